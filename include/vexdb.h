@@ -1,0 +1,345 @@
+/*
+ * vexdb.h - the whole public API of VexDB, an embeddable vector database.
+ *
+ * This header is the manual. Read it top to bottom: conventions first, then
+ * status codes, the library-wide calls, and the handles in the order you
+ * would use them.
+ *
+ * CONVENTIONS
+ *
+ *   Status codes. Every function that can fail returns an int status code
+ *   from the table below (VEX_OK is 0). vex_errstr() names a code; the handle
+ *   the call was made on also keeps a detailed message (vex_index_errmsg()).
+ *
+ *   Handles are opaque. Their layout is private so it can change without
+ *   breaking the ABI. Every handle states its threading contract.
+ *
+ *   Options structs start with `struct_size`; always fill them with the
+ *   matching *_init() function first, then change the fields you need. Values
+ *   out of the documented range are rejected with VEX_INVALID and a message;
+ *   they are never clamped or ignored.
+ *
+ *   Ownership. Unless a function says otherwise, pointers passed in are
+ *   borrowed for the duration of the call only, and results are written into
+ *   caller-provided arrays, so the search path never allocates on the
+ *   caller's behalf.
+ *
+ *   Distances. Smaller is always nearer:
+ *     VEX_METRIC_L2       squared Euclidean distance  sum (a_i - b_i)^2
+ *     VEX_METRIC_IP       negative inner product      -sum a_i b_i
+ *     VEX_METRIC_COSINE   cosine distance             1 - cos(a, b)
+ *     VEX_METRIC_HAMMING  number of differing bits
+ *     VEX_METRIC_JACCARD  1 - |a AND b| / |a OR b|    (0 when both are empty)
+ *
+ * CAVEATS
+ *
+ *   - Cosine indexes reject the zero vector: its direction is undefined.
+ *   - Vectors with NaN or infinite components are rejected on insert and as
+ *     queries, because they make every distance meaningless.
+ *   - vex_index_errmsg() describes the most recent failed call on the handle.
+ *     When several threads use one handle and more than one call fails at
+ *     the same time, use vex_index_errmsg_copy(), which is safe, and know
+ *     that the message may belong to another thread's call; the status code
+ *     each call returns is always its own.
+ */
+#ifndef VEXDB_H
+#define VEXDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define VEX_API
+#elif defined(__GNUC__)
+#define VEX_API __attribute__((visibility("default")))
+#else
+#define VEX_API
+#endif
+
+/* ---------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------- */
+
+#define VEX_VERSION_MAJOR 0
+#define VEX_VERSION_MINOR 1
+#define VEX_VERSION_PATCH 0
+#define VEX_VERSION_STRING "0.1.0"
+#define VEX_VERSION_NUMBER \
+    (VEX_VERSION_MAJOR * 10000 + VEX_VERSION_MINOR * 100 + VEX_VERSION_PATCH)
+
+/* The version of the library actually linked, "MAJOR.MINOR.PATCH". The
+ * string is static. Thread-safe. */
+VEX_API const char *vex_version(void);
+
+/* The same as a number, MAJOR*10000 + MINOR*100 + PATCH. Thread-safe. */
+VEX_API int vex_version_number(void);
+
+/* ---------------------------------------------------------------------
+ * Status codes
+ *
+ * One table, so the enum, vex_errstr() and the documentation cannot drift.
+ * Codes are small, stable, non-negative integers; new ones are only ever
+ * appended.
+ * ------------------------------------------------------------------- */
+
+#define VEX_STATUS_TABLE(X)                                                    \
+    X(VEX_OK, 0, "ok")                                                         \
+    X(VEX_NOMEM, 1, "out of memory")                                           \
+    X(VEX_IOERR, 2, "I/O error")                                               \
+    X(VEX_CORRUPT, 3, "data is corrupt")                                       \
+    X(VEX_INVALID, 4, "invalid argument")                                      \
+    X(VEX_MISUSE, 5, "library used incorrectly")                               \
+    X(VEX_NOTFOUND, 6, "not found")                                            \
+    X(VEX_EXISTS, 7, "already exists")                                         \
+    X(VEX_FULL, 8, "limit reached")                                            \
+    X(VEX_BUSY, 9, "resource busy")                                            \
+    X(VEX_UNSUPPORTED, 10, "not supported by this build or machine")          \
+    X(VEX_INTERNAL, 11, "internal error")
+
+enum vex_status {
+#define VEX_STATUS_ENUM_(name, value, text) name = value,
+    VEX_STATUS_TABLE(VEX_STATUS_ENUM_)
+#undef VEX_STATUS_ENUM_
+};
+
+/* A short static English description of a status code ("out of memory").
+ * Unknown codes give "unknown status code". Thread-safe. */
+VEX_API const char *vex_errstr(int rc);
+
+/* The symbolic name of a status code ("VEX_NOMEM"), or "VEX_?" for unknown
+ * codes. Thread-safe. */
+VEX_API const char *vex_status_name(int rc);
+
+/* ---------------------------------------------------------------------
+ * Limits
+ * ------------------------------------------------------------------- */
+
+/* Largest dimension of a vector (components for dense types, bits for
+ * VEX_ELEM_BIT). Integer kernels are exact up to this size. */
+#define VEX_MAX_DIM 65536
+/* Largest k of one search. */
+#define VEX_MAX_K 100000
+/* Largest number of worker threads of one handle. */
+#define VEX_MAX_THREADS 256
+
+/* ---------------------------------------------------------------------
+ * Allocator hook
+ *
+ * Each handle can use its own allocator. When `alloc` is NULL the C
+ * library's malloc, realloc and free are used. All three functions must be
+ * given together and be safe to call from several threads at once (the
+ * handle's worker threads use them). `realloc` follows the C contract:
+ * on failure it returns NULL and leaves `ptr` allocated. The library never
+ * passes a size of 0.
+ * ------------------------------------------------------------------- */
+typedef struct vex_allocator {
+    void *(*alloc)(void *user, size_t size);
+    void *(*realloc)(void *user, void *ptr, size_t size);
+    void (*free)(void *user, void *ptr);
+    void *user; /* passed back to each function, owned by the caller */
+} vex_allocator;
+
+/* ---------------------------------------------------------------------
+ * SIMD kernels
+ *
+ * Distance kernels are chosen once per process from the CPU's features.
+ * The choice can be forced for tests and benchmarks, either by setting the
+ * environment variable VEX_SIMD=scalar|avx2|avx512|neon before the first
+ * call into the library, or with vex_simd_force(). "avx2" needs AVX2 and
+ * FMA; "avx512" needs AVX-512 F, BW, DQ and VL (VNNI and VPOPCNTDQ are
+ * used when present).
+ * ------------------------------------------------------------------- */
+
+/* The name of the kernel set in use ("scalar", "avx2", "avx512", "neon").
+ * Thread-safe. */
+VEX_API const char *vex_simd_name(void);
+
+/* Force a kernel set by name, or pass NULL or "auto" for the best the CPU
+ * supports. Returns VEX_UNSUPPORTED if the CPU cannot run it and VEX_INVALID
+ * for unknown names; the current choice is then left unchanged. Not
+ * thread-safe: call it before any other thread uses the library. */
+VEX_API int vex_simd_force(const char *name);
+
+/* Whether this build and CPU can run the named kernel set (1) or not (0). */
+VEX_API int vex_simd_supported(const char *name);
+
+/* ---------------------------------------------------------------------
+ * Enumerations shared by indexes and (later) collections
+ * ------------------------------------------------------------------- */
+typedef enum vex_metric {
+    VEX_METRIC_L2 = 1,
+    VEX_METRIC_IP = 2,
+    VEX_METRIC_COSINE = 3,
+    VEX_METRIC_HAMMING = 4,
+    VEX_METRIC_JACCARD = 5
+} vex_metric;
+
+/* Element types of stored vectors and queries.
+ *   VEX_ELEM_F32  float32 components; metrics L2, IP, COSINE.
+ *   VEX_ELEM_BIT  packed bits, bit i of the vector is bit (i % 8) of byte
+ *                 i / 8; a vector of dim bits takes (dim + 7) / 8 bytes and
+ *                 the unused high bits of the last byte must be zero.
+ *                 Metrics HAMMING, JACCARD. */
+typedef enum vex_elem {
+    VEX_ELEM_F32 = 1,
+    VEX_ELEM_BIT = 2
+} vex_elem;
+
+/* Names for printing and parsing ("l2", "ip", "cosine", "hamming",
+ * "jaccard"; "f32", "bit"). Parsing returns VEX_INVALID for unknown names. */
+VEX_API const char *vex_metric_name(vex_metric m);
+VEX_API int vex_metric_parse(const char *name, vex_metric *out);
+VEX_API const char *vex_elem_name(vex_elem e);
+VEX_API int vex_elem_parse(const char *name, vex_elem *out);
+
+/* Bytes one vector of `dim` elements of type `elem` takes, or 0 when the
+ * combination is invalid. */
+VEX_API size_t vex_vector_size(vex_elem elem, uint32_t dim);
+
+/* ---------------------------------------------------------------------
+ * Search results
+ * ------------------------------------------------------------------- */
+typedef struct vex_hit {
+    uint64_t id;    /* the id the vector was added with */
+    float distance; /* see "Distances" above; smaller is nearer */
+} vex_hit;
+
+/* Parameters of one search call. Fill with vex_search_params_init(). */
+typedef struct vex_search_params {
+    uint32_t struct_size;
+    /* Threads this call may use, 0 = all threads of the handle's pool,
+     * 1 = only the calling thread; at most the pool size. A single k-NN or
+     * range search splits the scan over these threads; a batch search
+     * spreads its queries over them. Default 0. */
+    uint32_t n_threads;
+} vex_search_params;
+
+VEX_API void vex_search_params_init(vex_search_params *params);
+
+/* ---------------------------------------------------------------------
+ * vex_index: an in-memory vector index
+ *
+ * A standalone index of vectors with 64-bit ids, for programs that want
+ * nearest-neighbour search without a database directory. Kinds:
+ *
+ *   VEX_INDEX_FLAT  exact search: every query compares against every
+ *                   vector with SIMD kernels. Results are exact. Batch
+ *                   searches scan the data block by block for many queries
+ *                   at once, so the data is read once per block, not once
+ *                   per query.
+ *
+ * Threading: any number of threads may search one index at the same time;
+ * vex_index_add() and vex_index_remove() may be called from any thread and
+ * wait for running searches (and make new searches wait for them). A
+ * handle must not be used after vex_index_free() begins.
+ * ------------------------------------------------------------------- */
+typedef struct vex_index vex_index;
+
+typedef enum vex_index_kind { VEX_INDEX_FLAT = 1 } vex_index_kind;
+
+typedef struct vex_index_options {
+    uint32_t struct_size;
+    vex_index_kind kind; /* default VEX_INDEX_FLAT */
+    vex_elem elem;       /* default VEX_ELEM_F32 */
+    vex_metric metric;   /* default VEX_METRIC_L2 */
+    uint32_t dim;        /* required, 1..VEX_MAX_DIM; no default (0) */
+    /* Worker threads for searches, 0 = the number of online CPUs (capped at
+     * VEX_MAX_THREADS), 1 = no worker threads: everything runs on the
+     * calling thread. Default 0. */
+    uint32_t n_threads;
+    /* Vectors to reserve room for up front, 0 = grow as needed. Default 0. */
+    uint64_t capacity;
+    /* Allocator for everything the handle owns; NULL = malloc/free. The
+     * struct is copied; `user` must outlive the handle. Default NULL. */
+    const vex_allocator *allocator;
+} vex_index_options;
+
+VEX_API void vex_index_options_init(vex_index_options *opts);
+
+/* Create an index. On VEX_OK, *out is a new handle owned by the caller, to
+ * be released with vex_index_free(). When creation fails after the handle
+ * was allocated (for example for invalid options), *out is still set so
+ * that vex_index_errmsg() can say why; free it too. When even the handle
+ * could not be allocated *out is NULL and the result is VEX_NOMEM.
+ * Returns VEX_INVALID for bad options, VEX_NOMEM, VEX_MISUSE for NULL
+ * arguments. */
+VEX_API int vex_index_create(const vex_index_options *opts, vex_index **out);
+
+/* Release the handle and everything it owns. NULL is a no-op. The caller
+ * must make sure no other call on the handle is running or starts. */
+VEX_API void vex_index_free(vex_index *idx);
+
+/* Add `n` vectors with ids `ids[0..n)`; vector i starts at byte
+ * i * vex_vector_size(elem, dim) of `vectors`. Atomic: if any vector or id
+ * is rejected nothing is added. Returns VEX_EXISTS if an id is already in
+ * the index or repeats within the call, VEX_INVALID for non-finite
+ * components, zero vectors under cosine, or stray padding bits, VEX_FULL
+ * past 2^40 vectors, VEX_NOMEM. The message names the offending position.
+ * The vectors are copied. */
+VEX_API int vex_index_add(vex_index *idx, const uint64_t *ids,
+                          const void *vectors, size_t n);
+
+/* Remove the vector with this id. VEX_NOTFOUND if there is none. */
+VEX_API int vex_index_remove(vex_index *idx, uint64_t id);
+
+/* Copy the stored vector with this id into `vector_out` (room for
+ * vex_vector_size(elem, dim) bytes). VEX_NOTFOUND if there is none. */
+VEX_API int vex_index_get(vex_index *idx, uint64_t id, void *vector_out);
+
+/* Number of vectors in the index. */
+VEX_API uint64_t vex_index_count(const vex_index *idx);
+
+/* Bytes of memory the index holds (data, ids, lookup tables, scratch). */
+VEX_API uint64_t vex_index_memory(const vex_index *idx);
+
+/* The options the index was created with (allocator pointer included). */
+VEX_API void vex_index_get_options(const vex_index *idx,
+                                   vex_index_options *out);
+
+/* k nearest neighbours of one query (a vector in the index's element type
+ * and dimension). Writes up to k hits to `hits` (room for k), nearest first,
+ * ties broken by the smaller id, and their number, min(k, count), to
+ * *n_hits. `params` may be NULL for defaults. k must be 1..VEX_MAX_K.
+ * Returns VEX_INVALID for a bad query or k. Does not allocate. */
+VEX_API int vex_index_search(vex_index *idx, const void *query, size_t k,
+                             const vex_search_params *params, vex_hit *hits,
+                             size_t *n_hits);
+
+/* k nearest neighbours of each of `n_queries` queries stored back to back.
+ * The hits of query i go to hits[i*k .. i*k+k), their number to n_hits[i].
+ * Results are the same as n calls of vex_index_search(). The call borrows
+ * scratch memory from the handle's allocator for its duration (not per
+ * query); it may return VEX_NOMEM. */
+VEX_API int vex_index_search_batch(vex_index *idx, const void *queries,
+                                   size_t n_queries, size_t k,
+                                   const vex_search_params *params,
+                                   vex_hit *hits, size_t *n_hits);
+
+/* All vectors within `radius` of the query (distance <= radius), nearest
+ * first. At most `capacity` hits are written; *n_total receives how many
+ * vectors are within the radius, so a caller who gets n_total > capacity
+ * holds the nearest `capacity` of them and can call again with more room.
+ * capacity may be 0 to only count. Does not allocate. */
+VEX_API int vex_index_range_search(vex_index *idx, const void *query,
+                                   float radius,
+                                   const vex_search_params *params,
+                                   vex_hit *hits, size_t capacity,
+                                   uint64_t *n_total);
+
+/* The message of the most recent failed call on this handle, or "" if none
+ * failed. Valid until the next call on the handle. See CAVEATS for threads. */
+VEX_API const char *vex_index_errmsg(const vex_index *idx);
+
+/* Copy that message into buf (always NUL-terminated when size > 0).
+ * Returns the message length. Safe while other threads use the handle. */
+VEX_API size_t vex_index_errmsg_copy(const vex_index *idx, char *buf,
+                                     size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VEXDB_H */

@@ -1,0 +1,23 @@
+/*
+ * simd_impl.h - helpers shared by the kernel files (not part of the simd
+ * interface). Finishing steps are shared so that every ISA returns exactly
+ * the same value for the same partial sums.
+ */
+#ifndef VEX_SIMD_IMPL_H
+#define VEX_SIMD_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 1 - dot / sqrt(na2 * nb2), clamped to [0, 2]; 0 if both norms are zero,
+ * 1 if one is. */
+float vex_cosine_from_parts(float dot, float na2, float nb2);
+/* 1 - inter / uni, 0 when uni == 0 */
+float vex_jaccard_from_counts(uint64_t inter, uint64_t uni);
+float vex_f16_to_f32_one(uint16_t h);
+uint16_t vex_f32_to_f16_one(float f);
+/* Reference packing for any panel width (see simd.h pack_f32). */
+void vex_pack_f32_generic(size_t panel, const float *x, size_t stride,
+                          size_t count, size_t n, float *packed);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * idmap.c - id -> slot hash map (see idmap.h).
+ */
+#include "util/idmap.h"
+
+#include "vexdb.h"
+
+static inline uint64_t idmap_hash(uint64_t x)
+{
+    /* splitmix64 finaliser: user ids are often sequential, so mix well */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+void vex_idmap_init(vex_idmap *m, const vex_mem *mem)
+{
+    m->mem = mem;
+    m->keys = NULL;
+    m->vals = NULL;
+    m->cap = 0;
+    m->count = 0;
+}
+
+void vex_idmap_destroy(vex_idmap *m)
+{
+    vex_mem_free(m->mem, m->keys);
+    vex_mem_free(m->mem, m->vals);
+    m->keys = m->vals = NULL;
+    m->cap = m->count = 0;
+}
+
+static int idmap_rehash(vex_idmap *m, size_t new_cap)
+{
+    uint64_t *keys = vex_mem_alloc(m->mem, new_cap * sizeof *keys);
+    uint64_t *vals = vex_mem_calloc(m->mem, new_cap, sizeof *vals);
+    size_t i, mask = new_cap - 1;
+    if (keys == NULL || vals == NULL) {
+        vex_mem_free(m->mem, keys);
+        vex_mem_free(m->mem, vals);
+        return VEX_NOMEM;
+    }
+    for (i = 0; i < m->cap; i++) {
+        size_t h;
+        if (m->vals[i] == 0)
+            continue;
+        h = idmap_hash(m->keys[i]) & mask;
+        while (vals[h] != 0)
+            h = (h + 1) & mask;
+        keys[h] = m->keys[i];
+        vals[h] = m->vals[i];
+    }
+    vex_mem_free(m->mem, m->keys);
+    vex_mem_free(m->mem, m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = new_cap;
+    return VEX_OK;
+}
+
+int vex_idmap_reserve(vex_idmap *m, size_t n)
+{
+    size_t cap = m->cap ? m->cap : 16;
+    /* keep the load factor <= 0.5: probes stay short with linear probing */
+    while (cap / 2 < n) {
+        if (cap > SIZE_MAX / 4 / sizeof(uint64_t))
+            return VEX_NOMEM;
+        cap *= 2;
+    }
+    if (cap == m->cap)
+        return VEX_OK;
+    return idmap_rehash(m, cap);
+}
+
+int vex_idmap_get(const vex_idmap *m, uint64_t key, uint64_t *val)
+{
+    size_t mask, h;
+    if (m->cap == 0)
+        return 0;
+    mask = m->cap - 1;
+    for (h = idmap_hash(key) & mask; m->vals[h] != 0; h = (h + 1) & mask) {
+        if (m->keys[h] == key) {
+            *val = m->vals[h] - 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int vex_idmap_put(vex_idmap *m, uint64_t key, uint64_t val)
+{
+    size_t mask, h;
+    int rc = vex_idmap_reserve(m, m->count + 1);
+    if (rc != VEX_OK)
+        return rc;
+    mask = m->cap - 1;
+    for (h = idmap_hash(key) & mask; m->vals[h] != 0; h = (h + 1) & mask) {
+        if (m->keys[h] == key) {
+            m->vals[h] = val + 1;
+            return VEX_OK;
+        }
+    }
+    m->keys[h] = key;
+    m->vals[h] = val + 1;
+    m->count++;
+    return VEX_OK;
+}
+
+int vex_idmap_remove(vex_idmap *m, uint64_t key)
+{
+    size_t mask, h, j;
+    if (m->cap == 0)
+        return 0;
+    mask = m->cap - 1;
+    for (h = idmap_hash(key) & mask;; h = (h + 1) & mask) {
+        if (m->vals[h] == 0)
+            return 0;
+        if (m->keys[h] == key)
+            break;
+    }
+    /* Backward-shift deletion: move later members of the probe run into
+     * the hole when their home slot is not between the hole and them. */
+    j = h;
+    for (;;) {
+        size_t home;
+        j = (j + 1) & mask;
+        if (m->vals[j] == 0)
+            break;
+        home = idmap_hash(m->keys[j]) & mask;
+        if (((j - home) & mask) >= ((j - h) & mask)) {
+            m->keys[h] = m->keys[j];
+            m->vals[h] = m->vals[j];
+            h = j;
+        }
+    }
+    m->vals[h] = 0;
+    m->count--;
+    return 1;
+}
+
+size_t vex_idmap_memory(const vex_idmap *m)
+{
+    return m->cap * 2 * sizeof(uint64_t);
+}

@@ -1,0 +1,81 @@
+/*
+ * test.h - the tiny test harness every test binary uses.
+ *
+ * A test binary lists its cases in main() with TEST_RUN(fn); each CHECK that
+ * fails prints file:line and the expression, marks the case failed and
+ * continues, so one run shows every failure. The binary exits non-zero if
+ * any case failed, which is what ctest records. Seeds come from the
+ * VEX_TEST_SEED environment variable when set, so failures reproduce.
+ */
+#ifndef VEX_TEST_H
+#define VEX_TEST_H
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures_;
+static int test_case_failed_;
+static const char *test_case_name_;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__,        \
+                    __LINE__, test_case_name_, #cond);                         \
+            test_case_failed_ = 1;                                             \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                   \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s: ", __FILE__,        \
+                    __LINE__, test_case_name_, #cond);                         \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+            test_case_failed_ = 1;                                             \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                     \
+    do {                                                                       \
+        long long a_ = (long long)(a), b_ = (long long)(b);                    \
+        if (a_ != b_) {                                                        \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s == %s (%lld vs %lld)\n", \
+                    __FILE__, __LINE__, test_case_name_, #a, #b, a_, b_);      \
+            test_case_failed_ = 1;                                             \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_RC(expr, want)                                                   \
+    do {                                                                       \
+        int rc_ = (expr);                                                      \
+        if (rc_ != (want)) {                                                   \
+            fprintf(stderr, "%s:%d: %s: %s returned %d (%s), wanted %s\n",    \
+                    __FILE__, __LINE__, test_case_name_, #expr, rc_,           \
+                    vex_status_name(rc_), #want);                              \
+            test_case_failed_ = 1;                                             \
+        }                                                                      \
+    } while (0)
+
+#define TEST_RUN(fn)                                                           \
+    do {                                                                       \
+        test_case_name_ = #fn;                                                 \
+        test_case_failed_ = 0;                                                 \
+        fn();                                                                  \
+        fprintf(stderr, "%s %s\n", test_case_failed_ ? "FAIL" : "ok  ", #fn);  \
+        test_failures_ += test_case_failed_;                                   \
+    } while (0)
+
+#define TEST_EXIT() (test_failures_ ? 1 : 0)
+
+static inline uint64_t test_seed(uint64_t dflt)
+{
+    const char *s = getenv("VEX_TEST_SEED");
+    return s ? strtoull(s, NULL, 0) : dflt;
+}
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * test_util.c - util layer: status table, allocator, id map, top-k heap,
+ * worker pool.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "test.h"
+#include "util/idmap.h"
+#include "util/mem.h"
+#include "util/pool.h"
+#include "util/rng.h"
+#include "util/topk.h"
+#include "vexdb.h"
+
+static void test_status_table(void)
+{
+    CHECK(strcmp(vex_errstr(VEX_OK), "ok") == 0);
+    CHECK(strcmp(vex_errstr(VEX_NOMEM), "out of memory") == 0);
+    CHECK(strcmp(vex_status_name(VEX_CORRUPT), "VEX_CORRUPT") == 0);
+    CHECK(strcmp(vex_errstr(-1), "unknown status code") == 0);
+    CHECK(strcmp(vex_status_name(9999), "VEX_?") == 0);
+    CHECK(strcmp(vex_version(), VEX_VERSION_STRING) == 0);
+    CHECK_EQ_INT(vex_version_number(), VEX_VERSION_NUMBER);
+}
+
+static void test_mem_aligned(void)
+{
+    vex_mem m;
+    size_t align;
+    CHECK_RC(vex_mem_init(&m, NULL), VEX_OK);
+    for (align = 1; align <= 4096; align *= 2) {
+        unsigned char *p = vex_mem_alloc_aligned(&m, 100, align);
+        CHECK(p != NULL);
+        CHECK(((uintptr_t)p % (align < sizeof(void *) ? sizeof(void *)
+                                                       : align)) == 0);
+        memset(p, 0xab, 100);
+        vex_mem_free_aligned(&m, p);
+    }
+    CHECK(vex_mem_alloc_aligned(&m, SIZE_MAX - 8, 64) == NULL);
+    CHECK(vex_mem_calloc(&m, SIZE_MAX / 2, 4) == NULL);
+}
+
+static void test_mem_partial_allocator(void)
+{
+    vex_mem m;
+    vex_allocator a = {0};
+    a.alloc = NULL;
+    CHECK_RC(vex_mem_init(&m, &a), VEX_OK); /* all NULL: libc */
+    a.free = (void (*)(void *, void *))1;
+    CHECK_RC(vex_mem_init(&m, &a), VEX_INVALID);
+}
+
+static void test_idmap_model(void)
+{
+    /* random operations checked against a direct-mapped model */
+    enum { N = 4096 };
+    static uint64_t model[N];
+    static unsigned char present[N];
+    vex_mem m;
+    vex_idmap map;
+    vex_rng r;
+    size_t i, live = 0;
+    vex_mem_init(&m, NULL);
+    vex_idmap_init(&map, &m);
+    vex_rng_seed(&r, test_seed(1));
+    memset(present, 0, sizeof present);
+    for (i = 0; i < 200000; i++) {
+        /* keys spread over 64 bits but derived from a small index */
+        uint64_t k = vex_rng_below(&r, N);
+        uint64_t key = k * 0x9e3779b97f4a7c15ULL;
+        unsigned op = (unsigned)vex_rng_below(&r, 3);
+        if (op == 0) {
+            uint64_t v = vex_rng_next(&r) >> 1;
+            CHECK_RC(vex_idmap_put(&map, key, v), VEX_OK);
+            live += !present[k];
+            present[k] = 1;
+            model[k] = v;
+        } else if (op == 1) {
+            int got = vex_idmap_remove(&map, key);
+            CHECK_EQ_INT(got, present[k]);
+            live -= present[k];
+            present[k] = 0;
+        } else {
+            uint64_t v = 0;
+            int got = vex_idmap_get(&map, key, &v);
+            CHECK_EQ_INT(got, present[k]);
+            if (got && present[k])
+                CHECK(v == model[k]);
+        }
+        CHECK_EQ_INT(map.count, live);
+    }
+    /* extreme keys */
+    CHECK_RC(vex_idmap_put(&map, 0, 5), VEX_OK);
+    CHECK_RC(vex_idmap_put(&map, UINT64_MAX, 6), VEX_OK);
+    {
+        uint64_t v;
+        CHECK(vex_idmap_get(&map, 0, &v) && v == 5);
+        CHECK(vex_idmap_get(&map, UINT64_MAX, &v) && v == 6);
+    }
+    vex_idmap_destroy(&map);
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const vex_hit *x = a, *y = b;
+    if (x->distance != y->distance)
+        return x->distance < y->distance ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void test_topk_against_sort(void)
+{
+    enum { N = 1000 };
+    vex_hit all[N], store[64];
+    vex_rng r;
+    size_t k, i;
+    vex_rng_seed(&r, test_seed(2));
+    for (k = 1; k <= 64; k = k * 2 + 1) {
+        vex_topk t;
+        for (i = 0; i < N; i++) {
+            /* few distinct distances, so ties must break by id */
+            all[i].distance = (float)vex_rng_below(&r, 50);
+            all[i].id = vex_rng_below(&r, 1u << 20);
+        }
+        vex_topk_init(&t, store, k);
+        for (i = 0; i < N; i++)
+            vex_topk_push(&t, all[i].distance, all[i].id);
+        qsort(all, N, sizeof all[0], hit_cmp);
+        CHECK_EQ_INT(vex_topk_sort(&t), k);
+        for (i = 0; i < k; i++)
+            CHECK(store[i].id == all[i].id &&
+                  store[i].distance == all[i].distance);
+    }
+}
+
+typedef struct pool_arg {
+    atomic_uint_fast64_t sum;
+    atomic_int seen[64];
+    unsigned width;
+    atomic_int bad_worker;
+} pool_arg;
+
+static void pool_task(void *arg, size_t task, unsigned worker)
+{
+    pool_arg *a = arg;
+    atomic_fetch_add(&a->sum, task + 1);
+    atomic_fetch_add(&a->seen[task % 64], 1);
+    if (worker >= a->width)
+        atomic_store(&a->bad_worker, 1);
+}
+
+static void *pool_caller(void *p)
+{
+    vex_pool *pool = p;
+    int round;
+    for (round = 0; round < 200; round++) {
+        pool_arg a;
+        size_t n = 1 + (size_t)round * 7 % 300, i;
+        atomic_init(&a.sum, 0);
+        atomic_init(&a.bad_worker, 0);
+        for (i = 0; i < 64; i++)
+            atomic_init(&a.seen[i], 0);
+        a.width = vex_pool_width(pool, (unsigned)(round % 4));
+        vex_pool_run(pool, n, (unsigned)(round % 4), pool_task, &a);
+        if (atomic_load(&a.sum) != n * (n + 1) / 2 ||
+            atomic_load(&a.bad_worker))
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_pool_concurrent_callers(void)
+{
+    vex_mem m;
+    vex_pool *pool = NULL;
+    pthread_t th[3];
+    void *res;
+    int i;
+    vex_mem_init(&m, NULL);
+    CHECK_RC(vex_pool_create(&m, 3, &pool), VEX_OK);
+    CHECK_EQ_INT(vex_pool_size(pool), 3);
+    for (i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, pool_caller, pool);
+    for (i = 0; i < 3; i++) {
+        pthread_join(th[i], &res);
+        CHECK(res == NULL);
+    }
+    vex_pool_destroy(pool);
+    CHECK_RC(vex_pool_create(&m, 0, &pool), VEX_INVALID);
+    CHECK_RC(vex_pool_create(&m, 1, &pool), VEX_OK);
+    CHECK(pool_caller(pool) == NULL);
+    vex_pool_destroy(pool);
+}
+
+int main(void)
+{
+    TEST_RUN(test_status_table);
+    TEST_RUN(test_mem_aligned);
+    TEST_RUN(test_mem_partial_allocator);
+    TEST_RUN(test_idmap_model);
+    TEST_RUN(test_topk_against_sort);
+    TEST_RUN(test_pool_concurrent_callers);
+    return TEST_EXIT();
+}
