@@ -50,6 +50,9 @@ int vex_simd_force(const char *name)
         g_table = vex_simd_table_scalar();
         return VEX_OK;
     }
+    if (strcmp(name, "scalar") && strcmp(name, "avx2") &&
+        strcmp(name, "avx512") && strcmp(name, "neon"))
+        return VEX_INVALID;
     t = vex_simd_table_by_name(name);
     if (t == NULL)
         return VEX_UNSUPPORTED;
