@@ -16,7 +16,8 @@
 #include "simd/simd.h"
 #include "simd/simd_impl.h"
 
-#define PANEL 8 /* vectors per packed panel = floats per ymm */
+#define PANEL 8   /* vectors per packed panel = floats per ymm */
+#define KC    256 /* dims per slice of dots_f32_packed (L1 blocking) */
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -292,8 +293,9 @@ static void avx2_pack_f32(const float *x, size_t stride, size_t count, size_t n,
  * 8 loads keeps both FMA ports busy. Lanes past `count` are masked off
  * the stores. */
 ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
-                         const float *pk, size_t n, float *out,
-                         size_t out_stride, size_t lanes0, size_t lanes1)
+                         const float *pk, size_t n, size_t kc, int add,
+                         float *out, size_t out_stride, size_t lanes0,
+                         size_t lanes1)
 {
     __m256 acc[6][2];
     const float *qr[6];
@@ -301,11 +303,15 @@ ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
     int i;
 #pragma GCC unroll 6
     for (i = 0; i < mr; i++) {
+        float *o = out + (size_t)i * out_stride;
         qr[i] = q + (size_t)i * q_stride;
-        acc[i][0] = _mm256_setzero_ps();
-        acc[i][1] = _mm256_setzero_ps();
+        acc[i][0] = add ? _mm256_maskload_ps(o, tail_mask(lanes0))
+                        : _mm256_setzero_ps();
+        acc[i][1] = add && nr > 1
+                        ? _mm256_maskload_ps(o + PANEL, tail_mask(lanes1))
+                        : _mm256_setzero_ps();
     }
-    for (d = 0; d < n; d++) {
+    for (d = 0; d < kc; d++) {
         __m256 x0 = _mm256_load_ps(pk + d * PANEL);
         __m256 x1 = nr > 1 ? _mm256_load_ps(pk + (n + d) * PANEL) : x0;
 #pragma GCC unroll 6
@@ -338,10 +344,12 @@ ALWAYS_INLINE size_t panel_lanes(size_t count, size_t p)
     return lanes >= PANEL ? PANEL : lanes;
 }
 
-/* Panel pairs outside (a pair stays in L1/L2), query blocks of 6 inside. */
-static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
-                                 const float *packed, size_t count, size_t n,
-                                 float *out, size_t out_stride)
+/* One slice of KC dims: panel pairs outside (a pair's slice, KC * 64
+ * bytes = 16 KiB, stays in L1), query blocks of 6 inside; `add`
+ * accumulates onto the previous slices' sums. */
+ALWAYS_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
+                              const float *packed, size_t count, size_t n,
+                              size_t kc, int add, float *out, size_t out_stride)
 {
     size_t p, i, n_panels = (count + PANEL - 1) / PANEL;
     for (p = 0; p < n_panels; p += 2) {
@@ -351,13 +359,13 @@ static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
         if (p + 1 < n_panels) {
             size_t l1 = panel_lanes(count, p + 1);
             for (i = 0; i + 6 <= nq; i += 6)
-                micro(q + i * q_stride, q_stride, 6, 2, pk, n,
+                micro(q + i * q_stride, q_stride, 6, 2, pk, n, kc, add,
                       o + i * out_stride, out_stride, l0, l1);
             switch (nq - i) {
 #define CASE(r)                                                                \
     case r:                                                                    \
-        micro(q + i * q_stride, q_stride, r, 2, pk, n, o + i * out_stride,     \
-              out_stride, l0, l1);                                             \
+        micro(q + i * q_stride, q_stride, r, 2, pk, n, kc, add,                \
+              o + i * out_stride, out_stride, l0, l1);                         \
         break;
                 CASE(1)
                 CASE(2)
@@ -370,13 +378,13 @@ static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
             }
         } else {
             for (i = 0; i + 6 <= nq; i += 6)
-                micro(q + i * q_stride, q_stride, 6, 1, pk, n,
+                micro(q + i * q_stride, q_stride, 6, 1, pk, n, kc, add,
                       o + i * out_stride, out_stride, l0, 0);
             switch (nq - i) {
 #define CASE(r)                                                                \
     case r:                                                                    \
-        micro(q + i * q_stride, q_stride, r, 1, pk, n, o + i * out_stride,     \
-              out_stride, l0, 0);                                              \
+        micro(q + i * q_stride, q_stride, r, 1, pk, n, kc, add,                \
+              o + i * out_stride, out_stride, l0, 0);                          \
         break;
                 CASE(1)
                 CASE(2)
@@ -389,6 +397,21 @@ static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
             }
         }
     }
+}
+
+/* K-blocked over slices of KC dims so the panel slice stays in L1 for
+ * large n; partial sums round-trip through `out` once per slice. */
+static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
+                                 const float *packed, size_t count, size_t n,
+                                 float *out, size_t out_stride)
+{
+    size_t k0 = 0;
+    do {
+        size_t kc = n - k0 < KC ? n - k0 : KC;
+        dots_chunk(q + k0, q_stride, nq, packed + k0 * PANEL, count, n, kc,
+                   k0 > 0, out, out_stride);
+        k0 += kc;
+    } while (k0 < n);
 }
 
 /* ---- 8-bit integers ---------------------------------------------------- */

@@ -17,7 +17,8 @@
 #include "simd/simd.h"
 #include "simd/simd_impl.h"
 
-#define PANEL 16 /* vectors per packed panel = floats per zmm */
+#define PANEL 16  /* vectors per packed panel = floats per zmm */
+#define KC    192 /* dims per slice of dots_f32_packed (L1 blocking) */
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -303,8 +304,9 @@ static void avx512_pack_f32(const float *x, size_t stride, size_t count,
  * ports, so it runs near FMA peak while the panels sit in L1/L2. Lanes
  * past `count` are masked off the stores. */
 ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
-                         const float *pk, size_t n, float *out,
-                         size_t out_stride, __mmask16 m0, __mmask16 m1)
+                         const float *pk, size_t n, size_t kc, int add,
+                         float *out, size_t out_stride, __mmask16 m0,
+                         __mmask16 m1)
 {
     __m512 acc[6][2];
     const float *qr[6];
@@ -312,11 +314,13 @@ ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
     int i;
 #pragma GCC unroll 6
     for (i = 0; i < mr; i++) {
+        float *o = out + (size_t)i * out_stride;
         qr[i] = q + (size_t)i * q_stride;
-        acc[i][0] = _mm512_setzero_ps();
-        acc[i][1] = _mm512_setzero_ps();
+        acc[i][0] = add ? _mm512_maskz_loadu_ps(m0, o) : _mm512_setzero_ps();
+        acc[i][1] = add && nr > 1 ? _mm512_maskz_loadu_ps(m1, o + PANEL)
+                                  : _mm512_setzero_ps();
     }
-    for (d = 0; d < n; d++) {
+    for (d = 0; d < kc; d++) {
         __m512 x0 = _mm512_load_ps(pk + d * PANEL);
         __m512 x1 = nr > 1 ? _mm512_load_ps(pk + (n + d) * PANEL) : x0;
 #pragma GCC unroll 6
@@ -349,11 +353,12 @@ ALWAYS_INLINE __mmask16 lanes_mask(size_t count, size_t p)
     return lanes >= PANEL ? (__mmask16)0xffff : mask16(lanes);
 }
 
-/* Panel pairs on the outside so a pair (n * 128 bytes) stays in L1/L2
- * while every query block streams over it; query blocks of 6 inside. */
-static void avx512_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
-                                   const float *packed, size_t count, size_t n,
-                                   float *out, size_t out_stride)
+/* One slice of KC dimensions: panel pairs on the outside so the pair's
+ * slice (KC * 128 bytes = 24 KiB) stays in L1 while every query block of
+ * 6 streams over it. `add` accumulates onto the previous slices' sums. */
+ALWAYS_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
+                              const float *packed, size_t count, size_t n,
+                              size_t kc, int add, float *out, size_t out_stride)
 {
     size_t p, i, n_panels = (count + PANEL - 1) / PANEL;
     for (p = 0; p < n_panels; p += 2) {
@@ -363,13 +368,13 @@ static void avx512_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
         if (p + 1 < n_panels) {
             __mmask16 m1 = lanes_mask(count, p + 1);
             for (i = 0; i + 6 <= nq; i += 6)
-                micro(q + i * q_stride, q_stride, 6, 2, pk, n,
+                micro(q + i * q_stride, q_stride, 6, 2, pk, n, kc, add,
                       o + i * out_stride, out_stride, m0, m1);
             switch (nq - i) {
 #define CASE(r)                                                                \
     case r:                                                                    \
-        micro(q + i * q_stride, q_stride, r, 2, pk, n, o + i * out_stride,     \
-              out_stride, m0, m1);                                             \
+        micro(q + i * q_stride, q_stride, r, 2, pk, n, kc, add,                \
+              o + i * out_stride, out_stride, m0, m1);                         \
         break;
                 CASE(1)
                 CASE(2)
@@ -382,13 +387,13 @@ static void avx512_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
             }
         } else {
             for (i = 0; i + 6 <= nq; i += 6)
-                micro(q + i * q_stride, q_stride, 6, 1, pk, n,
+                micro(q + i * q_stride, q_stride, 6, 1, pk, n, kc, add,
                       o + i * out_stride, out_stride, m0, 0);
             switch (nq - i) {
 #define CASE(r)                                                                \
     case r:                                                                    \
-        micro(q + i * q_stride, q_stride, r, 1, pk, n, o + i * out_stride,     \
-              out_stride, m0, 0);                                              \
+        micro(q + i * q_stride, q_stride, r, 1, pk, n, kc, add,                \
+              o + i * out_stride, out_stride, m0, 0);                          \
         break;
                 CASE(1)
                 CASE(2)
@@ -401,6 +406,23 @@ static void avx512_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
             }
         }
     }
+}
+
+/* K-blocked over slices of KC dims: without it a panel pair for
+ * n >= 384 overflows L1 and the kernel drops to L2 speed; the partial
+ * sums round-trip through `out` once per slice (12 loads and stores per
+ * 12 * KC FMAs). */
+static void avx512_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
+                                   const float *packed, size_t count, size_t n,
+                                   float *out, size_t out_stride)
+{
+    size_t k0 = 0;
+    do {
+        size_t kc = n - k0 < KC ? n - k0 : KC;
+        dots_chunk(q + k0, q_stride, nq, packed + k0 * PANEL, count, n, kc,
+                   k0 > 0, out, out_stride);
+        k0 += kc;
+    } while (k0 < n);
 }
 
 /* ---- 8-bit integers ---------------------------------------------------- */
