@@ -50,6 +50,20 @@ ALWAYS_INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d)
     return _mm512_castps512_ps128(x);
 }
 
+/* Horizontal sum modulo 2^32. _mm512_reduce_add_epi32 is not used: GCC
+ * implements it with signed vector adds, and the u8 sums legitimately
+ * pass 2^31 (UBSan flags that). */
+ALWAYS_INLINE uint32_t hsum_u32(__m512i v)
+{
+    __m256i x = _mm256_add_epi32(_mm512_castsi512_si256(v),
+                                 _mm512_extracti64x4_epi64(v, 1));
+    __m128i y = _mm_add_epi32(_mm256_castsi256_si128(x),
+                              _mm256_extracti128_si256(x, 1));
+    y = _mm_add_epi32(y, _mm_shuffle_epi32(y, _MM_SHUFFLE(1, 0, 3, 2)));
+    y = _mm_add_epi32(y, _mm_shuffle_epi32(y, _MM_SHUFFLE(2, 3, 0, 1)));
+    return (uint32_t)_mm_cvtsi128_si32(y);
+}
+
 /* ---- float32, one pair ------------------------------------------------ */
 
 /* Four accumulators hide the 4-cycle FMA latency at 2 FMAs per cycle. */
@@ -447,7 +461,7 @@ ALWAYS_INLINE uint32_t l2sq_bytes(const uint8_t *a, const uint8_t *b, size_t n,
         s0 = _mm512_dpwssd_epi32(s0, lo, lo);
         s1 = _mm512_dpwssd_epi32(s1, hi, hi);
     }
-    return (uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+    return hsum_u32(_mm512_add_epi32(s0, s1));
 }
 
 static uint32_t avx512_l2sq_u8(const uint8_t *a, const uint8_t *b, size_t n)
@@ -479,8 +493,7 @@ static uint32_t avx512_dot_u8(const uint8_t *a, const uint8_t *b, size_t n)
         s = _mm512_dpbusd_epi32(s, x, y);
         sa = _mm512_dpbusd_epi32(sa, x, ones);
     }
-    return (uint32_t)_mm512_reduce_add_epi32(s) +
-           128u * (uint32_t)_mm512_reduce_add_epi32(sa);
+    return hsum_u32(s) + 128u * hsum_u32(sa);
 }
 
 /* The mirror trick for s8 x s8: a = (a ^ 0x80) - 128 with a ^ 0x80 read
@@ -498,8 +511,7 @@ static int32_t avx512_dot_i8(const int8_t *a, const int8_t *b, size_t n)
         s = _mm512_dpbusd_epi32(s, x, y);
         sb = _mm512_dpbusd_epi32(sb, ones, y);
     }
-    r = (uint32_t)_mm512_reduce_add_epi32(s) -
-        128u * (uint32_t)_mm512_reduce_add_epi32(sb);
+    r = hsum_u32(s) - 128u * hsum_u32(sb);
     return (int32_t)r;
 }
 
