@@ -149,9 +149,12 @@ typedef struct vex_allocator {
  * Distance kernels are chosen once per process from the CPU's features.
  * The choice can be forced for tests and benchmarks, either by setting the
  * environment variable VEX_SIMD=scalar|avx2|avx512|neon before the first
- * call into the library, or with vex_simd_force(). "avx2" needs AVX2 and
- * FMA; "avx512" needs AVX-512 F, BW, DQ and VL (VNNI and VPOPCNTDQ are
- * used when present).
+ * call into the library, or with vex_simd_force(). An unset VEX_SIMD, "auto",
+ * or a name that is unknown or cannot run here all mean the best supported
+ * set; the library prints nothing (compare vex_simd_name() to check).
+ * "avx2" needs AVX2, FMA, F16C and POPCNT; "avx512" needs AVX-512 F, BW,
+ * DQ, VL, VNNI and VPOPCNTDQ (Ice Lake, Sapphire Rapids, Zen 4 and later;
+ * otherwise avx2 is used), each with the OS saving the register state.
  * ------------------------------------------------------------------- */
 
 /* The name of the kernel set in use ("scalar", "avx2", "avx512", "neon").

@@ -38,7 +38,10 @@ typedef struct vex_simd_table {
 
     /* ---- float32, one query against `count` vectors ----
      * Vector j starts at base + j * stride (stride in floats, >= n).
-     * out[j] receives the distance or dot product. Prefetches ahead. */
+     * out[j] receives the distance or dot product. Prefetches ahead.
+     * out[j] depends only on q and vector j, bit for bit: not on j, count
+     * or the other vectors (so a vector scored alone or in a block gets
+     * the same value; the flat index relies on this). */
     void (*l2sq_f32_batch)(const float *q, const float *base, size_t stride,
                            size_t count, size_t n, float *out);
     void (*dot_f32_batch)(const float *q, const float *base, size_t stride,

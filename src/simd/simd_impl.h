@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "simd/simd.h"
+
 /* 1 - dot / sqrt(na2 * nb2), clamped to [0, 2]; 0 if both norms are zero,
  * 1 if one is. */
 float vex_cosine_from_parts(float dot, float na2, float nb2);
@@ -19,5 +21,12 @@ uint16_t vex_f32_to_f16_one(float f);
 /* Reference packing for any panel width (see simd.h pack_f32). */
 void vex_pack_f32_generic(size_t panel, const float *x, size_t stride,
                           size_t count, size_t n, float *packed);
+
+/* The ISA tables, each defined in its own file compiled with its own
+ * target flags (only present when CMake compiled that file in; the
+ * dispatcher checks the CPU before handing one out). */
+extern const vex_simd_table vex_simd_avx2_table;
+extern const vex_simd_table vex_simd_avx512_table;
+extern const vex_simd_table vex_simd_neon_table;
 
 #endif
