@@ -34,6 +34,10 @@
  * CAVEATS
  *
  *   - Cosine indexes reject the zero vector: its direction is undefined.
+ *   - HNSW with VEX_METRIC_IP on vectors of very different norms finds
+ *     fewer true neighbours than with L2 or cosine (inner product is not
+ *     a distance, and small-norm vectors are hard to reach); normalise the
+ *     vectors and use cosine when the norms carry no meaning.
  *   - Vectors with NaN or infinite components are rejected on insert and as
  *     queries, because they make every distance meaningless.
  *   - vex_index_errmsg() describes the most recent failed call on the handle.
@@ -219,6 +223,11 @@ typedef struct vex_search_params {
      * range search splits the scan over these threads; a batch search
      * spreads its queries over them. Default 0. */
     uint32_t n_threads;
+    /* HNSW: size of the candidate list (efSearch); larger finds more of
+     * the true neighbours and costs more. 0 = the index's default
+     * (options.hnsw_ef_search); values below k are raised to k. Must be 0
+     * for flat indexes, which are exact. At most VEX_MAX_K. */
+    uint32_t ef_search;
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);
@@ -234,6 +243,14 @@ VEX_API void vex_search_params_init(vex_search_params *params);
  *                   searches scan the data block by block for many queries
  *                   at once, so the data is read once per block, not once
  *                   per query.
+ *   VEX_INDEX_HNSW  approximate search on a hierarchical navigable small
+ *                   world graph (Malkov & Yashunin): logarithmic search
+ *                   time; recall is traded against speed with ef_search.
+ *                   Adds of many vectors at once are built in parallel on
+ *                   the handle's threads; searches may run while vectors
+ *                   are added. Removed vectors are unlinked from the graph
+ *                   (their neighbours are repaired), so recall does not
+ *                   decay with deletes.
  *
  * Threading: any number of threads may search one index at the same time;
  * vex_index_add() and vex_index_remove() may be called from any thread and
@@ -242,7 +259,10 @@ VEX_API void vex_search_params_init(vex_search_params *params);
  * ------------------------------------------------------------------- */
 typedef struct vex_index vex_index;
 
-typedef enum vex_index_kind { VEX_INDEX_FLAT = 1 } vex_index_kind;
+typedef enum vex_index_kind {
+    VEX_INDEX_FLAT = 1,
+    VEX_INDEX_HNSW = 2
+} vex_index_kind;
 
 typedef struct vex_index_options {
     uint32_t struct_size;
@@ -259,6 +279,21 @@ typedef struct vex_index_options {
     /* Allocator for everything the handle owns; NULL = malloc/free. The
      * struct is copied; `user` must outlive the handle. Default NULL. */
     const vex_allocator *allocator;
+
+    /* ---- HNSW only: must stay 0 for other kinds ---- */
+    /* Links per node on the upper levels (level 0 keeps 2 * M), 2..256.
+     * 0 = chosen from the dimension: 16 up to 128 dims, 24 up to 512, 32
+     * up to 1024, 48 above. */
+    uint32_t hnsw_m;
+    /* Candidate list size while inserting, 1..VEX_MAX_K. 0 = chosen from
+     * the expected size (capacity, or 1,000,000 when capacity is 0):
+     * 40 * log10(size), clamped to 100..400. */
+    uint32_t hnsw_ef_construction;
+    /* Default ef_search of searches that pass 0, 1..VEX_MAX_K. 0 = 64. */
+    uint32_t hnsw_ef_search;
+    /* Seed of the level generator. A node's level is a function of the
+     * seed and its id, so a single-threaded build is reproducible. */
+    uint64_t hnsw_seed;
 } vex_index_options;
 
 VEX_API void vex_index_options_init(vex_index_options *opts);
@@ -332,6 +367,13 @@ VEX_API int vex_index_range_search(vex_index *idx, const void *query,
                                    const vex_search_params *params,
                                    vex_hit *hits, size_t capacity,
                                    uint64_t *n_total);
+
+/* Verify the index's internal invariants: for flat, that ids and slots
+ * agree; for HNSW, link counts and targets, levels, the entry point and
+ * the id map. VEX_OK, or VEX_CORRUPT with a message naming the first
+ * broken invariant. Takes the index's write lock: use it in tests and
+ * debugging, not on a hot path. */
+VEX_API int vex_index_check(vex_index *idx);
 
 /* The message of the most recent failed call on this handle, or "" if none
  * failed. Valid until the next call on the handle. See CAVEATS for threads. */

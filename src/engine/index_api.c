@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/engine.h"
 #include "index/index.h"
 #include "simd/simd.h"
 #include "util/err.h"
@@ -123,6 +124,7 @@ void vex_search_params_init(vex_search_params *params)
     memset(params, 0, sizeof *params);
     params->struct_size = sizeof *params;
     params->n_threads = 0;
+    params->ef_search = 0;
 }
 
 void vex_index_options_init(vex_index_options *opts)
@@ -138,6 +140,10 @@ void vex_index_options_init(vex_index_options *opts)
     opts->n_threads = 0;
     opts->capacity = 0;
     opts->allocator = NULL;
+    opts->hnsw_m = 0;
+    opts->hnsw_ef_construction = 0;
+    opts->hnsw_ef_search = 0;
+    opts->hnsw_seed = 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -152,9 +158,29 @@ static int check_options(vex_index *ix, const vex_index_options *o)
                            "options.struct_size is %u, expected %zu: fill the "
                            "struct with vex_index_options_init()",
                            o->struct_size, sizeof(vex_index_options));
-    if (o->kind != VEX_INDEX_FLAT)
+    if (o->kind != VEX_INDEX_FLAT && o->kind != VEX_INDEX_HNSW)
         return vex_err_set(e, VEX_INVALID, "unknown index kind %d",
                            (int)o->kind);
+    if (o->kind != VEX_INDEX_HNSW && (o->hnsw_m || o->hnsw_ef_construction ||
+                                      o->hnsw_ef_search || o->hnsw_seed))
+        return vex_err_set(e, VEX_INVALID,
+                           "hnsw_* options apply only to VEX_INDEX_HNSW; "
+                           "leave them 0 for other kinds");
+    if (o->hnsw_m == 1 || o->hnsw_m > 256)
+        return vex_err_set(e, VEX_INVALID,
+                           "hnsw_m is %u, must be 2..256 "
+                           "(or 0 for the default)",
+                           o->hnsw_m);
+    if (o->hnsw_ef_construction > VEX_MAX_K)
+        return vex_err_set(e, VEX_INVALID,
+                           "hnsw_ef_construction is %u, must be 1..%d (or 0 "
+                           "for the default)",
+                           o->hnsw_ef_construction, VEX_MAX_K);
+    if (o->hnsw_ef_search > VEX_MAX_K)
+        return vex_err_set(e, VEX_INVALID,
+                           "hnsw_ef_search is %u, must be 1..%d (or 0 for "
+                           "the default)",
+                           o->hnsw_ef_search, VEX_MAX_K);
     if (o->elem != VEX_ELEM_F32 && o->elem != VEX_ELEM_BIT)
         return vex_err_set(e, VEX_INVALID, "unknown element type %d",
                            (int)o->elem);
@@ -224,24 +250,56 @@ static int check_vector(vex_index *ix, const void *v, const char *what,
 }
 
 static int check_params(vex_index *ix, const vex_search_params *p,
-                        unsigned *n_threads)
+                        unsigned *n_threads, unsigned *ef)
 {
-    if (p == NULL) {
-        *n_threads = 0;
+    *n_threads = 0;
+    *ef = 0;
+    if (p == NULL)
         return VEX_OK;
-    }
     if (p->struct_size != sizeof(vex_search_params))
         return vex_err_set(&ix->err, VEX_MISUSE,
                            "params.struct_size is %u, expected %zu: fill the "
                            "struct with vex_search_params_init()",
                            p->struct_size, sizeof(vex_search_params));
+    if (p->ef_search > VEX_MAX_K)
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "params.ef_search is %u, must be 0..%d",
+                           p->ef_search, VEX_MAX_K);
+    if (p->ef_search && ix->opts.kind == VEX_INDEX_FLAT)
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "params.ef_search must be 0 for a flat index, "
+                           "which is exact");
     if (p->n_threads > vex_pool_size(ix->pool))
         return vex_err_set(&ix->err, VEX_INVALID,
                            "params.n_threads is %u but the index has %u "
                            "threads",
                            p->n_threads, vex_pool_size(ix->pool));
     *n_threads = p->n_threads;
+    *ef = p->ef_search;
     return VEX_OK;
+}
+
+/* Adaptive HNSW parameters (documented in vexdb.h). M grows with the
+ * dimension because high-dimensional data has more "directions" a node
+ * must keep links in; efConstruction grows with the log of the expected
+ * size because the graph's diameter does. */
+static void hnsw_defaults(vex_index_config *c, const vex_index_options *o)
+{
+    double expected = o->capacity ? (double)o->capacity : 1e6;
+    double efc = 40.0 * log10(expected > 10 ? expected : 10);
+    c->hnsw_m = o->hnsw_m;
+    if (c->hnsw_m == 0)
+        c->hnsw_m = o->dim <= 128    ? 16
+                    : o->dim <= 512  ? 24
+                    : o->dim <= 1024 ? 32
+                                     : 48;
+    c->hnsw_ef_construction = o->hnsw_ef_construction;
+    if (c->hnsw_ef_construction == 0)
+        c->hnsw_ef_construction = efc < 100   ? 100
+                                  : efc > 400 ? 400
+                                              : (uint32_t)(efc + 0.5);
+    c->hnsw_ef_search = o->hnsw_ef_search ? o->hnsw_ef_search : 64;
+    c->hnsw_seed = o->hnsw_seed;
 }
 
 static int check_k(vex_index *ix, size_t k)
@@ -294,6 +352,10 @@ int vex_index_create(const vex_index_options *opts, vex_index **out)
     ix->cfg.vec_bytes = vex_vector_size(opts->elem, opts->dim);
     ix->cfg.capacity = opts->capacity;
     ix->m = &vex_flat_methods;
+    if (opts->kind == VEX_INDEX_HNSW) {
+        ix->m = &vex_hnsw_methods;
+        hnsw_defaults(&ix->cfg, opts);
+    }
 
     n_threads = opts->n_threads ? opts->n_threads : vex_cpu_count();
     rc = vex_pool_create(&ix->mem, n_threads, &ix->pool);
@@ -401,7 +463,7 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
                      const vex_search_params *params, vex_hit *hits,
                      size_t *n_hits)
 {
-    unsigned n_threads = 0;
+    unsigned n_threads = 0, ef = 0;
     int rc;
     if (!usable(ix))
         return VEX_MISUSE;
@@ -410,17 +472,17 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
                            "query, hits and n_hits must not be NULL");
     *n_hits = 0;
     if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = check_params(ix, params, &n_threads)) != VEX_OK ||
+        (rc = check_params(ix, params, &n_threads, &ef)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
-    return ix->m->search(ix->impl, query, k, n_threads, hits, n_hits);
+    return ix->m->search(ix->impl, query, k, n_threads, ef, hits, n_hits);
 }
 
 int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
                            size_t k, const vex_search_params *params,
                            vex_hit *hits, size_t *n_hits)
 {
-    unsigned n_threads = 0;
+    unsigned n_threads = 0, ef = 0;
     size_t i, total;
     int rc;
     if (!usable(ix))
@@ -431,7 +493,7 @@ int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
         return vex_err_set(&ix->err, VEX_MISUSE,
                            "queries, hits and n_hits must not be NULL");
     if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = check_params(ix, params, &n_threads)) != VEX_OK)
+        (rc = check_params(ix, params, &n_threads, &ef)) != VEX_OK)
         return rc;
     if (vex_mul_overflow(n_queries, k, &total) ||
         vex_mul_overflow(total, sizeof(vex_hit), &total) ||
@@ -447,15 +509,15 @@ int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
         if (rc != VEX_OK)
             return rc;
     }
-    return ix->m->search_batch(ix->impl, queries, n_queries, k, n_threads, hits,
-                               n_hits);
+    return ix->m->search_batch(ix->impl, queries, n_queries, k, n_threads, ef,
+                               hits, n_hits);
 }
 
 int vex_index_range_search(vex_index *ix, const void *query, float radius,
                            const vex_search_params *params, vex_hit *hits,
                            size_t capacity, uint64_t *n_total)
 {
-    unsigned n_threads = 0;
+    unsigned n_threads = 0, ef = 0;
     int rc;
     if (!usable(ix))
         return VEX_MISUSE;
@@ -466,11 +528,30 @@ int vex_index_range_search(vex_index *ix, const void *query, float radius,
     *n_total = 0;
     if (isnan(radius))
         return vex_err_set(&ix->err, VEX_INVALID, "radius is NaN");
-    if ((rc = check_params(ix, params, &n_threads)) != VEX_OK ||
+    if ((rc = check_params(ix, params, &n_threads, &ef)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
-    return ix->m->range_search(ix->impl, query, radius, n_threads, hits,
+    if (capacity > VEX_MAX_K && ix->opts.kind == VEX_INDEX_HNSW)
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "capacity %zu: an HNSW range search returns at "
+                           "most %d hits",
+                           capacity, VEX_MAX_K);
+    return ix->m->range_search(ix->impl, query, radius, n_threads, ef, hits,
                                capacity, n_total);
+}
+
+int vex_index_check(vex_index *ix)
+{
+    if (!usable(ix))
+        return VEX_MISUSE;
+    return ix->m->check(ix->impl, NULL);
+}
+
+int vexi_index_graph_stats(vex_index *ix, vex_graph_stats *stats)
+{
+    if (!usable(ix))
+        return VEX_MISUSE;
+    return ix->m->check(ix->impl, stats);
 }
 
 const char *vex_index_errmsg(const vex_index *ix)

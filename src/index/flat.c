@@ -641,10 +641,12 @@ static int flat_scan(flat_index *f, const void *q, unsigned n_threads,
 }
 
 static int flat_search(void *ix, const void *query, size_t k,
-                       unsigned n_threads, vex_hit *hits, size_t *n_hits)
+                       unsigned n_threads, unsigned ef, vex_hit *hits,
+                       size_t *n_hits)
 {
     flat_index *f = ix;
     int rc;
+    (void)ef; /* exact: the engine rejects a non-zero ef for flat */
     pthread_rwlock_rdlock(&f->lock);
     rc = flat_scan(f, query, n_threads, 0, 0.0f, hits, k, n_hits, NULL);
     pthread_rwlock_unlock(&f->lock);
@@ -652,12 +654,13 @@ static int flat_search(void *ix, const void *query, size_t k,
 }
 
 static int flat_range_search(void *ix, const void *query, float radius,
-                             unsigned n_threads, vex_hit *hits, size_t capacity,
-                             uint64_t *n_total)
+                             unsigned n_threads, unsigned ef, vex_hit *hits,
+                             size_t capacity, uint64_t *n_total)
 {
     flat_index *f = ix;
     size_t n_hits;
     int rc;
+    (void)ef; /* exact: the engine rejects a non-zero ef for flat */
     pthread_rwlock_rdlock(&f->lock);
     rc = flat_scan(f, query, n_threads, 1, radius, hits, capacity, &n_hits,
                    n_total);
@@ -784,8 +787,8 @@ static void batch_task(void *arg, size_t task, unsigned worker)
 }
 
 static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
-                             size_t k, unsigned n_threads, vex_hit *hits,
-                             size_t *n_hits)
+                             size_t k, unsigned n_threads, unsigned ef,
+                             vex_hit *hits, size_t *n_hits)
 {
     flat_index *f = ix;
     unsigned width = vex_pool_width(f->pool, n_threads);
@@ -794,6 +797,7 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
     ctx_need need;
     size_t i, n_tasks;
     int rc = VEX_OK;
+    (void)ef;
 
     pthread_rwlock_rdlock(&f->lock);
     /* Few queries: the blocked path would not amortise its packing; split
@@ -855,8 +859,36 @@ done:
     return rc;
 }
 
+/* Every slot's id maps back to it, and the map holds nothing else. */
+static int flat_check(void *ix, vex_graph_stats *stats)
+{
+    flat_index *f = ix;
+    uint64_t i, slot;
+    int rc = VEX_OK;
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    pthread_rwlock_rdlock(&f->lock);
+    if (f->map.count != f->n)
+        rc = vex_err_set(f->err, VEX_CORRUPT,
+                         "flat index: %llu vectors but %zu ids mapped",
+                         (unsigned long long)f->n, f->map.count);
+    for (i = 0; i < f->n && rc == VEX_OK; i++) {
+        if (!vex_idmap_get(&f->map, f->ids[i], &slot) || slot != i)
+            rc = vex_err_set(f->err, VEX_CORRUPT,
+                             "flat index: id %llu of slot %llu does not map "
+                             "back to it",
+                             (unsigned long long)f->ids[i],
+                             (unsigned long long)i);
+    }
+    if (stats)
+        stats->nodes = f->n;
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
 const vex_index_methods vex_flat_methods = {
     "flat",      flat_create, flat_destroy,      flat_reserve_api,
     flat_add,    flat_remove, flat_get,          flat_count,
     flat_memory, flat_search, flat_search_batch, flat_range_search,
+    flat_check,
 };

@@ -31,7 +31,20 @@ typedef struct vex_index_config {
     uint32_t dim;
     size_t vec_bytes; /* vex_vector_size(elem, dim) */
     uint64_t capacity;
+    /* HNSW, resolved (no zeros): */
+    uint32_t hnsw_m, hnsw_ef_construction, hnsw_ef_search;
+    uint64_t hnsw_seed;
 } vex_index_config;
+
+/* Graph statistics for tests and `vex_index_check`. */
+typedef struct vex_graph_stats {
+    uint64_t nodes, deleted, free_slots;
+    uint64_t links;       /* level-0 links */
+    uint64_t reciprocal;  /* level-0 links whose target links back */
+    uint64_t unreachable; /* live nodes not reachable from the entry */
+    uint32_t max_level;
+    uint32_t min_degree, max_degree; /* level 0, live nodes */
+} vex_graph_stats;
 
 typedef struct vex_index_methods {
     const char *name;
@@ -46,16 +59,22 @@ typedef struct vex_index_methods {
     int (*get)(void *ix, uint64_t id, void *vec_out);
     uint64_t (*count)(void *ix);
     uint64_t (*memory)(void *ix);
+    /* ef: the search's candidate list size, 0 = the index default;
+     * kinds without one get 0. */
     int (*search)(void *ix, const void *query, size_t k, unsigned n_threads,
-                  vex_hit *hits, size_t *n_hits);
+                  unsigned ef, vex_hit *hits, size_t *n_hits);
     int (*search_batch)(void *ix, const void *queries, size_t n_queries,
-                        size_t k, unsigned n_threads, vex_hit *hits,
-                        size_t *n_hits);
+                        size_t k, unsigned n_threads, unsigned ef,
+                        vex_hit *hits, size_t *n_hits);
     int (*range_search)(void *ix, const void *query, float radius,
-                        unsigned n_threads, vex_hit *hits, size_t capacity,
-                        uint64_t *n_total);
+                        unsigned n_threads, unsigned ef, vex_hit *hits,
+                        size_t capacity, uint64_t *n_total);
+    /* Verify internal invariants; VEX_CORRUPT with a message if broken.
+     * `stats` may be NULL; kinds without a graph leave it zeroed. */
+    int (*check)(void *ix, vex_graph_stats *stats);
 } vex_index_methods;
 
 extern const vex_index_methods vex_flat_methods;
+extern const vex_index_methods vex_hnsw_methods;
 
 #endif

@@ -1,0 +1,1483 @@
+/*
+ * hnsw.c - hierarchical navigable small world graph index.
+ *
+ * The algorithm is Malkov & Yashunin's (TPAMI 2018): nodes get a random
+ * level with P(level >= l) = M^-l; each level is a proximity graph whose
+ * links are chosen by the "heuristic" (a candidate is linked only if it is
+ * closer to the new node than to every neighbour already chosen), and a
+ * search descends greedily through the upper levels and then runs a beam
+ * search of width ef on level 0. Where this code differs from the paper
+ * and from hnswlib, and why:
+ *
+ * 1. Level from (seed, id). A node's level is a hash of the seed and its
+ *    id, not a draw from a shared generator, so a single-threaded build is
+ *    reproducible whatever else happens, and parallel builds need no
+ *    shared random state.
+ *
+ * 2. A sorted beam instead of two heaps. The paper keeps a min-heap of
+ *    candidates and a max-heap of results. Here one array of at most ef
+ *    entries, sorted by distance, with an "expanded" bit per entry, is both
+ *    (as in DiskANN's search): the next node to expand is the first
+ *    unexpanded entry, and a new node enters by binary search and a short
+ *    memmove. It is bounded (no growth, no allocation), keeps everything in
+ *    one or two cache lines' reach, and drops candidates that can no longer
+ *    matter, which the unbounded candidate heap keeps.
+ *
+ * 3. Level-0 slots. Each node's level-0 data sits in one fixed-size slot:
+ *    the vector first (64-byte aligned, so SIMD loads never split a line
+ *    at its start), then one float of per-vector data (1/|x| for cosine,
+ *    so cosine costs one dot product and the stored vector stays the
+ *    user's), then the link count and up to 2M neighbour slots. Expanding
+ *    a node reads its links and the neighbours' vectors from these slots;
+ *    there are no pointers to chase. Upper levels, which only ~1/M of the
+ *    nodes have, live in one separate arena addressed by offset, so the
+ *    whole index is a few flat arrays (which is what makes it
+ *    serialisable without pointer fix-ups).
+ *
+ * 4. Two-phase expansion with prefetch. Expanding a node first walks its
+ *    links, marks unvisited ones and prefetches the first line of each;
+ *    only then are distances computed, each one prefetching the whole
+ *    vector of the neighbour PREFETCH_AHEAD places further on. The memory
+ *    latency of one neighbour overlaps the arithmetic of the previous.
+ *
+ * 5. Generation-stamped visited table: a uint16 per slot per search
+ *    context; a search bumps the generation instead of clearing, and clears
+ *    only when the counter wraps (every 65535 searches).
+ *
+ * Concurrency. One rwlock guards the arrays' shape: adding vectors takes
+ * it exclusively only to grow arrays and claim slots, then shared while
+ * linking; searches take it shared. Links are changed under striped
+ * per-node mutexes; readers take no node lock. Every link word and count
+ * is read with acquire and written with release atomics (plain moves on
+ * x86), so a reader always sees a node's vector before it can reach the
+ * node through a link, and sees each link word whole. A reader may see a
+ * list in the middle of a rewrite; every word is still a valid slot, so
+ * at worst it explores a slightly different neighbour set. Rejected: a
+ * per-node rwlock (hnswlib's approach is a mutex per node too, but readers
+ * locking costs ~10% of search time for no correctness gain here).
+ *
+ * Deletes. Removing an id marks its slot deleted: searches still walk
+ * through it (it keeps the graph connected) but never return it. When the
+ * deleted share passes HNSW_REPAIR_SHARE, the graph is repaired: every
+ * live node that links to a deleted node relinks from the union of its
+ * live neighbours and the live neighbours of its deleted ones (heuristic
+ * selection again), the entry point moves to a live node if needed, and
+ * the deleted slots go to a free list for reuse. See hnsw_repair().
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/index.h"
+#include "simd/simd.h"
+#include "util/idmap.h"
+#include "util/rng.h"
+
+#define HNSW_MAX_LEVEL    24
+#define HNSW_STRIPES      4096 /* node lock stripes */
+#define HNSW_SERIAL_START 1024 /* nodes linked one by one before going wide */
+#define HNSW_TASK         64   /* vectors per parallel build task */
+#define HNSW_REPAIR_SHARE 0.10 /* repair when this share is deleted */
+#define PREFETCH_AHEAD    2
+#define EXPANDED          0x80000000u /* beam entry flag, in the slot word */
+#define NO_EP             UINT64_MAX
+
+typedef struct cand {
+    float d;
+    uint32_t slot; /* high bit: expanded (beam only) */
+} cand;
+
+/* The sorted beam (see 2. above). */
+typedef struct beam {
+    cand *a;
+    uint32_t n, cap, cur;
+} beam;
+
+typedef struct hnsw_ctx {
+    struct hnsw_ctx *next;
+    uint16_t *visited;
+    size_t visited_cap;
+    uint16_t gen;
+    cand *beam;   /* cap beam_cap */
+    cand *sel;    /* selection scratch, cap M0 + 2 */
+    cand *pool2;  /* second candidate list (repair, pruning), cap sel_cap */
+    uint32_t *nb; /* neighbour scratch, cap M0 + 1 */
+    size_t beam_cap, sel_cap;
+    size_t bytes;
+} hnsw_ctx;
+
+typedef struct hnsw {
+    const vex_mem *mem;
+    vex_pool *pool;
+    vex_err *err;
+    vex_index_config cfg;
+    uint32_t M, M0, efc, efs;
+    double level_mult;
+    uint64_t seed;
+    size_t slot_bytes, aux_off, links_off;
+
+    pthread_rwlock_t lock;
+    pthread_mutex_t stripes[HNSW_STRIPES];
+    pthread_mutex_t ep_lock;
+    _Atomic uint64_t ep; /* (level << 32) | slot, or NO_EP */
+
+    unsigned char *slots; /* cap * slot_bytes */
+    uint64_t *ids;
+    uint8_t *levels;
+    uint8_t *deleted; /* 1 = deleted, awaiting repair; 2 = free */
+    uint64_t *upper_off;
+    uint32_t *upper; /* arena of upper-level link blocks */
+    uint64_t upper_len, upper_cap;
+    uint32_t n, cap; /* slots in use (incl. deleted), allocated */
+    uint32_t n_deleted, n_free;
+    uint32_t linking;     /* adds between claim and link; blocks repair */
+    uint32_t *free_slots; /* cap n_free_cap */
+    uint32_t free_cap;
+    vex_idmap map;
+
+    pthread_mutex_t ctx_lock;
+    hnsw_ctx *free_ctx;
+    uint64_t ctx_bytes;
+} hnsw;
+
+/* ---------------------------------------------------------------------
+ * Slots, links, distances
+ * ------------------------------------------------------------------- */
+
+static inline unsigned char *slot_ptr(const hnsw *h, uint32_t s)
+{
+    return h->slots + (size_t)s * h->slot_bytes;
+}
+
+static inline float slot_aux(const hnsw *h, uint32_t s)
+{
+    float a;
+    memcpy(&a, slot_ptr(h, s) + h->aux_off, sizeof a);
+    return a;
+}
+
+/* Link block of slot s at level l: word 0 is the count, then the links. */
+static inline uint32_t *links_of(const hnsw *h, uint32_t s, unsigned l)
+{
+    if (l == 0)
+        return (uint32_t *)(slot_ptr(h, s) + h->links_off);
+    return h->upper + h->upper_off[s] + (size_t)(l - 1) * (h->M + 1);
+}
+
+static inline uint32_t ld(const uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void st(uint32_t *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t max_links(const hnsw *h, unsigned l)
+{
+    return l == 0 ? h->M0 : h->M;
+}
+
+static inline float cos_from_dot(float dot, float qa, float xa)
+{
+    float d = 1.0f - dot * (qa * xa);
+    return d < 0.0f ? 0.0f : d;
+}
+
+/* Distance from a query (with its precomputed aux) to a stored vector. */
+static inline float dist_q(const hnsw *h, const vex_simd_table *s,
+                           const void *q, float qaux, uint32_t slot)
+{
+    const unsigned char *x = slot_ptr(h, slot);
+    switch (h->cfg.metric) {
+    case VEX_METRIC_L2:
+        return s->l2sq_f32(q, (const float *)x, h->cfg.dim);
+    case VEX_METRIC_IP:
+        return -s->dot_f32(q, (const float *)x, h->cfg.dim);
+    case VEX_METRIC_COSINE:
+        return cos_from_dot(s->dot_f32(q, (const float *)x, h->cfg.dim), qaux,
+                            slot_aux(h, slot));
+    case VEX_METRIC_HAMMING:
+        return (float)s->hamming(q, x, h->cfg.vec_bytes);
+    case VEX_METRIC_JACCARD:
+        return s->jaccard(q, x, h->cfg.vec_bytes);
+    }
+    return 0.0f;
+}
+
+static inline float query_aux(const hnsw *h, const vex_simd_table *s,
+                              const void *q)
+{
+    if (h->cfg.metric == VEX_METRIC_COSINE)
+        return 1.0f / sqrtf(s->norm2_f32(q, h->cfg.dim));
+    return 0.0f;
+}
+
+/* Distance between two stored vectors. */
+static inline float dist_nodes(const hnsw *h, const vex_simd_table *s,
+                               uint32_t a, uint32_t b)
+{
+    return dist_q(h, s, slot_ptr(h, a), slot_aux(h, a), b);
+}
+
+static inline void prefetch_vec(const hnsw *h, uint32_t slot, size_t lines)
+{
+    const char *p = (const char *)slot_ptr(h, slot);
+    size_t i;
+    for (i = 0; i < lines; i++)
+        __builtin_prefetch(p + 64 * i, 0, 3);
+}
+
+/* ---------------------------------------------------------------------
+ * The beam
+ * ------------------------------------------------------------------- */
+
+static inline void beam_init(beam *b, cand *store, uint32_t cap)
+{
+    b->a = store;
+    b->n = 0;
+    b->cap = cap;
+    b->cur = 0;
+}
+
+/* Worst distance a newcomer must beat, INFINITY while not full. */
+static inline float beam_bound(const beam *b)
+{
+    return b->n < b->cap ? INFINITY : b->a[b->n - 1].d;
+}
+
+static inline void beam_insert(beam *b, float d, uint32_t slot)
+{
+    uint32_t lo = 0, hi = b->n, pos;
+    if (b->n == b->cap) {
+        if (d >= b->a[b->n - 1].d)
+            return;
+        b->n--; /* the worst falls off */
+        hi = b->n;
+    }
+    while (lo < hi) { /* first entry with a larger distance */
+        uint32_t mid = (lo + hi) >> 1;
+        if (b->a[mid].d <= d)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    pos = lo;
+    memmove(&b->a[pos + 1], &b->a[pos], (b->n - pos) * sizeof(cand));
+    b->a[pos].d = d;
+    b->a[pos].slot = slot;
+    b->n++;
+    if (pos < b->cur)
+        b->cur = pos;
+}
+
+/* Next unexpanded entry (marked expanded), or -1. */
+static inline int64_t beam_next(beam *b)
+{
+    while (b->cur < b->n && (b->a[b->cur].slot & EXPANDED))
+        b->cur++;
+    if (b->cur == b->n)
+        return -1;
+    b->a[b->cur].slot |= EXPANDED;
+    return b->a[b->cur].slot & ~EXPANDED;
+}
+
+/* ---------------------------------------------------------------------
+ * Search contexts
+ * ------------------------------------------------------------------- */
+
+static void ctx_free(const vex_mem *m, hnsw_ctx *c)
+{
+    if (c == NULL)
+        return;
+    vex_mem_free(m, c->visited);
+    vex_mem_free(m, c->beam);
+    vex_mem_free(m, c->sel);
+    vex_mem_free(m, c->pool2);
+    vex_mem_free(m, c->nb);
+    vex_mem_free(m, c);
+}
+
+static int ctx_fit(hnsw *h, hnsw_ctx *c, size_t beam_cap)
+{
+    size_t sel_cap = 2 * (size_t)h->M0 + 2, before = c->bytes;
+    if (c->visited_cap < h->cap) {
+        uint16_t *v = vex_mem_calloc(h->mem, h->cap, sizeof *v);
+        if (v == NULL)
+            return VEX_NOMEM;
+        vex_mem_free(h->mem, c->visited);
+        c->bytes += (h->cap - c->visited_cap) * sizeof *v;
+        c->visited = v;
+        c->visited_cap = h->cap;
+        c->gen = 0;
+    }
+    if (c->beam_cap < beam_cap) {
+        cand *b = vex_mem_alloc(h->mem, beam_cap * sizeof *b);
+        if (b == NULL)
+            return VEX_NOMEM;
+        vex_mem_free(h->mem, c->beam);
+        c->bytes += (beam_cap - c->beam_cap) * sizeof *b;
+        c->beam = b;
+        c->beam_cap = beam_cap;
+    }
+    if (c->sel_cap < sel_cap) {
+        cand *s = vex_mem_alloc(h->mem, sel_cap * sizeof *s);
+        cand *p = vex_mem_alloc(h->mem, sel_cap * sizeof *p);
+        uint32_t *nb = vex_mem_alloc(h->mem, sel_cap * sizeof *nb);
+        if (s == NULL || p == NULL || nb == NULL) {
+            vex_mem_free(h->mem, s);
+            vex_mem_free(h->mem, p);
+            vex_mem_free(h->mem, nb);
+            return VEX_NOMEM;
+        }
+        vex_mem_free(h->mem, c->sel);
+        vex_mem_free(h->mem, c->pool2);
+        vex_mem_free(h->mem, c->nb);
+        c->bytes += (sel_cap - c->sel_cap) * (2 * sizeof(cand) + 4);
+        c->sel = s;
+        c->pool2 = p;
+        c->nb = nb;
+        c->sel_cap = sel_cap;
+    }
+    pthread_mutex_lock(&h->ctx_lock);
+    h->ctx_bytes += c->bytes - before;
+    pthread_mutex_unlock(&h->ctx_lock);
+    return VEX_OK;
+}
+
+/* Borrow `count` contexts able to run beams of beam_cap. Caller holds the
+ * rwlock (shared or exclusive), so h->cap is stable. */
+static int ctx_acquire(hnsw *h, unsigned count, size_t beam_cap, hnsw_ctx **out)
+{
+    unsigned i;
+    int rc = VEX_OK;
+    pthread_mutex_lock(&h->ctx_lock);
+    for (i = 0; i < count; i++) {
+        out[i] = h->free_ctx;
+        if (out[i])
+            h->free_ctx = out[i]->next;
+    }
+    pthread_mutex_unlock(&h->ctx_lock);
+    for (i = 0; i < count && rc == VEX_OK; i++) {
+        if (out[i] == NULL) {
+            out[i] = vex_mem_calloc(h->mem, 1, sizeof(hnsw_ctx));
+            if (out[i] == NULL) {
+                rc = VEX_NOMEM;
+                break;
+            }
+            out[i]->bytes = sizeof(hnsw_ctx);
+            pthread_mutex_lock(&h->ctx_lock);
+            h->ctx_bytes += sizeof(hnsw_ctx);
+            pthread_mutex_unlock(&h->ctx_lock);
+        }
+        rc = ctx_fit(h, out[i], beam_cap);
+    }
+    if (rc != VEX_OK) {
+        pthread_mutex_lock(&h->ctx_lock);
+        for (i = 0; i < count; i++) {
+            if (out[i]) {
+                out[i]->next = h->free_ctx;
+                h->free_ctx = out[i];
+                out[i] = NULL;
+            }
+        }
+        pthread_mutex_unlock(&h->ctx_lock);
+    }
+    return rc;
+}
+
+static void ctx_release(hnsw *h, unsigned count, hnsw_ctx **ctx)
+{
+    unsigned i;
+    pthread_mutex_lock(&h->ctx_lock);
+    for (i = 0; i < count; i++) {
+        ctx[i]->next = h->free_ctx;
+        h->free_ctx = ctx[i];
+    }
+    pthread_mutex_unlock(&h->ctx_lock);
+}
+
+static inline uint16_t ctx_new_visit(hnsw_ctx *c)
+{
+    if (++c->gen == 0) {
+        memset(c->visited, 0, c->visited_cap * sizeof *c->visited);
+        c->gen = 1;
+    }
+    return c->gen;
+}
+
+/* ---------------------------------------------------------------------
+ * Graph search
+ * ------------------------------------------------------------------- */
+
+/* Greedy descent on level l from *cur (distance *curd). */
+static void greedy(const hnsw *h, const vex_simd_table *s, const void *q,
+                   float qaux, unsigned l, uint32_t *cur, float *curd)
+{
+    int changed = 1;
+    while (changed) {
+        const uint32_t *lk = links_of(h, *cur, l);
+        uint32_t cnt = ld(lk), i;
+        changed = 0;
+        for (i = 0; i < cnt; i++) {
+            uint32_t nb = ld(&lk[1 + i]);
+            float d = dist_q(h, s, q, qaux, nb);
+            if (d < *curd) {
+                *curd = d;
+                *cur = nb;
+                changed = 1;
+            }
+        }
+    }
+}
+
+/* Beam search on level l; the beam arrives seeded with entry points (they
+ * must be marked visited by the caller) and leaves holding the nearest
+ * nodes found, sorted. */
+static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                         uint16_t gen, const void *q, float qaux, unsigned l,
+                         beam *b)
+{
+    const size_t lines = (h->cfg.vec_bytes + 63) / 64;
+    uint32_t *nb = c->nb;
+    int64_t cur;
+    while ((cur = beam_next(b)) >= 0) {
+        const uint32_t *lk = links_of(h, (uint32_t)cur, l);
+        uint32_t cnt = ld(lk), i, m = 0;
+        for (i = 0; i < cnt; i++) {
+            uint32_t x = ld(&lk[1 + i]);
+            if (c->visited[x] == gen)
+                continue;
+            c->visited[x] = gen;
+            nb[m++] = x;
+            __builtin_prefetch(slot_ptr(h, x), 0, 3);
+        }
+        for (i = 0; i < m; i++) {
+            float d;
+            if (i + PREFETCH_AHEAD < m)
+                prefetch_vec(h, nb[i + PREFETCH_AHEAD], lines);
+            d = dist_q(h, s, q, qaux, nb[i]);
+            if (d < beam_bound(b))
+                beam_insert(b, d, nb[i]);
+        }
+    }
+}
+
+/* Entry point for a search: descend greedily to level `stop` + 1 ... and
+ * return the entry slot for level `stop`. */
+static uint32_t descend(const hnsw *h, const vex_simd_table *s, const void *q,
+                        float qaux, uint64_t ep, unsigned stop, float *d_out)
+{
+    uint32_t cur = (uint32_t)ep;
+    unsigned top = (unsigned)(ep >> 32), l;
+    float d = dist_q(h, s, q, qaux, cur);
+    for (l = top; l > stop; l--)
+        greedy(h, s, q, qaux, l, &cur, &d);
+    *d_out = d;
+    return cur;
+}
+
+/* ---------------------------------------------------------------------
+ * Linking
+ * ------------------------------------------------------------------- */
+
+/* The heuristic of the paper (Algorithm 4 without extension): walk the
+ * candidates nearest first and keep one only if it is nearer to the base
+ * than to every one kept so far. Fewer candidates than `max` are all
+ * kept, as in hnswlib: pruning a short list only loses links. Candidates
+ * must be sorted by distance to the base; output goes to `out`. */
+static uint32_t select_heuristic(const hnsw *h, const vex_simd_table *s,
+                                 const cand *cands, uint32_t n, uint32_t max,
+                                 cand *out)
+{
+    uint32_t i, k = 0;
+    if (n <= max) {
+        memcpy(out, cands, n * sizeof *cands);
+        return n;
+    }
+    for (i = 0; i < n && k < max; i++) {
+        uint32_t e = cands[i].slot & ~EXPANDED, j;
+        int good = 1;
+        for (j = 0; j < k; j++) {
+            if (dist_nodes(h, s, e, out[j].slot) < cands[i].d) {
+                good = 0;
+                break;
+            }
+        }
+        if (good) {
+            out[k].d = cands[i].d;
+            out[k].slot = e;
+            k++;
+        }
+    }
+    return k;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static inline pthread_mutex_t *stripe(hnsw *h, uint32_t slot)
+{
+    return &h->stripes[slot & (HNSW_STRIPES - 1)];
+}
+
+/* Write a link list (count last, so readers never see a count beyond the
+ * written words). Caller holds the node's stripe. */
+static void write_links(uint32_t *lk, const cand *sel, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        st(&lk[1 + i], sel[i].slot);
+    st(&lk[0], n);
+}
+
+/* Add `from` to the level-l links of `to`, pruning with the heuristic when
+ * the list is full. */
+static void link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                      uint32_t to, uint32_t from, float d, unsigned l)
+{
+    uint32_t *lk, cnt, i, max = max_links(h, l), k;
+    pthread_mutex_lock(stripe(h, to));
+    lk = links_of(h, to, l);
+    cnt = ld(lk);
+    for (i = 0; i < cnt; i++)
+        if (ld(&lk[1 + i]) == from)
+            goto out;
+    if (cnt < max) {
+        st(&lk[1 + cnt], from);
+        st(&lk[0], cnt + 1);
+        goto out;
+    }
+    for (i = 0; i < cnt; i++) {
+        c->pool2[i].slot = ld(&lk[1 + i]);
+        c->pool2[i].d = dist_nodes(h, s, to, c->pool2[i].slot);
+    }
+    c->pool2[cnt].slot = from;
+    c->pool2[cnt].d = d;
+    qsort(c->pool2, cnt + 1, sizeof(cand), cand_cmp);
+    k = select_heuristic(h, s, c->pool2, cnt + 1, max, c->sel);
+    write_links(lk, c->sel, k);
+out:
+    pthread_mutex_unlock(stripe(h, to));
+}
+
+/* Link one claimed slot into the graph. Caller holds the rwlock shared. */
+static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                        uint32_t slot)
+{
+    const void *q = slot_ptr(h, slot);
+    float qaux = slot_aux(h, slot), d;
+    unsigned level = h->levels[slot], top, l;
+    uint64_t ep = atomic_load(&h->ep);
+    uint32_t cur;
+    beam b;
+
+    if (ep == NO_EP) {
+        pthread_mutex_lock(&h->ep_lock);
+        ep = atomic_load(&h->ep);
+        if (ep == NO_EP) {
+            atomic_store(&h->ep, ((uint64_t)level << 32) | slot);
+            pthread_mutex_unlock(&h->ep_lock);
+            return;
+        }
+        pthread_mutex_unlock(&h->ep_lock);
+    }
+    top = (unsigned)(ep >> 32);
+    cur = descend(h, s, q, qaux, ep, level < top ? level : top, &d);
+    for (l = level < top ? level : top;; l--) {
+        uint16_t gen = ctx_new_visit(c);
+        uint32_t k, i;
+        beam_init(&b, c->beam, h->efc);
+        c->visited[cur] = gen;
+        c->visited[slot] = gen; /* never link to itself */
+        beam_insert(&b, d, cur);
+        search_level(h, s, c, gen, q, qaux, l, &b);
+        for (i = 0; i < b.n; i++)
+            b.a[i].slot &= ~EXPANDED;
+        k = select_heuristic(h, s, b.a, b.n, max_links(h, l), c->sel);
+        pthread_mutex_lock(stripe(h, slot));
+        write_links(links_of(h, slot, l), c->sel, k);
+        pthread_mutex_unlock(stripe(h, slot));
+        /* link_back reuses c->sel: keep the choice in nb and dists */
+        {
+            float dists[2 * 256 + 2];
+            for (i = 0; i < k; i++) {
+                c->nb[i] = c->sel[i].slot;
+                dists[i] = c->sel[i].d;
+            }
+            for (i = 0; i < k; i++)
+                link_back(h, s, c, c->nb[i], slot, dists[i], l);
+        }
+        /* next level down starts from the nearest found here */
+        cur = b.a[0].slot;
+        d = b.a[0].d;
+        if (l == 0)
+            break;
+    }
+    if (level > top) {
+        pthread_mutex_lock(&h->ep_lock);
+        ep = atomic_load(&h->ep);
+        if (level > (unsigned)(ep >> 32))
+            atomic_store(&h->ep, ((uint64_t)level << 32) | slot);
+        pthread_mutex_unlock(&h->ep_lock);
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Life cycle, growth, slot claims
+ * ------------------------------------------------------------------- */
+
+static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
+                       const vex_index_config *cfg, void **out)
+{
+    hnsw *h = vex_mem_calloc(mem, 1, sizeof *h);
+    pthread_rwlockattr_t attr;
+    size_t i;
+    if (h == NULL)
+        return vex_err_set(err, VEX_NOMEM, "out of memory creating index");
+    h->mem = mem;
+    h->pool = pool;
+    h->err = err;
+    h->cfg = *cfg;
+    h->M = cfg->hnsw_m;
+    h->M0 = 2 * cfg->hnsw_m;
+    h->efc = cfg->hnsw_ef_construction;
+    h->efs = cfg->hnsw_ef_search;
+    h->seed = cfg->hnsw_seed;
+    h->level_mult = 1.0 / log((double)h->M);
+    h->aux_off = cfg->vec_bytes;
+    h->links_off = h->aux_off + sizeof(float);
+    h->slot_bytes = (h->links_off + (1 + (size_t)h->M0) * 4 + 63) / 64 * 64;
+    /* writers first: a steady stream of searches must not starve an add */
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&h->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    for (i = 0; i < HNSW_STRIPES; i++)
+        pthread_mutex_init(&h->stripes[i], NULL);
+    pthread_mutex_init(&h->ep_lock, NULL);
+    pthread_mutex_init(&h->ctx_lock, NULL);
+    atomic_init(&h->ep, NO_EP);
+    vex_idmap_init(&h->map, mem);
+    *out = h;
+    return VEX_OK;
+}
+
+static void hnsw_destroy(void *ix)
+{
+    hnsw *h = ix;
+    hnsw_ctx *c, *next;
+    size_t i;
+    if (h == NULL)
+        return;
+    for (c = h->free_ctx; c; c = next) {
+        next = c->next;
+        ctx_free(h->mem, c);
+    }
+    vex_idmap_destroy(&h->map);
+    vex_mem_free_aligned(h->mem, h->slots);
+    vex_mem_free(h->mem, h->ids);
+    vex_mem_free(h->mem, h->levels);
+    vex_mem_free(h->mem, h->deleted);
+    vex_mem_free(h->mem, h->upper_off);
+    vex_mem_free(h->mem, h->upper);
+    vex_mem_free(h->mem, h->free_slots);
+    for (i = 0; i < HNSW_STRIPES; i++)
+        pthread_mutex_destroy(&h->stripes[i]);
+    pthread_mutex_destroy(&h->ep_lock);
+    pthread_mutex_destroy(&h->ctx_lock);
+    pthread_rwlock_destroy(&h->lock);
+    vex_mem_free(h->mem, h);
+}
+
+/* Grow the per-slot arrays to hold `need` slots. All-or-nothing for the
+ * slot array, which alone defines the capacity. Exclusive lock held. */
+static int hnsw_grow(hnsw *h, uint64_t need)
+{
+    uint64_t cap = h->cap ? h->cap : 64;
+    unsigned char *slots;
+    void *p;
+    size_t bytes;
+    if (need <= h->cap)
+        return VEX_OK;
+    if (need > UINT32_MAX / 2)
+        return VEX_FULL;
+    while (cap < need)
+        cap = cap < (1u << 20) ? cap * 2 : cap + cap / 2;
+    if (cap > UINT32_MAX / 2)
+        cap = UINT32_MAX / 2;
+    if (vex_mul_overflow((size_t)cap, h->slot_bytes, &bytes))
+        return VEX_NOMEM;
+#define GROW(field, type)                                                      \
+    do {                                                                       \
+        p = vex_mem_realloc(h->mem, h->field, (size_t)cap * sizeof(type));     \
+        if (p == NULL)                                                         \
+            return VEX_NOMEM;                                                  \
+        h->field = p;                                                          \
+    } while (0)
+    GROW(ids, uint64_t);
+    GROW(levels, uint8_t);
+    GROW(deleted, uint8_t);
+    GROW(upper_off, uint64_t);
+    GROW(free_slots, uint32_t);
+#undef GROW
+    slots = vex_mem_alloc_aligned(h->mem, bytes, 64);
+    if (slots == NULL)
+        return VEX_NOMEM;
+    if (h->n)
+        memcpy(slots, h->slots, (size_t)h->n * h->slot_bytes);
+    vex_mem_free_aligned(h->mem, h->slots);
+    h->slots = slots;
+    h->cap = (uint32_t)cap;
+    return VEX_OK;
+}
+
+static int hnsw_reserve(void *ix, uint64_t n)
+{
+    hnsw *h = ix;
+    int rc;
+    pthread_rwlock_wrlock(&h->lock);
+    rc = hnsw_grow(h, n);
+    if (rc == VEX_OK)
+        rc = vex_idmap_reserve(&h->map, (size_t)n);
+    pthread_rwlock_unlock(&h->lock);
+    if (rc != VEX_OK)
+        rc = vex_err_set(h->err, rc, "cannot reserve %llu vectors: %s",
+                         (unsigned long long)n, vex_errstr(rc));
+    return rc;
+}
+
+/* Level of a node: a hash of (seed, id) made uniform, then the paper's
+ * -ln(U) * mL. */
+static unsigned level_for(const hnsw *h, uint64_t id)
+{
+    uint64_t x = h->seed ^ (id * 0x9e3779b97f4a7c15ULL);
+    double u = (double)(vex_splitmix64(&x) >> 11) * (1.0 / 9007199254740992.0);
+    double l = -log(u > 0 ? u : 1e-300) * h->level_mult;
+    return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (unsigned)l;
+}
+
+/* Room for `words` more uint32 in the upper arena. Exclusive lock held. */
+static int upper_reserve(hnsw *h, uint64_t words)
+{
+    uint64_t cap = h->upper_cap ? h->upper_cap : 1024;
+    uint32_t *p;
+    if (h->upper_len + words <= h->upper_cap)
+        return VEX_OK;
+    while (cap < h->upper_len + words)
+        cap *= 2;
+    if (cap > SIZE_MAX / sizeof(uint32_t))
+        return VEX_NOMEM;
+    p = vex_mem_realloc(h->mem, h->upper, (size_t)cap * sizeof(uint32_t));
+    if (p == NULL)
+        return VEX_NOMEM;
+    h->upper = p;
+    h->upper_cap = cap;
+    return VEX_OK;
+}
+
+static void set_aux(hnsw *h, uint32_t slot)
+{
+    float a = 0.0f;
+    if (h->cfg.metric == VEX_METRIC_COSINE)
+        a = 1.0f / sqrtf(vex_simd()->norm2_f32((const float *)slot_ptr(h, slot),
+                                               h->cfg.dim));
+    memcpy(slot_ptr(h, slot) + h->aux_off, &a, sizeof a);
+}
+
+/* Claim slots for n vectors: check ids, grow, copy, give each its level
+ * and empty link lists. All-or-nothing. Exclusive lock held. On success
+ * the claimed slots are in out[0..n). */
+static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
+                       uint32_t *out)
+{
+    const unsigned char *src = vecs;
+    uint64_t fresh, upper_words = 0, slot;
+    size_t i;
+    int rc;
+
+    fresh = n > h->n_free ? n - h->n_free : 0;
+    rc = hnsw_grow(h, (uint64_t)h->n + fresh);
+    if (rc == VEX_OK)
+        rc = vex_idmap_reserve(&h->map, h->map.count + n);
+    for (i = 0; i < n && rc == VEX_OK; i++)
+        upper_words += (uint64_t)level_for(h, ids[i]) * (h->M + 1);
+    if (rc == VEX_OK)
+        rc = upper_reserve(h, upper_words);
+    if (rc != VEX_OK)
+        return vex_err_set(h->err, rc,
+                           "cannot grow the index by %zu "
+                           "vectors: %s",
+                           n, vex_errstr(rc));
+    /* ids: the map has room, so puts cannot fail; undo on a duplicate */
+    for (i = 0; i < n; i++) {
+        if (vex_idmap_get(&h->map, ids[i], &slot)) {
+            size_t j;
+            rc = slot >= UINT32_MAX
+                     ? vex_err_set(h->err, VEX_EXISTS,
+                                   "id %llu at position %zu repeats position "
+                                   "%llu of the same call",
+                                   (unsigned long long)ids[i], i,
+                                   (unsigned long long)(slot - UINT32_MAX))
+                     : vex_err_set(h->err, VEX_EXISTS,
+                                   "id %llu at position %zu is already in "
+                                   "the index",
+                                   (unsigned long long)ids[i], i);
+            for (j = 0; j < i; j++)
+                vex_idmap_remove(&h->map, ids[j]);
+            return rc;
+        }
+        /* provisional value marks "this call, position i" */
+        vex_idmap_put(&h->map, ids[i], (uint64_t)UINT32_MAX + i);
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t sl;
+        unsigned level = level_for(h, ids[i]), l;
+        if (h->n_free > 0) {
+            sl = h->free_slots[--h->n_free];
+        } else {
+            sl = h->n++;
+        }
+        memcpy(slot_ptr(h, sl), src + i * h->cfg.vec_bytes, h->cfg.vec_bytes);
+        set_aux(h, sl);
+        st(links_of(h, sl, 0), 0);
+        h->ids[sl] = ids[i];
+        h->deleted[sl] = 0;
+        /* A reused slot gets a new upper block: the arena only grows (the
+         * old block's words are lost until a rebuild; they are few, since
+         * only ~1/M of the nodes have upper levels). */
+        h->levels[sl] = (uint8_t)level;
+        h->upper_off[sl] = h->upper_len;
+        h->upper_len += (uint64_t)level * (h->M + 1);
+        for (l = 1; l <= level; l++)
+            st(links_of(h, sl, l), 0);
+        vex_idmap_put(&h->map, ids[i], sl);
+        out[i] = sl;
+    }
+    return VEX_OK;
+}
+
+/* Undo claim_slots (context allocation failed after it). Exclusive. */
+static void unclaim_slots(hnsw *h, const uint32_t *slots, size_t n)
+{
+    size_t i = n;
+    while (i-- > 0) {
+        uint32_t sl = slots[i];
+        vex_idmap_remove(&h->map, h->ids[sl]);
+        if (sl + 1 == h->n) {
+            h->n--;
+        } else {
+            h->deleted[sl] = 2;
+            h->free_slots[h->n_free++] = sl;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Adding: claim exclusively, link in parallel under the shared lock
+ * ------------------------------------------------------------------- */
+
+typedef struct link_job {
+    hnsw *h;
+    const vex_simd_table *s;
+    hnsw_ctx **ctx;
+    const uint32_t *slots;
+    size_t first, n;
+} link_job;
+
+static void link_task(void *arg, size_t task, unsigned worker)
+{
+    link_job *j = arg;
+    size_t i = j->first + task * HNSW_TASK;
+    size_t end = i + HNSW_TASK < j->n ? i + HNSW_TASK : j->n;
+    for (; i < end; i++)
+        insert_slot(j->h, j->s, j->ctx[worker], j->slots[i]);
+}
+
+static int repair_due(const hnsw *h)
+{
+    uint64_t total = h->map.count + h->n_deleted;
+    return h->n_deleted > 0 && h->linking == 0 &&
+           (double)h->n_deleted >= HNSW_REPAIR_SHARE * (double)total;
+}
+
+static void hnsw_repair(hnsw *h);
+
+static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
+{
+    hnsw *h = ix;
+    unsigned width = vex_pool_width(h->pool, 0);
+    hnsw_ctx *ctx[VEX_MAX_THREADS];
+    uint32_t *slots;
+    uint64_t live_before;
+    size_t serial;
+    link_job job;
+    int rc;
+
+    slots = vex_mem_alloc(h->mem, n * sizeof *slots);
+    if (slots == NULL)
+        return vex_err_set(h->err, VEX_NOMEM,
+                           "out of memory adding %zu "
+                           "vectors",
+                           n);
+    if (n < 2 * HNSW_TASK)
+        width = 1;
+    pthread_rwlock_wrlock(&h->lock);
+    live_before = h->map.count;
+    rc = claim_slots(h, ids, vecs, n, slots);
+    if (rc == VEX_OK) {
+        rc = ctx_acquire(h, width, h->efc, ctx);
+        if (rc != VEX_OK) {
+            unclaim_slots(h, slots, n);
+            rc = vex_err_set(h->err, rc, "out of memory for build scratch");
+        }
+    }
+    if (rc == VEX_OK)
+        h->linking++; /* no repair may free slots until we are linked */
+    pthread_rwlock_unlock(&h->lock);
+    if (rc != VEX_OK) {
+        vex_mem_free(h->mem, slots);
+        return rc;
+    }
+
+    pthread_rwlock_rdlock(&h->lock);
+    job.h = h;
+    job.s = vex_simd();
+    job.ctx = ctx;
+    job.slots = slots;
+    job.n = n;
+    /* A graph grown wide from nothing starts poorly connected: link the
+     * first nodes one at a time. */
+    serial = live_before >= HNSW_SERIAL_START
+                 ? 0
+                 : (size_t)(HNSW_SERIAL_START - live_before);
+    if (serial > n)
+        serial = n;
+    for (job.first = 0; job.first < serial; job.first++)
+        insert_slot(h, job.s, ctx[0], slots[job.first]);
+    if (serial < n)
+        vex_pool_run(h->pool, (n - serial + HNSW_TASK - 1) / HNSW_TASK, width,
+                     link_task, &job);
+    ctx_release(h, width, ctx);
+    pthread_rwlock_unlock(&h->lock);
+
+    pthread_rwlock_wrlock(&h->lock);
+    h->linking--;
+    if (repair_due(h))
+        hnsw_repair(h);
+    pthread_rwlock_unlock(&h->lock);
+    vex_mem_free(h->mem, slots);
+    return VEX_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Searching
+ * ------------------------------------------------------------------- */
+
+/* Beam width for a search: ef (or the default), at least k, widened by the
+ * share of deleted nodes that will be skipped in the results. */
+static uint32_t beam_width(const hnsw *h, size_t k, unsigned ef)
+{
+    uint64_t w = ef ? ef : h->efs, live = h->map.count;
+    if (w < k)
+        w = k;
+    if (h->n_deleted && live)
+        w += (w * h->n_deleted + live - 1) / live;
+    return w > VEX_MAX_K ? VEX_MAX_K : (uint32_t)w;
+}
+
+static int hit_less(const vex_hit *a, const vex_hit *b)
+{
+    return a->distance < b->distance ||
+           (a->distance == b->distance && a->id < b->id);
+}
+
+/* One query: beam search on level 0, then the k nearest live nodes, or all
+ * within `radius` when radius is not NaN (then *n_total counts them).
+ * Shared lock held. */
+static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                         const void *q, size_t k, uint32_t width, float radius,
+                         vex_hit *hits, uint64_t *n_total)
+{
+    uint64_t ep = atomic_load(&h->ep);
+    uint32_t cur, i;
+    size_t m = 0;
+    float qaux, d;
+    uint16_t gen;
+    beam b;
+    if (n_total)
+        *n_total = 0;
+    if (ep == NO_EP)
+        return 0;
+    qaux = query_aux(h, s, q);
+    cur = descend(h, s, q, qaux, ep, 0, &d);
+    gen = ctx_new_visit(c);
+    beam_init(&b, c->beam, width);
+    c->visited[cur] = gen;
+    beam_insert(&b, d, cur);
+    search_level(h, s, c, gen, q, qaux, 0, &b);
+    for (i = 0; i < b.n; i++) {
+        uint32_t sl = b.a[i].slot & ~EXPANDED;
+        vex_hit x;
+        size_t j;
+        if (h->deleted[sl])
+            continue;
+        if (n_total) {
+            if (!(b.a[i].d <= radius))
+                break;
+            (*n_total)++;
+        }
+        if (m == k)
+            continue;
+        x.id = h->ids[sl];
+        x.distance = b.a[i].d;
+        /* insertion sort by (distance, id): ties come out in id order */
+        for (j = m; j > 0 && hit_less(&x, &hits[j - 1]); j--)
+            hits[j] = hits[j - 1];
+        hits[j] = x;
+        m++;
+        if (!n_total && m == k)
+            break;
+    }
+    return m;
+}
+
+static int hnsw_search(void *ix, const void *query, size_t k,
+                       unsigned n_threads, unsigned ef, vex_hit *hits,
+                       size_t *n_hits)
+{
+    hnsw *h = ix;
+    hnsw_ctx *c;
+    uint32_t width;
+    int rc;
+    (void)n_threads; /* one graph walk is sequential by nature */
+    pthread_rwlock_rdlock(&h->lock);
+    width = beam_width(h, k, ef);
+    rc = ctx_acquire(h, 1, width, &c);
+    if (rc == VEX_OK) {
+        *n_hits =
+            search_one(h, vex_simd(), c, query, k, width, NAN, hits, NULL);
+        ctx_release(h, 1, &c);
+    } else {
+        rc = vex_err_set(h->err, rc, "out of memory for search scratch");
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+typedef struct search_job {
+    const hnsw *h;
+    const vex_simd_table *s;
+    hnsw_ctx **ctx;
+    const unsigned char *queries;
+    size_t k;
+    uint32_t width;
+    vex_hit *hits;
+    size_t *n_hits;
+} search_job;
+
+static void search_task(void *arg, size_t task, unsigned worker)
+{
+    search_job *j = arg;
+    j->n_hits[task] = search_one(j->h, j->s, j->ctx[worker],
+                                 j->queries + task * j->h->cfg.vec_bytes, j->k,
+                                 j->width, NAN, j->hits + task * j->k, NULL);
+}
+
+static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
+                             size_t k, unsigned n_threads, unsigned ef,
+                             vex_hit *hits, size_t *n_hits)
+{
+    hnsw *h = ix;
+    unsigned width = vex_pool_width(h->pool, n_threads);
+    hnsw_ctx *ctx[VEX_MAX_THREADS];
+    search_job job;
+    int rc;
+    if (width > n_queries)
+        width = (unsigned)n_queries;
+    pthread_rwlock_rdlock(&h->lock);
+    job.width = beam_width(h, k, ef);
+    rc = ctx_acquire(h, width, job.width, ctx);
+    if (rc == VEX_OK) {
+        job.h = h;
+        job.s = vex_simd();
+        job.ctx = ctx;
+        job.queries = queries;
+        job.k = k;
+        job.hits = hits;
+        job.n_hits = n_hits;
+        vex_pool_run(h->pool, n_queries, width, search_task, &job);
+        ctx_release(h, width, ctx);
+    } else {
+        rc = vex_err_set(h->err, rc, "out of memory for search scratch");
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+/* Approximate: the nodes within the radius among those a beam search of
+ * width max(ef, capacity) finds. */
+static int hnsw_range_search(void *ix, const void *query, float radius,
+                             unsigned n_threads, unsigned ef, vex_hit *hits,
+                             size_t capacity, uint64_t *n_total)
+{
+    hnsw *h = ix;
+    hnsw_ctx *c;
+    uint32_t width;
+    int rc;
+    (void)n_threads;
+    pthread_rwlock_rdlock(&h->lock);
+    width = beam_width(h, capacity > 0 ? capacity : 1,
+                       ef > capacity ? ef : (unsigned)capacity);
+    rc = ctx_acquire(h, 1, width, &c);
+    if (rc == VEX_OK) {
+        search_one(h, vex_simd(), c, query, capacity, width, radius, hits,
+                   n_total);
+        ctx_release(h, 1, &c);
+    } else {
+        rc = vex_err_set(h->err, rc, "out of memory for search scratch");
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Removing and repairing
+ * ------------------------------------------------------------------- */
+
+typedef struct repair_job {
+    hnsw *h;
+    const vex_simd_table *s;
+    hnsw_ctx **ctx;
+    cand **buf;
+    size_t buf_cap;
+} repair_job;
+
+#define REPAIR_CHUNK 256
+
+/* Relink every level of live node `sl` that points at a deleted node. */
+static void repair_node(repair_job *j, hnsw_ctx *c, cand *buf, uint32_t sl)
+{
+    hnsw *h = j->h;
+    unsigned l;
+    for (l = 0; l <= h->levels[sl]; l++) {
+        uint32_t *lk = links_of(h, sl, l), cnt = ld(lk), i, m = 0, k;
+        uint32_t head = 0;
+        uint16_t gen;
+        int dirty = 0;
+        for (i = 0; i < cnt && !dirty; i++)
+            dirty = h->deleted[ld(&lk[1 + i])] != 0;
+        if (!dirty)
+            continue;
+        gen = ctx_new_visit(c);
+        c->visited[sl] = gen;
+        /* breadth-first through deleted nodes, collecting live ones; the
+         * queue of deleted nodes reuses the tail of buf */
+        for (i = 0; i < cnt; i++) {
+            uint32_t x = ld(&lk[1 + i]);
+            if (c->visited[x] == gen)
+                continue;
+            c->visited[x] = gen;
+            if (h->deleted[x]) {
+                if (m + head + 1 < j->buf_cap)
+                    buf[j->buf_cap - 1 - head++].slot = x;
+            } else if (m + head < j->buf_cap) {
+                buf[m++].slot = x;
+            }
+        }
+        for (i = 0; i < head; i++) {
+            uint32_t x = buf[j->buf_cap - 1 - i].slot, t, xc;
+            const uint32_t *xl;
+            if (h->levels[x] < l)
+                continue;
+            xl = links_of(h, x, l);
+            xc = ld(xl);
+            for (t = 0; t < xc; t++) {
+                uint32_t y = ld(&xl[1 + t]);
+                if (c->visited[y] == gen || h->deleted[y] == 2)
+                    continue;
+                c->visited[y] = gen;
+                if (h->deleted[y]) {
+                    if (m + head + 1 < j->buf_cap)
+                        buf[j->buf_cap - 1 - head++].slot = y;
+                } else if (m + head < j->buf_cap) {
+                    buf[m++].slot = y;
+                }
+            }
+        }
+        for (i = 0; i < m; i++)
+            buf[i].d = dist_nodes(h, j->s, sl, buf[i].slot);
+        qsort(buf, m, sizeof(cand), cand_cmp);
+        k = select_heuristic(h, j->s, buf, m, max_links(h, l), c->sel);
+        pthread_mutex_lock(stripe(h, sl));
+        write_links(lk, c->sel, k);
+        pthread_mutex_unlock(stripe(h, sl));
+    }
+}
+
+static void repair_task(void *arg, size_t task, unsigned worker)
+{
+    repair_job *j = arg;
+    uint32_t sl = (uint32_t)(task * REPAIR_CHUNK), end;
+    end = sl + REPAIR_CHUNK < j->h->n ? sl + REPAIR_CHUNK : j->h->n;
+    for (; sl < end; sl++)
+        if (j->h->deleted[sl] == 0)
+            repair_node(j, j->ctx[worker], j->buf[worker], sl);
+}
+
+/* Unlink deleted nodes: relink their live in-neighbours, move the entry
+ * point, free the slots. Exclusive lock held, no add is linking. If
+ * scratch memory cannot be had, the repair is skipped (deleted nodes stay
+ * as tombstones, which is correct, only slower) and retried later. */
+static void hnsw_repair(hnsw *h)
+{
+    unsigned width = vex_pool_width(h->pool, 0), w;
+    hnsw_ctx *ctx[VEX_MAX_THREADS];
+    cand *buf[VEX_MAX_THREADS];
+    repair_job job;
+    uint64_t ep;
+    uint32_t sl, best = UINT32_MAX;
+    int rc;
+
+    job.buf_cap = 4 * (size_t)h->M0 * h->M0 + 2;
+    if (ctx_acquire(h, width, 1, ctx) != VEX_OK)
+        return;
+    rc = VEX_OK;
+    for (w = 0; w < width; w++) {
+        buf[w] = rc == VEX_OK
+                     ? vex_mem_alloc(h->mem, job.buf_cap * sizeof(cand))
+                     : NULL;
+        if (buf[w] == NULL)
+            rc = VEX_NOMEM;
+    }
+    if (rc == VEX_OK) {
+        job.h = h;
+        job.s = vex_simd();
+        job.ctx = ctx;
+        job.buf = buf;
+        vex_pool_run(h->pool, (h->n + REPAIR_CHUNK - 1) / REPAIR_CHUNK, width,
+                     repair_task, &job);
+        /* entry point: keep it if live, else the live node of top level */
+        ep = atomic_load(&h->ep);
+        if (ep != NO_EP && h->deleted[(uint32_t)ep]) {
+            for (sl = 0; sl < h->n; sl++)
+                if (h->deleted[sl] == 0 &&
+                    (best == UINT32_MAX || h->levels[sl] > h->levels[best]))
+                    best = sl;
+            atomic_store(&h->ep,
+                         best == UINT32_MAX
+                             ? NO_EP
+                             : ((uint64_t)h->levels[best] << 32) | best);
+        }
+        for (sl = 0; sl < h->n; sl++) {
+            if (h->deleted[sl] == 1) {
+                h->deleted[sl] = 2;
+                h->free_slots[h->n_free++] = sl;
+            }
+        }
+        h->n_deleted = 0;
+    }
+    for (w = 0; w < width; w++)
+        vex_mem_free(h->mem, buf[w]);
+    ctx_release(h, width, ctx);
+}
+
+static int hnsw_remove(void *ix, uint64_t id)
+{
+    hnsw *h = ix;
+    uint64_t slot;
+    int rc = VEX_OK;
+    pthread_rwlock_wrlock(&h->lock);
+    if (!vex_idmap_get(&h->map, id, &slot)) {
+        rc = vex_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
+                         (unsigned long long)id);
+    } else {
+        h->deleted[slot] = 1;
+        h->n_deleted++;
+        vex_idmap_remove(&h->map, id);
+        if (repair_due(h))
+            hnsw_repair(h);
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+static int hnsw_get(void *ix, uint64_t id, void *vec_out)
+{
+    hnsw *h = ix;
+    uint64_t slot;
+    int rc = VEX_OK;
+    pthread_rwlock_rdlock(&h->lock);
+    if (vex_idmap_get(&h->map, id, &slot))
+        memcpy(vec_out, slot_ptr(h, (uint32_t)slot), h->cfg.vec_bytes);
+    else
+        rc = vex_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
+                         (unsigned long long)id);
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+static uint64_t hnsw_count(void *ix)
+{
+    hnsw *h = ix;
+    uint64_t n;
+    pthread_rwlock_rdlock(&h->lock);
+    n = h->map.count;
+    pthread_rwlock_unlock(&h->lock);
+    return n;
+}
+
+static uint64_t hnsw_memory(void *ix)
+{
+    hnsw *h = ix;
+    uint64_t b;
+    pthread_rwlock_rdlock(&h->lock);
+    b = sizeof *h +
+        (uint64_t)h->cap * (h->slot_bytes + sizeof(uint64_t) * 2 + 2 + 4) +
+        h->upper_cap * sizeof(uint32_t) + vex_idmap_memory(&h->map);
+    pthread_rwlock_unlock(&h->lock);
+    pthread_mutex_lock(&h->ctx_lock);
+    b += h->ctx_bytes;
+    pthread_mutex_unlock(&h->ctx_lock);
+    return b;
+}
+
+/* ---------------------------------------------------------------------
+ * Validation
+ * ------------------------------------------------------------------- */
+
+static int hnsw_check(void *ix, vex_graph_stats *st_out)
+{
+    hnsw *h = ix;
+    vex_graph_stats st;
+    uint32_t sl, *queue = NULL;
+    uint8_t *seen = NULL;
+    uint64_t ep, head = 0, tail = 0;
+    int rc = VEX_OK;
+
+    memset(&st, 0, sizeof st);
+    st.min_degree = UINT32_MAX;
+    pthread_rwlock_wrlock(&h->lock); /* a quiet graph */
+    ep = atomic_load(&h->ep);
+    for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
+        unsigned l;
+        if (h->deleted[sl] == 2) {
+            st.free_slots++;
+            continue;
+        }
+        if (h->deleted[sl])
+            st.deleted++;
+        else
+            st.nodes++;
+        if (h->levels[sl] > st.max_level)
+            st.max_level = h->levels[sl];
+        for (l = 0; l <= h->levels[sl] && rc == VEX_OK; l++) {
+            const uint32_t *lk = links_of(h, sl, l);
+            uint32_t cnt = ld(lk), i, j;
+            if (cnt > max_links(h, l)) {
+                rc = vex_err_set(h->err, VEX_CORRUPT,
+                                 "hnsw: node %u level %u has %u links, more "
+                                 "than %u",
+                                 sl, l, cnt, max_links(h, l));
+                break;
+            }
+            if (l == 0 && !h->deleted[sl]) {
+                st.min_degree = cnt < st.min_degree ? cnt : st.min_degree;
+                st.max_degree = cnt > st.max_degree ? cnt : st.max_degree;
+            }
+            for (i = 0; i < cnt && rc == VEX_OK; i++) {
+                uint32_t x = ld(&lk[1 + i]);
+                if (x >= h->n || x == sl || h->deleted[x] == 2 ||
+                    h->levels[x] < l) {
+                    rc = vex_err_set(h->err, VEX_CORRUPT,
+                                     "hnsw: node %u level %u links to %u, "
+                                     "which is %s",
+                                     sl, l, x,
+                                     x >= h->n          ? "out of range"
+                                     : x == sl          ? "itself"
+                                     : h->levels[x] < l ? "not on that level"
+                                                        : "a free slot");
+                    break;
+                }
+                for (j = 0; j < i; j++)
+                    if (ld(&lk[1 + j]) == x)
+                        rc = vex_err_set(h->err, VEX_CORRUPT,
+                                         "hnsw: node %u level %u links to %u "
+                                         "twice",
+                                         sl, l, x);
+                if (l == 0 && !h->deleted[sl]) {
+                    const uint32_t *xl = links_of(h, x, 0);
+                    uint32_t xc = ld(xl), t;
+                    st.links++;
+                    for (t = 0; t < xc; t++)
+                        if (ld(&xl[1 + t]) == sl) {
+                            st.reciprocal++;
+                            break;
+                        }
+                }
+            }
+        }
+    }
+    if (rc == VEX_OK && ep != NO_EP &&
+        (h->deleted[(uint32_t)ep] == 2 || (uint32_t)ep >= h->n ||
+         h->levels[(uint32_t)ep] != (ep >> 32)))
+        rc = vex_err_set(h->err, VEX_CORRUPT, "hnsw: bad entry point %u",
+                         (uint32_t)ep);
+    if (rc == VEX_OK && ep == NO_EP && st.nodes > 0)
+        rc = vex_err_set(h->err, VEX_CORRUPT,
+                         "hnsw: %llu nodes but no entry point",
+                         (unsigned long long)st.nodes);
+    /* reachability on level 0 from the entry, through deleted nodes too */
+    if (rc == VEX_OK && ep != NO_EP) {
+        queue = vex_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
+        seen = vex_mem_calloc(h->mem, h->n, 1);
+        if (queue == NULL || seen == NULL) {
+            rc = vex_err_set(h->err, VEX_NOMEM, "out of memory checking");
+        } else {
+            queue[tail++] = (uint32_t)ep;
+            seen[(uint32_t)ep] = 1;
+            while (head < tail) {
+                const uint32_t *lk = links_of(h, queue[head++], 0);
+                uint32_t cnt = ld(lk), i;
+                for (i = 0; i < cnt; i++) {
+                    uint32_t x = ld(&lk[1 + i]);
+                    if (!seen[x]) {
+                        seen[x] = 1;
+                        queue[tail++] = x;
+                    }
+                }
+            }
+            for (sl = 0; sl < h->n; sl++)
+                if (h->deleted[sl] == 0 && !seen[sl])
+                    st.unreachable++;
+        }
+    }
+    if (rc == VEX_OK && st.nodes != h->map.count)
+        rc = vex_err_set(h->err, VEX_CORRUPT,
+                         "hnsw: %llu live nodes but %zu ids mapped",
+                         (unsigned long long)st.nodes, h->map.count);
+    if (st.min_degree == UINT32_MAX)
+        st.min_degree = 0;
+    pthread_rwlock_unlock(&h->lock);
+    vex_mem_free(h->mem, queue);
+    vex_mem_free(h->mem, seen);
+    if (st_out)
+        *st_out = st;
+    return rc;
+}
+
+const vex_index_methods vex_hnsw_methods = {
+    "hnsw",      hnsw_create, hnsw_destroy,      hnsw_reserve,
+    hnsw_add,    hnsw_remove, hnsw_get,          hnsw_count,
+    hnsw_memory, hnsw_search, hnsw_search_batch, hnsw_range_search,
+    hnsw_check,
+};

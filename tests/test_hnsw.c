@@ -1,0 +1,426 @@
+/*
+ * test_hnsw.c - the HNSW index through the public API: recall against the
+ * flat index on seeded clustered data for every metric, graph invariants
+ * (vex_index_check and the graph statistics), deletes with repair and
+ * re-inserts, concurrent inserts and searches, and option validation.
+ */
+#include <pthread.h>
+
+#include "engine/engine.h"
+#include "test.h"
+#include "util/rng.h"
+#include "vexdb.h"
+
+/* Points around 50 gaussian centres: real data is clustered, and uniform
+ * noise in many dimensions makes every neighbour equally far. */
+static float *gen_clustered(vex_rng *r, size_t n, size_t dim, uint64_t salt)
+{
+    float *v = malloc(n * dim * sizeof *v), *c = malloc(50 * dim * sizeof *c);
+    vex_rng cr;
+    size_t i, d;
+    vex_rng_seed(&cr, 777 + salt);
+    for (i = 0; i < 50 * dim; i++)
+        c[i] = (float)vex_rng_normal(&cr) * 3.0f;
+    for (i = 0; i < n; i++) {
+        const float *ci = c + vex_rng_below(r, 50) * dim;
+        for (d = 0; d < dim; d++)
+            v[i * dim + d] = ci[d] + (float)vex_rng_normal(r);
+    }
+    free(c);
+    return v;
+}
+
+static vex_index *make(vex_index_kind kind, vex_elem e, vex_metric m,
+                       uint32_t dim, uint32_t threads, uint32_t M)
+{
+    vex_index_options o;
+    vex_index *ix = NULL;
+    vex_index_options_init(&o);
+    o.kind = kind;
+    o.elem = e;
+    o.metric = m;
+    o.dim = dim;
+    o.n_threads = threads;
+    if (kind == VEX_INDEX_HNSW) {
+        o.hnsw_m = M;
+        o.hnsw_ef_construction = 100;
+        o.hnsw_seed = 42;
+    }
+    if (vex_index_create(&o, &ix) != VEX_OK) {
+        fprintf(stderr, "create: %s\n", vex_index_errmsg(ix));
+        vex_index_free(ix);
+        return NULL;
+    }
+    return ix;
+}
+
+/* recall@k of `ix` against exact results of `flat` over nq queries: a hit
+ * counts when its distance is within the k-th exact distance. */
+static double recall(vex_index *ix, vex_index *flat, const void *qs, size_t vb,
+                     size_t nq, size_t k, uint32_t ef)
+{
+    vex_hit *a = malloc(k * sizeof *a), *b = malloc(k * sizeof *b);
+    vex_search_params p;
+    size_t i, j, na, nb, ok = 0, total = 0;
+    vex_search_params_init(&p);
+    p.ef_search = ef;
+    for (i = 0; i < nq; i++) {
+        const void *q = (const unsigned char *)qs + i * vb;
+        if (vex_index_search(ix, q, k, &p, a, &na) != VEX_OK ||
+            vex_index_search(flat, q, k, NULL, b, &nb) != VEX_OK)
+            return -1;
+        for (j = 0; j < na; j++)
+            ok += a[j].distance <= b[nb - 1].distance * (1 + 1e-5f) + 1e-6f;
+        total += nb;
+    }
+    free(a);
+    free(b);
+    return (double)ok / (double)total;
+}
+
+/* Pruning can leave a node with no in-links on level 0 (the paper's and
+ * hnswlib's graphs have the same property); the share must stay small.
+ * Inner product is no metric: nodes dominated by larger-norm ones are
+ * legitimately never reached, so it is exempt. */
+static void check_graph_ex(vex_index *ix, uint64_t nodes, int reach)
+{
+    vex_graph_stats st;
+    CHECK_RC(vex_index_check(ix), VEX_OK);
+    CHECK_RC(vexi_index_graph_stats(ix, &st), VEX_OK);
+    CHECK_EQ_INT(st.nodes, nodes);
+    if (reach)
+        CHECK_MSG(st.unreachable <= nodes / 200, "%llu of %llu unreachable",
+                  (unsigned long long)st.unreachable,
+                  (unsigned long long)nodes);
+    CHECK(st.min_degree >= 1 || nodes <= 1);
+}
+
+static void check_graph(vex_index *ix, uint64_t nodes)
+{
+    check_graph_ex(ix, nodes, 1);
+}
+
+static void recall_case(vex_metric m, size_t dim, size_t n, double want,
+                        uint32_t threads)
+{
+    vex_rng r;
+    size_t nq = 100, i;
+    float *base, *qs;
+    uint64_t *ids = malloc(n * sizeof *ids);
+    vex_index *h =
+        make(VEX_INDEX_HNSW, VEX_ELEM_F32, m, (uint32_t)dim, threads, 12);
+    vex_index *f = make(VEX_INDEX_FLAT, VEX_ELEM_F32, m, (uint32_t)dim, 1, 0);
+    double rc10, rc100;
+    vex_rng_seed(&r, test_seed(31) + m);
+    base = gen_clustered(&r, n, dim, m);
+    qs = gen_clustered(&r, nq, dim, m);
+    for (i = 0; i < n; i++)
+        ids[i] = i * 7 + 3;
+    CHECK_RC(vex_index_add(h, ids, base, n), VEX_OK);
+    CHECK_RC(vex_index_add(f, ids, base, n), VEX_OK);
+    CHECK_EQ_INT(vex_index_count(h), n);
+    check_graph_ex(h, n, m != VEX_METRIC_IP);
+    rc10 = recall(h, f, qs, dim * 4, nq, 10, 16);
+    rc100 = recall(h, f, qs, dim * 4, nq, 10, 200);
+    CHECK_MSG(rc100 >= want, "%s dim %zu threads %u: recall %.4f < %.4f",
+              vex_metric_name(m), dim, threads, rc100, want);
+    CHECK_MSG(rc100 >= rc10, "ef 200 (%.4f) below ef 16 (%.4f)", rc100, rc10);
+    fprintf(stderr,
+            "  %s dim %zu n %zu threads %u: recall@10 %.4f (ef 16) "
+            "%.4f (ef 200)\n",
+            vex_metric_name(m), dim, n, threads, rc10, rc100);
+    vex_index_free(h);
+    vex_index_free(f);
+    free(base);
+    free(qs);
+    free(ids);
+}
+
+static void test_recall_f32(void)
+{
+    recall_case(VEX_METRIC_L2, 24, 8000, 0.97, 1);
+    recall_case(VEX_METRIC_IP, 17, 8000, 0.85, 2); /* see vexdb.h */
+    recall_case(VEX_METRIC_COSINE, 40, 8000, 0.97, 2);
+    recall_case(VEX_METRIC_L2, 100, 20000, 0.97, 2); /* parallel build */
+}
+
+static void test_recall_bits(void)
+{
+    enum { N = 6000, DIM = 256, NQ = 50 };
+    vex_rng r;
+    size_t vb = DIM / 8, i;
+    unsigned char *base = malloc(N * vb), *qs = malloc(NQ * vb);
+    uint64_t ids[N];
+    vex_metric m;
+    vex_rng_seed(&r, test_seed(4));
+    /* flip few bits of 40 prototypes, so neighbourhoods exist */
+    for (i = 0; i < N + NQ; i++) {
+        unsigned char *v = i < N ? base + i * vb : qs + (i - N) * vb;
+        vex_rng pr;
+        size_t b;
+        vex_rng_seed(&pr, vex_rng_below(&r, 40));
+        for (b = 0; b < vb; b++)
+            v[b] = (unsigned char)vex_rng_next(&pr);
+        for (b = 0; b < 20; b++) {
+            size_t bit = vex_rng_below(&r, DIM);
+            v[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        }
+        if (i < N)
+            ids[i] = i;
+    }
+    for (m = VEX_METRIC_HAMMING; m <= VEX_METRIC_JACCARD; m++) {
+        vex_index *h = make(VEX_INDEX_HNSW, VEX_ELEM_BIT, m, DIM, 2, 16);
+        vex_index *f = make(VEX_INDEX_FLAT, VEX_ELEM_BIT, m, DIM, 1, 0);
+        double rc;
+        CHECK_RC(vex_index_add(h, ids, base, N), VEX_OK);
+        CHECK_RC(vex_index_add(f, ids, base, N), VEX_OK);
+        check_graph(h, N);
+        rc = recall(h, f, qs, vb, NQ, 10, 200);
+        CHECK_MSG(rc >= 0.95, "%s recall %.4f", vex_metric_name(m), rc);
+        vex_index_free(h);
+        vex_index_free(f);
+    }
+    free(base);
+    free(qs);
+}
+
+/* Deleting a share of the data keeps recall (measured against a flat
+ * index holding only the survivors) close to a fresh build's; re-inserts
+ * come back. */
+static void test_deletes_keep_recall(void)
+{
+    enum { N = 12000, D = 32, NQ = 100 };
+    static const double shares[] = {0.1, 0.3, 0.5};
+    vex_rng r;
+    float *base, *qs;
+    uint64_t ids[N];
+    size_t i, si;
+    vex_rng_seed(&r, test_seed(77));
+    base = gen_clustered(&r, N, D, 1);
+    qs = gen_clustered(&r, NQ, D, 1);
+    for (i = 0; i < N; i++)
+        ids[i] = i;
+    for (si = 0; si < 3; si++) {
+        vex_index *h =
+            make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, D, 2, 12);
+        vex_index *f =
+            make(VEX_INDEX_FLAT, VEX_ELEM_F32, VEX_METRIC_L2, D, 1, 0);
+        vex_index *fresh =
+            make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, D, 2, 12);
+        size_t n_del = (size_t)(shares[si] * N), live = 0;
+        double r_del, r_fresh;
+        vex_hit hit;
+        size_t nh;
+        CHECK_RC(vex_index_add(h, ids, base, N), VEX_OK);
+        /* delete every k-th so the survivors are spread out */
+        for (i = 0; i < N; i++) {
+            if ((i * n_del) / N != ((i + 1) * n_del) / N) {
+                CHECK_RC(vex_index_remove(h, ids[i]), VEX_OK);
+            } else {
+                CHECK_RC(vex_index_add(f, &ids[i], base + i * D, 1), VEX_OK);
+                CHECK_RC(vex_index_add(fresh, &ids[i], base + i * D, 1),
+                         VEX_OK);
+                live++;
+            }
+        }
+        CHECK_EQ_INT(vex_index_count(h), live);
+        check_graph(h, live);
+        r_del = recall(h, f, qs, D * 4, NQ, 10, 40);
+        r_fresh = recall(fresh, f, qs, D * 4, NQ, 10, 40);
+        fprintf(stderr,
+                "  deleted %.0f%%: recall@10 %.4f, fresh build %.4f "
+                "(ef 40)\n",
+                shares[si] * 100, r_del, r_fresh);
+        CHECK_MSG(r_del >= r_fresh - 0.01,
+                  "after deleting %.0f%%: %.4f vs "
+                  "fresh %.4f",
+                  shares[si] * 100, r_del, r_fresh);
+        /* deleted ids are never returned; re-insert them all */
+        for (i = 0; i < N; i++) {
+            if ((i * n_del) / N != ((i + 1) * n_del) / N) {
+                CHECK_RC(vex_index_search(h, base + i * D, 1, NULL, &hit, &nh),
+                         VEX_OK);
+                CHECK(nh == 1 && hit.id != ids[i]);
+                CHECK_RC(vex_index_add(h, &ids[i], base + i * D, 1), VEX_OK);
+            }
+        }
+        CHECK_EQ_INT(vex_index_count(h), N);
+        check_graph(h, N);
+        CHECK_RC(vex_index_search(h, base, 1, NULL, &hit, &nh), VEX_OK);
+        CHECK(nh == 1 && hit.id == ids[0] && hit.distance == 0.0f);
+        vex_index_free(h);
+        vex_index_free(f);
+        vex_index_free(fresh);
+    }
+    free(base);
+    free(qs);
+}
+
+static void test_delete_everything(void)
+{
+    float v[3][2] = {{0, 0}, {1, 0}, {0, 1}};
+    uint64_t ids[3] = {1, 2, 3};
+    vex_hit hits[3];
+    size_t n;
+    vex_index *h = make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, 2, 1, 4);
+    CHECK_RC(vex_index_search(h, v[0], 3, NULL, hits, &n), VEX_OK);
+    CHECK_EQ_INT(n, 0); /* empty */
+    CHECK_RC(vex_index_add(h, ids, v, 3), VEX_OK);
+    CHECK_RC(vex_index_remove(h, 1), VEX_OK);
+    CHECK_RC(vex_index_remove(h, 2), VEX_OK);
+    CHECK_RC(vex_index_remove(h, 3), VEX_OK);
+    CHECK_RC(vex_index_remove(h, 3), VEX_NOTFOUND);
+    CHECK_RC(vex_index_check(h), VEX_OK);
+    CHECK_RC(vex_index_search(h, v[0], 3, NULL, hits, &n), VEX_OK);
+    CHECK_EQ_INT(n, 0);
+    CHECK_RC(vex_index_add(h, ids, v, 3), VEX_OK);
+    CHECK_RC(vex_index_search(h, v[2], 3, NULL, hits, &n), VEX_OK);
+    CHECK(n == 3 && hits[0].id == 3 && hits[0].distance == 0.0f);
+    CHECK_RC(vex_index_check(h), VEX_OK);
+    vex_index_free(h);
+}
+
+typedef struct conc {
+    vex_index *ix;
+    const float *data;
+    size_t first, n, dim;
+    int writer, failures;
+} conc;
+
+static void *conc_main(void *p)
+{
+    conc *c = p;
+    size_t i;
+    for (i = 0; i < c->n; i++) {
+        if (c->writer) {
+            uint64_t id = c->first + i;
+            if (vex_index_add(c->ix, &id, c->data + id * c->dim, 1) != VEX_OK)
+                c->failures++;
+        } else {
+            vex_hit hits[10];
+            size_t nh;
+            if (vex_index_search(c->ix, c->data + (i % 500) * c->dim, 10, NULL,
+                                 hits, &nh) != VEX_OK ||
+                nh == 0)
+                c->failures++;
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_insert_and_search(void)
+{
+    enum { N = 6000, D = 16 };
+    vex_rng r;
+    float *data;
+    uint64_t ids[500];
+    pthread_t th[4];
+    conc c[4];
+    size_t i;
+    vex_index *h = make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, D, 2, 8);
+    vex_rng_seed(&r, test_seed(12));
+    data = gen_clustered(&r, N, D, 5);
+    for (i = 0; i < 500; i++)
+        ids[i] = i;
+    CHECK_RC(vex_index_add(h, ids, data, 500), VEX_OK);
+    for (i = 0; i < 4; i++) {
+        c[i].ix = h;
+        c[i].data = data;
+        c[i].dim = D;
+        c[i].writer = i < 2;
+        c[i].first = 500 + i * (N - 500) / 2;
+        c[i].n = i < 2 ? (N - 500) / 2 : 3000;
+        c[i].failures = 0;
+        pthread_create(&th[i], NULL, conc_main, &c[i]);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(c[i].failures, 0);
+    }
+    CHECK_EQ_INT(vex_index_count(h), N);
+    check_graph(h, N);
+    vex_index_free(h);
+    free(data);
+}
+
+static void test_options(void)
+{
+    vex_index_options o;
+    vex_index *ix = NULL;
+    vex_search_params p;
+    float v[4] = {1, 2, 3, 4};
+    uint64_t id = 9;
+    vex_hit hit;
+    size_t n;
+    vex_index_options_init(&o);
+    o.dim = 4;
+    o.hnsw_m = 16; /* flat index with an HNSW option */
+    CHECK_RC(vex_index_create(&o, &ix), VEX_INVALID);
+    CHECK(strstr(vex_index_errmsg(ix), "hnsw_") != NULL);
+    vex_index_free(ix);
+    o.kind = VEX_INDEX_HNSW;
+    o.hnsw_m = 1;
+    CHECK_RC(vex_index_create(&o, &ix), VEX_INVALID);
+    vex_index_free(ix);
+    o.hnsw_m = 0;
+    o.hnsw_ef_construction = VEX_MAX_K + 1;
+    CHECK_RC(vex_index_create(&o, &ix), VEX_INVALID);
+    vex_index_free(ix);
+    o.hnsw_ef_construction = 0;
+    CHECK_RC(vex_index_create(&o, &ix), VEX_OK);
+    CHECK_RC(vex_index_add(ix, &id, v, 1), VEX_OK);
+    CHECK_RC(vex_index_add(ix, &id, v, 1), VEX_EXISTS);
+    vex_search_params_init(&p);
+    p.ef_search = VEX_MAX_K + 1;
+    CHECK_RC(vex_index_search(ix, v, 1, &p, &hit, &n), VEX_INVALID);
+    p.ef_search = 1; /* below k is raised to k */
+    CHECK_RC(vex_index_search(ix, v, 1, &p, &hit, &n), VEX_OK);
+    CHECK(n == 1 && hit.id == 9);
+    vex_index_free(ix);
+    /* ef_search on a flat index is refused: flat is exact */
+    vex_index_options_init(&o);
+    o.dim = 4;
+    CHECK_RC(vex_index_create(&o, &ix), VEX_OK);
+    CHECK_RC(vex_index_add(ix, &id, v, 1), VEX_OK);
+    CHECK_RC(vex_index_search(ix, v, 1, &p, &hit, &n), VEX_INVALID);
+    CHECK(strstr(vex_index_errmsg(ix), "ef_search") != NULL);
+    vex_index_free(ix);
+}
+
+static void test_deterministic_single_thread(void)
+{
+    enum { N = 3000, D = 8 };
+    vex_rng r;
+    float *data;
+    uint64_t ids[N];
+    vex_hit a[10], b[10];
+    size_t na, nb, i;
+    vex_index *x = make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, D, 1, 8);
+    vex_index *y = make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, D, 1, 8);
+    vex_rng_seed(&r, test_seed(2));
+    data = gen_clustered(&r, N, D, 9);
+    for (i = 0; i < N; i++)
+        ids[i] = i;
+    CHECK_RC(vex_index_add(x, ids, data, N), VEX_OK);
+    CHECK_RC(vex_index_add(y, ids, data, N), VEX_OK);
+    for (i = 0; i < 50; i++) {
+        CHECK_RC(vex_index_search(x, data + i * D, 10, NULL, a, &na), VEX_OK);
+        CHECK_RC(vex_index_search(y, data + i * D, 10, NULL, b, &nb), VEX_OK);
+        CHECK(na == nb && memcmp(a, b, na * sizeof a[0]) == 0);
+    }
+    vex_index_free(x);
+    vex_index_free(y);
+    free(data);
+}
+
+int main(void)
+{
+    TEST_RUN(test_recall_f32);
+    TEST_RUN(test_recall_bits);
+    TEST_RUN(test_deletes_keep_recall);
+    TEST_RUN(test_delete_everything);
+    TEST_RUN(test_concurrent_insert_and_search);
+    TEST_RUN(test_options);
+    TEST_RUN(test_deterministic_single_thread);
+    return TEST_EXIT();
+}
