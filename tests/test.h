@@ -61,8 +61,31 @@ static const char *test_case_name_;
         }                                                                      \
     } while (0)
 
+/* VEX_TEST_ONLY=a,b runs only the cases whose names contain a or b (the
+ * TSan job uses it to run the concurrent cases of slow binaries). */
+static inline int test_selected_(const char *name)
+{
+    const char *only = getenv("VEX_TEST_ONLY"), *p;
+    char part[128];
+    if (only == NULL || *only == '\0')
+        return 1;
+    for (p = only; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n > 0 && n < sizeof part) {
+            memcpy(part, p, n);
+            part[n] = '\0';
+            if (strstr(name, part))
+                return 1;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 #define TEST_RUN(fn)                                                           \
     do {                                                                       \
+        if (!test_selected_(#fn))                                              \
+            break;                                                             \
         test_case_name_ = #fn;                                                 \
         test_case_failed_ = 0;                                                 \
         fn();                                                                  \

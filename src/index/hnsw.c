@@ -866,22 +866,6 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
     return VEX_OK;
 }
 
-/* Undo claim_slots (context allocation failed after it). Exclusive. */
-static void unclaim_slots(hnsw *h, const uint32_t *slots, size_t n)
-{
-    size_t i = n;
-    while (i-- > 0) {
-        uint32_t sl = slots[i];
-        vex_idmap_remove(&h->map, h->ids[sl]);
-        if (sl + 1 == h->n) {
-            h->n--;
-        } else {
-            h->deleted[sl] = 2;
-            h->free_slots[h->n_free++] = sl;
-        }
-    }
-}
-
 /* ---------------------------------------------------------------------
  * Adding: claim exclusively, link in parallel under the shared lock
  * ------------------------------------------------------------------- */
@@ -934,13 +918,6 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
     pthread_rwlock_wrlock(&h->lock);
     live_before = h->map.count;
     rc = claim_slots(h, ids, vecs, n, slots);
-    if (rc == VEX_OK) {
-        rc = ctx_acquire(h, width, h->efc, ctx);
-        if (rc != VEX_OK) {
-            unclaim_slots(h, slots, n);
-            rc = vex_err_set(h->err, rc, "out of memory for build scratch");
-        }
-    }
     if (rc == VEX_OK)
         h->linking++; /* no repair may free slots until we are linked */
     pthread_rwlock_unlock(&h->lock);
@@ -949,7 +926,25 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
         return rc;
     }
 
+    /* Scratch is sized under the shared lock: another add may have grown
+     * the arrays between our claim and now. */
     pthread_rwlock_rdlock(&h->lock);
+    rc = ctx_acquire(h, width, h->efc, ctx);
+    if (rc != VEX_OK) {
+        /* Cannot link: withdraw the claim. The slots become tombstones
+         * (unreachable, never returned) that the next repair frees. */
+        pthread_rwlock_unlock(&h->lock);
+        pthread_rwlock_wrlock(&h->lock);
+        for (serial = 0; serial < n; serial++) {
+            vex_idmap_remove(&h->map, h->ids[slots[serial]]);
+            h->deleted[slots[serial]] = 1;
+            h->n_deleted++;
+        }
+        h->linking--;
+        pthread_rwlock_unlock(&h->lock);
+        vex_mem_free(h->mem, slots);
+        return vex_err_set(h->err, rc, "out of memory for build scratch");
+    }
     job.h = h;
     job.s = vex_simd();
     job.ctx = ctx;
