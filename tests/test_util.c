@@ -32,8 +32,8 @@ static void test_mem_aligned(void)
     for (align = 1; align <= 4096; align *= 2) {
         unsigned char *p = vex_mem_alloc_aligned(&m, 100, align);
         CHECK(p != NULL);
-        CHECK(((uintptr_t)p % (align < sizeof(void *) ? sizeof(void *)
-                                                       : align)) == 0);
+        CHECK(((uintptr_t)p %
+               (align < sizeof(void *) ? sizeof(void *) : align)) == 0);
         memset(p, 0xab, 100);
         vex_mem_free_aligned(&m, p);
     }

@@ -70,9 +70,8 @@ typedef struct vex_simd_table {
     /* 1 - popcount(a & b) / popcount(a | b); 0 when both are all zero. */
     float (*jaccard)(const uint8_t *a, const uint8_t *b, size_t n);
     /* out[j] = hamming(q, base + j * stride, n), stride in bytes */
-    void (*hamming_batch)(const uint8_t *q, const uint8_t *base,
-                          size_t stride, size_t count, size_t n,
-                          uint32_t *out);
+    void (*hamming_batch)(const uint8_t *q, const uint8_t *base, size_t stride,
+                          size_t count, size_t n, uint32_t *out);
 
     /* ---- float16 storage form (IEEE 754 binary16, as uint16_t) ----
      * f16_to_f32 is exact (subnormals, inf, NaN preserved). f32_to_f16

@@ -26,8 +26,8 @@ static void libc_free(void *user, void *ptr)
 
 int vex_mem_init(vex_mem *m, const vex_allocator *user)
 {
-    if (user == NULL || (user->alloc == NULL && user->realloc == NULL &&
-                         user->free == NULL)) {
+    if (user == NULL ||
+        (user->alloc == NULL && user->realloc == NULL && user->free == NULL)) {
         m->a.alloc = libc_alloc;
         m->a.realloc = libc_realloc;
         m->a.free = libc_free;

@@ -27,10 +27,10 @@ typedef struct pool_job {
     void *arg;
     size_t n_tasks;
     atomic_size_t next_task;
-    size_t n_done;      /* guarded by pool->lock */
+    size_t n_done; /* guarded by pool->lock */
     unsigned max_workers;
-    unsigned n_joined;  /* including the caller; guarded by pool->lock */
-    unsigned n_active;  /* workers (not the caller) still inside the job */
+    unsigned n_joined; /* including the caller; guarded by pool->lock */
+    unsigned n_active; /* workers (not the caller) still inside the job */
     struct pool_job *next;
     int listed;
 } pool_job;
@@ -80,8 +80,8 @@ static size_t job_work(pool_job *j, unsigned worker)
 {
     size_t done = 0;
     for (;;) {
-        size_t t = atomic_fetch_add_explicit(&j->next_task, 1,
-                                             memory_order_relaxed);
+        size_t t =
+            atomic_fetch_add_explicit(&j->next_task, 1, memory_order_relaxed);
         if (t >= j->n_tasks)
             break;
         j->fn(j->arg, t, worker);
@@ -101,8 +101,8 @@ static void *pool_main(void *arg)
         while (!p->shutdown) {
             for (j = p->head; j; j = j->next)
                 if (j->n_joined < j->max_workers &&
-                    atomic_load_explicit(&j->next_task,
-                                         memory_order_relaxed) < j->n_tasks)
+                    atomic_load_explicit(&j->next_task, memory_order_relaxed) <
+                        j->n_tasks)
                     break;
             if (j)
                 break;

@@ -1,0 +1,491 @@
+/*
+ * index_api.c - the public vex_index handle.
+ *
+ * This is the engine-layer front of the in-memory indexes: it owns the
+ * allocator, the error message and the worker pool of a handle, validates
+ * every argument once for all index kinds (so that an index implementation
+ * can trust its input), and then forwards to the kind's method table
+ * (src/index/index.h). Nothing here is on a hot path except the per-query
+ * validation, which is one pass over the query vector.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "index/index.h"
+#include "simd/simd.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include "util/pool.h"
+#include "vexdb.h"
+
+struct vex_index {
+    vex_mem mem;
+    vex_err err;
+    vex_index_options opts;
+    vex_allocator alloc_copy;
+    vex_index_config cfg;
+    vex_pool *pool;
+    const vex_index_methods *m;
+    void *impl;
+};
+
+/* ---------------------------------------------------------------------
+ * Names and sizes
+ * ------------------------------------------------------------------- */
+
+static const struct {
+    vex_metric m;
+    const char *name;
+} metric_names[] = {{VEX_METRIC_L2, "l2"},
+                    {VEX_METRIC_IP, "ip"},
+                    {VEX_METRIC_COSINE, "cosine"},
+                    {VEX_METRIC_HAMMING, "hamming"},
+                    {VEX_METRIC_JACCARD, "jaccard"}};
+
+static const struct {
+    vex_elem e;
+    const char *name;
+} elem_names[] = {{VEX_ELEM_F32, "f32"}, {VEX_ELEM_BIT, "bit"}};
+
+const char *vex_metric_name(vex_metric m)
+{
+    size_t i;
+    for (i = 0; i < sizeof metric_names / sizeof metric_names[0]; i++)
+        if (metric_names[i].m == m)
+            return metric_names[i].name;
+    return "?";
+}
+
+int vex_metric_parse(const char *name, vex_metric *out)
+{
+    size_t i;
+    if (name == NULL || out == NULL)
+        return VEX_MISUSE;
+    for (i = 0; i < sizeof metric_names / sizeof metric_names[0]; i++) {
+        if (strcmp(metric_names[i].name, name) == 0) {
+            *out = metric_names[i].m;
+            return VEX_OK;
+        }
+    }
+    return VEX_INVALID;
+}
+
+const char *vex_elem_name(vex_elem e)
+{
+    size_t i;
+    for (i = 0; i < sizeof elem_names / sizeof elem_names[0]; i++)
+        if (elem_names[i].e == e)
+            return elem_names[i].name;
+    return "?";
+}
+
+int vex_elem_parse(const char *name, vex_elem *out)
+{
+    size_t i;
+    if (name == NULL || out == NULL)
+        return VEX_MISUSE;
+    for (i = 0; i < sizeof elem_names / sizeof elem_names[0]; i++) {
+        if (strcmp(elem_names[i].name, name) == 0) {
+            *out = elem_names[i].e;
+            return VEX_OK;
+        }
+    }
+    return VEX_INVALID;
+}
+
+size_t vex_vector_size(vex_elem elem, uint32_t dim)
+{
+    if (dim == 0 || dim > VEX_MAX_DIM)
+        return 0;
+    switch (elem) {
+    case VEX_ELEM_F32:
+        return (size_t)dim * sizeof(float);
+    case VEX_ELEM_BIT:
+        return ((size_t)dim + 7) / 8;
+    }
+    return 0;
+}
+
+static int metric_fits_elem(vex_metric m, vex_elem e)
+{
+    if (e == VEX_ELEM_F32)
+        return m == VEX_METRIC_L2 || m == VEX_METRIC_IP ||
+               m == VEX_METRIC_COSINE;
+    if (e == VEX_ELEM_BIT)
+        return m == VEX_METRIC_HAMMING || m == VEX_METRIC_JACCARD;
+    return 0;
+}
+
+void vex_search_params_init(vex_search_params *params)
+{
+    if (params == NULL)
+        return;
+    memset(params, 0, sizeof *params);
+    params->struct_size = sizeof *params;
+    params->n_threads = 0;
+}
+
+void vex_index_options_init(vex_index_options *opts)
+{
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->kind = VEX_INDEX_FLAT;
+    opts->elem = VEX_ELEM_F32;
+    opts->metric = VEX_METRIC_L2;
+    opts->dim = 0;
+    opts->n_threads = 0;
+    opts->capacity = 0;
+    opts->allocator = NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Validation shared by every index kind
+ * ------------------------------------------------------------------- */
+
+static int check_options(vex_index *ix, const vex_index_options *o)
+{
+    vex_err *e = &ix->err;
+    if (o->struct_size != sizeof(vex_index_options))
+        return vex_err_set(e, VEX_MISUSE,
+                           "options.struct_size is %u, expected %zu: fill the "
+                           "struct with vex_index_options_init()",
+                           o->struct_size, sizeof(vex_index_options));
+    if (o->kind != VEX_INDEX_FLAT)
+        return vex_err_set(e, VEX_INVALID, "unknown index kind %d",
+                           (int)o->kind);
+    if (o->elem != VEX_ELEM_F32 && o->elem != VEX_ELEM_BIT)
+        return vex_err_set(e, VEX_INVALID, "unknown element type %d",
+                           (int)o->elem);
+    if (!metric_fits_elem(o->metric, o->elem))
+        return vex_err_set(e, VEX_INVALID,
+                           "metric %s (%d) does not apply to element type %s; "
+                           "f32 takes l2, ip, cosine and bit takes hamming, "
+                           "jaccard",
+                           vex_metric_name(o->metric), (int)o->metric,
+                           vex_elem_name(o->elem));
+    if (o->dim == 0 || o->dim > VEX_MAX_DIM)
+        return vex_err_set(e, VEX_INVALID, "dim is %u, must be 1..%d", o->dim,
+                           VEX_MAX_DIM);
+    if (o->n_threads > VEX_MAX_THREADS)
+        return vex_err_set(e, VEX_INVALID, "n_threads is %u, must be 0..%d",
+                           o->n_threads, VEX_MAX_THREADS);
+    if (o->capacity > VEX_INDEX_MAX_VECTORS)
+        return vex_err_set(e, VEX_INVALID,
+                           "capacity %llu exceeds the limit %llu",
+                           (unsigned long long)o->capacity,
+                           (unsigned long long)VEX_INDEX_MAX_VECTORS);
+    if (o->allocator &&
+        (o->allocator->alloc || o->allocator->realloc || o->allocator->free) &&
+        !(o->allocator->alloc && o->allocator->realloc && o->allocator->free))
+        return vex_err_set(e, VEX_INVALID,
+                           "allocator must set alloc, realloc and free "
+                           "together");
+    return VEX_OK;
+}
+
+/* Check one vector; `what` and `pos` name it in the message. */
+static int check_vector(vex_index *ix, const void *v, const char *what,
+                        size_t pos)
+{
+    const vex_index_config *c = &ix->cfg;
+    if (c->elem == VEX_ELEM_F32) {
+        const float *x = v;
+        float n2;
+        uint32_t i;
+        for (i = 0; i < c->dim; i++) {
+            if (!isfinite(x[i]))
+                return vex_err_set(&ix->err, VEX_INVALID,
+                                   "%s %zu: component %u is %s", what, pos, i,
+                                   isnan(x[i]) ? "NaN" : "infinite");
+        }
+        n2 = vex_simd()->norm2_f32(x, c->dim);
+        if (!isfinite(n2))
+            return vex_err_set(&ix->err, VEX_INVALID,
+                               "%s %zu: components too large (the squared "
+                               "norm overflows float32)",
+                               what, pos);
+        if (c->metric == VEX_METRIC_COSINE && !(n2 > 0.0f))
+            return vex_err_set(&ix->err, VEX_INVALID,
+                               "%s %zu: zero vector (or too small to "
+                               "normalise) has no cosine direction",
+                               what, pos);
+    } else {
+        const unsigned char *b = v;
+        unsigned used = c->dim % 8;
+        if (used != 0 && (b[c->vec_bytes - 1] >> used) != 0)
+            return vex_err_set(&ix->err, VEX_INVALID,
+                               "%s %zu: padding bits above bit %u of the last "
+                               "byte must be zero",
+                               what, pos, c->dim - 1);
+    }
+    return VEX_OK;
+}
+
+static int check_params(vex_index *ix, const vex_search_params *p,
+                        unsigned *n_threads)
+{
+    if (p == NULL) {
+        *n_threads = 0;
+        return VEX_OK;
+    }
+    if (p->struct_size != sizeof(vex_search_params))
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "params.struct_size is %u, expected %zu: fill the "
+                           "struct with vex_search_params_init()",
+                           p->struct_size, sizeof(vex_search_params));
+    if (p->n_threads > vex_pool_size(ix->pool))
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "params.n_threads is %u but the index has %u "
+                           "threads",
+                           p->n_threads, vex_pool_size(ix->pool));
+    *n_threads = p->n_threads;
+    return VEX_OK;
+}
+
+static int check_k(vex_index *ix, size_t k)
+{
+    if (k == 0 || k > VEX_MAX_K)
+        return vex_err_set(&ix->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
+                           VEX_MAX_K);
+    return VEX_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Handle
+ * ------------------------------------------------------------------- */
+
+int vex_index_create(const vex_index_options *opts, vex_index **out)
+{
+    vex_index *ix;
+    vex_mem mem;
+    unsigned n_threads = 0;
+    int rc;
+
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (opts == NULL)
+        return VEX_MISUSE;
+    /* The handle itself comes from the user's allocator when that is
+     * usable; a broken allocator is reported through a libc handle. */
+    if (opts->struct_size != sizeof(vex_index_options) ||
+        vex_mem_init(&mem, opts->allocator) != VEX_OK)
+        vex_mem_init(&mem, NULL);
+    ix = vex_mem_calloc(&mem, 1, sizeof *ix);
+    if (ix == NULL)
+        return VEX_NOMEM;
+    ix->mem = mem;
+    vex_err_init(&ix->err);
+    *out = ix;
+
+    rc = check_options(ix, opts);
+    if (rc != VEX_OK)
+        return rc;
+    ix->opts = *opts;
+    if (opts->allocator) {
+        ix->alloc_copy = *opts->allocator;
+        ix->opts.allocator = &ix->alloc_copy;
+    }
+    ix->cfg.elem = opts->elem;
+    ix->cfg.metric = opts->metric;
+    ix->cfg.dim = opts->dim;
+    ix->cfg.vec_bytes = vex_vector_size(opts->elem, opts->dim);
+    ix->cfg.capacity = opts->capacity;
+    ix->m = &vex_flat_methods;
+
+    n_threads = opts->n_threads ? opts->n_threads : vex_cpu_count();
+    rc = vex_pool_create(&ix->mem, n_threads, &ix->pool);
+    if (rc != VEX_OK)
+        return vex_err_set(&ix->err, rc, "cannot start %u worker threads",
+                           n_threads);
+    rc = ix->m->create(&ix->mem, ix->pool, &ix->err, &ix->cfg, &ix->impl);
+    if (rc != VEX_OK)
+        return rc;
+    if (opts->capacity) {
+        rc = ix->m->reserve(ix->impl, opts->capacity);
+        if (rc != VEX_OK) {
+            ix->m->destroy(ix->impl);
+            ix->impl = NULL;
+            return rc;
+        }
+    }
+    return VEX_OK;
+}
+
+void vex_index_free(vex_index *ix)
+{
+    vex_mem mem;
+    if (ix == NULL)
+        return;
+    if (ix->impl)
+        ix->m->destroy(ix->impl);
+    vex_pool_destroy(ix->pool);
+    vex_err_destroy(&ix->err);
+    mem = ix->mem;
+    vex_mem_free(&mem, ix);
+}
+
+/* A handle whose creation failed only explains why; calls on it are
+ * misuse. */
+static int usable(vex_index *ix)
+{
+    if (ix == NULL)
+        return 0;
+    if (ix->impl == NULL) {
+        vex_err_set(&ix->err, VEX_MISUSE,
+                    "this index handle failed to open; only "
+                    "vex_index_errmsg() and vex_index_free() apply");
+        return 0;
+    }
+    return 1;
+}
+
+int vex_index_add(vex_index *ix, const uint64_t *ids, const void *vectors,
+                  size_t n)
+{
+    size_t i;
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (n == 0)
+        return VEX_OK;
+    if (ids == NULL || vectors == NULL)
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "ids and vectors must not be NULL");
+    for (i = 0; i < n; i++) {
+        rc = check_vector(
+            ix, (const unsigned char *)vectors + i * ix->cfg.vec_bytes,
+            "vector", i);
+        if (rc != VEX_OK)
+            return rc;
+    }
+    return ix->m->add(ix->impl, ids, vectors, n);
+}
+
+int vex_index_remove(vex_index *ix, uint64_t id)
+{
+    if (!usable(ix))
+        return VEX_MISUSE;
+    return ix->m->remove(ix->impl, id);
+}
+
+int vex_index_get(vex_index *ix, uint64_t id, void *vector_out)
+{
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (vector_out == NULL)
+        return vex_err_set(&ix->err, VEX_MISUSE, "vector_out is NULL");
+    return ix->m->get(ix->impl, id, vector_out);
+}
+
+uint64_t vex_index_count(const vex_index *ix)
+{
+    return ix && ix->impl ? ix->m->count(ix->impl) : 0;
+}
+
+uint64_t vex_index_memory(const vex_index *ix)
+{
+    return ix && ix->impl ? sizeof *ix + ix->m->memory(ix->impl) : 0;
+}
+
+void vex_index_get_options(const vex_index *ix, vex_index_options *out)
+{
+    if (ix == NULL || out == NULL)
+        return;
+    *out = ix->opts;
+}
+
+int vex_index_search(vex_index *ix, const void *query, size_t k,
+                     const vex_search_params *params, vex_hit *hits,
+                     size_t *n_hits)
+{
+    unsigned n_threads = 0;
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (query == NULL || hits == NULL || n_hits == NULL)
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "query, hits and n_hits must not be NULL");
+    *n_hits = 0;
+    if ((rc = check_k(ix, k)) != VEX_OK ||
+        (rc = check_params(ix, params, &n_threads)) != VEX_OK ||
+        (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
+        return rc;
+    return ix->m->search(ix->impl, query, k, n_threads, hits, n_hits);
+}
+
+int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
+                           size_t k, const vex_search_params *params,
+                           vex_hit *hits, size_t *n_hits)
+{
+    unsigned n_threads = 0;
+    size_t i, total;
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (n_queries == 0)
+        return VEX_OK;
+    if (queries == NULL || hits == NULL || n_hits == NULL)
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "queries, hits and n_hits must not be NULL");
+    if ((rc = check_k(ix, k)) != VEX_OK ||
+        (rc = check_params(ix, params, &n_threads)) != VEX_OK)
+        return rc;
+    if (vex_mul_overflow(n_queries, k, &total) ||
+        vex_mul_overflow(total, sizeof(vex_hit), &total) ||
+        vex_mul_overflow(n_queries, ix->cfg.vec_bytes, &total))
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "%zu queries of k=%zu overflow the address space",
+                           n_queries, k);
+    for (i = 0; i < n_queries; i++) {
+        n_hits[i] = 0;
+        rc = check_vector(
+            ix, (const unsigned char *)queries + i * ix->cfg.vec_bytes, "query",
+            i);
+        if (rc != VEX_OK)
+            return rc;
+    }
+    return ix->m->search_batch(ix->impl, queries, n_queries, k, n_threads, hits,
+                               n_hits);
+}
+
+int vex_index_range_search(vex_index *ix, const void *query, float radius,
+                           const vex_search_params *params, vex_hit *hits,
+                           size_t capacity, uint64_t *n_total)
+{
+    unsigned n_threads = 0;
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (query == NULL || n_total == NULL || (hits == NULL && capacity > 0))
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "query and n_total must not be NULL, nor hits "
+                           "when capacity > 0");
+    *n_total = 0;
+    if (isnan(radius))
+        return vex_err_set(&ix->err, VEX_INVALID, "radius is NaN");
+    if ((rc = check_params(ix, params, &n_threads)) != VEX_OK ||
+        (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
+        return rc;
+    return ix->m->range_search(ix->impl, query, radius, n_threads, hits,
+                               capacity, n_total);
+}
+
+const char *vex_index_errmsg(const vex_index *ix)
+{
+    if (ix == NULL)
+        return "no index handle (NULL)";
+    return ix->err.msg;
+}
+
+size_t vex_index_errmsg_copy(const vex_index *ix, char *buf, size_t size)
+{
+    if (ix == NULL) {
+        if (size > 0)
+            buf[0] = '\0';
+        return 0;
+    }
+    return vex_err_copy((vex_err *)&ix->err, buf, size);
+}

@@ -1,0 +1,862 @@
+/*
+ * flat.c - exact (brute-force) index.
+ *
+ * Compares every query with every stored vector, so results are exact; the
+ * work is making that run at memory speed. Layout: vectors back to back in
+ * one 64-byte aligned array (no padding between them, because for a scan
+ * that reads everything, padding is pure bandwidth loss), the user ids in a
+ * parallel array, and one float of per-vector auxiliary data: |x|^2 for L2
+ * (used by the batch path) and 1/|x| for cosine (so a cosine distance costs
+ * one dot product, not three). An id -> slot hash map serves get and
+ * remove; remove moves the last vector into the hole, so the arrays stay
+ * dense and scans never skip.
+ *
+ * Single query (flat_search): the scan goes block by block (FLAT_BLOCK
+ * vectors) through a one-to-many SIMD kernel into a distance buffer on the
+ * stack, then a tight loop compares each distance with the current k-th
+ * best and only the rare winner touches the heap. With n_threads > 1 and
+ * enough data, the slot range is split into one chunk per worker, each
+ * worker keeps its own heap, and the heaps are merged.
+ *
+ * Batch (flat_search_batch): queries are split into tasks of up to
+ * FLAT_TASK_QUERIES. A task walks the data once, block by block; each block
+ * is packed once into dimension-major panels, and a register-blocked
+ * kernel computes the dot products of all the task's queries against it
+ * (the GEMM formulation FAISS gets from BLAS). For L2 the ranking value is
+ * |x|^2 - 2 q.x (|q|^2 is the same for every x); for cosine -q.x / |x|.
+ * That form loses a little precision to cancellation, so each query keeps
+ * k + slack candidates and they are re-scored with the exact single-query
+ * kernel: a batch returns exactly the distances a single search returns.
+ * Binary vectors have no packed kernel; their tasks use the one-to-many
+ * kernels, still reading each block once for all of the task's queries.
+ *
+ * Scratch memory. Searches must not allocate per query. Each worker of a
+ * call borrows a flat_ctx (heaps, packed block, tile) from a free list kept
+ * by the index; a context grows only when a call needs more than any call
+ * before it, so a steady workload allocates nothing.
+ *
+ * Locking. One rwlock: searches share it, add/remove hold it exclusively.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "index/index.h"
+#include "simd/simd.h"
+#include "util/idmap.h"
+#include "util/topk.h"
+
+#define FLAT_BLOCK        256   /* vectors per single-query block */
+#define FLAT_PARALLEL_MIN 32768 /* below this a query stays on 1 thread */
+#define FLAT_TASK_QUERIES 256   /* queries per batch task */
+#define FLAT_GROUP        64    /* queries per packed-kernel call */
+#define FLAT_PACK_BYTES   (256 * 1024) /* target size of one packed block */
+
+typedef struct flat_ctx {
+    struct flat_ctx *next;
+    vex_hit *heap; /* heap storage */
+    size_t heap_cap;
+    vex_topk *tks; /* one heap header per query of a batch task */
+    size_t tks_cap;
+    float *qaux; /* per query: 1/|q| for cosine */
+    size_t qaux_cap;
+    float *packed; /* 64-byte aligned */
+    size_t packed_cap;
+    float *tile;
+    size_t tile_cap;
+    size_t bytes;
+} flat_ctx;
+
+typedef struct flat_index {
+    const vex_mem *mem;
+    vex_pool *pool;
+    vex_err *err;
+    vex_index_config cfg;
+    pthread_rwlock_t lock;
+    unsigned char *vecs;
+    uint64_t *ids;
+    float *aux;
+    uint64_t n, cap;
+    vex_idmap map;
+    pthread_mutex_t ctx_lock;
+    flat_ctx *free_ctx;
+    uint64_t ctx_bytes;
+} flat_index;
+
+/* ---------------------------------------------------------------------
+ * Distances
+ * ------------------------------------------------------------------- */
+
+static inline float cos_dist(float dot, float qinv, float xinv)
+{
+    float d = 1.0f - dot * (qinv * xinv);
+    return d < 0.0f ? 0.0f : (d > 2.0f ? 2.0f : d);
+}
+
+static inline const float *flat_vec_f32(const flat_index *f, uint64_t slot)
+{
+    return (const float *)(f->vecs + slot * f->cfg.vec_bytes);
+}
+
+/* Per-query precomputation: 1/|q| for cosine, 0 otherwise. */
+static float flat_query_aux(const flat_index *f, const vex_simd_table *s,
+                            const void *q)
+{
+    if (f->cfg.metric == VEX_METRIC_COSINE)
+        return 1.0f / sqrtf(s->norm2_f32(q, f->cfg.dim));
+    return 0.0f;
+}
+
+/* Exact distances of the query to slots [b, b + cnt) into dist[]. Every
+ * path of the index (single, batch re-scoring, range) goes through here, so
+ * a vector always gets the same distance. */
+static void flat_block_dist(const flat_index *f, const vex_simd_table *s,
+                            const void *q, float qaux, uint64_t b, size_t cnt,
+                            float *dist)
+{
+    const size_t dim = f->cfg.dim, vb = f->cfg.vec_bytes;
+    const unsigned char *base = f->vecs + b * vb;
+    size_t j;
+    switch (f->cfg.metric) {
+    case VEX_METRIC_L2:
+        s->l2sq_f32_batch(q, (const float *)base, dim, cnt, dim, dist);
+        break;
+    case VEX_METRIC_IP:
+        s->dot_f32_batch(q, (const float *)base, dim, cnt, dim, dist);
+        for (j = 0; j < cnt; j++)
+            dist[j] = -dist[j];
+        break;
+    case VEX_METRIC_COSINE:
+        s->dot_f32_batch(q, (const float *)base, dim, cnt, dim, dist);
+        for (j = 0; j < cnt; j++)
+            dist[j] = cos_dist(dist[j], qaux, f->aux[b + j]);
+        break;
+    case VEX_METRIC_HAMMING: {
+        uint32_t hd[FLAT_BLOCK];
+        size_t done = 0;
+        while (done < cnt) {
+            size_t m = cnt - done < FLAT_BLOCK ? cnt - done : FLAT_BLOCK;
+            s->hamming_batch(q, base + done * vb, vb, m, vb, hd);
+            for (j = 0; j < m; j++)
+                dist[done + j] = (float)hd[j];
+            done += m;
+        }
+        break;
+    }
+    case VEX_METRIC_JACCARD:
+        for (j = 0; j < cnt; j++)
+            dist[j] = s->jaccard(q, base + j * vb, vb);
+        break;
+    }
+}
+
+/* Scan slots [lo, hi) into a top-k heap. */
+static void flat_scan_knn(const flat_index *f, const vex_simd_table *s,
+                          const void *q, float qaux, uint64_t lo, uint64_t hi,
+                          vex_topk *t)
+{
+    float dist[FLAT_BLOCK];
+    uint64_t b;
+    for (b = lo; b < hi; b += FLAT_BLOCK) {
+        size_t j, cnt = hi - b < FLAT_BLOCK ? (size_t)(hi - b) : FLAT_BLOCK;
+        float bound;
+        flat_block_dist(f, s, q, qaux, b, cnt, dist);
+        bound = vex_topk_bound(t);
+        for (j = 0; j < cnt; j++) {
+            if (dist[j] <= bound) {
+                vex_topk_push(t, dist[j], f->ids[b + j]);
+                bound = vex_topk_bound(t);
+            }
+        }
+    }
+}
+
+/* Scan slots [lo, hi) for distances <= radius: count them all, keep the
+ * nearest in t. */
+static uint64_t flat_scan_range(const flat_index *f, const vex_simd_table *s,
+                                const void *q, float qaux, float radius,
+                                uint64_t lo, uint64_t hi, vex_topk *t)
+{
+    float dist[FLAT_BLOCK];
+    uint64_t b, total = 0;
+    for (b = lo; b < hi; b += FLAT_BLOCK) {
+        size_t j, cnt = hi - b < FLAT_BLOCK ? (size_t)(hi - b) : FLAT_BLOCK;
+        flat_block_dist(f, s, q, qaux, b, cnt, dist);
+        for (j = 0; j < cnt; j++) {
+            if (dist[j] <= radius) {
+                total++;
+                vex_topk_push(t, dist[j], f->ids[b + j]);
+            }
+        }
+    }
+    return total;
+}
+
+/* ---------------------------------------------------------------------
+ * Scratch contexts
+ * ------------------------------------------------------------------- */
+
+static void ctx_free(const vex_mem *m, flat_ctx *c)
+{
+    if (c == NULL)
+        return;
+    vex_mem_free(m, c->heap);
+    vex_mem_free(m, c->tks);
+    vex_mem_free(m, c->qaux);
+    vex_mem_free_aligned(m, c->packed);
+    vex_mem_free(m, c->tile);
+    vex_mem_free(m, c);
+}
+
+/* Grow a plain array to hold at least `need` elements. */
+static int grow(const vex_mem *m, void **p, size_t *cap, size_t need,
+                size_t elem, size_t *bytes)
+{
+    void *np;
+    size_t sz;
+    if (*cap >= need)
+        return VEX_OK;
+    if (vex_mul_overflow(need, elem, &sz))
+        return VEX_NOMEM;
+    np = vex_mem_realloc(m, *p, sz);
+    if (np == NULL)
+        return VEX_NOMEM;
+    *bytes += (need - *cap) * elem;
+    *p = np;
+    *cap = need;
+    return VEX_OK;
+}
+
+typedef struct ctx_need {
+    size_t heap, tks, qaux, packed, tile;
+} ctx_need;
+
+static int ctx_reserve(const vex_mem *m, flat_ctx *c, const ctx_need *n)
+{
+    int rc = grow(m, (void **)&c->heap, &c->heap_cap, n->heap, sizeof(vex_hit),
+                  &c->bytes);
+    if (rc == VEX_OK)
+        rc = grow(m, (void **)&c->tks, &c->tks_cap, n->tks, sizeof(vex_topk),
+                  &c->bytes);
+    if (rc == VEX_OK)
+        rc = grow(m, (void **)&c->qaux, &c->qaux_cap, n->qaux, sizeof(float),
+                  &c->bytes);
+    if (rc == VEX_OK)
+        rc = grow(m, (void **)&c->tile, &c->tile_cap, n->tile, sizeof(float),
+                  &c->bytes);
+    if (rc == VEX_OK && c->packed_cap < n->packed) {
+        float *p = vex_mem_alloc_aligned(m, n->packed * sizeof(float), 64);
+        if (p == NULL) {
+            rc = VEX_NOMEM;
+        } else {
+            vex_mem_free_aligned(m, c->packed);
+            c->bytes += (n->packed - c->packed_cap) * sizeof(float);
+            c->packed = p;
+            c->packed_cap = n->packed;
+        }
+    }
+    return rc;
+}
+
+/* Borrow `count` contexts sized for `need`. On failure none is borrowed. */
+static int ctx_acquire(flat_index *f, unsigned count, const ctx_need *need,
+                       flat_ctx **out)
+{
+    unsigned i;
+    int rc = VEX_OK;
+    pthread_mutex_lock(&f->ctx_lock);
+    for (i = 0; i < count; i++) {
+        out[i] = f->free_ctx;
+        if (out[i])
+            f->free_ctx = out[i]->next;
+    }
+    pthread_mutex_unlock(&f->ctx_lock);
+    for (i = 0; i < count && rc == VEX_OK; i++) {
+        size_t before;
+        if (out[i] == NULL) {
+            out[i] = vex_mem_calloc(f->mem, 1, sizeof(flat_ctx));
+            if (out[i] == NULL) {
+                rc = VEX_NOMEM;
+                break;
+            }
+            out[i]->bytes = sizeof(flat_ctx);
+            pthread_mutex_lock(&f->ctx_lock);
+            f->ctx_bytes += sizeof(flat_ctx);
+            pthread_mutex_unlock(&f->ctx_lock);
+        }
+        before = out[i]->bytes;
+        rc = ctx_reserve(f->mem, out[i], need);
+        pthread_mutex_lock(&f->ctx_lock);
+        f->ctx_bytes += out[i]->bytes - before;
+        pthread_mutex_unlock(&f->ctx_lock);
+    }
+    if (rc != VEX_OK) {
+        /* give back what we took; contexts stay valid, just not grown */
+        pthread_mutex_lock(&f->ctx_lock);
+        for (i = 0; i < count; i++) {
+            if (out[i]) {
+                out[i]->next = f->free_ctx;
+                f->free_ctx = out[i];
+                out[i] = NULL;
+            }
+        }
+        pthread_mutex_unlock(&f->ctx_lock);
+    }
+    return rc;
+}
+
+static void ctx_release(flat_index *f, unsigned count, flat_ctx **ctx)
+{
+    unsigned i;
+    pthread_mutex_lock(&f->ctx_lock);
+    for (i = 0; i < count; i++) {
+        ctx[i]->next = f->free_ctx;
+        f->free_ctx = ctx[i];
+    }
+    pthread_mutex_unlock(&f->ctx_lock);
+}
+
+/* ---------------------------------------------------------------------
+ * Life cycle and writes
+ * ------------------------------------------------------------------- */
+
+static int flat_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
+                       const vex_index_config *cfg, void **out)
+{
+    flat_index *f = vex_mem_calloc(mem, 1, sizeof *f);
+    if (f == NULL)
+        return vex_err_set(err, VEX_NOMEM, "out of memory creating index");
+    f->mem = mem;
+    f->pool = pool;
+    f->err = err;
+    f->cfg = *cfg;
+    pthread_rwlock_init(&f->lock, NULL);
+    pthread_mutex_init(&f->ctx_lock, NULL);
+    vex_idmap_init(&f->map, mem);
+    *out = f;
+    return VEX_OK;
+}
+
+static void flat_destroy(void *ix)
+{
+    flat_index *f = ix;
+    flat_ctx *c, *next;
+    if (f == NULL)
+        return;
+    for (c = f->free_ctx; c; c = next) {
+        next = c->next;
+        ctx_free(f->mem, c);
+    }
+    vex_idmap_destroy(&f->map);
+    vex_mem_free_aligned(f->mem, f->vecs);
+    vex_mem_free(f->mem, f->ids);
+    vex_mem_free(f->mem, f->aux);
+    pthread_mutex_destroy(&f->ctx_lock);
+    pthread_rwlock_destroy(&f->lock);
+    vex_mem_free(f->mem, f);
+}
+
+static int flat_has_aux(const flat_index *f)
+{
+    return f->cfg.metric == VEX_METRIC_L2 || f->cfg.metric == VEX_METRIC_COSINE;
+}
+
+/* Make room for `need` vectors. All-or-nothing. Caller holds the lock. */
+static int flat_reserve(flat_index *f, uint64_t need)
+{
+    uint64_t cap = f->cap ? f->cap : 64;
+    unsigned char *vecs = NULL;
+    uint64_t *ids = NULL;
+    float *aux = NULL;
+    size_t vbytes;
+    if (need <= f->cap)
+        return VEX_OK;
+    while (cap < need)
+        cap = cap < (UINT64_C(1) << 20) ? cap * 2 : cap + cap / 2;
+    if (cap > VEX_INDEX_MAX_VECTORS)
+        cap = VEX_INDEX_MAX_VECTORS;
+    if (cap > SIZE_MAX / sizeof(uint64_t) ||
+        vex_mul_overflow((size_t)cap, f->cfg.vec_bytes, &vbytes))
+        return VEX_NOMEM;
+    vecs = vex_mem_alloc_aligned(f->mem, vbytes, 64);
+    ids = vex_mem_realloc(f->mem, f->ids, (size_t)cap * sizeof(uint64_t));
+    if (ids)
+        f->ids = ids;
+    if (flat_has_aux(f)) {
+        aux = vex_mem_realloc(f->mem, f->aux, (size_t)cap * sizeof(float));
+        if (aux)
+            f->aux = aux;
+    }
+    if (vecs == NULL || ids == NULL || (flat_has_aux(f) && aux == NULL)) {
+        /* the grown ids/aux arrays are kept (still valid, just larger
+         * than cap says); only the vector array decides the capacity */
+        vex_mem_free_aligned(f->mem, vecs);
+        return VEX_NOMEM;
+    }
+    if (f->n)
+        memcpy(vecs, f->vecs, (size_t)f->n * f->cfg.vec_bytes);
+    vex_mem_free_aligned(f->mem, f->vecs);
+    f->vecs = vecs;
+    f->cap = cap;
+    return VEX_OK;
+}
+
+static void flat_set_aux(flat_index *f, uint64_t slot)
+{
+    const vex_simd_table *s = vex_simd();
+    float n2;
+    if (!flat_has_aux(f))
+        return;
+    n2 = s->norm2_f32(flat_vec_f32(f, slot), f->cfg.dim);
+    f->aux[slot] = f->cfg.metric == VEX_METRIC_L2 ? n2 : 1.0f / sqrtf(n2);
+}
+
+static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
+{
+    flat_index *f = ix;
+    const unsigned char *src = vecs;
+    size_t i;
+    int rc;
+    uint64_t slot;
+
+    pthread_rwlock_wrlock(&f->lock);
+    if (n > VEX_INDEX_MAX_VECTORS - f->n) {
+        rc = vex_err_set(f->err, VEX_FULL,
+                         "adding %zu vectors would exceed the limit of %llu", n,
+                         (unsigned long long)VEX_INDEX_MAX_VECTORS);
+        goto done;
+    }
+    rc = flat_reserve(f, f->n + n);
+    if (rc == VEX_OK)
+        rc = vex_idmap_reserve(&f->map, (size_t)(f->n + n));
+    if (rc != VEX_OK) {
+        rc = vex_err_set(f->err, VEX_NOMEM,
+                         "out of memory growing the index to %llu vectors",
+                         (unsigned long long)(f->n + n));
+        goto done;
+    }
+    /* Ids first: the map has room, so puts cannot fail; a duplicate undoes
+     * the puts made so far. */
+    for (i = 0; i < n; i++) {
+        if (vex_idmap_get(&f->map, ids[i], &slot)) {
+            size_t j;
+            if (slot >= f->n)
+                rc = vex_err_set(f->err, VEX_EXISTS,
+                                 "id %llu at position %zu repeats position "
+                                 "%llu of the same call",
+                                 (unsigned long long)ids[i], i,
+                                 (unsigned long long)(slot - f->n));
+            else
+                rc = vex_err_set(f->err, VEX_EXISTS,
+                                 "id %llu at position %zu is already in the "
+                                 "index",
+                                 (unsigned long long)ids[i], i);
+            for (j = 0; j < i; j++)
+                vex_idmap_remove(&f->map, ids[j]);
+            goto done;
+        }
+        vex_idmap_put(&f->map, ids[i], f->n + i);
+    }
+    memcpy(f->vecs + f->n * f->cfg.vec_bytes, src, n * f->cfg.vec_bytes);
+    memcpy(f->ids + f->n, ids, n * sizeof(uint64_t));
+    for (i = 0; i < n; i++)
+        flat_set_aux(f, f->n + i);
+    f->n += n;
+    rc = VEX_OK;
+done:
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+static int flat_reserve_api(void *ix, uint64_t n)
+{
+    flat_index *f = ix;
+    int rc;
+    pthread_rwlock_wrlock(&f->lock);
+    rc = flat_reserve(f, n);
+    if (rc == VEX_OK)
+        rc = vex_idmap_reserve(&f->map, (size_t)n);
+    pthread_rwlock_unlock(&f->lock);
+    if (rc != VEX_OK)
+        rc = vex_err_set(f->err, rc, "out of memory reserving %llu vectors",
+                         (unsigned long long)n);
+    return rc;
+}
+
+static int flat_remove(void *ix, uint64_t id)
+{
+    flat_index *f = ix;
+    uint64_t slot, last;
+    int rc = VEX_OK;
+    pthread_rwlock_wrlock(&f->lock);
+    if (!vex_idmap_get(&f->map, id, &slot)) {
+        rc = vex_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
+                         (unsigned long long)id);
+        goto done;
+    }
+    last = f->n - 1;
+    if (slot != last) {
+        memcpy(f->vecs + slot * f->cfg.vec_bytes,
+               f->vecs + last * f->cfg.vec_bytes, f->cfg.vec_bytes);
+        f->ids[slot] = f->ids[last];
+        if (flat_has_aux(f))
+            f->aux[slot] = f->aux[last];
+        vex_idmap_put(&f->map, f->ids[slot], slot); /* key exists: no grow */
+    }
+    vex_idmap_remove(&f->map, id);
+    f->n--;
+done:
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+static int flat_get(void *ix, uint64_t id, void *vec_out)
+{
+    flat_index *f = ix;
+    uint64_t slot;
+    int rc = VEX_OK;
+    pthread_rwlock_rdlock(&f->lock);
+    if (vex_idmap_get(&f->map, id, &slot))
+        memcpy(vec_out, f->vecs + slot * f->cfg.vec_bytes, f->cfg.vec_bytes);
+    else
+        rc = vex_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
+                         (unsigned long long)id);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+static uint64_t flat_count(void *ix)
+{
+    flat_index *f = ix;
+    uint64_t n;
+    pthread_rwlock_rdlock(&f->lock);
+    n = f->n;
+    pthread_rwlock_unlock(&f->lock);
+    return n;
+}
+
+static uint64_t flat_memory(void *ix)
+{
+    flat_index *f = ix;
+    uint64_t b;
+    pthread_rwlock_rdlock(&f->lock);
+    b = sizeof *f + f->cap * (f->cfg.vec_bytes + sizeof(uint64_t)) +
+        (flat_has_aux(f) ? f->cap * sizeof(float) : 0) +
+        vex_idmap_memory(&f->map);
+    pthread_rwlock_unlock(&f->lock);
+    pthread_mutex_lock(&f->ctx_lock);
+    b += f->ctx_bytes;
+    pthread_mutex_unlock(&f->ctx_lock);
+    return b;
+}
+
+/* ---------------------------------------------------------------------
+ * Single query: k-NN and range, optionally split over workers
+ * ------------------------------------------------------------------- */
+
+typedef struct scan_job {
+    const flat_index *f;
+    const vex_simd_table *s;
+    const void *q;
+    float qaux;
+    float radius;
+    int range;
+    uint64_t chunk;
+    vex_topk *tk;     /* one per worker */
+    uint64_t *totals; /* one per worker (range) */
+} scan_job;
+
+static void scan_task(void *arg, size_t task, unsigned worker)
+{
+    scan_job *j = arg;
+    uint64_t lo = task * j->chunk;
+    uint64_t hi = lo + j->chunk < j->f->n ? lo + j->chunk : j->f->n;
+    if (j->range)
+        j->totals[worker] += flat_scan_range(j->f, j->s, j->q, j->qaux,
+                                             j->radius, lo, hi, &j->tk[worker]);
+    else
+        flat_scan_knn(j->f, j->s, j->q, j->qaux, lo, hi, &j->tk[worker]);
+}
+
+/* Runs a k-NN (range == 0) or range scan; the nearest `cap` hits go to
+ * `hits` sorted. Caller holds the read lock. */
+static int flat_scan(flat_index *f, const void *q, unsigned n_threads,
+                     int range, float radius, vex_hit *hits, size_t cap,
+                     size_t *n_hits, uint64_t *n_total)
+{
+    const vex_simd_table *s = vex_simd();
+    float qaux = flat_query_aux(f, s, q);
+    unsigned width = vex_pool_width(f->pool, n_threads), w;
+    vex_topk tk[VEX_MAX_THREADS];
+    uint64_t totals[VEX_MAX_THREADS];
+    flat_ctx *ctx[VEX_MAX_THREADS];
+    scan_job job;
+    vex_topk out;
+    int rc;
+
+    if (f->n < FLAT_PARALLEL_MIN || width == 1) {
+        vex_topk_init(&out, hits, cap);
+        if (range)
+            *n_total = flat_scan_range(f, s, q, qaux, radius, 0, f->n, &out);
+        else
+            flat_scan_knn(f, s, q, qaux, 0, f->n, &out);
+        *n_hits = vex_topk_sort(&out);
+        return VEX_OK;
+    }
+
+    {
+        ctx_need need = {0};
+        need.heap = cap;
+        /* worker 0 keeps its heap in the caller's array */
+        rc = width > 1 ? ctx_acquire(f, width - 1, &need, ctx) : VEX_OK;
+        if (rc != VEX_OK)
+            return vex_err_set(f->err, rc, "out of memory for search scratch");
+    }
+    vex_topk_init(&tk[0], hits, cap);
+    for (w = 1; w < width; w++)
+        vex_topk_init(&tk[w], ctx[w - 1]->heap, cap);
+    memset(totals, 0, sizeof(totals[0]) * width);
+    job.f = f;
+    job.s = s;
+    job.q = q;
+    job.qaux = qaux;
+    job.radius = radius;
+    job.range = range;
+    job.chunk = (f->n + width - 1) / width;
+    job.chunk = (job.chunk + FLAT_BLOCK - 1) / FLAT_BLOCK * FLAT_BLOCK;
+    job.tk = tk;
+    job.totals = totals;
+    vex_pool_run(f->pool, (size_t)((f->n + job.chunk - 1) / job.chunk), width,
+                 scan_task, &job);
+    for (w = 1; w < width; w++)
+        vex_topk_merge(&tk[0], &tk[w]);
+    if (range) {
+        *n_total = 0;
+        for (w = 0; w < width; w++)
+            *n_total += totals[w];
+    }
+    ctx_release(f, width - 1, ctx);
+    *n_hits = vex_topk_sort(&tk[0]);
+    return VEX_OK;
+}
+
+static int flat_search(void *ix, const void *query, size_t k,
+                       unsigned n_threads, vex_hit *hits, size_t *n_hits)
+{
+    flat_index *f = ix;
+    int rc;
+    pthread_rwlock_rdlock(&f->lock);
+    rc = flat_scan(f, query, n_threads, 0, 0.0f, hits, k, n_hits, NULL);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+static int flat_range_search(void *ix, const void *query, float radius,
+                             unsigned n_threads, vex_hit *hits, size_t capacity,
+                             uint64_t *n_total)
+{
+    flat_index *f = ix;
+    size_t n_hits;
+    int rc;
+    pthread_rwlock_rdlock(&f->lock);
+    rc = flat_scan(f, query, n_threads, 1, radius, hits, capacity, &n_hits,
+                   n_total);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Batch
+ * ------------------------------------------------------------------- */
+
+typedef struct batch_job {
+    flat_index *f;
+    const vex_simd_table *s;
+    const unsigned char *queries;
+    size_t nq, k, kk; /* kk = k + slack candidates per query */
+    size_t per_task;
+    size_t block; /* vectors per packed block */
+    int packed;   /* use the packed dot-product path */
+    flat_ctx **ctx;
+    vex_hit *hits;
+    size_t *n_hits;
+} batch_job;
+
+/* Re-score the candidates of one query (slots in .id) exactly and write
+ * the best k by (distance, id) to out. */
+static size_t batch_rescore(const batch_job *j, const void *q, float qaux,
+                            vex_topk *cand, vex_hit *out)
+{
+    vex_topk best;
+    size_t c;
+    vex_topk_init(&best, out, j->k);
+    for (c = 0; c < cand->n; c++) {
+        uint64_t slot = cand->h[c].id;
+        float d;
+        flat_block_dist(j->f, j->s, q, qaux, slot, 1, &d);
+        vex_topk_push(&best, d, j->f->ids[slot]);
+    }
+    return vex_topk_sort(&best);
+}
+
+static void batch_task(void *arg, size_t task, unsigned worker)
+{
+    batch_job *j = arg;
+    const flat_index *f = j->f;
+    const vex_simd_table *s = j->s;
+    flat_ctx *c = j->ctx[worker];
+    const size_t dim = f->cfg.dim, vb = f->cfg.vec_bytes;
+    size_t q0 = task * j->per_task;
+    size_t nt = j->nq - q0 < j->per_task ? j->nq - q0 : j->per_task;
+    size_t i, jj, kk = j->packed ? j->kk : j->k;
+    uint64_t b;
+
+    for (i = 0; i < nt; i++) {
+        const void *q = j->queries + (q0 + i) * vb;
+        vex_topk_init(&c->tks[i], c->heap + i * kk, kk);
+        c->qaux[i] = flat_query_aux(f, s, q);
+    }
+    for (b = 0; b < f->n; b += j->block) {
+        size_t cnt = f->n - b < j->block ? (size_t)(f->n - b) : j->block;
+        if (j->packed) {
+            const float *qf = (const float *)(j->queries + q0 * vb);
+            s->pack_f32(flat_vec_f32(f, b), dim, cnt, dim, c->packed);
+            for (i = 0; i < nt; i += FLAT_GROUP) {
+                size_t g, gq = nt - i < FLAT_GROUP ? nt - i : FLAT_GROUP;
+                s->dots_f32_packed(qf + i * dim, dim, gq, c->packed, cnt, dim,
+                                   c->tile, j->block);
+                for (g = 0; g < gq; g++) {
+                    const float *row = c->tile + g * j->block;
+                    vex_topk *t = &c->tks[i + g];
+                    float bound = vex_topk_bound(t), a;
+                    for (jj = 0; jj < cnt; jj++) {
+                        switch (f->cfg.metric) {
+                        case VEX_METRIC_L2:
+                            a = f->aux[b + jj] - 2.0f * row[jj];
+                            break;
+                        case VEX_METRIC_COSINE:
+                            a = -row[jj] * f->aux[b + jj];
+                            break;
+                        default:
+                            a = -row[jj];
+                            break;
+                        }
+                        if (a <= bound) {
+                            vex_topk_push(t, a, b + jj); /* slot */
+                            bound = vex_topk_bound(t);
+                        }
+                    }
+                }
+            }
+        } else {
+            for (i = 0; i < nt; i++) {
+                const void *q = j->queries + (q0 + i) * vb;
+                vex_topk *t = &c->tks[i];
+                size_t done = 0;
+                while (done < cnt) {
+                    size_t m = cnt - done < j->block ? cnt - done : j->block;
+                    float bound;
+                    flat_block_dist(f, s, q, c->qaux[i], b + done, m, c->tile);
+                    bound = vex_topk_bound(t);
+                    for (jj = 0; jj < m; jj++) {
+                        if (c->tile[jj] <= bound) {
+                            vex_topk_push(t, c->tile[jj],
+                                          f->ids[b + done + jj]);
+                            bound = vex_topk_bound(t);
+                        }
+                    }
+                    done += m;
+                }
+            }
+        }
+    }
+    for (i = 0; i < nt; i++) {
+        vex_hit *out = j->hits + (q0 + i) * j->k;
+        if (j->packed) {
+            j->n_hits[q0 + i] = batch_rescore(j, j->queries + (q0 + i) * vb,
+                                              c->qaux[i], &c->tks[i], out);
+        } else {
+            size_t m = vex_topk_sort(&c->tks[i]);
+            memcpy(out, c->tks[i].h, m * sizeof(vex_hit));
+            j->n_hits[q0 + i] = m;
+        }
+    }
+}
+
+static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
+                             size_t k, unsigned n_threads, vex_hit *hits,
+                             size_t *n_hits)
+{
+    flat_index *f = ix;
+    unsigned width = vex_pool_width(f->pool, n_threads);
+    flat_ctx *ctx[VEX_MAX_THREADS];
+    batch_job job;
+    ctx_need need;
+    size_t i, n_tasks;
+    int rc = VEX_OK;
+
+    pthread_rwlock_rdlock(&f->lock);
+    /* Few queries: the blocked path would not amortise its packing; split
+     * each query's scan over the workers instead. */
+    if (n_queries < 4 * (size_t)width || f->n < FLAT_BLOCK) {
+        for (i = 0; i < n_queries && rc == VEX_OK; i++)
+            rc = flat_scan(
+                f, (const unsigned char *)queries + i * f->cfg.vec_bytes,
+                n_threads, 0, 0.0f, hits + i * k, k, &n_hits[i], NULL);
+        goto done;
+    }
+
+    job.f = f;
+    job.s = vex_simd();
+    job.queries = queries;
+    job.nq = n_queries;
+    job.k = k;
+    /* slack: candidates beyond k that absorb the rounding of the packed
+     * form; a handful suffices, more for large k */
+    job.kk = k + 16 + k / 4;
+    job.packed = f->cfg.elem == VEX_ELEM_F32;
+    job.per_task = (n_queries + width - 1) / width;
+    if (job.per_task > FLAT_TASK_QUERIES)
+        job.per_task = FLAT_TASK_QUERIES;
+    n_tasks = (n_queries + job.per_task - 1) / job.per_task;
+    if (n_tasks < width)
+        width = (unsigned)n_tasks;
+    if (job.packed) {
+        size_t panel = job.s->panel;
+        job.block = FLAT_PACK_BYTES / (f->cfg.dim * sizeof(float));
+        job.block = job.block / 64 * 64;
+        if (job.block < 64)
+            job.block = 64;
+        if (job.block > 2048)
+            job.block = 2048;
+        need.packed = vex_simd_pack_size(panel, job.block, f->cfg.dim);
+        need.tile = FLAT_GROUP * job.block;
+        need.heap = job.per_task * job.kk;
+    } else {
+        job.block = FLAT_BLOCK;
+        need.packed = 0;
+        need.tile = job.block;
+        need.heap = job.per_task * k;
+    }
+    need.tks = job.per_task;
+    need.qaux = job.per_task;
+    rc = ctx_acquire(f, width, &need, ctx);
+    if (rc != VEX_OK) {
+        rc = vex_err_set(f->err, rc, "out of memory for batch scratch");
+        goto done;
+    }
+    job.ctx = ctx;
+    job.hits = hits;
+    job.n_hits = n_hits;
+    vex_pool_run(f->pool, n_tasks, width, batch_task, &job);
+    ctx_release(f, width, ctx);
+done:
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+const vex_index_methods vex_flat_methods = {
+    "flat",      flat_create, flat_destroy,      flat_reserve_api,
+    flat_add,    flat_remove, flat_get,          flat_count,
+    flat_memory, flat_search, flat_search_batch, flat_range_search,
+};
