@@ -494,7 +494,7 @@ static int hp_shape(hparse *h, npy_header *hd)
     if ((rc = hp_expect(h, '(', "expected '(' to start 'shape'")) != VEX_OK)
         return rc;
     for (;;) {
-        uint64_t v;
+        uint64_t v = 0;
         if (hp_peek(h) == ')') {
             h->pos++;
             return VEX_OK;
@@ -607,7 +607,7 @@ static int read_npy(src *s, req *r, vexio_error *err)
     uint64_t data_off, n, need, rows, rowbytes, per, i;
     npy_header hd;
     hparse h;
-    elt t;
+    elt t = ELT_F32;
     int rc;
 
     memset(&hd, 0, sizeof hd);
