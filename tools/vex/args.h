@@ -24,7 +24,7 @@
 #define VEX_EXIT_USAGE 2 /* bad command line */
 
 #define VEX_MAX_OPTS 32
-#define VEX_MAX_POS  8
+#define VEX_MAX_POS  64
 
 typedef enum vex_opt_kind {
     VEX_OPT_FLAG,   /* no value */
