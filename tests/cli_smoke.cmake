@@ -1,0 +1,71 @@
+# cli_smoke.cmake - end-to-end test of the vex tool, run by ctest as
+#   cmake -DVEX=<path of vex> -DWORK=<scratch dir> -DDATA=<corpus dir> -P cli_smoke.cmake
+# `vex gen` writes a small seeded dataset, `vex bench --json` must report
+# recall 1 for the flat index, with the generated ground truth and with the
+# one it computes itself; usage errors must exit 2 with a message on stderr
+# and nothing on stdout; a malformed file must exit 1 naming the file.
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+
+function(run expect_rc)
+  execute_process(COMMAND ${VEX} ${ARGN} RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL expect_rc)
+    message(FATAL_ERROR "vex ${ARGN}: exit ${rc}, wanted ${expect_rc}\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  set(OUT "${out}" PARENT_SCOPE)
+  set(ERR "${err}" PARENT_SCOPE)
+endfunction()
+
+function(expect var regex)
+  if(NOT "${${var}}" MATCHES "${regex}")
+    message(FATAL_ERROR "expected /${regex}/ in ${var}: ${${var}}")
+  endif()
+endfunction()
+
+run(0 gen --n 3000 --dim 24 --queries 50 --seed 7 --out ${WORK}/s)
+run(0 info ${WORK}/s_base.fvecs)
+expect(OUT "fvecs, 3000 records of 24 float32")
+
+foreach(metric l2 ip cosine)
+  run(0 gen --n 3000 --dim 24 --queries 50 --seed 7 --metric ${metric} --out ${WORK}/${metric})
+  run(0 bench --base ${WORK}/${metric}_base.fvecs --queries ${WORK}/${metric}_query.fvecs
+      --gt ${WORK}/${metric}_groundtruth.ivecs --metric ${metric} --k 10 --json)
+  expect(OUT "\"recall\":1\\.000000,\"recall_batch\":1\\.000000")
+  expect(OUT "\"gt_source\":\"file\"")
+endforeach()
+run(0 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+    --metric l2 --max-queries 20 --threads 2)
+expect(OUT "recall@10")
+expect(OUT "computed exactly with the flat index")
+expect(OUT "1\\.0000")
+
+# usage errors: exit 2, message on stderr, nothing on stdout
+run(2 frobnicate)
+expect(ERR "unknown command 'frobnicate'")
+run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs)
+expect(ERR "--metric is required")
+run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs --metric l2 --ef 10)
+expect(ERR "unknown option '--ef'")
+run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs --metric l2 --index hnsw)
+expect(ERR "not available")
+run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs --metric l2 --k 0)
+expect(ERR "--k must be an integer in 1..")
+run(2 gen --n 10 --dim 4)
+expect(ERR "missing required option --out")
+if(NOT "${OUT}" STREQUAL "")
+  message(FATAL_ERROR "usage error printed to stdout: ${OUT}")
+endif()
+run(0 help bench)
+expect(OUT "usage: vex bench")
+run(0 gen --help)
+expect(OUT "usage: vex gen")
+run(0 --version)
+expect(OUT "vex [0-9]+\\.[0-9]+\\.[0-9]+")
+
+# bad data: exit 1 with the file and offset
+run(1 info ${DATA}/dim_mismatch.fvecs)
+expect(ERR "dim_mismatch.fvecs: record 1 at byte 12: dimension 3 differs from 2")
+run(1 bench --base ${DATA}/trunc_record.fvecs --queries ${WORK}/s_query.fvecs --metric l2)
+expect(ERR "trunc_record.fvecs: truncated")
+file(REMOVE_RECURSE ${WORK})

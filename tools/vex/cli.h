@@ -1,0 +1,48 @@
+/*
+ * cli.h - what the vex tool's command files share: the command table
+ * entries each file defines, and small helpers for timing and messages.
+ */
+#ifndef VEX_TOOLS_CLI_H
+#define VEX_TOOLS_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "args.h"
+#include "vexdb.h"
+
+extern const vex_cmd vex_cmd_bench;
+extern const vex_cmd vex_cmd_gen;
+extern const vex_cmd vex_cmd_info;
+
+/* seconds on CLOCK_MONOTONIC */
+double vex_cli_now(void);
+
+/* whether progress may be drawn on stderr (it is a terminal) */
+int vex_cli_progress_enabled(void);
+
+/* "\r<what> NN%" on stderr when enabled; done != 0 clears the line */
+void vex_cli_progress(int enabled, const char *what, uint64_t i, uint64_t n,
+                      int done);
+
+/* The number of threads a handle with n_threads == 0 gets: the online
+ * CPUs, capped at VEX_MAX_THREADS. */
+unsigned vex_cli_online_cpus(void);
+
+/* Print a JSON string literal (quotes and escapes included). */
+void vex_cli_json_string(FILE *out, const char *s);
+
+/* Create a flat index of n float32 vectors (ids 0..n-1), adding them in
+ * chunks. On failure prints "vex CMD: ..." to stderr and returns the
+ * status; *out is NULL then. */
+int vex_cli_build_flat(const char *cmd, const float *data, uint64_t n,
+                       uint32_t dim, vex_metric metric, uint32_t n_threads,
+                       vex_index **out);
+
+/* Exact k nearest base ids of nq queries with the flat index's batch
+ * search, all threads, into ids[nq * k]. Needs k <= count of idx. Prints
+ * its own error message. */
+int vex_cli_exact_knn(const char *cmd, vex_index *idx, const float *queries,
+                      uint64_t nq, uint32_t dim, uint32_t k, int64_t *ids);
+
+#endif

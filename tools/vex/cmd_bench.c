@@ -1,0 +1,447 @@
+/*
+ * cmd_bench.c - `vex bench`: recall and speed of an index on a dataset.
+ * Reads base, queries and (optionally) ground truth with readers.c, builds
+ * the index through the public API in chunks (timed), then searches every
+ * query twice: one at a time on one thread (vex_search_params.n_threads =
+ * 1), timing each call, for single-thread QPS and p50/p99 latency; and all
+ * at once with vex_index_search_batch() on all threads for all-thread QPS.
+ *
+ * Recall@k compares distances, not ids, so ties at the k-th place do not
+ * matter: the k-th true distance of a query is computed exactly, in double
+ * precision, from the vectors of its first k ground-truth ids (their
+ * maximum, so a ground truth ordered by slightly different arithmetic
+ * still gives the right bound), and a hit counts as correct when its
+ * reported distance is <= that + 1e-6 * max(1, |d_k|) + a float32 rounding
+ * allowance of (dim + 2) * 2^-24 * S, where S is the magnitude of the sum
+ * behind d_k: d_k itself for l2, sum |q_i x_i| for ip, and that divided by
+ * |q| |x| for cosine. This is the worst-case error bound of a float32 dot
+ * product, so a correct result is never counted as a miss; it is below
+ * 1.0 for l2 distances under 10^5 at dim 128, so integer-valued data such
+ * as SIFT still separates neighbours one unit apart.
+ *
+ * The result is one row per search configuration; today that is one row
+ * (flat has no search parameters). HNSW will add a row per --ef value.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "readers.h"
+#include "vexdb.h"
+
+typedef struct bench_row {
+    double recall, recall_batch, qps_1t, qps_all, p50_us, p99_us;
+} bench_row;
+
+typedef struct bench_run {
+    const char *base_path, *query_path, *gt_path, *index_name;
+    vex_metric metric;
+    uint32_t k, dim;
+    unsigned threads;
+    uint64_t n, nq;
+    double build_s;
+    uint64_t index_bytes, peak_rss;
+    bench_row row;
+} bench_run;
+
+/* exact distance of the library's metrics, in double; *scale receives the
+ * magnitude of the terms summed (see the file comment) */
+static double exact_dist(vex_metric m, const float *a, const float *b,
+                         uint32_t dim, double *scale)
+{
+    double s = 0, sabs = 0, na = 0, nb = 0;
+    uint32_t i;
+    if (m == VEX_METRIC_L2) {
+        for (i = 0; i < dim; i++) {
+            double d = (double)a[i] - (double)b[i];
+            s += d * d;
+        }
+        *scale = s;
+        return s;
+    }
+    for (i = 0; i < dim; i++) {
+        double p = (double)a[i] * (double)b[i];
+        s += p;
+        sabs += fabs(p);
+        na += (double)a[i] * a[i];
+        nb += (double)b[i] * b[i];
+    }
+    if (m == VEX_METRIC_IP) {
+        *scale = sabs;
+        return -s;
+    }
+    if (na == 0 || nb == 0) {
+        *scale = 1;
+        return 1;
+    }
+    *scale = sabs / sqrt(na * nb);
+    return 1 - s / sqrt(na * nb);
+}
+
+/* per query: the largest distance a correct hit may have */
+static int compute_thresholds(const vexio_vectors *base, const vexio_vectors *q,
+                              const vexio_ids *gt, vex_metric m, uint32_t k,
+                              double *thr)
+{
+    uint64_t i;
+    uint32_t j, dim = base->dim;
+    for (i = 0; i < q->n; i++) {
+        double kth = -INFINITY, scale = 0;
+        for (j = 0; j < k; j++) {
+            int64_t id = gt->ids[i * gt->k + j];
+            double sc, d;
+            if (id < 0 || (uint64_t)id >= base->n) {
+                fprintf(stderr,
+                        "vex bench: ground truth of query %" PRIu64
+                        ", neighbour %" PRIu32 ": id %" PRId64
+                        " is not a base vector (0..%" PRIu64 ")\n",
+                        i, j, id, base->n - 1);
+                return -1;
+            }
+            d = exact_dist(m, q->data + i * dim,
+                           base->data + (uint64_t)id * dim, dim, &sc);
+            if (d > kth) {
+                kth = d;
+                scale = sc;
+            }
+        }
+        thr[i] = kth + 1e-6 * fmax(1.0, fabs(kth)) +
+                 (double)(dim + 2) * ldexp(1.0, -24) * scale;
+    }
+    return 0;
+}
+
+static double recall_of(const vex_hit *hits, const size_t *n_hits,
+                        const double *thr, uint64_t nq, uint32_t k,
+                        uint64_t n_base)
+{
+    uint64_t i, correct = 0;
+    size_t j;
+    for (i = 0; i < nq; i++)
+        for (j = 0; j < n_hits[i] && j < k; j++) {
+            const vex_hit *h = &hits[i * k + j];
+            if (h->id < n_base && (double)h->distance <= thr[i])
+                correct++;
+        }
+    return (double)correct / ((double)nq * k);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* nearest-rank percentile of sorted values */
+static double percentile(const double *v, uint64_t n, double p)
+{
+    uint64_t r = (uint64_t)ceil(p / 100.0 * (double)n);
+    return v[r ? r - 1 : 0];
+}
+
+static void print_text(const bench_run *r, int gt_computed)
+{
+    char kcol[32];
+    printf("vex bench (vexdb %s, simd %s)\n", vex_version(), vex_simd_name());
+    printf("  base      %s (%" PRIu64 " x %" PRIu32 ")\n", r->base_path, r->n,
+           r->dim);
+    printf("  queries   %s (%" PRIu64 ")\n", r->query_path, r->nq);
+    if (gt_computed)
+        printf("  truth     computed exactly with the flat index (no --gt "
+               "given)\n");
+    else
+        printf("  truth     %s\n", r->gt_path);
+    printf("  metric    %s, k %" PRIu32 ", index %s, %u threads\n",
+           vex_metric_name(r->metric), r->k, r->index_name, r->threads);
+    printf("  build     %.3f s\n", r->build_s);
+    printf("  memory    index %.1f MiB (%.1f bytes/vector), peak RSS %.1f "
+           "MiB\n",
+           (double)r->index_bytes / 1048576.0,
+           (double)r->index_bytes / (double)r->n,
+           (double)r->peak_rss / 1048576.0);
+    printf("  recall    a hit counts when its distance <= the exact k-th "
+           "distance\n"
+           "            + 1e-6*max(1,|d_k|) + float32 allowance (vex help "
+           "bench)\n\n");
+    snprintf(kcol, sizeof kcol, "recall@%" PRIu32, r->k);
+    printf("%-8s %10s %10s %10s %10s %12s\n", "index", kcol, "qps_1t", "p50_us",
+           "p99_us", "qps_all");
+    printf("%-8s %10.4f %10.1f %10.1f %10.1f %12.1f\n", r->index_name,
+           r->row.recall, r->row.qps_1t, r->row.p50_us, r->row.p99_us,
+           r->row.qps_all);
+    if (r->row.recall_batch != r->row.recall)
+        printf("warning: batch search recall %.4f differs from single-query "
+               "recall\n",
+               r->row.recall_batch);
+}
+
+static void print_json(const bench_run *r, int gt_computed)
+{
+    printf("{\"version\":");
+    vex_cli_json_string(stdout, vex_version());
+    printf(",\"simd\":");
+    vex_cli_json_string(stdout, vex_simd_name());
+    printf(",\"base\":");
+    vex_cli_json_string(stdout, r->base_path);
+    printf(",\"queries\":");
+    vex_cli_json_string(stdout, r->query_path);
+    printf(",\"gt\":");
+    if (gt_computed)
+        printf("null");
+    else
+        vex_cli_json_string(stdout, r->gt_path);
+    printf(",\"gt_source\":\"%s\"", gt_computed ? "computed" : "file");
+    printf(",\"n\":%" PRIu64 ",\"n_queries\":%" PRIu64 ",\"dim\":%" PRIu32
+           ",\"metric\":\"%s\",\"k\":%" PRIu32 ",\"index\":\"%s\""
+           ",\"threads\":%u",
+           r->n, r->nq, r->dim, vex_metric_name(r->metric), r->k, r->index_name,
+           r->threads);
+    printf(",\"recall\":%.6f,\"recall_batch\":%.6f,\"qps_1t\":%.3f"
+           ",\"qps_all\":%.3f,\"p50_us\":%.3f,\"p99_us\":%.3f",
+           r->row.recall, r->row.recall_batch, r->row.qps_1t, r->row.qps_all,
+           r->row.p50_us, r->row.p99_us);
+    printf(",\"build_s\":%.6f,\"index_bytes\":%" PRIu64
+           ",\"bytes_per_vector\":%.3f,\"peak_rss_bytes\":%" PRIu64 "}\n",
+           r->build_s, r->index_bytes, (double)r->index_bytes / (double)r->n,
+           r->peak_rss);
+}
+
+static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
+                     int n_pos)
+{
+    const vex_optval *metric_v = &vals[vex_args_index(cmd, "metric")];
+    const vex_optval *k_v = &vals[vex_args_index(cmd, "k")];
+    const vex_optval *index_v = &vals[vex_args_index(cmd, "index")];
+    const vex_optval *threads_v = &vals[vex_args_index(cmd, "threads")];
+    const vex_optval *maxq_v = &vals[vex_args_index(cmd, "max-queries")];
+    int json = vals[vex_args_index(cmd, "json")].given;
+    vexio_vectors base = {0}, queries = {0};
+    vexio_ids gt = {0};
+    vexio_error err;
+    vex_index *idx = NULL;
+    vex_hit *hits1 = NULL, *hitsb = NULL;
+    size_t *nh1 = NULL, *nhb = NULL;
+    double *lat = NULL, *thr = NULL, t0, total;
+    vex_search_params sp;
+    struct rusage ru;
+    bench_run r;
+    uint64_t i, nq;
+    int gt_computed, status = VEX_EXIT_FAIL, rc;
+    int progress = vex_cli_progress_enabled();
+    unsigned n_threads_opt;
+    (void)pos;
+    (void)n_pos;
+
+    memset(&r, 0, sizeof r);
+    r.base_path = vals[vex_args_index(cmd, "base")].str;
+    r.query_path = vals[vex_args_index(cmd, "queries")].str;
+    r.gt_path = vals[vex_args_index(cmd, "gt")].str;
+    r.k = k_v->given ? (uint32_t)k_v->u : 10;
+    r.index_name = index_v->given ? index_v->str : "flat";
+    n_threads_opt = threads_v->given ? (unsigned)threads_v->u : 0;
+    r.threads = n_threads_opt ? n_threads_opt : vex_cli_online_cpus();
+    gt_computed = r.gt_path == NULL;
+    if (!metric_v->given) {
+        fprintf(stderr, "vex bench: --metric is required (l2, ip or cosine); "
+                        "vex does not guess it from file names\n");
+        return VEX_EXIT_USAGE;
+    }
+    if (vex_metric_parse(metric_v->str, &r.metric) != VEX_OK ||
+        (r.metric != VEX_METRIC_L2 && r.metric != VEX_METRIC_IP &&
+         r.metric != VEX_METRIC_COSINE)) {
+        fprintf(stderr,
+                "vex bench: --metric must be l2, ip or cosine, not "
+                "'%s'\n",
+                metric_v->str);
+        return VEX_EXIT_USAGE;
+    }
+    if (strcmp(r.index_name, "flat") != 0) {
+        fprintf(stderr,
+                "vex bench: --index '%s' is not available (this "
+                "build has: flat)\n",
+                r.index_name);
+        return VEX_EXIT_USAGE;
+    }
+
+    /* ---- load ---- */
+    if (vexio_read_vectors(r.base_path, VEXIO_AUTO, 0, &base, &err) != VEX_OK ||
+        vexio_read_vectors(r.query_path, VEXIO_AUTO,
+                           maxq_v->given ? maxq_v->u : 0, &queries,
+                           &err) != VEX_OK ||
+        (!gt_computed && vexio_read_ids(r.gt_path, VEXIO_AUTO, queries.n, &gt,
+                                        &err) != VEX_OK)) {
+        fprintf(stderr, "vex bench: %s\n", err.msg);
+        goto cleanup;
+    }
+    r.n = base.n;
+    r.nq = nq = queries.n;
+    r.dim = base.dim;
+    if (queries.dim != base.dim) {
+        fprintf(stderr,
+                "vex bench: %s has dimension %" PRIu32 " but %s has %" PRIu32
+                "\n",
+                r.query_path, queries.dim, r.base_path, base.dim);
+        goto cleanup;
+    }
+    if (r.k > base.n) {
+        fprintf(stderr,
+                "vex bench: --k %" PRIu32 " exceeds the %" PRIu64
+                " base vectors\n",
+                r.k, base.n);
+        goto cleanup;
+    }
+    if (!gt_computed && (gt.n < nq || gt.k < r.k)) {
+        fprintf(stderr,
+                "vex bench: %s has %" PRIu64 " records of %" PRIu32
+                " ids; %" PRIu64 " records of at least %" PRIu32
+                " are needed\n",
+                r.gt_path, gt.n, gt.k, nq, r.k);
+        goto cleanup;
+    }
+
+    /* ---- build ---- */
+    t0 = vex_cli_now();
+    if (vex_cli_build_flat("bench", base.data, base.n, base.dim, r.metric,
+                           n_threads_opt, &idx) != VEX_OK)
+        goto cleanup;
+    r.build_s = vex_cli_now() - t0;
+    r.index_bytes = vex_index_memory(idx);
+
+    /* ---- ground truth ---- */
+    if (gt_computed) {
+        gt.k = r.k;
+        gt.n = nq;
+        gt.ids = malloc((size_t)nq * r.k * sizeof(int64_t));
+        if (!gt.ids) {
+            fprintf(stderr, "vex bench: out of memory\n");
+            goto cleanup;
+        }
+        if (!json)
+            fprintf(stderr, "vex bench: no --gt given: computing the ground "
+                            "truth exactly with the flat index\n");
+        if (vex_cli_exact_knn("bench", idx, queries.data, nq, base.dim, r.k,
+                              gt.ids) != VEX_OK)
+            goto cleanup;
+    }
+    thr = malloc((size_t)nq * sizeof *thr);
+    lat = malloc((size_t)nq * sizeof *lat);
+    hits1 = malloc((size_t)nq * r.k * sizeof *hits1);
+    hitsb = malloc((size_t)nq * r.k * sizeof *hitsb);
+    nh1 = malloc((size_t)nq * sizeof *nh1);
+    nhb = malloc((size_t)nq * sizeof *nhb);
+    if (!thr || !lat || !hits1 || !hitsb || !nh1 || !nhb) {
+        fprintf(stderr, "vex bench: out of memory for %" PRIu64 " queries\n",
+                nq);
+        goto cleanup;
+    }
+    if (compute_thresholds(&base, &queries, &gt, r.metric, r.k, thr) != 0)
+        goto cleanup;
+
+    /* ---- one query at a time, one thread ---- */
+    vex_search_params_init(&sp);
+    sp.n_threads = 1;
+    total = vex_cli_now();
+    for (i = 0; i < nq; i++) {
+        double q0 = vex_cli_now();
+        rc = vex_index_search(idx, queries.data + i * base.dim, r.k, &sp,
+                              hits1 + i * r.k, &nh1[i]);
+        lat[i] = (vex_cli_now() - q0) * 1e6;
+        if (rc != VEX_OK) {
+            vex_cli_progress(progress, "", 0, 0, 1);
+            fprintf(stderr, "vex bench: query %" PRIu64 ": %s\n", i,
+                    vex_index_errmsg(idx));
+            goto cleanup;
+        }
+        if ((i & 63) == 0)
+            vex_cli_progress(progress, "single-thread queries", i, nq, 0);
+    }
+    total = vex_cli_now() - total;
+    vex_cli_progress(progress, "", 0, 0, 1);
+    r.row.qps_1t = (double)nq / total;
+    r.row.recall = recall_of(hits1, nh1, thr, nq, r.k, base.n);
+    qsort(lat, (size_t)nq, sizeof *lat, cmp_double);
+    r.row.p50_us = percentile(lat, nq, 50);
+    r.row.p99_us = percentile(lat, nq, 99);
+
+    /* ---- all queries at once, all threads ---- */
+    sp.n_threads = 0;
+    total = vex_cli_now();
+    rc = vex_index_search_batch(idx, queries.data, nq, r.k, &sp, hitsb, nhb);
+    total = vex_cli_now() - total;
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex bench: batch search: %s\n", vex_index_errmsg(idx));
+        goto cleanup;
+    }
+    r.row.qps_all = (double)nq / total;
+    r.row.recall_batch = recall_of(hitsb, nhb, thr, nq, r.k, base.n);
+
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        r.peak_rss = (uint64_t)ru.ru_maxrss * 1024; /* KiB on Linux */
+    if (json)
+        print_json(&r, gt_computed);
+    else
+        print_text(&r, gt_computed);
+    status = VEX_EXIT_OK;
+cleanup:
+    vex_index_free(idx);
+    vexio_vectors_free(&base);
+    vexio_vectors_free(&queries);
+    vexio_ids_free(&gt);
+    free(thr);
+    free(lat);
+    free(hits1);
+    free(hitsb);
+    free(nh1);
+    free(nhb);
+    return status;
+}
+
+static const vex_opt bench_opts[] = {
+    {"base", VEX_OPT_STRING, "FILE", 1, 0, 0,
+     "base vectors (.fvecs .bvecs .npy); the id of a vector is its row"},
+    {"queries", VEX_OPT_STRING, "FILE", 1, 0, 0, "query vectors"},
+    {"gt", VEX_OPT_STRING, "FILE", 0, 0, 0,
+     "ground truth ids (.ivecs, int .npy), nearest first; computed exactly "
+     "when not given"},
+    {"metric", VEX_OPT_STRING, "l2|ip|cosine", 0, 0, 0,
+     "distance; required, never guessed"},
+    {"k", VEX_OPT_UINT, "K", 0, 1, VEX_MAX_K,
+     "neighbours per query (default 10)"},
+    {"index", VEX_OPT_STRING, "KIND", 0, 0, 0, "index kind: flat (default)"},
+    {"threads", VEX_OPT_UINT, "N", 0, 0, VEX_MAX_THREADS,
+     "worker threads of the index (default 0 = all CPUs)"},
+    {"max-queries", VEX_OPT_UINT, "N", 0, 1, UINT64_MAX,
+     "use only the first N queries"},
+    {"json", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "print one JSON object instead of the table"},
+};
+
+const vex_cmd vex_cmd_bench = {
+    "bench",
+    "measure recall@k, queries per second and latency of an index",
+    "",
+    0,
+    0,
+    bench_opts,
+    sizeof bench_opts / sizeof bench_opts[0],
+    "Builds the index (timed), runs each query alone on one thread\n"
+    "(qps_1t, p50/p99 latency) and then all queries as one batch on all\n"
+    "threads (qps_all), and reports memory (index bytes, peak RSS).\n"
+    "\n"
+    "Recall@k: a hit counts as correct when its distance is <= the k-th true\n"
+    "distance d_k + 1e-6*max(1,|d_k|) + (dim+2)*2^-24*S, where d_k is "
+    "computed\n"
+    "exactly in double from the vectors of the first k ground-truth ids\n"
+    "(l2: squared L2; ip: -dot; cosine: 1-cos) and S bounds float32 rounding\n"
+    "(d_k for l2, sum|q_i x_i| for ip, that over |q||x| for cosine). Ties at\n"
+    "the k-th place therefore never count as misses.\n"
+    "\n"
+    "Progress goes to stderr only when it is a terminal.\n"
+    "\nexample: vex bench --base sift_base.fvecs --queries sift_query.fvecs "
+    "\\\n"
+    "           --gt sift_groundtruth.ivecs --metric l2 --k 10\n",
+    run_bench,
+};

@@ -1,0 +1,244 @@
+/*
+ * main.c - entry point of the vex command-line tool: finds the command,
+ * parses its options (args.c) and runs it; `vex --help`, `vex help CMD`,
+ * `vex CMD --help` and `vex --version`; shared helpers of cli.h. Results go
+ * to stdout, messages to stderr; exit 0 on success, 1 when the work failed,
+ * 2 for a bad command line. The tool uses only the public API (vexdb.h).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vexdb.h"
+
+static const vex_cmd *const commands[] = {&vex_cmd_bench, &vex_cmd_gen,
+                                          &vex_cmd_info};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+double vex_cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int vex_cli_progress_enabled(void)
+{
+    return isatty(STDERR_FILENO);
+}
+
+void vex_cli_progress(int enabled, const char *what, uint64_t i, uint64_t n,
+                      int done)
+{
+    if (!enabled)
+        return;
+    if (done)
+        fprintf(stderr, "\r\033[K");
+    else
+        fprintf(stderr, "\r%s %3u%%", what, (unsigned)(n ? i * 100 / n : 100));
+    fflush(stderr);
+}
+
+unsigned vex_cli_online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > VEX_MAX_THREADS)
+        n = VEX_MAX_THREADS;
+    return (unsigned)n;
+}
+
+void vex_cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+int vex_cli_build_flat(const char *cmd, const float *data, uint64_t n,
+                       uint32_t dim, vex_metric metric, uint32_t n_threads,
+                       vex_index **out)
+{
+    enum { CHUNK = 16384 };
+    vex_index_options o;
+    vex_index *idx = NULL;
+    uint64_t *ids = NULL, i;
+    int rc, progress = vex_cli_progress_enabled();
+
+    *out = NULL;
+    vex_index_options_init(&o);
+    o.kind = VEX_INDEX_FLAT;
+    o.elem = VEX_ELEM_F32;
+    o.metric = metric;
+    o.dim = dim;
+    o.n_threads = n_threads;
+    o.capacity = n;
+    rc = vex_index_create(&o, &idx);
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex %s: cannot create the index: %s\n", cmd,
+                idx ? vex_index_errmsg(idx) : vex_errstr(rc));
+        goto cleanup;
+    }
+    ids = malloc(CHUNK * sizeof *ids);
+    if (!ids) {
+        rc = VEX_NOMEM;
+        fprintf(stderr, "vex %s: out of memory\n", cmd);
+        goto cleanup;
+    }
+    for (i = 0; i < n; i += CHUNK) {
+        size_t m = n - i < CHUNK ? (size_t)(n - i) : CHUNK, j;
+        for (j = 0; j < m; j++)
+            ids[j] = i + j;
+        rc = vex_index_add(idx, ids, data + i * dim, m);
+        if (rc != VEX_OK) {
+            vex_cli_progress(progress, "", 0, 0, 1);
+            fprintf(stderr,
+                    "vex %s: adding base vectors %" PRIu64 "..%" PRIu64
+                    " failed: %s\n",
+                    cmd, i, i + m - 1, vex_index_errmsg(idx));
+            goto cleanup;
+        }
+        vex_cli_progress(progress, "adding vectors", i + m, n, 0);
+    }
+    vex_cli_progress(progress, "", 0, 0, 1);
+    *out = idx;
+    idx = NULL;
+cleanup:
+    vex_index_free(idx);
+    free(ids);
+    return rc;
+}
+
+int vex_cli_exact_knn(const char *cmd, vex_index *idx, const float *queries,
+                      uint64_t nq, uint32_t dim, uint32_t k, int64_t *ids)
+{
+    enum { BATCH = 1024 };
+    vex_search_params sp;
+    vex_hit *hits = NULL;
+    size_t *n_hits = NULL;
+    uint64_t i;
+    int rc = VEX_OK, progress = vex_cli_progress_enabled();
+
+    vex_search_params_init(&sp);
+    sp.n_threads = 0;
+    hits = malloc((size_t)BATCH * k * sizeof *hits);
+    n_hits = malloc(BATCH * sizeof *n_hits);
+    if (!hits || !n_hits) {
+        rc = VEX_NOMEM;
+        fprintf(stderr, "vex %s: out of memory for the ground truth\n", cmd);
+        goto cleanup;
+    }
+    for (i = 0; i < nq; i += BATCH) {
+        size_t m = nq - i < BATCH ? (size_t)(nq - i) : BATCH, j, h;
+        rc = vex_index_search_batch(idx, queries + i * dim, m, k, &sp, hits,
+                                    n_hits);
+        if (rc != VEX_OK) {
+            fprintf(stderr, "vex %s: exact search failed: %s\n", cmd,
+                    vex_index_errmsg(idx));
+            goto cleanup;
+        }
+        for (j = 0; j < m; j++) {
+            if (n_hits[j] != k) {
+                rc = VEX_INTERNAL;
+                fprintf(stderr,
+                        "vex %s: exact search of query %" PRIu64
+                        " gave %zu hits, %" PRIu32 " wanted\n",
+                        cmd, i + j, n_hits[j], k);
+                goto cleanup;
+            }
+            for (h = 0; h < k; h++)
+                ids[(i + j) * k + h] = (int64_t)hits[j * k + h].id;
+        }
+        vex_cli_progress(progress, "exact ground truth", i + m, nq, 0);
+    }
+    vex_cli_progress(progress, "", 0, 0, 1);
+cleanup:
+    free(hits);
+    free(n_hits);
+    return rc;
+}
+
+static void main_help(FILE *out)
+{
+    size_t i;
+    fprintf(out, "usage: vex COMMAND [options]\n\n"
+                 "The VexDB command-line tool.\n\ncommands:\n");
+    for (i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\n  vex help COMMAND    or   vex COMMAND --help   for its "
+                 "options\n"
+                 "  vex --version       versions of the tool and library\n"
+                 "\nExit status: 0 success, 1 failure, 2 bad command line.\n");
+}
+
+static const vex_cmd *find_command(const char *name)
+{
+    size_t i;
+    for (i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const vex_cmd *cmd;
+    vex_optval vals[VEX_MAX_OPTS];
+    char *pos[VEX_MAX_POS];
+    int n_pos = 0, rc;
+
+    if (argc < 2) {
+        main_help(stderr);
+        return VEX_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        main_help(stdout);
+        return VEX_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("vex %s (libvexdb %s, simd %s)\n", VEX_VERSION_STRING,
+               vex_version(), vex_simd_name());
+        return VEX_EXIT_OK;
+    }
+    if (strcmp(argv[1], "help") == 0) {
+        if (argc == 2) {
+            main_help(stdout);
+            return VEX_EXIT_OK;
+        }
+        cmd = find_command(argv[2]);
+        if (!cmd || argc > 3) {
+            fprintf(stderr,
+                    "vex help: unknown command '%s' (see 'vex --help')\n",
+                    argc > 3 ? argv[3] : argv[2]);
+            return VEX_EXIT_USAGE;
+        }
+        vex_args_help(cmd, stdout);
+        return VEX_EXIT_OK;
+    }
+    cmd = find_command(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "vex: unknown %s '%s' (see 'vex --help')\n",
+                argv[1][0] == '-' ? "option" : "command", argv[1]);
+        return VEX_EXIT_USAGE;
+    }
+    rc = vex_args_parse(cmd, argc - 2, argv + 2, vals, pos, &n_pos);
+    if (rc < 0) {
+        vex_args_help(cmd, stdout);
+        return VEX_EXIT_OK;
+    }
+    if (rc != VEX_EXIT_OK)
+        return rc;
+    return cmd->run(cmd, vals, pos, n_pos);
+}
