@@ -60,9 +60,9 @@ def read_ivecs(path, limit=None):
 def datasets(args):
     sets = []
     for name, metric, prefix in [
-            ("sift128-photos-10k", "l2", "sift128-photos-10k"),
-            ("glove-100-angular-100k", "cosine", "glove-100-angular-100k"),
-            ("fiori-docs-minilm-384", "cosine", "fiori-docs-minilm-384")]:
+            ("sift128-photos-10k", "l2", "sift128photos10k"),
+            ("glove-100-angular-100k", "cosine", "glove100"),
+            ("fiori-docs-minilm-384", "cosine", "fiori384")]:
         d = os.path.join(DATA, name)
         if os.path.isdir(d):
             sets.append(dict(name=name, metric=metric,

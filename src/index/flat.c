@@ -371,8 +371,11 @@ static int flat_reserve(flat_index *f, uint64_t need)
     size_t vbytes;
     if (need <= f->cap)
         return VEX_OK;
-    while (cap < need)
-        cap = cap < (UINT64_C(1) << 20) ? cap * 2 : cap + cap / 2;
+    /* geometric growth for streams of small adds, but a big add gets
+     * exactly what it needs (no 2x slack after one bulk load) */
+    cap = cap < (UINT64_C(1) << 20) ? cap * 2 : cap + cap / 2;
+    if (cap < need)
+        cap = need;
     if (cap > VEX_INDEX_MAX_VECTORS)
         cap = VEX_INDEX_MAX_VECTORS;
     if (cap > SIZE_MAX / sizeof(uint64_t) ||

@@ -711,8 +711,10 @@ static int hnsw_grow(hnsw *h, uint64_t need)
         return VEX_OK;
     if (need > UINT32_MAX / 2)
         return VEX_FULL;
-    while (cap < need)
-        cap = cap < (1u << 20) ? cap * 2 : cap + cap / 2;
+    /* geometric growth, but a bulk add gets exactly what it needs */
+    cap = cap < (1u << 20) ? cap * 2 : cap + cap / 2;
+    if (cap < need)
+        cap = need;
     if (cap > UINT32_MAX / 2)
         cap = UINT32_MAX / 2;
     if (vex_mul_overflow((size_t)cap, h->slot_bytes, &bytes))

@@ -127,6 +127,45 @@ int vex_args_parse(const vex_cmd *cmd, int argc, char **argv,
             return VEX_EXIT_USAGE;
         }
         vals[idx].str = value;
+        if (o->kind == VEX_OPT_UINT_LIST) {
+            const char *p = value;
+            char item[32];
+            while (*p) {
+                size_t n = strcspn(p, ",");
+                uint64_t u;
+                if (n == 0 || n >= sizeof item ||
+                    vals[idx].n_list == VEX_MAX_LIST) {
+                    fprintf(stderr,
+                            "vex %s: option --%s takes 1..%d comma-separated "
+                            "integers, not '%s'\n",
+                            cmd->name, o->name, VEX_MAX_LIST, value);
+                    return VEX_EXIT_USAGE;
+                }
+                memcpy(item, p, n);
+                item[n] = '\0';
+                if (parse_uint(item, &u) != 0 || u < o->min || u > o->max) {
+                    fprintf(stderr,
+                            "vex %s: option --%s: '%s' is not an integer in "
+                            "%" PRIu64 "..%" PRIu64 "\n",
+                            cmd->name, o->name, item, o->min, o->max);
+                    return VEX_EXIT_USAGE;
+                }
+                vals[idx].list[vals[idx].n_list++] = u;
+                p += n;
+                if (*p == ',') {
+                    p++;
+                    if (!*p) {
+                        fprintf(stderr,
+                                "vex %s: option --%s ends with a "
+                                "comma\n",
+                                cmd->name, o->name);
+                        return VEX_EXIT_USAGE;
+                    }
+                }
+            }
+            vals[idx].u = vals[idx].list[0];
+            continue;
+        }
         if (o->kind == VEX_OPT_UINT &&
             (parse_uint(value, &vals[idx].u) != 0 || vals[idx].u < o->min ||
              vals[idx].u > o->max)) {

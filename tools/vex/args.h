@@ -7,9 +7,8 @@
  * takes `--help`. Unknown options, missing or malformed values, values out
  * of range and options given twice are usage errors (exit code 2).
  *
- * Later option kinds slot in next to VEX_OPT_UINT: a comma-list kind
- * (`--ef 10,20,40`, parsed into an array, one result row per value) is the
- * planned one for the HNSW benchmark options.
+ * VEX_OPT_UINT_LIST takes a comma-separated list of integers
+ * (`--ef 10,20,40`); `vex bench` prints one result row per value.
  */
 #ifndef VEX_TOOLS_ARGS_H
 #define VEX_TOOLS_ARGS_H
@@ -25,11 +24,13 @@
 
 #define VEX_MAX_OPTS 32
 #define VEX_MAX_POS  64
+#define VEX_MAX_LIST 64
 
 typedef enum vex_opt_kind {
-    VEX_OPT_FLAG,   /* no value */
-    VEX_OPT_STRING, /* any non-empty string */
-    VEX_OPT_UINT    /* decimal integer in [min, max] */
+    VEX_OPT_FLAG,     /* no value */
+    VEX_OPT_STRING,   /* any non-empty string */
+    VEX_OPT_UINT,     /* decimal integer in [min, max] */
+    VEX_OPT_UINT_LIST /* 1..VEX_MAX_LIST comma-separated integers */
 } vex_opt_kind;
 
 typedef struct vex_opt {
@@ -43,8 +44,10 @@ typedef struct vex_opt {
 
 typedef struct vex_optval {
     int given;
-    const char *str; /* the value as given (not for flags) */
-    uint64_t u;      /* VEX_OPT_UINT */
+    const char *str;             /* the value as given (not for flags) */
+    uint64_t u;                  /* VEX_OPT_UINT; the first value of a list */
+    uint64_t list[VEX_MAX_LIST]; /* VEX_OPT_UINT_LIST */
+    size_t n_list;
 } vex_optval;
 
 typedef struct vex_cmd vex_cmd;

@@ -39,6 +39,11 @@ int vex_cli_build_flat(const char *cmd, const float *data, uint64_t n,
                        uint32_t dim, vex_metric metric, uint32_t n_threads,
                        vex_index **out);
 
+/* The same for any options (kind, metric, dim, threads and index
+ * parameters filled in by the caller; capacity is set to n). */
+int vex_cli_build(const char *cmd, const vex_index_options *opts,
+                  const float *data, uint64_t n, vex_index **out);
+
 /* Exact k nearest base ids of nq queries with the flat index's batch
  * search, all threads, into ids[nq * k]. Needs k <= count of idx. Prints
  * its own error message. */

@@ -71,19 +71,27 @@ int vex_cli_build_flat(const char *cmd, const float *data, uint64_t n,
                        uint32_t dim, vex_metric metric, uint32_t n_threads,
                        vex_index **out)
 {
-    enum { CHUNK = 16384 };
     vex_index_options o;
-    vex_index *idx = NULL;
-    uint64_t *ids = NULL, i;
-    int rc, progress = vex_cli_progress_enabled();
-
-    *out = NULL;
     vex_index_options_init(&o);
     o.kind = VEX_INDEX_FLAT;
     o.elem = VEX_ELEM_F32;
     o.metric = metric;
     o.dim = dim;
     o.n_threads = n_threads;
+    return vex_cli_build(cmd, &o, data, n, out);
+}
+
+int vex_cli_build(const char *cmd, const vex_index_options *opts,
+                  const float *data, uint64_t n, vex_index **out)
+{
+    enum { CHUNK = 16384 };
+    vex_index_options o = *opts;
+    vex_index *idx = NULL;
+    uint64_t *ids = NULL, i;
+    uint32_t dim = opts->dim;
+    int rc, progress = vex_cli_progress_enabled();
+
+    *out = NULL;
     o.capacity = n;
     rc = vex_index_create(&o, &idx);
     if (rc != VEX_OK) {
