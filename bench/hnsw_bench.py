@@ -198,7 +198,8 @@ def main():
             summary.append(s)
         vex = next(s for s in summary if s["dataset"] == ds["name"] and s["lib"] == "vexdb")
         for s in summary:
-            if s["dataset"] != ds["name"] or s["lib"] == "vexdb":
+            if (s["bench"] != "hnsw_summary" or s["dataset"] != ds["name"]
+                    or s["lib"] == "vexdb"):
                 continue
             ratio = dict(bench="hnsw_ratio", dataset=ds["name"], peer=s["lib"],
                          build_time_ratio=vex["build_s"] / s["build_s"],

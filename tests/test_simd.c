@@ -219,6 +219,54 @@ static void test_f32_extremes(void)
 
 /* ---- float32, batch ---------------------------------------------------- */
 
+/* Four scattered vectors (graph search): each against the reference, and
+ * bit-identical to the same vector scored by the batch kernel. */
+static void test_f32_x4(void)
+{
+    vex_rng r;
+    int ti, l2;
+    size_t di;
+    vex_rng_seed(&r, test_seed(13));
+    for (ti = 0; ti < g_n_tabs; ti++) {
+        const vex_simd_table *t = g_tabs[ti];
+        for (di = 0; di < N_DIMS; di++) {
+            size_t n = k_dims[di], j;
+            void *bq, *bx[4];
+            float *q = alloc_at(4 * vex_rng_below(&r, 4), n * 4, &bq);
+            const float *xp[4];
+            float out[4], one;
+            for (j = 0; j < 4; j++) {
+                float *x = alloc_at(4 * vex_rng_below(&r, 4), n * 4, &bx[j]);
+                fill_f32(&r, x, n, (int)(j % 3));
+                xp[j] = x;
+            }
+            if (di % 2) /* repeated pointers are allowed */
+                xp[3] = xp[1];
+            fill_f32(&r, q, n, 0);
+            for (l2 = 0; l2 < 2; l2++) {
+                (l2 ? t->l2sq_f32_x4 : t->dot_f32_x4)(q, xp, n, out);
+                for (j = 0; j < 4; j++) {
+                    float ref = l2 ? g_ref->l2sq_f32(q, xp[j], n)
+                                   : g_ref->dot_f32(q, xp[j], n);
+                    double sc = l2 ? sum_sq_diff(q, xp[j], n)
+                                   : sum_abs_prod(q, xp[j], n);
+                    CHECK_MSG(close_f(out[j], ref, sc),
+                              "%s %s_x4 n=%zu j=%zu got %.9g ref %.9g", t->name,
+                              l2 ? "l2sq" : "dot", n, j, out[j], ref);
+                    (l2 ? t->l2sq_f32_batch : t->dot_f32_batch)(q, xp[j], n, 1,
+                                                                n, &one);
+                    CHECK_MSG(memcmp(&one, &out[j], sizeof one) == 0,
+                              "%s %s_x4 n=%zu j=%zu: %.9g but batch %.9g",
+                              t->name, l2 ? "l2sq" : "dot", n, j, out[j], one);
+                }
+            }
+            free(bq);
+            for (j = 0; j < 4; j++)
+                free(bx[j]);
+        }
+    }
+}
+
 static void test_f32_batch(void)
 {
     vex_rng r;
@@ -704,6 +752,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_f32_pairs);
     TEST_RUN(test_f32_extremes);
     TEST_RUN(test_f32_batch);
+    TEST_RUN(test_f32_x4);
     TEST_RUN(test_f32_packed);
     TEST_RUN(test_int8);
     TEST_RUN(test_bits);

@@ -34,11 +34,18 @@
  *    whole index is a few flat arrays (which is what makes it
  *    serialisable without pointer fix-ups).
  *
- * 4. Two-phase expansion with prefetch. Expanding a node first walks its
- *    links, marks unvisited ones and prefetches the first line of each;
- *    only then are distances computed, each one prefetching the whole
- *    vector of the neighbour PREFETCH_AHEAD places further on. The memory
- *    latency of one neighbour overlaps the arithmetic of the previous.
+ * 4. Two-phase expansion, four distances at a time, prefetch. Expanding a
+ *    node first walks its links, marks the unvisited ones, fetches the
+ *    whole vectors of the first PREFETCH_AHEAD and the first line of the
+ *    rest; then distances are computed four at a time (the x4 kernels
+ *    share one horizontal reduction and put four independent misses in
+ *    flight), each group fetching the vectors of the next PREFETCH_AHEAD
+ *    neighbours. A neighbour that enters the beam may be expanded soon, so
+ *    its link lines are fetched at that moment. Measured on glove-100
+ *    (M 16, ef 48, one thread): the link prefetch on entry gave +30% QPS,
+ *    whole-vector prefetch of the first group another +10%, grouping by
+ *    four and fetching two groups ahead a few % more; fetching one
+ *    neighbour ahead instead of two lost ~15%.
  *
  * 5. Generation-stamped visited table: a uint16 per slot per search
  *    context; a search bumps the generation instead of clearing, and clears
@@ -80,7 +87,7 @@
 #define HNSW_SERIAL_START 1024 /* nodes linked one by one before going wide */
 #define HNSW_TASK         64   /* vectors per parallel build task */
 #define HNSW_REPAIR_SHARE 0.10 /* repair when this share is deleted */
-#define PREFETCH_AHEAD    2
+#define PREFETCH_AHEAD    8
 #define EXPANDED          0x80000000u /* beam entry flag, in the slot word */
 #define NO_EP             UINT64_MAX
 
@@ -442,26 +449,59 @@ static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                          beam *b)
 {
     const size_t lines = (h->cfg.vec_bytes + 63) / 64;
+    const int f32 = h->cfg.elem == VEX_ELEM_F32;
+    void (*x4)(const float *, const float *const *, size_t, float *) =
+        h->cfg.metric == VEX_METRIC_L2 ? s->l2sq_f32_x4 : s->dot_f32_x4;
     uint32_t *nb = c->nb;
     int64_t cur;
     while ((cur = beam_next(b)) >= 0) {
         const uint32_t *lk = links_of(h, (uint32_t)cur, l);
         uint32_t cnt = ld(lk), i, m = 0;
+        /* pass 1: unvisited neighbours; the first group's vectors are
+         * fetched whole, the others' first lines */
         for (i = 0; i < cnt; i++) {
             uint32_t x = ld(&lk[1 + i]);
             if (c->visited[x] == gen)
                 continue;
             c->visited[x] = gen;
+            if (m < PREFETCH_AHEAD)
+                prefetch_vec(h, x, lines);
+            else
+                __builtin_prefetch(slot_ptr(h, x), 0, 3);
             nb[m++] = x;
-            __builtin_prefetch(slot_ptr(h, x), 0, 3);
         }
-        for (i = 0; i < m; i++) {
-            float d;
-            if (i + PREFETCH_AHEAD < m)
-                prefetch_vec(h, nb[i + PREFETCH_AHEAD], lines);
-            d = dist_q(h, s, q, qaux, nb[i]);
-            if (d < beam_bound(b))
-                beam_insert(b, d, nb[i]);
+        /* pass 2: distances four at a time, fetching the next group */
+        for (i = 0; i < m; i += 4) {
+            uint32_t g = m - i < 4 ? m - i : 4, j;
+            float d4[4];
+            for (j = i + 4; j < i + 4 + PREFETCH_AHEAD && j < m; j++)
+                prefetch_vec(h, nb[j], lines);
+            if (f32) {
+                const float *xp[4];
+                for (j = 0; j < 4; j++)
+                    xp[j] =
+                        (const float *)slot_ptr(h, nb[i + (j < g ? j : g - 1)]);
+                x4(q, xp, h->cfg.dim, d4);
+                for (j = 0; j < g; j++) {
+                    if (h->cfg.metric == VEX_METRIC_IP)
+                        d4[j] = -d4[j];
+                    else if (h->cfg.metric == VEX_METRIC_COSINE)
+                        d4[j] =
+                            cos_from_dot(d4[j], qaux, slot_aux(h, nb[i + j]));
+                }
+            } else {
+                for (j = 0; j < g; j++)
+                    d4[j] = dist_q(h, s, q, qaux, nb[i + j]);
+            }
+            for (j = 0; j < g; j++) {
+                if (d4[j] < beam_bound(b)) {
+                    /* it may be expanded soon: fetch its link lines now */
+                    const char *lp = (const char *)links_of(h, nb[i + j], l);
+                    __builtin_prefetch(lp, 0, 3);
+                    __builtin_prefetch(lp + 64, 0, 3);
+                    beam_insert(b, d4[j], nb[i + j]);
+                }
+            }
         }
     }
 }

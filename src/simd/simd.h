@@ -81,6 +81,15 @@ typedef struct vex_simd_table {
      * rounds to nearest even, overflows to inf, keeps NaN a NaN. */
     void (*f16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*f32_to_f16)(const float *src, uint16_t *dst, size_t n);
+
+    /* ---- float32, one query against four scattered vectors ----
+     * out[j] = l2sq / dot of q and x[j], j < 4 (graph search gathers a
+     * node's neighbours; computing four at once overlaps their cache
+     * misses). The x[j] may repeat. */
+    void (*l2sq_f32_x4)(const float *q, const float *const *x, size_t n,
+                        float *out);
+    void (*dot_f32_x4)(const float *q, const float *const *x, size_t n,
+                       float *out);
 } vex_simd_table;
 
 /* Bytes-independent size helper for pack_f32: floats needed to pack

@@ -177,6 +177,7 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
                           const float *x2, const float *x3, size_t stride,
                           const float *pf, size_t n, int l2, float *out)
 {
+    const int pf_on = pf != NULL; /* constant per call site once inlined */
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     size_t d = 0;
@@ -204,19 +205,23 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
 #define LOADB(p) _mm256_loadu_ps((p) + d + 8)
 #define LOADM(p) _mm256_maskload_ps((p) + d, m)
     for (; d + 16 <= n; d += 16) {
-        _mm_prefetch((const char *)(pf + d), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + stride + d), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + 2 * stride + d), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + 3 * stride + d), _MM_HINT_T0);
+        if (pf_on) {
+            _mm_prefetch((const char *)(pf + d), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + stride + d), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 2 * stride + d), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 3 * stride + d), _MM_HINT_T0);
+        }
         STEP(a0, a1, a2, a3, LOADA);
         STEP(b0, b1, b2, b3, LOADB);
     }
     for (; d < n; d += 8) {
         __m256i m = tail_mask(n - d >= 8 ? 8 : n - d);
-        _mm_prefetch((const char *)(pf + d), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + stride + d), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + 2 * stride + d), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + 3 * stride + d), _MM_HINT_T0);
+        if (pf_on) {
+            _mm_prefetch((const char *)(pf + d), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + stride + d), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 2 * stride + d), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 3 * stride + d), _MM_HINT_T0);
+        }
         STEP(a0, a1, a2, a3, LOADM);
     }
 #undef STEP
@@ -247,7 +252,7 @@ ALWAYS_INLINE void batch_f32(const float *q, const float *base, size_t stride,
         size_t r;
         for (r = 0; r < 4; r++)
             x[r] = base + (j + r < count ? j + r : count - 1) * stride;
-        batch4(q, x[0], x[1], x[2], x[3], 0, x[0], n, l2, tmp);
+        batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, l2, tmp);
         for (r = 0; j + r < count; r++)
             out[j + r] = tmp[r];
     }
@@ -638,6 +643,21 @@ static void avx2_f32_to_f16(const float *src, uint16_t *dst, size_t n)
     }
 }
 
+/* Four scattered vectors at once (graph search): the four load streams
+ * miss in parallel and share one horizontal reduction. Same lanes and
+ * order as the batch kernel, so a vector gets the same bits either way. */
+static void avx2_l2sq_f32_x4(const float *q, const float *const *x, size_t n,
+                             float *out)
+{
+    batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, 1, out);
+}
+
+static void avx2_dot_f32_x4(const float *q, const float *const *x, size_t n,
+                            float *out)
+{
+    batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, 0, out);
+}
+
 const vex_simd_table vex_simd_avx2_table = {
     "avx2",
     avx2_l2sq_f32,
@@ -658,4 +678,6 @@ const vex_simd_table vex_simd_avx2_table = {
     avx2_hamming_batch,
     avx2_f16_to_f32,
     avx2_f32_to_f16,
+    avx2_l2sq_f32_x4,
+    avx2_dot_f32_x4,
 };

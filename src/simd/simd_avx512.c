@@ -189,6 +189,7 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
                           const float *x2, const float *x3, size_t stride,
                           const float *pf, size_t n, int l2, float *out)
 {
+    const int pf_on = pf != NULL; /* constant per call site once inlined */
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     size_t d = 0;
@@ -214,6 +215,8 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
     } while (0)
 #define PF()                                                                   \
     do {                                                                       \
+        if (!pf_on)                                                            \
+            break;                                                             \
         _mm_prefetch((const char *)(pf + d), _MM_HINT_T0);                     \
         _mm_prefetch((const char *)(pf + stride + d), _MM_HINT_T0);            \
         _mm_prefetch((const char *)(pf + 2 * stride + d), _MM_HINT_T0);        \
@@ -225,10 +228,12 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
     for (; d + 32 <= n; d += 32) {
         PF();
         STEP(a0, a1, a2, a3, LOADA);
-        _mm_prefetch((const char *)(pf + d + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + stride + d + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + 2 * stride + d + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pf + 3 * stride + d + 16), _MM_HINT_T0);
+        if (pf_on) {
+            _mm_prefetch((const char *)(pf + d + 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + stride + d + 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 2 * stride + d + 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(pf + 3 * stride + d + 16), _MM_HINT_T0);
+        }
         STEP(b0, b1, b2, b3, LOADB);
     }
     for (; d < n; d += 16) {
@@ -265,7 +270,7 @@ ALWAYS_INLINE void batch_f32(const float *q, const float *base, size_t stride,
         size_t r;
         for (r = 0; r < 4; r++)
             x[r] = base + (j + r < count ? j + r : count - 1) * stride;
-        batch4(q, x[0], x[1], x[2], x[3], 0, x[0], n, l2, tmp);
+        batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, l2, tmp);
         for (r = 0; j + r < count; r++)
             out[j + r] = tmp[r];
     }
@@ -630,6 +635,21 @@ static void avx512_f32_to_f16(const float *src, uint16_t *dst, size_t n)
     }
 }
 
+/* Four scattered vectors at once (graph search): the four load streams
+ * miss in parallel and share one horizontal reduction. Same lanes and
+ * order as the batch kernel, so a vector gets the same bits either way. */
+static void avx512_l2sq_f32_x4(const float *q, const float *const *x, size_t n,
+                               float *out)
+{
+    batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, 1, out);
+}
+
+static void avx512_dot_f32_x4(const float *q, const float *const *x, size_t n,
+                              float *out)
+{
+    batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, 0, out);
+}
+
 const vex_simd_table vex_simd_avx512_table = {
     "avx512",
     avx512_l2sq_f32,
@@ -650,4 +670,6 @@ const vex_simd_table vex_simd_avx512_table = {
     avx512_hamming_batch,
     avx512_f16_to_f32,
     avx512_f32_to_f16,
+    avx512_l2sq_f32_x4,
+    avx512_dot_f32_x4,
 };

@@ -266,6 +266,23 @@ static void neon_f32_to_f16(const float *src, uint16_t *dst, size_t n)
     vex_simd_table_scalar()->f32_to_f16(src, dst, n);
 }
 
+/* Four vectors one after another: not the tuned path on NEON. */
+static void neon_l2sq_f32_x4(const float *q, const float *const *x, size_t n,
+                             float *out)
+{
+    size_t j;
+    for (j = 0; j < 4; j++)
+        out[j] = neon_l2sq_f32(q, x[j], n);
+}
+
+static void neon_dot_f32_x4(const float *q, const float *const *x, size_t n,
+                            float *out)
+{
+    size_t j;
+    for (j = 0; j < 4; j++)
+        out[j] = neon_dot_f32(q, x[j], n);
+}
+
 const vex_simd_table vex_simd_neon_table = {
     "neon",
     neon_l2sq_f32,
@@ -286,6 +303,8 @@ const vex_simd_table vex_simd_neon_table = {
     neon_hamming_batch,
     neon_f16_to_f32,
     neon_f32_to_f16,
+    neon_l2sq_f32_x4,
+    neon_dot_f32_x4,
 };
 
 #endif /* __aarch64__ */

@@ -300,6 +300,22 @@ static void scalar_f32_to_f16(const float *src, uint16_t *dst, size_t n)
         dst[i] = vex_f32_to_f16_one(src[i]);
 }
 
+static void scalar_l2sq_f32_x4(const float *q, const float *const *x, size_t n,
+                               float *out)
+{
+    size_t j;
+    for (j = 0; j < 4; j++)
+        out[j] = scalar_l2sq_f32(q, x[j], n);
+}
+
+static void scalar_dot_f32_x4(const float *q, const float *const *x, size_t n,
+                              float *out)
+{
+    size_t j;
+    for (j = 0; j < 4; j++)
+        out[j] = scalar_dot_f32(q, x[j], n);
+}
+
 static const vex_simd_table scalar_table = {
     "scalar",
     scalar_l2sq_f32,
@@ -320,6 +336,8 @@ static const vex_simd_table scalar_table = {
     scalar_hamming_batch,
     scalar_f16_to_f32,
     scalar_f32_to_f16,
+    scalar_l2sq_f32_x4,
+    scalar_dot_f32_x4,
 };
 
 const vex_simd_table *vex_simd_table_scalar(void)
