@@ -334,7 +334,9 @@ VEX_API uint64_t vex_index_count(const vex_index *idx);
 /* Bytes of memory the index holds (data, ids, lookup tables, scratch). */
 VEX_API uint64_t vex_index_memory(const vex_index *idx);
 
-/* The options the index was created with (allocator pointer included). */
+/* The options the index was created (or opened) with, allocator pointer
+ * included, with adaptive HNSW parameters (0) replaced by the values
+ * chosen. */
 VEX_API void vex_index_get_options(const vex_index *idx,
                                    vex_index_options *out);
 
@@ -367,6 +369,56 @@ VEX_API int vex_index_range_search(vex_index *idx, const void *query,
                                    const vex_search_params *params,
                                    vex_hit *hits, size_t capacity,
                                    uint64_t *n_total);
+
+/* ---- Serialisation -------------------------------------------------
+ *
+ * An index can be written into one contiguous buffer (a "blob": a
+ * checksummed header and checksummed sections, docs/FORMAT.md) and opened
+ * from one, e.g. a file the caller has memory-mapped. An HNSW index opened
+ * this way uses the buffer in place: no graph is rebuilt and no vector is
+ * copied; only the id lookup table is built (O(n)). */
+
+/* Write the index into buf[0..size). *needed receives the blob's size
+ * (may be NULL). With buf NULL and size 0, or a buffer that is too small,
+ * nothing is written and the result is VEX_FULL: call again with a
+ * buffer of *needed bytes. The index waits for running writes and blocks
+ * new ones while it is copied; searches continue. */
+VEX_API int vex_index_serialize(vex_index *idx, void *buf, uint64_t size,
+                                uint64_t *needed);
+
+/* Options of vex_index_open_buffer(). Fill with vex_open_options_init(). */
+typedef struct vex_open_options {
+    uint32_t struct_size;
+    /* Worker threads, as vex_index_options.n_threads. Default 0. */
+    uint32_t n_threads;
+    /* As vex_index_options.allocator. Default NULL. */
+    const vex_allocator *allocator;
+    /* VEX_OPEN_COPY: copy the buffer instead of using it in place.
+     * Default 0. */
+    uint32_t flags;
+} vex_open_options;
+
+#define VEX_OPEN_COPY 1u
+
+VEX_API void vex_open_options_init(vex_open_options *opts);
+
+/* Open an index from a blob written by vex_index_serialize(). The kind,
+ * element type, metric, dimension and graph parameters come from the
+ * blob. Everything in it is checked before use (header and section
+ * checksums, every size, every graph link, duplicate ids), so a damaged
+ * or hostile buffer gives VEX_CORRUPT (VEX_UNSUPPORTED for a newer format
+ * version or a big-endian host) with a message naming what is wrong and
+ * where, never a crash; the check reads the whole buffer once.
+ *
+ * Ownership: an HNSW index uses `buf` in place when it is 64-byte aligned
+ * (mmap gives page alignment) and VEX_OPEN_COPY is not set; then buf must
+ * stay valid and unchanged until vex_index_free(), and the first add or
+ * remove copies the index into memory of its own (copy on write). A flat
+ * index, or an unaligned buffer, is copied; buf can be released as soon as
+ * the call returns. *out follows vex_index_create()'s rules. */
+VEX_API int vex_index_open_buffer(const void *buf, uint64_t size,
+                                  const vex_open_options *opts,
+                                  vex_index **out);
 
 /* Verify the index's internal invariants: for flat, that ids and slots
  * agree; for HNSW, link counts and targets, levels, the entry point and

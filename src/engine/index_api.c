@@ -215,37 +215,9 @@ static int check_options(vex_index *ix, const vex_index_options *o)
 static int check_vector(vex_index *ix, const void *v, const char *what,
                         size_t pos)
 {
-    const vex_index_config *c = &ix->cfg;
-    if (c->elem == VEX_ELEM_F32) {
-        const float *x = v;
-        float n2;
-        uint32_t i;
-        for (i = 0; i < c->dim; i++) {
-            if (!isfinite(x[i]))
-                return vex_err_set(&ix->err, VEX_INVALID,
-                                   "%s %zu: component %u is %s", what, pos, i,
-                                   isnan(x[i]) ? "NaN" : "infinite");
-        }
-        n2 = vex_simd()->norm2_f32(x, c->dim);
-        if (!isfinite(n2))
-            return vex_err_set(&ix->err, VEX_INVALID,
-                               "%s %zu: components too large (the squared "
-                               "norm overflows float32)",
-                               what, pos);
-        if (c->metric == VEX_METRIC_COSINE && !(n2 > 0.0f))
-            return vex_err_set(&ix->err, VEX_INVALID,
-                               "%s %zu: zero vector (or too small to "
-                               "normalise) has no cosine direction",
-                               what, pos);
-    } else {
-        const unsigned char *b = v;
-        unsigned used = c->dim % 8;
-        if (used != 0 && (b[c->vec_bytes - 1] >> used) != 0)
-            return vex_err_set(&ix->err, VEX_INVALID,
-                               "%s %zu: padding bits above bit %u of the last "
-                               "byte must be zero",
-                               what, pos, c->dim - 1);
-    }
+    char why[160];
+    if (vex_vector_check(&ix->cfg, v, why, sizeof why) != VEX_OK)
+        return vex_err_set(&ix->err, VEX_INVALID, "%s %zu: %s", what, pos, why);
     return VEX_OK;
 }
 
@@ -314,22 +286,16 @@ static int check_k(vex_index *ix, size_t k)
  * Handle
  * ------------------------------------------------------------------- */
 
-int vex_index_create(const vex_index_options *opts, vex_index **out)
-{
-    vex_index *ix;
-    vex_mem mem;
-    unsigned n_threads = 0;
-    int rc;
+static int usable(vex_index *ix);
 
-    if (out == NULL)
-        return VEX_MISUSE;
-    *out = NULL;
-    if (opts == NULL)
-        return VEX_MISUSE;
-    /* The handle itself comes from the user's allocator when that is
-     * usable; a broken allocator is reported through a libc handle. */
-    if (opts->struct_size != sizeof(vex_index_options) ||
-        vex_mem_init(&mem, opts->allocator) != VEX_OK)
+/* Allocate a handle whose error message can explain any later failure.
+ * The handle comes from the user's allocator when that is usable; a
+ * broken allocator is reported through a libc handle. */
+static int handle_new(const vex_allocator *a, int a_valid, vex_index **out)
+{
+    vex_mem mem;
+    vex_index *ix;
+    if (!a_valid || vex_mem_init(&mem, a) != VEX_OK)
         vex_mem_init(&mem, NULL);
     ix = vex_mem_calloc(&mem, 1, sizeof *ix);
     if (ix == NULL)
@@ -337,10 +303,15 @@ int vex_index_create(const vex_index_options *opts, vex_index **out)
     ix->mem = mem;
     vex_err_init(&ix->err);
     *out = ix;
+    return VEX_OK;
+}
 
-    rc = check_options(ix, opts);
-    if (rc != VEX_OK)
-        return rc;
+/* Everything after validation that create and open share: keep the
+ * options (HNSW parameters resolved), pick the methods, start the pool. */
+static int handle_setup(vex_index *ix, const vex_index_options *opts)
+{
+    unsigned n_threads;
+    int rc;
     ix->opts = *opts;
     if (opts->allocator) {
         ix->alloc_copy = *opts->allocator;
@@ -355,25 +326,144 @@ int vex_index_create(const vex_index_options *opts, vex_index **out)
     if (opts->kind == VEX_INDEX_HNSW) {
         ix->m = &vex_hnsw_methods;
         hnsw_defaults(&ix->cfg, opts);
+        ix->opts.hnsw_m = ix->cfg.hnsw_m;
+        ix->opts.hnsw_ef_construction = ix->cfg.hnsw_ef_construction;
+        ix->opts.hnsw_ef_search = ix->cfg.hnsw_ef_search;
     }
-
     n_threads = opts->n_threads ? opts->n_threads : vex_cpu_count();
     rc = vex_pool_create(&ix->mem, n_threads, &ix->pool);
     if (rc != VEX_OK)
         return vex_err_set(&ix->err, rc, "cannot start %u worker threads",
                            n_threads);
-    rc = ix->m->create(&ix->mem, ix->pool, &ix->err, &ix->cfg, &ix->impl);
+    return VEX_OK;
+}
+
+int vex_index_create(const vex_index_options *opts, vex_index **out)
+{
+    vex_index *ix = NULL;
+    int rc;
+
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (opts == NULL)
+        return VEX_MISUSE;
+    rc = handle_new(opts->allocator,
+                    opts->struct_size == sizeof(vex_index_options), &ix);
     if (rc != VEX_OK)
         return rc;
-    if (opts->capacity) {
+    *out = ix;
+    rc = check_options(ix, opts);
+    if (rc == VEX_OK)
+        rc = handle_setup(ix, opts);
+    if (rc == VEX_OK)
+        rc = ix->m->create(&ix->mem, ix->pool, &ix->err, &ix->cfg, &ix->impl);
+    if (rc == VEX_OK && opts->capacity) {
         rc = ix->m->reserve(ix->impl, opts->capacity);
         if (rc != VEX_OK) {
             ix->m->destroy(ix->impl);
             ix->impl = NULL;
-            return rc;
         }
     }
-    return VEX_OK;
+    return rc;
+}
+
+void vex_open_options_init(vex_open_options *opts)
+{
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+}
+
+int vex_index_open_buffer(const void *buf, uint64_t size,
+                          const vex_open_options *opts, vex_index **out)
+{
+    vex_open_options dflt;
+    vex_index_options io;
+    vex_blob_info info;
+    vex_index *ix = NULL;
+    int rc, borrow;
+
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (opts == NULL) {
+        vex_open_options_init(&dflt);
+        opts = &dflt;
+    }
+    rc = handle_new(opts->allocator,
+                    opts->struct_size == sizeof(vex_open_options), &ix);
+    if (rc != VEX_OK)
+        return rc;
+    *out = ix;
+    if (opts->struct_size != sizeof(vex_open_options))
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "options.struct_size is %u, expected %zu: fill the "
+                           "struct with vex_open_options_init()",
+                           opts->struct_size, sizeof(vex_open_options));
+    if (opts->n_threads > VEX_MAX_THREADS)
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "n_threads is %u, must be 0..%d", opts->n_threads,
+                           VEX_MAX_THREADS);
+    if (opts->flags & ~(uint32_t)VEX_OPEN_COPY)
+        return vex_err_set(&ix->err, VEX_INVALID, "unknown flags 0x%x",
+                           opts->flags & ~(uint32_t)VEX_OPEN_COPY);
+    if (buf == NULL)
+        return vex_err_set(&ix->err, VEX_MISUSE, "buf is NULL");
+    rc = vex_blob_parse(buf, size, &info, &ix->err);
+    if (rc != VEX_OK)
+        return rc;
+    /* the stored configuration must pass the same checks as options */
+    vex_index_options_init(&io);
+    io.kind = (vex_index_kind)info.kind;
+    io.elem = (vex_elem)info.elem;
+    io.metric = (vex_metric)info.metric;
+    io.dim = info.dim;
+    io.n_threads = opts->n_threads;
+    io.allocator = opts->allocator;
+    if (info.kind == VEX_INDEX_HNSW) {
+        /* stored values are resolved: 0 (adaptive) never appears */
+        if (!info.m || !info.ef_construction || !info.ef_search)
+            return vex_err_set(&ix->err, VEX_CORRUPT,
+                               "index blob: M %u, ef_construction %u, "
+                               "ef_search %u must all be non-zero",
+                               info.m, info.ef_construction, info.ef_search);
+        io.hnsw_m = info.m;
+        io.hnsw_ef_construction = info.ef_construction;
+        io.hnsw_ef_search = info.ef_search;
+        io.hnsw_seed = info.seed;
+    } else if (info.m || info.ef_construction || info.ef_search || info.seed) {
+        return vex_err_set(&ix->err, VEX_CORRUPT,
+                           "index blob: a %s index with graph parameters",
+                           info.kind == VEX_INDEX_FLAT ? "flat" : "?");
+    }
+    rc = check_options(ix, &io);
+    if (rc != VEX_OK) {
+        char msg[VEX_ERRMSG_MAX];
+        vex_err_copy(&ix->err, msg, sizeof msg);
+        return vex_err_set(&ix->err, VEX_CORRUPT, "index blob header: %s", msg);
+    }
+    rc = handle_setup(ix, &io);
+    if (rc != VEX_OK)
+        return rc;
+    borrow = !(opts->flags & VEX_OPEN_COPY) && (uintptr_t)buf % 64 == 0;
+    rc = ix->m->open(&ix->mem, ix->pool, &ix->err, &ix->cfg, &info, buf, borrow,
+                     &ix->impl);
+    if (rc != VEX_OK)
+        ix->impl = NULL;
+    return rc;
+}
+
+int vex_index_serialize(vex_index *ix, void *buf, uint64_t size,
+                        uint64_t *needed)
+{
+    uint64_t dummy;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (buf == NULL && size > 0)
+        return vex_err_set(&ix->err, VEX_MISUSE, "buf is NULL but size > 0");
+    return ix->m->serialize(ix->impl, buf, size, needed ? needed : &dummy);
 }
 
 void vex_index_free(vex_index *ix)

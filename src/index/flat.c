@@ -889,9 +889,114 @@ static int flat_check(void *ix, vex_graph_stats *stats)
     return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * Serialisation: vectors and ids (aux and the id map are rebuilt)
+ * ------------------------------------------------------------------- */
+
+static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
+                          uint64_t *needed)
+{
+    flat_index *f = ix;
+    vex_blob_info info;
+    uint64_t total;
+    int rc = VEX_OK;
+    memset(&info, 0, sizeof info);
+    pthread_rwlock_wrlock(&f->lock);
+    info.kind = VEX_INDEX_FLAT;
+    info.elem = f->cfg.elem;
+    info.metric = f->cfg.metric;
+    info.dim = f->cfg.dim;
+    info.n_slots = f->n;
+    info.n_live = f->n;
+    info.n_sections = 2;
+    info.sec[0].id = VEX_SEC_VECTORS;
+    info.sec[0].length = f->n * f->cfg.vec_bytes;
+    info.sec[1].id = VEX_SEC_IDS;
+    info.sec[1].length = f->n * sizeof(uint64_t);
+    total = vex_blob_layout(&info);
+    *needed = total;
+    if (buf == NULL || size < total) {
+        rc = vex_err_set(f->err, VEX_FULL,
+                         "the serialised index needs %llu bytes, the buffer "
+                         "has %llu",
+                         (unsigned long long)total, (unsigned long long)size);
+    } else {
+        memset(buf, 0, (size_t)total);
+        if (f->n) {
+            memcpy(buf + info.sec[0].offset, f->vecs,
+                   (size_t)info.sec[0].length);
+            memcpy(buf + info.sec[1].offset, f->ids,
+                   (size_t)info.sec[1].length);
+        }
+        vex_blob_finish(&info, buf);
+    }
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+/* A flat index always copies: its arrays must be growable, and its whole
+ * content is read anyway to rebuild the per-vector data and the id map. */
+static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
+                     const vex_index_config *cfg, const vex_blob_info *info,
+                     const unsigned char *buf, int borrow, void **out)
+{
+    const vex_blob_section *sv = vex_blob_find(info, VEX_SEC_VECTORS);
+    const vex_blob_section *si = vex_blob_find(info, VEX_SEC_IDS);
+    flat_index *f = NULL;
+    uint64_t n = info->n_slots, i, slot;
+    int rc;
+    (void)borrow;
+    if (n != info->n_live || n > VEX_INDEX_MAX_VECTORS || !sv || !si ||
+        sv->length / cfg->vec_bytes != n || sv->length % cfg->vec_bytes ||
+        si->length != n * sizeof(uint64_t))
+        return vex_err_set(err, VEX_CORRUPT,
+                           "flat blob: %llu vectors do not match the vector "
+                           "and id sections",
+                           (unsigned long long)n);
+    rc = flat_create(mem, pool, err, cfg, (void **)&f);
+    if (rc != VEX_OK)
+        return rc;
+    rc = flat_reserve(f, n);
+    if (rc == VEX_OK)
+        rc = vex_idmap_reserve(&f->map, (size_t)n);
+    if (rc != VEX_OK) {
+        rc = vex_err_set(err, VEX_NOMEM, "out of memory opening the index");
+        goto fail;
+    }
+    if (n) {
+        memcpy(f->vecs, buf + sv->offset, (size_t)sv->length);
+        memcpy(f->ids, buf + si->offset, (size_t)si->length);
+    }
+    for (i = 0; i < n; i++) {
+        char why[160];
+        if (vex_vector_check(cfg, f->vecs + i * cfg->vec_bytes, why,
+                             sizeof why) != VEX_OK) {
+            rc = vex_err_set(err, VEX_CORRUPT, "flat blob: vector %llu: %s",
+                             (unsigned long long)i, why);
+            goto fail;
+        }
+        if (vex_idmap_get(&f->map, f->ids[i], &slot)) {
+            rc = vex_err_set(err, VEX_CORRUPT,
+                             "flat blob: id %llu is stored twice (vectors "
+                             "%llu and %llu)",
+                             (unsigned long long)f->ids[i],
+                             (unsigned long long)slot, (unsigned long long)i);
+            goto fail;
+        }
+        vex_idmap_put(&f->map, f->ids[i], i);
+        flat_set_aux(f, i);
+    }
+    f->n = n;
+    *out = f;
+    return VEX_OK;
+fail:
+    flat_destroy(f);
+    return rc;
+}
+
 const vex_index_methods vex_flat_methods = {
-    "flat",      flat_create, flat_destroy,      flat_reserve_api,
-    flat_add,    flat_remove, flat_get,          flat_count,
-    flat_memory, flat_search, flat_search_batch, flat_range_search,
-    flat_check,
+    "flat",      flat_create,    flat_destroy,      flat_reserve_api,
+    flat_add,    flat_remove,    flat_get,          flat_count,
+    flat_memory, flat_search,    flat_search_batch, flat_range_search,
+    flat_check,  flat_serialize, flat_open,
 };

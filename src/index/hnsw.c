@@ -147,6 +147,8 @@ typedef struct hnsw {
     pthread_mutex_t ctx_lock;
     hnsw_ctx *free_ctx;
     uint64_t ctx_bytes;
+    int borrowed; /* arrays point into a caller's blob (vex_index_open_buffer)
+                   */
 } hnsw;
 
 /* ---------------------------------------------------------------------
@@ -724,12 +726,14 @@ static void hnsw_destroy(void *ix)
         ctx_free(h->mem, c);
     }
     vex_idmap_destroy(&h->map);
-    vex_mem_free_aligned(h->mem, h->slots);
-    vex_mem_free(h->mem, h->ids);
-    vex_mem_free(h->mem, h->levels);
-    vex_mem_free(h->mem, h->deleted);
-    vex_mem_free(h->mem, h->upper_off);
-    vex_mem_free(h->mem, h->upper);
+    if (!h->borrowed) {
+        vex_mem_free_aligned(h->mem, h->slots);
+        vex_mem_free(h->mem, h->ids);
+        vex_mem_free(h->mem, h->levels);
+        vex_mem_free(h->mem, h->deleted);
+        vex_mem_free(h->mem, h->upper_off);
+        vex_mem_free(h->mem, h->upper);
+    }
     vex_mem_free(h->mem, h->free_slots);
     for (i = 0; i < HNSW_STRIPES; i++)
         pthread_mutex_destroy(&h->stripes[i]);
@@ -737,6 +741,50 @@ static void hnsw_destroy(void *ix)
     pthread_mutex_destroy(&h->ctx_lock);
     pthread_rwlock_destroy(&h->lock);
     vex_mem_free(h->mem, h);
+}
+
+/* Copy a borrowed index's arrays into memory of our own, so that it can
+ * change (copy on first write). Exclusive lock held. */
+static int hnsw_thaw(hnsw *h)
+{
+    unsigned char *slots = NULL;
+    uint64_t *ids = NULL, *upper_off = NULL;
+    uint8_t *levels = NULL, *deleted = NULL;
+    uint32_t *upper = NULL;
+    size_t n = h->n ? h->n : 1, words = h->upper_len ? h->upper_len : 1;
+    if (!h->borrowed)
+        return VEX_OK;
+    slots = vex_mem_alloc_aligned(h->mem, n * h->slot_bytes, 64);
+    ids = vex_mem_alloc(h->mem, n * sizeof *ids);
+    upper_off = vex_mem_alloc(h->mem, n * sizeof *upper_off);
+    levels = vex_mem_alloc(h->mem, n);
+    deleted = vex_mem_alloc(h->mem, n);
+    upper = vex_mem_alloc(h->mem, words * sizeof *upper);
+    if (!slots || !ids || !upper_off || !levels || !deleted || !upper) {
+        vex_mem_free_aligned(h->mem, slots);
+        vex_mem_free(h->mem, ids);
+        vex_mem_free(h->mem, upper_off);
+        vex_mem_free(h->mem, levels);
+        vex_mem_free(h->mem, deleted);
+        vex_mem_free(h->mem, upper);
+        return VEX_NOMEM;
+    }
+    memcpy(slots, h->slots, (size_t)h->n * h->slot_bytes);
+    memcpy(ids, h->ids, (size_t)h->n * sizeof *ids);
+    memcpy(upper_off, h->upper_off, (size_t)h->n * sizeof *upper_off);
+    memcpy(levels, h->levels, h->n);
+    memcpy(deleted, h->deleted, h->n);
+    memcpy(upper, h->upper, (size_t)h->upper_len * sizeof *upper);
+    h->slots = slots;
+    h->ids = ids;
+    h->upper_off = upper_off;
+    h->levels = levels;
+    h->deleted = deleted;
+    h->upper = upper;
+    h->cap = (uint32_t)n;
+    h->upper_cap = words;
+    h->borrowed = 0;
+    return VEX_OK;
 }
 
 /* Grow the per-slot arrays to hold `need` slots. All-or-nothing for the
@@ -747,6 +795,8 @@ static int hnsw_grow(hnsw *h, uint64_t need)
     unsigned char *slots;
     void *p;
     size_t bytes;
+    if (h->borrowed && hnsw_thaw(h) != VEX_OK)
+        return VEX_NOMEM;
     if (need <= h->cap)
         return VEX_OK;
     if (need > UINT32_MAX / 2)
@@ -883,7 +933,7 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
     }
     for (i = 0; i < n; i++) {
         uint32_t sl;
-        unsigned level = level_for(h, ids[i]), l;
+        unsigned level = level_for(h, ids[i]);
         if (h->n_free > 0) {
             sl = h->free_slots[--h->n_free];
         } else {
@@ -900,8 +950,8 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         h->levels[sl] = (uint8_t)level;
         h->upper_off[sl] = h->upper_len;
         h->upper_len += (uint64_t)level * (h->M + 1);
-        for (l = 1; l <= level; l++)
-            st(links_of(h, sl, l), 0);
+        memset(h->upper + h->upper_off[sl], 0,
+               (size_t)level * (h->M + 1) * sizeof(uint32_t));
         vex_idmap_put(&h->map, ids[i], sl);
         out[i] = sl;
     }
@@ -1337,6 +1387,10 @@ static int hnsw_remove(void *ix, uint64_t id)
     if (!vex_idmap_get(&h->map, id, &slot)) {
         rc = vex_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
                          (unsigned long long)id);
+    } else if (hnsw_thaw(h) != VEX_OK) {
+        rc = vex_err_set(h->err, VEX_NOMEM,
+                         "out of memory copying the opened index before "
+                         "its first change");
     } else {
         h->deleted[slot] = 1;
         h->n_deleted++;
@@ -1512,9 +1566,240 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
     return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * Serialisation (layout in docs/FORMAT.md, container in index/blob.h)
+ * ------------------------------------------------------------------- */
+
+static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
+                          uint64_t *needed)
+{
+    hnsw *h = ix;
+    vex_blob_info info;
+    uint64_t total;
+    int rc = VEX_OK;
+    memset(&info, 0, sizeof info);
+    pthread_rwlock_wrlock(&h->lock); /* a quiet graph */
+    info.kind = VEX_INDEX_HNSW;
+    info.elem = h->cfg.elem;
+    info.metric = h->cfg.metric;
+    info.dim = h->cfg.dim;
+    info.n_slots = h->n;
+    info.n_live = h->map.count;
+    info.m = h->M;
+    info.ef_construction = h->efc;
+    info.ef_search = h->efs;
+    info.seed = h->seed;
+    info.entry = atomic_load(&h->ep);
+    info.slot_bytes = h->slot_bytes;
+    info.upper_len = h->upper_len;
+    info.n_sections = 6;
+    info.sec[0].id = VEX_SEC_SLOTS;
+    info.sec[0].length = (uint64_t)h->n * h->slot_bytes;
+    info.sec[1].id = VEX_SEC_IDS;
+    info.sec[1].length = (uint64_t)h->n * sizeof(uint64_t);
+    info.sec[2].id = VEX_SEC_LEVELS;
+    info.sec[2].length = h->n;
+    info.sec[3].id = VEX_SEC_STATE;
+    info.sec[3].length = h->n;
+    info.sec[4].id = VEX_SEC_UPPER_OFF;
+    info.sec[4].length = (uint64_t)h->n * sizeof(uint64_t);
+    info.sec[5].id = VEX_SEC_UPPER;
+    info.sec[5].length = h->upper_len * sizeof(uint32_t);
+    total = vex_blob_layout(&info);
+    *needed = total;
+    if (buf == NULL || size < total) {
+        rc = vex_err_set(h->err, VEX_FULL,
+                         "the serialised index needs %llu bytes, the buffer "
+                         "has %llu",
+                         (unsigned long long)total, (unsigned long long)size);
+    } else {
+        memset(buf, 0, (size_t)total); /* alignment gaps */
+        memcpy(buf + info.sec[0].offset, h->slots, (size_t)info.sec[0].length);
+        memcpy(buf + info.sec[1].offset, h->ids, (size_t)info.sec[1].length);
+        memcpy(buf + info.sec[2].offset, h->levels, h->n);
+        memcpy(buf + info.sec[3].offset, h->deleted, h->n);
+        memcpy(buf + info.sec[4].offset, h->upper_off,
+               (size_t)info.sec[4].length);
+        if (info.sec[5].length)
+            memcpy(buf + info.sec[5].offset, h->upper,
+                   (size_t)info.sec[5].length);
+        vex_blob_finish(&info, buf);
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+/* The section `id`, which must be exactly `length` bytes. */
+static const unsigned char *section(hnsw *h, const vex_blob_info *info,
+                                    const unsigned char *buf, uint32_t id,
+                                    uint64_t length, int *rc)
+{
+    const vex_blob_section *s = vex_blob_find(info, id);
+    if (*rc != VEX_OK)
+        return NULL;
+    if (s == NULL || s->length != length) {
+        *rc = vex_err_set(h->err, VEX_CORRUPT,
+                          "hnsw blob: section %u is %s (expected %llu "
+                          "bytes)",
+                          id, s ? "the wrong size" : "missing",
+                          (unsigned long long)length);
+        return NULL;
+    }
+    return buf + s->offset;
+}
+
+/* Check every structural invariant that search and repair rely on, so a
+ * hostile blob can at worst give poor results, never a wild access. */
+static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
+{
+    uint32_t sl, l, i;
+    uint64_t live = 0;
+    for (sl = 0; sl < h->n; sl++) {
+        uint8_t lv = h->levels[sl], st_ = h->deleted[sl];
+        if (lv > HNSW_MAX_LEVEL || st_ > 2)
+            return vex_err_set(h->err, VEX_CORRUPT,
+                               "hnsw blob: slot %u has level %u and state %u "
+                               "(at most %d and 2)",
+                               sl, lv, st_, HNSW_MAX_LEVEL);
+        if (st_ == 0)
+            live++;
+        if (h->upper_off[sl] > h->upper_len ||
+            (uint64_t)lv * (h->M + 1) > h->upper_len - h->upper_off[sl])
+            return vex_err_set(h->err, VEX_CORRUPT,
+                               "hnsw blob: slot %u: upper links at word "
+                               "%llu run past the %llu words stored",
+                               sl, (unsigned long long)h->upper_off[sl],
+                               (unsigned long long)h->upper_len);
+    }
+    for (sl = 0; sl < h->n; sl++) {
+        if (h->deleted[sl] == 2)
+            continue;
+        for (l = 0; l <= h->levels[sl]; l++) {
+            const uint32_t *lk = links_of(h, sl, l);
+            if (lk[0] > max_links(h, l))
+                return vex_err_set(h->err, VEX_CORRUPT,
+                                   "hnsw blob: slot %u level %u has %u "
+                                   "links, at most %u",
+                                   sl, l, lk[0], max_links(h, l));
+            for (i = 0; i < lk[0]; i++) {
+                uint32_t x = lk[1 + i];
+                if (x >= h->n || h->deleted[x] == 2 || h->levels[x] < l)
+                    return vex_err_set(h->err, VEX_CORRUPT,
+                                       "hnsw blob: slot %u level %u links "
+                                       "to %u, which is %s",
+                                       sl, l, x,
+                                       x >= h->n ? "out of range"
+                                       : h->deleted[x] == 2
+                                           ? "a free slot"
+                                           : "not on that level");
+            }
+        }
+    }
+    if (live != n_live)
+        return vex_err_set(h->err, VEX_CORRUPT,
+                           "hnsw blob: header says %llu live vectors, the "
+                           "state section has %llu",
+                           (unsigned long long)n_live,
+                           (unsigned long long)live);
+    /* no entry point exactly when nothing is live */
+    if (entry == NO_EP
+            ? live > 0
+            : ((uint32_t)entry >= h->n || h->deleted[(uint32_t)entry] == 2 ||
+               (entry >> 32) != h->levels[(uint32_t)entry]))
+        return vex_err_set(h->err, VEX_CORRUPT,
+                           "hnsw blob: bad entry point 0x%llx",
+                           (unsigned long long)entry);
+    return VEX_OK;
+}
+
+static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
+                     const vex_index_config *cfg, const vex_blob_info *info,
+                     const unsigned char *buf, int borrow, void **out)
+{
+    hnsw *h = NULL;
+    const unsigned char *p[6];
+    uint64_t n = info->n_slots;
+    uint32_t sl;
+    int rc = hnsw_create(mem, pool, err, cfg, (void **)&h);
+    if (rc != VEX_OK)
+        return rc;
+    if (n > UINT32_MAX / 2 || info->slot_bytes != h->slot_bytes ||
+        info->upper_len > SIZE_MAX / 8) {
+        rc = vex_err_set(err, VEX_CORRUPT,
+                         "hnsw blob: %llu slots of %llu bytes do not fit "
+                         "dimension %u with M %u",
+                         (unsigned long long)n,
+                         (unsigned long long)info->slot_bytes, cfg->dim, h->M);
+        goto fail;
+    }
+    p[0] = section(h, info, buf, VEX_SEC_SLOTS, n * h->slot_bytes, &rc);
+    p[1] = section(h, info, buf, VEX_SEC_IDS, n * 8, &rc);
+    p[2] = section(h, info, buf, VEX_SEC_LEVELS, n, &rc);
+    p[3] = section(h, info, buf, VEX_SEC_STATE, n, &rc);
+    p[4] = section(h, info, buf, VEX_SEC_UPPER_OFF, n * 8, &rc);
+    p[5] = section(h, info, buf, VEX_SEC_UPPER, info->upper_len * 4, &rc);
+    if (rc != VEX_OK)
+        goto fail;
+    h->n = (uint32_t)n;
+    h->upper_len = info->upper_len;
+    h->free_slots = vex_mem_alloc(mem, (n ? n : 1) * sizeof(uint32_t));
+    if (h->free_slots == NULL) {
+        rc = vex_err_set(err, VEX_NOMEM, "out of memory opening the index");
+        goto fail;
+    }
+    /* borrowing: point at the blob (it outlives us); else copy it */
+    h->borrowed = 1;
+    h->slots = (unsigned char *)p[0];
+    h->ids = (uint64_t *)(uintptr_t)p[1];
+    h->levels = (uint8_t *)(uintptr_t)p[2];
+    h->deleted = (uint8_t *)(uintptr_t)p[3];
+    h->upper_off = (uint64_t *)(uintptr_t)p[4];
+    h->upper = (uint32_t *)(uintptr_t)p[5];
+    h->cap = (uint32_t)n;
+    h->upper_cap = h->upper_len;
+    if (!borrow && hnsw_thaw(h) != VEX_OK) {
+        rc = vex_err_set(err, VEX_NOMEM, "out of memory copying the index");
+        goto fail;
+    }
+    for (sl = 0; sl < h->n; sl++) {
+        if (h->deleted[sl] == 2)
+            h->free_slots[h->n_free++] = sl;
+        else if (h->deleted[sl] == 1)
+            h->n_deleted++;
+    }
+    rc = hnsw_verify_loaded(h, info->n_live, info->entry);
+    if (rc != VEX_OK)
+        goto fail;
+    rc = vex_idmap_reserve(&h->map, (size_t)info->n_live);
+    for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
+        uint64_t prev;
+        if (h->deleted[sl] != 0)
+            continue;
+        if (vex_idmap_get(&h->map, h->ids[sl], &prev)) {
+            rc = vex_err_set(err, VEX_CORRUPT,
+                             "hnsw blob: id %llu is live in slots %llu and "
+                             "%u",
+                             (unsigned long long)h->ids[sl],
+                             (unsigned long long)prev, sl);
+            break;
+        }
+        rc = vex_idmap_put(&h->map, h->ids[sl], sl);
+    }
+    if (rc == VEX_NOMEM)
+        vex_err_set(err, rc, "out of memory building the id map");
+    if (rc != VEX_OK)
+        goto fail;
+    atomic_store(&h->ep, info->entry);
+    *out = h;
+    return VEX_OK;
+fail:
+    hnsw_destroy(h);
+    return rc;
+}
+
 const vex_index_methods vex_hnsw_methods = {
-    "hnsw",      hnsw_create, hnsw_destroy,      hnsw_reserve,
-    hnsw_add,    hnsw_remove, hnsw_get,          hnsw_count,
-    hnsw_memory, hnsw_search, hnsw_search_batch, hnsw_range_search,
-    hnsw_check,
+    "hnsw",      hnsw_create,    hnsw_destroy,      hnsw_reserve,
+    hnsw_add,    hnsw_remove,    hnsw_get,          hnsw_count,
+    hnsw_memory, hnsw_search,    hnsw_search_batch, hnsw_range_search,
+    hnsw_check,  hnsw_serialize, hnsw_open,
 };

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "index/blob.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/pool.h"
@@ -72,7 +73,26 @@ typedef struct vex_index_methods {
     /* Verify internal invariants; VEX_CORRUPT with a message if broken.
      * `stats` may be NULL; kinds without a graph leave it zeroed. */
     int (*check)(void *ix, vex_graph_stats *stats);
+    /* Write the index as a blob (index/blob.h) into buf[0..size). Sets
+     * *needed to the blob's size; when buf is NULL or size is smaller,
+     * writes nothing and returns VEX_FULL (with a message). The index is
+     * quiet (exclusively locked) while it is copied. */
+    int (*serialize)(void *ix, unsigned char *buf, uint64_t size,
+                     uint64_t *needed);
+    /* Create an instance from a parsed blob. With borrow != 0 the instance
+     * may keep pointers into buf, which then outlives it; otherwise it
+     * copies. Every structural invariant is checked: VEX_CORRUPT. */
+    int (*open)(const vex_mem *mem, vex_pool *pool, vex_err *err,
+                const vex_index_config *cfg, const vex_blob_info *info,
+                const unsigned char *buf, int borrow, void **out);
 } vex_index_methods;
+
+/* Whether a vector is acceptable for an index of this configuration:
+ * float32 components finite with a finite squared norm (non-zero under
+ * cosine), bit vectors with zero padding bits. VEX_INVALID with the reason
+ * in `why` otherwise. Shared by input validation and by index loaders. */
+int vex_vector_check(const vex_index_config *c, const void *v, char *why,
+                     size_t why_size);
 
 extern const vex_index_methods vex_flat_methods;
 extern const vex_index_methods vex_hnsw_methods;

@@ -90,6 +90,12 @@ typedef struct vex_simd_table {
                         float *out);
     void (*dot_f32_x4)(const float *q, const float *const *x, size_t n,
                        float *out);
+
+    /* ---- checksums ----
+     * CRC32C (Castagnoli, reflected polynomial 0x82F63B78) state update:
+     * callers start from 0xFFFFFFFF and invert at the end; vex_crc32c()
+     * in util/crc32c.h does both. Hardware crc32 where the ISA has it. */
+    uint32_t (*crc32c_update)(uint32_t crc, const void *p, size_t n);
 } vex_simd_table;
 
 /* Bytes-independent size helper for pack_f32: floats needed to pack

@@ -658,6 +658,24 @@ static void avx2_dot_f32_x4(const float *q, const float *const *x, size_t n,
     batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, 0, out);
 }
 
+/* crc32 on 8 bytes per instruction (3-cycle latency, one chain: ~2.5
+ * bytes/cycle, far above the rate storage code needs). */
+uint32_t vex_crc32c_update_sse42(uint32_t crc, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        c = _mm_crc32_u64(c, w);
+        b += 8;
+        n -= 8;
+    }
+    while (n--)
+        c = _mm_crc32_u8((uint32_t)c, *b++);
+    return (uint32_t)c;
+}
+
 const vex_simd_table vex_simd_avx2_table = {
     "avx2",
     avx2_l2sq_f32,
@@ -680,4 +698,5 @@ const vex_simd_table vex_simd_avx2_table = {
     avx2_f32_to_f16,
     avx2_l2sq_f32_x4,
     avx2_dot_f32_x4,
+    vex_crc32c_update_sse42,
 };

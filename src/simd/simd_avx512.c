@@ -672,4 +672,5 @@ const vex_simd_table vex_simd_avx512_table = {
     avx512_f32_to_f16,
     avx512_l2sq_f32_x4,
     avx512_dot_f32_x4,
+    vex_crc32c_update_sse42,
 };

@@ -8,7 +8,7 @@
  * defines VEX_HAVE_X86_KERNELS / VEX_HAVE_NEON_KERNELS for this file) and
  * every ISA extension its file was compiled for is present:
  *
- *   avx2    AVX2, FMA, F16C, POPCNT, OS-enabled YMM state
+ *   avx2    AVX2, FMA, F16C, POPCNT, SSE4.2 (crc32), OS-enabled YMM state
  *   avx512  AVX-512 F, BW, DQ, VL, VNNI, VPOPCNTDQ (plus all of avx2) and
  *           OS-enabled opmask/ZMM state
  *   neon    always on aarch64 (NEON is part of the base ISA)
@@ -75,6 +75,7 @@ static void cpu_detect(void)
                  && (c1 & (1u << 12))                        /* FMA */
                  && (c1 & (1u << 29))                        /* F16C */
                  && (c1 & (1u << 23))                        /* POPCNT */
+                 && (c1 & (1u << 20))                        /* SSE4.2 */
                  && (b7 & (1u << 5));                        /* AVX2 */
     g_cpu_avx512 = g_cpu_avx2 && os_zmm && (b7 & (1u << 16)) /* F */
                    && (b7 & (1u << 17))                      /* DQ */

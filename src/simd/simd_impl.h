@@ -29,4 +29,9 @@ extern const vex_simd_table vex_simd_avx2_table;
 extern const vex_simd_table vex_simd_avx512_table;
 extern const vex_simd_table vex_simd_neon_table;
 
+/* Table-driven CRC32C state update (see simd.h crc32c_update). */
+uint32_t vex_crc32c_update_scalar(uint32_t crc, const void *p, size_t n);
+/* SSE4.2 crc32 version (simd_avx2.c; the avx512 table shares it). */
+uint32_t vex_crc32c_update_sse42(uint32_t crc, const void *p, size_t n);
+
 #endif

@@ -305,6 +305,7 @@ const vex_simd_table vex_simd_neon_table = {
     neon_f32_to_f16,
     neon_l2sq_f32_x4,
     neon_dot_f32_x4,
+    vex_crc32c_update_scalar,
 };
 
 #endif /* __aarch64__ */
