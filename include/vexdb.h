@@ -215,6 +215,13 @@ typedef struct vex_hit {
     float distance; /* see "Distances" above; smaller is nearer */
 } vex_hit;
 
+/* A search filter: a vector can be a result only if this returns non-zero
+ * for its id. It is called from the searching thread and, for batch and
+ * parallel searches, from the index's worker threads at the same time, so
+ * it must be thread-safe, must not call into the same index, and should
+ * be cheap (a bitmap or hash lookup). */
+typedef int (*vex_filter_fn)(uint64_t id, void *ctx);
+
 /* Parameters of one search call. Fill with vex_search_params_init(). */
 typedef struct vex_search_params {
     uint32_t struct_size;
@@ -228,6 +235,20 @@ typedef struct vex_search_params {
      * (options.hnsw_ef_search); values below k are raised to k. Must be 0
      * for flat indexes, which are exact. At most VEX_MAX_K. */
     uint32_t ef_search;
+    /* Only ids for which filter(id, filter_ctx) != 0 are returned; NULL =
+     * no filter. A flat search stays exact: the k nearest accepted
+     * vectors. An HNSW search walks the graph through rejected nodes (so
+     * it does not get stuck where they cluster) and returns the nearest
+     * accepted ones its beam found; when that is fewer than k it searches
+     * again with a beam four times wider, up to filter_max_ef. For very
+     * selective filters an exact (flat) search over the matching ids is
+     * the better plan. Default NULL. */
+    vex_filter_fn filter;
+    void *filter_ctx; /* passed to filter, owned by the caller */
+    /* HNSW with a filter: the widest beam a search may grow to, which
+     * bounds its extra work; 0 = 16 x ef. Must be 0 without a filter or
+     * for flat. At most VEX_MAX_K. */
+    uint32_t filter_max_ef;
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);

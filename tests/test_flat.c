@@ -249,6 +249,66 @@ static void test_paths_agree(void)
     paths_case(VEX_METRIC_L2, 7, 3000, 300, 1);
 }
 
+/* ---- filters ------------------------------------------------------------- */
+
+/* accept ids divisible by *ctx */
+static int accept_mod(uint64_t id, void *ctx)
+{
+    return id % *(const uint64_t *)ctx == 0;
+}
+
+/* Every path stays exact under a filter: the k nearest accepted vectors. */
+static void test_filter_exact(void)
+{
+    enum { N = 40000, D = 20, NQ = 30, K = 7 };
+    vex_rng r;
+    float *base, *qs, *acc = malloc((size_t)N * D * sizeof *acc);
+    uint64_t ids[N], acc_ids[N], mod = 13, total;
+    vex_hit hits[NQ * K], one[K];
+    size_t nb[NQ], n1, i, n_acc = 0, j;
+    vex_search_params p;
+    vex_index *ix = make_index(VEX_ELEM_F32, VEX_METRIC_L2, D, 2);
+    vex_rng_seed(&r, test_seed(17));
+    base = gen_f32(&r, N, D);
+    qs = gen_f32(&r, NQ, D);
+    for (i = 0; i < N; i++) {
+        ids[i] = i;
+        if (i % mod == 0) {
+            memcpy(acc + n_acc * D, base + i * D, D * sizeof(float));
+            acc_ids[n_acc++] = i;
+        }
+    }
+    CHECK_RC(vex_index_add(ix, ids, base, N), VEX_OK);
+    vex_search_params_init(&p);
+    p.filter = accept_mod;
+    p.filter_ctx = &mod;
+    CHECK_RC(vex_index_search_batch(ix, qs, NQ, K, &p, hits, nb), VEX_OK);
+    for (i = 0; i < NQ; i++) {
+        CHECK_RC(vex_index_search(ix, qs + i * D, K, &p, one, &n1), VEX_OK);
+        check_against_ref(VEX_METRIC_L2, acc, acc_ids, n_acc, D * 4, D,
+                          qs + i * D, one, n1, K);
+        check_against_ref(VEX_METRIC_L2, acc, acc_ids, n_acc, D * 4, D,
+                          qs + i * D, hits + i * K, nb[i], K);
+        for (j = 0; j < n1; j++)
+            CHECK(one[j].id % mod == 0);
+    }
+    /* range: only accepted vectors are counted */
+    CHECK_RC(vex_index_range_search(ix, qs, INFINITY, &p, NULL, 0, &total),
+             VEX_OK);
+    CHECK_EQ_INT(total, n_acc);
+    /* a filter that accepts nothing */
+    mod = N + 1;
+    CHECK_RC(vex_index_search(ix, qs, K, &p, one, &n1), VEX_OK);
+    CHECK_EQ_INT(n1, 1); /* only id 0 */
+    /* filter_max_ef belongs to HNSW */
+    p.filter_max_ef = 100;
+    CHECK_RC(vex_index_search(ix, qs, K, &p, one, &n1), VEX_INVALID);
+    vex_index_free(ix);
+    free(base);
+    free(qs);
+    free(acc);
+}
+
 /* ---- range -------------------------------------------------------------- */
 
 static void test_range(void)
@@ -660,6 +720,7 @@ int main(void)
 {
     TEST_RUN(test_exact_all_metrics);
     TEST_RUN(test_paths_agree);
+    TEST_RUN(test_filter_exact);
     TEST_RUN(test_range);
     TEST_RUN(test_add_remove_get);
     TEST_RUN(test_many_removes_stay_exact);

@@ -343,6 +343,79 @@ static void test_concurrent_insert_and_search(void)
     free(data);
 }
 
+static int accept_mod(uint64_t id, void *ctx)
+{
+    return id % *(const uint64_t *)ctx == 0;
+}
+
+/* Filtered HNSW search: only accepted ids come back; recall against the
+ * exact filtered answer holds for a moderate filter, and a selective one
+ * still returns k hits thanks to the widening beam. */
+static void test_filter(void)
+{
+    enum { N = 10000, D = 24, NQ = 50, K = 10 };
+    vex_rng r;
+    float *base, *qs;
+    uint64_t ids[N], mods[2] = {3, 97};
+    size_t i, j, mi;
+    vex_index *h = make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, D, 2, 12);
+    vex_index *f = make(VEX_INDEX_FLAT, VEX_ELEM_F32, VEX_METRIC_L2, D, 1, 0);
+    vex_rng_seed(&r, test_seed(41));
+    base = gen_clustered(&r, N, D, 3);
+    qs = gen_clustered(&r, NQ, D, 3);
+    for (i = 0; i < N; i++)
+        ids[i] = i;
+    CHECK_RC(vex_index_add(h, ids, base, N), VEX_OK);
+    CHECK_RC(vex_index_add(f, ids, base, N), VEX_OK);
+    for (mi = 0; mi < 2; mi++) {
+        vex_search_params p;
+        size_t ok = 0, got = 0;
+        vex_search_params_init(&p);
+        p.filter = accept_mod;
+        p.filter_ctx = &mods[mi];
+        p.ef_search = 64;
+        /* ~1% pass the second filter: the default bound (16 x ef = 1024
+         * nodes) finds ~10 of them, so this test allows a wider beam */
+        p.filter_max_ef = mi == 1 ? 8192 : 0;
+        for (i = 0; i < NQ; i++) {
+            vex_hit a[K], b[K];
+            size_t na, nb;
+            vex_search_params fp = p;
+            fp.ef_search = 0;
+            fp.filter_max_ef = 0;
+            CHECK_RC(vex_index_search(h, qs + i * D, K, &p, a, &na), VEX_OK);
+            CHECK_RC(vex_index_search(f, qs + i * D, K, &fp, b, &nb), VEX_OK);
+            CHECK_EQ_INT(na, K);
+            for (j = 0; j < na; j++) {
+                CHECK(a[j].id % mods[mi] == 0);
+                ok += a[j].distance <= b[nb - 1].distance * (1 + 1e-5f);
+            }
+            got += nb;
+        }
+        fprintf(stderr, "  filter 1/%llu: recall@10 %.4f\n",
+                (unsigned long long)mods[mi], (double)ok / (double)got);
+        CHECK_MSG((double)ok / (double)got >= 0.95,
+                  "filter 1/%llu recall %.4f", (unsigned long long)mods[mi],
+                  (double)ok / (double)got);
+    }
+    {
+        vex_search_params p;
+        vex_hit a[K];
+        size_t na;
+        vex_search_params_init(&p);
+        p.filter_max_ef = 10; /* without a filter: refused */
+        CHECK_RC(vex_index_search(h, qs, K, &p, a, &na), VEX_INVALID);
+        p.filter = accept_mod;
+        p.filter_ctx = &mods[1];
+        p.filter_max_ef = VEX_MAX_K + 1;
+        CHECK_RC(vex_index_search(h, qs, K, &p, a, &na), VEX_INVALID);
+    }
+    vex_index_free(h);
+    vex_index_free(f);
+    free(base);
+    free(qs);
+}
+
 static void test_options(void)
 {
     vex_index_options o;
@@ -422,6 +495,7 @@ int main(void)
     TEST_RUN(test_deletes_keep_recall);
     TEST_RUN(test_delete_everything);
     TEST_RUN(test_concurrent_insert_and_search);
+    TEST_RUN(test_filter);
     TEST_RUN(test_options);
     TEST_RUN(test_deterministic_single_thread);
     return TEST_EXIT();

@@ -125,6 +125,9 @@ void vex_search_params_init(vex_search_params *params)
     params->struct_size = sizeof *params;
     params->n_threads = 0;
     params->ef_search = 0;
+    params->filter = NULL;
+    params->filter_ctx = NULL;
+    params->filter_max_ef = 0;
 }
 
 void vex_index_options_init(vex_index_options *opts)
@@ -222,10 +225,9 @@ static int check_vector(vex_index *ix, const void *v, const char *what,
 }
 
 static int check_params(vex_index *ix, const vex_search_params *p,
-                        unsigned *n_threads, unsigned *ef)
+                        vex_search_opts *so)
 {
-    *n_threads = 0;
-    *ef = 0;
+    memset(so, 0, sizeof *so);
     if (p == NULL)
         return VEX_OK;
     if (p->struct_size != sizeof(vex_search_params))
@@ -237,17 +239,28 @@ static int check_params(vex_index *ix, const vex_search_params *p,
         return vex_err_set(&ix->err, VEX_INVALID,
                            "params.ef_search is %u, must be 0..%d",
                            p->ef_search, VEX_MAX_K);
-    if (p->ef_search && ix->opts.kind == VEX_INDEX_FLAT)
+    if (p->filter_max_ef > VEX_MAX_K)
         return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.ef_search must be 0 for a flat index, "
-                           "which is exact");
+                           "params.filter_max_ef is %u, must be 0..%d",
+                           p->filter_max_ef, VEX_MAX_K);
+    if (p->filter_max_ef && p->filter == NULL)
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "params.filter_max_ef is set but there is no "
+                           "filter");
+    if ((p->ef_search || p->filter_max_ef) && ix->opts.kind == VEX_INDEX_FLAT)
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "params.ef_search and filter_max_ef must be 0 for "
+                           "a flat index, which is exact");
     if (p->n_threads > vex_pool_size(ix->pool))
         return vex_err_set(&ix->err, VEX_INVALID,
                            "params.n_threads is %u but the index has %u "
                            "threads",
                            p->n_threads, vex_pool_size(ix->pool));
-    *n_threads = p->n_threads;
-    *ef = p->ef_search;
+    so->n_threads = p->n_threads;
+    so->ef = p->ef_search;
+    so->filter = p->filter;
+    so->filter_ctx = p->filter_ctx;
+    so->filter_max_ef = p->filter_max_ef;
     return VEX_OK;
 }
 
@@ -553,7 +566,7 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
                      const vex_search_params *params, vex_hit *hits,
                      size_t *n_hits)
 {
-    unsigned n_threads = 0, ef = 0;
+    vex_search_opts so;
     int rc;
     if (!usable(ix))
         return VEX_MISUSE;
@@ -562,17 +575,17 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
                            "query, hits and n_hits must not be NULL");
     *n_hits = 0;
     if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = check_params(ix, params, &n_threads, &ef)) != VEX_OK ||
+        (rc = check_params(ix, params, &so)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
-    return ix->m->search(ix->impl, query, k, n_threads, ef, hits, n_hits);
+    return ix->m->search(ix->impl, query, k, &so, hits, n_hits);
 }
 
 int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
                            size_t k, const vex_search_params *params,
                            vex_hit *hits, size_t *n_hits)
 {
-    unsigned n_threads = 0, ef = 0;
+    vex_search_opts so;
     size_t i, total;
     int rc;
     if (!usable(ix))
@@ -583,7 +596,7 @@ int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
         return vex_err_set(&ix->err, VEX_MISUSE,
                            "queries, hits and n_hits must not be NULL");
     if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = check_params(ix, params, &n_threads, &ef)) != VEX_OK)
+        (rc = check_params(ix, params, &so)) != VEX_OK)
         return rc;
     if (vex_mul_overflow(n_queries, k, &total) ||
         vex_mul_overflow(total, sizeof(vex_hit), &total) ||
@@ -599,15 +612,15 @@ int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
         if (rc != VEX_OK)
             return rc;
     }
-    return ix->m->search_batch(ix->impl, queries, n_queries, k, n_threads, ef,
-                               hits, n_hits);
+    return ix->m->search_batch(ix->impl, queries, n_queries, k, &so, hits,
+                               n_hits);
 }
 
 int vex_index_range_search(vex_index *ix, const void *query, float radius,
                            const vex_search_params *params, vex_hit *hits,
                            size_t capacity, uint64_t *n_total)
 {
-    unsigned n_threads = 0, ef = 0;
+    vex_search_opts so;
     int rc;
     if (!usable(ix))
         return VEX_MISUSE;
@@ -618,7 +631,7 @@ int vex_index_range_search(vex_index *ix, const void *query, float radius,
     *n_total = 0;
     if (isnan(radius))
         return vex_err_set(&ix->err, VEX_INVALID, "radius is NaN");
-    if ((rc = check_params(ix, params, &n_threads, &ef)) != VEX_OK ||
+    if ((rc = check_params(ix, params, &so)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
     if (capacity > VEX_MAX_K && ix->opts.kind == VEX_INDEX_HNSW)
@@ -626,8 +639,8 @@ int vex_index_range_search(vex_index *ix, const void *query, float radius,
                            "capacity %zu: an HNSW range search returns at "
                            "most %d hits",
                            capacity, VEX_MAX_K);
-    return ix->m->range_search(ix->impl, query, radius, n_threads, ef, hits,
-                               capacity, n_total);
+    return ix->m->range_search(ix->impl, query, radius, &so, hits, capacity,
+                               n_total);
 }
 
 int vex_index_check(vex_index *ix)

@@ -152,8 +152,8 @@ static void flat_block_dist(const flat_index *f, const vex_simd_table *s,
 
 /* Scan slots [lo, hi) into a top-k heap. */
 static void flat_scan_knn(const flat_index *f, const vex_simd_table *s,
-                          const void *q, float qaux, uint64_t lo, uint64_t hi,
-                          vex_topk *t)
+                          const vex_search_opts *so, const void *q, float qaux,
+                          uint64_t lo, uint64_t hi, vex_topk *t)
 {
     float dist[FLAT_BLOCK];
     uint64_t b;
@@ -163,7 +163,7 @@ static void flat_scan_knn(const flat_index *f, const vex_simd_table *s,
         flat_block_dist(f, s, q, qaux, b, cnt, dist);
         bound = vex_topk_bound(t);
         for (j = 0; j < cnt; j++) {
-            if (dist[j] <= bound) {
+            if (dist[j] <= bound && vex_accept(so, f->ids[b + j])) {
                 vex_topk_push(t, dist[j], f->ids[b + j]);
                 bound = vex_topk_bound(t);
             }
@@ -174,8 +174,9 @@ static void flat_scan_knn(const flat_index *f, const vex_simd_table *s,
 /* Scan slots [lo, hi) for distances <= radius: count them all, keep the
  * nearest in t. */
 static uint64_t flat_scan_range(const flat_index *f, const vex_simd_table *s,
-                                const void *q, float qaux, float radius,
-                                uint64_t lo, uint64_t hi, vex_topk *t)
+                                const vex_search_opts *so, const void *q,
+                                float qaux, float radius, uint64_t lo,
+                                uint64_t hi, vex_topk *t)
 {
     float dist[FLAT_BLOCK];
     uint64_t b, total = 0;
@@ -183,7 +184,7 @@ static uint64_t flat_scan_range(const flat_index *f, const vex_simd_table *s,
         size_t j, cnt = hi - b < FLAT_BLOCK ? (size_t)(hi - b) : FLAT_BLOCK;
         flat_block_dist(f, s, q, qaux, b, cnt, dist);
         for (j = 0; j < cnt; j++) {
-            if (dist[j] <= radius) {
+            if (dist[j] <= radius && vex_accept(so, f->ids[b + j])) {
                 total++;
                 vex_topk_push(t, dist[j], f->ids[b + j]);
             }
@@ -560,6 +561,7 @@ static uint64_t flat_memory(void *ix)
 typedef struct scan_job {
     const flat_index *f;
     const vex_simd_table *s;
+    const vex_search_opts *so;
     const void *q;
     float qaux;
     float radius;
@@ -575,21 +577,21 @@ static void scan_task(void *arg, size_t task, unsigned worker)
     uint64_t lo = task * j->chunk;
     uint64_t hi = lo + j->chunk < j->f->n ? lo + j->chunk : j->f->n;
     if (j->range)
-        j->totals[worker] += flat_scan_range(j->f, j->s, j->q, j->qaux,
+        j->totals[worker] += flat_scan_range(j->f, j->s, j->so, j->q, j->qaux,
                                              j->radius, lo, hi, &j->tk[worker]);
     else
-        flat_scan_knn(j->f, j->s, j->q, j->qaux, lo, hi, &j->tk[worker]);
+        flat_scan_knn(j->f, j->s, j->so, j->q, j->qaux, lo, hi, &j->tk[worker]);
 }
 
 /* Runs a k-NN (range == 0) or range scan; the nearest `cap` hits go to
  * `hits` sorted. Caller holds the read lock. */
-static int flat_scan(flat_index *f, const void *q, unsigned n_threads,
+static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
                      int range, float radius, vex_hit *hits, size_t cap,
                      size_t *n_hits, uint64_t *n_total)
 {
     const vex_simd_table *s = vex_simd();
     float qaux = flat_query_aux(f, s, q);
-    unsigned width = vex_pool_width(f->pool, n_threads), w;
+    unsigned width = vex_pool_width(f->pool, so->n_threads), w;
     vex_topk tk[VEX_MAX_THREADS];
     uint64_t totals[VEX_MAX_THREADS];
     flat_ctx *ctx[VEX_MAX_THREADS];
@@ -600,9 +602,10 @@ static int flat_scan(flat_index *f, const void *q, unsigned n_threads,
     if (f->n < FLAT_PARALLEL_MIN || width == 1) {
         vex_topk_init(&out, hits, cap);
         if (range)
-            *n_total = flat_scan_range(f, s, q, qaux, radius, 0, f->n, &out);
+            *n_total =
+                flat_scan_range(f, s, so, q, qaux, radius, 0, f->n, &out);
         else
-            flat_scan_knn(f, s, q, qaux, 0, f->n, &out);
+            flat_scan_knn(f, s, so, q, qaux, 0, f->n, &out);
         *n_hits = vex_topk_sort(&out);
         return VEX_OK;
     }
@@ -621,6 +624,7 @@ static int flat_scan(flat_index *f, const void *q, unsigned n_threads,
     memset(totals, 0, sizeof(totals[0]) * width);
     job.f = f;
     job.s = s;
+    job.so = so;
     job.q = q;
     job.qaux = qaux;
     job.radius = radius;
@@ -644,29 +648,25 @@ static int flat_scan(flat_index *f, const void *q, unsigned n_threads,
 }
 
 static int flat_search(void *ix, const void *query, size_t k,
-                       unsigned n_threads, unsigned ef, vex_hit *hits,
-                       size_t *n_hits)
+                       const vex_search_opts *so, vex_hit *hits, size_t *n_hits)
 {
     flat_index *f = ix;
     int rc;
-    (void)ef; /* exact: the engine rejects a non-zero ef for flat */
     pthread_rwlock_rdlock(&f->lock);
-    rc = flat_scan(f, query, n_threads, 0, 0.0f, hits, k, n_hits, NULL);
+    rc = flat_scan(f, query, so, 0, 0.0f, hits, k, n_hits, NULL);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
 
 static int flat_range_search(void *ix, const void *query, float radius,
-                             unsigned n_threads, unsigned ef, vex_hit *hits,
+                             const vex_search_opts *so, vex_hit *hits,
                              size_t capacity, uint64_t *n_total)
 {
     flat_index *f = ix;
     size_t n_hits;
     int rc;
-    (void)ef; /* exact: the engine rejects a non-zero ef for flat */
     pthread_rwlock_rdlock(&f->lock);
-    rc = flat_scan(f, query, n_threads, 1, radius, hits, capacity, &n_hits,
-                   n_total);
+    rc = flat_scan(f, query, so, 1, radius, hits, capacity, &n_hits, n_total);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
@@ -678,6 +678,7 @@ static int flat_range_search(void *ix, const void *query, float radius,
 typedef struct batch_job {
     flat_index *f;
     const vex_simd_table *s;
+    const vex_search_opts *so;
     const unsigned char *queries;
     size_t nq, k, kk; /* kk = k + slack candidates per query */
     size_t per_task;
@@ -747,7 +748,7 @@ static void batch_task(void *arg, size_t task, unsigned worker)
                             a = -row[jj];
                             break;
                         }
-                        if (a <= bound) {
+                        if (a <= bound && vex_accept(j->so, f->ids[b + jj])) {
                             vex_topk_push(t, a, b + jj); /* slot */
                             bound = vex_topk_bound(t);
                         }
@@ -765,7 +766,8 @@ static void batch_task(void *arg, size_t task, unsigned worker)
                     flat_block_dist(f, s, q, c->qaux[i], b + done, m, c->tile);
                     bound = vex_topk_bound(t);
                     for (jj = 0; jj < m; jj++) {
-                        if (c->tile[jj] <= bound) {
+                        if (c->tile[jj] <= bound &&
+                            vex_accept(j->so, f->ids[b + done + jj])) {
                             vex_topk_push(t, c->tile[jj],
                                           f->ids[b + done + jj]);
                             bound = vex_topk_bound(t);
@@ -790,17 +792,16 @@ static void batch_task(void *arg, size_t task, unsigned worker)
 }
 
 static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
-                             size_t k, unsigned n_threads, unsigned ef,
-                             vex_hit *hits, size_t *n_hits)
+                             size_t k, const vex_search_opts *so, vex_hit *hits,
+                             size_t *n_hits)
 {
     flat_index *f = ix;
-    unsigned width = vex_pool_width(f->pool, n_threads);
+    unsigned width = vex_pool_width(f->pool, so->n_threads);
     flat_ctx *ctx[VEX_MAX_THREADS];
     batch_job job;
     ctx_need need;
     size_t i, n_tasks;
     int rc = VEX_OK;
-    (void)ef;
 
     pthread_rwlock_rdlock(&f->lock);
     /* Few queries: the blocked path would not amortise its packing; split
@@ -808,13 +809,14 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
     if (n_queries < 4 * (size_t)width || f->n < FLAT_BLOCK) {
         for (i = 0; i < n_queries && rc == VEX_OK; i++)
             rc = flat_scan(
-                f, (const unsigned char *)queries + i * f->cfg.vec_bytes,
-                n_threads, 0, 0.0f, hits + i * k, k, &n_hits[i], NULL);
+                f, (const unsigned char *)queries + i * f->cfg.vec_bytes, so, 0,
+                0.0f, hits + i * k, k, &n_hits[i], NULL);
         goto done;
     }
 
     job.f = f;
     job.s = vex_simd();
+    job.so = so;
     job.queries = queries;
     job.nq = n_queries;
     job.k = k;

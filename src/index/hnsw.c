@@ -1088,26 +1088,32 @@ static int hit_less(const vex_hit *a, const vex_hit *b)
            (a->distance == b->distance && a->id < b->id);
 }
 
-/* One query: beam search on level 0, then the k nearest live nodes, or all
- * within `radius` when radius is not NaN (then *n_total counts them).
- * Shared lock held. */
-static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
-                         const void *q, size_t k, uint32_t width, float radius,
-                         vex_hit *hits, uint64_t *n_total)
+/* The widest beam a search may use: the width itself, or with a filter
+ * its bound on extra work (filter_max_ef, default 16 x width). */
+static uint32_t beam_max(const vex_search_opts *so, uint32_t width)
 {
-    uint64_t ep = atomic_load(&h->ep);
-    uint32_t cur, i;
+    uint64_t w = width;
+    if (so->filter)
+        w = so->filter_max_ef ? so->filter_max_ef : 16 * (uint64_t)width;
+    if (w < width)
+        w = width;
+    return w > VEX_MAX_K ? VEX_MAX_K : (uint32_t)w;
+}
+
+/* One beam search of the given width on level 0; then the k nearest live,
+ * accepted nodes of the beam, or all within `radius` when radius is not
+ * NaN (then *n_total counts them). Returns the number of hits. */
+static size_t search_once(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                          const vex_search_opts *so, const void *q, float qaux,
+                          uint32_t cur, float d, size_t k, uint32_t width,
+                          float radius, vex_hit *hits, uint64_t *n_total)
+{
+    uint32_t i;
     size_t m = 0;
-    float qaux, d;
-    uint16_t gen;
+    uint16_t gen = ctx_new_visit(c);
     beam b;
     if (n_total)
         *n_total = 0;
-    if (ep == NO_EP)
-        return 0;
-    qaux = query_aux(h, s, q);
-    cur = descend(h, s, q, qaux, ep, 0, &d);
-    gen = ctx_new_visit(c);
     beam_init(&b, c->beam, width);
     c->visited[cur] = gen;
     beam_insert(&b, d, cur);
@@ -1116,13 +1122,12 @@ static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
         uint32_t sl = b.a[i].slot & ~EXPANDED;
         vex_hit x;
         size_t j;
-        if (h->deleted[sl])
+        if (n_total && !(b.a[i].d <= radius))
+            break;
+        if (h->deleted[sl] || !vex_accept(so, h->ids[sl]))
             continue;
-        if (n_total) {
-            if (!(b.a[i].d <= radius))
-                break;
+        if (n_total)
             (*n_total)++;
-        }
         if (m == k)
             continue;
         x.id = h->ids[sl];
@@ -1138,21 +1143,48 @@ static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     return m;
 }
 
+/* A search: descend to level 0, beam search; with a filter that left
+ * fewer than k hits, widen the beam four times and search again, up to
+ * beam_max (the bound on extra work). Shared lock held; the context's beam
+ * holds beam_max(so, width) entries. */
+static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                         const vex_search_opts *so, const void *q, size_t k,
+                         uint32_t width, float radius, vex_hit *hits,
+                         uint64_t *n_total)
+{
+    uint64_t ep = atomic_load(&h->ep);
+    uint32_t cur, max = beam_max(so, width);
+    size_t m;
+    float qaux, d;
+    if (n_total)
+        *n_total = 0;
+    if (ep == NO_EP)
+        return 0;
+    qaux = query_aux(h, s, q);
+    cur = descend(h, s, q, qaux, ep, 0, &d);
+    for (;;) {
+        m = search_once(h, s, c, so, q, qaux, cur, d, k, width, radius, hits,
+                        n_total);
+        if (m >= k || width >= max || so->filter == NULL)
+            return m;
+        width = width > max / 4 ? max : width * 4;
+    }
+}
+
 static int hnsw_search(void *ix, const void *query, size_t k,
-                       unsigned n_threads, unsigned ef, vex_hit *hits,
-                       size_t *n_hits)
+                       const vex_search_opts *so, vex_hit *hits, size_t *n_hits)
 {
     hnsw *h = ix;
     hnsw_ctx *c;
     uint32_t width;
     int rc;
-    (void)n_threads; /* one graph walk is sequential by nature */
+    /* so->n_threads is not used: one graph walk is sequential */
     pthread_rwlock_rdlock(&h->lock);
-    width = beam_width(h, k, ef);
-    rc = ctx_acquire(h, 1, width, &c);
+    width = beam_width(h, k, so->ef);
+    rc = ctx_acquire(h, 1, beam_max(so, width), &c);
     if (rc == VEX_OK) {
         *n_hits =
-            search_one(h, vex_simd(), c, query, k, width, NAN, hits, NULL);
+            search_one(h, vex_simd(), c, so, query, k, width, NAN, hits, NULL);
         ctx_release(h, 1, &c);
     } else {
         rc = vex_err_set(h->err, rc, "out of memory for search scratch");
@@ -1164,6 +1196,7 @@ static int hnsw_search(void *ix, const void *query, size_t k,
 typedef struct search_job {
     const hnsw *h;
     const vex_simd_table *s;
+    const vex_search_opts *so;
     hnsw_ctx **ctx;
     const unsigned char *queries;
     size_t k;
@@ -1175,28 +1208,29 @@ typedef struct search_job {
 static void search_task(void *arg, size_t task, unsigned worker)
 {
     search_job *j = arg;
-    j->n_hits[task] = search_one(j->h, j->s, j->ctx[worker],
+    j->n_hits[task] = search_one(j->h, j->s, j->ctx[worker], j->so,
                                  j->queries + task * j->h->cfg.vec_bytes, j->k,
                                  j->width, NAN, j->hits + task * j->k, NULL);
 }
 
 static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
-                             size_t k, unsigned n_threads, unsigned ef,
-                             vex_hit *hits, size_t *n_hits)
+                             size_t k, const vex_search_opts *so, vex_hit *hits,
+                             size_t *n_hits)
 {
     hnsw *h = ix;
-    unsigned width = vex_pool_width(h->pool, n_threads);
+    unsigned width = vex_pool_width(h->pool, so->n_threads);
     hnsw_ctx *ctx[VEX_MAX_THREADS];
     search_job job;
     int rc;
     if (width > n_queries)
         width = (unsigned)n_queries;
     pthread_rwlock_rdlock(&h->lock);
-    job.width = beam_width(h, k, ef);
-    rc = ctx_acquire(h, width, job.width, ctx);
+    job.width = beam_width(h, k, so->ef);
+    rc = ctx_acquire(h, width, beam_max(so, job.width), ctx);
     if (rc == VEX_OK) {
         job.h = h;
         job.s = vex_simd();
+        job.so = so;
         job.ctx = ctx;
         job.queries = queries;
         job.k = k;
@@ -1214,20 +1248,19 @@ static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
 /* Approximate: the nodes within the radius among those a beam search of
  * width max(ef, capacity) finds. */
 static int hnsw_range_search(void *ix, const void *query, float radius,
-                             unsigned n_threads, unsigned ef, vex_hit *hits,
+                             const vex_search_opts *so, vex_hit *hits,
                              size_t capacity, uint64_t *n_total)
 {
     hnsw *h = ix;
     hnsw_ctx *c;
     uint32_t width;
     int rc;
-    (void)n_threads;
     pthread_rwlock_rdlock(&h->lock);
     width = beam_width(h, capacity > 0 ? capacity : 1,
-                       ef > capacity ? ef : (unsigned)capacity);
-    rc = ctx_acquire(h, 1, width, &c);
+                       so->ef > capacity ? so->ef : (unsigned)capacity);
+    rc = ctx_acquire(h, 1, beam_max(so, width), &c);
     if (rc == VEX_OK) {
-        search_one(h, vex_simd(), c, query, capacity, width, radius, hits,
+        search_one(h, vex_simd(), c, so, query, capacity, width, radius, hits,
                    n_total);
         ctx_release(h, 1, &c);
     } else {

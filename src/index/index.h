@@ -37,6 +37,20 @@ typedef struct vex_index_config {
     uint64_t hnsw_seed;
 } vex_index_config;
 
+/* One search call's parameters, validated by the engine. */
+typedef struct vex_search_opts {
+    unsigned n_threads; /* 0 = the whole pool */
+    unsigned ef;        /* 0 = the index default; 0 for flat */
+    vex_filter_fn filter;
+    void *filter_ctx;
+    unsigned filter_max_ef; /* 0 = 16 x ef */
+} vex_search_opts;
+
+static inline int vex_accept(const vex_search_opts *so, uint64_t id)
+{
+    return so->filter == NULL || so->filter(id, so->filter_ctx) != 0;
+}
+
 /* Graph statistics for tests and `vex_index_check`. */
 typedef struct vex_graph_stats {
     uint64_t nodes, deleted, free_slots;
@@ -60,15 +74,13 @@ typedef struct vex_index_methods {
     int (*get)(void *ix, uint64_t id, void *vec_out);
     uint64_t (*count)(void *ix);
     uint64_t (*memory)(void *ix);
-    /* ef: the search's candidate list size, 0 = the index default;
-     * kinds without one get 0. */
-    int (*search)(void *ix, const void *query, size_t k, unsigned n_threads,
-                  unsigned ef, vex_hit *hits, size_t *n_hits);
+    int (*search)(void *ix, const void *query, size_t k,
+                  const vex_search_opts *so, vex_hit *hits, size_t *n_hits);
     int (*search_batch)(void *ix, const void *queries, size_t n_queries,
-                        size_t k, unsigned n_threads, unsigned ef,
-                        vex_hit *hits, size_t *n_hits);
+                        size_t k, const vex_search_opts *so, vex_hit *hits,
+                        size_t *n_hits);
     int (*range_search)(void *ix, const void *query, float radius,
-                        unsigned n_threads, unsigned ef, vex_hit *hits,
+                        const vex_search_opts *so, vex_hit *hits,
                         size_t capacity, uint64_t *n_total);
     /* Verify internal invariants; VEX_CORRUPT with a message if broken.
      * `stats` may be NULL; kinds without a graph leave it zeroed. */
