@@ -522,6 +522,7 @@ static void test_crafted_hnsw(void)
     unsigned char *orig, *lv, *state;
     uint64_t *uoff, *ids;
     uint32_t *lk, sl, hi = UINT32_MAX, hi2 = UINT32_MAX;
+    float nan = NAN;
     if (ix == NULL)
         return;
     craft_begin(&c, ix);
@@ -580,6 +581,39 @@ static void test_crafted_hnsw(void)
     c.info.slot_bytes += 64;
     craft_expect(&c, orig, &info0, "slots of", "slot size");
 
+    /* vectors are checked like inserts; deleted nodes' too */
+    memcpy(sec_ptr(&c, VEX_SEC_SLOTS) + 5 * c.info.slot_bytes + 4, &nan, 4);
+    craft_expect(&c, orig, &info0, "NaN", "NaN vector");
+
+    free(orig);
+    free(c.b);
+    vex_index_free(ix);
+}
+
+/* Cosine keeps 1/|x| next to each vector; it must be usable. */
+static void test_crafted_hnsw_cosine(void)
+{
+    const spec *s = &SPECS[7];
+    size_t vb = vex_vector_size(s->elem, s->dim);
+    vex_index *ix = build(s, 50, 0, 4);
+    crafted c;
+    vex_blob_info info0;
+    unsigned char *orig;
+    float bad[] = {-1.0f, 0.0f, INFINITY, NAN}, zero[12] = {0};
+    size_t i;
+    if (ix == NULL)
+        return;
+    craft_begin(&c, ix);
+    orig = aligned_copy(c.b, c.size);
+    info0 = c.info;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(sec_ptr(&c, VEX_SEC_SLOTS) + 2 * c.info.slot_bytes + vb, &bad[i],
+               4);
+        craft_expect(&c, orig, &info0, "inverse norm", "cosine aux");
+    }
+    memcpy(sec_ptr(&c, VEX_SEC_SLOTS) + 2 * c.info.slot_bytes, zero,
+           sizeof zero);
+    craft_expect(&c, orig, &info0, "zero vector", "cosine zero vector");
     free(orig);
     free(c.b);
     vex_index_free(ix);
@@ -679,6 +713,7 @@ int main(void)
     TEST_RUN(test_section_flips);
     TEST_RUN(test_truncation);
     TEST_RUN(test_crafted_hnsw);
+    TEST_RUN(test_crafted_hnsw_cosine);
     TEST_RUN(test_crafted_flat);
     TEST_RUN(test_open_options);
     return TEST_EXIT();

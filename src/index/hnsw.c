@@ -1672,8 +1672,20 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                                (unsigned long long)h->upper_len);
     }
     for (sl = 0; sl < h->n; sl++) {
+        char why[160];
         if (h->deleted[sl] == 2)
             continue;
+        /* searches compute distances to deleted nodes too */
+        if (vex_vector_check(&h->cfg, slot_ptr(h, sl), why, sizeof why) !=
+            VEX_OK)
+            return vex_err_set(h->err, VEX_CORRUPT, "hnsw blob: slot %u: %s",
+                               sl, why);
+        if (h->cfg.metric == VEX_METRIC_COSINE &&
+            !(isfinite(slot_aux(h, sl)) && slot_aux(h, sl) > 0.0f))
+            return vex_err_set(h->err, VEX_CORRUPT,
+                               "hnsw blob: slot %u: inverse norm %g is not "
+                               "finite and positive",
+                               sl, (double)slot_aux(h, sl));
         for (l = 0; l <= h->levels[sl]; l++) {
             const uint32_t *lk = links_of(h, sl, l);
             if (lk[0] > max_links(h, l))
