@@ -562,6 +562,10 @@ static void test_crafted_hnsw(void)
         uoff = (uint64_t *)(void *)sec_ptr(&c, VEX_SEC_UPPER_OFF);
         uoff[hi] = c.info.upper_len;
         craft_expect(&c, orig, &info0, "upper links", "upper off past arena");
+
+        uoff = (uint64_t *)(void *)sec_ptr(&c, VEX_SEC_UPPER_OFF);
+        uoff[hi2] = uoff[hi]; /* links valid for both: only sharing */
+        craft_expect(&c, orig, &info0, "overlap", "upper blocks overlap");
     }
 
     ids = (uint64_t *)(void *)sec_ptr(&c, VEX_SEC_IDS);

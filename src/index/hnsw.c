@@ -1671,6 +1671,35 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                                sl, (unsigned long long)h->upper_off[sl],
                                (unsigned long long)h->upper_len);
     }
+    /* Upper link blocks of nodes in use must not share words: a write to
+     * one node's list would otherwise change another's count, which later
+     * reads trust. (Free slots' old blocks are never used again.) */
+    if (h->upper_len) {
+        uint8_t *used = vex_mem_calloc(h->mem, h->upper_len / 8 + 1, 1);
+        int rc = VEX_OK;
+        if (used == NULL)
+            return vex_err_set(h->err, VEX_NOMEM,
+                               "out of memory checking the index");
+        for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
+            uint64_t w = h->upper_off[sl],
+                     end = w + (uint64_t)h->levels[sl] * (h->M + 1);
+            if (h->deleted[sl] == 2)
+                continue;
+            for (; w < end; w++) {
+                if (used[w / 8] & (1u << (w % 8))) {
+                    rc = vex_err_set(h->err, VEX_CORRUPT,
+                                     "hnsw blob: slot %u: upper links at "
+                                     "word %llu overlap another node's",
+                                     sl, (unsigned long long)w);
+                    break;
+                }
+                used[w / 8] |= (uint8_t)(1u << (w % 8));
+            }
+        }
+        vex_mem_free(h->mem, used);
+        if (rc != VEX_OK)
+            return rc;
+    }
     for (sl = 0; sl < h->n; sl++) {
         char why[160];
         if (h->deleted[sl] == 2)
