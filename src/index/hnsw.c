@@ -950,8 +950,9 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         h->levels[sl] = (uint8_t)level;
         h->upper_off[sl] = h->upper_len;
         h->upper_len += (uint64_t)level * (h->M + 1);
-        memset(h->upper + h->upper_off[sl], 0,
-               (size_t)level * (h->M + 1) * sizeof(uint32_t));
+        if (level > 0) /* the arena may not exist yet (NULL + 0 is UB) */
+            memset(h->upper + h->upper_off[sl], 0,
+                   (size_t)level * (h->M + 1) * sizeof(uint32_t));
         vex_idmap_put(&h->map, ids[i], sl);
         out[i] = sl;
     }
