@@ -695,7 +695,9 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     h->efs = cfg->hnsw_ef_search;
     h->seed = cfg->hnsw_seed;
     h->level_mult = 1.0 / log((double)h->M);
-    h->aux_off = cfg->vec_bytes;
+    /* link words are read and written atomically: keep them 4-aligned
+     * when a bit vector's size is not a multiple of 4 */
+    h->aux_off = (cfg->vec_bytes + 3) / 4 * 4;
     h->links_off = h->aux_off + sizeof(float);
     h->slot_bytes = (h->links_off + (1 + (size_t)h->M0) * 4 + 63) / 64 * 64;
     /* writers first: a steady stream of searches must not starve an add */
@@ -1615,12 +1617,16 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
                          (unsigned long long)total, (unsigned long long)size);
     } else {
         memset(buf, 0, (size_t)total); /* alignment gaps */
-        memcpy(buf + info.sec[0].offset, h->slots, (size_t)info.sec[0].length);
-        memcpy(buf + info.sec[1].offset, h->ids, (size_t)info.sec[1].length);
-        memcpy(buf + info.sec[2].offset, h->levels, h->n);
-        memcpy(buf + info.sec[3].offset, h->deleted, h->n);
-        memcpy(buf + info.sec[4].offset, h->upper_off,
-               (size_t)info.sec[4].length);
+        if (h->n) { /* a new empty index has no arrays (memcpy of NULL) */
+            memcpy(buf + info.sec[0].offset, h->slots,
+                   (size_t)info.sec[0].length);
+            memcpy(buf + info.sec[1].offset, h->ids,
+                   (size_t)info.sec[1].length);
+            memcpy(buf + info.sec[2].offset, h->levels, h->n);
+            memcpy(buf + info.sec[3].offset, h->deleted, h->n);
+            memcpy(buf + info.sec[4].offset, h->upper_off,
+                   (size_t)info.sec[4].length);
+        }
         if (info.sec[5].length)
             memcpy(buf + info.sec[5].offset, h->upper,
                    (size_t)info.sec[5].length);
