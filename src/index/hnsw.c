@@ -695,7 +695,9 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     h->efs = cfg->hnsw_ef_search;
     h->seed = cfg->hnsw_seed;
     h->level_mult = 1.0 / log((double)h->M);
-    h->aux_off = cfg->vec_bytes;
+    /* link words are read and written atomically: keep them 4-aligned
+     * when a bit vector's size is not a multiple of 4 */
+    h->aux_off = (cfg->vec_bytes + 3) / 4 * 4;
     h->links_off = h->aux_off + sizeof(float);
     h->slot_bytes = (h->links_off + (1 + (size_t)h->M0) * 4 + 63) / 64 * 64;
     /* writers first: a steady stream of searches must not starve an add */
@@ -950,8 +952,9 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         h->levels[sl] = (uint8_t)level;
         h->upper_off[sl] = h->upper_len;
         h->upper_len += (uint64_t)level * (h->M + 1);
-        memset(h->upper + h->upper_off[sl], 0,
-               (size_t)level * (h->M + 1) * sizeof(uint32_t));
+        if (level > 0) /* the arena may not exist yet (NULL + 0 is UB) */
+            memset(h->upper + h->upper_off[sl], 0,
+                   (size_t)level * (h->M + 1) * sizeof(uint32_t));
         vex_idmap_put(&h->map, ids[i], sl);
         out[i] = sl;
     }
@@ -1669,12 +1672,16 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
                          (unsigned long long)total, (unsigned long long)size);
     } else {
         memset(buf, 0, (size_t)total); /* alignment gaps */
-        memcpy(buf + info.sec[0].offset, h->slots, (size_t)info.sec[0].length);
-        memcpy(buf + info.sec[1].offset, h->ids, (size_t)info.sec[1].length);
-        memcpy(buf + info.sec[2].offset, h->levels, h->n);
-        memcpy(buf + info.sec[3].offset, h->deleted, h->n);
-        memcpy(buf + info.sec[4].offset, h->upper_off,
-               (size_t)info.sec[4].length);
+        if (h->n) { /* a new empty index has no arrays (memcpy of NULL) */
+            memcpy(buf + info.sec[0].offset, h->slots,
+                   (size_t)info.sec[0].length);
+            memcpy(buf + info.sec[1].offset, h->ids,
+                   (size_t)info.sec[1].length);
+            memcpy(buf + info.sec[2].offset, h->levels, h->n);
+            memcpy(buf + info.sec[3].offset, h->deleted, h->n);
+            memcpy(buf + info.sec[4].offset, h->upper_off,
+                   (size_t)info.sec[4].length);
+        }
         if (info.sec[5].length)
             memcpy(buf + info.sec[5].offset, h->upper,
                    (size_t)info.sec[5].length);
@@ -1726,9 +1733,50 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                                sl, (unsigned long long)h->upper_off[sl],
                                (unsigned long long)h->upper_len);
     }
+    /* Upper link blocks of nodes in use must not share words: a write to
+     * one node's list would otherwise change another's count, which later
+     * reads trust. (Free slots' old blocks are never used again.) */
+    if (h->upper_len) {
+        uint8_t *used = vex_mem_calloc(h->mem, h->upper_len / 8 + 1, 1);
+        int rc = VEX_OK;
+        if (used == NULL)
+            return vex_err_set(h->err, VEX_NOMEM,
+                               "out of memory checking the index");
+        for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
+            uint64_t w = h->upper_off[sl],
+                     end = w + (uint64_t)h->levels[sl] * (h->M + 1);
+            if (h->deleted[sl] == 2)
+                continue;
+            for (; w < end; w++) {
+                if (used[w / 8] & (1u << (w % 8))) {
+                    rc = vex_err_set(h->err, VEX_CORRUPT,
+                                     "hnsw blob: slot %u: upper links at "
+                                     "word %llu overlap another node's",
+                                     sl, (unsigned long long)w);
+                    break;
+                }
+                used[w / 8] |= (uint8_t)(1u << (w % 8));
+            }
+        }
+        vex_mem_free(h->mem, used);
+        if (rc != VEX_OK)
+            return rc;
+    }
     for (sl = 0; sl < h->n; sl++) {
+        char why[160];
         if (h->deleted[sl] == 2)
             continue;
+        /* searches compute distances to deleted nodes too */
+        if (vex_vector_check(&h->cfg, slot_ptr(h, sl), why, sizeof why) !=
+            VEX_OK)
+            return vex_err_set(h->err, VEX_CORRUPT, "hnsw blob: slot %u: %s",
+                               sl, why);
+        if (h->cfg.metric == VEX_METRIC_COSINE &&
+            !(isfinite(slot_aux(h, sl)) && slot_aux(h, sl) > 0.0f))
+            return vex_err_set(h->err, VEX_CORRUPT,
+                               "hnsw blob: slot %u: inverse norm %g is not "
+                               "finite and positive",
+                               sl, (double)slot_aux(h, sl));
         for (l = 0; l <= h->levels[sl]; l++) {
             const uint32_t *lk = links_of(h, sl, l);
             if (lk[0] > max_links(h, l))
