@@ -1785,7 +1785,19 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                                    "links, at most %u",
                                    sl, l, lk[0], max_links(h, l));
             for (i = 0; i < lk[0]; i++) {
-                uint32_t x = lk[1 + i];
+                uint32_t x = lk[1 + i], t;
+                /* the same rules vex_index_check applies: no self-links,
+                 * no link twice (lists are short: the quadratic scan is
+                 * cheaper than a marker array) */
+                for (t = 0; t < i && x != sl; t++)
+                    if (lk[1 + t] == x)
+                        break;
+                if (x == sl || t < i)
+                    return vex_err_set(h->err, VEX_CORRUPT,
+                                       "hnsw blob: slot %u level %u links "
+                                       "to %u %s",
+                                       sl, l, x,
+                                       x == sl ? "(itself)" : "twice");
                 if (x >= h->n || h->deleted[x] == 2 || h->levels[x] < l)
                     return vex_err_set(h->err, VEX_CORRUPT,
                                        "hnsw blob: slot %u level %u links "
