@@ -103,9 +103,8 @@ int main(int argc, char **argv)
     }
     for (i = 0; i < words; i++) /* touch every page, defeat zero pages */
         buf[i] = i * 0x9e3779b97f4a7c15ULL;
-    for (t = 1; t <= max_threads; t = t < max_threads && t * 2 > max_threads
-                                          ? max_threads
-                                          : t * 2) {
+    for (t = 1; t <= max_threads;
+         t = t < max_threads && t * 2 > max_threads ? max_threads : t * 2) {
         double g = probe(buf, words, t, passes, &sink);
         printf("{\"bench\":\"membw\",\"threads\":%d,\"bytes\":%zu,"
                "\"gbps\":%.3f}\n",

@@ -68,11 +68,11 @@ extern "C" {
  * Version
  * ------------------------------------------------------------------- */
 
-#define VEX_VERSION_MAJOR 0
-#define VEX_VERSION_MINOR 1
-#define VEX_VERSION_PATCH 0
+#define VEX_VERSION_MAJOR  0
+#define VEX_VERSION_MINOR  1
+#define VEX_VERSION_PATCH  0
 #define VEX_VERSION_STRING "0.1.0"
-#define VEX_VERSION_NUMBER \
+#define VEX_VERSION_NUMBER                                                     \
     (VEX_VERSION_MAJOR * 10000 + VEX_VERSION_MINOR * 100 + VEX_VERSION_PATCH)
 
 /* The version of the library actually linked, "MAJOR.MINOR.PATCH". The
@@ -101,7 +101,7 @@ VEX_API int vex_version_number(void);
     X(VEX_EXISTS, 7, "already exists")                                         \
     X(VEX_FULL, 8, "limit reached")                                            \
     X(VEX_BUSY, 9, "resource busy")                                            \
-    X(VEX_UNSUPPORTED, 10, "not supported by this build or machine")          \
+    X(VEX_UNSUPPORTED, 10, "not supported by this build or machine")           \
     X(VEX_INTERNAL, 11, "internal error")
 
 enum vex_status {
@@ -191,10 +191,7 @@ typedef enum vex_metric {
  *                 i / 8; a vector of dim bits takes (dim + 7) / 8 bytes and
  *                 the unused high bits of the last byte must be zero.
  *                 Metrics HAMMING, JACCARD. */
-typedef enum vex_elem {
-    VEX_ELEM_F32 = 1,
-    VEX_ELEM_BIT = 2
-} vex_elem;
+typedef enum vex_elem { VEX_ELEM_F32 = 1, VEX_ELEM_BIT = 2 } vex_elem;
 
 /* Names for printing and parsing ("l2", "ip", "cosine", "hamming",
  * "jaccard"; "f32", "bit"). Parsing returns VEX_INVALID for unknown names. */

@@ -23,7 +23,7 @@ static const char *test_case_name_;
 #define CHECK(cond)                                                            \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__,        \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s\n", __FILE__,         \
                     __LINE__, test_case_name_, #cond);                         \
             test_case_failed_ = 1;                                             \
         }                                                                      \
@@ -32,7 +32,7 @@ static const char *test_case_name_;
 #define CHECK_MSG(cond, ...)                                                   \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: %s: CHECK failed: %s: ", __FILE__,        \
+            fprintf(stderr, "%s:%d: %s: CHECK failed: %s: ", __FILE__,         \
                     __LINE__, test_case_name_, #cond);                         \
             fprintf(stderr, __VA_ARGS__);                                      \
             fputc('\n', stderr);                                               \
@@ -44,7 +44,8 @@ static const char *test_case_name_;
     do {                                                                       \
         long long a_ = (long long)(a), b_ = (long long)(b);                    \
         if (a_ != b_) {                                                        \
-            fprintf(stderr, "%s:%d: %s: CHECK failed: %s == %s (%lld vs %lld)\n", \
+            fprintf(stderr,                                                    \
+                    "%s:%d: %s: CHECK failed: %s == %s (%lld vs %lld)\n",      \
                     __FILE__, __LINE__, test_case_name_, #a, #b, a_, b_);      \
             test_case_failed_ = 1;                                             \
         }                                                                      \
@@ -54,7 +55,7 @@ static const char *test_case_name_;
     do {                                                                       \
         int rc_ = (expr);                                                      \
         if (rc_ != (want)) {                                                   \
-            fprintf(stderr, "%s:%d: %s: %s returned %d (%s), wanted %s\n",    \
+            fprintf(stderr, "%s:%d: %s: %s returned %d (%s), wanted %s\n",     \
                     __FILE__, __LINE__, test_case_name_, #expr, rc_,           \
                     vex_status_name(rc_), #want);                              \
             test_case_failed_ = 1;                                             \

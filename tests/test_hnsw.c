@@ -394,9 +394,8 @@ static void test_filter(void)
         }
         fprintf(stderr, "  filter 1/%llu: recall@10 %.4f\n",
                 (unsigned long long)mods[mi], (double)ok / (double)got);
-        CHECK_MSG((double)ok / (double)got >= 0.95,
-                  "filter 1/%llu recall %.4f", (unsigned long long)mods[mi],
-                  (double)ok / (double)got);
+        CHECK_MSG((double)ok / (double)got >= 0.95, "filter 1/%llu recall %.4f",
+                  (unsigned long long)mods[mi], (double)ok / (double)got);
     }
     {
         vex_search_params p;

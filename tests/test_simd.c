@@ -288,9 +288,9 @@ static void test_crc32c(void)
             off = n % 13;
             uint32_t want = g_ref->crc32c_update(~0u, buf + off, n);
             uint32_t got = t->crc32c_update(~0u, buf + off, n);
-            uint32_t split = t->crc32c_update(
-                t->crc32c_update(~0u, buf + off, n / 3), buf + off + n / 3,
-                n - n / 3);
+            uint32_t split =
+                t->crc32c_update(t->crc32c_update(~0u, buf + off, n / 3),
+                                 buf + off + n / 3, n - n / 3);
             CHECK_MSG(got == want && split == want, "%s crc32c n=%zu", t->name,
                       n);
         }

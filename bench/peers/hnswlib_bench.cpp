@@ -81,8 +81,9 @@ static void normalize(std::vector<float> &v, size_t dim)
 int main(int argc, char **argv)
 {
     if (argc != 10 && argc != 11) {
-        std::fprintf(stderr, "usage: %s BASE QUERY GT l2|cosine M EFC THREADS "
-                             "K EF[,EF...] [REPEAT]\n",
+        std::fprintf(stderr,
+                     "usage: %s BASE QUERY GT l2|cosine M EFC THREADS "
+                     "K EF[,EF...] [REPEAT]\n",
                      argv[0]);
         return 2;
     }
@@ -95,7 +96,8 @@ int main(int argc, char **argv)
     std::vector<int32_t> gt = read_vecs<int32_t>(argv[3], &gk, &ng);
     bool cosine = std::strcmp(argv[4], "cosine") == 0;
     size_t M = std::strtoul(argv[5], 0, 10), efc = std::strtoul(argv[6], 0, 10);
-    size_t threads = std::strtoul(argv[7], 0, 10), k = std::strtoul(argv[8], 0, 10);
+    size_t threads = std::strtoul(argv[7], 0, 10),
+           k = std::strtoul(argv[8], 0, 10);
     std::vector<size_t> efs;
     for (char *p = argv[9]; *p;) {
         efs.push_back(std::strtoul(p, &p, 10));
@@ -109,7 +111,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nq; i++) {
         double kth = -1e300, scale = 0;
         for (size_t j = 0; j < k; j++) {
-            const float *x = &base[(size_t)gt[i * gk + j] * dim], *q = &query[i * dim];
+            const float *x = &base[(size_t)gt[i * gk + j] * dim],
+                        *q = &query[i * dim];
             double s = 0, sabs = 0, nx = 0, nqq = 0;
             for (size_t t = 0; t < dim; t++) {
                 if (cosine) {
@@ -139,7 +142,8 @@ int main(int argc, char **argv)
 
     hnswlib::L2Space l2(dim);
     hnswlib::InnerProductSpace ip(dim);
-    hnswlib::SpaceInterface<float> *space = cosine ? (hnswlib::SpaceInterface<float> *)&ip : &l2;
+    hnswlib::SpaceInterface<float> *space =
+        cosine ? (hnswlib::SpaceInterface<float> *)&ip : &l2;
     long rss0 = rss_bytes();
     double t0 = now();
     auto *alg = new hnswlib::HierarchicalNSW<float>(space, n, M, efc, 100);
