@@ -51,6 +51,13 @@
  *    context; a search bumps the generation instead of clearing, and clears
  *    only when the counter wraps (every 65535 searches).
  *
+ * 6. No stranded nodes. Pruning can leave a node with no in-links, which
+ *    no search can then reach (hnswlib loses ~0.1-0.3% of nodes so, and
+ *    with them the last points of recall). After every n/64 (at least 256)
+ *    nodes added and after each repair, connect_unreachable() walks the
+ *    graph from the entry point and links every stranded node from its
+ *    nearest reachable neighbour.
+ *
  * Concurrency. One rwlock guards the arrays' shape: adding vectors takes
  * it exclusively only to grow arrays and claim slots, then shared while
  * linking; searches take it shared. Links are changed under striped
@@ -87,9 +94,12 @@
 #define HNSW_SERIAL_START 1024 /* nodes linked one by one before going wide */
 #define HNSW_TASK         64   /* vectors per parallel build task */
 #define HNSW_REPAIR_SHARE 0.10 /* repair when this share is deleted */
-#define PREFETCH_AHEAD    8
-#define EXPANDED          0x80000000u /* beam entry flag, in the slot word */
-#define NO_EP             UINT64_MAX
+#define HNSW_CONNECT_MIN                                                       \
+    256 /* adds this large end with a reachability pass                        \
+         */
+#define PREFETCH_AHEAD 8
+#define EXPANDED       0x80000000u /* beam entry flag, in the slot word */
+#define NO_EP          UINT64_MAX
 
 typedef struct cand {
     float d;
@@ -140,6 +150,8 @@ typedef struct hnsw {
     uint32_t n, cap; /* slots in use (incl. deleted), allocated */
     uint32_t n_deleted, n_free;
     uint32_t linking;     /* adds between claim and link; blocks repair */
+    /* nodes linked since the last connect_unreachable pass */
+    _Atomic uint64_t since_connect;
     uint32_t *free_slots; /* cap n_free_cap */
     uint32_t free_cap;
     vex_idmap map;
@@ -583,10 +595,14 @@ static void write_links(uint32_t *lk, const cand *sel, uint32_t n)
 
 /* Add `from` to the level-l links of `to`, pruning with the heuristic when
  * the list is full. */
-static void link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
-                      uint32_t to, uint32_t from, float d, unsigned l)
+/* Add `from` to the level-l links of `to`, pruning with the heuristic when
+ * the list is full; with `force`, a full list gives up its farthest link
+ * for `from` instead. Returns whether `from` is in the list afterwards. */
+static int link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c, uint32_t to,
+                     uint32_t from, float d, unsigned l, int force)
 {
     uint32_t *lk, cnt, i, max = max_links(h, l), k;
+    int kept = 1;
     pthread_mutex_lock(stripe(h, to));
     lk = links_of(h, to, l);
     cnt = ld(lk);
@@ -605,10 +621,24 @@ static void link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     c->pool2[cnt].slot = from;
     c->pool2[cnt].d = d;
     qsort(c->pool2, cnt + 1, sizeof(cand), cand_cmp);
-    k = select_heuristic(h, s, c->pool2, cnt + 1, max, c->sel);
+    if (force) {
+        /* the nearest cnt of the cnt + 1, `from` among them unless it is
+         * the farthest of all, in which case it replaces that one */
+        k = cnt;
+        memcpy(c->sel, c->pool2, k * sizeof(cand));
+        for (i = 0; i < k && c->sel[i].slot != from; i++)
+            ;
+        if (i == k)
+            c->sel[k - 1].slot = from;
+    } else {
+        k = select_heuristic(h, s, c->pool2, cnt + 1, max, c->sel);
+        for (i = 0, kept = 0; i < k && !kept; i++)
+            kept = c->sel[i].slot == from;
+    }
     write_links(lk, c->sel, k);
 out:
     pthread_mutex_unlock(stripe(h, to));
+    return kept;
 }
 
 /* Link one claimed slot into the graph. Caller holds the rwlock shared. */
@@ -656,7 +686,7 @@ static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                 dists[i] = c->sel[i].d;
             }
             for (i = 0; i < k; i++)
-                link_back(h, s, c, c->nb[i], slot, dists[i], l);
+                link_back(h, s, c, c->nb[i], slot, dists[i], l, 0);
         }
         /* next level down starts from the nearest found here */
         cur = b.a[0].slot;
@@ -711,6 +741,7 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     pthread_mutex_init(&h->ep_lock, NULL);
     pthread_mutex_init(&h->ctx_lock, NULL);
     atomic_init(&h->ep, NO_EP);
+    atomic_init(&h->since_connect, 0);
     vex_idmap_init(&h->map, mem);
     *out = h;
     return VEX_OK;
@@ -982,6 +1013,68 @@ static void link_task(void *arg, size_t task, unsigned worker)
         insert_slot(j->h, j->s, j->ctx[worker], j->slots[i]);
 }
 
+/* Pruning can leave a node with no in-links on level 0 (later inserts
+ * prune it out of every list that had it), and then no search can reach
+ * it: hnswlib's graphs lose ~0.1-0.3% of their nodes this way, which caps
+ * recall. After a large add, a breadth-first walk from the entry point
+ * (through deleted nodes too, as searches go) finds such nodes, and each
+ * is made a link of its nearest reachable out-neighbour, at the cost of
+ * that one's farthest link. One pass: a link given up can rarely strand
+ * another node, which the next pass catches. Shared lock held. Skipped
+ * (it only improves recall) if its scratch cannot be allocated. */
+static void connect_unreachable(hnsw *h, const vex_simd_table *s, hnsw_ctx *c)
+{
+    uint64_t ep = atomic_load(&h->ep);
+    uint8_t *seen;
+    uint32_t *queue, head = 0, tail = 0, sl, i;
+    if (ep == NO_EP)
+        return;
+    seen = vex_mem_calloc(h->mem, h->n, 1);
+    queue = vex_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
+    if (seen == NULL || queue == NULL)
+        goto out;
+    queue[tail++] = (uint32_t)ep;
+    seen[(uint32_t)ep] = 1;
+    while (head < tail) {
+        const uint32_t *lk = links_of(h, queue[head++], 0);
+        uint32_t cnt = ld(lk);
+        for (i = 0; i < cnt; i++) {
+            uint32_t x = ld(&lk[1 + i]);
+            if (!seen[x]) {
+                seen[x] = 1;
+                queue[tail++] = x;
+            }
+        }
+    }
+    for (sl = 0; sl < h->n; sl++) {
+        const uint32_t *lk;
+        uint32_t cnt, best = UINT32_MAX;
+        float bd = INFINITY;
+        if (seen[sl] || h->deleted[sl] != 0)
+            continue;
+        lk = links_of(h, sl, 0);
+        cnt = ld(lk);
+        for (i = 0; i < cnt; i++) {
+            uint32_t x = ld(&lk[1 + i]);
+            float d;
+            if (!seen[x] || h->deleted[x] == 2)
+                continue;
+            d = dist_nodes(h, s, sl, x);
+            if (d < bd) {
+                bd = d;
+                best = x;
+            }
+        }
+        if (best != UINT32_MAX) {
+            link_back(h, s, c, best, sl, bd, 0, 1);
+            seen[sl] = 1;
+        }
+    }
+out:
+    vex_mem_free(h->mem, seen);
+    vex_mem_free(h->mem, queue);
+}
+
 static int repair_due(const hnsw *h)
 {
     uint64_t total = h->map.count + h->n_deleted;
@@ -1057,6 +1150,15 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
     if (serial < n)
         vex_pool_run(h->pool, (n - serial + HNSW_TASK - 1) / HNSW_TASK, width,
                      link_task, &job);
+    /* a reachability pass per HNSW_CONNECT_MIN nodes added (and at least
+     * n / 64, so its O(n M) walk stays a small share of linking) */
+    {
+        uint64_t since = atomic_fetch_add(&h->since_connect, n) + n;
+        uint64_t due =
+            h->n / 64 > HNSW_CONNECT_MIN ? h->n / 64 : HNSW_CONNECT_MIN;
+        if (since >= due && atomic_exchange(&h->since_connect, 0) >= due)
+            connect_unreachable(h, job.s, ctx[0]);
+    }
     ctx_release(h, width, ctx);
     pthread_rwlock_unlock(&h->lock);
 
@@ -1430,6 +1532,7 @@ static void hnsw_repair(hnsw *h)
             }
         }
         h->n_deleted = 0;
+        connect_unreachable(h, job.s, ctx[0]); /* relinking may strand some */
     }
     for (w = 0; w < width; w++)
         vex_mem_free(h->mem, buf[w]);
