@@ -270,10 +270,14 @@ VEX_API void vex_search_params_init(vex_search_params *params);
  *                   (their neighbours are repaired), so recall does not
  *                   decay with deletes.
  *
- * Threading: any number of threads may search one index at the same time;
- * vex_index_add() and vex_index_remove() may be called from any thread and
- * wait for running searches (and make new searches wait for them). A
- * handle must not be used after vex_index_free() begins.
+ * Threading: any number of threads may search one index at the same time,
+ * and vex_index_add() and vex_index_remove() may be called from any thread
+ * at any time. A flat index makes writes wait for running searches (and
+ * new searches for running writes). HNSW holds searches back only while an
+ * add claims room and while a remove marks its vector; the linking of
+ * added vectors, the bulk of the work, runs alongside searches, which may
+ * or may not see a vector whose add has not returned yet. A handle must
+ * not be used after vex_index_free() begins.
  * ------------------------------------------------------------------- */
 typedef struct vex_index vex_index;
 
@@ -334,8 +338,9 @@ VEX_API void vex_index_free(vex_index *idx);
  * is rejected nothing is added. Returns VEX_EXISTS if an id is already in
  * the index or repeats within the call, VEX_INVALID for non-finite
  * components, zero vectors under cosine, or stray padding bits, VEX_FULL
- * past 2^40 vectors, VEX_NOMEM. The message names the offending position.
- * The vectors are copied. */
+ * past the kind's size limit (2^40
+ * vectors flat, 2^31 HNSW), VEX_NOMEM. The message names the offending
+ * position. The vectors are copied. */
 VEX_API int vex_index_add(vex_index *idx, const uint64_t *ids,
                           const void *vectors, size_t n);
 
@@ -362,16 +367,21 @@ VEX_API void vex_index_get_options(const vex_index *idx,
  * and dimension). Writes up to k hits to `hits` (room for k), nearest first,
  * ties broken by the smaller id, and their number, min(k, count), to
  * *n_hits. `params` may be NULL for defaults. k must be 1..VEX_MAX_K.
- * Returns VEX_INVALID for a bad query or k. Does not allocate. */
+ * Returns VEX_INVALID for a bad query or k. Allocates nothing in steady
+ * state: scratch (visited tables, candidate lists, per-thread heaps) is
+ * kept by the handle and reused, and only a search that needs more than
+ * any before it (a first search, a larger k or ef) allocates, so
+ * VEX_NOMEM is possible then. */
 VEX_API int vex_index_search(vex_index *idx, const void *query, size_t k,
                              const vex_search_params *params, vex_hit *hits,
                              size_t *n_hits);
 
 /* k nearest neighbours of each of `n_queries` queries stored back to back.
  * The hits of query i go to hits[i*k .. i*k+k), their number to n_hits[i].
- * Results are the same as n calls of vex_index_search(). The call borrows
- * scratch memory from the handle's allocator for its duration (not per
- * query); it may return VEX_NOMEM. */
+ * Results are the same as n calls of vex_index_search(). Scratch memory
+ * comes from contexts the handle keeps and reuses: a call allocates only
+ * when it needs more than any call before it, and may then return
+ * VEX_NOMEM. */
 VEX_API int vex_index_search_batch(vex_index *idx, const void *queries,
                                    size_t n_queries, size_t k,
                                    const vex_search_params *params,
@@ -381,7 +391,9 @@ VEX_API int vex_index_search_batch(vex_index *idx, const void *queries,
  * first. At most `capacity` hits are written; *n_total receives how many
  * vectors are within the radius, so a caller who gets n_total > capacity
  * holds the nearest `capacity` of them and can call again with more room.
- * capacity may be 0 to only count. Does not allocate. */
+ * capacity may be 0 to only count. Flat: exact. HNSW: approximate, the
+ * vectors within the radius among those a search with a candidate list of
+ * max(ef_search, capacity) finds (capacity at most VEX_MAX_K). */
 VEX_API int vex_index_range_search(vex_index *idx, const void *query,
                                    float radius,
                                    const vex_search_params *params,
