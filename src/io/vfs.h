@@ -93,8 +93,8 @@ typedef struct vex_vfs_methods {
     int (*close)(vex_file *f, vex_err *err);
     /* Read up to `n` bytes at `off` into `buf`. *n_read < n only when the
      * end of the file was reached (0 at or past the end). */
-    int (*read)(vex_file *f, void *buf, size_t n, uint64_t off,
-                size_t *n_read, vex_err *err);
+    int (*read)(vex_file *f, void *buf, size_t n, uint64_t off, size_t *n_read,
+                vex_err *err);
     /* Write all `n` bytes at `off`, growing the file as needed; a hole
      * between the old end and `off` reads as zeros. Append = write at the
      * size. On failure a prefix of the buffer may have been written. */
@@ -125,8 +125,7 @@ typedef struct vex_vfs_methods {
     /* Atomically rename a file, replacing `to` if it exists: at every
      * moment `to` names either the old or the new file. Not durable until
      * sync_dir of both directories. */
-    int (*rename)(vex_vfs *vfs, const char *from, const char *to,
-                  vex_err *err);
+    int (*rename)(vex_vfs *vfs, const char *from, const char *to, vex_err *err);
     /* fsync a directory: makes creates, renames and removes of its
      * entries durable. */
     int (*sync_dir)(vex_vfs *vfs, const char *path, vex_err *err);
@@ -160,8 +159,8 @@ static inline int vex_file_close(vex_file *f, vex_err *err)
 {
     return f ? f->vfs->methods->close(f, err) : VEX_OK;
 }
-static inline int vex_file_read(vex_file *f, void *buf, size_t n,
-                                uint64_t off, size_t *n_read, vex_err *err)
+static inline int vex_file_read(vex_file *f, void *buf, size_t n, uint64_t off,
+                                size_t *n_read, vex_err *err)
 {
     return f->vfs->methods->read(f, buf, n, off, n_read, err);
 }
@@ -301,10 +300,10 @@ enum {
 };
 
 typedef struct vex_fault_config {
-    uint32_t mask;     /* VEX_FAULT_BIT()s of the methods that may fail */
-    uint64_t fail_at;  /* 1-based number of the selected call; 0 = never */
-    int persistent;    /* fail every selected call from fail_at on */
-    int kind;          /* VEX_FAULT_* */
+    uint32_t mask;    /* VEX_FAULT_BIT()s of the methods that may fail */
+    uint64_t fail_at; /* 1-based number of the selected call; 0 = never */
+    int persistent;   /* fail every selected call from fail_at on */
+    int kind;         /* VEX_FAULT_* */
 } vex_fault_config;
 
 typedef struct vex_fault_stats {

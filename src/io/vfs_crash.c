@@ -55,6 +55,11 @@
  *     without crash_now leaves the disk untouched; crash_now(KEEP_ALL)
  *     writes everything.
  *
+ * Paths are compared after removing repeated '/', "." components and a
+ * trailing '/', but a leading '/' is kept: "a" and "/a" are different
+ * paths (as on the real file system), so sync_dir(".") and not "/" covers
+ * the entries of relative paths.
+ *
  * Simplifications: renaming a directory is VEX_UNSUPPORTED (storage
  * renames only files); files are held whole in memory (tests use small
  * ones); lookups are linear in the number of touched paths.
@@ -72,7 +77,7 @@
 
 typedef struct cnode {
     int is_dir;
-    int from_disk;  /* loaded from the disk and not yet modified */
+    int from_disk;      /* loaded from the disk and not yet modified */
     unsigned char *cur; /* bytes in [cur_len, cur_cap) are zero */
     size_t cur_len, cur_cap;
     unsigned char *dur;
@@ -243,8 +248,7 @@ static int load_file(crash_vfs *c, const char *key, cnode *n, vex_err *err)
         goto cleanup;
     if ((rc = node_reserve(c, n, size)) != VEX_OK)
         goto cleanup;
-    if ((rc = vex_file_read_exact(f, n->cur, (size_t)size, 0, err)) !=
-        VEX_OK)
+    if ((rc = vex_file_read_exact(f, n->cur, (size_t)size, 0, err)) != VEX_OK)
         goto cleanup;
     n->cur_len = (size_t)size;
     n->dur = vex_mem_alloc(&c->mem, n->cur_len);
@@ -263,8 +267,7 @@ cleanup:
 
 /* The entry for `key`, loading it from the disk on first touch. Takes a
  * copy of the key. Caller holds c->mu. Roots are never entries. */
-static int get_entry(crash_vfs *c, const char *key, centry **out,
-                     vex_err *err)
+static int get_entry(crash_vfs *c, const char *key, centry **out, vex_err *err)
 {
     centry *e;
     cnode *n = NULL;
@@ -665,8 +668,8 @@ static int crash_lock(vex_file *file, vex_err *err)
     rc = stale(f, err);
     if (rc == VEX_OK) {
         if (f->node->lock_owner && f->node->lock_owner != f)
-            rc = vex_vfs_fail(err, VEX_BUSY,
-                              "%s: lock: held by another handle", f->path);
+            rc = vex_vfs_fail(err, VEX_BUSY, "%s: lock: held by another handle",
+                              f->path);
         else
             f->node->lock_owner = f;
     }
@@ -738,8 +741,8 @@ static int crash_remove(vex_vfs *v, const char *path, vex_err *err)
         /* the entries array may have moved: find e again */
         e = &c->ents[find(c, key)];
         if (busy) {
-            rc = vex_vfs_fail(err, VEX_EXISTS,
-                              "%s: rmdir: Directory not empty", path);
+            rc = vex_vfs_fail(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
+                              path);
             goto cleanup;
         }
     }
@@ -813,9 +816,9 @@ static int crash_sync_dir(vex_vfs *v, const char *path, vex_err *err)
     if ((rc = kind_of(c, key, &k, err)) != VEX_OK)
         goto cleanup;
     if (k != VEX_VFS_DIR) {
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "%s: open directory: No such file or directory",
-                          path);
+        rc =
+            vex_vfs_fail(err, VEX_NOTFOUND,
+                         "%s: open directory: No such file or directory", path);
         goto cleanup;
     }
     for (i = 0; i < c->n_ents; i++) /* rule 4 */
@@ -1053,10 +1056,9 @@ static int write_disk_file(vex_vfs *disk, const char *path, const cnode *n,
                            vex_err *err)
 {
     vex_file *f = NULL;
-    int rc = vex_vfs_open(disk, path,
-                          VEX_OPEN_READWRITE | VEX_OPEN_CREATE |
-                              VEX_OPEN_TRUNCATE,
-                          &f, err);
+    int rc = vex_vfs_open(
+        disk, path, VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
+        &f, err);
     if (rc == VEX_OK && n->out_len > 0)
         rc = vex_file_write(f, n->out, n->out_len, 0, err);
     if (rc == VEX_OK)
@@ -1146,11 +1148,10 @@ static void crash_destroy(vex_vfs *v)
 }
 
 static const vex_vfs_methods crash_methods = {
-    crash_open,     crash_close,  crash_read,     crash_write,
-    crash_size,     crash_truncate, crash_sync,   crash_mmap,
-    crash_munmap,   crash_lock,   crash_unlock,   crash_remove,
-    crash_rename,   crash_sync_dir, crash_list,   crash_mkdir,
-    crash_exists,   crash_destroy,
+    crash_open,     crash_close,  crash_read,    crash_write,    crash_size,
+    crash_truncate, crash_sync,   crash_mmap,    crash_munmap,   crash_lock,
+    crash_unlock,   crash_remove, crash_rename,  crash_sync_dir, crash_list,
+    crash_mkdir,    crash_exists, crash_destroy,
 };
 
 int vex_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,

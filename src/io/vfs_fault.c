@@ -26,9 +26,10 @@ typedef struct fault_file {
 } fault_file;
 
 static const char *const method_names[VEX_FAULT_N_METHODS] = {
-    "open",  "close",  "pread", "pwrite",          "size",    "ftruncate",
-    "fsync", "mmap",   "munmap", "lock",           "unlock",  "unlink",
-    "rename", "fsync directory", "list", "mkdir", "stat",
+    "open",      "close",  "pread",  "pwrite",          "size",
+    "ftruncate", "fsync",  "mmap",   "munmap",          "lock",
+    "unlock",    "unlink", "rename", "fsync directory", "list",
+    "mkdir",     "stat",
 };
 
 static fault_vfs *fv(vex_vfs *v)
@@ -46,7 +47,8 @@ static int tick(fault_vfs *f, int m, uint64_t *call_no)
         uint64_t n = ++f->stats.n_selected;
         *call_no = n;
         if (f->cfg.fail_at != 0 &&
-            (n == f->cfg.fail_at || (f->cfg.persistent && n > f->cfg.fail_at))) {
+            (n == f->cfg.fail_at ||
+             (f->cfg.persistent && n > f->cfg.fail_at))) {
             f->stats.n_faults++;
             kind = f->cfg.kind;
         }
@@ -57,8 +59,8 @@ static int tick(fault_vfs *f, int m, uint64_t *call_no)
 
 /* The status an injected fault of `kind` reports from method `m`, with a
  * message naming the path (and offset when `off` is not UINT64_MAX). */
-static int inject(vex_err *err, int kind, int m, const char *path,
-                  uint64_t off, uint64_t call_no)
+static int inject(vex_err *err, int kind, int m, const char *path, uint64_t off,
+                  uint64_t call_no)
 {
     int rc = kind == VEX_FAULT_FULL ||
                      (kind == VEX_FAULT_SHORT_WRITE && m == VEX_FAULT_M_WRITE)
@@ -68,10 +70,10 @@ static int inject(vex_err *err, int kind, int m, const char *path,
                                      : "Input/output error (injected)";
     if (off != UINT64_MAX)
         return vex_vfs_fail(err, rc, "%s: %s at offset %llu: %s, call %llu",
-                            path, method_names[m], (unsigned long long)off,
-                            why, (unsigned long long)call_no);
-    return vex_vfs_fail(err, rc, "%s: %s: %s, call %llu", path,
-                        method_names[m], why, (unsigned long long)call_no);
+                            path, method_names[m], (unsigned long long)off, why,
+                            (unsigned long long)call_no);
+    return vex_vfs_fail(err, rc, "%s: %s: %s, call %llu", path, method_names[m],
+                        why, (unsigned long long)call_no);
 }
 
 static int fault_open(vex_vfs *v, const char *path, int flags, vex_file **out,
@@ -285,11 +287,10 @@ static void fault_destroy(vex_vfs *v)
 }
 
 static const vex_vfs_methods fault_methods = {
-    fault_open,     fault_close,  fault_read,     fault_write,
-    fault_size,     fault_truncate, fault_sync,   fault_mmap,
-    fault_munmap,   fault_lock,   fault_unlock,   fault_remove,
-    fault_rename,   fault_sync_dir, fault_list,   fault_mkdir,
-    fault_exists,   fault_destroy,
+    fault_open,     fault_close,  fault_read,    fault_write,    fault_size,
+    fault_truncate, fault_sync,   fault_mmap,    fault_munmap,   fault_lock,
+    fault_unlock,   fault_remove, fault_rename,  fault_sync_dir, fault_list,
+    fault_mkdir,    fault_exists, fault_destroy,
 };
 
 int vex_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,

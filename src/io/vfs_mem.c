@@ -577,8 +577,8 @@ static int mem_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
         rest = dl > 0 ? p + dl + 1 : p;
         if (strchr(rest, '/'))
             continue; /* deeper */
-        names[n_names].kind = m->ents[i].node->is_dir ? VEX_VFS_DIR
-                                                      : VEX_VFS_FILE;
+        names[n_names].kind =
+            m->ents[i].node->is_dir ? VEX_VFS_DIR : VEX_VFS_FILE;
         names[n_names].name = vex_vfs_strdup(&m->mem, rest);
         if (names[n_names++].name == NULL) {
             rc = VEX_NOMEM;
@@ -623,8 +623,7 @@ static int mem_mkdir(vex_vfs *v, const char *path, vex_err *err)
         node = vex_mem_calloc(&m->mem, 1, sizeof *node);
         if (node == NULL || add_entry(m, norm, node) != VEX_OK) {
             vex_mem_free(&m->mem, node);
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory",
-                              path);
+            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
         } else {
             node->is_dir = 1;
             node->refs = 1;
@@ -664,10 +663,9 @@ static void mem_destroy(vex_vfs *v)
 }
 
 static const vex_vfs_methods mem_methods = {
-    mem_open,   mem_close,    mem_read,     mem_write,  mem_size,
-    mem_truncate, mem_sync,   mem_mmap,     mem_munmap, mem_lock,
-    mem_unlock, mem_remove,   mem_rename,   mem_sync_dir, mem_list,
-    mem_mkdir,  mem_exists,   mem_destroy,
+    mem_open,   mem_close,    mem_read,   mem_write, mem_size,   mem_truncate,
+    mem_sync,   mem_mmap,     mem_munmap, mem_lock,  mem_unlock, mem_remove,
+    mem_rename, mem_sync_dir, mem_list,   mem_mkdir, mem_exists, mem_destroy,
 };
 
 int vex_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out)

@@ -49,8 +49,8 @@ static int sys_fail(vex_err *err, int e, const char *path, const char *what)
                         vex_vfs_strerror(e, buf, sizeof buf));
 }
 
-static int sys_fail_at(vex_err *err, int e, const char *path,
-                       const char *what, uint64_t off)
+static int sys_fail_at(vex_err *err, int e, const char *path, const char *what,
+                       uint64_t off)
 {
     char buf[128];
     return vex_vfs_fail(err, vex_vfs_errno_rc(e), "%s: %s at offset %llu: %s",
@@ -58,8 +58,8 @@ static int sys_fail_at(vex_err *err, int e, const char *path,
                         vex_vfs_strerror(e, buf, sizeof buf));
 }
 
-static int posix_open(vex_vfs *v, const char *path, int flags,
-                      vex_file **out, vex_err *err)
+static int posix_open(vex_vfs *v, const char *path, int flags, vex_file **out,
+                      vex_err *err)
 {
     int rc = VEX_OK, oflags = O_CLOEXEC, fd = -1;
     int rw = flags & (VEX_OPEN_READONLY | VEX_OPEN_READWRITE);
@@ -129,8 +129,8 @@ static int posix_read(vex_file *file, void *buf, size_t n, uint64_t off,
     size_t done = 0;
     *n_read = 0;
     while (done < n) {
-        ssize_t r = pread(f->fd, (char *)buf + done, n - done,
-                          (off_t)(off + done));
+        ssize_t r =
+            pread(f->fd, (char *)buf + done, n - done, (off_t)(off + done));
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -215,8 +215,7 @@ static int posix_mmap(vex_file *file, const void **addr, size_t *len,
     if (size == 0)
         return VEX_OK;
     if (size > SIZE_MAX)
-        return vex_vfs_fail(err, VEX_FULL, "%s: mmap: file too large",
-                            f->path);
+        return vex_vfs_fail(err, VEX_FULL, "%s: mmap: file too large", f->path);
     p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f->fd, 0);
     if (p == MAP_FAILED)
         return sys_fail(err, errno, f->path, "mmap");
@@ -380,8 +379,7 @@ static int posix_mkdir(vex_vfs *v, const char *path, vex_err *err)
     return VEX_OK;
 }
 
-static int posix_exists(vex_vfs *v, const char *path, int *kind,
-                        vex_err *err)
+static int posix_exists(vex_vfs *v, const char *path, int *kind, vex_err *err)
 {
     struct stat st;
     (void)v;
@@ -403,11 +401,10 @@ static void posix_destroy(vex_vfs *v)
 }
 
 static const vex_vfs_methods posix_methods = {
-    posix_open,     posix_close,  posix_read,    posix_write,
-    posix_size,     posix_truncate, posix_sync,  posix_mmap,
-    posix_munmap,   posix_lock,   posix_unlock,  posix_remove,
-    posix_rename,   posix_sync_dir, posix_list,  posix_mkdir,
-    posix_exists,   posix_destroy,
+    posix_open,     posix_close,  posix_read,    posix_write,    posix_size,
+    posix_truncate, posix_sync,   posix_mmap,    posix_munmap,   posix_lock,
+    posix_unlock,   posix_remove, posix_rename,  posix_sync_dir, posix_list,
+    posix_mkdir,    posix_exists, posix_destroy,
 };
 
 int vex_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out)
