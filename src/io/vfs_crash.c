@@ -256,7 +256,8 @@ static int load_file(crash_vfs *c, const char *key, cnode *n, vex_err *err)
         rc = VEX_NOMEM;
         goto cleanup;
     }
-    memcpy(n->dur, n->cur, n->cur_len);
+    if (n->cur_len)
+        memcpy(n->dur, n->cur, n->cur_len);
     n->dur_len = n->cur_len;
 cleanup:
     vex_file_close(f, NULL);
@@ -614,7 +615,8 @@ static int crash_sync(vex_file *file, int mode, vex_err *err)
             rc = vex_vfs_fail(err, VEX_NOMEM, "%s: fsync: out of memory",
                               f->path);
         } else {
-            memcpy(d, n->cur, n->cur_len);
+            if (n->cur_len)
+                memcpy(d, n->cur, n->cur_len);
             n->dur = d;
             n->dur_len = n->cur_len;
             if (n->n_dirty)
@@ -992,10 +994,12 @@ static int survivor_bytes(crash_vfs *c, cnode *n, int mode)
         return VEX_NOMEM;
     n->out_len = len;
     if (mode == VEX_CRASH_KEEP_ALL) {
-        memcpy(n->out, n->cur, len);
+        if (len)
+            memcpy(n->out, n->cur, len);
         return VEX_OK;
     }
-    memcpy(n->out, n->dur, len < n->dur_len ? len : n->dur_len);
+    if (len && n->dur_len)
+        memcpy(n->out, n->dur, len < n->dur_len ? len : n->dur_len);
     if (mode == VEX_CRASH_DROP_UNSYNCED)
         return VEX_OK;
     for (i = 0; i * SECTOR < len; i++) {

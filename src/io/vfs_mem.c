@@ -151,7 +151,7 @@ static int mem_open(vex_vfs *v, const char *path, int flags, vex_file **out,
 {
     mem_vfs *m = mv(v);
     int rw = flags & (VEX_OPEN_READONLY | VEX_OPEN_READWRITE);
-    char *norm = NULL, *npath = NULL;
+    char *norm = NULL;
     mem_file *f = NULL;
     mnode *node = NULL;
     int rc = VEX_OK, locked = 0;
@@ -189,7 +189,7 @@ static int mem_open(vex_vfs *v, const char *path, int flags, vex_file **out,
             goto cleanup;
         }
         node = m->ents[i].node;
-        if (flags & VEX_OPEN_TRUNCATE) {
+        if ((flags & VEX_OPEN_TRUNCATE) && node->len > 0) {
             memset(node->data, 0, node->len);
             node->len = 0;
         }
@@ -224,7 +224,6 @@ cleanup:
         vex_mem_free(&m->mem, f);
     }
     vex_mem_free(&m->mem, norm);
-    vex_mem_free(&m->mem, npath);
     return rc;
 }
 
