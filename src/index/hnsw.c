@@ -149,7 +149,7 @@ typedef struct hnsw {
     uint64_t upper_len, upper_cap;
     uint32_t n, cap; /* slots in use (incl. deleted), allocated */
     uint32_t n_deleted, n_free;
-    uint32_t linking;     /* adds between claim and link; blocks repair */
+    uint32_t linking; /* adds between claim and link; blocks repair */
     /* nodes linked since the last connect_unreachable pass */
     _Atomic uint64_t since_connect;
     uint32_t *free_slots; /* cap n_free_cap */
