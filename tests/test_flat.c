@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "test.h"
+#include "test_alloc.h"
 #include "util/rng.h"
 #include "vexdb.h"
 
@@ -541,51 +542,6 @@ static void test_validation(void)
 
 /* ---- out of memory
  * ------------------------------------------------------------ */
-
-typedef struct fail_alloc {
-    pthread_mutex_t lock;
-    long budget; /* allocations left before failing; < 0 = unlimited */
-    long live;
-} fail_alloc;
-
-static void *fa_alloc(void *u, size_t n)
-{
-    fail_alloc *f = u;
-    void *p = NULL;
-    pthread_mutex_lock(&f->lock);
-    if (f->budget != 0) {
-        if (f->budget > 0)
-            f->budget--;
-        p = malloc(n);
-        if (p)
-            f->live++;
-    }
-    pthread_mutex_unlock(&f->lock);
-    return p;
-}
-
-static void *fa_realloc(void *u, void *ptr, size_t n)
-{
-    fail_alloc *f = u;
-    void *p = NULL;
-    pthread_mutex_lock(&f->lock);
-    if (f->budget != 0) {
-        if (f->budget > 0)
-            f->budget--;
-        p = realloc(ptr, n);
-    }
-    pthread_mutex_unlock(&f->lock);
-    return p;
-}
-
-static void fa_free(void *u, void *ptr)
-{
-    fail_alloc *f = u;
-    pthread_mutex_lock(&f->lock);
-    f->live--;
-    pthread_mutex_unlock(&f->lock);
-    free(ptr);
-}
 
 /* One scenario that allocates in every phase. Returns the first failing
  * status (VEX_OK when everything succeeded). */

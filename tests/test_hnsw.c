@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "test.h"
+#include "test_alloc.h"
 #include "util/rng.h"
 #include "vexdb.h"
 
@@ -506,6 +507,93 @@ static void test_single_adds(void)
     vex_index_free(ix);
 }
 
+/* Every allocation of an HNSW life (create, parallel add, removes with a
+ * repair, searches, batch, serialise and open) fails in turn: each
+ * failure comes back as VEX_NOMEM, nothing leaks, and an index whose add
+ * failed is still consistent. */
+static int oom_scenario(fail_alloc *fa, const float *base)
+{
+    enum { N = 400, D = 8 };
+    vex_allocator a = {fa_alloc, fa_realloc, fa_free, fa};
+    vex_index_options o;
+    vex_open_options oo;
+    vex_index *ix = NULL, *jx = NULL;
+    uint64_t ids[N], need = 0;
+    vex_hit hits[5 * 4];
+    size_t nh[4], i;
+    void *blob = NULL;
+    int rc;
+    for (i = 0; i < N; i++)
+        ids[i] = i;
+    vex_index_options_init(&o);
+    o.kind = VEX_INDEX_HNSW;
+    o.dim = D;
+    o.n_threads = 2;
+    o.hnsw_m = 6;
+    o.allocator = &a;
+    rc = vex_index_create(&o, &ix);
+    if (rc == VEX_OK) {
+        rc = vex_index_add(ix, ids, base, N);
+        if (rc != VEX_OK) {
+            /* a failed add leaves the index as it was: consistent */
+            long saved = fa->budget;
+            fa->budget = -1;
+            CHECK_RC(vex_index_check(ix), VEX_OK);
+            fa->budget = saved;
+        }
+    }
+    for (i = 0; i < N / 8 && rc == VEX_OK; i++)
+        rc = vex_index_remove(ix, ids[i * 8]);
+    if (rc == VEX_OK)
+        rc = vex_index_search(ix, base, 5, NULL, hits, nh);
+    if (rc == VEX_OK)
+        rc = vex_index_search_batch(ix, base, 4, 5, NULL, hits, nh);
+    if (rc == VEX_OK) {
+        vex_index_serialize(ix, NULL, 0, &need);
+        blob = aligned_alloc(64, (need + 63) / 64 * 64);
+        rc = vex_index_serialize(ix, blob, need, &need);
+    }
+    if (rc == VEX_OK) {
+        vex_open_options_init(&oo);
+        oo.allocator = &a;
+        oo.n_threads = 1;
+        rc = vex_index_open_buffer(blob, need, &oo, &jx);
+    }
+    if (rc != VEX_OK && ix != NULL)
+        CHECK(vex_index_errmsg(ix)[0] != '\0' ||
+              (jx && vex_index_errmsg(jx)[0] != '\0'));
+    vex_index_free(jx);
+    vex_index_free(ix);
+    free(blob);
+    return rc;
+}
+
+static void test_oom_sweep(void)
+{
+    vex_rng r;
+    float *base;
+    fail_alloc fa;
+    long budget;
+    int rc = VEX_NOMEM;
+    vex_rng_seed(&r, test_seed(5));
+    base = gen_clustered(&r, 400, 8, 11);
+    pthread_mutex_init(&fa.lock, NULL);
+    for (budget = 0; budget < 5000 && rc != VEX_OK; budget++) {
+        fa.budget = budget;
+        fa.live = 0;
+        rc = oom_scenario(&fa, base);
+        CHECK_MSG(rc == VEX_OK || rc == VEX_NOMEM, "budget %ld: rc %d (%s)",
+                  budget, rc, vex_status_name(rc));
+        CHECK_MSG(fa.live == 0, "budget %ld: %ld allocations leaked", budget,
+                  fa.live);
+    }
+    CHECK_MSG(rc == VEX_OK, "never succeeded");
+    CHECK(budget > 20);
+    fprintf(stderr, "  succeeded with %ld allocations allowed\n", budget - 1);
+    pthread_mutex_destroy(&fa.lock);
+    free(base);
+}
+
 int main(void)
 {
     TEST_RUN(test_single_adds);
@@ -517,5 +605,6 @@ int main(void)
     TEST_RUN(test_filter);
     TEST_RUN(test_options);
     TEST_RUN(test_deterministic_single_thread);
+    TEST_RUN(test_oom_sweep);
     return TEST_EXIT();
 }
