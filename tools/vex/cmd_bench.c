@@ -541,7 +541,7 @@ static const vex_opt bench_opts[] = {
     {"repeat", VEX_OPT_UINT, "N", 0, 1, 100,
      "run each search pass N times, report the fastest (default 1)"},
     {"json", VEX_OPT_FLAG, NULL, 0, 0, 0,
-     "print one JSON object instead of the table"},
+     "print one JSON object per result row instead of the table"},
 };
 
 const vex_cmd vex_cmd_bench = {
