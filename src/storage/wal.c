@@ -611,6 +611,9 @@ int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
         return vex_vfs_fail(err, VEX_INVALID,
                             "wal_append: %zu bytes is more than %u", n,
                             WAL_MAX_PAYLOAD);
+    if (w->next_seq == UINT64_MAX)
+        return vex_vfs_fail(err, VEX_FULL,
+                            "wal_append: sequence numbers exhausted");
     if (w->file_size >= w->opts.max_file_bytes && w->file_size > WAL_HDR_SIZE) {
         rc = wal_rotate(w, err);
         if (rc != VEX_OK)
