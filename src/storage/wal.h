@@ -72,7 +72,7 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
  * Any failed write or sync makes the handle refuse every later append and
  * sync with the same status ("sticky") until it is closed and reopened;
  * the record may or may not survive. VEX_INVALID for n > WAL_MAX_PAYLOAD
- * (not sticky). */
+ * and VEX_FULL when sequence numbers are exhausted (neither sticky). */
 int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
                vex_err *err);
 
