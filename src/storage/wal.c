@@ -43,12 +43,25 @@
  *     return that status until the handle is closed; reopening rereads
  *     the disk and cuts whatever partial record the failure left.
  *
+ *  8. Group commit: appends write under w->mu, so records go to the file
+ *     in sequence order; a FULL append then waits until synced_seq
+ *     covers its record. If no thread is syncing, it becomes the syncer:
+ *     it notes the last record written, drops the mutex, fdatasyncs, and
+ *     on success raises synced_seq to that record and wakes the waiters,
+ *     so one sync serves every record written before it started. A record
+ *     is acknowledged only once a sync that started after its write
+ *     succeeded. A failed sync is sticky (rule 7) and fails every waiter
+ *     whose record it did not cover. A rotation first waits for the
+ *     running sync (it closes the file that sync uses), and its sync of
+ *     the old file covers every record written so far.
+ *
  * States of the writer: OPEN (appending to w->file) -> ERROR (sticky,
  * set by wal_fail) -> closed (wal_close). wal_rotate moves OPEN to OPEN
  * with a new current file, or to ERROR.
  */
 #include "storage/wal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +94,11 @@ struct wal {
     size_t n_files, cap_files;
     unsigned char *buf; /* record staging */
     size_t buf_cap;
+    /* group commit (rule 8): everything above and below is under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int syncing;         /* a thread is syncing `file` without mu */
+    uint64_t synced_seq; /* every record <= this is durable */
     int sticky;
     char sticky_msg[WAL_MSG_MAX];
 };
@@ -509,13 +527,52 @@ cleanup:
     return rc;
 }
 
-/* Rule 3: sync the full file, then start the next one. */
+/* Rule 3: sync the full file, then start the next one. Under w->mu;
+ * waits for a running group sync first (rule 8). */
 static int wal_rotate(wal *w, vex_err *err)
 {
-    int rc = vex_file_sync(w->file, VEX_SYNC_DATA, err);
-    if (rc == VEX_OK)
-        rc = wal_start_file(w, w->next_seq, 0, err);
-    return rc;
+    int rc;
+    while (w->syncing)
+        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->sticky != VEX_OK)
+        return wal_refuse(w, err);
+    rc = vex_file_sync(w->file, VEX_SYNC_DATA, err);
+    if (rc != VEX_OK)
+        return rc;
+    w->synced_seq = w->next_seq - 1;
+    return wal_start_file(w, w->next_seq, 0, err);
+}
+
+/* Rule 8: return once every record <= seq is durable, syncing for the
+ * group when no other thread is. Under w->mu. */
+static int wal_wait_durable(wal *w, uint64_t seq, vex_err *err)
+{
+    while (w->synced_seq < seq) {
+        uint64_t target;
+        vex_file *f;
+        int rc;
+        if (w->sticky != VEX_OK)
+            return wal_refuse(w, err);
+        if (w->syncing) {
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        w->syncing = 1;
+        target = w->next_seq - 1;
+        f = w->file;
+        pthread_mutex_unlock(&w->mu);
+        rc = vex_file_sync(f, VEX_SYNC_DATA, err);
+        pthread_mutex_lock(&w->mu);
+        w->syncing = 0;
+        if (rc != VEX_OK)
+            wal_fail(w, rc, err);
+        else if (target > w->synced_seq)
+            w->synced_seq = target;
+        pthread_cond_broadcast(&w->cv);
+        if (rc != VEX_OK)
+            return rc;
+    }
+    return VEX_OK;
 }
 
 int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
@@ -547,6 +604,15 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     w = vex_mem_calloc(&mem, 1, sizeof *w);
     if (w == NULL)
         return vex_vfs_fail(err, VEX_NOMEM, "wal_open: out of memory");
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        vex_mem_free(&mem, w);
+        return vex_vfs_fail(err, VEX_NOMEM, "wal_open: mutex");
+    }
+    if (pthread_cond_init(&w->cv, NULL) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        vex_mem_free(&mem, w);
+        return vex_vfs_fail(err, VEX_NOMEM, "wal_open: condition variable");
+    }
     w->vfs = vfs;
     w->mem = mem;
     w->opts = *opts;
@@ -567,6 +633,7 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     w->cap_files = s.files.cap;
     s.files.v = NULL;
     w->next_seq = s.st.n_files ? s.st.next_seq : 1;
+    w->synced_seq = w->next_seq - 1;
     if (w->n_files == 0) {
         rc = wal_start_file(w, 1, 0, err);
         goto cleanup;
@@ -597,27 +664,23 @@ cleanup:
     return rc;
 }
 
-int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
-               vex_err *err)
+/* The body of wal_append, under w->mu: write the record, return its
+ * sequence number in *seq. */
+static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
+                         vex_err *err)
 {
     size_t pad = 0, total;
     unsigned char *p;
-    int rc = VEX_OK;
-    if (w == NULL || (payload == NULL && n))
-        return vex_vfs_fail(err, VEX_INVALID, "wal_append: NULL argument");
+    int rc;
     if (w->sticky != VEX_OK)
         return wal_refuse(w, err);
-    if (n > WAL_MAX_PAYLOAD)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "wal_append: %zu bytes is more than %u", n,
-                            WAL_MAX_PAYLOAD);
     if (w->next_seq == UINT64_MAX)
         return vex_vfs_fail(err, VEX_FULL,
                             "wal_append: sequence numbers exhausted");
     if (w->file_size >= w->opts.max_file_bytes && w->file_size > WAL_HDR_SIZE) {
         rc = wal_rotate(w, err);
         if (rc != VEX_OK)
-            return wal_fail(w, rc, err);
+            return w->sticky != VEX_OK ? rc : wal_fail(w, rc, err);
     }
     total = WAL_REC_HDR + n;
     if (w->opts.durability == WAL_DURABILITY_FULL)
@@ -638,15 +701,32 @@ int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
     if (pad)
         memset(w->buf + WAL_REC_HDR + n, 0, pad);
     rc = vex_file_write(w->file, w->buf, total, w->file_size, err);
-    if (rc == VEX_OK && w->opts.durability == WAL_DURABILITY_FULL)
-        rc = vex_file_sync(w->file, VEX_SYNC_DATA, err);
     if (rc != VEX_OK)
         return wal_fail(w, rc, err);
     w->file_size += total;
-    if (seq)
-        *seq = w->next_seq;
-    w->next_seq++;
+    *seq = w->next_seq++;
     return VEX_OK;
+}
+
+int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
+               vex_err *err)
+{
+    uint64_t s = 0;
+    int rc;
+    if (w == NULL || (payload == NULL && n))
+        return vex_vfs_fail(err, VEX_INVALID, "wal_append: NULL argument");
+    if (n > WAL_MAX_PAYLOAD)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "wal_append: %zu bytes is more than %u", n,
+                            WAL_MAX_PAYLOAD);
+    pthread_mutex_lock(&w->mu);
+    rc = wal_write_rec(w, payload, n, &s, err);
+    if (rc == VEX_OK && w->opts.durability == WAL_DURABILITY_FULL)
+        rc = wal_wait_durable(w, s, err);
+    pthread_mutex_unlock(&w->mu);
+    if (rc == VEX_OK && seq)
+        *seq = s;
+    return rc;
 }
 
 int wal_sync(wal *w, vex_err *err)
@@ -654,17 +734,22 @@ int wal_sync(wal *w, vex_err *err)
     int rc;
     if (w == NULL)
         return vex_vfs_fail(err, VEX_INVALID, "wal_sync: NULL argument");
+    pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK)
-        return wal_refuse(w, err);
-    rc = vex_file_sync(w->file, VEX_SYNC_DATA, err);
-    if (rc != VEX_OK)
-        return wal_fail(w, rc, err);
-    return VEX_OK;
+        rc = wal_refuse(w, err);
+    else
+        rc = wal_wait_durable(w, w->next_seq - 1, err);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
 }
 
-uint64_t wal_next_seq(const wal *w)
+uint64_t wal_next_seq(wal *w)
 {
-    return w->next_seq;
+    uint64_t s;
+    pthread_mutex_lock(&w->mu);
+    s = w->next_seq;
+    pthread_mutex_unlock(&w->mu);
+    return s;
 }
 
 int wal_drop_before(wal *w, uint64_t seq, vex_err *err)
@@ -674,8 +759,11 @@ int wal_drop_before(wal *w, uint64_t seq, vex_err *err)
     int rc = VEX_OK;
     if (w == NULL)
         return vex_vfs_fail(err, VEX_INVALID, "wal_drop_before: NULL");
-    if (w->sticky != VEX_OK)
-        return wal_refuse(w, err);
+    pthread_mutex_lock(&w->mu);
+    if (w->sticky != VEX_OK) {
+        rc = wal_refuse(w, err);
+        goto cleanup;
+    }
     /* file i holds firsts[i] .. firsts[i+1]-1: all < seq iff
      * firsts[i+1] <= seq; the last (current) file is kept */
     while (k + 1 < w->n_files && w->firsts[k + 1] <= seq) {
@@ -694,6 +782,8 @@ int wal_drop_before(wal *w, uint64_t seq, vex_err *err)
         if (rc == VEX_OK)
             rc = vex_vfs_sync_dir(w->vfs, w->dir, err);
     }
+cleanup:
+    pthread_mutex_unlock(&w->mu);
     return rc;
 }
 
@@ -708,6 +798,8 @@ int wal_close(wal *w, vex_err *err)
     vex_mem_free(&mem, w->buf);
     vex_mem_free(&mem, w->firsts);
     vex_mem_free(&mem, w->dir);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
     vex_mem_free(&mem, w);
     return rc;
 }

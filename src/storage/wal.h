@@ -9,8 +9,11 @@
  * in docs/FORMAT.md ("Write-ahead log"); the durability invariants are at
  * the top of wal.c.
  *
- * Threading: a wal handle is used by one thread at a time (the caller
- * serialises appends; group commit is future work). wal_replay is a
+ * Threading: wal_append, wal_sync, wal_next_seq and wal_drop_before may
+ * be called by several threads at once on one handle (a mutex inside);
+ * concurrent FULL appends share fsyncs (group commit: each returns once
+ * a sync that started after its write has succeeded). wal_open and
+ * wal_close must not race with any other call on the handle. wal_replay is a
  * standalone function and may run on a directory no writer has open;
  * running it while a writer appends sees some prefix of the log.
  *
@@ -81,7 +84,7 @@ int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
 int wal_sync(wal *w, vex_err *err);
 
 /* The sequence number the next append will get. */
-uint64_t wal_next_seq(const wal *w);
+uint64_t wal_next_seq(wal *w);
 
 /* Delete the files all of whose records have sequence numbers < seq (the
  * caller has made them redundant, e.g. by flushing a segment), oldest
