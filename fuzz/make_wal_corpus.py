@@ -28,15 +28,19 @@ def header(first):
     return (h + struct.pack("<I", crc32c(h))).ljust(512, b"\0")
 
 
-def record(seq, payload, full):
-    pad = (512 - (24 + len(payload)) % 512) % 512 if full else 0
-    h = struct.pack("<IIQI", len(payload), pad, seq, crc32c(payload))
+def record(seq, payload, full, n_unsynced):
+    pad = (512 - (32 + len(payload)) % 512) % 512 if full else 0
+    h = struct.pack("<IIQIII", len(payload), pad, seq, n_unsynced, 0,
+                    crc32c(payload))
     return h + struct.pack("<I", crc32c(h)) + payload + b"\0" * pad
 
 
 def log_file(first, payloads, full):
+    # FULL: each record follows a completed sync; NONE: nothing synced
+    # since the file was started
     return header(first) + b"".join(
-        record(first + i, p, full) for i, p in enumerate(payloads))
+        record(first + i, p, full, 0 if full else i)
+        for i, p in enumerate(payloads))
 
 
 def pack(files):
@@ -51,6 +55,7 @@ def main():
     os.makedirs(d, exist_ok=True)
     p = [bytes([i]) * (i * 5) for i in range(6)]
     one = log_file(1, p, False)
+    full = log_file(1, p, True)
     seeds = {
         "valid_one_none": pack([one]),
         "valid_one_full": pack([log_file(1, p[:3], True)]),
@@ -62,6 +67,8 @@ def main():
         "torn_tail": pack([one[:-7]]),
         "torn_header": pack([log_file(1, p[:2], False), header(3)[:100]]),
         "middle_flip": pack([one[:560] + bytes([one[560] ^ 1]) + one[561:]]),
+        "middle_flip_full": pack([full[:1030] + bytes([full[1030] ^ 1]) +
+                                  full[1031:]]),
         "gap": pack([log_file(1, p[:2], False), log_file(4, p[2:], False)]),
         "torn_not_last": pack([log_file(1, p[:2], False)[:-3],
                                log_file(3, p[2:], False)]),

@@ -29,15 +29,23 @@
  *     an acknowledged one. The file header fills a whole sector for the
  *     same reason. Under NONE, records are not padded and are durable
  *     only after wal_sync, a rotation or wal_close's caller syncing.
- *  5. A torn tail is a bad record (short header, bad header checksum,
- *     length past the end of the file, bad payload checksum) in the last
- *     file with no intact record anywhere after it; replay stops there
- *     with VEX_OK. A bad record with an intact one after it (found by
- *     scanning every later byte offset), or in an earlier file, is
+ *  5. Each record carries n_unsynced: how many records just before it
+ *     were not yet known durable (covered by a completed sync) when it
+ *     was written; its "sync mark" seq - n_unsynced says every record
+ *     below it was on disk first. A torn tail is a bad record (short
+ *     header, bad header checksum, length past the end of the file, bad
+ *     payload checksum) in the last file after which no intact record
+ *     has a sync mark above the bad record's sequence number: the bad
+ *     record was never synced, so a crash may have garbled it while
+ *     later unsynced writes (other group-commit members, NONE appends)
+ *     landed intact. Replay stops there with VEX_OK. A bad record that a
+ *     later intact record proves was synced (found by scanning every
+ *     later byte offset), or any bad record in an earlier file, is
  *     VEX_CORRUPT naming the file and the offset.
- *  6. wal_open cuts a torn tail away (truncate + sync) before the first
- *     append, so new records follow the last intact one and a later
- *     replay never sees the old garbage between them.
+ *  6. wal_open cuts a torn tail away (truncate) and syncs the last file
+ *     before the first append, so new records follow the last intact one,
+ *     a later replay never sees the old garbage between them, and every
+ *     record found at open is durable (synced_seq starts there).
  *  7. Sticky errors: after any failed write, sync or rotation the writer
  *     is in the ERROR state (w->sticky != VEX_OK): appends and syncs
  *     return that status until the handle is closed; reopening rereads
@@ -73,7 +81,7 @@
 #define WAL_VERSION  1u
 #define WAL_HDR_SIZE 512u /* file header, padded to one sector */
 #define WAL_HDR_USED 32u
-#define WAL_REC_HDR  24u
+#define WAL_REC_HDR  32u
 #define WAL_SECTOR   512u
 #define WAL_NAME_LEN 24u /* "wal-" + 16 hex + ".log" */
 #define WAL_PATH_MAX 4096u
@@ -195,27 +203,38 @@ static void wal_encode_header(unsigned char *h, uint64_t first)
 }
 
 static void wal_encode_rec(unsigned char *h, uint32_t len, uint32_t pad,
-                           uint64_t seq, uint32_t pcrc)
+                           uint64_t seq, uint32_t n_unsynced, uint32_t pcrc)
 {
     vex_put_u32le(h, len);
     vex_put_u32le(h + 4, pad);
     vex_put_u64le(h + 8, seq);
-    vex_put_u32le(h + 16, pcrc);
-    vex_put_u32le(h + 20, vex_crc32c(h, 20));
+    vex_put_u32le(h + 16, n_unsynced);
+    vex_put_u32le(h + 20, 0);
+    vex_put_u32le(h + 24, pcrc);
+    vex_put_u32le(h + 28, vex_crc32c(h, 28));
+}
+
+/* The sync mark of an intact record header: every record before it was
+ * durable when it was written (rule 5); 0 when unknown. */
+static uint64_t wal_rec_mark(const unsigned char *h)
+{
+    uint64_t seq = vex_get_u64le(h + 8);
+    uint32_t u = vex_get_u32le(h + 16);
+    return u == UINT32_MAX || u >= seq ? 0 : seq - u;
 }
 
 /* Is there an intact record at p[0..n)? On 1, *end is its total size. */
 static int wal_rec_ok(const unsigned char *p, uint64_t n, uint64_t *end)
 {
     uint32_t len, pad;
-    if (n < WAL_REC_HDR || vex_get_u32le(p + 20) != vex_crc32c(p, 20))
+    if (n < WAL_REC_HDR || vex_get_u32le(p + 28) != vex_crc32c(p, 28))
         return 0;
     len = vex_get_u32le(p);
     pad = vex_get_u32le(p + 4);
     if (len > WAL_MAX_PAYLOAD || pad >= WAL_SECTOR ||
         (uint64_t)WAL_REC_HDR + len + pad > n)
         return 0;
-    if (vex_crc32c(p + WAL_REC_HDR, len) != vex_get_u32le(p + 16))
+    if (vex_crc32c(p + WAL_REC_HDR, len) != vex_get_u32le(p + 24))
         return 0;
     *end = (uint64_t)WAL_REC_HDR + len + pad;
     return 1;
@@ -268,11 +287,12 @@ static int scan_after_bad(scan_state *s, vex_file *f, const char *name,
     if (rc != VEX_OK)
         return rc;
     for (i = 1; i + WAL_REC_HDR <= n; i++) {
-        if (wal_rec_ok(s->buf + i, n - i, &end))
+        if (wal_rec_ok(s->buf + i, n - i, &end) &&
+            wal_rec_mark(s->buf + i) > s->st.next_seq)
             return vex_vfs_fail(
                 s->err, VEX_CORRUPT,
                 "%s: bad record at offset %llu (%s) followed by an intact "
-                "record at offset %llu",
+                "record written after it was synced, at offset %llu",
                 name, (unsigned long long)off, why,
                 (unsigned long long)(off + i));
     }
@@ -358,7 +378,7 @@ static int scan_file(scan_state *s, size_t idx)
         why = NULL;
         if (avail < WAL_REC_HDR)
             why = "truncated record header";
-        else if (vex_get_u32le(s->buf + 20) != vex_crc32c(s->buf, 20))
+        else if (vex_get_u32le(s->buf + 28) != vex_crc32c(s->buf, 28))
             why = "record header checksum mismatch";
         len = avail < WAL_REC_HDR ? 0 : vex_get_u32le(s->buf);
         if (why == NULL &&
@@ -374,7 +394,7 @@ static int scan_file(scan_state *s, size_t idx)
             if (rc != VEX_OK)
                 goto cleanup;
             if (vex_crc32c(s->buf + WAL_REC_HDR, len) !=
-                vex_get_u32le(s->buf + 16))
+                vex_get_u32le(s->buf + 24))
                 why = "payload checksum mismatch";
         }
         if (why) {
@@ -646,11 +666,11 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     rc = wal_path(path, w->dir, last, err);
     if (rc == VEX_OK)
         rc = vex_vfs_open(vfs, path, VEX_OPEN_READWRITE, &w->file, err);
-    if (rc == VEX_OK && s.st.bytes_ignored) { /* rule 6 */
+    if (rc == VEX_OK && s.st.bytes_ignored) /* rule 6 */
         rc = vex_file_truncate(w->file, s.last_good_end, err);
-        if (rc == VEX_OK)
-            rc = vex_file_sync(w->file, VEX_SYNC_FULL, err);
-    }
+    if (rc ==
+        VEX_OK) /* rule 6: what we found is durable before we build on it */
+        rc = vex_file_sync(w->file, VEX_SYNC_FULL, err);
     w->file_first = last;
     w->file_size = s.last_good_end;
 cleanup:
@@ -670,6 +690,7 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
                          vex_err *err)
 {
     size_t pad = 0, total;
+    uint64_t unsynced;
     unsigned char *p;
     int rc;
     if (w->sticky != VEX_OK)
@@ -694,7 +715,9 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
         w->buf = p;
         w->buf_cap = total;
     }
+    unsynced = w->next_seq - 1 - w->synced_seq;
     wal_encode_rec(w->buf, (uint32_t)n, (uint32_t)pad, w->next_seq,
+                   unsynced > UINT32_MAX ? UINT32_MAX : (uint32_t)unsynced,
                    vex_crc32c(payload ? payload : "", n));
     if (n)
         memcpy(w->buf + WAL_REC_HDR, payload, n);
