@@ -20,10 +20,14 @@
  * Caveats:
  *  - Only one writer may have a directory open; nothing enforces it yet
  *    (the engine's LOCK file will).
- *  - Under WAL_DURABILITY_NONE a power loss may garble any unsynced
- *    record, not only the last one; replay then reports VEX_CORRUPT when
- *    a damaged record is followed by an intact one. Use FULL (or call
- *    wal_sync at commit points) when a crash must leave an openable log.
+ *  - Under WAL_DURABILITY_NONE records are not padded to sectors, so the
+ *    first write after a wal_sync shares a sector with synced records; a
+ *    disk that garbles a whole sector on power loss can then damage a
+ *    synced record, which replay reports as VEX_CORRUPT. FULL pads every
+ *    record and has no such window.
+ *  - Damage to a record that no later record proves was synced (e.g.
+ *    unsynced NONE appends) is indistinguishable from a torn write: replay
+ *    stops there with VEX_OK and counts the rest in bytes_ignored.
  */
 #ifndef VEX_STORAGE_WAL_H
 #define VEX_STORAGE_WAL_H
