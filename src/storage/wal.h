@@ -118,8 +118,9 @@ typedef struct wal_replay_stats {
  * sequence number is >= from_seq. A torn or truncated tail of the LAST
  * file (an append or a rotation a crash interrupted) ends the replay
  * with VEX_OK and is counted in stats->bytes_ignored. Damage anywhere
- * else (a bad record followed by an intact one, a bad file header, a gap
- * in the sequence numbers, a torn tail of an earlier file) is VEX_CORRUPT
+ * else (a bad record followed by an intact one written after the bad one
+ * was synced, a bad file header, a gap in the sequence numbers, a torn
+ * tail of an earlier file) is VEX_CORRUPT
  * with the file name and offset in `err`. A directory without log files
  * replays nothing and returns VEX_OK. `stats` may be NULL; it is filled
  * also on failure (as far as the replay got). Reads only; `alloc` as for
