@@ -636,9 +636,10 @@ static void crash_case(int mode, uint64_t seed, uint64_t nth_sync)
 }
 
 /* Under NONE nothing is promised for unsynced records, but a crash that
- * drops them must still leave a log that replays (rule 3: a rotation
- * syncs the old file first). */
-static void crash_none(uint64_t n_recs)
+ * drops or garbles them must still leave a log that replays (rule 3: a
+ * rotation syncs the old file first; rule 5: unsynced records garbled in
+ * any order are a torn tail). */
+static void crash_none(uint64_t n_recs, int mode, uint64_t seed)
 {
     vex_vfs *m = NULL, *c = NULL;
     wal *w;
@@ -647,13 +648,15 @@ static void crash_none(uint64_t n_recs)
     uint64_t s;
     CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "d", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_create(m, NULL, n_recs, &c), VEX_OK);
+    CHECK_RC(vex_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
     w = open_wal(c, "d", 4096, WAL_DURABILITY_NONE);
     for (s = 1; w && s <= n_recs; s++)
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_now(c, VEX_CRASH_DROP_UNSYNCED, &g_err), VEX_OK);
+    CHECK_RC(vex_vfs_crash_now(c, mode, &g_err), VEX_OK);
     wal_close(w, NULL);
-    CHECK_RC(replay(m, "d", 1, &col, &st), VEX_OK);
+    CHECK_MSG(replay(m, "d", 1, &col, &st) == VEX_OK,
+              "mode %d seed %llu n %llu", mode, (unsigned long long)seed,
+              (unsigned long long)n_recs);
     CHECK(!col.bad);
     CHECK(col.n <= n_recs);
     vex_vfs_destroy(c);
@@ -670,8 +673,11 @@ static void test_crash(void)
     }
     crash_case(VEX_CRASH_DROP_UNSYNCED, 1, 0);
     crash_case(VEX_CRASH_GARBLE_UNSYNCED, 5, 0);
-    for (nth = 1; nth <= 16; nth++)
-        crash_none(nth);
+    for (nth = 1; nth <= 16; nth++) {
+        crash_none(nth, VEX_CRASH_DROP_UNSYNCED, nth);
+        for (seed = 1; seed <= 4; seed++)
+            crash_none(nth, VEX_CRASH_GARBLE_UNSYNCED, seed * 77 + nth);
+    }
 }
 
 /* ---- group commit ---------------------------------------------------- */
