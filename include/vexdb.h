@@ -223,9 +223,10 @@ typedef int (*vex_filter_fn)(uint64_t id, void *ctx);
 typedef struct vex_search_params {
     uint32_t struct_size;
     /* Threads this call may use, 0 = all threads of the handle's pool,
-     * 1 = only the calling thread; at most the pool size. A single k-NN or
-     * range search splits the scan over these threads; a batch search
-     * spreads its queries over them. Default 0. */
+     * 1 = only the calling thread; at most the pool size. A batch search
+     * spreads its queries over them. A single flat k-NN or range search
+     * splits its scan over them; a single HNSW search is one graph walk
+     * and always runs on the calling thread. Default 0. */
     uint32_t n_threads;
     /* HNSW: size of the candidate list (efSearch); larger finds more of
      * the true neighbours and costs more. 0 = the index's default

@@ -73,10 +73,12 @@
  * Deletes. Removing an id marks its slot deleted: searches still walk
  * through it (it keeps the graph connected) but never return it. When the
  * deleted share passes HNSW_REPAIR_SHARE, the graph is repaired: every
- * live node that links to a deleted node relinks from the union of its
- * live neighbours and the live neighbours of its deleted ones (heuristic
- * selection again), the entry point moves to a live node if needed, and
- * the deleted slots go to a free list for reuse. See hnsw_repair().
+ * live node that links to a deleted node keeps its live links and fills
+ * the freed places from the live nodes one hop behind its deleted ones
+ * (nearest first, admitted by the heuristic, see repair_node()), the entry
+ * point moves to a live node if needed, the deleted slots go to a free
+ * list for reuse, and a reachability pass relinks any node the repair
+ * stranded. See hnsw_repair().
  */
 #include <math.h>
 #include <pthread.h>
