@@ -31,14 +31,6 @@ int vex_err_set(vex_err *e, int rc, const char *fmt, ...)
     return rc;
 }
 
-void vex_err_clear(vex_err *e)
-{
-    pthread_mutex_lock(&e->lock);
-    e->rc = 0;
-    e->msg[0] = '\0';
-    pthread_mutex_unlock(&e->lock);
-}
-
 size_t vex_err_copy(vex_err *e, char *buf, size_t size)
 {
     size_t len;

@@ -28,9 +28,6 @@ __attribute__((format(printf, 3, 4)))
 #endif
 int vex_err_set(vex_err *e, int rc, const char *fmt, ...);
 
-/* Clear the message (a call that succeeds does not clear it: the message
- * describes the most recent failure). */
-void vex_err_clear(vex_err *e);
 size_t vex_err_copy(vex_err *e, char *buf, size_t size);
 
 #endif
