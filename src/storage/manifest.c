@@ -1,0 +1,748 @@
+/*
+ * manifest.c - the collection manifest (interface and contract in
+ * manifest.h, bytes in docs/FORMAT.md "Collection manifest"): an encoder
+ * and a hostile-input decoder for the snapshot files MANIFEST-<n>, and the
+ * publish/load protocol around the file CURRENT that makes one snapshot
+ * the collection's durable state. Part of the storage layer; every file
+ * operation goes through the vfs.
+ *
+ * Invariants (what is durable when, what load guarantees):
+ *  1. A MANIFEST file is written once, under a fresh number (created with
+ *     VEX_OPEN_EXCL), and never modified: manifest_publish never rewrites
+ *     a file it did not create, and removes (best effort) only the one it
+ *     created when it fails before the rename.
+ *  2. CURRENT never durably names a manifest whose bytes or name are not
+ *     durable: publish fsyncs MANIFEST-<n> (step 1), fsyncs CURRENT.tmp
+ *     (step 2) and fsyncs the directory (step 3) before the rename
+ *     (step 4). So after any crash, CURRENT names a complete manifest.
+ *  3. CURRENT changes only by the atomic rename of a complete, synced
+ *     CURRENT.tmp: at every moment, and after a crash, it holds either the
+ *     old or the new name, never a mix (vfs rename contract; vfs_crash.c
+ *     rule 6). CURRENT carries its own CRC, so a file damaged some other
+ *     way is detected, not misread.
+ *  4. The publish is acknowledged (VEX_OK) only after the directory fsync
+ *     that follows the rename (step 5): an acknowledged manifest stays
+ *     current across a crash until a later publish replaces it.
+ *  5. A failure before the rename leaves the old CURRENT untouched
+ *     (ambiguous = 0). A failure at or after the rename is ambiguous: the
+ *     rename may or may not have happened, or may be undone by a crash;
+ *     the caller must stop writing (sticky error, as in wal.c rule 7) and
+ *     reload to learn which manifest won.
+ *  6. Load trusts nothing: CURRENT's CRC and format, the manifest's length
+ *     field, trailing CRC, every field's range and every cross-field rule
+ *     are checked, and the manifest's own number must equal the number in
+ *     its name. Any failure is VEX_CORRUPT; there is no fallback to an
+ *     older manifest (manifest.h says why).
+ *
+ * States of one publish: ENCODED -> MANIFEST_WRITTEN (step 1) ->
+ * CURRENT_TMP_WRITTEN (step 2) -> NAMES_DURABLE (step 3) -> RENAMED
+ * (step 4, from here failures are ambiguous) -> DURABLE (step 5, VEX_OK).
+ * All in manifest_publish; a failure in the first four states goes to
+ * man_publish_undo.
+ */
+#include "storage/manifest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/crc32c.h"
+#include "util/endian.h"
+
+#define MAN_VERSION  1u
+#define MAN_HDR_SIZE 64u  /* header */
+#define MAN_CFG_SIZE 128u /* configuration, after the header */
+#define MAN_SEG_SIZE 48u  /* one segment table entry */
+#define MAN_FIXED    (MAN_HDR_SIZE + MAN_CFG_SIZE) /* segment table start */
+#define MAN_MIN_SIZE (MAN_FIXED + 4u)              /* no segments + CRC */
+#define MAN_PATH_MAX 4096u
+#define CUR_SIZE     35u /* "MANIFEST-<16 hex> <8 hex>\n" */
+#define CUR_NAME_LEN 25u
+#define HNSW_MAX_M   256u
+
+static const unsigned char man_magic[8] = {'V', 'E', 'X', 'M',
+                                           'A', 'N', 'I', 'F'};
+
+/* ---- names -------------------------------------------------------------- */
+
+int manifest_file_name(char *buf, size_t n, uint64_t number)
+{
+    if (buf == NULL || n < MAN_FILE_NAME_SIZE) {
+        if (buf && n)
+            buf[0] = '\0';
+        return VEX_INVALID;
+    }
+    snprintf(buf, n, "MANIFEST-%016llx", (unsigned long long)number);
+    return VEX_OK;
+}
+
+/* Parse 16 lowercase hex digits at p. */
+static int man_parse_hex(const char *p, size_t n_digits, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+    for (i = 0; i < n_digits; i++) {
+        char c = p[i];
+        int d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return 1;
+}
+
+int manifest_parse_name(const char *name, uint64_t *number)
+{
+    uint64_t v;
+    if (name == NULL || strlen(name) != MAN_FILE_NAME_SIZE - 1 ||
+        memcmp(name, "MANIFEST-", 9) != 0 || !man_parse_hex(name + 9, 16, &v))
+        return 0;
+    if (number)
+        *number = v;
+    return 1;
+}
+
+static int man_join(char *out, const char *dir, const char *name, vex_err *err)
+{
+    int n = snprintf(out, MAN_PATH_MAX, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= MAN_PATH_MAX)
+        return vex_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
+    return VEX_OK;
+}
+
+/* ---- validation shared by encode and decode ---------------------------- */
+
+/* NULL when the configuration is valid, else the reason. `*off` gets the
+ * offset of the field inside the configuration section. */
+static const char *man_config_problem(const man_config *c, unsigned *off)
+{
+    size_t i, n = strnlen(c->name, MAN_NAME_MAX + 1);
+    *off = 0;
+    if (n == 0)
+        return "empty collection name";
+    if (n > MAN_NAME_MAX)
+        return "collection name longer than 64 bytes";
+    if (c->name[0] == '.')
+        return "collection name starts with '.'";
+    for (i = 0; i < n; i++) {
+        char ch = c->name[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+              (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' ||
+              ch == '-')) {
+            *off = (unsigned)i;
+            return "collection name has a character outside [A-Za-z0-9_.-]";
+        }
+    }
+    *off = 64;
+    if (c->dim < 1 || c->dim > VEX_MAX_DIM)
+        return "dimension not in 1..65536";
+    *off = 68;
+    if (c->elem != VEX_ELEM_F32 && c->elem != VEX_ELEM_BIT)
+        return "unknown element type";
+    *off = 72;
+    if (c->metric < VEX_METRIC_L2 || c->metric > VEX_METRIC_JACCARD)
+        return "unknown metric";
+    if ((c->elem == VEX_ELEM_F32) != (c->metric <= VEX_METRIC_COSINE))
+        return "metric does not suit the element type";
+    *off = 76;
+    if (c->index_kind == VEX_INDEX_FLAT) {
+        if (c->hnsw_m || c->hnsw_ef_construction || c->hnsw_ef_search ||
+            c->hnsw_seed)
+            return "HNSW parameters set for a flat index";
+    } else if (c->index_kind == VEX_INDEX_HNSW) {
+        *off = 80;
+        if (c->hnsw_m == 1 || c->hnsw_m > HNSW_MAX_M)
+            return "hnsw_m not 0 or 2..256";
+        *off = 84;
+        if (c->hnsw_ef_construction > VEX_MAX_K)
+            return "hnsw_ef_construction above 100000";
+        *off = 88;
+        if (c->hnsw_ef_search > VEX_MAX_K)
+            return "hnsw_ef_search above 100000";
+    } else {
+        return "unknown index kind";
+    }
+    return NULL;
+}
+
+/* NULL when the segment's table entry is valid for manifest `m` (deleted
+ * ids not looked at), else the reason; *field is the offset of the field
+ * inside the entry. */
+static const char *man_seg_problem(const manifest *m, const man_segment *s,
+                                   unsigned *field)
+{
+    *field = 0;
+    if (s->number >= m->next_file)
+        return "segment number not below next_file";
+    if (s->number == m->number)
+        return "segment number equals the manifest number";
+    *field = 40;
+    if (s->n_deleted > s->n_rows)
+        return "more deleted ids than rows";
+    *field = 24;
+    if (s->min_seq > s->max_seq)
+        return "min_seq above max_seq";
+    *field = 32;
+    if (s->max_seq > m->flushed_seq)
+        return "max_seq above flushed_seq";
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Duplicate segment numbers: VEX_OK with *dup_idx = n when none, else the
+ * index of a segment whose number occurs twice. VEX_NOMEM. */
+static int man_find_dup(const man_segment *segs, uint32_t n, const vex_mem *mem,
+                        uint32_t *dup_idx)
+{
+    uint64_t *v, dup = 0;
+    uint32_t i;
+    int found = 0;
+    *dup_idx = n;
+    if (n < 2)
+        return VEX_OK;
+    v = vex_mem_alloc(mem, (size_t)n * sizeof *v);
+    if (v == NULL)
+        return VEX_NOMEM;
+    for (i = 0; i < n; i++)
+        v[i] = segs[i].number;
+    qsort(v, n, sizeof *v, cmp_u64);
+    for (i = 1; i < n && !found; i++)
+        if (v[i] == v[i - 1]) {
+            dup = v[i];
+            found = 1;
+        }
+    vex_mem_free(mem, v);
+    if (found)
+        for (i = n; i-- > 0;) /* the later of the two */
+            if (segs[i].number == dup) {
+                *dup_idx = i;
+                break;
+            }
+    return VEX_OK;
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
+                    unsigned char **buf, size_t *len)
+{
+    const char *why;
+    unsigned char *b = NULL, *p;
+    uint64_t total_del = 0, size;
+    unsigned off;
+    uint32_t i, dup;
+    int rc;
+
+    if (buf)
+        *buf = NULL;
+    if (len)
+        *len = 0;
+    if (m == NULL || mem == NULL || buf == NULL || len == NULL)
+        return vex_vfs_fail(err, VEX_INVALID, "manifest_encode: NULL argument");
+    why = man_config_problem(&m->config, &off);
+    if (why)
+        return vex_vfs_fail(err, VEX_INVALID, "manifest_encode: %s", why);
+    if (m->number >= m->next_file)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "manifest_encode: number %llu not below next_file "
+                            "%llu",
+                            (unsigned long long)m->number,
+                            (unsigned long long)m->next_file);
+    if (m->n_segments > MAN_MAX_SEGMENTS)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "manifest_encode: %u segments, at most %u",
+                            m->n_segments, MAN_MAX_SEGMENTS);
+    if (m->n_segments && m->segs == NULL)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "manifest_encode: segs is NULL for %u segments",
+                            m->n_segments);
+    for (i = 0; i < m->n_segments; i++) {
+        const man_segment *s = &m->segs[i];
+        uint64_t k;
+        why = man_seg_problem(m, s, &off);
+        if (why)
+            return vex_vfs_fail(err, VEX_INVALID,
+                                "manifest_encode: segment %u (number %llu): %s",
+                                i, (unsigned long long)s->number, why);
+        if (s->n_deleted && s->deleted == NULL)
+            return vex_vfs_fail(err, VEX_INVALID,
+                                "manifest_encode: segment %u: deleted is NULL "
+                                "for %llu ids",
+                                i, (unsigned long long)s->n_deleted);
+        for (k = 1; k < s->n_deleted; k++)
+            if (s->deleted[k] <= s->deleted[k - 1])
+                return vex_vfs_fail(err, VEX_INVALID,
+                                    "manifest_encode: segment %u: deleted ids "
+                                    "not strictly ascending at index %llu",
+                                    i, (unsigned long long)k);
+        if (s->n_deleted > (SIZE_MAX - MAN_MIN_SIZE) / 16 - total_del)
+            return vex_vfs_fail(err, VEX_NOMEM,
+                                "manifest_encode: too many deleted ids");
+        total_del += s->n_deleted; /* the size below cannot overflow */
+    }
+    rc = man_find_dup(m->segs, m->n_segments, mem, &dup);
+    if (rc != VEX_OK)
+        return vex_vfs_fail(err, rc, "manifest_encode: out of memory");
+    if (dup < m->n_segments)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "manifest_encode: segment %u: number %llu used "
+                            "twice",
+                            dup, (unsigned long long)m->segs[dup].number);
+
+    size = (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m->n_segments +
+           8 * total_del;
+    b = vex_mem_calloc(mem, 1, (size_t)size);
+    if (b == NULL)
+        return vex_vfs_fail(err, VEX_NOMEM,
+                            "manifest_encode: out of memory (%llu bytes)",
+                            (unsigned long long)size);
+    /* header */
+    memcpy(b, man_magic, 8);
+    vex_put_u32le(b + 8, MAN_VERSION);
+    vex_put_u32le(b + 12, 0);
+    vex_put_u64le(b + 16, size);
+    vex_put_u64le(b + 24, m->number);
+    vex_put_u64le(b + 32, m->next_file);
+    vex_put_u64le(b + 40, m->flushed_seq);
+    vex_put_u32le(b + 48, m->n_segments);
+    vex_put_u32le(b + 52, 0);
+    vex_put_u64le(b + 56, total_del);
+    /* configuration (reserved bytes stay zero from calloc) */
+    p = b + MAN_HDR_SIZE;
+    memcpy(p, m->config.name, strlen(m->config.name));
+    vex_put_u32le(p + 64, m->config.dim);
+    vex_put_u32le(p + 68, m->config.elem);
+    vex_put_u32le(p + 72, m->config.metric);
+    vex_put_u32le(p + 76, m->config.index_kind);
+    vex_put_u32le(p + 80, m->config.hnsw_m);
+    vex_put_u32le(p + 84, m->config.hnsw_ef_construction);
+    vex_put_u32le(p + 88, m->config.hnsw_ef_search);
+    vex_put_u64le(p + 96, m->config.hnsw_seed);
+    vex_put_u64le(p + 104, m->config.created_unix);
+    /* segment table, then every segment's deleted ids */
+    p = b + MAN_FIXED;
+    for (i = 0; i < m->n_segments; i++, p += MAN_SEG_SIZE) {
+        const man_segment *s = &m->segs[i];
+        vex_put_u64le(p, s->number);
+        vex_put_u64le(p + 8, s->n_rows);
+        vex_put_u64le(p + 16, s->file_size);
+        vex_put_u64le(p + 24, s->min_seq);
+        vex_put_u64le(p + 32, s->max_seq);
+        vex_put_u64le(p + 40, s->n_deleted);
+    }
+    for (i = 0; i < m->n_segments; i++) {
+        uint64_t k;
+        for (k = 0; k < m->segs[i].n_deleted; k++, p += 8)
+            vex_put_u64le(p, m->segs[i].deleted[k]);
+    }
+    vex_put_u32le(p, vex_crc32c(b, (size_t)size - 4));
+    *buf = b;
+    *len = (size_t)size;
+    return VEX_OK;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+void manifest_free(manifest *m, const vex_mem *mem)
+{
+    uint32_t i;
+    if (m == NULL)
+        return;
+    if (m->segs)
+        for (i = 0; i < m->n_segments; i++)
+            vex_mem_free(mem, m->segs[i].deleted);
+    vex_mem_free(mem, m->segs);
+    memset(m, 0, sizeof *m);
+}
+
+#define BAD(off, ...)                                                          \
+    do {                                                                       \
+        char what_[256];                                                       \
+        snprintf(what_, sizeof what_, __VA_ARGS__);                            \
+        rc = vex_vfs_fail(err, VEX_CORRUPT, "%s: %s at offset %llu", fname,    \
+                          what_, (unsigned long long)(off));                   \
+        goto cleanup;                                                          \
+    } while (0)
+
+int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
+                    const vex_mem *mem, vex_err *err, manifest *out)
+{
+    manifest m;
+    const unsigned char *p;
+    uint64_t size, total_del, sum_del = 0, ids_off;
+    uint32_t version, i, dup;
+    const char *why;
+    unsigned off;
+    int rc = VEX_OK;
+
+    memset(&m, 0, sizeof m);
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (fname == NULL)
+        fname = "manifest";
+    if ((buf == NULL && len) || mem == NULL || out == NULL)
+        return vex_vfs_fail(err, VEX_INVALID, "manifest_decode: NULL argument");
+    /* the frozen part: magic, length field, trailing CRC (FORMAT.md) */
+    if (len >= 8 && memcmp(buf, man_magic, 8) != 0)
+        BAD(0, "bad magic");
+    if (len < MAN_MIN_SIZE)
+        BAD(len, "truncated (%zu bytes, the smallest manifest has %u)", len,
+            MAN_MIN_SIZE);
+    size = vex_get_u64le(buf + 16);
+    if (size != len)
+        BAD(16, "length field says %llu bytes but there are %zu",
+            (unsigned long long)size, len);
+    if (vex_get_u32le(buf + len - 4) != vex_crc32c(buf, len - 4))
+        BAD(len - 4, "checksum mismatch");
+    version = vex_get_u32le(buf + 8);
+    if (version > MAN_VERSION) {
+        rc = vex_vfs_fail(err, VEX_UNSUPPORTED,
+                          "%s: format version %u is newer than %u at offset 8",
+                          fname, version, MAN_VERSION);
+        goto cleanup;
+    }
+    if (version != MAN_VERSION)
+        BAD(8, "bad format version %u", version);
+    if (vex_get_u32le(buf + 12) != 0)
+        BAD(12, "reserved field not zero");
+    if (vex_get_u32le(buf + 52) != 0)
+        BAD(52, "reserved field not zero");
+    m.number = vex_get_u64le(buf + 24);
+    m.next_file = vex_get_u64le(buf + 32);
+    m.flushed_seq = vex_get_u64le(buf + 40);
+    m.n_segments = vex_get_u32le(buf + 48);
+    total_del = vex_get_u64le(buf + 56);
+    if (m.n_segments > MAN_MAX_SEGMENTS)
+        BAD(48, "%u segments, at most %u", m.n_segments, MAN_MAX_SEGMENTS);
+    /* the exact length follows from the two counts: check it before any
+     * allocation (n_segments is bounded, total_del by the length) */
+    if (total_del > len / 8 || (uint64_t)MAN_MIN_SIZE +
+                                       (uint64_t)MAN_SEG_SIZE * m.n_segments +
+                                       8 * total_del !=
+                                   len)
+        BAD(56,
+            "%u segments and %llu deleted ids do not fill the %zu bytes "
+            "exactly",
+            m.n_segments, (unsigned long long)total_del, len);
+    if (m.number >= m.next_file)
+        BAD(24, "number %llu not below next_file %llu",
+            (unsigned long long)m.number, (unsigned long long)m.next_file);
+
+    /* configuration */
+    p = buf + MAN_HDR_SIZE;
+    {
+        size_t n = 0;
+        while (n < MAN_NAME_MAX && p[n])
+            n++;
+        memcpy(m.config.name, p, n);
+        m.config.name[n] = '\0';
+        for (i = (uint32_t)n; i < MAN_NAME_MAX; i++)
+            if (p[i])
+                BAD(MAN_HDR_SIZE + i, "non-zero byte after the name");
+    }
+    m.config.dim = vex_get_u32le(p + 64);
+    m.config.elem = vex_get_u32le(p + 68);
+    m.config.metric = vex_get_u32le(p + 72);
+    m.config.index_kind = vex_get_u32le(p + 76);
+    m.config.hnsw_m = vex_get_u32le(p + 80);
+    m.config.hnsw_ef_construction = vex_get_u32le(p + 84);
+    m.config.hnsw_ef_search = vex_get_u32le(p + 88);
+    if (vex_get_u32le(p + 92) != 0)
+        BAD(MAN_HDR_SIZE + 92, "reserved field not zero");
+    m.config.hnsw_seed = vex_get_u64le(p + 96);
+    m.config.created_unix = vex_get_u64le(p + 104);
+    for (i = 112; i < MAN_CFG_SIZE; i++)
+        if (p[i])
+            BAD(MAN_HDR_SIZE + i, "reserved byte not zero");
+    why = man_config_problem(&m.config, &off);
+    if (why)
+        BAD(MAN_HDR_SIZE + off, "%s", why);
+
+    /* segment table (size checked above: the allocation is bounded by the
+     * input length) */
+    if (m.n_segments) {
+        m.segs = vex_mem_calloc(mem, m.n_segments, sizeof *m.segs);
+        if (m.segs == NULL) {
+            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%u segments)",
+                              fname, m.n_segments);
+            goto cleanup;
+        }
+    }
+    for (i = 0; i < m.n_segments; i++) {
+        man_segment *s = &m.segs[i];
+        uint64_t at = MAN_FIXED + (uint64_t)MAN_SEG_SIZE * i;
+        p = buf + at;
+        s->number = vex_get_u64le(p);
+        s->n_rows = vex_get_u64le(p + 8);
+        s->file_size = vex_get_u64le(p + 16);
+        s->min_seq = vex_get_u64le(p + 24);
+        s->max_seq = vex_get_u64le(p + 32);
+        s->n_deleted = vex_get_u64le(p + 40);
+        why = man_seg_problem(&m, s, &off);
+        if (why)
+            BAD(at + off, "segment %u (number %llu): %s", i,
+                (unsigned long long)s->number, why);
+        if (s->n_deleted > total_del - sum_del)
+            BAD(at + 40, "segment %u: deleted ids exceed the total", i);
+        sum_del += s->n_deleted;
+    }
+    if (sum_del != total_del)
+        BAD(56, "total deleted ids %llu but the segments list %llu",
+            (unsigned long long)total_del, (unsigned long long)sum_del);
+    rc = man_find_dup(m.segs, m.n_segments, mem, &dup);
+    if (rc != VEX_OK) {
+        rc = vex_vfs_fail(err, rc, "%s: out of memory", fname);
+        goto cleanup;
+    }
+    if (dup < m.n_segments)
+        BAD(MAN_FIXED + (uint64_t)MAN_SEG_SIZE * dup,
+            "segment %u: number %llu used twice", dup,
+            (unsigned long long)m.segs[dup].number);
+
+    /* deleted ids: each array's size was bounded by the total above */
+    ids_off = MAN_FIXED + (uint64_t)MAN_SEG_SIZE * m.n_segments;
+    for (i = 0; i < m.n_segments; i++) {
+        man_segment *s = &m.segs[i];
+        uint64_t k, n = s->n_deleted;
+        if (n == 0)
+            continue;
+        s->deleted = vex_mem_alloc(mem, (size_t)n * sizeof *s->deleted);
+        if (s->deleted == NULL) {
+            rc = vex_vfs_fail(err, VEX_NOMEM,
+                              "%s: out of memory (%llu deleted ids)", fname,
+                              (unsigned long long)n);
+            goto cleanup;
+        }
+        for (k = 0; k < n; k++, ids_off += 8) {
+            s->deleted[k] = vex_get_u64le(buf + ids_off);
+            if (k && s->deleted[k] <= s->deleted[k - 1])
+                BAD(ids_off, "deleted ids of segment %u not ascending", i);
+        }
+    }
+    *out = m;
+    return VEX_OK;
+cleanup:
+    manifest_free(&m, mem);
+    return rc;
+}
+
+#undef BAD
+
+/* ---- CURRENT ------------------------------------------------------------- */
+
+static void cur_encode(char out[CUR_SIZE + 1], uint64_t number)
+{
+    char name[MAN_FILE_NAME_SIZE];
+    manifest_file_name(name, sizeof name, number);
+    snprintf(out, CUR_SIZE + 1, "%s %08x\n", name,
+             (unsigned)vex_crc32c(name, CUR_NAME_LEN));
+}
+
+/* Parse the n bytes of CURRENT. */
+static int cur_decode(const char *b, size_t n, const char *path, vex_err *err,
+                      uint64_t *number)
+{
+    char name[MAN_FILE_NAME_SIZE];
+    uint64_t crc;
+    if (n < CUR_SIZE)
+        return vex_vfs_fail(err, VEX_CORRUPT,
+                            "%s: truncated (%zu of %u bytes) at offset %zu",
+                            path, n, CUR_SIZE, n);
+    if (n > CUR_SIZE)
+        return vex_vfs_fail(err, VEX_CORRUPT,
+                            "%s: longer than %u bytes at offset %u", path,
+                            CUR_SIZE, CUR_SIZE);
+    memcpy(name, b, CUR_NAME_LEN);
+    name[CUR_NAME_LEN] = '\0';
+    if (!manifest_parse_name(name, number))
+        return vex_vfs_fail(err, VEX_CORRUPT,
+                            "%s: no manifest name at offset 0", path);
+    if (b[CUR_NAME_LEN] != ' ' || b[CUR_SIZE - 1] != '\n' ||
+        !man_parse_hex(b + CUR_NAME_LEN + 1, 8, &crc))
+        return vex_vfs_fail(err, VEX_CORRUPT,
+                            "%s: bad checksum field at offset %u", path,
+                            CUR_NAME_LEN);
+    if ((uint32_t)crc != vex_crc32c(b, CUR_NAME_LEN))
+        return vex_vfs_fail(err, VEX_CORRUPT,
+                            "%s: checksum mismatch at offset %u", path,
+                            CUR_NAME_LEN + 1);
+    return VEX_OK;
+}
+
+/* ---- publish ------------------------------------------------------------- */
+
+/* Write `n` bytes to a new file (exclusively when `excl`), fsync, close.
+ * *created says whether the file now exists because of this call. */
+static int man_write_file(vex_vfs *vfs, const char *path, const void *b,
+                          size_t n, int excl, int *created, vex_err *err)
+{
+    vex_file *f = NULL;
+    int rc = vex_vfs_open(vfs, path,
+                          VEX_OPEN_READWRITE | VEX_OPEN_CREATE |
+                              (excl ? VEX_OPEN_EXCL : VEX_OPEN_TRUNCATE),
+                          &f, err);
+    if (rc != VEX_OK)
+        return rc;
+    *created = 1;
+    rc = vex_file_write(f, b, n, 0, err);
+    if (rc == VEX_OK)
+        rc = vex_file_sync(f, VEX_SYNC_FULL, err);
+    if (rc == VEX_OK)
+        return vex_file_close(f, err);
+    vex_file_close(f, NULL);
+    return rc;
+}
+
+int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
+                     const vex_mem *mem, vex_err *err, int *ambiguous)
+{
+    char name[MAN_FILE_NAME_SIZE], cur[CUR_SIZE + 1];
+    char man_path[MAN_PATH_MAX], tmp_path[MAN_PATH_MAX], cur_path[MAN_PATH_MAX];
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int man_created = 0, tmp_created = 0, rc;
+
+    if (ambiguous)
+        *ambiguous = 0;
+    if (vfs == NULL || dir == NULL || m == NULL || mem == NULL)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "manifest_publish: NULL argument");
+    manifest_file_name(name, sizeof name, m->number);
+    rc = man_join(man_path, dir, name, err);
+    if (rc == VEX_OK)
+        rc = man_join(tmp_path, dir, "CURRENT.tmp", err);
+    if (rc == VEX_OK)
+        rc = man_join(cur_path, dir, "CURRENT", err);
+    if (rc == VEX_OK)
+        rc = manifest_encode(m, mem, err, &buf, &len);
+    if (rc != VEX_OK)
+        return rc;
+
+    /* step 1 (invariant 1: exclusively, so nobody's file is overwritten) */
+    rc = man_write_file(vfs, man_path, buf, len, 1, &man_created, err);
+    /* step 2 */
+    if (rc == VEX_OK) {
+        cur_encode(cur, m->number);
+        rc = man_write_file(vfs, tmp_path, cur, CUR_SIZE, 0, &tmp_created, err);
+    }
+    /* step 3 (invariant 2) */
+    if (rc == VEX_OK)
+        rc = vex_vfs_sync_dir(vfs, dir, err);
+    if (rc != VEX_OK)
+        goto undo;
+    /* step 4: from here a failure is ambiguous (invariant 5) */
+    if (ambiguous)
+        *ambiguous = 1;
+    rc = vex_vfs_rename(vfs, tmp_path, cur_path, err);
+    /* step 5 (invariant 4) */
+    if (rc == VEX_OK)
+        rc = vex_vfs_sync_dir(vfs, dir, err);
+    if (rc == VEX_OK && ambiguous)
+        *ambiguous = 0;
+    vex_mem_free(mem, buf);
+    return rc;
+undo:
+    /* Before the rename: CURRENT is untouched. Remove what this call
+     * created, best effort, keeping the first error's message. */
+    if (tmp_created)
+        vex_vfs_remove(vfs, tmp_path, NULL);
+    if (man_created)
+        vex_vfs_remove(vfs, man_path, NULL);
+    vex_mem_free(mem, buf);
+    return rc;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+int manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
+                  vex_err *err, manifest *out)
+{
+    char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX], cur[CUR_SIZE + 1];
+    vex_file *f = NULL;
+    unsigned char *buf = NULL;
+    uint64_t number = 0, size = 0;
+    size_t got = 0;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
+        return vex_vfs_fail(err, VEX_INVALID, "manifest_load: NULL argument");
+    /* CURRENT */
+    rc = man_join(path, dir, "CURRENT", err);
+    if (rc != VEX_OK)
+        return rc;
+    rc = vex_vfs_open(vfs, path, VEX_OPEN_READONLY, &f, err);
+    if (rc == VEX_NOTFOUND)
+        return vex_vfs_fail(err, VEX_NOTFOUND,
+                            "%s: not found (not a collection directory)", path);
+    if (rc == VEX_OK)
+        rc = vex_file_read(f, cur, sizeof cur, 0, &got, err);
+    if (rc == VEX_OK)
+        rc = vex_file_close(f, err);
+    else
+        vex_file_close(f, NULL);
+    f = NULL;
+    if (rc == VEX_OK)
+        rc = cur_decode(cur, got, path, err, &number);
+    if (rc != VEX_OK)
+        return rc;
+
+    /* the manifest it names */
+    manifest_file_name(name, sizeof name, number);
+    rc = man_join(path, dir, name, err);
+    if (rc != VEX_OK)
+        return rc;
+    rc = vex_vfs_open(vfs, path, VEX_OPEN_READONLY, &f, err);
+    if (rc == VEX_NOTFOUND) {
+        rc = vex_vfs_fail(err, VEX_CORRUPT,
+                          "%s/CURRENT: names %s, which is missing, at offset 0",
+                          dir, name);
+        goto cleanup;
+    }
+    if (rc == VEX_OK)
+        rc = vex_file_size(f, &size, err);
+    if (rc != VEX_OK)
+        goto cleanup;
+    if (size > SIZE_MAX - 1) {
+        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: %llu bytes", path,
+                          (unsigned long long)size);
+        goto cleanup;
+    }
+    buf = vex_mem_alloc(mem, size ? (size_t)size : 1);
+    if (buf == NULL) {
+        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%llu bytes)",
+                          path, (unsigned long long)size);
+        goto cleanup;
+    }
+    if (size)
+        rc = vex_file_read_exact(f, buf, (size_t)size, 0, err);
+    if (rc == VEX_OK)
+        rc = vex_file_close(f, err);
+    else
+        vex_file_close(f, NULL);
+    f = NULL;
+    if (rc == VEX_OK)
+        rc = manifest_decode(buf, (size_t)size, path, mem, err, out);
+    if (rc == VEX_OK && out->number != number) {
+        rc = vex_vfs_fail(err, VEX_CORRUPT,
+                          "%s: holds number %016llx, not the one in its name, "
+                          "at offset 24",
+                          path, (unsigned long long)out->number);
+        manifest_free(out, mem);
+    }
+cleanup:
+    vex_file_close(f, NULL);
+    vex_mem_free(mem, buf);
+    return rc;
+}
