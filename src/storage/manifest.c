@@ -635,7 +635,11 @@ int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
         cur_encode(cur, m->number);
         rc = man_write_file(vfs, tmp_path, cur, CUR_SIZE, 0, &tmp_created, err);
     }
-    /* step 3 (invariant 2) */
+    /* step 3 (invariant 2). Under the crash vfs model a directory's
+     * entries survive all together or not at all, so step 5 alone would
+     * do; POSIX promises no such thing (a rename may reach the disk before
+     * an earlier create in the same directory), so the create is made
+     * durable first. test_manifest cannot observe this step. */
     if (rc == VEX_OK)
         rc = vex_vfs_sync_dir(vfs, dir, err);
     if (rc != VEX_OK)
