@@ -688,7 +688,7 @@ static void fault_sweep(int kind, int persistent, int first)
             CHECK_MSG(
                 rc == want || (kind == VEX_FAULT_SHORT_WRITE && rc == VEX_FULL),
                 "nth %llu kind %d rc %d", (unsigned long long)nth, kind, rc);
-            CHECK(err_has("injected"));
+            CHECK(err_has("injected") && err_has("step "));
             CHECK_MSG(amb == reached_rename, "nth %llu kind %d amb %d",
                       (unsigned long long)nth, kind, amb);
             if (!amb && !persistent) { /* cleaned up */

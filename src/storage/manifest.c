@@ -603,6 +603,16 @@ static int man_write_file(vex_vfs *vfs, const char *path, const void *b,
     return rc;
 }
 
+/* Prefix the message the failed call left with the publish step. */
+static int man_step_fail(vex_err *err, int rc, const char *step)
+{
+    char msg[VEX_ERRMSG_MAX];
+    if (err == NULL)
+        return rc;
+    vex_err_copy(err, msg, sizeof msg);
+    return vex_err_set(err, rc, "manifest_publish: %s: %s", step, msg);
+}
+
 int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
                      const vex_mem *mem, vex_err *err, int *ambiguous)
 {
@@ -610,6 +620,7 @@ int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
     char man_path[MAN_PATH_MAX], tmp_path[MAN_PATH_MAX], cur_path[MAN_PATH_MAX];
     unsigned char *buf = NULL;
     size_t len = 0;
+    const char *step;
     int man_created = 0, tmp_created = 0, rc;
 
     if (ambiguous)
@@ -629,9 +640,11 @@ int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
         return rc;
 
     /* step 1 (invariant 1: exclusively, so nobody's file is overwritten) */
+    step = "step 1, writing the manifest";
     rc = man_write_file(vfs, man_path, buf, len, 1, &man_created, err);
     /* step 2 */
     if (rc == VEX_OK) {
+        step = "step 2, writing CURRENT.tmp";
         cur_encode(cur, m->number);
         rc = man_write_file(vfs, tmp_path, cur, CUR_SIZE, 0, &tmp_created, err);
     }
@@ -640,21 +653,28 @@ int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
      * do; POSIX promises no such thing (a rename may reach the disk before
      * an earlier create in the same directory), so the create is made
      * durable first. test_manifest cannot observe this step. */
-    if (rc == VEX_OK)
+    if (rc == VEX_OK) {
+        step = "step 3, syncing the directory before the rename";
         rc = vex_vfs_sync_dir(vfs, dir, err);
+    }
     if (rc != VEX_OK)
         goto undo;
     /* step 4: from here a failure is ambiguous (invariant 5) */
     if (ambiguous)
         *ambiguous = 1;
+    step = "step 4, renaming CURRENT.tmp to CURRENT (ambiguous)";
     rc = vex_vfs_rename(vfs, tmp_path, cur_path, err);
     /* step 5 (invariant 4) */
-    if (rc == VEX_OK)
+    if (rc == VEX_OK) {
+        step = "step 5, syncing the directory after the rename (ambiguous)";
         rc = vex_vfs_sync_dir(vfs, dir, err);
-    if (rc == VEX_OK && ambiguous)
-        *ambiguous = 0;
+    }
     vex_mem_free(mem, buf);
-    return rc;
+    if (rc != VEX_OK)
+        return man_step_fail(err, rc, step);
+    if (ambiguous)
+        *ambiguous = 0;
+    return VEX_OK;
 undo:
     /* Before the rename: CURRENT is untouched. Remove what this call
      * created, best effort, keeping the first error's message. */
@@ -663,7 +683,7 @@ undo:
     if (man_created)
         vex_vfs_remove(vfs, man_path, NULL);
     vex_mem_free(mem, buf);
-    return rc;
+    return man_step_fail(err, rc, step);
 }
 
 /* ---- load ---------------------------------------------------------------- */
