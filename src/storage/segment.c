@@ -275,11 +275,21 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     rc = vex_file_write(f, page, sizeof page, 0, err);
     if (rc == VEX_OK)
         rc = vex_file_sync(f, VEX_SYNC_FULL, err);
-cleanup : {
-    int crc2 = vex_file_close(f, rc == VEX_OK ? err : NULL);
-    if (rc == VEX_OK)
-        rc = crc2;
-}
+cleanup:
+    if (rc == VEX_OK) {
+        /* the handle's path is gone once close fails: name the file here */
+        vex_err cerr;
+        char msg[VEX_ERRMSG_MAX];
+        vex_err_init(&cerr);
+        rc = vex_file_close(f, &cerr);
+        if (rc != VEX_OK) {
+            vex_err_copy(&cerr, msg, sizeof msg);
+            seg_fail(err, rc, path, total, "close failed (%s)", msg);
+        }
+        vex_err_destroy(&cerr);
+    } else {
+        vex_file_close(f, NULL);
+    }
     if (rc != VEX_OK)
         vex_vfs_remove(vfs, path, NULL); /* best effort (invariant 4) */
     return rc;
