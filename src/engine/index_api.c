@@ -153,9 +153,8 @@ void vex_index_options_init(vex_index_options *opts)
  * Validation shared by every index kind
  * ------------------------------------------------------------------- */
 
-static int check_options(vex_index *ix, const vex_index_options *o)
+int vexi_check_index_options(const vex_index_options *o, vex_err *e)
 {
-    vex_err *e = &ix->err;
     if (o->struct_size != sizeof(vex_index_options))
         return vex_err_set(e, VEX_MISUSE,
                            "options.struct_size is %u, expected %zu: fill the "
@@ -268,7 +267,7 @@ static int check_params(vex_index *ix, const vex_search_params *p,
  * dimension because high-dimensional data has more "directions" a node
  * must keep links in; efConstruction grows with the log of the expected
  * size because the graph's diameter does. */
-static void hnsw_defaults(vex_index_config *c, const vex_index_options *o)
+void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
 {
     double expected = o->capacity ? (double)o->capacity : 1e6;
     double efc = 40.0 * log10(expected > 10 ? expected : 10);
@@ -338,7 +337,7 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts)
     ix->m = &vex_flat_methods;
     if (opts->kind == VEX_INDEX_HNSW) {
         ix->m = &vex_hnsw_methods;
-        hnsw_defaults(&ix->cfg, opts);
+        vexi_hnsw_defaults(&ix->cfg, opts);
         ix->opts.hnsw_m = ix->cfg.hnsw_m;
         ix->opts.hnsw_ef_construction = ix->cfg.hnsw_ef_construction;
         ix->opts.hnsw_ef_search = ix->cfg.hnsw_ef_search;
@@ -366,7 +365,7 @@ int vex_index_create(const vex_index_options *opts, vex_index **out)
     if (rc != VEX_OK)
         return rc;
     *out = ix;
-    rc = check_options(ix, opts);
+    rc = vexi_check_index_options(opts, &ix->err);
     if (rc == VEX_OK)
         rc = handle_setup(ix, opts);
     if (rc == VEX_OK)
@@ -451,7 +450,7 @@ int vex_index_open_buffer(const void *buf, uint64_t size,
                            "index blob: a %s index with graph parameters",
                            info.kind == VEX_INDEX_FLAT ? "flat" : "?");
     }
-    rc = check_options(ix, &io);
+    rc = vexi_check_index_options(&io, &ix->err);
     if (rc != VEX_OK) {
         char msg[VEX_ERRMSG_MAX];
         vex_err_copy(&ix->err, msg, sizeof msg);
@@ -648,6 +647,13 @@ int vex_index_check(vex_index *ix)
     if (!usable(ix))
         return VEX_MISUSE;
     return ix->m->check(ix->impl, NULL);
+}
+
+int vexi_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx)
+{
+    if (!usable(ix))
+        return VEX_MISUSE;
+    return ix->m->scan(ix->impl, fn, ctx);
 }
 
 int vexi_index_graph_stats(vex_index *ix, vex_graph_stats *stats)

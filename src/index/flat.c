@@ -83,6 +83,17 @@ typedef struct flat_index {
     uint64_t ctx_bytes;
 } flat_index;
 
+static int flat_each(void *ix, vex_scan_fn fn, void *ctx)
+{
+    flat_index *f = ix;
+    int rc = 0;
+    pthread_rwlock_rdlock(&f->lock);
+    for (uint64_t i = 0; i < f->n && rc == 0; i++)
+        rc = fn(ctx, f->ids[i], f->vecs + i * f->cfg.vec_bytes);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------
  * Distances
  * ------------------------------------------------------------------- */
@@ -1000,5 +1011,5 @@ const vex_index_methods vex_flat_methods = {
     "flat",      flat_create,    flat_destroy,      flat_reserve_api,
     flat_add,    flat_remove,    flat_get,          flat_count,
     flat_memory, flat_search,    flat_search_batch, flat_range_search,
-    flat_check,  flat_serialize, flat_open,
+    flat_check,  flat_serialize, flat_open,         flat_each,
 };

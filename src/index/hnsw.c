@@ -1580,6 +1580,18 @@ static int hnsw_get(void *ix, uint64_t id, void *vec_out)
     return rc;
 }
 
+static int hnsw_scan(void *ix, vex_scan_fn fn, void *ctx)
+{
+    hnsw *h = ix;
+    int rc = 0;
+    pthread_rwlock_rdlock(&h->lock);
+    for (uint32_t s = 0; s < h->n && rc == 0; s++)
+        if (h->deleted[s] == 0)
+            rc = fn(ctx, h->ids[s], slot_ptr(h, s));
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
 static uint64_t hnsw_count(void *ix)
 {
     hnsw *h = ix;
@@ -2021,5 +2033,5 @@ const vex_index_methods vex_hnsw_methods = {
     "hnsw",      hnsw_create,    hnsw_destroy,      hnsw_reserve,
     hnsw_add,    hnsw_remove,    hnsw_get,          hnsw_count,
     hnsw_memory, hnsw_search,    hnsw_search_batch, hnsw_range_search,
-    hnsw_check,  hnsw_serialize, hnsw_open,
+    hnsw_check,  hnsw_serialize, hnsw_open,         hnsw_scan,
 };

@@ -61,6 +61,10 @@ typedef struct vex_graph_stats {
     uint32_t min_degree, max_degree; /* level 0, live nodes */
 } vex_graph_stats;
 
+/* Callback of the scan method: one live vector; `vec` is valid during the
+ * call only. */
+typedef int (*vex_scan_fn)(void *ctx, uint64_t id, const void *vec);
+
 typedef struct vex_index_methods {
     const char *name;
     /* `mem`, `pool` and `err` outlive the instance. */
@@ -97,6 +101,10 @@ typedef struct vex_index_methods {
     int (*open)(const vex_mem *mem, vex_pool *pool, vex_err *err,
                 const vex_index_config *cfg, const vex_blob_info *info,
                 const unsigned char *buf, int borrow, void **out);
+    /* Call fn(ctx, id, vector) for every live vector, in slot order, under
+     * the index's read lock (fn must not call into the index). A non-zero
+     * return from fn stops the scan and becomes scan's return value. */
+    int (*scan)(void *ix, vex_scan_fn fn, void *ctx);
 } vex_index_methods;
 
 /* Whether a vector is acceptable for an index of this configuration:
