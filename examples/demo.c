@@ -1,10 +1,12 @@
 /*
- * demo.c - the README's first command: a tour of the public API.
+ * demo.c - the README's first command: a tour of the database API.
  *
  * Generates a seeded, clustered dataset (so neighbours mean something),
- * builds an exact index, runs single, batch and range searches, shows that
- * remove and re-add work, and prints results and timings. Uses only
- * include/vexdb.h. Usage: vex-demo [n] [dim] (defaults 200000 x 128).
+ * creates a database directory with one HNSW collection, loads the data in
+ * durable batches, searches, deletes and re-inserts a record, flushes,
+ * closes, reopens and searches again, printing results and timings. Uses
+ * only include/vexdb.h. Usage: vex-demo [dir] [n] [dim] (defaults
+ * vexdb-demo, 50000 x 128).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -53,40 +55,66 @@ static float *clustered(uint64_t *seed, size_t n, size_t dim,
     return v;
 }
 
-static int fail(vex_index *ix, const char *what, int rc)
+static int fail(const char *what, int rc, const char *msg)
 {
-    fprintf(stderr, "demo: %s failed: %s (%s)\n", what, vex_errstr(rc),
-            ix ? vex_index_errmsg(ix) : "");
+    fprintf(stderr, "demo: %s failed: %s (%s)\n", what, vex_errstr(rc), msg);
     return 1;
+}
+
+/* Search the first queries and print the top hits of query 0. */
+static int show(vex_collection *c, const float *queries, size_t dim,
+                const char *when, uint64_t *first_ids)
+{
+    vex_hit hits[5];
+    size_t nh, i;
+    double t0 = now();
+    int rc;
+    for (i = 0; i < 100; i++) {
+        rc = vex_search(c, queries + i * dim, 5, NULL, hits, NULL, &nh);
+        if (rc != VEX_OK)
+            return fail("vex_search", rc, vex_collection_errmsg(c));
+        if (i == 0)
+            for (size_t j = 0; j < nh; j++)
+                first_ids[j] = hits[j].id;
+    }
+    printf("%s: %.3f ms per query (100 queries); nearest to query 0:\n", when,
+           (now() - t0) * 10);
+    rc = vex_search(c, queries, 5, NULL, hits, NULL, &nh);
+    if (rc != VEX_OK)
+        return fail("vex_search", rc, vex_collection_errmsg(c));
+    for (i = 0; i < nh; i++)
+        printf("  %zu. id %-8" PRIu64 " distance %.4f\n", i + 1, hits[i].id,
+               hits[i].distance);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
-    size_t dim = argc > 2 ? strtoul(argv[2], NULL, 10) : 128;
-    const size_t nq = 1000, k = 10;
-    uint64_t seed = 20261122, *ids = NULL, total;
+    const char *path = argc > 1 ? argv[1] : "vexdb-demo";
+    size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 50000;
+    size_t dim = argc > 3 ? strtoul(argv[3], NULL, 10) : 128;
+    const size_t nq = 100, chunk = 1000;
+    uint64_t seed = 20261122, before[5] = {0}, after[5] = {0};
     float *centres = NULL, *base = NULL, *queries = NULL;
-    vex_hit *hits = NULL;
-    size_t *n_hits = NULL, i, nh;
-    vex_index_options opts;
-    vex_search_params one;
-    vex_index *ix = NULL;
-    double t0, t_build, t_single, t_batch;
+    vex_db_options dopt;
+    vex_collection_config cfg;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_batch *batch = NULL;
+    double t0;
+    size_t i;
     int rc, status = 1;
 
     if (n < 10 || dim < 1 || dim > VEX_MAX_DIM) {
-        fprintf(stderr, "usage: vex-demo [n >= 10] [dim 1..%d]\n", VEX_MAX_DIM);
+        fprintf(stderr, "usage: vex-demo [dir] [n >= 10] [dim 1..%d]\n",
+                VEX_MAX_DIM);
         return 2;
     }
-    printf("VexDB %s demo: %zu x %zu float32 vectors, L2, kernels: %s\n",
-           vex_version(), n, dim, vex_simd_name());
-
+    printf("VexDB %s demo: database %s, %zu x %zu float32 vectors, L2, "
+           "kernels: %s\n",
+           vex_version(), path, n, dim, vex_simd_name());
     centres = malloc(64 * dim * sizeof *centres);
-    ids = malloc(n * sizeof *ids);
-    hits = malloc(nq * k * sizeof *hits);
-    n_hits = malloc(nq * sizeof *n_hits);
-    if (!centres || !ids || !hits || !n_hits)
+    if (!centres)
         goto out;
     for (i = 0; i < 64 * dim; i++)
         centres[i] = 2.0f * gauss(&seed);
@@ -94,108 +122,109 @@ int main(int argc, char **argv)
     queries = clustered(&seed, nq, dim, centres);
     if (!base || !queries)
         goto out;
-    for (i = 0; i < n; i++)
-        ids[i] = 1000 + i; /* ids are the caller's own 64-bit keys */
 
-    vex_index_options_init(&opts);
-    opts.kind = VEX_INDEX_FLAT;
-    opts.metric = VEX_METRIC_L2;
-    opts.dim = (uint32_t)dim;
-    opts.capacity = n;
-    rc = vex_index_create(&opts, &ix);
+    /* 1. open (creating the directory) and create a collection */
+    vex_db_options_init(&dopt);
+    dopt.create_if_missing = 1;
+    rc = vex_db_open(path, &dopt, &db);
     if (rc != VEX_OK) {
-        status = fail(ix, "vex_index_create", rc);
+        status = fail("vex_db_open", rc, vex_db_errmsg(db));
         goto out;
     }
+    rc = vex_collection_open(db, "demo", &c);
+    if (rc == VEX_OK) {
+        /* left over from an earlier run: start again */
+        vex_collection_close(c);
+        c = NULL;
+        rc = vex_collection_drop(db, "demo");
+    } else if (rc == VEX_NOTFOUND) {
+        rc = VEX_OK;
+    }
+    vex_collection_config_init(&cfg);
+    cfg.dim = (uint32_t)dim;
+    cfg.metric = VEX_METRIC_L2;
+    cfg.index_kind = VEX_INDEX_HNSW;
+    if (rc == VEX_OK)
+        rc = vex_collection_create(db, "demo", &cfg, &c);
+    if (rc != VEX_OK) {
+        status = fail("vex_collection_create", rc, vex_db_errmsg(db));
+        goto out;
+    }
+
+    /* 2. load: atomic, durable batches of 1000 (ids are the caller's) */
+    rc = vex_batch_create(dim * sizeof(float), NULL, &batch);
+    if (rc != VEX_OK)
+        goto out;
     t0 = now();
-    rc = vex_index_add(ix, ids, base, n);
-    t_build = now() - t0;
-    if (rc != VEX_OK) {
-        status = fail(ix, "vex_index_add", rc);
-        goto out;
-    }
-    printf("added %" PRIu64 " vectors in %.3f s, index memory %.1f MiB\n",
-           vex_index_count(ix), t_build,
-           (double)vex_index_memory(ix) / (1024.0 * 1024.0));
-
-    /* one query on one thread, nearest first */
-    vex_search_params_init(&one);
-    one.n_threads = 1;
-    rc = vex_index_search(ix, queries, k, &one, hits, &nh);
-    if (rc != VEX_OK) {
-        status = fail(ix, "vex_index_search", rc);
-        goto out;
-    }
-    printf("\nnearest %zu to query 0:\n", nh);
-    for (i = 0; i < nh; i++)
-        printf("  %2zu. id %-8" PRIu64 " distance %.4f\n", i + 1, hits[i].id,
-               hits[i].distance);
-
-    t0 = now();
-    for (i = 0; i < 100; i++) {
-        rc = vex_index_search(ix, queries + i * dim, k, &one, hits, &nh);
-        if (rc != VEX_OK) {
-            status = fail(ix, "vex_index_search", rc);
-            goto out;
-        }
-    }
-    t_single = (now() - t0) / 100;
-
-    t0 = now();
-    rc = vex_index_search_batch(ix, queries, nq, k, NULL, hits, n_hits);
-    t_batch = now() - t0;
-    if (rc != VEX_OK) {
-        status = fail(ix, "vex_index_search_batch", rc);
-        goto out;
-    }
-    printf("\nsingle query, 1 thread: %.2f ms (%.2f GB/s of vectors read)\n",
-           t_single * 1e3, (double)n * dim * 4 / t_single / 1e9);
-    printf("batch of %zu queries, all threads: %.3f s, %.0f queries/s\n", nq,
-           t_batch, (double)nq / t_batch);
-
-    /* range search: how many vectors are within the 10th distance? */
-    rc = vex_index_range_search(ix, queries, hits[k - 1].distance, NULL, NULL,
-                                0, &total);
-    if (rc != VEX_OK) {
-        status = fail(ix, "vex_index_range_search", rc);
-        goto out;
-    }
-    printf("range search: %" PRIu64 " vectors within distance %.4f of query "
-           "0\n",
-           total, hits[k - 1].distance);
-
-    /* writes: remove the best hit, search again, put it back */
-    {
-        uint64_t best = hits[0].id;
-        rc = vex_index_remove(ix, best);
+    for (i = 0; i < n && rc == VEX_OK; i += chunk) {
+        vex_batch_clear(batch);
+        for (size_t j = i; j < n && j < i + chunk && rc == VEX_OK; j++)
+            rc = vex_batch_insert(batch, 1000 + j, base + j * dim);
         if (rc == VEX_OK)
-            rc = vex_index_search(ix, queries, 1, NULL, hits, &nh);
-        if (rc != VEX_OK) {
-            status = fail(ix, "remove/search", rc);
-            goto out;
-        }
-        printf("after removing id %" PRIu64 ", the nearest is id %" PRIu64 "\n",
-               best, hits[0].id);
-        rc = vex_index_add(ix, &best, base + (best - 1000) * dim, 1);
-        if (rc != VEX_OK) {
-            status = fail(ix, "re-add", rc);
-            goto out;
-        }
-        /* adding it twice is an error with a message */
-        rc = vex_index_add(ix, &best, base + (best - 1000) * dim, 1);
-        printf("adding id %" PRIu64 " twice: %s: %s\n", best,
-               vex_status_name(rc), vex_index_errmsg(ix));
+            rc = vex_batch_commit(c, batch);
     }
+    if (rc != VEX_OK) {
+        status = fail("loading", rc, vex_collection_errmsg(c));
+        goto out;
+    }
+    printf("loaded %" PRIu64 " records in %.2f s (each batch fsynced)\n",
+           vex_collection_count(c), now() - t0);
+    if (show(c, queries, dim, "search (memtable)", before))
+        goto out;
+
+    /* 3. writes are records: delete the best hit, insert it twice */
+    rc = vex_delete(c, before[0]);
+    if (rc == VEX_OK)
+        rc = vex_insert(c, before[0], base + (before[0] - 1000) * dim);
+    if (rc != VEX_OK) {
+        status = fail("delete/insert", rc, vex_collection_errmsg(c));
+        goto out;
+    }
+    rc = vex_insert(c, before[0], base + (before[0] - 1000) * dim);
+    printf("inserting id %" PRIu64 " twice: %s: %s\n", before[0],
+           vex_status_name(rc), vex_collection_errmsg(c));
+
+    /* 4. flush to a segment file, close, reopen, search again */
+    t0 = now();
+    rc = vex_flush(c);
+    if (rc != VEX_OK) {
+        status = fail("vex_flush", rc, vex_collection_errmsg(c));
+        goto out;
+    }
+    printf("flushed to a segment in %.2f s\n", now() - t0);
+    rc = vex_db_close(db);
+    db = NULL;
+    c = NULL;
+    if (rc != VEX_OK) {
+        status = fail("vex_db_close", rc, "");
+        goto out;
+    }
+    t0 = now();
+    rc = vex_db_open(path, &dopt, &db);
+    if (rc == VEX_OK)
+        rc = vex_collection_open(db, "demo", &c);
+    if (rc != VEX_OK) {
+        status = fail("reopen", rc, vex_db_errmsg(db));
+        goto out;
+    }
+    printf("reopened in %.2f ms: %" PRIu64 " records\n", (now() - t0) * 1e3,
+           vex_collection_count(c));
+    if (show(c, queries, dim, "search (segment)", after))
+        goto out;
+    for (i = 0; i < 5; i++)
+        if (before[i] != after[i]) {
+            fprintf(stderr, "demo: results differ after reopen\n");
+            goto out;
+        }
+    printf("same results after reopen. The database is in ./%s\n", path);
     status = 0;
 out:
-    if (status == 1 && ix == NULL && (!centres || !base))
+    if (status == 1 && (!centres || !base || !queries))
         fprintf(stderr, "demo: out of memory\n");
-    vex_index_free(ix);
+    vex_batch_free(batch);
+    vex_db_close(db);
     free(centres);
     free(base);
     free(queries);
-    free(ids);
-    free(hits);
-    free(n_hits);
     return status;
 }

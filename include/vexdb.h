@@ -467,6 +467,248 @@ VEX_API const char *vex_index_errmsg(const vex_index *idx);
 VEX_API size_t vex_index_errmsg_copy(const vex_index *idx, char *buf,
                                      size_t size);
 
+/* ---------------------------------------------------------------------
+ * vex_db: a database directory
+ *
+ * A database is a directory holding named collections. Every write goes
+ * to the collection's write-ahead log before it is applied, so after
+ * vex_insert() and friends return VEX_OK (in a syncing durability mode) the
+ * write survives kill -9 and power loss. Writes land in an in-memory
+ * memtable that is searchable at once and is flushed to an immutable,
+ * checksummed segment file when it grows past a threshold or on
+ * vex_flush(); opening a database maps its segments and replays the log
+ * written since the last flush (docs/FORMAT.md describes every file).
+ *
+ * One process at a time may have a database open: a second vex_db_open()
+ * on the same directory, from this process or another, fails with
+ * VEX_BUSY (an advisory lock on the file LOCK). Files in the directory
+ * are untrusted input: damage is reported as VEX_CORRUPT naming the file
+ * and byte offset, never a crash.
+ *
+ * Threading: a vex_db and its collections may be used from any number of
+ * threads at once, except that vex_db_close() must not race with any other
+ * call on the database or its collections.
+ * ------------------------------------------------------------------- */
+typedef struct vex_db vex_db;
+typedef struct vex_collection vex_collection;
+
+/* When a write is acknowledged (the call returns VEX_OK). */
+typedef enum vex_durability {
+    /* The write is on disk (fsync) before the call returns; concurrent
+     * writers share one fsync (group commit), so throughput grows with the
+     * number of writers. The default. */
+    VEX_DURABILITY_GROUP = 0,
+    /* Every commit is synced on its own: no sharing, one fsync per call. */
+    VEX_DURABILITY_FULL = 1,
+    /* Nothing is synced until vex_flush() or vex_db_close(): fastest, for
+     * bulk loads that can be redone. A crash loses an unspecified suffix of
+     * the unsynced writes (whole commits, never parts of one). */
+    VEX_DURABILITY_NONE = 2
+} vex_durability;
+
+/* Options of vex_db_open(). Fill with vex_db_options_init(). Except for
+ * `create_if_missing`, these are run-time settings, not stored. */
+typedef struct vex_db_options {
+    uint32_t struct_size;
+    /* Create the directory (its parent must exist) and an empty database
+     * when `path` does not exist; an existing empty directory is always
+     * accepted as a new database. Default 0. */
+    int create_if_missing;
+    vex_durability durability; /* default VEX_DURABILITY_GROUP */
+    /* Worker threads (for building indexes of memtables), 0 = the number
+     * of online CPUs, at most VEX_MAX_THREADS. Default 0. */
+    uint32_t n_threads;
+    /* A collection's memtable is flushed to a segment once its vectors
+     * take this many bytes, 1 MiB .. 64 GiB. Default 64 MiB. */
+    uint64_t memtable_bytes;
+    /* A memtable is searched exactly (flat) up to this many rows and moves
+     * to an HNSW graph above (collections whose index is HNSW), 0 = always
+     * exact, at most 1,000,000. Default 10,000. */
+    uint32_t memtable_exact_rows;
+    /* A write-ahead log file is closed and a new one started past this
+     * size, 64 KiB .. 1 TiB. Default 64 MiB. */
+    uint64_t wal_file_bytes;
+    /* Allocator for everything the handle and its collections own; NULL =
+     * malloc/free. Copied; `user` must outlive the handle. Default NULL. */
+    const vex_allocator *allocator;
+} vex_db_options;
+
+VEX_API void vex_db_options_init(vex_db_options *opts);
+
+/* Open (or create, see create_if_missing) the database in directory
+ * `path`. Opening is cheap: collections are loaded when first opened.
+ * Leftovers of interrupted operations (a half-created or half-dropped
+ * collection) are removed. On VEX_OK *out is a handle owned by the caller
+ * (vex_db_close()). On failure *out is still set, when memory allowed, so
+ * that vex_db_errmsg() can say why; close it too (*out is NULL only with
+ * VEX_NOMEM). Errors: VEX_NOTFOUND (no such directory and no
+ * create_if_missing), VEX_BUSY (open elsewhere), VEX_INVALID (bad options,
+ * or a non-empty directory that is not a database), VEX_CORRUPT,
+ * VEX_UNSUPPORTED (a newer format), I/O errors. */
+VEX_API int vex_db_open(const char *path, const vex_db_options *opts,
+                        vex_db **out);
+
+/* Close the database: closes every collection handle still open (they
+ * must not be used afterwards), syncing their logs, and releases the lock.
+ * Returns the first error met while syncing or closing (the handle is
+ * freed regardless). NULL is a no-op. */
+VEX_API int vex_db_close(vex_db *db);
+
+/* The message of the most recent failed call on the database handle
+ * (including vex_collection_create/open/drop/list), or "". Valid until the
+ * next call on the handle; vex_db_errmsg_copy() is the thread-safe form. */
+VEX_API const char *vex_db_errmsg(const vex_db *db);
+VEX_API size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------
+ * Collections
+ * ------------------------------------------------------------------- */
+
+/* Longest collection name. Names are 1..64 characters from [A-Za-z0-9_.-]
+ * and must not start with '.'; they are used as directory names. */
+#define VEX_NAME_MAX 64
+
+/* The stored configuration of a collection. Fill with
+ * vex_collection_config_init(). Every value is stored in the collection
+ * when it is created; adaptive (0) HNSW values are resolved and stored. */
+typedef struct vex_collection_config {
+    uint32_t struct_size;
+    uint32_t dim;        /* required, 1..VEX_MAX_DIM */
+    vex_elem elem;       /* default VEX_ELEM_F32 */
+    vex_metric metric;   /* default VEX_METRIC_L2 */
+    /* Index of flushed segments (and of memtables past
+     * memtable_exact_rows): VEX_INDEX_HNSW (default) or VEX_INDEX_FLAT. */
+    vex_index_kind index_kind;
+    /* HNSW parameters as in vex_index_options; 0 = adaptive (resolved
+     * with the 1,000,000-vector rule); must be 0 for VEX_INDEX_FLAT. */
+    uint32_t hnsw_m;
+    uint32_t hnsw_ef_construction;
+    uint32_t hnsw_ef_search;
+    uint64_t hnsw_seed;
+} vex_collection_config;
+
+VEX_API void vex_collection_config_init(vex_collection_config *cfg);
+
+/* Create collection `name` with configuration `cfg` (durably: when this
+ * returns VEX_OK the collection survives a crash). On VEX_OK *out (if not
+ * NULL) is an open handle to it, as from vex_collection_open(). Errors in
+ * the database's message: VEX_EXISTS, VEX_INVALID (bad name or config),
+ * I/O errors. */
+VEX_API int vex_collection_create(vex_db *db, const char *name,
+                                  const vex_collection_config *cfg,
+                                  vex_collection **out);
+
+/* Open collection `name`: loads its manifest, maps its segments and
+ * replays its write-ahead log. Opening an already open collection returns
+ * the same handle again (each open needs its own vex_collection_close()).
+ * Errors: VEX_NOTFOUND, VEX_CORRUPT (naming file and offset),
+ * VEX_UNSUPPORTED, I/O errors; *out is NULL on failure. */
+VEX_API int vex_collection_open(vex_db *db, const char *name,
+                                vex_collection **out);
+
+/* Release one open of the handle; the last release syncs the log and
+ * frees it. Returns the sync/close status. NULL is a no-op. Must not race
+ * with other calls on the same handle. */
+VEX_API int vex_collection_close(vex_collection *c);
+
+/* Delete collection `name` and all its data, durably. VEX_BUSY while it is
+ * open; VEX_NOTFOUND when there is none. */
+VEX_API int vex_collection_drop(vex_db *db, const char *name);
+
+/* Call fn(ctx, name) for every collection, in name order. A non-zero
+ * return from fn stops the listing and is returned. `name` is valid during
+ * the call only. */
+VEX_API int vex_collection_list(vex_db *db,
+                                int (*fn)(void *ctx, const char *name),
+                                void *ctx);
+
+/* The collection's stored configuration (resolved values). */
+VEX_API void vex_collection_get_config(const vex_collection *c,
+                                       vex_collection_config *out);
+
+/* Rows (live records) in the collection. */
+VEX_API uint64_t vex_collection_count(vex_collection *c);
+
+/* The message of the most recent failed call on the collection handle,
+ * or ""; _copy is the thread-safe form. */
+VEX_API const char *vex_collection_errmsg(const vex_collection *c);
+VEX_API size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
+                                          size_t size);
+
+/* ---------------------------------------------------------------------
+ * Records
+ *
+ * A record is a 64-bit id chosen by the caller and a vector of
+ * vex_vector_size(elem, dim) bytes. Vectors are validated as for
+ * vex_index_add() (finite components, non-zero under cosine, zero padding
+ * bits). Each call below is one atomic, durable commit (see
+ * vex_durability).
+ *
+ * Sticky errors: when writing or syncing the log fails, the outcome of
+ * that commit on disk is unknown; the collection then refuses every later
+ * write with the same status and message until it is closed and opened
+ * again (reads keep working). A failed flush also makes the handle
+ * sticky when the failure leaves the on-disk state unknown.
+ * ------------------------------------------------------------------- */
+
+/* Add a record; VEX_EXISTS if the id is present. */
+VEX_API int vex_insert(vex_collection *c, uint64_t id, const void *vector);
+/* Add a record or replace the vector of an existing one. */
+VEX_API int vex_upsert(vex_collection *c, uint64_t id, const void *vector);
+/* Delete a record; VEX_NOTFOUND if the id is absent (nothing is logged). */
+VEX_API int vex_delete(vex_collection *c, uint64_t id);
+/* Copy the record's vector to `vector_out`; VEX_NOTFOUND if absent. */
+VEX_API int vex_get(vex_collection *c, uint64_t id, void *vector_out);
+
+/* A write batch: operations collected in memory and committed atomically
+ * (all or none, also across a crash) by vex_batch_commit(). A batch
+ * belongs to the thread using it; it may be committed to any collection
+ * with its dimension and element type, and reused after commit or clear. */
+typedef struct vex_batch vex_batch;
+
+/* Create an empty batch for vectors of `vector_size` bytes (as
+ * vex_vector_size() gives). `alloc` may be NULL (malloc). */
+VEX_API int vex_batch_create(size_t vector_size, const vex_allocator *alloc,
+                             vex_batch **out);
+VEX_API void vex_batch_free(vex_batch *b);
+/* Queue an operation; the vector is copied. Returns VEX_NOMEM, or
+ * VEX_MISUSE for NULL arguments. Validation happens at commit. */
+VEX_API int vex_batch_insert(vex_batch *b, uint64_t id, const void *vector);
+VEX_API int vex_batch_upsert(vex_batch *b, uint64_t id, const void *vector);
+VEX_API int vex_batch_delete(vex_batch *b, uint64_t id);
+/* Number of queued operations. */
+VEX_API size_t vex_batch_count(const vex_batch *b);
+/* Drop every queued operation (memory is kept for reuse). */
+VEX_API void vex_batch_clear(vex_batch *b);
+
+/* Apply the batch's operations in order as one atomic commit. They are
+ * checked in order against the collection as it is when the commit runs
+ * (an insert of an id inserted earlier in the batch is VEX_EXISTS, a
+ * delete of an id deleted earlier is VEX_NOTFOUND); if any fails, nothing
+ * is applied and the message names the operation's index and id. The
+ * batch is left unchanged either way. At most 16 MiB of operations. */
+VEX_API int vex_batch_commit(vex_collection *c, const vex_batch *b);
+
+/* Write the memtable to a new segment file, publish it in the manifest and
+ * discard the log it covers. Also makes every earlier write durable under
+ * VEX_DURABILITY_NONE. A no-op when the memtable is empty. */
+VEX_API int vex_flush(vex_collection *c);
+
+/* ---------------------------------------------------------------------
+ * Search
+ * ------------------------------------------------------------------- */
+
+/* The k nearest records to `query` over the memtable and every segment,
+ * with deletes and overwrites applied. `params` as for vex_index_search()
+ * (NULL for defaults; ef_search applies to HNSW segments and memtables;
+ * n_threads is currently unused by collections and must be 0 or 1). Writes
+ * *n_hits <= k hits nearest first (ties by id) to hits[0..k). When
+ * `vectors_out` is not NULL it receives each hit's vector (k *
+ * vector-size bytes of room). Thread-safe; runs alongside writes. */
+VEX_API int vex_search(vex_collection *c, const void *query, size_t k,
+                       const vex_search_params *params, vex_hit *hits,
+                       void *vectors_out, size_t *n_hits);
+
 #ifdef __cplusplus
 }
 #endif

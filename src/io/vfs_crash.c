@@ -1085,7 +1085,8 @@ int vex_vfs_crash_now(vex_vfs *v, int mode, vex_err *err)
         return vex_vfs_fail(err, VEX_INVALID, "crash: unknown mode %d", mode);
     pthread_mutex_lock(&c->mu);
     /* parents sort before their children */
-    qsort(c->ents, c->n_ents, sizeof *c->ents, cmp_entry);
+    if (c->n_ents > 1)
+        qsort(c->ents, c->n_ents, sizeof *c->ents, cmp_entry);
     for (i = 0; i < c->n_ents; i++) {
         centry *e = &c->ents[i];
         size_t pl = parent_len(e->key);

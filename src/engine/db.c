@@ -1,0 +1,915 @@
+/*
+ * db.c - the database handle: the directory, its lock and format marker,
+ * and the registry of collections (create, open, drop, list). The
+ * collections themselves live in collection.c; the layout is in db.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/db.h"
+#include "engine/engine.h"
+#include "storage/manifest.h"
+#include "util/crc32c.h"
+#include "util/endian.h"
+
+#define MARKER_NAME    "VEXDB"
+#define MARKER_MAGIC   "VEXDB\0\0\0"
+#define MARKER_VERSION 1
+#define MARKER_SIZE    32
+
+/* ---------------------------------------------------------------------
+ * Small helpers shared with collection.c
+ * ------------------------------------------------------------------- */
+
+char *vexi_path_join(const vex_mem *m, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = vex_mem_alloc(m, la + lb + 2);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}
+
+int vexi_name_ok(const char *name, char *why, size_t why_size)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > VEX_NAME_MAX) {
+        snprintf(why, why_size, "a name has 1..%d characters, not %zu",
+                 VEX_NAME_MAX, n);
+        return 0;
+    }
+    if (name[0] == '.') {
+        snprintf(why, why_size, "a name must not start with '.'");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+                 ch == '.';
+        if (!ok) {
+            snprintf(why, why_size,
+                     "character %zu (0x%02x) is not one of A-Z a-z 0-9 _ - .",
+                     i, ch);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+typedef struct rm_ctx {
+    vex_vfs *vfs;
+    const vex_mem *mem;
+    const char *dir;
+    vex_err *err;
+} rm_ctx;
+
+static int rm_entry(void *arg, const char *name, int kind)
+{
+    rm_ctx *r = arg;
+    char *p = vexi_path_join(r->mem, r->dir, name);
+    int rc;
+    if (p == NULL)
+        return vex_err_set(r->err, VEX_NOMEM, "out of memory");
+    if (kind == VEX_VFS_DIR)
+        rc = vexi_rmtree(r->vfs, r->mem, p, r->err);
+    else
+        rc = r->vfs->methods->remove(r->vfs, p, r->err);
+    vex_mem_free(r->mem, p);
+    return rc;
+}
+
+int vexi_rmtree(vex_vfs *vfs, const vex_mem *m, const char *path, vex_err *err)
+{
+    rm_ctx r = {vfs, m, path, err};
+    int rc = vfs->methods->list(vfs, path, rm_entry, &r, err);
+    if (rc == VEX_OK)
+        rc = vfs->methods->remove(vfs, path, err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * The marker file
+ * ------------------------------------------------------------------- */
+
+static int marker_check(vex_db *db, const char *path)
+{
+    unsigned char b[MARKER_SIZE];
+    vex_file *f = NULL;
+    uint64_t size;
+    int rc =
+        db->vfs->methods->open(db->vfs, path, VEX_OPEN_READONLY, &f, &db->err);
+    if (rc != VEX_OK)
+        return rc;
+    rc = db->vfs->methods->size(f, &size, &db->err);
+    if (rc == VEX_OK && size != MARKER_SIZE)
+        rc = vex_err_set(&db->err, VEX_CORRUPT,
+                         "%s: size %llu at offset 0, expected %d", path,
+                         (unsigned long long)size, MARKER_SIZE);
+    if (rc == VEX_OK)
+        rc = vex_file_read_exact(f, b, sizeof b, 0, &db->err);
+    db->vfs->methods->close(f, NULL);
+    if (rc != VEX_OK)
+        return rc;
+    if (memcmp(b, MARKER_MAGIC, 8) != 0)
+        return vex_err_set(&db->err, VEX_CORRUPT,
+                           "%s: bad magic at offset 0: not a VexDB database",
+                           path);
+    if (vex_get_u32le(b + 28) != vex_crc32c(b, 28))
+        return vex_err_set(&db->err, VEX_CORRUPT,
+                           "%s: checksum mismatch at offset 28", path);
+    if (vex_get_u32le(b + 8) > MARKER_VERSION)
+        return vex_err_set(&db->err, VEX_UNSUPPORTED,
+                           "%s: format version %u at offset 8 is newer than "
+                           "this library's %d",
+                           path, vex_get_u32le(b + 8), MARKER_VERSION);
+    if (vex_get_u32le(b + 8) == 0)
+        return vex_err_set(&db->err, VEX_CORRUPT,
+                           "%s: format version 0 at offset 8", path);
+    return VEX_OK;
+}
+
+typedef struct list_probe {
+    int n_other;
+} list_probe;
+
+static int probe_entry(void *arg, const char *name, int kind)
+{
+    list_probe *p = arg;
+    (void)kind;
+    if (strcmp(name, "LOCK") != 0 && strcmp(name, MARKER_NAME ".tmp") != 0 &&
+        strcmp(name, "collections") != 0)
+        p->n_other++;
+    return 0;
+}
+
+/* Turn an empty directory into a database: collections/, then the marker
+ * (written to a temporary name, synced, renamed), then the directory sync
+ * that makes both durable. The marker is the commit point: a directory
+ * with a LOCK and an empty collections/ but no marker is still "empty". */
+static int marker_create(vex_db *db, const char *path)
+{
+    unsigned char b[MARKER_SIZE];
+    vex_file *f = NULL;
+    char *tmp = NULL;
+    int rc, kind;
+    memset(b, 0, sizeof b);
+    memcpy(b, MARKER_MAGIC, 8);
+    vex_put_u32le(b + 8, MARKER_VERSION);
+    vex_put_u32le(b + 12, 0);
+    vex_put_u64le(b + 16, (uint64_t)time(NULL));
+    vex_put_u32le(b + 28, vex_crc32c(b, 28));
+    rc = db->vfs->methods->exists(db->vfs, db->coll_dir, &kind, &db->err);
+    if (rc == VEX_OK && kind == VEX_VFS_NONE)
+        rc = db->vfs->methods->mkdir(db->vfs, db->coll_dir, &db->err);
+    if (rc != VEX_OK)
+        return rc;
+    tmp = vexi_path_join(&db->mem, db->path, MARKER_NAME ".tmp");
+    if (tmp == NULL)
+        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+    rc = db->vfs->methods->open(
+        db->vfs, tmp, VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
+        &f, &db->err);
+    if (rc == VEX_OK) {
+        rc = db->vfs->methods->write(f, b, sizeof b, 0, &db->err);
+        if (rc == VEX_OK)
+            rc = db->vfs->methods->sync(f, VEX_SYNC_FULL, &db->err);
+        int rc2 = db->vfs->methods->close(f, &db->err);
+        if (rc == VEX_OK)
+            rc = rc2;
+    }
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->rename(db->vfs, tmp, path, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, db->path, &db->err);
+    vex_mem_free(&db->mem, tmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Open and close
+ * ------------------------------------------------------------------- */
+
+void vex_db_options_init(vex_db_options *opts)
+{
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->create_if_missing = 0;
+    opts->durability = VEX_DURABILITY_GROUP;
+    opts->n_threads = 0;
+    opts->memtable_bytes = UINT64_C(64) << 20;
+    opts->memtable_exact_rows = 10000;
+    opts->wal_file_bytes = UINT64_C(64) << 20;
+    opts->allocator = NULL;
+}
+
+static int check_db_options(vex_db *db, const vex_db_options *o)
+{
+    vex_err *e = &db->err;
+    if (o->struct_size != sizeof(vex_db_options))
+        return vex_err_set(e, VEX_MISUSE,
+                           "options.struct_size is %u, expected %zu: fill the "
+                           "struct with vex_db_options_init()",
+                           o->struct_size, sizeof(vex_db_options));
+    if (o->create_if_missing != 0 && o->create_if_missing != 1)
+        return vex_err_set(e, VEX_INVALID, "create_if_missing is %d, not 0/1",
+                           o->create_if_missing);
+    if (o->durability != VEX_DURABILITY_GROUP &&
+        o->durability != VEX_DURABILITY_FULL &&
+        o->durability != VEX_DURABILITY_NONE)
+        return vex_err_set(e, VEX_INVALID, "unknown durability %d",
+                           (int)o->durability);
+    if (o->n_threads > VEX_MAX_THREADS)
+        return vex_err_set(e, VEX_INVALID, "n_threads is %u, must be 0..%d",
+                           o->n_threads, VEX_MAX_THREADS);
+    if (o->memtable_bytes < (UINT64_C(1) << 20) ||
+        o->memtable_bytes > (UINT64_C(64) << 30))
+        return vex_err_set(e, VEX_INVALID,
+                           "memtable_bytes is %llu, must be 1 MiB .. 64 GiB",
+                           (unsigned long long)o->memtable_bytes);
+    if (o->memtable_exact_rows > 1000000)
+        return vex_err_set(e, VEX_INVALID,
+                           "memtable_exact_rows is %u, must be 0..1000000",
+                           o->memtable_exact_rows);
+    if (o->wal_file_bytes < (UINT64_C(64) << 10) ||
+        o->wal_file_bytes > (UINT64_C(1) << 40))
+        return vex_err_set(e, VEX_INVALID,
+                           "wal_file_bytes is %llu, must be 64 KiB .. 1 TiB",
+                           (unsigned long long)o->wal_file_bytes);
+    if (o->allocator &&
+        (o->allocator->alloc || o->allocator->realloc || o->allocator->free) &&
+        !(o->allocator->alloc && o->allocator->realloc && o->allocator->free))
+        return vex_err_set(e, VEX_INVALID,
+                           "allocator must set alloc, realloc and free "
+                           "together");
+    return VEX_OK;
+}
+
+/* Whether collection directory `dir` is a leftover of an interrupted
+ * create or drop: it holds CREATING or DROPPING, or nothing at all. */
+typedef struct marker_probe {
+    int n, marked;
+} marker_probe;
+
+static int probe_marker(void *arg, const char *name, int kind)
+{
+    marker_probe *p = arg;
+    (void)kind;
+    p->n++;
+    if (strcmp(name, VEXI_CREATING) == 0 || strcmp(name, VEXI_DROPPING) == 0)
+        p->marked = 1;
+    return 0;
+}
+
+int vexi_coll_leftover(vex_vfs *vfs, const char *dir, int *leftover,
+                       vex_err *err)
+{
+    marker_probe p = {0, 0};
+    int rc = vfs->methods->list(vfs, dir, probe_marker, &p, err);
+    *leftover = rc == VEX_OK && (p.marked || p.n == 0);
+    return rc;
+}
+
+/* Remove a collection directory: everything but the DROPPING marker,
+ * then the marker, then the directory, so that a crash half-way leaves a
+ * directory that is still marked (or gone). */
+typedef struct drop_ctx {
+    rm_ctx r;
+    int has_marker;
+} drop_ctx;
+
+static int drop_entry(void *arg, const char *name, int kind)
+{
+    drop_ctx *d = arg;
+    if (strcmp(name, VEXI_DROPPING) == 0) {
+        d->has_marker = 1;
+        return 0;
+    }
+    return rm_entry(&d->r, name, kind);
+}
+
+static int remove_collection_dir(vex_db *db, const char *dir, vex_err *err)
+{
+    drop_ctx d = {{db->vfs, &db->mem, dir, err}, 0};
+    int rc = db->vfs->methods->list(db->vfs, dir, drop_entry, &d, err);
+    if (rc == VEX_OK && d.has_marker) {
+        char *m = vexi_path_join(&db->mem, dir, VEXI_DROPPING);
+        if (m == NULL)
+            return vex_err_set(err, VEX_NOMEM, "out of memory");
+        rc = db->vfs->methods->remove(db->vfs, m, err);
+        vex_mem_free(&db->mem, m);
+    }
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->remove(db->vfs, dir, err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, db->coll_dir, err);
+    return rc;
+}
+
+/* On open: finish interrupted creates and drops. */
+typedef struct sweep_ctx {
+    vex_db *db;
+    int rc;
+} sweep_ctx;
+
+static int sweep_entry(void *arg, const char *name, int kind)
+{
+    sweep_ctx *sc = arg;
+    vex_db *db = sc->db;
+    char *p;
+    int rc, leftover = 0;
+    if (kind != VEX_VFS_DIR)
+        return 0;
+    p = vexi_path_join(&db->mem, db->coll_dir, name);
+    if (p == NULL)
+        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+    rc = vexi_coll_leftover(db->vfs, p, &leftover, &db->err);
+    if (rc == VEX_OK && leftover)
+        rc = remove_collection_dir(db, p, &db->err);
+    vex_mem_free(&db->mem, p);
+    return rc;
+}
+
+/* Make a new directory's entry durable: sync its parent ("." for a
+ * relative path without '/'). */
+static int sync_parent(vex_db *db, const char *path)
+{
+    size_t n = strlen(path);
+    char *parent;
+    int rc;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    while (n > 0 && path[n - 1] != '/')
+        n--;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return db->vfs->methods->sync_dir(db->vfs, ".", &db->err);
+    parent = vex_mem_alloc(&db->mem, n + 1);
+    if (parent == NULL)
+        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+    memcpy(parent, path, n);
+    parent[n] = '\0';
+    rc = db->vfs->methods->sync_dir(db->vfs, parent, &db->err);
+    vex_mem_free(&db->mem, parent);
+    return rc;
+}
+
+static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
+{
+    char *lock_path = NULL, *marker = NULL;
+    int rc, kind;
+    unsigned n_threads;
+    list_probe probe = {0};
+
+    db->path = vexi_path_join(&db->mem, path, "");
+    if (db->path == NULL)
+        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+    db->path[strlen(path)] = '\0'; /* a plain copy */
+    db->coll_dir = vexi_path_join(&db->mem, path, "collections");
+    lock_path = vexi_path_join(&db->mem, path, "LOCK");
+    marker = vexi_path_join(&db->mem, path, MARKER_NAME);
+    if (db->coll_dir == NULL || lock_path == NULL || marker == NULL) {
+        rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = db->vfs->methods->exists(db->vfs, path, &kind, &db->err);
+    if (rc != VEX_OK)
+        goto out;
+    if (kind == VEX_VFS_FILE) {
+        rc = vex_err_set(&db->err, VEX_INVALID,
+                         "%s is a file, not a database directory", path);
+        goto out;
+    }
+    if (kind == VEX_VFS_NONE) {
+        if (!o->create_if_missing) {
+            rc = vex_err_set(&db->err, VEX_NOTFOUND,
+                             "%s: no such database (set create_if_missing "
+                             "to create one)",
+                             path);
+            goto out;
+        }
+        rc = db->vfs->methods->mkdir(db->vfs, path, &db->err);
+        if (rc == VEX_OK)
+            rc = sync_parent(db, path);
+        if (rc != VEX_OK)
+            goto out;
+    }
+    rc = db->vfs->methods->open(db->vfs, lock_path,
+                                VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &db->lock,
+                                &db->err);
+    if (rc != VEX_OK)
+        goto out;
+    rc = db->vfs->methods->lock(db->lock, &db->err);
+    if (rc == VEX_BUSY) {
+        rc = vex_err_set(&db->err, VEX_BUSY,
+                         "%s is open in another handle or process", path);
+        goto out;
+    }
+    if (rc != VEX_OK)
+        goto out;
+    rc = db->vfs->methods->exists(db->vfs, marker, &kind, &db->err);
+    if (rc != VEX_OK)
+        goto out;
+    if (kind == VEX_VFS_FILE) {
+        rc = marker_check(db, marker);
+    } else {
+        rc = db->vfs->methods->list(db->vfs, path, probe_entry, &probe,
+                                    &db->err);
+        if (rc == VEX_OK && probe.n_other > 0)
+            rc = vex_err_set(&db->err, VEX_INVALID,
+                             "%s is not empty and holds no VexDB database "
+                             "(no %s file)",
+                             path, MARKER_NAME);
+        if (rc == VEX_OK)
+            rc = marker_create(db, marker);
+    }
+    if (rc != VEX_OK)
+        goto out;
+    rc = db->vfs->methods->exists(db->vfs, db->coll_dir, &kind, &db->err);
+    if (rc == VEX_OK && kind != VEX_VFS_DIR)
+        rc = vex_err_set(&db->err, VEX_CORRUPT,
+                         "%s is missing or not a directory", db->coll_dir);
+    if (rc == VEX_OK) {
+        sweep_ctx sc = {db, VEX_OK};
+        rc = db->vfs->methods->list(db->vfs, db->coll_dir, sweep_entry, &sc,
+                                    &db->err);
+    }
+    if (rc != VEX_OK)
+        goto out;
+    n_threads = o->n_threads ? o->n_threads : vex_cpu_count();
+    rc = vex_pool_create(&db->mem, n_threads, &db->pool);
+    if (rc != VEX_OK)
+        rc = vex_err_set(&db->err, rc, "cannot start %u worker threads",
+                         n_threads);
+out:
+    vex_mem_free(&db->mem, lock_path);
+    vex_mem_free(&db->mem, marker);
+    return rc;
+}
+
+int vexi_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
+                     vex_db **out)
+{
+    vex_db_options dflt;
+    vex_mem mem;
+    vex_db *db;
+    int rc;
+
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (opts == NULL) {
+        vex_db_options_init(&dflt);
+        opts = &dflt;
+    }
+    if (opts->struct_size != sizeof(vex_db_options) ||
+        vex_mem_init(&mem, opts->allocator) != VEX_OK)
+        vex_mem_init(&mem, NULL);
+    db = vex_mem_calloc(&mem, 1, sizeof *db);
+    if (db == NULL)
+        return VEX_NOMEM;
+    db->mem = mem;
+    vex_err_init(&db->err);
+    pthread_mutex_init(&db->mu, NULL);
+    *out = db;
+    rc = check_db_options(db, opts);
+    if (rc != VEX_OK)
+        return rc;
+    db->opts = *opts;
+    if (opts->allocator) {
+        db->alloc_copy = *opts->allocator;
+        db->opts.allocator = &db->alloc_copy;
+    }
+    if (path == NULL || path[0] == '\0')
+        return vex_err_set(&db->err, VEX_MISUSE, "path is NULL or empty");
+    if (vfs == NULL) {
+        rc = vex_vfs_posix_create(db->opts.allocator, &db->own_vfs);
+        if (rc != VEX_OK)
+            return vex_err_set(&db->err, rc, "cannot create the posix vfs");
+        vfs = db->own_vfs;
+    }
+    db->vfs = vfs;
+    return db_setup(db, path, &db->opts);
+}
+
+int vex_db_open(const char *path, const vex_db_options *opts, vex_db **out)
+{
+    return vexi_db_open_vfs(path, opts, NULL, out);
+}
+
+int vex_db_close(vex_db *db)
+{
+    vex_mem mem;
+    int rc = VEX_OK;
+    if (db == NULL)
+        return VEX_OK;
+    for (size_t i = 0; i < db->n_open; i++) {
+        int rc2 = vexi_coll_destroy(db->open[i]);
+        if (rc == VEX_OK)
+            rc = rc2;
+    }
+    vex_mem_free(&db->mem, db->open);
+    vex_pool_destroy(db->pool);
+    if (db->lock)
+        db->vfs->methods->close(db->lock, NULL); /* releases the lock */
+    if (db->own_vfs)
+        db->own_vfs->methods->destroy(db->own_vfs);
+    vex_mem_free(&db->mem, db->path);
+    vex_mem_free(&db->mem, db->coll_dir);
+    pthread_mutex_destroy(&db->mu);
+    vex_err_destroy(&db->err);
+    mem = db->mem;
+    vex_mem_free(&mem, db);
+    return rc;
+}
+
+const char *vex_db_errmsg(const vex_db *db)
+{
+    if (db == NULL)
+        return "database handle is NULL";
+    return db->err.msg;
+}
+
+size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size)
+{
+    if (db == NULL) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return vex_err_copy((vex_err *)&db->err, buf, size);
+}
+
+/* A handle whose open failed only explains why. */
+static int db_usable(vex_db *db)
+{
+    return db != NULL && db->pool != NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Collections registry
+ * ------------------------------------------------------------------- */
+
+static vex_collection *find_open(vex_db *db, const char *name)
+{
+    for (size_t i = 0; i < db->n_open; i++)
+        if (strcmp(vexi_coll_name(db->open[i]), name) == 0)
+            return db->open[i];
+    return NULL;
+}
+
+static int check_name(vex_db *db, const char *name)
+{
+    char why[128];
+    if (name == NULL)
+        return vex_err_set(&db->err, VEX_MISUSE, "name is NULL");
+    if (!vexi_name_ok(name, why, sizeof why))
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "collection name \"%.80s\": %s", name, why);
+    return VEX_OK;
+}
+
+void vex_collection_config_init(vex_collection_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->dim = 0;
+    cfg->elem = VEX_ELEM_F32;
+    cfg->metric = VEX_METRIC_L2;
+    cfg->index_kind = VEX_INDEX_HNSW;
+}
+
+/* Validate a configuration and resolve it into what the manifest stores. */
+static int resolve_config(vex_db *db, const char *name,
+                          const vex_collection_config *cfg, man_config *mc)
+{
+    vex_index_options io;
+    vex_index_config ic;
+    int rc;
+    if (cfg->struct_size != sizeof(vex_collection_config))
+        return vex_err_set(&db->err, VEX_MISUSE,
+                           "config.struct_size is %u, expected %zu: fill the "
+                           "struct with vex_collection_config_init()",
+                           cfg->struct_size, sizeof(vex_collection_config));
+    vex_index_options_init(&io);
+    io.kind = cfg->index_kind;
+    io.elem = cfg->elem;
+    io.metric = cfg->metric;
+    io.dim = cfg->dim;
+    io.hnsw_m = cfg->hnsw_m;
+    io.hnsw_ef_construction = cfg->hnsw_ef_construction;
+    io.hnsw_ef_search = cfg->hnsw_ef_search;
+    io.hnsw_seed = cfg->hnsw_seed;
+    rc = vexi_check_index_options(&io, &db->err);
+    if (rc != VEX_OK)
+        return rc;
+    memset(mc, 0, sizeof *mc);
+    snprintf(mc->name, sizeof mc->name, "%s", name);
+    mc->dim = cfg->dim;
+    mc->elem = (uint32_t)cfg->elem;
+    mc->metric = (uint32_t)cfg->metric;
+    mc->index_kind = (uint32_t)cfg->index_kind;
+    if (cfg->index_kind == VEX_INDEX_HNSW) {
+        memset(&ic, 0, sizeof ic);
+        vexi_hnsw_defaults(&ic, &io);
+        mc->hnsw_m = ic.hnsw_m;
+        mc->hnsw_ef_construction = ic.hnsw_ef_construction;
+        mc->hnsw_ef_search = ic.hnsw_ef_search;
+        mc->hnsw_seed = ic.hnsw_seed;
+    }
+    mc->created_unix = (uint64_t)time(NULL);
+    return VEX_OK;
+}
+
+/* Create the collection directory `final`. The CREATING marker is durable
+ * before anything else is made inside, and removed (durably) only after
+ * the first manifest is published: a crash at any point leaves either a
+ * marked (or empty) directory, which the next open removes, or a whole
+ * collection. */
+static int create_dir(vex_db *db, const man_config *mc, const char *final)
+{
+    char *marker = NULL, *wal = NULL;
+    vex_file *f = NULL;
+    manifest m;
+    int rc, ambiguous = 0;
+
+    marker = vexi_path_join(&db->mem, final, VEXI_CREATING);
+    wal = vexi_path_join(&db->mem, final, "wal");
+    if (marker == NULL || wal == NULL) {
+        rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = db->vfs->methods->mkdir(db->vfs, final, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->open(db->vfs, marker,
+                                    VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &f,
+                                    &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->close(f, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, final, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, db->coll_dir, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->mkdir(db->vfs, wal, &db->err);
+    if (rc != VEX_OK)
+        goto undo;
+    memset(&m, 0, sizeof m);
+    m.number = 1;
+    m.config = *mc;
+    m.next_file = 2;
+    m.flushed_seq = 0;
+    /* publishing syncs `final`, which makes wal/ durable too */
+    rc = manifest_publish(db->vfs, final, &m, &db->mem, &db->err, &ambiguous);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->remove(db->vfs, marker, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, final, &db->err);
+    if (rc == VEX_OK)
+        goto out;
+undo:
+    /* best effort; whatever stays is marked or empty, removed on open */
+    {
+        vex_err quiet;
+        vex_err_init(&quiet);
+        (void)vexi_rmtree(db->vfs, &db->mem, final, &quiet);
+        vex_err_destroy(&quiet);
+    }
+out:
+    vex_mem_free(&db->mem, marker);
+    vex_mem_free(&db->mem, wal);
+    return rc;
+}
+
+int vex_collection_create(vex_db *db, const char *name,
+                          const vex_collection_config *cfg,
+                          vex_collection **out)
+{
+    man_config mc;
+    char *final = NULL;
+    vex_collection *c = NULL;
+    int rc, kind;
+
+    if (out)
+        *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    if (cfg == NULL)
+        return vex_err_set(&db->err, VEX_MISUSE, "config is NULL");
+    if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
+        return rc;
+    final = vexi_path_join(&db->mem, db->coll_dir, name);
+    if (final == NULL)
+        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+    pthread_mutex_lock(&db->mu);
+    rc = db->vfs->methods->exists(db->vfs, final, &kind, &db->err);
+    if (rc == VEX_OK && kind != VEX_VFS_NONE) {
+        /* a leftover of an interrupted create or drop does not count */
+        int leftover = 0;
+        rc = vexi_coll_leftover(db->vfs, final, &leftover, &db->err);
+        if (rc == VEX_OK && leftover)
+            rc = remove_collection_dir(db, final, &db->err);
+        else if (rc == VEX_OK)
+            rc = vex_err_set(&db->err, VEX_EXISTS,
+                             "collection \"%s\" already exists", name);
+    }
+    if (rc == VEX_OK)
+        rc = create_dir(db, &mc, final);
+    if (rc == VEX_OK && out)
+        rc = vexi_coll_open(db, name, &c);
+    pthread_mutex_unlock(&db->mu);
+    vex_mem_free(&db->mem, final);
+    if (rc == VEX_OK && out)
+        *out = c;
+    return rc;
+}
+
+int vex_collection_open(vex_db *db, const char *name, vex_collection **out)
+{
+    int rc;
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    pthread_mutex_lock(&db->mu);
+    rc = vexi_coll_open(db, name, out);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* Called with db->mu held: the collection's first open registers it. */
+int vexi_db_register(vex_db *db, vex_collection *c)
+{
+    if (db->n_open == db->cap_open) {
+        size_t cap = db->cap_open ? db->cap_open * 2 : 8;
+        vex_collection **p =
+            vex_mem_realloc(&db->mem, db->open, cap * sizeof *p);
+        if (p == NULL)
+            return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        db->open = p;
+        db->cap_open = cap;
+    }
+    db->open[db->n_open++] = c;
+    return VEX_OK;
+}
+
+vex_collection *vexi_db_find_open(vex_db *db, const char *name)
+{
+    return find_open(db, name);
+}
+
+/* Drop one reference; the last one unregisters and destroys. */
+int vexi_db_release(vex_db *db, vex_collection *c)
+{
+    int rc = VEX_OK;
+    pthread_mutex_lock(&db->mu);
+    if (vexi_coll_unref(c) == 0) {
+        for (size_t i = 0; i < db->n_open; i++)
+            if (db->open[i] == c) {
+                db->open[i] = db->open[--db->n_open];
+                break;
+            }
+        rc = vexi_coll_destroy(c);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int vex_collection_drop(vex_db *db, const char *name)
+{
+    char *dir = NULL, *marker = NULL;
+    vex_file *f = NULL;
+    int rc, kind, leftover = 0;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    pthread_mutex_lock(&db->mu);
+    if (find_open(db, name)) {
+        rc = vex_err_set(&db->err, VEX_BUSY,
+                         "collection \"%s\" is open; close it first", name);
+        goto out;
+    }
+    dir = vexi_path_join(&db->mem, db->coll_dir, name);
+    marker = dir ? vexi_path_join(&db->mem, dir, VEXI_DROPPING) : NULL;
+    if (dir == NULL || marker == NULL) {
+        rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = db->vfs->methods->exists(db->vfs, dir, &kind, &db->err);
+    if (rc == VEX_OK && kind == VEX_VFS_DIR)
+        rc = vexi_coll_leftover(db->vfs, dir, &leftover, &db->err);
+    if (rc == VEX_OK && (kind != VEX_VFS_DIR || leftover))
+        rc = vex_err_set(&db->err, VEX_NOTFOUND, "no collection \"%s\"", name);
+    /* the marker, once durable, is the drop */
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->open(db->vfs, marker,
+                                    VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &f,
+                                    &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->close(f, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, dir, &db->err);
+    /* removing the files is cleanup, which the next open repeats if it
+     * fails here */
+    if (rc == VEX_OK) {
+        vex_err quiet;
+        vex_err_init(&quiet);
+        (void)remove_collection_dir(db, dir, &quiet);
+        vex_err_destroy(&quiet);
+    }
+out:
+    pthread_mutex_unlock(&db->mu);
+    vex_mem_free(&db->mem, dir);
+    vex_mem_free(&db->mem, marker);
+    return rc;
+}
+
+typedef struct name_list {
+    vex_db *db;
+    const vex_mem *mem;
+    char **names;
+    size_t n, cap;
+    int rc;
+} name_list;
+
+static int collect_name(void *arg, const char *name, int kind)
+{
+    name_list *l = arg;
+    char why[128];
+    size_t len;
+    char *dir;
+    int leftover = 0, rc;
+    if (kind != VEX_VFS_DIR || !vexi_name_ok(name, why, sizeof why))
+        return 0;
+    dir = vexi_path_join(l->mem, l->db->coll_dir, name);
+    if (dir == NULL)
+        return VEX_NOMEM;
+    rc = vexi_coll_leftover(l->db->vfs, dir, &leftover, &l->db->err);
+    vex_mem_free(l->mem, dir);
+    if (rc != VEX_OK)
+        return rc;
+    if (leftover)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **p = vex_mem_realloc(l->mem, l->names, cap * sizeof *p);
+        if (p == NULL)
+            return VEX_NOMEM;
+        l->names = p;
+        l->cap = cap;
+    }
+    len = strlen(name);
+    l->names[l->n] = vex_mem_alloc(l->mem, len + 1);
+    if (l->names[l->n] == NULL)
+        return VEX_NOMEM;
+    memcpy(l->names[l->n++], name, len + 1);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vex_collection_list(vex_db *db, int (*fn)(void *ctx, const char *name),
+                        void *ctx)
+{
+    name_list l = {0};
+    int rc;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if (fn == NULL)
+        return vex_err_set(&db->err, VEX_MISUSE, "fn is NULL");
+    l.db = db;
+    l.mem = &db->mem;
+    pthread_mutex_lock(&db->mu);
+    rc = db->vfs->methods->list(db->vfs, db->coll_dir, collect_name, &l,
+                                &db->err);
+    pthread_mutex_unlock(&db->mu);
+    if (rc == VEX_NOMEM)
+        vex_err_set(&db->err, VEX_NOMEM, "out of memory listing collections");
+    if (rc == VEX_OK && l.n > 1)
+        qsort(l.names, l.n, sizeof *l.names, cmp_str);
+    for (size_t i = 0; i < l.n && rc == VEX_OK; i++)
+        rc = fn(ctx, l.names[i]);
+    for (size_t i = 0; i < l.n; i++)
+        vex_mem_free(&db->mem, l.names[i]);
+    vex_mem_free(&db->mem, l.names);
+    return rc;
+}

@@ -1,0 +1,88 @@
+/*
+ * db.h - internals shared by the database handle (db.c) and collections
+ * (collection.c). Not part of the public API.
+ *
+ * Directory layout (docs/FORMAT.md, "Database directory"):
+ *
+ *   <db>/VEXDB                       format marker (magic, version, CRC)
+ *   <db>/LOCK                        advisory lock of the open handle
+ *   <db>/collections/<name>/         one directory per collection:
+ *       CURRENT, MANIFEST-<16 hex>   the manifest (storage/manifest.c)
+ *       seg-<16 hex>.vseg            segments (storage/segment.c)
+ *       wal/wal-<16 hex>.log         the write-ahead log (storage/wal.c)
+ *       CREATING / DROPPING          markers of an unfinished create/drop
+ *
+ * Creating a collection makes its directory with a CREATING marker
+ * (durable before anything else), publishes the first manifest, then
+ * removes the marker; dropping first makes a DROPPING marker durable, then
+ * removes the files and the marker last. A directory that is marked, or
+ * empty, is a leftover: it is not a collection, and vex_db_open (or a
+ * create of the same name) removes it. No directory is ever renamed.
+ */
+#ifndef VEX_ENGINE_DB_H
+#define VEX_ENGINE_DB_H
+
+#include <pthread.h>
+
+#include "io/vfs.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include "util/pool.h"
+#include "vexdb.h"
+
+struct vex_db {
+    vex_mem mem;
+    vex_err err;
+    vex_allocator alloc_copy;
+    vex_db_options opts;
+    vex_vfs *vfs;       /* the one in use */
+    vex_vfs *own_vfs;   /* created by us (posix), or NULL when injected */
+    char *path;         /* the database directory */
+    char *coll_dir;     /* <path>/collections */
+    vex_file *lock;     /* LOCK, held while open */
+    vex_pool *pool;     /* memtable index builds */
+    pthread_mutex_t mu; /* guards the open-collections list */
+    vex_collection **open;
+    size_t n_open, cap_open;
+};
+
+/* Collection entry points used by db.c (collection.c). */
+int vexi_coll_open(vex_db *db, const char *name, vex_collection **out);
+/* Free a collection handle unconditionally, syncing its log first;
+ * returns the sync/close status. */
+int vexi_coll_destroy(vex_collection *c);
+const char *vexi_coll_name(const vex_collection *c);
+int vexi_coll_refs(const vex_collection *c);
+void vexi_coll_ref(vex_collection *c);
+/* Drop one reference; returns the new count. */
+int vexi_coll_unref(vex_collection *c);
+
+/* Registry (db.c; the caller holds db->mu where noted). */
+int vexi_db_register(vex_db *db, vex_collection *c);             /* mu held */
+vex_collection *vexi_db_find_open(vex_db *db, const char *name); /* mu held */
+/* Drop one reference; the last one unregisters and destroys (takes mu). */
+int vexi_db_release(vex_db *db, vex_collection *c);
+
+#define VEXI_CREATING "CREATING"
+#define VEXI_DROPPING "DROPPING"
+
+/* *leftover = whether collection directory `dir` is the leftover of an
+ * unfinished create or drop (marked, or empty). */
+int vexi_coll_leftover(vex_vfs *vfs, const char *dir, int *leftover,
+                       vex_err *err);
+
+/* Whether `name` is a valid collection name; on 0 `why` says why. */
+int vexi_name_ok(const char *name, char *why, size_t why_size);
+
+/* "<a>/<b>" in freshly allocated memory, or NULL. */
+char *vexi_path_join(const vex_mem *m, const char *a, const char *b);
+
+/* Remove a directory tree through the vfs (files and subdirectories). */
+int vexi_rmtree(vex_vfs *vfs, const vex_mem *m, const char *path, vex_err *err);
+
+/* Open with an injected vfs (tests: fault injection, crash simulation). The
+ * vfs is borrowed and must outlive the handle. */
+int vexi_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
+                     vex_db **out);
+
+#endif

@@ -1,0 +1,599 @@
+/*
+ * test_db.c - databases and collections through the public API: create,
+ * reopen, records, batches, flush, search over memtable + segments, and a
+ * seeded model test (random operations, reopens and flushes checked
+ * against an in-memory oracle with exact search).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/db.h"
+#include "test.h"
+#include "util/rng.h"
+#include "vexdb.h"
+
+static char tmp_root[256];
+
+static void make_root(void)
+{
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/vex_test_db_XXXXXX");
+    if (mkdtemp(tmp_root) == NULL) {
+        perror("mkdtemp");
+        exit(2);
+    }
+}
+
+static void rm_rf(const char *p)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", p);
+}
+
+static void db_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", tmp_root, name);
+    rm_rf(buf);
+}
+
+static vex_db *open_db(const char *path, int create)
+{
+    vex_db_options o;
+    vex_db *db = NULL;
+    int rc;
+    vex_db_options_init(&o);
+    o.create_if_missing = create;
+    o.n_threads = 2;
+    rc = vex_db_open(path, &o, &db);
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex_db_open(%s): %s: %s\n", path, vex_status_name(rc),
+                vex_db_errmsg(db));
+        vex_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void fill(vex_rng *r, float *v, size_t dim)
+{
+    for (size_t i = 0; i < dim; i++)
+        v[i] = (float)(vex_rng_next(r) >> 40) / (float)(1 << 24) - 0.5f;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_open_errors(void)
+{
+    char p[300], f[320];
+    vex_db *db = NULL, *db2 = NULL;
+    vex_db_options o;
+    FILE *fp;
+    db_path(p, sizeof p, "errors");
+    vex_db_options_init(&o);
+    CHECK_RC(vex_db_open(p, &o, &db), VEX_NOTFOUND);
+    CHECK(strstr(vex_db_errmsg(db), "create_if_missing") != NULL);
+    vex_db_close(db);
+    db = open_db(p, 1);
+    CHECK(db != NULL);
+    /* a second handle on the same directory */
+    CHECK_RC(vex_db_open(p, &o, &db2), VEX_BUSY);
+    vex_db_close(db2);
+    vex_db_close(db);
+    /* reopening without create works now */
+    db = open_db(p, 0);
+    CHECK(db != NULL);
+    vex_db_close(db);
+    /* a non-empty directory that is not a database */
+    db_path(p, sizeof p, "notadb");
+    mkdir(p, 0755);
+    snprintf(f, sizeof f, "%s/precious.txt", p);
+    fp = fopen(f, "w");
+    fputs("hello", fp);
+    fclose(fp);
+    o.create_if_missing = 1;
+    CHECK_RC(vex_db_open(p, &o, &db), VEX_INVALID);
+    CHECK(strstr(vex_db_errmsg(db), "not empty") != NULL);
+    vex_db_close(db);
+    CHECK(access(f, F_OK) == 0);
+    /* a damaged marker */
+    db_path(p, sizeof p, "badmarker");
+    db = open_db(p, 1);
+    vex_db_close(db);
+    snprintf(f, sizeof f, "%s/VEXDB", p);
+    fp = fopen(f, "r+b");
+    fseek(fp, 20, SEEK_SET);
+    fputc(0x5a, fp);
+    fclose(fp);
+    CHECK_RC(vex_db_open(p, &o, &db), VEX_CORRUPT);
+    CHECK(strstr(vex_db_errmsg(db), "offset") != NULL);
+    vex_db_close(db);
+    /* bad options */
+    o.durability = (vex_durability)7;
+    CHECK_RC(vex_db_open(p, &o, &db), VEX_INVALID);
+    vex_db_close(db);
+    vex_db_options_init(&o);
+    o.memtable_bytes = 10;
+    CHECK_RC(vex_db_open(p, &o, &db), VEX_INVALID);
+    CHECK(strstr(vex_db_errmsg(db), "memtable_bytes") != NULL);
+    vex_db_close(db);
+}
+
+static int collect(void *ctx, const char *name)
+{
+    char *buf = ctx;
+    strcat(buf, name);
+    strcat(buf, ";");
+    return 0;
+}
+
+static void test_collections(void)
+{
+    char p[300], names[256] = "", f[400];
+    vex_db *db;
+    vex_collection *c = NULL, *c2 = NULL;
+    vex_collection_config cfg, got;
+    db_path(p, sizeof p, "colls");
+    db = open_db(p, 1);
+    vex_collection_config_init(&cfg);
+    cfg.dim = 16;
+    CHECK_RC(vex_collection_create(db, "bad/name", &cfg, &c), VEX_INVALID);
+    CHECK(strstr(vex_db_errmsg(db), "character") != NULL);
+    CHECK_RC(vex_collection_create(db, ".hidden", &cfg, &c), VEX_INVALID);
+    CHECK_RC(vex_collection_create(db, "", &cfg, &c), VEX_INVALID);
+    cfg.dim = 0;
+    CHECK_RC(vex_collection_create(db, "zero", &cfg, &c), VEX_INVALID);
+    CHECK(strstr(vex_db_errmsg(db), "dim") != NULL);
+    cfg.dim = 16;
+    cfg.metric = VEX_METRIC_HAMMING;
+    CHECK_RC(vex_collection_create(db, "mismatch", &cfg, &c), VEX_INVALID);
+    cfg.metric = VEX_METRIC_COSINE;
+    cfg.hnsw_m = 12;
+    CHECK_RC(vex_collection_create(db, "docs", &cfg, &c), VEX_OK);
+    CHECK(c != NULL);
+    CHECK_RC(vex_collection_create(db, "docs", &cfg, NULL), VEX_EXISTS);
+    cfg.index_kind = VEX_INDEX_FLAT;
+    cfg.hnsw_m = 0;
+    CHECK_RC(vex_collection_create(db, "alpha", &cfg, NULL), VEX_OK);
+    CHECK_RC(vex_collection_list(db, collect, names), VEX_OK);
+    CHECK(strcmp(names, "alpha;docs;") == 0);
+    /* opening an open collection shares the handle */
+    CHECK_RC(vex_collection_open(db, "docs", &c2), VEX_OK);
+    CHECK(c2 == c);
+    CHECK_RC(vex_collection_drop(db, "docs"), VEX_BUSY);
+    vex_collection_close(c2);
+    CHECK_RC(vex_collection_drop(db, "docs"), VEX_BUSY);
+    vex_collection_close(c);
+    CHECK_RC(vex_collection_open(db, "nope", &c), VEX_NOTFOUND);
+    vex_db_close(db);
+
+    /* the configuration survives, resolved */
+    db = open_db(p, 0);
+    CHECK_RC(vex_collection_open(db, "docs", &c), VEX_OK);
+    vex_collection_get_config(c, &got);
+    CHECK_EQ_INT(got.dim, 16);
+    CHECK_EQ_INT(got.metric, VEX_METRIC_COSINE);
+    CHECK_EQ_INT(got.index_kind, VEX_INDEX_HNSW);
+    CHECK_EQ_INT(got.hnsw_m, 12);
+    CHECK(got.hnsw_ef_construction >= 100 && got.hnsw_ef_search == 64);
+    vex_collection_close(c);
+    CHECK_RC(vex_collection_drop(db, "docs"), VEX_OK);
+    CHECK_RC(vex_collection_drop(db, "docs"), VEX_NOTFOUND);
+    names[0] = '\0';
+    CHECK_RC(vex_collection_list(db, collect, names), VEX_OK);
+    CHECK(strcmp(names, "alpha;") == 0);
+    vex_db_close(db);
+
+    /* leftovers of an interrupted create and drop: not collections,
+     * removed on open */
+    snprintf(f, sizeof f, "%s/collections/x", p); /* empty */
+    mkdir(f, 0755);
+    snprintf(f, sizeof f, "%s/collections/y", p);
+    mkdir(f, 0755);
+    snprintf(f, sizeof f, "%s/collections/y/DROPPING", p);
+    fclose(fopen(f, "w"));
+    snprintf(f, sizeof f, "%s/collections/y/MANIFEST-0000000000000001", p);
+    fclose(fopen(f, "w"));
+    snprintf(f, sizeof f, "%s/collections/z", p);
+    mkdir(f, 0755);
+    snprintf(f, sizeof f, "%s/collections/z/CREATING", p);
+    fclose(fopen(f, "w"));
+    db = open_db(p, 0);
+    for (const char *n = "xyz"; *n; n++) {
+        snprintf(f, sizeof f, "%s/collections/%c", p, *n);
+        CHECK_MSG(access(f, F_OK) != 0, "%s survived", f);
+    }
+    names[0] = '\0';
+    CHECK_RC(vex_collection_list(db, collect, names), VEX_OK);
+    CHECK(strcmp(names, "alpha;") == 0);
+    vex_db_close(db);
+}
+
+static void test_records(void)
+{
+    char p[300];
+    vex_db *db;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_batch *b = NULL;
+    float v[8], out[8], bad[8];
+    vex_hit hits[4];
+    size_t nh;
+    db_path(p, sizeof p, "records");
+    db = open_db(p, 1);
+    vex_collection_config_init(&cfg);
+    cfg.dim = 8;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    CHECK_RC(vex_collection_create(db, "r", &cfg, &c), VEX_OK);
+    for (int i = 0; i < 8; i++)
+        v[i] = (float)i;
+    CHECK_RC(vex_insert(c, 7, v), VEX_OK);
+    CHECK_RC(vex_insert(c, 7, v), VEX_EXISTS);
+    CHECK(strstr(vex_collection_errmsg(c), "7") != NULL);
+    CHECK_RC(vex_get(c, 7, out), VEX_OK);
+    CHECK(memcmp(v, out, sizeof v) == 0);
+    CHECK_RC(vex_get(c, 8, out), VEX_NOTFOUND);
+    memcpy(bad, v, sizeof v);
+    bad[3] = NAN;
+    CHECK_RC(vex_insert(c, 9, bad), VEX_INVALID);
+    CHECK(strstr(vex_collection_errmsg(c), "id 9") != NULL);
+    CHECK_RC(vex_delete(c, 8), VEX_NOTFOUND);
+    v[0] = 100;
+    CHECK_RC(vex_upsert(c, 7, v), VEX_OK);
+    CHECK_RC(vex_get(c, 7, out), VEX_OK);
+    CHECK(out[0] == 100);
+    CHECK_EQ_INT(vex_collection_count(c), 1);
+
+    /* batches are atomic */
+    CHECK_RC(vex_batch_create(sizeof v, NULL, &b), VEX_OK);
+    v[0] = 1;
+    CHECK_RC(vex_batch_insert(b, 1, v), VEX_OK);
+    CHECK_RC(vex_batch_insert(b, 2, v), VEX_OK);
+    CHECK_RC(vex_batch_delete(b, 7), VEX_OK);
+    CHECK_RC(vex_batch_insert(b, 7, v), VEX_OK); /* fine: deleted before */
+    CHECK_RC(vex_batch_insert(b, 2, v), VEX_OK); /* fails: inserted above */
+    CHECK_EQ_INT(vex_batch_count(b), 5);
+    CHECK_RC(vex_batch_commit(c, b), VEX_EXISTS);
+    CHECK(strstr(vex_collection_errmsg(c), "operation 4") != NULL);
+    CHECK_EQ_INT(vex_collection_count(c), 1);
+    CHECK_RC(vex_get(c, 1, out), VEX_NOTFOUND);
+    CHECK_RC(vex_get(c, 7, out), VEX_OK);
+    CHECK(out[0] == 100);
+    vex_batch_clear(b);
+    CHECK_RC(vex_batch_insert(b, 1, v), VEX_OK);
+    CHECK_RC(vex_batch_insert(b, 2, v), VEX_OK);
+    CHECK_RC(vex_batch_delete(b, 7), VEX_OK);
+    CHECK_RC(vex_batch_upsert(b, 7, v), VEX_OK);
+    CHECK_RC(vex_batch_delete(b, 2), VEX_OK);
+    CHECK_RC(vex_batch_commit(c, b), VEX_OK);
+    CHECK_EQ_INT(vex_collection_count(c), 2);
+    CHECK_RC(vex_get(c, 7, out), VEX_OK);
+    CHECK(out[0] == 1);
+    /* a batch of another vector size */
+    vex_batch_free(b);
+    CHECK_RC(vex_batch_create(12, NULL, &b), VEX_OK);
+    CHECK_RC(vex_batch_delete(b, 1), VEX_OK);
+    CHECK_RC(vex_batch_commit(c, b), VEX_INVALID);
+    vex_batch_free(b);
+
+    /* search: nearest first; with vectors */
+    {
+        float q[8] = {1, 1, 2, 3, 4, 5, 6, 7}, vecs[4 * 8];
+        CHECK_RC(vex_search(c, q, 4, NULL, hits, vecs, &nh), VEX_OK);
+        CHECK_EQ_INT(nh, 2);
+        CHECK(hits[0].id == 1 || hits[0].id == 7);
+        CHECK(hits[0].distance == 0.0f);
+        CHECK(memcmp(vecs, v, sizeof v) == 0);
+        CHECK_RC(vex_search(c, q, 0, NULL, hits, NULL, &nh), VEX_INVALID);
+        q[2] = INFINITY;
+        CHECK_RC(vex_search(c, q, 4, NULL, hits, NULL, &nh), VEX_INVALID);
+    }
+    vex_db_close(db);
+
+    /* everything is back after reopen (log replay), then after a flush */
+    for (int round = 0; round < 2; round++) {
+        db = open_db(p, 0);
+        CHECK_RC(vex_collection_open(db, "r", &c), VEX_OK);
+        CHECK_EQ_INT(vex_collection_count(c), 2);
+        CHECK_RC(vex_get(c, 7, out), VEX_OK);
+        CHECK(out[0] == 1);
+        CHECK_RC(vex_get(c, 2, out), VEX_NOTFOUND);
+        if (round == 0)
+            CHECK_RC(vex_flush(c), VEX_OK);
+        vex_db_close(db);
+    }
+    /* deletes and upserts of rows in segments */
+    db = open_db(p, 0);
+    CHECK_RC(vex_collection_open(db, "r", &c), VEX_OK);
+    CHECK_RC(vex_delete(c, 1), VEX_OK);
+    v[0] = 55;
+    CHECK_RC(vex_upsert(c, 7, v), VEX_OK);
+    CHECK_RC(vex_insert(c, 1, v), VEX_OK);
+    CHECK_RC(vex_delete(c, 1), VEX_OK);
+    CHECK_EQ_INT(vex_collection_count(c), 1);
+    vex_db_close(db);
+    db = open_db(p, 0);
+    CHECK_RC(vex_collection_open(db, "r", &c), VEX_OK);
+    CHECK_EQ_INT(vex_collection_count(c), 1);
+    CHECK_RC(vex_get(c, 1, out), VEX_NOTFOUND);
+    CHECK_RC(vex_get(c, 7, out), VEX_OK);
+    CHECK(out[0] == 55);
+    CHECK_RC(vex_flush(c), VEX_OK);
+    CHECK_RC(vex_flush(c), VEX_OK); /* nothing to do */
+    vex_db_close(db);
+    db = open_db(p, 0);
+    CHECK_RC(vex_collection_open(db, "r", &c), VEX_OK);
+    CHECK_EQ_INT(vex_collection_count(c), 1);
+    CHECK_RC(vex_get(c, 1, out), VEX_NOTFOUND);
+    CHECK_RC(vex_get(c, 7, out), VEX_OK);
+    CHECK(out[0] == 55);
+    vex_db_close(db);
+}
+
+/* ------------------------------------------------------------------
+ * Model test: random operations against an oracle
+ * ------------------------------------------------------------------ */
+
+#define M_DIM 256 /* 1 KiB vectors: a 1 MiB memtable flushes at 1024 rows */
+#define M_IDS 3000
+
+typedef struct oracle {
+    int live[M_IDS];
+    float vec[M_IDS][M_DIM];
+} oracle;
+
+static float l2(const float *a, const float *b)
+{
+    float s = 0;
+    for (int i = 0; i < M_DIM; i++)
+        s += (a[i] - b[i]) * (a[i] - b[i]);
+    return s;
+}
+
+static void check_against(vex_collection *c, const oracle *o, vex_rng *r,
+                          int exact)
+{
+    float q[M_DIM], out[M_DIM];
+    vex_hit hits[10];
+    size_t nh, live = 0;
+    for (int i = 0; i < M_IDS; i++)
+        live += o->live[i];
+    CHECK_EQ_INT(vex_collection_count(c), live);
+    for (int t = 0; t < 40; t++) {
+        uint64_t id = vex_rng_next(r) % M_IDS;
+        int rc = vex_get(c, id, out);
+        CHECK_RC(rc, o->live[id] ? VEX_OK : VEX_NOTFOUND);
+        if (rc == VEX_OK)
+            CHECK(memcmp(out, o->vec[id], sizeof out) == 0);
+    }
+    for (int t = 0; t < 5; t++) {
+        float best[10];
+        int nb = 0;
+        fill(r, q, M_DIM);
+        /* exact top 10 distances from the oracle */
+        for (int i = 0; i < M_IDS; i++) {
+            float d;
+            int j;
+            if (!o->live[i])
+                continue;
+            d = l2(q, o->vec[i]);
+            if (nb < 10)
+                nb++;
+            else if (d >= best[9])
+                continue;
+            for (j = nb - 1; j > 0 && best[j - 1] > d; j--)
+                best[j] = best[j - 1];
+            best[j] = d;
+        }
+        CHECK_RC(vex_search(c, q, 10, NULL, hits, NULL, &nh), VEX_OK);
+        CHECK_EQ_INT(nh, nb);
+        for (size_t i = 0; i < nh; i++) {
+            CHECK(hits[i].id < M_IDS && o->live[hits[i].id]);
+            if (exact)
+                CHECK_MSG(fabsf(hits[i].distance - best[i]) <=
+                              1e-4f * (1 + best[i]),
+                          "hit %zu: %g vs %g", i, hits[i].distance, best[i]);
+        }
+    }
+}
+
+static void model_run(vex_index_kind kind, uint32_t exact_rows, int steps)
+{
+    char p[300];
+    vex_db_options opt;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_batch *b = NULL;
+    oracle *o = calloc(1, sizeof *o);
+    vex_rng r;
+    float v[M_DIM];
+    vex_rng_seed(&r, test_seed(4242 + kind));
+    db_path(p, sizeof p, kind == VEX_INDEX_FLAT ? "model_flat" : "model_hnsw");
+    vex_db_options_init(&opt);
+    opt.create_if_missing = 1;
+    opt.memtable_bytes = 1 << 20;
+    opt.memtable_exact_rows = exact_rows;
+    opt.durability = VEX_DURABILITY_NONE; /* clean closes sync */
+    opt.n_threads = 2;
+    CHECK_RC(vex_db_open(p, &opt, &db), VEX_OK);
+    vex_collection_config_init(&cfg);
+    cfg.dim = M_DIM;
+    cfg.index_kind = kind;
+    if (kind == VEX_INDEX_HNSW)
+        cfg.hnsw_ef_search = 400; /* near-exact on this small set */
+    CHECK_RC(vex_collection_create(db, "m", &cfg, &c), VEX_OK);
+    CHECK_RC(vex_batch_create(sizeof v, NULL, &b), VEX_OK);
+    for (int step = 0; step < steps && c; step++) {
+        unsigned op = (unsigned)(vex_rng_next(&r) % 100);
+        uint64_t id = vex_rng_next(&r) % M_IDS;
+        if (op < 45) {
+            fill(&r, v, M_DIM);
+            CHECK_RC(vex_insert(c, id, v), o->live[id] ? VEX_EXISTS : VEX_OK);
+            if (!o->live[id]) {
+                o->live[id] = 1;
+                memcpy(o->vec[id], v, sizeof v);
+            }
+        } else if (op < 65) {
+            fill(&r, v, M_DIM);
+            CHECK_RC(vex_upsert(c, id, v), VEX_OK);
+            o->live[id] = 1;
+            memcpy(o->vec[id], v, sizeof v);
+        } else if (op < 80) {
+            CHECK_RC(vex_delete(c, id), o->live[id] ? VEX_OK : VEX_NOTFOUND);
+            o->live[id] = 0;
+        } else if (op < 95) {
+            /* a batch of upserts and deletes of ids that exist */
+            int n = 1 + (int)(vex_rng_next(&r) % 50);
+            int live_tmp[M_IDS];
+            memcpy(live_tmp, o->live, sizeof live_tmp);
+            vex_batch_clear(b);
+            for (int i = 0; i < n; i++) {
+                uint64_t bid = vex_rng_next(&r) % M_IDS;
+                if (live_tmp[bid] && (vex_rng_next(&r) & 1)) {
+                    vex_batch_delete(b, bid);
+                    live_tmp[bid] = 0;
+                } else {
+                    fill(&r, v, M_DIM);
+                    vex_batch_upsert(b, bid, v);
+                    live_tmp[bid] = 2 + i; /* remember which op */
+                }
+            }
+            CHECK_RC(vex_batch_commit(c, b), VEX_OK);
+            /* apply to the oracle by re-reading the batch's effect */
+            for (int i = 0; i < M_IDS; i++) {
+                if (live_tmp[i] >= 2) {
+                    o->live[i] = 1;
+                    CHECK_RC(vex_get(c, (uint64_t)i, o->vec[i]), VEX_OK);
+                } else {
+                    o->live[i] = live_tmp[i];
+                }
+            }
+        } else if (op < 98) {
+            CHECK_RC(vex_flush(c), VEX_OK);
+        } else {
+            CHECK_RC(vex_db_close(db), VEX_OK);
+            db = NULL;
+            c = NULL;
+            CHECK_RC(vex_db_open(p, &opt, &db), VEX_OK);
+            CHECK_RC(vex_collection_open(db, "m", &c), VEX_OK);
+            check_against(c, o, &r, kind == VEX_INDEX_FLAT);
+        }
+        if (step % 500 == 499 && c)
+            check_against(c, o, &r, kind == VEX_INDEX_FLAT);
+    }
+    if (c)
+        check_against(c, o, &r, kind == VEX_INDEX_FLAT);
+    vex_batch_free(b);
+    vex_db_close(db);
+    free(o);
+}
+
+static void test_model_flat(void)
+{
+    model_run(VEX_INDEX_FLAT, 0, 4000);
+}
+static void test_model_hnsw(void)
+{
+    model_run(VEX_INDEX_HNSW, 300, 4000);
+}
+
+/* ------------------------------------------------------------------
+ * Concurrent writers (group commit) and readers
+ * ------------------------------------------------------------------ */
+
+typedef struct thr {
+    vex_collection *c;
+    int t, n;
+    int fails;
+} thr;
+
+static void *writer(void *arg)
+{
+    thr *a = arg;
+    float v[16];
+    vex_rng r;
+    vex_rng_seed(&r, (uint64_t)a->t + 1);
+    for (int i = 0; i < a->n; i++) {
+        fill(&r, v, 16);
+        if (vex_insert(a->c, (uint64_t)a->t * 1000000 + (uint64_t)i, v) !=
+            VEX_OK)
+            a->fails++;
+        if (i % 10 == 9 && vex_delete(a->c, (uint64_t)a->t * 1000000 +
+                                                (uint64_t)i - 5) != VEX_OK)
+            a->fails++;
+    }
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    thr *a = arg;
+    float q[16];
+    vex_hit hits[10];
+    size_t nh;
+    vex_rng r;
+    vex_rng_seed(&r, 99);
+    for (int i = 0; i < a->n; i++) {
+        fill(&r, q, 16);
+        if (vex_search(a->c, q, 10, NULL, hits, NULL, &nh) != VEX_OK)
+            a->fails++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void)
+{
+    char p[300];
+    vex_db_options opt;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    pthread_t th[6];
+    thr a[6];
+    int n = 300;
+    db_path(p, sizeof p, "concurrent");
+    vex_db_options_init(&opt);
+    opt.create_if_missing = 1;
+    opt.memtable_exact_rows = 500;
+    opt.n_threads = 2;
+    CHECK_RC(vex_db_open(p, &opt, &db), VEX_OK);
+    vex_collection_config_init(&cfg);
+    cfg.dim = 16;
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    for (int t = 0; t < 6; t++) {
+        a[t].c = c;
+        a[t].t = t;
+        a[t].n = t < 4 ? n : 200;
+        a[t].fails = 0;
+        pthread_create(&th[t], NULL, t < 4 ? writer : reader, &a[t]);
+    }
+    for (int t = 0; t < 6; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_EQ_INT(a[t].fails, 0);
+    }
+    CHECK_EQ_INT(vex_collection_count(c), 4 * (n - n / 10));
+    CHECK_RC(vex_flush(c), VEX_OK);
+    vex_db_close(db);
+    CHECK_RC(vex_db_open(p, &opt, &db), VEX_OK);
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    CHECK_EQ_INT(vex_collection_count(c), 4 * (n - n / 10));
+    vex_db_close(db);
+}
+
+int main(void)
+{
+    make_root();
+    TEST_RUN(test_open_errors);
+    TEST_RUN(test_collections);
+    TEST_RUN(test_records);
+    TEST_RUN(test_model_flat);
+    TEST_RUN(test_model_hnsw);
+    TEST_RUN(test_concurrent_writers);
+    if (!test_failures_)
+        rm_rf(tmp_root);
+    return TEST_EXIT();
+}
