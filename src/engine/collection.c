@@ -699,8 +699,18 @@ static int do_flush(vex_collection *c)
         if (p)
             (void)c->db->vfs->methods->remove(c->db->vfs, p, NULL);
         vex_mem_free(c->mem, p);
-        (void)wal_drop_before(c->w, c->last_seq + 1, NULL);
     }
+    /* Start a new log file so that every record the segment covers can
+     * go (the current file is never deleted). A failure here leaves the
+     * published state intact but the log unusable: sticky. */
+    rc = wal_new_file(c->w, &c->err);
+    if (rc != VEX_OK) {
+        make_sticky(c, rc, "starting a new log file after a flush failed");
+        vex_mem_free(c->mem, g.ids);
+        vex_mem_free(c->mem, path);
+        return rc;
+    }
+    (void)wal_drop_before(c->w, c->last_seq + 1, NULL);
     vex_mem_free(c->mem, g.ids);
     vex_mem_free(c->mem, path);
     return VEX_OK;

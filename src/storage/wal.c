@@ -775,6 +775,23 @@ uint64_t wal_next_seq(wal *w)
     return s;
 }
 
+int wal_new_file(wal *w, vex_err *err)
+{
+    int rc = VEX_OK;
+    if (w == NULL)
+        return vex_vfs_fail(err, VEX_INVALID, "wal_new_file: NULL");
+    pthread_mutex_lock(&w->mu);
+    if (w->sticky != VEX_OK)
+        rc = wal_refuse(w, err);
+    else if (w->file_size > WAL_HDR_SIZE) {
+        rc = wal_rotate(w, err);
+        if (rc != VEX_OK && w->sticky == VEX_OK)
+            rc = wal_fail(w, rc, err);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 int wal_drop_before(wal *w, uint64_t seq, vex_err *err)
 {
     char path[WAL_PATH_MAX];

@@ -9,7 +9,8 @@
  * in docs/FORMAT.md ("Write-ahead log"); the durability invariants are at
  * the top of wal.c.
  *
- * Threading: wal_append, wal_sync, wal_next_seq and wal_drop_before may
+ * Threading: wal_append, wal_sync, wal_next_seq, wal_new_file and
+ * wal_drop_before may
  * be called by several threads at once on one handle (a mutex inside);
  * concurrent FULL appends share fsyncs (group commit: each returns once
  * a sync that started after its write has succeeded). wal_open and
@@ -89,6 +90,11 @@ int wal_sync(wal *w, vex_err *err);
 
 /* The sequence number the next append will get. */
 uint64_t wal_next_seq(wal *w);
+
+/* Close the current file (synced) and start the next one, unless it holds
+ * no record yet, so that wal_drop_before can delete every record appended
+ * so far. A failure is sticky as for wal_append. */
+int wal_new_file(wal *w, vex_err *err);
 
 /* Delete the files all of whose records have sequence numbers < seq (the
  * caller has made them redundant, e.g. by flushing a segment), oldest
