@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Seed corpus for fuzz_db_log (see fuzz_db_log.c for the input layout and
+docs/FORMAT.md, "Log record payload", for the records). Usage:
+    python3 fuzz/make_db_log_corpus.py fuzz/corpus/db_log
+"""
+import os
+import struct
+import sys
+
+MAGIC = 0x31504F56
+
+
+def op(kind, ident, vec=b""):
+    return bytes([kind]) + bytes(7) + struct.pack("<Q", ident) + vec
+
+
+def rec(ops):
+    body = struct.pack("<II", MAGIC, len(ops)) + b"".join(ops)
+    return struct.pack("<H", len(body)) + body
+
+
+def f32(*xs):
+    return struct.pack("<%df" % len(xs), *xs)
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    v = [f32(i, 1, 2, 3) for i in range(8)]
+    b = [bytes([i, i & 0x0F]) for i in range(8)]  # 12 bits: high nibble 0
+    seeds = {
+        "empty": bytes([0]),
+        "inserts_flat": bytes([0]) + rec([op(1, i, v[i]) for i in range(5)]),
+        "mixed_hnsw": bytes([1]) + rec([op(1, i, v[i]) for i in range(8)])
+        + rec([op(2, 3, v[7]), op(3, 4)]) + rec([op(3, 9)]),
+        "bits": bytes([2]) + rec([op(1, i, b[i]) for i in range(8)])
+        + rec([op(3, 1), op(2, 2, b[5])]),
+        "many_records": bytes([1]) + b"".join(
+            rec([op(2, i % 20, v[i % 8])]) for i in range(40)),
+        "bad_magic": bytes([0]) + struct.pack("<H", 8) + b"XXXX\x01\0\0\0",
+        "short_op": bytes([0]) + rec([op(1, 1, v[1])])[:-3],
+        "nan": bytes([0]) + rec([op(1, 1, f32(float("nan"), 0, 0, 0))]),
+        "pad_bits": bytes([2]) + rec([op(1, 1, bytes([0xFF, 0xFF]))]),
+        "trailing": bytes([0]) + rec([op(3, 1)])[:2] + b"",
+    }
+    # a record with an extra byte after its operations
+    body = struct.pack("<II", MAGIC, 1) + op(1, 1, v[1]) + b"\0"
+    seeds["trailing"] = bytes([0]) + struct.pack("<H", len(body)) + body
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus/db_log")
