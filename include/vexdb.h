@@ -598,8 +598,11 @@ VEX_API int vex_collection_create(vex_db *db, const char *name,
                                   const vex_collection_config *cfg,
                                   vex_collection **out);
 
-/* Open collection `name`: loads its manifest, maps its segments and
- * replays its write-ahead log. Opening an already open collection returns
+/* Open collection `name`: loads its manifest, maps its segments (reading
+ * only their headers and id lists, so this is fast whatever their size)
+ * and replays its write-ahead log. The first search or get that needs a
+ * segment's index verifies that index (checksum and graph invariants,
+ * O(segment size)) before using it in place. Opening an already open collection returns
  * the same handle again (each open needs its own vex_collection_close()).
  * Errors: VEX_NOTFOUND, VEX_CORRUPT (naming file and offset),
  * VEX_UNSUPPORTED, I/O errors; *out is NULL on failure. */
