@@ -438,14 +438,14 @@ static size_t op_decode(const vex_collection *c, const unsigned char *p,
     return need;
 }
 
-static void op_encode(const vex_collection *c, unsigned char *p, int kind,
-                      uint64_t id, const void *vec)
+static void op_encode(unsigned char *p, int kind, uint64_t id, const void *vec,
+                      size_t vec_bytes)
 {
     memset(p, 0, OP_HEADER);
     p[0] = (unsigned char)kind;
     vex_put_u64le(p + 8, id);
     if (kind != OP_DELETE)
-        memcpy(p + OP_HEADER, vec, c->vec_bytes);
+        memcpy(p + OP_HEADER, vec, vec_bytes);
 }
 
 /* ---------------------------------------------------------------------
@@ -896,8 +896,8 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
                     memcpy(c->rec + pos, w->ops, w->ops_len);
                     pos += w->ops_len;
                 } else {
-                    op_encode(c, c->rec + pos, w->one_kind, w->one_id,
-                              w->one_vec);
+                    op_encode(c->rec + pos, w->one_kind, w->one_id, w->one_vec,
+                              c->vec_bytes);
                     pos += wreq_bytes(c, w);
                 }
             }
@@ -1150,11 +1150,7 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec)
         b->buf = p;
         b->cap = cap;
     }
-    memset(b->buf + b->len, 0, OP_HEADER);
-    b->buf[b->len] = (unsigned char)kind;
-    vex_put_u64le(b->buf + b->len + 8, id);
-    if (kind != OP_DELETE)
-        memcpy(b->buf + b->len + OP_HEADER, vec, b->vec_bytes);
+    op_encode(b->buf + b->len, kind, id, vec, b->vec_bytes);
     b->len += need;
     b->n++;
     return VEX_OK;

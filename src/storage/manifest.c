@@ -48,6 +48,7 @@
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/hex.h"
 
 #define MAN_VERSION  1u
 #define MAN_HDR_SIZE 64u  /* header */
@@ -77,30 +78,12 @@ int manifest_file_name(char *buf, size_t n, uint64_t number)
 }
 
 /* Parse 16 lowercase hex digits at p. */
-static int man_parse_hex(const char *p, size_t n_digits, uint64_t *out)
-{
-    uint64_t v = 0;
-    size_t i;
-    for (i = 0; i < n_digits; i++) {
-        char c = p[i];
-        int d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else
-            return 0;
-        v = v << 4 | (uint64_t)d;
-    }
-    *out = v;
-    return 1;
-}
 
 int manifest_parse_name(const char *name, uint64_t *number)
 {
     uint64_t v;
     if (name == NULL || strlen(name) != MAN_FILE_NAME_SIZE - 1 ||
-        memcmp(name, "MANIFEST-", 9) != 0 || !man_parse_hex(name + 9, 16, &v))
+        memcmp(name, "MANIFEST-", 9) != 0 || !vex_parse_hex(name + 9, 16, &v))
         return 0;
     if (number)
         *number = v;
@@ -568,7 +551,7 @@ static int cur_decode(const char *b, size_t n, const char *path, vex_err *err,
         return vex_vfs_fail(err, VEX_CORRUPT,
                             "%s: no manifest name at offset 0", path);
     if (b[CUR_NAME_LEN] != ' ' || b[CUR_SIZE - 1] != '\n' ||
-        !man_parse_hex(b + CUR_NAME_LEN + 1, 8, &crc))
+        !vex_parse_hex(b + CUR_NAME_LEN + 1, 8, &crc))
         return vex_vfs_fail(err, VEX_CORRUPT,
                             "%s: bad checksum field at offset %u", path,
                             CUR_NAME_LEN);

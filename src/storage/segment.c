@@ -50,6 +50,7 @@
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/hex.h"
 
 #define SEG_VERSION  1u
 #define SEG_HDR_SIZE 512u  /* header bytes (CRC in the last 4) */
@@ -138,21 +139,10 @@ int seg_file_name(char *buf, size_t n, uint64_t number)
 int seg_parse_name(const char *name, uint64_t *number)
 {
     uint64_t v = 0;
-    size_t i;
     if (name == NULL || strlen(name) != SEG_NAME_LEN ||
-        memcmp(name, "seg-", 4) != 0 || memcmp(name + 20, ".vseg", 5) != 0)
+        memcmp(name, "seg-", 4) != 0 || memcmp(name + 20, ".vseg", 5) != 0 ||
+        !vex_parse_hex(name + 4, 16, &v))
         return 0;
-    for (i = 4; i < 20; i++) {
-        char c = name[i];
-        int d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else
-            return 0;
-        v = v << 4 | (uint64_t)d;
-    }
     if (number)
         *number = v;
     return 1;

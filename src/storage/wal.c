@@ -76,6 +76,7 @@
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/hex.h"
 #include "util/mem.h"
 
 #define WAL_VERSION  1u
@@ -140,21 +141,9 @@ static int wal_path(char *out, const char *dir, uint64_t first, vex_err *err)
 static int wal_parse_name(const char *name, uint64_t *first)
 {
     uint64_t v = 0;
-    size_t i;
     if (strlen(name) != WAL_NAME_LEN || memcmp(name, "wal-", 4) != 0 ||
-        memcmp(name + 20, ".log", 4) != 0)
+        memcmp(name + 20, ".log", 4) != 0 || !vex_parse_hex(name + 4, 16, &v))
         return 0;
-    for (i = 4; i < 20; i++) {
-        char c = name[i];
-        int d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else
-            return 0;
-        v = v << 4 | (uint64_t)d;
-    }
     *first = v;
     return 1;
 }
