@@ -637,10 +637,16 @@ static void bench_sqlite(const bopts *o)
             snprintf(path, sizeof path, "%s/db.sqlite", dir);
             g_sq_path = path;
             g_sq_sync = syncs[si];
+            {
+                sqlite3 *setup = NULL;
+                if (sqlite3_open(path, &setup) != SQLITE_OK)
+                    die(path, sqlite3_errmsg(setup));
+                sq_exec(setup, "PRAGMA journal_mode=WAL");
+                sq_exec(setup, "CREATE TABLE t(id INTEGER PRIMARY KEY, "
+                               "v BLOB NOT NULL)");
+                sqlite3_close(setup);
+            }
             s = sq_conn_open(NULL, 0);
-            sq_exec(s->db, "PRAGMA journal_mode=WAL");
-            sq_exec(s->db,
-                    "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
             if (o->prefill) {
                 worker w;
                 memset(&w, 0, sizeof w);
