@@ -30,6 +30,9 @@
  *                      (default 100000,300000,1000000)
  *   --open-hnsw-n N    open: rows of an HNSW collection (default 100000,
  *                      0 = skip)
+ *   --open-wal-mb LIST open: wal_file_bytes in MiB (default 64,1: the
+ *                      default, and small log files, because a flush keeps
+ *                      the log file it was appending to and open reads it)
  *   --reps R           open/replay: repetitions (default 20 / 3)
  *   --keep             keep the databases
  */
@@ -74,6 +77,8 @@ typedef struct bopts {
     uint64_t open_sizes[MAX_LISTS];
     int n_open_sizes;
     uint64_t open_hnsw_n;
+    uint64_t open_wal_mb[MAX_LISTS];
+    int n_open_wal;
     int reps;
     int keep;
     char fs[64];
@@ -814,7 +819,8 @@ static void open_child(const char *path, int fd, uint64_t q)
     vex_db_close(db);
 }
 
-static void open_case(const bopts *o, int kind, uint64_t n, uint64_t mt_bytes)
+static void open_case(const bopts *o, int kind, uint64_t n, uint64_t mt_bytes,
+                      uint64_t wal_mb)
 {
     char path[1100];
     vex_db_options dbo;
@@ -823,18 +829,22 @@ static void open_case(const bopts *o, int kind, uint64_t n, uint64_t mt_bytes)
     double t0, build_s, *db_s, *coll_s, *tot_s, *first_s, *steady_s;
     uint64_t seg_bytes, n_segs, log_bytes, log_files;
     int reps = o->reps;
-    snprintf(path, sizeof path, "%s/open-%s-%llu-%llu", o->dir, kind_name(kind),
-             (unsigned long long)n, (unsigned long long)(mt_bytes >> 20));
+    snprintf(path, sizeof path, "%s/open-%s-%llu-%llu-%llu", o->dir,
+             kind_name(kind), (unsigned long long)n,
+             (unsigned long long)(mt_bytes >> 20), (unsigned long long)wal_mb);
     rm_tree(path);
     db_opts(&dbo, VEX_DURABILITY_NONE);
     dbo.memtable_bytes = mt_bytes;
-    fprintf(stderr, "open %s: building %llu rows (memtable %llu MiB)\n",
+    dbo.wal_file_bytes = wal_mb << 20;
+    fprintf(stderr,
+            "open %s: building %llu rows (memtable %llu MiB, log files of "
+            "%llu MiB)\n",
             kind_name(kind), (unsigned long long)n,
-            (unsigned long long)(mt_bytes >> 20));
+            (unsigned long long)(mt_bytes >> 20), (unsigned long long)wal_mb);
     t0 = now();
     db = db_open(path, &dbo);
     c = coll_create(db, kind, 100);
-    load(c, 0, n, 10000);
+    load(c, 0, n, 1000);
     if (vex_flush(c) != VEX_OK)
         die("flush", vex_collection_errmsg(c));
     vex_collection_close(c);
@@ -878,13 +888,15 @@ static void open_case(const bopts *o, int kind, uint64_t n, uint64_t mt_bytes)
     qsort(tot_s, (size_t)reps, sizeof *tot_s, cmp_dbl);
     qsort(first_s, (size_t)reps, sizeof *first_s, cmp_dbl);
     printf("{\"bench\":\"storage_open\",\"kind\":\"%s\",\"rows\":%llu,"
-           "\"dim\":%d,\"segments\":%llu,\"segment_bytes\":%llu,"
+           "\"memtable_mb\":%llu,\"wal_file_mb\":%llu,\"dim\":%d,\"segments\":%"
+           "llu,\"segment_bytes\":%llu,"
            "\"log_files\":%llu,\"log_bytes\":%llu,\"build_s\":%.1f,"
            "\"reps\":%d,\"page_cache\":\"warm\",\"process\":\"fresh (fork)\","
            "\"db_open_ms_median\":%.3f,\"coll_open_ms_median\":%.3f,"
            "\"open_ms_best\":%.3f,\"open_ms_median\":%.3f,",
-           kind_name(kind), (unsigned long long)n, DIM,
-           (unsigned long long)n_segs, (unsigned long long)seg_bytes,
+           kind_name(kind), (unsigned long long)n,
+           (unsigned long long)(mt_bytes >> 20), (unsigned long long)wal_mb,
+           DIM, (unsigned long long)n_segs, (unsigned long long)seg_bytes,
            (unsigned long long)log_files, (unsigned long long)log_bytes,
            build_s, reps, median(db_s, reps), median(coll_s, reps), tot_s[0],
            median(tot_s, reps));
@@ -905,14 +917,20 @@ static void open_case(const bopts *o, int kind, uint64_t n, uint64_t mt_bytes)
 
 static void bench_open(const bopts *o)
 {
-    for (int i = 0; i < o->n_open_sizes; i++)
-        open_case(o, VEX_INDEX_FLAT, o->open_sizes[i], 1ull << 30);
+    /* each size in one segment, for each log file size (the log file
+     * being appended to is kept by a flush, and open reads it) */
+    for (int w = 0; w < o->n_open_wal; w++)
+        for (int i = 0; i < o->n_open_sizes; i++)
+            open_case(o, VEX_INDEX_FLAT, o->open_sizes[i], 1ull << 30,
+                      o->open_wal_mb[w]);
     /* the largest again with the default 64 MiB memtable: many segments */
     if (o->n_open_sizes)
         open_case(o, VEX_INDEX_FLAT, o->open_sizes[o->n_open_sizes - 1],
-                  64ull << 20);
+                  64ull << 20, o->open_wal_mb[0]);
     if (o->open_hnsw_n)
-        open_case(o, VEX_INDEX_HNSW, o->open_hnsw_n, 1ull << 30);
+        for (int w = 0; w < o->n_open_wal; w++)
+            open_case(o, VEX_INDEX_HNSW, o->open_hnsw_n, 1ull << 30,
+                      o->open_wal_mb[w]);
 }
 
 /* ---------------------------------------------------------------------
@@ -983,6 +1001,8 @@ int main(int argc, char **argv)
     o.replay_hnsw_n = 50000;
     o.n_open_sizes = parse_list("100000,300000,1000000", o.open_sizes, 8);
     o.open_hnsw_n = 100000;
+    o.n_open_wal = parse_list("64,1", o.open_wal_mb, MAX_LISTS);
+
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int used = 1;
@@ -1021,6 +1041,8 @@ int main(int argc, char **argv)
             o.replay_hnsw_n = strtoull(v, NULL, 10);
         else if (strcmp(a, "--open-sizes") == 0)
             o.n_open_sizes = parse_list(v, o.open_sizes, MAX_LISTS);
+        else if (strcmp(a, "--open-wal-mb") == 0)
+            o.n_open_wal = parse_list(v, o.open_wal_mb, MAX_LISTS);
         else if (strcmp(a, "--open-hnsw-n") == 0)
             o.open_hnsw_n = strtoull(v, NULL, 10);
         else if (strcmp(a, "--reps") == 0) {
