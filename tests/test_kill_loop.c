@@ -848,7 +848,7 @@ static void one_cycle(vex_rng *r)
     pid_t pid;
     uint64_t delay;
     double start, end;
-    int from_fork;
+    int armed;
     memset(&cc, 0, sizeof cc);
     cc.n_threads = 1 + (int)vex_rng_below(r, MAX_THREADS);
     cc.dur = (vex_rng_next(r) & 1) ? VEX_DURABILITY_FULL : VEX_DURABILITY_GROUP;
@@ -883,21 +883,25 @@ static void one_cycle(vex_rng *r)
     child_errors = 0;
     /* the delay runs from the fork (so the kill may land in opening and
      * recovery) or, three times in four, from the child's READY */
-    from_fork = vex_rng_below(r, 4) == 0;
+    armed = vex_rng_below(r, 4) == 0; /* from the fork */
     start = now_s();
     end = start + (double)delay * 1e-6;
     for (;;) {
-        double left = end - now_s();
+        double left;
         struct pollfd pf = {fds[0], POLLIN, 0};
-        if (!from_fork && !child_ready) {
-            if (now_s() - start > 20.0) {
-                fail("the child did not open the database in 20 s");
-                break;
-            }
-            left = 0.05; /* wait for READY */
+        if (!armed && child_ready) {
+            armed = 1;
             end = now_s() + (double)delay * 1e-6;
-        } else if (left <= 0) {
+        }
+        if (armed) {
+            left = end - now_s();
+            if (left <= 0)
+                break;
+        } else if (now_s() - start > 20.0) {
+            fail("the child did not open the database in 20 s");
             break;
+        } else {
+            left = 0.05; /* wait for READY */
         }
         if (left >= 0.001) {
             if (poll(&pf, 1, (int)(left * 1000)) > 0 && read_some(&rd))
