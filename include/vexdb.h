@@ -573,9 +573,9 @@ VEX_API size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size);
  * when it is created; adaptive (0) HNSW values are resolved and stored. */
 typedef struct vex_collection_config {
     uint32_t struct_size;
-    uint32_t dim;        /* required, 1..VEX_MAX_DIM */
-    vex_elem elem;       /* default VEX_ELEM_F32 */
-    vex_metric metric;   /* default VEX_METRIC_L2 */
+    uint32_t dim;      /* required, 1..VEX_MAX_DIM */
+    vex_elem elem;     /* default VEX_ELEM_F32 */
+    vex_metric metric; /* default VEX_METRIC_L2 */
     /* Index of flushed segments (and of memtables past
      * memtable_exact_rows): VEX_INDEX_HNSW (default) or VEX_INDEX_FLAT. */
     vex_index_kind index_kind;
@@ -602,10 +602,10 @@ VEX_API int vex_collection_create(vex_db *db, const char *name,
  * only their headers and id lists, so this is fast whatever their size)
  * and replays its write-ahead log. The first search or get that needs a
  * segment's index verifies that index (checksum and graph invariants,
- * O(segment size)) before using it in place. Opening an already open collection returns
- * the same handle again (each open needs its own vex_collection_close()).
- * Errors: VEX_NOTFOUND, VEX_CORRUPT (naming file and offset),
- * VEX_UNSUPPORTED, I/O errors; *out is NULL on failure. */
+ * O(segment size)) before using it in place. Opening an already open collection
+ * returns the same handle again (each open needs its own
+ * vex_collection_close()). Errors: VEX_NOTFOUND, VEX_CORRUPT (naming file and
+ * offset), VEX_UNSUPPORTED, I/O errors; *out is NULL on failure. */
 VEX_API int vex_collection_open(vex_db *db, const char *name,
                                 vex_collection **out);
 
