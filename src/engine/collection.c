@@ -141,10 +141,7 @@ const char *vexi_coll_name(const vex_collection *c)
 {
     return c->name;
 }
-int vexi_coll_refs(const vex_collection *c)
-{
-    return c->refs;
-}
+
 void vexi_coll_ref(vex_collection *c)
 {
     c->refs++;

@@ -52,7 +52,6 @@ int vexi_coll_open(vex_db *db, const char *name, vex_collection **out);
  * returns the sync/close status. */
 int vexi_coll_destroy(vex_collection *c);
 const char *vexi_coll_name(const vex_collection *c);
-int vexi_coll_refs(const vex_collection *c);
 void vexi_coll_ref(vex_collection *c);
 /* Drop one reference; returns the new count. */
 int vexi_coll_unref(vex_collection *c);
