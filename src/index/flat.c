@@ -113,22 +113,32 @@ static inline const float *flat_vec_f32(const flat_index *f, uint64_t slot)
 static float flat_query_aux(const flat_index *f, const vex_simd_table *s,
                             const void *q)
 {
-    if (f->cfg.metric == VEX_METRIC_COSINE)
-        return 1.0f / sqrtf(s->norm2_f32(q, f->cfg.dim));
+    return vex_exact_query_aux(&f->cfg, s, q);
+}
+
+float vex_exact_query_aux(const vex_index_config *cfg, const vex_simd_table *s,
+                          const void *q)
+{
+    if (cfg->metric == VEX_METRIC_COSINE)
+        return 1.0f / sqrtf(s->norm2_f32(q, cfg->dim));
     return 0.0f;
 }
 
-/* Exact distances of the query to slots [b, b + cnt) into dist[]. Every
- * path of the index (single, batch re-scoring, range) goes through here, so
- * a vector always gets the same distance. */
-static void flat_block_dist(const flat_index *f, const vex_simd_table *s,
-                            const void *q, float qaux, uint64_t b, size_t cnt,
-                            float *dist)
+float vex_exact_vec_aux(const vex_index_config *cfg, const vex_simd_table *s,
+                        const void *v)
 {
-    const size_t dim = f->cfg.dim, vb = f->cfg.vec_bytes;
-    const unsigned char *base = f->vecs + b * vb;
+    if (cfg->metric == VEX_METRIC_COSINE)
+        return 1.0f / sqrtf(s->norm2_f32(v, cfg->dim));
+    return 0.0f;
+}
+
+void vex_exact_block(const vex_index_config *cfg, const vex_simd_table *s,
+                     const void *q, float qaux, const unsigned char *base,
+                     size_t cnt, const float *aux, float *dist)
+{
+    const size_t dim = cfg->dim, vb = cfg->vec_bytes;
     size_t j;
-    switch (f->cfg.metric) {
+    switch (cfg->metric) {
     case VEX_METRIC_L2:
         s->l2sq_f32_batch(q, (const float *)base, dim, cnt, dim, dist);
         break;
@@ -140,7 +150,7 @@ static void flat_block_dist(const flat_index *f, const vex_simd_table *s,
     case VEX_METRIC_COSINE:
         s->dot_f32_batch(q, (const float *)base, dim, cnt, dim, dist);
         for (j = 0; j < cnt; j++)
-            dist[j] = cos_dist(dist[j], qaux, f->aux[b + j]);
+            dist[j] = cos_dist(dist[j], qaux, aux[j]);
         break;
     case VEX_METRIC_HAMMING: {
         uint32_t hd[FLAT_BLOCK];
@@ -159,6 +169,17 @@ static void flat_block_dist(const flat_index *f, const vex_simd_table *s,
             dist[j] = s->jaccard(q, base + j * vb, vb);
         break;
     }
+}
+
+/* Exact distances of the query to slots [b, b + cnt) into dist[]. Every
+ * path of the index (single, batch re-scoring, range) goes through here, so
+ * a vector always gets the same distance. */
+static void flat_block_dist(const flat_index *f, const vex_simd_table *s,
+                            const void *q, float qaux, uint64_t b, size_t cnt,
+                            float *dist)
+{
+    vex_exact_block(&f->cfg, s, q, qaux, f->vecs + b * f->cfg.vec_bytes, cnt,
+                    f->aux ? f->aux + b : NULL, dist);
 }
 
 /* Scan slots [lo, hi) into a top-k heap. */

@@ -2,8 +2,8 @@
  * index.h - the index method table.
  *
  * Every index kind (flat today; HNSW and Vamana later) plugs in behind this
- * table, the way SQLite's VFS plugs in behind sqlite3_io_methods. The engine
- * layer (src/engine/index_api.c) owns the public handle: it validates
+ * table, the way SQLite's VFS plugs in behind sqlite3_io_methods. The
+ * public handle (src/index/handle.c) sits in front: it validates
  * options and inputs once for every kind (dimension, finiteness, zero
  * vectors under cosine, padding bits, k), owns the allocator, the error
  * message and the worker pool, and then calls into the table. An index
@@ -114,7 +114,50 @@ typedef struct vex_index_methods {
 int vex_vector_check(const vex_index_config *c, const void *v, char *why,
                      size_t why_size);
 
+/* Exact distances as the flat index computes them, for callers that keep
+ * vectors of their own (the memtable): the same vector gets the same bits
+ * from either. vex_exact_block scores the query against `cnt` vectors
+ * stored back to back at `base` (cfg->vec_bytes apart); `aux` holds each
+ * vector's vex_exact_vec_aux() (read only for cosine; may be NULL
+ * otherwise) and `qaux` the query's vex_exact_query_aux(). No allocation;
+ * blocks of any size. */
+struct vex_simd_table;
+float vex_exact_query_aux(const vex_index_config *cfg,
+                          const struct vex_simd_table *s, const void *q);
+float vex_exact_vec_aux(const vex_index_config *cfg,
+                        const struct vex_simd_table *s, const void *v);
+void vex_exact_block(const vex_index_config *cfg,
+                     const struct vex_simd_table *s, const void *q, float qaux,
+                     const unsigned char *base, size_t cnt, const float *aux,
+                     float *dist);
+
 extern const vex_index_methods vex_flat_methods;
 extern const vex_index_methods vex_hnsw_methods;
+
+/* ---- the public handle (index/handle.c), internal entry points ---- */
+
+/* Run the index's invariant check and return its graph statistics. */
+int vexi_index_graph_stats(vex_index *ix, vex_graph_stats *stats);
+
+/* The option checks of vex_index_create(), reporting into `e`. */
+int vexi_check_index_options(const vex_index_options *o, vex_err *e);
+
+/* Resolve adaptive (0) HNSW parameters of `o` into c->hnsw_* (the rule is
+ * documented with vex_index_options). */
+void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o);
+
+/* Call fn for every live vector of the index (see the scan method in
+ * index/index.h). */
+int vexi_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx);
+
+/* vex_index_create / vex_index_open_buffer on a pool the caller owns and
+ * keeps alive until vex_index_free (the database's: memtables and
+ * segments then start no threads of their own). opts->n_threads is then
+ * only the width of the index's parallel loops. */
+int vexi_index_create(const vex_index_options *opts, vex_pool *pool,
+                      vex_index **out);
+int vexi_index_open_buffer(const void *buf, uint64_t size,
+                           const vex_open_options *opts, vex_pool *pool,
+                           vex_index **out);
 
 #endif

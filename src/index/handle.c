@@ -1,7 +1,8 @@
 /*
- * index_api.c - the public vex_index handle.
+ * handle.c - the public vex_index handle.
  *
- * This is the engine-layer front of the in-memory indexes: it owns the
+ * This is the front of the in-memory indexes (index layer, so the storage
+ * layer's memtables and segments can use it): it owns the
  * allocator, the error message and the worker pool of a handle, validates
  * every argument once for all index kinds (so that an index implementation
  * can trust its input), and then forwards to the kind's method table
@@ -11,7 +12,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "engine/engine.h"
 #include "index/index.h"
 #include "simd/simd.h"
 #include "util/err.h"
@@ -26,6 +26,7 @@ struct vex_index {
     vex_allocator alloc_copy;
     vex_index_config cfg;
     vex_pool *pool;
+    int own_pool; /* 0: borrowed from the database (vexi_index_create) */
     const vex_index_methods *m;
     void *impl;
 };
@@ -320,7 +321,8 @@ static int handle_new(const vex_allocator *a, int a_valid, vex_index **out)
 
 /* Everything after validation that create and open share: keep the
  * options (HNSW parameters resolved), pick the methods, start the pool. */
-static int handle_setup(vex_index *ix, const vex_index_options *opts)
+static int handle_setup(vex_index *ix, const vex_index_options *opts,
+                        vex_pool *shared)
 {
     unsigned n_threads;
     int rc;
@@ -342,6 +344,12 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts)
         ix->opts.hnsw_ef_construction = ix->cfg.hnsw_ef_construction;
         ix->opts.hnsw_ef_search = ix->cfg.hnsw_ef_search;
     }
+    if (shared) {
+        ix->pool = shared;
+        ix->own_pool = 0;
+        return VEX_OK;
+    }
+    ix->own_pool = 1;
     n_threads = opts->n_threads ? opts->n_threads : vex_cpu_count();
     rc = vex_pool_create(&ix->mem, n_threads, &ix->pool);
     if (rc != VEX_OK)
@@ -350,7 +358,8 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts)
     return VEX_OK;
 }
 
-int vex_index_create(const vex_index_options *opts, vex_index **out)
+static int index_create(const vex_index_options *opts, vex_pool *shared,
+                        vex_index **out)
 {
     vex_index *ix = NULL;
     int rc;
@@ -367,7 +376,7 @@ int vex_index_create(const vex_index_options *opts, vex_index **out)
     *out = ix;
     rc = vexi_check_index_options(opts, &ix->err);
     if (rc == VEX_OK)
-        rc = handle_setup(ix, opts);
+        rc = handle_setup(ix, opts, shared);
     if (rc == VEX_OK)
         rc = ix->m->create(&ix->mem, ix->pool, &ix->err, &ix->cfg, &ix->impl);
     if (rc == VEX_OK && opts->capacity) {
@@ -380,6 +389,17 @@ int vex_index_create(const vex_index_options *opts, vex_index **out)
     return rc;
 }
 
+int vex_index_create(const vex_index_options *opts, vex_index **out)
+{
+    return index_create(opts, NULL, out);
+}
+
+int vexi_index_create(const vex_index_options *opts, vex_pool *pool,
+                      vex_index **out)
+{
+    return index_create(opts, pool, out);
+}
+
 void vex_open_options_init(vex_open_options *opts)
 {
     if (opts == NULL)
@@ -388,8 +408,9 @@ void vex_open_options_init(vex_open_options *opts)
     opts->struct_size = sizeof *opts;
 }
 
-int vex_index_open_buffer(const void *buf, uint64_t size,
-                          const vex_open_options *opts, vex_index **out)
+static int index_open_buffer(const void *buf, uint64_t size,
+                             const vex_open_options *opts, vex_pool *shared,
+                             vex_index **out)
 {
     vex_open_options dflt;
     vex_index_options io;
@@ -456,7 +477,7 @@ int vex_index_open_buffer(const void *buf, uint64_t size,
         vex_err_copy(&ix->err, msg, sizeof msg);
         return vex_err_set(&ix->err, VEX_CORRUPT, "index blob header: %s", msg);
     }
-    rc = handle_setup(ix, &io);
+    rc = handle_setup(ix, &io, shared);
     if (rc != VEX_OK)
         return rc;
     borrow = !(opts->flags & VEX_OPEN_COPY) && (uintptr_t)buf % 64 == 0;
@@ -465,6 +486,19 @@ int vex_index_open_buffer(const void *buf, uint64_t size,
     if (rc != VEX_OK)
         ix->impl = NULL;
     return rc;
+}
+
+int vex_index_open_buffer(const void *buf, uint64_t size,
+                          const vex_open_options *opts, vex_index **out)
+{
+    return index_open_buffer(buf, size, opts, NULL, out);
+}
+
+int vexi_index_open_buffer(const void *buf, uint64_t size,
+                           const vex_open_options *opts, vex_pool *pool,
+                           vex_index **out)
+{
+    return index_open_buffer(buf, size, opts, pool, out);
 }
 
 int vex_index_serialize(vex_index *ix, void *buf, uint64_t size,
@@ -485,7 +519,8 @@ void vex_index_free(vex_index *ix)
         return;
     if (ix->impl)
         ix->m->destroy(ix->impl);
-    vex_pool_destroy(ix->pool);
+    if (ix->own_pool)
+        vex_pool_destroy(ix->pool);
     vex_err_destroy(&ix->err);
     mem = ix->mem;
     vex_mem_free(&mem, ix);

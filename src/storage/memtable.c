@@ -1,0 +1,317 @@
+/*
+ * memtable.c - the multi-version in-memory rows of a collection (see
+ * memtable.h for the model and its invariants).
+ *
+ * Layout. Rows live in chunks of MT_CHUNK rows, each chunk a struct of
+ * arrays (ids, sequence numbers, links, per-vector aux and a 64-byte
+ * aligned vector block), so the exact scan of the unindexed tail runs the
+ * flat index's block kernels over contiguous vectors (vex_exact_block: a
+ * vector scores the same bits here as in a flat segment). The chunk
+ * directory doubles when full; the old directory stays on a retired list
+ * until the memtable is freed, because a reader may still be indexing it.
+ * Nothing on the read path locks or allocates.
+ */
+#include "storage/memtable.h"
+
+#include <string.h>
+
+#include "index/index.h"
+#include "simd/simd.h"
+
+#define MT_EXACT_BLOCK 256
+
+static void dir_free(const vex_mem *mem, mt_dir *d)
+{
+    while (d) {
+        mt_dir *next = d->retired;
+        vex_mem_free(mem, d);
+        d = next;
+    }
+}
+
+int mt_create(const vex_mem *mem, const vex_index_config *cfg,
+              const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
+              memtable **out)
+{
+    memtable *m;
+    mt_dir *d;
+    int rc;
+    *out = NULL;
+    m = vex_mem_calloc(mem, 1, sizeof *m);
+    d = vex_mem_calloc(mem, 1, sizeof *d + 8 * sizeof(mt_chunk *));
+    if (m == NULL || d == NULL) {
+        vex_mem_free(mem, m);
+        vex_mem_free(mem, d);
+        return vex_err_set(err, VEX_NOMEM, "out of memory");
+    }
+    m->mem = mem;
+    m->cfg = *cfg;
+    atomic_init(&m->refs, 1);
+    d->cap = 8;
+    atomic_init(&m->dir, d);
+    atomic_init(&m->n_rows, 0);
+    atomic_init(&m->n_indexed, 0);
+    atomic_init(&m->n_live, 0);
+    atomic_init(&m->frozen, 0);
+    vex_cmap_init(&m->ids, mem);
+    if (hnsw) {
+        rc = vexi_index_create(hnsw, pool, &m->ix);
+        if (rc != VEX_OK) {
+            vex_err_set(err, rc, "memtable index: %s",
+                        m->ix ? vex_index_errmsg(m->ix) : "out of memory");
+            mt_unref(m);
+            return rc;
+        }
+    }
+    *out = m;
+    return VEX_OK;
+}
+
+void mt_ref(memtable *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+void mt_unref(memtable *m)
+{
+    mt_dir *d;
+    if (m == NULL ||
+        atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    d = atomic_load_explicit(&m->dir, memory_order_relaxed);
+    for (uint64_t c = 0, n = atomic_load(&m->n_rows); c * MT_CHUNK < n; c++) {
+        vex_mem_free_aligned(m->mem, d->chunks[c]->vecs);
+        vex_mem_free(m->mem, d->chunks[c]);
+    }
+    dir_free(m->mem, d);
+    vex_index_free(m->ix);
+    vex_cmap_destroy(&m->ids);
+    vex_mem_free(m->mem, m);
+}
+
+/* Make sure row `row` has a chunk (writer). */
+static int mt_room(memtable *m, uint64_t row)
+{
+    mt_dir *d = atomic_load_explicit(&m->dir, memory_order_relaxed);
+    size_t ci = (size_t)(row >> MT_CHUNK_SHIFT);
+    mt_chunk *ch;
+    if ((row & (MT_CHUNK - 1)) != 0)
+        return VEX_OK;
+    if (ci >= d->cap) {
+        mt_dir *nd = vex_mem_calloc(
+            m->mem, 1, sizeof *nd + 2 * d->cap * sizeof(mt_chunk *));
+        if (nd == NULL)
+            return VEX_NOMEM;
+        nd->cap = 2 * d->cap;
+        memcpy(nd->chunks, d->chunks, d->cap * sizeof(mt_chunk *));
+        nd->retired = d;
+        atomic_store_explicit(&m->dir, nd, memory_order_release);
+        d = nd;
+    }
+    ch = vex_mem_calloc(m->mem, 1, sizeof *ch);
+    if (ch == NULL)
+        return VEX_NOMEM;
+    ch->vecs = vex_mem_alloc_aligned(m->mem, MT_CHUNK * m->cfg.vec_bytes, 64);
+    if (ch->vecs == NULL) {
+        vex_mem_free(m->mem, ch);
+        return VEX_NOMEM;
+    }
+    /* published by the release store of n_rows that covers it */
+    d->chunks[ci] = ch;
+    return VEX_OK;
+}
+
+int mt_live(const memtable *m, uint64_t id)
+{
+    uint64_t row;
+    return vex_cmap_get(&m->ids, id, &row) && mt_row_end(m, row) == 0;
+}
+
+int mt_put(memtable *m, uint64_t id, const void *vec, uint64_t seq, int *ended)
+{
+    uint64_t row = atomic_load_explicit(&m->n_rows, memory_order_relaxed);
+    uint64_t prev = MT_NONE;
+    mt_chunk *ch;
+    unsigned r;
+    int rc;
+    *ended = 0;
+    rc = mt_room(m, row);
+    if (rc == VEX_OK)
+        rc = vex_cmap_reserve(&m->ids, m->ids.count + 1);
+    if (rc != VEX_OK)
+        return rc;
+    ch = mt_chunk_of(m, row);
+    r = (unsigned)(row & (MT_CHUNK - 1));
+    if (vex_cmap_get(&m->ids, id, &prev) && mt_row_end(m, prev) == 0) {
+        atomic_store_explicit(
+            &mt_chunk_of(m, prev)->end_seq[prev & (MT_CHUNK - 1)], seq,
+            memory_order_release);
+        atomic_fetch_sub_explicit(&m->n_live, 1, memory_order_relaxed);
+        *ended = 1;
+    }
+    ch->id[r] = id;
+    ch->add_seq[r] = seq;
+    atomic_store_explicit(&ch->end_seq[r], 0, memory_order_relaxed);
+    ch->prev[r] = prev;
+    memcpy(ch->vecs + (size_t)r * m->cfg.vec_bytes, vec, m->cfg.vec_bytes);
+    ch->aux[r] = m->cfg.elem == VEX_ELEM_F32
+                     ? vex_exact_vec_aux(&m->cfg, vex_simd(), vec)
+                     : 0.0f;
+    (void)vex_cmap_put(&m->ids, id, row); /* reserved above */
+    if (m->min_seq == 0)
+        m->min_seq = seq;
+    m->max_seq = seq;
+    atomic_fetch_add_explicit(&m->n_live, 1, memory_order_relaxed);
+    atomic_store_explicit(&m->n_rows, row + 1, memory_order_release);
+    return VEX_OK;
+}
+
+int mt_delete(memtable *m, uint64_t id, uint64_t seq)
+{
+    uint64_t row;
+    if (!vex_cmap_get(&m->ids, id, &row) || mt_row_end(m, row) != 0)
+        return 0;
+    atomic_store_explicit(&mt_chunk_of(m, row)->end_seq[row & (MT_CHUNK - 1)],
+                          seq, memory_order_release);
+    atomic_fetch_sub_explicit(&m->n_live, 1, memory_order_relaxed);
+    if (m->min_seq == 0)
+        m->min_seq = seq;
+    m->max_seq = seq;
+    return 1;
+}
+
+int mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row)
+{
+    uint64_t r;
+    if (!vex_cmap_get(&m->ids, id, &r))
+        return 0;
+    /* the map may name a row appended after this reader's n_rows; walk
+     * back until a row visible at seq (rows are complete once in the
+     * map: the writer fills a row before putting it there) */
+    while (r != MT_NONE) {
+        if (mt_visible(m, r, seq)) {
+            *row = r;
+            return 1;
+        }
+        r = mt_chunk_of(m, r)->prev[r & (MT_CHUNK - 1)];
+    }
+    return 0;
+}
+
+/* Graph search filter: only rows the snapshot sees, among the rows the
+ * snapshot knows to be indexed, and the user's filter. */
+typedef struct mt_accept_ctx {
+    const memtable *m;
+    uint64_t seq, indexed;
+    vex_filter_fn filter;
+    void *filter_ctx;
+} mt_accept_ctx;
+
+static int mt_accept(uint64_t row, void *arg)
+{
+    const mt_accept_ctx *a = arg;
+    if (row >= a->indexed || !mt_visible(a->m, row, a->seq))
+        return 0;
+    return a->filter == NULL ||
+           a->filter(mt_row_id(a->m, row), a->filter_ctx) != 0;
+}
+
+int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
+              vex_filter_fn filter, void *filter_ctx, unsigned ef,
+              unsigned filter_max_ef, vex_hit *tmp, vex_topk *top, vex_err *err)
+{
+    const vex_simd_table *s = vex_simd();
+    uint64_t n = mt_rows(m), lo = 0;
+    float dist[MT_EXACT_BLOCK];
+    float qaux;
+    if (m->ix && (lo = mt_indexed(m)) > 0) {
+        vex_search_params sp;
+        mt_accept_ctx a = {m, seq, lo, filter, filter_ctx};
+        size_t nh = 0;
+        int rc;
+        vex_search_params_init(&sp);
+        sp.n_threads = 1;
+        sp.ef_search = ef;
+        sp.filter_max_ef = filter_max_ef;
+        sp.filter = mt_accept;
+        sp.filter_ctx = &a;
+        rc = vex_index_search(m->ix, query, k, &sp, tmp, &nh);
+        if (rc != VEX_OK)
+            return vex_err_set(err, rc, "memtable: %s",
+                               vex_index_errmsg(m->ix));
+        for (size_t i = 0; i < nh; i++)
+            vex_topk_push(top, tmp[i].distance, mt_row_id(m, tmp[i].id));
+    }
+    if (lo >= n)
+        return VEX_OK;
+    qaux = m->cfg.elem == VEX_ELEM_F32 ? vex_exact_query_aux(&m->cfg, s, query)
+                                       : 0.0f;
+    for (uint64_t b = lo; b < n;) {
+        mt_chunk *ch = mt_chunk_of(m, b);
+        unsigned r = (unsigned)(b & (MT_CHUNK - 1));
+        size_t cnt = MT_CHUNK - r;
+        float bound;
+        if (cnt > MT_EXACT_BLOCK)
+            cnt = MT_EXACT_BLOCK;
+        if (cnt > n - b)
+            cnt = (size_t)(n - b);
+        vex_exact_block(&m->cfg, s, query, qaux,
+                        ch->vecs + (size_t)r * m->cfg.vec_bytes, cnt,
+                        ch->aux + r, dist);
+        bound = vex_topk_bound(top);
+        for (size_t j = 0; j < cnt; j++) {
+            uint64_t end;
+            if (dist[j] > bound || ch->add_seq[r + j] > seq)
+                continue;
+            end =
+                atomic_load_explicit(&ch->end_seq[r + j], memory_order_acquire);
+            if (end != 0 && end <= seq)
+                continue;
+            if (filter && !filter(ch->id[r + j], filter_ctx))
+                continue;
+            vex_topk_push(top, dist[j], ch->id[r + j]);
+            bound = vex_topk_bound(top);
+        }
+        b += cnt;
+    }
+    return VEX_OK;
+}
+
+int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
+                vex_err *err)
+{
+    uint64_t keys[MT_CHUNK];
+    uint64_t at = mt_indexed(m);
+    if (m->ix == NULL)
+        return VEX_OK;
+    if (upto > mt_rows(m))
+        upto = mt_rows(m);
+    while (at < upto) {
+        mt_chunk *ch = mt_chunk_of(m, at);
+        unsigned r = (unsigned)(at & (MT_CHUNK - 1));
+        size_t cnt = MT_CHUNK - r;
+        int rc;
+        if (cnt > upto - at)
+            cnt = (size_t)(upto - at);
+        for (size_t j = 0; j < cnt; j++)
+            keys[j] = at + j;
+        rc = vex_index_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
+                           cnt);
+        if (rc != VEX_OK)
+            return vex_err_set(err, rc, "indexing the memtable: %s",
+                               vex_index_errmsg(m->ix));
+        at += cnt;
+        atomic_store_explicit(&m->n_indexed, at, memory_order_release);
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
+            break;
+    }
+    return VEX_OK;
+}
+
+uint64_t mt_memory(const memtable *m)
+{
+    uint64_t n = mt_rows(m);
+    uint64_t chunks = (n + MT_CHUNK - 1) / MT_CHUNK;
+    return chunks * (sizeof(mt_chunk) + MT_CHUNK * m->cfg.vec_bytes) +
+           vex_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0);
+}

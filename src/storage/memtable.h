@@ -1,0 +1,171 @@
+/*
+ * memtable.h - the in-memory, multi-version part of a collection.
+ *
+ * A memtable is an append-only array of rows (id, vector, add_seq,
+ * end_seq). A row is visible to a reader whose snapshot sequence number is
+ * S when add_seq <= S and (end_seq == 0 or end_seq > S): an upsert or a
+ * delete never changes a row's vector, it ends the row at the sequence
+ * number of the operation (and an upsert appends a new row). So a reader
+ * holding a snapshot sees exactly the rows of its moment, without locks,
+ * while the write path appends and ends rows.
+ *
+ * Rows are numbered from 0 in order of appending; the number is the row's
+ * KEY in the memtable's index. An HNSW memtable indexes rows in the
+ * background (mt_index_to): rows [0, n_indexed) are in the graph and the
+ * unindexed tail is searched exactly, so a write is searchable at once
+ * and never waits for graph insertion. A flat memtable has no index.
+ * When a memtable is flushed, its graph is written out unchanged, keyed
+ * by row number; ended rows become dead keys of the segment (see
+ * storage/segment.h).
+ *
+ * Invariants:
+ *  1. Rows are appended with non-decreasing add_seq; n_rows is published
+ *     with release after the row is complete, and chunk directories are
+ *     published with release before n_rows covers them.
+ *  2. end_seq goes from 0 to a value > add_seq once and never changes
+ *     again.
+ *  3. ids maps an id to its newest row; row.prev links to the previous
+ *     row of the same id in this memtable (MT_NONE at the first), so the
+ *     row visible at any S is found by walking back from the newest.
+ *  4. Rows [0, n_indexed) are in the index; n_indexed only grows.
+ *
+ * Threading: one writer at a time calls mt_put, mt_delete and mt_freeze
+ * (the collection's write path); one indexer at a time calls
+ * mt_index_to (a background job); readers call mt_search, mt_find,
+ * mt_row_* and the counters from any thread at any time. The structure
+ * is freed by mt_unref when the last reference (one per version that
+ * lists it) goes.
+ */
+#ifndef VEX_STORAGE_MEMTABLE_H
+#define VEX_STORAGE_MEMTABLE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/index.h"
+#include "util/cmap.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include "util/pool.h"
+#include "util/topk.h"
+#include "vexdb.h"
+
+#define MT_CHUNK_SHIFT 10
+#define MT_CHUNK       (1u << MT_CHUNK_SHIFT)
+#define MT_NONE        UINT64_MAX
+
+typedef struct mt_chunk {
+    uint64_t id[MT_CHUNK];
+    uint64_t add_seq[MT_CHUNK];
+    _Atomic uint64_t end_seq[MT_CHUNK];
+    uint64_t prev[MT_CHUNK];
+    float aux[MT_CHUNK]; /* vex_exact_vec_aux of each vector */
+    unsigned char *vecs; /* MT_CHUNK vectors, 64-byte aligned */
+} mt_chunk;
+
+typedef struct mt_dir {
+    struct mt_dir *retired; /* older directories, kept for readers */
+    size_t cap;
+    mt_chunk *chunks[];
+} mt_dir;
+
+typedef struct memtable {
+    const vex_mem *mem;
+    vex_index_config cfg; /* elem, metric, dim, vec_bytes */
+    _Atomic int refs;
+    _Atomic(mt_dir *) dir;
+    _Atomic uint64_t n_rows;
+    _Atomic uint64_t n_indexed;
+    _Atomic uint64_t n_live;   /* rows not ended */
+    vex_cmap ids;              /* id -> newest row */
+    vex_index *ix;             /* HNSW keyed by row, or NULL (flat) */
+    uint64_t min_seq, max_seq; /* of the operations applied to it */
+    _Atomic int frozen;        /* no more rows will be appended */
+    uint64_t number;           /* creation order, for logs and stats */
+} memtable;
+
+/* Create an empty memtable. `hnsw` NULL: flat (never indexed); else the
+ * index options of its graph (kind HNSW; the memtable sets dim, elem,
+ * metric and the allocator). `cfg` gives elem, metric, dim, vec_bytes. */
+int mt_create(const vex_mem *mem, const vex_index_config *cfg,
+              const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
+              memtable **out);
+
+void mt_ref(memtable *m);
+void mt_unref(memtable *m);
+
+/* Writer. Append a row for `id` at `seq`, ending its current live row in
+ * this memtable if there is one (*ended set to 1 then). VEX_NOMEM. */
+int mt_put(memtable *m, uint64_t id, const void *vec, uint64_t seq, int *ended);
+/* Writer. End the live row of `id` at `seq`: 1 if there was one. */
+int mt_delete(memtable *m, uint64_t id, uint64_t seq);
+/* Writer. 1 when `id` has a live (not ended) row here. */
+int mt_live(const memtable *m, uint64_t id);
+
+static inline uint64_t mt_rows(const memtable *m)
+{
+    return atomic_load_explicit(&((memtable *)m)->n_rows, memory_order_acquire);
+}
+static inline uint64_t mt_indexed(const memtable *m)
+{
+    return atomic_load_explicit(&((memtable *)m)->n_indexed,
+                                memory_order_acquire);
+}
+
+static inline mt_chunk *mt_chunk_of(const memtable *m, uint64_t row)
+{
+    mt_dir *d =
+        atomic_load_explicit(&((memtable *)m)->dir, memory_order_acquire);
+    return d->chunks[row >> MT_CHUNK_SHIFT];
+}
+static inline uint64_t mt_row_id(const memtable *m, uint64_t row)
+{
+    return mt_chunk_of(m, row)->id[row & (MT_CHUNK - 1)];
+}
+static inline uint64_t mt_row_end(const memtable *m, uint64_t row)
+{
+    return atomic_load_explicit(
+        &mt_chunk_of(m, row)->end_seq[row & (MT_CHUNK - 1)],
+        memory_order_acquire);
+}
+static inline const void *mt_row_vec(const memtable *m, uint64_t row)
+{
+    return mt_chunk_of(m, row)->vecs +
+           (row & (MT_CHUNK - 1)) * m->cfg.vec_bytes;
+}
+/* Visible at snapshot `seq` (row < mt_rows()). */
+static inline int mt_visible(const memtable *m, uint64_t row, uint64_t seq)
+{
+    mt_chunk *c = mt_chunk_of(m, row);
+    unsigned r = (unsigned)(row & (MT_CHUNK - 1));
+    uint64_t end;
+    if (c->add_seq[r] > seq)
+        return 0;
+    end = atomic_load_explicit(&c->end_seq[r], memory_order_acquire);
+    return end == 0 || end > seq;
+}
+
+/* Reader. The row of `id` visible at `seq`: 1 and *row, else 0. */
+int mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
+
+/* Reader. k-NN over the rows visible at `seq` (and accepted by `filter`,
+ * which sees user ids), pushed into `top` as (distance, user id).
+ * `ef`/`filter_max_ef` as vex_search_params (0: defaults). `tmp` has room
+ * for k hits. Allocates nothing on the exact path. */
+int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
+              vex_filter_fn filter, void *filter_ctx, unsigned ef,
+              unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
+              vex_err *err);
+
+/* Indexer. Add rows [n_indexed, upto) to the graph (in parallel on the
+ * index's pool), then publish n_indexed = upto. `cancel` (may be NULL) is
+ * polled between chunks: when it reads non-zero the call stops early
+ * with VEX_OK, having published what it added. No-op for a flat one. */
+int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
+                vex_err *err);
+
+/* Bytes held (rows, map, graph). */
+uint64_t mt_memory(const memtable *m);
+
+#endif
