@@ -1,18 +1,25 @@
 /*
  * fuzz_segment.c - fuzz target for the segment reader (src/storage/
- * segment.c). Input: byte 0 is flags, the rest is a segment file.
- * Flags: bit 0 re-seals the header CRC (bytes 508..511) after bit 1 has
- * re-sealed the CRC of every section-table entry whose bounds lie inside
- * the file, so damaged fields get past the checksums and the structural
+ * segment.c), format version 2. Input: byte 0 is flags, the rest is a
+ * segment file. Flags: bit 0 re-seals the header CRC (bytes 508..511)
+ * after bit 1 has re-sealed the CRC of every section-table entry (at
+ * 88 + 24 * i, n_sections at 80) whose bounds lie inside the file, so
+ * damaged fields get past the checksums and the structural and key
  * checks behind them are what is fuzzed; bit 2 opens with a wrong
  * expected file number. The file is written to an in-memory vfs as
  * seg-<number>.vseg, the number taken from bytes 16..23 of its header (1
  * when shorter), and opened with seg_open. Checked: the status is OK,
  * CORRUPT or UNSUPPORTED and nothing leaks; an opened segment has the
- * input's size, strictly ascending ids that seg_find finds at their rows
- * (and their successors absent unless the next id), and seg_index either
- * fails (CORRUPT, the same on a second call) or returns a 64-aligned
- * region inside the file whose bytes are all read.
+ * input's size, n_rows <= n_keys, strictly ascending ids that seg_find
+ * finds at their row keys (and their successors absent unless the next
+ * id), every row key live and mapping back to its id through
+ * seg_key_id and the KEYIDS array, exactly n_rows live keys, every dead
+ * key's id 0, nothing live at or past n_keys; seg_index either fails
+ * (CORRUPT, the same on a second call) or returns a 64-aligned region
+ * inside the file whose bytes are all read. Then the writer must take
+ * back what the reader accepted: seg_write of the opened segment's
+ * fields and arrays (and blob, unless its checksum failed) succeeds, and
+ * the result opens with the same fields, arrays and blob.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +43,9 @@ static void reseal(unsigned char *b, size_t n, int sections)
     uint32_t i, n_sec;
     if (n < 512)
         return;
-    n_sec = vex_get_u32le(b + 72);
+    n_sec = vex_get_u32le(b + 80);
     for (i = 0; sections && i < n_sec && i < SEG_MAX_SECTIONS; i++) {
-        unsigned char *e = b + 80 + 24 * i;
+        unsigned char *e = b + 88 + 24 * i;
         uint64_t off = vex_get_u64le(e + 8), len = vex_get_u64le(e + 16);
         if (off <= n && len <= n - off)
             vex_put_u32le(e + 4, vex_crc32c(b + off, (size_t)len));
@@ -46,44 +53,120 @@ static void reseal(unsigned char *b, size_t n, int sections)
     vex_put_u32le(b + 508, vex_crc32c(b, 508));
 }
 
+/* The accessors agree with each other and stay inside the file. */
 static void walk(seg *s, size_t size)
 {
     seg_info info;
-    const uint64_t *ids;
-    const unsigned char *p = NULL;
-    const void *vp = NULL;
-    uint64_t i, row, n, bsize = 0;
-    volatile unsigned sum = 0;
-    int rc, rc2;
+    const uint64_t *ids, *rk, *ki;
+    uint64_t i, key, n, nk, n_live = 0;
 
     seg_get_info(s, &info);
     check(info.file_size == size);
-    check(info.n_rows <= (size - 4096) / 8);
     n = info.n_rows;
+    nk = info.n_keys;
+    check(n <= nk && nk <= (size - 4096) / 8);
     ids = seg_ids(s);
-    check(n == 0 || ((uintptr_t)ids % 8 == 0));
+    rk = seg_row_keys(s);
+    ki = seg_key_ids(s);
+    check((uintptr_t)ids % 8 == 0 && (uintptr_t)rk % 8 == 0 &&
+          (uintptr_t)ki % 8 == 0);
     for (i = 0; i < n; i++) {
         check(i == 0 || ids[i] > ids[i - 1]);
-        row = UINT64_MAX;
-        check(seg_find(s, ids[i], &row) == 1 && row == i);
+        key = UINT64_MAX;
+        check(seg_find(s, ids[i], &key) == 1 && key == rk[i] && key < nk);
+        check(seg_key_live(s, key) == 1);
+        check(seg_key_id(s, key) == ids[i] && ki[key] == ids[i]);
         if (ids[i] != UINT64_MAX && (i + 1 == n || ids[i + 1] != ids[i] + 1))
             check(seg_find(s, ids[i] + 1, NULL) == 0);
     }
     if (n == 0 || ids[0] > 0)
         check(seg_find(s, 0, NULL) == 0);
-    rc = seg_index(s, &vp, &bsize, NULL);
-    rc2 = seg_index(s, &vp, &bsize, NULL);
-    check(rc == rc2);
-    check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_NOTFOUND);
-    if (rc != VEX_OK) {
-        check(vp == NULL && bsize == 0);
+    for (i = 0; i < nk; i++) {
+        int live = seg_key_live(s, i);
+        check(live == 0 || live == 1);
+        check(seg_key_id(s, i) == ki[i]);
+        check(live || ki[i] == 0);
+        n_live += (uint64_t)live;
+    }
+    check(n_live == n);
+    check(seg_key_live(s, nk) == 0 && seg_key_id(s, nk) == 0);
+    check(seg_key_live(s, UINT64_MAX) == 0);
+}
+
+/* The INDEX section: *rc of seg_index (stable across calls); *blob and
+ * *bsize when VEX_OK, every byte read. */
+static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
+                     uint64_t *bsize)
+{
+    const void *vp = NULL;
+    uint64_t i;
+    volatile unsigned sum = 0;
+    int rc2;
+    *rc = seg_index(s, &vp, bsize, NULL);
+    rc2 = seg_index(s, &vp, bsize, NULL);
+    check(*rc == rc2);
+    check(*rc == VEX_OK || *rc == VEX_CORRUPT || *rc == VEX_NOTFOUND);
+    *blob = vp;
+    if (*rc != VEX_OK) {
+        check(vp == NULL && *bsize == 0);
         return;
     }
-    p = vp;
-    check((uintptr_t)p % 64 == 0 && bsize <= size - 4096);
-    for (i = 0; i < bsize; i++)
-        sum += p[i];
+    check((uintptr_t)vp % 64 == 0 && *bsize <= size - 4096);
+    for (i = 0; i < *bsize; i++)
+        sum += (*blob)[i];
     (void)sum;
+}
+
+/* seg_write of what `s` holds, reopened: the same segment. */
+static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
+                    uint64_t bsize, int has_blob)
+{
+    seg_write_info wi;
+    seg_info a, b;
+    seg *s2 = NULL;
+    const void *p2 = NULL;
+    uint64_t size2 = 0, number;
+    char path[SEG_NAME_LEN + 1];
+    int rc;
+    seg_get_info(s, &a);
+    number = a.number ^ 0x100; /* another name in the same vfs */
+    memset(&wi, 0, sizeof wi);
+    wi.number = number;
+    wi.dim = a.dim;
+    wi.elem = a.elem;
+    wi.metric = a.metric;
+    wi.index_kind = a.index_kind;
+    wi.n_rows = a.n_rows;
+    wi.n_keys = a.n_keys;
+    wi.min_seq = a.min_seq;
+    wi.max_seq = a.max_seq;
+    wi.ids = seg_ids(s);
+    wi.row_keys = seg_row_keys(s);
+    wi.key_ids = seg_key_ids(s);
+    wi.index_blob = has_blob ? blob : NULL;
+    wi.blob_size = has_blob ? bsize : 0;
+    if (has_blob && blob == NULL) /* an empty blob: any non-NULL pointer */
+        wi.index_blob = &wi;
+    check(seg_file_name(path, sizeof path, number) == VEX_OK);
+    rc = seg_write(v, path, &wi, NULL, NULL);
+    check(rc == VEX_OK);
+    check(seg_open(v, path, number, NULL, NULL, &s2) == VEX_OK);
+    seg_get_info(s2, &b);
+    check(a.dim == b.dim && a.elem == b.elem && a.metric == b.metric &&
+          a.index_kind == b.index_kind && a.n_rows == b.n_rows &&
+          a.n_keys == b.n_keys && a.min_seq == b.min_seq &&
+          a.max_seq == b.max_seq && b.number == number);
+    check(a.n_rows == 0 ||
+          (memcmp(seg_ids(s), seg_ids(s2), a.n_rows * 8) == 0 &&
+           memcmp(seg_row_keys(s), seg_row_keys(s2), a.n_rows * 8) == 0));
+    check(a.n_keys == 0 ||
+          memcmp(seg_key_ids(s), seg_key_ids(s2), a.n_keys * 8) == 0);
+    rc = seg_index(s2, &p2, &size2, NULL);
+    check(has_blob ? rc == VEX_OK && size2 == bsize &&
+                         (bsize == 0 || memcmp(p2, blob, bsize) == 0)
+                   : rc == VEX_NOTFOUND);
+    seg_close(s2);
+    check(vex_vfs_remove(v, path, NULL) == VEX_OK);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -92,10 +175,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vex_file *f = NULL;
     seg *s = NULL;
     unsigned char *b = NULL;
-    uint64_t number = 1, n_open, n_maps;
+    const unsigned char *blob = NULL;
+    uint64_t number = 1, n_open, n_maps, bsize = 0;
     char path[SEG_NAME_LEN + 1];
     size_t n;
-    int flags, rc;
+    int flags, rc, irc;
 
     if (size < 1)
         return 0;
@@ -125,6 +209,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s) {
         check(!(flags & 4));
         walk(s, n);
+        index_of(s, n, &irc, &blob, &bsize);
+        if (irc != VEX_CORRUPT)
+            rewrite(v, s, blob, bsize, irc == VEX_OK);
         seg_close(s);
     }
     vex_vfs_mem_counts(v, &n_open, &n_maps);

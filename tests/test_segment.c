@@ -1,20 +1,29 @@
 /*
- * test_segment.c - immutable segment files (src/storage/segment.h): round
- * trips on the in-memory and the posix vfs (0, 1 and 1000 rows; no blob
- * and blobs of 0, 1, 63, 4097 bytes and one over the 4 MiB write chunk),
- * every header field, id and lookup checked; a real HNSW blob opened in
- * place from the mapping; file names; rejected inputs (unsorted and
- * duplicate ids, an existing path, a wrong file number); damage: the file
- * cut at every byte of the header page and a stride over the rest, runs
- * of zeroed bytes and single flipped bits everywhere in the header page
- * and at a stride over the sections, each one VEX_CORRUPT from seg_open
- * with the file name and "offset" in the message, or (inside the INDEX
- * section only) from seg_index; re-sealed headers with a newer version,
- * an unknown section kind and bad section bounds; an I/O fault sweep over
- * seg_write (every call, every fault kind: right status, no file left,
- * nothing leaked) and seg_open, an out-of-memory sweep of seg_open; and
- * threads calling seg_find and seg_index on one segment at once (the
- * first seg_index calls race to verify the checksum).
+ * test_segment.c - immutable segment files (src/storage/segment.h), format
+ * version 2 (index keys): round trips on the in-memory and the posix vfs
+ * (rows/keys 0/0, 0/5 (all keys dead), 1/1, 7/10, 1000/1000, 1000/1300;
+ * no blob and blobs of 0, 1, 63, 4097 bytes; one of 600000 rows, 700000
+ * keys and a blob over the 4 MiB write chunk), every header field, id,
+ * row key and key id checked, and seg_find, seg_key_id and seg_key_live
+ * against the input, dead keys written as 0 whatever the caller passed;
+ * a real HNSW blob keyed by row number, with dead keys, opened in place
+ * and searched; file names; rejected inputs (every seg_write check:
+ * counts, NULL arrays, unsorted and duplicate ids, row keys out of range
+ * or repeated, key ids that disagree with the ids; an existing path; a
+ * wrong file number) and an out-of-memory sweep of seg_write; damage: the
+ * file cut at every byte of the header page and a stride over the rest,
+ * runs of zeroed bytes and single flipped bits everywhere in the header
+ * page, over the first and last bytes of every section and at a stride
+ * over the rest, each one VEX_CORRUPT from seg_open with the file name and
+ * "offset" in the message, or (inside the INDEX section only) from
+ * seg_index; re-sealed headers and sections (newer and older versions,
+ * unknown and repeated kinds, bad bounds and counts, missing sections,
+ * every key consistency rule) and a real version-1 file (VEX_UNSUPPORTED);
+ * an I/O fault sweep over seg_write (every call, every fault kind: right
+ * status, no file left, nothing leaked) and seg_open, an out-of-memory
+ * sweep of seg_open; and threads calling seg_find, seg_key_id,
+ * seg_key_live and seg_index on one segment at once (the first seg_index
+ * calls race to verify the checksum).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,13 +51,60 @@ static int err_has(const char *s)
     return 1;
 }
 
-/* ids 5, 8, 11, ... (gaps of 3, so id + 1 is always absent) */
-static uint64_t *make_ids(uint64_t n)
+/* The arrays a segment is written from: ids 5, 8, 11, ... (gaps of 3, so
+ * id + 1 is always absent), each row given a distinct random key below
+ * n_keys; the keys no row names are dead, and their key_ids hold junk
+ * the writer must replace with 0. */
+typedef struct keyset {
+    uint64_t n_rows, n_keys;
+    uint64_t *ids, *row_keys, *key_ids;
+    unsigned char *live; /* n_keys flags */
+} keyset;
+
+#define JUNK 0xdead000000000000ull
+
+static void make_keys(keyset *ks, uint64_t n_rows, uint64_t n_keys,
+                      uint64_t seed)
 {
-    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids), i;
-    for (i = 0; i < n; i++)
-        ids[i] = 5 + 3 * i;
-    return ids;
+    uint64_t i, *perm = malloc((n_keys ? n_keys : 1) * sizeof *perm);
+    vex_rng r;
+    vex_rng_seed(&r, seed);
+    ks->n_rows = n_rows;
+    ks->n_keys = n_keys;
+    ks->ids = malloc((n_rows ? n_rows : 1) * 8);
+    ks->row_keys = malloc((n_rows ? n_rows : 1) * 8);
+    ks->key_ids = malloc((n_keys ? n_keys : 1) * 8);
+    ks->live = calloc(n_keys ? n_keys : 1, 1);
+    for (i = 0; i < n_keys; i++)
+        perm[i] = i;
+    for (i = 0; i < n_rows; i++) { /* partial Fisher-Yates */
+        uint64_t j = i + vex_rng_below(&r, n_keys - i), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (i = 0; i < n_keys; i++)
+        ks->key_ids[i] = JUNK + i;
+    for (i = 0; i < n_rows; i++) {
+        ks->ids[i] = 5 + 3 * i;
+        ks->row_keys[i] = perm[i];
+        ks->key_ids[perm[i]] = ks->ids[i];
+        ks->live[perm[i]] = 1;
+    }
+    free(perm);
+}
+
+static void free_keys(keyset *ks)
+{
+    free(ks->ids);
+    free(ks->row_keys);
+    free(ks->key_ids);
+    free(ks->live);
+}
+
+/* The key id a reader must see for key k: the id, or 0 when dead. */
+static uint64_t want_key_id(const keyset *ks, uint64_t k)
+{
+    return ks->live[k] ? ks->key_ids[k] : 0;
 }
 
 static unsigned char *make_blob(uint64_t n, uint64_t seed)
@@ -60,6 +116,21 @@ static unsigned char *make_blob(uint64_t n, uint64_t seed)
     for (i = 0; i < n; i++)
         b[i] = (unsigned char)vex_rng_next(&r);
     return b;
+}
+
+/* The writer's layout (docs/FORMAT.md): sections at 4096 and then each on
+ * the next boundary; the file size. */
+static uint64_t up4k(uint64_t x)
+{
+    return (x + 4095) / 4096 * 4096;
+}
+
+static uint64_t layout_size(uint64_t n_rows, uint64_t n_keys,
+                            long long blob_size)
+{
+    uint64_t rk = up4k(4096 + 8 * n_rows), ki = up4k(rk + 8 * n_rows);
+    uint64_t end = ki + 8 * n_keys;
+    return blob_size < 0 ? end : up4k(end) + (uint64_t)blob_size;
 }
 
 static void seg_path_of(char *out, size_t size, const char *dir, uint64_t num)
@@ -103,8 +174,8 @@ static int file_kind(vex_vfs *v, const char *path)
     return kind;
 }
 
-static void fill_info(seg_write_info *wi, uint64_t num, const uint64_t *ids,
-                      uint64_t n, const void *blob, uint64_t blob_size)
+static void fill_info(seg_write_info *wi, uint64_t num, const keyset *ks,
+                      const void *blob, uint64_t blob_size)
 {
     memset(wi, 0, sizeof *wi);
     wi->number = num;
@@ -112,22 +183,67 @@ static void fill_info(seg_write_info *wi, uint64_t num, const uint64_t *ids,
     wi->elem = VEX_ELEM_F32;
     wi->metric = VEX_METRIC_COSINE;
     wi->index_kind = VEX_INDEX_HNSW;
-    wi->n_rows = n;
+    wi->n_rows = ks->n_rows;
+    wi->n_keys = ks->n_keys;
     wi->min_seq = 1000 + num;
     wi->max_seq = 2000 + num;
-    wi->ids = ids;
+    wi->ids = ks->ids;
+    wi->row_keys = ks->row_keys;
+    wi->key_ids = ks->key_ids;
     wi->index_blob = blob;
     wi->blob_size = blob_size;
+}
+
+/* seg_find, seg_key_id, seg_key_live and the arrays agree with ks. */
+static void check_keys(seg *s, const keyset *ks)
+{
+    const uint64_t *ids = seg_ids(s), *rk = seg_row_keys(s);
+    const uint64_t *ki = seg_key_ids(s);
+    uint64_t i, key, n = ks->n_rows, n_live = 0;
+    CHECK((uintptr_t)ids % 8 == 0 && (uintptr_t)rk % 8 == 0 &&
+          (uintptr_t)ki % 8 == 0);
+    CHECK(n == 0 || memcmp(ids, ks->ids, n * 8) == 0);
+    CHECK(n == 0 || memcmp(rk, ks->row_keys, n * 8) == 0);
+    for (i = 0; i < ks->n_keys; i++) {
+        CHECK_MSG(ki[i] == want_key_id(ks, i), "key %llu",
+                  (unsigned long long)i);
+        CHECK(seg_key_id(s, i) == want_key_id(ks, i));
+        CHECK(seg_key_live(s, i) == ks->live[i]);
+        n_live += ks->live[i];
+    }
+    CHECK_EQ_INT(n_live, n);
+    CHECK(seg_key_live(s, ks->n_keys) == 0);
+    CHECK(seg_key_id(s, ks->n_keys) == 0);
+    CHECK(seg_key_live(s, UINT64_MAX) == 0);
+    CHECK(seg_key_id(s, UINT64_MAX) == 0);
+    for (i = 0; i < n; i++) {
+        key = UINT64_MAX;
+        CHECK(seg_find(s, ks->ids[i], &key) == 1);
+        CHECK_EQ_INT(key, ks->row_keys[i]);
+        CHECK(seg_key_live(s, key) && seg_key_id(s, key) == ks->ids[i]);
+        key = 77;
+        CHECK(seg_find(s, ks->ids[i] + 1, &key) == 0);
+        CHECK_EQ_INT(key, 77); /* untouched */
+    }
+    CHECK(seg_find(s, 0, &key) == 0); /* below the minimum (5) */
+    CHECK(seg_find(s, 4, NULL) == 0); /* just below */
+    CHECK(seg_find(s, UINT64_MAX, &key) == 0);
+    CHECK(seg_find(s, JUNK, &key) == 0); /* a dead key's junk */
+    if (n) {
+        CHECK(seg_find(s, ks->ids[n - 1] + 3, &key) == 0); /* above max */
+        CHECK(seg_find(s, ks->ids[0], NULL) == 1);
+    }
 }
 
 /* ---- round trips ------------------------------------------------------- */
 
 /* Write, reopen, compare everything. blob_size < 0: no INDEX section. */
 static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
-                          uint64_t n_rows, long long blob_size)
+                          uint64_t n_rows, uint64_t n_keys, long long blob_size)
 {
     char path[512];
-    uint64_t *ids = make_ids(n_rows), i, row, size;
+    keyset ks;
+    uint64_t size;
     unsigned char *blob =
         blob_size >= 0 ? make_blob((uint64_t)blob_size, num) : NULL;
     seg_write_info wi;
@@ -135,9 +251,9 @@ static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
     seg *s = NULL;
     const void *p;
 
+    make_keys(&ks, n_rows, n_keys, test_seed(num));
     seg_path_of(path, sizeof path, dir, num);
-    fill_info(&wi, num, ids, n_rows, blob,
-              blob_size >= 0 ? (uint64_t)blob_size : 0);
+    fill_info(&wi, num, &ks, blob, blob_size >= 0 ? (uint64_t)blob_size : 0);
     CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
     CHECK_RC(seg_open(v, path, num, NULL, &g_err, &s), VEX_OK);
     if (s == NULL)
@@ -145,29 +261,16 @@ static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
     seg_get_info(s, &info);
     CHECK_EQ_INT(info.number, num);
     CHECK_EQ_INT(info.n_rows, n_rows);
+    CHECK_EQ_INT(info.n_keys, n_keys);
     CHECK_EQ_INT(info.min_seq, 1000 + num);
     CHECK_EQ_INT(info.max_seq, 2000 + num);
     CHECK_EQ_INT(info.dim, 17);
     CHECK_EQ_INT(info.elem, VEX_ELEM_F32);
     CHECK_EQ_INT(info.metric, VEX_METRIC_COSINE);
     CHECK_EQ_INT(info.index_kind, VEX_INDEX_HNSW);
-    CHECK(info.file_size >= 4096);
+    CHECK_EQ_INT(info.file_size, layout_size(n_rows, n_keys, blob_size));
     CHECK(strcmp(seg_path(s), path) == 0);
-    CHECK(n_rows == 0 || memcmp(seg_ids(s), ids, n_rows * 8) == 0);
-    CHECK((uintptr_t)seg_ids(s) % 8 == 0);
-    for (i = 0; i < n_rows; i++) {
-        row = UINT64_MAX;
-        CHECK(seg_find(s, ids[i], &row) == 1);
-        CHECK_EQ_INT(row, i);
-        CHECK(seg_find(s, ids[i] + 1, &row) == 0);
-    }
-    CHECK(seg_find(s, 0, &row) == 0); /* below the minimum (5) */
-    CHECK(seg_find(s, 4, NULL) == 0); /* just below */
-    CHECK(seg_find(s, UINT64_MAX, &row) == 0);
-    if (n_rows) {
-        CHECK(seg_find(s, ids[n_rows - 1] + 3, &row) == 0); /* above max */
-        CHECK(seg_find(s, ids[0], NULL) == 1);
-    }
+    check_keys(s, &ks);
     if (blob_size < 0) {
         CHECK_RC(seg_index(s, &p, &size, &g_err), VEX_NOTFOUND);
         CHECK(p == NULL && size == 0);
@@ -179,8 +282,6 @@ static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
             CHECK((uintptr_t)p % 64 == 0);
             CHECK(size == 0 || memcmp(p, blob, (size_t)size) == 0);
         }
-        CHECK_EQ_INT(info.file_size,
-                     (4096 + n_rows * 8 + 4095) / 4096 * 4096 + blob_size);
     }
     /* a second handle on the same file */
     {
@@ -191,22 +292,26 @@ static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
     }
 cleanup:
     seg_close(s);
-    free(ids);
+    free_keys(&ks);
     free(blob);
 }
 
 static void roundtrip(vex_vfs *v, const char *dir)
 {
     static const long long blobs[] = {-1, 0, 1, 63, 4097};
-    static const uint64_t rows[] = {0, 1, 1000};
+    static const uint64_t rows_keys[][2] = {
+        {0, 0}, {0, 5}, {1, 1}, {7, 10}, {1000, 1000}, {1000, 1300}};
     uint64_t num = 1;
     size_t i, j;
-    for (i = 0; i < sizeof rows / sizeof *rows; i++)
+    for (i = 0; i < sizeof rows_keys / sizeof *rows_keys; i++)
         for (j = 0; j < sizeof blobs / sizeof *blobs; j++)
-            roundtrip_one(v, dir, num++, rows[i], blobs[j]);
-    /* more than one write chunk of ids and of blob, big file numbers */
-    roundtrip_one(v, dir, 0x123456789abcdef0ull, 600000, (9ll << 20) + 12345);
-    roundtrip_one(v, dir, UINT64_MAX, 3, 100);
+            roundtrip_one(v, dir, num++, rows_keys[i][0], rows_keys[i][1],
+                          blobs[j]);
+    /* more than one write chunk of ids, keys, key ids (through the
+     * writer's buffer) and blob; big file numbers */
+    roundtrip_one(v, dir, 0x123456789abcdef0ull, 600000, 700000,
+                  (9ll << 20) + 12345);
+    roundtrip_one(v, dir, UINT64_MAX, 3, 3, 100);
 }
 
 static void test_roundtrip_mem(void)
@@ -246,12 +351,15 @@ static void test_roundtrip_posix(void)
     vex_vfs_destroy(v);
 }
 
-/* The use the engine makes of it: a real HNSW blob opened in place. */
+/* The use the engine makes of it: an HNSW graph keyed by row number 0..N-1
+ * where every fifth row died before the flush, written as is, opened in
+ * place and searched; hits map back to ids through the segment. */
 static void test_real_index(void)
 {
-    enum { N = 500, D = 8 };
+    enum { N = 500, D = 8, K = 20 };
     static float vecs[N * D], got[D];
-    uint64_t ids[N], i, size = 0, needed = 0;
+    uint64_t keys[N], ids[N], row_keys[N], key_ids[N], i, n = 0;
+    uint64_t size = 0, needed = 0, key;
     vex_index_options o;
     vex_open_options oo;
     vex_index *idx = NULL, *idx2 = NULL;
@@ -260,18 +368,26 @@ static void test_real_index(void)
     seg_write_info wi;
     seg *s = NULL;
     const void *p = NULL;
+    vex_hit hits[K];
+    size_t n_hits = 0, live_hits = 0;
     vex_rng r;
     vex_rng_seed(&r, test_seed(7));
     for (i = 0; i < N * D; i++)
         vecs[i] = (float)vex_rng_double(&r);
-    for (i = 0; i < N; i++)
-        ids[i] = 100 + 2 * i;
+    for (i = 0; i < N; i++) {
+        keys[i] = i;
+        key_ids[i] = i % 5 == 0 ? 0 : 100 + 2 * i;
+        if (i % 5 != 0) { /* live: id 100 + 2 * key, ascending with keys */
+            ids[n] = 100 + 2 * i;
+            row_keys[n++] = i;
+        }
+    }
     vex_index_options_init(&o);
     o.kind = VEX_INDEX_HNSW;
     o.dim = D;
     o.n_threads = 1;
     CHECK_RC(vex_index_create(&o, &idx), VEX_OK);
-    CHECK_RC(vex_index_add(idx, ids, vecs, N), VEX_OK);
+    CHECK_RC(vex_index_add(idx, keys, vecs, N), VEX_OK);
     CHECK_RC(vex_index_serialize(idx, NULL, 0, &needed), VEX_FULL);
     blob = malloc(needed);
     CHECK_RC(vex_index_serialize(idx, blob, needed, NULL), VEX_OK);
@@ -280,7 +396,19 @@ static void test_real_index(void)
         char dir[] = "/tmp/vex_test_seg_XXXXXX", path[512];
         CHECK(mkdtemp(dir) != NULL);
         seg_path_of(path, sizeof path, dir, 42);
-        fill_info(&wi, 42, ids, N, blob, needed);
+        memset(&wi, 0, sizeof wi);
+        wi.number = 42;
+        wi.dim = D;
+        wi.elem = VEX_ELEM_F32;
+        wi.metric = VEX_METRIC_L2;
+        wi.index_kind = VEX_INDEX_HNSW;
+        wi.n_rows = n;
+        wi.n_keys = N;
+        wi.ids = ids;
+        wi.row_keys = row_keys;
+        wi.key_ids = key_ids;
+        wi.index_blob = blob;
+        wi.blob_size = needed;
         CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
         CHECK_RC(seg_open(v, path, 42, NULL, &g_err, &s), VEX_OK);
         if (s)
@@ -290,11 +418,32 @@ static void test_real_index(void)
         oo.n_threads = 1;
         if (p)
             CHECK_RC(vex_index_open_buffer(p, size, &oo, &idx2), VEX_OK);
-        if (idx2) {
+        if (idx2 && s) {
             CHECK_EQ_INT(vex_index_count(idx2), N);
-            CHECK_RC(vex_index_get(idx2, 100 + 2 * 77, got), VEX_OK);
+            CHECK(seg_find(s, 100 + 2 * 77, &key) == 1);
+            CHECK_EQ_INT(key, 77);
+            CHECK_RC(vex_index_get(idx2, key, got), VEX_OK);
             CHECK(memcmp(got, vecs + 77 * D, sizeof got) == 0);
+            CHECK(seg_find(s, 100 + 2 * 75, &key) == 0); /* dead */
+            CHECK(!seg_key_live(s, 75) && seg_key_id(s, 75) == 0);
             CHECK_RC(vex_index_check(idx2), VEX_OK);
+            /* a query at a dead row's vector: the graph still holds it */
+            CHECK_RC(
+                vex_index_search(idx2, vecs + 75 * D, K, NULL, hits, &n_hits),
+                VEX_OK);
+            CHECK_EQ_INT(n_hits, K);
+            CHECK(n_hits > 0 && hits[0].id == 75);
+            for (i = 0; i < n_hits; i++) {
+                CHECK(hits[i].id < N);
+                if (seg_key_live(s, hits[i].id)) {
+                    live_hits++;
+                    CHECK(seg_key_id(s, hits[i].id) == 100 + 2 * hits[i].id);
+                    CHECK(hits[i].id % 5 != 0);
+                } else {
+                    CHECK(hits[i].id % 5 == 0);
+                }
+            }
+            CHECK(live_hits > 0 && live_hits < n_hits);
         }
         vex_index_free(idx2);
         seg_close(s);
@@ -348,35 +497,82 @@ static void test_names(void)
 
 /* ---- rejected input ---------------------------------------------------- */
 
+/* seg_write(wi) is VEX_INVALID, says `msg`, and creates nothing. */
+static void reject_one(vex_vfs *v, const char *path, const seg_write_info *wi,
+                       const char *msg, int line)
+{
+    int rc = seg_write(v, path, wi, NULL, &g_err);
+    CHECK_MSG(rc == VEX_INVALID, "line %d: rc %d", line, rc);
+    if (msg)
+        CHECK_MSG(err_has(msg), "line %d", line);
+    CHECK_MSG(file_kind(v, path) == VEX_VFS_NONE, "line %d: file left", line);
+}
+#define REJECT(msg) reject_one(v, path, &wi, msg, __LINE__)
+
 static void test_reject(void)
 {
     vex_vfs *v = NULL;
-    uint64_t ids[4] = {1, 2, 3, 4}, n_open, n_maps;
+    /* rows: ids 1 2 3 4 at keys 5 0 2 3; keys 1 and 4 dead, with junk */
+    uint64_t ids[4] = {1, 2, 3, 4}, row_keys[4] = {5, 0, 2, 3};
+    uint64_t key_ids[6] = {2, 99, 3, 4, 77, 1}, n_open, n_maps;
     unsigned char blob[100] = {1, 2, 3};
     seg_write_info wi;
     seg *s = NULL;
     const char *path = "seg-0000000000000009.vseg";
     CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
 
-    fill_info(&wi, 9, ids, 4, blob, sizeof blob);
+    memset(&wi, 0, sizeof wi);
+    wi.number = 9;
+    wi.n_rows = 4;
+    wi.n_keys = 6;
+    wi.ids = ids;
+    wi.row_keys = row_keys;
+    wi.key_ids = key_ids;
+    wi.index_blob = blob;
+    wi.blob_size = sizeof blob;
+
     ids[2] = 2; /* duplicate */
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
-    CHECK(err_has("not strictly ascending at row 2"));
-    CHECK_EQ_INT(file_kind(v, path), VEX_VFS_NONE);
+    REJECT("not strictly ascending at row 2");
     ids[2] = 1; /* descending */
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
-    CHECK_EQ_INT(file_kind(v, path), VEX_VFS_NONE);
+    REJECT("not strictly ascending at row 2");
     ids[2] = 3;
-    wi.n_rows = SEG_MAX_ROWS + 1;
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    wi.n_keys = SEG_MAX_ROWS + 1;
+    REJECT("keys, at most 2^40");
+    wi.n_rows = SEG_MAX_ROWS + 1; /* too many of both: n_keys named */
+    REJECT("keys, at most 2^40");
+    wi.n_keys = 6;
+    REJECT("rows but only 6 keys");
+    wi.n_rows = 7; /* more rows than keys */
+    REJECT("7 rows but only 6 keys");
     wi.n_rows = 4;
     wi.index_blob = NULL; /* a size without a blob */
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    REJECT("NULL index blob");
     wi.index_blob = blob;
     wi.ids = NULL;
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    REJECT("NULL ids or row keys for 4 rows");
     wi.ids = ids;
+    wi.row_keys = NULL;
+    REJECT("NULL ids or row keys for 4 rows");
+    wi.row_keys = row_keys;
+    wi.key_ids = NULL;
+    REJECT("NULL key ids for 6 keys");
+    wi.key_ids = key_ids;
+    row_keys[1] = 6; /* == n_keys */
+    REJECT("row 1 (id 2) has key 6, not below n_keys");
+    row_keys[1] = UINT64_MAX;
+    REJECT("not below n_keys");
+    row_keys[1] = 0;
+    row_keys[2] = 5; /* row 0's key */
+    REJECT("row 2 (id 3) has key 5, already the key of an earlier row");
+    row_keys[2] = 2;
+    key_ids[2] = 33; /* row 2's key says another id */
+    REJECT("row 2 (id 3) has key 2, whose key id differs");
+    key_ids[2] = 3;
+    row_keys[3] = 4; /* a dead key, whose junk is not the id */
+    REJECT("row 3 (id 4) has key 4, whose key id differs");
+    row_keys[3] = 3;
     CHECK_RC(seg_write(NULL, path, &wi, NULL, &g_err), VEX_INVALID);
+    CHECK_RC(seg_write(v, NULL, &wi, NULL, &g_err), VEX_INVALID);
     CHECK_RC(seg_write(v, path, NULL, NULL, &g_err), VEX_INVALID);
     CHECK_EQ_INT(file_kind(v, path), VEX_VFS_NONE);
 
@@ -387,8 +583,37 @@ static void test_reject(void)
     CHECK_RC(seg_open(v, path, 9, NULL, &g_err, &s), VEX_OK);
     if (s) {
         seg_info info;
+        uint64_t key = 0;
         seg_get_info(s, &info);
         CHECK_EQ_INT(info.n_rows, 4);
+        CHECK_EQ_INT(info.n_keys, 6);
+        CHECK(seg_key_ids(s)[1] == 0 && seg_key_ids(s)[4] == 0); /* junk */
+        CHECK(seg_key_ids(s)[5] == 1 && seg_key_ids(s)[0] == 2);
+        CHECK(seg_find(s, 1, &key) == 1 && key == 5);
+        CHECK(seg_key_live(s, 5) && !seg_key_live(s, 4));
+        seg_close(s);
+        s = NULL;
+    }
+    /* NULL arrays are fine for zero counts */
+    wi.n_rows = 0;
+    wi.ids = NULL;
+    wi.row_keys = NULL;
+    CHECK_RC(seg_write(v, "seg-000000000000000a.vseg", &wi, NULL, &g_err),
+             VEX_OK);
+    wi.n_keys = 0;
+    wi.key_ids = NULL;
+    wi.index_blob = NULL;
+    wi.blob_size = 0;
+    CHECK_RC(seg_write(v, "seg-000000000000000b.vseg", &wi, NULL, &g_err),
+             VEX_OK);
+    CHECK_RC(seg_open(v, "seg-000000000000000b.vseg", 9, NULL, &g_err, &s),
+             VEX_OK);
+    if (s) {
+        seg_info info;
+        seg_get_info(s, &info);
+        CHECK_EQ_INT(info.file_size, 4096);
+        CHECK(info.n_rows == 0 && info.n_keys == 0);
+        CHECK(seg_find(s, 0, NULL) == 0 && seg_key_live(s, 0) == 0);
         seg_close(s);
         s = NULL;
     }
@@ -410,19 +635,73 @@ static void test_reject(void)
     vex_vfs_destroy(v);
 }
 
+/* seg_write with the allocator failing after `budget` allocations: every
+ * failure is VEX_NOMEM before anything is created, nothing leaks. */
+static void test_oom_write(void)
+{
+    fail_alloc fa;
+    vex_allocator a = {fa_alloc, fa_realloc, fa_free, &fa};
+    vex_mem mem;
+    keyset ks;
+    seg_write_info wi;
+    long budget;
+    int rc = VEX_NOMEM;
+    pthread_mutex_init(&fa.lock, NULL);
+    vex_mem_init(&mem, &a);
+    make_keys(&ks, 300, 1000000, 5); /* key ids: more than one buffer */
+    fill_info(&wi, 4, &ks, NULL, 0);
+    for (budget = 0; budget < 20 && rc != VEX_OK; budget++) {
+        vex_vfs *v = NULL;
+        CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+        fa.budget = budget;
+        fa.live = 0;
+        rc = seg_write(v, "seg-0000000000000004.vseg", &wi, &mem, &g_err);
+        CHECK_MSG(rc == VEX_OK || rc == VEX_NOMEM, "budget %ld: rc %d", budget,
+                  rc);
+        CHECK_EQ_INT(fa.live, 0);
+        if (rc == VEX_NOMEM) {
+            CHECK(err_has("out of memory"));
+            CHECK(file_kind(v, "seg-0000000000000004.vseg") == VEX_VFS_NONE);
+        } else {
+            seg *s = NULL;
+            CHECK_RC(
+                seg_open(v, "seg-0000000000000004.vseg", 4, NULL, &g_err, &s),
+                VEX_OK);
+            if (s)
+                check_keys(s, &ks);
+            seg_close(s);
+        }
+        vex_vfs_destroy(v);
+    }
+    CHECK_RC(rc, VEX_OK);
+    CHECK(budget >= 3); /* the bitmap and the buffer were both failed */
+    free_keys(&ks);
+    pthread_mutex_destroy(&fa.lock);
+}
+
 /* ---- damage ------------------------------------------------------------ */
 
 /* The segment the damage tests start from: 100 rows (ids 4096..4895,
- * padding 4896..8191), a 4097-byte blob at 8192..12288. */
+ * padding to 8192), their keys (8192..8991, padding to 12288), 130 key
+ * ids (30 dead; 12288..13327, padding to 16384), a 4097-byte blob at
+ * 16384..20480. Header (version 2): n_rows at 40, n_keys at 48, file size
+ * at 72, n_sections at 80, table entries at 88 + 24 * i (ids, rowkeys,
+ * keyids, index), reserved 472..507, CRC at 508. */
 #define DMG_NUM   0x2a
 #define DMG_NAME  "seg-000000000000002a.vseg"
 #define DMG_ROWS  100
+#define DMG_KEYS  130
 #define DMG_BLOB  4097
-#define IDX_START 8192
+#define IDS_START 4096
+#define RK_START  8192
+#define KI_START  12288
+#define IDX_START 16384
+#define ENTRY(i)  (88 + 24 * (i))
 
 typedef struct dmg {
     vex_vfs *v;
     char path[512];
+    keyset ks;
     unsigned char *good, *bad;
     size_t size;
     uint64_t n_cases, n_index_only;
@@ -430,21 +709,27 @@ typedef struct dmg {
 
 static int dmg_setup(dmg *d, vex_vfs *v, const char *dir)
 {
-    uint64_t *ids = make_ids(DMG_ROWS);
     unsigned char *blob = make_blob(DMG_BLOB, 99);
     seg_write_info wi;
     memset(d, 0, sizeof *d);
     d->v = v;
+    make_keys(&d->ks, DMG_ROWS, DMG_KEYS, 1234);
     seg_path_of(d->path, sizeof d->path, dir, DMG_NUM);
-    fill_info(&wi, DMG_NUM, ids, DMG_ROWS, blob, DMG_BLOB);
+    fill_info(&wi, DMG_NUM, &d->ks, blob, DMG_BLOB);
     CHECK_RC(seg_write(v, d->path, &wi, NULL, &g_err), VEX_OK);
-    free(ids);
     free(blob);
     d->good = malloc(1 << 16);
     d->bad = malloc(1 << 16);
     d->size = (size_t)read_all(v, d->path, d->good, 1 << 16);
     CHECK_EQ_INT(d->size, IDX_START + DMG_BLOB);
     return d->size == IDX_START + DMG_BLOB;
+}
+
+static void dmg_free(dmg *d)
+{
+    free_keys(&d->ks);
+    free(d->good);
+    free(d->bad);
 }
 
 /* Open d->bad[0..n): damage outside the INDEX section must be VEX_CORRUPT
@@ -486,15 +771,38 @@ static int dmg_index_only(const dmg *d)
     return memcmp(d->bad, d->good, IDX_START) == 0;
 }
 
+/* Offsets a sweep visits: every byte of the header page, the first and
+ * last 64 bytes of every section and its padding, and a stride over the
+ * rest. */
+static size_t dmg_next(size_t off, size_t stride)
+{
+    static const size_t edges[] = {
+        IDS_START, IDS_START + 8 * DMG_ROWS, RK_START,  RK_START + 8 * DMG_ROWS,
+        KI_START,  KI_START + 8 * DMG_KEYS,  IDX_START, IDX_START + DMG_BLOB};
+    size_t i;
+    off++;
+    if (off < 4200)
+        return off;
+    for (i = 0; i < sizeof edges / sizeof *edges; i++)
+        if (off + 64 >= edges[i] && off < edges[i] + 64)
+            return off; /* near an edge: every byte */
+    return off - 1 + stride;
+}
+
 static void damage(vex_vfs *v, const char *dir)
 {
     dmg d;
     size_t off, cut, len;
+    uint64_t in_sec[4] = {0, 0, 0, 0};
     static const size_t lens[] = {1, 2, 3, 8, 64, 600};
+    static const size_t sec_start[4] = {IDS_START, RK_START, KI_START,
+                                        IDX_START};
+    static const size_t sec_len[4] = {8 * DMG_ROWS, 8 * DMG_ROWS, 8 * DMG_KEYS,
+                                      DMG_BLOB};
     if (!dmg_setup(&d, v, dir))
         goto cleanup;
-    /* truncation: every byte of the header page, then a stride */
-    for (cut = 0; cut < d.size; cut += cut < 4200 ? 1 : 37) {
+    /* truncation */
+    for (cut = 0; cut < d.size; cut = dmg_next(cut, 37)) {
         memcpy(d.bad, d.good, d.size);
         dmg_check(&d, cut, 0, "cut", cut);
     }
@@ -504,7 +812,7 @@ static void damage(vex_vfs *v, const char *dir)
     d.bad[d.size] = 0;
     dmg_check(&d, d.size + 1, 0, "extend", d.size);
     /* runs of zeroed bytes */
-    for (off = 0; off < d.size; off += off < 4200 ? 1 : 29) {
+    for (off = 0; off < d.size; off = dmg_next(off, 29)) {
         size_t k;
         for (k = 0; k < sizeof lens / sizeof *lens; k++) {
             len = lens[k];
@@ -520,11 +828,17 @@ static void damage(vex_vfs *v, const char *dir)
         }
     }
     /* single flipped bits */
-    for (off = 0; off < d.size; off += off < 4200 ? 1 : 13) {
+    for (off = 0; off < d.size; off = dmg_next(off, 13)) {
+        size_t k;
         memcpy(d.bad, d.good, d.size);
         d.bad[off] ^= (unsigned char)(1u << (off % 8));
         dmg_check(&d, d.size, off >= IDX_START, "flip", off);
+        for (k = 0; k < 4; k++)
+            in_sec[k] += off >= sec_start[k] && off < sec_start[k] + sec_len[k];
     }
+    for (off = 0; off < 4; off++)
+        CHECK_MSG(in_sec[off] >= 150, "section %zu: %llu flips", off,
+                  (unsigned long long)in_sec[off]);
     CHECK(d.n_index_only > 100);
     /* still fine when restored */
     memcpy(d.bad, d.good, d.size);
@@ -532,13 +846,14 @@ static void damage(vex_vfs *v, const char *dir)
         seg *s = NULL;
         write_all(v, d.path, d.good, d.size);
         CHECK_RC(seg_open(v, d.path, DMG_NUM, NULL, &g_err, &s), VEX_OK);
+        if (s)
+            check_keys(s, &d.ks);
         seg_close(s);
     }
     if (test_case_failed_)
         fprintf(stderr, "%llu damage cases\n", (unsigned long long)d.n_cases);
 cleanup:
-    free(d.good);
-    free(d.bad);
+    dmg_free(&d);
 }
 
 static void test_damage_mem(void)
@@ -570,7 +885,8 @@ static void test_damage_posix(void)
 }
 
 /* Header edits with the checksum recomputed, so the checks behind it are
- * what is tested. */
+ * what is tested: the status of seg_open (which must fail), the file and
+ * "offset" in the message. d->bad is reset to d->good after. */
 static int resealed(dmg *d, size_t hsize, const char *what)
 {
     seg *s = NULL;
@@ -586,66 +902,244 @@ static int resealed(dmg *d, size_t hsize, const char *what)
     return rc;
 }
 
+/* Re-seal the CRC of section-table entry i over d->bad. */
+static void reseal_section(dmg *d, int i)
+{
+    unsigned char *e = d->bad + ENTRY(i);
+    uint64_t off = vex_get_u64le(e + 8), len = vex_get_u64le(e + 16);
+    vex_put_u32le(e + 4, vex_crc32c(d->bad + off, (size_t)len));
+}
+
+/* Drop table entry i (the later ones move up) and zero its bytes, so the
+ * file is what a writer leaving that section out would make. */
+static void drop_section(dmg *d, int i)
+{
+    unsigned char *e = d->bad + ENTRY(i);
+    uint64_t off = vex_get_u64le(e + 8), len = vex_get_u64le(e + 16);
+    memset(d->bad + off, 0, (size_t)len);
+    memmove(e, e + 24, (size_t)(24 * (3 - i)));
+    memset(d->bad + ENTRY(3), 0, 24);
+    vex_put_u32le(d->bad + 80, 3);
+}
+
+static uint64_t bad_u64(const dmg *d, size_t off)
+{
+    return vex_get_u64le(d->bad + off);
+}
+
 static void test_resealed(void)
 {
     vex_vfs *v = NULL;
     dmg d;
+    uint64_t k, k2, dead = 0;
+    char want[64];
     CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
     if (!dmg_setup(&d, v, "."))
         goto cleanup;
     memcpy(d.bad, d.good, d.size);
-    vex_put_u32le(d.bad + 8, 2); /* a newer version */
-    CHECK_RC(resealed(&d, 512, "version 2"), VEX_UNSUPPORTED);
+    /* versions */
+    vex_put_u32le(d.bad + 8, 3); /* newer */
+    CHECK_RC(resealed(&d, 512, "version 3"), VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
+    CHECK(err_has("offset 8"));
     /* a newer version with a longer header (CRC in its last 4 bytes) */
-    vex_put_u32le(d.bad + 8, 2);
+    vex_put_u32le(d.bad + 8, 3);
     vex_put_u32le(d.bad + 12, 1024);
-    CHECK_RC(resealed(&d, 1024, "version 2, 1024"), VEX_UNSUPPORTED);
+    CHECK_RC(resealed(&d, 1024, "version 3, 1024"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + 8, 1); /* older: before index keys */
+    CHECK_RC(resealed(&d, 512, "version 1"), VEX_UNSUPPORTED);
+    CHECK(err_has("format version 1 is older than 2"));
+    CHECK(err_has("not readable by this build"));
     vex_put_u32le(d.bad + 8, 0);
     CHECK_RC(resealed(&d, 512, "version 0"), VEX_CORRUPT);
-    vex_put_u32le(d.bad + 12, 1024); /* version 1 with another size */
+    vex_put_u32le(d.bad + 12, 1024); /* version 2 with another size */
     CHECK_RC(resealed(&d, 1024, "size 1024"), VEX_CORRUPT);
-    vex_put_u32le(d.bad + 80 + 24, 9); /* unknown kind */
+    /* kinds */
+    vex_put_u32le(d.bad + ENTRY(1), 9); /* unknown */
     CHECK_RC(resealed(&d, 512, "kind 9"), VEX_UNSUPPORTED);
     CHECK(err_has("unknown kind 9"));
-    vex_put_u32le(d.bad + 80 + 24, SEG_SEC_IDS); /* repeated kind */
-    CHECK_RC(resealed(&d, 512, "repeat"), VEX_CORRUPT);
+    vex_put_u32le(d.bad + ENTRY(3), 5); /* the first unassigned kind */
+    CHECK_RC(resealed(&d, 512, "kind 5"), VEX_UNSUPPORTED);
+    CHECK(err_has("unknown kind 5"));
+    vex_put_u32le(d.bad + ENTRY(1), SEG_SEC_IDS); /* repeated */
+    CHECK_RC(resealed(&d, 512, "repeat ids"), VEX_CORRUPT);
     CHECK(err_has("repeats kind 1"));
-    vex_put_u64le(d.bad + 80 + 24 + 8, IDX_START + 64); /* misaligned */
+    vex_put_u32le(d.bad + ENTRY(3), SEG_SEC_KEYIDS);
+    CHECK_RC(resealed(&d, 512, "repeat keyids"), VEX_CORRUPT);
+    CHECK(err_has("repeats kind 4"));
+    /* bounds */
+    vex_put_u64le(d.bad + ENTRY(3) + 8, IDX_START + 64); /* misaligned */
     CHECK_RC(resealed(&d, 512, "misaligned"), VEX_CORRUPT);
-    vex_put_u64le(d.bad + 80 + 8, 0); /* ids over the header */
+    vex_put_u64le(d.bad + ENTRY(0) + 8, 0); /* ids over the header */
     CHECK_RC(resealed(&d, 512, "ids at 0"), VEX_CORRUPT);
-    vex_put_u64le(d.bad + 80 + 24 + 8, 4096); /* overlapping */
+    vex_put_u64le(d.bad + ENTRY(1) + 8, IDS_START); /* overlapping */
     CHECK_RC(resealed(&d, 512, "overlap"), VEX_CORRUPT);
-    vex_put_u64le(d.bad + 80 + 24 + 16, DMG_BLOB + 1); /* past the end */
+    vex_put_u64le(d.bad + ENTRY(2) + 8, RK_START); /* before rowkeys' end */
+    CHECK_RC(resealed(&d, 512, "overlap 2"), VEX_CORRUPT);
+    vex_put_u64le(d.bad + ENTRY(3) + 16, DMG_BLOB + 1); /* past the end */
     CHECK_RC(resealed(&d, 512, "past end"), VEX_CORRUPT);
-    vex_put_u64le(d.bad + 80 + 24 + 16, DMG_BLOB - 1); /* a trailing byte */
+    vex_put_u64le(d.bad + ENTRY(3) + 16, DMG_BLOB - 1); /* a trailing byte */
     CHECK_RC(resealed(&d, 512, "trailing"), VEX_CORRUPT);
+    /* counts */
     vex_put_u64le(d.bad + 40, DMG_ROWS + 1); /* ids length != rows * 8 */
     CHECK_RC(resealed(&d, 512, "rows"), VEX_CORRUPT);
+    CHECK(err_has("ids section of 800 bytes for 101 rows at offset 104"));
+    vex_put_u64le(d.bad + 40, DMG_KEYS + 1); /* more rows than keys */
+    CHECK_RC(resealed(&d, 512, "rows > keys"), VEX_CORRUPT);
+    CHECK(err_has("131 rows, more than the 130 keys at offset 40"));
+    vex_put_u64le(d.bad + 48, DMG_KEYS + 1); /* keyids length */
+    CHECK_RC(resealed(&d, 512, "keys"), VEX_CORRUPT);
+    CHECK(err_has("keyids section of 1040 bytes for 131 keys at offset 152"));
+    vex_put_u64le(d.bad + 48, DMG_ROWS - 1);
+    CHECK_RC(resealed(&d, 512, "keys < rows"), VEX_CORRUPT);
+    CHECK(err_has("offset 40"));
+    vex_put_u64le(d.bad + 48, SEG_MAX_ROWS + 1);
+    CHECK_RC(resealed(&d, 512, "too many keys"), VEX_CORRUPT);
+    CHECK(err_has("more than 2^40 at offset 48"));
     vex_put_u64le(d.bad + 40, SEG_MAX_ROWS + 1);
-    CHECK_RC(resealed(&d, 512, "too many rows"), VEX_CORRUPT);
-    vex_put_u32le(d.bad + 72, 17);
+    vex_put_u64le(d.bad + 48, SEG_MAX_ROWS + 1);
+    CHECK_RC(resealed(&d, 512, "too many rows and keys"), VEX_CORRUPT);
+    vex_put_u64le(d.bad + 72, d.size - 1); /* file size field */
+    CHECK_RC(resealed(&d, 512, "file size"), VEX_CORRUPT);
+    CHECK(err_has("offset 72"));
+    vex_put_u32le(d.bad + 80, 17);
     CHECK_RC(resealed(&d, 512, "17 sections"), VEX_CORRUPT);
-    vex_put_u32le(d.bad + 72, 1); /* INDEX entry left in the table */
+    CHECK(err_has("offset 80"));
+    vex_put_u32le(d.bad + 80, 3); /* INDEX entry left in the table */
     CHECK_RC(resealed(&d, 512, "unused entry"), VEX_CORRUPT);
-    d.bad[470] = 1; /* reserved */
-    CHECK_RC(resealed(&d, 512, "reserved"), VEX_CORRUPT);
+    CHECK(err_has("offset 160"));
+    d.bad[470] = 1; /* in the last, unused, entry */
+    CHECK_RC(resealed(&d, 512, "unused entry 15"), VEX_CORRUPT);
     CHECK(err_has("offset 470"));
-    memcpy(d.bad + 80, d.good + 80 + 24, 24); /* only the INDEX section */
-    memset(d.bad + 80 + 24, 0, 24);
-    memset(d.bad + 4096, 0, 8 * DMG_ROWS); /* (else: non-zero padding) */
-    vex_put_u32le(d.bad + 72, 1);
+    d.bad[85] = 1; /* reserved */
+    CHECK_RC(resealed(&d, 512, "reserved 85"), VEX_CORRUPT);
+    CHECK(err_has("offset 85"));
+    d.bad[480] = 1; /* reserved */
+    CHECK_RC(resealed(&d, 512, "reserved 480"), VEX_CORRUPT);
+    CHECK(err_has("offset 480"));
+    /* a required section missing */
+    drop_section(&d, 0);
     CHECK_RC(resealed(&d, 512, "no ids"), VEX_CORRUPT);
-    CHECK(err_has("no ids section"));
-    /* ids out of order with the section CRC re-sealed too */
-    vex_put_u64le(d.bad + 4096 + 8 * 50, 5 + 3 * 49);
-    vex_put_u32le(d.bad + 80 + 4, vex_crc32c(d.bad + 4096, 8 * DMG_ROWS));
+    CHECK(err_has("no ids section at offset 80"));
+    drop_section(&d, 1);
+    CHECK_RC(resealed(&d, 512, "no rowkeys"), VEX_CORRUPT);
+    CHECK(err_has("no rowkeys section"));
+    drop_section(&d, 2);
+    CHECK_RC(resealed(&d, 512, "no keyids"), VEX_CORRUPT);
+    CHECK(err_has("no keyids section"));
+
+    /* contents, with the section CRCs re-sealed too */
+    vex_put_u64le(d.bad + IDS_START + 8 * 50, bad_u64(&d, IDS_START + 392));
+    reseal_section(&d, 0);
     CHECK_RC(resealed(&d, 512, "ids order"), VEX_CORRUPT);
+    CHECK(err_has("not above the previous one"));
     CHECK(err_has("offset 4496"));
-    free(d.good);
-    free(d.bad);
+    vex_put_u64le(d.bad + RK_START + 8 * 10, DMG_KEYS);
+    reseal_section(&d, 1);
+    CHECK_RC(resealed(&d, 512, "key range"), VEX_CORRUPT);
+    CHECK(err_has("row 10 has key 130, not below n_keys 130 at offset 8272"));
+    vex_put_u64le(d.bad + RK_START + 8 * 10, d.ks.row_keys[3]);
+    reseal_section(&d, 1);
+    CHECK_RC(resealed(&d, 512, "key repeated"), VEX_CORRUPT);
+    snprintf(want, sizeof want, "row 10 repeats key %llu at offset 8272",
+             (unsigned long long)d.ks.row_keys[3]);
+    CHECK(err_has(want));
+    k = d.ks.row_keys[10];
+    vex_put_u64le(d.bad + KI_START + 8 * k, d.ks.ids[10] + 3);
+    reseal_section(&d, 2);
+    CHECK_RC(resealed(&d, 512, "key id"), VEX_CORRUPT);
+    snprintf(want, sizeof want, "offset %llu",
+             (unsigned long long)(KI_START + 8 * k));
+    CHECK(err_has(want));
+    CHECK(err_has("but row 10 with that key has id"));
+    while (d.ks.live[dead])
+        dead++;
+    vex_put_u64le(d.bad + KI_START + 8 * dead, 1);
+    reseal_section(&d, 2);
+    CHECK_RC(resealed(&d, 512, "dead key id"), VEX_CORRUPT);
+    snprintf(
+        want, sizeof want, "dead key %llu holds id 1, not 0 at offset %llu",
+        (unsigned long long)dead, (unsigned long long)(KI_START + 8 * dead));
+    CHECK(err_has(want));
+    /* a row moved to a dead key, its old key left holding its id */
+    vex_put_u64le(d.bad + RK_START + 8 * 10, dead);
+    vex_put_u64le(d.bad + KI_START + 8 * dead, d.ks.ids[10]);
+    reseal_section(&d, 1);
+    reseal_section(&d, 2);
+    CHECK_RC(resealed(&d, 512, "old key"), VEX_CORRUPT);
+    CHECK(err_has("dead key"));
+    /* still consistent: two rows swap keys, and the key ids follow */
+    {
+        seg *s = NULL;
+        uint64_t key = 0;
+        k = d.ks.row_keys[10];
+        k2 = d.ks.row_keys[11];
+        vex_put_u64le(d.bad + RK_START + 8 * 10, k2);
+        vex_put_u64le(d.bad + RK_START + 8 * 11, k);
+        vex_put_u64le(d.bad + KI_START + 8 * k2, d.ks.ids[10]);
+        vex_put_u64le(d.bad + KI_START + 8 * k, d.ks.ids[11]);
+        reseal_section(&d, 1);
+        reseal_section(&d, 2);
+        vex_put_u32le(d.bad + 508, vex_crc32c(d.bad, 508));
+        write_all(v, d.path, d.bad, d.size);
+        CHECK_RC(seg_open(v, d.path, DMG_NUM, NULL, &g_err, &s), VEX_OK);
+        CHECK(s && seg_find(s, d.ks.ids[10], &key) == 1 && key == k2);
+        CHECK(s && seg_key_id(s, k) == d.ks.ids[11]);
+        seg_close(s);
+        memcpy(d.bad, d.good, d.size);
+    }
 cleanup:
+    dmg_free(&d);
+    vex_vfs_destroy(v);
+}
+
+/* A segment as the version-1 writer made it (docs/FORMAT.md before index
+ * keys: n_sections at 72, the table at 80, ids at 4096, the blob on the
+ * next boundary): refused as older, whatever else it holds. */
+static void test_version1(void)
+{
+    static unsigned char f[3 * 4096];
+    vex_vfs *v = NULL;
+    seg *s = NULL;
+    uint64_t i;
+    memset(f, 0, sizeof f);
+    memcpy(f, "VEXSEG\0\0", 8);
+    vex_put_u32le(f + 8, 1);     /* version */
+    vex_put_u32le(f + 12, 512);  /* header size */
+    vex_put_u64le(f + 16, 0x2a); /* number */
+    vex_put_u32le(f + 24, 8);    /* dim */
+    vex_put_u32le(f + 28, VEX_ELEM_F32);
+    vex_put_u32le(f + 32, VEX_METRIC_L2);
+    vex_put_u32le(f + 36, VEX_INDEX_FLAT);
+    vex_put_u64le(f + 40, 10);             /* n_rows */
+    vex_put_u64le(f + 48, 1);              /* min_seq */
+    vex_put_u64le(f + 56, 10);             /* max_seq */
+    vex_put_u64le(f + 64, 2 * 4096 + 100); /* file size */
+    vex_put_u32le(f + 72, 2);              /* n_sections */
+    for (i = 0; i < 10; i++)
+        vex_put_u64le(f + 4096 + 8 * i, 7 * i);
+    vex_put_u32le(f + 80, 1); /* ids */
+    vex_put_u32le(f + 84, vex_crc32c(f + 4096, 80));
+    vex_put_u64le(f + 88, 4096);
+    vex_put_u64le(f + 96, 80);
+    memset(f + 8192, 0x5a, 100);
+    vex_put_u32le(f + 104, 2); /* index */
+    vex_put_u32le(f + 108, vex_crc32c(f + 8192, 100));
+    vex_put_u64le(f + 112, 8192);
+    vex_put_u64le(f + 120, 100);
+    vex_put_u32le(f + 508, vex_crc32c(f, 508));
+    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    write_all(v, DMG_NAME, f, 2 * 4096 + 100);
+    CHECK_RC(seg_open(v, DMG_NAME, 0x2a, NULL, &g_err, &s), VEX_UNSUPPORTED);
+    CHECK(s == NULL);
+    CHECK(err_has(DMG_NAME));
+    CHECK(err_has("format version 1 is older than 2"));
+    CHECK(err_has("not readable by this build"));
+    CHECK(err_has("offset 8"));
+    /* its header damaged: corrupt, not unsupported (checksum first) */
+    f[20] ^= 1;
+    write_all(v, DMG_NAME, f, 2 * 4096 + 100);
+    CHECK_RC(seg_open(v, DMG_NAME, 0x2a, NULL, &g_err, &s), VEX_CORRUPT);
     vex_vfs_destroy(v);
 }
 
@@ -653,9 +1147,11 @@ cleanup:
 
 static void fault_sweep_write(int kind, int persistent)
 {
-    uint64_t nth, *ids = make_ids(3000);
+    uint64_t nth;
+    keyset ks;
     unsigned char *blob = make_blob(10000, 5);
     int done = 0;
+    make_keys(&ks, 3000, 3500, 6);
     for (nth = 1; !done && nth < 200; nth++) {
         vex_vfs *m = NULL, *f = NULL;
         vex_fault_config cfg = {VEX_FAULT_ALL, nth, persistent, kind};
@@ -666,7 +1162,7 @@ static void fault_sweep_write(int kind, int persistent)
         int rc;
         CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
         CHECK_RC(vex_vfs_fault_create(m, NULL, &f), VEX_OK);
-        fill_info(&wi, 3, ids, 3000, blob, 10000);
+        fill_info(&wi, 3, &ks, blob, 10000);
         vex_vfs_fault_set(f, &cfg);
         rc = seg_write(f, DMG_NAME, &wi, NULL, &g_err);
         vex_vfs_fault_stats(f, &fs);
@@ -693,14 +1189,15 @@ static void fault_sweep_write(int kind, int persistent)
         CHECK_EQ_INT(n_maps, 0);
         if (rc == VEX_OK) { /* what was written reads back */
             CHECK_RC(seg_open(m, DMG_NAME, 3, NULL, &g_err, &s), VEX_OK);
-            CHECK(s && seg_find(s, 5 + 3 * 2999, NULL) == 1);
+            if (s)
+                check_keys(s, &ks);
             seg_close(s);
         }
         vex_vfs_destroy(f);
         vex_vfs_destroy(m);
     }
     CHECK(done);
-    free(ids);
+    free_keys(&ks);
     free(blob);
 }
 
@@ -780,9 +1277,8 @@ static void test_fault_open(void)
                   rc);
     }
     CHECK_RC(rc, VEX_OK);
-    free(d.good);
-    free(d.bad);
 cleanup:
+    dmg_free(&d);
     vex_vfs_destroy(f);
     vex_vfs_destroy(m);
     pthread_mutex_destroy(&fa.lock);
@@ -800,6 +1296,7 @@ typedef struct thr {
     int errors;
 } thr;
 
+/* Rows i = 0..T_ROWS-1: id 5 + 3 * i at key 2 * i + 1; even keys dead. */
 static void *thr_run(void *arg)
 {
     thr *t = arg;
@@ -811,10 +1308,17 @@ static void *thr_run(void *arg)
     while (!atomic_load(t->go))
         ;
     for (i = 0; i < 20000; i++) {
-        uint64_t id = vex_rng_below(&r, 5 + 3 * T_ROWS + 10), row = 0;
+        uint64_t id = vex_rng_below(&r, 5 + 3 * T_ROWS + 10), key = 0;
+        uint64_t k = vex_rng_below(&r, 2 * T_ROWS + 3);
         int want = id >= 5 && (id - 5) % 3 == 0 && (id - 5) / 3 < T_ROWS;
-        int got = seg_find(t->s, id, &row);
-        if (got != want || (got && row != (id - 5) / 3))
+        int got = seg_find(t->s, id, &key);
+        int live = k % 2 == 1 && k < 2 * T_ROWS;
+        if (got != want || (got && key != 2 * ((id - 5) / 3) + 1))
+            t->errors++;
+        if (got && (!seg_key_live(t->s, key) || seg_key_id(t->s, key) != id))
+            t->errors++;
+        if (seg_key_live(t->s, k) != live ||
+            seg_key_id(t->s, k) != (live ? 5 + 3 * (k / 2) : 0))
             t->errors++;
         if (i % 1000 == 0) {
             const void *p = NULL;
@@ -831,7 +1335,8 @@ static void *thr_run(void *arg)
 
 static void threads_on(vex_vfs *v, int bad_index)
 {
-    uint64_t *ids = make_ids(T_ROWS);
+    uint64_t *ids = malloc(T_ROWS * 8), *rk = malloc(T_ROWS * 8);
+    uint64_t *ki = malloc(2 * T_ROWS * 8), i;
     unsigned char *blob = make_blob(70000, 3);
     const char *path =
         bad_index ? "seg-0000000000000002.vseg" : "seg-0000000000000001.vseg";
@@ -841,36 +1346,52 @@ static void threads_on(vex_vfs *v, int bad_index)
     pthread_t th[N_THREADS];
     thr t[N_THREADS];
     atomic_int go;
-    int i;
+    int j;
     atomic_init(&go, 0);
-    fill_info(&wi, num, ids, T_ROWS, blob, 70000);
+    for (i = 0; i < T_ROWS; i++) {
+        ids[i] = 5 + 3 * i;
+        rk[i] = 2 * i + 1;
+        ki[2 * i] = 0;
+        ki[2 * i + 1] = ids[i];
+    }
+    memset(&wi, 0, sizeof wi);
+    wi.number = num;
+    wi.n_rows = T_ROWS;
+    wi.n_keys = 2 * T_ROWS;
+    wi.ids = ids;
+    wi.row_keys = rk;
+    wi.key_ids = ki;
+    wi.index_blob = blob;
+    wi.blob_size = 70000;
     CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
     if (bad_index) { /* damage the blob: open succeeds, index fails */
         static unsigned char buf[1 << 20];
         long n = read_all(v, path, buf, sizeof buf);
-        CHECK(n > 0);
+        CHECK(n > 0 && n < (long)sizeof buf);
         buf[n - 100] ^= 0x40;
         write_all(v, path, buf, (size_t)n);
     }
     CHECK_RC(seg_open(v, path, num, NULL, &g_err, &s), VEX_OK);
     if (s == NULL)
         goto cleanup;
-    for (i = 0; i < N_THREADS; i++) {
-        t[i].s = s;
-        t[i].go = &go;
-        t[i].id = i;
-        t[i].bad_index = bad_index;
-        t[i].errors = 0;
-        CHECK(pthread_create(&th[i], NULL, thr_run, &t[i]) == 0);
+    for (j = 0; j < N_THREADS; j++) {
+        t[j].s = s;
+        t[j].go = &go;
+        t[j].id = j;
+        t[j].bad_index = bad_index;
+        t[j].errors = 0;
+        CHECK(pthread_create(&th[j], NULL, thr_run, &t[j]) == 0);
     }
     atomic_store(&go, 1);
-    for (i = 0; i < N_THREADS; i++) {
-        pthread_join(th[i], NULL);
-        CHECK_EQ_INT(t[i].errors, 0);
+    for (j = 0; j < N_THREADS; j++) {
+        pthread_join(th[j], NULL);
+        CHECK_EQ_INT(t[j].errors, 0);
     }
     seg_close(s);
 cleanup:
     free(ids);
+    free(rk);
+    free(ki);
     free(blob);
 }
 
@@ -891,9 +1412,11 @@ int main(void)
     TEST_RUN(test_real_index);
     TEST_RUN(test_names);
     TEST_RUN(test_reject);
+    TEST_RUN(test_oom_write);
     TEST_RUN(test_damage_mem);
     TEST_RUN(test_damage_posix);
     TEST_RUN(test_resealed);
+    TEST_RUN(test_version1);
     TEST_RUN(test_fault_write);
     TEST_RUN(test_fault_open);
     TEST_RUN(test_concurrent);

@@ -1,28 +1,31 @@
 /*
  * segment.c - write and open immutable segment files (interface and
  * contract in segment.h, every byte in docs/FORMAT.md "Segment file").
- * seg_write streams the id array and the index blob from the caller's
- * memory into a new file and writes the header last; seg_open maps the
- * file, checks everything except the INDEX section's checksum, and
- * serves ids, lookups and the blob from the mapping. Part of the storage
- * layer; every file access goes through the vfs.
+ * seg_write streams the id, row-key and key-id arrays and the index blob
+ * from the caller's memory into a new file and writes the header last;
+ * seg_open maps the file, checks everything except the INDEX section's
+ * checksum, builds the live-key bitmap, and serves ids, keys, lookups and
+ * the blob from the mapping. Part of the storage layer; every file access
+ * goes through the vfs.
  *
  * Invariants:
  *  1. Every byte of a segment file is either in the header (covered by
  *     the header CRC), in a section (covered by its own CRC) or zero
  *     padding that seg_open checks is zero; so any single damaged byte is
  *     found, by seg_open or, inside the INDEX section, by seg_index.
- *  2. Fields a reader of any version needs to tell "newer" from "damaged"
- *     never move: magic at 0, version at 8, header size at 12, header CRC
- *     in the header's last 4 bytes. seg_open checks the CRC before it
- *     looks at the version, so a flipped version byte is VEX_CORRUPT and
- *     only an intact newer header is VEX_UNSUPPORTED.
+ *  2. Fields a reader of any version needs to tell "newer" or "older"
+ *     from "damaged" never move: magic at 0, version at 8, header size at
+ *     12, header CRC in the header's last 4 bytes. seg_open checks the
+ *     CRC before it looks at the version, so a flipped version byte is
+ *     VEX_CORRUPT and only an intact header of another version is
+ *     VEX_UNSUPPORTED.
  *  3. Sections start on 4096-byte boundaries. A real mapping is
  *     page-aligned, so the INDEX pointer is 64-aligned for in-place use
- *     (vex_index_open_buffer) and the ids can be read as uint64_t. A vfs
- *     whose mapping is not 64-aligned gets a private aligned copy
- *     (seg_load), keeping the guarantee.
- *  4. seg_write validates its input before creating the file, writes
+ *     (vex_index_open_buffer) and the id and key arrays can be read as
+ *     uint64_t. A vfs whose mapping is not 64-aligned gets a private
+ *     aligned copy (seg_load), keeping the guarantee.
+ *  4. seg_write validates its input and allocates what it needs (the
+ *     live-key bitmap, the key-id buffer) before creating the file, writes
  *     the sections, then the header page, then syncs; any failure after
  *     the create closes and removes the file (best effort). It never
  *     removes a file it did not create (VEX_EXISTS leaves it alone). The
@@ -32,12 +35,27 @@
  *     state, which moves UNCHECKED -> OK or UNCHECKED -> BAD exactly once
  *     under idx_mu and is published with a release store; readers that
  *     see OK or BAD with an acquire load need no lock (seg_index).
+ *  6. After seg_open: n_rows <= n_keys; ids strictly ascending; every row
+ *     key < n_keys and distinct; bit k of `live` set exactly when some
+ *     row key is k; key_ids[row_keys[i]] == ids[i] and key_ids[k] == 0
+ *     for every dead k. So seg_find, seg_key_id and seg_key_live agree
+ *     with each other, and no index they compute leaves the mapping.
+ *     Both the writer and seg_check_keys enforce the same rules, so what
+ *     seg_write accepts seg_open accepts.
  *
  * Rejected: checking the INDEX CRC in seg_open (O(blob) at every database
  * open, which the design wants O(1)-ish per segment); a header page CRC
  * over all 4096 bytes instead of 512 plus a zero check (same protection,
  * but a longer header would make the "CRC last" rule of invariant 2 cover
- * bytes the fields do not use).
+ * bytes the fields do not use); leaving KEYIDS out and inverting ROWKEYS
+ * at open (8 bytes of heap per key in every open segment instead of one
+ * bit, where the file costs 8 bytes per key on disk and seg_key_id reads
+ * the mapping); a stored live-key bitmap section (redundant with ROWKEYS,
+ * one more thing to cross-check; the bitmap is built in the same O(n_keys)
+ * pass that checks the keys); leaving the key ids of dead keys
+ * unspecified (bytes the checks could not pin down, so damage to them
+ * would go unnoticed behind a re-sealed CRC and two writers of the same
+ * rows would produce different files).
  */
 #include "storage/segment.h"
 
@@ -52,7 +70,7 @@
 #include "util/endian.h"
 #include "util/hex.h"
 
-#define SEG_VERSION  1u
+#define SEG_VERSION  2u
 #define SEG_HDR_SIZE 512u  /* header bytes (CRC in the last 4) */
 #define SEG_ALIGN    4096u /* section alignment = the header page */
 #define SEG_CHUNK    (4u << 20)
@@ -67,14 +85,15 @@
 #define OFF_METRIC     32
 #define OFF_INDEX_KIND 36
 #define OFF_N_ROWS     40
-#define OFF_MIN_SEQ    48
-#define OFF_MAX_SEQ    56
-#define OFF_FILE_SIZE  64
-#define OFF_N_SECTIONS 72
-#define OFF_RESERVED1  76 /* 4 zero bytes */
-#define OFF_TABLE      80 /* SEG_MAX_SECTIONS x 24 bytes */
+#define OFF_N_KEYS     48
+#define OFF_MIN_SEQ    56
+#define OFF_MAX_SEQ    64
+#define OFF_FILE_SIZE  72
+#define OFF_N_SECTIONS 80
+#define OFF_RESERVED1  84 /* 4 zero bytes */
+#define OFF_TABLE      88 /* SEG_MAX_SECTIONS x 24 bytes */
 #define SEC_ENTRY      24
-#define OFF_RESERVED2  (OFF_TABLE + SEG_MAX_SECTIONS * SEC_ENTRY) /* 464 */
+#define OFF_RESERVED2  (OFF_TABLE + SEG_MAX_SECTIONS * SEC_ENTRY) /* 472 */
 #define OFF_CRC        (SEG_HDR_SIZE - 4)                         /* 508 */
 
 static const unsigned char seg_magic[8] = {'V', 'E', 'X', 'S', 'E', 'G', 0, 0};
@@ -90,7 +109,8 @@ struct seg {
     size_t len;
     int mapped; /* base is a vfs mapping (else our aligned copy) */
     seg_info info;
-    const uint64_t *ids;
+    const uint64_t *ids, *row_keys, *key_ids; /* in the mapping */
+    uint64_t *live; /* n_keys bits, bit k set: key k live (invariant 6) */
     int has_index;
     uint64_t idx_off, idx_len;
     uint32_t idx_crc;
@@ -121,6 +141,33 @@ seg_fail(vex_err *err, int rc, const char *path, uint64_t off, const char *fmt,
 static uint64_t align_up(uint64_t x)
 {
     return (x + SEG_ALIGN - 1) / SEG_ALIGN * SEG_ALIGN;
+}
+
+/* ---- the live-key bitmap ------------------------------------------------ */
+
+static int bit_get(const uint64_t *b, uint64_t k)
+{
+    return (int)((b[k / 64] >> (k % 64)) & 1);
+}
+
+static void bit_set(uint64_t *b, uint64_t k)
+{
+    b[k / 64] |= 1ull << (k % 64);
+}
+
+/* A zeroed bitmap of n bits; NULL when n is 0 or out of memory
+ * (*nomem tells the two apart). */
+static uint64_t *bits_alloc(const vex_mem *m, uint64_t n, int *nomem)
+{
+    uint64_t words = n / 64 + (n % 64 != 0);
+    uint64_t *b;
+    *nomem = 0;
+    if (n == 0)
+        return NULL;
+    b = words > SIZE_MAX / 8 ? NULL
+                             : vex_mem_calloc(m, (size_t)words, sizeof *b);
+    *nomem = b == NULL;
+    return b;
 }
 
 /* ---- names --------------------------------------------------------------- */
@@ -169,6 +216,28 @@ static int write_chunks(vex_file *f, const unsigned char *p, uint64_t n,
     return VEX_OK;
 }
 
+/* Write the KEYIDS section at off: key_ids with 0 for every key not set
+ * in `live`, through buf (buf_n entries). */
+static int write_key_ids(vex_file *f, const uint64_t *key_ids,
+                         const uint64_t *live, uint64_t n_keys, uint64_t off,
+                         uint64_t *buf, size_t buf_n, uint32_t *crc,
+                         vex_err *err)
+{
+    uint64_t k = 0;
+    while (k < n_keys) {
+        size_t j, n = n_keys - k > buf_n ? buf_n : (size_t)(n_keys - k);
+        int rc;
+        for (j = 0; j < n; j++)
+            buf[j] = bit_get(live, k + j) ? key_ids[k + j] : 0;
+        rc = write_chunks(f, (const unsigned char *)buf, (uint64_t)n * 8,
+                          off + 8 * k, crc, err);
+        if (rc != VEX_OK)
+            return rc;
+        k += n;
+    }
+    return VEX_OK;
+}
+
 static void put_section(unsigned char *h, int i, uint32_t kind, uint32_t crc,
                         uint64_t off, uint64_t len)
 {
@@ -179,70 +248,154 @@ static void put_section(unsigned char *h, int i, uint32_t kind, uint32_t crc,
     vex_put_u64le(e + 16, len);
 }
 
-int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
-              const vex_mem *mem, vex_err *err)
+/* seg_write's input checks, before anything is created (invariant 4):
+ * VEX_OK with *live the bitmap of the row keys (NULL when n_keys is 0),
+ * or VEX_INVALID / VEX_NOMEM with *live NULL. */
+static int check_input(const seg_write_info *wi, const char *path,
+                       const vex_mem *m, uint64_t **live, vex_err *err)
 {
-    unsigned char page[SEG_ALIGN];
-    vex_file *f = NULL;
-    uint64_t ids_len, idx_off = 0, total, i;
-    uint32_t ids_crc = 0, idx_crc = 0;
-    int has_index, rc;
-
-    (void)mem; /* nothing is allocated: data goes from the caller to disk */
-    if (vfs == NULL || path == NULL || wi == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "seg_write: NULL argument");
-    if (wi->n_rows > SEG_MAX_ROWS)
+    uint64_t i, n = wi->n_rows;
+    int nomem;
+    *live = NULL;
+    if (wi->n_keys > SEG_MAX_ROWS)
         return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: %" PRIu64 " rows, at most 2^40", path,
-                            wi->n_rows);
-    if (wi->n_rows > 0 && wi->ids == NULL)
+                            "%s: %" PRIu64 " keys, at most 2^40", path,
+                            wi->n_keys);
+    if (n > wi->n_keys)
         return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: NULL ids for %" PRIu64 " rows", path,
-                            wi->n_rows);
+                            "%s: %" PRIu64 " rows but only %" PRIu64
+                            " keys (n_rows <= n_keys)",
+                            path, n, wi->n_keys);
+    if (n > 0 && (wi->ids == NULL || wi->row_keys == NULL))
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "%s: NULL ids or row keys for %" PRIu64 " rows",
+                            path, n);
+    if (wi->n_keys > 0 && wi->key_ids == NULL)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "%s: NULL key ids for %" PRIu64 " keys", path,
+                            wi->n_keys);
     if (wi->index_blob == NULL && wi->blob_size != 0)
         return vex_vfs_fail(err, VEX_INVALID,
                             "%s: NULL index blob of %" PRIu64 " bytes", path,
                             wi->blob_size);
-    for (i = 1; i < wi->n_rows; i++)
+    for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
             return vex_vfs_fail(err, VEX_INVALID,
                                 "%s: ids not strictly ascending at row "
-                                "%" PRIu64 " (%" PRIu64 " after %" PRIu64 ")",
-                                path, i, wi->ids[i], wi->ids[i - 1]);
+                                "%" PRIu64,
+                                path, i);
+    *live = bits_alloc(m, wi->n_keys, &nomem);
+    if (nomem)
+        return vex_vfs_fail(err, VEX_NOMEM,
+                            "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                            path, wi->n_keys);
+    for (i = 0; i < n; i++) {
+        uint64_t k = wi->row_keys[i];
+        const char *what = NULL;
+        if (k >= wi->n_keys)
+            what = "not below n_keys";
+        else if (bit_get(*live, k))
+            what = "already the key of an earlier row";
+        else if (wi->key_ids[k] != wi->ids[i])
+            what = "whose key id differs from the row's id";
+        if (what != NULL) {
+            vex_mem_free(m, *live);
+            *live = NULL;
+            return vex_vfs_fail(err, VEX_INVALID,
+                                "%s: row %" PRIu64 " (id %" PRIu64
+                                ") has key %" PRIu64 ", %s",
+                                path, i, wi->ids[i], k, what);
+        }
+        bit_set(*live, k);
+    }
+    return VEX_OK;
+}
+
+int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
+              const vex_mem *mem, vex_err *err)
+{
+    /* the sections in file order (the writer's layout, docs/FORMAT.md) */
+    enum { S_IDS, S_ROWKEYS, S_KEYIDS, S_INDEX, S_N };
+    static const uint32_t kinds[S_N] = {SEG_SEC_IDS, SEG_SEC_ROWKEYS,
+                                        SEG_SEC_KEYIDS, SEG_SEC_INDEX};
+    unsigned char page[SEG_ALIGN];
+    vex_mem m;
+    vex_file *f = NULL;
+    uint64_t *live = NULL, *buf = NULL;
+    uint64_t off[S_N], len[S_N], end, total = 0;
+    uint32_t crc[S_N] = {0, 0, 0, 0};
+    size_t buf_n = 0;
+    int n_sec, i, rc;
+
+    if (vfs == NULL || path == NULL || wi == NULL)
+        return vex_vfs_fail(err, VEX_INVALID, "seg_write: NULL argument");
+    if (mem)
+        m = *mem;
+    else if (vex_mem_init(&m, NULL) != VEX_OK)
+        return vex_vfs_fail(err, VEX_INVALID, "seg_write: bad allocator");
     if (!vex_host_is_le())
         return vex_vfs_fail(err, VEX_UNSUPPORTED,
                             "%s: segment arrays are little-endian and this "
                             "host is big-endian",
                             path);
-    /* the layout: header page, ids, then the blob on the next boundary */
-    ids_len = wi->n_rows * 8;
-    has_index = wi->index_blob != NULL;
-    total = SEG_ALIGN + ids_len;
-    if (has_index) {
-        idx_off = align_up(total);
-        if (wi->blob_size > UINT64_MAX - idx_off)
-            return vex_vfs_fail(err, VEX_INVALID,
-                                "%s: index blob of %" PRIu64 " bytes too "
-                                "large",
-                                path, wi->blob_size);
-        total = idx_off + wi->blob_size;
+    rc = check_input(wi, path, &m, &live, err);
+    if (rc != VEX_OK)
+        return rc;
+    /* the layout: the header page, then each section on the next
+     * boundary after the previous one; no INDEX section without a blob */
+    n_sec = wi->index_blob != NULL ? S_N : S_N - 1;
+    len[S_IDS] = wi->n_rows * 8;
+    len[S_ROWKEYS] = wi->n_rows * 8;
+    len[S_KEYIDS] = wi->n_keys * 8;
+    len[S_INDEX] = wi->blob_size;
+    off[S_INDEX] = 0;
+    end = SEG_ALIGN;
+    for (i = 0; i < n_sec; i++) {
+        off[i] = align_up(end);
+        if (len[i] > UINT64_MAX - off[i]) {
+            rc = vex_vfs_fail(err, VEX_INVALID,
+                              "%s: index blob of %" PRIu64 " bytes too "
+                              "large",
+                              path, wi->blob_size);
+            goto cleanup;
+        }
+        end = off[i] + len[i];
+    }
+    total = end;
+    if (wi->n_keys > 0) {
+        buf_n = wi->n_keys > SEG_CHUNK / 8 ? SEG_CHUNK / 8 : (size_t)wi->n_keys;
+        buf = vex_mem_alloc(&m, buf_n * 8);
+        if (buf == NULL) {
+            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
+                              path, buf_n * 8);
+            goto cleanup;
+        }
     }
 
     rc = vex_vfs_open(vfs, path,
                       VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_EXCL, &f,
                       err);
-    if (rc != VEX_OK)
-        return rc; /* not ours to remove (invariant 4) */
-    rc = write_chunks(f, (const unsigned char *)wi->ids, ids_len, SEG_ALIGN,
-                      &ids_crc, err);
-    if (rc == VEX_OK && has_index && idx_off > SEG_ALIGN + ids_len)
-        rc = write_chunks(f, seg_zeros, idx_off - (SEG_ALIGN + ids_len),
-                          SEG_ALIGN + ids_len, NULL, err);
-    if (rc == VEX_OK && has_index)
-        rc = write_chunks(f, wi->index_blob, wi->blob_size, idx_off, &idx_crc,
-                          err);
-    if (rc != VEX_OK)
+    if (rc != VEX_OK) {
+        f = NULL; /* not ours to remove (invariant 4) */
         goto cleanup;
+    }
+    end = SEG_ALIGN;
+    for (i = 0; i < n_sec; i++) {
+        if (off[i] > end) /* < 4096 zero bytes up to the boundary */
+            rc = write_chunks(f, seg_zeros, off[i] - end, end, NULL, err);
+        if (rc == VEX_OK && i == S_KEYIDS)
+            rc = write_key_ids(f, wi->key_ids, live, wi->n_keys, off[i], buf,
+                               buf_n, &crc[i], err);
+        else if (rc == VEX_OK)
+            rc = write_chunks(f,
+                              i == S_IDS       ? (const void *)wi->ids
+                              : i == S_ROWKEYS ? (const void *)wi->row_keys
+                                               : wi->index_blob,
+                              len[i], off[i], &crc[i], err);
+        if (rc != VEX_OK)
+            goto cleanup;
+        end = off[i] + len[i];
+    }
 
     memset(page, 0, sizeof page);
     memcpy(page + OFF_MAGIC, seg_magic, 8);
@@ -254,19 +407,19 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     vex_put_u32le(page + OFF_METRIC, wi->metric);
     vex_put_u32le(page + OFF_INDEX_KIND, wi->index_kind);
     vex_put_u64le(page + OFF_N_ROWS, wi->n_rows);
+    vex_put_u64le(page + OFF_N_KEYS, wi->n_keys);
     vex_put_u64le(page + OFF_MIN_SEQ, wi->min_seq);
     vex_put_u64le(page + OFF_MAX_SEQ, wi->max_seq);
     vex_put_u64le(page + OFF_FILE_SIZE, total);
-    vex_put_u32le(page + OFF_N_SECTIONS, has_index ? 2 : 1);
-    put_section(page, 0, SEG_SEC_IDS, ids_crc, SEG_ALIGN, ids_len);
-    if (has_index)
-        put_section(page, 1, SEG_SEC_INDEX, idx_crc, idx_off, wi->blob_size);
+    vex_put_u32le(page + OFF_N_SECTIONS, (uint32_t)n_sec);
+    for (i = 0; i < n_sec; i++)
+        put_section(page, i, kinds[i], crc[i], off[i], len[i]);
     vex_put_u32le(page + OFF_CRC, vex_crc32c(page, OFF_CRC));
     rc = vex_file_write(f, page, sizeof page, 0, err);
     if (rc == VEX_OK)
         rc = vex_file_sync(f, VEX_SYNC_FULL, err);
 cleanup:
-    if (rc == VEX_OK) {
+    if (f != NULL && rc == VEX_OK) {
         /* the handle's path is gone once close fails: name the file here */
         vex_err cerr;
         char msg[VEX_ERRMSG_MAX];
@@ -277,11 +430,13 @@ cleanup:
             seg_fail(err, rc, path, total, "close failed (%s)", msg);
         }
         vex_err_destroy(&cerr);
-    } else {
+    } else if (f != NULL) {
         vex_file_close(f, NULL);
     }
-    if (rc != VEX_OK)
+    if (f != NULL && rc != VEX_OK)
         vex_vfs_remove(vfs, path, NULL); /* best effort (invariant 4) */
+    vex_mem_free(&m, buf);
+    vex_mem_free(&m, live);
     return rc;
 }
 
@@ -330,15 +485,75 @@ static int seg_load(seg *s, vex_err *err)
     return VEX_OK;
 }
 
-/* Check the header and the section table; fill s->info and the section
- * fields. */
+/* The array sections: kind, name in messages, and where seg_parse found
+ * them. */
+typedef struct arr_sec {
+    uint32_t kind;
+    const char *name;
+    uint64_t off;
+    int seen;
+} arr_sec;
+
+/* The contents of IDS, ROWKEYS and KEYIDS, whose CRCs and lengths
+ * seg_parse has checked (invariant 6); builds s->live. */
+static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
+                          uint64_t ki_off, vex_err *err)
+{
+    const char *path = s->path;
+    uint64_t i, n = s->info.n_rows, n_keys = s->info.n_keys;
+    int nomem;
+    for (i = 1; i < n; i++)
+        if (s->ids[i] <= s->ids[i - 1])
+            return seg_fail(err, VEX_CORRUPT, path, ids_off + 8 * i,
+                            "ids section: id %" PRIu64
+                            " not above the previous one (%" PRIu64 ")",
+                            s->ids[i], s->ids[i - 1]);
+    s->live = bits_alloc(&s->mem, n_keys, &nomem);
+    if (nomem)
+        return vex_vfs_fail(err, VEX_NOMEM,
+                            "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                            path, n_keys);
+    for (i = 0; i < n; i++) {
+        uint64_t k = s->row_keys[i];
+        if (k >= n_keys)
+            return seg_fail(err, VEX_CORRUPT, path, rk_off + 8 * i,
+                            "rowkeys section: row %" PRIu64 " has key %" PRIu64
+                            ", not below n_keys %" PRIu64,
+                            i, k, n_keys);
+        if (bit_get(s->live, k))
+            return seg_fail(
+                err, VEX_CORRUPT, path, rk_off + 8 * i,
+                "rowkeys section: row %" PRIu64 " repeats key %" PRIu64, i, k);
+        bit_set(s->live, k);
+        if (s->key_ids[k] != s->ids[i])
+            return seg_fail(err, VEX_CORRUPT, path, ki_off + 8 * k,
+                            "keyids section: key %" PRIu64 " holds id %" PRIu64
+                            ", but row %" PRIu64
+                            " with that key has id %" PRIu64,
+                            k, s->key_ids[k], i, s->ids[i]);
+    }
+    for (i = 0; i < n_keys; i++)
+        if (s->key_ids[i] != 0 && !bit_get(s->live, i))
+            return seg_fail(err, VEX_CORRUPT, path, ki_off + 8 * i,
+                            "keyids section: dead key %" PRIu64
+                            " holds id %" PRIu64 ", not 0",
+                            i, s->key_ids[i]);
+    return VEX_OK;
+}
+
+/* Check the header, the section table and the array sections; fill
+ * s->info, the section fields and s->live. */
 static int seg_parse(seg *s, uint64_t expect, vex_err *err)
 {
+    enum { A_IDS, A_ROWKEYS, A_KEYIDS, A_N };
+    arr_sec arr[A_N] = {{SEG_SEC_IDS, "ids", 0, 0},
+                        {SEG_SEC_ROWKEYS, "rowkeys", 0, 0},
+                        {SEG_SEC_KEYIDS, "keyids", 0, 0}};
     const unsigned char *h = s->base;
     const char *path = s->path;
     uint64_t size = s->len, prev_end = SEG_HDR_SIZE, z, total;
     uint32_t hsize, version, crc, want, n_sec, i;
-    int have_ids = 0;
+    int a;
 
     if (size < SEG_ALIGN)
         return seg_fail(err, VEX_CORRUPT, path, size,
@@ -365,6 +580,11 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         return seg_fail(err, VEX_UNSUPPORTED, path, OFF_VERSION,
                         "format version %u is newer than %u", version,
                         SEG_VERSION);
+    if (version >= 1 && version < SEG_VERSION)
+        return seg_fail(err, VEX_UNSUPPORTED, path, OFF_VERSION,
+                        "format version %u is older than %u (a segment from "
+                        "before index keys) and not readable by this build",
+                        version, SEG_VERSION);
     if (version != SEG_VERSION)
         return seg_fail(err, VEX_CORRUPT, path, OFF_VERSION,
                         "bad format version %u", version);
@@ -381,6 +601,7 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     s->info.metric = vex_get_u32le(h + OFF_METRIC);
     s->info.index_kind = vex_get_u32le(h + OFF_INDEX_KIND);
     s->info.n_rows = vex_get_u64le(h + OFF_N_ROWS);
+    s->info.n_keys = vex_get_u64le(h + OFF_N_KEYS);
     s->info.min_seq = vex_get_u64le(h + OFF_MIN_SEQ);
     s->info.max_seq = vex_get_u64le(h + OFF_MAX_SEQ);
     s->info.file_size = size;
@@ -396,9 +617,13 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                         "header says %" PRIu64 " bytes, the file has %" PRIu64
                         " (truncated or extended)",
                         total, size);
-    if (s->info.n_rows > SEG_MAX_ROWS)
+    if (s->info.n_keys > SEG_MAX_ROWS)
+        return seg_fail(err, VEX_CORRUPT, path, OFF_N_KEYS,
+                        "%" PRIu64 " keys, more than 2^40", s->info.n_keys);
+    if (s->info.n_rows > s->info.n_keys)
         return seg_fail(err, VEX_CORRUPT, path, OFF_N_ROWS,
-                        "%" PRIu64 " rows, more than 2^40", s->info.n_rows);
+                        "%" PRIu64 " rows, more than the %" PRIu64 " keys",
+                        s->info.n_rows, s->info.n_keys);
     if (n_sec > SEG_MAX_SECTIONS)
         return seg_fail(err, VEX_CORRUPT, path, OFF_N_SECTIONS,
                         "%u sections, at most %d", n_sec, SEG_MAX_SECTIONS);
@@ -414,11 +639,14 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         uint64_t eoff = OFF_TABLE + (uint64_t)SEC_ENTRY * i;
         uint32_t kind = vex_get_u32le(e), scrc = vex_get_u32le(e + 4);
         uint64_t off = vex_get_u64le(e + 8), len = vex_get_u64le(e + 16);
-        if (kind != SEG_SEC_IDS && kind != SEG_SEC_INDEX)
+        arr_sec *as = NULL;
+        for (a = 0; a < A_N; a++)
+            if (arr[a].kind == kind)
+                as = &arr[a];
+        if (as == NULL && kind != SEG_SEC_INDEX)
             return seg_fail(err, VEX_UNSUPPORTED, path, eoff,
                             "section %u has unknown kind %u", i, kind);
-        if ((kind == SEG_SEC_IDS && have_ids) ||
-            (kind == SEG_SEC_INDEX && s->has_index))
+        if (as ? as->seen : s->has_index)
             return seg_fail(err, VEX_CORRUPT, path, eoff,
                             "section %u repeats kind %u", i, kind);
         if (off % SEG_ALIGN != 0 || off < prev_end || off > size ||
@@ -433,28 +661,23 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
             return seg_fail(err, VEX_CORRUPT, path, z,
                             "non-zero padding byte before section %u", i);
         prev_end = off + len;
-        if (kind == SEG_SEC_IDS) {
-            uint64_t k, n = s->info.n_rows;
-            const uint64_t *ids = (const uint64_t *)(const void *)(h + off);
-            have_ids = 1;
+        if (as != NULL) {
+            uint64_t n =
+                kind == SEG_SEC_KEYIDS ? s->info.n_keys : s->info.n_rows;
+            as->seen = 1;
+            as->off = off;
             if (len != n * 8)
                 return seg_fail(err, VEX_CORRUPT, path, eoff + 16,
-                                "ids section of %" PRIu64 " bytes for "
-                                "%" PRIu64 " rows",
-                                len, n);
+                                "%s section of %" PRIu64 " bytes for "
+                                "%" PRIu64 " %s",
+                                as->name, len, n,
+                                kind == SEG_SEC_KEYIDS ? "keys" : "rows");
             want = vex_crc32c(h + off, (size_t)len);
             if (want != scrc)
                 return seg_fail(err, VEX_CORRUPT, path, off,
-                                "ids section checksum mismatch (stored "
+                                "%s section checksum mismatch (stored "
                                 "0x%08x, computed 0x%08x)",
-                                scrc, want);
-            for (k = 1; k < n; k++)
-                if (ids[k] <= ids[k - 1])
-                    return seg_fail(err, VEX_CORRUPT, path, off + 8 * k,
-                                    "ids section: id %" PRIu64
-                                    " not above the previous one (%" PRIu64 ")",
-                                    ids[k], ids[k - 1]);
-            s->ids = ids;
+                                as->name, scrc, want);
         } else {
             s->has_index = 1;
             s->idx_off = off;
@@ -462,14 +685,20 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
             s->idx_crc = scrc;
         }
     }
-    if (!have_ids)
-        return seg_fail(err, VEX_CORRUPT, path, OFF_N_SECTIONS,
-                        "no ids section");
+    for (a = 0; a < A_N; a++)
+        if (!arr[a].seen)
+            return seg_fail(err, VEX_CORRUPT, path, OFF_N_SECTIONS,
+                            "no %s section", arr[a].name);
     if (prev_end != size)
         return seg_fail(err, VEX_CORRUPT, path, prev_end,
                         "%" PRIu64 " bytes after the last section",
                         size - prev_end);
-    return VEX_OK;
+    /* 8-byte aligned (invariant 3) and checked to be in the file */
+    s->ids = (const uint64_t *)(const void *)(h + arr[A_IDS].off);
+    s->row_keys = (const uint64_t *)(const void *)(h + arr[A_ROWKEYS].off);
+    s->key_ids = (const uint64_t *)(const void *)(h + arr[A_KEYIDS].off);
+    return seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off,
+                          arr[A_KEYIDS].off, err);
 }
 
 int seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
@@ -526,15 +755,25 @@ const uint64_t *seg_ids(const seg *s)
     return s->ids;
 }
 
-int seg_find(const seg *s, uint64_t id, uint64_t *row)
+const uint64_t *seg_row_keys(const seg *s)
+{
+    return s->row_keys;
+}
+
+const uint64_t *seg_key_ids(const seg *s)
+{
+    return s->key_ids;
+}
+
+int seg_find(const seg *s, uint64_t id, uint64_t *key)
 {
     uint64_t lo = 0, hi = s->info.n_rows;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint64_t v = s->ids[mid];
         if (v == id) {
-            if (row)
-                *row = mid;
+            if (key)
+                *key = s->row_keys[mid];
             return 1;
         }
         if (v < id)
@@ -543,6 +782,16 @@ int seg_find(const seg *s, uint64_t id, uint64_t *row)
             hi = mid;
     }
     return 0;
+}
+
+uint64_t seg_key_id(const seg *s, uint64_t key)
+{
+    return key < s->info.n_keys ? s->key_ids[key] : 0;
+}
+
+int seg_key_live(const seg *s, uint64_t key)
+{
+    return key < s->info.n_keys && bit_get(s->live, key);
 }
 
 int seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
@@ -597,6 +846,7 @@ void seg_close(seg *s)
     vex_file_close(s->file, NULL);
     if (s->mu_init)
         pthread_mutex_destroy(&s->idx_mu);
+    vex_mem_free(&mem, s->live);
     vex_mem_free(&mem, s->path);
     vex_mem_free(&mem, s);
 }

@@ -5,31 +5,50 @@
  * written once by seg_write (from a memtable flush or a compaction),
  * published by the manifest, and from then on only read: seg_open maps it
  * whole and hands out pointers into the mapping, so a segment of millions
- * of rows opens in O(n_rows * 8) (the id array is checked) and its index
- * blob is used in place by vex_index_open_buffer. A file holds a header,
- * a table of up to SEG_MAX_SECTIONS sections, and the sections, each on a
- * 4096-byte boundary and with its own CRC32C; today SEG_SEC_IDS (the row
- * ids, ascending) and SEG_SEC_INDEX (an index blob). Every byte is in
+ * of rows opens in O(n_keys * 8) (the id and key arrays are checked) and
+ * its index blob is used in place by vex_index_open_buffer. A file holds
+ * a header, a table of up to SEG_MAX_SECTIONS sections, and the sections,
+ * each on a 4096-byte boundary and with its own CRC32C. Every byte is in
  * docs/FORMAT.md ("Segment file"); the format version changes with it.
  * Part of the storage layer, on the io layer (every file access goes
  * through a vex_vfs); internal, nothing here is public API.
  *
+ * Keys and rows (format version 2). The index blob is keyed by INDEX
+ * KEYS 0..n_keys-1, not by user ids, so that a memtable whose index is
+ * keyed by row number can be flushed with its graph unchanged. Some keys
+ * may be dead: rows overwritten or deleted before the flush still sit in
+ * the graph. A segment therefore stores:
+ *  - SEG_SEC_IDS: the n_rows LIVE user ids, strictly ascending;
+ *  - SEG_SEC_ROWKEYS: n_rows keys, row_keys[i] the index key of ids[i]
+ *    (each < n_keys, all distinct);
+ *  - SEG_SEC_KEYIDS: n_keys ids, key_ids[k] the user id of key k when k
+ *    is live (key_ids[row_keys[i]] == ids[i]) and 0 when it is dead;
+ *  - SEG_SEC_INDEX: the index blob, holding exactly keys 0..n_keys-1.
+ * So n_rows <= n_keys; n_rows == n_keys when nothing died. A search of
+ * the blob yields keys; seg_key_live filters the dead ones and
+ * seg_key_id maps the rest to user ids; seg_find maps a user id to its
+ * key. A user id of 0 is allowed: seg_key_id then returns 0 for a live
+ * key too, and only seg_key_live tells the two apart.
+ *
  * Ownership: `vfs` is borrowed and must outlive every seg opened on it;
  * `path` and the seg_write_info arrays are only read during the call;
  * `mem` is copied (NULL: the C library's allocator). Pointers returned by
- * seg_ids and seg_index point into the segment's mapping and are valid
- * until seg_close.
+ * seg_ids, seg_row_keys, seg_key_ids and seg_index point into the
+ * segment's mapping and are valid until seg_close.
  *
  * Threading: seg_write and seg_open are independent calls (two of them may
  * run at once on different paths). After seg_open returns, every function
  * except seg_close may be called on the same seg by any number of threads
- * at once; seg_close must not race with any other call on it.
+ * at once (all but seg_index take no lock at all); seg_close must not
+ * race with any other call on it.
  *
  * Errors: `err` may be NULL. Damage is VEX_CORRUPT with a message naming
  * the file and the byte offset ("dir/seg-000000000000002a.vseg: ids
- * section: id at offset 4104 not above the previous one"); a newer format
- * version, an unknown section kind or a big-endian host is
- * VEX_UNSUPPORTED; I/O failures keep the vfs status and message.
+ * section: id at offset 4104 not above the previous one"); a newer or an
+ * older format version (version 1 files, from before index keys, are not
+ * readable by this build: there is no migration), an unknown section kind
+ * or a big-endian host is VEX_UNSUPPORTED; I/O failures keep the vfs
+ * status and message.
  *
  * Caveats:
  *  - seg_open verifies the INDEX section's checksum only on the first
@@ -42,6 +61,8 @@
  *    in-memory test vfs does: it copies into malloc'd memory), seg_open
  *    reads the file into an aligned buffer of its own instead, so the
  *    alignment promised below holds on every vfs.
+ *  - An open seg holds a bitmap of n_keys bits (n_keys / 8 bytes of heap)
+ *    besides the mapping: that is what makes seg_key_live O(1).
  */
 #ifndef VEX_STORAGE_SEGMENT_H
 #define VEX_STORAGE_SEGMENT_H
@@ -55,74 +76,120 @@
 #include "vexdb.h"
 
 #define SEG_MAX_SECTIONS 16
-/* Most rows one segment may hold (2^40; ids alone are then 8 TiB). */
+/* Most rows, and most index keys, one segment may hold (2^40; ids alone
+ * are then 8 TiB). */
 #define SEG_MAX_ROWS (1ull << 40)
 /* Length of a segment file name without the NUL ("seg-" 16 hex ".vseg"). */
 #define SEG_NAME_LEN 25
 
-/* section kinds */
-enum { SEG_SEC_IDS = 1, SEG_SEC_INDEX = 2 };
+/* section kinds (docs/FORMAT.md "Sections") */
+enum {
+    SEG_SEC_IDS = 1,     /* n_rows live user ids, strictly ascending */
+    SEG_SEC_INDEX = 2,   /* the index blob, keyed by 0..n_keys-1 */
+    SEG_SEC_ROWKEYS = 3, /* n_rows index keys, one per id */
+    SEG_SEC_KEYIDS = 4   /* n_keys user ids, one per key (0: dead) */
+};
 
 typedef struct seg_write_info {
     uint64_t number; /* file number, also in the name */
     uint32_t dim, elem, metric, index_kind;
-    uint64_t n_rows, min_seq, max_seq;
-    const uint64_t *ids;    /* n_rows ids, strictly ascending (checked:
-                               VEX_INVALID); may be NULL when n_rows is 0 */
-    const void *index_blob; /* may be NULL with blob_size 0 (no INDEX
-                               section); non-NULL: an INDEX section of
-                               blob_size bytes (0 allowed) */
+    uint64_t n_rows; /* live rows, <= n_keys */
+    uint64_t n_keys; /* index keys 0..n_keys-1, <= SEG_MAX_ROWS */
+    uint64_t min_seq, max_seq;
+    const uint64_t *ids;      /* n_rows ids, strictly ascending; may be
+                                 NULL when n_rows is 0 */
+    const uint64_t *row_keys; /* n_rows: the index key of ids[i], each
+                                 < n_keys, all distinct; may be NULL when
+                                 n_rows is 0 */
+    const uint64_t *key_ids;  /* n_keys: the id of every key; for a live
+                                 key k = row_keys[i], key_ids[k] must be
+                                 ids[i]; for a dead key (one no row_keys
+                                 entry names) any value, written as 0;
+                                 may be NULL when n_keys is 0 */
+    const void *index_blob;   /* may be NULL with blob_size 0 (no INDEX
+                                 section); non-NULL: an INDEX section of
+                                 blob_size bytes (0 allowed) */
     uint64_t blob_size;
 } seg_write_info;
 
 /* Write the segment described by `wi` to `path`, created exclusively
- * (VEX_EXISTS if present; the existing file is left alone). The data is
- * written straight from wi->ids and wi->index_blob in writes of at most
- * 4 MiB (no copy of the blob is made), then the file is synced
- * (VEX_SYNC_FULL) and closed. The directory is NOT synced: the manifest
- * publish that makes the segment part of the database does that. dim,
- * elem, metric, index_kind, min_seq and max_seq are stored, not
- * interpreted. Checked: n_rows <= SEG_MAX_ROWS, ids strictly ascending,
- * a blob pointer for a non-zero blob_size (VEX_INVALID, nothing created).
+ * (VEX_EXISTS if present; the existing file is left alone). The ids, row
+ * keys and index blob are written straight from the caller's arrays in
+ * writes of at most 4 MiB (no copy of the blob is made); the key ids go
+ * through a buffer of at most 4 MiB, where dead keys become 0. Then the
+ * file is synced (VEX_SYNC_FULL) and closed. The directory is NOT synced:
+ * the manifest publish that makes the segment part of the database does
+ * that. dim, elem, metric, index_kind, min_seq and max_seq are stored,
+ * not interpreted; nor is the blob (the caller guarantees it holds keys
+ * 0..n_keys-1).
+ * Checked before anything is created (VEX_INVALID, message naming the
+ * file and the row or key): n_rows <= n_keys <= SEG_MAX_ROWS, non-NULL
+ * arrays for non-zero counts, ids strictly ascending, every row key
+ * < n_keys and distinct, key_ids[row_keys[i]] == ids[i], a blob pointer
+ * for a non-zero blob_size. VEX_NOMEM (nothing created) when the bitmap
+ * of n_keys bits or the key-id buffer cannot be allocated from `mem`
+ * (NULL: the C library's allocator); both are freed before returning.
  * On any later failure the partial file is removed (best effort: if that
  * remove fails too, the file stays and the engine's orphan sweep, which
  * lists names with seg_parse_name, deletes it) and `err` names the file
- * and the offset. `mem` is accepted for symmetry with seg_open; the
- * writer allocates nothing. */
+ * and the offset. */
 int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
               const vex_mem *mem, vex_err *err);
 
 typedef struct seg seg;
 
 typedef struct seg_info {
-    uint64_t number, n_rows, min_seq, max_seq, file_size;
+    uint64_t number, n_rows, n_keys, min_seq, max_seq, file_size;
     uint32_t dim, elem, metric, index_kind;
 } seg_info;
 
-/* Open `path` read-only and map the whole file. Checks: magic, format
- * version (newer: VEX_UNSUPPORTED), header CRC, file number ==
+/* Open `path` read-only and map the whole file. Checks: magic, header
+ * CRC, format version (newer or older: VEX_UNSUPPORTED), file number ==
  * expect_number (a renamed or foreign file is VEX_CORRUPT), file size ==
- * the size in the header (truncation), the section table (kinds known
- * and not repeated, sections inside the file, 4096-aligned, in order,
- * not overlapping, an IDS section of exactly n_rows * 8 bytes), zero
- * bytes everywhere outside the header and the sections, and the IDS
- * section in full (CRC, strictly ascending): O(n_rows * 8). The INDEX
- * section's CRC is NOT checked here; seg_index checks it on first use.
- * On VEX_OK *out is a handle the caller owns (seg_close); on failure
- * *out is NULL. Errors: VEX_CORRUPT "<path>: <what> at offset N",
- * VEX_UNSUPPORTED, VEX_NOMEM, I/O statuses. */
+ * the size in the header (truncation), n_rows <= n_keys <= SEG_MAX_ROWS,
+ * the section table (kinds known and not repeated, sections inside the
+ * file, 4096-aligned, in order, not overlapping; IDS and ROWKEYS present
+ * with n_rows * 8 bytes, KEYIDS with n_keys * 8), zero bytes everywhere
+ * outside the header and the sections, and the IDS, ROWKEYS and KEYIDS
+ * sections in full: CRCs, ids strictly ascending, row keys < n_keys and
+ * distinct, key_ids[row_keys[i]] == ids[i], the key id of every dead key
+ * 0. O(n_keys * 8) time; allocates the live-key bitmap (n_keys bits) from
+ * `mem`. The INDEX section's CRC is NOT checked here; seg_index checks it
+ * on first use. On VEX_OK *out is a handle the caller owns (seg_close);
+ * on failure *out is NULL. Errors: VEX_CORRUPT "<path>: <what> at offset
+ * N", VEX_UNSUPPORTED, VEX_NOMEM, I/O statuses. */
 int seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
              const vex_mem *mem, vex_err *err, seg **out);
 
 /* The header's fields; file_size is the file's size in bytes. */
 void seg_get_info(const seg *s, seg_info *out);
 
-/* The n_rows ids, strictly ascending, in the mapping (8-byte aligned). */
+/* The n_rows live ids, strictly ascending, in the mapping (8-byte
+ * aligned). */
 const uint64_t *seg_ids(const seg *s);
 
-/* Binary search for `id`: 1 and *row (0-based; `row` may be NULL) when
- * present, else 0. Allocates nothing, takes no lock. */
-int seg_find(const seg *s, uint64_t id, uint64_t *row);
+/* The n_rows index keys, row_keys[i] the key of seg_ids(s)[i], in the
+ * mapping (8-byte aligned). */
+const uint64_t *seg_row_keys(const seg *s);
+
+/* The n_keys key ids, key_ids[k] the user id of key k or 0 when k is
+ * dead, in the mapping (8-byte aligned). */
+const uint64_t *seg_key_ids(const seg *s);
+
+/* Binary search of the ids for `id`: 1 and *key, the INDEX KEY of the
+ * live row with that id (row_keys[i], not the position i; `key` may be
+ * NULL), when present, else 0 (*key untouched). O(log n_rows); allocates
+ * nothing, takes no lock. */
+int seg_find(const seg *s, uint64_t id, uint64_t *key);
+
+/* The user id of index key `key`: key_ids[key], which is 0 for a dead
+ * key (and for a live key whose id is 0: see seg_key_live). 0 as well
+ * for key >= n_keys. O(1), no lock. */
+uint64_t seg_key_id(const seg *s, uint64_t key);
+
+/* 1 when `key` is a live key (some row_keys entry names it), 0 when it is
+ * dead or >= n_keys. O(1) from the bitmap seg_open built; no lock. */
+int seg_key_live(const seg *s, uint64_t key);
 
 /* The INDEX section: *blob points into the mapping (64-byte aligned, as
  * vex_index_open_buffer needs for in-place use) and *size is its length.
