@@ -506,6 +506,15 @@ typedef enum vex_durability {
     VEX_DURABILITY_NONE = 2
 } vex_durability;
 
+/* What a write does when flushing has fallen behind (see
+ * max_frozen_memtables). */
+typedef enum vex_write_stall {
+    /* Wait until a flush has made room (the default). */
+    VEX_STALL_WAIT = 0,
+    /* Fail the write with VEX_BUSY at once; nothing is written. */
+    VEX_STALL_BUSY = 1
+} vex_write_stall;
+
 /* Options of vex_db_open(). Fill with vex_db_options_init(). Except for
  * `create_if_missing`, these are run-time settings, not stored. */
 typedef struct vex_db_options {
@@ -515,19 +524,45 @@ typedef struct vex_db_options {
      * accepted as a new database. Default 0. */
     int create_if_missing;
     vex_durability durability; /* default VEX_DURABILITY_GROUP */
-    /* Worker threads (for building indexes of memtables), 0 = the number
-     * of online CPUs, at most VEX_MAX_THREADS. Default 0. */
+    /* Worker threads for parallel loops (building the graphs of memtables
+     * and of compacted segments), 0 = the number of online CPUs, at most
+     * VEX_MAX_THREADS. Default 0. */
     uint32_t n_threads;
-    /* A collection's memtable is flushed to a segment once its vectors
-     * take this many bytes, 1 MiB .. 64 GiB. Default 64 MiB. */
+    /* Background threads that index memtables, flush them and compact
+     * segments, 1..16. Default 2. */
+    uint32_t background_threads;
+    /* A collection's memtable is frozen (and flushed to a segment in the
+     * background) once its vectors take this many bytes, 1 MiB .. 64 GiB.
+     * Default 64 MiB. */
     uint64_t memtable_bytes;
-    /* A memtable is searched exactly (flat) up to this many rows and moves
-     * to an HNSW graph above (collections whose index is HNSW), 0 = always
-     * exact, at most 1,000,000. Default 10,000. */
+    /* Frozen memtables of a collection that may wait for their flush
+     * before writes stall (write_stall says how), 1..64. Memory of a
+     * collection's memtables is bounded by about
+     * (max_frozen_memtables + 1) * memtable_bytes. Default 2. */
+    uint32_t max_frozen_memtables;
+    vex_write_stall write_stall; /* default VEX_STALL_WAIT */
+    /* An HNSW collection's memtable is searched exactly up to this many
+     * rows; above it, background threads insert its rows into a graph and
+     * only the rows not yet inserted are searched exactly. 0 = index from
+     * the first row; at most 1,000,000. Default 10,000. */
     uint32_t memtable_exact_rows;
     /* A write-ahead log file is closed and a new one started past this
      * size, 64 KiB .. 1 TiB. Default 64 MiB. */
     uint64_t wal_file_bytes;
+    /* Size-tiered compaction. Segments fall in tiers by file size (tier t
+     * holds sizes in [4^t, 4^(t+1)) MiB, tier 0 everything below 4 MiB);
+     * when a tier holds compact_min_merge segments, the background merges
+     * up to compact_max_merge of them (oldest first) into one, dropping
+     * deleted and overwritten rows and building a new index. 0 turns
+     * automatic merging off; else 2..64. Default 4. */
+    uint32_t compact_min_merge;
+    /* Most segments one automatic compaction merges, 2..256 and at least
+     * compact_min_merge. Default 16. */
+    uint32_t compact_max_merge;
+    /* A segment whose deleted rows (deleted, overwritten, or dead when it
+     * was flushed) reach this percentage of its rows is rewritten on its
+     * own to reclaim the space; 0 = never, else 1..100. Default 30. */
+    uint32_t compact_deleted_pct;
     /* Allocator for everything the handle and its collections own; NULL =
      * malloc/free. Copied; `user` must outlive the handle. Default NULL. */
     const vex_allocator *allocator;
@@ -692,20 +727,81 @@ VEX_API void vex_batch_clear(vex_batch *b);
  * batch is left unchanged either way. At most 16 MiB of operations. */
 VEX_API int vex_batch_commit(vex_collection *c, const vex_batch *b);
 
-/* Write the memtable to a new segment file, publish it in the manifest and
- * discard the log it covers. Also makes every earlier write durable under
- * VEX_DURABILITY_NONE. A no-op when the memtable is empty. */
+/* Freeze the memtable and write every frozen memtable to a segment file,
+ * publish them in the manifest and discard the log they cover; returns
+ * when that is done (it runs on the calling thread, alongside searches
+ * and writes, which go to a new memtable). Also makes every earlier write
+ * durable under VEX_DURABILITY_NONE. A no-op when nothing was written
+ * since the last flush. Thread-safe. */
 VEX_API int vex_flush(vex_collection *c);
+
+/* Merge every segment of the collection into one, dropping deleted and
+ * overwritten rows and building a fresh index for it, and publish the
+ * result in one manifest step; the replaced files are removed once no
+ * search uses them. Runs on the calling thread, alongside searches and
+ * writes; waits for a background compaction of the collection that is
+ * running. Does not flush the memtable first (call vex_flush). A no-op
+ * when there is no segment, or one without deleted rows. Thread-safe. */
+VEX_API int vex_compact(vex_collection *c);
+
+/* Statistics of a collection, as of one moment. */
+typedef struct vex_stats {
+    uint32_t struct_size;
+    uint64_t live_rows;        /* records (as vex_collection_count) */
+    uint64_t deleted_rows;     /* segment rows deleted or overwritten, or dead
+                                  when flushed: space compaction reclaims */
+    uint64_t memtable_rows;    /* rows in memtables, ended ones included */
+    uint64_t memtable_bytes;   /* memory held by memtables and their graphs */
+    uint32_t memtables;        /* active + frozen */
+    uint32_t frozen_memtables; /* waiting for their flush */
+    uint64_t unindexed_rows;   /* memtable rows not yet in a graph (searched
+                                  exactly); 0 for flat collections */
+    uint32_t segments;
+    uint64_t segment_rows;  /* rows stored in segments, deleted included */
+    uint64_t segment_bytes; /* sum of segment file sizes */
+    uint64_t disk_bytes;    /* every file of the collection: segments,
+                               manifest, log */
+    uint64_t last_seq;      /* of the last applied write */
+    uint64_t flushed_seq;   /* writes up to here are in segments */
+    uint64_t flushes, compactions; /* completed since the handle opened */
+    uint64_t compacted_rows;       /* rows written by those compactions */
+    uint64_t write_stalls;         /* writes that waited or got VEX_BUSY */
+} vex_stats;
+
+/* One segment, for vex_stats_segments(). */
+typedef struct vex_segment_stats {
+    uint64_t number; /* file number: seg-<16 hex digits>.vseg */
+    uint64_t rows;   /* rows stored (keys), dead and deleted included */
+    uint64_t live_rows;
+    uint64_t file_bytes;
+    vex_index_kind index_kind;
+} vex_segment_stats;
+
+VEX_API void vex_stats_init(vex_stats *st);
+
+/* Fill `st` (initialised with vex_stats_init) for collection `c`.
+ * Thread-safe; takes no lock a writer holds for long; disk_bytes comes
+ * from listing the collection's directory. */
+VEX_API int vex_stats_get(vex_collection *c, vex_stats *st);
+
+/* The collection's segments, oldest first: writes min(cap, count) entries
+ * to out[] and the count to *n. Thread-safe. */
+VEX_API int vex_stats_segments(vex_collection *c, vex_segment_stats *out,
+                               size_t cap, size_t *n);
 
 /* ---------------------------------------------------------------------
  * Search
  * ------------------------------------------------------------------- */
 
-/* The k nearest records to `query` over the memtable and every segment,
- * with deletes and overwrites applied. `params` as for vex_index_search()
- * (NULL for defaults; ef_search applies to HNSW segments and memtables;
- * n_threads is currently unused by collections and must be 0 or 1). Writes
- * *n_hits <= k hits nearest first (ties by id) to hits[0..k). When
+/* The k nearest records to `query` over the memtables and every segment,
+ * with deletes and overwrites applied, as of one moment: the search works
+ * on a snapshot (the collection's memtables, segments and last applied
+ * write when it starts) and sees every write acknowledged before it
+ * started and none that were applied after; it takes no lock a writer,
+ * flush or compaction holds, and never waits for them. `params` as for
+ * vex_index_search() (NULL for defaults; ef_search applies to HNSW segments and
+ * memtables; n_threads is currently unused by collections and must be 0 or 1).
+ * Writes *n_hits <= k hits nearest first (ties by id) to hits[0..k). When
  * `vectors_out` is not NULL it receives each hit's vector (k *
  * vector-size bytes of room). Thread-safe; runs alongside writes. */
 VEX_API int vex_search(vex_collection *c, const void *query, size_t k,

@@ -1,30 +1,40 @@
 /*
- * collection.c - one collection: its write path (log, memtable, flush),
- * its recovery on open, and search and get over memtable + segments.
+ * collection.c - one collection: its write path (log, memtables, freeze),
+ * its background work (indexing, flush, compaction), its recovery on open,
+ * and search and get over snapshots.
  *
- * State. A collection is a memtable (an in-memory vex_index: flat while
- * small, HNSW past memtable_exact_rows when the collection's index is
- * HNSW) plus a list of immutable segments, oldest first, each with a set
- * of deleted ids. The manifest (storage/manifest.c) records the segments,
- * their deleted sets and `flushed_seq`, the last log record contained in
- * them; the write-ahead log (storage/wal.c) holds every commit after it.
+ * State. A collection is a list of memtables (storage/memtable.h: the
+ * active one takes new rows; frozen ones wait for their flush) and a list
+ * of immutable segments, each with per-row delete sequence numbers; the
+ * lists form a reference-counted version (storage/version.h, protocol
+ * V1-V6). The manifest (storage/manifest.c) records the segments, their
+ * deleted ids and `flushed_seq`, the last log record whose effects are
+ * all in segments; the write-ahead log (storage/wal.c) holds every commit
+ * after it.
  *
  * Invariants:
- *  1. A live id is in exactly one place: the memtable, or one segment
- *     whose deleted set does not hold it. An upsert or delete of an id
- *     that lives in a segment adds the id to that segment's deleted set,
- *     so searches never need to compare versions.
- *  2. Every change to the state is first a log record: the state after
- *     replaying the log from flushed_seq + 1 over the manifest's state
- *     equals the state before the crash (up to the last durable record).
- *  3. Only the leader of the write queue changes the state (below), so
- *     validation sees a stable state; readers take `state` shared and the
- *     leader takes it exclusively only to apply a group or swap in a
- *     flushed segment.
+ *  1. A live id has exactly one live row: in a memtable, or in one
+ *     segment. An upsert or delete of an id ends its row where it lives
+ *     (end_seq in a memtable, a delete sequence in a segment).
+ *  2. Every change to the rows is first a log record: replaying the log
+ *     from flushed_seq + 1 over the manifest's state gives the state
+ *     before the crash (up to the last durable record). Replay is
+ *     idempotent over deletes the manifest already holds, so a manifest
+ *     may carry deletes newer than its flushed_seq (it always carries all
+ *     deletes applied when it was built).
+ *  3. Locks, in order: the write queue's `wlock` is only held to queue;
+ *     `apply_mu` serialises everything that changes rows or the version
+ *     (the write leader, freeze, flush and compaction installs); `ver_mu`
+ *     guards (cur, visible_seq) and is held for a few instructions.
+ *     Readers take only ver_mu, to copy a snapshot (V2).
  *  4. A segment file is written and synced before the manifest that names
- *     it is published; log files are dropped only after that publish.
- *     Deleted sets are part of each manifest, so an old manifest never
- *     resurrects deleted rows and a new one never loses them.
+ *     it is published; log files are dropped only after a publish whose
+ *     flushed_seq covers them; under VEX_DURABILITY_NONE the log is synced
+ *     before any publish, so a manifest never holds the effect of a write
+ *     whose log record could still be lost (state stays a prefix of the
+ *     history).
+ *  5. Frozen memtables are flushed oldest first, one flush at a time
+ *     (flush_mu); one compaction at a time (compact_mu).
  *
  * Write path (LevelDB's writer queue). Each commit enqueues a request and
  * waits. The request at the head is the leader: it takes the whole queue
@@ -32,15 +42,24 @@
  * in order against the state plus the effects of the requests before it
  * (an overlay map; a request that fails is rolled out of the overlay and
  * fails alone), writes all accepted operations as ONE log record, which
- * wal_append syncs (GROUP, FULL), applies them, possibly flushes, and
- * wakes the group. So a group of writers shares one fsync and a record
- * is always all-or-nothing across a crash.
+ * wal_append syncs (GROUP, FULL), applies them to the active memtable at
+ * the record's sequence number and publishes that number (V1). Appending
+ * a row is a copy: graph insertion happens later, on a background thread
+ * (mt_index_to), so an acknowledgement never waits for the index.
+ *
+ * Flow control. When the active memtable reaches memtable_bytes it is
+ * frozen (a new log file starts, so its records can be dropped after its
+ * flush) and a flush is scheduled. When max_frozen_memtables are waiting,
+ * the next write waits for a flush, or fails with VEX_BUSY
+ * (VEX_STALL_BUSY).
  *
  * Sticky errors: a failed log write or sync, a failure to apply an
- * operation that is already logged, and a manifest publish whose outcome
- * is unknown leave the on-disk or in-memory state uncertain; the
- * collection then refuses every later write with the original status and
- * message until it is reopened (recovery from the files is the repair).
+ * operation that is already logged, a failed flush, and a manifest
+ * publish whose outcome is unknown leave the on-disk or in-memory state
+ * uncertain; the collection then refuses every later write with the
+ * original status and message until it is reopened (recovery from the
+ * files is the repair). A failed compaction that did publish nothing is
+ * not sticky: its output file is removed and the inputs stay.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +67,12 @@
 
 #include "engine/db.h"
 #include "engine/engine.h"
+#include "engine/jobs.h"
 #include "index/index.h"
 #include "storage/manifest.h"
+#include "storage/memtable.h"
 #include "storage/segment.h"
+#include "storage/version.h"
 #include "storage/wal.h"
 #include "util/endian.h"
 #include "util/idmap.h"
@@ -66,26 +88,17 @@ enum { OP_INSERT = 1, OP_UPSERT = 2, OP_DELETE = 3 };
 #define BATCH_MAX_BYTES (16u << 20)
 #define GROUP_MAX_BYTES (32u << 20)
 
+/* Rows added to a graph per compaction step (the cancel flag is polled
+ * between steps). */
+#define COMPACT_STEP 4096
+
 /* ---------------------------------------------------------------------
  * Structures
  * ------------------------------------------------------------------- */
 
-typedef struct seg_ref {
-    seg *s;
-    seg_info info;
-    vex_idmap deleted; /* ids deleted or overwritten since it was written */
-    pthread_mutex_t open_lock;
-    vex_index *ix; /* opened on first use */
-    int ix_rc;     /* a remembered failure to open it */
-    char ix_msg[VEX_ERRMSG_MAX];
-} seg_ref;
-
-enum { WR_COMMIT = 1, WR_FLUSH = 2 };
-
 typedef struct wreq {
     struct wreq *next;
-    int type;
-    /* WR_COMMIT: encoded operations (a batch), or one operation */
+    /* encoded operations (a batch), or one operation */
     const unsigned char *ops;
     size_t ops_len, n_ops;
     int one_kind;
@@ -104,21 +117,31 @@ struct vex_collection {
     char name[VEX_NAME_MAX + 1];
     char *dir, *wal_dir;
     man_config cfg;
-    vex_index_config icfg; /* for vector checks */
-    size_t vec_bytes, op_bytes;
+    vex_index_config icfg; /* for vector checks and memtables */
+    size_t vec_bytes;
 
-    /* state: readers shared, the leader exclusive while changing it */
-    pthread_rwlock_t state;
-    vex_index *memt;
-    int memt_hnsw;
-    vex_idmap memt_ids; /* ids in the memtable */
-    seg_ref **segs;     /* oldest first */
-    uint32_t n_segs, cap_segs;
-    uint64_t n_live;
-    uint64_t last_seq;    /* of the last applied log record */
-    uint64_t flushed_seq; /* the manifest's */
-    uint64_t manifest_no, next_file;
-    int dirty; /* changes since the last publish */
+    /* the version readers snapshot (ver_mu; changed with apply_mu too) */
+    pthread_mutex_t ver_mu;
+    version *cur;
+    uint64_t visible_seq;
+
+    /* apply side (apply_mu) */
+    pthread_mutex_t apply_mu;
+    pthread_cond_t room_cv; /* a flush finished / the handle closes */
+    uint64_t last_seq;      /* of the last applied log record */
+    uint64_t flushed_seq;   /* the manifest's */
+    uint64_t manifest_no, next_file, mt_number;
+    _Atomic uint64_t n_live;
+    pthread_mutex_t flush_mu, compact_mu;
+    _Atomic int closing;
+    int compact_failed;   /* automatic compaction paused until a flush */
+    uint64_t flush_fails; /* failed flushes (wakes writers waiting) */
+    int flush_rc;         /* of the last failed flush, VEX_OK after one
+                             succeeds */
+    char flush_msg[VEX_ERRMSG_MAX];
+
+    /* counters for vex_stats */
+    _Atomic uint64_t n_flushes, n_compactions, n_compacted_rows, n_stalls;
 
     /* write path */
     wal *w;
@@ -132,6 +155,12 @@ struct vex_collection {
     unsigned char *rec; /* leader only: the group's record */
     size_t rec_cap;
 };
+
+/* A snapshot (V2). */
+typedef struct snap {
+    version *v;
+    uint64_t seq;
+} snap;
 
 /* ---------------------------------------------------------------------
  * Small helpers
@@ -162,249 +191,172 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void seg_ref_free(vex_collection *c, seg_ref *r)
+static void snap_take(vex_collection *c, snap *s)
 {
-    if (r == NULL)
-        return;
-    vex_index_free(r->ix);
-    seg_close(r->s);
-    vex_idmap_destroy(&r->deleted);
-    pthread_mutex_destroy(&r->open_lock);
-    vex_mem_free(c->mem, r);
+    pthread_mutex_lock(&c->ver_mu);
+    s->v = c->cur;
+    version_ref(s->v);
+    s->seq = c->visible_seq;
+    pthread_mutex_unlock(&c->ver_mu);
 }
 
-/* The index of a segment, opened in place from its mapping on first use
- * (that verifies the section's checksum and every graph invariant, which
- * is O(size): opening a database stays cheap). */
-static int seg_ref_index(vex_collection *c, seg_ref *r, vex_index **out,
-                         vex_err *err)
+static void snap_drop(snap *s)
+{
+    version_unref(s->v);
+    s->v = NULL;
+}
+
+/* Publish a new current version (apply_mu held); takes over the caller's
+ * reference to `v`. */
+static void install_version(vex_collection *c, version *v)
+{
+    version *old;
+    pthread_mutex_lock(&c->ver_mu);
+    old = c->cur;
+    c->cur = v;
+    pthread_mutex_unlock(&c->ver_mu);
+    version_unref(old);
+}
+
+static void publish_seq(vex_collection *c, uint64_t seq)
+{
+    pthread_mutex_lock(&c->ver_mu);
+    c->visible_seq = seq;
+    pthread_mutex_unlock(&c->ver_mu);
+}
+
+static void make_sticky(vex_collection *c, int rc, const char *what)
+{
+    char msg[VEX_ERRMSG_MAX];
+    vex_err_copy(&c->err, msg, sizeof msg);
+    pthread_mutex_lock(&c->wlock);
+    if (c->sticky_rc == VEX_OK) {
+        c->sticky_rc = rc;
+        snprintf(c->sticky_msg, sizeof c->sticky_msg,
+                 "%.64s (the collection refuses writes until it is reopened): "
+                 "%.380s",
+                 what, msg);
+    }
+    pthread_mutex_unlock(&c->wlock);
+    /* writers waiting for room must not wait for a flush that will not
+     * come */
+    pthread_cond_broadcast(&c->room_cv);
+}
+
+static int sticky(vex_collection *c)
 {
     int rc;
-    pthread_mutex_lock(&r->open_lock);
-    if (r->ix == NULL && r->ix_rc == VEX_OK) {
-        const void *blob = NULL;
-        uint64_t size = 0;
-        vex_open_options oo;
-        vex_index_options io;
-        vex_err tmp;
-        vex_err_init(&tmp);
-        rc = seg_index(r->s, &blob, &size, &tmp);
-        if (rc == VEX_OK) {
-            vex_open_options_init(&oo);
-            oo.n_threads = 1;
-            oo.allocator = c->db->opts.allocator;
-            rc = vex_index_open_buffer(blob, size, &oo, &r->ix);
-            if (rc != VEX_OK)
-                vex_err_set(&tmp, rc, "%s: index section: %s", seg_path(r->s),
-                            r->ix ? vex_index_errmsg(r->ix) : "out of memory");
-        }
-        if (rc == VEX_OK) {
-            vex_index_get_options(r->ix, &io);
-            if (io.dim != c->cfg.dim || (uint32_t)io.elem != c->cfg.elem ||
-                (uint32_t)io.metric != c->cfg.metric ||
-                vex_index_count(r->ix) != r->info.n_rows)
-                rc = vex_err_set(
-                    &tmp, VEX_CORRUPT,
-                    "%s: index section holds %llu vectors of dim "
-                    "%u, the segment header says %llu of dim %u",
-                    seg_path(r->s), (unsigned long long)vex_index_count(r->ix),
-                    io.dim, (unsigned long long)r->info.n_rows, c->cfg.dim);
-        }
-        if (rc != VEX_OK) {
-            vex_index_free(r->ix);
-            r->ix = NULL;
-            r->ix_rc = rc;
-            vex_err_copy(&tmp, r->ix_msg, sizeof r->ix_msg);
-        }
-        vex_err_destroy(&tmp);
-    }
-    rc = r->ix_rc;
-    *out = r->ix;
-    pthread_mutex_unlock(&r->open_lock);
-    if (rc != VEX_OK)
-        vex_err_set(err, rc, "%s", r->ix_msg);
+    pthread_mutex_lock(&c->wlock);
+    rc = c->sticky_rc;
+    pthread_mutex_unlock(&c->wlock);
     return rc;
 }
 
-/* The segment (index into c->segs) holding live `id`, or -1. */
-static int seg_locate(const vex_collection *c, uint64_t id)
+static int seg_path_of(vex_collection *c, uint64_t number, char **out)
 {
-    uint64_t row, v;
-    for (uint32_t i = c->n_segs; i-- > 0;) {
-        seg_ref *r = c->segs[i];
-        if (seg_find(r->s, id, &row) && !vex_idmap_get(&r->deleted, id, &v))
-            return (int)i;
-    }
-    return -1;
+    char name[64];
+    seg_file_name(name, sizeof name, number);
+    *out = vexi_path_join(c->mem, c->dir, name);
+    return *out ? VEX_OK : coll_nomem(c);
 }
 
-static int state_has(const vex_collection *c, uint64_t id)
+static int memt_new(vex_collection *c, memtable **out)
 {
-    uint64_t v;
-    return vex_idmap_get(&c->memt_ids, id, &v) || seg_locate(c, id) >= 0;
-}
-
-static int memt_new(vex_collection *c, int hnsw, vex_index **out)
-{
-    vex_index_options io;
+    vex_index_options io, *hn = NULL;
     int rc;
-    vex_index_options_init(&io);
-    io.kind = hnsw ? VEX_INDEX_HNSW : VEX_INDEX_FLAT;
-    io.elem = (vex_elem)c->cfg.elem;
-    io.metric = (vex_metric)c->cfg.metric;
-    io.dim = c->cfg.dim;
-    io.n_threads = hnsw ? vex_pool_size(c->db->pool) : 1;
-    io.allocator = c->db->opts.allocator;
-    if (hnsw) {
+    if (c->cfg.index_kind == VEX_INDEX_HNSW) {
+        vex_index_options_init(&io);
+        io.kind = VEX_INDEX_HNSW;
+        io.elem = (vex_elem)c->cfg.elem;
+        io.metric = (vex_metric)c->cfg.metric;
+        io.dim = c->cfg.dim;
+        io.n_threads = vex_pool_size(c->db->pool);
+        io.allocator = c->db->opts.allocator;
         io.hnsw_m = c->cfg.hnsw_m;
         io.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
         io.hnsw_ef_search = c->cfg.hnsw_ef_search;
         io.hnsw_seed = c->cfg.hnsw_seed;
+        hn = &io;
     }
-    rc = vex_index_create(&io, out);
-    if (rc != VEX_OK) {
-        vex_err_set(&c->err, rc, "memtable: %s",
-                    *out ? vex_index_errmsg(*out) : "out of memory");
-        vex_index_free(*out);
-        *out = NULL;
-    }
+    rc = mt_create(c->mem, &c->icfg, hn, c->db->pool, &c->err, out);
+    if (rc == VEX_OK)
+        (*out)->number = ++c->mt_number;
     return rc;
+}
+
+/* A version like `v` with memtables/segments replaced (arrays built by
+ * the caller). */
+static int version_from(vex_collection *c, memtable *const *mts, uint32_t n_mts,
+                        vseg *const *segs, uint32_t n_segs, version **out)
+{
+    if (version_new(c->mem, mts, n_mts, segs, n_segs, out) != VEX_OK)
+        return coll_nomem(c);
+    return VEX_OK;
 }
 
 /* ---------------------------------------------------------------------
- * Applying operations (leader or recovery only)
+ * Applying operations (apply_mu held, or recovery)
  * ------------------------------------------------------------------- */
 
-static int apply_put(vex_collection *c, uint64_t id, const void *vec)
+/* Whether `id` has a live row now. */
+static int state_has(const vex_collection *c, uint64_t id)
 {
-    uint64_t v;
-    int rc, where;
-    if (vex_idmap_get(&c->memt_ids, id, &v)) {
-        rc = vex_index_remove(c->memt, id);
-        if (rc != VEX_OK)
-            return vex_err_set(&c->err, rc, "memtable: %s",
-                               vex_index_errmsg(c->memt));
-        c->n_live--;
-    } else if ((where = seg_locate(c, id)) >= 0) {
-        rc = vex_idmap_put(&c->segs[where]->deleted, id, 0);
-        if (rc != VEX_OK)
-            return coll_nomem(c);
-        c->n_live--;
+    const version *v = c->cur;
+    uint64_t key;
+    for (uint32_t i = v->n_mts; i-- > 0;)
+        if (mt_live(v->mts[i], id))
+            return 1;
+    for (uint32_t i = v->n_segs; i-- > 0;)
+        if (vseg_live(v->segs[i], id, &key))
+            return 1;
+    return 0;
+}
+
+/* End the live row of `id` at `seq` wherever it is, the active memtable
+ * excepted when `skip_active`. *ended = 1 when there was one. */
+static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
+                   int skip_active, int *ended)
+{
+    version *v = c->cur;
+    uint64_t key;
+    *ended = 0;
+    for (uint32_t i = v->n_mts - (skip_active ? 1 : 0); i-- > 0;)
+        if (mt_delete(v->mts[i], id, seq)) {
+            *ended = 1;
+            return VEX_OK;
+        }
+    for (uint32_t i = v->n_segs; i-- > 0;)
+        if (vseg_live(v->segs[i], id, &key)) {
+            *ended = 1;
+            if (vseg_delete(v->segs[i], key, seq) != VEX_OK)
+                return coll_nomem(c);
+            return VEX_OK;
+        }
+    return VEX_OK;
+}
+
+static int apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
+                    uint64_t seq)
+{
+    memtable *a = version_active(c->cur);
+    int rc, ended = 0, ended_here = 0;
+    if (kind == OP_DELETE) {
+        rc = end_row(c, id, seq, 0, &ended);
+        if (ended)
+            atomic_fetch_sub(&c->n_live, 1);
+        return rc;
     }
-    rc = vex_idmap_put(&c->memt_ids, id, 0);
+    if (!mt_live(a, id)) {
+        rc = end_row(c, id, seq, 1, &ended);
+        if (rc != VEX_OK)
+            return rc;
+    }
+    rc = mt_put(a, id, vec, seq, &ended_here);
     if (rc != VEX_OK)
-        return coll_nomem(c);
-    rc = vex_index_add(c->memt, &id, vec, 1);
-    if (rc != VEX_OK) {
-        vex_idmap_remove(&c->memt_ids, id);
-        return vex_err_set(&c->err, rc, "memtable: %s",
-                           vex_index_errmsg(c->memt));
-    }
-    c->n_live++;
-    c->dirty = 1;
+        return vex_err_set(&c->err, rc, "memtable: out of memory");
+    if (!ended && !ended_here)
+        atomic_fetch_add(&c->n_live, 1);
     return VEX_OK;
-}
-
-static int apply_delete(vex_collection *c, uint64_t id)
-{
-    uint64_t v;
-    int rc, where;
-    if (vex_idmap_get(&c->memt_ids, id, &v)) {
-        rc = vex_index_remove(c->memt, id);
-        if (rc != VEX_OK)
-            return vex_err_set(&c->err, rc, "memtable: %s",
-                               vex_index_errmsg(c->memt));
-        vex_idmap_remove(&c->memt_ids, id);
-        c->n_live--;
-    } else if ((where = seg_locate(c, id)) >= 0) {
-        rc = vex_idmap_put(&c->segs[where]->deleted, id, 0);
-        if (rc != VEX_OK)
-            return coll_nomem(c);
-        c->n_live--;
-    }
-    c->dirty = 1;
-    return VEX_OK;
-}
-
-/* Puts of ids new to the memtable are gathered into runs and added with
- * one vex_index_add call, which builds an HNSW memtable in parallel on the
- * pool; a put of an id already in the memtable, or a delete, ends the run
- * (the operations must apply in order). */
-typedef struct applier {
-    vex_collection *c;
-    uint64_t *ids;
-    unsigned char *vecs;
-    size_t n, cap;
-} applier;
-
-static int run_flush(applier *a)
-{
-    vex_collection *c = a->c;
-    int rc;
-    if (a->n == 0)
-        return VEX_OK;
-    rc = vex_index_add(c->memt, a->ids, a->vecs, a->n);
-    if (rc != VEX_OK) {
-        for (size_t i = 0; i < a->n; i++)
-            vex_idmap_remove(&c->memt_ids, a->ids[i]);
-        c->n_live -= a->n;
-        rc =
-            vex_err_set(&c->err, rc, "memtable: %s", vex_index_errmsg(c->memt));
-    }
-    a->n = 0;
-    return rc;
-}
-
-static int run_put(applier *a, uint64_t id, const void *vec)
-{
-    vex_collection *c = a->c;
-    uint64_t v;
-    int where;
-    if (vex_idmap_get(&c->memt_ids, id, &v)) {
-        int rc = run_flush(a);
-        return rc == VEX_OK ? apply_put(c, id, vec) : rc;
-    }
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        uint64_t *ids = vex_mem_realloc(c->mem, a->ids, cap * sizeof *ids);
-        unsigned char *vecs;
-        if (ids == NULL)
-            return coll_nomem(c);
-        a->ids = ids;
-        vecs = vex_mem_realloc(c->mem, a->vecs, cap * c->vec_bytes);
-        if (vecs == NULL)
-            return coll_nomem(c);
-        a->vecs = vecs;
-        a->cap = cap;
-    }
-    if ((where = seg_locate(c, id)) >= 0) {
-        if (vex_idmap_put(&c->segs[where]->deleted, id, 0) != VEX_OK)
-            return coll_nomem(c);
-        c->n_live--;
-    }
-    if (vex_idmap_put(&c->memt_ids, id, 0) != VEX_OK)
-        return coll_nomem(c);
-    a->ids[a->n] = id;
-    memcpy(a->vecs + a->n * c->vec_bytes, vec, c->vec_bytes);
-    a->n++;
-    c->n_live++;
-    c->dirty = 1;
-    return VEX_OK;
-}
-
-static int run_op(applier *a, int kind, uint64_t id, const void *vec)
-{
-    int rc;
-    if (kind != OP_DELETE)
-        return run_put(a, id, vec);
-    rc = run_flush(a);
-    return rc == VEX_OK ? apply_delete(a->c, id) : rc;
-}
-
-static void applier_free(applier *a)
-{
-    vex_mem_free(a->c->mem, a->ids);
-    vex_mem_free(a->c->mem, a->vecs);
 }
 
 /* Decode one operation at p (n bytes left); 0 on damage. */
@@ -446,287 +398,723 @@ static void op_encode(unsigned char *p, int kind, uint64_t id, const void *vec,
 }
 
 /* ---------------------------------------------------------------------
- * Memtable: exact -> HNSW, and flush
+ * Freezing, flow control and the manifest
  * ------------------------------------------------------------------- */
 
-typedef struct gather {
-    uint64_t *ids;
-    unsigned char *vecs; /* NULL: ids only */
-    size_t n, vec_bytes;
-} gather;
-
-static int gather_one(void *ctx, uint64_t id, const void *vec)
+static int active_full(const vex_collection *c)
 {
-    gather *g = ctx;
-    g->ids[g->n] = id;
-    if (g->vecs)
-        memcpy(g->vecs + g->n * g->vec_bytes, vec, g->vec_bytes);
-    g->n++;
-    return 0;
+    return mt_rows(version_active(c->cur)) * c->vec_bytes >=
+           c->db->opts.memtable_bytes;
 }
 
-/* Past memtable_exact_rows an HNSW collection's memtable becomes a graph,
- * built in parallel on the database's pool from the flat one. */
-static int maybe_grow_memtable(vex_collection *c)
+/* The last write a frozen memtable (or the manifest) covers. */
+static uint64_t covered_seq(const vex_collection *c)
 {
-    gather g = {0};
-    vex_index *hn = NULL, *old;
-    uint64_t n = vex_index_count(c->memt);
-    int rc;
-    if (c->memt_hnsw || c->cfg.index_kind != VEX_INDEX_HNSW ||
-        c->db->opts.memtable_exact_rows == 0 ||
-        n <= c->db->opts.memtable_exact_rows)
-        return VEX_OK;
-    g.ids = vex_mem_alloc(c->mem, n * sizeof *g.ids);
-    g.vecs = vex_mem_alloc(c->mem, n * c->vec_bytes);
-    g.vec_bytes = c->vec_bytes;
-    if (g.ids == NULL || g.vecs == NULL) {
-        rc = coll_nomem(c);
-        goto out;
-    }
-    vexi_index_scan(c->memt, gather_one, &g);
-    rc = memt_new(c, 1, &hn);
-    if (rc == VEX_OK) {
-        rc = vex_index_add(hn, g.ids, g.vecs, g.n);
-        if (rc != VEX_OK)
-            vex_err_set(&c->err, rc, "memtable: %s", vex_index_errmsg(hn));
-    }
-    if (rc != VEX_OK) {
-        vex_index_free(hn);
-        goto out;
-    }
-    pthread_rwlock_wrlock(&c->state);
-    old = c->memt;
-    c->memt = hn;
-    c->memt_hnsw = 1;
-    pthread_rwlock_unlock(&c->state);
-    vex_index_free(old);
-out:
-    vex_mem_free(c->mem, g.ids);
-    vex_mem_free(c->mem, g.vecs);
-    return rc;
+    const version *v = c->cur;
+    return v->n_mts > 1 ? v->mts[v->n_mts - 2]->freeze_seq : c->flushed_seq;
 }
 
-static void make_sticky(vex_collection *c, int rc, const char *what)
+/* Freeze the active memtable: a new empty one takes the writes, a new log
+ * file starts (so the frozen one's records can go after its flush), and a
+ * flush is scheduled. apply_mu held. */
+static int freeze(vex_collection *c)
 {
-    char msg[VEX_ERRMSG_MAX];
-    vex_err_copy(&c->err, msg, sizeof msg);
-    pthread_mutex_lock(&c->wlock);
-    if (c->sticky_rc == VEX_OK) {
-        c->sticky_rc = rc;
-        snprintf(c->sticky_msg, sizeof c->sticky_msg,
-                 "%.64s (the collection refuses writes until it is reopened): "
-                 "%.380s",
-                 what, msg);
+    version *v = c->cur, *nv = NULL;
+    memtable *fresh = NULL, *old = version_active(v);
+    memtable **mts;
+    int rc = memt_new(c, &fresh);
+    if (rc != VEX_OK)
+        return rc;
+    mts = vex_mem_alloc(c->mem, (v->n_mts + 1) * sizeof *mts);
+    if (mts == NULL) {
+        mt_unref(fresh);
+        return coll_nomem(c);
     }
-    pthread_mutex_unlock(&c->wlock);
+    memcpy(mts, v->mts, v->n_mts * sizeof *mts);
+    mts[v->n_mts] = fresh;
+    rc = version_from(c, mts, v->n_mts + 1, v->segs, v->n_segs, &nv);
+    vex_mem_free(c->mem, mts);
+    mt_unref(fresh);
+    if (rc != VEX_OK)
+        return rc;
+    old->freeze_seq = c->last_seq;
+    atomic_store(&old->frozen, 1);
+    install_version(c, nv);
+    if (c->w) {
+        rc = wal_new_file(c->w, &c->err);
+        if (rc != VEX_OK) {
+            make_sticky(c, rc, "starting a new log file failed");
+            return rc;
+        }
+        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
+    }
+    return VEX_OK;
 }
 
-/* The manifest describing the current state plus `extra` (NULL or a new
- * segment). Arrays are allocated; free with manifest_free. */
-static int build_manifest(vex_collection *c, const seg_ref *extra,
-                          uint64_t number, manifest *m)
+/* Before a group: make room in the active memtable (apply_mu held; may
+ * wait on room_cv, which releases it). */
+static int need_room(vex_collection *c)
 {
-    uint32_t n = c->n_segs + (extra ? 1 : 0);
+    int counted = 0;
+    uint64_t fails;
+    for (;;) {
+        int rc;
+        if (!active_full(c))
+            return VEX_OK;
+        if (c->cur->n_mts - 1 < c->db->opts.max_frozen_memtables)
+            return freeze(c);
+        if (!counted) {
+            atomic_fetch_add(&c->n_stalls, 1);
+            counted = 1;
+        }
+        if (c->db->opts.write_stall == VEX_STALL_BUSY)
+            return vex_err_set(&c->err, VEX_BUSY,
+                               "%u frozen memtables are waiting for their "
+                               "flush (max_frozen_memtables); retry later",
+                               c->cur->n_mts - 1);
+        if ((rc = sticky(c)) != VEX_OK)
+            return vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+        if (atomic_load(&c->closing))
+            return vex_err_set(&c->err, VEX_MISUSE,
+                               "the collection is closing");
+        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
+        fails = c->flush_fails;
+        pthread_cond_wait(&c->room_cv, &c->apply_mu);
+        if (c->flush_fails != fails)
+            return vex_err_set(&c->err, c->flush_rc,
+                               "waiting for room in the memtables: a flush "
+                               "failed: %s",
+                               c->flush_msg);
+    }
+}
+
+/* The manifest describing version `v` with `flushed_seq`. Arrays are
+ * allocated; free with manifest_free. apply_mu held (delete arrays are
+ * stable under it). */
+static int build_manifest(vex_collection *c, const version *v, uint64_t number,
+                          uint64_t flushed_seq, manifest *m)
+{
     memset(m, 0, sizeof *m);
     m->number = number;
     m->config = c->cfg;
     m->next_file = c->next_file;
-    m->flushed_seq = c->last_seq;
-    m->segs = vex_mem_calloc(c->mem, n ? n : 1, sizeof *m->segs);
+    m->flushed_seq = flushed_seq;
+    m->segs =
+        vex_mem_calloc(c->mem, v->n_segs ? v->n_segs : 1, sizeof *m->segs);
     if (m->segs == NULL)
         return coll_nomem(c);
-    m->n_segments = n;
-    for (uint32_t i = 0; i < n; i++) {
-        const seg_ref *r = i < c->n_segs ? c->segs[i] : extra;
+    m->n_segments = v->n_segs;
+    for (uint32_t i = 0; i < v->n_segs; i++) {
+        const vseg *r = v->segs[i];
         man_segment *ms = &m->segs[i];
+        uint64_t nd = atomic_load(&((vseg *)r)->n_deleted);
         ms->number = r->info.number;
         ms->n_rows = r->info.n_rows;
         ms->file_size = r->info.file_size;
         ms->min_seq = r->info.min_seq;
         ms->max_seq = r->info.max_seq;
-        ms->n_deleted = r->deleted.count;
-        if (ms->n_deleted) {
-            size_t k = 0;
-            ms->deleted =
-                vex_mem_alloc(c->mem, ms->n_deleted * sizeof(uint64_t));
+        ms->n_deleted = nd;
+        if (nd) {
+            uint64_t k = 0;
+            ms->deleted = vex_mem_alloc(c->mem, nd * sizeof(uint64_t));
             if (ms->deleted == NULL) {
                 manifest_free(m, c->mem);
                 return coll_nomem(c);
             }
-            for (size_t j = 0; j < r->deleted.cap; j++)
-                if (r->deleted.vals[j])
-                    ms->deleted[k++] = r->deleted.keys[j];
+            for (uint64_t key = 0; key < r->info.n_keys && k < nd; key++)
+                if (vseg_del_seq(r, key))
+                    ms->deleted[k++] = seg_key_id(r->s, key);
             qsort(ms->deleted, k, sizeof(uint64_t), cmp_u64);
         }
     }
     return VEX_OK;
 }
 
-static int seg_path_of(vex_collection *c, uint64_t number, char **out)
+/* Publish `v` as the new manifest (apply_mu held). On VEX_OK the old
+ * manifest file is removed and c->manifest_no moves; an ambiguous failure
+ * makes the handle sticky. */
+static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
 {
-    char name[64];
-    seg_file_name(name, sizeof name, number);
-    *out = vexi_path_join(c->mem, c->dir, name);
-    return *out ? VEX_OK : coll_nomem(c);
-}
-
-/* Write the memtable to a segment and publish a manifest with it (and
- * with the current deleted sets); then swap in an empty memtable and drop
- * the log it covered. Leader (or recovery) only. */
-static int do_flush(vex_collection *c)
-{
-    gather g = {0};
-    unsigned char *blob = NULL;
-    uint64_t blob_size = 0, n, old_manifest = c->manifest_no;
-    seg_ref *r = NULL;
-    char *path = NULL;
     manifest m;
-    seg_write_info wi;
-    vex_index *fresh = NULL, *old;
-    int rc, ambiguous = 0, wrote = 0;
-
-    if (!c->dirty)
-        return VEX_OK;
-    n = vex_index_count(c->memt);
-    if (n > 0) {
-        g.ids = vex_mem_alloc(c->mem, n * sizeof *g.ids);
-        if (g.ids == NULL)
-            return coll_nomem(c);
-        vexi_index_scan(c->memt, gather_one, &g);
-        qsort(g.ids, g.n, sizeof *g.ids, cmp_u64);
-        rc = vex_index_serialize(c->memt, NULL, 0, &blob_size);
-        if (rc != VEX_FULL && rc != VEX_OK) {
-            rc = vex_err_set(&c->err, rc, "memtable: %s",
-                             vex_index_errmsg(c->memt));
-            goto fail;
-        }
-        blob = vex_mem_alloc_aligned(c->mem, blob_size, 64);
-        if (blob == NULL) {
-            rc = coll_nomem(c);
-            goto fail;
-        }
-        rc = vex_index_serialize(c->memt, blob, blob_size, &blob_size);
+    uint64_t old = c->manifest_no, number;
+    int rc, ambiguous = 0;
+    if (c->w && c->db->opts.durability == VEX_DURABILITY_NONE) {
+        /* invariant 4: nothing in the manifest may outlive its log */
+        rc = wal_sync(c->w, &c->err);
         if (rc != VEX_OK) {
-            rc = vex_err_set(&c->err, rc, "memtable: %s",
-                             vex_index_errmsg(c->memt));
-            goto fail;
+            make_sticky(c, rc, "syncing the log failed");
+            return rc;
         }
-        memset(&wi, 0, sizeof wi);
-        wi.number = c->next_file++;
-        wi.dim = c->cfg.dim;
-        wi.elem = c->cfg.elem;
-        wi.metric = c->cfg.metric;
-        wi.index_kind = c->memt_hnsw ? VEX_INDEX_HNSW : VEX_INDEX_FLAT;
-        wi.n_rows = g.n;
-        wi.min_seq = c->flushed_seq + 1;
-        wi.max_seq = c->last_seq;
-        wi.ids = g.ids;
-        wi.index_blob = blob;
-        wi.blob_size = blob_size;
-        if ((rc = seg_path_of(c, wi.number, &path)) != VEX_OK)
-            goto fail;
-        rc = seg_write(c->db->vfs, path, &wi, c->mem, &c->err);
-        if (rc != VEX_OK)
-            goto fail;
-        wrote = 1;
-        vex_mem_free_aligned(c->mem, blob);
-        blob = NULL;
-        r = vex_mem_calloc(c->mem, 1, sizeof *r);
-        if (r == NULL) {
-            rc = coll_nomem(c);
-            goto fail;
-        }
-        pthread_mutex_init(&r->open_lock, NULL);
-        vex_idmap_init(&r->deleted, c->mem);
-        rc = seg_open(c->db->vfs, path, wi.number, c->mem, &c->err, &r->s);
-        if (rc != VEX_OK)
-            goto fail;
-        seg_get_info(r->s, &r->info);
     }
-    rc = memt_new(c, 0, &fresh);
+    number = c->next_file++;
+    rc = build_manifest(c, v, number, flushed_seq, &m);
     if (rc != VEX_OK)
-        goto fail;
-    if (c->n_segs + 1 > c->cap_segs) {
-        uint32_t cap = c->cap_segs ? c->cap_segs * 2 : 8;
-        seg_ref **p = vex_mem_realloc(c->mem, c->segs, cap * sizeof *p);
-        if (p == NULL) {
-            rc = coll_nomem(c);
-            goto fail;
-        }
-        c->segs = p;
-        c->cap_segs = cap;
-    }
-    c->manifest_no = c->next_file++;
-    rc = build_manifest(c, r, c->manifest_no, &m);
-    if (rc != VEX_OK)
-        goto fail;
+        return rc;
     rc = manifest_publish(c->db->vfs, c->dir, &m, c->mem, &c->err, &ambiguous);
     manifest_free(&m, c->mem);
     if (rc != VEX_OK) {
-        if (ambiguous) {
-            /* the files may name either state: keep the segment file, the
-             * next open decides from CURRENT */
-            wrote = 0;
+        if (ambiguous)
             make_sticky(c, rc, "publishing the manifest failed");
-        }
-        c->manifest_no = old_manifest;
-        goto fail;
+        return rc;
     }
-    /* published: the new state is durable */
-    pthread_rwlock_wrlock(&c->state);
-    if (r)
-        c->segs[c->n_segs++] = r;
-    old = c->memt;
-    c->memt = fresh;
-    c->memt_hnsw = 0;
-    vex_idmap_destroy(&c->memt_ids);
-    vex_idmap_init(&c->memt_ids, c->mem);
-    c->flushed_seq = c->last_seq;
-    c->dirty = 0;
-    pthread_rwlock_unlock(&c->state);
-    vex_index_free(old);
+    c->manifest_no = number;
     {
-        /* cleanup: the old manifest and the covered log; failures only
-         * leave files the next open removes or skips */
+        /* the old manifest; a failure only leaves a file the next open
+         * removes */
         char name[64];
         char *p;
-        manifest_file_name(name, sizeof name, old_manifest);
+        manifest_file_name(name, sizeof name, old);
         p = vexi_path_join(c->mem, c->dir, name);
         if (p)
             (void)c->db->vfs->methods->remove(c->db->vfs, p, NULL);
         vex_mem_free(c->mem, p);
     }
-    /* Start a new log file so that every record the segment covers can
-     * go (the current file is never deleted). A failure here leaves the
-     * published state intact but the log unusable: sticky. */
-    rc = wal_new_file(c->w, &c->err);
-    if (rc != VEX_OK) {
-        make_sticky(c, rc, "starting a new log file after a flush failed");
-        vex_mem_free(c->mem, g.ids);
-        vex_mem_free(c->mem, path);
-        return rc;
-    }
-    (void)wal_drop_before(c->w, c->last_seq + 1, NULL);
-    vex_mem_free(c->mem, g.ids);
-    vex_mem_free(c->mem, path);
     return VEX_OK;
-fail:
-    vex_index_free(fresh);
-    if (r)
-        seg_ref_free(c, r);
-    if (wrote && path)
-        (void)c->db->vfs->methods->remove(c->db->vfs, path, NULL);
-    vex_mem_free_aligned(c->mem, blob);
-    vex_mem_free(c->mem, g.ids);
+}
+
+/* ---------------------------------------------------------------------
+ * Flush: the oldest frozen memtable becomes a segment (V3)
+ * ------------------------------------------------------------------- */
+
+typedef struct idkey {
+    uint64_t id, key;
+} idkey;
+
+static int cmp_idkey(const void *a, const void *b)
+{
+    const idkey *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Serialise index `ix` into an aligned buffer. */
+static int serialize_index(vex_collection *c, vex_index *ix,
+                           unsigned char **blob, uint64_t *size)
+{
+    int rc = vex_index_serialize(ix, NULL, 0, size);
+    *blob = NULL;
+    if (rc != VEX_FULL && rc != VEX_OK)
+        return vex_err_set(&c->err, rc, "serialising an index: %s",
+                           vex_index_errmsg(ix));
+    *blob = vex_mem_alloc_aligned(c->mem, *size ? *size : 64, 64);
+    if (*blob == NULL)
+        return coll_nomem(c);
+    rc = vex_index_serialize(ix, *blob, *size, size);
+    if (rc != VEX_OK) {
+        vex_mem_free_aligned(c->mem, *blob);
+        *blob = NULL;
+        return vex_err_set(&c->err, rc, "serialising an index: %s",
+                           vex_index_errmsg(ix));
+    }
+    return VEX_OK;
+}
+
+/* A new empty index of the collection's kind on the database's pool. */
+static int index_new(vex_collection *c, int kind, vex_index **out)
+{
+    vex_index_options io;
+    int rc;
+    vex_index_options_init(&io);
+    io.kind = (vex_index_kind)kind;
+    io.elem = (vex_elem)c->cfg.elem;
+    io.metric = (vex_metric)c->cfg.metric;
+    io.dim = c->cfg.dim;
+    io.n_threads = vex_pool_size(c->db->pool);
+    io.allocator = c->db->opts.allocator;
+    if (kind == VEX_INDEX_HNSW) {
+        io.hnsw_m = c->cfg.hnsw_m;
+        io.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
+        io.hnsw_ef_search = c->cfg.hnsw_ef_search;
+        io.hnsw_seed = c->cfg.hnsw_seed;
+    }
+    rc = vexi_index_create(&io, c->db->pool, out);
+    if (rc != VEX_OK) {
+        vex_err_set(&c->err, rc, "creating an index: %s",
+                    *out ? vex_index_errmsg(*out) : "out of memory");
+        vex_index_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Write a segment file from (ids ascending, row_keys, key_ids) and the
+ * index blob, and open it. */
+static int write_segment(vex_collection *c, uint64_t number, int index_kind,
+                         uint64_t n_rows, uint64_t n_keys, const uint64_t *ids,
+                         const uint64_t *row_keys, const uint64_t *key_ids,
+                         const void *blob, uint64_t blob_size, uint64_t min_seq,
+                         uint64_t max_seq, vseg **out)
+{
+    seg_write_info wi;
+    char *path = NULL;
+    int rc;
+    *out = NULL;
+    memset(&wi, 0, sizeof wi);
+    wi.number = number;
+    wi.dim = c->cfg.dim;
+    wi.elem = c->cfg.elem;
+    wi.metric = c->cfg.metric;
+    wi.index_kind = (uint32_t)index_kind;
+    wi.n_rows = n_rows;
+    wi.n_keys = n_keys;
+    wi.min_seq = min_seq;
+    wi.max_seq = max_seq;
+    wi.ids = ids;
+    wi.row_keys = row_keys;
+    wi.key_ids = key_ids;
+    wi.index_blob = blob;
+    wi.blob_size = blob_size;
+    if ((rc = seg_path_of(c, number, &path)) != VEX_OK)
+        return rc;
+    rc = seg_write(c->db->vfs, path, &wi, c->mem, &c->err);
+    if (rc == VEX_OK) {
+        rc = vseg_open(c->db->vfs, path, number, c->mem, c->db->pool, &c->err,
+                       out);
+        if (rc != VEX_OK)
+            (void)c->db->vfs->methods->remove(c->db->vfs, path, NULL);
+    }
     vex_mem_free(c->mem, path);
     return rc;
 }
 
-static int memtable_full(const vex_collection *c)
+/* Build the segment of frozen memtable `m` with the rows live at `s`. */
+static int flush_build(vex_collection *c, memtable *m, uint64_t s,
+                       uint64_t number, vseg **out)
 {
-    return (uint64_t)vex_index_count(c->memt) * c->vec_bytes >=
-           c->db->opts.memtable_bytes;
+    uint64_t n_keys = mt_rows(m), n = 0;
+    uint64_t *key_ids = NULL, *ids = NULL, *row_keys = NULL;
+    idkey *live = NULL;
+    unsigned char *blob = NULL;
+    uint64_t blob_size = 0;
+    vex_index *flat = NULL, *ix = m->ix;
+    int rc = VEX_OK;
+    *out = NULL;
+    key_ids = vex_mem_alloc(c->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
+    live = vex_mem_alloc(c->mem, (n_keys ? n_keys : 1) * sizeof *live);
+    if (key_ids == NULL || live == NULL) {
+        rc = coll_nomem(c);
+        goto out;
+    }
+    for (uint64_t r = 0; r < n_keys; r++) {
+        key_ids[r] = mt_row_id(m, r);
+        if (mt_visible(m, r, s)) {
+            live[n].id = key_ids[r];
+            live[n].key = r;
+            n++;
+        }
+    }
+    if (n == 0)
+        goto out; /* nothing survives: no file */
+    qsort(live, n, sizeof *live, cmp_idkey);
+    ids = vex_mem_alloc(c->mem, n * sizeof *ids);
+    row_keys = vex_mem_alloc(c->mem, n * sizeof *row_keys);
+    if (ids == NULL || row_keys == NULL) {
+        rc = coll_nomem(c);
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        ids[i] = live[i].id;
+        row_keys[i] = live[i].key;
+    }
+    if (ix) {
+        rc = mt_index_to(m, n_keys, NULL, &c->err);
+        if (rc == VEX_OK && mt_indexed(m) != n_keys)
+            rc = vex_err_set(
+                &c->err, VEX_INTERNAL, "memtable graph holds %llu of %llu rows",
+                (unsigned long long)mt_indexed(m), (unsigned long long)n_keys);
+    } else {
+        /* a flat segment: every row, keyed by row number like a graph */
+        rc = index_new(c, VEX_INDEX_FLAT, &flat);
+        for (uint64_t r = 0; rc == VEX_OK && r < n_keys; r++) {
+            uint64_t key = r;
+            rc = vex_index_add(flat, &key, mt_row_vec(m, r), 1);
+            if (rc != VEX_OK)
+                vex_err_set(&c->err, rc, "flat segment index: %s",
+                            vex_index_errmsg(flat));
+        }
+        ix = flat;
+    }
+    if (rc == VEX_OK)
+        rc = serialize_index(c, ix, &blob, &blob_size);
+    if (rc == VEX_OK)
+        rc = write_segment(c, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
+                           n, n_keys, ids, row_keys, key_ids, blob, blob_size,
+                           m->min_seq ? m->min_seq : 1,
+                           m->freeze_seq ? m->freeze_seq : 1, out);
+out:
+    vex_index_free(flat);
+    vex_mem_free_aligned(c->mem, blob);
+    vex_mem_free(c->mem, key_ids);
+    vex_mem_free(c->mem, live);
+    vex_mem_free(c->mem, ids);
+    vex_mem_free(c->mem, row_keys);
+    return rc;
+}
+
+/* Flush the oldest frozen memtable (flush_mu held). *did = 0 when there
+ * was none. */
+static int flush_one(vex_collection *c, int *did)
+{
+    memtable *m;
+    vseg *out = NULL;
+    version *v, *nv = NULL;
+    uint64_t s, number;
+    int rc;
+
+    *did = 0;
+    pthread_mutex_lock(&c->apply_mu);
+    v = c->cur;
+    if (v->n_mts < 2) {
+        pthread_mutex_unlock(&c->apply_mu);
+        return VEX_OK;
+    }
+    if ((rc = sticky(c)) != VEX_OK) {
+        pthread_mutex_unlock(&c->apply_mu);
+        return vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+    }
+    m = v->mts[0];
+    mt_ref(m);
+    s = c->last_seq;
+    number = c->next_file++;
+    pthread_mutex_unlock(&c->apply_mu);
+
+    rc = flush_build(c, m, s, number, &out);
+
+    pthread_mutex_lock(&c->apply_mu);
+    v = c->cur;
+    if (rc == VEX_OK && out) {
+        /* V3: rows ended since s are deleted in the segment with their
+         * sequence numbers */
+        const uint64_t *rk = seg_row_keys(out->s);
+        for (uint64_t i = 0; i < out->info.n_rows && rc == VEX_OK; i++) {
+            uint64_t e = mt_row_end(m, rk[i]);
+            if (e != 0 && vseg_delete(out, rk[i], e) != VEX_OK)
+                rc = coll_nomem(c);
+        }
+    }
+    if (rc == VEX_OK) {
+        vseg **segs = vex_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
+        if (segs == NULL) {
+            rc = coll_nomem(c);
+        } else {
+            memcpy(segs, v->segs, v->n_segs * sizeof *segs);
+            if (out)
+                segs[v->n_segs] = out;
+            rc = version_from(c, v->mts + 1, v->n_mts - 1, segs,
+                              v->n_segs + (out ? 1 : 0), &nv);
+            vex_mem_free(c->mem, segs);
+        }
+    }
+    if (rc == VEX_OK) {
+        rc = publish(c, nv, m->freeze_seq);
+        if (rc == VEX_OK) {
+            install_version(c, nv);
+            nv = NULL;
+            c->flushed_seq = m->freeze_seq;
+            c->compact_failed = 0;
+            c->flush_rc = VEX_OK;
+        }
+    }
+    if (rc != VEX_OK) {
+        /* an ambiguous publish made the handle sticky already: then the
+         * file may be named by CURRENT and must stay */
+        int keep = sticky(c) != VEX_OK;
+        if (out && !keep)
+            atomic_store(&out->obsolete, 1);
+        if (!keep) {
+            /* not sticky: the frozen memtable stays and the next flush
+             * tries again; writers waiting for room get the error */
+            c->flush_fails++;
+            c->flush_rc = rc;
+            vex_err_copy(&c->err, c->flush_msg, sizeof c->flush_msg);
+        }
+    }
+    pthread_mutex_unlock(&c->apply_mu);
+    version_unref(nv);
+    vseg_unref(out); /* the version holds it when published */
+    if (rc == VEX_OK) {
+        if (c->w)
+            (void)wal_drop_before(c->w, m->freeze_seq + 1, NULL);
+        atomic_fetch_add(&c->n_flushes, 1);
+        *did = 1;
+    }
+    mt_unref(m);
+    pthread_cond_broadcast(&c->room_cv);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Compaction (V4; the policy is documented with vex_db_options)
+ * ------------------------------------------------------------------- */
+
+static unsigned size_tier(uint64_t bytes)
+{
+    unsigned t = 0;
+    uint64_t mib = bytes >> 20;
+    while (mib >= 4) {
+        mib /= 4;
+        t++;
+    }
+    return t;
+}
+
+static uint64_t seg_dead(const vseg *s)
+{
+    return s->info.n_keys - vseg_live_rows(s);
+}
+
+/* Choose inputs from `v` into pick[] (indexes, ascending); returns how
+ * many. `all`: every segment (vex_compact), when that reclaims anything. */
+static uint32_t compact_pick(const vex_collection *c, const version *v, int all,
+                             uint32_t *pick)
+{
+    const vex_db_options *o = &c->db->opts;
+    uint32_t n = 0;
+    if (all) {
+        for (uint32_t i = 0; i < v->n_segs; i++)
+            pick[n++] = i;
+        if (n == 1 && seg_dead(v->segs[0]) == 0)
+            n = 0;
+        return n;
+    }
+    if (o->compact_deleted_pct) {
+        for (uint32_t i = 0; i < v->n_segs; i++) {
+            const vseg *s = v->segs[i];
+            if (s->info.n_keys &&
+                seg_dead(s) * 100 >=
+                    (uint64_t)o->compact_deleted_pct * s->info.n_keys) {
+                pick[0] = i;
+                return 1;
+            }
+        }
+    }
+    if (o->compact_min_merge) {
+        for (unsigned tier = 0; tier < 40; tier++) {
+            n = 0;
+            for (uint32_t i = 0; i < v->n_segs && n < o->compact_max_merge; i++)
+                if (size_tier(v->segs[i]->info.file_size) == tier)
+                    pick[n++] = i;
+            if (n >= o->compact_min_merge)
+                return n;
+        }
+    }
+    return 0;
+}
+
+typedef struct crow {
+    uint64_t id;
+    uint32_t src;
+    uint64_t key;
+} crow;
+
+static int cmp_crow(const void *a, const void *b)
+{
+    const crow *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Merge inputs (the rows visible at s) into a new segment. *out NULL when
+ * no row survives. VEX_ABORTED-like: returns VEX_OK with *cancelled when
+ * the collection started closing. */
+static int compact_build(vex_collection *c, vseg *const *in, uint32_t n_in,
+                         uint64_t s, uint64_t number, vseg **out,
+                         int *cancelled)
+{
+    vex_index **src = NULL, *ix = NULL;
+    crow *rows = NULL;
+    uint64_t n = 0, total = 0, *ids = NULL, *keys = NULL;
+    unsigned char *vecs = NULL, *blob = NULL;
+    uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
+    int rc = VEX_OK;
+    *out = NULL;
+    *cancelled = 0;
+    src = vex_mem_calloc(c->mem, n_in, sizeof *src);
+    if (src == NULL)
+        return coll_nomem(c);
+    for (uint32_t i = 0; i < n_in; i++) {
+        total += in[i]->info.n_rows;
+        if (in[i]->info.min_seq < min_seq)
+            min_seq = in[i]->info.min_seq;
+        if (in[i]->info.max_seq > max_seq)
+            max_seq = in[i]->info.max_seq;
+        if ((rc = vseg_index(in[i], &src[i], &c->err)) != VEX_OK)
+            goto out;
+    }
+    rows = vex_mem_alloc(c->mem, (total ? total : 1) * sizeof *rows);
+    if (rows == NULL) {
+        rc = coll_nomem(c);
+        goto out;
+    }
+    for (uint32_t i = 0; i < n_in; i++) {
+        const uint64_t *rk = seg_row_keys(in[i]->s);
+        for (uint64_t j = 0; j < in[i]->info.n_rows; j++)
+            if (vseg_visible(in[i], rk[j], s)) {
+                rows[n].id = seg_key_id(in[i]->s, rk[j]);
+                rows[n].src = i;
+                rows[n].key = rk[j];
+                n++;
+            }
+    }
+    if (n == 0)
+        goto out;
+    qsort(rows, n, sizeof *rows, cmp_crow);
+    ids = vex_mem_alloc(c->mem, n * sizeof *ids);
+    keys = vex_mem_alloc(c->mem, n * sizeof *keys);
+    vecs = vex_mem_alloc(c->mem, COMPACT_STEP * c->vec_bytes);
+    if (ids == NULL || keys == NULL || vecs == NULL) {
+        rc = coll_nomem(c);
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        ids[i] = rows[i].id;
+        keys[i] = i;
+    }
+    rc = index_new(c, (int)c->cfg.index_kind, &ix);
+    for (uint64_t at = 0; rc == VEX_OK && at < n; at += COMPACT_STEP) {
+        size_t cnt = n - at < COMPACT_STEP ? (size_t)(n - at) : COMPACT_STEP;
+        if (atomic_load(&c->closing)) {
+            *cancelled = 1;
+            goto out;
+        }
+        for (size_t j = 0; j < cnt && rc == VEX_OK; j++) {
+            const crow *r = &rows[at + j];
+            rc = vex_index_get(src[r->src], r->key, vecs + j * c->vec_bytes);
+            if (rc != VEX_OK)
+                rc = vex_err_set(&c->err, VEX_CORRUPT,
+                                 "%s: key %llu is live but not in the index",
+                                 seg_path(in[r->src]->s),
+                                 (unsigned long long)r->key);
+        }
+        if (rc == VEX_OK) {
+            rc = vex_index_add(ix, keys + at, vecs, cnt);
+            if (rc != VEX_OK)
+                vex_err_set(&c->err, rc, "compaction index: %s",
+                            vex_index_errmsg(ix));
+        }
+    }
+    if (rc == VEX_OK)
+        rc = serialize_index(c, ix, &blob, &blob_size);
+    if (rc == VEX_OK)
+        rc = write_segment(c, number, (int)c->cfg.index_kind, n, n, ids, keys,
+                           ids, blob, blob_size, min_seq, max_seq, out);
+out:
+    vex_index_free(ix);
+    vex_mem_free_aligned(c->mem, blob);
+    vex_mem_free(c->mem, vecs);
+    vex_mem_free(c->mem, keys);
+    vex_mem_free(c->mem, ids);
+    vex_mem_free(c->mem, rows);
+    vex_mem_free(c->mem, src);
+    return rc;
+}
+
+/* One compaction (compact_mu held). *did = 0 when the policy found
+ * nothing to do (or the collection is closing). */
+static int compact_once(vex_collection *c, int all, int *did)
+{
+    version *v, *nv = NULL;
+    vseg **in = NULL, *out = NULL, **segs = NULL;
+    uint32_t *pick = NULL, n_in, k = 0;
+    uint64_t s, number;
+    int rc, cancelled = 0;
+
+    *did = 0;
+    pthread_mutex_lock(&c->apply_mu);
+    v = c->cur;
+    pick = vex_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *pick);
+    in = vex_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *in);
+    if (pick == NULL || in == NULL) {
+        pthread_mutex_unlock(&c->apply_mu);
+        vex_mem_free(c->mem, pick);
+        vex_mem_free(c->mem, in);
+        return coll_nomem(c);
+    }
+    n_in = compact_pick(c, v, all, pick);
+    if (n_in == 0 || (rc = sticky(c)) != VEX_OK) {
+        pthread_mutex_unlock(&c->apply_mu);
+        vex_mem_free(c->mem, pick);
+        vex_mem_free(c->mem, in);
+        return n_in == 0 ? VEX_OK
+                         : vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+    }
+    for (uint32_t i = 0; i < n_in; i++) {
+        in[i] = v->segs[pick[i]];
+        vseg_ref(in[i]);
+    }
+    s = c->last_seq;
+    number = c->next_file++;
+    pthread_mutex_unlock(&c->apply_mu);
+
+    rc = compact_build(c, in, n_in, s, number, &out, &cancelled);
+
+    pthread_mutex_lock(&c->apply_mu);
+    v = c->cur;
+    if (rc == VEX_OK && !cancelled && out) {
+        /* V4: deletes since s move to the output */
+        for (uint32_t i = 0; i < n_in && rc == VEX_OK; i++)
+            for (uint64_t key = 0; key < in[i]->info.n_keys && rc == VEX_OK;
+                 key++) {
+                uint64_t d = vseg_del_seq(in[i], key), k2;
+                if (d > s && seg_find(out->s, seg_key_id(in[i]->s, key), &k2) &&
+                    vseg_delete(out, k2, d) != VEX_OK)
+                    rc = coll_nomem(c);
+            }
+    }
+    if (rc == VEX_OK && !cancelled) {
+        segs = vex_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
+        if (segs == NULL)
+            rc = coll_nomem(c);
+    }
+    if (rc == VEX_OK && !cancelled) {
+        int placed = 0;
+        for (uint32_t i = 0; i < v->n_segs; i++) {
+            int is_in = 0;
+            for (uint32_t j = 0; j < n_in; j++)
+                is_in |= v->segs[i] == in[j];
+            if (!is_in)
+                segs[k++] = v->segs[i];
+            else if (!placed && out) {
+                segs[k++] = out;
+                placed = 1;
+            }
+        }
+        rc = version_from(c, v->mts, v->n_mts, segs, k, &nv);
+    }
+    if (rc == VEX_OK && !cancelled) {
+        rc = publish(c, nv, c->flushed_seq);
+        if (rc == VEX_OK) {
+            install_version(c, nv);
+            nv = NULL;
+            for (uint32_t i = 0; i < n_in; i++)
+                atomic_store(&in[i]->obsolete, 1); /* V5 */
+            atomic_fetch_add(&c->n_compactions, 1);
+            atomic_fetch_add(&c->n_compacted_rows, out ? out->info.n_rows : 0);
+            *did = 1;
+        }
+    }
+    if (out && (rc != VEX_OK || cancelled) && sticky(c) == VEX_OK)
+        atomic_store(&out->obsolete, 1); /* not published: remove */
+    if (rc != VEX_OK && !all)
+        c->compact_failed = 1;
+    pthread_mutex_unlock(&c->apply_mu);
+    version_unref(nv);
+    vseg_unref(out);
+    for (uint32_t i = 0; i < n_in; i++)
+        vseg_unref(in[i]);
+    vex_mem_free(c->mem, segs);
+    vex_mem_free(c->mem, pick);
+    vex_mem_free(c->mem, in);
+    return rc;
+}
+
+int vex_compact(vex_collection *c)
+{
+    int rc, did;
+    if (c == NULL || c->w == NULL)
+        return VEX_MISUSE;
+    pthread_mutex_lock(&c->compact_mu);
+    rc = compact_once(c, 1, &did);
+    pthread_mutex_unlock(&c->compact_mu);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------
@@ -823,6 +1211,18 @@ static int validate(vex_collection *c, wreq *w)
     return rc;
 }
 
+/* Schedule background indexing of the active memtable when its unindexed
+ * tail is long enough (apply_mu held). */
+#define INDEX_TRIGGER 256
+static void maybe_index(vex_collection *c)
+{
+    memtable *a = version_active(c->cur);
+    uint64_t n = mt_rows(a);
+    if (a->ix && n > c->db->opts.memtable_exact_rows &&
+        n - mt_indexed(a) >= INDEX_TRIGGER)
+        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
+}
+
 /* Leader: the group [head .. last]. */
 static void lead(vex_collection *c, wreq *head, wreq *last)
 {
@@ -831,9 +1231,8 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
     uint64_t seq = 0;
     wreq *w;
 
-    pthread_mutex_lock(&c->wlock);
-    rc = c->sticky_rc;
-    pthread_mutex_unlock(&c->wlock);
+    pthread_mutex_lock(&c->apply_mu);
+    rc = sticky(c);
     if (rc != VEX_OK) {
         for (w = head;; w = w->next) {
             w->rc = rc;
@@ -841,15 +1240,12 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
             if (w == last)
                 break;
         }
+        pthread_mutex_unlock(&c->apply_mu);
         return;
     }
-    if (head->type == WR_FLUSH) {
-        rc = do_flush(c);
-        head->rc = rc;
-        if (rc != VEX_OK)
-            vex_err_copy(&c->err, head->msg, sizeof head->msg);
-        return;
-    }
+    rc = need_room(c);
+    if (rc != VEX_OK)
+        goto done;
     /* validate in order; requests that fail drop out of the group */
     for (w = head;; w = w->next) {
         size_t before = c->n_touched;
@@ -872,8 +1268,10 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
     for (size_t i = 0; i < c->n_touched; i++)
         vex_idmap_remove(&c->overlay, c->touched[i]);
     c->n_touched = 0;
-    if (n_ops == 0)
+    if (n_ops == 0) {
+        pthread_mutex_unlock(&c->apply_mu);
         return;
+    }
     if (rec_len > c->rec_cap) {
         unsigned char *p = vex_mem_realloc(c->mem, c->rec, rec_len);
         if (p == NULL) {
@@ -907,40 +1305,35 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
         make_sticky(c, rc, "writing the log failed");
         goto done;
     }
-    pthread_rwlock_wrlock(&c->state);
-    {
-        applier ap = {c, NULL, NULL, 0, 0};
-        for (w = head; rc == VEX_OK; w = w->next) {
-            if (w->rc == VEX_OK) {
-                op_iter it = {w, 0, 0};
-                int kind;
-                uint64_t id;
-                const void *vec;
-                while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec))
-                    rc = run_op(&ap, kind, id, vec);
-            }
-            if (w == last)
-                break;
+    for (w = head; rc == VEX_OK; w = w->next) {
+        if (w->rc == VEX_OK) {
+            op_iter it = {w, 0, 0};
+            int kind;
+            uint64_t id;
+            const void *vec;
+            while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec))
+                rc = apply_op(c, kind, id, vec, seq);
         }
-        if (rc == VEX_OK)
-            rc = run_flush(&ap);
-        applier_free(&ap);
+        if (w == last)
+            break;
     }
     c->last_seq = seq;
-    pthread_rwlock_unlock(&c->state);
     if (rc != VEX_OK) {
         make_sticky(c, rc, "applying a logged write failed");
         goto done;
     }
-    /* the group is durable and applied; growing or flushing the memtable
-     * is maintenance whose failure must not fail these writes */
-    rc = maybe_grow_memtable(c);
-    if (rc == VEX_OK && memtable_full(c))
-        rc = do_flush(c);
-    if (rc != VEX_OK)
-        make_sticky(c, rc, "flushing the memtable failed");
+    publish_seq(c, seq); /* V1 */
+    /* the group is durable and visible; freezing a full memtable now lets
+     * its flush start before the next write needs the room */
+    if (active_full(c) &&
+        c->cur->n_mts - 1 < c->db->opts.max_frozen_memtables &&
+        freeze(c) != VEX_OK)
+        make_sticky(c, VEX_NOMEM, "freezing the memtable failed");
+    maybe_index(c);
+    pthread_mutex_unlock(&c->apply_mu);
     return;
 done:
+    pthread_mutex_unlock(&c->apply_mu);
     for (w = head;; w = w->next) {
         if (w->rc == VEX_OK) {
             w->rc = rc;
@@ -978,10 +1371,9 @@ static int submit(vex_collection *c, wreq *w)
     }
     /* leader: take a group */
     last = w;
-    bytes = w->type == WR_COMMIT ? wreq_bytes(c, w) : 0;
-    if (w->type == WR_COMMIT &&
-        c->db->opts.durability == VEX_DURABILITY_GROUP) {
-        while (last->next && last->next->type == WR_COMMIT &&
+    bytes = wreq_bytes(c, w);
+    if (c->db->opts.durability == VEX_DURABILITY_GROUP) {
+        while (last->next &&
                bytes + wreq_bytes(c, last->next) <= GROUP_MAX_BYTES) {
             last = last->next;
             bytes += wreq_bytes(c, last);
@@ -1042,7 +1434,6 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec)
             return vex_err_set(&c->err, VEX_INVALID, "%s", msg);
     }
     memset(&w, 0, sizeof w);
-    w.type = WR_COMMIT;
     w.n_ops = 1;
     w.one_kind = kind;
     w.one_id = id;
@@ -1067,13 +1458,33 @@ int vex_delete(vex_collection *c, uint64_t id)
 
 int vex_flush(vex_collection *c)
 {
-    wreq w;
-    int rc;
+    int rc = VEX_OK, did = 1;
+    uint64_t target;
     if (!usable(c))
         return VEX_MISUSE;
-    memset(&w, 0, sizeof w);
-    w.type = WR_FLUSH;
-    rc = submit(c, &w);
+    pthread_mutex_lock(&c->apply_mu);
+    rc = sticky(c);
+    if (rc != VEX_OK) {
+        pthread_mutex_unlock(&c->apply_mu);
+        return vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+    }
+    target = c->last_seq;
+    if (target > covered_seq(c))
+        rc = freeze(c);
+    pthread_mutex_unlock(&c->apply_mu);
+    if (rc != VEX_OK)
+        return rc;
+    pthread_mutex_lock(&c->flush_mu);
+    while (rc == VEX_OK && did) {
+        pthread_mutex_lock(&c->apply_mu);
+        did = c->flushed_seq < target;
+        pthread_mutex_unlock(&c->apply_mu);
+        if (did)
+            rc = flush_one(c, &did);
+    }
+    pthread_mutex_unlock(&c->flush_mu);
+    if (rc == VEX_OK && c->db->opts.durability == VEX_DURABILITY_NONE)
+        rc = wal_sync(c->w, &c->err);
     return rc;
 }
 
@@ -1197,7 +1608,6 @@ int vex_batch_commit(vex_collection *c, const vex_batch *b)
         i++;
     }
     memset(&w, 0, sizeof w);
-    w.type = WR_COMMIT;
     w.ops = b->buf;
     w.ops_len = b->len;
     w.n_ops = b->n;
@@ -1205,146 +1615,179 @@ int vex_batch_commit(vex_collection *c, const vex_batch *b)
 }
 
 /* ---------------------------------------------------------------------
- * Reads
+ * Background jobs (engine/jobs.c calls in)
  * ------------------------------------------------------------------- */
 
-/* Copy the vector of live `id` (state lock held shared). */
-static int get_locked(vex_collection *c, uint64_t id, void *out)
+static void job_flush(vex_collection *c)
 {
-    uint64_t v;
-    int where, rc;
-    vex_index *ix;
-    if (vex_idmap_get(&c->memt_ids, id, &v)) {
-        rc = vex_index_get(c->memt, id, out);
-        if (rc != VEX_OK)
-            return vex_err_set(&c->err, rc, "memtable: %s",
-                               vex_index_errmsg(c->memt));
+    int did = 1, rc = VEX_OK;
+    pthread_mutex_lock(&c->flush_mu);
+    while (rc == VEX_OK && did && !atomic_load(&c->closing))
+        rc = flush_one(c, &did);
+    pthread_mutex_unlock(&c->flush_mu);
+    if (rc == VEX_OK && !atomic_load(&c->closing) &&
+        c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
+        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
+}
+
+static void job_index(vex_collection *c)
+{
+    for (;;) {
+        snap s;
+        memtable *a;
+        uint64_t n;
+        int rc;
+        if (atomic_load(&c->closing) || sticky(c) != VEX_OK)
+            return;
+        snap_take(c, &s);
+        a = version_active(s.v);
+        n = mt_rows(a);
+        if (a->ix == NULL || n <= c->db->opts.memtable_exact_rows ||
+            mt_indexed(a) >= n) {
+            snap_drop(&s);
+            return;
+        }
+        rc = mt_index_to(a, n, &c->closing, &c->err);
+        snap_drop(&s);
+        if (rc != VEX_OK) {
+            make_sticky(c, rc, "indexing the memtable failed");
+            return;
+        }
+    }
+}
+
+static void job_compact(vex_collection *c)
+{
+    int did = 1;
+    if (pthread_mutex_trylock(&c->compact_mu) != 0)
+        return; /* vex_compact runs; it does the work */
+    while (did && !atomic_load(&c->closing) && !c->compact_failed)
+        if (compact_once(c, 0, &did) != VEX_OK)
+            break;
+    pthread_mutex_unlock(&c->compact_mu);
+}
+
+void vexi_coll_run_job(vex_collection *c, int kind)
+{
+    if (atomic_load(&c->closing))
+        return;
+    switch (kind) {
+    case VEXI_JOB_FLUSH:
+        job_flush(c);
+        break;
+    case VEXI_JOB_INDEX:
+        job_index(c);
+        break;
+    case VEXI_JOB_COMPACT:
+        job_compact(c);
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Reads: every one on a snapshot (V2)
+ * ------------------------------------------------------------------- */
+
+/* Copy the vector of `id` as of snapshot `s`. */
+static int get_snap(vex_collection *c, const snap *s, uint64_t id, void *out)
+{
+    const version *v = s->v;
+    uint64_t row, key;
+    for (uint32_t i = v->n_mts; i-- > 0;)
+        if (mt_find(v->mts[i], id, s->seq, &row)) {
+            memcpy(out, mt_row_vec(v->mts[i], row), c->vec_bytes);
+            return VEX_OK;
+        }
+    for (uint32_t i = v->n_segs; i-- > 0;) {
+        vseg *g = v->segs[i];
+        vex_index *ix;
+        int rc;
+        if (!seg_find(g->s, id, &key) || !vseg_visible(g, key, s->seq))
+            continue;
+        if ((rc = vseg_index(g, &ix, &c->err)) != VEX_OK)
+            return rc;
+        if (vex_index_get(ix, key, out) != VEX_OK)
+            return vex_err_set(&c->err, VEX_CORRUPT,
+                               "%s: id %llu (key %llu) is listed but not in "
+                               "the index",
+                               seg_path(g->s), (unsigned long long)id,
+                               (unsigned long long)key);
         return VEX_OK;
     }
-    where = seg_locate(c, id);
-    if (where < 0)
-        return vex_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
-                           (unsigned long long)id);
-    rc = seg_ref_index(c, c->segs[where], &ix, &c->err);
-    if (rc != VEX_OK)
-        return rc;
-    rc = vex_index_get(ix, id, out);
-    if (rc != VEX_OK)
-        return vex_err_set(&c->err, VEX_CORRUPT,
-                           "%s: id %llu is listed but not in the index",
-                           seg_path(c->segs[where]->s), (unsigned long long)id);
-    return VEX_OK;
+    return vex_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
+                       (unsigned long long)id);
 }
 
 int vex_get(vex_collection *c, uint64_t id, void *vector_out)
 {
+    snap s;
     int rc;
     if (!usable(c))
         return VEX_MISUSE;
     if (vector_out == NULL)
         return vex_err_set(&c->err, VEX_MISUSE, "vector_out is NULL");
-    pthread_rwlock_rdlock(&c->state);
-    rc = get_locked(c, id, vector_out);
-    pthread_rwlock_unlock(&c->state);
+    snap_take(c, &s);
+    rc = get_snap(c, &s, id, vector_out);
+    snap_drop(&s);
     return rc;
 }
 
 uint64_t vex_collection_count(vex_collection *c)
 {
-    uint64_t n;
     if (!usable(c))
         return 0;
-    pthread_rwlock_rdlock(&c->state);
-    n = c->n_live;
-    pthread_rwlock_unlock(&c->state);
-    return n;
+    return atomic_load(&c->n_live);
 }
 
-void vex_collection_get_config(const vex_collection *c,
-                               vex_collection_config *out)
-{
-    if (out == NULL)
-        return;
-    vex_collection_config_init(out);
-    if (c == NULL)
-        return;
-    out->dim = c->cfg.dim;
-    out->elem = (vex_elem)c->cfg.elem;
-    out->metric = (vex_metric)c->cfg.metric;
-    out->index_kind = (vex_index_kind)c->cfg.index_kind;
-    out->hnsw_m = c->cfg.hnsw_m;
-    out->hnsw_ef_construction = c->cfg.hnsw_ef_construction;
-    out->hnsw_ef_search = c->cfg.hnsw_ef_search;
-    out->hnsw_seed = c->cfg.hnsw_seed;
-}
-
-const char *vex_collection_errmsg(const vex_collection *c)
-{
-    return c ? c->err.msg : "collection handle is NULL";
-}
-
-size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
-                                  size_t size)
-{
-    if (c == NULL) {
-        if (buf && size)
-            buf[0] = '\0';
-        return 0;
-    }
-    return vex_err_copy((vex_err *)&c->err, buf, size);
-}
-
-/* A segment's search filter: not deleted there, and the user's filter. */
+/* A segment's search filter: the snapshot sees the key (V6), and the
+ * user's filter accepts its id. */
 typedef struct seg_filter {
-    const vex_idmap *deleted;
+    const vseg *g;
+    uint64_t seq;
     vex_filter_fn user;
     void *user_ctx;
 } seg_filter;
 
-static int seg_accept(uint64_t id, void *ctx)
+static int seg_accept(uint64_t key, void *ctx)
 {
     const seg_filter *f = ctx;
-    uint64_t v;
-    if (f->deleted->count && vex_idmap_get(f->deleted, id, &v))
+    if (!vseg_visible(f->g, key, f->seq))
         return 0;
-    return f->user == NULL || f->user(id, f->user_ctx);
+    return f->user == NULL || f->user(seg_key_id(f->g->s, key), f->user_ctx);
 }
 
-/* Search one source into `tmp` and merge into the top-k heap. */
-static int search_source(vex_collection *c, vex_index *ix, int is_hnsw,
-                         const seg_ref *r, const void *query, size_t k,
-                         const vex_search_params *up, vex_hit *tmp,
-                         vex_topk *top)
+static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
+                      const void *query, size_t k, const vex_search_params *up,
+                      vex_hit *tmp, vex_topk *top)
 {
     vex_search_params sp;
-    seg_filter sf;
+    seg_filter sf = {g, seq, up->filter, up->filter_ctx};
+    vex_index *ix;
     size_t n = 0;
-    int rc;
+    int rc = vseg_index(g, &ix, &c->err);
+    if (rc != VEX_OK)
+        return rc;
     vex_search_params_init(&sp);
     sp.n_threads = 1;
-    if (is_hnsw) {
+    if (g->info.index_kind == VEX_INDEX_HNSW) {
         sp.ef_search = up->ef_search;
         sp.filter_max_ef = up->filter_max_ef;
     }
-    if (r && r->deleted.count) {
-        sf.deleted = &r->deleted;
-        sf.user = up->filter;
-        sf.user_ctx = up->filter_ctx;
+    /* deletes published after the snapshot have larger sequence numbers,
+     * so a segment with no delete array now had none then */
+    if (g->info.n_rows != g->info.n_keys || up->filter ||
+        atomic_load_explicit(&g->del, memory_order_acquire) != NULL) {
         sp.filter = seg_accept;
         sp.filter_ctx = &sf;
     } else {
-        sp.filter = up->filter;
-        sp.filter_ctx = up->filter_ctx;
-    }
-    if (sp.filter == NULL)
         sp.filter_max_ef = 0;
+    }
     rc = vex_index_search(ix, query, k, &sp, tmp, &n);
     if (rc != VEX_OK)
-        return vex_err_set(&c->err, rc, "%s: %s",
-                           r ? seg_path(r->s) : "memtable",
+        return vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
                            vex_index_errmsg(ix));
     for (size_t i = 0; i < n; i++)
-        vex_topk_push(top, tmp[i].distance, tmp[i].id);
+        vex_topk_push(top, tmp[i].distance, seg_key_id(g->s, tmp[i].id));
     return VEX_OK;
 }
 
@@ -1356,6 +1799,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     vex_hit stack_tmp[256], *tmp = stack_tmp;
     vex_topk top;
     char why[160];
+    snap s;
     int rc = VEX_OK;
 
     if (!usable(c))
@@ -1404,45 +1848,184 @@ int vex_search(vex_collection *c, const void *query, size_t k,
             return coll_nomem(c);
     }
     vex_topk_init(&top, hits, k);
-    pthread_rwlock_rdlock(&c->state);
-    if (vex_index_count(c->memt) > 0)
-        rc = search_source(c, c->memt, c->memt_hnsw, NULL, query, k, params,
-                           tmp, &top);
-    for (uint32_t i = 0; i < c->n_segs && rc == VEX_OK; i++) {
-        seg_ref *r = c->segs[i];
-        vex_index *ix;
-        if (r->info.n_rows == r->deleted.count)
+    snap_take(c, &s);
+    for (uint32_t i = 0; i < s.v->n_mts && rc == VEX_OK; i++)
+        if (mt_rows(s.v->mts[i]) > 0)
+            rc = mt_search(s.v->mts[i], query, k, s.seq, params->filter,
+                           params->filter_ctx, params->ef_search,
+                           params->filter_max_ef, tmp, &top, &c->err);
+    for (uint32_t i = 0; i < s.v->n_segs && rc == VEX_OK; i++) {
+        vseg *g = s.v->segs[i];
+        if (g->info.n_rows == 0)
             continue;
-        rc = seg_ref_index(c, r, &ix, &c->err);
-        if (rc == VEX_OK)
-            rc = search_source(c, ix, r->info.index_kind == VEX_INDEX_HNSW, r,
-                               query, k, params, tmp, &top);
+        rc = search_seg(c, g, s.seq, query, k, params, tmp, &top);
     }
     if (rc == VEX_OK) {
         *n_hits = vex_topk_sort(&top);
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
-            rc = get_locked(c, hits[i].id,
-                            (unsigned char *)vectors_out + i * c->vec_bytes);
+            rc = get_snap(c, &s, hits[i].id,
+                          (unsigned char *)vectors_out + i * c->vec_bytes);
         if (rc != VEX_OK)
             *n_hits = 0;
     }
-    pthread_rwlock_unlock(&c->state);
+    snap_drop(&s);
     if (tmp != stack_tmp)
         vex_mem_free(c->mem, tmp);
     return rc;
+}
+
+void vex_collection_get_config(const vex_collection *c,
+                               vex_collection_config *out)
+{
+    if (out == NULL)
+        return;
+    vex_collection_config_init(out);
+    if (c == NULL)
+        return;
+    out->dim = c->cfg.dim;
+    out->elem = (vex_elem)c->cfg.elem;
+    out->metric = (vex_metric)c->cfg.metric;
+    out->index_kind = (vex_index_kind)c->cfg.index_kind;
+    out->hnsw_m = c->cfg.hnsw_m;
+    out->hnsw_ef_construction = c->cfg.hnsw_ef_construction;
+    out->hnsw_ef_search = c->cfg.hnsw_ef_search;
+    out->hnsw_seed = c->cfg.hnsw_seed;
+}
+
+const char *vex_collection_errmsg(const vex_collection *c)
+{
+    return c ? c->err.msg : "collection handle is NULL";
+}
+
+size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
+                                  size_t size)
+{
+    if (c == NULL) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return vex_err_copy((vex_err *)&c->err, buf, size);
+}
+
+/* ---------------------------------------------------------------------
+ * Statistics
+ * ------------------------------------------------------------------- */
+
+void vex_stats_init(vex_stats *st)
+{
+    if (st == NULL)
+        return;
+    memset(st, 0, sizeof *st);
+    st->struct_size = sizeof *st;
+}
+
+typedef struct du_ctx {
+    vex_collection *c;
+    const char *dir;
+    uint64_t bytes;
+} du_ctx;
+
+static int du_entry(void *arg, const char *name, int kind)
+{
+    du_ctx *d = arg;
+    vex_vfs *vfs = d->c->db->vfs;
+    char *p;
+    vex_file *f = NULL;
+    uint64_t size = 0;
+    if (kind != VEX_VFS_FILE)
+        return 0;
+    p = vexi_path_join(d->c->mem, d->dir, name);
+    if (p == NULL)
+        return 0;
+    if (vfs->methods->open(vfs, p, VEX_OPEN_READONLY, &f, NULL) == VEX_OK) {
+        if (vfs->methods->size(f, &size, NULL) == VEX_OK)
+            d->bytes += size;
+        vfs->methods->close(f, NULL);
+    }
+    vex_mem_free(d->c->mem, p);
+    return 0;
+}
+
+int vex_stats_get(vex_collection *c, vex_stats *st)
+{
+    snap s;
+    du_ctx d;
+    if (!usable(c))
+        return VEX_MISUSE;
+    if (st == NULL || st->struct_size != sizeof *st)
+        return vex_err_set(&c->err, VEX_MISUSE,
+                           "stats is NULL or not filled by vex_stats_init()");
+    vex_stats_init(st);
+    snap_take(c, &s);
+    st->live_rows = atomic_load(&c->n_live);
+    st->memtables = s.v->n_mts;
+    st->frozen_memtables = s.v->n_mts - 1;
+    for (uint32_t i = 0; i < s.v->n_mts; i++) {
+        const memtable *m = s.v->mts[i];
+        uint64_t n = mt_rows(m);
+        st->memtable_rows += n;
+        st->memtable_bytes += mt_memory(m);
+        if (m->ix)
+            st->unindexed_rows += n - mt_indexed(m);
+    }
+    st->segments = s.v->n_segs;
+    for (uint32_t i = 0; i < s.v->n_segs; i++) {
+        const vseg *g = s.v->segs[i];
+        st->segment_rows += g->info.n_keys;
+        st->deleted_rows += seg_dead(g);
+        st->segment_bytes += g->info.file_size;
+    }
+    st->last_seq = s.seq;
+    snap_drop(&s);
+    pthread_mutex_lock(&c->apply_mu);
+    st->flushed_seq = c->flushed_seq;
+    pthread_mutex_unlock(&c->apply_mu);
+    st->flushes = atomic_load(&c->n_flushes);
+    st->compactions = atomic_load(&c->n_compactions);
+    st->compacted_rows = atomic_load(&c->n_compacted_rows);
+    st->write_stalls = atomic_load(&c->n_stalls);
+    d.c = c;
+    d.bytes = 0;
+    d.dir = c->dir;
+    (void)c->db->vfs->methods->list(c->db->vfs, c->dir, du_entry, &d, NULL);
+    d.dir = c->wal_dir;
+    (void)c->db->vfs->methods->list(c->db->vfs, c->wal_dir, du_entry, &d, NULL);
+    st->disk_bytes = d.bytes;
+    return VEX_OK;
+}
+
+int vex_stats_segments(vex_collection *c, vex_segment_stats *out, size_t cap,
+                       size_t *n)
+{
+    snap s;
+    if (!usable(c))
+        return VEX_MISUSE;
+    if (n == NULL || (out == NULL && cap > 0))
+        return vex_err_set(&c->err, VEX_MISUSE,
+                           "n is NULL, or out is NULL with cap > 0");
+    snap_take(c, &s);
+    *n = s.v->n_segs;
+    for (size_t i = 0; i < cap && i < s.v->n_segs; i++) {
+        const vseg *g = s.v->segs[i];
+        out[i].number = g->info.number;
+        out[i].rows = g->info.n_keys;
+        out[i].live_rows = vseg_live_rows(g);
+        out[i].file_bytes = g->info.file_size;
+        out[i].index_kind = (vex_index_kind)g->info.index_kind;
+    }
+    snap_drop(&s);
+    return VEX_OK;
 }
 
 /* ---------------------------------------------------------------------
  * Open and recovery
  * ------------------------------------------------------------------- */
 
-/* Replay: one log record = a header and whole operations. The record is
- * checked completely before any of it is applied (a record is atomic). */
 static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
 {
     vex_collection *c = ctx;
     const unsigned char *p = payload;
-    applier ap = {c, NULL, NULL, 0, 0};
     size_t pos;
     uint32_t n_ops, i;
     char why[160];
@@ -1472,18 +2055,20 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
                            "%s: log record %llu: %zu bytes after the last of "
                            "%u operations",
                            c->wal_dir, (unsigned long long)seq, n - pos, n_ops);
+    /* a full memtable is frozen, as on the write path (its flush runs
+     * once the collection is open) */
+    if (active_full(c) && (rc = freeze(c)) != VEX_OK)
+        return rc;
     for (i = 0, pos = REC_HEADER; i < n_ops && rc == VEX_OK; i++) {
         pos += op_decode(c, p + pos, n - pos, &kind, &id, &vec);
-        rc = run_op(&ap, kind, id, vec);
+        rc = apply_op(c, kind, id, vec, seq);
     }
-    if (rc == VEX_OK)
-        rc = run_flush(&ap);
-    applier_free(&ap);
-    if (rc == VEX_OK)
+    if (rc == VEX_OK) {
         c->last_seq = seq;
+        c->visible_seq = seq;
+    }
     return rc;
 }
-
 /* Files the manifest does not reference are leftovers of interrupted
  * flushes: remove them (only segment and manifest names we made). */
 typedef struct orphan_ctx {
@@ -1521,59 +2106,65 @@ static int orphan_entry(void *arg, const char *name, int kind)
     return 0;
 }
 
+/* The segments of manifest `m`, opened, with their deletes, into a first
+ * version (with one empty memtable). */
 static int open_segments(vex_collection *c, const manifest *m)
 {
-    c->segs = vex_mem_calloc(c->mem, m->n_segments + 8, sizeof *c->segs);
-    if (c->segs == NULL)
+    vseg **segs;
+    memtable *mt = NULL;
+    uint32_t n = 0;
+    int rc = VEX_OK;
+    segs =
+        vex_mem_calloc(c->mem, m->n_segments ? m->n_segments : 1, sizeof *segs);
+    if (segs == NULL)
         return coll_nomem(c);
-    c->cap_segs = m->n_segments + 8;
-    for (uint32_t i = 0; i < m->n_segments; i++) {
+    for (uint32_t i = 0; i < m->n_segments && rc == VEX_OK; i++) {
         const man_segment *ms = &m->segs[i];
-        seg_ref *r;
+        vseg *g;
         char *path;
-        uint64_t row;
-        int rc = seg_path_of(c, ms->number, &path);
-        if (rc != VEX_OK)
-            return rc;
-        r = vex_mem_calloc(c->mem, 1, sizeof *r);
-        if (r == NULL) {
-            vex_mem_free(c->mem, path);
-            return coll_nomem(c);
-        }
-        pthread_mutex_init(&r->open_lock, NULL);
-        vex_idmap_init(&r->deleted, c->mem);
-        c->segs[c->n_segs++] = r;
-        rc = seg_open(c->db->vfs, path, ms->number, c->mem, &c->err, &r->s);
+        uint64_t key;
+        if ((rc = seg_path_of(c, ms->number, &path)) != VEX_OK)
+            break;
+        rc = vseg_open(c->db->vfs, path, ms->number, c->mem, c->db->pool,
+                       &c->err, &g);
         vex_mem_free(c->mem, path);
         if (rc != VEX_OK)
-            return rc;
-        seg_get_info(r->s, &r->info);
-        if (r->info.n_rows != ms->n_rows ||
-            r->info.file_size != ms->file_size || r->info.dim != c->cfg.dim ||
-            r->info.elem != c->cfg.elem || r->info.metric != c->cfg.metric)
-            return vex_err_set(&c->err, VEX_CORRUPT,
-                               "%s: holds %llu rows of dim %u in %llu bytes; "
-                               "the manifest says %llu rows of dim %u in %llu",
-                               seg_path(r->s),
-                               (unsigned long long)r->info.n_rows, r->info.dim,
-                               (unsigned long long)r->info.file_size,
-                               (unsigned long long)ms->n_rows, c->cfg.dim,
-                               (unsigned long long)ms->file_size);
-        if (vex_idmap_reserve(&r->deleted, ms->n_deleted) != VEX_OK)
-            return coll_nomem(c);
-        for (uint64_t j = 0; j < ms->n_deleted; j++) {
-            if (!seg_find(r->s, ms->deleted[j], &row))
-                return vex_err_set(&c->err, VEX_CORRUPT,
-                                   "MANIFEST-%016llx: deleted id %llu is not "
-                                   "in %s",
-                                   (unsigned long long)m->number,
-                                   (unsigned long long)ms->deleted[j],
-                                   seg_path(r->s));
-            vex_idmap_put(&r->deleted, ms->deleted[j], 0);
+            break;
+        segs[n++] = g;
+        if (g->info.n_rows != ms->n_rows ||
+            g->info.file_size != ms->file_size || g->info.dim != c->cfg.dim ||
+            g->info.elem != c->cfg.elem || g->info.metric != c->cfg.metric) {
+            rc = vex_err_set(&c->err, VEX_CORRUPT,
+                             "%s: holds %llu rows of dim %u in %llu bytes; "
+                             "the manifest says %llu rows of dim %u in %llu",
+                             seg_path(g->s), (unsigned long long)g->info.n_rows,
+                             g->info.dim, (unsigned long long)g->info.file_size,
+                             (unsigned long long)ms->n_rows, c->cfg.dim,
+                             (unsigned long long)ms->file_size);
+            break;
         }
-        c->n_live += ms->n_rows - ms->n_deleted;
+        for (uint64_t j = 0; j < ms->n_deleted && rc == VEX_OK; j++) {
+            if (!seg_find(g->s, ms->deleted[j], &key))
+                rc = vex_err_set(&c->err, VEX_CORRUPT,
+                                 "MANIFEST-%016llx: deleted id %llu is not "
+                                 "in %s",
+                                 (unsigned long long)m->number,
+                                 (unsigned long long)ms->deleted[j],
+                                 seg_path(g->s));
+            else if (vseg_delete(g, key, 1) != VEX_OK)
+                rc = coll_nomem(c);
+        }
+        atomic_fetch_add(&c->n_live, ms->n_rows - ms->n_deleted);
     }
-    return VEX_OK;
+    if (rc == VEX_OK)
+        rc = memt_new(c, &mt);
+    if (rc == VEX_OK)
+        rc = version_from(c, &mt, 1, segs, n, &c->cur);
+    mt_unref(mt);
+    for (uint32_t i = 0; i < n; i++)
+        vseg_unref(segs[i]);
+    vex_mem_free(c->mem, segs);
+    return rc;
 }
 
 static int coll_load(vex_collection *c)
@@ -1611,7 +2202,7 @@ static int coll_load(vex_collection *c)
     }
     c->manifest_no = m.number;
     c->next_file = m.next_file;
-    c->flushed_seq = c->last_seq = m.flushed_seq;
+    c->flushed_seq = c->last_seq = c->visible_seq = m.flushed_seq;
     oc.c = c;
     oc.m = &m;
     oc.removed = 0;
@@ -1621,8 +2212,6 @@ static int coll_load(vex_collection *c)
         rc = c->db->vfs->methods->sync_dir(c->db->vfs, c->dir, &c->err);
     if (rc == VEX_OK)
         rc = open_segments(c, &m);
-    if (rc == VEX_OK)
-        rc = memt_new(c, 0, &c->memt);
     if (rc != VEX_OK)
         goto out;
     rc = wal_replay(c->db->vfs, c->wal_dir, c->flushed_seq + 1, replay_record,
@@ -1656,10 +2245,22 @@ static int coll_load(vex_collection *c)
                          (unsigned long long)c->flushed_seq);
         goto out;
     }
-    rc = maybe_grow_memtable(c);
 out:
     manifest_free(&m, c->mem);
     return rc;
+}
+
+/* After open (c registered): start the background work recovery left. */
+static void coll_kick(vex_collection *c)
+{
+    pthread_mutex_lock(&c->apply_mu);
+    if (c->cur->n_mts > 1)
+        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
+    if (version_active(c->cur)->ix)
+        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
+    if (c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
+        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
+    pthread_mutex_unlock(&c->apply_mu);
 }
 
 int vexi_coll_destroy(vex_collection *c)
@@ -1667,6 +2268,13 @@ int vexi_coll_destroy(vex_collection *c)
     int rc = VEX_OK, rc2;
     if (c == NULL)
         return VEX_OK;
+    /* stop background work first: jobs poll `closing`, writers waiting
+     * for room wake up */
+    atomic_store(&c->closing, 1);
+    pthread_mutex_lock(&c->apply_mu);
+    pthread_cond_broadcast(&c->room_cv);
+    pthread_mutex_unlock(&c->apply_mu);
+    vexi_jobs_forget(c->db->jobs, c);
     if (c->w) {
         if (c->db->opts.durability == VEX_DURABILITY_NONE && !c->sticky_rc)
             rc = wal_sync(c->w, &c->err);
@@ -1674,17 +2282,17 @@ int vexi_coll_destroy(vex_collection *c)
         if (rc == VEX_OK)
             rc = rc2;
     }
-    for (uint32_t i = 0; i < c->n_segs; i++)
-        seg_ref_free(c, c->segs[i]);
-    vex_mem_free(c->mem, c->segs);
-    vex_index_free(c->memt);
-    vex_idmap_destroy(&c->memt_ids);
+    version_unref(c->cur);
     vex_idmap_destroy(&c->overlay);
     vex_mem_free(c->mem, c->touched);
     vex_mem_free(c->mem, c->rec);
     vex_mem_free(c->mem, c->dir);
     vex_mem_free(c->mem, c->wal_dir);
-    pthread_rwlock_destroy(&c->state);
+    pthread_mutex_destroy(&c->ver_mu);
+    pthread_mutex_destroy(&c->apply_mu);
+    pthread_mutex_destroy(&c->flush_mu);
+    pthread_mutex_destroy(&c->compact_mu);
+    pthread_cond_destroy(&c->room_cv);
     pthread_mutex_destroy(&c->wlock);
     vex_err_destroy(&c->err);
     vex_mem_free(c->mem, c);
@@ -1709,9 +2317,14 @@ int vexi_coll_open(vex_db *db, const char *name, vex_collection **out)
     c->mem = &db->mem;
     c->refs = 1;
     vex_err_init(&c->err);
-    pthread_rwlock_init(&c->state, NULL);
+    pthread_mutex_init(&c->ver_mu, NULL);
+    pthread_mutex_init(&c->apply_mu, NULL);
+    pthread_mutex_init(&c->flush_mu, NULL);
+    pthread_mutex_init(&c->compact_mu, NULL);
+    pthread_cond_init(&c->room_cv, NULL);
     pthread_mutex_init(&c->wlock, NULL);
-    vex_idmap_init(&c->memt_ids, c->mem);
+    atomic_init(&c->n_live, 0);
+    atomic_init(&c->closing, 0);
     vex_idmap_init(&c->overlay, c->mem);
     snprintf(c->name, sizeof c->name, "%s", name);
     c->dir = vexi_path_join(c->mem, db->coll_dir, name);
@@ -1741,6 +2354,7 @@ int vexi_coll_open(vex_db *db, const char *name, vex_collection **out)
     rc = vexi_db_register(db, c);
     if (rc != VEX_OK)
         goto fail;
+    coll_kick(c);
     *out = c;
     return VEX_OK;
 fail:

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "engine/db.h"
+#include "engine/jobs.h"
 #include "engine/engine.h"
 #include "storage/manifest.h"
 #include "util/crc32c.h"
@@ -205,6 +206,12 @@ void vex_db_options_init(vex_db_options *opts)
     opts->durability = VEX_DURABILITY_GROUP;
     opts->n_threads = 0;
     opts->memtable_bytes = UINT64_C(64) << 20;
+    opts->background_threads = 2;
+    opts->max_frozen_memtables = 2;
+    opts->write_stall = VEX_STALL_WAIT;
+    opts->compact_min_merge = 4;
+    opts->compact_max_merge = 16;
+    opts->compact_deleted_pct = 30;
     opts->memtable_exact_rows = 10000;
     opts->wal_file_bytes = UINT64_C(64) << 20;
     opts->allocator = NULL;
@@ -234,6 +241,33 @@ static int check_db_options(vex_db *db, const vex_db_options *o)
         return vex_err_set(e, VEX_INVALID,
                            "memtable_bytes is %llu, must be 1 MiB .. 64 GiB",
                            (unsigned long long)o->memtable_bytes);
+    if (o->background_threads < 1 || o->background_threads > 16)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "background_threads is %u, must be 1..16",
+                           o->background_threads);
+    if (o->max_frozen_memtables < 1 || o->max_frozen_memtables > 64)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "max_frozen_memtables is %u, must be 1..64",
+                           o->max_frozen_memtables);
+    if (o->write_stall != VEX_STALL_WAIT && o->write_stall != VEX_STALL_BUSY)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "write_stall is %d, must be VEX_STALL_WAIT or "
+                           "VEX_STALL_BUSY",
+                           (int)o->write_stall);
+    if (o->compact_min_merge == 1 || o->compact_min_merge > 64)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "compact_min_merge is %u, must be 0 (off) or 2..64",
+                           o->compact_min_merge);
+    if (o->compact_max_merge < 2 || o->compact_max_merge > 256 ||
+        o->compact_max_merge < o->compact_min_merge)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "compact_max_merge is %u, must be 2..256 and at "
+                           "least compact_min_merge (%u)",
+                           o->compact_max_merge, o->compact_min_merge);
+    if (o->compact_deleted_pct > 100)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "compact_deleted_pct is %u, must be 0..100",
+                           o->compact_deleted_pct);
     if (o->memtable_exact_rows > 1000000)
         return vex_err_set(e, VEX_INVALID,
                            "memtable_exact_rows is %u, must be 0..1000000",
@@ -449,6 +483,12 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
     if (rc != VEX_OK)
         rc = vex_err_set(&db->err, rc, "cannot start %u worker threads",
                          n_threads);
+    if (rc == VEX_OK) {
+        rc = vexi_jobs_start(&db->mem, o->background_threads, &db->jobs);
+        if (rc != VEX_OK)
+            rc = vex_err_set(&db->err, rc, "cannot start %u background threads",
+                             o->background_threads);
+    }
 out:
     vex_mem_free(&db->mem, lock_path);
     vex_mem_free(&db->mem, marker);
@@ -517,6 +557,7 @@ int vex_db_close(vex_db *db)
             rc = rc2;
     }
     vex_mem_free(&db->mem, db->open);
+    vexi_jobs_stop(db->jobs);
     vex_pool_destroy(db->pool);
     if (db->lock)
         db->vfs->methods->close(db->lock, NULL); /* releases the lock */
@@ -551,7 +592,7 @@ size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size)
 /* A handle whose open failed only explains why. */
 static int db_usable(vex_db *db)
 {
-    return db != NULL && db->pool != NULL;
+    return db != NULL && db->pool != NULL && db->jobs != NULL;
 }
 
 /* ---------------------------------------------------------------------

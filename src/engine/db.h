@@ -40,7 +40,8 @@ struct vex_db {
     char *path;         /* the database directory */
     char *coll_dir;     /* <path>/collections */
     vex_file *lock;     /* LOCK, held while open */
-    vex_pool *pool;     /* memtable index builds */
+    vex_pool *pool;     /* parallel loops: graph builds */
+    struct vexi_jobs *jobs; /* background threads (engine/jobs.h) */
     pthread_mutex_t mu; /* guards the open-collections list */
     vex_collection **open;
     size_t n_open, cap_open;

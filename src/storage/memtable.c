@@ -54,6 +54,7 @@ int mt_create(const vex_mem *mem, const vex_index_config *cfg,
     atomic_init(&m->n_live, 0);
     atomic_init(&m->frozen, 0);
     vex_cmap_init(&m->ids, mem);
+    pthread_mutex_init(&m->index_mu, NULL);
     if (hnsw) {
         rc = vexi_index_create(hnsw, pool, &m->ix);
         if (rc != VEX_OK) {
@@ -86,6 +87,7 @@ void mt_unref(memtable *m)
     dir_free(m->mem, d);
     vex_index_free(m->ix);
     vex_cmap_destroy(&m->ids);
+    pthread_mutex_destroy(&m->index_mu);
     vex_mem_free(m->mem, m);
 }
 
@@ -281,31 +283,36 @@ int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
                 vex_err *err)
 {
     uint64_t keys[MT_CHUNK];
-    uint64_t at = mt_indexed(m);
+    uint64_t at;
+    int rc = VEX_OK;
     if (m->ix == NULL)
         return VEX_OK;
+    pthread_mutex_lock(&m->index_mu);
+    at = mt_indexed(m);
     if (upto > mt_rows(m))
         upto = mt_rows(m);
     while (at < upto) {
         mt_chunk *ch = mt_chunk_of(m, at);
         unsigned r = (unsigned)(at & (MT_CHUNK - 1));
         size_t cnt = MT_CHUNK - r;
-        int rc;
         if (cnt > upto - at)
             cnt = (size_t)(upto - at);
         for (size_t j = 0; j < cnt; j++)
             keys[j] = at + j;
         rc = vex_index_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
                            cnt);
-        if (rc != VEX_OK)
-            return vex_err_set(err, rc, "indexing the memtable: %s",
-                               vex_index_errmsg(m->ix));
+        if (rc != VEX_OK) {
+            vex_err_set(err, rc, "indexing the memtable: %s",
+                        vex_index_errmsg(m->ix));
+            break;
+        }
         at += cnt;
         atomic_store_explicit(&m->n_indexed, at, memory_order_release);
         if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
             break;
     }
-    return VEX_OK;
+    pthread_mutex_unlock(&m->index_mu);
+    return rc;
 }
 
 uint64_t mt_memory(const memtable *m)

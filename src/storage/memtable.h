@@ -30,15 +30,16 @@
  *  4. Rows [0, n_indexed) are in the index; n_indexed only grows.
  *
  * Threading: one writer at a time calls mt_put, mt_delete and mt_freeze
- * (the collection's write path); one indexer at a time calls
- * mt_index_to (a background job); readers call mt_search, mt_find,
- * mt_row_* and the counters from any thread at any time. The structure
- * is freed by mt_unref when the last reference (one per version that
- * lists it) goes.
+ * (the collection's write path); mt_index_to from any thread (calls
+ * are serialised inside: a background job and a flush may both ask); readers
+ * call mt_search, mt_find, mt_row_* and the counters from any thread at any
+ * time. The structure is freed by mt_unref when the last reference (one per
+ * version that lists it) goes.
  */
 #ifndef VEX_STORAGE_MEMTABLE_H
 #define VEX_STORAGE_MEMTABLE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,7 +82,10 @@ typedef struct memtable {
     vex_cmap ids;              /* id -> newest row */
     vex_index *ix;             /* HNSW keyed by row, or NULL (flat) */
     uint64_t min_seq, max_seq; /* of the operations applied to it */
+    uint64_t freeze_seq;       /* last write applied before it was frozen: its
+                                  flush covers the log up to here */
     _Atomic int frozen;        /* no more rows will be appended */
+    pthread_mutex_t index_mu;  /* one mt_index_to at a time */
     uint64_t number;           /* creation order, for logs and stats */
 } memtable;
 

@@ -1,0 +1,197 @@
+/*
+ * version.c - reference-counted versions and segments in use (the
+ * protocol, V1-V6, is in version.h).
+ */
+#include "storage/version.h"
+
+#include <string.h>
+
+int vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
+              const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out)
+{
+    vseg *v = vex_mem_calloc(mem, 1, sizeof *v);
+    int rc;
+    *out = NULL;
+    if (v == NULL)
+        return vex_err_set(err, VEX_NOMEM, "out of memory");
+    v->mem = mem;
+    v->vfs = vfs;
+    v->pool = pool;
+    atomic_init(&v->refs, 1);
+    atomic_init(&v->del, NULL);
+    atomic_init(&v->n_deleted, 0);
+    atomic_init(&v->obsolete, 0);
+    atomic_init(&v->ix, NULL);
+    pthread_mutex_init(&v->open_lock, NULL);
+    rc = seg_open(vfs, path, number, mem, err, &v->s);
+    if (rc != VEX_OK) {
+        pthread_mutex_destroy(&v->open_lock);
+        vex_mem_free(mem, v);
+        return rc;
+    }
+    seg_get_info(v->s, &v->info);
+    *out = v;
+    return VEX_OK;
+}
+
+void vseg_ref(vseg *v)
+{
+    atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+}
+
+void vseg_unref(vseg *v)
+{
+    _Atomic uint64_t *d;
+    if (v == NULL ||
+        atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    vex_index_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
+    if (atomic_load(&v->obsolete)) {
+        /* V5: replaced by a published manifest and no longer read */
+        size_t n = strlen(seg_path(v->s)) + 1;
+        char *path = vex_mem_alloc(v->mem, n);
+        if (path)
+            memcpy(path, seg_path(v->s), n);
+        seg_close(v->s);
+        if (path)
+            (void)v->vfs->methods->remove(v->vfs, path, NULL);
+        vex_mem_free(v->mem, path);
+    } else {
+        seg_close(v->s);
+    }
+    d = atomic_load_explicit(&v->del, memory_order_relaxed);
+    vex_mem_free(v->mem, (void *)d);
+    pthread_mutex_destroy(&v->open_lock);
+    vex_mem_free(v->mem, v);
+}
+
+int vseg_delete(vseg *v, uint64_t key, uint64_t seq)
+{
+    _Atomic uint64_t *d = atomic_load_explicit(&v->del, memory_order_relaxed);
+    if (d == NULL) {
+        d = vex_mem_calloc(v->mem, v->info.n_keys ? v->info.n_keys : 1,
+                           sizeof *d);
+        if (d == NULL)
+            return VEX_NOMEM;
+        atomic_store_explicit(&v->del, d, memory_order_release);
+    }
+    atomic_store_explicit(&d[key], seq, memory_order_release);
+    atomic_fetch_add_explicit(&v->n_deleted, 1, memory_order_relaxed);
+    return VEX_OK;
+}
+
+int vseg_live(const vseg *v, uint64_t id, uint64_t *key)
+{
+    uint64_t k;
+    if (!seg_find(v->s, id, &k) || vseg_del_seq(v, k) != 0)
+        return 0;
+    *key = k;
+    return 1;
+}
+
+int vseg_index(vseg *v, vex_index **out, vex_err *err)
+{
+    vex_index *ix = atomic_load_explicit(&v->ix, memory_order_acquire);
+    int rc;
+    if (ix) {
+        *out = ix;
+        return VEX_OK;
+    }
+    pthread_mutex_lock(&v->open_lock);
+    ix = atomic_load_explicit(&v->ix, memory_order_relaxed);
+    if (ix == NULL && v->ix_rc == VEX_OK) {
+        const void *blob = NULL;
+        uint64_t size = 0;
+        vex_open_options oo;
+        vex_index_options io;
+        vex_err tmp;
+        vex_err_init(&tmp);
+        rc = seg_index(v->s, &blob, &size, &tmp);
+        if (rc == VEX_OK) {
+            vex_open_options_init(&oo);
+            oo.n_threads = 1;
+            oo.allocator = &v->mem->a;
+            rc = vexi_index_open_buffer(blob, size, &oo, v->pool, &ix);
+            if (rc != VEX_OK)
+                vex_err_set(&tmp, rc, "%s: index section: %s", seg_path(v->s),
+                            ix ? vex_index_errmsg(ix) : "out of memory");
+        }
+        if (rc == VEX_OK) {
+            vex_index_get_options(ix, &io);
+            if (io.dim != v->info.dim || (uint32_t)io.elem != v->info.elem ||
+                (uint32_t)io.metric != v->info.metric ||
+                vex_index_count(ix) != v->info.n_keys)
+                rc = vex_err_set(
+                    &tmp, VEX_CORRUPT,
+                    "%s: index section holds %llu vectors of dim %u, the "
+                    "segment header says %llu keys of dim %u",
+                    seg_path(v->s), (unsigned long long)vex_index_count(ix),
+                    io.dim, (unsigned long long)v->info.n_keys, v->info.dim);
+        }
+        if (rc != VEX_OK) {
+            vex_index_free(ix);
+            ix = NULL;
+            v->ix_rc = rc;
+            vex_err_copy(&tmp, v->ix_msg, sizeof v->ix_msg);
+        } else {
+            atomic_store_explicit(&v->ix, ix, memory_order_release);
+        }
+        vex_err_destroy(&tmp);
+    }
+    rc = v->ix_rc;
+    pthread_mutex_unlock(&v->open_lock);
+    if (rc != VEX_OK)
+        return vex_err_set(err, rc, "%s", v->ix_msg);
+    *out = ix;
+    return VEX_OK;
+}
+
+int version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
+                vseg *const *segs, uint32_t n_segs, version **out)
+{
+    version *v = vex_mem_calloc(mem, 1, sizeof *v);
+    *out = NULL;
+    if (v == NULL)
+        return VEX_NOMEM;
+    v->mem = mem;
+    v->mts = vex_mem_alloc(mem, (n_mts ? n_mts : 1) * sizeof *v->mts);
+    v->segs = vex_mem_alloc(mem, (n_segs ? n_segs : 1) * sizeof *v->segs);
+    if (v->mts == NULL || v->segs == NULL) {
+        vex_mem_free(mem, v->mts);
+        vex_mem_free(mem, v->segs);
+        vex_mem_free(mem, v);
+        return VEX_NOMEM;
+    }
+    atomic_init(&v->refs, 1);
+    v->n_mts = n_mts;
+    v->n_segs = n_segs;
+    for (uint32_t i = 0; i < n_mts; i++) {
+        v->mts[i] = mts[i];
+        mt_ref(mts[i]);
+    }
+    for (uint32_t i = 0; i < n_segs; i++) {
+        v->segs[i] = segs[i];
+        vseg_ref(segs[i]);
+    }
+    *out = v;
+    return VEX_OK;
+}
+
+void version_ref(version *v)
+{
+    atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+}
+
+void version_unref(version *v)
+{
+    if (v == NULL ||
+        atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (uint32_t i = 0; i < v->n_mts; i++)
+        mt_unref(v->mts[i]);
+    for (uint32_t i = 0; i < v->n_segs; i++)
+        vseg_unref(v->segs[i]);
+    vex_mem_free(v->mem, v->mts);
+    vex_mem_free(v->mem, v->segs);
+    vex_mem_free(v->mem, v);
+}

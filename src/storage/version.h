@@ -1,0 +1,148 @@
+/*
+ * version.h - read snapshots: reference-counted versions of a collection.
+ *
+ * A version is an immutable list of the collection's memtables (oldest
+ * first; the last is the active one) and segments (oldest first). A
+ * reader takes a SNAPSHOT: the current version with one more reference,
+ * plus the sequence number of the last applied write at that moment. It
+ * then searches the version's memtables and segments with that sequence
+ * number and no lock at all: rows appended or ended later, and segment
+ * rows deleted later, carry larger sequence numbers and stay invisible.
+ * Writers and background jobs publish a new version with one pointer swap
+ * under a short mutex; the old one lives until its last reader releases
+ * it, and a segment file replaced by a compaction is removed only when
+ * the last version that lists it is gone.
+ *
+ * The protocol (numbered so code can cite it):
+ *  V1. Every write is applied under the collection's apply lock and gets
+ *      the sequence number of its log record. The rows it appends carry
+ *      that number as add_seq; the rows it ends carry it as end_seq; the
+ *      segment rows it deletes carry it in their segment's delete array.
+ *      Only after the whole group is applied does `visible_seq` move to
+ *      it, so a snapshot sees a group entirely or not at all.
+ *  V2. (version, visible_seq) change together under `ver_mu`, and a
+ *      snapshot copies both under it: any row visible at the snapshot's
+ *      sequence number is in a memtable or segment of the snapshot's
+ *      version.
+ *  V3. A flush replaces a frozen memtable by a segment holding the same
+ *      rows; rows ended after the flush began are deleted in the new
+ *      segment at install, under the apply lock, with their original
+ *      sequence numbers (so older snapshots still see them in the old
+ *      version's memtable and newer ones see them deleted).
+ *  V4. A compaction replaces input segments by one output holding the
+ *      rows live at its start sequence S; deletes of input rows after S
+ *      are carried over to the output at install, under the apply lock,
+ *      with their sequence numbers. Between S and install only deletes
+ *      can touch input segments (new rows go to memtables).
+ *  V5. Versions, memtables and segments are reference counted; a version
+ *      holds one reference on each of its members. A segment marked
+ *      obsolete (replaced by a published manifest) removes its file when
+ *      its last reference goes; a crash before that leaves an orphan the
+ *      next open removes.
+ *  V6. A segment row is visible at S when its key is live at birth (not
+ *      a dead key) and its delete sequence is 0 or > S. Delete sequences
+ *      are written once (0 -> seq) by the apply-lock holder.
+ *
+ * Threading: vseg_* readers (vseg_visible, vseg_index) from any thread;
+ * vseg_delete by the apply-lock holder; versions are immutable after
+ * version_new returns, and ref/unref are atomic.
+ */
+#ifndef VEX_STORAGE_VERSION_H
+#define VEX_STORAGE_VERSION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "io/vfs.h"
+#include "storage/memtable.h"
+#include "storage/segment.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include "util/pool.h"
+
+/* A segment in use: the mapped file, its delete state and its index. */
+typedef struct vseg {
+    _Atomic int refs;
+    const vex_mem *mem;
+    vex_vfs *vfs;
+    vex_pool *pool;
+    seg *s;
+    seg_info info;
+    /* per-key delete sequence numbers, allocated on the first delete and
+     * published with release; NULL: nothing deleted */
+    _Atomic(_Atomic uint64_t *) del;
+    _Atomic uint64_t n_deleted;
+    _Atomic int obsolete; /* remove the file with the last reference */
+    pthread_mutex_t open_lock;
+    _Atomic(vex_index *) ix; /* opened on first use */
+    int ix_rc;
+    char ix_msg[VEX_ERRMSG_MAX];
+} vseg;
+
+/* Open the segment file `path` (number `number`) as a vseg with one
+ * reference. */
+int vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
+              const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out);
+void vseg_ref(vseg *v);
+void vseg_unref(vseg *v);
+
+/* Mark key deleted at `seq` (apply-lock holder; a key is deleted once).
+ * VEX_NOMEM when the delete array cannot be allocated. */
+int vseg_delete(vseg *v, uint64_t key, uint64_t seq);
+
+/* The delete sequence of `key` (0: not deleted). */
+static inline uint64_t vseg_del_seq(const vseg *v, uint64_t key)
+{
+    _Atomic uint64_t *d =
+        atomic_load_explicit(&((vseg *)v)->del, memory_order_acquire);
+    return d ? atomic_load_explicit(&d[key], memory_order_acquire) : 0;
+}
+
+/* V6: the row of `key` visible at `seq`. */
+static inline int vseg_visible(const vseg *v, uint64_t key, uint64_t seq)
+{
+    uint64_t d;
+    if (!seg_key_live(v->s, key))
+        return 0;
+    d = vseg_del_seq(v, key);
+    return d == 0 || d > seq;
+}
+
+/* 1 and *key when `id` has a row here that is live now (apply-lock
+ * holder's view: deleted at any sequence counts as gone). */
+int vseg_live(const vseg *v, uint64_t id, uint64_t *key);
+
+/* The segment's index, opened in place from the mapping on first use
+ * (verifying its checksum and every invariant), on the database's pool.
+ * A failure is remembered and returned again. */
+int vseg_index(vseg *v, vex_index **out, vex_err *err);
+
+/* Live rows now (rows alive at birth minus deleted). */
+static inline uint64_t vseg_live_rows(const vseg *v)
+{
+    return v->info.n_rows -
+           atomic_load_explicit(&((vseg *)v)->n_deleted, memory_order_relaxed);
+}
+
+typedef struct version {
+    _Atomic int refs;
+    const vex_mem *mem;
+    uint32_t n_mts, n_segs;
+    memtable **mts; /* oldest first; mts[n_mts - 1] is the active one */
+    vseg **segs;    /* oldest first */
+} version;
+
+/* A new version with one reference, taking a reference on every member.
+ * VEX_NOMEM. */
+int version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
+                vseg *const *segs, uint32_t n_segs, version **out);
+void version_ref(version *v);
+void version_unref(version *v);
+
+static inline memtable *version_active(const version *v)
+{
+    return v->mts[v->n_mts - 1];
+}
+
+#endif
