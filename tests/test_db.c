@@ -12,6 +12,7 @@
 
 #include "engine/db.h"
 #include "test.h"
+#include "test_alloc.h"
 #include "util/rng.h"
 #include "vexdb.h"
 
@@ -359,9 +360,15 @@ static void check_against(vex_collection *c, const oracle *o, vex_rng *r,
     float q[M_DIM], out[M_DIM];
     vex_hit hits[10];
     size_t nh, live = 0;
+    vex_stats st;
     for (int i = 0; i < M_IDS; i++)
         live += o->live[i];
     CHECK_EQ_INT(vex_collection_count(c), live);
+    vex_stats_init(&st);
+    CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    CHECK_EQ_INT(st.live_rows, live);
+    CHECK(st.segment_rows >= st.deleted_rows);
+    CHECK(st.memtables >= 1 && st.frozen_memtables == st.memtables - 1);
     for (int t = 0; t < 40; t++) {
         uint64_t id = vex_rng_next(r) % M_IDS;
         int rc = vex_get(c, id, out);
@@ -419,6 +426,10 @@ static void model_run(vex_index_kind kind, uint32_t exact_rows, int steps)
     opt.memtable_exact_rows = exact_rows;
     opt.durability = VEX_DURABILITY_NONE; /* clean closes sync */
     opt.n_threads = 2;
+    /* compactions come from the operation mix (vex_compact), so runs are
+     * repeatable; background merging is in test_snapshots */
+    opt.compact_min_merge = 0;
+    opt.compact_deleted_pct = 0;
     CHECK_RC(vex_db_open(p, &opt, &db), VEX_OK);
     vex_collection_config_init(&cfg);
     cfg.dim = M_DIM;
@@ -472,8 +483,10 @@ static void model_run(vex_index_kind kind, uint32_t exact_rows, int steps)
                     o->live[i] = live_tmp[i];
                 }
             }
-        } else if (op < 98) {
+        } else if (op < 96) {
             CHECK_RC(vex_flush(c), VEX_OK);
+        } else if (op < 98) {
+            CHECK_RC(vex_compact(c), VEX_OK);
         } else {
             CHECK_RC(vex_db_close(db), VEX_OK);
             db = NULL;
@@ -545,6 +558,103 @@ static void *reader(void *arg)
     return NULL;
 }
 
+/* Deleting half the rows and compacting gives the space back; a thousand
+ * flush + compaction cycles leak neither file handles nor memory. */
+static int count_fds(void)
+{
+    char path[64];
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        if (access(path, F_OK) == 0)
+            n++;
+    }
+    return n;
+}
+
+static void test_space_and_cycles(void)
+{
+    char p[300];
+    fail_alloc fa = {PTHREAD_MUTEX_INITIALIZER, -1, 0};
+    vex_allocator al = {fa_alloc, fa_realloc, fa_free, &fa};
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_stats st;
+    vex_rng r;
+    float v[64];
+    uint64_t before, after;
+    long live_base = 0;
+    int fds_base = 0;
+    vex_rng_seed(&r, test_seed(515));
+    db_path(p, sizeof p, "space");
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.n_threads = 2;
+    o.durability = VEX_DURABILITY_NONE;
+    o.compact_min_merge = 0; /* only the explicit compactions below */
+    o.compact_deleted_pct = 0;
+    o.allocator = &al;
+    CHECK_RC(vex_db_open(p, &o, &db), VEX_OK);
+    vex_collection_config_init(&cfg);
+    cfg.dim = 64;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    CHECK_RC(vex_collection_create(db, "sp", &cfg, &c), VEX_OK);
+    for (uint64_t id = 0; id < 8000; id++) {
+        fill(&r, v, 64);
+        CHECK_RC(vex_insert(c, id, v), VEX_OK);
+    }
+    CHECK_RC(vex_flush(c), VEX_OK);
+    vex_stats_init(&st);
+    CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    before = st.disk_bytes;
+    CHECK(st.segments == 1 && st.segment_rows == 8000);
+    for (uint64_t id = 0; id < 8000; id += 2)
+        CHECK_RC(vex_delete(c, id), VEX_OK);
+    CHECK_RC(vex_flush(c), VEX_OK);
+    CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    CHECK_EQ_INT(st.deleted_rows, 4000);
+    CHECK_RC(vex_compact(c), VEX_OK);
+    CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    after = st.disk_bytes;
+    CHECK_EQ_INT(st.deleted_rows, 0);
+    CHECK_EQ_INT(st.live_rows, 4000);
+    CHECK_EQ_INT(st.segments, 1);
+    CHECK_MSG(after < before * 6 / 10,
+              "disk bytes %llu before deleting half, %llu after compacting",
+              (unsigned long long)before, (unsigned long long)after);
+    fprintf(stderr, "space: %llu bytes -> %llu after deleting half\n",
+            (unsigned long long)before, (unsigned long long)after);
+    /* cycles: write, delete, flush, compact */
+    for (int cycle = 0; cycle < 1000; cycle++) {
+        uint64_t id = 100000 + (uint64_t)cycle;
+        fill(&r, v, 64);
+        CHECK_RC(vex_insert(c, id, v), VEX_OK);
+        CHECK_RC(vex_delete(c, (uint64_t)(cycle * 2 + 1) % 8000 | 1),
+                 cycle < 4000 ? VEX_OK : VEX_NOTFOUND);
+        CHECK_RC(vex_flush(c), VEX_OK);
+        CHECK_RC(vex_compact(c), VEX_OK);
+        if (cycle == 9) {
+            pthread_mutex_lock(&fa.lock);
+            live_base = fa.live;
+            pthread_mutex_unlock(&fa.lock);
+            fds_base = count_fds();
+        }
+    }
+    CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    CHECK_EQ_INT(st.segments, 1);
+    CHECK_EQ_INT(st.live_rows, 4000 - 1000 + 1000);
+    CHECK_EQ_INT(count_fds(), fds_base);
+    pthread_mutex_lock(&fa.lock);
+    CHECK_MSG(fa.live <= live_base + 8,
+              "%ld blocks live after 1000 cycles, %ld after 10", fa.live,
+              live_base);
+    pthread_mutex_unlock(&fa.lock);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    CHECK_EQ_INT(fa.live, 0);
+}
+
 static void test_concurrent_writers(void)
 {
     char p[300];
@@ -592,6 +702,7 @@ int main(void)
     TEST_RUN(test_records);
     TEST_RUN(test_model_flat);
     TEST_RUN(test_model_hnsw);
+    TEST_RUN(test_space_and_cycles);
     TEST_RUN(test_concurrent_writers);
     if (!test_failures_)
         rm_rf(tmp_root);

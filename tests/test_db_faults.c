@@ -45,6 +45,10 @@ static vex_db *open_on(vex_vfs *vfs, int *rc_out)
     o.create_if_missing = 1;
     o.n_threads = 1;
     o.memtable_exact_rows = 0;
+    /* no background compaction: the sweeps count the I/O calls of one
+     * operation */
+    o.compact_min_merge = 0;
+    o.compact_deleted_pct = 0;
     rc = vexi_db_open_vfs("db", &o, vfs, &db);
     if (rc_out)
         *rc_out = rc;
@@ -120,9 +124,17 @@ static int setup(vex_vfs *vfs, state *s)
     return rc == VEX_OK;
 }
 
-enum { OP_OPEN, OP_INSERT, OP_BATCH, OP_FLUSH, OP_UPSERT_SEG, N_OPS };
-static const char *op_names[] = {"open", "insert", "batch", "flush",
-                                 "upsert-segment-row"};
+enum {
+    OP_OPEN,
+    OP_INSERT,
+    OP_BATCH,
+    OP_FLUSH,
+    OP_UPSERT_SEG,
+    OP_COMPACT,
+    N_OPS
+};
+static const char *op_names[] = {
+    "open", "insert", "batch", "flush", "upsert-segment-row", "compact"};
 
 /* Run one operation on an open collection (or the open itself). */
 static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
@@ -156,6 +168,9 @@ static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
     case OP_UPSERT_SEG:
         vec_of(7, 4.0f, v);
         return vex_upsert(*cp, 7, v);
+    case OP_COMPACT:
+        /* one segment with a deleted row (5): rewritten without it */
+        return vex_compact(*cp);
     }
     return VEX_INTERNAL;
 }
@@ -228,9 +243,9 @@ static void sweep(int op, int kind, int persistent)
                   "%s, fault %d at call %llu: the "
                   "database does not reopen",
                   op_names[op], kind, (unsigned long long)n);
-        if (rc == VEX_OK || op == OP_OPEN || op == OP_FLUSH)
+        if (rc == VEX_OK || op == OP_OPEN || op == OP_FLUSH || op == OP_COMPACT)
             CHECK_MSG(same(&got, rc == VEX_OK ? &post : &pre) ||
-                          (op == OP_OPEN || op == OP_FLUSH),
+                          (op == OP_OPEN || op == OP_FLUSH || op == OP_COMPACT),
                       "%s ok but state differs", op_names[op]);
         CHECK_MSG(same(&got, &pre) || same(&got, &post),
                   "%s, fault kind %d%s at call %llu: reopened state is "
@@ -273,6 +288,8 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
     o.create_if_missing = 1;
     o.n_threads = 1;
     o.durability = dur;
+    o.compact_min_merge = 0;
+    o.compact_deleted_pct = 0;
     rc = vexi_db_open_vfs("db", &o, vfs, &db);
     if (rc == VEX_OK) {
         vex_collection_config_init(&cfg);
@@ -305,6 +322,11 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
         if (rc == VEX_OK && i % 25 == 0) {
             *maybe_id = UINT64_MAX;
             rc = vex_flush(c);
+        }
+        if (rc == VEX_OK && i % 50 == 0) {
+            /* merge the segments so far (and drop their deleted rows) */
+            *maybe_id = UINT64_MAX;
+            rc = vex_compact(c);
         }
     }
     if (rc == VEX_OK)

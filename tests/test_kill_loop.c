@@ -6,13 +6,14 @@
  * FULL durability, by a seeded coin), opens or creates two collections
  * ("flat", FLAT index, and "hnsw", HNSW index; 1 KiB vectors and a 1 MiB
  * memtable, so a flush comes every ~1000 rows, plus an explicit vex_flush
- * now and then) and runs 1..4 writer threads: inserts of absent ids,
- * upserts, deletes and atomic batches of 2..8 operations. Thread t owns
- * the ids with id % n_threads == t, so it knows their state exactly (it
- * starts from the parent's model, inherited by fork) and every call it
- * makes must return VEX_OK. Around each call it writes a fixed-size record
- * to a pipe with one write(2) (atomic, < PIPE_BUF): an INTENT (the
- * operations, ids and versions) before the call, an ACK after VEX_OK.
+ * now and then, half of them followed by vex_compact; background
+ * compaction merges every two segments of a tier) and runs 1..4 writer threads:
+ * inserts of absent ids, upserts, deletes and atomic batches of 2..8
+ * operations. Thread t owns the ids with id % n_threads == t, so it knows their
+ * state exactly (it starts from the parent's model, inherited by fork) and
+ * every call it makes must return VEX_OK. Around each call it writes a
+ * fixed-size record to a pipe with one write(2) (atomic, < PIPE_BUF): an INTENT
+ * (the operations, ids and versions) before the call, an ACK after VEX_OK.
  *
  * The parent reads the pipe while it sleeps a seeded random time (0, a few
  * ms, up to 80 ms, so kills land in opening, in writes, in group commits
@@ -206,6 +207,7 @@ static void db_options(vex_db_options *o, vex_durability d)
     o->memtable_bytes = 1 << 20;
     o->memtable_exact_rows = 200;
     o->wal_file_bytes = 256 << 10; /* rotations every ~250 records */
+    o->compact_min_merge = 2;      /* background compactions often */
 }
 
 /* ------------------------------------------------------------------
@@ -317,7 +319,7 @@ static void *writer_main(void *arg)
                 m.n_ops++;
             }
         } else if (what >= 995) {
-            m.flush = 1;
+            m.flush = 1 + (what & 1); /* 2: flush and compact */
         } else {
             int64_t id = -1;
             kop *o = &m.ops[0];
@@ -344,7 +346,10 @@ static void *writer_main(void *arg)
             send_msg(cc->fd, &m);
         }
         if (m.flush) {
+            /* every other one also merges all segments */
             rc = vex_flush(c);
+            if (rc == VEX_OK && m.flush == 2)
+                rc = vex_compact(c);
         } else if (m.batch && !opt.split_batch) {
             vex_batch_clear(b);
             for (uint32_t i = 0; i < m.n_ops && rc == VEX_OK; i++) {

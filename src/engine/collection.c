@@ -69,6 +69,7 @@
 #include "engine/engine.h"
 #include "engine/jobs.h"
 #include "index/index.h"
+#include "storage/compact.h"
 #include "storage/manifest.h"
 #include "storage/memtable.h"
 #include "storage/segment.h"
@@ -87,10 +88,6 @@ enum { OP_INSERT = 1, OP_UPSERT = 2, OP_DELETE = 3 };
 /* Limits of one batch and of one group's log record. */
 #define BATCH_MAX_BYTES (16u << 20)
 #define GROUP_MAX_BYTES (32u << 20)
-
-/* Rows added to a graph per compaction step (the cancel flag is polled
- * between steps). */
-#define COMPACT_STEP 4096
 
 /* ---------------------------------------------------------------------
  * Structures
@@ -576,184 +573,35 @@ static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
  * Flush: the oldest frozen memtable becomes a segment (V3)
  * ------------------------------------------------------------------- */
 
-typedef struct idkey {
-    uint64_t id, key;
-} idkey;
-
-static int cmp_idkey(const void *a, const void *b)
+/* How this collection builds segments (storage/compact.h). */
+static void builder_of(vex_collection *c, seg_builder *b)
 {
-    const idkey *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Serialise index `ix` into an aligned buffer. */
-static int serialize_index(vex_collection *c, vex_index *ix,
-                           unsigned char **blob, uint64_t *size)
-{
-    int rc = vex_index_serialize(ix, NULL, 0, size);
-    *blob = NULL;
-    if (rc != VEX_FULL && rc != VEX_OK)
-        return vex_err_set(&c->err, rc, "serialising an index: %s",
-                           vex_index_errmsg(ix));
-    *blob = vex_mem_alloc_aligned(c->mem, *size ? *size : 64, 64);
-    if (*blob == NULL)
-        return coll_nomem(c);
-    rc = vex_index_serialize(ix, *blob, *size, size);
-    if (rc != VEX_OK) {
-        vex_mem_free_aligned(c->mem, *blob);
-        *blob = NULL;
-        return vex_err_set(&c->err, rc, "serialising an index: %s",
-                           vex_index_errmsg(ix));
-    }
-    return VEX_OK;
-}
-
-/* A new empty index of the collection's kind on the database's pool. */
-static int index_new(vex_collection *c, int kind, vex_index **out)
-{
-    vex_index_options io;
-    int rc;
-    vex_index_options_init(&io);
-    io.kind = (vex_index_kind)kind;
-    io.elem = (vex_elem)c->cfg.elem;
-    io.metric = (vex_metric)c->cfg.metric;
-    io.dim = c->cfg.dim;
-    io.n_threads = vex_pool_size(c->db->pool);
-    io.allocator = c->db->opts.allocator;
-    if (kind == VEX_INDEX_HNSW) {
-        io.hnsw_m = c->cfg.hnsw_m;
-        io.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
-        io.hnsw_ef_search = c->cfg.hnsw_ef_search;
-        io.hnsw_seed = c->cfg.hnsw_seed;
-    }
-    rc = vexi_index_create(&io, c->db->pool, out);
-    if (rc != VEX_OK) {
-        vex_err_set(&c->err, rc, "creating an index: %s",
-                    *out ? vex_index_errmsg(*out) : "out of memory");
-        vex_index_free(*out);
-        *out = NULL;
-    }
-    return rc;
-}
-
-/* Write a segment file from (ids ascending, row_keys, key_ids) and the
- * index blob, and open it. */
-static int write_segment(vex_collection *c, uint64_t number, int index_kind,
-                         uint64_t n_rows, uint64_t n_keys, const uint64_t *ids,
-                         const uint64_t *row_keys, const uint64_t *key_ids,
-                         const void *blob, uint64_t blob_size, uint64_t min_seq,
-                         uint64_t max_seq, vseg **out)
-{
-    seg_write_info wi;
-    char *path = NULL;
-    int rc;
-    *out = NULL;
-    memset(&wi, 0, sizeof wi);
-    wi.number = number;
-    wi.dim = c->cfg.dim;
-    wi.elem = c->cfg.elem;
-    wi.metric = c->cfg.metric;
-    wi.index_kind = (uint32_t)index_kind;
-    wi.n_rows = n_rows;
-    wi.n_keys = n_keys;
-    wi.min_seq = min_seq;
-    wi.max_seq = max_seq;
-    wi.ids = ids;
-    wi.row_keys = row_keys;
-    wi.key_ids = key_ids;
-    wi.index_blob = blob;
-    wi.blob_size = blob_size;
-    if ((rc = seg_path_of(c, number, &path)) != VEX_OK)
-        return rc;
-    rc = seg_write(c->db->vfs, path, &wi, c->mem, &c->err);
-    if (rc == VEX_OK) {
-        rc = vseg_open(c->db->vfs, path, number, c->mem, c->db->pool, &c->err,
-                       out);
-        if (rc != VEX_OK)
-            (void)c->db->vfs->methods->remove(c->db->vfs, path, NULL);
-    }
-    vex_mem_free(c->mem, path);
-    return rc;
-}
-
-/* Build the segment of frozen memtable `m` with the rows live at `s`. */
-static int flush_build(vex_collection *c, memtable *m, uint64_t s,
-                       uint64_t number, vseg **out)
-{
-    uint64_t n_keys = mt_rows(m), n = 0;
-    uint64_t *key_ids = NULL, *ids = NULL, *row_keys = NULL;
-    idkey *live = NULL;
-    unsigned char *blob = NULL;
-    uint64_t blob_size = 0;
-    vex_index *flat = NULL, *ix = m->ix;
-    int rc = VEX_OK;
-    *out = NULL;
-    key_ids = vex_mem_alloc(c->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
-    live = vex_mem_alloc(c->mem, (n_keys ? n_keys : 1) * sizeof *live);
-    if (key_ids == NULL || live == NULL) {
-        rc = coll_nomem(c);
-        goto out;
-    }
-    for (uint64_t r = 0; r < n_keys; r++) {
-        key_ids[r] = mt_row_id(m, r);
-        if (mt_visible(m, r, s)) {
-            live[n].id = key_ids[r];
-            live[n].key = r;
-            n++;
-        }
-    }
-    if (n == 0)
-        goto out; /* nothing survives: no file */
-    qsort(live, n, sizeof *live, cmp_idkey);
-    ids = vex_mem_alloc(c->mem, n * sizeof *ids);
-    row_keys = vex_mem_alloc(c->mem, n * sizeof *row_keys);
-    if (ids == NULL || row_keys == NULL) {
-        rc = coll_nomem(c);
-        goto out;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        ids[i] = live[i].id;
-        row_keys[i] = live[i].key;
-    }
-    if (ix) {
-        rc = mt_index_to(m, n_keys, NULL, &c->err);
-        if (rc == VEX_OK && mt_indexed(m) != n_keys)
-            rc = vex_err_set(
-                &c->err, VEX_INTERNAL, "memtable graph holds %llu of %llu rows",
-                (unsigned long long)mt_indexed(m), (unsigned long long)n_keys);
-    } else {
-        /* a flat segment: every row, keyed by row number like a graph */
-        rc = index_new(c, VEX_INDEX_FLAT, &flat);
-        for (uint64_t r = 0; rc == VEX_OK && r < n_keys; r++) {
-            uint64_t key = r;
-            rc = vex_index_add(flat, &key, mt_row_vec(m, r), 1);
-            if (rc != VEX_OK)
-                vex_err_set(&c->err, rc, "flat segment index: %s",
-                            vex_index_errmsg(flat));
-        }
-        ix = flat;
-    }
-    if (rc == VEX_OK)
-        rc = serialize_index(c, ix, &blob, &blob_size);
-    if (rc == VEX_OK)
-        rc = write_segment(c, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
-                           n, n_keys, ids, row_keys, key_ids, blob, blob_size,
-                           m->min_seq ? m->min_seq : 1,
-                           m->freeze_seq ? m->freeze_seq : 1, out);
-out:
-    vex_index_free(flat);
-    vex_mem_free_aligned(c->mem, blob);
-    vex_mem_free(c->mem, key_ids);
-    vex_mem_free(c->mem, live);
-    vex_mem_free(c->mem, ids);
-    vex_mem_free(c->mem, row_keys);
-    return rc;
+    memset(b, 0, sizeof *b);
+    b->vfs = c->db->vfs;
+    b->dir = c->dir;
+    b->mem = c->mem;
+    b->pool = c->db->pool;
+    vex_index_options_init(&b->iopts);
+    b->iopts.kind = (vex_index_kind)c->cfg.index_kind;
+    b->iopts.elem = (vex_elem)c->cfg.elem;
+    b->iopts.metric = (vex_metric)c->cfg.metric;
+    b->iopts.dim = c->cfg.dim;
+    b->iopts.n_threads = vex_pool_size(c->db->pool);
+    b->iopts.allocator = c->db->opts.allocator;
+    b->iopts.hnsw_m = c->cfg.hnsw_m;
+    b->iopts.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
+    b->iopts.hnsw_ef_search = c->cfg.hnsw_ef_search;
+    b->iopts.hnsw_seed = c->cfg.hnsw_seed;
+    b->vec_bytes = c->vec_bytes;
+    b->cancel = &c->closing;
+    b->err = &c->err;
 }
 
 /* Flush the oldest frozen memtable (flush_mu held). *did = 0 when there
  * was none. */
 static int flush_one(vex_collection *c, int *did)
 {
+    seg_builder b;
     memtable *m;
     vseg *out = NULL;
     version *v, *nv = NULL;
@@ -777,7 +625,8 @@ static int flush_one(vex_collection *c, int *did)
     number = c->next_file++;
     pthread_mutex_unlock(&c->apply_mu);
 
-    rc = flush_build(c, m, s, number, &out);
+    builder_of(c, &b);
+    rc = compact_flush_build(&b, m, s, number, &out);
 
     pthread_mutex_lock(&c->apply_mu);
     v = c->cur;
@@ -846,171 +695,12 @@ static int flush_one(vex_collection *c, int *did)
  * Compaction (V4; the policy is documented with vex_db_options)
  * ------------------------------------------------------------------- */
 
-static unsigned size_tier(uint64_t bytes)
-{
-    unsigned t = 0;
-    uint64_t mib = bytes >> 20;
-    while (mib >= 4) {
-        mib /= 4;
-        t++;
-    }
-    return t;
-}
-
-static uint64_t seg_dead(const vseg *s)
-{
-    return s->info.n_keys - vseg_live_rows(s);
-}
-
-/* Choose inputs from `v` into pick[] (indexes, ascending); returns how
- * many. `all`: every segment (vex_compact), when that reclaims anything. */
-static uint32_t compact_pick(const vex_collection *c, const version *v, int all,
-                             uint32_t *pick)
-{
-    const vex_db_options *o = &c->db->opts;
-    uint32_t n = 0;
-    if (all) {
-        for (uint32_t i = 0; i < v->n_segs; i++)
-            pick[n++] = i;
-        if (n == 1 && seg_dead(v->segs[0]) == 0)
-            n = 0;
-        return n;
-    }
-    if (o->compact_deleted_pct) {
-        for (uint32_t i = 0; i < v->n_segs; i++) {
-            const vseg *s = v->segs[i];
-            if (s->info.n_keys &&
-                seg_dead(s) * 100 >=
-                    (uint64_t)o->compact_deleted_pct * s->info.n_keys) {
-                pick[0] = i;
-                return 1;
-            }
-        }
-    }
-    if (o->compact_min_merge) {
-        for (unsigned tier = 0; tier < 40; tier++) {
-            n = 0;
-            for (uint32_t i = 0; i < v->n_segs && n < o->compact_max_merge; i++)
-                if (size_tier(v->segs[i]->info.file_size) == tier)
-                    pick[n++] = i;
-            if (n >= o->compact_min_merge)
-                return n;
-        }
-    }
-    return 0;
-}
-
-typedef struct crow {
-    uint64_t id;
-    uint32_t src;
-    uint64_t key;
-} crow;
-
-static int cmp_crow(const void *a, const void *b)
-{
-    const crow *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Merge inputs (the rows visible at s) into a new segment. *out NULL when
- * no row survives. VEX_ABORTED-like: returns VEX_OK with *cancelled when
- * the collection started closing. */
-static int compact_build(vex_collection *c, vseg *const *in, uint32_t n_in,
-                         uint64_t s, uint64_t number, vseg **out,
-                         int *cancelled)
-{
-    vex_index **src = NULL, *ix = NULL;
-    crow *rows = NULL;
-    uint64_t n = 0, total = 0, *ids = NULL, *keys = NULL;
-    unsigned char *vecs = NULL, *blob = NULL;
-    uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
-    int rc = VEX_OK;
-    *out = NULL;
-    *cancelled = 0;
-    src = vex_mem_calloc(c->mem, n_in, sizeof *src);
-    if (src == NULL)
-        return coll_nomem(c);
-    for (uint32_t i = 0; i < n_in; i++) {
-        total += in[i]->info.n_rows;
-        if (in[i]->info.min_seq < min_seq)
-            min_seq = in[i]->info.min_seq;
-        if (in[i]->info.max_seq > max_seq)
-            max_seq = in[i]->info.max_seq;
-        if ((rc = vseg_index(in[i], &src[i], &c->err)) != VEX_OK)
-            goto out;
-    }
-    rows = vex_mem_alloc(c->mem, (total ? total : 1) * sizeof *rows);
-    if (rows == NULL) {
-        rc = coll_nomem(c);
-        goto out;
-    }
-    for (uint32_t i = 0; i < n_in; i++) {
-        const uint64_t *rk = seg_row_keys(in[i]->s);
-        for (uint64_t j = 0; j < in[i]->info.n_rows; j++)
-            if (vseg_visible(in[i], rk[j], s)) {
-                rows[n].id = seg_key_id(in[i]->s, rk[j]);
-                rows[n].src = i;
-                rows[n].key = rk[j];
-                n++;
-            }
-    }
-    if (n == 0)
-        goto out;
-    qsort(rows, n, sizeof *rows, cmp_crow);
-    ids = vex_mem_alloc(c->mem, n * sizeof *ids);
-    keys = vex_mem_alloc(c->mem, n * sizeof *keys);
-    vecs = vex_mem_alloc(c->mem, COMPACT_STEP * c->vec_bytes);
-    if (ids == NULL || keys == NULL || vecs == NULL) {
-        rc = coll_nomem(c);
-        goto out;
-    }
-    for (uint64_t i = 0; i < n; i++) {
-        ids[i] = rows[i].id;
-        keys[i] = i;
-    }
-    rc = index_new(c, (int)c->cfg.index_kind, &ix);
-    for (uint64_t at = 0; rc == VEX_OK && at < n; at += COMPACT_STEP) {
-        size_t cnt = n - at < COMPACT_STEP ? (size_t)(n - at) : COMPACT_STEP;
-        if (atomic_load(&c->closing)) {
-            *cancelled = 1;
-            goto out;
-        }
-        for (size_t j = 0; j < cnt && rc == VEX_OK; j++) {
-            const crow *r = &rows[at + j];
-            rc = vex_index_get(src[r->src], r->key, vecs + j * c->vec_bytes);
-            if (rc != VEX_OK)
-                rc = vex_err_set(&c->err, VEX_CORRUPT,
-                                 "%s: key %llu is live but not in the index",
-                                 seg_path(in[r->src]->s),
-                                 (unsigned long long)r->key);
-        }
-        if (rc == VEX_OK) {
-            rc = vex_index_add(ix, keys + at, vecs, cnt);
-            if (rc != VEX_OK)
-                vex_err_set(&c->err, rc, "compaction index: %s",
-                            vex_index_errmsg(ix));
-        }
-    }
-    if (rc == VEX_OK)
-        rc = serialize_index(c, ix, &blob, &blob_size);
-    if (rc == VEX_OK)
-        rc = write_segment(c, number, (int)c->cfg.index_kind, n, n, ids, keys,
-                           ids, blob, blob_size, min_seq, max_seq, out);
-out:
-    vex_index_free(ix);
-    vex_mem_free_aligned(c->mem, blob);
-    vex_mem_free(c->mem, vecs);
-    vex_mem_free(c->mem, keys);
-    vex_mem_free(c->mem, ids);
-    vex_mem_free(c->mem, rows);
-    vex_mem_free(c->mem, src);
-    return rc;
-}
-
 /* One compaction (compact_mu held). *did = 0 when the policy found
  * nothing to do (or the collection is closing). */
 static int compact_once(vex_collection *c, int all, int *did)
 {
+    seg_builder b;
+    compact_policy policy;
     version *v, *nv = NULL;
     vseg **in = NULL, *out = NULL, **segs = NULL;
     uint32_t *pick = NULL, n_in, k = 0;
@@ -1028,7 +718,10 @@ static int compact_once(vex_collection *c, int all, int *did)
         vex_mem_free(c->mem, in);
         return coll_nomem(c);
     }
-    n_in = compact_pick(c, v, all, pick);
+    policy.min_merge = c->db->opts.compact_min_merge;
+    policy.max_merge = c->db->opts.compact_max_merge;
+    policy.deleted_pct = c->db->opts.compact_deleted_pct;
+    n_in = compact_pick(v, &policy, all, pick);
     if (n_in == 0 || (rc = sticky(c)) != VEX_OK) {
         pthread_mutex_unlock(&c->apply_mu);
         vex_mem_free(c->mem, pick);
@@ -1044,7 +737,8 @@ static int compact_once(vex_collection *c, int all, int *did)
     number = c->next_file++;
     pthread_mutex_unlock(&c->apply_mu);
 
-    rc = compact_build(c, in, n_in, s, number, &out, &cancelled);
+    builder_of(c, &b);
+    rc = compact_build(&b, in, n_in, s, number, &out, &cancelled);
 
     pthread_mutex_lock(&c->apply_mu);
     v = c->cur;
@@ -1973,7 +1667,7 @@ int vex_stats_get(vex_collection *c, vex_stats *st)
     for (uint32_t i = 0; i < s.v->n_segs; i++) {
         const vseg *g = s.v->segs[i];
         st->segment_rows += g->info.n_keys;
-        st->deleted_rows += seg_dead(g);
+        st->deleted_rows += vseg_dead(g);
         st->segment_bytes += g->info.file_size;
     }
     st->last_seq = s.seq;

@@ -125,6 +125,12 @@ static inline uint64_t vseg_live_rows(const vseg *v)
            atomic_load_explicit(&((vseg *)v)->n_deleted, memory_order_relaxed);
 }
 
+/* Keys that hold no live row now: dead at birth, or deleted. */
+static inline uint64_t vseg_dead(const vseg *v)
+{
+    return v->info.n_keys - vseg_live_rows(v);
+}
+
 typedef struct version {
     _Atomic int refs;
     const vex_mem *mem;

@@ -1,0 +1,343 @@
+/*
+ * compact.c - building segment files: from a frozen memtable (a flush)
+ * and from a merge of segments (a compaction), plus the size-tiered
+ * policy that picks what to merge. Installing the result (carrying
+ * deletes over, publishing the manifest, swapping the version) is the
+ * collection's job (engine/collection.c, protocol V3/V4 in version.h);
+ * everything here reads only snapshots and writes only new files, so it
+ * runs without any lock of the collection.
+ */
+#include "storage/compact.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows added to a graph per compaction step (the cancel flag is polled
+ * between steps, so closing a collection waits for at most one step). */
+#define COMPACT_STEP 1024
+
+typedef struct idkey {
+    uint64_t id, key;
+} idkey;
+
+static int cmp_idkey(const void *a, const void *b)
+{
+    const idkey *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Serialise index `ix` into an aligned buffer. */
+static int serialize_index(const seg_builder *b, vex_index *ix,
+                           unsigned char **blob, uint64_t *size)
+{
+    int rc = vex_index_serialize(ix, NULL, 0, size);
+    *blob = NULL;
+    if (rc != VEX_FULL && rc != VEX_OK)
+        return vex_err_set(b->err, rc, "serialising an index: %s",
+                           vex_index_errmsg(ix));
+    *blob = vex_mem_alloc_aligned(b->mem, *size ? *size : 64, 64);
+    if (*blob == NULL)
+        return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+    rc = vex_index_serialize(ix, *blob, *size, size);
+    if (rc != VEX_OK) {
+        vex_mem_free_aligned(b->mem, *blob);
+        *blob = NULL;
+        return vex_err_set(b->err, rc, "serialising an index: %s",
+                           vex_index_errmsg(ix));
+    }
+    return VEX_OK;
+}
+
+/* A new empty index of the collection's kind on the database's pool. */
+static int index_new(const seg_builder *b, int kind, vex_index **out)
+{
+    vex_index_options io = b->iopts;
+    int rc;
+    io.kind = (vex_index_kind)kind;
+    if (kind != VEX_INDEX_HNSW) {
+        io.hnsw_m = io.hnsw_ef_construction = io.hnsw_ef_search = 0;
+        io.hnsw_seed = 0;
+    }
+    rc = vexi_index_create(&io, b->pool, out);
+    if (rc != VEX_OK) {
+        vex_err_set(b->err, rc, "creating an index: %s",
+                    *out ? vex_index_errmsg(*out) : "out of memory");
+        vex_index_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Write a segment file from (ids ascending, row_keys, key_ids) and the
+ * index blob, and open it. */
+static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
+                         uint64_t n_rows, uint64_t n_keys, const uint64_t *ids,
+                         const uint64_t *row_keys, const uint64_t *key_ids,
+                         const void *blob, uint64_t blob_size, uint64_t min_seq,
+                         uint64_t max_seq, vseg **out)
+{
+    seg_write_info wi;
+    char *path = NULL;
+    int rc;
+    *out = NULL;
+    memset(&wi, 0, sizeof wi);
+    wi.number = number;
+    wi.dim = b->iopts.dim;
+    wi.elem = (uint32_t)b->iopts.elem;
+    wi.metric = (uint32_t)b->iopts.metric;
+    wi.index_kind = (uint32_t)index_kind;
+    wi.n_rows = n_rows;
+    wi.n_keys = n_keys;
+    wi.min_seq = min_seq;
+    wi.max_seq = max_seq;
+    wi.ids = ids;
+    wi.row_keys = row_keys;
+    wi.key_ids = key_ids;
+    wi.index_blob = blob;
+    wi.blob_size = blob_size;
+    {
+        char name[64];
+        seg_file_name(name, sizeof name, number);
+        path = vex_mem_alloc(b->mem, strlen(b->dir) + strlen(name) + 2);
+        if (path == NULL)
+            return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        sprintf(path, "%s/%s", b->dir, name);
+    }
+    rc = seg_write(b->vfs, path, &wi, b->mem, b->err);
+    if (rc == VEX_OK) {
+        rc = vseg_open(b->vfs, path, number, b->mem, b->pool, b->err, out);
+        if (rc != VEX_OK)
+            (void)b->vfs->methods->remove(b->vfs, path, NULL);
+    }
+    vex_mem_free(b->mem, path);
+    return rc;
+}
+
+/* Build the segment of frozen memtable `m` with the rows live at `s`. */
+int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
+                        uint64_t number, vseg **out)
+{
+    uint64_t n_keys = mt_rows(m), n = 0;
+    uint64_t *key_ids = NULL, *ids = NULL, *row_keys = NULL;
+    idkey *live = NULL;
+    unsigned char *blob = NULL;
+    uint64_t blob_size = 0;
+    vex_index *flat = NULL, *ix = m->ix;
+    int rc = VEX_OK;
+    *out = NULL;
+    key_ids = vex_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
+    live = vex_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *live);
+    if (key_ids == NULL || live == NULL) {
+        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t r = 0; r < n_keys; r++) {
+        key_ids[r] = mt_row_id(m, r);
+        if (mt_visible(m, r, s)) {
+            live[n].id = key_ids[r];
+            live[n].key = r;
+            n++;
+        }
+    }
+    if (n == 0)
+        goto out; /* nothing survives: no file */
+    qsort(live, n, sizeof *live, cmp_idkey);
+    ids = vex_mem_alloc(b->mem, n * sizeof *ids);
+    row_keys = vex_mem_alloc(b->mem, n * sizeof *row_keys);
+    if (ids == NULL || row_keys == NULL) {
+        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        ids[i] = live[i].id;
+        row_keys[i] = live[i].key;
+    }
+    if (ix) {
+        rc = mt_index_to(m, n_keys, NULL, b->err);
+        if (rc == VEX_OK && mt_indexed(m) != n_keys)
+            rc = vex_err_set(
+                b->err, VEX_INTERNAL, "memtable graph holds %llu of %llu rows",
+                (unsigned long long)mt_indexed(m), (unsigned long long)n_keys);
+    } else {
+        /* a flat segment: every row, keyed by row number like a graph */
+        rc = index_new(b, VEX_INDEX_FLAT, &flat);
+        for (uint64_t r = 0; rc == VEX_OK && r < n_keys; r++) {
+            uint64_t key = r;
+            rc = vex_index_add(flat, &key, mt_row_vec(m, r), 1);
+            if (rc != VEX_OK)
+                vex_err_set(b->err, rc, "flat segment index: %s",
+                            vex_index_errmsg(flat));
+        }
+        ix = flat;
+    }
+    if (rc == VEX_OK)
+        rc = serialize_index(b, ix, &blob, &blob_size);
+    if (rc == VEX_OK)
+        rc = write_segment(b, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
+                           n, n_keys, ids, row_keys, key_ids, blob, blob_size,
+                           m->min_seq ? m->min_seq : 1,
+                           m->freeze_seq ? m->freeze_seq : 1, out);
+out:
+    vex_index_free(flat);
+    vex_mem_free_aligned(b->mem, blob);
+    vex_mem_free(b->mem, key_ids);
+    vex_mem_free(b->mem, live);
+    vex_mem_free(b->mem, ids);
+    vex_mem_free(b->mem, row_keys);
+    return rc;
+}
+
+static unsigned size_tier(uint64_t bytes)
+{
+    unsigned t = 0;
+    uint64_t mib = bytes >> 20;
+    while (mib >= 4) {
+        mib /= 4;
+        t++;
+    }
+    return t;
+}
+
+/* Choose inputs from `v` into pick[] (indexes, ascending); returns how
+ * many. `all`: every segment (vex_compact), when that reclaims anything. */
+uint32_t compact_pick(const version *v, const compact_policy *o, int all,
+                      uint32_t *pick)
+{
+    uint32_t n = 0;
+    if (all) {
+        for (uint32_t i = 0; i < v->n_segs; i++)
+            pick[n++] = i;
+        if (n == 1 && vseg_dead(v->segs[0]) == 0)
+            n = 0;
+        return n;
+    }
+    if (o->deleted_pct) {
+        for (uint32_t i = 0; i < v->n_segs; i++) {
+            const vseg *s = v->segs[i];
+            if (s->info.n_keys &&
+                vseg_dead(s) * 100 >=
+                    (uint64_t)o->deleted_pct * s->info.n_keys) {
+                pick[0] = i;
+                return 1;
+            }
+        }
+    }
+    if (o->min_merge) {
+        for (unsigned tier = 0; tier < 40; tier++) {
+            n = 0;
+            for (uint32_t i = 0; i < v->n_segs && n < o->max_merge; i++)
+                if (size_tier(v->segs[i]->info.file_size) == tier)
+                    pick[n++] = i;
+            if (n >= o->min_merge)
+                return n;
+        }
+    }
+    return 0;
+}
+
+typedef struct crow {
+    uint64_t id;
+    uint32_t src;
+    uint64_t key;
+} crow;
+
+static int cmp_crow(const void *a, const void *b)
+{
+    const crow *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Merge inputs (the rows visible at s) into a new segment. *out NULL when
+ * no row survives. VEX_ABORTED-like: returns VEX_OK with *cancelled when
+ * the collection started closing. */
+int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
+                  uint64_t s, uint64_t number, vseg **out, int *cancelled)
+{
+    vex_index **src = NULL, *ix = NULL;
+    crow *rows = NULL;
+    uint64_t n = 0, total = 0, *ids = NULL, *keys = NULL;
+    unsigned char *vecs = NULL, *blob = NULL;
+    uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
+    int rc = VEX_OK;
+    *out = NULL;
+    *cancelled = 0;
+    src = vex_mem_calloc(b->mem, n_in, sizeof *src);
+    if (src == NULL)
+        return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n_in; i++) {
+        total += in[i]->info.n_rows;
+        if (in[i]->info.min_seq < min_seq)
+            min_seq = in[i]->info.min_seq;
+        if (in[i]->info.max_seq > max_seq)
+            max_seq = in[i]->info.max_seq;
+        if ((rc = vseg_index(in[i], &src[i], b->err)) != VEX_OK)
+            goto out;
+    }
+    rows = vex_mem_alloc(b->mem, (total ? total : 1) * sizeof *rows);
+    if (rows == NULL) {
+        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < n_in; i++) {
+        const uint64_t *rk = seg_row_keys(in[i]->s);
+        for (uint64_t j = 0; j < in[i]->info.n_rows; j++)
+            if (vseg_visible(in[i], rk[j], s)) {
+                rows[n].id = seg_key_id(in[i]->s, rk[j]);
+                rows[n].src = i;
+                rows[n].key = rk[j];
+                n++;
+            }
+    }
+    if (n == 0)
+        goto out;
+    qsort(rows, n, sizeof *rows, cmp_crow);
+    ids = vex_mem_alloc(b->mem, n * sizeof *ids);
+    keys = vex_mem_alloc(b->mem, n * sizeof *keys);
+    vecs = vex_mem_alloc(b->mem, COMPACT_STEP * b->vec_bytes);
+    if (ids == NULL || keys == NULL || vecs == NULL) {
+        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        ids[i] = rows[i].id;
+        keys[i] = i;
+    }
+    rc = index_new(b, (int)b->iopts.kind, &ix);
+    for (uint64_t at = 0; rc == VEX_OK && at < n; at += COMPACT_STEP) {
+        size_t cnt = n - at < COMPACT_STEP ? (size_t)(n - at) : COMPACT_STEP;
+        if ((b->cancel && atomic_load(b->cancel))) {
+            *cancelled = 1;
+            goto out;
+        }
+        for (size_t j = 0; j < cnt && rc == VEX_OK; j++) {
+            const crow *r = &rows[at + j];
+            rc = vex_index_get(src[r->src], r->key, vecs + j * b->vec_bytes);
+            if (rc != VEX_OK)
+                rc = vex_err_set(b->err, VEX_CORRUPT,
+                                 "%s: key %llu is live but not in the index",
+                                 seg_path(in[r->src]->s),
+                                 (unsigned long long)r->key);
+        }
+        if (rc == VEX_OK) {
+            rc = vex_index_add(ix, keys + at, vecs, cnt);
+            if (rc != VEX_OK)
+                vex_err_set(b->err, rc, "compaction index: %s",
+                            vex_index_errmsg(ix));
+        }
+    }
+    if (rc == VEX_OK)
+        rc = serialize_index(b, ix, &blob, &blob_size);
+    if (rc == VEX_OK)
+        rc = write_segment(b, number, (int)b->iopts.kind, n, n, ids, keys, ids,
+                           blob, blob_size, min_seq, max_seq, out);
+out:
+    vex_index_free(ix);
+    vex_mem_free_aligned(b->mem, blob);
+    vex_mem_free(b->mem, vecs);
+    vex_mem_free(b->mem, keys);
+    vex_mem_free(b->mem, ids);
+    vex_mem_free(b->mem, rows);
+    vex_mem_free(b->mem, src);
+    return rc;
+}

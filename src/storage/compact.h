@@ -1,0 +1,66 @@
+/*
+ * compact.h - building segments: flushes and compactions (see compact.c).
+ *
+ * Threading: every function may run on any thread, alongside writers and
+ * readers of the same collection: inputs are snapshots (a frozen memtable
+ * and the rows visible at sequence `s`; segments and their deletes as of
+ * `s`), outputs are new files that nothing references until the caller
+ * installs them.
+ */
+#ifndef VEX_STORAGE_COMPACT_H
+#define VEX_STORAGE_COMPACT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "io/vfs.h"
+#include "storage/memtable.h"
+#include "storage/version.h"
+#include "util/err.h"
+#include "util/mem.h"
+#include "util/pool.h"
+
+/* Where and how to build: the collection's directory, allocator, pool
+ * and index configuration (iopts: kind of merged segments, elem, metric,
+ * dim, resolved HNSW parameters, allocator, n_threads = pool width). */
+typedef struct seg_builder {
+    vex_vfs *vfs;
+    const char *dir;
+    const vex_mem *mem;
+    vex_pool *pool;
+    vex_index_options iopts;
+    size_t vec_bytes;
+    const _Atomic int *cancel; /* polled between steps; may be NULL */
+    vex_err *err;
+} seg_builder;
+
+/* The size-tiered policy (vex_db_options.compact_*). */
+typedef struct compact_policy {
+    uint32_t min_merge, max_merge, deleted_pct;
+} compact_policy;
+
+/* Segment `number` from frozen memtable `m` with the rows visible at `s`
+ * (the memtable's graph is completed and written as it is, keyed by row
+ * number; rows dead at `s` become dead keys; a flat memtable gets a flat
+ * index of all its rows). *out NULL when no row is visible (no file). */
+int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
+                        uint64_t number, vseg **out);
+
+/* The inputs of the next compaction of version `v`: indexes into
+ * v->segs, ascending, written to pick[] (room for v->n_segs); returns how
+ * many (0: nothing to do). Rules, first match wins: with `all`, every
+ * segment (if more than one, or one with dead rows); a segment whose dead
+ * rows reach deleted_pct% of its keys, alone; the oldest max_merge
+ * segments of the smallest size tier holding min_merge of them (tier t:
+ * [4^t, 4^(t+1)) MiB, tier 0 below 4 MiB). */
+uint32_t compact_pick(const version *v, const compact_policy *p, int all,
+                      uint32_t *pick);
+
+/* Segment `number` merging the rows of `in` visible at `s`, ordered by
+ * id and re-indexed from scratch (keys 0..n-1). *out NULL when no row
+ * survives. When b->cancel turns non-zero, stops between steps with
+ * VEX_OK, *out NULL and *cancelled = 1 (nothing left on disk). */
+int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
+                  uint64_t s, uint64_t number, vseg **out, int *cancelled);
+
+#endif
