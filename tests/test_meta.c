@@ -566,6 +566,8 @@ static void test_parse_valid(void)
         {"year >= 2020 AND lang IN ('en','de') AND NOT tags CONTAINS 'draft'",
          "year >= 2020 AND lang IN ('de', 'en') AND NOT tags CONTAINS "
          "'draft'"},
+        {"not (a = 1 or b <> 2)", "a != 1 AND b = 2"},
+        {"x in (3, 1, 2.0, 1)", "x IN (1, 2.0, 3)"},
         {"(a=1 or b=2) and (c=3 or d=4) or e=5",
          "(a = 1 OR b = 2) AND (c = 3 OR d = 4) OR e = 5"},
     };
@@ -589,6 +591,7 @@ static void check_bad(const char *in, size_t len, long off, const char *frag)
     }
     CHECK_MSG(strstr(g_err.msg, frag) != NULL, "\"%s\": \"%s\" lacks \"%s\"",
               in, g_err.msg, frag);
+    CHECK(vm_utf8_valid(g_err.msg, strlen(g_err.msg)));
 }
 
 static void test_parse_invalid(void)
@@ -658,6 +661,10 @@ static void test_parse_invalid(void)
         {"a IS NOT 5", 9, "expected NULL after IS NOT"},
         {"AND = 1", 0, "expected a condition"},
         {"a = 1 AND NOT", 13, "found end of input"},
+        {"a = 'a very long string literal that goes on and on' x", 53,
+         "found 'x'"},
+        {"a = 1 'a very long string literal that go\xc3\xa9 on'", 6,
+         "found 'a very long string literal that go..."},
     };
     size_t i;
     for (i = 0; i < sizeof t / sizeof t[0]; i++)

@@ -89,24 +89,25 @@ perr(parser *p, size_t pos, const char *fmt, ...)
     return -1;
 }
 
-/* "found ..." text for the current token. */
+/* "found ..." text for the current token: its source text, cut at a
+ * character boundary when long (strings and quoted names keep their own
+ * quotes, other tokens get single quotes). */
 static const char *found(parser *p, char *buf, size_t size)
 {
     const tok *t = &p->t;
+    const char *src = p->text + t->pos;
     size_t n = t->end - t->pos;
+    const char *more = "";
+    int quoted = t->type == T_STRING || t->type == T_QIDENT;
     if (t->type == T_END)
         return "end of input";
-    if (t->type == T_STRING || t->type == T_QIDENT) {
-        if (n > 40)
-            snprintf(buf, size, "%.36s...", p->text + t->pos);
-        else
-            snprintf(buf, size, "%.*s", (int)n, p->text + t->pos);
-        return buf;
+    if (n > 40) {
+        n = 36;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+        more = "...";
     }
-    if (n > 40)
-        snprintf(buf, size, "'%.36s...'", p->text + t->pos);
-    else
-        snprintf(buf, size, "'%.*s'", (int)n, p->text + t->pos);
+    snprintf(buf, size, quoted ? "%.*s%s" : "'%.*s%s'", (int)n, src, more);
     return buf;
 }
 
