@@ -580,7 +580,7 @@ static int cmp_value(const vm_value *v, const vm_value *lit, int *c)
 static int lit_order(const void *pa, const void *pb)
 {
     const vm_value *a = pa, *b = pb;
-    int c;
+    int c = 0;
     uint64_t x, y;
     cmp_value(a, b, &c);
     if (c != 0)

@@ -359,9 +359,10 @@ static int lex_number(parser *p, tok *t)
             m = m * 10 + dg;
         }
         t->type = T_INT;
-        t->i = neg ? (int64_t)(0 - m) : (int64_t)m;
         if (neg && m == (uint64_t)INT64_MAX + 1)
             t->i = INT64_MIN;
+        else
+            t->i = neg ? -(int64_t)m : (int64_t)m;
     }
     p->at = i;
     return 0;

@@ -598,7 +598,7 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
                 return CORRUPT("truncated number", pos);
             bits = vex_get_u64le(buf + pos);
             if (type == VM_INT) {
-                f.v.u.i = (int64_t)bits;
+                memcpy(&f.v.u.i, &bits, 8); /* two's complement */
             } else {
                 memcpy(&f.v.u.d, &bits, 8);
                 if (isnan(f.v.u.d))
