@@ -1103,7 +1103,7 @@ static void print_node(writer *w, const vmf_filter *f, uint32_t idx,
                        int min_prec)
 {
     const vmf_node *nd = &f->nodes[idx];
-    const vm_value *lit = &f->lits[nd->first];
+    const vm_value *lit;
     uint32_t i;
     int paren = prec(nd->kind) < min_prec;
     if (paren)
@@ -1122,6 +1122,7 @@ static void print_node(writer *w, const vmf_filter *f, uint32_t idx,
         print_node(w, f, f->kids[nd->first], 3);
         break;
     default:
+        lit = &f->lits[nd->first]; /* a leaf: first indexes lits */
         print_field(w, &nd->field);
         switch (nd->kind) {
         case VMF_CMP:

@@ -647,7 +647,8 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
                 if (!r && !vm_utf8_valid(buf + pos, tl))
                     return CORRUPT("tag is not valid UTF-8", pos);
                 if (r) {
-                    memcpy(bytes, buf + pos, tl);
+                    if (tl)
+                        memcpy(bytes, buf + pos, tl);
                     tags[k].p = bytes;
                     tags[k].len = (uint32_t)tl;
                     bytes += tl;
