@@ -1,0 +1,325 @@
+/*
+ * schema.c - the optional metadata schema (interface in schema.h, bytes
+ * in docs/FORMAT.md "Schema blob"): construction, record validation and a
+ * CRC32C-sealed canonical blob with a strict loader. Meta layer.
+ *
+ * A schema is one block (header, declarations sorted by name, name bytes)
+ * like a record, and the blob is canonical: names ascending, unused bits
+ * zero, so decode(encode(s)) == s and encode(decode(b)) == b.
+ */
+#include "meta/schema.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/crc32c.h"
+#include "util/endian.h"
+
+#define SCH_MAGIC    0x48435356u /* "VSCH" little-endian */
+#define SCH_HDR      20u
+#define SCH_CLOSED   1u /* header flag */
+#define SCH_NULLABLE 1u /* field flag */
+
+struct vm_schema {
+    size_t n;
+    int closed;
+    vm_schema_field *f;
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+err_set(vex_err *err, int rc, const char *fmt, ...)
+{
+    char msg[VEX_ERRMSG_MAX];
+    va_list ap;
+    if (err == NULL)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vex_err_set(err, rc, "%s", msg);
+}
+
+static int name_cmp(const vm_str *a, const vm_str *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = n ? memcmp(a->p, b->p, n) : 0;
+    if (c != 0)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static vm_schema *block_alloc(size_t n, size_t n_bytes, const vex_mem *mem,
+                              char **bytes)
+{
+    size_t off_f = (sizeof(vm_schema) + 7) & ~(size_t)7;
+    size_t off_b = off_f + n * sizeof(vm_schema_field);
+    unsigned char *p = vex_mem_alloc(mem, off_b + n_bytes);
+    vm_schema *s = (vm_schema *)p;
+    if (p == NULL)
+        return NULL;
+    s->n = n;
+    s->closed = 0;
+    s->f = (vm_schema_field *)(p + off_f);
+    *bytes = (char *)(p + off_b);
+    return s;
+}
+
+int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
+                  const vex_mem *mem, vex_err *err, vm_schema **out)
+{
+    size_t i, j, n_bytes = 0;
+    vm_schema *s;
+    char *bytes;
+
+    *out = NULL;
+    if (n > VM_SCHEMA_MAX_FIELDS)
+        return err_set(err, VEX_INVALID, "schema: %lu fields (at most %u)",
+                       (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
+    for (i = 0; i < n; i++) {
+        const vm_schema_field *f = &fields[i];
+        if (f->name.p == NULL || !vm_name_valid(f->name.p, f->name.len))
+            return err_set(err, VEX_INVALID,
+                           "schema: field %lu: name must be 1..%u bytes of "
+                           "UTF-8 without control characters",
+                           (unsigned long)i, VM_MAX_NAME);
+        if (f->type < VM_BOOL || f->type > VM_TAGS)
+            return err_set(err, VEX_INVALID,
+                           "schema: field \"%.*s\": unknown type %d",
+                           (int)f->name.len, f->name.p, (int)f->type);
+        if (f->nullable != 0 && f->nullable != 1)
+            return err_set(err, VEX_INVALID,
+                           "schema: field \"%.*s\": nullable must be 0 or 1",
+                           (int)f->name.len, f->name.p);
+        for (j = 0; j < i; j++)
+            if (name_cmp(&fields[j].name, &f->name) == 0)
+                return err_set(err, VEX_INVALID,
+                               "schema: field \"%.*s\" declared twice",
+                               (int)f->name.len, f->name.p);
+        n_bytes += f->name.len;
+    }
+    s = block_alloc(n, n_bytes, mem, &bytes);
+    if (s == NULL)
+        return err_set(err, VEX_NOMEM, "schema: out of memory");
+    s->closed = closed != 0;
+    for (i = 0; i < n; i++) {
+        vm_schema_field tmp = fields[i];
+        memcpy(bytes, tmp.name.p, tmp.name.len);
+        tmp.name.p = bytes;
+        bytes += tmp.name.len;
+        for (j = i; j > 0 && name_cmp(&s->f[j - 1].name, &tmp.name) > 0; j--)
+            s->f[j] = s->f[j - 1];
+        s->f[j] = tmp;
+    }
+    *out = s;
+    return VEX_OK;
+}
+
+void vm_schema_free(vm_schema *s, const vex_mem *mem)
+{
+    vex_mem_free(mem, s);
+}
+
+size_t vm_schema_n_fields(const vm_schema *s)
+{
+    return s->n;
+}
+
+const vm_schema_field *vm_schema_fields(const vm_schema *s)
+{
+    return s->f;
+}
+
+int vm_schema_closed(const vm_schema *s)
+{
+    return s->closed;
+}
+
+const vm_schema_field *vm_schema_find(const vm_schema *s, const char *name,
+                                      size_t len)
+{
+    vm_str key;
+    size_t lo = 0, hi = s->n;
+    key.p = name;
+    key.len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = name_cmp(&s->f[mid].name, &key);
+        if (c == 0)
+            return &s->f[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+int vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
+{
+    const vm_field *rf = vm_record_fields(r);
+    size_t nr = vm_record_n_fields(r), i = 0, j = 0;
+    /* Merge the two sorted lists, so the first error in name order is
+     * the one reported. */
+    while (i < s->n || j < nr) {
+        int c = i == s->n ? 1
+                : j == nr ? -1
+                          : name_cmp(&s->f[i].name, &rf[j].name);
+        if (c < 0) { /* declared, absent from the record */
+            const vm_schema_field *f = &s->f[i++];
+            if (!f->nullable)
+                return err_set(err, VEX_INVALID,
+                               "metadata: field \"%.*s\": required but "
+                               "missing",
+                               (int)f->name.len, f->name.p);
+        } else if (c > 0) { /* in the record only */
+            const vm_field *v = &rf[j++];
+            if (s->closed)
+                return err_set(err, VEX_INVALID,
+                               "metadata: field \"%.*s\" is not in the schema",
+                               (int)v->name.len, v->name.p);
+        } else {
+            const vm_schema_field *f = &s->f[i++];
+            const vm_field *v = &rf[j++];
+            if (v->v.type == VM_NULL) {
+                if (!f->nullable)
+                    return err_set(err, VEX_INVALID,
+                                   "metadata: field \"%.*s\": required but "
+                                   "null",
+                                   (int)f->name.len, f->name.p);
+            } else if (v->v.type != f->type) {
+                return err_set(err, VEX_INVALID,
+                               "metadata: field \"%.*s\": expected %s, got %s",
+                               (int)f->name.len, f->name.p,
+                               vm_type_name(f->type), vm_type_name(v->v.type));
+            }
+        }
+    }
+    return VEX_OK;
+}
+
+int vm_schema_equal(const vm_schema *a, const vm_schema *b)
+{
+    size_t i;
+    if (a->n != b->n || a->closed != b->closed)
+        return 0;
+    for (i = 0; i < a->n; i++)
+        if (name_cmp(&a->f[i].name, &b->f[i].name) != 0 ||
+            a->f[i].type != b->f[i].type ||
+            a->f[i].nullable != b->f[i].nullable)
+            return 0;
+    return 1;
+}
+
+/* ---- blob --------------------------------------------------------------- */
+
+size_t vm_schema_encoded_size(const vm_schema *s)
+{
+    size_t i, n = SCH_HDR + 4;
+    for (i = 0; i < s->n; i++)
+        n += 3 + s->f[i].name.len;
+    return n;
+}
+
+size_t vm_schema_encode(const vm_schema *s, unsigned char *buf)
+{
+    size_t i, pos = SCH_HDR, total = vm_schema_encoded_size(s);
+    vex_put_u32le(buf, SCH_MAGIC);
+    vex_put_u32le(buf + 4, VM_SCHEMA_VERSION);
+    vex_put_u32le(buf + 8, s->closed ? SCH_CLOSED : 0);
+    vex_put_u32le(buf + 12, (uint32_t)s->n);
+    vex_put_u32le(buf + 16, (uint32_t)total);
+    for (i = 0; i < s->n; i++) {
+        const vm_schema_field *f = &s->f[i];
+        buf[pos++] = (unsigned char)f->type;
+        buf[pos++] = f->nullable ? SCH_NULLABLE : 0;
+        buf[pos++] = (unsigned char)f->name.len;
+        memcpy(buf + pos, f->name.p, f->name.len);
+        pos += f->name.len;
+    }
+    vex_put_u32le(buf + pos, vex_crc32c(buf, pos));
+    return pos + 4;
+}
+
+#define CORRUPT(what, off)                                                     \
+    err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,                \
+            (unsigned long)(off))
+
+int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
+                     vex_err *err, vm_schema **out)
+{
+    uint32_t version, flags, total;
+    size_t n, i, pos = SCH_HDR, n_bytes = 0;
+    vm_schema *s;
+    char *bytes;
+    vm_str prev = {NULL, 0};
+
+    *out = NULL;
+    if (len < SCH_HDR + 4)
+        return CORRUPT("truncated header", len);
+    if (vex_get_u32le(buf) != SCH_MAGIC)
+        return CORRUPT("bad magic", 0);
+    version = vex_get_u32le(buf + 4);
+    if (version > VM_SCHEMA_VERSION)
+        return err_set(err, VEX_UNSUPPORTED,
+                       "schema: version %lu is newer than this library (%u)",
+                       (unsigned long)version, VM_SCHEMA_VERSION);
+    if (version != VM_SCHEMA_VERSION)
+        return CORRUPT("bad version", 4);
+    total = vex_get_u32le(buf + 16);
+    if (total != len)
+        return CORRUPT("length does not match the buffer", 16);
+    if (vex_get_u32le(buf + len - 4) != vex_crc32c(buf, len - 4))
+        return CORRUPT("checksum mismatch", len - 4);
+    flags = vex_get_u32le(buf + 8);
+    if (flags & ~SCH_CLOSED)
+        return CORRUPT("unknown flags", 8);
+    n = vex_get_u32le(buf + 12);
+    if (n > VM_SCHEMA_MAX_FIELDS)
+        return CORRUPT("more fields than the limit", 12);
+    /* Validate everything before allocating. */
+    for (i = 0; i < n; i++) {
+        vm_str name;
+        size_t start = pos;
+        if (len - 4 - pos < 3)
+            return CORRUPT("truncated field", pos);
+        if (buf[pos] < VM_BOOL || buf[pos] > VM_TAGS)
+            return CORRUPT("unknown field type", pos);
+        if (buf[pos + 1] & ~SCH_NULLABLE)
+            return CORRUPT("unknown field flags", pos + 1);
+        name.len = buf[pos + 2];
+        pos += 3;
+        if (len - 4 - pos < name.len)
+            return CORRUPT("truncated field name", pos);
+        name.p = (const char *)buf + pos;
+        if (!vm_name_valid(name.p, name.len))
+            return CORRUPT("invalid field name", pos);
+        if (i > 0 && name_cmp(&prev, &name) >= 0)
+            return CORRUPT("field names not in ascending order", start);
+        prev = name;
+        pos += name.len;
+        n_bytes += name.len;
+    }
+    if (pos != len - 4)
+        return CORRUPT("bytes after the last field", pos);
+    s = block_alloc(n, n_bytes, mem, &bytes);
+    if (s == NULL)
+        return err_set(err, VEX_NOMEM, "schema: out of memory");
+    s->closed = (flags & SCH_CLOSED) != 0;
+    for (i = 0, pos = SCH_HDR; i < n; i++) {
+        vm_schema_field *f = &s->f[i];
+        f->type = (vm_type)buf[pos];
+        f->nullable = buf[pos + 1] & SCH_NULLABLE;
+        f->name.len = buf[pos + 2];
+        pos += 3;
+        memcpy(bytes, buf + pos, f->name.len);
+        f->name.p = bytes;
+        bytes += f->name.len;
+        pos += f->name.len;
+    }
+    *out = s;
+    return VEX_OK;
+}
