@@ -216,7 +216,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "demo: results differ after reopen\n");
             goto out;
         }
-    printf("same results after reopen. The database is in ./%s\n", path);
+    printf("same results after reopen. The database is in %s%s\n",
+           path[0] == '/' ? "" : "./", path);
     status = 0;
 out:
     if (status == 1 && (!centres || !base || !queries))

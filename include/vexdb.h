@@ -799,14 +799,32 @@ VEX_API int vex_stats_segments(vex_collection *c, vex_segment_stats *out,
  * write when it starts) and sees every write acknowledged before it
  * started and none that were applied after; it takes no lock a writer,
  * flush or compaction holds, and never waits for them. `params` as for
- * vex_index_search() (NULL for defaults; ef_search applies to HNSW segments and
- * memtables; n_threads is currently unused by collections and must be 0 or 1).
- * Writes *n_hits <= k hits nearest first (ties by id) to hits[0..k). When
- * `vectors_out` is not NULL it receives each hit's vector (k *
- * vector-size bytes of room). Thread-safe; runs alongside writes. */
+ * vex_index_search() (NULL for defaults; ef_search applies to HNSW
+ * segments and memtables). params.n_threads: 1 = search on the calling
+ * thread only; 0 = the database's pool (n_threads of vex_db_options); N =
+ * at most N threads. With more than one thread, a collection of two or
+ * more sources of 20,000+ rows (memtables and segments) searches them in
+ * parallel and merges the top k; smaller ones stay on the calling thread
+ * (a hand-off would cost more than it saves). Writes *n_hits <= k hits
+ * nearest first (ties by id) to hits[0..k). When `vectors_out` is not
+ * NULL it receives each hit's vector (k * vector-size bytes of room).
+ * Thread-safe: any number of threads may search one collection at once.
+ * Allocates only when k > 256 or the sources x k exceed a stack buffer. */
 VEX_API int vex_search(vex_collection *c, const void *query, size_t k,
                        const vex_search_params *params, vex_hit *hits,
                        void *vectors_out, size_t *n_hits);
+
+/* k nearest records for each of `n_queries` queries (stored back to back,
+ * vector-size bytes each), all on one snapshot: queries are spread over
+ * params.n_threads threads of the database's pool (as vex_search), each
+ * searched over every source. Query i's hits go to hits[i * k ..] and
+ * their count to n_hits[i]. A query that fails validation fails the call
+ * before anything is searched (the message names its index). Thread-safe.
+ * Allocates k hits of scratch per thread. */
+VEX_API int vex_search_batch(vex_collection *c, const void *queries,
+                             size_t n_queries, size_t k,
+                             const vex_search_params *params, vex_hit *hits,
+                             size_t *n_hits);
 
 #ifdef __cplusplus
 }

@@ -655,6 +655,66 @@ static void test_space_and_cycles(void)
     CHECK_EQ_INT(fa.live, 0);
 }
 
+/* Fan-out over sources and batch search give what a single-threaded
+ * search gives, bit for bit (flat: exact). */
+static void test_fanout_and_batch(void)
+{
+    char p[300];
+    vex_db *db;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_search_params one, all;
+    vex_rng r;
+    float v[8], qs[20 * 8];
+    vex_hit h1[10], h2[10], hb[20 * 10];
+    size_t n1, n2, nb[20];
+    vex_rng_seed(&r, test_seed(616));
+    db_path(p, sizeof p, "fanout");
+    db = open_db(p, 1);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    vex_collection_config_init(&cfg);
+    cfg.dim = 8;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    CHECK_RC(vex_collection_create(db, "f", &cfg, &c), VEX_OK);
+    /* two segments and a memtable, each past the fan-out threshold */
+    for (uint64_t id = 0; id < 66000; id++) {
+        fill(&r, v, 8);
+        CHECK_RC(vex_insert(c, id, v), VEX_OK);
+        if (id == 21999 || id == 43999)
+            CHECK_RC(vex_flush(c), VEX_OK);
+        if (id % 7 == 3 && id > 100)
+            CHECK_RC(vex_delete(c, id - 100), VEX_OK);
+    }
+    vex_search_params_init(&one);
+    one.n_threads = 1;
+    vex_search_params_init(&all);
+    for (int t = 0; t < 20; t++) {
+        fill(&r, qs + t * 8, 8);
+        CHECK_RC(vex_search(c, qs + t * 8, 10, &one, h1, NULL, &n1), VEX_OK);
+        CHECK_RC(vex_search(c, qs + t * 8, 10, &all, h2, NULL, &n2), VEX_OK);
+        CHECK_EQ_INT(n1, 10);
+        CHECK_EQ_INT(n2, n1);
+        for (size_t i = 0; i < n1; i++)
+            CHECK(h1[i].id == h2[i].id && h1[i].distance == h2[i].distance);
+    }
+    CHECK_RC(vex_search_batch(c, qs, 20, 10, &all, hb, nb), VEX_OK);
+    for (int t = 0; t < 20; t++) {
+        CHECK_RC(vex_search(c, qs + t * 8, 10, &one, h1, NULL, &n1), VEX_OK);
+        CHECK_EQ_INT(nb[t], n1);
+        for (size_t i = 0; i < n1; i++)
+            CHECK(h1[i].id == hb[t * 10 + i].id &&
+                  h1[i].distance == hb[t * 10 + i].distance);
+    }
+    one.n_threads = VEX_MAX_THREADS + 1;
+    CHECK_RC(vex_search(c, qs, 10, &one, h1, NULL, &n1), VEX_INVALID);
+    qs[3] = NAN;
+    CHECK_RC(vex_search_batch(c, qs, 20, 10, &all, hb, nb), VEX_INVALID);
+    CHECK(strstr(vex_collection_errmsg(c), "query 0") != NULL);
+    vex_db_close(db);
+}
+
 static void test_concurrent_writers(void)
 {
     char p[300];
@@ -702,6 +762,7 @@ int main(void)
     TEST_RUN(test_records);
     TEST_RUN(test_model_flat);
     TEST_RUN(test_model_hnsw);
+    TEST_RUN(test_fanout_and_batch);
     TEST_RUN(test_space_and_cycles);
     TEST_RUN(test_concurrent_writers);
     if (!test_failures_)

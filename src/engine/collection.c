@@ -1485,6 +1485,145 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
     return VEX_OK;
 }
 
+/* Check the arguments common to vex_search and vex_search_batch. */
+static int check_search(vex_collection *c, size_t k,
+                        const vex_search_params *params)
+{
+    if (k == 0 || k > VEX_MAX_K)
+        return vex_err_set(&c->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
+                           VEX_MAX_K);
+    if (params->struct_size != sizeof(vex_search_params))
+        return vex_err_set(&c->err, VEX_MISUSE,
+                           "params.struct_size is %u, expected %zu: fill the "
+                           "struct with vex_search_params_init()",
+                           params->struct_size, sizeof(vex_search_params));
+    if (params->n_threads > VEX_MAX_THREADS)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.n_threads is %u, must be 0..%d",
+                           params->n_threads, VEX_MAX_THREADS);
+    if (params->ef_search > VEX_MAX_K || params->filter_max_ef > VEX_MAX_K)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.ef_search and filter_max_ef must be "
+                           "0..%d",
+                           VEX_MAX_K);
+    if (params->filter_max_ef && params->filter == NULL)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.filter_max_ef is set but there is no "
+                           "filter");
+    if ((params->ef_search || params->filter_max_ef) &&
+        c->cfg.index_kind == VEX_INDEX_FLAT)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.ef_search and filter_max_ef must be 0 for "
+                           "a flat collection, which is exact");
+    return VEX_OK;
+}
+
+/* Search source i of snapshot s (memtables first, then segments). */
+static int search_source(vex_collection *c, const snap *s, uint32_t i,
+                         const void *query, size_t k,
+                         const vex_search_params *p, vex_hit *tmp,
+                         vex_topk *top)
+{
+    if (i < s->v->n_mts) {
+        const memtable *m = s->v->mts[i];
+        if (mt_rows(m) == 0)
+            return VEX_OK;
+        return mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
+                         p->ef_search, p->filter_max_ef, tmp, top, &c->err);
+    }
+    i -= s->v->n_mts;
+    if (s->v->segs[i]->info.n_rows == 0)
+        return VEX_OK;
+    return search_seg(c, s->v->segs[i], s->seq, query, k, p, tmp, top);
+}
+
+static uint64_t source_rows(const snap *s, uint32_t i)
+{
+    if (i < s->v->n_mts)
+        return mt_rows(s->v->mts[i]);
+    return s->v->segs[i - s->v->n_mts]->info.n_rows;
+}
+
+/* Fan-out: one task per source, each into its own top-k. A source of
+ * fewer than FANOUT_MIN_ROWS rows is not worth a hand-off to a worker;
+ * below two big sources the search stays on the calling thread. */
+#define FANOUT_MIN_ROWS 20000
+#define FANOUT_STACK    2048 /* hits on the stack: sources x k x 2 */
+
+typedef struct fanout {
+    vex_collection *c;
+    const snap *s;
+    const void *query;
+    size_t k;
+    const vex_search_params *p;
+    vex_hit *space; /* per source: k result slots, then k scratch */
+    size_t *counts;
+    int *rcs;
+} fanout;
+
+static void fanout_task(void *arg, size_t task, unsigned worker)
+{
+    fanout *f = arg;
+    vex_hit *res = f->space + task * 2 * f->k;
+    vex_topk top;
+    (void)worker;
+    vex_topk_init(&top, res, f->k);
+    f->rcs[task] = search_source(f->c, f->s, (uint32_t)task, f->query, f->k,
+                                 f->p, res + f->k, &top);
+    f->counts[task] = top.n;
+}
+
+/* k-NN over snapshot s into `top`; `tmp` has room for k hits. */
+static int search_snap(vex_collection *c, const snap *s, const void *query,
+                       size_t k, const vex_search_params *p, unsigned width,
+                       vex_hit *tmp, vex_topk *top)
+{
+    uint32_t n_src = s->v->n_mts + s->v->n_segs, big = 0;
+    int rc = VEX_OK;
+    for (uint32_t i = 0; i < n_src; i++)
+        big += source_rows(s, i) >= FANOUT_MIN_ROWS;
+    if (width > 1 && big >= 2) {
+        vex_hit stack_space[FANOUT_STACK];
+        size_t stack_counts[64];
+        int stack_rcs[64];
+        size_t need = (size_t)n_src * 2 * k;
+        fanout f = {c, s, query, k, p, stack_space, stack_counts, stack_rcs};
+        if (need > FANOUT_STACK || n_src > 64) {
+            f.space = vex_mem_alloc(c->mem, need * sizeof *f.space);
+            f.counts = vex_mem_alloc(c->mem, n_src * sizeof *f.counts);
+            f.rcs = vex_mem_alloc(c->mem, n_src * sizeof *f.rcs);
+            if (f.space == NULL || f.counts == NULL || f.rcs == NULL) {
+                vex_mem_free(c->mem, f.space);
+                vex_mem_free(c->mem, f.counts);
+                vex_mem_free(c->mem, f.rcs);
+                return coll_nomem(c);
+            }
+        }
+        vex_pool_run(c->db->pool, n_src, width, fanout_task, &f);
+        for (uint32_t i = 0; i < n_src; i++) {
+            const vex_hit *res = f.space + (size_t)i * 2 * k;
+            if (f.rcs[i] != VEX_OK && rc == VEX_OK)
+                rc = f.rcs[i];
+            for (size_t j = 0; j < f.counts[i]; j++)
+                vex_topk_push(top, res[j].distance, res[j].id);
+        }
+        if (f.space != stack_space) {
+            vex_mem_free(c->mem, f.space);
+            vex_mem_free(c->mem, f.counts);
+            vex_mem_free(c->mem, f.rcs);
+        }
+        return rc;
+    }
+    for (uint32_t i = 0; i < n_src && rc == VEX_OK; i++)
+        rc = search_source(c, s, i, query, k, p, tmp, top);
+    return rc;
+}
+
+static unsigned search_width(vex_collection *c, const vex_search_params *p)
+{
+    return vex_pool_width(c->db->pool, p->n_threads);
+}
+
 int vex_search(vex_collection *c, const void *query, size_t k,
                const vex_search_params *params, vex_hit *hits,
                void *vectors_out, size_t *n_hits)
@@ -1503,37 +1642,12 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     if (query == NULL || hits == NULL || n_hits == NULL)
         return vex_err_set(&c->err, VEX_MISUSE,
                            "query, hits and n_hits must not be NULL");
-    if (k == 0 || k > VEX_MAX_K)
-        return vex_err_set(&c->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
-                           VEX_MAX_K);
     if (params == NULL) {
         vex_search_params_init(&dflt);
         params = &dflt;
     }
-    if (params->struct_size != sizeof(vex_search_params))
-        return vex_err_set(&c->err, VEX_MISUSE,
-                           "params.struct_size is %u, expected %zu: fill the "
-                           "struct with vex_search_params_init()",
-                           params->struct_size, sizeof(vex_search_params));
-    if (params->n_threads > 1)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.n_threads is %u: a collection search runs "
-                           "on the calling thread (0 or 1)",
-                           params->n_threads);
-    if (params->ef_search > VEX_MAX_K || params->filter_max_ef > VEX_MAX_K)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.ef_search and filter_max_ef must be "
-                           "0..%d",
-                           VEX_MAX_K);
-    if (params->filter_max_ef && params->filter == NULL)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.filter_max_ef is set but there is no "
-                           "filter");
-    if ((params->ef_search || params->filter_max_ef) &&
-        c->cfg.index_kind == VEX_INDEX_FLAT)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.ef_search and filter_max_ef must be 0 for "
-                           "a flat collection, which is exact");
+    if ((rc = check_search(c, k, params)) != VEX_OK)
+        return rc;
     if (vex_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vex_err_set(&c->err, VEX_INVALID, "query: %s", why);
     if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
@@ -1543,17 +1657,8 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     }
     vex_topk_init(&top, hits, k);
     snap_take(c, &s);
-    for (uint32_t i = 0; i < s.v->n_mts && rc == VEX_OK; i++)
-        if (mt_rows(s.v->mts[i]) > 0)
-            rc = mt_search(s.v->mts[i], query, k, s.seq, params->filter,
-                           params->filter_ctx, params->ef_search,
-                           params->filter_max_ef, tmp, &top, &c->err);
-    for (uint32_t i = 0; i < s.v->n_segs && rc == VEX_OK; i++) {
-        vseg *g = s.v->segs[i];
-        if (g->info.n_rows == 0)
-            continue;
-        rc = search_seg(c, g, s.seq, query, k, params, tmp, &top);
-    }
+    rc = search_snap(c, &s, query, k, params, search_width(c, params), tmp,
+                     &top);
     if (rc == VEX_OK) {
         *n_hits = vex_topk_sort(&top);
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
@@ -1565,6 +1670,90 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     snap_drop(&s);
     if (tmp != stack_tmp)
         vex_mem_free(c->mem, tmp);
+    return rc;
+}
+
+/* Batch: queries spread over the pool, each searched on the calling
+ * worker over every source of one shared snapshot. */
+typedef struct batch_job {
+    vex_collection *c;
+    const snap *s;
+    const unsigned char *queries;
+    size_t k;
+    const vex_search_params *p;
+    vex_hit *hits, *scratch; /* scratch: k per worker */
+    size_t *n_hits;
+    int *rcs; /* per worker: first failure */
+} batch_job;
+
+static void batch_task(void *arg, size_t task, unsigned worker)
+{
+    batch_job *b = arg;
+    vex_topk top;
+    int rc;
+    if (b->rcs[worker] != VEX_OK)
+        return;
+    vex_topk_init(&top, b->hits + task * b->k, b->k);
+    rc = search_snap(b->c, b->s, b->queries + task * b->c->vec_bytes, b->k,
+                     b->p, 1, b->scratch + (size_t)worker * b->k, &top);
+    b->n_hits[task] = rc == VEX_OK ? vex_topk_sort(&top) : 0;
+    if (rc != VEX_OK)
+        b->rcs[worker] = rc;
+}
+
+int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
+                     size_t k, const vex_search_params *params, vex_hit *hits,
+                     size_t *n_hits)
+{
+    vex_search_params dflt;
+    batch_job b;
+    snap s;
+    unsigned width;
+    char why[160];
+    int rc;
+    if (!usable(c))
+        return VEX_MISUSE;
+    if ((queries == NULL && n_queries) || hits == NULL || n_hits == NULL)
+        return vex_err_set(&c->err, VEX_MISUSE,
+                           "queries, hits and n_hits must not be NULL");
+    if (params == NULL) {
+        vex_search_params_init(&dflt);
+        params = &dflt;
+    }
+    if ((rc = check_search(c, k, params)) != VEX_OK)
+        return rc;
+    for (size_t i = 0; i < n_queries; i++)
+        if (vex_vector_check(&c->icfg,
+                             (const unsigned char *)queries + i * c->vec_bytes,
+                             why, sizeof why) != VEX_OK)
+            return vex_err_set(&c->err, VEX_INVALID, "query %zu: %s", i, why);
+    if (n_queries == 0)
+        return VEX_OK;
+    width = search_width(c, params);
+    memset(&b, 0, sizeof b);
+    b.c = c;
+    b.s = &s;
+    b.queries = queries;
+    b.k = k;
+    b.p = params;
+    b.hits = hits;
+    b.n_hits = n_hits;
+    b.scratch = vex_mem_alloc(c->mem, (size_t)width * k * sizeof *b.scratch);
+    b.rcs = vex_mem_calloc(c->mem, width, sizeof *b.rcs);
+    if (b.scratch == NULL || b.rcs == NULL) {
+        vex_mem_free(c->mem, b.scratch);
+        vex_mem_free(c->mem, b.rcs);
+        return coll_nomem(c);
+    }
+    snap_take(c, &s);
+    vex_pool_run(c->db->pool, n_queries, width, batch_task, &b);
+    snap_drop(&s);
+    for (unsigned w = 0; w < width && rc == VEX_OK; w++)
+        rc = b.rcs[w];
+    vex_mem_free(c->mem, b.scratch);
+    vex_mem_free(c->mem, b.rcs);
+    if (rc != VEX_OK)
+        memset(n_hits, 0, n_queries * sizeof *n_hits);
     return rc;
 }
 
@@ -1601,6 +1790,7 @@ size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
     }
     return vex_err_copy((vex_err *)&c->err, buf, size);
 }
+
 
 /* ---------------------------------------------------------------------
  * Statistics

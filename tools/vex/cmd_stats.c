@@ -1,0 +1,176 @@
+/*
+ * cmd_stats.c - `vex stats DB [COLLECTION...]`: the state of a database's
+ * collections (vex_stats_get, vex_stats_segments): rows live and awaiting
+ * compaction, memtables, unindexed rows, segments and bytes on disk.
+ * Opening a collection replays its log, so this also checks that it
+ * opens; nothing is written (no flush, no compaction: background
+ * compaction is turned off for this handle).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vexdb.h"
+
+typedef struct names {
+    char **v;
+    int n, cap;
+} names;
+
+static int add_name(void *ctx, const char *name)
+{
+    names *ns = ctx;
+    if (ns->n == ns->cap) {
+        int cap = ns->cap ? ns->cap * 2 : 16;
+        char **v = realloc(ns->v, (size_t)cap * sizeof *v);
+        if (v == NULL)
+            return VEX_NOMEM;
+        ns->v = v;
+        ns->cap = cap;
+    }
+    ns->v[ns->n] = strdup(name);
+    if (ns->v[ns->n] == NULL)
+        return VEX_NOMEM;
+    ns->n++;
+    return 0;
+}
+
+static int print_one(vex_db *db, const char *name, int json, int segments)
+{
+    vex_collection *c = NULL;
+    vex_stats st;
+    vex_segment_stats *segs = NULL;
+    size_t n_segs = 0;
+    int rc = vex_collection_open(db, name, &c);
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex stats: %s: %s\n", name, vex_db_errmsg(db));
+        return VEX_EXIT_FAIL;
+    }
+    vex_stats_init(&st);
+    rc = vex_stats_get(c, &st);
+    if (rc == VEX_OK && segments) {
+        rc = vex_stats_segments(c, NULL, 0, &n_segs);
+        segs = calloc(n_segs ? n_segs : 1, sizeof *segs);
+        if (rc == VEX_OK && segs)
+            rc = vex_stats_segments(c, segs, n_segs, &n_segs);
+    }
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex stats: %s: %s\n", name, vex_collection_errmsg(c));
+        free(segs);
+        vex_collection_close(c);
+        return VEX_EXIT_FAIL;
+    }
+    if (json) {
+        printf("{\"collection\":");
+        vex_cli_json_string(stdout, name);
+        printf(",\"live_rows\":%" PRIu64 ",\"deleted_rows\":%" PRIu64
+               ",\"memtables\":%u,\"frozen_memtables\":%u,\"memtable_rows\":"
+               "%" PRIu64 ",\"memtable_bytes\":%" PRIu64
+               ",\"unindexed_rows\":%" PRIu64
+               ",\"segments\":%u,\"segment_rows\":%" PRIu64
+               ",\"segment_bytes\":%" PRIu64 ",\"disk_bytes\":%" PRIu64
+               ",\"last_seq\":%" PRIu64 ",\"flushed_seq\":%" PRIu64,
+               st.live_rows, st.deleted_rows, st.memtables, st.frozen_memtables,
+               st.memtable_rows, st.memtable_bytes, st.unindexed_rows,
+               st.segments, st.segment_rows, st.segment_bytes, st.disk_bytes,
+               st.last_seq, st.flushed_seq);
+        if (segments) {
+            printf(",\"segment_list\":[");
+            for (size_t i = 0; i < n_segs; i++)
+                printf("%s{\"number\":%" PRIu64 ",\"rows\":%" PRIu64
+                       ",\"live_rows\":%" PRIu64 ",\"bytes\":%" PRIu64
+                       ",\"index\":\"%s\"}",
+                       i ? "," : "", segs[i].number, segs[i].rows,
+                       segs[i].live_rows, segs[i].file_bytes,
+                       segs[i].index_kind == VEX_INDEX_HNSW ? "hnsw" : "flat");
+            printf("]");
+        }
+        printf("}\n");
+    } else {
+        printf("%s:\n", name);
+        printf("  live rows        %" PRIu64 "\n", st.live_rows);
+        printf("  deleted rows     %" PRIu64 " (awaiting compaction)\n",
+               st.deleted_rows);
+        printf("  memtables        %u (%u frozen), %" PRIu64 " rows, %" PRIu64
+               " bytes, %" PRIu64 " unindexed\n",
+               st.memtables, st.frozen_memtables, st.memtable_rows,
+               st.memtable_bytes, st.unindexed_rows);
+        printf("  segments         %u, %" PRIu64 " rows, %" PRIu64 " bytes\n",
+               st.segments, st.segment_rows, st.segment_bytes);
+        printf("  on disk          %" PRIu64 " bytes\n", st.disk_bytes);
+        printf("  log              last write %" PRIu64
+               ", in segments up to %" PRIu64 "\n",
+               st.last_seq, st.flushed_seq);
+        for (size_t i = 0; segments && i < n_segs; i++)
+            printf("    seg-%016" PRIx64 ".vseg  %s  %" PRIu64 " rows, %" PRIu64
+                   " live, %" PRIu64 " bytes\n",
+                   segs[i].number,
+                   segs[i].index_kind == VEX_INDEX_HNSW ? "hnsw" : "flat",
+                   segs[i].rows, segs[i].live_rows, segs[i].file_bytes);
+    }
+    free(segs);
+    vex_collection_close(c);
+    return VEX_EXIT_OK;
+}
+
+static int run_stats(const vex_cmd *cmd, const vex_optval *vals, char **pos,
+                     int n_pos)
+{
+    vex_db_options o;
+    vex_db *db = NULL;
+    names ns = {NULL, 0, 0};
+    int json = vals[vex_args_index(cmd, "json")].given;
+    int segments = vals[vex_args_index(cmd, "segments")].given;
+    int rc, status = VEX_EXIT_OK;
+    vex_db_options_init(&o);
+    o.compact_min_merge = 0;
+    o.compact_deleted_pct = 0;
+    rc = vex_db_open(pos[0], &o, &db);
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex stats: %s\n", vex_db_errmsg(db));
+        vex_db_close(db);
+        return VEX_EXIT_FAIL;
+    }
+    if (n_pos == 1) {
+        rc = vex_collection_list(db, add_name, &ns);
+        if (rc != VEX_OK) {
+            fprintf(stderr, "vex stats: %s\n",
+                    rc == VEX_NOMEM ? "out of memory" : vex_db_errmsg(db));
+            status = VEX_EXIT_FAIL;
+        }
+        for (int i = 0; i < ns.n; i++) {
+            if (print_one(db, ns.v[i], json, segments) != VEX_EXIT_OK)
+                status = VEX_EXIT_FAIL;
+            free(ns.v[i]);
+        }
+        free(ns.v);
+    } else {
+        for (int i = 1; i < n_pos; i++)
+            if (print_one(db, pos[i], json, segments) != VEX_EXIT_OK)
+                status = VEX_EXIT_FAIL;
+    }
+    if (vex_db_close(db) != VEX_OK)
+        status = VEX_EXIT_FAIL;
+    return status;
+}
+
+static const vex_opt stats_opts[] = {
+    {"json", VEX_OPT_FLAG, NULL, 0, 0, 0, "one JSON object per collection"},
+    {"segments", VEX_OPT_FLAG, NULL, 0, 0, 0, "list every segment too"},
+};
+
+const vex_cmd vex_cmd_stats = {
+    "stats",
+    "show the state of a database's collections",
+    "DB [COLLECTION...]",
+    1,
+    VEX_MAX_POS,
+    stats_opts,
+    sizeof stats_opts / sizeof stats_opts[0],
+    "Opens the database (replaying each collection's log) and prints, per\n"
+    "collection (all of them when none is named): live rows, rows deleted\n"
+    "or overwritten awaiting compaction, memtables and their unindexed\n"
+    "rows, segments and their sizes, and bytes on disk. Writes nothing.\n",
+    run_stats,
+};
