@@ -434,8 +434,11 @@ static void model_run(vex_index_kind kind, uint32_t exact_rows, int steps)
     vex_collection_config_init(&cfg);
     cfg.dim = M_DIM;
     cfg.index_kind = kind;
-    if (kind == VEX_INDEX_HNSW)
+    if (kind == VEX_INDEX_HNSW) {
         cfg.hnsw_ef_search = 400; /* near-exact on this small set */
+        cfg.hnsw_m = 8;           /* cheap graphs: they are rebuilt by */
+        cfg.hnsw_ef_construction = 64; /* every flush and compaction */
+    }
     CHECK_RC(vex_collection_create(db, "m", &cfg, &c), VEX_OK);
     CHECK_RC(vex_batch_create(sizeof v, NULL, &b), VEX_OK);
     for (int step = 0; step < steps && c; step++) {
@@ -483,7 +486,7 @@ static void model_run(vex_index_kind kind, uint32_t exact_rows, int steps)
                     o->live[i] = live_tmp[i];
                 }
             }
-        } else if (op < 96) {
+        } else if (op < 97) {
             CHECK_RC(vex_flush(c), VEX_OK);
         } else if (op < 98) {
             CHECK_RC(vex_compact(c), VEX_OK);
@@ -663,6 +666,7 @@ static void test_fanout_and_batch(void)
     vex_db *db;
     vex_collection *c = NULL;
     vex_collection_config cfg;
+    vex_batch *b = NULL;
     vex_search_params one, all;
     vex_rng r;
     float v[8], qs[20 * 8];
@@ -679,14 +683,20 @@ static void test_fanout_and_batch(void)
     cfg.index_kind = VEX_INDEX_FLAT;
     CHECK_RC(vex_collection_create(db, "f", &cfg, &c), VEX_OK);
     /* two segments and a memtable, each past the fan-out threshold */
+    CHECK_RC(vex_batch_create(sizeof v, NULL, &b), VEX_OK);
     for (uint64_t id = 0; id < 66000; id++) {
         fill(&r, v, 8);
-        CHECK_RC(vex_insert(c, id, v), VEX_OK);
+        vex_batch_insert(b, id, v);
+        if (id % 7 == 3 && id > 100)
+            vex_batch_delete(b, id - 100);
+        if (id % 1000 == 999) {
+            CHECK_RC(vex_batch_commit(c, b), VEX_OK);
+            vex_batch_clear(b);
+        }
         if (id == 21999 || id == 43999)
             CHECK_RC(vex_flush(c), VEX_OK);
-        if (id % 7 == 3 && id > 100)
-            CHECK_RC(vex_delete(c, id - 100), VEX_OK);
     }
+    vex_batch_free(b);
     vex_search_params_init(&one);
     one.n_threads = 1;
     vex_search_params_init(&all);
