@@ -131,10 +131,10 @@ struct vex_collection {
     _Atomic uint64_t n_live;
     pthread_mutex_t flush_mu, compact_mu;
     _Atomic int closing;
-    int compact_failed;   /* automatic compaction paused until a flush */
-    uint64_t flush_fails; /* failed flushes (wakes writers waiting) */
-    int flush_rc;         /* of the last failed flush, VEX_OK after one
-                             succeeds */
+    _Atomic int compact_failed; /* automatic compaction paused until a flush */
+    uint64_t flush_fails;       /* failed flushes (wakes writers waiting) */
+    int flush_rc;               /* of the last failed flush, VEX_OK after one
+                                   succeeds */
     char flush_msg[VEX_ERRMSG_MAX];
 
     /* counters for vex_stats */
@@ -1790,7 +1790,6 @@ size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
     }
     return vex_err_copy((vex_err *)&c->err, buf, size);
 }
-
 
 /* ---------------------------------------------------------------------
  * Statistics
