@@ -1753,7 +1753,17 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
     uint64_t total;
     int rc = VEX_OK;
     memset(&info, 0, sizeof info);
-    pthread_rwlock_wrlock(&h->lock); /* a quiet graph */
+    /* A quiet graph: under the shared lock no add can claim slots or
+     * repair (both need the lock exclusively), and `linking` (changed only
+     * under the exclusive lock) says whether an add is still linking. If
+     * none is, searches may go on while the arrays are copied (a frozen
+     * memtable is written out while it is being searched); else wait for
+     * the graph to settle under the exclusive lock. */
+    pthread_rwlock_rdlock(&h->lock);
+    if (h->linking) {
+        pthread_rwlock_unlock(&h->lock);
+        pthread_rwlock_wrlock(&h->lock);
+    }
     info.kind = VEX_INDEX_HNSW;
     info.elem = h->cfg.elem;
     info.metric = h->cfg.metric;

@@ -92,7 +92,8 @@ typedef struct vex_index_methods {
     /* Write the index as a blob (index/blob.h) into buf[0..size). Sets
      * *needed to the blob's size; when buf is NULL or size is smaller,
      * writes nothing and returns VEX_FULL (with a message). The index is
-     * quiet (exclusively locked) while it is copied. */
+     * quiet while it is copied: no add or remove runs (HNSW lets
+     * searches run meanwhile; flat locks them out). */
     int (*serialize)(void *ix, unsigned char *buf, uint64_t size,
                      uint64_t *needed);
     /* Create an instance from a parsed blob. With borrow != 0 the instance
