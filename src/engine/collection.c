@@ -602,6 +602,7 @@ static void builder_of(vex_collection *c, seg_builder *b)
 static int flush_one(vex_collection *c, int *did)
 {
     seg_builder b;
+    int cancelled = 0;
     memtable *m;
     vseg *out = NULL;
     version *v, *nv = NULL;
@@ -626,7 +627,12 @@ static int flush_one(vex_collection *c, int *did)
     pthread_mutex_unlock(&c->apply_mu);
 
     builder_of(c, &b);
-    rc = compact_flush_build(&b, m, s, number, &out);
+    rc = compact_flush_build(&b, m, s, number, &out, &cancelled);
+    if (rc == VEX_OK && cancelled) {
+        /* the collection closes: the frozen memtable stays in the log */
+        mt_unref(m);
+        return VEX_OK;
+    }
 
     pthread_mutex_lock(&c->apply_mu);
     v = c->cur;

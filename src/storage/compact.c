@@ -116,7 +116,7 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
 
 /* Build the segment of frozen memtable `m` with the rows live at `s`. */
 int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
-                        uint64_t number, vseg **out)
+                        uint64_t number, vseg **out, int *cancelled)
 {
     uint64_t n_keys = mt_rows(m), n = 0;
     uint64_t *key_ids = NULL, *ids = NULL, *row_keys = NULL;
@@ -154,7 +154,12 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
         row_keys[i] = live[i].key;
     }
     if (ix) {
-        rc = mt_index_to(m, n_keys, NULL, b->err);
+        rc = mt_index_to(m, n_keys, b->cancel, b->err);
+        if (rc == VEX_OK && mt_indexed(m) != n_keys && b->cancel &&
+            atomic_load(b->cancel)) {
+            *cancelled = 1; /* closing: the log still holds the rows */
+            goto out;
+        }
         if (rc == VEX_OK && mt_indexed(m) != n_keys)
             rc = vex_err_set(
                 b->err, VEX_INTERNAL, "memtable graph holds %llu of %llu rows",

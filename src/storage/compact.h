@@ -42,9 +42,11 @@ typedef struct compact_policy {
 /* Segment `number` from frozen memtable `m` with the rows visible at `s`
  * (the memtable's graph is completed and written as it is, keyed by row
  * number; rows dead at `s` become dead keys; a flat memtable gets a flat
- * index of all its rows). *out NULL when no row is visible (no file). */
+ * index of all its rows). *out NULL when no row is visible (no file).
+ * Completing the graph polls b->cancel: when it turns non-zero, returns
+ * VEX_OK with *out NULL and *cancelled = 1 (nothing written). */
 int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
-                        uint64_t number, vseg **out);
+                        uint64_t number, vseg **out, int *cancelled);
 
 /* The inputs of the next compaction of version `v`: indexes into
  * v->segs, ascending, written to pick[] (room for v->n_segs); returns how
