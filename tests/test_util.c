@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "test.h"
+#include "util/cmap.h"
 #include "util/idmap.h"
 #include "util/mem.h"
 #include "util/pool.h"
@@ -193,12 +194,77 @@ static void test_pool_concurrent_callers(void)
     vex_pool_destroy(pool);
 }
 
+/* cmap: one writer inserts and updates (values only grow) while readers
+ * look up; a reader never sees a value go back or a key vanish, and the
+ * final map equals a plain model. */
+#define CM_KEYS 20000
+typedef struct cm_ctx {
+    vex_cmap m;
+    _Atomic int stop;
+    _Atomic uint64_t published; /* keys [0, published) are in the map */
+} cm_ctx;
+
+static void *cm_reader(void *arg)
+{
+    cm_ctx *x = arg;
+    uint64_t last[64] = {0};
+    while (!atomic_load(&x->stop)) {
+        uint64_t n = atomic_load(&x->published);
+        for (uint64_t i = 0; i < 64; i++) {
+            uint64_t k = (i * 311) % CM_KEYS, v = 0;
+            int got = vex_cmap_get(&x->m, k * 0x9E3779B97F4A7C15ull, &v);
+            if (k < n)
+                CHECK(got); /* published keys never vanish */
+            if (got) {
+                CHECK(v % CM_KEYS == k);
+                CHECK(v >= last[i]); /* values never go back */
+                last[i] = v;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void test_cmap_one_writer(void)
+{
+    cm_ctx x;
+    pthread_t th[2];
+    vex_mem mem;
+    vex_mem_init(&mem, NULL);
+    vex_cmap_init(&x.m, &mem);
+    atomic_init(&x.stop, 0);
+    atomic_init(&x.published, 0);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, cm_reader, &x);
+    for (uint64_t round = 0; round < 3; round++)
+        for (uint64_t k = 0; k < CM_KEYS; k++) {
+            CHECK_RC(vex_cmap_put(&x.m, k * 0x9E3779B97F4A7C15ull,
+                                  round * CM_KEYS + k),
+                     VEX_OK);
+            if (round == 0)
+                atomic_store(&x.published, k + 1);
+        }
+    atomic_store(&x.stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ_INT(x.m.count, CM_KEYS);
+    for (uint64_t k = 0; k < CM_KEYS; k++) {
+        uint64_t v = 0;
+        CHECK(vex_cmap_get(&x.m, k * 0x9E3779B97F4A7C15ull, &v));
+        CHECK_EQ_INT(v, 2 * CM_KEYS + k);
+    }
+    CHECK(!vex_cmap_get(&x.m, 12345, NULL));
+    CHECK_RC(vex_cmap_put(&x.m, 1, UINT64_MAX), VEX_INVALID);
+    vex_cmap_destroy(&x.m);
+}
+
 int main(void)
 {
     TEST_RUN(test_status_table);
     TEST_RUN(test_mem_aligned);
     TEST_RUN(test_mem_partial_allocator);
     TEST_RUN(test_idmap_model);
+    TEST_RUN(test_cmap_one_writer);
     TEST_RUN(test_topk_against_sort);
     TEST_RUN(test_pool_concurrent_callers);
     return TEST_EXIT();

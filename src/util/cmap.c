@@ -3,18 +3,8 @@
  */
 #include "util/cmap.h"
 
+#include "util/hash.h"
 #include "vexdb.h"
-
-static inline uint64_t cmap_hash(uint64_t x)
-{
-    /* splitmix64 finaliser, as idmap: ids are often sequential */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 
 void vex_cmap_init(vex_cmap *m, const vex_mem *mem)
 {
@@ -45,7 +35,7 @@ void vex_cmap_destroy(vex_cmap *m)
  * publishes the value last). */
 static void slot_put(vex_cmap_table *t, uint64_t key, uint64_t v1)
 {
-    size_t mask = t->cap - 1, h = cmap_hash(key) & mask;
+    size_t mask = t->cap - 1, h = vex_hash_u64(key) & mask;
     for (;;) {
         uint64_t cur = atomic_load_explicit(&t->vals[h], memory_order_relaxed);
         if (cur == 0) {
@@ -130,7 +120,7 @@ int vex_cmap_get(const vex_cmap *m, uint64_t key, uint64_t *val)
     if (t == NULL)
         return 0;
     mask = t->cap - 1;
-    h = cmap_hash(key) & mask;
+    h = vex_hash_u64(key) & mask;
     for (;;) {
         uint64_t v = atomic_load_explicit(&t->vals[h], memory_order_acquire);
         if (v == 0)

@@ -3,18 +3,8 @@
  */
 #include "util/idmap.h"
 
+#include "util/hash.h"
 #include "vexdb.h"
-
-static inline uint64_t idmap_hash(uint64_t x)
-{
-    /* splitmix64 finaliser: user ids are often sequential, so mix well */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 
 void vex_idmap_init(vex_idmap *m, const vex_mem *mem)
 {
@@ -47,7 +37,7 @@ static int idmap_rehash(vex_idmap *m, size_t new_cap)
         size_t h;
         if (m->vals[i] == 0)
             continue;
-        h = idmap_hash(m->keys[i]) & mask;
+        h = vex_hash_u64(m->keys[i]) & mask;
         while (vals[h] != 0)
             h = (h + 1) & mask;
         keys[h] = m->keys[i];
@@ -81,7 +71,7 @@ int vex_idmap_get(const vex_idmap *m, uint64_t key, uint64_t *val)
     if (m->cap == 0)
         return 0;
     mask = m->cap - 1;
-    for (h = idmap_hash(key) & mask; m->vals[h] != 0; h = (h + 1) & mask) {
+    for (h = vex_hash_u64(key) & mask; m->vals[h] != 0; h = (h + 1) & mask) {
         if (m->keys[h] == key) {
             *val = m->vals[h] - 1;
             return 1;
@@ -97,7 +87,7 @@ int vex_idmap_put(vex_idmap *m, uint64_t key, uint64_t val)
     if (rc != VEX_OK)
         return rc;
     mask = m->cap - 1;
-    for (h = idmap_hash(key) & mask; m->vals[h] != 0; h = (h + 1) & mask) {
+    for (h = vex_hash_u64(key) & mask; m->vals[h] != 0; h = (h + 1) & mask) {
         if (m->keys[h] == key) {
             m->vals[h] = val + 1;
             return VEX_OK;
@@ -115,7 +105,7 @@ int vex_idmap_remove(vex_idmap *m, uint64_t key)
     if (m->cap == 0)
         return 0;
     mask = m->cap - 1;
-    for (h = idmap_hash(key) & mask;; h = (h + 1) & mask) {
+    for (h = vex_hash_u64(key) & mask;; h = (h + 1) & mask) {
         if (m->vals[h] == 0)
             return 0;
         if (m->keys[h] == key)
@@ -129,7 +119,7 @@ int vex_idmap_remove(vex_idmap *m, uint64_t key)
         j = (j + 1) & mask;
         if (m->vals[j] == 0)
             break;
-        home = idmap_hash(m->keys[j]) & mask;
+        home = vex_hash_u64(m->keys[j]) & mask;
         if (((j - home) & mask) >= ((j - h) & mask)) {
             m->keys[h] = m->keys[j];
             m->vals[h] = m->vals[j];
