@@ -24,6 +24,9 @@
 #include "vexdb.h"
 
 static vex_mem g_mem;
+/* training effort of make(); cases that check arithmetic rather than
+ * quality turn it down (the ASan build runs at -O0) */
+static unsigned g_train_iter = 12, g_opq_iter = 6;
 
 /* ---- data --------------------------------------------------------------- */
 
@@ -103,8 +106,8 @@ static vq_quantizer *make(vq_kind kind, uint32_t dim, vex_metric metric,
     if (nbits)
         p.pq_nbits = nbits;
     p.seed = test_seed(7);
-    p.train_iter = 12;
-    p.opq_iter = 6;
+    p.train_iter = g_train_iter;
+    p.opq_iter = g_opq_iter;
     p.max_train = 2000; /* keeps training in the test's time budget */
     CHECK_RC(vq_create(&g_mem, &p, &q, NULL), VEX_OK);
     if (q && x)
@@ -426,6 +429,8 @@ static void test_pq_adc(void)
     x = gen_clustered(&r, N + 1, D, 8, 0.5);
     dec = malloc(sizeof(float) * N * D);
     codes = malloc(N * D);
+    g_train_iter = 3;
+    g_opq_iter = 2;
     for (ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
         for (mi = 0; mi < 3; mi++) {
             vq_quantizer *q = make((vq_kind)cfg[ci][0], D, ms[mi], cfg[ci][1],
@@ -452,6 +457,8 @@ static void test_pq_adc(void)
             vq_destroy(q);
         }
     }
+    g_train_iter = 12;
+    g_opq_iter = 6;
     free(x);
     free(dec);
     free(codes);

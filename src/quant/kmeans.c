@@ -8,11 +8,9 @@
  *    inertia) runs on the calling thread in point order, in double.
  *    Per-thread partial sums would be faster to reduce but their result
  *    would change with the thread count.
- *  - Distances come from the dispatch table's one-to-many kernel
- *    (l2sq_f32_batch, centroids as the "base"), the same kernel the flat
- *    index uses; for the small subspaces of PQ (2..16 floats) the kernel
- *    still wins over a scalar loop because it handles one centroid per
- *    call iteration without a function call per pair.
+ *  - The Lloyd assignment uses the packed many-to-many dot kernel (GEMM
+ *    form, see assign_gemm); the seeding and vq_kmeans_assign use the
+ *    one-to-many kernels and exact differences.
  *  - Empty clusters are split from a populated one (as FAISS does) rather
  *    than re-seeded from a random point: a random point is usually a
  *    member of a big cluster anyway, and the split keeps the inertia from
@@ -99,18 +97,20 @@ void vq_kmeans_assign(const float *x, size_t n, size_t dim, const float *c,
 typedef struct seed_job {
     const float *x, *c; /* c: the newest centre */
     size_t n, dim;
-    float *d2; /* squared distance to the nearest centre so far */
+    float *d2;  /* squared distance to the nearest centre so far */
+    float *tmp; /* n floats: distances to the newest centre */
 } seed_job;
 
+/* One one-to-many call per range (the points are the "base"): far fewer
+ * calls than one per point and centre. */
 static void seed_range(const seed_job *j, size_t lo, size_t hi)
 {
-    const vex_simd_table *t = vex_simd();
     size_t i;
-    for (i = lo; i < hi; i++) {
-        float d = t->l2sq_f32(j->x + i * j->dim, j->c, j->dim);
-        if (d < j->d2[i])
-            j->d2[i] = d;
-    }
+    vex_simd()->l2sq_f32_batch(j->c, j->x + lo * j->dim, j->dim, hi - lo,
+                               j->dim, j->tmp + lo);
+    for (i = lo; i < hi; i++)
+        if (j->tmp[i] < j->d2[i])
+            j->d2[i] = j->tmp[i];
 }
 
 static void seed_task(void *arg, size_t task, unsigned worker)
@@ -130,7 +130,8 @@ static void seed_update(seed_job *j, vex_pool *pool, unsigned n_threads)
 }
 
 static void kmeanspp(const float *x, size_t n, size_t dim, size_t k, vex_rng *r,
-                     float *d2, float *c, vex_pool *pool, unsigned n_threads)
+                     float *d2, float *tmp, float *c, vex_pool *pool,
+                     unsigned n_threads)
 {
     seed_job j;
     size_t i, ci, pick;
@@ -142,6 +143,7 @@ static void kmeanspp(const float *x, size_t n, size_t dim, size_t k, vex_rng *r,
     j.n = n;
     j.dim = dim;
     j.d2 = d2;
+    j.tmp = tmp;
     for (ci = 1; ci < k; ci++) {
         double total = 0, target, acc = 0;
         j.c = c + (ci - 1) * dim;
@@ -162,6 +164,71 @@ static void kmeanspp(const float *x, size_t n, size_t dim, size_t k, vex_rng *r,
             }
         }
         memcpy(c + ci * dim, x + pick * dim, dim * sizeof *c);
+    }
+}
+
+/* ---- assignment in GEMM form (training) ---------------------------------
+ * |x - c|^2 = |x|^2 - 2 x.c + |c|^2: the centroids are packed once per
+ * iteration and the packed many-to-many dot kernel scores CHUNK points
+ * against all of them (the flat index's batch path), which beats k
+ * one-to-many calls by a wide margin when the subspaces are small (PQ's
+ * 2..16 floats: per-call overhead dominates the one-to-many kernel).
+ * Cancellation costs some low bits when points sit far from the origin
+ * relative to their spread; k-means only needs the argmin, and the
+ * inertia is clamped at zero per point. The chunks are fixed, so the
+ * result does not depend on the thread count. */
+
+typedef struct gemm_job {
+    const float *x;
+    size_t n, dim, k;
+    const float *packed, *cnorm;
+    float *dots; /* CHUNK * k per worker */
+    uint32_t *assign;
+    float *dist;
+} gemm_job;
+
+static void gemm_task(void *arg, size_t task, unsigned worker)
+{
+    const gemm_job *j = arg;
+    const vex_simd_table *t = vex_simd();
+    size_t lo = task * CHUNK, hi = lo + CHUNK < j->n ? lo + CHUNK : j->n;
+    float *dots = j->dots + (size_t)worker * CHUNK * j->k;
+    size_t i, c;
+    t->dots_f32_packed(j->x + lo * j->dim, j->dim, hi - lo, j->packed, j->k,
+                       j->dim, dots, j->k);
+    for (i = lo; i < hi; i++) {
+        const float *d = dots + (i - lo) * j->k;
+        float best = j->cnorm[0] - 2 * d[0], xn, v;
+        uint32_t bi = 0;
+        for (c = 1; c < j->k; c++) {
+            v = j->cnorm[c] - 2 * d[c];
+            if (v < best) {
+                best = v;
+                bi = (uint32_t)c;
+            }
+        }
+        xn = t->norm2_f32(j->x + i * j->dim, j->dim);
+        j->assign[i] = bi;
+        j->dist[i] = xn + best > 0 ? xn + best : 0;
+    }
+}
+
+static void assign_gemm(gemm_job *j, float *packed, float *cnorm,
+                        const float *c, vex_pool *pool, unsigned n_threads)
+{
+    const vex_simd_table *t = vex_simd();
+    size_t ci, n_tasks = (j->n + CHUNK - 1) / CHUNK;
+    t->pack_f32(c, j->dim, j->k, j->dim, packed);
+    for (ci = 0; ci < j->k; ci++)
+        cnorm[ci] = t->norm2_f32(c + ci * j->dim, j->dim);
+    j->packed = packed;
+    j->cnorm = cnorm;
+    if (pool == NULL || n_tasks == 1) {
+        size_t task;
+        for (task = 0; task < n_tasks; task++)
+            gemm_task(j, task, 0);
+    } else {
+        vex_pool_run(pool, n_tasks, n_threads, gemm_task, j);
     }
 }
 
@@ -204,7 +271,9 @@ int vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
               double *inertia)
 {
     int rc = VEX_OK;
-    float *xs = NULL, *d2 = NULL, *scratch = NULL;
+    float *xs = NULL, *d2 = NULL, *scratch = NULL, *packed = NULL;
+    float *cnorm = NULL;
+    gemm_job gj;
     double *sum = NULL;
     size_t *count = NULL, *idx = NULL;
     uint32_t *asg = NULL, *prev = NULL;
@@ -255,20 +324,33 @@ int vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
     d2 = vex_mem_calloc(mem, nt, sizeof *d2);
     asg = vex_mem_calloc(mem, nt, sizeof *asg);
     prev = vex_mem_calloc(mem, nt, sizeof *prev);
-    scratch = vex_mem_calloc(mem, width * k, sizeof *scratch);
+    scratch = vex_mem_calloc(mem, width * CHUNK, k * sizeof *scratch);
     sum = vex_mem_calloc(mem, k * dim, sizeof *sum);
     count = vex_mem_calloc(mem, k, sizeof *count);
-    if (!d2 || !asg || !prev || !scratch || !sum || !count)
+    cnorm = vex_mem_calloc(mem, k, sizeof *cnorm);
+    if (vex_mul_overflow(vex_simd_pack_size(vex_simd()->panel, k, dim),
+                         sizeof *packed, &sz) == 0)
+        packed = vex_mem_alloc_aligned(mem, sz, 64);
+    if (!d2 || !asg || !prev || !scratch || !sum || !count || !cnorm || !packed)
         goto nomem;
+    gj.x = xt;
+    gj.n = nt;
+    gj.dim = dim;
+    gj.k = k;
+    gj.dots = scratch;
+    gj.assign = asg;
+    gj.dist = d2;
 
+    /* prev (n uint32) doubles as the seeding's n-float scratch */
     if (p->init == NULL)
-        kmeanspp(xt, nt, dim, k, &r, d2, centroids, p->pool, p->n_threads);
+        kmeanspp(xt, nt, dim, k, &r, d2, (float *)prev, centroids, p->pool,
+                 p->n_threads);
     else if (p->init != centroids)
         memcpy(centroids, p->init, k * dim * sizeof *centroids);
+    memset(prev, 0, nt * sizeof *prev);
     for (it = 0;; it++) {
         int changed = 0;
-        vq_kmeans_assign(xt, nt, dim, centroids, k, asg, d2, scratch, p->pool,
-                         p->n_threads);
+        assign_gemm(&gj, packed, cnorm, centroids, p->pool, p->n_threads);
         for (i = 0; i < nt && !changed; i++)
             changed = asg[i] != prev[i];
         if (it == p->max_iter || (it > 0 && !changed))
@@ -308,5 +390,7 @@ cleanup:
     vex_mem_free(mem, scratch);
     vex_mem_free(mem, sum);
     vex_mem_free(mem, count);
+    vex_mem_free(mem, cnorm);
+    vex_mem_free_aligned(mem, packed);
     return rc;
 }
