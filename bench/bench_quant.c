@@ -244,17 +244,17 @@ static void bench_recall(const vex_mem *mem, const char *data, double refine,
     size_t nbase, dim, nq, gq, gk, d2, i, j, ci;
     snprintf(path, sizeof path,
              "%s/glove-100-angular-100k/"
-             "glove-100-angular-100k_base.fvecs",
+             "glove100_base.fvecs",
              data);
     base = read_vecs(path, &nbase, &dim);
     snprintf(path, sizeof path,
              "%s/glove-100-angular-100k/"
-             "glove-100-angular-100k_query.fvecs",
+             "glove100_query.fvecs",
              data);
     qs = read_vecs(path, &nq, &d2);
     snprintf(path, sizeof path,
              "%s/glove-100-angular-100k/"
-             "glove-100-angular-100k_groundtruth_sim.fvecs",
+             "glove100_groundtruth_sim.fvecs",
              data);
     gts = read_vecs(path, &gq, &gk);
     if (base == NULL || qs == NULL || gts == NULL || d2 != dim || gq != nq ||
