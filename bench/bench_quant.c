@@ -338,7 +338,7 @@ static void bench_recall(const vex_mem *mem, const char *data, double refine,
                (double)(dim * 4) / (double)cs, ts, nq, hit0 / (10.0 * nq),
                refine, hitr / (10.0 * nq), tscan * 1e3 / (double)nq);
         if (c->kind == VQ_OPQ)
-            printf(",\"pq_mse\":%.5f,\"opq_mse\":%.5f", before, after);
+            printf(",\"pq_mse\":%.6g,\"opq_mse\":%.6g", before, after);
         printf("}\n");
         fflush(stdout);
         vq_dc_destroy(dc);

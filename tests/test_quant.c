@@ -710,6 +710,13 @@ static void test_opq_error(void)
     /* the report is the real error of the final codes */
     CHECK(fabs(measured - after) <= 0.02 * after);
     vq_destroy(q);
+    /* under cosine too (the rotation is learned on normalised input) */
+    q = make(VQ_OPQ, D, VEX_METRIC_COSINE, NM, 4, x, N);
+    CHECK_RC(vq_opq_errors(q, &before, &after), VEX_OK);
+    fprintf(stderr, "     opq cosine: mse before %.4f after %.4f\n", before,
+            after);
+    CHECK(before > 0.01 && after < 0.8 * before);
+    vq_destroy(q);
     q = make(VQ_PQ, D, VEX_METRIC_L2, NM, 4, x, N);
     CHECK_RC(vq_opq_errors(q, &before, &after), VEX_INVALID);
     vq_destroy(q);

@@ -259,7 +259,18 @@ size_t vq_buf_floats(const vq_quantizer *q)
     return (size_t)q->p.dim + q->pdim;
 }
 
+static const float *transform(const vq_quantizer *q, const float *x, float *buf,
+                              int rotate);
+
 const float *vq_transform(const vq_quantizer *q, const float *x, float *buf)
+{
+    return transform(q, x, buf, 1);
+}
+
+/* rotate = 0: normalise and pad only (OPQ's training input, whose
+ * rotation does not exist yet) */
+static const float *transform(const vq_quantizer *q, const float *x, float *buf,
+                              int rotate)
 {
     const vex_simd_table *t = vex_simd();
     size_t dim = q->p.dim, i, j;
@@ -275,7 +286,7 @@ const float *vq_transform(const vq_quantizer *q, const float *x, float *buf)
     }
     if (!is_pq(q->p.kind))
         return v;
-    if (q->rot) { /* y_j = sum_i v_i R[i][j] */
+    if (q->rot && rotate) { /* y_j = sum_i v_i R[i][j] */
         float *y = buf + dim;
         memset(y, 0, q->pdim * sizeof *y);
         for (i = 0; i < dim; i++) {
@@ -357,7 +368,7 @@ int vq_train(vq_quantizer *q, const float *x, size_t n)
         row = x + (idx ? idx[i] : i) * dim;
         v = row;
         if (q->p.metric == VEX_METRIC_COSINE || q->p.kind == VQ_PQ) {
-            v = vq_transform(q, row, buf); /* rot is NULL for PQ */
+            v = transform(q, row, buf, 0);
             if (v == NULL) {
                 rc = vex_err_set(&q->err, VEX_INVALID,
                                  "train: vector %zu is zero (cosine)",
