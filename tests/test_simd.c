@@ -572,6 +572,60 @@ static void test_bits(void)
     }
 }
 
+/* ---- 4-bit PQ fast scan ------------------------------------------------- */
+
+/* Every m from 1 to 40 and the limits 255/256, 0..3 blocks, inputs
+ * unaligned at the end of exact-size blocks, output canaries; then
+ * all-0xff tables at m = VEX_PQ4_MAX_M (the largest sum, 65280). The
+ * expected value is recomputed here from the layout in simd.h, so the
+ * scalar table is checked too, not just compared with itself. */
+static void test_pq4_scan(void)
+{
+    vex_rng r;
+    int ti;
+    size_t m, nb, i, b, v, j;
+    vex_rng_seed(&r, test_seed(16));
+    for (ti = 0; ti < g_n_tabs; ti++) {
+        const vex_simd_table *t = g_tabs[ti];
+        for (m = 1; m <= 256; m += (m < 40 ? 1 : m < 255 ? 215 : 1)) {
+            for (nb = 0; nb <= 3; nb++) {
+                void *bc, *bl;
+                size_t ncode = nb * m * 16;
+                uint8_t *codes = alloc_at((m * 7 + nb) % 64, ncode, &bc);
+                uint8_t *lut = alloc_at((m * 3 + 1) % 64, m * 16, &bl);
+                uint16_t out[3 * 32 + 8];
+                fill_bytes(&r, codes, ncode);
+                fill_bytes(&r, lut, m * 16);
+                if (m == 256 && nb == 1)
+                    memset(lut, 0xff, m * 16);
+                for (i = 0; i < sizeof out / sizeof out[0]; i++)
+                    out[i] = 0xbeef;
+                t->pq4_scan(codes, nb, lut, m, out);
+                for (b = 0; b < nb; b++) {
+                    for (v = 0; v < 32; v++) {
+                        uint32_t want = 0;
+                        for (j = 0; j < m; j++) {
+                            uint8_t byte = codes[b * m * 16 + j * 16 + v % 16];
+                            want +=
+                                lut[j * 16 + (v < 16 ? byte & 15 : byte >> 4)];
+                        }
+                        CHECK_MSG(out[b * 32 + v] == want,
+                                  "%s pq4_scan m=%zu nb=%zu b=%zu v=%zu: %u "
+                                  "vs %u",
+                                  t->name, m, nb, b, v, out[b * 32 + v], want);
+                    }
+                }
+                for (i = nb * 32; i < sizeof out / sizeof out[0]; i++)
+                    CHECK(out[i] == 0xbeef);
+                if (m == 256 && nb == 1)
+                    CHECK(out[0] == 65280 && out[31] == 65280);
+                free(bc);
+                free(bl);
+            }
+        }
+    }
+}
+
 /* ---- float16 ------------------------------------------------------------- */
 
 static void test_f16_to_f32(void)
@@ -787,6 +841,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_f32_packed);
     TEST_RUN(test_int8);
     TEST_RUN(test_bits);
+    TEST_RUN(test_pq4_scan);
     TEST_RUN(test_f16_to_f32);
     TEST_RUN(test_f32_to_f16);
     return TEST_EXIT();

@@ -17,6 +17,11 @@
  *     integer results are exact;
  *   - integer kernels are exact for n <= VEX_MAX_DIM (65536): u8/i8 squared
  *     L2 and u8 dot fit in uint32, i8 dot in int32.
+ *
+ * New kernels go at the end of the table (the tables are initialised by
+ * position) and need all three of scalar, AVX2 and AVX-512 versions plus
+ * a case in tests/test_simd.c; a NEON table without its own version
+ * points at the scalar one (simd_impl.h exports it).
  */
 #ifndef VEX_SIMD_H
 #define VEX_SIMD_H
@@ -96,7 +101,22 @@ typedef struct vex_simd_table {
      * callers start from 0xFFFFFFFF and invert at the end; vex_crc32c()
      * in util/crc32c.h does both. Hardware crc32 where the ISA has it. */
     uint32_t (*crc32c_update)(uint32_t crc, const void *p, size_t n);
+
+    /* ---- 4-bit product quantization, fast scan (src/quant/pq.c) ----
+     * Sums of 8-bit table entries over the codes of blocks of 32 vectors.
+     * `codes` holds n_blocks blocks of m * 16 bytes; in block b, byte
+     * j * 16 + i (i < 16) holds the code of vector i for subquantizer j in
+     * its low nibble and that of vector i + 16 in its high nibble. `lut`
+     * holds m * 16 bytes, entry j * 16 + c for code c of subquantizer j.
+     * out[b * 32 + v] = sum over j < m of lut[j * 16 + code(b, v, j)].
+     * Exact (wraps nowhere) for m <= VEX_PQ4_MAX_M; the tables are tiny
+     * and live in registers, one shuffle looks up 16 or 32 codes. */
+    void (*pq4_scan)(const uint8_t *codes, size_t n_blocks, const uint8_t *lut,
+                     size_t m, uint16_t *out);
 } vex_simd_table;
+
+/* Largest subquantizer count of pq4_scan: 256 * 255 < 65536. */
+#define VEX_PQ4_MAX_M 256
 
 /* Bytes-independent size helper for pack_f32: floats needed to pack
  * `count` vectors of n dims with panel width `panel`. */

@@ -676,6 +676,54 @@ uint32_t vex_crc32c_update_sse42(uint32_t crc, const void *p, size_t n)
     return (uint32_t)c;
 }
 
+/* ---- 4-bit PQ fast scan ------------------------------------------------ */
+
+/* Two subquantizers per ymm: lane 0 holds subquantizer j's 16 code bytes
+ * and table, lane 1 those of j + 1, so one vpshufb per nibble looks up 32
+ * entries. The bytes are zero-extended to 16 bits as they are added (a
+ * u8 sum would wrap after two terms); the two lanes are folded at the
+ * end. An odd last subquantizer gets a zero upper lane: its table is all
+ * zero there, so it adds nothing. */
+ALWAYS_INLINE void pq4_step(__m256i cv, __m256i lv, __m256i *a)
+{
+    const __m256i low4 = _mm256_set1_epi8(0x0f), z = _mm256_setzero_si256();
+    __m256i lo = _mm256_shuffle_epi8(lv, _mm256_and_si256(cv, low4));
+    __m256i hi = _mm256_shuffle_epi8(
+        lv, _mm256_and_si256(_mm256_srli_epi16(cv, 4), low4));
+    a[0] = _mm256_add_epi16(a[0], _mm256_unpacklo_epi8(lo, z));
+    a[1] = _mm256_add_epi16(a[1], _mm256_unpackhi_epi8(lo, z));
+    a[2] = _mm256_add_epi16(a[2], _mm256_unpacklo_epi8(hi, z));
+    a[3] = _mm256_add_epi16(a[3], _mm256_unpackhi_epi8(hi, z));
+}
+
+static void avx2_pq4_scan(const uint8_t *codes, size_t n_blocks,
+                          const uint8_t *lut, size_t m, uint16_t *out)
+{
+    size_t b, j;
+    int k;
+    for (b = 0; b < n_blocks; b++) {
+        const uint8_t *c = codes + b * m * 16;
+        __m256i a[4];
+        for (k = 0; k < 4; k++)
+            a[k] = _mm256_setzero_si256();
+        for (j = 0; j + 2 <= m; j += 2)
+            pq4_step(_mm256_loadu_si256((const __m256i *)(c + j * 16)),
+                     _mm256_loadu_si256((const __m256i *)(lut + j * 16)), a);
+        if (j < m)
+            pq4_step(_mm256_set_m128i(
+                         _mm_setzero_si128(),
+                         _mm_loadu_si128((const __m128i *)(c + j * 16))),
+                     _mm256_set_m128i(
+                         _mm_setzero_si128(),
+                         _mm_loadu_si128((const __m128i *)(lut + j * 16))),
+                     a);
+        for (k = 0; k < 4; k++)
+            _mm_storeu_si128((__m128i *)(out + b * 32 + k * 8),
+                             _mm_add_epi16(_mm256_castsi256_si128(a[k]),
+                                           _mm256_extracti128_si256(a[k], 1)));
+    }
+}
+
 const vex_simd_table vex_simd_avx2_table = {
     "avx2",
     avx2_l2sq_f32,
@@ -699,4 +747,5 @@ const vex_simd_table vex_simd_avx2_table = {
     avx2_l2sq_f32_x4,
     avx2_dot_f32_x4,
     vex_crc32c_update_sse42,
+    avx2_pq4_scan,
 };

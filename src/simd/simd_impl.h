@@ -34,4 +34,8 @@ uint32_t vex_crc32c_update_scalar(uint32_t crc, const void *p, size_t n);
 /* SSE4.2 crc32 version (simd_avx2.c; the avx512 table shares it). */
 uint32_t vex_crc32c_update_sse42(uint32_t crc, const void *p, size_t n);
 
+/* Scalar pq4_scan, shared by tables without their own (NEON). */
+void vex_pq4_scan_scalar(const uint8_t *codes, size_t n_blocks,
+                         const uint8_t *lut, size_t m, uint16_t *out);
+
 #endif

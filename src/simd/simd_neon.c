@@ -306,6 +306,7 @@ const vex_simd_table vex_simd_neon_table = {
     neon_l2sq_f32_x4,
     neon_dot_f32_x4,
     vex_crc32c_update_scalar,
+    vex_pq4_scan_scalar, /* no NEON version yet (tbl would do it) */
 };
 
 #endif /* __aarch64__ */

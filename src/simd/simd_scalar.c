@@ -383,6 +383,24 @@ uint32_t vex_crc32c_update_scalar(uint32_t crc, const void *p, size_t n)
     return crc;
 }
 
+/* The reference for the 4-bit fast scan (layout in simd.h). */
+void vex_pq4_scan_scalar(const uint8_t *codes, size_t n_blocks,
+                         const uint8_t *lut, size_t m, uint16_t *out)
+{
+    size_t b, v, j;
+    for (b = 0; b < n_blocks; b++) {
+        const uint8_t *c = codes + b * m * 16;
+        for (v = 0; v < 32; v++) {
+            uint32_t s = 0;
+            for (j = 0; j < m; j++) {
+                uint8_t byte = c[j * 16 + (v & 15)];
+                s += lut[j * 16 + (v < 16 ? byte & 15 : byte >> 4)];
+            }
+            out[b * 32 + v] = (uint16_t)s;
+        }
+    }
+}
+
 static const vex_simd_table scalar_table = {
     "scalar",
     scalar_l2sq_f32,
@@ -406,6 +424,7 @@ static const vex_simd_table scalar_table = {
     scalar_l2sq_f32_x4,
     scalar_dot_f32_x4,
     vex_crc32c_update_scalar,
+    vex_pq4_scan_scalar,
 };
 
 const vex_simd_table *vex_simd_table_scalar(void)

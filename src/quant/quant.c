@@ -1,0 +1,890 @@
+/*
+ * quant.c - the vq_quantizer handle: parameters, training sample,
+ * dispatch to the kinds (sq8.c, bq.c, pq.c, opq.c), distance computers
+ * and the quantizer blob (bytes in docs/FORMAT.md, "Quantizer blob").
+ *
+ * Input vectors go through one transform before any kind sees them
+ * (vq_transform): normalisation under cosine, the rotation of OPQ, zero
+ * padding of PQ/OPQ to M * dsub dimensions. Training, encoding and
+ * queries all use it, so a kind only ever deals with its own space.
+ */
+#include "quant/quant.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "quant/quant_int.h"
+#include "simd/simd.h"
+#include "util/crc32c.h"
+#include "util/endian.h"
+#include "util/rng.h"
+
+int vq_errf(vex_err *e, int rc, const char *fmt, ...)
+{
+    char msg[VEX_ERRMSG_MAX];
+    va_list ap;
+    if (e == NULL)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vex_err_set(e, rc, "%s", msg);
+}
+
+/* ---- parameters and handle --------------------------------------------- */
+
+void vq_params_init(vq_params *p, vq_kind kind, uint32_t dim, vex_metric metric)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->dim = dim;
+    p->metric = metric;
+    p->pq_nbits = 8;
+    p->bq_center = 1;
+    p->seed = 1;
+    p->max_train = 65536;
+    p->train_iter = 25;
+    p->opq_iter = 8;
+}
+
+static int is_pq(vq_kind k)
+{
+    return k == VQ_PQ || k == VQ_OPQ;
+}
+
+/* Checks p and derives the PQ geometry (m, dsub) into q. */
+static int check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
+                        uint32_t *dsub_out)
+{
+    uint32_t m = 0;
+    if (p->kind < VQ_SQ8 || p->kind > VQ_OPQ)
+        return vq_errf(err, VEX_INVALID, "unknown quantizer kind %d",
+                       (int)p->kind);
+    if (p->dim < 1 || p->dim > VEX_MAX_DIM)
+        return vq_errf(err, VEX_INVALID, "dim %u out of range 1..%d", p->dim,
+                       VEX_MAX_DIM);
+    if (p->kind == VQ_OPQ && p->dim > VQ_OPQ_MAX_DIM)
+        return vq_errf(err, VEX_INVALID, "OPQ dim %u > %d", p->dim,
+                       VQ_OPQ_MAX_DIM);
+    if (p->metric != VEX_METRIC_L2 && p->metric != VEX_METRIC_IP &&
+        p->metric != VEX_METRIC_COSINE)
+        return vq_errf(err, VEX_INVALID,
+                       "metric %d: quantizers support L2, IP and cosine",
+                       (int)p->metric);
+    if (p->train_iter < 1 || p->train_iter > 1000)
+        return vq_errf(err, VEX_INVALID, "train_iter %u out of range 1..1000",
+                       p->train_iter);
+    if (p->opq_iter < 1 || p->opq_iter > 100)
+        return vq_errf(err, VEX_INVALID, "opq_iter %u out of range 1..100",
+                       p->opq_iter);
+    if (p->sq8_uniform != 0 && p->sq8_uniform != 1)
+        return vq_errf(err, VEX_INVALID, "sq8_uniform must be 0 or 1");
+    if (p->bq_center != 0 && p->bq_center != 1)
+        return vq_errf(err, VEX_INVALID, "bq_center must be 0 or 1");
+    if (is_pq(p->kind)) {
+        uint32_t maxm;
+        if (p->pq_nbits != 8 && p->pq_nbits != 4)
+            return vq_errf(err, VEX_INVALID, "pq_nbits %u: must be 8 or 4",
+                           p->pq_nbits);
+        maxm = p->pq_nbits == 4 ? VQ_PQ4_MAX_M : VQ_PQ_MAX_M;
+        if (maxm > p->dim)
+            maxm = p->dim;
+        m = p->pq_m;
+        if (m == 0) {
+            m = (p->dim + (p->pq_nbits == 8 ? 7 : 3)) /
+                (p->pq_nbits == 8 ? 8 : 4);
+            if (m > maxm)
+                m = maxm;
+        }
+        if (m < 1 || m > maxm)
+            return vq_errf(err, VEX_INVALID,
+                           "pq_m %u out of range 1..%u for dim %u and %u bits",
+                           m, maxm, p->dim, p->pq_nbits);
+        *dsub_out = (p->dim + m - 1) / m;
+    } else {
+        if (p->pq_m != 0)
+            return vq_errf(err, VEX_INVALID, "pq_m is for PQ and OPQ only");
+        *dsub_out = 0;
+    }
+    *m_out = m;
+    return VEX_OK;
+}
+
+static void set_geometry(vq_quantizer *q, uint32_t m, uint32_t dsub)
+{
+    const vq_params *p = &q->p;
+    q->m = m;
+    q->dsub = dsub;
+    q->pdim = m * dsub;
+    q->nbits = is_pq(p->kind) ? p->pq_nbits : p->kind == VQ_BQ ? 1 : 8;
+    q->ksub = is_pq(p->kind) ? 1u << q->nbits : 0;
+    switch (p->kind) {
+    case VQ_SQ8:
+        q->code_size = p->dim;
+        break;
+    case VQ_BQ:
+        q->code_size = (p->dim + 7) / 8;
+        break;
+    default:
+        q->code_size = q->nbits == 8 ? m : (m + 1) / 2;
+        break;
+    }
+}
+
+/* Arrays of a kind, allocated at create so training cannot half-fail. */
+static int alloc_arrays(vq_quantizer *q)
+{
+    const vq_params *p = &q->p;
+    if (p->kind == VQ_SQ8 || p->kind == VQ_BQ) {
+        q->a = vex_mem_calloc(&q->mem, p->dim, sizeof(float));
+        q->b = vex_mem_calloc(&q->mem, p->dim, sizeof(float));
+        return q->a && q->b ? VEX_OK : VEX_NOMEM;
+    }
+    q->cent = vex_mem_calloc(&q->mem, (size_t)q->m * q->ksub * q->dsub,
+                             sizeof(float));
+    if (q->cent == NULL)
+        return VEX_NOMEM;
+    if (p->kind == VQ_OPQ) {
+        q->rot =
+            vex_mem_calloc(&q->mem, (size_t)p->dim * p->dim, sizeof(float));
+        if (q->rot == NULL)
+            return VEX_NOMEM;
+    }
+    return VEX_OK;
+}
+
+static int create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
+                  vex_err *err)
+{
+    vq_quantizer *q;
+    uint32_t m = 0, dsub = 0;
+    int rc;
+    if (out)
+        *out = NULL;
+    if (mem == NULL || p == NULL || out == NULL)
+        return vq_errf(err, VEX_INVALID, "vq_create: NULL argument");
+    if ((rc = check_params(p, err, &m, &dsub)) != VEX_OK)
+        return rc;
+    q = vex_mem_calloc(mem, 1, sizeof *q);
+    if (q == NULL)
+        return vq_errf(err, VEX_NOMEM, "out of memory");
+    q->mem = *mem;
+    vex_err_init(&q->err);
+    q->p = *p;
+    set_geometry(q, m, dsub);
+    if (alloc_arrays(q) != VEX_OK) {
+        vq_destroy(q);
+        return vq_errf(err, VEX_NOMEM, "out of memory");
+    }
+    *out = q;
+    return VEX_OK;
+}
+
+int vq_create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
+              vex_err *err)
+{
+    return create(mem, p, out, err);
+}
+
+void vq_destroy(vq_quantizer *q)
+{
+    if (q == NULL)
+        return;
+    vex_mem_free(&q->mem, q->a);
+    vex_mem_free(&q->mem, q->b);
+    vex_mem_free(&q->mem, q->cent);
+    vex_mem_free(&q->mem, q->rot);
+    vex_err_destroy(&q->err);
+    vex_mem_free(&q->mem, q);
+}
+
+const char *vq_errmsg(vq_quantizer *q)
+{
+    return q ? q->err.msg : "";
+}
+
+vq_kind vq_get_kind(const vq_quantizer *q)
+{
+    return q->p.kind;
+}
+
+uint32_t vq_dim(const vq_quantizer *q)
+{
+    return q->p.dim;
+}
+
+vex_metric vq_metric(const vq_quantizer *q)
+{
+    return q->p.metric;
+}
+
+int vq_is_trained(const vq_quantizer *q)
+{
+    return q->trained;
+}
+
+uint32_t vq_pq_m(const vq_quantizer *q)
+{
+    return q->m;
+}
+
+uint32_t vq_pq_nbits(const vq_quantizer *q)
+{
+    return is_pq(q->p.kind) ? q->nbits : 0;
+}
+
+size_t vq_code_size(const vq_quantizer *q)
+{
+    return q->code_size;
+}
+
+int vq_opq_errors(vq_quantizer *q, double *before, double *after)
+{
+    if (q == NULL || before == NULL || after == NULL)
+        return VEX_INVALID;
+    if (q->p.kind != VQ_OPQ || !q->trained)
+        return vex_err_set(&q->err, VEX_INVALID,
+                           "reconstruction errors: not a trained OPQ");
+    *before = q->err_before;
+    *after = q->err_after;
+    return VEX_OK;
+}
+
+/* ---- the transform ------------------------------------------------------- */
+
+size_t vq_buf_floats(const vq_quantizer *q)
+{
+    return (size_t)q->p.dim + q->pdim;
+}
+
+static const float *transform(const vq_quantizer *q, const float *x, float *buf,
+                              int rotate);
+
+const float *vq_transform(const vq_quantizer *q, const float *x, float *buf)
+{
+    return transform(q, x, buf, 1);
+}
+
+/* rotate = 0: normalise and pad only (OPQ's training input, whose
+ * rotation does not exist yet) */
+static const float *transform(const vq_quantizer *q, const float *x, float *buf,
+                              int rotate)
+{
+    const vex_simd_table *t = vex_simd();
+    size_t dim = q->p.dim, i, j;
+    const float *v = x;
+    if (q->p.metric == VEX_METRIC_COSINE) {
+        float n2 = t->norm2_f32(x, dim), inv;
+        if (!(n2 > 0) || !isfinite(n2))
+            return NULL;
+        inv = 1.0f / sqrtf(n2);
+        for (i = 0; i < dim; i++)
+            buf[i] = x[i] * inv;
+        v = buf;
+    }
+    if (!is_pq(q->p.kind))
+        return v;
+    if (q->rot && rotate) { /* y_j = sum_i v_i R[i][j] */
+        float *y = buf + dim;
+        memset(y, 0, q->pdim * sizeof *y);
+        for (i = 0; i < dim; i++) {
+            const float *r = q->rot + i * dim;
+            float vi = v[i];
+            for (j = 0; j < dim; j++)
+                y[j] += vi * r[j];
+        }
+        return y;
+    }
+    if (q->pdim == dim)
+        return v;
+    memcpy(buf + dim, v, dim * sizeof *buf);
+    memset(buf + 2 * dim, 0, (q->pdim - dim) * sizeof *buf);
+    return buf + dim;
+}
+
+static int check_finite(vq_quantizer *q, const float *x, size_t n,
+                        const char *what)
+{
+    size_t i, total = n * q->p.dim;
+    for (i = 0; i < total; i++)
+        if (!isfinite(x[i]))
+            return vex_err_set(&q->err, VEX_INVALID,
+                               "%s: vector %zu has a non-finite value", what,
+                               i / q->p.dim);
+    return VEX_OK;
+}
+
+/* ---- training ------------------------------------------------------------ */
+
+int vq_train(vq_quantizer *q, const float *x, size_t n)
+{
+    int rc = VEX_OK;
+    size_t dim, ns, i, rowf, need, sz;
+    size_t *idx = NULL;
+    float *xs = NULL, *buf = NULL;
+    vex_rng r;
+    if (q == NULL)
+        return VEX_INVALID;
+    dim = q->p.dim;
+    if (x == NULL)
+        return vex_err_set(&q->err, VEX_INVALID, "train: NULL vectors");
+    if (q->trained)
+        return vex_err_set(&q->err, VEX_INVALID, "train: already trained");
+    need = is_pq(q->p.kind) ? q->ksub : 1;
+    if (n < need)
+        return vex_err_set(&q->err, VEX_INVALID,
+                           "train: %zu vectors, need at least %zu", n, need);
+    if (vex_mul_overflow(n, dim, &sz))
+        return vex_err_set(&q->err, VEX_INVALID, "train: size overflow");
+    if ((rc = check_finite(q, x, n, "train")) != VEX_OK)
+        return rc;
+    ns = n;
+    if (q->p.max_train != 0 && q->p.max_train < n)
+        ns = q->p.max_train < need ? need : q->p.max_train;
+    /* rows in the space of the kind: OPQ learns its rotation on the
+     * normalised rows, PQ trains on padded ones */
+    rowf = q->p.kind == VQ_PQ ? q->pdim : dim;
+    xs = vex_mem_calloc(&q->mem, ns, rowf * sizeof *xs);
+    buf = vex_mem_calloc(&q->mem, vq_buf_floats(q), sizeof *buf);
+    if (ns < n)
+        idx = vex_mem_calloc(&q->mem, n, sizeof *idx);
+    if (xs == NULL || buf == NULL || (ns < n && idx == NULL)) {
+        rc = vex_err_set(&q->err, VEX_NOMEM, "train: out of memory");
+        goto cleanup;
+    }
+    vex_rng_seed(&r, q->p.seed ^ 0x5eed5a3b1e5ULL);
+    if (idx)
+        for (i = 0; i < n; i++)
+            idx[i] = i;
+    for (i = 0; i < ns; i++) {
+        const float *row, *v;
+        if (idx) { /* partial Fisher-Yates: a uniform sample */
+            size_t j = i + (size_t)vex_rng_below(&r, n - i), t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+        }
+        row = x + (idx ? idx[i] : i) * dim;
+        v = row;
+        if (q->p.metric == VEX_METRIC_COSINE || q->p.kind == VQ_PQ) {
+            v = transform(q, row, buf, 0);
+            if (v == NULL) {
+                rc = vex_err_set(&q->err, VEX_INVALID,
+                                 "train: vector %zu is zero (cosine)",
+                                 idx ? idx[i] : i);
+                goto cleanup;
+            }
+        }
+        memcpy(xs + i * rowf, v, rowf * sizeof *xs);
+    }
+    switch (q->p.kind) {
+    case VQ_SQ8:
+        rc = vq_sq8_train(q, xs, ns);
+        break;
+    case VQ_BQ:
+        rc = vq_bq_train(q, xs, ns);
+        break;
+    case VQ_PQ:
+        rc = vq_pq_train(q, xs, ns, q->p.train_iter, 0);
+        break;
+    case VQ_OPQ:
+        rc = vq_opq_train(q, xs, ns);
+        break;
+    }
+    if (rc == VEX_OK)
+        q->trained = 1;
+cleanup:
+    vex_mem_free(&q->mem, idx);
+    vex_mem_free(&q->mem, xs);
+    vex_mem_free(&q->mem, buf);
+    return rc;
+}
+
+/* ---- encode / decode ------------------------------------------------------
+ */
+
+int vq_encode(vq_quantizer *q, const float *x, size_t n, uint8_t *codes)
+{
+    float *buf = NULL;
+    size_t i, dim;
+    int rc = VEX_OK;
+    if (q == NULL)
+        return VEX_INVALID;
+    if (!q->trained)
+        return vex_err_set(&q->err, VEX_INVALID, "encode: not trained");
+    if ((x == NULL || codes == NULL) && n > 0)
+        return vex_err_set(&q->err, VEX_INVALID, "encode: NULL argument");
+    if ((rc = check_finite(q, x, n, "encode")) != VEX_OK)
+        return rc;
+    dim = q->p.dim;
+    buf = vex_mem_calloc(&q->mem, vq_buf_floats(q) + q->ksub, sizeof *buf);
+    if (buf == NULL)
+        return vex_err_set(&q->err, VEX_NOMEM, "encode: out of memory");
+    for (i = 0; i < n; i++) {
+        const float *v = vq_transform(q, x + i * dim, buf);
+        uint8_t *c = codes + i * q->code_size;
+        if (v == NULL) {
+            rc = vex_err_set(&q->err, VEX_INVALID,
+                             "encode: vector %zu is zero (cosine)", i);
+            break;
+        }
+        switch (q->p.kind) {
+        case VQ_SQ8:
+            vq_sq8_encode(q, v, c);
+            break;
+        case VQ_BQ:
+            vq_bq_encode(q, v, c);
+            break;
+        default:
+            vq_pq_encode(q, v, c, buf + vq_buf_floats(q));
+            break;
+        }
+    }
+    vex_mem_free(&q->mem, buf);
+    return rc;
+}
+
+int vq_decode(vq_quantizer *q, const uint8_t *codes, size_t n, float *out)
+{
+    float *buf = NULL;
+    size_t i, j, k, dim;
+    if (q == NULL)
+        return VEX_INVALID;
+    if (!q->trained)
+        return vex_err_set(&q->err, VEX_INVALID, "decode: not trained");
+    if ((out == NULL || codes == NULL) && n > 0)
+        return vex_err_set(&q->err, VEX_INVALID, "decode: NULL argument");
+    dim = q->p.dim;
+    if (is_pq(q->p.kind)) {
+        buf = vex_mem_calloc(&q->mem, q->pdim, sizeof *buf);
+        if (buf == NULL)
+            return vex_err_set(&q->err, VEX_NOMEM, "decode: out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        const uint8_t *c = codes + i * q->code_size;
+        float *o = out + i * dim;
+        switch (q->p.kind) {
+        case VQ_SQ8:
+            vq_sq8_decode(q, c, o);
+            break;
+        case VQ_BQ:
+            vq_bq_decode(q, c, o);
+            break;
+        default:
+            vq_pq_decode(q, c, buf);
+            if (q->rot == NULL) {
+                memcpy(o, buf, dim * sizeof *o);
+                break;
+            }
+            /* x = y R^T: x_i = sum_j y_j R[i][j] (R orthogonal) */
+            for (j = 0; j < dim; j++) {
+                const float *r = q->rot + j * dim;
+                double s = 0;
+                for (k = 0; k < dim; k++)
+                    s += (double)buf[k] * r[k];
+                o[j] = (float)s;
+            }
+            break;
+        }
+    }
+    vex_mem_free(&q->mem, buf);
+    return VEX_OK;
+}
+
+/* ---- distance computers ----------------------------------------------------
+ */
+
+int vq_dc_create(vq_quantizer *q, unsigned flags, vq_dc **out)
+{
+    vq_dc *dc;
+    size_t tabn = 0;
+    if (out)
+        *out = NULL;
+    if (q == NULL || out == NULL)
+        return VEX_INVALID;
+    if (!q->trained)
+        return vex_err_set(&q->err, VEX_INVALID, "distance: not trained");
+    if (flags & ~VQ_DC_SYMMETRIC)
+        return vex_err_set(&q->err, VEX_INVALID, "distance: unknown flags %#x",
+                           flags);
+    if ((flags & VQ_DC_SYMMETRIC) &&
+        (q->p.kind != VQ_SQ8 || !q->p.sq8_uniform ||
+         q->p.metric == VEX_METRIC_IP))
+        return vex_err_set(&q->err, VEX_INVALID,
+                           "distance: the symmetric path needs SQ8 with a "
+                           "uniform step and L2 or cosine");
+    dc = vex_mem_calloc(&q->mem, 1, sizeof *dc);
+    if (dc == NULL)
+        goto nomem;
+    dc->q = q;
+    dc->flags = flags;
+    dc->buf = vex_mem_calloc(&q->mem, vq_buf_floats(q), sizeof(float));
+    if (dc->buf == NULL)
+        goto nomem;
+    if (q->p.kind == VQ_SQ8)
+        tabn = 2 * (size_t)q->p.dim;
+    else if (is_pq(q->p.kind))
+        tabn = (size_t)q->m * q->ksub;
+    if (tabn) {
+        dc->tab = vex_mem_calloc(&q->mem, tabn, sizeof(float));
+        if (dc->tab == NULL)
+            goto nomem;
+    }
+    if (q->p.kind == VQ_SQ8 || q->p.kind == VQ_BQ) {
+        dc->qcode = vex_mem_calloc(&q->mem, q->code_size, 1);
+        if (dc->qcode == NULL)
+            goto nomem;
+    }
+    if (is_pq(q->p.kind) && q->nbits == 4) {
+        dc->lut4 = vex_mem_calloc(&q->mem, (size_t)q->m * 16, 1);
+        if (dc->lut4 == NULL)
+            goto nomem;
+    }
+    *out = dc;
+    return VEX_OK;
+nomem:
+    vq_dc_destroy(dc);
+    return vex_err_set(&q->err, VEX_NOMEM, "distance: out of memory");
+}
+
+void vq_dc_destroy(vq_dc *dc)
+{
+    const vex_mem *m;
+    if (dc == NULL)
+        return;
+    m = &dc->q->mem;
+    vex_mem_free(m, dc->buf);
+    vex_mem_free(m, dc->tab);
+    vex_mem_free(m, dc->qcode);
+    vex_mem_free(m, dc->lut4);
+    vex_mem_free(m, dc);
+}
+
+int vq_dc_set_query(vq_dc *dc, const float *query)
+{
+    vq_quantizer *q;
+    const float *v;
+    size_t i;
+    if (dc == NULL || query == NULL)
+        return VEX_INVALID;
+    q = dc->q;
+    for (i = 0; i < q->p.dim; i++)
+        if (!isfinite(query[i]))
+            return vex_err_set(&q->err, VEX_INVALID,
+                               "query: dimension %zu is not finite", i);
+    v = vq_transform(q, query, dc->buf);
+    if (v == NULL)
+        return vex_err_set(&q->err, VEX_INVALID, "query: zero (cosine)");
+    dc->qv = v;
+    switch (q->p.kind) {
+    case VQ_SQ8:
+        vq_sq8_set_query(dc, v);
+        break;
+    case VQ_BQ:
+        vq_bq_encode(q, v, dc->qcode);
+        break;
+    default:
+        vq_pq_set_query(dc, v);
+        break;
+    }
+    return VEX_OK;
+}
+
+float vq_dc_distance(const vq_dc *dc, const uint8_t *code)
+{
+    float d;
+    switch (dc->q->p.kind) {
+    case VQ_SQ8:
+        return vq_sq8_distance(dc, code);
+    case VQ_BQ:
+        return (float)vex_simd()->hamming(dc->qcode, code, dc->q->code_size);
+    default:
+        vq_pq_scan(dc, code, 1, &d);
+        return d;
+    }
+}
+
+void vq_dc_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
+{
+    switch (dc->q->p.kind) {
+    case VQ_SQ8:
+        vq_sq8_scan(dc, codes, n, out);
+        break;
+    case VQ_BQ:
+        vq_bq_scan(dc, codes, n, out);
+        break;
+    default:
+        vq_pq_scan(dc, codes, n, out);
+        break;
+    }
+}
+
+/* ---- the quantizer blob (docs/FORMAT.md) ----------------------------------
+ */
+
+#define BLOB_MAGIC   "VEXQUANT"
+#define BLOB_VERSION 1u
+#define BLOB_HDR     64u
+#define BLOB_MIN     (BLOB_HDR + 4u)
+#define FLAG_UNIFORM 1u /* SQ8: one step for all dimensions */
+#define FLAG_CENTER  2u /* BQ: centred */
+
+/* Payload bytes of a quantizer's arrays. */
+static size_t payload_size(const vq_quantizer *q)
+{
+    size_t dim = q->p.dim;
+    switch (q->p.kind) {
+    case VQ_SQ8:
+    case VQ_BQ:
+        return 8 * dim;
+    case VQ_PQ:
+        return 4 * (size_t)q->m * q->ksub * q->dsub;
+    case VQ_OPQ:
+        return 16 + 4 * dim * dim + 4 * (size_t)q->m * q->ksub * q->dsub;
+    }
+    return 0;
+}
+
+size_t vq_blob_size(const vq_quantizer *q)
+{
+    if (q == NULL || !q->trained)
+        return 0;
+    return BLOB_MIN + payload_size(q);
+}
+
+static unsigned char *put_f32s(unsigned char *p, const float *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++, p += 4) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        vex_put_u32le(p, u);
+    }
+    return p;
+}
+
+static unsigned char *put_f64(unsigned char *p, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    vex_put_u64le(p, u);
+    return p + 8;
+}
+
+int vq_serialize(vq_quantizer *q, void *buf, size_t size)
+{
+    unsigned char *b = buf, *p;
+    size_t total, nc;
+    uint32_t flags = 0;
+    if (q == NULL)
+        return VEX_INVALID;
+    if (!q->trained)
+        return vex_err_set(&q->err, VEX_INVALID, "serialize: not trained");
+    total = vq_blob_size(q);
+    if (buf == NULL || size < total)
+        return vex_err_set(&q->err, VEX_INVALID,
+                           "serialize: buffer of %zu bytes, need %zu", size,
+                           total);
+    if (q->p.kind == VQ_SQ8 && q->p.sq8_uniform)
+        flags |= FLAG_UNIFORM;
+    if (q->p.kind == VQ_BQ && q->p.bq_center)
+        flags |= FLAG_CENTER;
+    memset(b, 0, BLOB_HDR);
+    memcpy(b, BLOB_MAGIC, 8);
+    vex_put_u32le(b + 8, BLOB_VERSION);
+    vex_put_u32le(b + 12, BLOB_HDR);
+    vex_put_u64le(b + 16, total);
+    vex_put_u32le(b + 24, (uint32_t)q->p.kind);
+    vex_put_u32le(b + 28, q->p.dim);
+    vex_put_u32le(b + 32, (uint32_t)q->p.metric);
+    vex_put_u32le(b + 36, flags);
+    vex_put_u32le(b + 40, q->m);
+    vex_put_u32le(b + 44, q->nbits);
+    vex_put_u32le(b + 48, q->dsub);
+    p = b + BLOB_HDR;
+    nc = (size_t)q->m * q->ksub * q->dsub;
+    switch (q->p.kind) {
+    case VQ_SQ8:
+    case VQ_BQ:
+        p = put_f32s(p, q->a, q->p.dim);
+        p = put_f32s(p, q->b, q->p.dim);
+        break;
+    case VQ_PQ:
+        p = put_f32s(p, q->cent, nc);
+        break;
+    case VQ_OPQ:
+        p = put_f64(p, q->err_before);
+        p = put_f64(p, q->err_after);
+        p = put_f32s(p, q->rot, (size_t)q->p.dim * q->p.dim);
+        p = put_f32s(p, q->cent, nc);
+        break;
+    }
+    vex_put_u32le(p, vex_crc32c(b, total - 4));
+    return VEX_OK;
+}
+
+/* Reads n floats at offset *off, each finite (else VEX_CORRUPT naming its
+ * offset). */
+static int get_f32s(const unsigned char *b, size_t *off, float *v, size_t n,
+                    vex_err *err, const char *what)
+{
+    size_t i;
+    for (i = 0; i < n; i++, *off += 4) {
+        uint32_t u = vex_get_u32le(b + *off);
+        memcpy(&v[i], &u, 4);
+        if (!isfinite(v[i]))
+            return vq_errf(err, VEX_CORRUPT,
+                           "quantizer blob: offset %zu: %s %zu is not finite",
+                           *off, what, i);
+    }
+    return VEX_OK;
+}
+
+static int get_f64(const unsigned char *b, size_t *off, double *v, vex_err *err)
+{
+    uint64_t u = vex_get_u64le(b + *off);
+    memcpy(v, &u, 8);
+    if (!isfinite(*v) || *v < 0)
+        return vq_errf(err, VEX_CORRUPT,
+                       "quantizer blob: offset %zu: bad error report", *off);
+    *off += 8;
+    return VEX_OK;
+}
+
+#define CORRUPT(off, ...)                                                      \
+    do {                                                                       \
+        char m_[256];                                                          \
+        snprintf(m_, sizeof m_, __VA_ARGS__);                                  \
+        rc = vq_errf(err, VEX_CORRUPT, "quantizer blob: offset %zu: %s",       \
+                     (size_t)(off), m_);                                       \
+        goto cleanup;                                                          \
+    } while (0)
+
+int vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
+                   vq_quantizer **out, vex_err *err)
+{
+    const unsigned char *b = buf;
+    vq_quantizer *q = NULL;
+    vq_params p;
+    uint32_t version, hdr, kind, dim, metric, flags, m, nbits, dsub, md, dd;
+    uint64_t total;
+    size_t off, i, j, nc;
+    int rc = VEX_OK;
+    if (out)
+        *out = NULL;
+    if (mem == NULL || out == NULL || (buf == NULL && size > 0))
+        return vq_errf(err, VEX_INVALID, "deserialize: NULL argument");
+    if (size < BLOB_MIN)
+        CORRUPT(size, "truncated: %zu bytes, a blob has at least %u", size,
+                BLOB_MIN);
+    if (memcmp(b, BLOB_MAGIC, 8) != 0)
+        CORRUPT(0, "bad magic");
+    total = vex_get_u64le(b + 16);
+    if (total != size)
+        CORRUPT(16, "total size %llu but %zu bytes given",
+                (unsigned long long)total, size);
+    if (vex_get_u32le(b + size - 4) != vex_crc32c(b, size - 4))
+        CORRUPT(size - 4, "checksum mismatch");
+    version = vex_get_u32le(b + 8);
+    if (version != BLOB_VERSION)
+        return vq_errf(err, version == 0 ? VEX_CORRUPT : VEX_UNSUPPORTED,
+                       "quantizer blob: offset 8: format version %u, this "
+                       "build reads version %u",
+                       version, BLOB_VERSION);
+    hdr = vex_get_u32le(b + 12);
+    if (hdr != BLOB_HDR)
+        CORRUPT(12, "header size %u, expected %u", hdr, BLOB_HDR);
+    kind = vex_get_u32le(b + 24);
+    dim = vex_get_u32le(b + 28);
+    metric = vex_get_u32le(b + 32);
+    flags = vex_get_u32le(b + 36);
+    m = vex_get_u32le(b + 40);
+    nbits = vex_get_u32le(b + 44);
+    dsub = vex_get_u32le(b + 48);
+    if (kind < VQ_SQ8 || kind > VQ_OPQ)
+        CORRUPT(24, "unknown kind %u", kind);
+    if (dim < 1 || dim > VEX_MAX_DIM ||
+        (kind == VQ_OPQ && dim > VQ_OPQ_MAX_DIM))
+        CORRUPT(28, "dimension %u out of range", dim);
+    if (metric != VEX_METRIC_L2 && metric != VEX_METRIC_IP &&
+        metric != VEX_METRIC_COSINE)
+        CORRUPT(32, "unknown metric %u", metric);
+    if (flags & ~(kind == VQ_SQ8  ? FLAG_UNIFORM
+                  : kind == VQ_BQ ? FLAG_CENTER
+                                  : 0u))
+        CORRUPT(36, "unknown flags %#x", flags);
+    for (i = 52; i < BLOB_HDR; i++)
+        if (b[i] != 0)
+            CORRUPT(i, "reserved byte is not zero");
+    vq_params_init(&p, (vq_kind)kind, dim, (vex_metric)metric);
+    p.sq8_uniform = (flags & FLAG_UNIFORM) != 0;
+    p.bq_center = (flags & FLAG_CENTER) != 0;
+    if (is_pq((vq_kind)kind)) {
+        if (nbits != 4 && nbits != 8)
+            CORRUPT(44, "%u bits per code", nbits);
+        if (m < 1 || m > dim || m > (nbits == 4 ? VQ_PQ4_MAX_M : VQ_PQ_MAX_M))
+            CORRUPT(40, "M = %u out of range for dimension %u", m, dim);
+        if (dsub != (dim + m - 1) / m)
+            CORRUPT(48, "sub-dimension %u, expected %u", dsub,
+                    (dim + m - 1) / m);
+        p.pq_m = m;
+        p.pq_nbits = nbits;
+    } else {
+        if (m != 0)
+            CORRUPT(40, "M = %u for a kind without subquantizers", m);
+        if (nbits != (kind == VQ_BQ ? 1u : 8u))
+            CORRUPT(44, "%u bits per code", nbits);
+        if (dsub != 0)
+            CORRUPT(48, "sub-dimension %u for a kind without subquantizers",
+                    dsub);
+    }
+    if ((rc = create(mem, &p, &q, err)) != VEX_OK)
+        goto cleanup;
+    if (size != BLOB_MIN + payload_size(q))
+        CORRUPT(16, "total size %zu, the header's fields give %zu", size,
+                BLOB_MIN + payload_size(q));
+    off = BLOB_HDR;
+    nc = (size_t)q->m * q->ksub * q->dsub;
+    switch (q->p.kind) {
+    case VQ_SQ8:
+    case VQ_BQ:
+        if ((rc = get_f32s(b, &off, q->a, dim, err, "offset/mean")) != 0 ||
+            (rc = get_f32s(b, &off, q->b, dim, err, "step/scale")) != 0)
+            goto cleanup;
+        for (i = 0; i < dim; i++) {
+            if (q->b[i] < 0)
+                CORRUPT(BLOB_HDR + 4 * (dim + i), "negative step/scale");
+            if (p.sq8_uniform && q->b[i] != q->b[0])
+                CORRUPT(BLOB_HDR + 4 * (dim + i),
+                        "steps differ under the uniform flag");
+        }
+        break;
+    case VQ_OPQ:
+        if ((rc = get_f64(b, &off, &q->err_before, err)) != 0 ||
+            (rc = get_f64(b, &off, &q->err_after, err)) != 0 ||
+            (rc = get_f32s(b, &off, q->rot, (size_t)dim * dim, err,
+                           "rotation entry")) != 0)
+            goto cleanup;
+        /* fall through */
+    case VQ_PQ:
+        if ((rc = get_f32s(b, &off, q->cent, nc, err, "centroid value")) != 0)
+            goto cleanup;
+        /* the padded coordinates are zero (quant.h: padding) */
+        for (i = 0; i < nc; i++) {
+            md = (uint32_t)((i / ((size_t)q->ksub * dsub)) * dsub);
+            dd = (uint32_t)(i % dsub);
+            if (md + dd >= dim && q->cent[i] != 0.0f) {
+                j = off - 4 * nc + 4 * i;
+                CORRUPT(j, "padding coordinate is not zero");
+            }
+        }
+        break;
+    }
+    q->trained = 1;
+    *out = q;
+    q = NULL;
+cleanup:
+    vq_destroy(q);
+    return rc;
+}
