@@ -524,12 +524,15 @@ typedef struct vex_db_options {
      * accepted as a new database. Default 0. */
     int create_if_missing;
     vex_durability durability; /* default VEX_DURABILITY_GROUP */
-    /* Worker threads for parallel loops (building the graphs of memtables
-     * and of compacted segments), 0 = the number of online CPUs, at most
-     * VEX_MAX_THREADS. Default 0. */
+    /* Threads of each of the database's two worker pools: one runs the
+     * parallel part of searches (fan-out over sources, batch search), the
+     * other the graph builds of background work (memtable indexing,
+     * flushes, compactions) at background priority (nice 10 on Linux, so
+     * builds yield the CPU to writers and searches). 0 = the number of
+     * online CPUs, at most VEX_MAX_THREADS. Default 0. */
     uint32_t n_threads;
     /* Background threads that index memtables, flush them and compact
-     * segments, 1..16. Default 2. */
+     * segments (at background priority), 1..16. Default 2. */
     uint32_t background_threads;
     /* A collection's memtable is frozen (and flushed to a segment in the
      * background) once its vectors take this many bytes, 1 MiB .. 64 GiB.

@@ -124,9 +124,10 @@ struct vex_collection {
 
     /* apply side (apply_mu) */
     pthread_mutex_t apply_mu;
-    pthread_cond_t room_cv; /* a flush finished / the handle closes */
-    uint64_t last_seq;      /* of the last applied log record */
-    uint64_t flushed_seq;   /* the manifest's */
+    pthread_cond_t room_cv;       /* a flush finished / the handle closes */
+    uint64_t last_seq;            /* of the last applied log record */
+    _Atomic uint64_t flushed_seq; /* the manifest's (read without the lock
+                                     by vex_stats_get) */
     uint64_t manifest_no, next_file, mt_number;
     _Atomic uint64_t n_live;
     pthread_mutex_t flush_mu, compact_mu;
@@ -267,7 +268,7 @@ static int memt_new(vex_collection *c, memtable **out)
         io.elem = (vex_elem)c->cfg.elem;
         io.metric = (vex_metric)c->cfg.metric;
         io.dim = c->cfg.dim;
-        io.n_threads = vex_pool_size(c->db->pool);
+        io.n_threads = vex_pool_size(c->db->bg_pool);
         io.allocator = c->db->opts.allocator;
         io.hnsw_m = c->cfg.hnsw_m;
         io.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
@@ -275,7 +276,7 @@ static int memt_new(vex_collection *c, memtable **out)
         io.hnsw_seed = c->cfg.hnsw_seed;
         hn = &io;
     }
-    rc = mt_create(c->mem, &c->icfg, hn, c->db->pool, &c->err, out);
+    rc = mt_create(c->mem, &c->icfg, hn, c->db->bg_pool, &c->err, out);
     if (rc == VEX_OK)
         (*out)->number = ++c->mt_number;
     return rc;
@@ -580,13 +581,13 @@ static void builder_of(vex_collection *c, seg_builder *b)
     b->vfs = c->db->vfs;
     b->dir = c->dir;
     b->mem = c->mem;
-    b->pool = c->db->pool;
+    b->pool = c->db->bg_pool;
     vex_index_options_init(&b->iopts);
     b->iopts.kind = (vex_index_kind)c->cfg.index_kind;
     b->iopts.elem = (vex_elem)c->cfg.elem;
     b->iopts.metric = (vex_metric)c->cfg.metric;
     b->iopts.dim = c->cfg.dim;
-    b->iopts.n_threads = vex_pool_size(c->db->pool);
+    b->iopts.n_threads = vex_pool_size(c->db->bg_pool);
     b->iopts.allocator = c->db->opts.allocator;
     b->iopts.hnsw_m = c->cfg.hnsw_m;
     b->iopts.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
@@ -1867,9 +1868,7 @@ int vex_stats_get(vex_collection *c, vex_stats *st)
     }
     st->last_seq = s.seq;
     snap_drop(&s);
-    pthread_mutex_lock(&c->apply_mu);
-    st->flushed_seq = c->flushed_seq;
-    pthread_mutex_unlock(&c->apply_mu);
+    st->flushed_seq = atomic_load(&c->flushed_seq);
     st->flushes = atomic_load(&c->n_flushes);
     st->compactions = atomic_load(&c->n_compactions);
     st->compacted_rows = atomic_load(&c->n_compacted_rows);
@@ -2091,7 +2090,8 @@ static int coll_load(vex_collection *c)
     }
     c->manifest_no = m.number;
     c->next_file = m.next_file;
-    c->flushed_seq = c->last_seq = c->visible_seq = m.flushed_seq;
+    atomic_store(&c->flushed_seq, m.flushed_seq);
+    c->last_seq = c->visible_seq = m.flushed_seq;
     oc.c = c;
     oc.m = &m;
     oc.removed = 0;

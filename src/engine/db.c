@@ -484,6 +484,12 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
         rc = vex_err_set(&db->err, rc, "cannot start %u worker threads",
                          n_threads);
     if (rc == VEX_OK) {
+        rc = vex_pool_create_ex(&db->mem, n_threads, 1, &db->bg_pool);
+        if (rc != VEX_OK)
+            rc = vex_err_set(&db->err, rc, "cannot start %u worker threads",
+                             n_threads);
+    }
+    if (rc == VEX_OK) {
         rc = vexi_jobs_start(&db->mem, o->background_threads, &db->jobs);
         if (rc != VEX_OK)
             rc = vex_err_set(&db->err, rc, "cannot start %u background threads",
@@ -558,6 +564,7 @@ int vex_db_close(vex_db *db)
     }
     vex_mem_free(&db->mem, db->open);
     vexi_jobs_stop(db->jobs);
+    vex_pool_destroy(db->bg_pool);
     vex_pool_destroy(db->pool);
     if (db->lock)
         db->vfs->methods->close(db->lock, NULL); /* releases the lock */

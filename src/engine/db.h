@@ -35,14 +35,16 @@ struct vex_db {
     vex_err err;
     vex_allocator alloc_copy;
     vex_db_options opts;
-    vex_vfs *vfs;       /* the one in use */
-    vex_vfs *own_vfs;   /* created by us (posix), or NULL when injected */
-    char *path;         /* the database directory */
-    char *coll_dir;     /* <path>/collections */
-    vex_file *lock;     /* LOCK, held while open */
-    vex_pool *pool;     /* parallel loops: graph builds */
+    vex_vfs *vfs;           /* the one in use */
+    vex_vfs *own_vfs;       /* created by us (posix), or NULL when injected */
+    char *path;             /* the database directory */
+    char *coll_dir;         /* <path>/collections */
+    vex_file *lock;         /* LOCK, held while open */
+    vex_pool *pool;         /* parallel loops of searches (fan-out, batch) */
+    vex_pool *bg_pool;      /* parallel loops of background graph builds, at
+                               background priority */
     struct vexi_jobs *jobs; /* background threads (engine/jobs.h) */
-    pthread_mutex_t mu; /* guards the open-collections list */
+    pthread_mutex_t mu;     /* guards the open-collections list */
     vex_collection **open;
     size_t n_open, cap_open;
 };

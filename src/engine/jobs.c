@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "util/pool.h"
+
 typedef struct job {
     vex_collection *c;
     int kind;
@@ -40,6 +42,7 @@ static int busy(const vexi_jobs *j, const vex_collection *c, int kind)
 static void *worker(void *arg)
 {
     vexi_jobs *j = arg;
+    vex_thread_background(); /* builds yield to writers and searches */
     pthread_mutex_lock(&j->mu);
     for (;;) {
         size_t best = SIZE_MAX;

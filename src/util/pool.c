@@ -16,6 +16,12 @@
  */
 #include "util/pool.h"
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -45,6 +51,7 @@ struct vex_pool {
     pthread_cond_t done_cv;
     pool_job *head, *tail;
     int shutdown;
+    int background; /* workers run at VEX_BACKGROUND_NICE */
 };
 
 unsigned vex_cpu_count(void)
@@ -90,9 +97,22 @@ static size_t job_work(pool_job *j, unsigned worker)
     return done;
 }
 
+void vex_thread_background(void)
+{
+#if defined(__linux__)
+    /* Linux keeps a nice value per thread (NPTL threads are tasks): only
+     * this thread is lowered. Failure (a sandbox may forbid it) leaves the
+     * thread at its priority, which is only slower for the foreground. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+                      VEX_BACKGROUND_NICE);
+#endif
+}
+
 static void *pool_main(void *arg)
 {
     vex_pool *p = arg;
+    if (p->background)
+        vex_thread_background();
     pthread_mutex_lock(&p->lock);
     for (;;) {
         pool_job *j;
@@ -129,6 +149,12 @@ static void *pool_main(void *arg)
 
 int vex_pool_create(const vex_mem *m, unsigned n_threads, vex_pool **out)
 {
+    return vex_pool_create_ex(m, n_threads, 0, out);
+}
+
+int vex_pool_create_ex(const vex_mem *m, unsigned n_threads, int background,
+                       vex_pool **out)
+{
     vex_pool *p;
     unsigned i;
     *out = NULL;
@@ -138,6 +164,7 @@ int vex_pool_create(const vex_mem *m, unsigned n_threads, vex_pool **out)
     if (p == NULL)
         return VEX_NOMEM;
     p->mem = *m;
+    p->background = background;
     p->n_threads = n_threads;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work_cv, NULL);
