@@ -545,9 +545,12 @@ typedef struct vex_db_options {
     uint32_t max_frozen_memtables;
     vex_write_stall write_stall; /* default VEX_STALL_WAIT */
     /* An HNSW collection's memtable is searched exactly up to this many
-     * rows; above it, background threads insert its rows into a graph and
-     * only the rows not yet inserted are searched exactly. 0 = index from
-     * the first row; at most 1,000,000. Default 10,000. */
+     * rows; above it, background threads insert its rows into a graph (in
+     * steps of 256 or more) and only the rows not yet inserted are
+     * searched exactly. Every row is put in a graph by its flush anyway,
+     * so a low value costs nothing but keeps the exact part of a search
+     * short. 0 = index from the first row; at most 1,000,000. Default
+     * 1,000. */
     uint32_t memtable_exact_rows;
     /* A write-ahead log file is closed and a new one started past this
      * size, 64 KiB .. 1 TiB. Default 64 MiB. */
