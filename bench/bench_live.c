@@ -11,6 +11,7 @@
  *     each ef runs every query on one thread: first quiescent, then while
  *     a writer thread upserts random base ids with their own vectors
  *     (the data, and so the ground truth, never change) at R per second
+ *     (default 1000)
  *     with GROUP durability, which makes memtables, flushes, deletes in
  *     segments and compactions happen under the searches. Reports QPS,
  *     recall@10 (ids in the ground truth's first 10) and latency
@@ -176,7 +177,7 @@ static int cmd_search(int argc, char **argv)
     const char *data =
         opt(argc, argv, "--data", "../shared/data/glove-100-angular-100k");
     const char *dir = opt(argc, argv, "--dir", "/tmp/vexdb-livebench");
-    double rate = atof(opt(argc, argv, "--rate", "2000"));
+    double rate = atof(opt(argc, argv, "--rate", "1000"));
     double seconds = atof(opt(argc, argv, "--seconds", "20"));
     unsigned mt_mb = (unsigned)atoi(opt(argc, argv, "--memtable-mb", "4"));
     unsigned n_threads = (unsigned)atoi(opt(argc, argv, "--n-threads", "1"));
@@ -242,6 +243,11 @@ static int cmd_search(int argc, char **argv)
         streamer s;
         vex_stats st;
         double *wl;
+        /* the quiescent baseline: one segment, nothing deleted, nothing
+         * running in the background */
+        if ((rc = vex_flush(c)) != VEX_OK || (rc = vex_compact(c)) != VEX_OK)
+            die("settling", rc, vex_collection_errmsg(c));
+        settle(c);
         run_queries(c, &q, &gt, ef, lat); /* warm up */
         quiet = run_queries(c, &q, &gt, ef, lat);
         memset(&s, 0, sizeof s);

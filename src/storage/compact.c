@@ -107,6 +107,17 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     rc = seg_write(b->vfs, path, &wi, b->mem, b->err);
     if (rc == VEX_OK) {
         rc = vseg_open(b->vfs, path, number, b->mem, b->pool, b->err, out);
+        if (rc == VEX_OK) {
+            /* open (and so verify) the index here, in the background, so
+             * that the first search after the install does not pay for it
+             * (O(segment size): ~70 ms for 100k HNSW rows) */
+            vex_index *ix;
+            rc = vseg_index(*out, &ix, b->err);
+            if (rc != VEX_OK) {
+                vseg_unref(*out);
+                *out = NULL;
+            }
+        }
         if (rc != VEX_OK)
             (void)b->vfs->methods->remove(b->vfs, path, NULL);
     }
