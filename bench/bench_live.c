@@ -23,6 +23,10 @@
  *     time until every row is flushed and indexed (vex_stats_get polled);
  *     then (unless --compact 0) vex_compact of the resulting segments:
  *     rows/s merged and re-indexed.
+ *   bench_live scale [--data DIR] [--threads LIST] [--ef E] [--seconds S]
+ *     glove loaded and compacted as for search; then T threads call
+ *     vex_search (one thread each) for S seconds: total QPS and its ratio
+ *     to one thread.
  */
 #include <math.h>
 #include <pthread.h>
@@ -339,6 +343,128 @@ static int cmd_search(int argc, char **argv)
 
 /* ------------------------------------------------------------------ */
 
+/* Concurrent searches: T threads each run the query set on one snapshot
+ * per search (vex_search, n_threads 1), on a quiescent collection. */
+typedef struct scaler {
+    vex_collection *c;
+    const vexio_vectors *q;
+    unsigned ef;
+    double seconds;
+    uint64_t done;
+} scaler;
+
+static void *scale_main(void *arg)
+{
+    scaler *s = arg;
+    vex_search_params sp;
+    vex_hit hits[10];
+    double t_end = now() + s->seconds;
+    uint64_t i = 0;
+    vex_search_params_init(&sp);
+    sp.ef_search = s->ef;
+    sp.n_threads = 1;
+    while (now() < t_end) {
+        size_t nh;
+        int rc = vex_search(s->c, s->q->data + (i % s->q->n) * s->q->dim, 10,
+                            &sp, hits, NULL, &nh);
+        if (rc != VEX_OK)
+            die("search", rc, vex_collection_errmsg(s->c));
+        i++;
+    }
+    s->done = i;
+    return NULL;
+}
+
+static int cmd_scale(int argc, char **argv)
+{
+    const char *data =
+        opt(argc, argv, "--data", "../shared/data/glove-100-angular-100k");
+    const char *dir = opt(argc, argv, "--dir", "/tmp/vexdb-livebench");
+    unsigned ef = (unsigned)atoi(opt(argc, argv, "--ef", "64"));
+    double seconds = atof(opt(argc, argv, "--seconds", "5"));
+    char threads[128], path[1024];
+    vexio_vectors base, q;
+    vexio_error err;
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_batch *b = NULL;
+    double qps1 = 0;
+    int rc;
+    snprintf(threads, sizeof threads, "%s",
+             opt(argc, argv, "--threads", "1,2,4,8"));
+    snprintf(path, sizeof path, "%s/glove100_base.fvecs", data);
+    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &base, &err) != VEX_OK)
+        die("base", VEX_IOERR, err.msg);
+    snprintf(path, sizeof path, "%s/glove100_query.fvecs", data);
+    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &q, &err) != VEX_OK)
+        die("queries", VEX_IOERR, err.msg);
+    rm_rf(dir);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    if ((rc = vex_db_open(dir, &o, &db)) != VEX_OK)
+        die("open", rc, vex_db_errmsg(db));
+    vex_collection_config_init(&cfg);
+    cfg.dim = base.dim;
+    cfg.metric = VEX_METRIC_COSINE;
+    cfg.hnsw_m = 16;
+    cfg.hnsw_ef_construction = 200;
+    if ((rc = vex_collection_create(db, "glove", &cfg, &c)) != VEX_OK)
+        die("create", rc, vex_db_errmsg(db));
+    vex_batch_create(base.dim * sizeof(float), NULL, &b);
+    for (uint64_t i = 0; i < base.n; i++) {
+        vex_batch_insert(b, i, base.data + i * base.dim);
+        if (vex_batch_count(b) == 1000 || i + 1 == base.n) {
+            if ((rc = vex_batch_commit(c, b)) != VEX_OK)
+                die("load", rc, vex_collection_errmsg(c));
+            vex_batch_clear(b);
+        }
+    }
+    vex_batch_free(b);
+    settle(c);
+    if ((rc = vex_compact(c)) != VEX_OK)
+        die("compact", rc, vex_collection_errmsg(c));
+    for (char *tok = strtok(threads, ","); tok; tok = strtok(NULL, ",")) {
+        unsigned nt = (unsigned)atoi(tok);
+        pthread_t th[64];
+        scaler sc[64];
+        uint64_t total = 0;
+        double t0 = now(), wall, qps;
+        if (nt < 1 || nt > 64)
+            continue;
+        for (unsigned t = 0; t < nt; t++) {
+            sc[t].c = c;
+            sc[t].q = &q;
+            sc[t].ef = ef;
+            sc[t].seconds = seconds;
+            sc[t].done = 0;
+            pthread_create(&th[t], NULL, scale_main, &sc[t]);
+        }
+        for (unsigned t = 0; t < nt; t++) {
+            pthread_join(th[t], NULL);
+            total += sc[t].done;
+        }
+        wall = now() - t0;
+        qps = (double)total / wall;
+        if (nt == 1)
+            qps1 = qps;
+        printf(
+            "{\"bench\":\"live_scale\",\"ef\":%u,\"threads\":%u,\"cpus\":%ld,"
+            "\"qps\":%.0f,\"vs_1_thread\":%.2f}\n",
+            ef, nt, sysconf(_SC_NPROCESSORS_ONLN), qps,
+            qps1 > 0 ? qps / qps1 : 0.0);
+        fflush(stdout);
+    }
+    vex_db_close(db);
+    rm_rf(dir);
+    vexio_vectors_free(&base);
+    vexio_vectors_free(&q);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
 #define IDIM 128
 
 typedef struct ingester {
@@ -469,7 +595,9 @@ int main(int argc, char **argv)
         return cmd_search(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "ingest") == 0)
         return cmd_ingest(argc, argv);
-    fprintf(stderr, "usage: bench_live search|ingest [options] (see the "
-                    "header of bench/bench_live.c)\n");
+    if (argc >= 2 && strcmp(argv[1], "scale") == 0)
+        return cmd_scale(argc, argv);
+    fprintf(stderr, "usage: bench_live search|ingest|scale [options] (see "
+                    "the header of bench/bench_live.c)\n");
     return 2;
 }

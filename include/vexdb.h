@@ -590,7 +590,8 @@ VEX_API int vex_db_open(const char *path, const vex_db_options *opts,
                         vex_db **out);
 
 /* Close the database: closes every collection handle still open (they
- * must not be used afterwards), syncing their logs, and releases the lock.
+ * must not be used afterwards; see vex_collection_close), stops the
+ * background threads and pools, and releases the lock.
  * Returns the first error met while syncing or closing (the handle is
  * freed regardless). NULL is a no-op. */
 VEX_API int vex_db_close(vex_db *db);
@@ -650,9 +651,14 @@ VEX_API int vex_collection_create(vex_db *db, const char *name,
 VEX_API int vex_collection_open(vex_db *db, const char *name,
                                 vex_collection **out);
 
-/* Release one open of the handle; the last release syncs the log and
- * frees it. Returns the sync/close status. NULL is a no-op. Must not race
- * with other calls on the same handle. */
+/* Release one open of the handle; the last release stops the
+ * collection's background work (a flush or compaction in progress is
+ * abandoned between two steps of its graph build, before it writes a
+ * file: its rows are still in the log or the old segments, and the next
+ * open starts it again),
+ * waits for it, syncs the log and frees the handle. Returns the
+ * sync/close status. NULL is a no-op. Must not race with other calls on
+ * the same handle. */
 VEX_API int vex_collection_close(vex_collection *c);
 
 /* Delete collection `name` and all its data, durably. VEX_BUSY while it is
