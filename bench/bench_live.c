@@ -5,7 +5,8 @@
  *
  * usage:
  *   bench_live search --data DIR [--rate R] [--seconds S] [--ef LIST]
- *                     [--memtable-mb M] [--n-threads T] [--dir D]
+ *                     [--memtable-mb M] [--n-threads T] [--exact-rows N]
+ *                     [--dir D]
  *     Loads DIR/glove100_{base,query,groundtruth} (cosine, HNSW M16
  *     efc200), flushes and waits until everything is indexed, then for
  *     each ef runs every query on one thread: first quiescent, then while
@@ -191,6 +192,7 @@ static int cmd_search(int argc, char **argv)
     double seconds = atof(opt(argc, argv, "--seconds", "20"));
     unsigned mt_mb = (unsigned)atoi(opt(argc, argv, "--memtable-mb", "4"));
     unsigned n_threads = (unsigned)atoi(opt(argc, argv, "--n-threads", "1"));
+    long exact_rows = atol(opt(argc, argv, "--exact-rows", "-1"));
     char efs[256], path[1024];
     vexio_vectors base, q;
     vexio_ids gt;
@@ -218,6 +220,8 @@ static int cmd_search(int argc, char **argv)
     o.create_if_missing = 1;
     o.memtable_bytes = (uint64_t)mt_mb << 20;
     o.n_threads = n_threads;
+    if (exact_rows >= 0)
+        o.memtable_exact_rows = (uint32_t)exact_rows;
     if ((rc = vex_db_open(dir, &o, &db)) != VEX_OK)
         die("open", rc, vex_db_errmsg(db));
     vex_collection_config_init(&cfg);

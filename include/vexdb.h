@@ -550,7 +550,7 @@ typedef struct vex_db_options {
      * searched exactly. Every row is put in a graph by its flush anyway,
      * so a low value costs nothing but keeps the exact part of a search
      * short. 0 = index from the first row; at most 1,000,000. Default
-     * 1,000. */
+     * 256. */
     uint32_t memtable_exact_rows;
     /* A write-ahead log file is closed and a new one started past this
      * size, 64 KiB .. 1 TiB. Default 64 MiB. */

@@ -212,7 +212,7 @@ void vex_db_options_init(vex_db_options *opts)
     opts->compact_min_merge = 4;
     opts->compact_max_merge = 16;
     opts->compact_deleted_pct = 30;
-    opts->memtable_exact_rows = 1000;
+    opts->memtable_exact_rows = 256;
     opts->wal_file_bytes = UINT64_C(64) << 20;
     opts->allocator = NULL;
 }
