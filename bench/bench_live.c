@@ -184,6 +184,58 @@ static pass run_queries(vex_collection *c, const vexio_vectors *q,
     return r;
 }
 
+/* Read DATA/glove100_<what>.<ext> (fvecs or ivecs) or die. */
+static void read_glove(const char *data, const char *what, vexio_vectors *v,
+                       vexio_ids *ids)
+{
+    char path[1024];
+    vexio_error err;
+    int rc;
+    snprintf(path, sizeof path, "%s/glove100_%s.%s", data, what,
+             ids ? "ivecs" : "fvecs");
+    rc = ids ? vexio_read_ids(path, VEXIO_AUTO, 0, ids, &err)
+             : vexio_read_vectors(path, VEXIO_AUTO, 0, v, &err);
+    if (rc != VEX_OK)
+        die(what, VEX_IOERR, err.msg);
+}
+
+/* A fresh database in `dir` with the glove base in collection "glove"
+ * (cosine, HNSW M 16, efConstruction 200), loaded in commits of 1,000
+ * rows; *t_load is the seconds the commits took. */
+static vex_collection *load_glove(const char *dir, const vex_db_options *o,
+                                  const vexio_vectors *base, vex_db **db,
+                                  double *t_load)
+{
+    vex_collection_config cfg;
+    vex_collection *c = NULL;
+    vex_batch *b = NULL;
+    double t0;
+    int rc;
+    rm_rf(dir);
+    if ((rc = vex_db_open(dir, o, db)) != VEX_OK)
+        die("open", rc, vex_db_errmsg(*db));
+    vex_collection_config_init(&cfg);
+    cfg.dim = base->dim;
+    cfg.metric = VEX_METRIC_COSINE;
+    cfg.hnsw_m = 16;
+    cfg.hnsw_ef_construction = 200;
+    if ((rc = vex_collection_create(*db, "glove", &cfg, &c)) != VEX_OK)
+        die("create", rc, vex_db_errmsg(*db));
+    vex_batch_create(base->dim * sizeof(float), NULL, &b);
+    t0 = now();
+    for (uint64_t i = 0; i < base->n; i++) {
+        vex_batch_insert(b, i, base->data + i * base->dim);
+        if (vex_batch_count(b) == 1000 || i + 1 == base->n) {
+            if ((rc = vex_batch_commit(c, b)) != VEX_OK)
+                die("load", rc, vex_collection_errmsg(c));
+            vex_batch_clear(b);
+        }
+    }
+    *t_load = now() - t0;
+    vex_batch_free(b);
+    return c;
+}
+
 /* Passes over the query set for `seconds` (at least one): the median
  * pass's numbers, field by field; the worst pass by p99 and the number of
  * passes when asked. */
@@ -225,55 +277,27 @@ static int cmd_search(int argc, char **argv)
     unsigned mt_mb = (unsigned)atoi(opt(argc, argv, "--memtable-mb", "4"));
     unsigned n_threads = (unsigned)atoi(opt(argc, argv, "--n-threads", "1"));
     long exact_rows = atol(opt(argc, argv, "--exact-rows", "-1"));
-    char efs[256], path[1024];
+    char efs[256];
     vexio_vectors base, q;
     vexio_ids gt;
-    vexio_error err;
     vex_db_options o;
     vex_db *db = NULL;
-    vex_collection *c = NULL;
-    vex_collection_config cfg;
-    vex_batch *b = NULL;
+    vex_collection *c;
     double *lat, t0, t_load, t_settle;
     int rc;
     snprintf(efs, sizeof efs, "%s", opt(argc, argv, "--ef", "32,64,128"));
-    snprintf(path, sizeof path, "%s/glove100_base.fvecs", data);
-    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &base, &err) != VEX_OK)
-        die("base", VEX_IOERR, err.msg);
-    snprintf(path, sizeof path, "%s/glove100_query.fvecs", data);
-    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &q, &err) != VEX_OK)
-        die("queries", VEX_IOERR, err.msg);
-    snprintf(path, sizeof path, "%s/glove100_groundtruth.ivecs", data);
-    if (vexio_read_ids(path, VEXIO_AUTO, 0, &gt, &err) != VEX_OK)
-        die("ground truth", VEX_IOERR, err.msg);
+    read_glove(data, "base", &base, NULL);
+    read_glove(data, "query", &q, NULL);
+    read_glove(data, "groundtruth", NULL, &gt);
     lat = calloc(q.n, sizeof *lat);
-    rm_rf(dir);
     vex_db_options_init(&o);
     o.create_if_missing = 1;
     o.memtable_bytes = (uint64_t)mt_mb << 20;
     o.n_threads = n_threads;
     if (exact_rows >= 0)
         o.memtable_exact_rows = (uint32_t)exact_rows;
-    if ((rc = vex_db_open(dir, &o, &db)) != VEX_OK)
-        die("open", rc, vex_db_errmsg(db));
-    vex_collection_config_init(&cfg);
-    cfg.dim = base.dim;
-    cfg.metric = VEX_METRIC_COSINE;
-    cfg.hnsw_m = 16;
-    cfg.hnsw_ef_construction = 200;
-    if ((rc = vex_collection_create(db, "glove", &cfg, &c)) != VEX_OK)
-        die("create", rc, vex_db_errmsg(db));
-    vex_batch_create(base.dim * sizeof(float), NULL, &b);
     t0 = now();
-    for (uint64_t i = 0; i < base.n; i++) {
-        vex_batch_insert(b, i, base.data + i * base.dim);
-        if (vex_batch_count(b) == 1000 || i + 1 == base.n) {
-            if ((rc = vex_batch_commit(c, b)) != VEX_OK)
-                die("load", rc, vex_collection_errmsg(c));
-            vex_batch_clear(b);
-        }
-    }
-    t_load = now() - t0;
+    c = load_glove(dir, &o, &base, &db, &t_load);
     if ((rc = vex_flush(c)) != VEX_OK)
         die("flush", rc, vex_collection_errmsg(c));
     if ((rc = vex_compact(c)) != VEX_OK)
@@ -342,7 +366,6 @@ static int cmd_search(int argc, char **argv)
         }
         settle(c);
     }
-    vex_batch_free(b);
     vex_db_close(db);
     rm_rf(dir);
     vexio_vectors_free(&base);
@@ -393,46 +416,20 @@ static int cmd_scale(int argc, char **argv)
     const char *dir = opt(argc, argv, "--dir", "/tmp/vexdb-livebench");
     unsigned ef = (unsigned)atoi(opt(argc, argv, "--ef", "64"));
     double seconds = atof(opt(argc, argv, "--seconds", "5"));
-    char threads[128], path[1024];
+    char threads[128];
     vexio_vectors base, q;
-    vexio_error err;
     vex_db_options o;
     vex_db *db = NULL;
-    vex_collection *c = NULL;
-    vex_collection_config cfg;
-    vex_batch *b = NULL;
-    double qps1 = 0;
+    vex_collection *c;
+    double qps1 = 0, t_load;
     int rc;
     snprintf(threads, sizeof threads, "%s",
              opt(argc, argv, "--threads", "1,2,4,8"));
-    snprintf(path, sizeof path, "%s/glove100_base.fvecs", data);
-    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &base, &err) != VEX_OK)
-        die("base", VEX_IOERR, err.msg);
-    snprintf(path, sizeof path, "%s/glove100_query.fvecs", data);
-    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &q, &err) != VEX_OK)
-        die("queries", VEX_IOERR, err.msg);
-    rm_rf(dir);
+    read_glove(data, "base", &base, NULL);
+    read_glove(data, "query", &q, NULL);
     vex_db_options_init(&o);
     o.create_if_missing = 1;
-    if ((rc = vex_db_open(dir, &o, &db)) != VEX_OK)
-        die("open", rc, vex_db_errmsg(db));
-    vex_collection_config_init(&cfg);
-    cfg.dim = base.dim;
-    cfg.metric = VEX_METRIC_COSINE;
-    cfg.hnsw_m = 16;
-    cfg.hnsw_ef_construction = 200;
-    if ((rc = vex_collection_create(db, "glove", &cfg, &c)) != VEX_OK)
-        die("create", rc, vex_db_errmsg(db));
-    vex_batch_create(base.dim * sizeof(float), NULL, &b);
-    for (uint64_t i = 0; i < base.n; i++) {
-        vex_batch_insert(b, i, base.data + i * base.dim);
-        if (vex_batch_count(b) == 1000 || i + 1 == base.n) {
-            if ((rc = vex_batch_commit(c, b)) != VEX_OK)
-                die("load", rc, vex_collection_errmsg(c));
-            vex_batch_clear(b);
-        }
-    }
-    vex_batch_free(b);
+    c = load_glove(dir, &o, &base, &db, &t_load);
     settle(c);
     if ((rc = vex_compact(c)) != VEX_OK)
         die("compact", rc, vex_collection_errmsg(c));
