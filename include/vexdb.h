@@ -642,12 +642,13 @@ VEX_API int vex_collection_create(vex_db *db, const char *name,
 
 /* Open collection `name`: loads its manifest, maps its segments (reading
  * only their headers and id lists, so this is fast whatever their size)
- * and replays its write-ahead log. The first search or get that needs a
- * segment's index verifies that index (checksum and graph invariants,
- * O(segment size)) before using it in place. Opening an already open collection
- * returns the same handle again (each open needs its own
- * vex_collection_close()). Errors: VEX_NOTFOUND, VEX_CORRUPT (naming file and
- * offset), VEX_UNSUPPORTED, I/O errors; *out is NULL on failure. */
+ * and replays its write-ahead log. Each segment's index is verified
+ * (checksum and graph invariants, O(segment size)) before it is used in
+ * place: a background thread starts on that at once, and a search or get
+ * that needs an index before it is done waits for, or does, that work. Opening
+ * an already open collection returns the same handle again (each open needs its
+ * own vex_collection_close()). Errors: VEX_NOTFOUND, VEX_CORRUPT (naming file
+ * and offset), VEX_UNSUPPORTED, I/O errors; *out is NULL on failure. */
 VEX_API int vex_collection_open(vex_db *db, const char *name,
                                 vex_collection **out);
 

@@ -1331,8 +1331,28 @@ static void job_flush(vex_collection *c)
         vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
 }
 
+/* Open (and so verify) the index of every segment of the current version
+ * that is not open yet: after a collection opens, the first searches then
+ * find them ready instead of paying for the checksum and graph checks. A
+ * failure is remembered by the segment and reported by the search that
+ * needs it. */
+static void warm_segments(vex_collection *c)
+{
+    snap s;
+    vex_err tmp;
+    vex_err_init(&tmp);
+    snap_take(c, &s);
+    for (uint32_t i = 0; i < s.v->n_segs && !atomic_load(&c->closing); i++) {
+        vex_index *ix;
+        (void)vseg_index(s.v->segs[i], &ix, &tmp);
+    }
+    snap_drop(&s);
+    vex_err_destroy(&tmp);
+}
+
 static void job_index(vex_collection *c)
 {
+    warm_segments(c);
     for (;;) {
         snap s;
         memtable *a;
@@ -2145,8 +2165,8 @@ static void coll_kick(vex_collection *c)
     pthread_mutex_lock(&c->apply_mu);
     if (c->cur->n_mts > 1)
         vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
-    if (version_active(c->cur)->ix)
-        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
+    /* indexing of the replayed memtable, and warming of the segments */
+    vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
     if (c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
         vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
     pthread_mutex_unlock(&c->apply_mu);
