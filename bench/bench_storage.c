@@ -35,6 +35,8 @@
  *                      the log file it was appending to and open reads it)
  *   --reps R           open/replay: repetitions (default 20 / 3)
  *   --keep             keep the databases
+ * Environment: VEX_BENCH_EXACT_ROWS=N sets memtable_exact_rows (an HNSW
+ * memtable below N rows is not indexed in the background).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -252,9 +254,12 @@ static const char *kind_name(int k)
 
 static void db_opts(vex_db_options *o, int mode)
 {
+    const char *e = getenv("VEX_BENCH_EXACT_ROWS");
     vex_db_options_init(o);
     o->create_if_missing = 1;
     o->durability = (vex_durability)mode;
+    if (e) /* experiments: keep memtables out of the graph builder */
+        o->memtable_exact_rows = (uint32_t)strtoul(e, NULL, 10);
 }
 
 static vex_db *db_open(const char *path, const vex_db_options *o)
