@@ -119,6 +119,7 @@ typedef struct slot {
     uint32_t live;   /* acknowledged state: present? */
     uint32_t ver;    /* its version when present */
     uint32_t maxver; /* highest version ever issued for the id */
+    uint32_t gone;   /* the version the last acknowledged delete removed */
 } slot;
 
 static slot model[N_COLL][N_IDS];
@@ -497,6 +498,8 @@ static void handle_msg(const msg *m)
         p->active = 0;
         for (uint32_t i = 0; i < m->n_ops; i++) {
             slot *s = &model[m->coll][m->ops[i].id];
+            if (m->ops[i].kind == K_DELETE)
+                s->gone = s->ver;
             s->live = m->ops[i].kind != K_DELETE;
             s->ver = s->live ? m->ops[i].ver : 0;
         }
@@ -716,7 +719,9 @@ static void verify_collection(vex_collection *c, int k, vex_rng *r)
         if (in_flight[k][id])
             continue;
         if (s->live != x->live || s->ver != x->ver) {
-            const char *what = !s->live ? "an unacknowledged write appeared"
+            const char *what = !s->live && x->ver == s->gone && s->gone != 0
+                                   ? "an acknowledged delete was LOST"
+                               : !s->live ? "an unacknowledged write appeared"
                                : !x->live || x->ver < s->ver
                                    ? "an acknowledged write was LOST"
                                    : "a newer unacknowledged version "
