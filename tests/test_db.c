@@ -435,8 +435,8 @@ static void model_run(vex_index_kind kind, uint32_t exact_rows, int steps)
     cfg.dim = M_DIM;
     cfg.index_kind = kind;
     if (kind == VEX_INDEX_HNSW) {
-        cfg.hnsw_ef_search = 400; /* near-exact on this small set */
-        cfg.hnsw_m = 8;           /* cheap graphs: they are rebuilt by */
+        cfg.hnsw_ef_search = 400;      /* near-exact on this small set */
+        cfg.hnsw_m = 8;                /* cheap graphs: they are rebuilt by */
         cfg.hnsw_ef_construction = 64; /* every flush and compaction */
     }
     CHECK_RC(vex_collection_create(db, "m", &cfg, &c), VEX_OK);
