@@ -128,7 +128,7 @@ struct vex_collection {
     uint64_t last_seq;            /* of the last applied log record */
     _Atomic uint64_t flushed_seq; /* the manifest's (read without the lock
                                      by vex_stats_get) */
-    uint64_t manifest_no, next_file, mt_number;
+    uint64_t manifest_no, next_file;
     _Atomic uint64_t n_live;
     pthread_mutex_t flush_mu, compact_mu;
     _Atomic int closing;
@@ -258,28 +258,30 @@ static int seg_path_of(vex_collection *c, uint64_t number, char **out)
     return *out ? VEX_OK : coll_nomem(c);
 }
 
+/* The collection's index options (kind, element type, metric, dimension,
+ * resolved HNSW parameters) for graphs built on the background pool. */
+static void index_opts_of(const vex_collection *c, vex_index_options *io)
+{
+    vex_index_options_init(io);
+    io->kind = (vex_index_kind)c->cfg.index_kind;
+    io->elem = (vex_elem)c->cfg.elem;
+    io->metric = (vex_metric)c->cfg.metric;
+    io->dim = c->cfg.dim;
+    io->n_threads = vex_pool_size(c->db->bg_pool);
+    io->allocator = c->db->opts.allocator;
+    io->hnsw_m = c->cfg.hnsw_m;
+    io->hnsw_ef_construction = c->cfg.hnsw_ef_construction;
+    io->hnsw_ef_search = c->cfg.hnsw_ef_search;
+    io->hnsw_seed = c->cfg.hnsw_seed;
+}
+
 static int memt_new(vex_collection *c, memtable **out)
 {
-    vex_index_options io, *hn = NULL;
-    int rc;
-    if (c->cfg.index_kind == VEX_INDEX_HNSW) {
-        vex_index_options_init(&io);
-        io.kind = VEX_INDEX_HNSW;
-        io.elem = (vex_elem)c->cfg.elem;
-        io.metric = (vex_metric)c->cfg.metric;
-        io.dim = c->cfg.dim;
-        io.n_threads = vex_pool_size(c->db->bg_pool);
-        io.allocator = c->db->opts.allocator;
-        io.hnsw_m = c->cfg.hnsw_m;
-        io.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
-        io.hnsw_ef_search = c->cfg.hnsw_ef_search;
-        io.hnsw_seed = c->cfg.hnsw_seed;
-        hn = &io;
-    }
-    rc = mt_create(c->mem, &c->icfg, hn, c->db->bg_pool, &c->err, out);
-    if (rc == VEX_OK)
-        (*out)->number = ++c->mt_number;
-    return rc;
+    vex_index_options io;
+    index_opts_of(c, &io);
+    return mt_create(c->mem, &c->icfg,
+                     c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
+                     c->db->bg_pool, &c->err, out);
 }
 
 /* A version like `v` with memtables/segments replaced (arrays built by
@@ -582,17 +584,7 @@ static void builder_of(vex_collection *c, seg_builder *b)
     b->dir = c->dir;
     b->mem = c->mem;
     b->pool = c->db->bg_pool;
-    vex_index_options_init(&b->iopts);
-    b->iopts.kind = (vex_index_kind)c->cfg.index_kind;
-    b->iopts.elem = (vex_elem)c->cfg.elem;
-    b->iopts.metric = (vex_metric)c->cfg.metric;
-    b->iopts.dim = c->cfg.dim;
-    b->iopts.n_threads = vex_pool_size(c->db->bg_pool);
-    b->iopts.allocator = c->db->opts.allocator;
-    b->iopts.hnsw_m = c->cfg.hnsw_m;
-    b->iopts.hnsw_ef_construction = c->cfg.hnsw_ef_construction;
-    b->iopts.hnsw_ef_search = c->cfg.hnsw_ef_search;
-    b->iopts.hnsw_seed = c->cfg.hnsw_seed;
+    index_opts_of(c, &b->iopts);
     b->vec_bytes = c->vec_bytes;
     b->cancel = &c->closing;
     b->err = &c->err;

@@ -177,10 +177,15 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
                 (unsigned long long)mt_indexed(m), (unsigned long long)n_keys);
     } else {
         /* a flat segment: every row, keyed by row number like a graph */
+        uint64_t keys[MT_CHUNK];
         rc = index_new(b, VEX_INDEX_FLAT, &flat);
-        for (uint64_t r = 0; rc == VEX_OK && r < n_keys; r++) {
-            uint64_t key = r;
-            rc = vex_index_add(flat, &key, mt_row_vec(m, r), 1);
+        /* a chunk's vectors are contiguous: one add per chunk */
+        for (uint64_t r = 0; rc == VEX_OK && r < n_keys; r += MT_CHUNK) {
+            size_t cnt =
+                n_keys - r < MT_CHUNK ? (size_t)(n_keys - r) : MT_CHUNK;
+            for (size_t j = 0; j < cnt; j++)
+                keys[j] = r + j;
+            rc = vex_index_add(flat, keys, mt_row_vec(m, r), cnt);
             if (rc != VEX_OK)
                 vex_err_set(b->err, rc, "flat segment index: %s",
                             vex_index_errmsg(flat));

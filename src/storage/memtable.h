@@ -86,7 +86,6 @@ typedef struct memtable {
                                   flush covers the log up to here */
     _Atomic int frozen;        /* no more rows will be appended */
     pthread_mutex_t index_mu;  /* one mt_index_to at a time */
-    uint64_t number;           /* creation order, for logs and stats */
 } memtable;
 
 /* Create an empty memtable. `hnsw` NULL: flat (never indexed); else the
