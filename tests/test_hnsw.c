@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "engine/engine.h"
+#include "index/index.h"
 #include "test.h"
 #include "test_alloc.h"
 #include "util/rng.h"
@@ -594,6 +595,95 @@ static void test_oom_sweep(void)
     free(base);
 }
 
+/* The cut a collection passes to its later sources: a search that knows
+ * the caller already holds k results within `cut` prunes its beam past
+ * it. Two sources searched one after the other with the cut must find
+ * what they find without it (to within a point of recall), an infinite or
+ * NaN cut changes nothing, and a cut nothing can beat still returns k
+ * hits (the unpruned head of the beam). */
+static void test_search_cut(void)
+{
+    const size_t dim = 48, nbig = 4000, nsmall = 1000, nq = 200, k = 10;
+    vex_rng r;
+    float *base, *qs;
+    uint64_t *ids = malloc((nbig + nsmall) * sizeof *ids);
+    vex_index *big =
+        make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, dim, 1, 12);
+    vex_index *small =
+        make(VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, dim, 1, 12);
+    vex_index *all =
+        make(VEX_INDEX_FLAT, VEX_ELEM_F32, VEX_METRIC_L2, dim, 1, 0);
+    vex_search_params p;
+    size_t found_cut = 0, found_plain = 0, total = 0;
+    vex_rng_seed(&r, test_seed(4242));
+    base = gen_clustered(&r, nbig + nsmall, dim, 9);
+    qs = gen_clustered(&r, nq, dim, 9);
+    for (size_t i = 0; i < nbig + nsmall; i++)
+        ids[i] = i;
+    CHECK_RC(vex_index_add(big, ids, base, nbig), VEX_OK);
+    CHECK_RC(vex_index_add(small, ids + nbig, base + nbig * dim, nsmall),
+             VEX_OK);
+    CHECK_RC(vex_index_add(all, ids, base, nbig + nsmall), VEX_OK);
+    vex_search_params_init(&p);
+    p.ef_search = 40;
+    for (size_t q = 0; q < nq; q++) {
+        const float *qv = qs + q * dim;
+        vex_hit exact[10], hb[10], hs[10], hc[10], tmp[10];
+        size_t ne, nb, ns, nc, nt;
+        float cut;
+        CHECK_RC(vex_index_search(all, qv, k, NULL, exact, &ne), VEX_OK);
+        CHECK_RC(vex_index_search(big, qv, k, &p, hb, &nb), VEX_OK);
+        CHECK_RC(vex_index_search(small, qv, k, &p, hs, &ns), VEX_OK);
+        cut = hb[nb - 1].distance;
+        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, cut, hc, &nc), VEX_OK);
+        CHECK_EQ_INT(nc, k); /* the head of the beam is never pruned */
+        /* no cut: the same as the public call, bit for bit */
+        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, INFINITY, tmp, &nt),
+                 VEX_OK);
+        CHECK_EQ_INT(nt, ns);
+        for (size_t i = 0; i < nt && i < ns; i++)
+            CHECK(tmp[i].id == hs[i].id && tmp[i].distance == hs[i].distance);
+        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, NAN, tmp, &nt),
+                 VEX_OK);
+        CHECK_EQ_INT(nt, ns);
+        /* a cut nothing beats still yields k hits */
+        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, -1.0f, tmp, &nt),
+                 VEX_OK);
+        CHECK_EQ_INT(nt, k);
+        /* recall of the merged results, with and without the cut */
+        for (size_t i = 0; i < ne; i++) {
+            int in_cut = 0, in_plain = 0;
+            for (size_t j = 0; j < nb; j++)
+                in_cut |= in_plain |= hb[j].id == exact[i].id;
+            for (size_t j = 0; j < ns; j++)
+                in_plain |= hs[j].id == exact[i].id &&
+                            hs[j].distance <= exact[ne - 1].distance;
+            for (size_t j = 0; j < nc; j++)
+                in_cut |= hc[j].id == exact[i].id &&
+                          hc[j].distance <= exact[ne - 1].distance;
+            found_cut += in_cut;
+            found_plain += in_plain;
+        }
+        total += ne;
+    }
+    fprintf(stderr,
+            "  two sources, recall@10 %.4f without the cut, %.4f "
+            "with it\n",
+            (double)found_plain / (double)total,
+            (double)found_cut / (double)total);
+    CHECK_MSG(found_plain >= total * 95 / 100, "recall %zu/%zu", found_plain,
+              total);
+    CHECK_MSG(found_cut + total / 100 >= found_plain,
+              "the cut lost recall: %zu vs %zu of %zu", found_cut, found_plain,
+              total);
+    vex_index_free(big);
+    vex_index_free(small);
+    vex_index_free(all);
+    free(base);
+    free(qs);
+    free(ids);
+}
+
 int main(void)
 {
     TEST_RUN(test_single_adds);
@@ -603,6 +693,7 @@ int main(void)
     TEST_RUN(test_delete_everything);
     TEST_RUN(test_concurrent_insert_and_search);
     TEST_RUN(test_filter);
+    TEST_RUN(test_search_cut);
     TEST_RUN(test_options);
     TEST_RUN(test_deterministic_single_thread);
     TEST_RUN(test_oom_sweep);

@@ -1469,6 +1469,9 @@ static int seg_accept(uint64_t key, void *ctx)
     return f->user == NULL || f->user(seg_key_id(f->g->s, key), f->user_ctx);
 }
 
+/* k-NN of one segment at snapshot seq into `top`. When top is already
+ * full (an earlier source), its worst distance is the cut of the graph
+ * walk (vexi_index_search_cut): the beam stops widening past it. */
 static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
                       const void *query, size_t k, const vex_search_params *up,
                       vex_hit *tmp, vex_topk *top)
@@ -1495,7 +1498,7 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
     } else {
         sp.filter_max_ef = 0;
     }
-    rc = vex_index_search(ix, query, k, &sp, tmp, &n);
+    rc = vexi_index_search_cut(ix, query, k, &sp, vex_topk_bound(top), tmp, &n);
     if (rc != VEX_OK)
         return vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
                            vex_index_errmsg(ix));
@@ -1633,8 +1636,19 @@ static int search_snap(vex_collection *c, const snap *s, const void *query,
         }
         return rc;
     }
+    /* One after another, the largest source first: its k results give
+     * the smaller sources a cut (see search_seg) that stops their graph
+     * walks once nothing nearer can be found, which is most of the cost
+     * of many small sources at a large ef. */
+    uint32_t first = 0;
+    for (uint32_t i = 1; i < n_src; i++)
+        if (source_rows(s, i) > source_rows(s, first))
+            first = i;
+    if (n_src)
+        rc = search_source(c, s, first, query, k, p, tmp, top);
     for (uint32_t i = 0; i < n_src && rc == VEX_OK; i++)
-        rc = search_source(c, s, i, query, k, p, tmp, top);
+        if (i != first)
+            rc = search_source(c, s, i, query, k, p, tmp, top);
     return rc;
 }
 

@@ -228,6 +228,7 @@ static int check_params(vex_index *ix, const vex_search_params *p,
                         vex_search_opts *so)
 {
     memset(so, 0, sizeof *so);
+    so->cut = INFINITY;
     if (p == NULL)
         return VEX_OK;
     if (p->struct_size != sizeof(vex_search_params))
@@ -612,6 +613,25 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
         (rc = check_params(ix, params, &so)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
+    return ix->m->search(ix->impl, query, k, &so, hits, n_hits);
+}
+
+int vexi_index_search_cut(vex_index *ix, const void *query, size_t k,
+                          const vex_search_params *params, float cut,
+                          vex_hit *hits, size_t *n_hits)
+{
+    vex_search_opts so;
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    *n_hits = 0;
+    if ((rc = check_k(ix, k)) != VEX_OK ||
+        (rc = check_params(ix, params, &so)) != VEX_OK ||
+        (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
+        return rc;
+    if (!(cut >= 0.0f) && !(cut < 0.0f))
+        cut = INFINITY; /* NaN: no cut */
+    so.cut = cut;
     return ix->m->search(ix->impl, query, k, &so, hits, n_hits);
 }
 

@@ -108,10 +108,17 @@ typedef struct cand {
     uint32_t slot; /* high bit: expanded (beam only) */
 } cand;
 
-/* The sorted beam (see 2. above). */
+/* The sorted beam (see 2. above). `keep` and `cut` prune a search whose
+ * caller already holds results (a collection searching its sources one
+ * after another): once the beam holds `keep` entries, a newcomer must
+ * also be nearer than the larger of `cut` and the keep-th entry, and
+ * entries past both are not expanded. The first `keep` entries are never
+ * pruned, so the walk can always cross far nodes toward near ones; what
+ * is pruned could not enter the caller's results. keep UINT32_MAX: off. */
 typedef struct beam {
     cand *a;
-    uint32_t n, cap, cur;
+    uint32_t n, cap, cur, keep;
+    float cut;
 } beam;
 
 typedef struct hnsw_ctx {
@@ -264,12 +271,27 @@ static inline void beam_init(beam *b, cand *store, uint32_t cap)
     b->n = 0;
     b->cap = cap;
     b->cur = 0;
+    b->keep = UINT32_MAX;
+    b->cut = INFINITY;
+}
+
+/* The distance beyond which the beam's cut prunes (see beam). */
+static inline float beam_cut(const beam *b)
+{
+    float kth = b->a[b->keep - 1].d;
+    return kth > b->cut ? kth : b->cut;
 }
 
 /* Worst distance a newcomer must beat, INFINITY while not full. */
 static inline float beam_bound(const beam *b)
 {
-    return b->n < b->cap ? INFINITY : b->a[b->n - 1].d;
+    float w = b->n < b->cap ? INFINITY : b->a[b->n - 1].d;
+    if (b->n >= b->keep) {
+        float c = beam_cut(b);
+        if (c < w)
+            w = c;
+    }
+    return w;
 }
 
 static inline void beam_insert(beam *b, float d, uint32_t slot)
@@ -304,6 +326,8 @@ static inline int64_t beam_next(beam *b)
         b->cur++;
     if (b->cur == b->n)
         return -1;
+    if (b->cur >= b->keep && b->a[b->cur].d > beam_cut(b))
+        return -1; /* sorted: every later entry is past the cut too */
     b->a[b->cur].slot |= EXPANDED;
     return b->a[b->cur].slot & ~EXPANDED;
 }
@@ -1222,6 +1246,13 @@ static size_t search_once(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     if (n_total)
         *n_total = 0;
     beam_init(&b, c->beam, width);
+    if (so->cut < INFINITY && k < width) {
+        /* the unpruned head: k, or a quarter of the beam when wider, so
+         * the walk toward a source's own near region keeps most of the
+         * breadth the caller's ef asked for */
+        b.keep = (uint32_t)(k > width / 4 ? k : width / 4);
+        b.cut = so->cut;
+    }
     c->visited[cur] = gen;
     beam_insert(&b, d, cur);
     search_level(h, s, c, gen, q, qaux, 0, &b);

@@ -44,6 +44,11 @@ typedef struct vex_search_opts {
     vex_filter_fn filter;
     void *filter_ctx;
     unsigned filter_max_ef; /* 0 = 16 x ef */
+    /* HNSW k-NN: the caller already holds k results, the worst at this
+     * distance; the beam beyond its k nearest stops growing past it (see
+     * the beam in hnsw.c). INFINITY (the default) = no cut. Flat ignores
+     * it: an exact scan has nothing to prune. */
+    float cut;
 } vex_search_opts;
 
 static inline int vex_accept(const vex_search_opts *so, uint64_t id)
@@ -160,5 +165,13 @@ int vexi_index_create(const vex_index_options *opts, vex_pool *pool,
 int vexi_index_open_buffer(const void *buf, uint64_t size,
                            const vex_open_options *opts, vex_pool *pool,
                            vex_index **out);
+
+/* vex_index_search with a cut (vex_search_opts.cut): the caller already
+ * holds k results, the worst at distance `cut` (INFINITY: none), so an
+ * HNSW search may stop widening its beam past it. Hits beyond the cut may
+ * still be returned; the caller's merge drops them. */
+int vexi_index_search_cut(vex_index *ix, const void *query, size_t k,
+                          const vex_search_params *params, float cut,
+                          vex_hit *hits, size_t *n_hits);
 
 #endif

@@ -237,7 +237,8 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
         sp.filter_max_ef = filter_max_ef;
         sp.filter = mt_accept;
         sp.filter_ctx = &a;
-        rc = vex_index_search(m->ix, query, k, &sp, tmp, &nh);
+        rc = vexi_index_search_cut(m->ix, query, k, &sp, vex_topk_bound(top),
+                                   tmp, &nh);
         if (rc != VEX_OK)
             return vex_err_set(err, rc, "memtable: %s",
                                vex_index_errmsg(m->ix));

@@ -154,8 +154,10 @@ int mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
 
 /* Reader. k-NN over the rows visible at `seq` (and accepted by `filter`,
  * which sees user ids), pushed into `top` as (distance, user id).
- * `ef`/`filter_max_ef` as vex_search_params (0: defaults). `tmp` has room
- * for k hits. Allocates nothing on the exact path. */
+ * `ef`/`filter_max_ef` as vex_search_params (0: defaults). When `top` is
+ * already full (earlier sources), the graph search prunes its beam past
+ * top's worst distance (vexi_index_search_cut). `tmp` has room for k
+ * hits. Allocates nothing on the exact path. */
 int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
               vex_filter_fn filter, void *filter_ctx, unsigned ef,
               unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
