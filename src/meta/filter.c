@@ -1265,10 +1265,9 @@ static int list_has(const vm_value *lits, uint32_t n, const vm_value *v)
     return 0;
 }
 
-static int eval_leaf(const vmf_filter *f, const vmf_node *nd,
-                     const vm_record *r)
+static int eval_leaf_value(const vmf_filter *f, const vmf_node *nd,
+                           const vm_value *v)
 {
-    const vm_value *v = vm_record_get(r, nd->field.p, nd->field.len);
     const vm_value *lit = &f->lits[nd->first];
     int c = 0, c2 = 0;
     uint32_t i;
@@ -1335,6 +1334,17 @@ static int eval_leaf(const vmf_filter *f, const vmf_node *nd,
     default:
         return VMF_UNKNOWN;
     }
+}
+
+static int eval_leaf(const vmf_filter *f, const vmf_node *nd,
+                     const vm_record *r)
+{
+    return eval_leaf_value(f, nd, vm_record_get(r, nd->field.p, nd->field.len));
+}
+
+int vmf_eval_leaf(const vmf_filter *f, uint32_t node, const vm_value *v)
+{
+    return eval_leaf_value(f, &f->nodes[node], v);
 }
 
 static int eval_node(const vmf_filter *f, uint32_t idx, const vm_record *r)

@@ -115,6 +115,12 @@ int vmf_eval(const vmf_filter *f, const vm_record *r);
 /* VMF_TRUE, VMF_FALSE or VMF_UNKNOWN for the whole filter. */
 int vmf_eval3(const vmf_filter *f, const vm_record *r);
 
+/* Leaf `node` (a node index of vmf_nodes, not AND/OR/NOT) applied to the
+ * field's value v (NULL: the field is missing): VMF_TRUE, VMF_FALSE or
+ * VMF_UNKNOWN, exactly as vmf_eval3 decides it for a record holding v.
+ * For evaluators over other layouts (meta/column.c). */
+int vmf_eval_leaf(const vmf_filter *f, uint32_t node, const vm_value *v);
+
 /* The node array (root first: nodes[0]). */
 size_t vmf_n_nodes(const vmf_filter *f);
 const vmf_node *vmf_nodes(const vmf_filter *f);

@@ -1,0 +1,1422 @@
+/*
+ * column.c - metadata columns: encoding, strict decoding, filter
+ * evaluation to bitmaps, row reconstruction. See column.h for the model
+ * and docs/FORMAT.md ("Metadata columns") for the bytes.
+ */
+#include "meta/column.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/endian.h"
+
+/* vex_err_set for an `err` that may be NULL. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+err_set(vex_err *err, int rc, const char *fmt, ...)
+{
+    char msg[VEX_ERRMSG_MAX];
+    va_list ap;
+    if (err == NULL)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vex_err_set(err, rc, "%s", msg);
+}
+
+/* ---------------------------------------------------------------------
+ * Decoded form
+ * ------------------------------------------------------------------- */
+
+typedef struct vcol {
+    vm_str name;
+    int type, enc;
+    uint32_t n_present;
+    const unsigned char *present; /* bitmap over rows, NULL = every row */
+    uint32_t *rank;               /* present rows before each 64-row word */
+    int64_t *iv;                  /* int64 and bool values */
+    double *dv;                   /* double values */
+    vm_str *sv;                   /* strings: per value (plain) or dict */
+    uint32_t n_dict;              /* dictionary entries, 0 = plain */
+    uint32_t *codes;              /* dict strings: code per value */
+    uint32_t *toff;               /* tags: n_present + 1 offsets into tagv */
+    vm_str *tagv;                 /* tags: every tag, row after row */
+    uint32_t n_blocks;            /* zone map (int64, double) */
+    unsigned char *zany;          /* block has a value */
+    vm_value *zmin, *zmax;
+} vcol;
+
+struct vm_colset {
+    vex_mem mem;
+    uint32_t n_rows, n_cols;
+    vcol *cols;
+    uint64_t memory;
+};
+
+#define HDR_BYTES 12u /* version, 3 reserved, n_rows, n_cols */
+#define DIR_BYTES 12u /* offset, length, type, enc, name_len */
+
+/* ---------------------------------------------------------------------
+ * Bits
+ * ------------------------------------------------------------------- */
+
+static unsigned width_of(uint64_t max)
+{
+    unsigned w = 0;
+    while (w < 64 && (max >> w) != 0)
+        w++;
+    return w;
+}
+
+static uint64_t packed_bytes(uint64_t n, unsigned w)
+{
+    return (n * w + 7) / 8;
+}
+
+/* Value i of width w (LSB first) from p, which holds enough bytes. */
+static uint64_t get_bits(const unsigned char *p, uint64_t i, unsigned w)
+{
+    uint64_t bit = i * w, v = 0;
+    unsigned got = 0;
+    if (w == 0)
+        return 0;
+    p += bit / 8;
+    bit %= 8;
+    while (got < w) {
+        unsigned take = 8 - (unsigned)bit;
+        uint64_t b = (uint64_t)(*p++ >> bit);
+        if (take > w - got)
+            take = w - got;
+        v |= (b & ((1u << take) - 1)) << got;
+        got += take;
+        bit = 0;
+    }
+    return v;
+}
+
+static void put_bits(unsigned char *p, uint64_t i, unsigned w, uint64_t v)
+{
+    uint64_t bit = i * w;
+    unsigned done = 0;
+    p += bit / 8;
+    bit %= 8;
+    while (done < w) {
+        unsigned take = 8 - (unsigned)bit;
+        if (take > w - done)
+            take = w - done;
+        *p++ |= (unsigned char)(((v >> done) & ((1u << take) - 1)) << bit);
+        done += take;
+        bit = 0;
+    }
+}
+
+static int bit_at(const unsigned char *bm, uint32_t r)
+{
+    return bm == NULL || (bm[r >> 3] >> (r & 7)) & 1;
+}
+
+static void set64(uint64_t *b, uint32_t r)
+{
+    b[r >> 6] |= 1ull << (r & 63);
+}
+
+/* ---------------------------------------------------------------------
+ * Building
+ * ------------------------------------------------------------------- */
+
+typedef struct wbuf {
+    unsigned char *p;
+    size_t n, cap;
+    const vex_mem *mem;
+    int failed;
+} wbuf;
+
+static unsigned char *wb_room(wbuf *w, size_t add)
+{
+    if (w->failed)
+        return NULL;
+    if (w->n + add > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        unsigned char *q;
+        while (cap < w->n + add)
+            cap *= 2;
+        q = vex_mem_realloc(w->mem, w->p, cap);
+        if (q == NULL) {
+            w->failed = 1;
+            return NULL;
+        }
+        w->p = q;
+        w->cap = cap;
+    }
+    w->n += add;
+    return w->p + w->n - add;
+}
+
+static void wb_bytes(wbuf *w, const void *p, size_t n)
+{
+    unsigned char *q = wb_room(w, n);
+    if (q && n)
+        memcpy(q, p, n);
+}
+
+static void wb_u8(wbuf *w, unsigned v)
+{
+    unsigned char b = (unsigned char)v;
+    wb_bytes(w, &b, 1);
+}
+
+static void wb_u32(wbuf *w, uint32_t v)
+{
+    unsigned char *q = wb_room(w, 4);
+    if (q)
+        vex_put_u32le(q, v);
+}
+
+static void wb_u64(wbuf *w, uint64_t v)
+{
+    unsigned char *q = wb_room(w, 8);
+    if (q)
+        vex_put_u64le(q, v);
+}
+
+static uint64_t dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+
+static int cmp_str(const vm_str *a, const vm_str *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = n ? memcmp(a->p, b->p, n) : 0;
+    if (c != 0)
+        return c < 0 ? -1 : 1;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static int cmp_str_q(const void *a, const void *b)
+{
+    return cmp_str(a, b);
+}
+
+/* One column being built: the values of rows that have it. */
+typedef struct bcol {
+    vm_str name;
+    int type;
+    uint32_t n;         /* values */
+    uint32_t *rows;     /* row of each value */
+    const vm_value **v; /* the values */
+} bcol;
+
+static int cmp_bcol(const void *pa, const void *pb)
+{
+    const bcol *a = pa, *b = pb;
+    int c = cmp_str(&a->name, &b->name);
+    return c ? c : (a->type > b->type) - (a->type < b->type);
+}
+
+/* Sorted distinct strings of `s` (n entries) into *dict / *nd. */
+static int make_dict(const vex_mem *mem, const vm_str *s, size_t n,
+                     vm_str **dict, uint32_t *nd)
+{
+    vm_str *d = vex_mem_alloc(mem, (n ? n : 1) * sizeof *d);
+    uint32_t k = 0;
+    if (d == NULL)
+        return VEX_NOMEM;
+    memcpy(d, s, n * sizeof *d);
+    qsort(d, n, sizeof *d, cmp_str_q);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || cmp_str(&d[k - 1], &d[i]) != 0)
+            d[k++] = d[i];
+    *dict = d;
+    *nd = k;
+    return VEX_OK;
+}
+
+static uint32_t dict_code(const vm_str *dict, uint32_t nd, const vm_str *s)
+{
+    uint32_t lo = 0, hi = nd;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (cmp_str(&dict[mid], s) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void put_strings(wbuf *w, const vm_str *s, size_t n)
+{
+    uint32_t off = 0;
+    wb_u32(w, 0);
+    for (size_t i = 0; i < n; i++) {
+        off += s[i].len;
+        wb_u32(w, off);
+    }
+    for (size_t i = 0; i < n; i++)
+        wb_bytes(w, s[i].p, s[i].len);
+}
+
+static void put_codes(wbuf *w, const vm_str *dict, uint32_t nd, const vm_str *s,
+                      size_t n)
+{
+    unsigned wd = width_of(nd - 1);
+    size_t bytes = packed_bytes(n, wd);
+    unsigned char *q;
+    wb_u8(w, wd);
+    q = wb_room(w, bytes);
+    if (q == NULL)
+        return;
+    memset(q, 0, bytes);
+    for (size_t i = 0; i < n; i++)
+        put_bits(q, i, wd, dict_code(dict, nd, &s[i]));
+}
+
+static size_t str_bytes(const vm_str *s, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += s[i].len;
+    return t;
+}
+
+/* The payload of column c (values only) into w. */
+static int encode_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
+{
+    uint32_t n = c->n;
+    if (c->type == VM_NULL) {
+        *enc = VM_ENC_PLAIN; /* presence is all there is */
+        return VEX_OK;
+    }
+    if (c->type == VM_INT || c->type == VM_BOOL) {
+        int64_t mn = INT64_MAX, mx = INT64_MIN;
+        uint64_t runs = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            int64_t x = c->type == VM_INT ? c->v[i]->u.i : c->v[i]->u.b;
+            mn = x < mn ? x : mn;
+            mx = x > mx ? x : mx;
+            runs += i == 0 || x != (c->type == VM_INT ? c->v[i - 1]->u.i
+                                                      : c->v[i - 1]->u.b);
+        }
+        unsigned wd =
+            c->type == VM_BOOL ? 1 : width_of((uint64_t)mx - (uint64_t)mn);
+        uint64_t pack = (c->type == VM_INT ? 9 : 0) + packed_bytes(n, wd);
+        uint64_t rle = 4 + runs * (c->type == VM_INT ? 12 : 5);
+        uint64_t plain = c->type == VM_INT ? 8ull * n : UINT64_MAX;
+        if (pack <= rle && pack <= plain) {
+            unsigned char *q;
+            *enc = VM_ENC_BITPACK;
+            if (c->type == VM_INT) {
+                wb_u64(w, (uint64_t)mn);
+                wb_u8(w, wd);
+            }
+            q = wb_room(w, packed_bytes(n, wd));
+            if (q == NULL)
+                return VEX_NOMEM;
+            memset(q, 0, packed_bytes(n, wd));
+            for (uint32_t i = 0; i < n; i++) {
+                int64_t x = c->type == VM_INT ? c->v[i]->u.i : c->v[i]->u.b;
+                put_bits(q, i, wd,
+                         c->type == VM_INT ? (uint64_t)x - (uint64_t)mn
+                                           : (uint64_t)x);
+            }
+        } else if (rle <= plain) {
+            *enc = VM_ENC_RLE;
+            wb_u32(w, (uint32_t)runs);
+            for (uint32_t i = 0; i < n;) {
+                int64_t x = c->type == VM_INT ? c->v[i]->u.i : c->v[i]->u.b;
+                uint32_t j = i + 1;
+                while (j < n &&
+                       (c->type == VM_INT ? c->v[j]->u.i : c->v[j]->u.b) == x)
+                    j++;
+                if (c->type == VM_INT)
+                    wb_u64(w, (uint64_t)x);
+                else
+                    wb_u8(w, (unsigned)x);
+                wb_u32(w, j - i);
+                i = j;
+            }
+        } else {
+            *enc = VM_ENC_PLAIN;
+            for (uint32_t i = 0; i < n; i++)
+                wb_u64(w, (uint64_t)c->v[i]->u.i);
+        }
+        return w->failed ? VEX_NOMEM : VEX_OK;
+    }
+    if (c->type == VM_DOUBLE) {
+        if (n < 8) {
+            *enc = VM_ENC_PLAIN;
+            for (uint32_t i = 0; i < n; i++)
+                wb_u64(w, dbits(c->v[i]->u.d));
+        } else {
+            unsigned char *q = wb_room(w, 8ull * n);
+            *enc = VM_ENC_BSS;
+            if (q == NULL)
+                return VEX_NOMEM;
+            for (uint32_t i = 0; i < n; i++) {
+                uint64_t u = dbits(c->v[i]->u.d);
+                for (unsigned b = 0; b < 8; b++)
+                    q[(size_t)b * n + i] = (unsigned char)(u >> (8 * b));
+            }
+        }
+        return w->failed ? VEX_NOMEM : VEX_OK;
+    }
+    /* strings and tags: gather the strings, then choose */
+    size_t ns = 0;
+    vm_str *s, *dict = NULL;
+    uint32_t nd = 0;
+    int rc;
+    for (uint32_t i = 0; i < n; i++)
+        ns += c->type == VM_STRING ? 1 : c->v[i]->u.tags.n;
+    s = vex_mem_alloc(mem, (ns ? ns : 1) * sizeof *s);
+    if (s == NULL)
+        return VEX_NOMEM;
+    ns = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (c->type == VM_STRING)
+            s[ns++] = c->v[i]->u.s;
+        else
+            for (uint32_t j = 0; j < c->v[i]->u.tags.n; j++)
+                s[ns++] = c->v[i]->u.tags.v[j];
+    }
+    if ((rc = make_dict(mem, s, ns, &dict, &nd)) != VEX_OK) {
+        vex_mem_free(mem, s);
+        return rc;
+    }
+    {
+        uint64_t plain = 4ull * (ns + 1) + str_bytes(s, ns);
+        uint64_t dct = 4 + 4ull * (nd + 1) + str_bytes(dict, nd) + 1 +
+                       packed_bytes(ns, width_of(nd ? nd - 1 : 0));
+        if (c->type == VM_TAGS) {
+            uint32_t off = 0;
+            wb_u32(w, 0);
+            for (uint32_t i = 0; i < n; i++) {
+                off += c->v[i]->u.tags.n;
+                wb_u32(w, off);
+            }
+        }
+        if (nd > 0 && dct < plain) {
+            *enc = VM_ENC_DICT;
+            wb_u32(w, nd);
+            put_strings(w, dict, nd);
+            put_codes(w, dict, nd, s, ns);
+        } else {
+            *enc = VM_ENC_PLAIN;
+            put_strings(w, s, ns);
+        }
+    }
+    vex_mem_free(mem, dict);
+    vex_mem_free(mem, s);
+    return w->failed ? VEX_NOMEM : VEX_OK;
+}
+
+static void encode_zones(const bcol *c, uint32_t n_rows, wbuf *w)
+{
+    uint32_t nb = (n_rows + VM_COL_BLOCK - 1) / VM_COL_BLOCK, i = 0;
+    for (uint32_t b = 0; b < nb; b++) {
+        uint32_t end = (b + 1) * VM_COL_BLOCK;
+        int any = 0;
+        int64_t imn = 0, imx = 0;
+        double dmn = 0, dmx = 0;
+        for (; i < c->n && c->rows[i] < end; i++) {
+            if (c->type == VM_INT) {
+                int64_t x = c->v[i]->u.i;
+                imn = !any || x < imn ? x : imn;
+                imx = !any || x > imx ? x : imx;
+            } else {
+                double x = c->v[i]->u.d;
+                dmn = !any || x < dmn ? x : dmn;
+                dmx = !any || x > dmx ? x : dmx;
+            }
+            any = 1;
+        }
+        wb_u8(w, (unsigned)any);
+        if (c->type == VM_INT) {
+            wb_u64(w, (uint64_t)imn);
+            wb_u64(w, (uint64_t)imx);
+        } else {
+            wb_u64(w, dbits(dmn));
+            wb_u64(w, dbits(dmx));
+        }
+    }
+}
+
+int vm_colset_build(const vm_record *const *recs, uint32_t n,
+                    const vex_mem *mem, vex_err *err, unsigned char **out,
+                    size_t *out_len)
+{
+    bcol *cols = NULL;
+    uint32_t n_cols = 0, cap = 0;
+    wbuf w = {NULL, 0, 0, mem, 0};
+    size_t dir_at;
+    int rc = VEX_OK;
+    *out = NULL;
+    *out_len = 0;
+    /* collect (name, type) columns; rows arrive in order */
+    for (uint32_t r = 0; r < n; r++) {
+        size_t nf = vm_record_n_fields(recs[r]);
+        const vm_field *f = vm_record_fields(recs[r]);
+        for (size_t j = 0; j < nf; j++) {
+            bcol key, *c = NULL;
+            key.name = f[j].name;
+            key.type = f[j].v.type;
+            for (uint32_t i = 0; i < n_cols; i++)
+                if (cmp_bcol(&cols[i], &key) == 0) {
+                    c = &cols[i];
+                    break;
+                }
+            if (c == NULL) {
+                if (n_cols == cap) {
+                    uint32_t nc = cap ? cap * 2 : 8;
+                    bcol *g = vex_mem_realloc(mem, cols, nc * sizeof *g);
+                    if (g == NULL) {
+                        rc = VEX_NOMEM;
+                        goto done;
+                    }
+                    cols = g;
+                    cap = nc;
+                }
+                c = &cols[n_cols++];
+                memset(c, 0, sizeof *c);
+                c->name = key.name;
+                c->type = key.type;
+                c->rows = vex_mem_alloc(mem, (size_t)n * sizeof *c->rows);
+                c->v = vex_mem_alloc(mem, (size_t)n * sizeof *c->v);
+                if (c->rows == NULL || c->v == NULL) {
+                    rc = VEX_NOMEM;
+                    goto done;
+                }
+            }
+            c->rows[c->n] = r;
+            c->v[c->n++] = &f[j].v;
+        }
+    }
+    if (n_cols > 1)
+        qsort(cols, n_cols, sizeof *cols, cmp_bcol);
+    wb_u8(&w, VM_COLSET_VERSION);
+    wb_u8(&w, 0);
+    wb_u8(&w, 0);
+    wb_u8(&w, 0);
+    wb_u32(&w, n);
+    wb_u32(&w, n_cols);
+    dir_at = w.n;
+    wb_room(&w, (size_t)n_cols * DIR_BYTES);
+    for (uint32_t i = 0; i < n_cols && !w.failed; i++) {
+        const bcol *c = &cols[i];
+        size_t start = w.n;
+        int enc = 0;
+        wb_bytes(&w, c->name.p, c->name.len);
+        wb_u32(&w, c->n);
+        if (c->n < n) {
+            unsigned char *bm = wb_room(&w, ((size_t)n + 7) / 8);
+            if (bm) {
+                memset(bm, 0, ((size_t)n + 7) / 8);
+                for (uint32_t j = 0; j < c->n; j++)
+                    bm[c->rows[j] >> 3] |=
+                        (unsigned char)(1u << (c->rows[j] & 7));
+            }
+        }
+        if ((rc = encode_values(c, mem, &w, &enc)) != VEX_OK)
+            goto done;
+        if (c->type == VM_INT || c->type == VM_DOUBLE)
+            encode_zones(c, n, &w);
+        if (w.failed)
+            break;
+        if (w.n - start > UINT32_MAX || w.n > UINT32_MAX) {
+            rc = err_set(err, VEX_INVALID, "metadata columns: more than 4 GiB");
+            goto done;
+        }
+        unsigned char *d = w.p + dir_at + (size_t)i * DIR_BYTES;
+        vex_put_u32le(d, (uint32_t)start);
+        vex_put_u32le(d + 4, (uint32_t)(w.n - start));
+        d[8] = (unsigned char)c->type;
+        d[9] = (unsigned char)enc;
+        d[10] = (unsigned char)c->name.len;
+        d[11] = (unsigned char)(c->name.len >> 8);
+    }
+    if (w.failed)
+        rc = VEX_NOMEM;
+done:
+    for (uint32_t i = 0; i < n_cols; i++) {
+        vex_mem_free(mem, cols[i].rows);
+        vex_mem_free(mem, cols[i].v);
+    }
+    vex_mem_free(mem, cols);
+    if (rc != VEX_OK) {
+        vex_mem_free(mem, w.p);
+        if (rc == VEX_NOMEM)
+            err_set(err, rc, "metadata columns: out of memory");
+        return rc;
+    }
+    *out = w.p;
+    *out_len = w.n;
+    return VEX_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Opening (untrusted bytes)
+ * ------------------------------------------------------------------- */
+
+typedef struct rd {
+    const unsigned char *p;
+    size_t n, at, base; /* base: offset of p in the blob, for messages */
+    vex_err *err;
+    const vm_str *col;
+    int rc;
+} rd;
+
+static int bad(rd *r, const char *what)
+{
+    if (r->rc == VEX_OK)
+        r->rc = err_set(r->err, VEX_CORRUPT,
+                        "metadata columns: column \"%.*s\": %s at offset "
+                        "%zu",
+                        r->col ? (int)r->col->len : 0, r->col ? r->col->p : "",
+                        what, r->base + r->at);
+    return 0;
+}
+
+static const unsigned char *take(rd *r, uint64_t n, const char *what)
+{
+    const unsigned char *q;
+    if (r->rc != VEX_OK)
+        return NULL;
+    if (n > r->n - r->at) {
+        bad(r, what);
+        return NULL;
+    }
+    q = r->p + r->at;
+    r->at += (size_t)n;
+    return q;
+}
+
+static int take_u32(rd *r, uint32_t *v, const char *what)
+{
+    const unsigned char *q = take(r, 4, what);
+    if (q)
+        *v = vex_get_u32le(q);
+    return q != NULL;
+}
+
+static void *calloc_n(vm_colset *s, uint64_t n, size_t size)
+{
+    void *p;
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX / size)
+        return NULL;
+    p = vex_mem_calloc(&s->mem, (size_t)n, size);
+    if (p)
+        s->memory += n * size;
+    return p;
+}
+
+/* n strings in the plain layout (offsets then bytes), each at most
+ * `max` bytes of valid UTF-8; sorted strictly when `sorted`. */
+static int read_strings(rd *r, vm_colset *s, uint64_t n, uint32_t max,
+                        int sorted, vm_str **out)
+{
+    const unsigned char *offs = take(r, 4 * (n + 1), "string offsets");
+    const unsigned char *bytes;
+    uint32_t total;
+    vm_str *v;
+    if (offs == NULL)
+        return 0;
+    total = vex_get_u32le(offs + 4 * n);
+    if (vex_get_u32le(offs) != 0)
+        return bad(r, "first string offset is not 0");
+    if ((bytes = take(r, total, "string bytes")) == NULL)
+        return 0;
+    if ((v = calloc_n(s, n, sizeof *v)) == NULL) {
+        r->rc = VEX_NOMEM;
+        return 0;
+    }
+    *out = v;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t a = vex_get_u32le(offs + 4 * i),
+                 b = vex_get_u32le(offs + 4 * i + 4);
+        if (b < a || b > total)
+            return bad(r, "string offsets out of order");
+        if (b - a > max)
+            return bad(r, "a string is longer than the limit");
+        v[i].p = (const char *)bytes + a;
+        v[i].len = b - a;
+        if (!vm_utf8_valid(v[i].p, v[i].len))
+            return bad(r, "a string is not valid UTF-8");
+        if (sorted && i > 0 && cmp_str(&v[i - 1], &v[i]) >= 0)
+            return bad(r, "dictionary not strictly ascending");
+    }
+    return 1;
+}
+
+/* n codes of the canonical width for nd entries, each < nd, every entry
+ * used. */
+static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
+                      uint32_t **out)
+{
+    const unsigned char *wp = take(r, 1, "code width"), *q;
+    unsigned wd;
+    uint32_t *c;
+    unsigned char *used;
+    if (wp == NULL)
+        return 0;
+    wd = *wp;
+    if (wd != width_of(nd - 1))
+        return bad(r, "code width is not the dictionary's");
+    if ((q = take(r, packed_bytes(n, wd), "codes")) == NULL)
+        return 0;
+    if (wd && (n * wd) % 8 && (q[packed_bytes(n, wd) - 1] >> ((n * wd) % 8)))
+        return bad(r, "padding bits after the codes are not zero");
+    c = calloc_n(s, n, sizeof *c);
+    used = vex_mem_calloc(&s->mem, nd, 1);
+    if (c == NULL || used == NULL) {
+        vex_mem_free(&s->mem, used);
+        r->rc = VEX_NOMEM;
+        return 0;
+    }
+    *out = c;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t x = get_bits(q, i, wd);
+        if (x >= nd) {
+            vex_mem_free(&s->mem, used);
+            return bad(r, "a code is past the dictionary");
+        }
+        c[i] = (uint32_t)x;
+        used[x] = 1;
+    }
+    for (uint32_t i = 0; i < nd; i++)
+        if (!used[i]) {
+            vex_mem_free(&s->mem, used);
+            return bad(r, "a dictionary entry is never used");
+        }
+    vex_mem_free(&s->mem, used);
+    return 1;
+}
+
+static int read_ints(rd *r, vm_colset *s, vcol *c)
+{
+    uint32_t n = c->n_present;
+    int isbool = c->type == VM_BOOL;
+    if ((c->iv = calloc_n(s, n, sizeof *c->iv)) == NULL) {
+        r->rc = VEX_NOMEM;
+        return 0;
+    }
+    if (c->enc == VM_ENC_PLAIN && !isbool) {
+        const unsigned char *q = take(r, 8ull * n, "values");
+        if (q == NULL)
+            return 0;
+        for (uint32_t i = 0; i < n; i++)
+            c->iv[i] = (int64_t)vex_get_u64le(q + 8ull * i);
+        return 1;
+    }
+    if (c->enc == VM_ENC_BITPACK) {
+        uint64_t base = 0, mx = 0;
+        unsigned wd = 1;
+        const unsigned char *q;
+        if (!isbool) {
+            const unsigned char *h = take(r, 9, "bit-packing header");
+            if (h == NULL)
+                return 0;
+            base = vex_get_u64le(h);
+            wd = h[8];
+            if (wd > 64)
+                return bad(r, "bit width above 64");
+        }
+        if ((q = take(r, packed_bytes(n, wd), "packed values")) == NULL)
+            return 0;
+        if ((n * (uint64_t)wd) % 8 &&
+            (q[packed_bytes(n, wd) - 1] >> ((n * (uint64_t)wd) % 8)))
+            return bad(r, "padding bits after the values are not zero");
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t u = get_bits(q, i, wd), x = base + u;
+            if (!isbool && (int64_t)x < (int64_t)base)
+                return bad(r, "a packed value overflows int64");
+            mx = u > mx ? u : mx;
+            c->iv[i] = (int64_t)x;
+        }
+        if (!isbool && n) {
+            int64_t mn = c->iv[0];
+            for (uint32_t i = 1; i < n; i++)
+                mn = c->iv[i] < mn ? c->iv[i] : mn;
+            if (mn != (int64_t)base)
+                return bad(r, "frame of reference is not the minimum");
+            if (width_of(mx) != wd)
+                return bad(r, "bit width is not the smallest");
+        }
+        return 1;
+    }
+    if (c->enc == VM_ENC_RLE) {
+        uint32_t runs, at = 0;
+        if (!take_u32(r, &runs, "run count"))
+            return 0;
+        for (uint32_t k = 0; k < runs; k++) {
+            const unsigned char *q = take(r, isbool ? 5 : 12, "run");
+            int64_t v;
+            uint32_t len;
+            if (q == NULL)
+                return 0;
+            v = isbool ? q[0] : (int64_t)vex_get_u64le(q);
+            len = vex_get_u32le(q + (isbool ? 1 : 8));
+            if (isbool && v > 1)
+                return bad(r, "a bool run is not 0 or 1");
+            if (len == 0 || len > n - at)
+                return bad(r, "run lengths do not add up");
+            if (at > 0 && c->iv[at - 1] == v)
+                return bad(r, "two adjacent runs of one value");
+            for (uint32_t j = 0; j < len; j++)
+                c->iv[at++] = v;
+        }
+        if (at != n)
+            return bad(r, "run lengths do not add up");
+        return 1;
+    }
+    return bad(r, "encoding not valid for the type");
+}
+
+static int read_doubles(rd *r, vm_colset *s, vcol *c)
+{
+    uint32_t n = c->n_present;
+    const unsigned char *q;
+    if (c->enc != VM_ENC_PLAIN && c->enc != VM_ENC_BSS)
+        return bad(r, "encoding not valid for the type");
+    if ((c->enc == VM_ENC_BSS) != (n >= 8))
+        return bad(r, "byte-stream-split is used from 8 values on");
+    if ((c->dv = calloc_n(s, n, sizeof *c->dv)) == NULL) {
+        r->rc = VEX_NOMEM;
+        return 0;
+    }
+    if ((q = take(r, 8ull * n, "values")) == NULL)
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t u = 0;
+        if (c->enc == VM_ENC_PLAIN)
+            u = vex_get_u64le(q + 8ull * i);
+        else
+            for (unsigned b = 0; b < 8; b++)
+                u |= (uint64_t)q[(size_t)b * n + i] << (8 * b);
+        memcpy(&c->dv[i], &u, 8);
+        if (isnan(c->dv[i]))
+            return bad(r, "a double is NaN");
+    }
+    return 1;
+}
+
+static int read_texts(rd *r, vm_colset *s, vcol *c)
+{
+    uint64_t ns = c->n_present;
+    if (c->enc != VM_ENC_PLAIN && c->enc != VM_ENC_DICT)
+        return bad(r, "encoding not valid for the type");
+    if (c->type == VM_TAGS) {
+        const unsigned char *q =
+            take(r, 4ull * (c->n_present + 1), "tag list offsets");
+        if (q == NULL)
+            return 0;
+        if ((c->toff = calloc_n(s, c->n_present + 1ull, 4)) == NULL) {
+            r->rc = VEX_NOMEM;
+            return 0;
+        }
+        for (uint32_t i = 0; i <= c->n_present; i++) {
+            c->toff[i] = vex_get_u32le(q + 4ull * i);
+            if ((i == 0 && c->toff[0] != 0) ||
+                (i > 0 && (c->toff[i] < c->toff[i - 1] ||
+                           c->toff[i] - c->toff[i - 1] > VM_MAX_TAGS)))
+                return bad(r, "tag list offsets out of order");
+        }
+        ns = c->toff[c->n_present];
+    }
+    if (c->enc == VM_ENC_PLAIN)
+        return read_strings(r, s, ns,
+                            c->type == VM_TAGS ? VM_MAX_TAG : VM_MAX_STRING, 0,
+                            c->type == VM_TAGS ? &c->tagv : &c->sv);
+    if (!take_u32(r, &c->n_dict, "dictionary size"))
+        return 0;
+    if (c->n_dict == 0 || c->n_dict > ns)
+        return bad(r, "dictionary size out of range");
+    if (!read_strings(r, s, c->n_dict,
+                      c->type == VM_TAGS ? VM_MAX_TAG : VM_MAX_STRING, 1,
+                      &c->sv) ||
+        !read_codes(r, s, ns, c->n_dict, &c->codes))
+        return 0;
+    if (c->type == VM_TAGS) {
+        if ((c->tagv = calloc_n(s, ns, sizeof *c->tagv)) == NULL) {
+            r->rc = VEX_NOMEM;
+            return 0;
+        }
+        for (uint64_t i = 0; i < ns; i++)
+            c->tagv[i] = c->sv[c->codes[i]];
+    }
+    return 1;
+}
+
+static vm_value col_value(const vcol *c, uint32_t i)
+{
+    vm_value v;
+    v.type = (vm_type)c->type;
+    switch (c->type) {
+    case VM_NULL:
+        break;
+    case VM_BOOL:
+        v.u.b = (int)c->iv[i];
+        break;
+    case VM_INT:
+        v.u.i = c->iv[i];
+        break;
+    case VM_DOUBLE:
+        v.u.d = c->dv[i];
+        break;
+    case VM_STRING:
+        v.u.s = c->n_dict ? c->sv[c->codes[i]] : c->sv[i];
+        break;
+    default:
+        v.u.tags.v = c->tagv + c->toff[i];
+        v.u.tags.n = c->toff[i + 1] - c->toff[i];
+        break;
+    }
+    return v;
+}
+
+static int num_less(const vm_value *a, const vm_value *b)
+{
+    return a->type == VM_INT ? a->u.i < b->u.i : a->u.d < b->u.d;
+}
+
+/* Read the zone map and check it against the values. */
+static int read_zones(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
+{
+    uint32_t nb = (n_rows + VM_COL_BLOCK - 1) / VM_COL_BLOCK, i = 0;
+    const unsigned char *q = take(r, 17ull * nb, "zone map");
+    if (q == NULL)
+        return 0;
+    c->n_blocks = nb;
+    c->zany = calloc_n(s, nb, 1);
+    c->zmin = calloc_n(s, nb, sizeof *c->zmin);
+    c->zmax = calloc_n(s, nb, sizeof *c->zmax);
+    if (c->zany == NULL || c->zmin == NULL || c->zmax == NULL) {
+        r->rc = VEX_NOMEM;
+        return 0;
+    }
+    for (uint32_t b = 0, row = 0; b < nb; b++) {
+        const unsigned char *z = q + 17ull * b;
+        uint32_t end = b + 1 < nb ? (b + 1) * VM_COL_BLOCK : n_rows;
+        int any = 0;
+        vm_value mn, mx;
+        uint64_t lo = vex_get_u64le(z + 1), hi = vex_get_u64le(z + 9);
+        for (; row < end; row++) {
+            vm_value v;
+            if (!bit_at(c->present, row))
+                continue;
+            v = col_value(c, i++);
+            if (!any || num_less(&v, &mn))
+                mn = v;
+            if (!any || num_less(&mx, &v))
+                mx = v;
+            any = 1;
+        }
+        if (z[0] != any)
+            return bad(r, "zone map disagrees with the values");
+        if (!any) {
+            if (lo || hi)
+                return bad(r, "zone map of an empty block is not zero");
+            continue;
+        }
+        if (c->type == VM_INT
+                ? (lo != (uint64_t)mn.u.i || hi != (uint64_t)mx.u.i)
+                : (lo != dbits(mn.u.d) || hi != dbits(mx.u.d)))
+            return bad(r, "zone map disagrees with the values");
+        c->zany[b] = 1;
+        c->zmin[b] = mn;
+        c->zmax[b] = mx;
+    }
+    return 1;
+}
+
+static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
+{
+    const unsigned char *nm = take(r, c->name.len, "name");
+    uint32_t np;
+    if (nm == NULL)
+        return 0;
+    c->name.p = (const char *)nm;
+    r->col = &c->name;
+    if (!vm_name_valid(nm, c->name.len))
+        return bad(r, "the name is not a valid field name");
+    if (!take_u32(r, &np, "value count"))
+        return 0;
+    if (np == 0 || np > n_rows)
+        return bad(r, "value count out of range");
+    c->n_present = np;
+    if (np < n_rows) {
+        const unsigned char *bm =
+            take(r, ((uint64_t)n_rows + 7) / 8, "presence bitmap");
+        uint64_t cnt = 0;
+        if (bm == NULL)
+            return 0;
+        if ((n_rows & 7) && (bm[n_rows >> 3] >> (n_rows & 7)))
+            return bad(r, "presence bits past the last row");
+        c->rank = calloc_n(s, (n_rows + 63) / 64 + 1ull, 4);
+        if (c->rank == NULL) {
+            r->rc = VEX_NOMEM;
+            return 0;
+        }
+        for (uint32_t wd = 0; wd < (n_rows + 63) / 64; wd++) {
+            c->rank[wd] = (uint32_t)cnt;
+            for (uint32_t k = wd * 64; k < n_rows && k < wd * 64 + 64; k++)
+                cnt += (bm[k >> 3] >> (k & 7)) & 1;
+        }
+        if (cnt != np)
+            return bad(r, "presence bitmap disagrees with the value count");
+        c->present = bm;
+    }
+    switch (c->type) {
+    case VM_NULL:
+        if (c->enc != VM_ENC_PLAIN)
+            return bad(r, "encoding not valid for the type");
+        break;
+    case VM_BOOL:
+    case VM_INT:
+        if (!read_ints(r, s, c))
+            return 0;
+        break;
+    case VM_DOUBLE:
+        if (!read_doubles(r, s, c))
+            return 0;
+        break;
+    case VM_STRING:
+    case VM_TAGS:
+        if (!read_texts(r, s, c))
+            return 0;
+        break;
+    default:
+        return bad(r, "unknown type");
+    }
+    if ((c->type == VM_INT || c->type == VM_DOUBLE) &&
+        !read_zones(r, s, c, n_rows))
+        return 0;
+    if (r->at != r->n)
+        return bad(r, "bytes after the column");
+    return 1;
+}
+
+int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
+                   const vex_mem *mem, vex_err *err, vm_colset **out)
+{
+    vm_colset *s;
+    const unsigned char *h;
+    uint32_t n_cols;
+    uint64_t at;
+    *out = NULL;
+    if (len < HDR_BYTES)
+        return err_set(err, VEX_CORRUPT,
+                       "metadata columns: %zu bytes, shorter than the "
+                       "header",
+                       len);
+    h = buf;
+    if (h[0] > VM_COLSET_VERSION)
+        return err_set(err, VEX_UNSUPPORTED,
+                       "metadata columns: version %u is newer than this "
+                       "library's %u",
+                       h[0], VM_COLSET_VERSION);
+    if (h[0] != VM_COLSET_VERSION || h[1] || h[2] || h[3])
+        return err_set(err, VEX_CORRUPT,
+                       "metadata columns: bad version or reserved bytes "
+                       "at offset 0");
+    if (vex_get_u32le(h + 4) != n_rows)
+        return err_set(err, VEX_CORRUPT,
+                       "metadata columns: %u rows, the segment has %u",
+                       vex_get_u32le(h + 4), n_rows);
+    n_cols = vex_get_u32le(h + 8);
+    if (n_cols > (len - HDR_BYTES) / DIR_BYTES)
+        return err_set(err, VEX_CORRUPT,
+                       "metadata columns: %u columns do not fit in %zu "
+                       "bytes",
+                       n_cols, len);
+    s = vex_mem_calloc(mem, 1, sizeof *s);
+    if (s == NULL)
+        return err_set(err, VEX_NOMEM, "out of memory");
+    s->mem = *mem;
+    s->n_rows = n_rows;
+    s->n_cols = n_cols;
+    s->cols = calloc_n(s, n_cols, sizeof *s->cols);
+    if (s->cols == NULL) {
+        vm_colset_close(s);
+        return err_set(err, VEX_NOMEM, "out of memory");
+    }
+    at = HDR_BYTES + (uint64_t)n_cols * DIR_BYTES;
+    for (uint32_t i = 0; i < n_cols; i++) {
+        const unsigned char *d = buf + HDR_BYTES + (size_t)i * DIR_BYTES;
+        vcol *c = &s->cols[i];
+        uint32_t off = vex_get_u32le(d), clen = vex_get_u32le(d + 4);
+        rd cr;
+        if (off != at || clen > len - at) {
+            vm_colset_close(s);
+            return err_set(err, VEX_CORRUPT,
+                           "metadata columns: column %u: offset %u and "
+                           "length %u do not follow the previous column",
+                           i, off, clen);
+        }
+        c->type = d[8];
+        c->enc = d[9];
+        c->name.len = (uint32_t)d[10] | (uint32_t)d[11] << 8;
+        cr = (rd){buf + off, clen, 0, off, err, NULL, VEX_OK};
+        if (c->type > VM_TAGS) {
+            int type = c->type;
+            vm_colset_close(s);
+            return err_set(err, VEX_CORRUPT,
+                           "metadata columns: column %u: type %d", i, type);
+        }
+        if (!open_column(&cr, s, c, n_rows)) {
+            vm_colset_close(s);
+            if (cr.rc == VEX_NOMEM)
+                return err_set(err, VEX_NOMEM, "out of memory");
+            return cr.rc;
+        }
+        if (i > 0) {
+            const vcol *p = &s->cols[i - 1];
+            int cmp = cmp_str(&p->name, &c->name);
+            if (cmp > 0 || (cmp == 0 && p->type >= c->type)) {
+                vm_colset_close(s);
+                return err_set(err, VEX_CORRUPT,
+                               "metadata columns: column %u is out of "
+                               "(name, type) order",
+                               i);
+            }
+        }
+        at += clen;
+    }
+    if (at != len) {
+        vm_colset_close(s);
+        return err_set(err, VEX_CORRUPT,
+                       "metadata columns: %llu bytes after the last "
+                       "column",
+                       (unsigned long long)(len - at));
+    }
+    /* a record names a field once: columns of one name never share a row */
+    for (uint32_t i = 1; i < n_cols; i++) {
+        if (cmp_str(&s->cols[i - 1].name, &s->cols[i].name) != 0)
+            continue;
+        for (uint32_t j = i;
+             j-- > 0 && cmp_str(&s->cols[j].name, &s->cols[i].name) == 0;)
+            for (uint32_t row = 0; row < n_rows; row++)
+                if (bit_at(s->cols[j].present, row) &&
+                    bit_at(s->cols[i].present, row)) {
+                    int rc = err_set(err, VEX_CORRUPT,
+                                     "metadata columns: row %u has field "
+                                     "\"%.*s\" twice",
+                                     row, (int)s->cols[i].name.len,
+                                     s->cols[i].name.p);
+                    vm_colset_close(s);
+                    return rc;
+                }
+    }
+    *out = s;
+    return VEX_OK;
+}
+
+void vm_colset_close(vm_colset *s)
+{
+    if (s == NULL)
+        return;
+    for (uint32_t i = 0; s->cols && i < s->n_cols; i++) {
+        vcol *c = &s->cols[i];
+        vex_mem_free(&s->mem, c->rank);
+        vex_mem_free(&s->mem, c->iv);
+        vex_mem_free(&s->mem, c->dv);
+        vex_mem_free(&s->mem, c->sv);
+        vex_mem_free(&s->mem, c->codes);
+        vex_mem_free(&s->mem, c->toff);
+        vex_mem_free(&s->mem, c->tagv);
+        vex_mem_free(&s->mem, c->zany);
+        vex_mem_free(&s->mem, c->zmin);
+        vex_mem_free(&s->mem, c->zmax);
+    }
+    vex_mem_free(&s->mem, s->cols);
+    {
+        vex_mem m = s->mem;
+        vex_mem_free(&m, s);
+    }
+}
+
+uint32_t vm_colset_rows(const vm_colset *s)
+{
+    return s->n_rows;
+}
+
+uint32_t vm_colset_columns(const vm_colset *s)
+{
+    return s->n_cols;
+}
+
+void vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name, int *type,
+                      int *encoding, uint32_t *n_present)
+{
+    const vcol *c = &s->cols[i];
+    *name = c->name;
+    *type = c->type;
+    *encoding = c->enc;
+    *n_present = c->n_present;
+}
+
+uint64_t vm_colset_memory(const vm_colset *s)
+{
+    return s->memory + sizeof *s;
+}
+
+/* Index of row r's value in column c (r must be present). */
+static uint32_t value_index(const vcol *c, uint32_t r)
+{
+    uint64_t w;
+    if (c->present == NULL)
+        return r;
+    w = 0;
+    for (uint32_t k = r & ~63u; k < r; k++)
+        w += (c->present[k >> 3] >> (k & 7)) & 1;
+    return c->rank[r >> 6] + (uint32_t)w;
+}
+
+int vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
+                     vex_err *err, vm_record **out)
+{
+    vm_field f[VM_MAX_FIELDS];
+    size_t n = 0;
+    *out = NULL;
+    if (r >= s->n_rows)
+        return err_set(err, VEX_INVALID, "metadata columns: row %u of %u", r,
+                       s->n_rows);
+    for (uint32_t i = 0; i < s->n_cols; i++) {
+        const vcol *c = &s->cols[i];
+        if (!bit_at(c->present, r))
+            continue;
+        if (n == VM_MAX_FIELDS)
+            return err_set(err, VEX_CORRUPT,
+                           "metadata columns: row %u has more than %u "
+                           "fields",
+                           r, VM_MAX_FIELDS);
+        f[n].name = c->name;
+        f[n++].v = col_value(c, value_index(c, r));
+    }
+    if (n == 0)
+        return VEX_OK;
+    {
+        int rc = vm_record_new(f, n, mem, err, out);
+        return rc == VEX_INVALID ? VEX_CORRUPT : rc;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Evaluation
+ * ------------------------------------------------------------------- */
+
+typedef struct ev {
+    const vm_colset *s;
+    const vmf_filter *f;
+    const vmf_node *nodes;
+    const uint32_t *kids;
+    size_t words;
+    uint64_t **scratch; /* 2 bitmaps per depth */
+    unsigned n_scratch;
+} ev;
+
+/* Leaf results for column c into T (true) and F (false). */
+static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
+                        uint64_t *F)
+{
+    const vmf_node *nd = &e->nodes[node];
+    uint32_t n_rows = e->s->n_rows;
+    /* dictionary strings: decide once per entry (the bitmap index) */
+    if (c->type == VM_STRING && c->n_dict) {
+        unsigned char res[256], *rs = res;
+        if (c->n_dict > sizeof res)
+            rs = vex_mem_alloc(&e->s->mem, c->n_dict);
+        if (rs) {
+            for (uint32_t d = 0; d < c->n_dict; d++) {
+                vm_value v;
+                v.type = VM_STRING;
+                v.u.s = c->sv[d];
+                rs[d] = (unsigned char)vmf_eval_leaf(e->f, node, &v);
+            }
+            for (uint32_t row = 0, i = 0; row < n_rows; row++) {
+                if (!bit_at(c->present, row))
+                    continue;
+                int k = rs[c->codes[i++]];
+                if (k == VMF_TRUE)
+                    set64(T, row);
+                else if (k == VMF_FALSE)
+                    set64(F, row);
+            }
+            if (rs != res)
+                vex_mem_free(&e->s->mem, rs);
+            return;
+        }
+    }
+    for (uint32_t b = 0, row = 0, i = 0; row < n_rows; b++) {
+        uint32_t end =
+            row + VM_COL_BLOCK < n_rows ? row + VM_COL_BLOCK : n_rows;
+        int whole = -1; /* the block's verdict when the zone map gives one */
+        if (c->n_blocks && c->zany[b] &&
+            (nd->kind == VMF_CMP || nd->kind == VMF_BETWEEN)) {
+            int lo = vmf_eval_leaf(e->f, node, &c->zmin[b]);
+            int hi = vmf_eval_leaf(e->f, node, &c->zmax[b]);
+            int convex = nd->kind == VMF_BETWEEN ||
+                         (nd->kind == VMF_CMP && nd->op != VMF_NE);
+            int monotone =
+                nd->kind == VMF_CMP && nd->op != VMF_NE && nd->op != VMF_EQ;
+            if (lo == VMF_UNKNOWN) /* the class decides: all unknown */
+                whole = VMF_UNKNOWN;
+            else if (convex && lo == VMF_TRUE && hi == VMF_TRUE)
+                whole = VMF_TRUE;
+            else if (monotone && lo == VMF_FALSE && hi == VMF_FALSE)
+                whole = VMF_FALSE;
+            else if (num_less(&c->zmin[b], &c->zmax[b]) == 0 &&
+                     num_less(&c->zmax[b], &c->zmin[b]) == 0)
+                whole = lo; /* one distinct value */
+        }
+        for (; row < end; row++) {
+            int k;
+            vm_value v;
+            if (!bit_at(c->present, row))
+                continue;
+            if (whole >= 0) {
+                k = whole;
+                i++;
+            } else {
+                v = col_value(c, i++);
+                k = vmf_eval_leaf(e->f, node, &v);
+            }
+            if (k == VMF_TRUE)
+                set64(T, row);
+            else if (k == VMF_FALSE)
+                set64(F, row);
+        }
+    }
+}
+
+static void leaf(const ev *e, uint32_t node, uint64_t *T, uint64_t *F)
+{
+    const vmf_node *nd = &e->nodes[node];
+    const vm_colset *s = e->s;
+    int miss = vmf_eval_leaf(e->f, node, NULL);
+    uint32_t lo = 0, hi = s->n_cols;
+    uint64_t *has = e->scratch[e->n_scratch - 1]; /* rows with the field */
+    memset(T, 0, e->words * 8);
+    memset(F, 0, e->words * 8);
+    memset(has, 0, e->words * 8);
+    /* the columns of this field: a contiguous run in name order */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (cmp_str(&s->cols[mid].name, &nd->field) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t i = lo;
+         i < s->n_cols && cmp_str(&s->cols[i].name, &nd->field) == 0; i++) {
+        const vcol *c = &s->cols[i];
+        leaf_column(e, node, c, T, F);
+        for (uint32_t row = 0; row < s->n_rows; row++)
+            if (bit_at(c->present, row))
+                set64(has, row);
+    }
+    if (miss == VMF_UNKNOWN)
+        return;
+    for (size_t w = 0; w < e->words; w++) {
+        uint64_t m = ~has[w];
+        if (miss == VMF_TRUE)
+            T[w] |= m;
+        else
+            F[w] |= m;
+    }
+}
+
+/* T/F of node into T, F; depth selects scratch space for kids. */
+static void node_eval(const ev *e, uint32_t node, unsigned depth, uint64_t *T,
+                      uint64_t *F)
+{
+    const vmf_node *nd = &e->nodes[node];
+    uint64_t *T2 = e->scratch[2 * depth], *F2 = e->scratch[2 * depth + 1];
+    switch (nd->kind) {
+    case VMF_AND:
+    case VMF_OR:
+        node_eval(e, e->kids[nd->first], depth + 1, T, F);
+        for (uint32_t i = 1; i < nd->n; i++) {
+            node_eval(e, e->kids[nd->first + i], depth + 1, T2, F2);
+            for (size_t w = 0; w < e->words; w++) {
+                if (nd->kind == VMF_AND) {
+                    T[w] &= T2[w];
+                    F[w] |= F2[w];
+                } else {
+                    T[w] |= T2[w];
+                    F[w] &= F2[w];
+                }
+            }
+        }
+        return;
+    case VMF_NOT:
+        node_eval(e, e->kids[nd->first], depth + 1, F, T);
+        return;
+    default:
+        leaf(e, node, T, F);
+        return;
+    }
+}
+
+static unsigned tree_depth(const vmf_node *nodes, const uint32_t *kids,
+                           uint32_t node)
+{
+    const vmf_node *nd = &nodes[node];
+    unsigned d = 0;
+    if (nd->kind != VMF_AND && nd->kind != VMF_OR && nd->kind != VMF_NOT)
+        return 1;
+    for (uint32_t i = 0; i < (nd->kind == VMF_NOT ? 1 : nd->n); i++) {
+        unsigned k = tree_depth(nodes, kids, kids[nd->first + i]);
+        d = k > d ? k : d;
+    }
+    return d + 1;
+}
+
+int vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
+                   uint64_t *n_match, vex_err *err)
+{
+    ev e;
+    uint64_t *F;
+    unsigned depth;
+    uint64_t cnt = 0;
+    e.s = s;
+    e.f = f;
+    e.nodes = vmf_nodes(f);
+    e.kids = vmf_kids(f);
+    e.words = ((size_t)s->n_rows + 63) / 64;
+    depth = tree_depth(e.nodes, e.kids, 0);
+    e.n_scratch = 2 * depth + 2;
+    e.scratch = vex_mem_calloc(&s->mem, e.n_scratch, sizeof *e.scratch);
+    F = vex_mem_calloc(&s->mem, e.words ? e.words : 1, 8);
+    for (unsigned i = 0; e.scratch && i < e.n_scratch; i++)
+        if ((e.scratch[i] =
+                 vex_mem_calloc(&s->mem, e.words ? e.words : 1, 8)) == NULL)
+            break;
+    if (e.scratch == NULL || F == NULL || e.scratch[e.n_scratch - 1] == NULL) {
+        for (unsigned i = 0; e.scratch && i < e.n_scratch; i++)
+            vex_mem_free(&s->mem, e.scratch[i]);
+        vex_mem_free(&s->mem, e.scratch);
+        vex_mem_free(&s->mem, F);
+        return err_set(err, VEX_NOMEM, "out of memory for filter bitmaps");
+    }
+    node_eval(&e, 0, 0, bits, F);
+    if (s->n_rows & 63)
+        bits[e.words - 1] &= (1ull << (s->n_rows & 63)) - 1;
+    for (size_t w = 0; w < e.words; w++)
+        cnt += (uint64_t)__builtin_popcountll(bits[w]);
+    *n_match = cnt;
+    for (unsigned i = 0; i < e.n_scratch; i++)
+        vex_mem_free(&s->mem, e.scratch[i]);
+    vex_mem_free(&s->mem, e.scratch);
+    vex_mem_free(&s->mem, F);
+    return VEX_OK;
+}
