@@ -6,7 +6,7 @@
  * usage:
  *   bench_live search --data DIR [--rate R] [--seconds S] [--ef LIST]
  *                     [--memtable-mb M] [--n-threads T] [--exact-rows N]
- *                     [--dir D]
+ *                     [--min-merge N] [--dir D]
  *     Loads DIR/glove100_{base,query,groundtruth} (cosine, HNSW M16
  *     efc200), flushes and waits until everything is indexed, then for
  *     each ef runs every query on one thread: first quiescent, then while
@@ -18,6 +18,8 @@
  *     repeat the query set (quiescent for S/4 seconds, under ingest for S)
  *     and report the median pass: QPS, recall@10 (ids in the ground
  *     truth's first 10) and latency percentiles, and their ratios.
+ *     --exact-rows and --min-merge set memtable_exact_rows and
+ *     compact_min_merge (default: the library's defaults).
  *   bench_live ingest [--n N] [--threads LIST] [--batch B] [--compact 0|1]
  *                     [--dir D]
  *     N x 128 clustered float32 vectors, GROUP durability, B rows per
@@ -277,6 +279,7 @@ static int cmd_search(int argc, char **argv)
     unsigned mt_mb = (unsigned)atoi(opt(argc, argv, "--memtable-mb", "4"));
     unsigned n_threads = (unsigned)atoi(opt(argc, argv, "--n-threads", "1"));
     long exact_rows = atol(opt(argc, argv, "--exact-rows", "-1"));
+    long min_merge = atol(opt(argc, argv, "--min-merge", "-1"));
     char efs[256];
     vexio_vectors base, q;
     vexio_ids gt;
@@ -296,6 +299,8 @@ static int cmd_search(int argc, char **argv)
     o.n_threads = n_threads;
     if (exact_rows >= 0)
         o.memtable_exact_rows = (uint32_t)exact_rows;
+    if (min_merge >= 0)
+        o.compact_min_merge = (uint32_t)min_merge;
     t0 = now();
     c = load_glove(dir, &o, &base, &db, &t_load);
     if ((rc = vex_flush(c)) != VEX_OK)
