@@ -380,6 +380,7 @@ static void test_serialize(void)
                 same_results(ix, back);
                 CHECK(vex_index_code_size(back) == vex_index_code_size(ix));
                 CHECK_RC(vex_index_train(back, NULL, 0), VEX_MISUSE);
+                same_results(ix, back); /* a refused train changes nothing */
                 /* writes after open (copy on write of borrowed codes) */
                 {
                     uint64_t id = 5000;

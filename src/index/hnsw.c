@@ -2283,6 +2283,11 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
     uint32_t sl;
     int rc = VEX_OK;
     pthread_rwlock_wrlock(&h->lock);
+    if (h->qc->trained) {
+        rc =
+            vex_err_set(h->err, VEX_MISUSE, "the quantizer is trained already");
+        goto done;
+    }
     if (sample == NULL) {
         uint64_t live = h->map.count, step, i = 0;
         size_t take = live < QC_TRAIN_MAX ? (size_t)live : QC_TRAIN_MAX;
@@ -2304,10 +2309,12 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
         sample = buf;
     }
     rc = qc_train(h->qc, sample, n, h->cap);
+    if (rc != VEX_OK)
+        goto done;
     for (sl = 0; sl < h->n && rc == VEX_OK; sl++)
         if (h->deleted[sl] != 2)
             rc = qc_encode(h->qc, sl, (const float *)slot_ptr(h, sl), 1);
-    if (rc != VEX_OK && h->qc->trained)
+    if (rc != VEX_OK) /* no search saw the codes: the write lock is held */
         qc_untrain(h->qc);
 done:
     pthread_rwlock_unlock(&h->lock);

@@ -228,13 +228,14 @@ int qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
         vq_pq_m(q) != info->quant_m ||
         ((info->quant == VEX_QUANT_PQ || info->quant == VEX_QUANT_OPQ) &&
          vq_pq_nbits(q) != info->quant_bits)) {
+        rc = vex_err_set(qc->err, VEX_CORRUPT,
+                         "index blob: the quantizer section (kind %d, dim "
+                         "%u, M %u) does not match the header (quant %u, "
+                         "dim %u, M %u)",
+                         (int)vq_get_kind(q), vq_dim(q), vq_pq_m(q),
+                         info->quant, info->dim, info->quant_m);
         vq_destroy(q);
-        return vex_err_set(qc->err, VEX_CORRUPT,
-                           "index blob: the quantizer section (kind %d, dim "
-                           "%u, M %u) does not match the header (quant %u, "
-                           "dim %u, M %u)",
-                           (int)vq_get_kind(q), vq_dim(q), vq_pq_m(q),
-                           info->quant, info->dim, info->quant_m);
+        return rc;
     }
     if (sc->length / vq_code_size(q) != n_slots ||
         sc->length % vq_code_size(q) != 0) {
