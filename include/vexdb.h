@@ -695,6 +695,21 @@ typedef struct vex_collection_config {
     uint32_t hnsw_ef_construction;
     uint32_t hnsw_ef_search;
     uint64_t hnsw_seed;
+    /* Quantization of segments (float32 only), as in vex_index_options:
+     * every segment written by a flush or a compaction trains its own
+     * quantizer on its own vectors and stores the codebook and codes next
+     * to the full vectors (which stay in the mapped file and are read only
+     * to rerank). Memtables always search full vectors. A segment with
+     * fewer vectors than its quantizer needs to train (256 for PQ/OPQ,
+     * 16 with 4-bit codes) stays unquantized. vex_search_params.refine
+     * applies to the quantized segments; it must be 0 for a collection
+     * without a quantizer. quant_m, quant_bits and quant_refine are stored
+     * resolved (0 = the vex_index_options defaults). Default
+     * VEX_QUANT_NONE. */
+    vex_quant quant;
+    uint32_t quant_m;
+    uint32_t quant_bits;
+    float quant_refine;
 } vex_collection_config;
 
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);

@@ -6,12 +6,19 @@
  * removes and searches after training, serialisation round trips (copied
  * and borrowed) and the loaders' defences against damaged quantizer and
  * code sections (re-sealed with vex_blob_finish so that the checks behind
- * the checksums are what must catch them).
+ * the checksums are what must catch them). Collections with a quantizer:
+ * the configuration persisted and resolved, refine checked, codebooks and
+ * codes in the segments written by flush and compaction, kept across
+ * reopen, and a damaged codebook in a segment file reported as
+ * VEX_CORRUPT.
  */
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "index/blob.h"
 #include "test.h"
@@ -463,6 +470,283 @@ static void test_serialize(void)
     }
 }
 
+/* ---- collections --------------------------------------------------- */
+
+static char g_root[256];
+
+static vex_db *open_db(int create)
+{
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_db_options_init(&o);
+    o.create_if_missing = create;
+    o.n_threads = 2;
+    o.compact_min_merge = 0; /* merges only when the test asks */
+    CHECK_RC(vex_db_open(g_root, &o, &db), VEX_OK);
+    return db;
+}
+
+/* recall of collection search against the exact index, and exact
+ * distances in the results */
+static double coll_recall(vex_collection *c, vex_index *ex, float refine)
+{
+    vex_search_params p;
+    vex_hit got[K], want[K];
+    size_t ng, nw, q, i, hit = 0;
+    vex_search_params_init(&p);
+    p.refine = refine;
+    for (q = 0; q < NQ; q++) {
+        float bound;
+        CHECK_RC(vex_search(c, g_queries + q * DIM, K, &p, got, NULL, &ng),
+                 VEX_OK);
+        CHECK_RC(vex_index_search(ex, g_queries + q * DIM, K, NULL, want, &nw),
+                 VEX_OK);
+        if (ng != K || nw != K) {
+            CHECK(0);
+            continue;
+        }
+        bound =
+            want[K - 1].distance + 1e-5f * fabsf(want[K - 1].distance) + 1e-6f;
+        for (i = 0; i < ng; i++)
+            hit += got[i].distance <= bound;
+    }
+    return (double)hit / (double)(NQ * K);
+}
+
+/* The index blob of the only segment file of collection `name`: file
+ * bytes in *file (malloc), blob offset and parsed header. 0 on success. */
+static int seg_blob(const char *name, unsigned char **file, size_t *fsize,
+                    size_t *off, vex_blob_info *info)
+{
+    char dir[512], path[1024];
+    DIR *d;
+    struct dirent *e;
+    FILE *f;
+    int found = 0;
+    size_t at;
+    vex_err err;
+    snprintf(dir, sizeof dir, "%s/collections/%s", g_root, name);
+    d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "seg-", 4) == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            found++;
+        }
+    closedir(d);
+    if (found != 1 || (f = fopen(path, "rb")) == NULL)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    *fsize = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *file = malloc(*fsize);
+    if (fread(*file, 1, *fsize, f) != *fsize) {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    for (at = 4096; at + 384 <= *fsize; at += 4096) {
+        uint64_t total;
+        if (memcmp(*file + at, "VEXINDEX", 8) != 0)
+            continue;
+        memcpy(&total, *file + at + 96, 8); /* little-endian host */
+        vex_err_init(&err);
+        if (total <= *fsize - at &&
+            vex_blob_parse(*file + at, total, info, &err) == VEX_OK) {
+            vex_err_destroy(&err);
+            *off = at;
+            return 0;
+        }
+        vex_err_destroy(&err);
+    }
+    return -1;
+}
+
+static void test_collection(void)
+{
+    vex_db *db;
+    vex_collection *c = NULL, *plain = NULL;
+    vex_collection_config cfg, got;
+    vex_index *ex;
+    vex_search_params p;
+    vex_hit h[K];
+    size_t n, i, fsize, off;
+    unsigned char *file = NULL;
+    vex_blob_info info;
+    double r_before;
+    const vex_blob_section *sq;
+    FILE *f;
+    char cmd[512];
+
+    snprintf(g_root, sizeof g_root, "/tmp/vex_test_qcoll_XXXXXX");
+    if (mkdtemp(g_root) == NULL) {
+        CHECK(0);
+        return;
+    }
+    rmdir(g_root);
+    db = open_db(1);
+    if (db == NULL)
+        return;
+    ex = make_index(VEX_INDEX_FLAT, VEX_METRIC_L2, VEX_QUANT_NONE, 0, 0);
+
+    /* bad configurations are refused */
+    vex_collection_config_init(&cfg);
+    CHECK(cfg.quant == VEX_QUANT_NONE);
+    cfg.dim = DIM;
+    cfg.quant = VEX_QUANT_SQ8;
+    cfg.quant_m = 4;
+    CHECK_RC(vex_collection_create(db, "bad", &cfg, NULL), VEX_INVALID);
+    cfg.quant_m = 0;
+    cfg.quant_refine = 0.5f;
+    CHECK_RC(vex_collection_create(db, "bad", &cfg, NULL), VEX_INVALID);
+    cfg.quant = VEX_QUANT_NONE;
+    cfg.quant_refine = 0.0f;
+    CHECK_RC(vex_collection_create(db, "plain", &cfg, &plain), VEX_OK);
+    vex_search_params_init(&p);
+    p.refine = 2.0f;
+    CHECK_RC(vex_search(plain, g_queries, K, &p, h, NULL, &n), VEX_INVALID);
+
+    /* HNSW collection on SQ8 codes */
+    cfg.quant = VEX_QUANT_SQ8;
+    CHECK_RC(vex_collection_create(db, "q", &cfg, &c), VEX_OK);
+    vex_collection_get_config(c, &got);
+    CHECK(got.quant == VEX_QUANT_SQ8 && got.quant_refine == 2.0f);
+    for (i = 0; i < N; i++) {
+        uint64_t id = i + 1;
+        CHECK_RC(vex_insert(c, id, g_data + i * DIM), VEX_OK);
+        if (i < N / 2)
+            CHECK_RC(vex_index_add(ex, &id, g_data + i * DIM, 1), VEX_OK);
+        if (i == N / 2 - 1)
+            CHECK_RC(vex_flush(c), VEX_OK); /* segment 1 */
+    }
+    for (i = N / 2; i < N; i++) { /* the second half, with a third deleted */
+        uint64_t id = i + 1;
+        if (i % 3 == 0)
+            CHECK_RC(vex_delete(c, id), VEX_OK);
+        else
+            CHECK_RC(vex_index_add(ex, &id, g_data + i * DIM, 1), VEX_OK);
+    }
+    CHECK_RC(vex_flush(c), VEX_OK); /* segment 2 */
+    CHECK(coll_recall(c, ex, 4.0f) >= 0.97);
+    CHECK_RC(vex_compact(c), VEX_OK); /* one merged segment */
+    r_before = coll_recall(c, ex, 4.0f);
+    CHECK_MSG(r_before >= 0.97, "recall after compaction %.3f", r_before);
+    p.refine = 1001.0f;
+    CHECK_RC(vex_search(c, g_queries, K, &p, h, NULL, &n), VEX_INVALID);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+
+    /* the merged segment holds a codebook and codes */
+    CHECK(seg_blob("q", &file, &fsize, &off, &info) == 0);
+    sq = vex_blob_find(&info, VEX_SEC_QUANTIZER);
+    CHECK(info.quant == VEX_QUANT_SQ8 && sq != NULL &&
+          vex_blob_find(&info, VEX_SEC_CODES) != NULL);
+
+    /* reopen: configuration and results kept */
+    db = open_db(0);
+    if (db == NULL)
+        goto done;
+    CHECK_RC(vex_collection_open(db, "q", &c), VEX_OK);
+    vex_collection_get_config(c, &got);
+    CHECK(got.quant == VEX_QUANT_SQ8 && got.quant_refine == 2.0f &&
+          got.quant_m == 0 && got.quant_bits == 0);
+    CHECK(coll_recall(c, ex, 4.0f) == r_before);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+
+    /* a damaged codebook in the segment file: VEX_CORRUPT, not a crash */
+    if (sq) {
+        char dir[512], path[1024];
+        DIR *d;
+        struct dirent *e;
+        snprintf(dir, sizeof dir, "%s/collections/q", g_root);
+        d = opendir(dir);
+        path[0] = '\0';
+        while (d && (e = readdir(d)) != NULL)
+            if (strncmp(e->d_name, "seg-", 4) == 0)
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (d)
+            closedir(d);
+        file[off + sq->offset + 40] ^= 0x10;
+        f = fopen(path, "wb");
+        CHECK(f != NULL && fwrite(file, 1, fsize, f) == fsize);
+        if (f)
+            fclose(f);
+        db = open_db(0);
+        if (db) {
+            int rc = vex_collection_open(db, "q", &c);
+            if (rc == VEX_OK)
+                rc = vex_search(c, g_queries, K, NULL, h, NULL, &n);
+            CHECK_RC(rc, VEX_CORRUPT);
+            vex_db_close(db);
+        }
+    }
+done:
+    free(file);
+    vex_index_free(ex);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", g_root);
+}
+
+/* A flat collection on 4-bit PQ codes (cosine), through flush. */
+static void test_collection_flat_pq(void)
+{
+    vex_db *db;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_index *ex;
+    size_t i;
+    char cmd[512];
+    snprintf(g_root, sizeof g_root, "/tmp/vex_test_qcoll_XXXXXX");
+    if (mkdtemp(g_root) == NULL) {
+        CHECK(0);
+        return;
+    }
+    rmdir(g_root);
+    db = open_db(1);
+    if (db == NULL)
+        return;
+    ex = make_index(VEX_INDEX_FLAT, VEX_METRIC_COSINE, VEX_QUANT_NONE, 0, 0);
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.metric = VEX_METRIC_COSINE;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    cfg.quant = VEX_QUANT_PQ;
+    cfg.quant_bits = 4;
+    CHECK_RC(vex_collection_create(db, "p", &cfg, &c), VEX_OK);
+    for (i = 0; i < N; i++) {
+        uint64_t id = i + 1;
+        CHECK_RC(vex_insert(c, id, g_data + i * DIM), VEX_OK);
+        CHECK_RC(vex_index_add(ex, &id, g_data + i * DIM, 1), VEX_OK);
+    }
+    CHECK_RC(vex_flush(c), VEX_OK);
+    CHECK(coll_recall(c, ex, 10.0f) >= 0.9);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    db = open_db(0);
+    if (db) {
+        vex_collection_config got;
+        CHECK_RC(vex_collection_open(db, "p", &c), VEX_OK);
+        vex_collection_get_config(c, &got);
+        CHECK(got.quant == VEX_QUANT_PQ && got.quant_bits == 4 &&
+              got.quant_m == DIM / 4 && got.quant_refine == 10.0f);
+        CHECK(coll_recall(c, ex, 10.0f) >= 0.9);
+        vex_db_close(db);
+    }
+    {
+        unsigned char *file = NULL;
+        size_t fsize, off;
+        vex_blob_info info;
+        CHECK(seg_blob("p", &file, &fsize, &off, &info) == 0);
+        CHECK(info.quant == VEX_QUANT_PQ &&
+              vex_blob_find(&info, VEX_SEC_QUANTIZER) != NULL);
+        free(file);
+    }
+    vex_index_free(ex);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", g_root);
+}
+
 int main(void)
 {
     make_data();
@@ -470,6 +754,8 @@ int main(void)
     TEST_RUN(test_recall);
     TEST_RUN(test_writes_after_train);
     TEST_RUN(test_serialize);
+    TEST_RUN(test_collection);
+    TEST_RUN(test_collection_flat_pq);
     free(g_data);
     free(g_queries);
     return TEST_EXIT();

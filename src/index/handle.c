@@ -339,6 +339,27 @@ void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
     c->hnsw_seed = o->hnsw_seed;
 }
 
+void vexi_quant_defaults(vex_index_config *c, const vex_index_options *o)
+{
+    int pq = o->quant == VEX_QUANT_PQ || o->quant == VEX_QUANT_OPQ;
+    c->quant = (uint32_t)o->quant;
+    c->quant_bits = c->quant_m = 0;
+    c->quant_refine = 0.0f;
+    if (o->quant == VEX_QUANT_NONE)
+        return;
+    c->quant_bits = pq ? (o->quant_bits ? o->quant_bits : 8) : 0;
+    c->quant_m = o->quant_m;
+    if (pq && c->quant_m == 0) { /* dim / 2 bits per vector */
+        uint32_t per = c->quant_bits == 8 ? 8 : 4;
+        c->quant_m = (o->dim + per - 1) / per;
+        if (c->quant_bits == 4 && c->quant_m > VQ_PQ4_MAX_M)
+            c->quant_m = VQ_PQ4_MAX_M;
+    }
+    c->quant_refine = o->quant_refine != 0.0f     ? o->quant_refine
+                      : o->quant == VEX_QUANT_SQ8 ? 2.0f
+                                                  : 10.0f;
+}
+
 static int check_k(vex_index *ix, size_t k)
 {
     if (k == 0 || k > VEX_MAX_K)
@@ -397,19 +418,7 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts,
         ix->opts.hnsw_ef_search = ix->cfg.hnsw_ef_search;
     }
     if (opts->quant != VEX_QUANT_NONE) {
-        int pq = opts->quant == VEX_QUANT_PQ || opts->quant == VEX_QUANT_OPQ;
-        ix->cfg.quant = (uint32_t)opts->quant;
-        ix->cfg.quant_bits = pq ? (opts->quant_bits ? opts->quant_bits : 8) : 0;
-        ix->cfg.quant_m = opts->quant_m;
-        if (pq && ix->cfg.quant_m == 0) { /* dim / 2 bits per vector */
-            uint32_t per = ix->cfg.quant_bits == 8 ? 8 : 4;
-            ix->cfg.quant_m = (opts->dim + per - 1) / per;
-            if (ix->cfg.quant_bits == 4 && ix->cfg.quant_m > VQ_PQ4_MAX_M)
-                ix->cfg.quant_m = VQ_PQ4_MAX_M;
-        }
-        ix->cfg.quant_refine = opts->quant_refine != 0.0f ? opts->quant_refine
-                               : opts->quant == VEX_QUANT_SQ8 ? 2.0f
-                                                              : 10.0f;
+        vexi_quant_defaults(&ix->cfg, opts);
         ix->opts.quant_bits = ix->cfg.quant_bits;
         ix->opts.quant_m = ix->cfg.quant_m;
         ix->opts.quant_refine = ix->cfg.quant_refine;
@@ -693,6 +702,21 @@ int vex_index_train(vex_index *ix, const float *sample, size_t n)
             return rc;
     }
     return ix->m->train(ix->impl, sample, n);
+}
+
+int vexi_index_train_own(vex_index *ix)
+{
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (ix->cfg.quant == VEX_QUANT_NONE)
+        return VEX_OK;
+    rc = ix->m->train(ix->impl, NULL, 0);
+    /* MISUSE: trained already (a flush retried after a failed write);
+     * INVALID: too few vectors for the quantizer, which stays untrained */
+    if (rc == VEX_MISUSE || rc == VEX_INVALID)
+        rc = VEX_OK;
+    return rc;
 }
 
 size_t vex_index_code_size(const vex_index *ix)

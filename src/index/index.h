@@ -158,6 +158,16 @@ int vexi_check_index_options(const vex_index_options *o, vex_err *e);
  * documented with vex_index_options). */
 void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o);
 
+/* Resolve the quantization options of `o` (already checked) into
+ * c->quant* (the rule is documented with vex_index_options). */
+void vexi_quant_defaults(vex_index_config *c, const vex_index_options *o);
+
+/* Train a quantized index on its own vectors unless it is trained
+ * already; an index with too few vectors for its quantizer stays
+ * untrained (and is searched at full precision): VEX_OK then too. No-op
+ * without a quantizer. */
+int vexi_index_train_own(vex_index *ix);
+
 /* Call fn for every live vector of the index (see the scan method in
  * index/index.h). */
 int vexi_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx);
