@@ -64,6 +64,13 @@ static inline void fz_exercise(vex_index *ix, const uint8_t *seed,
         rc = vex_index_search(ix, q, k, NULL, hits, &n_hits);
         fz_check(rc == VEX_OK && n_hits <= k && n_hits <= count);
     }
+    if (o.quant != VEX_QUANT_NONE) { /* codes, then a rerank */
+        vex_search_params p;
+        vex_search_params_init(&p);
+        p.refine = 3.0f;
+        rc = vex_index_search(ix, q, 5, &p, hits, &n_hits);
+        fz_check(rc == VEX_OK && n_hits <= 5 && n_hits <= count);
+    }
     /* round trip: same count back */
     rc = vex_index_serialize(ix, NULL, 0, &need);
     fz_check(rc == VEX_FULL && need >= 384);
@@ -116,7 +123,7 @@ static inline void fz_open_and_run(const uint8_t *data, size_t size, int copy,
 
 /* The small valid indexes the mutation fuzzer and the corpus generator
  * start from, built deterministically (one thread, fixed seed and data). */
-#define FZ_N_BASES 6
+#define FZ_N_BASES 8
 
 static inline int fz_build_base(int which, unsigned char **blob, uint64_t *size)
 {
@@ -125,13 +132,25 @@ static inline int fz_build_base(int which, unsigned char **blob, uint64_t *size)
         vex_elem elem;
         vex_metric metric;
         uint32_t dim, m, n, n_remove;
+        vex_quant quant; /* trained on the base's vectors (issue 6) */
+        uint32_t quant_m, quant_bits;
     } b[FZ_N_BASES] = {
-        {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, 4, 4, 32, 6},
-        {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_COSINE, 5, 3, 24, 0},
-        {VEX_INDEX_HNSW, VEX_ELEM_BIT, VEX_METRIC_HAMMING, 20, 2, 30, 2},
-        {VEX_INDEX_FLAT, VEX_ELEM_F32, VEX_METRIC_L2, 4, 0, 20, 2},
-        {VEX_INDEX_FLAT, VEX_ELEM_BIT, VEX_METRIC_JACCARD, 13, 0, 15, 0},
-        {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_IP, 3, 2, 0, 0},
+        {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, 4, 4, 32, 6,
+         VEX_QUANT_NONE, 0, 0},
+        {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_COSINE, 5, 3, 24, 0,
+         VEX_QUANT_NONE, 0, 0},
+        {VEX_INDEX_HNSW, VEX_ELEM_BIT, VEX_METRIC_HAMMING, 20, 2, 30, 2,
+         VEX_QUANT_NONE, 0, 0},
+        {VEX_INDEX_FLAT, VEX_ELEM_F32, VEX_METRIC_L2, 4, 0, 20, 2,
+         VEX_QUANT_NONE, 0, 0},
+        {VEX_INDEX_FLAT, VEX_ELEM_BIT, VEX_METRIC_JACCARD, 13, 0, 15, 0,
+         VEX_QUANT_NONE, 0, 0},
+        {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_IP, 3, 2, 0, 0,
+         VEX_QUANT_NONE, 0, 0},
+        {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, 4, 4, 32, 4,
+         VEX_QUANT_SQ8, 0, 0},
+        {VEX_INDEX_FLAT, VEX_ELEM_F32, VEX_METRIC_COSINE, 6, 0, 24, 2,
+         VEX_QUANT_PQ, 3, 4},
     };
     vex_index_options o;
     vex_index *ix = NULL;
@@ -152,6 +171,9 @@ static inline int fz_build_base(int which, unsigned char **blob, uint64_t *size)
         o.hnsw_ef_search = 8;
         o.hnsw_seed = 5;
     }
+    o.quant = b[which].quant;
+    o.quant_m = b[which].quant_m;
+    o.quant_bits = b[which].quant_bits;
     rc = vex_index_create(&o, &ix);
     for (i = 0; i < b[which].n && rc == VEX_OK; i++) {
         uint8_t seed[8];
@@ -165,6 +187,8 @@ static inline int fz_build_base(int which, unsigned char **blob, uint64_t *size)
     }
     for (i = 0; i < b[which].n_remove && rc == VEX_OK; i++)
         rc = vex_index_remove(ix, 100 + 6 * (uint64_t)i);
+    if (rc == VEX_OK && o.quant != VEX_QUANT_NONE)
+        rc = vex_index_train(ix, NULL, 0);
     if (rc == VEX_OK)
         rc = vex_index_serialize(ix, NULL, 0, &need) == VEX_FULL ? VEX_OK
                                                                  : VEX_INTERNAL;

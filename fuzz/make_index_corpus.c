@@ -28,9 +28,9 @@ static void put(const char *sub, const char *name, const void *p, size_t n)
 
 int main(int argc, char **argv)
 {
-    static const char *names[FZ_N_BASES] = {"hnsw_l2",      "hnsw_cosine",
-                                            "hnsw_hamming", "flat_l2",
-                                            "flat_jaccard", "hnsw_empty"};
+    static const char *names[FZ_N_BASES] = {
+        "hnsw_l2",      "hnsw_cosine", "hnsw_hamming", "flat_l2",
+        "flat_jaccard", "hnsw_empty",  "hnsw_sq8",     "flat_pq4"};
     unsigned char *blob[FZ_N_BASES], *b;
     uint64_t size[FZ_N_BASES];
     vex_blob_info info;

@@ -139,6 +139,24 @@ int main(int argc, char **argv)
         free(c);
         vex_mem_free(&mem, b);
     }
+    /* a quantized collection (issue 6), and its quantizer bits damaged */
+    {
+        manifest m;
+        build(&m, 1, 0);
+        m.config.quant = VEX_QUANT_PQ;
+        m.config.quant_m = 16;
+        m.config.quant_bits = 8;
+        m.config.quant_refine = 10.0f;
+        if (manifest_encode(&m, &mem, NULL, &b, &n) != VEX_OK)
+            return 1;
+        put("valid_quant", 0, b, n);
+        c = malloc(n);
+        memcpy(c, b, n);
+        vex_put_u32le(c + 64 + 120, 5); /* quant_bits */
+        put("sealed_quant_bits", 1, c, n);
+        free(c);
+        vex_mem_free(&mem, b);
+    }
     /* CURRENT files (flag 2) */
     snprintf(cur, sizeof cur, "MANIFEST-0000000000000003 %08x\n",
              (unsigned)vex_crc32c("MANIFEST-0000000000000003", 25));

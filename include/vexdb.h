@@ -247,6 +247,18 @@ typedef struct vex_search_params {
      * bounds its extra work; 0 = 16 x ef. Must be 0 without a filter or
      * for flat. At most VEX_MAX_K. */
     uint32_t filter_max_ef;
+    /* Quantized indexes only (options.quant != VEX_QUANT_NONE): the
+     * search ranks candidates by distances to the quantized codes, keeps
+     * the nearest ceil(refine * k) of them (at most VEX_MAX_K; HNSW widens
+     * its beam to at least that many), computes their full-precision
+     * distances from the stored vectors and returns the k nearest by those.
+     * Returned distances are then always full precision. 0 = the index's
+     * default (options.quant_refine); otherwise 1..1000 (1 reranks only
+     * the k candidates: exact distances, code order). Must be 0 for an
+     * unquantized index (VEX_INVALID). Until the index is trained
+     * (vex_index_train) every distance is full precision and the value
+     * has no effect. Default 0. */
+    float refine;
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);
@@ -287,6 +299,26 @@ typedef enum vex_index_kind {
     VEX_INDEX_HNSW = 2
 } vex_index_kind;
 
+/* Quantizers of vex_index_options.quant: compact codes kept next to the
+ * full vectors, searched first, with the best candidates reranked on the
+ * full vectors (vex_search_params.refine). Float32 vectors and the L2, IP
+ * and cosine metrics only. Bytes per code for dim d:
+ *
+ *   VEX_QUANT_SQ8  d (8 bits per component, per-dimension ranges): 4x
+ *   VEX_QUANT_BQ   ceil(d / 8) (sign bits after centring; codes are
+ *                  ranked by Hamming distance): 32x, a coarse first pass
+ *   VEX_QUANT_PQ   product quantization: quant_m subvectors of 8 (or 4,
+ *                  quant_bits) bits each, asymmetric distance tables
+ *   VEX_QUANT_OPQ  PQ after a learned rotation (lower error, same size)
+ */
+typedef enum vex_quant {
+    VEX_QUANT_NONE = 0,
+    VEX_QUANT_SQ8 = 1,
+    VEX_QUANT_BQ = 2,
+    VEX_QUANT_PQ = 3,
+    VEX_QUANT_OPQ = 4
+} vex_quant;
+
 typedef struct vex_index_options {
     uint32_t struct_size;
     vex_index_kind kind; /* default VEX_INDEX_FLAT */
@@ -317,6 +349,24 @@ typedef struct vex_index_options {
     /* Seed of the level generator. A node's level is a function of the
      * seed and its id, so a single-threaded build is reproducible. */
     uint64_t hnsw_seed;
+
+    /* ---- quantization (any kind, float32 vectors, L2/IP/cosine) ---- */
+    /* Quantizer, default VEX_QUANT_NONE. A quantized index keeps the full
+     * vectors too (reranking needs them) plus one code per vector; codes
+     * exist once the index is trained (vex_index_train). */
+    vex_quant quant;
+    /* PQ/OPQ: number of subvectors, 1..dim (and at most 256 with 4-bit
+     * codes); 0 = ceil(dim / 8) with 8-bit codes, ceil(dim / 4) with
+     * 4-bit ones (16x smaller than float32). Must be 0 for other
+     * quantizers. */
+    uint32_t quant_m;
+    /* PQ/OPQ: bits per subvector code, 8 or 4; 0 = 8. Must be 0 for
+     * other quantizers. */
+    uint32_t quant_bits;
+    /* Default refine of searches that pass 0 (see vex_search_params),
+     * 1..1000; 0 = 2 for SQ8, 10 for BQ, PQ and OPQ. Must be 0 without a
+     * quantizer. */
+    float quant_refine;
 } vex_index_options;
 
 VEX_API void vex_index_options_init(vex_index_options *opts);
@@ -357,6 +407,24 @@ VEX_API uint64_t vex_index_count(const vex_index *idx);
 
 /* Bytes of memory the index holds (data, ids, lookup tables, scratch). */
 VEX_API uint64_t vex_index_memory(const vex_index *idx);
+
+/* Train the quantizer of a quantized index (options.quant) and encode
+ * every vector the index holds; vectors added later are encoded as they
+ * are added. `sample` holds n float32 vectors of the index's dimension
+ * (read, not retained); sample NULL with n 0 trains on the index's own
+ * vectors (a seeded subsample of at most 65,536). Training needs at least
+ * 1 vector (SQ8, BQ), 256 (PQ/OPQ 8-bit) or 16 (4-bit). A quantizer is
+ * trained once: VEX_MISUSE if the index has no quantizer or is trained
+ * already, VEX_INVALID for too few or non-finite vectors, VEX_NOMEM. On
+ * failure the index stays untrained and unchanged. Until trained, a
+ * quantized index searches with full-precision distances only. Writes
+ * wait while it runs (as for vex_index_add). */
+VEX_API int vex_index_train(vex_index *idx, const float *sample, size_t n);
+
+/* Bytes of one quantized code (the in-memory size per vector of what
+ * searches scan): 0 for an unquantized index, else the code size of the
+ * configured quantizer (also before training). */
+VEX_API size_t vex_index_code_size(const vex_index *idx);
 
 /* The options the index was created (or opened) with, allocator pointer
  * included, with adaptive HNSW parameters (0) replaced by the values
@@ -627,6 +695,21 @@ typedef struct vex_collection_config {
     uint32_t hnsw_ef_construction;
     uint32_t hnsw_ef_search;
     uint64_t hnsw_seed;
+    /* Quantization of segments (float32 only), as in vex_index_options:
+     * every segment written by a flush or a compaction trains its own
+     * quantizer on its own vectors and stores the codebook and codes next
+     * to the full vectors (which stay in the mapped file and are read only
+     * to rerank). Memtables always search full vectors. A segment with
+     * fewer vectors than its quantizer needs to train (256 for PQ/OPQ,
+     * 16 with 4-bit codes) stays unquantized. vex_search_params.refine
+     * applies to the quantized segments; it must be 0 for a collection
+     * without a quantizer. quant_m, quant_bits and quant_refine are stored
+     * resolved (0 = the vex_index_options defaults). Default
+     * VEX_QUANT_NONE. */
+    vex_quant quant;
+    uint32_t quant_m;
+    uint32_t quant_bits;
+    float quant_refine;
 } vex_collection_config;
 
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);

@@ -273,6 +273,12 @@ static void index_opts_of(const vex_collection *c, vex_index_options *io)
     io->hnsw_ef_construction = c->cfg.hnsw_ef_construction;
     io->hnsw_ef_search = c->cfg.hnsw_ef_search;
     io->hnsw_seed = c->cfg.hnsw_seed;
+    /* quantization (issue 6): memtable graphs get it too but stay
+     * untrained (full vectors) until their flush trains them */
+    io->quant = (vex_quant)c->cfg.quant;
+    io->quant_m = c->cfg.quant_m;
+    io->quant_bits = c->cfg.quant_bits;
+    io->quant_refine = c->cfg.quant_refine;
 }
 
 static int memt_new(vex_collection *c, memtable **out)
@@ -1489,6 +1495,7 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
         sp.ef_search = up->ef_search;
         sp.filter_max_ef = up->filter_max_ef;
     }
+    sp.refine = up->refine; /* checked against the config */
     /* deletes published after the snapshot have larger sequence numbers,
      * so a segment with no delete array now had none then */
     if (g->info.n_rows != g->info.n_keys || up->filter ||
@@ -1532,6 +1539,13 @@ static int check_search(vex_collection *c, size_t k,
         return vex_err_set(&c->err, VEX_INVALID,
                            "params.filter_max_ef is set but there is no "
                            "filter");
+    if (params->refine != 0.0f &&
+        (c->cfg.quant == 0 ||
+         !(params->refine >= 1.0f && params->refine <= 1000.0f)))
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.refine is %g: it must be 0, or 1..1000 "
+                           "for a collection with a quantizer",
+                           (double)params->refine);
     if ((params->ef_search || params->filter_max_ef) &&
         c->cfg.index_kind == VEX_INDEX_FLAT)
         return vex_err_set(&c->err, VEX_INVALID,
@@ -1806,6 +1820,10 @@ void vex_collection_get_config(const vex_collection *c,
     out->hnsw_ef_construction = c->cfg.hnsw_ef_construction;
     out->hnsw_ef_search = c->cfg.hnsw_ef_search;
     out->hnsw_seed = c->cfg.hnsw_seed;
+    out->quant = (vex_quant)c->cfg.quant;
+    out->quant_m = c->cfg.quant_m;
+    out->quant_bits = c->cfg.quant_bits;
+    out->quant_refine = c->cfg.quant_refine;
 }
 
 const char *vex_collection_errmsg(const vex_collection *c)

@@ -658,6 +658,10 @@ static int resolve_config(vex_db *db, const char *name,
     io.hnsw_ef_construction = cfg->hnsw_ef_construction;
     io.hnsw_ef_search = cfg->hnsw_ef_search;
     io.hnsw_seed = cfg->hnsw_seed;
+    io.quant = cfg->quant;
+    io.quant_m = cfg->quant_m;
+    io.quant_bits = cfg->quant_bits;
+    io.quant_refine = cfg->quant_refine;
     rc = vexi_check_index_options(&io, &db->err);
     if (rc != VEX_OK)
         return rc;
@@ -675,6 +679,12 @@ static int resolve_config(vex_db *db, const char *name,
         mc->hnsw_ef_search = ic.hnsw_ef_search;
         mc->hnsw_seed = ic.hnsw_seed;
     }
+    memset(&ic, 0, sizeof ic);
+    vexi_quant_defaults(&ic, &io);
+    mc->quant = ic.quant;
+    mc->quant_m = ic.quant_m;
+    mc->quant_bits = ic.quant_bits;
+    mc->quant_refine = ic.quant_refine;
     mc->created_unix = (uint64_t)time(NULL);
     return VEX_OK;
 }

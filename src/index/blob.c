@@ -11,7 +11,8 @@
  *    48  m, ef_construction, ef_search    3 x 4
  *    60  n_sections             4
  *    64  seed, entry, slot_bytes, upper_len, total size   5 x 8
- *   104  reserved, zero         8
+ *   104  quant u8, quant bits u8, quant M u16, default refine f32
+ *        (version 2, a quantized index; version 1: reserved, zero)
  *   112  section table: 8 x { id u32, crc32c u32, offset u64, length u64 }
  *   304  reserved, zero         76
  *   380  CRC32C of bytes 0..379 4
@@ -54,7 +55,9 @@ void vex_blob_finish(vex_blob_info *info, unsigned char *buf)
     }
     memset(h, 0, VEX_BLOB_HEADER);
     memcpy(h, VEX_BLOB_MAGIC, 8);
-    vex_put_u32le(h + 8, VEX_BLOB_VERSION);
+    /* an unquantized index is written as version 1, byte for byte what
+     * readers before quantization wrote and read */
+    vex_put_u32le(h + 8, info->quant ? VEX_BLOB_VERSION : 1);
     vex_put_u32le(h + 12, VEX_BLOB_HEADER);
     vex_put_u32le(h + 16, info->kind);
     vex_put_u32le(h + 20, info->elem);
@@ -71,6 +74,15 @@ void vex_blob_finish(vex_blob_info *info, unsigned char *buf)
     vex_put_u64le(h + 80, info->slot_bytes);
     vex_put_u64le(h + 88, info->upper_len);
     vex_put_u64le(h + 96, total);
+    if (info->quant) {
+        uint32_t r;
+        memcpy(&r, &info->quant_refine, 4);
+        h[104] = (unsigned char)info->quant;
+        h[105] = (unsigned char)info->quant_bits;
+        h[106] = (unsigned char)(info->quant_m & 0xff);
+        h[107] = (unsigned char)(info->quant_m >> 8);
+        vex_put_u32le(h + 108, r);
+    }
     for (i = 0; i < info->n_sections; i++) {
         unsigned char *e = h + OFF_TABLE + 24 * i;
         vex_put_u32le(e, info->sec[i].id);
@@ -99,7 +111,7 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
                            "index blob: bad magic at byte 0 (not a VexDB "
                            "index)");
     version = vex_get_u32le(h + 8);
-    if (version != VEX_BLOB_VERSION)
+    if (version != 1 && version != VEX_BLOB_VERSION)
         return vex_err_set(
             err, version > VEX_BLOB_VERSION ? VEX_UNSUPPORTED : VEX_CORRUPT,
             "index blob: format version %u at byte 8; this "
@@ -137,6 +149,21 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
     info->slot_bytes = vex_get_u64le(h + 80);
     info->upper_len = vex_get_u64le(h + 88);
     total = vex_get_u64le(h + 96);
+    if (version == 1 && vex_get_u64le(h + 104) != 0)
+        return vex_err_set(err, VEX_CORRUPT,
+                           "index blob: version 1 with non-zero reserved "
+                           "bytes at 104");
+    if (version >= 2) {
+        uint32_t r = vex_get_u32le(h + 108);
+        info->quant = h[104];
+        info->quant_bits = h[105];
+        info->quant_m = (uint32_t)h[106] | (uint32_t)h[107] << 8;
+        memcpy(&info->quant_refine, &r, 4);
+        if (info->quant == 0)
+            return vex_err_set(err, VEX_CORRUPT,
+                               "index blob: version 2 without a quantizer "
+                               "at byte 104");
+    }
     if (total != size)
         return vex_err_set(err, VEX_CORRUPT,
                            "index blob: header says %" PRIu64 " bytes at "

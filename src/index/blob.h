@@ -20,7 +20,7 @@
 #include "util/err.h"
 
 #define VEX_BLOB_MAGIC    "VEXINDEX"
-#define VEX_BLOB_VERSION  1
+#define VEX_BLOB_VERSION  2 /* 1: unquantized blobs are still written as 1 */
 #define VEX_BLOB_HEADER   384
 #define VEX_BLOB_SECTIONS 8
 #define VEX_BLOB_ALIGN    64
@@ -34,7 +34,9 @@ enum {
     VEX_SEC_LEVELS = 5,    /* hnsw: n x u8 */
     VEX_SEC_STATE = 6,     /* hnsw: n x u8 (0 live, 1 deleted, 2 free) */
     VEX_SEC_UPPER_OFF = 7, /* hnsw: n x u64 */
-    VEX_SEC_UPPER = 8      /* hnsw: upper_len x u32 */
+    VEX_SEC_UPPER = 8,     /* hnsw: upper_len x u32 */
+    VEX_SEC_QUANTIZER = 9, /* quantized: the quantizer blob (src/quant) */
+    VEX_SEC_CODES = 10     /* quantized: n_slots x code size */
 };
 
 typedef struct vex_blob_section {
@@ -47,6 +49,9 @@ typedef struct vex_blob_info {
     uint64_t n_slots, n_live;
     uint32_t m, ef_construction, ef_search;
     uint64_t seed, entry, slot_bytes, upper_len;
+    /* version 2: quantizer kind (vex_quant), bits, M, default refine */
+    uint32_t quant, quant_bits, quant_m;
+    float quant_refine;
     uint32_t n_sections;
     vex_blob_section sec[VEX_BLOB_SECTIONS];
 } vex_blob_info;

@@ -35,6 +35,15 @@
  * by the index; a context grows only when a call needs more than any call
  * before it, so a steady workload allocates nothing.
  *
+ * Quantized (cfg.quant, issue 6): next to the vectors, one code per slot
+ * (index/qcodes.h), moved with its vector on remove. A single query of a
+ * trained index scans the codes block by block with the quantizer's
+ * distance computer, keeps the nearest ceil(refine * k) slots in a heap,
+ * and reranks those with the exact kernel on the full vectors, which are
+ * touched only then. Batch queries of a quantized index run one after
+ * another through that path (no packed kernel for codes yet); range
+ * searches stay exact on the full vectors.
+ *
  * Locking. One rwlock: searches share it, add/remove hold it exclusively.
  */
 #include <math.h>
@@ -42,6 +51,7 @@
 #include <string.h>
 
 #include "index/index.h"
+#include "index/qcodes.h"
 #include "simd/simd.h"
 #include "util/idmap.h"
 #include "util/topk.h"
@@ -64,6 +74,7 @@ typedef struct flat_ctx {
     size_t packed_cap;
     float *tile;
     size_t tile_cap;
+    vq_dc *dc; /* quantized: this context's distance computer */
     size_t bytes;
 } flat_ctx;
 
@@ -81,6 +92,7 @@ typedef struct flat_index {
     pthread_mutex_t ctx_lock;
     flat_ctx *free_ctx;
     uint64_t ctx_bytes;
+    vex_qcodes *qc; /* NULL unless quantized */
 } flat_index;
 
 static int flat_each(void *ix, vex_scan_fn fn, void *ctx)
@@ -238,6 +250,7 @@ static void ctx_free(const vex_mem *m, flat_ctx *c)
     vex_mem_free(m, c->qaux);
     vex_mem_free_aligned(m, c->packed);
     vex_mem_free(m, c->tile);
+    vq_dc_destroy(c->dc);
     vex_mem_free(m, c);
 }
 
@@ -366,6 +379,16 @@ static int flat_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     pthread_rwlock_init(&f->lock, NULL);
     pthread_mutex_init(&f->ctx_lock, NULL);
     vex_idmap_init(&f->map, mem);
+    if (cfg->quant) {
+        int rc = qc_create(mem, err, cfg, &f->qc);
+        if (rc != VEX_OK) {
+            vex_idmap_destroy(&f->map);
+            pthread_mutex_destroy(&f->ctx_lock);
+            pthread_rwlock_destroy(&f->lock);
+            vex_mem_free(mem, f);
+            return rc;
+        }
+    }
     *out = f;
     return VEX_OK;
 }
@@ -384,6 +407,7 @@ static void flat_destroy(void *ix)
     vex_mem_free_aligned(f->mem, f->vecs);
     vex_mem_free(f->mem, f->ids);
     vex_mem_free(f->mem, f->aux);
+    qc_destroy(f->qc);
     pthread_mutex_destroy(&f->ctx_lock);
     pthread_rwlock_destroy(&f->lock);
     vex_mem_free(f->mem, f);
@@ -465,6 +489,8 @@ static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
     rc = flat_reserve(f, f->n + n);
     if (rc == VEX_OK)
         rc = vex_idmap_reserve(&f->map, (size_t)(f->n + n));
+    if (rc == VEX_OK && f->qc)
+        rc = qc_reserve(f->qc, f->n + n);
     if (rc != VEX_OK) {
         rc = vex_err_set(f->err, VEX_NOMEM,
                          "out of memory growing the index to %llu vectors",
@@ -492,6 +518,14 @@ static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
             goto done;
         }
         vex_idmap_put(&f->map, ids[i], f->n + i);
+    }
+    if (f->qc) {
+        rc = qc_encode(f->qc, f->n, vecs, n);
+        if (rc != VEX_OK) {
+            for (i = 0; i < n; i++)
+                vex_idmap_remove(&f->map, ids[i]);
+            goto done;
+        }
     }
     memcpy(f->vecs + f->n * f->cfg.vec_bytes, src, n * f->cfg.vec_bytes);
     memcpy(f->ids + f->n, ids, n * sizeof(uint64_t));
@@ -537,6 +571,8 @@ static int flat_remove(void *ix, uint64_t id)
         f->ids[slot] = f->ids[last];
         if (flat_has_aux(f))
             f->aux[slot] = f->aux[last];
+        if (f->qc)
+            qc_move(f->qc, slot, last);
         vex_idmap_put(&f->map, f->ids[slot], slot); /* key exists: no grow */
     }
     vex_idmap_remove(&f->map, id);
@@ -578,7 +614,7 @@ static uint64_t flat_memory(void *ix)
     pthread_rwlock_rdlock(&f->lock);
     b = sizeof *f + f->cap * (f->cfg.vec_bytes + sizeof(uint64_t)) +
         (flat_has_aux(f) ? f->cap * sizeof(float) : 0) +
-        vex_idmap_memory(&f->map);
+        vex_idmap_memory(&f->map) + (f->qc ? qc_memory(f->qc) : 0);
     pthread_rwlock_unlock(&f->lock);
     pthread_mutex_lock(&f->ctx_lock);
     b += f->ctx_bytes;
@@ -679,13 +715,75 @@ static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
     return VEX_OK;
 }
 
+/* Quantized k-NN: rank every vector by its code, keep the nearest
+ * candidates (their slot numbers in the heap's id field), rerank them on
+ * the full vectors. Caller holds the read lock; the index is trained. */
+static int flat_search_quant(flat_index *f, const void *q, size_t k,
+                             const vex_search_opts *so, vex_hit *hits,
+                             size_t *n_hits)
+{
+    const vex_simd_table *s = vex_simd();
+    size_t r = qc_candidates(so->refine, f->cfg.quant_refine, k), i, m;
+    ctx_need need = {0};
+    flat_ctx *c;
+    vex_topk cand, out;
+    float dist[FLAT_BLOCK], qaux;
+    uint64_t b;
+    int rc;
+    need.heap = r;
+    rc = ctx_acquire(f, 1, &need, &c);
+    if (rc == VEX_OK && c->dc == NULL &&
+        (rc = vq_dc_create(f->qc->q, 0, &c->dc)) != VEX_OK)
+        ctx_release(f, 1, &c);
+    if (rc != VEX_OK)
+        return vex_err_set(f->err, rc, "out of memory for search scratch");
+    rc = vq_dc_set_query(c->dc, q);
+    if (rc != VEX_OK) { /* the handle validated the query */
+        ctx_release(f, 1, &c);
+        return vex_err_set(f->err, rc, "query: %s", vq_errmsg(f->qc->q));
+    }
+    vex_topk_init(&cand, c->heap, r);
+    for (b = 0; b < f->n; b += FLAT_BLOCK) {
+        size_t j, cnt = f->n - b < FLAT_BLOCK ? (size_t)(f->n - b) : FLAT_BLOCK;
+        float bound;
+        vq_dc_scan(c->dc, qc_code(f->qc, b), cnt, dist);
+        bound = vex_topk_bound(&cand);
+        for (j = 0; j < cnt; j++) {
+            if (dist[j] <= bound && vex_accept(so, f->ids[b + j])) {
+                vex_topk_push(&cand, dist[j], b + j);
+                bound = vex_topk_bound(&cand);
+            }
+        }
+    }
+    m = vex_topk_sort(&cand);
+    qaux = flat_query_aux(f, s, q);
+    vex_topk_init(&out, hits, k);
+    for (i = 0; i < m; i++) {
+        uint64_t sl = c->heap[i].id;
+        float d;
+        flat_block_dist(f, s, q, qaux, sl, 1, &d);
+        vex_topk_push(&out, d, f->ids[sl]);
+    }
+    *n_hits = vex_topk_sort(&out);
+    ctx_release(f, 1, &c);
+    return VEX_OK;
+}
+
+static int flat_quantized(const flat_index *f)
+{
+    return f->qc != NULL && f->qc->trained;
+}
+
 static int flat_search(void *ix, const void *query, size_t k,
                        const vex_search_opts *so, vex_hit *hits, size_t *n_hits)
 {
     flat_index *f = ix;
     int rc;
     pthread_rwlock_rdlock(&f->lock);
-    rc = flat_scan(f, query, so, 0, 0.0f, hits, k, n_hits, NULL);
+    if (flat_quantized(f))
+        rc = flat_search_quant(f, query, k, so, hits, n_hits);
+    else
+        rc = flat_scan(f, query, so, 0, 0.0f, hits, k, n_hits, NULL);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
@@ -838,6 +936,13 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
     pthread_rwlock_rdlock(&f->lock);
     /* Few queries: the blocked path would not amortise its packing; split
      * each query's scan over the workers instead. */
+    if (flat_quantized(f)) {
+        for (i = 0; i < n_queries && rc == VEX_OK; i++)
+            rc = flat_search_quant(
+                f, (const unsigned char *)queries + i * f->cfg.vec_bytes, k, so,
+                hits + i * k, &n_hits[i]);
+        goto done;
+    }
     if (n_queries < 4 * (size_t)width || f->n < FLAT_BLOCK) {
         for (i = 0; i < n_queries && rc == VEX_OK; i++)
             rc = flat_scan(
@@ -947,6 +1052,13 @@ static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
     info.sec[0].length = f->n * f->cfg.vec_bytes;
     info.sec[1].id = VEX_SEC_IDS;
     info.sec[1].length = f->n * sizeof(uint64_t);
+    if (f->qc) {
+        info.quant = f->cfg.quant;
+        info.quant_bits = f->cfg.quant_bits;
+        info.quant_m = f->cfg.quant_m;
+        info.quant_refine = f->cfg.quant_refine;
+        qc_blob_sections(f->qc, &info, f->n);
+    }
     total = vex_blob_layout(&info);
     *needed = total;
     if (buf == NULL || size < total) {
@@ -962,7 +1074,10 @@ static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
             memcpy(buf + info.sec[1].offset, f->ids,
                    (size_t)info.sec[1].length);
         }
-        vex_blob_finish(&info, buf);
+        if (f->qc)
+            rc = qc_blob_write(f->qc, &info, buf, f->n);
+        if (rc == VEX_OK)
+            vex_blob_finish(&info, buf);
     }
     pthread_rwlock_unlock(&f->lock);
     return rc;
@@ -1021,6 +1136,15 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
         flat_set_aux(f, i);
     }
     f->n = n;
+    if (f->qc)
+        rc = qc_blob_open(f->qc, info, buf, n, 0);
+    else if (vex_blob_find(info, VEX_SEC_QUANTIZER) ||
+             vex_blob_find(info, VEX_SEC_CODES))
+        rc = vex_err_set(err, VEX_CORRUPT,
+                         "flat blob: quantizer sections without a quantizer "
+                         "in the header");
+    if (rc != VEX_OK)
+        goto fail;
     *out = f;
     return VEX_OK;
 fail:
@@ -1028,9 +1152,39 @@ fail:
     return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * Quantizer training
+ * ------------------------------------------------------------------- */
+
+static int flat_train(void *ix, const float *sample, size_t n)
+{
+    flat_index *f = ix;
+    int rc;
+    pthread_rwlock_wrlock(&f->lock);
+    if (sample == NULL) { /* the rows are contiguous: train on them */
+        sample = (const float *)f->vecs;
+        n = (size_t)f->n;
+    }
+    rc = qc_train(f->qc, sample, n, f->cap);
+    if (rc == VEX_OK) {
+        rc = qc_encode(f->qc, 0, (const float *)f->vecs, (size_t)f->n);
+        if (rc != VEX_OK)
+            qc_untrain(f->qc);
+    }
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+static size_t flat_code_size(void *ix)
+{
+    flat_index *f = ix;
+    return f->qc ? f->qc->code_size : 0;
+}
+
 const vex_index_methods vex_flat_methods = {
     "flat",      flat_create,    flat_destroy,      flat_reserve_api,
     flat_add,    flat_remove,    flat_get,          flat_count,
     flat_memory, flat_search,    flat_search_batch, flat_range_search,
     flat_check,  flat_serialize, flat_open,         flat_each,
+    flat_train,  flat_code_size,
 };

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "index/index.h"
+#include "quant/quant.h"
 #include "simd/simd.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -129,6 +130,7 @@ void vex_search_params_init(vex_search_params *params)
     params->filter = NULL;
     params->filter_ctx = NULL;
     params->filter_max_ef = 0;
+    params->refine = 0.0f;
 }
 
 void vex_index_options_init(vex_index_options *opts)
@@ -148,6 +150,10 @@ void vex_index_options_init(vex_index_options *opts)
     opts->hnsw_ef_construction = 0;
     opts->hnsw_ef_search = 0;
     opts->hnsw_seed = 0;
+    opts->quant = VEX_QUANT_NONE;
+    opts->quant_m = 0;
+    opts->quant_bits = 0;
+    opts->quant_refine = 0.0f;
 }
 
 /* ---------------------------------------------------------------------
@@ -200,6 +206,42 @@ int vexi_check_index_options(const vex_index_options *o, vex_err *e)
     if (o->n_threads > VEX_MAX_THREADS)
         return vex_err_set(e, VEX_INVALID, "n_threads is %u, must be 0..%d",
                            o->n_threads, VEX_MAX_THREADS);
+    if (o->quant < VEX_QUANT_NONE || o->quant > VEX_QUANT_OPQ)
+        return vex_err_set(e, VEX_INVALID, "unknown quantizer %d",
+                           (int)o->quant);
+    if (o->quant != VEX_QUANT_NONE && o->elem != VEX_ELEM_F32)
+        return vex_err_set(e, VEX_INVALID,
+                           "quantization applies to float32 vectors only");
+    if (o->quant != VEX_QUANT_PQ && o->quant != VEX_QUANT_OPQ &&
+        (o->quant_m || o->quant_bits))
+        return vex_err_set(e, VEX_INVALID,
+                           "quant_m and quant_bits apply only to "
+                           "VEX_QUANT_PQ and VEX_QUANT_OPQ; leave them 0");
+    if (o->quant_bits != 0 && o->quant_bits != 4 && o->quant_bits != 8)
+        return vex_err_set(e, VEX_INVALID,
+                           "quant_bits is %u, must be 4 or 8 (or 0 for 8)",
+                           o->quant_bits);
+    if (o->quant_m > o->dim ||
+        (o->quant_bits == 4 && o->quant_m > VQ_PQ4_MAX_M))
+        return vex_err_set(e, VEX_INVALID,
+                           "quant_m is %u, must be 1..%u for dimension %u "
+                           "(at most %d with 4-bit codes), or 0 for the "
+                           "default",
+                           o->quant_m, o->dim, o->dim, VQ_PQ4_MAX_M);
+    if (o->quant == VEX_QUANT_OPQ && o->dim > VQ_OPQ_MAX_DIM)
+        return vex_err_set(e, VEX_INVALID,
+                           "OPQ supports dimensions up to %d, not %u",
+                           VQ_OPQ_MAX_DIM, o->dim);
+    if (o->quant == VEX_QUANT_NONE && o->quant_refine != 0.0f)
+        return vex_err_set(e, VEX_INVALID,
+                           "quant_refine applies only to a quantized index; "
+                           "leave it 0");
+    if (o->quant_refine != 0.0f &&
+        !(o->quant_refine >= 1.0f && o->quant_refine <= 1000.0f))
+        return vex_err_set(e, VEX_INVALID,
+                           "quant_refine is %g, must be 1..1000 (or 0 for the "
+                           "default)",
+                           (double)o->quant_refine);
     if (o->capacity > VEX_INDEX_MAX_VECTORS)
         return vex_err_set(e, VEX_INVALID,
                            "capacity %llu exceeds the limit %llu",
@@ -252,6 +294,15 @@ static int check_params(vex_index *ix, const vex_search_params *p,
         return vex_err_set(&ix->err, VEX_INVALID,
                            "params.ef_search and filter_max_ef must be 0 for "
                            "a flat index, which is exact");
+    if (p->refine != 0.0f && ix->cfg.quant == VEX_QUANT_NONE)
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "params.refine applies only to a quantized index "
+                           "(options.quant); leave it 0");
+    if (p->refine != 0.0f && !(p->refine >= 1.0f && p->refine <= 1000.0f))
+        return vex_err_set(&ix->err, VEX_INVALID,
+                           "params.refine is %g, must be 1..1000 (or 0 for "
+                           "the index default)",
+                           (double)p->refine);
     if (p->n_threads > vex_pool_size(ix->pool))
         return vex_err_set(&ix->err, VEX_INVALID,
                            "params.n_threads is %u but the index has %u "
@@ -262,6 +313,7 @@ static int check_params(vex_index *ix, const vex_search_params *p,
     so->filter = p->filter;
     so->filter_ctx = p->filter_ctx;
     so->filter_max_ef = p->filter_max_ef;
+    so->refine = p->refine;
     return VEX_OK;
 }
 
@@ -286,6 +338,27 @@ void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
                                               : (uint32_t)(efc + 0.5);
     c->hnsw_ef_search = o->hnsw_ef_search ? o->hnsw_ef_search : 64;
     c->hnsw_seed = o->hnsw_seed;
+}
+
+void vexi_quant_defaults(vex_index_config *c, const vex_index_options *o)
+{
+    int pq = o->quant == VEX_QUANT_PQ || o->quant == VEX_QUANT_OPQ;
+    c->quant = (uint32_t)o->quant;
+    c->quant_bits = c->quant_m = 0;
+    c->quant_refine = 0.0f;
+    if (o->quant == VEX_QUANT_NONE)
+        return;
+    c->quant_bits = pq ? (o->quant_bits ? o->quant_bits : 8) : 0;
+    c->quant_m = o->quant_m;
+    if (pq && c->quant_m == 0) { /* dim / 2 bits per vector */
+        uint32_t per = c->quant_bits == 8 ? 8 : 4;
+        c->quant_m = (o->dim + per - 1) / per;
+        if (c->quant_bits == 4 && c->quant_m > VQ_PQ4_MAX_M)
+            c->quant_m = VQ_PQ4_MAX_M;
+    }
+    c->quant_refine = o->quant_refine != 0.0f     ? o->quant_refine
+                      : o->quant == VEX_QUANT_SQ8 ? 2.0f
+                                                  : 10.0f;
 }
 
 static int check_k(vex_index *ix, size_t k)
@@ -344,6 +417,12 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts,
         ix->opts.hnsw_m = ix->cfg.hnsw_m;
         ix->opts.hnsw_ef_construction = ix->cfg.hnsw_ef_construction;
         ix->opts.hnsw_ef_search = ix->cfg.hnsw_ef_search;
+    }
+    if (opts->quant != VEX_QUANT_NONE) {
+        vexi_quant_defaults(&ix->cfg, opts);
+        ix->opts.quant_bits = ix->cfg.quant_bits;
+        ix->opts.quant_m = ix->cfg.quant_m;
+        ix->opts.quant_refine = ix->cfg.quant_refine;
     }
     if (shared) {
         ix->pool = shared;
@@ -472,6 +551,21 @@ static int index_open_buffer(const void *buf, uint64_t size,
                            "index blob: a %s index with graph parameters",
                            info.kind == VEX_INDEX_FLAT ? "flat" : "?");
     }
+    if (info.quant) {
+        /* stored values are resolved too */
+        io.quant = (vex_quant)info.quant;
+        io.quant_m = info.quant_m;
+        io.quant_bits = info.quant_bits;
+        io.quant_refine = info.quant_refine;
+        if (info.quant_refine == 0.0f ||
+            ((info.quant == VEX_QUANT_PQ || info.quant == VEX_QUANT_OPQ) &&
+             (info.quant_m == 0 || info.quant_bits == 0)))
+            return vex_err_set(&ix->err, VEX_CORRUPT,
+                               "index blob: quantizer parameters at byte 104 "
+                               "are not resolved (M %u, bits %u, refine %g)",
+                               info.quant_m, info.quant_bits,
+                               (double)info.quant_refine);
+    }
     rc = vexi_check_index_options(&io, &ix->err);
     if (rc != VEX_OK) {
         char msg[VEX_ERRMSG_MAX];
@@ -588,6 +682,47 @@ uint64_t vex_index_count(const vex_index *ix)
 uint64_t vex_index_memory(const vex_index *ix)
 {
     return ix && ix->impl ? sizeof *ix + ix->m->memory(ix->impl) : 0;
+}
+
+int vex_index_train(vex_index *ix, const float *sample, size_t n)
+{
+    size_t i;
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (ix->cfg.quant == VEX_QUANT_NONE)
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "the index has no quantizer (options.quant)");
+    if ((sample == NULL) != (n == 0))
+        return vex_err_set(&ix->err, VEX_MISUSE,
+                           "pass a sample with n > 0, or NULL and 0 to train "
+                           "on the index's own vectors");
+    for (i = 0; i < n; i++) {
+        rc = check_vector(ix, sample + i * ix->cfg.dim, "sample vector", i);
+        if (rc != VEX_OK)
+            return rc;
+    }
+    return ix->m->train(ix->impl, sample, n);
+}
+
+int vexi_index_train_own(vex_index *ix)
+{
+    int rc;
+    if (!usable(ix))
+        return VEX_MISUSE;
+    if (ix->cfg.quant == VEX_QUANT_NONE)
+        return VEX_OK;
+    rc = ix->m->train(ix->impl, NULL, 0);
+    /* MISUSE: trained already (a flush retried after a failed write);
+     * INVALID: too few vectors for the quantizer, which stays untrained */
+    if (rc == VEX_MISUSE || rc == VEX_INVALID)
+        rc = VEX_OK;
+    return rc;
+}
+
+size_t vex_index_code_size(const vex_index *ix)
+{
+    return ix && ix->impl ? ix->m->code_size(ix->impl) : 0;
 }
 
 void vex_index_get_options(const vex_index *ix, vex_index_options *out)

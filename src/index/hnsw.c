@@ -70,6 +70,18 @@
  * per-node rwlock (hnswlib's approach is a mutex per node too, but readers
  * locking costs ~10% of search time for no correctness gain here).
  *
+ * Quantized (cfg.quant, issue 6). The graph is built on the full vectors
+ * (links as good as unquantized), and each slot also has a code
+ * (index/qcodes.h, a separate array indexed by slot). A k-NN search of a
+ * trained index descends and runs its beam on code distances from the
+ * context's distance computer, with a beam of at least ceil(refine * k),
+ * then takes the beam's first ceil(refine * k) live, accepted nodes,
+ * computes their full-precision distances and returns the k nearest by
+ * those. Range searches stay on full vectors. Known limit: the level-0
+ * slot still holds the vector next to the links, so a traversal touches
+ * the vectors' pages too; only moving vectors out of the slots (a format
+ * change) would make the codes the only per-node data a search reads.
+ *
  * Deletes. Removing an id marks its slot deleted: searches still walk
  * through it (it keeps the graph connected) but never return it. When the
  * deleted share passes HNSW_REPAIR_SHARE, the graph is repaired: every
@@ -87,6 +99,7 @@
 #include <string.h>
 
 #include "index/index.h"
+#include "index/qcodes.h"
 #include "simd/simd.h"
 #include "util/idmap.h"
 #include "util/rng.h"
@@ -130,6 +143,7 @@ typedef struct hnsw_ctx {
     cand *sel;    /* selection scratch, cap M0 + 2 */
     cand *pool2;  /* second candidate list (repair, pruning), cap sel_cap */
     uint32_t *nb; /* neighbour scratch, cap M0 + 1 */
+    vq_dc *dc;    /* quantized: distance computer on codes */
     size_t beam_cap, sel_cap;
     size_t bytes;
 } hnsw_ctx;
@@ -168,8 +182,9 @@ typedef struct hnsw {
     pthread_mutex_t ctx_lock;
     hnsw_ctx *free_ctx;
     uint64_t ctx_bytes;
-    int borrowed; /* arrays point into a caller's blob (vex_index_open_buffer)
-                   */
+    int borrowed;   /* arrays point into a caller's blob (vex_index_open_buffer)
+                     */
+    vex_qcodes *qc; /* NULL unless quantized */
 } hnsw;
 
 /* ---------------------------------------------------------------------
@@ -345,6 +360,7 @@ static void ctx_free(const vex_mem *m, hnsw_ctx *c)
     vex_mem_free(m, c->sel);
     vex_mem_free(m, c->pool2);
     vex_mem_free(m, c->nb);
+    vq_dc_destroy(c->dc);
     vex_mem_free(m, c);
 }
 
@@ -733,6 +749,8 @@ static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
  * Life cycle, growth, slot claims
  * ------------------------------------------------------------------- */
 
+static void hnsw_destroy(void *ix);
+
 static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
                        const vex_index_config *cfg, void **out)
 {
@@ -770,6 +788,14 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     atomic_init(&h->since_connect, 0);
     vex_idmap_init(&h->map, mem);
     *out = h;
+    if (cfg->quant) {
+        int rc = qc_create(mem, err, cfg, &h->qc);
+        if (rc != VEX_OK) {
+            hnsw_destroy(h);
+            *out = NULL;
+            return rc;
+        }
+    }
     return VEX_OK;
 }
 
@@ -794,6 +820,7 @@ static void hnsw_destroy(void *ix)
         vex_mem_free(h->mem, h->upper);
     }
     vex_mem_free(h->mem, h->free_slots);
+    qc_destroy(h->qc);
     for (i = 0; i < HNSW_STRIPES; i++)
         pthread_mutex_destroy(&h->stripes[i]);
     pthread_mutex_destroy(&h->ep_lock);
@@ -953,6 +980,7 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
 {
     const unsigned char *src = vecs;
     uint64_t fresh, upper_words = 0, slot;
+    unsigned char *codes = NULL;
     size_t i;
     int rc;
 
@@ -964,6 +992,8 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         upper_words += (uint64_t)level_for(h, ids[i]) * (h->M + 1);
     if (rc == VEX_OK)
         rc = upper_reserve(h, upper_words);
+    if (rc == VEX_OK && h->qc)
+        rc = qc_reserve(h->qc, (uint64_t)h->n + fresh);
     if (rc != VEX_OK)
         return vex_err_set(h->err, rc,
                            "cannot grow the index by %zu "
@@ -990,6 +1020,23 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         /* provisional value marks "this call, position i" */
         vex_idmap_put(&h->map, ids[i], (uint64_t)UINT32_MAX + i);
     }
+    /* codes before any slot is taken, so a failure changes nothing */
+    if (h->qc && h->qc->trained) {
+        size_t cb;
+        if (vex_mul_overflow(n, h->qc->code_size, &cb) ||
+            (codes = vex_mem_alloc(h->mem, cb ? cb : 1)) == NULL)
+            rc = vex_err_set(h->err, VEX_NOMEM, "out of memory encoding");
+        else
+            rc = vq_encode(h->qc->q, vecs, n, codes);
+        if (rc != VEX_OK) {
+            if (codes)
+                vex_err_set(h->err, rc, "encoding: %s", vq_errmsg(h->qc->q));
+            vex_mem_free(h->mem, codes);
+            for (i = 0; i < n; i++)
+                vex_idmap_remove(&h->map, ids[i]);
+            return rc;
+        }
+    }
     for (i = 0; i < n; i++) {
         uint32_t sl;
         unsigned level = level_for(h, ids[i]);
@@ -1000,6 +1047,9 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         }
         memcpy(slot_ptr(h, sl), src + i * h->cfg.vec_bytes, h->cfg.vec_bytes);
         set_aux(h, sl);
+        if (codes)
+            memcpy(h->qc->codes + (size_t)sl * h->qc->code_size,
+                   codes + i * h->qc->code_size, h->qc->code_size);
         st(links_of(h, sl, 0), 0);
         h->ids[sl] = ids[i];
         h->deleted[sl] = 0;
@@ -1015,6 +1065,7 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         vex_idmap_put(&h->map, ids[i], sl);
         out[i] = sl;
     }
+    vex_mem_free(h->mem, codes);
     return VEX_OK;
 }
 
@@ -1281,6 +1332,161 @@ static size_t search_once(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     return m;
 }
 
+/* ---- quantized search: the same walk on code distances ---- */
+
+static inline float qdist(const hnsw *h, const vq_dc *dc, uint32_t slot)
+{
+    return vq_dc_distance(dc, qc_code(h->qc, slot));
+}
+
+static void greedy_q(const hnsw *h, const vq_dc *dc, unsigned l, uint32_t *cur,
+                     float *curd)
+{
+    int changed = 1;
+    while (changed) {
+        const uint32_t *lk = links_of(h, *cur, l);
+        uint32_t cnt = ld(lk), i;
+        changed = 0;
+        for (i = 0; i < cnt; i++) {
+            uint32_t nb = ld(&lk[1 + i]);
+            float d = qdist(h, dc, nb);
+            if (d < *curd) {
+                *curd = d;
+                *cur = nb;
+                changed = 1;
+            }
+        }
+    }
+}
+
+/* search_level on codes: codes are small (a line or two), so all of a
+ * node's unvisited neighbours' codes are fetched before the first
+ * distance, and a node entering the beam has its link lines fetched. */
+static void search_level_q(const hnsw *h, hnsw_ctx *c, uint16_t gen,
+                           const vq_dc *dc, beam *b)
+{
+    const size_t cs = h->qc->code_size;
+    uint32_t *nb = c->nb;
+    int64_t cur;
+    while ((cur = beam_next(b)) >= 0) {
+        const uint32_t *lk = links_of(h, (uint32_t)cur, 0);
+        uint32_t cnt = ld(lk), i, m = 0;
+        for (i = 0; i < cnt; i++) {
+            uint32_t x = ld(&lk[1 + i]);
+            const char *cp;
+            if (c->visited[x] == gen)
+                continue;
+            c->visited[x] = gen;
+            cp = (const char *)qc_code(h->qc, x);
+            __builtin_prefetch(cp, 0, 3);
+            if (cs > 64)
+                __builtin_prefetch(cp + 64, 0, 3);
+            nb[m++] = x;
+        }
+        for (i = 0; i < m; i++) {
+            float d = qdist(h, dc, nb[i]);
+            if (d < beam_bound(b)) {
+                const char *lp = (const char *)links_of(h, nb[i], 0);
+                __builtin_prefetch(lp, 0, 3);
+                beam_insert(b, d, nb[i]);
+            }
+        }
+    }
+}
+
+/* A quantized k-NN walk of the given width, then the rerank of the
+ * beam's first `r` live, accepted nodes on full vectors. */
+static size_t search_once_q(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                            const vex_search_opts *so, const void *q,
+                            uint32_t cur, float d, size_t k, size_t r,
+                            uint32_t width, vex_hit *hits)
+{
+    uint32_t i;
+    size_t m = 0, seen = 0;
+    uint16_t gen = ctx_new_visit(c);
+    float qaux = query_aux(h, s, q);
+    beam b;
+    beam_init(&b, c->beam, width);
+    c->visited[cur] = gen;
+    beam_insert(&b, d, cur);
+    search_level_q(h, c, gen, c->dc, &b);
+    for (i = 0; i < b.n && seen < r; i++) {
+        uint32_t sl = b.a[i].slot & ~EXPANDED;
+        vex_hit x;
+        size_t j;
+        if (h->deleted[sl] || !vex_accept(so, h->ids[sl]))
+            continue;
+        seen++;
+        x.id = h->ids[sl];
+        x.distance = dist_q(h, s, q, qaux, sl);
+        if (m == k && !hit_less(&x, &hits[k - 1]))
+            continue;
+        if (m < k)
+            m++;
+        for (j = m - 1; j > 0 && hit_less(&x, &hits[j - 1]); j--)
+            hits[j] = hits[j - 1];
+        hits[j] = x;
+    }
+    return m;
+}
+
+/* The quantized counterpart of search_one (k-NN only). */
+static size_t search_one_q(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
+                           const vex_search_opts *so, const void *q, size_t k,
+                           uint32_t width, vex_hit *hits)
+{
+    uint64_t ep = atomic_load(&h->ep);
+    size_t r = qc_candidates(so->refine, h->cfg.quant_refine, k), m;
+    uint32_t cur, max, l;
+    float d;
+    if (ep == NO_EP || vq_dc_set_query(c->dc, q) != VEX_OK)
+        return 0; /* the query was validated: set_query cannot fail */
+    if (width < r)
+        width = (uint32_t)r;
+    max = beam_max(so, width);
+    cur = (uint32_t)ep;
+    d = qdist(h, c->dc, cur);
+    for (l = (unsigned)(ep >> 32); l > 0; l--)
+        greedy_q(h, c->dc, l, &cur, &d);
+    for (;;) {
+        m = search_once_q(h, s, c, so, q, cur, d, k, r, width, hits);
+        if (m >= k || width >= max || so->filter == NULL)
+            return m;
+        width = width > max / 4 ? max : width * 4;
+    }
+}
+
+static int hnsw_quantized(const hnsw *h)
+{
+    return h->qc != NULL && h->qc->trained;
+}
+
+/* Beam capacity a search needs: the quantized walk is at least
+ * ceil(refine * k) wide. */
+static uint32_t search_cap(const hnsw *h, const vex_search_opts *so,
+                           uint32_t width, size_t k)
+{
+    if (hnsw_quantized(h)) {
+        size_t r = qc_candidates(so->refine, h->cfg.quant_refine, k);
+        if (width < r)
+            width = (uint32_t)r;
+    }
+    return beam_max(so, width);
+}
+
+/* Give each context a distance computer (quantized index). */
+static int ctx_dcs(hnsw *h, unsigned count, hnsw_ctx **ctx)
+{
+    unsigned i;
+    if (!hnsw_quantized(h))
+        return VEX_OK;
+    for (i = 0; i < count; i++)
+        if (ctx[i]->dc == NULL &&
+            vq_dc_create(h->qc->q, 0, &ctx[i]->dc) != VEX_OK)
+            return VEX_NOMEM;
+    return VEX_OK;
+}
+
 /* A search: descend to level 0, beam search; with a filter that left
  * fewer than k hits, widen the beam four times and search again, up to
  * beam_max (the bound on extra work). Shared lock held; the context's beam
@@ -1296,6 +1502,8 @@ static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     float qaux, d;
     if (n_total)
         *n_total = 0;
+    if (hnsw_quantized(h) && n_total == NULL)
+        return search_one_q(h, s, c, so, q, k, width, hits);
     if (ep == NO_EP)
         return 0;
     qaux = query_aux(h, s, q);
@@ -1319,7 +1527,9 @@ static int hnsw_search(void *ix, const void *query, size_t k,
     /* so->n_threads is not used: one graph walk is sequential */
     pthread_rwlock_rdlock(&h->lock);
     width = beam_width(h, k, so->ef);
-    rc = ctx_acquire(h, 1, beam_max(so, width), &c);
+    rc = ctx_acquire(h, 1, search_cap(h, so, width, k), &c);
+    if (rc == VEX_OK && (rc = ctx_dcs(h, 1, &c)) != VEX_OK)
+        ctx_release(h, 1, &c);
     if (rc == VEX_OK) {
         *n_hits =
             search_one(h, vex_simd(), c, so, query, k, width, NAN, hits, NULL);
@@ -1364,7 +1574,9 @@ static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
         width = (unsigned)n_queries;
     pthread_rwlock_rdlock(&h->lock);
     job.width = beam_width(h, k, so->ef);
-    rc = ctx_acquire(h, width, beam_max(so, job.width), ctx);
+    rc = ctx_acquire(h, width, search_cap(h, so, job.width, k), ctx);
+    if (rc == VEX_OK && (rc = ctx_dcs(h, width, ctx)) != VEX_OK)
+        ctx_release(h, width, ctx);
     if (rc == VEX_OK) {
         job.h = h;
         job.s = vex_simd();
@@ -1640,7 +1852,8 @@ static uint64_t hnsw_memory(void *ix)
     pthread_rwlock_rdlock(&h->lock);
     b = sizeof *h +
         (uint64_t)h->cap * (h->slot_bytes + sizeof(uint64_t) * 2 + 2 + 4) +
-        h->upper_cap * sizeof(uint32_t) + vex_idmap_memory(&h->map);
+        h->upper_cap * sizeof(uint32_t) + vex_idmap_memory(&h->map) +
+        (h->qc ? qc_memory(h->qc) : 0);
     pthread_rwlock_unlock(&h->lock);
     pthread_mutex_lock(&h->ctx_lock);
     b += h->ctx_bytes;
@@ -1821,6 +2034,13 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
     info.sec[4].length = (uint64_t)h->n * sizeof(uint64_t);
     info.sec[5].id = VEX_SEC_UPPER;
     info.sec[5].length = h->upper_len * sizeof(uint32_t);
+    if (h->qc) {
+        info.quant = h->cfg.quant;
+        info.quant_bits = h->cfg.quant_bits;
+        info.quant_m = h->cfg.quant_m;
+        info.quant_refine = h->cfg.quant_refine;
+        qc_blob_sections(h->qc, &info, h->n);
+    }
     total = vex_blob_layout(&info);
     *needed = total;
     if (buf == NULL || size < total) {
@@ -1843,7 +2063,10 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
         if (info.sec[5].length)
             memcpy(buf + info.sec[5].offset, h->upper,
                    (size_t)info.sec[5].length);
-        vex_blob_finish(&info, buf);
+        if (h->qc)
+            rc = qc_blob_write(h->qc, &info, buf, h->n);
+        if (rc == VEX_OK)
+            vex_blob_finish(&info, buf);
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -2041,6 +2264,13 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
             h->n_deleted++;
     }
     rc = hnsw_verify_loaded(h, info->n_live, info->entry);
+    if (rc == VEX_OK && h->qc)
+        rc = qc_blob_open(h->qc, info, buf, n, borrow);
+    else if (rc == VEX_OK && (vex_blob_find(info, VEX_SEC_QUANTIZER) ||
+                              vex_blob_find(info, VEX_SEC_CODES)))
+        rc = vex_err_set(err, VEX_CORRUPT,
+                         "hnsw blob: quantizer sections without a quantizer "
+                         "in the header");
     if (rc != VEX_OK)
         goto fail;
     rc = vex_idmap_reserve(&h->map, (size_t)info->n_live);
@@ -2070,9 +2300,69 @@ fail:
     return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * Quantizer training
+ * ------------------------------------------------------------------- */
+
+/* Train on the sample, or on an evenly spaced subsample of at most
+ * QC_TRAIN_MAX live vectors gathered from the slots; then encode every
+ * slot in use (deleted ones too: searches walk through them). */
+static int hnsw_train(void *ix, const float *sample, size_t n)
+{
+    hnsw *h = ix;
+    float *buf = NULL;
+    uint32_t sl;
+    int rc = VEX_OK;
+    pthread_rwlock_wrlock(&h->lock);
+    if (h->qc->trained) {
+        rc =
+            vex_err_set(h->err, VEX_MISUSE, "the quantizer is trained already");
+        goto done;
+    }
+    if (sample == NULL) {
+        uint64_t live = h->map.count, step, i = 0;
+        size_t take = live < QC_TRAIN_MAX ? (size_t)live : QC_TRAIN_MAX;
+        step = take ? (live + take - 1) / take : 1;
+        buf = vex_mem_alloc(h->mem, (take ? take : 1) * h->cfg.vec_bytes);
+        if (buf == NULL) {
+            rc = vex_err_set(h->err, VEX_NOMEM,
+                             "out of memory for the training sample");
+            goto done;
+        }
+        n = 0;
+        for (sl = 0; sl < h->n && n < take; sl++) {
+            if (h->deleted[sl] != 0)
+                continue;
+            if (i++ % step == 0)
+                memcpy(buf + n++ * h->cfg.dim, slot_ptr(h, sl),
+                       h->cfg.vec_bytes);
+        }
+        sample = buf;
+    }
+    rc = qc_train(h->qc, sample, n, h->cap);
+    if (rc != VEX_OK)
+        goto done;
+    for (sl = 0; sl < h->n && rc == VEX_OK; sl++)
+        if (h->deleted[sl] != 2)
+            rc = qc_encode(h->qc, sl, (const float *)slot_ptr(h, sl), 1);
+    if (rc != VEX_OK) /* no search saw the codes: the write lock is held */
+        qc_untrain(h->qc);
+done:
+    pthread_rwlock_unlock(&h->lock);
+    vex_mem_free(h->mem, buf);
+    return rc;
+}
+
+static size_t hnsw_code_size(void *ix)
+{
+    hnsw *h = ix;
+    return h->qc ? h->qc->code_size : 0;
+}
+
 const vex_index_methods vex_hnsw_methods = {
     "hnsw",      hnsw_create,    hnsw_destroy,      hnsw_reserve,
     hnsw_add,    hnsw_remove,    hnsw_get,          hnsw_count,
     hnsw_memory, hnsw_search,    hnsw_search_batch, hnsw_range_search,
     hnsw_check,  hnsw_serialize, hnsw_open,         hnsw_scan,
+    hnsw_train,  hnsw_code_size,
 };

@@ -35,6 +35,10 @@ typedef struct vex_index_config {
     /* HNSW, resolved (no zeros): */
     uint32_t hnsw_m, hnsw_ef_construction, hnsw_ef_search;
     uint64_t hnsw_seed;
+    /* quantization, resolved: quant 0 = none; quant_m 0 only when not
+     * PQ/OPQ; quant_refine the default refine (0 without a quantizer) */
+    uint32_t quant, quant_m, quant_bits;
+    float quant_refine;
 } vex_index_config;
 
 /* One search call's parameters, validated by the engine. */
@@ -44,6 +48,7 @@ typedef struct vex_search_opts {
     vex_filter_fn filter;
     void *filter_ctx;
     unsigned filter_max_ef; /* 0 = 16 x ef */
+    float refine;           /* 0 = the index default (quantized only) */
     /* HNSW k-NN: the caller already holds k results, the worst at this
      * distance; the beam beyond its k nearest stops growing past it (see
      * the beam in hnsw.c). INFINITY (the default) = no cut. Flat ignores
@@ -111,6 +116,12 @@ typedef struct vex_index_methods {
      * the index's read lock (fn must not call into the index). A non-zero
      * return from fn stops the scan and becomes scan's return value. */
     int (*scan)(void *ix, vex_scan_fn fn, void *ctx);
+    /* Train the quantizer (cfg->quant != 0, untrained) on n float32 rows,
+     * or on the index's own vectors when sample is NULL, and encode every
+     * vector; see vex_index_train. */
+    int (*train)(void *ix, const float *sample, size_t n);
+    /* Bytes per code, 0 when unquantized. */
+    size_t (*code_size)(void *ix);
 } vex_index_methods;
 
 /* Whether a vector is acceptable for an index of this configuration:
@@ -151,6 +162,16 @@ int vexi_check_index_options(const vex_index_options *o, vex_err *e);
 /* Resolve adaptive (0) HNSW parameters of `o` into c->hnsw_* (the rule is
  * documented with vex_index_options). */
 void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o);
+
+/* Resolve the quantization options of `o` (already checked) into
+ * c->quant* (the rule is documented with vex_index_options). */
+void vexi_quant_defaults(vex_index_config *c, const vex_index_options *o);
+
+/* Train a quantized index on its own vectors unless it is trained
+ * already; an index with too few vectors for its quantizer stays
+ * untrained (and is searched at full precision): VEX_OK then too. No-op
+ * without a quantizer. */
+int vexi_index_train_own(vex_index *ix);
 
 /* Call fn for every live vector of the index (see the scan method in
  * index/index.h). */

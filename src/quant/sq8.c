@@ -115,25 +115,20 @@ void vq_sq8_set_query(vq_dc *dc, const float *qv)
     dc->bias = (float)bias;
 }
 
+/* The asymmetric sums run on the dispatch table's sq8_l2 / sq8_dot
+ * kernels (scalar reference in simd_scalar.c): the codes are widened to
+ * float in registers, 16 or 32 per step, which is what makes the float
+ * query path about as fast as the symmetric u8 one without rounding the
+ * query. */
 static float asym_l2(const float *t0, const float *t1, const uint8_t *c,
                      size_t dim)
 {
-    float s = 0;
-    size_t d;
-    for (d = 0; d < dim; d++) {
-        float e = t0[d] - t1[d] * (float)c[d];
-        s += e * e;
-    }
-    return s;
+    return vex_simd()->sq8_l2(t0, t1, c, dim);
 }
 
 static float asym_ip(const float *t0, const uint8_t *c, size_t dim)
 {
-    float s = 0;
-    size_t d;
-    for (d = 0; d < dim; d++)
-        s += t0[d] * (float)c[d];
-    return s;
+    return vex_simd()->sq8_dot(t0, c, dim);
 }
 
 float vq_sq8_distance(const vq_dc *dc, const uint8_t *code)
@@ -160,9 +155,9 @@ void vq_sq8_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
     }
     if (q->p.metric == VEX_METRIC_L2) {
         for (i = 0; i < n; i++)
-            out[i] = asym_l2(dc->tab, dc->tab + dim, codes + i * dim, dim);
+            out[i] = t->sq8_l2(dc->tab, dc->tab + dim, codes + i * dim, dim);
         return;
     }
     for (i = 0; i < n; i++)
-        out[i] = dc->bias + asym_ip(dc->tab, codes + i * dim, dim);
+        out[i] = dc->bias + t->sq8_dot(dc->tab, codes + i * dim, dim);
 }

@@ -113,6 +113,17 @@ typedef struct vex_simd_table {
      * and live in registers, one shuffle looks up 16 or 32 codes. */
     void (*pq4_scan)(const uint8_t *codes, size_t n_blocks, const uint8_t *lut,
                      size_t m, uint16_t *out);
+
+    /* ---- SQ8 codes against a float query (src/quant/sq8.c) ----
+     * The asymmetric SQ8 distances with the query folded into tables:
+     * sq8_l2 = sum over i < n of (t0[i] - t1[i] * c[i])^2 and
+     * sq8_dot = sum over i < n of t[i] * c[i]. The codes are widened to
+     * float in registers (no query rounding, unlike the u8 kernels); the
+     * ISA versions sum in a different order than the scalar one, so they
+     * agree to float rounding, not bit for bit. Any n, any alignment. */
+    float (*sq8_l2)(const float *t0, const float *t1, const uint8_t *c,
+                    size_t n);
+    float (*sq8_dot)(const float *t, const uint8_t *c, size_t n);
 } vex_simd_table;
 
 /* Largest subquantizer count of pq4_scan: 256 * 255 < 65536. */

@@ -671,6 +671,59 @@ ALWAYS_INLINE void pq4_step512(__m512i cv, __m512i lv, __m512i *a)
     a[3] = _mm512_add_epi16(a[3], _mm512_unpackhi_epi8(hi, z));
 }
 
+/* SQ8 asymmetric: 32 codes per step in two accumulators, then one masked
+ * step for the last 1..31 (masked loads never touch bytes past n). */
+static float avx512_sq8_l2(const float *t0, const float *t1, const uint8_t *c,
+                           size_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+        __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+        __m512 e0 = _mm512_fnmadd_ps(_mm512_loadu_ps(t1 + i), c0,
+                                     _mm512_loadu_ps(t0 + i));
+        __m512 e1 = _mm512_fnmadd_ps(_mm512_loadu_ps(t1 + i + 16), c1,
+                                     _mm512_loadu_ps(t0 + i + 16));
+        s0 = _mm512_fmadd_ps(e0, e0, s0);
+        s1 = _mm512_fmadd_ps(e1, e1, s1);
+    }
+    for (; i < n; i += 16) {
+        size_t r = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << r) - 1u);
+        __m512 cv = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+        __m512 e = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, t1 + i), cv,
+                                    _mm512_maskz_loadu_ps(m, t0 + i));
+        s0 = _mm512_fmadd_ps(e, e, s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static float avx512_sq8_dot(const float *t, const uint8_t *c, size_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(const void *)(c + i))));
+        __m512 c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(const void *)(c + i + 16))));
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(t + i), c0, s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(t + i + 16), c1, s1);
+    }
+    for (; i < n; i += 16) {
+        size_t r = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << r) - 1u);
+        __m512 cv = _mm512_cvtepi32_ps(
+            _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i)));
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, t + i), cv, s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
 static void avx512_pq4_scan(const uint8_t *codes, size_t n_blocks,
                             const uint8_t *lut, size_t m, uint16_t *out)
 {
@@ -723,4 +776,6 @@ const vex_simd_table vex_simd_avx512_table = {
     avx512_dot_f32_x4,
     vex_crc32c_update_sse42,
     avx512_pq4_scan,
+    avx512_sq8_l2,
+    avx512_sq8_dot,
 };

@@ -38,4 +38,10 @@ uint32_t vex_crc32c_update_sse42(uint32_t crc, const void *p, size_t n);
 void vex_pq4_scan_scalar(const uint8_t *codes, size_t n_blocks,
                          const uint8_t *lut, size_t m, uint16_t *out);
 
+/* Scalar SQ8 asymmetric kernels, shared by tables without their own
+ * (NEON). */
+float vex_sq8_l2_scalar(const float *t0, const float *t1, const uint8_t *c,
+                        size_t n);
+float vex_sq8_dot_scalar(const float *t, const uint8_t *c, size_t n);
+
 #endif

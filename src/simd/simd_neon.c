@@ -307,6 +307,8 @@ const vex_simd_table vex_simd_neon_table = {
     neon_dot_f32_x4,
     vex_crc32c_update_scalar,
     vex_pq4_scan_scalar, /* no NEON version yet (tbl would do it) */
+    vex_sq8_l2_scalar,   /* no NEON versions yet (vmovl + vcvtq would) */
+    vex_sq8_dot_scalar,
 };
 
 #endif /* __aarch64__ */

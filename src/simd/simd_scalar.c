@@ -384,6 +384,29 @@ uint32_t vex_crc32c_update_scalar(uint32_t crc, const void *p, size_t n)
 }
 
 /* The reference for the 4-bit fast scan (layout in simd.h). */
+/* The reference SQ8 asymmetric kernels: one multiply-add per dimension,
+ * summed left to right. */
+float vex_sq8_l2_scalar(const float *t0, const float *t1, const uint8_t *c,
+                        size_t n)
+{
+    float s = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float e = t0[i] - t1[i] * (float)c[i];
+        s += e * e;
+    }
+    return s;
+}
+
+float vex_sq8_dot_scalar(const float *t, const uint8_t *c, size_t n)
+{
+    float s = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        s += t[i] * (float)c[i];
+    return s;
+}
+
 void vex_pq4_scan_scalar(const uint8_t *codes, size_t n_blocks,
                          const uint8_t *lut, size_t m, uint16_t *out)
 {
@@ -425,6 +448,8 @@ static const vex_simd_table scalar_table = {
     scalar_dot_f32_x4,
     vex_crc32c_update_scalar,
     vex_pq4_scan_scalar,
+    vex_sq8_l2_scalar,
+    vex_sq8_dot_scalar,
 };
 
 const vex_simd_table *vex_simd_table_scalar(void)

@@ -6,6 +6,11 @@
  * collection's job (engine/collection.c, protocol V3/V4 in version.h);
  * everything here reads only snapshots and writes only new files, so it
  * runs without any lock of the collection.
+ *
+ * Quantized collections (config.quant): just before a segment's index is
+ * serialised, it trains its own quantizer on its own vectors
+ * (vexi_index_train_own), so the blob carries the codebook and codes; a
+ * segment too small for its quantizer is written unquantized.
  */
 #include "storage/compact.h"
 
@@ -192,6 +197,12 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
         }
         ix = flat;
     }
+    /* quantized collections: the segment's own quantizer (a memtable
+     * graph is trained in place; searches of the frozen memtable then
+     * rank by codes and rerank, as the segment will) */
+    if (rc == VEX_OK && (rc = vexi_index_train_own(ix)) != VEX_OK)
+        vex_err_set(b->err, rc, "training the segment's quantizer: %s",
+                    vex_index_errmsg(ix));
     if (rc == VEX_OK)
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
@@ -347,6 +358,10 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
                             vex_index_errmsg(ix));
         }
     }
+    /* a merged segment trains its own quantizer on its own vectors */
+    if (rc == VEX_OK && (rc = vexi_index_train_own(ix)) != VEX_OK)
+        vex_err_set(b->err, rc, "training the segment's quantizer: %s",
+                    vex_index_errmsg(ix));
     if (rc == VEX_OK)
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)

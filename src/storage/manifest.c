@@ -150,6 +150,26 @@ static const char *man_config_problem(const man_config *c, unsigned *off)
     } else {
         return "unknown index kind";
     }
+    *off = 112;
+    if (c->quant > VEX_QUANT_OPQ)
+        return "unknown quantizer";
+    if (c->quant && c->elem != VEX_ELEM_F32)
+        return "a quantizer for non-float32 vectors";
+    *off = 116;
+    if (c->quant == VEX_QUANT_PQ || c->quant == VEX_QUANT_OPQ) {
+        if (c->quant_m < 1 || c->quant_m > c->dim ||
+            (c->quant_bits == 4 && c->quant_m > 256))
+            return "quant_m not 1..dim (at most 256 with 4-bit codes)";
+        *off = 120;
+        if (c->quant_bits != 4 && c->quant_bits != 8)
+            return "quant_bits not 4 or 8";
+    } else if (c->quant_m || c->quant_bits) {
+        return "quant_m or quant_bits set without PQ/OPQ";
+    }
+    *off = 124;
+    if (c->quant ? !(c->quant_refine >= 1.0f && c->quant_refine <= 1000.0f)
+                 : c->quant_refine != 0.0f)
+        return "quant_refine not 1..1000 with a quantizer, 0 without";
     return NULL;
 }
 
@@ -312,6 +332,14 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     vex_put_u32le(p + 88, m->config.hnsw_ef_search);
     vex_put_u64le(p + 96, m->config.hnsw_seed);
     vex_put_u64le(p + 104, m->config.created_unix);
+    if (m->config.quant) { /* zero without: the bytes of before issue 6 */
+        uint32_t r;
+        memcpy(&r, &m->config.quant_refine, 4);
+        vex_put_u32le(p + 112, m->config.quant);
+        vex_put_u32le(p + 116, m->config.quant_m);
+        vex_put_u32le(p + 120, m->config.quant_bits);
+        vex_put_u32le(p + 124, r);
+    }
     /* segment table, then every segment's deleted ids */
     p = b + MAN_FIXED;
     for (i = 0; i < m->n_segments; i++, p += MAN_SEG_SIZE) {
@@ -444,7 +472,14 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         BAD(MAN_HDR_SIZE + 92, "reserved field not zero");
     m.config.hnsw_seed = vex_get_u64le(p + 96);
     m.config.created_unix = vex_get_u64le(p + 104);
-    for (i = 112; i < MAN_CFG_SIZE; i++)
+    m.config.quant = vex_get_u32le(p + 112);
+    m.config.quant_m = vex_get_u32le(p + 116);
+    m.config.quant_bits = vex_get_u32le(p + 120);
+    {
+        uint32_t r = vex_get_u32le(p + 124);
+        memcpy(&m.config.quant_refine, &r, 4);
+    }
+    for (i = 128; i < MAN_CFG_SIZE; i++)
         if (p[i])
             BAD(MAN_HDR_SIZE + i, "reserved byte not zero");
     why = man_config_problem(&m.config, &off);

@@ -76,6 +76,9 @@
  *  - index_kind 1 (flat) or 2 (HNSW); under flat the four hnsw_* fields
  *    are 0; under HNSW hnsw_m is 0 or 2..256 and the ef values are
  *    0..VEX_MAX_K (0 = adaptive, as in vex_index_options);
+ *  - quant 0..4 (vex_quant), non-zero only for F32; quant_m 1..dim and
+ *    quant_bits 4 or 8 exactly for PQ/OPQ (0 otherwise, M <= 256 with
+ *    4 bits); quant_refine 1..1000 with a quantizer, 0 without;
  *  - created_unix is informational and not checked. */
 typedef struct man_config {
     char name[MAN_NAME_MAX + 1];
@@ -83,7 +86,9 @@ typedef struct man_config {
     uint32_t index_kind;        /* 1 flat, 2 hnsw */
     uint32_t hnsw_m, hnsw_ef_construction, hnsw_ef_search;
     uint64_t hnsw_seed;
-    uint64_t created_unix; /* seconds; informational */
+    uint64_t created_unix;               /* seconds; informational */
+    uint32_t quant, quant_m, quant_bits; /* resolved, as in vex_index_config */
+    float quant_refine;
 } man_config;
 
 /* One segment file seg-<number>.vseg. Validated: number < the manifest's

@@ -19,8 +19,14 @@
  * 1.0 for l2 distances under 10^5 at dim 128, so integer-valued data such
  * as SIFT still separates neighbours one unit apart.
  *
+ * Quantized (--quant, issue 6): the index is built as usual, then trained
+ * on its own vectors (vex_index_train, timed apart as train_s), and each
+ * --refine value gives rows of its own; code_bytes is the size of one
+ * code, what a search scans per vector.
+ *
  * The result is one row per search configuration: one for flat (which has
- * no search parameters), one per --ef value for HNSW. With --json each row
+ * no search parameters), one per --ef value for HNSW, times the --refine
+ * values. With --json each row
  * is one JSON object on its own line carrying every shared field, so each
  * line stands alone.
  */
@@ -35,7 +41,8 @@
 #include "vexdb.h"
 
 typedef struct bench_row {
-    uint32_t ef; /* 0 for flat */
+    uint32_t ef;  /* 0 for flat */
+    float refine; /* 0 = the index default or unquantized */
     double recall, recall_batch, qps_1t, qps_all, p50_us, p99_us;
 } bench_row;
 
@@ -45,7 +52,9 @@ typedef struct bench_run {
     uint32_t k, dim;
     unsigned threads;
     uint64_t n, nq;
-    double build_s;
+    double build_s, train_s;
+    const char *quant_name; /* NULL = unquantized */
+    size_t code_bytes;
     uint64_t index_bytes, peak_rss;
     int64_t rss_delta;           /* resident memory the build added */
     uint32_t M, ef_construction; /* hnsw, as resolved by the library */
@@ -180,6 +189,10 @@ static void print_text(const bench_run *r, int gt_computed)
         printf("  hnsw      M %" PRIu32 ", ef_construction %" PRIu32 "\n", r->M,
                r->ef_construction);
     printf("  build     %.3f s\n", r->build_s);
+    if (r->quant_name)
+        printf("  quant     %s: %zu bytes/vector of codes (float32: %zu), "
+               "trained in %.3f s\n",
+               r->quant_name, r->code_bytes, (size_t)r->dim * 4, r->train_s);
     printf("  memory    index %.1f MiB (%.1f bytes/vector), peak RSS %.1f "
            "MiB\n",
            (double)r->index_bytes / 1048576.0,
@@ -190,15 +203,16 @@ static void print_text(const bench_run *r, int gt_computed)
            "            + 1e-6*max(1,|d_k|) + float32 allowance (vex help "
            "bench)\n\n");
     snprintf(kcol, sizeof kcol, "recall@%" PRIu32, r->k);
-    printf("%-8s %6s %10s %10s %10s %10s %12s\n", "index", "ef", kcol, "qps_1t",
-           "p50_us", "p99_us", "qps_all");
+    printf("%-8s %6s %6s %10s %10s %10s %10s %12s\n", "index", "ef", "refine",
+           kcol, "qps_1t", "p50_us", "p99_us", "qps_all");
     for (i = 0; i < r->n_rows; i++) {
         const bench_row *w = &r->rows[i];
-        char ef[16];
+        char ef[16], rf[16];
         snprintf(ef, sizeof ef, "%" PRIu32, w->ef);
-        printf("%-8s %6s %10.4f %10.1f %10.1f %10.1f %12.1f\n", r->index_name,
-               w->ef ? ef : "-", w->recall, w->qps_1t, w->p50_us, w->p99_us,
-               w->qps_all);
+        snprintf(rf, sizeof rf, "%g", (double)w->refine);
+        printf("%-8s %6s %6s %10.4f %10.1f %10.1f %10.1f %12.1f\n",
+               r->index_name, w->ef ? ef : "-", w->refine ? rf : "-", w->recall,
+               w->qps_1t, w->p50_us, w->p99_us, w->qps_all);
         if (w->recall_batch != w->recall)
             printf("note: batch search recall %.4f (single-query %.4f)\n",
                    w->recall_batch, w->recall);
@@ -233,6 +247,12 @@ static void print_json(const bench_run *r, int gt_computed)
             printf(",\"M\":%" PRIu32 ",\"ef_construction\":%" PRIu32
                    ",\"ef\":%" PRIu32,
                    r->M, r->ef_construction, w->ef);
+        if (r->quant_name) {
+            printf(",\"quant\":");
+            vex_cli_json_string(stdout, r->quant_name);
+            printf(",\"refine\":%g,\"code_bytes\":%zu,\"train_s\":%.6f",
+                   (double)w->refine, r->code_bytes, r->train_s);
+        }
         printf(",\"recall\":%.6f,\"recall_batch\":%.6f,\"qps_1t\":%.3f"
                ",\"qps_all\":%.3f,\"p50_us\":%.3f,\"p99_us\":%.3f",
                w->recall, w->recall_batch, w->qps_1t, w->qps_all, w->p50_us,
@@ -246,11 +266,60 @@ static void print_json(const bench_run *r, int gt_computed)
     }
 }
 
+/* --quant NAME[:M] into io->quant, quant_m, quant_bits. */
+static int parse_quant(const char *s, vex_index_options *io)
+{
+    static const struct {
+        const char *name;
+        vex_quant q;
+        uint32_t bits;
+    } kinds[] = {{"sq8", VEX_QUANT_SQ8, 0}, {"bq", VEX_QUANT_BQ, 0},
+                 {"pq", VEX_QUANT_PQ, 8},   {"opq", VEX_QUANT_OPQ, 8},
+                 {"pq4", VEX_QUANT_PQ, 4},  {"opq4", VEX_QUANT_OPQ, 4}};
+    const char *colon = strchr(s, ':');
+    size_t len = colon ? (size_t)(colon - s) : strlen(s), i;
+    for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strlen(kinds[i].name) != len || strncmp(kinds[i].name, s, len))
+            continue;
+        io->quant = kinds[i].q;
+        io->quant_bits = kinds[i].bits;
+        if (kinds[i].bits == 0)
+            return colon ? -1 : 0;
+        if (colon) {
+            char *end;
+            unsigned long m = strtoul(colon + 1, &end, 10);
+            if (*end != '\0' || end == colon + 1 || m > 65536)
+                return -1;
+            io->quant_m = (uint32_t)m;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* "F[,F...]" into out[0..*n), each 1..1000. */
+static int parse_floats(const char *s, float *out, size_t *n)
+{
+    *n = 0;
+    for (;;) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !(v >= 1.0 && v <= 1000.0) || *n == VEX_MAX_LIST)
+            return -1;
+        out[(*n)++] = (float)v;
+        if (*end == '\0')
+            return 0;
+        if (*end != ',')
+            return -1;
+        s = end + 1;
+    }
+}
+
 /* Search every query alone on one thread, then all as one batch on all
  * threads, with candidate list size ef (0 for flat). */
 static int measure_row(vex_index *idx, const vexio_vectors *queries,
                        const double *thr, uint64_t n_base, uint32_t k,
-                       uint32_t ef, unsigned repeat, double *lat,
+                       uint32_t ef, float refine, unsigned repeat, double *lat,
                        vex_hit *hits1, size_t *nh1, vex_hit *hitsb, size_t *nhb,
                        bench_row *row)
 {
@@ -263,11 +332,13 @@ static int measure_row(vex_index *idx, const vexio_vectors *queries,
     unsigned r;
 
     row->ef = ef;
+    row->refine = refine;
     row->qps_1t = 0;
     row->qps_all = 0;
     vex_search_params_init(&sp);
     sp.n_threads = 1;
     sp.ef_search = ef;
+    sp.refine = refine;
     /* best of `repeat` passes: the machine may be shared, and the fastest
      * pass is the one least disturbed by others */
     for (r = 0; r < repeat; r++) {
@@ -327,6 +398,10 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *ef_v = &vals[vex_args_index(cmd, "ef")];
     const vex_optval *seed_v = &vals[vex_args_index(cmd, "seed")];
     const vex_optval *repeat_v = &vals[vex_args_index(cmd, "repeat")];
+    const vex_optval *quant_v = &vals[vex_args_index(cmd, "quant")];
+    const vex_optval *refine_v = &vals[vex_args_index(cmd, "refine")];
+    float refines[VEX_MAX_LIST];
+    size_t n_refine = 1, n_ef, rj;
     int json = vals[vex_args_index(cmd, "json")].given;
     vexio_vectors base = {0}, queries = {0};
     vexio_ids gt = {0};
@@ -389,13 +464,45 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         io.hnsw_ef_construction = efc_v->given ? (uint32_t)efc_v->u : 0;
         io.hnsw_seed = seed_v->given ? seed_v->u : 0;
     }
-    if (hnsw && ef_v->given) {
-        for (ri = 0; ri < ef_v->n_list; ri++)
-            r.rows[ri].ef = (uint32_t)ef_v->list[ri];
-        r.n_rows = ef_v->n_list;
-    } else {
-        r.n_rows = 1; /* flat; or hnsw at its default ef (row ef 0) */
+    if (quant_v->given && parse_quant(quant_v->str, &io) != 0) {
+        fprintf(stderr,
+                "vex bench: --quant must be sq8, bq, pq:M, opq:M, pq4:M or "
+                "opq4:M (M subvectors, 0 = default), not '%s'\n",
+                quant_v->str);
+        return VEX_EXIT_USAGE;
     }
+    refines[0] = 0.0f;
+    if (refine_v->given) {
+        if (!quant_v->given) {
+            fprintf(stderr, "vex bench: --refine applies to --quant only\n");
+            return VEX_EXIT_USAGE;
+        }
+        if (parse_floats(refine_v->str, refines, &n_refine) != 0) {
+            fprintf(stderr,
+                    "vex bench: --refine takes F[,F...], each 1..1000, not "
+                    "'%s'\n",
+                    refine_v->str);
+            return VEX_EXIT_USAGE;
+        }
+    }
+    r.quant_name = quant_v->given ? quant_v->str : NULL;
+    n_ef = hnsw && ef_v->given ? ef_v->n_list : 1;
+    if (n_ef * n_refine > VEX_MAX_LIST) {
+        fprintf(stderr,
+                "vex bench: %zu --ef values times %zu --refine values "
+                "is more than %d rows\n",
+                n_ef, n_refine, VEX_MAX_LIST);
+        return VEX_EXIT_USAGE;
+    }
+    /* flat, or hnsw at its default ef (row ef 0), times the refines */
+    for (ri = 0; ri < n_ef; ri++) {
+        for (rj = 0; rj < n_refine; rj++) {
+            bench_row *w = &r.rows[ri * n_refine + rj];
+            w->ef = hnsw && ef_v->given ? (uint32_t)ef_v->list[ri] : 0;
+            w->refine = refines[rj];
+        }
+    }
+    r.n_rows = n_ef * n_refine;
 
     /* ---- load ---- */
     if (vexio_read_vectors(r.base_path, VEXIO_AUTO, 0, &base, &err) != VEX_OK ||
@@ -440,6 +547,16 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     if (vex_cli_build("bench", &io, base.data, base.n, &idx) != VEX_OK)
         goto cleanup;
     r.build_s = vex_cli_now() - t0;
+    if (r.quant_name) {
+        t0 = vex_cli_now();
+        if (vex_index_train(idx, NULL, 0) != VEX_OK) {
+            fprintf(stderr, "vex bench: training the quantizer: %s\n",
+                    vex_index_errmsg(idx));
+            goto cleanup;
+        }
+        r.train_s = vex_cli_now() - t0;
+        r.code_bytes = vex_index_code_size(idx);
+    }
     r.rss_delta = rss_now() - r.rss_delta;
     r.index_bytes = vex_index_memory(idx);
     if (hnsw) {
@@ -486,6 +603,7 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
 
     for (ri = 0; ri < r.n_rows; ri++)
         if (measure_row(idx, &queries, thr, base.n, r.k, r.rows[ri].ef,
+                        r.rows[ri].refine,
                         repeat_v->given ? (unsigned)repeat_v->u : 1, lat, hits1,
                         nh1, hitsb, nhb, &r.rows[ri]) != VEX_OK)
             goto cleanup;
@@ -540,6 +658,12 @@ static const vex_opt bench_opts[] = {
      "use only the first N queries"},
     {"repeat", VEX_OPT_UINT, "N", 0, 1, 100,
      "run each search pass N times, report the fastest (default 1)"},
+    {"quant", VEX_OPT_STRING, "sq8|bq|pq:M|opq:M|pq4:M|opq4:M", 0, 0, 0,
+     "quantize: codes searched first, candidates reranked on full vectors "
+     "(M subvectors, 0 = dim/8 for 8-bit, dim/4 for 4-bit codes)"},
+    {"refine", VEX_OPT_STRING, "F[,F...]", 0, 0, 0,
+     "with --quant: rerank ceil(F*k) candidates, one result row per value "
+     "(default: the index default, 2 for sq8, 10 otherwise)"},
     {"json", VEX_OPT_FLAG, NULL, 0, 0, 0,
      "print one JSON object per result row instead of the table"},
 };

@@ -1,0 +1,278 @@
+/*
+ * qcodes.c - quantized codes of an index: storage, training, blob
+ * sections (see qcodes.h; bytes in docs/FORMAT.md, "Index blob").
+ *
+ * Codes are allocated only once the quantizer is trained (an untrained
+ * quantized index searches full vectors and has no codes to keep), then
+ * follow the kind's capacity. The quantizer section is the quantizer's own
+ * checksummed blob (vq_serialize), copied on open; the codes section is
+ * used in place when the blob is borrowed, like HNSW's slots.
+ */
+#include "index/qcodes.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "index/index.h"
+
+int qc_create(const vex_mem *mem, vex_err *err, const vex_index_config *cfg,
+              vex_qcodes **out)
+{
+    vex_qcodes *qc;
+    int rc;
+    *out = NULL;
+    qc = vex_mem_calloc(mem, 1, sizeof *qc);
+    if (qc == NULL)
+        return vex_err_set(err, VEX_NOMEM, "out of memory creating index");
+    qc->mem = mem;
+    qc->err = err;
+    vq_params_init(&qc->params, (vq_kind)cfg->quant, cfg->dim, cfg->metric);
+    qc->params.pq_m = cfg->quant_m;
+    if (cfg->quant_bits)
+        qc->params.pq_nbits = cfg->quant_bits;
+    rc = vq_create(mem, &qc->params, &qc->q, err);
+    if (rc != VEX_OK) {
+        vex_mem_free(mem, qc);
+        return rc;
+    }
+    qc->code_size = vq_code_size(qc->q);
+    *out = qc;
+    return VEX_OK;
+}
+
+void qc_destroy(vex_qcodes *qc)
+{
+    if (qc == NULL)
+        return;
+    vq_destroy(qc->q);
+    if (!qc->borrowed)
+        vex_mem_free_aligned(qc->mem, qc->codes);
+    vex_mem_free(qc->mem, qc);
+}
+
+/* (Re)allocate the code array for `cap` slots, keeping `keep` codes. */
+static int codes_alloc(vex_qcodes *qc, uint64_t cap, uint64_t keep)
+{
+    size_t bytes;
+    unsigned char *c;
+    if (cap == 0)
+        cap = 1;
+    if (cap > SIZE_MAX || vex_mul_overflow((size_t)cap, qc->code_size, &bytes))
+        return VEX_NOMEM;
+    c = vex_mem_alloc_aligned(qc->mem, bytes, 64);
+    if (c == NULL)
+        return VEX_NOMEM;
+    memset(c, 0, bytes);
+    if (keep && qc->codes)
+        memcpy(c, qc->codes, (size_t)keep * qc->code_size);
+    if (!qc->borrowed)
+        vex_mem_free_aligned(qc->mem, qc->codes);
+    qc->codes = c;
+    qc->cap = cap;
+    qc->borrowed = 0;
+    return VEX_OK;
+}
+
+int qc_reserve(vex_qcodes *qc, uint64_t cap)
+{
+    uint64_t keep = qc->cap;
+    if (cap > qc->want)
+        qc->want = cap;
+    if (!qc->trained || (cap <= qc->cap && !qc->borrowed))
+        return VEX_OK;
+    /* geometric growth: streams of small adds copy O(n) in total */
+    if (cap < qc->cap + qc->cap / 2)
+        cap = qc->cap + qc->cap / 2;
+    if (codes_alloc(qc, cap, keep) != VEX_OK)
+        return vex_err_set(qc->err, VEX_NOMEM,
+                           "out of memory growing the codes to %llu",
+                           (unsigned long long)cap);
+    return VEX_OK;
+}
+
+int qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots)
+{
+    vq_quantizer *q = NULL;
+    int rc;
+    if (qc->trained)
+        return vex_err_set(qc->err, VEX_MISUSE,
+                           "the quantizer is trained already");
+    /* a fresh quantizer, so that a failed training leaves nothing
+     * half-done behind */
+    rc = vq_create(qc->mem, &qc->params, &q, qc->err);
+    if (rc == VEX_OK) {
+        rc = vq_train(q, x, n);
+        if (rc != VEX_OK)
+            vex_err_set(qc->err, rc, "training the quantizer: %s",
+                        vq_errmsg(q));
+    }
+    if (rc == VEX_OK) {
+        qc->cap = 0;
+        rc = codes_alloc(qc, qc->want > n_slots ? qc->want : n_slots, 0);
+        if (rc != VEX_OK)
+            vex_err_set(qc->err, rc, "out of memory for the codes");
+    }
+    if (rc != VEX_OK) {
+        vq_destroy(q);
+        return rc;
+    }
+    vq_destroy(qc->q);
+    qc->q = q;
+    qc->trained = 1;
+    return VEX_OK;
+}
+
+void qc_untrain(vex_qcodes *qc)
+{
+    if (!qc->borrowed)
+        vex_mem_free_aligned(qc->mem, qc->codes);
+    qc->codes = NULL;
+    qc->cap = 0;
+    qc->borrowed = 0;
+    qc->trained = 0;
+    vq_destroy(qc->q);
+    qc->q = NULL;
+    /* a fresh untrained quantizer (for its code size and the next try) */
+    if (vq_create(qc->mem, &qc->params, &qc->q, NULL) != VEX_OK)
+        qc->q = NULL;
+}
+
+int qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n)
+{
+    int rc;
+    if (!qc->trained || n == 0)
+        return VEX_OK;
+    rc = vq_encode(qc->q, x, n, qc->codes + slot * qc->code_size);
+    if (rc != VEX_OK)
+        return vex_err_set(qc->err, rc, "encoding vectors: %s",
+                           vq_errmsg(qc->q));
+    return VEX_OK;
+}
+
+void qc_move(vex_qcodes *qc, uint64_t dst, uint64_t src)
+{
+    if (qc->trained)
+        memcpy(qc->codes + dst * qc->code_size, qc->codes + src * qc->code_size,
+               qc->code_size);
+}
+
+size_t qc_candidates(float refine, float dflt, size_t k)
+{
+    double r = refine > 0.0f ? refine : dflt, c;
+    if (!(r >= 1.0))
+        r = 1.0;
+    c = ceil(r * (double)k);
+    if (c > VEX_MAX_K)
+        c = VEX_MAX_K;
+    return c < (double)k ? k : (size_t)c;
+}
+
+void qc_blob_sections(const vex_qcodes *qc, vex_blob_info *info,
+                      uint64_t n_slots)
+{
+    vex_blob_section *s;
+    if (!qc->trained)
+        return;
+    s = &info->sec[info->n_sections++];
+    s->id = VEX_SEC_QUANTIZER;
+    s->length = vq_blob_size(qc->q);
+    s = &info->sec[info->n_sections++];
+    s->id = VEX_SEC_CODES;
+    s->length = n_slots * qc->code_size;
+}
+
+int qc_blob_write(vex_qcodes *qc, const vex_blob_info *info, unsigned char *buf,
+                  uint64_t n_slots)
+{
+    const vex_blob_section *sq = vex_blob_find(info, VEX_SEC_QUANTIZER);
+    const vex_blob_section *sc = vex_blob_find(info, VEX_SEC_CODES);
+    int rc;
+    if (sq == NULL)
+        return VEX_OK;
+    rc = vq_serialize(qc->q, buf + sq->offset, (size_t)sq->length);
+    if (rc != VEX_OK)
+        return vex_err_set(qc->err, rc, "writing the quantizer: %s",
+                           vq_errmsg(qc->q));
+    if (n_slots)
+        memcpy(buf + sc->offset, qc->codes, (size_t)sc->length);
+    return VEX_OK;
+}
+
+int qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
+                 const unsigned char *buf, uint64_t n_slots, int borrow)
+{
+    const vex_blob_section *sq = vex_blob_find(info, VEX_SEC_QUANTIZER);
+    const vex_blob_section *sc = vex_blob_find(info, VEX_SEC_CODES);
+    vq_quantizer *q = NULL;
+    vex_err e;
+    int rc;
+    if (sq == NULL && sc == NULL)
+        return VEX_OK; /* untrained */
+    if (sq == NULL || sc == NULL)
+        return vex_err_set(qc->err, VEX_CORRUPT,
+                           "index blob: a %s section without the %s section",
+                           sq ? "quantizer" : "codes",
+                           sq ? "codes" : "quantizer");
+    vex_err_init(&e);
+    rc = vq_deserialize(qc->mem, buf + sq->offset, (size_t)sq->length, &q, &e);
+    if (rc != VEX_OK) {
+        rc = vex_err_set(qc->err, rc == VEX_NOMEM ? VEX_NOMEM : VEX_CORRUPT,
+                         "index blob: quantizer section at byte %llu: %s",
+                         (unsigned long long)sq->offset, e.msg);
+        vex_err_destroy(&e);
+        return rc;
+    }
+    vex_err_destroy(&e);
+    if ((uint32_t)vq_get_kind(q) != info->quant || vq_dim(q) != info->dim ||
+        vq_metric(q) != (vex_metric)info->metric ||
+        vq_pq_m(q) != info->quant_m ||
+        ((info->quant == VEX_QUANT_PQ || info->quant == VEX_QUANT_OPQ) &&
+         vq_pq_nbits(q) != info->quant_bits)) {
+        rc = vex_err_set(qc->err, VEX_CORRUPT,
+                         "index blob: the quantizer section (kind %d, dim "
+                         "%u, M %u) does not match the header (quant %u, "
+                         "dim %u, M %u)",
+                         (int)vq_get_kind(q), vq_dim(q), vq_pq_m(q),
+                         info->quant, info->dim, info->quant_m);
+        vq_destroy(q);
+        return rc;
+    }
+    if (sc->length / vq_code_size(q) != n_slots ||
+        sc->length % vq_code_size(q) != 0) {
+        size_t cs = vq_code_size(q);
+        vq_destroy(q);
+        return vex_err_set(qc->err, VEX_CORRUPT,
+                           "index blob: codes section of %llu bytes, expected "
+                           "%llu codes of %zu bytes",
+                           (unsigned long long)sc->length,
+                           (unsigned long long)n_slots, cs);
+    }
+    vq_destroy(qc->q);
+    qc->q = q;
+    qc->code_size = vq_code_size(q);
+    qc->trained = 1;
+    qc->want = n_slots;
+    if (borrow) {
+        qc->codes = (unsigned char *)(uintptr_t)(buf + sc->offset);
+        qc->cap = n_slots;
+        qc->borrowed = 1;
+        return VEX_OK;
+    }
+    qc->cap = 0;
+    rc = codes_alloc(qc, n_slots, 0);
+    if (rc != VEX_OK)
+        return vex_err_set(qc->err, rc, "out of memory copying the codes");
+    if (n_slots)
+        memcpy(qc->codes, buf + sc->offset, (size_t)sc->length);
+    return VEX_OK;
+}
+
+uint64_t qc_memory(const vex_qcodes *qc)
+{
+    uint64_t b = sizeof *qc;
+    if (qc->trained) {
+        /* borrowed codes count too: searches read them all */
+        b += vq_blob_size(qc->q) + qc->cap * qc->code_size;
+    }
+    return b;
+}

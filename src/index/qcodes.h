@@ -1,0 +1,97 @@
+/*
+ * qcodes.h - quantized codes of an index (issue 6), shared by flat and
+ * HNSW.
+ *
+ * A quantized index keeps, next to its full vectors, one code per slot
+ * (slot numbering is the kind's own: flat's dense rows, HNSW's level-0
+ * slots) and the quantizer (src/quant) that made them. Searches rank by
+ * code distances through a distance computer (vq_dc, one per search
+ * context, created with the context, so searches do not allocate) and
+ * rerank the best ceil(refine * k) with full vectors; that part lives in
+ * each kind, which knows how to reach a slot's vector. This file owns the
+ * code array (growth, copy on write of a borrowed blob), training, and the
+ * two blob sections (quantizer, codes) with their checks.
+ *
+ * Locking: none here; the kind calls in under its own lock (writes
+ * exclusive, searches shared).
+ */
+#ifndef VEX_INDEX_QCODES_H
+#define VEX_INDEX_QCODES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/blob.h"
+#include "quant/quant.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+struct vex_index_config;
+
+typedef struct vex_qcodes {
+    const vex_mem *mem;
+    vex_err *err;
+    vq_params params;
+    vq_quantizer *q; /* untrained until qc_train succeeds */
+    int trained;
+    size_t code_size;
+    unsigned char *codes; /* cap * code_size; NULL until trained */
+    uint64_t cap;         /* codes allocated */
+    uint64_t want;        /* slots the kind has room for */
+    int borrowed;         /* codes point into a caller's blob */
+} vex_qcodes;
+
+/* A new code store for cfg (cfg->quant != 0), untrained. */
+int qc_create(const vex_mem *mem, vex_err *err,
+              const struct vex_index_config *cfg, vex_qcodes **out);
+void qc_destroy(vex_qcodes *qc); /* NULL-safe */
+
+/* The kind has room for `cap` slots; codes follow once trained. A
+ * borrowed code array is copied here (copy on first write). */
+int qc_reserve(vex_qcodes *qc, uint64_t cap);
+
+/* Train on n vectors at x (contiguous float32 rows) and allocate codes for
+ * at least n_slots slots. On failure the store stays untrained.
+ * Afterwards the kind encodes its slots (qc_encode). */
+int qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots);
+
+/* Back to untrained (a failed encode right after training). */
+void qc_untrain(vex_qcodes *qc);
+
+/* Encode n vectors (contiguous rows) into slots slot..slot+n-1; a no-op
+ * until trained. */
+int qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n);
+
+static inline const unsigned char *qc_code(const vex_qcodes *qc, uint64_t slot)
+{
+    return qc->codes + slot * qc->code_size;
+}
+
+/* Copy slot src's code over dst's (flat's remove). */
+void qc_move(vex_qcodes *qc, uint64_t dst, uint64_t src);
+
+/* Candidates to rerank for k hits: ceil(refine * k), refine = the search's
+ * or the default, at least k, at most VEX_MAX_K. */
+size_t qc_candidates(float refine, float dflt, size_t k);
+
+/* Blob: append the quantizer and codes sections (when trained) to info,
+ * n_slots codes; then, once laid out, write them into buf. */
+void qc_blob_sections(const vex_qcodes *qc, vex_blob_info *info,
+                      uint64_t n_slots);
+int qc_blob_write(vex_qcodes *qc, const vex_blob_info *info, unsigned char *buf,
+                  uint64_t n_slots);
+/* Load the sections of a blob: a trained store when present (the
+ * quantizer must match the header's quant fields and dimension; the codes
+ * section must hold exactly n_slots codes), VEX_CORRUPT otherwise. With
+ * borrow the codes stay in buf. */
+int qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
+                 const unsigned char *buf, uint64_t n_slots, int borrow);
+
+/* Bytes held (codes, quantizer tables estimate). */
+uint64_t qc_memory(const vex_qcodes *qc);
+
+/* Most rows a kind hands to qc_train when training on its own vectors
+ * (an evenly spaced subsample); the quantizer's own default cap. */
+#define QC_TRAIN_MAX 65536
+
+#endif
