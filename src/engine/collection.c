@@ -351,7 +351,7 @@ static int apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
         if (rc != VEX_OK)
             return rc;
     }
-    rc = mt_put(a, id, vec, seq, &ended_here);
+    rc = mt_put(a, id, vec, NULL, seq, &ended_here);
     if (rc != VEX_OK)
         return vex_err_set(&c->err, rc, "memtable: out of memory");
     if (!ended && !ended_here)

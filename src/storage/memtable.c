@@ -52,6 +52,7 @@ int mt_create(const vex_mem *mem, const vex_index_config *cfg,
     atomic_init(&m->n_rows, 0);
     atomic_init(&m->n_indexed, 0);
     atomic_init(&m->n_live, 0);
+    atomic_init(&m->meta_bytes, 0);
     atomic_init(&m->frozen, 0);
     vex_cmap_init(&m->ids, mem);
     pthread_mutex_init(&m->index_mu, NULL);
@@ -81,6 +82,8 @@ void mt_unref(memtable *m)
         return;
     d = atomic_load_explicit(&m->dir, memory_order_relaxed);
     for (uint64_t c = 0, n = atomic_load(&m->n_rows); c * MT_CHUNK < n; c++) {
+        for (uint64_t r = 0; r < MT_CHUNK && c * MT_CHUNK + r < n; r++)
+            vm_record_free(d->chunks[c]->meta[r], m->mem);
         vex_mem_free_aligned(m->mem, d->chunks[c]->vecs);
         vex_mem_free(m->mem, d->chunks[c]);
     }
@@ -129,7 +132,8 @@ int mt_live(const memtable *m, uint64_t id)
     return vex_cmap_get(&m->ids, id, &row) && mt_row_end(m, row) == 0;
 }
 
-int mt_put(memtable *m, uint64_t id, const void *vec, uint64_t seq, int *ended)
+int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
+           uint64_t seq, int *ended)
 {
     uint64_t row = atomic_load_explicit(&m->n_rows, memory_order_relaxed);
     uint64_t prev = MT_NONE;
@@ -155,6 +159,10 @@ int mt_put(memtable *m, uint64_t id, const void *vec, uint64_t seq, int *ended)
     ch->add_seq[r] = seq;
     atomic_store_explicit(&ch->end_seq[r], 0, memory_order_relaxed);
     ch->prev[r] = prev;
+    ch->meta[r] = meta;
+    if (meta)
+        atomic_fetch_add_explicit(&m->meta_bytes, vm_record_encoded_size(meta),
+                                  memory_order_relaxed);
     memcpy(ch->vecs + (size_t)r * m->cfg.vec_bytes, vec, m->cfg.vec_bytes);
     ch->aux[r] = m->cfg.elem == VEX_ELEM_F32
                      ? vex_exact_vec_aux(&m->cfg, vex_simd(), vec)
@@ -320,5 +328,7 @@ uint64_t mt_memory(const memtable *m)
     uint64_t n = mt_rows(m);
     uint64_t chunks = (n + MT_CHUNK - 1) / MT_CHUNK;
     return chunks * (sizeof(mt_chunk) + MT_CHUNK * m->cfg.vec_bytes) +
-           vex_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0);
+           vex_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0) +
+           atomic_load_explicit(&((memtable *)m)->meta_bytes,
+                                memory_order_relaxed);
 }
