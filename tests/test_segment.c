@@ -1,9 +1,9 @@
 /*
  * test_segment.c - immutable segment files (src/storage/segment.h), format
- * version 3 (index keys, optional META section): round trips on the in-memory and the posix vfs
- * (rows/keys 0/0, 0/5 (all keys dead), 1/1, 7/10, 1000/1000, 1000/1300;
- * no blob and blobs of 0, 1, 63, 4097 bytes; one of 600000 rows, 700000
- * keys and a blob over the 4 MiB write chunk), every header field, id,
+ * version 3 (index keys, optional META section): round trips on the in-memory
+ * and the posix vfs (rows/keys 0/0, 0/5 (all keys dead), 1/1, 7/10, 1000/1000,
+ * 1000/1300; no blob and blobs of 0, 1, 63, 4097 bytes; one of 600000 rows,
+ * 700000 keys and a blob over the 4 MiB write chunk), every header field, id,
  * row key and key id checked, and seg_find, seg_key_id and seg_key_live
  * against the input, dead keys written as 0 whatever the caller passed;
  * a real HNSW blob keyed by row number, with dead keys, opened in place

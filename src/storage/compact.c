@@ -106,8 +106,8 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
                          uint64_t n_rows, uint64_t n_keys, const uint64_t *ids,
                          const uint64_t *row_keys, const uint64_t *key_ids,
                          const void *blob, uint64_t blob_size,
-                         const meta_col *mc, uint64_t min_seq,
-                         uint64_t max_seq, vseg **out)
+                         const meta_col *mc, uint64_t min_seq, uint64_t max_seq,
+                         vseg **out)
 {
     seg_write_info wi;
     char *path = NULL;
@@ -401,12 +401,10 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
             if (rc != VEX_OK) {
                 char msg[VEX_ERRMSG_MAX];
                 vex_err_copy(&derr, msg, sizeof msg);
-                rc = vex_err_set(b->err, rc,
-                                 "%s: metadata of key %llu at offset %llu: %s",
-                                 seg_path(g), (unsigned long long)rows[i].key,
-                                 (unsigned long long)seg_meta_offset(
-                                     g, rows[i].key),
-                                 msg);
+                rc = vex_err_set(
+                    b->err, rc, "%s: metadata of key %llu at offset %llu: %s",
+                    seg_path(g), (unsigned long long)rows[i].key,
+                    (unsigned long long)seg_meta_offset(g, rows[i].key), msg);
             }
             vex_err_destroy(&derr);
             if (rc == VEX_OK)

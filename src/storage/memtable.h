@@ -62,9 +62,9 @@ typedef struct mt_chunk {
     uint64_t add_seq[MT_CHUNK];
     _Atomic uint64_t end_seq[MT_CHUNK];
     uint64_t prev[MT_CHUNK];
-    float aux[MT_CHUNK]; /* vex_exact_vec_aux of each vector */
+    float aux[MT_CHUNK];       /* vex_exact_vec_aux of each vector */
     vm_record *meta[MT_CHUNK]; /* the row's metadata (owned), or NULL */
-    unsigned char *vecs; /* MT_CHUNK vectors, 64-byte aligned */
+    unsigned char *vecs;       /* MT_CHUNK vectors, 64-byte aligned */
 } mt_chunk;
 
 typedef struct mt_dir {
@@ -80,15 +80,15 @@ typedef struct memtable {
     _Atomic(mt_dir *) dir;
     _Atomic uint64_t n_rows;
     _Atomic uint64_t n_indexed;
-    _Atomic uint64_t n_live;   /* rows not ended */
+    _Atomic uint64_t n_live;     /* rows not ended */
     _Atomic uint64_t meta_bytes; /* encoded size of the rows' metadata */
-    vex_cmap ids;              /* id -> newest row */
-    vex_index *ix;             /* HNSW keyed by row, or NULL (flat) */
-    uint64_t min_seq, max_seq; /* of the operations applied to it */
-    uint64_t freeze_seq;       /* last write applied before it was frozen: its
-                                  flush covers the log up to here */
-    _Atomic int frozen;        /* no more rows will be appended */
-    pthread_mutex_t index_mu;  /* one mt_index_to at a time */
+    vex_cmap ids;                /* id -> newest row */
+    vex_index *ix;               /* HNSW keyed by row, or NULL (flat) */
+    uint64_t min_seq, max_seq;   /* of the operations applied to it */
+    uint64_t freeze_seq;         /* last write applied before it was frozen: its
+                                    flush covers the log up to here */
+    _Atomic int frozen;          /* no more rows will be appended */
+    pthread_mutex_t index_mu;    /* one mt_index_to at a time */
 } memtable;
 
 /* Create an empty memtable. `hnsw` NULL: flat (never indexed); else the

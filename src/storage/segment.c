@@ -70,11 +70,11 @@
 #include "util/endian.h"
 #include "util/hex.h"
 
-#define SEG_VERSION  3u
-#define SEG_VERSION_MIN 2u /* version 2: the same without META sections */
-#define SEG_HDR_SIZE 512u  /* header bytes (CRC in the last 4) */
-#define SEG_ALIGN    4096u /* section alignment = the header page */
-#define SEG_CHUNK    (4u << 20)
+#define SEG_VERSION     3u
+#define SEG_VERSION_MIN 2u    /* version 2: the same without META sections */
+#define SEG_HDR_SIZE    512u  /* header bytes (CRC in the last 4) */
+#define SEG_ALIGN       4096u /* section alignment = the header page */
+#define SEG_CHUNK       (4u << 20)
 
 /* header field offsets (docs/FORMAT.md) */
 #define OFF_MAGIC      0
@@ -328,7 +328,8 @@ static int check_input(const seg_write_info *wi, const char *path,
     }
     if (wi->meta_offs != NULL)
         for (i = 0; i < wi->n_keys; i++)
-            if (!bit_get(*live, i) && wi->meta_offs[i + 1] != wi->meta_offs[i]) {
+            if (!bit_get(*live, i) &&
+                wi->meta_offs[i + 1] != wi->meta_offs[i]) {
                 vex_mem_free(m, *live);
                 *live = NULL;
                 return vex_vfs_fail(err, VEX_INVALID,
@@ -616,8 +617,7 @@ static int seg_check_meta(seg *s, uint64_t off, uint64_t len, uint64_t eoff,
                             o[i + 1], i);
         if (o[i + 1] != o[i] && !bit_get(s->live, i))
             return seg_fail(err, VEX_CORRUPT, path, off + 8 * (i + 1),
-                            "meta section: dead key %" PRIu64
-                            " has metadata",
+                            "meta section: dead key %" PRIu64 " has metadata",
                             i);
     }
     if (o[n_keys] != len - ob)
@@ -756,9 +756,7 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
             (kind != SEG_SEC_META || version < 3))
             return seg_fail(err, VEX_UNSUPPORTED, path, eoff,
                             "section %u has unknown kind %u", i, kind);
-        if (as                      ? as->seen
-            : kind == SEG_SEC_META ? has_meta
-                                    : s->has_index)
+        if (as ? as->seen : kind == SEG_SEC_META ? has_meta : s->has_index)
             return seg_fail(err, VEX_CORRUPT, path, eoff,
                             "section %u repeats kind %u", i, kind);
         if (off % SEG_ALIGN != 0 || off < prev_end || off > size ||
