@@ -219,6 +219,11 @@ typedef struct vex_hit {
  * be cheap (a bitmap or hash lookup). */
 typedef int (*vex_filter_fn)(uint64_t id, void *ctx);
 
+/* A compiled metadata filter and per-query statistics of collection
+ * searches; both are described with the collections below. */
+typedef struct vex_filter vex_filter;
+typedef struct vex_search_stats vex_search_stats;
+
 /* Parameters of one search call. Fill with vex_search_params_init(). */
 typedef struct vex_search_params {
     uint32_t struct_size;
@@ -247,6 +252,15 @@ typedef struct vex_search_params {
      * bounds its extra work; 0 = 16 x ef. Must be 0 without a filter or
      * for flat. At most VEX_MAX_K. */
     uint32_t filter_max_ef;
+    /* Collections only (must be NULL for vex_index searches): only
+     * records whose metadata this filter (vex_filter_parse) matches are
+     * returned; see "Filtered search" below. Borrowed during the call; not
+     * combinable with `filter`. Default NULL. */
+    const vex_filter *where;
+    /* Collections only (must be NULL for vex_index searches): when not
+     * NULL, vex_search fills it (initialise it with
+     * vex_search_stats_init) with how the search ran. Default NULL. */
+    vex_search_stats *stats;
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);
@@ -988,6 +1002,70 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
                              size_t n_queries, size_t k,
                              const vex_search_params *params, vex_hit *hits,
                              size_t *n_hits);
+
+/* ---------------------------------------------------------------------
+ * Filtered search and scan
+ *
+ * A filter is text in the language of docs/FILTERS.md, e.g.
+ *   year >= 2020 AND lang IN ("en", "de") AND NOT tags CONTAINS "draft"
+ * compiled once per collection (type-checked against its schema, if it
+ * has one) and used by any number of searches and scans at once.
+ *
+ * Evaluation. Memtable rows are tested directly against their metadata
+ * (three-valued: a condition on a missing or null field, or on a value of
+ * another type, is not a match). For each segment, the filter is first
+ * turned into a set of matching rows (over the segment's metadata, decoded
+ * once and cached while the segment is in use), and a plan is chosen from
+ * the number of matches m among its live rows n:
+ *   VEX_PLAN_EXACT  m <= max(4096, n / 100), or a flat index: the exact
+ *                   distance to every matching row;
+ *   VEX_PLAN_POST   m >= 90% of n: a graph search for enough extra
+ *                   candidates, then the non-matching ones dropped;
+ *   VEX_PLAN_GRAPH  otherwise: a graph walk that passes through
+ *                   non-matching rows and returns only matching ones.
+ * A graph or post plan that finds fewer than min(k, m) results is redone
+ * exactly (a fallback), and a memtable whose graph walk finds fewer than
+ * k scans all of its rows: so k results come back whenever at least k
+ * records match. A filtered search allocates a bitmap of one bit per row
+ * for every segment it filters.
+ * ------------------------------------------------------------------- */
+
+/* Compile filter `text` (NUL-terminated UTF-8) for collection `c`. On
+ * VEX_OK *out is a handle owned by the caller (vex_filter_free), usable
+ * with this collection (and others of the same schema) from any thread;
+ * it may outlive the collection but not the database. VEX_INVALID with a
+ * message in vex_collection_errmsg giving the byte offset ("filter: at
+ * offset 12: expected a value, found ')'") for a syntax error, a limit,
+ * or a field or literal the schema does not allow; VEX_NOMEM. */
+VEX_API int vex_filter_parse(vex_collection *c, const char *text,
+                             vex_filter **out);
+VEX_API void vex_filter_free(vex_filter *f); /* NULL: no-op */
+/* The filter's canonical text, as snprintf: at most size - 1 bytes and a
+ * NUL when size > 0; returns the full length. */
+VEX_API size_t vex_filter_print(const vex_filter *f, char *buf, size_t size);
+
+/* How a collection search ran (vex_search_params.stats). */
+struct vex_search_stats {
+    uint32_t struct_size;
+    uint32_t sources;      /* memtables and segments searched */
+    uint64_t rows_matched; /* segment rows the filter matched */
+    uint32_t plan_exact;   /* segments searched with VEX_PLAN_EXACT */
+    uint32_t plan_graph;   /* ... with VEX_PLAN_GRAPH */
+    uint32_t plan_post;    /* ... with VEX_PLAN_POST */
+    uint32_t fallbacks;    /* sources redone exactly (see above) */
+};
+
+VEX_API void vex_search_stats_init(vex_search_stats *st);
+
+/* Call fn(ctx, id, meta) for every record of a snapshot of `c` that
+ * `where` matches (NULL: every record), memtables first, then segments
+ * (ids in no particular order). `meta` is the record's metadata, valid
+ * during the call only. A non-zero return from fn stops the scan and is
+ * returned. fn must not write to `c`. Thread-safe. VEX_CORRUPT when a
+ * segment's metadata is damaged. */
+VEX_API int vex_scan(vex_collection *c, const vex_filter *where,
+                     int (*fn)(void *ctx, uint64_t id, const vex_meta *meta),
+                     void *ctx);
 
 #ifdef __cplusplus
 }

@@ -80,8 +80,10 @@
 #include "engine/jobs.h"
 #include "engine/meta_api.h"
 #include "index/index.h"
+#include "meta/filter.h"
 #include "meta/schema.h"
 #include "meta/value.h"
+#include "simd/simd.h"
 #include "storage/compact.h"
 #include "storage/manifest.h"
 #include "storage/memtable.h"
@@ -188,10 +190,17 @@ struct vex_collection {
     size_t rec_cap;
 };
 
-/* A snapshot (V2). */
+/* Counters of one search call (vex_search_stats), shared by its workers. */
+typedef struct qstats {
+    _Atomic uint32_t sources, exact, graph, post, fallbacks;
+    _Atomic uint64_t matched;
+} qstats;
+
+/* A snapshot (V2), and the counters of the search using it (or NULL). */
 typedef struct snap {
     version *v;
     uint64_t seq;
+    qstats *qs;
 } snap;
 
 /* ---------------------------------------------------------------------
@@ -229,6 +238,7 @@ static void snap_take(vex_collection *c, snap *s)
     s->v = c->cur;
     version_ref(s->v);
     s->seq = c->visible_seq;
+    s->qs = NULL;
     pthread_mutex_unlock(&c->ver_mu);
 }
 
@@ -1888,6 +1898,317 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
     return VEX_OK;
 }
 
+/* ---- filtered search (see "Filtered search and scan" in vexdb.h) ---- */
+
+struct vex_filter {
+    vex_mem mem;
+    vmf_filter *f;
+};
+
+int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
+{
+    vex_filter *f;
+    int rc;
+    if (out)
+        *out = NULL;
+    if (!usable(c) || out == NULL)
+        return VEX_MISUSE;
+    if (text == NULL)
+        return vex_err_set(&c->err, VEX_MISUSE, "filter text is NULL");
+    f = vex_mem_calloc(c->mem, 1, sizeof *f);
+    if (f == NULL)
+        return coll_nomem(c);
+    f->mem = *c->mem;
+    rc = vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
+    if (rc != VEX_OK) {
+        vex_mem_free(c->mem, f);
+        return rc;
+    }
+    *out = f;
+    return VEX_OK;
+}
+
+void vex_filter_free(vex_filter *f)
+{
+    vex_mem mem;
+    if (f == NULL)
+        return;
+    mem = f->mem;
+    vmf_free(f->f, &mem);
+    vex_mem_free(&mem, f);
+}
+
+size_t vex_filter_print(const vex_filter *f, char *buf, size_t size)
+{
+    if (f == NULL) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return vmf_print(f->f, buf, size);
+}
+
+void vex_search_stats_init(vex_search_stats *st)
+{
+    if (st == NULL)
+        return;
+    memset(st, 0, sizeof *st);
+    st->struct_size = sizeof *st;
+}
+
+int vex_scan(vex_collection *c, const vex_filter *where,
+             int (*fn)(void *ctx, uint64_t id, const vex_meta *meta), void *ctx)
+{
+    vex_meta *m = NULL;
+    snap s;
+    int rc;
+    if (!usable(c))
+        return VEX_MISUSE;
+    if (fn == NULL)
+        return vex_err_set(&c->err, VEX_MISUSE, "fn is NULL");
+    rc = vex_meta_create(c->db->opts.allocator, &m);
+    if (rc != VEX_OK)
+        return coll_nomem(c);
+    snap_take(c, &s);
+    for (uint32_t i = 0; i < s.v->n_mts && rc == VEX_OK; i++) {
+        const memtable *mt = s.v->mts[i];
+        uint64_t n = mt_rows(mt);
+        for (uint64_t r = 0; r < n && rc == VEX_OK; r++) {
+            const vm_record *rec;
+            vm_record *copy = NULL;
+            if (!mt_visible(mt, r, s.seq))
+                continue;
+            rec = mt_row_meta(mt, r);
+            if (where && !vmf_eval(where->f, rec))
+                continue;
+            if (rec && vm_record_copy(rec, vexi_meta_mem(m), &copy) != VEX_OK) {
+                rc = coll_nomem(c);
+                break;
+            }
+            vexi_meta_take(m, copy);
+            rc = fn(ctx, mt_row_id(mt, r), m);
+        }
+    }
+    for (uint32_t i = 0; i < s.v->n_segs && rc == VEX_OK; i++) {
+        vseg *g = s.v->segs[i];
+        const uint64_t *ids = seg_ids(g->s), *rk = seg_row_keys(g->s);
+        vm_record *const *recs;
+        if (g->info.n_rows == 0)
+            continue;
+        rc = vseg_records(g, &recs, &c->err);
+        for (uint64_t j = 0; j < g->info.n_rows && rc == VEX_OK; j++) {
+            vm_record *copy = NULL;
+            if (!vseg_visible(g, rk[j], s.seq))
+                continue;
+            if (where && !vmf_eval(where->f, recs[rk[j]]))
+                continue;
+            if (recs[rk[j]] && vm_record_copy(recs[rk[j]], vexi_meta_mem(m),
+                                              &copy) != VEX_OK) {
+                rc = coll_nomem(c);
+                break;
+            }
+            vexi_meta_take(m, copy);
+            rc = fn(ctx, ids[j], m);
+        }
+    }
+    snap_drop(&s);
+    vex_meta_free(m);
+    return rc;
+}
+
+/* Plan thresholds (vexdb.h): exact up to max(PLAN_EXACT_MIN, n / 100)
+ * matches, post-filtering from 90% of the rows. */
+#define PLAN_EXACT_MIN 4096
+#define EXACT_BLOCK    64
+
+static int bit_is(const uint64_t *b, uint64_t k)
+{
+    return (int)((b[k >> 6] >> (k & 63)) & 1);
+}
+
+static int bits_accept(uint64_t key, void *ctx)
+{
+    return bit_is(ctx, key);
+}
+
+/* The exact distance from `query` to every key set in `bits` (through
+ * the segment's index: vectors copied out in blocks and scored with the
+ * flat kernels, so distances are bit-identical to a flat search). */
+static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
+                     const uint64_t *bits, const void *query, vex_topk *top)
+{
+    const vex_simd_table *st = vex_simd();
+    unsigned char *buf = vex_mem_alloc(c->mem, EXACT_BLOCK * c->vec_bytes);
+    float aux[EXACT_BLOCK], dist[EXACT_BLOCK], qaux;
+    uint64_t keys[EXACT_BLOCK], n_keys = g->info.n_keys;
+    size_t cnt = 0;
+    int f32 = c->icfg.elem == VEX_ELEM_F32;
+    if (buf == NULL)
+        return coll_nomem(c);
+    qaux = f32 ? vex_exact_query_aux(&c->icfg, st, query) : 0.0f;
+    for (uint64_t w = 0; w < (n_keys + 63) / 64; w++) {
+        uint64_t word = bits[w];
+        while (word) {
+            uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
+            unsigned char *v = buf + cnt * c->vec_bytes;
+            word &= word - 1;
+            if (vex_index_get(ix, key, v) != VEX_OK) {
+                vex_mem_free(c->mem, buf);
+                return vex_err_set(&c->err, VEX_CORRUPT,
+                                   "%s: key %llu is live but not in the index",
+                                   seg_path(g->s), (unsigned long long)key);
+            }
+            aux[cnt] = f32 ? vex_exact_vec_aux(&c->icfg, st, v) : 0.0f;
+            keys[cnt++] = key;
+            if (cnt == EXACT_BLOCK) {
+                vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
+                for (size_t j = 0; j < cnt; j++)
+                    vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
+                cnt = 0;
+            }
+        }
+    }
+    if (cnt) {
+        vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
+        for (size_t j = 0; j < cnt; j++)
+            vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
+    }
+    vex_mem_free(c->mem, buf);
+    return VEX_OK;
+}
+
+/* k-NN over the rows of segment g visible at seq whose metadata `where`
+ * matches: the matching rows as a bitmap, then the plan. */
+static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
+                            const void *query, size_t k,
+                            const vex_search_params *up, vex_hit *tmp,
+                            vex_topk *top)
+{
+    const vmf_filter *where = up->where->f;
+    vm_record *const *recs;
+    const uint64_t *rk = seg_row_keys(g->s);
+    uint64_t *bits = NULL, m = 0, live = 0;
+    vex_hit *more = NULL;
+    vex_index *ix;
+    vex_search_params sp;
+    size_t n = 0, want;
+    int rc, plan;
+    rc = vseg_records(g, &recs, &c->err);
+    if (rc == VEX_OK)
+        rc = vseg_index(g, &ix, &c->err);
+    if (rc != VEX_OK)
+        return rc;
+    bits = vex_mem_calloc(c->mem, (g->info.n_keys + 63) / 64 + 1, 8);
+    if (bits == NULL)
+        return coll_nomem(c);
+    for (uint64_t i = 0; i < g->info.n_rows; i++) {
+        uint64_t key = rk[i];
+        if (!vseg_visible(g, key, sn->seq))
+            continue;
+        live++;
+        if (vmf_eval(where, recs[key])) {
+            bits[key >> 6] |= UINT64_C(1) << (key & 63);
+            m++;
+        }
+    }
+    if (sn->qs)
+        atomic_fetch_add(&sn->qs->matched, m);
+    if (m == 0)
+        goto out;
+    want = k < m ? k : (size_t)m;
+    if (g->info.index_kind != VEX_INDEX_HNSW ||
+        m <= (live / 100 > PLAN_EXACT_MIN ? live / 100 : PLAN_EXACT_MIN))
+        plan = 0;
+    else if (m * 10 >= live * 9)
+        plan = 2;
+    else
+        plan = 1;
+    vex_search_params_init(&sp);
+    sp.n_threads = 1;
+    if (plan == 0 && g->info.index_kind != VEX_INDEX_HNSW) {
+        /* a flat index is exact with the bitmap as its filter */
+        sp.filter = bits_accept;
+        sp.filter_ctx = bits;
+        rc = vex_index_search(ix, query, k, &sp, tmp, &n);
+        if (rc != VEX_OK) {
+            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
+                             vex_index_errmsg(ix));
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            vex_topk_push(top, tmp[i].distance, seg_key_id(g->s, tmp[i].id));
+    } else if (plan == 0) {
+        rc = seg_exact(c, g, ix, bits, query, top);
+    } else if (plan == 1) {
+        sp.ef_search = up->ef_search;
+        sp.filter_max_ef = up->filter_max_ef;
+        sp.filter = bits_accept;
+        sp.filter_ctx = bits;
+        rc = vex_index_search(ix, query, k, &sp, tmp, &n);
+        if (rc != VEX_OK) {
+            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
+                             vex_index_errmsg(ix));
+            goto out;
+        }
+        if (n >= want) {
+            for (size_t i = 0; i < n; i++)
+                vex_topk_push(top, tmp[i].distance,
+                              seg_key_id(g->s, tmp[i].id));
+        } else {
+            if (sn->qs)
+                atomic_fetch_add(&sn->qs->fallbacks, 1);
+            rc = seg_exact(c, g, ix, bits, query, top);
+        }
+    } else {
+        /* post-filter: enough candidates that about k of them match */
+        seg_filter sf = {g, sn->seq, NULL, NULL};
+        double extra = (double)k * (double)(live - m) / (double)m * 2.0;
+        size_t kk = k + (size_t)extra + 8, got = 0;
+        if (kk > VEX_MAX_K)
+            kk = VEX_MAX_K;
+        if (kk > live)
+            kk = (size_t)live;
+        more = vex_mem_alloc(c->mem, kk * sizeof *more);
+        if (more == NULL) {
+            rc = coll_nomem(c);
+            goto out;
+        }
+        sp.ef_search = up->ef_search > kk ? up->ef_search : (uint32_t)kk;
+        if (g->info.n_rows != g->info.n_keys ||
+            atomic_load_explicit(&g->del, memory_order_acquire) != NULL) {
+            sp.filter = seg_accept;
+            sp.filter_ctx = &sf;
+        }
+        rc = vex_index_search(ix, query, kk, &sp, more, &n);
+        if (rc != VEX_OK) {
+            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
+                             vex_index_errmsg(ix));
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            got += (size_t)bit_is(bits, more[i].id);
+        if (got >= want) {
+            for (size_t i = 0; i < n; i++)
+                if (bit_is(bits, more[i].id))
+                    vex_topk_push(top, more[i].distance,
+                                  seg_key_id(g->s, more[i].id));
+        } else {
+            if (sn->qs)
+                atomic_fetch_add(&sn->qs->fallbacks, 1);
+            rc = seg_exact(c, g, ix, bits, query, top);
+        }
+    }
+    if (sn->qs)
+        atomic_fetch_add(plan == 0   ? &sn->qs->exact
+                         : plan == 1 ? &sn->qs->graph
+                                     : &sn->qs->post,
+                         1);
+out:
+    vex_mem_free(c->mem, more);
+    vex_mem_free(c->mem, bits);
+    return rc;
+}
+
 /* Check the arguments common to vex_search and vex_search_batch. */
 static int check_search(vex_collection *c, size_t k,
                         const vex_search_params *params)
@@ -1909,10 +2230,15 @@ static int check_search(vex_collection *c, size_t k,
                            "params.ef_search and filter_max_ef must be "
                            "0..%d",
                            VEX_MAX_K);
-    if (params->filter_max_ef && params->filter == NULL)
+    if (params->filter_max_ef && params->filter == NULL &&
+        params->where == NULL)
         return vex_err_set(&c->err, VEX_INVALID,
                            "params.filter_max_ef is set but there is no "
                            "filter");
+    if (params->filter && params->where)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.filter and params.where cannot be "
+                           "combined");
     if ((params->ef_search || params->filter_max_ef) &&
         c->cfg.index_kind == VEX_INDEX_FLAT)
         return vex_err_set(&c->err, VEX_INVALID,
@@ -1929,14 +2255,28 @@ static int search_source(vex_collection *c, const snap *s, uint32_t i,
 {
     if (i < s->v->n_mts) {
         const memtable *m = s->v->mts[i];
+        size_t plan = 0;
+        int rc;
         if (mt_rows(m) == 0)
             return VEX_OK;
-        return mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
-                         p->ef_search, p->filter_max_ef, tmp, top, &c->err);
+        if (s->qs)
+            atomic_fetch_add(&s->qs->sources, 1);
+        if (p->where == NULL)
+            return mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
+                             p->ef_search, p->filter_max_ef, tmp, top, &c->err);
+        rc = mt_search_where(m, query, k, s->seq, p->where->f, 0, p->ef_search,
+                             p->filter_max_ef, tmp, top, &plan, &c->err);
+        if (s->qs && plan == MT_FELL_BACK)
+            atomic_fetch_add(&s->qs->fallbacks, 1);
+        return rc;
     }
     i -= s->v->n_mts;
     if (s->v->segs[i]->info.n_rows == 0)
         return VEX_OK;
+    if (s->qs)
+        atomic_fetch_add(&s->qs->sources, 1);
+    if (p->where)
+        return search_seg_where(c, s->v->segs[i], s, query, k, p, tmp, top);
     return search_seg(c, s->v->segs[i], s->seq, query, k, p, tmp, top);
 }
 
@@ -2036,6 +2376,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     vex_topk top;
     char why[160];
     snap s;
+    qstats qs;
     int rc = VEX_OK;
 
     if (!usable(c))
@@ -2053,6 +2394,18 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         return rc;
     if (vex_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vex_err_set(&c->err, VEX_INVALID, "query: %s", why);
+    if (params->stats && params->stats->struct_size != sizeof(vex_search_stats))
+        return vex_err_set(&c->err, VEX_MISUSE,
+                           "params.stats.struct_size is %u, expected %zu: "
+                           "fill it with vex_search_stats_init()",
+                           params->stats->struct_size,
+                           sizeof(vex_search_stats));
+    atomic_init(&qs.sources, 0);
+    atomic_init(&qs.exact, 0);
+    atomic_init(&qs.graph, 0);
+    atomic_init(&qs.post, 0);
+    atomic_init(&qs.fallbacks, 0);
+    atomic_init(&qs.matched, 0);
     if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
         tmp = vex_mem_alloc(c->mem, k * sizeof *tmp);
         if (tmp == NULL)
@@ -2060,8 +2413,18 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     }
     vex_topk_init(&top, hits, k);
     snap_take(c, &s);
+    s.qs = params->stats ? &qs : NULL;
     rc = search_snap(c, &s, query, k, params, search_width(c, params), tmp,
                      &top);
+    if (params->stats) {
+        vex_search_stats *st = params->stats;
+        st->sources = atomic_load(&qs.sources);
+        st->rows_matched = atomic_load(&qs.matched);
+        st->plan_exact = atomic_load(&qs.exact);
+        st->plan_graph = atomic_load(&qs.graph);
+        st->plan_post = atomic_load(&qs.post);
+        st->fallbacks = atomic_load(&qs.fallbacks);
+    }
     if (rc == VEX_OK) {
         *n_hits = vex_topk_sort(&top);
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)

@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "index/index.h"
+#include "meta/filter.h"
 #include "meta/value.h"
 #include "util/cmap.h"
 #include "util/err.h"
@@ -173,6 +174,18 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
               vex_filter_fn filter, void *filter_ctx, unsigned ef,
               unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
               vex_err *err);
+
+/* Reader. As mt_search, and only rows whose metadata `where` matches
+ * (vmf_eval on the row's record, no allocation). The graph part is walked
+ * with the filter hook; when that finds fewer than k matches, every row is
+ * scanned exactly instead (*plan = MT_FELL_BACK, else 0), so the memtable
+ * yields min(k, its matching rows) hits. With `exact`, the graph is not
+ * used at all. */
+#define MT_FELL_BACK 1
+int mt_search_where(const memtable *m, const void *query, size_t k,
+                    uint64_t seq, const vmf_filter *where, int exact,
+                    unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
+                    vex_topk *top, size_t *plan, vex_err *err);
 
 /* Indexer. Add rows [n_indexed, upto) to the graph (in parallel on the
  * index's pool), then publish n_indexed = upto. `cancel` (may be NULL) is

@@ -56,6 +56,7 @@
 
 #include "io/vfs.h"
 #include "storage/memtable.h"
+#include "meta/value.h"
 #include "storage/segment.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -76,6 +77,9 @@ typedef struct vseg {
     _Atomic int obsolete; /* remove the file with the last reference */
     pthread_mutex_t open_lock;
     _Atomic(vex_index *) ix; /* opened on first use */
+    /* every key's metadata decoded (NULL entries: none), built on the
+     * first filtered read (open_lock) and published with release */
+    _Atomic(vm_record **) recs;
     int ix_rc;
     char ix_msg[VEX_ERRMSG_MAX];
 } vseg;
@@ -117,6 +121,14 @@ int vseg_live(const vseg *v, uint64_t id, uint64_t *key);
  * (verifying its checksum and every invariant), on the database's pool.
  * A failure is remembered and returned again. */
 int vseg_index(vseg *v, vex_index **out, vex_err *err);
+
+/* Every key's decoded metadata record (n_keys entries, NULL for keys
+ * without metadata and dead keys), decoded strictly on the first call
+ * (under open_lock) and kept until the segment is freed: the evaluation
+ * cache filtered searches and scans read without locks. Damage is
+ * VEX_CORRUPT naming the file and the record's offset (not remembered:
+ * the next call tries again). */
+int vseg_records(vseg *v, vm_record *const **out, vex_err *err);
 
 /* Live rows now (rows alive at birth minus deleted). */
 static inline uint64_t vseg_live_rows(const vseg *v)
