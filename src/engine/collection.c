@@ -524,7 +524,7 @@ static void op_encode(unsigned char *p, int kind, uint64_t id, const void *vec,
         memcpy(p + pos, vec, vec_bytes);
         pos += vec_bytes;
     }
-    if (kind_has_meta(kind))
+    if (kind_has_meta(kind) && meta != NULL) /* else the caller writes it */
         memcpy(p + pos, meta, meta_len);
 }
 

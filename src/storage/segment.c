@@ -637,9 +637,11 @@ int seg_key_meta(const seg *s, uint64_t key, const unsigned char **p,
     *len = 0;
     if (s->meta_offs == NULL || key >= s->info.n_keys)
         return 0;
-    *p = s->meta_data + s->meta_offs[key];
     *len = (size_t)(s->meta_offs[key + 1] - s->meta_offs[key]);
-    return *len > 0;
+    if (*len == 0)
+        return 0;
+    *p = s->meta_data + s->meta_offs[key];
+    return 1;
 }
 
 uint64_t seg_meta_offset(const seg *s, uint64_t key)
