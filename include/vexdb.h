@@ -1013,21 +1013,24 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
  *
  * Evaluation. Memtable rows are tested directly against their metadata
  * (three-valued: a condition on a missing or null field, or on a value of
- * another type, is not a match). For each segment, the filter is first
- * turned into a set of matching rows (over the segment's metadata, decoded
- * once and cached while the segment is in use), and a plan is chosen from
- * the number of matches m among its live rows n:
- *   VEX_PLAN_EXACT  m <= max(4096, n / 100), or a flat index: the exact
- *                   distance to every matching row;
- *   VEX_PLAN_POST   m >= 90% of n: a graph search for enough extra
- *                   candidates, then the non-matching ones dropped;
- *   VEX_PLAN_GRAPH  otherwise: a graph walk that passes through
- *                   non-matching rows and returns only matching ones.
+ * another type, is not a match). For each segment, the filter's match set
+ * (a bitmap of the rows it matches) is built the first time the filter
+ * handle meets the segment, from the segment's metadata decoded once, and
+ * kept with the segment (up to 16 filter handles per segment; further ones
+ * get a set built per search, which allocates). Deletes are applied as
+ * candidates are checked. A plan is chosen per segment from the number of
+ * matches m among its rows n (deleted ones included, so m is an estimate):
+ *   exact  m <= max(4096, n / 100), or a flat index: the exact
+ *          distance to every matching row;
+ *   post   m >= 90% of n: a graph search for enough extra
+ *          candidates, then the non-matching ones dropped;
+ *   graph  otherwise: a graph walk that passes through
+ *          non-matching rows and returns only matching ones.
  * A graph or post plan that finds fewer than min(k, m) results is redone
  * exactly (a fallback), and a memtable whose graph walk finds fewer than
  * k scans all of its rows: so k results come back whenever at least k
- * records match. A filtered search allocates a bitmap of one bit per row
- * for every segment it filters.
+ * records match. Reuse one vex_filter for repeated searches: a new handle
+ * costs one pass over every segment's metadata on first use.
  * ------------------------------------------------------------------- */
 
 /* Compile filter `text` (NUL-terminated UTF-8) for collection `c`. On
@@ -1049,9 +1052,9 @@ struct vex_search_stats {
     uint32_t struct_size;
     uint32_t sources;      /* memtables and segments searched */
     uint64_t rows_matched; /* segment rows the filter matched */
-    uint32_t plan_exact;   /* segments searched with VEX_PLAN_EXACT */
-    uint32_t plan_graph;   /* ... with VEX_PLAN_GRAPH */
-    uint32_t plan_post;    /* ... with VEX_PLAN_POST */
+    uint32_t plan_exact;   /* segments searched with the exact plan */
+    uint32_t plan_graph;   /* ... with the graph plan */
+    uint32_t plan_post;    /* ... with the post plan */
     uint32_t fallbacks;    /* sources redone exactly (see above) */
 };
 

@@ -1903,7 +1903,13 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
 struct vex_filter {
     vex_mem mem;
     vmf_filter *f;
+    uint64_t id; /* unique in its database: names its match sets */
 };
+
+static int filter_match(const void *ctx, const vm_record *r)
+{
+    return vmf_eval(ctx, r);
+}
 
 int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
 {
@@ -1919,6 +1925,7 @@ int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
     if (f == NULL)
         return coll_nomem(c);
     f->mem = *c->mem;
+    f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
     rc = vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
     if (rc != VEX_OK) {
         vex_mem_free(c->mem, f);
@@ -2026,16 +2033,26 @@ static int bit_is(const uint64_t *b, uint64_t k)
     return (int)((b[k >> 6] >> (k & 63)) & 1);
 }
 
+/* A segment key is a candidate when its record matched and the snapshot
+ * sees it. */
+typedef struct match_ctx {
+    const uint64_t *bits;
+    const vseg *g;
+    uint64_t seq;
+} match_ctx;
+
 static int bits_accept(uint64_t key, void *ctx)
 {
-    return bit_is(ctx, key);
+    const match_ctx *mc = ctx;
+    return bit_is(mc->bits, key) && vseg_visible(mc->g, key, mc->seq);
 }
 
 /* The exact distance from `query` to every key set in `bits` (through
  * the segment's index: vectors copied out in blocks and scored with the
  * flat kernels, so distances are bit-identical to a flat search). */
 static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
-                     const uint64_t *bits, const void *query, vex_topk *top)
+                     const uint64_t *bits, uint64_t seq, const void *query,
+                     vex_topk *top)
 {
     const vex_simd_table *st = vex_simd();
     unsigned char *buf = vex_mem_alloc(c->mem, EXACT_BLOCK * c->vec_bytes);
@@ -2052,6 +2069,8 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
             uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
             unsigned char *v = buf + cnt * c->vec_bytes;
             word &= word - 1;
+            if (!vseg_visible(g, key, seq))
+                continue;
             if (vex_index_get(ix, key, v) != VEX_OK) {
                 vex_mem_free(c->mem, buf);
                 return vex_err_set(&c->err, VEX_CORRUPT,
@@ -2077,97 +2096,89 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
     return VEX_OK;
 }
 
-/* k-NN over the rows of segment g visible at seq whose metadata `where`
- * matches: the matching rows as a bitmap, then the plan. */
+/* k-NN over the rows of segment g visible at the snapshot whose metadata
+ * `where` matches: the filter's match set (cached in the segment), then
+ * the plan from its size m (deletes not subtracted: an estimate). */
 static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
                             const void *query, size_t k,
                             const vex_search_params *up, vex_hit *tmp,
                             vex_topk *top)
 {
-    const vmf_filter *where = up->where->f;
-    vm_record *const *recs;
-    const uint64_t *rk = seg_row_keys(g->s);
-    uint64_t *bits = NULL, m = 0, live = 0;
+    const vex_filter *vf = up->where;
+    const uint64_t *bits;
+    uint64_t *scratch = NULL, m = 0, n = g->info.n_rows;
     vex_hit *more = NULL;
     vex_index *ix;
     vex_search_params sp;
-    size_t n = 0, want;
+    match_ctx mc;
+    size_t nh = 0, want;
     int rc, plan;
-    rc = vseg_records(g, &recs, &c->err);
+    rc = vseg_match(g, vf->id, filter_match, vf->f, &bits, &m, &scratch,
+                    &c->err);
     if (rc == VEX_OK)
         rc = vseg_index(g, &ix, &c->err);
     if (rc != VEX_OK)
-        return rc;
-    bits = vex_mem_calloc(c->mem, (g->info.n_keys + 63) / 64 + 1, 8);
-    if (bits == NULL)
-        return coll_nomem(c);
-    for (uint64_t i = 0; i < g->info.n_rows; i++) {
-        uint64_t key = rk[i];
-        if (!vseg_visible(g, key, sn->seq))
-            continue;
-        live++;
-        if (vmf_eval(where, recs[key])) {
-            bits[key >> 6] |= UINT64_C(1) << (key & 63);
-            m++;
-        }
-    }
+        goto out;
     if (sn->qs)
         atomic_fetch_add(&sn->qs->matched, m);
     if (m == 0)
         goto out;
+    mc.bits = bits;
+    mc.g = g;
+    mc.seq = sn->seq;
     want = k < m ? k : (size_t)m;
     if (g->info.index_kind != VEX_INDEX_HNSW ||
-        m <= (live / 100 > PLAN_EXACT_MIN ? live / 100 : PLAN_EXACT_MIN))
+        m <= (n / 100 > PLAN_EXACT_MIN ? n / 100 : PLAN_EXACT_MIN))
         plan = 0;
-    else if (m * 10 >= live * 9)
+    else if (m * 10 >= n * 9)
         plan = 2;
     else
         plan = 1;
     vex_search_params_init(&sp);
     sp.n_threads = 1;
     if (plan == 0 && g->info.index_kind != VEX_INDEX_HNSW) {
-        /* a flat index is exact with the bitmap as its filter */
+        /* a flat index is exact with the match set as its filter */
         sp.filter = bits_accept;
-        sp.filter_ctx = bits;
-        rc = vex_index_search(ix, query, k, &sp, tmp, &n);
+        sp.filter_ctx = &mc;
+        rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
         if (rc != VEX_OK) {
             rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
                              vex_index_errmsg(ix));
             goto out;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < nh; i++)
             vex_topk_push(top, tmp[i].distance, seg_key_id(g->s, tmp[i].id));
     } else if (plan == 0) {
-        rc = seg_exact(c, g, ix, bits, query, top);
+        rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
     } else if (plan == 1) {
         sp.ef_search = up->ef_search;
         sp.filter_max_ef = up->filter_max_ef;
         sp.filter = bits_accept;
-        sp.filter_ctx = bits;
-        rc = vex_index_search(ix, query, k, &sp, tmp, &n);
+        sp.filter_ctx = &mc;
+        rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
         if (rc != VEX_OK) {
             rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
                              vex_index_errmsg(ix));
             goto out;
         }
-        if (n >= want) {
-            for (size_t i = 0; i < n; i++)
+        if (nh >= want) {
+            for (size_t i = 0; i < nh; i++)
                 vex_topk_push(top, tmp[i].distance,
                               seg_key_id(g->s, tmp[i].id));
         } else {
             if (sn->qs)
                 atomic_fetch_add(&sn->qs->fallbacks, 1);
-            rc = seg_exact(c, g, ix, bits, query, top);
+            rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
         }
     } else {
         /* post-filter: enough candidates that about k of them match */
         seg_filter sf = {g, sn->seq, NULL, NULL};
-        double extra = (double)k * (double)(live - m) / (double)m * 2.0;
+        double extra = (double)k * (double)(n - m) / (double)m * 2.0;
         size_t kk = k + (size_t)extra + 8, got = 0;
         if (kk > VEX_MAX_K)
             kk = VEX_MAX_K;
-        if (kk > live)
-            kk = (size_t)live;
+        if (kk > n)
+            kk = (size_t)n;
         more = vex_mem_alloc(c->mem, kk * sizeof *more);
         if (more == NULL) {
             rc = coll_nomem(c);
@@ -2179,23 +2190,23 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
             sp.filter = seg_accept;
             sp.filter_ctx = &sf;
         }
-        rc = vex_index_search(ix, query, kk, &sp, more, &n);
+        rc = vex_index_search(ix, query, kk, &sp, more, &nh);
         if (rc != VEX_OK) {
             rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
                              vex_index_errmsg(ix));
             goto out;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < nh; i++)
             got += (size_t)bit_is(bits, more[i].id);
         if (got >= want) {
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < nh; i++)
                 if (bit_is(bits, more[i].id))
                     vex_topk_push(top, more[i].distance,
                                   seg_key_id(g->s, more[i].id));
         } else {
             if (sn->qs)
                 atomic_fetch_add(&sn->qs->fallbacks, 1);
-            rc = seg_exact(c, g, ix, bits, query, top);
+            rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
         }
     }
     if (sn->qs)
@@ -2205,7 +2216,7 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
                          1);
 out:
     vex_mem_free(c->mem, more);
-    vex_mem_free(c->mem, bits);
+    vex_mem_free(c->mem, scratch);
     return rc;
 }
 

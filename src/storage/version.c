@@ -46,6 +46,8 @@ void vseg_unref(vseg *v)
         atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
         return;
     vex_index_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
+    for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
+        vex_mem_free(v->mem, v->match[i].bits);
     {
         vm_record **r = atomic_load_explicit(&v->recs, memory_order_relaxed);
         if (r) {
@@ -142,6 +144,65 @@ int vseg_records(vseg *v, vm_record *const **out, vex_err *err)
     pthread_mutex_unlock(&v->open_lock);
     *out = r;
     return rc;
+}
+
+int vseg_match(vseg *v, uint64_t filter_id,
+               int (*match)(const void *ctx, const vm_record *r),
+               const void *ctx, const uint64_t **bits, uint64_t *count,
+               uint64_t **scratch, vex_err *err)
+{
+    vm_record *const *recs;
+    uint64_t *b, n = 0, n_keys = v->info.n_keys;
+    const uint64_t *rk;
+    int rc, slot = -1;
+    *bits = NULL;
+    *count = 0;
+    *scratch = NULL;
+    for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
+        if (atomic_load_explicit(&v->match[i].id, memory_order_acquire) ==
+            filter_id) {
+            *bits = v->match[i].bits;
+            *count = v->match[i].count;
+            return VEX_OK;
+        }
+    rc = vseg_records(v, &recs, err);
+    if (rc != VEX_OK)
+        return rc;
+    b = vex_mem_calloc(v->mem, (n_keys + 63) / 64 + 1, sizeof *b);
+    if (b == NULL)
+        return vex_err_set(err, VEX_NOMEM, "out of memory");
+    rk = seg_row_keys(v->s);
+    for (uint64_t i = 0; i < v->info.n_rows; i++)
+        if (match(ctx, recs[rk[i]])) {
+            b[rk[i] >> 6] |= UINT64_C(1) << (rk[i] & 63);
+            n++;
+        }
+    pthread_mutex_lock(&v->open_lock);
+    for (int i = 0; i < VSEG_MATCH_SLOTS && slot < 0; i++) {
+        uint64_t id =
+            atomic_load_explicit(&v->match[i].id, memory_order_relaxed);
+        if (id == filter_id) { /* another thread was first */
+            pthread_mutex_unlock(&v->open_lock);
+            vex_mem_free(v->mem, b);
+            *bits = v->match[i].bits;
+            *count = v->match[i].count;
+            return VEX_OK;
+        }
+        if (id == 0)
+            slot = i;
+    }
+    if (slot >= 0) {
+        v->match[slot].bits = b;
+        v->match[slot].count = n;
+        atomic_store_explicit(&v->match[slot].id, filter_id,
+                              memory_order_release);
+    }
+    pthread_mutex_unlock(&v->open_lock);
+    if (slot < 0)
+        *scratch = b;
+    *bits = b;
+    *count = n;
+    return VEX_OK;
 }
 
 int vseg_index(vseg *v, vex_index **out, vex_err *err)
