@@ -13,6 +13,8 @@
  * checked against the model; malformed filters give positioned errors.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -527,6 +529,134 @@ out:
         vex_db_close(db);
 }
 
+/* Searches and scans with shared filter handles while a writer inserts,
+ * updates metadata, deletes, flushes and compacts: the match sets are
+ * built by racing first searches and read without locks. Ids with
+ * id % 3 == 1 always have grp = 1 (updates keep it), ids 0..2999 are
+ * never deleted, so every search must return k hits, all with
+ * id % 3 == 1, and every scan only such ids. Run under TSan by the
+ * concurrency job (test_filter_db_threads). */
+typedef struct conc {
+    vex_collection *c;
+    vex_filter *f;
+    _Atomic int stop;
+    _Atomic int bad;
+    unsigned seed;
+} conc;
+
+static int conc_scan_cb(void *ctx, uint64_t id, const vex_meta *meta)
+{
+    conc *x = ctx;
+    (void)meta;
+    if (id % 3 != 1)
+        atomic_fetch_add(&x->bad, 1);
+    return 0;
+}
+
+static void *conc_reader(void *arg)
+{
+    conc *x = arg;
+    vex_rng r;
+    vex_rng_seed(&r, x->seed);
+    while (!atomic_load(&x->stop)) {
+        float q[DIM];
+        vex_hit hits[K];
+        size_t n = 0;
+        vex_search_params sp;
+        for (int i = 0; i < DIM; i++)
+            q[i] = (float)vex_rng_double(&r) * 2.0f - 1.0f;
+        vex_search_params_init(&sp);
+        sp.where = x->f;
+        sp.n_threads = 1;
+        if (vex_search(x->c, q, K, &sp, hits, NULL, &n) != VEX_OK || n != K)
+            atomic_fetch_add(&x->bad, 1);
+        for (size_t i = 0; i < n; i++)
+            if (hits[i].id % 3 != 1)
+                atomic_fetch_add(&x->bad, 1);
+        if (vex_rng_below(&r, 16) == 0 &&
+            vex_scan(x->c, x->f, conc_scan_cb, x) != VEX_OK)
+            atomic_fetch_add(&x->bad, 1);
+    }
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    vex_db *db = open_db("conc");
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_meta *m = NULL;
+    conc x[2];
+    pthread_t th[2];
+    vex_filter *f = NULL;
+    vex_rng r;
+    float v[DIM];
+    vex_rng_seed(&r, 99);
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_HNSW;
+    cfg.hnsw_m = 8;
+    cfg.hnsw_ef_construction = 40;
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    CHECK_RC(vex_meta_create(NULL, &m), VEX_OK);
+    if (c == NULL || m == NULL)
+        goto out;
+    for (uint64_t id = 0; id < 3000; id++) {
+        for (int i = 0; i < DIM; i++)
+            v[i] = (float)vex_rng_double(&r) * 2.0f - 1.0f;
+        vex_meta_clear(m);
+        vex_meta_set_int(m, "grp", id % 3 == 1);
+        vex_meta_set_int(m, "gen", 0);
+        CHECK_RC(vex_insert_meta(c, id, v, m), VEX_OK);
+    }
+    CHECK_RC(vex_flush(c), VEX_OK);
+    f = compile(c, "grp = 1");
+    if (f == NULL)
+        goto out;
+    for (int t = 0; t < 2; t++) {
+        x[t].c = c;
+        x[t].f = f;
+        atomic_init(&x[t].stop, 0);
+        atomic_init(&x[t].bad, 0);
+        x[t].seed = 1000u + (unsigned)t;
+        pthread_create(&th[t], NULL, conc_reader, &x[t]);
+    }
+    for (int round = 0; round < 6; round++) {
+        for (uint64_t j = 0; j < 500; j++) {
+            uint64_t id = 3000 + vex_rng_below(&r, 2000);
+            uint64_t old = vex_rng_below(&r, 3000);
+            for (int i = 0; i < DIM; i++)
+                v[i] = (float)vex_rng_double(&r) * 2.0f - 1.0f;
+            vex_meta_clear(m);
+            vex_meta_set_int(m, "grp", id % 3 == 1);
+            vex_meta_set_int(m, "gen", round);
+            (void)vex_upsert_meta(c, id, v, m);
+            if (j % 5 == 0)
+                (void)vex_delete(c, 3000 + vex_rng_below(&r, 2000));
+            vex_meta_clear(m);
+            vex_meta_set_int(m, "grp", old % 3 == 1);
+            vex_meta_set_int(m, "gen", round + 1);
+            CHECK_RC(vex_update_meta(c, old, m), VEX_OK);
+        }
+        CHECK_RC(vex_flush(c), VEX_OK);
+        if (round % 2 == 1)
+            CHECK_RC(vex_compact(c), VEX_OK);
+    }
+    for (int t = 0; t < 2; t++) {
+        atomic_store(&x[t].stop, 1);
+        pthread_join(th[t], NULL);
+        CHECK_MSG(atomic_load(&x[t].bad) == 0, "reader %d: %d bad results", t,
+                  atomic_load(&x[t].bad));
+    }
+out:
+    vex_filter_free(f);
+    vex_meta_free(m);
+    if (c)
+        vex_collection_close(c);
+    if (db)
+        vex_db_close(db);
+}
+
 int main(void)
 {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/vex_test_filter_db_XXXXXX");
@@ -537,6 +667,7 @@ int main(void)
     TEST_RUN(test_errors);
     TEST_RUN(test_flat_oracle);
     TEST_RUN(test_hnsw_recall);
+    TEST_RUN(test_concurrent);
     if (!test_failures_)
         rm_rf(tmp_root);
     return TEST_EXIT();
