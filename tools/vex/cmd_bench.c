@@ -586,7 +586,7 @@ static const vex_opt bench_opts[] = {
      "needs --meta"},
     {"meta", VEX_OPT_STRING, "FILE.tsv", 0, 0, 0,
      "with --filter: metadata, a header line and one row per base vector; "
-     "int64 columns X also get X_mod100"},
+     "int64 columns X also get X_mod100 and X_mod1000"},
     {"db", VEX_OPT_STRING, "DIR", 0, 0, 0,
      "with --filter: build the collection in this new database directory "
      "(default: a temporary one, removed afterwards)"},

@@ -10,9 +10,9 @@
  * Metadata: the TSV's first line names the columns; row i (after the
  * header) belongs to base vector i. A column is int64 when every value
  * parses as one, else double when every value does, else string; every
- * int64 column X also gets a derived column X_mod100 (X mod 100, in
- * 0..99), so that `X_mod100 < p` selects about p% of the rows
- * independently of X's order.
+ * int64 column X also gets derived columns X_mod100 and X_mod1000 (X
+ * mod 100 and mod 1000), so that `X_mod100 < p` selects about p% of the
+ * rows, and `X_mod1000 < p` p per mille, independently of X's order.
  *
  * Ground truth is exact filtered k-NN: the matching ids come from
  * vex_scan with the same filter, and a flat index over all base vectors
@@ -176,7 +176,8 @@ nomem:
     return -1;
 }
 
-/* Row r's metadata into m (columns, plus X_mod100 for int columns). */
+/* Row r's metadata into m (columns, plus X_mod100 and X_mod1000 for int
+ * columns). */
 static int tsv_meta(const tsv *t, size_t r, vex_meta *m)
 {
     vex_meta_clear(m);
@@ -192,6 +193,9 @@ static int tsv_meta(const tsv *t, size_t r, vex_meta *m)
             snprintf(name, sizeof name, "%.60s_mod100", t->names[col]);
             if (rc == VEX_OK)
                 rc = vex_meta_set_int(m, name, ((iv % 100) + 100) % 100);
+            snprintf(name, sizeof name, "%.60s_mod1000", t->names[col]);
+            if (rc == VEX_OK)
+                rc = vex_meta_set_int(m, name, ((iv % 1000) + 1000) % 1000);
         } else if (t->type[col] == COL_DOUBLE) {
             parse_double(s, &dv);
             rc = vex_meta_set_double(m, t->names[col], dv);
