@@ -8,7 +8,8 @@
  * then records, each a 2-byte little-endian length and that many bytes.
  * They are appended to a new collection's log, then the database is
  * opened. Checked: opening gives VEX_OK or VEX_CORRUPT, never a crash;
- * after VEX_OK, search, get and a write followed by a reopen work.
+ * after VEX_OK, search, get, get_meta, a filtered search and a scan
+ * work, and a write followed by a reopen works.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,14 @@ static int open_coll(vex_vfs *v, vex_db **db, vex_collection **c)
     if (rc == VEX_OK)
         rc = vex_collection_open(*db, "c", c);
     return rc;
+}
+
+static int count_cb(void *ctx, uint64_t id, const vex_meta *meta)
+{
+    (void)id;
+    (void)meta;
+    ++*(size_t *)ctx;
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -93,9 +102,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(q, &(float){0.5f}, sizeof(float));
         rc = vex_search(c, q, 4, NULL, hits, NULL, &nh);
         check(rc == VEX_OK);
-        for (size_t i = 0; i < nh; i++) {
-            unsigned char out[16];
-            check(vex_get(c, hits[i].id, out) == VEX_OK);
+        {
+            vex_meta *m = NULL;
+            vex_filter *f = NULL;
+            vex_search_params sp;
+            check(vex_meta_create(NULL, &m) == VEX_OK);
+            for (size_t i = 0; i < nh; i++) {
+                unsigned char out[16];
+                check(vex_get(c, hits[i].id, out) == VEX_OK);
+                check(vex_get_meta(c, hits[i].id, m) == VEX_OK);
+            }
+            check(vex_filter_parse(c, "n >= 0 OR n IS NULL", &f) == VEX_OK);
+            vex_search_params_init(&sp);
+            sp.where = f;
+            check(vex_search(c, q, 4, &sp, hits, NULL, &nh) == VEX_OK);
+            check(vex_scan(c, f, count_cb, &nh) == VEX_OK);
+            vex_filter_free(f);
+            vex_meta_free(m);
         }
         rc = vex_upsert(c, 12345, q);
         check(rc == VEX_OK);

@@ -14,6 +14,22 @@ def op(kind, ident, vec=b""):
     return bytes([kind]) + bytes(7) + struct.pack("<Q", ident) + vec
 
 
+def op_meta(kind, ident, meta, vec=b""):
+    """kinds 4 and 5: metadata length at offset 4, the record after the
+    vector ("Log record payload")."""
+    return (bytes([kind]) + bytes(3) + struct.pack("<IQ", len(meta), ident)
+            + vec + meta)
+
+
+def record(fields):
+    """"Record metadata encoding": (name, int64) fields, names ascending."""
+    body = b""
+    for name, val in sorted(fields):
+        nb = name.encode()
+        body += bytes([len(nb)]) + nb + bytes([2]) + struct.pack("<q", val)
+    return struct.pack("<BBHI", 1, 0, len(fields), 8 + len(body)) + body
+
+
 def rec(ops):
     body = struct.pack("<II", MAGIC, len(ops)) + b"".join(ops)
     return struct.pack("<H", len(body)) + body
@@ -41,6 +57,21 @@ def main(out):
         "nan": bytes([0]) + rec([op(1, 1, f32(float("nan"), 0, 0, 0))]),
         "pad_bits": bytes([2]) + rec([op(1, 1, bytes([0xFF, 0xFF]))]),
         "trailing": bytes([0]) + rec([op(3, 1)])[:2] + b"",
+        "meta_ops": bytes([1]) + rec([op_meta(4, i, record([("n", i)]), v[i])
+                                      for i in range(6)])
+        + rec([op_meta(5, 2, record([("n", 9), ("y", 1)]), v[3]), op(3, 1)])
+        + rec([op(2, 4, v[1])]),
+        "meta_empty_record": bytes([0]) + rec([op_meta(4, 1, record([]),
+                                                       v[1])]),
+        "meta_bad_record": bytes([0]) + rec([op_meta(
+            4, 1, record([("b", 1), ("a", 2)]), v[1])]),
+        "meta_len_zero": bytes([0]) + rec([op_meta(5, 1, b"", v[1])]),
+        "meta_len_past_end": bytes([0]) + rec([op_meta(
+            5, 1, record([("n", 1)]), v[1])])[:-4],
+        "meta_update_kind_6": bytes([0]) + rec([op(1, 1, v[1])])
+        + rec([op_meta(6, 1, record([("n", 1)]))]),
+        "meta_nonzero_pad": bytes([0]) + rec([bytes([4, 1]) + op_meta(
+            4, 1, record([("n", 1)]), v[1])[2:]]),
     }
     # a record with an extra byte after its operations
     body = struct.pack("<II", MAGIC, 1) + op(1, 1, v[1]) + b"\0"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_segment_corpus.py - writes seed inputs for fuzz_segment.c (see its
 header for the input layout: a flags byte, then a segment file). The files
-are built from docs/FORMAT.md ("Segment file", format version 2),
+are built from docs/FORMAT.md ("Segment file", format version 3),
 independently of segment.c, so the valid seeds also check that the
 document and the code agree: valid segments with dead keys and without,
 with all keys dead, with no keys at all, with and without an index
@@ -12,7 +12,9 @@ in each section, unsorted ids, a row key out of range or repeated, a key
 id that disagrees with its row, a dead key with an id, more rows than
 keys, a missing section, each with re-sealed checksums; a newer version, a
 real version-1 file, an unknown section kind, a repeated kind, a
-misaligned section). Usage:
+misaligned section; META sections: valid, in a version-2 file, on a dead
+key, with a record the strict decoder refuses, with offsets going down,
+too short; a valid version-2 file). Usage:
     python3 fuzz/make_segment_corpus.py fuzz/corpus/segment [fuzz/corpus/index]
 """
 import os
@@ -37,7 +39,7 @@ def crc32c(b):
 
 
 ALIGN = 4096
-IDS, INDEX, ROWKEYS, KEYIDS = 1, 2, 3, 4
+IDS, INDEX, ROWKEYS, KEYIDS, META = 1, 2, 3, 4, 5
 
 
 def up(x):
@@ -60,9 +62,28 @@ def keyset(n_rows, n_keys, seed, first_id=5):
     return ids, keys, key_ids
 
 
-def segment(number, ids, row_keys, key_ids, blob=None, version=2,
+def record(fields):
+    """A record's metadata as FORMAT.md "Record metadata encoding" lays
+    it out: fields (name, int64 value), names ascending."""
+    body = b""
+    for name, v in sorted(fields):
+        nb = name.encode()
+        body += bytes([len(nb)]) + nb + bytes([2]) + struct.pack("<q", v)
+    return struct.pack("<BBHI", 1, 0, len(fields), 8 + len(body)) + body
+
+
+def meta_section(recs, n_keys):
+    """n_keys + 1 offsets, then the records (recs: key -> bytes)."""
+    offs, data = [0], b""
+    for k in range(n_keys):
+        data += recs.get(k, b"")
+        offs.append(len(data))
+    return u64s(offs) + data
+
+
+def segment(number, ids, row_keys, key_ids, blob=None, version=3,
             n_rows=None, n_keys=None, order=None, kinds=None, idx_off=None,
-            drop=None):
+            drop=None, meta=None):
     """A version-2 segment file as FORMAT.md lays it out. order: the file
     order of the sections by kind (the writer's: ids, rowkeys, keyids,
     index); kinds: replaces the kind written for each; drop: a kind left
@@ -70,7 +91,9 @@ def segment(number, ids, row_keys, key_ids, blob=None, version=2,
     data = {IDS: u64s(ids), ROWKEYS: u64s(row_keys), KEYIDS: u64s(key_ids)}
     if blob is not None:
         data[INDEX] = blob
-    order = [k for k in (order or (IDS, ROWKEYS, KEYIDS, INDEX))
+    if meta is not None:
+        data[META] = meta
+    order = [k for k in (order or (IDS, ROWKEYS, KEYIDS, META, INDEX))
              if k in data and k != drop]
     secs = []
     end = ALIGN
@@ -143,6 +166,18 @@ def main():
     ki_dead[dead[0]] = 1
     ai, ark, aki = keyset(40, 40, 2)  # nothing dead
     zi, zrk, zki = keyset(3, 6, 3, first_id=0)  # a live id 0
+    # metadata: every third live key has a record
+    live_recs = {k: record([("n", i), ("year", 2000 + i % 30)])
+                 for j, (i, k) in enumerate(zip(ids, rk)) if j % 3 == 0}
+    good_meta = meta_section(live_recs, 50)
+    dead_recs = dict(live_recs)
+    dead_recs[dead[0]] = record([("n", 1)])
+    bad_recs = dict(live_recs)
+    first = sorted(live_recs)[0]
+    bad_recs[first] = record([("b", 1), ("a", 2)])  # names not ascending
+    meta_down = bytearray(good_meta)
+    meta_down[8 * 3:8 * 4] = struct.pack("<Q", 2**40)
+    meta_down = bytes(meta_down)
     seeds = {
         "valid_dead_keys_blob": (0, good),
         "valid_dead_keys_no_index": (0, segment(7, ids, rk, ki)),
@@ -179,7 +214,20 @@ def main():
         "keys_over_max": (3, segment(5, ids, rk, ki, blob, n_keys=2**40 + 1)),
         "no_rowkeys": (3, segment(5, ids, rk, ki, blob, drop=ROWKEYS)),
         "no_keyids": (3, segment(5, ids, rk, ki, blob, drop=KEYIDS)),
-        "newer_version": (0, segment(5, ids, rk, ki, blob, version=3)),
+        "newer_version": (0, segment(5, ids, rk, ki, blob, version=4)),
+        "valid_version_2": (0, segment(5, ids, rk, ki, blob, version=2)),
+        "valid_meta": (0, segment(12, ids, rk, ki, blob, meta=good_meta)),
+        "valid_meta_no_index": (0, segment(13, ids, rk, ki, meta=good_meta)),
+        "meta_in_version_2": (0, segment(5, ids, rk, ki, blob, version=2,
+                                         meta=good_meta)),
+        "meta_dead_key_resealed": (3, segment(5, ids, rk, ki, blob,
+                                              meta=meta_section(dead_recs,
+                                                                50))),
+        "meta_bad_record": (0, segment(5, ids, rk, ki, blob,
+                                       meta=meta_section(bad_recs, 50))),
+        "meta_offsets_down_resealed": (3, segment(5, ids, rk, ki, blob,
+                                                  meta=meta_down)),
+        "meta_short": (3, segment(5, ids, rk, ki, blob, meta=b"\0" * 16)),
         "version_1": (0, segment_v1(5, ids, blob)),
         "unknown_kind": (0, segment(5, ids, rk, ki, blob, kinds={INDEX: 9})),
         "repeated_kind": (0, segment(5, ids, rk, ki, blob,

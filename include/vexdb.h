@@ -219,6 +219,11 @@ typedef struct vex_hit {
  * be cheap (a bitmap or hash lookup). */
 typedef int (*vex_filter_fn)(uint64_t id, void *ctx);
 
+/* A compiled metadata filter and per-query statistics of collection
+ * searches; both are described with the collections below. */
+typedef struct vex_filter vex_filter;
+typedef struct vex_search_stats vex_search_stats;
+
 /* Parameters of one search call. Fill with vex_search_params_init(). */
 typedef struct vex_search_params {
     uint32_t struct_size;
@@ -259,6 +264,15 @@ typedef struct vex_search_params {
      * (vex_index_train) every distance is full precision and the value
      * has no effect. Default 0. */
     float refine;
+    /* Collections only (must be NULL for vex_index searches): only
+     * records whose metadata this filter (vex_filter_parse) matches are
+     * returned; see "Filtered search" below. Borrowed during the call; not
+     * combinable with `filter`. Default NULL. */
+    const vex_filter *where;
+    /* Collections only (must be NULL for vex_index searches): when not
+     * NULL, vex_search fills it (initialise it with
+     * vex_search_stats_init) with how the search ran. Default NULL. */
+    vex_search_stats *stats;
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);
@@ -603,7 +617,8 @@ typedef struct vex_db_options {
      * segments (at background priority), 1..16. Default 2. */
     uint32_t background_threads;
     /* A collection's memtable is frozen (and flushed to a segment in the
-     * background) once its vectors take this many bytes, 1 MiB .. 64 GiB.
+     * background) once its vectors and encoded metadata take this many
+     * bytes, 1 MiB .. 64 GiB.
      * Default 64 MiB. */
     uint64_t memtable_bytes;
     /* Frozen memtables of a collection that may wait for their flush
@@ -674,6 +689,107 @@ VEX_API size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size);
  * Collections
  * ------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------
+ * Metadata
+ *
+ * A record may carry typed metadata: a set of fields, each a name (1..64
+ * bytes of UTF-8 without control characters) and a value of one of the
+ * types below. Limits: 256 fields, strings of up to 65,536 bytes of valid
+ * UTF-8, tags of up to 256 bytes, 1,024 tags and 1 MiB of encoded
+ * metadata per record. A collection may declare a schema (see
+ * vex_collection_config); then every write is checked against it.
+ *
+ * vex_meta is a small builder and reader of one record's metadata: fill
+ * it with vex_meta_set_*() and pass it to vex_insert_meta() and friends,
+ * which copy it (the handle stays the caller's), or let vex_get_meta()
+ * fill it. Fields are kept in name order (bytewise); setting a name that
+ * is present replaces its value.
+ *
+ * Threading: a vex_meta belongs to one thread at a time; several threads
+ * may read one (vex_meta_count/find/field/tag, and pass it to writes) when
+ * none changes it.
+ * ------------------------------------------------------------------- */
+
+/* Value types; the numbers are stored on disk and never change. */
+typedef enum vex_type {
+    VEX_TYPE_NULL = 0,
+    VEX_TYPE_BOOL = 1,
+    VEX_TYPE_INT = 2, /* int64 */
+    VEX_TYPE_DOUBLE = 3,
+    VEX_TYPE_STRING = 4,
+    VEX_TYPE_TAGS = 5 /* a list of strings */
+} vex_type;
+
+/* "null", "bool", "int64", "double", "string", "tags", or "?". */
+VEX_API const char *vex_type_name(vex_type t);
+
+typedef struct vex_meta vex_meta;
+
+/* Create an empty metadata handle (owned by the caller: vex_meta_free).
+ * `alloc` may be NULL (malloc); its `user` must outlive the handle.
+ * VEX_NOMEM, VEX_MISUSE (out is NULL), VEX_INVALID (a partial allocator). */
+VEX_API int vex_meta_create(const vex_allocator *alloc, vex_meta **out);
+VEX_API void vex_meta_free(vex_meta *m); /* NULL: no-op */
+/* Remove every field. */
+VEX_API void vex_meta_clear(vex_meta *m);
+
+/* Set field `name` (NUL-terminated) to a value, replacing a field of the
+ * same name. Strings and tags are copied; `s` is `len` bytes (need not be
+ * NUL-terminated), each tag NUL-terminated. Returns VEX_INVALID (with
+ * vex_meta_errmsg naming the field) for a bad name, invalid UTF-8, a NaN,
+ * or a broken limit; the handle is then unchanged. VEX_NOMEM, VEX_MISUSE
+ * for NULL arguments. */
+VEX_API int vex_meta_set_null(vex_meta *m, const char *name);
+VEX_API int vex_meta_set_bool(vex_meta *m, const char *name, int value);
+VEX_API int vex_meta_set_int(vex_meta *m, const char *name, int64_t value);
+VEX_API int vex_meta_set_double(vex_meta *m, const char *name, double value);
+VEX_API int vex_meta_set_string(vex_meta *m, const char *name, const char *s,
+                                size_t len);
+VEX_API int vex_meta_set_tags(vex_meta *m, const char *name,
+                              const char *const *tags, size_t n_tags);
+/* Remove field `name`: VEX_OK, or VEX_NOTFOUND when it is absent. */
+VEX_API int vex_meta_remove(vex_meta *m, const char *name);
+
+/* Number of fields. */
+VEX_API size_t vex_meta_count(const vex_meta *m);
+
+/* One field as read back. Pointers point into the handle and are valid
+ * until it is changed or freed; names and strings are NOT NUL-terminated
+ * (use the lengths). Only the member of `type` is meaningful. */
+typedef struct vex_field {
+    const char *name;
+    size_t name_len;
+    vex_type type;
+    int b;         /* VEX_TYPE_BOOL: 0 or 1 */
+    int64_t i;     /* VEX_TYPE_INT */
+    double d;      /* VEX_TYPE_DOUBLE */
+    const char *s; /* VEX_TYPE_STRING: the bytes */
+    size_t len;    /* VEX_TYPE_STRING: their length */
+    size_t n_tags; /* VEX_TYPE_TAGS: read each with vex_meta_tag() */
+} vex_field;
+
+/* Field number i (0 .. count-1, in name order): VEX_OK, or VEX_NOTFOUND
+ * when i is out of range. */
+VEX_API int vex_meta_field(const vex_meta *m, size_t i, vex_field *out);
+/* The number of field `name` (NUL-terminated) into *i: VEX_OK, or
+ * VEX_NOTFOUND. */
+VEX_API int vex_meta_find(const vex_meta *m, const char *name, size_t *i);
+/* Tag j of tags field i: *p (not NUL-terminated, valid as for vex_field)
+ * and *len. VEX_NOTFOUND when i or j is out of range, VEX_INVALID when
+ * field i is not a tags field. */
+VEX_API int vex_meta_tag(const vex_meta *m, size_t i, size_t j, const char **p,
+                         size_t *len);
+
+/* The message of the most recent failed call on the handle, or "". */
+VEX_API const char *vex_meta_errmsg(const vex_meta *m);
+
+/* One field of a collection schema (vex_collection_config). */
+typedef struct vex_schema_field {
+    const char *name; /* NUL-terminated, a valid field name */
+    vex_type type;    /* VEX_TYPE_BOOL .. VEX_TYPE_TAGS */
+    int nullable;     /* 1: may be absent or null; 0: required */
+} vex_schema_field;
+
 /* Longest collection name. Names are 1..64 characters from [A-Za-z0-9_.-]
  * and must not start with '.'; they are used as directory names. */
 #define VEX_NAME_MAX 64
@@ -710,6 +826,19 @@ typedef struct vex_collection_config {
     uint32_t quant_m;
     uint32_t quant_bits;
     float quant_refine;
+    /* Optional metadata schema: n_schema_fields declarations with distinct
+     * names (at most 256), read by vex_collection_create only; NULL and 0
+     * (the default) = no schema, any metadata is accepted. With a schema,
+     * every write is checked: a declared field must have its type (an
+     * int64 is not accepted for a double) or be null/absent when
+     * nullable; a required one must be present and not null. With
+     * schema_closed = 1, fields the schema does not declare are refused
+     * too; 0 (default) allows them, untyped. The schema is stored with the
+     * collection. vex_collection_get_config() points schema_fields at the
+     * handle's own copy (valid until the collection is closed). */
+    const vex_schema_field *schema_fields;
+    uint32_t n_schema_fields;
+    uint32_t schema_closed; /* 0 or 1 */
 } vex_collection_config;
 
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);
@@ -794,6 +923,31 @@ VEX_API int vex_delete(vex_collection *c, uint64_t id);
 /* Copy the record's vector to `vector_out`; VEX_NOTFOUND if absent. */
 VEX_API int vex_get(vex_collection *c, uint64_t id, void *vector_out);
 
+/* Writes with metadata. `meta` (may be NULL: no metadata) is copied; the
+ * handle stays the caller's and may be reused at once. The record's
+ * metadata is replaced as a whole: an upsert (with or without metadata)
+ * leaves exactly the metadata it gives. With a schema, the metadata is
+ * checked in the calling thread before anything is logged: VEX_INVALID,
+ * with a message naming the field ("insert of id 7: metadata: field
+ * \"year\": expected int64, got string"). vex_insert()/vex_upsert() are the
+ * same calls with NULL metadata (so a schema with required fields
+ * refuses them). Thread-safe, as vex_insert(). */
+VEX_API int vex_insert_meta(vex_collection *c, uint64_t id, const void *vector,
+                            const vex_meta *meta);
+VEX_API int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
+                            const vex_meta *meta);
+/* Replace the metadata of an existing record and keep its vector (the
+ * caller does not pass it; the log holds only the metadata).
+ * VEX_NOTFOUND if the id is absent (nothing is logged). */
+VEX_API int vex_update_meta(vex_collection *c, uint64_t id,
+                            const vex_meta *meta);
+/* Replace the contents of `out` (a handle the caller created) with a copy
+ * of the record's metadata (no fields when it has none); VEX_NOTFOUND if
+ * the id is absent (out is then cleared). Reads a snapshot, like
+ * vex_get(). Thread-safe. VEX_CORRUPT (file and offset) when a segment's
+ * stored metadata is damaged. */
+VEX_API int vex_get_meta(vex_collection *c, uint64_t id, vex_meta *out);
+
 /* A write batch: operations collected in memory and committed atomically
  * (all or none, also across a crash) by vex_batch_commit(). A batch
  * belongs to the thread using it; it may be committed to any collection
@@ -810,6 +964,16 @@ VEX_API void vex_batch_free(vex_batch *b);
 VEX_API int vex_batch_insert(vex_batch *b, uint64_t id, const void *vector);
 VEX_API int vex_batch_upsert(vex_batch *b, uint64_t id, const void *vector);
 VEX_API int vex_batch_delete(vex_batch *b, uint64_t id);
+/* As vex_insert_meta/vex_upsert_meta/vex_update_meta, queued: the
+ * metadata is copied into the batch (NULL: none); the schema is checked
+ * at commit, where a violation fails the commit with the operation's
+ * index and id in the message. */
+VEX_API int vex_batch_insert_meta(vex_batch *b, uint64_t id, const void *vector,
+                                  const vex_meta *meta);
+VEX_API int vex_batch_upsert_meta(vex_batch *b, uint64_t id, const void *vector,
+                                  const vex_meta *meta);
+VEX_API int vex_batch_update_meta(vex_batch *b, uint64_t id,
+                                  const vex_meta *meta);
 /* Number of queued operations. */
 VEX_API size_t vex_batch_count(const vex_batch *b);
 /* Drop every queued operation (memory is kept for reuse). */
@@ -921,6 +1085,73 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
                              size_t n_queries, size_t k,
                              const vex_search_params *params, vex_hit *hits,
                              size_t *n_hits);
+
+/* ---------------------------------------------------------------------
+ * Filtered search and scan
+ *
+ * A filter is text in the language of docs/FILTERS.md, e.g.
+ *   year >= 2020 AND lang IN ("en", "de") AND NOT tags CONTAINS "draft"
+ * compiled once per collection (type-checked against its schema, if it
+ * has one) and used by any number of searches and scans at once.
+ *
+ * Evaluation. Memtable rows are tested directly against their metadata
+ * (three-valued: a condition on a missing or null field, or on a value of
+ * another type, is not a match). For each segment, the filter's match set
+ * (a bitmap of the rows it matches) is built the first time the filter
+ * handle meets the segment, from the segment's metadata decoded once, and
+ * kept with the segment (up to 16 filter handles per segment; further ones
+ * get a set built per search, which allocates). Deletes are applied as
+ * candidates are checked. A plan is chosen per segment from the number of
+ * matches m among its rows n (deleted ones included, so m is an estimate):
+ *   exact  m <= max(4096, n / 100), or a flat index: the exact
+ *          distance to every matching row;
+ *   post   m >= 90% of n: a graph search for enough extra
+ *          candidates, then the non-matching ones dropped;
+ *   graph  otherwise: a graph walk that passes through
+ *          non-matching rows and returns only matching ones.
+ * A graph or post plan that finds fewer than min(k, m) results is redone
+ * exactly (a fallback), and a memtable whose graph walk finds fewer than
+ * k scans all of its rows: so k results come back whenever at least k
+ * records match. Reuse one vex_filter for repeated searches: a new handle
+ * costs one pass over every segment's metadata on first use.
+ * ------------------------------------------------------------------- */
+
+/* Compile filter `text` (NUL-terminated UTF-8) for collection `c`. On
+ * VEX_OK *out is a handle owned by the caller (vex_filter_free), usable
+ * with this collection (and others of the same schema) from any thread;
+ * it may outlive the collection but not the database. VEX_INVALID with a
+ * message in vex_collection_errmsg giving the byte offset ("filter: at
+ * offset 12: expected a value, found ')'") for a syntax error, a limit,
+ * or a field or literal the schema does not allow; VEX_NOMEM. */
+VEX_API int vex_filter_parse(vex_collection *c, const char *text,
+                             vex_filter **out);
+VEX_API void vex_filter_free(vex_filter *f); /* NULL: no-op */
+/* The filter's canonical text, as snprintf: at most size - 1 bytes and a
+ * NUL when size > 0; returns the full length. */
+VEX_API size_t vex_filter_print(const vex_filter *f, char *buf, size_t size);
+
+/* How a collection search ran (vex_search_params.stats). */
+struct vex_search_stats {
+    uint32_t struct_size;
+    uint32_t sources;      /* memtables and segments searched */
+    uint64_t rows_matched; /* segment rows the filter matched */
+    uint32_t plan_exact;   /* segments searched with the exact plan */
+    uint32_t plan_graph;   /* ... with the graph plan */
+    uint32_t plan_post;    /* ... with the post plan */
+    uint32_t fallbacks;    /* sources redone exactly (see above) */
+};
+
+VEX_API void vex_search_stats_init(vex_search_stats *st);
+
+/* Call fn(ctx, id, meta) for every record of a snapshot of `c` that
+ * `where` matches (NULL: every record), memtables first, then segments
+ * (ids in no particular order). `meta` is the record's metadata, valid
+ * during the call only. A non-zero return from fn stops the scan and is
+ * returned. fn must not write to `c`. Thread-safe. VEX_CORRUPT when a
+ * segment's metadata is damaged. */
+VEX_API int vex_scan(vex_collection *c, const vex_filter *where,
+                     int (*fn)(void *ctx, uint64_t id, const vex_meta *meta),
+                     void *ctx);
 
 #ifdef __cplusplus
 }

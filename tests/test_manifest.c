@@ -434,11 +434,44 @@ static void test_decode_damage(void)
     expect_corrupt(c, n, "ids not ascending");
     CHECK(err_has("not ascending"));
     memcpy(c, b, n);
-    vex_put_u32le(c + 8, 2);
+    vex_put_u32le(c + 8, 3);
     reseal(c, n);
     CHECK_RC(manifest_decode(c, n, "M", &g_mem, &g_err, &d), VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
+    /* version 2 needs a schema; version 1 has none */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 2);
+    reseal(c, n);
+    expect_corrupt(c, n, "version 2 without a schema");
+    CHECK(err_has("schema length 0"));
+    memcpy(c, b, n);
+    vex_put_u32le(c + 64 + 112, 4);
+    reseal(c, n);
+    expect_corrupt(c, n, "version 1 with a schema length");
     free(c);
+    /* a schema blob round trips (opaque bytes) and makes version 2; a
+     * length that does not fit the file is damage */
+    {
+        unsigned char *b2 = NULL, blob[5] = {1, 2, 3, 4, 5};
+        size_t n2 = 0;
+        m.schema = blob;
+        m.schema_len = 5;
+        CHECK_RC(manifest_encode(&m, &g_mem, &g_err, &b2, &n2), VEX_OK);
+        m.schema = NULL;
+        m.schema_len = 0;
+        CHECK_EQ_INT(n2, n + 5);
+        if (b2) {
+            CHECK_EQ_INT(vex_get_u32le(b2 + 8), 2);
+            CHECK_RC(manifest_decode(b2, n2, "M", &g_mem, &g_err, &d), VEX_OK);
+            CHECK(d.schema_len == 5 && d.schema &&
+                  memcmp(d.schema, blob, 5) == 0);
+            manifest_free(&d, &g_mem);
+            vex_put_u32le(b2 + 64 + 112, 6);
+            reseal(b2, n2);
+            expect_corrupt(b2, n2, "schema length past the end");
+            vex_mem_free(&g_mem, b2);
+        }
+    }
     vex_mem_free(&g_mem, b);
     manifest_free(&m, &g_mem);
     /* a big one, a stride of bits */

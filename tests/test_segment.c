@@ -1,9 +1,9 @@
 /*
  * test_segment.c - immutable segment files (src/storage/segment.h), format
- * version 2 (index keys): round trips on the in-memory and the posix vfs
- * (rows/keys 0/0, 0/5 (all keys dead), 1/1, 7/10, 1000/1000, 1000/1300;
- * no blob and blobs of 0, 1, 63, 4097 bytes; one of 600000 rows, 700000
- * keys and a blob over the 4 MiB write chunk), every header field, id,
+ * version 3 (index keys, optional META section): round trips on the in-memory
+ * and the posix vfs (rows/keys 0/0, 0/5 (all keys dead), 1/1, 7/10, 1000/1000,
+ * 1000/1300; no blob and blobs of 0, 1, 63, 4097 bytes; one of 600000 rows,
+ * 700000 keys and a blob over the 4 MiB write chunk), every header field, id,
  * row key and key id checked, and seg_find, seg_key_id and seg_key_live
  * against the input, dead keys written as 0 whatever the caller passed;
  * a real HNSW blob keyed by row number, with dead keys, opened in place
@@ -23,7 +23,8 @@
  * status, no file left, nothing leaked) and seg_open, an out-of-memory
  * sweep of seg_open; and threads calling seg_find, seg_key_id,
  * seg_key_live and seg_index on one segment at once (the first seg_index
- * calls race to verify the checksum).
+ * calls race to verify the checksum); the META section: round trip,
+ * damage, writer checks and a version-2 file without it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -938,14 +939,14 @@ static void test_resealed(void)
         goto cleanup;
     memcpy(d.bad, d.good, d.size);
     /* versions */
-    vex_put_u32le(d.bad + 8, 3); /* newer */
-    CHECK_RC(resealed(&d, 512, "version 3"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + 8, 4); /* newer */
+    CHECK_RC(resealed(&d, 512, "version 4"), VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
     CHECK(err_has("offset 8"));
     /* a newer version with a longer header (CRC in its last 4 bytes) */
-    vex_put_u32le(d.bad + 8, 3);
+    vex_put_u32le(d.bad + 8, 4);
     vex_put_u32le(d.bad + 12, 1024);
-    CHECK_RC(resealed(&d, 1024, "version 3, 1024"), VEX_UNSUPPORTED);
+    CHECK_RC(resealed(&d, 1024, "version 4, 1024"), VEX_UNSUPPORTED);
     vex_put_u32le(d.bad + 8, 1); /* older: before index keys */
     CHECK_RC(resealed(&d, 512, "version 1"), VEX_UNSUPPORTED);
     CHECK(err_has("format version 1 is older than 2"));
@@ -958,8 +959,12 @@ static void test_resealed(void)
     vex_put_u32le(d.bad + ENTRY(1), 9); /* unknown */
     CHECK_RC(resealed(&d, 512, "kind 9"), VEX_UNSUPPORTED);
     CHECK(err_has("unknown kind 9"));
-    vex_put_u32le(d.bad + ENTRY(3), 5); /* the first unassigned kind */
-    CHECK_RC(resealed(&d, 512, "kind 5"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + ENTRY(3), 6); /* the first unassigned kind */
+    CHECK_RC(resealed(&d, 512, "kind 6"), VEX_UNSUPPORTED);
+    CHECK(err_has("unknown kind 6"));
+    vex_put_u32le(d.bad + 8, 2); /* META is unknown to version 2 */
+    vex_put_u32le(d.bad + ENTRY(3), SEG_SEC_META);
+    CHECK_RC(resealed(&d, 512, "kind 5 in version 2"), VEX_UNSUPPORTED);
     CHECK(err_has("unknown kind 5"));
     vex_put_u32le(d.bad + ENTRY(1), SEG_SEC_IDS); /* repeated */
     CHECK_RC(resealed(&d, 512, "repeat ids"), VEX_CORRUPT);
@@ -1096,6 +1101,126 @@ cleanup:
 /* A segment as the version-1 writer made it (docs/FORMAT.md before index
  * keys: n_sections at 72, the table at 80, ids at 4096, the blob on the
  * next boundary): refused as older, whatever else it holds. */
+
+/* The META section (format 3): per-key bytes round trip (live keys with
+ * and without metadata, dead keys empty), a format-2 file (no META) still
+ * opens, the writer refuses metadata on a dead key, and damage to the
+ * section is VEX_CORRUPT with the offset. */
+static void test_meta_section(void)
+{
+    vex_vfs *v = NULL;
+    keyset ks;
+    seg_write_info wi;
+    seg *s = NULL;
+    char path[512];
+    uint64_t offs[11], k, moff = 0, mlen = 0;
+    unsigned char data[256], *file = NULL;
+    const unsigned char *p;
+    size_t len, n = 0;
+    long size;
+    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    make_keys(&ks, 7, 10, test_seed(77));
+    offs[0] = 0;
+    for (k = 0; k < 10; k++) {
+        int live = 0;
+        for (uint64_t i = 0; i < ks.n_rows; i++)
+            live |= ks.row_keys[i] == k;
+        if (live && k % 3 != 0) /* some live keys have none */
+            for (uint64_t j = 0; j < k + 1; j++)
+                data[n++] = (unsigned char)(k * 16 + j);
+        offs[k + 1] = n;
+    }
+    seg_path_of(path, sizeof path, ".", 50);
+    fill_info(&wi, 50, &ks, NULL, 0);
+    wi.meta_offs = offs;
+    wi.meta_data = data;
+    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(seg_open(v, path, 50, NULL, &g_err, &s), VEX_OK);
+    for (k = 0; s && k < 10; k++) {
+        int has = seg_key_meta(s, k, &p, &len);
+        CHECK_EQ_INT(has, offs[k + 1] > offs[k]);
+        CHECK_EQ_INT(len, offs[k + 1] - offs[k]);
+        CHECK(len == 0 || memcmp(p, data + offs[k], len) == 0);
+    }
+    CHECK(s == NULL || seg_key_meta(s, 10, &p, &len) == 0);
+    seg_close(s);
+    s = NULL;
+    /* find the META section in the table and damage it */
+    file = malloc(1 << 16);
+    size = read_all(v, path, file, 1 << 16);
+    CHECK(size > 0);
+    for (int i = 0; i < 4; i++)
+        if (vex_get_u32le(file + ENTRY(i)) == SEG_SEC_META) {
+            moff = vex_get_u64le(file + ENTRY(i) + 8);
+            mlen = vex_get_u64le(file + ENTRY(i) + 16);
+        }
+    CHECK(moff > 0 && mlen == 8 * 11 + n);
+    if (moff > 0) {
+        /* a flipped data byte: the section checksum */
+        file[moff + 88] ^= 1;
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(seg_open(v, path, 50, NULL, &g_err, &s), VEX_CORRUPT);
+        CHECK(err_has("meta section checksum") && err_has("offset"));
+        file[moff + 88] ^= 1;
+        /* re-sealed bad offsets: the structural checks */
+        for (int c = 0; c < 3; c++) {
+            unsigned char *o = file + moff;
+            uint64_t save[11];
+            int i;
+            memcpy(save, o, sizeof save);
+            if (c == 0)
+                vex_put_u64le(o, 1); /* first offset not 0 */
+            else if (c == 1)
+                vex_put_u64le(o + 8 * 10, n - 1); /* last != data length */
+            else
+                vex_put_u64le(o + 8 * 3, vex_get_u64le(o + 8 * 4) + 1);
+            for (i = 0; i < 5; i++)
+                if (vex_get_u32le(file + ENTRY(i)) == SEG_SEC_META)
+                    vex_put_u32le(file + ENTRY(i) + 4,
+                                  vex_crc32c(o, (size_t)mlen));
+            vex_put_u32le(file + 508, vex_crc32c(file, 508));
+            write_all(v, path, file, (size_t)size);
+            CHECK_RC(seg_open(v, path, 50, NULL, &g_err, &s), VEX_CORRUPT);
+            CHECK(err_has("meta section") && err_has("offset"));
+            memcpy(o, save, sizeof save);
+        }
+    }
+    /* metadata on a dead key is refused by the writer */
+    for (k = 0; k < 10; k++) {
+        int live = 0;
+        for (uint64_t i = 0; i < ks.n_rows; i++)
+            live |= ks.row_keys[i] == k;
+        if (!live)
+            break;
+    }
+    if (k < 10) {
+        uint64_t bad[11];
+        for (uint64_t j = 0; j <= 10; j++)
+            bad[j] = j > k ? offs[j] + 1 : offs[j];
+        wi.meta_offs = bad;
+        seg_path_of(path, sizeof path, ".", 51);
+        wi.number = 51;
+        CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+        CHECK(err_has("dead key"));
+    }
+    /* a format-2 file: no META section, version 2 in the header */
+    wi.meta_offs = NULL;
+    wi.meta_data = NULL;
+    wi.number = 52;
+    seg_path_of(path, sizeof path, ".", 52);
+    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    size = read_all(v, path, file, 1 << 16);
+    vex_put_u32le(file + 8, 2);
+    vex_put_u32le(file + 508, vex_crc32c(file, 508));
+    write_all(v, path, file, (size_t)size);
+    CHECK_RC(seg_open(v, path, 52, NULL, &g_err, &s), VEX_OK);
+    CHECK(s == NULL || seg_key_meta(s, ks.row_keys[0], &p, &len) == 0);
+    seg_close(s);
+    free(file);
+    free_keys(&ks);
+    vex_vfs_destroy(v);
+}
+
 static void test_version1(void)
 {
     static unsigned char f[3 * 4096];
@@ -1417,6 +1542,7 @@ int main(void)
     TEST_RUN(test_damage_posix);
     TEST_RUN(test_resealed);
     TEST_RUN(test_version1);
+    TEST_RUN(test_meta_section);
     TEST_RUN(test_fault_write);
     TEST_RUN(test_fault_open);
     TEST_RUN(test_concurrent);

@@ -53,6 +53,16 @@
  * the next write waits for a flush, or fails with VEX_BUSY
  * (VEX_STALL_BUSY).
  *
+ * Metadata. A row may carry a metadata record (meta/value.h): the
+ * memtable keeps it decoded, segments keep its encoding per key (META
+ * section), the log carries it in operation kinds 4 and 5. A collection
+ * schema (meta/schema.h, its blob in the manifest) is checked in the
+ * writer's thread before a request is queued. A metadata-only update is
+ * a new row with the old vector: the leader logs it as an upsert with
+ * metadata and the vector it finds (encode_group), never as a reference
+ * to the old row, which a compaction may drop before the log record is
+ * flushed (invariant 2 would then be broken on replay).
+ *
  * Sticky errors: a failed log write or sync, a failure to apply an
  * operation that is already logged, a failed flush, and a manifest
  * publish whose outcome is unknown leave the on-disk or in-memory state
@@ -68,7 +78,12 @@
 #include "engine/db.h"
 #include "engine/engine.h"
 #include "engine/jobs.h"
+#include "engine/meta_api.h"
 #include "index/index.h"
+#include "meta/filter.h"
+#include "meta/schema.h"
+#include "meta/value.h"
+#include "simd/simd.h"
 #include "storage/compact.h"
 #include "storage/manifest.h"
 #include "storage/memtable.h"
@@ -83,7 +98,16 @@
 #define REC_MAGIC  0x31504f56u /* "VOP1" little-endian */
 #define REC_HEADER 8
 #define OP_HEADER  16
-enum { OP_INSERT = 1, OP_UPSERT = 2, OP_DELETE = 3 };
+/* Kinds 4-6 carry a metadata record (docs/FORMAT.md): insert and upsert
+ * with metadata, and a metadata-only update. */
+enum {
+    OP_INSERT = 1,
+    OP_UPSERT = 2,
+    OP_DELETE = 3,
+    OP_INSERT_M = 4,
+    OP_UPSERT_M = 5,
+    OP_SETMETA = 6
+};
 
 /* Limits of one batch and of one group's log record. */
 #define BATCH_MAX_BYTES (16u << 20)
@@ -101,6 +125,9 @@ typedef struct wreq {
     int one_kind;
     uint64_t one_id;
     const void *one_vec;
+    const unsigned char *one_meta; /* encoded record (kinds 4-6) */
+    size_t one_meta_len;
+    size_t n_setmeta; /* OP_SETMETA operations (logged with a vector) */
     int done, rc;
     char msg[VEX_ERRMSG_MAX];
     pthread_cond_t cv;
@@ -116,6 +143,14 @@ struct vex_collection {
     man_config cfg;
     vex_index_config icfg; /* for vector checks and memtables */
     size_t vec_bytes;
+    /* the metadata schema (NULL: none), its blob for the manifest, and
+     * the public view vex_collection_get_config hands out */
+    vm_schema *schema;
+    unsigned char *schema_blob;
+    uint32_t schema_len;
+    vex_schema_field *schema_pub;
+    char *schema_names;
+    unsigned char *vecbuf; /* leader only: the vector a SETMETA keeps */
 
     /* the version readers snapshot (ver_mu; changed with apply_mu too) */
     pthread_mutex_t ver_mu;
@@ -148,16 +183,24 @@ struct vex_collection {
     int sticky_rc;
     char sticky_msg[VEX_ERRMSG_MAX];
     vex_idmap overlay; /* leader only: id -> 1 live / 0 gone, this group */
+    vex_idmap vecmap;  /* leader only: id -> its vector's offset in rec */
     uint64_t *touched; /* leader only: ids put in the overlay */
     size_t n_touched, cap_touched;
     unsigned char *rec; /* leader only: the group's record */
     size_t rec_cap;
 };
 
-/* A snapshot (V2). */
+/* Counters of one search call (vex_search_stats), shared by its workers. */
+typedef struct qstats {
+    _Atomic uint32_t sources, exact, graph, post, fallbacks;
+    _Atomic uint64_t matched;
+} qstats;
+
+/* A snapshot (V2), and the counters of the search using it (or NULL). */
 typedef struct snap {
     version *v;
     uint64_t seq;
+    qstats *qs;
 } snap;
 
 /* ---------------------------------------------------------------------
@@ -195,6 +238,7 @@ static void snap_take(vex_collection *c, snap *s)
     s->v = c->cur;
     version_ref(s->v);
     s->seq = c->visible_seq;
+    s->qs = NULL;
     pthread_mutex_unlock(&c->ver_mu);
 }
 
@@ -341,10 +385,44 @@ static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
     return VEX_OK;
 }
 
+/* The vector of the live row of `id` (leader, apply_mu held), for a
+ * metadata-only update: a memtable row's in place, a segment row's copied
+ * into c->vecbuf. VEX_NOTFOUND when there is none. */
+static int live_vector(vex_collection *c, uint64_t id, const void **vec)
+{
+    version *v = c->cur;
+    uint64_t key, row;
+    for (uint32_t i = v->n_mts; i-- > 0;)
+        if (mt_find(v->mts[i], id, UINT64_MAX - 1, &row)) {
+            *vec = mt_row_vec(v->mts[i], row);
+            return VEX_OK;
+        }
+    for (uint32_t i = v->n_segs; i-- > 0;)
+        if (vseg_live(v->segs[i], id, &key)) {
+            vex_index *ix;
+            int rc = vseg_index(v->segs[i], &ix, &c->err);
+            if (rc != VEX_OK)
+                return rc;
+            if (vex_index_get(ix, key, c->vecbuf) != VEX_OK)
+                return vex_err_set(&c->err, VEX_CORRUPT,
+                                   "%s: id %llu (key %llu) is listed but not "
+                                   "in the index",
+                                   seg_path(v->segs[i]->s),
+                                   (unsigned long long)id,
+                                   (unsigned long long)key);
+            *vec = c->vecbuf;
+            return VEX_OK;
+        }
+    return vex_err_set(&c->err, VEX_NOTFOUND,
+                       "metadata update of id %llu: no such id",
+                       (unsigned long long)id);
+}
+
 static int apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
-                    uint64_t seq)
+                    const unsigned char *meta, size_t meta_len, uint64_t seq)
 {
     memtable *a = version_active(c->cur);
+    vm_record *rec = NULL;
     int rc, ended = 0, ended_here = 0;
     if (kind == OP_DELETE) {
         rc = end_row(c, id, seq, 0, &ended);
@@ -352,55 +430,108 @@ static int apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
             atomic_fetch_sub(&c->n_live, 1);
         return rc;
     }
-    if (!mt_live(a, id)) {
-        rc = end_row(c, id, seq, 1, &ended);
+    if (vec == NULL) /* OP_SETMETA is logged as OP_UPSERT_M */
+        return vex_err_set(&c->err, VEX_INTERNAL,
+                           "operation %d on id %llu has no vector", kind,
+                           (unsigned long long)id);
+    if (meta_len > 0) {
+        rc = vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
         if (rc != VEX_OK)
             return rc;
+        if (vm_record_n_fields(rec) == 0) {
+            vm_record_free(rec, c->mem); /* no fields: store none */
+            rec = NULL;
+        }
     }
-    rc = mt_put(a, id, vec, seq, &ended_here);
-    if (rc != VEX_OK)
+    if (!mt_live(a, id)) {
+        rc = end_row(c, id, seq, 1, &ended);
+        if (rc != VEX_OK) {
+            vm_record_free(rec, c->mem);
+            return rc;
+        }
+    }
+    rc = mt_put(a, id, vec, rec, seq, &ended_here);
+    if (rc != VEX_OK) {
+        vm_record_free(rec, c->mem);
         return vex_err_set(&c->err, rc, "memtable: out of memory");
+    }
     if (!ended && !ended_here)
         atomic_fetch_add(&c->n_live, 1);
     return VEX_OK;
 }
 
-/* Decode one operation at p (n bytes left); 0 on damage. */
-static size_t op_decode(const vex_collection *c, const unsigned char *p,
-                        size_t n, int *kind, uint64_t *id, const void **vec)
+static int kind_has_vec(int kind)
 {
-    size_t need;
+    return kind == OP_INSERT || kind == OP_UPSERT || kind == OP_INSERT_M ||
+           kind == OP_UPSERT_M;
+}
+
+static int kind_has_meta(int kind)
+{
+    return kind >= OP_INSERT_M && kind <= OP_SETMETA;
+}
+
+/* Bytes of one encoded operation. */
+static size_t op_size(size_t vec_bytes, int kind, size_t meta_len)
+{
+    return OP_HEADER + (kind_has_vec(kind) ? vec_bytes : 0) +
+           (kind_has_meta(kind) ? meta_len : 0);
+}
+
+/* Decode one operation at p (n bytes left); 0 on damage. The metadata
+ * bytes are only located here (decode them with vm_record_decode). */
+static size_t op_decode(const vex_collection *c, const unsigned char *p,
+                        size_t n, int *kind, uint64_t *id, const void **vec,
+                        const unsigned char **meta, size_t *meta_len)
+{
+    size_t need, ml = 0;
     *kind = 0;
     *id = 0;
     *vec = NULL;
+    *meta = NULL;
+    *meta_len = 0;
     if (n < OP_HEADER)
         return 0;
     *kind = p[0];
-    for (int i = 1; i < 8; i++)
+    if (*kind < OP_INSERT || *kind > OP_SETMETA)
+        return 0;
+    for (int i = 1; i < (kind_has_meta(*kind) ? 4 : 8); i++)
         if (p[i] != 0)
             return 0;
-    *id = vex_get_u64le(p + 8);
-    if (*kind == OP_DELETE) {
-        *vec = NULL;
-        return OP_HEADER;
+    if (kind_has_meta(*kind)) {
+        ml = vex_get_u32le(p + 4);
+        if (ml == 0 || ml > VM_MAX_ENCODED)
+            return 0;
     }
-    if (*kind != OP_INSERT && *kind != OP_UPSERT)
-        return 0;
-    need = OP_HEADER + c->vec_bytes;
+    *id = vex_get_u64le(p + 8);
+    need = op_size(c->vec_bytes, *kind, ml);
     if (n < need)
         return 0;
-    *vec = p + OP_HEADER;
+    if (kind_has_vec(*kind))
+        *vec = p + OP_HEADER;
+    if (ml) {
+        *meta = p + need - ml;
+        *meta_len = ml;
+    }
     return need;
 }
 
 static void op_encode(unsigned char *p, int kind, uint64_t id, const void *vec,
-                      size_t vec_bytes)
+                      size_t vec_bytes, const unsigned char *meta,
+                      size_t meta_len)
 {
+    size_t pos = OP_HEADER;
     memset(p, 0, OP_HEADER);
     p[0] = (unsigned char)kind;
+    if (kind_has_meta(kind))
+        vex_put_u32le(p + 4, (uint32_t)meta_len);
     vex_put_u64le(p + 8, id);
-    if (kind != OP_DELETE)
-        memcpy(p + OP_HEADER, vec, vec_bytes);
+    if (kind_has_vec(kind)) {
+        memcpy(p + pos, vec, vec_bytes);
+        pos += vec_bytes;
+    }
+    if (kind_has_meta(kind) && meta != NULL) /* else the caller writes it */
+        memcpy(p + pos, meta, meta_len);
 }
 
 /* ---------------------------------------------------------------------
@@ -409,7 +540,10 @@ static void op_encode(unsigned char *p, int kind, uint64_t id, const void *vec,
 
 static int active_full(const vex_collection *c)
 {
-    return mt_rows(version_active(c->cur)) * c->vec_bytes >=
+    const memtable *a = version_active(c->cur);
+    return mt_rows(a) * c->vec_bytes +
+               atomic_load_explicit(&((memtable *)a)->meta_bytes,
+                                    memory_order_relaxed) >=
            c->db->opts.memtable_bytes;
 }
 
@@ -509,6 +643,15 @@ static int build_manifest(vex_collection *c, const version *v, uint64_t number,
         vex_mem_calloc(c->mem, v->n_segs ? v->n_segs : 1, sizeof *m->segs);
     if (m->segs == NULL)
         return coll_nomem(c);
+    if (c->schema_len) {
+        m->schema = vex_mem_alloc(c->mem, c->schema_len);
+        if (m->schema == NULL) {
+            manifest_free(m, c->mem);
+            return coll_nomem(c);
+        }
+        memcpy(m->schema, c->schema_blob, c->schema_len);
+        m->schema_len = c->schema_len;
+    }
     m->n_segments = v->n_segs;
     for (uint32_t i = 0; i < v->n_segs; i++) {
         const vseg *r = v->segs[i];
@@ -824,6 +967,8 @@ int vex_compact(vex_collection *c)
 typedef struct op_iter {
     const wreq *w;
     size_t pos, i;
+    const unsigned char *meta; /* of the last operation (kinds 4-6) */
+    size_t meta_len;
 } op_iter;
 
 static int op_next(const vex_collection *c, op_iter *it, int *kind,
@@ -836,9 +981,11 @@ static int op_next(const vex_collection *c, op_iter *it, int *kind,
         *kind = w->one_kind;
         *id = w->one_id;
         *vec = w->one_vec;
+        it->meta = w->one_meta;
+        it->meta_len = w->one_meta_len;
     } else {
-        it->pos +=
-            op_decode(c, w->ops + it->pos, w->ops_len - it->pos, kind, id, vec);
+        it->pos += op_decode(c, w->ops + it->pos, w->ops_len - it->pos, kind,
+                             id, vec, &it->meta, &it->meta_len);
     }
     it->i++;
     return 1;
@@ -847,8 +994,9 @@ static int op_next(const vex_collection *c, op_iter *it, int *kind,
 static size_t wreq_bytes(const vex_collection *c, const wreq *w)
 {
     if (w->ops)
-        return w->ops_len;
-    return OP_HEADER + (w->one_kind == OP_DELETE ? 0 : c->vec_bytes);
+        return w->ops_len + w->n_setmeta * c->vec_bytes;
+    return op_size(c->vec_bytes, w->one_kind, w->one_meta_len) +
+           (w->one_kind == OP_SETMETA ? c->vec_bytes : 0);
 }
 
 static int touch(vex_collection *c, uint64_t id, int live)
@@ -879,13 +1027,18 @@ static int exists_now(vex_collection *c, uint64_t id)
  * success its effects stay in the overlay. */
 static int validate(vex_collection *c, wreq *w)
 {
-    op_iter it = {w, 0, 0};
+    op_iter it = {w, 0, 0, NULL, 0};
     int kind, rc = VEX_OK;
     uint64_t id;
     const void *vec;
     while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec)) {
         int ex = exists_now(c, id);
-        if (kind == OP_INSERT && ex) {
+        if (kind == OP_SETMETA && !ex) {
+            rc = VEX_NOTFOUND;
+            snprintf(w->msg, sizeof w->msg,
+                     "metadata update of id %llu (operation %zu): no such id",
+                     (unsigned long long)id, it.i - 1);
+        } else if ((kind == OP_INSERT || kind == OP_INSERT_M) && ex) {
             rc = VEX_EXISTS;
             snprintf(w->msg, sizeof w->msg,
                      "insert of id %llu (operation %zu): the id exists",
@@ -923,9 +1076,70 @@ static void maybe_index(vex_collection *c)
 }
 
 /* Leader: the group [head .. last]. */
+/* Encode the accepted requests of [head .. last] after the record header
+ * in c->rec (sized by wreq_bytes). A metadata-only update is logged as an
+ * upsert with metadata carrying the record's current vector, taken from
+ * an earlier put of the same group (vecmap) or from the state: so replay
+ * never needs a row that a compaction may have dropped since (a segment
+ * row ended by the update is gone after the next compaction, while the
+ * log record may be replayed until the next flush). */
+static int encode_group(vex_collection *c, wreq *head, wreq *last,
+                        size_t n_setmeta)
+{
+    size_t pos = REC_HEADER;
+    int rc = VEX_OK;
+    for (wreq *w = head; rc == VEX_OK; w = w->next) {
+        if (w->rc == VEX_OK) {
+            op_iter it = {w, 0, 0, NULL, 0};
+            int kind;
+            uint64_t id, at;
+            const void *vec;
+            while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec)) {
+                if (kind == OP_SETMETA) {
+                    if (vex_idmap_get(&c->vecmap, id, &at))
+                        vec = c->rec + at;
+                    else if ((rc = live_vector(c, id, &vec)) != VEX_OK)
+                        break;
+                    kind = OP_UPSERT_M;
+                }
+                op_encode(c->rec + pos, kind, id, vec, c->vec_bytes, it.meta,
+                          it.meta_len);
+                if (n_setmeta && kind_has_vec(kind)) {
+                    if (vex_idmap_put(&c->vecmap, id, pos + OP_HEADER) !=
+                        VEX_OK)
+                        rc = coll_nomem(c);
+                } else if (n_setmeta) {
+                    vex_idmap_remove(&c->vecmap, id);
+                }
+                pos += op_size(c->vec_bytes, kind, it.meta_len);
+            }
+        }
+        if (w == last)
+            break;
+    }
+    if (n_setmeta) {
+        /* empty the map again: every id it may hold is in the record */
+        size_t p = REC_HEADER;
+        while (p < pos) {
+            int kind;
+            uint64_t id;
+            const void *vec;
+            const unsigned char *meta;
+            size_t meta_len, used;
+            used = op_decode(c, c->rec + p, pos - p, &kind, &id, &vec, &meta,
+                             &meta_len);
+            if (used == 0)
+                break;
+            vex_idmap_remove(&c->vecmap, id);
+            p += used;
+        }
+    }
+    return rc;
+}
+
 static void lead(vex_collection *c, wreq *head, wreq *last)
 {
-    size_t rec_len = REC_HEADER, n_ops = 0;
+    size_t rec_len = REC_HEADER, n_ops = 0, n_setmeta = 0;
     int rc = VEX_OK;
     uint64_t seq = 0;
     wreq *w;
@@ -960,6 +1174,7 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
         if (w->rc == VEX_OK) {
             rec_len += wreq_bytes(c, w);
             n_ops += w->n_ops;
+            n_setmeta += w->ops ? w->n_setmeta : w->one_kind == OP_SETMETA;
         }
         if (w == last)
             break;
@@ -982,39 +1197,27 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
     }
     vex_put_u32le(c->rec, REC_MAGIC);
     vex_put_u32le(c->rec + 4, (uint32_t)n_ops);
-    {
-        size_t pos = REC_HEADER;
-        for (w = head;; w = w->next) {
-            if (w->rc == VEX_OK) {
-                if (w->ops) {
-                    memcpy(c->rec + pos, w->ops, w->ops_len);
-                    pos += w->ops_len;
-                } else {
-                    op_encode(c->rec + pos, w->one_kind, w->one_id, w->one_vec,
-                              c->vec_bytes);
-                    pos += wreq_bytes(c, w);
-                }
-            }
-            if (w == last)
-                break;
-        }
-    }
+    rc = encode_group(c, head, last, n_setmeta);
+    if (rc != VEX_OK)
+        goto done;
     rc = wal_append(c->w, c->rec, rec_len, &seq, &c->err);
     if (rc != VEX_OK) {
         make_sticky(c, rc, "writing the log failed");
         goto done;
     }
-    for (w = head; rc == VEX_OK; w = w->next) {
-        if (w->rc == VEX_OK) {
-            op_iter it = {w, 0, 0};
+    /* apply exactly what was logged, as replay will */
+    {
+        size_t pos = REC_HEADER;
+        for (size_t i = 0; i < n_ops && rc == VEX_OK; i++) {
             int kind;
             uint64_t id;
             const void *vec;
-            while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec))
-                rc = apply_op(c, kind, id, vec, seq);
+            const unsigned char *meta;
+            size_t meta_len;
+            pos += op_decode(c, c->rec + pos, rec_len - pos, &kind, &id, &vec,
+                             &meta, &meta_len);
+            rc = apply_op(c, kind, id, vec, meta, meta_len, seq);
         }
-        if (w == last)
-            break;
     }
     c->last_seq = seq;
     if (rc != VEX_OK) {
@@ -1119,40 +1322,116 @@ static int check_vec(vex_collection *c, const void *vec, const char *what,
     return VEX_INVALID;
 }
 
-static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec)
+static const char *op_name(int kind)
+{
+    switch (kind) {
+    case OP_INSERT:
+    case OP_INSERT_M:
+        return "insert";
+    case OP_UPSERT:
+    case OP_UPSERT_M:
+        return "upsert";
+    case OP_SETMETA:
+        return "metadata update";
+    default:
+        return "delete";
+    }
+}
+
+/* Check a put's metadata (NULL: none) against the schema, if any. */
+static int check_meta(vex_collection *c, const vm_record *rec, int kind,
+                      uint64_t id, size_t pos, char *msg, size_t msg_size)
+{
+    vex_err e;
+    int rc;
+    if (c->schema == NULL)
+        return VEX_OK;
+    vex_err_init(&e);
+    rc = vm_schema_check(c->schema, rec, &e);
+    if (rc != VEX_OK) {
+        char why[VEX_ERRMSG_MAX];
+        vex_err_copy(&e, why, sizeof why);
+        snprintf(msg, msg_size, "%s of id %llu (operation %zu): %.400s",
+                 op_name(kind), (unsigned long long)id, pos, why);
+    }
+    vex_err_destroy(&e);
+    return rc;
+}
+
+static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
+                     const vex_meta *meta)
 {
     wreq w;
+    const vm_record *rec = vexi_meta_record(meta);
+    unsigned char stack[1024], *enc = NULL;
+    size_t enc_len = 0;
+    char msg[VEX_ERRMSG_MAX];
+    int rc;
     if (!usable(c))
         return VEX_MISUSE;
-    if (kind != OP_DELETE) {
-        char msg[VEX_ERRMSG_MAX];
+    if (kind != OP_DELETE && kind != OP_SETMETA) {
         if (vec == NULL)
             return vex_err_set(&c->err, VEX_MISUSE, "vector is NULL");
-        if (check_vec(c, vec, kind == OP_INSERT ? "insert" : "upsert", 0, id,
-                      msg, sizeof msg) != VEX_OK)
+        if (check_vec(c, vec, op_name(kind), 0, id, msg, sizeof msg) != VEX_OK)
             return vex_err_set(&c->err, VEX_INVALID, "%s", msg);
+    }
+    if (kind != OP_DELETE &&
+        check_meta(c, rec, kind, id, 0, msg, sizeof msg) != VEX_OK)
+        return vex_err_set(&c->err, VEX_INVALID, "%s", msg);
+    if (vm_record_n_fields(rec) > 0 || kind == OP_SETMETA) {
+        if (kind == OP_INSERT)
+            kind = OP_INSERT_M;
+        else if (kind == OP_UPSERT)
+            kind = OP_UPSERT_M;
+        enc_len = vm_record_encoded_size(rec);
+        enc = enc_len <= sizeof stack ? stack : vex_mem_alloc(c->mem, enc_len);
+        if (enc == NULL)
+            return coll_nomem(c);
+        vm_record_encode(rec, enc);
     }
     memset(&w, 0, sizeof w);
     w.n_ops = 1;
     w.one_kind = kind;
     w.one_id = id;
     w.one_vec = vec;
-    return submit(c, &w);
+    w.one_meta = enc;
+    w.one_meta_len = enc_len;
+    rc = submit(c, &w);
+    if (enc != stack)
+        vex_mem_free(c->mem, enc);
+    return rc;
 }
 
 int vex_insert(vex_collection *c, uint64_t id, const void *vector)
 {
-    return write_one(c, OP_INSERT, id, vector);
+    return write_one(c, OP_INSERT, id, vector, NULL);
 }
 
 int vex_upsert(vex_collection *c, uint64_t id, const void *vector)
 {
-    return write_one(c, OP_UPSERT, id, vector);
+    return write_one(c, OP_UPSERT, id, vector, NULL);
 }
 
 int vex_delete(vex_collection *c, uint64_t id)
 {
-    return write_one(c, OP_DELETE, id, NULL);
+    return write_one(c, OP_DELETE, id, NULL, NULL);
+}
+
+int vex_insert_meta(vex_collection *c, uint64_t id, const void *vector,
+                    const vex_meta *meta)
+{
+    return write_one(c, OP_INSERT, id, vector, meta);
+}
+
+int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
+                    const vex_meta *meta)
+{
+    return write_one(c, OP_UPSERT, id, vector, meta);
+}
+
+int vex_update_meta(vex_collection *c, uint64_t id, const vex_meta *meta)
+{
+    return write_one(c, OP_SETMETA, id, NULL, meta);
 }
 
 int vex_flush(vex_collection *c)
@@ -1192,6 +1471,9 @@ struct vex_batch {
     size_t vec_bytes;
     unsigned char *buf;
     size_t len, cap, n;
+    size_t logged; /* len plus the vector of every metadata-only update,
+                      which the log record carries (bounded by
+                      BATCH_MAX_BYTES) */
 };
 
 int vex_batch_create(size_t vector_size, const vex_allocator *alloc,
@@ -1234,17 +1516,28 @@ void vex_batch_clear(vex_batch *b)
 {
     if (b) {
         b->len = 0;
+        b->logged = 0;
         b->n = 0;
     }
 }
 
-static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec)
+static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
+                     const vex_meta *meta)
 {
-    size_t need;
-    if (b == NULL || (kind != OP_DELETE && vec == NULL))
+    const vm_record *rec = vexi_meta_record(meta);
+    size_t need, meta_len = 0;
+    if (b == NULL || (kind_has_vec(kind) && vec == NULL))
         return VEX_MISUSE;
-    need = OP_HEADER + (kind == OP_DELETE ? 0 : b->vec_bytes);
-    if (b->len + need > BATCH_MAX_BYTES)
+    if (vm_record_n_fields(rec) > 0 || kind == OP_SETMETA) {
+        if (kind == OP_INSERT)
+            kind = OP_INSERT_M;
+        else if (kind == OP_UPSERT)
+            kind = OP_UPSERT_M;
+        meta_len = vm_record_encoded_size(rec);
+    }
+    need = op_size(b->vec_bytes, kind, meta_len);
+    if (b->logged + need + (kind == OP_SETMETA ? b->vec_bytes : 0) >
+        BATCH_MAX_BYTES)
         return VEX_FULL;
     if (b->len + need > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
@@ -1257,31 +1550,54 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec)
         b->buf = p;
         b->cap = cap;
     }
-    op_encode(b->buf + b->len, kind, id, vec, b->vec_bytes);
+    op_encode(b->buf + b->len, kind, id, vec, b->vec_bytes, NULL, 0);
+    if (meta_len) {
+        unsigned char *p = b->buf + b->len + need - meta_len;
+        vex_put_u32le(b->buf + b->len + 4, (uint32_t)meta_len);
+        vm_record_encode(rec, p);
+    }
     b->len += need;
+    b->logged += need + (kind == OP_SETMETA ? b->vec_bytes : 0);
     b->n++;
     return VEX_OK;
 }
 
 int vex_batch_insert(vex_batch *b, uint64_t id, const void *vector)
 {
-    return batch_add(b, OP_INSERT, id, vector);
+    return batch_add(b, OP_INSERT, id, vector, NULL);
 }
 
 int vex_batch_upsert(vex_batch *b, uint64_t id, const void *vector)
 {
-    return batch_add(b, OP_UPSERT, id, vector);
+    return batch_add(b, OP_UPSERT, id, vector, NULL);
 }
 
 int vex_batch_delete(vex_batch *b, uint64_t id)
 {
-    return batch_add(b, OP_DELETE, id, NULL);
+    return batch_add(b, OP_DELETE, id, NULL, NULL);
+}
+
+int vex_batch_insert_meta(vex_batch *b, uint64_t id, const void *vector,
+                          const vex_meta *meta)
+{
+    return batch_add(b, OP_INSERT, id, vector, meta);
+}
+
+int vex_batch_upsert_meta(vex_batch *b, uint64_t id, const void *vector,
+                          const vex_meta *meta)
+{
+    return batch_add(b, OP_UPSERT, id, vector, meta);
+}
+
+int vex_batch_update_meta(vex_batch *b, uint64_t id, const vex_meta *meta)
+{
+    return batch_add(b, OP_SETMETA, id, NULL, meta);
 }
 
 int vex_batch_commit(vex_collection *c, const vex_batch *b)
 {
     wreq w;
-    size_t pos = 0, i = 0;
+    size_t pos = 0, i = 0, n_setmeta = 0;
     if (!usable(c))
         return VEX_MISUSE;
     if (b == NULL)
@@ -1293,23 +1609,37 @@ int vex_batch_commit(vex_collection *c, const vex_batch *b)
                            b->vec_bytes, c->vec_bytes);
     if (b->n == 0)
         return VEX_OK;
-    /* vectors are checked here, in the caller's thread */
+    /* vectors and metadata are checked here, in the caller's thread */
     while (pos < b->len) {
-        int kind = 0;
+        int kind = 0, rc = VEX_OK;
         uint64_t id = 0;
         const void *vec = NULL;
+        const unsigned char *meta;
+        size_t meta_len;
         char msg[VEX_ERRMSG_MAX];
-        pos += op_decode(c, b->buf + pos, b->len - pos, &kind, &id, &vec);
-        if (kind != OP_DELETE &&
-            check_vec(c, vec, kind == OP_INSERT ? "insert" : "upsert", i, id,
-                      msg, sizeof msg) != VEX_OK)
+        pos += op_decode(c, b->buf + pos, b->len - pos, &kind, &id, &vec, &meta,
+                         &meta_len);
+        if (kind_has_vec(kind) &&
+            check_vec(c, vec, op_name(kind), i, id, msg, sizeof msg) != VEX_OK)
             return vex_err_set(&c->err, VEX_INVALID, "%s", msg);
+        if (kind != OP_DELETE && c->schema) {
+            vm_record *rec = NULL;
+            if (meta_len)
+                rc = vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
+            if (rc == VEX_OK)
+                rc = check_meta(c, rec, kind, id, i, msg, sizeof msg);
+            vm_record_free(rec, c->mem);
+            if (rc != VEX_OK)
+                return vex_err_set(&c->err, rc, "%s", msg);
+        }
+        n_setmeta += kind == OP_SETMETA;
         i++;
     }
     memset(&w, 0, sizeof w);
     w.ops = b->buf;
     w.ops_len = b->len;
     w.n_ops = b->n;
+    w.n_setmeta = n_setmeta;
     return submit(c, &w);
 }
 
@@ -1451,6 +1781,70 @@ int vex_get(vex_collection *c, uint64_t id, void *vector_out)
     return rc;
 }
 
+/* Copy the metadata of `id` as of snapshot `s` into `out`. */
+static int get_meta_snap(vex_collection *c, const snap *s, uint64_t id,
+                         vex_meta *out)
+{
+    const version *v = s->v;
+    const vex_mem *om = vexi_meta_mem(out);
+    uint64_t row, key;
+    for (uint32_t i = v->n_mts; i-- > 0;)
+        if (mt_find(v->mts[i], id, s->seq, &row)) {
+            const vm_record *rec = mt_row_meta(v->mts[i], row);
+            vm_record *copy = NULL;
+            if (rec && vm_record_copy(rec, om, &copy) != VEX_OK)
+                return coll_nomem(c);
+            vexi_meta_take(out, copy);
+            return VEX_OK;
+        }
+    for (uint32_t i = v->n_segs; i-- > 0;) {
+        vseg *g = v->segs[i];
+        const unsigned char *p;
+        size_t len;
+        vm_record *rec = NULL;
+        int rc;
+        if (!seg_find(g->s, id, &key) || !vseg_visible(g, key, s->seq))
+            continue;
+        if (seg_key_meta(g->s, key, &p, &len)) {
+            vex_err e;
+            vex_err_init(&e);
+            rc = vm_record_decode(p, len, om, &e, &rec);
+            if (rc != VEX_OK) {
+                char msg[VEX_ERRMSG_MAX];
+                vex_err_copy(&e, msg, sizeof msg);
+                vex_err_destroy(&e);
+                return vex_err_set(
+                    &c->err, rc,
+                    "%s: metadata of id %llu (key %llu) at "
+                    "offset %llu: %s",
+                    seg_path(g->s), (unsigned long long)id,
+                    (unsigned long long)key,
+                    (unsigned long long)seg_meta_offset(g->s, key), msg);
+            }
+            vex_err_destroy(&e);
+        }
+        vexi_meta_take(out, rec);
+        return VEX_OK;
+    }
+    vexi_meta_take(out, NULL);
+    return vex_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
+                       (unsigned long long)id);
+}
+
+int vex_get_meta(vex_collection *c, uint64_t id, vex_meta *out)
+{
+    snap s;
+    int rc;
+    if (!usable(c))
+        return VEX_MISUSE;
+    if (out == NULL)
+        return vex_err_set(&c->err, VEX_MISUSE, "out is NULL");
+    snap_take(c, &s);
+    rc = get_meta_snap(c, &s, id, out);
+    snap_drop(&s);
+    return rc;
+}
+
 uint64_t vex_collection_count(vex_collection *c)
 {
     if (!usable(c))
@@ -1514,6 +1908,328 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
     return VEX_OK;
 }
 
+/* ---- filtered search (see "Filtered search and scan" in vexdb.h) ---- */
+
+struct vex_filter {
+    vex_mem mem;
+    vmf_filter *f;
+    uint64_t id; /* unique in its database: names its match sets */
+};
+
+static int filter_match(const void *ctx, const vm_record *r)
+{
+    return vmf_eval(ctx, r);
+}
+
+int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
+{
+    vex_filter *f;
+    int rc;
+    if (out)
+        *out = NULL;
+    if (!usable(c) || out == NULL)
+        return VEX_MISUSE;
+    if (text == NULL)
+        return vex_err_set(&c->err, VEX_MISUSE, "filter text is NULL");
+    f = vex_mem_calloc(c->mem, 1, sizeof *f);
+    if (f == NULL)
+        return coll_nomem(c);
+    f->mem = *c->mem;
+    f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
+    rc = vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
+    if (rc != VEX_OK) {
+        vex_mem_free(c->mem, f);
+        return rc;
+    }
+    *out = f;
+    return VEX_OK;
+}
+
+void vex_filter_free(vex_filter *f)
+{
+    vex_mem mem;
+    if (f == NULL)
+        return;
+    mem = f->mem;
+    vmf_free(f->f, &mem);
+    vex_mem_free(&mem, f);
+}
+
+size_t vex_filter_print(const vex_filter *f, char *buf, size_t size)
+{
+    if (f == NULL) {
+        if (buf && size)
+            buf[0] = '\0';
+        return 0;
+    }
+    return vmf_print(f->f, buf, size);
+}
+
+void vex_search_stats_init(vex_search_stats *st)
+{
+    if (st == NULL)
+        return;
+    memset(st, 0, sizeof *st);
+    st->struct_size = sizeof *st;
+}
+
+int vex_scan(vex_collection *c, const vex_filter *where,
+             int (*fn)(void *ctx, uint64_t id, const vex_meta *meta), void *ctx)
+{
+    vex_meta *m = NULL;
+    snap s;
+    int rc;
+    if (!usable(c))
+        return VEX_MISUSE;
+    if (fn == NULL)
+        return vex_err_set(&c->err, VEX_MISUSE, "fn is NULL");
+    rc = vex_meta_create(c->db->opts.allocator, &m);
+    if (rc != VEX_OK)
+        return coll_nomem(c);
+    snap_take(c, &s);
+    for (uint32_t i = 0; i < s.v->n_mts && rc == VEX_OK; i++) {
+        const memtable *mt = s.v->mts[i];
+        uint64_t n = mt_rows(mt);
+        for (uint64_t r = 0; r < n && rc == VEX_OK; r++) {
+            const vm_record *rec;
+            vm_record *copy = NULL;
+            if (!mt_visible(mt, r, s.seq))
+                continue;
+            rec = mt_row_meta(mt, r);
+            if (where && !vmf_eval(where->f, rec))
+                continue;
+            if (rec && vm_record_copy(rec, vexi_meta_mem(m), &copy) != VEX_OK) {
+                rc = coll_nomem(c);
+                break;
+            }
+            vexi_meta_take(m, copy);
+            rc = fn(ctx, mt_row_id(mt, r), m);
+        }
+    }
+    for (uint32_t i = 0; i < s.v->n_segs && rc == VEX_OK; i++) {
+        vseg *g = s.v->segs[i];
+        const uint64_t *ids = seg_ids(g->s), *rk = seg_row_keys(g->s);
+        vm_record *const *recs;
+        if (g->info.n_rows == 0)
+            continue;
+        rc = vseg_records(g, &recs, &c->err);
+        for (uint64_t j = 0; j < g->info.n_rows && rc == VEX_OK; j++) {
+            vm_record *copy = NULL;
+            if (!vseg_visible(g, rk[j], s.seq))
+                continue;
+            if (where && !vmf_eval(where->f, recs[rk[j]]))
+                continue;
+            if (recs[rk[j]] && vm_record_copy(recs[rk[j]], vexi_meta_mem(m),
+                                              &copy) != VEX_OK) {
+                rc = coll_nomem(c);
+                break;
+            }
+            vexi_meta_take(m, copy);
+            rc = fn(ctx, ids[j], m);
+        }
+    }
+    snap_drop(&s);
+    vex_meta_free(m);
+    return rc;
+}
+
+/* Plan thresholds (vexdb.h): exact up to max(PLAN_EXACT_MIN, n / 100)
+ * matches, post-filtering from 90% of the rows. */
+#define PLAN_EXACT_MIN 4096
+#define EXACT_BLOCK    64
+
+static int bit_is(const uint64_t *b, uint64_t k)
+{
+    return (int)((b[k >> 6] >> (k & 63)) & 1);
+}
+
+/* A segment key is a candidate when its record matched and the snapshot
+ * sees it. */
+typedef struct match_ctx {
+    const uint64_t *bits;
+    const vseg *g;
+    uint64_t seq;
+} match_ctx;
+
+static int bits_accept(uint64_t key, void *ctx)
+{
+    const match_ctx *mc = ctx;
+    return bit_is(mc->bits, key) && vseg_visible(mc->g, key, mc->seq);
+}
+
+/* The exact distance from `query` to every key set in `bits` (through
+ * the segment's index: vectors copied out in blocks and scored with the
+ * flat kernels, so distances are bit-identical to a flat search). */
+static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
+                     const uint64_t *bits, uint64_t seq, const void *query,
+                     vex_topk *top)
+{
+    const vex_simd_table *st = vex_simd();
+    unsigned char *buf = vex_mem_alloc(c->mem, EXACT_BLOCK * c->vec_bytes);
+    float aux[EXACT_BLOCK], dist[EXACT_BLOCK], qaux;
+    uint64_t keys[EXACT_BLOCK], n_keys = g->info.n_keys;
+    size_t cnt = 0;
+    int f32 = c->icfg.elem == VEX_ELEM_F32;
+    if (buf == NULL)
+        return coll_nomem(c);
+    qaux = f32 ? vex_exact_query_aux(&c->icfg, st, query) : 0.0f;
+    for (uint64_t w = 0; w < (n_keys + 63) / 64; w++) {
+        uint64_t word = bits[w];
+        while (word) {
+            uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
+            unsigned char *v = buf + cnt * c->vec_bytes;
+            word &= word - 1;
+            if (!vseg_visible(g, key, seq))
+                continue;
+            if (vex_index_get(ix, key, v) != VEX_OK) {
+                vex_mem_free(c->mem, buf);
+                return vex_err_set(&c->err, VEX_CORRUPT,
+                                   "%s: key %llu is live but not in the index",
+                                   seg_path(g->s), (unsigned long long)key);
+            }
+            aux[cnt] = f32 ? vex_exact_vec_aux(&c->icfg, st, v) : 0.0f;
+            keys[cnt++] = key;
+            if (cnt == EXACT_BLOCK) {
+                vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
+                for (size_t j = 0; j < cnt; j++)
+                    vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
+                cnt = 0;
+            }
+        }
+    }
+    if (cnt) {
+        vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
+        for (size_t j = 0; j < cnt; j++)
+            vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
+    }
+    vex_mem_free(c->mem, buf);
+    return VEX_OK;
+}
+
+/* k-NN over the rows of segment g visible at the snapshot whose metadata
+ * `where` matches: the filter's match set (cached in the segment), then
+ * the plan from its size m (deletes not subtracted: an estimate). */
+static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
+                            const void *query, size_t k,
+                            const vex_search_params *up, vex_hit *tmp,
+                            vex_topk *top)
+{
+    const vex_filter *vf = up->where;
+    const uint64_t *bits;
+    uint64_t *scratch = NULL, m = 0, n = g->info.n_rows;
+    vex_hit *more = NULL;
+    vex_index *ix;
+    vex_search_params sp;
+    match_ctx mc;
+    size_t nh = 0, want;
+    int rc, plan;
+    rc = vseg_match(g, vf->id, filter_match, vf->f, &bits, &m, &scratch,
+                    &c->err);
+    if (rc == VEX_OK)
+        rc = vseg_index(g, &ix, &c->err);
+    if (rc != VEX_OK)
+        goto out;
+    if (sn->qs)
+        atomic_fetch_add(&sn->qs->matched, m);
+    if (m == 0)
+        goto out;
+    mc.bits = bits;
+    mc.g = g;
+    mc.seq = sn->seq;
+    want = k < m ? k : (size_t)m;
+    if (g->info.index_kind != VEX_INDEX_HNSW ||
+        m <= (n / 100 > PLAN_EXACT_MIN ? n / 100 : PLAN_EXACT_MIN))
+        plan = 0;
+    else if (m * 10 >= n * 9)
+        plan = 2;
+    else
+        plan = 1;
+    vex_search_params_init(&sp);
+    sp.n_threads = 1;
+    if (plan == 0 && g->info.index_kind != VEX_INDEX_HNSW) {
+        /* a flat index is exact with the match set as its filter */
+        sp.filter = bits_accept;
+        sp.filter_ctx = &mc;
+        rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
+        if (rc != VEX_OK) {
+            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
+                             vex_index_errmsg(ix));
+            goto out;
+        }
+        for (size_t i = 0; i < nh; i++)
+            vex_topk_push(top, tmp[i].distance, seg_key_id(g->s, tmp[i].id));
+    } else if (plan == 0) {
+        rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
+    } else if (plan == 1) {
+        sp.ef_search = up->ef_search;
+        sp.filter_max_ef = up->filter_max_ef;
+        sp.filter = bits_accept;
+        sp.filter_ctx = &mc;
+        rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
+        if (rc != VEX_OK) {
+            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
+                             vex_index_errmsg(ix));
+            goto out;
+        }
+        if (nh >= want) {
+            for (size_t i = 0; i < nh; i++)
+                vex_topk_push(top, tmp[i].distance,
+                              seg_key_id(g->s, tmp[i].id));
+        } else {
+            if (sn->qs)
+                atomic_fetch_add(&sn->qs->fallbacks, 1);
+            rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
+        }
+    } else {
+        /* post-filter: enough candidates that about k of them match */
+        seg_filter sf = {g, sn->seq, NULL, NULL};
+        double extra = (double)k * (double)(n - m) / (double)m * 2.0;
+        size_t kk = k + (size_t)extra + 8, got = 0;
+        if (kk > VEX_MAX_K)
+            kk = VEX_MAX_K;
+        if (kk > n)
+            kk = (size_t)n;
+        more = vex_mem_alloc(c->mem, kk * sizeof *more);
+        if (more == NULL) {
+            rc = coll_nomem(c);
+            goto out;
+        }
+        sp.ef_search = up->ef_search > kk ? up->ef_search : (uint32_t)kk;
+        if (g->info.n_rows != g->info.n_keys ||
+            atomic_load_explicit(&g->del, memory_order_acquire) != NULL) {
+            sp.filter = seg_accept;
+            sp.filter_ctx = &sf;
+        }
+        rc = vex_index_search(ix, query, kk, &sp, more, &nh);
+        if (rc != VEX_OK) {
+            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
+                             vex_index_errmsg(ix));
+            goto out;
+        }
+        for (size_t i = 0; i < nh; i++)
+            got += (size_t)bit_is(bits, more[i].id);
+        if (got >= want) {
+            for (size_t i = 0; i < nh; i++)
+                if (bit_is(bits, more[i].id))
+                    vex_topk_push(top, more[i].distance,
+                                  seg_key_id(g->s, more[i].id));
+        } else {
+            if (sn->qs)
+                atomic_fetch_add(&sn->qs->fallbacks, 1);
+            rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
+        }
+    }
+    if (sn->qs)
+        atomic_fetch_add(plan == 0   ? &sn->qs->exact
+                         : plan == 1 ? &sn->qs->graph
+                                     : &sn->qs->post,
+                         1);
+out:
+    vex_mem_free(c->mem, more);
+    vex_mem_free(c->mem, scratch);
+    return rc;
+}
+
 /* Check the arguments common to vex_search and vex_search_batch. */
 static int check_search(vex_collection *c, size_t k,
                         const vex_search_params *params)
@@ -1535,7 +2251,8 @@ static int check_search(vex_collection *c, size_t k,
                            "params.ef_search and filter_max_ef must be "
                            "0..%d",
                            VEX_MAX_K);
-    if (params->filter_max_ef && params->filter == NULL)
+    if (params->filter_max_ef && params->filter == NULL &&
+        params->where == NULL)
         return vex_err_set(&c->err, VEX_INVALID,
                            "params.filter_max_ef is set but there is no "
                            "filter");
@@ -1546,6 +2263,10 @@ static int check_search(vex_collection *c, size_t k,
                            "params.refine is %g: it must be 0, or 1..1000 "
                            "for a collection with a quantizer",
                            (double)params->refine);
+    if (params->filter && params->where)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.filter and params.where cannot be "
+                           "combined");
     if ((params->ef_search || params->filter_max_ef) &&
         c->cfg.index_kind == VEX_INDEX_FLAT)
         return vex_err_set(&c->err, VEX_INVALID,
@@ -1562,14 +2283,28 @@ static int search_source(vex_collection *c, const snap *s, uint32_t i,
 {
     if (i < s->v->n_mts) {
         const memtable *m = s->v->mts[i];
+        size_t plan = 0;
+        int rc;
         if (mt_rows(m) == 0)
             return VEX_OK;
-        return mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
-                         p->ef_search, p->filter_max_ef, tmp, top, &c->err);
+        if (s->qs)
+            atomic_fetch_add(&s->qs->sources, 1);
+        if (p->where == NULL)
+            return mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
+                             p->ef_search, p->filter_max_ef, tmp, top, &c->err);
+        rc = mt_search_where(m, query, k, s->seq, p->where->f, 0, p->ef_search,
+                             p->filter_max_ef, tmp, top, &plan, &c->err);
+        if (s->qs && plan == MT_FELL_BACK)
+            atomic_fetch_add(&s->qs->fallbacks, 1);
+        return rc;
     }
     i -= s->v->n_mts;
     if (s->v->segs[i]->info.n_rows == 0)
         return VEX_OK;
+    if (s->qs)
+        atomic_fetch_add(&s->qs->sources, 1);
+    if (p->where)
+        return search_seg_where(c, s->v->segs[i], s, query, k, p, tmp, top);
     return search_seg(c, s->v->segs[i], s->seq, query, k, p, tmp, top);
 }
 
@@ -1680,6 +2415,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     vex_topk top;
     char why[160];
     snap s;
+    qstats qs;
     int rc = VEX_OK;
 
     if (!usable(c))
@@ -1697,6 +2433,18 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         return rc;
     if (vex_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vex_err_set(&c->err, VEX_INVALID, "query: %s", why);
+    if (params->stats && params->stats->struct_size != sizeof(vex_search_stats))
+        return vex_err_set(&c->err, VEX_MISUSE,
+                           "params.stats.struct_size is %u, expected %zu: "
+                           "fill it with vex_search_stats_init()",
+                           params->stats->struct_size,
+                           sizeof(vex_search_stats));
+    atomic_init(&qs.sources, 0);
+    atomic_init(&qs.exact, 0);
+    atomic_init(&qs.graph, 0);
+    atomic_init(&qs.post, 0);
+    atomic_init(&qs.fallbacks, 0);
+    atomic_init(&qs.matched, 0);
     if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
         tmp = vex_mem_alloc(c->mem, k * sizeof *tmp);
         if (tmp == NULL)
@@ -1704,8 +2452,18 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     }
     vex_topk_init(&top, hits, k);
     snap_take(c, &s);
+    s.qs = params->stats ? &qs : NULL;
     rc = search_snap(c, &s, query, k, params, search_width(c, params), tmp,
                      &top);
+    if (params->stats) {
+        vex_search_stats *st = params->stats;
+        st->sources = atomic_load(&qs.sources);
+        st->rows_matched = atomic_load(&qs.matched);
+        st->plan_exact = atomic_load(&qs.exact);
+        st->plan_graph = atomic_load(&qs.graph);
+        st->plan_post = atomic_load(&qs.post);
+        st->fallbacks = atomic_load(&qs.fallbacks);
+    }
     if (rc == VEX_OK) {
         *n_hits = vex_topk_sort(&top);
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
@@ -1824,6 +2582,11 @@ void vex_collection_get_config(const vex_collection *c,
     out->quant_m = c->cfg.quant_m;
     out->quant_bits = c->cfg.quant_bits;
     out->quant_refine = c->cfg.quant_refine;
+    if (c->schema) {
+        out->schema_fields = c->schema_pub;
+        out->n_schema_fields = (uint32_t)vm_schema_n_fields(c->schema);
+        out->schema_closed = (uint32_t)vm_schema_closed(c->schema);
+    }
 }
 
 const char *vex_collection_errmsg(const vex_collection *c)
@@ -1964,22 +2727,49 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     int kind, rc = VEX_OK;
     uint64_t id;
     const void *vec;
+    const unsigned char *meta;
+    size_t meta_len;
     if (n < REC_HEADER || vex_get_u32le(p) != REC_MAGIC)
         return vex_err_set(&c->err, VEX_CORRUPT,
                            "%s: log record %llu: bad operation header",
                            c->wal_dir, (unsigned long long)seq);
     n_ops = vex_get_u32le(p + 4);
     for (i = 0, pos = REC_HEADER; i < n_ops; i++) {
-        size_t used = op_decode(c, p + pos, n - pos, &kind, &id, &vec);
+        size_t used =
+            op_decode(c, p + pos, n - pos, &kind, &id, &vec, &meta, &meta_len);
         if (used == 0)
             return vex_err_set(&c->err, VEX_CORRUPT,
                                "%s: log record %llu: operation %u at byte %zu "
                                "is malformed",
                                c->wal_dir, (unsigned long long)seq, i, pos);
+        if (kind == OP_SETMETA)
+            return vex_err_set(&c->err, VEX_CORRUPT,
+                               "%s: log record %llu: operation %u at byte %zu "
+                               "is a metadata update without a vector (never "
+                               "logged)",
+                               c->wal_dir, (unsigned long long)seq, i, pos);
         if (vec && vex_vector_check(&c->icfg, vec, why, sizeof why) != VEX_OK)
             return vex_err_set(&c->err, VEX_CORRUPT,
                                "%s: log record %llu: operation %u: %s",
                                c->wal_dir, (unsigned long long)seq, i, why);
+        if (meta_len) {
+            vm_record *rec = NULL;
+            vex_err e;
+            vex_err_init(&e);
+            rc = vm_record_decode(meta, meta_len, c->mem, &e, &rec);
+            vm_record_free(rec, c->mem);
+            if (rc != VEX_OK) {
+                char msg[VEX_ERRMSG_MAX];
+                vex_err_copy(&e, msg, sizeof msg);
+                vex_err_destroy(&e);
+                return vex_err_set(&c->err, rc == VEX_NOMEM ? rc : VEX_CORRUPT,
+                                   "%s: log record %llu: operation %u at byte "
+                                   "%zu: %s",
+                                   c->wal_dir, (unsigned long long)seq, i, pos,
+                                   msg);
+            }
+            vex_err_destroy(&e);
+        }
         pos += used;
     }
     if (pos != n)
@@ -1992,8 +2782,9 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     if (active_full(c) && (rc = freeze(c)) != VEX_OK)
         return rc;
     for (i = 0, pos = REC_HEADER; i < n_ops && rc == VEX_OK; i++) {
-        pos += op_decode(c, p + pos, n - pos, &kind, &id, &vec);
-        rc = apply_op(c, kind, id, vec, seq);
+        pos +=
+            op_decode(c, p + pos, n - pos, &kind, &id, &vec, &meta, &meta_len);
+        rc = apply_op(c, kind, id, vec, meta, meta_len, seq);
     }
     if (rc == VEX_OK) {
         c->last_seq = seq;
@@ -2099,6 +2890,45 @@ static int open_segments(vex_collection *c, const manifest *m)
     return rc;
 }
 
+/* The manifest's schema blob: decoded strictly, kept for the next
+ * manifests, and the public view built (names NUL-terminated). */
+static int load_schema(vex_collection *c, manifest *m)
+{
+    const vm_schema_field *f;
+    size_t n, bytes = 0;
+    char *p;
+    int rc =
+        vm_schema_decode(m->schema, m->schema_len, c->mem, &c->err, &c->schema);
+    if (rc != VEX_OK) {
+        char msg[VEX_ERRMSG_MAX];
+        vex_err_copy(&c->err, msg, sizeof msg);
+        return vex_err_set(&c->err, rc, "%s: manifest %llu: %s", c->dir,
+                           (unsigned long long)m->number, msg);
+    }
+    c->schema_blob = m->schema; /* taken over */
+    c->schema_len = m->schema_len;
+    m->schema = NULL;
+    m->schema_len = 0;
+    n = vm_schema_n_fields(c->schema);
+    f = vm_schema_fields(c->schema);
+    for (size_t i = 0; i < n; i++)
+        bytes += f[i].name.len + 1;
+    c->schema_pub = vex_mem_calloc(c->mem, n ? n : 1, sizeof *c->schema_pub);
+    c->schema_names = vex_mem_alloc(c->mem, bytes ? bytes : 1);
+    if (c->schema_pub == NULL || c->schema_names == NULL)
+        return coll_nomem(c);
+    for (size_t i = 0, at = 0; i < n; i++) {
+        p = c->schema_names + at;
+        memcpy(p, f[i].name.p, f[i].name.len);
+        p[f[i].name.len] = '\0';
+        at += f[i].name.len + 1;
+        c->schema_pub[i].name = p;
+        c->schema_pub[i].type = (vex_type)f[i].type;
+        c->schema_pub[i].nullable = f[i].nullable;
+    }
+    return VEX_OK;
+}
+
 static int coll_load(vex_collection *c)
 {
     manifest m;
@@ -2132,6 +2962,13 @@ static int coll_load(vex_collection *c)
                          "%s: manifest configuration is invalid", c->dir);
         goto out;
     }
+    c->vecbuf = vex_mem_alloc(c->mem, c->vec_bytes);
+    if (c->vecbuf == NULL) {
+        rc = coll_nomem(c);
+        goto out;
+    }
+    if (m.schema_len && (rc = load_schema(c, &m)) != VEX_OK)
+        goto out;
     c->manifest_no = m.number;
     c->next_file = m.next_file;
     atomic_store(&c->flushed_seq, m.flushed_seq);
@@ -2217,10 +3054,16 @@ int vexi_coll_destroy(vex_collection *c)
     }
     version_unref(c->cur);
     vex_idmap_destroy(&c->overlay);
+    vex_idmap_destroy(&c->vecmap);
     vex_mem_free(c->mem, c->touched);
     vex_mem_free(c->mem, c->rec);
     vex_mem_free(c->mem, c->dir);
     vex_mem_free(c->mem, c->wal_dir);
+    vex_mem_free(c->mem, c->vecbuf);
+    vm_schema_free(c->schema, c->mem);
+    vex_mem_free(c->mem, c->schema_blob);
+    vex_mem_free(c->mem, c->schema_pub);
+    vex_mem_free(c->mem, c->schema_names);
     pthread_mutex_destroy(&c->ver_mu);
     pthread_mutex_destroy(&c->apply_mu);
     pthread_mutex_destroy(&c->flush_mu);
@@ -2259,6 +3102,7 @@ int vexi_coll_open(vex_db *db, const char *name, vex_collection **out)
     atomic_init(&c->n_live, 0);
     atomic_init(&c->closing, 0);
     vex_idmap_init(&c->overlay, c->mem);
+    vex_idmap_init(&c->vecmap, c->mem);
     snprintf(c->name, sizeof c->name, "%s", name);
     c->dir = vexi_path_join(c->mem, db->coll_dir, name);
     c->wal_dir = c->dir ? vexi_path_join(c->mem, c->dir, "wal") : NULL;

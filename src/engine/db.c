@@ -11,6 +11,7 @@
 #include "engine/db.h"
 #include "engine/jobs.h"
 #include "engine/engine.h"
+#include "meta/schema.h"
 #include "storage/manifest.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
@@ -689,12 +690,85 @@ static int resolve_config(vex_db *db, const char *name,
     return VEX_OK;
 }
 
+/* The schema of `cfg` as a manifest blob (*blob NULL without a schema;
+ * owned by the caller, db->mem). VEX_INVALID naming the field. */
+static int resolve_schema(vex_db *db, const vex_collection_config *cfg,
+                          unsigned char **blob, uint32_t *len)
+{
+    vm_schema_field stack[16], *f = stack;
+    vm_schema *sc = NULL;
+    size_t n = cfg->n_schema_fields;
+    int rc = VEX_OK;
+    *blob = NULL;
+    *len = 0;
+    if (cfg->schema_closed > 1)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "config.schema_closed is %u, must be 0 or 1",
+                           cfg->schema_closed);
+    if (n == 0) {
+        if (cfg->schema_closed)
+            return vex_err_set(&db->err, VEX_INVALID,
+                               "config.schema_closed is set but there is no "
+                               "schema (n_schema_fields is 0)");
+        return VEX_OK;
+    }
+    if (cfg->schema_fields == NULL)
+        return vex_err_set(&db->err, VEX_MISUSE,
+                           "config.schema_fields is NULL for %zu fields", n);
+    if (n > VM_SCHEMA_MAX_FIELDS)
+        return vex_err_set(&db->err, VEX_INVALID,
+                           "config.n_schema_fields is %zu, at most %u", n,
+                           VM_SCHEMA_MAX_FIELDS);
+    if (n > sizeof stack / sizeof stack[0]) {
+        f = vex_mem_alloc(&db->mem, n * sizeof *f);
+        if (f == NULL)
+            return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n && rc == VEX_OK; i++) {
+        const vex_schema_field *in = &cfg->schema_fields[i];
+        size_t nl;
+        if (in->name == NULL) {
+            rc = vex_err_set(&db->err, VEX_MISUSE,
+                             "config.schema_fields[%zu].name is NULL", i);
+            break;
+        }
+        nl = strlen(in->name);
+        if (in->nullable != 0 && in->nullable != 1)
+            rc = vex_err_set(&db->err, VEX_INVALID,
+                             "schema field \"%.64s\": nullable is %d, must "
+                             "be 0 or 1",
+                             in->name, in->nullable);
+        f[i].name.p = in->name;
+        f[i].name.len = nl > VM_MAX_NAME ? VM_MAX_NAME + 1 : (uint32_t)nl;
+        f[i].type = (vm_type)in->type;
+        f[i].nullable = in->nullable;
+    }
+    if (rc == VEX_OK)
+        rc = vm_schema_new(f, n, (int)cfg->schema_closed, &db->mem, &db->err,
+                           &sc);
+    if (rc == VEX_OK) {
+        size_t sz = vm_schema_encoded_size(sc);
+        *blob = vex_mem_alloc(&db->mem, sz);
+        if (*blob == NULL) {
+            rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        } else {
+            vm_schema_encode(sc, *blob);
+            *len = (uint32_t)sz;
+        }
+    }
+    vm_schema_free(sc, &db->mem);
+    if (f != stack)
+        vex_mem_free(&db->mem, f);
+    return rc;
+}
+
 /* Create the collection directory `final`. The CREATING marker is durable
  * before anything else is made inside, and removed (durably) only after
  * the first manifest is published: a crash at any point leaves either a
  * marked (or empty) directory, which the next open removes, or a whole
  * collection. */
-static int create_dir(vex_db *db, const man_config *mc, const char *final)
+static int create_dir(vex_db *db, const man_config *mc, unsigned char *schema,
+                      uint32_t schema_len, const char *final)
 {
     char *marker = NULL, *wal = NULL;
     vex_file *f = NULL;
@@ -727,6 +801,8 @@ static int create_dir(vex_db *db, const man_config *mc, const char *final)
     m.config = *mc;
     m.next_file = 2;
     m.flushed_seq = 0;
+    m.schema = schema; /* only read by the publish */
+    m.schema_len = schema_len;
     /* publishing syncs `final`, which makes wal/ durable too */
     rc = manifest_publish(db->vfs, final, &m, &db->mem, &db->err, &ambiguous);
     if (rc == VEX_OK)
@@ -756,6 +832,8 @@ int vex_collection_create(vex_db *db, const char *name,
     man_config mc;
     char *final = NULL;
     vex_collection *c = NULL;
+    unsigned char *schema = NULL;
+    uint32_t schema_len = 0;
     int rc, kind;
 
     if (out)
@@ -768,9 +846,13 @@ int vex_collection_create(vex_db *db, const char *name,
         return vex_err_set(&db->err, VEX_MISUSE, "config is NULL");
     if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
         return rc;
+    if ((rc = resolve_schema(db, cfg, &schema, &schema_len)) != VEX_OK)
+        return rc;
     final = vexi_path_join(&db->mem, db->coll_dir, name);
-    if (final == NULL)
+    if (final == NULL) {
+        vex_mem_free(&db->mem, schema);
         return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+    }
     pthread_mutex_lock(&db->mu);
     rc = db->vfs->methods->exists(db->vfs, final, &kind, &db->err);
     if (rc == VEX_OK && kind != VEX_VFS_NONE) {
@@ -784,11 +866,12 @@ int vex_collection_create(vex_db *db, const char *name,
                              "collection \"%s\" already exists", name);
     }
     if (rc == VEX_OK)
-        rc = create_dir(db, &mc, final);
+        rc = create_dir(db, &mc, schema, schema_len, final);
     if (rc == VEX_OK && out)
         rc = vexi_coll_open(db, name, &c);
     pthread_mutex_unlock(&db->mu);
     vex_mem_free(&db->mem, final);
+    vex_mem_free(&db->mem, schema);
     if (rc == VEX_OK && out)
         *out = c;
     return rc;

@@ -23,6 +23,7 @@
 #define VEX_ENGINE_DB_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "io/vfs.h"
 #include "util/err.h"
@@ -47,6 +48,8 @@ struct vex_db {
     pthread_mutex_t mu;     /* guards the open-collections list */
     vex_collection **open;
     size_t n_open, cap_open;
+    _Atomic uint64_t next_filter_id; /* ids of vex_filter handles (their
+                                        match sets cached in segments) */
 };
 
 /* Collection entry points used by db.c (collection.c). */

@@ -26,6 +26,37 @@ typedef struct idkey {
     uint64_t id, key;
 } idkey;
 
+/* The META section being built: n_keys + 1 offsets and the bytes. */
+typedef struct meta_col {
+    uint64_t *offs;
+    unsigned char *data;
+    size_t len, cap;
+    int any; /* some key has metadata (else no section is written) */
+} meta_col;
+
+static void meta_col_free(const vex_mem *mem, meta_col *mc)
+{
+    vex_mem_free(mem, mc->offs);
+    vex_mem_free(mem, mc->data);
+}
+
+/* Room for n more bytes. */
+static int meta_col_reserve(const seg_builder *b, meta_col *mc, size_t n)
+{
+    if (n > mc->cap - mc->len) {
+        size_t cap = mc->cap ? mc->cap : 4096;
+        unsigned char *q;
+        while (cap - mc->len < n)
+            cap *= 2;
+        q = vex_mem_realloc(b->mem, mc->data, cap);
+        if (q == NULL)
+            return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        mc->data = q;
+        mc->cap = cap;
+    }
+    return VEX_OK;
+}
+
 static int cmp_idkey(const void *a, const void *b)
 {
     const idkey *x = a, *y = b;
@@ -79,8 +110,9 @@ static int index_new(const seg_builder *b, int kind, vex_index **out)
 static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
                          uint64_t n_rows, uint64_t n_keys, const uint64_t *ids,
                          const uint64_t *row_keys, const uint64_t *key_ids,
-                         const void *blob, uint64_t blob_size, uint64_t min_seq,
-                         uint64_t max_seq, vseg **out)
+                         const void *blob, uint64_t blob_size,
+                         const meta_col *mc, uint64_t min_seq, uint64_t max_seq,
+                         vseg **out)
 {
     seg_write_info wi;
     char *path = NULL;
@@ -101,6 +133,10 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     wi.key_ids = key_ids;
     wi.index_blob = blob;
     wi.blob_size = blob_size;
+    if (mc->any) {
+        wi.meta_offs = mc->offs;
+        wi.meta_data = mc->data;
+    }
     {
         char name[64];
         seg_file_name(name, sizeof name, number);
@@ -140,6 +176,7 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     unsigned char *blob = NULL;
     uint64_t blob_size = 0;
     vex_index *flat = NULL, *ix = m->ix;
+    meta_col mc = {NULL, NULL, 0, 0, 0};
     int rc = VEX_OK;
     *out = NULL;
     key_ids = vex_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
@@ -169,6 +206,24 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
         ids[i] = live[i].id;
         row_keys[i] = live[i].key;
     }
+    /* the metadata of every live key, in key order (dead keys: none) */
+    mc.offs = vex_mem_calloc(b->mem, n_keys + 1, sizeof *mc.offs);
+    if (mc.offs == NULL) {
+        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t r = 0; r < n_keys && rc == VEX_OK; r++) {
+        const vm_record *rec = mt_visible(m, r, s) ? mt_row_meta(m, r) : NULL;
+        size_t sz = rec ? vm_record_encoded_size(rec) : 0;
+        rc = meta_col_reserve(b, &mc, sz);
+        if (rc == VEX_OK && sz) {
+            mc.len += vm_record_encode(rec, mc.data + mc.len);
+            mc.any = 1;
+        }
+        mc.offs[r + 1] = mc.len;
+    }
+    if (rc != VEX_OK)
+        goto out;
     if (ix) {
         rc = mt_index_to(m, n_keys, b->cancel, b->err);
         if (rc == VEX_OK && mt_indexed(m) != n_keys && b->cancel &&
@@ -208,9 +263,10 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (rc == VEX_OK)
         rc = write_segment(b, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
                            n, n_keys, ids, row_keys, key_ids, blob, blob_size,
-                           m->min_seq ? m->min_seq : 1,
+                           &mc, m->min_seq ? m->min_seq : 1,
                            m->freeze_seq ? m->freeze_seq : 1, out);
 out:
+    meta_col_free(b->mem, &mc);
     vex_index_free(flat);
     vex_mem_free_aligned(b->mem, blob);
     vex_mem_free(b->mem, key_ids);
@@ -291,6 +347,7 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     uint64_t n = 0, total = 0, *ids = NULL, *keys = NULL;
     unsigned char *vecs = NULL, *blob = NULL;
     uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
+    meta_col mc = {NULL, NULL, 0, 0, 0};
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
@@ -335,6 +392,44 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         ids[i] = rows[i].id;
         keys[i] = i;
     }
+    /* metadata: each live row's record, checked by the strict decoder
+     * (the input files are untrusted) and copied as it is (canonical) */
+    mc.offs = vex_mem_calloc(b->mem, n + 1, sizeof *mc.offs);
+    if (mc.offs == NULL) {
+        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t i = 0; i < n && rc == VEX_OK; i++) {
+        const seg *g = in[rows[i].src]->s;
+        const unsigned char *p;
+        size_t len;
+        if (seg_key_meta(g, rows[i].key, &p, &len)) {
+            vm_record *rec = NULL;
+            vex_err derr;
+            vex_err_init(&derr);
+            rc = vm_record_decode(p, len, b->mem, &derr, &rec);
+            vm_record_free(rec, b->mem);
+            if (rc != VEX_OK) {
+                char msg[VEX_ERRMSG_MAX];
+                vex_err_copy(&derr, msg, sizeof msg);
+                rc = vex_err_set(
+                    b->err, rc, "%s: metadata of key %llu at offset %llu: %s",
+                    seg_path(g), (unsigned long long)rows[i].key,
+                    (unsigned long long)seg_meta_offset(g, rows[i].key), msg);
+            }
+            vex_err_destroy(&derr);
+            if (rc == VEX_OK)
+                rc = meta_col_reserve(b, &mc, len);
+            if (rc == VEX_OK) {
+                memcpy(mc.data + mc.len, p, len);
+                mc.len += len;
+                mc.any = 1;
+            }
+        }
+        mc.offs[i + 1] = mc.len;
+    }
+    if (rc != VEX_OK)
+        goto out;
     rc = index_new(b, (int)b->iopts.kind, &ix);
     for (uint64_t at = 0; rc == VEX_OK && at < n; at += COMPACT_STEP) {
         size_t cnt = n - at < COMPACT_STEP ? (size_t)(n - at) : COMPACT_STEP;
@@ -366,8 +461,9 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
         rc = write_segment(b, number, (int)b->iopts.kind, n, n, ids, keys, ids,
-                           blob, blob_size, min_seq, max_seq, out);
+                           blob, blob_size, &mc, min_seq, max_seq, out);
 out:
+    meta_col_free(b->mem, &mc);
     vex_index_free(ix);
     vex_mem_free_aligned(b->mem, blob);
     vex_mem_free(b->mem, vecs);

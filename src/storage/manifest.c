@@ -50,7 +50,7 @@
 #include "util/endian.h"
 #include "util/hex.h"
 
-#define MAN_VERSION  1u
+#define MAN_VERSION  2u   /* 2 adds the schema blob; 1 is still read */
 #define MAN_HDR_SIZE 64u  /* header */
 #define MAN_CFG_SIZE 128u /* configuration, after the header */
 #define MAN_SEG_SIZE 48u  /* one segment table entry */
@@ -302,8 +302,13 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
                             "twice",
                             dup, (unsigned long long)m->segs[dup].number);
 
+    if (m->schema_len > MAN_MAX_SCHEMA || (m->schema_len && !m->schema))
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "manifest_encode: schema of %u bytes (at most %u, "
+                            "non-NULL)",
+                            m->schema_len, MAN_MAX_SCHEMA);
     size = (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m->n_segments +
-           8 * total_del;
+           8 * total_del + m->schema_len;
     b = vex_mem_calloc(mem, 1, (size_t)size);
     if (b == NULL)
         return vex_vfs_fail(err, VEX_NOMEM,
@@ -311,7 +316,7 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
                             (unsigned long long)size);
     /* header */
     memcpy(b, man_magic, 8);
-    vex_put_u32le(b + 8, MAN_VERSION);
+    vex_put_u32le(b + 8, m->schema_len ? 2u : 1u);
     vex_put_u32le(b + 12, 0);
     vex_put_u64le(b + 16, size);
     vex_put_u64le(b + 24, m->number);
@@ -340,6 +345,7 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         vex_put_u32le(p + 120, m->config.quant_bits);
         vex_put_u32le(p + 124, r);
     }
+    vex_put_u32le(p + 92, m->schema_len);
     /* segment table, then every segment's deleted ids */
     p = b + MAN_FIXED;
     for (i = 0; i < m->n_segments; i++, p += MAN_SEG_SIZE) {
@@ -355,6 +361,10 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         uint64_t k;
         for (k = 0; k < m->segs[i].n_deleted; k++, p += 8)
             vex_put_u64le(p, m->segs[i].deleted[k]);
+    }
+    if (m->schema_len) {
+        memcpy(p, m->schema, m->schema_len);
+        p += m->schema_len;
     }
     vex_put_u32le(p, vex_crc32c(b, (size_t)size - 4));
     *buf = b;
@@ -373,6 +383,7 @@ void manifest_free(manifest *m, const vex_mem *mem)
         for (i = 0; i < m->n_segments; i++)
             vex_mem_free(mem, m->segs[i].deleted);
     vex_mem_free(mem, m->segs);
+    vex_mem_free(mem, m->schema);
     memset(m, 0, sizeof *m);
 }
 
@@ -422,7 +433,7 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
                           fname, version, MAN_VERSION);
         goto cleanup;
     }
-    if (version != MAN_VERSION)
+    if (version != 1 && version != MAN_VERSION)
         BAD(8, "bad format version %u", version);
     if (vex_get_u32le(buf + 12) != 0)
         BAD(12, "reserved field not zero");
@@ -433,18 +444,24 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     m.flushed_seq = vex_get_u64le(buf + 40);
     m.n_segments = vex_get_u32le(buf + 48);
     total_del = vex_get_u64le(buf + 56);
+    m.schema_len = vex_get_u32le(buf + MAN_HDR_SIZE + 92);
+    if (version == 1 && m.schema_len != 0)
+        BAD(MAN_HDR_SIZE + 92, "reserved field not zero");
+    if (version == 2 && (m.schema_len == 0 || m.schema_len > MAN_MAX_SCHEMA))
+        BAD(MAN_HDR_SIZE + 92, "schema length %u, must be 1..%u", m.schema_len,
+            MAN_MAX_SCHEMA);
     if (m.n_segments > MAN_MAX_SEGMENTS)
         BAD(48, "%u segments, at most %u", m.n_segments, MAN_MAX_SEGMENTS);
     /* the exact length follows from the two counts: check it before any
      * allocation (n_segments is bounded, total_del by the length) */
     if (total_del > len / 8 || (uint64_t)MAN_MIN_SIZE +
                                        (uint64_t)MAN_SEG_SIZE * m.n_segments +
-                                       8 * total_del !=
+                                       8 * total_del + m.schema_len !=
                                    len)
         BAD(56,
-            "%u segments and %llu deleted ids do not fill the %zu bytes "
-            "exactly",
-            m.n_segments, (unsigned long long)total_del, len);
+            "%u segments, %llu deleted ids and a schema of %u bytes do not "
+            "fill the %zu bytes exactly",
+            m.n_segments, (unsigned long long)total_del, m.schema_len, len);
     if (m.number >= m.next_file)
         BAD(24, "number %llu not below next_file %llu",
             (unsigned long long)m.number, (unsigned long long)m.next_file);
@@ -468,8 +485,7 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     m.config.hnsw_m = vex_get_u32le(p + 80);
     m.config.hnsw_ef_construction = vex_get_u32le(p + 84);
     m.config.hnsw_ef_search = vex_get_u32le(p + 88);
-    if (vex_get_u32le(p + 92) != 0)
-        BAD(MAN_HDR_SIZE + 92, "reserved field not zero");
+    /* p + 92: schema_len, read and checked with the header */
     m.config.hnsw_seed = vex_get_u64le(p + 96);
     m.config.created_unix = vex_get_u64le(p + 104);
     m.config.quant = vex_get_u32le(p + 112);
@@ -546,6 +562,14 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             if (k && s->deleted[k] <= s->deleted[k - 1])
                 BAD(ids_off, "deleted ids of segment %u not ascending", i);
         }
+    }
+    if (m.schema_len) {
+        m.schema = vex_mem_alloc(mem, m.schema_len);
+        if (m.schema == NULL) {
+            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", fname);
+            goto cleanup;
+        }
+        memcpy(m.schema, buf + ids_off, m.schema_len);
     }
     *out = m;
     return VEX_OK;

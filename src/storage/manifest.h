@@ -112,7 +112,17 @@ typedef struct manifest {
     uint64_t flushed_seq;
     uint32_t n_segments; /* <= MAN_MAX_SEGMENTS */
     man_segment *segs;   /* oldest first; NULL when n_segments is 0 */
+    /* The collection's metadata schema blob (meta/schema.h; opaque here,
+     * the engine decodes it strictly), schema_len <= MAN_MAX_SCHEMA bytes;
+     * NULL and 0: no schema. A separate allocation, owned like segs. A
+     * manifest with a schema is written as format version 2, one without
+     * as version 1 (so older readers keep reading those). */
+    unsigned char *schema;
+    uint32_t schema_len;
 } manifest;
+
+/* Largest schema blob a manifest carries. */
+#define MAN_MAX_SCHEMA (1u << 20)
 
 /* Serialise `m` (only read) to a freshly allocated buffer: on VEX_OK *buf
  * (owned by the caller, freed with vex_mem_free(mem, ...)) and *len hold

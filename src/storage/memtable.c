@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "index/index.h"
+#include "meta/filter.h"
 #include "simd/simd.h"
 
 #define MT_EXACT_BLOCK 256
@@ -52,6 +53,7 @@ int mt_create(const vex_mem *mem, const vex_index_config *cfg,
     atomic_init(&m->n_rows, 0);
     atomic_init(&m->n_indexed, 0);
     atomic_init(&m->n_live, 0);
+    atomic_init(&m->meta_bytes, 0);
     atomic_init(&m->frozen, 0);
     vex_cmap_init(&m->ids, mem);
     pthread_mutex_init(&m->index_mu, NULL);
@@ -81,6 +83,8 @@ void mt_unref(memtable *m)
         return;
     d = atomic_load_explicit(&m->dir, memory_order_relaxed);
     for (uint64_t c = 0, n = atomic_load(&m->n_rows); c * MT_CHUNK < n; c++) {
+        for (uint64_t r = 0; r < MT_CHUNK && c * MT_CHUNK + r < n; r++)
+            vm_record_free(d->chunks[c]->meta[r], m->mem);
         vex_mem_free_aligned(m->mem, d->chunks[c]->vecs);
         vex_mem_free(m->mem, d->chunks[c]);
     }
@@ -129,7 +133,8 @@ int mt_live(const memtable *m, uint64_t id)
     return vex_cmap_get(&m->ids, id, &row) && mt_row_end(m, row) == 0;
 }
 
-int mt_put(memtable *m, uint64_t id, const void *vec, uint64_t seq, int *ended)
+int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
+           uint64_t seq, int *ended)
 {
     uint64_t row = atomic_load_explicit(&m->n_rows, memory_order_relaxed);
     uint64_t prev = MT_NONE;
@@ -155,6 +160,10 @@ int mt_put(memtable *m, uint64_t id, const void *vec, uint64_t seq, int *ended)
     ch->add_seq[r] = seq;
     atomic_store_explicit(&ch->end_seq[r], 0, memory_order_relaxed);
     ch->prev[r] = prev;
+    ch->meta[r] = meta;
+    if (meta)
+        atomic_fetch_add_explicit(&m->meta_bytes, vm_record_encoded_size(meta),
+                                  memory_order_relaxed);
     memcpy(ch->vecs + (size_t)r * m->cfg.vec_bytes, vec, m->cfg.vec_bytes);
     ch->aux[r] = m->cfg.elem == VEX_ELEM_F32
                      ? vex_exact_vec_aux(&m->cfg, vex_simd(), vec)
@@ -207,6 +216,7 @@ typedef struct mt_accept_ctx {
     uint64_t seq, indexed;
     vex_filter_fn filter;
     void *filter_ctx;
+    const vmf_filter *where;
 } mt_accept_ctx;
 
 static int mt_accept(uint64_t row, void *arg)
@@ -214,21 +224,26 @@ static int mt_accept(uint64_t row, void *arg)
     const mt_accept_ctx *a = arg;
     if (row >= a->indexed || !mt_visible(a->m, row, a->seq))
         return 0;
+    if (a->where && !vmf_eval(a->where, mt_row_meta(a->m, row)))
+        return 0;
     return a->filter == NULL ||
            a->filter(mt_row_id(a->m, row), a->filter_ctx) != 0;
 }
 
-int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
-              vex_filter_fn filter, void *filter_ctx, unsigned ef,
-              unsigned filter_max_ef, vex_hit *tmp, vex_topk *top, vex_err *err)
+static int mt_search_impl(const memtable *m, const void *query, size_t k,
+                          uint64_t seq, vex_filter_fn filter, void *filter_ctx,
+                          const vmf_filter *where, int exact, unsigned ef,
+                          unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
+                          size_t *n_found, vex_err *err)
 {
     const vex_simd_table *s = vex_simd();
     uint64_t n = mt_rows(m), lo = 0;
     float dist[MT_EXACT_BLOCK];
     float qaux;
-    if (m->ix && (lo = mt_indexed(m)) > 0) {
+    *n_found = 0;
+    if (m->ix && !exact && (lo = mt_indexed(m)) > 0) {
         vex_search_params sp;
-        mt_accept_ctx a = {m, seq, lo, filter, filter_ctx};
+        mt_accept_ctx a = {m, seq, lo, filter, filter_ctx, where};
         size_t nh = 0;
         int rc;
         vex_search_params_init(&sp);
@@ -242,8 +257,15 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
         if (rc != VEX_OK)
             return vex_err_set(err, rc, "memtable: %s",
                                vex_index_errmsg(m->ix));
-        for (size_t i = 0; i < nh; i++)
-            vex_topk_push(top, tmp[i].distance, mt_row_id(m, tmp[i].id));
+        if (where && nh < k) {
+            /* the graph walk found fewer than k matches: scan every row
+             * exactly instead, so that k come back whenever k match */
+            lo = 0;
+            *n_found = MT_FELL_BACK;
+        } else {
+            for (size_t i = 0; i < nh; i++)
+                vex_topk_push(top, tmp[i].distance, mt_row_id(m, tmp[i].id));
+        }
     }
     if (lo >= n)
         return VEX_OK;
@@ -270,6 +292,8 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
                 atomic_load_explicit(&ch->end_seq[r + j], memory_order_acquire);
             if (end != 0 && end <= seq)
                 continue;
+            if (where && !vmf_eval(where, ch->meta[r + j]))
+                continue;
             if (filter && !filter(ch->id[r + j], filter_ctx))
                 continue;
             vex_topk_push(top, dist[j], ch->id[r + j]);
@@ -278,6 +302,24 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
         b += cnt;
     }
     return VEX_OK;
+}
+
+int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
+              vex_filter_fn filter, void *filter_ctx, unsigned ef,
+              unsigned filter_max_ef, vex_hit *tmp, vex_topk *top, vex_err *err)
+{
+    size_t found;
+    return mt_search_impl(m, query, k, seq, filter, filter_ctx, NULL, 0, ef,
+                          filter_max_ef, tmp, top, &found, err);
+}
+
+int mt_search_where(const memtable *m, const void *query, size_t k,
+                    uint64_t seq, const vmf_filter *where, int exact,
+                    unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
+                    vex_topk *top, size_t *n_found, vex_err *err)
+{
+    return mt_search_impl(m, query, k, seq, NULL, NULL, where, exact, ef,
+                          filter_max_ef, tmp, top, n_found, err);
 }
 
 int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
@@ -321,5 +363,7 @@ uint64_t mt_memory(const memtable *m)
     uint64_t n = mt_rows(m);
     uint64_t chunks = (n + MT_CHUNK - 1) / MT_CHUNK;
     return chunks * (sizeof(mt_chunk) + MT_CHUNK * m->cfg.vec_bytes) +
-           vex_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0);
+           vex_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0) +
+           atomic_load_explicit(&((memtable *)m)->meta_bytes,
+                                memory_order_relaxed);
 }

@@ -45,6 +45,8 @@
 #include <stdint.h>
 
 #include "index/index.h"
+#include "meta/filter.h"
+#include "meta/value.h"
 #include "util/cmap.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -61,8 +63,9 @@ typedef struct mt_chunk {
     uint64_t add_seq[MT_CHUNK];
     _Atomic uint64_t end_seq[MT_CHUNK];
     uint64_t prev[MT_CHUNK];
-    float aux[MT_CHUNK]; /* vex_exact_vec_aux of each vector */
-    unsigned char *vecs; /* MT_CHUNK vectors, 64-byte aligned */
+    float aux[MT_CHUNK];       /* vex_exact_vec_aux of each vector */
+    vm_record *meta[MT_CHUNK]; /* the row's metadata (owned), or NULL */
+    unsigned char *vecs;       /* MT_CHUNK vectors, 64-byte aligned */
 } mt_chunk;
 
 typedef struct mt_dir {
@@ -78,14 +81,15 @@ typedef struct memtable {
     _Atomic(mt_dir *) dir;
     _Atomic uint64_t n_rows;
     _Atomic uint64_t n_indexed;
-    _Atomic uint64_t n_live;   /* rows not ended */
-    vex_cmap ids;              /* id -> newest row */
-    vex_index *ix;             /* HNSW keyed by row, or NULL (flat) */
-    uint64_t min_seq, max_seq; /* of the operations applied to it */
-    uint64_t freeze_seq;       /* last write applied before it was frozen: its
-                                  flush covers the log up to here */
-    _Atomic int frozen;        /* no more rows will be appended */
-    pthread_mutex_t index_mu;  /* one mt_index_to at a time */
+    _Atomic uint64_t n_live;     /* rows not ended */
+    _Atomic uint64_t meta_bytes; /* encoded size of the rows' metadata */
+    vex_cmap ids;                /* id -> newest row */
+    vex_index *ix;               /* HNSW keyed by row, or NULL (flat) */
+    uint64_t min_seq, max_seq;   /* of the operations applied to it */
+    uint64_t freeze_seq;         /* last write applied before it was frozen: its
+                                    flush covers the log up to here */
+    _Atomic int frozen;          /* no more rows will be appended */
+    pthread_mutex_t index_mu;    /* one mt_index_to at a time */
 } memtable;
 
 /* Create an empty memtable. `hnsw` NULL: flat (never indexed); else the
@@ -98,9 +102,14 @@ int mt_create(const vex_mem *mem, const vex_index_config *cfg,
 void mt_ref(memtable *m);
 void mt_unref(memtable *m);
 
-/* Writer. Append a row for `id` at `seq`, ending its current live row in
- * this memtable if there is one (*ended set to 1 then). VEX_NOMEM. */
-int mt_put(memtable *m, uint64_t id, const void *vec, uint64_t seq, int *ended);
+/* Writer. Append a row for `id` at `seq` with metadata `meta` (NULL:
+ * none), ending its current live row in this memtable if there is one
+ * (*ended set to 1 then). On VEX_OK the memtable owns `meta` (it is
+ * freed with the memtable, with m->mem); on VEX_NOMEM the caller keeps
+ * it. The record is published with the row (invariant 1), so readers
+ * may use it without locks for as long as they hold the memtable. */
+int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
+           uint64_t seq, int *ended);
 /* Writer. End the live row of `id` at `seq`: 1 if there was one. */
 int mt_delete(memtable *m, uint64_t id, uint64_t seq);
 /* Writer. 1 when `id` has a live (not ended) row here. */
@@ -137,6 +146,11 @@ static inline const void *mt_row_vec(const memtable *m, uint64_t row)
     return mt_chunk_of(m, row)->vecs +
            (row & (MT_CHUNK - 1)) * m->cfg.vec_bytes;
 }
+/* The row's metadata, or NULL (row < mt_rows()). */
+static inline const vm_record *mt_row_meta(const memtable *m, uint64_t row)
+{
+    return mt_chunk_of(m, row)->meta[row & (MT_CHUNK - 1)];
+}
 /* Visible at snapshot `seq` (row < mt_rows()). */
 static inline int mt_visible(const memtable *m, uint64_t row, uint64_t seq)
 {
@@ -162,6 +176,18 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
               vex_filter_fn filter, void *filter_ctx, unsigned ef,
               unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
               vex_err *err);
+
+/* Reader. As mt_search, and only rows whose metadata `where` matches
+ * (vmf_eval on the row's record, no allocation). The graph part is walked
+ * with the filter hook; when that finds fewer than k matches, every row is
+ * scanned exactly instead (*plan = MT_FELL_BACK, else 0), so the memtable
+ * yields min(k, its matching rows) hits. With `exact`, the graph is not
+ * used at all. */
+#define MT_FELL_BACK 1
+int mt_search_where(const memtable *m, const void *query, size_t k,
+                    uint64_t seq, const vmf_filter *where, int exact,
+                    unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
+                    vex_topk *top, size_t *plan, vex_err *err);
 
 /* Indexer. Add rows [n_indexed, upto) to the graph (in parallel on the
  * index's pool), then publish n_indexed = upto. `cancel` (may be NULL) is

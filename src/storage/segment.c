@@ -70,10 +70,11 @@
 #include "util/endian.h"
 #include "util/hex.h"
 
-#define SEG_VERSION  2u
-#define SEG_HDR_SIZE 512u  /* header bytes (CRC in the last 4) */
-#define SEG_ALIGN    4096u /* section alignment = the header page */
-#define SEG_CHUNK    (4u << 20)
+#define SEG_VERSION     3u
+#define SEG_VERSION_MIN 2u    /* version 2: the same without META sections */
+#define SEG_HDR_SIZE    512u  /* header bytes (CRC in the last 4) */
+#define SEG_ALIGN       4096u /* section alignment = the header page */
+#define SEG_CHUNK       (4u << 20)
 
 /* header field offsets (docs/FORMAT.md) */
 #define OFF_MAGIC      0
@@ -110,6 +111,8 @@ struct seg {
     int mapped; /* base is a vfs mapping (else our aligned copy) */
     seg_info info;
     const uint64_t *ids, *row_keys, *key_ids; /* in the mapping */
+    const uint64_t *meta_offs; /* n_keys + 1, or NULL: no META section */
+    const unsigned char *meta_data;
     uint64_t *live; /* n_keys bits, bit k set: key k live (invariant 6) */
     int has_index;
     uint64_t idx_off, idx_len;
@@ -278,6 +281,21 @@ static int check_input(const seg_write_info *wi, const char *path,
         return vex_vfs_fail(err, VEX_INVALID,
                             "%s: NULL index blob of %" PRIu64 " bytes", path,
                             wi->blob_size);
+    if (wi->meta_offs != NULL) {
+        const uint64_t *o = wi->meta_offs;
+        if (o[0] != 0)
+            return vex_vfs_fail(err, VEX_INVALID,
+                                "%s: metadata offset 0 is not 0", path);
+        for (i = 0; i < wi->n_keys; i++)
+            if (o[i + 1] < o[i] || o[i + 1] - o[i] > SEG_MAX_META)
+                return vex_vfs_fail(err, VEX_INVALID,
+                                    "%s: metadata of key %" PRIu64
+                                    " has a bad length",
+                                    path, i);
+        if (o[wi->n_keys] > 0 && wi->meta_data == NULL)
+            return vex_vfs_fail(err, VEX_INVALID, "%s: NULL metadata bytes",
+                                path);
+    }
     for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
             return vex_vfs_fail(err, VEX_INVALID,
@@ -308,24 +326,37 @@ static int check_input(const seg_write_info *wi, const char *path,
         }
         bit_set(*live, k);
     }
+    if (wi->meta_offs != NULL)
+        for (i = 0; i < wi->n_keys; i++)
+            if (!bit_get(*live, i) &&
+                wi->meta_offs[i + 1] != wi->meta_offs[i]) {
+                vex_mem_free(m, *live);
+                *live = NULL;
+                return vex_vfs_fail(err, VEX_INVALID,
+                                    "%s: dead key %" PRIu64 " has metadata",
+                                    path, i);
+            }
     return VEX_OK;
 }
 
 int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
               const vex_mem *mem, vex_err *err)
 {
-    /* the sections in file order (the writer's layout, docs/FORMAT.md) */
-    enum { S_IDS, S_ROWKEYS, S_KEYIDS, S_INDEX, S_N };
+    /* the sections in file order (the writer's layout, docs/FORMAT.md);
+     * META and INDEX are written only when given */
+    enum { S_IDS, S_ROWKEYS, S_KEYIDS, S_META, S_INDEX, S_N };
     static const uint32_t kinds[S_N] = {SEG_SEC_IDS, SEG_SEC_ROWKEYS,
-                                        SEG_SEC_KEYIDS, SEG_SEC_INDEX};
+                                        SEG_SEC_KEYIDS, SEG_SEC_META,
+                                        SEG_SEC_INDEX};
     unsigned char page[SEG_ALIGN];
     vex_mem m;
     vex_file *f = NULL;
     uint64_t *live = NULL, *buf = NULL;
     uint64_t off[S_N], len[S_N], end, total = 0;
-    uint32_t crc[S_N] = {0, 0, 0, 0};
+    uint32_t crc[S_N] = {0, 0, 0, 0, 0};
+    int present[S_N];
     size_t buf_n = 0;
-    int n_sec, i, rc;
+    int n_sec = 0, i, rc;
 
     if (vfs == NULL || path == NULL || wi == NULL)
         return vex_vfs_fail(err, VEX_INVALID, "seg_write: NULL argument");
@@ -341,22 +372,28 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     rc = check_input(wi, path, &m, &live, err);
     if (rc != VEX_OK)
         return rc;
-    /* the layout: the header page, then each section on the next
-     * boundary after the previous one; no INDEX section without a blob */
-    n_sec = wi->index_blob != NULL ? S_N : S_N - 1;
+    /* the layout: the header page, then each section present on the next
+     * boundary after the previous one */
+    present[S_IDS] = present[S_ROWKEYS] = present[S_KEYIDS] = 1;
+    present[S_META] = wi->meta_offs != NULL;
+    present[S_INDEX] = wi->index_blob != NULL;
     len[S_IDS] = wi->n_rows * 8;
     len[S_ROWKEYS] = wi->n_rows * 8;
     len[S_KEYIDS] = wi->n_keys * 8;
+    len[S_META] =
+        present[S_META] ? (wi->n_keys + 1) * 8 + wi->meta_offs[wi->n_keys] : 0;
     len[S_INDEX] = wi->blob_size;
-    off[S_INDEX] = 0;
     end = SEG_ALIGN;
-    for (i = 0; i < n_sec; i++) {
+    for (i = 0; i < S_N; i++) {
+        off[i] = 0;
+        if (!present[i])
+            continue;
+        n_sec++;
         off[i] = align_up(end);
         if (len[i] > UINT64_MAX - off[i]) {
             rc = vex_vfs_fail(err, VEX_INVALID,
-                              "%s: index blob of %" PRIu64 " bytes too "
-                              "large",
-                              path, wi->blob_size);
+                              "%s: section of %" PRIu64 " bytes too large",
+                              path, len[i]);
             goto cleanup;
         }
         end = off[i] + len[i];
@@ -380,18 +417,28 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         goto cleanup;
     }
     end = SEG_ALIGN;
-    for (i = 0; i < n_sec; i++) {
+    for (i = 0; i < S_N; i++) {
+        if (!present[i])
+            continue;
         if (off[i] > end) /* < 4096 zero bytes up to the boundary */
             rc = write_chunks(f, seg_zeros, off[i] - end, end, NULL, err);
-        if (rc == VEX_OK && i == S_KEYIDS)
+        if (rc == VEX_OK && i == S_KEYIDS) {
             rc = write_key_ids(f, wi->key_ids, live, wi->n_keys, off[i], buf,
                                buf_n, &crc[i], err);
-        else if (rc == VEX_OK)
+        } else if (rc == VEX_OK && i == S_META) {
+            uint64_t ob = (wi->n_keys + 1) * 8;
+            rc = write_chunks(f, (const unsigned char *)wi->meta_offs, ob,
+                              off[i], &crc[i], err);
+            if (rc == VEX_OK)
+                rc = write_chunks(f, wi->meta_data, len[i] - ob, off[i] + ob,
+                                  &crc[i], err);
+        } else if (rc == VEX_OK) {
             rc = write_chunks(f,
                               i == S_IDS       ? (const void *)wi->ids
                               : i == S_ROWKEYS ? (const void *)wi->row_keys
                                                : wi->index_blob,
                               len[i], off[i], &crc[i], err);
+        }
         if (rc != VEX_OK)
             goto cleanup;
         end = off[i] + len[i];
@@ -412,8 +459,9 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     vex_put_u64le(page + OFF_MAX_SEQ, wi->max_seq);
     vex_put_u64le(page + OFF_FILE_SIZE, total);
     vex_put_u32le(page + OFF_N_SECTIONS, (uint32_t)n_sec);
-    for (i = 0; i < n_sec; i++)
-        put_section(page, i, kinds[i], crc[i], off[i], len[i]);
+    for (i = 0, n_sec = 0; i < S_N; i++)
+        if (present[i])
+            put_section(page, n_sec++, kinds[i], crc[i], off[i], len[i]);
     vex_put_u32le(page + OFF_CRC, vex_crc32c(page, OFF_CRC));
     rc = vex_file_write(f, page, sizeof page, 0, err);
     if (rc == VEX_OK)
@@ -541,6 +589,68 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
     return VEX_OK;
 }
 
+/* The META section at `off` (`len` bytes, CRC checked): an offset
+ * array of n_keys + 1 entries from 0, non-decreasing, ending at the data
+ * length, every entry at most SEG_MAX_META bytes, dead keys empty. The
+ * records themselves are decoded (strictly) when read. */
+static int seg_check_meta(seg *s, uint64_t off, uint64_t len, uint64_t eoff,
+                          vex_err *err)
+{
+    const char *path = s->path;
+    uint64_t n_keys = s->info.n_keys, ob, i;
+    const uint64_t *o;
+    if (len < 8 || (len - 8) / 8 < n_keys)
+        return seg_fail(err, VEX_CORRUPT, path, eoff + 16,
+                        "meta section of %" PRIu64 " bytes is too short for "
+                        "the offsets of %" PRIu64 " keys",
+                        len, n_keys);
+    ob = (n_keys + 1) * 8;
+    o = (const uint64_t *)(const void *)(s->base + off);
+    if (o[0] != 0)
+        return seg_fail(err, VEX_CORRUPT, path, off,
+                        "meta section: first offset %" PRIu64 ", not 0", o[0]);
+    for (i = 0; i < n_keys; i++) {
+        if (o[i + 1] < o[i] || o[i + 1] - o[i] > SEG_MAX_META)
+            return seg_fail(err, VEX_CORRUPT, path, off + 8 * (i + 1),
+                            "meta section: offset %" PRIu64 " of key %" PRIu64
+                            " is below the previous one or too far from it",
+                            o[i + 1], i);
+        if (o[i + 1] != o[i] && !bit_get(s->live, i))
+            return seg_fail(err, VEX_CORRUPT, path, off + 8 * (i + 1),
+                            "meta section: dead key %" PRIu64 " has metadata",
+                            i);
+    }
+    if (o[n_keys] != len - ob)
+        return seg_fail(err, VEX_CORRUPT, path, off + 8 * n_keys,
+                        "meta section: last offset %" PRIu64
+                        " is not the %" PRIu64 " bytes of data",
+                        o[n_keys], len - ob);
+    s->meta_offs = o;
+    s->meta_data = s->base + off + ob;
+    return VEX_OK;
+}
+
+int seg_key_meta(const seg *s, uint64_t key, const unsigned char **p,
+                 size_t *len)
+{
+    *p = NULL;
+    *len = 0;
+    if (s->meta_offs == NULL || key >= s->info.n_keys)
+        return 0;
+    *len = (size_t)(s->meta_offs[key + 1] - s->meta_offs[key]);
+    if (*len == 0)
+        return 0;
+    *p = s->meta_data + s->meta_offs[key];
+    return 1;
+}
+
+uint64_t seg_meta_offset(const seg *s, uint64_t key)
+{
+    return s->meta_offs == NULL
+               ? 0
+               : (uint64_t)(s->meta_data - s->base) + s->meta_offs[key];
+}
+
 /* Check the header, the section table and the array sections; fill
  * s->info, the section fields and s->live. */
 static int seg_parse(seg *s, uint64_t expect, vex_err *err)
@@ -553,7 +663,8 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     const char *path = s->path;
     uint64_t size = s->len, prev_end = SEG_HDR_SIZE, z, total;
     uint32_t hsize, version, crc, want, n_sec, i;
-    int a;
+    uint64_t meta_off = 0, meta_len = 0, meta_eoff = 0;
+    int a, has_meta = 0;
 
     if (size < SEG_ALIGN)
         return seg_fail(err, VEX_CORRUPT, path, size,
@@ -580,12 +691,12 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         return seg_fail(err, VEX_UNSUPPORTED, path, OFF_VERSION,
                         "format version %u is newer than %u", version,
                         SEG_VERSION);
-    if (version >= 1 && version < SEG_VERSION)
+    if (version >= 1 && version < SEG_VERSION_MIN)
         return seg_fail(err, VEX_UNSUPPORTED, path, OFF_VERSION,
                         "format version %u is older than %u (a segment from "
                         "before index keys) and not readable by this build",
-                        version, SEG_VERSION);
-    if (version != SEG_VERSION)
+                        version, SEG_VERSION_MIN);
+    if (version < SEG_VERSION_MIN)
         return seg_fail(err, VEX_CORRUPT, path, OFF_VERSION,
                         "bad format version %u", version);
     if (hsize != SEG_HDR_SIZE)
@@ -643,10 +754,11 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         for (a = 0; a < A_N; a++)
             if (arr[a].kind == kind)
                 as = &arr[a];
-        if (as == NULL && kind != SEG_SEC_INDEX)
+        if (as == NULL && kind != SEG_SEC_INDEX &&
+            (kind != SEG_SEC_META || version < 3))
             return seg_fail(err, VEX_UNSUPPORTED, path, eoff,
                             "section %u has unknown kind %u", i, kind);
-        if (as ? as->seen : s->has_index)
+        if (as ? as->seen : kind == SEG_SEC_META ? has_meta : s->has_index)
             return seg_fail(err, VEX_CORRUPT, path, eoff,
                             "section %u repeats kind %u", i, kind);
         if (off % SEG_ALIGN != 0 || off < prev_end || off > size ||
@@ -678,6 +790,17 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                                 "%s section checksum mismatch (stored "
                                 "0x%08x, computed 0x%08x)",
                                 as->name, scrc, want);
+        } else if (kind == SEG_SEC_META) {
+            has_meta = 1;
+            meta_off = off;
+            meta_len = len;
+            meta_eoff = eoff;
+            want = vex_crc32c(h + off, (size_t)len);
+            if (want != scrc)
+                return seg_fail(err, VEX_CORRUPT, path, off,
+                                "meta section checksum mismatch (stored "
+                                "0x%08x, computed 0x%08x)",
+                                scrc, want);
         } else {
             s->has_index = 1;
             s->idx_off = off;
@@ -697,8 +820,13 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     s->ids = (const uint64_t *)(const void *)(h + arr[A_IDS].off);
     s->row_keys = (const uint64_t *)(const void *)(h + arr[A_ROWKEYS].off);
     s->key_ids = (const uint64_t *)(const void *)(h + arr[A_KEYIDS].off);
-    return seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off,
-                          arr[A_KEYIDS].off, err);
+    {
+        int rc = seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off,
+                                arr[A_KEYIDS].off, err);
+        if (rc != VEX_OK || !has_meta)
+            return rc;
+    }
+    return seg_check_meta(s, meta_off, meta_len, meta_eoff, err);
 }
 
 int seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,

@@ -46,6 +46,16 @@ void vseg_unref(vseg *v)
         atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
         return;
     vex_index_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
+    for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
+        vex_mem_free(v->mem, v->match[i].bits);
+    {
+        vm_record **r = atomic_load_explicit(&v->recs, memory_order_relaxed);
+        if (r) {
+            for (uint64_t k = 0; k < v->info.n_keys; k++)
+                vm_record_free(r[k], v->mem);
+            vex_mem_free(v->mem, r);
+        }
+    }
     if (atomic_load(&v->obsolete)) {
         /* V5: replaced by a published manifest and no longer read */
         size_t n = strlen(seg_path(v->s)) + 1;
@@ -87,6 +97,112 @@ int vseg_live(const vseg *v, uint64_t id, uint64_t *key)
         return 0;
     *key = k;
     return 1;
+}
+
+int vseg_records(vseg *v, vm_record *const **out, vex_err *err)
+{
+    vm_record **r = atomic_load_explicit(&v->recs, memory_order_acquire);
+    int rc = VEX_OK;
+    if (r) {
+        *out = r;
+        return VEX_OK;
+    }
+    pthread_mutex_lock(&v->open_lock);
+    r = atomic_load_explicit(&v->recs, memory_order_relaxed);
+    if (r == NULL) {
+        uint64_t n = v->info.n_keys;
+        r = vex_mem_calloc(v->mem, n ? n : 1, sizeof *r);
+        if (r == NULL)
+            rc = vex_err_set(err, VEX_NOMEM, "out of memory");
+        for (uint64_t k = 0; rc == VEX_OK && k < n; k++) {
+            const unsigned char *p;
+            size_t len;
+            vex_err e;
+            if (!seg_key_meta(v->s, k, &p, &len))
+                continue;
+            vex_err_init(&e);
+            rc = vm_record_decode(p, len, v->mem, &e, &r[k]);
+            if (rc != VEX_OK) {
+                char msg[VEX_ERRMSG_MAX];
+                vex_err_copy(&e, msg, sizeof msg);
+                vex_err_set(err, rc,
+                            "%s: metadata of key %llu at offset %llu: %s",
+                            seg_path(v->s), (unsigned long long)k,
+                            (unsigned long long)seg_meta_offset(v->s, k), msg);
+            }
+            vex_err_destroy(&e);
+        }
+        if (rc == VEX_OK) {
+            atomic_store_explicit(&v->recs, r, memory_order_release);
+        } else if (r) {
+            for (uint64_t k = 0; k < n; k++)
+                vm_record_free(r[k], v->mem);
+            vex_mem_free(v->mem, r);
+            r = NULL;
+        }
+    }
+    pthread_mutex_unlock(&v->open_lock);
+    *out = r;
+    return rc;
+}
+
+int vseg_match(vseg *v, uint64_t filter_id,
+               int (*match)(const void *ctx, const vm_record *r),
+               const void *ctx, const uint64_t **bits, uint64_t *count,
+               uint64_t **scratch, vex_err *err)
+{
+    vm_record *const *recs;
+    uint64_t *b, n = 0, n_keys = v->info.n_keys;
+    const uint64_t *rk;
+    int rc, slot = -1;
+    *bits = NULL;
+    *count = 0;
+    *scratch = NULL;
+    for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
+        if (atomic_load_explicit(&v->match[i].id, memory_order_acquire) ==
+            filter_id) {
+            *bits = v->match[i].bits;
+            *count = v->match[i].count;
+            return VEX_OK;
+        }
+    rc = vseg_records(v, &recs, err);
+    if (rc != VEX_OK)
+        return rc;
+    b = vex_mem_calloc(v->mem, (n_keys + 63) / 64 + 1, sizeof *b);
+    if (b == NULL)
+        return vex_err_set(err, VEX_NOMEM, "out of memory");
+    rk = seg_row_keys(v->s);
+    for (uint64_t i = 0; i < v->info.n_rows; i++)
+        if (match(ctx, recs[rk[i]])) {
+            b[rk[i] >> 6] |= UINT64_C(1) << (rk[i] & 63);
+            n++;
+        }
+    pthread_mutex_lock(&v->open_lock);
+    for (int i = 0; i < VSEG_MATCH_SLOTS && slot < 0; i++) {
+        uint64_t id =
+            atomic_load_explicit(&v->match[i].id, memory_order_relaxed);
+        if (id == filter_id) { /* another thread was first */
+            pthread_mutex_unlock(&v->open_lock);
+            vex_mem_free(v->mem, b);
+            *bits = v->match[i].bits;
+            *count = v->match[i].count;
+            return VEX_OK;
+        }
+        if (id == 0)
+            slot = i;
+    }
+    if (slot >= 0) {
+        v->match[slot].bits = b;
+        v->match[slot].count = n;
+        atomic_store_explicit(&v->match[slot].id, filter_id,
+                              memory_order_release);
+    }
+    pthread_mutex_unlock(&v->open_lock);
+    if (slot < 0)
+        *scratch = b;
+    *bits = b;
+    *count = n;
+    return VEX_OK;
 }
 
 int vseg_index(vseg *v, vex_index **out, vex_err *err)

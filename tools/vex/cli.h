@@ -51,4 +51,19 @@ int vex_cli_build(const char *cmd, const vex_index_options *opts,
 int vex_cli_exact_knn(const char *cmd, vex_index *idx, const float *queries,
                       uint64_t nq, uint32_t dim, uint32_t k, int64_t *ids);
 
+/* `vex bench --filter` (cmd_bench_filter.c): filtered search through a
+ * collection built from base vectors and a metadata TSV. */
+typedef struct vex_bench_filter_args {
+    const char *base_path, *query_path, *meta_path, *filter, *db_path;
+    vex_metric metric;
+    int hnsw, json;
+    uint32_t k, M, ef_construction;
+    uint64_t seed, max_queries;
+    unsigned threads, repeat;
+    const uint32_t *ef; /* n_ef values (0: the collection's default) */
+    size_t n_ef;
+} vex_bench_filter_args;
+
+int vex_bench_filter(const vex_bench_filter_args *a);
+
 #endif
