@@ -7,7 +7,9 @@ code (what a search scans per vector) next to them:
 
   VexDB  `vex bench --quant Q --refine F[,...] --json`, flat and HNSW:
          float32 (no quantizer), SQ8 (4x), PQ 8-bit at 32x (M = dim*4/32
-         bytes rounded down), OPQ at 32x, BQ (32x)
+         bytes rounded down), OPQ at 32x, BQ (32x); and PQ at FAISS's M
+         when that differs (FAISS's PQ needs M to divide dim: the largest
+         such M up to dim*4/32, 10 for glove-100)
   FAISS  (Debian python3-faiss) IndexScalarQuantizer QT_8bit, IndexPQ at
          the same M, both alone and under IndexRefineFlat (k_factor =
          refine); IndexHNSWSQ QT_8bit with an efSearch sweep; IndexIVFPQ
@@ -202,6 +204,10 @@ def main():
     for key in args.datasets.split(","):
         ds = paths(key)
         m32 = ds["dim"] * 4 // 32  # 8-bit PQ bytes at 32x, rounded down
+        # FAISS's PQ needs M to divide the dimension: the largest such M up
+        # to m32, which VexDB also runs so that both are compared at the
+        # same code size (glove: 10 bytes, 40x)
+        mf = max(m for m in range(1, m32 + 1) if ds["dim"] % m == 0)
         runs = [("flat", None, None, None),
                 ("flat", "sq8", "1,2", None),
                 ("flat", "pq:%d" % m32, "1,10,20,50", None),
@@ -210,14 +216,17 @@ def main():
                 ("hnsw", None, None, "16,32,64,128,256"),
                 ("hnsw", "sq8", "2", "16,32,64,128,256"),
                 ("hnsw", "pq:%d" % m32, "20,50", "32,64,128,256")]
+        if mf != m32:
+            runs += [("flat", "pq:%d" % mf, "10,20,50", None),
+                     ("hnsw", "pq:%d" % mf, "20,50", "64")]
         for index, quant, refine, ef in runs:
             log("vexdb %s %s %s" % (ds["name"], index, quant or "f32"))
             for r in run_vex(args, ds, index, quant, refine, ef):
                 rows.append(r)
                 emit(dict(r, bench="quant"))
         if not args.no_faiss:
-            log("faiss %s (M %d)" % (ds["name"], m32))
-            for r in run_faiss(args, ds, m32):
+            log("faiss %s (M %d)" % (ds["name"], mf))
+            for r in run_faiss(args, ds, mf):
                 rows.append(r)
                 emit(dict(r, bench="quant"))
     log("\n%-24s %-6s %-22s %6s %6s %6s %8s %10s" % (

@@ -419,7 +419,10 @@ VEX_API int vex_index_get(vex_index *idx, uint64_t id, void *vector_out);
 /* Number of vectors in the index. */
 VEX_API uint64_t vex_index_count(const vex_index *idx);
 
-/* Bytes of memory the index holds (data, ids, lookup tables, scratch). */
+/* Bytes of memory the index holds (data, ids, lookup tables, scratch; a
+ * quantized index counts its codes and codebook on top of its full
+ * vectors, which it keeps for reranking: vex_index_code_size() is the
+ * per-vector size of what its searches scan). */
 VEX_API uint64_t vex_index_memory(const vex_index *idx);
 
 /* Train the quantizer of a quantized index (options.quant) and encode

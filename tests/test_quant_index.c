@@ -301,6 +301,58 @@ static void test_writes_after_train(void)
     }
 }
 
+/* Parallel paths: a single query's code scan split over workers (past
+ * 32k vectors) and a batch spread over them give what one thread gives. */
+static void test_parallel(void)
+{
+    enum { BIGN = 40000 };
+    vex_index_options o;
+    vex_index *ix = NULL;
+    vex_search_params p1, p0;
+    float *x = malloc(sizeof(float) * BIGN * DIM);
+    uint64_t *ids = malloc(sizeof(uint64_t) * BIGN);
+    vex_hit a[K], b[K], *bh = malloc(sizeof(vex_hit) * NQ * K);
+    size_t na, nb, nbh[NQ], i, q;
+    vex_rng r;
+    vex_rng_seed(&r, test_seed(9));
+    for (i = 0; i < BIGN; i++) {
+        size_t j;
+        ids[i] = i;
+        for (j = 0; j < DIM; j++)
+            x[i * DIM + j] = g_data[(i % N) * DIM + j] +
+                             (float)(vex_rng_double(&r) - 0.5) * 0.1f;
+    }
+    vex_index_options_init(&o);
+    o.dim = DIM;
+    o.n_threads = 2;
+    o.quant = VEX_QUANT_PQ;
+    o.quant_m = 8;
+    CHECK_RC(vex_index_create(&o, &ix), VEX_OK);
+    CHECK_RC(vex_index_add(ix, ids, x, BIGN), VEX_OK);
+    CHECK_RC(vex_index_train(ix, x, 5000), VEX_OK);
+    vex_search_params_init(&p1);
+    p1.n_threads = 1;
+    vex_search_params_init(&p0);
+    CHECK_RC(vex_index_search_batch(ix, g_queries, NQ, K, &p0, bh, nbh),
+             VEX_OK);
+    for (q = 0; q < NQ; q++) {
+        CHECK_RC(vex_index_search(ix, g_queries + q * DIM, K, &p1, a, &na),
+                 VEX_OK);
+        CHECK_RC(vex_index_search(ix, g_queries + q * DIM, K, &p0, b, &nb),
+                 VEX_OK);
+        CHECK(na == K && nb == K && nbh[q] == K);
+        for (i = 0; i < K && i < na && i < nb; i++) {
+            CHECK(a[i].id == b[i].id && a[i].distance == b[i].distance);
+            CHECK(a[i].id == bh[q * K + i].id &&
+                  a[i].distance == bh[q * K + i].distance);
+        }
+    }
+    vex_index_free(ix);
+    free(x);
+    free(ids);
+    free(bh);
+}
+
 static unsigned char *blob_of(vex_index *ix, uint64_t *size)
 {
     uint64_t need = 0;
@@ -754,6 +806,7 @@ int main(void)
     TEST_RUN(test_recall);
     TEST_RUN(test_writes_after_train);
     TEST_RUN(test_serialize);
+    TEST_RUN(test_parallel);
     TEST_RUN(test_collection);
     TEST_RUN(test_collection_flat_pq);
     free(g_data);

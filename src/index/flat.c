@@ -40,14 +40,16 @@
  * trained index scans the codes block by block with the quantizer's
  * distance computer, keeps the nearest ceil(refine * k) slots in a heap,
  * and reranks those with the exact kernel on the full vectors, which are
- * touched only then. Batch queries of a quantized index run one after
- * another through that path (no packed kernel for codes yet); range
- * searches stay exact on the full vectors.
+ * touched only then; with n_threads > 1 and enough data the code scan is
+ * split over workers like the exact one. Batch queries of a quantized
+ * index are spread over the workers, each one such search (no packed
+ * kernel for codes yet); range searches stay exact on the full vectors.
  *
  * Locking. One rwlock: searches share it, add/remove hold it exclusively.
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "index/index.h"
@@ -716,57 +718,132 @@ static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
 }
 
 /* Quantized k-NN: rank every vector by its code, keep the nearest
- * candidates (their slot numbers in the heap's id field), rerank them on
- * the full vectors. Caller holds the read lock; the index is trained. */
+ * candidates (their slot numbers in the heaps' id field), rerank them on
+ * the full vectors. With n_threads > 1 and enough data the code scan is
+ * split into one chunk per worker, each with its own context (distance
+ * computer and candidate heap), and the heaps are merged before the
+ * rerank, as for the exact scan. Caller holds the read lock; the index is
+ * trained. */
+typedef struct qscan_job {
+    const flat_index *f;
+    const vex_search_opts *so;
+    flat_ctx **ctx;
+    vex_topk *tk;
+    uint64_t chunk;
+} qscan_job;
+
+static void qscan_range(const flat_index *f, const vex_search_opts *so,
+                        const vq_dc *dc, uint64_t lo, uint64_t hi, vex_topk *t)
+{
+    float dist[FLAT_BLOCK];
+    uint64_t b;
+    for (b = lo; b < hi; b += FLAT_BLOCK) {
+        size_t j, cnt = hi - b < FLAT_BLOCK ? (size_t)(hi - b) : FLAT_BLOCK;
+        float bound;
+        vq_dc_scan(dc, qc_code(f->qc, b), cnt, dist);
+        bound = vex_topk_bound(t);
+        for (j = 0; j < cnt; j++) {
+            if (dist[j] <= bound && vex_accept(so, f->ids[b + j])) {
+                vex_topk_push(t, dist[j], b + j);
+                bound = vex_topk_bound(t);
+            }
+        }
+    }
+}
+
+static void qscan_task(void *arg, size_t task, unsigned worker)
+{
+    qscan_job *j = arg;
+    uint64_t lo = task * j->chunk;
+    uint64_t hi = lo + j->chunk < j->f->n ? lo + j->chunk : j->f->n;
+    qscan_range(j->f, j->so, j->ctx[worker]->dc, lo, hi, &j->tk[worker]);
+}
+
 static int flat_search_quant(flat_index *f, const void *q, size_t k,
                              const vex_search_opts *so, vex_hit *hits,
                              size_t *n_hits)
 {
     const vex_simd_table *s = vex_simd();
     size_t r = qc_candidates(so->refine, f->cfg.quant_refine, k), i, m;
+    unsigned width = vex_pool_width(f->pool, so->n_threads), w;
     ctx_need need = {0};
-    flat_ctx *c;
-    vex_topk cand, out;
-    float dist[FLAT_BLOCK], qaux;
-    uint64_t b;
+    flat_ctx *ctx[VEX_MAX_THREADS];
+    vex_topk tk[VEX_MAX_THREADS], out;
+    float qaux;
     int rc;
+    if (f->n < FLAT_PARALLEL_MIN)
+        width = 1;
     need.heap = r;
-    rc = ctx_acquire(f, 1, &need, &c);
-    if (rc == VEX_OK && c->dc == NULL &&
-        (rc = vq_dc_create(f->qc->q, 0, &c->dc)) != VEX_OK)
-        ctx_release(f, 1, &c);
+    rc = ctx_acquire(f, width, &need, ctx); /* none taken on failure */
+    if (rc == VEX_OK) {
+        for (w = 0; w < width && rc == VEX_OK; w++)
+            if (ctx[w]->dc == NULL)
+                rc = vq_dc_create(f->qc->q, 0, &ctx[w]->dc);
+        if (rc != VEX_OK)
+            ctx_release(f, width, ctx);
+    }
     if (rc != VEX_OK)
         return vex_err_set(f->err, rc, "out of memory for search scratch");
-    rc = vq_dc_set_query(c->dc, q);
-    if (rc != VEX_OK) { /* the handle validated the query */
-        ctx_release(f, 1, &c);
+    for (w = 0; w < width && rc == VEX_OK; w++) {
+        rc = vq_dc_set_query(ctx[w]->dc, q); /* validated by the handle */
+        vex_topk_init(&tk[w], ctx[w]->heap, r);
+    }
+    if (rc != VEX_OK) {
+        ctx_release(f, width, ctx);
         return vex_err_set(f->err, rc, "query: %s", vq_errmsg(f->qc->q));
     }
-    vex_topk_init(&cand, c->heap, r);
-    for (b = 0; b < f->n; b += FLAT_BLOCK) {
-        size_t j, cnt = f->n - b < FLAT_BLOCK ? (size_t)(f->n - b) : FLAT_BLOCK;
-        float bound;
-        vq_dc_scan(c->dc, qc_code(f->qc, b), cnt, dist);
-        bound = vex_topk_bound(&cand);
-        for (j = 0; j < cnt; j++) {
-            if (dist[j] <= bound && vex_accept(so, f->ids[b + j])) {
-                vex_topk_push(&cand, dist[j], b + j);
-                bound = vex_topk_bound(&cand);
-            }
-        }
+    if (width == 1) {
+        qscan_range(f, so, ctx[0]->dc, 0, f->n, &tk[0]);
+    } else {
+        qscan_job job;
+        job.f = f;
+        job.so = so;
+        job.ctx = ctx;
+        job.tk = tk;
+        job.chunk = (f->n + width - 1) / width;
+        job.chunk = (job.chunk + FLAT_BLOCK - 1) / FLAT_BLOCK * FLAT_BLOCK;
+        vex_pool_run(f->pool, (size_t)((f->n + job.chunk - 1) / job.chunk),
+                     width, qscan_task, &job);
+        for (w = 1; w < width; w++)
+            vex_topk_merge(&tk[0], &tk[w]);
     }
-    m = vex_topk_sort(&cand);
+    m = vex_topk_sort(&tk[0]);
     qaux = flat_query_aux(f, s, q);
     vex_topk_init(&out, hits, k);
     for (i = 0; i < m; i++) {
-        uint64_t sl = c->heap[i].id;
+        uint64_t sl = tk[0].h[i].id;
         float d;
         flat_block_dist(f, s, q, qaux, sl, 1, &d);
         vex_topk_push(&out, d, f->ids[sl]);
     }
     *n_hits = vex_topk_sort(&out);
-    ctx_release(f, 1, &c);
+    ctx_release(f, width, ctx);
     return VEX_OK;
+}
+
+/* Batch of a quantized index: queries spread over the workers, each a
+ * single-threaded quantized search (its own context). */
+typedef struct qbatch_job {
+    flat_index *f;
+    const vex_search_opts *so;
+    const unsigned char *queries;
+    size_t k;
+    vex_hit *hits;
+    size_t *n_hits;
+    _Atomic int rc;
+} qbatch_job;
+
+static void qbatch_task(void *arg, size_t task, unsigned worker)
+{
+    qbatch_job *j = arg;
+    vex_search_opts one = *j->so;
+    int rc;
+    (void)worker;
+    one.n_threads = 1;
+    rc = flat_search_quant(j->f, j->queries + task * j->f->cfg.vec_bytes, j->k,
+                           &one, j->hits + task * j->k, &j->n_hits[task]);
+    if (rc != VEX_OK)
+        atomic_store(&j->rc, rc);
 }
 
 static int flat_quantized(const flat_index *f)
@@ -937,10 +1014,16 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
     /* Few queries: the blocked path would not amortise its packing; split
      * each query's scan over the workers instead. */
     if (flat_quantized(f)) {
-        for (i = 0; i < n_queries && rc == VEX_OK; i++)
-            rc = flat_search_quant(
-                f, (const unsigned char *)queries + i * f->cfg.vec_bytes, k, so,
-                hits + i * k, &n_hits[i]);
+        qbatch_job qj;
+        qj.f = f;
+        qj.so = so;
+        qj.queries = queries;
+        qj.k = k;
+        qj.hits = hits;
+        qj.n_hits = n_hits;
+        atomic_init(&qj.rc, VEX_OK);
+        vex_pool_run(f->pool, n_queries, width, qbatch_task, &qj);
+        rc = atomic_load(&qj.rc);
         goto done;
     }
     if (n_queries < 4 * (size_t)width || f->n < FLAT_BLOCK) {
