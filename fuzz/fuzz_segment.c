@@ -16,9 +16,9 @@
  * seg_key_id and the KEYIDS array, exactly n_rows live keys, every dead
  * key's id 0, nothing live at or past n_keys; seg_index either fails
  * (CORRUPT, the same on a second call) or returns a 64-aligned region
- * inside the file whose bytes are all read; every key's metadata bytes
- * (META section) lie inside the file, exist only for live keys, and
- * either decode with the strict record decoder or are refused by it as
+ * inside the file whose bytes are all read; the META section lies inside
+ * the file, and its metadata columns either open (vm_colset_open, n_keys
+ * rows) and rebuild every live key's record, or are refused as
  * CORRUPT/UNSUPPORTED, without leaks. Then the writer must take
  * back what the reader accepted: seg_write of the opened segment's
  * fields, arrays and metadata (and blob, unless its checksum failed)
@@ -31,6 +31,7 @@
 
 #include "fuzz.h"
 #include "io/vfs.h"
+#include "meta/column.h"
 #include "meta/value.h"
 #include "storage/segment.h"
 #include "util/crc32c.h"
@@ -98,61 +99,39 @@ static void walk(seg *s, size_t size)
     check(seg_key_live(s, UINT64_MAX) == 0);
 }
 
-/* The META section: per-key bytes inside the file, only for live keys,
- * decoded strictly. Builds the offsets array a rewrite needs (*offs,
- * n_keys + 1, NULL when no key has metadata; *data points at key 0's). */
-static void walk_meta(seg *s, const unsigned char *file, size_t size,
-                      uint64_t **offs)
+/* The META section: inside the file; its columns open strictly or are
+ * refused, and when they open every live key's record rebuilds. Returns
+ * the section (NULL when there is none) for the rewrite. */
+static const unsigned char *walk_meta(seg *s, size_t size, size_t *mlen)
 {
     seg_info info;
-    uint64_t k, total = 0;
-    int any = 0;
     vex_mem mem;
+    vm_colset *cs = NULL;
+    const unsigned char *p = NULL;
+    uint64_t off = 0;
+    int rc;
     seg_get_info(s, &info);
-    *offs = NULL;
     check(vex_mem_init(&mem, NULL) == VEX_OK);
-    for (k = 0; k <= info.n_keys; k++) {
-        const unsigned char *p = NULL;
-        size_t len = 99;
-        int has = seg_key_meta(s, k, &p, &len);
+    *mlen = 0;
+    if (!seg_meta(s, &p, mlen, &off)) {
+        check(p == NULL && *mlen == 0);
+        return NULL;
+    }
+    check(off >= 4096 && off + *mlen <= size);
+    if (info.n_keys > UINT32_MAX)
+        return p;
+    rc = vm_colset_open(p, *mlen, (uint32_t)info.n_keys, &mem, NULL, &cs);
+    check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
+    for (uint64_t k = 0; cs && k < info.n_keys; k++) {
         vm_record *r = NULL;
-        int rc;
-        check(has == 0 || has == 1);
-        if (!has) {
-            check(p == NULL && len == 0);
+        if (!seg_key_live(s, k))
             continue;
-        }
-        check(k < info.n_keys && seg_key_live(s, k));
-        check(len > 0 && len <= SEG_MAX_META);
-        (void)file;
-        check(seg_meta_offset(s, k) + len <= size);
-        rc = vm_record_decode(p, len, &mem, NULL, &r);
-        check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
-        check((rc == VEX_OK) == (r != NULL));
-        if (r) {
-            unsigned char *again = malloc(len);
-            check(vm_record_encoded_size(r) == len);
-            if (again) {
-                vm_record_encode(r, again);
-                check(memcmp(again, p, len) == 0); /* canonical */
-                free(again);
-            }
-        }
+        rc = vm_colset_record(cs, (uint32_t)k, &mem, NULL, &r);
+        check(rc == VEX_OK || rc == VEX_CORRUPT);
         vm_record_free(r, &mem);
-        any = 1;
     }
-    if (!any)
-        return;
-    *offs = malloc((info.n_keys + 1) * sizeof **offs);
-    check(*offs != NULL);
-    (*offs)[0] = 0;
-    for (k = 0; k < info.n_keys; k++) {
-        const unsigned char *p;
-        size_t len;
-        seg_key_meta(s, k, &p, &len);
-        total += len;
-        (*offs)[k + 1] = total;
-    }
+    vm_colset_close(cs);
+    return p;
 }
 
 /* The INDEX section: *rc of seg_index (stable across calls); *blob and
@@ -181,9 +160,9 @@ static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
 
 /* seg_write of what `s` holds, reopened: the same segment. */
 static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
-                    uint64_t bsize, int has_blob, const uint64_t *moffs)
+                    uint64_t bsize, int has_blob, const unsigned char *meta,
+                    size_t mlen)
 {
-    unsigned char *mdata = NULL;
     seg_write_info wi;
     seg_info a, b;
     seg *s2 = NULL;
@@ -210,19 +189,8 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
     wi.blob_size = has_blob ? bsize : 0;
     if (has_blob && blob == NULL) /* an empty blob: any non-NULL pointer */
         wi.index_blob = &wi;
-    if (moffs) {
-        /* the records gathered back to back, as a writer would */
-        mdata = malloc(moffs[a.n_keys] ? moffs[a.n_keys] : 1);
-        check(mdata != NULL);
-        for (uint64_t k = 0; k < a.n_keys; k++) {
-            const unsigned char *p;
-            size_t len;
-            if (seg_key_meta(s, k, &p, &len))
-                memcpy(mdata + moffs[k], p, len);
-        }
-        wi.meta_offs = moffs;
-        wi.meta_data = mdata;
-    }
+    wi.meta = meta;
+    wi.meta_len = meta ? mlen : 0;
     check(seg_file_name(path, sizeof path, number) == VEX_OK);
     rc = seg_write(v, path, &wi, NULL, NULL);
     check(rc == VEX_OK);
@@ -237,10 +205,11 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
            memcmp(seg_row_keys(s), seg_row_keys(s2), a.n_rows * 8) == 0));
     check(a.n_keys == 0 ||
           memcmp(seg_key_ids(s), seg_key_ids(s2), a.n_keys * 8) == 0);
-    for (uint64_t k = 0; k < a.n_keys; k++) {
+    {
         const unsigned char *p, *q;
         size_t lp, lq;
-        int h1 = seg_key_meta(s, k, &p, &lp), h2 = seg_key_meta(s2, k, &q, &lq);
+        uint64_t o1, o2;
+        int h1 = seg_meta(s, &p, &lp, &o1), h2 = seg_meta(s2, &q, &lq, &o2);
         check(h1 == h2 && lp == lq && (lp == 0 || memcmp(p, q, lp) == 0));
     }
     rc = seg_index(s2, &p2, &size2, NULL);
@@ -248,7 +217,6 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
                          (bsize == 0 || memcmp(p2, blob, bsize) == 0)
                    : rc == VEX_NOTFOUND);
     seg_close(s2);
-    free(mdata);
     check(vex_vfs_remove(v, path, NULL) == VEX_OK);
 }
 
@@ -290,14 +258,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
     check((rc == VEX_OK) == (s != NULL));
     if (s) {
-        uint64_t *moffs = NULL;
+        const unsigned char *meta;
+        size_t mlen = 0;
         check(!(flags & 4));
         walk(s, n);
-        walk_meta(s, b, n, &moffs);
+        meta = walk_meta(s, n, &mlen);
         index_of(s, n, &irc, &blob, &bsize);
         if (irc != VEX_CORRUPT)
-            rewrite(v, s, blob, bsize, irc == VEX_OK, moffs);
-        free(moffs);
+            rewrite(v, s, blob, bsize, irc == VEX_OK, meta, mlen);
         seg_close(s);
     }
     vex_vfs_mem_counts(v, &n_open, &n_maps);

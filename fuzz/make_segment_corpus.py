@@ -12,9 +12,10 @@ in each section, unsorted ids, a row key out of range or repeated, a key
 id that disagrees with its row, a dead key with an id, more rows than
 keys, a missing section, each with re-sealed checksums; a newer version, a
 real version-1 file, an unknown section kind, a repeated kind, a
-misaligned section; META sections: valid, in a version-2 file, on a dead
-key, with a record the strict decoder refuses, with offsets going down,
-too short; a valid version-2 file). Usage:
+misaligned section; META sections (metadata columns): valid, in a
+version-2 file, with a dead key's metadata, with a zone map that
+disagrees, with a column offset past the end, too short; a valid
+version-2 file). Usage:
     python3 fuzz/make_segment_corpus.py fuzz/corpus/segment [fuzz/corpus/index]
 """
 import os
@@ -62,23 +63,38 @@ def keyset(n_rows, n_keys, seed, first_id=5):
     return ids, keys, key_ids
 
 
-def record(fields):
-    """A record's metadata as FORMAT.md "Record metadata encoding" lays
-    it out: fields (name, int64 value), names ascending."""
-    body = b""
-    for name, v in sorted(fields):
-        nb = name.encode()
-        body += bytes([len(nb)]) + nb + bytes([2]) + struct.pack("<q", v)
-    return struct.pack("<BBHI", 1, 0, len(fields), 8 + len(body)) + body
+def int_column(name, vals, n_rows):
+    """One int64 column as FORMAT.md "Metadata columns" lays it out,
+    plain encoding: vals maps row -> value."""
+    rows = sorted(vals)
+    body = name.encode() + struct.pack("<I", len(rows))
+    if len(rows) < n_rows:
+        bm = bytearray((n_rows + 7) // 8)
+        for r in rows:
+            bm[r // 8] |= 1 << (r % 8)
+        body += bytes(bm)
+    body += b"".join(struct.pack("<q", vals[r]) for r in rows)
+    for blk in range(0, n_rows, 1024):
+        vs = [vals[r] for r in rows if blk <= r < blk + 1024]
+        body += bytes([1 if vs else 0])
+        body += struct.pack("<qq", min(vs), max(vs)) if vs else bytes(16)
+    return body
 
 
 def meta_section(recs, n_keys):
-    """n_keys + 1 offsets, then the records (recs: key -> bytes)."""
-    offs, data = [0], b""
-    for k in range(n_keys):
-        data += recs.get(k, b"")
-        offs.append(len(data))
-    return u64s(offs) + data
+    """Metadata columns of n_keys rows (recs: key -> [(name, int)]): one
+    plain int64 column per name, in name order."""
+    names = sorted({n for fields in recs.values() for n, _ in fields})
+    cols = [int_column(n, {k: v for k, fields in recs.items()
+                           for m, v in fields if m == n}, n_keys)
+            for n in names]
+    head = struct.pack("<BBBBII", 1, 0, 0, 0, n_keys, len(cols))
+    off = len(head) + 12 * len(cols)
+    dirs = b""
+    for n, c in zip(names, cols):
+        dirs += struct.pack("<IIBBH", off, len(c), 2, 0, len(n.encode()))
+        off += len(c)
+    return head + dirs + b"".join(cols)
 
 
 def segment(number, ids, row_keys, key_ids, blob=None, version=3,
@@ -167,16 +183,16 @@ def main():
     ai, ark, aki = keyset(40, 40, 2)  # nothing dead
     zi, zrk, zki = keyset(3, 6, 3, first_id=0)  # a live id 0
     # metadata: every third live key has a record
-    live_recs = {k: record([("n", i), ("year", 2000 + i % 30)])
+    live_recs = {k: [("n", i), ("year", 2000 + i % 30)]
                  for j, (i, k) in enumerate(zip(ids, rk)) if j % 3 == 0}
     good_meta = meta_section(live_recs, 50)
     dead_recs = dict(live_recs)
-    dead_recs[dead[0]] = record([("n", 1)])
-    bad_recs = dict(live_recs)
-    first = sorted(live_recs)[0]
-    bad_recs[first] = record([("b", 1), ("a", 2)])  # names not ascending
+    dead_recs[dead[0]] = [("n", 1)]
+    meta_bad = bytearray(good_meta)
+    meta_bad[-1] ^= 0x40  # the last zone-map maximum disagrees
+    meta_bad = bytes(meta_bad)
     meta_down = bytearray(good_meta)
-    meta_down[8 * 3:8 * 4] = struct.pack("<Q", 2**40)
+    meta_down[12:16] = struct.pack("<I", 2**31)  # column offset past the end
     meta_down = bytes(meta_down)
     seeds = {
         "valid_dead_keys_blob": (0, good),
@@ -224,7 +240,7 @@ def main():
                                               meta=meta_section(dead_recs,
                                                                 50))),
         "meta_bad_record": (0, segment(5, ids, rk, ki, blob,
-                                       meta=meta_section(bad_recs, 50))),
+                                       meta=meta_bad)),
         "meta_offsets_down_resealed": (3, segment(5, ids, rk, ki, blob,
                                                   meta=meta_down)),
         "meta_short": (3, segment(5, ids, rk, ki, blob, meta=b"\0" * 16)),

@@ -1799,30 +1799,13 @@ static int get_meta_snap(vex_collection *c, const snap *s, uint64_t id,
         }
     for (uint32_t i = v->n_segs; i-- > 0;) {
         vseg *g = v->segs[i];
-        const unsigned char *p;
-        size_t len;
         vm_record *rec = NULL;
         int rc;
         if (!seg_find(g->s, id, &key) || !vseg_visible(g, key, s->seq))
             continue;
-        if (seg_key_meta(g->s, key, &p, &len)) {
-            vex_err e;
-            vex_err_init(&e);
-            rc = vm_record_decode(p, len, om, &e, &rec);
-            if (rc != VEX_OK) {
-                char msg[VEX_ERRMSG_MAX];
-                vex_err_copy(&e, msg, sizeof msg);
-                vex_err_destroy(&e);
-                return vex_err_set(
-                    &c->err, rc,
-                    "%s: metadata of id %llu (key %llu) at "
-                    "offset %llu: %s",
-                    seg_path(g->s), (unsigned long long)id,
-                    (unsigned long long)key,
-                    (unsigned long long)seg_meta_offset(g->s, key), msg);
-            }
-            vex_err_destroy(&e);
-        }
+        rc = vseg_record(g, key, om, &rec, &c->err);
+        if (rc != VEX_OK)
+            return rc;
         vexi_meta_take(out, rec);
         return VEX_OK;
     }
@@ -1916,11 +1899,6 @@ struct vex_filter {
     uint64_t id; /* unique in its database: names its match sets */
 };
 
-static int filter_match(const void *ctx, const vm_record *r)
-{
-    return vmf_eval(ctx, r);
-}
-
 int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
 {
     vex_filter *f;
@@ -2009,24 +1987,28 @@ int vex_scan(vex_collection *c, const vex_filter *where,
     for (uint32_t i = 0; i < s.v->n_segs && rc == VEX_OK; i++) {
         vseg *g = s.v->segs[i];
         const uint64_t *ids = seg_ids(g->s), *rk = seg_row_keys(g->s);
-        vm_record *const *recs;
+        const uint64_t *bits = NULL;
+        uint64_t *scratch = NULL, cnt = 0;
         if (g->info.n_rows == 0)
             continue;
-        rc = vseg_records(g, &recs, &c->err);
+        if (where)
+            rc = vseg_match(g, where->id, where->f, &bits, &cnt, &scratch,
+                            &c->err);
         for (uint64_t j = 0; j < g->info.n_rows && rc == VEX_OK; j++) {
             vm_record *copy = NULL;
             if (!vseg_visible(g, rk[j], s.seq))
                 continue;
-            if (where && !vmf_eval(where->f, recs[rk[j]]))
+            if (bits && !((bits[rk[j] >> 6] >> (rk[j] & 63)) & 1))
                 continue;
-            if (recs[rk[j]] && vm_record_copy(recs[rk[j]], vexi_meta_mem(m),
-                                              &copy) != VEX_OK) {
-                rc = coll_nomem(c);
+            rc = vseg_record(g, rk[j], vexi_meta_mem(m), &copy, &c->err);
+            if (rc != VEX_OK) {
+                vm_record_free(copy, vexi_meta_mem(m));
                 break;
             }
             vexi_meta_take(m, copy);
             rc = fn(ctx, ids[j], m);
         }
+        vex_mem_free(c->mem, scratch);
     }
     snap_drop(&s);
     vex_meta_free(m);
@@ -2123,8 +2105,7 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
     match_ctx mc;
     size_t nh = 0, want;
     int rc, plan;
-    rc = vseg_match(g, vf->id, filter_match, vf->f, &bits, &m, &scratch,
-                    &c->err);
+    rc = vseg_match(g, vf->id, vf->f, &bits, &m, &scratch, &c->err);
     if (rc == VEX_OK)
         rc = vseg_index(g, &ix, &c->err);
     if (rc != VEX_OK)

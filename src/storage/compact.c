@@ -26,35 +26,54 @@ typedef struct idkey {
     uint64_t id, key;
 } idkey;
 
-/* The META section being built: n_keys + 1 offsets and the bytes. */
+/* The META section being built: every key's record (NULL: none), then
+ * the columns encoded from them (meta/column.h). */
 typedef struct meta_col {
-    uint64_t *offs;
-    unsigned char *data;
-    size_t len, cap;
+    const vm_record **recs; /* n entries */
+    vm_record **owned;      /* compaction: records rebuilt from the inputs */
+    uint64_t n;
     int any; /* some key has metadata (else no section is written) */
+    unsigned char *blob;
+    size_t len;
 } meta_col;
 
 static void meta_col_free(const vex_mem *mem, meta_col *mc)
 {
-    vex_mem_free(mem, mc->offs);
-    vex_mem_free(mem, mc->data);
+    if (mc->owned)
+        for (uint64_t i = 0; i < mc->n; i++)
+            vm_record_free(mc->owned[i], mem);
+    vex_mem_free(mem, mc->owned);
+    vex_mem_free(mem, (void *)mc->recs);
+    vex_mem_free(mem, mc->blob);
 }
 
-/* Room for n more bytes. */
-static int meta_col_reserve(const seg_builder *b, meta_col *mc, size_t n)
+/* Room for n keys' records (owned ones too when `own`). */
+static int meta_col_init(const seg_builder *b, meta_col *mc, uint64_t n,
+                         int own)
 {
-    if (n > mc->cap - mc->len) {
-        size_t cap = mc->cap ? mc->cap : 4096;
-        unsigned char *q;
-        while (cap - mc->len < n)
-            cap *= 2;
-        q = vex_mem_realloc(b->mem, mc->data, cap);
-        if (q == NULL)
-            return vex_err_set(b->err, VEX_NOMEM, "out of memory");
-        mc->data = q;
-        mc->cap = cap;
-    }
+    if (n > UINT32_MAX)
+        return vex_err_set(b->err, VEX_INVALID,
+                           "%llu keys: metadata columns hold at most "
+                           "4294967295 rows",
+                           (unsigned long long)n);
+    mc->n = n;
+    mc->recs = vex_mem_calloc(b->mem, n ? n : 1, sizeof *mc->recs);
+    if (own)
+        mc->owned = vex_mem_calloc(b->mem, n ? n : 1, sizeof *mc->owned);
+    if (mc->recs == NULL || (own && mc->owned == NULL))
+        return vex_err_set(b->err, VEX_NOMEM, "out of memory");
     return VEX_OK;
+}
+
+/* Encode the columns (when some key has metadata). */
+static int meta_col_encode(const seg_builder *b, meta_col *mc)
+{
+    for (uint64_t i = 0; i < mc->n && !mc->any; i++)
+        mc->any = vm_record_n_fields(mc->recs[i]) > 0;
+    if (!mc->any)
+        return VEX_OK;
+    return vm_colset_build(mc->recs, (uint32_t)mc->n, b->mem, b->err, &mc->blob,
+                           &mc->len);
 }
 
 static int cmp_idkey(const void *a, const void *b)
@@ -134,8 +153,8 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     wi.index_blob = blob;
     wi.blob_size = blob_size;
     if (mc->any) {
-        wi.meta_offs = mc->offs;
-        wi.meta_data = mc->data;
+        wi.meta = mc->blob;
+        wi.meta_len = mc->len;
     }
     {
         char name[64];
@@ -176,7 +195,7 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     unsigned char *blob = NULL;
     uint64_t blob_size = 0;
     vex_index *flat = NULL, *ix = m->ix;
-    meta_col mc = {NULL, NULL, 0, 0, 0};
+    meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     key_ids = vex_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
@@ -207,21 +226,11 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
         row_keys[i] = live[i].key;
     }
     /* the metadata of every live key, in key order (dead keys: none) */
-    mc.offs = vex_mem_calloc(b->mem, n_keys + 1, sizeof *mc.offs);
-    if (mc.offs == NULL) {
-        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
-        goto out;
-    }
-    for (uint64_t r = 0; r < n_keys && rc == VEX_OK; r++) {
-        const vm_record *rec = mt_visible(m, r, s) ? mt_row_meta(m, r) : NULL;
-        size_t sz = rec ? vm_record_encoded_size(rec) : 0;
-        rc = meta_col_reserve(b, &mc, sz);
-        if (rc == VEX_OK && sz) {
-            mc.len += vm_record_encode(rec, mc.data + mc.len);
-            mc.any = 1;
-        }
-        mc.offs[r + 1] = mc.len;
-    }
+    rc = meta_col_init(b, &mc, n_keys, 0);
+    for (uint64_t r = 0; r < n_keys && rc == VEX_OK; r++)
+        mc.recs[r] = mt_visible(m, r, s) ? mt_row_meta(m, r) : NULL;
+    if (rc == VEX_OK)
+        rc = meta_col_encode(b, &mc);
     if (rc != VEX_OK)
         goto out;
     if (ix) {
@@ -347,7 +356,7 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     uint64_t n = 0, total = 0, *ids = NULL, *keys = NULL;
     unsigned char *vecs = NULL, *blob = NULL;
     uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
-    meta_col mc = {NULL, NULL, 0, 0, 0};
+    meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
@@ -392,42 +401,16 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         ids[i] = rows[i].id;
         keys[i] = i;
     }
-    /* metadata: each live row's record, checked by the strict decoder
-     * (the input files are untrusted) and copied as it is (canonical) */
-    mc.offs = vex_mem_calloc(b->mem, n + 1, sizeof *mc.offs);
-    if (mc.offs == NULL) {
-        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
-        goto out;
-    }
+    /* metadata: each live row's record, rebuilt from the input's columns
+     * (opened strictly: the input files are untrusted) */
+    rc = meta_col_init(b, &mc, n, 1);
     for (uint64_t i = 0; i < n && rc == VEX_OK; i++) {
-        const seg *g = in[rows[i].src]->s;
-        const unsigned char *p;
-        size_t len;
-        if (seg_key_meta(g, rows[i].key, &p, &len)) {
-            vm_record *rec = NULL;
-            vex_err derr;
-            vex_err_init(&derr);
-            rc = vm_record_decode(p, len, b->mem, &derr, &rec);
-            vm_record_free(rec, b->mem);
-            if (rc != VEX_OK) {
-                char msg[VEX_ERRMSG_MAX];
-                vex_err_copy(&derr, msg, sizeof msg);
-                rc = vex_err_set(
-                    b->err, rc, "%s: metadata of key %llu at offset %llu: %s",
-                    seg_path(g), (unsigned long long)rows[i].key,
-                    (unsigned long long)seg_meta_offset(g, rows[i].key), msg);
-            }
-            vex_err_destroy(&derr);
-            if (rc == VEX_OK)
-                rc = meta_col_reserve(b, &mc, len);
-            if (rc == VEX_OK) {
-                memcpy(mc.data + mc.len, p, len);
-                mc.len += len;
-                mc.any = 1;
-            }
-        }
-        mc.offs[i + 1] = mc.len;
+        rc = vseg_record(in[rows[i].src], rows[i].key, b->mem, &mc.owned[i],
+                         b->err);
+        mc.recs[i] = mc.owned[i];
     }
+    if (rc == VEX_OK)
+        rc = meta_col_encode(b, &mc);
     if (rc != VEX_OK)
         goto out;
     rc = index_new(b, (int)b->iopts.kind, &ix);

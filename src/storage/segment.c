@@ -111,8 +111,8 @@ struct seg {
     int mapped; /* base is a vfs mapping (else our aligned copy) */
     seg_info info;
     const uint64_t *ids, *row_keys, *key_ids; /* in the mapping */
-    const uint64_t *meta_offs; /* n_keys + 1, or NULL: no META section */
-    const unsigned char *meta_data;
+    const unsigned char *meta; /* META section in the mapping, or NULL */
+    uint64_t meta_len, meta_off;
     uint64_t *live; /* n_keys bits, bit k set: key k live (invariant 6) */
     int has_index;
     uint64_t idx_off, idx_len;
@@ -281,21 +281,10 @@ static int check_input(const seg_write_info *wi, const char *path,
         return vex_vfs_fail(err, VEX_INVALID,
                             "%s: NULL index blob of %" PRIu64 " bytes", path,
                             wi->blob_size);
-    if (wi->meta_offs != NULL) {
-        const uint64_t *o = wi->meta_offs;
-        if (o[0] != 0)
-            return vex_vfs_fail(err, VEX_INVALID,
-                                "%s: metadata offset 0 is not 0", path);
-        for (i = 0; i < wi->n_keys; i++)
-            if (o[i + 1] < o[i] || o[i + 1] - o[i] > SEG_MAX_META)
-                return vex_vfs_fail(err, VEX_INVALID,
-                                    "%s: metadata of key %" PRIu64
-                                    " has a bad length",
-                                    path, i);
-        if (o[wi->n_keys] > 0 && wi->meta_data == NULL)
-            return vex_vfs_fail(err, VEX_INVALID, "%s: NULL metadata bytes",
-                                path);
-    }
+    if (wi->meta == NULL && wi->meta_len != 0)
+        return vex_vfs_fail(err, VEX_INVALID,
+                            "%s: NULL metadata of %" PRIu64 " bytes", path,
+                            wi->meta_len);
     for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
             return vex_vfs_fail(err, VEX_INVALID,
@@ -326,16 +315,6 @@ static int check_input(const seg_write_info *wi, const char *path,
         }
         bit_set(*live, k);
     }
-    if (wi->meta_offs != NULL)
-        for (i = 0; i < wi->n_keys; i++)
-            if (!bit_get(*live, i) &&
-                wi->meta_offs[i + 1] != wi->meta_offs[i]) {
-                vex_mem_free(m, *live);
-                *live = NULL;
-                return vex_vfs_fail(err, VEX_INVALID,
-                                    "%s: dead key %" PRIu64 " has metadata",
-                                    path, i);
-            }
     return VEX_OK;
 }
 
@@ -375,13 +354,12 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     /* the layout: the header page, then each section present on the next
      * boundary after the previous one */
     present[S_IDS] = present[S_ROWKEYS] = present[S_KEYIDS] = 1;
-    present[S_META] = wi->meta_offs != NULL;
+    present[S_META] = wi->meta != NULL;
     present[S_INDEX] = wi->index_blob != NULL;
     len[S_IDS] = wi->n_rows * 8;
     len[S_ROWKEYS] = wi->n_rows * 8;
     len[S_KEYIDS] = wi->n_keys * 8;
-    len[S_META] =
-        present[S_META] ? (wi->n_keys + 1) * 8 + wi->meta_offs[wi->n_keys] : 0;
+    len[S_META] = present[S_META] ? wi->meta_len : 0;
     len[S_INDEX] = wi->blob_size;
     end = SEG_ALIGN;
     for (i = 0; i < S_N; i++) {
@@ -425,17 +403,11 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         if (rc == VEX_OK && i == S_KEYIDS) {
             rc = write_key_ids(f, wi->key_ids, live, wi->n_keys, off[i], buf,
                                buf_n, &crc[i], err);
-        } else if (rc == VEX_OK && i == S_META) {
-            uint64_t ob = (wi->n_keys + 1) * 8;
-            rc = write_chunks(f, (const unsigned char *)wi->meta_offs, ob,
-                              off[i], &crc[i], err);
-            if (rc == VEX_OK)
-                rc = write_chunks(f, wi->meta_data, len[i] - ob, off[i] + ob,
-                                  &crc[i], err);
         } else if (rc == VEX_OK) {
             rc = write_chunks(f,
                               i == S_IDS       ? (const void *)wi->ids
                               : i == S_ROWKEYS ? (const void *)wi->row_keys
+                              : i == S_META    ? (const void *)wi->meta
                                                : wi->index_blob,
                               len[i], off[i], &crc[i], err);
         }
@@ -589,66 +561,25 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
     return VEX_OK;
 }
 
-/* The META section at `off` (`len` bytes, CRC checked): an offset
- * array of n_keys + 1 entries from 0, non-decreasing, ending at the data
- * length, every entry at most SEG_MAX_META bytes, dead keys empty. The
- * records themselves are decoded (strictly) when read. */
+/* The META section at `off` (`len` bytes, CRC checked): kept as it is;
+ * its columns are checked strictly when opened (vm_colset_open). */
 static int seg_check_meta(seg *s, uint64_t off, uint64_t len, uint64_t eoff,
                           vex_err *err)
 {
-    const char *path = s->path;
-    uint64_t n_keys = s->info.n_keys, ob, i;
-    const uint64_t *o;
-    if (len < 8 || (len - 8) / 8 < n_keys)
-        return seg_fail(err, VEX_CORRUPT, path, eoff + 16,
-                        "meta section of %" PRIu64 " bytes is too short for "
-                        "the offsets of %" PRIu64 " keys",
-                        len, n_keys);
-    ob = (n_keys + 1) * 8;
-    o = (const uint64_t *)(const void *)(s->base + off);
-    if (o[0] != 0)
-        return seg_fail(err, VEX_CORRUPT, path, off,
-                        "meta section: first offset %" PRIu64 ", not 0", o[0]);
-    for (i = 0; i < n_keys; i++) {
-        if (o[i + 1] < o[i] || o[i + 1] - o[i] > SEG_MAX_META)
-            return seg_fail(err, VEX_CORRUPT, path, off + 8 * (i + 1),
-                            "meta section: offset %" PRIu64 " of key %" PRIu64
-                            " is below the previous one or too far from it",
-                            o[i + 1], i);
-        if (o[i + 1] != o[i] && !bit_get(s->live, i))
-            return seg_fail(err, VEX_CORRUPT, path, off + 8 * (i + 1),
-                            "meta section: dead key %" PRIu64 " has metadata",
-                            i);
-    }
-    if (o[n_keys] != len - ob)
-        return seg_fail(err, VEX_CORRUPT, path, off + 8 * n_keys,
-                        "meta section: last offset %" PRIu64
-                        " is not the %" PRIu64 " bytes of data",
-                        o[n_keys], len - ob);
-    s->meta_offs = o;
-    s->meta_data = s->base + off + ob;
+    (void)eoff;
+    (void)err;
+    s->meta = s->base + off;
+    s->meta_len = len;
+    s->meta_off = off;
     return VEX_OK;
 }
 
-int seg_key_meta(const seg *s, uint64_t key, const unsigned char **p,
-                 size_t *len)
+int seg_meta(const seg *s, const unsigned char **p, size_t *len, uint64_t *off)
 {
-    *p = NULL;
-    *len = 0;
-    if (s->meta_offs == NULL || key >= s->info.n_keys)
-        return 0;
-    *len = (size_t)(s->meta_offs[key + 1] - s->meta_offs[key]);
-    if (*len == 0)
-        return 0;
-    *p = s->meta_data + s->meta_offs[key];
-    return 1;
-}
-
-uint64_t seg_meta_offset(const seg *s, uint64_t key)
-{
-    return s->meta_offs == NULL
-               ? 0
-               : (uint64_t)(s->meta_data - s->base) + s->meta_offs[key];
+    *p = s->meta;
+    *len = s->meta ? (size_t)s->meta_len : 0;
+    *off = s->meta ? s->meta_off : 0;
+    return s->meta != NULL;
 }
 
 /* Check the header, the section table and the array sections; fill

@@ -14,8 +14,8 @@
  * through a vex_vfs); internal, nothing here is public API.
  *
  * Keys and rows (format version 3; version 2, still read, lacks the
- * optional META section of per-key metadata). The index blob is keyed by INDEX
- * KEYS 0..n_keys-1, not by user ids, so that a memtable whose index is
+ * optional META section: the keys' metadata by column). The index blob is keyed
+ * by INDEX KEYS 0..n_keys-1, not by user ids, so that a memtable whose index is
  * keyed by row number can be flushed with its graph unchanged. Some keys
  * may be dead: rows overwritten or deleted before the flush still sit in
  * the graph. A segment therefore stores:
@@ -89,10 +89,8 @@ enum {
     SEG_SEC_INDEX = 2,   /* the index blob, keyed by 0..n_keys-1 */
     SEG_SEC_ROWKEYS = 3, /* n_rows index keys, one per id */
     SEG_SEC_KEYIDS = 4,  /* n_keys user ids, one per key (0: dead) */
-    SEG_SEC_META = 5     /* per-key metadata records (format 3) */
+    SEG_SEC_META = 5     /* metadata columns of the keys (format 3) */
 };
-/* Most bytes of one key's metadata record (meta/value.h VM_MAX_ENCODED). */
-#define SEG_MAX_META (1u << 20)
 
 typedef struct seg_write_info {
     uint64_t number; /* file number, also in the name */
@@ -114,13 +112,12 @@ typedef struct seg_write_info {
                                  section); non-NULL: an INDEX section of
                                  blob_size bytes (0 allowed) */
     uint64_t blob_size;
-    /* Metadata (format 3): NULL = no META section. Otherwise n_keys + 1
-     * offsets into meta_data, meta_offs[0] == 0, non-decreasing; key k's
-     * record encoding (meta/value.h) is meta_data[meta_offs[k] ..
-     * meta_offs[k+1]), empty for a key without metadata and for every
-     * dead key; each at most SEG_MAX_META bytes. Not decoded here. */
-    const uint64_t *meta_offs;
-    const unsigned char *meta_data;
+    /* Metadata (format 3): NULL = no META section. Otherwise meta_len
+     * bytes of metadata columns over the n_keys keys (meta/column.h,
+     * vm_colset_build with n_keys rows; dead keys without metadata),
+     * written as they are. Not decoded here. */
+    const unsigned char *meta;
+    uint64_t meta_len;
 } seg_write_info;
 
 /* Write the segment described by `wi` to `path`, created exclusively
@@ -202,15 +199,12 @@ uint64_t seg_key_id(const seg *s, uint64_t key);
  * dead or >= n_keys. O(1) from the bitmap seg_open built; no lock. */
 int seg_key_live(const seg *s, uint64_t key);
 
-/* The metadata record encoding of `key`: 1 with *p (in the mapping) and
- * *len > 0, or 0 (*p NULL, *len 0) when the key has none (no META
- * section: a format-2 file or one written without metadata). The bytes
- * are only bounded here: decode them with vm_record_decode, which checks
- * them strictly. O(1), no lock. */
-int seg_key_meta(const seg *s, uint64_t key, const unsigned char **p,
-                 size_t *len);
-/* The file offset of key's metadata bytes, for messages (0 without META). */
-uint64_t seg_meta_offset(const seg *s, uint64_t key);
+/* The META section: 1 with *p (in the mapping) and *len, the metadata
+ * columns of the segment's keys (open with vm_colset_open, n_keys rows,
+ * which checks them strictly), or 0 (*p NULL, *len 0) when there is none
+ * (a format-2 file or one written without metadata). *off is the
+ * section's file offset, for messages. O(1), no lock. */
+int seg_meta(const seg *s, const unsigned char **p, size_t *len, uint64_t *off);
 /* The INDEX section: *blob points into the mapping (64-byte aligned, as
  * vex_index_open_buffer needs for in-place use) and *size is its length.
  * The first call verifies its CRC32C; concurrent first calls wait for one

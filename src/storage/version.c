@@ -48,14 +48,7 @@ void vseg_unref(vseg *v)
     vex_index_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
     for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
         vex_mem_free(v->mem, v->match[i].bits);
-    {
-        vm_record **r = atomic_load_explicit(&v->recs, memory_order_relaxed);
-        if (r) {
-            for (uint64_t k = 0; k < v->info.n_keys; k++)
-                vm_record_free(r[k], v->mem);
-            vex_mem_free(v->mem, r);
-        }
-    }
+    vm_colset_close(atomic_load_explicit(&v->cols, memory_order_relaxed));
     if (atomic_load(&v->obsolete)) {
         /* V5: replaced by a published manifest and no longer read */
         size_t n = strlen(seg_path(v->s)) + 1;
@@ -99,61 +92,72 @@ int vseg_live(const vseg *v, uint64_t id, uint64_t *key)
     return 1;
 }
 
-int vseg_records(vseg *v, vm_record *const **out, vex_err *err)
+int vseg_colset(vseg *v, const vm_colset **out, vex_err *err)
 {
-    vm_record **r = atomic_load_explicit(&v->recs, memory_order_acquire);
+    vm_colset *cs = atomic_load_explicit(&v->cols, memory_order_acquire);
+    const unsigned char *p;
+    size_t len;
+    uint64_t off;
     int rc = VEX_OK;
-    if (r) {
-        *out = r;
+    *out = NULL;
+    if (cs || !seg_meta(v->s, &p, &len, &off)) {
+        *out = cs;
         return VEX_OK;
     }
     pthread_mutex_lock(&v->open_lock);
-    r = atomic_load_explicit(&v->recs, memory_order_relaxed);
-    if (r == NULL) {
-        uint64_t n = v->info.n_keys;
-        r = vex_mem_calloc(v->mem, n ? n : 1, sizeof *r);
-        if (r == NULL)
-            rc = vex_err_set(err, VEX_NOMEM, "out of memory");
-        for (uint64_t k = 0; rc == VEX_OK && k < n; k++) {
-            const unsigned char *p;
-            size_t len;
-            vex_err e;
-            if (!seg_key_meta(v->s, k, &p, &len))
-                continue;
-            vex_err_init(&e);
-            rc = vm_record_decode(p, len, v->mem, &e, &r[k]);
-            if (rc != VEX_OK) {
-                char msg[VEX_ERRMSG_MAX];
-                vex_err_copy(&e, msg, sizeof msg);
-                vex_err_set(err, rc,
-                            "%s: metadata of key %llu at offset %llu: %s",
-                            seg_path(v->s), (unsigned long long)k,
-                            (unsigned long long)seg_meta_offset(v->s, k), msg);
-            }
-            vex_err_destroy(&e);
+    cs = atomic_load_explicit(&v->cols, memory_order_relaxed);
+    if (cs == NULL) {
+        vex_err e;
+        vex_err_init(&e);
+        rc = vm_colset_open(p, len, (uint32_t)v->info.n_keys, v->mem, &e, &cs);
+        if (rc == VEX_OK && v->info.n_keys > UINT32_MAX)
+            rc = VEX_CORRUPT; /* unreachable: columns hold 2^32 - 1 rows */
+        if (rc != VEX_OK) {
+            char msg[VEX_ERRMSG_MAX];
+            vex_err_copy(&e, msg, sizeof msg);
+            vex_err_set(err, rc, "%s: meta section at offset %llu: %s",
+                        seg_path(v->s), (unsigned long long)off, msg);
+            vm_colset_close(cs);
+            cs = NULL;
+        } else {
+            atomic_store_explicit(&v->cols, cs, memory_order_release);
         }
-        if (rc == VEX_OK) {
-            atomic_store_explicit(&v->recs, r, memory_order_release);
-        } else if (r) {
-            for (uint64_t k = 0; k < n; k++)
-                vm_record_free(r[k], v->mem);
-            vex_mem_free(v->mem, r);
-            r = NULL;
-        }
+        vex_err_destroy(&e);
     }
     pthread_mutex_unlock(&v->open_lock);
-    *out = r;
+    *out = cs;
     return rc;
 }
 
-int vseg_match(vseg *v, uint64_t filter_id,
-               int (*match)(const void *ctx, const vm_record *r),
-               const void *ctx, const uint64_t **bits, uint64_t *count,
-               uint64_t **scratch, vex_err *err)
+int vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
+                vex_err *err)
 {
-    vm_record *const *recs;
-    uint64_t *b, n = 0, n_keys = v->info.n_keys;
-    const uint64_t *rk;
+    const vm_colset *cs;
+    int rc = vseg_colset(v, &cs, err);
+    *out = NULL;
+    if (rc != VEX_OK || cs == NULL)
+        return rc;
+    {
+        vex_err e;
+        vex_err_init(&e);
+        rc = vm_colset_record(cs, (uint32_t)key, mem, &e, out);
+        if (rc != VEX_OK) {
+            char msg[VEX_ERRMSG_MAX];
+            vex_err_copy(&e, msg, sizeof msg);
+            vex_err_set(err, rc, "%s: metadata of key %llu: %s", seg_path(v->s),
+                        (unsigned long long)key, msg);
+        }
+        vex_err_destroy(&e);
+    }
+    return rc;
+}
+
+int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
+               const uint64_t **bits, uint64_t *count, uint64_t **scratch,
+               vex_err *err)
+{
+    const vm_colset *cs;
+    uint64_t *b, n = 0, n_keys = v->info.n_keys, words = (n_keys + 63) / 64;
     int rc, slot = -1;
     *bits = NULL;
     *count = 0;
@@ -165,18 +169,35 @@ int vseg_match(vseg *v, uint64_t filter_id,
             *count = v->match[i].count;
             return VEX_OK;
         }
-    rc = vseg_records(v, &recs, err);
+    rc = vseg_colset(v, &cs, err);
     if (rc != VEX_OK)
         return rc;
-    b = vex_mem_calloc(v->mem, (n_keys + 63) / 64 + 1, sizeof *b);
+    b = vex_mem_calloc(v->mem, words + 1, sizeof *b);
     if (b == NULL)
         return vex_err_set(err, VEX_NOMEM, "out of memory");
-    rk = seg_row_keys(v->s);
-    for (uint64_t i = 0; i < v->info.n_rows; i++)
-        if (match(ctx, recs[rk[i]])) {
-            b[rk[i] >> 6] |= UINT64_C(1) << (rk[i] & 63);
-            n++;
-        }
+    if (cs) {
+        uint64_t m;
+        rc = vm_colset_eval(cs, f, b, &m, err);
+    } else {
+        /* no metadata at all: every key is a record without fields */
+        vm_record *none = NULL;
+        if (vmf_eval(f, none))
+            for (uint64_t w = 0; w < words; w++)
+                b[w] = ~UINT64_C(0);
+    }
+    if (rc != VEX_OK) {
+        vex_mem_free(v->mem, b);
+        return rc;
+    }
+    /* only keys live at birth are rows (dead keys have no metadata and
+     * could match a filter such as "x IS NULL") */
+    for (uint64_t w = 0; w < words; w++) {
+        uint64_t live = 0;
+        for (unsigned j = 0; j < 64 && w * 64 + j < n_keys; j++)
+            live |= (uint64_t)seg_key_live(v->s, w * 64 + j) << j;
+        b[w] &= live;
+        n += (uint64_t)__builtin_popcountll(b[w]);
+    }
     pthread_mutex_lock(&v->open_lock);
     for (int i = 0; i < VSEG_MATCH_SLOTS && slot < 0; i++) {
         uint64_t id =

@@ -56,6 +56,8 @@
 
 #include "io/vfs.h"
 #include "storage/memtable.h"
+#include "meta/column.h"
+#include "meta/filter.h"
 #include "meta/value.h"
 #include "storage/segment.h"
 #include "util/err.h"
@@ -79,9 +81,9 @@ typedef struct vseg {
     _Atomic int obsolete; /* remove the file with the last reference */
     pthread_mutex_t open_lock;
     _Atomic(vex_index *) ix; /* opened on first use */
-    /* every key's metadata decoded (NULL entries: none), built on the
-     * first filtered read (open_lock) and published with release */
-    _Atomic(vm_record **) recs;
+    /* the META section's columns, opened (checked strictly) on the first
+     * metadata read (open_lock) and published with release */
+    _Atomic(vm_colset *) cols;
     /* match sets of filters (vseg_match), filled under open_lock, each
      * slot published by a release store of its id */
     struct {
@@ -131,26 +133,30 @@ int vseg_live(const vseg *v, uint64_t id, uint64_t *key);
  * A failure is remembered and returned again. */
 int vseg_index(vseg *v, vex_index **out, vex_err *err);
 
-/* Every key's decoded metadata record (n_keys entries, NULL for keys
- * without metadata and dead keys), decoded strictly on the first call
- * (under open_lock) and kept until the segment is freed: the evaluation
- * cache filtered searches and scans read without locks. Damage is
- * VEX_CORRUPT naming the file and the record's offset (not remembered:
+/* The segment's metadata columns (meta/column.h), opened on the first
+ * call (under open_lock, checked strictly) and kept until the segment is
+ * freed; *out NULL when the segment has no META section. Damage is
+ * VEX_CORRUPT naming the file and the section's offset (not remembered:
  * the next call tries again). */
-int vseg_records(vseg *v, vm_record *const **out, vex_err *err);
+int vseg_colset(vseg *v, const vm_colset **out, vex_err *err);
 
-/* The keys whose record `match` accepts, among the keys live at birth
- * (deletes are not applied: check vseg_visible), as a bitmap of n_keys
- * bits with its population *count. `filter_id` (non-zero) names the
- * filter: the first call for an id evaluates match(ctx, record) over the
- * keys and caches the set in one of VSEG_MATCH_SLOTS slots, kept until
- * the segment is freed, so later calls cost nothing; when every slot is
- * taken the set is built into *scratch (the caller frees it with
- * vex_mem_free; NULL when the cached set was returned). */
-int vseg_match(vseg *v, uint64_t filter_id,
-               int (*match)(const void *ctx, const vm_record *r),
-               const void *ctx, const uint64_t **bits, uint64_t *count,
-               uint64_t **scratch, vex_err *err);
+/* The metadata of `key` as a new record owned by the caller (free with
+ * vm_record_free on `mem`); *out NULL when the key has none. */
+int vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
+                vex_err *err);
+
+/* The keys filter `f` matches, among the keys live at birth (deletes are
+ * not applied: check vseg_visible), as a bitmap of n_keys bits with its
+ * population *count, computed over the metadata columns
+ * (vm_colset_eval). `filter_id` (non-zero) names the filter: the first
+ * call for an id evaluates it and caches the set in one of
+ * VSEG_MATCH_SLOTS slots, kept until the segment is freed, so later calls
+ * cost nothing; when every slot is taken the set is built into *scratch
+ * (the caller frees it with vex_mem_free; NULL when the cached set was
+ * returned). */
+int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
+               const uint64_t **bits, uint64_t *count, uint64_t **scratch,
+               vex_err *err);
 
 /* Live rows now (rows alive at birth minus deleted). */
 static inline uint64_t vseg_live_rows(const vseg *v)
