@@ -259,7 +259,8 @@ typedef struct vex_search_params {
     const vex_filter *where;
     /* Collections only (must be NULL for vex_index searches): when not
      * NULL, vex_search fills it (initialise it with
-     * vex_search_stats_init) with how the search ran. Default NULL. */
+     * vex_search_stats_init) with how the search ran; vex_search_batch
+     * leaves it untouched. Default NULL. */
     vex_search_stats *stats;
 } vex_search_params;
 
