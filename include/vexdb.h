@@ -219,10 +219,12 @@ typedef struct vex_hit {
  * be cheap (a bitmap or hash lookup). */
 typedef int (*vex_filter_fn)(uint64_t id, void *ctx);
 
-/* A compiled metadata filter and per-query statistics of collection
- * searches; both are described with the collections below. */
+/* A compiled metadata filter, per-query statistics of collection
+ * searches and a record's metadata; described with the collections
+ * below. */
 typedef struct vex_filter vex_filter;
 typedef struct vex_search_stats vex_search_stats;
+typedef struct vex_meta vex_meta;
 
 /* Parameters of one search call. Fill with vex_search_params_init(). */
 typedef struct vex_search_params {
@@ -262,6 +264,11 @@ typedef struct vex_search_params {
      * vex_search_stats_init) with how the search ran; vex_search_batch
      * leaves it untouched. Default NULL. */
     vex_search_stats *stats;
+    /* vex_search only (must be NULL elsewhere): when not NULL, an array
+     * of k handles the caller created (vex_meta_create); hit i's metadata,
+     * from the same snapshot as the hits, replaces the contents of
+     * meta_out[i] (i < *n_hits; the others are left alone). Default NULL. */
+    vex_meta *const *meta_out;
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);
@@ -656,7 +663,7 @@ typedef enum vex_type {
 /* "null", "bool", "int64", "double", "string", "tags", or "?". */
 VEX_API const char *vex_type_name(vex_type t);
 
-typedef struct vex_meta vex_meta;
+/* typedef struct vex_meta vex_meta; (declared with vex_search_params) */
 
 /* Create an empty metadata handle (owned by the caller: vex_meta_free).
  * `alloc` may be NULL (malloc); its `user` must outlive the handle.

@@ -205,6 +205,9 @@ static void drop_kept(void)
     }
 }
 
+/* Handles vex_search fills with the hits' metadata. */
+static vex_meta *g_metas[K];
+
 /* Every filter, a few queries: exact agreement with the oracle. */
 static void check_exact(vex_collection *c, const row *rows, size_t n,
                         vex_rng *r, const char *when)
@@ -226,8 +229,22 @@ static void check_exact(vex_collection *c, const row *rows, size_t n,
             vex_search_stats_init(&st);
             sp.where = f;
             sp.stats = &st;
+            sp.meta_out = g_metas;
             CHECK_RC(vex_search(c, q, K, &sp, got, NULL, &ng), VEX_OK);
             m = oracle(rows, n, q, filters[fi].match, want, K, &nw);
+            /* each hit's metadata came with it */
+            for (size_t i = 0; i < ng; i++) {
+                const row *x = &rows[got[i].id];
+                size_t at;
+                vex_field fl;
+                int has = vex_meta_find(g_metas[i], "bucket", &at) == VEX_OK;
+                CHECK_MSG(has == x->has_bucket &&
+                              (!has ||
+                               (vex_meta_field(g_metas[i], at, &fl) == VEX_OK &&
+                                fl.i == x->bucket)),
+                          "%s: hit %llu: metadata differs from the model", when,
+                          (unsigned long long)got[i].id);
+            }
             CHECK_MSG(ng == nw, "%s: \"%s\": %zu hits, the oracle %zu (of %zu)",
                       when, filters[fi].text, ng, nw, m);
             for (size_t i = 0; i < ng && i < nw; i++) {
@@ -513,6 +530,24 @@ static void test_errors(void)
         sp.filter = NULL;
         CHECK_RC(vex_search(c, q, K, &sp, hits, NULL, &n), VEX_OK);
         CHECK_EQ_INT(n, 0);
+        /* metadata out: vex_search only, every handle needed */
+        sp.meta_out = g_metas;
+        CHECK_RC(vex_search_batch(c, q, 1, K, &sp, hits, &n), VEX_INVALID);
+        {
+            vex_meta *none[K] = {NULL};
+            vex_meta *mm = NULL;
+            CHECK_RC(vex_meta_create(NULL, &mm), VEX_OK);
+            CHECK_RC(vex_meta_set_int(mm, "bucket", 1), VEX_OK);
+            CHECK_RC(vex_insert_meta(c, 1, q, mm), VEX_OK);
+            sp.meta_out = none;
+            CHECK_RC(vex_search(c, q, K, &sp, hits, NULL, &n), VEX_MISUSE);
+            sp.meta_out = g_metas;
+            CHECK_RC(vex_search(c, q, K, &sp, hits, NULL, &n), VEX_OK);
+            CHECK_EQ_INT(n, 1);
+            CHECK_EQ_INT(vex_meta_count(g_metas[0]), 1);
+            vex_meta_free(mm);
+        }
+        sp.meta_out = NULL;
         /* a standalone index has no metadata */
         vex_index_options_init(&io);
         io.dim = DIM;
@@ -664,10 +699,15 @@ int main(void)
         perror("mkdtemp");
         return 2;
     }
+    for (int i = 0; i < K; i++)
+        if (vex_meta_create(NULL, &g_metas[i]) != VEX_OK)
+            return 2;
     TEST_RUN(test_errors);
     TEST_RUN(test_flat_oracle);
     TEST_RUN(test_hnsw_recall);
     TEST_RUN(test_concurrent);
+    for (int i = 0; i < K; i++)
+        vex_meta_free(g_metas[i]);
     if (!test_failures_)
         rm_rf(tmp_root);
     return TEST_EXIT();

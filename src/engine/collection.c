@@ -2441,6 +2441,11 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
             rc = get_snap(c, &s, hits[i].id,
                           (unsigned char *)vectors_out + i * c->vec_bytes);
+        for (size_t i = 0; params->meta_out && i < *n_hits && rc == VEX_OK; i++)
+            rc = params->meta_out[i] == NULL
+                     ? vex_err_set(&c->err, VEX_MISUSE,
+                                   "params.meta_out[%zu] is NULL", i)
+                     : get_meta_snap(c, &s, hits[i].id, params->meta_out[i]);
         if (rc != VEX_OK)
             *n_hits = 0;
     }
@@ -2499,6 +2504,9 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     }
     if ((rc = check_search(c, k, params)) != VEX_OK)
         return rc;
+    if (params->meta_out)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.meta_out applies to vex_search only");
     for (size_t i = 0; i < n_queries; i++)
         if (vex_vector_check(&c->icfg,
                              (const unsigned char *)queries + i * c->vec_bytes,
