@@ -1055,6 +1055,72 @@ VEX_API void vex_filter_free(vex_filter *f); /* NULL: no-op */
  * NUL when size > 0; returns the full length. */
 VEX_API size_t vex_filter_print(const vex_filter *f, char *buf, size_t size);
 
+/* ---- The filter builder: the same filters from C, without text ----
+ *
+ * A builder owns the expressions made with it (field names and strings
+ * are copied in); expressions may be shared by several parents. A
+ * constructor given a bad argument (an unknown value type, a NULL, a list
+ * too long) or out of memory returns NULL, and the builder remembers the
+ * first failure: every constructor given a NULL expression returns NULL
+ * too, and vex_filter_build reports that failure. One builder belongs to
+ * one thread at a time; it may build any number of filters. */
+typedef struct vex_filter_builder vex_filter_builder;
+typedef struct vex_expr vex_expr;
+
+/* A literal: the member of `type` is read (VEX_TYPE_BOOL, INT, DOUBLE or
+ * STRING; `s` is `len` bytes, not necessarily NUL-terminated). */
+typedef struct vex_value {
+    vex_type type;
+    int b;
+    int64_t i;
+    double d;
+    const char *s;
+    size_t len;
+} vex_value;
+
+typedef enum vex_cmp_op {
+    VEX_CMP_EQ = 0,
+    VEX_CMP_NE = 1,
+    VEX_CMP_LT = 2,
+    VEX_CMP_LE = 3,
+    VEX_CMP_GT = 4,
+    VEX_CMP_GE = 5
+} vex_cmp_op;
+
+/* `alloc` may be NULL (malloc). VEX_NOMEM, VEX_MISUSE, VEX_INVALID. */
+VEX_API int vex_filter_builder_create(const vex_allocator *alloc,
+                                      vex_filter_builder **out);
+VEX_API void vex_filter_builder_free(vex_filter_builder *b); /* NULL: no-op */
+
+/* field <op> v (bools only with EQ and NE). `field` is NUL-terminated. */
+VEX_API vex_expr *vex_expr_cmp(vex_filter_builder *b, const char *field,
+                               vex_cmp_op op, vex_value v);
+/* field IN (v[0..n)) or, with `negate`, NOT IN; 1..1024 values, all
+ * numbers, all strings or all bools. */
+VEX_API vex_expr *vex_expr_in(vex_filter_builder *b, const char *field,
+                              const vex_value *v, size_t n, int negate);
+/* lo <= field <= hi; both numbers or both strings. */
+VEX_API vex_expr *vex_expr_between(vex_filter_builder *b, const char *field,
+                                   vex_value lo, vex_value hi);
+/* Tags field CONTAINS tags[0] (n == 1, all == 0), CONTAINS ANY (all == 0)
+ * or CONTAINS ALL (all == 1) of 1..1024 NUL-terminated tags. */
+VEX_API vex_expr *vex_expr_contains(vex_filter_builder *b, const char *field,
+                                    const char *const *tags, size_t n, int all);
+/* field IS NULL (absent or null) or, with `negate`, IS NOT NULL. */
+VEX_API vex_expr *vex_expr_is_null(vex_filter_builder *b, const char *field,
+                                   int negate);
+VEX_API vex_expr *vex_expr_and(vex_filter_builder *b, vex_expr *x, vex_expr *y);
+VEX_API vex_expr *vex_expr_or(vex_filter_builder *b, vex_expr *x, vex_expr *y);
+VEX_API vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x);
+
+/* Compile `root` for collection `c` as vex_filter_parse compiles text
+ * (type-checked against its schema; the same filter as the equivalent
+ * text: vex_filter_print gives the same canonical text). The builder is
+ * left usable and keeps owning `root`. Errors in vex_collection_errmsg:
+ * the builder's first failure, a type error naming the field, VEX_NOMEM. */
+VEX_API int vex_filter_build(vex_collection *c, vex_filter_builder *b,
+                             const vex_expr *root, vex_filter **out);
+
 /* How a collection search ran (vex_search_params.stats). */
 struct vex_search_stats {
     uint32_t struct_size;

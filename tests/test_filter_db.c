@@ -10,7 +10,8 @@
  * collection big enough for every plan is checked for recall@10 >= 0.95
  * against the oracle at the same selectivities, for min(k, matches)
  * results always, and for the plan the statistics report. vex_scan is
- * checked against the model; malformed filters give positioned errors.
+ * checked against the model; malformed filters give positioned errors;
+ * the C builder makes the same filters as text.
  */
 #include <math.h>
 #include <pthread.h>
@@ -564,6 +565,87 @@ out:
         vex_db_close(db);
 }
 
+/* The builder makes the same filters as text: equal canonical text and
+ * equal results; failures are remembered and reported by the build. */
+static void same_as_text(vex_collection *c, vex_filter_builder *b,
+                         const vex_expr *e, const char *text)
+{
+    vex_filter *fb = NULL, *ft = NULL;
+    char pb[256], pt[256];
+    CHECK_RC(vex_filter_build(c, b, e, &fb), VEX_OK);
+    CHECK_RC(vex_filter_parse(c, text, &ft), VEX_OK);
+    if (fb && ft) {
+        vex_filter_print(fb, pb, sizeof pb);
+        vex_filter_print(ft, pt, sizeof pt);
+        CHECK_MSG(strcmp(pb, pt) == 0, "builder \"%s\" vs text \"%s\"", pb, pt);
+    }
+    vex_filter_free(fb);
+    vex_filter_free(ft);
+}
+
+static void test_builder(void)
+{
+    vex_db *db = open_db("builder");
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_schema_field fields[] = {{"bucket", VEX_TYPE_INT, 1},
+                                 {"lang", VEX_TYPE_STRING, 1},
+                                 {"tags", VEX_TYPE_TAGS, 1}};
+    vex_filter_builder *b = NULL;
+    vex_filter *f = NULL;
+    vex_value i5 = {VEX_TYPE_INT, 0, 5, 0, NULL, 0};
+    vex_value i9 = {VEX_TYPE_INT, 0, 9, 0, NULL, 0};
+    vex_value de = {VEX_TYPE_STRING, 0, 0, 0, "de", 2};
+    vex_value fr = {VEX_TYPE_STRING, 0, 0, 0, "fr", 2};
+    vex_value bad = {(vex_type)42, 0, 0, 0, NULL, 0};
+    vex_value lvals[2];
+    const char *tags[] = {"t1", "t2"};
+    lvals[0] = fr;
+    lvals[1] = de;
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    cfg.schema_fields = fields;
+    cfg.n_schema_fields = 3;
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    CHECK_RC(vex_filter_builder_create(NULL, &b), VEX_OK);
+    if (c == NULL || b == NULL)
+        goto out;
+    same_as_text(c, b, vex_expr_cmp(b, "bucket", VEX_CMP_GE, i5),
+                 "bucket >= 5");
+    same_as_text(
+        c, b,
+        vex_expr_and(b, vex_expr_in(b, "lang", lvals, 2, 0),
+                     vex_expr_not(b, vex_expr_contains(b, "tags", tags, 1, 0))),
+        "lang IN ('de', 'fr') AND NOT tags CONTAINS 't1'");
+    same_as_text(c, b,
+                 vex_expr_or(b, vex_expr_between(b, "bucket", i5, i9),
+                             vex_expr_is_null(b, "lang", 1)),
+                 "bucket BETWEEN 5 AND 9 OR lang IS NOT NULL");
+    same_as_text(c, b, vex_expr_contains(b, "tags", tags, 2, 1),
+                 "tags CONTAINS ALL ('t1', 't2')");
+    same_as_text(c, b, vex_expr_in(b, "bucket", &i9, 1, 1),
+                 "bucket NOT IN (9)");
+    /* a type error against the schema: this build fails, naming the
+     * field; the builder stays usable */
+    CHECK_RC(
+        vex_filter_build(c, b, vex_expr_cmp(b, "lang", VEX_CMP_EQ, i5), &f),
+        VEX_INVALID);
+    CHECK(f == NULL && strstr(vex_collection_errmsg(c), "lang") != NULL);
+    same_as_text(c, b, vex_expr_cmp(b, "lang", VEX_CMP_NE, de), "lang != 'de'");
+    /* a bad literal: remembered, NULLs propagate, the build reports it */
+    CHECK(vex_expr_cmp(b, "bucket", VEX_CMP_EQ, bad) == NULL);
+    CHECK(vex_expr_and(b, NULL, vex_expr_is_null(b, "lang", 0)) == NULL);
+    CHECK_RC(vex_filter_build(c, b, NULL, &f), VEX_INVALID);
+    CHECK(strstr(vex_collection_errmsg(c), "filter builder") != NULL);
+out:
+    vex_filter_builder_free(b);
+    if (c)
+        vex_collection_close(c);
+    if (db)
+        vex_db_close(db);
+}
+
 /* Searches and scans with shared filter handles while a writer inserts,
  * updates metadata, deletes, flushes and compacts: the match sets are
  * built by racing first searches and read without locks. Ids with
@@ -703,6 +785,7 @@ int main(void)
         if (vex_meta_create(NULL, &g_metas[i]) != VEX_OK)
             return 2;
     TEST_RUN(test_errors);
+    TEST_RUN(test_builder);
     TEST_RUN(test_flat_oracle);
     TEST_RUN(test_hnsw_recall);
     TEST_RUN(test_concurrent);
