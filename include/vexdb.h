@@ -1038,7 +1038,10 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
  * exactly (a fallback), and a memtable whose graph walk finds fewer than
  * k scans all of its rows: so k results come back whenever at least k
  * records match. Reuse one vex_filter for repeated searches: a new handle
- * costs one pass over every segment's metadata on first use.
+ * costs one pass over every segment's metadata on first use. Once a
+ * handle's match sets exist, a filtered search allocates only what
+ * vex_search does, plus a candidate list for post plans wider than 256
+ * and one vector for vectors over 16 KiB.
  * ------------------------------------------------------------------- */
 
 /* Compile filter `text` (NUL-terminated UTF-8) for collection `c`. On

@@ -2230,6 +2230,8 @@ int vex_scan(vex_collection *c, const vex_filter *where,
  * matches, post-filtering from 90% of the rows. */
 #define PLAN_EXACT_MIN 4096
 #define EXACT_BLOCK    64
+#define EXACT_STACK    16384 /* bytes of vectors copied out at a time */
+#define POST_STACK     256   /* post-filter candidates on the stack */
 
 static int bit_is(const uint64_t *b, uint64_t k)
 {
@@ -2258,13 +2260,23 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
                      vex_topk *top)
 {
     const vex_simd_table *st = vex_simd();
-    unsigned char *buf = vex_mem_alloc(c->mem, EXACT_BLOCK * c->vec_bytes);
+    /* vectors are copied out in blocks through a stack buffer (no
+     * allocation) unless one vector is bigger than it */
+    _Alignas(64) unsigned char stack[EXACT_STACK];
+    size_t block = EXACT_STACK / c->vec_bytes;
+    unsigned char *buf = stack;
     float aux[EXACT_BLOCK], dist[EXACT_BLOCK], qaux;
     uint64_t keys[EXACT_BLOCK], n_keys = g->info.n_keys;
     size_t cnt = 0;
     int f32 = c->icfg.elem == VEX_ELEM_F32;
-    if (buf == NULL)
-        return coll_nomem(c);
+    if (block > EXACT_BLOCK)
+        block = EXACT_BLOCK;
+    if (block == 0) {
+        block = 1;
+        buf = vex_mem_alloc(c->mem, c->vec_bytes);
+        if (buf == NULL)
+            return coll_nomem(c);
+    }
     qaux = f32 ? vex_exact_query_aux(&c->icfg, st, query) : 0.0f;
     for (uint64_t w = 0; w < (n_keys + 63) / 64; w++) {
         uint64_t word = bits[w];
@@ -2275,14 +2287,15 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
             if (!vseg_visible(g, key, seq))
                 continue;
             if (vex_index_get(ix, key, v) != VEX_OK) {
-                vex_mem_free(c->mem, buf);
+                if (buf != stack)
+                    vex_mem_free(c->mem, buf);
                 return vex_err_set(&c->err, VEX_CORRUPT,
                                    "%s: key %llu is live but not in the index",
                                    seg_path(g->s), (unsigned long long)key);
             }
             aux[cnt] = f32 ? vex_exact_vec_aux(&c->icfg, st, v) : 0.0f;
             keys[cnt++] = key;
-            if (cnt == EXACT_BLOCK) {
+            if (cnt == block) {
                 vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
                 for (size_t j = 0; j < cnt; j++)
                     vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
@@ -2295,7 +2308,8 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
         for (size_t j = 0; j < cnt; j++)
             vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
     }
-    vex_mem_free(c->mem, buf);
+    if (buf != stack)
+        vex_mem_free(c->mem, buf);
     return VEX_OK;
 }
 
@@ -2310,7 +2324,7 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
     const vex_filter *vf = up->where;
     const uint64_t *bits;
     uint64_t *scratch = NULL, m = 0, n = g->info.n_rows;
-    vex_hit *more = NULL;
+    vex_hit post_stack[POST_STACK], *more = NULL;
     vex_index *ix;
     vex_search_params sp;
     match_ctx mc;
@@ -2382,7 +2396,8 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
             kk = VEX_MAX_K;
         if (kk > n)
             kk = (size_t)n;
-        more = vex_mem_alloc(c->mem, kk * sizeof *more);
+        more = kk <= POST_STACK ? post_stack
+                                : vex_mem_alloc(c->mem, kk * sizeof *more);
         if (more == NULL) {
             rc = coll_nomem(c);
             goto out;
@@ -2418,7 +2433,8 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
                                      : &sn->qs->post,
                          1);
 out:
-    vex_mem_free(c->mem, more);
+    if (more != post_stack)
+        vex_mem_free(c->mem, more);
     vex_mem_free(c->mem, scratch);
     return rc;
 }
