@@ -1129,10 +1129,14 @@ struct vex_search_stats {
     uint32_t struct_size;
     uint32_t sources;      /* memtables and segments searched */
     uint64_t rows_matched; /* segment rows the filter matched */
-    uint32_t plan_exact;   /* segments searched with the exact plan */
-    uint32_t plan_graph;   /* ... with the graph plan */
-    uint32_t plan_post;    /* ... with the post plan */
-    uint32_t fallbacks;    /* sources redone exactly (see above) */
+    uint32_t plan_exact;   /* sources searched with the exact plan (a
+                              memtable: scanned without its graph) */
+    uint32_t plan_graph;   /* ... with the graph plan (a memtable: its
+                              graph walk, and its unindexed tail exactly) */
+    uint32_t plan_post;    /* segments searched with the post plan */
+    uint32_t fallbacks;    /* graph or post plans redone exactly (see
+                              above): counted instead of their plan for a
+                              memtable, besides it for a segment */
 };
 
 VEX_API void vex_search_stats_init(vex_search_stats *st);

@@ -417,7 +417,7 @@ static void test_hnsw_recall(void)
         for (size_t si = 0; si < sizeof sel / sizeof sel[0]; si++) {
             vex_filter *f = compile(c, sel[si].text);
             size_t found = 0, total = 0;
-            uint32_t plans[3] = {0, 0, 0};
+            uint32_t plans[3] = {0, 0, 0}, falls = 0;
             for (int qi = 0; qi < Q && f; qi++) {
                 float q[DIM];
                 vex_hit got[K], want[K];
@@ -446,6 +446,7 @@ static void test_hnsw_recall(void)
                 plans[0] += st.plan_exact;
                 plans[1] += st.plan_graph;
                 plans[2] += st.plan_post;
+                falls += st.fallbacks;
                 CHECK_EQ_INT(st.sources, 1);
             }
             if (phase == 0) {
@@ -454,6 +455,10 @@ static void test_hnsw_recall(void)
                 CHECK_MSG(total > 0 && (double)found / (double)total >= 0.95,
                           "memtable \"%s\": recall@10 %.3f", sel[si].text,
                           total ? (double)found / (double)total : 0.0);
+                /* one memtable per query: its plan counted once */
+                CHECK_MSG(plans[0] + plans[1] + falls == Q && plans[2] == 0,
+                          "memtable \"%s\": plans %u/%u/%u, %u fallbacks",
+                          sel[si].text, plans[0], plans[1], plans[2], falls);
                 vex_filter_free(f);
                 if (si + 1 == sizeof sel / sizeof sel[0])
                     CHECK_RC(vex_flush(c), VEX_OK);

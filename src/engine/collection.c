@@ -2496,8 +2496,11 @@ static int search_source(vex_collection *c, const snap *s, uint32_t i,
                              p->ef_search, p->filter_max_ef, tmp, top, &c->err);
         rc = mt_search_where(m, query, k, s->seq, p->where->f, 0, p->ef_search,
                              p->filter_max_ef, tmp, top, &plan, &c->err);
-        if (s->qs && plan == MT_FELL_BACK)
-            atomic_fetch_add(&s->qs->fallbacks, 1);
+        if (s->qs)
+            atomic_fetch_add(plan == MT_PLAN_EXACT   ? &s->qs->exact
+                             : plan == MT_PLAN_GRAPH ? &s->qs->graph
+                                                     : &s->qs->fallbacks,
+                             1);
         return rc;
     }
     i -= s->v->n_mts;
