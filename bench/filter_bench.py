@@ -132,6 +132,7 @@ def main():
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--libs", default="vexdb,faiss,hnswlib")
     args = ap.parse_args()
     efs = [int(x) for x in args.ef.split(",")]
     tmp = tempfile.mkdtemp(prefix="vex_filter_bench_")
@@ -150,6 +151,7 @@ def main():
                  SELECTIVITIES]
         gts = [truth(base, queries, m, metric, args.k) for m in masks]
 
+        libs = args.libs.split(",")
         # FAISS
         faiss.omp_set_num_threads(args.threads)
         xb, xq = base.copy(), queries.copy()
@@ -162,18 +164,23 @@ def main():
             index = faiss.IndexHNSWFlat(base.shape[1], args.M)
         index.hnsw.efConstruction = args.efc
         t0 = time.time()
-        index.add(xb)
+        if "faiss" in libs:
+            index.add(xb)
         faiss_build = time.time() - t0
         faiss.omp_set_num_threads(1)
         for si, (name, text, _) in enumerate(SELECTIVITIES):
+            if "faiss" not in libs:
+                break
             bits = np.packbits(masks[si].astype(np.uint8), bitorder="little")
             sel = faiss.IDSelectorBitmap(len(base), faiss.swig_ptr(bits))
             for ef in efs:
-                # FAISS 1.7.3 ignores SearchParametersHNSW.efSearch (and
-                # constructor keywords): ef goes on the index, the
-                # selector in the parameters
+                # FAISS 1.7.3 ignores constructor keywords, and its beam
+                # follows efSearch only when both the parameters and the
+                # index carry it (measured: with one of them the recall
+                # does not move with ef)
                 params = faiss.SearchParametersHNSW()
                 params.sel = sel
+                params.efSearch = ef
                 index.hnsw.efSearch = ef
                 t0 = time.time()
                 _, ids = index.search(xq, args.k, params=params)
@@ -196,8 +203,9 @@ def main():
             [peer, p + "_base.fvecs", qpath, metric, str(args.M),
              str(args.efc), str(args.threads), str(args.k),
              os.path.join(tmp, ds), ",".join(str(e) for e in efs)]
-            + mask_paths, check=True, capture_output=True, text=True)
-        for line in out.stdout.splitlines():
+            + mask_paths, check=True, capture_output=True,
+            text=True) if "hnswlib" in libs else None
+        for line in out.stdout.splitlines() if out else []:
             o = json.loads(line)
             ids = np.fromfile(os.path.join(tmp, "%s.%d.%d.ids" % (
                 ds, o["mask"], o["ef"])), dtype=np.int64).reshape(nq, args.k)
@@ -207,7 +215,7 @@ def main():
                   "qps_1t": o["qps_1t"], "build_s": o["build_s"]})
 
         # VexDB
-        for name, text, _ in SELECTIVITIES:
+        for name, text, _ in SELECTIVITIES if "vexdb" in libs else []:
             for o in run_vex(args, ds, text, nq):
                 emit({"dataset": ds, "lib": "vexdb", "selectivity": name,
                       "ef": o["ef"], "recall": o["recall"],

@@ -219,10 +219,12 @@ typedef struct vex_hit {
  * be cheap (a bitmap or hash lookup). */
 typedef int (*vex_filter_fn)(uint64_t id, void *ctx);
 
-/* A compiled metadata filter and per-query statistics of collection
- * searches; both are described with the collections below. */
+/* A compiled metadata filter, per-query statistics of collection
+ * searches and a record's metadata; described with the collections
+ * below. */
 typedef struct vex_filter vex_filter;
 typedef struct vex_search_stats vex_search_stats;
+typedef struct vex_meta vex_meta;
 
 /* Parameters of one search call. Fill with vex_search_params_init(). */
 typedef struct vex_search_params {
@@ -271,8 +273,14 @@ typedef struct vex_search_params {
     const vex_filter *where;
     /* Collections only (must be NULL for vex_index searches): when not
      * NULL, vex_search fills it (initialise it with
-     * vex_search_stats_init) with how the search ran. Default NULL. */
+     * vex_search_stats_init) with how the search ran; vex_search_batch
+     * leaves it untouched. Default NULL. */
     vex_search_stats *stats;
+    /* vex_search only (must be NULL elsewhere): when not NULL, an array
+     * of k handles the caller created (vex_meta_create); hit i's metadata,
+     * from the same snapshot as the hits, replaces the contents of
+     * meta_out[i] (i < *n_hits; the others are left alone). Default NULL. */
+    vex_meta *const *meta_out;
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);
@@ -726,7 +734,7 @@ typedef enum vex_type {
 /* "null", "bool", "int64", "double", "string", "tags", or "?". */
 VEX_API const char *vex_type_name(vex_type t);
 
-typedef struct vex_meta vex_meta;
+/* typedef struct vex_meta vex_meta; (declared with vex_search_params) */
 
 /* Create an empty metadata handle (owned by the caller: vex_meta_free).
  * `alloc` may be NULL (malloc); its `user` must outlive the handle.
@@ -1116,7 +1124,10 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
  * exactly (a fallback), and a memtable whose graph walk finds fewer than
  * k scans all of its rows: so k results come back whenever at least k
  * records match. Reuse one vex_filter for repeated searches: a new handle
- * costs one pass over every segment's metadata on first use.
+ * costs one pass over every segment's metadata on first use. Once a
+ * handle's match sets exist, a filtered search allocates only what
+ * vex_search does, plus a candidate list for post plans wider than 256
+ * and one vector for vectors over 16 KiB.
  * ------------------------------------------------------------------- */
 
 /* Compile filter `text` (NUL-terminated UTF-8) for collection `c`. On
@@ -1133,15 +1144,85 @@ VEX_API void vex_filter_free(vex_filter *f); /* NULL: no-op */
  * NUL when size > 0; returns the full length. */
 VEX_API size_t vex_filter_print(const vex_filter *f, char *buf, size_t size);
 
+/* ---- The filter builder: the same filters from C, without text ----
+ *
+ * A builder owns the expressions made with it (field names and strings
+ * are copied in); expressions may be shared by several parents. A
+ * constructor given a bad argument (an unknown value type, a NULL, a list
+ * too long) or out of memory returns NULL, and the builder remembers the
+ * first failure: every constructor given a NULL expression returns NULL
+ * too, and vex_filter_build reports that failure. One builder belongs to
+ * one thread at a time; it may build any number of filters. */
+typedef struct vex_filter_builder vex_filter_builder;
+typedef struct vex_expr vex_expr;
+
+/* A literal: the member of `type` is read (VEX_TYPE_BOOL, INT, DOUBLE or
+ * STRING; `s` is `len` bytes, not necessarily NUL-terminated). */
+typedef struct vex_value {
+    vex_type type;
+    int b;
+    int64_t i;
+    double d;
+    const char *s;
+    size_t len;
+} vex_value;
+
+typedef enum vex_cmp_op {
+    VEX_CMP_EQ = 0,
+    VEX_CMP_NE = 1,
+    VEX_CMP_LT = 2,
+    VEX_CMP_LE = 3,
+    VEX_CMP_GT = 4,
+    VEX_CMP_GE = 5
+} vex_cmp_op;
+
+/* `alloc` may be NULL (malloc). VEX_NOMEM, VEX_MISUSE, VEX_INVALID. */
+VEX_API int vex_filter_builder_create(const vex_allocator *alloc,
+                                      vex_filter_builder **out);
+VEX_API void vex_filter_builder_free(vex_filter_builder *b); /* NULL: no-op */
+
+/* field <op> v (bools only with EQ and NE). `field` is NUL-terminated. */
+VEX_API vex_expr *vex_expr_cmp(vex_filter_builder *b, const char *field,
+                               vex_cmp_op op, vex_value v);
+/* field IN (v[0..n)) or, with `negate`, NOT IN; 1..1024 values, all
+ * numbers, all strings or all bools. */
+VEX_API vex_expr *vex_expr_in(vex_filter_builder *b, const char *field,
+                              const vex_value *v, size_t n, int negate);
+/* lo <= field <= hi; both numbers or both strings. */
+VEX_API vex_expr *vex_expr_between(vex_filter_builder *b, const char *field,
+                                   vex_value lo, vex_value hi);
+/* Tags field CONTAINS tags[0] (n == 1, all == 0), CONTAINS ANY (all == 0)
+ * or CONTAINS ALL (all == 1) of 1..1024 NUL-terminated tags. */
+VEX_API vex_expr *vex_expr_contains(vex_filter_builder *b, const char *field,
+                                    const char *const *tags, size_t n, int all);
+/* field IS NULL (absent or null) or, with `negate`, IS NOT NULL. */
+VEX_API vex_expr *vex_expr_is_null(vex_filter_builder *b, const char *field,
+                                   int negate);
+VEX_API vex_expr *vex_expr_and(vex_filter_builder *b, vex_expr *x, vex_expr *y);
+VEX_API vex_expr *vex_expr_or(vex_filter_builder *b, vex_expr *x, vex_expr *y);
+VEX_API vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x);
+
+/* Compile `root` for collection `c` as vex_filter_parse compiles text
+ * (type-checked against its schema; the same filter as the equivalent
+ * text: vex_filter_print gives the same canonical text). The builder is
+ * left usable and keeps owning `root`. Errors in vex_collection_errmsg:
+ * the builder's first failure, a type error naming the field, VEX_NOMEM. */
+VEX_API int vex_filter_build(vex_collection *c, vex_filter_builder *b,
+                             const vex_expr *root, vex_filter **out);
+
 /* How a collection search ran (vex_search_params.stats). */
 struct vex_search_stats {
     uint32_t struct_size;
     uint32_t sources;      /* memtables and segments searched */
     uint64_t rows_matched; /* segment rows the filter matched */
-    uint32_t plan_exact;   /* segments searched with the exact plan */
-    uint32_t plan_graph;   /* ... with the graph plan */
-    uint32_t plan_post;    /* ... with the post plan */
-    uint32_t fallbacks;    /* sources redone exactly (see above) */
+    uint32_t plan_exact;   /* sources searched with the exact plan (a
+                              memtable: scanned without its graph) */
+    uint32_t plan_graph;   /* ... with the graph plan (a memtable: its
+                              graph walk, and its unindexed tail exactly) */
+    uint32_t plan_post;    /* segments searched with the post plan */
+    uint32_t fallbacks;    /* graph or post plans redone exactly (see
+                              above): counted instead of their plan for a
+                              memtable, besides it for a segment */
 };
 
 VEX_API void vex_search_stats_init(vex_search_stats *st);

@@ -2,7 +2,8 @@
 #   cmake -DVEX=<path of vex> -DWORK=<scratch dir> -DDATA=<corpus dir> -P cli_smoke.cmake
 # `vex gen` writes a small seeded dataset, `vex bench --json` must report
 # recall 1 for the flat index, with the generated ground truth and with the
-# one it computes itself; usage errors must exit 2 with a message on stderr
+# one it computes itself, and for a filtered search with metadata from a
+# TSV; usage errors must exit 2 with a message on stderr
 # and nothing on stdout; a malformed file must exit 1 naming the file.
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
@@ -55,6 +56,30 @@ expect(ERR "--ef")
 run(0 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs --metric l2 --index hnsw --M 8 --ef 4,64 --json)
 expect(OUT "\"ef\":4,")
 expect(OUT "\"ef\":64,\"recall\":(1\\.0|0\\.9[5-9])")
+# filtered search through a collection: metadata from a TSV (3000 rows),
+# flat is exact (recall 1), the match count and share are reported, and
+# a malformed filter is a usage error naming the offset
+set(tsv "row\tcat\tname\n")
+foreach(i RANGE 0 2999)
+  math(EXPR c "${i} % 7")
+  string(APPEND tsv "${i}\t${c}\tn${c}\n")
+endforeach()
+file(WRITE ${WORK}/s_meta.tsv "${tsv}")
+run(0 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+    --metric l2 --meta ${WORK}/s_meta.tsv --filter "cat = 3 AND name = 'n3'"
+    --max-queries 20 --threads 2 --json)
+expect(OUT "\"matches\":429,")
+expect(OUT "\"recall\":1\\.0000")
+run(0 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+    --metric l2 --index hnsw --M 8 --ef 64 --meta ${WORK}/s_meta.tsv
+    --filter "row_mod100 < 10" --max-queries 20 --threads 2)
+expect(OUT "rows match")
+run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+    --metric l2 --meta ${WORK}/s_meta.tsv --filter "cat >")
+expect(ERR "offset 5")
+run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+    --metric l2 --filter "cat = 1")
+expect(ERR "--filter needs --meta")
 run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs --metric l2 --k 0)
 expect(ERR "--k must be an integer in 1..")
 run(2 gen --n 10 --dim 4)

@@ -10,7 +10,8 @@
  * collection big enough for every plan is checked for recall@10 >= 0.95
  * against the oracle at the same selectivities, for min(k, matches)
  * results always, and for the plan the statistics report. vex_scan is
- * checked against the model; malformed filters give positioned errors.
+ * checked against the model; malformed filters give positioned errors;
+ * the C builder makes the same filters as text.
  */
 #include <math.h>
 #include <pthread.h>
@@ -205,6 +206,9 @@ static void drop_kept(void)
     }
 }
 
+/* Handles vex_search fills with the hits' metadata. */
+static vex_meta *g_metas[K];
+
 /* Every filter, a few queries: exact agreement with the oracle. */
 static void check_exact(vex_collection *c, const row *rows, size_t n,
                         vex_rng *r, const char *when)
@@ -226,8 +230,22 @@ static void check_exact(vex_collection *c, const row *rows, size_t n,
             vex_search_stats_init(&st);
             sp.where = f;
             sp.stats = &st;
+            sp.meta_out = g_metas;
             CHECK_RC(vex_search(c, q, K, &sp, got, NULL, &ng), VEX_OK);
             m = oracle(rows, n, q, filters[fi].match, want, K, &nw);
+            /* each hit's metadata came with it */
+            for (size_t i = 0; i < ng; i++) {
+                const row *x = &rows[got[i].id];
+                size_t at;
+                vex_field fl;
+                int has = vex_meta_find(g_metas[i], "bucket", &at) == VEX_OK;
+                CHECK_MSG(has == x->has_bucket &&
+                              (!has ||
+                               (vex_meta_field(g_metas[i], at, &fl) == VEX_OK &&
+                                fl.i == x->bucket)),
+                          "%s: hit %llu: metadata differs from the model", when,
+                          (unsigned long long)got[i].id);
+            }
             CHECK_MSG(ng == nw, "%s: \"%s\": %zu hits, the oracle %zu (of %zu)",
                       when, filters[fi].text, ng, nw, m);
             for (size_t i = 0; i < ng && i < nw; i++) {
@@ -399,7 +417,7 @@ static void test_hnsw_recall(void)
         for (size_t si = 0; si < sizeof sel / sizeof sel[0]; si++) {
             vex_filter *f = compile(c, sel[si].text);
             size_t found = 0, total = 0;
-            uint32_t plans[3] = {0, 0, 0};
+            uint32_t plans[3] = {0, 0, 0}, falls = 0;
             for (int qi = 0; qi < Q && f; qi++) {
                 float q[DIM];
                 vex_hit got[K], want[K];
@@ -428,6 +446,7 @@ static void test_hnsw_recall(void)
                 plans[0] += st.plan_exact;
                 plans[1] += st.plan_graph;
                 plans[2] += st.plan_post;
+                falls += st.fallbacks;
                 CHECK_EQ_INT(st.sources, 1);
             }
             if (phase == 0) {
@@ -436,6 +455,10 @@ static void test_hnsw_recall(void)
                 CHECK_MSG(total > 0 && (double)found / (double)total >= 0.95,
                           "memtable \"%s\": recall@10 %.3f", sel[si].text,
                           total ? (double)found / (double)total : 0.0);
+                /* one memtable per query: its plan counted once */
+                CHECK_MSG(plans[0] + plans[1] + falls == Q && plans[2] == 0,
+                          "memtable \"%s\": plans %u/%u/%u, %u fallbacks",
+                          sel[si].text, plans[0], plans[1], plans[2], falls);
                 vex_filter_free(f);
                 if (si + 1 == sizeof sel / sizeof sel[0])
                     CHECK_RC(vex_flush(c), VEX_OK);
@@ -513,6 +536,24 @@ static void test_errors(void)
         sp.filter = NULL;
         CHECK_RC(vex_search(c, q, K, &sp, hits, NULL, &n), VEX_OK);
         CHECK_EQ_INT(n, 0);
+        /* metadata out: vex_search only, every handle needed */
+        sp.meta_out = g_metas;
+        CHECK_RC(vex_search_batch(c, q, 1, K, &sp, hits, &n), VEX_INVALID);
+        {
+            vex_meta *none[K] = {NULL};
+            vex_meta *mm = NULL;
+            CHECK_RC(vex_meta_create(NULL, &mm), VEX_OK);
+            CHECK_RC(vex_meta_set_int(mm, "bucket", 1), VEX_OK);
+            CHECK_RC(vex_insert_meta(c, 1, q, mm), VEX_OK);
+            sp.meta_out = none;
+            CHECK_RC(vex_search(c, q, K, &sp, hits, NULL, &n), VEX_MISUSE);
+            sp.meta_out = g_metas;
+            CHECK_RC(vex_search(c, q, K, &sp, hits, NULL, &n), VEX_OK);
+            CHECK_EQ_INT(n, 1);
+            CHECK_EQ_INT(vex_meta_count(g_metas[0]), 1);
+            vex_meta_free(mm);
+        }
+        sp.meta_out = NULL;
         /* a standalone index has no metadata */
         vex_index_options_init(&io);
         io.dim = DIM;
@@ -523,6 +564,87 @@ static void test_errors(void)
         vex_filter_free(f);
     }
 out:
+    if (c)
+        vex_collection_close(c);
+    if (db)
+        vex_db_close(db);
+}
+
+/* The builder makes the same filters as text: equal canonical text and
+ * equal results; failures are remembered and reported by the build. */
+static void same_as_text(vex_collection *c, vex_filter_builder *b,
+                         const vex_expr *e, const char *text)
+{
+    vex_filter *fb = NULL, *ft = NULL;
+    char pb[256], pt[256];
+    CHECK_RC(vex_filter_build(c, b, e, &fb), VEX_OK);
+    CHECK_RC(vex_filter_parse(c, text, &ft), VEX_OK);
+    if (fb && ft) {
+        vex_filter_print(fb, pb, sizeof pb);
+        vex_filter_print(ft, pt, sizeof pt);
+        CHECK_MSG(strcmp(pb, pt) == 0, "builder \"%s\" vs text \"%s\"", pb, pt);
+    }
+    vex_filter_free(fb);
+    vex_filter_free(ft);
+}
+
+static void test_builder(void)
+{
+    vex_db *db = open_db("builder");
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_schema_field fields[] = {{"bucket", VEX_TYPE_INT, 1},
+                                 {"lang", VEX_TYPE_STRING, 1},
+                                 {"tags", VEX_TYPE_TAGS, 1}};
+    vex_filter_builder *b = NULL;
+    vex_filter *f = NULL;
+    vex_value i5 = {VEX_TYPE_INT, 0, 5, 0, NULL, 0};
+    vex_value i9 = {VEX_TYPE_INT, 0, 9, 0, NULL, 0};
+    vex_value de = {VEX_TYPE_STRING, 0, 0, 0, "de", 2};
+    vex_value fr = {VEX_TYPE_STRING, 0, 0, 0, "fr", 2};
+    vex_value bad = {(vex_type)42, 0, 0, 0, NULL, 0};
+    vex_value lvals[2];
+    const char *tags[] = {"t1", "t2"};
+    lvals[0] = fr;
+    lvals[1] = de;
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    cfg.schema_fields = fields;
+    cfg.n_schema_fields = 3;
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    CHECK_RC(vex_filter_builder_create(NULL, &b), VEX_OK);
+    if (c == NULL || b == NULL)
+        goto out;
+    same_as_text(c, b, vex_expr_cmp(b, "bucket", VEX_CMP_GE, i5),
+                 "bucket >= 5");
+    same_as_text(
+        c, b,
+        vex_expr_and(b, vex_expr_in(b, "lang", lvals, 2, 0),
+                     vex_expr_not(b, vex_expr_contains(b, "tags", tags, 1, 0))),
+        "lang IN ('de', 'fr') AND NOT tags CONTAINS 't1'");
+    same_as_text(c, b,
+                 vex_expr_or(b, vex_expr_between(b, "bucket", i5, i9),
+                             vex_expr_is_null(b, "lang", 1)),
+                 "bucket BETWEEN 5 AND 9 OR lang IS NOT NULL");
+    same_as_text(c, b, vex_expr_contains(b, "tags", tags, 2, 1),
+                 "tags CONTAINS ALL ('t1', 't2')");
+    same_as_text(c, b, vex_expr_in(b, "bucket", &i9, 1, 1),
+                 "bucket NOT IN (9)");
+    /* a type error against the schema: this build fails, naming the
+     * field; the builder stays usable */
+    CHECK_RC(
+        vex_filter_build(c, b, vex_expr_cmp(b, "lang", VEX_CMP_EQ, i5), &f),
+        VEX_INVALID);
+    CHECK(f == NULL && strstr(vex_collection_errmsg(c), "lang") != NULL);
+    same_as_text(c, b, vex_expr_cmp(b, "lang", VEX_CMP_NE, de), "lang != 'de'");
+    /* a bad literal: remembered, NULLs propagate, the build reports it */
+    CHECK(vex_expr_cmp(b, "bucket", VEX_CMP_EQ, bad) == NULL);
+    CHECK(vex_expr_and(b, NULL, vex_expr_is_null(b, "lang", 0)) == NULL);
+    CHECK_RC(vex_filter_build(c, b, NULL, &f), VEX_INVALID);
+    CHECK(strstr(vex_collection_errmsg(c), "filter builder") != NULL);
+out:
+    vex_filter_builder_free(b);
     if (c)
         vex_collection_close(c);
     if (db)
@@ -664,10 +786,16 @@ int main(void)
         perror("mkdtemp");
         return 2;
     }
+    for (int i = 0; i < K; i++)
+        if (vex_meta_create(NULL, &g_metas[i]) != VEX_OK)
+            return 2;
     TEST_RUN(test_errors);
+    TEST_RUN(test_builder);
     TEST_RUN(test_flat_oracle);
     TEST_RUN(test_hnsw_recall);
     TEST_RUN(test_concurrent);
+    for (int i = 0; i < K; i++)
+        vex_meta_free(g_metas[i]);
     if (!test_failures_)
         rm_rf(tmp_root);
     return TEST_EXIT();

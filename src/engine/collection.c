@@ -1943,6 +1943,209 @@ size_t vex_filter_print(const vex_filter *f, char *buf, size_t size)
     return vmf_print(f->f, buf, size);
 }
 
+/* ---- the public filter builder over the meta layer's (filter.h) ---- */
+
+struct vex_filter_builder {
+    vex_mem mem;
+    vmf_builder *vb;
+    int rc; /* the first failure this wrapper saw (argument checks) */
+    char msg[256];
+};
+
+int vex_filter_builder_create(const vex_allocator *alloc,
+                              vex_filter_builder **out)
+{
+    vex_mem mem;
+    vex_filter_builder *b;
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (vex_mem_init(&mem, alloc) != VEX_OK)
+        return VEX_INVALID;
+    b = vex_mem_calloc(&mem, 1, sizeof *b);
+    if (b == NULL)
+        return VEX_NOMEM;
+    b->mem = mem;
+    if (vmf_builder_new(&b->mem, &b->vb) != VEX_OK) {
+        vex_mem_free(&mem, b);
+        return VEX_NOMEM;
+    }
+    *out = b;
+    return VEX_OK;
+}
+
+void vex_filter_builder_free(vex_filter_builder *b)
+{
+    vex_mem mem;
+    if (b == NULL)
+        return;
+    mem = b->mem;
+    vmf_builder_free(b->vb);
+    vex_mem_free(&mem, b);
+}
+
+static vex_expr *fb_fail(vex_filter_builder *b, const char *what)
+{
+    if (b->rc == VEX_OK) {
+        b->rc = VEX_INVALID;
+        snprintf(b->msg, sizeof b->msg, "filter builder: %s", what);
+    }
+    return NULL;
+}
+
+/* A literal as a meta value: 1, or 0 for a type a literal cannot have. */
+static int fb_value(const vex_value *v, vm_value *out)
+{
+    switch (v->type) {
+    case VEX_TYPE_BOOL:
+        *out = vm_bool(v->b != 0);
+        return 1;
+    case VEX_TYPE_INT:
+        *out = vm_int(v->i);
+        return 1;
+    case VEX_TYPE_DOUBLE:
+        *out = vm_double(v->d);
+        return 1;
+    case VEX_TYPE_STRING:
+        if (v->s == NULL && v->len > 0)
+            return 0;
+        *out = vm_string(v->s ? v->s : "", v->len);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+vex_expr *vex_expr_cmp(vex_filter_builder *b, const char *field, vex_cmp_op op,
+                       vex_value v)
+{
+    vm_value x;
+    if (b == NULL)
+        return NULL;
+    if (field == NULL || (unsigned)op > VEX_CMP_GE || !fb_value(&v, &x))
+        return fb_fail(b, "comparison: NULL field, unknown operator or a "
+                          "literal of no literal type");
+    return (vex_expr *)vmf_cmp(b->vb, field, (vmf_op)op, x);
+}
+
+vex_expr *vex_expr_in(vex_filter_builder *b, const char *field,
+                      const vex_value *v, size_t n, int negate)
+{
+    vm_value *xs;
+    vex_expr *e = NULL;
+    if (b == NULL)
+        return NULL;
+    if (field == NULL || v == NULL || n == 0 || n > VMF_MAX_LIST)
+        return fb_fail(b, "IN: NULL field or values, or not 1..1024 values");
+    xs = vex_mem_alloc(&b->mem, n * sizeof *xs);
+    if (xs == NULL)
+        return fb_fail(b, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (!fb_value(&v[i], &xs[i])) {
+            vex_mem_free(&b->mem, xs);
+            return fb_fail(b, "IN: a value of no literal type");
+        }
+    e = (vex_expr *)(negate ? vmf_not_in(b->vb, field, xs, n)
+                            : vmf_in(b->vb, field, xs, n));
+    vex_mem_free(&b->mem, xs);
+    return e;
+}
+
+vex_expr *vex_expr_between(vex_filter_builder *b, const char *field,
+                           vex_value lo, vex_value hi)
+{
+    vm_value l, h;
+    if (b == NULL)
+        return NULL;
+    if (field == NULL || !fb_value(&lo, &l) || !fb_value(&hi, &h))
+        return fb_fail(b, "BETWEEN: NULL field or a bound of no literal "
+                          "type");
+    return (vex_expr *)vmf_between(b->vb, field, l, h);
+}
+
+vex_expr *vex_expr_contains(vex_filter_builder *b, const char *field,
+                            const char *const *tags, size_t n, int all)
+{
+    vm_value *xs;
+    vex_expr *e;
+    if (b == NULL)
+        return NULL;
+    if (field == NULL || tags == NULL || n == 0 || n > VMF_MAX_LIST)
+        return fb_fail(b, "CONTAINS: NULL field or tags, or not 1..1024 "
+                          "tags");
+    xs = vex_mem_alloc(&b->mem, n * sizeof *xs);
+    if (xs == NULL)
+        return fb_fail(b, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (tags[i] == NULL) {
+            vex_mem_free(&b->mem, xs);
+            return fb_fail(b, "CONTAINS: a NULL tag");
+        }
+        xs[i] = vm_cstring(tags[i]);
+    }
+    if (n == 1 && !all)
+        e = (vex_expr *)vmf_contains(b->vb, field, xs[0]);
+    else if (all)
+        e = (vex_expr *)vmf_contains_all(b->vb, field, xs, n);
+    else
+        e = (vex_expr *)vmf_contains_any(b->vb, field, xs, n);
+    vex_mem_free(&b->mem, xs);
+    return e;
+}
+
+vex_expr *vex_expr_is_null(vex_filter_builder *b, const char *field, int negate)
+{
+    if (b == NULL)
+        return NULL;
+    if (field == NULL)
+        return fb_fail(b, "IS NULL: NULL field");
+    return (vex_expr *)(negate ? vmf_is_not_null(b->vb, field)
+                               : vmf_is_null(b->vb, field));
+}
+
+vex_expr *vex_expr_and(vex_filter_builder *b, vex_expr *x, vex_expr *y)
+{
+    return b ? (vex_expr *)vmf_and(b->vb, (vmf_expr *)x, (vmf_expr *)y) : NULL;
+}
+
+vex_expr *vex_expr_or(vex_filter_builder *b, vex_expr *x, vex_expr *y)
+{
+    return b ? (vex_expr *)vmf_or(b->vb, (vmf_expr *)x, (vmf_expr *)y) : NULL;
+}
+
+vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x)
+{
+    return b ? (vex_expr *)vmf_not(b->vb, (vmf_expr *)x) : NULL;
+}
+
+int vex_filter_build(vex_collection *c, vex_filter_builder *b,
+                     const vex_expr *root, vex_filter **out)
+{
+    vex_filter *f;
+    int rc;
+    if (out)
+        *out = NULL;
+    if (!usable(c) || out == NULL)
+        return VEX_MISUSE;
+    if (b == NULL)
+        return vex_err_set(&c->err, VEX_MISUSE, "builder is NULL");
+    if (b->rc != VEX_OK)
+        return vex_err_set(&c->err, b->rc, "%s", b->msg);
+    f = vex_mem_calloc(c->mem, 1, sizeof *f);
+    if (f == NULL)
+        return coll_nomem(c);
+    f->mem = *c->mem;
+    f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
+    rc = vmf_build(b->vb, (const vmf_expr *)root, c->schema, &f->mem, &c->err,
+                   &f->f);
+    if (rc != VEX_OK) {
+        vex_mem_free(c->mem, f);
+        return rc;
+    }
+    *out = f;
+    return VEX_OK;
+}
+
 void vex_search_stats_init(vex_search_stats *st)
 {
     if (st == NULL)
@@ -2019,6 +2222,8 @@ int vex_scan(vex_collection *c, const vex_filter *where,
  * matches, post-filtering from 90% of the rows. */
 #define PLAN_EXACT_MIN 4096
 #define EXACT_BLOCK    64
+#define EXACT_STACK    16384 /* bytes of vectors copied out at a time */
+#define POST_STACK     256   /* post-filter candidates on the stack */
 
 static int bit_is(const uint64_t *b, uint64_t k)
 {
@@ -2047,13 +2252,23 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
                      vex_topk *top)
 {
     const vex_simd_table *st = vex_simd();
-    unsigned char *buf = vex_mem_alloc(c->mem, EXACT_BLOCK * c->vec_bytes);
+    /* vectors are copied out in blocks through a stack buffer (no
+     * allocation) unless one vector is bigger than it */
+    _Alignas(64) unsigned char stack[EXACT_STACK];
+    size_t block = EXACT_STACK / c->vec_bytes;
+    unsigned char *buf = stack;
     float aux[EXACT_BLOCK], dist[EXACT_BLOCK], qaux;
     uint64_t keys[EXACT_BLOCK], n_keys = g->info.n_keys;
     size_t cnt = 0;
     int f32 = c->icfg.elem == VEX_ELEM_F32;
-    if (buf == NULL)
-        return coll_nomem(c);
+    if (block > EXACT_BLOCK)
+        block = EXACT_BLOCK;
+    if (block == 0) {
+        block = 1;
+        buf = vex_mem_alloc(c->mem, c->vec_bytes);
+        if (buf == NULL)
+            return coll_nomem(c);
+    }
     qaux = f32 ? vex_exact_query_aux(&c->icfg, st, query) : 0.0f;
     for (uint64_t w = 0; w < (n_keys + 63) / 64; w++) {
         uint64_t word = bits[w];
@@ -2064,14 +2279,15 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
             if (!vseg_visible(g, key, seq))
                 continue;
             if (vex_index_get(ix, key, v) != VEX_OK) {
-                vex_mem_free(c->mem, buf);
+                if (buf != stack)
+                    vex_mem_free(c->mem, buf);
                 return vex_err_set(&c->err, VEX_CORRUPT,
                                    "%s: key %llu is live but not in the index",
                                    seg_path(g->s), (unsigned long long)key);
             }
             aux[cnt] = f32 ? vex_exact_vec_aux(&c->icfg, st, v) : 0.0f;
             keys[cnt++] = key;
-            if (cnt == EXACT_BLOCK) {
+            if (cnt == block) {
                 vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
                 for (size_t j = 0; j < cnt; j++)
                     vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
@@ -2084,7 +2300,8 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
         for (size_t j = 0; j < cnt; j++)
             vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
     }
-    vex_mem_free(c->mem, buf);
+    if (buf != stack)
+        vex_mem_free(c->mem, buf);
     return VEX_OK;
 }
 
@@ -2099,7 +2316,7 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
     const vex_filter *vf = up->where;
     const uint64_t *bits;
     uint64_t *scratch = NULL, m = 0, n = g->info.n_rows;
-    vex_hit *more = NULL;
+    vex_hit post_stack[POST_STACK], *more = NULL;
     vex_index *ix;
     vex_search_params sp;
     match_ctx mc;
@@ -2170,7 +2387,8 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
             kk = VEX_MAX_K;
         if (kk > n)
             kk = (size_t)n;
-        more = vex_mem_alloc(c->mem, kk * sizeof *more);
+        more = kk <= POST_STACK ? post_stack
+                                : vex_mem_alloc(c->mem, kk * sizeof *more);
         if (more == NULL) {
             rc = coll_nomem(c);
             goto out;
@@ -2206,7 +2424,8 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
                                      : &sn->qs->post,
                          1);
 out:
-    vex_mem_free(c->mem, more);
+    if (more != post_stack)
+        vex_mem_free(c->mem, more);
     vex_mem_free(c->mem, scratch);
     return rc;
 }
@@ -2275,8 +2494,11 @@ static int search_source(vex_collection *c, const snap *s, uint32_t i,
                              p->ef_search, p->filter_max_ef, tmp, top, &c->err);
         rc = mt_search_where(m, query, k, s->seq, p->where->f, 0, p->ef_search,
                              p->filter_max_ef, tmp, top, &plan, &c->err);
-        if (s->qs && plan == MT_FELL_BACK)
-            atomic_fetch_add(&s->qs->fallbacks, 1);
+        if (s->qs)
+            atomic_fetch_add(plan == MT_PLAN_EXACT   ? &s->qs->exact
+                             : plan == MT_PLAN_GRAPH ? &s->qs->graph
+                                                     : &s->qs->fallbacks,
+                             1);
         return rc;
     }
     i -= s->v->n_mts;
@@ -2450,6 +2672,11 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
             rc = get_snap(c, &s, hits[i].id,
                           (unsigned char *)vectors_out + i * c->vec_bytes);
+        for (size_t i = 0; params->meta_out && i < *n_hits && rc == VEX_OK; i++)
+            rc = params->meta_out[i] == NULL
+                     ? vex_err_set(&c->err, VEX_MISUSE,
+                                   "params.meta_out[%zu] is NULL", i)
+                     : get_meta_snap(c, &s, hits[i].id, params->meta_out[i]);
         if (rc != VEX_OK)
             *n_hits = 0;
     }
@@ -2508,6 +2735,9 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     }
     if ((rc = check_search(c, k, params)) != VEX_OK)
         return rc;
+    if (params->meta_out)
+        return vex_err_set(&c->err, VEX_INVALID,
+                           "params.meta_out applies to vex_search only");
     for (size_t i = 0; i < n_queries; i++)
         if (vex_vector_check(&c->icfg,
                              (const unsigned char *)queries + i * c->vec_bytes,

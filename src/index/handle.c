@@ -133,6 +133,7 @@ void vex_search_params_init(vex_search_params *params)
     params->refine = 0.0f;
     params->where = NULL;
     params->stats = NULL;
+    params->meta_out = NULL;
 }
 
 void vex_index_options_init(vex_index_options *opts)
@@ -288,9 +289,9 @@ static int check_params(vex_index *ix, const vex_search_params *p,
         return vex_err_set(&ix->err, VEX_INVALID,
                            "params.filter_max_ef is %u, must be 0..%d",
                            p->filter_max_ef, VEX_MAX_K);
-    if (p->where != NULL || p->stats != NULL)
+    if (p->where != NULL || p->stats != NULL || p->meta_out != NULL)
         return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.where and params.stats apply to "
+                           "params.where, stats and meta_out apply to "
                            "collection searches only");
     if (p->filter_max_ef && p->filter == NULL)
         return vex_err_set(&ix->err, VEX_INVALID,

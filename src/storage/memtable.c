@@ -234,13 +234,13 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
                           uint64_t seq, vex_filter_fn filter, void *filter_ctx,
                           const vmf_filter *where, int exact, unsigned ef,
                           unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
-                          size_t *n_found, vex_err *err)
+                          size_t *plan, vex_err *err)
 {
     const vex_simd_table *s = vex_simd();
     uint64_t n = mt_rows(m), lo = 0;
     float dist[MT_EXACT_BLOCK];
     float qaux;
-    *n_found = 0;
+    *plan = MT_PLAN_EXACT;
     if (m->ix && !exact && (lo = mt_indexed(m)) > 0) {
         vex_search_params sp;
         mt_accept_ctx a = {m, seq, lo, filter, filter_ctx, where};
@@ -261,8 +261,9 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
             /* the graph walk found fewer than k matches: scan every row
              * exactly instead, so that k come back whenever k match */
             lo = 0;
-            *n_found = MT_FELL_BACK;
+            *plan = MT_PLAN_FELL_BACK;
         } else {
+            *plan = MT_PLAN_GRAPH;
             for (size_t i = 0; i < nh; i++)
                 vex_topk_push(top, tmp[i].distance, mt_row_id(m, tmp[i].id));
         }
@@ -308,18 +309,18 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
               vex_filter_fn filter, void *filter_ctx, unsigned ef,
               unsigned filter_max_ef, vex_hit *tmp, vex_topk *top, vex_err *err)
 {
-    size_t found;
+    size_t plan;
     return mt_search_impl(m, query, k, seq, filter, filter_ctx, NULL, 0, ef,
-                          filter_max_ef, tmp, top, &found, err);
+                          filter_max_ef, tmp, top, &plan, err);
 }
 
 int mt_search_where(const memtable *m, const void *query, size_t k,
                     uint64_t seq, const vmf_filter *where, int exact,
                     unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
-                    vex_topk *top, size_t *n_found, vex_err *err)
+                    vex_topk *top, size_t *plan, vex_err *err)
 {
     return mt_search_impl(m, query, k, seq, NULL, NULL, where, exact, ef,
-                          filter_max_ef, tmp, top, n_found, err);
+                          filter_max_ef, tmp, top, plan, err);
 }
 
 int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,

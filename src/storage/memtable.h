@@ -180,10 +180,14 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
 /* Reader. As mt_search, and only rows whose metadata `where` matches
  * (vmf_eval on the row's record, no allocation). The graph part is walked
  * with the filter hook; when that finds fewer than k matches, every row is
- * scanned exactly instead (*plan = MT_FELL_BACK, else 0), so the memtable
- * yields min(k, its matching rows) hits. With `exact`, the graph is not
- * used at all. */
-#define MT_FELL_BACK 1
+ * scanned exactly instead, so the memtable yields min(k, its matching
+ * rows) hits. With `exact`, the graph is not used at all. *plan tells
+ * what ran: MT_PLAN_EXACT (no graph walk: a flat memtable, an empty
+ * graph or `exact`), MT_PLAN_GRAPH (the walk's hits, plus the unindexed
+ * tail scanned exactly), MT_PLAN_FELL_BACK (the walk, then every row). */
+#define MT_PLAN_EXACT     0
+#define MT_PLAN_GRAPH     1
+#define MT_PLAN_FELL_BACK 2
 int mt_search_where(const memtable *m, const void *query, size_t k,
                     uint64_t seq, const vmf_filter *where, int exact,
                     unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
