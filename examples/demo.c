@@ -3,8 +3,9 @@
  *
  * Generates a seeded, clustered dataset (so neighbours mean something),
  * creates a database directory with one HNSW collection, loads the data in
- * durable batches, searches, deletes and re-inserts a record, flushes,
- * closes, reopens and searches again, printing results and timings. Uses
+ * durable batches with metadata, searches, deletes and re-inserts a
+ * record, flushes, closes, reopens and searches again, then searches with
+ * a metadata filter, printing results and timings. Uses
  * only include/vexdb.h. Usage: vex-demo [dir] [n] [dim] (defaults
  * vexdb-demo, 50000 x 128).
  */
@@ -101,6 +102,8 @@ int main(int argc, char **argv)
     vex_db *db = NULL;
     vex_collection *c = NULL;
     vex_batch *batch = NULL;
+    vex_meta *meta = NULL;
+    static const char *const langs[] = {"en", "de", "fr", "ja"};
     double t0;
     size_t i;
     int rc, status = 1;
@@ -151,15 +154,25 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* 2. load: atomic, durable batches of 1000 (ids are the caller's) */
+    /* 2. load: atomic, durable batches of 1000 (ids are the caller's),
+     * each record with typed metadata */
     rc = vex_batch_create(dim * sizeof(float), NULL, &batch);
+    if (rc == VEX_OK)
+        rc = vex_meta_create(NULL, &meta);
     if (rc != VEX_OK)
         goto out;
     t0 = now();
     for (i = 0; i < n && rc == VEX_OK; i += chunk) {
         vex_batch_clear(batch);
-        for (size_t j = i; j < n && j < i + chunk && rc == VEX_OK; j++)
-            rc = vex_batch_insert(batch, 1000 + j, base + j * dim);
+        for (size_t j = i; j < n && j < i + chunk && rc == VEX_OK; j++) {
+            const char *lang = langs[j % 4];
+            rc = vex_meta_set_string(meta, "lang", lang, 2);
+            if (rc == VEX_OK)
+                rc = vex_meta_set_int(meta, "year", 2000 + (int64_t)(j % 25));
+            if (rc == VEX_OK)
+                rc = vex_batch_insert_meta(batch, 1000 + j, base + j * dim,
+                                           meta);
+        }
         if (rc == VEX_OK)
             rc = vex_batch_commit(c, batch);
     }
@@ -216,13 +229,64 @@ int main(int argc, char **argv)
             fprintf(stderr, "demo: results differ after reopen\n");
             goto out;
         }
-    printf("same results after reopen. The database is in %s%s\n",
-           path[0] == '/' ? "" : "./", path);
+    printf("same results after reopen\n");
+
+    /* 5. a filtered search: the nearest records with lang 'de' from 2020
+     * on (5% of the rows), each hit with its metadata */
+    {
+        const char *text = "lang = 'de' AND year >= 2020";
+        vex_filter *where = NULL;
+        vex_meta *got[5] = {NULL};
+        vex_search_params sp;
+        vex_search_stats st;
+        vex_hit hits[5];
+        size_t nh = 0;
+        rc = vex_filter_parse(c, text, &where);
+        for (i = 0; i < 5 && rc == VEX_OK; i++)
+            rc = vex_meta_create(NULL, &got[i]);
+        vex_search_params_init(&sp);
+        vex_search_stats_init(&st);
+        sp.where = where;
+        sp.stats = &st;
+        sp.meta_out = got;
+        t0 = now();
+        if (rc == VEX_OK)
+            rc = vex_search(c, queries, 5, &sp, hits, NULL, &nh);
+        if (rc != VEX_OK) {
+            status = fail("filtered search", rc, vex_collection_errmsg(c));
+        } else {
+            printf("search where %s: %.3f ms (plan: %s), nearest to query "
+                   "0:\n",
+                   text, (now() - t0) * 1e3,
+                   st.plan_exact   ? "exact over the matches"
+                   : st.plan_graph ? "filtered graph walk"
+                                   : "graph walk, then filter");
+            for (i = 0; i < nh; i++) {
+                vex_field lang, year;
+                size_t fl = 0, fy = 0;
+                vex_meta_find(got[i], "lang", &fl);
+                vex_meta_find(got[i], "year", &fy);
+                vex_meta_field(got[i], fl, &lang);
+                vex_meta_field(got[i], fy, &year);
+                printf("  %zu. id %-8" PRIu64 " distance %.4f  lang %.*s "
+                       "year %" PRId64 "\n",
+                       i + 1, hits[i].id, hits[i].distance, (int)lang.len,
+                       lang.s, year.i);
+            }
+        }
+        for (i = 0; i < 5; i++)
+            vex_meta_free(got[i]);
+        vex_filter_free(where);
+        if (rc != VEX_OK)
+            goto out;
+    }
+    printf("The database is in %s%s\n", path[0] == '/' ? "" : "./", path);
     status = 0;
 out:
     if (status == 1 && (!centres || !base || !queries))
         fprintf(stderr, "demo: out of memory\n");
     vex_batch_free(batch);
+    vex_meta_free(meta);
     vex_db_close(db);
     free(centres);
     free(base);

@@ -14,6 +14,7 @@
 extern const vex_cmd vex_cmd_bench;
 extern const vex_cmd vex_cmd_gen;
 extern const vex_cmd vex_cmd_info;
+extern const vex_cmd vex_cmd_search;
 extern const vex_cmd vex_cmd_stats;
 
 /* seconds on CLOCK_MONOTONIC */

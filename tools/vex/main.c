@@ -15,7 +15,8 @@
 #include "vexdb.h"
 
 static const vex_cmd *const commands[] = {&vex_cmd_bench, &vex_cmd_gen,
-                                          &vex_cmd_info, &vex_cmd_stats};
+                                          &vex_cmd_info, &vex_cmd_search,
+                                          &vex_cmd_stats};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 double vex_cli_now(void)
