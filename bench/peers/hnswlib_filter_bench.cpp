@@ -68,8 +68,9 @@ static void normalize(std::vector<float> &v, size_t n, size_t d)
 int main(int argc, char **argv)
 {
     if (argc < 11) {
-        std::fprintf(stderr, "usage: %s BASE QUERY l2|cosine M EFC THREADS K "
-                             "OUT EF[,EF...] MASK...\n",
+        std::fprintf(stderr,
+                     "usage: %s BASE QUERY l2|cosine M EFC THREADS K "
+                     "OUT EF[,EF...] MASK...\n",
                      argv[0]);
         return 2;
     }
@@ -93,8 +94,10 @@ int main(int argc, char **argv)
         normalize(q, nq, d);
     }
     hnswlib::SpaceInterface<float> *space =
-        cosine ? (hnswlib::SpaceInterface<float> *)new hnswlib::InnerProductSpace(d)
-               : (hnswlib::SpaceInterface<float> *)new hnswlib::L2Space(d);
+        cosine
+            ? (hnswlib::SpaceInterface<float> *)new hnswlib::InnerProductSpace(
+                  d)
+            : (hnswlib::SpaceInterface<float> *)new hnswlib::L2Space(d);
     hnswlib::HierarchicalNSW<float> index(space, n, M, efc, 100);
     double t0 = now();
     std::vector<std::thread> pool;
