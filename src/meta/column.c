@@ -14,21 +14,6 @@
 #include "util/endian.h"
 
 /* vex_err_set for an `err` that may be NULL. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int
-err_set(vex_err *err, int rc, const char *fmt, ...)
-{
-    char msg[VEX_ERRMSG_MAX];
-    va_list ap;
-    if (err == NULL)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vex_err_set(err, rc, "%s", msg);
-}
 
 /* ---------------------------------------------------------------------
  * Decoded form
@@ -531,7 +516,7 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
         if (w.failed)
             break;
         if (w.n - start > UINT32_MAX || w.n > UINT32_MAX) {
-            rc = err_set(err, VEX_INVALID, "metadata columns: more than 4 GiB");
+            rc = vm_err_set(err, VEX_INVALID, "metadata columns: more than 4 GiB");
             goto done;
         }
         unsigned char *d = w.p + dir_at + (size_t)i * DIR_BYTES;
@@ -553,7 +538,7 @@ done:
     if (rc != VEX_OK) {
         vex_mem_free(mem, w.p);
         if (rc == VEX_NOMEM)
-            err_set(err, rc, "metadata columns: out of memory");
+            vm_err_set(err, rc, "metadata columns: out of memory");
         return rc;
     }
     *out = w.p;
@@ -576,7 +561,7 @@ typedef struct rd {
 static int bad(rd *r, const char *what)
 {
     if (r->rc == VEX_OK)
-        r->rc = err_set(r->err, VEX_CORRUPT,
+        r->rc = vm_err_set(r->err, VEX_CORRUPT,
                         "metadata columns: column \"%.*s\": %s at offset "
                         "%zu",
                         r->col ? (int)r->col->len : 0, r->col ? r->col->p : "",
@@ -1014,40 +999,40 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     uint64_t at;
     *out = NULL;
     if (len < HDR_BYTES)
-        return err_set(err, VEX_CORRUPT,
+        return vm_err_set(err, VEX_CORRUPT,
                        "metadata columns: %zu bytes, shorter than the "
                        "header",
                        len);
     h = buf;
     if (h[0] > VM_COLSET_VERSION)
-        return err_set(err, VEX_UNSUPPORTED,
+        return vm_err_set(err, VEX_UNSUPPORTED,
                        "metadata columns: version %u is newer than this "
                        "library's %u",
                        h[0], VM_COLSET_VERSION);
     if (h[0] != VM_COLSET_VERSION || h[1] || h[2] || h[3])
-        return err_set(err, VEX_CORRUPT,
+        return vm_err_set(err, VEX_CORRUPT,
                        "metadata columns: bad version or reserved bytes "
                        "at offset 0");
     if (vex_get_u32le(h + 4) != n_rows)
-        return err_set(err, VEX_CORRUPT,
+        return vm_err_set(err, VEX_CORRUPT,
                        "metadata columns: %u rows, the segment has %u",
                        vex_get_u32le(h + 4), n_rows);
     n_cols = vex_get_u32le(h + 8);
     if (n_cols > (len - HDR_BYTES) / DIR_BYTES)
-        return err_set(err, VEX_CORRUPT,
+        return vm_err_set(err, VEX_CORRUPT,
                        "metadata columns: %u columns do not fit in %zu "
                        "bytes",
                        n_cols, len);
     s = vex_mem_calloc(mem, 1, sizeof *s);
     if (s == NULL)
-        return err_set(err, VEX_NOMEM, "out of memory");
+        return vm_err_set(err, VEX_NOMEM, "out of memory");
     s->mem = *mem;
     s->n_rows = n_rows;
     s->n_cols = n_cols;
     s->cols = calloc_n(s, n_cols, sizeof *s->cols);
     if (s->cols == NULL) {
         vm_colset_close(s);
-        return err_set(err, VEX_NOMEM, "out of memory");
+        return vm_err_set(err, VEX_NOMEM, "out of memory");
     }
     at = HDR_BYTES + (uint64_t)n_cols * DIR_BYTES;
     for (uint32_t i = 0; i < n_cols; i++) {
@@ -1057,7 +1042,7 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         rd cr;
         if (off != at || clen > len - at) {
             vm_colset_close(s);
-            return err_set(err, VEX_CORRUPT,
+            return vm_err_set(err, VEX_CORRUPT,
                            "metadata columns: column %u: offset %u and "
                            "length %u do not follow the previous column",
                            i, off, clen);
@@ -1069,13 +1054,13 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         if (c->type > VM_TAGS) {
             int type = c->type;
             vm_colset_close(s);
-            return err_set(err, VEX_CORRUPT,
+            return vm_err_set(err, VEX_CORRUPT,
                            "metadata columns: column %u: type %d", i, type);
         }
         if (!open_column(&cr, s, c, n_rows)) {
             vm_colset_close(s);
             if (cr.rc == VEX_NOMEM)
-                return err_set(err, VEX_NOMEM, "out of memory");
+                return vm_err_set(err, VEX_NOMEM, "out of memory");
             return cr.rc;
         }
         if (i > 0) {
@@ -1083,7 +1068,7 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
             int cmp = cmp_str(&p->name, &c->name);
             if (cmp > 0 || (cmp == 0 && p->type >= c->type)) {
                 vm_colset_close(s);
-                return err_set(err, VEX_CORRUPT,
+                return vm_err_set(err, VEX_CORRUPT,
                                "metadata columns: column %u is out of "
                                "(name, type) order",
                                i);
@@ -1093,7 +1078,7 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     }
     if (at != len) {
         vm_colset_close(s);
-        return err_set(err, VEX_CORRUPT,
+        return vm_err_set(err, VEX_CORRUPT,
                        "metadata columns: %llu bytes after the last "
                        "column",
                        (unsigned long long)(len - at));
@@ -1107,7 +1092,7 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
             for (uint32_t row = 0; row < n_rows; row++)
                 if (bit_at(s->cols[j].present, row) &&
                     bit_at(s->cols[i].present, row)) {
-                    int rc = err_set(err, VEX_CORRUPT,
+                    int rc = vm_err_set(err, VEX_CORRUPT,
                                      "metadata columns: row %u has field "
                                      "\"%.*s\" twice",
                                      row, (int)s->cols[i].name.len,
@@ -1188,14 +1173,14 @@ int vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
     size_t n = 0;
     *out = NULL;
     if (r >= s->n_rows)
-        return err_set(err, VEX_INVALID, "metadata columns: row %u of %u", r,
+        return vm_err_set(err, VEX_INVALID, "metadata columns: row %u of %u", r,
                        s->n_rows);
     for (uint32_t i = 0; i < s->n_cols; i++) {
         const vcol *c = &s->cols[i];
         if (!bit_at(c->present, r))
             continue;
         if (n == VM_MAX_FIELDS)
-            return err_set(err, VEX_CORRUPT,
+            return vm_err_set(err, VEX_CORRUPT,
                            "metadata columns: row %u has more than %u "
                            "fields",
                            r, VM_MAX_FIELDS);
@@ -1406,7 +1391,7 @@ int vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
             vex_mem_free(&s->mem, e.scratch[i]);
         vex_mem_free(&s->mem, e.scratch);
         vex_mem_free(&s->mem, F);
-        return err_set(err, VEX_NOMEM, "out of memory for filter bitmaps");
+        return vm_err_set(err, VEX_NOMEM, "out of memory for filter bitmaps");
     }
     node_eval(&e, 0, 0, bits, F);
     if (s->n_rows & 63)

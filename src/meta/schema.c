@@ -27,21 +27,6 @@ struct vm_schema {
     vm_schema_field *f;
 };
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int
-err_set(vex_err *err, int rc, const char *fmt, ...)
-{
-    char msg[VEX_ERRMSG_MAX];
-    va_list ap;
-    if (err == NULL)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vex_err_set(err, rc, "%s", msg);
-}
 
 static int name_cmp(const vm_str *a, const vm_str *b)
 {
@@ -77,33 +62,33 @@ int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
 
     *out = NULL;
     if (n > VM_SCHEMA_MAX_FIELDS)
-        return err_set(err, VEX_INVALID, "schema: %lu fields (at most %u)",
+        return vm_err_set(err, VEX_INVALID, "schema: %lu fields (at most %u)",
                        (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_schema_field *f = &fields[i];
         if (f->name.p == NULL || !vm_name_valid(f->name.p, f->name.len))
-            return err_set(err, VEX_INVALID,
+            return vm_err_set(err, VEX_INVALID,
                            "schema: field %lu: name must be 1..%u bytes of "
                            "UTF-8 without control characters",
                            (unsigned long)i, VM_MAX_NAME);
         if (f->type < VM_BOOL || f->type > VM_TAGS)
-            return err_set(err, VEX_INVALID,
+            return vm_err_set(err, VEX_INVALID,
                            "schema: field \"%.*s\": unknown type %d",
                            (int)f->name.len, f->name.p, (int)f->type);
         if (f->nullable != 0 && f->nullable != 1)
-            return err_set(err, VEX_INVALID,
+            return vm_err_set(err, VEX_INVALID,
                            "schema: field \"%.*s\": nullable must be 0 or 1",
                            (int)f->name.len, f->name.p);
         for (j = 0; j < i; j++)
             if (name_cmp(&fields[j].name, &f->name) == 0)
-                return err_set(err, VEX_INVALID,
+                return vm_err_set(err, VEX_INVALID,
                                "schema: field \"%.*s\" declared twice",
                                (int)f->name.len, f->name.p);
         n_bytes += f->name.len;
     }
     s = block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vm_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = closed != 0;
     for (i = 0; i < n; i++) {
         vm_schema_field tmp = fields[i];
@@ -171,14 +156,14 @@ int vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
         if (c < 0) { /* declared, absent from the record */
             const vm_schema_field *f = &s->f[i++];
             if (!f->nullable)
-                return err_set(err, VEX_INVALID,
+                return vm_err_set(err, VEX_INVALID,
                                "metadata: field \"%.*s\": required but "
                                "missing",
                                (int)f->name.len, f->name.p);
         } else if (c > 0) { /* in the record only */
             const vm_field *v = &rf[j++];
             if (s->closed)
-                return err_set(err, VEX_INVALID,
+                return vm_err_set(err, VEX_INVALID,
                                "metadata: field \"%.*s\" is not in the schema",
                                (int)v->name.len, v->name.p);
         } else {
@@ -186,12 +171,12 @@ int vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
             const vm_field *v = &rf[j++];
             if (v->v.type == VM_NULL) {
                 if (!f->nullable)
-                    return err_set(err, VEX_INVALID,
+                    return vm_err_set(err, VEX_INVALID,
                                    "metadata: field \"%.*s\": required but "
                                    "null",
                                    (int)f->name.len, f->name.p);
             } else if (v->v.type != f->type) {
-                return err_set(err, VEX_INVALID,
+                return vm_err_set(err, VEX_INVALID,
                                "metadata: field \"%.*s\": expected %s, got %s",
                                (int)f->name.len, f->name.p,
                                vm_type_name(f->type), vm_type_name(v->v.type));
@@ -245,7 +230,7 @@ size_t vm_schema_encode(const vm_schema *s, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,                \
+    vm_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,                \
             (unsigned long)(off))
 
 int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
@@ -264,7 +249,7 @@ int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
         return CORRUPT("bad magic", 0);
     version = vex_get_u32le(buf + 4);
     if (version > VM_SCHEMA_VERSION)
-        return err_set(err, VEX_UNSUPPORTED,
+        return vm_err_set(err, VEX_UNSUPPORTED,
                        "schema: version %lu is newer than this library (%u)",
                        (unsigned long)version, VM_SCHEMA_VERSION);
     if (version != VM_SCHEMA_VERSION)
@@ -307,7 +292,7 @@ int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
         return CORRUPT("bytes after the last field", pos);
     s = block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vm_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = (flags & SCH_CLOSED) != 0;
     for (i = 0, pos = SCH_HDR; i < n; i++) {
         vm_schema_field *f = &s->f[i];

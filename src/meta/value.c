@@ -31,11 +31,7 @@ struct vm_record {
     vm_field *f;     /* n fields sorted by name, inside this block */
 };
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int
-err_set(vex_err *err, int rc, const char *fmt, ...)
+int vm_err_set(vex_err *err, int rc, const char *fmt, ...)
 {
     char msg[VEX_ERRMSG_MAX];
     va_list ap;
@@ -192,43 +188,43 @@ int vm_value_check(const vm_value *v, const char *what, vex_err *err)
         return VEX_OK;
     case VM_BOOL:
         if (v->u.b != 0 && v->u.b != 1)
-            return err_set(err, VEX_INVALID, "%s: bool must be 0 or 1", what);
+            return vm_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1", what);
         return VEX_OK;
     case VM_DOUBLE:
         if (isnan(v->u.d))
-            return err_set(err, VEX_INVALID, "%s: double is NaN", what);
+            return vm_err_set(err, VEX_INVALID, "%s: double is NaN", what);
         return VEX_OK;
     case VM_STRING:
         if (v->u.s.len > VM_MAX_STRING)
-            return err_set(err, VEX_INVALID,
+            return vm_err_set(err, VEX_INVALID,
                            "%s: string of %lu bytes (at most %u)", what,
                            (unsigned long)v->u.s.len, VM_MAX_STRING);
         if (v->u.s.len > 0 && v->u.s.p == NULL)
-            return err_set(err, VEX_INVALID, "%s: string bytes are NULL", what);
+            return vm_err_set(err, VEX_INVALID, "%s: string bytes are NULL", what);
         if (!vm_utf8_valid(v->u.s.p, v->u.s.len))
-            return err_set(err, VEX_INVALID, "%s: string is not valid UTF-8",
+            return vm_err_set(err, VEX_INVALID, "%s: string is not valid UTF-8",
                            what);
         return VEX_OK;
     case VM_TAGS:
         if (v->u.tags.n > VM_MAX_TAGS)
-            return err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)", what,
+            return vm_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)", what,
                            (unsigned long)v->u.tags.n, VM_MAX_TAGS);
         if (v->u.tags.n > 0 && v->u.tags.v == NULL)
-            return err_set(err, VEX_INVALID, "%s: tag array is NULL", what);
+            return vm_err_set(err, VEX_INVALID, "%s: tag array is NULL", what);
         for (k = 0; k < v->u.tags.n; k++) {
             const vm_str *t = &v->u.tags.v[k];
             if (t->len > VM_MAX_TAG)
-                return err_set(
+                return vm_err_set(
                     err, VEX_INVALID, "%s: tag %lu has %lu bytes (at most %u)",
                     what, (unsigned long)k, (unsigned long)t->len, VM_MAX_TAG);
             if ((t->len > 0 && t->p == NULL) || !vm_utf8_valid(t->p, t->len))
-                return err_set(err, VEX_INVALID,
+                return vm_err_set(err, VEX_INVALID,
                                "%s: tag %lu is not valid UTF-8", what,
                                (unsigned long)k);
         }
         return VEX_OK;
     default:
-        return err_set(err, VEX_INVALID, "%s: unknown value type %d", what,
+        return vm_err_set(err, VEX_INVALID, "%s: unknown value type %d", what,
                        (int)v->type);
     }
 }
@@ -366,12 +362,12 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
 
     *out = NULL;
     if (n > VM_MAX_FIELDS)
-        return err_set(err, VEX_INVALID, "metadata: %lu fields (at most %u)",
+        return vm_err_set(err, VEX_INVALID, "metadata: %lu fields (at most %u)",
                        (unsigned long)n, VM_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_field *f = &fields[i];
         if (f->name.p == NULL || !vm_name_valid(f->name.p, f->name.len))
-            return err_set(err, VEX_INVALID,
+            return vm_err_set(err, VEX_INVALID,
                            "metadata: field %lu: name must be 1..%u bytes of "
                            "UTF-8 without control characters",
                            (unsigned long)i, VM_MAX_NAME);
@@ -381,7 +377,7 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             return rc;
         for (j = 0; j < i; j++)
             if (name_cmp(&fields[j].name, &f->name) == 0)
-                return err_set(err, VEX_INVALID, "metadata: %s given twice",
+                return vm_err_set(err, VEX_INVALID, "metadata: %s given twice",
                                what);
         n_bytes += f->name.len;
         if (f->v.type == VM_STRING)
@@ -390,7 +386,7 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             uint32_t k;
             n_tags += f->v.u.tags.n;
             if (n_tags > VM_MAX_TAGS)
-                return err_set(err, VEX_INVALID,
+                return vm_err_set(err, VEX_INVALID,
                                "metadata: more than %u tags in one record",
                                VM_MAX_TAGS);
             for (k = 0; k < f->v.u.tags.n; k++)
@@ -398,13 +394,13 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
         }
         enc += field_enc_size(f);
         if (enc > VM_MAX_ENCODED)
-            return err_set(err, VEX_INVALID,
+            return vm_err_set(err, VEX_INVALID,
                            "metadata: encoding longer than %u bytes",
                            VM_MAX_ENCODED);
     }
     r = block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return err_set(err, VEX_NOMEM, "metadata: out of memory");
+        return vm_err_set(err, VEX_NOMEM, "metadata: out of memory");
     r->enc_size = enc;
     /* Insertion sort by name (n <= VM_MAX_FIELDS, names distinct). */
     for (i = 0; i < n; i++) {
@@ -547,7 +543,7 @@ size_t vm_record_encode(const vm_record *r, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what,       \
+    vm_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what,       \
             (unsigned long)(off))
 
 /* One pass over an encoding. With r == NULL it checks everything and
@@ -700,7 +696,7 @@ int vm_record_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
     if (len < ENC_HDR)
         return CORRUPT("truncated header", len);
     if (buf[0] > VM_RECORD_VERSION)
-        return err_set(err, VEX_UNSUPPORTED,
+        return vm_err_set(err, VEX_UNSUPPORTED,
                        "record metadata: version %u is newer than this "
                        "library (%u)",
                        buf[0], VM_RECORD_VERSION);
@@ -721,7 +717,7 @@ int vm_record_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
         return rc;
     r = block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return err_set(err, VEX_NOMEM, "record metadata: out of memory");
+        return vm_err_set(err, VEX_NOMEM, "record metadata: out of memory");
     r->enc_size = len;
     rc = decode_walk(buf, len, err, r, tags, bytes, &n_tags, &n_bytes);
     if (rc != VEX_OK) {

@@ -78,6 +78,13 @@ typedef struct vm_field {
 /* Opaque: one block holding the sorted field array and every byte. */
 typedef struct vm_record vm_record;
 
+/* vex_err_set for an `err` that may be NULL (the meta layer's calls all
+ * take an optional error); returns rc. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int vm_err_set(vex_err *err, int rc, const char *fmt, ...);
+
 /* ---- value constructors (no allocation, nothing copied) ----------- */
 vm_value vm_null(void);
 vm_value vm_bool(int b);
