@@ -516,7 +516,8 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
         if (w.failed)
             break;
         if (w.n - start > UINT32_MAX || w.n > UINT32_MAX) {
-            rc = vm_err_set(err, VEX_INVALID, "metadata columns: more than 4 GiB");
+            rc = vm_err_set(err, VEX_INVALID,
+                            "metadata columns: more than 4 GiB");
             goto done;
         }
         unsigned char *d = w.p + dir_at + (size_t)i * DIR_BYTES;
@@ -562,10 +563,10 @@ static int bad(rd *r, const char *what)
 {
     if (r->rc == VEX_OK)
         r->rc = vm_err_set(r->err, VEX_CORRUPT,
-                        "metadata columns: column \"%.*s\": %s at offset "
-                        "%zu",
-                        r->col ? (int)r->col->len : 0, r->col ? r->col->p : "",
-                        what, r->base + r->at);
+                           "metadata columns: column \"%.*s\": %s at offset "
+                           "%zu",
+                           r->col ? (int)r->col->len : 0,
+                           r->col ? r->col->p : "", what, r->base + r->at);
     return 0;
 }
 
@@ -1000,29 +1001,29 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     *out = NULL;
     if (len < HDR_BYTES)
         return vm_err_set(err, VEX_CORRUPT,
-                       "metadata columns: %zu bytes, shorter than the "
-                       "header",
-                       len);
+                          "metadata columns: %zu bytes, shorter than the "
+                          "header",
+                          len);
     h = buf;
     if (h[0] > VM_COLSET_VERSION)
         return vm_err_set(err, VEX_UNSUPPORTED,
-                       "metadata columns: version %u is newer than this "
-                       "library's %u",
-                       h[0], VM_COLSET_VERSION);
+                          "metadata columns: version %u is newer than this "
+                          "library's %u",
+                          h[0], VM_COLSET_VERSION);
     if (h[0] != VM_COLSET_VERSION || h[1] || h[2] || h[3])
         return vm_err_set(err, VEX_CORRUPT,
-                       "metadata columns: bad version or reserved bytes "
-                       "at offset 0");
+                          "metadata columns: bad version or reserved bytes "
+                          "at offset 0");
     if (vex_get_u32le(h + 4) != n_rows)
         return vm_err_set(err, VEX_CORRUPT,
-                       "metadata columns: %u rows, the segment has %u",
-                       vex_get_u32le(h + 4), n_rows);
+                          "metadata columns: %u rows, the segment has %u",
+                          vex_get_u32le(h + 4), n_rows);
     n_cols = vex_get_u32le(h + 8);
     if (n_cols > (len - HDR_BYTES) / DIR_BYTES)
         return vm_err_set(err, VEX_CORRUPT,
-                       "metadata columns: %u columns do not fit in %zu "
-                       "bytes",
-                       n_cols, len);
+                          "metadata columns: %u columns do not fit in %zu "
+                          "bytes",
+                          n_cols, len);
     s = vex_mem_calloc(mem, 1, sizeof *s);
     if (s == NULL)
         return vm_err_set(err, VEX_NOMEM, "out of memory");
@@ -1043,9 +1044,9 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         if (off != at || clen > len - at) {
             vm_colset_close(s);
             return vm_err_set(err, VEX_CORRUPT,
-                           "metadata columns: column %u: offset %u and "
-                           "length %u do not follow the previous column",
-                           i, off, clen);
+                              "metadata columns: column %u: offset %u and "
+                              "length %u do not follow the previous column",
+                              i, off, clen);
         }
         c->type = d[8];
         c->enc = d[9];
@@ -1055,7 +1056,7 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
             int type = c->type;
             vm_colset_close(s);
             return vm_err_set(err, VEX_CORRUPT,
-                           "metadata columns: column %u: type %d", i, type);
+                              "metadata columns: column %u: type %d", i, type);
         }
         if (!open_column(&cr, s, c, n_rows)) {
             vm_colset_close(s);
@@ -1069,9 +1070,9 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
             if (cmp > 0 || (cmp == 0 && p->type >= c->type)) {
                 vm_colset_close(s);
                 return vm_err_set(err, VEX_CORRUPT,
-                               "metadata columns: column %u is out of "
-                               "(name, type) order",
-                               i);
+                                  "metadata columns: column %u is out of "
+                                  "(name, type) order",
+                                  i);
             }
         }
         at += clen;
@@ -1079,9 +1080,9 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     if (at != len) {
         vm_colset_close(s);
         return vm_err_set(err, VEX_CORRUPT,
-                       "metadata columns: %llu bytes after the last "
-                       "column",
-                       (unsigned long long)(len - at));
+                          "metadata columns: %llu bytes after the last "
+                          "column",
+                          (unsigned long long)(len - at));
     }
     /* a record names a field once: columns of one name never share a row */
     for (uint32_t i = 1; i < n_cols; i++) {
@@ -1093,10 +1094,10 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
                 if (bit_at(s->cols[j].present, row) &&
                     bit_at(s->cols[i].present, row)) {
                     int rc = vm_err_set(err, VEX_CORRUPT,
-                                     "metadata columns: row %u has field "
-                                     "\"%.*s\" twice",
-                                     row, (int)s->cols[i].name.len,
-                                     s->cols[i].name.p);
+                                        "metadata columns: row %u has field "
+                                        "\"%.*s\" twice",
+                                        row, (int)s->cols[i].name.len,
+                                        s->cols[i].name.p);
                     vm_colset_close(s);
                     return rc;
                 }
@@ -1174,16 +1175,16 @@ int vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
     *out = NULL;
     if (r >= s->n_rows)
         return vm_err_set(err, VEX_INVALID, "metadata columns: row %u of %u", r,
-                       s->n_rows);
+                          s->n_rows);
     for (uint32_t i = 0; i < s->n_cols; i++) {
         const vcol *c = &s->cols[i];
         if (!bit_at(c->present, r))
             continue;
         if (n == VM_MAX_FIELDS)
             return vm_err_set(err, VEX_CORRUPT,
-                           "metadata columns: row %u has more than %u "
-                           "fields",
-                           r, VM_MAX_FIELDS);
+                              "metadata columns: row %u has more than %u "
+                              "fields",
+                              r, VM_MAX_FIELDS);
         f[n].name = c->name;
         f[n++].v = col_value(c, value_index(c, r));
     }

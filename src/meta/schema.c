@@ -27,7 +27,6 @@ struct vm_schema {
     vm_schema_field *f;
 };
 
-
 static int name_cmp(const vm_str *a, const vm_str *b)
 {
     size_t n = a->len < b->len ? a->len : b->len;
@@ -63,27 +62,27 @@ int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
     *out = NULL;
     if (n > VM_SCHEMA_MAX_FIELDS)
         return vm_err_set(err, VEX_INVALID, "schema: %lu fields (at most %u)",
-                       (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
+                          (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_schema_field *f = &fields[i];
         if (f->name.p == NULL || !vm_name_valid(f->name.p, f->name.len))
             return vm_err_set(err, VEX_INVALID,
-                           "schema: field %lu: name must be 1..%u bytes of "
-                           "UTF-8 without control characters",
-                           (unsigned long)i, VM_MAX_NAME);
+                              "schema: field %lu: name must be 1..%u bytes of "
+                              "UTF-8 without control characters",
+                              (unsigned long)i, VM_MAX_NAME);
         if (f->type < VM_BOOL || f->type > VM_TAGS)
             return vm_err_set(err, VEX_INVALID,
-                           "schema: field \"%.*s\": unknown type %d",
-                           (int)f->name.len, f->name.p, (int)f->type);
+                              "schema: field \"%.*s\": unknown type %d",
+                              (int)f->name.len, f->name.p, (int)f->type);
         if (f->nullable != 0 && f->nullable != 1)
             return vm_err_set(err, VEX_INVALID,
-                           "schema: field \"%.*s\": nullable must be 0 or 1",
-                           (int)f->name.len, f->name.p);
+                              "schema: field \"%.*s\": nullable must be 0 or 1",
+                              (int)f->name.len, f->name.p);
         for (j = 0; j < i; j++)
             if (name_cmp(&fields[j].name, &f->name) == 0)
                 return vm_err_set(err, VEX_INVALID,
-                               "schema: field \"%.*s\" declared twice",
-                               (int)f->name.len, f->name.p);
+                                  "schema: field \"%.*s\" declared twice",
+                                  (int)f->name.len, f->name.p);
         n_bytes += f->name.len;
     }
     s = block_alloc(n, n_bytes, mem, &bytes);
@@ -157,29 +156,31 @@ int vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
             const vm_schema_field *f = &s->f[i++];
             if (!f->nullable)
                 return vm_err_set(err, VEX_INVALID,
-                               "metadata: field \"%.*s\": required but "
-                               "missing",
-                               (int)f->name.len, f->name.p);
+                                  "metadata: field \"%.*s\": required but "
+                                  "missing",
+                                  (int)f->name.len, f->name.p);
         } else if (c > 0) { /* in the record only */
             const vm_field *v = &rf[j++];
             if (s->closed)
-                return vm_err_set(err, VEX_INVALID,
-                               "metadata: field \"%.*s\" is not in the schema",
-                               (int)v->name.len, v->name.p);
+                return vm_err_set(
+                    err, VEX_INVALID,
+                    "metadata: field \"%.*s\" is not in the schema",
+                    (int)v->name.len, v->name.p);
         } else {
             const vm_schema_field *f = &s->f[i++];
             const vm_field *v = &rf[j++];
             if (v->v.type == VM_NULL) {
                 if (!f->nullable)
                     return vm_err_set(err, VEX_INVALID,
-                                   "metadata: field \"%.*s\": required but "
-                                   "null",
-                                   (int)f->name.len, f->name.p);
+                                      "metadata: field \"%.*s\": required but "
+                                      "null",
+                                      (int)f->name.len, f->name.p);
             } else if (v->v.type != f->type) {
-                return vm_err_set(err, VEX_INVALID,
-                               "metadata: field \"%.*s\": expected %s, got %s",
-                               (int)f->name.len, f->name.p,
-                               vm_type_name(f->type), vm_type_name(v->v.type));
+                return vm_err_set(
+                    err, VEX_INVALID,
+                    "metadata: field \"%.*s\": expected %s, got %s",
+                    (int)f->name.len, f->name.p, vm_type_name(f->type),
+                    vm_type_name(v->v.type));
             }
         }
     }
@@ -230,8 +231,8 @@ size_t vm_schema_encode(const vm_schema *s, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    vm_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,                \
-            (unsigned long)(off))
+    vm_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,             \
+               (unsigned long)(off))
 
 int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
                      vex_err *err, vm_schema **out)
@@ -250,8 +251,8 @@ int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
     version = vex_get_u32le(buf + 4);
     if (version > VM_SCHEMA_VERSION)
         return vm_err_set(err, VEX_UNSUPPORTED,
-                       "schema: version %lu is newer than this library (%u)",
-                       (unsigned long)version, VM_SCHEMA_VERSION);
+                          "schema: version %lu is newer than this library (%u)",
+                          (unsigned long)version, VM_SCHEMA_VERSION);
     if (version != VM_SCHEMA_VERSION)
         return CORRUPT("bad version", 4);
     total = vex_get_u32le(buf + 16);

@@ -188,7 +188,8 @@ int vm_value_check(const vm_value *v, const char *what, vex_err *err)
         return VEX_OK;
     case VM_BOOL:
         if (v->u.b != 0 && v->u.b != 1)
-            return vm_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1", what);
+            return vm_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1",
+                              what);
         return VEX_OK;
     case VM_DOUBLE:
         if (isnan(v->u.d))
@@ -197,18 +198,19 @@ int vm_value_check(const vm_value *v, const char *what, vex_err *err)
     case VM_STRING:
         if (v->u.s.len > VM_MAX_STRING)
             return vm_err_set(err, VEX_INVALID,
-                           "%s: string of %lu bytes (at most %u)", what,
-                           (unsigned long)v->u.s.len, VM_MAX_STRING);
+                              "%s: string of %lu bytes (at most %u)", what,
+                              (unsigned long)v->u.s.len, VM_MAX_STRING);
         if (v->u.s.len > 0 && v->u.s.p == NULL)
-            return vm_err_set(err, VEX_INVALID, "%s: string bytes are NULL", what);
+            return vm_err_set(err, VEX_INVALID, "%s: string bytes are NULL",
+                              what);
         if (!vm_utf8_valid(v->u.s.p, v->u.s.len))
             return vm_err_set(err, VEX_INVALID, "%s: string is not valid UTF-8",
-                           what);
+                              what);
         return VEX_OK;
     case VM_TAGS:
         if (v->u.tags.n > VM_MAX_TAGS)
-            return vm_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)", what,
-                           (unsigned long)v->u.tags.n, VM_MAX_TAGS);
+            return vm_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)",
+                              what, (unsigned long)v->u.tags.n, VM_MAX_TAGS);
         if (v->u.tags.n > 0 && v->u.tags.v == NULL)
             return vm_err_set(err, VEX_INVALID, "%s: tag array is NULL", what);
         for (k = 0; k < v->u.tags.n; k++) {
@@ -219,13 +221,13 @@ int vm_value_check(const vm_value *v, const char *what, vex_err *err)
                     what, (unsigned long)k, (unsigned long)t->len, VM_MAX_TAG);
             if ((t->len > 0 && t->p == NULL) || !vm_utf8_valid(t->p, t->len))
                 return vm_err_set(err, VEX_INVALID,
-                               "%s: tag %lu is not valid UTF-8", what,
-                               (unsigned long)k);
+                                  "%s: tag %lu is not valid UTF-8", what,
+                                  (unsigned long)k);
         }
         return VEX_OK;
     default:
         return vm_err_set(err, VEX_INVALID, "%s: unknown value type %d", what,
-                       (int)v->type);
+                          (int)v->type);
     }
 }
 
@@ -363,14 +365,15 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
     *out = NULL;
     if (n > VM_MAX_FIELDS)
         return vm_err_set(err, VEX_INVALID, "metadata: %lu fields (at most %u)",
-                       (unsigned long)n, VM_MAX_FIELDS);
+                          (unsigned long)n, VM_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_field *f = &fields[i];
         if (f->name.p == NULL || !vm_name_valid(f->name.p, f->name.len))
-            return vm_err_set(err, VEX_INVALID,
-                           "metadata: field %lu: name must be 1..%u bytes of "
-                           "UTF-8 without control characters",
-                           (unsigned long)i, VM_MAX_NAME);
+            return vm_err_set(
+                err, VEX_INVALID,
+                "metadata: field %lu: name must be 1..%u bytes of "
+                "UTF-8 without control characters",
+                (unsigned long)i, VM_MAX_NAME);
         snprintf(what, sizeof what, "field \"%.*s\"", (int)f->name.len,
                  f->name.p);
         if ((rc = vm_value_check(&f->v, what, err)) != VEX_OK)
@@ -378,7 +381,7 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
         for (j = 0; j < i; j++)
             if (name_cmp(&fields[j].name, &f->name) == 0)
                 return vm_err_set(err, VEX_INVALID, "metadata: %s given twice",
-                               what);
+                                  what);
         n_bytes += f->name.len;
         if (f->v.type == VM_STRING)
             n_bytes += f->v.u.s.len;
@@ -387,16 +390,16 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             n_tags += f->v.u.tags.n;
             if (n_tags > VM_MAX_TAGS)
                 return vm_err_set(err, VEX_INVALID,
-                               "metadata: more than %u tags in one record",
-                               VM_MAX_TAGS);
+                                  "metadata: more than %u tags in one record",
+                                  VM_MAX_TAGS);
             for (k = 0; k < f->v.u.tags.n; k++)
                 n_bytes += f->v.u.tags.v[k].len;
         }
         enc += field_enc_size(f);
         if (enc > VM_MAX_ENCODED)
             return vm_err_set(err, VEX_INVALID,
-                           "metadata: encoding longer than %u bytes",
-                           VM_MAX_ENCODED);
+                              "metadata: encoding longer than %u bytes",
+                              VM_MAX_ENCODED);
     }
     r = block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
@@ -543,8 +546,8 @@ size_t vm_record_encode(const vm_record *r, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    vm_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what,       \
-            (unsigned long)(off))
+    vm_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what,    \
+               (unsigned long)(off))
 
 /* One pass over an encoding. With r == NULL it checks everything and
  * counts tags and bytes; with r set (a block sized by the first pass) it
@@ -697,9 +700,9 @@ int vm_record_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
         return CORRUPT("truncated header", len);
     if (buf[0] > VM_RECORD_VERSION)
         return vm_err_set(err, VEX_UNSUPPORTED,
-                       "record metadata: version %u is newer than this "
-                       "library (%u)",
-                       buf[0], VM_RECORD_VERSION);
+                          "record metadata: version %u is newer than this "
+                          "library (%u)",
+                          buf[0], VM_RECORD_VERSION);
     if (buf[0] != VM_RECORD_VERSION)
         return CORRUPT("bad version", 0);
     if (buf[1] != 0)
