@@ -143,6 +143,9 @@ struct vex_collection {
     man_config cfg;
     vex_index_config icfg; /* for vector checks and memtables */
     size_t vec_bytes;
+    /* a float-aligned copy of a logged vector that follows variable-length
+     * metadata in a record (apply-lock holder only; allocated on use) */
+    unsigned char *vec_align;
     /* the metadata schema (NULL: none), its blob for the manifest, and
      * the public view vex_collection_get_config hands out */
     vm_schema *schema;
@@ -418,6 +421,20 @@ static int live_vector(vex_collection *c, uint64_t id, const void **vec)
                        (unsigned long long)id);
 }
 
+/* `vec` as the float kernels may read it: a vector inside a log record
+ * that follows variable-length metadata can sit at any byte offset, so
+ * such a vector is copied to c->vec_align (NULL: out of memory). */
+static const void *vec_aligned(vex_collection *c, const void *vec)
+{
+    if ((uintptr_t)vec % sizeof(float) == 0)
+        return vec;
+    if (c->vec_align == NULL &&
+        (c->vec_align = vex_mem_alloc(c->mem, c->vec_bytes)) == NULL)
+        return NULL;
+    memcpy(c->vec_align, vec, c->vec_bytes);
+    return c->vec_align;
+}
+
 static int apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
                     const unsigned char *meta, size_t meta_len, uint64_t seq)
 {
@@ -434,6 +451,8 @@ static int apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
         return vex_err_set(&c->err, VEX_INTERNAL,
                            "operation %d on id %llu has no vector", kind,
                            (unsigned long long)id);
+    if ((vec = vec_aligned(c, vec)) == NULL)
+        return coll_nomem(c);
     if (meta_len > 0) {
         rc = vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
         if (rc != VEX_OK)
@@ -2959,6 +2978,8 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
                                "is a metadata update without a vector (never "
                                "logged)",
                                c->wal_dir, (unsigned long long)seq, i, pos);
+        if (vec && (vec = vec_aligned(c, vec)) == NULL)
+            return coll_nomem(c);
         if (vec && vex_vector_check(&c->icfg, vec, why, sizeof why) != VEX_OK)
             return vex_err_set(&c->err, VEX_CORRUPT,
                                "%s: log record %llu: operation %u: %s",
@@ -3268,6 +3289,7 @@ int vexi_coll_destroy(vex_collection *c)
     vex_idmap_destroy(&c->vecmap);
     vex_mem_free(c->mem, c->touched);
     vex_mem_free(c->mem, c->rec);
+    vex_mem_free(c->mem, c->vec_align);
     vex_mem_free(c->mem, c->dir);
     vex_mem_free(c->mem, c->wal_dir);
     vex_mem_free(c->mem, c->vecbuf);
