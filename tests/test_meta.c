@@ -1524,7 +1524,7 @@ static void test_columns_oracle(void)
         unsigned char *blob = NULL;
         size_t len = 0;
         vm_colset *cs = NULL;
-        int encs[8] = {0};
+        int encs[8] = {0}, n_zstd = 0;
         long n_match = 0;
         for (uint32_t i = 0; i < N; i++) {
             recs[i] =
@@ -1547,8 +1547,17 @@ static void test_columns_oracle(void)
             int type, enc;
             uint32_t np;
             vm_colset_column(cs, i, &name, &type, &enc, &np);
-            encs[enc]++;
+            encs[enc & ~VM_ENC_ZSTD]++;
+            n_zstd += (enc & VM_ENC_ZSTD) != 0;
         }
+        /* with zstd, the ordered doubles' byte streams compress */
+        if (set == 1 && vm_colset_zstd())
+            CHECK(n_zstd >= 1);
+        if (set == 1 && !vm_colset_zstd())
+            fprintf(stderr, "  (zstd not built in: no column compressed, "
+                            "the compressed path is not exercised)\n");
+        if (!vm_colset_zstd())
+            CHECK_EQ_INT(n_zstd, 0);
         if (set == 1) /* ordered data gets the compact encodings */
             CHECK(encs[VM_ENC_BITPACK] >= 1 && encs[VM_ENC_RLE] >= 1 &&
                   encs[VM_ENC_DICT] >= 1 && encs[VM_ENC_BSS] >= 1);
@@ -1616,11 +1625,34 @@ static void test_columns_damage(void)
     uint64_t bits[2];
     const char *text = "i > 0 OR s IN ('a', 'b') OR t CONTAINS 'a' OR d <= 1";
     vex_rng_seed(&rng, test_seed(77));
-    for (uint32_t i = 0; i < N; i++)
-        recs[i] = random_record(&rng, 6, tagbuf);
+    for (uint32_t i = 0; i < N; i++) {
+        /* random fields plus an ordered double, whose byte streams zstd
+         * compresses (when built in), so the damage reaches that path */
+        vm_record *r = random_record(&rng, 6, tagbuf);
+        vm_field fs[8];
+        size_t nf = vm_record_n_fields(r);
+        memcpy(fs, vm_record_fields(r), nf * sizeof *fs);
+        fs[nf++] = fld("z", vm_double((double)i * 0.5));
+        CHECK_RC(vm_record_new(fs, nf, &g_mem, &g_err, &recs[i]), VEX_OK);
+        vm_record_free(r, &g_mem);
+    }
     CHECK_RC(vm_colset_build((const vm_record *const *)recs, N, &g_mem, &g_err,
                              &blob, &len),
              VEX_OK);
+    if (vm_colset_zstd()) {
+        vm_colset *cs = NULL;
+        int zc = 0;
+        CHECK_RC(vm_colset_open(blob, len, N, &g_mem, &g_err, &cs), VEX_OK);
+        for (uint32_t i = 0; cs && i < vm_colset_columns(cs); i++) {
+            vm_str name;
+            int type, enc;
+            uint32_t np;
+            vm_colset_column(cs, i, &name, &type, &enc, &np);
+            zc += (enc & VM_ENC_ZSTD) != 0;
+        }
+        CHECK(zc >= 1);
+        vm_colset_close(cs);
+    }
     CHECK_RC(vmf_parse(text, strlen(text), NULL, &g_mem, &g_err, &f), VEX_OK);
     copy = malloc(len);
     for (size_t cut = 0; cut < len; cut++) {
@@ -1665,6 +1697,18 @@ static void test_columns_damage(void)
         CHECK_RC(vm_colset_open(blob, len, N + 1, &g_mem, &g_err, &cs),
                  VEX_CORRUPT);
         CHECK(msg_has("the segment has"));
+        /* a value stream flagged as zstd-compressed: a library without
+         * zstd refuses it as unsupported; one with zstd finds that the
+         * bytes are no compressed stream of the stated length */
+        memcpy(copy, blob, len);
+        for (uint32_t i = 0; i < vex_get_u32le(copy + 8); i++)
+            if (!(copy[12 + 12 * i + 9] & VM_ENC_ZSTD)) {
+                copy[12 + 12 * i + 9] |= VM_ENC_ZSTD;
+                break;
+            }
+        CHECK_RC(vm_colset_open(copy, len, N, &g_mem, &g_err, &cs),
+                 vm_colset_zstd() ? VEX_CORRUPT : VEX_UNSUPPORTED);
+        CHECK_MSG(vm_colset_zstd() || msg_has("built without zstd"), "%s", g_err.msg);
     }
     free(copy);
     vmf_free(f, &g_mem);

@@ -13,6 +13,10 @@
 
 #include "util/endian.h"
 
+#ifdef VEX_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
 /* vex_err_set for an `err` that may be NULL. */
 
 /* ---------------------------------------------------------------------
@@ -33,6 +37,8 @@ typedef struct vcol {
     uint32_t *toff;               /* tags: n_present + 1 offsets into tagv */
     vm_str *tagv;                 /* tags: every tag, row after row */
     uint32_t n_blocks;            /* zone map (int64, double) */
+    unsigned char *raw;           /* decompressed value stream, or NULL */
+    int compressed;               /* the value stream was compressed */
     unsigned char *zany;          /* block has a value */
     vm_value *zmin, *zmax;
 } vcol;
@@ -44,8 +50,10 @@ struct vm_colset {
     uint64_t memory;
 };
 
-#define HDR_BYTES 12u /* version, 3 reserved, n_rows, n_cols */
-#define DIR_BYTES 12u /* offset, length, type, enc, name_len */
+#define HDR_BYTES      12u /* version, 3 reserved, n_rows, n_cols */
+#define ENC_ZSTD       VM_ENC_ZSTD
+#define ZSTD_MAX_RATIO 1024u /* raw bytes per compressed byte, at most */
+#define DIR_BYTES      12u   /* offset, length, type, enc, name_len */
 
 /* ---------------------------------------------------------------------
  * Bits
@@ -403,6 +411,40 @@ static int encode_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
     return w->failed ? VEX_NOMEM : VEX_OK;
 }
 
+/* The value stream of column c into w: encoded, then (with zstd, when it
+ * saves at least a tenth) compressed, flagged by ENC_ZSTD in *enc. */
+static int put_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
+{
+    wbuf v = {NULL, 0, 0, mem, 0};
+    int rc = encode_values(c, mem, &v, enc);
+    if (rc == VEX_OK && v.failed)
+        rc = VEX_NOMEM;
+#ifdef VEX_HAVE_ZSTD
+    if (rc == VEX_OK && v.n >= 64 && v.n <= UINT32_MAX) {
+        size_t bound = ZSTD_compressBound(v.n);
+        unsigned char *z = vex_mem_alloc(mem, bound);
+        size_t zn = z ? ZSTD_compress(z, bound, v.p, v.n, 3) : 0;
+        if (z == NULL) {
+            rc = VEX_NOMEM;
+        } else if (!ZSTD_isError(zn) && zn + 8 <= v.n - v.n / 10 &&
+                   v.n <= (uint64_t)zn * ZSTD_MAX_RATIO) {
+            wb_u32(w, (uint32_t)v.n);
+            wb_u32(w, (uint32_t)zn);
+            wb_bytes(w, z, zn);
+            *enc |= ENC_ZSTD;
+            vex_mem_free(mem, z);
+            vex_mem_free(mem, v.p);
+            return w->failed ? VEX_NOMEM : VEX_OK;
+        }
+        vex_mem_free(mem, z);
+    }
+#endif
+    if (rc == VEX_OK)
+        wb_bytes(w, v.p, v.n);
+    vex_mem_free(mem, v.p);
+    return rc == VEX_OK && w->failed ? VEX_NOMEM : rc;
+}
+
 static void encode_zones(const bcol *c, uint32_t n_rows, wbuf *w)
 {
     uint32_t nb = (n_rows + VM_COL_BLOCK - 1) / VM_COL_BLOCK, i = 0;
@@ -509,7 +551,7 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
                         (unsigned char)(1u << (c->rows[j] & 7));
             }
         }
-        if ((rc = encode_values(c, mem, &w, &enc)) != VEX_OK)
+        if ((rc = put_values(c, mem, &w, &enc)) != VEX_OK)
             goto done;
         if (c->type == VM_INT || c->type == VM_DOUBLE)
             encode_zones(c, n, &w);
@@ -924,6 +966,27 @@ static int read_zones(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
     return 1;
 }
 
+/* The value stream of column c from r (by type and encoding). */
+static int read_values(rd *r, vm_colset *s, vcol *c)
+{
+    switch (c->type) {
+    case VM_NULL:
+        if (c->enc != VM_ENC_PLAIN)
+            return bad(r, "encoding not valid for the type");
+        return 1;
+    case VM_BOOL:
+    case VM_INT:
+        return read_ints(r, s, c);
+    case VM_DOUBLE:
+        return read_doubles(r, s, c);
+    case VM_STRING:
+    case VM_TAGS:
+        return read_texts(r, s, c);
+    default:
+        return bad(r, "unknown type");
+    }
+}
+
 static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
 {
     const unsigned char *nm = take(r, c->name.len, "name");
@@ -961,27 +1024,52 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
             return bad(r, "presence bitmap disagrees with the value count");
         c->present = bm;
     }
-    switch (c->type) {
-    case VM_NULL:
-        if (c->enc != VM_ENC_PLAIN)
-            return bad(r, "encoding not valid for the type");
-        break;
-    case VM_BOOL:
-    case VM_INT:
-        if (!read_ints(r, s, c))
+    if (!c->compressed) {
+        if (!read_values(r, s, c))
             return 0;
-        break;
-    case VM_DOUBLE:
-        if (!read_doubles(r, s, c))
+    } else {
+        uint32_t raw_len, z_len;
+        const unsigned char *z;
+        rd vr;
+#ifndef VEX_HAVE_ZSTD
+        if (r->rc == VEX_OK)
+            r->rc = vm_err_set(r->err, VEX_UNSUPPORTED,
+                               "metadata columns: column \"%.*s\" is "
+                               "compressed with zstd, and this library was "
+                               "built without zstd",
+                               (int)c->name.len, c->name.p);
+        return 0;
+#endif
+        if (!take_u32(r, &raw_len, "uncompressed length") ||
+            !take_u32(r, &z_len, "compressed length"))
             return 0;
-        break;
-    case VM_STRING:
-    case VM_TAGS:
-        if (!read_texts(r, s, c))
+        if ((z = take(r, z_len, "compressed values")) == NULL)
             return 0;
-        break;
-    default:
-        return bad(r, "unknown type");
+        if (raw_len == 0 || raw_len > (uint64_t)z_len * ZSTD_MAX_RATIO)
+            return bad(r, "uncompressed length out of range");
+#ifdef VEX_HAVE_ZSTD
+        {
+            unsigned long long fs = ZSTD_getFrameContentSize(z, z_len);
+            size_t got;
+            if (fs != raw_len)
+                return bad(r, "compressed frame does not hold the length");
+            if ((c->raw = vex_mem_alloc(&s->mem, raw_len)) == NULL) {
+                r->rc = VEX_NOMEM;
+                return 0;
+            }
+            s->memory += raw_len;
+            got = ZSTD_decompress(c->raw, raw_len, z, z_len);
+            if (ZSTD_isError(got) || got != raw_len)
+                return bad(r, "compressed values do not decompress");
+        }
+#endif
+        vr = (rd){c->raw, raw_len, 0,     r->base + r->at - z_len,
+                  r->err, r->col,  VEX_OK};
+        if (!read_values(&vr, s, c) ||
+            (vr.at != vr.n && !bad(&vr, "bytes after the compressed values"))) {
+            r->rc = vr.rc;
+            return 0;
+        }
     }
     if ((c->type == VM_INT || c->type == VM_DOUBLE) &&
         !read_zones(r, s, c, n_rows))
@@ -1049,7 +1137,8 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
                               i, off, clen);
         }
         c->type = d[8];
-        c->enc = d[9];
+        c->enc = d[9] & ~ENC_ZSTD;
+        c->compressed = (d[9] & ENC_ZSTD) != 0;
         c->name.len = (uint32_t)d[10] | (uint32_t)d[11] << 8;
         cr = (rd){buf + off, clen, 0, off, err, NULL, VEX_OK};
         if (c->type > VM_TAGS) {
@@ -1122,6 +1211,7 @@ void vm_colset_close(vm_colset *s)
         vex_mem_free(&s->mem, c->zany);
         vex_mem_free(&s->mem, c->zmin);
         vex_mem_free(&s->mem, c->zmax);
+        vex_mem_free(&s->mem, c->raw);
     }
     vex_mem_free(&s->mem, s->cols);
     {
@@ -1146,8 +1236,17 @@ void vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name, int *type,
     const vcol *c = &s->cols[i];
     *name = c->name;
     *type = c->type;
-    *encoding = c->enc;
+    *encoding = c->enc | (c->compressed ? VM_ENC_ZSTD : 0);
     *n_present = c->n_present;
+}
+
+int vm_colset_zstd(void)
+{
+#ifdef VEX_HAVE_ZSTD
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 uint64_t vm_colset_memory(const vm_colset *s)

@@ -17,6 +17,8 @@
  *            plain
  *
  * and with per-block minima and maxima (zone maps) for int64 and double.
+ * A library built with zstd (optional, detected by CMake) also compresses
+ * each column's value stream when that saves at least a tenth.
  * Every byte is in docs/FORMAT.md ("Metadata columns").
  *
  * A column set (vm_colset) is all the columns of one segment in one blob.
@@ -58,6 +60,13 @@ enum {
     VM_ENC_DICT = 3,
     VM_ENC_BSS = 4
 };
+/* Or-ed into the stored encoding byte: the value stream is zstd-compressed
+ * (written only by a library built with zstd; one built without refuses
+ * such a column with VEX_UNSUPPORTED). */
+#define VM_ENC_ZSTD 0x80
+
+/* 1 when this library compresses column value streams with zstd. */
+int vm_colset_zstd(void);
 
 typedef struct vm_colset vm_colset;
 
@@ -81,7 +90,8 @@ uint32_t vm_colset_rows(const vm_colset *s);
 uint32_t vm_colset_columns(const vm_colset *s);
 
 /* Column i (0 .. columns-1, in (name, type) order): its name, type,
- * encoding and number of rows with a value. */
+ * encoding (VM_ENC_*, with VM_ENC_ZSTD or-ed in when its value stream is
+ * compressed) and number of rows with a value. */
 void vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name, int *type,
                       int *encoding, uint32_t *n_present);
 
