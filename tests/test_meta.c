@@ -1708,7 +1708,8 @@ static void test_columns_damage(void)
             }
         CHECK_RC(vm_colset_open(copy, len, N, &g_mem, &g_err, &cs),
                  vm_colset_zstd() ? VEX_CORRUPT : VEX_UNSUPPORTED);
-        CHECK_MSG(vm_colset_zstd() || msg_has("built without zstd"), "%s", g_err.msg);
+        CHECK_MSG(vm_colset_zstd() || msg_has("built without zstd"), "%s",
+                  g_err.msg);
     }
     free(copy);
     vmf_free(f, &g_mem);

@@ -6,8 +6,6 @@
 #include "meta/column.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,18 +183,9 @@ static uint64_t dbits(double d)
     return u;
 }
 
-static int cmp_str(const vm_str *a, const vm_str *b)
-{
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = n ? memcmp(a->p, b->p, n) : 0;
-    if (c != 0)
-        return c < 0 ? -1 : 1;
-    return a->len < b->len ? -1 : a->len > b->len;
-}
-
 static int cmp_str_q(const void *a, const void *b)
 {
-    return cmp_str(a, b);
+    return vm_str_cmp(a, b);
 }
 
 /* One column being built: the values of rows that have it. */
@@ -211,7 +200,7 @@ typedef struct bcol {
 static int cmp_bcol(const void *pa, const void *pb)
 {
     const bcol *a = pa, *b = pb;
-    int c = cmp_str(&a->name, &b->name);
+    int c = vm_str_cmp(&a->name, &b->name);
     return c ? c : (a->type > b->type) - (a->type < b->type);
 }
 
@@ -226,7 +215,7 @@ static int make_dict(const vex_mem *mem, const vm_str *s, size_t n,
     memcpy(d, s, n * sizeof *d);
     qsort(d, n, sizeof *d, cmp_str_q);
     for (size_t i = 0; i < n; i++)
-        if (k == 0 || cmp_str(&d[k - 1], &d[i]) != 0)
+        if (k == 0 || vm_str_cmp(&d[k - 1], &d[i]) != 0)
             d[k++] = d[i];
     *dict = d;
     *nd = k;
@@ -238,7 +227,7 @@ static uint32_t dict_code(const vm_str *dict, uint32_t nd, const vm_str *s)
     uint32_t lo = 0, hi = nd;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (cmp_str(&dict[mid], s) < 0)
+        if (vm_str_cmp(&dict[mid], s) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -679,7 +668,7 @@ static int read_strings(rd *r, vm_colset *s, uint64_t n, uint32_t max,
         v[i].len = b - a;
         if (!vm_utf8_valid(v[i].p, v[i].len))
             return bad(r, "a string is not valid UTF-8");
-        if (sorted && i > 0 && cmp_str(&v[i - 1], &v[i]) >= 0)
+        if (sorted && i > 0 && vm_str_cmp(&v[i - 1], &v[i]) >= 0)
             return bad(r, "dictionary not strictly ascending");
     }
     return 1;
@@ -1155,7 +1144,7 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         }
         if (i > 0) {
             const vcol *p = &s->cols[i - 1];
-            int cmp = cmp_str(&p->name, &c->name);
+            int cmp = vm_str_cmp(&p->name, &c->name);
             if (cmp > 0 || (cmp == 0 && p->type >= c->type)) {
                 vm_colset_close(s);
                 return vm_err_set(err, VEX_CORRUPT,
@@ -1175,10 +1164,10 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     }
     /* a record names a field once: columns of one name never share a row */
     for (uint32_t i = 1; i < n_cols; i++) {
-        if (cmp_str(&s->cols[i - 1].name, &s->cols[i].name) != 0)
+        if (vm_str_cmp(&s->cols[i - 1].name, &s->cols[i].name) != 0)
             continue;
         for (uint32_t j = i;
-             j-- > 0 && cmp_str(&s->cols[j].name, &s->cols[i].name) == 0;)
+             j-- > 0 && vm_str_cmp(&s->cols[j].name, &s->cols[i].name) == 0;)
             for (uint32_t row = 0; row < n_rows; row++)
                 if (bit_at(s->cols[j].present, row) &&
                     bit_at(s->cols[i].present, row)) {
@@ -1396,13 +1385,13 @@ static void leaf(const ev *e, uint32_t node, uint64_t *T, uint64_t *F)
     /* the columns of this field: a contiguous run in name order */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (cmp_str(&s->cols[mid].name, &nd->field) < 0)
+        if (vm_str_cmp(&s->cols[mid].name, &nd->field) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     for (uint32_t i = lo;
-         i < s->n_cols && cmp_str(&s->cols[i].name, &nd->field) == 0; i++) {
+         i < s->n_cols && vm_str_cmp(&s->cols[i].name, &nd->field) == 0; i++) {
         const vcol *c = &s->cols[i];
         leaf_column(e, node, c, T, F);
         for (uint32_t row = 0; row < s->n_rows; row++)

@@ -551,15 +551,6 @@ static int cmp_num(const vm_value *a, const vm_value *b)
     return -cmp_int_double(b->u.i, a->u.d);
 }
 
-static int cmp_bytes(const vm_str *a, const vm_str *b)
-{
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = n ? memcmp(a->p, b->p, n) : 0;
-    if (c != 0)
-        return c < 0 ? -1 : 1;
-    return a->len < b->len ? -1 : a->len > b->len;
-}
-
 /* Compare a record value with a literal: 1 and *c set when they are in
  * the same class, else 0 (the leaf is UNKNOWN). */
 static int cmp_value(const vm_value *v, const vm_value *lit, int *c)
@@ -570,7 +561,7 @@ static int cmp_value(const vm_value *v, const vm_value *lit, int *c)
     if (cls == VMF_CLS_NUM)
         *c = cmp_num(v, lit);
     else if (cls == VMF_CLS_STR)
-        *c = cmp_bytes(&v->u.s, &lit->u.s);
+        *c = vm_str_cmp(&v->u.s, &lit->u.s);
     else
         *c = v->u.b - lit->u.b;
     return 1;
@@ -934,7 +925,7 @@ static int node_equal(const vmf_filter *a, uint32_t x, const vmf_filter *b,
                 return 0;
         return 1;
     }
-    if (cmp_bytes(&p->field, &q->field) != 0)
+    if (vm_str_cmp(&p->field, &q->field) != 0)
         return 0;
     for (i = 0; i < p->n; i++)
         if (!vm_value_same(&a->lits[p->first + i], &b->lits[q->first + i]))
@@ -1241,7 +1232,7 @@ static int tags_has(const vm_value *v, const vm_str *t)
 {
     uint32_t i;
     for (i = 0; i < v->u.tags.n; i++)
-        if (cmp_bytes(&v->u.tags.v[i], t) == 0)
+        if (vm_str_cmp(&v->u.tags.v[i], t) == 0)
             return 1;
     return 0;
 }

@@ -27,15 +27,6 @@ struct vm_schema {
     vm_schema_field *f;
 };
 
-static int name_cmp(const vm_str *a, const vm_str *b)
-{
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = n ? memcmp(a->p, b->p, n) : 0;
-    if (c != 0)
-        return c;
-    return a->len < b->len ? -1 : a->len > b->len;
-}
-
 static vm_schema *block_alloc(size_t n, size_t n_bytes, const vex_mem *mem,
                               char **bytes)
 {
@@ -79,7 +70,7 @@ int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
                               "schema: field \"%.*s\": nullable must be 0 or 1",
                               (int)f->name.len, f->name.p);
         for (j = 0; j < i; j++)
-            if (name_cmp(&fields[j].name, &f->name) == 0)
+            if (vm_str_cmp(&fields[j].name, &f->name) == 0)
                 return vm_err_set(err, VEX_INVALID,
                                   "schema: field \"%.*s\" declared twice",
                                   (int)f->name.len, f->name.p);
@@ -94,7 +85,7 @@ int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
         memcpy(bytes, tmp.name.p, tmp.name.len);
         tmp.name.p = bytes;
         bytes += tmp.name.len;
-        for (j = i; j > 0 && name_cmp(&s->f[j - 1].name, &tmp.name) > 0; j--)
+        for (j = i; j > 0 && vm_str_cmp(&s->f[j - 1].name, &tmp.name) > 0; j--)
             s->f[j] = s->f[j - 1];
         s->f[j] = tmp;
     }
@@ -131,7 +122,7 @@ const vm_schema_field *vm_schema_find(const vm_schema *s, const char *name,
     key.len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = name_cmp(&s->f[mid].name, &key);
+        int c = vm_str_cmp(&s->f[mid].name, &key);
         if (c == 0)
             return &s->f[mid];
         if (c < 0)
@@ -151,7 +142,7 @@ int vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
     while (i < s->n || j < nr) {
         int c = i == s->n ? 1
                 : j == nr ? -1
-                          : name_cmp(&s->f[i].name, &rf[j].name);
+                          : vm_str_cmp(&s->f[i].name, &rf[j].name);
         if (c < 0) { /* declared, absent from the record */
             const vm_schema_field *f = &s->f[i++];
             if (!f->nullable)
@@ -193,7 +184,7 @@ int vm_schema_equal(const vm_schema *a, const vm_schema *b)
     if (a->n != b->n || a->closed != b->closed)
         return 0;
     for (i = 0; i < a->n; i++)
-        if (name_cmp(&a->f[i].name, &b->f[i].name) != 0 ||
+        if (vm_str_cmp(&a->f[i].name, &b->f[i].name) != 0 ||
             a->f[i].type != b->f[i].type ||
             a->f[i].nullable != b->f[i].nullable)
             return 0;
@@ -283,7 +274,7 @@ int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
         name.p = (const char *)buf + pos;
         if (!vm_name_valid(name.p, name.len))
             return CORRUPT("invalid field name", pos);
-        if (i > 0 && name_cmp(&prev, &name) >= 0)
+        if (i > 0 && vm_str_cmp(&prev, &name) >= 0)
             return CORRUPT("field names not in ascending order", start);
         prev = name;
         pos += name.len;

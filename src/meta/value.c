@@ -266,12 +266,12 @@ int vm_value_same(const vm_value *a, const vm_value *b)
 
 /* ---- record blocks --------------------------------------------------- */
 
-static int name_cmp(const vm_str *a, const vm_str *b)
+int vm_str_cmp(const vm_str *a, const vm_str *b)
 {
     size_t n = a->len < b->len ? a->len : b->len;
     int c = n ? memcmp(a->p, b->p, n) : 0;
     if (c != 0)
-        return c;
+        return c < 0 ? -1 : 1;
     return a->len < b->len ? -1 : a->len > b->len;
 }
 
@@ -379,7 +379,7 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
         if ((rc = vm_value_check(&f->v, what, err)) != VEX_OK)
             return rc;
         for (j = 0; j < i; j++)
-            if (name_cmp(&fields[j].name, &f->name) == 0)
+            if (vm_str_cmp(&fields[j].name, &f->name) == 0)
                 return vm_err_set(err, VEX_INVALID, "metadata: %s given twice",
                                   what);
         n_bytes += f->name.len;
@@ -409,7 +409,7 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
     for (i = 0; i < n; i++) {
         vm_field tmp;
         field_copy(&tmp, &fields[i], &tags, &bytes);
-        for (j = i; j > 0 && name_cmp(&r->f[j - 1].name, &tmp.name) > 0; j--)
+        for (j = i; j > 0 && vm_str_cmp(&r->f[j - 1].name, &tmp.name) > 0; j--)
             r->f[j] = r->f[j - 1];
         r->f[j] = tmp;
     }
@@ -449,7 +449,7 @@ const vm_value *vm_record_get(const vm_record *r, const char *name, size_t len)
     hi = r->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = name_cmp(&r->f[mid].name, &key);
+        int c = vm_str_cmp(&r->f[mid].name, &key);
         if (c == 0)
             return &r->f[mid].v;
         if (c < 0)
@@ -572,7 +572,7 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
         f.name.p = (const char *)buf + pos;
         if (!r && !vm_name_valid(f.name.p, f.name.len))
             return CORRUPT("invalid field name", start);
-        if (!r && i > 0 && name_cmp(&prev, &f.name) >= 0)
+        if (!r && i > 0 && vm_str_cmp(&prev, &f.name) >= 0)
             return CORRUPT("field names not in ascending order", start);
         prev = f.name;
         pos += f.name.len;

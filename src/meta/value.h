@@ -85,6 +85,11 @@ __attribute__((format(printf, 3, 4)))
 #endif
 int vm_err_set(vex_err *err, int rc, const char *fmt, ...);
 
+/* -1, 0 or 1 comparing a and b bytewise, a proper prefix first: the order
+ * of field names in records and schemas and of strings in filters and
+ * column dictionaries. */
+int vm_str_cmp(const vm_str *a, const vm_str *b);
+
 /* ---- value constructors (no allocation, nothing copied) ----------- */
 vm_value vm_null(void);
 vm_value vm_bool(int b);
