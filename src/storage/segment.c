@@ -561,19 +561,6 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
     return VEX_OK;
 }
 
-/* The META section at `off` (`len` bytes, CRC checked): kept as it is;
- * its columns are checked strictly when opened (vm_colset_open). */
-static int seg_check_meta(seg *s, uint64_t off, uint64_t len, uint64_t eoff,
-                          vex_err *err)
-{
-    (void)eoff;
-    (void)err;
-    s->meta = s->base + off;
-    s->meta_len = len;
-    s->meta_off = off;
-    return VEX_OK;
-}
-
 int seg_meta(const seg *s, const unsigned char **p, size_t *len, uint64_t *off)
 {
     *p = s->meta;
@@ -594,8 +581,7 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     const char *path = s->path;
     uint64_t size = s->len, prev_end = SEG_HDR_SIZE, z, total;
     uint32_t hsize, version, crc, want, n_sec, i;
-    uint64_t meta_off = 0, meta_len = 0, meta_eoff = 0;
-    int a, has_meta = 0;
+    int a;
 
     if (size < SEG_ALIGN)
         return seg_fail(err, VEX_CORRUPT, path, size,
@@ -689,7 +675,9 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
             (kind != SEG_SEC_META || version < 3))
             return seg_fail(err, VEX_UNSUPPORTED, path, eoff,
                             "section %u has unknown kind %u", i, kind);
-        if (as ? as->seen : kind == SEG_SEC_META ? has_meta : s->has_index)
+        if (as                     ? as->seen
+            : kind == SEG_SEC_META ? s->meta != NULL
+                                   : s->has_index)
             return seg_fail(err, VEX_CORRUPT, path, eoff,
                             "section %u repeats kind %u", i, kind);
         if (off % SEG_ALIGN != 0 || off < prev_end || off > size ||
@@ -722,10 +710,11 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                                 "0x%08x, computed 0x%08x)",
                                 as->name, scrc, want);
         } else if (kind == SEG_SEC_META) {
-            has_meta = 1;
-            meta_off = off;
-            meta_len = len;
-            meta_eoff = eoff;
+            /* kept as it is: its columns are checked strictly when
+             * opened (vm_colset_open) */
+            s->meta = h + off;
+            s->meta_len = len;
+            s->meta_off = off;
             want = vex_crc32c(h + off, (size_t)len);
             if (want != scrc)
                 return seg_fail(err, VEX_CORRUPT, path, off,
@@ -751,13 +740,8 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     s->ids = (const uint64_t *)(const void *)(h + arr[A_IDS].off);
     s->row_keys = (const uint64_t *)(const void *)(h + arr[A_ROWKEYS].off);
     s->key_ids = (const uint64_t *)(const void *)(h + arr[A_KEYIDS].off);
-    {
-        int rc = seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off,
-                                arr[A_KEYIDS].off, err);
-        if (rc != VEX_OK || !has_meta)
-            return rc;
-    }
-    return seg_check_meta(s, meta_off, meta_len, meta_eoff, err);
+    return seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off,
+                          arr[A_KEYIDS].off, err);
 }
 
 int seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,

@@ -109,9 +109,14 @@ int vseg_colset(vseg *v, const vm_colset **out, vex_err *err)
     if (cs == NULL) {
         vex_err e;
         vex_err_init(&e);
-        rc = vm_colset_open(p, len, (uint32_t)v->info.n_keys, v->mem, &e, &cs);
-        if (rc == VEX_OK && v->info.n_keys > UINT32_MAX)
-            rc = VEX_CORRUPT; /* unreachable: columns hold 2^32 - 1 rows */
+        if (v->info.n_keys > UINT32_MAX)
+            rc = vex_err_set(&e, VEX_CORRUPT,
+                             "%llu keys, metadata columns hold at most "
+                             "4294967295 rows",
+                             (unsigned long long)v->info.n_keys);
+        else
+            rc = vm_colset_open(p, len, (uint32_t)v->info.n_keys, v->mem, &e,
+                                &cs);
         if (rc != VEX_OK) {
             char msg[VEX_ERRMSG_MAX];
             vex_err_copy(&e, msg, sizeof msg);
