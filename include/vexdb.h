@@ -427,10 +427,13 @@ VEX_API int vex_index_get(vex_index *idx, uint64_t id, void *vector_out);
 /* Number of vectors in the index. */
 VEX_API uint64_t vex_index_count(const vex_index *idx);
 
-/* Bytes of memory the index holds (data, ids, lookup tables, scratch; a
- * quantized index counts its codes and codebook on top of its full
- * vectors, which it keeps for reranking: vex_index_code_size() is the
- * per-vector size of what its searches scan). */
+/* Bytes of memory the index holds or its searches keep reading (data,
+ * ids, lookup tables, scratch; arrays used in place from an opened buffer
+ * count too). A quantized index counts its codes and codebook, and its
+ * full vectors (kept for reranking) unless they are read in place from
+ * an opened buffer: only reranks touch those, so a memory-mapped file
+ * leaves them on disk. vex_index_code_size() is the per-vector size of
+ * what its searches scan. */
 VEX_API uint64_t vex_index_memory(const vex_index *idx);
 
 /* Train the quantizer of a quantized index (options.quant) and encode
@@ -498,9 +501,10 @@ VEX_API int vex_index_range_search(vex_index *idx, const void *query,
  *
  * An index can be written into one contiguous buffer (a "blob": a
  * checksummed header and checksummed sections, docs/FORMAT.md) and opened
- * from one, e.g. a file the caller has memory-mapped. An HNSW index opened
- * this way uses the buffer in place: no graph is rebuilt and no vector is
- * copied; only the id lookup table is built (O(n)). */
+ * from one, e.g. a file the caller has memory-mapped. An index opened this
+ * way uses the buffer in place: no graph is rebuilt and no vector is
+ * copied; only the id lookup table (and a flat index's per-vector norms)
+ * is built (O(n)). */
 
 /* Write the index into buf[0..size). *needed receives the blob's size
  * (may be NULL). With buf NULL and size 0, or a buffer that is too small,
@@ -534,12 +538,13 @@ VEX_API void vex_open_options_init(vex_open_options *opts);
  * version or a big-endian host) with a message naming what is wrong and
  * where, never a crash; the check reads the whole buffer once.
  *
- * Ownership: an HNSW index uses `buf` in place when it is 64-byte aligned
+ * Ownership: the index uses `buf` in place when it is 64-byte aligned
  * (mmap gives page alignment) and VEX_OPEN_COPY is not set; then buf must
  * stay valid and unchanged until vex_index_free(), and the first add or
- * remove copies the index into memory of its own (copy on write). A flat
- * index, or an unaligned buffer, is copied; buf can be released as soon as
- * the call returns. *out follows vex_index_create()'s rules. */
+ * remove copies the index into memory of its own (copy on write); the
+ * index never writes to buf. An unaligned buffer, or VEX_OPEN_COPY, is
+ * copied; buf can be released as soon as the call returns. *out follows
+ * vex_index_create()'s rules. */
 VEX_API int vex_index_open_buffer(const void *buf, uint64_t size,
                                   const vex_open_options *opts,
                                   vex_index **out);

@@ -21,7 +21,12 @@
 #include <unistd.h>
 
 #include "index/blob.h"
+#include "io/vfs.h"
+#include "storage/segment.h"
+#include "storage/version.h"
 #include "test.h"
+#include "util/crc32c.h"
+#include "util/endian.h"
 #include "util/rng.h"
 #include "vexdb.h"
 
@@ -413,9 +418,9 @@ static void test_serialize(void)
             int flags;
 
             add_all(ix, 1000);
-            /* untrained: a version-2 blob without codes */
+            /* untrained: a version-3 blob without codes */
             b = blob_of(ix, &size);
-            CHECK(b[8] == 2);
+            CHECK(b[8] == 3);
             vex_open_options_init(&oo);
             oo.n_threads = 1;
             CHECK_RC(vex_index_open_buffer(b, size, &oo, &back), VEX_OK);
@@ -512,6 +517,37 @@ static void test_serialize(void)
                     i2.quant = 0;
                     vex_blob_finish(&i2, d);
                     CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                    /* version 2, the development layout: refused as such */
+                    memcpy(d, b, size);
+                    vex_put_u32le(d + 8, 2);
+                    vex_put_u32le(d + 380, vex_crc32c(d, 380));
+                    CHECK(open_rc(d, size, 0) == VEX_UNSUPPORTED);
+                    /* HNSW keeps its vectors in a section of their own:
+                     * without it, or a vector short, the blob is refused */
+                    if (kind == VEX_INDEX_HNSW) {
+                        const vex_blob_section *sv =
+                            vex_blob_find(&info, VEX_SEC_VECTORS);
+                        CHECK(sv != NULL &&
+                              sv->length == (uint64_t)1000 * DIM * 4);
+                        if (sv) {
+                            i2 = info;
+                            memcpy(d, b, size);
+                            i2.sec[sv - info.sec].id = 78;
+                            vex_blob_finish(&i2, d);
+                            CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                            i2 = info;
+                            memcpy(d, b, size);
+                            i2.sec[sv - info.sec].length -= DIM * 4;
+                            vex_blob_finish(&i2, d);
+                            CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                            /* a non-finite vector behind a valid CRC */
+                            i2 = info;
+                            memcpy(d, b, size);
+                            memcpy(d + sv->offset + 4 * 17, &(float){NAN}, 4);
+                            vex_blob_finish(&i2, d);
+                            CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                        }
+                    }
                 }
                 free(d);
             }
@@ -563,6 +599,133 @@ static double coll_recall(vex_collection *c, vex_index *ex, float refine)
             hit += got[i].distance <= bound;
     }
     return (double)hit / (double)(NQ * K);
+}
+
+/* Whole pages of [p, p + len) mapped into this process now (bit 63 of
+ * /proc/self/pagemap), into *present of *total; -1 without pagemap. */
+static int pages_present(const void *p, size_t len, size_t *present,
+                         size_t *total)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)p + len) / page * page, a;
+    FILE *f = fopen("/proc/self/pagemap", "rb");
+    *present = *total = 0;
+    if (f == NULL)
+        return -1;
+    for (a = lo; a < hi; a += page) {
+        uint64_t e = 0;
+        if (fseek(f, (long)(a / page * 8), SEEK_SET) != 0 ||
+            fread(&e, 8, 1, f) != 1) {
+            fclose(f);
+            return -1;
+        }
+        *present += (size_t)(e >> 63);
+        (*total)++;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* The segment file of collection `name` (the only one) in path. */
+static int seg_path_of(const char *name, char *path, size_t size)
+{
+    char dir[512];
+    DIR *d;
+    struct dirent *e;
+    int found = 0;
+    snprintf(dir, sizeof dir, "%s/collections/%s", g_root, name);
+    d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "seg-", 4) == 0) {
+            snprintf(path, size, "%s/%s", dir, e->d_name);
+            found++;
+        }
+    closedir(d);
+    return found == 1 ? 0 : -1;
+}
+
+/* A quantized segment opened from its mapped file: once the index is
+ * open, its full vectors (read only to rerank) are no longer mapped into
+ * the process, the codes are; a search reads the vectors back from the
+ * file and returns exact distances. */
+static void check_cold_vectors(const char *name, vex_index *ex)
+{
+    char path[1024];
+    vex_vfs *vfs = NULL;
+    vex_mem mem;
+    vex_err err;
+    vseg *v = NULL;
+    vex_index *ix = NULL;
+    const void *blob = NULL;
+    uint64_t size = 0, off = 0, len = 0, number = 0;
+    size_t present = 0, total = 0, cp = 0, ct = 0;
+    int rc;
+    vex_blob_info info;
+    const vex_blob_section *sc;
+    vex_hit got[K], want[K];
+    size_t ng = 0, nw = 0, i;
+    vex_search_params p;
+
+    vex_err_init(&err);
+    CHECK(seg_path_of(name, path, sizeof path) == 0);
+    CHECK_RC(vex_mem_init(&mem, NULL), VEX_OK);
+    CHECK_RC(vex_vfs_posix_create(NULL, &vfs), VEX_OK);
+    CHECK(seg_parse_name(strrchr(path, '/') + 1, &number) == 1);
+    CHECK_RC(vseg_open(vfs, path, number, &mem, NULL, &err, &v), VEX_OK);
+    if (v == NULL)
+        goto done;
+    CHECK_RC(vseg_index(v, &ix, &err), VEX_OK);
+    CHECK_RC(seg_index(v->s, &blob, &size, &err), VEX_OK);
+    CHECK(vex_blob_cold_range(blob, size, &off, &len) == 1);
+    CHECK(len == (uint64_t)vex_index_count(ix) * DIM * sizeof(float));
+    /* counted before anything else reads the blob (vex_blob_parse below
+     * checks every section's CRC, which maps every page again) */
+    rc = pages_present((const unsigned char *)blob + off, (size_t)len, &present,
+                       &total);
+    CHECK(vex_blob_parse(blob, size, &info, &err) == VEX_OK);
+    if (rc != 0) {
+        fprintf(stderr, "     (skipped the residency check: no "
+                        "/proc/self/pagemap)\n");
+    } else {
+        sc = vex_blob_find(&info, VEX_SEC_CODES);
+        CHECK(sc != NULL);
+        if (sc)
+            pages_present((const unsigned char *)blob + sc->offset,
+                          (size_t)sc->length, &cp, &ct);
+        fprintf(stderr,
+                "     after open: %zu of %zu vector pages mapped, %zu of "
+                "%zu code pages\n",
+                present, total, cp, ct);
+        CHECK(total >= 50 && present == 0);
+        CHECK(ct > 0 && cp == ct);
+    }
+    /* the vectors read back from the file: exact distances */
+    vex_search_params_init(&p);
+    p.refine = 2.0f;
+    CHECK_RC(vex_index_search(ix, g_queries, K, &p, got, &ng), VEX_OK);
+    CHECK_RC(vex_index_search(ex, g_queries, K, NULL, want, &nw), VEX_OK);
+    CHECK(ng == K && nw == K);
+    for (i = 0; i < ng; i++) {
+        float x[DIM], d = 0.0f;
+        size_t j;
+        /* the segment's index holds keys; ex holds the user ids */
+        CHECK_RC(vex_index_get(ex, seg_key_id(v->s, got[i].id), x), VEX_OK);
+        for (j = 0; j < DIM; j++)
+            d += (g_queries[j] - x[j]) * (g_queries[j] - x[j]);
+        CHECK_MSG(fabsf(d - got[i].distance) <= 1e-4f * d + 1e-5f,
+                  "hit %zu: distance %g, exact %g", i, (double)got[i].distance,
+                  (double)d);
+    }
+    CHECK(ng > 0 && got[0].distance >= want[0].distance - 1e-5f);
+done:
+    if (v)
+        vseg_unref(v);
+    if (vfs)
+        vfs->methods->destroy(vfs);
+    vex_err_destroy(&err);
 }
 
 /* The index blob of the only segment file of collection `name`: file
@@ -688,7 +851,9 @@ static void test_collection(void)
     CHECK_RC(vex_search(c, g_queries, K, &p, h, NULL, &n), VEX_INVALID);
     CHECK_RC(vex_db_close(db), VEX_OK);
 
-    /* the merged segment holds a codebook and codes */
+    /* the merged segment holds a codebook and codes; its full vectors
+     * stay on disk once opened */
+    check_cold_vectors("q", ex);
     CHECK(seg_blob("q", &file, &fsize, &off, &info) == 0);
     sq = vex_blob_find(&info, VEX_SEC_QUANTIZER);
     CHECK(info.quant == VEX_QUANT_SQ8 && sq != NULL &&

@@ -3,10 +3,10 @@
  * (vex_index_serialize, vex_index_open_buffer): round trips of flat and
  * HNSW indexes for every metric, with deletes and empty, compared field by
  * field with the original (hits, vectors, options, and the re-serialised
- * bytes); HNSW's borrowed mode and copy on write; the copying modes; the
- * too-small buffer; and the loaders' defences: every header byte flipped,
- * section bytes flipped, every truncation, trailing bytes, and structural
- * damage crafted behind valid checksums (the blob is re-sealed with
+ * bytes); the borrowed mode (flat and HNSW) and copy on write; the
+ * copying modes; the too-small buffer; and the loaders' defences: every header
+ * byte flipped, section bytes flipped, every truncation, trailing bytes, and
+ * structural damage crafted behind valid checksums (the blob is re-sealed with
  * vex_blob_finish from the private index/blob.h) so that the checks behind
  * the CRCs are what must catch it. Each corrupt case must give
  * VEX_CORRUPT (or VEX_UNSUPPORTED) with a message, never a crash.
@@ -253,40 +253,50 @@ static void test_round_trip(void)
     }
 }
 
-/* Borrowed HNSW: usable at once, copy on the first write, the caller's
- * bytes untouched. */
+/* Borrowed (flat and HNSW): usable at once, copy on the first write
+ * (a remove first or an add first), the caller's bytes untouched. */
 static void test_borrowed_cow(void)
 {
-    const spec *s = &SPECS[5];
-    vex_index *orig = build(s, 300, 10, 8), *ix;
-    unsigned char *blob, *copy, *v;
-    uint64_t size = 0, new_id = 999999999;
-    size_t n = 0;
-    vex_hit h[5];
-    if (orig == NULL)
-        return;
-    blob = blob_of(orig, &size);
-    copy = aligned_copy(blob, size);
-    ix = open_blob(blob, size, 0, NULL);
-    CHECK(ix != NULL);
-    if (ix) {
-        same_hits(s, orig, ix);
-        v = gen_vectors(s, 1, 4242);
-        CHECK_RC(vex_index_add(ix, &new_id, v, 1), VEX_OK);
-        CHECK_RC(vex_index_remove(ix, id_of(1)), VEX_OK);
-        CHECK_RC(vex_index_remove(ix, id_of(1)), VEX_NOTFOUND);
-        CHECK_RC(vex_index_search(ix, v, 5, NULL, h, &n), VEX_OK);
-        CHECK(n == 5 && h[0].id == new_id && h[0].distance == 0.0f);
-        CHECK_EQ_INT(vex_index_count(ix), 300 - 10 + 1 - 1);
-        CHECK_RC(vex_index_check(ix), VEX_OK);
-        CHECK(memcmp(blob, copy, (size_t)size) == 0);
-        free(v);
-        vex_index_free(ix);
+    static const size_t which[] = {0, 2, 3, 5, 7};
+    size_t wi, order;
+    for (wi = 0; wi < sizeof which / sizeof which[0]; wi++) {
+        for (order = 0; order < 2; order++) {
+            const spec *s = &SPECS[which[wi]];
+            vex_index *orig = build(s, 300, 10, 8), *ix;
+            unsigned char *blob, *copy, *v;
+            uint64_t size = 0, new_id = 999999999;
+            size_t n = 0;
+            vex_hit h[5];
+            if (orig == NULL)
+                continue;
+            blob = blob_of(orig, &size);
+            copy = aligned_copy(blob, size);
+            ix = open_blob(blob, size, 0, NULL);
+            CHECK(ix != NULL);
+            if (ix) {
+                same_hits(s, orig, ix);
+                v = gen_vectors(s, 1, 4242);
+                /* id_of(100): a middle row (flat moves its last row in) */
+                if (order == 0)
+                    CHECK_RC(vex_index_remove(ix, id_of(100)), VEX_OK);
+                CHECK_RC(vex_index_add(ix, &new_id, v, 1), VEX_OK);
+                if (order == 1)
+                    CHECK_RC(vex_index_remove(ix, id_of(100)), VEX_OK);
+                CHECK_RC(vex_index_remove(ix, id_of(100)), VEX_NOTFOUND);
+                CHECK_RC(vex_index_search(ix, v, 5, NULL, h, &n), VEX_OK);
+                CHECK(n == 5 && h[0].id == new_id && h[0].distance == 0.0f);
+                CHECK_EQ_INT(vex_index_count(ix), 300 - 10 + 1 - 1);
+                CHECK_RC(vex_index_check(ix), VEX_OK);
+                CHECK(memcmp(blob, copy, (size_t)size) == 0);
+                free(v);
+                vex_index_free(ix);
+            }
+            CHECK(memcmp(blob, copy, (size_t)size) == 0);
+            free(copy);
+            free(blob);
+            vex_index_free(orig);
+        }
     }
-    CHECK(memcmp(blob, copy, (size_t)size) == 0);
-    free(copy);
-    free(blob);
-    vex_index_free(orig);
 }
 
 /* VEX_OPEN_COPY and an unaligned buffer copy: the source can go at once. */

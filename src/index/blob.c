@@ -12,9 +12,10 @@
  *    60  n_sections             4
  *    64  seed, entry, slot_bytes, upper_len, total size   5 x 8
  *   104  quant u8, quant bits u8, quant M u16, default refine f32
- *        (version 2, a quantized index; version 1: reserved, zero)
- *   112  section table: 8 x { id u32, crc32c u32, offset u64, length u64 }
- *   304  reserved, zero         76
+ *        (version 3, a quantized index; version 1: reserved, zero)
+ *   112  section table: up to 9 (version 1: 8) x
+ *        { id u32, crc32c u32, offset u64, length u64 }
+ *   328  reserved, zero         52
  *   380  CRC32C of bytes 0..379 4
  */
 #include "index/blob.h"
@@ -58,6 +59,7 @@ void vex_blob_finish(vex_blob_info *info, unsigned char *buf)
     /* an unquantized index is written as version 1, byte for byte what
      * readers before quantization wrote and read */
     vex_put_u32le(h + 8, info->quant ? VEX_BLOB_VERSION : 1);
+    info->version = info->quant ? VEX_BLOB_VERSION : 1;
     vex_put_u32le(h + 12, VEX_BLOB_HEADER);
     vex_put_u32le(h + 16, info->kind);
     vex_put_u32le(h + 20, info->elem);
@@ -111,6 +113,12 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
                            "index blob: bad magic at byte 0 (not a VexDB "
                            "index)");
     version = vex_get_u32le(h + 8);
+    if (version == 2)
+        return vex_err_set(err, VEX_UNSUPPORTED,
+                           "index blob: format version 2 at byte 8, a "
+                           "quantized index of a development layout (HNSW "
+                           "vectors inside the graph slots) that this "
+                           "library does not read; rebuild the index");
     if (version != 1 && version != VEX_BLOB_VERSION)
         return vex_err_set(
             err, version > VEX_BLOB_VERSION ? VEX_UNSUPPORTED : VEX_CORRUPT,
@@ -153,7 +161,8 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
         return vex_err_set(err, VEX_CORRUPT,
                            "index blob: version 1 with non-zero reserved "
                            "bytes at 104");
-    if (version >= 2) {
+    info->version = version;
+    if (version >= 3) {
         uint32_t r = vex_get_u32le(h + 108);
         info->quant = h[104];
         info->quant_bits = h[105];
@@ -161,8 +170,9 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
         memcpy(&info->quant_refine, &r, 4);
         if (info->quant == 0)
             return vex_err_set(err, VEX_CORRUPT,
-                               "index blob: version 2 without a quantizer "
-                               "at byte 104");
+                               "index blob: version %u without a "
+                               "quantizer at byte 104",
+                               version);
     }
     if (total != size)
         return vex_err_set(err, VEX_CORRUPT,
@@ -170,10 +180,10 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
                            "byte 96, the buffer has %" PRIu64
                            " (truncated or padded)",
                            total, size);
-    if (info->n_sections > VEX_BLOB_SECTIONS)
-        return vex_err_set(err, VEX_CORRUPT,
-                           "index blob: %u sections at byte 60, at most %d",
-                           info->n_sections, VEX_BLOB_SECTIONS);
+    if (info->n_sections > (version == 1 ? 8u : VEX_BLOB_SECTIONS))
+        return vex_err_set(
+            err, VEX_CORRUPT, "index blob: %u sections at byte 60, at most %d",
+            info->n_sections, version == 1 ? 8 : VEX_BLOB_SECTIONS);
     for (i = 0; i < info->n_sections; i++) {
         const unsigned char *e = h + OFF_TABLE + 24 * i;
         vex_blob_section *s = &info->sec[i];
@@ -200,6 +210,27 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
                                i, s->id, s->offset, s->crc, want);
     }
     return VEX_OK;
+}
+
+int vex_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
+                        uint64_t *len)
+{
+    uint32_t i, n;
+    *off = *len = 0;
+    if (size < VEX_BLOB_HEADER || vex_get_u32le(buf + 8) != VEX_BLOB_VERSION ||
+        buf[104] == 0)
+        return 0;
+    n = vex_get_u32le(buf + 60);
+    for (i = 0; i < n && i < VEX_BLOB_SECTIONS; i++) {
+        const unsigned char *e = buf + OFF_TABLE + 24 * i;
+        uint64_t o = vex_get_u64le(e + 8), l = vex_get_u64le(e + 16);
+        if (vex_get_u32le(e) != VEX_SEC_VECTORS || o > size || l > size - o)
+            continue;
+        *off = o;
+        *len = l;
+        return 1;
+    }
+    return 0;
 }
 
 const vex_blob_section *vex_blob_find(const vex_blob_info *info, uint32_t id)

@@ -19,15 +19,17 @@
 
 #include "util/err.h"
 
-#define VEX_BLOB_MAGIC    "VEXINDEX"
-#define VEX_BLOB_VERSION  2 /* 1: unquantized blobs are still written as 1 */
+#define VEX_BLOB_MAGIC "VEXINDEX"
+/* 1: unquantized blobs are still written as 1 (at most 8 sections);
+ * 2 was a development layout of quantized blobs, refused */
+#define VEX_BLOB_VERSION  3
 #define VEX_BLOB_HEADER   384
-#define VEX_BLOB_SECTIONS 8
+#define VEX_BLOB_SECTIONS 9
 #define VEX_BLOB_ALIGN    64
 
 /* section ids */
 enum {
-    VEX_SEC_VECTORS = 1,   /* flat: n x vec_bytes */
+    VEX_SEC_VECTORS = 1,   /* flat, quantized hnsw: n x vec_bytes */
     VEX_SEC_IDS = 2,       /* n x u64 */
     VEX_SEC_AUX = 3,       /* flat: n x f32 (|x|^2 for l2, 1/|x| cosine) */
     VEX_SEC_SLOTS = 4,     /* hnsw: n x slot_bytes */
@@ -45,11 +47,12 @@ typedef struct vex_blob_section {
 } vex_blob_section;
 
 typedef struct vex_blob_info {
+    uint32_t version; /* set by vex_blob_parse and vex_blob_finish */
     uint32_t kind, elem, metric, dim;
     uint64_t n_slots, n_live;
     uint32_t m, ef_construction, ef_search;
     uint64_t seed, entry, slot_bytes, upper_len;
-    /* version 2: quantizer kind (vex_quant), bits, M, default refine */
+    /* version 3: quantizer kind (vex_quant), bits, M, default refine */
     uint32_t quant, quant_bits, quant_m;
     float quant_refine;
     uint32_t n_sections;
@@ -71,6 +74,14 @@ void vex_blob_finish(vex_blob_info *info, unsigned char *buf);
  * naming the field and byte offset. */
 int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
                    vex_err *err);
+
+/* The range [*off, *off + *len) of a blob that searches read only to
+ * rerank: the full vectors of a quantized index (its VEX_SEC_VECTORS).
+ * Returns 1, or 0 with *off and *len 0 for any other blob. Reads the
+ * header alone; call it on a blob that has been opened (parsed and
+ * checked). */
+int vex_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
+                        uint64_t *len);
 
 /* The section with this id, or NULL. */
 const vex_blob_section *vex_blob_find(const vex_blob_info *info, uint32_t id);

@@ -90,6 +90,9 @@ typedef struct flat_index {
     uint64_t *ids;
     float *aux;
     uint64_t n, cap;
+    /* vecs and ids point into a caller's blob (vex_index_open_buffer, a
+     * mapped segment): read in place until the first write copies them */
+    int borrowed;
     vex_idmap map;
     pthread_mutex_t ctx_lock;
     flat_ctx *free_ctx;
@@ -406,8 +409,10 @@ static void flat_destroy(void *ix)
         ctx_free(f->mem, c);
     }
     vex_idmap_destroy(&f->map);
-    vex_mem_free_aligned(f->mem, f->vecs);
-    vex_mem_free(f->mem, f->ids);
+    if (!f->borrowed) {
+        vex_mem_free_aligned(f->mem, f->vecs);
+        vex_mem_free(f->mem, f->ids);
+    }
     vex_mem_free(f->mem, f->aux);
     qc_destroy(f->qc);
     pthread_mutex_destroy(&f->ctx_lock);
@@ -420,16 +425,47 @@ static int flat_has_aux(const flat_index *f)
     return f->cfg.metric == VEX_METRIC_L2 || f->cfg.metric == VEX_METRIC_COSINE;
 }
 
-/* Make room for `need` vectors. All-or-nothing. Caller holds the lock. */
+/* Copy a borrowed index's vectors and ids into memory of its own (copy on
+ * first write). Caller holds the lock exclusively. */
+static int flat_thaw(flat_index *f)
+{
+    size_t n = f->n ? (size_t)f->n : 1;
+    unsigned char *vecs;
+    uint64_t *ids;
+    if (!f->borrowed)
+        return VEX_OK;
+    vecs = vex_mem_alloc_aligned(f->mem, n * f->cfg.vec_bytes, 64);
+    ids = vex_mem_alloc(f->mem, n * sizeof *ids);
+    if (vecs == NULL || ids == NULL) {
+        vex_mem_free_aligned(f->mem, vecs);
+        vex_mem_free(f->mem, ids);
+        return VEX_NOMEM;
+    }
+    if (f->n) {
+        memcpy(vecs, f->vecs, (size_t)f->n * f->cfg.vec_bytes);
+        memcpy(ids, f->ids, (size_t)f->n * sizeof *ids);
+    }
+    f->vecs = vecs;
+    f->ids = ids;
+    f->cap = n;
+    f->borrowed = 0;
+    return VEX_OK;
+}
+
+/* Make room for `need` vectors (a borrowed index is copied first).
+ * All-or-nothing. Caller holds the lock. */
 static int flat_reserve(flat_index *f, uint64_t need)
 {
-    uint64_t cap = f->cap ? f->cap : 64;
+    uint64_t cap;
     unsigned char *vecs = NULL;
     uint64_t *ids = NULL;
     float *aux = NULL;
     size_t vbytes;
+    if (flat_thaw(f) != VEX_OK)
+        return VEX_NOMEM;
     if (need <= f->cap)
         return VEX_OK;
+    cap = f->cap ? f->cap : 64;
     /* geometric growth for streams of small adds, but a big add gets
      * exactly what it needs (no 2x slack after one bulk load) */
     cap = cap < (UINT64_C(1) << 20) ? cap * 2 : cap + cap / 2;
@@ -567,6 +603,13 @@ static int flat_remove(void *ix, uint64_t id)
         goto done;
     }
     last = f->n - 1;
+    /* a borrowed blob is never written: copy vectors, ids and codes */
+    if (slot != last && (flat_thaw(f) != VEX_OK ||
+                         (f->qc && qc_reserve(f->qc, f->cap) != VEX_OK))) {
+        rc = vex_err_set(f->err, VEX_NOMEM,
+                         "out of memory copying the index before a remove");
+        goto done;
+    }
     if (slot != last) {
         memcpy(f->vecs + slot * f->cfg.vec_bytes,
                f->vecs + last * f->cfg.vec_bytes, f->cfg.vec_bytes);
@@ -614,9 +657,14 @@ static uint64_t flat_memory(void *ix)
     flat_index *f = ix;
     uint64_t b;
     pthread_rwlock_rdlock(&f->lock);
-    b = sizeof *f + f->cap * (f->cfg.vec_bytes + sizeof(uint64_t)) +
+    /* what searches read, borrowed or not; but the full vectors of a
+     * quantized index read in place from a blob are not counted: only
+     * reranks touch them (a mapped segment leaves them on disk) */
+    b = sizeof *f + f->cap * sizeof(uint64_t) +
         (flat_has_aux(f) ? f->cap * sizeof(float) : 0) +
         vex_idmap_memory(&f->map) + (f->qc ? qc_memory(f->qc) : 0);
+    if (!(f->qc && f->borrowed))
+        b += f->cap * f->cfg.vec_bytes;
     pthread_rwlock_unlock(&f->lock);
     pthread_mutex_lock(&f->ctx_lock);
     b += f->ctx_bytes;
@@ -1166,8 +1214,9 @@ static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
     return rc;
 }
 
-/* A flat index always copies: its arrays must be growable, and its whole
- * content is read anyway to rebuild the per-vector data and the id map. */
+/* With borrow the vectors and ids are used in place (copied on the first
+ * write, flat_thaw); else copied. Every vector is read once either way,
+ * to check it and rebuild the per-vector data and the id map. */
 static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
                      const vex_index_config *cfg, const vex_blob_info *info,
                      const unsigned char *buf, int borrow, void **out)
@@ -1177,7 +1226,6 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     flat_index *f = NULL;
     uint64_t n = info->n_slots, i, slot;
     int rc;
-    (void)borrow;
     if (n != info->n_live || n > VEX_INDEX_MAX_VECTORS || !sv || !si ||
         sv->length / cfg->vec_bytes != n || sv->length % cfg->vec_bytes ||
         si->length != n * sizeof(uint64_t))
@@ -1188,14 +1236,26 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     rc = flat_create(mem, pool, err, cfg, (void **)&f);
     if (rc != VEX_OK)
         return rc;
-    rc = flat_reserve(f, n);
+    if (borrow) {
+        f->borrowed = 1;
+        f->vecs = (unsigned char *)(uintptr_t)(buf + sv->offset);
+        f->ids = (uint64_t *)(uintptr_t)(buf + si->offset);
+        f->cap = n;
+        rc = VEX_OK;
+        if (flat_has_aux(f)) {
+            f->aux = vex_mem_alloc(mem, (n ? n : 1) * sizeof(float));
+            rc = f->aux ? VEX_OK : VEX_NOMEM;
+        }
+    } else {
+        rc = flat_reserve(f, n);
+    }
     if (rc == VEX_OK)
         rc = vex_idmap_reserve(&f->map, (size_t)n);
     if (rc != VEX_OK) {
         rc = vex_err_set(err, VEX_NOMEM, "out of memory opening the index");
         goto fail;
     }
-    if (n) {
+    if (n && !borrow) {
         memcpy(f->vecs, buf + sv->offset, (size_t)sv->length);
         memcpy(f->ids, buf + si->offset, (size_t)si->length);
     }
@@ -1220,7 +1280,7 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     }
     f->n = n;
     if (f->qc)
-        rc = qc_blob_open(f->qc, info, buf, n, 0);
+        rc = qc_blob_open(f->qc, info, buf, n, borrow);
     else if (vex_blob_find(info, VEX_SEC_QUANTIZER) ||
              vex_blob_find(info, VEX_SEC_CODES))
         rc = vex_err_set(err, VEX_CORRUPT,

@@ -164,6 +164,11 @@ typedef struct hnsw {
     _Atomic uint64_t ep; /* (level << 32) | slot, or NO_EP */
 
     unsigned char *slots; /* cap * slot_bytes */
+    /* Quantized: the full vectors, cap * vec_bytes, apart from the slots
+     * (which then hold aux and links only), so that a walk on the codes
+     * never touches them and only reranks do: a mapped segment keeps them
+     * on disk. NULL when the vectors sit in the slots. */
+    unsigned char *vecs;
     uint64_t *ids;
     uint8_t *levels;
     uint8_t *deleted; /* 1 = deleted, awaiting repair; 2 = free */
@@ -194,6 +199,14 @@ typedef struct hnsw {
 static inline unsigned char *slot_ptr(const hnsw *h, uint32_t s)
 {
     return h->slots + (size_t)s * h->slot_bytes;
+}
+
+/* The stored vector of slot s: in the slot, or apart (quantized). */
+static inline unsigned char *vec_ptr(const hnsw *h, uint32_t s)
+{
+    if (h->qc)
+        return h->vecs + (size_t)s * h->cfg.vec_bytes;
+    return slot_ptr(h, s);
 }
 
 static inline float slot_aux(const hnsw *h, uint32_t s)
@@ -236,7 +249,7 @@ static inline float cos_from_dot(float dot, float qa, float xa)
 static inline float dist_q(const hnsw *h, const vex_simd_table *s,
                            const void *q, float qaux, uint32_t slot)
 {
-    const unsigned char *x = slot_ptr(h, slot);
+    const unsigned char *x = vec_ptr(h, slot);
     switch (h->cfg.metric) {
     case VEX_METRIC_L2:
         return s->l2sq_f32(q, (const float *)x, h->cfg.dim);
@@ -265,12 +278,12 @@ static inline float query_aux(const hnsw *h, const vex_simd_table *s,
 static inline float dist_nodes(const hnsw *h, const vex_simd_table *s,
                                uint32_t a, uint32_t b)
 {
-    return dist_q(h, s, slot_ptr(h, a), slot_aux(h, a), b);
+    return dist_q(h, s, vec_ptr(h, a), slot_aux(h, a), b);
 }
 
 static inline void prefetch_vec(const hnsw *h, uint32_t slot, size_t lines)
 {
-    const char *p = (const char *)slot_ptr(h, slot);
+    const char *p = (const char *)vec_ptr(h, slot);
     size_t i;
     for (i = 0; i < lines; i++)
         __builtin_prefetch(p + 64 * i, 0, 3);
@@ -523,7 +536,7 @@ static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
             if (m < PREFETCH_AHEAD)
                 prefetch_vec(h, x, lines);
             else
-                __builtin_prefetch(slot_ptr(h, x), 0, 3);
+                __builtin_prefetch(vec_ptr(h, x), 0, 3);
             nb[m++] = x;
         }
         /* pass 2: distances four at a time, fetching the next group */
@@ -536,7 +549,7 @@ static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                 const float *xp[4];
                 for (j = 0; j < 4; j++)
                     xp[j] =
-                        (const float *)slot_ptr(h, nb[i + (j < g ? j : g - 1)]);
+                        (const float *)vec_ptr(h, nb[i + (j < g ? j : g - 1)]);
                 x4(q, xp, h->cfg.dim, d4);
                 for (j = 0; j < g; j++) {
                     if (h->cfg.metric == VEX_METRIC_IP)
@@ -687,7 +700,7 @@ out:
 static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                         uint32_t slot)
 {
-    const void *q = slot_ptr(h, slot);
+    const void *q = vec_ptr(h, slot);
     float qaux = slot_aux(h, slot), d;
     unsigned level = h->levels[slot], top, l;
     uint64_t ep = atomic_load(&h->ep);
@@ -771,9 +784,17 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     h->level_mult = 1.0 / log((double)h->M);
     /* link words are read and written atomically: keep them 4-aligned
      * when a bit vector's size is not a multiple of 4 */
-    h->aux_off = (cfg->vec_bytes + 3) / 4 * 4;
-    h->links_off = h->aux_off + sizeof(float);
-    h->slot_bytes = (h->links_off + (1 + (size_t)h->M0) * 4 + 63) / 64 * 64;
+    if (cfg->quant) {
+        /* vectors apart (see vecs): a slot is aux and links, packed (a
+         * walk reads the link words and the codes, nothing else) */
+        h->aux_off = 0;
+        h->links_off = sizeof(float);
+        h->slot_bytes = h->links_off + (1 + (size_t)h->M0) * 4;
+    } else {
+        h->aux_off = (cfg->vec_bytes + 3) / 4 * 4;
+        h->links_off = h->aux_off + sizeof(float);
+        h->slot_bytes = (h->links_off + (1 + (size_t)h->M0) * 4 + 63) / 64 * 64;
+    }
     /* writers first: a steady stream of searches must not starve an add */
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr,
@@ -813,6 +834,7 @@ static void hnsw_destroy(void *ix)
     vex_idmap_destroy(&h->map);
     if (!h->borrowed) {
         vex_mem_free_aligned(h->mem, h->slots);
+        vex_mem_free_aligned(h->mem, h->vecs);
         vex_mem_free(h->mem, h->ids);
         vex_mem_free(h->mem, h->levels);
         vex_mem_free(h->mem, h->deleted);
@@ -833,7 +855,7 @@ static void hnsw_destroy(void *ix)
  * change (copy on first write). Exclusive lock held. */
 static int hnsw_thaw(hnsw *h)
 {
-    unsigned char *slots = NULL;
+    unsigned char *slots = NULL, *vecs = NULL;
     uint64_t *ids = NULL, *upper_off = NULL;
     uint8_t *levels = NULL, *deleted = NULL;
     uint32_t *upper = NULL;
@@ -846,8 +868,12 @@ static int hnsw_thaw(hnsw *h)
     levels = vex_mem_alloc(h->mem, n);
     deleted = vex_mem_alloc(h->mem, n);
     upper = vex_mem_alloc(h->mem, words * sizeof *upper);
-    if (!slots || !ids || !upper_off || !levels || !deleted || !upper) {
+    if (h->qc)
+        vecs = vex_mem_alloc_aligned(h->mem, n * h->cfg.vec_bytes, 64);
+    if (!slots || !ids || !upper_off || !levels || !deleted || !upper ||
+        (h->qc && !vecs)) {
         vex_mem_free_aligned(h->mem, slots);
+        vex_mem_free_aligned(h->mem, vecs);
         vex_mem_free(h->mem, ids);
         vex_mem_free(h->mem, upper_off);
         vex_mem_free(h->mem, levels);
@@ -856,12 +882,15 @@ static int hnsw_thaw(hnsw *h)
         return VEX_NOMEM;
     }
     memcpy(slots, h->slots, (size_t)h->n * h->slot_bytes);
+    if (vecs)
+        memcpy(vecs, h->vecs, (size_t)h->n * h->cfg.vec_bytes);
     memcpy(ids, h->ids, (size_t)h->n * sizeof *ids);
     memcpy(upper_off, h->upper_off, (size_t)h->n * sizeof *upper_off);
     memcpy(levels, h->levels, h->n);
     memcpy(deleted, h->deleted, h->n);
     memcpy(upper, h->upper, (size_t)h->upper_len * sizeof *upper);
     h->slots = slots;
+    h->vecs = vecs;
     h->ids = ids;
     h->upper_off = upper_off;
     h->levels = levels;
@@ -878,9 +907,9 @@ static int hnsw_thaw(hnsw *h)
 static int hnsw_grow(hnsw *h, uint64_t need)
 {
     uint64_t cap = h->cap ? h->cap : 64;
-    unsigned char *slots;
+    unsigned char *slots, *vecs = NULL;
     void *p;
-    size_t bytes;
+    size_t bytes, vbytes = 0;
     if (h->borrowed && hnsw_thaw(h) != VEX_OK)
         return VEX_NOMEM;
     if (need <= h->cap)
@@ -893,7 +922,8 @@ static int hnsw_grow(hnsw *h, uint64_t need)
         cap = need;
     if (cap > UINT32_MAX / 2)
         cap = UINT32_MAX / 2;
-    if (vex_mul_overflow((size_t)cap, h->slot_bytes, &bytes))
+    if (vex_mul_overflow((size_t)cap, h->slot_bytes, &bytes) ||
+        (h->qc && vex_mul_overflow((size_t)cap, h->cfg.vec_bytes, &vbytes)))
         return VEX_NOMEM;
 #define GROW(field, type)                                                      \
     do {                                                                       \
@@ -908,13 +938,25 @@ static int hnsw_grow(hnsw *h, uint64_t need)
     GROW(upper_off, uint64_t);
     GROW(free_slots, uint32_t);
 #undef GROW
+    if (h->qc) {
+        vecs = vex_mem_alloc_aligned(h->mem, vbytes, 64);
+        if (vecs == NULL)
+            return VEX_NOMEM;
+    }
     slots = vex_mem_alloc_aligned(h->mem, bytes, 64);
-    if (slots == NULL)
+    if (slots == NULL) {
+        vex_mem_free_aligned(h->mem, vecs);
         return VEX_NOMEM;
-    if (h->n)
+    }
+    if (h->n) {
         memcpy(slots, h->slots, (size_t)h->n * h->slot_bytes);
+        if (vecs)
+            memcpy(vecs, h->vecs, (size_t)h->n * h->cfg.vec_bytes);
+    }
     vex_mem_free_aligned(h->mem, h->slots);
+    vex_mem_free_aligned(h->mem, h->vecs);
     h->slots = slots;
+    h->vecs = vecs;
     h->cap = (uint32_t)cap;
     return VEX_OK;
 }
@@ -967,7 +1009,7 @@ static void set_aux(hnsw *h, uint32_t slot)
 {
     float a = 0.0f;
     if (h->cfg.metric == VEX_METRIC_COSINE)
-        a = 1.0f / sqrtf(vex_simd()->norm2_f32((const float *)slot_ptr(h, slot),
+        a = 1.0f / sqrtf(vex_simd()->norm2_f32((const float *)vec_ptr(h, slot),
                                                h->cfg.dim));
     memcpy(slot_ptr(h, slot) + h->aux_off, &a, sizeof a);
 }
@@ -1045,7 +1087,7 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         } else {
             sl = h->n++;
         }
-        memcpy(slot_ptr(h, sl), src + i * h->cfg.vec_bytes, h->cfg.vec_bytes);
+        memcpy(vec_ptr(h, sl), src + i * h->cfg.vec_bytes, h->cfg.vec_bytes);
         set_aux(h, sl);
         if (codes)
             memcpy(h->qc->codes + (size_t)sl * h->qc->code_size,
@@ -1386,8 +1428,12 @@ static void search_level_q(const hnsw *h, hnsw_ctx *c, uint16_t gen,
         for (i = 0; i < m; i++) {
             float d = qdist(h, dc, nb[i]);
             if (d < beam_bound(b)) {
+                /* the packed slot's link block spans up to three lines */
                 const char *lp = (const char *)links_of(h, nb[i], 0);
-                __builtin_prefetch(lp, 0, 3);
+                size_t o, lb = (1 + (size_t)h->M0) * 4;
+                for (o = 0; o < lb; o += 64)
+                    __builtin_prefetch(lp + o, 0, 3);
+                __builtin_prefetch(lp + lb - 1, 0, 3);
                 beam_insert(b, d, nb[i]);
             }
         }
@@ -1815,7 +1861,7 @@ static int hnsw_get(void *ix, uint64_t id, void *vec_out)
     int rc = VEX_OK;
     pthread_rwlock_rdlock(&h->lock);
     if (vex_idmap_get(&h->map, id, &slot))
-        memcpy(vec_out, slot_ptr(h, (uint32_t)slot), h->cfg.vec_bytes);
+        memcpy(vec_out, vec_ptr(h, (uint32_t)slot), h->cfg.vec_bytes);
     else
         rc = vex_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
                          (unsigned long long)id);
@@ -1830,7 +1876,7 @@ static int hnsw_scan(void *ix, vex_scan_fn fn, void *ctx)
     pthread_rwlock_rdlock(&h->lock);
     for (uint32_t s = 0; s < h->n && rc == 0; s++)
         if (h->deleted[s] == 0)
-            rc = fn(ctx, h->ids[s], slot_ptr(h, s));
+            rc = fn(ctx, h->ids[s], vec_ptr(h, s));
     pthread_rwlock_unlock(&h->lock);
     return rc;
 }
@@ -1854,6 +1900,9 @@ static uint64_t hnsw_memory(void *ix)
         (uint64_t)h->cap * (h->slot_bytes + sizeof(uint64_t) * 2 + 2 + 4) +
         h->upper_cap * sizeof(uint32_t) + vex_idmap_memory(&h->map) +
         (h->qc ? qc_memory(h->qc) : 0);
+    /* quantized: the full vectors are ours unless read in place */
+    if (h->qc && !h->borrowed)
+        b += (uint64_t)h->cap * h->cfg.vec_bytes;
     pthread_rwlock_unlock(&h->lock);
     pthread_mutex_lock(&h->ctx_lock);
     b += h->ctx_bytes;
@@ -2039,6 +2088,9 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
         info.quant_bits = h->cfg.quant_bits;
         info.quant_m = h->cfg.quant_m;
         info.quant_refine = h->cfg.quant_refine;
+        info.sec[6].id = VEX_SEC_VECTORS;
+        info.sec[6].length = (uint64_t)h->n * h->cfg.vec_bytes;
+        info.n_sections = 7;
         qc_blob_sections(h->qc, &info, h->n);
     }
     total = vex_blob_layout(&info);
@@ -2059,6 +2111,9 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
             memcpy(buf + info.sec[3].offset, h->deleted, h->n);
             memcpy(buf + info.sec[4].offset, h->upper_off,
                    (size_t)info.sec[4].length);
+            if (h->qc)
+                memcpy(buf + info.sec[6].offset, h->vecs,
+                       (size_t)info.sec[6].length);
         }
         if (info.sec[5].length)
             memcpy(buf + info.sec[5].offset, h->upper,
@@ -2148,7 +2203,7 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
         if (h->deleted[sl] == 2)
             continue;
         /* searches compute distances to deleted nodes too */
-        if (vex_vector_check(&h->cfg, slot_ptr(h, sl), why, sizeof why) !=
+        if (vex_vector_check(&h->cfg, vec_ptr(h, sl), why, sizeof why) !=
             VEX_OK)
             return vex_err_set(h->err, VEX_CORRUPT, "hnsw blob: slot %u: %s",
                                sl, why);
@@ -2213,7 +2268,7 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
                      const unsigned char *buf, int borrow, void **out)
 {
     hnsw *h = NULL;
-    const unsigned char *p[6];
+    const unsigned char *p[7];
     uint64_t n = info->n_slots;
     uint32_t sl;
     int rc = hnsw_create(mem, pool, err, cfg, (void **)&h);
@@ -2234,6 +2289,13 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     p[3] = section(h, info, buf, VEX_SEC_STATE, n, &rc);
     p[4] = section(h, info, buf, VEX_SEC_UPPER_OFF, n * 8, &rc);
     p[5] = section(h, info, buf, VEX_SEC_UPPER, info->upper_len * 4, &rc);
+    p[6] = NULL;
+    if (h->qc)
+        p[6] = section(h, info, buf, VEX_SEC_VECTORS, n * cfg->vec_bytes, &rc);
+    else if (rc == VEX_OK && vex_blob_find(info, VEX_SEC_VECTORS))
+        rc = vex_err_set(err, VEX_CORRUPT,
+                         "hnsw blob: a vectors section in an unquantized "
+                         "index (its vectors are in the slots)");
     if (rc != VEX_OK)
         goto fail;
     h->n = (uint32_t)n;
@@ -2246,6 +2308,7 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     /* borrowing: point at the blob (it outlives us); else copy it */
     h->borrowed = 1;
     h->slots = (unsigned char *)p[0];
+    h->vecs = (unsigned char *)(uintptr_t)p[6];
     h->ids = (uint64_t *)(uintptr_t)p[1];
     h->levels = (uint8_t *)(uintptr_t)p[2];
     h->deleted = (uint8_t *)(uintptr_t)p[3];
@@ -2334,7 +2397,7 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
             if (h->deleted[sl] != 0)
                 continue;
             if (i++ % step == 0)
-                memcpy(buf + n++ * h->cfg.dim, slot_ptr(h, sl),
+                memcpy(buf + n++ * h->cfg.dim, vec_ptr(h, sl),
                        h->cfg.vec_bytes);
         }
         sample = buf;
@@ -2344,7 +2407,7 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
         goto done;
     for (sl = 0; sl < h->n && rc == VEX_OK; sl++)
         if (h->deleted[sl] != 2)
-            rc = qc_encode(h->qc, sl, (const float *)slot_ptr(h, sl), 1);
+            rc = qc_encode(h->qc, sl, (const float *)vec_ptr(h, sl), 1);
     if (rc != VEX_OK) /* no search saw the codes: the write lock is held */
         qc_untrain(h->qc);
 done:

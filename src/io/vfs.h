@@ -139,7 +139,16 @@ typedef struct vex_vfs_methods {
     /* Free the vfs. Every file must be closed first. A wrapper does not
      * destroy the vfs it wraps. */
     void (*destroy)(vex_vfs *vfs);
+    /* A hint about [addr, addr + len) inside a mapping of f (mmap):
+     * VEX_ADVICE_COLD, the range will be read rarely and at random, so
+     * drop its pages from this process (the next access reads them back
+     * from the file) and read no more than asked. May do nothing; never
+     * changes what the mapping reads. NULL in a vfs whose mappings are
+     * private copies (dropping their pages would lose them). */
+    void (*advise)(vex_file *f, const void *addr, size_t len, int advice);
 } vex_vfs_methods;
+
+#define VEX_ADVICE_COLD 1
 
 /* `user` is the implementation's per-instance state. */
 struct vex_vfs {
@@ -194,6 +203,12 @@ static inline int vex_file_munmap(vex_file *f, const void *addr, size_t len,
                                   vex_err *err)
 {
     return f->vfs->methods->munmap(f, addr, len, err);
+}
+static inline void vex_file_advise(vex_file *f, const void *addr, size_t len,
+                                   int advice)
+{
+    if (f->vfs->methods->advise)
+        f->vfs->methods->advise(f, addr, len, advice);
 }
 static inline int vex_file_lock(vex_file *f, vex_err *err)
 {

@@ -1156,7 +1156,8 @@ static const vex_vfs_methods crash_methods = {
     crash_open,     crash_close,  crash_read,    crash_write,    crash_size,
     crash_truncate, crash_sync,   crash_mmap,    crash_munmap,   crash_lock,
     crash_unlock,   crash_remove, crash_rename,  crash_sync_dir, crash_list,
-    crash_mkdir,    crash_exists, crash_destroy,
+    crash_mkdir,    crash_exists, crash_destroy, NULL, /* advise: a mapping is a
+                                                          private copy */
 };
 
 int vex_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,

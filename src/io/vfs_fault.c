@@ -191,6 +191,12 @@ static int fault_mmap(vex_file *file, const void **addr, size_t *len,
     return vex_file_mmap(((fault_file *)file)->inner, addr, len, err);
 }
 
+static void fault_advise(vex_file *file, const void *addr, size_t len,
+                         int advice)
+{
+    vex_file_advise(((fault_file *)file)->inner, addr, len, advice);
+}
+
 static int fault_munmap(vex_file *file, const void *addr, size_t len,
                         vex_err *err)
 {
@@ -290,7 +296,7 @@ static const vex_vfs_methods fault_methods = {
     fault_open,     fault_close,  fault_read,    fault_write,    fault_size,
     fault_truncate, fault_sync,   fault_mmap,    fault_munmap,   fault_lock,
     fault_unlock,   fault_remove, fault_rename,  fault_sync_dir, fault_list,
-    fault_mkdir,    fault_exists, fault_destroy,
+    fault_mkdir,    fault_exists, fault_destroy, fault_advise,
 };
 
 int vex_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,

@@ -662,9 +662,11 @@ static void mem_destroy(vex_vfs *v)
 }
 
 static const vex_vfs_methods mem_methods = {
-    mem_open,   mem_close,    mem_read,   mem_write, mem_size,   mem_truncate,
-    mem_sync,   mem_mmap,     mem_munmap, mem_lock,  mem_unlock, mem_remove,
-    mem_rename, mem_sync_dir, mem_list,   mem_mkdir, mem_exists, mem_destroy,
+    mem_open,     mem_close,  mem_read,    mem_write,    mem_size,
+    mem_truncate, mem_sync,   mem_mmap,    mem_munmap,   mem_lock,
+    mem_unlock,   mem_remove, mem_rename,  mem_sync_dir, mem_list,
+    mem_mkdir,    mem_exists, mem_destroy, NULL, /* advise: a mapping is a
+                                                    private copy */
 };
 
 int vex_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out)

@@ -234,6 +234,22 @@ static int posix_munmap(vex_file *file, const void *addr, size_t len,
     return VEX_OK;
 }
 
+/* madvise on the whole pages inside the range (a partial page at either
+ * end may hold hot data of a neighbouring section). Failures are ignored:
+ * advice changes no result. */
+static void posix_advise(vex_file *file, const void *addr, size_t len,
+                         int advice)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)addr + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)addr + len) / page * page;
+    (void)file;
+    if (advice != VEX_ADVICE_COLD || addr == NULL || hi <= lo)
+        return;
+    (void)madvise((void *)lo, hi - lo, MADV_RANDOM);
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 static int posix_lock(vex_file *file, vex_err *err)
 {
     posix_file *f = (posix_file *)file;
@@ -404,7 +420,7 @@ static const vex_vfs_methods posix_methods = {
     posix_open,     posix_close,  posix_read,    posix_write,    posix_size,
     posix_truncate, posix_sync,   posix_mmap,    posix_munmap,   posix_lock,
     posix_unlock,   posix_remove, posix_rename,  posix_sync_dir, posix_list,
-    posix_mkdir,    posix_exists, posix_destroy,
+    posix_mkdir,    posix_exists, posix_destroy, posix_advise,
 };
 
 int vex_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out)

@@ -871,6 +871,15 @@ int seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
     return VEX_OK;
 }
 
+void seg_advise_cold(seg *s, const void *p, uint64_t len)
+{
+    const unsigned char *q = p;
+    if (!s->mapped || q < s->base || len > s->len ||
+        (uint64_t)(q - s->base) > s->len - len)
+        return;
+    vex_file_advise(s->file, p, (size_t)len, VEX_ADVICE_COLD);
+}
+
 const char *seg_path(const seg *s)
 {
     return s->path;

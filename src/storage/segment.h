@@ -214,6 +214,13 @@ int seg_meta(const seg *s, const unsigned char **p, size_t *len, uint64_t *off);
  * *blob is NULL and *size 0. */
 int seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err);
 
+/* [p, p + len) of the mapping holds data read rarely and at random (the
+ * full vectors of a quantized index, read by reranks only): hand its pages
+ * back to the kernel (VEX_ADVICE_COLD); the next access reads them from
+ * the file again. Nothing happens when the file was read into memory
+ * instead of mapped. */
+void seg_advise_cold(seg *s, const void *p, uint64_t len);
+
 /* The path the segment was opened with (the seg's own copy). */
 const char *seg_path(const seg *s);
 

@@ -4,6 +4,8 @@
  */
 #include "storage/version.h"
 
+#include "index/blob.h"
+
 #include <string.h>
 
 int vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
@@ -269,6 +271,14 @@ int vseg_index(vseg *v, vex_index **out, vex_err *err)
                     "segment header says %llu keys of dim %u",
                     seg_path(v->s), (unsigned long long)vex_index_count(ix),
                     io.dim, (unsigned long long)v->info.n_keys, v->info.dim);
+        }
+        if (rc == VEX_OK) {
+            /* the open read every vector to check it; a quantized index
+             * reads its full vectors again only to rerank: leave them on
+             * disk (the codes, ids and graph stay resident) */
+            uint64_t off, len;
+            if (vex_blob_cold_range(blob, size, &off, &len))
+                seg_advise_cold(v->s, (const unsigned char *)blob + off, len);
         }
         if (rc != VEX_OK) {
             vex_index_free(ix);
