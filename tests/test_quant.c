@@ -530,8 +530,8 @@ static void test_pq4_lanes(void)
     for (mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
         int kind;
         for (kind = VQ_PQ; kind <= VQ_OPQ; kind++) {
-            vq_quantizer *q = make((vq_kind)kind, D, VEX_METRIC_L2, ms[mi], 4,
-                                   NULL, 0);
+            vq_quantizer *q =
+                make((vq_kind)kind, D, VEX_METRIC_L2, ms[mi], 4, NULL, 0);
             size_t cs = vq_code_size(q), bs = vq_pq4_blocks_size(q, N);
             uint8_t *codes = malloc(N * cs), *junk = malloc(N * cs);
             uint8_t *want = malloc(bs), *got = malloc(bs), back[8];
@@ -564,8 +564,7 @@ static void test_pq4_lanes(void)
                     c[cs - 1] &= 0x0f;
                 memset(back, 0xee, sizeof back);
                 vq_pq4_get(q, want, i, back);
-                CHECK_MSG(memcmp(back, c, cs) == 0, "M %u lane %zu", ms[mi],
-                          i);
+                CHECK_MSG(memcmp(back, c, cs) == 0, "M %u lane %zu", ms[mi], i);
             }
             /* a single lane rewritten: only its nibbles change */
             memcpy(got, want, bs);
