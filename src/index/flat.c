@@ -753,8 +753,9 @@ static void qscan_range(const flat_index *f, const vex_search_opts *so,
         size_t j, cnt = hi - b < FLAT_BLOCK ? (size_t)(hi - b) : FLAT_BLOCK;
         float bound;
         /* 4-bit codes: approximate distances from the 8-bit tables of the
-         * block copy, about 4-8x faster than the float tables per code;
-         * the rerank below makes the returned distances exact */
+         * block copy (one shuffle looks up 16-32 codes; the float-table
+         * loop has to unpack nibbles one by one); the rerank below makes
+         * the returned distances exact */
         if (f->qc->blocks)
             vq_dc_scan_blocks(dc, qc_block(f->qc, b), cnt, dist);
         else
