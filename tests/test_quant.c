@@ -3,7 +3,8 @@
  * k-means (determinism across thread counts, inertia against random
  * centres, empty clusters), SQ8 error bounds and distances, BQ codes,
  * PQ/OPQ distances against decoded vectors, recall with reranking on
- * seeded clustered data, the 4-bit fast scan against the float tables,
+ * seeded clustered data, the 4-bit fast scan against the float tables
+ * and its lane writes and reads (vq_pq4_set/get) against vq_pq4_pack,
  * OPQ's rotation (Procrustes) and error reduction, every SIMD table
  * against the scalar one, the blob (round trip, every byte flip, every
  * truncation, forged fields, unknown version), argument checks, and an
@@ -513,6 +514,78 @@ static void test_pq4_fast_scan(void)
         vq_destroy(q);
     }
     free(x);
+}
+
+/* Lane writes (vq_pq4_set) give what vq_pq4_pack gives, whatever the
+ * order and whatever the lane held before; vq_pq4_get reads codes back.
+ * Odd M leaves the last byte's high nibble unused: set ignores it and get
+ * returns 0 there. Untrained quantizers suffice (only M matters). */
+static void test_pq4_lanes(void)
+{
+    enum { N = 77, D = 24 };
+    static const uint32_t ms[] = {6, 5, 1};
+    vex_rng r;
+    size_t mi, i;
+    vex_rng_seed(&r, test_seed(12));
+    for (mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+        int kind;
+        for (kind = VQ_PQ; kind <= VQ_OPQ; kind++) {
+            vq_quantizer *q =
+                make((vq_kind)kind, D, VEX_METRIC_L2, ms[mi], 4, NULL, 0);
+            size_t cs = vq_code_size(q), bs = vq_pq4_blocks_size(q, N);
+            uint8_t *codes = malloc(N * cs), *junk = malloc(N * cs);
+            uint8_t *want = malloc(bs), *got = malloc(bs), back[8];
+            size_t perm[N];
+            CHECK(cs == (ms[mi] + 1) / 2 && bs == 3 * ms[mi] * 16);
+            for (i = 0; i < N * cs; i++) {
+                codes[i] = (uint8_t)vex_rng_next(&r);
+                junk[i] = (uint8_t)vex_rng_next(&r);
+            }
+            CHECK_RC(vq_pq4_pack(q, codes, N, want), VEX_OK);
+            /* lanes in a shuffled order, each first holding another
+             * code, so that set must clear what was there */
+            for (i = 0; i < N; i++)
+                perm[i] = i;
+            for (i = N - 1; i > 0; i--) {
+                size_t j = (size_t)(vex_rng_next(&r) % (i + 1)), t = perm[i];
+                perm[i] = perm[j];
+                perm[j] = t;
+            }
+            memset(got, 0, bs);
+            for (i = 0; i < N; i++)
+                vq_pq4_set(q, got, perm[i], junk + perm[i] * cs);
+            for (i = 0; i < N; i++)
+                vq_pq4_set(q, got, perm[i], codes + perm[i] * cs);
+            CHECK(memcmp(got, want, bs) == 0);
+            for (i = 0; i < N; i++) {
+                uint8_t c[8];
+                memcpy(c, codes + i * cs, cs);
+                if (ms[mi] & 1)
+                    c[cs - 1] &= 0x0f;
+                memset(back, 0xee, sizeof back);
+                vq_pq4_get(q, want, i, back);
+                CHECK_MSG(memcmp(back, c, cs) == 0, "M %u lane %zu", ms[mi], i);
+            }
+            /* a single lane rewritten: only its nibbles change */
+            memcpy(got, want, bs);
+            vq_pq4_set(q, got, 40, junk);
+            vq_pq4_get(q, got, 40, back);
+            {
+                uint8_t j[8];
+                memcpy(j, junk, cs);
+                if (ms[mi] & 1)
+                    j[cs - 1] &= 0x0f;
+                CHECK(memcmp(back, j, cs) == 0);
+            }
+            vq_pq4_set(q, got, 40, codes + 40 * cs);
+            CHECK(memcmp(got, want, bs) == 0);
+            free(codes);
+            free(junk);
+            free(want);
+            free(got);
+            vq_destroy(q);
+        }
+    }
 }
 
 /* recall@10 after reranking refine * 10 candidates with exact distances */
@@ -1117,6 +1190,7 @@ int main(void)
     TEST_RUN(test_bq);
     TEST_RUN(test_pq_adc);
     TEST_RUN(test_pq4_fast_scan);
+    TEST_RUN(test_pq4_lanes);
     TEST_RUN(test_recall);
     TEST_RUN(test_procrustes);
     TEST_RUN(test_opq_error);

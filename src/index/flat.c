@@ -41,7 +41,11 @@
  * distance computer, keeps the nearest ceil(refine * k) slots in a heap,
  * and reranks those with the exact kernel on the full vectors, which are
  * touched only then; with n_threads > 1 and enough data the code scan is
- * split over workers like the exact one. Batch queries of a quantized
+ * split over workers like the exact one. 4-bit PQ/OPQ codes are scanned
+ * through qcodes' block copy with the fast-scan kernel (8-bit lookup
+ * tables in registers, vq_dc_scan_blocks): its distances are approximate,
+ * which only changes which candidates are reranked; the other codes go
+ * through the float-table loop (vq_dc_scan). Batch queries of a quantized
  * index are spread over the workers, each one such search (no packed
  * kernel for codes yet); range searches stay exact on the full vectors.
  *
@@ -393,6 +397,7 @@ static int flat_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
             vex_mem_free(mem, f);
             return rc;
         }
+        qc_use_blocks(f->qc); /* 4-bit codes: the fast scan (qscan_range) */
     }
     *out = f;
     return VEX_OK;
@@ -780,6 +785,13 @@ typedef struct qscan_job {
     uint64_t chunk;
 } qscan_job;
 
+/* The fast scan reads whole blocks of 32 codes, so a scan block must start
+ * on one: lo is 0 or a multiple of the chunk, which is a multiple of
+ * FLAT_BLOCK, and b steps by FLAT_BLOCK. Only the last block of the index
+ * can be partial, and vq_dc_scan_blocks returns just its first cnt
+ * distances. */
+_Static_assert(FLAT_BLOCK % 32 == 0, "scan blocks start on pq4 blocks");
+
 static void qscan_range(const flat_index *f, const vex_search_opts *so,
                         const vq_dc *dc, uint64_t lo, uint64_t hi, vex_topk *t)
 {
@@ -788,7 +800,14 @@ static void qscan_range(const flat_index *f, const vex_search_opts *so,
     for (b = lo; b < hi; b += FLAT_BLOCK) {
         size_t j, cnt = hi - b < FLAT_BLOCK ? (size_t)(hi - b) : FLAT_BLOCK;
         float bound;
-        vq_dc_scan(dc, qc_code(f->qc, b), cnt, dist);
+        /* 4-bit codes: approximate distances from the 8-bit tables of the
+         * block copy (one shuffle looks up 16-32 codes; the float-table
+         * loop has to unpack nibbles one by one); the rerank below makes
+         * the returned distances exact */
+        if (f->qc->blocks)
+            vq_dc_scan_blocks(dc, qc_block(f->qc, b), cnt, dist);
+        else
+            vq_dc_scan(dc, qc_code(f->qc, b), cnt, dist);
         bound = vex_topk_bound(t);
         for (j = 0; j < cnt; j++) {
             if (dist[j] <= bound && vex_accept(so, f->ids[b + j])) {

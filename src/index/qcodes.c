@@ -6,7 +6,9 @@
  * quantized index searches full vectors and has no codes to keep), then
  * follow the kind's capacity. The quantizer section is the quantizer's own
  * checksummed blob (vq_serialize), copied on open; the codes section is
- * used in place when the blob is borrowed, like HNSW's slots.
+ * used in place when the blob is borrowed, like HNSW's slots. The block
+ * copy of 4-bit codes (qcodes.h) follows every write one lane at a time
+ * (vq_pq4_set), so an add or a remove costs O(M) more, not a repack.
  */
 #include "index/qcodes.h"
 
@@ -47,7 +49,52 @@ void qc_destroy(vex_qcodes *qc)
     vq_destroy(qc->q);
     if (!qc->borrowed)
         vex_mem_free_aligned(qc->mem, qc->codes);
+    vex_mem_free_aligned(qc->mem, qc->blocks);
     vex_mem_free(qc->mem, qc);
+}
+
+void qc_use_blocks(vex_qcodes *qc)
+{
+    qc->use_blocks = 1;
+}
+
+static void blocks_free(vex_qcodes *qc)
+{
+    vex_mem_free_aligned(qc->mem, qc->blocks);
+    qc->blocks = NULL;
+    qc->blocks_cap = 0;
+    qc->block_bytes = 0;
+}
+
+/* A block copy for q with room for `cap` slots (rounded up to 32),
+ * keeping the blocks of the current copy, if any; the new lanes are zero.
+ * Unchanged on failure. Only for a store that asked and 4-bit PQ/OPQ. */
+static int blocks_alloc(vex_qcodes *qc, const vq_quantizer *q, uint64_t cap)
+{
+    size_t bb = vq_pq4_blocks_size(q, 1), n_blocks, bytes;
+    unsigned char *b;
+    cap = cap == 0 ? 32 : (cap + 31) / 32 * 32;
+    if (cap / 32 > SIZE_MAX || vex_mul_overflow((size_t)(cap / 32), bb, &bytes))
+        return VEX_NOMEM;
+    b = vex_mem_alloc_aligned(qc->mem, bytes, 64);
+    if (b == NULL)
+        return VEX_NOMEM;
+    n_blocks = qc->blocks ? (size_t)(qc->blocks_cap / 32) : 0;
+    if (n_blocks > cap / 32)
+        n_blocks = (size_t)(cap / 32);
+    if (n_blocks)
+        memcpy(b, qc->blocks, n_blocks * bb);
+    memset(b + n_blocks * bb, 0, bytes - n_blocks * bb);
+    vex_mem_free_aligned(qc->mem, qc->blocks);
+    qc->blocks = b;
+    qc->blocks_cap = cap;
+    qc->block_bytes = bb;
+    return VEX_OK;
+}
+
+static int blocks_wanted(const vex_qcodes *qc, const vq_quantizer *q)
+{
+    return qc->use_blocks && vq_pq4_blocks_size(q, 1) > 0;
 }
 
 /* (Re)allocate the code array for `cap` slots, keeping `keep` codes. */
@@ -83,7 +130,11 @@ int qc_reserve(vex_qcodes *qc, uint64_t cap)
     /* geometric growth: streams of small adds copy O(n) in total */
     if (cap < qc->cap + qc->cap / 2)
         cap = qc->cap + qc->cap / 2;
-    if (codes_alloc(qc, cap, keep) != VEX_OK)
+    /* the block copy first: if the codes then fail, the copy is just
+     * larger than needed and blocks_cap >= cap still holds */
+    if ((qc->blocks && cap > qc->blocks_cap &&
+         blocks_alloc(qc, qc->q, cap) != VEX_OK) ||
+        codes_alloc(qc, cap, keep) != VEX_OK)
         return vex_err_set(qc->err, VEX_NOMEM,
                            "out of memory growing the codes to %llu",
                            (unsigned long long)cap);
@@ -109,6 +160,10 @@ int qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots)
     if (rc == VEX_OK) {
         qc->cap = 0;
         rc = codes_alloc(qc, qc->want > n_slots ? qc->want : n_slots, 0);
+        /* the block copy: all lanes zero, filled by the kind's qc_encode */
+        blocks_free(qc);
+        if (rc == VEX_OK && blocks_wanted(qc, q))
+            rc = blocks_alloc(qc, q, qc->cap);
         if (rc != VEX_OK)
             vex_err_set(qc->err, rc, "out of memory for the codes");
     }
@@ -130,6 +185,7 @@ void qc_untrain(vex_qcodes *qc)
     qc->cap = 0;
     qc->borrowed = 0;
     qc->trained = 0;
+    blocks_free(qc);
     vq_destroy(qc->q);
     qc->q = NULL;
     /* a fresh untrained quantizer (for its code size and the next try) */
@@ -139,6 +195,7 @@ void qc_untrain(vex_qcodes *qc)
 
 int qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n)
 {
+    size_t i;
     int rc;
     if (!qc->trained || n == 0)
         return VEX_OK;
@@ -146,14 +203,21 @@ int qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n)
     if (rc != VEX_OK)
         return vex_err_set(qc->err, rc, "encoding vectors: %s",
                            vq_errmsg(qc->q));
+    if (qc->blocks)
+        for (i = 0; i < n; i++)
+            vq_pq4_set(qc->q, qc->blocks, (size_t)slot + i,
+                       qc_code(qc, slot + i));
     return VEX_OK;
 }
 
 void qc_move(vex_qcodes *qc, uint64_t dst, uint64_t src)
 {
-    if (qc->trained)
-        memcpy(qc->codes + dst * qc->code_size, qc->codes + src * qc->code_size,
-               qc->code_size);
+    if (!qc->trained)
+        return;
+    memcpy(qc->codes + dst * qc->code_size, qc->codes + src * qc->code_size,
+           qc->code_size);
+    if (qc->blocks)
+        vq_pq4_set(qc->q, qc->blocks, (size_t)dst, qc_code(qc, dst));
 }
 
 size_t qc_candidates(float refine, float dflt, size_t k)
@@ -256,14 +320,24 @@ int qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
         qc->codes = (unsigned char *)(uintptr_t)(buf + sc->offset);
         qc->cap = n_slots;
         qc->borrowed = 1;
-        return VEX_OK;
+    } else {
+        qc->cap = 0;
+        rc = codes_alloc(qc, n_slots, 0);
+        if (rc != VEX_OK)
+            return vex_err_set(qc->err, rc, "out of memory copying the codes");
+        if (n_slots)
+            memcpy(qc->codes, buf + sc->offset, (size_t)sc->length);
     }
-    qc->cap = 0;
-    rc = codes_alloc(qc, n_slots, 0);
-    if (rc != VEX_OK)
-        return vex_err_set(qc->err, rc, "out of memory copying the codes");
-    if (n_slots)
-        memcpy(qc->codes, buf + sc->offset, (size_t)sc->length);
+    /* the block copy is ours even when the codes are borrowed */
+    blocks_free(qc);
+    if (blocks_wanted(qc, q)) {
+        rc = blocks_alloc(qc, q, qc->cap);
+        if (rc == VEX_OK)
+            rc = vq_pq4_pack(q, qc->codes, (size_t)n_slots, qc->blocks);
+        if (rc != VEX_OK)
+            return vex_err_set(qc->err, VEX_NOMEM,
+                               "out of memory for the codes' block copy");
+    }
     return VEX_OK;
 }
 
@@ -273,6 +347,7 @@ uint64_t qc_memory(const vex_qcodes *qc)
     if (qc->trained) {
         /* borrowed codes count too: searches read them all */
         b += vq_blob_size(qc->q) + qc->cap * qc->code_size;
+        b += qc->blocks_cap / 32 * qc->block_bytes;
     }
     return b;
 }

@@ -12,6 +12,21 @@
  * code array (growth, copy on write of a borrowed blob), training, and the
  * two blob sections (quantizer, codes) with their checks.
  *
+ * Block copy (4-bit PQ/OPQ, for a kind that asks with qc_use_blocks: flat,
+ * which scans every code; HNSW reads single codes and does not ask). The
+ * codes again, interleaved by 32 for the fast scan (vq_pq4_pack; layout at
+ * pq4_scan in simd/simd.h), scored with vq_dc_scan_blocks. It lives in
+ * memory only: the blob keeps the plain codes (its format does not
+ * change) and the copy is rebuilt by qc_train (filled by the qc_encode
+ * that follows) and qc_blob_open, always owned, even when the codes are
+ * borrowed. Invariant: when blocks != NULL, blocks_cap >= cap and lane i
+ * of the copy holds code i for every slot the kind has encoded or moved
+ * (qc_encode and qc_move write both forms; qc_reserve grows both); lanes
+ * past the kind's count are stale, which is harmless because
+ * vq_dc_scan_blocks returns only the first n distances. blocks == NULL on
+ * a trained store is consistent too (searches use the plain codes): the
+ * copy is an accelerator, never the only place a code lives.
+ *
  * Locking: none here; the kind calls in under its own lock (writes
  * exclusive, searches shared).
  */
@@ -39,6 +54,11 @@ typedef struct vex_qcodes {
     uint64_t cap;         /* codes allocated */
     uint64_t want;        /* slots the kind has room for */
     int borrowed;         /* codes point into a caller's blob */
+    /* block copy (see the top of this file) */
+    int use_blocks;        /* the kind asked for it (qc_use_blocks) */
+    unsigned char *blocks; /* blocks_cap / 32 blocks; NULL when none */
+    uint64_t blocks_cap;   /* slots, a multiple of 32 */
+    size_t block_bytes;    /* bytes of one block of 32 codes (M * 16) */
 } vex_qcodes;
 
 /* A new code store for cfg (cfg->quant != 0), untrained. */
@@ -46,8 +66,16 @@ int qc_create(const vex_mem *mem, vex_err *err,
               const struct vex_index_config *cfg, vex_qcodes **out);
 void qc_destroy(vex_qcodes *qc); /* NULL-safe */
 
-/* The kind has room for `cap` slots; codes follow once trained. A
- * borrowed code array is copied here (copy on first write). */
+/* Keep a block copy of 4-bit PQ/OPQ codes from the next qc_train or
+ * qc_blob_open on (nothing for other quantizers). Call before either. A
+ * kind that asks must write codes only through qc_encode and qc_move
+ * (HNSW copies codes into qc->codes itself, one reason it does not ask). */
+void qc_use_blocks(vex_qcodes *qc);
+
+/* The kind has room for `cap` slots; codes (and the block copy) follow
+ * once trained. A borrowed code array is copied here (copy on first
+ * write). All or nothing as far as the kind can tell: on failure the
+ * capacity it may use (cap) is unchanged. */
 int qc_reserve(vex_qcodes *qc, uint64_t cap);
 
 /* Train on n vectors at x (contiguous float32 rows) and allocate codes for
@@ -58,8 +86,8 @@ int qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots);
 /* Back to untrained (a failed encode right after training). */
 void qc_untrain(vex_qcodes *qc);
 
-/* Encode n vectors (contiguous rows) into slots slot..slot+n-1; a no-op
- * until trained. */
+/* Encode n vectors (contiguous rows) into slots slot..slot+n-1 (and their
+ * lanes of the block copy); a no-op until trained. */
 int qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n);
 
 static inline const unsigned char *qc_code(const vex_qcodes *qc, uint64_t slot)
@@ -67,7 +95,14 @@ static inline const unsigned char *qc_code(const vex_qcodes *qc, uint64_t slot)
     return qc->codes + slot * qc->code_size;
 }
 
-/* Copy slot src's code over dst's (flat's remove). */
+/* The block holding slots slot..slot+31 of the block copy; slot must be a
+ * multiple of 32 and qc->blocks not NULL. */
+static inline const unsigned char *qc_block(const vex_qcodes *qc, uint64_t slot)
+{
+    return qc->blocks + (size_t)(slot / 32) * qc->block_bytes;
+}
+
+/* Copy slot src's code over dst's (flat's remove), in both forms. */
 void qc_move(vex_qcodes *qc, uint64_t dst, uint64_t src);
 
 /* Candidates to rerank for k hits: ceil(refine * k), refine = the search's
@@ -87,7 +122,7 @@ int qc_blob_write(vex_qcodes *qc, const vex_blob_info *info, unsigned char *buf,
 int qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
                  const unsigned char *buf, uint64_t n_slots, int borrow);
 
-/* Bytes held (codes, quantizer tables estimate). */
+/* Bytes held (codes, block copy, quantizer tables estimate). */
 uint64_t qc_memory(const vex_qcodes *qc);
 
 /* Most rows a kind hands to qc_train when training on its own vectors

@@ -242,6 +242,31 @@ int vq_pq4_pack(vq_quantizer *q, const uint8_t *codes, size_t n,
     return VEX_OK;
 }
 
+void vq_pq4_set(const vq_quantizer *q, uint8_t *blocks, size_t i,
+                const uint8_t *code)
+{
+    size_t m, M = q->m, v = i % 32;
+    uint8_t *b = blocks + (i / 32) * M * 16 + (v & 15);
+    unsigned shift = v < 16 ? 0 : 4, keep = v < 16 ? 0xf0u : 0x0fu;
+    for (m = 0; m < M; m++) {
+        unsigned sc = (code[m >> 1] >> ((m & 1) * 4)) & 15u;
+        b[m * 16] = (uint8_t)((b[m * 16] & keep) | (sc << shift));
+    }
+}
+
+void vq_pq4_get(const vq_quantizer *q, const uint8_t *blocks, size_t i,
+                uint8_t *code)
+{
+    size_t m, M = q->m, v = i % 32;
+    const uint8_t *b = blocks + (i / 32) * M * 16 + (v & 15);
+    unsigned shift = v < 16 ? 0 : 4;
+    memset(code, 0, q->code_size);
+    for (m = 0; m < M; m++) {
+        unsigned sc = (b[m * 16] >> shift) & 15u;
+        code[m >> 1] |= (uint8_t)(sc << ((m & 1) * 4));
+    }
+}
+
 void vq_dc_scan_blocks(const vq_dc *dc, const uint8_t *blocks, size_t n,
                        float *out)
 {

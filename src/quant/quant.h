@@ -205,6 +205,18 @@ size_t vq_pq4_blocks_size(const vq_quantizer *q, size_t n);
  * the last block are zero. VEX_INVALID unless q is 4-bit PQ/OPQ. */
 int vq_pq4_pack(vq_quantizer *q, const uint8_t *codes, size_t n,
                 uint8_t *blocks);
+/* Writes one code (the plain form vq_encode gives) into lane i of the
+ * block form, leaving the other lanes as they are: block i / 32 must be
+ * allocated (vq_pq4_blocks_size(q, i + 1) bytes at least). This is how a
+ * block copy follows single writes (an index's adds and moves) without
+ * repacking; the result equals vq_pq4_pack of the same codes. No checks:
+ * q must be 4-bit PQ/OPQ (vq_pq4_blocks_size(q, 1) > 0). */
+void vq_pq4_set(const vq_quantizer *q, uint8_t *blocks, size_t i,
+                const uint8_t *code);
+/* The inverse: the plain code of lane i into code (vq_code_size bytes;
+ * an odd M's unused high nibble is 0). Same preconditions. */
+void vq_pq4_get(const vq_quantizer *q, const uint8_t *blocks, size_t i,
+                uint8_t *code);
 /* out[i] = approximate distance of code i, i < n. */
 void vq_dc_scan_blocks(const vq_dc *dc, const uint8_t *blocks, size_t n,
                        float *out);
