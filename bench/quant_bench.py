@@ -9,10 +9,12 @@ code (what a search scans per vector) next to them:
          float32 (no quantizer), SQ8 (4x), PQ 8-bit at 32x (M = dim*4/32
          bytes rounded down), OPQ at 32x, BQ (32x); and PQ at FAISS's M
          when that differs (FAISS's PQ needs M to divide dim: the largest
-         such M up to dim*4/32, 10 for glove-100)
+         such M up to dim*4/32, 10 for glove-100); flat 4-bit PQ with
+         2M subvectors (M bytes, the fast scan)
   FAISS  (Debian python3-faiss) IndexScalarQuantizer QT_8bit, IndexPQ at
-         the same M, both alone and under IndexRefineFlat (k_factor =
-         refine); IndexHNSWSQ QT_8bit with an efSearch sweep; IndexIVFPQ
+         the same M and IndexPQFastScan (2M 4-bit subvectors, M bytes),
+         each alone and under IndexRefineFlat (k_factor = refine);
+         IndexHNSWSQ QT_8bit with an efSearch sweep; IndexIVFPQ
          (nlist ~ 4 sqrt(n), same M) under IndexRefineFlat with an nprobe
          sweep. Cosine data are normalised and searched by inner product.
 
@@ -155,6 +157,13 @@ t = build(r); measure("PQ", pq, M, t, refine=0)
 for f in (10, 20, 50):
     r.k_factor = f
     measure("PQ+RefineFlat", r, M, t, refine=f)
+# 4-bit PQ with FAISS's fast scan at the same code size: 2M subvectors
+pq4 = faiss.IndexPQFastScan(d, 2 * M, 4, mt)
+r = faiss.IndexRefineFlat(pq4)
+t = build(r); measure("PQ4FastScan", pq4, M, t, refine=0)
+for f in (10, 20, 50):
+    r.k_factor = f
+    measure("PQ4FastScan+RefineFlat", r, M, t, refine=f)
 hs = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, 16, mt)
 hs.hnsw.efConstruction = 200
 t = build(hs)
@@ -212,6 +221,7 @@ def main():
                 ("flat", "sq8", "1,2", None),
                 ("flat", "pq:%d" % m32, "1,10,20,50", None),
                 ("flat", "opq:%d" % m32, "10,20", None),
+                ("flat", "pq4:%d" % (2 * mf), "1,10,20,50", None),
                 ("flat", "bq", "10,50", None),
                 ("hnsw", None, None, "16,32,64,128,256"),
                 ("hnsw", "sq8", "2", "16,32,64,128,256"),

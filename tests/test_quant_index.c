@@ -416,6 +416,16 @@ static int open_rc(const unsigned char *b, uint64_t size, uint32_t flags)
     return rc;
 }
 
+/* open_rc of b's bytes copied to d under the header `info` (edited by the
+ * caller), re-sealed so that only the checks behind the CRCs can refuse */
+static int resealed_rc(const unsigned char *b, uint64_t size, unsigned char *d,
+                       vex_blob_info info)
+{
+    memcpy(d, b, size);
+    vex_blob_finish(&info, d);
+    return open_rc(d, size, 0);
+}
+
 static void test_serialize(void)
 {
     static const vex_quant qs[] = {VEX_QUANT_SQ8, VEX_QUANT_BQ, VEX_QUANT_PQ,
@@ -504,37 +514,27 @@ static void test_serialize(void)
                 /* header quantizer fields that disagree with the section */
                 {
                     vex_blob_info i2 = info;
-                    memcpy(d, b, size);
                     i2.quant_m = info.quant_m + 1;
                     if (info.quant == VEX_QUANT_SQ8 ||
                         info.quant == VEX_QUANT_BQ)
                         i2.quant = info.quant == VEX_QUANT_SQ8 ? VEX_QUANT_BQ
                                                                : VEX_QUANT_SQ8;
-                    vex_blob_finish(&i2, d);
-                    CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                    CHECK(resealed_rc(b, size, d, i2) == VEX_CORRUPT);
                     i2 = info;
-                    memcpy(d, b, size);
                     i2.quant_refine = 0.0f;
-                    vex_blob_finish(&i2, d);
-                    CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                    CHECK(resealed_rc(b, size, d, i2) == VEX_CORRUPT);
                     /* codes section a code short */
                     i2 = info;
-                    memcpy(d, b, size);
                     i2.sec[sc - info.sec].length -= 1;
-                    vex_blob_finish(&i2, d);
-                    CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                    CHECK(resealed_rc(b, size, d, i2) == VEX_CORRUPT);
                     /* the quantizer section dropped, codes kept */
                     i2 = info;
-                    memcpy(d, b, size);
                     i2.sec[sq - info.sec].id = 77;
-                    vex_blob_finish(&i2, d);
-                    CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                    CHECK(resealed_rc(b, size, d, i2) == VEX_CORRUPT);
                     /* a version-1 header (no quantizer) with the sections */
                     i2 = info;
-                    memcpy(d, b, size);
                     i2.quant = 0;
-                    vex_blob_finish(&i2, d);
-                    CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                    CHECK(resealed_rc(b, size, d, i2) == VEX_CORRUPT);
                     /* version 2, the development layout: refused as such */
                     memcpy(d, b, size);
                     vex_put_u32le(d + 8, 2);
@@ -549,15 +549,11 @@ static void test_serialize(void)
                               sv->length == (uint64_t)1000 * DIM * 4);
                         if (sv) {
                             i2 = info;
-                            memcpy(d, b, size);
                             i2.sec[sv - info.sec].id = 78;
-                            vex_blob_finish(&i2, d);
-                            CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                            CHECK(resealed_rc(b, size, d, i2) == VEX_CORRUPT);
                             i2 = info;
-                            memcpy(d, b, size);
                             i2.sec[sv - info.sec].length -= DIM * 4;
-                            vex_blob_finish(&i2, d);
-                            CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
+                            CHECK(resealed_rc(b, size, d, i2) == VEX_CORRUPT);
                             /* a non-finite vector behind a valid CRC */
                             i2 = info;
                             memcpy(d, b, size);
