@@ -539,6 +539,18 @@ static void test_errors(void)
         /* metadata out: vex_search only, every handle needed */
         sp.meta_out = g_metas;
         CHECK_RC(vex_search_batch(c, q, 1, K, &sp, hits, &n), VEX_INVALID);
+        sp.meta_out = NULL;
+        {
+            /* stats likewise: refused by a batch, not left unfilled */
+            vex_search_stats st;
+            vex_search_stats_init(&st);
+            sp.stats = &st;
+            CHECK_RC(vex_search_batch(c, q, 1, K, &sp, hits, &n),
+                     VEX_INVALID);
+            CHECK(strstr(vex_collection_errmsg(c), "stats") != NULL);
+            sp.stats = NULL;
+        }
+        sp.meta_out = g_metas;
         {
             vex_meta *none[K] = {NULL};
             vex_meta *mm = NULL;

@@ -2754,9 +2754,10 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     }
     if ((rc = check_search(c, k, params)) != VEX_OK)
         return rc;
-    if (params->meta_out)
+    if (params->meta_out || params->stats)
         return vex_err_set(&c->err, VEX_INVALID,
-                           "params.meta_out applies to vex_search only");
+                           "params.%s applies to vex_search only",
+                           params->meta_out ? "meta_out" : "stats");
     for (size_t i = 0; i < n_queries; i++)
         if (vex_vector_check(&c->icfg,
                              (const unsigned char *)queries + i * c->vec_bytes,
