@@ -228,7 +228,7 @@ def main():
                 ("hnsw", "pq:%d" % m32, "20,50", "32,64,128,256")]
         if mf != m32:
             runs += [("flat", "pq:%d" % mf, "10,20,50", None),
-                     ("hnsw", "pq:%d" % mf, "20,50", "64")]
+                     ("hnsw", "pq:%d" % mf, "20,30,40,50", "64")]
         for index, quant, refine, ef in runs:
             log("vexdb %s %s %s" % (ds["name"], index, quant or "f32"))
             for r in run_vex(args, ds, index, quant, refine, ef):
