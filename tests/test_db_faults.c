@@ -12,6 +12,13 @@
  * power is cut with unsynced data kept, dropped or garbled. The database
  * must open, with every acknowledged write present and nothing that was
  * never written.
+ *
+ * Both run twice: on a flat collection of bare vectors, and on a "rich"
+ * one (HNSW on SQ8 codes, a schema, every record with metadata whose
+ * value repeats the vector's tag), so that metadata in log records and
+ * segment columns and the quantizer trained at flush and compaction go
+ * through the same failures; a record whose metadata disagrees with its
+ * vector counts as damaged.
  */
 #include <string.h>
 
@@ -22,6 +29,9 @@
 
 #define DIM    4
 #define MAX_ID 400
+
+/* 1: the rich collection (see the top) */
+static int g_rich;
 
 /* expected[id]: 0 absent, else the record's first component */
 typedef struct state {
@@ -34,6 +44,63 @@ static void vec_of(uint64_t id, float tag, float *v)
     v[1] = (float)id;
     v[2] = 1.0f;
     v[3] = -(float)id;
+}
+
+/* The metadata of a record written with vector v: its tag, as an int. */
+static vex_meta *meta_of(const float *v)
+{
+    vex_meta *m = NULL;
+    if (vex_meta_create(NULL, &m) != VEX_OK ||
+        vex_meta_set_int(m, "tag", (int64_t)v[0]) != VEX_OK) {
+        vex_meta_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* insert (upsert 0) or upsert (1) of id with v, with metadata when rich */
+static int put_rec(vex_collection *c, int upsert, uint64_t id, const float *v)
+{
+    vex_meta *m;
+    int rc;
+    if (!g_rich)
+        return upsert ? vex_upsert(c, id, v) : vex_insert(c, id, v);
+    if ((m = meta_of(v)) == NULL)
+        return VEX_NOMEM;
+    rc = upsert ? vex_upsert_meta(c, id, v, m) : vex_insert_meta(c, id, v, m);
+    vex_meta_free(m);
+    return rc;
+}
+
+static int batch_put(vex_batch *b, int upsert, uint64_t id, const float *v)
+{
+    vex_meta *m;
+    int rc;
+    if (!g_rich)
+        return upsert ? vex_batch_upsert(b, id, v) : vex_batch_insert(b, id, v);
+    if ((m = meta_of(v)) == NULL)
+        return VEX_NOMEM;
+    rc = upsert ? vex_batch_upsert_meta(b, id, v, m)
+                : vex_batch_insert_meta(b, id, v, m);
+    vex_meta_free(m);
+    return rc;
+}
+
+/* The collection of the variant. */
+static int create_coll(vex_db *db, vex_collection **c)
+{
+    static const vex_schema_field fields[] = {{"tag", VEX_TYPE_INT, 0}};
+    vex_collection_config cfg;
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    if (g_rich) {
+        cfg.index_kind = VEX_INDEX_HNSW;
+        cfg.quant = VEX_QUANT_SQ8;
+        cfg.schema_fields = fields;
+        cfg.n_schema_fields = 1;
+    }
+    return vex_collection_create(db, "c", &cfg, c);
 }
 
 static vex_db *open_on(vex_vfs *vfs, int *rc_out)
@@ -84,6 +151,18 @@ static int read_state(vex_vfs *vfs, state *s)
             s->v[id] = v[0];
             if (v[1] != (float)id || v[3] != -(float)id)
                 s->v[id] = -1; /* damaged */
+            if (g_rich) {      /* the metadata must match the vector */
+                vex_meta *m = NULL;
+                vex_field f;
+                size_t i;
+                if (vex_meta_create(NULL, &m) != VEX_OK ||
+                    vex_get_meta(c, id, m) != VEX_OK ||
+                    vex_meta_find(m, "tag", &i) != VEX_OK ||
+                    vex_meta_field(m, i, &f) != VEX_OK ||
+                    f.type != VEX_TYPE_INT || f.i != (int64_t)v[0])
+                    s->v[id] = -1;
+                vex_meta_free(m);
+            }
         }
     vex_db_close(db);
     return 1;
@@ -100,19 +179,15 @@ static int setup(vex_vfs *vfs, state *s)
 {
     vex_db *db = open_on(vfs, NULL);
     vex_collection *c = NULL;
-    vex_collection_config cfg;
     float v[DIM];
     int rc;
     memset(s, 0, sizeof *s);
     if (db == NULL)
         return 0;
-    vex_collection_config_init(&cfg);
-    cfg.dim = DIM;
-    cfg.index_kind = VEX_INDEX_FLAT;
-    rc = vex_collection_create(db, "c", &cfg, &c);
+    rc = create_coll(db, &c);
     for (uint64_t id = 1; id <= 30 && rc == VEX_OK; id++) {
         vec_of(id, 1.0f, v);
-        rc = vex_insert(c, id, v);
+        rc = put_rec(c, 0, id, v);
         s->v[id] = 1.0f;
         if (id == 20 && rc == VEX_OK)
             rc = vex_flush(c);
@@ -150,16 +225,18 @@ static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
         return vex_collection_open(*dbp, "c", cp);
     case OP_INSERT:
         vec_of(100, 2.0f, v);
-        return vex_insert(*cp, 100, v);
+        return put_rec(*cp, 0, 100, v);
     case OP_BATCH:
         rc = vex_batch_create(sizeof v, NULL, &b);
+        if (rc != VEX_OK)
+            return rc;
         vec_of(1, 3.0f, v);
-        vex_batch_upsert(b, 1, v);
+        batch_put(b, 1, 1, v);
         vex_batch_delete(b, 2);
         vec_of(101, 3.0f, v);
-        vex_batch_insert(b, 101, v);
+        batch_put(b, 0, 101, v);
         vec_of(25, 3.0f, v);
-        vex_batch_upsert(b, 25, v);
+        batch_put(b, 1, 25, v);
         rc = vex_batch_commit(*cp, b);
         vex_batch_free(b);
         return rc;
@@ -167,7 +244,7 @@ static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
         return vex_flush(*cp);
     case OP_UPSERT_SEG:
         vec_of(7, 4.0f, v);
-        return vex_upsert(*cp, 7, v);
+        return put_rec(*cp, 1, 7, v);
     case OP_COMPACT:
         /* one segment with a deleted row (5): rewritten without it */
         return vex_compact(*cp);
@@ -260,10 +337,12 @@ static void sweep(int op, int kind, int persistent)
 
 static void test_fault_sweeps(void)
 {
-    for (int op = 0; op < N_OPS; op++)
-        for (int kind = VEX_FAULT_IOERR; kind <= VEX_FAULT_SYNC; kind++)
-            for (int persistent = 0; persistent < 2; persistent++)
-                sweep(op, kind, persistent);
+    for (g_rich = 0; g_rich < 2; g_rich++)
+        for (int op = 0; op < N_OPS; op++)
+            for (int kind = VEX_FAULT_IOERR; kind <= VEX_FAULT_SYNC; kind++)
+                for (int persistent = 0; persistent < 2; persistent++)
+                    sweep(op, kind, persistent);
+    g_rich = 0;
 }
 
 /* ------------------------------------------------------------------
@@ -279,7 +358,6 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
     vex_db_options o;
     vex_db *db = NULL;
     vex_collection *c = NULL;
-    vex_collection_config cfg;
     float v[DIM];
     int rc;
     memset(model, 0, sizeof *model);
@@ -291,12 +369,8 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
     o.compact_min_merge = 0;
     o.compact_deleted_pct = 0;
     rc = vexi_db_open_vfs("db", &o, vfs, &db);
-    if (rc == VEX_OK) {
-        vex_collection_config_init(&cfg);
-        cfg.dim = DIM;
-        cfg.index_kind = VEX_INDEX_FLAT;
-        rc = vex_collection_create(db, "c", &cfg, &c);
-    }
+    if (rc == VEX_OK)
+        rc = create_coll(db, &c);
     for (uint64_t i = 1; i < 120 && rc == VEX_OK; i++) {
         if (i % 7 == 0 && model->v[i - 3] != 0) {
             *maybe_id = i - 3;
@@ -308,14 +382,14 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
             vec_of(i / 2, (float)i, v);
             *maybe_id = i / 2;
             *maybe_val = (float)i;
-            rc = vex_upsert(c, i / 2, v);
+            rc = put_rec(c, 1, i / 2, v);
             if (rc == VEX_OK)
                 model->v[i / 2] = (float)i;
         } else {
             vec_of(i, (float)i, v);
             *maybe_id = i;
             *maybe_val = (float)i;
-            rc = vex_insert(c, i, v);
+            rc = put_rec(c, 0, i, v);
             if (rc == VEX_OK)
                 model->v[i] = (float)i;
         }
@@ -345,57 +419,61 @@ static void test_power_loss(void)
     static const vex_durability durs[] = {VEX_DURABILITY_GROUP,
                                           VEX_DURABILITY_FULL};
     int cases = 0;
-    for (int d = 0; d < 2; d++)
-        for (int m = 0; m < 3; m++) {
-            int done = 0;
-            for (uint64_t k = 1; !done && k < 2000; k++) {
-                vex_vfs *mem = NULL, *crash = NULL, *fault = NULL;
-                vex_fault_config fc = {VEX_FAULT_BIT(VEX_FAULT_M_SYNC) |
-                                           VEX_FAULT_BIT(VEX_FAULT_M_SYNC_DIR),
-                                       k, 1, VEX_FAULT_SYNC};
-                vex_fault_stats st;
-                state model, got;
-                uint64_t maybe;
-                float maybe_val = 0;
-                vex_vfs_mem_create(NULL, &mem);
-                vex_vfs_crash_create(mem, NULL, 1000 + k, &crash);
-                vex_vfs_fault_create(crash, NULL, &fault);
-                vex_vfs_fault_set(fault, &fc);
-                workload(fault, durs[d], &model, &maybe, &maybe_val);
-                vex_vfs_fault_stats(fault, &st);
-                done = st.n_faults == 0;
-                vex_vfs_crash_now(crash, modes[m], NULL);
-                if (read_state(mem, &got)) {
-                    for (uint64_t id = 1; id < MAX_ID; id++) {
-                        if (id == maybe && (got.v[id] == maybe_val ||
-                                            got.v[id] == model.v[id]))
-                            continue;
-                        CHECK_MSG(got.v[id] == model.v[id],
-                                  "durability %d, crash mode %d after sync "
-                                  "%llu: id %llu is %g, acknowledged %g",
-                                  (int)durs[d], modes[m], (unsigned long long)k,
-                                  (unsigned long long)id, got.v[id],
-                                  model.v[id]);
+    for (g_rich = 0; g_rich < 2; g_rich++)
+        for (int d = 0; d < 2; d++)
+            for (int m = 0; m < 3; m++) {
+                int done = 0;
+                for (uint64_t k = 1; !done && k < 2000; k++) {
+                    vex_vfs *mem = NULL, *crash = NULL, *fault = NULL;
+                    vex_fault_config fc = {
+                        VEX_FAULT_BIT(VEX_FAULT_M_SYNC) |
+                            VEX_FAULT_BIT(VEX_FAULT_M_SYNC_DIR),
+                        k, 1, VEX_FAULT_SYNC};
+                    vex_fault_stats st;
+                    state model, got;
+                    uint64_t maybe;
+                    float maybe_val = 0;
+                    vex_vfs_mem_create(NULL, &mem);
+                    vex_vfs_crash_create(mem, NULL, 1000 + k, &crash);
+                    vex_vfs_fault_create(crash, NULL, &fault);
+                    vex_vfs_fault_set(fault, &fc);
+                    workload(fault, durs[d], &model, &maybe, &maybe_val);
+                    vex_vfs_fault_stats(fault, &st);
+                    done = st.n_faults == 0;
+                    vex_vfs_crash_now(crash, modes[m], NULL);
+                    if (read_state(mem, &got)) {
+                        for (uint64_t id = 1; id < MAX_ID; id++) {
+                            if (id == maybe && (got.v[id] == maybe_val ||
+                                                got.v[id] == model.v[id]))
+                                continue;
+                            CHECK_MSG(
+                                got.v[id] == model.v[id],
+                                "durability %d, crash mode %d after sync "
+                                "%llu: id %llu is %g, acknowledged %g",
+                                (int)durs[d], modes[m], (unsigned long long)k,
+                                (unsigned long long)id, got.v[id], model.v[id]);
+                        }
+                    } else {
+                        /* a database whose creation was never acknowledged
+                         * may be missing: only then may it fail to open */
+                        int any = 0;
+                        for (uint64_t id = 1; id < MAX_ID; id++)
+                            any |= model.v[id] != 0;
+                        CHECK_MSG(
+                            !any,
+                            "durability %d, crash mode %d after sync %llu: "
+                            "acknowledged writes but the database does "
+                            "not open",
+                            (int)durs[d], modes[m], (unsigned long long)k);
                     }
-                } else {
-                    /* a database whose creation was never acknowledged
-                     * may be missing: only then may it fail to open */
-                    int any = 0;
-                    for (uint64_t id = 1; id < MAX_ID; id++)
-                        any |= model.v[id] != 0;
-                    CHECK_MSG(!any,
-                              "durability %d, crash mode %d after sync %llu: "
-                              "acknowledged writes but the database does "
-                              "not open",
-                              (int)durs[d], modes[m], (unsigned long long)k);
+                    cases++;
+                    fault->methods->destroy(fault);
+                    crash->methods->destroy(crash);
+                    mem->methods->destroy(mem);
                 }
-                cases++;
-                fault->methods->destroy(fault);
-                crash->methods->destroy(crash);
-                mem->methods->destroy(mem);
+                CHECK(done);
             }
-            CHECK(done);
-        }
+    g_rich = 0;
     fprintf(stderr, "power loss: %d crash points\n", cases);
 }
 
