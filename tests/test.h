@@ -62,15 +62,12 @@ static const char *test_case_name_;
         }                                                                      \
     } while (0)
 
-/* VEX_TEST_ONLY=a,b runs only the cases whose names contain a or b (the
- * TSan job uses it to run the concurrent cases of slow binaries). */
-static inline int test_selected_(const char *name)
+/* 1 when `name` contains one of the comma-separated parts of `list`. */
+static inline int test_listed_(const char *name, const char *list)
 {
-    const char *only = getenv("VEX_TEST_ONLY"), *p;
+    const char *p;
     char part[128];
-    if (only == NULL || *only == '\0')
-        return 1;
-    for (p = only; *p;) {
+    for (p = list; *p;) {
         size_t n = strcspn(p, ",");
         if (n > 0 && n < sizeof part) {
             memcpy(part, p, n);
@@ -81,6 +78,18 @@ static inline int test_selected_(const char *name)
         p += n + (p[n] == ',');
     }
     return 0;
+}
+
+/* VEX_TEST_ONLY=a,b runs only the cases whose names contain a or b (the
+ * TSan job uses it to run the concurrent cases of slow binaries);
+ * VEX_TEST_SKIP=a,b skips those cases (ctest splits a slow binary into
+ * entries that run in parallel). */
+static inline int test_selected_(const char *name)
+{
+    const char *only = getenv("VEX_TEST_ONLY"), *skip = getenv("VEX_TEST_SKIP");
+    if (skip != NULL && *skip != '\0' && test_listed_(name, skip))
+        return 0;
+    return only == NULL || *only == '\0' || test_listed_(name, only);
 }
 
 #define TEST_RUN(fn)                                                           \
