@@ -156,7 +156,9 @@ typedef struct hnsw {
     uint32_t M, M0, efc, efs;
     double level_mult;
     uint64_t seed;
-    size_t slot_bytes, aux_off, links_off;
+    /* aux_off: of the aux float from the vector's start (vec_ptr), in
+     * the slot or in the vector row; vec_stride: bytes per row of vecs */
+    size_t slot_bytes, aux_off, links_off, vec_stride;
 
     pthread_rwlock_t lock;
     pthread_mutex_t stripes[HNSW_STRIPES];
@@ -164,11 +166,17 @@ typedef struct hnsw {
     _Atomic uint64_t ep; /* (level << 32) | slot, or NO_EP */
 
     unsigned char *slots; /* cap * slot_bytes */
-    /* Quantized: the full vectors, cap * vec_bytes, apart from the slots
-     * (which then hold aux and links only), so that a walk on the codes
-     * never touches them and only reranks do: a mapped segment keeps them
-     * on disk. NULL when the vectors sit in the slots. */
-    unsigned char *vecs;
+    /* The apart layout (hnsw_layout), which an index opened from a
+     * quantized blob has: the full vectors in cap rows of vec_stride
+     * bytes (the vector, then its aux float), apart from the slots (which
+     * then hold the link block only), so that a walk on the codes never
+     * touches them and only reranks do: a mapped segment keeps them on
+     * disk. An index built here keeps the vector in the slot next to its
+     * links (a build walks full vectors and reads both together, 15-20%
+     * faster), even when quantized; serialising a quantized one writes
+     * the apart layout. */
+    int apart;
+    unsigned char *vecs; /* NULL unless apart */
     uint64_t *ids;
     uint8_t *levels;
     uint8_t *deleted; /* 1 = deleted, awaiting repair; 2 = free */
@@ -204,15 +212,15 @@ static inline unsigned char *slot_ptr(const hnsw *h, uint32_t s)
 /* The stored vector of slot s: in the slot, or apart (quantized). */
 static inline unsigned char *vec_ptr(const hnsw *h, uint32_t s)
 {
-    if (h->qc)
-        return h->vecs + (size_t)s * h->cfg.vec_bytes;
+    if (h->apart)
+        return h->vecs + (size_t)s * h->vec_stride;
     return slot_ptr(h, s);
 }
 
 static inline float slot_aux(const hnsw *h, uint32_t s)
 {
     float a;
-    memcpy(&a, slot_ptr(h, s) + h->aux_off, sizeof a);
+    memcpy(&a, vec_ptr(h, s) + h->aux_off, sizeof a); /* slot or row */
     return a;
 }
 
@@ -281,12 +289,27 @@ static inline float dist_nodes(const hnsw *h, const vex_simd_table *s,
     return dist_q(h, s, vec_ptr(h, a), slot_aux(h, a), b);
 }
 
+/* The lines of a stored vector and its aux (lines = those of aux_off +
+ * 4 bytes; a row of vecs need not start on a line: its last byte too). */
 static inline void prefetch_vec(const hnsw *h, uint32_t slot, size_t lines)
 {
     const char *p = (const char *)vec_ptr(h, slot);
     size_t i;
     for (i = 0; i < lines; i++)
         __builtin_prefetch(p + 64 * i, 0, 3);
+    if (h->apart)
+        __builtin_prefetch(p + h->vec_stride - 1, 0, 3);
+}
+
+/* The lines of the link block of slot s at level l (a packed slot starts
+ * anywhere in a line: its first and last bytes and every 64 between). */
+static inline void prefetch_links(const hnsw *h, uint32_t s, unsigned l)
+{
+    const char *lp = (const char *)links_of(h, s, l);
+    size_t o, lb = (1 + (size_t)max_links(h, l)) * 4;
+    for (o = 0; o < lb; o += 64)
+        __builtin_prefetch(lp + o, 0, 3);
+    __builtin_prefetch(lp + lb - 1, 0, 3);
 }
 
 /* ---------------------------------------------------------------------
@@ -517,7 +540,7 @@ static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                          uint16_t gen, const void *q, float qaux, unsigned l,
                          beam *b)
 {
-    const size_t lines = (h->cfg.vec_bytes + 63) / 64;
+    const size_t lines = (h->aux_off + sizeof(float) + 63) / 64;
     const int f32 = h->cfg.elem == VEX_ELEM_F32;
     void (*x4)(const float *, const float *const *, size_t, float *) =
         h->cfg.metric == VEX_METRIC_L2 ? s->l2sq_f32_x4 : s->dot_f32_x4;
@@ -565,9 +588,7 @@ static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
             for (j = 0; j < g; j++) {
                 if (d4[j] < beam_bound(b)) {
                     /* it may be expanded soon: fetch its link lines now */
-                    const char *lp = (const char *)links_of(h, nb[i + j], l);
-                    __builtin_prefetch(lp, 0, 3);
-                    __builtin_prefetch(lp + 64, 0, 3);
+                    prefetch_links(h, nb[i + j], l);
                     beam_insert(b, d4[j], nb[i + j]);
                 }
             }
@@ -764,6 +785,34 @@ static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
 
 static void hnsw_destroy(void *ix);
 
+/* Bytes of a packed slot of the apart layout: the level-0 link block. */
+static inline size_t packed_slot_bytes(const hnsw *h)
+{
+    return (1 + (size_t)h->M0) * 4;
+}
+
+/* Slot layout (see vecs). Link words are read and written atomically:
+ * keep them 4-aligned when a bit vector's size is not a multiple of 4. */
+static void hnsw_layout(hnsw *h, int apart)
+{
+    h->apart = apart;
+    if (apart) {
+        /* each row of vecs the vector and its aux (a walk on full vectors
+         * reads both together); a slot the link block alone, packed (a
+         * walk on codes reads links and codes, nothing else). Only float
+         * vectors are quantized: vec_bytes is a multiple of 4. */
+        h->aux_off = h->cfg.vec_bytes;
+        h->vec_stride = h->cfg.vec_bytes + sizeof(float);
+        h->links_off = 0;
+        h->slot_bytes = packed_slot_bytes(h);
+    } else {
+        h->aux_off = (h->cfg.vec_bytes + 3) / 4 * 4;
+        h->vec_stride = 0;
+        h->links_off = h->aux_off + sizeof(float);
+        h->slot_bytes = (h->links_off + packed_slot_bytes(h) + 63) / 64 * 64;
+    }
+}
+
 static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
                        const vex_index_config *cfg, void **out)
 {
@@ -782,19 +831,7 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     h->efs = cfg->hnsw_ef_search;
     h->seed = cfg->hnsw_seed;
     h->level_mult = 1.0 / log((double)h->M);
-    /* link words are read and written atomically: keep them 4-aligned
-     * when a bit vector's size is not a multiple of 4 */
-    if (cfg->quant) {
-        /* vectors apart (see vecs): a slot is aux and links, packed (a
-         * walk reads the link words and the codes, nothing else) */
-        h->aux_off = 0;
-        h->links_off = sizeof(float);
-        h->slot_bytes = h->links_off + (1 + (size_t)h->M0) * 4;
-    } else {
-        h->aux_off = (cfg->vec_bytes + 3) / 4 * 4;
-        h->links_off = h->aux_off + sizeof(float);
-        h->slot_bytes = (h->links_off + (1 + (size_t)h->M0) * 4 + 63) / 64 * 64;
-    }
+    hnsw_layout(h, 0);
     /* writers first: a steady stream of searches must not starve an add */
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr,
@@ -868,10 +905,10 @@ static int hnsw_thaw(hnsw *h)
     levels = vex_mem_alloc(h->mem, n);
     deleted = vex_mem_alloc(h->mem, n);
     upper = vex_mem_alloc(h->mem, words * sizeof *upper);
-    if (h->qc)
-        vecs = vex_mem_alloc_aligned(h->mem, n * h->cfg.vec_bytes, 64);
+    if (h->apart)
+        vecs = vex_mem_alloc_aligned(h->mem, n * h->vec_stride, 64);
     if (!slots || !ids || !upper_off || !levels || !deleted || !upper ||
-        (h->qc && !vecs)) {
+        (h->apart && !vecs)) {
         vex_mem_free_aligned(h->mem, slots);
         vex_mem_free_aligned(h->mem, vecs);
         vex_mem_free(h->mem, ids);
@@ -883,7 +920,7 @@ static int hnsw_thaw(hnsw *h)
     }
     memcpy(slots, h->slots, (size_t)h->n * h->slot_bytes);
     if (vecs)
-        memcpy(vecs, h->vecs, (size_t)h->n * h->cfg.vec_bytes);
+        memcpy(vecs, h->vecs, (size_t)h->n * h->vec_stride);
     memcpy(ids, h->ids, (size_t)h->n * sizeof *ids);
     memcpy(upper_off, h->upper_off, (size_t)h->n * sizeof *upper_off);
     memcpy(levels, h->levels, h->n);
@@ -923,7 +960,7 @@ static int hnsw_grow(hnsw *h, uint64_t need)
     if (cap > UINT32_MAX / 2)
         cap = UINT32_MAX / 2;
     if (vex_mul_overflow((size_t)cap, h->slot_bytes, &bytes) ||
-        (h->qc && vex_mul_overflow((size_t)cap, h->cfg.vec_bytes, &vbytes)))
+        (h->apart && vex_mul_overflow((size_t)cap, h->vec_stride, &vbytes)))
         return VEX_NOMEM;
 #define GROW(field, type)                                                      \
     do {                                                                       \
@@ -938,7 +975,7 @@ static int hnsw_grow(hnsw *h, uint64_t need)
     GROW(upper_off, uint64_t);
     GROW(free_slots, uint32_t);
 #undef GROW
-    if (h->qc) {
+    if (h->apart) {
         vecs = vex_mem_alloc_aligned(h->mem, vbytes, 64);
         if (vecs == NULL)
             return VEX_NOMEM;
@@ -951,7 +988,7 @@ static int hnsw_grow(hnsw *h, uint64_t need)
     if (h->n) {
         memcpy(slots, h->slots, (size_t)h->n * h->slot_bytes);
         if (vecs)
-            memcpy(vecs, h->vecs, (size_t)h->n * h->cfg.vec_bytes);
+            memcpy(vecs, h->vecs, (size_t)h->n * h->vec_stride);
     }
     vex_mem_free_aligned(h->mem, h->slots);
     vex_mem_free_aligned(h->mem, h->vecs);
@@ -1011,7 +1048,7 @@ static void set_aux(hnsw *h, uint32_t slot)
     if (h->cfg.metric == VEX_METRIC_COSINE)
         a = 1.0f / sqrtf(vex_simd()->norm2_f32((const float *)vec_ptr(h, slot),
                                                h->cfg.dim));
-    memcpy(slot_ptr(h, slot) + h->aux_off, &a, sizeof a);
+    memcpy(vec_ptr(h, slot) + h->aux_off, &a, sizeof a);
 }
 
 /* Claim slots for n vectors: check ids, grow, copy, give each its level
@@ -1428,12 +1465,7 @@ static void search_level_q(const hnsw *h, hnsw_ctx *c, uint16_t gen,
         for (i = 0; i < m; i++) {
             float d = qdist(h, dc, nb[i]);
             if (d < beam_bound(b)) {
-                /* the packed slot's link block spans up to three lines */
-                const char *lp = (const char *)links_of(h, nb[i], 0);
-                size_t o, lb = (1 + (size_t)h->M0) * 4;
-                for (o = 0; o < lb; o += 64)
-                    __builtin_prefetch(lp + o, 0, 3);
-                __builtin_prefetch(lp + lb - 1, 0, 3);
+                prefetch_links(h, nb[i], 0);
                 beam_insert(b, d, nb[i]);
             }
         }
@@ -1901,8 +1933,8 @@ static uint64_t hnsw_memory(void *ix)
         h->upper_cap * sizeof(uint32_t) + vex_idmap_memory(&h->map) +
         (h->qc ? qc_memory(h->qc) : 0);
     /* quantized: the full vectors are ours unless read in place */
-    if (h->qc && !h->borrowed)
-        b += (uint64_t)h->cap * h->cfg.vec_bytes;
+    if (h->apart && !h->borrowed)
+        b += (uint64_t)h->cap * h->vec_stride;
     pthread_rwlock_unlock(&h->lock);
     pthread_mutex_lock(&h->ctx_lock);
     b += h->ctx_bytes;
@@ -2068,11 +2100,12 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
     info.ef_search = h->efs;
     info.seed = h->seed;
     info.entry = atomic_load(&h->ep);
-    info.slot_bytes = h->slot_bytes;
+    /* a quantized index is written in the apart layout */
+    info.slot_bytes = h->qc ? packed_slot_bytes(h) : h->slot_bytes;
     info.upper_len = h->upper_len;
     info.n_sections = 6;
     info.sec[0].id = VEX_SEC_SLOTS;
-    info.sec[0].length = (uint64_t)h->n * h->slot_bytes;
+    info.sec[0].length = (uint64_t)h->n * info.slot_bytes;
     info.sec[1].id = VEX_SEC_IDS;
     info.sec[1].length = (uint64_t)h->n * sizeof(uint64_t);
     info.sec[2].id = VEX_SEC_LEVELS;
@@ -2089,7 +2122,8 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
         info.quant_m = h->cfg.quant_m;
         info.quant_refine = h->cfg.quant_refine;
         info.sec[6].id = VEX_SEC_VECTORS;
-        info.sec[6].length = (uint64_t)h->n * h->cfg.vec_bytes;
+        info.sec[6].length =
+            (uint64_t)h->n * (h->cfg.vec_bytes + sizeof(float));
         info.n_sections = 7;
         qc_blob_sections(h->qc, &info, h->n);
     }
@@ -2102,18 +2136,32 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
                          (unsigned long long)total, (unsigned long long)size);
     } else {
         memset(buf, 0, (size_t)total); /* alignment gaps */
-        if (h->n) { /* a new empty index has no arrays (memcpy of NULL) */
+        if (h->n && h->qc && !h->apart) {
+            /* built here: split each slot into its link block and its
+             * vector row */
+            size_t pb = packed_slot_bytes(h), vb = h->cfg.vec_bytes;
+            unsigned char *so = buf + info.sec[0].offset,
+                          *vo = buf + info.sec[6].offset;
+            for (uint32_t sl = 0; sl < h->n; sl++) {
+                const unsigned char *p = slot_ptr(h, sl);
+                memcpy(so + (size_t)sl * pb, p + h->links_off, pb);
+                memcpy(vo + (size_t)sl * (vb + 4), p, vb);
+                memcpy(vo + (size_t)sl * (vb + 4) + vb, p + h->aux_off, 4);
+            }
+        } else if (h->n) {
             memcpy(buf + info.sec[0].offset, h->slots,
                    (size_t)info.sec[0].length);
+            if (h->qc)
+                memcpy(buf + info.sec[6].offset, h->vecs,
+                       (size_t)info.sec[6].length);
+        }
+        if (h->n) { /* a new empty index has no arrays (memcpy of NULL) */
             memcpy(buf + info.sec[1].offset, h->ids,
                    (size_t)info.sec[1].length);
             memcpy(buf + info.sec[2].offset, h->levels, h->n);
             memcpy(buf + info.sec[3].offset, h->deleted, h->n);
             memcpy(buf + info.sec[4].offset, h->upper_off,
                    (size_t)info.sec[4].length);
-            if (h->qc)
-                memcpy(buf + info.sec[6].offset, h->vecs,
-                       (size_t)info.sec[6].length);
         }
         if (info.sec[5].length)
             memcpy(buf + info.sec[5].offset, h->upper,
@@ -2274,6 +2322,7 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     int rc = hnsw_create(mem, pool, err, cfg, (void **)&h);
     if (rc != VEX_OK)
         return rc;
+    hnsw_layout(h, cfg->quant != 0); /* what serialize writes */
     if (n > UINT32_MAX / 2 || info->slot_bytes != h->slot_bytes ||
         info->upper_len > SIZE_MAX / 8) {
         rc = vex_err_set(err, VEX_CORRUPT,
@@ -2291,7 +2340,7 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     p[5] = section(h, info, buf, VEX_SEC_UPPER, info->upper_len * 4, &rc);
     p[6] = NULL;
     if (h->qc)
-        p[6] = section(h, info, buf, VEX_SEC_VECTORS, n * cfg->vec_bytes, &rc);
+        p[6] = section(h, info, buf, VEX_SEC_VECTORS, n * h->vec_stride, &rc);
     else if (rc == VEX_OK && vex_blob_find(info, VEX_SEC_VECTORS))
         rc = vex_err_set(err, VEX_CORRUPT,
                          "hnsw blob: a vectors section in an unquantized "
