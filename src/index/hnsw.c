@@ -166,15 +166,15 @@ typedef struct hnsw {
     _Atomic uint64_t ep; /* (level << 32) | slot, or NO_EP */
 
     unsigned char *slots; /* cap * slot_bytes */
-    /* The apart layout (hnsw_layout), which an index opened from a
-     * quantized blob has: the full vectors in cap rows of vec_stride
-     * bytes (the vector, then its aux float), apart from the slots (which
-     * then hold the link block only), so that a walk on the codes never
-     * touches them and only reranks do: a mapped segment keeps them on
-     * disk. An index built here keeps the vector in the slot next to its
-     * links (a build walks full vectors and reads both together, 15-20%
-     * faster), even when quantized; serialising a quantized one writes
-     * the apart layout. */
+    /* The apart layout (hnsw_layout) of a trained quantized index: the
+     * full vectors in cap rows of vec_stride bytes (the vector, then its
+     * aux float), apart from the slots (which then hold the link block
+     * only), so that a walk on the codes never touches them and only
+     * reranks do: a mapped segment keeps them on disk. Until trained, an
+     * index built here keeps the vector in the slot next to its links (a
+     * build walks full vectors and reads both together, 15-20% faster);
+     * training moves them apart (hnsw_go_apart). A quantized blob is
+     * always written apart, and opened apart. */
     int apart;
     unsigned char *vecs; /* NULL unless apart */
     uint64_t *ids;
@@ -2416,6 +2416,45 @@ fail:
  * Quantizer training
  * ------------------------------------------------------------------- */
 
+/* Once trained, searches walk the codes: move the vectors out of the
+ * slots (see vecs), so that a walk reads packed link blocks. Exclusive
+ * lock held. Out of memory leaves the index as it was (the layout is only
+ * a matter of speed). */
+static void hnsw_go_apart(hnsw *h)
+{
+    /* the inline layout, to read the old slots */
+    const unsigned char *old = h->slots;
+    size_t old_bytes = h->slot_bytes, old_links = h->links_off,
+           old_aux = h->aux_off;
+    size_t cap = h->cap ? h->cap : 1, pb, bytes, vbytes;
+    unsigned char *slots, *vecs;
+    if (h->apart || h->borrowed)
+        return;
+    hnsw_layout(h, 1);
+    pb = h->slot_bytes;
+    if (vex_mul_overflow(cap, pb, &bytes) ||
+        vex_mul_overflow(cap, h->vec_stride, &vbytes) ||
+        (slots = vex_mem_alloc_aligned(h->mem, bytes, 64)) == NULL) {
+        hnsw_layout(h, 0);
+        return;
+    }
+    if ((vecs = vex_mem_alloc_aligned(h->mem, vbytes, 64)) == NULL) {
+        vex_mem_free_aligned(h->mem, slots);
+        hnsw_layout(h, 0);
+        return;
+    }
+    for (uint32_t sl = 0; sl < h->n; sl++) {
+        const unsigned char *p = old + (size_t)sl * old_bytes;
+        memcpy(slots + (size_t)sl * pb, p + old_links, pb);
+        memcpy(vecs + (size_t)sl * h->vec_stride, p, h->cfg.vec_bytes);
+        memcpy(vecs + (size_t)sl * h->vec_stride + h->aux_off, p + old_aux,
+               sizeof(float));
+    }
+    vex_mem_free_aligned(h->mem, h->slots);
+    h->slots = slots;
+    h->vecs = vecs;
+}
+
 /* Train on the sample, or on an evenly spaced subsample of at most
  * QC_TRAIN_MAX live vectors gathered from the slots; then encode every
  * slot in use (deleted ones too: searches walk through them). */
@@ -2459,6 +2498,8 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
             rc = qc_encode(h->qc, sl, (const float *)vec_ptr(h, sl), 1);
     if (rc != VEX_OK) /* no search saw the codes: the write lock is held */
         qc_untrain(h->qc);
+    else
+        hnsw_go_apart(h);
 done:
     pthread_rwlock_unlock(&h->lock);
     vex_mem_free(h->mem, buf);
