@@ -1075,24 +1075,12 @@ done:
 static int seg_blob(const char *name, unsigned char **file, size_t *fsize,
                     size_t *off, vex_blob_info *info)
 {
-    char dir[512], path[1024];
-    DIR *d;
-    struct dirent *e;
+    char path[1024];
     FILE *f;
-    int found = 0;
     size_t at;
     vex_err err;
-    snprintf(dir, sizeof dir, "%s/collections/%s", g_root, name);
-    d = opendir(dir);
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, "seg-", 4) == 0) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            found++;
-        }
-    closedir(d);
-    if (found != 1 || (f = fopen(path, "rb")) == NULL)
+    if (seg_path_of(name, path, sizeof path) != 0 ||
+        (f = fopen(path, "rb")) == NULL)
         return -1;
     fseek(f, 0, SEEK_END);
     *fsize = (size_t)ftell(f);
@@ -1214,17 +1202,8 @@ static void test_collection(void)
 
     /* a damaged codebook in the segment file: VEX_CORRUPT, not a crash */
     if (sq) {
-        char dir[512], path[1024];
-        DIR *d;
-        struct dirent *e;
-        snprintf(dir, sizeof dir, "%s/collections/q", g_root);
-        d = opendir(dir);
-        path[0] = '\0';
-        while (d && (e = readdir(d)) != NULL)
-            if (strncmp(e->d_name, "seg-", 4) == 0)
-                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (d)
-            closedir(d);
+        char path[1024] = "";
+        CHECK(seg_path_of("q", path, sizeof path) == 0);
         file[off + sq->offset + 40] ^= 0x10;
         f = fopen(path, "wb");
         CHECK(f != NULL && fwrite(file, 1, fsize, f) == fsize);
