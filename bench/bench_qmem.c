@@ -300,9 +300,8 @@ static double build(const char *path, const vexio_vectors *base, vex_metric m,
     cfg.hnsw_ef_construction = kind == VEX_INDEX_HNSW ? 200 : 0;
     cfg.quant = qc->quant;
     cfg.quant_m = qc->m;
-    cfg.quant_bits = qc->quant == VEX_QUANT_PQ || qc->quant == VEX_QUANT_OPQ
-                         ? qc->bits
-                         : 0;
+    cfg.quant_bits =
+        qc->quant == VEX_QUANT_PQ || qc->quant == VEX_QUANT_OPQ ? qc->bits : 0;
     cfg.quant_refine = qc->quant ? refine : 0.0f;
     if ((rc = vex_collection_create(db, "c", &cfg, &c)) != VEX_OK)
         die("create", rc, vex_db_errmsg(db));
@@ -340,8 +339,8 @@ int main(int argc, char **argv)
     vex_index_kind kind;
     if (opt(argc, argv, "--measure", NULL))
         return measure(argc, argv);
-    metric = parse_metric(opt(argc, argv, "--metric",
-                              strstr(data, "angular") ? "cosine" : "l2"));
+    metric = parse_metric(
+        opt(argc, argv, "--metric", strstr(data, "angular") ? "cosine" : "l2"));
     if (strcmp(kind_s, "hnsw") == 0)
         kind = VEX_INDEX_HNSW;
     else if (strcmp(kind_s, "flat") == 0)
@@ -364,8 +363,9 @@ int main(int argc, char **argv)
         FILE *in;
         char line[4096];
         if (parse_conf(tok, &qc) != 0)
-            die(tok, VEX_INVALID, "configuration must be none, sq8, bq, pq:M, "
-                                  "opq:M, pq4:M or opq4:M");
+            die(tok, VEX_INVALID,
+                "configuration must be none, sq8, bq, pq:M, "
+                "opq:M, pq4:M or opq4:M");
         snprintf(label, sizeof label, "%s", tok);
         for (p = label; *p; p++)
             if (*p == ':')

@@ -545,8 +545,7 @@ static void test_errors(void)
             vex_search_stats st;
             vex_search_stats_init(&st);
             sp.stats = &st;
-            CHECK_RC(vex_search_batch(c, q, 1, K, &sp, hits, &n),
-                     VEX_INVALID);
+            CHECK_RC(vex_search_batch(c, q, 1, K, &sp, hits, &n), VEX_INVALID);
             CHECK(strstr(vex_collection_errmsg(c), "stats") != NULL);
             sp.stats = NULL;
         }
