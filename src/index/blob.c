@@ -30,6 +30,16 @@
 #define OFF_TABLE 112
 #define OFF_CRC   380
 
+/* Entry i of the section table of the header at h. */
+static void table_entry(const unsigned char *h, uint32_t i, vex_blob_section *s)
+{
+    const unsigned char *e = h + OFF_TABLE + 24 * i;
+    s->id = vex_get_u32le(e);
+    s->crc = vex_get_u32le(e + 4);
+    s->offset = vex_get_u64le(e + 8);
+    s->length = vex_get_u64le(e + 16);
+}
+
 uint64_t vex_blob_layout(vex_blob_info *info)
 {
     uint64_t at = VEX_BLOB_HEADER;
@@ -59,7 +69,6 @@ void vex_blob_finish(vex_blob_info *info, unsigned char *buf)
     /* an unquantized index is written as version 1, byte for byte what
      * readers before quantization wrote and read */
     vex_put_u32le(h + 8, info->quant ? VEX_BLOB_VERSION : 1);
-    info->version = info->quant ? VEX_BLOB_VERSION : 1;
     vex_put_u32le(h + 12, VEX_BLOB_HEADER);
     vex_put_u32le(h + 16, info->kind);
     vex_put_u32le(h + 20, info->elem);
@@ -161,7 +170,6 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
         return vex_err_set(err, VEX_CORRUPT,
                            "index blob: version 1 with non-zero reserved "
                            "bytes at 104");
-    info->version = version;
     if (version >= 3) {
         uint32_t r = vex_get_u32le(h + 108);
         info->quant = h[104];
@@ -185,12 +193,8 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
             err, VEX_CORRUPT, "index blob: %u sections at byte 60, at most %d",
             info->n_sections, version == 1 ? 8 : VEX_BLOB_SECTIONS);
     for (i = 0; i < info->n_sections; i++) {
-        const unsigned char *e = h + OFF_TABLE + 24 * i;
         vex_blob_section *s = &info->sec[i];
-        s->id = vex_get_u32le(e);
-        s->crc = vex_get_u32le(e + 4);
-        s->offset = vex_get_u64le(e + 8);
-        s->length = vex_get_u64le(e + 16);
+        table_entry(h, i, s);
         if (s->offset % VEX_BLOB_ALIGN != 0 || s->offset < prev_end ||
             s->offset > size || s->length > size - s->offset)
             return vex_err_set(err, VEX_CORRUPT,
@@ -222,12 +226,13 @@ int vex_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
         return 0;
     n = vex_get_u32le(buf + 60);
     for (i = 0; i < n && i < VEX_BLOB_SECTIONS; i++) {
-        const unsigned char *e = buf + OFF_TABLE + 24 * i;
-        uint64_t o = vex_get_u64le(e + 8), l = vex_get_u64le(e + 16);
-        if (vex_get_u32le(e) != VEX_SEC_VECTORS || o > size || l > size - o)
+        vex_blob_section s;
+        table_entry(buf, i, &s);
+        if (s.id != VEX_SEC_VECTORS || s.offset > size ||
+            s.length > size - s.offset)
             continue;
-        *off = o;
-        *len = l;
+        *off = s.offset;
+        *len = s.length;
         return 1;
     }
     return 0;

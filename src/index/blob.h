@@ -29,7 +29,8 @@
 
 /* section ids */
 enum {
-    VEX_SEC_VECTORS = 1,   /* flat, quantized hnsw: n x vec_bytes */
+    VEX_SEC_VECTORS = 1,   /* flat: n x vec_bytes; quantized hnsw:
+                              n x (vec_bytes + 4), the vector and its aux */
     VEX_SEC_IDS = 2,       /* n x u64 */
     VEX_SEC_AUX = 3,       /* flat: n x f32 (|x|^2 for l2, 1/|x| cosine) */
     VEX_SEC_SLOTS = 4,     /* hnsw: n x slot_bytes */
@@ -47,7 +48,6 @@ typedef struct vex_blob_section {
 } vex_blob_section;
 
 typedef struct vex_blob_info {
-    uint32_t version; /* set by vex_blob_parse and vex_blob_finish */
     uint32_t kind, elem, metric, dim;
     uint64_t n_slots, n_live;
     uint32_t m, ef_construction, ef_search;
