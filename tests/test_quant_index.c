@@ -916,6 +916,18 @@ static vex_db *open_db(int create)
     return db;
 }
 
+/* A new database in a new temporary directory (g_root), or NULL. */
+static vex_db *fresh_db(void)
+{
+    snprintf(g_root, sizeof g_root, "/tmp/vex_test_qcoll_XXXXXX");
+    if (mkdtemp(g_root) == NULL) {
+        CHECK(0);
+        return NULL;
+    }
+    rmdir(g_root);
+    return open_db(1);
+}
+
 /* recall of collection search against the exact index, and exact
  * distances in the results */
 static double coll_recall(vex_collection *c, vex_index *ex, float refine)
@@ -1124,13 +1136,7 @@ static void test_collection(void)
     FILE *f;
     char cmd[512];
 
-    snprintf(g_root, sizeof g_root, "/tmp/vex_test_qcoll_XXXXXX");
-    if (mkdtemp(g_root) == NULL) {
-        CHECK(0);
-        return;
-    }
-    rmdir(g_root);
-    db = open_db(1);
+    db = fresh_db();
     if (db == NULL)
         return;
     ex = make_index(VEX_INDEX_FLAT, VEX_METRIC_L2, VEX_QUANT_NONE, 0, 0);
@@ -1235,13 +1241,7 @@ static void test_collection_flat_pq(void)
     vex_index *ex;
     size_t i;
     char cmd[512];
-    snprintf(g_root, sizeof g_root, "/tmp/vex_test_qcoll_XXXXXX");
-    if (mkdtemp(g_root) == NULL) {
-        CHECK(0);
-        return;
-    }
-    rmdir(g_root);
-    db = open_db(1);
+    db = fresh_db();
     if (db == NULL)
         return;
     ex = make_index(VEX_INDEX_FLAT, VEX_METRIC_COSINE, VEX_QUANT_NONE, 0, 0);
