@@ -57,6 +57,31 @@ def read_ivecs(path, limit=None):
     return np.ascontiguousarray(rows[:, 1:])
 
 
+def recall_thresholds(base, q, gt, metric, k):
+    """Per query, the largest distance that counts as a correct hit: the
+    exact k-th distance (float64, of the ground truth's first k ids) plus
+    the float tolerance `vex bench` allows (see `vex help bench`), so that
+    a peer's results are counted the way VexDB's are."""
+    import numpy as np
+    raw_b, raw_q = base.astype(np.float64), q.astype(np.float64)
+    dim = base.shape[1]
+    thr = []
+    for i in range(len(q)):
+        best = None
+        for j in gt[i, :k]:
+            x = raw_b[j]; y = raw_q[i]
+            if metric == "l2":
+                d = float(((x - y) ** 2).sum()); sc = d
+            else:
+                p = x * y; nn = np.sqrt((x * x).sum() * (y * y).sum())
+                d = 1 - p.sum() / nn; sc = np.abs(p).sum() / nn
+            if best is None or d > best[0]:
+                best = (d, sc)
+        d, sc = best
+        thr.append(d + 1e-6 * max(1.0, abs(d)) + (dim + 2) * 2.0 ** -24 * sc)
+    return thr
+
+
 def datasets(args):
     sets = []
     for name, metric, prefix in [

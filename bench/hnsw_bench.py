@@ -86,27 +86,13 @@ import json, sys, time
 import numpy as np
 import faiss
 sys.path.insert(0, %(here)r)
-from flat_bench import read_fvecs, read_ivecs
+from flat_bench import read_fvecs, read_ivecs, recall_thresholds
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096
 base = read_fvecs(%(base)r); q = read_fvecs(%(query)r); gt = read_ivecs(%(gt)r)
 metric = %(metric)r; k = 10
-raw_b, raw_q = base.astype(np.float64), q.astype(np.float64)
-thr = []
-for i in range(len(q)):
-    best = None
-    for j in gt[i, :k]:
-        x = raw_b[j]; y = raw_q[i]
-        if metric == "l2":
-            d = float(((x - y) ** 2).sum()); sc = d
-        else:
-            p = x * y; nn = np.sqrt((x * x).sum() * (y * y).sum())
-            d = 1 - p.sum() / nn; sc = np.abs(p).sum() / nn
-        if best is None or d > best[0]:
-            best = (d, sc)
-    d, sc = best
-    thr.append(d + 1e-6 * max(1.0, abs(d)) + (base.shape[1] + 2) * 2.0 ** -24 * sc)
+thr = recall_thresholds(base, q, gt, metric, k)
 if metric == "cosine":
     faiss.normalize_L2(base); faiss.normalize_L2(q)
     index = faiss.IndexHNSWFlat(base.shape[1], %(M)d, faiss.METRIC_INNER_PRODUCT)

@@ -94,26 +94,13 @@ import json, sys, time
 import numpy as np
 import faiss
 sys.path.insert(0, %(here)r)
-from flat_bench import read_fvecs, read_ivecs
+from flat_bench import read_fvecs, read_ivecs, recall_thresholds
 base = read_fvecs(%(base)r); q = read_fvecs(%(query)r); gt = read_ivecs(%(gt)r)
 if %(maxq)d:
     q = q[:%(maxq)d]; gt = gt[:%(maxq)d]
 metric = %(metric)r; k = 10; d = base.shape[1]; n = base.shape[0]
 raw_b, raw_q = base.astype(np.float64), q.astype(np.float64)
-thr = []
-for i in range(len(q)):
-    best = None
-    for j in gt[i, :k]:
-        x = raw_b[j]; y = raw_q[i]
-        if metric == "l2":
-            dd = float(((x - y) ** 2).sum()); sc = dd
-        else:
-            p = x * y; nn = np.sqrt((x * x).sum() * (y * y).sum())
-            dd = 1 - p.sum() / nn; sc = np.abs(p).sum() / nn
-        if best is None or dd > best[0]:
-            best = (dd, sc)
-    dd, sc = best
-    thr.append(dd + 1e-6 * max(1.0, abs(dd)) + (d + 2) * 2.0 ** -24 * sc)
+thr = recall_thresholds(base, q, gt, metric, k)
 mt = faiss.METRIC_L2
 if metric == "cosine":
     faiss.normalize_L2(base); faiss.normalize_L2(q); mt = faiss.METRIC_INNER_PRODUCT
