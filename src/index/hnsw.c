@@ -172,7 +172,8 @@ typedef struct hnsw {
      * only), so that a walk on the codes never touches them and only
      * reranks do: a mapped segment keeps them on disk. Until trained, an
      * index built here keeps the vector in the slot next to its links (a
-     * build walks full vectors and reads both together, 15-20% faster);
+     * build walks full vectors and reads both together: BENCHMARKS.md,
+     * "Quantization", build times);
      * training moves them apart (hnsw_go_apart). A quantized blob is
      * always written apart, and opened apart. */
     int apart;
