@@ -173,9 +173,9 @@ typedef struct hnsw {
      * reranks do: a mapped segment keeps them on disk. Until trained, an
      * index built here keeps the vector in the slot next to its links (a
      * build walks full vectors and reads both together: BENCHMARKS.md,
-     * "Quantization", build times);
-     * training moves them apart (hnsw_go_apart). A quantized blob is
-     * always written apart, and opened apart. */
+     * "Quantization", build times); training moves them apart
+     * (hnsw_go_apart). A quantized blob is always written apart, and
+     * opened apart. */
     int apart;
     unsigned char *vecs; /* NULL unless apart */
     uint64_t *ids;
