@@ -29,12 +29,21 @@
  *     heap (id maps, graph copies if any, scratch) and the pages of the
  *     segment file mapped into the process (codes, graph, ids; a
  *     quantized segment's full vectors only where a rerank read them).
+ *   bench_qmem --fault-probe FILE [--reads N]
+ *     How much one page fault maps on this kernel: maps FILE read-only,
+ *     reads every page (so it is in the page cache), drops the mapping's
+ *     pages (MADV_RANDOM, MADV_DONTNEED: what a segment does to its
+ *     vectors), then reads one byte at each of N (default 10) scattered
+ *     offsets and prints the file-backed resident set after each step.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,6 +333,43 @@ static double build(const char *path, const vexio_vectors *base, vex_metric m,
     return now() - t0;
 }
 
+/* --fault-probe: see the top of the file. */
+static int fault_probe(const char *path, unsigned reads)
+{
+    struct stat st;
+    unsigned char *p;
+    volatile unsigned sink = 0;
+    long a0, f0, a1, f1, a2, f2, a3, f3;
+    size_t len, pages;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 4096)
+        die(path, VEX_IOERR, "cannot open, or smaller than a page");
+    len = (size_t)st.st_size;
+    p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        die(path, VEX_IOERR, "mmap failed");
+    pages = len / 4096;
+    rss(&a0, &f0);
+    for (size_t i = 0; i < len; i += 4096)
+        sink += p[i];
+    rss(&a1, &f1);
+    if (madvise(p, pages * 4096, MADV_RANDOM) != 0 ||
+        madvise(p, pages * 4096, MADV_DONTNEED) != 0)
+        die(path, VEX_IOERR, "madvise failed");
+    rss(&a2, &f2);
+    for (unsigned k = 0; k < reads; k++)
+        sink += p[(size_t)(k * 2654435761u % pages) * 4096 + 123];
+    rss(&a3, &f3);
+    printf("{\"file_bytes\":%zu,\"file_kb_mapped\":{\"before\":%ld,"
+           "\"all_read\":%ld,\"after_dontneed\":%ld,\"after_reads\":%ld},"
+           "\"reads\":%u,\"kb_per_read\":%.0f}\n",
+           len, f0, f1, f2, f3, reads, reads ? (double)(f3 - f2) / reads : 0.0);
+    (void)sink;
+    munmap(p, len);
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *data =
@@ -339,6 +385,9 @@ int main(int argc, char **argv)
     vex_index_kind kind;
     if (opt(argc, argv, "--measure", NULL))
         return measure(argc, argv);
+    if (opt(argc, argv, "--fault-probe", NULL))
+        return fault_probe(opt(argc, argv, "--fault-probe", NULL),
+                           (unsigned)atoi(opt(argc, argv, "--reads", "10")));
     metric = parse_metric(
         opt(argc, argv, "--metric", strstr(data, "angular") ? "cosine" : "l2"));
     if (strcmp(kind_s, "hnsw") == 0)
