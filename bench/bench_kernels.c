@@ -102,10 +102,10 @@ static double probe_bandwidth(const float *x, size_t n, const char **isa)
     size_t passes = 0;
     *isa = "scalar";
 #if defined(__x86_64__)
-    if (vex_simd_table_avx512()) {
+    if (vx_simd_table_avx512()) {
         fn = sum_avx512;
         *isa = "avx512";
-    } else if (vex_simd_table_avx2()) {
+    } else if (vx_simd_table_avx2()) {
         fn = sum_avx2;
         *isa = "avx2";
     }
@@ -258,11 +258,11 @@ int main(int argc, char **argv)
         big_bytes = (size_t)64 << 20;
         g_min_time = 0.05;
     }
-    tabs[n_tabs++] = vex_simd_table_scalar();
-    if (vex_simd_table_avx2())
-        tabs[n_tabs++] = vex_simd_table_avx2();
-    if (vex_simd_table_avx512())
-        tabs[n_tabs++] = vex_simd_table_avx512();
+    tabs[n_tabs++] = vx_simd_table_scalar();
+    if (vx_simd_table_avx2())
+        tabs[n_tabs++] = vx_simd_table_avx2();
+    if (vx_simd_table_avx512())
+        tabs[n_tabs++] = vx_simd_table_avx512();
 
     big_n = big_bytes / sizeof(float);
     small_n = small_bytes / sizeof(float);

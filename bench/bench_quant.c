@@ -1,7 +1,7 @@
 /*
  * bench_quant.c - quantizer micro benchmark (src/quant), one JSON object
  * per line:
- *   {"bench":"encode", ...}  vectors/s of vq_encode, single thread
+ *   {"bench":"encode", ...}  vectors/s of vx_vq_encode, single thread
  *   {"bench":"scan", ...}    codes/s of one query against n codes (the
  *                            distance computer's scan; 4-bit PQ also
  *                            through the fast scan), per SIMD table this
@@ -55,7 +55,7 @@ typedef struct qcfg {
     vq_kind kind;
     uint32_t m, nbits;
     int uniform;
-    unsigned flags; /* vq_dc_create */
+    unsigned flags; /* vx_vq_dc_create */
     int fast;       /* 4-bit fast scan */
 } qcfg;
 
@@ -78,15 +78,16 @@ static vq_quantizer *train(const vex_mem *mem, const qcfg *c, uint32_t dim,
     vq_params p;
     vq_quantizer *q = NULL;
     double t0 = now();
-    vq_params_init(&p, c->kind, dim, metric);
+    vx_vq_params_init(&p, c->kind, dim, metric);
     p.pq_m = c->m;
     if (c->kind == VQ_PQ || c->kind == VQ_OPQ)
         p.pq_nbits = c->nbits;
     p.sq8_uniform = c->uniform;
     p.max_train = 20000;
     p.train_iter = 20;
-    if (vq_create(mem, &p, &q, NULL) != VEX_OK || vq_train(q, x, n) != VEX_OK) {
-        fprintf(stderr, "bench_quant: %s: %s\n", c->name, vq_errmsg(q));
+    if (vx_vq_create(mem, &p, &q, NULL) != VEX_OK ||
+        vx_vq_train(q, x, n) != VEX_OK) {
+        fprintf(stderr, "bench_quant: %s: %s\n", c->name, vx_vq_errmsg(q));
         exit(1);
     }
     *secs = now() - t0;
@@ -111,23 +112,23 @@ static void bench_throughput(const vex_mem *mem, int quick)
         const qcfg *c = &k_cfgs[ci];
         double ts, t0, el;
         vq_quantizer *q = train(mem, c, DIM, VEX_METRIC_L2, x, n, &ts);
-        size_t cs = vq_code_size(q), reps;
+        size_t cs = vx_vq_code_size(q), reps;
         uint8_t *codes = xmalloc(n * cs), *blocks = NULL;
         size_t ncode = n;
         /* encode: the whole set once (at least) */
         t0 = now();
         reps = 0;
         do {
-            vq_encode(q, x, n, codes);
+            vx_vq_encode(q, x, n, codes);
             reps++;
         } while ((el = now() - t0) < g_min_time);
         printf("{\"bench\":\"encode\",\"quantizer\":\"%s\",\"dim\":%d,"
                "\"code_bytes\":%zu,\"simd\":\"%s\",\"train_s\":%.3f,"
                "\"vectors_per_s\":%.0f}\n",
-               c->name, DIM, cs, vex_simd()->name, ts, (double)(reps * n) / el);
+               c->name, DIM, cs, vx_simd()->name, ts, (double)(reps * n) / el);
         if (c->fast) {
-            blocks = xmalloc(vq_pq4_blocks_size(q, n));
-            vq_pq4_pack(q, codes, n, blocks);
+            blocks = xmalloc(vx_vq_pq4_blocks_size(q, n));
+            vx_vq_pq4_pack(q, codes, n, blocks);
         }
         /* scan: about 1 MiB of codes, L2-resident */
         if (ncode * cs > (1u << 20))
@@ -136,16 +137,16 @@ static void bench_throughput(const vex_mem *mem, int quick)
             vq_dc *dc = NULL;
             if (vex_simd_force(tabs[ti]) != VEX_OK)
                 continue;
-            if (vq_dc_create(q, c->flags, &dc) != VEX_OK)
+            if (vx_vq_dc_create(q, c->flags, &dc) != VEX_OK)
                 exit(1);
-            vq_dc_set_query(dc, x + (n - 1) * DIM);
+            vx_vq_dc_set_query(dc, x + (n - 1) * DIM);
             reps = 0;
             t0 = now();
             do {
                 if (c->fast)
-                    vq_dc_scan_blocks(dc, blocks, ncode, out);
+                    vx_vq_dc_scan_blocks(dc, blocks, ncode, out);
                 else
-                    vq_dc_scan(dc, codes, ncode, out);
+                    vx_vq_dc_scan(dc, codes, ncode, out);
                 g_sink += out[reps % ncode];
                 reps++;
             } while ((el = now() - t0) < g_min_time);
@@ -155,13 +156,13 @@ static void bench_throughput(const vex_mem *mem, int quick)
                    c->name, DIM, cs, tabs[ti], ncode,
                    (double)(reps * ncode) / el,
                    (double)(reps * ncode * cs) / el / 1e9);
-            vq_dc_destroy(dc);
+            vx_vq_dc_destroy(dc);
         }
         vex_simd_force("auto");
         fflush(stdout);
         free(blocks);
         free(codes);
-        vq_destroy(q);
+        vx_vq_destroy(q);
     }
     free(out);
     free(x);
@@ -281,34 +282,34 @@ static void bench_recall(const vex_mem *mem, const char *data, double refine,
     out = xmalloc(sizeof(float) * nbase);
     for (ci = 0; ci < N_CFG; ci++) {
         const qcfg *c = &k_cfgs[ci];
-        const vex_simd_table *t = vex_simd();
+        const vex_simd_table *t = vx_simd();
         double ts, hit0 = 0, hitr = 0, t0, tscan = 0;
         vq_quantizer *q =
             train(mem, c, (uint32_t)dim, VEX_METRIC_COSINE, base, nbase, &ts);
-        size_t cs = vq_code_size(q), ncand = (size_t)(refine * 10 + 0.5), qi;
+        size_t cs = vx_vq_code_size(q), ncand = (size_t)(refine * 10 + 0.5), qi;
         uint8_t *codes = xmalloc(nbase * cs), *blocks = NULL;
         uint32_t *cand = xmalloc(sizeof(uint32_t) * ncand), top[10];
         float *rd = xmalloc(sizeof(float) * ncand);
         vq_dc *dc = NULL;
         double before = 0, after = 0;
-        if (vq_encode(q, base, nbase, codes) != VEX_OK)
+        if (vx_vq_encode(q, base, nbase, codes) != VEX_OK)
             exit(1);
         if (c->fast) {
-            blocks = xmalloc(vq_pq4_blocks_size(q, nbase));
-            vq_pq4_pack(q, codes, nbase, blocks);
+            blocks = xmalloc(vx_vq_pq4_blocks_size(q, nbase));
+            vx_vq_pq4_pack(q, codes, nbase, blocks);
         }
-        if (vq_dc_create(q, c->flags, &dc) != VEX_OK)
+        if (vx_vq_dc_create(q, c->flags, &dc) != VEX_OK)
             exit(1);
         for (qi = 0; qi < nq; qi++) {
             const float *qv = qs + qi * dim;
             float thr = gts[qi * gk + 9] - 1e-5f, qn[1024];
             double s = 0;
             t0 = now();
-            vq_dc_set_query(dc, qv);
+            vx_vq_dc_set_query(dc, qv);
             if (c->fast)
-                vq_dc_scan_blocks(dc, blocks, nbase, out);
+                vx_vq_dc_scan_blocks(dc, blocks, nbase, out);
             else
-                vq_dc_scan(dc, codes, nbase, out);
+                vx_vq_dc_scan(dc, codes, nbase, out);
             tscan += now() - t0;
             for (j = 0; j < dim; j++)
                 s += (double)qv[j] * qv[j];
@@ -327,26 +328,26 @@ static void bench_recall(const vex_mem *mem, const char *data, double refine,
                 hitr += -rd[top[j]] >= thr;
         }
         if (c->kind == VQ_OPQ)
-            vq_opq_errors(q, &before, &after);
+            vx_vq_opq_errors(q, &before, &after);
         printf("{\"bench\":\"recall\",\"dataset\":\"glove-100-angular-100k\","
                "\"quantizer\":\"%s\",\"m\":%u,\"nbits\":%u,"
                "\"bytes_per_vector\":%zu,\"compression\":%.1f,"
                "\"train_s\":%.2f,\"queries\":%zu,\"recall10\":%.4f,"
                "\"refine\":%.1f,\"recall10_refined\":%.4f,"
                "\"scan_ms_per_query\":%.3f",
-               c->name, vq_pq_m(q), vq_pq_nbits(q), cs,
+               c->name, vx_vq_pq_m(q), vx_vq_pq_nbits(q), cs,
                (double)(dim * 4) / (double)cs, ts, nq, hit0 / (10.0 * nq),
                refine, hitr / (10.0 * nq), tscan * 1e3 / (double)nq);
         if (c->kind == VQ_OPQ)
             printf(",\"pq_mse\":%.6g,\"opq_mse\":%.6g", before, after);
         printf("}\n");
         fflush(stdout);
-        vq_dc_destroy(dc);
+        vx_vq_dc_destroy(dc);
         free(codes);
         free(blocks);
         free(cand);
         free(rd);
-        vq_destroy(q);
+        vx_vq_destroy(q);
     }
     free(out);
     free(nb);
@@ -383,7 +384,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_quant: --refine must be 1..100\n");
         return 2;
     }
-    vex_mem_init(&mem, NULL);
+    vx_mem_init(&mem, NULL);
     bench_throughput(&mem, quick);
     bench_recall(&mem, data, refine, max_q);
     return 0;

@@ -35,7 +35,7 @@ static int open_coll(vex_vfs *v, vex_db **db, vex_collection **c)
     o.n_threads = 1;
     o.memtable_exact_rows = 16;
     *c = NULL;
-    rc = vexi_db_open_vfs("db", &o, v, db);
+    rc = vx_db_open_vfs("db", &o, v, db);
     if (rc == VEX_OK)
         rc = vex_collection_open(*db, "c", c);
     return rc;
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nh;
     int rc;
 
-    if (size < 1 || vex_vfs_mem_create(NULL, &v) != VEX_OK)
+    if (size < 1 || vx_vfs_mem_create(NULL, &v) != VEX_OK)
         return 0;
     vex_collection_config_init(&cfg);
     cfg.index_kind = (data[0] & 1) ? VEX_INDEX_HNSW : VEX_INDEX_FLAT;
@@ -79,17 +79,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(vex_collection_create(db, "c", &cfg, NULL) == VEX_OK);
     vex_db_close(db);
 
-    wal_options_init(&wo);
-    check(wal_open(v, "db/collections/c/wal", &wo, NULL, NULL, &w) == VEX_OK);
+    vx_wal_options_init(&wo);
+    check(vx_wal_open(v, "db/collections/c/wal", &wo, NULL, NULL, &w) ==
+          VEX_OK);
     while (pos + 2 <= size) {
         size_t n = (size_t)data[pos] | (size_t)data[pos + 1] << 8;
         pos += 2;
         if (n > size - pos)
             n = size - pos;
-        check(wal_append(w, data + pos, n, NULL, NULL) == VEX_OK);
+        check(vx_wal_append(w, data + pos, n, NULL, NULL) == VEX_OK);
         pos += n;
     }
-    wal_close(w, NULL);
+    vx_wal_close(w, NULL);
 
     rc = open_coll(v, &db, &c);
     check(rc == VEX_OK || rc == VEX_CORRUPT);

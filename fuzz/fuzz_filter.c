@@ -4,11 +4,11 @@
  *  - bit 0: compile against a closed schema (year int64, score double,
  *    lang string, draft bool, tags tags); bit 1: an open one; neither: no
  *    schema.
- * Checked: vmf_parse returns VEX_OK or VEX_INVALID (never a crash, never
+ * Checked: vx_vmf_parse returns VEX_OK or VEX_INVALID (never a crash, never
  * another status), with a "filter: " message on failure. When it
  * compiles, the canonical print parses again (with the same schema) to an
  * equal filter that prints identically; printing into short buffers
- * agrees with the full print; and vmf_eval gives the same result for both
+ * agrees with the full print; and vx_vmf_eval gives the same result for both
  * filters on a few fixed records (one of them empty).
  */
 #include <stdlib.h>
@@ -48,34 +48,34 @@ static void setup(void)
     static const vm_type types[5] = {VM_INT, VM_DOUBLE, VM_STRING, VM_BOOL,
                                      VM_TAGS};
     int i;
-    vex_mem_init(&g_mem, NULL);
+    vx_mem_init(&g_mem, NULL);
     for (i = 0; i < 5; i++) {
         sf[i].name = S(names[i]);
         sf[i].type = types[i];
         sf[i].nullable = i != 0;
     }
-    check(vm_schema_new(sf, 5, 1, &g_mem, NULL, &g_closed) == VEX_OK);
-    check(vm_schema_new(sf, 5, 0, &g_mem, NULL, &g_open) == VEX_OK);
+    check(vx_vm_schema_new(sf, 5, 1, &g_mem, NULL, &g_closed) == VEX_OK);
+    check(vx_vm_schema_new(sf, 5, 0, &g_mem, NULL, &g_open) == VEX_OK);
     tags[0] = S("draft");
     tags[1] = S("a");
     rf[0].name = S("year");
-    rf[0].v = vm_int(2021);
+    rf[0].v = vx_vm_int(2021);
     rf[1].name = S("score");
-    rf[1].v = vm_double(0.5);
+    rf[1].v = vx_vm_double(0.5);
     rf[2].name = S("lang");
-    rf[2].v = vm_cstring("de");
+    rf[2].v = vx_vm_cstring("de");
     rf[3].name = S("draft");
-    rf[3].v = vm_bool(1);
+    rf[3].v = vx_vm_bool(1);
     rf[4].name = S("tags");
-    rf[4].v = vm_tags(tags, 2);
+    rf[4].v = vx_vm_tags(tags, 2);
     rf[5].name = S("a");
-    rf[5].v = vm_null();
-    check(vm_record_new(rf, 6, &g_mem, NULL, &g_recs[0]) == VEX_OK);
-    rf[0].v = vm_cstring("2021");
-    rf[1].v = vm_int(-7);
-    rf[2].v = vm_tags(tags, 1);
-    check(vm_record_new(rf, 3, &g_mem, NULL, &g_recs[1]) == VEX_OK);
-    check(vm_record_new(NULL, 0, &g_mem, NULL, &g_recs[2]) == VEX_OK);
+    rf[5].v = vx_vm_null();
+    check(vx_vm_record_new(rf, 6, &g_mem, NULL, &g_recs[0]) == VEX_OK);
+    rf[0].v = vx_vm_cstring("2021");
+    rf[1].v = vx_vm_int(-7);
+    rf[2].v = vx_vm_tags(tags, 1);
+    check(vx_vm_record_new(rf, 3, &g_mem, NULL, &g_recs[1]) == VEX_OK);
+    check(vx_vm_record_new(NULL, 0, &g_mem, NULL, &g_recs[2]) == VEX_OK);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -98,39 +98,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         schema = g_closed;
     else if (data[0] & 2)
         schema = g_open;
-    vex_err_init(&err);
-    rc = vmf_parse((const char *)data + 1, size - 1, schema, &g_mem, &err, &f);
+    vx_err_init(&err);
+    rc = vx_vmf_parse((const char *)data + 1, size - 1, schema, &g_mem, &err,
+                      &f);
     check(rc == VEX_OK || rc == VEX_INVALID);
     if (rc != VEX_OK) {
         check(f == NULL && strncmp(err.msg, "filter: ", 8) == 0);
         goto cleanup;
     }
-    n1 = vmf_print(f, NULL, 0);
+    n1 = vx_vmf_print(f, NULL, 0);
     p1 = malloc(n1 + 1);
     check(p1 != NULL);
-    check(vmf_print(f, p1, n1 + 1) == n1 && strlen(p1) == n1);
-    check(vmf_print(f, small, sizeof small) == n1);
+    check(vx_vmf_print(f, p1, n1 + 1) == n1 && strlen(p1) == n1);
+    check(vx_vmf_print(f, small, sizeof small) == n1);
     check(strlen(small) == (n1 < sizeof small ? n1 : sizeof small - 1));
     check(memcmp(small, p1, strlen(small)) == 0);
-    rc = vmf_parse(p1, n1, schema, &g_mem, &err, &g);
+    rc = vx_vmf_parse(p1, n1, schema, &g_mem, &err, &g);
     check(rc == VEX_OK);
-    check(vmf_equal(f, g));
-    n2 = vmf_print(g, NULL, 0);
+    check(vx_vmf_equal(f, g));
+    n2 = vx_vmf_print(g, NULL, 0);
     p2 = malloc(n2 + 1);
     check(p2 != NULL);
-    vmf_print(g, p2, n2 + 1);
+    vx_vmf_print(g, p2, n2 + 1);
     check(n1 == n2 && memcmp(p1, p2, n1) == 0);
     for (i = 0; i < 3; i++) {
-        int r = vmf_eval3(f, g_recs[i]);
+        int r = vx_vmf_eval3(f, g_recs[i]);
         check(r == VMF_TRUE || r == VMF_FALSE || r == VMF_UNKNOWN);
-        check(r == vmf_eval3(g, g_recs[i]));
-        check(vmf_eval(f, g_recs[i]) == (r == VMF_TRUE));
+        check(r == vx_vmf_eval3(g, g_recs[i]));
+        check(vx_vmf_eval(f, g_recs[i]) == (r == VMF_TRUE));
     }
 cleanup:
     free(p1);
     free(p2);
-    vmf_free(f, &g_mem);
-    vmf_free(g, &g_mem);
-    vex_err_destroy(&err);
+    vx_vmf_free(f, &g_mem);
+    vx_vmf_free(g, &g_mem);
+    vx_err_destroy(&err);
     return 0;
 }

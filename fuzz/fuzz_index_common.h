@@ -132,7 +132,7 @@ static inline int fz_build_base(int which, unsigned char **blob, uint64_t *size)
         vex_elem elem;
         vex_metric metric;
         uint32_t dim, m, n, n_remove;
-        vex_quant quant; /* trained on the base's vectors (issue 6) */
+        vex_quant quant; /* trained on the base's vectors */
         uint32_t quant_m, quant_bits;
     } b[FZ_N_BASES] = {
         {VEX_INDEX_HNSW, VEX_ELEM_F32, VEX_METRIC_L2, 4, 4, 32, 6,

@@ -6,7 +6,7 @@
  * bit 1: open with VEX_OPEN_COPY, bits 2-7: which blob, modulo the number
  * of blobs), then up to 64 edits of 3 bytes (offset low, offset high, XOR
  * mask; the offset is taken modulo the blob size). Re-sealing recomputes
- * every section CRC and re-encodes the header with vex_blob_finish(), with
+ * every section CRC and re-encodes the header with vx_blob_finish(), with
  * the header's fields (not its section table, which must stay in bounds
  * for the CRCs to be computed) decoded from the edited bytes, so damaged
  * counts, entry points and parameters get past the checksums and the
@@ -31,10 +31,10 @@ static void init_bases(void)
     for (i = 0; i < FZ_N_BASES; i++) {
         vex_err err;
         fz_check(fz_build_base(i, &base_blob[i], &base_size[i]) == VEX_OK);
-        vex_err_init(&err);
-        fz_check(vex_blob_parse(base_blob[i], base_size[i], &base_info[i],
-                                &err) == VEX_OK);
-        vex_err_destroy(&err);
+        vx_err_init(&err);
+        fz_check(vx_blob_parse(base_blob[i], base_size[i], &base_info[i],
+                               &err) == VEX_OK);
+        vx_err_destroy(&err);
     }
 }
 
@@ -55,7 +55,7 @@ static void reseal(unsigned char *b, const vex_blob_info *orig)
     info.entry = vex_get_u64le(b + 72);
     info.slot_bytes = vex_get_u64le(b + 80);
     info.upper_len = vex_get_u64le(b + 88);
-    vex_blob_finish(&info, b);
+    vx_blob_finish(&info, b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -10,7 +10,7 @@
  *    succeeds, encoding the result succeeds and gives back exactly the
  *    payload (the format is canonical), and decoding that again gives an
  *    equal manifest.
- *  - bit 1 set: the payload is a CURRENT file, loaded with manifest_load
+ *  - bit 1 set: the payload is a CURRENT file, loaded with vx_manifest_load
  *    from an in-memory directory that also holds one valid manifest
  *    (number 3). Checked: the status is VEX_OK only when the result is
  *    that manifest, otherwise VEX_CORRUPT.
@@ -66,16 +66,16 @@ static void fuzz_decode(const vex_mem *mem, const uint8_t *data, size_t size,
         vex_put_u64le(b + 16, size);
         vex_put_u32le(b + size - 4, vex_crc32c(b, size - 4));
     }
-    rc = manifest_decode(b, size, "MANIFEST-fuzz", mem, NULL, &m);
+    rc = vx_manifest_decode(b, size, "MANIFEST-fuzz", mem, NULL, &m);
     check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
     if (rc == VEX_OK) {
-        check(manifest_encode(&m, mem, NULL, &e, &en) == VEX_OK);
+        check(vx_manifest_encode(&m, mem, NULL, &e, &en) == VEX_OK);
         check(en == size && memcmp(e, b, size) == 0);
-        check(manifest_decode(e, en, "again", mem, NULL, &m2) == VEX_OK);
+        check(vx_manifest_decode(e, en, "again", mem, NULL, &m2) == VEX_OK);
         check(same(&m, &m2));
-        manifest_free(&m2, mem);
-        vex_mem_free(mem, e);
-        manifest_free(&m, mem);
+        vx_manifest_free(&m2, mem);
+        vx_mem_free(mem, e);
+        vx_manifest_free(&m, mem);
     }
     free(b);
 }
@@ -94,19 +94,19 @@ static void fuzz_current(const vex_mem *mem, const uint8_t *data, size_t size)
     m.config.elem = VEX_ELEM_F32;
     m.config.metric = VEX_METRIC_L2;
     m.config.index_kind = VEX_INDEX_FLAT;
-    if (vex_vfs_mem_create(NULL, &v) != VEX_OK)
+    if (vx_vfs_mem_create(NULL, &v) != VEX_OK)
         return;
     check(vex_vfs_mkdir(v, "c", NULL) == VEX_OK);
-    check(manifest_publish(v, "c", &m, mem, NULL, NULL) == VEX_OK);
-    check(vex_vfs_open(v, "c/CURRENT", VEX_OPEN_READWRITE | VEX_OPEN_TRUNCATE,
-                       &f, NULL) == VEX_OK);
+    check(vx_manifest_publish(v, "c", &m, mem, NULL, NULL) == VEX_OK);
+    check(vex_vfs_open(v, "c/CURRENT", VX_FILE_READWRITE | VX_FILE_TRUNCATE, &f,
+                       NULL) == VEX_OK);
     if (size)
         check(vex_file_write(f, data, size, 0, NULL) == VEX_OK);
     check(vex_file_close(f, NULL) == VEX_OK);
-    rc = manifest_load(v, "c", mem, NULL, &got);
+    rc = vx_manifest_load(v, "c", mem, NULL, &got);
     if (rc == VEX_OK) {
         check(same(&got, &m));
-        manifest_free(&got, mem);
+        vx_manifest_free(&got, mem);
     } else {
         check(rc == VEX_CORRUPT);
     }
@@ -116,7 +116,7 @@ static void fuzz_current(const vex_mem *mem, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vex_mem mem;
-    if (size < 1 || vex_mem_init(&mem, NULL) != VEX_OK)
+    if (size < 1 || vx_mem_init(&mem, NULL) != VEX_OK)
         return 0;
     if (data[0] & 2)
         fuzz_current(&mem, data + 1, size - 1);

@@ -1,6 +1,6 @@
 /*
  * fuzz_meta_columns.c - fuzz target for the metadata column decoder
- * (src/meta/column.c vm_colset_open). Input: 4 bytes little-endian, the
+ * (src/meta/column.c vx_vm_colset_open). Input: 4 bytes little-endian, the
  * number of rows the caller expects (taken modulo 65536 so that the
  * decoder's per-row work stays small), then the blob. Checked: open
  * returns VEX_OK, VEX_CORRUPT or VEX_UNSUPPORTED; on success a few
@@ -35,9 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc;
     if (size < 4)
         return 0;
-    vex_mem_init(&mem, NULL);
+    vx_mem_init(&mem, NULL);
     n_rows = vex_get_u32le(data) % 65536;
-    rc = vm_colset_open(data + 4, size - 4, n_rows, &mem, NULL, &cs);
+    rc = vx_vm_colset_open(data + 4, size - 4, n_rows, &mem, NULL, &cs);
     check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
     if (rc != VEX_OK)
         return 0;
@@ -50,16 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
             vmf_filter *f = NULL;
             uint64_t cnt = 0, pop = 0;
-            check(vmf_parse(texts[t], strlen(texts[t]), NULL, &mem, NULL, &f) ==
-                  VEX_OK);
-            check(vm_colset_eval(cs, f, bits, &cnt, NULL) == VEX_OK);
+            check(vx_vmf_parse(texts[t], strlen(texts[t]), NULL, &mem, NULL,
+                               &f) == VEX_OK);
+            check(vx_vm_colset_eval(cs, f, bits, &cnt, NULL) == VEX_OK);
             for (size_t w = 0; w < words; w++)
                 pop += (uint64_t)__builtin_popcountll(bits[w]);
             check(pop == cnt && cnt <= n_rows);
-            vmf_free(f, &mem);
+            vx_vmf_free(f, &mem);
         }
         for (uint32_t r = 0; r < n_rows; r++) {
-            rc = vm_colset_record(cs, r, &mem, NULL, &recs[r]);
+            rc = vx_vm_colset_record(cs, r, &mem, NULL, &recs[r]);
             check(rc == VEX_OK || rc == VEX_CORRUPT);
             all_rows &= rc == VEX_OK;
         }
@@ -67,18 +67,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             unsigned char *blob = NULL;
             size_t len = 0;
             vm_colset *again = NULL;
-            check(vm_colset_build((const vm_record *const *)recs, n_rows, &mem,
-                                  NULL, &blob, &len) == VEX_OK);
-            check(vm_colset_open(blob, len, n_rows, &mem, NULL, &again) ==
+            check(vx_vm_colset_build((const vm_record *const *)recs, n_rows,
+                                     &mem, NULL, &blob, &len) == VEX_OK);
+            check(vx_vm_colset_open(blob, len, n_rows, &mem, NULL, &again) ==
                   VEX_OK);
-            vm_colset_close(again);
-            vex_mem_free(&mem, blob);
+            vx_vm_colset_close(again);
+            vx_mem_free(&mem, blob);
         }
         for (uint32_t r = 0; r < n_rows; r++)
-            vm_record_free(recs[r], &mem);
+            vx_vm_record_free(recs[r], &mem);
         free(recs);
         free(bits);
     }
-    vm_colset_close(cs);
+    vx_vm_colset_close(cs);
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * fuzz_quant.c - fuzz target for the quantizer blob decoder,
- * vq_deserialize (src/quant/quant.c, bytes in docs/FORMAT.md). Byte 0 of
+ * vx_vq_deserialize (src/quant/quant.c, bytes in docs/FORMAT.md). Byte 0 of
  * the input is flags, the rest is the blob:
  *  - bit 0 set: the blob is re-sealed first (the total size at offset 16
  *    and the trailing CRC32C are recomputed), so damaged fields get past
@@ -29,7 +29,7 @@ static void check(int ok)
 static void exercise(vq_quantizer *q, const uint8_t *data, size_t size)
 {
     enum { NC = 40 };
-    size_t cs = vq_code_size(q), dim = vq_dim(q), i;
+    size_t cs = vx_vq_code_size(q), dim = vx_vq_dim(q), i;
     uint8_t *codes = calloc(NC, cs), *blocks = NULL;
     float *vec = calloc(dim, sizeof(float)), *dec = calloc(dim, sizeof(float));
     float out[NC];
@@ -40,21 +40,21 @@ static void exercise(vq_quantizer *q, const uint8_t *data, size_t size)
         codes[i] = size ? data[i % size] : 0;
     for (i = 0; i < dim; i++)
         vec[i] = (float)((int)(i % 7) - 3) + 0.5f;
-    if (vq_dc_create(q, 0, &dc) != VEX_OK)
+    if (vx_vq_dc_create(q, 0, &dc) != VEX_OK)
         goto cleanup;
-    if (vq_dc_set_query(dc, vec) == VEX_OK) {
-        vq_dc_scan(dc, codes, NC, out);
-        (void)vq_dc_distance(dc, codes);
-        if (vq_pq4_blocks_size(q, NC) > 0) {
-            blocks = malloc(vq_pq4_blocks_size(q, NC));
-            if (blocks && vq_pq4_pack(q, codes, NC, blocks) == VEX_OK)
-                vq_dc_scan_blocks(dc, blocks, NC, out);
+    if (vx_vq_dc_set_query(dc, vec) == VEX_OK) {
+        vx_vq_dc_scan(dc, codes, NC, out);
+        (void)vx_vq_dc_distance(dc, codes);
+        if (vx_vq_pq4_blocks_size(q, NC) > 0) {
+            blocks = malloc(vx_vq_pq4_blocks_size(q, NC));
+            if (blocks && vx_vq_pq4_pack(q, codes, NC, blocks) == VEX_OK)
+                vx_vq_dc_scan_blocks(dc, blocks, NC, out);
         }
     }
-    check(vq_decode(q, codes, 1, dec) == VEX_OK);
-    (void)vq_encode(q, vec, 1, codes);
+    check(vx_vq_decode(q, codes, 1, dec) == VEX_OK);
+    (void)vx_vq_encode(q, vec, 1, codes);
 cleanup:
-    vq_dc_destroy(dc);
+    vx_vq_dc_destroy(dc);
     free(blocks);
     free(codes);
     free(vec);
@@ -80,20 +80,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vex_put_u64le(b + 16, n);
         vex_put_u32le(b + n - 4, vex_crc32c(b, n - 4));
     }
-    vex_mem_init(&mem, NULL);
-    rc = vq_deserialize(&mem, b, n, &q, NULL);
+    vx_mem_init(&mem, NULL);
+    rc = vx_vq_deserialize(&mem, b, n, &q, NULL);
     check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
     check((rc == VEX_OK) == (q != NULL));
     if (rc == VEX_OK) {
-        check(vq_blob_size(q) == n);
+        check(vx_vq_blob_size(q) == n);
         again = malloc(n);
         if (again) {
-            check(vq_serialize(q, again, n) == VEX_OK);
+            check(vx_vq_serialize(q, again, n) == VEX_OK);
             check(memcmp(again, b, n) == 0);
             free(again);
         }
         exercise(q, b, n);
-        vq_destroy(q);
+        vx_vq_destroy(q);
     }
     free(b);
     return 0;

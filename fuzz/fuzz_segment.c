@@ -8,19 +8,19 @@
  * checks behind them are what is fuzzed; bit 2 opens with a wrong
  * expected file number. The file is written to an in-memory vfs as
  * seg-<number>.vseg, the number taken from bytes 16..23 of its header (1
- * when shorter), and opened with seg_open. Checked: the status is OK,
+ * when shorter), and opened with vx_seg_open. Checked: the status is OK,
  * CORRUPT or UNSUPPORTED and nothing leaks; an opened segment has the
- * input's size, n_rows <= n_keys, strictly ascending ids that seg_find
+ * input's size, n_rows <= n_keys, strictly ascending ids that vx_seg_find
  * finds at their row keys (and their successors absent unless the next
  * id), every row key live and mapping back to its id through
- * seg_key_id and the KEYIDS array, exactly n_rows live keys, every dead
- * key's id 0, nothing live at or past n_keys; seg_index either fails
+ * vx_seg_key_id and the KEYIDS array, exactly n_rows live keys, every dead
+ * key's id 0, nothing live at or past n_keys; vx_seg_index either fails
  * (CORRUPT, the same on a second call) or returns a 64-aligned region
  * inside the file whose bytes are all read; the META section lies inside
- * the file, and its metadata columns either open (vm_colset_open, n_keys
+ * the file, and its metadata columns either open (vx_vm_colset_open, n_keys
  * rows) and rebuild every live key's record, or are refused as
  * CORRUPT/UNSUPPORTED, without leaks. Then the writer must take
- * back what the reader accepted: seg_write of the opened segment's
+ * back what the reader accepted: vx_seg_write of the opened segment's
  * fields, arrays and metadata (and blob, unless its checksum failed)
  * succeeds, and the result opens with the same fields, arrays, metadata
  * and blob.
@@ -66,37 +66,37 @@ static void walk(seg *s, size_t size)
     const uint64_t *ids, *rk, *ki;
     uint64_t i, key, n, nk, n_live = 0;
 
-    seg_get_info(s, &info);
+    vx_seg_get_info(s, &info);
     check(info.file_size == size);
     n = info.n_rows;
     nk = info.n_keys;
     check(n <= nk && nk <= (size - 4096) / 8);
-    ids = seg_ids(s);
-    rk = seg_row_keys(s);
-    ki = seg_key_ids(s);
+    ids = vx_seg_ids(s);
+    rk = vx_seg_row_keys(s);
+    ki = vx_seg_key_ids(s);
     check((uintptr_t)ids % 8 == 0 && (uintptr_t)rk % 8 == 0 &&
           (uintptr_t)ki % 8 == 0);
     for (i = 0; i < n; i++) {
         check(i == 0 || ids[i] > ids[i - 1]);
         key = UINT64_MAX;
-        check(seg_find(s, ids[i], &key) == 1 && key == rk[i] && key < nk);
-        check(seg_key_live(s, key) == 1);
-        check(seg_key_id(s, key) == ids[i] && ki[key] == ids[i]);
+        check(vx_seg_find(s, ids[i], &key) == 1 && key == rk[i] && key < nk);
+        check(vx_seg_key_live(s, key) == 1);
+        check(vx_seg_key_id(s, key) == ids[i] && ki[key] == ids[i]);
         if (ids[i] != UINT64_MAX && (i + 1 == n || ids[i + 1] != ids[i] + 1))
-            check(seg_find(s, ids[i] + 1, NULL) == 0);
+            check(vx_seg_find(s, ids[i] + 1, NULL) == 0);
     }
     if (n == 0 || ids[0] > 0)
-        check(seg_find(s, 0, NULL) == 0);
+        check(vx_seg_find(s, 0, NULL) == 0);
     for (i = 0; i < nk; i++) {
-        int live = seg_key_live(s, i);
+        int live = vx_seg_key_live(s, i);
         check(live == 0 || live == 1);
-        check(seg_key_id(s, i) == ki[i]);
+        check(vx_seg_key_id(s, i) == ki[i]);
         check(live || ki[i] == 0);
         n_live += (uint64_t)live;
     }
     check(n_live == n);
-    check(seg_key_live(s, nk) == 0 && seg_key_id(s, nk) == 0);
-    check(seg_key_live(s, UINT64_MAX) == 0);
+    check(vx_seg_key_live(s, nk) == 0 && vx_seg_key_id(s, nk) == 0);
+    check(vx_seg_key_live(s, UINT64_MAX) == 0);
 }
 
 /* The META section: inside the file; its columns open strictly or are
@@ -110,31 +110,31 @@ static const unsigned char *walk_meta(seg *s, size_t size, size_t *mlen)
     const unsigned char *p = NULL;
     uint64_t off = 0;
     int rc;
-    seg_get_info(s, &info);
-    check(vex_mem_init(&mem, NULL) == VEX_OK);
+    vx_seg_get_info(s, &info);
+    check(vx_mem_init(&mem, NULL) == VEX_OK);
     *mlen = 0;
-    if (!seg_meta(s, &p, mlen, &off)) {
+    if (!vx_seg_meta(s, &p, mlen, &off)) {
         check(p == NULL && *mlen == 0);
         return NULL;
     }
     check(off >= 4096 && off + *mlen <= size);
     if (info.n_keys > UINT32_MAX)
         return p;
-    rc = vm_colset_open(p, *mlen, (uint32_t)info.n_keys, &mem, NULL, &cs);
+    rc = vx_vm_colset_open(p, *mlen, (uint32_t)info.n_keys, &mem, NULL, &cs);
     check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
     for (uint64_t k = 0; cs && k < info.n_keys; k++) {
         vm_record *r = NULL;
-        if (!seg_key_live(s, k))
+        if (!vx_seg_key_live(s, k))
             continue;
-        rc = vm_colset_record(cs, (uint32_t)k, &mem, NULL, &r);
+        rc = vx_vm_colset_record(cs, (uint32_t)k, &mem, NULL, &r);
         check(rc == VEX_OK || rc == VEX_CORRUPT);
-        vm_record_free(r, &mem);
+        vx_vm_record_free(r, &mem);
     }
-    vm_colset_close(cs);
+    vx_vm_colset_close(cs);
     return p;
 }
 
-/* The INDEX section: *rc of seg_index (stable across calls); *blob and
+/* The INDEX section: *rc of vx_seg_index (stable across calls); *blob and
  * *bsize when VEX_OK, every byte read. */
 static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
                      uint64_t *bsize)
@@ -143,8 +143,8 @@ static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
     uint64_t i;
     volatile unsigned sum = 0;
     int rc2;
-    *rc = seg_index(s, &vp, bsize, NULL);
-    rc2 = seg_index(s, &vp, bsize, NULL);
+    *rc = vx_seg_index(s, &vp, bsize, NULL);
+    rc2 = vx_seg_index(s, &vp, bsize, NULL);
     check(*rc == rc2);
     check(*rc == VEX_OK || *rc == VEX_CORRUPT || *rc == VEX_NOTFOUND);
     *blob = vp;
@@ -158,7 +158,7 @@ static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
     (void)sum;
 }
 
-/* seg_write of what `s` holds, reopened: the same segment. */
+/* vx_seg_write of what `s` holds, reopened: the same segment. */
 static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
                     uint64_t bsize, int has_blob, const unsigned char *meta,
                     size_t mlen)
@@ -170,7 +170,7 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
     uint64_t size2 = 0, number;
     char path[SEG_NAME_LEN + 1];
     int rc;
-    seg_get_info(s, &a);
+    vx_seg_get_info(s, &a);
     number = a.number ^ 0x100; /* another name in the same vfs */
     memset(&wi, 0, sizeof wi);
     wi.number = number;
@@ -182,41 +182,42 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
     wi.n_keys = a.n_keys;
     wi.min_seq = a.min_seq;
     wi.max_seq = a.max_seq;
-    wi.ids = seg_ids(s);
-    wi.row_keys = seg_row_keys(s);
-    wi.key_ids = seg_key_ids(s);
+    wi.ids = vx_seg_ids(s);
+    wi.row_keys = vx_seg_row_keys(s);
+    wi.key_ids = vx_seg_key_ids(s);
     wi.index_blob = has_blob ? blob : NULL;
     wi.blob_size = has_blob ? bsize : 0;
     if (has_blob && blob == NULL) /* an empty blob: any non-NULL pointer */
         wi.index_blob = &wi;
     wi.meta = meta;
     wi.meta_len = meta ? mlen : 0;
-    check(seg_file_name(path, sizeof path, number) == VEX_OK);
-    rc = seg_write(v, path, &wi, NULL, NULL);
+    check(vx_seg_file_name(path, sizeof path, number) == VEX_OK);
+    rc = vx_seg_write(v, path, &wi, NULL, NULL);
     check(rc == VEX_OK);
-    check(seg_open(v, path, number, NULL, NULL, &s2) == VEX_OK);
-    seg_get_info(s2, &b);
+    check(vx_seg_open(v, path, number, NULL, NULL, &s2) == VEX_OK);
+    vx_seg_get_info(s2, &b);
     check(a.dim == b.dim && a.elem == b.elem && a.metric == b.metric &&
           a.index_kind == b.index_kind && a.n_rows == b.n_rows &&
           a.n_keys == b.n_keys && a.min_seq == b.min_seq &&
           a.max_seq == b.max_seq && b.number == number);
     check(a.n_rows == 0 ||
-          (memcmp(seg_ids(s), seg_ids(s2), a.n_rows * 8) == 0 &&
-           memcmp(seg_row_keys(s), seg_row_keys(s2), a.n_rows * 8) == 0));
+          (memcmp(vx_seg_ids(s), vx_seg_ids(s2), a.n_rows * 8) == 0 &&
+           memcmp(vx_seg_row_keys(s), vx_seg_row_keys(s2), a.n_rows * 8) == 0));
     check(a.n_keys == 0 ||
-          memcmp(seg_key_ids(s), seg_key_ids(s2), a.n_keys * 8) == 0);
+          memcmp(vx_seg_key_ids(s), vx_seg_key_ids(s2), a.n_keys * 8) == 0);
     {
         const unsigned char *p, *q;
         size_t lp, lq;
         uint64_t o1, o2;
-        int h1 = seg_meta(s, &p, &lp, &o1), h2 = seg_meta(s2, &q, &lq, &o2);
+        int h1 = vx_seg_meta(s, &p, &lp, &o1),
+            h2 = vx_seg_meta(s2, &q, &lq, &o2);
         check(h1 == h2 && lp == lq && (lp == 0 || memcmp(p, q, lp) == 0));
     }
-    rc = seg_index(s2, &p2, &size2, NULL);
+    rc = vx_seg_index(s2, &p2, &size2, NULL);
     check(has_blob ? rc == VEX_OK && size2 == bsize &&
                          (bsize == 0 || memcmp(p2, blob, bsize) == 0)
                    : rc == VEX_NOTFOUND);
-    seg_close(s2);
+    vx_seg_close(s2);
     check(vex_vfs_remove(v, path, NULL) == VEX_OK);
 }
 
@@ -245,16 +246,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         reseal(b, n, flags & 2);
     if (n >= 24)
         number = vex_get_u64le(b + 16);
-    if (vex_vfs_mem_create(NULL, &v) != VEX_OK)
+    if (vx_vfs_mem_create(NULL, &v) != VEX_OK)
         goto cleanup;
-    check(seg_file_name(path, sizeof path, number) == VEX_OK);
-    check(seg_parse_name(path, NULL) == 1);
-    check(vex_vfs_open(v, path, VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &f,
-                       NULL) == VEX_OK);
+    check(vx_seg_file_name(path, sizeof path, number) == VEX_OK);
+    check(vx_seg_parse_name(path, NULL) == 1);
+    check(vex_vfs_open(v, path, VX_FILE_READWRITE | VX_FILE_CREATE, &f, NULL) ==
+          VEX_OK);
     if (n)
         check(vex_file_write(f, b, n, 0, NULL) == VEX_OK);
     vex_file_close(f, NULL);
-    rc = seg_open(v, path, flags & 4 ? number ^ 1 : number, NULL, NULL, &s);
+    rc = vx_seg_open(v, path, flags & 4 ? number ^ 1 : number, NULL, NULL, &s);
     check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
     check((rc == VEX_OK) == (s != NULL));
     if (s) {
@@ -266,9 +267,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         index_of(s, n, &irc, &blob, &bsize);
         if (irc != VEX_CORRUPT)
             rewrite(v, s, blob, bsize, irc == VEX_OK, meta, mlen);
-        seg_close(s);
+        vx_seg_close(s);
     }
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     check(n_open == 0 && n_maps == 0);
 cleanup:
     vex_vfs_destroy(v);

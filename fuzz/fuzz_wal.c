@@ -6,7 +6,7 @@
  * bytes 16..23 of its own header when it has one (so the fuzzer can build
  * consistent logs), else after its position. Checked: replay never
  * crashes, delivers consecutive sequence numbers, and agrees with the
- * writer: when replay succeeds, wal_open succeeds, and an append after it
+ * writer: when replay succeeds, vx_wal_open succeeds, and an append after it
  * replays as one more record; when replay reports damage, so does open.
  */
 #include <stdio.h>
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 1, k, n_files;
     int rc, rc2;
 
-    if (size < 1 || vex_vfs_mem_create(NULL, &v) != VEX_OK)
+    if (size < 1 || vx_vfs_mem_create(NULL, &v) != VEX_OK)
         return 0;
     if (vex_vfs_mkdir(v, "d", NULL) != VEX_OK)
         goto cleanup;
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             first = vex_get_u64le(data + pos + 16);
         snprintf(path, sizeof path, "d/wal-%016llx.log",
                  (unsigned long long)first);
-        if (vex_vfs_open(v, path, VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &f,
+        if (vex_vfs_open(v, path, VX_FILE_READWRITE | VX_FILE_CREATE, &f,
                          NULL) != VEX_OK)
             goto cleanup;
         if (len)
@@ -80,26 +80,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pos += len;
     }
     memset(&s1, 0, sizeof s1);
-    rc = wal_replay(v, "d", 0, cb, &s1, NULL, NULL, &st);
+    rc = vx_wal_replay(v, "d", 0, cb, &s1, NULL, NULL, &st);
     check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
     check(s1.n == st.n_delivered && st.n_delivered == st.n_records);
-    wal_options_init(&o);
+    vx_wal_options_init(&o);
     o.max_file_bytes = 4096;
-    rc2 = wal_open(v, "d", &o, NULL, NULL, &w);
+    rc2 = vx_wal_open(v, "d", &o, NULL, NULL, &w);
     if (rc != VEX_OK) {
         check(rc2 == rc && w == NULL);
         goto cleanup;
     }
     check(rc2 == VEX_OK && w != NULL);
-    check(wal_next_seq(w) == (st.n_files ? st.next_seq : 1));
-    rc = wal_append(w, "x", 1, NULL, NULL);
-    check(wal_close(w, NULL) == VEX_OK);
+    check(vx_wal_next_seq(w) == (st.n_files ? st.next_seq : 1));
+    rc = vx_wal_append(w, "x", 1, NULL, NULL);
+    check(vx_wal_close(w, NULL) == VEX_OK);
     w = NULL;
     if (rc == VEX_FULL) /* sequence numbers exhausted */
         goto cleanup;
     check(rc == VEX_OK);
     memset(&s2, 0, sizeof s2);
-    check(wal_replay(v, "d", 0, cb, &s2, NULL, NULL, &st2) == VEX_OK);
+    check(vx_wal_replay(v, "d", 0, cb, &s2, NULL, NULL, &st2) == VEX_OK);
     check(s2.n == s1.n + 1 && st2.bytes_ignored == 0);
 cleanup:
     vex_vfs_destroy(v);

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         return 2;
     }
     dir = argv[1];
-    vex_mem_init(&mem, NULL);
+    vx_mem_init(&mem, NULL);
     vex_rng_seed(&rng, 42);
     for (int mode = 0; mode < 2; mode++)
         for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
@@ -72,25 +72,26 @@ int main(int argc, char **argv)
                 if (mode == 1 && r % 9 == 4)
                     continue; /* no metadata */
                 snprintf(uniq, sizeof uniq, "u%u", r * 7919u);
-                f[k++] = fld("b", vm_bool(r % 3 == 0));
-                f[k++] = fld("d", mode ? vm_double((double)r * 0.5)
-                                       : vm_double(vex_rng_normal(&rng)));
-                f[k++] = fld("i", mode ? vm_int((int64_t)r / 16)
-                                       : vm_int((int64_t)vex_rng_next(&rng)));
-                f[k++] = fld("s", vm_cstring(words[r % 5]));
+                f[k++] = fld("b", vx_vm_bool(r % 3 == 0));
+                f[k++] = fld("d", mode ? vx_vm_double((double)r * 0.5)
+                                       : vx_vm_double(vex_rng_normal(&rng)));
+                f[k++] =
+                    fld("i", mode ? vx_vm_int((int64_t)r / 16)
+                                  : vx_vm_int((int64_t)vex_rng_next(&rng)));
+                f[k++] = fld("s", vx_vm_cstring(words[r % 5]));
                 for (int j = 0; j < 3; j++)
                     tags[j].p = words[(r + (uint32_t)j) % 5],
                     tags[j].len = (uint32_t)strlen(tags[j].p);
-                f[k++] = fld("t", vm_tags(tags, r % 4));
-                f[k++] = fld("u", vm_cstring(uniq));
-                f[k++] = fld("x", r % 2 ? vm_null() : vm_cstring("two"));
-                if (vm_record_new(f, k, &mem, NULL, &recs[r]) != VEX_OK) {
+                f[k++] = fld("t", vx_vm_tags(tags, r % 4));
+                f[k++] = fld("u", vx_vm_cstring(uniq));
+                f[k++] = fld("x", r % 2 ? vx_vm_null() : vx_vm_cstring("two"));
+                if (vx_vm_record_new(f, k, &mem, NULL, &recs[r]) != VEX_OK) {
                     fprintf(stderr, "record %u\n", r);
                     return 1;
                 }
             }
-            if (vm_colset_build((const vm_record *const *)recs, n, &mem, NULL,
-                                &blob, &len) != VEX_OK) {
+            if (vx_vm_colset_build((const vm_record *const *)recs, n, &mem,
+                                   NULL, &blob, &len) != VEX_OK) {
                 fprintf(stderr, "build failed\n");
                 return 1;
             }
@@ -102,9 +103,9 @@ int main(int argc, char **argv)
                          mode ? "ordered" : "random", n);
                 put(name, n, blob, len / 2);
             }
-            vex_mem_free(&mem, blob);
+            vx_mem_free(&mem, blob);
             for (uint32_t r = 0; r < n; r++)
-                vm_record_free(recs[r], &mem);
+                vx_vm_record_free(recs[r], &mem);
             free(recs);
         }
     return 0;

@@ -67,30 +67,30 @@ int main(int argc, char **argv)
     b[size[0] - 1] ^= 0x10;
     put("index", "section_crc.blob", b, (size_t)size[0]);
     b[size[0] - 1] ^= 0x10;
-    vex_err_init(&err);
-    fz_check(vex_blob_parse(b, size[0], &info, &err) == VEX_OK);
-    vex_err_destroy(&err);
+    vx_err_init(&err);
+    fz_check(vx_blob_parse(b, size[0], &info, &err) == VEX_OK);
+    vx_err_destroy(&err);
     {
         /* re-sealed: level-0 link of slot 0 out of range, entry point and
          * live count wrong, a level too high */
-        const vex_blob_section *s = vex_blob_find(&info, VEX_SEC_SLOTS);
-        const vex_blob_section *lv = vex_blob_find(&info, VEX_SEC_LEVELS);
+        const vex_blob_section *s = vx_blob_find(&info, VEX_SEC_SLOTS);
+        const vex_blob_section *lv = vx_blob_find(&info, VEX_SEC_LEVELS);
         vex_blob_info bad = info;
         uint32_t far = 1000, *lk = (uint32_t *)(void *)(b + s->offset + 16 + 4);
         lk[1] = far;
-        vex_blob_finish(&bad, b);
+        vx_blob_finish(&bad, b);
         put("index", "sealed_bad_link.blob", b, (size_t)size[0]);
         memcpy(b, blob[0], (size_t)size[0]);
         bad.entry = info.n_slots;
-        vex_blob_finish(&bad, b);
+        vx_blob_finish(&bad, b);
         put("index", "sealed_bad_entry.blob", b, (size_t)size[0]);
         bad = info;
         bad.n_live++;
-        vex_blob_finish(&bad, b);
+        vx_blob_finish(&bad, b);
         put("index", "sealed_bad_n_live.blob", b, (size_t)size[0]);
         bad = info;
         b[lv->offset + 1] = 30;
-        vex_blob_finish(&bad, b);
+        vx_blob_finish(&bad, b);
         put("index", "sealed_bad_level.blob", b, (size_t)size[0]);
     }
     {

@@ -95,17 +95,17 @@ int main(int argc, char **argv)
         return 2;
     }
     g_dir = argv[1];
-    if (vex_mem_init(&mem, NULL) != VEX_OK)
+    if (vx_mem_init(&mem, NULL) != VEX_OK)
         return 1;
     for (i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         manifest m;
         build(&m, valid[i].n_segs, valid[i].big);
-        if (manifest_encode(&m, &mem, NULL, &b, &n) != VEX_OK)
+        if (vx_manifest_encode(&m, &mem, NULL, &b, &n) != VEX_OK)
             return 1;
         snprintf(name, sizeof name, "valid_%s", valid[i].name);
         put(name, 0, b, n);
         if (i != 1) {
-            vex_mem_free(&mem, b);
+            vx_mem_free(&mem, b);
             continue;
         }
         /* damage to the one-segment manifest */
@@ -137,9 +137,9 @@ int main(int argc, char **argv)
         vex_put_u32le(c + 64 + 72, VEX_METRIC_HAMMING);
         put("sealed_metric", 1, c, n);
         free(c);
-        vex_mem_free(&mem, b);
+        vx_mem_free(&mem, b);
     }
-    /* a quantized collection (issue 6), and its quantizer bits damaged */
+    /* a quantized collection, and its quantizer bits damaged */
     {
         manifest m;
         build(&m, 1, 0);
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
         m.config.quant_m = 16;
         m.config.quant_bits = 8;
         m.config.quant_refine = 10.0f;
-        if (manifest_encode(&m, &mem, NULL, &b, &n) != VEX_OK)
+        if (vx_manifest_encode(&m, &mem, NULL, &b, &n) != VEX_OK)
             return 1;
         put("valid_quant", 0, b, n);
         c = malloc(n);
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
         vex_put_u32le(c + 64 + 120, 5); /* quant_bits */
         put("sealed_quant_bits", 1, c, n);
         free(c);
-        vex_mem_free(&mem, b);
+        vx_mem_free(&mem, b);
     }
     /* CURRENT files (flag 2) */
     snprintf(cur, sizeof cur, "MANIFEST-0000000000000003 %08x\n",

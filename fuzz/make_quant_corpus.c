@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         return 2;
     }
     dir = argv[1];
-    vex_mem_init(&mem, NULL);
+    vx_mem_init(&mem, NULL);
     vex_rng_seed(&r, 20240901);
     x = malloc(sizeof(float) * N * 16);
     for (i = 0; i < N * 16; i++)
@@ -70,21 +70,21 @@ int main(int argc, char **argv)
         vq_quantizer *q = NULL;
         unsigned char *b;
         size_t n;
-        vq_params_init(&p, cfg[c].kind, cfg[c].dim, cfg[c].metric);
+        vx_vq_params_init(&p, cfg[c].kind, cfg[c].dim, cfg[c].metric);
         p.pq_m = cfg[c].m;
         if (cfg[c].m)
             p.pq_nbits = cfg[c].nbits;
         p.sq8_uniform = cfg[c].uniform;
         p.train_iter = 3;
         p.opq_iter = 2;
-        if (vq_create(&mem, &p, &q, NULL) != VEX_OK ||
-            vq_train(q, x, N) != VEX_OK) {
-            fprintf(stderr, "%s: %s\n", cfg[c].name, vq_errmsg(q));
+        if (vx_vq_create(&mem, &p, &q, NULL) != VEX_OK ||
+            vx_vq_train(q, x, N) != VEX_OK) {
+            fprintf(stderr, "%s: %s\n", cfg[c].name, vx_vq_errmsg(q));
             return 1;
         }
-        n = vq_blob_size(q);
+        n = vx_vq_blob_size(q);
         b = malloc(n);
-        if (b == NULL || vq_serialize(q, b, n) != VEX_OK)
+        if (b == NULL || vx_vq_serialize(q, b, n) != VEX_OK)
             return 1;
         snprintf(name, sizeof name, "%s", cfg[c].name);
         put(name, 0, b, n);
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "%s_bad_m", cfg[c].name);
         put(name, 1, b, n);
         free(b);
-        vq_destroy(q);
+        vx_vq_destroy(q);
     }
     free(x);
     return 0;

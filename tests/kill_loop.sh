@@ -1,5 +1,5 @@
 #!/bin/sh
-# kill_loop.sh - the long kill -9 loop (issue 4).
+# kill_loop.sh - the long kill -9 loop: acknowledged writes survive a real kill of the process.
 #
 # Runs tests/test_kill_loop (see the header of tests/test_kill_loop.c): a
 # child process writes to a database with GROUP or FULL durability and

@@ -116,7 +116,7 @@ static vex_db *open_on(vex_vfs *vfs, int *rc_out)
      * operation */
     o.compact_min_merge = 0;
     o.compact_deleted_pct = 0;
-    rc = vexi_db_open_vfs("db", &o, vfs, &db);
+    rc = vx_db_open_vfs("db", &o, vfs, &db);
     if (rc_out)
         *rc_out = rc;
     if (rc != VEX_OK) {
@@ -283,8 +283,8 @@ static void sweep(int op, int kind, int persistent)
         vex_fault_config off = {0, 0, 0, 0};
         vex_fault_stats st;
         int rc;
-        vex_vfs_mem_create(NULL, &mem);
-        vex_vfs_fault_create(mem, NULL, &fault);
+        vx_vfs_mem_create(NULL, &mem);
+        vx_vfs_fault_create(mem, NULL, &fault);
         if (!setup(fault, &pre)) {
             CHECK_MSG(0, "setup failed");
             break;
@@ -297,10 +297,10 @@ static void sweep(int op, int kind, int persistent)
                 break;
             CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
         }
-        vex_vfs_fault_set(fault, &fc);
+        vx_vfs_fault_set(fault, &fc);
         rc = run_op(op, fault, &db, &c);
-        vex_vfs_fault_stats(fault, &st);
-        vex_vfs_fault_set(fault, &off);
+        vx_vfs_fault_stats(fault, &st);
+        vx_vfs_fault_set(fault, &off);
         if (st.n_faults == 0) {
             done = 1;
             CHECK_MSG(rc == VEX_OK, "%s without faults: %s", op_names[op],
@@ -368,7 +368,7 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
     o.durability = dur;
     o.compact_min_merge = 0;
     o.compact_deleted_pct = 0;
-    rc = vexi_db_open_vfs("db", &o, vfs, &db);
+    rc = vx_db_open_vfs("db", &o, vfs, &db);
     if (rc == VEX_OK)
         rc = create_coll(db, &c);
     for (uint64_t i = 1; i < 120 && rc == VEX_OK; i++) {
@@ -433,14 +433,14 @@ static void test_power_loss(void)
                     state model, got;
                     uint64_t maybe;
                     float maybe_val = 0;
-                    vex_vfs_mem_create(NULL, &mem);
-                    vex_vfs_crash_create(mem, NULL, 1000 + k, &crash);
-                    vex_vfs_fault_create(crash, NULL, &fault);
-                    vex_vfs_fault_set(fault, &fc);
+                    vx_vfs_mem_create(NULL, &mem);
+                    vx_vfs_crash_create(mem, NULL, 1000 + k, &crash);
+                    vx_vfs_fault_create(crash, NULL, &fault);
+                    vx_vfs_fault_set(fault, &fc);
                     workload(fault, durs[d], &model, &maybe, &maybe_val);
-                    vex_vfs_fault_stats(fault, &st);
+                    vx_vfs_fault_stats(fault, &st);
                     done = st.n_faults == 0;
-                    vex_vfs_crash_now(crash, modes[m], NULL);
+                    vx_vfs_crash_now(crash, modes[m], NULL);
                     if (read_state(mem, &got)) {
                         for (uint64_t id = 1; id < MAX_ID; id++) {
                             if (id == maybe && (got.v[id] == maybe_val ||
@@ -489,15 +489,15 @@ static void test_sticky(void)
     vex_fault_config fc = {VEX_FAULT_BIT(VEX_FAULT_M_SYNC), 1, 0,
                            VEX_FAULT_SYNC};
     vex_fault_config off = {0, 0, 0, 0};
-    vex_vfs_mem_create(NULL, &mem);
-    vex_vfs_fault_create(mem, NULL, &fault);
+    vx_vfs_mem_create(NULL, &mem);
+    vx_vfs_fault_create(mem, NULL, &fault);
     CHECK(setup(fault, &pre));
     db = open_on(fault, NULL);
     CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
-    vex_vfs_fault_set(fault, &fc); /* transient: only this sync fails */
+    vx_vfs_fault_set(fault, &fc); /* transient: only this sync fails */
     vec_of(200, 9.0f, v);
     CHECK_RC(vex_insert(c, 200, v), VEX_IOERR);
-    vex_vfs_fault_set(fault, &off);
+    vx_vfs_fault_set(fault, &off);
     vec_of(201, 9.0f, v);
     CHECK_RC(vex_insert(c, 201, v), VEX_IOERR);
     CHECK(strstr(vex_collection_errmsg(c), "refuses writes") != NULL);
@@ -538,10 +538,10 @@ static unsigned char *slurp(vex_vfs *vfs, const char *path, size_t *n)
     vex_file *f = NULL;
     uint64_t size = 0;
     unsigned char *b;
-    vfs->methods->open(vfs, path, VEX_OPEN_READONLY, &f, NULL);
+    vfs->methods->open(vfs, path, VX_FILE_READONLY, &f, NULL);
     vfs->methods->size(f, &size, NULL);
     b = malloc(size ? size : 1);
-    vex_file_read_exact(f, b, size, 0, NULL);
+    vx_file_read_exact(f, b, size, 0, NULL);
     vfs->methods->close(f, NULL);
     *n = size;
     return b;
@@ -551,7 +551,7 @@ static void put(vex_vfs *vfs, const char *path, const unsigned char *b,
                 size_t n)
 {
     vex_file *f = NULL;
-    vfs->methods->open(vfs, path, VEX_OPEN_READWRITE | VEX_OPEN_TRUNCATE, &f,
+    vfs->methods->open(vfs, path, VX_FILE_READWRITE | VX_FILE_TRUNCATE, &f,
                        NULL);
     if (n)
         vfs->methods->write(f, b, n, 0, NULL);
@@ -572,7 +572,7 @@ static void probe_damage(vex_vfs *vfs, const char *file, size_t off, int *n_ok,
     int rc;
     vex_db_options_init(&o);
     o.n_threads = 1;
-    rc = vexi_db_open_vfs("db", &o, vfs, &db);
+    rc = vx_db_open_vfs("db", &o, vfs, &db);
     if (rc == VEX_OK)
         rc = vex_collection_open(db, "c", &c);
     if (rc != VEX_OK) {
@@ -616,7 +616,7 @@ static void test_damaged_files(void)
     state good;
     file_list l = {.n = 0};
     int n_ok = 0, n_corrupt = 0;
-    vex_vfs_mem_create(NULL, &mem);
+    vx_vfs_mem_create(NULL, &mem);
     CHECK(setup(mem, &good));
     l.dir = "db/collections/c";
     mem->methods->list(mem, l.dir, list_file, &l, NULL);

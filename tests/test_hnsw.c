@@ -88,7 +88,7 @@ static void check_graph_ex(vex_index *ix, uint64_t nodes, int reach)
 {
     vex_graph_stats st;
     CHECK_RC(vex_index_check(ix), VEX_OK);
-    CHECK_RC(vexi_index_graph_stats(ix, &st), VEX_OK);
+    CHECK_RC(vx_index_graph_stats(ix, &st), VEX_OK);
     CHECK_EQ_INT(st.nodes, nodes);
     if (reach)
         CHECK_MSG(st.unreachable <= nodes / 1000, "%llu of %llu unreachable",
@@ -635,19 +635,18 @@ static void test_search_cut(void)
         CHECK_RC(vex_index_search(big, qv, k, &p, hb, &nb), VEX_OK);
         CHECK_RC(vex_index_search(small, qv, k, &p, hs, &ns), VEX_OK);
         cut = hb[nb - 1].distance;
-        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, cut, hc, &nc), VEX_OK);
+        CHECK_RC(vx_index_search_cut(small, qv, k, &p, cut, hc, &nc), VEX_OK);
         CHECK_EQ_INT(nc, k); /* the head of the beam is never pruned */
         /* no cut: the same as the public call, bit for bit */
-        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, INFINITY, tmp, &nt),
+        CHECK_RC(vx_index_search_cut(small, qv, k, &p, INFINITY, tmp, &nt),
                  VEX_OK);
         CHECK_EQ_INT(nt, ns);
         for (size_t i = 0; i < nt && i < ns; i++)
             CHECK(tmp[i].id == hs[i].id && tmp[i].distance == hs[i].distance);
-        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, NAN, tmp, &nt),
-                 VEX_OK);
+        CHECK_RC(vx_index_search_cut(small, qv, k, &p, NAN, tmp, &nt), VEX_OK);
         CHECK_EQ_INT(nt, ns);
         /* a cut nothing beats still yields k hits */
-        CHECK_RC(vexi_index_search_cut(small, qv, k, &p, -1.0f, tmp, &nt),
+        CHECK_RC(vx_index_search_cut(small, qv, k, &p, -1.0f, tmp, &nt),
                  VEX_OK);
         CHECK_EQ_INT(nt, k);
         /* recall of the merged results, with and without the cut */

@@ -1,6 +1,6 @@
 /*
  * test_kill_loop.c - real kill -9 of a writing process, over and over, on
- * one database (issue 4).
+ * one database: every acknowledged write must survive.
  *
  * Each cycle the parent forks a child that opens the database (GROUP or
  * FULL durability, by a seeded coin), opens or creates two collections

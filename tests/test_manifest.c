@@ -70,13 +70,13 @@ static void mem_init(void)
 {
     vex_allocator a = {c_alloc, c_realloc, c_free, &g_count};
     memset(&g_count, 0, sizeof g_count);
-    CHECK_RC(vex_mem_init(&g_mem, &a), VEX_OK);
+    CHECK_RC(vx_mem_init(&g_mem, &a), VEX_OK);
 }
 
 /* ---- generated manifests -------------------------------------------- */
 
 /* A valid manifest numbered `number` with n_segs segments; seg numbers and
- * contents from `seed`. Arrays from g_mem (manifest_free frees them). */
+ * contents from `seed`. Arrays from g_mem (vx_manifest_free frees them). */
 static void gen(manifest *m, uint64_t seed, uint64_t number, uint32_t n_segs)
 {
     vex_rng r;
@@ -104,7 +104,7 @@ static void gen(manifest *m, uint64_t seed, uint64_t number, uint32_t n_segs)
     m->next_file = number + n_segs + 1 + vex_rng_below(&r, 5);
     m->flushed_seq = 1000 * (n_segs + 1) + vex_rng_below(&r, 100);
     m->n_segments = n_segs;
-    m->segs = n_segs ? vex_mem_calloc(&g_mem, n_segs, sizeof *m->segs) : NULL;
+    m->segs = n_segs ? vx_mem_calloc(&g_mem, n_segs, sizeof *m->segs) : NULL;
     for (i = 0; i < n_segs; i++) {
         man_segment *s = &m->segs[i];
         uint64_t k, id = vex_rng_below(&r, 10);
@@ -116,7 +116,7 @@ static void gen(manifest *m, uint64_t seed, uint64_t number, uint32_t n_segs)
         s->n_deleted = s->n_rows ? vex_rng_below(&r, s->n_rows / 3 + 1) : 0;
         if (s->n_deleted)
             s->deleted =
-                vex_mem_alloc(&g_mem, (size_t)s->n_deleted * sizeof(uint64_t));
+                vx_mem_alloc(&g_mem, (size_t)s->n_deleted * sizeof(uint64_t));
         for (k = 0; k < s->n_deleted; k++) {
             id += 1 + vex_rng_below(&r, 1000);
             s->deleted[k] = id;
@@ -147,7 +147,7 @@ static int same(const manifest *a, const manifest *b)
 static int err_has(const char *s)
 {
     char msg[VEX_ERRMSG_MAX];
-    vex_err_copy(&g_err, msg, sizeof msg);
+    vx_err_copy(&g_err, msg, sizeof msg);
     if (strstr(msg, s) == NULL) {
         fprintf(stderr, "message \"%s\" lacks \"%s\"\n", msg, s);
         return 0;
@@ -161,17 +161,18 @@ static void roundtrip(const manifest *m)
     unsigned char *b = NULL, *b2 = NULL;
     size_t n = 0, n2 = 0;
     manifest d;
-    CHECK_RC(manifest_encode(m, &g_mem, &g_err, &b, &n), VEX_OK);
+    CHECK_RC(vx_manifest_encode(m, &g_mem, &g_err, &b, &n), VEX_OK);
     if (b == NULL)
         return;
-    CHECK_RC(manifest_decode(b, n, "MANIFEST-x", &g_mem, &g_err, &d), VEX_OK);
+    CHECK_RC(vx_manifest_decode(b, n, "MANIFEST-x", &g_mem, &g_err, &d),
+             VEX_OK);
     CHECK(same(m, &d));
-    CHECK_RC(manifest_encode(&d, &g_mem, &g_err, &b2, &n2), VEX_OK);
+    CHECK_RC(vx_manifest_encode(&d, &g_mem, &g_err, &b2, &n2), VEX_OK);
     CHECK(n2 == n && b2 && memcmp(b, b2, n) == 0);
-    manifest_free(&d, &g_mem);
+    vx_manifest_free(&d, &g_mem);
     CHECK(d.segs == NULL && d.n_segments == 0 && d.number == 0);
-    vex_mem_free(&g_mem, b);
-    vex_mem_free(&g_mem, b2);
+    vx_mem_free(&g_mem, b);
+    vx_mem_free(&g_mem, b2);
 }
 
 static void test_roundtrip(void)
@@ -185,7 +186,7 @@ static void test_roundtrip(void)
         uint32_t n = seed <= 2 ? (uint32_t)seed - 1 : (uint32_t)(seed * 7);
         gen(&m, seed, seed * 3, n);
         roundtrip(&m);
-        manifest_free(&m, &g_mem);
+        vx_manifest_free(&m, &g_mem);
     }
     /* big numbers */
     gen(&m, 2, UINT64_MAX - 2, 0);
@@ -219,22 +220,22 @@ static void test_names(void)
 {
     char b[MAN_FILE_NAME_SIZE];
     uint64_t v = 0;
-    CHECK_RC(manifest_file_name(b, sizeof b, 0x1a), VEX_OK);
+    CHECK_RC(vx_manifest_file_name(b, sizeof b, 0x1a), VEX_OK);
     CHECK(strcmp(b, "MANIFEST-000000000000001a") == 0);
-    CHECK_RC(manifest_file_name(b, sizeof b, UINT64_MAX), VEX_OK);
+    CHECK_RC(vx_manifest_file_name(b, sizeof b, UINT64_MAX), VEX_OK);
     CHECK(strcmp(b, "MANIFEST-ffffffffffffffff") == 0);
-    CHECK_RC(manifest_file_name(b, sizeof b - 1, 1), VEX_INVALID);
+    CHECK_RC(vx_manifest_file_name(b, sizeof b - 1, 1), VEX_INVALID);
     CHECK(b[0] == '\0');
-    CHECK(manifest_parse_name("MANIFEST-ffffffffffffffff", &v) &&
+    CHECK(vx_manifest_parse_name("MANIFEST-ffffffffffffffff", &v) &&
           v == UINT64_MAX);
-    CHECK(manifest_parse_name("MANIFEST-000000000000001a", &v) && v == 0x1a);
-    CHECK(!manifest_parse_name("MANIFEST-000000000000001A", &v));
-    CHECK(!manifest_parse_name("MANIFEST-000000000000001", &v));
-    CHECK(!manifest_parse_name("MANIFEST-000000000000001a0", &v));
-    CHECK(!manifest_parse_name("MANIFEST-000000000000001a.tmp", &v));
-    CHECK(!manifest_parse_name("manifest-000000000000001a", &v));
-    CHECK(!manifest_parse_name("CURRENT", &v));
-    CHECK(!manifest_parse_name("", &v));
+    CHECK(vx_manifest_parse_name("MANIFEST-000000000000001a", &v) && v == 0x1a);
+    CHECK(!vx_manifest_parse_name("MANIFEST-000000000000001A", &v));
+    CHECK(!vx_manifest_parse_name("MANIFEST-000000000000001", &v));
+    CHECK(!vx_manifest_parse_name("MANIFEST-000000000000001a0", &v));
+    CHECK(!vx_manifest_parse_name("MANIFEST-000000000000001a.tmp", &v));
+    CHECK(!vx_manifest_parse_name("manifest-000000000000001a", &v));
+    CHECK(!vx_manifest_parse_name("CURRENT", &v));
+    CHECK(!vx_manifest_parse_name("", &v));
 }
 
 /* ---- validation on encode ------------------------------------------- */
@@ -243,7 +244,7 @@ static void expect_invalid(const manifest *m, const char *what)
 {
     unsigned char *b = (unsigned char *)1;
     size_t n = 1;
-    int rc = manifest_encode(m, &g_mem, &g_err, &b, &n);
+    int rc = vx_manifest_encode(m, &g_mem, &g_err, &b, &n);
     CHECK_MSG(rc == VEX_INVALID, "%s: rc %d", what, rc);
     CHECK(b == NULL && n == 0);
 }
@@ -264,13 +265,13 @@ static void test_encode_invalid(void)
     del[0] = 5;
     del[1] = 6;
     del[2] = 9;
-    vex_mem_free(&g_mem, m.segs[1].deleted);
+    vx_mem_free(&g_mem, m.segs[1].deleted);
     m.segs[1].deleted = del;
     memcpy(segs, m.segs, sizeof segs);
     t = m;
     t.segs = segs;
-    CHECK_RC(manifest_encode(&t, &g_mem, &g_err, &b, &n), VEX_OK);
-    vex_mem_free(&g_mem, b);
+    CHECK_RC(vx_manifest_encode(&t, &g_mem, &g_err, &b, &n), VEX_OK);
+    vx_mem_free(&g_mem, b);
 
 #define CASE(stmt, what)                                                       \
     do {                                                                       \
@@ -321,10 +322,10 @@ static void test_encode_invalid(void)
     CASE(segs[0].min_seq = segs[0].max_seq + 1, "min_seq > max_seq");
     CASE(t.flushed_seq = segs[2].max_seq - 1, "max_seq > flushed_seq");
 #undef CASE
-    CHECK_RC(manifest_encode(NULL, &g_mem, &g_err, &b, &n), VEX_INVALID);
-    CHECK_RC(manifest_encode(&m, &g_mem, &g_err, NULL, &n), VEX_INVALID);
+    CHECK_RC(vx_manifest_encode(NULL, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, NULL, &n), VEX_INVALID);
     m.segs[1].deleted = NULL;
-    manifest_free(&m, &g_mem);
+    vx_manifest_free(&m, &g_mem);
     /* every valid name character and a name made only of them */
     gen(&m, 2, 1, 0);
     snprintf(m.config.name, sizeof m.config.name, "%s",
@@ -343,10 +344,10 @@ static void test_encode_invalid(void)
 static void set_deleted(man_segment *s, uint64_t n_rows, uint64_t n_del)
 {
     uint64_t k;
-    vex_mem_free(&g_mem, s->deleted);
+    vx_mem_free(&g_mem, s->deleted);
     s->n_rows = n_rows;
     s->n_deleted = n_del;
-    s->deleted = vex_mem_alloc(&g_mem, (size_t)n_del * sizeof(uint64_t));
+    s->deleted = vx_mem_alloc(&g_mem, (size_t)n_del * sizeof(uint64_t));
     for (k = 0; k < n_del; k++)
         s->deleted[k] = 10 * (k + 1);
 }
@@ -362,10 +363,11 @@ static void expect_corrupt(const unsigned char *b, size_t n, const char *what)
     manifest d;
     int rc;
     memset(&d, 0xab, sizeof d);
-    rc = manifest_decode(b, n, "MANIFEST-00000000000000aa", &g_mem, &g_err, &d);
+    rc = vx_manifest_decode(b, n, "MANIFEST-00000000000000aa", &g_mem, &g_err,
+                            &d);
     CHECK_MSG(rc == VEX_CORRUPT, "%s: rc %d", what, rc);
     if (rc == VEX_OK)
-        manifest_free(&d, &g_mem);
+        vx_manifest_free(&d, &g_mem);
     CHECK(d.segs == NULL && d.n_segments == 0);
     CHECK(err_has("MANIFEST-00000000000000aa") && err_has("offset"));
 }
@@ -378,14 +380,15 @@ static void test_decode_damage(void)
     mem_init();
     gen(&m, 6, 5, 3);
     set_deleted(&m.segs[0], 50, 3);
-    CHECK_RC(manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
     c = malloc(n);
     /* truncated at every length, zeroed */
     for (i = 0; i < n; i++)
         expect_corrupt(b, i, "truncated");
     memset(c, 0, n);
     expect_corrupt(c, n, "zeroed");
-    CHECK_RC(manifest_decode(NULL, 0, NULL, &g_mem, &g_err, &d), VEX_CORRUPT);
+    CHECK_RC(vx_manifest_decode(NULL, 0, NULL, &g_mem, &g_err, &d),
+             VEX_CORRUPT);
     CHECK(err_has("manifest"));
     /* every bit */
     for (bit = 0; bit < n * 8; bit++) {
@@ -436,7 +439,8 @@ static void test_decode_damage(void)
     memcpy(c, b, n);
     vex_put_u32le(c + 8, 3);
     reseal(c, n);
-    CHECK_RC(manifest_decode(c, n, "M", &g_mem, &g_err, &d), VEX_UNSUPPORTED);
+    CHECK_RC(vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d),
+             VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
     /* version 2 needs a schema; version 1 has none */
     memcpy(c, b, n);
@@ -456,27 +460,28 @@ static void test_decode_damage(void)
         size_t n2 = 0;
         m.schema = blob;
         m.schema_len = 5;
-        CHECK_RC(manifest_encode(&m, &g_mem, &g_err, &b2, &n2), VEX_OK);
+        CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b2, &n2), VEX_OK);
         m.schema = NULL;
         m.schema_len = 0;
         CHECK_EQ_INT(n2, n + 5);
         if (b2) {
             CHECK_EQ_INT(vex_get_u32le(b2 + 8), 2);
-            CHECK_RC(manifest_decode(b2, n2, "M", &g_mem, &g_err, &d), VEX_OK);
+            CHECK_RC(vx_manifest_decode(b2, n2, "M", &g_mem, &g_err, &d),
+                     VEX_OK);
             CHECK(d.schema_len == 5 && d.schema &&
                   memcmp(d.schema, blob, 5) == 0);
-            manifest_free(&d, &g_mem);
+            vx_manifest_free(&d, &g_mem);
             vex_put_u32le(b2 + 64 + 112, 6);
             reseal(b2, n2);
             expect_corrupt(b2, n2, "schema length past the end");
-            vex_mem_free(&g_mem, b2);
+            vx_mem_free(&g_mem, b2);
         }
     }
-    vex_mem_free(&g_mem, b);
-    manifest_free(&m, &g_mem);
+    vx_mem_free(&g_mem, b);
+    vx_manifest_free(&m, &g_mem);
     /* a big one, a stride of bits */
     gen(&m, 8, 5, 300);
-    CHECK_RC(manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
     CHECK(n > 20000);
     c = malloc(n);
     stride = 8 * n / 3000 + 1;
@@ -491,8 +496,8 @@ static void test_decode_damage(void)
     memset(c + n / 2, 0, 512);
     expect_corrupt(c, n, "zeroed sector");
     free(c);
-    vex_mem_free(&g_mem, b);
-    manifest_free(&m, &g_mem);
+    vx_mem_free(&g_mem, b);
+    vx_manifest_free(&m, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
 
@@ -506,11 +511,10 @@ static void path_of(char *out, size_t size, const char *dir, const char *name)
 static void write_all(vex_vfs *v, const char *path, const void *buf, size_t n)
 {
     vex_file *f = NULL;
-    CHECK_RC(
-        vex_vfs_open(v, path,
-                     VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
-                     &f, &g_err),
-        VEX_OK);
+    CHECK_RC(vex_vfs_open(v, path,
+                          VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_TRUNCATE,
+                          &f, &g_err),
+             VEX_OK);
     if (f && n)
         CHECK_RC(vex_file_write(f, buf, n, 0, &g_err), VEX_OK);
     vex_file_close(f, NULL);
@@ -521,7 +525,7 @@ static long read_all(vex_vfs *v, const char *path, unsigned char *buf,
 {
     vex_file *f = NULL;
     size_t got = 0;
-    if (vex_vfs_open(v, path, VEX_OPEN_READONLY, &f, NULL) != VEX_OK)
+    if (vex_vfs_open(v, path, VX_FILE_READONLY, &f, NULL) != VEX_OK)
         return -1;
     if (vex_file_read(f, buf, cap, 0, &got, NULL) != VEX_OK)
         got = 0;
@@ -542,9 +546,9 @@ static int file_exists(vex_vfs *v, const char *dir, const char *name)
 static int load_is(vex_vfs *v, const char *dir, const manifest *want)
 {
     manifest d;
-    int rc = manifest_load(v, dir, &g_mem, &g_err, &d), ok;
+    int rc = vx_manifest_load(v, dir, &g_mem, &g_err, &d), ok;
     ok = want == NULL ? rc == VEX_NOTFOUND : rc == VEX_OK && same(&d, want);
-    manifest_free(&d, &g_mem);
+    vx_manifest_free(&d, &g_mem);
     return ok;
 }
 
@@ -555,29 +559,30 @@ static void publish_load(vex_vfs *v, const char *dir)
     mem_init();
     gen(&a, 10, 1, 0);
     gen(&b, 11, 9, 20);
-    CHECK_RC(manifest_load(v, dir, &g_mem, &g_err, &d), VEX_NOTFOUND);
+    CHECK_RC(vx_manifest_load(v, dir, &g_mem, &g_err, &d), VEX_NOTFOUND);
     CHECK(err_has("CURRENT"));
-    CHECK_RC(manifest_publish(v, dir, &a, &g_mem, &g_err, &amb), VEX_OK);
+    CHECK_RC(vx_manifest_publish(v, dir, &a, &g_mem, &g_err, &amb), VEX_OK);
     CHECK_EQ_INT(amb, 0);
     CHECK(load_is(v, dir, &a));
-    CHECK_RC(manifest_publish(v, dir, &b, &g_mem, &g_err, NULL), VEX_OK);
+    CHECK_RC(vx_manifest_publish(v, dir, &b, &g_mem, &g_err, NULL), VEX_OK);
     CHECK(load_is(v, dir, &b));
     CHECK(file_exists(v, dir, "MANIFEST-0000000000000001")); /* kept */
     CHECK(file_exists(v, dir, "MANIFEST-0000000000000009"));
     CHECK(!file_exists(v, dir, "CURRENT.tmp"));
     /* a number in use: VEX_EXISTS, nothing changes, the file stays */
     amb = 7;
-    CHECK_RC(manifest_publish(v, dir, &a, &g_mem, &g_err, &amb), VEX_EXISTS);
+    CHECK_RC(vx_manifest_publish(v, dir, &a, &g_mem, &g_err, &amb), VEX_EXISTS);
     CHECK_EQ_INT(amb, 0);
     CHECK(err_has("MANIFEST-0000000000000001"));
     CHECK(file_exists(v, dir, "MANIFEST-0000000000000001"));
     CHECK(load_is(v, dir, &b));
     /* an invalid manifest is refused before any I/O */
     b.next_file = b.number;
-    CHECK_RC(manifest_publish(v, dir, &b, &g_mem, &g_err, &amb), VEX_INVALID);
+    CHECK_RC(vx_manifest_publish(v, dir, &b, &g_mem, &g_err, &amb),
+             VEX_INVALID);
     CHECK_EQ_INT(amb, 0);
-    manifest_free(&a, &g_mem);
-    manifest_free(&b, &g_mem);
+    vx_manifest_free(&a, &g_mem);
+    vx_manifest_free(&b, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
 
@@ -585,10 +590,10 @@ static void test_publish_mem(void)
 {
     vex_vfs *v = NULL;
     uint64_t n_open, n_maps;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "c", &g_err), VEX_OK);
     publish_load(v, "c");
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     vex_vfs_destroy(v);
 }
@@ -605,7 +610,7 @@ static void test_publish_posix(void)
 {
     char dir[] = "/tmp/vex_test_manifest_XXXXXX";
     vex_vfs *v = NULL;
-    CHECK_RC(vex_vfs_posix_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &v), VEX_OK);
     if (v == NULL || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(v);
@@ -627,10 +632,10 @@ static void test_current_damage(void)
     unsigned char cur[64], c2[64];
     long n, mn, i;
     mem_init();
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "c", &g_err), VEX_OK);
     gen(&a, 12, 3, 4);
-    CHECK_RC(manifest_publish(v, "c", &a, &g_mem, &g_err, NULL), VEX_OK);
+    CHECK_RC(vx_manifest_publish(v, "c", &a, &g_mem, &g_err, NULL), VEX_OK);
     n = read_all(v, "c/CURRENT", cur, sizeof cur);
     CHECK_EQ_INT(n, 35);
     CHECK(memcmp(cur, "MANIFEST-0000000000000003 ", 26) == 0 &&
@@ -640,16 +645,16 @@ static void test_current_damage(void)
         memcpy(c2, cur, (size_t)n);
         c2[i] ^= (unsigned char)(i & 1 ? 0x01 : 0x20);
         write_all(v, "c/CURRENT", c2, (size_t)n);
-        CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
+        CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
         CHECK(err_has("CURRENT") && err_has("offset"));
         write_all(v, "c/CURRENT", cur, (size_t)i);
-        CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
+        CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
         CHECK(err_has("CURRENT") && err_has("offset"));
     }
     memcpy(c2, cur, (size_t)n);
     c2[n] = '\n';
     write_all(v, "c/CURRENT", c2, (size_t)n + 1);
-    CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
+    CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
     write_all(v, "c/CURRENT", cur, (size_t)n);
     CHECK(load_is(v, "c", &a));
     /* the manifest it names is damaged, or missing */
@@ -657,14 +662,14 @@ static void test_current_damage(void)
     CHECK(mn > 200);
     man[100] ^= 4;
     write_all(v, "c/MANIFEST-0000000000000003", man, (size_t)mn);
-    CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
+    CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
     CHECK(err_has("c/MANIFEST-0000000000000003") && err_has("offset"));
     man[100] ^= 4;
     write_all(v, "c/MANIFEST-0000000000000003", man, 0);
-    CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
+    CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
     CHECK(err_has("MANIFEST-0000000000000003") && err_has("offset"));
     CHECK_RC(vex_vfs_remove(v, "c/MANIFEST-0000000000000003", &g_err), VEX_OK);
-    CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
+    CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
     CHECK(err_has("missing") && err_has("MANIFEST-0000000000000003"));
     /* an intact manifest under another number's name (a copy), and a
      * CURRENT naming it with a valid checksum: the number disagrees */
@@ -672,12 +677,12 @@ static void test_current_damage(void)
     memcpy(c2, "MANIFEST-0000000000000004", 25);
     snprintf((char *)c2 + 25, 11, " %08x\n", (unsigned)vex_crc32c(c2, 25));
     write_all(v, "c/CURRENT", c2, 35);
-    CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
+    CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_CORRUPT);
     CHECK(err_has("MANIFEST-0000000000000004") && err_has("name"));
     /* no CURRENT: not a collection, even with manifests around */
     CHECK_RC(vex_vfs_remove(v, "c/CURRENT", &g_err), VEX_OK);
-    CHECK_RC(manifest_load(v, "c", &g_mem, &g_err, &d), VEX_NOTFOUND);
-    manifest_free(&a, &g_mem);
+    CHECK_RC(vx_manifest_load(v, "c", &g_mem, &g_err, &d), VEX_NOTFOUND);
+    vx_manifest_free(&a, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
     vex_vfs_destroy(v);
 }
@@ -702,15 +707,15 @@ static void fault_sweep(int kind, int persistent, int first)
         vex_fault_stats fs;
         uint64_t n_open, n_maps;
         int rc, amb = 7, ok_old, ok_new;
-        CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+        CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
         CHECK_RC(vex_vfs_mkdir(m, "c", &g_err), VEX_OK);
         if (!first)
-            CHECK_RC(manifest_publish(m, "c", &prev, &g_mem, &g_err, NULL),
+            CHECK_RC(vx_manifest_publish(m, "c", &prev, &g_mem, &g_err, NULL),
                      VEX_OK);
-        CHECK_RC(vex_vfs_fault_create(m, NULL, &f), VEX_OK);
-        vex_vfs_fault_set(f, &cfg);
-        rc = manifest_publish(f, "c", &next, &g_mem, &g_err, &amb);
-        vex_vfs_fault_stats(f, &fs);
+        CHECK_RC(vx_vfs_fault_create(m, NULL, &f), VEX_OK);
+        vx_vfs_fault_set(f, &cfg);
+        rc = vx_manifest_publish(f, "c", &next, &g_mem, &g_err, &amb);
+        vx_vfs_fault_stats(f, &fs);
         if (fs.n_faults == 0) {
             done = 1;
             CHECK_RC(rc, VEX_OK);
@@ -729,7 +734,7 @@ static void fault_sweep(int kind, int persistent, int first)
                 CHECK(!file_exists(m, "c", "CURRENT.tmp"));
             }
         }
-        vex_vfs_mem_counts(m, &n_open, &n_maps);
+        vx_vfs_mem_counts(m, &n_open, &n_maps);
         CHECK_EQ_INT(n_open, 0);
         CHECK_MSG(g_count.live == base_live,
                   "nth %llu kind %d first %d persistent %d live %ld",
@@ -749,8 +754,8 @@ static void fault_sweep(int kind, int persistent, int first)
         vex_vfs_destroy(m);
     }
     CHECK(done);
-    manifest_free(&prev, &g_mem);
-    manifest_free(&next, &g_mem);
+    vx_manifest_free(&prev, &g_mem);
+    vx_manifest_free(&next, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
 
@@ -783,7 +788,7 @@ static int sweep_cb(void *ctx, const char *name, int kind)
     uint64_t num;
     char p[256];
     (void)kind;
-    if ((manifest_parse_name(name, &num) && num != s->keep) ||
+    if ((vx_manifest_parse_name(name, &num) && num != s->keep) ||
         strcmp(name, "CURRENT.tmp") == 0) {
         path_of(p, sizeof p, s->dir, name);
         CHECK_RC(vex_vfs_remove(s->v, p, &g_err), VEX_OK);
@@ -810,29 +815,29 @@ static void crash_case(const manifest *v, int mode, uint64_t seed,
         cfg.persistent = 0;
         cfg.kind = VEX_FAULT_SYNC;
     }
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "c", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
+    CHECK_RC(vx_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
     /* Touch the directory through the crash vfs first: crash_now on a
      * wrapper that has touched nothing calls qsort(NULL, 0, ...), which
-     * UBSan reports (vfs_crash.c, vex_vfs_crash_now). */
+     * UBSan reports (vfs_crash.c, vx_vfs_crash_now). */
     CHECK_RC(vex_vfs_sync_dir(c, "c", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_fault_create(c, NULL, &f), VEX_OK);
-    vex_vfs_fault_set(f, &cfg);
+    CHECK_RC(vx_vfs_fault_create(c, NULL, &f), VEX_OK);
+    vx_vfs_fault_set(f, &cfg);
     for (i = 0; i < N_VERSIONS; i++) {
         attempted = i + 1;
-        rc = manifest_publish(f, "c", &v[i], &g_mem, &g_err, NULL);
+        rc = vx_manifest_publish(f, "c", &v[i], &g_mem, &g_err, NULL);
         if (rc != VEX_OK)
             break;
         acked = i + 1;
     }
-    vex_vfs_fault_stats(f, &fs);
+    vx_vfs_fault_stats(f, &fs);
     *all_done = fs.n_faults == 0;
-    CHECK_RC(vex_vfs_crash_now(c, mode, &g_err), VEX_OK);
+    CHECK_RC(vx_vfs_crash_now(c, mode, &g_err), VEX_OK);
     vex_vfs_destroy(f);
     vex_vfs_destroy(c);
     /* reopen on the disk */
-    rc = manifest_load(m, "c", &g_mem, &g_err, &d);
+    rc = vx_manifest_load(m, "c", &g_mem, &g_err, &d);
     if (rc == VEX_NOTFOUND) {
         CHECK_MSG(acked == 0, "mode %d stop %llu sync %d: lost %d versions",
                   mode, (unsigned long long)stop_at, sync_only, acked);
@@ -854,12 +859,12 @@ static void crash_case(const manifest *v, int mode, uint64_t seed,
             sw.keep = d.number;
             CHECK_RC(vex_vfs_list(m, "c", sweep_cb, &sw, &g_err), VEX_OK);
             gen(&nx, 99, d.next_file, 2);
-            CHECK_RC(manifest_publish(m, "c", &nx, &g_mem, &g_err, NULL),
+            CHECK_RC(vx_manifest_publish(m, "c", &nx, &g_mem, &g_err, NULL),
                      VEX_OK);
             CHECK(load_is(m, "c", &nx));
-            manifest_free(&nx, &g_mem);
+            vx_manifest_free(&nx, &g_mem);
         }
-        manifest_free(&d, &g_mem);
+        vx_manifest_free(&d, &g_mem);
     }
     vex_vfs_destroy(m);
 }
@@ -893,7 +898,7 @@ static void test_crash(void)
     crash_case(v, VEX_CRASH_DROP_UNSYNCED, 1, 0, 0, &done);
     crash_case(v, VEX_CRASH_GARBLE_UNSYNCED, 7, 0, 0, &done);
     for (i = 0; i < N_VERSIONS; i++)
-        manifest_free(&v[i], &g_mem);
+        vx_manifest_free(&v[i], &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
 
@@ -908,30 +913,30 @@ static void test_oom(void)
     long k, base_live;
     int done = 0, rc;
     mem_init();
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "c", &g_err), VEX_OK);
     gen(&a, 40, 4, 6);
-    CHECK_RC(manifest_publish(v, "c", &a, &g_mem, &g_err, NULL), VEX_OK);
-    CHECK_RC(manifest_encode(&a, &g_mem, &g_err, &b, &n), VEX_OK);
+    CHECK_RC(vx_manifest_publish(v, "c", &a, &g_mem, &g_err, NULL), VEX_OK);
+    CHECK_RC(vx_manifest_encode(&a, &g_mem, &g_err, &b, &n), VEX_OK);
     base_live = g_count.live;
     for (k = 1; !done && k < 200; k++) {
         unsigned char *e = NULL;
         size_t en = 0;
         g_count.n_allocs = 0;
         g_count.fail_at = k;
-        rc = manifest_decode(b, n, "M", &g_mem, &g_err, &d);
+        rc = vx_manifest_decode(b, n, "M", &g_mem, &g_err, &d);
         if (rc == VEX_OK)
-            manifest_free(&d, &g_mem);
+            vx_manifest_free(&d, &g_mem);
         else
             CHECK_RC(rc, VEX_NOMEM);
-        rc = manifest_load(v, "c", &g_mem, &g_err, &d);
+        rc = vx_manifest_load(v, "c", &g_mem, &g_err, &d);
         if (rc == VEX_OK)
-            manifest_free(&d, &g_mem);
+            vx_manifest_free(&d, &g_mem);
         else
             CHECK_RC(rc, VEX_NOMEM);
-        rc = manifest_encode(&a, &g_mem, &g_err, &e, &en);
+        rc = vx_manifest_encode(&a, &g_mem, &g_err, &e, &en);
         if (rc == VEX_OK)
-            vex_mem_free(&g_mem, e);
+            vx_mem_free(&g_mem, e);
         else
             CHECK_RC(rc, VEX_NOMEM);
         done = g_count.n_allocs < k;
@@ -939,15 +944,15 @@ static void test_oom(void)
         CHECK_EQ_INT(g_count.live, base_live);
     }
     CHECK(done);
-    vex_mem_free(&g_mem, b);
-    manifest_free(&a, &g_mem);
+    vx_mem_free(&g_mem, b);
+    vx_manifest_free(&a, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
     vex_vfs_destroy(v);
 }
 
 int main(void)
 {
-    vex_err_init(&g_err);
+    vx_err_init(&g_err);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_names);
     TEST_RUN(test_encode_invalid);
@@ -958,6 +963,6 @@ int main(void)
     TEST_RUN(test_fault_sweep);
     TEST_RUN(test_crash);
     TEST_RUN(test_oom);
-    vex_err_destroy(&g_err);
+    vx_err_destroy(&g_err);
     return TEST_EXIT();
 }

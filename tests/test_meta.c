@@ -53,21 +53,21 @@ static int msg_has(const char *frag)
 
 static void test_utf8(void)
 {
-    CHECK(vm_utf8_valid("", 0));
-    CHECK(vm_utf8_valid("abc", 3));
-    CHECK(vm_utf8_valid("\xc3\xa9", 2));
-    CHECK(vm_utf8_valid("\xf0\x9f\x98\x80", 4));
-    CHECK(!vm_utf8_valid("\xc3", 1));             /* truncated */
-    CHECK(!vm_utf8_valid("\xc0\x80", 2));         /* overlong */
-    CHECK(!vm_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-    CHECK(!vm_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    CHECK(!vm_utf8_valid("\xff", 1));
-    CHECK_EQ_INT(vm_utf8_prefix("ab\xffz", 4), 2);
-    CHECK(vm_name_valid("year", 4));
-    CHECK(vm_name_valid("with space", 10));
-    CHECK(!vm_name_valid("", 0));
-    CHECK(!vm_name_valid("a\nb", 3));
-    CHECK(!vm_name_valid("a\x7f", 2));
+    CHECK(vx_vm_utf8_valid("", 0));
+    CHECK(vx_vm_utf8_valid("abc", 3));
+    CHECK(vx_vm_utf8_valid("\xc3\xa9", 2));
+    CHECK(vx_vm_utf8_valid("\xf0\x9f\x98\x80", 4));
+    CHECK(!vx_vm_utf8_valid("\xc3", 1));             /* truncated */
+    CHECK(!vx_vm_utf8_valid("\xc0\x80", 2));         /* overlong */
+    CHECK(!vx_vm_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!vx_vm_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    CHECK(!vx_vm_utf8_valid("\xff", 1));
+    CHECK_EQ_INT(vx_vm_utf8_prefix("ab\xffz", 4), 2);
+    CHECK(vx_vm_name_valid("year", 4));
+    CHECK(vx_vm_name_valid("with space", 10));
+    CHECK(!vx_vm_name_valid("", 0));
+    CHECK(!vx_vm_name_valid("a\nb", 3));
+    CHECK(!vx_vm_name_valid("a\x7f", 2));
 }
 
 static void test_record_basic(void)
@@ -79,48 +79,48 @@ static void test_record_basic(void)
     size_t n;
     const vm_value *v;
 
-    f[0] = fld("year", vm_int(2021));
-    f[1] = fld("score", vm_double(-0.0));
-    f[2] = fld("lang", vm_cstring("de"));
-    f[3] = fld("draft", vm_bool(1));
-    f[4] = fld("tags", vm_tags(tags, 3));
-    f[5] = fld("gone", vm_null());
-    CHECK_RC(vm_record_new(f, 6, &g_mem, &g_err, &r), VEX_OK);
-    CHECK_EQ_INT(vm_record_n_fields(r), 6);
+    f[0] = fld("year", vx_vm_int(2021));
+    f[1] = fld("score", vx_vm_double(-0.0));
+    f[2] = fld("lang", vx_vm_cstring("de"));
+    f[3] = fld("draft", vx_vm_bool(1));
+    f[4] = fld("tags", vx_vm_tags(tags, 3));
+    f[5] = fld("gone", vx_vm_null());
+    CHECK_RC(vx_vm_record_new(f, 6, &g_mem, &g_err, &r), VEX_OK);
+    CHECK_EQ_INT(vx_vm_record_n_fields(r), 6);
     /* sorted by name */
-    CHECK(memcmp(vm_record_fields(r)[0].name.p, "draft", 5) == 0);
-    CHECK(memcmp(vm_record_fields(r)[5].name.p, "year", 4) == 0);
-    v = vm_record_get(r, "year", 4);
+    CHECK(memcmp(vx_vm_record_fields(r)[0].name.p, "draft", 5) == 0);
+    CHECK(memcmp(vx_vm_record_fields(r)[5].name.p, "year", 4) == 0);
+    v = vx_vm_record_get(r, "year", 4);
     CHECK(v && v->type == VM_INT && v->u.i == 2021);
-    v = vm_record_get(r, "tags", 4);
+    v = vx_vm_record_get(r, "tags", 4);
     CHECK(v && v->type == VM_TAGS && v->u.tags.n == 3 &&
           v->u.tags.v[2].len == 5 &&
           memcmp(v->u.tags.v[2].p, "bl\0ue", 5) == 0);
     CHECK(v && v->u.tags.v != tags); /* deep copy */
-    CHECK(vm_record_get(r, "yea", 3) == NULL);
-    CHECK(vm_record_get(NULL, "year", 4) == NULL);
+    CHECK(vx_vm_record_get(r, "yea", 3) == NULL);
+    CHECK(vx_vm_record_get(NULL, "year", 4) == NULL);
 
-    CHECK_RC(vm_record_copy(r, &g_mem, &c), VEX_OK);
-    CHECK(vm_record_equal(r, c));
-    n = vm_record_encoded_size(r);
+    CHECK_RC(vx_vm_record_copy(r, &g_mem, &c), VEX_OK);
+    CHECK(vx_vm_record_equal(r, c));
+    n = vx_vm_record_encoded_size(r);
     CHECK(n <= sizeof buf);
-    CHECK_EQ_INT(vm_record_encode(r, buf), n);
-    CHECK_RC(vm_record_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
-    CHECK(vm_record_equal(r, d));
-    v = vm_record_get(d, "score", 5);
+    CHECK_EQ_INT(vx_vm_record_encode(r, buf), n);
+    CHECK_RC(vx_vm_record_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
+    CHECK(vx_vm_record_equal(r, d));
+    v = vx_vm_record_get(d, "score", 5);
     CHECK(v && v->type == VM_DOUBLE && signbit(v->u.d));
-    vm_record_free(r, &g_mem);
-    vm_record_free(c, &g_mem);
-    vm_record_free(d, &g_mem);
+    vx_vm_record_free(r, &g_mem);
+    vx_vm_record_free(c, &g_mem);
+    vx_vm_record_free(d, &g_mem);
 
     /* empty record */
-    CHECK_RC(vm_record_new(NULL, 0, &g_mem, &g_err, &r), VEX_OK);
-    CHECK_EQ_INT(vm_record_encoded_size(r), 8);
-    n = vm_record_encode(r, buf);
-    CHECK_RC(vm_record_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
-    CHECK_EQ_INT(vm_record_n_fields(d), 0);
-    vm_record_free(r, &g_mem);
-    vm_record_free(d, &g_mem);
+    CHECK_RC(vx_vm_record_new(NULL, 0, &g_mem, &g_err, &r), VEX_OK);
+    CHECK_EQ_INT(vx_vm_record_encoded_size(r), 8);
+    n = vx_vm_record_encode(r, buf);
+    CHECK_RC(vx_vm_record_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
+    CHECK_EQ_INT(vx_vm_record_n_fields(d), 0);
+    vx_vm_record_free(r, &g_mem);
+    vx_vm_record_free(d, &g_mem);
 }
 
 static void test_record_invalid(void)
@@ -133,58 +133,58 @@ static void test_record_invalid(void)
     static char big[VM_MAX_STRING + 1];
     size_t i;
 
-    f[0] = fld("a", vm_int(1));
-    f[1] = fld("a", vm_int(2));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    f[0] = fld("a", vx_vm_int(1));
+    f[1] = fld("a", vx_vm_int(2));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(r == NULL);
     CHECK(msg_has("field \"a\" given twice"));
-    f[1] = fld("b", vm_double(NAN));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    f[1] = fld("b", vx_vm_double(NAN));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(msg_has("field \"b\": double is NaN"));
-    f[1] = fld("b", vm_string("\xc3(", 2));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    f[1] = fld("b", vx_vm_string("\xc3(", 2));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(msg_has("not valid UTF-8"));
-    f[1] = fld("", vm_int(1));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    f[1] = fld("", vx_vm_int(1));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(msg_has("field 1: name"));
-    f[1] = fld("b", vm_int(0));
+    f[1] = fld("b", vx_vm_int(0));
     f[1].v.type = (vm_type)9;
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
     memset(big, 'x', sizeof big);
-    f[1] = fld("b", vm_string(big, VM_MAX_STRING + 1));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    f[1] = fld("b", vx_vm_string(big, VM_MAX_STRING + 1));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(msg_has("at most 65536"));
-    f[1] = fld("b", vm_string(big, VM_MAX_STRING));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
-    vm_record_free(r, &g_mem);
+    f[1] = fld("b", vx_vm_string(big, VM_MAX_STRING));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
+    vx_vm_record_free(r, &g_mem);
     for (i = 0; i <= VM_MAX_TAGS; i++)
         tags[i] = S("t");
-    f[1] = fld("b", vm_tags(tags, VM_MAX_TAGS + 1));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
-    f[1] = fld("b", vm_tags(tags, VM_MAX_TAGS));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
-    vm_record_free(r, &g_mem);
+    f[1] = fld("b", vx_vm_tags(tags, VM_MAX_TAGS + 1));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    f[1] = fld("b", vx_vm_tags(tags, VM_MAX_TAGS));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
+    vx_vm_record_free(r, &g_mem);
     /* the tag limit counts every tag field of the record */
-    f[0] = fld("a", vm_tags(tags, 1));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
+    f[0] = fld("a", vx_vm_tags(tags, 1));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(msg_has("more than 1024 tags"));
     tags[0].len = VM_MAX_TAG + 1;
     tags[0].p = big;
-    f[0] = fld("a", vm_tags(tags, 1));
-    CHECK_RC(vm_record_new(f, 1, &g_mem, &g_err, &r), VEX_INVALID);
+    f[0] = fld("a", vx_vm_tags(tags, 1));
+    CHECK_RC(vx_vm_record_new(f, 1, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(msg_has("tag 0 has 257 bytes"));
     for (i = 0; i <= VM_MAX_FIELDS; i++) {
         snprintf(names[i], sizeof names[i], "f%03u", (unsigned)i);
-        many[i] = fld(names[i], vm_int((int64_t)i));
+        many[i] = fld(names[i], vx_vm_int((int64_t)i));
     }
-    CHECK_RC(vm_record_new(many, VM_MAX_FIELDS + 1, &g_mem, &g_err, &r),
+    CHECK_RC(vx_vm_record_new(many, VM_MAX_FIELDS + 1, &g_mem, &g_err, &r),
              VEX_INVALID);
-    CHECK_RC(vm_record_new(many, VM_MAX_FIELDS, &g_mem, &g_err, &r), VEX_OK);
-    vm_record_free(r, &g_mem);
+    CHECK_RC(vx_vm_record_new(many, VM_MAX_FIELDS, &g_mem, &g_err, &r), VEX_OK);
+    vx_vm_record_free(r, &g_mem);
     /* total encoded size: 20 strings of 64 KiB > 1 MiB */
     for (i = 0; i < 20; i++)
-        many[i] = fld(names[i], vm_string(big, VM_MAX_STRING));
-    CHECK_RC(vm_record_new(many, 20, &g_mem, &g_err, &r), VEX_INVALID);
+        many[i] = fld(names[i], vx_vm_string(big, VM_MAX_STRING));
+    CHECK_RC(vx_vm_record_new(many, 20, &g_mem, &g_err, &r), VEX_INVALID);
     CHECK(msg_has("encoding longer than"));
 }
 
@@ -205,7 +205,7 @@ static vm_record *random_record(vex_rng *rng, int n_max, vm_str *tagbuf)
         if (roll < 2)
             continue; /* missing */
         if (roll == 2) {
-            v = vm_null();
+            v = vx_vm_null();
         } else {
             if (roll == 3 || k == 5)
                 want = (int)vex_rng_below(rng, 5);
@@ -215,26 +215,26 @@ static vm_record *random_record(vex_rng *rng, int n_max, vm_str *tagbuf)
                     -3,        -1,        0,
                     1,         2,         3,
                     INT64_MIN, INT64_MAX, 9007199254740993LL};
-                v = vm_int(iv[vex_rng_below(rng, 9)]);
+                v = vx_vm_int(iv[vex_rng_below(rng, 9)]);
                 break;
             }
             case 1: {
                 static const double dv[] = {
                     -1.5, 0.0, -0.0, 1.0, 2.5, 3.0, 9007199254740992.0, 1e300};
-                v = vm_double(dv[vex_rng_below(rng, 8)]);
+                v = vx_vm_double(dv[vex_rng_below(rng, 8)]);
                 break;
             }
             case 2:
-                v = vm_cstring(str_pool[vex_rng_below(rng, N_STR)]);
+                v = vx_vm_cstring(str_pool[vex_rng_below(rng, N_STR)]);
                 break;
             case 3:
-                v = vm_bool((int)vex_rng_below(rng, 2));
+                v = vx_vm_bool((int)vex_rng_below(rng, 2));
                 break;
             default: {
                 size_t m = vex_rng_below(rng, 4), j;
                 for (j = 0; j < m; j++)
                     tagbuf[nt + j] = S(str_pool[vex_rng_below(rng, N_STR)]);
-                v = vm_tags(tagbuf + nt, m);
+                v = vx_vm_tags(tagbuf + nt, m);
                 nt += m;
                 break;
             }
@@ -242,7 +242,7 @@ static vm_record *random_record(vex_rng *rng, int n_max, vm_str *tagbuf)
         }
         f[n++] = fld(names[k], v);
     }
-    if (vm_record_new(f, (size_t)n, &g_mem, &g_err, &r) != VEX_OK)
+    if (vx_vm_record_new(f, (size_t)n, &g_mem, &g_err, &r) != VEX_OK)
         return NULL;
     return r;
 }
@@ -260,18 +260,18 @@ static void test_record_encoding_damage(void)
         CHECK(r != NULL);
         if (!r)
             continue;
-        n = vm_record_encode(r, buf);
-        CHECK_RC(vm_record_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
-        CHECK(d && vm_record_equal(r, d));
+        n = vx_vm_record_encode(r, buf);
+        CHECK_RC(vx_vm_record_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
+        CHECK(d && vx_vm_record_equal(r, d));
         if (d) {
-            CHECK_EQ_INT(vm_record_encode(d, re), n);
+            CHECK_EQ_INT(vx_vm_record_encode(d, re), n);
             CHECK(memcmp(re, buf, n) == 0);
         }
-        vm_record_free(d, &g_mem);
+        vx_vm_record_free(d, &g_mem);
         /* every truncation is damage */
         for (cut = 0; cut < n; cut++) {
             d = (vm_record *)1;
-            CHECK_RC(vm_record_decode(buf, cut, &g_mem, &g_err, &d),
+            CHECK_RC(vx_vm_record_decode(buf, cut, &g_mem, &g_err, &d),
                      VEX_CORRUPT);
             CHECK(d == NULL);
         }
@@ -280,19 +280,19 @@ static void test_record_encoding_damage(void)
             int rc;
             memcpy(dam, buf, n);
             dam[bit / 8] ^= (unsigned char)(1u << (bit % 8));
-            rc = vm_record_decode(dam, n, &g_mem, &g_err, &d);
+            rc = vx_vm_record_decode(dam, n, &g_mem, &g_err, &d);
             CHECK(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
             if (rc == VEX_OK) {
-                CHECK_EQ_INT(vm_record_encoded_size(d), n);
-                vm_record_encode(d, re);
+                CHECK_EQ_INT(vx_vm_record_encoded_size(d), n);
+                vx_vm_record_encode(d, re);
                 CHECK(memcmp(re, dam, n) == 0);
-                vm_record_free(d, &g_mem);
+                vx_vm_record_free(d, &g_mem);
             } else {
                 CHECK(d == NULL);
                 CHECK(rc != VEX_CORRUPT || msg_has("at offset"));
             }
         }
-        vm_record_free(r, &g_mem);
+        vx_vm_record_free(r, &g_mem);
     }
 }
 
@@ -304,15 +304,15 @@ static void test_record_decode_cases(void)
     unsigned char b[64];
     vm_record *r = NULL;
     ok[4] = sizeof ok;
-    CHECK_RC(vm_record_decode(ok, sizeof ok, &g_mem, &g_err, &r), VEX_OK);
-    CHECK(r && vm_record_get(r, "a", 1)->u.i == 5);
-    vm_record_free(r, &g_mem);
+    CHECK_RC(vx_vm_record_decode(ok, sizeof ok, &g_mem, &g_err, &r), VEX_OK);
+    CHECK(r && vx_vm_record_get(r, "a", 1)->u.i == 5);
+    vx_vm_record_free(r, &g_mem);
 
 #define DAMAGE(off, val, rc_, frag)                                            \
     do {                                                                       \
         memcpy(b, ok, sizeof ok);                                              \
         b[off] = val;                                                          \
-        CHECK_RC(vm_record_decode(b, sizeof ok, &g_mem, &g_err, &r), rc_);     \
+        CHECK_RC(vx_vm_record_decode(b, sizeof ok, &g_mem, &g_err, &r), rc_);  \
         CHECK_MSG(msg_has(frag), "%s", g_err.msg);                             \
     } while (0)
     DAMAGE(0, 2, VEX_UNSUPPORTED, "version 2 is newer");
@@ -329,7 +329,8 @@ static void test_record_decode_cases(void)
     memcpy(b, ok, sizeof ok);
     b[10] = VM_DOUBLE;
     memset(b + 11, 0xff, 8);
-    CHECK_RC(vm_record_decode(b, sizeof ok, &g_mem, &g_err, &r), VEX_CORRUPT);
+    CHECK_RC(vx_vm_record_decode(b, sizeof ok, &g_mem, &g_err, &r),
+             VEX_CORRUPT);
     CHECK(msg_has("double is NaN at offset 11"));
 #undef DAMAGE
 }
@@ -355,7 +356,7 @@ static vm_schema *make_schema(int closed)
     f[4].name = S("draft");
     f[4].type = VM_BOOL;
     f[4].nullable = 1;
-    if (vm_schema_new(f, 5, closed, &g_mem, &g_err, &s) != VEX_OK)
+    if (vx_vm_schema_new(f, 5, closed, &g_mem, &g_err, &s) != VEX_OK)
         return NULL;
     return s;
 }
@@ -372,89 +373,89 @@ static void test_schema(void)
     CHECK(s != NULL && o != NULL);
     if (!s || !o)
         return;
-    f[0] = fld("year", vm_int(2020));
-    f[1] = fld("lang", vm_cstring("en"));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
-    CHECK_RC(vm_schema_check(s, r, &g_err), VEX_OK);
-    vm_record_free(r, &g_mem);
+    f[0] = fld("year", vx_vm_int(2020));
+    f[1] = fld("lang", vx_vm_cstring("en"));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
+    CHECK_RC(vx_vm_schema_check(s, r, &g_err), VEX_OK);
+    vx_vm_record_free(r, &g_mem);
 
-    f[0] = fld("year", vm_cstring("2020"));
-    CHECK_RC(vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
-    CHECK_RC(vm_schema_check(s, r, &g_err), VEX_INVALID);
+    f[0] = fld("year", vx_vm_cstring("2020"));
+    CHECK_RC(vx_vm_record_new(f, 2, &g_mem, &g_err, &r), VEX_OK);
+    CHECK_RC(vx_vm_schema_check(s, r, &g_err), VEX_INVALID);
     CHECK_MSG(msg_has("field \"year\": expected int64, got string"), "%s",
               g_err.msg);
-    vm_record_free(r, &g_mem);
+    vx_vm_record_free(r, &g_mem);
 
-    f[0] = fld("lang", vm_null());
-    CHECK_RC(vm_record_new(f, 1, &g_mem, &g_err, &r), VEX_OK);
-    CHECK_RC(vm_schema_check(s, r, &g_err), VEX_INVALID);
+    f[0] = fld("lang", vx_vm_null());
+    CHECK_RC(vx_vm_record_new(f, 1, &g_mem, &g_err, &r), VEX_OK);
+    CHECK_RC(vx_vm_schema_check(s, r, &g_err), VEX_INVALID);
     CHECK(msg_has("field \"year\": required but missing"));
-    vm_record_free(r, &g_mem);
+    vx_vm_record_free(r, &g_mem);
 
-    f[0] = fld("year", vm_null());
-    CHECK_RC(vm_record_new(f, 1, &g_mem, &g_err, &r), VEX_OK);
-    CHECK_RC(vm_schema_check(s, r, &g_err), VEX_INVALID);
+    f[0] = fld("year", vx_vm_null());
+    CHECK_RC(vx_vm_record_new(f, 1, &g_mem, &g_err, &r), VEX_OK);
+    CHECK_RC(vx_vm_schema_check(s, r, &g_err), VEX_INVALID);
     CHECK(msg_has("field \"year\": required but null"));
-    vm_record_free(r, &g_mem);
+    vx_vm_record_free(r, &g_mem);
 
-    f[0] = fld("year", vm_int(1));
-    f[1] = fld("extra", vm_int(1));
-    f[2] = fld("score", vm_int(1));
-    CHECK_RC(vm_record_new(f, 3, &g_mem, &g_err, &r), VEX_OK);
-    CHECK_RC(vm_schema_check(s, r, &g_err), VEX_INVALID);
+    f[0] = fld("year", vx_vm_int(1));
+    f[1] = fld("extra", vx_vm_int(1));
+    f[2] = fld("score", vx_vm_int(1));
+    CHECK_RC(vx_vm_record_new(f, 3, &g_mem, &g_err, &r), VEX_OK);
+    CHECK_RC(vx_vm_schema_check(s, r, &g_err), VEX_INVALID);
     CHECK(msg_has("field \"extra\" is not in the schema"));
-    CHECK_RC(vm_schema_check(o, r, &g_err), VEX_INVALID);
+    CHECK_RC(vx_vm_schema_check(o, r, &g_err), VEX_INVALID);
     CHECK(msg_has("field \"score\": expected double, got int64"));
-    vm_record_free(r, &g_mem);
+    vx_vm_record_free(r, &g_mem);
 
     bad[0].name = S("a");
     bad[0].type = VM_INT;
     bad[0].nullable = 0;
     bad[1] = bad[0];
-    CHECK_RC(vm_schema_new(bad, 2, 1, &g_mem, &g_err, &d), VEX_INVALID);
+    CHECK_RC(vx_vm_schema_new(bad, 2, 1, &g_mem, &g_err, &d), VEX_INVALID);
     CHECK(msg_has("declared twice"));
     bad[1].name = S("b");
     bad[1].type = VM_NULL;
-    CHECK_RC(vm_schema_new(bad, 2, 1, &g_mem, &g_err, &d), VEX_INVALID);
+    CHECK_RC(vx_vm_schema_new(bad, 2, 1, &g_mem, &g_err, &d), VEX_INVALID);
     CHECK(msg_has("unknown type"));
 
     /* blob */
-    n = vm_schema_encoded_size(s);
+    n = vx_vm_schema_encoded_size(s);
     CHECK(n <= sizeof buf);
-    CHECK_EQ_INT(vm_schema_encode(s, buf), n);
-    CHECK_RC(vm_schema_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
-    CHECK(d && vm_schema_equal(s, d));
-    CHECK(d && vm_schema_closed(d));
-    vm_schema_free(d, &g_mem);
+    CHECK_EQ_INT(vx_vm_schema_encode(s, buf), n);
+    CHECK_RC(vx_vm_schema_decode(buf, n, &g_mem, &g_err, &d), VEX_OK);
+    CHECK(d && vx_vm_schema_equal(s, d));
+    CHECK(d && vx_vm_schema_closed(d));
+    vx_vm_schema_free(d, &g_mem);
     for (i = 0; i < n; i++)
-        CHECK_RC(vm_schema_decode(buf, i, &g_mem, &g_err, &d), VEX_CORRUPT);
+        CHECK_RC(vx_vm_schema_decode(buf, i, &g_mem, &g_err, &d), VEX_CORRUPT);
     for (bit = 0; bit < n * 8; bit++) {
         int rc;
         memcpy(dam, buf, n);
         dam[bit / 8] ^= (unsigned char)(1u << (bit % 8));
-        rc = vm_schema_decode(dam, n, &g_mem, &g_err, &d);
+        rc = vx_vm_schema_decode(dam, n, &g_mem, &g_err, &d);
         CHECK(rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
         CHECK(d == NULL);
     }
     memcpy(dam, buf, n);
     vex_put_u32le(dam + 4, 2);
-    CHECK_RC(vm_schema_decode(dam, n, &g_mem, &g_err, &d), VEX_UNSUPPORTED);
+    CHECK_RC(vx_vm_schema_decode(dam, n, &g_mem, &g_err, &d), VEX_UNSUPPORTED);
     dam[n - 1] ^= 1;
     vex_put_u32le(dam + 4, 1);
-    CHECK_RC(vm_schema_decode(dam, n, &g_mem, &g_err, &d), VEX_CORRUPT);
+    CHECK_RC(vx_vm_schema_decode(dam, n, &g_mem, &g_err, &d), VEX_CORRUPT);
     CHECK(msg_has("checksum mismatch"));
-    vm_schema_free(s, &g_mem);
-    vm_schema_free(o, &g_mem);
+    vx_vm_schema_free(s, &g_mem);
+    vx_vm_schema_free(o, &g_mem);
 }
 
 /* ---- parser tables ------------------------------------------------------- */
 
 static char *print_alloc(const vmf_filter *f)
 {
-    size_t n = vmf_print(f, NULL, 0);
+    size_t n = vx_vmf_print(f, NULL, 0);
     char *s = malloc(n + 1);
     if (s)
-        vmf_print(f, s, n + 1);
+        vx_vmf_print(f, s, n + 1);
     return s;
 }
 
@@ -464,24 +465,24 @@ static void check_canon(const char *in, const char *out)
 {
     vmf_filter *f = NULL, *g = NULL;
     char *p = NULL, *q = NULL;
-    int rc = vmf_parse(in, strlen(in), NULL, &g_mem, &g_err, &f);
+    int rc = vx_vmf_parse(in, strlen(in), NULL, &g_mem, &g_err, &f);
     CHECK_MSG(rc == VEX_OK, "parse \"%s\": %s", in, g_err.msg);
     if (rc != VEX_OK)
         return;
     p = print_alloc(f);
     CHECK_MSG(p && strcmp(p, out) == 0, "\"%s\" printed \"%s\", wanted \"%s\"",
               in, p ? p : "(null)", out);
-    rc = vmf_parse(p, strlen(p), NULL, &g_mem, &g_err, &g);
+    rc = vx_vmf_parse(p, strlen(p), NULL, &g_mem, &g_err, &g);
     CHECK_MSG(rc == VEX_OK, "reparse \"%s\": %s", p, g_err.msg);
     if (rc == VEX_OK) {
-        CHECK_MSG(vmf_equal(f, g), "reparse of \"%s\" differs", p);
+        CHECK_MSG(vx_vmf_equal(f, g), "reparse of \"%s\" differs", p);
         q = print_alloc(g);
         CHECK(q && strcmp(p, q) == 0);
     }
     free(p);
     free(q);
-    vmf_free(f, &g_mem);
-    vmf_free(g, &g_mem);
+    vx_vmf_free(f, &g_mem);
+    vx_vmf_free(g, &g_mem);
 }
 
 static void test_parse_valid(void)
@@ -581,7 +582,7 @@ static void check_bad(const char *in, size_t len, long off, const char *frag)
 {
     vmf_filter *f = (vmf_filter *)1;
     char want[64];
-    int rc = vmf_parse(in, len, NULL, &g_mem, &g_err, &f);
+    int rc = vx_vmf_parse(in, len, NULL, &g_mem, &g_err, &f);
     CHECK_MSG(rc == VEX_INVALID, "\"%s\" gave %d", in, rc);
     CHECK(f == NULL);
     if (off >= 0) {
@@ -592,7 +593,7 @@ static void check_bad(const char *in, size_t len, long off, const char *frag)
     }
     CHECK_MSG(strstr(g_err.msg, frag) != NULL, "\"%s\": \"%s\" lacks \"%s\"",
               in, g_err.msg, frag);
-    CHECK(vm_utf8_valid(g_err.msg, strlen(g_err.msg)));
+    CHECK(vx_vm_utf8_valid(g_err.msg, strlen(g_err.msg)));
 }
 
 static void test_parse_invalid(void)
@@ -699,8 +700,8 @@ static void test_parse_limits(void)
     len += 5;
     for (i = 0; i < 63; i++)
         s[len++] = ')';
-    CHECK_RC(vmf_parse(s, len, NULL, &g_mem, &g_err, &f), VEX_OK);
-    vmf_free(f, &g_mem);
+    CHECK_RC(vx_vmf_parse(s, len, NULL, &g_mem, &g_err, &f), VEX_OK);
+    vx_vmf_free(f, &g_mem);
     /* alternating AND/OR nesting past the depth limit */
     len = 0;
     for (i = 0; i < 70; i++) {
@@ -719,8 +720,8 @@ static void test_parse_limits(void)
     }
     check_bad(s, len, -1, "more than 4096 conditions");
     len -= 9; /* 4095 conditions + OR */
-    CHECK_RC(vmf_parse(s, len, NULL, &g_mem, &g_err, &f), VEX_OK);
-    vmf_free(f, &g_mem);
+    CHECK_RC(vx_vmf_parse(s, len, NULL, &g_mem, &g_err, &f), VEX_OK);
+    vx_vmf_free(f, &g_mem);
     /* list limit */
     memcpy(s, "a IN (0", 7);
     len = 7;
@@ -738,8 +739,9 @@ static void test_parse_limits(void)
     s[VM_MAX_STRING + 6] = '\'';
     check_bad(s, VM_MAX_STRING + 7, 4, "string literal longer than 65536");
     s[VM_MAX_STRING + 5] = '\'';
-    CHECK_RC(vmf_parse(s, VM_MAX_STRING + 6, NULL, &g_mem, &g_err, &f), VEX_OK);
-    vmf_free(f, &g_mem);
+    CHECK_RC(vx_vmf_parse(s, VM_MAX_STRING + 6, NULL, &g_mem, &g_err, &f),
+             VEX_OK);
+    vx_vmf_free(f, &g_mem);
     free(s);
     /* long field names */
     check_bad(
@@ -805,41 +807,43 @@ static void test_typecheck(void)
         return;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char want[64];
-        CHECK_RC(vmf_parse(bad[i].in, strlen(bad[i].in), s, &g_mem, &g_err, &f),
-                 VEX_INVALID);
+        CHECK_RC(
+            vx_vmf_parse(bad[i].in, strlen(bad[i].in), s, &g_mem, &g_err, &f),
+            VEX_INVALID);
         snprintf(want, sizeof want, "filter: at offset %ld: ", bad[i].off);
         CHECK_MSG(strncmp(g_err.msg, want, strlen(want)) == 0 &&
                       msg_has(bad[i].frag),
                   "\"%s\": \"%s\"", bad[i].in, g_err.msg);
     }
     for (i = 0; i < sizeof good / sizeof good[0]; i++) {
-        CHECK_MSG(vmf_parse(good[i], strlen(good[i]), s, &g_mem, &g_err, &f) ==
-                      VEX_OK,
+        CHECK_MSG(vx_vmf_parse(good[i], strlen(good[i]), s, &g_mem, &g_err,
+                               &f) == VEX_OK,
                   "\"%s\": %s", good[i], g_err.msg);
-        vmf_free(f, &g_mem);
+        vx_vmf_free(f, &g_mem);
     }
     /* open schema: unknown fields are untyped, known ones still checked */
-    CHECK_RC(vmf_parse("other = 'x'", 11, o, &g_mem, &g_err, &f), VEX_OK);
-    vmf_free(f, &g_mem);
-    CHECK_RC(vmf_parse("year = 'x'", 10, o, &g_mem, &g_err, &f), VEX_INVALID);
+    CHECK_RC(vx_vmf_parse("other = 'x'", 11, o, &g_mem, &g_err, &f), VEX_OK);
+    vx_vmf_free(f, &g_mem);
+    CHECK_RC(vx_vmf_parse("year = 'x'", 10, o, &g_mem, &g_err, &f),
+             VEX_INVALID);
     /* builder nodes have no position */
     {
         vmf_builder *b = NULL;
-        CHECK_RC(vmf_builder_new(&g_mem, &b), VEX_OK);
-        CHECK_RC(vmf_build(b, vmf_eq(b, "year", vm_cstring("x")), s, &g_mem,
-                           &g_err, &f),
+        CHECK_RC(vx_vmf_builder_new(&g_mem, &b), VEX_OK);
+        CHECK_RC(vx_vmf_build(b, vx_vmf_eq(b, "year", vx_vm_cstring("x")), s,
+                              &g_mem, &g_err, &f),
                  VEX_INVALID);
         CHECK(strcmp(g_err.msg, "filter: field \"year\" is int64, cannot "
                                 "compare it with a string") == 0);
         /* the builder stays usable after a type error */
-        CHECK_RC(
-            vmf_build(b, vmf_eq(b, "year", vm_int(1)), s, &g_mem, &g_err, &f),
-            VEX_OK);
-        vmf_free(f, &g_mem);
-        vmf_builder_free(b);
+        CHECK_RC(vx_vmf_build(b, vx_vmf_eq(b, "year", vx_vm_int(1)), s, &g_mem,
+                              &g_err, &f),
+                 VEX_OK);
+        vx_vmf_free(f, &g_mem);
+        vx_vmf_builder_free(b);
     }
-    vm_schema_free(s, &g_mem);
-    vm_schema_free(o, &g_mem);
+    vx_vm_schema_free(s, &g_mem);
+    vx_vm_schema_free(o, &g_mem);
 }
 
 /* ---- builder ------------------------------------------------------------ */
@@ -853,85 +857,90 @@ static void test_builder(void)
     const char *text = "year >= 2020 AND lang IN ('en', 'de') AND NOT tags "
                        "CONTAINS 'draft' AND (x IS NULL OR y BETWEEN 1.5 AND "
                        "2) AND t CONTAINS ALL ('b', 'a')";
-    CHECK_RC(vmf_builder_new(&g_mem, &b), VEX_OK);
-    in[0] = vm_cstring("en");
-    in[1] = vm_cstring("de");
-    tg[0] = vm_cstring("b");
-    tg[1] = vm_cstring("a");
-    k[0] =
-        vmf_and(b, vmf_ge(b, "year", vm_int(2020)), vmf_in(b, "lang", in, 2));
-    k[1] = vmf_not(b, vmf_contains(b, "tags", vm_cstring("draft")));
-    k[2] = vmf_or(b, vmf_is_null(b, "x"),
-                  vmf_between(b, "y", vm_double(1.5), vm_int(2)));
-    e = vmf_and(b, vmf_and_n(b, k, 3), vmf_contains_all(b, "t", tg, 2));
-    CHECK_RC(vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_OK);
-    CHECK_RC(vmf_parse(text, strlen(text), NULL, &g_mem, &g_err, &g), VEX_OK);
-    CHECK(f && g && vmf_equal(f, g));
-    vmf_free(f, &g_mem);
-    vmf_free(g, &g_mem);
+    CHECK_RC(vx_vmf_builder_new(&g_mem, &b), VEX_OK);
+    in[0] = vx_vm_cstring("en");
+    in[1] = vx_vm_cstring("de");
+    tg[0] = vx_vm_cstring("b");
+    tg[1] = vx_vm_cstring("a");
+    k[0] = vx_vmf_and(b, vx_vmf_ge(b, "year", vx_vm_int(2020)),
+                      vx_vmf_in(b, "lang", in, 2));
+    k[1] = vx_vmf_not(b, vx_vmf_contains(b, "tags", vx_vm_cstring("draft")));
+    k[2] = vx_vmf_or(b, vx_vmf_is_null(b, "x"),
+                     vx_vmf_between(b, "y", vx_vm_double(1.5), vx_vm_int(2)));
+    e = vx_vmf_and(b, vx_vmf_and_n(b, k, 3),
+                   vx_vmf_contains_all(b, "t", tg, 2));
+    CHECK_RC(vx_vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_OK);
+    CHECK_RC(vx_vmf_parse(text, strlen(text), NULL, &g_mem, &g_err, &g),
+             VEX_OK);
+    CHECK(f && g && vx_vmf_equal(f, g));
+    vx_vmf_free(f, &g_mem);
+    vx_vmf_free(g, &g_mem);
     /* a shared subexpression */
-    e = vmf_eq(b, "a", vm_int(1));
-    CHECK_RC(
-        vmf_build(b, vmf_or(b, e, vmf_not(b, e)), NULL, &g_mem, &g_err, &f),
-        VEX_OK);
+    e = vx_vmf_eq(b, "a", vx_vm_int(1));
+    CHECK_RC(vx_vmf_build(b, vx_vmf_or(b, e, vx_vmf_not(b, e)), NULL, &g_mem,
+                          &g_err, &f),
+             VEX_OK);
     {
         char buf[64];
-        vmf_print(f, buf, sizeof buf);
+        vx_vmf_print(f, buf, sizeof buf);
         CHECK(strcmp(buf, "a = 1 OR a != 1") == 0);
         /* truncated print */
-        CHECK_EQ_INT(vmf_print(f, buf, 5), 15);
+        CHECK_EQ_INT(vx_vmf_print(f, buf, 5), 15);
         CHECK(strcmp(buf, "a = ") == 0);
     }
-    vmf_free(f, &g_mem);
-    /* errors are sticky and reported by vmf_build */
-    e = vmf_lt(b, "flag", vm_bool(1));
+    vx_vmf_free(f, &g_mem);
+    /* errors are sticky and reported by vx_vmf_build */
+    e = vx_vmf_lt(b, "flag", vx_vm_bool(1));
     CHECK(e == NULL);
-    CHECK(vmf_and(b, vmf_eq(b, "a", vm_int(1)), e) == NULL);
-    CHECK_RC(vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_INVALID);
+    CHECK(vx_vmf_and(b, vx_vmf_eq(b, "a", vx_vm_int(1)), e) == NULL);
+    CHECK_RC(vx_vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_INVALID);
     CHECK(strcmp(g_err.msg, "filter: '<' cannot order bools; use = or !=") ==
           0);
-    vmf_builder_free(b);
+    vx_vmf_builder_free(b);
 
 #define BAD_BUILD(expr, frag)                                                  \
     do {                                                                       \
-        CHECK_RC(vmf_builder_new(&g_mem, &b), VEX_OK);                         \
-        CHECK_RC(vmf_build(b, (expr), NULL, &g_mem, &g_err, &f), VEX_INVALID); \
+        CHECK_RC(vx_vmf_builder_new(&g_mem, &b), VEX_OK);                      \
+        CHECK_RC(vx_vmf_build(b, (expr), NULL, &g_mem, &g_err, &f),            \
+                 VEX_INVALID);                                                 \
         CHECK_MSG(msg_has(frag), "%s", g_err.msg);                             \
-        vmf_builder_free(b);                                                   \
+        vx_vmf_builder_free(b);                                                \
     } while (0)
-    BAD_BUILD(vmf_eq(b, "a", vm_null()), "NULL is not a value");
-    BAD_BUILD(vmf_eq(b, "a", vm_double(INFINITY)), "not finite");
-    BAD_BUILD(vmf_eq(b, "a", vm_tags(NULL, 0)), "a tags cannot be a literal");
-    BAD_BUILD(vmf_eq(b, "", vm_int(1)), "invalid field name");
-    BAD_BUILD(vmf_eq(b, NULL, vm_int(1)), "invalid field name");
-    BAD_BUILD(vmf_in(b, "a", in, 0), "IN takes 1 value");
-    in[2] = vm_int(3);
-    BAD_BUILD(vmf_in(b, "a", in, 3), "IN mixes a string and a number");
-    BAD_BUILD(vmf_between(b, "a", vm_int(1), vm_cstring("x")), "BETWEEN mixes");
-    BAD_BUILD(vmf_contains(b, "a", vm_int(1)), "CONTAINS takes strings");
-    BAD_BUILD(vmf_and_n(b, NULL, 0), "AND needs operands");
-    BAD_BUILD(vmf_cmp(b, "a", (vmf_op)17, vm_int(1)), "unknown operator");
+    BAD_BUILD(vx_vmf_eq(b, "a", vx_vm_null()), "NULL is not a value");
+    BAD_BUILD(vx_vmf_eq(b, "a", vx_vm_double(INFINITY)), "not finite");
+    BAD_BUILD(vx_vmf_eq(b, "a", vx_vm_tags(NULL, 0)),
+              "a tags cannot be a literal");
+    BAD_BUILD(vx_vmf_eq(b, "", vx_vm_int(1)), "invalid field name");
+    BAD_BUILD(vx_vmf_eq(b, NULL, vx_vm_int(1)), "invalid field name");
+    BAD_BUILD(vx_vmf_in(b, "a", in, 0), "IN takes 1 value");
+    in[2] = vx_vm_int(3);
+    BAD_BUILD(vx_vmf_in(b, "a", in, 3), "IN mixes a string and a number");
+    BAD_BUILD(vx_vmf_between(b, "a", vx_vm_int(1), vx_vm_cstring("x")),
+              "BETWEEN mixes");
+    BAD_BUILD(vx_vmf_contains(b, "a", vx_vm_int(1)), "CONTAINS takes strings");
+    BAD_BUILD(vx_vmf_and_n(b, NULL, 0), "AND needs operands");
+    BAD_BUILD(vx_vmf_cmp(b, "a", (vmf_op)17, vx_vm_int(1)), "unknown operator");
     BAD_BUILD(NULL, "no expression");
     {
         /* deep builder nesting is refused at the 65th level */
         int i;
-        CHECK_RC(vmf_builder_new(&g_mem, &b), VEX_OK);
-        e = vmf_eq(b, "a", vm_int(1));
+        CHECK_RC(vx_vmf_builder_new(&g_mem, &b), VEX_OK);
+        e = vx_vmf_eq(b, "a", vx_vm_int(1));
         for (i = 0; i < 100000 && e; i++)
-            e = vmf_not(b, e);
+            e = vx_vmf_not(b, e);
         CHECK(e == NULL && i == 64);
-        CHECK_RC(vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_INVALID);
+        CHECK_RC(vx_vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_INVALID);
         CHECK(msg_has("nesting deeper than 64"));
-        vmf_builder_free(b);
+        vx_vmf_builder_free(b);
         /* doubling a shared subtree hits the node limit, not 2^n */
-        CHECK_RC(vmf_builder_new(&g_mem, &b), VEX_OK);
-        e = vmf_eq(b, "a", vm_int(1));
+        CHECK_RC(vx_vmf_builder_new(&g_mem, &b), VEX_OK);
+        e = vx_vmf_eq(b, "a", vx_vm_int(1));
         for (i = 0; i < 40 && e; i++)
-            e = vmf_and(b, e, vmf_or(b, e, e));
+            e = vx_vmf_and(b, e, vx_vmf_or(b, e, e));
         CHECK(e == NULL);
-        CHECK_RC(vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_INVALID);
+        CHECK_RC(vx_vmf_build(b, e, NULL, &g_mem, &g_err, &f), VEX_INVALID);
         CHECK(msg_has("more than 4096"));
-        vmf_builder_free(b);
+        vx_vmf_builder_free(b);
     }
 #undef BAD_BUILD
 }
@@ -990,25 +999,25 @@ static void test_eval_cases(void)
         {"NOT t CONTAINS 'red' OR s = 'de'", VMF_TRUE},
     };
     size_t i;
-    fs[0] = fld("i", vm_int(5));
-    fs[1] = fld("d", vm_double(2.5));
-    fs[2] = fld("s", vm_cstring("de"));
-    fs[3] = fld("t", vm_tags(tags, 2));
-    fs[4] = fld("n", vm_null());
-    fs[5] = fld("big", vm_int(9007199254740993LL));
-    CHECK_RC(vm_record_new(fs, 6, &g_mem, &g_err, &r), VEX_OK);
+    fs[0] = fld("i", vx_vm_int(5));
+    fs[1] = fld("d", vx_vm_double(2.5));
+    fs[2] = fld("s", vx_vm_cstring("de"));
+    fs[3] = fld("t", vx_vm_tags(tags, 2));
+    fs[4] = fld("n", vx_vm_null());
+    fs[5] = fld("big", vx_vm_int(9007199254740993LL));
+    CHECK_RC(vx_vm_record_new(fs, 6, &g_mem, &g_err, &r), VEX_OK);
     for (i = 0; i < sizeof t / sizeof t[0]; i++) {
         vmf_filter *f = NULL;
-        int rc = vmf_parse(t[i].f, strlen(t[i].f), NULL, &g_mem, &g_err, &f);
+        int rc = vx_vmf_parse(t[i].f, strlen(t[i].f), NULL, &g_mem, &g_err, &f);
         CHECK_MSG(rc == VEX_OK, "%s: %s", t[i].f, g_err.msg);
         if (rc != VEX_OK)
             continue;
-        CHECK_MSG(vmf_eval3(f, r) == t[i].want, "%s: got %d, wanted %d", t[i].f,
-                  vmf_eval3(f, r), t[i].want);
-        CHECK(vmf_eval(f, r) == (t[i].want == VMF_TRUE));
-        vmf_free(f, &g_mem);
+        CHECK_MSG(vx_vmf_eval3(f, r) == t[i].want, "%s: got %d, wanted %d",
+                  t[i].f, vx_vmf_eval3(f, r), t[i].want);
+        CHECK(vx_vmf_eval(f, r) == (t[i].want == VMF_TRUE));
+        vx_vmf_free(f, &g_mem);
     }
-    vm_record_free(r, &g_mem);
+    vx_vm_record_free(r, &g_mem);
 }
 
 /* ---- evaluation against an independent oracle -----------------------------
@@ -1035,11 +1044,11 @@ static vm_value rand_lit(vex_rng *rng, int cls)
     static const double dv[] = {
         -1.5, 0.0, -0.0, 1.0, 2.5, 3.0, 9007199254740992.0, 1e300, 0.1};
     if (cls == C_NUM)
-        return vex_rng_below(rng, 2) ? vm_int(iv[vex_rng_below(rng, 9)])
-                                     : vm_double(dv[vex_rng_below(rng, 9)]);
+        return vex_rng_below(rng, 2) ? vx_vm_int(iv[vex_rng_below(rng, 9)])
+                                     : vx_vm_double(dv[vex_rng_below(rng, 9)]);
     if (cls == C_STR)
-        return vm_cstring(str_pool[vex_rng_below(rng, N_STR)]);
-    return vm_bool((int)vex_rng_below(rng, 2));
+        return vx_vm_cstring(str_pool[vex_rng_below(rng, N_STR)]);
+    return vx_vm_bool((int)vex_rng_below(rng, 2));
 }
 
 static tnode *rand_tree(vex_rng *rng, int depth)
@@ -1265,29 +1274,30 @@ static vmf_expr *build_tree(vmf_builder *b, const tnode *t)
         for (i = 0; i < t->n; i++)
             k[i] = build_tree(b, t->kids[i]);
         if (t->n == 2)
-            return t->kind == VMF_AND ? vmf_and(b, k[0], k[1])
-                                      : vmf_or(b, k[0], k[1]);
-        return t->kind == VMF_AND ? vmf_and_n(b, k, 3) : vmf_or_n(b, k, 3);
+            return t->kind == VMF_AND ? vx_vmf_and(b, k[0], k[1])
+                                      : vx_vmf_or(b, k[0], k[1]);
+        return t->kind == VMF_AND ? vx_vmf_and_n(b, k, 3)
+                                  : vx_vmf_or_n(b, k, 3);
     case VMF_NOT:
-        return vmf_not(b, build_tree(b, t->kids[0]));
+        return vx_vmf_not(b, build_tree(b, t->kids[0]));
     case VMF_CMP:
-        return vmf_cmp(b, f, (vmf_op)t->op, t->lits[0]);
+        return vx_vmf_cmp(b, f, (vmf_op)t->op, t->lits[0]);
     case VMF_IN:
-        return vmf_in(b, f, t->lits, (size_t)t->n);
+        return vx_vmf_in(b, f, t->lits, (size_t)t->n);
     case VMF_NOT_IN:
-        return vmf_not_in(b, f, t->lits, (size_t)t->n);
+        return vx_vmf_not_in(b, f, t->lits, (size_t)t->n);
     case VMF_BETWEEN:
-        return vmf_between(b, f, t->lits[0], t->lits[1]);
+        return vx_vmf_between(b, f, t->lits[0], t->lits[1]);
     case VMF_CONTAINS:
-        return vmf_contains(b, f, t->lits[0]);
+        return vx_vmf_contains(b, f, t->lits[0]);
     case VMF_CONTAINS_ANY:
-        return vmf_contains_any(b, f, t->lits, (size_t)t->n);
+        return vx_vmf_contains_any(b, f, t->lits, (size_t)t->n);
     case VMF_CONTAINS_ALL:
-        return vmf_contains_all(b, f, t->lits, (size_t)t->n);
+        return vx_vmf_contains_all(b, f, t->lits, (size_t)t->n);
     case VMF_IS_NULL:
-        return vmf_is_null(b, f);
+        return vx_vmf_is_null(b, f);
     default:
-        return vmf_is_not_null(b, f);
+        return vx_vmf_is_not_null(b, f);
     }
 }
 
@@ -1337,7 +1347,7 @@ static int o_has_tag(const vm_value *v, const vm_value *lit)
 static int oracle(const tnode *t, const vm_record *r)
 {
     const vm_value *v = NULL;
-    size_t i, nf = vm_record_n_fields(r);
+    size_t i, nf = vx_vm_record_n_fields(r);
     int k, res, c;
     if (t->kind == VMF_AND || t->kind == VMF_OR) {
         int saw_u = 0, saw_f = 0, saw_t = 0;
@@ -1356,10 +1366,10 @@ static int oracle(const tnode *t, const vm_record *r)
         return res == 2 ? 2 : 1 - res;
     }
     for (i = 0; i < nf; i++)
-        if (strlen(t_fields[t->field]) == vm_record_fields(r)[i].name.len &&
-            memcmp(vm_record_fields(r)[i].name.p, t_fields[t->field],
-                   vm_record_fields(r)[i].name.len) == 0)
-            v = &vm_record_fields(r)[i].v;
+        if (strlen(t_fields[t->field]) == vx_vm_record_fields(r)[i].name.len &&
+            memcmp(vx_vm_record_fields(r)[i].name.p, t_fields[t->field],
+                   vx_vm_record_fields(r)[i].name.len) == 0)
+            v = &vx_vm_record_fields(r)[i].v;
     if (t->kind == VMF_IS_NULL)
         return v == NULL || v->type == VM_NULL;
     if (t->kind == VMF_IS_NOT_NULL)
@@ -1440,50 +1450,51 @@ static void test_eval_oracle(void)
         sb.n = 0;
         sb.s[0] = '\0';
         sb_tree(&sb, &rng, t);
-        rc = vmf_parse(sb.s, sb.n, NULL, &g_mem, &g_err, &fp);
+        rc = vx_vmf_parse(sb.s, sb.n, NULL, &g_mem, &g_err, &fp);
         CHECK_MSG(rc == VEX_OK, "\"%s\": %s", sb.s, g_err.msg);
         if (rc != VEX_OK)
             continue;
-        CHECK_RC(vmf_builder_new(&g_mem, &b), VEX_OK);
-        rc = vmf_build(b, build_tree(b, t), NULL, &g_mem, &g_err, &fb);
+        CHECK_RC(vx_vmf_builder_new(&g_mem, &b), VEX_OK);
+        rc = vx_vmf_build(b, build_tree(b, t), NULL, &g_mem, &g_err, &fb);
         CHECK_MSG(rc == VEX_OK, "build \"%s\": %s", sb.s, g_err.msg);
-        vmf_builder_free(b);
+        vx_vmf_builder_free(b);
         p1 = print_alloc(fp);
         if (fb) {
             p2 = print_alloc(fb);
-            CHECK_MSG(vmf_equal(fp, fb), "builder != parser for \"%s\"", sb.s);
+            CHECK_MSG(vx_vmf_equal(fp, fb), "builder != parser for \"%s\"",
+                      sb.s);
             CHECK_MSG(p1 && p2 && strcmp(p1, p2) == 0,
                       "\"%s\": prints \"%s\" vs \"%s\"", sb.s, p1, p2);
         }
-        rc = vmf_parse(p1, strlen(p1), NULL, &g_mem, &g_err, &fr);
-        CHECK_MSG(rc == VEX_OK && vmf_equal(fp, fr),
+        rc = vx_vmf_parse(p1, strlen(p1), NULL, &g_mem, &g_err, &fr);
+        CHECK_MSG(rc == VEX_OK && vx_vmf_equal(fp, fr),
                   "print round trip of \"%s\" (\"%s\"): %s", sb.s, p1,
                   g_err.msg);
         for (i = 0; i < n_rec; i++) {
-            int want = oracle(t, recs[i]), got = vmf_eval3(fp, recs[i]);
+            int want = oracle(t, recs[i]), got = vx_vmf_eval3(fp, recs[i]);
             CHECK_MSG(got == want,
                       "\"%s\" (as \"%s\") on record %d: %d vs "
                       "oracle %d",
                       sb.s, p1, i, got, want);
             if (fb)
-                CHECK(vmf_eval3(fb, recs[i]) == want);
-            CHECK(vmf_eval(fp, recs[i]) == (want == 1));
+                CHECK(vx_vmf_eval3(fb, recs[i]) == want);
+            CHECK(vx_vmf_eval(fp, recs[i]) == (want == 1));
             n_true += want == 1;
             n_false += want == 0;
             n_unknown += want == 2;
         }
         free(p1);
         free(p2);
-        vmf_free(fp, &g_mem);
-        vmf_free(fb, &g_mem);
-        vmf_free(fr, &g_mem);
+        vx_vmf_free(fp, &g_mem);
+        vx_vmf_free(fb, &g_mem);
+        vx_vmf_free(fr, &g_mem);
         if (test_case_failed_)
             break;
     }
     /* the generator exercises all three outcomes */
     CHECK(n_true > 1000 && n_false > 1000 && n_unknown > 1000);
     for (i = 0; i < n_rec; i++)
-        vm_record_free(recs[i], &g_mem);
+        vx_vm_record_free(recs[i], &g_mem);
 }
 
 /* ---- metadata columns ---------------------------------------------------
@@ -1496,20 +1507,20 @@ static vm_record *sorted_record(uint32_t row)
     vm_field f[5];
     vm_record *r = NULL;
     size_t n = 0;
-    f[n++] = fld("b", vm_bool(row % 3 == 0));
+    f[n++] = fld("b", vx_vm_bool(row % 3 == 0));
     if (row % 5 != 1)
-        f[n++] = fld("d", vm_double((double)row * 0.25 - 100.0));
-    f[n++] = fld("i", vm_int((int64_t)(row / 16) - 50));
-    f[n++] = fld("s", vm_cstring(str_pool[(row / 300) % N_STR]));
+        f[n++] = fld("d", vx_vm_double((double)row * 0.25 - 100.0));
+    f[n++] = fld("i", vx_vm_int((int64_t)(row / 16) - 50));
+    f[n++] = fld("s", vx_vm_cstring(str_pool[(row / 300) % N_STR]));
     if (row % 7 == 0)
-        f[n++] = fld("x y", vm_null());
-    if (vm_record_new(f, n, &g_mem, &g_err, &r) != VEX_OK)
+        f[n++] = fld("x y", vx_vm_null());
+    if (vx_vm_record_new(f, n, &g_mem, &g_err, &r) != VEX_OK)
         return NULL;
     return r;
 }
 
 /* Columns rebuild every record exactly, and evaluating random filters on
- * them gives, row for row, what vmf_eval gives on the records: on random
+ * them gives, row for row, what vx_vmf_eval gives on the records: on random
  * records (every type, nulls, mixed types under one name, extreme values)
  * and on ordered ones (zone maps and dictionaries decide). */
 static void test_columns_oracle(void)
@@ -1530,33 +1541,33 @@ static void test_columns_oracle(void)
             recs[i] =
                 set == 0 ? random_record(&rng, 6, tagbuf) : sorted_record(i);
             if (set == 0 && i % 11 == 0) { /* rows without metadata */
-                vm_record_free(recs[i], &g_mem);
+                vx_vm_record_free(recs[i], &g_mem);
                 recs[i] = NULL;
             }
         }
-        CHECK_RC(vm_colset_build((const vm_record *const *)recs, N, &g_mem,
-                                 &g_err, &blob, &len),
+        CHECK_RC(vx_vm_colset_build((const vm_record *const *)recs, N, &g_mem,
+                                    &g_err, &blob, &len),
                  VEX_OK);
-        CHECK_RC(vm_colset_open(blob, len, N, &g_mem, &g_err, &cs), VEX_OK);
+        CHECK_RC(vx_vm_colset_open(blob, len, N, &g_mem, &g_err, &cs), VEX_OK);
         if (cs == NULL) {
-            vex_mem_free(&g_mem, blob);
+            vx_mem_free(&g_mem, blob);
             return;
         }
-        for (uint32_t i = 0; i < vm_colset_columns(cs); i++) {
+        for (uint32_t i = 0; i < vx_vm_colset_columns(cs); i++) {
             vm_str name;
             int type, enc;
             uint32_t np;
-            vm_colset_column(cs, i, &name, &type, &enc, &np);
+            vx_vm_colset_column(cs, i, &name, &type, &enc, &np);
             encs[enc & ~VM_ENC_ZSTD]++;
             n_zstd += (enc & VM_ENC_ZSTD) != 0;
         }
         /* with zstd, the ordered doubles' byte streams compress */
-        if (set == 1 && vm_colset_zstd())
+        if (set == 1 && vx_vm_colset_zstd())
             CHECK(n_zstd >= 1);
-        if (set == 1 && !vm_colset_zstd())
+        if (set == 1 && !vx_vm_colset_zstd())
             fprintf(stderr, "  (zstd not built in: no column compressed, "
                             "the compressed path is not exercised)\n");
-        if (!vm_colset_zstd())
+        if (!vx_vm_colset_zstd())
             CHECK_EQ_INT(n_zstd, 0);
         if (set == 1) /* ordered data gets the compact encodings */
             CHECK(encs[VM_ENC_BITPACK] >= 1 && encs[VM_ENC_RLE] >= 1 &&
@@ -1565,12 +1576,12 @@ static void test_columns_oracle(void)
             CHECK(encs[VM_ENC_DICT] >= 1);
         for (uint32_t i = 0; i < N; i++) {
             vm_record *back = NULL;
-            CHECK_RC(vm_colset_record(cs, i, &g_mem, &g_err, &back), VEX_OK);
-            CHECK_MSG(vm_record_n_fields(recs[i]) == 0
+            CHECK_RC(vx_vm_colset_record(cs, i, &g_mem, &g_err, &back), VEX_OK);
+            CHECK_MSG(vx_vm_record_n_fields(recs[i]) == 0
                           ? back == NULL
-                          : vm_record_equal(back, recs[i]),
+                          : vx_vm_record_equal(back, recs[i]),
                       "set %d row %u comes back different", set, i);
-            vm_record_free(back, &g_mem);
+            vx_vm_record_free(back, &g_mem);
             if (test_case_failed_)
                 break;
         }
@@ -1583,13 +1594,13 @@ static void test_columns_oracle(void)
             sb.n = 0;
             sb.s[0] = '\0';
             sb_tree(&sb, &rng, t);
-            if (vmf_parse(sb.s, sb.n, NULL, &g_mem, &g_err, &f) != VEX_OK)
+            if (vx_vmf_parse(sb.s, sb.n, NULL, &g_mem, &g_err, &f) != VEX_OK)
                 continue;
             memset(bits, 0xa5, sizeof bits);
-            CHECK_RC(vm_colset_eval(cs, f, bits, &cnt, &g_err), VEX_OK);
+            CHECK_RC(vx_vm_colset_eval(cs, f, bits, &cnt, &g_err), VEX_OK);
             for (uint32_t i = 0; i < N; i++) {
                 int got = (int)(bits[i / 64] >> (i % 64)) & 1;
-                int exp = vmf_eval(f, recs[i]);
+                int exp = vx_vmf_eval(f, recs[i]);
                 want += (uint64_t)exp;
                 if (got != exp) {
                     CHECK_MSG(0, "set %d \"%s\" row %u: columns %d, records %d",
@@ -1599,13 +1610,13 @@ static void test_columns_oracle(void)
             }
             CHECK_EQ_INT(cnt, want);
             n_match += (long)cnt;
-            vmf_free(f, &g_mem);
+            vx_vmf_free(f, &g_mem);
         }
         CHECK(n_match > 0);
-        vm_colset_close(cs);
-        vex_mem_free(&g_mem, blob);
+        vx_vm_colset_close(cs);
+        vx_mem_free(&g_mem, blob);
         for (uint32_t i = 0; i < N; i++)
-            vm_record_free(recs[i], &g_mem);
+            vx_vm_record_free(recs[i], &g_mem);
     }
 }
 
@@ -1630,38 +1641,39 @@ static void test_columns_damage(void)
          * compresses (when built in), so the damage reaches that path */
         vm_record *r = random_record(&rng, 6, tagbuf);
         vm_field fs[8];
-        size_t nf = vm_record_n_fields(r);
-        memcpy(fs, vm_record_fields(r), nf * sizeof *fs);
-        fs[nf++] = fld("z", vm_double((double)i * 0.5));
-        CHECK_RC(vm_record_new(fs, nf, &g_mem, &g_err, &recs[i]), VEX_OK);
-        vm_record_free(r, &g_mem);
+        size_t nf = vx_vm_record_n_fields(r);
+        memcpy(fs, vx_vm_record_fields(r), nf * sizeof *fs);
+        fs[nf++] = fld("z", vx_vm_double((double)i * 0.5));
+        CHECK_RC(vx_vm_record_new(fs, nf, &g_mem, &g_err, &recs[i]), VEX_OK);
+        vx_vm_record_free(r, &g_mem);
     }
-    CHECK_RC(vm_colset_build((const vm_record *const *)recs, N, &g_mem, &g_err,
-                             &blob, &len),
+    CHECK_RC(vx_vm_colset_build((const vm_record *const *)recs, N, &g_mem,
+                                &g_err, &blob, &len),
              VEX_OK);
-    if (vm_colset_zstd()) {
+    if (vx_vm_colset_zstd()) {
         vm_colset *cs = NULL;
         int zc = 0;
-        CHECK_RC(vm_colset_open(blob, len, N, &g_mem, &g_err, &cs), VEX_OK);
-        for (uint32_t i = 0; cs && i < vm_colset_columns(cs); i++) {
+        CHECK_RC(vx_vm_colset_open(blob, len, N, &g_mem, &g_err, &cs), VEX_OK);
+        for (uint32_t i = 0; cs && i < vx_vm_colset_columns(cs); i++) {
             vm_str name;
             int type, enc;
             uint32_t np;
-            vm_colset_column(cs, i, &name, &type, &enc, &np);
+            vx_vm_colset_column(cs, i, &name, &type, &enc, &np);
             zc += (enc & VM_ENC_ZSTD) != 0;
         }
         CHECK(zc >= 1);
-        vm_colset_close(cs);
+        vx_vm_colset_close(cs);
     }
-    CHECK_RC(vmf_parse(text, strlen(text), NULL, &g_mem, &g_err, &f), VEX_OK);
+    CHECK_RC(vx_vmf_parse(text, strlen(text), NULL, &g_mem, &g_err, &f),
+             VEX_OK);
     copy = malloc(len);
     for (size_t cut = 0; cut < len; cut++) {
         vm_colset *cs = NULL;
         memcpy(copy, blob, cut); /* a copy of exactly `cut` bytes */
-        int rc = vm_colset_open(copy, cut, N, &g_mem, &g_err, &cs);
+        int rc = vx_vm_colset_open(copy, cut, N, &g_mem, &g_err, &cs);
         CHECK_MSG(rc == VEX_CORRUPT, "truncated to %zu: %s", cut,
                   vex_status_name(rc));
-        vm_colset_close(cs);
+        vx_vm_colset_close(cs);
     }
     for (size_t at = 0; at < len && !test_case_failed_; at++) {
         for (int flip = 1; flip < 256; flip <<= 2) {
@@ -1670,20 +1682,20 @@ static void test_columns_damage(void)
             int rc;
             memcpy(copy, blob, len);
             copy[at] ^= (unsigned char)flip;
-            rc = vm_colset_open(copy, len, N, &g_mem, &g_err, &cs);
+            rc = vx_vm_colset_open(copy, len, N, &g_mem, &g_err, &cs);
             CHECK_MSG(rc == VEX_OK || rc == VEX_CORRUPT ||
                           rc == VEX_UNSUPPORTED,
                       "byte %zu ^ %d: %s", at, flip, vex_status_name(rc));
             if (rc != VEX_OK)
                 continue;
-            CHECK_RC(vm_colset_eval(cs, f, bits, &cnt, &g_err), VEX_OK);
+            CHECK_RC(vx_vm_colset_eval(cs, f, bits, &cnt, &g_err), VEX_OK);
             for (uint32_t i = 0; i < N; i++) {
                 vm_record *r = NULL;
-                rc = vm_colset_record(cs, i, &g_mem, &g_err, &r);
+                rc = vx_vm_colset_record(cs, i, &g_mem, &g_err, &r);
                 CHECK(rc == VEX_OK || rc == VEX_CORRUPT);
-                vm_record_free(r, &g_mem);
+                vx_vm_record_free(r, &g_mem);
             }
-            vm_colset_close(cs);
+            vx_vm_colset_close(cs);
         }
     }
     /* named cases */
@@ -1691,10 +1703,10 @@ static void test_columns_damage(void)
         vm_colset *cs = NULL;
         memcpy(copy, blob, len);
         copy[0] = 9;
-        CHECK_RC(vm_colset_open(copy, len, N, &g_mem, &g_err, &cs),
+        CHECK_RC(vx_vm_colset_open(copy, len, N, &g_mem, &g_err, &cs),
                  VEX_UNSUPPORTED);
         CHECK(msg_has("version 9"));
-        CHECK_RC(vm_colset_open(blob, len, N + 1, &g_mem, &g_err, &cs),
+        CHECK_RC(vx_vm_colset_open(blob, len, N + 1, &g_mem, &g_err, &cs),
                  VEX_CORRUPT);
         CHECK(msg_has("the segment has"));
         /* a value stream flagged as zstd-compressed: a library without
@@ -1706,16 +1718,16 @@ static void test_columns_damage(void)
                 copy[12 + 12 * i + 9] |= VM_ENC_ZSTD;
                 break;
             }
-        CHECK_RC(vm_colset_open(copy, len, N, &g_mem, &g_err, &cs),
-                 vm_colset_zstd() ? VEX_CORRUPT : VEX_UNSUPPORTED);
-        CHECK_MSG(vm_colset_zstd() || msg_has("built without zstd"), "%s",
+        CHECK_RC(vx_vm_colset_open(copy, len, N, &g_mem, &g_err, &cs),
+                 vx_vm_colset_zstd() ? VEX_CORRUPT : VEX_UNSUPPORTED);
+        CHECK_MSG(vx_vm_colset_zstd() || msg_has("built without zstd"), "%s",
                   g_err.msg);
     }
     free(copy);
-    vmf_free(f, &g_mem);
-    vex_mem_free(&g_mem, blob);
+    vx_vmf_free(f, &g_mem);
+    vx_mem_free(&g_mem, blob);
     for (uint32_t i = 0; i < N; i++)
-        vm_record_free(recs[i], &g_mem);
+        vx_vm_record_free(recs[i], &g_mem);
 }
 
 /* ---- out of memory ---------------------------------------------------------
@@ -1738,19 +1750,19 @@ static void test_oom(void)
     vm_record *r0 = NULL;
     vm_schema *s0 = make_schema(0);
 
-    fs[0] = fld("a", vm_int(1));
-    fs[1] = fld("b", vm_cstring("xyz"));
-    fs[2] = fld("c", vm_tags(tags, 2));
-    CHECK_RC(vm_record_new(fs, 3, &g_mem, &g_err, &r0), VEX_OK);
-    n_enc = vm_record_encode(r0, enc);
-    n_senc = vm_schema_encode(s0, senc);
+    fs[0] = fld("a", vx_vm_int(1));
+    fs[1] = fld("b", vx_vm_cstring("xyz"));
+    fs[2] = fld("c", vx_vm_tags(tags, 2));
+    CHECK_RC(vx_vm_record_new(fs, 3, &g_mem, &g_err, &r0), VEX_OK);
+    n_enc = vx_vm_record_encode(r0, enc);
+    n_senc = vx_vm_schema_encode(s0, senc);
 
     pthread_mutex_init(&fa.lock, NULL);
     a.alloc = fa_alloc;
     a.realloc = fa_realloc;
     a.free = fa_free;
     a.user = &fa;
-    vex_mem_init(&m, &a);
+    vx_mem_init(&m, &a);
     for (budget = 0; budget < 10000; budget++) {
         vmf_filter *f = NULL;
         vm_record *r = NULL;
@@ -1759,33 +1771,33 @@ static void test_oom(void)
         fa.budget = budget;
         fa.live = 0;
         if (!done_parse) {
-            rc = vmf_parse(text, strlen(text), s0, &m, &g_err, &f);
+            rc = vx_vmf_parse(text, strlen(text), s0, &m, &g_err, &f);
             CHECK(rc == VEX_OK || rc == VEX_NOMEM);
             CHECK(rc != VEX_NOMEM || (f == NULL && fa.live == 0));
             done_parse = rc == VEX_OK;
-            vmf_free(f, &m);
+            vx_vmf_free(f, &m);
         }
         fa.budget = budget;
         if (!done_rec) {
-            rc = vm_record_new(fs, 3, &m, &g_err, &r);
+            rc = vx_vm_record_new(fs, 3, &m, &g_err, &r);
             CHECK(rc == VEX_OK || rc == VEX_NOMEM);
             done_rec = rc == VEX_OK;
-            vm_record_free(r, &m);
+            vx_vm_record_free(r, &m);
             r = NULL;
         }
         fa.budget = budget;
         if (!done_dec) {
-            rc = vm_record_decode(enc, n_enc, &m, &g_err, &r);
+            rc = vx_vm_record_decode(enc, n_enc, &m, &g_err, &r);
             CHECK(rc == VEX_OK || rc == VEX_NOMEM);
             done_dec = rc == VEX_OK;
-            vm_record_free(r, &m);
+            vx_vm_record_free(r, &m);
         }
         fa.budget = budget;
         if (!done_sch) {
-            rc = vm_schema_decode(senc, n_senc, &m, &g_err, &s);
+            rc = vx_vm_schema_decode(senc, n_senc, &m, &g_err, &s);
             CHECK(rc == VEX_OK || rc == VEX_NOMEM);
             done_sch = rc == VEX_OK;
-            vm_schema_free(s, &m);
+            vx_vm_schema_free(s, &m);
         }
         CHECK_EQ_INT(fa.live, 0);
         if (done_parse && done_rec && done_dec && done_sch)
@@ -1798,21 +1810,21 @@ static void test_oom(void)
     {
         vmf_builder *b = NULL;
         vmf_filter *f = NULL;
-        CHECK_RC(vmf_builder_new(&m, &b), VEX_OK);
-        CHECK(vmf_eq(b, "a", vm_int(1)) == NULL);
-        CHECK_RC(vmf_build(b, NULL, NULL, &m, &g_err, &f), VEX_NOMEM);
-        vmf_builder_free(b);
+        CHECK_RC(vx_vmf_builder_new(&m, &b), VEX_OK);
+        CHECK(vx_vmf_eq(b, "a", vx_vm_int(1)) == NULL);
+        CHECK_RC(vx_vmf_build(b, NULL, NULL, &m, &g_err, &f), VEX_NOMEM);
+        vx_vmf_builder_free(b);
         CHECK_EQ_INT(fa.live, 0);
     }
     pthread_mutex_destroy(&fa.lock);
-    vm_record_free(r0, &g_mem);
-    vm_schema_free(s0, &g_mem);
+    vx_vm_record_free(r0, &g_mem);
+    vx_vm_schema_free(s0, &g_mem);
 }
 
 int main(void)
 {
-    vex_mem_init(&g_mem, NULL);
-    vex_err_init(&g_err);
+    vx_mem_init(&g_mem, NULL);
+    vx_err_init(&g_err);
     TEST_RUN(test_utf8);
     TEST_RUN(test_record_basic);
     TEST_RUN(test_record_invalid);
@@ -1830,6 +1842,6 @@ int main(void)
     TEST_RUN(test_columns_oracle);
     TEST_RUN(test_columns_damage);
     TEST_RUN(test_oom);
-    vex_err_destroy(&g_err);
+    vx_err_destroy(&g_err);
     return TEST_EXIT();
 }

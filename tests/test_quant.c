@@ -4,7 +4,7 @@
  * centres, empty clusters), SQ8 error bounds and distances, BQ codes,
  * PQ/OPQ distances against decoded vectors, recall with reranking on
  * seeded clustered data, the 4-bit fast scan against the float tables
- * and its lane writes and reads (vq_pq4_set/get) against vq_pq4_pack,
+ * and its lane writes and reads (vx_vq_pq4_set/get) against vx_vq_pq4_pack,
  * OPQ's rotation (Procrustes) and error reduction, every SIMD table
  * against the scalar one, the blob (round trip, every byte flip, every
  * truncation, forged fields, unknown version), argument checks, and an
@@ -102,7 +102,7 @@ static vq_quantizer *make(vq_kind kind, uint32_t dim, vex_metric metric,
 {
     vq_params p;
     vq_quantizer *q = NULL;
-    vq_params_init(&p, kind, dim, metric);
+    vx_vq_params_init(&p, kind, dim, metric);
     p.pq_m = m;
     if (nbits)
         p.pq_nbits = nbits;
@@ -110,9 +110,9 @@ static vq_quantizer *make(vq_kind kind, uint32_t dim, vex_metric metric,
     p.train_iter = g_train_iter;
     p.opq_iter = g_opq_iter;
     p.max_train = 2000; /* keeps training in the test's time budget */
-    CHECK_RC(vq_create(&g_mem, &p, &q, NULL), VEX_OK);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, NULL), VEX_OK);
     if (q && x)
-        CHECK_RC(vq_train(q, x, n), VEX_OK);
+        CHECK_RC(vx_vq_train(q, x, n), VEX_OK);
     return q;
 }
 
@@ -144,22 +144,22 @@ static void test_kmeans(void)
     vex_pool *pool = NULL;
     vex_err err;
     size_t i;
-    vex_err_init(&err);
+    vx_err_init(&err);
     vex_rng_seed(&r, test_seed(1));
     x = gen_clustered(&r, N, D, 40, 0.3);
-    vq_kmeans_params_init(&p, K);
+    vx_vq_kmeans_params_init(&p, K);
     p.seed = 42;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c1, &in1), VEX_OK);
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c2, &in2), VEX_OK);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c1, &in1), VEX_OK);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c2, &in2), VEX_OK);
     CHECK(memcmp(c1, c2, sizeof c1) == 0 && in1 == in2);
     /* same result with 2 threads */
-    CHECK_RC(vex_pool_create(&g_mem, 2, &pool), VEX_OK);
+    CHECK_RC(vx_pool_create(&g_mem, 2, &pool), VEX_OK);
     p.pool = pool;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
     CHECK(memcmp(c1, c3, sizeof c1) == 0 && in1 == in2);
     /* another seed gives other centroids */
     p.seed = 43;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
     CHECK(memcmp(c1, c3, sizeof c1) != 0);
     /* the reported inertia is the real one, and well below K random
      * points as centres */
@@ -171,28 +171,28 @@ static void test_kmeans(void)
     /* more iterations never make it worse than 1 iteration */
     p.seed = 42;
     p.max_iter = 1;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
     CHECK(in1 <= in2);
     /* subsample */
     p.max_iter = 10;
     p.max_train = 500;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c3, &in2), VEX_OK);
     CHECK(inertia_of(x, N, D, c3, K) < 0.7 * inr);
     /* arguments */
     p.max_train = 0;
     p.k = N + 1;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c3, NULL), VEX_INVALID);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c3, NULL), VEX_INVALID);
     CHECK(strstr(err.msg, "training points") != NULL);
     p.k = 0;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c3, NULL), VEX_INVALID);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c3, NULL), VEX_INVALID);
     p.k = K;
     p.max_iter = 1001;
-    CHECK_RC(vq_kmeans(&g_mem, NULL, x, N, D, &p, c3, NULL), VEX_INVALID);
+    CHECK_RC(vx_vq_kmeans(&g_mem, NULL, x, N, D, &p, c3, NULL), VEX_INVALID);
     p.max_iter = 5;
     x[17] = NAN;
-    CHECK_RC(vq_kmeans(&g_mem, &err, x, N, D, &p, c3, NULL), VEX_INVALID);
-    vex_pool_destroy(pool);
-    vex_err_destroy(&err);
+    CHECK_RC(vx_vq_kmeans(&g_mem, &err, x, N, D, &p, c3, NULL), VEX_INVALID);
+    vx_pool_destroy(pool);
+    vx_err_destroy(&err);
     free(x);
 }
 
@@ -213,11 +213,11 @@ static void test_kmeans_empty(void)
         for (i = 0; i < N; i++)
             for (j = 0; j < D; j++)
                 x[i * D + j] = (float)((i % distinct) * (j + 1));
-        vq_kmeans_params_init(&p, K);
-        CHECK_RC(vq_kmeans(&g_mem, NULL, x, N, D, &p, c, NULL), VEX_OK);
+        vx_vq_kmeans_params_init(&p, K);
+        CHECK_RC(vx_vq_kmeans(&g_mem, NULL, x, N, D, &p, c, NULL), VEX_OK);
         for (i = 0; i < K * D; i++)
             CHECK(isfinite(c[i]));
-        vq_kmeans_assign(x, N, D, c, K, asg, NULL, scratch, NULL, 0);
+        vx_vq_kmeans_assign(x, N, D, c, K, asg, NULL, scratch, NULL, 0);
         memset(seen, 0, sizeof seen);
         for (i = 0; i < N; i++)
             seen[asg[i]] = 1;
@@ -246,14 +246,14 @@ static void test_sq8_bounds(void)
         vq_params p;
         vq_quantizer *q = NULL;
         double worst = 0;
-        vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_L2);
+        vx_vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_L2);
         p.sq8_uniform = uni;
-        CHECK_RC(vq_create(&g_mem, &p, &q, NULL), VEX_OK);
-        CHECK_RC(vq_train(q, x, N), VEX_OK);
-        CHECK(vq_code_size(q) == D);
+        CHECK_RC(vx_vq_create(&g_mem, &p, &q, NULL), VEX_OK);
+        CHECK_RC(vx_vq_train(q, x, N), VEX_OK);
+        CHECK(vx_vq_code_size(q) == D);
         for (i = 0; i < N; i++) {
-            CHECK_RC(vq_encode(q, x + i * D, 1, code), VEX_OK);
-            CHECK_RC(vq_decode(q, code, 1, dec), VEX_OK);
+            CHECK_RC(vx_vq_encode(q, x + i * D, 1, code), VEX_OK);
+            CHECK_RC(vx_vq_decode(q, code, 1, dec), VEX_OK);
             for (d = 0; d < D; d++) {
                 double step = q->b[d], e = fabs(dec[d] - x[i * D + d]);
                 double lim = step / 2 * (1 + 1e-4) + 1e-6 * fabs(x[i * D + d]);
@@ -271,9 +271,9 @@ static void test_sq8_bounds(void)
         memcpy(dec, x, sizeof dec);
         dec[0] = 1e30f;
         dec[1] = -1e30f;
-        CHECK_RC(vq_encode(q, dec, 1, code), VEX_OK);
+        CHECK_RC(vx_vq_encode(q, dec, 1, code), VEX_OK);
         CHECK(code[0] == 255 && code[1] == 0);
-        vq_destroy(q);
+        vx_vq_destroy(q);
     }
     free(x);
 }
@@ -297,55 +297,55 @@ static void test_sq8_distances(void)
         vq_params p;
         vq_quantizer *q = NULL;
         vq_dc *dc = NULL, *sym = NULL;
-        vq_params_init(&p, VQ_SQ8, D, m);
+        vx_vq_params_init(&p, VQ_SQ8, D, m);
         p.sq8_uniform = 1;
-        CHECK_RC(vq_create(&g_mem, &p, &q, NULL), VEX_OK);
-        CHECK_RC(vq_dc_create(q, 0, &dc), VEX_INVALID); /* untrained */
-        CHECK_RC(vq_train(q, x, N), VEX_OK);
-        CHECK_RC(vq_encode(q, x, N, codes), VEX_OK);
-        CHECK_RC(vq_decode(q, codes, N, dec), VEX_OK);
-        CHECK_RC(vq_dc_create(q, 0, &dc), VEX_OK);
-        CHECK_RC(vq_dc_set_query(dc, qv), VEX_OK);
-        vq_dc_scan(dc, codes, N, out);
+        CHECK_RC(vx_vq_create(&g_mem, &p, &q, NULL), VEX_OK);
+        CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_INVALID); /* untrained */
+        CHECK_RC(vx_vq_train(q, x, N), VEX_OK);
+        CHECK_RC(vx_vq_encode(q, x, N, codes), VEX_OK);
+        CHECK_RC(vx_vq_decode(q, codes, N, dec), VEX_OK);
+        CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(dc, qv), VEX_OK);
+        vx_vq_dc_scan(dc, codes, N, out);
         for (i = 0; i < N; i++) {
             double want = ref_dist(m, qv, dec + i * D, D);
-            float one = vq_dc_distance(dc, codes + i * D);
+            float one = vx_vq_dc_distance(dc, codes + i * D);
             CHECK_MSG(fabs(out[i] - want) <= 1e-4 * (1 + fabs(want)),
                       "metric %d code %zu: %g vs %g", (int)m, i, out[i], want);
             CHECK(one == out[i]);
         }
         if (m == VEX_METRIC_IP) {
-            CHECK_RC(vq_dc_create(q, VQ_DC_SYMMETRIC, &sym), VEX_INVALID);
+            CHECK_RC(vx_vq_dc_create(q, VQ_DC_SYMMETRIC, &sym), VEX_INVALID);
         } else {
             double nq = sqrt(dotd(qv, qv, D));
             for (d = 0; d < D; d++)
                 qn[d] = m == VEX_METRIC_COSINE ? (float)(qv[d] / nq) : qv[d];
-            CHECK_RC(vq_dc_create(q, VQ_DC_SYMMETRIC, &sym), VEX_OK);
-            CHECK_RC(vq_dc_set_query(sym, qv), VEX_OK);
-            vq_sq8_encode(q, qn, qc);
-            vq_sq8_decode(q, qc, qd);
-            vq_dc_scan(sym, codes, N, out);
+            CHECK_RC(vx_vq_dc_create(q, VQ_DC_SYMMETRIC, &sym), VEX_OK);
+            CHECK_RC(vx_vq_dc_set_query(sym, qv), VEX_OK);
+            vx_vq_sq8_encode(q, qn, qc);
+            vx_vq_sq8_decode(q, qc, qd);
+            vx_vq_dc_scan(sym, codes, N, out);
             for (i = 0; i < N; i++) {
                 double want = l2d(qd, dec + i * D, D) *
                               (m == VEX_METRIC_COSINE ? 0.5 : 1.0);
                 CHECK_MSG(fabs(out[i] - want) <= 1e-3 * (1 + want),
                           "sym metric %d code %zu: %g vs %g", (int)m, i, out[i],
                           want);
-                CHECK(vq_dc_distance(sym, codes + i * D) == out[i]);
+                CHECK(vx_vq_dc_distance(sym, codes + i * D) == out[i]);
             }
         }
-        vq_dc_destroy(sym);
-        vq_dc_destroy(dc);
-        vq_destroy(q);
+        vx_vq_dc_destroy(sym);
+        vx_vq_dc_destroy(dc);
+        vx_vq_destroy(q);
     }
     /* per-dimension steps: no symmetric path */
     {
         vq_quantizer *q = make(VQ_SQ8, D, VEX_METRIC_L2, 0, 0, x, N);
         vq_dc *dc = NULL;
-        CHECK_RC(vq_dc_create(q, VQ_DC_SYMMETRIC, &dc), VEX_INVALID);
-        CHECK(strstr(vq_errmsg(q), "uniform") != NULL);
-        CHECK_RC(vq_dc_create(q, 4, &dc), VEX_INVALID);
-        vq_destroy(q);
+        CHECK_RC(vx_vq_dc_create(q, VQ_DC_SYMMETRIC, &dc), VEX_INVALID);
+        CHECK(strstr(vx_vq_errmsg(q), "uniform") != NULL);
+        CHECK_RC(vx_vq_dc_create(q, 4, &dc), VEX_INVALID);
+        vx_vq_destroy(q);
     }
     free(x);
 }
@@ -368,13 +368,13 @@ static void test_bq(void)
         vq_quantizer *q = NULL;
         vq_dc *dc = NULL;
         double mean[D] = {0};
-        vq_params_init(&p, VQ_BQ, D, VEX_METRIC_L2);
+        vx_vq_params_init(&p, VQ_BQ, D, VEX_METRIC_L2);
         p.bq_center = center;
-        CHECK_RC(vq_create(&g_mem, &p, &q, NULL), VEX_OK);
-        CHECK_RC(vq_train(q, x, N), VEX_OK);
-        cs = vq_code_size(q);
+        CHECK_RC(vx_vq_create(&g_mem, &p, &q, NULL), VEX_OK);
+        CHECK_RC(vx_vq_train(q, x, N), VEX_OK);
+        cs = vx_vq_code_size(q);
         CHECK(cs == 6);
-        CHECK_RC(vq_encode(q, x, N, codes), VEX_OK);
+        CHECK_RC(vx_vq_encode(q, x, N, codes), VEX_OK);
         for (i = 0; i < N; i++)
             for (d = 0; d < D; d++)
                 mean[d] += x[i * D + d] / N;
@@ -387,24 +387,24 @@ static void test_bq(void)
             }
             CHECK((codes[i * cs + 5] >> 5) == 0); /* padding bits */
         }
-        CHECK_RC(vq_decode(q, codes, 1, dec), VEX_OK);
+        CHECK_RC(vx_vq_decode(q, codes, 1, dec), VEX_OK);
         for (d = 0; d < D; d++)
             CHECK((dec[d] > q->a[d]) == ((codes[d / 8] >> (d % 8)) & 1));
-        CHECK_RC(vq_dc_create(q, 0, &dc), VEX_OK);
-        CHECK_RC(vq_dc_set_query(dc, x + N * D), VEX_OK);
-        vq_dc_scan(dc, codes, N, out);
+        CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(dc, x + N * D), VEX_OK);
+        vx_vq_dc_scan(dc, codes, N, out);
         for (i = 0; i < N; i++) {
             uint8_t qc[6];
             uint32_t h = 0;
             size_t b;
-            CHECK_RC(vq_encode(q, x + N * D, 1, qc), VEX_OK);
+            CHECK_RC(vx_vq_encode(q, x + N * D, 1, qc), VEX_OK);
             for (b = 0; b < cs; b++)
                 h += (uint32_t)__builtin_popcount(qc[b] ^ codes[i * cs + b]);
             CHECK(out[i] == (float)h);
-            CHECK(vq_dc_distance(dc, codes + i * cs) == out[i]);
+            CHECK(vx_vq_dc_distance(dc, codes + i * cs) == out[i]);
         }
-        vq_dc_destroy(dc);
-        vq_destroy(q);
+        vx_vq_dc_destroy(dc);
+        vx_vq_destroy(q);
     }
     free(x);
 }
@@ -437,25 +437,26 @@ static void test_pq_adc(void)
             vq_quantizer *q = make((vq_kind)cfg[ci][0], D, ms[mi], cfg[ci][1],
                                    cfg[ci][2], x, N);
             vq_dc *dc = NULL;
-            size_t cs = vq_code_size(q);
+            size_t cs = vx_vq_code_size(q);
             double tol = ms[mi] == VEX_METRIC_L2 ? 1e-3 : 1e-4;
-            CHECK(vq_pq_m(q) == cfg[ci][1] && vq_pq_nbits(q) == cfg[ci][2]);
+            CHECK(vx_vq_pq_m(q) == cfg[ci][1] &&
+                  vx_vq_pq_nbits(q) == cfg[ci][2]);
             CHECK(cs == (cfg[ci][2] == 8 ? cfg[ci][1] : (cfg[ci][1] + 1) / 2));
-            CHECK_RC(vq_encode(q, x, N, codes), VEX_OK);
-            CHECK_RC(vq_decode(q, codes, N, dec), VEX_OK);
-            CHECK_RC(vq_dc_create(q, 0, &dc), VEX_OK);
-            CHECK_RC(vq_dc_set_query(dc, x + N * D), VEX_OK);
-            vq_dc_scan(dc, codes, N, out);
+            CHECK_RC(vx_vq_encode(q, x, N, codes), VEX_OK);
+            CHECK_RC(vx_vq_decode(q, codes, N, dec), VEX_OK);
+            CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_OK);
+            CHECK_RC(vx_vq_dc_set_query(dc, x + N * D), VEX_OK);
+            vx_vq_dc_scan(dc, codes, N, out);
             for (i = 0; i < N; i++) {
                 double want = ref_dist(ms[mi], x + N * D, dec + i * D, D);
                 CHECK_MSG(fabs(out[i] - want) <= tol * (1 + fabs(want)),
                           "kind %u M %u bits %u metric %d code %zu: %g vs %g",
                           cfg[ci][0], cfg[ci][1], cfg[ci][2], (int)ms[mi], i,
                           out[i], want);
-                CHECK(vq_dc_distance(dc, codes + i * cs) == out[i]);
+                CHECK(vx_vq_dc_distance(dc, codes + i * cs) == out[i]);
             }
-            vq_dc_destroy(dc);
-            vq_destroy(q);
+            vx_vq_dc_destroy(dc);
+            vx_vq_destroy(q);
         }
     }
     g_train_iter = 12;
@@ -479,19 +480,19 @@ static void test_pq4_fast_scan(void)
     for (kind = VQ_PQ; kind <= VQ_OPQ; kind++) {
         vq_quantizer *q = make((vq_kind)kind, D, VEX_METRIC_L2, 0, 4, x, N);
         vq_dc *dc = NULL;
-        CHECK(vq_pq_m(q) == 6);
-        CHECK_RC(vq_encode(q, x, N, codes), VEX_OK);
-        blocks = malloc(vq_pq4_blocks_size(q, N));
-        CHECK(vq_pq4_blocks_size(q, N) == 32 * 6 * 16);
-        CHECK_RC(vq_pq4_pack(q, codes, N, blocks), VEX_OK);
-        CHECK_RC(vq_dc_create(q, 0, &dc), VEX_OK);
+        CHECK(vx_vq_pq_m(q) == 6);
+        CHECK_RC(vx_vq_encode(q, x, N, codes), VEX_OK);
+        blocks = malloc(vx_vq_pq4_blocks_size(q, N));
+        CHECK(vx_vq_pq4_blocks_size(q, N) == 32 * 6 * 16);
+        CHECK_RC(vx_vq_pq4_pack(q, codes, N, blocks), VEX_OK);
+        CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_OK);
         for (qi = 0; qi < NQ; qi++) {
             double lim, worst = 0;
-            CHECK_RC(vq_dc_set_query(dc, x + (N + qi) * D), VEX_OK);
-            vq_dc_scan(dc, codes, N, out);
+            CHECK_RC(vx_vq_dc_set_query(dc, x + (N + qi) * D), VEX_OK);
+            vx_vq_dc_scan(dc, codes, N, out);
             for (i = 0; i < N; i++)
                 fast[i] = -1;
-            vq_dc_scan_blocks(dc, blocks, N - 3, fast); /* partial block */
+            vx_vq_dc_scan_blocks(dc, blocks, N - 3, fast); /* partial block */
             lim = 6 * dc->lut_scale / 2 * 1.001 + 1e-4;
             for (i = 0; i < N - 3; i++) {
                 double e = fabs(fast[i] - out[i]);
@@ -503,21 +504,21 @@ static void test_pq4_fast_scan(void)
             CHECK(worst > 0); /* really quantised */
         }
         free(blocks);
-        vq_dc_destroy(dc);
-        vq_destroy(q);
+        vx_vq_dc_destroy(dc);
+        vx_vq_destroy(q);
     }
     /* 8-bit codes have no fast scan */
     {
         vq_quantizer *q = make(VQ_PQ, D, VEX_METRIC_L2, 6, 8, x, N);
-        CHECK(vq_pq4_blocks_size(q, N) == 0);
-        CHECK_RC(vq_pq4_pack(q, codes, N, codes), VEX_INVALID);
-        vq_destroy(q);
+        CHECK(vx_vq_pq4_blocks_size(q, N) == 0);
+        CHECK_RC(vx_vq_pq4_pack(q, codes, N, codes), VEX_INVALID);
+        vx_vq_destroy(q);
     }
     free(x);
 }
 
-/* Lane writes (vq_pq4_set) give what vq_pq4_pack gives, whatever the
- * order and whatever the lane held before; vq_pq4_get reads codes back.
+/* Lane writes (vx_vq_pq4_set) give what vx_vq_pq4_pack gives, whatever the
+ * order and whatever the lane held before; vx_vq_pq4_get reads codes back.
  * Odd M leaves the last byte's high nibble unused: set ignores it and get
  * returns 0 there. Untrained quantizers suffice (only M matters). */
 static void test_pq4_lanes(void)
@@ -532,7 +533,7 @@ static void test_pq4_lanes(void)
         for (kind = VQ_PQ; kind <= VQ_OPQ; kind++) {
             vq_quantizer *q =
                 make((vq_kind)kind, D, VEX_METRIC_L2, ms[mi], 4, NULL, 0);
-            size_t cs = vq_code_size(q), bs = vq_pq4_blocks_size(q, N);
+            size_t cs = vx_vq_code_size(q), bs = vx_vq_pq4_blocks_size(q, N);
             uint8_t *codes = malloc(N * cs), *junk = malloc(N * cs);
             uint8_t *want = malloc(bs), *got = malloc(bs), back[8];
             size_t perm[N];
@@ -541,7 +542,7 @@ static void test_pq4_lanes(void)
                 codes[i] = (uint8_t)vex_rng_next(&r);
                 junk[i] = (uint8_t)vex_rng_next(&r);
             }
-            CHECK_RC(vq_pq4_pack(q, codes, N, want), VEX_OK);
+            CHECK_RC(vx_vq_pq4_pack(q, codes, N, want), VEX_OK);
             /* lanes in a shuffled order, each first holding another
              * code, so that set must clear what was there */
             for (i = 0; i < N; i++)
@@ -553,9 +554,9 @@ static void test_pq4_lanes(void)
             }
             memset(got, 0, bs);
             for (i = 0; i < N; i++)
-                vq_pq4_set(q, got, perm[i], junk + perm[i] * cs);
+                vx_vq_pq4_set(q, got, perm[i], junk + perm[i] * cs);
             for (i = 0; i < N; i++)
-                vq_pq4_set(q, got, perm[i], codes + perm[i] * cs);
+                vx_vq_pq4_set(q, got, perm[i], codes + perm[i] * cs);
             CHECK(memcmp(got, want, bs) == 0);
             for (i = 0; i < N; i++) {
                 uint8_t c[8];
@@ -563,13 +564,13 @@ static void test_pq4_lanes(void)
                 if (ms[mi] & 1)
                     c[cs - 1] &= 0x0f;
                 memset(back, 0xee, sizeof back);
-                vq_pq4_get(q, want, i, back);
+                vx_vq_pq4_get(q, want, i, back);
                 CHECK_MSG(memcmp(back, c, cs) == 0, "M %u lane %zu", ms[mi], i);
             }
             /* a single lane rewritten: only its nibbles change */
             memcpy(got, want, bs);
-            vq_pq4_set(q, got, 40, junk);
-            vq_pq4_get(q, got, 40, back);
+            vx_vq_pq4_set(q, got, 40, junk);
+            vx_vq_pq4_get(q, got, 40, back);
             {
                 uint8_t j[8];
                 memcpy(j, junk, cs);
@@ -577,13 +578,13 @@ static void test_pq4_lanes(void)
                     j[cs - 1] &= 0x0f;
                 CHECK(memcmp(back, j, cs) == 0);
             }
-            vq_pq4_set(q, got, 40, codes + 40 * cs);
+            vx_vq_pq4_set(q, got, 40, codes + 40 * cs);
             CHECK(memcmp(got, want, bs) == 0);
             free(codes);
             free(junk);
             free(want);
             free(got);
-            vq_destroy(q);
+            vx_vq_destroy(q);
         }
     }
 }
@@ -593,29 +594,29 @@ static double recall_refine(vq_quantizer *q, const float *base, size_t n,
                             const float *qs, size_t nq, size_t dim,
                             size_t refine, int fast)
 {
-    size_t cs = vq_code_size(q), qi, i, j, hit = 0, nc = 10 * refine;
+    size_t cs = vx_vq_code_size(q), qi, i, j, hit = 0, nc = 10 * refine;
     uint8_t *codes = malloc(n * cs), *blocks = NULL;
     float *ad = malloc(n * sizeof *ad);
     double *dd = malloc(n * sizeof *dd), *ed = malloc(n * sizeof *ed);
     size_t *cand = malloc(nc * sizeof *cand), truth[10], top[10];
     vq_dc *dc = NULL;
-    CHECK_RC(vq_encode(q, base, n, codes), VEX_OK);
+    CHECK_RC(vx_vq_encode(q, base, n, codes), VEX_OK);
     if (fast) {
-        blocks = malloc(vq_pq4_blocks_size(q, n));
-        CHECK_RC(vq_pq4_pack(q, codes, n, blocks), VEX_OK);
+        blocks = malloc(vx_vq_pq4_blocks_size(q, n));
+        CHECK_RC(vx_vq_pq4_pack(q, codes, n, blocks), VEX_OK);
     }
-    CHECK_RC(vq_dc_create(q, 0, &dc), VEX_OK);
+    CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_OK);
     for (qi = 0; qi < nq; qi++) {
         const float *qv = qs + qi * dim;
         double rer[100];
         for (i = 0; i < n; i++)
             ed[i] = l2d(qv, base + i * dim, dim);
         smallest_k(ed, n, 10, truth);
-        CHECK_RC(vq_dc_set_query(dc, qv), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(dc, qv), VEX_OK);
         if (fast)
-            vq_dc_scan_blocks(dc, blocks, n, ad);
+            vx_vq_dc_scan_blocks(dc, blocks, n, ad);
         else
-            vq_dc_scan(dc, codes, n, ad);
+            vx_vq_dc_scan(dc, codes, n, ad);
         for (i = 0; i < n; i++)
             dd[i] = ad[i];
         smallest_k(dd, n, nc, cand);
@@ -626,7 +627,7 @@ static double recall_refine(vq_quantizer *q, const float *base, size_t n,
             for (j = 0; j < 10; j++)
                 hit += cand[top[i]] == truth[j];
     }
-    vq_dc_destroy(dc);
+    vx_vq_dc_destroy(dc);
     free(codes);
     free(blocks);
     free(ad);
@@ -651,7 +652,7 @@ static void test_recall(void)
     rc4 = recall_refine(q, x, N, x + N * D, NQ, D, 4, 0);
     fprintf(stderr, "     pq8 M=8: recall@10 %.3f, refine x4 %.3f\n", rc1, rc4);
     CHECK(rc4 >= 0.9 && rc4 >= rc1);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     /* PQ 4-bit, M = 16, through the fast scan */
     q = make(VQ_PQ, D, VEX_METRIC_L2, 16, 4, x, N);
     rc1 = recall_refine(q, x, N, x + N * D, NQ, D, 1, 1);
@@ -659,7 +660,7 @@ static void test_recall(void)
     fprintf(stderr, "     pq4 M=16 fast scan: recall@10 %.3f, x4 %.3f\n", rc1,
             rc4);
     CHECK(rc4 >= 0.9);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     /* OPQ 8-bit, M = 8 */
     q = make(VQ_OPQ, D, VEX_METRIC_L2, 8, 8, x, N);
     rc1 = recall_refine(q, x, N, x + N * D, NQ, D, 1, 0);
@@ -667,21 +668,21 @@ static void test_recall(void)
     fprintf(stderr, "     opq8 M=8: recall@10 %.3f, refine x4 %.3f\n", rc1,
             rc4);
     CHECK(rc4 >= 0.9);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     /* SQ8: close to exact even without reranking */
     q = make(VQ_SQ8, D, VEX_METRIC_L2, 0, 0, x, N);
     rc1 = recall_refine(q, x, N, x + N * D, NQ, D, 1, 0);
     rc4 = recall_refine(q, x, N, x + N * D, NQ, D, 2, 0);
     fprintf(stderr, "     sq8: recall@10 %.3f, refine x2 %.3f\n", rc1, rc4);
     CHECK(rc1 >= 0.9 && rc4 >= 0.99);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     /* BQ: a first pass; with refine x10 most neighbours come back */
     q = make(VQ_BQ, D, VEX_METRIC_L2, 0, 0, x, N);
     rc1 = recall_refine(q, x, N, x + N * D, NQ, D, 1, 0);
     rc4 = recall_refine(q, x, N, x + N * D, NQ, D, 10, 0);
     fprintf(stderr, "     bq: recall@10 %.3f, refine x10 %.3f\n", rc1, rc4);
     CHECK(rc4 >= 0.8 && rc4 > rc1);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     free(x);
 }
 
@@ -730,7 +731,7 @@ static void test_procrustes(void)
                 }
                 m[i * D + j] = s;
             }
-        CHECK_RC(vq_procrustes(&g_mem, m, D, rot), VEX_OK);
+        CHECK_RC(vx_vq_procrustes(&g_mem, m, D, rot), VEX_OK);
         for (i = 0; i < D; i++)
             for (j = 0; j < D; j++) {
                 double s = 0;
@@ -772,9 +773,9 @@ static void test_opq_error(void)
         }
     }
     q = make(VQ_OPQ, D, VEX_METRIC_L2, NM, 4, x, N);
-    CHECK_RC(vq_opq_errors(q, &before, &after), VEX_OK);
-    CHECK_RC(vq_encode(q, x, N, codes), VEX_OK);
-    CHECK_RC(vq_decode(q, codes, N, dec), VEX_OK);
+    CHECK_RC(vx_vq_opq_errors(q, &before, &after), VEX_OK);
+    CHECK_RC(vx_vq_encode(q, x, N, codes), VEX_OK);
+    CHECK_RC(vx_vq_decode(q, codes, N, dec), VEX_OK);
     for (i = 0; i < N; i++)
         measured += l2d(x + i * D, dec + i * D, D) / N;
     fprintf(stderr, "     opq: mse before %.4f after %.4f (measured %.4f)\n",
@@ -782,17 +783,17 @@ static void test_opq_error(void)
     CHECK_MSG(after < 0.8 * before, "before %g after %g", before, after);
     /* the report is the real error of the final codes */
     CHECK(fabs(measured - after) <= 0.02 * after);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     /* under cosine too (the rotation is learned on normalised input) */
     q = make(VQ_OPQ, D, VEX_METRIC_COSINE, NM, 4, x, N);
-    CHECK_RC(vq_opq_errors(q, &before, &after), VEX_OK);
+    CHECK_RC(vx_vq_opq_errors(q, &before, &after), VEX_OK);
     fprintf(stderr, "     opq cosine: mse before %.4f after %.4f\n", before,
             after);
     CHECK(before > 0.01 && after < 0.8 * before);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     q = make(VQ_PQ, D, VEX_METRIC_L2, NM, 4, x, N);
-    CHECK_RC(vq_opq_errors(q, &before, &after), VEX_INVALID);
-    vq_destroy(q);
+    CHECK_RC(vx_vq_opq_errors(q, &before, &after), VEX_INVALID);
+    vx_vq_destroy(q);
     free(x);
     free(dec);
     free(codes);
@@ -816,46 +817,46 @@ static void test_simd_paths(void)
     CHECK_RC(vex_simd_force("scalar"), VEX_OK);
     {
         vq_params p;
-        vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_L2);
+        vx_vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_L2);
         p.sq8_uniform = 1;
         sq = NULL;
-        CHECK_RC(vq_create(&g_mem, &p, &sq, NULL), VEX_OK);
-        CHECK_RC(vq_train(sq, x, N), VEX_OK);
+        CHECK_RC(vx_vq_create(&g_mem, &p, &sq, NULL), VEX_OK);
+        CHECK_RC(vx_vq_train(sq, x, N), VEX_OK);
     }
     bq = make(VQ_BQ, D, VEX_METRIC_L2, 0, 0, x, N);
     pq4 = make(VQ_PQ, D, VEX_METRIC_L2, 11, 4, x, N);
     pq8 = make(VQ_PQ, D, VEX_METRIC_L2, 11, 8, x, N);
-    CHECK_RC(vq_encode(sq, x, N, c_sq), VEX_OK);
-    CHECK_RC(vq_encode(bq, x, N, c_bq), VEX_OK);
-    CHECK_RC(vq_encode(pq4, x, N, c_pq4), VEX_OK);
-    CHECK_RC(vq_encode(pq8, x, N, c_pq8), VEX_OK);
-    blocks = malloc(vq_pq4_blocks_size(pq4, N));
-    CHECK_RC(vq_pq4_pack(pq4, c_pq4, N, blocks), VEX_OK);
+    CHECK_RC(vx_vq_encode(sq, x, N, c_sq), VEX_OK);
+    CHECK_RC(vx_vq_encode(bq, x, N, c_bq), VEX_OK);
+    CHECK_RC(vx_vq_encode(pq4, x, N, c_pq4), VEX_OK);
+    CHECK_RC(vx_vq_encode(pq8, x, N, c_pq8), VEX_OK);
+    blocks = malloc(vx_vq_pq4_blocks_size(pq4, N));
+    CHECK_RC(vx_vq_pq4_pack(pq4, c_pq4, N, blocks), VEX_OK);
     for (ti = 0; ti < NT; ti++) {
         vq_dc *a = NULL, *s = NULL, *b = NULL, *p4 = NULL, *p8 = NULL;
         if (vex_simd_force(names[ti]) != VEX_OK)
             continue;
         have[ti] = 1;
-        CHECK_RC(vq_dc_create(sq, 0, &a), VEX_OK);
-        CHECK_RC(vq_dc_create(sq, VQ_DC_SYMMETRIC, &s), VEX_OK);
-        CHECK_RC(vq_dc_create(bq, 0, &b), VEX_OK);
-        CHECK_RC(vq_dc_create(pq4, 0, &p4), VEX_OK);
-        CHECK_RC(vq_dc_create(pq8, 0, &p8), VEX_OK);
-        CHECK_RC(vq_dc_set_query(a, x + N * D), VEX_OK);
-        CHECK_RC(vq_dc_set_query(s, x + N * D), VEX_OK);
-        CHECK_RC(vq_dc_set_query(b, x + N * D), VEX_OK);
-        CHECK_RC(vq_dc_set_query(p4, x + N * D), VEX_OK);
-        CHECK_RC(vq_dc_set_query(p8, x + N * D), VEX_OK);
-        vq_dc_scan(a, c_sq, N, res[ti][0]);
-        vq_dc_scan(s, c_sq, N, res[ti][1]);
-        vq_dc_scan(b, c_bq, N, res[ti][2]);
-        vq_dc_scan_blocks(p4, blocks, N, res[ti][3]);
-        vq_dc_scan(p8, c_pq8, N, res[ti][4]);
-        vq_dc_destroy(a);
-        vq_dc_destroy(s);
-        vq_dc_destroy(b);
-        vq_dc_destroy(p4);
-        vq_dc_destroy(p8);
+        CHECK_RC(vx_vq_dc_create(sq, 0, &a), VEX_OK);
+        CHECK_RC(vx_vq_dc_create(sq, VQ_DC_SYMMETRIC, &s), VEX_OK);
+        CHECK_RC(vx_vq_dc_create(bq, 0, &b), VEX_OK);
+        CHECK_RC(vx_vq_dc_create(pq4, 0, &p4), VEX_OK);
+        CHECK_RC(vx_vq_dc_create(pq8, 0, &p8), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(a, x + N * D), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(s, x + N * D), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(b, x + N * D), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(p4, x + N * D), VEX_OK);
+        CHECK_RC(vx_vq_dc_set_query(p8, x + N * D), VEX_OK);
+        vx_vq_dc_scan(a, c_sq, N, res[ti][0]);
+        vx_vq_dc_scan(s, c_sq, N, res[ti][1]);
+        vx_vq_dc_scan(b, c_bq, N, res[ti][2]);
+        vx_vq_dc_scan_blocks(p4, blocks, N, res[ti][3]);
+        vx_vq_dc_scan(p8, c_pq8, N, res[ti][4]);
+        vx_vq_dc_destroy(a);
+        vx_vq_dc_destroy(s);
+        vx_vq_dc_destroy(b);
+        vx_vq_dc_destroy(p4);
+        vx_vq_dc_destroy(p8);
     }
     CHECK(have[0]);
     for (ti = 1; ti < NT; ti++) {
@@ -876,10 +877,10 @@ static void test_simd_paths(void)
         }
     }
     CHECK_RC(vex_simd_force("auto"), VEX_OK);
-    vq_destroy(sq);
-    vq_destroy(bq);
-    vq_destroy(pq4);
-    vq_destroy(pq8);
+    vx_vq_destroy(sq);
+    vx_vq_destroy(bq);
+    vx_vq_destroy(pq4);
+    vx_vq_destroy(pq8);
     free(blocks);
     free(x);
 }
@@ -894,7 +895,7 @@ static void reseal(uint8_t *b, size_t n)
 
 static void check_blob(vq_quantizer *q, const float *x, size_t n, size_t dim)
 {
-    size_t bs = vq_blob_size(q), cs = vq_code_size(q), i;
+    size_t bs = vx_vq_blob_size(q), cs = vx_vq_code_size(q), i;
     uint8_t *blob = malloc(bs), *blob2 = malloc(bs), *c1 = malloc(n * cs),
             *c2 = malloc(n * cs);
     float d1[64], d2[64];
@@ -902,31 +903,31 @@ static void check_blob(vq_quantizer *q, const float *x, size_t n, size_t dim)
     vq_dc *a = NULL, *b = NULL;
     vex_err err;
     int bit;
-    vex_err_init(&err);
+    vx_err_init(&err);
     CHECK(bs > 68);
-    CHECK_RC(vq_serialize(q, blob, bs - 1), VEX_INVALID);
-    CHECK_RC(vq_serialize(q, blob, bs), VEX_OK);
-    CHECK_RC(vq_deserialize(&g_mem, blob, bs, &q2, &err), VEX_OK);
+    CHECK_RC(vx_vq_serialize(q, blob, bs - 1), VEX_INVALID);
+    CHECK_RC(vx_vq_serialize(q, blob, bs), VEX_OK);
+    CHECK_RC(vx_vq_deserialize(&g_mem, blob, bs, &q2, &err), VEX_OK);
     if (q2 == NULL)
         goto cleanup;
-    CHECK(vq_get_kind(q2) == vq_get_kind(q) && vq_dim(q2) == dim &&
-          vq_metric(q2) == vq_metric(q) && vq_code_size(q2) == cs);
-    CHECK(vq_blob_size(q2) == bs);
-    CHECK_RC(vq_serialize(q2, blob2, bs), VEX_OK);
+    CHECK(vx_vq_get_kind(q2) == vx_vq_get_kind(q) && vx_vq_dim(q2) == dim &&
+          vx_vq_metric(q2) == vx_vq_metric(q) && vx_vq_code_size(q2) == cs);
+    CHECK(vx_vq_blob_size(q2) == bs);
+    CHECK_RC(vx_vq_serialize(q2, blob2, bs), VEX_OK);
     CHECK(memcmp(blob, blob2, bs) == 0);
-    CHECK_RC(vq_encode(q, x, n, c1), VEX_OK);
-    CHECK_RC(vq_encode(q2, x, n, c2), VEX_OK);
+    CHECK_RC(vx_vq_encode(q, x, n, c1), VEX_OK);
+    CHECK_RC(vx_vq_encode(q2, x, n, c2), VEX_OK);
     CHECK(memcmp(c1, c2, n * cs) == 0);
-    CHECK_RC(vq_dc_create(q, 0, &a), VEX_OK);
-    CHECK_RC(vq_dc_create(q2, 0, &b), VEX_OK);
-    CHECK_RC(vq_dc_set_query(a, x), VEX_OK);
-    CHECK_RC(vq_dc_set_query(b, x), VEX_OK);
-    vq_dc_scan(a, c1, n < 64 ? n : 64, d1);
-    vq_dc_scan(b, c1, n < 64 ? n : 64, d2);
+    CHECK_RC(vx_vq_dc_create(q, 0, &a), VEX_OK);
+    CHECK_RC(vx_vq_dc_create(q2, 0, &b), VEX_OK);
+    CHECK_RC(vx_vq_dc_set_query(a, x), VEX_OK);
+    CHECK_RC(vx_vq_dc_set_query(b, x), VEX_OK);
+    vx_vq_dc_scan(a, c1, n < 64 ? n : 64, d1);
+    vx_vq_dc_scan(b, c1, n < 64 ? n : 64, d2);
     CHECK(memcmp(d1, d2, sizeof(float) * (n < 64 ? n : 64)) == 0);
-    vq_dc_destroy(a);
-    vq_dc_destroy(b);
-    vq_destroy(q2);
+    vx_vq_dc_destroy(a);
+    vx_vq_dc_destroy(b);
+    vx_vq_destroy(q2);
     q2 = NULL;
     /* every single-byte change, two patterns per byte */
     for (i = 0; i < bs; i++) {
@@ -934,25 +935,25 @@ static void check_blob(vq_quantizer *q, const float *x, size_t n, size_t dim)
             uint8_t old = blob[i];
             int rc;
             blob[i] ^= bit ? 0xff : (uint8_t)(1u << (i % 8));
-            rc = vq_deserialize(&g_mem, blob, bs, &q2, &err);
+            rc = vx_vq_deserialize(&g_mem, blob, bs, &q2, &err);
             CHECK_MSG(rc == VEX_CORRUPT && q2 == NULL,
                       "flip at %zu of %zu: rc %d", i, bs, rc);
             CHECK(strstr(err.msg, "offset") != NULL);
-            vq_destroy(q2);
+            vx_vq_destroy(q2);
             q2 = NULL;
             blob[i] = old;
         }
     }
     /* every truncation */
     for (i = 0; i < bs; i++) {
-        CHECK_RC(vq_deserialize(&g_mem, blob, i, &q2, &err), VEX_CORRUPT);
+        CHECK_RC(vx_vq_deserialize(&g_mem, blob, i, &q2, &err), VEX_CORRUPT);
         CHECK(q2 == NULL);
     }
     /* a newer version, properly sealed: unsupported, not corrupt */
     memcpy(blob2, blob, bs);
     vex_put_u32le(blob2 + 8, 2);
     reseal(blob2, bs);
-    CHECK_RC(vq_deserialize(&g_mem, blob2, bs, &q2, &err), VEX_UNSUPPORTED);
+    CHECK_RC(vx_vq_deserialize(&g_mem, blob2, bs, &q2, &err), VEX_UNSUPPORTED);
     /* forged fields behind a valid checksum */
     {
         static const size_t offs[] = {12, 24, 28, 32, 36, 40, 44, 48, 52, 60};
@@ -962,7 +963,7 @@ static void check_blob(vq_quantizer *q, const float *x, size_t n, size_t dim)
             memcpy(blob2, blob, bs);
             vex_put_u32le(blob2 + offs[k], vals[k]);
             reseal(blob2, bs);
-            CHECK_MSG(vq_deserialize(&g_mem, blob2, bs, &q2, &err) ==
+            CHECK_MSG(vx_vq_deserialize(&g_mem, blob2, bs, &q2, &err) ==
                           VEX_CORRUPT,
                       "forged field at %zu", offs[k]);
         }
@@ -970,11 +971,11 @@ static void check_blob(vq_quantizer *q, const float *x, size_t n, size_t dim)
         memcpy(blob2, blob, bs);
         vex_put_u32le(blob2 + bs - 8, 0x7fc00000u);
         reseal(blob2, bs);
-        CHECK_RC(vq_deserialize(&g_mem, blob2, bs, &q2, &err), VEX_CORRUPT);
+        CHECK_RC(vx_vq_deserialize(&g_mem, blob2, bs, &q2, &err), VEX_CORRUPT);
         CHECK(strstr(err.msg, "finite") != NULL);
     }
 cleanup:
-    vex_err_destroy(&err);
+    vx_err_destroy(&err);
     free(blob);
     free(blob2);
     free(c1);
@@ -992,31 +993,31 @@ static void test_serialize(void)
     x = gen_clustered(&r, N, D, 6, 0.5);
     q = make(VQ_SQ8, D, VEX_METRIC_L2, 0, 0, x, N);
     check_blob(q, x, N, D);
-    vq_destroy(q);
-    vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_COSINE);
+    vx_vq_destroy(q);
+    vx_vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_COSINE);
     p.sq8_uniform = 1;
     q = NULL;
-    CHECK_RC(vq_create(&g_mem, &p, &q, NULL), VEX_OK);
-    CHECK_RC(vq_train(q, x, N), VEX_OK);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, NULL), VEX_OK);
+    CHECK_RC(vx_vq_train(q, x, N), VEX_OK);
     check_blob(q, x, N, D);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     q = make(VQ_BQ, D, VEX_METRIC_IP, 0, 0, x, N);
     check_blob(q, x, N, D);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     q = make(VQ_PQ, D, VEX_METRIC_L2, 3, 8, x, N); /* padded: 3 x 4 */
     check_blob(q, x, N, D);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     q = make(VQ_PQ, D, VEX_METRIC_IP, 5, 4, x, N);
     check_blob(q, x, N, D);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     q = make(VQ_OPQ, D, VEX_METRIC_L2, 4, 4, x, N);
     check_blob(q, x, N, D);
-    vq_destroy(q);
+    vx_vq_destroy(q);
     /* untrained: nothing to write */
     q = make(VQ_PQ, D, VEX_METRIC_L2, 5, 4, NULL, 0);
-    CHECK(vq_blob_size(q) == 0);
-    CHECK_RC(vq_serialize(q, x, sizeof(float) * N), VEX_INVALID);
-    vq_destroy(q);
+    CHECK(vx_vq_blob_size(q) == 0);
+    CHECK_RC(vx_vq_serialize(q, x, sizeof(float) * N), VEX_INVALID);
+    vx_vq_destroy(q);
     free(x);
 }
 
@@ -1033,66 +1034,66 @@ static void test_invalid(void)
     vq_quantizer *q = NULL;
     vq_dc *dc = NULL;
     vex_err err;
-    vex_err_init(&err);
+    vx_err_init(&err);
     vex_rng_seed(&r, test_seed(14));
     x = gen_clustered(&r, N, D, 4, 0.5);
-    vq_params_init(&p, VQ_PQ, D, VEX_METRIC_L2);
+    vx_vq_params_init(&p, VQ_PQ, D, VEX_METRIC_L2);
     p.pq_m = 9; /* > dim */
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
     CHECK(q == NULL && strstr(err.msg, "pq_m") != NULL);
     p.pq_m = 0;
     p.pq_nbits = 6;
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
     p.pq_nbits = 8;
     p.metric = VEX_METRIC_HAMMING;
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
     p.metric = VEX_METRIC_L2;
     p.dim = 0;
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
     p.dim = D;
     p.train_iter = 0;
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
     p.train_iter = 10;
     p.kind = (vq_kind)9;
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
-    vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_L2);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    vx_vq_params_init(&p, VQ_SQ8, D, VEX_METRIC_L2);
     p.pq_m = 2;
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
-    vq_params_init(&p, VQ_OPQ, VQ_OPQ_MAX_DIM + 1, VEX_METRIC_L2);
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
+    vx_vq_params_init(&p, VQ_OPQ, VQ_OPQ_MAX_DIM + 1, VEX_METRIC_L2);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_INVALID);
     /* default M */
-    vq_params_init(&p, VQ_PQ, 100, VEX_METRIC_L2);
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_OK);
-    CHECK(vq_pq_m(q) == 13 && vq_code_size(q) == 13);
-    vq_destroy(q);
+    vx_vq_params_init(&p, VQ_PQ, 100, VEX_METRIC_L2);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_OK);
+    CHECK(vx_vq_pq_m(q) == 13 && vx_vq_code_size(q) == 13);
+    vx_vq_destroy(q);
     p.pq_nbits = 4;
-    CHECK_RC(vq_create(&g_mem, &p, &q, &err), VEX_OK);
-    CHECK(vq_pq_m(q) == 25 && vq_code_size(q) == 13);
-    vq_destroy(q);
+    CHECK_RC(vx_vq_create(&g_mem, &p, &q, &err), VEX_OK);
+    CHECK(vx_vq_pq_m(q) == 25 && vx_vq_code_size(q) == 13);
+    vx_vq_destroy(q);
     /* life cycle */
     q = make(VQ_PQ, D, VEX_METRIC_COSINE, 4, 8, NULL, 0);
-    CHECK_RC(vq_encode(q, x, 1, codes), VEX_INVALID);
-    CHECK_RC(vq_decode(q, codes, 1, x), VEX_INVALID);
-    CHECK_RC(vq_train(q, x, 255), VEX_INVALID); /* < 256 */
-    CHECK(strstr(vq_errmsg(q), "at least") != NULL);
+    CHECK_RC(vx_vq_encode(q, x, 1, codes), VEX_INVALID);
+    CHECK_RC(vx_vq_decode(q, codes, 1, x), VEX_INVALID);
+    CHECK_RC(vx_vq_train(q, x, 255), VEX_INVALID); /* < 256 */
+    CHECK(strstr(vx_vq_errmsg(q), "at least") != NULL);
     x[3] = INFINITY;
-    CHECK_RC(vq_train(q, x, N), VEX_INVALID);
+    CHECK_RC(vx_vq_train(q, x, N), VEX_INVALID);
     x[3] = 1;
     memcpy(x + 5 * D, z, sizeof z);
-    CHECK_RC(vq_train(q, x, N), VEX_INVALID); /* zero vector, cosine */
+    CHECK_RC(vx_vq_train(q, x, N), VEX_INVALID); /* zero vector, cosine */
     x[5 * D] = 1;
-    CHECK_RC(vq_train(q, x, N), VEX_OK);
-    CHECK_RC(vq_train(q, x, N), VEX_INVALID); /* twice */
-    CHECK_RC(vq_encode(q, z, 1, codes), VEX_INVALID);
-    CHECK_RC(vq_dc_create(q, 0, &dc), VEX_OK);
-    CHECK_RC(vq_dc_set_query(dc, z), VEX_INVALID);
+    CHECK_RC(vx_vq_train(q, x, N), VEX_OK);
+    CHECK_RC(vx_vq_train(q, x, N), VEX_INVALID); /* twice */
+    CHECK_RC(vx_vq_encode(q, z, 1, codes), VEX_INVALID);
+    CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_OK);
+    CHECK_RC(vx_vq_dc_set_query(dc, z), VEX_INVALID);
     z[0] = NAN;
-    CHECK_RC(vq_dc_set_query(dc, z), VEX_INVALID);
-    vq_dc_destroy(dc);
-    vq_destroy(q);
-    vq_destroy(NULL);
-    vq_dc_destroy(NULL);
-    vex_err_destroy(&err);
+    CHECK_RC(vx_vq_dc_set_query(dc, z), VEX_INVALID);
+    vx_vq_dc_destroy(dc);
+    vx_vq_destroy(q);
+    vx_vq_destroy(NULL);
+    vx_vq_dc_destroy(NULL);
+    vx_err_destroy(&err);
     free(x);
 }
 
@@ -1111,40 +1112,40 @@ static int oom_scenario(fail_alloc *fa, vq_kind kind, uint32_t nbits,
     float dec[64 * 16], d[64];
     int rc;
     vex_pool *pool = NULL;
-    vex_mem_init(&mem, &a);
-    vq_params_init(&p, kind, (uint32_t)dim, VEX_METRIC_COSINE);
+    vx_mem_init(&mem, &a);
+    vx_vq_params_init(&p, kind, (uint32_t)dim, VEX_METRIC_COSINE);
     p.pq_nbits = nbits;
     p.train_iter = 3;
     p.opq_iter = 2;
     p.max_train = n - 10; /* the sampling path too */
-    rc = vex_pool_create(&mem, 2, &pool);
+    rc = vx_pool_create(&mem, 2, &pool);
     if (rc == VEX_OK) {
         p.pool = pool;
-        rc = vq_create(&mem, &p, &q, NULL);
+        rc = vx_vq_create(&mem, &p, &q, NULL);
     }
     if (rc == VEX_OK)
-        rc = vq_train(q, x, n);
+        rc = vx_vq_train(q, x, n);
     if (rc == VEX_OK)
-        rc = vq_encode(q, x, 64, codes);
+        rc = vx_vq_encode(q, x, 64, codes);
     if (rc == VEX_OK)
-        rc = vq_decode(q, codes, 64, dec);
+        rc = vx_vq_decode(q, codes, 64, dec);
     if (rc == VEX_OK)
-        rc = vq_dc_create(q, 0, &dc);
+        rc = vx_vq_dc_create(q, 0, &dc);
     if (rc == VEX_OK) {
-        rc = vq_dc_set_query(dc, x);
-        vq_dc_scan(dc, codes, 64, d);
+        rc = vx_vq_dc_set_query(dc, x);
+        vx_vq_dc_scan(dc, codes, 64, d);
     }
-    if (rc == VEX_OK && vq_blob_size(q) <= sizeof blob) {
-        rc = vq_serialize(q, blob, sizeof blob);
+    if (rc == VEX_OK && vx_vq_blob_size(q) <= sizeof blob) {
+        rc = vx_vq_serialize(q, blob, sizeof blob);
         if (rc == VEX_OK)
-            rc = vq_deserialize(&mem, blob, vq_blob_size(q), &q2, NULL);
+            rc = vx_vq_deserialize(&mem, blob, vx_vq_blob_size(q), &q2, NULL);
     }
     if (rc != VEX_OK && rc != VEX_NOMEM)
-        fprintf(stderr, "     oom scenario: %s\n", q ? vq_errmsg(q) : "?");
-    vq_dc_destroy(dc);
-    vq_destroy(q2);
-    vq_destroy(q);
-    vex_pool_destroy(pool);
+        fprintf(stderr, "     oom scenario: %s\n", q ? vx_vq_errmsg(q) : "?");
+    vx_vq_dc_destroy(dc);
+    vx_vq_destroy(q2);
+    vx_vq_destroy(q);
+    vx_pool_destroy(pool);
     return rc;
 }
 
@@ -1182,7 +1183,7 @@ static void test_oom_sweep(void)
 
 int main(void)
 {
-    vex_mem_init(&g_mem, NULL);
+    vx_mem_init(&g_mem, NULL);
     TEST_RUN(test_kmeans);
     TEST_RUN(test_kmeans_empty);
     TEST_RUN(test_sq8_bounds);

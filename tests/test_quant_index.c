@@ -1,11 +1,11 @@
 /*
- * test_quant_index.c - quantized indexes through the public API (issue
- * 6): option and parameter checks, training semantics, recall of flat and
+ * test_quant_index.c - quantized indexes through the public API:
+ * option and parameter checks, training semantics, recall of flat and
  * HNSW searches on codes with refine against exact search for every
  * quantizer and metric, full-precision distances in the results, adds,
  * removes and searches after training, serialisation round trips (copied
  * and borrowed) and the loaders' defences against damaged quantizer and
- * code sections (re-sealed with vex_blob_finish so that the checks behind
+ * code sections (re-sealed with vx_blob_finish so that the checks behind
  * the checksums are what must catch them). Flat on 4-bit PQ/OPQ codes
  * (the fast scan over qcodes' block copy): recall against the plain ADC
  * path on the same codes, and identical answers to a fresh index after
@@ -422,7 +422,7 @@ static int resealed_rc(const unsigned char *b, uint64_t size, unsigned char *d,
                        vex_blob_info info)
 {
     memcpy(d, b, size);
-    vex_blob_finish(&info, d);
+    vx_blob_finish(&info, d);
     return open_rc(d, size, 0);
 }
 
@@ -498,10 +498,10 @@ static void test_serialize(void)
             }
 
             /* damage behind valid checksums */
-            vex_err_init(&e);
-            CHECK_RC(vex_blob_parse(b, size, &info, &e), VEX_OK);
-            sq = vex_blob_find(&info, VEX_SEC_QUANTIZER);
-            sc = vex_blob_find(&info, VEX_SEC_CODES);
+            vx_err_init(&e);
+            CHECK_RC(vx_blob_parse(b, size, &info, &e), VEX_OK);
+            sq = vx_blob_find(&info, VEX_SEC_QUANTIZER);
+            sc = vx_blob_find(&info, VEX_SEC_CODES);
             CHECK(sq != NULL && sc != NULL);
             if (sq && sc) {
                 unsigned char *d = malloc(size);
@@ -512,7 +512,7 @@ static void test_serialize(void)
                     vex_blob_info i2 = info;
                     memcpy(d, b, size);
                     d[sq->offset + off] ^= 0x20;
-                    vex_blob_finish(&i2, d);
+                    vx_blob_finish(&i2, d);
                     CHECK_MSG(open_rc(d, size, 0) == VEX_CORRUPT,
                               "quantizer byte %llu", (unsigned long long)off);
                 }
@@ -553,7 +553,7 @@ static void test_serialize(void)
                      * without it, or a vector short, the blob is refused */
                     if (kind == VEX_INDEX_HNSW) {
                         const vex_blob_section *sv =
-                            vex_blob_find(&info, VEX_SEC_VECTORS);
+                            vx_blob_find(&info, VEX_SEC_VECTORS);
                         CHECK(sv != NULL &&
                               sv->length == (uint64_t)1000 * (DIM + 1) * 4);
                         if (sv) {
@@ -567,14 +567,14 @@ static void test_serialize(void)
                             i2 = info;
                             memcpy(d, b, size);
                             memcpy(d + sv->offset + 4 * 17, &(float){NAN}, 4);
-                            vex_blob_finish(&i2, d);
+                            vx_blob_finish(&i2, d);
                             CHECK(open_rc(d, size, 0) == VEX_CORRUPT);
                         }
                     }
                 }
                 free(d);
             }
-            vex_err_destroy(&e);
+            vx_err_destroy(&e);
             free(b);
             vex_index_free(ix);
         }
@@ -597,22 +597,22 @@ static int blob_view_of(vex_index *ix, blob_view *v)
     int rc;
     memset(v, 0, sizeof *v);
     v->b = blob_of(ix, &v->size);
-    vex_err_init(&e);
-    rc = vex_blob_parse(v->b, v->size, &v->info, &e);
+    vx_err_init(&e);
+    rc = vx_blob_parse(v->b, v->size, &v->info, &e);
     CHECK_RC(rc, VEX_OK);
-    vex_err_destroy(&e);
+    vx_err_destroy(&e);
     if (rc != VEX_OK)
         return 0;
-    v->vecs = vex_blob_find(&v->info, VEX_SEC_VECTORS);
-    v->ids = vex_blob_find(&v->info, VEX_SEC_IDS);
-    v->quant = vex_blob_find(&v->info, VEX_SEC_QUANTIZER);
-    v->codes = vex_blob_find(&v->info, VEX_SEC_CODES);
+    v->vecs = vx_blob_find(&v->info, VEX_SEC_VECTORS);
+    v->ids = vx_blob_find(&v->info, VEX_SEC_IDS);
+    v->quant = vx_blob_find(&v->info, VEX_SEC_QUANTIZER);
+    v->codes = vx_blob_find(&v->info, VEX_SEC_CODES);
     CHECK(v->vecs && v->ids && v->quant && v->codes);
     return v->vecs && v->ids && v->quant && v->codes;
 }
 
 /* recall@K (counted like recall()) of the plain ADC path on ix's codes:
- * every code scored with the float tables (vq_dc_scan, what flat used for
+ * every code scored with the float tables (vx_vq_dc_scan, what flat used for
  * 4-bit codes before the fast scan), the nearest ceil(r * K) by (code
  * distance, slot) reranked by their exact distance from ex. The ids of ix
  * must be 1..N, as add_all gives them. */
@@ -627,25 +627,25 @@ static double adc_recall(vex_index *ix, vex_index *ex, float r)
     vex_hit *cand = malloc(sizeof(vex_hit) * nc),
             *all = malloc(sizeof(vex_hit) * N);
     double res = 0;
-    vex_mem_init(&mem, NULL);
+    vx_mem_init(&mem, NULL);
     if (!blob_view_of(ix, &v))
         goto done;
     n = (size_t)v.info.n_slots;
     CHECK(n == N);
-    CHECK_RC(vq_deserialize(&mem, v.b + v.quant->offset,
-                            (size_t)v.quant->length, &q, NULL),
+    CHECK_RC(vx_vq_deserialize(&mem, v.b + v.quant->offset,
+                               (size_t)v.quant->length, &q, NULL),
              VEX_OK);
     if (q == NULL || n != N)
         goto done;
-    CHECK_RC(vq_dc_create(q, 0, &dc), VEX_OK);
+    CHECK_RC(vx_vq_dc_create(q, 0, &dc), VEX_OK);
     for (q_i = 0; q_i < NQ; q_i++) {
         const float *qv = g_queries + q_i * DIM;
         vex_topk tc, tb;
         vex_hit best[K];
         size_t na, nb;
         float bound;
-        CHECK_RC(vq_dc_set_query(dc, qv), VEX_OK);
-        vq_dc_scan(dc, v.b + v.codes->offset, n, adc);
+        CHECK_RC(vx_vq_dc_set_query(dc, qv), VEX_OK);
+        vx_vq_dc_scan(dc, v.b + v.codes->offset, n, adc);
         vex_topk_init(&tc, cand, nc);
         for (i = 0; i < n; i++)
             vex_topk_push(&tc, adc[i], i);
@@ -657,7 +657,7 @@ static double adc_recall(vex_index *ix, vex_index *ex, float r)
             uint64_t id = vex_get_u64le(v.b + v.ids->offset + 8 * tc.h[i].id);
             vex_topk_push(&tb, exact[id - 1], id);
         }
-        nb = vex_topk_sort(&tb);
+        nb = vx_topk_sort(&tb);
         bound =
             all[K - 1].distance + 1e-5f * fabsf(all[K - 1].distance) + 1e-6f;
         for (i = 0; i < nb; i++)
@@ -665,8 +665,8 @@ static double adc_recall(vex_index *ix, vex_index *ex, float r)
     }
     res = (double)hit / (double)(NQ * K);
 done:
-    vq_dc_destroy(dc);
-    vq_destroy(q);
+    vx_vq_dc_destroy(dc);
+    vx_vq_destroy(q);
     free(v.b);
     free(adc);
     free(exact);
@@ -1023,28 +1023,28 @@ static void check_cold_vectors(const char *name, vex_index *ex)
     size_t ng = 0, nw = 0, i;
     vex_search_params p;
 
-    vex_err_init(&err);
+    vx_err_init(&err);
     CHECK(seg_path_of(name, path, sizeof path) == 0);
-    CHECK_RC(vex_mem_init(&mem, NULL), VEX_OK);
-    CHECK_RC(vex_vfs_posix_create(NULL, &vfs), VEX_OK);
-    CHECK(seg_parse_name(strrchr(path, '/') + 1, &number) == 1);
-    CHECK_RC(vseg_open(vfs, path, number, &mem, NULL, &err, &v), VEX_OK);
+    CHECK_RC(vx_mem_init(&mem, NULL), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &vfs), VEX_OK);
+    CHECK(vx_seg_parse_name(strrchr(path, '/') + 1, &number) == 1);
+    CHECK_RC(vx_vseg_open(vfs, path, number, &mem, NULL, &err, &v), VEX_OK);
     if (v == NULL)
         goto done;
-    CHECK_RC(vseg_index(v, &ix, &err), VEX_OK);
-    CHECK_RC(seg_index(v->s, &blob, &size, &err), VEX_OK);
-    CHECK(vex_blob_cold_range(blob, size, &off, &len) == 1);
+    CHECK_RC(vx_vseg_index(v, &ix, &err), VEX_OK);
+    CHECK_RC(vx_seg_index(v->s, &blob, &size, &err), VEX_OK);
+    CHECK(vx_blob_cold_range(blob, size, &off, &len) == 1);
     CHECK(len == (uint64_t)vex_index_count(ix) * (DIM + 1) * sizeof(float));
-    /* counted before anything else reads the blob (vex_blob_parse below
+    /* counted before anything else reads the blob (vx_blob_parse below
      * checks every section's CRC, which maps every page again) */
     rc = pages_present((const unsigned char *)blob + off, (size_t)len, &present,
                        &total);
-    CHECK(vex_blob_parse(blob, size, &info, &err) == VEX_OK);
+    CHECK(vx_blob_parse(blob, size, &info, &err) == VEX_OK);
     if (rc != 0) {
         fprintf(stderr, "     (skipped the residency check: no "
                         "/proc/self/pagemap)\n");
     } else {
-        sc = vex_blob_find(&info, VEX_SEC_CODES);
+        sc = vx_blob_find(&info, VEX_SEC_CODES);
         CHECK(sc != NULL);
         if (sc)
             pages_present((const unsigned char *)blob + sc->offset,
@@ -1066,7 +1066,7 @@ static void check_cold_vectors(const char *name, vex_index *ex)
         float x[DIM], d = 0.0f;
         size_t j;
         /* the segment's index holds keys; ex holds the user ids */
-        CHECK_RC(vex_index_get(ex, seg_key_id(v->s, got[i].id), x), VEX_OK);
+        CHECK_RC(vex_index_get(ex, vx_seg_key_id(v->s, got[i].id), x), VEX_OK);
         for (j = 0; j < DIM; j++)
             d += (g_queries[j] - x[j]) * (g_queries[j] - x[j]);
         CHECK_MSG(fabsf(d - got[i].distance) <= 1e-4f * d + 1e-5f,
@@ -1076,10 +1076,10 @@ static void check_cold_vectors(const char *name, vex_index *ex)
     CHECK(ng > 0 && got[0].distance >= want[0].distance - 1e-5f);
 done:
     if (v)
-        vseg_unref(v);
+        vx_vseg_unref(v);
     if (vfs)
         vfs->methods->destroy(vfs);
-    vex_err_destroy(&err);
+    vx_err_destroy(&err);
 }
 
 /* The index blob of the only segment file of collection `name`: file
@@ -1108,14 +1108,14 @@ static int seg_blob(const char *name, unsigned char **file, size_t *fsize,
         if (memcmp(*file + at, "VEXINDEX", 8) != 0)
             continue;
         memcpy(&total, *file + at + 96, 8); /* little-endian host */
-        vex_err_init(&err);
+        vx_err_init(&err);
         if (total <= *fsize - at &&
-            vex_blob_parse(*file + at, total, info, &err) == VEX_OK) {
-            vex_err_destroy(&err);
+            vx_blob_parse(*file + at, total, info, &err) == VEX_OK) {
+            vx_err_destroy(&err);
             *off = at;
             return 0;
         }
-        vex_err_destroy(&err);
+        vx_err_destroy(&err);
     }
     return -1;
 }
@@ -1191,9 +1191,9 @@ static void test_collection(void)
      * stay on disk once opened */
     check_cold_vectors("q", ex);
     CHECK(seg_blob("q", &file, &fsize, &off, &info) == 0);
-    sq = vex_blob_find(&info, VEX_SEC_QUANTIZER);
+    sq = vx_blob_find(&info, VEX_SEC_QUANTIZER);
     CHECK(info.quant == VEX_QUANT_SQ8 && sq != NULL &&
-          vex_blob_find(&info, VEX_SEC_CODES) != NULL);
+          vx_blob_find(&info, VEX_SEC_CODES) != NULL);
 
     /* reopen: configuration and results kept */
     db = open_db(0);
@@ -1276,7 +1276,7 @@ static void test_collection_flat_pq(void)
         vex_blob_info info;
         CHECK(seg_blob("p", &file, &fsize, &off, &info) == 0);
         CHECK(info.quant == VEX_QUANT_PQ &&
-              vex_blob_find(&info, VEX_SEC_QUANTIZER) != NULL);
+              vx_blob_find(&info, VEX_SEC_QUANTIZER) != NULL);
         free(file);
     }
     vex_index_free(ex);

@@ -4,27 +4,27 @@
  * and the posix vfs (rows/keys 0/0, 0/5 (all keys dead), 1/1, 7/10, 1000/1000,
  * 1000/1300; no blob and blobs of 0, 1, 63, 4097 bytes; one of 600000 rows,
  * 700000 keys and a blob over the 4 MiB write chunk), every header field, id,
- * row key and key id checked, and seg_find, seg_key_id and seg_key_live
- * against the input, dead keys written as 0 whatever the caller passed;
- * a real HNSW blob keyed by row number, with dead keys, opened in place
- * and searched; file names; rejected inputs (every seg_write check:
+ * row key and key id checked, and vx_seg_find, vx_seg_key_id and
+ * vx_seg_key_live against the input, dead keys written as 0 whatever the caller
+ * passed; a real HNSW blob keyed by row number, with dead keys, opened in place
+ * and searched; file names; rejected inputs (every vx_seg_write check:
  * counts, NULL arrays, unsorted and duplicate ids, row keys out of range
  * or repeated, key ids that disagree with the ids; an existing path; a
- * wrong file number) and an out-of-memory sweep of seg_write; damage: the
+ * wrong file number) and an out-of-memory sweep of vx_seg_write; damage: the
  * file cut at every byte of the header page and a stride over the rest,
  * runs of zeroed bytes and single flipped bits everywhere in the header
  * page, over the first and last bytes of every section and at a stride
- * over the rest, each one VEX_CORRUPT from seg_open with the file name and
+ * over the rest, each one VEX_CORRUPT from vx_seg_open with the file name and
  * "offset" in the message, or (inside the INDEX section only) from
- * seg_index; re-sealed headers and sections (newer and older versions,
+ * vx_seg_index; re-sealed headers and sections (newer and older versions,
  * unknown and repeated kinds, bad bounds and counts, missing sections,
  * every key consistency rule) and a real version-1 file (VEX_UNSUPPORTED);
- * an I/O fault sweep over seg_write (every call, every fault kind: right
- * status, no file left, nothing leaked) and seg_open, an out-of-memory
- * sweep of seg_open; and threads calling seg_find, seg_key_id,
- * seg_key_live and seg_index on one segment at once (the first seg_index
- * calls race to verify the checksum); the META section: round trip,
- * damage, writer checks and a version-2 file without it.
+ * an I/O fault sweep over vx_seg_write (every call, every fault kind: right
+ * status, no file left, nothing leaked) and vx_seg_open, an out-of-memory
+ * sweep of vx_seg_open; and threads calling vx_seg_find, vx_seg_key_id,
+ * vx_seg_key_live and vx_seg_index on one segment at once (the first
+ * vx_seg_index calls race to verify the checksum); the META section: round
+ * trip, damage, writer checks and a version-2 file without it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,7 +44,7 @@ static vex_err g_err;
 static int err_has(const char *s)
 {
     char msg[VEX_ERRMSG_MAX];
-    vex_err_copy(&g_err, msg, sizeof msg);
+    vx_err_copy(&g_err, msg, sizeof msg);
     if (strstr(msg, s) == NULL) {
         fprintf(stderr, "message \"%s\" lacks \"%s\"\n", msg, s);
         return 0;
@@ -137,7 +137,7 @@ static uint64_t layout_size(uint64_t n_rows, uint64_t n_keys,
 static void seg_path_of(char *out, size_t size, const char *dir, uint64_t num)
 {
     char name[SEG_NAME_LEN + 1];
-    CHECK_RC(seg_file_name(name, sizeof name, num), VEX_OK);
+    CHECK_RC(vx_seg_file_name(name, sizeof name, num), VEX_OK);
     snprintf(out, size, "%s/%s", dir, name);
 }
 
@@ -146,7 +146,7 @@ static long read_all(vex_vfs *v, const char *path, unsigned char *buf,
 {
     vex_file *f = NULL;
     size_t got = 0;
-    if (vex_vfs_open(v, path, VEX_OPEN_READONLY, &f, NULL) != VEX_OK)
+    if (vex_vfs_open(v, path, VX_FILE_READONLY, &f, NULL) != VEX_OK)
         return -1;
     if (vex_file_read(f, buf, cap, 0, &got, NULL) != VEX_OK)
         got = 0;
@@ -158,11 +158,10 @@ static void write_all(vex_vfs *v, const char *path, const unsigned char *buf,
                       size_t n)
 {
     vex_file *f = NULL;
-    CHECK_RC(
-        vex_vfs_open(v, path,
-                     VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
-                     &f, &g_err),
-        VEX_OK);
+    CHECK_RC(vex_vfs_open(v, path,
+                          VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_TRUNCATE,
+                          &f, &g_err),
+             VEX_OK);
     if (f && n)
         CHECK_RC(vex_file_write(f, buf, n, 0, &g_err), VEX_OK);
     vex_file_close(f, NULL);
@@ -195,11 +194,11 @@ static void fill_info(seg_write_info *wi, uint64_t num, const keyset *ks,
     wi->blob_size = blob_size;
 }
 
-/* seg_find, seg_key_id, seg_key_live and the arrays agree with ks. */
+/* vx_seg_find, vx_seg_key_id, vx_seg_key_live and the arrays agree with ks. */
 static void check_keys(seg *s, const keyset *ks)
 {
-    const uint64_t *ids = seg_ids(s), *rk = seg_row_keys(s);
-    const uint64_t *ki = seg_key_ids(s);
+    const uint64_t *ids = vx_seg_ids(s), *rk = vx_seg_row_keys(s);
+    const uint64_t *ki = vx_seg_key_ids(s);
     uint64_t i, key, n = ks->n_rows, n_live = 0;
     CHECK((uintptr_t)ids % 8 == 0 && (uintptr_t)rk % 8 == 0 &&
           (uintptr_t)ki % 8 == 0);
@@ -208,31 +207,31 @@ static void check_keys(seg *s, const keyset *ks)
     for (i = 0; i < ks->n_keys; i++) {
         CHECK_MSG(ki[i] == want_key_id(ks, i), "key %llu",
                   (unsigned long long)i);
-        CHECK(seg_key_id(s, i) == want_key_id(ks, i));
-        CHECK(seg_key_live(s, i) == ks->live[i]);
+        CHECK(vx_seg_key_id(s, i) == want_key_id(ks, i));
+        CHECK(vx_seg_key_live(s, i) == ks->live[i]);
         n_live += ks->live[i];
     }
     CHECK_EQ_INT(n_live, n);
-    CHECK(seg_key_live(s, ks->n_keys) == 0);
-    CHECK(seg_key_id(s, ks->n_keys) == 0);
-    CHECK(seg_key_live(s, UINT64_MAX) == 0);
-    CHECK(seg_key_id(s, UINT64_MAX) == 0);
+    CHECK(vx_seg_key_live(s, ks->n_keys) == 0);
+    CHECK(vx_seg_key_id(s, ks->n_keys) == 0);
+    CHECK(vx_seg_key_live(s, UINT64_MAX) == 0);
+    CHECK(vx_seg_key_id(s, UINT64_MAX) == 0);
     for (i = 0; i < n; i++) {
         key = UINT64_MAX;
-        CHECK(seg_find(s, ks->ids[i], &key) == 1);
+        CHECK(vx_seg_find(s, ks->ids[i], &key) == 1);
         CHECK_EQ_INT(key, ks->row_keys[i]);
-        CHECK(seg_key_live(s, key) && seg_key_id(s, key) == ks->ids[i]);
+        CHECK(vx_seg_key_live(s, key) && vx_seg_key_id(s, key) == ks->ids[i]);
         key = 77;
-        CHECK(seg_find(s, ks->ids[i] + 1, &key) == 0);
+        CHECK(vx_seg_find(s, ks->ids[i] + 1, &key) == 0);
         CHECK_EQ_INT(key, 77); /* untouched */
     }
-    CHECK(seg_find(s, 0, &key) == 0); /* below the minimum (5) */
-    CHECK(seg_find(s, 4, NULL) == 0); /* just below */
-    CHECK(seg_find(s, UINT64_MAX, &key) == 0);
-    CHECK(seg_find(s, JUNK, &key) == 0); /* a dead key's junk */
+    CHECK(vx_seg_find(s, 0, &key) == 0); /* below the minimum (5) */
+    CHECK(vx_seg_find(s, 4, NULL) == 0); /* just below */
+    CHECK(vx_seg_find(s, UINT64_MAX, &key) == 0);
+    CHECK(vx_seg_find(s, JUNK, &key) == 0); /* a dead key's junk */
     if (n) {
-        CHECK(seg_find(s, ks->ids[n - 1] + 3, &key) == 0); /* above max */
-        CHECK(seg_find(s, ks->ids[0], NULL) == 1);
+        CHECK(vx_seg_find(s, ks->ids[n - 1] + 3, &key) == 0); /* above max */
+        CHECK(vx_seg_find(s, ks->ids[0], NULL) == 1);
     }
 }
 
@@ -255,11 +254,11 @@ static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
     make_keys(&ks, n_rows, n_keys, test_seed(num));
     seg_path_of(path, sizeof path, dir, num);
     fill_info(&wi, num, &ks, blob, blob_size >= 0 ? (uint64_t)blob_size : 0);
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
-    CHECK_RC(seg_open(v, path, num, NULL, &g_err, &s), VEX_OK);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_open(v, path, num, NULL, &g_err, &s), VEX_OK);
     if (s == NULL)
         goto cleanup;
-    seg_get_info(s, &info);
+    vx_seg_get_info(s, &info);
     CHECK_EQ_INT(info.number, num);
     CHECK_EQ_INT(info.n_rows, n_rows);
     CHECK_EQ_INT(info.n_keys, n_keys);
@@ -270,15 +269,15 @@ static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
     CHECK_EQ_INT(info.metric, VEX_METRIC_COSINE);
     CHECK_EQ_INT(info.index_kind, VEX_INDEX_HNSW);
     CHECK_EQ_INT(info.file_size, layout_size(n_rows, n_keys, blob_size));
-    CHECK(strcmp(seg_path(s), path) == 0);
+    CHECK(strcmp(vx_seg_path(s), path) == 0);
     check_keys(s, &ks);
     if (blob_size < 0) {
-        CHECK_RC(seg_index(s, &p, &size, &g_err), VEX_NOTFOUND);
+        CHECK_RC(vx_seg_index(s, &p, &size, &g_err), VEX_NOTFOUND);
         CHECK(p == NULL && size == 0);
     } else {
         int k;
         for (k = 0; k < 2; k++) { /* verified, then cached */
-            CHECK_RC(seg_index(s, &p, &size, &g_err), VEX_OK);
+            CHECK_RC(vx_seg_index(s, &p, &size, &g_err), VEX_OK);
             CHECK_EQ_INT(size, blob_size);
             CHECK((uintptr_t)p % 64 == 0);
             CHECK(size == 0 || memcmp(p, blob, (size_t)size) == 0);
@@ -287,12 +286,12 @@ static void roundtrip_one(vex_vfs *v, const char *dir, uint64_t num,
     /* a second handle on the same file */
     {
         seg *s2 = NULL;
-        CHECK_RC(seg_open(v, path, num, NULL, &g_err, &s2), VEX_OK);
-        CHECK(s2 && seg_find(s2, 5, NULL) == (n_rows > 0));
-        seg_close(s2);
+        CHECK_RC(vx_seg_open(v, path, num, NULL, &g_err, &s2), VEX_OK);
+        CHECK(s2 && vx_seg_find(s2, 5, NULL) == (n_rows > 0));
+        vx_seg_close(s2);
     }
 cleanup:
-    seg_close(s);
+    vx_seg_close(s);
     free_keys(&ks);
     free(blob);
 }
@@ -319,10 +318,10 @@ static void test_roundtrip_mem(void)
 {
     vex_vfs *v = NULL;
     uint64_t n_open, n_maps;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "d", &g_err), VEX_OK);
     roundtrip(v, "d");
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     CHECK_EQ_INT(n_maps, 0);
     vex_vfs_destroy(v);
@@ -340,7 +339,7 @@ static void test_roundtrip_posix(void)
 {
     char dir[] = "/tmp/vex_test_seg_XXXXXX";
     vex_vfs *v = NULL;
-    CHECK_RC(vex_vfs_posix_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &v), VEX_OK);
     if (v == NULL || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(v);
@@ -392,7 +391,7 @@ static void test_real_index(void)
     CHECK_RC(vex_index_serialize(idx, NULL, 0, &needed), VEX_FULL);
     blob = malloc(needed);
     CHECK_RC(vex_index_serialize(idx, blob, needed, NULL), VEX_OK);
-    CHECK_RC(vex_vfs_posix_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &v), VEX_OK);
     {
         char dir[] = "/tmp/vex_test_seg_XXXXXX", path[512];
         CHECK(mkdtemp(dir) != NULL);
@@ -410,10 +409,10 @@ static void test_real_index(void)
         wi.key_ids = key_ids;
         wi.index_blob = blob;
         wi.blob_size = needed;
-        CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
-        CHECK_RC(seg_open(v, path, 42, NULL, &g_err, &s), VEX_OK);
+        CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+        CHECK_RC(vx_seg_open(v, path, 42, NULL, &g_err, &s), VEX_OK);
         if (s)
-            CHECK_RC(seg_index(s, &p, &size, &g_err), VEX_OK);
+            CHECK_RC(vx_seg_index(s, &p, &size, &g_err), VEX_OK);
         CHECK_EQ_INT(size, needed);
         vex_open_options_init(&oo);
         oo.n_threads = 1;
@@ -421,12 +420,12 @@ static void test_real_index(void)
             CHECK_RC(vex_index_open_buffer(p, size, &oo, &idx2), VEX_OK);
         if (idx2 && s) {
             CHECK_EQ_INT(vex_index_count(idx2), N);
-            CHECK(seg_find(s, 100 + 2 * 77, &key) == 1);
+            CHECK(vx_seg_find(s, 100 + 2 * 77, &key) == 1);
             CHECK_EQ_INT(key, 77);
             CHECK_RC(vex_index_get(idx2, key, got), VEX_OK);
             CHECK(memcmp(got, vecs + 77 * D, sizeof got) == 0);
-            CHECK(seg_find(s, 100 + 2 * 75, &key) == 0); /* dead */
-            CHECK(!seg_key_live(s, 75) && seg_key_id(s, 75) == 0);
+            CHECK(vx_seg_find(s, 100 + 2 * 75, &key) == 0); /* dead */
+            CHECK(!vx_seg_key_live(s, 75) && vx_seg_key_id(s, 75) == 0);
             CHECK_RC(vex_index_check(idx2), VEX_OK);
             /* a query at a dead row's vector: the graph still holds it */
             CHECK_RC(
@@ -436,9 +435,9 @@ static void test_real_index(void)
             CHECK(n_hits > 0 && hits[0].id == 75);
             for (i = 0; i < n_hits; i++) {
                 CHECK(hits[i].id < N);
-                if (seg_key_live(s, hits[i].id)) {
+                if (vx_seg_key_live(s, hits[i].id)) {
                     live_hits++;
-                    CHECK(seg_key_id(s, hits[i].id) == 100 + 2 * hits[i].id);
+                    CHECK(vx_seg_key_id(s, hits[i].id) == 100 + 2 * hits[i].id);
                     CHECK(hits[i].id % 5 != 0);
                 } else {
                     CHECK(hits[i].id % 5 == 0);
@@ -447,7 +446,7 @@ static void test_real_index(void)
             CHECK(live_hits > 0 && live_hits < n_hits);
         }
         vex_index_free(idx2);
-        seg_close(s);
+        vx_seg_close(s);
         CHECK_RC(vex_vfs_list(v, dir, rm_cb, dir, &g_err), VEX_OK);
         CHECK_RC(vex_vfs_remove(v, dir, &g_err), VEX_OK);
     }
@@ -476,33 +475,33 @@ static void test_names(void)
         "seg-000000000000002a.vseg.tmp",
     };
     size_t i;
-    CHECK_RC(seg_file_name(buf, sizeof buf, 42), VEX_OK);
+    CHECK_RC(vx_seg_file_name(buf, sizeof buf, 42), VEX_OK);
     CHECK(strcmp(buf, "seg-000000000000002a.vseg") == 0);
     CHECK_EQ_INT(strlen(buf), SEG_NAME_LEN);
-    CHECK(seg_parse_name(buf, &n) == 1);
+    CHECK(vx_seg_parse_name(buf, &n) == 1);
     CHECK_EQ_INT(n, 42);
-    CHECK_RC(seg_file_name(buf, SEG_NAME_LEN + 1, UINT64_MAX), VEX_OK);
+    CHECK_RC(vx_seg_file_name(buf, SEG_NAME_LEN + 1, UINT64_MAX), VEX_OK);
     CHECK(strcmp(buf, "seg-ffffffffffffffff.vseg") == 0);
-    CHECK(seg_parse_name(buf, &n) == 1);
+    CHECK(vx_seg_parse_name(buf, &n) == 1);
     CHECK(n == UINT64_MAX);
-    CHECK(seg_parse_name("seg-0000000000000000.vseg", &n) == 1);
+    CHECK(vx_seg_parse_name("seg-0000000000000000.vseg", &n) == 1);
     CHECK_EQ_INT(n, 0);
-    CHECK_RC(seg_file_name(buf, SEG_NAME_LEN, 1), VEX_INVALID);
+    CHECK_RC(vx_seg_file_name(buf, SEG_NAME_LEN, 1), VEX_INVALID);
     CHECK(buf[0] == '\0');
     for (i = 0; i < sizeof bad / sizeof *bad; i++) {
         n = 7;
-        CHECK_MSG(seg_parse_name(bad[i], &n) == 0, "%s", bad[i]);
+        CHECK_MSG(vx_seg_parse_name(bad[i], &n) == 0, "%s", bad[i]);
         CHECK_EQ_INT(n, 7);
     }
 }
 
 /* ---- rejected input ---------------------------------------------------- */
 
-/* seg_write(wi) is VEX_INVALID, says `msg`, and creates nothing. */
+/* vx_seg_write(wi) is VEX_INVALID, says `msg`, and creates nothing. */
 static void reject_one(vex_vfs *v, const char *path, const seg_write_info *wi,
                        const char *msg, int line)
 {
-    int rc = seg_write(v, path, wi, NULL, &g_err);
+    int rc = vx_seg_write(v, path, wi, NULL, &g_err);
     CHECK_MSG(rc == VEX_INVALID, "line %d: rc %d", line, rc);
     if (msg)
         CHECK_MSG(err_has(msg), "line %d", line);
@@ -520,7 +519,7 @@ static void test_reject(void)
     seg_write_info wi;
     seg *s = NULL;
     const char *path = "seg-0000000000000009.vseg";
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
 
     memset(&wi, 0, sizeof wi);
     wi.number = 9;
@@ -572,71 +571,72 @@ static void test_reject(void)
     row_keys[3] = 4; /* a dead key, whose junk is not the id */
     REJECT("row 3 (id 4) has key 4, whose key id differs");
     row_keys[3] = 3;
-    CHECK_RC(seg_write(NULL, path, &wi, NULL, &g_err), VEX_INVALID);
-    CHECK_RC(seg_write(v, NULL, &wi, NULL, &g_err), VEX_INVALID);
-    CHECK_RC(seg_write(v, path, NULL, NULL, &g_err), VEX_INVALID);
+    CHECK_RC(vx_seg_write(NULL, path, &wi, NULL, &g_err), VEX_INVALID);
+    CHECK_RC(vx_seg_write(v, NULL, &wi, NULL, &g_err), VEX_INVALID);
+    CHECK_RC(vx_seg_write(v, path, NULL, NULL, &g_err), VEX_INVALID);
     CHECK_EQ_INT(file_kind(v, path), VEX_VFS_NONE);
 
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
     /* an existing path is refused and left alone */
     wi.n_rows = 2;
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_EXISTS);
-    CHECK_RC(seg_open(v, path, 9, NULL, &g_err, &s), VEX_OK);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_EXISTS);
+    CHECK_RC(vx_seg_open(v, path, 9, NULL, &g_err, &s), VEX_OK);
     if (s) {
         seg_info info;
         uint64_t key = 0;
-        seg_get_info(s, &info);
+        vx_seg_get_info(s, &info);
         CHECK_EQ_INT(info.n_rows, 4);
         CHECK_EQ_INT(info.n_keys, 6);
-        CHECK(seg_key_ids(s)[1] == 0 && seg_key_ids(s)[4] == 0); /* junk */
-        CHECK(seg_key_ids(s)[5] == 1 && seg_key_ids(s)[0] == 2);
-        CHECK(seg_find(s, 1, &key) == 1 && key == 5);
-        CHECK(seg_key_live(s, 5) && !seg_key_live(s, 4));
-        seg_close(s);
+        CHECK(vx_seg_key_ids(s)[1] == 0 &&
+              vx_seg_key_ids(s)[4] == 0); /* junk */
+        CHECK(vx_seg_key_ids(s)[5] == 1 && vx_seg_key_ids(s)[0] == 2);
+        CHECK(vx_seg_find(s, 1, &key) == 1 && key == 5);
+        CHECK(vx_seg_key_live(s, 5) && !vx_seg_key_live(s, 4));
+        vx_seg_close(s);
         s = NULL;
     }
     /* NULL arrays are fine for zero counts */
     wi.n_rows = 0;
     wi.ids = NULL;
     wi.row_keys = NULL;
-    CHECK_RC(seg_write(v, "seg-000000000000000a.vseg", &wi, NULL, &g_err),
+    CHECK_RC(vx_seg_write(v, "seg-000000000000000a.vseg", &wi, NULL, &g_err),
              VEX_OK);
     wi.n_keys = 0;
     wi.key_ids = NULL;
     wi.index_blob = NULL;
     wi.blob_size = 0;
-    CHECK_RC(seg_write(v, "seg-000000000000000b.vseg", &wi, NULL, &g_err),
+    CHECK_RC(vx_seg_write(v, "seg-000000000000000b.vseg", &wi, NULL, &g_err),
              VEX_OK);
-    CHECK_RC(seg_open(v, "seg-000000000000000b.vseg", 9, NULL, &g_err, &s),
+    CHECK_RC(vx_seg_open(v, "seg-000000000000000b.vseg", 9, NULL, &g_err, &s),
              VEX_OK);
     if (s) {
         seg_info info;
-        seg_get_info(s, &info);
+        vx_seg_get_info(s, &info);
         CHECK_EQ_INT(info.file_size, 4096);
         CHECK(info.n_rows == 0 && info.n_keys == 0);
-        CHECK(seg_find(s, 0, NULL) == 0 && seg_key_live(s, 0) == 0);
-        seg_close(s);
+        CHECK(vx_seg_find(s, 0, NULL) == 0 && vx_seg_key_live(s, 0) == 0);
+        vx_seg_close(s);
         s = NULL;
     }
     /* a renamed (or foreign) file */
-    CHECK_RC(seg_open(v, path, 10, NULL, &g_err, &s), VEX_CORRUPT);
+    CHECK_RC(vx_seg_open(v, path, 10, NULL, &g_err, &s), VEX_CORRUPT);
     CHECK(s == NULL);
     CHECK(err_has("seg-0000000000000009.vseg"));
     CHECK(err_has("offset 16"));
     CHECK(err_has("expected 10"));
     /* missing file, bad arguments */
-    CHECK_RC(seg_open(v, "seg-0000000000000001.vseg", 1, NULL, &g_err, &s),
+    CHECK_RC(vx_seg_open(v, "seg-0000000000000001.vseg", 1, NULL, &g_err, &s),
              VEX_NOTFOUND);
-    CHECK_RC(seg_open(v, NULL, 1, NULL, &g_err, &s), VEX_INVALID);
-    CHECK_RC(seg_open(v, path, 9, NULL, &g_err, NULL), VEX_INVALID);
-    seg_close(NULL);
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    CHECK_RC(vx_seg_open(v, NULL, 1, NULL, &g_err, &s), VEX_INVALID);
+    CHECK_RC(vx_seg_open(v, path, 9, NULL, &g_err, NULL), VEX_INVALID);
+    vx_seg_close(NULL);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     CHECK_EQ_INT(n_maps, 0);
     vex_vfs_destroy(v);
 }
 
-/* seg_write with the allocator failing after `budget` allocations: every
+/* vx_seg_write with the allocator failing after `budget` allocations: every
  * failure is VEX_NOMEM before anything is created, nothing leaks. */
 static void test_oom_write(void)
 {
@@ -648,15 +648,15 @@ static void test_oom_write(void)
     long budget;
     int rc = VEX_NOMEM;
     pthread_mutex_init(&fa.lock, NULL);
-    vex_mem_init(&mem, &a);
+    vx_mem_init(&mem, &a);
     make_keys(&ks, 300, 1000000, 5); /* key ids: more than one buffer */
     fill_info(&wi, 4, &ks, NULL, 0);
     for (budget = 0; budget < 20 && rc != VEX_OK; budget++) {
         vex_vfs *v = NULL;
-        CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+        CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
         fa.budget = budget;
         fa.live = 0;
-        rc = seg_write(v, "seg-0000000000000004.vseg", &wi, &mem, &g_err);
+        rc = vx_seg_write(v, "seg-0000000000000004.vseg", &wi, &mem, &g_err);
         CHECK_MSG(rc == VEX_OK || rc == VEX_NOMEM, "budget %ld: rc %d", budget,
                   rc);
         CHECK_EQ_INT(fa.live, 0);
@@ -665,12 +665,12 @@ static void test_oom_write(void)
             CHECK(file_kind(v, "seg-0000000000000004.vseg") == VEX_VFS_NONE);
         } else {
             seg *s = NULL;
-            CHECK_RC(
-                seg_open(v, "seg-0000000000000004.vseg", 4, NULL, &g_err, &s),
-                VEX_OK);
+            CHECK_RC(vx_seg_open(v, "seg-0000000000000004.vseg", 4, NULL,
+                                 &g_err, &s),
+                     VEX_OK);
             if (s)
                 check_keys(s, &ks);
-            seg_close(s);
+            vx_seg_close(s);
         }
         vex_vfs_destroy(v);
     }
@@ -717,7 +717,7 @@ static int dmg_setup(dmg *d, vex_vfs *v, const char *dir)
     make_keys(&d->ks, DMG_ROWS, DMG_KEYS, 1234);
     seg_path_of(d->path, sizeof d->path, dir, DMG_NUM);
     fill_info(&wi, DMG_NUM, &d->ks, blob, DMG_BLOB);
-    CHECK_RC(seg_write(v, d->path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_write(v, d->path, &wi, NULL, &g_err), VEX_OK);
     free(blob);
     d->good = malloc(1 << 16);
     d->bad = malloc(1 << 16);
@@ -734,7 +734,7 @@ static void dmg_free(dmg *d)
 }
 
 /* Open d->bad[0..n): damage outside the INDEX section must be VEX_CORRUPT
- * from seg_open, damage only inside it VEX_CORRUPT from seg_index. */
+ * from vx_seg_open, damage only inside it VEX_CORRUPT from vx_seg_index. */
 static void dmg_check(dmg *d, size_t n, int index_only, const char *what,
                       size_t at)
 {
@@ -744,26 +744,26 @@ static void dmg_check(dmg *d, size_t n, int index_only, const char *what,
     int rc;
     d->n_cases++;
     write_all(d->v, d->path, d->bad, n);
-    rc = seg_open(d->v, d->path, DMG_NUM, NULL, &g_err, &s);
+    rc = vx_seg_open(d->v, d->path, DMG_NUM, NULL, &g_err, &s);
     if (index_only) {
         d->n_index_only++;
-        CHECK_MSG(rc == VEX_OK, "%s at %zu: seg_open %d", what, at, rc);
+        CHECK_MSG(rc == VEX_OK, "%s at %zu: vx_seg_open %d", what, at, rc);
         if (s) {
-            CHECK_MSG(seg_index(s, &p, &size, &g_err) == VEX_CORRUPT,
-                      "%s at %zu: seg_index", what, at);
+            CHECK_MSG(vx_seg_index(s, &p, &size, &g_err) == VEX_CORRUPT,
+                      "%s at %zu: vx_seg_index", what, at);
             CHECK(p == NULL);
             /* remembered, with the same message */
-            CHECK_RC(seg_index(s, &p, &size, &g_err), VEX_CORRUPT);
+            CHECK_RC(vx_seg_index(s, &p, &size, &g_err), VEX_CORRUPT);
             CHECK(err_has("index section checksum"));
         }
     } else {
-        CHECK_MSG(rc == VEX_CORRUPT, "%s at %zu: seg_open %d (%s)", what, at,
+        CHECK_MSG(rc == VEX_CORRUPT, "%s at %zu: vx_seg_open %d (%s)", what, at,
                   rc, vex_status_name(rc));
         CHECK(s == NULL);
     }
     CHECK(err_has(DMG_NAME));
     CHECK(err_has("offset"));
-    seg_close(s);
+    vx_seg_close(s);
 }
 
 /* Does bad differ from good anywhere outside [IDX_START, size)? */
@@ -846,10 +846,10 @@ static void damage(vex_vfs *v, const char *dir)
     {
         seg *s = NULL;
         write_all(v, d.path, d.good, d.size);
-        CHECK_RC(seg_open(v, d.path, DMG_NUM, NULL, &g_err, &s), VEX_OK);
+        CHECK_RC(vx_seg_open(v, d.path, DMG_NUM, NULL, &g_err, &s), VEX_OK);
         if (s)
             check_keys(s, &d.ks);
-        seg_close(s);
+        vx_seg_close(s);
     }
     if (test_case_failed_)
         fprintf(stderr, "%llu damage cases\n", (unsigned long long)d.n_cases);
@@ -861,9 +861,9 @@ static void test_damage_mem(void)
 {
     vex_vfs *v = NULL;
     uint64_t n_open, n_maps;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     damage(v, ".");
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     CHECK_EQ_INT(n_maps, 0);
     vex_vfs_destroy(v);
@@ -873,7 +873,7 @@ static void test_damage_posix(void)
 {
     char dir[] = "/tmp/vex_test_seg_XXXXXX";
     vex_vfs *v = NULL;
-    CHECK_RC(vex_vfs_posix_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &v), VEX_OK);
     if (v == NULL || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(v);
@@ -886,7 +886,7 @@ static void test_damage_posix(void)
 }
 
 /* Header edits with the checksum recomputed, so the checks behind it are
- * what is tested: the status of seg_open (which must fail), the file and
+ * what is tested: the status of vx_seg_open (which must fail), the file and
  * "offset" in the message. d->bad is reset to d->good after. */
 static int resealed(dmg *d, size_t hsize, const char *what)
 {
@@ -894,11 +894,11 @@ static int resealed(dmg *d, size_t hsize, const char *what)
     int rc;
     vex_put_u32le(d->bad + hsize - 4, vex_crc32c(d->bad, hsize - 4));
     write_all(d->v, d->path, d->bad, d->size);
-    rc = seg_open(d->v, d->path, DMG_NUM, NULL, &g_err, &s);
+    rc = vx_seg_open(d->v, d->path, DMG_NUM, NULL, &g_err, &s);
     CHECK_MSG(s == NULL, "%s opened", what);
     CHECK(err_has(DMG_NAME));
     CHECK(err_has("offset"));
-    seg_close(s);
+    vx_seg_close(s);
     memcpy(d->bad, d->good, d->size);
     return rc;
 }
@@ -934,7 +934,7 @@ static void test_resealed(void)
     dmg d;
     uint64_t k, k2, dead = 0;
     char want[64];
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     if (!dmg_setup(&d, v, "."))
         goto cleanup;
     memcpy(d.bad, d.good, d.size);
@@ -1087,10 +1087,10 @@ static void test_resealed(void)
         reseal_section(&d, 2);
         vex_put_u32le(d.bad + 508, vex_crc32c(d.bad, 508));
         write_all(v, d.path, d.bad, d.size);
-        CHECK_RC(seg_open(v, d.path, DMG_NUM, NULL, &g_err, &s), VEX_OK);
-        CHECK(s && seg_find(s, d.ks.ids[10], &key) == 1 && key == k2);
-        CHECK(s && seg_key_id(s, k) == d.ks.ids[11]);
-        seg_close(s);
+        CHECK_RC(vx_seg_open(v, d.path, DMG_NUM, NULL, &g_err, &s), VEX_OK);
+        CHECK(s && vx_seg_find(s, d.ks.ids[10], &key) == 1 && key == k2);
+        CHECK(s && vx_seg_key_id(s, k) == d.ks.ids[11]);
+        vx_seg_close(s);
         memcpy(d.bad, d.good, d.size);
     }
 cleanup:
@@ -1104,7 +1104,7 @@ cleanup:
 
 /* The META section (format 3): the metadata columns' bytes round trip
  * as they are (the segment layer does not interpret them; vseg opens them
- * with vm_colset_open, tested in test_meta and test_db), damage is caught
+ * with vx_vm_colset_open, tested in test_meta and test_db), damage is caught
  * by the section checksum with the offset, and a format-2 file (no META)
  * still opens. */
 static void test_meta_section(void)
@@ -1119,7 +1119,7 @@ static void test_meta_section(void)
     const unsigned char *p;
     size_t len;
     long size;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     make_keys(&ks, 7, 10, test_seed(77));
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (unsigned char)(i * 7 + 3);
@@ -1127,13 +1127,13 @@ static void test_meta_section(void)
     fill_info(&wi, 50, &ks, NULL, 0);
     wi.meta = data;
     wi.meta_len = sizeof data;
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
-    CHECK_RC(seg_open(v, path, 50, NULL, &g_err, &s), VEX_OK);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_open(v, path, 50, NULL, &g_err, &s), VEX_OK);
     if (s) {
-        CHECK_EQ_INT(seg_meta(s, &p, &len, &off), 1);
+        CHECK_EQ_INT(vx_seg_meta(s, &p, &len, &off), 1);
         CHECK(len == sizeof data && memcmp(p, data, len) == 0 && off >= 4096);
     }
-    seg_close(s);
+    vx_seg_close(s);
     s = NULL;
     /* find the META section in the table and damage it */
     file = malloc(1 << 16);
@@ -1148,7 +1148,7 @@ static void test_meta_section(void)
     if (moff > 0) {
         file[moff + 88] ^= 1;
         write_all(v, path, file, (size_t)size);
-        CHECK_RC(seg_open(v, path, 50, NULL, &g_err, &s), VEX_CORRUPT);
+        CHECK_RC(vx_seg_open(v, path, 50, NULL, &g_err, &s), VEX_CORRUPT);
         CHECK(err_has("meta section checksum") && err_has("offset"));
         file[moff + 88] ^= 1;
     }
@@ -1156,20 +1156,20 @@ static void test_meta_section(void)
     wi.meta = NULL;
     wi.number = 51;
     seg_path_of(path, sizeof path, ".", 51);
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
     /* a format-2 file: no META section, version 2 in the header */
     wi.meta = NULL;
     wi.meta_len = 0;
     wi.number = 52;
     seg_path_of(path, sizeof path, ".", 52);
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
     size = read_all(v, path, file, 1 << 16);
     vex_put_u32le(file + 8, 2);
     vex_put_u32le(file + 508, vex_crc32c(file, 508));
     write_all(v, path, file, (size_t)size);
-    CHECK_RC(seg_open(v, path, 52, NULL, &g_err, &s), VEX_OK);
-    CHECK(s == NULL || seg_meta(s, &p, &len, &off) == 0);
-    seg_close(s);
+    CHECK_RC(vx_seg_open(v, path, 52, NULL, &g_err, &s), VEX_OK);
+    CHECK(s == NULL || vx_seg_meta(s, &p, &len, &off) == 0);
+    vx_seg_close(s);
     free(file);
     free_keys(&ks);
     vex_vfs_destroy(v);
@@ -1207,9 +1207,9 @@ static void test_version1(void)
     vex_put_u64le(f + 112, 8192);
     vex_put_u64le(f + 120, 100);
     vex_put_u32le(f + 508, vex_crc32c(f, 508));
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     write_all(v, DMG_NAME, f, 2 * 4096 + 100);
-    CHECK_RC(seg_open(v, DMG_NAME, 0x2a, NULL, &g_err, &s), VEX_UNSUPPORTED);
+    CHECK_RC(vx_seg_open(v, DMG_NAME, 0x2a, NULL, &g_err, &s), VEX_UNSUPPORTED);
     CHECK(s == NULL);
     CHECK(err_has(DMG_NAME));
     CHECK(err_has("format version 1 is older than 2"));
@@ -1218,7 +1218,7 @@ static void test_version1(void)
     /* its header damaged: corrupt, not unsupported (checksum first) */
     f[20] ^= 1;
     write_all(v, DMG_NAME, f, 2 * 4096 + 100);
-    CHECK_RC(seg_open(v, DMG_NAME, 0x2a, NULL, &g_err, &s), VEX_CORRUPT);
+    CHECK_RC(vx_seg_open(v, DMG_NAME, 0x2a, NULL, &g_err, &s), VEX_CORRUPT);
     vex_vfs_destroy(v);
 }
 
@@ -1239,12 +1239,12 @@ static void fault_sweep_write(int kind, int persistent)
         uint64_t n_open, n_maps;
         seg *s = NULL;
         int rc;
-        CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
-        CHECK_RC(vex_vfs_fault_create(m, NULL, &f), VEX_OK);
+        CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
+        CHECK_RC(vx_vfs_fault_create(m, NULL, &f), VEX_OK);
         fill_info(&wi, 3, &ks, blob, 10000);
-        vex_vfs_fault_set(f, &cfg);
-        rc = seg_write(f, DMG_NAME, &wi, NULL, &g_err);
-        vex_vfs_fault_stats(f, &fs);
+        vx_vfs_fault_set(f, &cfg);
+        rc = vx_seg_write(f, DMG_NAME, &wi, NULL, &g_err);
+        vx_vfs_fault_stats(f, &fs);
         if (fs.n_faults == 0) {
             done = 1;
             CHECK_RC(rc, VEX_OK);
@@ -1263,14 +1263,14 @@ static void fault_sweep_write(int kind, int persistent)
                           "nth %llu kind %d: file left",
                           (unsigned long long)nth, kind);
         }
-        vex_vfs_mem_counts(m, &n_open, &n_maps);
+        vx_vfs_mem_counts(m, &n_open, &n_maps);
         CHECK_EQ_INT(n_open, 0);
         CHECK_EQ_INT(n_maps, 0);
         if (rc == VEX_OK) { /* what was written reads back */
-            CHECK_RC(seg_open(m, DMG_NAME, 3, NULL, &g_err, &s), VEX_OK);
+            CHECK_RC(vx_seg_open(m, DMG_NAME, 3, NULL, &g_err, &s), VEX_OK);
             if (s)
                 check_keys(s, &ks);
-            seg_close(s);
+            vx_seg_close(s);
         }
         vex_vfs_destroy(f);
         vex_vfs_destroy(m);
@@ -1297,21 +1297,21 @@ static int open_scenario(vex_vfs *m, vex_vfs *f, fail_alloc *fa,
     const void *p;
     uint64_t size, n_open, n_maps;
     int rc;
-    vex_mem_init(&mem, &a);
-    rc = seg_open(f, DMG_NAME, DMG_NUM, &mem, &g_err, &s);
-    if (f != m) { /* faults in seg_close are not reported: stop here */
+    vx_mem_init(&mem, &a);
+    rc = vx_seg_open(f, DMG_NAME, DMG_NUM, &mem, &g_err, &s);
+    if (f != m) { /* faults in vx_seg_close are not reported: stop here */
         vex_fault_config off = {0, 0, 0, 0};
-        vex_vfs_fault_stats(f, fs);
-        vex_vfs_fault_set(f, &off);
+        vx_vfs_fault_stats(f, fs);
+        vx_vfs_fault_set(f, &off);
     }
     if (rc == VEX_OK) {
-        CHECK(seg_find(s, 5, NULL) == 1);
-        CHECK_RC(seg_index(s, &p, &size, &g_err), VEX_OK);
-        seg_close(s);
+        CHECK(vx_seg_find(s, 5, NULL) == 1);
+        CHECK_RC(vx_seg_index(s, &p, &size, &g_err), VEX_OK);
+        vx_seg_close(s);
     } else {
         CHECK(s == NULL);
     }
-    vex_vfs_mem_counts(m, &n_open, &n_maps);
+    vx_vfs_mem_counts(m, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     CHECK_EQ_INT(n_maps, 0);
     CHECK_EQ_INT(fa->live, 0);
@@ -1327,8 +1327,8 @@ static void test_fault_open(void)
     int done = 0, rc = VEX_NOMEM;
     dmg d;
     pthread_mutex_init(&fa.lock, NULL);
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
-    CHECK_RC(vex_vfs_fault_create(m, NULL, &f), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_fault_create(m, NULL, &f), VEX_OK);
     if (!dmg_setup(&d, m, "."))
         goto cleanup;
     for (nth = 1; !done && nth < 100; nth++) {
@@ -1336,7 +1336,7 @@ static void test_fault_open(void)
         vex_fault_stats fs;
         fa.budget = -1;
         fa.live = 0;
-        vex_vfs_fault_set(f, &cfg);
+        vx_vfs_fault_set(f, &cfg);
         rc = open_scenario(m, f, &fa, &fs);
         if (fs.n_faults == 0) {
             done = 1;
@@ -1371,7 +1371,7 @@ cleanup:
 typedef struct thr {
     seg *s;
     atomic_int *go;
-    int id, bad_index; /* expect seg_index to fail */
+    int id, bad_index; /* expect vx_seg_index to fail */
     int errors;
 } thr;
 
@@ -1382,7 +1382,7 @@ static void *thr_run(void *arg)
     vex_rng r;
     vex_err err;
     int i;
-    vex_err_init(&err);
+    vx_err_init(&err);
     vex_rng_seed(&r, test_seed(11) + (uint64_t)t->id);
     while (!atomic_load(t->go))
         ;
@@ -1390,25 +1390,26 @@ static void *thr_run(void *arg)
         uint64_t id = vex_rng_below(&r, 5 + 3 * T_ROWS + 10), key = 0;
         uint64_t k = vex_rng_below(&r, 2 * T_ROWS + 3);
         int want = id >= 5 && (id - 5) % 3 == 0 && (id - 5) / 3 < T_ROWS;
-        int got = seg_find(t->s, id, &key);
+        int got = vx_seg_find(t->s, id, &key);
         int live = k % 2 == 1 && k < 2 * T_ROWS;
         if (got != want || (got && key != 2 * ((id - 5) / 3) + 1))
             t->errors++;
-        if (got && (!seg_key_live(t->s, key) || seg_key_id(t->s, key) != id))
+        if (got &&
+            (!vx_seg_key_live(t->s, key) || vx_seg_key_id(t->s, key) != id))
             t->errors++;
-        if (seg_key_live(t->s, k) != live ||
-            seg_key_id(t->s, k) != (live ? 5 + 3 * (k / 2) : 0))
+        if (vx_seg_key_live(t->s, k) != live ||
+            vx_seg_key_id(t->s, k) != (live ? 5 + 3 * (k / 2) : 0))
             t->errors++;
         if (i % 1000 == 0) {
             const void *p = NULL;
             uint64_t size = 0;
-            int rc = seg_index(t->s, &p, &size, &err);
+            int rc = vx_seg_index(t->s, &p, &size, &err);
             if (t->bad_index ? rc != VEX_CORRUPT
                              : rc != VEX_OK || size != 70000)
                 t->errors++;
         }
     }
-    vex_err_destroy(&err);
+    vx_err_destroy(&err);
     return NULL;
 }
 
@@ -1442,7 +1443,7 @@ static void threads_on(vex_vfs *v, int bad_index)
     wi.key_ids = ki;
     wi.index_blob = blob;
     wi.blob_size = 70000;
-    CHECK_RC(seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
     if (bad_index) { /* damage the blob: open succeeds, index fails */
         static unsigned char buf[1 << 20];
         long n = read_all(v, path, buf, sizeof buf);
@@ -1450,7 +1451,7 @@ static void threads_on(vex_vfs *v, int bad_index)
         buf[n - 100] ^= 0x40;
         write_all(v, path, buf, (size_t)n);
     }
-    CHECK_RC(seg_open(v, path, num, NULL, &g_err, &s), VEX_OK);
+    CHECK_RC(vx_seg_open(v, path, num, NULL, &g_err, &s), VEX_OK);
     if (s == NULL)
         goto cleanup;
     for (j = 0; j < N_THREADS; j++) {
@@ -1466,7 +1467,7 @@ static void threads_on(vex_vfs *v, int bad_index)
         pthread_join(th[j], NULL);
         CHECK_EQ_INT(t[j].errors, 0);
     }
-    seg_close(s);
+    vx_seg_close(s);
 cleanup:
     free(ids);
     free(rk);
@@ -1477,7 +1478,7 @@ cleanup:
 static void test_concurrent(void)
 {
     vex_vfs *v = NULL;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     threads_on(v, 0);
     threads_on(v, 1);
     vex_vfs_destroy(v);
@@ -1485,7 +1486,7 @@ static void test_concurrent(void)
 
 int main(void)
 {
-    vex_err_init(&g_err);
+    vx_err_init(&g_err);
     TEST_RUN(test_roundtrip_mem);
     TEST_RUN(test_roundtrip_posix);
     TEST_RUN(test_real_index);
@@ -1500,6 +1501,6 @@ int main(void)
     TEST_RUN(test_fault_write);
     TEST_RUN(test_fault_open);
     TEST_RUN(test_concurrent);
-    vex_err_destroy(&g_err);
+    vx_err_destroy(&g_err);
     return TEST_EXIT();
 }

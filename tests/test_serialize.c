@@ -7,7 +7,7 @@
  * copying modes; the too-small buffer; and the loaders' defences: every header
  * byte flipped, section bytes flipped, every truncation, trailing bytes, and
  * structural damage crafted behind valid checksums (the blob is re-sealed with
- * vex_blob_finish from the private index/blob.h) so that the checks behind
+ * vx_blob_finish from the private index/blob.h) so that the checks behind
  * the CRCs are what must catch it. Each corrupt case must give
  * VEX_CORRUPT (or VEX_UNSUPPORTED) with a message, never a crash.
  */
@@ -431,9 +431,9 @@ static void test_section_flips(void)
         if (ix == NULL)
             continue;
         blob = blob_of(ix, &size);
-        vex_err_init(&err);
-        CHECK_RC(vex_blob_parse(blob, size, &info, &err), VEX_OK);
-        vex_err_destroy(&err);
+        vx_err_init(&err);
+        CHECK_RC(vx_blob_parse(blob, size, &info, &err), VEX_OK);
+        vx_err_destroy(&err);
         for (t = 0; t < 40; t++) {
             const vex_blob_section *sec =
                 &info.sec[vex_rng_below(&r, info.n_sections)];
@@ -496,14 +496,14 @@ static void craft_begin(crafted *c, vex_index *ix)
 {
     vex_err err;
     c->b = blob_of(ix, &c->size);
-    vex_err_init(&err);
-    CHECK_RC(vex_blob_parse(c->b, c->size, &c->info, &err), VEX_OK);
-    vex_err_destroy(&err);
+    vx_err_init(&err);
+    CHECK_RC(vx_blob_parse(c->b, c->size, &c->info, &err), VEX_OK);
+    vx_err_destroy(&err);
 }
 
 static unsigned char *sec_ptr(crafted *c, uint32_t id)
 {
-    const vex_blob_section *s = vex_blob_find(&c->info, id);
+    const vex_blob_section *s = vx_blob_find(&c->info, id);
     CHECK(s != NULL);
     return s ? c->b + s->offset : NULL;
 }
@@ -514,7 +514,7 @@ static void craft_expect(crafted *c, const unsigned char *orig,
                          const vex_blob_info *orig_info, const char *want,
                          const char *what)
 {
-    vex_blob_finish(&c->info, c->b);
+    vx_blob_finish(&c->info, c->b);
     expect_fail(c->b, c->size, VEX_CORRUPT, VEX_CORRUPT, want, what);
     memcpy(c->b, orig, (size_t)c->size);
     c->info = *orig_info;
@@ -543,7 +543,7 @@ static void test_crafted_hnsw(void)
     orig = aligned_copy(c.b, c.size);
     info0 = c.info;
     /* an unchanged re-seal still opens */
-    vex_blob_finish(&c.info, c.b);
+    vx_blob_finish(&c.info, c.b);
     CHECK(memcmp(c.b, orig, (size_t)c.size) == 0);
 
     lk = links0(&c, 0, vb);

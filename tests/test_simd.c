@@ -397,7 +397,7 @@ static void test_f32_packed(void)
                 for (i = 0; i < psz; i++)
                     pk[i] = u2f(CANARY);
                 t->pack_f32(x, xs, count, n, pk);
-                vex_pack_f32_generic(t->panel, x, xs, count, n, pg);
+                vx_pack_f32_generic(t->panel, x, xs, count, n, pg);
                 CHECK_MSG(memcmp(pk, pg, psz * 4) == 0,
                           "%s pack n=%zu count=%zu", t->name, n, count);
                 for (i = 0; i < osz; i++)
@@ -714,7 +714,7 @@ static void test_f16_to_f32(void)
                         CHECK(dst[i] == -7.0f);
                     else
                         CHECK(f2u(dst[i]) ==
-                              f2u(vex_f16_to_f32_one(src[i - off])));
+                              f2u(vx_f16_to_f32_one(src[i - off])));
                 }
                 free(bs);
             }
@@ -752,8 +752,8 @@ static void test_f32_to_f16(void)
         fill = 0;
         /* around every half value: exact, ties below and above, +-1 ulp */
         for (h = 0; h < 0x10000u; h++) {
-            uint32_t x = f2u(vex_f16_to_f32_one((uint16_t)h));
-            uint32_t nx = f2u(vex_f16_to_f32_one((uint16_t)(h + 1)));
+            uint32_t x = f2u(vx_f16_to_f32_one((uint16_t)h));
+            uint32_t nx = f2u(vx_f16_to_f32_one((uint16_t)(h + 1)));
             uint32_t mid;
             if ((h >> 10) & 0x1fu) /* normal (or inf/NaN): half an ulp up */
                 mid = x + 0x1000u;
@@ -803,11 +803,11 @@ static void test_f32_to_f16(void)
 
 static const char *best_name(void)
 {
-    if (vex_simd_table_avx512())
+    if (vx_simd_table_avx512())
         return "avx512";
-    if (vex_simd_table_avx2())
+    if (vx_simd_table_avx2())
         return "avx2";
-    if (vex_simd_table_neon())
+    if (vx_simd_table_neon())
         return "neon";
     return "scalar";
 }
@@ -829,16 +829,16 @@ static void test_dispatch_force(void)
 {
     static const char *names[] = {"scalar", "avx2", "avx512", "neon"};
     size_t i;
-    CHECK(vex_simd() != NULL);
+    CHECK(vx_simd() != NULL);
     CHECK_RC(vex_simd_force("scalar"), VEX_OK);
     CHECK(strcmp(vex_simd_name(), "scalar") == 0);
-    CHECK(vex_simd() == vex_simd_table_scalar());
+    CHECK(vx_simd() == vx_simd_table_scalar());
     CHECK_RC(vex_simd_force("bogus"), VEX_INVALID);
     CHECK_RC(vex_simd_force(""), VEX_INVALID);
     CHECK_RC(vex_simd_force("AVX2"), VEX_INVALID);
     CHECK(strcmp(vex_simd_name(), "scalar") == 0);
     for (i = 0; i < 4; i++) {
-        const vex_simd_table *t = vex_simd_table_by_name(names[i]);
+        const vex_simd_table *t = vx_simd_table_by_name(names[i]);
         CHECK_EQ_INT(vex_simd_supported(names[i]), t != NULL);
         if (t) {
             CHECK_RC(vex_simd_force(names[i]), VEX_OK);
@@ -851,7 +851,7 @@ static void test_dispatch_force(void)
         }
     }
     CHECK(!vex_simd_supported("bogus") && !vex_simd_supported(NULL));
-    CHECK(vex_simd_table_by_name(NULL) == NULL);
+    CHECK(vx_simd_table_by_name(NULL) == NULL);
     CHECK_RC(vex_simd_force(NULL), VEX_OK);
     CHECK(strcmp(vex_simd_name(), best_name()) == 0);
     CHECK_RC(vex_simd_force("scalar"), VEX_OK);
@@ -868,10 +868,10 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--dispatch") == 0)
         return TEST_EXIT();
 
-    g_ref = vex_simd_table_scalar();
-    all[0] = vex_simd_table_avx2();
-    all[1] = vex_simd_table_avx512();
-    all[2] = vex_simd_table_neon();
+    g_ref = vx_simd_table_scalar();
+    all[0] = vx_simd_table_avx2();
+    all[1] = vx_simd_table_avx512();
+    all[2] = vx_simd_table_neon();
     for (i = 0; i < 3; i++)
         if (all[i])
             g_tabs[g_n_tabs++] = all[i];

@@ -29,17 +29,17 @@ static void test_mem_aligned(void)
 {
     vex_mem m;
     size_t align;
-    CHECK_RC(vex_mem_init(&m, NULL), VEX_OK);
+    CHECK_RC(vx_mem_init(&m, NULL), VEX_OK);
     for (align = 1; align <= 4096; align *= 2) {
-        unsigned char *p = vex_mem_alloc_aligned(&m, 100, align);
+        unsigned char *p = vx_mem_alloc_aligned(&m, 100, align);
         CHECK(p != NULL);
         CHECK(((uintptr_t)p %
                (align < sizeof(void *) ? sizeof(void *) : align)) == 0);
         memset(p, 0xab, 100);
-        vex_mem_free_aligned(&m, p);
+        vx_mem_free_aligned(&m, p);
     }
-    CHECK(vex_mem_alloc_aligned(&m, SIZE_MAX - 8, 64) == NULL);
-    CHECK(vex_mem_calloc(&m, SIZE_MAX / 2, 4) == NULL);
+    CHECK(vx_mem_alloc_aligned(&m, SIZE_MAX - 8, 64) == NULL);
+    CHECK(vx_mem_calloc(&m, SIZE_MAX / 2, 4) == NULL);
 }
 
 static void test_mem_partial_allocator(void)
@@ -47,9 +47,9 @@ static void test_mem_partial_allocator(void)
     vex_mem m;
     vex_allocator a = {0};
     a.alloc = NULL;
-    CHECK_RC(vex_mem_init(&m, &a), VEX_OK); /* all NULL: libc */
+    CHECK_RC(vx_mem_init(&m, &a), VEX_OK); /* all NULL: libc */
     a.free = (void (*)(void *, void *))1;
-    CHECK_RC(vex_mem_init(&m, &a), VEX_INVALID);
+    CHECK_RC(vx_mem_init(&m, &a), VEX_INVALID);
 }
 
 static void test_idmap_model(void)
@@ -62,8 +62,8 @@ static void test_idmap_model(void)
     vex_idmap map;
     vex_rng r;
     size_t i, live = 0;
-    vex_mem_init(&m, NULL);
-    vex_idmap_init(&map, &m);
+    vx_mem_init(&m, NULL);
+    vx_idmap_init(&map, &m);
     vex_rng_seed(&r, test_seed(1));
     memset(present, 0, sizeof present);
     for (i = 0; i < 200000; i++) {
@@ -73,18 +73,18 @@ static void test_idmap_model(void)
         unsigned op = (unsigned)vex_rng_below(&r, 3);
         if (op == 0) {
             uint64_t v = vex_rng_next(&r) >> 1;
-            CHECK_RC(vex_idmap_put(&map, key, v), VEX_OK);
+            CHECK_RC(vx_idmap_put(&map, key, v), VEX_OK);
             live += !present[k];
             present[k] = 1;
             model[k] = v;
         } else if (op == 1) {
-            int got = vex_idmap_remove(&map, key);
+            int got = vx_idmap_remove(&map, key);
             CHECK_EQ_INT(got, present[k]);
             live -= present[k];
             present[k] = 0;
         } else {
             uint64_t v = 0;
-            int got = vex_idmap_get(&map, key, &v);
+            int got = vx_idmap_get(&map, key, &v);
             CHECK_EQ_INT(got, present[k]);
             if (got && present[k])
                 CHECK(v == model[k]);
@@ -92,14 +92,14 @@ static void test_idmap_model(void)
         CHECK_EQ_INT(map.count, live);
     }
     /* extreme keys */
-    CHECK_RC(vex_idmap_put(&map, 0, 5), VEX_OK);
-    CHECK_RC(vex_idmap_put(&map, UINT64_MAX, 6), VEX_OK);
+    CHECK_RC(vx_idmap_put(&map, 0, 5), VEX_OK);
+    CHECK_RC(vx_idmap_put(&map, UINT64_MAX, 6), VEX_OK);
     {
         uint64_t v;
-        CHECK(vex_idmap_get(&map, 0, &v) && v == 5);
-        CHECK(vex_idmap_get(&map, UINT64_MAX, &v) && v == 6);
+        CHECK(vx_idmap_get(&map, 0, &v) && v == 5);
+        CHECK(vx_idmap_get(&map, UINT64_MAX, &v) && v == 6);
     }
-    vex_idmap_destroy(&map);
+    vx_idmap_destroy(&map);
 }
 
 static int hit_cmp(const void *a, const void *b)
@@ -128,7 +128,7 @@ static void test_topk_against_sort(void)
         for (i = 0; i < N; i++)
             vex_topk_push(&t, all[i].distance, all[i].id);
         qsort(all, N, sizeof all[0], hit_cmp);
-        CHECK_EQ_INT(vex_topk_sort(&t), k);
+        CHECK_EQ_INT(vx_topk_sort(&t), k);
         for (i = 0; i < k; i++)
             CHECK(store[i].id == all[i].id &&
                   store[i].distance == all[i].distance);
@@ -162,8 +162,8 @@ static void *pool_caller(void *p)
         atomic_init(&a.bad_worker, 0);
         for (i = 0; i < 64; i++)
             atomic_init(&a.seen[i], 0);
-        a.width = vex_pool_width(pool, (unsigned)(round % 4));
-        vex_pool_run(pool, n, (unsigned)(round % 4), pool_task, &a);
+        a.width = vx_pool_width(pool, (unsigned)(round % 4));
+        vx_pool_run(pool, n, (unsigned)(round % 4), pool_task, &a);
         if (atomic_load(&a.sum) != n * (n + 1) / 2 ||
             atomic_load(&a.bad_worker))
             return (void *)1;
@@ -178,20 +178,20 @@ static void test_pool_concurrent_callers(void)
     pthread_t th[3];
     void *res;
     int i;
-    vex_mem_init(&m, NULL);
-    CHECK_RC(vex_pool_create(&m, 3, &pool), VEX_OK);
-    CHECK_EQ_INT(vex_pool_size(pool), 3);
+    vx_mem_init(&m, NULL);
+    CHECK_RC(vx_pool_create(&m, 3, &pool), VEX_OK);
+    CHECK_EQ_INT(vx_pool_size(pool), 3);
     for (i = 0; i < 3; i++)
         pthread_create(&th[i], NULL, pool_caller, pool);
     for (i = 0; i < 3; i++) {
         pthread_join(th[i], &res);
         CHECK(res == NULL);
     }
-    vex_pool_destroy(pool);
-    CHECK_RC(vex_pool_create(&m, 0, &pool), VEX_INVALID);
-    CHECK_RC(vex_pool_create(&m, 1, &pool), VEX_OK);
+    vx_pool_destroy(pool);
+    CHECK_RC(vx_pool_create(&m, 0, &pool), VEX_INVALID);
+    CHECK_RC(vx_pool_create(&m, 1, &pool), VEX_OK);
     CHECK(pool_caller(pool) == NULL);
-    vex_pool_destroy(pool);
+    vx_pool_destroy(pool);
 }
 
 /* cmap: one writer inserts and updates (values only grow) while readers
@@ -212,7 +212,7 @@ static void *cm_reader(void *arg)
         uint64_t n = atomic_load(&x->published);
         for (uint64_t i = 0; i < 64; i++) {
             uint64_t k = (i * 311) % CM_KEYS, v = 0;
-            int got = vex_cmap_get(&x->m, k * 0x9E3779B97F4A7C15ull, &v);
+            int got = vx_cmap_get(&x->m, k * 0x9E3779B97F4A7C15ull, &v);
             if (k < n)
                 CHECK(got); /* published keys never vanish */
             if (got) {
@@ -230,16 +230,16 @@ static void test_cmap_one_writer(void)
     cm_ctx x;
     pthread_t th[2];
     vex_mem mem;
-    vex_mem_init(&mem, NULL);
-    vex_cmap_init(&x.m, &mem);
+    vx_mem_init(&mem, NULL);
+    vx_cmap_init(&x.m, &mem);
     atomic_init(&x.stop, 0);
     atomic_init(&x.published, 0);
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, cm_reader, &x);
     for (uint64_t round = 0; round < 3; round++)
         for (uint64_t k = 0; k < CM_KEYS; k++) {
-            CHECK_RC(vex_cmap_put(&x.m, k * 0x9E3779B97F4A7C15ull,
-                                  round * CM_KEYS + k),
+            CHECK_RC(vx_cmap_put(&x.m, k * 0x9E3779B97F4A7C15ull,
+                                 round * CM_KEYS + k),
                      VEX_OK);
             if (round == 0)
                 atomic_store(&x.published, k + 1);
@@ -250,12 +250,12 @@ static void test_cmap_one_writer(void)
     CHECK_EQ_INT(x.m.count, CM_KEYS);
     for (uint64_t k = 0; k < CM_KEYS; k++) {
         uint64_t v = 0;
-        CHECK(vex_cmap_get(&x.m, k * 0x9E3779B97F4A7C15ull, &v));
+        CHECK(vx_cmap_get(&x.m, k * 0x9E3779B97F4A7C15ull, &v));
         CHECK_EQ_INT(v, 2 * CM_KEYS + k);
     }
-    CHECK(!vex_cmap_get(&x.m, 12345, NULL));
-    CHECK_RC(vex_cmap_put(&x.m, 1, UINT64_MAX), VEX_INVALID);
-    vex_cmap_destroy(&x.m);
+    CHECK(!vx_cmap_get(&x.m, 12345, NULL));
+    CHECK_RC(vx_cmap_put(&x.m, 1, UINT64_MAX), VEX_INVALID);
+    vx_cmap_destroy(&x.m);
 }
 
 int main(void)

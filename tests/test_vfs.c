@@ -33,9 +33,9 @@ static char *join(char *buf, size_t size, const char *dir, const char *name)
 static int write_file(vex_vfs *v, const char *path, const void *data, size_t n)
 {
     vex_file *f = NULL;
-    int rc = vex_vfs_open(
-        v, path, VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE, &f,
-        &g_err);
+    int rc = vex_vfs_open(v, path,
+                          VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_TRUNCATE,
+                          &f, &g_err);
     if (rc == VEX_OK && n)
         rc = vex_file_write(f, data, n, 0, &g_err);
     if (f)
@@ -48,7 +48,7 @@ static long read_file(vex_vfs *v, const char *path, void *buf, size_t cap)
 {
     vex_file *f = NULL;
     size_t got = 0;
-    if (vex_vfs_open(v, path, VEX_OPEN_READONLY, &f, NULL) != VEX_OK)
+    if (vex_vfs_open(v, path, VX_FILE_READONLY, &f, NULL) != VEX_OK)
         return -1;
     if (vex_file_read(f, buf, cap, 0, &got, NULL) != VEX_OK)
         got = (size_t)-1;
@@ -115,19 +115,19 @@ static void conformance(vex_vfs *v, const char *dir)
     join(sub, sizeof sub, dir, "sub");
 
     /* error codes and messages that name the path */
-    CHECK_RC(vex_vfs_open(v, p1, VEX_OPEN_READONLY, &f, &g_err), VEX_NOTFOUND);
+    CHECK_RC(vex_vfs_open(v, p1, VX_FILE_READONLY, &f, &g_err), VEX_NOTFOUND);
     CHECK(f == NULL);
-    vex_err_copy(&g_err, msg, sizeof msg);
+    vx_err_copy(&g_err, msg, sizeof msg);
     CHECK_MSG(strstr(msg, "a.dat") != NULL, "%s", msg);
-    CHECK_RC(vex_vfs_open(v, p1, VEX_OPEN_READONLY | VEX_OPEN_CREATE, &f, NULL),
+    CHECK_RC(vex_vfs_open(v, p1, VX_FILE_READONLY | VX_FILE_CREATE, &f, NULL),
              VEX_INVALID);
     CHECK_RC(vex_vfs_open(v, p1,
-                          VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_EXCL,
-                          &f, &g_err),
+                          VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_EXCL, &f,
+                          &g_err),
              VEX_OK);
     CHECK_RC(vex_vfs_open(v, p1,
-                          VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_EXCL,
-                          &g, &g_err),
+                          VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_EXCL, &g,
+                          &g_err),
              VEX_EXISTS);
     CHECK(g == NULL);
     CHECK_EQ_INT(kind_of(v, p1), VEX_VFS_FILE);
@@ -148,10 +148,10 @@ static void conformance(vex_vfs *v, const char *dir)
     CHECK_EQ_INT(i, 10000);
     CHECK_RC(vex_file_read(f, buf, 10, 20000, &got, &g_err), VEX_OK);
     CHECK_EQ_INT(got, 0);
-    CHECK_RC(vex_file_read_exact(f, buf, 10, 10000, &g_err), VEX_CORRUPT);
-    vex_err_copy(&g_err, msg, sizeof msg);
+    CHECK_RC(vx_file_read_exact(f, buf, 10, 10000, &g_err), VEX_CORRUPT);
+    vx_err_copy(&g_err, msg, sizeof msg);
     CHECK_MSG(strstr(msg, "a.dat") && strstr(msg, "offset 10000"), "%s", msg);
-    CHECK_RC(vex_file_read_exact(f, buf, 5, 10000, &g_err), VEX_OK);
+    CHECK_RC(vx_file_read_exact(f, buf, 5, 10000, &g_err), VEX_OK);
     /* append = write at the size */
     CHECK_RC(vex_file_write(f, "!", 1, size, &g_err), VEX_OK);
     CHECK_RC(vex_file_sync(f, VEX_SYNC_DATA, &g_err), VEX_OK);
@@ -185,7 +185,7 @@ static void conformance(vex_vfs *v, const char *dir)
     CHECK_RC(vex_file_munmap(f, map, len, &g_err), VEX_OK);
 
     /* locks are per handle: a second handle on the same path is busy */
-    CHECK_RC(vex_vfs_open(v, p1, VEX_OPEN_READWRITE, &g, &g_err), VEX_OK);
+    CHECK_RC(vex_vfs_open(v, p1, VX_FILE_READWRITE, &g, &g_err), VEX_OK);
     CHECK_RC(vex_file_lock(f, &g_err), VEX_OK);
     CHECK_RC(vex_file_lock(g, &g_err), VEX_BUSY);
     CHECK_RC(vex_file_unlock(f, &g_err), VEX_OK);
@@ -207,10 +207,10 @@ static void conformance(vex_vfs *v, const char *dir)
     CHECK_RC(vex_vfs_rename(v, p1, p3, &g_err), VEX_NOTFOUND);
 
     /* a removed file stays usable through an open handle */
-    CHECK_RC(vex_vfs_open(v, p2, VEX_OPEN_READWRITE, &f, &g_err), VEX_OK);
+    CHECK_RC(vex_vfs_open(v, p2, VX_FILE_READWRITE, &f, &g_err), VEX_OK);
     CHECK_RC(vex_vfs_remove(v, p2, &g_err), VEX_OK);
     CHECK_EQ_INT(kind_of(v, p2), VEX_VFS_NONE);
-    CHECK_RC(vex_file_read_exact(f, buf, 4, 0, &g_err), VEX_OK);
+    CHECK_RC(vx_file_read_exact(f, buf, 4, 0, &g_err), VEX_OK);
     CHECK(memcmp(buf, "AAAA", 4) == 0);
     CHECK_RC(vex_file_close(f, &g_err), VEX_OK);
     f = NULL;
@@ -249,7 +249,7 @@ static void test_posix_conformance(void)
 {
     char dir[] = "/tmp/vex_test_vfs_XXXXXX";
     vex_vfs *v = NULL;
-    CHECK_RC(vex_vfs_posix_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &v), VEX_OK);
     if (v == NULL || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(v);
@@ -264,11 +264,11 @@ static void test_mem_conformance(void)
 {
     vex_vfs *v = NULL;
     uint64_t n_open, n_maps;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "/db", &g_err), VEX_OK);
     conformance(v, "/db");
     conformance(v, "db//"); /* the same directory, another spelling */
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     CHECK_EQ_INT(n_maps, 0);
     vex_vfs_destroy(v);
@@ -279,14 +279,14 @@ static void test_mem_conformance(void)
 static void test_wrapper_conformance(void)
 {
     vex_vfs *m = NULL, *f = NULL, *c = NULL;
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
-    CHECK_RC(vex_vfs_fault_create(m, NULL, &f), VEX_OK);
-    CHECK_RC(vex_vfs_crash_create(m, NULL, 7, &c), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_fault_create(m, NULL, &f), VEX_OK);
+    CHECK_RC(vx_vfs_crash_create(m, NULL, 7, &c), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "d1", &g_err), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "d2", &g_err), VEX_OK);
     conformance(f, "d1");
     conformance(c, "d2");
-    CHECK_RC(vex_vfs_crash_now(c, VEX_CRASH_KEEP_ALL, &g_err), VEX_OK);
+    CHECK_RC(vx_vfs_crash_now(c, VEX_CRASH_KEEP_ALL, &g_err), VEX_OK);
     vex_vfs_destroy(c);
     vex_vfs_destroy(f);
     vex_vfs_destroy(m);
@@ -299,21 +299,21 @@ static void test_posix_lock_fork(void)
     vex_file *f = NULL;
     int status = 0;
     pid_t pid;
-    if (vex_vfs_posix_create(NULL, &v) != VEX_OK || mkdtemp(dir) == NULL) {
+    if (vx_vfs_posix_create(NULL, &v) != VEX_OK || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(v);
         return;
     }
     join(path, sizeof path, dir, "LOCK");
     CHECK_RC(
-        vex_vfs_open(v, path, VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &f, &g_err),
+        vex_vfs_open(v, path, VX_FILE_READWRITE | VX_FILE_CREATE, &f, &g_err),
         VEX_OK);
     CHECK_RC(vex_file_lock(f, &g_err), VEX_OK);
     fflush(NULL);
     pid = fork();
     if (pid == 0) { /* the second writer process */
         vex_file *g = NULL;
-        int rc = vex_vfs_open(v, path, VEX_OPEN_READWRITE, &g, NULL);
+        int rc = vex_vfs_open(v, path, VX_FILE_READWRITE, &g, NULL);
         if (rc == VEX_OK)
             rc = vex_file_lock(g, NULL);
         _exit(rc == VEX_BUSY ? 0 : 1);
@@ -329,7 +329,7 @@ static void test_posix_lock_fork(void)
     pid = fork();
     if (pid == 0) {
         vex_file *g = NULL;
-        int rc = vex_vfs_open(v, path, VEX_OPEN_READWRITE, &g, NULL);
+        int rc = vex_vfs_open(v, path, VX_FILE_READWRITE, &g, NULL);
         if (rc == VEX_OK)
             rc = vex_file_lock(g, NULL);
         _exit(rc == VEX_OK ? 0 : 1);
@@ -361,9 +361,9 @@ static void test_fault_kinds(void)
         vex_fault_stats st;
         int persistent;
         for (persistent = 0; persistent < 2; persistent++) {
-            CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
-            CHECK_RC(vex_vfs_fault_create(m, NULL, &v), VEX_OK);
-            CHECK_RC(vex_vfs_open(v, "f", VEX_OPEN_READWRITE | VEX_OPEN_CREATE,
+            CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
+            CHECK_RC(vx_vfs_fault_create(m, NULL, &v), VEX_OK);
+            CHECK_RC(vex_vfs_open(v, "f", VX_FILE_READWRITE | VX_FILE_CREATE,
                                   &f, &g_err),
                      VEX_OK);
             cfg.mask = VEX_FAULT_BIT(VEX_FAULT_M_WRITE) |
@@ -371,17 +371,17 @@ static void test_fault_kinds(void)
             cfg.fail_at = 3;
             cfg.persistent = persistent;
             cfg.kind = kinds[k];
-            vex_vfs_fault_set(v, &cfg);
+            vx_vfs_fault_set(v, &cfg);
             /* selected calls 1, 2 succeed; reads are not selected */
             CHECK_RC(vex_file_write(f, "0123456789", 10, 0, &g_err), VEX_OK);
-            CHECK_RC(vex_file_read_exact(f, buf, 10, 0, &g_err), VEX_OK);
+            CHECK_RC(vx_file_read_exact(f, buf, 10, 0, &g_err), VEX_OK);
             CHECK_RC(vex_file_write(f, "abcdefghij", 10, 10, &g_err), VEX_OK);
             if (kinds[k] == VEX_FAULT_SYNC) { /* call 3 is a sync */
                 CHECK_RC(vex_file_sync(f, VEX_SYNC_FULL, &g_err), want[k]);
             } else {
                 CHECK_RC(vex_file_write(f, "ABCDEFGHIJ", 10, 20, &g_err),
                          want[k]);
-                vex_err_copy(&g_err, msg, sizeof msg);
+                vx_err_copy(&g_err, msg, sizeof msg);
                 CHECK_MSG(strstr(msg, "injected") && strstr(msg, "offset"),
                           "%s", msg);
             }
@@ -397,16 +397,16 @@ static void test_fault_kinds(void)
                                        ? VEX_FULL
                                        : VEX_IOERR)
                                 : VEX_OK);
-            vex_vfs_fault_stats(v, &st);
+            vx_vfs_fault_stats(v, &st);
             CHECK_EQ_INT(st.n_selected, 4);
             CHECK_EQ_INT(st.n_faults, persistent ? 2 : 1);
             CHECK_EQ_INT(st.n_calls[VEX_FAULT_M_READ], 1);
             CHECK_EQ_INT(st.n_calls[VEX_FAULT_M_OPEN], 1);
             /* disarm: everything works again, counters restart */
             cfg.fail_at = 0;
-            vex_vfs_fault_set(v, &cfg);
+            vx_vfs_fault_set(v, &cfg);
             CHECK_RC(vex_file_write(f, "y", 1, 0, &g_err), VEX_OK);
-            vex_vfs_fault_stats(v, &st);
+            vx_vfs_fault_stats(v, &st);
             CHECK_EQ_INT(st.n_selected, 1);
             CHECK_EQ_INT(st.n_faults, 0);
             CHECK_RC(vex_file_close(f, &g_err), VEX_OK);
@@ -424,8 +424,8 @@ static void test_fault_masks(void)
     vex_fault_stats st;
     uint64_t n_open, n_maps;
     int k, i;
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
-    CHECK_RC(vex_vfs_fault_create(m, NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_fault_create(m, NULL, &v), VEX_OK);
     /* a persistent fault on every directory method leaves files alone */
     cfg.mask =
         VEX_FAULT_BIT(VEX_FAULT_M_RENAME) |
@@ -435,7 +435,7 @@ static void test_fault_masks(void)
     cfg.fail_at = 1;
     cfg.persistent = 1;
     cfg.kind = VEX_FAULT_IOERR;
-    vex_vfs_fault_set(v, &cfg);
+    vx_vfs_fault_set(v, &cfg);
     CHECK_RC(write_file(v, "a", "1", 1), VEX_OK);
     CHECK_RC(vex_vfs_rename(v, "a", "b", &g_err), VEX_IOERR);
     CHECK_RC(vex_vfs_sync_dir(v, "/", &g_err), VEX_IOERR);
@@ -444,14 +444,14 @@ static void test_fault_masks(void)
     CHECK_RC(vex_vfs_remove(v, "a", &g_err), VEX_IOERR);
     CHECK_RC(vex_vfs_exists(v, "a", &k, &g_err), VEX_IOERR);
     CHECK_EQ_INT(kind_of(m, "a"), VEX_VFS_FILE); /* nothing happened */
-    vex_vfs_fault_stats(v, &st);
+    vx_vfs_fault_stats(v, &st);
     CHECK_EQ_INT(st.n_faults, 6);
     /* close, munmap and unlock release first, then report */
     cfg.mask = VEX_FAULT_BIT(VEX_FAULT_M_CLOSE) |
                VEX_FAULT_BIT(VEX_FAULT_M_MUNMAP) |
                VEX_FAULT_BIT(VEX_FAULT_M_UNLOCK);
-    vex_vfs_fault_set(v, &cfg);
-    CHECK_RC(vex_vfs_open(v, "a", VEX_OPEN_READWRITE, &f, &g_err), VEX_OK);
+    vx_vfs_fault_set(v, &cfg);
+    CHECK_RC(vex_vfs_open(v, "a", VX_FILE_READWRITE, &f, &g_err), VEX_OK);
     {
         const void *p;
         size_t len;
@@ -461,7 +461,7 @@ static void test_fault_masks(void)
     CHECK_RC(vex_file_lock(f, &g_err), VEX_OK);
     CHECK_RC(vex_file_unlock(f, &g_err), VEX_IOERR);
     CHECK_RC(vex_file_close(f, &g_err), VEX_IOERR);
-    vex_vfs_mem_counts(m, &n_open, &n_maps);
+    vx_vfs_mem_counts(m, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     CHECK_EQ_INT(n_maps, 0);
     /* the whole mask: the Nth call of any method */
@@ -469,7 +469,7 @@ static void test_fault_masks(void)
         cfg.mask = VEX_FAULT_ALL;
         cfg.fail_at = (uint64_t)i;
         cfg.persistent = 0;
-        vex_vfs_fault_set(v, &cfg);
+        vx_vfs_fault_set(v, &cfg);
         CHECK_EQ_INT(kind_of(v, "a") == VEX_VFS_FILE, i != 1);
         CHECK_EQ_INT(kind_of(v, "a") == VEX_VFS_FILE, i != 2);
         CHECK_EQ_INT(kind_of(v, "a") == VEX_VFS_FILE, i != 3);
@@ -487,8 +487,8 @@ static int publish(vex_vfs *v, const unsigned char *body, size_t n)
     int rc;
     memset(hdr, 'H', sizeof hdr);
     rc = vex_vfs_open(v, "db/tmp",
-                      VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
-                      &f, &g_err);
+                      VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_TRUNCATE, &f,
+                      &g_err);
     if (rc != VEX_OK)
         goto cleanup;
     if ((rc = vex_file_write(f, hdr, sizeof hdr, 0, &g_err)) != VEX_OK)
@@ -524,8 +524,8 @@ static void test_fault_sweep(void)
         vex_fault_stats st;
         uint64_t n, n_open, n_maps;
         int done = 0;
-        CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
-        CHECK_RC(vex_vfs_fault_create(m, NULL, &v), VEX_OK);
+        CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
+        CHECK_RC(vx_vfs_fault_create(m, NULL, &v), VEX_OK);
         CHECK_RC(vex_vfs_mkdir(m, "db", &g_err), VEX_OK);
         for (n = 1; n < 100 && !done; n++) {
             int rc, want;
@@ -535,9 +535,9 @@ static void test_fault_sweep(void)
             cfg.mask = VEX_FAULT_ALL;
             cfg.fail_at = n;
             cfg.kind = kinds[k];
-            vex_vfs_fault_set(v, &cfg);
+            vx_vfs_fault_set(v, &cfg);
             rc = publish(v, body, sizeof body);
-            vex_vfs_fault_stats(v, &st);
+            vx_vfs_fault_stats(v, &st);
             if (st.n_faults == 0) {
                 CHECK_RC(rc, VEX_OK);
                 CHECK_EQ_INT(n, 8); /* open, 2 writes, sync, close, ... */
@@ -556,7 +556,7 @@ static void test_fault_sweep(void)
                                     memcmp(buf + 16, body, sizeof body) == 0),
                       "kind %zu call %llu: final has %ld bytes", k,
                       (unsigned long long)n, len);
-            vex_vfs_mem_counts(m, &n_open, &n_maps);
+            vx_vfs_mem_counts(m, &n_open, &n_maps);
             CHECK_EQ_INT(n_open, 0);
         }
         CHECK(done);
@@ -586,14 +586,14 @@ static void test_crash_rules(void)
         vex_vfs *m = NULL, *c = NULL;
         vex_file *f = NULL;
         listing l;
-        CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+        CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
         CHECK_RC(vex_vfs_mkdir(m, "db", &g_err), VEX_OK);
         CHECK_RC(write_file(m, "db/old", "OLD", 3), VEX_OK);
-        CHECK_RC(vex_vfs_crash_create(m, NULL, 1, &c), VEX_OK);
+        CHECK_RC(vx_vfs_crash_create(m, NULL, 1, &c), VEX_OK);
 
         /* synced data in a synced name: always survives (rules 3, 4) */
         CHECK_RC(write_file(c, "db/s", a, sizeof a), VEX_OK);
-        CHECK_RC(vex_vfs_open(c, "db/s", VEX_OPEN_READWRITE, &f, &g_err),
+        CHECK_RC(vex_vfs_open(c, "db/s", VX_FILE_READWRITE, &f, &g_err),
                  VEX_OK);
         CHECK_RC(vex_file_sync(f, VEX_SYNC_DATA, &g_err), VEX_OK);
         /* then an unsynced overwrite and append (rule 2) */
@@ -604,9 +604,8 @@ static void test_crash_rules(void)
         CHECK_RC(write_file(c, "db/nodir", a, 10), VEX_OK);
         {
             vex_file *g = NULL;
-            CHECK_RC(
-                vex_vfs_open(c, "db/nodir", VEX_OPEN_READWRITE, &g, &g_err),
-                VEX_OK);
+            CHECK_RC(vex_vfs_open(c, "db/nodir", VX_FILE_READWRITE, &g, &g_err),
+                     VEX_OK);
             CHECK_RC(vex_file_sync(g, VEX_SYNC_FULL, &g_err), VEX_OK);
             vex_file_close(g, NULL);
         }
@@ -623,9 +622,9 @@ static void test_crash_rules(void)
         CHECK(memcmp(buf, "OLD", 3) == 0);
         CHECK_EQ_INT(kind_of(m, "db/s"), VEX_VFS_NONE);
 
-        CHECK_RC(vex_vfs_crash_now(c, mode, &g_err), VEX_OK);
+        CHECK_RC(vx_vfs_crash_now(c, mode, &g_err), VEX_OK);
         /* rule 8: the open handle is dead but can be closed */
-        CHECK_RC(vex_file_read_exact(f, buf, 1, 0, &g_err), VEX_IOERR);
+        CHECK_RC(vx_file_read_exact(f, buf, 1, 0, &g_err), VEX_IOERR);
         CHECK_RC(vex_file_close(f, &g_err), VEX_OK);
 
         CHECK_EQ_INT(read_file(m, "db/s", buf, sizeof buf), keep ? 2148 : 2048);
@@ -646,7 +645,7 @@ static void test_crash_rules(void)
 
         /* the durable way: rename then directory sync survives DROP */
         CHECK_RC(write_file(c, "db/tmp", "NEWER", 5), VEX_OK);
-        CHECK_RC(vex_vfs_open(c, "db/tmp", VEX_OPEN_READWRITE, &f, &g_err),
+        CHECK_RC(vex_vfs_open(c, "db/tmp", VX_FILE_READWRITE, &f, &g_err),
                  VEX_OK);
         CHECK_RC(vex_file_sync(f, VEX_SYNC_FULL, &g_err), VEX_OK);
         CHECK_RC(vex_file_close(f, &g_err), VEX_OK);
@@ -654,7 +653,7 @@ static void test_crash_rules(void)
         CHECK_RC(vex_vfs_sync_dir(c, "db", &g_err), VEX_OK);
         /* an unlink without a directory sync comes back under DROP */
         CHECK_RC(vex_vfs_remove(c, "db/s", &g_err), VEX_OK);
-        CHECK_RC(vex_vfs_crash_now(c, mode, &g_err), VEX_OK);
+        CHECK_RC(vx_vfs_crash_now(c, mode, &g_err), VEX_OK);
         CHECK_EQ_INT(read_file(m, "db/old", buf, sizeof buf), 5);
         CHECK(memcmp(buf, "NEWER", 5) == 0);
         CHECK_EQ_INT(kind_of(m, "db/s"), keep ? VEX_VFS_NONE : VEX_VFS_FILE);
@@ -682,10 +681,10 @@ static void test_crash_garble(void)
         size_t s;
         int repeat;
         for (repeat = 0; repeat < (seed == 0 ? 2 : 1); repeat++) {
-            CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
-            CHECK_RC(vex_vfs_crash_create(m, NULL, base_seed + seed, &c),
+            CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
+            CHECK_RC(vx_vfs_crash_create(m, NULL, base_seed + seed, &c),
                      VEX_OK);
-            CHECK_RC(vex_vfs_open(c, "g", VEX_OPEN_READWRITE | VEX_OPEN_CREATE,
+            CHECK_RC(vex_vfs_open(c, "g", VX_FILE_READWRITE | VX_FILE_CREATE,
                                   &f, &g_err),
                      VEX_OK);
             CHECK_RC(vex_file_write(f, a, sizeof a, 0, &g_err), VEX_OK);
@@ -696,7 +695,7 @@ static void test_crash_garble(void)
             CHECK_RC(vex_file_write(f, b, 512, 4096, &g_err), VEX_OK);
             CHECK_RC(write_file(c, "r.tmp", "R", 1), VEX_OK);
             CHECK_RC(vex_vfs_rename(c, "r.tmp", "r", &g_err), VEX_OK);
-            CHECK_RC(vex_vfs_crash_now(c, VEX_CRASH_GARBLE_UNSYNCED, &g_err),
+            CHECK_RC(vx_vfs_crash_now(c, VEX_CRASH_GARBLE_UNSYNCED, &g_err),
                      VEX_OK);
             vex_file_close(f, NULL);
             len = read_file(m, "g", buf, sizeof buf);
@@ -737,31 +736,31 @@ static void test_crash_truncate_remove(void)
     vex_vfs *m = NULL, *c = NULL;
     vex_file *f = NULL;
     fill(a, sizeof a, 9);
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "d", &g_err), VEX_OK);
     CHECK_RC(write_file(m, "d/f", a, sizeof a), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "e", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_create(m, NULL, 5, &c), VEX_OK);
-    CHECK_RC(vex_vfs_open(c, "d/f", VEX_OPEN_READWRITE, &f, &g_err), VEX_OK);
+    CHECK_RC(vx_vfs_crash_create(m, NULL, 5, &c), VEX_OK);
+    CHECK_RC(vex_vfs_open(c, "d/f", VX_FILE_READWRITE, &f, &g_err), VEX_OK);
     CHECK_RC(vex_file_truncate(f, 10, &g_err), VEX_OK);
     CHECK_RC(vex_vfs_remove(c, "e", &g_err), VEX_OK);
     CHECK_RC(vex_vfs_remove(c, "d", &g_err), VEX_EXISTS);
-    CHECK_RC(vex_vfs_crash_now(c, VEX_CRASH_DROP_UNSYNCED, &g_err), VEX_OK);
+    CHECK_RC(vx_vfs_crash_now(c, VEX_CRASH_DROP_UNSYNCED, &g_err), VEX_OK);
     vex_file_close(f, NULL);
     CHECK_EQ_INT(read_file(m, "d/f", buf, sizeof buf), 3000);
     CHECK(memcmp(buf, a, sizeof a) == 0);
     CHECK_EQ_INT(kind_of(m, "e"), VEX_VFS_DIR);
     /* now synced: the truncation and the removal stick */
-    CHECK_RC(vex_vfs_open(c, "d/f", VEX_OPEN_READWRITE, &f, &g_err), VEX_OK);
+    CHECK_RC(vex_vfs_open(c, "d/f", VX_FILE_READWRITE, &f, &g_err), VEX_OK);
     CHECK_RC(vex_file_truncate(f, 10, &g_err), VEX_OK);
     CHECK_RC(vex_file_sync(f, VEX_SYNC_FULL, &g_err), VEX_OK);
     CHECK_RC(vex_vfs_remove(c, "e", &g_err), VEX_OK);
     CHECK_RC(vex_vfs_sync_dir(c, ".", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_now(c, VEX_CRASH_DROP_UNSYNCED, &g_err), VEX_OK);
+    CHECK_RC(vx_vfs_crash_now(c, VEX_CRASH_DROP_UNSYNCED, &g_err), VEX_OK);
     vex_file_close(f, NULL);
     CHECK_EQ_INT(read_file(m, "d/f", buf, sizeof buf), 10);
     CHECK_EQ_INT(kind_of(m, "e"), VEX_VFS_NONE);
-    CHECK_RC(vex_vfs_crash_now(c, 99, &g_err), VEX_INVALID);
+    CHECK_RC(vx_vfs_crash_now(c, 99, &g_err), VEX_INVALID);
     vex_vfs_destroy(c);
     vex_vfs_destroy(m);
 }
@@ -772,18 +771,18 @@ static void test_crash_over_posix(void)
     char dir[] = "/tmp/vex_test_crash_XXXXXX", p[512], q[512];
     unsigned char buf[16];
     vex_vfs *v = NULL, *c = NULL;
-    if (vex_vfs_posix_create(NULL, &v) != VEX_OK || mkdtemp(dir) == NULL) {
+    if (vx_vfs_posix_create(NULL, &v) != VEX_OK || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(v);
         return;
     }
-    CHECK_RC(vex_vfs_crash_create(v, NULL, 3, &c), VEX_OK);
+    CHECK_RC(vx_vfs_crash_create(v, NULL, 3, &c), VEX_OK);
     join(p, sizeof p, dir, "kept");
     join(q, sizeof q, dir, "lost");
     CHECK_RC(write_file(c, p, "K", 1), VEX_OK);
     CHECK_RC(vex_vfs_sync_dir(c, dir, &g_err), VEX_OK);
     CHECK_RC(write_file(c, q, "L", 1), VEX_OK);
-    CHECK_RC(vex_vfs_crash_now(c, VEX_CRASH_DROP_UNSYNCED, &g_err), VEX_OK);
+    CHECK_RC(vx_vfs_crash_now(c, VEX_CRASH_DROP_UNSYNCED, &g_err), VEX_OK);
     CHECK_EQ_INT(read_file(v, p, buf, sizeof buf), 0); /* data unsynced */
     CHECK_EQ_INT(kind_of(v, q), VEX_VFS_NONE);
     CHECK_RC(vex_vfs_remove(v, p, &g_err), VEX_OK);
@@ -811,8 +810,8 @@ static void *thread_main(void *p)
     int i, k;
     vex_rng_seed(&rng, 1000 + (uint64_t)t->id);
     snprintf(name, sizeof name, "t/own%d", t->id);
-    if (vex_vfs_open(t->v, "t/shared", VEX_OPEN_READWRITE, &shared, NULL) ||
-        vex_vfs_open(t->v, name, VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &own,
+    if (vex_vfs_open(t->v, "t/shared", VX_FILE_READWRITE, &shared, NULL) ||
+        vex_vfs_open(t->v, name, VX_FILE_READWRITE | VX_FILE_CREATE, &own,
                      NULL)) {
         t->failures++;
         goto cleanup;
@@ -823,7 +822,7 @@ static void *thread_main(void *p)
         for (k = 0; k < 256; k++)
             mine[k] = (unsigned char)vex_rng_next(&rng);
         if (vex_file_write(shared, mine, 256, off, NULL) ||
-            vex_file_read_exact(shared, got, 256, off, NULL) ||
+            vx_file_read_exact(shared, got, 256, off, NULL) ||
             memcmp(mine, got, 256) != 0)
             t->failures++;
         if (vex_file_write(own, mine, 256, (uint64_t)i * 256, NULL) ||
@@ -854,7 +853,7 @@ static void test_mem_threads(void)
     vex_vfs *v = NULL;
     uint64_t n_open, n_maps;
     int i;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "t", &g_err), VEX_OK);
     CHECK_RC(write_file(v, "t/shared", "", 0), VEX_OK);
     for (i = 0; i < T; i++) {
@@ -867,7 +866,7 @@ static void test_mem_threads(void)
         pthread_join(th[i], NULL);
         CHECK_EQ_INT(args[i].failures, 0);
     }
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     CHECK_EQ_INT(n_maps, 0);
     vex_vfs_destroy(v);
@@ -875,7 +874,7 @@ static void test_mem_threads(void)
 
 int main(void)
 {
-    vex_err_init(&g_err);
+    vx_err_init(&g_err);
     TEST_RUN(test_posix_conformance);
     TEST_RUN(test_mem_conformance);
     TEST_RUN(test_wrapper_conformance);
@@ -888,6 +887,6 @@ int main(void)
     TEST_RUN(test_crash_truncate_remove);
     TEST_RUN(test_crash_over_posix);
     TEST_RUN(test_mem_threads);
-    vex_err_destroy(&g_err);
+    vx_err_destroy(&g_err);
     return TEST_EXIT();
 }

@@ -48,7 +48,7 @@ static int append_rec(wal *w, uint64_t want_seq, vex_err *err)
     size_t n = rec_size(want_seq);
     int rc;
     rec_fill(g_buf, want_seq, n);
-    rc = wal_append(w, g_buf, n, &seq, err);
+    rc = vx_wal_append(w, g_buf, n, &seq, err);
     if (rc == VEX_OK)
         CHECK_EQ_INT(seq, want_seq);
     return rc;
@@ -82,17 +82,17 @@ static int replay(vex_vfs *v, const char *dir, uint64_t from, collect *c,
                   wal_replay_stats *st)
 {
     memset(c, 0, sizeof *c);
-    return wal_replay(v, dir, from, collect_cb, c, NULL, &g_err, st);
+    return vx_wal_replay(v, dir, from, collect_cb, c, NULL, &g_err, st);
 }
 
 static wal *open_wal(vex_vfs *v, const char *dir, uint64_t max, int dur)
 {
     wal_options o;
     wal *w = NULL;
-    wal_options_init(&o);
+    vx_wal_options_init(&o);
     o.max_file_bytes = max;
     o.durability = dur;
-    CHECK_RC(wal_open(v, dir, &o, NULL, &g_err, &w), VEX_OK);
+    CHECK_RC(vx_wal_open(v, dir, &o, NULL, &g_err, &w), VEX_OK);
     return w;
 }
 
@@ -105,7 +105,7 @@ static uint64_t file_size(vex_vfs *v, const char *path)
 {
     vex_file *f = NULL;
     uint64_t s = 0;
-    if (vex_vfs_open(v, path, VEX_OPEN_READONLY, &f, &g_err) == VEX_OK)
+    if (vex_vfs_open(v, path, VX_FILE_READONLY, &f, &g_err) == VEX_OK)
         vex_file_size(f, &s, &g_err);
     vex_file_close(f, NULL);
     return s;
@@ -116,7 +116,7 @@ static long read_all(vex_vfs *v, const char *path, unsigned char *buf,
 {
     vex_file *f = NULL;
     size_t got = 0;
-    if (vex_vfs_open(v, path, VEX_OPEN_READONLY, &f, NULL) != VEX_OK)
+    if (vex_vfs_open(v, path, VX_FILE_READONLY, &f, NULL) != VEX_OK)
         return -1;
     if (vex_file_read(f, buf, cap, 0, &got, NULL) != VEX_OK)
         got = 0;
@@ -128,11 +128,10 @@ static void write_all(vex_vfs *v, const char *path, const unsigned char *buf,
                       size_t n)
 {
     vex_file *f = NULL;
-    CHECK_RC(
-        vex_vfs_open(v, path,
-                     VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
-                     &f, &g_err),
-        VEX_OK);
+    CHECK_RC(vex_vfs_open(v, path,
+                          VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_TRUNCATE,
+                          &f, &g_err),
+             VEX_OK);
     if (f && n)
         CHECK_RC(vex_file_write(f, buf, n, 0, &g_err), VEX_OK);
     vex_file_close(f, NULL);
@@ -141,7 +140,7 @@ static void write_all(vex_vfs *v, const char *path, const unsigned char *buf,
 static int err_has(const char *s)
 {
     char msg[VEX_ERRMSG_MAX];
-    vex_err_copy(&g_err, msg, sizeof msg);
+    vx_err_copy(&g_err, msg, sizeof msg);
     if (strstr(msg, s) == NULL) {
         fprintf(stderr, "message \"%s\" lacks \"%s\"\n", msg, s);
         return 0;
@@ -165,8 +164,8 @@ static void roundtrip(vex_vfs *v, const char *dir, int dur)
         return;
     for (s = 1; s <= 200; s++)
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
-    CHECK_RC(wal_sync(w, &g_err), VEX_OK);
-    CHECK_RC(wal_close(w, &g_err), VEX_OK);
+    CHECK_RC(vx_wal_sync(w, &g_err), VEX_OK);
+    CHECK_RC(vx_wal_close(w, &g_err), VEX_OK);
 
     CHECK_RC(replay(v, dir, 1, &c, &st), VEX_OK);
     CHECK(!c.bad);
@@ -189,24 +188,24 @@ static void roundtrip(vex_vfs *v, const char *dir, int dur)
     w = open_wal(v, dir, 64 * 1024, dur);
     if (w == NULL)
         return;
-    CHECK_EQ_INT(wal_next_seq(w), 201);
+    CHECK_EQ_INT(vx_wal_next_seq(w), 201);
     for (s = 201; s <= 250; s++)
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
-    CHECK_RC(wal_sync(w, &g_err), VEX_OK);
+    CHECK_RC(vx_wal_sync(w, &g_err), VEX_OK);
     CHECK_RC(replay(v, dir, 1, &c, &st), VEX_OK);
     CHECK(!c.bad);
     CHECK_EQ_INT(c.n, 250);
 
     /* dropping old files keeps every record >= the bound */
-    CHECK_RC(wal_drop_before(w, 150, &g_err), VEX_OK);
+    CHECK_RC(vx_wal_drop_before(w, 150, &g_err), VEX_OK);
     CHECK_RC(replay(v, dir, 1, &c, &st), VEX_OK);
     CHECK(!c.bad);
     CHECK(st.first_seq > 1 && st.first_seq <= 150);
     CHECK_EQ_INT(c.first, st.first_seq);
     CHECK_EQ_INT(c.next, 251);
-    CHECK_RC(wal_drop_before(w, 1000, &g_err), VEX_OK); /* keeps current */
+    CHECK_RC(vx_wal_drop_before(w, 1000, &g_err), VEX_OK); /* keeps current */
     CHECK_RC(append_rec(w, 251, &g_err), VEX_OK);
-    CHECK_RC(wal_close(w, &g_err), VEX_OK);
+    CHECK_RC(vx_wal_close(w, &g_err), VEX_OK);
     CHECK_RC(replay(v, dir, 1, &c, &st), VEX_OK);
     CHECK(!c.bad);
     CHECK_EQ_INT(st.n_files, 1);
@@ -217,12 +216,12 @@ static void test_roundtrip_mem(void)
 {
     vex_vfs *v = NULL;
     uint64_t n_open, n_maps;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "full", &g_err), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "none", &g_err), VEX_OK);
     roundtrip(v, "full", WAL_DURABILITY_FULL);
     roundtrip(v, "none", WAL_DURABILITY_NONE);
-    vex_vfs_mem_counts(v, &n_open, &n_maps);
+    vx_vfs_mem_counts(v, &n_open, &n_maps);
     CHECK_EQ_INT(n_open, 0);
     vex_vfs_destroy(v);
 }
@@ -239,7 +238,7 @@ static void test_roundtrip_posix(void)
 {
     char dir[] = "/tmp/vex_test_wal_XXXXXX";
     vex_vfs *v = NULL;
-    CHECK_RC(vex_vfs_posix_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &v), VEX_OK);
     if (v == NULL || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(v);
@@ -256,24 +255,25 @@ static void test_bad_args(void)
     vex_vfs *v = NULL;
     wal_options o;
     wal *w = NULL;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "d", &g_err), VEX_OK);
-    wal_options_init(&o);
+    vx_wal_options_init(&o);
     o.max_file_bytes = 100;
-    CHECK_RC(wal_open(v, "d", &o, NULL, &g_err, &w), VEX_INVALID);
+    CHECK_RC(vx_wal_open(v, "d", &o, NULL, &g_err, &w), VEX_INVALID);
     CHECK(w == NULL);
-    wal_options_init(&o);
+    vx_wal_options_init(&o);
     o.durability = 7;
-    CHECK_RC(wal_open(v, "d", &o, NULL, &g_err, &w), VEX_INVALID);
-    CHECK_RC(wal_open(v, "nodir", NULL, NULL, &g_err, &w), VEX_INVALID);
+    CHECK_RC(vx_wal_open(v, "d", &o, NULL, &g_err, &w), VEX_INVALID);
+    CHECK_RC(vx_wal_open(v, "nodir", NULL, NULL, &g_err, &w), VEX_INVALID);
     w = open_wal(v, "d", 4096, WAL_DURABILITY_FULL);
     if (w) {
-        CHECK_RC(wal_append(w, NULL, 5, NULL, &g_err), VEX_INVALID);
+        CHECK_RC(vx_wal_append(w, NULL, 5, NULL, &g_err), VEX_INVALID);
         CHECK_RC(
-            wal_append(w, g_buf, (size_t)WAL_MAX_PAYLOAD + 1, NULL, &g_err),
+            vx_wal_append(w, g_buf, (size_t)WAL_MAX_PAYLOAD + 1, NULL, &g_err),
             VEX_INVALID);
-        CHECK_RC(wal_append(w, NULL, 0, NULL, &g_err), VEX_OK); /* not sticky */
-        wal_close(w, NULL);
+        CHECK_RC(vx_wal_append(w, NULL, 0, NULL, &g_err),
+                 VEX_OK); /* not sticky */
+        vx_wal_close(w, NULL);
     }
     vex_vfs_destroy(v);
 }
@@ -289,18 +289,18 @@ static void torn_tail(int dur)
     collect c;
     wal_replay_stats st;
     uint64_t off, end, cut, s;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "d", &g_err), VEX_OK);
     path_of(path, sizeof path, "d", 1);
     w = open_wal(v, "d", 1 << 20, dur);
     for (s = 1; w && s <= 5; s++)
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
-    wal_close(w, NULL);
+    vx_wal_close(w, NULL);
     off = file_size(v, path);
     w = open_wal(v, "d", 1 << 20, dur);
     if (w)
         CHECK_RC(append_rec(w, 6, &g_err), VEX_OK); /* 2955 bytes */
-    wal_close(w, NULL);
+    vx_wal_close(w, NULL);
     end = file_size(v, path);
     CHECK(end > off + 1000 && end <= sizeof full);
     CHECK_EQ_INT(read_all(v, path, full, sizeof full), end);
@@ -313,10 +313,10 @@ static void torn_tail(int dur)
         w = open_wal(v, "d", 1 << 20, dur);
         if (w == NULL)
             break;
-        CHECK_EQ_INT(wal_next_seq(w), 6);
+        CHECK_EQ_INT(vx_wal_next_seq(w), 6);
         CHECK_EQ_INT(file_size(v, path), off); /* the tail was cut */
         CHECK_RC(append_rec(w, 6, &g_err), VEX_OK);
-        CHECK_RC(wal_close(w, &g_err), VEX_OK);
+        CHECK_RC(vx_wal_close(w, &g_err), VEX_OK);
         CHECK_RC(replay(v, "d", 1, &c, &st), VEX_OK);
         CHECK(!c.bad);
         CHECK_EQ_INT(c.n, 6);
@@ -341,12 +341,12 @@ static void test_torn_header(void)
     collect c;
     wal_replay_stats st;
     uint64_t s, last = 0, cut;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "d", &g_err), VEX_OK);
     w = open_wal(v, "d", 4096, WAL_DURABILITY_FULL);
     for (s = 1; w && s <= 10; s++)
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
-    wal_close(w, NULL);
+    vx_wal_close(w, NULL);
     CHECK_RC(replay(v, "d", 1, &c, &st), VEX_OK);
     CHECK(st.n_files > 1);
     /* the last file's name: its records end at 10, find where it starts */
@@ -370,9 +370,9 @@ static void test_torn_header(void)
         w = open_wal(v, "d", 4096, WAL_DURABILITY_FULL);
         if (w == NULL)
             break;
-        CHECK_EQ_INT(wal_next_seq(w), 11);
+        CHECK_EQ_INT(vx_wal_next_seq(w), 11);
         CHECK_RC(append_rec(w, 11, &g_err), VEX_OK);
-        wal_close(w, NULL);
+        vx_wal_close(w, NULL);
         CHECK_RC(replay(v, "d", 1, &c, &st), VEX_OK);
         CHECK(!c.bad);
         CHECK_EQ_INT(c.n, 11);
@@ -396,7 +396,7 @@ static void test_corrupt_middle(void)
     uint64_t s;
     long n;
     size_t k, delta[] = {0, 3, 8, 17, 20, 24, 28, 33, 40};
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "d", &g_err), VEX_OK);
     path_of(path, sizeof path, "d", 1);
     /* FULL: records 7.. were written after 6 was synced, so they prove
@@ -406,7 +406,7 @@ static void test_corrupt_middle(void)
         offs[s] = file_size(v, path);
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
     }
-    wal_close(w, NULL);
+    vx_wal_close(w, NULL);
     n = read_all(v, path, full, sizeof full);
     CHECK(n > 0);
     /* a flipped byte in record 6's header or payload (seq 7 is empty: use
@@ -420,8 +420,8 @@ static void test_corrupt_middle(void)
         CHECK(err_has("wal-0000000000000001.log"));
         snprintf(want, sizeof want, "offset %llu", (unsigned long long)offs[6]);
         CHECK(err_has(want));
-        wal_options_init(&o);
-        CHECK_RC(wal_open(v, "d", &o, NULL, &g_err, &w2), VEX_CORRUPT);
+        vx_wal_options_init(&o);
+        CHECK_RC(vx_wal_open(v, "d", &o, NULL, &g_err, &w2), VEX_CORRUPT);
         CHECK(w2 == NULL);
     }
     /* a bad file header */
@@ -460,12 +460,12 @@ static void test_corrupt_files(void)
     wal *w;
     collect c;
     wal_replay_stats st;
-    CHECK_RC(vex_vfs_mem_create(NULL, &v), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(v, "d", &g_err), VEX_OK);
     w = open_wal(v, "d", 4096, WAL_DURABILITY_NONE);
     for (s = 1; w && s <= 30; s++)
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
-    wal_close(w, NULL);
+    vx_wal_close(w, NULL);
     for (s = 1; s <= 31 && n_files < 64; s++) {
         path_of(path, sizeof path, "d", s);
         if (file_size(v, path) > 0)
@@ -516,18 +516,18 @@ static void fault_sweep(int kind, int persistent)
         wal_replay_stats st;
         uint64_t acked = 0, s;
         int rc = VEX_OK, want;
-        CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+        CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
         CHECK_RC(vex_vfs_mkdir(m, "d", &g_err), VEX_OK);
-        CHECK_RC(vex_vfs_fault_create(m, NULL, &f), VEX_OK);
-        wal_options_init(&o);
+        CHECK_RC(vx_vfs_fault_create(m, NULL, &f), VEX_OK);
+        vx_wal_options_init(&o);
         o.max_file_bytes = 4096;
         /* a first session, then a second one that reopens */
-        vex_vfs_fault_set(f, &cfg);
+        vx_vfs_fault_set(f, &cfg);
         for (s = 1; s <= 8 && rc == VEX_OK; s++) {
             if (s == 1 || s == 5) {
-                wal_close(w, NULL);
+                vx_wal_close(w, NULL);
                 w = NULL;
-                rc = wal_open(f, "d", &o, NULL, &g_err, &w);
+                rc = vx_wal_open(f, "d", &o, NULL, &g_err, &w);
                 if (rc != VEX_OK) {
                     CHECK(w == NULL);
                     break;
@@ -538,8 +538,8 @@ static void fault_sweep(int kind, int persistent)
                 acked++;
         }
         if (rc == VEX_OK && w)
-            rc = wal_sync(w, &g_err);
-        vex_vfs_fault_stats(f, &fs);
+            rc = vx_wal_sync(w, &g_err);
+        vx_vfs_fault_stats(f, &fs);
         if (fs.n_faults == 0) {
             done = 1;
             CHECK_RC(rc, VEX_OK);
@@ -551,13 +551,13 @@ static void fault_sweep(int kind, int persistent)
                       (unsigned long long)nth, kind, rc);
             if (w) { /* sticky, though the fault was transient */
                 cfg.fail_at = 0;
-                vex_vfs_fault_set(f, &cfg);
+                vx_vfs_fault_set(f, &cfg);
                 CHECK_RC(append_rec(w, acked + 1, &g_err), rc);
-                CHECK_RC(wal_sync(w, &g_err), rc);
+                CHECK_RC(vx_wal_sync(w, &g_err), rc);
                 CHECK(err_has("earlier failure"));
             }
         }
-        wal_close(w, NULL);
+        vx_wal_close(w, NULL);
         /* the disk holds a prefix including every acknowledged record */
         CHECK_RC(replay(m, "d", 1, &c, &st), VEX_OK);
         CHECK(!c.bad);
@@ -567,9 +567,9 @@ static void fault_sweep(int kind, int persistent)
         CHECK(c.n <= acked + 1);
         w = open_wal(m, "d", 4096, WAL_DURABILITY_FULL);
         if (w) {
-            CHECK_EQ_INT(wal_next_seq(w), c.n + 1);
+            CHECK_EQ_INT(vx_wal_next_seq(w), c.n + 1);
             CHECK_RC(append_rec(w, c.n + 1, &g_err), VEX_OK);
-            wal_close(w, NULL);
+            vx_wal_close(w, NULL);
         }
         vex_vfs_destroy(f);
         vex_vfs_destroy(m);
@@ -601,21 +601,21 @@ static void crash_case(int mode, uint64_t seed, uint64_t nth_sync)
     wal_replay_stats st;
     uint64_t acked = 0, s;
     int rc;
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "d", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
-    CHECK_RC(vex_vfs_fault_create(c, NULL, &f), VEX_OK);
-    wal_options_init(&o);
+    CHECK_RC(vx_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
+    CHECK_RC(vx_vfs_fault_create(c, NULL, &f), VEX_OK);
+    vx_wal_options_init(&o);
     o.max_file_bytes = 4096;
-    vex_vfs_fault_set(f, &cfg);
-    rc = wal_open(f, "d", &o, NULL, &g_err, &w);
+    vx_vfs_fault_set(f, &cfg);
+    rc = vx_wal_open(f, "d", &o, NULL, &g_err, &w);
     for (s = 1; rc == VEX_OK && s <= 12; s++) {
         rc = append_rec(w, s, &g_err);
         if (rc == VEX_OK)
             acked++;
     }
-    CHECK_RC(vex_vfs_crash_now(c, mode, &g_err), VEX_OK);
-    wal_close(w, NULL);
+    CHECK_RC(vx_vfs_crash_now(c, mode, &g_err), VEX_OK);
+    vx_wal_close(w, NULL);
     rc = replay(m, "d", 1, &col, &st);
     CHECK_MSG(rc == VEX_OK, "mode %d seed %llu sync %llu: rc %d", mode,
               (unsigned long long)seed, (unsigned long long)nth_sync, rc);
@@ -626,7 +626,7 @@ static void crash_case(int mode, uint64_t seed, uint64_t nth_sync)
     w = open_wal(m, "d", 4096, WAL_DURABILITY_FULL);
     if (w) {
         CHECK_RC(append_rec(w, col.n + 1, &g_err), VEX_OK);
-        wal_close(w, NULL);
+        vx_wal_close(w, NULL);
         CHECK_RC(replay(m, "d", 1, &col, &st), VEX_OK);
         CHECK(!col.bad);
     }
@@ -646,14 +646,14 @@ static void crash_none(uint64_t n_recs, int mode, uint64_t seed)
     collect col;
     wal_replay_stats st;
     uint64_t s;
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "d", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
+    CHECK_RC(vx_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
     w = open_wal(c, "d", 4096, WAL_DURABILITY_NONE);
     for (s = 1; w && s <= n_recs; s++)
         CHECK_RC(append_rec(w, s, &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_now(c, mode, &g_err), VEX_OK);
-    wal_close(w, NULL);
+    CHECK_RC(vx_vfs_crash_now(c, mode, &g_err), VEX_OK);
+    vx_wal_close(w, NULL);
     CHECK_MSG(replay(m, "d", 1, &col, &st) == VEX_OK,
               "mode %d seed %llu n %llu", mode, (unsigned long long)seed,
               (unsigned long long)n_recs);
@@ -713,7 +713,7 @@ static void *gc_run(void *arg)
     int i, rc;
     for (i = 0; i < GC_RECS; i++) {
         gc_payload(buf, t->id, i, &n);
-        rc = wal_append(t->w, buf, n, NULL, &t->err);
+        rc = vx_wal_append(t->w, buf, n, NULL, &t->err);
         if (rc == VEX_OK && t->first_rc == VEX_OK)
             t->n_ok = i + 1;
         else if (rc == VEX_OK)
@@ -759,12 +759,12 @@ static void gc_threads(wal *w, gc_thread *t)
         memset(&t[i], 0, sizeof t[i]);
         t[i].w = w;
         t[i].id = i;
-        vex_err_init(&t[i].err);
+        vx_err_init(&t[i].err);
         CHECK(pthread_create(&th[i], NULL, gc_run, &t[i]) == 0);
     }
     for (i = 0; i < GC_THREADS; i++) {
         pthread_join(th[i], NULL);
-        vex_err_destroy(&t[i].err);
+        vx_err_destroy(&t[i].err);
     }
 }
 
@@ -780,13 +780,13 @@ static void test_group_commit(void)
     wal_replay_stats st;
     wal *w;
     int i;
-    CHECK_RC(vex_vfs_posix_create(NULL, &p), VEX_OK);
+    CHECK_RC(vx_vfs_posix_create(NULL, &p), VEX_OK);
     if (p == NULL || mkdtemp(dir) == NULL) {
         CHECK(0);
         vex_vfs_destroy(p);
         return;
     }
-    CHECK_RC(vex_vfs_fault_create(p, NULL, &f), VEX_OK);
+    CHECK_RC(vx_vfs_fault_create(p, NULL, &f), VEX_OK);
     w = open_wal(f, dir, 64 * 1024, WAL_DURABILITY_FULL);
     if (w) {
         gc_threads(w, t);
@@ -794,16 +794,16 @@ static void test_group_commit(void)
             CHECK_EQ_INT(t[i].n_ok, GC_RECS);
             CHECK_RC(t[i].first_rc, VEX_OK);
         }
-        CHECK_EQ_INT(wal_next_seq(w), GC_THREADS * GC_RECS + 1);
-        wal_close(w, NULL);
+        CHECK_EQ_INT(vx_wal_next_seq(w), GC_THREADS * GC_RECS + 1);
+        vx_wal_close(w, NULL);
     }
-    vex_vfs_fault_stats(f, &fs);
+    vx_vfs_fault_stats(f, &fs);
     fprintf(stderr, "  group commit: %d appends, %llu syncs\n",
             GC_THREADS * GC_RECS,
             (unsigned long long)fs.n_calls[VEX_FAULT_M_SYNC]);
     CHECK(fs.n_calls[VEX_FAULT_M_SYNC] <= GC_THREADS * GC_RECS + 64);
     memset(&g, 0, sizeof g);
-    CHECK_RC(wal_replay(p, dir, 1, gc_cb, &g, NULL, &g_err, &st), VEX_OK);
+    CHECK_RC(vx_wal_replay(p, dir, 1, gc_cb, &g, NULL, &g_err, &st), VEX_OK);
     CHECK(!g.bad);
     for (i = 0; i < GC_THREADS; i++)
         CHECK_EQ_INT(g.next[i], GC_RECS);
@@ -827,19 +827,19 @@ static void gc_crash(int mode, uint64_t seed, uint64_t nth)
     wal_replay_stats st;
     wal *w;
     int i, rc;
-    CHECK_RC(vex_vfs_mem_create(NULL, &m), VEX_OK);
+    CHECK_RC(vx_vfs_mem_create(NULL, &m), VEX_OK);
     CHECK_RC(vex_vfs_mkdir(m, "d", &g_err), VEX_OK);
-    CHECK_RC(vex_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
-    CHECK_RC(vex_vfs_fault_create(c, NULL, &f), VEX_OK);
+    CHECK_RC(vx_vfs_crash_create(m, NULL, seed, &c), VEX_OK);
+    CHECK_RC(vx_vfs_fault_create(c, NULL, &f), VEX_OK);
     w = open_wal(f, "d", 8192, WAL_DURABILITY_FULL);
     if (w == NULL)
         goto cleanup;
-    vex_vfs_fault_set(f, &cfg);
+    vx_vfs_fault_set(f, &cfg);
     gc_threads(w, t);
-    CHECK_RC(vex_vfs_crash_now(c, mode, &g_err), VEX_OK);
-    wal_close(w, NULL);
+    CHECK_RC(vx_vfs_crash_now(c, mode, &g_err), VEX_OK);
+    vx_wal_close(w, NULL);
     memset(&g, 0, sizeof g);
-    rc = wal_replay(m, "d", 1, gc_cb, &g, NULL, &g_err, &st);
+    rc = vx_wal_replay(m, "d", 1, gc_cb, &g, NULL, &g_err, &st);
     CHECK_MSG(rc == VEX_OK, "mode %d seed %llu nth %llu: rc %d", mode,
               (unsigned long long)seed, (unsigned long long)nth, rc);
     CHECK(!g.bad);
@@ -868,7 +868,7 @@ static void test_group_commit_crash(void)
 
 int main(void)
 {
-    vex_err_init(&g_err);
+    vx_err_init(&g_err);
     TEST_RUN(test_roundtrip_mem);
     TEST_RUN(test_roundtrip_posix);
     TEST_RUN(test_bad_args);
@@ -880,6 +880,6 @@ int main(void)
     TEST_RUN(test_crash);
     TEST_RUN(test_group_commit);
     TEST_RUN(test_group_commit_crash);
-    vex_err_destroy(&g_err);
+    vx_err_destroy(&g_err);
     return TEST_EXIT();
 }

@@ -42,10 +42,10 @@
  * in order against the state plus the effects of the requests before it
  * (an overlay map; a request that fails is rolled out of the overlay and
  * fails alone), writes all accepted operations as ONE log record, which
- * wal_append syncs (GROUP, FULL), applies them to the active memtable at
+ * vx_wal_append syncs (GROUP, FULL), applies them to the active memtable at
  * the record's sequence number and publishes that number (V1). Appending
  * a row is a copy: graph insertion happens later, on a background thread
- * (mt_index_to), so an acknowledgement never waits for the index.
+ * (vx_mt_index_to), so an acknowledgement never waits for the index.
  *
  * Flow control. When the active memtable reaches memtable_bytes it is
  * frozen (a new log file starts, so its records can be dropped after its
@@ -210,26 +210,26 @@ typedef struct snap {
  * Small helpers
  * ------------------------------------------------------------------- */
 
-const char *vexi_coll_name(const vex_collection *c)
+const char *vx_coll_name(const vex_collection *c)
 {
     return c->name;
 }
 
-void vexi_coll_ref(vex_collection *c)
+void vx_coll_ref(vex_collection *c)
 {
     c->refs++;
 }
-int vexi_coll_unref(vex_collection *c)
+int vx_coll_unref(vex_collection *c)
 {
     return --c->refs;
 }
 
 static int coll_nomem(vex_collection *c)
 {
-    return vex_err_set(&c->err, VEX_NOMEM, "out of memory");
+    return vx_err_set(&c->err, VEX_NOMEM, "out of memory");
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int coll_cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -239,7 +239,7 @@ static void snap_take(vex_collection *c, snap *s)
 {
     pthread_mutex_lock(&c->ver_mu);
     s->v = c->cur;
-    version_ref(s->v);
+    vx_version_ref(s->v);
     s->seq = c->visible_seq;
     s->qs = NULL;
     pthread_mutex_unlock(&c->ver_mu);
@@ -247,7 +247,7 @@ static void snap_take(vex_collection *c, snap *s)
 
 static void snap_drop(snap *s)
 {
-    version_unref(s->v);
+    vx_version_unref(s->v);
     s->v = NULL;
 }
 
@@ -260,7 +260,7 @@ static void install_version(vex_collection *c, version *v)
     old = c->cur;
     c->cur = v;
     pthread_mutex_unlock(&c->ver_mu);
-    version_unref(old);
+    vx_version_unref(old);
 }
 
 static void publish_seq(vex_collection *c, uint64_t seq)
@@ -273,7 +273,7 @@ static void publish_seq(vex_collection *c, uint64_t seq)
 static void make_sticky(vex_collection *c, int rc, const char *what)
 {
     char msg[VEX_ERRMSG_MAX];
-    vex_err_copy(&c->err, msg, sizeof msg);
+    vx_err_copy(&c->err, msg, sizeof msg);
     pthread_mutex_lock(&c->wlock);
     if (c->sticky_rc == VEX_OK) {
         c->sticky_rc = rc;
@@ -300,8 +300,8 @@ static int sticky(vex_collection *c)
 static int seg_path_of(vex_collection *c, uint64_t number, char **out)
 {
     char name[64];
-    seg_file_name(name, sizeof name, number);
-    *out = vexi_path_join(c->mem, c->dir, name);
+    vx_seg_file_name(name, sizeof name, number);
+    *out = vx_path_join(c->mem, c->dir, name);
     return *out ? VEX_OK : coll_nomem(c);
 }
 
@@ -314,13 +314,13 @@ static void index_opts_of(const vex_collection *c, vex_index_options *io)
     io->elem = (vex_elem)c->cfg.elem;
     io->metric = (vex_metric)c->cfg.metric;
     io->dim = c->cfg.dim;
-    io->n_threads = vex_pool_size(c->db->bg_pool);
+    io->n_threads = vx_pool_size(c->db->bg_pool);
     io->allocator = c->db->opts.allocator;
     io->hnsw_m = c->cfg.hnsw_m;
     io->hnsw_ef_construction = c->cfg.hnsw_ef_construction;
     io->hnsw_ef_search = c->cfg.hnsw_ef_search;
     io->hnsw_seed = c->cfg.hnsw_seed;
-    /* quantization (issue 6): memtable graphs get it too but stay
+    /* quantization: memtable graphs get it too but stay
      * untrained (full vectors) until their flush trains them */
     io->quant = (vex_quant)c->cfg.quant;
     io->quant_m = c->cfg.quant_m;
@@ -332,9 +332,9 @@ static int memt_new(vex_collection *c, memtable **out)
 {
     vex_index_options io;
     index_opts_of(c, &io);
-    return mt_create(c->mem, &c->icfg,
-                     c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
-                     c->db->bg_pool, &c->err, out);
+    return vx_mt_create(c->mem, &c->icfg,
+                        c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
+                        c->db->bg_pool, &c->err, out);
 }
 
 /* A version like `v` with memtables/segments replaced (arrays built by
@@ -342,7 +342,7 @@ static int memt_new(vex_collection *c, memtable **out)
 static int version_from(vex_collection *c, memtable *const *mts, uint32_t n_mts,
                         vseg *const *segs, uint32_t n_segs, version **out)
 {
-    if (version_new(c->mem, mts, n_mts, segs, n_segs, out) != VEX_OK)
+    if (vx_version_new(c->mem, mts, n_mts, segs, n_segs, out) != VEX_OK)
         return coll_nomem(c);
     return VEX_OK;
 }
@@ -357,10 +357,10 @@ static int state_has(const vex_collection *c, uint64_t id)
     const version *v = c->cur;
     uint64_t key;
     for (uint32_t i = v->n_mts; i-- > 0;)
-        if (mt_live(v->mts[i], id))
+        if (vx_mt_live(v->mts[i], id))
             return 1;
     for (uint32_t i = v->n_segs; i-- > 0;)
-        if (vseg_live(v->segs[i], id, &key))
+        if (vx_vseg_live(v->segs[i], id, &key))
             return 1;
     return 0;
 }
@@ -374,14 +374,14 @@ static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
     uint64_t key;
     *ended = 0;
     for (uint32_t i = v->n_mts - (skip_active ? 1 : 0); i-- > 0;)
-        if (mt_delete(v->mts[i], id, seq)) {
+        if (vx_mt_delete(v->mts[i], id, seq)) {
             *ended = 1;
             return VEX_OK;
         }
     for (uint32_t i = v->n_segs; i-- > 0;)
-        if (vseg_live(v->segs[i], id, &key)) {
+        if (vx_vseg_live(v->segs[i], id, &key)) {
             *ended = 1;
-            if (vseg_delete(v->segs[i], key, seq) != VEX_OK)
+            if (vx_vseg_delete(v->segs[i], key, seq) != VEX_OK)
                 return coll_nomem(c);
             return VEX_OK;
         }
@@ -396,29 +396,29 @@ static int live_vector(vex_collection *c, uint64_t id, const void **vec)
     version *v = c->cur;
     uint64_t key, row;
     for (uint32_t i = v->n_mts; i-- > 0;)
-        if (mt_find(v->mts[i], id, UINT64_MAX - 1, &row)) {
+        if (vx_mt_find(v->mts[i], id, UINT64_MAX - 1, &row)) {
             *vec = mt_row_vec(v->mts[i], row);
             return VEX_OK;
         }
     for (uint32_t i = v->n_segs; i-- > 0;)
-        if (vseg_live(v->segs[i], id, &key)) {
+        if (vx_vseg_live(v->segs[i], id, &key)) {
             vex_index *ix;
-            int rc = vseg_index(v->segs[i], &ix, &c->err);
+            int rc = vx_vseg_index(v->segs[i], &ix, &c->err);
             if (rc != VEX_OK)
                 return rc;
             if (vex_index_get(ix, key, c->vecbuf) != VEX_OK)
-                return vex_err_set(&c->err, VEX_CORRUPT,
-                                   "%s: id %llu (key %llu) is listed but not "
-                                   "in the index",
-                                   seg_path(v->segs[i]->s),
-                                   (unsigned long long)id,
-                                   (unsigned long long)key);
+                return vx_err_set(&c->err, VEX_CORRUPT,
+                                  "%s: id %llu (key %llu) is listed but not "
+                                  "in the index",
+                                  vx_seg_path(v->segs[i]->s),
+                                  (unsigned long long)id,
+                                  (unsigned long long)key);
             *vec = c->vecbuf;
             return VEX_OK;
         }
-    return vex_err_set(&c->err, VEX_NOTFOUND,
-                       "metadata update of id %llu: no such id",
-                       (unsigned long long)id);
+    return vx_err_set(&c->err, VEX_NOTFOUND,
+                      "metadata update of id %llu: no such id",
+                      (unsigned long long)id);
 }
 
 /* `vec` as the float kernels may read it: a vector inside a log record
@@ -429,7 +429,7 @@ static const void *vec_aligned(vex_collection *c, const void *vec)
     if ((uintptr_t)vec % sizeof(float) == 0)
         return vec;
     if (c->vec_align == NULL &&
-        (c->vec_align = vex_mem_alloc(c->mem, c->vec_bytes)) == NULL)
+        (c->vec_align = vx_mem_alloc(c->mem, c->vec_bytes)) == NULL)
         return NULL;
     memcpy(c->vec_align, vec, c->vec_bytes);
     return c->vec_align;
@@ -448,31 +448,31 @@ static int apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
         return rc;
     }
     if (vec == NULL) /* OP_SETMETA is logged as OP_UPSERT_M */
-        return vex_err_set(&c->err, VEX_INTERNAL,
-                           "operation %d on id %llu has no vector", kind,
-                           (unsigned long long)id);
+        return vx_err_set(&c->err, VEX_INTERNAL,
+                          "operation %d on id %llu has no vector", kind,
+                          (unsigned long long)id);
     if ((vec = vec_aligned(c, vec)) == NULL)
         return coll_nomem(c);
     if (meta_len > 0) {
-        rc = vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
+        rc = vx_vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
         if (rc != VEX_OK)
             return rc;
-        if (vm_record_n_fields(rec) == 0) {
-            vm_record_free(rec, c->mem); /* no fields: store none */
+        if (vx_vm_record_n_fields(rec) == 0) {
+            vx_vm_record_free(rec, c->mem); /* no fields: store none */
             rec = NULL;
         }
     }
-    if (!mt_live(a, id)) {
+    if (!vx_mt_live(a, id)) {
         rc = end_row(c, id, seq, 1, &ended);
         if (rc != VEX_OK) {
-            vm_record_free(rec, c->mem);
+            vx_vm_record_free(rec, c->mem);
             return rc;
         }
     }
-    rc = mt_put(a, id, vec, rec, seq, &ended_here);
+    rc = vx_mt_put(a, id, vec, rec, seq, &ended_here);
     if (rc != VEX_OK) {
-        vm_record_free(rec, c->mem);
-        return vex_err_set(&c->err, rc, "memtable: out of memory");
+        vx_vm_record_free(rec, c->mem);
+        return vx_err_set(&c->err, rc, "memtable: out of memory");
     }
     if (!ended && !ended_here)
         atomic_fetch_add(&c->n_live, 1);
@@ -498,7 +498,7 @@ static size_t op_size(size_t vec_bytes, int kind, size_t meta_len)
 }
 
 /* Decode one operation at p (n bytes left); 0 on damage. The metadata
- * bytes are only located here (decode them with vm_record_decode). */
+ * bytes are only located here (decode them with vx_vm_record_decode). */
 static size_t op_decode(const vex_collection *c, const unsigned char *p,
                         size_t n, int *kind, uint64_t *id, const void **vec,
                         const unsigned char **meta, size_t *meta_len)
@@ -584,28 +584,28 @@ static int freeze(vex_collection *c)
     int rc = memt_new(c, &fresh);
     if (rc != VEX_OK)
         return rc;
-    mts = vex_mem_alloc(c->mem, (v->n_mts + 1) * sizeof *mts);
+    mts = vx_mem_alloc(c->mem, (v->n_mts + 1) * sizeof *mts);
     if (mts == NULL) {
-        mt_unref(fresh);
+        vx_mt_unref(fresh);
         return coll_nomem(c);
     }
     memcpy(mts, v->mts, v->n_mts * sizeof *mts);
     mts[v->n_mts] = fresh;
     rc = version_from(c, mts, v->n_mts + 1, v->segs, v->n_segs, &nv);
-    vex_mem_free(c->mem, mts);
-    mt_unref(fresh);
+    vx_mem_free(c->mem, mts);
+    vx_mt_unref(fresh);
     if (rc != VEX_OK)
         return rc;
     old->freeze_seq = c->last_seq;
     atomic_store(&old->frozen, 1);
     install_version(c, nv);
     if (c->w) {
-        rc = wal_new_file(c->w, &c->err);
+        rc = vx_wal_new_file(c->w, &c->err);
         if (rc != VEX_OK) {
             make_sticky(c, rc, "starting a new log file failed");
             return rc;
         }
-        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
+        vx_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
     }
     return VEX_OK;
 }
@@ -627,28 +627,27 @@ static int need_room(vex_collection *c)
             counted = 1;
         }
         if (c->db->opts.write_stall == VEX_STALL_BUSY)
-            return vex_err_set(&c->err, VEX_BUSY,
-                               "%u frozen memtables are waiting for their "
-                               "flush (max_frozen_memtables); retry later",
-                               c->cur->n_mts - 1);
+            return vx_err_set(&c->err, VEX_BUSY,
+                              "%u frozen memtables are waiting for their "
+                              "flush (max_frozen_memtables); retry later",
+                              c->cur->n_mts - 1);
         if ((rc = sticky(c)) != VEX_OK)
-            return vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+            return vx_err_set(&c->err, rc, "%s", c->sticky_msg);
         if (atomic_load(&c->closing))
-            return vex_err_set(&c->err, VEX_MISUSE,
-                               "the collection is closing");
-        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
+            return vx_err_set(&c->err, VEX_MISUSE, "the collection is closing");
+        vx_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
         fails = c->flush_fails;
         pthread_cond_wait(&c->room_cv, &c->apply_mu);
         if (c->flush_fails != fails)
-            return vex_err_set(&c->err, c->flush_rc,
-                               "waiting for room in the memtables: a flush "
-                               "failed: %s",
-                               c->flush_msg);
+            return vx_err_set(&c->err, c->flush_rc,
+                              "waiting for room in the memtables: a flush "
+                              "failed: %s",
+                              c->flush_msg);
     }
 }
 
 /* The manifest describing version `v` with `flushed_seq`. Arrays are
- * allocated; free with manifest_free. apply_mu held (delete arrays are
+ * allocated; free with vx_manifest_free. apply_mu held (delete arrays are
  * stable under it). */
 static int build_manifest(vex_collection *c, const version *v, uint64_t number,
                           uint64_t flushed_seq, manifest *m)
@@ -658,14 +657,13 @@ static int build_manifest(vex_collection *c, const version *v, uint64_t number,
     m->config = c->cfg;
     m->next_file = c->next_file;
     m->flushed_seq = flushed_seq;
-    m->segs =
-        vex_mem_calloc(c->mem, v->n_segs ? v->n_segs : 1, sizeof *m->segs);
+    m->segs = vx_mem_calloc(c->mem, v->n_segs ? v->n_segs : 1, sizeof *m->segs);
     if (m->segs == NULL)
         return coll_nomem(c);
     if (c->schema_len) {
-        m->schema = vex_mem_alloc(c->mem, c->schema_len);
+        m->schema = vx_mem_alloc(c->mem, c->schema_len);
         if (m->schema == NULL) {
-            manifest_free(m, c->mem);
+            vx_manifest_free(m, c->mem);
             return coll_nomem(c);
         }
         memcpy(m->schema, c->schema_blob, c->schema_len);
@@ -684,15 +682,15 @@ static int build_manifest(vex_collection *c, const version *v, uint64_t number,
         ms->n_deleted = nd;
         if (nd) {
             uint64_t k = 0;
-            ms->deleted = vex_mem_alloc(c->mem, nd * sizeof(uint64_t));
+            ms->deleted = vx_mem_alloc(c->mem, nd * sizeof(uint64_t));
             if (ms->deleted == NULL) {
-                manifest_free(m, c->mem);
+                vx_manifest_free(m, c->mem);
                 return coll_nomem(c);
             }
             for (uint64_t key = 0; key < r->info.n_keys && k < nd; key++)
                 if (vseg_del_seq(r, key))
-                    ms->deleted[k++] = seg_key_id(r->s, key);
-            qsort(ms->deleted, k, sizeof(uint64_t), cmp_u64);
+                    ms->deleted[k++] = vx_seg_key_id(r->s, key);
+            qsort(ms->deleted, k, sizeof(uint64_t), coll_cmp_u64);
         }
     }
     return VEX_OK;
@@ -708,7 +706,7 @@ static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
     int rc, ambiguous = 0;
     if (c->w && c->db->opts.durability == VEX_DURABILITY_NONE) {
         /* invariant 4: nothing in the manifest may outlive its log */
-        rc = wal_sync(c->w, &c->err);
+        rc = vx_wal_sync(c->w, &c->err);
         if (rc != VEX_OK) {
             make_sticky(c, rc, "syncing the log failed");
             return rc;
@@ -718,8 +716,9 @@ static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
     rc = build_manifest(c, v, number, flushed_seq, &m);
     if (rc != VEX_OK)
         return rc;
-    rc = manifest_publish(c->db->vfs, c->dir, &m, c->mem, &c->err, &ambiguous);
-    manifest_free(&m, c->mem);
+    rc = vx_manifest_publish(c->db->vfs, c->dir, &m, c->mem, &c->err,
+                             &ambiguous);
+    vx_manifest_free(&m, c->mem);
     if (rc != VEX_OK) {
         if (ambiguous)
             make_sticky(c, rc, "publishing the manifest failed");
@@ -731,11 +730,11 @@ static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
          * removes */
         char name[64];
         char *p;
-        manifest_file_name(name, sizeof name, old);
-        p = vexi_path_join(c->mem, c->dir, name);
+        vx_manifest_file_name(name, sizeof name, old);
+        p = vx_path_join(c->mem, c->dir, name);
         if (p)
             (void)c->db->vfs->methods->remove(c->db->vfs, p, NULL);
-        vex_mem_free(c->mem, p);
+        vx_mem_free(c->mem, p);
     }
     return VEX_OK;
 }
@@ -779,19 +778,19 @@ static int flush_one(vex_collection *c, int *did)
     }
     if ((rc = sticky(c)) != VEX_OK) {
         pthread_mutex_unlock(&c->apply_mu);
-        return vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+        return vx_err_set(&c->err, rc, "%s", c->sticky_msg);
     }
     m = v->mts[0];
-    mt_ref(m);
+    vx_mt_ref(m);
     s = c->last_seq;
     number = c->next_file++;
     pthread_mutex_unlock(&c->apply_mu);
 
     builder_of(c, &b);
-    rc = compact_flush_build(&b, m, s, number, &out, &cancelled);
+    rc = vx_compact_flush_build(&b, m, s, number, &out, &cancelled);
     if (rc == VEX_OK && cancelled) {
         /* the collection closes: the frozen memtable stays in the log */
-        mt_unref(m);
+        vx_mt_unref(m);
         return VEX_OK;
     }
 
@@ -800,15 +799,15 @@ static int flush_one(vex_collection *c, int *did)
     if (rc == VEX_OK && out) {
         /* V3: rows ended since s are deleted in the segment with their
          * sequence numbers */
-        const uint64_t *rk = seg_row_keys(out->s);
+        const uint64_t *rk = vx_seg_row_keys(out->s);
         for (uint64_t i = 0; i < out->info.n_rows && rc == VEX_OK; i++) {
             uint64_t e = mt_row_end(m, rk[i]);
-            if (e != 0 && vseg_delete(out, rk[i], e) != VEX_OK)
+            if (e != 0 && vx_vseg_delete(out, rk[i], e) != VEX_OK)
                 rc = coll_nomem(c);
         }
     }
     if (rc == VEX_OK) {
-        vseg **segs = vex_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
+        vseg **segs = vx_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
         if (segs == NULL) {
             rc = coll_nomem(c);
         } else {
@@ -817,7 +816,7 @@ static int flush_one(vex_collection *c, int *did)
                 segs[v->n_segs] = out;
             rc = version_from(c, v->mts + 1, v->n_mts - 1, segs,
                               v->n_segs + (out ? 1 : 0), &nv);
-            vex_mem_free(c->mem, segs);
+            vx_mem_free(c->mem, segs);
         }
     }
     if (rc == VEX_OK) {
@@ -841,19 +840,19 @@ static int flush_one(vex_collection *c, int *did)
              * tries again; writers waiting for room get the error */
             c->flush_fails++;
             c->flush_rc = rc;
-            vex_err_copy(&c->err, c->flush_msg, sizeof c->flush_msg);
+            vx_err_copy(&c->err, c->flush_msg, sizeof c->flush_msg);
         }
     }
     pthread_mutex_unlock(&c->apply_mu);
-    version_unref(nv);
-    vseg_unref(out); /* the version holds it when published */
+    vx_version_unref(nv);
+    vx_vseg_unref(out); /* the version holds it when published */
     if (rc == VEX_OK) {
         if (c->w)
-            (void)wal_drop_before(c->w, m->freeze_seq + 1, NULL);
+            (void)vx_wal_drop_before(c->w, m->freeze_seq + 1, NULL);
         atomic_fetch_add(&c->n_flushes, 1);
         *did = 1;
     }
-    mt_unref(m);
+    vx_mt_unref(m);
     pthread_cond_broadcast(&c->room_cv);
     return rc;
 }
@@ -877,35 +876,35 @@ static int compact_once(vex_collection *c, int all, int *did)
     *did = 0;
     pthread_mutex_lock(&c->apply_mu);
     v = c->cur;
-    pick = vex_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *pick);
-    in = vex_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *in);
+    pick = vx_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *pick);
+    in = vx_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *in);
     if (pick == NULL || in == NULL) {
         pthread_mutex_unlock(&c->apply_mu);
-        vex_mem_free(c->mem, pick);
-        vex_mem_free(c->mem, in);
+        vx_mem_free(c->mem, pick);
+        vx_mem_free(c->mem, in);
         return coll_nomem(c);
     }
     policy.min_merge = c->db->opts.compact_min_merge;
     policy.max_merge = c->db->opts.compact_max_merge;
     policy.deleted_pct = c->db->opts.compact_deleted_pct;
-    n_in = compact_pick(v, &policy, all, pick);
+    n_in = vx_compact_pick(v, &policy, all, pick);
     if (n_in == 0 || (rc = sticky(c)) != VEX_OK) {
         pthread_mutex_unlock(&c->apply_mu);
-        vex_mem_free(c->mem, pick);
-        vex_mem_free(c->mem, in);
+        vx_mem_free(c->mem, pick);
+        vx_mem_free(c->mem, in);
         return n_in == 0 ? VEX_OK
-                         : vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+                         : vx_err_set(&c->err, rc, "%s", c->sticky_msg);
     }
     for (uint32_t i = 0; i < n_in; i++) {
         in[i] = v->segs[pick[i]];
-        vseg_ref(in[i]);
+        vx_vseg_ref(in[i]);
     }
     s = c->last_seq;
     number = c->next_file++;
     pthread_mutex_unlock(&c->apply_mu);
 
     builder_of(c, &b);
-    rc = compact_build(&b, in, n_in, s, number, &out, &cancelled);
+    rc = vx_compact_build(&b, in, n_in, s, number, &out, &cancelled);
 
     pthread_mutex_lock(&c->apply_mu);
     v = c->cur;
@@ -915,13 +914,14 @@ static int compact_once(vex_collection *c, int all, int *did)
             for (uint64_t key = 0; key < in[i]->info.n_keys && rc == VEX_OK;
                  key++) {
                 uint64_t d = vseg_del_seq(in[i], key), k2;
-                if (d > s && seg_find(out->s, seg_key_id(in[i]->s, key), &k2) &&
-                    vseg_delete(out, k2, d) != VEX_OK)
+                if (d > s &&
+                    vx_seg_find(out->s, vx_seg_key_id(in[i]->s, key), &k2) &&
+                    vx_vseg_delete(out, k2, d) != VEX_OK)
                     rc = coll_nomem(c);
             }
     }
     if (rc == VEX_OK && !cancelled) {
-        segs = vex_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
+        segs = vx_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
         if (segs == NULL)
             rc = coll_nomem(c);
     }
@@ -957,13 +957,13 @@ static int compact_once(vex_collection *c, int all, int *did)
     if (rc != VEX_OK && !all)
         c->compact_failed = 1;
     pthread_mutex_unlock(&c->apply_mu);
-    version_unref(nv);
-    vseg_unref(out);
+    vx_version_unref(nv);
+    vx_vseg_unref(out);
     for (uint32_t i = 0; i < n_in; i++)
-        vseg_unref(in[i]);
-    vex_mem_free(c->mem, segs);
-    vex_mem_free(c->mem, pick);
-    vex_mem_free(c->mem, in);
+        vx_vseg_unref(in[i]);
+    vx_mem_free(c->mem, segs);
+    vx_mem_free(c->mem, pick);
+    vx_mem_free(c->mem, in);
     return rc;
 }
 
@@ -1022,13 +1022,13 @@ static int touch(vex_collection *c, uint64_t id, int live)
 {
     if (c->n_touched == c->cap_touched) {
         size_t cap = c->cap_touched ? c->cap_touched * 2 : 64;
-        uint64_t *p = vex_mem_realloc(c->mem, c->touched, cap * sizeof *p);
+        uint64_t *p = vx_mem_realloc(c->mem, c->touched, cap * sizeof *p);
         if (p == NULL)
             return VEX_NOMEM;
         c->touched = p;
         c->cap_touched = cap;
     }
-    if (vex_idmap_put(&c->overlay, id, (uint64_t)live) != VEX_OK)
+    if (vx_idmap_put(&c->overlay, id, (uint64_t)live) != VEX_OK)
         return VEX_NOMEM;
     c->touched[c->n_touched++] = id;
     return VEX_OK;
@@ -1037,7 +1037,7 @@ static int touch(vex_collection *c, uint64_t id, int live)
 static int exists_now(vex_collection *c, uint64_t id)
 {
     uint64_t v;
-    if (vex_idmap_get(&c->overlay, id, &v))
+    if (vx_idmap_get(&c->overlay, id, &v))
         return (int)v;
     return state_has(c, id);
 }
@@ -1076,7 +1076,7 @@ static int validate(vex_collection *c, wreq *w)
         /* clear the overlay; the leader re-validates the requests accepted
          * before this one to rebuild it (the state has not changed) */
         for (size_t i = 0; i < c->n_touched; i++)
-            vex_idmap_remove(&c->overlay, c->touched[i]);
+            vx_idmap_remove(&c->overlay, c->touched[i]);
         c->n_touched = 0;
     }
     return rc;
@@ -1091,7 +1091,7 @@ static void maybe_index(vex_collection *c)
     uint64_t n = mt_rows(a);
     if (a->ix && n > c->db->opts.memtable_exact_rows &&
         n - mt_indexed(a) >= INDEX_TRIGGER)
-        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
+        vx_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
 }
 
 /* Leader: the group [head .. last]. */
@@ -1115,7 +1115,7 @@ static int encode_group(vex_collection *c, wreq *head, wreq *last,
             const void *vec;
             while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec)) {
                 if (kind == OP_SETMETA) {
-                    if (vex_idmap_get(&c->vecmap, id, &at))
+                    if (vx_idmap_get(&c->vecmap, id, &at))
                         vec = c->rec + at;
                     else if ((rc = live_vector(c, id, &vec)) != VEX_OK)
                         break;
@@ -1124,11 +1124,10 @@ static int encode_group(vex_collection *c, wreq *head, wreq *last,
                 op_encode(c->rec + pos, kind, id, vec, c->vec_bytes, it.meta,
                           it.meta_len);
                 if (n_setmeta && kind_has_vec(kind)) {
-                    if (vex_idmap_put(&c->vecmap, id, pos + OP_HEADER) !=
-                        VEX_OK)
+                    if (vx_idmap_put(&c->vecmap, id, pos + OP_HEADER) != VEX_OK)
                         rc = coll_nomem(c);
                 } else if (n_setmeta) {
-                    vex_idmap_remove(&c->vecmap, id);
+                    vx_idmap_remove(&c->vecmap, id);
                 }
                 pos += op_size(c->vec_bytes, kind, it.meta_len);
             }
@@ -1149,7 +1148,7 @@ static int encode_group(vex_collection *c, wreq *head, wreq *last,
                              &meta_len);
             if (used == 0)
                 break;
-            vex_idmap_remove(&c->vecmap, id);
+            vx_idmap_remove(&c->vecmap, id);
             p += used;
         }
     }
@@ -1199,14 +1198,14 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
             break;
     }
     for (size_t i = 0; i < c->n_touched; i++)
-        vex_idmap_remove(&c->overlay, c->touched[i]);
+        vx_idmap_remove(&c->overlay, c->touched[i]);
     c->n_touched = 0;
     if (n_ops == 0) {
         pthread_mutex_unlock(&c->apply_mu);
         return;
     }
     if (rec_len > c->rec_cap) {
-        unsigned char *p = vex_mem_realloc(c->mem, c->rec, rec_len);
+        unsigned char *p = vx_mem_realloc(c->mem, c->rec, rec_len);
         if (p == NULL) {
             rc = coll_nomem(c);
             goto done;
@@ -1219,7 +1218,7 @@ static void lead(vex_collection *c, wreq *head, wreq *last)
     rc = encode_group(c, head, last, n_setmeta);
     if (rc != VEX_OK)
         goto done;
-    rc = wal_append(c->w, c->rec, rec_len, &seq, &c->err);
+    rc = vx_wal_append(c->w, c->rec, rec_len, &seq, &c->err);
     if (rc != VEX_OK) {
         make_sticky(c, rc, "writing the log failed");
         goto done;
@@ -1258,7 +1257,7 @@ done:
     for (w = head;; w = w->next) {
         if (w->rc == VEX_OK) {
             w->rc = rc;
-            vex_err_copy(&c->err, w->msg, sizeof w->msg);
+            vx_err_copy(&c->err, w->msg, sizeof w->msg);
         }
         if (w == last)
             break;
@@ -1287,7 +1286,7 @@ static int submit(vex_collection *c, wreq *w)
         pthread_mutex_unlock(&c->wlock);
         pthread_cond_destroy(&w->cv);
         if (w->rc != VEX_OK)
-            vex_err_set(&c->err, w->rc, "%s", w->msg);
+            vx_err_set(&c->err, w->rc, "%s", w->msg);
         return w->rc;
     }
     /* leader: take a group */
@@ -1317,7 +1316,7 @@ static int submit(vex_collection *c, wreq *w)
     pthread_mutex_unlock(&c->wlock);
     pthread_cond_destroy(&w->cv);
     if (w->rc != VEX_OK)
-        vex_err_set(&c->err, w->rc, "%s", w->msg);
+        vx_err_set(&c->err, w->rc, "%s", w->msg);
     return w->rc;
 }
 
@@ -1325,7 +1324,7 @@ static int submit(vex_collection *c, wreq *w)
  * Records
  * ------------------------------------------------------------------- */
 
-static int usable(vex_collection *c)
+static int coll_usable(vex_collection *c)
 {
     return c != NULL && c->w != NULL;
 }
@@ -1334,7 +1333,7 @@ static int check_vec(vex_collection *c, const void *vec, const char *what,
                      size_t pos, uint64_t id, char *msg, size_t msg_size)
 {
     char why[160];
-    if (vex_vector_check(&c->icfg, vec, why, sizeof why) == VEX_OK)
+    if (vx_vector_check(&c->icfg, vec, why, sizeof why) == VEX_OK)
         return VEX_OK;
     snprintf(msg, msg_size, "%s of id %llu (operation %zu): %s", what,
              (unsigned long long)id, pos, why);
@@ -1365,15 +1364,15 @@ static int check_meta(vex_collection *c, const vm_record *rec, int kind,
     int rc;
     if (c->schema == NULL)
         return VEX_OK;
-    vex_err_init(&e);
-    rc = vm_schema_check(c->schema, rec, &e);
+    vx_err_init(&e);
+    rc = vx_vm_schema_check(c->schema, rec, &e);
     if (rc != VEX_OK) {
         char why[VEX_ERRMSG_MAX];
-        vex_err_copy(&e, why, sizeof why);
+        vx_err_copy(&e, why, sizeof why);
         snprintf(msg, msg_size, "%s of id %llu (operation %zu): %.400s",
                  op_name(kind), (unsigned long long)id, pos, why);
     }
-    vex_err_destroy(&e);
+    vx_err_destroy(&e);
     return rc;
 }
 
@@ -1381,32 +1380,32 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
                      const vex_meta *meta)
 {
     wreq w;
-    const vm_record *rec = vexi_meta_record(meta);
+    const vm_record *rec = vx_meta_record(meta);
     unsigned char stack[1024], *enc = NULL;
     size_t enc_len = 0;
     char msg[VEX_ERRMSG_MAX];
     int rc;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (kind != OP_DELETE && kind != OP_SETMETA) {
         if (vec == NULL)
-            return vex_err_set(&c->err, VEX_MISUSE, "vector is NULL");
+            return vx_err_set(&c->err, VEX_MISUSE, "vector is NULL");
         if (check_vec(c, vec, op_name(kind), 0, id, msg, sizeof msg) != VEX_OK)
-            return vex_err_set(&c->err, VEX_INVALID, "%s", msg);
+            return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
     }
     if (kind != OP_DELETE &&
         check_meta(c, rec, kind, id, 0, msg, sizeof msg) != VEX_OK)
-        return vex_err_set(&c->err, VEX_INVALID, "%s", msg);
-    if (vm_record_n_fields(rec) > 0 || kind == OP_SETMETA) {
+        return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
+    if (vx_vm_record_n_fields(rec) > 0 || kind == OP_SETMETA) {
         if (kind == OP_INSERT)
             kind = OP_INSERT_M;
         else if (kind == OP_UPSERT)
             kind = OP_UPSERT_M;
-        enc_len = vm_record_encoded_size(rec);
-        enc = enc_len <= sizeof stack ? stack : vex_mem_alloc(c->mem, enc_len);
+        enc_len = vx_vm_record_encoded_size(rec);
+        enc = enc_len <= sizeof stack ? stack : vx_mem_alloc(c->mem, enc_len);
         if (enc == NULL)
             return coll_nomem(c);
-        vm_record_encode(rec, enc);
+        vx_vm_record_encode(rec, enc);
     }
     memset(&w, 0, sizeof w);
     w.n_ops = 1;
@@ -1417,7 +1416,7 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
     w.one_meta_len = enc_len;
     rc = submit(c, &w);
     if (enc != stack)
-        vex_mem_free(c->mem, enc);
+        vx_mem_free(c->mem, enc);
     return rc;
 }
 
@@ -1457,13 +1456,13 @@ int vex_flush(vex_collection *c)
 {
     int rc = VEX_OK, did = 1;
     uint64_t target;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     pthread_mutex_lock(&c->apply_mu);
     rc = sticky(c);
     if (rc != VEX_OK) {
         pthread_mutex_unlock(&c->apply_mu);
-        return vex_err_set(&c->err, rc, "%s", c->sticky_msg);
+        return vx_err_set(&c->err, rc, "%s", c->sticky_msg);
     }
     target = c->last_seq;
     if (target > covered_seq(c))
@@ -1481,7 +1480,7 @@ int vex_flush(vex_collection *c)
     }
     pthread_mutex_unlock(&c->flush_mu);
     if (rc == VEX_OK && c->db->opts.durability == VEX_DURABILITY_NONE)
-        rc = wal_sync(c->w, &c->err);
+        rc = vx_wal_sync(c->w, &c->err);
     return rc;
 }
 
@@ -1505,9 +1504,9 @@ int vex_batch_create(size_t vector_size, const vex_allocator *alloc,
     *out = NULL;
     if (vector_size == 0 || vector_size > (size_t)VEX_MAX_DIM * 4)
         return VEX_INVALID;
-    if (vex_mem_init(&mem, alloc) != VEX_OK)
+    if (vx_mem_init(&mem, alloc) != VEX_OK)
         return VEX_INVALID;
-    b = vex_mem_calloc(&mem, 1, sizeof *b);
+    b = vx_mem_calloc(&mem, 1, sizeof *b);
     if (b == NULL)
         return VEX_NOMEM;
     b->mem = mem;
@@ -1522,8 +1521,8 @@ void vex_batch_free(vex_batch *b)
     if (b == NULL)
         return;
     mem = b->mem;
-    vex_mem_free(&mem, b->buf);
-    vex_mem_free(&mem, b);
+    vx_mem_free(&mem, b->buf);
+    vx_mem_free(&mem, b);
 }
 
 size_t vex_batch_count(const vex_batch *b)
@@ -1543,16 +1542,16 @@ void vex_batch_clear(vex_batch *b)
 static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
                      const vex_meta *meta)
 {
-    const vm_record *rec = vexi_meta_record(meta);
+    const vm_record *rec = vx_meta_record(meta);
     size_t need, meta_len = 0;
     if (b == NULL || (kind_has_vec(kind) && vec == NULL))
         return VEX_MISUSE;
-    if (vm_record_n_fields(rec) > 0 || kind == OP_SETMETA) {
+    if (vx_vm_record_n_fields(rec) > 0 || kind == OP_SETMETA) {
         if (kind == OP_INSERT)
             kind = OP_INSERT_M;
         else if (kind == OP_UPSERT)
             kind = OP_UPSERT_M;
-        meta_len = vm_record_encoded_size(rec);
+        meta_len = vx_vm_record_encoded_size(rec);
     }
     need = op_size(b->vec_bytes, kind, meta_len);
     if (b->logged + need + (kind == OP_SETMETA ? b->vec_bytes : 0) >
@@ -1563,7 +1562,7 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
         unsigned char *p;
         while (cap < b->len + need)
             cap *= 2;
-        p = vex_mem_realloc(&b->mem, b->buf, cap);
+        p = vx_mem_realloc(&b->mem, b->buf, cap);
         if (p == NULL)
             return VEX_NOMEM;
         b->buf = p;
@@ -1573,7 +1572,7 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
     if (meta_len) {
         unsigned char *p = b->buf + b->len + need - meta_len;
         vex_put_u32le(b->buf + b->len + 4, (uint32_t)meta_len);
-        vm_record_encode(rec, p);
+        vx_vm_record_encode(rec, p);
     }
     b->len += need;
     b->logged += need + (kind == OP_SETMETA ? b->vec_bytes : 0);
@@ -1617,15 +1616,15 @@ int vex_batch_commit(vex_collection *c, const vex_batch *b)
 {
     wreq w;
     size_t pos = 0, i = 0, n_setmeta = 0;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (b == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE, "batch is NULL");
+        return vx_err_set(&c->err, VEX_MISUSE, "batch is NULL");
     if (b->vec_bytes != c->vec_bytes)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "the batch holds vectors of %zu bytes, the "
-                           "collection's have %zu",
-                           b->vec_bytes, c->vec_bytes);
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "the batch holds vectors of %zu bytes, the "
+                          "collection's have %zu",
+                          b->vec_bytes, c->vec_bytes);
     if (b->n == 0)
         return VEX_OK;
     /* vectors and metadata are checked here, in the caller's thread */
@@ -1640,16 +1639,16 @@ int vex_batch_commit(vex_collection *c, const vex_batch *b)
                          &meta_len);
         if (kind_has_vec(kind) &&
             check_vec(c, vec, op_name(kind), i, id, msg, sizeof msg) != VEX_OK)
-            return vex_err_set(&c->err, VEX_INVALID, "%s", msg);
+            return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
         if (kind != OP_DELETE && c->schema) {
             vm_record *rec = NULL;
             if (meta_len)
-                rc = vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
+                rc = vx_vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
             if (rc == VEX_OK)
                 rc = check_meta(c, rec, kind, id, i, msg, sizeof msg);
-            vm_record_free(rec, c->mem);
+            vx_vm_record_free(rec, c->mem);
             if (rc != VEX_OK)
-                return vex_err_set(&c->err, rc, "%s", msg);
+                return vx_err_set(&c->err, rc, "%s", msg);
         }
         n_setmeta += kind == OP_SETMETA;
         i++;
@@ -1675,7 +1674,7 @@ static void job_flush(vex_collection *c)
     pthread_mutex_unlock(&c->flush_mu);
     if (rc == VEX_OK && !atomic_load(&c->closing) &&
         c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
-        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
+        vx_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
 }
 
 /* Open (and so verify) the index of every segment of the current version
@@ -1687,14 +1686,14 @@ static void warm_segments(vex_collection *c)
 {
     snap s;
     vex_err tmp;
-    vex_err_init(&tmp);
+    vx_err_init(&tmp);
     snap_take(c, &s);
     for (uint32_t i = 0; i < s.v->n_segs && !atomic_load(&c->closing); i++) {
         vex_index *ix;
-        (void)vseg_index(s.v->segs[i], &ix, &tmp);
+        (void)vx_vseg_index(s.v->segs[i], &ix, &tmp);
     }
     snap_drop(&s);
-    vex_err_destroy(&tmp);
+    vx_err_destroy(&tmp);
 }
 
 static void job_index(vex_collection *c)
@@ -1715,7 +1714,7 @@ static void job_index(vex_collection *c)
             snap_drop(&s);
             return;
         }
-        rc = mt_index_to(a, n, &c->closing, &c->err);
+        rc = vx_mt_index_to(a, n, &c->closing, &c->err);
         snap_drop(&s);
         if (rc != VEX_OK) {
             make_sticky(c, rc, "indexing the memtable failed");
@@ -1735,7 +1734,7 @@ static void job_compact(vex_collection *c)
     pthread_mutex_unlock(&c->compact_mu);
 }
 
-void vexi_coll_run_job(vex_collection *c, int kind)
+void vx_coll_run_job(vex_collection *c, int kind)
 {
     if (atomic_load(&c->closing))
         return;
@@ -1762,7 +1761,7 @@ static int get_snap(vex_collection *c, const snap *s, uint64_t id, void *out)
     const version *v = s->v;
     uint64_t row, key;
     for (uint32_t i = v->n_mts; i-- > 0;)
-        if (mt_find(v->mts[i], id, s->seq, &row)) {
+        if (vx_mt_find(v->mts[i], id, s->seq, &row)) {
             memcpy(out, mt_row_vec(v->mts[i], row), c->vec_bytes);
             return VEX_OK;
         }
@@ -1770,30 +1769,30 @@ static int get_snap(vex_collection *c, const snap *s, uint64_t id, void *out)
         vseg *g = v->segs[i];
         vex_index *ix;
         int rc;
-        if (!seg_find(g->s, id, &key) || !vseg_visible(g, key, s->seq))
+        if (!vx_seg_find(g->s, id, &key) || !vseg_visible(g, key, s->seq))
             continue;
-        if ((rc = vseg_index(g, &ix, &c->err)) != VEX_OK)
+        if ((rc = vx_vseg_index(g, &ix, &c->err)) != VEX_OK)
             return rc;
         if (vex_index_get(ix, key, out) != VEX_OK)
-            return vex_err_set(&c->err, VEX_CORRUPT,
-                               "%s: id %llu (key %llu) is listed but not in "
-                               "the index",
-                               seg_path(g->s), (unsigned long long)id,
-                               (unsigned long long)key);
+            return vx_err_set(&c->err, VEX_CORRUPT,
+                              "%s: id %llu (key %llu) is listed but not in "
+                              "the index",
+                              vx_seg_path(g->s), (unsigned long long)id,
+                              (unsigned long long)key);
         return VEX_OK;
     }
-    return vex_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
-                       (unsigned long long)id);
+    return vx_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
+                      (unsigned long long)id);
 }
 
 int vex_get(vex_collection *c, uint64_t id, void *vector_out)
 {
     snap s;
     int rc;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (vector_out == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE, "vector_out is NULL");
+        return vx_err_set(&c->err, VEX_MISUSE, "vector_out is NULL");
     snap_take(c, &s);
     rc = get_snap(c, &s, id, vector_out);
     snap_drop(&s);
@@ -1805,42 +1804,42 @@ static int get_meta_snap(vex_collection *c, const snap *s, uint64_t id,
                          vex_meta *out)
 {
     const version *v = s->v;
-    const vex_mem *om = vexi_meta_mem(out);
+    const vex_mem *om = vx_meta_mem(out);
     uint64_t row, key;
     for (uint32_t i = v->n_mts; i-- > 0;)
-        if (mt_find(v->mts[i], id, s->seq, &row)) {
+        if (vx_mt_find(v->mts[i], id, s->seq, &row)) {
             const vm_record *rec = mt_row_meta(v->mts[i], row);
             vm_record *copy = NULL;
-            if (rec && vm_record_copy(rec, om, &copy) != VEX_OK)
+            if (rec && vx_vm_record_copy(rec, om, &copy) != VEX_OK)
                 return coll_nomem(c);
-            vexi_meta_take(out, copy);
+            vx_meta_take(out, copy);
             return VEX_OK;
         }
     for (uint32_t i = v->n_segs; i-- > 0;) {
         vseg *g = v->segs[i];
         vm_record *rec = NULL;
         int rc;
-        if (!seg_find(g->s, id, &key) || !vseg_visible(g, key, s->seq))
+        if (!vx_seg_find(g->s, id, &key) || !vseg_visible(g, key, s->seq))
             continue;
-        rc = vseg_record(g, key, om, &rec, &c->err);
+        rc = vx_vseg_record(g, key, om, &rec, &c->err);
         if (rc != VEX_OK)
             return rc;
-        vexi_meta_take(out, rec);
+        vx_meta_take(out, rec);
         return VEX_OK;
     }
-    vexi_meta_take(out, NULL);
-    return vex_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
-                       (unsigned long long)id);
+    vx_meta_take(out, NULL);
+    return vx_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
+                      (unsigned long long)id);
 }
 
 int vex_get_meta(vex_collection *c, uint64_t id, vex_meta *out)
 {
     snap s;
     int rc;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (out == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE, "out is NULL");
+        return vx_err_set(&c->err, VEX_MISUSE, "out is NULL");
     snap_take(c, &s);
     rc = get_meta_snap(c, &s, id, out);
     snap_drop(&s);
@@ -1849,7 +1848,7 @@ int vex_get_meta(vex_collection *c, uint64_t id, vex_meta *out)
 
 uint64_t vex_collection_count(vex_collection *c)
 {
-    if (!usable(c))
+    if (!coll_usable(c))
         return 0;
     return atomic_load(&c->n_live);
 }
@@ -1868,12 +1867,12 @@ static int seg_accept(uint64_t key, void *ctx)
     const seg_filter *f = ctx;
     if (!vseg_visible(f->g, key, f->seq))
         return 0;
-    return f->user == NULL || f->user(seg_key_id(f->g->s, key), f->user_ctx);
+    return f->user == NULL || f->user(vx_seg_key_id(f->g->s, key), f->user_ctx);
 }
 
 /* k-NN of one segment at snapshot seq into `top`. When top is already
  * full (an earlier source), its worst distance is the cut of the graph
- * walk (vexi_index_search_cut): the beam stops widening past it. */
+ * walk (vx_index_search_cut): the beam stops widening past it. */
 static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
                       const void *query, size_t k, const vex_search_params *up,
                       vex_hit *tmp, vex_topk *top)
@@ -1882,7 +1881,7 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
     seg_filter sf = {g, seq, up->filter, up->filter_ctx};
     vex_index *ix;
     size_t n = 0;
-    int rc = vseg_index(g, &ix, &c->err);
+    int rc = vx_vseg_index(g, &ix, &c->err);
     if (rc != VEX_OK)
         return rc;
     vex_search_params_init(&sp);
@@ -1901,12 +1900,12 @@ static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
     } else {
         sp.filter_max_ef = 0;
     }
-    rc = vexi_index_search_cut(ix, query, k, &sp, vex_topk_bound(top), tmp, &n);
+    rc = vx_index_search_cut(ix, query, k, &sp, vex_topk_bound(top), tmp, &n);
     if (rc != VEX_OK)
-        return vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
-                           vex_index_errmsg(ix));
+        return vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
+                          vex_index_errmsg(ix));
     for (size_t i = 0; i < n; i++)
-        vex_topk_push(top, tmp[i].distance, seg_key_id(g->s, tmp[i].id));
+        vex_topk_push(top, tmp[i].distance, vx_seg_key_id(g->s, tmp[i].id));
     return VEX_OK;
 }
 
@@ -1924,18 +1923,18 @@ int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
     int rc;
     if (out)
         *out = NULL;
-    if (!usable(c) || out == NULL)
+    if (!coll_usable(c) || out == NULL)
         return VEX_MISUSE;
     if (text == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE, "filter text is NULL");
-    f = vex_mem_calloc(c->mem, 1, sizeof *f);
+        return vx_err_set(&c->err, VEX_MISUSE, "filter text is NULL");
+    f = vx_mem_calloc(c->mem, 1, sizeof *f);
     if (f == NULL)
         return coll_nomem(c);
     f->mem = *c->mem;
     f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
-    rc = vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
+    rc = vx_vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
     if (rc != VEX_OK) {
-        vex_mem_free(c->mem, f);
+        vx_mem_free(c->mem, f);
         return rc;
     }
     *out = f;
@@ -1948,8 +1947,8 @@ void vex_filter_free(vex_filter *f)
     if (f == NULL)
         return;
     mem = f->mem;
-    vmf_free(f->f, &mem);
-    vex_mem_free(&mem, f);
+    vx_vmf_free(f->f, &mem);
+    vx_mem_free(&mem, f);
 }
 
 size_t vex_filter_print(const vex_filter *f, char *buf, size_t size)
@@ -1959,7 +1958,7 @@ size_t vex_filter_print(const vex_filter *f, char *buf, size_t size)
             buf[0] = '\0';
         return 0;
     }
-    return vmf_print(f->f, buf, size);
+    return vx_vmf_print(f->f, buf, size);
 }
 
 /* ---- the public filter builder over the meta layer's (filter.h) ---- */
@@ -1979,14 +1978,14 @@ int vex_filter_builder_create(const vex_allocator *alloc,
     if (out == NULL)
         return VEX_MISUSE;
     *out = NULL;
-    if (vex_mem_init(&mem, alloc) != VEX_OK)
+    if (vx_mem_init(&mem, alloc) != VEX_OK)
         return VEX_INVALID;
-    b = vex_mem_calloc(&mem, 1, sizeof *b);
+    b = vx_mem_calloc(&mem, 1, sizeof *b);
     if (b == NULL)
         return VEX_NOMEM;
     b->mem = mem;
-    if (vmf_builder_new(&b->mem, &b->vb) != VEX_OK) {
-        vex_mem_free(&mem, b);
+    if (vx_vmf_builder_new(&b->mem, &b->vb) != VEX_OK) {
+        vx_mem_free(&mem, b);
         return VEX_NOMEM;
     }
     *out = b;
@@ -1999,8 +1998,8 @@ void vex_filter_builder_free(vex_filter_builder *b)
     if (b == NULL)
         return;
     mem = b->mem;
-    vmf_builder_free(b->vb);
-    vex_mem_free(&mem, b);
+    vx_vmf_builder_free(b->vb);
+    vx_mem_free(&mem, b);
 }
 
 static vex_expr *fb_fail(vex_filter_builder *b, const char *what)
@@ -2017,18 +2016,18 @@ static int fb_value(const vex_value *v, vm_value *out)
 {
     switch (v->type) {
     case VEX_TYPE_BOOL:
-        *out = vm_bool(v->b != 0);
+        *out = vx_vm_bool(v->b != 0);
         return 1;
     case VEX_TYPE_INT:
-        *out = vm_int(v->i);
+        *out = vx_vm_int(v->i);
         return 1;
     case VEX_TYPE_DOUBLE:
-        *out = vm_double(v->d);
+        *out = vx_vm_double(v->d);
         return 1;
     case VEX_TYPE_STRING:
         if (v->s == NULL && v->len > 0)
             return 0;
-        *out = vm_string(v->s ? v->s : "", v->len);
+        *out = vx_vm_string(v->s ? v->s : "", v->len);
         return 1;
     default:
         return 0;
@@ -2044,7 +2043,7 @@ vex_expr *vex_expr_cmp(vex_filter_builder *b, const char *field, vex_cmp_op op,
     if (field == NULL || (unsigned)op > VEX_CMP_GE || !fb_value(&v, &x))
         return fb_fail(b, "comparison: NULL field, unknown operator or a "
                           "literal of no literal type");
-    return (vex_expr *)vmf_cmp(b->vb, field, (vmf_op)op, x);
+    return (vex_expr *)vx_vmf_cmp(b->vb, field, (vmf_op)op, x);
 }
 
 vex_expr *vex_expr_in(vex_filter_builder *b, const char *field,
@@ -2056,17 +2055,17 @@ vex_expr *vex_expr_in(vex_filter_builder *b, const char *field,
         return NULL;
     if (field == NULL || v == NULL || n == 0 || n > VMF_MAX_LIST)
         return fb_fail(b, "IN: NULL field or values, or not 1..1024 values");
-    xs = vex_mem_alloc(&b->mem, n * sizeof *xs);
+    xs = vx_mem_alloc(&b->mem, n * sizeof *xs);
     if (xs == NULL)
         return fb_fail(b, "out of memory");
     for (size_t i = 0; i < n; i++)
         if (!fb_value(&v[i], &xs[i])) {
-            vex_mem_free(&b->mem, xs);
+            vx_mem_free(&b->mem, xs);
             return fb_fail(b, "IN: a value of no literal type");
         }
-    e = (vex_expr *)(negate ? vmf_not_in(b->vb, field, xs, n)
-                            : vmf_in(b->vb, field, xs, n));
-    vex_mem_free(&b->mem, xs);
+    e = (vex_expr *)(negate ? vx_vmf_not_in(b->vb, field, xs, n)
+                            : vx_vmf_in(b->vb, field, xs, n));
+    vx_mem_free(&b->mem, xs);
     return e;
 }
 
@@ -2079,7 +2078,7 @@ vex_expr *vex_expr_between(vex_filter_builder *b, const char *field,
     if (field == NULL || !fb_value(&lo, &l) || !fb_value(&hi, &h))
         return fb_fail(b, "BETWEEN: NULL field or a bound of no literal "
                           "type");
-    return (vex_expr *)vmf_between(b->vb, field, l, h);
+    return (vex_expr *)vx_vmf_between(b->vb, field, l, h);
 }
 
 vex_expr *vex_expr_contains(vex_filter_builder *b, const char *field,
@@ -2092,23 +2091,23 @@ vex_expr *vex_expr_contains(vex_filter_builder *b, const char *field,
     if (field == NULL || tags == NULL || n == 0 || n > VMF_MAX_LIST)
         return fb_fail(b, "CONTAINS: NULL field or tags, or not 1..1024 "
                           "tags");
-    xs = vex_mem_alloc(&b->mem, n * sizeof *xs);
+    xs = vx_mem_alloc(&b->mem, n * sizeof *xs);
     if (xs == NULL)
         return fb_fail(b, "out of memory");
     for (size_t i = 0; i < n; i++) {
         if (tags[i] == NULL) {
-            vex_mem_free(&b->mem, xs);
+            vx_mem_free(&b->mem, xs);
             return fb_fail(b, "CONTAINS: a NULL tag");
         }
-        xs[i] = vm_cstring(tags[i]);
+        xs[i] = vx_vm_cstring(tags[i]);
     }
     if (n == 1 && !all)
-        e = (vex_expr *)vmf_contains(b->vb, field, xs[0]);
+        e = (vex_expr *)vx_vmf_contains(b->vb, field, xs[0]);
     else if (all)
-        e = (vex_expr *)vmf_contains_all(b->vb, field, xs, n);
+        e = (vex_expr *)vx_vmf_contains_all(b->vb, field, xs, n);
     else
-        e = (vex_expr *)vmf_contains_any(b->vb, field, xs, n);
-    vex_mem_free(&b->mem, xs);
+        e = (vex_expr *)vx_vmf_contains_any(b->vb, field, xs, n);
+    vx_mem_free(&b->mem, xs);
     return e;
 }
 
@@ -2118,23 +2117,25 @@ vex_expr *vex_expr_is_null(vex_filter_builder *b, const char *field, int negate)
         return NULL;
     if (field == NULL)
         return fb_fail(b, "IS NULL: NULL field");
-    return (vex_expr *)(negate ? vmf_is_not_null(b->vb, field)
-                               : vmf_is_null(b->vb, field));
+    return (vex_expr *)(negate ? vx_vmf_is_not_null(b->vb, field)
+                               : vx_vmf_is_null(b->vb, field));
 }
 
 vex_expr *vex_expr_and(vex_filter_builder *b, vex_expr *x, vex_expr *y)
 {
-    return b ? (vex_expr *)vmf_and(b->vb, (vmf_expr *)x, (vmf_expr *)y) : NULL;
+    return b ? (vex_expr *)vx_vmf_and(b->vb, (vmf_expr *)x, (vmf_expr *)y)
+             : NULL;
 }
 
 vex_expr *vex_expr_or(vex_filter_builder *b, vex_expr *x, vex_expr *y)
 {
-    return b ? (vex_expr *)vmf_or(b->vb, (vmf_expr *)x, (vmf_expr *)y) : NULL;
+    return b ? (vex_expr *)vx_vmf_or(b->vb, (vmf_expr *)x, (vmf_expr *)y)
+             : NULL;
 }
 
 vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x)
 {
-    return b ? (vex_expr *)vmf_not(b->vb, (vmf_expr *)x) : NULL;
+    return b ? (vex_expr *)vx_vmf_not(b->vb, (vmf_expr *)x) : NULL;
 }
 
 int vex_filter_build(vex_collection *c, vex_filter_builder *b,
@@ -2144,21 +2145,21 @@ int vex_filter_build(vex_collection *c, vex_filter_builder *b,
     int rc;
     if (out)
         *out = NULL;
-    if (!usable(c) || out == NULL)
+    if (!coll_usable(c) || out == NULL)
         return VEX_MISUSE;
     if (b == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE, "builder is NULL");
+        return vx_err_set(&c->err, VEX_MISUSE, "builder is NULL");
     if (b->rc != VEX_OK)
-        return vex_err_set(&c->err, b->rc, "%s", b->msg);
-    f = vex_mem_calloc(c->mem, 1, sizeof *f);
+        return vx_err_set(&c->err, b->rc, "%s", b->msg);
+    f = vx_mem_calloc(c->mem, 1, sizeof *f);
     if (f == NULL)
         return coll_nomem(c);
     f->mem = *c->mem;
     f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
-    rc = vmf_build(b->vb, (const vmf_expr *)root, c->schema, &f->mem, &c->err,
-                   &f->f);
+    rc = vx_vmf_build(b->vb, (const vmf_expr *)root, c->schema, &f->mem,
+                      &c->err, &f->f);
     if (rc != VEX_OK) {
-        vex_mem_free(c->mem, f);
+        vx_mem_free(c->mem, f);
         return rc;
     }
     *out = f;
@@ -2179,10 +2180,10 @@ int vex_scan(vex_collection *c, const vex_filter *where,
     vex_meta *m = NULL;
     snap s;
     int rc;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (fn == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE, "fn is NULL");
+        return vx_err_set(&c->err, VEX_MISUSE, "fn is NULL");
     rc = vex_meta_create(c->db->opts.allocator, &m);
     if (rc != VEX_OK)
         return coll_nomem(c);
@@ -2196,41 +2197,42 @@ int vex_scan(vex_collection *c, const vex_filter *where,
             if (!mt_visible(mt, r, s.seq))
                 continue;
             rec = mt_row_meta(mt, r);
-            if (where && !vmf_eval(where->f, rec))
+            if (where && !vx_vmf_eval(where->f, rec))
                 continue;
-            if (rec && vm_record_copy(rec, vexi_meta_mem(m), &copy) != VEX_OK) {
+            if (rec &&
+                vx_vm_record_copy(rec, vx_meta_mem(m), &copy) != VEX_OK) {
                 rc = coll_nomem(c);
                 break;
             }
-            vexi_meta_take(m, copy);
+            vx_meta_take(m, copy);
             rc = fn(ctx, mt_row_id(mt, r), m);
         }
     }
     for (uint32_t i = 0; i < s.v->n_segs && rc == VEX_OK; i++) {
         vseg *g = s.v->segs[i];
-        const uint64_t *ids = seg_ids(g->s), *rk = seg_row_keys(g->s);
+        const uint64_t *ids = vx_seg_ids(g->s), *rk = vx_seg_row_keys(g->s);
         const uint64_t *bits = NULL;
         uint64_t *scratch = NULL, cnt = 0;
         if (g->info.n_rows == 0)
             continue;
         if (where)
-            rc = vseg_match(g, where->id, where->f, &bits, &cnt, &scratch,
-                            &c->err);
+            rc = vx_vseg_match(g, where->id, where->f, &bits, &cnt, &scratch,
+                               &c->err);
         for (uint64_t j = 0; j < g->info.n_rows && rc == VEX_OK; j++) {
             vm_record *copy = NULL;
             if (!vseg_visible(g, rk[j], s.seq))
                 continue;
             if (bits && !((bits[rk[j] >> 6] >> (rk[j] & 63)) & 1))
                 continue;
-            rc = vseg_record(g, rk[j], vexi_meta_mem(m), &copy, &c->err);
+            rc = vx_vseg_record(g, rk[j], vx_meta_mem(m), &copy, &c->err);
             if (rc != VEX_OK) {
-                vm_record_free(copy, vexi_meta_mem(m));
+                vx_vm_record_free(copy, vx_meta_mem(m));
                 break;
             }
-            vexi_meta_take(m, copy);
+            vx_meta_take(m, copy);
             rc = fn(ctx, ids[j], m);
         }
-        vex_mem_free(c->mem, scratch);
+        vx_mem_free(c->mem, scratch);
     }
     snap_drop(&s);
     vex_meta_free(m);
@@ -2270,7 +2272,7 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
                      const uint64_t *bits, uint64_t seq, const void *query,
                      vex_topk *top)
 {
-    const vex_simd_table *st = vex_simd();
+    const vex_simd_table *st = vx_simd();
     /* vectors are copied out in blocks through a stack buffer (no
      * allocation) unless one vector is bigger than it */
     _Alignas(64) unsigned char stack[EXACT_STACK];
@@ -2284,11 +2286,11 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
         block = EXACT_BLOCK;
     if (block == 0) {
         block = 1;
-        buf = vex_mem_alloc(c->mem, c->vec_bytes);
+        buf = vx_mem_alloc(c->mem, c->vec_bytes);
         if (buf == NULL)
             return coll_nomem(c);
     }
-    qaux = f32 ? vex_exact_query_aux(&c->icfg, st, query) : 0.0f;
+    qaux = f32 ? vx_exact_query_aux(&c->icfg, st, query) : 0.0f;
     for (uint64_t w = 0; w < (n_keys + 63) / 64; w++) {
         uint64_t word = bits[w];
         while (word) {
@@ -2299,28 +2301,28 @@ static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
                 continue;
             if (vex_index_get(ix, key, v) != VEX_OK) {
                 if (buf != stack)
-                    vex_mem_free(c->mem, buf);
-                return vex_err_set(&c->err, VEX_CORRUPT,
-                                   "%s: key %llu is live but not in the index",
-                                   seg_path(g->s), (unsigned long long)key);
+                    vx_mem_free(c->mem, buf);
+                return vx_err_set(&c->err, VEX_CORRUPT,
+                                  "%s: key %llu is live but not in the index",
+                                  vx_seg_path(g->s), (unsigned long long)key);
             }
-            aux[cnt] = f32 ? vex_exact_vec_aux(&c->icfg, st, v) : 0.0f;
+            aux[cnt] = f32 ? vx_exact_vec_aux(&c->icfg, st, v) : 0.0f;
             keys[cnt++] = key;
             if (cnt == block) {
-                vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
+                vx_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
                 for (size_t j = 0; j < cnt; j++)
-                    vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
+                    vex_topk_push(top, dist[j], vx_seg_key_id(g->s, keys[j]));
                 cnt = 0;
             }
         }
     }
     if (cnt) {
-        vex_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
+        vx_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
         for (size_t j = 0; j < cnt; j++)
-            vex_topk_push(top, dist[j], seg_key_id(g->s, keys[j]));
+            vex_topk_push(top, dist[j], vx_seg_key_id(g->s, keys[j]));
     }
     if (buf != stack)
-        vex_mem_free(c->mem, buf);
+        vx_mem_free(c->mem, buf);
     return VEX_OK;
 }
 
@@ -2341,9 +2343,9 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
     match_ctx mc;
     size_t nh = 0, want;
     int rc, plan;
-    rc = vseg_match(g, vf->id, vf->f, &bits, &m, &scratch, &c->err);
+    rc = vx_vseg_match(g, vf->id, vf->f, &bits, &m, &scratch, &c->err);
     if (rc == VEX_OK)
-        rc = vseg_index(g, &ix, &c->err);
+        rc = vx_vseg_index(g, &ix, &c->err);
     if (rc != VEX_OK)
         goto out;
     if (sn->qs)
@@ -2369,12 +2371,12 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
         sp.filter_ctx = &mc;
         rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
         if (rc != VEX_OK) {
-            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
-                             vex_index_errmsg(ix));
+            rc = vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
+                            vex_index_errmsg(ix));
             goto out;
         }
         for (size_t i = 0; i < nh; i++)
-            vex_topk_push(top, tmp[i].distance, seg_key_id(g->s, tmp[i].id));
+            vex_topk_push(top, tmp[i].distance, vx_seg_key_id(g->s, tmp[i].id));
     } else if (plan == 0) {
         rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
     } else if (plan == 1) {
@@ -2384,14 +2386,14 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
         sp.filter_ctx = &mc;
         rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
         if (rc != VEX_OK) {
-            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
-                             vex_index_errmsg(ix));
+            rc = vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
+                            vex_index_errmsg(ix));
             goto out;
         }
         if (nh >= want) {
             for (size_t i = 0; i < nh; i++)
                 vex_topk_push(top, tmp[i].distance,
-                              seg_key_id(g->s, tmp[i].id));
+                              vx_seg_key_id(g->s, tmp[i].id));
         } else {
             if (sn->qs)
                 atomic_fetch_add(&sn->qs->fallbacks, 1);
@@ -2407,7 +2409,7 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
         if (kk > n)
             kk = (size_t)n;
         more = kk <= POST_STACK ? post_stack
-                                : vex_mem_alloc(c->mem, kk * sizeof *more);
+                                : vx_mem_alloc(c->mem, kk * sizeof *more);
         if (more == NULL) {
             rc = coll_nomem(c);
             goto out;
@@ -2420,8 +2422,8 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
         }
         rc = vex_index_search(ix, query, kk, &sp, more, &nh);
         if (rc != VEX_OK) {
-            rc = vex_err_set(&c->err, rc, "%s: %s", seg_path(g->s),
-                             vex_index_errmsg(ix));
+            rc = vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
+                            vex_index_errmsg(ix));
             goto out;
         }
         for (size_t i = 0; i < nh; i++)
@@ -2430,7 +2432,7 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
             for (size_t i = 0; i < nh; i++)
                 if (bit_is(bits, more[i].id))
                     vex_topk_push(top, more[i].distance,
-                                  seg_key_id(g->s, more[i].id));
+                                  vx_seg_key_id(g->s, more[i].id));
         } else {
             if (sn->qs)
                 atomic_fetch_add(&sn->qs->fallbacks, 1);
@@ -2444,8 +2446,8 @@ static int search_seg_where(vex_collection *c, vseg *g, const snap *sn,
                          1);
 out:
     if (more != post_stack)
-        vex_mem_free(c->mem, more);
-    vex_mem_free(c->mem, scratch);
+        vx_mem_free(c->mem, more);
+    vx_mem_free(c->mem, scratch);
     return rc;
 }
 
@@ -2454,43 +2456,43 @@ static int check_search(vex_collection *c, size_t k,
                         const vex_search_params *params)
 {
     if (k == 0 || k > VEX_MAX_K)
-        return vex_err_set(&c->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
-                           VEX_MAX_K);
+        return vx_err_set(&c->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
+                          VEX_MAX_K);
     if (params->struct_size != sizeof(vex_search_params))
-        return vex_err_set(&c->err, VEX_MISUSE,
-                           "params.struct_size is %u, expected %zu: fill the "
-                           "struct with vex_search_params_init()",
-                           params->struct_size, sizeof(vex_search_params));
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "params.struct_size is %u, expected %zu: fill the "
+                          "struct with vex_search_params_init()",
+                          params->struct_size, sizeof(vex_search_params));
     if (params->n_threads > VEX_MAX_THREADS)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.n_threads is %u, must be 0..%d",
-                           params->n_threads, VEX_MAX_THREADS);
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.n_threads is %u, must be 0..%d",
+                          params->n_threads, VEX_MAX_THREADS);
     if (params->ef_search > VEX_MAX_K || params->filter_max_ef > VEX_MAX_K)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.ef_search and filter_max_ef must be "
-                           "0..%d",
-                           VEX_MAX_K);
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.ef_search and filter_max_ef must be "
+                          "0..%d",
+                          VEX_MAX_K);
     if (params->filter_max_ef && params->filter == NULL &&
         params->where == NULL)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.filter_max_ef is set but there is no "
-                           "filter");
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.filter_max_ef is set but there is no "
+                          "filter");
     if (params->refine != 0.0f &&
         (c->cfg.quant == 0 ||
          !(params->refine >= 1.0f && params->refine <= 1000.0f)))
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.refine is %g: it must be 0, or 1..1000 "
-                           "for a collection with a quantizer",
-                           (double)params->refine);
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.refine is %g: it must be 0, or 1..1000 "
+                          "for a collection with a quantizer",
+                          (double)params->refine);
     if (params->filter && params->where)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.filter and params.where cannot be "
-                           "combined");
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.filter and params.where cannot be "
+                          "combined");
     if ((params->ef_search || params->filter_max_ef) &&
         c->cfg.index_kind == VEX_INDEX_FLAT)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.ef_search and filter_max_ef must be 0 for "
-                           "a flat collection, which is exact");
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.ef_search and filter_max_ef must be 0 for "
+                          "a flat collection, which is exact");
     return VEX_OK;
 }
 
@@ -2509,10 +2511,12 @@ static int search_source(vex_collection *c, const snap *s, uint32_t i,
         if (s->qs)
             atomic_fetch_add(&s->qs->sources, 1);
         if (p->where == NULL)
-            return mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
-                             p->ef_search, p->filter_max_ef, tmp, top, &c->err);
-        rc = mt_search_where(m, query, k, s->seq, p->where->f, 0, p->ef_search,
-                             p->filter_max_ef, tmp, top, &plan, &c->err);
+            return vx_mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
+                                p->ef_search, p->filter_max_ef, tmp, top,
+                                &c->err);
+        rc = vx_mt_search_where(m, query, k, s->seq, p->where->f, 0,
+                                p->ef_search, p->filter_max_ef, tmp, top, &plan,
+                                &c->err);
         if (s->qs)
             atomic_fetch_add(plan == MT_PLAN_EXACT   ? &s->qs->exact
                              : plan == MT_PLAN_GRAPH ? &s->qs->graph
@@ -2582,17 +2586,17 @@ static int search_snap(vex_collection *c, const snap *s, const void *query,
         size_t need = (size_t)n_src * 2 * k;
         fanout f = {c, s, query, k, p, stack_space, stack_counts, stack_rcs};
         if (need > FANOUT_STACK || n_src > 64) {
-            f.space = vex_mem_alloc(c->mem, need * sizeof *f.space);
-            f.counts = vex_mem_alloc(c->mem, n_src * sizeof *f.counts);
-            f.rcs = vex_mem_alloc(c->mem, n_src * sizeof *f.rcs);
+            f.space = vx_mem_alloc(c->mem, need * sizeof *f.space);
+            f.counts = vx_mem_alloc(c->mem, n_src * sizeof *f.counts);
+            f.rcs = vx_mem_alloc(c->mem, n_src * sizeof *f.rcs);
             if (f.space == NULL || f.counts == NULL || f.rcs == NULL) {
-                vex_mem_free(c->mem, f.space);
-                vex_mem_free(c->mem, f.counts);
-                vex_mem_free(c->mem, f.rcs);
+                vx_mem_free(c->mem, f.space);
+                vx_mem_free(c->mem, f.counts);
+                vx_mem_free(c->mem, f.rcs);
                 return coll_nomem(c);
             }
         }
-        vex_pool_run(c->db->pool, n_src, width, fanout_task, &f);
+        vx_pool_run(c->db->pool, n_src, width, fanout_task, &f);
         for (uint32_t i = 0; i < n_src; i++) {
             const vex_hit *res = f.space + (size_t)i * 2 * k;
             if (f.rcs[i] != VEX_OK && rc == VEX_OK)
@@ -2601,9 +2605,9 @@ static int search_snap(vex_collection *c, const snap *s, const void *query,
                 vex_topk_push(top, res[j].distance, res[j].id);
         }
         if (f.space != stack_space) {
-            vex_mem_free(c->mem, f.space);
-            vex_mem_free(c->mem, f.counts);
-            vex_mem_free(c->mem, f.rcs);
+            vx_mem_free(c->mem, f.space);
+            vx_mem_free(c->mem, f.counts);
+            vx_mem_free(c->mem, f.rcs);
         }
         return rc;
     }
@@ -2625,7 +2629,7 @@ static int search_snap(vex_collection *c, const snap *s, const void *query,
 
 static unsigned search_width(vex_collection *c, const vex_search_params *p)
 {
-    return vex_pool_width(c->db->pool, p->n_threads);
+    return vx_pool_width(c->db->pool, p->n_threads);
 }
 
 int vex_search(vex_collection *c, const void *query, size_t k,
@@ -2640,27 +2644,26 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     qstats qs;
     int rc = VEX_OK;
 
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (n_hits)
         *n_hits = 0;
     if (query == NULL || hits == NULL || n_hits == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE,
-                           "query, hits and n_hits must not be NULL");
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "query, hits and n_hits must not be NULL");
     if (params == NULL) {
         vex_search_params_init(&dflt);
         params = &dflt;
     }
     if ((rc = check_search(c, k, params)) != VEX_OK)
         return rc;
-    if (vex_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
-        return vex_err_set(&c->err, VEX_INVALID, "query: %s", why);
+    if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
+        return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
     if (params->stats && params->stats->struct_size != sizeof(vex_search_stats))
-        return vex_err_set(&c->err, VEX_MISUSE,
-                           "params.stats.struct_size is %u, expected %zu: "
-                           "fill it with vex_search_stats_init()",
-                           params->stats->struct_size,
-                           sizeof(vex_search_stats));
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "params.stats.struct_size is %u, expected %zu: "
+                          "fill it with vex_search_stats_init()",
+                          params->stats->struct_size, sizeof(vex_search_stats));
     atomic_init(&qs.sources, 0);
     atomic_init(&qs.exact, 0);
     atomic_init(&qs.graph, 0);
@@ -2668,7 +2671,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     atomic_init(&qs.fallbacks, 0);
     atomic_init(&qs.matched, 0);
     if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
-        tmp = vex_mem_alloc(c->mem, k * sizeof *tmp);
+        tmp = vx_mem_alloc(c->mem, k * sizeof *tmp);
         if (tmp == NULL)
             return coll_nomem(c);
     }
@@ -2687,21 +2690,21 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         st->fallbacks = atomic_load(&qs.fallbacks);
     }
     if (rc == VEX_OK) {
-        *n_hits = vex_topk_sort(&top);
+        *n_hits = vx_topk_sort(&top);
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
             rc = get_snap(c, &s, hits[i].id,
                           (unsigned char *)vectors_out + i * c->vec_bytes);
         for (size_t i = 0; params->meta_out && i < *n_hits && rc == VEX_OK; i++)
             rc = params->meta_out[i] == NULL
-                     ? vex_err_set(&c->err, VEX_MISUSE,
-                                   "params.meta_out[%zu] is NULL", i)
+                     ? vx_err_set(&c->err, VEX_MISUSE,
+                                  "params.meta_out[%zu] is NULL", i)
                      : get_meta_snap(c, &s, hits[i].id, params->meta_out[i]);
         if (rc != VEX_OK)
             *n_hits = 0;
     }
     snap_drop(&s);
     if (tmp != stack_tmp)
-        vex_mem_free(c->mem, tmp);
+        vx_mem_free(c->mem, tmp);
     return rc;
 }
 
@@ -2718,7 +2721,7 @@ typedef struct batch_job {
     int *rcs; /* per worker: first failure */
 } batch_job;
 
-static void batch_task(void *arg, size_t task, unsigned worker)
+static void search_batch_task(void *arg, size_t task, unsigned worker)
 {
     batch_job *b = arg;
     vex_topk top;
@@ -2728,7 +2731,7 @@ static void batch_task(void *arg, size_t task, unsigned worker)
     vex_topk_init(&top, b->hits + task * b->k, b->k);
     rc = search_snap(b->c, b->s, b->queries + task * b->c->vec_bytes, b->k,
                      b->p, 1, b->scratch + (size_t)worker * b->k, &top);
-    b->n_hits[task] = rc == VEX_OK ? vex_topk_sort(&top) : 0;
+    b->n_hits[task] = rc == VEX_OK ? vx_topk_sort(&top) : 0;
     if (rc != VEX_OK)
         b->rcs[worker] = rc;
 }
@@ -2743,11 +2746,11 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     unsigned width;
     char why[160];
     int rc;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if ((queries == NULL && n_queries) || hits == NULL || n_hits == NULL)
-        return vex_err_set(&c->err, VEX_MISUSE,
-                           "queries, hits and n_hits must not be NULL");
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "queries, hits and n_hits must not be NULL");
     if (params == NULL) {
         vex_search_params_init(&dflt);
         params = &dflt;
@@ -2755,14 +2758,14 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     if ((rc = check_search(c, k, params)) != VEX_OK)
         return rc;
     if (params->meta_out || params->stats)
-        return vex_err_set(&c->err, VEX_INVALID,
-                           "params.%s applies to vex_search only",
-                           params->meta_out ? "meta_out" : "stats");
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.%s applies to vex_search only",
+                          params->meta_out ? "meta_out" : "stats");
     for (size_t i = 0; i < n_queries; i++)
-        if (vex_vector_check(&c->icfg,
-                             (const unsigned char *)queries + i * c->vec_bytes,
-                             why, sizeof why) != VEX_OK)
-            return vex_err_set(&c->err, VEX_INVALID, "query %zu: %s", i, why);
+        if (vx_vector_check(&c->icfg,
+                            (const unsigned char *)queries + i * c->vec_bytes,
+                            why, sizeof why) != VEX_OK)
+            return vx_err_set(&c->err, VEX_INVALID, "query %zu: %s", i, why);
     if (n_queries == 0)
         return VEX_OK;
     width = search_width(c, params);
@@ -2774,20 +2777,20 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     b.p = params;
     b.hits = hits;
     b.n_hits = n_hits;
-    b.scratch = vex_mem_alloc(c->mem, (size_t)width * k * sizeof *b.scratch);
-    b.rcs = vex_mem_calloc(c->mem, width, sizeof *b.rcs);
+    b.scratch = vx_mem_alloc(c->mem, (size_t)width * k * sizeof *b.scratch);
+    b.rcs = vx_mem_calloc(c->mem, width, sizeof *b.rcs);
     if (b.scratch == NULL || b.rcs == NULL) {
-        vex_mem_free(c->mem, b.scratch);
-        vex_mem_free(c->mem, b.rcs);
+        vx_mem_free(c->mem, b.scratch);
+        vx_mem_free(c->mem, b.rcs);
         return coll_nomem(c);
     }
     snap_take(c, &s);
-    vex_pool_run(c->db->pool, n_queries, width, batch_task, &b);
+    vx_pool_run(c->db->pool, n_queries, width, search_batch_task, &b);
     snap_drop(&s);
     for (unsigned w = 0; w < width && rc == VEX_OK; w++)
         rc = b.rcs[w];
-    vex_mem_free(c->mem, b.scratch);
-    vex_mem_free(c->mem, b.rcs);
+    vx_mem_free(c->mem, b.scratch);
+    vx_mem_free(c->mem, b.rcs);
     if (rc != VEX_OK)
         memset(n_hits, 0, n_queries * sizeof *n_hits);
     return rc;
@@ -2815,8 +2818,8 @@ void vex_collection_get_config(const vex_collection *c,
     out->quant_refine = c->cfg.quant_refine;
     if (c->schema) {
         out->schema_fields = c->schema_pub;
-        out->n_schema_fields = (uint32_t)vm_schema_n_fields(c->schema);
-        out->schema_closed = (uint32_t)vm_schema_closed(c->schema);
+        out->n_schema_fields = (uint32_t)vx_vm_schema_n_fields(c->schema);
+        out->schema_closed = (uint32_t)vx_vm_schema_closed(c->schema);
     }
 }
 
@@ -2833,7 +2836,7 @@ size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
             buf[0] = '\0';
         return 0;
     }
-    return vex_err_copy((vex_err *)&c->err, buf, size);
+    return vx_err_copy((vex_err *)&c->err, buf, size);
 }
 
 /* ---------------------------------------------------------------------
@@ -2863,15 +2866,15 @@ static int du_entry(void *arg, const char *name, int kind)
     uint64_t size = 0;
     if (kind != VEX_VFS_FILE)
         return 0;
-    p = vexi_path_join(d->c->mem, d->dir, name);
+    p = vx_path_join(d->c->mem, d->dir, name);
     if (p == NULL)
         return 0;
-    if (vfs->methods->open(vfs, p, VEX_OPEN_READONLY, &f, NULL) == VEX_OK) {
+    if (vfs->methods->open(vfs, p, VX_FILE_READONLY, &f, NULL) == VEX_OK) {
         if (vfs->methods->size(f, &size, NULL) == VEX_OK)
             d->bytes += size;
         vfs->methods->close(f, NULL);
     }
-    vex_mem_free(d->c->mem, p);
+    vx_mem_free(d->c->mem, p);
     return 0;
 }
 
@@ -2879,11 +2882,11 @@ int vex_stats_get(vex_collection *c, vex_stats *st)
 {
     snap s;
     du_ctx d;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (st == NULL || st->struct_size != sizeof *st)
-        return vex_err_set(&c->err, VEX_MISUSE,
-                           "stats is NULL or not filled by vex_stats_init()");
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "stats is NULL or not filled by vex_stats_init()");
     vex_stats_init(st);
     snap_take(c, &s);
     st->live_rows = atomic_load(&c->n_live);
@@ -2893,7 +2896,7 @@ int vex_stats_get(vex_collection *c, vex_stats *st)
         const memtable *m = s.v->mts[i];
         uint64_t n = mt_rows(m);
         st->memtable_rows += n;
-        st->memtable_bytes += mt_memory(m);
+        st->memtable_bytes += vx_mt_memory(m);
         if (m->ix)
             st->unindexed_rows += n - mt_indexed(m);
     }
@@ -2925,11 +2928,11 @@ int vex_stats_segments(vex_collection *c, vex_segment_stats *out, size_t cap,
                        size_t *n)
 {
     snap s;
-    if (!usable(c))
+    if (!coll_usable(c))
         return VEX_MISUSE;
     if (n == NULL || (out == NULL && cap > 0))
-        return vex_err_set(&c->err, VEX_MISUSE,
-                           "n is NULL, or out is NULL with cap > 0");
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "n is NULL, or out is NULL with cap > 0");
     snap_take(c, &s);
     *n = s.v->n_segs;
     for (size_t i = 0; i < cap && i < s.v->n_segs; i++) {
@@ -2961,55 +2964,55 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     const unsigned char *meta;
     size_t meta_len;
     if (n < REC_HEADER || vex_get_u32le(p) != REC_MAGIC)
-        return vex_err_set(&c->err, VEX_CORRUPT,
-                           "%s: log record %llu: bad operation header",
-                           c->wal_dir, (unsigned long long)seq);
+        return vx_err_set(&c->err, VEX_CORRUPT,
+                          "%s: log record %llu: bad operation header",
+                          c->wal_dir, (unsigned long long)seq);
     n_ops = vex_get_u32le(p + 4);
     for (i = 0, pos = REC_HEADER; i < n_ops; i++) {
         size_t used =
             op_decode(c, p + pos, n - pos, &kind, &id, &vec, &meta, &meta_len);
         if (used == 0)
-            return vex_err_set(&c->err, VEX_CORRUPT,
-                               "%s: log record %llu: operation %u at byte %zu "
-                               "is malformed",
-                               c->wal_dir, (unsigned long long)seq, i, pos);
+            return vx_err_set(&c->err, VEX_CORRUPT,
+                              "%s: log record %llu: operation %u at byte %zu "
+                              "is malformed",
+                              c->wal_dir, (unsigned long long)seq, i, pos);
         if (kind == OP_SETMETA)
-            return vex_err_set(&c->err, VEX_CORRUPT,
-                               "%s: log record %llu: operation %u at byte %zu "
-                               "is a metadata update without a vector (never "
-                               "logged)",
-                               c->wal_dir, (unsigned long long)seq, i, pos);
+            return vx_err_set(&c->err, VEX_CORRUPT,
+                              "%s: log record %llu: operation %u at byte %zu "
+                              "is a metadata update without a vector (never "
+                              "logged)",
+                              c->wal_dir, (unsigned long long)seq, i, pos);
         if (vec && (vec = vec_aligned(c, vec)) == NULL)
             return coll_nomem(c);
-        if (vec && vex_vector_check(&c->icfg, vec, why, sizeof why) != VEX_OK)
-            return vex_err_set(&c->err, VEX_CORRUPT,
-                               "%s: log record %llu: operation %u: %s",
-                               c->wal_dir, (unsigned long long)seq, i, why);
+        if (vec && vx_vector_check(&c->icfg, vec, why, sizeof why) != VEX_OK)
+            return vx_err_set(&c->err, VEX_CORRUPT,
+                              "%s: log record %llu: operation %u: %s",
+                              c->wal_dir, (unsigned long long)seq, i, why);
         if (meta_len) {
             vm_record *rec = NULL;
             vex_err e;
-            vex_err_init(&e);
-            rc = vm_record_decode(meta, meta_len, c->mem, &e, &rec);
-            vm_record_free(rec, c->mem);
+            vx_err_init(&e);
+            rc = vx_vm_record_decode(meta, meta_len, c->mem, &e, &rec);
+            vx_vm_record_free(rec, c->mem);
             if (rc != VEX_OK) {
                 char msg[VEX_ERRMSG_MAX];
-                vex_err_copy(&e, msg, sizeof msg);
-                vex_err_destroy(&e);
-                return vex_err_set(&c->err, rc == VEX_NOMEM ? rc : VEX_CORRUPT,
-                                   "%s: log record %llu: operation %u at byte "
-                                   "%zu: %s",
-                                   c->wal_dir, (unsigned long long)seq, i, pos,
-                                   msg);
+                vx_err_copy(&e, msg, sizeof msg);
+                vx_err_destroy(&e);
+                return vx_err_set(&c->err, rc == VEX_NOMEM ? rc : VEX_CORRUPT,
+                                  "%s: log record %llu: operation %u at byte "
+                                  "%zu: %s",
+                                  c->wal_dir, (unsigned long long)seq, i, pos,
+                                  msg);
             }
-            vex_err_destroy(&e);
+            vx_err_destroy(&e);
         }
         pos += used;
     }
     if (pos != n)
-        return vex_err_set(&c->err, VEX_CORRUPT,
-                           "%s: log record %llu: %zu bytes after the last of "
-                           "%u operations",
-                           c->wal_dir, (unsigned long long)seq, n - pos, n_ops);
+        return vx_err_set(&c->err, VEX_CORRUPT,
+                          "%s: log record %llu: %zu bytes after the last of "
+                          "%u operations",
+                          c->wal_dir, (unsigned long long)seq, n - pos, n_ops);
     /* a full memtable is frozen, as on the write path (its flush runs
      * once the collection is open) */
     if (active_full(c) && (rc = freeze(c)) != VEX_OK)
@@ -3040,24 +3043,24 @@ static int orphan_entry(void *arg, const char *name, int kind)
     int keep = 1;
     if (kind != VEX_VFS_FILE)
         return 0;
-    if (seg_parse_name(name, &num)) {
+    if (vx_seg_parse_name(name, &num)) {
         keep = 0;
         for (uint32_t i = 0; i < o->m->n_segments; i++)
             if (o->m->segs[i].number == num)
                 keep = 1;
-    } else if (manifest_parse_name(name, &num)) {
+    } else if (vx_manifest_parse_name(name, &num)) {
         keep = num == o->m->number;
     } else if (strcmp(name, "CURRENT.tmp") == 0) {
         keep = 0;
     }
     if (!keep) {
-        char *p = vexi_path_join(o->c->mem, o->c->dir, name);
+        char *p = vx_path_join(o->c->mem, o->c->dir, name);
         if (p == NULL)
             return coll_nomem(o->c);
         if (o->c->db->vfs->methods->remove(o->c->db->vfs, p, &o->c->err) ==
             VEX_OK)
             o->removed = 1;
-        vex_mem_free(o->c->mem, p);
+        vx_mem_free(o->c->mem, p);
     }
     return 0;
 }
@@ -3071,7 +3074,7 @@ static int open_segments(vex_collection *c, const manifest *m)
     uint32_t n = 0;
     int rc = VEX_OK;
     segs =
-        vex_mem_calloc(c->mem, m->n_segments ? m->n_segments : 1, sizeof *segs);
+        vx_mem_calloc(c->mem, m->n_segments ? m->n_segments : 1, sizeof *segs);
     if (segs == NULL)
         return coll_nomem(c);
     for (uint32_t i = 0; i < m->n_segments && rc == VEX_OK; i++) {
@@ -3081,33 +3084,34 @@ static int open_segments(vex_collection *c, const manifest *m)
         uint64_t key;
         if ((rc = seg_path_of(c, ms->number, &path)) != VEX_OK)
             break;
-        rc = vseg_open(c->db->vfs, path, ms->number, c->mem, c->db->pool,
-                       &c->err, &g);
-        vex_mem_free(c->mem, path);
+        rc = vx_vseg_open(c->db->vfs, path, ms->number, c->mem, c->db->pool,
+                          &c->err, &g);
+        vx_mem_free(c->mem, path);
         if (rc != VEX_OK)
             break;
         segs[n++] = g;
         if (g->info.n_rows != ms->n_rows ||
             g->info.file_size != ms->file_size || g->info.dim != c->cfg.dim ||
             g->info.elem != c->cfg.elem || g->info.metric != c->cfg.metric) {
-            rc = vex_err_set(&c->err, VEX_CORRUPT,
-                             "%s: holds %llu rows of dim %u in %llu bytes; "
-                             "the manifest says %llu rows of dim %u in %llu",
-                             seg_path(g->s), (unsigned long long)g->info.n_rows,
-                             g->info.dim, (unsigned long long)g->info.file_size,
-                             (unsigned long long)ms->n_rows, c->cfg.dim,
-                             (unsigned long long)ms->file_size);
+            rc = vx_err_set(&c->err, VEX_CORRUPT,
+                            "%s: holds %llu rows of dim %u in %llu bytes; "
+                            "the manifest says %llu rows of dim %u in %llu",
+                            vx_seg_path(g->s),
+                            (unsigned long long)g->info.n_rows, g->info.dim,
+                            (unsigned long long)g->info.file_size,
+                            (unsigned long long)ms->n_rows, c->cfg.dim,
+                            (unsigned long long)ms->file_size);
             break;
         }
         for (uint64_t j = 0; j < ms->n_deleted && rc == VEX_OK; j++) {
-            if (!seg_find(g->s, ms->deleted[j], &key))
-                rc = vex_err_set(&c->err, VEX_CORRUPT,
-                                 "MANIFEST-%016llx: deleted id %llu is not "
-                                 "in %s",
-                                 (unsigned long long)m->number,
-                                 (unsigned long long)ms->deleted[j],
-                                 seg_path(g->s));
-            else if (vseg_delete(g, key, 1) != VEX_OK)
+            if (!vx_seg_find(g->s, ms->deleted[j], &key))
+                rc = vx_err_set(&c->err, VEX_CORRUPT,
+                                "MANIFEST-%016llx: deleted id %llu is not "
+                                "in %s",
+                                (unsigned long long)m->number,
+                                (unsigned long long)ms->deleted[j],
+                                vx_seg_path(g->s));
+            else if (vx_vseg_delete(g, key, 1) != VEX_OK)
                 rc = coll_nomem(c);
         }
         atomic_fetch_add(&c->n_live, ms->n_rows - ms->n_deleted);
@@ -3116,10 +3120,10 @@ static int open_segments(vex_collection *c, const manifest *m)
         rc = memt_new(c, &mt);
     if (rc == VEX_OK)
         rc = version_from(c, &mt, 1, segs, n, &c->cur);
-    mt_unref(mt);
+    vx_mt_unref(mt);
     for (uint32_t i = 0; i < n; i++)
-        vseg_unref(segs[i]);
-    vex_mem_free(c->mem, segs);
+        vx_vseg_unref(segs[i]);
+    vx_mem_free(c->mem, segs);
     return rc;
 }
 
@@ -3130,24 +3134,24 @@ static int load_schema(vex_collection *c, manifest *m)
     const vm_schema_field *f;
     size_t n, bytes = 0;
     char *p;
-    int rc =
-        vm_schema_decode(m->schema, m->schema_len, c->mem, &c->err, &c->schema);
+    int rc = vx_vm_schema_decode(m->schema, m->schema_len, c->mem, &c->err,
+                                 &c->schema);
     if (rc != VEX_OK) {
         char msg[VEX_ERRMSG_MAX];
-        vex_err_copy(&c->err, msg, sizeof msg);
-        return vex_err_set(&c->err, rc, "%s: manifest %llu: %s", c->dir,
-                           (unsigned long long)m->number, msg);
+        vx_err_copy(&c->err, msg, sizeof msg);
+        return vx_err_set(&c->err, rc, "%s: manifest %llu: %s", c->dir,
+                          (unsigned long long)m->number, msg);
     }
     c->schema_blob = m->schema; /* taken over */
     c->schema_len = m->schema_len;
     m->schema = NULL;
     m->schema_len = 0;
-    n = vm_schema_n_fields(c->schema);
-    f = vm_schema_fields(c->schema);
+    n = vx_vm_schema_n_fields(c->schema);
+    f = vx_vm_schema_fields(c->schema);
     for (size_t i = 0; i < n; i++)
         bytes += f[i].name.len + 1;
-    c->schema_pub = vex_mem_calloc(c->mem, n ? n : 1, sizeof *c->schema_pub);
-    c->schema_names = vex_mem_alloc(c->mem, bytes ? bytes : 1);
+    c->schema_pub = vx_mem_calloc(c->mem, n ? n : 1, sizeof *c->schema_pub);
+    c->schema_names = vx_mem_alloc(c->mem, bytes ? bytes : 1);
     if (c->schema_pub == NULL || c->schema_names == NULL)
         return coll_nomem(c);
     for (size_t i = 0, at = 0; i < n; i++) {
@@ -3171,16 +3175,16 @@ static int coll_load(vex_collection *c)
     int rc;
 
     memset(&m, 0, sizeof m);
-    rc = manifest_load(c->db->vfs, c->dir, c->mem, &c->err, &m);
+    rc = vx_manifest_load(c->db->vfs, c->dir, c->mem, &c->err, &m);
     if (rc == VEX_NOTFOUND)
-        rc = vex_err_set(&c->err, VEX_CORRUPT,
-                         "%s: a collection directory without CURRENT", c->dir);
+        rc = vx_err_set(&c->err, VEX_CORRUPT,
+                        "%s: a collection directory without CURRENT", c->dir);
     if (rc != VEX_OK)
         goto out;
     if (strcmp(m.config.name, c->name) != 0) {
-        rc = vex_err_set(&c->err, VEX_CORRUPT,
-                         "%s: the manifest names collection \"%s\"", c->dir,
-                         m.config.name);
+        rc = vx_err_set(&c->err, VEX_CORRUPT,
+                        "%s: the manifest names collection \"%s\"", c->dir,
+                        m.config.name);
         goto out;
     }
     c->cfg = m.config;
@@ -3191,11 +3195,11 @@ static int coll_load(vex_collection *c)
     c->icfg.vec_bytes = c->vec_bytes;
     if (c->vec_bytes == 0 || (c->cfg.index_kind != VEX_INDEX_FLAT &&
                               c->cfg.index_kind != VEX_INDEX_HNSW)) {
-        rc = vex_err_set(&c->err, VEX_CORRUPT,
-                         "%s: manifest configuration is invalid", c->dir);
+        rc = vx_err_set(&c->err, VEX_CORRUPT,
+                        "%s: manifest configuration is invalid", c->dir);
         goto out;
     }
-    c->vecbuf = vex_mem_alloc(c->mem, c->vec_bytes);
+    c->vecbuf = vx_mem_alloc(c->mem, c->vec_bytes);
     if (c->vecbuf == NULL) {
         rc = coll_nomem(c);
         goto out;
@@ -3217,39 +3221,39 @@ static int coll_load(vex_collection *c)
         rc = open_segments(c, &m);
     if (rc != VEX_OK)
         goto out;
-    rc = wal_replay(c->db->vfs, c->wal_dir, c->flushed_seq + 1, replay_record,
-                    c, c->db->opts.allocator, &c->err, &st);
+    rc = vx_wal_replay(c->db->vfs, c->wal_dir, c->flushed_seq + 1,
+                       replay_record, c, c->db->opts.allocator, &c->err, &st);
     if (rc != VEX_OK)
         goto out;
     if (st.n_records > 0 && st.next_seq <= c->flushed_seq) {
-        rc = vex_err_set(&c->err, VEX_CORRUPT,
-                         "%s: the log ends at record %llu but the manifest "
-                         "says records up to %llu are in segments",
-                         c->wal_dir, (unsigned long long)st.next_seq - 1,
-                         (unsigned long long)c->flushed_seq);
+        rc = vx_err_set(&c->err, VEX_CORRUPT,
+                        "%s: the log ends at record %llu but the manifest "
+                        "says records up to %llu are in segments",
+                        c->wal_dir, (unsigned long long)st.next_seq - 1,
+                        (unsigned long long)c->flushed_seq);
         goto out;
     }
-    wal_options_init(&wo);
+    vx_wal_options_init(&wo);
     wo.max_file_bytes = c->db->opts.wal_file_bytes;
     wo.durability = c->db->opts.durability == VEX_DURABILITY_NONE
                         ? WAL_DURABILITY_NONE
                         : WAL_DURABILITY_FULL;
-    rc = wal_open(c->db->vfs, c->wal_dir, &wo, c->db->opts.allocator, &c->err,
-                  &c->w);
+    rc = vx_wal_open(c->db->vfs, c->wal_dir, &wo, c->db->opts.allocator,
+                     &c->err, &c->w);
     if (rc != VEX_OK)
         goto out;
-    if (wal_next_seq(c->w) <= c->flushed_seq) {
+    if (vx_wal_next_seq(c->w) <= c->flushed_seq) {
         /* a log that restarts below the manifest's position would have
          * its records skipped by the next replay */
-        rc = vex_err_set(&c->err, VEX_CORRUPT,
-                         "%s: the log starts again at record %llu but the "
-                         "manifest says records up to %llu are in segments",
-                         c->wal_dir, (unsigned long long)wal_next_seq(c->w),
-                         (unsigned long long)c->flushed_seq);
+        rc = vx_err_set(&c->err, VEX_CORRUPT,
+                        "%s: the log starts again at record %llu but the "
+                        "manifest says records up to %llu are in segments",
+                        c->wal_dir, (unsigned long long)vx_wal_next_seq(c->w),
+                        (unsigned long long)c->flushed_seq);
         goto out;
     }
 out:
-    manifest_free(&m, c->mem);
+    vx_manifest_free(&m, c->mem);
     return rc;
 }
 
@@ -3258,15 +3262,15 @@ static void coll_kick(vex_collection *c)
 {
     pthread_mutex_lock(&c->apply_mu);
     if (c->cur->n_mts > 1)
-        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
+        vx_jobs_schedule(c->db->jobs, c, VEXI_JOB_FLUSH);
     /* indexing of the replayed memtable, and warming of the segments */
-    vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
+    vx_jobs_schedule(c->db->jobs, c, VEXI_JOB_INDEX);
     if (c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
-        vexi_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
+        vx_jobs_schedule(c->db->jobs, c, VEXI_JOB_COMPACT);
     pthread_mutex_unlock(&c->apply_mu);
 }
 
-int vexi_coll_destroy(vex_collection *c)
+int vx_coll_destroy(vex_collection *c)
 {
     int rc = VEX_OK, rc2;
     if (c == NULL)
@@ -3277,56 +3281,56 @@ int vexi_coll_destroy(vex_collection *c)
     pthread_mutex_lock(&c->apply_mu);
     pthread_cond_broadcast(&c->room_cv);
     pthread_mutex_unlock(&c->apply_mu);
-    vexi_jobs_forget(c->db->jobs, c);
+    vx_jobs_forget(c->db->jobs, c);
     if (c->w) {
         if (c->db->opts.durability == VEX_DURABILITY_NONE && !c->sticky_rc)
-            rc = wal_sync(c->w, &c->err);
-        rc2 = wal_close(c->w, &c->err);
+            rc = vx_wal_sync(c->w, &c->err);
+        rc2 = vx_wal_close(c->w, &c->err);
         if (rc == VEX_OK)
             rc = rc2;
     }
-    version_unref(c->cur);
-    vex_idmap_destroy(&c->overlay);
-    vex_idmap_destroy(&c->vecmap);
-    vex_mem_free(c->mem, c->touched);
-    vex_mem_free(c->mem, c->rec);
-    vex_mem_free(c->mem, c->vec_align);
-    vex_mem_free(c->mem, c->dir);
-    vex_mem_free(c->mem, c->wal_dir);
-    vex_mem_free(c->mem, c->vecbuf);
-    vm_schema_free(c->schema, c->mem);
-    vex_mem_free(c->mem, c->schema_blob);
-    vex_mem_free(c->mem, c->schema_pub);
-    vex_mem_free(c->mem, c->schema_names);
+    vx_version_unref(c->cur);
+    vx_idmap_destroy(&c->overlay);
+    vx_idmap_destroy(&c->vecmap);
+    vx_mem_free(c->mem, c->touched);
+    vx_mem_free(c->mem, c->rec);
+    vx_mem_free(c->mem, c->vec_align);
+    vx_mem_free(c->mem, c->dir);
+    vx_mem_free(c->mem, c->wal_dir);
+    vx_mem_free(c->mem, c->vecbuf);
+    vx_vm_schema_free(c->schema, c->mem);
+    vx_mem_free(c->mem, c->schema_blob);
+    vx_mem_free(c->mem, c->schema_pub);
+    vx_mem_free(c->mem, c->schema_names);
     pthread_mutex_destroy(&c->ver_mu);
     pthread_mutex_destroy(&c->apply_mu);
     pthread_mutex_destroy(&c->flush_mu);
     pthread_mutex_destroy(&c->compact_mu);
     pthread_cond_destroy(&c->room_cv);
     pthread_mutex_destroy(&c->wlock);
-    vex_err_destroy(&c->err);
-    vex_mem_free(c->mem, c);
+    vx_err_destroy(&c->err);
+    vx_mem_free(c->mem, c);
     return rc;
 }
 
 /* db->mu held. */
-int vexi_coll_open(vex_db *db, const char *name, vex_collection **out)
+int vx_coll_open(vex_db *db, const char *name, vex_collection **out)
 {
-    vex_collection *c = vexi_db_find_open(db, name);
+    vex_collection *c = vx_db_find_open(db, name);
     int rc, kind;
     *out = NULL;
     if (c) {
-        vexi_coll_ref(c);
+        vx_coll_ref(c);
         *out = c;
         return VEX_OK;
     }
-    c = vex_mem_calloc(&db->mem, 1, sizeof *c);
+    c = vx_mem_calloc(&db->mem, 1, sizeof *c);
     if (c == NULL)
-        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     c->db = db;
     c->mem = &db->mem;
     c->refs = 1;
-    vex_err_init(&c->err);
+    vx_err_init(&c->err);
     pthread_mutex_init(&c->ver_mu, NULL);
     pthread_mutex_init(&c->apply_mu, NULL);
     pthread_mutex_init(&c->flush_mu, NULL);
@@ -3335,41 +3339,41 @@ int vexi_coll_open(vex_db *db, const char *name, vex_collection **out)
     pthread_mutex_init(&c->wlock, NULL);
     atomic_init(&c->n_live, 0);
     atomic_init(&c->closing, 0);
-    vex_idmap_init(&c->overlay, c->mem);
-    vex_idmap_init(&c->vecmap, c->mem);
+    vx_idmap_init(&c->overlay, c->mem);
+    vx_idmap_init(&c->vecmap, c->mem);
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->dir = vexi_path_join(c->mem, db->coll_dir, name);
-    c->wal_dir = c->dir ? vexi_path_join(c->mem, c->dir, "wal") : NULL;
+    c->dir = vx_path_join(c->mem, db->coll_dir, name);
+    c->wal_dir = c->dir ? vx_path_join(c->mem, c->dir, "wal") : NULL;
     if (c->dir == NULL || c->wal_dir == NULL) {
-        rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
         goto fail;
     }
     rc = db->vfs->methods->exists(db->vfs, c->dir, &kind, &db->err);
     if (rc == VEX_OK && kind == VEX_VFS_DIR) {
         int leftover = 0;
-        rc = vexi_coll_leftover(db->vfs, c->dir, &leftover, &db->err);
+        rc = vx_coll_leftover(db->vfs, c->dir, &leftover, &db->err);
         if (rc == VEX_OK && leftover)
             kind = VEX_VFS_NONE;
     }
     if (rc == VEX_OK && kind != VEX_VFS_DIR)
-        rc = vex_err_set(&db->err, VEX_NOTFOUND, "no collection \"%s\"", name);
+        rc = vx_err_set(&db->err, VEX_NOTFOUND, "no collection \"%s\"", name);
     if (rc != VEX_OK)
         goto fail;
     rc = coll_load(c);
     if (rc != VEX_OK) {
         char msg[VEX_ERRMSG_MAX];
-        vex_err_copy(&c->err, msg, sizeof msg);
-        vex_err_set(&db->err, rc, "collection \"%s\": %s", name, msg);
+        vx_err_copy(&c->err, msg, sizeof msg);
+        vx_err_set(&db->err, rc, "collection \"%s\": %s", name, msg);
         goto fail;
     }
-    rc = vexi_db_register(db, c);
+    rc = vx_db_register(db, c);
     if (rc != VEX_OK)
         goto fail;
     coll_kick(c);
     *out = c;
     return VEX_OK;
 fail:
-    vexi_coll_destroy(c);
+    vx_coll_destroy(c);
     return rc;
 }
 
@@ -3377,5 +3381,5 @@ int vex_collection_close(vex_collection *c)
 {
     if (c == NULL)
         return VEX_OK;
-    return vexi_db_release(c->db, c);
+    return vx_db_release(c->db, c);
 }

@@ -25,10 +25,10 @@
  * Small helpers shared with collection.c
  * ------------------------------------------------------------------- */
 
-char *vexi_path_join(const vex_mem *m, const char *a, const char *b)
+char *vx_path_join(const vex_mem *m, const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    char *p = vex_mem_alloc(m, la + lb + 2);
+    char *p = vx_mem_alloc(m, la + lb + 2);
     if (p == NULL)
         return NULL;
     memcpy(p, a, la);
@@ -37,7 +37,7 @@ char *vexi_path_join(const vex_mem *m, const char *a, const char *b)
     return p;
 }
 
-int vexi_name_ok(const char *name, char *why, size_t why_size)
+int vx_name_ok(const char *name, char *why, size_t why_size)
 {
     size_t n = strlen(name);
     if (n == 0 || n > VEX_NAME_MAX) {
@@ -74,19 +74,19 @@ typedef struct rm_ctx {
 static int rm_entry(void *arg, const char *name, int kind)
 {
     rm_ctx *r = arg;
-    char *p = vexi_path_join(r->mem, r->dir, name);
+    char *p = vx_path_join(r->mem, r->dir, name);
     int rc;
     if (p == NULL)
-        return vex_err_set(r->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(r->err, VEX_NOMEM, "out of memory");
     if (kind == VEX_VFS_DIR)
-        rc = vexi_rmtree(r->vfs, r->mem, p, r->err);
+        rc = vx_rmtree(r->vfs, r->mem, p, r->err);
     else
         rc = r->vfs->methods->remove(r->vfs, p, r->err);
-    vex_mem_free(r->mem, p);
+    vx_mem_free(r->mem, p);
     return rc;
 }
 
-int vexi_rmtree(vex_vfs *vfs, const vex_mem *m, const char *path, vex_err *err)
+int vx_rmtree(vex_vfs *vfs, const vex_mem *m, const char *path, vex_err *err)
 {
     rm_ctx r = {vfs, m, path, err};
     int rc = vfs->methods->list(vfs, path, rm_entry, &r, err);
@@ -105,34 +105,34 @@ static int marker_check(vex_db *db, const char *path)
     vex_file *f = NULL;
     uint64_t size;
     int rc =
-        db->vfs->methods->open(db->vfs, path, VEX_OPEN_READONLY, &f, &db->err);
+        db->vfs->methods->open(db->vfs, path, VX_FILE_READONLY, &f, &db->err);
     if (rc != VEX_OK)
         return rc;
     rc = db->vfs->methods->size(f, &size, &db->err);
     if (rc == VEX_OK && size != MARKER_SIZE)
-        rc = vex_err_set(&db->err, VEX_CORRUPT,
-                         "%s: size %llu at offset 0, expected %d", path,
-                         (unsigned long long)size, MARKER_SIZE);
+        rc = vx_err_set(&db->err, VEX_CORRUPT,
+                        "%s: size %llu at offset 0, expected %d", path,
+                        (unsigned long long)size, MARKER_SIZE);
     if (rc == VEX_OK)
-        rc = vex_file_read_exact(f, b, sizeof b, 0, &db->err);
+        rc = vx_file_read_exact(f, b, sizeof b, 0, &db->err);
     db->vfs->methods->close(f, NULL);
     if (rc != VEX_OK)
         return rc;
     if (memcmp(b, MARKER_MAGIC, 8) != 0)
-        return vex_err_set(&db->err, VEX_CORRUPT,
-                           "%s: bad magic at offset 0: not a VexDB database",
-                           path);
+        return vx_err_set(&db->err, VEX_CORRUPT,
+                          "%s: bad magic at offset 0: not a VexDB database",
+                          path);
     if (vex_get_u32le(b + 28) != vex_crc32c(b, 28))
-        return vex_err_set(&db->err, VEX_CORRUPT,
-                           "%s: checksum mismatch at offset 28", path);
+        return vx_err_set(&db->err, VEX_CORRUPT,
+                          "%s: checksum mismatch at offset 28", path);
     if (vex_get_u32le(b + 8) > MARKER_VERSION)
-        return vex_err_set(&db->err, VEX_UNSUPPORTED,
-                           "%s: format version %u at offset 8 is newer than "
-                           "this library's %d",
-                           path, vex_get_u32le(b + 8), MARKER_VERSION);
+        return vx_err_set(&db->err, VEX_UNSUPPORTED,
+                          "%s: format version %u at offset 8 is newer than "
+                          "this library's %d",
+                          path, vex_get_u32le(b + 8), MARKER_VERSION);
     if (vex_get_u32le(b + 8) == 0)
-        return vex_err_set(&db->err, VEX_CORRUPT,
-                           "%s: format version 0 at offset 8", path);
+        return vx_err_set(&db->err, VEX_CORRUPT,
+                          "%s: format version 0 at offset 8", path);
     return VEX_OK;
 }
 
@@ -171,12 +171,12 @@ static int marker_create(vex_db *db, const char *path)
         rc = db->vfs->methods->mkdir(db->vfs, db->coll_dir, &db->err);
     if (rc != VEX_OK)
         return rc;
-    tmp = vexi_path_join(&db->mem, db->path, MARKER_NAME ".tmp");
+    tmp = vx_path_join(&db->mem, db->path, MARKER_NAME ".tmp");
     if (tmp == NULL)
-        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     rc = db->vfs->methods->open(
-        db->vfs, tmp, VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
-        &f, &db->err);
+        db->vfs, tmp, VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_TRUNCATE, &f,
+        &db->err);
     if (rc == VEX_OK) {
         rc = db->vfs->methods->write(f, b, sizeof b, 0, &db->err);
         if (rc == VEX_OK)
@@ -189,7 +189,7 @@ static int marker_create(vex_db *db, const char *path)
         rc = db->vfs->methods->rename(db->vfs, tmp, path, &db->err);
     if (rc == VEX_OK)
         rc = db->vfs->methods->sync_dir(db->vfs, db->path, &db->err);
-    vex_mem_free(&db->mem, tmp);
+    vx_mem_free(&db->mem, tmp);
     return rc;
 }
 
@@ -222,68 +222,68 @@ static int check_db_options(vex_db *db, const vex_db_options *o)
 {
     vex_err *e = &db->err;
     if (o->struct_size != sizeof(vex_db_options))
-        return vex_err_set(e, VEX_MISUSE,
-                           "options.struct_size is %u, expected %zu: fill the "
-                           "struct with vex_db_options_init()",
-                           o->struct_size, sizeof(vex_db_options));
+        return vx_err_set(e, VEX_MISUSE,
+                          "options.struct_size is %u, expected %zu: fill the "
+                          "struct with vex_db_options_init()",
+                          o->struct_size, sizeof(vex_db_options));
     if (o->create_if_missing != 0 && o->create_if_missing != 1)
-        return vex_err_set(e, VEX_INVALID, "create_if_missing is %d, not 0/1",
-                           o->create_if_missing);
+        return vx_err_set(e, VEX_INVALID, "create_if_missing is %d, not 0/1",
+                          o->create_if_missing);
     if (o->durability != VEX_DURABILITY_GROUP &&
         o->durability != VEX_DURABILITY_FULL &&
         o->durability != VEX_DURABILITY_NONE)
-        return vex_err_set(e, VEX_INVALID, "unknown durability %d",
-                           (int)o->durability);
+        return vx_err_set(e, VEX_INVALID, "unknown durability %d",
+                          (int)o->durability);
     if (o->n_threads > VEX_MAX_THREADS)
-        return vex_err_set(e, VEX_INVALID, "n_threads is %u, must be 0..%d",
-                           o->n_threads, VEX_MAX_THREADS);
+        return vx_err_set(e, VEX_INVALID, "n_threads is %u, must be 0..%d",
+                          o->n_threads, VEX_MAX_THREADS);
     if (o->memtable_bytes < (UINT64_C(1) << 20) ||
         o->memtable_bytes > (UINT64_C(64) << 30))
-        return vex_err_set(e, VEX_INVALID,
-                           "memtable_bytes is %llu, must be 1 MiB .. 64 GiB",
-                           (unsigned long long)o->memtable_bytes);
+        return vx_err_set(e, VEX_INVALID,
+                          "memtable_bytes is %llu, must be 1 MiB .. 64 GiB",
+                          (unsigned long long)o->memtable_bytes);
     if (o->background_threads < 1 || o->background_threads > 16)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "background_threads is %u, must be 1..16",
-                           o->background_threads);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "background_threads is %u, must be 1..16",
+                          o->background_threads);
     if (o->max_frozen_memtables < 1 || o->max_frozen_memtables > 64)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "max_frozen_memtables is %u, must be 1..64",
-                           o->max_frozen_memtables);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "max_frozen_memtables is %u, must be 1..64",
+                          o->max_frozen_memtables);
     if (o->write_stall != VEX_STALL_WAIT && o->write_stall != VEX_STALL_BUSY)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "write_stall is %d, must be VEX_STALL_WAIT or "
-                           "VEX_STALL_BUSY",
-                           (int)o->write_stall);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "write_stall is %d, must be VEX_STALL_WAIT or "
+                          "VEX_STALL_BUSY",
+                          (int)o->write_stall);
     if (o->compact_min_merge == 1 || o->compact_min_merge > 64)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "compact_min_merge is %u, must be 0 (off) or 2..64",
-                           o->compact_min_merge);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "compact_min_merge is %u, must be 0 (off) or 2..64",
+                          o->compact_min_merge);
     if (o->compact_max_merge < 2 || o->compact_max_merge > 256 ||
         o->compact_max_merge < o->compact_min_merge)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "compact_max_merge is %u, must be 2..256 and at "
-                           "least compact_min_merge (%u)",
-                           o->compact_max_merge, o->compact_min_merge);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "compact_max_merge is %u, must be 2..256 and at "
+                          "least compact_min_merge (%u)",
+                          o->compact_max_merge, o->compact_min_merge);
     if (o->compact_deleted_pct > 100)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "compact_deleted_pct is %u, must be 0..100",
-                           o->compact_deleted_pct);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "compact_deleted_pct is %u, must be 0..100",
+                          o->compact_deleted_pct);
     if (o->memtable_exact_rows > 1000000)
-        return vex_err_set(e, VEX_INVALID,
-                           "memtable_exact_rows is %u, must be 0..1000000",
-                           o->memtable_exact_rows);
+        return vx_err_set(e, VEX_INVALID,
+                          "memtable_exact_rows is %u, must be 0..1000000",
+                          o->memtable_exact_rows);
     if (o->wal_file_bytes < (UINT64_C(64) << 10) ||
         o->wal_file_bytes > (UINT64_C(1) << 40))
-        return vex_err_set(e, VEX_INVALID,
-                           "wal_file_bytes is %llu, must be 64 KiB .. 1 TiB",
-                           (unsigned long long)o->wal_file_bytes);
+        return vx_err_set(e, VEX_INVALID,
+                          "wal_file_bytes is %llu, must be 64 KiB .. 1 TiB",
+                          (unsigned long long)o->wal_file_bytes);
     if (o->allocator &&
         (o->allocator->alloc || o->allocator->realloc || o->allocator->free) &&
         !(o->allocator->alloc && o->allocator->realloc && o->allocator->free))
-        return vex_err_set(e, VEX_INVALID,
-                           "allocator must set alloc, realloc and free "
-                           "together");
+        return vx_err_set(e, VEX_INVALID,
+                          "allocator must set alloc, realloc and free "
+                          "together");
     return VEX_OK;
 }
 
@@ -303,8 +303,7 @@ static int probe_marker(void *arg, const char *name, int kind)
     return 0;
 }
 
-int vexi_coll_leftover(vex_vfs *vfs, const char *dir, int *leftover,
-                       vex_err *err)
+int vx_coll_leftover(vex_vfs *vfs, const char *dir, int *leftover, vex_err *err)
 {
     marker_probe p = {0, 0};
     int rc = vfs->methods->list(vfs, dir, probe_marker, &p, err);
@@ -320,7 +319,7 @@ typedef struct drop_ctx {
     int has_marker;
 } drop_ctx;
 
-static int drop_entry(void *arg, const char *name, int kind)
+static int db_drop_entry(void *arg, const char *name, int kind)
 {
     drop_ctx *d = arg;
     if (strcmp(name, VEXI_DROPPING) == 0) {
@@ -333,13 +332,13 @@ static int drop_entry(void *arg, const char *name, int kind)
 static int remove_collection_dir(vex_db *db, const char *dir, vex_err *err)
 {
     drop_ctx d = {{db->vfs, &db->mem, dir, err}, 0};
-    int rc = db->vfs->methods->list(db->vfs, dir, drop_entry, &d, err);
+    int rc = db->vfs->methods->list(db->vfs, dir, db_drop_entry, &d, err);
     if (rc == VEX_OK && d.has_marker) {
-        char *m = vexi_path_join(&db->mem, dir, VEXI_DROPPING);
+        char *m = vx_path_join(&db->mem, dir, VEXI_DROPPING);
         if (m == NULL)
-            return vex_err_set(err, VEX_NOMEM, "out of memory");
+            return vx_err_set(err, VEX_NOMEM, "out of memory");
         rc = db->vfs->methods->remove(db->vfs, m, err);
-        vex_mem_free(&db->mem, m);
+        vx_mem_free(&db->mem, m);
     }
     if (rc == VEX_OK)
         rc = db->vfs->methods->remove(db->vfs, dir, err);
@@ -362,13 +361,13 @@ static int sweep_entry(void *arg, const char *name, int kind)
     int rc, leftover = 0;
     if (kind != VEX_VFS_DIR)
         return 0;
-    p = vexi_path_join(&db->mem, db->coll_dir, name);
+    p = vx_path_join(&db->mem, db->coll_dir, name);
     if (p == NULL)
-        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
-    rc = vexi_coll_leftover(db->vfs, p, &leftover, &db->err);
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+    rc = vx_coll_leftover(db->vfs, p, &leftover, &db->err);
     if (rc == VEX_OK && leftover)
         rc = remove_collection_dir(db, p, &db->err);
-    vex_mem_free(&db->mem, p);
+    vx_mem_free(&db->mem, p);
     return rc;
 }
 
@@ -387,13 +386,13 @@ static int sync_parent(vex_db *db, const char *path)
         n--;
     if (n == 0)
         return db->vfs->methods->sync_dir(db->vfs, ".", &db->err);
-    parent = vex_mem_alloc(&db->mem, n + 1);
+    parent = vx_mem_alloc(&db->mem, n + 1);
     if (parent == NULL)
-        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     memcpy(parent, path, n);
     parent[n] = '\0';
     rc = db->vfs->methods->sync_dir(db->vfs, parent, &db->err);
-    vex_mem_free(&db->mem, parent);
+    vx_mem_free(&db->mem, parent);
     return rc;
 }
 
@@ -404,31 +403,31 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
     unsigned n_threads;
     list_probe probe = {0};
 
-    db->path = vexi_path_join(&db->mem, path, "");
+    db->path = vx_path_join(&db->mem, path, "");
     if (db->path == NULL)
-        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     db->path[strlen(path)] = '\0'; /* a plain copy */
-    db->coll_dir = vexi_path_join(&db->mem, path, "collections");
-    lock_path = vexi_path_join(&db->mem, path, "LOCK");
-    marker = vexi_path_join(&db->mem, path, MARKER_NAME);
+    db->coll_dir = vx_path_join(&db->mem, path, "collections");
+    lock_path = vx_path_join(&db->mem, path, "LOCK");
+    marker = vx_path_join(&db->mem, path, MARKER_NAME);
     if (db->coll_dir == NULL || lock_path == NULL || marker == NULL) {
-        rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
         goto out;
     }
     rc = db->vfs->methods->exists(db->vfs, path, &kind, &db->err);
     if (rc != VEX_OK)
         goto out;
     if (kind == VEX_VFS_FILE) {
-        rc = vex_err_set(&db->err, VEX_INVALID,
-                         "%s is a file, not a database directory", path);
+        rc = vx_err_set(&db->err, VEX_INVALID,
+                        "%s is a file, not a database directory", path);
         goto out;
     }
     if (kind == VEX_VFS_NONE) {
         if (!o->create_if_missing) {
-            rc = vex_err_set(&db->err, VEX_NOTFOUND,
-                             "%s: no such database (set create_if_missing "
-                             "to create one)",
-                             path);
+            rc = vx_err_set(&db->err, VEX_NOTFOUND,
+                            "%s: no such database (set create_if_missing "
+                            "to create one)",
+                            path);
             goto out;
         }
         rc = db->vfs->methods->mkdir(db->vfs, path, &db->err);
@@ -438,14 +437,14 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
             goto out;
     }
     rc = db->vfs->methods->open(db->vfs, lock_path,
-                                VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &db->lock,
+                                VX_FILE_READWRITE | VX_FILE_CREATE, &db->lock,
                                 &db->err);
     if (rc != VEX_OK)
         goto out;
     rc = db->vfs->methods->lock(db->lock, &db->err);
     if (rc == VEX_BUSY) {
-        rc = vex_err_set(&db->err, VEX_BUSY,
-                         "%s is open in another handle or process", path);
+        rc = vx_err_set(&db->err, VEX_BUSY,
+                        "%s is open in another handle or process", path);
         goto out;
     }
     if (rc != VEX_OK)
@@ -459,10 +458,10 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
         rc = db->vfs->methods->list(db->vfs, path, probe_entry, &probe,
                                     &db->err);
         if (rc == VEX_OK && probe.n_other > 0)
-            rc = vex_err_set(&db->err, VEX_INVALID,
-                             "%s is not empty and holds no VexDB database "
-                             "(no %s file)",
-                             path, MARKER_NAME);
+            rc = vx_err_set(&db->err, VEX_INVALID,
+                            "%s is not empty and holds no VexDB database "
+                            "(no %s file)",
+                            path, MARKER_NAME);
         if (rc == VEX_OK)
             rc = marker_create(db, marker);
     }
@@ -470,8 +469,8 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
         goto out;
     rc = db->vfs->methods->exists(db->vfs, db->coll_dir, &kind, &db->err);
     if (rc == VEX_OK && kind != VEX_VFS_DIR)
-        rc = vex_err_set(&db->err, VEX_CORRUPT,
-                         "%s is missing or not a directory", db->coll_dir);
+        rc = vx_err_set(&db->err, VEX_CORRUPT,
+                        "%s is missing or not a directory", db->coll_dir);
     if (rc == VEX_OK) {
         sweep_ctx sc = {db, VEX_OK};
         rc = db->vfs->methods->list(db->vfs, db->coll_dir, sweep_entry, &sc,
@@ -479,31 +478,31 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
     }
     if (rc != VEX_OK)
         goto out;
-    n_threads = o->n_threads ? o->n_threads : vex_cpu_count();
-    rc = vex_pool_create(&db->mem, n_threads, &db->pool);
+    n_threads = o->n_threads ? o->n_threads : vx_cpu_count();
+    rc = vx_pool_create(&db->mem, n_threads, &db->pool);
     if (rc != VEX_OK)
-        rc = vex_err_set(&db->err, rc, "cannot start %u worker threads",
-                         n_threads);
+        rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
+                        n_threads);
     if (rc == VEX_OK) {
-        rc = vex_pool_create_ex(&db->mem, n_threads, 1, &db->bg_pool);
+        rc = vx_pool_create_ex(&db->mem, n_threads, 1, &db->bg_pool);
         if (rc != VEX_OK)
-            rc = vex_err_set(&db->err, rc, "cannot start %u worker threads",
-                             n_threads);
+            rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
+                            n_threads);
     }
     if (rc == VEX_OK) {
-        rc = vexi_jobs_start(&db->mem, o->background_threads, &db->jobs);
+        rc = vx_jobs_start(&db->mem, o->background_threads, &db->jobs);
         if (rc != VEX_OK)
-            rc = vex_err_set(&db->err, rc, "cannot start %u background threads",
-                             o->background_threads);
+            rc = vx_err_set(&db->err, rc, "cannot start %u background threads",
+                            o->background_threads);
     }
 out:
-    vex_mem_free(&db->mem, lock_path);
-    vex_mem_free(&db->mem, marker);
+    vx_mem_free(&db->mem, lock_path);
+    vx_mem_free(&db->mem, marker);
     return rc;
 }
 
-int vexi_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
-                     vex_db **out)
+int vx_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
+                   vex_db **out)
 {
     vex_db_options dflt;
     vex_mem mem;
@@ -518,13 +517,13 @@ int vexi_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
         opts = &dflt;
     }
     if (opts->struct_size != sizeof(vex_db_options) ||
-        vex_mem_init(&mem, opts->allocator) != VEX_OK)
-        vex_mem_init(&mem, NULL);
-    db = vex_mem_calloc(&mem, 1, sizeof *db);
+        vx_mem_init(&mem, opts->allocator) != VEX_OK)
+        vx_mem_init(&mem, NULL);
+    db = vx_mem_calloc(&mem, 1, sizeof *db);
     if (db == NULL)
         return VEX_NOMEM;
     db->mem = mem;
-    vex_err_init(&db->err);
+    vx_err_init(&db->err);
     pthread_mutex_init(&db->mu, NULL);
     *out = db;
     rc = check_db_options(db, opts);
@@ -536,11 +535,11 @@ int vexi_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
         db->opts.allocator = &db->alloc_copy;
     }
     if (path == NULL || path[0] == '\0')
-        return vex_err_set(&db->err, VEX_MISUSE, "path is NULL or empty");
+        return vx_err_set(&db->err, VEX_MISUSE, "path is NULL or empty");
     if (vfs == NULL) {
-        rc = vex_vfs_posix_create(db->opts.allocator, &db->own_vfs);
+        rc = vx_vfs_posix_create(db->opts.allocator, &db->own_vfs);
         if (rc != VEX_OK)
-            return vex_err_set(&db->err, rc, "cannot create the posix vfs");
+            return vx_err_set(&db->err, rc, "cannot create the posix vfs");
         vfs = db->own_vfs;
     }
     db->vfs = vfs;
@@ -549,7 +548,7 @@ int vexi_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
 
 int vex_db_open(const char *path, const vex_db_options *opts, vex_db **out)
 {
-    return vexi_db_open_vfs(path, opts, NULL, out);
+    return vx_db_open_vfs(path, opts, NULL, out);
 }
 
 int vex_db_close(vex_db *db)
@@ -559,24 +558,24 @@ int vex_db_close(vex_db *db)
     if (db == NULL)
         return VEX_OK;
     for (size_t i = 0; i < db->n_open; i++) {
-        int rc2 = vexi_coll_destroy(db->open[i]);
+        int rc2 = vx_coll_destroy(db->open[i]);
         if (rc == VEX_OK)
             rc = rc2;
     }
-    vex_mem_free(&db->mem, db->open);
-    vexi_jobs_stop(db->jobs);
-    vex_pool_destroy(db->bg_pool);
-    vex_pool_destroy(db->pool);
+    vx_mem_free(&db->mem, db->open);
+    vx_jobs_stop(db->jobs);
+    vx_pool_destroy(db->bg_pool);
+    vx_pool_destroy(db->pool);
     if (db->lock)
         db->vfs->methods->close(db->lock, NULL); /* releases the lock */
     if (db->own_vfs)
         db->own_vfs->methods->destroy(db->own_vfs);
-    vex_mem_free(&db->mem, db->path);
-    vex_mem_free(&db->mem, db->coll_dir);
+    vx_mem_free(&db->mem, db->path);
+    vx_mem_free(&db->mem, db->coll_dir);
     pthread_mutex_destroy(&db->mu);
-    vex_err_destroy(&db->err);
+    vx_err_destroy(&db->err);
     mem = db->mem;
-    vex_mem_free(&mem, db);
+    vx_mem_free(&mem, db);
     return rc;
 }
 
@@ -594,7 +593,7 @@ size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size)
             buf[0] = '\0';
         return 0;
     }
-    return vex_err_copy((vex_err *)&db->err, buf, size);
+    return vx_err_copy((vex_err *)&db->err, buf, size);
 }
 
 /* A handle whose open failed only explains why. */
@@ -610,7 +609,7 @@ static int db_usable(vex_db *db)
 static vex_collection *find_open(vex_db *db, const char *name)
 {
     for (size_t i = 0; i < db->n_open; i++)
-        if (strcmp(vexi_coll_name(db->open[i]), name) == 0)
+        if (strcmp(vx_coll_name(db->open[i]), name) == 0)
             return db->open[i];
     return NULL;
 }
@@ -619,10 +618,10 @@ static int check_name(vex_db *db, const char *name)
 {
     char why[128];
     if (name == NULL)
-        return vex_err_set(&db->err, VEX_MISUSE, "name is NULL");
-    if (!vexi_name_ok(name, why, sizeof why))
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "collection name \"%.80s\": %s", name, why);
+        return vx_err_set(&db->err, VEX_MISUSE, "name is NULL");
+    if (!vx_name_ok(name, why, sizeof why))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "collection name \"%.80s\": %s", name, why);
     return VEX_OK;
 }
 
@@ -646,10 +645,10 @@ static int resolve_config(vex_db *db, const char *name,
     vex_index_config ic;
     int rc;
     if (cfg->struct_size != sizeof(vex_collection_config))
-        return vex_err_set(&db->err, VEX_MISUSE,
-                           "config.struct_size is %u, expected %zu: fill the "
-                           "struct with vex_collection_config_init()",
-                           cfg->struct_size, sizeof(vex_collection_config));
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "config.struct_size is %u, expected %zu: fill the "
+                          "struct with vex_collection_config_init()",
+                          cfg->struct_size, sizeof(vex_collection_config));
     vex_index_options_init(&io);
     io.kind = cfg->index_kind;
     io.elem = cfg->elem;
@@ -663,7 +662,7 @@ static int resolve_config(vex_db *db, const char *name,
     io.quant_m = cfg->quant_m;
     io.quant_bits = cfg->quant_bits;
     io.quant_refine = cfg->quant_refine;
-    rc = vexi_check_index_options(&io, &db->err);
+    rc = vx_check_index_options(&io, &db->err);
     if (rc != VEX_OK)
         return rc;
     memset(mc, 0, sizeof *mc);
@@ -674,14 +673,14 @@ static int resolve_config(vex_db *db, const char *name,
     mc->index_kind = (uint32_t)cfg->index_kind;
     if (cfg->index_kind == VEX_INDEX_HNSW) {
         memset(&ic, 0, sizeof ic);
-        vexi_hnsw_defaults(&ic, &io);
+        vx_hnsw_defaults(&ic, &io);
         mc->hnsw_m = ic.hnsw_m;
         mc->hnsw_ef_construction = ic.hnsw_ef_construction;
         mc->hnsw_ef_search = ic.hnsw_ef_search;
         mc->hnsw_seed = ic.hnsw_seed;
     }
     memset(&ic, 0, sizeof ic);
-    vexi_quant_defaults(&ic, &io);
+    vx_quant_defaults(&ic, &io);
     mc->quant = ic.quant;
     mc->quant_m = ic.quant_m;
     mc->quant_bits = ic.quant_bits;
@@ -702,63 +701,63 @@ static int resolve_schema(vex_db *db, const vex_collection_config *cfg,
     *blob = NULL;
     *len = 0;
     if (cfg->schema_closed > 1)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "config.schema_closed is %u, must be 0 or 1",
-                           cfg->schema_closed);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "config.schema_closed is %u, must be 0 or 1",
+                          cfg->schema_closed);
     if (n == 0) {
         if (cfg->schema_closed)
-            return vex_err_set(&db->err, VEX_INVALID,
-                               "config.schema_closed is set but there is no "
-                               "schema (n_schema_fields is 0)");
+            return vx_err_set(&db->err, VEX_INVALID,
+                              "config.schema_closed is set but there is no "
+                              "schema (n_schema_fields is 0)");
         return VEX_OK;
     }
     if (cfg->schema_fields == NULL)
-        return vex_err_set(&db->err, VEX_MISUSE,
-                           "config.schema_fields is NULL for %zu fields", n);
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "config.schema_fields is NULL for %zu fields", n);
     if (n > VM_SCHEMA_MAX_FIELDS)
-        return vex_err_set(&db->err, VEX_INVALID,
-                           "config.n_schema_fields is %zu, at most %u", n,
-                           VM_SCHEMA_MAX_FIELDS);
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "config.n_schema_fields is %zu, at most %u", n,
+                          VM_SCHEMA_MAX_FIELDS);
     if (n > sizeof stack / sizeof stack[0]) {
-        f = vex_mem_alloc(&db->mem, n * sizeof *f);
+        f = vx_mem_alloc(&db->mem, n * sizeof *f);
         if (f == NULL)
-            return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+            return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n && rc == VEX_OK; i++) {
         const vex_schema_field *in = &cfg->schema_fields[i];
         size_t nl;
         if (in->name == NULL) {
-            rc = vex_err_set(&db->err, VEX_MISUSE,
-                             "config.schema_fields[%zu].name is NULL", i);
+            rc = vx_err_set(&db->err, VEX_MISUSE,
+                            "config.schema_fields[%zu].name is NULL", i);
             break;
         }
         nl = strlen(in->name);
         if (in->nullable != 0 && in->nullable != 1)
-            rc = vex_err_set(&db->err, VEX_INVALID,
-                             "schema field \"%.64s\": nullable is %d, must "
-                             "be 0 or 1",
-                             in->name, in->nullable);
+            rc = vx_err_set(&db->err, VEX_INVALID,
+                            "schema field \"%.64s\": nullable is %d, must "
+                            "be 0 or 1",
+                            in->name, in->nullable);
         f[i].name.p = in->name;
         f[i].name.len = nl > VM_MAX_NAME ? VM_MAX_NAME + 1 : (uint32_t)nl;
         f[i].type = (vm_type)in->type;
         f[i].nullable = in->nullable;
     }
     if (rc == VEX_OK)
-        rc = vm_schema_new(f, n, (int)cfg->schema_closed, &db->mem, &db->err,
-                           &sc);
+        rc = vx_vm_schema_new(f, n, (int)cfg->schema_closed, &db->mem, &db->err,
+                              &sc);
     if (rc == VEX_OK) {
-        size_t sz = vm_schema_encoded_size(sc);
-        *blob = vex_mem_alloc(&db->mem, sz);
+        size_t sz = vx_vm_schema_encoded_size(sc);
+        *blob = vx_mem_alloc(&db->mem, sz);
         if (*blob == NULL) {
-            rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+            rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
         } else {
-            vm_schema_encode(sc, *blob);
+            vx_vm_schema_encode(sc, *blob);
             *len = (uint32_t)sz;
         }
     }
-    vm_schema_free(sc, &db->mem);
+    vx_vm_schema_free(sc, &db->mem);
     if (f != stack)
-        vex_mem_free(&db->mem, f);
+        vx_mem_free(&db->mem, f);
     return rc;
 }
 
@@ -775,17 +774,16 @@ static int create_dir(vex_db *db, const man_config *mc, unsigned char *schema,
     manifest m;
     int rc, ambiguous = 0;
 
-    marker = vexi_path_join(&db->mem, final, VEXI_CREATING);
-    wal = vexi_path_join(&db->mem, final, "wal");
+    marker = vx_path_join(&db->mem, final, VEXI_CREATING);
+    wal = vx_path_join(&db->mem, final, "wal");
     if (marker == NULL || wal == NULL) {
-        rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
         goto out;
     }
     rc = db->vfs->methods->mkdir(db->vfs, final, &db->err);
     if (rc == VEX_OK)
-        rc = db->vfs->methods->open(db->vfs, marker,
-                                    VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &f,
-                                    &db->err);
+        rc = db->vfs->methods->open(
+            db->vfs, marker, VX_FILE_READWRITE | VX_FILE_CREATE, &f, &db->err);
     if (rc == VEX_OK)
         rc = db->vfs->methods->close(f, &db->err);
     if (rc == VEX_OK)
@@ -804,7 +802,8 @@ static int create_dir(vex_db *db, const man_config *mc, unsigned char *schema,
     m.schema = schema; /* only read by the publish */
     m.schema_len = schema_len;
     /* publishing syncs `final`, which makes wal/ durable too */
-    rc = manifest_publish(db->vfs, final, &m, &db->mem, &db->err, &ambiguous);
+    rc =
+        vx_manifest_publish(db->vfs, final, &m, &db->mem, &db->err, &ambiguous);
     if (rc == VEX_OK)
         rc = db->vfs->methods->remove(db->vfs, marker, &db->err);
     if (rc == VEX_OK)
@@ -815,13 +814,13 @@ undo:
     /* best effort; whatever stays is marked or empty, removed on open */
     {
         vex_err quiet;
-        vex_err_init(&quiet);
-        (void)vexi_rmtree(db->vfs, &db->mem, final, &quiet);
-        vex_err_destroy(&quiet);
+        vx_err_init(&quiet);
+        (void)vx_rmtree(db->vfs, &db->mem, final, &quiet);
+        vx_err_destroy(&quiet);
     }
 out:
-    vex_mem_free(&db->mem, marker);
-    vex_mem_free(&db->mem, wal);
+    vx_mem_free(&db->mem, marker);
+    vx_mem_free(&db->mem, wal);
     return rc;
 }
 
@@ -843,35 +842,35 @@ int vex_collection_create(vex_db *db, const char *name,
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
     if (cfg == NULL)
-        return vex_err_set(&db->err, VEX_MISUSE, "config is NULL");
+        return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
     if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
         return rc;
     if ((rc = resolve_schema(db, cfg, &schema, &schema_len)) != VEX_OK)
         return rc;
-    final = vexi_path_join(&db->mem, db->coll_dir, name);
+    final = vx_path_join(&db->mem, db->coll_dir, name);
     if (final == NULL) {
-        vex_mem_free(&db->mem, schema);
-        return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        vx_mem_free(&db->mem, schema);
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     }
     pthread_mutex_lock(&db->mu);
     rc = db->vfs->methods->exists(db->vfs, final, &kind, &db->err);
     if (rc == VEX_OK && kind != VEX_VFS_NONE) {
         /* a leftover of an interrupted create or drop does not count */
         int leftover = 0;
-        rc = vexi_coll_leftover(db->vfs, final, &leftover, &db->err);
+        rc = vx_coll_leftover(db->vfs, final, &leftover, &db->err);
         if (rc == VEX_OK && leftover)
             rc = remove_collection_dir(db, final, &db->err);
         else if (rc == VEX_OK)
-            rc = vex_err_set(&db->err, VEX_EXISTS,
-                             "collection \"%s\" already exists", name);
+            rc = vx_err_set(&db->err, VEX_EXISTS,
+                            "collection \"%s\" already exists", name);
     }
     if (rc == VEX_OK)
         rc = create_dir(db, &mc, schema, schema_len, final);
     if (rc == VEX_OK && out)
-        rc = vexi_coll_open(db, name, &c);
+        rc = vx_coll_open(db, name, &c);
     pthread_mutex_unlock(&db->mu);
-    vex_mem_free(&db->mem, final);
-    vex_mem_free(&db->mem, schema);
+    vx_mem_free(&db->mem, final);
+    vx_mem_free(&db->mem, schema);
     if (rc == VEX_OK && out)
         *out = c;
     return rc;
@@ -888,20 +887,20 @@ int vex_collection_open(vex_db *db, const char *name, vex_collection **out)
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
     pthread_mutex_lock(&db->mu);
-    rc = vexi_coll_open(db, name, out);
+    rc = vx_coll_open(db, name, out);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
 
 /* Called with db->mu held: the collection's first open registers it. */
-int vexi_db_register(vex_db *db, vex_collection *c)
+int vx_db_register(vex_db *db, vex_collection *c)
 {
     if (db->n_open == db->cap_open) {
         size_t cap = db->cap_open ? db->cap_open * 2 : 8;
         vex_collection **p =
-            vex_mem_realloc(&db->mem, db->open, cap * sizeof *p);
+            vx_mem_realloc(&db->mem, db->open, cap * sizeof *p);
         if (p == NULL)
-            return vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+            return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
         db->open = p;
         db->cap_open = cap;
     }
@@ -909,23 +908,23 @@ int vexi_db_register(vex_db *db, vex_collection *c)
     return VEX_OK;
 }
 
-vex_collection *vexi_db_find_open(vex_db *db, const char *name)
+vex_collection *vx_db_find_open(vex_db *db, const char *name)
 {
     return find_open(db, name);
 }
 
 /* Drop one reference; the last one unregisters and destroys. */
-int vexi_db_release(vex_db *db, vex_collection *c)
+int vx_db_release(vex_db *db, vex_collection *c)
 {
     int rc = VEX_OK;
     pthread_mutex_lock(&db->mu);
-    if (vexi_coll_unref(c) == 0) {
+    if (vx_coll_unref(c) == 0) {
         for (size_t i = 0; i < db->n_open; i++)
             if (db->open[i] == c) {
                 db->open[i] = db->open[--db->n_open];
                 break;
             }
-        rc = vexi_coll_destroy(c);
+        rc = vx_coll_destroy(c);
     }
     pthread_mutex_unlock(&db->mu);
     return rc;
@@ -942,26 +941,25 @@ int vex_collection_drop(vex_db *db, const char *name)
         return rc;
     pthread_mutex_lock(&db->mu);
     if (find_open(db, name)) {
-        rc = vex_err_set(&db->err, VEX_BUSY,
-                         "collection \"%s\" is open; close it first", name);
+        rc = vx_err_set(&db->err, VEX_BUSY,
+                        "collection \"%s\" is open; close it first", name);
         goto out;
     }
-    dir = vexi_path_join(&db->mem, db->coll_dir, name);
-    marker = dir ? vexi_path_join(&db->mem, dir, VEXI_DROPPING) : NULL;
+    dir = vx_path_join(&db->mem, db->coll_dir, name);
+    marker = dir ? vx_path_join(&db->mem, dir, VEXI_DROPPING) : NULL;
     if (dir == NULL || marker == NULL) {
-        rc = vex_err_set(&db->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
         goto out;
     }
     rc = db->vfs->methods->exists(db->vfs, dir, &kind, &db->err);
     if (rc == VEX_OK && kind == VEX_VFS_DIR)
-        rc = vexi_coll_leftover(db->vfs, dir, &leftover, &db->err);
+        rc = vx_coll_leftover(db->vfs, dir, &leftover, &db->err);
     if (rc == VEX_OK && (kind != VEX_VFS_DIR || leftover))
-        rc = vex_err_set(&db->err, VEX_NOTFOUND, "no collection \"%s\"", name);
+        rc = vx_err_set(&db->err, VEX_NOTFOUND, "no collection \"%s\"", name);
     /* the marker, once durable, is the drop */
     if (rc == VEX_OK)
-        rc = db->vfs->methods->open(db->vfs, marker,
-                                    VEX_OPEN_READWRITE | VEX_OPEN_CREATE, &f,
-                                    &db->err);
+        rc = db->vfs->methods->open(
+            db->vfs, marker, VX_FILE_READWRITE | VX_FILE_CREATE, &f, &db->err);
     if (rc == VEX_OK)
         rc = db->vfs->methods->close(f, &db->err);
     if (rc == VEX_OK)
@@ -970,14 +968,14 @@ int vex_collection_drop(vex_db *db, const char *name)
      * fails here */
     if (rc == VEX_OK) {
         vex_err quiet;
-        vex_err_init(&quiet);
+        vx_err_init(&quiet);
         (void)remove_collection_dir(db, dir, &quiet);
-        vex_err_destroy(&quiet);
+        vx_err_destroy(&quiet);
     }
 out:
     pthread_mutex_unlock(&db->mu);
-    vex_mem_free(&db->mem, dir);
-    vex_mem_free(&db->mem, marker);
+    vx_mem_free(&db->mem, dir);
+    vx_mem_free(&db->mem, marker);
     return rc;
 }
 
@@ -996,27 +994,27 @@ static int collect_name(void *arg, const char *name, int kind)
     size_t len;
     char *dir;
     int leftover = 0, rc;
-    if (kind != VEX_VFS_DIR || !vexi_name_ok(name, why, sizeof why))
+    if (kind != VEX_VFS_DIR || !vx_name_ok(name, why, sizeof why))
         return 0;
-    dir = vexi_path_join(l->mem, l->db->coll_dir, name);
+    dir = vx_path_join(l->mem, l->db->coll_dir, name);
     if (dir == NULL)
         return VEX_NOMEM;
-    rc = vexi_coll_leftover(l->db->vfs, dir, &leftover, &l->db->err);
-    vex_mem_free(l->mem, dir);
+    rc = vx_coll_leftover(l->db->vfs, dir, &leftover, &l->db->err);
+    vx_mem_free(l->mem, dir);
     if (rc != VEX_OK)
         return rc;
     if (leftover)
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        char **p = vex_mem_realloc(l->mem, l->names, cap * sizeof *p);
+        char **p = vx_mem_realloc(l->mem, l->names, cap * sizeof *p);
         if (p == NULL)
             return VEX_NOMEM;
         l->names = p;
         l->cap = cap;
     }
     len = strlen(name);
-    l->names[l->n] = vex_mem_alloc(l->mem, len + 1);
+    l->names[l->n] = vx_mem_alloc(l->mem, len + 1);
     if (l->names[l->n] == NULL)
         return VEX_NOMEM;
     memcpy(l->names[l->n++], name, len + 1);
@@ -1036,7 +1034,7 @@ int vex_collection_list(vex_db *db, int (*fn)(void *ctx, const char *name),
     if (!db_usable(db))
         return VEX_MISUSE;
     if (fn == NULL)
-        return vex_err_set(&db->err, VEX_MISUSE, "fn is NULL");
+        return vx_err_set(&db->err, VEX_MISUSE, "fn is NULL");
     l.db = db;
     l.mem = &db->mem;
     pthread_mutex_lock(&db->mu);
@@ -1044,13 +1042,13 @@ int vex_collection_list(vex_db *db, int (*fn)(void *ctx, const char *name),
                                 &db->err);
     pthread_mutex_unlock(&db->mu);
     if (rc == VEX_NOMEM)
-        vex_err_set(&db->err, VEX_NOMEM, "out of memory listing collections");
+        vx_err_set(&db->err, VEX_NOMEM, "out of memory listing collections");
     if (rc == VEX_OK && l.n > 1)
         qsort(l.names, l.n, sizeof *l.names, cmp_str);
     for (size_t i = 0; i < l.n && rc == VEX_OK; i++)
         rc = fn(ctx, l.names[i]);
     for (size_t i = 0; i < l.n; i++)
-        vex_mem_free(&db->mem, l.names[i]);
-    vex_mem_free(&db->mem, l.names);
+        vx_mem_free(&db->mem, l.names[i]);
+    vx_mem_free(&db->mem, l.names);
     return rc;
 }

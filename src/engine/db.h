@@ -53,41 +53,41 @@ struct vex_db {
 };
 
 /* Collection entry points used by db.c (collection.c). */
-int vexi_coll_open(vex_db *db, const char *name, vex_collection **out);
+int vx_coll_open(vex_db *db, const char *name, vex_collection **out);
 /* Free a collection handle unconditionally, syncing its log first;
  * returns the sync/close status. */
-int vexi_coll_destroy(vex_collection *c);
-const char *vexi_coll_name(const vex_collection *c);
-void vexi_coll_ref(vex_collection *c);
+int vx_coll_destroy(vex_collection *c);
+const char *vx_coll_name(const vex_collection *c);
+void vx_coll_ref(vex_collection *c);
 /* Drop one reference; returns the new count. */
-int vexi_coll_unref(vex_collection *c);
+int vx_coll_unref(vex_collection *c);
 
 /* Registry (db.c; the caller holds db->mu where noted). */
-int vexi_db_register(vex_db *db, vex_collection *c);             /* mu held */
-vex_collection *vexi_db_find_open(vex_db *db, const char *name); /* mu held */
+int vx_db_register(vex_db *db, vex_collection *c);             /* mu held */
+vex_collection *vx_db_find_open(vex_db *db, const char *name); /* mu held */
 /* Drop one reference; the last one unregisters and destroys (takes mu). */
-int vexi_db_release(vex_db *db, vex_collection *c);
+int vx_db_release(vex_db *db, vex_collection *c);
 
 #define VEXI_CREATING "CREATING"
 #define VEXI_DROPPING "DROPPING"
 
 /* *leftover = whether collection directory `dir` is the leftover of an
  * unfinished create or drop (marked, or empty). */
-int vexi_coll_leftover(vex_vfs *vfs, const char *dir, int *leftover,
-                       vex_err *err);
+int vx_coll_leftover(vex_vfs *vfs, const char *dir, int *leftover,
+                     vex_err *err);
 
 /* Whether `name` is a valid collection name; on 0 `why` says why. */
-int vexi_name_ok(const char *name, char *why, size_t why_size);
+int vx_name_ok(const char *name, char *why, size_t why_size);
 
 /* "<a>/<b>" in freshly allocated memory, or NULL. */
-char *vexi_path_join(const vex_mem *m, const char *a, const char *b);
+char *vx_path_join(const vex_mem *m, const char *a, const char *b);
 
 /* Remove a directory tree through the vfs (files and subdirectories). */
-int vexi_rmtree(vex_vfs *vfs, const vex_mem *m, const char *path, vex_err *err);
+int vx_rmtree(vex_vfs *vfs, const vex_mem *m, const char *path, vex_err *err);
 
 /* Open with an injected vfs (tests: fault injection, crash simulation). The
  * vfs is borrowed and must outlive the handle. */
-int vexi_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
-                     vex_db **out);
+int vx_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
+                   vex_db **out);
 
 #endif

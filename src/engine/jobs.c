@@ -42,7 +42,7 @@ static int busy(const vexi_jobs *j, const vex_collection *c, int kind)
 static void *worker(void *arg)
 {
     vexi_jobs *j = arg;
-    vex_thread_background(); /* builds yield to writers and searches */
+    vx_thread_background(); /* builds yield to writers and searches */
     pthread_mutex_lock(&j->mu);
     for (;;) {
         size_t best = SIZE_MAX;
@@ -62,7 +62,7 @@ static void *worker(void *arg)
         j->q[best].running = 1;
         taken = j->q[best];
         pthread_mutex_unlock(&j->mu);
-        vexi_coll_run_job(taken.c, taken.kind);
+        vx_coll_run_job(taken.c, taken.kind);
         pthread_mutex_lock(&j->mu);
         for (size_t i = 0; i < j->n; i++) {
             if (j->q[i].c == taken.c && j->q[i].kind == taken.kind &&
@@ -78,9 +78,9 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int vexi_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out)
+int vx_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out)
 {
-    vexi_jobs *j = vex_mem_calloc(mem, 1, sizeof *j + n * sizeof(pthread_t));
+    vexi_jobs *j = vx_mem_calloc(mem, 1, sizeof *j + n * sizeof(pthread_t));
     *out = NULL;
     if (j == NULL)
         return VEX_NOMEM;
@@ -90,7 +90,7 @@ int vexi_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out)
     pthread_cond_init(&j->idle, NULL);
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&j->threads[i], NULL, worker, j) != 0) {
-            vexi_jobs_stop(j);
+            vx_jobs_stop(j);
             return VEX_IOERR;
         }
         j->n_threads++;
@@ -99,7 +99,7 @@ int vexi_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out)
     return VEX_OK;
 }
 
-void vexi_jobs_stop(vexi_jobs *j)
+void vx_jobs_stop(vexi_jobs *j)
 {
     if (j == NULL)
         return;
@@ -109,14 +109,14 @@ void vexi_jobs_stop(vexi_jobs *j)
     pthread_mutex_unlock(&j->mu);
     for (unsigned i = 0; i < j->n_threads; i++)
         pthread_join(j->threads[i], NULL);
-    vex_mem_free(j->mem, j->q);
+    vx_mem_free(j->mem, j->q);
     pthread_cond_destroy(&j->work);
     pthread_cond_destroy(&j->idle);
     pthread_mutex_destroy(&j->mu);
-    vex_mem_free(j->mem, j);
+    vx_mem_free(j->mem, j);
 }
 
-void vexi_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind)
+void vx_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind)
 {
     pthread_mutex_lock(&j->mu);
     for (size_t i = 0; i < j->n; i++) {
@@ -129,7 +129,7 @@ void vexi_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind)
     }
     if (j->n == j->cap) {
         size_t cap = j->cap ? j->cap * 2 : 16;
-        job *q = vex_mem_realloc(j->mem, j->q, cap * sizeof *q);
+        job *q = vx_mem_realloc(j->mem, j->q, cap * sizeof *q);
         if (q == NULL) {
             /* the work is picked up by the next schedule of this kind */
             pthread_mutex_unlock(&j->mu);
@@ -146,7 +146,7 @@ void vexi_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind)
     pthread_mutex_unlock(&j->mu);
 }
 
-void vexi_jobs_forget(vexi_jobs *j, vex_collection *c)
+void vx_jobs_forget(vexi_jobs *j, vex_collection *c)
 {
     if (j == NULL)
         return;

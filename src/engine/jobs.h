@@ -12,8 +12,8 @@
  * hold up flushes); the collection serialises what must be serial.
  *
  * Threading: every function may be called from any thread.
- * vexi_jobs_forget(c) returns once no job of `c` is queued or running;
- * after it, vexi_jobs_schedule(c, ...) must not be called again (the
+ * vx_jobs_forget(c) returns once no job of `c` is queued or running;
+ * after it, vx_jobs_schedule(c, ...) must not be called again (the
  * collection is closing).
  */
 #ifndef VEX_ENGINE_JOBS_H
@@ -32,15 +32,15 @@ enum {
 typedef struct vexi_jobs vexi_jobs;
 
 /* Start n threads. VEX_NOMEM, or VEX_IOERR when a thread cannot start. */
-int vexi_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out);
+int vx_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out);
 /* Stop the threads after their current job (queued jobs are dropped) and
  * free. NULL is a no-op. */
-void vexi_jobs_stop(vexi_jobs *j);
+void vx_jobs_stop(vexi_jobs *j);
 
-void vexi_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind);
-void vexi_jobs_forget(vexi_jobs *j, vex_collection *c);
+void vx_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind);
+void vx_jobs_forget(vexi_jobs *j, vex_collection *c);
 
 /* Run one job (collection.c). */
-void vexi_coll_run_job(vex_collection *c, int kind);
+void vx_coll_run_job(vex_collection *c, int kind);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * meta_api.c - the public vex_meta handle: a builder and reader of one
  * record's metadata over the meta layer's immutable vm_record. Each
- * change builds a new record (vm_record_new checks names, values and
+ * change builds a new record (vx_vm_record_new checks names, values and
  * limits and deep-copies) and swaps it in, so a failed change leaves the
  * handle as it was, and the engine can copy the record as it is. A change
  * costs O(fields), which with at most 256 fields is cheaper than keeping
@@ -21,7 +21,7 @@ struct vex_meta {
 
 const char *vex_type_name(vex_type t)
 {
-    return vm_type_name((int)t);
+    return vx_vm_type_name((int)t);
 }
 
 int vex_meta_create(const vex_allocator *alloc, vex_meta **out)
@@ -31,13 +31,13 @@ int vex_meta_create(const vex_allocator *alloc, vex_meta **out)
     if (out == NULL)
         return VEX_MISUSE;
     *out = NULL;
-    if (vex_mem_init(&mem, alloc) != VEX_OK)
+    if (vx_mem_init(&mem, alloc) != VEX_OK)
         return VEX_INVALID;
-    m = vex_mem_calloc(&mem, 1, sizeof *m);
+    m = vx_mem_calloc(&mem, 1, sizeof *m);
     if (m == NULL)
         return VEX_NOMEM;
     m->mem = mem;
-    vex_err_init(&m->err);
+    vx_err_init(&m->err);
     *out = m;
     return VEX_OK;
 }
@@ -48,29 +48,29 @@ void vex_meta_free(vex_meta *m)
     if (m == NULL)
         return;
     mem = m->mem;
-    vm_record_free(m->rec, &mem);
-    vex_err_destroy(&m->err);
-    vex_mem_free(&mem, m);
+    vx_vm_record_free(m->rec, &mem);
+    vx_err_destroy(&m->err);
+    vx_mem_free(&mem, m);
 }
 
 void vex_meta_clear(vex_meta *m)
 {
     if (m)
-        vexi_meta_take(m, NULL);
+        vx_meta_take(m, NULL);
 }
 
-const vm_record *vexi_meta_record(const vex_meta *m)
+const vm_record *vx_meta_record(const vex_meta *m)
 {
     return m ? m->rec : NULL;
 }
 
-void vexi_meta_take(vex_meta *m, vm_record *rec)
+void vx_meta_take(vex_meta *m, vm_record *rec)
 {
-    vm_record_free(m->rec, &m->mem);
+    vx_vm_record_free(m->rec, &m->mem);
     m->rec = rec;
 }
 
-const vex_mem *vexi_meta_mem(const vex_meta *m)
+const vex_mem *vx_meta_mem(const vex_meta *m)
 {
     return &m->mem;
 }
@@ -86,14 +86,14 @@ static int meta_put(vex_meta *m, const char *name, const vm_value *v)
     if (m == NULL)
         return VEX_MISUSE;
     if (name == NULL)
-        return vex_err_set(&m->err, VEX_MISUSE, "field name is NULL");
+        return vx_err_set(&m->err, VEX_MISUSE, "field name is NULL");
     len = strlen(name);
-    n = vm_record_n_fields(m->rec);
-    f = vm_record_fields(m->rec);
+    n = vx_vm_record_n_fields(m->rec);
+    f = vx_vm_record_fields(m->rec);
     if (n + 1 > sizeof stack / sizeof stack[0]) {
-        fs = vex_mem_alloc(&m->mem, (n + 1) * sizeof *fs);
+        fs = vx_mem_alloc(&m->mem, (n + 1) * sizeof *fs);
         if (fs == NULL)
-            return vex_err_set(&m->err, VEX_NOMEM, "out of memory");
+            return vx_err_set(&m->err, VEX_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         if (f[i].name.len == len && memcmp(f[i].name.p, name, len) == 0) {
@@ -107,7 +107,7 @@ static int meta_put(vex_meta *m, const char *name, const vm_value *v)
         }
     }
     if (v == NULL && !found) {
-        rc = vex_err_set(&m->err, VEX_NOTFOUND, "no field \"%.64s\"", name);
+        rc = vx_err_set(&m->err, VEX_NOTFOUND, "no field \"%.64s\"", name);
         goto out;
     }
     if (v != NULL && !found) {
@@ -115,36 +115,36 @@ static int meta_put(vex_meta *m, const char *name, const vm_value *v)
         fs[k].name.len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
         fs[k++].v = *v;
     }
-    rc = vm_record_new(fs, k, &m->mem, &m->err, &rec);
+    rc = vx_vm_record_new(fs, k, &m->mem, &m->err, &rec);
     if (rc == VEX_OK)
-        vexi_meta_take(m, rec);
+        vx_meta_take(m, rec);
 out:
     if (fs != stack)
-        vex_mem_free(&m->mem, fs);
+        vx_mem_free(&m->mem, fs);
     return rc;
 }
 
 int vex_meta_set_null(vex_meta *m, const char *name)
 {
-    vm_value v = vm_null();
+    vm_value v = vx_vm_null();
     return meta_put(m, name, &v);
 }
 
 int vex_meta_set_bool(vex_meta *m, const char *name, int value)
 {
-    vm_value v = vm_bool(value != 0);
+    vm_value v = vx_vm_bool(value != 0);
     return meta_put(m, name, &v);
 }
 
 int vex_meta_set_int(vex_meta *m, const char *name, int64_t value)
 {
-    vm_value v = vm_int(value);
+    vm_value v = vx_vm_int(value);
     return meta_put(m, name, &v);
 }
 
 int vex_meta_set_double(vex_meta *m, const char *name, double value)
 {
-    vm_value v = vm_double(value);
+    vm_value v = vx_vm_double(value);
     return meta_put(m, name, &v);
 }
 
@@ -155,12 +155,12 @@ int vex_meta_set_string(vex_meta *m, const char *name, const char *s,
     if (m == NULL)
         return VEX_MISUSE;
     if (s == NULL && len > 0)
-        return vex_err_set(&m->err, VEX_MISUSE, "string is NULL");
+        return vx_err_set(&m->err, VEX_MISUSE, "string is NULL");
     if (len > VM_MAX_STRING)
-        return vex_err_set(&m->err, VEX_INVALID,
-                           "field \"%.64s\": string of %zu bytes, at most %u",
-                           name ? name : "", len, VM_MAX_STRING);
-    v = vm_string(s ? s : "", len);
+        return vx_err_set(&m->err, VEX_INVALID,
+                          "field \"%.64s\": string of %zu bytes, at most %u",
+                          name ? name : "", len, VM_MAX_STRING);
+    v = vx_vm_string(s ? s : "", len);
     return meta_put(m, name, &v);
 }
 
@@ -173,38 +173,38 @@ int vex_meta_set_tags(vex_meta *m, const char *name, const char *const *tags,
     if (m == NULL)
         return VEX_MISUSE;
     if (tags == NULL && n_tags > 0)
-        return vex_err_set(&m->err, VEX_MISUSE, "tags is NULL");
+        return vx_err_set(&m->err, VEX_MISUSE, "tags is NULL");
     if (n_tags > VM_MAX_TAGS)
-        return vex_err_set(&m->err, VEX_INVALID,
-                           "field \"%.64s\": %zu tags, at most %u",
-                           name ? name : "", n_tags, VM_MAX_TAGS);
+        return vx_err_set(&m->err, VEX_INVALID,
+                          "field \"%.64s\": %zu tags, at most %u",
+                          name ? name : "", n_tags, VM_MAX_TAGS);
     if (n_tags > sizeof stack / sizeof stack[0]) {
-        t = vex_mem_alloc(&m->mem, n_tags * sizeof *t);
+        t = vx_mem_alloc(&m->mem, n_tags * sizeof *t);
         if (t == NULL)
-            return vex_err_set(&m->err, VEX_NOMEM, "out of memory");
+            return vx_err_set(&m->err, VEX_NOMEM, "out of memory");
     }
     rc = VEX_OK;
     for (size_t i = 0; i < n_tags && rc == VEX_OK; i++) {
         size_t len;
         if (tags[i] == NULL) {
-            rc = vex_err_set(&m->err, VEX_MISUSE, "tag %zu is NULL", i);
+            rc = vx_err_set(&m->err, VEX_MISUSE, "tag %zu is NULL", i);
             break;
         }
         len = strlen(tags[i]);
         if (len > VM_MAX_TAG)
-            rc = vex_err_set(&m->err, VEX_INVALID,
-                             "field \"%.64s\": tag %zu has %zu bytes, at "
-                             "most %u",
-                             name ? name : "", i, len, VM_MAX_TAG);
+            rc = vx_err_set(&m->err, VEX_INVALID,
+                            "field \"%.64s\": tag %zu has %zu bytes, at "
+                            "most %u",
+                            name ? name : "", i, len, VM_MAX_TAG);
         t[i].p = tags[i];
         t[i].len = (uint32_t)len;
     }
     if (rc == VEX_OK) {
-        v = vm_tags(t, n_tags);
+        v = vx_vm_tags(t, n_tags);
         rc = meta_put(m, name, &v);
     }
     if (t != stack)
-        vex_mem_free(&m->mem, t);
+        vx_mem_free(&m->mem, t);
     return rc;
 }
 
@@ -215,7 +215,7 @@ int vex_meta_remove(vex_meta *m, const char *name)
 
 size_t vex_meta_count(const vex_meta *m)
 {
-    return m ? vm_record_n_fields(m->rec) : 0;
+    return m ? vx_vm_record_n_fields(m->rec) : 0;
 }
 
 int vex_meta_field(const vex_meta *m, size_t i, vex_field *out)
@@ -224,9 +224,9 @@ int vex_meta_field(const vex_meta *m, size_t i, vex_field *out)
     if (m == NULL || out == NULL)
         return VEX_MISUSE;
     memset(out, 0, sizeof *out);
-    if (i >= vm_record_n_fields(m->rec))
+    if (i >= vx_vm_record_n_fields(m->rec))
         return VEX_NOTFOUND;
-    f = &vm_record_fields(m->rec)[i];
+    f = &vx_vm_record_fields(m->rec)[i];
     out->name = f->name.p;
     out->name_len = f->name.len;
     out->type = (vex_type)f->v.type;
@@ -258,13 +258,13 @@ int vex_meta_find(const vex_meta *m, const char *name, size_t *i)
     const vm_value *v;
     if (m == NULL || name == NULL || i == NULL)
         return VEX_MISUSE;
-    v = vm_record_get(m->rec, name, strlen(name));
+    v = vx_vm_record_get(m->rec, name, strlen(name));
     if (v == NULL)
         return VEX_NOTFOUND;
     /* the value lives inside its field: recover the field's number */
     {
-        const vm_field *f = vm_record_fields(m->rec);
-        for (size_t k = 0; k < vm_record_n_fields(m->rec); k++)
+        const vm_field *f = vx_vm_record_fields(m->rec);
+        for (size_t k = 0; k < vx_vm_record_n_fields(m->rec); k++)
             if (&f[k].v == v) {
                 *i = k;
                 return VEX_OK;
@@ -281,9 +281,9 @@ int vex_meta_tag(const vex_meta *m, size_t i, size_t j, const char **p,
         return VEX_MISUSE;
     *p = NULL;
     *len = 0;
-    if (i >= vm_record_n_fields(m->rec))
+    if (i >= vx_vm_record_n_fields(m->rec))
         return VEX_NOTFOUND;
-    f = &vm_record_fields(m->rec)[i];
+    f = &vx_vm_record_fields(m->rec)[i];
     if (f->v.type != VM_TAGS)
         return VEX_INVALID;
     if (j >= f->v.u.tags.n)

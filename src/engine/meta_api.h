@@ -10,14 +10,14 @@
 #include "vexdb.h"
 
 /* The record the handle holds (NULL when it has no fields). */
-const vm_record *vexi_meta_record(const vex_meta *m);
+const vm_record *vx_meta_record(const vex_meta *m);
 
 /* Replace the handle's record with `rec`, which was allocated with the
- * handle's allocator (vexi_meta_mem) and now belongs to the handle (NULL:
+ * handle's allocator (vx_meta_mem) and now belongs to the handle (NULL:
  * clear it). */
-void vexi_meta_take(vex_meta *m, vm_record *rec);
+void vx_meta_take(vex_meta *m, vm_record *rec);
 
 /* The handle's allocator. */
-const vex_mem *vexi_meta_mem(const vex_meta *m);
+const vex_mem *vx_meta_mem(const vex_meta *m);
 
 #endif

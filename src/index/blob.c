@@ -40,7 +40,7 @@ static void table_entry(const unsigned char *h, uint32_t i, vex_blob_section *s)
     s->length = vex_get_u64le(e + 16);
 }
 
-uint64_t vex_blob_layout(vex_blob_info *info)
+uint64_t vx_blob_layout(vex_blob_info *info)
 {
     uint64_t at = VEX_BLOB_HEADER;
     uint32_t i;
@@ -54,7 +54,7 @@ uint64_t vex_blob_layout(vex_blob_info *info)
     return at;
 }
 
-void vex_blob_finish(vex_blob_info *info, unsigned char *buf)
+void vx_blob_finish(vex_blob_info *info, unsigned char *buf)
 {
     uint64_t total = VEX_BLOB_HEADER;
     uint32_t i;
@@ -104,8 +104,8 @@ void vex_blob_finish(vex_blob_info *info, unsigned char *buf)
     vex_put_u32le(h + OFF_CRC, vex_crc32c(h, OFF_CRC));
 }
 
-int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
-                   vex_err *err)
+int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
+                  vex_err *err)
 {
     const unsigned char *h = buf;
     uint32_t version, hsize, crc, want, i;
@@ -113,23 +113,23 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
 
     memset(info, 0, sizeof *info);
     if (size < VEX_BLOB_HEADER)
-        return vex_err_set(err, VEX_CORRUPT,
-                           "index blob: %" PRIu64 " bytes, shorter than its "
-                           "%d-byte header",
-                           size, VEX_BLOB_HEADER);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "index blob: %" PRIu64 " bytes, shorter than its "
+                          "%d-byte header",
+                          size, VEX_BLOB_HEADER);
     if (memcmp(h, VEX_BLOB_MAGIC, 8) != 0)
-        return vex_err_set(err, VEX_CORRUPT,
-                           "index blob: bad magic at byte 0 (not a VexDB "
-                           "index)");
+        return vx_err_set(err, VEX_CORRUPT,
+                          "index blob: bad magic at byte 0 (not a VexDB "
+                          "index)");
     version = vex_get_u32le(h + 8);
     if (version == 2)
-        return vex_err_set(err, VEX_UNSUPPORTED,
-                           "index blob: format version 2 at byte 8, a "
-                           "quantized index of a development layout (HNSW "
-                           "vectors inside the graph slots) that this "
-                           "library does not read; rebuild the index");
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "index blob: format version 2 at byte 8, a "
+                          "quantized index of a development layout (HNSW "
+                          "vectors inside the graph slots) that this "
+                          "library does not read; rebuild the index");
     if (version != 1 && version != VEX_BLOB_VERSION)
-        return vex_err_set(
+        return vx_err_set(
             err, version > VEX_BLOB_VERSION ? VEX_UNSUPPORTED : VEX_CORRUPT,
             "index blob: format version %u at byte 8; this "
             "library reads version %d",
@@ -137,20 +137,20 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
     crc = vex_get_u32le(h + OFF_CRC);
     want = vex_crc32c(h, OFF_CRC);
     if (crc != want)
-        return vex_err_set(err, VEX_CORRUPT,
-                           "index blob: header checksum mismatch at byte %d "
-                           "(stored 0x%08x, computed 0x%08x)",
-                           OFF_CRC, crc, want);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "index blob: header checksum mismatch at byte %d "
+                          "(stored 0x%08x, computed 0x%08x)",
+                          OFF_CRC, crc, want);
     hsize = vex_get_u32le(h + 12);
     if (hsize != VEX_BLOB_HEADER)
-        return vex_err_set(err, VEX_CORRUPT,
-                           "index blob: header size %u at byte 12, expected "
-                           "%d",
-                           hsize, VEX_BLOB_HEADER);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "index blob: header size %u at byte 12, expected "
+                          "%d",
+                          hsize, VEX_BLOB_HEADER);
     if (!vex_host_is_le())
-        return vex_err_set(err, VEX_UNSUPPORTED,
-                           "index blob: arrays are little-endian and this "
-                           "host is big-endian");
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "index blob: arrays are little-endian and this "
+                          "host is big-endian");
     info->kind = vex_get_u32le(h + 16);
     info->elem = vex_get_u32le(h + 20);
     info->metric = vex_get_u32le(h + 24);
@@ -167,9 +167,9 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
     info->upper_len = vex_get_u64le(h + 88);
     total = vex_get_u64le(h + 96);
     if (version == 1 && vex_get_u64le(h + 104) != 0)
-        return vex_err_set(err, VEX_CORRUPT,
-                           "index blob: version 1 with non-zero reserved "
-                           "bytes at 104");
+        return vx_err_set(err, VEX_CORRUPT,
+                          "index blob: version 1 with non-zero reserved "
+                          "bytes at 104");
     if (version >= 3) {
         uint32_t r = vex_get_u32le(h + 108);
         info->quant = h[104];
@@ -177,19 +177,19 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
         info->quant_m = (uint32_t)h[106] | (uint32_t)h[107] << 8;
         memcpy(&info->quant_refine, &r, 4);
         if (info->quant == 0)
-            return vex_err_set(err, VEX_CORRUPT,
-                               "index blob: version %u without a "
-                               "quantizer at byte 104",
-                               version);
+            return vx_err_set(err, VEX_CORRUPT,
+                              "index blob: version %u without a "
+                              "quantizer at byte 104",
+                              version);
     }
     if (total != size)
-        return vex_err_set(err, VEX_CORRUPT,
-                           "index blob: header says %" PRIu64 " bytes at "
-                           "byte 96, the buffer has %" PRIu64
-                           " (truncated or padded)",
-                           total, size);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "index blob: header says %" PRIu64 " bytes at "
+                          "byte 96, the buffer has %" PRIu64
+                          " (truncated or padded)",
+                          total, size);
     if (info->n_sections > (version == 1 ? 8u : VEX_BLOB_SECTIONS))
-        return vex_err_set(
+        return vx_err_set(
             err, VEX_CORRUPT, "index blob: %u sections at byte 60, at most %d",
             info->n_sections, version == 1 ? 8 : VEX_BLOB_SECTIONS);
     for (i = 0; i < info->n_sections; i++) {
@@ -197,27 +197,27 @@ int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
         table_entry(h, i, s);
         if (s->offset % VEX_BLOB_ALIGN != 0 || s->offset < prev_end ||
             s->offset > size || s->length > size - s->offset)
-            return vex_err_set(err, VEX_CORRUPT,
-                               "index blob: section %u (id %u) at byte %d: "
-                               "offset %" PRIu64 " length %" PRIu64
-                               " is misaligned, overlapping or past the end "
-                               "(%" PRIu64 " bytes)",
-                               i, s->id, OFF_TABLE + 24 * (int)i, s->offset,
-                               s->length, size);
+            return vx_err_set(err, VEX_CORRUPT,
+                              "index blob: section %u (id %u) at byte %d: "
+                              "offset %" PRIu64 " length %" PRIu64
+                              " is misaligned, overlapping or past the end "
+                              "(%" PRIu64 " bytes)",
+                              i, s->id, OFF_TABLE + 24 * (int)i, s->offset,
+                              s->length, size);
         prev_end = s->offset + s->length;
         want = vex_crc32c(buf + s->offset, (size_t)s->length);
         if (want != s->crc)
-            return vex_err_set(err, VEX_CORRUPT,
-                               "index blob: section %u (id %u) at byte "
-                               "%" PRIu64 ": checksum mismatch (stored "
-                               "0x%08x, computed 0x%08x)",
-                               i, s->id, s->offset, s->crc, want);
+            return vx_err_set(err, VEX_CORRUPT,
+                              "index blob: section %u (id %u) at byte "
+                              "%" PRIu64 ": checksum mismatch (stored "
+                              "0x%08x, computed 0x%08x)",
+                              i, s->id, s->offset, s->crc, want);
     }
     return VEX_OK;
 }
 
-int vex_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
-                        uint64_t *len)
+int vx_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
+                       uint64_t *len)
 {
     uint32_t i, n;
     *off = *len = 0;
@@ -238,7 +238,7 @@ int vex_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
     return 0;
 }
 
-const vex_blob_section *vex_blob_find(const vex_blob_info *info, uint32_t id)
+const vex_blob_section *vx_blob_find(const vex_blob_info *info, uint32_t id)
 {
     uint32_t i;
     for (i = 0; i < info->n_sections; i++)

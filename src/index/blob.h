@@ -61,29 +61,29 @@ typedef struct vex_blob_info {
 
 /* Given sec[i].id and .length for n_sections sections, assign offsets;
  * returns the blob's total size, or 0 on overflow. */
-uint64_t vex_blob_layout(vex_blob_info *info);
+uint64_t vx_blob_layout(vex_blob_info *info);
 
 /* Fill the CRC of every section from buf (already laid out), then encode
  * the header into buf[0..VEX_BLOB_HEADER). */
-void vex_blob_finish(vex_blob_info *info, unsigned char *buf);
+void vx_blob_finish(vex_blob_info *info, unsigned char *buf);
 
 /* Decode and check a blob of `size` bytes: magic, version, header CRC,
  * section table bounds (inside the blob, aligned, in order, not
  * overlapping) and every section's CRC. Errors are VEX_CORRUPT (or
  * VEX_UNSUPPORTED for a newer version or a big-endian host) with a message
  * naming the field and byte offset. */
-int vex_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
-                   vex_err *err);
+int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
+                  vex_err *err);
 
 /* The range [*off, *off + *len) of a blob that searches read only to
  * rerank: the full vectors of a quantized index (its VEX_SEC_VECTORS).
  * Returns 1, or 0 with *off and *len 0 for any other blob. Reads the
  * header alone; call it on a blob that has been opened (parsed and
  * checked). */
-int vex_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
-                        uint64_t *len);
+int vx_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
+                       uint64_t *len);
 
 /* The section with this id, or NULL. */
-const vex_blob_section *vex_blob_find(const vex_blob_info *info, uint32_t id);
+const vex_blob_section *vx_blob_find(const vex_blob_info *info, uint32_t id);
 
 #endif

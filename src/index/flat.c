@@ -35,7 +35,7 @@
  * by the index; a context grows only when a call needs more than any call
  * before it, so a steady workload allocates nothing.
  *
- * Quantized (cfg.quant, issue 6): next to the vectors, one code per slot
+ * Quantized (cfg.quant): next to the vectors, one code per slot
  * (index/qcodes.h), moved with its vector on remove. A single query of a
  * trained index scans the codes block by block with the quantizer's
  * distance computer, keeps the nearest ceil(refine * k) slots in a heap,
@@ -43,9 +43,9 @@
  * touched only then; with n_threads > 1 and enough data the code scan is
  * split over workers like the exact one. 4-bit PQ/OPQ codes are scanned
  * through qcodes' block copy with the fast-scan kernel (8-bit lookup
- * tables in registers, vq_dc_scan_blocks): its distances are approximate,
+ * tables in registers, vx_vq_dc_scan_blocks): its distances are approximate,
  * which only changes which candidates are reranked; the other codes go
- * through the float-table loop (vq_dc_scan). Batch queries of a quantized
+ * through the float-table loop (vx_vq_dc_scan). Batch queries of a quantized
  * index are spread over the workers, each one such search (no packed
  * kernel for codes yet); range searches stay exact on the full vectors.
  *
@@ -134,28 +134,28 @@ static inline const float *flat_vec_f32(const flat_index *f, uint64_t slot)
 static float flat_query_aux(const flat_index *f, const vex_simd_table *s,
                             const void *q)
 {
-    return vex_exact_query_aux(&f->cfg, s, q);
+    return vx_exact_query_aux(&f->cfg, s, q);
 }
 
-float vex_exact_query_aux(const vex_index_config *cfg, const vex_simd_table *s,
-                          const void *q)
+float vx_exact_query_aux(const vex_index_config *cfg, const vex_simd_table *s,
+                         const void *q)
 {
     if (cfg->metric == VEX_METRIC_COSINE)
         return 1.0f / sqrtf(s->norm2_f32(q, cfg->dim));
     return 0.0f;
 }
 
-float vex_exact_vec_aux(const vex_index_config *cfg, const vex_simd_table *s,
-                        const void *v)
+float vx_exact_vec_aux(const vex_index_config *cfg, const vex_simd_table *s,
+                       const void *v)
 {
     if (cfg->metric == VEX_METRIC_COSINE)
         return 1.0f / sqrtf(s->norm2_f32(v, cfg->dim));
     return 0.0f;
 }
 
-void vex_exact_block(const vex_index_config *cfg, const vex_simd_table *s,
-                     const void *q, float qaux, const unsigned char *base,
-                     size_t cnt, const float *aux, float *dist)
+void vx_exact_block(const vex_index_config *cfg, const vex_simd_table *s,
+                    const void *q, float qaux, const unsigned char *base,
+                    size_t cnt, const float *aux, float *dist)
 {
     const size_t dim = cfg->dim, vb = cfg->vec_bytes;
     size_t j;
@@ -199,8 +199,8 @@ static void flat_block_dist(const flat_index *f, const vex_simd_table *s,
                             const void *q, float qaux, uint64_t b, size_t cnt,
                             float *dist)
 {
-    vex_exact_block(&f->cfg, s, q, qaux, f->vecs + b * f->cfg.vec_bytes, cnt,
-                    f->aux ? f->aux + b : NULL, dist);
+    vx_exact_block(&f->cfg, s, q, qaux, f->vecs + b * f->cfg.vec_bytes, cnt,
+                   f->aux ? f->aux + b : NULL, dist);
 }
 
 /* Scan slots [lo, hi) into a top-k heap. */
@@ -250,17 +250,17 @@ static uint64_t flat_scan_range(const flat_index *f, const vex_simd_table *s,
  * Scratch contexts
  * ------------------------------------------------------------------- */
 
-static void ctx_free(const vex_mem *m, flat_ctx *c)
+static void flat_ctx_free(const vex_mem *m, flat_ctx *c)
 {
     if (c == NULL)
         return;
-    vex_mem_free(m, c->heap);
-    vex_mem_free(m, c->tks);
-    vex_mem_free(m, c->qaux);
-    vex_mem_free_aligned(m, c->packed);
-    vex_mem_free(m, c->tile);
-    vq_dc_destroy(c->dc);
-    vex_mem_free(m, c);
+    vx_mem_free(m, c->heap);
+    vx_mem_free(m, c->tks);
+    vx_mem_free(m, c->qaux);
+    vx_mem_free_aligned(m, c->packed);
+    vx_mem_free(m, c->tile);
+    vx_vq_dc_destroy(c->dc);
+    vx_mem_free(m, c);
 }
 
 /* Grow a plain array to hold at least `need` elements. */
@@ -273,7 +273,7 @@ static int grow(const vex_mem *m, void **p, size_t *cap, size_t need,
         return VEX_OK;
     if (vex_mul_overflow(need, elem, &sz))
         return VEX_NOMEM;
-    np = vex_mem_realloc(m, *p, sz);
+    np = vx_mem_realloc(m, *p, sz);
     if (np == NULL)
         return VEX_NOMEM;
     *bytes += (need - *cap) * elem;
@@ -300,11 +300,11 @@ static int ctx_reserve(const vex_mem *m, flat_ctx *c, const ctx_need *n)
         rc = grow(m, (void **)&c->tile, &c->tile_cap, n->tile, sizeof(float),
                   &c->bytes);
     if (rc == VEX_OK && c->packed_cap < n->packed) {
-        float *p = vex_mem_alloc_aligned(m, n->packed * sizeof(float), 64);
+        float *p = vx_mem_alloc_aligned(m, n->packed * sizeof(float), 64);
         if (p == NULL) {
             rc = VEX_NOMEM;
         } else {
-            vex_mem_free_aligned(m, c->packed);
+            vx_mem_free_aligned(m, c->packed);
             c->bytes += (n->packed - c->packed_cap) * sizeof(float);
             c->packed = p;
             c->packed_cap = n->packed;
@@ -314,8 +314,8 @@ static int ctx_reserve(const vex_mem *m, flat_ctx *c, const ctx_need *n)
 }
 
 /* Borrow `count` contexts sized for `need`. On failure none is borrowed. */
-static int ctx_acquire(flat_index *f, unsigned count, const ctx_need *need,
-                       flat_ctx **out)
+static int flat_ctx_acquire(flat_index *f, unsigned count, const ctx_need *need,
+                            flat_ctx **out)
 {
     unsigned i;
     int rc = VEX_OK;
@@ -329,7 +329,7 @@ static int ctx_acquire(flat_index *f, unsigned count, const ctx_need *need,
     for (i = 0; i < count && rc == VEX_OK; i++) {
         size_t before;
         if (out[i] == NULL) {
-            out[i] = vex_mem_calloc(f->mem, 1, sizeof(flat_ctx));
+            out[i] = vx_mem_calloc(f->mem, 1, sizeof(flat_ctx));
             if (out[i] == NULL) {
                 rc = VEX_NOMEM;
                 break;
@@ -360,7 +360,7 @@ static int ctx_acquire(flat_index *f, unsigned count, const ctx_need *need,
     return rc;
 }
 
-static void ctx_release(flat_index *f, unsigned count, flat_ctx **ctx)
+static void flat_ctx_release(flat_index *f, unsigned count, flat_ctx **ctx)
 {
     unsigned i;
     pthread_mutex_lock(&f->ctx_lock);
@@ -378,26 +378,26 @@ static void ctx_release(flat_index *f, unsigned count, flat_ctx **ctx)
 static int flat_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
                        const vex_index_config *cfg, void **out)
 {
-    flat_index *f = vex_mem_calloc(mem, 1, sizeof *f);
+    flat_index *f = vx_mem_calloc(mem, 1, sizeof *f);
     if (f == NULL)
-        return vex_err_set(err, VEX_NOMEM, "out of memory creating index");
+        return vx_err_set(err, VEX_NOMEM, "out of memory creating index");
     f->mem = mem;
     f->pool = pool;
     f->err = err;
     f->cfg = *cfg;
     pthread_rwlock_init(&f->lock, NULL);
     pthread_mutex_init(&f->ctx_lock, NULL);
-    vex_idmap_init(&f->map, mem);
+    vx_idmap_init(&f->map, mem);
     if (cfg->quant) {
-        int rc = qc_create(mem, err, cfg, &f->qc);
+        int rc = vx_qc_create(mem, err, cfg, &f->qc);
         if (rc != VEX_OK) {
-            vex_idmap_destroy(&f->map);
+            vx_idmap_destroy(&f->map);
             pthread_mutex_destroy(&f->ctx_lock);
             pthread_rwlock_destroy(&f->lock);
-            vex_mem_free(mem, f);
+            vx_mem_free(mem, f);
             return rc;
         }
-        qc_use_blocks(f->qc); /* 4-bit codes: the fast scan (qscan_range) */
+        vx_qc_use_blocks(f->qc); /* 4-bit codes: the fast scan (qscan_range) */
     }
     *out = f;
     return VEX_OK;
@@ -411,18 +411,18 @@ static void flat_destroy(void *ix)
         return;
     for (c = f->free_ctx; c; c = next) {
         next = c->next;
-        ctx_free(f->mem, c);
+        flat_ctx_free(f->mem, c);
     }
-    vex_idmap_destroy(&f->map);
+    vx_idmap_destroy(&f->map);
     if (!f->borrowed) {
-        vex_mem_free_aligned(f->mem, f->vecs);
-        vex_mem_free(f->mem, f->ids);
+        vx_mem_free_aligned(f->mem, f->vecs);
+        vx_mem_free(f->mem, f->ids);
     }
-    vex_mem_free(f->mem, f->aux);
-    qc_destroy(f->qc);
+    vx_mem_free(f->mem, f->aux);
+    vx_qc_destroy(f->qc);
     pthread_mutex_destroy(&f->ctx_lock);
     pthread_rwlock_destroy(&f->lock);
-    vex_mem_free(f->mem, f);
+    vx_mem_free(f->mem, f);
 }
 
 static int flat_has_aux(const flat_index *f)
@@ -439,11 +439,11 @@ static int flat_thaw(flat_index *f)
     uint64_t *ids;
     if (!f->borrowed)
         return VEX_OK;
-    vecs = vex_mem_alloc_aligned(f->mem, n * f->cfg.vec_bytes, 64);
-    ids = vex_mem_alloc(f->mem, n * sizeof *ids);
+    vecs = vx_mem_alloc_aligned(f->mem, n * f->cfg.vec_bytes, 64);
+    ids = vx_mem_alloc(f->mem, n * sizeof *ids);
     if (vecs == NULL || ids == NULL) {
-        vex_mem_free_aligned(f->mem, vecs);
-        vex_mem_free(f->mem, ids);
+        vx_mem_free_aligned(f->mem, vecs);
+        vx_mem_free(f->mem, ids);
         return VEX_NOMEM;
     }
     if (f->n) {
@@ -481,24 +481,24 @@ static int flat_reserve(flat_index *f, uint64_t need)
     if (cap > SIZE_MAX / sizeof(uint64_t) ||
         vex_mul_overflow((size_t)cap, f->cfg.vec_bytes, &vbytes))
         return VEX_NOMEM;
-    vecs = vex_mem_alloc_aligned(f->mem, vbytes, 64);
-    ids = vex_mem_realloc(f->mem, f->ids, (size_t)cap * sizeof(uint64_t));
+    vecs = vx_mem_alloc_aligned(f->mem, vbytes, 64);
+    ids = vx_mem_realloc(f->mem, f->ids, (size_t)cap * sizeof(uint64_t));
     if (ids)
         f->ids = ids;
     if (flat_has_aux(f)) {
-        aux = vex_mem_realloc(f->mem, f->aux, (size_t)cap * sizeof(float));
+        aux = vx_mem_realloc(f->mem, f->aux, (size_t)cap * sizeof(float));
         if (aux)
             f->aux = aux;
     }
     if (vecs == NULL || ids == NULL || (flat_has_aux(f) && aux == NULL)) {
         /* the grown ids/aux arrays are kept (still valid, just larger
          * than cap says); only the vector array decides the capacity */
-        vex_mem_free_aligned(f->mem, vecs);
+        vx_mem_free_aligned(f->mem, vecs);
         return VEX_NOMEM;
     }
     if (f->n)
         memcpy(vecs, f->vecs, (size_t)f->n * f->cfg.vec_bytes);
-    vex_mem_free_aligned(f->mem, f->vecs);
+    vx_mem_free_aligned(f->mem, f->vecs);
     f->vecs = vecs;
     f->cap = cap;
     return VEX_OK;
@@ -506,7 +506,7 @@ static int flat_reserve(flat_index *f, uint64_t need)
 
 static void flat_set_aux(flat_index *f, uint64_t slot)
 {
-    const vex_simd_table *s = vex_simd();
+    const vex_simd_table *s = vx_simd();
     float n2;
     if (!flat_has_aux(f))
         return;
@@ -524,49 +524,49 @@ static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
 
     pthread_rwlock_wrlock(&f->lock);
     if (n > VEX_INDEX_MAX_VECTORS - f->n) {
-        rc = vex_err_set(f->err, VEX_FULL,
-                         "adding %zu vectors would exceed the limit of %llu", n,
-                         (unsigned long long)VEX_INDEX_MAX_VECTORS);
+        rc = vx_err_set(f->err, VEX_FULL,
+                        "adding %zu vectors would exceed the limit of %llu", n,
+                        (unsigned long long)VEX_INDEX_MAX_VECTORS);
         goto done;
     }
     rc = flat_reserve(f, f->n + n);
     if (rc == VEX_OK)
-        rc = vex_idmap_reserve(&f->map, (size_t)(f->n + n));
+        rc = vx_idmap_reserve(&f->map, (size_t)(f->n + n));
     if (rc == VEX_OK && f->qc)
-        rc = qc_reserve(f->qc, f->n + n);
+        rc = vx_qc_reserve(f->qc, f->n + n);
     if (rc != VEX_OK) {
-        rc = vex_err_set(f->err, VEX_NOMEM,
-                         "out of memory growing the index to %llu vectors",
-                         (unsigned long long)(f->n + n));
+        rc = vx_err_set(f->err, VEX_NOMEM,
+                        "out of memory growing the index to %llu vectors",
+                        (unsigned long long)(f->n + n));
         goto done;
     }
     /* Ids first: the map has room, so puts cannot fail; a duplicate undoes
      * the puts made so far. */
     for (i = 0; i < n; i++) {
-        if (vex_idmap_get(&f->map, ids[i], &slot)) {
+        if (vx_idmap_get(&f->map, ids[i], &slot)) {
             size_t j;
             if (slot >= f->n)
-                rc = vex_err_set(f->err, VEX_EXISTS,
-                                 "id %llu at position %zu repeats position "
-                                 "%llu of the same call",
-                                 (unsigned long long)ids[i], i,
-                                 (unsigned long long)(slot - f->n));
+                rc = vx_err_set(f->err, VEX_EXISTS,
+                                "id %llu at position %zu repeats position "
+                                "%llu of the same call",
+                                (unsigned long long)ids[i], i,
+                                (unsigned long long)(slot - f->n));
             else
-                rc = vex_err_set(f->err, VEX_EXISTS,
-                                 "id %llu at position %zu is already in the "
-                                 "index",
-                                 (unsigned long long)ids[i], i);
+                rc = vx_err_set(f->err, VEX_EXISTS,
+                                "id %llu at position %zu is already in the "
+                                "index",
+                                (unsigned long long)ids[i], i);
             for (j = 0; j < i; j++)
-                vex_idmap_remove(&f->map, ids[j]);
+                vx_idmap_remove(&f->map, ids[j]);
             goto done;
         }
-        vex_idmap_put(&f->map, ids[i], f->n + i);
+        vx_idmap_put(&f->map, ids[i], f->n + i);
     }
     if (f->qc) {
-        rc = qc_encode(f->qc, f->n, vecs, n);
+        rc = vx_qc_encode(f->qc, f->n, vecs, n);
         if (rc != VEX_OK) {
             for (i = 0; i < n; i++)
-                vex_idmap_remove(&f->map, ids[i]);
+                vx_idmap_remove(&f->map, ids[i]);
             goto done;
         }
     }
@@ -588,11 +588,11 @@ static int flat_reserve_api(void *ix, uint64_t n)
     pthread_rwlock_wrlock(&f->lock);
     rc = flat_reserve(f, n);
     if (rc == VEX_OK)
-        rc = vex_idmap_reserve(&f->map, (size_t)n);
+        rc = vx_idmap_reserve(&f->map, (size_t)n);
     pthread_rwlock_unlock(&f->lock);
     if (rc != VEX_OK)
-        rc = vex_err_set(f->err, rc, "out of memory reserving %llu vectors",
-                         (unsigned long long)n);
+        rc = vx_err_set(f->err, rc, "out of memory reserving %llu vectors",
+                        (unsigned long long)n);
     return rc;
 }
 
@@ -602,17 +602,17 @@ static int flat_remove(void *ix, uint64_t id)
     uint64_t slot, last;
     int rc = VEX_OK;
     pthread_rwlock_wrlock(&f->lock);
-    if (!vex_idmap_get(&f->map, id, &slot)) {
-        rc = vex_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
-                         (unsigned long long)id);
+    if (!vx_idmap_get(&f->map, id, &slot)) {
+        rc = vx_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
+                        (unsigned long long)id);
         goto done;
     }
     last = f->n - 1;
     /* a borrowed blob is never written: copy vectors, ids and codes */
     if (slot != last && (flat_thaw(f) != VEX_OK ||
-                         (f->qc && qc_reserve(f->qc, f->cap) != VEX_OK))) {
-        rc = vex_err_set(f->err, VEX_NOMEM,
-                         "out of memory copying the index before a remove");
+                         (f->qc && vx_qc_reserve(f->qc, f->cap) != VEX_OK))) {
+        rc = vx_err_set(f->err, VEX_NOMEM,
+                        "out of memory copying the index before a remove");
         goto done;
     }
     if (slot != last) {
@@ -622,10 +622,10 @@ static int flat_remove(void *ix, uint64_t id)
         if (flat_has_aux(f))
             f->aux[slot] = f->aux[last];
         if (f->qc)
-            qc_move(f->qc, slot, last);
-        vex_idmap_put(&f->map, f->ids[slot], slot); /* key exists: no grow */
+            vx_qc_move(f->qc, slot, last);
+        vx_idmap_put(&f->map, f->ids[slot], slot); /* key exists: no grow */
     }
-    vex_idmap_remove(&f->map, id);
+    vx_idmap_remove(&f->map, id);
     f->n--;
 done:
     pthread_rwlock_unlock(&f->lock);
@@ -638,11 +638,11 @@ static int flat_get(void *ix, uint64_t id, void *vec_out)
     uint64_t slot;
     int rc = VEX_OK;
     pthread_rwlock_rdlock(&f->lock);
-    if (vex_idmap_get(&f->map, id, &slot))
+    if (vx_idmap_get(&f->map, id, &slot))
         memcpy(vec_out, f->vecs + slot * f->cfg.vec_bytes, f->cfg.vec_bytes);
     else
-        rc = vex_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
-                         (unsigned long long)id);
+        rc = vx_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
+                        (unsigned long long)id);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
@@ -667,7 +667,7 @@ static uint64_t flat_memory(void *ix)
      * reranks touch them (a mapped segment leaves them on disk) */
     b = sizeof *f + f->cap * sizeof(uint64_t) +
         (flat_has_aux(f) ? f->cap * sizeof(float) : 0) +
-        vex_idmap_memory(&f->map) + (f->qc ? qc_memory(f->qc) : 0);
+        vx_idmap_memory(&f->map) + (f->qc ? vx_qc_memory(f->qc) : 0);
     if (!(f->qc && f->borrowed))
         b += f->cap * f->cfg.vec_bytes;
     pthread_rwlock_unlock(&f->lock);
@@ -712,9 +712,9 @@ static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
                      int range, float radius, vex_hit *hits, size_t cap,
                      size_t *n_hits, uint64_t *n_total)
 {
-    const vex_simd_table *s = vex_simd();
+    const vex_simd_table *s = vx_simd();
     float qaux = flat_query_aux(f, s, q);
-    unsigned width = vex_pool_width(f->pool, so->n_threads), w;
+    unsigned width = vx_pool_width(f->pool, so->n_threads), w;
     vex_topk tk[VEX_MAX_THREADS];
     uint64_t totals[VEX_MAX_THREADS];
     flat_ctx *ctx[VEX_MAX_THREADS];
@@ -729,7 +729,7 @@ static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
                 flat_scan_range(f, s, so, q, qaux, radius, 0, f->n, &out);
         else
             flat_scan_knn(f, s, so, q, qaux, 0, f->n, &out);
-        *n_hits = vex_topk_sort(&out);
+        *n_hits = vx_topk_sort(&out);
         return VEX_OK;
     }
 
@@ -737,9 +737,9 @@ static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
         ctx_need need = {0};
         need.heap = cap;
         /* worker 0 keeps its heap in the caller's array */
-        rc = width > 1 ? ctx_acquire(f, width - 1, &need, ctx) : VEX_OK;
+        rc = width > 1 ? flat_ctx_acquire(f, width - 1, &need, ctx) : VEX_OK;
         if (rc != VEX_OK)
-            return vex_err_set(f->err, rc, "out of memory for search scratch");
+            return vx_err_set(f->err, rc, "out of memory for search scratch");
     }
     vex_topk_init(&tk[0], hits, cap);
     for (w = 1; w < width; w++)
@@ -756,17 +756,17 @@ static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
     job.chunk = (job.chunk + FLAT_BLOCK - 1) / FLAT_BLOCK * FLAT_BLOCK;
     job.tk = tk;
     job.totals = totals;
-    vex_pool_run(f->pool, (size_t)((f->n + job.chunk - 1) / job.chunk), width,
-                 scan_task, &job);
+    vx_pool_run(f->pool, (size_t)((f->n + job.chunk - 1) / job.chunk), width,
+                scan_task, &job);
     for (w = 1; w < width; w++)
-        vex_topk_merge(&tk[0], &tk[w]);
+        vx_topk_merge(&tk[0], &tk[w]);
     if (range) {
         *n_total = 0;
         for (w = 0; w < width; w++)
             *n_total += totals[w];
     }
-    ctx_release(f, width - 1, ctx);
-    *n_hits = vex_topk_sort(&tk[0]);
+    flat_ctx_release(f, width - 1, ctx);
+    *n_hits = vx_topk_sort(&tk[0]);
     return VEX_OK;
 }
 
@@ -788,7 +788,7 @@ typedef struct qscan_job {
 /* The fast scan reads whole blocks of 32 codes, so a scan block must start
  * on one: lo is 0 or a multiple of the chunk, which is a multiple of
  * FLAT_BLOCK, and b steps by FLAT_BLOCK. Only the last block of the index
- * can be partial, and vq_dc_scan_blocks returns just its first cnt
+ * can be partial, and vx_vq_dc_scan_blocks returns just its first cnt
  * distances. */
 _Static_assert(FLAT_BLOCK % 32 == 0, "scan blocks start on pq4 blocks");
 
@@ -805,9 +805,9 @@ static void qscan_range(const flat_index *f, const vex_search_opts *so,
          * loop has to unpack nibbles one by one); the rerank below makes
          * the returned distances exact */
         if (f->qc->blocks)
-            vq_dc_scan_blocks(dc, qc_block(f->qc, b), cnt, dist);
+            vx_vq_dc_scan_blocks(dc, qc_block(f->qc, b), cnt, dist);
         else
-            vq_dc_scan(dc, qc_code(f->qc, b), cnt, dist);
+            vx_vq_dc_scan(dc, qc_code(f->qc, b), cnt, dist);
         bound = vex_topk_bound(t);
         for (j = 0; j < cnt; j++) {
             if (dist[j] <= bound && vex_accept(so, f->ids[b + j])) {
@@ -830,9 +830,9 @@ static int flat_search_quant(flat_index *f, const void *q, size_t k,
                              const vex_search_opts *so, vex_hit *hits,
                              size_t *n_hits)
 {
-    const vex_simd_table *s = vex_simd();
-    size_t r = qc_candidates(so->refine, f->cfg.quant_refine, k), i, m;
-    unsigned width = vex_pool_width(f->pool, so->n_threads), w;
+    const vex_simd_table *s = vx_simd();
+    size_t r = vx_qc_candidates(so->refine, f->cfg.quant_refine, k), i, m;
+    unsigned width = vx_pool_width(f->pool, so->n_threads), w;
     ctx_need need = {0};
     flat_ctx *ctx[VEX_MAX_THREADS];
     vex_topk tk[VEX_MAX_THREADS], out;
@@ -841,23 +841,23 @@ static int flat_search_quant(flat_index *f, const void *q, size_t k,
     if (f->n < FLAT_PARALLEL_MIN)
         width = 1;
     need.heap = r;
-    rc = ctx_acquire(f, width, &need, ctx); /* none taken on failure */
+    rc = flat_ctx_acquire(f, width, &need, ctx); /* none taken on failure */
     if (rc == VEX_OK) {
         for (w = 0; w < width && rc == VEX_OK; w++)
             if (ctx[w]->dc == NULL)
-                rc = vq_dc_create(f->qc->q, 0, &ctx[w]->dc);
+                rc = vx_vq_dc_create(f->qc->q, 0, &ctx[w]->dc);
         if (rc != VEX_OK)
-            ctx_release(f, width, ctx);
+            flat_ctx_release(f, width, ctx);
     }
     if (rc != VEX_OK)
-        return vex_err_set(f->err, rc, "out of memory for search scratch");
+        return vx_err_set(f->err, rc, "out of memory for search scratch");
     for (w = 0; w < width && rc == VEX_OK; w++) {
-        rc = vq_dc_set_query(ctx[w]->dc, q); /* validated by the handle */
+        rc = vx_vq_dc_set_query(ctx[w]->dc, q); /* validated by the handle */
         vex_topk_init(&tk[w], ctx[w]->heap, r);
     }
     if (rc != VEX_OK) {
-        ctx_release(f, width, ctx);
-        return vex_err_set(f->err, rc, "query: %s", vq_errmsg(f->qc->q));
+        flat_ctx_release(f, width, ctx);
+        return vx_err_set(f->err, rc, "query: %s", vx_vq_errmsg(f->qc->q));
     }
     if (width == 1) {
         qscan_range(f, so, ctx[0]->dc, 0, f->n, &tk[0]);
@@ -869,12 +869,12 @@ static int flat_search_quant(flat_index *f, const void *q, size_t k,
         job.tk = tk;
         job.chunk = (f->n + width - 1) / width;
         job.chunk = (job.chunk + FLAT_BLOCK - 1) / FLAT_BLOCK * FLAT_BLOCK;
-        vex_pool_run(f->pool, (size_t)((f->n + job.chunk - 1) / job.chunk),
-                     width, qscan_task, &job);
+        vx_pool_run(f->pool, (size_t)((f->n + job.chunk - 1) / job.chunk),
+                    width, qscan_task, &job);
         for (w = 1; w < width; w++)
-            vex_topk_merge(&tk[0], &tk[w]);
+            vx_topk_merge(&tk[0], &tk[w]);
     }
-    m = vex_topk_sort(&tk[0]);
+    m = vx_topk_sort(&tk[0]);
     qaux = flat_query_aux(f, s, q);
     vex_topk_init(&out, hits, k);
     for (i = 0; i < m; i++) {
@@ -883,8 +883,8 @@ static int flat_search_quant(flat_index *f, const void *q, size_t k,
         flat_block_dist(f, s, q, qaux, sl, 1, &d);
         vex_topk_push(&out, d, f->ids[sl]);
     }
-    *n_hits = vex_topk_sort(&out);
-    ctx_release(f, width, ctx);
+    *n_hits = vx_topk_sort(&out);
+    flat_ctx_release(f, width, ctx);
     return VEX_OK;
 }
 
@@ -977,10 +977,10 @@ static size_t batch_rescore(const batch_job *j, const void *q, float qaux,
         flat_block_dist(j->f, j->s, q, qaux, slot, 1, &d);
         vex_topk_push(&best, d, j->f->ids[slot]);
     }
-    return vex_topk_sort(&best);
+    return vx_topk_sort(&best);
 }
 
-static void batch_task(void *arg, size_t task, unsigned worker)
+static void flat_batch_task(void *arg, size_t task, unsigned worker)
 {
     batch_job *j = arg;
     const flat_index *f = j->f;
@@ -1058,7 +1058,7 @@ static void batch_task(void *arg, size_t task, unsigned worker)
             j->n_hits[q0 + i] = batch_rescore(j, j->queries + (q0 + i) * vb,
                                               c->qaux[i], &c->tks[i], out);
         } else {
-            size_t m = vex_topk_sort(&c->tks[i]);
+            size_t m = vx_topk_sort(&c->tks[i]);
             memcpy(out, c->tks[i].h, m * sizeof(vex_hit));
             j->n_hits[q0 + i] = m;
         }
@@ -1070,7 +1070,7 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
                              size_t *n_hits)
 {
     flat_index *f = ix;
-    unsigned width = vex_pool_width(f->pool, so->n_threads);
+    unsigned width = vx_pool_width(f->pool, so->n_threads);
     flat_ctx *ctx[VEX_MAX_THREADS];
     batch_job job;
     ctx_need need;
@@ -1089,7 +1089,7 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
         qj.hits = hits;
         qj.n_hits = n_hits;
         atomic_init(&qj.rc, VEX_OK);
-        vex_pool_run(f->pool, n_queries, width, qbatch_task, &qj);
+        vx_pool_run(f->pool, n_queries, width, qbatch_task, &qj);
         rc = atomic_load(&qj.rc);
         goto done;
     }
@@ -1102,7 +1102,7 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
     }
 
     job.f = f;
-    job.s = vex_simd();
+    job.s = vx_simd();
     job.so = so;
     job.queries = queries;
     job.nq = n_queries;
@@ -1136,16 +1136,16 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
     }
     need.tks = job.per_task;
     need.qaux = job.per_task;
-    rc = ctx_acquire(f, width, &need, ctx);
+    rc = flat_ctx_acquire(f, width, &need, ctx);
     if (rc != VEX_OK) {
-        rc = vex_err_set(f->err, rc, "out of memory for batch scratch");
+        rc = vx_err_set(f->err, rc, "out of memory for batch scratch");
         goto done;
     }
     job.ctx = ctx;
     job.hits = hits;
     job.n_hits = n_hits;
-    vex_pool_run(f->pool, n_tasks, width, batch_task, &job);
-    ctx_release(f, width, ctx);
+    vx_pool_run(f->pool, n_tasks, width, flat_batch_task, &job);
+    flat_ctx_release(f, width, ctx);
 done:
     pthread_rwlock_unlock(&f->lock);
     return rc;
@@ -1161,16 +1161,16 @@ static int flat_check(void *ix, vex_graph_stats *stats)
         memset(stats, 0, sizeof *stats);
     pthread_rwlock_rdlock(&f->lock);
     if (f->map.count != f->n)
-        rc = vex_err_set(f->err, VEX_CORRUPT,
-                         "flat index: %llu vectors but %zu ids mapped",
-                         (unsigned long long)f->n, f->map.count);
+        rc = vx_err_set(f->err, VEX_CORRUPT,
+                        "flat index: %llu vectors but %zu ids mapped",
+                        (unsigned long long)f->n, f->map.count);
     for (i = 0; i < f->n && rc == VEX_OK; i++) {
-        if (!vex_idmap_get(&f->map, f->ids[i], &slot) || slot != i)
-            rc = vex_err_set(f->err, VEX_CORRUPT,
-                             "flat index: id %llu of slot %llu does not map "
-                             "back to it",
-                             (unsigned long long)f->ids[i],
-                             (unsigned long long)i);
+        if (!vx_idmap_get(&f->map, f->ids[i], &slot) || slot != i)
+            rc = vx_err_set(f->err, VEX_CORRUPT,
+                            "flat index: id %llu of slot %llu does not map "
+                            "back to it",
+                            (unsigned long long)f->ids[i],
+                            (unsigned long long)i);
     }
     if (stats)
         stats->nodes = f->n;
@@ -1207,15 +1207,15 @@ static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
         info.quant_bits = f->cfg.quant_bits;
         info.quant_m = f->cfg.quant_m;
         info.quant_refine = f->cfg.quant_refine;
-        qc_blob_sections(f->qc, &info, f->n);
+        vx_qc_blob_sections(f->qc, &info, f->n);
     }
-    total = vex_blob_layout(&info);
+    total = vx_blob_layout(&info);
     *needed = total;
     if (buf == NULL || size < total) {
-        rc = vex_err_set(f->err, VEX_FULL,
-                         "the serialised index needs %llu bytes, the buffer "
-                         "has %llu",
-                         (unsigned long long)total, (unsigned long long)size);
+        rc = vx_err_set(f->err, VEX_FULL,
+                        "the serialised index needs %llu bytes, the buffer "
+                        "has %llu",
+                        (unsigned long long)total, (unsigned long long)size);
     } else {
         memset(buf, 0, (size_t)total);
         if (f->n) {
@@ -1225,9 +1225,9 @@ static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
                    (size_t)info.sec[1].length);
         }
         if (f->qc)
-            rc = qc_blob_write(f->qc, &info, buf, f->n);
+            rc = vx_qc_blob_write(f->qc, &info, buf, f->n);
         if (rc == VEX_OK)
-            vex_blob_finish(&info, buf);
+            vx_blob_finish(&info, buf);
     }
     pthread_rwlock_unlock(&f->lock);
     return rc;
@@ -1240,18 +1240,18 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
                      const vex_index_config *cfg, const vex_blob_info *info,
                      const unsigned char *buf, int borrow, void **out)
 {
-    const vex_blob_section *sv = vex_blob_find(info, VEX_SEC_VECTORS);
-    const vex_blob_section *si = vex_blob_find(info, VEX_SEC_IDS);
+    const vex_blob_section *sv = vx_blob_find(info, VEX_SEC_VECTORS);
+    const vex_blob_section *si = vx_blob_find(info, VEX_SEC_IDS);
     flat_index *f = NULL;
     uint64_t n = info->n_slots, i, slot;
     int rc;
     if (n != info->n_live || n > VEX_INDEX_MAX_VECTORS || !sv || !si ||
         sv->length / cfg->vec_bytes != n || sv->length % cfg->vec_bytes ||
         si->length != n * sizeof(uint64_t))
-        return vex_err_set(err, VEX_CORRUPT,
-                           "flat blob: %llu vectors do not match the vector "
-                           "and id sections",
-                           (unsigned long long)n);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "flat blob: %llu vectors do not match the vector "
+                          "and id sections",
+                          (unsigned long long)n);
     rc = flat_create(mem, pool, err, cfg, (void **)&f);
     if (rc != VEX_OK)
         return rc;
@@ -1262,16 +1262,16 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
         f->cap = n;
         rc = VEX_OK;
         if (flat_has_aux(f)) {
-            f->aux = vex_mem_alloc(mem, (n ? n : 1) * sizeof(float));
+            f->aux = vx_mem_alloc(mem, (n ? n : 1) * sizeof(float));
             rc = f->aux ? VEX_OK : VEX_NOMEM;
         }
     } else {
         rc = flat_reserve(f, n);
     }
     if (rc == VEX_OK)
-        rc = vex_idmap_reserve(&f->map, (size_t)n);
+        rc = vx_idmap_reserve(&f->map, (size_t)n);
     if (rc != VEX_OK) {
-        rc = vex_err_set(err, VEX_NOMEM, "out of memory opening the index");
+        rc = vx_err_set(err, VEX_NOMEM, "out of memory opening the index");
         goto fail;
     }
     if (n && !borrow) {
@@ -1280,31 +1280,31 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     }
     for (i = 0; i < n; i++) {
         char why[160];
-        if (vex_vector_check(cfg, f->vecs + i * cfg->vec_bytes, why,
-                             sizeof why) != VEX_OK) {
-            rc = vex_err_set(err, VEX_CORRUPT, "flat blob: vector %llu: %s",
-                             (unsigned long long)i, why);
+        if (vx_vector_check(cfg, f->vecs + i * cfg->vec_bytes, why,
+                            sizeof why) != VEX_OK) {
+            rc = vx_err_set(err, VEX_CORRUPT, "flat blob: vector %llu: %s",
+                            (unsigned long long)i, why);
             goto fail;
         }
-        if (vex_idmap_get(&f->map, f->ids[i], &slot)) {
-            rc = vex_err_set(err, VEX_CORRUPT,
-                             "flat blob: id %llu is stored twice (vectors "
-                             "%llu and %llu)",
-                             (unsigned long long)f->ids[i],
-                             (unsigned long long)slot, (unsigned long long)i);
+        if (vx_idmap_get(&f->map, f->ids[i], &slot)) {
+            rc = vx_err_set(err, VEX_CORRUPT,
+                            "flat blob: id %llu is stored twice (vectors "
+                            "%llu and %llu)",
+                            (unsigned long long)f->ids[i],
+                            (unsigned long long)slot, (unsigned long long)i);
             goto fail;
         }
-        vex_idmap_put(&f->map, f->ids[i], i);
+        vx_idmap_put(&f->map, f->ids[i], i);
         flat_set_aux(f, i);
     }
     f->n = n;
     if (f->qc)
-        rc = qc_blob_open(f->qc, info, buf, n, borrow);
-    else if (vex_blob_find(info, VEX_SEC_QUANTIZER) ||
-             vex_blob_find(info, VEX_SEC_CODES))
-        rc = vex_err_set(err, VEX_CORRUPT,
-                         "flat blob: quantizer sections without a quantizer "
-                         "in the header");
+        rc = vx_qc_blob_open(f->qc, info, buf, n, borrow);
+    else if (vx_blob_find(info, VEX_SEC_QUANTIZER) ||
+             vx_blob_find(info, VEX_SEC_CODES))
+        rc = vx_err_set(err, VEX_CORRUPT,
+                        "flat blob: quantizer sections without a quantizer "
+                        "in the header");
     if (rc != VEX_OK)
         goto fail;
     *out = f;
@@ -1327,11 +1327,11 @@ static int flat_train(void *ix, const float *sample, size_t n)
         sample = (const float *)f->vecs;
         n = (size_t)f->n;
     }
-    rc = qc_train(f->qc, sample, n, f->cap);
+    rc = vx_qc_train(f->qc, sample, n, f->cap);
     if (rc == VEX_OK) {
-        rc = qc_encode(f->qc, 0, (const float *)f->vecs, (size_t)f->n);
+        rc = vx_qc_encode(f->qc, 0, (const float *)f->vecs, (size_t)f->n);
         if (rc != VEX_OK)
-            qc_untrain(f->qc);
+            vx_qc_untrain(f->qc);
     }
     pthread_rwlock_unlock(&f->lock);
     return rc;
@@ -1343,7 +1343,7 @@ static size_t flat_code_size(void *ix)
     return f->qc ? f->qc->code_size : 0;
 }
 
-const vex_index_methods vex_flat_methods = {
+const vex_index_methods vx_flat_methods = {
     "flat",      flat_create,    flat_destroy,      flat_reserve_api,
     flat_add,    flat_remove,    flat_get,          flat_count,
     flat_memory, flat_search,    flat_search_batch, flat_range_search,

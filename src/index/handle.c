@@ -27,7 +27,7 @@ struct vex_index {
     vex_allocator alloc_copy;
     vex_index_config cfg;
     vex_pool *pool;
-    int own_pool; /* 0: borrowed from the database (vexi_index_create) */
+    int own_pool; /* 0: borrowed from the database (vx_index_create) */
     const vex_index_methods *m;
     void *impl;
 };
@@ -163,99 +163,99 @@ void vex_index_options_init(vex_index_options *opts)
  * Validation shared by every index kind
  * ------------------------------------------------------------------- */
 
-int vexi_check_index_options(const vex_index_options *o, vex_err *e)
+int vx_check_index_options(const vex_index_options *o, vex_err *e)
 {
     if (o->struct_size != sizeof(vex_index_options))
-        return vex_err_set(e, VEX_MISUSE,
-                           "options.struct_size is %u, expected %zu: fill the "
-                           "struct with vex_index_options_init()",
-                           o->struct_size, sizeof(vex_index_options));
+        return vx_err_set(e, VEX_MISUSE,
+                          "options.struct_size is %u, expected %zu: fill the "
+                          "struct with vex_index_options_init()",
+                          o->struct_size, sizeof(vex_index_options));
     if (o->kind != VEX_INDEX_FLAT && o->kind != VEX_INDEX_HNSW)
-        return vex_err_set(e, VEX_INVALID, "unknown index kind %d",
-                           (int)o->kind);
+        return vx_err_set(e, VEX_INVALID, "unknown index kind %d",
+                          (int)o->kind);
     if (o->kind != VEX_INDEX_HNSW && (o->hnsw_m || o->hnsw_ef_construction ||
                                       o->hnsw_ef_search || o->hnsw_seed))
-        return vex_err_set(e, VEX_INVALID,
-                           "hnsw_* options apply only to VEX_INDEX_HNSW; "
-                           "leave them 0 for other kinds");
+        return vx_err_set(e, VEX_INVALID,
+                          "hnsw_* options apply only to VEX_INDEX_HNSW; "
+                          "leave them 0 for other kinds");
     if (o->hnsw_m == 1 || o->hnsw_m > 256)
-        return vex_err_set(e, VEX_INVALID,
-                           "hnsw_m is %u, must be 2..256 "
-                           "(or 0 for the default)",
-                           o->hnsw_m);
+        return vx_err_set(e, VEX_INVALID,
+                          "hnsw_m is %u, must be 2..256 "
+                          "(or 0 for the default)",
+                          o->hnsw_m);
     if (o->hnsw_ef_construction > VEX_MAX_K)
-        return vex_err_set(e, VEX_INVALID,
-                           "hnsw_ef_construction is %u, must be 1..%d (or 0 "
-                           "for the default)",
-                           o->hnsw_ef_construction, VEX_MAX_K);
+        return vx_err_set(e, VEX_INVALID,
+                          "hnsw_ef_construction is %u, must be 1..%d (or 0 "
+                          "for the default)",
+                          o->hnsw_ef_construction, VEX_MAX_K);
     if (o->hnsw_ef_search > VEX_MAX_K)
-        return vex_err_set(e, VEX_INVALID,
-                           "hnsw_ef_search is %u, must be 1..%d (or 0 for "
-                           "the default)",
-                           o->hnsw_ef_search, VEX_MAX_K);
+        return vx_err_set(e, VEX_INVALID,
+                          "hnsw_ef_search is %u, must be 1..%d (or 0 for "
+                          "the default)",
+                          o->hnsw_ef_search, VEX_MAX_K);
     if (o->elem != VEX_ELEM_F32 && o->elem != VEX_ELEM_BIT)
-        return vex_err_set(e, VEX_INVALID, "unknown element type %d",
-                           (int)o->elem);
+        return vx_err_set(e, VEX_INVALID, "unknown element type %d",
+                          (int)o->elem);
     if (!metric_fits_elem(o->metric, o->elem))
-        return vex_err_set(e, VEX_INVALID,
-                           "metric %s (%d) does not apply to element type %s; "
-                           "f32 takes l2, ip, cosine and bit takes hamming, "
-                           "jaccard",
-                           vex_metric_name(o->metric), (int)o->metric,
-                           vex_elem_name(o->elem));
+        return vx_err_set(e, VEX_INVALID,
+                          "metric %s (%d) does not apply to element type %s; "
+                          "f32 takes l2, ip, cosine and bit takes hamming, "
+                          "jaccard",
+                          vex_metric_name(o->metric), (int)o->metric,
+                          vex_elem_name(o->elem));
     if (o->dim == 0 || o->dim > VEX_MAX_DIM)
-        return vex_err_set(e, VEX_INVALID, "dim is %u, must be 1..%d", o->dim,
-                           VEX_MAX_DIM);
+        return vx_err_set(e, VEX_INVALID, "dim is %u, must be 1..%d", o->dim,
+                          VEX_MAX_DIM);
     if (o->n_threads > VEX_MAX_THREADS)
-        return vex_err_set(e, VEX_INVALID, "n_threads is %u, must be 0..%d",
-                           o->n_threads, VEX_MAX_THREADS);
+        return vx_err_set(e, VEX_INVALID, "n_threads is %u, must be 0..%d",
+                          o->n_threads, VEX_MAX_THREADS);
     if (o->quant < VEX_QUANT_NONE || o->quant > VEX_QUANT_OPQ)
-        return vex_err_set(e, VEX_INVALID, "unknown quantizer %d",
-                           (int)o->quant);
+        return vx_err_set(e, VEX_INVALID, "unknown quantizer %d",
+                          (int)o->quant);
     if (o->quant != VEX_QUANT_NONE && o->elem != VEX_ELEM_F32)
-        return vex_err_set(e, VEX_INVALID,
-                           "quantization applies to float32 vectors only");
+        return vx_err_set(e, VEX_INVALID,
+                          "quantization applies to float32 vectors only");
     if (o->quant != VEX_QUANT_PQ && o->quant != VEX_QUANT_OPQ &&
         (o->quant_m || o->quant_bits))
-        return vex_err_set(e, VEX_INVALID,
-                           "quant_m and quant_bits apply only to "
-                           "VEX_QUANT_PQ and VEX_QUANT_OPQ; leave them 0");
+        return vx_err_set(e, VEX_INVALID,
+                          "quant_m and quant_bits apply only to "
+                          "VEX_QUANT_PQ and VEX_QUANT_OPQ; leave them 0");
     if (o->quant_bits != 0 && o->quant_bits != 4 && o->quant_bits != 8)
-        return vex_err_set(e, VEX_INVALID,
-                           "quant_bits is %u, must be 4 or 8 (or 0 for 8)",
-                           o->quant_bits);
+        return vx_err_set(e, VEX_INVALID,
+                          "quant_bits is %u, must be 4 or 8 (or 0 for 8)",
+                          o->quant_bits);
     if (o->quant_m > o->dim ||
         (o->quant_bits == 4 && o->quant_m > VQ_PQ4_MAX_M))
-        return vex_err_set(e, VEX_INVALID,
-                           "quant_m is %u, must be 1..%u for dimension %u "
-                           "(at most %d with 4-bit codes), or 0 for the "
-                           "default",
-                           o->quant_m, o->dim, o->dim, VQ_PQ4_MAX_M);
+        return vx_err_set(e, VEX_INVALID,
+                          "quant_m is %u, must be 1..%u for dimension %u "
+                          "(at most %d with 4-bit codes), or 0 for the "
+                          "default",
+                          o->quant_m, o->dim, o->dim, VQ_PQ4_MAX_M);
     if (o->quant == VEX_QUANT_OPQ && o->dim > VQ_OPQ_MAX_DIM)
-        return vex_err_set(e, VEX_INVALID,
-                           "OPQ supports dimensions up to %d, not %u",
-                           VQ_OPQ_MAX_DIM, o->dim);
+        return vx_err_set(e, VEX_INVALID,
+                          "OPQ supports dimensions up to %d, not %u",
+                          VQ_OPQ_MAX_DIM, o->dim);
     if (o->quant == VEX_QUANT_NONE && o->quant_refine != 0.0f)
-        return vex_err_set(e, VEX_INVALID,
-                           "quant_refine applies only to a quantized index; "
-                           "leave it 0");
+        return vx_err_set(e, VEX_INVALID,
+                          "quant_refine applies only to a quantized index; "
+                          "leave it 0");
     if (o->quant_refine != 0.0f &&
         !(o->quant_refine >= 1.0f && o->quant_refine <= 1000.0f))
-        return vex_err_set(e, VEX_INVALID,
-                           "quant_refine is %g, must be 1..1000 (or 0 for the "
-                           "default)",
-                           (double)o->quant_refine);
+        return vx_err_set(e, VEX_INVALID,
+                          "quant_refine is %g, must be 1..1000 (or 0 for the "
+                          "default)",
+                          (double)o->quant_refine);
     if (o->capacity > VEX_INDEX_MAX_VECTORS)
-        return vex_err_set(e, VEX_INVALID,
-                           "capacity %llu exceeds the limit %llu",
-                           (unsigned long long)o->capacity,
-                           (unsigned long long)VEX_INDEX_MAX_VECTORS);
+        return vx_err_set(e, VEX_INVALID,
+                          "capacity %llu exceeds the limit %llu",
+                          (unsigned long long)o->capacity,
+                          (unsigned long long)VEX_INDEX_MAX_VECTORS);
     if (o->allocator &&
         (o->allocator->alloc || o->allocator->realloc || o->allocator->free) &&
         !(o->allocator->alloc && o->allocator->realloc && o->allocator->free))
-        return vex_err_set(e, VEX_INVALID,
-                           "allocator must set alloc, realloc and free "
-                           "together");
+        return vx_err_set(e, VEX_INVALID,
+                          "allocator must set alloc, realloc and free "
+                          "together");
     return VEX_OK;
 }
 
@@ -264,57 +264,57 @@ static int check_vector(vex_index *ix, const void *v, const char *what,
                         size_t pos)
 {
     char why[160];
-    if (vex_vector_check(&ix->cfg, v, why, sizeof why) != VEX_OK)
-        return vex_err_set(&ix->err, VEX_INVALID, "%s %zu: %s", what, pos, why);
+    if (vx_vector_check(&ix->cfg, v, why, sizeof why) != VEX_OK)
+        return vx_err_set(&ix->err, VEX_INVALID, "%s %zu: %s", what, pos, why);
     return VEX_OK;
 }
 
-static int check_params(vex_index *ix, const vex_search_params *p,
-                        vex_search_opts *so)
+static int handle_check_params(vex_index *ix, const vex_search_params *p,
+                               vex_search_opts *so)
 {
     memset(so, 0, sizeof *so);
     so->cut = INFINITY;
     if (p == NULL)
         return VEX_OK;
     if (p->struct_size != sizeof(vex_search_params))
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "params.struct_size is %u, expected %zu: fill the "
-                           "struct with vex_search_params_init()",
-                           p->struct_size, sizeof(vex_search_params));
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "params.struct_size is %u, expected %zu: fill the "
+                          "struct with vex_search_params_init()",
+                          p->struct_size, sizeof(vex_search_params));
     if (p->ef_search > VEX_MAX_K)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.ef_search is %u, must be 0..%d",
-                           p->ef_search, VEX_MAX_K);
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.ef_search is %u, must be 0..%d", p->ef_search,
+                          VEX_MAX_K);
     if (p->filter_max_ef > VEX_MAX_K)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.filter_max_ef is %u, must be 0..%d",
-                           p->filter_max_ef, VEX_MAX_K);
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.filter_max_ef is %u, must be 0..%d",
+                          p->filter_max_ef, VEX_MAX_K);
     if (p->where != NULL || p->stats != NULL || p->meta_out != NULL)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.where, stats and meta_out apply to "
-                           "collection searches only");
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.where, stats and meta_out apply to "
+                          "collection searches only");
     if (p->filter_max_ef && p->filter == NULL)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.filter_max_ef is set but there is no "
-                           "filter");
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.filter_max_ef is set but there is no "
+                          "filter");
     if ((p->ef_search || p->filter_max_ef) && ix->opts.kind == VEX_INDEX_FLAT)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.ef_search and filter_max_ef must be 0 for "
-                           "a flat index, which is exact");
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.ef_search and filter_max_ef must be 0 for "
+                          "a flat index, which is exact");
     if (p->refine != 0.0f && ix->cfg.quant == VEX_QUANT_NONE)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.refine applies only to a quantized index "
-                           "(options.quant); leave it 0");
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.refine applies only to a quantized index "
+                          "(options.quant); leave it 0");
     if (p->refine != 0.0f && !(p->refine >= 1.0f && p->refine <= 1000.0f))
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.refine is %g, must be 1..1000 (or 0 for "
-                           "the index default)",
-                           (double)p->refine);
-    if (p->n_threads > vex_pool_size(ix->pool))
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "params.n_threads is %u but the index has %u "
-                           "threads",
-                           p->n_threads, vex_pool_size(ix->pool));
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.refine is %g, must be 1..1000 (or 0 for "
+                          "the index default)",
+                          (double)p->refine);
+    if (p->n_threads > vx_pool_size(ix->pool))
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "params.n_threads is %u but the index has %u "
+                          "threads",
+                          p->n_threads, vx_pool_size(ix->pool));
     so->n_threads = p->n_threads;
     so->ef = p->ef_search;
     so->filter = p->filter;
@@ -328,7 +328,7 @@ static int check_params(vex_index *ix, const vex_search_params *p,
  * dimension because high-dimensional data has more "directions" a node
  * must keep links in; efConstruction grows with the log of the expected
  * size because the graph's diameter does. */
-void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
+void vx_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
 {
     double expected = o->capacity ? (double)o->capacity : 1e6;
     double efc = 40.0 * log10(expected > 10 ? expected : 10);
@@ -347,7 +347,7 @@ void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
     c->hnsw_seed = o->hnsw_seed;
 }
 
-void vexi_quant_defaults(vex_index_config *c, const vex_index_options *o)
+void vx_quant_defaults(vex_index_config *c, const vex_index_options *o)
 {
     int pq = o->quant == VEX_QUANT_PQ || o->quant == VEX_QUANT_OPQ;
     c->quant = (uint32_t)o->quant;
@@ -371,8 +371,8 @@ void vexi_quant_defaults(vex_index_config *c, const vex_index_options *o)
 static int check_k(vex_index *ix, size_t k)
 {
     if (k == 0 || k > VEX_MAX_K)
-        return vex_err_set(&ix->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
-                           VEX_MAX_K);
+        return vx_err_set(&ix->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
+                          VEX_MAX_K);
     return VEX_OK;
 }
 
@@ -380,22 +380,22 @@ static int check_k(vex_index *ix, size_t k)
  * Handle
  * ------------------------------------------------------------------- */
 
-static int usable(vex_index *ix);
+static int handle_usable(vex_index *ix);
 
 /* Allocate a handle whose error message can explain any later failure.
- * The handle comes from the user's allocator when that is usable; a
+ * The handle comes from the user's allocator when that is handle_usable; a
  * broken allocator is reported through a libc handle. */
 static int handle_new(const vex_allocator *a, int a_valid, vex_index **out)
 {
     vex_mem mem;
     vex_index *ix;
-    if (!a_valid || vex_mem_init(&mem, a) != VEX_OK)
-        vex_mem_init(&mem, NULL);
-    ix = vex_mem_calloc(&mem, 1, sizeof *ix);
+    if (!a_valid || vx_mem_init(&mem, a) != VEX_OK)
+        vx_mem_init(&mem, NULL);
+    ix = vx_mem_calloc(&mem, 1, sizeof *ix);
     if (ix == NULL)
         return VEX_NOMEM;
     ix->mem = mem;
-    vex_err_init(&ix->err);
+    vx_err_init(&ix->err);
     *out = ix;
     return VEX_OK;
 }
@@ -417,16 +417,16 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts,
     ix->cfg.dim = opts->dim;
     ix->cfg.vec_bytes = vex_vector_size(opts->elem, opts->dim);
     ix->cfg.capacity = opts->capacity;
-    ix->m = &vex_flat_methods;
+    ix->m = &vx_flat_methods;
     if (opts->kind == VEX_INDEX_HNSW) {
-        ix->m = &vex_hnsw_methods;
-        vexi_hnsw_defaults(&ix->cfg, opts);
+        ix->m = &vx_hnsw_methods;
+        vx_hnsw_defaults(&ix->cfg, opts);
         ix->opts.hnsw_m = ix->cfg.hnsw_m;
         ix->opts.hnsw_ef_construction = ix->cfg.hnsw_ef_construction;
         ix->opts.hnsw_ef_search = ix->cfg.hnsw_ef_search;
     }
     if (opts->quant != VEX_QUANT_NONE) {
-        vexi_quant_defaults(&ix->cfg, opts);
+        vx_quant_defaults(&ix->cfg, opts);
         ix->opts.quant_bits = ix->cfg.quant_bits;
         ix->opts.quant_m = ix->cfg.quant_m;
         ix->opts.quant_refine = ix->cfg.quant_refine;
@@ -437,11 +437,11 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts,
         return VEX_OK;
     }
     ix->own_pool = 1;
-    n_threads = opts->n_threads ? opts->n_threads : vex_cpu_count();
-    rc = vex_pool_create(&ix->mem, n_threads, &ix->pool);
+    n_threads = opts->n_threads ? opts->n_threads : vx_cpu_count();
+    rc = vx_pool_create(&ix->mem, n_threads, &ix->pool);
     if (rc != VEX_OK)
-        return vex_err_set(&ix->err, rc, "cannot start %u worker threads",
-                           n_threads);
+        return vx_err_set(&ix->err, rc, "cannot start %u worker threads",
+                          n_threads);
     return VEX_OK;
 }
 
@@ -461,7 +461,7 @@ static int index_create(const vex_index_options *opts, vex_pool *shared,
     if (rc != VEX_OK)
         return rc;
     *out = ix;
-    rc = vexi_check_index_options(opts, &ix->err);
+    rc = vx_check_index_options(opts, &ix->err);
     if (rc == VEX_OK)
         rc = handle_setup(ix, opts, shared);
     if (rc == VEX_OK)
@@ -481,8 +481,8 @@ int vex_index_create(const vex_index_options *opts, vex_index **out)
     return index_create(opts, NULL, out);
 }
 
-int vexi_index_create(const vex_index_options *opts, vex_pool *pool,
-                      vex_index **out)
+int vx_index_create(const vex_index_options *opts, vex_pool *pool,
+                    vex_index **out)
 {
     return index_create(opts, pool, out);
 }
@@ -518,20 +518,20 @@ static int index_open_buffer(const void *buf, uint64_t size,
         return rc;
     *out = ix;
     if (opts->struct_size != sizeof(vex_open_options))
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "options.struct_size is %u, expected %zu: fill the "
-                           "struct with vex_open_options_init()",
-                           opts->struct_size, sizeof(vex_open_options));
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "options.struct_size is %u, expected %zu: fill the "
+                          "struct with vex_open_options_init()",
+                          opts->struct_size, sizeof(vex_open_options));
     if (opts->n_threads > VEX_MAX_THREADS)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "n_threads is %u, must be 0..%d", opts->n_threads,
-                           VEX_MAX_THREADS);
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "n_threads is %u, must be 0..%d", opts->n_threads,
+                          VEX_MAX_THREADS);
     if (opts->flags & ~(uint32_t)VEX_OPEN_COPY)
-        return vex_err_set(&ix->err, VEX_INVALID, "unknown flags 0x%x",
-                           opts->flags & ~(uint32_t)VEX_OPEN_COPY);
+        return vx_err_set(&ix->err, VEX_INVALID, "unknown flags 0x%x",
+                          opts->flags & ~(uint32_t)VEX_OPEN_COPY);
     if (buf == NULL)
-        return vex_err_set(&ix->err, VEX_MISUSE, "buf is NULL");
-    rc = vex_blob_parse(buf, size, &info, &ix->err);
+        return vx_err_set(&ix->err, VEX_MISUSE, "buf is NULL");
+    rc = vx_blob_parse(buf, size, &info, &ix->err);
     if (rc != VEX_OK)
         return rc;
     /* the stored configuration must pass the same checks as options */
@@ -545,18 +545,18 @@ static int index_open_buffer(const void *buf, uint64_t size,
     if (info.kind == VEX_INDEX_HNSW) {
         /* stored values are resolved: 0 (adaptive) never appears */
         if (!info.m || !info.ef_construction || !info.ef_search)
-            return vex_err_set(&ix->err, VEX_CORRUPT,
-                               "index blob: M %u, ef_construction %u, "
-                               "ef_search %u must all be non-zero",
-                               info.m, info.ef_construction, info.ef_search);
+            return vx_err_set(&ix->err, VEX_CORRUPT,
+                              "index blob: M %u, ef_construction %u, "
+                              "ef_search %u must all be non-zero",
+                              info.m, info.ef_construction, info.ef_search);
         io.hnsw_m = info.m;
         io.hnsw_ef_construction = info.ef_construction;
         io.hnsw_ef_search = info.ef_search;
         io.hnsw_seed = info.seed;
     } else if (info.m || info.ef_construction || info.ef_search || info.seed) {
-        return vex_err_set(&ix->err, VEX_CORRUPT,
-                           "index blob: a %s index with graph parameters",
-                           info.kind == VEX_INDEX_FLAT ? "flat" : "?");
+        return vx_err_set(&ix->err, VEX_CORRUPT,
+                          "index blob: a %s index with graph parameters",
+                          info.kind == VEX_INDEX_FLAT ? "flat" : "?");
     }
     if (info.quant) {
         /* stored values are resolved too */
@@ -567,17 +567,17 @@ static int index_open_buffer(const void *buf, uint64_t size,
         if (info.quant_refine == 0.0f ||
             ((info.quant == VEX_QUANT_PQ || info.quant == VEX_QUANT_OPQ) &&
              (info.quant_m == 0 || info.quant_bits == 0)))
-            return vex_err_set(&ix->err, VEX_CORRUPT,
-                               "index blob: quantizer parameters at byte 104 "
-                               "are not resolved (M %u, bits %u, refine %g)",
-                               info.quant_m, info.quant_bits,
-                               (double)info.quant_refine);
+            return vx_err_set(&ix->err, VEX_CORRUPT,
+                              "index blob: quantizer parameters at byte 104 "
+                              "are not resolved (M %u, bits %u, refine %g)",
+                              info.quant_m, info.quant_bits,
+                              (double)info.quant_refine);
     }
-    rc = vexi_check_index_options(&io, &ix->err);
+    rc = vx_check_index_options(&io, &ix->err);
     if (rc != VEX_OK) {
         char msg[VEX_ERRMSG_MAX];
-        vex_err_copy(&ix->err, msg, sizeof msg);
-        return vex_err_set(&ix->err, VEX_CORRUPT, "index blob header: %s", msg);
+        vx_err_copy(&ix->err, msg, sizeof msg);
+        return vx_err_set(&ix->err, VEX_CORRUPT, "index blob header: %s", msg);
     }
     rc = handle_setup(ix, &io, shared);
     if (rc != VEX_OK)
@@ -596,9 +596,9 @@ int vex_index_open_buffer(const void *buf, uint64_t size,
     return index_open_buffer(buf, size, opts, NULL, out);
 }
 
-int vexi_index_open_buffer(const void *buf, uint64_t size,
-                           const vex_open_options *opts, vex_pool *pool,
-                           vex_index **out)
+int vx_index_open_buffer(const void *buf, uint64_t size,
+                         const vex_open_options *opts, vex_pool *pool,
+                         vex_index **out)
 {
     return index_open_buffer(buf, size, opts, pool, out);
 }
@@ -607,10 +607,10 @@ int vex_index_serialize(vex_index *ix, void *buf, uint64_t size,
                         uint64_t *needed)
 {
     uint64_t dummy;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (buf == NULL && size > 0)
-        return vex_err_set(&ix->err, VEX_MISUSE, "buf is NULL but size > 0");
+        return vx_err_set(&ix->err, VEX_MISUSE, "buf is NULL but size > 0");
     return ix->m->serialize(ix->impl, buf, size, needed ? needed : &dummy);
 }
 
@@ -622,22 +622,22 @@ void vex_index_free(vex_index *ix)
     if (ix->impl)
         ix->m->destroy(ix->impl);
     if (ix->own_pool)
-        vex_pool_destroy(ix->pool);
-    vex_err_destroy(&ix->err);
+        vx_pool_destroy(ix->pool);
+    vx_err_destroy(&ix->err);
     mem = ix->mem;
-    vex_mem_free(&mem, ix);
+    vx_mem_free(&mem, ix);
 }
 
 /* A handle whose creation failed only explains why; calls on it are
  * misuse. */
-static int usable(vex_index *ix)
+static int handle_usable(vex_index *ix)
 {
     if (ix == NULL)
         return 0;
     if (ix->impl == NULL) {
-        vex_err_set(&ix->err, VEX_MISUSE,
-                    "this index handle failed to open; only "
-                    "vex_index_errmsg() and vex_index_free() apply");
+        vx_err_set(&ix->err, VEX_MISUSE,
+                   "this index handle failed to open; only "
+                   "vex_index_errmsg() and vex_index_free() apply");
         return 0;
     }
     return 1;
@@ -648,13 +648,13 @@ int vex_index_add(vex_index *ix, const uint64_t *ids, const void *vectors,
 {
     size_t i;
     int rc;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (n == 0)
         return VEX_OK;
     if (ids == NULL || vectors == NULL)
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "ids and vectors must not be NULL");
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "ids and vectors must not be NULL");
     for (i = 0; i < n; i++) {
         rc = check_vector(
             ix, (const unsigned char *)vectors + i * ix->cfg.vec_bytes,
@@ -667,17 +667,17 @@ int vex_index_add(vex_index *ix, const uint64_t *ids, const void *vectors,
 
 int vex_index_remove(vex_index *ix, uint64_t id)
 {
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     return ix->m->remove(ix->impl, id);
 }
 
 int vex_index_get(vex_index *ix, uint64_t id, void *vector_out)
 {
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (vector_out == NULL)
-        return vex_err_set(&ix->err, VEX_MISUSE, "vector_out is NULL");
+        return vx_err_set(&ix->err, VEX_MISUSE, "vector_out is NULL");
     return ix->m->get(ix->impl, id, vector_out);
 }
 
@@ -695,15 +695,15 @@ int vex_index_train(vex_index *ix, const float *sample, size_t n)
 {
     size_t i;
     int rc;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (ix->cfg.quant == VEX_QUANT_NONE)
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "the index has no quantizer (options.quant)");
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "the index has no quantizer (options.quant)");
     if ((sample == NULL) != (n == 0))
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "pass a sample with n > 0, or NULL and 0 to train "
-                           "on the index's own vectors");
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "pass a sample with n > 0, or NULL and 0 to train "
+                          "on the index's own vectors");
     for (i = 0; i < n; i++) {
         rc = check_vector(ix, sample + i * ix->cfg.dim, "sample vector", i);
         if (rc != VEX_OK)
@@ -712,10 +712,10 @@ int vex_index_train(vex_index *ix, const float *sample, size_t n)
     return ix->m->train(ix->impl, sample, n);
 }
 
-int vexi_index_train_own(vex_index *ix)
+int vx_index_train_own(vex_index *ix)
 {
     int rc;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (ix->cfg.quant == VEX_QUANT_NONE)
         return VEX_OK;
@@ -745,30 +745,30 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
 {
     vex_search_opts so;
     int rc;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (query == NULL || hits == NULL || n_hits == NULL)
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "query, hits and n_hits must not be NULL");
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "query, hits and n_hits must not be NULL");
     *n_hits = 0;
     if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = check_params(ix, params, &so)) != VEX_OK ||
+        (rc = handle_check_params(ix, params, &so)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
     return ix->m->search(ix->impl, query, k, &so, hits, n_hits);
 }
 
-int vexi_index_search_cut(vex_index *ix, const void *query, size_t k,
-                          const vex_search_params *params, float cut,
-                          vex_hit *hits, size_t *n_hits)
+int vx_index_search_cut(vex_index *ix, const void *query, size_t k,
+                        const vex_search_params *params, float cut,
+                        vex_hit *hits, size_t *n_hits)
 {
     vex_search_opts so;
     int rc;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     *n_hits = 0;
     if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = check_params(ix, params, &so)) != VEX_OK ||
+        (rc = handle_check_params(ix, params, &so)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
     if (!(cut >= 0.0f) && !(cut < 0.0f))
@@ -784,22 +784,22 @@ int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
     vex_search_opts so;
     size_t i, total;
     int rc;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (n_queries == 0)
         return VEX_OK;
     if (queries == NULL || hits == NULL || n_hits == NULL)
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "queries, hits and n_hits must not be NULL");
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "queries, hits and n_hits must not be NULL");
     if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = check_params(ix, params, &so)) != VEX_OK)
+        (rc = handle_check_params(ix, params, &so)) != VEX_OK)
         return rc;
     if (vex_mul_overflow(n_queries, k, &total) ||
         vex_mul_overflow(total, sizeof(vex_hit), &total) ||
         vex_mul_overflow(n_queries, ix->cfg.vec_bytes, &total))
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "%zu queries of k=%zu overflow the address space",
-                           n_queries, k);
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "%zu queries of k=%zu overflow the address space",
+                          n_queries, k);
     for (i = 0; i < n_queries; i++) {
         n_hits[i] = 0;
         rc = check_vector(
@@ -818,44 +818,44 @@ int vex_index_range_search(vex_index *ix, const void *query, float radius,
 {
     vex_search_opts so;
     int rc;
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     if (query == NULL || n_total == NULL || (hits == NULL && capacity > 0))
-        return vex_err_set(&ix->err, VEX_MISUSE,
-                           "query and n_total must not be NULL, nor hits "
-                           "when capacity > 0");
+        return vx_err_set(&ix->err, VEX_MISUSE,
+                          "query and n_total must not be NULL, nor hits "
+                          "when capacity > 0");
     *n_total = 0;
     if (isnan(radius))
-        return vex_err_set(&ix->err, VEX_INVALID, "radius is NaN");
-    if ((rc = check_params(ix, params, &so)) != VEX_OK ||
+        return vx_err_set(&ix->err, VEX_INVALID, "radius is NaN");
+    if ((rc = handle_check_params(ix, params, &so)) != VEX_OK ||
         (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
         return rc;
     if (capacity > VEX_MAX_K && ix->opts.kind == VEX_INDEX_HNSW)
-        return vex_err_set(&ix->err, VEX_INVALID,
-                           "capacity %zu: an HNSW range search returns at "
-                           "most %d hits",
-                           capacity, VEX_MAX_K);
+        return vx_err_set(&ix->err, VEX_INVALID,
+                          "capacity %zu: an HNSW range search returns at "
+                          "most %d hits",
+                          capacity, VEX_MAX_K);
     return ix->m->range_search(ix->impl, query, radius, &so, hits, capacity,
                                n_total);
 }
 
 int vex_index_check(vex_index *ix)
 {
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     return ix->m->check(ix->impl, NULL);
 }
 
-int vexi_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx)
+int vx_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx)
 {
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     return ix->m->scan(ix->impl, fn, ctx);
 }
 
-int vexi_index_graph_stats(vex_index *ix, vex_graph_stats *stats)
+int vx_index_graph_stats(vex_index *ix, vex_graph_stats *stats)
 {
-    if (!usable(ix))
+    if (!handle_usable(ix))
         return VEX_MISUSE;
     return ix->m->check(ix->impl, stats);
 }
@@ -874,5 +874,5 @@ size_t vex_index_errmsg_copy(const vex_index *ix, char *buf, size_t size)
             buf[0] = '\0';
         return 0;
     }
-    return vex_err_copy((vex_err *)&ix->err, buf, size);
+    return vx_err_copy((vex_err *)&ix->err, buf, size);
 }

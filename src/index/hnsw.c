@@ -70,17 +70,17 @@
  * per-node rwlock (hnswlib's approach is a mutex per node too, but readers
  * locking costs ~10% of search time for no correctness gain here).
  *
- * Quantized (cfg.quant, issue 6). The graph is built on the full vectors
+ * Quantized (cfg.quant). The graph is built on the full vectors
  * (links as good as unquantized), and each slot also has a code
  * (index/qcodes.h, a separate array indexed by slot). A k-NN search of a
  * trained index descends and runs its beam on code distances from the
  * context's distance computer, with a beam of at least ceil(refine * k),
  * then takes the beam's first ceil(refine * k) live, accepted nodes,
  * computes their full-precision distances and returns the k nearest by
- * those. Range searches stay on full vectors. Known limit: the level-0
- * slot still holds the vector next to the links, so a traversal touches
- * the vectors' pages too; only moving vectors out of the slots (a format
- * change) would make the codes the only per-node data a search reads.
+ * those. Range searches stay on full vectors. An index opened from a
+ * blob keeps its vectors apart from the level-0 slots (hnsw_layout), so
+ * a walk on codes reads only link blocks and codes; an index built in
+ * memory keeps them in the slots until it is trained (hnsw_go_apart).
  *
  * Deletes. Removing an id marks its slot deleted: searches still walk
  * through it (it keeps the graph connected) but never return it. When the
@@ -388,54 +388,54 @@ static inline int64_t beam_next(beam *b)
  * Search contexts
  * ------------------------------------------------------------------- */
 
-static void ctx_free(const vex_mem *m, hnsw_ctx *c)
+static void hnsw_ctx_free(const vex_mem *m, hnsw_ctx *c)
 {
     if (c == NULL)
         return;
-    vex_mem_free(m, c->visited);
-    vex_mem_free(m, c->beam);
-    vex_mem_free(m, c->sel);
-    vex_mem_free(m, c->pool2);
-    vex_mem_free(m, c->nb);
-    vq_dc_destroy(c->dc);
-    vex_mem_free(m, c);
+    vx_mem_free(m, c->visited);
+    vx_mem_free(m, c->beam);
+    vx_mem_free(m, c->sel);
+    vx_mem_free(m, c->pool2);
+    vx_mem_free(m, c->nb);
+    vx_vq_dc_destroy(c->dc);
+    vx_mem_free(m, c);
 }
 
 static int ctx_fit(hnsw *h, hnsw_ctx *c, size_t beam_cap)
 {
     size_t sel_cap = 2 * (size_t)h->M0 + 2, before = c->bytes;
     if (c->visited_cap < h->cap) {
-        uint16_t *v = vex_mem_calloc(h->mem, h->cap, sizeof *v);
+        uint16_t *v = vx_mem_calloc(h->mem, h->cap, sizeof *v);
         if (v == NULL)
             return VEX_NOMEM;
-        vex_mem_free(h->mem, c->visited);
+        vx_mem_free(h->mem, c->visited);
         c->bytes += (h->cap - c->visited_cap) * sizeof *v;
         c->visited = v;
         c->visited_cap = h->cap;
         c->gen = 0;
     }
     if (c->beam_cap < beam_cap) {
-        cand *b = vex_mem_alloc(h->mem, beam_cap * sizeof *b);
+        cand *b = vx_mem_alloc(h->mem, beam_cap * sizeof *b);
         if (b == NULL)
             return VEX_NOMEM;
-        vex_mem_free(h->mem, c->beam);
+        vx_mem_free(h->mem, c->beam);
         c->bytes += (beam_cap - c->beam_cap) * sizeof *b;
         c->beam = b;
         c->beam_cap = beam_cap;
     }
     if (c->sel_cap < sel_cap) {
-        cand *s = vex_mem_alloc(h->mem, sel_cap * sizeof *s);
-        cand *p = vex_mem_alloc(h->mem, sel_cap * sizeof *p);
-        uint32_t *nb = vex_mem_alloc(h->mem, sel_cap * sizeof *nb);
+        cand *s = vx_mem_alloc(h->mem, sel_cap * sizeof *s);
+        cand *p = vx_mem_alloc(h->mem, sel_cap * sizeof *p);
+        uint32_t *nb = vx_mem_alloc(h->mem, sel_cap * sizeof *nb);
         if (s == NULL || p == NULL || nb == NULL) {
-            vex_mem_free(h->mem, s);
-            vex_mem_free(h->mem, p);
-            vex_mem_free(h->mem, nb);
+            vx_mem_free(h->mem, s);
+            vx_mem_free(h->mem, p);
+            vx_mem_free(h->mem, nb);
             return VEX_NOMEM;
         }
-        vex_mem_free(h->mem, c->sel);
-        vex_mem_free(h->mem, c->pool2);
-        vex_mem_free(h->mem, c->nb);
+        vx_mem_free(h->mem, c->sel);
+        vx_mem_free(h->mem, c->pool2);
+        vx_mem_free(h->mem, c->nb);
         c->bytes += (sel_cap - c->sel_cap) * (2 * sizeof(cand) + 4);
         c->sel = s;
         c->pool2 = p;
@@ -450,7 +450,8 @@ static int ctx_fit(hnsw *h, hnsw_ctx *c, size_t beam_cap)
 
 /* Borrow `count` contexts able to run beams of beam_cap. Caller holds the
  * rwlock (shared or exclusive), so h->cap is stable. */
-static int ctx_acquire(hnsw *h, unsigned count, size_t beam_cap, hnsw_ctx **out)
+static int hnsw_ctx_acquire(hnsw *h, unsigned count, size_t beam_cap,
+                            hnsw_ctx **out)
 {
     unsigned i;
     int rc = VEX_OK;
@@ -463,7 +464,7 @@ static int ctx_acquire(hnsw *h, unsigned count, size_t beam_cap, hnsw_ctx **out)
     pthread_mutex_unlock(&h->ctx_lock);
     for (i = 0; i < count && rc == VEX_OK; i++) {
         if (out[i] == NULL) {
-            out[i] = vex_mem_calloc(h->mem, 1, sizeof(hnsw_ctx));
+            out[i] = vx_mem_calloc(h->mem, 1, sizeof(hnsw_ctx));
             if (out[i] == NULL) {
                 rc = VEX_NOMEM;
                 break;
@@ -489,7 +490,7 @@ static int ctx_acquire(hnsw *h, unsigned count, size_t beam_cap, hnsw_ctx **out)
     return rc;
 }
 
-static void ctx_release(hnsw *h, unsigned count, hnsw_ctx **ctx)
+static void hnsw_ctx_release(hnsw *h, unsigned count, hnsw_ctx **ctx)
 {
     unsigned i;
     pthread_mutex_lock(&h->ctx_lock);
@@ -817,11 +818,11 @@ static void hnsw_layout(hnsw *h, int apart)
 static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
                        const vex_index_config *cfg, void **out)
 {
-    hnsw *h = vex_mem_calloc(mem, 1, sizeof *h);
+    hnsw *h = vx_mem_calloc(mem, 1, sizeof *h);
     pthread_rwlockattr_t attr;
     size_t i;
     if (h == NULL)
-        return vex_err_set(err, VEX_NOMEM, "out of memory creating index");
+        return vx_err_set(err, VEX_NOMEM, "out of memory creating index");
     h->mem = mem;
     h->pool = pool;
     h->err = err;
@@ -845,10 +846,10 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
     pthread_mutex_init(&h->ctx_lock, NULL);
     atomic_init(&h->ep, NO_EP);
     atomic_init(&h->since_connect, 0);
-    vex_idmap_init(&h->map, mem);
+    vx_idmap_init(&h->map, mem);
     *out = h;
     if (cfg->quant) {
-        int rc = qc_create(mem, err, cfg, &h->qc);
+        int rc = vx_qc_create(mem, err, cfg, &h->qc);
         if (rc != VEX_OK) {
             hnsw_destroy(h);
             *out = NULL;
@@ -867,26 +868,26 @@ static void hnsw_destroy(void *ix)
         return;
     for (c = h->free_ctx; c; c = next) {
         next = c->next;
-        ctx_free(h->mem, c);
+        hnsw_ctx_free(h->mem, c);
     }
-    vex_idmap_destroy(&h->map);
+    vx_idmap_destroy(&h->map);
     if (!h->borrowed) {
-        vex_mem_free_aligned(h->mem, h->slots);
-        vex_mem_free_aligned(h->mem, h->vecs);
-        vex_mem_free(h->mem, h->ids);
-        vex_mem_free(h->mem, h->levels);
-        vex_mem_free(h->mem, h->deleted);
-        vex_mem_free(h->mem, h->upper_off);
-        vex_mem_free(h->mem, h->upper);
+        vx_mem_free_aligned(h->mem, h->slots);
+        vx_mem_free_aligned(h->mem, h->vecs);
+        vx_mem_free(h->mem, h->ids);
+        vx_mem_free(h->mem, h->levels);
+        vx_mem_free(h->mem, h->deleted);
+        vx_mem_free(h->mem, h->upper_off);
+        vx_mem_free(h->mem, h->upper);
     }
-    vex_mem_free(h->mem, h->free_slots);
-    qc_destroy(h->qc);
+    vx_mem_free(h->mem, h->free_slots);
+    vx_qc_destroy(h->qc);
     for (i = 0; i < HNSW_STRIPES; i++)
         pthread_mutex_destroy(&h->stripes[i]);
     pthread_mutex_destroy(&h->ep_lock);
     pthread_mutex_destroy(&h->ctx_lock);
     pthread_rwlock_destroy(&h->lock);
-    vex_mem_free(h->mem, h);
+    vx_mem_free(h->mem, h);
 }
 
 /* Copy a borrowed index's arrays into memory of our own, so that it can
@@ -900,23 +901,23 @@ static int hnsw_thaw(hnsw *h)
     size_t n = h->n ? h->n : 1, words = h->upper_len ? h->upper_len : 1;
     if (!h->borrowed)
         return VEX_OK;
-    slots = vex_mem_alloc_aligned(h->mem, n * h->slot_bytes, 64);
-    ids = vex_mem_alloc(h->mem, n * sizeof *ids);
-    upper_off = vex_mem_alloc(h->mem, n * sizeof *upper_off);
-    levels = vex_mem_alloc(h->mem, n);
-    deleted = vex_mem_alloc(h->mem, n);
-    upper = vex_mem_alloc(h->mem, words * sizeof *upper);
+    slots = vx_mem_alloc_aligned(h->mem, n * h->slot_bytes, 64);
+    ids = vx_mem_alloc(h->mem, n * sizeof *ids);
+    upper_off = vx_mem_alloc(h->mem, n * sizeof *upper_off);
+    levels = vx_mem_alloc(h->mem, n);
+    deleted = vx_mem_alloc(h->mem, n);
+    upper = vx_mem_alloc(h->mem, words * sizeof *upper);
     if (h->apart)
-        vecs = vex_mem_alloc_aligned(h->mem, n * h->vec_stride, 64);
+        vecs = vx_mem_alloc_aligned(h->mem, n * h->vec_stride, 64);
     if (!slots || !ids || !upper_off || !levels || !deleted || !upper ||
         (h->apart && !vecs)) {
-        vex_mem_free_aligned(h->mem, slots);
-        vex_mem_free_aligned(h->mem, vecs);
-        vex_mem_free(h->mem, ids);
-        vex_mem_free(h->mem, upper_off);
-        vex_mem_free(h->mem, levels);
-        vex_mem_free(h->mem, deleted);
-        vex_mem_free(h->mem, upper);
+        vx_mem_free_aligned(h->mem, slots);
+        vx_mem_free_aligned(h->mem, vecs);
+        vx_mem_free(h->mem, ids);
+        vx_mem_free(h->mem, upper_off);
+        vx_mem_free(h->mem, levels);
+        vx_mem_free(h->mem, deleted);
+        vx_mem_free(h->mem, upper);
         return VEX_NOMEM;
     }
     memcpy(slots, h->slots, (size_t)h->n * h->slot_bytes);
@@ -965,7 +966,7 @@ static int hnsw_grow(hnsw *h, uint64_t need)
         return VEX_NOMEM;
 #define GROW(field, type)                                                      \
     do {                                                                       \
-        p = vex_mem_realloc(h->mem, h->field, (size_t)cap * sizeof(type));     \
+        p = vx_mem_realloc(h->mem, h->field, (size_t)cap * sizeof(type));      \
         if (p == NULL)                                                         \
             return VEX_NOMEM;                                                  \
         h->field = p;                                                          \
@@ -977,13 +978,13 @@ static int hnsw_grow(hnsw *h, uint64_t need)
     GROW(free_slots, uint32_t);
 #undef GROW
     if (h->apart) {
-        vecs = vex_mem_alloc_aligned(h->mem, vbytes, 64);
+        vecs = vx_mem_alloc_aligned(h->mem, vbytes, 64);
         if (vecs == NULL)
             return VEX_NOMEM;
     }
-    slots = vex_mem_alloc_aligned(h->mem, bytes, 64);
+    slots = vx_mem_alloc_aligned(h->mem, bytes, 64);
     if (slots == NULL) {
-        vex_mem_free_aligned(h->mem, vecs);
+        vx_mem_free_aligned(h->mem, vecs);
         return VEX_NOMEM;
     }
     if (h->n) {
@@ -991,8 +992,8 @@ static int hnsw_grow(hnsw *h, uint64_t need)
         if (vecs)
             memcpy(vecs, h->vecs, (size_t)h->n * h->vec_stride);
     }
-    vex_mem_free_aligned(h->mem, h->slots);
-    vex_mem_free_aligned(h->mem, h->vecs);
+    vx_mem_free_aligned(h->mem, h->slots);
+    vx_mem_free_aligned(h->mem, h->vecs);
     h->slots = slots;
     h->vecs = vecs;
     h->cap = (uint32_t)cap;
@@ -1006,11 +1007,11 @@ static int hnsw_reserve(void *ix, uint64_t n)
     pthread_rwlock_wrlock(&h->lock);
     rc = hnsw_grow(h, n);
     if (rc == VEX_OK)
-        rc = vex_idmap_reserve(&h->map, (size_t)n);
+        rc = vx_idmap_reserve(&h->map, (size_t)n);
     pthread_rwlock_unlock(&h->lock);
     if (rc != VEX_OK)
-        rc = vex_err_set(h->err, rc, "cannot reserve %llu vectors: %s",
-                         (unsigned long long)n, vex_errstr(rc));
+        rc = vx_err_set(h->err, rc, "cannot reserve %llu vectors: %s",
+                        (unsigned long long)n, vex_errstr(rc));
     return rc;
 }
 
@@ -1035,7 +1036,7 @@ static int upper_reserve(hnsw *h, uint64_t words)
         cap *= 2;
     if (cap > SIZE_MAX / sizeof(uint32_t))
         return VEX_NOMEM;
-    p = vex_mem_realloc(h->mem, h->upper, (size_t)cap * sizeof(uint32_t));
+    p = vx_mem_realloc(h->mem, h->upper, (size_t)cap * sizeof(uint32_t));
     if (p == NULL)
         return VEX_NOMEM;
     h->upper = p;
@@ -1047,8 +1048,8 @@ static void set_aux(hnsw *h, uint32_t slot)
 {
     float a = 0.0f;
     if (h->cfg.metric == VEX_METRIC_COSINE)
-        a = 1.0f / sqrtf(vex_simd()->norm2_f32((const float *)vec_ptr(h, slot),
-                                               h->cfg.dim));
+        a = 1.0f / sqrtf(vx_simd()->norm2_f32((const float *)vec_ptr(h, slot),
+                                              h->cfg.dim));
     memcpy(vec_ptr(h, slot) + h->aux_off, &a, sizeof a);
 }
 
@@ -1067,53 +1068,53 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
     fresh = n > h->n_free ? n - h->n_free : 0;
     rc = hnsw_grow(h, (uint64_t)h->n + fresh);
     if (rc == VEX_OK)
-        rc = vex_idmap_reserve(&h->map, h->map.count + n);
+        rc = vx_idmap_reserve(&h->map, h->map.count + n);
     for (i = 0; i < n && rc == VEX_OK; i++)
         upper_words += (uint64_t)level_for(h, ids[i]) * (h->M + 1);
     if (rc == VEX_OK)
         rc = upper_reserve(h, upper_words);
     if (rc == VEX_OK && h->qc)
-        rc = qc_reserve(h->qc, (uint64_t)h->n + fresh);
+        rc = vx_qc_reserve(h->qc, (uint64_t)h->n + fresh);
     if (rc != VEX_OK)
-        return vex_err_set(h->err, rc,
-                           "cannot grow the index by %zu "
-                           "vectors: %s",
-                           n, vex_errstr(rc));
+        return vx_err_set(h->err, rc,
+                          "cannot grow the index by %zu "
+                          "vectors: %s",
+                          n, vex_errstr(rc));
     /* ids: the map has room, so puts cannot fail; undo on a duplicate */
     for (i = 0; i < n; i++) {
-        if (vex_idmap_get(&h->map, ids[i], &slot)) {
+        if (vx_idmap_get(&h->map, ids[i], &slot)) {
             size_t j;
             rc = slot >= UINT32_MAX
-                     ? vex_err_set(h->err, VEX_EXISTS,
-                                   "id %llu at position %zu repeats position "
-                                   "%llu of the same call",
-                                   (unsigned long long)ids[i], i,
-                                   (unsigned long long)(slot - UINT32_MAX))
-                     : vex_err_set(h->err, VEX_EXISTS,
-                                   "id %llu at position %zu is already in "
-                                   "the index",
-                                   (unsigned long long)ids[i], i);
+                     ? vx_err_set(h->err, VEX_EXISTS,
+                                  "id %llu at position %zu repeats position "
+                                  "%llu of the same call",
+                                  (unsigned long long)ids[i], i,
+                                  (unsigned long long)(slot - UINT32_MAX))
+                     : vx_err_set(h->err, VEX_EXISTS,
+                                  "id %llu at position %zu is already in "
+                                  "the index",
+                                  (unsigned long long)ids[i], i);
             for (j = 0; j < i; j++)
-                vex_idmap_remove(&h->map, ids[j]);
+                vx_idmap_remove(&h->map, ids[j]);
             return rc;
         }
         /* provisional value marks "this call, position i" */
-        vex_idmap_put(&h->map, ids[i], (uint64_t)UINT32_MAX + i);
+        vx_idmap_put(&h->map, ids[i], (uint64_t)UINT32_MAX + i);
     }
     /* codes before any slot is taken, so a failure changes nothing */
     if (h->qc && h->qc->trained) {
         size_t cb;
         if (vex_mul_overflow(n, h->qc->code_size, &cb) ||
-            (codes = vex_mem_alloc(h->mem, cb ? cb : 1)) == NULL)
-            rc = vex_err_set(h->err, VEX_NOMEM, "out of memory encoding");
+            (codes = vx_mem_alloc(h->mem, cb ? cb : 1)) == NULL)
+            rc = vx_err_set(h->err, VEX_NOMEM, "out of memory encoding");
         else
-            rc = vq_encode(h->qc->q, vecs, n, codes);
+            rc = vx_vq_encode(h->qc->q, vecs, n, codes);
         if (rc != VEX_OK) {
             if (codes)
-                vex_err_set(h->err, rc, "encoding: %s", vq_errmsg(h->qc->q));
-            vex_mem_free(h->mem, codes);
+                vx_err_set(h->err, rc, "encoding: %s", vx_vq_errmsg(h->qc->q));
+            vx_mem_free(h->mem, codes);
             for (i = 0; i < n; i++)
-                vex_idmap_remove(&h->map, ids[i]);
+                vx_idmap_remove(&h->map, ids[i]);
             return rc;
         }
     }
@@ -1142,10 +1143,10 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         if (level > 0) /* the arena may not exist yet (NULL + 0 is UB) */
             memset(h->upper + h->upper_off[sl], 0,
                    (size_t)level * (h->M + 1) * sizeof(uint32_t));
-        vex_idmap_put(&h->map, ids[i], sl);
+        vx_idmap_put(&h->map, ids[i], sl);
         out[i] = sl;
     }
-    vex_mem_free(h->mem, codes);
+    vx_mem_free(h->mem, codes);
     return VEX_OK;
 }
 
@@ -1186,8 +1187,8 @@ static void connect_unreachable(hnsw *h, const vex_simd_table *s, hnsw_ctx *c)
     uint32_t *queue, head = 0, tail = 0, sl, i;
     if (ep == NO_EP)
         return;
-    seen = vex_mem_calloc(h->mem, h->n, 1);
-    queue = vex_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
+    seen = vx_mem_calloc(h->mem, h->n, 1);
+    queue = vx_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
     if (seen == NULL || queue == NULL)
         goto out;
     queue[tail++] = (uint32_t)ep;
@@ -1228,8 +1229,8 @@ static void connect_unreachable(hnsw *h, const vex_simd_table *s, hnsw_ctx *c)
         }
     }
 out:
-    vex_mem_free(h->mem, seen);
-    vex_mem_free(h->mem, queue);
+    vx_mem_free(h->mem, seen);
+    vx_mem_free(h->mem, queue);
 }
 
 static int repair_due(const hnsw *h)
@@ -1244,7 +1245,7 @@ static void hnsw_repair(hnsw *h);
 static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
 {
     hnsw *h = ix;
-    unsigned width = vex_pool_width(h->pool, 0);
+    unsigned width = vx_pool_width(h->pool, 0);
     hnsw_ctx *ctx[VEX_MAX_THREADS];
     uint32_t *slots;
     uint64_t live_before;
@@ -1252,12 +1253,12 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
     link_job job;
     int rc;
 
-    slots = vex_mem_alloc(h->mem, n * sizeof *slots);
+    slots = vx_mem_alloc(h->mem, n * sizeof *slots);
     if (slots == NULL)
-        return vex_err_set(h->err, VEX_NOMEM,
-                           "out of memory adding %zu "
-                           "vectors",
-                           n);
+        return vx_err_set(h->err, VEX_NOMEM,
+                          "out of memory adding %zu "
+                          "vectors",
+                          n);
     if (n < 2 * HNSW_TASK)
         width = 1;
     pthread_rwlock_wrlock(&h->lock);
@@ -1267,31 +1268,31 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
         h->linking++; /* no repair may free slots until we are linked */
     pthread_rwlock_unlock(&h->lock);
     if (rc != VEX_OK) {
-        vex_mem_free(h->mem, slots);
+        vx_mem_free(h->mem, slots);
         return rc;
     }
 
     /* Scratch is sized under the shared lock: another add may have grown
      * the arrays between our claim and now. */
     pthread_rwlock_rdlock(&h->lock);
-    rc = ctx_acquire(h, width, h->efc, ctx);
+    rc = hnsw_ctx_acquire(h, width, h->efc, ctx);
     if (rc != VEX_OK) {
         /* Cannot link: withdraw the claim. The slots become tombstones
          * (unreachable, never returned) that the next repair frees. */
         pthread_rwlock_unlock(&h->lock);
         pthread_rwlock_wrlock(&h->lock);
         for (serial = 0; serial < n; serial++) {
-            vex_idmap_remove(&h->map, h->ids[slots[serial]]);
+            vx_idmap_remove(&h->map, h->ids[slots[serial]]);
             h->deleted[slots[serial]] = 1;
             h->n_deleted++;
         }
         h->linking--;
         pthread_rwlock_unlock(&h->lock);
-        vex_mem_free(h->mem, slots);
-        return vex_err_set(h->err, rc, "out of memory for build scratch");
+        vx_mem_free(h->mem, slots);
+        return vx_err_set(h->err, rc, "out of memory for build scratch");
     }
     job.h = h;
-    job.s = vex_simd();
+    job.s = vx_simd();
     job.ctx = ctx;
     job.slots = slots;
     job.n = n;
@@ -1305,8 +1306,8 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
     for (job.first = 0; job.first < serial; job.first++)
         insert_slot(h, job.s, ctx[0], slots[job.first]);
     if (serial < n)
-        vex_pool_run(h->pool, (n - serial + HNSW_TASK - 1) / HNSW_TASK, width,
-                     link_task, &job);
+        vx_pool_run(h->pool, (n - serial + HNSW_TASK - 1) / HNSW_TASK, width,
+                    link_task, &job);
     /* a reachability pass per HNSW_CONNECT_MIN nodes added (and at least
      * n / 64, so its O(n M) walk stays a small share of linking) */
     {
@@ -1316,7 +1317,7 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
         if (since >= due && atomic_exchange(&h->since_connect, 0) >= due)
             connect_unreachable(h, job.s, ctx[0]);
     }
-    ctx_release(h, width, ctx);
+    hnsw_ctx_release(h, width, ctx);
     pthread_rwlock_unlock(&h->lock);
 
     pthread_rwlock_wrlock(&h->lock);
@@ -1324,7 +1325,7 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
     if (repair_due(h))
         hnsw_repair(h);
     pthread_rwlock_unlock(&h->lock);
-    vex_mem_free(h->mem, slots);
+    vx_mem_free(h->mem, slots);
     return VEX_OK;
 }
 
@@ -1416,7 +1417,7 @@ static size_t search_once(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
 
 static inline float qdist(const hnsw *h, const vq_dc *dc, uint32_t slot)
 {
-    return vq_dc_distance(dc, qc_code(h->qc, slot));
+    return vx_vq_dc_distance(dc, qc_code(h->qc, slot));
 }
 
 static void greedy_q(const hnsw *h, const vq_dc *dc, unsigned l, uint32_t *cur,
@@ -1515,10 +1516,10 @@ static size_t search_one_q(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                            uint32_t width, vex_hit *hits)
 {
     uint64_t ep = atomic_load(&h->ep);
-    size_t r = qc_candidates(so->refine, h->cfg.quant_refine, k), m;
+    size_t r = vx_qc_candidates(so->refine, h->cfg.quant_refine, k), m;
     uint32_t cur, max, l;
     float d;
-    if (ep == NO_EP || vq_dc_set_query(c->dc, q) != VEX_OK)
+    if (ep == NO_EP || vx_vq_dc_set_query(c->dc, q) != VEX_OK)
         return 0; /* the query was validated: set_query cannot fail */
     if (width < r)
         width = (uint32_t)r;
@@ -1546,7 +1547,7 @@ static uint32_t search_cap(const hnsw *h, const vex_search_opts *so,
                            uint32_t width, size_t k)
 {
     if (hnsw_quantized(h)) {
-        size_t r = qc_candidates(so->refine, h->cfg.quant_refine, k);
+        size_t r = vx_qc_candidates(so->refine, h->cfg.quant_refine, k);
         if (width < r)
             width = (uint32_t)r;
     }
@@ -1561,7 +1562,7 @@ static int ctx_dcs(hnsw *h, unsigned count, hnsw_ctx **ctx)
         return VEX_OK;
     for (i = 0; i < count; i++)
         if (ctx[i]->dc == NULL &&
-            vq_dc_create(h->qc->q, 0, &ctx[i]->dc) != VEX_OK)
+            vx_vq_dc_create(h->qc->q, 0, &ctx[i]->dc) != VEX_OK)
             return VEX_NOMEM;
     return VEX_OK;
 }
@@ -1606,15 +1607,15 @@ static int hnsw_search(void *ix, const void *query, size_t k,
     /* so->n_threads is not used: one graph walk is sequential */
     pthread_rwlock_rdlock(&h->lock);
     width = beam_width(h, k, so->ef);
-    rc = ctx_acquire(h, 1, search_cap(h, so, width, k), &c);
+    rc = hnsw_ctx_acquire(h, 1, search_cap(h, so, width, k), &c);
     if (rc == VEX_OK && (rc = ctx_dcs(h, 1, &c)) != VEX_OK)
-        ctx_release(h, 1, &c);
+        hnsw_ctx_release(h, 1, &c);
     if (rc == VEX_OK) {
         *n_hits =
-            search_one(h, vex_simd(), c, so, query, k, width, NAN, hits, NULL);
-        ctx_release(h, 1, &c);
+            search_one(h, vx_simd(), c, so, query, k, width, NAN, hits, NULL);
+        hnsw_ctx_release(h, 1, &c);
     } else {
-        rc = vex_err_set(h->err, rc, "out of memory for search scratch");
+        rc = vx_err_set(h->err, rc, "out of memory for search scratch");
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -1645,7 +1646,7 @@ static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
                              size_t *n_hits)
 {
     hnsw *h = ix;
-    unsigned width = vex_pool_width(h->pool, so->n_threads);
+    unsigned width = vx_pool_width(h->pool, so->n_threads);
     hnsw_ctx *ctx[VEX_MAX_THREADS];
     search_job job;
     int rc;
@@ -1653,22 +1654,22 @@ static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
         width = (unsigned)n_queries;
     pthread_rwlock_rdlock(&h->lock);
     job.width = beam_width(h, k, so->ef);
-    rc = ctx_acquire(h, width, search_cap(h, so, job.width, k), ctx);
+    rc = hnsw_ctx_acquire(h, width, search_cap(h, so, job.width, k), ctx);
     if (rc == VEX_OK && (rc = ctx_dcs(h, width, ctx)) != VEX_OK)
-        ctx_release(h, width, ctx);
+        hnsw_ctx_release(h, width, ctx);
     if (rc == VEX_OK) {
         job.h = h;
-        job.s = vex_simd();
+        job.s = vx_simd();
         job.so = so;
         job.ctx = ctx;
         job.queries = queries;
         job.k = k;
         job.hits = hits;
         job.n_hits = n_hits;
-        vex_pool_run(h->pool, n_queries, width, search_task, &job);
-        ctx_release(h, width, ctx);
+        vx_pool_run(h->pool, n_queries, width, search_task, &job);
+        hnsw_ctx_release(h, width, ctx);
     } else {
-        rc = vex_err_set(h->err, rc, "out of memory for search scratch");
+        rc = vx_err_set(h->err, rc, "out of memory for search scratch");
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -1687,13 +1688,13 @@ static int hnsw_range_search(void *ix, const void *query, float radius,
     pthread_rwlock_rdlock(&h->lock);
     width = beam_width(h, capacity > 0 ? capacity : 1,
                        so->ef > capacity ? so->ef : (unsigned)capacity);
-    rc = ctx_acquire(h, 1, beam_max(so, width), &c);
+    rc = hnsw_ctx_acquire(h, 1, beam_max(so, width), &c);
     if (rc == VEX_OK) {
-        search_one(h, vex_simd(), c, so, query, capacity, width, radius, hits,
+        search_one(h, vx_simd(), c, so, query, capacity, width, radius, hits,
                    n_total);
-        ctx_release(h, 1, &c);
+        hnsw_ctx_release(h, 1, &c);
     } else {
-        rc = vex_err_set(h->err, rc, "out of memory for search scratch");
+        rc = vx_err_set(h->err, rc, "out of memory for search scratch");
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -1811,7 +1812,7 @@ static void repair_task(void *arg, size_t task, unsigned worker)
  * as tombstones, which is correct, only slower) and retried later. */
 static void hnsw_repair(hnsw *h)
 {
-    unsigned width = vex_pool_width(h->pool, 0), w;
+    unsigned width = vx_pool_width(h->pool, 0), w;
     hnsw_ctx *ctx[VEX_MAX_THREADS];
     cand *buf[VEX_MAX_THREADS];
     repair_job job;
@@ -1820,23 +1821,22 @@ static void hnsw_repair(hnsw *h)
     int rc;
 
     job.buf_cap = (size_t)h->M0 * (h->M0 + 1) + 2; /* one hop */
-    if (ctx_acquire(h, width, 1, ctx) != VEX_OK)
+    if (hnsw_ctx_acquire(h, width, 1, ctx) != VEX_OK)
         return;
     rc = VEX_OK;
     for (w = 0; w < width; w++) {
-        buf[w] = rc == VEX_OK
-                     ? vex_mem_alloc(h->mem, job.buf_cap * sizeof(cand))
-                     : NULL;
+        buf[w] = rc == VEX_OK ? vx_mem_alloc(h->mem, job.buf_cap * sizeof(cand))
+                              : NULL;
         if (buf[w] == NULL)
             rc = VEX_NOMEM;
     }
     if (rc == VEX_OK) {
         job.h = h;
-        job.s = vex_simd();
+        job.s = vx_simd();
         job.ctx = ctx;
         job.buf = buf;
-        vex_pool_run(h->pool, (h->n + REPAIR_CHUNK - 1) / REPAIR_CHUNK, width,
-                     repair_task, &job);
+        vx_pool_run(h->pool, (h->n + REPAIR_CHUNK - 1) / REPAIR_CHUNK, width,
+                    repair_task, &job);
         /* entry point: keep it if live, else the live node of top level */
         ep = atomic_load(&h->ep);
         if (ep != NO_EP && h->deleted[(uint32_t)ep]) {
@@ -1859,8 +1859,8 @@ static void hnsw_repair(hnsw *h)
         connect_unreachable(h, job.s, ctx[0]); /* relinking may strand some */
     }
     for (w = 0; w < width; w++)
-        vex_mem_free(h->mem, buf[w]);
-    ctx_release(h, width, ctx);
+        vx_mem_free(h->mem, buf[w]);
+    hnsw_ctx_release(h, width, ctx);
 }
 
 static int hnsw_remove(void *ix, uint64_t id)
@@ -1869,17 +1869,17 @@ static int hnsw_remove(void *ix, uint64_t id)
     uint64_t slot;
     int rc = VEX_OK;
     pthread_rwlock_wrlock(&h->lock);
-    if (!vex_idmap_get(&h->map, id, &slot)) {
-        rc = vex_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
-                         (unsigned long long)id);
+    if (!vx_idmap_get(&h->map, id, &slot)) {
+        rc = vx_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
+                        (unsigned long long)id);
     } else if (hnsw_thaw(h) != VEX_OK) {
-        rc = vex_err_set(h->err, VEX_NOMEM,
-                         "out of memory copying the opened index before "
-                         "its first change");
+        rc = vx_err_set(h->err, VEX_NOMEM,
+                        "out of memory copying the opened index before "
+                        "its first change");
     } else {
         h->deleted[slot] = 1;
         h->n_deleted++;
-        vex_idmap_remove(&h->map, id);
+        vx_idmap_remove(&h->map, id);
         if (repair_due(h))
             hnsw_repair(h);
     }
@@ -1893,11 +1893,11 @@ static int hnsw_get(void *ix, uint64_t id, void *vec_out)
     uint64_t slot;
     int rc = VEX_OK;
     pthread_rwlock_rdlock(&h->lock);
-    if (vex_idmap_get(&h->map, id, &slot))
+    if (vx_idmap_get(&h->map, id, &slot))
         memcpy(vec_out, vec_ptr(h, (uint32_t)slot), h->cfg.vec_bytes);
     else
-        rc = vex_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
-                         (unsigned long long)id);
+        rc = vx_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
+                        (unsigned long long)id);
     pthread_rwlock_unlock(&h->lock);
     return rc;
 }
@@ -1931,8 +1931,8 @@ static uint64_t hnsw_memory(void *ix)
     pthread_rwlock_rdlock(&h->lock);
     b = sizeof *h +
         (uint64_t)h->cap * (h->slot_bytes + sizeof(uint64_t) * 2 + 2 + 4) +
-        h->upper_cap * sizeof(uint32_t) + vex_idmap_memory(&h->map) +
-        (h->qc ? qc_memory(h->qc) : 0);
+        h->upper_cap * sizeof(uint32_t) + vx_idmap_memory(&h->map) +
+        (h->qc ? vx_qc_memory(h->qc) : 0);
     /* quantized: the full vectors are ours unless read in place */
     if (h->apart && !h->borrowed)
         b += (uint64_t)h->cap * h->vec_stride;
@@ -1976,10 +1976,10 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
             const uint32_t *lk = links_of(h, sl, l);
             uint32_t cnt = ld(lk), i, j;
             if (cnt > max_links(h, l)) {
-                rc = vex_err_set(h->err, VEX_CORRUPT,
-                                 "hnsw: node %u level %u has %u links, more "
-                                 "than %u",
-                                 sl, l, cnt, max_links(h, l));
+                rc = vx_err_set(h->err, VEX_CORRUPT,
+                                "hnsw: node %u level %u has %u links, more "
+                                "than %u",
+                                sl, l, cnt, max_links(h, l));
                 break;
             }
             if (l == 0 && !h->deleted[sl]) {
@@ -1990,22 +1990,22 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
                 uint32_t x = ld(&lk[1 + i]);
                 if (x >= h->n || x == sl || h->deleted[x] == 2 ||
                     h->levels[x] < l) {
-                    rc = vex_err_set(h->err, VEX_CORRUPT,
-                                     "hnsw: node %u level %u links to %u, "
-                                     "which is %s",
-                                     sl, l, x,
-                                     x >= h->n          ? "out of range"
-                                     : x == sl          ? "itself"
-                                     : h->levels[x] < l ? "not on that level"
-                                                        : "a free slot");
+                    rc = vx_err_set(h->err, VEX_CORRUPT,
+                                    "hnsw: node %u level %u links to %u, "
+                                    "which is %s",
+                                    sl, l, x,
+                                    x >= h->n          ? "out of range"
+                                    : x == sl          ? "itself"
+                                    : h->levels[x] < l ? "not on that level"
+                                                       : "a free slot");
                     break;
                 }
                 for (j = 0; j < i; j++)
                     if (ld(&lk[1 + j]) == x)
-                        rc = vex_err_set(h->err, VEX_CORRUPT,
-                                         "hnsw: node %u level %u links to %u "
-                                         "twice",
-                                         sl, l, x);
+                        rc = vx_err_set(h->err, VEX_CORRUPT,
+                                        "hnsw: node %u level %u links to %u "
+                                        "twice",
+                                        sl, l, x);
                 if (l == 0 && !h->deleted[sl]) {
                     const uint32_t *xl = links_of(h, x, 0);
                     uint32_t xc = ld(xl), t;
@@ -2022,18 +2022,18 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
     if (rc == VEX_OK && ep != NO_EP &&
         (h->deleted[(uint32_t)ep] == 2 || (uint32_t)ep >= h->n ||
          h->levels[(uint32_t)ep] != (ep >> 32)))
-        rc = vex_err_set(h->err, VEX_CORRUPT, "hnsw: bad entry point %u",
-                         (uint32_t)ep);
+        rc = vx_err_set(h->err, VEX_CORRUPT, "hnsw: bad entry point %u",
+                        (uint32_t)ep);
     if (rc == VEX_OK && ep == NO_EP && st.nodes > 0)
-        rc = vex_err_set(h->err, VEX_CORRUPT,
-                         "hnsw: %llu nodes but no entry point",
-                         (unsigned long long)st.nodes);
+        rc = vx_err_set(h->err, VEX_CORRUPT,
+                        "hnsw: %llu nodes but no entry point",
+                        (unsigned long long)st.nodes);
     /* reachability on level 0 from the entry, through deleted nodes too */
     if (rc == VEX_OK && ep != NO_EP) {
-        queue = vex_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
-        seen = vex_mem_calloc(h->mem, h->n, 1);
+        queue = vx_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
+        seen = vx_mem_calloc(h->mem, h->n, 1);
         if (queue == NULL || seen == NULL) {
-            rc = vex_err_set(h->err, VEX_NOMEM, "out of memory checking");
+            rc = vx_err_set(h->err, VEX_NOMEM, "out of memory checking");
         } else {
             queue[tail++] = (uint32_t)ep;
             seen[(uint32_t)ep] = 1;
@@ -2054,14 +2054,14 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
         }
     }
     if (rc == VEX_OK && st.nodes != h->map.count)
-        rc = vex_err_set(h->err, VEX_CORRUPT,
-                         "hnsw: %llu live nodes but %zu ids mapped",
-                         (unsigned long long)st.nodes, h->map.count);
+        rc = vx_err_set(h->err, VEX_CORRUPT,
+                        "hnsw: %llu live nodes but %zu ids mapped",
+                        (unsigned long long)st.nodes, h->map.count);
     if (st.min_degree == UINT32_MAX)
         st.min_degree = 0;
     pthread_rwlock_unlock(&h->lock);
-    vex_mem_free(h->mem, queue);
-    vex_mem_free(h->mem, seen);
+    vx_mem_free(h->mem, queue);
+    vx_mem_free(h->mem, seen);
     if (st_out)
         *st_out = st;
     return rc;
@@ -2126,15 +2126,15 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
         info.sec[6].length =
             (uint64_t)h->n * (h->cfg.vec_bytes + sizeof(float));
         info.n_sections = 7;
-        qc_blob_sections(h->qc, &info, h->n);
+        vx_qc_blob_sections(h->qc, &info, h->n);
     }
-    total = vex_blob_layout(&info);
+    total = vx_blob_layout(&info);
     *needed = total;
     if (buf == NULL || size < total) {
-        rc = vex_err_set(h->err, VEX_FULL,
-                         "the serialised index needs %llu bytes, the buffer "
-                         "has %llu",
-                         (unsigned long long)total, (unsigned long long)size);
+        rc = vx_err_set(h->err, VEX_FULL,
+                        "the serialised index needs %llu bytes, the buffer "
+                        "has %llu",
+                        (unsigned long long)total, (unsigned long long)size);
     } else {
         memset(buf, 0, (size_t)total); /* alignment gaps */
         if (h->n && h->qc && !h->apart) {
@@ -2168,9 +2168,9 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
             memcpy(buf + info.sec[5].offset, h->upper,
                    (size_t)info.sec[5].length);
         if (h->qc)
-            rc = qc_blob_write(h->qc, &info, buf, h->n);
+            rc = vx_qc_blob_write(h->qc, &info, buf, h->n);
         if (rc == VEX_OK)
-            vex_blob_finish(&info, buf);
+            vx_blob_finish(&info, buf);
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -2181,15 +2181,15 @@ static const unsigned char *section(hnsw *h, const vex_blob_info *info,
                                     const unsigned char *buf, uint32_t id,
                                     uint64_t length, int *rc)
 {
-    const vex_blob_section *s = vex_blob_find(info, id);
+    const vex_blob_section *s = vx_blob_find(info, id);
     if (*rc != VEX_OK)
         return NULL;
     if (s == NULL || s->length != length) {
-        *rc = vex_err_set(h->err, VEX_CORRUPT,
-                          "hnsw blob: section %u is %s (expected %llu "
-                          "bytes)",
-                          id, s ? "the wrong size" : "missing",
-                          (unsigned long long)length);
+        *rc = vx_err_set(h->err, VEX_CORRUPT,
+                         "hnsw blob: section %u is %s (expected %llu "
+                         "bytes)",
+                         id, s ? "the wrong size" : "missing",
+                         (unsigned long long)length);
         return NULL;
     }
     return buf + s->offset;
@@ -2204,29 +2204,29 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
     for (sl = 0; sl < h->n; sl++) {
         uint8_t lv = h->levels[sl], st_ = h->deleted[sl];
         if (lv > HNSW_MAX_LEVEL || st_ > 2)
-            return vex_err_set(h->err, VEX_CORRUPT,
-                               "hnsw blob: slot %u has level %u and state %u "
-                               "(at most %d and 2)",
-                               sl, lv, st_, HNSW_MAX_LEVEL);
+            return vx_err_set(h->err, VEX_CORRUPT,
+                              "hnsw blob: slot %u has level %u and state %u "
+                              "(at most %d and 2)",
+                              sl, lv, st_, HNSW_MAX_LEVEL);
         if (st_ == 0)
             live++;
         if (h->upper_off[sl] > h->upper_len ||
             (uint64_t)lv * (h->M + 1) > h->upper_len - h->upper_off[sl])
-            return vex_err_set(h->err, VEX_CORRUPT,
-                               "hnsw blob: slot %u: upper links at word "
-                               "%llu run past the %llu words stored",
-                               sl, (unsigned long long)h->upper_off[sl],
-                               (unsigned long long)h->upper_len);
+            return vx_err_set(h->err, VEX_CORRUPT,
+                              "hnsw blob: slot %u: upper links at word "
+                              "%llu run past the %llu words stored",
+                              sl, (unsigned long long)h->upper_off[sl],
+                              (unsigned long long)h->upper_len);
     }
     /* Upper link blocks of nodes in use must not share words: a write to
      * one node's list would otherwise change another's count, which later
      * reads trust. (Free slots' old blocks are never used again.) */
     if (h->upper_len) {
-        uint8_t *used = vex_mem_calloc(h->mem, h->upper_len / 8 + 1, 1);
+        uint8_t *used = vx_mem_calloc(h->mem, h->upper_len / 8 + 1, 1);
         int rc = VEX_OK;
         if (used == NULL)
-            return vex_err_set(h->err, VEX_NOMEM,
-                               "out of memory checking the index");
+            return vx_err_set(h->err, VEX_NOMEM,
+                              "out of memory checking the index");
         for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
             uint64_t w = h->upper_off[sl],
                      end = w + (uint64_t)h->levels[sl] * (h->M + 1);
@@ -2234,16 +2234,16 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                 continue;
             for (; w < end; w++) {
                 if (used[w / 8] & (1u << (w % 8))) {
-                    rc = vex_err_set(h->err, VEX_CORRUPT,
-                                     "hnsw blob: slot %u: upper links at "
-                                     "word %llu overlap another node's",
-                                     sl, (unsigned long long)w);
+                    rc = vx_err_set(h->err, VEX_CORRUPT,
+                                    "hnsw blob: slot %u: upper links at "
+                                    "word %llu overlap another node's",
+                                    sl, (unsigned long long)w);
                     break;
                 }
                 used[w / 8] |= (uint8_t)(1u << (w % 8));
             }
         }
-        vex_mem_free(h->mem, used);
+        vx_mem_free(h->mem, used);
         if (rc != VEX_OK)
             return rc;
     }
@@ -2252,23 +2252,22 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
         if (h->deleted[sl] == 2)
             continue;
         /* searches compute distances to deleted nodes too */
-        if (vex_vector_check(&h->cfg, vec_ptr(h, sl), why, sizeof why) !=
-            VEX_OK)
-            return vex_err_set(h->err, VEX_CORRUPT, "hnsw blob: slot %u: %s",
-                               sl, why);
+        if (vx_vector_check(&h->cfg, vec_ptr(h, sl), why, sizeof why) != VEX_OK)
+            return vx_err_set(h->err, VEX_CORRUPT, "hnsw blob: slot %u: %s", sl,
+                              why);
         if (h->cfg.metric == VEX_METRIC_COSINE &&
             !(isfinite(slot_aux(h, sl)) && slot_aux(h, sl) > 0.0f))
-            return vex_err_set(h->err, VEX_CORRUPT,
-                               "hnsw blob: slot %u: inverse norm %g is not "
-                               "finite and positive",
-                               sl, (double)slot_aux(h, sl));
+            return vx_err_set(h->err, VEX_CORRUPT,
+                              "hnsw blob: slot %u: inverse norm %g is not "
+                              "finite and positive",
+                              sl, (double)slot_aux(h, sl));
         for (l = 0; l <= h->levels[sl]; l++) {
             const uint32_t *lk = links_of(h, sl, l);
             if (lk[0] > max_links(h, l))
-                return vex_err_set(h->err, VEX_CORRUPT,
-                                   "hnsw blob: slot %u level %u has %u "
-                                   "links, at most %u",
-                                   sl, l, lk[0], max_links(h, l));
+                return vx_err_set(h->err, VEX_CORRUPT,
+                                  "hnsw blob: slot %u level %u has %u "
+                                  "links, at most %u",
+                                  sl, l, lk[0], max_links(h, l));
             for (i = 0; i < lk[0]; i++) {
                 uint32_t x = lk[1 + i], t;
                 /* the same rules vex_index_check applies: no self-links,
@@ -2278,37 +2277,35 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                     if (lk[1 + t] == x)
                         break;
                 if (x == sl || t < i)
-                    return vex_err_set(h->err, VEX_CORRUPT,
-                                       "hnsw blob: slot %u level %u links "
-                                       "to %u %s",
-                                       sl, l, x,
-                                       x == sl ? "(itself)" : "twice");
+                    return vx_err_set(h->err, VEX_CORRUPT,
+                                      "hnsw blob: slot %u level %u links "
+                                      "to %u %s",
+                                      sl, l, x, x == sl ? "(itself)" : "twice");
                 if (x >= h->n || h->deleted[x] == 2 || h->levels[x] < l)
-                    return vex_err_set(h->err, VEX_CORRUPT,
-                                       "hnsw blob: slot %u level %u links "
-                                       "to %u, which is %s",
-                                       sl, l, x,
-                                       x >= h->n ? "out of range"
-                                       : h->deleted[x] == 2
-                                           ? "a free slot"
-                                           : "not on that level");
+                    return vx_err_set(h->err, VEX_CORRUPT,
+                                      "hnsw blob: slot %u level %u links "
+                                      "to %u, which is %s",
+                                      sl, l, x,
+                                      x >= h->n ? "out of range"
+                                      : h->deleted[x] == 2
+                                          ? "a free slot"
+                                          : "not on that level");
             }
         }
     }
     if (live != n_live)
-        return vex_err_set(h->err, VEX_CORRUPT,
-                           "hnsw blob: header says %llu live vectors, the "
-                           "state section has %llu",
-                           (unsigned long long)n_live,
-                           (unsigned long long)live);
+        return vx_err_set(h->err, VEX_CORRUPT,
+                          "hnsw blob: header says %llu live vectors, the "
+                          "state section has %llu",
+                          (unsigned long long)n_live, (unsigned long long)live);
     /* no entry point exactly when nothing is live */
     if (entry == NO_EP
             ? live > 0
             : ((uint32_t)entry >= h->n || h->deleted[(uint32_t)entry] == 2 ||
                (entry >> 32) != h->levels[(uint32_t)entry]))
-        return vex_err_set(h->err, VEX_CORRUPT,
-                           "hnsw blob: bad entry point 0x%llx",
-                           (unsigned long long)entry);
+        return vx_err_set(h->err, VEX_CORRUPT,
+                          "hnsw blob: bad entry point 0x%llx",
+                          (unsigned long long)entry);
     return VEX_OK;
 }
 
@@ -2326,11 +2323,11 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     hnsw_layout(h, cfg->quant != 0); /* what serialize writes */
     if (n > UINT32_MAX / 2 || info->slot_bytes != h->slot_bytes ||
         info->upper_len > SIZE_MAX / 8) {
-        rc = vex_err_set(err, VEX_CORRUPT,
-                         "hnsw blob: %llu slots of %llu bytes do not fit "
-                         "dimension %u with M %u",
-                         (unsigned long long)n,
-                         (unsigned long long)info->slot_bytes, cfg->dim, h->M);
+        rc = vx_err_set(err, VEX_CORRUPT,
+                        "hnsw blob: %llu slots of %llu bytes do not fit "
+                        "dimension %u with M %u",
+                        (unsigned long long)n,
+                        (unsigned long long)info->slot_bytes, cfg->dim, h->M);
         goto fail;
     }
     p[0] = section(h, info, buf, VEX_SEC_SLOTS, n * h->slot_bytes, &rc);
@@ -2342,17 +2339,17 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     p[6] = NULL;
     if (h->qc)
         p[6] = section(h, info, buf, VEX_SEC_VECTORS, n * h->vec_stride, &rc);
-    else if (rc == VEX_OK && vex_blob_find(info, VEX_SEC_VECTORS))
-        rc = vex_err_set(err, VEX_CORRUPT,
-                         "hnsw blob: a vectors section in an unquantized "
-                         "index (its vectors are in the slots)");
+    else if (rc == VEX_OK && vx_blob_find(info, VEX_SEC_VECTORS))
+        rc = vx_err_set(err, VEX_CORRUPT,
+                        "hnsw blob: a vectors section in an unquantized "
+                        "index (its vectors are in the slots)");
     if (rc != VEX_OK)
         goto fail;
     h->n = (uint32_t)n;
     h->upper_len = info->upper_len;
-    h->free_slots = vex_mem_alloc(mem, (n ? n : 1) * sizeof(uint32_t));
+    h->free_slots = vx_mem_alloc(mem, (n ? n : 1) * sizeof(uint32_t));
     if (h->free_slots == NULL) {
-        rc = vex_err_set(err, VEX_NOMEM, "out of memory opening the index");
+        rc = vx_err_set(err, VEX_NOMEM, "out of memory opening the index");
         goto fail;
     }
     /* borrowing: point at the blob (it outlives us); else copy it */
@@ -2367,7 +2364,7 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     h->cap = (uint32_t)n;
     h->upper_cap = h->upper_len;
     if (!borrow && hnsw_thaw(h) != VEX_OK) {
-        rc = vex_err_set(err, VEX_NOMEM, "out of memory copying the index");
+        rc = vx_err_set(err, VEX_NOMEM, "out of memory copying the index");
         goto fail;
     }
     for (sl = 0; sl < h->n; sl++) {
@@ -2378,31 +2375,31 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     }
     rc = hnsw_verify_loaded(h, info->n_live, info->entry);
     if (rc == VEX_OK && h->qc)
-        rc = qc_blob_open(h->qc, info, buf, n, borrow);
-    else if (rc == VEX_OK && (vex_blob_find(info, VEX_SEC_QUANTIZER) ||
-                              vex_blob_find(info, VEX_SEC_CODES)))
-        rc = vex_err_set(err, VEX_CORRUPT,
-                         "hnsw blob: quantizer sections without a quantizer "
-                         "in the header");
+        rc = vx_qc_blob_open(h->qc, info, buf, n, borrow);
+    else if (rc == VEX_OK && (vx_blob_find(info, VEX_SEC_QUANTIZER) ||
+                              vx_blob_find(info, VEX_SEC_CODES)))
+        rc = vx_err_set(err, VEX_CORRUPT,
+                        "hnsw blob: quantizer sections without a quantizer "
+                        "in the header");
     if (rc != VEX_OK)
         goto fail;
-    rc = vex_idmap_reserve(&h->map, (size_t)info->n_live);
+    rc = vx_idmap_reserve(&h->map, (size_t)info->n_live);
     for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
         uint64_t prev;
         if (h->deleted[sl] != 0)
             continue;
-        if (vex_idmap_get(&h->map, h->ids[sl], &prev)) {
-            rc = vex_err_set(err, VEX_CORRUPT,
-                             "hnsw blob: id %llu is live in slots %llu and "
-                             "%u",
-                             (unsigned long long)h->ids[sl],
-                             (unsigned long long)prev, sl);
+        if (vx_idmap_get(&h->map, h->ids[sl], &prev)) {
+            rc = vx_err_set(err, VEX_CORRUPT,
+                            "hnsw blob: id %llu is live in slots %llu and "
+                            "%u",
+                            (unsigned long long)h->ids[sl],
+                            (unsigned long long)prev, sl);
             break;
         }
-        rc = vex_idmap_put(&h->map, h->ids[sl], sl);
+        rc = vx_idmap_put(&h->map, h->ids[sl], sl);
     }
     if (rc == VEX_NOMEM)
-        vex_err_set(err, rc, "out of memory building the id map");
+        vx_err_set(err, rc, "out of memory building the id map");
     if (rc != VEX_OK)
         goto fail;
     atomic_store(&h->ep, info->entry);
@@ -2435,12 +2432,12 @@ static void hnsw_go_apart(hnsw *h)
     pb = h->slot_bytes;
     if (vex_mul_overflow(cap, pb, &bytes) ||
         vex_mul_overflow(cap, h->vec_stride, &vbytes) ||
-        (slots = vex_mem_alloc_aligned(h->mem, bytes, 64)) == NULL) {
+        (slots = vx_mem_alloc_aligned(h->mem, bytes, 64)) == NULL) {
         hnsw_layout(h, 0);
         return;
     }
-    if ((vecs = vex_mem_alloc_aligned(h->mem, vbytes, 64)) == NULL) {
-        vex_mem_free_aligned(h->mem, slots);
+    if ((vecs = vx_mem_alloc_aligned(h->mem, vbytes, 64)) == NULL) {
+        vx_mem_free_aligned(h->mem, slots);
         hnsw_layout(h, 0);
         return;
     }
@@ -2451,7 +2448,7 @@ static void hnsw_go_apart(hnsw *h)
         memcpy(vecs + (size_t)sl * h->vec_stride + h->aux_off, p + old_aux,
                sizeof(float));
     }
-    vex_mem_free_aligned(h->mem, h->slots);
+    vx_mem_free_aligned(h->mem, h->slots);
     h->slots = slots;
     h->vecs = vecs;
 }
@@ -2467,18 +2464,17 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
     int rc = VEX_OK;
     pthread_rwlock_wrlock(&h->lock);
     if (h->qc->trained) {
-        rc =
-            vex_err_set(h->err, VEX_MISUSE, "the quantizer is trained already");
+        rc = vx_err_set(h->err, VEX_MISUSE, "the quantizer is trained already");
         goto done;
     }
     if (sample == NULL) {
         uint64_t live = h->map.count, step, i = 0;
         size_t take = live < QC_TRAIN_MAX ? (size_t)live : QC_TRAIN_MAX;
         step = take ? (live + take - 1) / take : 1;
-        buf = vex_mem_alloc(h->mem, (take ? take : 1) * h->cfg.vec_bytes);
+        buf = vx_mem_alloc(h->mem, (take ? take : 1) * h->cfg.vec_bytes);
         if (buf == NULL) {
-            rc = vex_err_set(h->err, VEX_NOMEM,
-                             "out of memory for the training sample");
+            rc = vx_err_set(h->err, VEX_NOMEM,
+                            "out of memory for the training sample");
             goto done;
         }
         n = 0;
@@ -2491,19 +2487,19 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
         }
         sample = buf;
     }
-    rc = qc_train(h->qc, sample, n, h->cap);
+    rc = vx_qc_train(h->qc, sample, n, h->cap);
     if (rc != VEX_OK)
         goto done;
     for (sl = 0; sl < h->n && rc == VEX_OK; sl++)
         if (h->deleted[sl] != 2)
-            rc = qc_encode(h->qc, sl, (const float *)vec_ptr(h, sl), 1);
+            rc = vx_qc_encode(h->qc, sl, (const float *)vec_ptr(h, sl), 1);
     if (rc != VEX_OK) /* no search saw the codes: the write lock is held */
-        qc_untrain(h->qc);
+        vx_qc_untrain(h->qc);
     else
         hnsw_go_apart(h);
 done:
     pthread_rwlock_unlock(&h->lock);
-    vex_mem_free(h->mem, buf);
+    vx_mem_free(h->mem, buf);
     return rc;
 }
 
@@ -2513,7 +2509,7 @@ static size_t hnsw_code_size(void *ix)
     return h->qc ? h->qc->code_size : 0;
 }
 
-const vex_index_methods vex_hnsw_methods = {
+const vex_index_methods vx_hnsw_methods = {
     "hnsw",      hnsw_create,    hnsw_destroy,      hnsw_reserve,
     hnsw_add,    hnsw_remove,    hnsw_get,          hnsw_count,
     hnsw_memory, hnsw_search,    hnsw_search_batch, hnsw_range_search,

@@ -7,12 +7,12 @@
 #include "index/index.h"
 #include "simd/simd.h"
 
-int vex_vector_check(const vex_index_config *c, const void *v, char *why,
-                     size_t why_size)
+int vx_vector_check(const vex_index_config *c, const void *v, char *why,
+                    size_t why_size)
 {
     if (c->elem == VEX_ELEM_F32) {
         const float *x = v;
-        float n2 = vex_simd()->norm2_f32(x, c->dim);
+        float n2 = vx_simd()->norm2_f32(x, c->dim);
         uint32_t i;
         /* a NaN or infinite component makes the squared norm NaN or
          * infinite, so the per-component scan runs only to name it */

@@ -1,7 +1,7 @@
 /*
  * index.h - the index method table.
  *
- * Every index kind (flat today; HNSW and Vamana later) plugs in behind this
+ * Every index kind (flat and HNSW; a disk-resident kind would be one more) plugs in behind this
  * table, the way SQLite's VFS plugs in behind sqlite3_io_methods. The
  * public handle (src/index/handle.c) sits in front: it validates
  * options and inputs once for every kind (dimension, finiteness, zero
@@ -128,71 +128,70 @@ typedef struct vex_index_methods {
  * float32 components finite with a finite squared norm (non-zero under
  * cosine), bit vectors with zero padding bits. VEX_INVALID with the reason
  * in `why` otherwise. Shared by input validation and by index loaders. */
-int vex_vector_check(const vex_index_config *c, const void *v, char *why,
-                     size_t why_size);
+int vx_vector_check(const vex_index_config *c, const void *v, char *why,
+                    size_t why_size);
 
 /* Exact distances as the flat index computes them, for callers that keep
  * vectors of their own (the memtable): the same vector gets the same bits
- * from either. vex_exact_block scores the query against `cnt` vectors
+ * from either. vx_exact_block scores the query against `cnt` vectors
  * stored back to back at `base` (cfg->vec_bytes apart); `aux` holds each
- * vector's vex_exact_vec_aux() (read only for cosine; may be NULL
- * otherwise) and `qaux` the query's vex_exact_query_aux(). No allocation;
+ * vector's vx_exact_vec_aux() (read only for cosine; may be NULL
+ * otherwise) and `qaux` the query's vx_exact_query_aux(). No allocation;
  * blocks of any size. */
 struct vex_simd_table;
-float vex_exact_query_aux(const vex_index_config *cfg,
-                          const struct vex_simd_table *s, const void *q);
-float vex_exact_vec_aux(const vex_index_config *cfg,
-                        const struct vex_simd_table *s, const void *v);
-void vex_exact_block(const vex_index_config *cfg,
-                     const struct vex_simd_table *s, const void *q, float qaux,
-                     const unsigned char *base, size_t cnt, const float *aux,
-                     float *dist);
+float vx_exact_query_aux(const vex_index_config *cfg,
+                         const struct vex_simd_table *s, const void *q);
+float vx_exact_vec_aux(const vex_index_config *cfg,
+                       const struct vex_simd_table *s, const void *v);
+void vx_exact_block(const vex_index_config *cfg, const struct vex_simd_table *s,
+                    const void *q, float qaux, const unsigned char *base,
+                    size_t cnt, const float *aux, float *dist);
 
-extern const vex_index_methods vex_flat_methods;
-extern const vex_index_methods vex_hnsw_methods;
+extern const vex_index_methods vx_flat_methods;
+extern const vex_index_methods vx_hnsw_methods;
 
 /* ---- the public handle (index/handle.c), internal entry points ---- */
 
 /* Run the index's invariant check and return its graph statistics. */
-int vexi_index_graph_stats(vex_index *ix, vex_graph_stats *stats);
+int vx_index_graph_stats(vex_index *ix, vex_graph_stats *stats);
 
 /* The option checks of vex_index_create(), reporting into `e`. */
-int vexi_check_index_options(const vex_index_options *o, vex_err *e);
+int vx_check_index_options(const vex_index_options *o, vex_err *e);
 
 /* Resolve adaptive (0) HNSW parameters of `o` into c->hnsw_* (the rule is
  * documented with vex_index_options). */
-void vexi_hnsw_defaults(vex_index_config *c, const vex_index_options *o);
+void vx_hnsw_defaults(vex_index_config *c, const vex_index_options *o);
 
 /* Resolve the quantization options of `o` (already checked) into
  * c->quant* (the rule is documented with vex_index_options). */
-void vexi_quant_defaults(vex_index_config *c, const vex_index_options *o);
+void vx_quant_defaults(vex_index_config *c, const vex_index_options *o);
 
 /* Train a quantized index on its own vectors unless it is trained
  * already; an index with too few vectors for its quantizer stays
  * untrained (and is searched at full precision): VEX_OK then too. No-op
  * without a quantizer. */
-int vexi_index_train_own(vex_index *ix);
+int vx_index_train_own(vex_index *ix);
 
 /* Call fn for every live vector of the index (see the scan method in
  * index/index.h). */
-int vexi_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx);
+int vx_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx);
 
 /* vex_index_create / vex_index_open_buffer on a pool the caller owns and
  * keeps alive until vex_index_free (the database's: memtables and
  * segments then start no threads of their own). opts->n_threads is then
  * only the width of the index's parallel loops. */
-int vexi_index_create(const vex_index_options *opts, vex_pool *pool,
-                      vex_index **out);
-int vexi_index_open_buffer(const void *buf, uint64_t size,
-                           const vex_open_options *opts, vex_pool *pool,
-                           vex_index **out);
+int vx_index_create(const vex_index_options *opts, vex_pool *pool,
+                    vex_index **out);
+int vx_index_open_buffer(const void *buf, uint64_t size,
+                         const vex_open_options *opts, vex_pool *pool,
+                         vex_index **out);
 
 /* vex_index_search with a cut (vex_search_opts.cut): the caller already
  * holds k results, the worst at distance `cut` (INFINITY: none), so an
  * HNSW search may stop widening its beam past it. Hits beyond the cut may
  * still be returned; the caller's merge drops them. */
-int vexi_index_search_cut(vex_index *ix, const void *query, size_t k,
-                          const vex_search_params *params, float cut,
-                          vex_hit *hits, size_t *n_hits);
+int vx_index_search_cut(vex_index *ix, const void *query, size_t k,
+                        const vex_search_params *params, float cut,
+                        vex_hit *hits, size_t *n_hits);
 
 #endif

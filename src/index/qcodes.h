@@ -1,5 +1,5 @@
 /*
- * qcodes.h - quantized codes of an index (issue 6), shared by flat and
+ * qcodes.h - quantized codes of an index, shared by flat and
  * HNSW.
  *
  * A quantized index keeps, next to its full vectors, one code per slot
@@ -12,18 +12,18 @@
  * code array (growth, copy on write of a borrowed blob), training, and the
  * two blob sections (quantizer, codes) with their checks.
  *
- * Block copy (4-bit PQ/OPQ, for a kind that asks with qc_use_blocks: flat,
+ * Block copy (4-bit PQ/OPQ, for a kind that asks with vx_qc_use_blocks: flat,
  * which scans every code; HNSW reads single codes and does not ask). The
- * codes again, interleaved by 32 for the fast scan (vq_pq4_pack; layout at
- * pq4_scan in simd/simd.h), scored with vq_dc_scan_blocks. It lives in
+ * codes again, interleaved by 32 for the fast scan (vx_vq_pq4_pack; layout at
+ * pq4_scan in simd/simd.h), scored with vx_vq_dc_scan_blocks. It lives in
  * memory only: the blob keeps the plain codes (its format does not
- * change) and the copy is rebuilt by qc_train (filled by the qc_encode
- * that follows) and qc_blob_open, always owned, even when the codes are
+ * change) and the copy is rebuilt by vx_qc_train (filled by the vx_qc_encode
+ * that follows) and vx_qc_blob_open, always owned, even when the codes are
  * borrowed. Invariant: when blocks != NULL, blocks_cap >= cap and lane i
  * of the copy holds code i for every slot the kind has encoded or moved
- * (qc_encode and qc_move write both forms; qc_reserve grows both); lanes
- * past the kind's count are stale, which is harmless because
- * vq_dc_scan_blocks returns only the first n distances. blocks == NULL on
+ * (vx_qc_encode and vx_qc_move write both forms; vx_qc_reserve grows both);
+ * lanes past the kind's count are stale, which is harmless because
+ * vx_vq_dc_scan_blocks returns only the first n distances. blocks == NULL on
  * a trained store is consistent too (searches use the plain codes): the
  * copy is an accelerator, never the only place a code lives.
  *
@@ -47,7 +47,7 @@ typedef struct vex_qcodes {
     const vex_mem *mem;
     vex_err *err;
     vq_params params;
-    vq_quantizer *q; /* untrained until qc_train succeeds */
+    vq_quantizer *q; /* untrained until vx_qc_train succeeds */
     int trained;
     size_t code_size;
     unsigned char *codes; /* cap * code_size; NULL until trained */
@@ -55,40 +55,40 @@ typedef struct vex_qcodes {
     uint64_t want;        /* slots the kind has room for */
     int borrowed;         /* codes point into a caller's blob */
     /* block copy (see the top of this file) */
-    int use_blocks;        /* the kind asked for it (qc_use_blocks) */
+    int use_blocks;        /* the kind asked for it (vx_qc_use_blocks) */
     unsigned char *blocks; /* blocks_cap / 32 blocks; NULL when none */
     uint64_t blocks_cap;   /* slots, a multiple of 32 */
     size_t block_bytes;    /* bytes of one block of 32 codes (M * 16) */
 } vex_qcodes;
 
 /* A new code store for cfg (cfg->quant != 0), untrained. */
-int qc_create(const vex_mem *mem, vex_err *err,
-              const struct vex_index_config *cfg, vex_qcodes **out);
-void qc_destroy(vex_qcodes *qc); /* NULL-safe */
+int vx_qc_create(const vex_mem *mem, vex_err *err,
+                 const struct vex_index_config *cfg, vex_qcodes **out);
+void vx_qc_destroy(vex_qcodes *qc); /* NULL-safe */
 
-/* Keep a block copy of 4-bit PQ/OPQ codes from the next qc_train or
- * qc_blob_open on (nothing for other quantizers). Call before either. A
- * kind that asks must write codes only through qc_encode and qc_move
+/* Keep a block copy of 4-bit PQ/OPQ codes from the next vx_qc_train or
+ * vx_qc_blob_open on (nothing for other quantizers). Call before either. A
+ * kind that asks must write codes only through vx_qc_encode and vx_qc_move
  * (HNSW copies codes into qc->codes itself, one reason it does not ask). */
-void qc_use_blocks(vex_qcodes *qc);
+void vx_qc_use_blocks(vex_qcodes *qc);
 
 /* The kind has room for `cap` slots; codes (and the block copy) follow
  * once trained. A borrowed code array is copied here (copy on first
  * write). All or nothing as far as the kind can tell: on failure the
  * capacity it may use (cap) is unchanged. */
-int qc_reserve(vex_qcodes *qc, uint64_t cap);
+int vx_qc_reserve(vex_qcodes *qc, uint64_t cap);
 
 /* Train on n vectors at x (contiguous float32 rows) and allocate codes for
  * at least n_slots slots. On failure the store stays untrained.
- * Afterwards the kind encodes its slots (qc_encode). */
-int qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots);
+ * Afterwards the kind encodes its slots (vx_qc_encode). */
+int vx_qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots);
 
 /* Back to untrained (a failed encode right after training). */
-void qc_untrain(vex_qcodes *qc);
+void vx_qc_untrain(vex_qcodes *qc);
 
 /* Encode n vectors (contiguous rows) into slots slot..slot+n-1 (and their
  * lanes of the block copy); a no-op until trained. */
-int qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n);
+int vx_qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n);
 
 static inline const unsigned char *qc_code(const vex_qcodes *qc, uint64_t slot)
 {
@@ -103,29 +103,29 @@ static inline const unsigned char *qc_block(const vex_qcodes *qc, uint64_t slot)
 }
 
 /* Copy slot src's code over dst's (flat's remove), in both forms. */
-void qc_move(vex_qcodes *qc, uint64_t dst, uint64_t src);
+void vx_qc_move(vex_qcodes *qc, uint64_t dst, uint64_t src);
 
 /* Candidates to rerank for k hits: ceil(refine * k), refine = the search's
  * or the default, at least k, at most VEX_MAX_K. */
-size_t qc_candidates(float refine, float dflt, size_t k);
+size_t vx_qc_candidates(float refine, float dflt, size_t k);
 
 /* Blob: append the quantizer and codes sections (when trained) to info,
  * n_slots codes; then, once laid out, write them into buf. */
-void qc_blob_sections(const vex_qcodes *qc, vex_blob_info *info,
-                      uint64_t n_slots);
-int qc_blob_write(vex_qcodes *qc, const vex_blob_info *info, unsigned char *buf,
-                  uint64_t n_slots);
+void vx_qc_blob_sections(const vex_qcodes *qc, vex_blob_info *info,
+                         uint64_t n_slots);
+int vx_qc_blob_write(vex_qcodes *qc, const vex_blob_info *info,
+                     unsigned char *buf, uint64_t n_slots);
 /* Load the sections of a blob: a trained store when present (the
  * quantizer must match the header's quant fields and dimension; the codes
  * section must hold exactly n_slots codes), VEX_CORRUPT otherwise. With
  * borrow the codes stay in buf. */
-int qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
-                 const unsigned char *buf, uint64_t n_slots, int borrow);
+int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
+                    const unsigned char *buf, uint64_t n_slots, int borrow);
 
 /* Bytes held (codes, block copy, quantizer tables estimate). */
-uint64_t qc_memory(const vex_qcodes *qc);
+uint64_t vx_qc_memory(const vex_qcodes *qc);
 
-/* Most rows a kind hands to qc_train when training on its own vectors
+/* Most rows a kind hands to vx_qc_train when training on its own vectors
  * (an evenly spaced subsample); the quantizer's own default cap. */
 #define QC_TRAIN_MAX 65536
 

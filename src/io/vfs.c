@@ -11,19 +11,19 @@
 #include <stdio.h>
 #include <string.h>
 
-int vex_file_read_exact(vex_file *f, void *buf, size_t n, uint64_t off,
-                        vex_err *err)
+int vx_file_read_exact(vex_file *f, void *buf, size_t n, uint64_t off,
+                       vex_err *err)
 {
     size_t got = 0;
     int rc = vex_file_read(f, buf, n, off, &got, err);
     if (rc == VEX_OK && got != n)
-        rc = vex_vfs_fail(err, VEX_CORRUPT,
-                          "%s: short read at offset %llu: %zu of %zu bytes",
-                          f->path, (unsigned long long)off, got, n);
+        rc = vx_vfs_fail(err, VEX_CORRUPT,
+                         "%s: short read at offset %llu: %zu of %zu bytes",
+                         f->path, (unsigned long long)off, got, n);
     return rc;
 }
 
-int vex_vfs_fail(vex_err *err, int rc, const char *fmt, ...)
+int vx_vfs_fail(vex_err *err, int rc, const char *fmt, ...)
 {
     char msg[VEX_ERRMSG_MAX];
     va_list ap;
@@ -32,10 +32,10 @@ int vex_vfs_fail(vex_err *err, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return vex_err_set(err, rc, "%s", msg);
+    return vx_err_set(err, rc, "%s", msg);
 }
 
-int vex_vfs_errno_rc(int e)
+int vx_vfs_errno_rc(int e)
 {
     switch (e) {
     case ENOSPC:
@@ -58,7 +58,7 @@ int vex_vfs_errno_rc(int e)
     }
 }
 
-const char *vex_vfs_strerror(int e, char *buf, size_t size)
+const char *vx_vfs_strerror(int e, char *buf, size_t size)
 {
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
     return strerror_r(e, buf, size); /* the GNU variant returns a string */
@@ -69,21 +69,21 @@ const char *vex_vfs_strerror(int e, char *buf, size_t size)
 #endif
 }
 
-char *vex_vfs_strdup(const vex_mem *m, const char *s)
+char *vx_vfs_strdup(const vex_mem *m, const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *p = vex_mem_alloc(m, n);
+    char *p = vx_mem_alloc(m, n);
     if (p)
         memcpy(p, s, n);
     return p;
 }
 
-int vex_vfs_path_norm(const vex_mem *m, const char *path, char **out)
+int vx_vfs_path_norm(const vex_mem *m, const char *path, char **out)
 {
     size_t n = strlen(path), i = 0, o = 0;
     char *p;
     *out = NULL;
-    p = vex_mem_alloc(m, n + 1);
+    p = vx_mem_alloc(m, n + 1);
     if (p == NULL)
         return VEX_NOMEM;
     while (i < n) {
@@ -98,7 +98,7 @@ int vex_vfs_path_norm(const vex_mem *m, const char *path, char **out)
             continue;
         }
         if (len == 2 && path[i] == '.' && path[i + 1] == '.') {
-            vex_mem_free(m, p);
+            vx_mem_free(m, p);
             return VEX_INVALID;
         }
         if (o > 0)
@@ -112,7 +112,7 @@ int vex_vfs_path_norm(const vex_mem *m, const char *path, char **out)
     return VEX_OK;
 }
 
-size_t vex_vfs_path_parent_len(const char *norm)
+size_t vx_vfs_path_parent_len(const char *norm)
 {
     const char *slash = strrchr(norm, '/');
     return slash ? (size_t)(slash - norm) : 0;

@@ -14,7 +14,7 @@
  *  - The return value is a VexDB status code: VEX_OK, VEX_NOTFOUND (ENOENT),
  *    VEX_EXISTS (EEXIST), VEX_FULL (ENOSPC, EDQUOT), VEX_BUSY (lock held),
  *    VEX_NOMEM, VEX_INVALID (bad arguments), VEX_CORRUPT (a file shorter
- *    than the caller needed, vex_file_read_exact only), VEX_IOERR
+ *    than the caller needed, vx_file_read_exact only), VEX_IOERR
  *    (everything else).
  *  - `err` may be NULL. When it is not, every failure records a message
  *    that names the path and, for data transfers, the offset:
@@ -48,11 +48,11 @@ typedef struct vex_file vex_file;
 
 /* open flags: exactly one of READONLY / READWRITE, plus any of the rest */
 enum {
-    VEX_OPEN_READONLY = 1 << 0,
-    VEX_OPEN_READWRITE = 1 << 1,
-    VEX_OPEN_CREATE = 1 << 2,   /* create when missing (needs READWRITE) */
-    VEX_OPEN_EXCL = 1 << 3,     /* with CREATE: VEX_EXISTS when present */
-    VEX_OPEN_TRUNCATE = 1 << 4, /* cut to 0 bytes (needs READWRITE) */
+    VX_FILE_READONLY = 1 << 0,
+    VX_FILE_READWRITE = 1 << 1,
+    VX_FILE_CREATE = 1 << 2,   /* create when missing (needs READWRITE) */
+    VX_FILE_EXCL = 1 << 3,     /* with CREATE: VEX_EXISTS when present */
+    VX_FILE_TRUNCATE = 1 << 4, /* cut to 0 bytes (needs READWRITE) */
 };
 
 /* sync modes */
@@ -175,8 +175,8 @@ static inline int vex_file_read(vex_file *f, void *buf, size_t n, uint64_t off,
 }
 /* Read exactly `n` bytes; a file that ends first is VEX_CORRUPT
  * ("<path>: short read at offset X: N of M bytes"). */
-int vex_file_read_exact(vex_file *f, void *buf, size_t n, uint64_t off,
-                        vex_err *err);
+int vx_file_read_exact(vex_file *f, void *buf, size_t n, uint64_t off,
+                       vex_err *err);
 static inline int vex_file_write(vex_file *f, const void *buf, size_t n,
                                  uint64_t off, vex_err *err)
 {
@@ -255,13 +255,13 @@ static inline void vex_vfs_destroy(vex_vfs *v)
 
 /* The real file system (vfs_posix.c). `alloc` is copied (NULL: libc); the
  * instance holds only the allocator. */
-int vex_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out);
+int vx_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out);
 
 /* An empty in-memory file system (vfs_mem.c) whose root is both "/" and
  * "." (so "a/b" and "/a/b" name the same file). */
-int vex_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out);
+int vx_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out);
 /* Open handles and live mappings, for leak checks in tests. */
-void vex_vfs_mem_counts(vex_vfs *v, uint64_t *n_open, uint64_t *n_maps);
+void vx_vfs_mem_counts(vex_vfs *v, uint64_t *n_open, uint64_t *n_maps);
 
 /* ---- fault injection (vfs_fault.c) -------------------------------------
  *
@@ -323,20 +323,20 @@ typedef struct vex_fault_config {
 
 typedef struct vex_fault_stats {
     uint64_t n_calls[VEX_FAULT_N_METHODS]; /* all calls since creation */
-    uint64_t n_selected; /* selected calls since the last vex_vfs_fault_set */
-    uint64_t n_faults;   /* faults injected since the last vex_vfs_fault_set */
+    uint64_t n_selected; /* selected calls since the last vx_vfs_fault_set */
+    uint64_t n_faults;   /* faults injected since the last vx_vfs_fault_set */
 } vex_fault_stats;
 
 /* Wrap `base` (borrowed: it must outlive the wrapper). Starts disarmed. */
-int vex_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,
-                         vex_vfs **out);
+int vx_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,
+                        vex_vfs **out);
 /* Arm (or with fail_at 0 disarm) and reset n_selected and n_faults. */
-void vex_vfs_fault_set(vex_vfs *v, const vex_fault_config *cfg);
-void vex_vfs_fault_stats(vex_vfs *v, vex_fault_stats *out);
+void vx_vfs_fault_set(vex_vfs *v, const vex_fault_config *cfg);
+void vx_vfs_fault_stats(vex_vfs *v, vex_fault_stats *out);
 
 /* ---- power-loss simulation (vfs_crash.c) --------------------------------
  * A wrapper over `base` (the "disk") that keeps unsynced file data and
- * unsynced directory changes to itself until vex_vfs_crash_now() decides
+ * unsynced directory changes to itself until vx_vfs_crash_now() decides
  * what a power loss leaves on `base`. The model (numbered rules) is in the
  * header comment of vfs_crash.c; storage tests rely on it. */
 enum {
@@ -346,38 +346,38 @@ enum {
 };
 
 /* Wrap `base` (borrowed). `seed` drives GARBLE_UNSYNCED. */
-int vex_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,
-                         uint64_t seed, vex_vfs **out);
+int vx_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,
+                        uint64_t seed, vex_vfs **out);
 /* Simulate the power loss: write the surviving state to `base`, forget
  * everything unsynced, and invalidate every open handle of the wrapper
  * (their calls fail with VEX_IOERR; they must still be closed). The
  * wrapper then starts afresh from `base`. */
-int vex_vfs_crash_now(vex_vfs *v, int mode, vex_err *err);
+int vx_vfs_crash_now(vex_vfs *v, int mode, vex_err *err);
 
 /* ---- helpers shared by the implementations (vfs.c) --------------------- */
 
-/* vex_err_set that accepts err == NULL; returns rc. */
+/* vx_err_set that accepts err == NULL; returns rc. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-int vex_vfs_fail(vex_err *err, int rc, const char *fmt, ...);
+int vx_vfs_fail(vex_err *err, int rc, const char *fmt, ...);
 
 /* errno -> status code (ENOSPC/EDQUOT -> FULL, ENOENT/ENOTDIR -> NOTFOUND,
  * EEXIST/ENOTEMPTY -> EXISTS, ENOMEM -> NOMEM, EWOULDBLOCK -> BUSY,
  * others -> IOERR) */
-int vex_vfs_errno_rc(int e);
+int vx_vfs_errno_rc(int e);
 
 /* strerror into a caller buffer (thread-safe). */
-const char *vex_vfs_strerror(int e, char *buf, size_t size);
+const char *vx_vfs_strerror(int e, char *buf, size_t size);
 
 /* Copy `path` with repeated '/', a leading "/" or "./" and trailing '/'
  * removed ("" is the root). VEX_INVALID for a ".." component. On VEX_OK
- * *out is owned by the caller (vex_mem_free). */
-int vex_vfs_path_norm(const vex_mem *m, const char *path, char **out);
+ * *out is owned by the caller (vx_mem_free). */
+int vx_vfs_path_norm(const vex_mem *m, const char *path, char **out);
 /* Length of the parent part of a normalised path ("a/b/c" -> 3 for "a/b";
  * "a" -> 0 for the root). */
-size_t vex_vfs_path_parent_len(const char *norm);
+size_t vx_vfs_path_parent_len(const char *norm);
 
-char *vex_vfs_strdup(const vex_mem *m, const char *s);
+char *vx_vfs_strdup(const vex_mem *m, const char *s);
 
 #endif

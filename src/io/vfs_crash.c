@@ -3,7 +3,7 @@
  * SQLite's test6.c, redone for files and directories). The wrapped vfs is
  * the "disk"; the wrapper keeps, in memory, the current state of every
  * path the program has touched and, separately, the state a power loss
- * would leave. vex_vfs_crash_now() then writes what survives to the disk
+ * would leave. vx_vfs_crash_now() then writes what survives to the disk
  * and starts afresh, so a test can reopen its database on the wrapped vfs
  * (or keep using the wrapper) and check recovery. Part of the io layer,
  * used only by tests; all state is per instance, under one mutex.
@@ -20,7 +20,7 @@
  *  3. sync (VEX_SYNC_FULL or VEX_SYNC_DATA alike) of a handle makes the
  *     file's current contents and size durable and clears its unsynced
  *     sectors. It does not make the file's name durable.
- *  4. create (open with VEX_OPEN_CREATE of a missing file), rename,
+ *  4. create (open with VX_FILE_CREATE of a missing file), rename,
  *     remove and mkdir change the current entries of the directories
  *     involved (rename: both). sync_dir(D) makes all current entries of D
  *     durable: each name in D then durably names the file or directory it
@@ -31,7 +31,7 @@
  *  5. Paths never touched through the wrapper keep what the disk has;
  *     a file or directory first touched is loaded from the disk with its
  *     current and durable states equal.
- *  6. vex_vfs_crash_now(mode) decides, per path the wrapper touched:
+ *  6. vx_vfs_crash_now(mode) decides, per path the wrapper touched:
  *     KEEP_ALL: the current state survives, entries and contents.
  *     DROP_UNSYNCED: the durable state survives, entries and contents.
  *     GARBLE_UNSYNCED: for each directory, by a seeded coin, either all its
@@ -131,7 +131,7 @@ static int make_key(crash_vfs *c, const char *path, char **out)
 {
     char *norm = NULL, *k;
     size_t n;
-    int rc = vex_vfs_path_norm(&c->mem, path, &norm);
+    int rc = vx_vfs_path_norm(&c->mem, path, &norm);
     *out = NULL;
     if (rc != VEX_OK)
         return rc;
@@ -140,14 +140,14 @@ static int make_key(crash_vfs *c, const char *path, char **out)
         return VEX_OK;
     }
     n = strlen(norm);
-    k = vex_mem_alloc(&c->mem, n + 2);
+    k = vx_mem_alloc(&c->mem, n + 2);
     if (k == NULL) {
-        vex_mem_free(&c->mem, norm);
+        vx_mem_free(&c->mem, norm);
         return VEX_NOMEM;
     }
     k[0] = '/';
     memcpy(k + 1, norm, n + 1);
-    vex_mem_free(&c->mem, norm);
+    vx_mem_free(&c->mem, norm);
     *out = k;
     return VEX_OK;
 }
@@ -181,7 +181,7 @@ static const char *disk_path(const char *key)
 
 static cnode *node_new(crash_vfs *c, int is_dir)
 {
-    cnode *n = vex_mem_calloc(&c->mem, 1, sizeof *n);
+    cnode *n = vx_mem_calloc(&c->mem, 1, sizeof *n);
     if (n) {
         n->is_dir = is_dir;
         n->next = c->nodes;
@@ -190,7 +190,7 @@ static cnode *node_new(crash_vfs *c, int is_dir)
     return n;
 }
 
-static int node_reserve(crash_vfs *c, cnode *n, uint64_t need)
+static int crash_node_reserve(crash_vfs *c, cnode *n, uint64_t need)
 {
     size_t cap, sectors;
     unsigned char *p;
@@ -200,7 +200,7 @@ static int node_reserve(crash_vfs *c, cnode *n, uint64_t need)
         cap = n->cur_cap ? n->cur_cap : 512;
         while (cap < need)
             cap *= 2;
-        p = vex_mem_realloc(&c->mem, n->cur, cap);
+        p = vx_mem_realloc(&c->mem, n->cur, cap);
         if (p == NULL)
             return VEX_NOMEM;
         memset(p + n->cur_cap, 0, cap - n->cur_cap);
@@ -209,7 +209,7 @@ static int node_reserve(crash_vfs *c, cnode *n, uint64_t need)
     }
     sectors = (size_t)(need + SECTOR - 1) / SECTOR;
     if (sectors > n->n_dirty) {
-        p = vex_mem_realloc(&c->mem, n->dirty, sectors);
+        p = vx_mem_realloc(&c->mem, n->dirty, sectors);
         if (p == NULL)
             return VEX_NOMEM;
         memset(p + n->n_dirty, 0, sectors - n->n_dirty);
@@ -227,7 +227,7 @@ static void mark_dirty(cnode *n, uint64_t lo, uint64_t hi)
         n->dirty[s] = 1;
 }
 
-static long find(crash_vfs *c, const char *key)
+static long crash_find(crash_vfs *c, const char *key)
 {
     size_t i;
     for (i = 0; i < c->n_ents; i++)
@@ -241,17 +241,17 @@ static int load_file(crash_vfs *c, const char *key, cnode *n, vex_err *err)
 {
     vex_file *f = NULL;
     uint64_t size = 0;
-    int rc = vex_vfs_open(c->disk, disk_path(key), VEX_OPEN_READONLY, &f, err);
+    int rc = vex_vfs_open(c->disk, disk_path(key), VX_FILE_READONLY, &f, err);
     if (rc != VEX_OK)
         goto cleanup;
     if ((rc = vex_file_size(f, &size, err)) != VEX_OK)
         goto cleanup;
-    if ((rc = node_reserve(c, n, size)) != VEX_OK)
+    if ((rc = crash_node_reserve(c, n, size)) != VEX_OK)
         goto cleanup;
-    if ((rc = vex_file_read_exact(f, n->cur, (size_t)size, 0, err)) != VEX_OK)
+    if ((rc = vx_file_read_exact(f, n->cur, (size_t)size, 0, err)) != VEX_OK)
         goto cleanup;
     n->cur_len = (size_t)size;
-    n->dur = vex_mem_alloc(&c->mem, n->cur_len);
+    n->dur = vx_mem_alloc(&c->mem, n->cur_len);
     if (n->dur == NULL) {
         rc = VEX_NOMEM;
         goto cleanup;
@@ -262,7 +262,7 @@ static int load_file(crash_vfs *c, const char *key, cnode *n, vex_err *err)
 cleanup:
     vex_file_close(f, NULL);
     if (rc == VEX_NOMEM)
-        vex_vfs_fail(err, rc, "%s: out of memory", key);
+        vx_vfs_fail(err, rc, "%s: out of memory", key);
     return rc;
 }
 
@@ -273,7 +273,7 @@ static int get_entry(crash_vfs *c, const char *key, centry **out, vex_err *err)
     centry *e;
     cnode *n = NULL;
     int kind = VEX_VFS_NONE, rc;
-    long i = find(c, key);
+    long i = crash_find(c, key);
     *out = NULL;
     if (i >= 0) {
         *out = &c->ents[i];
@@ -284,25 +284,25 @@ static int get_entry(crash_vfs *c, const char *key, centry **out, vex_err *err)
         return rc;
     if (c->n_ents == c->cap_ents) {
         size_t cap = c->cap_ents ? c->cap_ents * 2 : 16;
-        centry *p = vex_mem_realloc(&c->mem, c->ents, cap * sizeof *p);
+        centry *p = vx_mem_realloc(&c->mem, c->ents, cap * sizeof *p);
         if (p == NULL)
-            return vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+            return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
         c->ents = p;
         c->cap_ents = cap;
     }
     if (kind != VEX_VFS_NONE) {
         n = node_new(c, kind == VEX_VFS_DIR);
         if (n == NULL)
-            return vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+            return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
         n->from_disk = 1;
         if (kind == VEX_VFS_FILE && (rc = load_file(c, key, n, err)) != VEX_OK)
             return rc; /* n stays on the node list, freed at reset */
     }
     e = &c->ents[c->n_ents];
     memset(e, 0, sizeof *e);
-    e->key = vex_vfs_strdup(&c->mem, key);
+    e->key = vx_vfs_strdup(&c->mem, key);
     if (e->key == NULL)
-        return vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
     e->cur = e->dur = e->disk_node = n;
     e->disk_kind = kind;
     c->n_ents++;
@@ -311,7 +311,7 @@ static int get_entry(crash_vfs *c, const char *key, centry **out, vex_err *err)
 }
 
 /* Current kind of `key` (VEX_VFS_*), loading it. */
-static int kind_of(crash_vfs *c, const char *key, int *kind, vex_err *err)
+static int crash_kind_of(crash_vfs *c, const char *key, int *kind, vex_err *err)
 {
     centry *e;
     int rc;
@@ -329,14 +329,14 @@ static int kind_of(crash_vfs *c, const char *key, int *kind, vex_err *err)
 static int parent_kind(crash_vfs *c, const char *key, int *kind, vex_err *err)
 {
     size_t pl = parent_len(key);
-    char *p = vex_mem_alloc(&c->mem, pl + 1);
+    char *p = vx_mem_alloc(&c->mem, pl + 1);
     int rc;
     if (p == NULL)
-        return vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
     memcpy(p, key, pl);
     p[pl] = '\0';
-    rc = kind_of(c, p, kind, err);
-    vex_mem_free(&c->mem, p);
+    rc = crash_kind_of(c, p, kind, err);
+    vx_mem_free(&c->mem, p);
     return rc;
 }
 
@@ -350,18 +350,18 @@ static int load_child(void *ctx, const char *name, int kind)
 {
     load_ctx *l = ctx;
     size_t dl = strlen(l->dir), nl = strlen(name);
-    char *key = vex_mem_alloc(&l->c->mem, dl + nl + 2);
+    char *key = vx_mem_alloc(&l->c->mem, dl + nl + 2);
     centry *e;
     int rc;
     (void)kind;
     if (key == NULL)
-        return vex_vfs_fail(l->err, VEX_NOMEM, "%s: out of memory", l->dir);
+        return vx_vfs_fail(l->err, VEX_NOMEM, "%s: out of memory", l->dir);
     memcpy(key, l->dir, dl);
     if (dl > 0 && l->dir[dl - 1] != '/')
         key[dl++] = '/';
     memcpy(key + dl, name, nl + 1);
     rc = get_entry(l->c, key, &e, l->err);
-    vex_mem_free(&l->c->mem, key);
+    vx_mem_free(&l->c->mem, key);
     return rc;
 }
 
@@ -370,7 +370,7 @@ static int load_child(void *ctx, const char *name, int kind)
 static int load_children(crash_vfs *c, const char *key, vex_err *err)
 {
     load_ctx l;
-    long i = find(c, key);
+    long i = crash_find(c, key);
     if (i >= 0 && (c->ents[i].cur == NULL || !c->ents[i].cur->from_disk))
         return VEX_OK;
     l.c = c;
@@ -384,9 +384,9 @@ static int load_children(crash_vfs *c, const char *key, vex_err *err)
 static int stale(crash_file *f, vex_err *err)
 {
     if (f->epoch != cv(f->base.vfs)->epoch)
-        return vex_vfs_fail(err, VEX_IOERR,
-                            "%s: handle invalidated by a simulated crash",
-                            f->path);
+        return vx_vfs_fail(err, VEX_IOERR,
+                           "%s: handle invalidated by a simulated crash",
+                           f->path);
     return VEX_OK;
 }
 
@@ -394,47 +394,47 @@ static int crash_open(vex_vfs *v, const char *path, int flags, vex_file **out,
                       vex_err *err)
 {
     crash_vfs *c = cv(v);
-    int rw = flags & (VEX_OPEN_READONLY | VEX_OPEN_READWRITE);
+    int rw = flags & (VX_FILE_READONLY | VX_FILE_READWRITE);
     crash_file *f = NULL;
     char *key = NULL;
     centry *e;
     int rc = VEX_OK, locked = 0, pk;
 
     *out = NULL;
-    if ((rw != VEX_OPEN_READONLY && rw != VEX_OPEN_READWRITE) ||
-        (rw == VEX_OPEN_READONLY &&
-         (flags & (VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE))) ||
-        ((flags & VEX_OPEN_EXCL) && !(flags & VEX_OPEN_CREATE))) {
-        rc = vex_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
-                          (unsigned)flags);
+    if ((rw != VX_FILE_READONLY && rw != VX_FILE_READWRITE) ||
+        (rw == VX_FILE_READONLY &&
+         (flags & (VX_FILE_CREATE | VX_FILE_TRUNCATE))) ||
+        ((flags & VX_FILE_EXCL) && !(flags & VX_FILE_CREATE))) {
+        rc = vx_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
+                         (unsigned)flags);
         goto cleanup;
     }
-    f = vex_mem_calloc(&c->mem, 1, sizeof *f);
-    if (f == NULL || (f->path = vex_vfs_strdup(&c->mem, path)) == NULL ||
+    f = vx_mem_calloc(&c->mem, 1, sizeof *f);
+    if (f == NULL || (f->path = vx_vfs_strdup(&c->mem, path)) == NULL ||
         (rc = make_key(c, path, &key)) != VEX_OK) {
-        rc = vex_vfs_fail(err, rc == VEX_INVALID ? rc : VEX_NOMEM,
-                          "%s: open: %s", path,
-                          rc == VEX_INVALID ? "bad path" : "out of memory");
+        rc =
+            vx_vfs_fail(err, rc == VEX_INVALID ? rc : VEX_NOMEM, "%s: open: %s",
+                        path, rc == VEX_INVALID ? "bad path" : "out of memory");
         goto cleanup;
     }
     pthread_mutex_lock(&c->mu);
     locked = 1;
     if (is_root(key)) {
-        rc = vex_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
+        rc = vx_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
         goto cleanup;
     }
     if ((rc = get_entry(c, key, &e, err)) != VEX_OK)
         goto cleanup;
     if (e->cur && e->cur->is_dir) {
-        rc = vex_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
+        rc = vx_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
         goto cleanup;
     }
     if (e->cur) {
-        if (flags & VEX_OPEN_EXCL) {
-            rc = vex_vfs_fail(err, VEX_EXISTS, "%s: open: File exists", path);
+        if (flags & VX_FILE_EXCL) {
+            rc = vx_vfs_fail(err, VEX_EXISTS, "%s: open: File exists", path);
             goto cleanup;
         }
-        if ((flags & VEX_OPEN_TRUNCATE) && e->cur->cur_len > 0) {
+        if ((flags & VX_FILE_TRUNCATE) && e->cur->cur_len > 0) {
             cnode *n = e->cur;
             mark_dirty(n, 0, n->cur_len);
             memset(n->cur, 0, n->cur_len);
@@ -442,28 +442,28 @@ static int crash_open(vex_vfs *v, const char *path, int flags, vex_file **out,
             n->from_disk = 0;
         }
     } else {
-        if (!(flags & VEX_OPEN_CREATE)) {
-            rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                              "%s: open: No such file or directory", path);
+        if (!(flags & VX_FILE_CREATE)) {
+            rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                             "%s: open: No such file or directory", path);
             goto cleanup;
         }
         if ((rc = parent_kind(c, key, &pk, err)) != VEX_OK)
             goto cleanup;
-        e = &c->ents[find(c, key)]; /* parent_kind may move the array */
+        e = &c->ents[crash_find(c, key)]; /* parent_kind may move the array */
         if (pk != VEX_VFS_DIR) {
-            rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                              "%s: open: No such file or directory", path);
+            rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                             "%s: open: No such file or directory", path);
             goto cleanup;
         }
         if ((e->cur = node_new(c, 0)) == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
             goto cleanup;
         }
     }
     f->base.vfs = v;
     f->base.path = f->path;
     f->node = e->cur;
-    f->writable = rw == VEX_OPEN_READWRITE;
+    f->writable = rw == VX_FILE_READWRITE;
     f->epoch = c->epoch;
     *out = &f->base;
     f = NULL;
@@ -471,10 +471,10 @@ cleanup:
     if (locked)
         pthread_mutex_unlock(&c->mu);
     if (f) {
-        vex_mem_free(&c->mem, f->path);
-        vex_mem_free(&c->mem, f);
+        vx_mem_free(&c->mem, f->path);
+        vx_mem_free(&c->mem, f);
     }
-    vex_mem_free(&c->mem, key);
+    vx_mem_free(&c->mem, key);
     return rc;
 }
 
@@ -490,8 +490,8 @@ static int crash_close(vex_file *file, vex_err *err)
     if (f->epoch == c->epoch && f->node->lock_owner == f)
         f->node->lock_owner = NULL;
     pthread_mutex_unlock(&c->mu);
-    vex_mem_free(&c->mem, f->path);
-    vex_mem_free(&c->mem, f);
+    vx_mem_free(&c->mem, f->path);
+    vx_mem_free(&c->mem, f);
     return VEX_OK;
 }
 
@@ -528,17 +528,17 @@ static int crash_write(vex_file *file, const void *buf, size_t n, uint64_t off,
     if (rc != VEX_OK)
         goto cleanup;
     if (!f->writable) {
-        rc = vex_vfs_fail(err, VEX_IOERR,
-                          "%s: pwrite at offset %llu: not open for writing",
-                          f->path, (unsigned long long)off);
+        rc = vx_vfs_fail(err, VEX_IOERR,
+                         "%s: pwrite at offset %llu: not open for writing",
+                         f->path, (unsigned long long)off);
         goto cleanup;
     }
     if (off > UINT64_MAX - n ||
-        (rc = node_reserve(c, f->node, off + n)) != VEX_OK) {
-        rc = vex_vfs_fail(err, rc == VEX_NOMEM ? rc : VEX_FULL,
-                          "%s: pwrite at offset %llu: %s", f->path,
-                          (unsigned long long)off,
-                          rc == VEX_NOMEM ? "out of memory" : "File too large");
+        (rc = crash_node_reserve(c, f->node, off + n)) != VEX_OK) {
+        rc = vx_vfs_fail(err, rc == VEX_NOMEM ? rc : VEX_FULL,
+                         "%s: pwrite at offset %llu: %s", f->path,
+                         (unsigned long long)off,
+                         rc == VEX_NOMEM ? "out of memory" : "File too large");
         goto cleanup;
     }
     memcpy(f->node->cur + off, buf, n);
@@ -577,14 +577,14 @@ static int crash_truncate(vex_file *file, uint64_t size, vex_err *err)
     if (rc != VEX_OK)
         goto cleanup;
     if (!f->writable) {
-        rc = vex_vfs_fail(err, VEX_IOERR,
-                          "%s: ftruncate at offset %llu: not open for writing",
-                          f->path, (unsigned long long)size);
+        rc = vx_vfs_fail(err, VEX_IOERR,
+                         "%s: ftruncate at offset %llu: not open for writing",
+                         f->path, (unsigned long long)size);
         goto cleanup;
     }
-    if ((rc = node_reserve(c, n, size)) != VEX_OK) {
-        rc = vex_vfs_fail(err, rc, "%s: ftruncate at offset %llu: failed",
-                          f->path, (unsigned long long)size);
+    if ((rc = crash_node_reserve(c, n, size)) != VEX_OK) {
+        rc = vx_vfs_fail(err, rc, "%s: ftruncate at offset %llu: failed",
+                         f->path, (unsigned long long)size);
         goto cleanup;
     }
     if (size < n->cur_len) {
@@ -610,10 +610,10 @@ static int crash_sync(vex_file *file, int mode, vex_err *err)
     pthread_mutex_lock(&c->mu);
     rc = stale(f, err);
     if (rc == VEX_OK) {
-        unsigned char *d = vex_mem_realloc(&c->mem, n->dur, n->cur_len);
+        unsigned char *d = vx_mem_realloc(&c->mem, n->dur, n->cur_len);
         if (d == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: fsync: out of memory",
-                              f->path);
+            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: fsync: out of memory",
+                             f->path);
         } else {
             if (n->cur_len)
                 memcpy(d, n->cur, n->cur_len);
@@ -638,10 +638,10 @@ static int crash_mmap(vex_file *file, const void **addr, size_t *len,
     pthread_mutex_lock(&c->mu);
     rc = stale(f, err);
     if (rc == VEX_OK && f->node->cur_len > 0) {
-        unsigned char *p = vex_mem_alloc(&c->mem, f->node->cur_len);
+        unsigned char *p = vx_mem_alloc(&c->mem, f->node->cur_len);
         if (p == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: mmap: out of memory",
-                              f->path);
+            rc =
+                vx_vfs_fail(err, VEX_NOMEM, "%s: mmap: out of memory", f->path);
         } else {
             memcpy(p, f->node->cur, f->node->cur_len);
             *addr = p;
@@ -657,7 +657,7 @@ static int crash_munmap(vex_file *file, const void *addr, size_t len,
 {
     (void)len;
     (void)err;
-    vex_mem_free(&cv(file->vfs)->mem, (void *)(uintptr_t)addr);
+    vx_mem_free(&cv(file->vfs)->mem, (void *)(uintptr_t)addr);
     return VEX_OK;
 }
 
@@ -670,8 +670,8 @@ static int crash_lock(vex_file *file, vex_err *err)
     rc = stale(f, err);
     if (rc == VEX_OK) {
         if (f->node->lock_owner && f->node->lock_owner != f)
-            rc = vex_vfs_fail(err, VEX_BUSY, "%s: lock: held by another handle",
-                              f->path);
+            rc = vx_vfs_fail(err, VEX_BUSY, "%s: lock: held by another handle",
+                             f->path);
         else
             f->node->lock_owner = f;
     }
@@ -700,8 +700,8 @@ static int begin(crash_vfs *c, const char *path, const char *what, char **key,
 {
     int rc = make_key(c, path, key);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "%s: %s: %s", path, what,
-                            rc == VEX_NOMEM ? "out of memory" : "bad path");
+        return vx_vfs_fail(err, rc, "%s: %s: %s", path, what,
+                           rc == VEX_NOMEM ? "out of memory" : "bad path");
     pthread_mutex_lock(&c->mu);
     return VEX_OK;
 }
@@ -727,31 +727,31 @@ static int crash_remove(vex_vfs *v, const char *path, vex_err *err)
     if ((rc = begin(c, path, "unlink", &key, err)) != VEX_OK)
         return rc;
     if (is_root(key)) {
-        rc = vex_vfs_fail(err, VEX_IOERR, "%s: unlink: Is the root", path);
+        rc = vx_vfs_fail(err, VEX_IOERR, "%s: unlink: Is the root", path);
         goto cleanup;
     }
     if ((rc = get_entry(c, key, &e, err)) != VEX_OK)
         goto cleanup;
     if (e->cur == NULL) {
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "%s: unlink: No such file or directory", path);
+        rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                         "%s: unlink: No such file or directory", path);
         goto cleanup;
     }
     if (e->cur->is_dir) {
         if ((rc = has_current_children(c, key, &busy, err)) != VEX_OK)
             goto cleanup;
         /* the entries array may have moved: find e again */
-        e = &c->ents[find(c, key)];
+        e = &c->ents[crash_find(c, key)];
         if (busy) {
-            rc = vex_vfs_fail(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
-                              path);
+            rc = vx_vfs_fail(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
+                             path);
             goto cleanup;
         }
     }
     e->cur = NULL;
 cleanup:
     pthread_mutex_unlock(&c->mu);
-    vex_mem_free(&c->mem, key);
+    vx_mem_free(&c->mem, key);
     return rc;
 }
 
@@ -763,37 +763,37 @@ static int crash_rename(vex_vfs *v, const char *from, const char *to,
     centry *ef, *et;
     int rc, pk;
     if ((rc = make_key(c, to, &kt)) != VEX_OK)
-        return vex_vfs_fail(err, rc, "rename %s -> %s: bad path", from, to);
+        return vx_vfs_fail(err, rc, "rename %s -> %s: bad path", from, to);
     if ((rc = begin(c, from, "rename", &kf, err)) != VEX_OK) {
-        vex_mem_free(&c->mem, kt);
+        vx_mem_free(&c->mem, kt);
         return rc;
     }
     if (is_root(kf) || is_root(kt)) {
-        rc = vex_vfs_fail(err, VEX_IOERR, "rename %s -> %s: root", from, to);
+        rc = vx_vfs_fail(err, VEX_IOERR, "rename %s -> %s: root", from, to);
         goto cleanup;
     }
     if ((rc = get_entry(c, kf, &ef, err)) != VEX_OK ||
         (rc = get_entry(c, kt, &et, err)) != VEX_OK ||
         (rc = parent_kind(c, kt, &pk, err)) != VEX_OK)
         goto cleanup;
-    ef = &c->ents[find(c, kf)]; /* get_entry may have moved the array */
-    et = &c->ents[find(c, kt)];
+    ef = &c->ents[crash_find(c, kf)]; /* get_entry may have moved the array */
+    et = &c->ents[crash_find(c, kt)];
     if (ef->cur == NULL || pk != VEX_VFS_DIR) {
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "rename %s -> %s: No such file or directory", from,
-                          to);
+        rc =
+            vx_vfs_fail(err, VEX_NOTFOUND,
+                        "rename %s -> %s: No such file or directory", from, to);
         goto cleanup;
     }
     if (ef->cur->is_dir) {
-        rc = vex_vfs_fail(err, VEX_UNSUPPORTED,
-                          "rename %s -> %s: directories cannot be renamed in "
-                          "the crash vfs",
-                          from, to);
+        rc = vx_vfs_fail(err, VEX_UNSUPPORTED,
+                         "rename %s -> %s: directories cannot be renamed in "
+                         "the crash vfs",
+                         from, to);
         goto cleanup;
     }
     if (et->cur && et->cur->is_dir) {
-        rc = vex_vfs_fail(err, VEX_IOERR, "rename %s -> %s: Is a directory",
-                          from, to);
+        rc = vx_vfs_fail(err, VEX_IOERR, "rename %s -> %s: Is a directory",
+                         from, to);
         goto cleanup;
     }
     if (ef != et) {
@@ -802,8 +802,8 @@ static int crash_rename(vex_vfs *v, const char *from, const char *to,
     }
 cleanup:
     pthread_mutex_unlock(&c->mu);
-    vex_mem_free(&c->mem, kf);
-    vex_mem_free(&c->mem, kt);
+    vx_mem_free(&c->mem, kf);
+    vx_mem_free(&c->mem, kt);
     return rc;
 }
 
@@ -815,11 +815,10 @@ static int crash_sync_dir(vex_vfs *v, const char *path, vex_err *err)
     int rc, k;
     if ((rc = begin(c, path, "fsync directory", &key, err)) != VEX_OK)
         return rc;
-    if ((rc = kind_of(c, key, &k, err)) != VEX_OK)
+    if ((rc = crash_kind_of(c, key, &k, err)) != VEX_OK)
         goto cleanup;
     if (k != VEX_VFS_DIR) {
-        rc =
-            vex_vfs_fail(err, VEX_NOTFOUND,
+        rc = vx_vfs_fail(err, VEX_NOTFOUND,
                          "%s: open directory: No such file or directory", path);
         goto cleanup;
     }
@@ -828,7 +827,7 @@ static int crash_sync_dir(vex_vfs *v, const char *path, vex_err *err)
             c->ents[i].dur = c->ents[i].cur;
 cleanup:
     pthread_mutex_unlock(&c->mu);
-    vex_mem_free(&c->mem, key);
+    vx_mem_free(&c->mem, key);
     return rc;
 }
 
@@ -837,7 +836,7 @@ typedef struct name_kind {
     int kind;
 } name_kind;
 
-static int cmp_name_kind(const void *a, const void *b)
+static int crash_cmp_name_kind(const void *a, const void *b)
 {
     return strcmp(((const name_kind *)a)->name, ((const name_kind *)b)->name);
 }
@@ -852,19 +851,19 @@ static int crash_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
     int rc, k;
     if ((rc = begin(c, dir, "opendir", &key, err)) != VEX_OK)
         return rc;
-    if ((rc = kind_of(c, key, &k, err)) != VEX_OK) {
+    if ((rc = crash_kind_of(c, key, &k, err)) != VEX_OK) {
         pthread_mutex_unlock(&c->mu);
         goto cleanup;
     }
     if (k != VEX_VFS_DIR) {
         pthread_mutex_unlock(&c->mu);
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "%s: opendir: No such file or directory", dir);
+        rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                         "%s: opendir: No such file or directory", dir);
         goto cleanup;
     }
     rc = load_children(c, key, err);
     if (rc == VEX_OK) {
-        names = vex_mem_calloc(&c->mem, c->n_ents + 1, sizeof *names);
+        names = vx_mem_calloc(&c->mem, c->n_ents + 1, sizeof *names);
         if (names == NULL)
             rc = VEX_NOMEM;
     }
@@ -874,25 +873,25 @@ static int crash_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
             continue;
         names[n_names].kind = e->cur->is_dir ? VEX_VFS_DIR : VEX_VFS_FILE;
         names[n_names].name =
-            vex_vfs_strdup(&c->mem, e->key + parent_len(e->key) +
-                                        (e->key[parent_len(e->key)] == '/'));
+            vx_vfs_strdup(&c->mem, e->key + parent_len(e->key) +
+                                       (e->key[parent_len(e->key)] == '/'));
         if (names[n_names++].name == NULL)
             rc = VEX_NOMEM;
     }
     pthread_mutex_unlock(&c->mu);
     if (rc == VEX_NOMEM)
-        rc = vex_vfs_fail(err, rc, "%s: list: out of memory", dir);
+        rc = vx_vfs_fail(err, rc, "%s: list: out of memory", dir);
     if (rc != VEX_OK)
         goto cleanup;
-    qsort(names, n_names, sizeof *names, cmp_name_kind);
+    qsort(names, n_names, sizeof *names, crash_cmp_name_kind);
     for (i = 0; i < n_names; i++)
         if ((rc = fn(ctx, names[i].name, names[i].kind)) != 0)
             break;
 cleanup:
     for (i = 0; i < n_names; i++)
-        vex_mem_free(&c->mem, names[i].name);
-    vex_mem_free(&c->mem, names);
-    vex_mem_free(&c->mem, key);
+        vx_mem_free(&c->mem, names[i].name);
+    vx_mem_free(&c->mem, names);
+    vx_mem_free(&c->mem, key);
     return rc;
 }
 
@@ -905,23 +904,23 @@ static int crash_mkdir(vex_vfs *v, const char *path, vex_err *err)
     if ((rc = begin(c, path, "mkdir", &key, err)) != VEX_OK)
         return rc;
     if (is_root(key)) {
-        rc = vex_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
+        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
         goto cleanup;
     }
     if ((rc = parent_kind(c, key, &pk, err)) != VEX_OK ||
         (rc = get_entry(c, key, &e, err)) != VEX_OK)
         goto cleanup;
     if (e->cur) {
-        rc = vex_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
+        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
     } else if (pk != VEX_VFS_DIR) {
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "%s: mkdir: No such file or directory", path);
+        rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                         "%s: mkdir: No such file or directory", path);
     } else if ((e->cur = node_new(c, 1)) == NULL) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
     }
 cleanup:
     pthread_mutex_unlock(&c->mu);
-    vex_mem_free(&c->mem, key);
+    vx_mem_free(&c->mem, key);
     return rc;
 }
 
@@ -933,9 +932,9 @@ static int crash_exists(vex_vfs *v, const char *path, int *kind, vex_err *err)
     *kind = VEX_VFS_NONE;
     if ((rc = begin(c, path, "stat", &key, err)) != VEX_OK)
         return rc;
-    rc = kind_of(c, key, kind, err);
+    rc = crash_kind_of(c, key, kind, err);
     pthread_mutex_unlock(&c->mu);
-    vex_mem_free(&c->mem, key);
+    vx_mem_free(&c->mem, key);
     return rc;
 }
 
@@ -946,15 +945,15 @@ static void reset(crash_vfs *c)
     size_t i;
     cnode *n, *next;
     for (i = 0; i < c->n_ents; i++)
-        vex_mem_free(&c->mem, c->ents[i].key);
+        vx_mem_free(&c->mem, c->ents[i].key);
     c->n_ents = 0;
     for (n = c->nodes; n; n = next) {
         next = n->next;
-        vex_mem_free(&c->mem, n->cur);
-        vex_mem_free(&c->mem, n->dur);
-        vex_mem_free(&c->mem, n->dirty);
-        vex_mem_free(&c->mem, n->out);
-        vex_mem_free(&c->mem, n);
+        vx_mem_free(&c->mem, n->cur);
+        vx_mem_free(&c->mem, n->dur);
+        vx_mem_free(&c->mem, n->dirty);
+        vx_mem_free(&c->mem, n->out);
+        vx_mem_free(&c->mem, n);
     }
     c->nodes = NULL;
     c->epoch++;
@@ -989,7 +988,7 @@ static int survivor_bytes(crash_vfs *c, cnode *n, int mode)
         len = n->dur_len;
     else
         len = (vex_rng_next(&c->rng) & 1) ? n->cur_len : n->dur_len;
-    n->out = vex_mem_calloc(&c->mem, len ? len : 1, 1);
+    n->out = vx_mem_calloc(&c->mem, len ? len : 1, 1);
     if (n->out == NULL)
         return VEX_NOMEM;
     n->out_len = len;
@@ -1034,7 +1033,7 @@ static int rm_child(void *ctx, const char *name, int kind)
     int n = snprintf(buf, sizeof buf, "%s/%s", t->dir, name);
     (void)kind;
     if (n < 0 || (size_t)n >= sizeof buf)
-        return vex_vfs_fail(t->err, VEX_INVALID, "%s: path too long", t->dir);
+        return vx_vfs_fail(t->err, VEX_INVALID, "%s: path too long", t->dir);
     return rm_tree(t->disk, buf, t->err);
 }
 
@@ -1060,9 +1059,9 @@ static int write_disk_file(vex_vfs *disk, const char *path, const cnode *n,
                            vex_err *err)
 {
     vex_file *f = NULL;
-    int rc = vex_vfs_open(
-        disk, path, VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE,
-        &f, err);
+    int rc = vex_vfs_open(disk, path,
+                          VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_TRUNCATE,
+                          &f, err);
     if (rc == VEX_OK && n->out_len > 0)
         rc = vex_file_write(f, n->out, n->out_len, 0, err);
     if (rc == VEX_OK)
@@ -1075,14 +1074,14 @@ static int write_disk_file(vex_vfs *disk, const char *path, const cnode *n,
     return rc;
 }
 
-int vex_vfs_crash_now(vex_vfs *v, int mode, vex_err *err)
+int vx_vfs_crash_now(vex_vfs *v, int mode, vex_err *err)
 {
     crash_vfs *c = cv(v);
     size_t i;
     int rc = VEX_OK;
     if (mode != VEX_CRASH_KEEP_ALL && mode != VEX_CRASH_DROP_UNSYNCED &&
         mode != VEX_CRASH_GARBLE_UNSYNCED)
-        return vex_vfs_fail(err, VEX_INVALID, "crash: unknown mode %d", mode);
+        return vx_vfs_fail(err, VEX_INVALID, "crash: unknown mode %d", mode);
     pthread_mutex_lock(&c->mu);
     /* parents sort before their children */
     if (c->n_ents > 1)
@@ -1108,7 +1107,7 @@ int vex_vfs_crash_now(vex_vfs *v, int mode, vex_err *err)
             rc = survivor_bytes(c, e->surv, mode);
     }
     if (rc != VEX_OK) {
-        rc = vex_vfs_fail(err, rc, "crash: out of memory");
+        rc = vx_vfs_fail(err, rc, "crash: out of memory");
         goto cleanup;
     }
     /* children first: remove what the disk has and must not keep */
@@ -1147,9 +1146,9 @@ static void crash_destroy(vex_vfs *v)
     crash_vfs *c = cv(v);
     vex_mem mem = c->mem;
     reset(c);
-    vex_mem_free(&mem, c->ents);
+    vx_mem_free(&mem, c->ents);
     pthread_mutex_destroy(&c->mu);
-    vex_mem_free(&mem, c);
+    vx_mem_free(&mem, c);
 }
 
 static const vex_vfs_methods crash_methods = {
@@ -1160,8 +1159,8 @@ static const vex_vfs_methods crash_methods = {
                                                           private copy */
 };
 
-int vex_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,
-                         uint64_t seed, vex_vfs **out)
+int vx_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,
+                        uint64_t seed, vex_vfs **out)
 {
     vex_mem mem;
     crash_vfs *c;
@@ -1169,14 +1168,14 @@ int vex_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,
     *out = NULL;
     if (base == NULL)
         return VEX_INVALID;
-    rc = vex_mem_init(&mem, alloc);
+    rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
         return rc;
-    c = vex_mem_calloc(&mem, 1, sizeof *c);
+    c = vx_mem_calloc(&mem, 1, sizeof *c);
     if (c == NULL)
         return VEX_NOMEM;
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
-        vex_mem_free(&mem, c);
+        vx_mem_free(&mem, c);
         return VEX_INTERNAL;
     }
     c->mem = mem;

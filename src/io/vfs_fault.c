@@ -69,11 +69,11 @@ static int inject(vex_err *err, int kind, int m, const char *path, uint64_t off,
     const char *why = rc == VEX_FULL ? "No space left on device (injected)"
                                      : "Input/output error (injected)";
     if (off != UINT64_MAX)
-        return vex_vfs_fail(err, rc, "%s: %s at offset %llu: %s, call %llu",
-                            path, method_names[m], (unsigned long long)off, why,
-                            (unsigned long long)call_no);
-    return vex_vfs_fail(err, rc, "%s: %s: %s, call %llu", path, method_names[m],
-                        why, (unsigned long long)call_no);
+        return vx_vfs_fail(err, rc, "%s: %s at offset %llu: %s, call %llu",
+                           path, method_names[m], (unsigned long long)off, why,
+                           (unsigned long long)call_no);
+    return vx_vfs_fail(err, rc, "%s: %s: %s, call %llu", path, method_names[m],
+                       why, (unsigned long long)call_no);
 }
 
 static int fault_open(vex_vfs *v, const char *path, int flags, vex_file **out,
@@ -88,12 +88,12 @@ static int fault_open(vex_vfs *v, const char *path, int flags, vex_file **out,
     kind = tick(f, VEX_FAULT_M_OPEN, &no);
     if (kind >= 0)
         return inject(err, kind, VEX_FAULT_M_OPEN, path, UINT64_MAX, no);
-    ff = vex_mem_calloc(&f->mem, 1, sizeof *ff);
+    ff = vx_mem_calloc(&f->mem, 1, sizeof *ff);
     if (ff == NULL)
-        return vex_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+        return vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
     rc = vex_vfs_open(f->inner, path, flags, &inner, err);
     if (rc != VEX_OK) {
-        vex_mem_free(&f->mem, ff);
+        vx_mem_free(&f->mem, ff);
         return rc;
     }
     ff->inner = inner;
@@ -117,7 +117,7 @@ static int fault_close(vex_file *file, vex_err *err)
     if (rc == VEX_OK && kind >= 0) /* path is gone with inner: no name */
         rc = inject(err, kind, VEX_FAULT_M_CLOSE, "(closed file)", UINT64_MAX,
                     no);
-    vex_mem_free(&f->mem, ff);
+    vx_mem_free(&f->mem, ff);
     return rc;
 }
 
@@ -289,7 +289,7 @@ static void fault_destroy(vex_vfs *v)
     fault_vfs *f = fv(v);
     vex_mem mem = f->mem;
     pthread_mutex_destroy(&f->mu);
-    vex_mem_free(&mem, f);
+    vx_mem_free(&mem, f);
 }
 
 static const vex_vfs_methods fault_methods = {
@@ -299,8 +299,8 @@ static const vex_vfs_methods fault_methods = {
     fault_mkdir,    fault_exists, fault_destroy, fault_advise,
 };
 
-int vex_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,
-                         vex_vfs **out)
+int vx_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,
+                        vex_vfs **out)
 {
     vex_mem mem;
     fault_vfs *f;
@@ -308,14 +308,14 @@ int vex_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,
     *out = NULL;
     if (base == NULL)
         return VEX_INVALID;
-    rc = vex_mem_init(&mem, alloc);
+    rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
         return rc;
-    f = vex_mem_calloc(&mem, 1, sizeof *f);
+    f = vx_mem_calloc(&mem, 1, sizeof *f);
     if (f == NULL)
         return VEX_NOMEM;
     if (pthread_mutex_init(&f->mu, NULL) != 0) {
-        vex_mem_free(&mem, f);
+        vx_mem_free(&mem, f);
         return VEX_INTERNAL;
     }
     f->mem = mem;
@@ -327,7 +327,7 @@ int vex_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,
     return VEX_OK;
 }
 
-void vex_vfs_fault_set(vex_vfs *v, const vex_fault_config *cfg)
+void vx_vfs_fault_set(vex_vfs *v, const vex_fault_config *cfg)
 {
     fault_vfs *f = fv(v);
     pthread_mutex_lock(&f->mu);
@@ -337,7 +337,7 @@ void vex_vfs_fault_set(vex_vfs *v, const vex_fault_config *cfg)
     pthread_mutex_unlock(&f->mu);
 }
 
-void vex_vfs_fault_stats(vex_vfs *v, vex_fault_stats *out)
+void vx_vfs_fault_stats(vex_vfs *v, vex_fault_stats *out)
 {
     fault_vfs *f = fv(v);
     pthread_mutex_lock(&f->mu);

@@ -63,13 +63,13 @@ static mem_vfs *mv(vex_vfs *v)
 static void node_unref(mem_vfs *m, mnode *n)
 {
     if (n && --n->refs == 0) {
-        vex_mem_free(&m->mem, n->data);
-        vex_mem_free(&m->mem, n);
+        vx_mem_free(&m->mem, n->data);
+        vx_mem_free(&m->mem, n);
     }
 }
 
 /* index of `norm` in the map, or -1 */
-static long find(mem_vfs *m, const char *norm)
+static long mem_find(mem_vfs *m, const char *norm)
 {
     size_t i;
     for (i = 0; i < m->n_ents; i++)
@@ -79,12 +79,12 @@ static long find(mem_vfs *m, const char *norm)
 }
 
 /* VEX_VFS_NONE/FILE/DIR for a normalised path; the root is a directory */
-static int kind_of(mem_vfs *m, const char *norm)
+static int mem_kind_of(mem_vfs *m, const char *norm)
 {
     long i;
     if (norm[0] == '\0')
         return VEX_VFS_DIR;
-    i = find(m, norm);
+    i = mem_find(m, norm);
     if (i < 0)
         return VEX_VFS_NONE;
     return m->ents[i].node->is_dir ? VEX_VFS_DIR : VEX_VFS_FILE;
@@ -92,11 +92,11 @@ static int kind_of(mem_vfs *m, const char *norm)
 
 static int parent_is_dir(mem_vfs *m, char *norm)
 {
-    size_t pl = vex_vfs_path_parent_len(norm);
+    size_t pl = vx_vfs_path_parent_len(norm);
     char saved = norm[pl];
     int k;
     norm[pl] = '\0';
-    k = kind_of(m, norm);
+    k = mem_kind_of(m, norm);
     norm[pl] = saved;
     return k == VEX_VFS_DIR;
 }
@@ -106,7 +106,7 @@ static int add_entry(mem_vfs *m, char *path, mnode *node)
 {
     if (m->n_ents == m->cap_ents) {
         size_t cap = m->cap_ents ? m->cap_ents * 2 : 16;
-        mentry *e = vex_mem_realloc(&m->mem, m->ents, cap * sizeof *e);
+        mentry *e = vx_mem_realloc(&m->mem, m->ents, cap * sizeof *e);
         if (e == NULL)
             return VEX_NOMEM;
         m->ents = e;
@@ -118,15 +118,15 @@ static int add_entry(mem_vfs *m, char *path, mnode *node)
     return VEX_OK;
 }
 
-static void drop_entry(mem_vfs *m, size_t i)
+static void mem_drop_entry(mem_vfs *m, size_t i)
 {
-    vex_mem_free(&m->mem, m->ents[i].path);
+    vx_mem_free(&m->mem, m->ents[i].path);
     node_unref(m, m->ents[i].node);
     m->ents[i] = m->ents[--m->n_ents];
 }
 
 /* Make room for `need` bytes (zero-filled past len). */
-static int node_reserve(mem_vfs *m, mnode *n, uint64_t need)
+static int mem_node_reserve(mem_vfs *m, mnode *n, uint64_t need)
 {
     size_t cap;
     unsigned char *p;
@@ -137,7 +137,7 @@ static int node_reserve(mem_vfs *m, mnode *n, uint64_t need)
     cap = n->cap ? n->cap : 64;
     while (cap < need)
         cap *= 2;
-    p = vex_mem_realloc(&m->mem, n->data, cap);
+    p = vx_mem_realloc(&m->mem, n->data, cap);
     if (p == NULL)
         return VEX_NOMEM;
     memset(p + n->cap, 0, cap - n->cap);
@@ -150,7 +150,7 @@ static int mem_open(vex_vfs *v, const char *path, int flags, vex_file **out,
                     vex_err *err)
 {
     mem_vfs *m = mv(v);
-    int rw = flags & (VEX_OPEN_READONLY | VEX_OPEN_READWRITE);
+    int rw = flags & (VX_FILE_READONLY | VX_FILE_READWRITE);
     char *norm = NULL;
     mem_file *f = NULL;
     mnode *node = NULL;
@@ -158,51 +158,51 @@ static int mem_open(vex_vfs *v, const char *path, int flags, vex_file **out,
     long i;
 
     *out = NULL;
-    if ((rw != VEX_OPEN_READONLY && rw != VEX_OPEN_READWRITE) ||
-        (rw == VEX_OPEN_READONLY &&
-         (flags & (VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE))) ||
-        ((flags & VEX_OPEN_EXCL) && !(flags & VEX_OPEN_CREATE))) {
-        rc = vex_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
-                          (unsigned)flags);
+    if ((rw != VX_FILE_READONLY && rw != VX_FILE_READWRITE) ||
+        (rw == VX_FILE_READONLY &&
+         (flags & (VX_FILE_CREATE | VX_FILE_TRUNCATE))) ||
+        ((flags & VX_FILE_EXCL) && !(flags & VX_FILE_CREATE))) {
+        rc = vx_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
+                         (unsigned)flags);
         goto cleanup;
     }
-    rc = vex_vfs_path_norm(&m->mem, path, &norm);
+    rc = vx_vfs_path_norm(&m->mem, path, &norm);
     if (rc != VEX_OK) {
-        rc = vex_vfs_fail(err, rc, "%s: open: bad path", path);
+        rc = vx_vfs_fail(err, rc, "%s: open: bad path", path);
         goto cleanup;
     }
-    f = vex_mem_calloc(&m->mem, 1, sizeof *f);
-    if (f == NULL || (f->path = vex_vfs_strdup(&m->mem, path)) == NULL) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+    f = vx_mem_calloc(&m->mem, 1, sizeof *f);
+    if (f == NULL || (f->path = vx_vfs_strdup(&m->mem, path)) == NULL) {
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
         goto cleanup;
     }
     pthread_mutex_lock(&m->mu);
     locked = 1;
-    i = norm[0] ? find(m, norm) : -2;
+    i = norm[0] ? mem_find(m, norm) : -2;
     if (i == -2 || (i >= 0 && m->ents[i].node->is_dir)) {
-        rc = vex_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
+        rc = vx_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
         goto cleanup;
     }
     if (i >= 0) {
-        if ((flags & VEX_OPEN_EXCL)) {
-            rc = vex_vfs_fail(err, VEX_EXISTS, "%s: open: File exists", path);
+        if ((flags & VX_FILE_EXCL)) {
+            rc = vx_vfs_fail(err, VEX_EXISTS, "%s: open: File exists", path);
             goto cleanup;
         }
         node = m->ents[i].node;
-        if ((flags & VEX_OPEN_TRUNCATE) && node->len > 0) {
+        if ((flags & VX_FILE_TRUNCATE) && node->len > 0) {
             memset(node->data, 0, node->len);
             node->len = 0;
         }
     } else {
-        if (!(flags & VEX_OPEN_CREATE) || !parent_is_dir(m, norm)) {
-            rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                              "%s: open: No such file or directory", path);
+        if (!(flags & VX_FILE_CREATE) || !parent_is_dir(m, norm)) {
+            rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                             "%s: open: No such file or directory", path);
             goto cleanup;
         }
-        node = vex_mem_calloc(&m->mem, 1, sizeof *node);
+        node = vx_mem_calloc(&m->mem, 1, sizeof *node);
         if (node == NULL || add_entry(m, norm, node) != VEX_OK) {
-            vex_mem_free(&m->mem, node);
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+            vx_mem_free(&m->mem, node);
+            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
             goto cleanup;
         }
         norm = NULL; /* owned by the entry */
@@ -213,17 +213,17 @@ static int mem_open(vex_vfs *v, const char *path, int flags, vex_file **out,
     f->base.vfs = v;
     f->base.path = f->path;
     f->node = node;
-    f->writable = rw == VEX_OPEN_READWRITE;
+    f->writable = rw == VX_FILE_READWRITE;
     *out = &f->base;
     f = NULL;
 cleanup:
     if (locked)
         pthread_mutex_unlock(&m->mu);
     if (f) {
-        vex_mem_free(&m->mem, f->path);
-        vex_mem_free(&m->mem, f);
+        vx_mem_free(&m->mem, f->path);
+        vx_mem_free(&m->mem, f);
     }
-    vex_mem_free(&m->mem, norm);
+    vx_mem_free(&m->mem, norm);
     return rc;
 }
 
@@ -241,8 +241,8 @@ static int mem_close(vex_file *file, vex_err *err)
     node_unref(m, f->node);
     m->n_open--;
     pthread_mutex_unlock(&m->mu);
-    vex_mem_free(&m->mem, f->path);
-    vex_mem_free(&m->mem, f);
+    vx_mem_free(&m->mem, f->path);
+    vx_mem_free(&m->mem, f);
     return VEX_OK;
 }
 
@@ -272,17 +272,17 @@ static int mem_write(vex_file *file, const void *buf, size_t n, uint64_t off,
     mem_vfs *m = mv(file->vfs);
     int rc = VEX_OK;
     if (!f->writable)
-        return vex_vfs_fail(err, VEX_IOERR,
-                            "%s: pwrite at offset %llu: not open for writing",
-                            f->path, (unsigned long long)off);
+        return vx_vfs_fail(err, VEX_IOERR,
+                           "%s: pwrite at offset %llu: not open for writing",
+                           f->path, (unsigned long long)off);
     if (n == 0)
         return VEX_OK;
     if (off > UINT64_MAX - n)
-        return vex_vfs_fail(err, VEX_FULL,
-                            "%s: pwrite at offset %llu: File too large",
-                            f->path, (unsigned long long)off);
+        return vx_vfs_fail(err, VEX_FULL,
+                           "%s: pwrite at offset %llu: File too large", f->path,
+                           (unsigned long long)off);
     pthread_mutex_lock(&m->mu);
-    rc = node_reserve(m, f->node, off + n);
+    rc = mem_node_reserve(m, f->node, off + n);
     if (rc == VEX_OK) {
         memcpy(f->node->data + off, buf, n);
         if (off + n > f->node->len)
@@ -290,10 +290,10 @@ static int mem_write(vex_file *file, const void *buf, size_t n, uint64_t off,
     }
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "%s: pwrite at offset %llu: %s", f->path,
-                            (unsigned long long)off,
-                            rc == VEX_NOMEM ? "out of memory"
-                                            : "File too large");
+        return vx_vfs_fail(err, rc, "%s: pwrite at offset %llu: %s", f->path,
+                           (unsigned long long)off,
+                           rc == VEX_NOMEM ? "out of memory"
+                                           : "File too large");
     return VEX_OK;
 }
 
@@ -314,23 +314,23 @@ static int mem_truncate(vex_file *file, uint64_t size, vex_err *err)
     mnode *n = f->node;
     int rc = VEX_OK;
     if (!f->writable)
-        return vex_vfs_fail(err, VEX_IOERR,
-                            "%s: ftruncate at offset %llu: not open for "
-                            "writing",
-                            f->path, (unsigned long long)size);
+        return vx_vfs_fail(err, VEX_IOERR,
+                           "%s: ftruncate at offset %llu: not open for "
+                           "writing",
+                           f->path, (unsigned long long)size);
     pthread_mutex_lock(&m->mu);
     if (size < n->len) {
         memset(n->data + size, 0, n->len - (size_t)size);
         n->len = (size_t)size;
     } else {
-        rc = node_reserve(m, n, size);
+        rc = mem_node_reserve(m, n, size);
         if (rc == VEX_OK)
             n->len = (size_t)size;
     }
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "%s: ftruncate at offset %llu: failed",
-                            f->path, (unsigned long long)size);
+        return vx_vfs_fail(err, rc, "%s: ftruncate at offset %llu: failed",
+                           f->path, (unsigned long long)size);
     return VEX_OK;
 }
 
@@ -353,7 +353,7 @@ static int mem_mmap(vex_file *file, const void **addr, size_t *len,
     *len = 0;
     pthread_mutex_lock(&m->mu);
     if (f->node->len > 0) {
-        copy = vex_mem_alloc(&m->mem, f->node->len);
+        copy = vx_mem_alloc(&m->mem, f->node->len);
         if (copy == NULL) {
             rc = VEX_NOMEM;
         } else {
@@ -365,7 +365,7 @@ static int mem_mmap(vex_file *file, const void **addr, size_t *len,
     }
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "%s: mmap: out of memory", f->path);
+        return vx_vfs_fail(err, rc, "%s: mmap: out of memory", f->path);
     return VEX_OK;
 }
 
@@ -380,7 +380,7 @@ static int mem_munmap(vex_file *file, const void *addr, size_t len,
     pthread_mutex_lock(&m->mu);
     m->n_maps--;
     pthread_mutex_unlock(&m->mu);
-    vex_mem_free(&m->mem, (void *)(uintptr_t)addr);
+    vx_mem_free(&m->mem, (void *)(uintptr_t)addr);
     return VEX_OK;
 }
 
@@ -396,8 +396,8 @@ static int mem_lock(vex_file *file, vex_err *err)
         f->node->lock_owner = f;
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "%s: lock: held by another handle",
-                            f->path);
+        return vx_vfs_fail(err, rc, "%s: lock: held by another handle",
+                           f->path);
     return VEX_OK;
 }
 
@@ -417,10 +417,10 @@ static int mem_unlock(vex_file *file, vex_err *err)
 static int norm_or_fail(mem_vfs *m, const char *path, const char *what,
                         char **norm, vex_err *err)
 {
-    int rc = vex_vfs_path_norm(&m->mem, path, norm);
+    int rc = vx_vfs_path_norm(&m->mem, path, norm);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "%s: %s: %s", path, what,
-                            rc == VEX_NOMEM ? "out of memory" : "bad path");
+        return vx_vfs_fail(err, rc, "%s: %s: %s", path, what,
+                           rc == VEX_NOMEM ? "out of memory" : "bad path");
     return VEX_OK;
 }
 
@@ -445,17 +445,17 @@ static int mem_remove(vex_vfs *v, const char *path, vex_err *err)
     if (rc != VEX_OK)
         return rc;
     pthread_mutex_lock(&m->mu);
-    i = norm[0] ? find(m, norm) : -1;
+    i = norm[0] ? mem_find(m, norm) : -1;
     if (i < 0)
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "%s: unlink: No such file or directory", path);
+        rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                         "%s: unlink: No such file or directory", path);
     else if (m->ents[i].node->is_dir && has_children(m, norm))
-        rc = vex_vfs_fail(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
-                          path);
+        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
+                         path);
     else
-        drop_entry(m, (size_t)i);
+        mem_drop_entry(m, (size_t)i);
     pthread_mutex_unlock(&m->mu);
-    vex_mem_free(&m->mem, norm);
+    vx_mem_free(&m->mem, norm);
     return rc;
 }
 
@@ -471,49 +471,49 @@ static int mem_rename(vex_vfs *v, const char *from, const char *to,
         goto cleanup;
     pthread_mutex_lock(&m->mu);
     locked = 1;
-    i = nf[0] ? find(m, nf) : -1;
+    i = nf[0] ? mem_find(m, nf) : -1;
     if (i < 0) {
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "rename %s -> %s: No such file or directory", from,
-                          to);
+        rc =
+            vx_vfs_fail(err, VEX_NOTFOUND,
+                        "rename %s -> %s: No such file or directory", from, to);
         goto cleanup;
     }
     if (m->ents[i].node->is_dir) {
-        rc = vex_vfs_fail(err, VEX_UNSUPPORTED,
-                          "rename %s -> %s: directories cannot be renamed in "
-                          "the in-memory vfs",
-                          from, to);
+        rc = vx_vfs_fail(err, VEX_UNSUPPORTED,
+                         "rename %s -> %s: directories cannot be renamed in "
+                         "the in-memory vfs",
+                         from, to);
         goto cleanup;
     }
     if (strcmp(nf, nt) == 0)
         goto cleanup;
     if (nt[0] == '\0' || !parent_is_dir(m, nt)) {
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "rename %s -> %s: No such file or directory", from,
-                          to);
+        rc =
+            vx_vfs_fail(err, VEX_NOTFOUND,
+                        "rename %s -> %s: No such file or directory", from, to);
         goto cleanup;
     }
-    j = find(m, nt);
+    j = mem_find(m, nt);
     if (j >= 0 && m->ents[j].node->is_dir) {
-        rc = vex_vfs_fail(err, VEX_IOERR, "rename %s -> %s: Is a directory",
-                          from, to);
+        rc = vx_vfs_fail(err, VEX_IOERR, "rename %s -> %s: Is a directory",
+                         from, to);
         goto cleanup;
     }
     if (j >= 0) { /* replace: the old file lives on in open handles */
         node_unref(m, m->ents[j].node);
         m->ents[j].node = m->ents[i].node;
-        vex_mem_free(&m->mem, m->ents[i].path);
+        vx_mem_free(&m->mem, m->ents[i].path);
         m->ents[i] = m->ents[--m->n_ents];
     } else {
-        vex_mem_free(&m->mem, m->ents[i].path);
+        vx_mem_free(&m->mem, m->ents[i].path);
         m->ents[i].path = nt;
         nt = NULL;
     }
 cleanup:
     if (locked)
         pthread_mutex_unlock(&m->mu);
-    vex_mem_free(&m->mem, nf);
-    vex_mem_free(&m->mem, nt);
+    vx_mem_free(&m->mem, nf);
+    vx_mem_free(&m->mem, nt);
     return rc;
 }
 
@@ -526,13 +526,13 @@ static int mem_sync_dir(vex_vfs *v, const char *path, vex_err *err)
     if (rc != VEX_OK)
         return rc;
     pthread_mutex_lock(&m->mu);
-    k = kind_of(m, norm);
+    k = mem_kind_of(m, norm);
     pthread_mutex_unlock(&m->mu);
-    vex_mem_free(&m->mem, norm);
+    vx_mem_free(&m->mem, norm);
     if (k != VEX_VFS_DIR)
-        return vex_vfs_fail(err, VEX_NOTFOUND,
-                            "%s: open directory: No such file or directory",
-                            path);
+        return vx_vfs_fail(err, VEX_NOTFOUND,
+                           "%s: open directory: No such file or directory",
+                           path);
     return VEX_OK;
 }
 
@@ -541,7 +541,7 @@ typedef struct name_kind {
     int kind;
 } name_kind;
 
-static int cmp_name_kind(const void *a, const void *b)
+static int mem_cmp_name_kind(const void *a, const void *b)
 {
     return strcmp(((const name_kind *)a)->name, ((const name_kind *)b)->name);
 }
@@ -562,13 +562,13 @@ static int mem_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
     /* Copy the names under the mutex, call back without it, so callbacks
      * may use the vfs. */
     pthread_mutex_lock(&m->mu);
-    if (kind_of(m, norm) != VEX_VFS_DIR) {
+    if (mem_kind_of(m, norm) != VEX_VFS_DIR) {
         pthread_mutex_unlock(&m->mu);
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "%s: opendir: No such file or directory", dir);
+        rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                         "%s: opendir: No such file or directory", dir);
         goto cleanup;
     }
-    names = vex_mem_calloc(&m->mem, m->n_ents ? m->n_ents : 1, sizeof *names);
+    names = vx_mem_calloc(&m->mem, m->n_ents ? m->n_ents : 1, sizeof *names);
     for (i = 0; names && i < m->n_ents; i++) {
         const char *p = m->ents[i].path, *rest;
         if (dl > 0 && (strncmp(p, norm, dl) != 0 || p[dl] != '/'))
@@ -578,7 +578,7 @@ static int mem_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
             continue; /* deeper */
         names[n_names].kind =
             m->ents[i].node->is_dir ? VEX_VFS_DIR : VEX_VFS_FILE;
-        names[n_names].name = vex_vfs_strdup(&m->mem, rest);
+        names[n_names].name = vx_vfs_strdup(&m->mem, rest);
         if (names[n_names++].name == NULL) {
             rc = VEX_NOMEM;
             break;
@@ -586,10 +586,10 @@ static int mem_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
     }
     pthread_mutex_unlock(&m->mu);
     if (names == NULL || rc != VEX_OK) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: list: out of memory", dir);
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: list: out of memory", dir);
         goto cleanup;
     }
-    qsort(names, n_names, sizeof *names, cmp_name_kind);
+    qsort(names, n_names, sizeof *names, mem_cmp_name_kind);
     for (i = 0; i < n_names; i++) {
         rc = fn(ctx, names[i].name, names[i].kind);
         if (rc != 0)
@@ -597,9 +597,9 @@ static int mem_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
     }
 cleanup:
     for (i = 0; i < n_names; i++)
-        vex_mem_free(&m->mem, names[i].name);
-    vex_mem_free(&m->mem, names);
-    vex_mem_free(&m->mem, norm);
+        vx_mem_free(&m->mem, names[i].name);
+    vx_mem_free(&m->mem, names);
+    vx_mem_free(&m->mem, norm);
     return rc;
 }
 
@@ -613,16 +613,16 @@ static int mem_mkdir(vex_vfs *v, const char *path, vex_err *err)
     if (rc != VEX_OK)
         return rc;
     pthread_mutex_lock(&m->mu);
-    if (kind_of(m, norm) != VEX_VFS_NONE) {
-        rc = vex_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
+    if (mem_kind_of(m, norm) != VEX_VFS_NONE) {
+        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
     } else if (!parent_is_dir(m, norm)) {
-        rc = vex_vfs_fail(err, VEX_NOTFOUND,
-                          "%s: mkdir: No such file or directory", path);
+        rc = vx_vfs_fail(err, VEX_NOTFOUND,
+                         "%s: mkdir: No such file or directory", path);
     } else {
-        node = vex_mem_calloc(&m->mem, 1, sizeof *node);
+        node = vx_mem_calloc(&m->mem, 1, sizeof *node);
         if (node == NULL || add_entry(m, norm, node) != VEX_OK) {
-            vex_mem_free(&m->mem, node);
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
+            vx_mem_free(&m->mem, node);
+            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
         } else {
             node->is_dir = 1;
             node->refs = 1;
@@ -630,7 +630,7 @@ static int mem_mkdir(vex_vfs *v, const char *path, vex_err *err)
         }
     }
     pthread_mutex_unlock(&m->mu);
-    vex_mem_free(&m->mem, norm);
+    vx_mem_free(&m->mem, norm);
     return rc;
 }
 
@@ -644,9 +644,9 @@ static int mem_exists(vex_vfs *v, const char *path, int *kind, vex_err *err)
     if (rc != VEX_OK)
         return rc;
     pthread_mutex_lock(&m->mu);
-    *kind = kind_of(m, norm);
+    *kind = mem_kind_of(m, norm);
     pthread_mutex_unlock(&m->mu);
-    vex_mem_free(&m->mem, norm);
+    vx_mem_free(&m->mem, norm);
     return VEX_OK;
 }
 
@@ -655,10 +655,10 @@ static void mem_destroy(vex_vfs *v)
     mem_vfs *m = mv(v);
     vex_mem mem = m->mem;
     while (m->n_ents > 0)
-        drop_entry(m, m->n_ents - 1);
-    vex_mem_free(&mem, m->ents);
+        mem_drop_entry(m, m->n_ents - 1);
+    vx_mem_free(&mem, m->ents);
     pthread_mutex_destroy(&m->mu);
-    vex_mem_free(&mem, m);
+    vx_mem_free(&mem, m);
 }
 
 static const vex_vfs_methods mem_methods = {
@@ -669,21 +669,21 @@ static const vex_vfs_methods mem_methods = {
                                                     private copy */
 };
 
-int vex_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out)
+int vx_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out)
 {
     vex_mem mem;
     mem_vfs *m;
     int rc;
     *out = NULL;
-    rc = vex_mem_init(&mem, alloc);
+    rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
         return rc;
-    m = vex_mem_calloc(&mem, 1, sizeof *m);
+    m = vx_mem_calloc(&mem, 1, sizeof *m);
     if (m == NULL)
         return VEX_NOMEM;
     m->mem = mem;
     if (pthread_mutex_init(&m->mu, NULL) != 0) {
-        vex_mem_free(&mem, m);
+        vx_mem_free(&mem, m);
         return VEX_INTERNAL;
     }
     m->base.name = "mem";
@@ -693,7 +693,7 @@ int vex_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out)
     return VEX_OK;
 }
 
-void vex_vfs_mem_counts(vex_vfs *v, uint64_t *n_open, uint64_t *n_maps)
+void vx_vfs_mem_counts(vex_vfs *v, uint64_t *n_open, uint64_t *n_maps)
 {
     mem_vfs *m = mv(v);
     pthread_mutex_lock(&m->mu);

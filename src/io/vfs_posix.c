@@ -45,45 +45,45 @@ static const vex_mem *pmem(vex_vfs *v)
 static int sys_fail(vex_err *err, int e, const char *path, const char *what)
 {
     char buf[128];
-    return vex_vfs_fail(err, vex_vfs_errno_rc(e), "%s: %s: %s", path, what,
-                        vex_vfs_strerror(e, buf, sizeof buf));
+    return vx_vfs_fail(err, vx_vfs_errno_rc(e), "%s: %s: %s", path, what,
+                       vx_vfs_strerror(e, buf, sizeof buf));
 }
 
 static int sys_fail_at(vex_err *err, int e, const char *path, const char *what,
                        uint64_t off)
 {
     char buf[128];
-    return vex_vfs_fail(err, vex_vfs_errno_rc(e), "%s: %s at offset %llu: %s",
-                        path, what, (unsigned long long)off,
-                        vex_vfs_strerror(e, buf, sizeof buf));
+    return vx_vfs_fail(err, vx_vfs_errno_rc(e), "%s: %s at offset %llu: %s",
+                       path, what, (unsigned long long)off,
+                       vx_vfs_strerror(e, buf, sizeof buf));
 }
 
 static int posix_open(vex_vfs *v, const char *path, int flags, vex_file **out,
                       vex_err *err)
 {
     int rc = VEX_OK, oflags = O_CLOEXEC, fd = -1;
-    int rw = flags & (VEX_OPEN_READONLY | VEX_OPEN_READWRITE);
+    int rw = flags & (VX_FILE_READONLY | VX_FILE_READWRITE);
     posix_file *f = NULL;
 
     *out = NULL;
-    if ((rw != VEX_OPEN_READONLY && rw != VEX_OPEN_READWRITE) ||
-        (rw == VEX_OPEN_READONLY &&
-         (flags & (VEX_OPEN_CREATE | VEX_OPEN_TRUNCATE))) ||
-        ((flags & VEX_OPEN_EXCL) && !(flags & VEX_OPEN_CREATE))) {
-        rc = vex_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
-                          (unsigned)flags);
+    if ((rw != VX_FILE_READONLY && rw != VX_FILE_READWRITE) ||
+        (rw == VX_FILE_READONLY &&
+         (flags & (VX_FILE_CREATE | VX_FILE_TRUNCATE))) ||
+        ((flags & VX_FILE_EXCL) && !(flags & VX_FILE_CREATE))) {
+        rc = vx_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
+                         (unsigned)flags);
         goto cleanup;
     }
-    oflags |= rw == VEX_OPEN_READWRITE ? O_RDWR : O_RDONLY;
-    if (flags & VEX_OPEN_CREATE)
+    oflags |= rw == VX_FILE_READWRITE ? O_RDWR : O_RDONLY;
+    if (flags & VX_FILE_CREATE)
         oflags |= O_CREAT;
-    if (flags & VEX_OPEN_EXCL)
+    if (flags & VX_FILE_EXCL)
         oflags |= O_EXCL;
-    if (flags & VEX_OPEN_TRUNCATE)
+    if (flags & VX_FILE_TRUNCATE)
         oflags |= O_TRUNC;
-    f = vex_mem_calloc(pmem(v), 1, sizeof *f);
-    if (f == NULL || (f->path = vex_vfs_strdup(pmem(v), path)) == NULL) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+    f = vx_mem_calloc(pmem(v), 1, sizeof *f);
+    if (f == NULL || (f->path = vx_vfs_strdup(pmem(v), path)) == NULL) {
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
         goto cleanup;
     }
     do
@@ -100,8 +100,8 @@ static int posix_open(vex_vfs *v, const char *path, int flags, vex_file **out,
     f = NULL;
 cleanup:
     if (f) {
-        vex_mem_free(pmem(v), f->path);
-        vex_mem_free(pmem(v), f);
+        vx_mem_free(pmem(v), f->path);
+        vx_mem_free(pmem(v), f);
     }
     return rc;
 }
@@ -117,8 +117,8 @@ static int posix_close(vex_file *file, vex_err *err)
     /* Not retried on EINTR: on Linux the descriptor is gone either way. */
     if (close(f->fd) != 0 && errno != EINTR)
         rc = sys_fail(err, errno, f->path, "close");
-    vex_mem_free(m, f->path);
-    vex_mem_free(m, f);
+    vx_mem_free(m, f->path);
+    vx_mem_free(m, f);
     return rc;
 }
 
@@ -215,7 +215,7 @@ static int posix_mmap(vex_file *file, const void **addr, size_t *len,
     if (size == 0)
         return VEX_OK;
     if (size > SIZE_MAX)
-        return vex_vfs_fail(err, VEX_FULL, "%s: mmap: file too large", f->path);
+        return vx_vfs_fail(err, VEX_FULL, "%s: mmap: file too large", f->path);
     p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f->fd, 0);
     if (p == MAP_FAILED)
         return sys_fail(err, errno, f->path, "mmap");
@@ -259,9 +259,9 @@ static int posix_lock(vex_file *file, vex_err *err)
     while (r != 0 && errno == EINTR);
     if (r != 0) {
         if (errno == EWOULDBLOCK)
-            return vex_vfs_fail(err, VEX_BUSY,
-                                "%s: lock: held by another handle or process",
-                                f->path);
+            return vx_vfs_fail(err, VEX_BUSY,
+                               "%s: lock: held by another handle or process",
+                               f->path);
         return sys_fail(err, errno, f->path, "flock");
     }
     return VEX_OK;
@@ -299,8 +299,8 @@ static int posix_rename(vex_vfs *v, const char *from, const char *to,
     (void)v;
     if (rename(from, to) == 0)
         return VEX_OK;
-    return vex_vfs_fail(err, vex_vfs_errno_rc(errno), "rename %s -> %s: %s",
-                        from, to, vex_vfs_strerror(errno, buf, sizeof buf));
+    return vx_vfs_fail(err, vx_vfs_errno_rc(errno), "rename %s -> %s: %s", from,
+                       to, vx_vfs_strerror(errno, buf, sizeof buf));
 }
 
 static int posix_sync_dir(vex_vfs *v, const char *path, vex_err *err)
@@ -361,10 +361,10 @@ static int posix_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
             continue;
         need = dlen + strlen(de->d_name) + 2;
         if (need > full_cap) {
-            char *p = vex_mem_realloc(m, full, need);
+            char *p = vx_mem_realloc(m, full, need);
             if (p == NULL) {
-                rc = vex_vfs_fail(err, VEX_NOMEM, "%s: list: out of memory",
-                                  dir);
+                rc =
+                    vx_vfs_fail(err, VEX_NOMEM, "%s: list: out of memory", dir);
                 goto cleanup;
             }
             full = p;
@@ -383,7 +383,7 @@ static int posix_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
 cleanup:
     if (d)
         closedir(d);
-    vex_mem_free(m, full);
+    vx_mem_free(m, full);
     return rc;
 }
 
@@ -413,7 +413,7 @@ static void posix_destroy(vex_vfs *v)
 {
     posix_vfs *p = v->user;
     vex_mem m = p->mem;
-    vex_mem_free(&m, p);
+    vx_mem_free(&m, p);
 }
 
 static const vex_vfs_methods posix_methods = {
@@ -423,16 +423,16 @@ static const vex_vfs_methods posix_methods = {
     posix_mkdir,    posix_exists, posix_destroy, posix_advise,
 };
 
-int vex_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out)
+int vx_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out)
 {
     vex_mem m;
     posix_vfs *p;
     int rc;
     *out = NULL;
-    rc = vex_mem_init(&m, alloc);
+    rc = vx_mem_init(&m, alloc);
     if (rc != VEX_OK)
         return rc;
-    p = vex_mem_calloc(&m, 1, sizeof *p);
+    p = vx_mem_calloc(&m, 1, sizeof *p);
     if (p == NULL)
         return VEX_NOMEM;
     p->mem = m;

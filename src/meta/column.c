@@ -15,7 +15,7 @@
 #include <zstd.h>
 #endif
 
-/* vex_err_set for an `err` that may be NULL. */
+/* vx_err_set for an `err` that may be NULL. */
 
 /* ---------------------------------------------------------------------
  * Decoded form
@@ -137,7 +137,7 @@ static unsigned char *wb_room(wbuf *w, size_t add)
         unsigned char *q;
         while (cap < w->n + add)
             cap *= 2;
-        q = vex_mem_realloc(w->mem, w->p, cap);
+        q = vx_mem_realloc(w->mem, w->p, cap);
         if (q == NULL) {
             w->failed = 1;
             return NULL;
@@ -185,7 +185,7 @@ static uint64_t dbits(double d)
 
 static int cmp_str_q(const void *a, const void *b)
 {
-    return vm_str_cmp(a, b);
+    return vx_vm_str_cmp(a, b);
 }
 
 /* One column being built: the values of rows that have it. */
@@ -200,7 +200,7 @@ typedef struct bcol {
 static int cmp_bcol(const void *pa, const void *pb)
 {
     const bcol *a = pa, *b = pb;
-    int c = vm_str_cmp(&a->name, &b->name);
+    int c = vx_vm_str_cmp(&a->name, &b->name);
     return c ? c : (a->type > b->type) - (a->type < b->type);
 }
 
@@ -208,14 +208,14 @@ static int cmp_bcol(const void *pa, const void *pb)
 static int make_dict(const vex_mem *mem, const vm_str *s, size_t n,
                      vm_str **dict, uint32_t *nd)
 {
-    vm_str *d = vex_mem_alloc(mem, (n ? n : 1) * sizeof *d);
+    vm_str *d = vx_mem_alloc(mem, (n ? n : 1) * sizeof *d);
     uint32_t k = 0;
     if (d == NULL)
         return VEX_NOMEM;
     memcpy(d, s, n * sizeof *d);
     qsort(d, n, sizeof *d, cmp_str_q);
     for (size_t i = 0; i < n; i++)
-        if (k == 0 || vm_str_cmp(&d[k - 1], &d[i]) != 0)
+        if (k == 0 || vx_vm_str_cmp(&d[k - 1], &d[i]) != 0)
             d[k++] = d[i];
     *dict = d;
     *nd = k;
@@ -227,7 +227,7 @@ static uint32_t dict_code(const vm_str *dict, uint32_t nd, const vm_str *s)
     uint32_t lo = 0, hi = nd;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (vm_str_cmp(&dict[mid], s) < 0)
+        if (vx_vm_str_cmp(&dict[mid], s) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -358,7 +358,7 @@ static int encode_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
     int rc;
     for (uint32_t i = 0; i < n; i++)
         ns += c->type == VM_STRING ? 1 : c->v[i]->u.tags.n;
-    s = vex_mem_alloc(mem, (ns ? ns : 1) * sizeof *s);
+    s = vx_mem_alloc(mem, (ns ? ns : 1) * sizeof *s);
     if (s == NULL)
         return VEX_NOMEM;
     ns = 0;
@@ -370,7 +370,7 @@ static int encode_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
                 s[ns++] = c->v[i]->u.tags.v[j];
     }
     if ((rc = make_dict(mem, s, ns, &dict, &nd)) != VEX_OK) {
-        vex_mem_free(mem, s);
+        vx_mem_free(mem, s);
         return rc;
     }
     {
@@ -395,8 +395,8 @@ static int encode_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
             put_strings(w, s, ns);
         }
     }
-    vex_mem_free(mem, dict);
-    vex_mem_free(mem, s);
+    vx_mem_free(mem, dict);
+    vx_mem_free(mem, s);
     return w->failed ? VEX_NOMEM : VEX_OK;
 }
 
@@ -411,7 +411,7 @@ static int put_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
 #ifdef VEX_HAVE_ZSTD
     if (rc == VEX_OK && v.n >= 64 && v.n <= UINT32_MAX) {
         size_t bound = ZSTD_compressBound(v.n);
-        unsigned char *z = vex_mem_alloc(mem, bound);
+        unsigned char *z = vx_mem_alloc(mem, bound);
         size_t zn = z ? ZSTD_compress(z, bound, v.p, v.n, 3) : 0;
         if (z == NULL) {
             rc = VEX_NOMEM;
@@ -421,16 +421,16 @@ static int put_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
             wb_u32(w, (uint32_t)zn);
             wb_bytes(w, z, zn);
             *enc |= ENC_ZSTD;
-            vex_mem_free(mem, z);
-            vex_mem_free(mem, v.p);
+            vx_mem_free(mem, z);
+            vx_mem_free(mem, v.p);
             return w->failed ? VEX_NOMEM : VEX_OK;
         }
-        vex_mem_free(mem, z);
+        vx_mem_free(mem, z);
     }
 #endif
     if (rc == VEX_OK)
         wb_bytes(w, v.p, v.n);
-    vex_mem_free(mem, v.p);
+    vx_mem_free(mem, v.p);
     return rc == VEX_OK && w->failed ? VEX_NOMEM : rc;
 }
 
@@ -465,9 +465,9 @@ static void encode_zones(const bcol *c, uint32_t n_rows, wbuf *w)
     }
 }
 
-int vm_colset_build(const vm_record *const *recs, uint32_t n,
-                    const vex_mem *mem, vex_err *err, unsigned char **out,
-                    size_t *out_len)
+int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
+                       const vex_mem *mem, vex_err *err, unsigned char **out,
+                       size_t *out_len)
 {
     bcol *cols = NULL;
     uint32_t n_cols = 0, cap = 0;
@@ -478,8 +478,8 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
     *out_len = 0;
     /* collect (name, type) columns; rows arrive in order */
     for (uint32_t r = 0; r < n; r++) {
-        size_t nf = vm_record_n_fields(recs[r]);
-        const vm_field *f = vm_record_fields(recs[r]);
+        size_t nf = vx_vm_record_n_fields(recs[r]);
+        const vm_field *f = vx_vm_record_fields(recs[r]);
         for (size_t j = 0; j < nf; j++) {
             bcol key, *c = NULL;
             key.name = f[j].name;
@@ -492,7 +492,7 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
             if (c == NULL) {
                 if (n_cols == cap) {
                     uint32_t nc = cap ? cap * 2 : 8;
-                    bcol *g = vex_mem_realloc(mem, cols, nc * sizeof *g);
+                    bcol *g = vx_mem_realloc(mem, cols, nc * sizeof *g);
                     if (g == NULL) {
                         rc = VEX_NOMEM;
                         goto done;
@@ -504,8 +504,8 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
                 memset(c, 0, sizeof *c);
                 c->name = key.name;
                 c->type = key.type;
-                c->rows = vex_mem_alloc(mem, (size_t)n * sizeof *c->rows);
-                c->v = vex_mem_alloc(mem, (size_t)n * sizeof *c->v);
+                c->rows = vx_mem_alloc(mem, (size_t)n * sizeof *c->rows);
+                c->v = vx_mem_alloc(mem, (size_t)n * sizeof *c->v);
                 if (c->rows == NULL || c->v == NULL) {
                     rc = VEX_NOMEM;
                     goto done;
@@ -547,8 +547,8 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
         if (w.failed)
             break;
         if (w.n - start > UINT32_MAX || w.n > UINT32_MAX) {
-            rc = vm_err_set(err, VEX_INVALID,
-                            "metadata columns: more than 4 GiB");
+            rc = vx_vm_err_set(err, VEX_INVALID,
+                               "metadata columns: more than 4 GiB");
             goto done;
         }
         unsigned char *d = w.p + dir_at + (size_t)i * DIR_BYTES;
@@ -563,14 +563,14 @@ int vm_colset_build(const vm_record *const *recs, uint32_t n,
         rc = VEX_NOMEM;
 done:
     for (uint32_t i = 0; i < n_cols; i++) {
-        vex_mem_free(mem, cols[i].rows);
-        vex_mem_free(mem, cols[i].v);
+        vx_mem_free(mem, cols[i].rows);
+        vx_mem_free(mem, cols[i].v);
     }
-    vex_mem_free(mem, cols);
+    vx_mem_free(mem, cols);
     if (rc != VEX_OK) {
-        vex_mem_free(mem, w.p);
+        vx_mem_free(mem, w.p);
         if (rc == VEX_NOMEM)
-            vm_err_set(err, rc, "metadata columns: out of memory");
+            vx_vm_err_set(err, rc, "metadata columns: out of memory");
         return rc;
     }
     *out = w.p;
@@ -593,11 +593,11 @@ typedef struct rd {
 static int bad(rd *r, const char *what)
 {
     if (r->rc == VEX_OK)
-        r->rc = vm_err_set(r->err, VEX_CORRUPT,
-                           "metadata columns: column \"%.*s\": %s at offset "
-                           "%zu",
-                           r->col ? (int)r->col->len : 0,
-                           r->col ? r->col->p : "", what, r->base + r->at);
+        r->rc = vx_vm_err_set(r->err, VEX_CORRUPT,
+                              "metadata columns: column \"%.*s\": %s at offset "
+                              "%zu",
+                              r->col ? (int)r->col->len : 0,
+                              r->col ? r->col->p : "", what, r->base + r->at);
     return 0;
 }
 
@@ -630,7 +630,7 @@ static void *calloc_n(vm_colset *s, uint64_t n, size_t size)
         n = 1;
     if (n > SIZE_MAX / size)
         return NULL;
-    p = vex_mem_calloc(&s->mem, (size_t)n, size);
+    p = vx_mem_calloc(&s->mem, (size_t)n, size);
     if (p)
         s->memory += n * size;
     return p;
@@ -666,9 +666,9 @@ static int read_strings(rd *r, vm_colset *s, uint64_t n, uint32_t max,
             return bad(r, "a string is longer than the limit");
         v[i].p = (const char *)bytes + a;
         v[i].len = b - a;
-        if (!vm_utf8_valid(v[i].p, v[i].len))
+        if (!vx_vm_utf8_valid(v[i].p, v[i].len))
             return bad(r, "a string is not valid UTF-8");
-        if (sorted && i > 0 && vm_str_cmp(&v[i - 1], &v[i]) >= 0)
+        if (sorted && i > 0 && vx_vm_str_cmp(&v[i - 1], &v[i]) >= 0)
             return bad(r, "dictionary not strictly ascending");
     }
     return 1;
@@ -693,9 +693,9 @@ static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
     if (wd && (n * wd) % 8 && (q[packed_bytes(n, wd) - 1] >> ((n * wd) % 8)))
         return bad(r, "padding bits after the codes are not zero");
     c = calloc_n(s, n, sizeof *c);
-    used = vex_mem_calloc(&s->mem, nd, 1);
+    used = vx_mem_calloc(&s->mem, nd, 1);
     if (c == NULL || used == NULL) {
-        vex_mem_free(&s->mem, used);
+        vx_mem_free(&s->mem, used);
         r->rc = VEX_NOMEM;
         return 0;
     }
@@ -703,7 +703,7 @@ static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
     for (uint64_t i = 0; i < n; i++) {
         uint64_t x = get_bits(q, i, wd);
         if (x >= nd) {
-            vex_mem_free(&s->mem, used);
+            vx_mem_free(&s->mem, used);
             return bad(r, "a code is past the dictionary");
         }
         c[i] = (uint32_t)x;
@@ -711,10 +711,10 @@ static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
     }
     for (uint32_t i = 0; i < nd; i++)
         if (!used[i]) {
-            vex_mem_free(&s->mem, used);
+            vx_mem_free(&s->mem, used);
             return bad(r, "a dictionary entry is never used");
         }
-    vex_mem_free(&s->mem, used);
+    vx_mem_free(&s->mem, used);
     return 1;
 }
 
@@ -984,7 +984,7 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
         return 0;
     c->name.p = (const char *)nm;
     r->col = &c->name;
-    if (!vm_name_valid(nm, c->name.len))
+    if (!vx_vm_name_valid(nm, c->name.len))
         return bad(r, "the name is not a valid field name");
     if (!take_u32(r, &np, "value count"))
         return 0;
@@ -1022,11 +1022,11 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
         rd vr;
 #ifndef VEX_HAVE_ZSTD
         if (r->rc == VEX_OK)
-            r->rc = vm_err_set(r->err, VEX_UNSUPPORTED,
-                               "metadata columns: column \"%.*s\" is "
-                               "compressed with zstd, and this library was "
-                               "built without zstd",
-                               (int)c->name.len, c->name.p);
+            r->rc = vx_vm_err_set(r->err, VEX_UNSUPPORTED,
+                                  "metadata columns: column \"%.*s\" is "
+                                  "compressed with zstd, and this library was "
+                                  "built without zstd",
+                                  (int)c->name.len, c->name.p);
         return 0;
 #endif
         if (!take_u32(r, &raw_len, "uncompressed length") ||
@@ -1042,7 +1042,7 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
             size_t got;
             if (fs != raw_len)
                 return bad(r, "compressed frame does not hold the length");
-            if ((c->raw = vex_mem_alloc(&s->mem, raw_len)) == NULL) {
+            if ((c->raw = vx_mem_alloc(&s->mem, raw_len)) == NULL) {
                 r->rc = VEX_NOMEM;
                 return 0;
             }
@@ -1068,8 +1068,8 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
     return 1;
 }
 
-int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
-                   const vex_mem *mem, vex_err *err, vm_colset **out)
+int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
+                      const vex_mem *mem, vex_err *err, vm_colset **out)
 {
     vm_colset *s;
     const unsigned char *h;
@@ -1077,40 +1077,40 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     uint64_t at;
     *out = NULL;
     if (len < HDR_BYTES)
-        return vm_err_set(err, VEX_CORRUPT,
-                          "metadata columns: %zu bytes, shorter than the "
-                          "header",
-                          len);
+        return vx_vm_err_set(err, VEX_CORRUPT,
+                             "metadata columns: %zu bytes, shorter than the "
+                             "header",
+                             len);
     h = buf;
     if (h[0] > VM_COLSET_VERSION)
-        return vm_err_set(err, VEX_UNSUPPORTED,
-                          "metadata columns: version %u is newer than this "
-                          "library's %u",
-                          h[0], VM_COLSET_VERSION);
+        return vx_vm_err_set(err, VEX_UNSUPPORTED,
+                             "metadata columns: version %u is newer than this "
+                             "library's %u",
+                             h[0], VM_COLSET_VERSION);
     if (h[0] != VM_COLSET_VERSION || h[1] || h[2] || h[3])
-        return vm_err_set(err, VEX_CORRUPT,
-                          "metadata columns: bad version or reserved bytes "
-                          "at offset 0");
+        return vx_vm_err_set(err, VEX_CORRUPT,
+                             "metadata columns: bad version or reserved bytes "
+                             "at offset 0");
     if (vex_get_u32le(h + 4) != n_rows)
-        return vm_err_set(err, VEX_CORRUPT,
-                          "metadata columns: %u rows, the segment has %u",
-                          vex_get_u32le(h + 4), n_rows);
+        return vx_vm_err_set(err, VEX_CORRUPT,
+                             "metadata columns: %u rows, the segment has %u",
+                             vex_get_u32le(h + 4), n_rows);
     n_cols = vex_get_u32le(h + 8);
     if (n_cols > (len - HDR_BYTES) / DIR_BYTES)
-        return vm_err_set(err, VEX_CORRUPT,
-                          "metadata columns: %u columns do not fit in %zu "
-                          "bytes",
-                          n_cols, len);
-    s = vex_mem_calloc(mem, 1, sizeof *s);
+        return vx_vm_err_set(err, VEX_CORRUPT,
+                             "metadata columns: %u columns do not fit in %zu "
+                             "bytes",
+                             n_cols, len);
+    s = vx_mem_calloc(mem, 1, sizeof *s);
     if (s == NULL)
-        return vm_err_set(err, VEX_NOMEM, "out of memory");
+        return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
     s->mem = *mem;
     s->n_rows = n_rows;
     s->n_cols = n_cols;
     s->cols = calloc_n(s, n_cols, sizeof *s->cols);
     if (s->cols == NULL) {
-        vm_colset_close(s);
-        return vm_err_set(err, VEX_NOMEM, "out of memory");
+        vx_vm_colset_close(s);
+        return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
     }
     at = HDR_BYTES + (uint64_t)n_cols * DIR_BYTES;
     for (uint32_t i = 0; i < n_cols; i++) {
@@ -1119,11 +1119,11 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         uint32_t off = vex_get_u32le(d), clen = vex_get_u32le(d + 4);
         rd cr;
         if (off != at || clen > len - at) {
-            vm_colset_close(s);
-            return vm_err_set(err, VEX_CORRUPT,
-                              "metadata columns: column %u: offset %u and "
-                              "length %u do not follow the previous column",
-                              i, off, clen);
+            vx_vm_colset_close(s);
+            return vx_vm_err_set(err, VEX_CORRUPT,
+                                 "metadata columns: column %u: offset %u and "
+                                 "length %u do not follow the previous column",
+                                 i, off, clen);
         }
         c->type = d[8];
         c->enc = d[9] & ~ENC_ZSTD;
@@ -1132,51 +1132,52 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         cr = (rd){buf + off, clen, 0, off, err, NULL, VEX_OK};
         if (c->type > VM_TAGS) {
             int type = c->type;
-            vm_colset_close(s);
-            return vm_err_set(err, VEX_CORRUPT,
-                              "metadata columns: column %u: type %d", i, type);
+            vx_vm_colset_close(s);
+            return vx_vm_err_set(err, VEX_CORRUPT,
+                                 "metadata columns: column %u: type %d", i,
+                                 type);
         }
         if (!open_column(&cr, s, c, n_rows)) {
-            vm_colset_close(s);
+            vx_vm_colset_close(s);
             if (cr.rc == VEX_NOMEM)
-                return vm_err_set(err, VEX_NOMEM, "out of memory");
+                return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
             return cr.rc;
         }
         if (i > 0) {
             const vcol *p = &s->cols[i - 1];
-            int cmp = vm_str_cmp(&p->name, &c->name);
+            int cmp = vx_vm_str_cmp(&p->name, &c->name);
             if (cmp > 0 || (cmp == 0 && p->type >= c->type)) {
-                vm_colset_close(s);
-                return vm_err_set(err, VEX_CORRUPT,
-                                  "metadata columns: column %u is out of "
-                                  "(name, type) order",
-                                  i);
+                vx_vm_colset_close(s);
+                return vx_vm_err_set(err, VEX_CORRUPT,
+                                     "metadata columns: column %u is out of "
+                                     "(name, type) order",
+                                     i);
             }
         }
         at += clen;
     }
     if (at != len) {
-        vm_colset_close(s);
-        return vm_err_set(err, VEX_CORRUPT,
-                          "metadata columns: %llu bytes after the last "
-                          "column",
-                          (unsigned long long)(len - at));
+        vx_vm_colset_close(s);
+        return vx_vm_err_set(err, VEX_CORRUPT,
+                             "metadata columns: %llu bytes after the last "
+                             "column",
+                             (unsigned long long)(len - at));
     }
     /* a record names a field once: columns of one name never share a row */
     for (uint32_t i = 1; i < n_cols; i++) {
-        if (vm_str_cmp(&s->cols[i - 1].name, &s->cols[i].name) != 0)
+        if (vx_vm_str_cmp(&s->cols[i - 1].name, &s->cols[i].name) != 0)
             continue;
         for (uint32_t j = i;
-             j-- > 0 && vm_str_cmp(&s->cols[j].name, &s->cols[i].name) == 0;)
+             j-- > 0 && vx_vm_str_cmp(&s->cols[j].name, &s->cols[i].name) == 0;)
             for (uint32_t row = 0; row < n_rows; row++)
                 if (bit_at(s->cols[j].present, row) &&
                     bit_at(s->cols[i].present, row)) {
-                    int rc = vm_err_set(err, VEX_CORRUPT,
-                                        "metadata columns: row %u has field "
-                                        "\"%.*s\" twice",
-                                        row, (int)s->cols[i].name.len,
-                                        s->cols[i].name.p);
-                    vm_colset_close(s);
+                    int rc = vx_vm_err_set(err, VEX_CORRUPT,
+                                           "metadata columns: row %u has field "
+                                           "\"%.*s\" twice",
+                                           row, (int)s->cols[i].name.len,
+                                           s->cols[i].name.p);
+                    vx_vm_colset_close(s);
                     return rc;
                 }
     }
@@ -1184,43 +1185,43 @@ int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     return VEX_OK;
 }
 
-void vm_colset_close(vm_colset *s)
+void vx_vm_colset_close(vm_colset *s)
 {
     if (s == NULL)
         return;
     for (uint32_t i = 0; s->cols && i < s->n_cols; i++) {
         vcol *c = &s->cols[i];
-        vex_mem_free(&s->mem, c->rank);
-        vex_mem_free(&s->mem, c->iv);
-        vex_mem_free(&s->mem, c->dv);
-        vex_mem_free(&s->mem, c->sv);
-        vex_mem_free(&s->mem, c->codes);
-        vex_mem_free(&s->mem, c->toff);
-        vex_mem_free(&s->mem, c->tagv);
-        vex_mem_free(&s->mem, c->zany);
-        vex_mem_free(&s->mem, c->zmin);
-        vex_mem_free(&s->mem, c->zmax);
-        vex_mem_free(&s->mem, c->raw);
+        vx_mem_free(&s->mem, c->rank);
+        vx_mem_free(&s->mem, c->iv);
+        vx_mem_free(&s->mem, c->dv);
+        vx_mem_free(&s->mem, c->sv);
+        vx_mem_free(&s->mem, c->codes);
+        vx_mem_free(&s->mem, c->toff);
+        vx_mem_free(&s->mem, c->tagv);
+        vx_mem_free(&s->mem, c->zany);
+        vx_mem_free(&s->mem, c->zmin);
+        vx_mem_free(&s->mem, c->zmax);
+        vx_mem_free(&s->mem, c->raw);
     }
-    vex_mem_free(&s->mem, s->cols);
+    vx_mem_free(&s->mem, s->cols);
     {
         vex_mem m = s->mem;
-        vex_mem_free(&m, s);
+        vx_mem_free(&m, s);
     }
 }
 
-uint32_t vm_colset_rows(const vm_colset *s)
+uint32_t vx_vm_colset_rows(const vm_colset *s)
 {
     return s->n_rows;
 }
 
-uint32_t vm_colset_columns(const vm_colset *s)
+uint32_t vx_vm_colset_columns(const vm_colset *s)
 {
     return s->n_cols;
 }
 
-void vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name, int *type,
-                      int *encoding, uint32_t *n_present)
+void vx_vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name,
+                         int *type, int *encoding, uint32_t *n_present)
 {
     const vcol *c = &s->cols[i];
     *name = c->name;
@@ -1229,7 +1230,7 @@ void vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name, int *type,
     *n_present = c->n_present;
 }
 
-int vm_colset_zstd(void)
+int vx_vm_colset_zstd(void)
 {
 #ifdef VEX_HAVE_ZSTD
     return 1;
@@ -1238,7 +1239,7 @@ int vm_colset_zstd(void)
 #endif
 }
 
-uint64_t vm_colset_memory(const vm_colset *s)
+uint64_t vx_vm_colset_memory(const vm_colset *s)
 {
     return s->memory + sizeof *s;
 }
@@ -1255,31 +1256,31 @@ static uint32_t value_index(const vcol *c, uint32_t r)
     return c->rank[r >> 6] + (uint32_t)w;
 }
 
-int vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
-                     vex_err *err, vm_record **out)
+int vx_vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
+                        vex_err *err, vm_record **out)
 {
     vm_field f[VM_MAX_FIELDS];
     size_t n = 0;
     *out = NULL;
     if (r >= s->n_rows)
-        return vm_err_set(err, VEX_INVALID, "metadata columns: row %u of %u", r,
-                          s->n_rows);
+        return vx_vm_err_set(err, VEX_INVALID, "metadata columns: row %u of %u",
+                             r, s->n_rows);
     for (uint32_t i = 0; i < s->n_cols; i++) {
         const vcol *c = &s->cols[i];
         if (!bit_at(c->present, r))
             continue;
         if (n == VM_MAX_FIELDS)
-            return vm_err_set(err, VEX_CORRUPT,
-                              "metadata columns: row %u has more than %u "
-                              "fields",
-                              r, VM_MAX_FIELDS);
+            return vx_vm_err_set(err, VEX_CORRUPT,
+                                 "metadata columns: row %u has more than %u "
+                                 "fields",
+                                 r, VM_MAX_FIELDS);
         f[n].name = c->name;
         f[n++].v = col_value(c, value_index(c, r));
     }
     if (n == 0)
         return VEX_OK;
     {
-        int rc = vm_record_new(f, n, mem, err, out);
+        int rc = vx_vm_record_new(f, n, mem, err, out);
         return rc == VEX_INVALID ? VEX_CORRUPT : rc;
     }
 }
@@ -1308,13 +1309,13 @@ static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
     if (c->type == VM_STRING && c->n_dict) {
         unsigned char res[256], *rs = res;
         if (c->n_dict > sizeof res)
-            rs = vex_mem_alloc(&e->s->mem, c->n_dict);
+            rs = vx_mem_alloc(&e->s->mem, c->n_dict);
         if (rs) {
             for (uint32_t d = 0; d < c->n_dict; d++) {
                 vm_value v;
                 v.type = VM_STRING;
                 v.u.s = c->sv[d];
-                rs[d] = (unsigned char)vmf_eval_leaf(e->f, node, &v);
+                rs[d] = (unsigned char)vx_vmf_eval_leaf(e->f, node, &v);
             }
             for (uint32_t row = 0, i = 0; row < n_rows; row++) {
                 if (!bit_at(c->present, row))
@@ -1326,7 +1327,7 @@ static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
                     set64(F, row);
             }
             if (rs != res)
-                vex_mem_free(&e->s->mem, rs);
+                vx_mem_free(&e->s->mem, rs);
             return;
         }
     }
@@ -1336,8 +1337,8 @@ static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
         int whole = -1; /* the block's verdict when the zone map gives one */
         if (c->n_blocks && c->zany[b] &&
             (nd->kind == VMF_CMP || nd->kind == VMF_BETWEEN)) {
-            int lo = vmf_eval_leaf(e->f, node, &c->zmin[b]);
-            int hi = vmf_eval_leaf(e->f, node, &c->zmax[b]);
+            int lo = vx_vmf_eval_leaf(e->f, node, &c->zmin[b]);
+            int hi = vx_vmf_eval_leaf(e->f, node, &c->zmax[b]);
             int convex = nd->kind == VMF_BETWEEN ||
                          (nd->kind == VMF_CMP && nd->op != VMF_NE);
             int monotone =
@@ -1362,7 +1363,7 @@ static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
                 i++;
             } else {
                 v = col_value(c, i++);
-                k = vmf_eval_leaf(e->f, node, &v);
+                k = vx_vmf_eval_leaf(e->f, node, &v);
             }
             if (k == VMF_TRUE)
                 set64(T, row);
@@ -1376,7 +1377,7 @@ static void leaf(const ev *e, uint32_t node, uint64_t *T, uint64_t *F)
 {
     const vmf_node *nd = &e->nodes[node];
     const vm_colset *s = e->s;
-    int miss = vmf_eval_leaf(e->f, node, NULL);
+    int miss = vx_vmf_eval_leaf(e->f, node, NULL);
     uint32_t lo = 0, hi = s->n_cols;
     uint64_t *has = e->scratch[e->n_scratch - 1]; /* rows with the field */
     memset(T, 0, e->words * 8);
@@ -1385,13 +1386,14 @@ static void leaf(const ev *e, uint32_t node, uint64_t *T, uint64_t *F)
     /* the columns of this field: a contiguous run in name order */
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (vm_str_cmp(&s->cols[mid].name, &nd->field) < 0)
+        if (vx_vm_str_cmp(&s->cols[mid].name, &nd->field) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     for (uint32_t i = lo;
-         i < s->n_cols && vm_str_cmp(&s->cols[i].name, &nd->field) == 0; i++) {
+         i < s->n_cols && vx_vm_str_cmp(&s->cols[i].name, &nd->field) == 0;
+         i++) {
         const vcol *c = &s->cols[i];
         leaf_column(e, node, c, T, F);
         for (uint32_t row = 0; row < s->n_rows; row++)
@@ -1455,8 +1457,8 @@ static unsigned tree_depth(const vmf_node *nodes, const uint32_t *kids,
     return d + 1;
 }
 
-int vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
-                   uint64_t *n_match, vex_err *err)
+int vx_vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
+                      uint64_t *n_match, vex_err *err)
 {
     ev e;
     uint64_t *F;
@@ -1464,23 +1466,24 @@ int vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
     uint64_t cnt = 0;
     e.s = s;
     e.f = f;
-    e.nodes = vmf_nodes(f);
-    e.kids = vmf_kids(f);
+    e.nodes = vx_vmf_nodes(f);
+    e.kids = vx_vmf_kids(f);
     e.words = ((size_t)s->n_rows + 63) / 64;
     depth = tree_depth(e.nodes, e.kids, 0);
     e.n_scratch = 2 * depth + 2;
-    e.scratch = vex_mem_calloc(&s->mem, e.n_scratch, sizeof *e.scratch);
-    F = vex_mem_calloc(&s->mem, e.words ? e.words : 1, 8);
+    e.scratch = vx_mem_calloc(&s->mem, e.n_scratch, sizeof *e.scratch);
+    F = vx_mem_calloc(&s->mem, e.words ? e.words : 1, 8);
     for (unsigned i = 0; e.scratch && i < e.n_scratch; i++)
-        if ((e.scratch[i] =
-                 vex_mem_calloc(&s->mem, e.words ? e.words : 1, 8)) == NULL)
+        if ((e.scratch[i] = vx_mem_calloc(&s->mem, e.words ? e.words : 1, 8)) ==
+            NULL)
             break;
     if (e.scratch == NULL || F == NULL || e.scratch[e.n_scratch - 1] == NULL) {
         for (unsigned i = 0; e.scratch && i < e.n_scratch; i++)
-            vex_mem_free(&s->mem, e.scratch[i]);
-        vex_mem_free(&s->mem, e.scratch);
-        vex_mem_free(&s->mem, F);
-        return vm_err_set(err, VEX_NOMEM, "out of memory for filter bitmaps");
+            vx_mem_free(&s->mem, e.scratch[i]);
+        vx_mem_free(&s->mem, e.scratch);
+        vx_mem_free(&s->mem, F);
+        return vx_vm_err_set(err, VEX_NOMEM,
+                             "out of memory for filter bitmaps");
     }
     node_eval(&e, 0, 0, bits, F);
     if (s->n_rows & 63)
@@ -1489,8 +1492,8 @@ int vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
         cnt += (uint64_t)__builtin_popcountll(bits[w]);
     *n_match = cnt;
     for (unsigned i = 0; i < e.n_scratch; i++)
-        vex_mem_free(&s->mem, e.scratch[i]);
-    vex_mem_free(&s->mem, e.scratch);
-    vex_mem_free(&s->mem, F);
+        vx_mem_free(&s->mem, e.scratch[i]);
+    vx_mem_free(&s->mem, e.scratch);
+    vx_mem_free(&s->mem, F);
     return VEX_OK;
 }

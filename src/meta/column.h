@@ -22,18 +22,18 @@
  * Every byte is in docs/FORMAT.md ("Metadata columns").
  *
  * A column set (vm_colset) is all the columns of one segment in one blob.
- * vm_colset_open checks the blob completely (it is untrusted: any damage
+ * vx_vm_colset_open checks the blob completely (it is untrusted: any damage
  * is VEX_CORRUPT with the column and offset) and decodes what evaluation
  * needs. Then:
- *   - vm_colset_eval turns a compiled filter into the bitmap of matching
+ *   - vx_vm_colset_eval turns a compiled filter into the bitmap of matching
  *     rows. It is exact by construction: every leaf is decided by the
- *     filter module's own leaf semantics (vmf_eval_leaf), applied once
+ *     filter module's own leaf semantics (vx_vmf_eval_leaf), applied once
  *     per dictionary entry for dictionary columns (the bitmap index),
  *     once per block where the zone map decides a range leaf, and once
  *     per row otherwise. AND/OR combine bitmaps; NOT (which normalization
  *     leaves only over leaves) is the leaf's complement among the rows
  *     where the leaf is known, so three-valued logic holds.
- *   - vm_colset_record rebuilds one row's record (for get and scan).
+ *   - vx_vm_colset_record rebuilds one row's record (for get and scan).
  *
  * Threading: a vm_colset is immutable after open; any number of threads
  * may use it at once. Errors: `err` may be NULL.
@@ -66,48 +66,48 @@ enum {
 #define VM_ENC_ZSTD 0x80
 
 /* 1 when this library compresses column value streams with zstd. */
-int vm_colset_zstd(void);
+int vx_vm_colset_zstd(void);
 
 typedef struct vm_colset vm_colset;
 
 /* Encode the metadata of n rows (recs[i] NULL = no metadata) into a new
- * blob *out of *out_len bytes (free with vex_mem_free; `mem` not NULL).
+ * blob *out of *out_len bytes (free with vx_mem_free; `mem` not NULL).
  * VEX_NOMEM; VEX_INVALID when a column would pass the format's limits (more
  * than 2^32 - 1 bytes). */
-int vm_colset_build(const vm_record *const *recs, uint32_t n,
-                    const vex_mem *mem, vex_err *err, unsigned char **out,
-                    size_t *out_len);
+int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
+                       const vex_mem *mem, vex_err *err, unsigned char **out,
+                       size_t *out_len);
 
 /* Check and open a blob (only read; it must outlive the set, whose
  * string and tag values point into it). `mem` (not NULL) is copied. n_rows is
  * the number of rows the caller expects (the segment's). VEX_CORRUPT ("metadata
  * columns: ... at offset N"), VEX_UNSUPPORTED (newer version), VEX_NOMEM. */
-int vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
-                   const vex_mem *mem, vex_err *err, vm_colset **out);
-void vm_colset_close(vm_colset *s); /* NULL: no-op */
+int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
+                      const vex_mem *mem, vex_err *err, vm_colset **out);
+void vx_vm_colset_close(vm_colset *s); /* NULL: no-op */
 
-uint32_t vm_colset_rows(const vm_colset *s);
-uint32_t vm_colset_columns(const vm_colset *s);
+uint32_t vx_vm_colset_rows(const vm_colset *s);
+uint32_t vx_vm_colset_columns(const vm_colset *s);
 
 /* Column i (0 .. columns-1, in (name, type) order): its name, type,
  * encoding (VM_ENC_*, with VM_ENC_ZSTD or-ed in when its value stream is
  * compressed) and number of rows with a value. */
-void vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name, int *type,
-                      int *encoding, uint32_t *n_present);
+void vx_vm_colset_column(const vm_colset *s, uint32_t i, vm_str *name,
+                         int *type, int *encoding, uint32_t *n_present);
 
 /* Set bits[r / 64] bit r % 64 for every row r that filter f matches
  * (TRUE in three-valued logic); bits has (n_rows + 63) / 64 words and is
  * overwritten. *n_match receives the count. VEX_NOMEM (scratch bitmaps
  * for AND/OR nodes are allocated). */
-int vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
-                   uint64_t *n_match, vex_err *err);
+int vx_vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
+                      uint64_t *n_match, vex_err *err);
 
 /* Row r's metadata as a new record (NULL when the row has no fields);
- * free with vm_record_free. VEX_NOMEM; VEX_INVALID for r out of range. */
-int vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
-                     vex_err *err, vm_record **out);
+ * free with vx_vm_record_free. VEX_NOMEM; VEX_INVALID for r out of range. */
+int vx_vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
+                        vex_err *err, vm_record **out);
 
 /* Bytes of memory the open set holds besides the blob. */
-uint64_t vm_colset_memory(const vm_colset *s);
+uint64_t vx_vm_colset_memory(const vm_colset *s);
 
 #endif

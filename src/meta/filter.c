@@ -3,9 +3,9 @@
  * in docs/FILTERS.md): the builder and its arena, the normalizer and type
  * checker, the layout into one block, the canonical printer, structural
  * equality and the evaluator. The parser is in filter_parse.c; both build
- * trees through vmfi_leaf/vmfi_node (filter_int.h). Meta layer.
+ * trees through vx_vmfi_leaf/vx_vmfi_node (filter_int.h). Meta layer.
  *
- * Normalization (vmf_build) and why each rule is exact under the
+ * Normalization (vx_vmf_build) and why each rule is exact under the
  * three-valued semantics (a leaf is UNKNOWN when the field is missing,
  * null, or of another class than the literal; never otherwise):
  *  1. NOT is pushed to the leaves: NOT NOT a = a; De Morgan for AND/OR
@@ -24,7 +24,7 @@
  *
  * Layout: nodes in pre-order (root at 0), the kid index lists, the
  * literals and every byte (field names, strings) in one allocation, so
- * vmf_eval touches one block and never allocates. All recursion is
+ * vx_vmf_eval touches one block and never allocates. All recursion is
  * bounded by VMF_MAX_DEPTH, enforced when a tree node is made.
  */
 #include "meta/filter_int.h"
@@ -53,7 +53,7 @@ struct vmf_filter {
 
 #define CHUNK_SIZE 16384u
 
-void *vmfi_alloc(vmf_builder *b, size_t size)
+void *vx_vmfi_alloc(vmf_builder *b, size_t size)
 {
     vmf_chunk *c = b->chunks;
     void *p;
@@ -62,9 +62,9 @@ void *vmfi_alloc(vmf_builder *b, size_t size)
         size = 8;
     if (c == NULL || c->cap - c->used < size) {
         size_t cap = size > CHUNK_SIZE ? size : CHUNK_SIZE;
-        c = vex_mem_alloc(&b->mem, sizeof(vmf_chunk) + cap);
+        c = vx_mem_alloc(&b->mem, sizeof(vmf_chunk) + cap);
         if (c == NULL)
-            return vmfi_fail(b, VEX_NOMEM, VMF_NO_POS, "out of memory");
+            return vx_vmfi_fail(b, VEX_NOMEM, VMF_NO_POS, "out of memory");
         c->cap = cap;
         c->used = 0;
         /* A big private chunk goes behind the current one, so the
@@ -82,7 +82,7 @@ void *vmfi_alloc(vmf_builder *b, size_t size)
     return p;
 }
 
-void *vmfi_fail(vmf_builder *b, int rc, uint32_t pos, const char *fmt, ...)
+void *vx_vmfi_fail(vmf_builder *b, int rc, uint32_t pos, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -102,9 +102,9 @@ void *vmfi_fail(vmf_builder *b, int rc, uint32_t pos, const char *fmt, ...)
     return NULL;
 }
 
-int vmf_builder_new(const vex_mem *mem, vmf_builder **out)
+int vx_vmf_builder_new(const vex_mem *mem, vmf_builder **out)
 {
-    vmf_builder *b = vex_mem_alloc(mem, sizeof *b);
+    vmf_builder *b = vx_mem_alloc(mem, sizeof *b);
     *out = NULL;
     if (b == NULL)
         return VEX_NOMEM;
@@ -116,7 +116,7 @@ int vmf_builder_new(const vex_mem *mem, vmf_builder **out)
     return VEX_OK;
 }
 
-void vmf_builder_free(vmf_builder *b)
+void vx_vmf_builder_free(vmf_builder *b)
 {
     vmf_chunk *c, *next;
     vex_mem mem;
@@ -125,14 +125,14 @@ void vmf_builder_free(vmf_builder *b)
     mem = b->mem;
     for (c = b->chunks; c; c = next) {
         next = c->next;
-        vex_mem_free(&mem, c);
+        vx_mem_free(&mem, c);
     }
-    vex_mem_free(&mem, b);
+    vx_mem_free(&mem, b);
 }
 
 /* ---- tree constructors ------------------------------------------------ */
 
-int vmfi_class(int type)
+int vx_vmfi_class(int type)
 {
     switch (type) {
     case VM_INT:
@@ -183,7 +183,7 @@ static const char *kind_text(int kind)
 static vm_str arena_str(vmf_builder *b, vm_str s)
 {
     vm_str r = {NULL, 0};
-    char *p = vmfi_alloc(b, s.len ? s.len : 1);
+    char *p = vx_vmfi_alloc(b, s.len ? s.len : 1);
     if (p == NULL)
         return r;
     if (s.len)
@@ -193,9 +193,9 @@ static vm_str arena_str(vmf_builder *b, vm_str s)
     return r;
 }
 
-vmf_expr *vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
-                    uint32_t pos, const vm_value *lits, size_t n,
-                    uint32_t lit_pos)
+vmf_expr *vx_vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
+                       uint32_t pos, const vm_value *lits, size_t n,
+                       uint32_t lit_pos)
 {
     vmf_expr *e;
     size_t i, lo = 1, hi = 1;
@@ -203,15 +203,15 @@ vmf_expr *vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
 
     if (b->rc != VEX_OK)
         return NULL;
-    if (field.p == NULL || !vm_name_valid(field.p, field.len))
-        return vmfi_fail(b, VEX_INVALID, pos,
-                         "invalid field name (1..%u bytes of UTF-8 without "
-                         "control characters)",
-                         VM_MAX_NAME);
+    if (field.p == NULL || !vx_vm_name_valid(field.p, field.len))
+        return vx_vmfi_fail(b, VEX_INVALID, pos,
+                            "invalid field name (1..%u bytes of UTF-8 without "
+                            "control characters)",
+                            VM_MAX_NAME);
     switch (kind) {
     case VMF_CMP:
         if (op < VMF_EQ || op > VMF_GE)
-            return vmfi_fail(b, VEX_INVALID, pos, "unknown operator %d", op);
+            return vx_vmfi_fail(b, VEX_INVALID, pos, "unknown operator %d", op);
         break;
     case VMF_IN:
     case VMF_NOT_IN:
@@ -229,71 +229,74 @@ vmf_expr *vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
         lo = hi = 0;
         break;
     default:
-        return vmfi_fail(b, VEX_INVALID, pos, "unknown condition kind %d",
-                         kind);
+        return vx_vmfi_fail(b, VEX_INVALID, pos, "unknown condition kind %d",
+                            kind);
     }
     if (n < lo || n > hi) {
         if (n > VMF_MAX_LIST)
-            return vmfi_fail(b, VEX_INVALID, pos,
-                             "field \"%.*s\": more than %u values in one list",
-                             (int)field.len, field.p, VMF_MAX_LIST);
-        return vmfi_fail(b, VEX_INVALID, pos,
-                         "field \"%.*s\": %s takes %lu value%s, not %lu",
-                         (int)field.len, field.p, kind_text(kind),
-                         (unsigned long)lo, lo == 1 ? "" : "s",
-                         (unsigned long)n);
+            return vx_vmfi_fail(
+                b, VEX_INVALID, pos,
+                "field \"%.*s\": more than %u values in one list",
+                (int)field.len, field.p, VMF_MAX_LIST);
+        return vx_vmfi_fail(b, VEX_INVALID, pos,
+                            "field \"%.*s\": %s takes %lu value%s, not %lu",
+                            (int)field.len, field.p, kind_text(kind),
+                            (unsigned long)lo, lo == 1 ? "" : "s",
+                            (unsigned long)n);
     }
     if (n > 0 && lits == NULL)
-        return vmfi_fail(b, VEX_INVALID, pos, "field \"%.*s\": no values",
-                         (int)field.len, field.p);
+        return vx_vmfi_fail(b, VEX_INVALID, pos, "field \"%.*s\": no values",
+                            (int)field.len, field.p);
     for (i = 0; i < n; i++) {
         const vm_value *v = &lits[i];
-        int c = vmfi_class(v->type);
+        int c = vx_vmfi_class(v->type);
         if (v->type == VM_NULL)
-            return vmfi_fail(b, VEX_INVALID, lit_pos,
-                             "field \"%.*s\": NULL is not a value; use IS "
-                             "NULL or IS NOT NULL",
-                             (int)field.len, field.p);
+            return vx_vmfi_fail(b, VEX_INVALID, lit_pos,
+                                "field \"%.*s\": NULL is not a value; use IS "
+                                "NULL or IS NOT NULL",
+                                (int)field.len, field.p);
         if (c == VMF_CLS_NONE)
-            return vmfi_fail(b, VEX_INVALID, lit_pos,
-                             "field \"%.*s\": a %s cannot be a literal",
-                             (int)field.len, field.p, vm_type_name(v->type));
+            return vx_vmfi_fail(b, VEX_INVALID, lit_pos,
+                                "field \"%.*s\": a %s cannot be a literal",
+                                (int)field.len, field.p,
+                                vx_vm_type_name(v->type));
         if (v->type == VM_DOUBLE && !isfinite(v->u.d))
-            return vmfi_fail(b, VEX_INVALID, lit_pos,
-                             "field \"%.*s\": double literal is not finite",
-                             (int)field.len, field.p);
+            return vx_vmfi_fail(b, VEX_INVALID, lit_pos,
+                                "field \"%.*s\": double literal is not finite",
+                                (int)field.len, field.p);
         if (v->type == VM_STRING && (v->u.s.len > VM_MAX_STRING ||
                                      (v->u.s.len > 0 && v->u.s.p == NULL) ||
-                                     !vm_utf8_valid(v->u.s.p, v->u.s.len)))
-            return vmfi_fail(b, VEX_INVALID, lit_pos,
-                             "field \"%.*s\": string literal must be valid "
-                             "UTF-8 of at most %u bytes",
-                             (int)field.len, field.p, VM_MAX_STRING);
+                                     !vx_vm_utf8_valid(v->u.s.p, v->u.s.len)))
+            return vx_vmfi_fail(b, VEX_INVALID, lit_pos,
+                                "field \"%.*s\": string literal must be valid "
+                                "UTF-8 of at most %u bytes",
+                                (int)field.len, field.p, VM_MAX_STRING);
         if (v->type == VM_BOOL && v->u.b != 0 && v->u.b != 1)
-            return vmfi_fail(b, VEX_INVALID, lit_pos,
-                             "field \"%.*s\": bool literal must be 0 or 1",
-                             (int)field.len, field.p);
+            return vx_vmfi_fail(b, VEX_INVALID, lit_pos,
+                                "field \"%.*s\": bool literal must be 0 or 1",
+                                (int)field.len, field.p);
         if (i == 0)
             cls = c;
         else if (c != cls)
-            return vmfi_fail(b, VEX_INVALID, lit_pos,
-                             "field \"%.*s\": %s mixes %s and %s",
-                             (int)field.len, field.p, kind_text(kind),
-                             class_name(cls), class_name(c));
+            return vx_vmfi_fail(b, VEX_INVALID, lit_pos,
+                                "field \"%.*s\": %s mixes %s and %s",
+                                (int)field.len, field.p, kind_text(kind),
+                                class_name(cls), class_name(c));
     }
     if (kind == VMF_CMP && op >= VMF_LT && cls == VMF_CLS_BOOL)
-        return vmfi_fail(b, VEX_INVALID, lit_pos,
-                         "'%s' cannot order bools; use = or !=", op_text[op]);
+        return vx_vmfi_fail(
+            b, VEX_INVALID, lit_pos,
+            "'%s' cannot order bools; use = or !=", op_text[op]);
     if (kind == VMF_BETWEEN && cls == VMF_CLS_BOOL)
-        return vmfi_fail(b, VEX_INVALID, lit_pos,
-                         "BETWEEN needs two numbers or two strings");
+        return vx_vmfi_fail(b, VEX_INVALID, lit_pos,
+                            "BETWEEN needs two numbers or two strings");
     if ((kind == VMF_CONTAINS || kind == VMF_CONTAINS_ANY ||
          kind == VMF_CONTAINS_ALL) &&
         cls != VMF_CLS_STR)
-        return vmfi_fail(b, VEX_INVALID, lit_pos, "%s takes strings, not %s",
-                         kind_text(kind), class_name(cls));
+        return vx_vmfi_fail(b, VEX_INVALID, lit_pos, "%s takes strings, not %s",
+                            kind_text(kind), class_name(cls));
 
-    e = vmfi_alloc(b, sizeof *e);
+    e = vx_vmfi_alloc(b, sizeof *e);
     if (e == NULL)
         return NULL;
     memset(e, 0, sizeof *e);
@@ -309,7 +312,7 @@ vmf_expr *vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
     if (e->field.p == NULL)
         return NULL;
     if (n) {
-        e->lits = vmfi_alloc(b, n * sizeof(vm_value));
+        e->lits = vx_vmfi_alloc(b, n * sizeof(vm_value));
         if (e->lits == NULL)
             return NULL;
         for (i = 0; i < n; i++) {
@@ -325,8 +328,8 @@ vmf_expr *vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
     return e;
 }
 
-vmf_expr *vmfi_node(vmf_builder *b, int kind, vmf_expr *const *kids, size_t n,
-                    uint32_t pos)
+vmf_expr *vx_vmfi_node(vmf_builder *b, int kind, vmf_expr *const *kids,
+                       size_t n, uint32_t pos)
 {
     vmf_expr *e;
     size_t i;
@@ -335,21 +338,22 @@ vmf_expr *vmfi_node(vmf_builder *b, int kind, vmf_expr *const *kids, size_t n,
     if (b->rc != VEX_OK)
         return NULL;
     if (kind != VMF_AND && kind != VMF_OR && kind != VMF_NOT)
-        return vmfi_fail(b, VEX_INVALID, pos, "unknown operator kind %d", kind);
+        return vx_vmfi_fail(b, VEX_INVALID, pos, "unknown operator kind %d",
+                            kind);
     if (n == 0 || (kind == VMF_NOT && n != 1) || kids == NULL)
-        return vmfi_fail(b, VEX_INVALID, pos, "%s needs %s",
-                         kind == VMF_NOT   ? "NOT"
-                         : kind == VMF_AND ? "AND"
-                                           : "OR",
-                         kind == VMF_NOT ? "one operand" : "operands");
+        return vx_vmfi_fail(b, VEX_INVALID, pos, "%s needs %s",
+                            kind == VMF_NOT   ? "NOT"
+                            : kind == VMF_AND ? "AND"
+                                              : "OR",
+                            kind == VMF_NOT ? "one operand" : "operands");
     if (n > VMF_MAX_NODES)
-        return vmfi_fail(b, VEX_INVALID, pos,
-                         "more than %u conditions and operators",
-                         VMF_MAX_NODES);
+        return vx_vmfi_fail(b, VEX_INVALID, pos,
+                            "more than %u conditions and operators",
+                            VMF_MAX_NODES);
     for (i = 0; i < n; i++) {
         if (kids[i] == NULL)
-            return vmfi_fail(b, VEX_INVALID, pos, "operand %lu is NULL",
-                             (unsigned long)i);
+            return vx_vmfi_fail(b, VEX_INVALID, pos, "operand %lu is NULL",
+                                (unsigned long)i);
         if (kids[i]->depth > depth)
             depth = kids[i]->depth;
         /* Each kid is within the limits, so these sums stay far below
@@ -357,18 +361,18 @@ vmf_expr *vmfi_node(vmf_builder *b, int kind, vmf_expr *const *kids, size_t n,
         nodes += kids[i]->n_nodes;
         lits += kids[i]->n_lits;
         if (nodes > VMF_MAX_NODES)
-            return vmfi_fail(b, VEX_INVALID, pos,
-                             "more than %u conditions and operators",
-                             VMF_MAX_NODES);
+            return vx_vmfi_fail(b, VEX_INVALID, pos,
+                                "more than %u conditions and operators",
+                                VMF_MAX_NODES);
         if (lits > VMF_MAX_LITERALS)
-            return vmfi_fail(b, VEX_INVALID, pos,
-                             "more than %u values in one filter",
-                             VMF_MAX_LITERALS);
+            return vx_vmfi_fail(b, VEX_INVALID, pos,
+                                "more than %u values in one filter",
+                                VMF_MAX_LITERALS);
     }
     if (depth + 1 > VMF_MAX_DEPTH)
-        return vmfi_fail(b, VEX_INVALID, pos, "nesting deeper than %u levels",
-                         VMF_MAX_DEPTH);
-    e = vmfi_alloc(b, sizeof *e);
+        return vx_vmfi_fail(b, VEX_INVALID, pos,
+                            "nesting deeper than %u levels", VMF_MAX_DEPTH);
+    e = vx_vmfi_alloc(b, sizeof *e);
     if (e == NULL)
         return NULL;
     memset(e, 0, sizeof *e);
@@ -379,7 +383,7 @@ vmf_expr *vmfi_node(vmf_builder *b, int kind, vmf_expr *const *kids, size_t n,
     e->n_nodes = nodes;
     e->n_lits = lits;
     e->n = (uint32_t)n;
-    e->kids = vmfi_alloc(b, n * sizeof(vmf_expr *));
+    e->kids = vx_vmfi_alloc(b, n * sizeof(vmf_expr *));
     if (e->kids == NULL)
         return NULL;
     memcpy(e->kids, kids, n * sizeof(vmf_expr *));
@@ -399,126 +403,127 @@ static vm_str cfield(vmf_builder *b, const char *field)
     return s;
 }
 
-vmf_expr *vmf_cmp(vmf_builder *b, const char *field, vmf_op op, vm_value v)
+vmf_expr *vx_vmf_cmp(vmf_builder *b, const char *field, vmf_op op, vm_value v)
 {
-    return vmfi_leaf(b, VMF_CMP, (int)op, cfield(b, field), VMF_NO_POS, &v, 1,
-                     VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_CMP, (int)op, cfield(b, field), VMF_NO_POS, &v,
+                        1, VMF_NO_POS);
 }
 
-vmf_expr *vmf_eq(vmf_builder *b, const char *field, vm_value v)
+vmf_expr *vx_vmf_eq(vmf_builder *b, const char *field, vm_value v)
 {
-    return vmf_cmp(b, field, VMF_EQ, v);
+    return vx_vmf_cmp(b, field, VMF_EQ, v);
 }
 
-vmf_expr *vmf_ne(vmf_builder *b, const char *field, vm_value v)
+vmf_expr *vx_vmf_ne(vmf_builder *b, const char *field, vm_value v)
 {
-    return vmf_cmp(b, field, VMF_NE, v);
+    return vx_vmf_cmp(b, field, VMF_NE, v);
 }
 
-vmf_expr *vmf_lt(vmf_builder *b, const char *field, vm_value v)
+vmf_expr *vx_vmf_lt(vmf_builder *b, const char *field, vm_value v)
 {
-    return vmf_cmp(b, field, VMF_LT, v);
+    return vx_vmf_cmp(b, field, VMF_LT, v);
 }
 
-vmf_expr *vmf_le(vmf_builder *b, const char *field, vm_value v)
+vmf_expr *vx_vmf_le(vmf_builder *b, const char *field, vm_value v)
 {
-    return vmf_cmp(b, field, VMF_LE, v);
+    return vx_vmf_cmp(b, field, VMF_LE, v);
 }
 
-vmf_expr *vmf_gt(vmf_builder *b, const char *field, vm_value v)
+vmf_expr *vx_vmf_gt(vmf_builder *b, const char *field, vm_value v)
 {
-    return vmf_cmp(b, field, VMF_GT, v);
+    return vx_vmf_cmp(b, field, VMF_GT, v);
 }
 
-vmf_expr *vmf_ge(vmf_builder *b, const char *field, vm_value v)
+vmf_expr *vx_vmf_ge(vmf_builder *b, const char *field, vm_value v)
 {
-    return vmf_cmp(b, field, VMF_GE, v);
+    return vx_vmf_cmp(b, field, VMF_GE, v);
 }
 
-vmf_expr *vmf_in(vmf_builder *b, const char *field, const vm_value *v, size_t n)
+vmf_expr *vx_vmf_in(vmf_builder *b, const char *field, const vm_value *v,
+                    size_t n)
 {
-    return vmfi_leaf(b, VMF_IN, 0, cfield(b, field), VMF_NO_POS, v, n,
-                     VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_IN, 0, cfield(b, field), VMF_NO_POS, v, n,
+                        VMF_NO_POS);
 }
 
-vmf_expr *vmf_not_in(vmf_builder *b, const char *field, const vm_value *v,
-                     size_t n)
+vmf_expr *vx_vmf_not_in(vmf_builder *b, const char *field, const vm_value *v,
+                        size_t n)
 {
-    return vmfi_leaf(b, VMF_NOT_IN, 0, cfield(b, field), VMF_NO_POS, v, n,
-                     VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_NOT_IN, 0, cfield(b, field), VMF_NO_POS, v, n,
+                        VMF_NO_POS);
 }
 
-vmf_expr *vmf_between(vmf_builder *b, const char *field, vm_value lo,
-                      vm_value hi)
+vmf_expr *vx_vmf_between(vmf_builder *b, const char *field, vm_value lo,
+                         vm_value hi)
 {
     vm_value v[2];
     v[0] = lo;
     v[1] = hi;
-    return vmfi_leaf(b, VMF_BETWEEN, 0, cfield(b, field), VMF_NO_POS, v, 2,
-                     VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_BETWEEN, 0, cfield(b, field), VMF_NO_POS, v, 2,
+                        VMF_NO_POS);
 }
 
-vmf_expr *vmf_contains(vmf_builder *b, const char *field, vm_value tag)
+vmf_expr *vx_vmf_contains(vmf_builder *b, const char *field, vm_value tag)
 {
-    return vmfi_leaf(b, VMF_CONTAINS, 0, cfield(b, field), VMF_NO_POS, &tag, 1,
-                     VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_CONTAINS, 0, cfield(b, field), VMF_NO_POS, &tag,
+                        1, VMF_NO_POS);
 }
 
-vmf_expr *vmf_contains_any(vmf_builder *b, const char *field,
-                           const vm_value *tags, size_t n)
+vmf_expr *vx_vmf_contains_any(vmf_builder *b, const char *field,
+                              const vm_value *tags, size_t n)
 {
-    return vmfi_leaf(b, VMF_CONTAINS_ANY, 0, cfield(b, field), VMF_NO_POS, tags,
-                     n, VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_CONTAINS_ANY, 0, cfield(b, field), VMF_NO_POS,
+                        tags, n, VMF_NO_POS);
 }
 
-vmf_expr *vmf_contains_all(vmf_builder *b, const char *field,
-                           const vm_value *tags, size_t n)
+vmf_expr *vx_vmf_contains_all(vmf_builder *b, const char *field,
+                              const vm_value *tags, size_t n)
 {
-    return vmfi_leaf(b, VMF_CONTAINS_ALL, 0, cfield(b, field), VMF_NO_POS, tags,
-                     n, VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_CONTAINS_ALL, 0, cfield(b, field), VMF_NO_POS,
+                        tags, n, VMF_NO_POS);
 }
 
-vmf_expr *vmf_is_null(vmf_builder *b, const char *field)
+vmf_expr *vx_vmf_is_null(vmf_builder *b, const char *field)
 {
-    return vmfi_leaf(b, VMF_IS_NULL, 0, cfield(b, field), VMF_NO_POS, NULL, 0,
-                     VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_IS_NULL, 0, cfield(b, field), VMF_NO_POS, NULL,
+                        0, VMF_NO_POS);
 }
 
-vmf_expr *vmf_is_not_null(vmf_builder *b, const char *field)
+vmf_expr *vx_vmf_is_not_null(vmf_builder *b, const char *field)
 {
-    return vmfi_leaf(b, VMF_IS_NOT_NULL, 0, cfield(b, field), VMF_NO_POS, NULL,
-                     0, VMF_NO_POS);
+    return vx_vmfi_leaf(b, VMF_IS_NOT_NULL, 0, cfield(b, field), VMF_NO_POS,
+                        NULL, 0, VMF_NO_POS);
 }
 
-vmf_expr *vmf_and(vmf_builder *b, vmf_expr *x, vmf_expr *y)
-{
-    vmf_expr *k[2];
-    k[0] = x;
-    k[1] = y;
-    return vmfi_node(b, VMF_AND, k, 2, VMF_NO_POS);
-}
-
-vmf_expr *vmf_or(vmf_builder *b, vmf_expr *x, vmf_expr *y)
+vmf_expr *vx_vmf_and(vmf_builder *b, vmf_expr *x, vmf_expr *y)
 {
     vmf_expr *k[2];
     k[0] = x;
     k[1] = y;
-    return vmfi_node(b, VMF_OR, k, 2, VMF_NO_POS);
+    return vx_vmfi_node(b, VMF_AND, k, 2, VMF_NO_POS);
 }
 
-vmf_expr *vmf_not(vmf_builder *b, vmf_expr *x)
+vmf_expr *vx_vmf_or(vmf_builder *b, vmf_expr *x, vmf_expr *y)
 {
-    return vmfi_node(b, VMF_NOT, &x, 1, VMF_NO_POS);
+    vmf_expr *k[2];
+    k[0] = x;
+    k[1] = y;
+    return vx_vmfi_node(b, VMF_OR, k, 2, VMF_NO_POS);
 }
 
-vmf_expr *vmf_and_n(vmf_builder *b, vmf_expr *const *xs, size_t n)
+vmf_expr *vx_vmf_not(vmf_builder *b, vmf_expr *x)
 {
-    return vmfi_node(b, VMF_AND, xs, n, VMF_NO_POS);
+    return vx_vmfi_node(b, VMF_NOT, &x, 1, VMF_NO_POS);
 }
 
-vmf_expr *vmf_or_n(vmf_builder *b, vmf_expr *const *xs, size_t n)
+vmf_expr *vx_vmf_and_n(vmf_builder *b, vmf_expr *const *xs, size_t n)
 {
-    return vmfi_node(b, VMF_OR, xs, n, VMF_NO_POS);
+    return vx_vmfi_node(b, VMF_AND, xs, n, VMF_NO_POS);
+}
+
+vmf_expr *vx_vmf_or_n(vmf_builder *b, vmf_expr *const *xs, size_t n)
+{
+    return vx_vmfi_node(b, VMF_OR, xs, n, VMF_NO_POS);
 }
 
 /* ---- value comparison (shared by sorting and evaluation) ------------ */
@@ -555,13 +560,13 @@ static int cmp_num(const vm_value *a, const vm_value *b)
  * the same class, else 0 (the leaf is UNKNOWN). */
 static int cmp_value(const vm_value *v, const vm_value *lit, int *c)
 {
-    int cls = vmfi_class(lit->type);
-    if (vmfi_class(v->type) != cls)
+    int cls = vx_vmfi_class(lit->type);
+    if (vx_vmfi_class(v->type) != cls)
         return 0;
     if (cls == VMF_CLS_NUM)
         *c = cmp_num(v, lit);
     else if (cls == VMF_CLS_STR)
-        *c = vm_str_cmp(&v->u.s, &lit->u.s);
+        *c = vx_vm_str_cmp(&v->u.s, &lit->u.s);
     else
         *c = v->u.b - lit->u.b;
     return 1;
@@ -611,14 +616,14 @@ static const vmf_expr *strip_not(const vmf_expr *e, int *neg)
 static vmf_expr *norm(vmf_builder *b, const vmf_expr *e, int neg,
                       const vm_schema *s);
 
-static size_t flat_count(const vmf_expr *e, int neg, int kind)
+static size_t filter_flat_count(const vmf_expr *e, int neg, int kind)
 {
     size_t i, n = 0;
     e = strip_not(e, &neg);
     if (!is_andor(e) || eff_kind(e, neg) != kind)
         return 1;
     for (i = 0; i < e->n; i++)
-        n += flat_count(e->kids[i], neg, kind);
+        n += filter_flat_count(e->kids[i], neg, kind);
     return n;
 }
 
@@ -644,12 +649,12 @@ static vmf_expr *type_check(vmf_builder *b, const vmf_expr *e,
     int fcls, lcls;
     if (s == NULL)
         return (vmf_expr *)e;
-    f = vm_schema_find(s, e->field.p, e->field.len);
+    f = vx_vm_schema_find(s, e->field.p, e->field.len);
     if (f == NULL) {
-        if (vm_schema_closed(s))
-            return vmfi_fail(b, VEX_INVALID, e->pos,
-                             "field \"%.*s\" is not in the schema",
-                             (int)e->field.len, e->field.p);
+        if (vx_vm_schema_closed(s))
+            return vx_vmfi_fail(b, VEX_INVALID, e->pos,
+                                "field \"%.*s\" is not in the schema",
+                                (int)e->field.len, e->field.p);
         return (vmf_expr *)e;
     }
     if (e->kind == VMF_IS_NULL || e->kind == VMF_IS_NOT_NULL)
@@ -657,24 +662,24 @@ static vmf_expr *type_check(vmf_builder *b, const vmf_expr *e,
     if (e->kind == VMF_CONTAINS || e->kind == VMF_CONTAINS_ANY ||
         e->kind == VMF_CONTAINS_ALL) {
         if (f->type != VM_TAGS)
-            return vmfi_fail(b, VEX_INVALID, e->pos,
-                             "field \"%.*s\" is %s; %s needs a tags field",
-                             (int)e->field.len, e->field.p,
-                             vm_type_name(f->type), kind_text(e->kind));
+            return vx_vmfi_fail(b, VEX_INVALID, e->pos,
+                                "field \"%.*s\" is %s; %s needs a tags field",
+                                (int)e->field.len, e->field.p,
+                                vx_vm_type_name(f->type), kind_text(e->kind));
         return (vmf_expr *)e;
     }
     if (f->type == VM_TAGS)
-        return vmfi_fail(b, VEX_INVALID, e->pos,
-                         "field \"%.*s\" is tags; use CONTAINS, CONTAINS "
-                         "ANY or CONTAINS ALL",
-                         (int)e->field.len, e->field.p);
-    fcls = vmfi_class(f->type);
-    lcls = vmfi_class(e->lits[0].type);
+        return vx_vmfi_fail(b, VEX_INVALID, e->pos,
+                            "field \"%.*s\" is tags; use CONTAINS, CONTAINS "
+                            "ANY or CONTAINS ALL",
+                            (int)e->field.len, e->field.p);
+    fcls = vx_vmfi_class(f->type);
+    lcls = vx_vmfi_class(e->lits[0].type);
     if (fcls != lcls)
-        return vmfi_fail(b, VEX_INVALID, e->lit_pos,
-                         "field \"%.*s\" is %s, cannot compare it with %s",
-                         (int)e->field.len, e->field.p, vm_type_name(f->type),
-                         class_name(lcls));
+        return vx_vmfi_fail(b, VEX_INVALID, e->lit_pos,
+                            "field \"%.*s\" is %s, cannot compare it with %s",
+                            (int)e->field.len, e->field.p,
+                            vx_vm_type_name(f->type), class_name(lcls));
     return (vmf_expr *)e;
 }
 
@@ -686,20 +691,20 @@ static vmf_expr *norm_leaf(vmf_builder *b, const vmf_expr *e, int neg,
     vmf_expr *c;
     if (type_check(b, e, s) == NULL)
         return NULL;
-    c = vmfi_alloc(b, sizeof *c);
+    c = vx_vmfi_alloc(b, sizeof *c);
     if (c == NULL)
         return NULL;
     *c = *e;
     if (e->kind == VMF_IN || e->kind == VMF_NOT_IN ||
         e->kind == VMF_CONTAINS_ANY || e->kind == VMF_CONTAINS_ALL) {
         uint32_t i, k = 0;
-        c->lits = vmfi_alloc(b, e->n * sizeof(vm_value));
+        c->lits = vx_vmfi_alloc(b, e->n * sizeof(vm_value));
         if (c->lits == NULL)
             return NULL;
         memcpy(c->lits, e->lits, e->n * sizeof(vm_value));
         qsort(c->lits, e->n, sizeof(vm_value), lit_order);
         for (i = 0; i < e->n; i++)
-            if (k == 0 || !vm_value_same(&c->lits[k - 1], &c->lits[i]))
+            if (k == 0 || !vx_vm_value_same(&c->lits[k - 1], &c->lits[i]))
                 c->lits[k++] = c->lits[i];
         c->n = c->n_lits = k;
     }
@@ -722,7 +727,7 @@ static vmf_expr *norm_leaf(vmf_builder *b, const vmf_expr *e, int neg,
         c->kind = VMF_IS_NULL;
         return c;
     default:
-        return vmfi_node(b, VMF_NOT, &c, 1, e->pos);
+        return vx_vmfi_node(b, VMF_NOT, &c, 1, e->pos);
     }
 }
 
@@ -736,14 +741,14 @@ static vmf_expr *norm(vmf_builder *b, const vmf_expr *e, int neg,
     if (!is_andor(e))
         return norm_leaf(b, e, neg, s);
     kind = eff_kind(e, neg);
-    n = flat_count(e, neg, kind);
-    kids = vmfi_alloc(b, n * sizeof *kids);
+    n = filter_flat_count(e, neg, kind);
+    kids = vx_vmfi_alloc(b, n * sizeof *kids);
     if (kids == NULL)
         return NULL;
     for (size_t i = 0; i < e->n; i++)
         if (!flat_fill(b, e->kids[i], neg, kind, s, kids, &at))
             return NULL;
-    r = vmfi_node(b, kind, kids, n, e->pos);
+    r = vx_vmfi_node(b, kind, kids, n, e->pos);
     return r;
 }
 
@@ -810,13 +815,13 @@ static uint32_t lay(layout *l, const vmf_expr *e)
     return idx;
 }
 
-static size_t align8(size_t n)
+static size_t filter_align8(size_t n)
 {
     return (n + 7) & ~(size_t)7;
 }
 
-int vmf_build(vmf_builder *b, const vmf_expr *root, const vm_schema *schema,
-              const vex_mem *mem, vex_err *err, vmf_filter **out)
+int vx_vmf_build(vmf_builder *b, const vmf_expr *root, const vm_schema *schema,
+                 const vex_mem *mem, vex_err *err, vmf_filter **out)
 {
     size_t nodes = 0, kids = 0, lits = 0, bytes = 0, o_nodes, o_kids, o_lits,
            o_bytes;
@@ -827,13 +832,13 @@ int vmf_build(vmf_builder *b, const vmf_expr *root, const vm_schema *schema,
 
     *out = NULL;
     if (b->rc == VEX_OK && root == NULL)
-        vmfi_fail(b, VEX_INVALID, VMF_NO_POS, "no expression");
+        vx_vmfi_fail(b, VEX_INVALID, VMF_NO_POS, "no expression");
     had = b->rc != VEX_OK;
     n = had ? NULL : norm(b, root, 0, schema);
     if (n == NULL) {
         int rc = b->rc;
         if (err)
-            vex_err_set(err, rc, "%s", b->msg);
+            vx_err_set(err, rc, "%s", b->msg);
         /* A type error found here is a property of this expression and
          * schema, not of the builder: later builds may succeed. */
         if (!had) {
@@ -843,14 +848,14 @@ int vmf_build(vmf_builder *b, const vmf_expr *root, const vm_schema *schema,
         return rc;
     }
     count_tree(n, &nodes, &kids, &lits, &bytes);
-    o_nodes = align8(sizeof(vmf_filter));
-    o_kids = o_nodes + align8(nodes * sizeof(vmf_node));
-    o_lits = o_kids + align8(kids * sizeof(uint32_t));
-    o_bytes = o_lits + align8(lits * sizeof(vm_value));
-    blk = vex_mem_alloc(mem, o_bytes + bytes);
+    o_nodes = filter_align8(sizeof(vmf_filter));
+    o_kids = o_nodes + filter_align8(nodes * sizeof(vmf_node));
+    o_lits = o_kids + filter_align8(kids * sizeof(uint32_t));
+    o_bytes = o_lits + filter_align8(lits * sizeof(vm_value));
+    blk = vx_mem_alloc(mem, o_bytes + bytes);
     if (blk == NULL) {
         if (err)
-            vex_err_set(err, VEX_NOMEM, "filter: out of memory");
+            vx_err_set(err, VEX_NOMEM, "filter: out of memory");
         return VEX_NOMEM;
     }
     l.f = (vmf_filter *)blk;
@@ -867,45 +872,45 @@ int vmf_build(vmf_builder *b, const vmf_expr *root, const vm_schema *schema,
     return VEX_OK;
 }
 
-int vmf_parse(const char *text, size_t len, const vm_schema *schema,
-              const vex_mem *mem, vex_err *err, vmf_filter **out)
+int vx_vmf_parse(const char *text, size_t len, const vm_schema *schema,
+                 const vex_mem *mem, vex_err *err, vmf_filter **out)
 {
     vmf_builder *b = NULL;
     vmf_expr *e;
     int rc;
     *out = NULL;
-    if (vmf_builder_new(mem, &b) != VEX_OK) {
+    if (vx_vmf_builder_new(mem, &b) != VEX_OK) {
         if (err)
-            vex_err_set(err, VEX_NOMEM, "filter: out of memory");
+            vx_err_set(err, VEX_NOMEM, "filter: out of memory");
         return VEX_NOMEM;
     }
-    e = vmfi_parse(b, text, len);
-    rc = vmf_build(b, e, schema, mem, err, out);
-    vmf_builder_free(b);
+    e = vx_vmfi_parse(b, text, len);
+    rc = vx_vmf_build(b, e, schema, mem, err, out);
+    vx_vmf_builder_free(b);
     return rc;
 }
 
-void vmf_free(vmf_filter *f, const vex_mem *mem)
+void vx_vmf_free(vmf_filter *f, const vex_mem *mem)
 {
-    vex_mem_free(mem, f);
+    vx_mem_free(mem, f);
 }
 
-size_t vmf_n_nodes(const vmf_filter *f)
+size_t vx_vmf_n_nodes(const vmf_filter *f)
 {
     return f->n_nodes;
 }
 
-const vmf_node *vmf_nodes(const vmf_filter *f)
+const vmf_node *vx_vmf_nodes(const vmf_filter *f)
 {
     return f->nodes;
 }
 
-const vm_value *vmf_literals(const vmf_filter *f)
+const vm_value *vx_vmf_literals(const vmf_filter *f)
 {
     return f->lits;
 }
 
-const uint32_t *vmf_kids(const vmf_filter *f)
+const uint32_t *vx_vmf_kids(const vmf_filter *f)
 {
     return f->kids;
 }
@@ -925,15 +930,15 @@ static int node_equal(const vmf_filter *a, uint32_t x, const vmf_filter *b,
                 return 0;
         return 1;
     }
-    if (vm_str_cmp(&p->field, &q->field) != 0)
+    if (vx_vm_str_cmp(&p->field, &q->field) != 0)
         return 0;
     for (i = 0; i < p->n; i++)
-        if (!vm_value_same(&a->lits[p->first + i], &b->lits[q->first + i]))
+        if (!vx_vm_value_same(&a->lits[p->first + i], &b->lits[q->first + i]))
             return 0;
     return 1;
 }
 
-int vmf_equal(const vmf_filter *a, const vmf_filter *b)
+int vx_vmf_equal(const vmf_filter *a, const vmf_filter *b)
 {
     return node_equal(a, 0, b, 0);
 }
@@ -959,16 +964,17 @@ static void puts_(writer *w, const char *s)
     put(w, s, strlen(s));
 }
 
-const char *const vmfi_keywords[] = {"AND",     "OR",       "NOT",  "IN",
-                                     "BETWEEN", "CONTAINS", "ANY",  "ALL",
-                                     "IS",      "NULL",     "TRUE", "FALSE"};
-const size_t vmfi_n_keywords = sizeof vmfi_keywords / sizeof vmfi_keywords[0];
+const char *const vx_vmfi_keywords[] = {"AND",     "OR",       "NOT",  "IN",
+                                        "BETWEEN", "CONTAINS", "ANY",  "ALL",
+                                        "IS",      "NULL",     "TRUE", "FALSE"};
+const size_t vx_vmfi_n_keywords =
+    sizeof vx_vmfi_keywords / sizeof vx_vmfi_keywords[0];
 
 static int is_keyword(const char *p, size_t n)
 {
     size_t k, i;
-    for (k = 0; k < vmfi_n_keywords; k++) {
-        const char *kw = vmfi_keywords[k];
+    for (k = 0; k < vx_vmfi_n_keywords; k++) {
+        const char *kw = vx_vmfi_keywords[k];
         if (strlen(kw) != n)
             continue;
         for (i = 0; i < n; i++) {
@@ -984,23 +990,23 @@ static int is_keyword(const char *p, size_t n)
     return 0;
 }
 
-static int is_ident_start(int c)
+static int filter_is_ident_start(int c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
 }
 
-static int is_ident_char(int c)
+static int filter_is_ident_char(int c)
 {
-    return is_ident_start(c) || (c >= '0' && c <= '9');
+    return filter_is_ident_start(c) || (c >= '0' && c <= '9');
 }
 
 static void print_field(writer *w, const vm_str *f)
 {
     uint32_t i;
-    int bare = f->len > 0 && is_ident_start((unsigned char)f->p[0]) &&
+    int bare = f->len > 0 && filter_is_ident_start((unsigned char)f->p[0]) &&
                !is_keyword(f->p, f->len);
     for (i = 0; bare && i < f->len; i++)
-        bare = is_ident_char((unsigned char)f->p[i]);
+        bare = filter_is_ident_char((unsigned char)f->p[i]);
     if (bare) {
         put(w, f->p, f->len);
         return;
@@ -1058,7 +1064,7 @@ static void print_value(writer *w, const vm_value *v)
         puts_(w, num);
         break;
     case VM_DOUBLE:
-        vmfi_fmt_double(v->u.d, num, sizeof num);
+        vx_vmfi_fmt_double(v->u.d, num, sizeof num);
         puts_(w, num);
         break;
     case VM_STRING:
@@ -1151,7 +1157,7 @@ static void print_node(writer *w, const vmf_filter *f, uint32_t idx,
         put(w, ")", 1);
 }
 
-size_t vmf_print(const vmf_filter *f, char *buf, size_t size)
+size_t vx_vmf_print(const vmf_filter *f, char *buf, size_t size)
 {
     writer w;
     w.buf = buf;
@@ -1172,7 +1178,7 @@ static const char *decimal_point(void)
                                                            : ".";
 }
 
-double vmfi_strtod(const char *s, size_t len)
+double vx_vmfi_strtod(const char *s, size_t len)
 {
     /* s is a checked literal of at most 400 bytes: [-]digits[.digits][e..] */
     char buf[512];
@@ -1190,7 +1196,7 @@ double vmfi_strtod(const char *s, size_t len)
     return strtod(buf, NULL);
 }
 
-size_t vmfi_fmt_double(double d, char *out, size_t size)
+size_t vx_vmfi_fmt_double(double d, char *out, size_t size)
 {
     char tmp[64];
     const char *dp = decimal_point();
@@ -1206,8 +1212,8 @@ size_t vmfi_fmt_double(double d, char *out, size_t size)
                 memmove(q + 1, q + dl, strlen(q + dl) + 1);
             }
         }
-        if (vmfi_strtod(tmp, strlen(tmp)) == d &&
-            signbit(vmfi_strtod(tmp, strlen(tmp))) == signbit(d))
+        if (vx_vmfi_strtod(tmp, strlen(tmp)) == d &&
+            signbit(vx_vmfi_strtod(tmp, strlen(tmp))) == signbit(d))
             break;
     }
     n = strlen(tmp);
@@ -1232,7 +1238,7 @@ static int tags_has(const vm_value *v, const vm_str *t)
 {
     uint32_t i;
     for (i = 0; i < v->u.tags.n; i++)
-        if (vm_str_cmp(&v->u.tags.v[i], t) == 0)
+        if (vx_vm_str_cmp(&v->u.tags.v[i], t) == 0)
             return 1;
     return 0;
 }
@@ -1293,7 +1299,7 @@ static int eval_leaf_value(const vmf_filter *f, const vmf_node *nd,
         }
     case VMF_IN:
     case VMF_NOT_IN:
-        if (vmfi_class(v->type) != vmfi_class(lit->type))
+        if (vx_vmfi_class(v->type) != vx_vmfi_class(lit->type))
             return VMF_UNKNOWN;
         return list_has(lit, nd->n, v) == (nd->kind == VMF_IN);
     case VMF_BETWEEN:
@@ -1330,10 +1336,11 @@ static int eval_leaf_value(const vmf_filter *f, const vmf_node *nd,
 static int eval_leaf(const vmf_filter *f, const vmf_node *nd,
                      const vm_record *r)
 {
-    return eval_leaf_value(f, nd, vm_record_get(r, nd->field.p, nd->field.len));
+    return eval_leaf_value(f, nd,
+                           vx_vm_record_get(r, nd->field.p, nd->field.len));
 }
 
-int vmf_eval_leaf(const vmf_filter *f, uint32_t node, const vm_value *v)
+int vx_vmf_eval_leaf(const vmf_filter *f, uint32_t node, const vm_value *v)
 {
     return eval_leaf_value(f, &f->nodes[node], v);
 }
@@ -1372,12 +1379,12 @@ static int eval_node(const vmf_filter *f, uint32_t idx, const vm_record *r)
     }
 }
 
-int vmf_eval3(const vmf_filter *f, const vm_record *r)
+int vx_vmf_eval3(const vmf_filter *f, const vm_record *r)
 {
     return eval_node(f, 0, r);
 }
 
-int vmf_eval(const vmf_filter *f, const vm_record *r)
+int vx_vmf_eval(const vmf_filter *f, const vm_record *r)
 {
     return eval_node(f, 0, r) == VMF_TRUE;
 }

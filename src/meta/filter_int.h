@@ -38,7 +38,7 @@ struct vmf_builder {
 };
 
 /* Arena allocation (8-byte aligned); NULL after recording VEX_NOMEM. */
-void *vmfi_alloc(vmf_builder *b, size_t size);
+void *vx_vmfi_alloc(vmf_builder *b, size_t size);
 
 /* Record a failure (the first one wins) and return NULL. With pos !=
  * VMF_NO_POS the message reads "filter: at offset <pos>: <fmt>", else
@@ -47,33 +47,33 @@ void *vmfi_alloc(vmf_builder *b, size_t size);
 __attribute__((format(printf, 4, 5)))
 #endif
 void *
-vmfi_fail(vmf_builder *b, int rc, uint32_t pos, const char *fmt, ...);
+vx_vmfi_fail(vmf_builder *b, int rc, uint32_t pos, const char *fmt, ...);
 
 /* Leaf of `kind` on `field` with n literals (copied; checked for the
  * kind). */
-vmf_expr *vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
-                    uint32_t pos, const vm_value *lits, size_t n,
-                    uint32_t lit_pos);
+vmf_expr *vx_vmfi_leaf(vmf_builder *b, int kind, int op, vm_str field,
+                       uint32_t pos, const vm_value *lits, size_t n,
+                       uint32_t lit_pos);
 
 /* AND/OR of n kids (the array is copied), or NOT of kids[0] (n == 1). */
-vmf_expr *vmfi_node(vmf_builder *b, int kind, vmf_expr *const *kids, size_t n,
-                    uint32_t pos);
+vmf_expr *vx_vmfi_node(vmf_builder *b, int kind, vmf_expr *const *kids,
+                       size_t n, uint32_t pos);
 
 /* Literal classes: a comparison needs the field's value and the literal
  * in the same class. */
 enum { VMF_CLS_NONE = 0, VMF_CLS_NUM, VMF_CLS_STR, VMF_CLS_BOOL };
-int vmfi_class(int type);
+int vx_vmfi_class(int type);
 
 /* Parse text into an expression of builder b (NULL after a failure,
  * which the builder holds). */
-vmf_expr *vmfi_parse(vmf_builder *b, const char *text, size_t len);
+vmf_expr *vx_vmfi_parse(vmf_builder *b, const char *text, size_t len);
 
 /* Locale-independent double <-> text (the C library's strtod and printf
  * follow LC_NUMERIC, which a host program may have changed). */
-double vmfi_strtod(const char *s, size_t len);
-size_t vmfi_fmt_double(double d, char *out, size_t size);
+double vx_vmfi_strtod(const char *s, size_t len);
+size_t vx_vmfi_fmt_double(double d, char *out, size_t size);
 
-extern const char *const vmfi_keywords[];
-extern const size_t vmfi_n_keywords;
+extern const char *const vx_vmfi_keywords[];
+extern const size_t vx_vmfi_n_keywords;
 
 #endif

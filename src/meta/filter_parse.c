@@ -85,7 +85,7 @@ perr(parser *p, size_t pos, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    vmfi_fail(p->b, VEX_INVALID, (uint32_t)pos, "%s", msg);
+    vx_vmfi_fail(p->b, VEX_INVALID, (uint32_t)pos, "%s", msg);
     return -1;
 }
 
@@ -185,7 +185,7 @@ static int lex_string(parser *p, tok *t)
     }
     if (j > p->len)
         j = p->len;
-    out = vmfi_alloc(p->b, j - i + 1);
+    out = vx_vmfi_alloc(p->b, j - i + 1);
     if (out == NULL)
         return -1;
     for (;;) {
@@ -290,13 +290,13 @@ static int lex_qident(parser *p, tok *t)
         o++;
         i++;
     }
-    if (o > VM_MAX_NAME || !vm_name_valid(name, o))
+    if (o > VM_MAX_NAME || !vx_vm_name_valid(name, o))
         return perr(p, start,
                     "invalid field name (1..%u bytes of UTF-8 without control "
                     "characters)",
                     VM_MAX_NAME);
     t->type = T_QIDENT;
-    t->s.p = vmfi_alloc(p->b, o);
+    t->s.p = vx_vmfi_alloc(p->b, o);
     if (t->s.p == NULL)
         return -1;
     memcpy((char *)t->s.p, name, o);
@@ -342,7 +342,7 @@ static int lex_number(parser *p, tok *t)
         return perr(p, start, "number literal longer than %u bytes",
                     MAX_NUMBER);
     if (is_double) {
-        double d = vmfi_strtod(s + start, i - start);
+        double d = vx_vmfi_strtod(s + start, i - start);
         if (!isfinite(d))
             return perr(p, start, "double literal out of range");
         t->type = T_DOUBLE;
@@ -371,8 +371,8 @@ static int lex_number(parser *p, tok *t)
 static int keyword(const char *s, size_t n)
 {
     size_t k, i;
-    for (k = 0; k < vmfi_n_keywords; k++) {
-        const char *kw = vmfi_keywords[k];
+    for (k = 0; k < vx_vmfi_n_keywords; k++) {
+        const char *kw = vx_vmfi_keywords[k];
         if (strlen(kw) != n)
             continue;
         for (i = 0; i < n; i++) {
@@ -505,9 +505,9 @@ static int push_op(parser *p, vmf_expr *e)
 {
     if (p->n_ops == p->cap_ops) {
         size_t cap = p->cap_ops ? 2 * p->cap_ops : 16;
-        vmf_expr **n = vex_mem_realloc(&p->b->mem, p->ops, cap * sizeof *n);
+        vmf_expr **n = vx_mem_realloc(&p->b->mem, p->ops, cap * sizeof *n);
         if (n == NULL) {
-            vmfi_fail(p->b, VEX_NOMEM, VMF_NO_POS, "out of memory");
+            vx_vmfi_fail(p->b, VEX_NOMEM, VMF_NO_POS, "out of memory");
             return -1;
         }
         p->ops = n;
@@ -521,9 +521,9 @@ static int push_val(parser *p, vm_value v)
 {
     if (p->n_vals == p->cap_vals) {
         size_t cap = p->cap_vals ? 2 * p->cap_vals : 16;
-        vm_value *n = vex_mem_realloc(&p->b->mem, p->vals, cap * sizeof *n);
+        vm_value *n = vx_mem_realloc(&p->b->mem, p->vals, cap * sizeof *n);
         if (n == NULL) {
-            vmfi_fail(p->b, VEX_NOMEM, VMF_NO_POS, "out of memory");
+            vx_vmfi_fail(p->b, VEX_NOMEM, VMF_NO_POS, "out of memory");
             return -1;
         }
         p->vals = n;
@@ -545,17 +545,17 @@ static int parse_value(parser *p, const char *after, vm_value *v, uint32_t *pos)
     *pos = t->pos;
     switch (t->type) {
     case T_INT:
-        *v = vm_int(t->i);
+        *v = vx_vm_int(t->i);
         break;
     case T_DOUBLE:
-        *v = vm_double(t->d);
+        *v = vx_vm_double(t->d);
         break;
     case T_STRING:
-        *v = vm_string(t->s.p, t->s.len);
+        *v = vx_vm_string(t->s.p, t->s.len);
         break;
     case T_KW:
         if (t->sub == KW_TRUE || t->sub == KW_FALSE) {
-            *v = vm_bool(t->sub == KW_TRUE);
+            *v = vx_vm_bool(t->sub == KW_TRUE);
             break;
         }
         if (t->sub == KW_NULL)
@@ -594,7 +594,7 @@ static int parse_list(parser *p, const char *what, int cls, uint32_t *lpos)
         snprintf(after, sizeof after, "in the %s list", what);
         if (parse_value(p, after, &v, &pos) != 0)
             return -1;
-        c = vmfi_class(v.type);
+        c = vx_vmfi_class(v.type);
         if (n == 0)
             *lpos = pos;
         if (cls == VMF_CLS_NONE)
@@ -646,11 +646,11 @@ static vmf_expr *parse_between(parser *p, vm_str field, uint32_t fpos)
     if (next(p) != 0 ||
         parse_value(p, "after BETWEEN ... AND", &v[1], &hpos) != 0)
         return NULL;
-    if (vmfi_class(v[1].type) != vmfi_class(v[0].type)) {
+    if (vx_vmfi_class(v[1].type) != vx_vmfi_class(v[0].type)) {
         perr(p, hpos, "BETWEEN needs two numbers or two strings");
         return NULL;
     }
-    return vmfi_leaf(p->b, VMF_BETWEEN, 0, field, fpos, v, 2, lpos);
+    return vx_vmfi_leaf(p->b, VMF_BETWEEN, 0, field, fpos, v, 2, lpos);
 }
 
 /* The condition after a field name. */
@@ -680,7 +680,7 @@ static vmf_expr *parse_predicate(parser *p)
                                 : ">=");
             goto done;
         }
-        e = vmfi_leaf(p->b, VMF_CMP, op, field, fpos, v, 1, lpos);
+        e = vx_vmfi_leaf(p->b, VMF_CMP, op, field, fpos, v, 1, lpos);
         goto done;
     }
     if (p->t.type != T_KW)
@@ -693,12 +693,12 @@ static vmf_expr *parse_predicate(parser *p)
             if (next(p) != 0 ||
                 parse_list(p, "NOT IN", VMF_CLS_NONE, &lpos) != 0)
                 goto done;
-            e = vmfi_leaf(p->b, VMF_NOT_IN, 0, field, fpos, p->vals + base,
-                          p->n_vals - base, lpos);
+            e = vx_vmfi_leaf(p->b, VMF_NOT_IN, 0, field, fpos, p->vals + base,
+                             p->n_vals - base, lpos);
         } else if (p->t.type == T_KW && p->t.sub == KW_BETWEEN) {
             e = parse_between(p, field, fpos);
             if (e)
-                e = vmfi_node(p->b, VMF_NOT, &e, 1, fpos);
+                e = vx_vmfi_node(p->b, VMF_NOT, &e, 1, fpos);
         } else {
             perr(p, p->t.pos, "expected IN or BETWEEN after NOT, found %s",
                  found(p, fb, sizeof fb));
@@ -710,8 +710,8 @@ static vmf_expr *parse_predicate(parser *p)
     case KW_IN:
         if (next(p) != 0 || parse_list(p, "IN", VMF_CLS_NONE, &lpos) != 0)
             goto done;
-        e = vmfi_leaf(p->b, VMF_IN, 0, field, fpos, p->vals + base,
-                      p->n_vals - base, lpos);
+        e = vx_vmfi_leaf(p->b, VMF_IN, 0, field, fpos, p->vals + base,
+                         p->n_vals - base, lpos);
         goto done;
     case KW_CONTAINS:
         if (next(p) != 0)
@@ -719,7 +719,7 @@ static vmf_expr *parse_predicate(parser *p)
         if (p->t.type == T_STRING) {
             if (parse_value(p, "after CONTAINS", &v[0], &lpos) != 0)
                 goto done;
-            e = vmfi_leaf(p->b, VMF_CONTAINS, 0, field, fpos, v, 1, lpos);
+            e = vx_vmfi_leaf(p->b, VMF_CONTAINS, 0, field, fpos, v, 1, lpos);
             goto done;
         }
         if (p->t.type == T_KW && (p->t.sub == KW_ANY || p->t.sub == KW_ALL)) {
@@ -728,8 +728,9 @@ static vmf_expr *parse_predicate(parser *p)
                 parse_list(p, any ? "CONTAINS ANY" : "CONTAINS ALL",
                            VMF_CLS_STR, &lpos) != 0)
                 goto done;
-            e = vmfi_leaf(p->b, any ? VMF_CONTAINS_ANY : VMF_CONTAINS_ALL, 0,
-                          field, fpos, p->vals + base, p->n_vals - base, lpos);
+            e = vx_vmfi_leaf(p->b, any ? VMF_CONTAINS_ANY : VMF_CONTAINS_ALL, 0,
+                             field, fpos, p->vals + base, p->n_vals - base,
+                             lpos);
             goto done;
         }
         perr(p, p->t.pos,
@@ -754,7 +755,7 @@ static vmf_expr *parse_predicate(parser *p)
         }
         if (next(p) != 0)
             goto done;
-        e = vmfi_leaf(p->b, kind, 0, field, fpos, NULL, 0, VMF_NO_POS);
+        e = vx_vmfi_leaf(p->b, kind, 0, field, fpos, NULL, 0, VMF_NO_POS);
         goto done;
     default:
         break;
@@ -786,7 +787,7 @@ static vmf_expr *parse_not(parser *p)
             return NULL;
         e = parse_not(p);
         p->depth--;
-        return e ? vmfi_node(p->b, VMF_NOT, &e, 1, pos) : NULL;
+        return e ? vx_vmfi_node(p->b, VMF_NOT, &e, 1, pos) : NULL;
     }
     if (p->t.type == T_LP) {
         if (enter(p, pos) != 0 || next(p) != 0)
@@ -830,7 +831,7 @@ static vmf_expr *parse_chain(parser *p, int kw, int kind,
         if (next(p) != 0 || (e = operand(p)) == NULL || push_op(p, e) != 0)
             goto fail;
     }
-    e = vmfi_node(p->b, kind, p->ops + base, p->n_ops - base, pos);
+    e = vx_vmfi_node(p->b, kind, p->ops + base, p->n_ops - base, pos);
     p->n_ops = base;
     return e;
 fail:
@@ -848,7 +849,7 @@ static vmf_expr *parse_or(parser *p)
     return parse_chain(p, KW_OR, VMF_OR, parse_and);
 }
 
-vmf_expr *vmfi_parse(vmf_builder *b, const char *text, size_t len)
+vmf_expr *vx_vmfi_parse(vmf_builder *b, const char *text, size_t len)
 {
     parser p;
     vmf_expr *e = NULL;
@@ -857,14 +858,14 @@ vmf_expr *vmfi_parse(vmf_builder *b, const char *text, size_t len)
     if (b->rc != VEX_OK)
         return NULL;
     if (text == NULL && len > 0)
-        return vmfi_fail(b, VEX_INVALID, VMF_NO_POS, "text is NULL");
+        return vx_vmfi_fail(b, VEX_INVALID, VMF_NO_POS, "text is NULL");
     if (len > VMF_MAX_TEXT)
-        return vmfi_fail(b, VEX_INVALID, VMF_NO_POS,
-                         "text of %lu bytes (at most %u)", (unsigned long)len,
-                         VMF_MAX_TEXT);
-    bad = vm_utf8_prefix(text, len);
+        return vx_vmfi_fail(b, VEX_INVALID, VMF_NO_POS,
+                            "text of %lu bytes (at most %u)",
+                            (unsigned long)len, VMF_MAX_TEXT);
+    bad = vx_vm_utf8_prefix(text, len);
     if (bad != len)
-        return vmfi_fail(b, VEX_INVALID, (uint32_t)bad, "invalid UTF-8");
+        return vx_vmfi_fail(b, VEX_INVALID, (uint32_t)bad, "invalid UTF-8");
     memset(&p, 0, sizeof p);
     p.b = b;
     p.text = text;
@@ -872,9 +873,9 @@ vmf_expr *vmfi_parse(vmf_builder *b, const char *text, size_t len)
     if (next(&p) != 0)
         goto done;
     if (p.t.type == T_END) {
-        vmfi_fail(b, VEX_INVALID, p.t.pos,
-                  "expected a condition (a field name, '(' or NOT), found "
-                  "end of input");
+        vx_vmfi_fail(b, VEX_INVALID, p.t.pos,
+                     "expected a condition (a field name, '(' or NOT), found "
+                     "end of input");
         goto done;
     }
     e = parse_or(&p);
@@ -884,7 +885,7 @@ vmf_expr *vmfi_parse(vmf_builder *b, const char *text, size_t len)
         e = NULL;
     }
 done:
-    vex_mem_free(&b->mem, p.ops);
-    vex_mem_free(&b->mem, p.vals);
+    vx_mem_free(&b->mem, p.ops);
+    vx_mem_free(&b->mem, p.vals);
     return b->rc == VEX_OK ? e : NULL;
 }

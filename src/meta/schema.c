@@ -27,12 +27,12 @@ struct vm_schema {
     vm_schema_field *f;
 };
 
-static vm_schema *block_alloc(size_t n, size_t n_bytes, const vex_mem *mem,
-                              char **bytes)
+static vm_schema *schema_block_alloc(size_t n, size_t n_bytes,
+                                     const vex_mem *mem, char **bytes)
 {
     size_t off_f = (sizeof(vm_schema) + 7) & ~(size_t)7;
     size_t off_b = off_f + n * sizeof(vm_schema_field);
-    unsigned char *p = vex_mem_alloc(mem, off_b + n_bytes);
+    unsigned char *p = vx_mem_alloc(mem, off_b + n_bytes);
     vm_schema *s = (vm_schema *)p;
     if (p == NULL)
         return NULL;
@@ -43,8 +43,8 @@ static vm_schema *block_alloc(size_t n, size_t n_bytes, const vex_mem *mem,
     return s;
 }
 
-int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
-                  const vex_mem *mem, vex_err *err, vm_schema **out)
+int vx_vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
+                     const vex_mem *mem, vex_err *err, vm_schema **out)
 {
     size_t i, j, n_bytes = 0;
     vm_schema *s;
@@ -52,40 +52,44 @@ int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
 
     *out = NULL;
     if (n > VM_SCHEMA_MAX_FIELDS)
-        return vm_err_set(err, VEX_INVALID, "schema: %lu fields (at most %u)",
-                          (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
+        return vx_vm_err_set(err, VEX_INVALID,
+                             "schema: %lu fields (at most %u)",
+                             (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_schema_field *f = &fields[i];
-        if (f->name.p == NULL || !vm_name_valid(f->name.p, f->name.len))
-            return vm_err_set(err, VEX_INVALID,
-                              "schema: field %lu: name must be 1..%u bytes of "
-                              "UTF-8 without control characters",
-                              (unsigned long)i, VM_MAX_NAME);
+        if (f->name.p == NULL || !vx_vm_name_valid(f->name.p, f->name.len))
+            return vx_vm_err_set(
+                err, VEX_INVALID,
+                "schema: field %lu: name must be 1..%u bytes of "
+                "UTF-8 without control characters",
+                (unsigned long)i, VM_MAX_NAME);
         if (f->type < VM_BOOL || f->type > VM_TAGS)
-            return vm_err_set(err, VEX_INVALID,
-                              "schema: field \"%.*s\": unknown type %d",
-                              (int)f->name.len, f->name.p, (int)f->type);
+            return vx_vm_err_set(err, VEX_INVALID,
+                                 "schema: field \"%.*s\": unknown type %d",
+                                 (int)f->name.len, f->name.p, (int)f->type);
         if (f->nullable != 0 && f->nullable != 1)
-            return vm_err_set(err, VEX_INVALID,
-                              "schema: field \"%.*s\": nullable must be 0 or 1",
-                              (int)f->name.len, f->name.p);
+            return vx_vm_err_set(
+                err, VEX_INVALID,
+                "schema: field \"%.*s\": nullable must be 0 or 1",
+                (int)f->name.len, f->name.p);
         for (j = 0; j < i; j++)
-            if (vm_str_cmp(&fields[j].name, &f->name) == 0)
-                return vm_err_set(err, VEX_INVALID,
-                                  "schema: field \"%.*s\" declared twice",
-                                  (int)f->name.len, f->name.p);
+            if (vx_vm_str_cmp(&fields[j].name, &f->name) == 0)
+                return vx_vm_err_set(err, VEX_INVALID,
+                                     "schema: field \"%.*s\" declared twice",
+                                     (int)f->name.len, f->name.p);
         n_bytes += f->name.len;
     }
-    s = block_alloc(n, n_bytes, mem, &bytes);
+    s = schema_block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return vm_err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vx_vm_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = closed != 0;
     for (i = 0; i < n; i++) {
         vm_schema_field tmp = fields[i];
         memcpy(bytes, tmp.name.p, tmp.name.len);
         tmp.name.p = bytes;
         bytes += tmp.name.len;
-        for (j = i; j > 0 && vm_str_cmp(&s->f[j - 1].name, &tmp.name) > 0; j--)
+        for (j = i; j > 0 && vx_vm_str_cmp(&s->f[j - 1].name, &tmp.name) > 0;
+             j--)
             s->f[j] = s->f[j - 1];
         s->f[j] = tmp;
     }
@@ -93,28 +97,28 @@ int vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
     return VEX_OK;
 }
 
-void vm_schema_free(vm_schema *s, const vex_mem *mem)
+void vx_vm_schema_free(vm_schema *s, const vex_mem *mem)
 {
-    vex_mem_free(mem, s);
+    vx_mem_free(mem, s);
 }
 
-size_t vm_schema_n_fields(const vm_schema *s)
+size_t vx_vm_schema_n_fields(const vm_schema *s)
 {
     return s->n;
 }
 
-const vm_schema_field *vm_schema_fields(const vm_schema *s)
+const vm_schema_field *vx_vm_schema_fields(const vm_schema *s)
 {
     return s->f;
 }
 
-int vm_schema_closed(const vm_schema *s)
+int vx_vm_schema_closed(const vm_schema *s)
 {
     return s->closed;
 }
 
-const vm_schema_field *vm_schema_find(const vm_schema *s, const char *name,
-                                      size_t len)
+const vm_schema_field *vx_vm_schema_find(const vm_schema *s, const char *name,
+                                         size_t len)
 {
     vm_str key;
     size_t lo = 0, hi = s->n;
@@ -122,7 +126,7 @@ const vm_schema_field *vm_schema_find(const vm_schema *s, const char *name,
     key.len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = vm_str_cmp(&s->f[mid].name, &key);
+        int c = vx_vm_str_cmp(&s->f[mid].name, &key);
         if (c == 0)
             return &s->f[mid];
         if (c < 0)
@@ -133,27 +137,27 @@ const vm_schema_field *vm_schema_find(const vm_schema *s, const char *name,
     return NULL;
 }
 
-int vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
+int vx_vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
 {
-    const vm_field *rf = vm_record_fields(r);
-    size_t nr = vm_record_n_fields(r), i = 0, j = 0;
+    const vm_field *rf = vx_vm_record_fields(r);
+    size_t nr = vx_vm_record_n_fields(r), i = 0, j = 0;
     /* Merge the two sorted lists, so the first error in name order is
      * the one reported. */
     while (i < s->n || j < nr) {
         int c = i == s->n ? 1
                 : j == nr ? -1
-                          : vm_str_cmp(&s->f[i].name, &rf[j].name);
+                          : vx_vm_str_cmp(&s->f[i].name, &rf[j].name);
         if (c < 0) { /* declared, absent from the record */
             const vm_schema_field *f = &s->f[i++];
             if (!f->nullable)
-                return vm_err_set(err, VEX_INVALID,
-                                  "metadata: field \"%.*s\": required but "
-                                  "missing",
-                                  (int)f->name.len, f->name.p);
+                return vx_vm_err_set(err, VEX_INVALID,
+                                     "metadata: field \"%.*s\": required but "
+                                     "missing",
+                                     (int)f->name.len, f->name.p);
         } else if (c > 0) { /* in the record only */
             const vm_field *v = &rf[j++];
             if (s->closed)
-                return vm_err_set(
+                return vx_vm_err_set(
                     err, VEX_INVALID,
                     "metadata: field \"%.*s\" is not in the schema",
                     (int)v->name.len, v->name.p);
@@ -162,29 +166,30 @@ int vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
             const vm_field *v = &rf[j++];
             if (v->v.type == VM_NULL) {
                 if (!f->nullable)
-                    return vm_err_set(err, VEX_INVALID,
-                                      "metadata: field \"%.*s\": required but "
-                                      "null",
-                                      (int)f->name.len, f->name.p);
+                    return vx_vm_err_set(
+                        err, VEX_INVALID,
+                        "metadata: field \"%.*s\": required but "
+                        "null",
+                        (int)f->name.len, f->name.p);
             } else if (v->v.type != f->type) {
-                return vm_err_set(
+                return vx_vm_err_set(
                     err, VEX_INVALID,
                     "metadata: field \"%.*s\": expected %s, got %s",
-                    (int)f->name.len, f->name.p, vm_type_name(f->type),
-                    vm_type_name(v->v.type));
+                    (int)f->name.len, f->name.p, vx_vm_type_name(f->type),
+                    vx_vm_type_name(v->v.type));
             }
         }
     }
     return VEX_OK;
 }
 
-int vm_schema_equal(const vm_schema *a, const vm_schema *b)
+int vx_vm_schema_equal(const vm_schema *a, const vm_schema *b)
 {
     size_t i;
     if (a->n != b->n || a->closed != b->closed)
         return 0;
     for (i = 0; i < a->n; i++)
-        if (vm_str_cmp(&a->f[i].name, &b->f[i].name) != 0 ||
+        if (vx_vm_str_cmp(&a->f[i].name, &b->f[i].name) != 0 ||
             a->f[i].type != b->f[i].type ||
             a->f[i].nullable != b->f[i].nullable)
             return 0;
@@ -193,7 +198,7 @@ int vm_schema_equal(const vm_schema *a, const vm_schema *b)
 
 /* ---- blob --------------------------------------------------------------- */
 
-size_t vm_schema_encoded_size(const vm_schema *s)
+size_t vx_vm_schema_encoded_size(const vm_schema *s)
 {
     size_t i, n = SCH_HDR + 4;
     for (i = 0; i < s->n; i++)
@@ -201,9 +206,9 @@ size_t vm_schema_encoded_size(const vm_schema *s)
     return n;
 }
 
-size_t vm_schema_encode(const vm_schema *s, unsigned char *buf)
+size_t vx_vm_schema_encode(const vm_schema *s, unsigned char *buf)
 {
-    size_t i, pos = SCH_HDR, total = vm_schema_encoded_size(s);
+    size_t i, pos = SCH_HDR, total = vx_vm_schema_encoded_size(s);
     vex_put_u32le(buf, SCH_MAGIC);
     vex_put_u32le(buf + 4, VM_SCHEMA_VERSION);
     vex_put_u32le(buf + 8, s->closed ? SCH_CLOSED : 0);
@@ -222,11 +227,11 @@ size_t vm_schema_encode(const vm_schema *s, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    vm_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,             \
-               (unsigned long)(off))
+    vx_vm_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,          \
+                  (unsigned long)(off))
 
-int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
-                     vex_err *err, vm_schema **out)
+int vx_vm_schema_decode(const unsigned char *buf, size_t len,
+                        const vex_mem *mem, vex_err *err, vm_schema **out)
 {
     uint32_t version, flags, total;
     size_t n, i, pos = SCH_HDR, n_bytes = 0;
@@ -241,9 +246,10 @@ int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
         return CORRUPT("bad magic", 0);
     version = vex_get_u32le(buf + 4);
     if (version > VM_SCHEMA_VERSION)
-        return vm_err_set(err, VEX_UNSUPPORTED,
-                          "schema: version %lu is newer than this library (%u)",
-                          (unsigned long)version, VM_SCHEMA_VERSION);
+        return vx_vm_err_set(
+            err, VEX_UNSUPPORTED,
+            "schema: version %lu is newer than this library (%u)",
+            (unsigned long)version, VM_SCHEMA_VERSION);
     if (version != VM_SCHEMA_VERSION)
         return CORRUPT("bad version", 4);
     total = vex_get_u32le(buf + 16);
@@ -272,9 +278,9 @@ int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
         if (len - 4 - pos < name.len)
             return CORRUPT("truncated field name", pos);
         name.p = (const char *)buf + pos;
-        if (!vm_name_valid(name.p, name.len))
+        if (!vx_vm_name_valid(name.p, name.len))
             return CORRUPT("invalid field name", pos);
-        if (i > 0 && vm_str_cmp(&prev, &name) >= 0)
+        if (i > 0 && vx_vm_str_cmp(&prev, &name) >= 0)
             return CORRUPT("field names not in ascending order", start);
         prev = name;
         pos += name.len;
@@ -282,9 +288,9 @@ int vm_schema_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
     }
     if (pos != len - 4)
         return CORRUPT("bytes after the last field", pos);
-    s = block_alloc(n, n_bytes, mem, &bytes);
+    s = schema_block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return vm_err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vx_vm_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = (flags & SCH_CLOSED) != 0;
     for (i = 0, pos = SCH_HDR; i < n; i++) {
         vm_schema_field *f = &s->f[i];

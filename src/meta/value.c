@@ -31,7 +31,7 @@ struct vm_record {
     vm_field *f;     /* n fields sorted by name, inside this block */
 };
 
-int vm_err_set(vex_err *err, int rc, const char *fmt, ...)
+int vx_vm_err_set(vex_err *err, int rc, const char *fmt, ...)
 {
     char msg[VEX_ERRMSG_MAX];
     va_list ap;
@@ -40,12 +40,12 @@ int vm_err_set(vex_err *err, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return vex_err_set(err, rc, "%s", msg);
+    return vx_err_set(err, rc, "%s", msg);
 }
 
 /* ---- values ---------------------------------------------------------- */
 
-vm_value vm_null(void)
+vm_value vx_vm_null(void)
 {
     vm_value v;
     memset(&v, 0, sizeof v);
@@ -53,55 +53,55 @@ vm_value vm_null(void)
     return v;
 }
 
-vm_value vm_bool(int b)
+vm_value vx_vm_bool(int b)
 {
-    vm_value v = vm_null();
+    vm_value v = vx_vm_null();
     v.type = VM_BOOL;
     v.u.b = b != 0;
     return v;
 }
 
-vm_value vm_int(int64_t i)
+vm_value vx_vm_int(int64_t i)
 {
-    vm_value v = vm_null();
+    vm_value v = vx_vm_null();
     v.type = VM_INT;
     v.u.i = i;
     return v;
 }
 
-vm_value vm_double(double d)
+vm_value vx_vm_double(double d)
 {
-    vm_value v = vm_null();
+    vm_value v = vx_vm_null();
     v.type = VM_DOUBLE;
     v.u.d = d;
     return v;
 }
 
-vm_value vm_string(const char *p, size_t len)
+vm_value vx_vm_string(const char *p, size_t len)
 {
-    vm_value v = vm_null();
+    vm_value v = vx_vm_null();
     v.type = VM_STRING;
     v.u.s.p = p;
-    /* Longer than any limit: vm_value_check rejects it. */
+    /* Longer than any limit: vx_vm_value_check rejects it. */
     v.u.s.len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
     return v;
 }
 
-vm_value vm_cstring(const char *s)
+vm_value vx_vm_cstring(const char *s)
 {
-    return vm_string(s, strlen(s));
+    return vx_vm_string(s, strlen(s));
 }
 
-vm_value vm_tags(const vm_str *tags, size_t n)
+vm_value vx_vm_tags(const vm_str *tags, size_t n)
 {
-    vm_value v = vm_null();
+    vm_value v = vx_vm_null();
     v.type = VM_TAGS;
     v.u.tags.v = tags;
     v.u.tags.n = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     return v;
 }
 
-const char *vm_type_name(int type)
+const char *vx_vm_type_name(int type)
 {
     switch (type) {
     case VM_NULL:
@@ -121,12 +121,12 @@ const char *vm_type_name(int type)
     }
 }
 
-int vm_utf8_valid(const void *p, size_t len)
+int vx_vm_utf8_valid(const void *p, size_t len)
 {
-    return vm_utf8_prefix(p, len) == len;
+    return vx_vm_utf8_prefix(p, len) == len;
 }
 
-size_t vm_utf8_prefix(const void *p, size_t len)
+size_t vx_vm_utf8_prefix(const void *p, size_t len)
 {
     const unsigned char *s = p;
     size_t i = 0;
@@ -167,7 +167,7 @@ size_t vm_utf8_prefix(const void *p, size_t len)
     return len;
 }
 
-int vm_name_valid(const void *p, size_t len)
+int vx_vm_name_valid(const void *p, size_t len)
 {
     const unsigned char *s = p;
     size_t i;
@@ -176,10 +176,10 @@ int vm_name_valid(const void *p, size_t len)
     for (i = 0; i < len; i++)
         if (s[i] < 0x20 || s[i] == 0x7F)
             return 0;
-    return vm_utf8_valid(p, len);
+    return vx_vm_utf8_valid(p, len);
 }
 
-int vm_value_check(const vm_value *v, const char *what, vex_err *err)
+int vx_vm_value_check(const vm_value *v, const char *what, vex_err *err)
 {
     uint32_t k;
     switch (v->type) {
@@ -188,46 +188,47 @@ int vm_value_check(const vm_value *v, const char *what, vex_err *err)
         return VEX_OK;
     case VM_BOOL:
         if (v->u.b != 0 && v->u.b != 1)
-            return vm_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1",
-                              what);
+            return vx_vm_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1",
+                                 what);
         return VEX_OK;
     case VM_DOUBLE:
         if (isnan(v->u.d))
-            return vm_err_set(err, VEX_INVALID, "%s: double is NaN", what);
+            return vx_vm_err_set(err, VEX_INVALID, "%s: double is NaN", what);
         return VEX_OK;
     case VM_STRING:
         if (v->u.s.len > VM_MAX_STRING)
-            return vm_err_set(err, VEX_INVALID,
-                              "%s: string of %lu bytes (at most %u)", what,
-                              (unsigned long)v->u.s.len, VM_MAX_STRING);
+            return vx_vm_err_set(err, VEX_INVALID,
+                                 "%s: string of %lu bytes (at most %u)", what,
+                                 (unsigned long)v->u.s.len, VM_MAX_STRING);
         if (v->u.s.len > 0 && v->u.s.p == NULL)
-            return vm_err_set(err, VEX_INVALID, "%s: string bytes are NULL",
-                              what);
-        if (!vm_utf8_valid(v->u.s.p, v->u.s.len))
-            return vm_err_set(err, VEX_INVALID, "%s: string is not valid UTF-8",
-                              what);
+            return vx_vm_err_set(err, VEX_INVALID, "%s: string bytes are NULL",
+                                 what);
+        if (!vx_vm_utf8_valid(v->u.s.p, v->u.s.len))
+            return vx_vm_err_set(err, VEX_INVALID,
+                                 "%s: string is not valid UTF-8", what);
         return VEX_OK;
     case VM_TAGS:
         if (v->u.tags.n > VM_MAX_TAGS)
-            return vm_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)",
-                              what, (unsigned long)v->u.tags.n, VM_MAX_TAGS);
+            return vx_vm_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)",
+                                 what, (unsigned long)v->u.tags.n, VM_MAX_TAGS);
         if (v->u.tags.n > 0 && v->u.tags.v == NULL)
-            return vm_err_set(err, VEX_INVALID, "%s: tag array is NULL", what);
+            return vx_vm_err_set(err, VEX_INVALID, "%s: tag array is NULL",
+                                 what);
         for (k = 0; k < v->u.tags.n; k++) {
             const vm_str *t = &v->u.tags.v[k];
             if (t->len > VM_MAX_TAG)
-                return vm_err_set(
+                return vx_vm_err_set(
                     err, VEX_INVALID, "%s: tag %lu has %lu bytes (at most %u)",
                     what, (unsigned long)k, (unsigned long)t->len, VM_MAX_TAG);
-            if ((t->len > 0 && t->p == NULL) || !vm_utf8_valid(t->p, t->len))
-                return vm_err_set(err, VEX_INVALID,
-                                  "%s: tag %lu is not valid UTF-8", what,
-                                  (unsigned long)k);
+            if ((t->len > 0 && t->p == NULL) || !vx_vm_utf8_valid(t->p, t->len))
+                return vx_vm_err_set(err, VEX_INVALID,
+                                     "%s: tag %lu is not valid UTF-8", what,
+                                     (unsigned long)k);
         }
         return VEX_OK;
     default:
-        return vm_err_set(err, VEX_INVALID, "%s: unknown value type %d", what,
-                          (int)v->type);
+        return vx_vm_err_set(err, VEX_INVALID, "%s: unknown value type %d",
+                             what, (int)v->type);
     }
 }
 
@@ -236,7 +237,7 @@ static int str_same(const vm_str *a, const vm_str *b)
     return a->len == b->len && (a->len == 0 || memcmp(a->p, b->p, a->len) == 0);
 }
 
-int vm_value_same(const vm_value *a, const vm_value *b)
+int vx_vm_value_same(const vm_value *a, const vm_value *b)
 {
     uint32_t k;
     if (a->type != b->type)
@@ -266,7 +267,7 @@ int vm_value_same(const vm_value *a, const vm_value *b)
 
 /* ---- record blocks --------------------------------------------------- */
 
-int vm_str_cmp(const vm_str *a, const vm_str *b)
+int vx_vm_str_cmp(const vm_str *a, const vm_str *b)
 {
     size_t n = a->len < b->len ? a->len : b->len;
     int c = n ? memcmp(a->p, b->p, n) : 0;
@@ -275,7 +276,7 @@ int vm_str_cmp(const vm_str *a, const vm_str *b)
     return a->len < b->len ? -1 : a->len > b->len;
 }
 
-static size_t align8(size_t n)
+static size_t value_align8(size_t n)
 {
     return (n + 7) & ~(size_t)7;
 }
@@ -305,13 +306,14 @@ static size_t field_enc_size(const vm_field *f)
 
 /* One block for n fields, n_tags tag slots and n_bytes bytes (all already
  * bounded by the limits, so the sum cannot overflow). */
-static vm_record *block_alloc(size_t n, size_t n_tags, size_t n_bytes,
-                              const vex_mem *mem, vm_str **tags, char **bytes)
+static vm_record *value_block_alloc(size_t n, size_t n_tags, size_t n_bytes,
+                                    const vex_mem *mem, vm_str **tags,
+                                    char **bytes)
 {
-    size_t off_f = align8(sizeof(vm_record));
-    size_t off_g = off_f + align8(n * sizeof(vm_field));
-    size_t off_b = off_g + align8(n_tags * sizeof(vm_str));
-    unsigned char *p = vex_mem_alloc(mem, off_b + n_bytes);
+    size_t off_f = value_align8(sizeof(vm_record));
+    size_t off_g = off_f + value_align8(n * sizeof(vm_field));
+    size_t off_b = off_g + value_align8(n_tags * sizeof(vm_str));
+    unsigned char *p = vx_mem_alloc(mem, off_b + n_bytes);
     vm_record *r = (vm_record *)p;
     if (p == NULL)
         return NULL;
@@ -353,8 +355,8 @@ static void field_copy(vm_field *dst, const vm_field *f, vm_str **tags,
     }
 }
 
-int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
-                  vex_err *err, vm_record **out)
+int vx_vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
+                     vex_err *err, vm_record **out)
 {
     size_t i, j, n_tags = 0, n_bytes = 0, enc = ENC_HDR;
     vm_record *r;
@@ -364,24 +366,25 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
 
     *out = NULL;
     if (n > VM_MAX_FIELDS)
-        return vm_err_set(err, VEX_INVALID, "metadata: %lu fields (at most %u)",
-                          (unsigned long)n, VM_MAX_FIELDS);
+        return vx_vm_err_set(err, VEX_INVALID,
+                             "metadata: %lu fields (at most %u)",
+                             (unsigned long)n, VM_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_field *f = &fields[i];
-        if (f->name.p == NULL || !vm_name_valid(f->name.p, f->name.len))
-            return vm_err_set(
+        if (f->name.p == NULL || !vx_vm_name_valid(f->name.p, f->name.len))
+            return vx_vm_err_set(
                 err, VEX_INVALID,
                 "metadata: field %lu: name must be 1..%u bytes of "
                 "UTF-8 without control characters",
                 (unsigned long)i, VM_MAX_NAME);
         snprintf(what, sizeof what, "field \"%.*s\"", (int)f->name.len,
                  f->name.p);
-        if ((rc = vm_value_check(&f->v, what, err)) != VEX_OK)
+        if ((rc = vx_vm_value_check(&f->v, what, err)) != VEX_OK)
             return rc;
         for (j = 0; j < i; j++)
-            if (vm_str_cmp(&fields[j].name, &f->name) == 0)
-                return vm_err_set(err, VEX_INVALID, "metadata: %s given twice",
-                                  what);
+            if (vx_vm_str_cmp(&fields[j].name, &f->name) == 0)
+                return vx_vm_err_set(err, VEX_INVALID,
+                                     "metadata: %s given twice", what);
         n_bytes += f->name.len;
         if (f->v.type == VM_STRING)
             n_bytes += f->v.u.s.len;
@@ -389,27 +392,28 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             uint32_t k;
             n_tags += f->v.u.tags.n;
             if (n_tags > VM_MAX_TAGS)
-                return vm_err_set(err, VEX_INVALID,
-                                  "metadata: more than %u tags in one record",
-                                  VM_MAX_TAGS);
+                return vx_vm_err_set(
+                    err, VEX_INVALID,
+                    "metadata: more than %u tags in one record", VM_MAX_TAGS);
             for (k = 0; k < f->v.u.tags.n; k++)
                 n_bytes += f->v.u.tags.v[k].len;
         }
         enc += field_enc_size(f);
         if (enc > VM_MAX_ENCODED)
-            return vm_err_set(err, VEX_INVALID,
-                              "metadata: encoding longer than %u bytes",
-                              VM_MAX_ENCODED);
+            return vx_vm_err_set(err, VEX_INVALID,
+                                 "metadata: encoding longer than %u bytes",
+                                 VM_MAX_ENCODED);
     }
-    r = block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
+    r = value_block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return vm_err_set(err, VEX_NOMEM, "metadata: out of memory");
+        return vx_vm_err_set(err, VEX_NOMEM, "metadata: out of memory");
     r->enc_size = enc;
     /* Insertion sort by name (n <= VM_MAX_FIELDS, names distinct). */
     for (i = 0; i < n; i++) {
         vm_field tmp;
         field_copy(&tmp, &fields[i], &tags, &bytes);
-        for (j = i; j > 0 && vm_str_cmp(&r->f[j - 1].name, &tmp.name) > 0; j--)
+        for (j = i; j > 0 && vx_vm_str_cmp(&r->f[j - 1].name, &tmp.name) > 0;
+             j--)
             r->f[j] = r->f[j - 1];
         r->f[j] = tmp;
     }
@@ -417,28 +421,29 @@ int vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
     return VEX_OK;
 }
 
-int vm_record_copy(const vm_record *r, const vex_mem *mem, vm_record **out)
+int vx_vm_record_copy(const vm_record *r, const vex_mem *mem, vm_record **out)
 {
-    return vm_record_new(vm_record_fields(r), vm_record_n_fields(r), mem, NULL,
-                         out);
+    return vx_vm_record_new(vx_vm_record_fields(r), vx_vm_record_n_fields(r),
+                            mem, NULL, out);
 }
 
-void vm_record_free(vm_record *r, const vex_mem *mem)
+void vx_vm_record_free(vm_record *r, const vex_mem *mem)
 {
-    vex_mem_free(mem, r);
+    vx_mem_free(mem, r);
 }
 
-size_t vm_record_n_fields(const vm_record *r)
+size_t vx_vm_record_n_fields(const vm_record *r)
 {
     return r ? r->n : 0;
 }
 
-const vm_field *vm_record_fields(const vm_record *r)
+const vm_field *vx_vm_record_fields(const vm_record *r)
 {
     return r ? r->f : NULL;
 }
 
-const vm_value *vm_record_get(const vm_record *r, const char *name, size_t len)
+const vm_value *vx_vm_record_get(const vm_record *r, const char *name,
+                                 size_t len)
 {
     vm_str key;
     size_t lo = 0, hi;
@@ -449,7 +454,7 @@ const vm_value *vm_record_get(const vm_record *r, const char *name, size_t len)
     hi = r->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = vm_str_cmp(&r->f[mid].name, &key);
+        int c = vx_vm_str_cmp(&r->f[mid].name, &key);
         if (c == 0)
             return &r->f[mid].v;
         if (c < 0)
@@ -460,21 +465,21 @@ const vm_value *vm_record_get(const vm_record *r, const char *name, size_t len)
     return NULL;
 }
 
-int vm_record_equal(const vm_record *a, const vm_record *b)
+int vx_vm_record_equal(const vm_record *a, const vm_record *b)
 {
-    size_t i, n = vm_record_n_fields(a);
-    if (n != vm_record_n_fields(b))
+    size_t i, n = vx_vm_record_n_fields(a);
+    if (n != vx_vm_record_n_fields(b))
         return 0;
     for (i = 0; i < n; i++)
         if (!str_same(&a->f[i].name, &b->f[i].name) ||
-            !vm_value_same(&a->f[i].v, &b->f[i].v))
+            !vx_vm_value_same(&a->f[i].v, &b->f[i].v))
             return 0;
     return 1;
 }
 
 /* ---- encoding -------------------------------------------------------- */
 
-size_t vm_record_encoded_size(const vm_record *r)
+size_t vx_vm_record_encoded_size(const vm_record *r)
 {
     return r ? r->enc_size : ENC_HDR;
 }
@@ -490,10 +495,10 @@ static unsigned get_u16(const unsigned char *p)
     return (unsigned)p[0] | (unsigned)p[1] << 8;
 }
 
-size_t vm_record_encode(const vm_record *r, unsigned char *buf)
+size_t vx_vm_record_encode(const vm_record *r, unsigned char *buf)
 {
-    size_t i, n = vm_record_n_fields(r), pos = ENC_HDR;
-    size_t total = vm_record_encoded_size(r);
+    size_t i, n = vx_vm_record_n_fields(r), pos = ENC_HDR;
+    size_t total = vx_vm_record_encoded_size(r);
     buf[0] = VM_RECORD_VERSION;
     buf[1] = 0;
     put_u16(buf + 2, (unsigned)n);
@@ -546,8 +551,8 @@ size_t vm_record_encode(const vm_record *r, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    vm_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what,    \
-               (unsigned long)(off))
+    vx_vm_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what, \
+                  (unsigned long)(off))
 
 /* One pass over an encoding. With r == NULL it checks everything and
  * counts tags and bytes; with r set (a block sized by the first pass) it
@@ -570,9 +575,9 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
         if (len - pos < f.name.len)
             return CORRUPT("truncated field name", pos);
         f.name.p = (const char *)buf + pos;
-        if (!r && !vm_name_valid(f.name.p, f.name.len))
+        if (!r && !vx_vm_name_valid(f.name.p, f.name.len))
             return CORRUPT("invalid field name", start);
-        if (!r && i > 0 && vm_str_cmp(&prev, &f.name) >= 0)
+        if (!r && i > 0 && vx_vm_str_cmp(&prev, &f.name) >= 0)
             return CORRUPT("field names not in ascending order", start);
         prev = f.name;
         pos += f.name.len;
@@ -616,7 +621,7 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
             if (len - pos < f.v.u.s.len)
                 return CORRUPT("truncated string", pos);
             f.v.u.s.p = (const char *)buf + pos;
-            if (!r && !vm_utf8_valid(f.v.u.s.p, f.v.u.s.len))
+            if (!r && !vx_vm_utf8_valid(f.v.u.s.p, f.v.u.s.len))
                 return CORRUPT("string is not valid UTF-8", pos);
             pos += f.v.u.s.len;
             n_bytes += f.v.u.s.len;
@@ -643,7 +648,7 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
                 pos += 2;
                 if (len - pos < tl)
                     return CORRUPT("truncated tag", pos);
-                if (!r && !vm_utf8_valid(buf + pos, tl))
+                if (!r && !vx_vm_utf8_valid(buf + pos, tl))
                     return CORRUPT("tag is not valid UTF-8", pos);
                 if (r) {
                     if (tl)
@@ -686,8 +691,8 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
     return VEX_OK;
 }
 
-int vm_record_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
-                     vex_err *err, vm_record **out)
+int vx_vm_record_decode(const unsigned char *buf, size_t len,
+                        const vex_mem *mem, vex_err *err, vm_record **out)
 {
     size_t n, n_tags = 0, n_bytes = 0, total;
     vm_record *r = NULL;
@@ -699,10 +704,10 @@ int vm_record_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
     if (len < ENC_HDR)
         return CORRUPT("truncated header", len);
     if (buf[0] > VM_RECORD_VERSION)
-        return vm_err_set(err, VEX_UNSUPPORTED,
-                          "record metadata: version %u is newer than this "
-                          "library (%u)",
-                          buf[0], VM_RECORD_VERSION);
+        return vx_vm_err_set(err, VEX_UNSUPPORTED,
+                             "record metadata: version %u is newer than this "
+                             "library (%u)",
+                             buf[0], VM_RECORD_VERSION);
     if (buf[0] != VM_RECORD_VERSION)
         return CORRUPT("bad version", 0);
     if (buf[1] != 0)
@@ -718,13 +723,13 @@ int vm_record_decode(const unsigned char *buf, size_t len, const vex_mem *mem,
     rc = decode_walk(buf, len, err, NULL, NULL, NULL, &n_tags, &n_bytes);
     if (rc != VEX_OK)
         return rc;
-    r = block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
+    r = value_block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return vm_err_set(err, VEX_NOMEM, "record metadata: out of memory");
+        return vx_vm_err_set(err, VEX_NOMEM, "record metadata: out of memory");
     r->enc_size = len;
     rc = decode_walk(buf, len, err, r, tags, bytes, &n_tags, &n_bytes);
     if (rc != VEX_OK) {
-        vm_record_free(r, mem);
+        vx_vm_record_free(r, mem);
         return rc;
     }
     *out = r;

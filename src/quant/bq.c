@@ -20,7 +20,7 @@
 #include "quant/quant_int.h"
 #include "simd/simd.h"
 
-int vq_bq_train(vq_quantizer *q, const float *x, size_t n)
+int vx_vq_bq_train(vq_quantizer *q, const float *x, size_t n)
 {
     size_t dim = q->p.dim, i, d;
     for (d = 0; d < dim; d++) {
@@ -35,13 +35,13 @@ int vq_bq_train(vq_quantizer *q, const float *x, size_t n)
         q->a[d] = (float)m;
         q->b[d] = (float)(s / (double)n);
         if (!isfinite(q->b[d]))
-            return vex_err_set(&q->err, VEX_INVALID,
-                               "train: dimension %zu overflows", d);
+            return vx_err_set(&q->err, VEX_INVALID,
+                              "train: dimension %zu overflows", d);
     }
     return VEX_OK;
 }
 
-void vq_bq_encode(const vq_quantizer *q, const float *x, uint8_t *code)
+void vx_vq_bq_encode(const vq_quantizer *q, const float *x, uint8_t *code)
 {
     size_t d;
     memset(code, 0, q->code_size);
@@ -50,7 +50,7 @@ void vq_bq_encode(const vq_quantizer *q, const float *x, uint8_t *code)
             code[d >> 3] |= (uint8_t)(1u << (d & 7));
 }
 
-void vq_bq_decode(const vq_quantizer *q, const uint8_t *code, float *out)
+void vx_vq_bq_decode(const vq_quantizer *q, const uint8_t *code, float *out)
 {
     size_t d;
     for (d = 0; d < q->p.dim; d++)
@@ -58,10 +58,10 @@ void vq_bq_decode(const vq_quantizer *q, const uint8_t *code, float *out)
                                                : q->a[d] - q->b[d];
 }
 
-void vq_bq_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
+void vx_vq_bq_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
 {
     enum { CH = 256 };
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t cs = dc->q->code_size, i, j;
     uint32_t h[CH];
     for (i = 0; i < n; i += CH) {

@@ -9,7 +9,7 @@
  *    Per-thread partial sums would be faster to reduce but their result
  *    would change with the thread count.
  *  - The Lloyd assignment uses the packed many-to-many dot kernel (GEMM
- *    form, see assign_gemm); the seeding and vq_kmeans_assign use the
+ *    form, see assign_gemm); the seeding and vx_vq_kmeans_assign use the
  *    one-to-many kernels and exact differences.
  *  - Empty clusters are split from a populated one (as FAISS does) rather
  *    than re-seeded from a random point: a random point is usually a
@@ -28,7 +28,7 @@
 
 #define CHUNK 256 /* points per parallel task */
 
-void vq_kmeans_params_init(vq_kmeans_params *p, size_t k)
+void vx_vq_kmeans_params_init(vq_kmeans_params *p, size_t k)
 {
     memset(p, 0, sizeof *p);
     p->k = k;
@@ -48,7 +48,7 @@ typedef struct assign_job {
 
 static void assign_range(const assign_job *j, size_t lo, size_t hi, float *d)
 {
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t i, c;
     for (i = lo; i < hi; i++) {
         uint32_t best = 0;
@@ -73,9 +73,9 @@ static void assign_task(void *arg, size_t task, unsigned worker)
     assign_range(j, lo, hi, j->scratch + (size_t)worker * j->k);
 }
 
-void vq_kmeans_assign(const float *x, size_t n, size_t dim, const float *c,
-                      size_t k, uint32_t *assign, float *dist, float *scratch,
-                      vex_pool *pool, unsigned n_threads)
+void vx_vq_kmeans_assign(const float *x, size_t n, size_t dim, const float *c,
+                         size_t k, uint32_t *assign, float *dist,
+                         float *scratch, vex_pool *pool, unsigned n_threads)
 {
     assign_job j;
     j.x = x;
@@ -89,7 +89,7 @@ void vq_kmeans_assign(const float *x, size_t n, size_t dim, const float *c,
     if (pool == NULL || n <= CHUNK)
         assign_range(&j, 0, n, scratch);
     else
-        vex_pool_run(pool, (n + CHUNK - 1) / CHUNK, n_threads, assign_task, &j);
+        vx_pool_run(pool, (n + CHUNK - 1) / CHUNK, n_threads, assign_task, &j);
 }
 
 /* ---- k-means++ seeding ------------------------------------------------ */
@@ -106,8 +106,8 @@ typedef struct seed_job {
 static void seed_range(const seed_job *j, size_t lo, size_t hi)
 {
     size_t i;
-    vex_simd()->l2sq_f32_batch(j->c, j->x + lo * j->dim, j->dim, hi - lo,
-                               j->dim, j->tmp + lo);
+    vx_simd()->l2sq_f32_batch(j->c, j->x + lo * j->dim, j->dim, hi - lo, j->dim,
+                              j->tmp + lo);
     for (i = lo; i < hi; i++)
         if (j->tmp[i] < j->d2[i])
             j->d2[i] = j->tmp[i];
@@ -126,7 +126,7 @@ static void seed_update(seed_job *j, vex_pool *pool, unsigned n_threads)
     if (pool == NULL || j->n <= CHUNK)
         seed_range(j, 0, j->n);
     else
-        vex_pool_run(pool, (j->n + CHUNK - 1) / CHUNK, n_threads, seed_task, j);
+        vx_pool_run(pool, (j->n + CHUNK - 1) / CHUNK, n_threads, seed_task, j);
 }
 
 static void kmeanspp(const float *x, size_t n, size_t dim, size_t k, vex_rng *r,
@@ -190,7 +190,7 @@ typedef struct gemm_job {
 static void gemm_task(void *arg, size_t task, unsigned worker)
 {
     const gemm_job *j = arg;
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t lo = task * CHUNK, hi = lo + CHUNK < j->n ? lo + CHUNK : j->n;
     float *dots = j->dots + (size_t)worker * CHUNK * j->k;
     size_t i, c;
@@ -216,7 +216,7 @@ static void gemm_task(void *arg, size_t task, unsigned worker)
 static void assign_gemm(gemm_job *j, float *packed, float *cnorm,
                         const float *c, vex_pool *pool, unsigned n_threads)
 {
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t ci, n_tasks = (j->n + CHUNK - 1) / CHUNK;
     t->pack_f32(c, j->dim, j->k, j->dim, packed);
     for (ci = 0; ci < j->k; ci++)
@@ -228,7 +228,7 @@ static void assign_gemm(gemm_job *j, float *packed, float *cnorm,
         for (task = 0; task < n_tasks; task++)
             gemm_task(j, task, 0);
     } else {
-        vex_pool_run(pool, n_tasks, n_threads, gemm_task, j);
+        vx_pool_run(pool, n_tasks, n_threads, gemm_task, j);
     }
 }
 
@@ -266,9 +266,9 @@ static void fix_empty(float *c, size_t k, size_t dim, size_t *count, vex_rng *r)
     }
 }
 
-int vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
-              size_t dim, const vq_kmeans_params *p, float *centroids,
-              double *inertia)
+int vx_vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
+                 size_t dim, const vq_kmeans_params *p, float *centroids,
+                 double *inertia)
 {
     int rc = VEX_OK;
     float *xs = NULL, *d2 = NULL, *scratch = NULL, *packed = NULL;
@@ -283,31 +283,32 @@ int vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
     vex_rng r;
 
     if (mem == NULL || x == NULL || p == NULL || centroids == NULL)
-        return vq_errf(err, VEX_INVALID, "kmeans: NULL argument");
+        return vx_vq_errf(err, VEX_INVALID, "kmeans: NULL argument");
     k = p->k;
     if (dim == 0 || k == 0)
-        return vq_errf(err, VEX_INVALID, "kmeans: dim and k must be >= 1");
+        return vx_vq_errf(err, VEX_INVALID, "kmeans: dim and k must be >= 1");
     if (p->max_iter > 1000)
-        return vq_errf(err, VEX_INVALID, "kmeans: max_iter %u > 1000",
-                       p->max_iter);
+        return vx_vq_errf(err, VEX_INVALID, "kmeans: max_iter %u > 1000",
+                          p->max_iter);
     if (p->max_train != 0 && p->max_train < nt)
         nt = p->max_train;
     if (nt < k)
-        return vq_errf(err, VEX_INVALID,
-                       "kmeans: %zu training points for k = %zu clusters", nt,
-                       k);
+        return vx_vq_errf(err, VEX_INVALID,
+                          "kmeans: %zu training points for k = %zu clusters",
+                          nt, k);
     if (vex_mul_overflow(n, dim, &sz) || sz > SIZE_MAX / sizeof(float) ||
         vex_mul_overflow(k, dim, &sz) || sz > SIZE_MAX / sizeof(double))
-        return vq_errf(err, VEX_INVALID, "kmeans: size overflow");
+        return vx_vq_errf(err, VEX_INVALID, "kmeans: size overflow");
     for (i = 0; i < n * dim; i++)
         if (!isfinite(x[i]))
-            return vq_errf(err, VEX_INVALID,
-                           "kmeans: point %zu has a non-finite value", i / dim);
+            return vx_vq_errf(err, VEX_INVALID,
+                              "kmeans: point %zu has a non-finite value",
+                              i / dim);
     vex_rng_seed(&r, p->seed);
 
     if (nt < n) { /* partial Fisher-Yates over an index array */
-        idx = vex_mem_calloc(mem, n, sizeof *idx);
-        xs = vex_mem_calloc(mem, nt * dim, sizeof *xs);
+        idx = vx_mem_calloc(mem, n, sizeof *idx);
+        xs = vx_mem_calloc(mem, nt * dim, sizeof *xs);
         if (idx == NULL || xs == NULL)
             goto nomem;
         for (i = 0; i < n; i++)
@@ -320,17 +321,17 @@ int vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
         }
         xt = xs;
     }
-    width = p->pool ? vex_pool_width(p->pool, p->n_threads) : 1;
-    d2 = vex_mem_calloc(mem, nt, sizeof *d2);
-    asg = vex_mem_calloc(mem, nt, sizeof *asg);
-    prev = vex_mem_calloc(mem, nt, sizeof *prev);
-    scratch = vex_mem_calloc(mem, width * CHUNK, k * sizeof *scratch);
-    sum = vex_mem_calloc(mem, k * dim, sizeof *sum);
-    count = vex_mem_calloc(mem, k, sizeof *count);
-    cnorm = vex_mem_calloc(mem, k, sizeof *cnorm);
-    if (vex_mul_overflow(vex_simd_pack_size(vex_simd()->panel, k, dim),
+    width = p->pool ? vx_pool_width(p->pool, p->n_threads) : 1;
+    d2 = vx_mem_calloc(mem, nt, sizeof *d2);
+    asg = vx_mem_calloc(mem, nt, sizeof *asg);
+    prev = vx_mem_calloc(mem, nt, sizeof *prev);
+    scratch = vx_mem_calloc(mem, width * CHUNK, k * sizeof *scratch);
+    sum = vx_mem_calloc(mem, k * dim, sizeof *sum);
+    count = vx_mem_calloc(mem, k, sizeof *count);
+    cnorm = vx_mem_calloc(mem, k, sizeof *cnorm);
+    if (vex_mul_overflow(vex_simd_pack_size(vx_simd()->panel, k, dim),
                          sizeof *packed, &sz) == 0)
-        packed = vex_mem_alloc_aligned(mem, sz, 64);
+        packed = vx_mem_alloc_aligned(mem, sz, 64);
     if (!d2 || !asg || !prev || !scratch || !sum || !count || !cnorm || !packed)
         goto nomem;
     gj.x = xt;
@@ -380,17 +381,17 @@ int vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
     }
     goto cleanup;
 nomem:
-    rc = vq_errf(err, VEX_NOMEM, "kmeans: out of memory");
+    rc = vx_vq_errf(err, VEX_NOMEM, "kmeans: out of memory");
 cleanup:
-    vex_mem_free(mem, idx);
-    vex_mem_free(mem, xs);
-    vex_mem_free(mem, d2);
-    vex_mem_free(mem, asg);
-    vex_mem_free(mem, prev);
-    vex_mem_free(mem, scratch);
-    vex_mem_free(mem, sum);
-    vex_mem_free(mem, count);
-    vex_mem_free(mem, cnorm);
-    vex_mem_free_aligned(mem, packed);
+    vx_mem_free(mem, idx);
+    vx_mem_free(mem, xs);
+    vx_mem_free(mem, d2);
+    vx_mem_free(mem, asg);
+    vx_mem_free(mem, prev);
+    vx_mem_free(mem, scratch);
+    vx_mem_free(mem, sum);
+    vx_mem_free(mem, count);
+    vx_mem_free(mem, cnorm);
+    vx_mem_free_aligned(mem, packed);
     return rc;
 }

@@ -38,7 +38,7 @@ typedef struct vq_kmeans_params {
 } vq_kmeans_params;
 
 /* Defaults for k clusters (above). */
-void vq_kmeans_params_init(vq_kmeans_params *p, size_t k);
+void vx_vq_kmeans_params_init(vq_kmeans_params *p, size_t k);
 
 /*
  * Clusters the n points of dim floats at x (row i at x + i * dim) into
@@ -55,19 +55,19 @@ void vq_kmeans_params_init(vq_kmeans_params *p, size_t k);
  * VEX_NOMEM. Allocates scratch from `mem` and frees it before returning.
  * Thread-safety: reentrant; x and centroids must not overlap.
  */
-int vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
-              size_t dim, const vq_kmeans_params *p, float *centroids,
-              double *inertia);
+int vx_vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
+                 size_t dim, const vq_kmeans_params *p, float *centroids,
+                 double *inertia);
 
 /*
  * Nearest of k centroids for each of n points: assign[i] (ties go to the
  * lower index) and, when `dist` is not NULL, dist[i] = its squared
  * distance. `scratch` holds k floats per thread the pool may use
- * (vex_pool_width(pool, n_threads) * k; k floats when pool is NULL).
+ * (vx_pool_width(pool, n_threads) * k; k floats when pool is NULL).
  * Does not allocate. Reentrant.
  */
-void vq_kmeans_assign(const float *x, size_t n, size_t dim, const float *c,
-                      size_t k, uint32_t *assign, float *dist, float *scratch,
-                      vex_pool *pool, unsigned n_threads);
+void vx_vq_kmeans_assign(const float *x, size_t n, size_t dim, const float *c,
+                         size_t k, uint32_t *assign, float *dist,
+                         float *scratch, vex_pool *pool, unsigned n_threads);
 
 #endif

@@ -11,7 +11,7 @@
  * Differences from the paper / FAISS, and why:
  *  - R starts as the identity, not a random rotation: the first PQ is then
  *    plain PQ with the same parameters and seed, and its reconstruction
- *    error is the "before" that vq_opq_errors reports; the report costs
+ *    error is the "before" that vx_vq_opq_errors reports; the report costs
  *    nothing extra. FAISS starts from a random rotation, which helps when
  *    dimensions are ordered by variance (PCA output) and not otherwise.
  *  - The SVD is a one-sided Jacobi (Hestenes) on the dim x dim matrix, in
@@ -44,18 +44,18 @@ static double dotd(const double *a, const double *b, size_t n)
     return s;
 }
 
-int vq_procrustes(const vex_mem *mem, double *mat, size_t d, float *rot)
+int vx_vq_procrustes(const vex_mem *mem, double *mat, size_t d, float *rot)
 {
     double *u, *v, *sv;
     size_t i, j, k, sweep;
     double smax = 0;
-    u = vex_mem_calloc(mem, d * d, sizeof *u);
-    v = vex_mem_calloc(mem, d * d, sizeof *v);
-    sv = vex_mem_calloc(mem, d, sizeof *sv);
+    u = vx_mem_calloc(mem, d * d, sizeof *u);
+    v = vx_mem_calloc(mem, d * d, sizeof *v);
+    sv = vx_mem_calloc(mem, d, sizeof *sv);
     if (u == NULL || v == NULL || sv == NULL) {
-        vex_mem_free(mem, u);
-        vex_mem_free(mem, v);
-        vex_mem_free(mem, sv);
+        vx_mem_free(mem, u);
+        vx_mem_free(mem, v);
+        vx_mem_free(mem, sv);
         return VEX_NOMEM;
     }
     /* column-major copies: u = mat, v = I */
@@ -140,9 +140,9 @@ int vq_procrustes(const vex_mem *mem, double *mat, size_t d, float *rot)
                 s += u[k * d + i] * v[k * d + j];
             rot[i * d + j] = (float)s;
         }
-    vex_mem_free(mem, u);
-    vex_mem_free(mem, v);
-    vex_mem_free(mem, sv);
+    vx_mem_free(mem, u);
+    vx_mem_free(mem, v);
+    vx_mem_free(mem, sv);
     return VEX_OK;
 }
 
@@ -171,15 +171,15 @@ static void rotate_all(const vq_quantizer *q, const float *x, size_t n,
 static double pq_pass(vq_quantizer *q, const float *x, const float *y, size_t n,
                       float *yhat, uint8_t *code, float *dist, double *mat)
 {
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t r, i, j, dim = q->p.dim, pdim = q->pdim;
     double e = 0;
     if (mat)
         memset(mat, 0, dim * dim * sizeof *mat);
     for (r = 0; r < n; r++) {
         const float *yr = y + r * pdim;
-        vq_pq_encode(q, yr, code, dist);
-        vq_pq_decode(q, code, yhat);
+        vx_vq_pq_encode(q, yr, code, dist);
+        vx_vq_pq_decode(q, code, yhat);
         e += t->l2sq_f32(yr, yhat, pdim);
         if (mat) {
             const float *xr = x + r * dim;
@@ -195,7 +195,7 @@ static double pq_pass(vq_quantizer *q, const float *x, const float *y, size_t n,
     return e / (double)n;
 }
 
-int vq_opq_train(vq_quantizer *q, const float *x, size_t n)
+int vx_vq_opq_train(vq_quantizer *q, const float *x, size_t n)
 {
     size_t dim = q->p.dim, pdim = q->pdim, i;
     float *y = NULL, *yhat = NULL, *dist = NULL;
@@ -203,31 +203,31 @@ int vq_opq_train(vq_quantizer *q, const float *x, size_t n)
     double *mat = NULL;
     unsigned it;
     int rc = VEX_OK;
-    y = vex_mem_calloc(&q->mem, n, pdim * sizeof *y);
-    yhat = vex_mem_calloc(&q->mem, pdim, sizeof *yhat);
-    dist = vex_mem_calloc(&q->mem, q->ksub, sizeof *dist);
-    code = vex_mem_calloc(&q->mem, q->code_size, 1);
-    mat = vex_mem_calloc(&q->mem, dim * dim, sizeof *mat);
+    y = vx_mem_calloc(&q->mem, n, pdim * sizeof *y);
+    yhat = vx_mem_calloc(&q->mem, pdim, sizeof *yhat);
+    dist = vx_mem_calloc(&q->mem, q->ksub, sizeof *dist);
+    code = vx_mem_calloc(&q->mem, q->code_size, 1);
+    mat = vx_mem_calloc(&q->mem, dim * dim, sizeof *mat);
     if (!y || !yhat || !dist || !code || !mat) {
-        rc = vex_err_set(&q->err, VEX_NOMEM, "train: out of memory");
+        rc = vx_err_set(&q->err, VEX_NOMEM, "train: out of memory");
         goto cleanup;
     }
     memset(q->rot, 0, dim * dim * sizeof *q->rot);
     for (i = 0; i < dim; i++)
         q->rot[i * dim + i] = 1;
     rotate_all(q, x, n, y);
-    if ((rc = vq_pq_train(q, y, n, q->p.train_iter, 0)) != VEX_OK)
+    if ((rc = vx_vq_pq_train(q, y, n, q->p.train_iter, 0)) != VEX_OK)
         goto cleanup;
     for (it = 0; it < q->p.opq_iter; it++) {
         double e = pq_pass(q, x, y, n, yhat, code, dist, mat);
         if (it == 0)
             q->err_before = e;
-        if ((rc = vq_procrustes(&q->mem, mat, dim, q->rot)) != VEX_OK) {
-            rc = vex_err_set(&q->err, rc, "train: out of memory");
+        if ((rc = vx_vq_procrustes(&q->mem, mat, dim, q->rot)) != VEX_OK) {
+            rc = vx_err_set(&q->err, rc, "train: out of memory");
             goto cleanup;
         }
         rotate_all(q, x, n, y);
-        if ((rc = vq_pq_train(
+        if ((rc = vx_vq_pq_train(
                  q, y, n,
                  it + 1 == q->p.opq_iter ? q->p.train_iter : OPQ_PQ_ITER, 1)) !=
             VEX_OK)
@@ -235,10 +235,10 @@ int vq_opq_train(vq_quantizer *q, const float *x, size_t n)
     }
     q->err_after = pq_pass(q, x, y, n, yhat, code, dist, NULL);
 cleanup:
-    vex_mem_free(&q->mem, y);
-    vex_mem_free(&q->mem, yhat);
-    vex_mem_free(&q->mem, dist);
-    vex_mem_free(&q->mem, code);
-    vex_mem_free(&q->mem, mat);
+    vx_mem_free(&q->mem, y);
+    vx_mem_free(&q->mem, yhat);
+    vx_mem_free(&q->mem, dist);
+    vx_mem_free(&q->mem, code);
+    vx_mem_free(&q->mem, mat);
     return rc;
 }

@@ -14,9 +14,9 @@
  *    per centroid. See quant.h for the default M.
  *  - 4-bit codes keep two subspaces per byte (subspace 2j in the low
  *    nibble of byte j), the same density as FAISS's fast-scan layout but
- *    in the plain row-per-vector form, so vq_dc_distance, encode and
+ *    in the plain row-per-vector form, so vx_vq_dc_distance, encode and
  *    decode work on single codes. The fast scan needs codes interleaved
- *    by blocks of 32 (vq_pq4_pack, layout in simd.h); keeping both forms
+ *    by blocks of 32 (vx_vq_pq4_pack, layout in simd.h); keeping both forms
  *    costs a copy at pack time and nothing per query.
  *  - The fast-scan tables are quantised to 8 bits with one step for all
  *    subspaces and each table's own minimum, so the sums stay in 16 bits
@@ -32,36 +32,36 @@
 #include "quant/quant_int.h"
 #include "simd/simd.h"
 
-int vq_pq_train(vq_quantizer *q, const float *x, size_t n, unsigned iters,
-                int warm)
+int vx_vq_pq_train(vq_quantizer *q, const float *x, size_t n, unsigned iters,
+                   int warm)
 {
     size_t m, i, M = q->m, dsub = q->dsub, pdim = q->pdim, ksub = q->ksub;
     float *sub;
     int rc = VEX_OK;
-    sub = vex_mem_calloc(&q->mem, n, dsub * sizeof *sub);
+    sub = vx_mem_calloc(&q->mem, n, dsub * sizeof *sub);
     if (sub == NULL)
-        return vex_err_set(&q->err, VEX_NOMEM, "train: out of memory");
+        return vx_err_set(&q->err, VEX_NOMEM, "train: out of memory");
     for (m = 0; m < M && rc == VEX_OK; m++) {
         vq_kmeans_params kp;
         float *cent = q->cent + m * ksub * dsub;
         for (i = 0; i < n; i++)
             memcpy(sub + i * dsub, x + i * pdim + m * dsub, dsub * sizeof *sub);
-        vq_kmeans_params_init(&kp, ksub);
+        vx_vq_kmeans_params_init(&kp, ksub);
         kp.max_iter = iters;
         kp.seed = q->p.seed + 0x9e3779b97f4a7c15ULL * (m + 1);
         kp.pool = q->p.pool;
         kp.n_threads = q->p.n_threads;
         kp.init = warm ? cent : NULL;
-        rc = vq_kmeans(&q->mem, &q->err, sub, n, dsub, &kp, cent, NULL);
+        rc = vx_vq_kmeans(&q->mem, &q->err, sub, n, dsub, &kp, cent, NULL);
     }
-    vex_mem_free(&q->mem, sub);
+    vx_mem_free(&q->mem, sub);
     return rc;
 }
 
-void vq_pq_encode(const vq_quantizer *q, const float *x, uint8_t *code,
-                  float *dist)
+void vx_vq_pq_encode(const vq_quantizer *q, const float *x, uint8_t *code,
+                     float *dist)
 {
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t m, c, dsub = q->dsub, ksub = q->ksub;
     if (q->nbits == 4)
         memset(code, 0, q->code_size);
@@ -84,7 +84,7 @@ static size_t sub_code(const vq_quantizer *q, const uint8_t *code, size_t m)
     return q->nbits == 8 ? code[m] : (code[m >> 1] >> ((m & 1) * 4)) & 15u;
 }
 
-void vq_pq_decode(const vq_quantizer *q, const uint8_t *code, float *out)
+void vx_vq_pq_decode(const vq_quantizer *q, const uint8_t *code, float *out)
 {
     size_t m, dsub = q->dsub;
     for (m = 0; m < q->m; m++)
@@ -93,9 +93,9 @@ void vq_pq_decode(const vq_quantizer *q, const uint8_t *code, float *out)
                dsub * sizeof *out);
 }
 
-void vq_pq_set_query(vq_dc *dc, const float *qv)
+void vx_vq_pq_set_query(vq_dc *dc, const float *qv)
 {
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     const vq_quantizer *q = dc->q;
     size_t m, c, M = q->m, dsub = q->dsub, ksub = q->ksub;
     int l2 = q->p.metric == VEX_METRIC_L2;
@@ -140,10 +140,10 @@ void vq_pq_set_query(vq_dc *dc, const float *qv)
     }
 }
 
-float vq_pq_distance(const vq_dc *dc, const uint8_t *code)
+float vx_vq_pq_distance(const vq_dc *dc, const uint8_t *code)
 {
     float d;
-    vq_pq_scan(dc, code, 1, &d);
+    vx_vq_pq_scan(dc, code, 1, &d);
     return d;
 }
 
@@ -195,7 +195,7 @@ static void scan4(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
     }
 }
 
-void vq_pq_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
+void vx_vq_pq_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
 {
     if (dc->q->nbits == 8)
         scan8(dc, codes, n, out);
@@ -210,26 +210,26 @@ static int is_pq4(const vq_quantizer *q)
     return (q->p.kind == VQ_PQ || q->p.kind == VQ_OPQ) && q->nbits == 4;
 }
 
-size_t vq_pq4_blocks_size(const vq_quantizer *q, size_t n)
+size_t vx_vq_pq4_blocks_size(const vq_quantizer *q, size_t n)
 {
     if (!is_pq4(q))
         return 0;
     return (n + 31) / 32 * (size_t)q->m * 16;
 }
 
-int vq_pq4_pack(vq_quantizer *q, const uint8_t *codes, size_t n,
-                uint8_t *blocks)
+int vx_vq_pq4_pack(vq_quantizer *q, const uint8_t *codes, size_t n,
+                   uint8_t *blocks)
 {
     size_t i, m, M;
     if (q == NULL)
         return VEX_INVALID;
     if (!is_pq4(q))
-        return vex_err_set(&q->err, VEX_INVALID,
-                           "pq4_pack: not a 4-bit PQ/OPQ quantizer");
+        return vx_err_set(&q->err, VEX_INVALID,
+                          "pq4_pack: not a 4-bit PQ/OPQ quantizer");
     if ((codes == NULL || blocks == NULL) && n > 0)
-        return vex_err_set(&q->err, VEX_INVALID, "pq4_pack: NULL argument");
+        return vx_err_set(&q->err, VEX_INVALID, "pq4_pack: NULL argument");
     M = q->m;
-    memset(blocks, 0, vq_pq4_blocks_size(q, n));
+    memset(blocks, 0, vx_vq_pq4_blocks_size(q, n));
     for (i = 0; i < n; i++) {
         const uint8_t *c = codes + i * q->code_size;
         uint8_t *b = blocks + (i / 32) * M * 16;
@@ -242,8 +242,8 @@ int vq_pq4_pack(vq_quantizer *q, const uint8_t *codes, size_t n,
     return VEX_OK;
 }
 
-void vq_pq4_set(const vq_quantizer *q, uint8_t *blocks, size_t i,
-                const uint8_t *code)
+void vx_vq_pq4_set(const vq_quantizer *q, uint8_t *blocks, size_t i,
+                   const uint8_t *code)
 {
     size_t m, M = q->m, v = i % 32;
     uint8_t *b = blocks + (i / 32) * M * 16 + (v & 15);
@@ -254,8 +254,8 @@ void vq_pq4_set(const vq_quantizer *q, uint8_t *blocks, size_t i,
     }
 }
 
-void vq_pq4_get(const vq_quantizer *q, const uint8_t *blocks, size_t i,
-                uint8_t *code)
+void vx_vq_pq4_get(const vq_quantizer *q, const uint8_t *blocks, size_t i,
+                   uint8_t *code)
 {
     size_t m, M = q->m, v = i % 32;
     const uint8_t *b = blocks + (i / 32) * M * 16 + (v & 15);
@@ -267,11 +267,11 @@ void vq_pq4_get(const vq_quantizer *q, const uint8_t *blocks, size_t i,
     }
 }
 
-void vq_dc_scan_blocks(const vq_dc *dc, const uint8_t *blocks, size_t n,
-                       float *out)
+void vx_vq_dc_scan_blocks(const vq_dc *dc, const uint8_t *blocks, size_t n,
+                          float *out)
 {
     enum { CHB = 32 }; /* blocks per kernel call: 2 KiB of sums */
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t M = dc->q->m, nb = (n + 31) / 32, b, i;
     uint16_t sums[CHB * 32];
     for (b = 0; b < nb; b += CHB) {

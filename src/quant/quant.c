@@ -4,7 +4,7 @@
  * and the quantizer blob (bytes in docs/FORMAT.md, "Quantizer blob").
  *
  * Input vectors go through one transform before any kind sees them
- * (vq_transform): normalisation under cosine, the rotation of OPQ, zero
+ * (vx_vq_transform): normalisation under cosine, the rotation of OPQ, zero
  * padding of PQ/OPQ to M * dsub dimensions. Training, encoding and
  * queries all use it, so a kind only ever deals with its own space.
  */
@@ -21,7 +21,7 @@
 #include "util/endian.h"
 #include "util/rng.h"
 
-int vq_errf(vex_err *e, int rc, const char *fmt, ...)
+int vx_vq_errf(vex_err *e, int rc, const char *fmt, ...)
 {
     char msg[VEX_ERRMSG_MAX];
     va_list ap;
@@ -30,12 +30,13 @@ int vq_errf(vex_err *e, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return vex_err_set(e, rc, "%s", msg);
+    return vx_err_set(e, rc, "%s", msg);
 }
 
 /* ---- parameters and handle --------------------------------------------- */
 
-void vq_params_init(vq_params *p, vq_kind kind, uint32_t dim, vex_metric metric)
+void vx_vq_params_init(vq_params *p, vq_kind kind, uint32_t dim,
+                       vex_metric metric)
 {
     memset(p, 0, sizeof *p);
     p->kind = kind;
@@ -55,39 +56,39 @@ static int is_pq(vq_kind k)
 }
 
 /* Checks p and derives the PQ geometry (m, dsub) into q. */
-static int check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
-                        uint32_t *dsub_out)
+static int quant_check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
+                              uint32_t *dsub_out)
 {
     uint32_t m = 0;
     if (p->kind < VQ_SQ8 || p->kind > VQ_OPQ)
-        return vq_errf(err, VEX_INVALID, "unknown quantizer kind %d",
-                       (int)p->kind);
+        return vx_vq_errf(err, VEX_INVALID, "unknown quantizer kind %d",
+                          (int)p->kind);
     if (p->dim < 1 || p->dim > VEX_MAX_DIM)
-        return vq_errf(err, VEX_INVALID, "dim %u out of range 1..%d", p->dim,
-                       VEX_MAX_DIM);
+        return vx_vq_errf(err, VEX_INVALID, "dim %u out of range 1..%d", p->dim,
+                          VEX_MAX_DIM);
     if (p->kind == VQ_OPQ && p->dim > VQ_OPQ_MAX_DIM)
-        return vq_errf(err, VEX_INVALID, "OPQ dim %u > %d", p->dim,
-                       VQ_OPQ_MAX_DIM);
+        return vx_vq_errf(err, VEX_INVALID, "OPQ dim %u > %d", p->dim,
+                          VQ_OPQ_MAX_DIM);
     if (p->metric != VEX_METRIC_L2 && p->metric != VEX_METRIC_IP &&
         p->metric != VEX_METRIC_COSINE)
-        return vq_errf(err, VEX_INVALID,
-                       "metric %d: quantizers support L2, IP and cosine",
-                       (int)p->metric);
+        return vx_vq_errf(err, VEX_INVALID,
+                          "metric %d: quantizers support L2, IP and cosine",
+                          (int)p->metric);
     if (p->train_iter < 1 || p->train_iter > 1000)
-        return vq_errf(err, VEX_INVALID, "train_iter %u out of range 1..1000",
-                       p->train_iter);
+        return vx_vq_errf(err, VEX_INVALID,
+                          "train_iter %u out of range 1..1000", p->train_iter);
     if (p->opq_iter < 1 || p->opq_iter > 100)
-        return vq_errf(err, VEX_INVALID, "opq_iter %u out of range 1..100",
-                       p->opq_iter);
+        return vx_vq_errf(err, VEX_INVALID, "opq_iter %u out of range 1..100",
+                          p->opq_iter);
     if (p->sq8_uniform != 0 && p->sq8_uniform != 1)
-        return vq_errf(err, VEX_INVALID, "sq8_uniform must be 0 or 1");
+        return vx_vq_errf(err, VEX_INVALID, "sq8_uniform must be 0 or 1");
     if (p->bq_center != 0 && p->bq_center != 1)
-        return vq_errf(err, VEX_INVALID, "bq_center must be 0 or 1");
+        return vx_vq_errf(err, VEX_INVALID, "bq_center must be 0 or 1");
     if (is_pq(p->kind)) {
         uint32_t maxm;
         if (p->pq_nbits != 8 && p->pq_nbits != 4)
-            return vq_errf(err, VEX_INVALID, "pq_nbits %u: must be 8 or 4",
-                           p->pq_nbits);
+            return vx_vq_errf(err, VEX_INVALID, "pq_nbits %u: must be 8 or 4",
+                              p->pq_nbits);
         maxm = p->pq_nbits == 4 ? VQ_PQ4_MAX_M : VQ_PQ_MAX_M;
         if (maxm > p->dim)
             maxm = p->dim;
@@ -99,13 +100,14 @@ static int check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
                 m = maxm;
         }
         if (m < 1 || m > maxm)
-            return vq_errf(err, VEX_INVALID,
-                           "pq_m %u out of range 1..%u for dim %u and %u bits",
-                           m, maxm, p->dim, p->pq_nbits);
+            return vx_vq_errf(
+                err, VEX_INVALID,
+                "pq_m %u out of range 1..%u for dim %u and %u bits", m, maxm,
+                p->dim, p->pq_nbits);
         *dsub_out = (p->dim + m - 1) / m;
     } else {
         if (p->pq_m != 0)
-            return vq_errf(err, VEX_INVALID, "pq_m is for PQ and OPQ only");
+            return vx_vq_errf(err, VEX_INVALID, "pq_m is for PQ and OPQ only");
         *dsub_out = 0;
     }
     *m_out = m;
@@ -138,17 +140,16 @@ static int alloc_arrays(vq_quantizer *q)
 {
     const vq_params *p = &q->p;
     if (p->kind == VQ_SQ8 || p->kind == VQ_BQ) {
-        q->a = vex_mem_calloc(&q->mem, p->dim, sizeof(float));
-        q->b = vex_mem_calloc(&q->mem, p->dim, sizeof(float));
+        q->a = vx_mem_calloc(&q->mem, p->dim, sizeof(float));
+        q->b = vx_mem_calloc(&q->mem, p->dim, sizeof(float));
         return q->a && q->b ? VEX_OK : VEX_NOMEM;
     }
-    q->cent = vex_mem_calloc(&q->mem, (size_t)q->m * q->ksub * q->dsub,
-                             sizeof(float));
+    q->cent =
+        vx_mem_calloc(&q->mem, (size_t)q->m * q->ksub * q->dsub, sizeof(float));
     if (q->cent == NULL)
         return VEX_NOMEM;
     if (p->kind == VQ_OPQ) {
-        q->rot =
-            vex_mem_calloc(&q->mem, (size_t)p->dim * p->dim, sizeof(float));
+        q->rot = vx_mem_calloc(&q->mem, (size_t)p->dim * p->dim, sizeof(float));
         if (q->rot == NULL)
             return VEX_NOMEM;
     }
@@ -164,89 +165,89 @@ static int create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
     if (out)
         *out = NULL;
     if (mem == NULL || p == NULL || out == NULL)
-        return vq_errf(err, VEX_INVALID, "vq_create: NULL argument");
-    if ((rc = check_params(p, err, &m, &dsub)) != VEX_OK)
+        return vx_vq_errf(err, VEX_INVALID, "vx_vq_create: NULL argument");
+    if ((rc = quant_check_params(p, err, &m, &dsub)) != VEX_OK)
         return rc;
-    q = vex_mem_calloc(mem, 1, sizeof *q);
+    q = vx_mem_calloc(mem, 1, sizeof *q);
     if (q == NULL)
-        return vq_errf(err, VEX_NOMEM, "out of memory");
+        return vx_vq_errf(err, VEX_NOMEM, "out of memory");
     q->mem = *mem;
-    vex_err_init(&q->err);
+    vx_err_init(&q->err);
     q->p = *p;
     set_geometry(q, m, dsub);
     if (alloc_arrays(q) != VEX_OK) {
-        vq_destroy(q);
-        return vq_errf(err, VEX_NOMEM, "out of memory");
+        vx_vq_destroy(q);
+        return vx_vq_errf(err, VEX_NOMEM, "out of memory");
     }
     *out = q;
     return VEX_OK;
 }
 
-int vq_create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
-              vex_err *err)
+int vx_vq_create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
+                 vex_err *err)
 {
     return create(mem, p, out, err);
 }
 
-void vq_destroy(vq_quantizer *q)
+void vx_vq_destroy(vq_quantizer *q)
 {
     if (q == NULL)
         return;
-    vex_mem_free(&q->mem, q->a);
-    vex_mem_free(&q->mem, q->b);
-    vex_mem_free(&q->mem, q->cent);
-    vex_mem_free(&q->mem, q->rot);
-    vex_err_destroy(&q->err);
-    vex_mem_free(&q->mem, q);
+    vx_mem_free(&q->mem, q->a);
+    vx_mem_free(&q->mem, q->b);
+    vx_mem_free(&q->mem, q->cent);
+    vx_mem_free(&q->mem, q->rot);
+    vx_err_destroy(&q->err);
+    vx_mem_free(&q->mem, q);
 }
 
-const char *vq_errmsg(vq_quantizer *q)
+const char *vx_vq_errmsg(vq_quantizer *q)
 {
     return q ? q->err.msg : "";
 }
 
-vq_kind vq_get_kind(const vq_quantizer *q)
+vq_kind vx_vq_get_kind(const vq_quantizer *q)
 {
     return q->p.kind;
 }
 
-uint32_t vq_dim(const vq_quantizer *q)
+uint32_t vx_vq_dim(const vq_quantizer *q)
 {
     return q->p.dim;
 }
 
-vex_metric vq_metric(const vq_quantizer *q)
+vex_metric vx_vq_metric(const vq_quantizer *q)
 {
     return q->p.metric;
 }
 
-int vq_is_trained(const vq_quantizer *q)
+int vx_vq_is_trained(const vq_quantizer *q)
 {
     return q->trained;
 }
 
-uint32_t vq_pq_m(const vq_quantizer *q)
+uint32_t vx_vq_pq_m(const vq_quantizer *q)
 {
     return q->m;
 }
 
-uint32_t vq_pq_nbits(const vq_quantizer *q)
+uint32_t vx_vq_pq_nbits(const vq_quantizer *q)
 {
     return is_pq(q->p.kind) ? q->nbits : 0;
 }
 
-size_t vq_code_size(const vq_quantizer *q)
+size_t vx_vq_code_size(const vq_quantizer *q)
 {
     return q->code_size;
 }
 
-int vq_opq_errors(vq_quantizer *q, double *before, double *after)
+int vx_vq_opq_errors(vq_quantizer *q, double *before, double *after)
 {
     if (q == NULL || before == NULL || after == NULL)
         return VEX_INVALID;
     if (q->p.kind != VQ_OPQ || !q->trained)
-        return vex_err_set(&q->err, VEX_INVALID,
-                           "reconstruction errors: not a trained OPQ");
+        return vx_err_set(&q->err, VEX_INVALID,
+                          "reconstruction errors: not a trained OPQ");
     *before = q->err_before;
     *after = q->err_after;
     return VEX_OK;
@@ -254,7 +255,7 @@ int vq_opq_errors(vq_quantizer *q, double *before, double *after)
 
 /* ---- the transform ------------------------------------------------------- */
 
-size_t vq_buf_floats(const vq_quantizer *q)
+size_t vx_vq_buf_floats(const vq_quantizer *q)
 {
     return (size_t)q->p.dim + q->pdim;
 }
@@ -262,7 +263,7 @@ size_t vq_buf_floats(const vq_quantizer *q)
 static const float *transform(const vq_quantizer *q, const float *x, float *buf,
                               int rotate);
 
-const float *vq_transform(const vq_quantizer *q, const float *x, float *buf)
+const float *vx_vq_transform(const vq_quantizer *q, const float *x, float *buf)
 {
     return transform(q, x, buf, 1);
 }
@@ -272,7 +273,7 @@ const float *vq_transform(const vq_quantizer *q, const float *x, float *buf)
 static const float *transform(const vq_quantizer *q, const float *x, float *buf,
                               int rotate)
 {
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t dim = q->p.dim, i, j;
     const float *v = x;
     if (q->p.metric == VEX_METRIC_COSINE) {
@@ -310,15 +311,15 @@ static int check_finite(vq_quantizer *q, const float *x, size_t n,
     size_t i, total = n * q->p.dim;
     for (i = 0; i < total; i++)
         if (!isfinite(x[i]))
-            return vex_err_set(&q->err, VEX_INVALID,
-                               "%s: vector %zu has a non-finite value", what,
-                               i / q->p.dim);
+            return vx_err_set(&q->err, VEX_INVALID,
+                              "%s: vector %zu has a non-finite value", what,
+                              i / q->p.dim);
     return VEX_OK;
 }
 
 /* ---- training ------------------------------------------------------------ */
 
-int vq_train(vq_quantizer *q, const float *x, size_t n)
+int vx_vq_train(vq_quantizer *q, const float *x, size_t n)
 {
     int rc = VEX_OK;
     size_t dim, ns, i, rowf, need, sz;
@@ -329,15 +330,15 @@ int vq_train(vq_quantizer *q, const float *x, size_t n)
         return VEX_INVALID;
     dim = q->p.dim;
     if (x == NULL)
-        return vex_err_set(&q->err, VEX_INVALID, "train: NULL vectors");
+        return vx_err_set(&q->err, VEX_INVALID, "train: NULL vectors");
     if (q->trained)
-        return vex_err_set(&q->err, VEX_INVALID, "train: already trained");
+        return vx_err_set(&q->err, VEX_INVALID, "train: already trained");
     need = is_pq(q->p.kind) ? q->ksub : 1;
     if (n < need)
-        return vex_err_set(&q->err, VEX_INVALID,
-                           "train: %zu vectors, need at least %zu", n, need);
+        return vx_err_set(&q->err, VEX_INVALID,
+                          "train: %zu vectors, need at least %zu", n, need);
     if (vex_mul_overflow(n, dim, &sz))
-        return vex_err_set(&q->err, VEX_INVALID, "train: size overflow");
+        return vx_err_set(&q->err, VEX_INVALID, "train: size overflow");
     if ((rc = check_finite(q, x, n, "train")) != VEX_OK)
         return rc;
     ns = n;
@@ -346,12 +347,12 @@ int vq_train(vq_quantizer *q, const float *x, size_t n)
     /* rows in the space of the kind: OPQ learns its rotation on the
      * normalised rows, PQ trains on padded ones */
     rowf = q->p.kind == VQ_PQ ? q->pdim : dim;
-    xs = vex_mem_calloc(&q->mem, ns, rowf * sizeof *xs);
-    buf = vex_mem_calloc(&q->mem, vq_buf_floats(q), sizeof *buf);
+    xs = vx_mem_calloc(&q->mem, ns, rowf * sizeof *xs);
+    buf = vx_mem_calloc(&q->mem, vx_vq_buf_floats(q), sizeof *buf);
     if (ns < n)
-        idx = vex_mem_calloc(&q->mem, n, sizeof *idx);
+        idx = vx_mem_calloc(&q->mem, n, sizeof *idx);
     if (xs == NULL || buf == NULL || (ns < n && idx == NULL)) {
-        rc = vex_err_set(&q->err, VEX_NOMEM, "train: out of memory");
+        rc = vx_err_set(&q->err, VEX_NOMEM, "train: out of memory");
         goto cleanup;
     }
     vex_rng_seed(&r, q->p.seed ^ 0x5eed5a3b1e5ULL);
@@ -370,9 +371,9 @@ int vq_train(vq_quantizer *q, const float *x, size_t n)
         if (q->p.metric == VEX_METRIC_COSINE || q->p.kind == VQ_PQ) {
             v = transform(q, row, buf, 0);
             if (v == NULL) {
-                rc = vex_err_set(&q->err, VEX_INVALID,
-                                 "train: vector %zu is zero (cosine)",
-                                 idx ? idx[i] : i);
+                rc = vx_err_set(&q->err, VEX_INVALID,
+                                "train: vector %zu is zero (cosine)",
+                                idx ? idx[i] : i);
                 goto cleanup;
             }
         }
@@ -380,31 +381,31 @@ int vq_train(vq_quantizer *q, const float *x, size_t n)
     }
     switch (q->p.kind) {
     case VQ_SQ8:
-        rc = vq_sq8_train(q, xs, ns);
+        rc = vx_vq_sq8_train(q, xs, ns);
         break;
     case VQ_BQ:
-        rc = vq_bq_train(q, xs, ns);
+        rc = vx_vq_bq_train(q, xs, ns);
         break;
     case VQ_PQ:
-        rc = vq_pq_train(q, xs, ns, q->p.train_iter, 0);
+        rc = vx_vq_pq_train(q, xs, ns, q->p.train_iter, 0);
         break;
     case VQ_OPQ:
-        rc = vq_opq_train(q, xs, ns);
+        rc = vx_vq_opq_train(q, xs, ns);
         break;
     }
     if (rc == VEX_OK)
         q->trained = 1;
 cleanup:
-    vex_mem_free(&q->mem, idx);
-    vex_mem_free(&q->mem, xs);
-    vex_mem_free(&q->mem, buf);
+    vx_mem_free(&q->mem, idx);
+    vx_mem_free(&q->mem, xs);
+    vx_mem_free(&q->mem, buf);
     return rc;
 }
 
 /* ---- encode / decode ------------------------------------------------------
  */
 
-int vq_encode(vq_quantizer *q, const float *x, size_t n, uint8_t *codes)
+int vx_vq_encode(vq_quantizer *q, const float *x, size_t n, uint8_t *codes)
 {
     float *buf = NULL;
     size_t i, dim;
@@ -412,67 +413,67 @@ int vq_encode(vq_quantizer *q, const float *x, size_t n, uint8_t *codes)
     if (q == NULL)
         return VEX_INVALID;
     if (!q->trained)
-        return vex_err_set(&q->err, VEX_INVALID, "encode: not trained");
+        return vx_err_set(&q->err, VEX_INVALID, "encode: not trained");
     if ((x == NULL || codes == NULL) && n > 0)
-        return vex_err_set(&q->err, VEX_INVALID, "encode: NULL argument");
+        return vx_err_set(&q->err, VEX_INVALID, "encode: NULL argument");
     if ((rc = check_finite(q, x, n, "encode")) != VEX_OK)
         return rc;
     dim = q->p.dim;
-    buf = vex_mem_calloc(&q->mem, vq_buf_floats(q) + q->ksub, sizeof *buf);
+    buf = vx_mem_calloc(&q->mem, vx_vq_buf_floats(q) + q->ksub, sizeof *buf);
     if (buf == NULL)
-        return vex_err_set(&q->err, VEX_NOMEM, "encode: out of memory");
+        return vx_err_set(&q->err, VEX_NOMEM, "encode: out of memory");
     for (i = 0; i < n; i++) {
-        const float *v = vq_transform(q, x + i * dim, buf);
+        const float *v = vx_vq_transform(q, x + i * dim, buf);
         uint8_t *c = codes + i * q->code_size;
         if (v == NULL) {
-            rc = vex_err_set(&q->err, VEX_INVALID,
-                             "encode: vector %zu is zero (cosine)", i);
+            rc = vx_err_set(&q->err, VEX_INVALID,
+                            "encode: vector %zu is zero (cosine)", i);
             break;
         }
         switch (q->p.kind) {
         case VQ_SQ8:
-            vq_sq8_encode(q, v, c);
+            vx_vq_sq8_encode(q, v, c);
             break;
         case VQ_BQ:
-            vq_bq_encode(q, v, c);
+            vx_vq_bq_encode(q, v, c);
             break;
         default:
-            vq_pq_encode(q, v, c, buf + vq_buf_floats(q));
+            vx_vq_pq_encode(q, v, c, buf + vx_vq_buf_floats(q));
             break;
         }
     }
-    vex_mem_free(&q->mem, buf);
+    vx_mem_free(&q->mem, buf);
     return rc;
 }
 
-int vq_decode(vq_quantizer *q, const uint8_t *codes, size_t n, float *out)
+int vx_vq_decode(vq_quantizer *q, const uint8_t *codes, size_t n, float *out)
 {
     float *buf = NULL;
     size_t i, j, k, dim;
     if (q == NULL)
         return VEX_INVALID;
     if (!q->trained)
-        return vex_err_set(&q->err, VEX_INVALID, "decode: not trained");
+        return vx_err_set(&q->err, VEX_INVALID, "decode: not trained");
     if ((out == NULL || codes == NULL) && n > 0)
-        return vex_err_set(&q->err, VEX_INVALID, "decode: NULL argument");
+        return vx_err_set(&q->err, VEX_INVALID, "decode: NULL argument");
     dim = q->p.dim;
     if (is_pq(q->p.kind)) {
-        buf = vex_mem_calloc(&q->mem, q->pdim, sizeof *buf);
+        buf = vx_mem_calloc(&q->mem, q->pdim, sizeof *buf);
         if (buf == NULL)
-            return vex_err_set(&q->err, VEX_NOMEM, "decode: out of memory");
+            return vx_err_set(&q->err, VEX_NOMEM, "decode: out of memory");
     }
     for (i = 0; i < n; i++) {
         const uint8_t *c = codes + i * q->code_size;
         float *o = out + i * dim;
         switch (q->p.kind) {
         case VQ_SQ8:
-            vq_sq8_decode(q, c, o);
+            vx_vq_sq8_decode(q, c, o);
             break;
         case VQ_BQ:
-            vq_bq_decode(q, c, o);
+            vx_vq_bq_decode(q, c, o);
             break;
         default:
-            vq_pq_decode(q, c, buf);
+            vx_vq_pq_decode(q, c, buf);
             if (q->rot == NULL) {
                 memcpy(o, buf, dim * sizeof *o);
                 break;
@@ -488,14 +489,14 @@ int vq_decode(vq_quantizer *q, const uint8_t *codes, size_t n, float *out)
             break;
         }
     }
-    vex_mem_free(&q->mem, buf);
+    vx_mem_free(&q->mem, buf);
     return VEX_OK;
 }
 
 /* ---- distance computers ----------------------------------------------------
  */
 
-int vq_dc_create(vq_quantizer *q, unsigned flags, vq_dc **out)
+int vx_vq_dc_create(vq_quantizer *q, unsigned flags, vq_dc **out)
 {
     vq_dc *dc;
     size_t tabn = 0;
@@ -504,22 +505,22 @@ int vq_dc_create(vq_quantizer *q, unsigned flags, vq_dc **out)
     if (q == NULL || out == NULL)
         return VEX_INVALID;
     if (!q->trained)
-        return vex_err_set(&q->err, VEX_INVALID, "distance: not trained");
+        return vx_err_set(&q->err, VEX_INVALID, "distance: not trained");
     if (flags & ~VQ_DC_SYMMETRIC)
-        return vex_err_set(&q->err, VEX_INVALID, "distance: unknown flags %#x",
-                           flags);
+        return vx_err_set(&q->err, VEX_INVALID, "distance: unknown flags %#x",
+                          flags);
     if ((flags & VQ_DC_SYMMETRIC) &&
         (q->p.kind != VQ_SQ8 || !q->p.sq8_uniform ||
          q->p.metric == VEX_METRIC_IP))
-        return vex_err_set(&q->err, VEX_INVALID,
-                           "distance: the symmetric path needs SQ8 with a "
-                           "uniform step and L2 or cosine");
-    dc = vex_mem_calloc(&q->mem, 1, sizeof *dc);
+        return vx_err_set(&q->err, VEX_INVALID,
+                          "distance: the symmetric path needs SQ8 with a "
+                          "uniform step and L2 or cosine");
+    dc = vx_mem_calloc(&q->mem, 1, sizeof *dc);
     if (dc == NULL)
         goto nomem;
     dc->q = q;
     dc->flags = flags;
-    dc->buf = vex_mem_calloc(&q->mem, vq_buf_floats(q), sizeof(float));
+    dc->buf = vx_mem_calloc(&q->mem, vx_vq_buf_floats(q), sizeof(float));
     if (dc->buf == NULL)
         goto nomem;
     if (q->p.kind == VQ_SQ8)
@@ -527,41 +528,41 @@ int vq_dc_create(vq_quantizer *q, unsigned flags, vq_dc **out)
     else if (is_pq(q->p.kind))
         tabn = (size_t)q->m * q->ksub;
     if (tabn) {
-        dc->tab = vex_mem_calloc(&q->mem, tabn, sizeof(float));
+        dc->tab = vx_mem_calloc(&q->mem, tabn, sizeof(float));
         if (dc->tab == NULL)
             goto nomem;
     }
     if (q->p.kind == VQ_SQ8 || q->p.kind == VQ_BQ) {
-        dc->qcode = vex_mem_calloc(&q->mem, q->code_size, 1);
+        dc->qcode = vx_mem_calloc(&q->mem, q->code_size, 1);
         if (dc->qcode == NULL)
             goto nomem;
     }
     if (is_pq(q->p.kind) && q->nbits == 4) {
-        dc->lut4 = vex_mem_calloc(&q->mem, (size_t)q->m * 16, 1);
+        dc->lut4 = vx_mem_calloc(&q->mem, (size_t)q->m * 16, 1);
         if (dc->lut4 == NULL)
             goto nomem;
     }
     *out = dc;
     return VEX_OK;
 nomem:
-    vq_dc_destroy(dc);
-    return vex_err_set(&q->err, VEX_NOMEM, "distance: out of memory");
+    vx_vq_dc_destroy(dc);
+    return vx_err_set(&q->err, VEX_NOMEM, "distance: out of memory");
 }
 
-void vq_dc_destroy(vq_dc *dc)
+void vx_vq_dc_destroy(vq_dc *dc)
 {
     const vex_mem *m;
     if (dc == NULL)
         return;
     m = &dc->q->mem;
-    vex_mem_free(m, dc->buf);
-    vex_mem_free(m, dc->tab);
-    vex_mem_free(m, dc->qcode);
-    vex_mem_free(m, dc->lut4);
-    vex_mem_free(m, dc);
+    vx_mem_free(m, dc->buf);
+    vx_mem_free(m, dc->tab);
+    vx_mem_free(m, dc->qcode);
+    vx_mem_free(m, dc->lut4);
+    vx_mem_free(m, dc);
 }
 
-int vq_dc_set_query(vq_dc *dc, const float *query)
+int vx_vq_dc_set_query(vq_dc *dc, const float *query)
 {
     vq_quantizer *q;
     const float *v;
@@ -571,51 +572,51 @@ int vq_dc_set_query(vq_dc *dc, const float *query)
     q = dc->q;
     for (i = 0; i < q->p.dim; i++)
         if (!isfinite(query[i]))
-            return vex_err_set(&q->err, VEX_INVALID,
-                               "query: dimension %zu is not finite", i);
-    v = vq_transform(q, query, dc->buf);
+            return vx_err_set(&q->err, VEX_INVALID,
+                              "query: dimension %zu is not finite", i);
+    v = vx_vq_transform(q, query, dc->buf);
     if (v == NULL)
-        return vex_err_set(&q->err, VEX_INVALID, "query: zero (cosine)");
+        return vx_err_set(&q->err, VEX_INVALID, "query: zero (cosine)");
     dc->qv = v;
     switch (q->p.kind) {
     case VQ_SQ8:
-        vq_sq8_set_query(dc, v);
+        vx_vq_sq8_set_query(dc, v);
         break;
     case VQ_BQ:
-        vq_bq_encode(q, v, dc->qcode);
+        vx_vq_bq_encode(q, v, dc->qcode);
         break;
     default:
-        vq_pq_set_query(dc, v);
+        vx_vq_pq_set_query(dc, v);
         break;
     }
     return VEX_OK;
 }
 
-float vq_dc_distance(const vq_dc *dc, const uint8_t *code)
+float vx_vq_dc_distance(const vq_dc *dc, const uint8_t *code)
 {
     float d;
     switch (dc->q->p.kind) {
     case VQ_SQ8:
-        return vq_sq8_distance(dc, code);
+        return vx_vq_sq8_distance(dc, code);
     case VQ_BQ:
-        return (float)vex_simd()->hamming(dc->qcode, code, dc->q->code_size);
+        return (float)vx_simd()->hamming(dc->qcode, code, dc->q->code_size);
     default:
-        vq_pq_scan(dc, code, 1, &d);
+        vx_vq_pq_scan(dc, code, 1, &d);
         return d;
     }
 }
 
-void vq_dc_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
+void vx_vq_dc_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
 {
     switch (dc->q->p.kind) {
     case VQ_SQ8:
-        vq_sq8_scan(dc, codes, n, out);
+        vx_vq_sq8_scan(dc, codes, n, out);
         break;
     case VQ_BQ:
-        vq_bq_scan(dc, codes, n, out);
+        vx_vq_bq_scan(dc, codes, n, out);
         break;
     default:
-        vq_pq_scan(dc, codes, n, out);
+        vx_vq_pq_scan(dc, codes, n, out);
         break;
     }
 }
@@ -646,7 +647,7 @@ static size_t payload_size(const vq_quantizer *q)
     return 0;
 }
 
-size_t vq_blob_size(const vq_quantizer *q)
+size_t vx_vq_blob_size(const vq_quantizer *q)
 {
     if (q == NULL || !q->trained)
         return 0;
@@ -672,7 +673,7 @@ static unsigned char *put_f64(unsigned char *p, double v)
     return p + 8;
 }
 
-int vq_serialize(vq_quantizer *q, void *buf, size_t size)
+int vx_vq_serialize(vq_quantizer *q, void *buf, size_t size)
 {
     unsigned char *b = buf, *p;
     size_t total, nc;
@@ -680,12 +681,12 @@ int vq_serialize(vq_quantizer *q, void *buf, size_t size)
     if (q == NULL)
         return VEX_INVALID;
     if (!q->trained)
-        return vex_err_set(&q->err, VEX_INVALID, "serialize: not trained");
-    total = vq_blob_size(q);
+        return vx_err_set(&q->err, VEX_INVALID, "serialize: not trained");
+    total = vx_vq_blob_size(q);
     if (buf == NULL || size < total)
-        return vex_err_set(&q->err, VEX_INVALID,
-                           "serialize: buffer of %zu bytes, need %zu", size,
-                           total);
+        return vx_err_set(&q->err, VEX_INVALID,
+                          "serialize: buffer of %zu bytes, need %zu", size,
+                          total);
     if (q->p.kind == VQ_SQ8 && q->p.sq8_uniform)
         flags |= FLAG_UNIFORM;
     if (q->p.kind == VQ_BQ && q->p.bq_center)
@@ -734,9 +735,10 @@ static int get_f32s(const unsigned char *b, size_t *off, float *v, size_t n,
         uint32_t u = vex_get_u32le(b + *off);
         memcpy(&v[i], &u, 4);
         if (!isfinite(v[i]))
-            return vq_errf(err, VEX_CORRUPT,
-                           "quantizer blob: offset %zu: %s %zu is not finite",
-                           *off, what, i);
+            return vx_vq_errf(
+                err, VEX_CORRUPT,
+                "quantizer blob: offset %zu: %s %zu is not finite", *off, what,
+                i);
     }
     return VEX_OK;
 }
@@ -746,8 +748,8 @@ static int get_f64(const unsigned char *b, size_t *off, double *v, vex_err *err)
     uint64_t u = vex_get_u64le(b + *off);
     memcpy(v, &u, 8);
     if (!isfinite(*v) || *v < 0)
-        return vq_errf(err, VEX_CORRUPT,
-                       "quantizer blob: offset %zu: bad error report", *off);
+        return vx_vq_errf(err, VEX_CORRUPT,
+                          "quantizer blob: offset %zu: bad error report", *off);
     *off += 8;
     return VEX_OK;
 }
@@ -756,13 +758,13 @@ static int get_f64(const unsigned char *b, size_t *off, double *v, vex_err *err)
     do {                                                                       \
         char m_[256];                                                          \
         snprintf(m_, sizeof m_, __VA_ARGS__);                                  \
-        rc = vq_errf(err, VEX_CORRUPT, "quantizer blob: offset %zu: %s",       \
-                     (size_t)(off), m_);                                       \
+        rc = vx_vq_errf(err, VEX_CORRUPT, "quantizer blob: offset %zu: %s",    \
+                        (size_t)(off), m_);                                    \
         goto cleanup;                                                          \
     } while (0)
 
-int vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
-                   vq_quantizer **out, vex_err *err)
+int vx_vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
+                      vq_quantizer **out, vex_err *err)
 {
     const unsigned char *b = buf;
     vq_quantizer *q = NULL;
@@ -774,7 +776,7 @@ int vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
     if (out)
         *out = NULL;
     if (mem == NULL || out == NULL || (buf == NULL && size > 0))
-        return vq_errf(err, VEX_INVALID, "deserialize: NULL argument");
+        return vx_vq_errf(err, VEX_INVALID, "deserialize: NULL argument");
     if (size < BLOB_MIN)
         CORRUPT(size, "truncated: %zu bytes, a blob has at least %u", size,
                 BLOB_MIN);
@@ -788,10 +790,10 @@ int vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
         CORRUPT(size - 4, "checksum mismatch");
     version = vex_get_u32le(b + 8);
     if (version != BLOB_VERSION)
-        return vq_errf(err, version == 0 ? VEX_CORRUPT : VEX_UNSUPPORTED,
-                       "quantizer blob: offset 8: format version %u, this "
-                       "build reads version %u",
-                       version, BLOB_VERSION);
+        return vx_vq_errf(err, version == 0 ? VEX_CORRUPT : VEX_UNSUPPORTED,
+                          "quantizer blob: offset 8: format version %u, this "
+                          "build reads version %u",
+                          version, BLOB_VERSION);
     hdr = vex_get_u32le(b + 12);
     if (hdr != BLOB_HDR)
         CORRUPT(12, "header size %u, expected %u", hdr, BLOB_HDR);
@@ -817,7 +819,7 @@ int vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
     for (i = 52; i < BLOB_HDR; i++)
         if (b[i] != 0)
             CORRUPT(i, "reserved byte is not zero");
-    vq_params_init(&p, (vq_kind)kind, dim, (vex_metric)metric);
+    vx_vq_params_init(&p, (vq_kind)kind, dim, (vex_metric)metric);
     p.sq8_uniform = (flags & FLAG_UNIFORM) != 0;
     p.bq_center = (flags & FLAG_CENTER) != 0;
     if (is_pq((vq_kind)kind)) {
@@ -885,6 +887,6 @@ int vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
     *out = q;
     q = NULL;
 cleanup:
-    vq_destroy(q);
+    vx_vq_destroy(q);
     return rc;
 }

@@ -7,12 +7,12 @@
  * header is included only for status codes, vex_metric and
  * vex_allocator.
  *
- * Life cycle: vq_params_init -> adjust -> vq_create -> vq_train (once) ->
- * vq_encode / vq_decode / distance computers / vq_serialize; or
- * vq_deserialize, which gives a trained quantizer. vq_destroy frees it.
+ * Life cycle: vx_vq_params_init -> adjust -> vx_vq_create -> vx_vq_train (once)
+ * -> vx_vq_encode / vx_vq_decode / distance computers / vx_vq_serialize; or
+ * vx_vq_deserialize, which gives a trained quantizer. vx_vq_destroy frees it.
  *
  * Distances are those of vexdb.h between the query and the *decoded*
- * vector (what vq_decode returns), for the quantizer's metric:
+ * vector (what vx_vq_decode returns), for the quantizer's metric:
  *   VEX_METRIC_L2      squared L2
  *   VEX_METRIC_IP      -dot
  *   VEX_METRIC_COSINE  1 - dot(q / |q|, decoded), where the quantizer saw
@@ -25,16 +25,16 @@
  * (the metric only decides whether input is normalised first). BQ is a
  * first pass; rerank its candidates with exact distances.
  *
- * Threading: a trained quantizer is read-only: vq_encode, vq_decode,
- * vq_code_size, vq_serialize and vq_dc_create may be called from any
- * number of threads at once. vq_train must not run concurrently with
+ * Threading: a trained quantizer is read-only: vx_vq_encode, vx_vq_decode,
+ * vx_vq_code_size, vx_vq_serialize and vx_vq_dc_create may be called from any
+ * number of threads at once. vx_vq_train must not run concurrently with
  * anything on the same handle. A distance computer (vq_dc) belongs to one
  * thread at a time; create one per thread. The error message of a handle
- * (vq_errmsg) is the last failure of any thread.
+ * (vx_vq_errmsg) is the last failure of any thread.
  *
- * Hot paths (vq_dc_set_query, vq_dc_distance, vq_dc_scan,
- * vq_dc_scan_blocks) never allocate: everything they need was allocated
- * by vq_dc_create.
+ * Hot paths (vx_vq_dc_set_query, vx_vq_dc_distance, vx_vq_dc_scan,
+ * vx_vq_dc_scan_blocks) never allocate: everything they need was allocated
+ * by vx_vq_dc_create.
  */
 #ifndef VEX_QUANT_H
 #define VEX_QUANT_H
@@ -96,29 +96,29 @@ typedef struct vq_quantizer vq_quantizer;
 typedef struct vq_dc vq_dc;
 
 /* Defaults (above) for a kind, dimension and metric. */
-void vq_params_init(vq_params *p, vq_kind kind, uint32_t dim,
-                    vex_metric metric);
+void vx_vq_params_init(vq_params *p, vq_kind kind, uint32_t dim,
+                       vex_metric metric);
 
 /*
  * A new, untrained quantizer with its own copy of *p (pool borrowed) and
  * its allocator `mem` (copied). Returns VEX_OK, VEX_INVALID (out-of-range
  * parameter; message in `err` when not NULL) or VEX_NOMEM. *out is NULL on
- * failure. Free with vq_destroy.
+ * failure. Free with vx_vq_destroy.
  */
-int vq_create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
-              vex_err *err);
-void vq_destroy(vq_quantizer *q); /* NULL-safe */
+int vx_vq_create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
+                 vex_err *err);
+void vx_vq_destroy(vq_quantizer *q); /* NULL-safe */
 
 /* The last error message of a handle ("" if none). */
-const char *vq_errmsg(vq_quantizer *q);
+const char *vx_vq_errmsg(vq_quantizer *q);
 
-vq_kind vq_get_kind(const vq_quantizer *q);
-uint32_t vq_dim(const vq_quantizer *q);
-vex_metric vq_metric(const vq_quantizer *q);
-int vq_is_trained(const vq_quantizer *q);
+vq_kind vx_vq_get_kind(const vq_quantizer *q);
+uint32_t vx_vq_dim(const vq_quantizer *q);
+vex_metric vx_vq_metric(const vq_quantizer *q);
+int vx_vq_is_trained(const vq_quantizer *q);
 /* M and bits per sub-code of PQ/OPQ; 0 for other kinds. */
-uint32_t vq_pq_m(const vq_quantizer *q);
-uint32_t vq_pq_nbits(const vq_quantizer *q);
+uint32_t vx_vq_pq_m(const vq_quantizer *q);
+uint32_t vx_vq_pq_nbits(const vq_quantizer *q);
 
 /*
  * Trains on n vectors (row i at x + i * dim; not retained). Needs at
@@ -127,26 +127,26 @@ uint32_t vq_pq_nbits(const vq_quantizer *q);
  * non-finite values, zero vector under cosine), VEX_NOMEM. Not
  * thread-safe on the handle; may use the pool of the params.
  */
-int vq_train(vq_quantizer *q, const float *x, size_t n);
+int vx_vq_train(vq_quantizer *q, const float *x, size_t n);
 
 /* Bytes per code. Valid before training too. */
-size_t vq_code_size(const vq_quantizer *q);
+size_t vx_vq_code_size(const vq_quantizer *q);
 
 /*
- * Encodes n vectors into n * vq_code_size() bytes at `codes`
+ * Encodes n vectors into n * vx_vq_code_size() bytes at `codes`
  * (caller-owned). Values outside the trained range are clamped (SQ8).
  * Allocates a small per-call buffer (not a hot path). Returns VEX_OK,
  * VEX_INVALID (untrained, non-finite input, zero vector under cosine),
  * VEX_NOMEM. Thread-safe.
  */
-int vq_encode(vq_quantizer *q, const float *x, size_t n, uint8_t *codes);
+int vx_vq_encode(vq_quantizer *q, const float *x, size_t n, uint8_t *codes);
 
 /*
  * Reconstructs n codes into n * dim floats at `out` (caller-owned): the
  * vectors the distances are computed against (under cosine, in the
  * normalised space). Returns VEX_OK, VEX_INVALID, VEX_NOMEM. Thread-safe.
  */
-int vq_decode(vq_quantizer *q, const uint8_t *codes, size_t n, float *out);
+int vx_vq_decode(vq_quantizer *q, const uint8_t *codes, size_t n, float *out);
 
 /*
  * OPQ: mean squared reconstruction error per vector on the training
@@ -154,11 +154,11 @@ int vq_decode(vq_quantizer *q, const uint8_t *codes, size_t n, float *out);
  * seed; the first round of OPQ training) and of the final OPQ. VEX_INVALID
  * for other kinds or before training.
  */
-int vq_opq_errors(vq_quantizer *q, double *before, double *after);
+int vx_vq_opq_errors(vq_quantizer *q, double *before, double *after);
 
 /* ---- distance computers ------------------------------------------------ */
 
-/* Flags of vq_dc_create. */
+/* Flags of vx_vq_dc_create. */
 #define VQ_DC_SYMMETRIC                                                        \
     1u /* SQ8 (uniform step, L2 or cosine): quantise                           \
           the query too and use the u8 kernels; the                            \
@@ -173,8 +173,8 @@ int vq_opq_errors(vq_quantizer *q, double *before, double *after);
  * (untrained, unknown flag, symmetric path not available for this
  * quantizer), VEX_NOMEM. The computer borrows q, which must outlive it.
  */
-int vq_dc_create(vq_quantizer *q, unsigned flags, vq_dc **out);
-void vq_dc_destroy(vq_dc *dc); /* NULL-safe */
+int vx_vq_dc_create(vq_quantizer *q, unsigned flags, vq_dc **out);
+void vx_vq_dc_destroy(vq_dc *dc); /* NULL-safe */
 
 /*
  * Prepares for a query of dim floats (read, not retained): SQ8 folds
@@ -183,51 +183,51 @@ void vq_dc_destroy(vq_dc *dc); /* NULL-safe */
  * for 4-bit, the 8-bit fast-scan tables). Returns VEX_OK or VEX_INVALID
  * (non-finite value; zero query under cosine).
  */
-int vq_dc_set_query(vq_dc *dc, const float *query);
+int vx_vq_dc_set_query(vq_dc *dc, const float *query);
 
 /* Distance from the query to one code (see the top of this file). */
-float vq_dc_distance(const vq_dc *dc, const uint8_t *code);
+float vx_vq_dc_distance(const vq_dc *dc, const uint8_t *code);
 
 /* out[i] = distance to the code at codes + i * code_size, i < n. */
-void vq_dc_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out);
+void vx_vq_dc_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out);
 
 /* ---- 4-bit PQ/OPQ fast scan ---------------------------------------------
  * Codes rearranged in blocks of 32 (layout: simd.h pq4_scan) are scored
  * with 8-bit lookup tables held in registers. The distances are
  * approximate: each table is quantised to 256 levels with one step for
- * all M tables, so each differs from vq_dc_distance by at most
+ * all M tables, so each differs from vx_vq_dc_distance by at most
  * M * step / 2 where step = (largest table range) / 255. Use them to pick
  * candidates, then rerank. */
 
 /* Bytes of the block form of n codes (n rounded up to 32). */
-size_t vq_pq4_blocks_size(const vq_quantizer *q, size_t n);
+size_t vx_vq_pq4_blocks_size(const vq_quantizer *q, size_t n);
 /* Rearranges n codes into the block form at `blocks`; padding codes of
  * the last block are zero. VEX_INVALID unless q is 4-bit PQ/OPQ. */
-int vq_pq4_pack(vq_quantizer *q, const uint8_t *codes, size_t n,
-                uint8_t *blocks);
-/* Writes one code (the plain form vq_encode gives) into lane i of the
+int vx_vq_pq4_pack(vq_quantizer *q, const uint8_t *codes, size_t n,
+                   uint8_t *blocks);
+/* Writes one code (the plain form vx_vq_encode gives) into lane i of the
  * block form, leaving the other lanes as they are: block i / 32 must be
- * allocated (vq_pq4_blocks_size(q, i + 1) bytes at least). This is how a
+ * allocated (vx_vq_pq4_blocks_size(q, i + 1) bytes at least). This is how a
  * block copy follows single writes (an index's adds and moves) without
- * repacking; the result equals vq_pq4_pack of the same codes. No checks:
- * q must be 4-bit PQ/OPQ (vq_pq4_blocks_size(q, 1) > 0). */
-void vq_pq4_set(const vq_quantizer *q, uint8_t *blocks, size_t i,
-                const uint8_t *code);
-/* The inverse: the plain code of lane i into code (vq_code_size bytes;
+ * repacking; the result equals vx_vq_pq4_pack of the same codes. No checks:
+ * q must be 4-bit PQ/OPQ (vx_vq_pq4_blocks_size(q, 1) > 0). */
+void vx_vq_pq4_set(const vq_quantizer *q, uint8_t *blocks, size_t i,
+                   const uint8_t *code);
+/* The inverse: the plain code of lane i into code (vx_vq_code_size bytes;
  * an odd M's unused high nibble is 0). Same preconditions. */
-void vq_pq4_get(const vq_quantizer *q, const uint8_t *blocks, size_t i,
-                uint8_t *code);
+void vx_vq_pq4_get(const vq_quantizer *q, const uint8_t *blocks, size_t i,
+                   uint8_t *code);
 /* out[i] = approximate distance of code i, i < n. */
-void vq_dc_scan_blocks(const vq_dc *dc, const uint8_t *blocks, size_t n,
-                       float *out);
+void vx_vq_dc_scan_blocks(const vq_dc *dc, const uint8_t *blocks, size_t n,
+                          float *out);
 
 /* ---- serialisation (bytes in docs/FORMAT.md, "Quantizer blob") ------ */
 
 /* Bytes of the blob of a trained quantizer (0 if untrained). */
-size_t vq_blob_size(const vq_quantizer *q);
-/* Writes the blob into buf (size >= vq_blob_size). VEX_INVALID if
+size_t vx_vq_blob_size(const vq_quantizer *q);
+/* Writes the blob into buf (size >= vx_vq_blob_size). VEX_INVALID if
  * untrained or the buffer is too small. Thread-safe. */
-int vq_serialize(vq_quantizer *q, void *buf, size_t size);
+int vx_vq_serialize(vq_quantizer *q, void *buf, size_t size);
 /*
  * A trained quantizer from a blob (copied; buf is not retained). Every
  * field is checked: VEX_CORRUPT (bad magic, size, checksum, field or
@@ -235,7 +235,7 @@ int vq_serialize(vq_quantizer *q, void *buf, size_t size);
  * (a format version other than 1), VEX_NOMEM; the message goes to `err`
  * when not NULL. The result has no training pool and is ready to use.
  */
-int vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
-                   vq_quantizer **out, vex_err *err);
+int vx_vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
+                      vq_quantizer **out, vex_err *err);
 
 #endif

@@ -26,7 +26,7 @@
 #include "quant/quant_int.h"
 #include "simd/simd.h"
 
-int vq_sq8_train(vq_quantizer *q, const float *x, size_t n)
+int vx_vq_sq8_train(vq_quantizer *q, const float *x, size_t n)
 {
     size_t dim = q->p.dim, i, d;
     float smax = 0;
@@ -47,10 +47,10 @@ int vq_sq8_train(vq_quantizer *q, const float *x, size_t n)
         double range = (double)q->b[d] - (double)q->a[d];
         float step = (float)(range / 255.0);
         if (!isfinite(step))
-            return vex_err_set(&q->err, VEX_INVALID,
-                               "train: dimension %zu has a range too wide "
-                               "for 8-bit codes",
-                               d);
+            return vx_err_set(&q->err, VEX_INVALID,
+                              "train: dimension %zu has a range too wide "
+                              "for 8-bit codes",
+                              d);
         q->b[d] = step;
         if (step > smax)
             smax = step;
@@ -61,7 +61,7 @@ int vq_sq8_train(vq_quantizer *q, const float *x, size_t n)
     return VEX_OK;
 }
 
-void vq_sq8_encode(const vq_quantizer *q, const float *x, uint8_t *code)
+void vx_vq_sq8_encode(const vq_quantizer *q, const float *x, uint8_t *code)
 {
     size_t d;
     for (d = 0; d < q->p.dim; d++) {
@@ -79,14 +79,14 @@ void vq_sq8_encode(const vq_quantizer *q, const float *x, uint8_t *code)
     }
 }
 
-void vq_sq8_decode(const vq_quantizer *q, const uint8_t *code, float *out)
+void vx_vq_sq8_decode(const vq_quantizer *q, const uint8_t *code, float *out)
 {
     size_t d;
     for (d = 0; d < q->p.dim; d++)
         out[d] = q->a[d] + q->b[d] * (float)code[d];
 }
 
-void vq_sq8_set_query(vq_dc *dc, const float *qv)
+void vx_vq_sq8_set_query(vq_dc *dc, const float *qv)
 {
     const vq_quantizer *q = dc->q;
     size_t dim = q->p.dim, d;
@@ -94,7 +94,7 @@ void vq_sq8_set_query(vq_dc *dc, const float *qv)
     double bias = 0;
     if (dc->flags & VQ_DC_SYMMETRIC) {
         float s = q->b[0];
-        vq_sq8_encode(q, qv, dc->qcode);
+        vx_vq_sq8_encode(q, qv, dc->qcode);
         dc->scale = s * s * (q->p.metric == VEX_METRIC_COSINE ? 0.5f : 1.0f);
         return;
     }
@@ -123,29 +123,29 @@ void vq_sq8_set_query(vq_dc *dc, const float *qv)
 static float asym_l2(const float *t0, const float *t1, const uint8_t *c,
                      size_t dim)
 {
-    return vex_simd()->sq8_l2(t0, t1, c, dim);
+    return vx_simd()->sq8_l2(t0, t1, c, dim);
 }
 
 static float asym_ip(const float *t0, const uint8_t *c, size_t dim)
 {
-    return vex_simd()->sq8_dot(t0, c, dim);
+    return vx_simd()->sq8_dot(t0, c, dim);
 }
 
-float vq_sq8_distance(const vq_dc *dc, const uint8_t *code)
+float vx_vq_sq8_distance(const vq_dc *dc, const uint8_t *code)
 {
     const vq_quantizer *q = dc->q;
     size_t dim = q->p.dim;
     if (dc->flags & VQ_DC_SYMMETRIC)
-        return dc->scale * (float)vex_simd()->l2sq_u8(dc->qcode, code, dim);
+        return dc->scale * (float)vx_simd()->l2sq_u8(dc->qcode, code, dim);
     if (q->p.metric == VEX_METRIC_L2)
         return asym_l2(dc->tab, dc->tab + dim, code, dim);
     return dc->bias + asym_ip(dc->tab, code, dim);
 }
 
-void vq_sq8_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
+void vx_vq_sq8_scan(const vq_dc *dc, const uint8_t *codes, size_t n, float *out)
 {
     const vq_quantizer *q = dc->q;
-    const vex_simd_table *t = vex_simd();
+    const vex_simd_table *t = vx_simd();
     size_t dim = q->p.dim, i;
     if (dc->flags & VQ_DC_SYMMETRIC) {
         for (i = 0; i < n; i++)

@@ -5,7 +5,7 @@
  * knows nothing about indexes. Every kernel exists as a portable scalar
  * reference (simd_scalar.c) and in ISA-specific versions (simd_avx2.c,
  * simd_avx512.c, simd_neon.c), each compiled with its own target flags.
- * vex_simd() returns the table chosen once per process from the CPU's
+ * vx_simd() returns the table chosen once per process from the CPU's
  * features (overridable with VEX_SIMD=... or vex_simd_force()); this table
  * is the only global mutable state in the library.
  *
@@ -137,16 +137,16 @@ static inline size_t vex_simd_pack_size(size_t panel, size_t count, size_t n)
 }
 
 /* The table in use. Chosen on first call (thread-safe); never NULL. */
-const vex_simd_table *vex_simd(void);
+const vex_simd_table *vx_simd(void);
 
 /* Individual tables, or NULL when not compiled in / not runnable here.
  * Tests compare every table against the scalar one. */
-const vex_simd_table *vex_simd_table_scalar(void);
-const vex_simd_table *vex_simd_table_avx2(void);
-const vex_simd_table *vex_simd_table_avx512(void);
-const vex_simd_table *vex_simd_table_neon(void);
+const vex_simd_table *vx_simd_table_scalar(void);
+const vex_simd_table *vx_simd_table_avx2(void);
+const vex_simd_table *vx_simd_table_avx512(void);
+const vex_simd_table *vx_simd_table_neon(void);
 
 /* Look up a table by name if it can run here, else NULL. */
-const vex_simd_table *vex_simd_table_by_name(const char *name);
+const vex_simd_table *vx_simd_table_by_name(const char *name);
 
 #endif /* VEX_SIMD_H */

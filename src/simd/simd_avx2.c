@@ -147,9 +147,9 @@ static float avx2_cosine_f32(const float *a, const float *b, size_t n)
         a0 = _mm256_fmadd_ps(x, x, a0);
         b0 = _mm256_fmadd_ps(y, y, b0);
     }
-    return vex_cosine_from_parts(hsum(_mm256_add_ps(d0, d1)),
-                                 hsum(_mm256_add_ps(a0, a1)),
-                                 hsum(_mm256_add_ps(b0, b1)));
+    return vx_cosine_from_parts(hsum(_mm256_add_ps(d0, d1)),
+                                hsum(_mm256_add_ps(a0, a1)),
+                                hsum(_mm256_add_ps(b0, b1)));
 }
 
 static float avx2_norm2_f32(const float *a, size_t n)
@@ -160,7 +160,7 @@ static float avx2_norm2_f32(const float *a, size_t n)
 /* ---- float32, one query against many ---------------------------------- */
 
 /* Vectors to prefetch ahead: about 4 KiB of data (see simd_avx512.c). */
-static size_t prefetch_ahead(size_t stride)
+static size_t avx2_prefetch_ahead(size_t stride)
 {
     size_t bytes = stride * sizeof(float), v;
     if (bytes == 0)
@@ -235,7 +235,7 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
 ALWAYS_INLINE void batch_f32(const float *q, const float *base, size_t stride,
                              size_t count, size_t n, int l2, float *out)
 {
-    size_t j = 0, ahead = prefetch_ahead(stride);
+    size_t j = 0, ahead = avx2_prefetch_ahead(stride);
     for (; j + 4 <= count; j += 4) {
         size_t jp = j + ahead < count - 4 ? j + ahead : count - 4;
         const float *x0 = base + j * stride;
@@ -281,7 +281,7 @@ static void avx2_pack_f32(const float *x, size_t stride, size_t count, size_t n,
     size_t p, d, n_panels = (count + PANEL - 1) / PANEL;
     __m256i idx;
     if (stride > (size_t)INT32_MAX / PANEL) {
-        vex_pack_f32_generic(PANEL, x, stride, count, n, packed);
+        vx_pack_f32_generic(PANEL, x, stride, count, n, packed);
         return;
     }
     idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -587,7 +587,7 @@ static float avx2_jaccard(const uint8_t *a, const uint8_t *b, size_t n)
         inter += (uint64_t)_mm_popcnt_u32((unsigned)(a[i] & b[i]));
         uni += (uint64_t)_mm_popcnt_u32((unsigned)(a[i] | b[i]));
     }
-    return vex_jaccard_from_counts(inter, uni);
+    return vx_jaccard_from_counts(inter, uni);
 }
 
 /* Pairwise kernel per vector with a prefetch ~1 KiB ahead. */
@@ -660,7 +660,7 @@ static void avx2_dot_f32_x4(const float *q, const float *const *x, size_t n,
 
 /* crc32 on 8 bytes per instruction (3-cycle latency, one chain: ~2.5
  * bytes/cycle, far above the rate storage code needs). */
-uint32_t vex_crc32c_update_sse42(uint32_t crc, const void *p, size_t n)
+uint32_t vx_crc32c_update_sse42(uint32_t crc, const void *p, size_t n)
 {
     const unsigned char *b = p;
     uint64_t c = crc;
@@ -785,7 +785,7 @@ static void avx2_pq4_scan(const uint8_t *codes, size_t n_blocks,
     }
 }
 
-const vex_simd_table vex_simd_avx2_table = {
+const vex_simd_table vx_simd_avx2_table = {
     "avx2",
     avx2_l2sq_f32,
     avx2_dot_f32,
@@ -807,7 +807,7 @@ const vex_simd_table vex_simd_avx2_table = {
     avx2_f32_to_f16,
     avx2_l2sq_f32_x4,
     avx2_dot_f32_x4,
-    vex_crc32c_update_sse42,
+    vx_crc32c_update_sse42,
     avx2_pq4_scan,
     avx2_sq8_l2,
     avx2_sq8_dot,

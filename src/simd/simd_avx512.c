@@ -152,9 +152,9 @@ static float avx512_cosine_f32(const float *a, const float *b, size_t n)
         a0 = _mm512_fmadd_ps(x, x, a0);
         b0 = _mm512_fmadd_ps(y, y, b0);
     }
-    return vex_cosine_from_parts(_mm512_reduce_add_ps(_mm512_add_ps(d0, d1)),
-                                 _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)),
-                                 _mm512_reduce_add_ps(_mm512_add_ps(b0, b1)));
+    return vx_cosine_from_parts(_mm512_reduce_add_ps(_mm512_add_ps(d0, d1)),
+                                _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)),
+                                _mm512_reduce_add_ps(_mm512_add_ps(b0, b1)));
 }
 
 /* Reuses dot: a single stream, four chains. */
@@ -168,7 +168,7 @@ static float avx512_norm2_f32(const float *a, size_t n)
 /* Vectors to prefetch ahead: about 4 KiB of data, at least one vector. At
  * ~15 GB/s per core and ~100 ns memory latency ~1.5 KiB must be in flight;
  * 4 KiB also covers the page-crossing gaps of the hardware prefetcher. */
-static size_t prefetch_ahead(size_t stride)
+static size_t avx512_prefetch_ahead(size_t stride)
 {
     size_t bytes = stride * sizeof(float), v;
     if (bytes == 0)
@@ -253,7 +253,7 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
 ALWAYS_INLINE void batch_f32(const float *q, const float *base, size_t stride,
                              size_t count, size_t n, int l2, float *out)
 {
-    size_t j = 0, ahead = prefetch_ahead(stride);
+    size_t j = 0, ahead = avx512_prefetch_ahead(stride);
     for (; j + 4 <= count; j += 4) {
         size_t jp = j + ahead < count - 4 ? j + ahead : count - 4;
         const float *x0 = base + j * stride;
@@ -303,7 +303,7 @@ static void avx512_pack_f32(const float *x, size_t stride, size_t count,
     size_t p, d, n_panels = (count + PANEL - 1) / PANEL;
     __m512i idx;
     if (stride > (size_t)INT32_MAX / PANEL) {
-        vex_pack_f32_generic(PANEL, x, stride, count, n, packed);
+        vx_pack_f32_generic(PANEL, x, stride, count, n, packed);
         return;
     }
     idx = _mm512_mullo_epi32(
@@ -569,8 +569,8 @@ static float avx512_jaccard(const uint8_t *a, const uint8_t *b, size_t n)
         si = _mm512_add_epi64(si, _mm512_popcnt_epi64(_mm512_and_si512(x, y)));
         su = _mm512_add_epi64(su, _mm512_popcnt_epi64(_mm512_or_si512(x, y)));
     }
-    return vex_jaccard_from_counts((uint64_t)_mm512_reduce_add_epi64(si),
-                                   (uint64_t)_mm512_reduce_add_epi64(su));
+    return vx_jaccard_from_counts((uint64_t)_mm512_reduce_add_epi64(si),
+                                  (uint64_t)_mm512_reduce_add_epi64(su));
 }
 
 /* Codes of up to 64 bytes (512 bits, the common case) keep the query in
@@ -752,7 +752,7 @@ static void avx512_pq4_scan(const uint8_t *codes, size_t n_blocks,
     }
 }
 
-const vex_simd_table vex_simd_avx512_table = {
+const vex_simd_table vx_simd_avx512_table = {
     "avx512",
     avx512_l2sq_f32,
     avx512_dot_f32,
@@ -774,7 +774,7 @@ const vex_simd_table vex_simd_avx512_table = {
     avx512_f32_to_f16,
     avx512_l2sq_f32_x4,
     avx512_dot_f32_x4,
-    vex_crc32c_update_sse42,
+    vx_crc32c_update_sse42,
     avx512_pq4_scan,
     avx512_sq8_l2,
     avx512_sq8_dot,

@@ -14,7 +14,7 @@
  *   neon    always on aarch64 (NEON is part of the base ISA)
  *
  * The table in use is the library's only global mutable state. It is an
- * atomic pointer: vex_simd() loads it (acquire) and, the first time, fills
+ * atomic pointer: vx_simd() loads it (acquire) and, the first time, fills
  * it under pthread_once from VEX_SIMD (scalar|avx2|avx512|neon|auto) or
  * the best runnable table. An unset, unknown or not-runnable VEX_SIMD value
  * silently means "auto": the library never prints, and a test harness
@@ -93,27 +93,27 @@ static void cpu_once(void)
 
 /* ---- tables ------------------------------------------------------------ */
 
-const vex_simd_table *vex_simd_table_avx2(void)
+const vex_simd_table *vx_simd_table_avx2(void)
 {
 #if defined(VEX_HAVE_X86_KERNELS)
     cpu_once();
     if (g_cpu_avx2)
-        return &vex_simd_avx2_table;
+        return &vx_simd_avx2_table;
 #endif
     return NULL;
 }
 
-const vex_simd_table *vex_simd_table_avx512(void)
+const vex_simd_table *vx_simd_table_avx512(void)
 {
 #if defined(VEX_HAVE_X86_KERNELS)
     cpu_once();
     if (g_cpu_avx512)
-        return &vex_simd_avx512_table;
+        return &vx_simd_avx512_table;
 #endif
     return NULL;
 }
 
-const vex_simd_table *vex_simd_table_neon(void)
+const vex_simd_table *vx_simd_table_neon(void)
 {
 #if defined(VEX_HAVE_NEON_KERNELS)
     return &vex_simd_neon_table;
@@ -129,31 +129,31 @@ static int known_name(const char *name)
            strcmp(name, "avx512") == 0 || strcmp(name, "neon") == 0;
 }
 
-const vex_simd_table *vex_simd_table_by_name(const char *name)
+const vex_simd_table *vx_simd_table_by_name(const char *name)
 {
     if (name == NULL)
         return NULL;
     if (strcmp(name, "scalar") == 0)
-        return vex_simd_table_scalar();
+        return vx_simd_table_scalar();
     if (strcmp(name, "avx2") == 0)
-        return vex_simd_table_avx2();
+        return vx_simd_table_avx2();
     if (strcmp(name, "avx512") == 0)
-        return vex_simd_table_avx512();
+        return vx_simd_table_avx512();
     if (strcmp(name, "neon") == 0)
-        return vex_simd_table_neon();
+        return vx_simd_table_neon();
     return NULL;
 }
 
 static const vex_simd_table *best_table(void)
 {
     const vex_simd_table *t;
-    if ((t = vex_simd_table_avx512()) != NULL)
+    if ((t = vx_simd_table_avx512()) != NULL)
         return t;
-    if ((t = vex_simd_table_avx2()) != NULL)
+    if ((t = vx_simd_table_avx2()) != NULL)
         return t;
-    if ((t = vex_simd_table_neon()) != NULL)
+    if ((t = vx_simd_table_neon()) != NULL)
         return t;
-    return vex_simd_table_scalar();
+    return vx_simd_table_scalar();
 }
 
 /* ---- the choice ------------------------------------------------------ */
@@ -164,7 +164,7 @@ static pthread_once_t g_choice_once = PTHREAD_ONCE_INIT;
 static void choose_initial(void)
 {
     const char *env = getenv("VEX_SIMD");
-    const vex_simd_table *want = env ? vex_simd_table_by_name(env) : NULL;
+    const vex_simd_table *want = env ? vx_simd_table_by_name(env) : NULL;
     const vex_simd_table *expected = NULL;
     if (want == NULL)
         want = best_table();
@@ -173,7 +173,7 @@ static void choose_initial(void)
         &g_table, &expected, want, memory_order_acq_rel, memory_order_acquire);
 }
 
-const vex_simd_table *vex_simd(void)
+const vex_simd_table *vx_simd(void)
 {
     const vex_simd_table *t =
         atomic_load_explicit(&g_table, memory_order_acquire);
@@ -185,7 +185,7 @@ const vex_simd_table *vex_simd(void)
 
 const char *vex_simd_name(void)
 {
-    return vex_simd()->name;
+    return vx_simd()->name;
 }
 
 int vex_simd_force(const char *name)
@@ -196,7 +196,7 @@ int vex_simd_force(const char *name)
     } else {
         if (!known_name(name))
             return VEX_INVALID;
-        t = vex_simd_table_by_name(name);
+        t = vx_simd_table_by_name(name);
         if (t == NULL)
             return VEX_UNSUPPORTED;
     }
@@ -207,5 +207,5 @@ int vex_simd_force(const char *name)
 /* Kernel set names only: "auto" is not a set and gives 0. */
 int vex_simd_supported(const char *name)
 {
-    return vex_simd_table_by_name(name) != NULL;
+    return vx_simd_table_by_name(name) != NULL;
 }

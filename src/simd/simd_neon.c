@@ -20,7 +20,7 @@
 #include "simd/simd_impl.h"
 
 /* Must equal the scalar table's panel, since packing forwards to it
- * (test_simd compares pack_f32 with vex_pack_f32_generic(t->panel)). */
+ * (test_simd compares pack_f32 with vx_pack_f32_generic(t->panel)). */
 #define NEON_PANEL 8
 
 /* ---- float32 ------------------------------------------------------------ */
@@ -93,7 +93,7 @@ static float neon_cosine_f32(const float *a, const float *b, size_t n)
         sa += a[i] * a[i];
         sb += b[i] * b[i];
     }
-    return vex_cosine_from_parts(sd, sa, sb);
+    return vx_cosine_from_parts(sd, sa, sb);
 }
 
 static float neon_norm2_f32(const float *a, size_t n)
@@ -129,15 +129,15 @@ static void neon_dot_f32_batch(const float *q, const float *base, size_t stride,
 static void neon_pack_f32(const float *x, size_t stride, size_t count, size_t n,
                           float *packed)
 {
-    vex_simd_table_scalar()->pack_f32(x, stride, count, n, packed);
+    vx_simd_table_scalar()->pack_f32(x, stride, count, n, packed);
 }
 
 static void neon_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
                                  const float *packed, size_t count, size_t n,
                                  float *out, size_t out_stride)
 {
-    vex_simd_table_scalar()->dots_f32_packed(q, q_stride, nq, packed, count, n,
-                                             out, out_stride);
+    vx_simd_table_scalar()->dots_f32_packed(q, q_stride, nq, packed, count, n,
+                                            out, out_stride);
 }
 
 /* ---- 8-bit integers -------------------------------------------------------
@@ -244,7 +244,7 @@ static uint64_t neon_hamming(const uint8_t *a, const uint8_t *b, size_t n)
 
 static float neon_jaccard(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    return vex_simd_table_scalar()->jaccard(a, b, n);
+    return vx_simd_table_scalar()->jaccard(a, b, n);
 }
 
 static void neon_hamming_batch(const uint8_t *q, const uint8_t *base,
@@ -258,12 +258,12 @@ static void neon_hamming_batch(const uint8_t *q, const uint8_t *base,
 
 static void neon_f16_to_f32(const uint16_t *src, float *dst, size_t n)
 {
-    vex_simd_table_scalar()->f16_to_f32(src, dst, n);
+    vx_simd_table_scalar()->f16_to_f32(src, dst, n);
 }
 
 static void neon_f32_to_f16(const float *src, uint16_t *dst, size_t n)
 {
-    vex_simd_table_scalar()->f32_to_f16(src, dst, n);
+    vx_simd_table_scalar()->f32_to_f16(src, dst, n);
 }
 
 /* Four vectors one after another: not the tuned path on NEON. */
@@ -305,10 +305,10 @@ const vex_simd_table vex_simd_neon_table = {
     neon_f32_to_f16,
     neon_l2sq_f32_x4,
     neon_dot_f32_x4,
-    vex_crc32c_update_scalar,
-    vex_pq4_scan_scalar, /* no NEON version yet (tbl would do it) */
-    vex_sq8_l2_scalar,   /* no NEON versions yet (vmovl + vcvtq would) */
-    vex_sq8_dot_scalar,
+    vx_crc32c_update_scalar,
+    vx_pq4_scan_scalar, /* no NEON version yet (tbl would do it) */
+    vx_sq8_l2_scalar,   /* no NEON versions yet (vmovl + vcvtq would) */
+    vx_sq8_dot_scalar,
 };
 
 #endif /* __aarch64__ */

@@ -51,7 +51,7 @@ static float scalar_norm2_f32(const float *a, size_t n)
     return scalar_dot_f32(a, a, n);
 }
 
-float vex_cosine_from_parts(float dot, float na2, float nb2)
+float vx_cosine_from_parts(float dot, float na2, float nb2)
 {
     double denom;
     float c;
@@ -77,7 +77,7 @@ static float scalar_cosine_f32(const float *a, const float *b, size_t n)
         na += a[i] * a[i];
         nb += b[i] * b[i];
     }
-    return vex_cosine_from_parts(dot, na, nb);
+    return vx_cosine_from_parts(dot, na, nb);
 }
 
 static void scalar_l2sq_f32_batch(const float *q, const float *base,
@@ -100,8 +100,8 @@ static void scalar_dot_f32_batch(const float *q, const float *base,
 
 #define SCALAR_PANEL 8
 
-void vex_pack_f32_generic(size_t panel, const float *x, size_t stride,
-                          size_t count, size_t n, float *packed)
+void vx_pack_f32_generic(size_t panel, const float *x, size_t stride,
+                         size_t count, size_t n, float *packed)
 {
     size_t p, d, l, n_panels = (count + panel - 1) / panel;
     for (p = 0; p < n_panels; p++) {
@@ -118,7 +118,7 @@ void vex_pack_f32_generic(size_t panel, const float *x, size_t stride,
 static void scalar_pack_f32(const float *x, size_t stride, size_t count,
                             size_t n, float *packed)
 {
-    vex_pack_f32_generic(SCALAR_PANEL, x, stride, count, n, packed);
+    vx_pack_f32_generic(SCALAR_PANEL, x, stride, count, n, packed);
 }
 
 static void scalar_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
@@ -199,7 +199,7 @@ static uint64_t scalar_hamming(const uint8_t *a, const uint8_t *b, size_t n)
     return s;
 }
 
-float vex_jaccard_from_counts(uint64_t inter, uint64_t uni)
+float vx_jaccard_from_counts(uint64_t inter, uint64_t uni)
 {
     if (uni == 0)
         return 0.0f;
@@ -214,7 +214,7 @@ static float scalar_jaccard(const uint8_t *a, const uint8_t *b, size_t n)
         inter += popcount8(a[i] & b[i]);
         uni += popcount8(a[i] | b[i]);
     }
-    return vex_jaccard_from_counts(inter, uni);
+    return vx_jaccard_from_counts(inter, uni);
 }
 
 static void scalar_hamming_batch(const uint8_t *q, const uint8_t *base,
@@ -226,7 +226,7 @@ static void scalar_hamming_batch(const uint8_t *q, const uint8_t *base,
         out[j] = (uint32_t)scalar_hamming(q, base + j * stride, n);
 }
 
-float vex_f16_to_f32_one(uint16_t h)
+float vx_f16_to_f32_one(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
@@ -255,7 +255,7 @@ float vex_f16_to_f32_one(uint16_t h)
     return f;
 }
 
-uint16_t vex_f32_to_f16_one(float f)
+uint16_t vx_f32_to_f16_one(float f)
 {
     uint32_t x, sign, exp, man;
     memcpy(&x, &f, sizeof x);
@@ -290,14 +290,14 @@ static void scalar_f16_to_f32(const uint16_t *src, float *dst, size_t n)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        dst[i] = vex_f16_to_f32_one(src[i]);
+        dst[i] = vx_f16_to_f32_one(src[i]);
 }
 
 static void scalar_f32_to_f16(const float *src, uint16_t *dst, size_t n)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        dst[i] = vex_f32_to_f16_one(src[i]);
+        dst[i] = vx_f32_to_f16_one(src[i]);
 }
 
 static void scalar_l2sq_f32_x4(const float *q, const float *const *x, size_t n,
@@ -374,7 +374,7 @@ static const uint32_t crc32c_table[256] = {
     0xad7d5351u,
 };
 
-uint32_t vex_crc32c_update_scalar(uint32_t crc, const void *p, size_t n)
+uint32_t vx_crc32c_update_scalar(uint32_t crc, const void *p, size_t n)
 {
     const unsigned char *b = p;
     size_t i;
@@ -386,8 +386,8 @@ uint32_t vex_crc32c_update_scalar(uint32_t crc, const void *p, size_t n)
 /* The reference for the 4-bit fast scan (layout in simd.h). */
 /* The reference SQ8 asymmetric kernels: one multiply-add per dimension,
  * summed left to right. */
-float vex_sq8_l2_scalar(const float *t0, const float *t1, const uint8_t *c,
-                        size_t n)
+float vx_sq8_l2_scalar(const float *t0, const float *t1, const uint8_t *c,
+                       size_t n)
 {
     float s = 0;
     size_t i;
@@ -398,7 +398,7 @@ float vex_sq8_l2_scalar(const float *t0, const float *t1, const uint8_t *c,
     return s;
 }
 
-float vex_sq8_dot_scalar(const float *t, const uint8_t *c, size_t n)
+float vx_sq8_dot_scalar(const float *t, const uint8_t *c, size_t n)
 {
     float s = 0;
     size_t i;
@@ -407,8 +407,8 @@ float vex_sq8_dot_scalar(const float *t, const uint8_t *c, size_t n)
     return s;
 }
 
-void vex_pq4_scan_scalar(const uint8_t *codes, size_t n_blocks,
-                         const uint8_t *lut, size_t m, uint16_t *out)
+void vx_pq4_scan_scalar(const uint8_t *codes, size_t n_blocks,
+                        const uint8_t *lut, size_t m, uint16_t *out)
 {
     size_t b, v, j;
     for (b = 0; b < n_blocks; b++) {
@@ -446,13 +446,13 @@ static const vex_simd_table scalar_table = {
     scalar_f32_to_f16,
     scalar_l2sq_f32_x4,
     scalar_dot_f32_x4,
-    vex_crc32c_update_scalar,
-    vex_pq4_scan_scalar,
-    vex_sq8_l2_scalar,
-    vex_sq8_dot_scalar,
+    vx_crc32c_update_scalar,
+    vx_pq4_scan_scalar,
+    vx_sq8_l2_scalar,
+    vx_sq8_dot_scalar,
 };
 
-const vex_simd_table *vex_simd_table_scalar(void)
+const vex_simd_table *vx_simd_table_scalar(void)
 {
     return &scalar_table;
 }

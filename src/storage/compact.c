@@ -9,7 +9,7 @@
  *
  * Quantized collections (config.quant): just before a segment's index is
  * serialised, it trains its own quantizer on its own vectors
- * (vexi_index_train_own), so the blob carries the codebook and codes; a
+ * (vx_index_train_own), so the blob carries the codebook and codes; a
  * segment too small for its quantizer is written unquantized.
  */
 #include "storage/compact.h"
@@ -41,10 +41,10 @@ static void meta_col_free(const vex_mem *mem, meta_col *mc)
 {
     if (mc->owned)
         for (uint64_t i = 0; i < mc->n; i++)
-            vm_record_free(mc->owned[i], mem);
-    vex_mem_free(mem, mc->owned);
-    vex_mem_free(mem, (void *)mc->recs);
-    vex_mem_free(mem, mc->blob);
+            vx_vm_record_free(mc->owned[i], mem);
+    vx_mem_free(mem, mc->owned);
+    vx_mem_free(mem, (void *)mc->recs);
+    vx_mem_free(mem, mc->blob);
 }
 
 /* Room for n keys' records (owned ones too when `own`). */
@@ -52,16 +52,16 @@ static int meta_col_init(const seg_builder *b, meta_col *mc, uint64_t n,
                          int own)
 {
     if (n > UINT32_MAX)
-        return vex_err_set(b->err, VEX_INVALID,
-                           "%llu keys: metadata columns hold at most "
-                           "4294967295 rows",
-                           (unsigned long long)n);
+        return vx_err_set(b->err, VEX_INVALID,
+                          "%llu keys: metadata columns hold at most "
+                          "4294967295 rows",
+                          (unsigned long long)n);
     mc->n = n;
-    mc->recs = vex_mem_calloc(b->mem, n ? n : 1, sizeof *mc->recs);
+    mc->recs = vx_mem_calloc(b->mem, n ? n : 1, sizeof *mc->recs);
     if (own)
-        mc->owned = vex_mem_calloc(b->mem, n ? n : 1, sizeof *mc->owned);
+        mc->owned = vx_mem_calloc(b->mem, n ? n : 1, sizeof *mc->owned);
     if (mc->recs == NULL || (own && mc->owned == NULL))
-        return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(b->err, VEX_NOMEM, "out of memory");
     return VEX_OK;
 }
 
@@ -69,11 +69,11 @@ static int meta_col_init(const seg_builder *b, meta_col *mc, uint64_t n,
 static int meta_col_encode(const seg_builder *b, meta_col *mc)
 {
     for (uint64_t i = 0; i < mc->n && !mc->any; i++)
-        mc->any = vm_record_n_fields(mc->recs[i]) > 0;
+        mc->any = vx_vm_record_n_fields(mc->recs[i]) > 0;
     if (!mc->any)
         return VEX_OK;
-    return vm_colset_build(mc->recs, (uint32_t)mc->n, b->mem, b->err, &mc->blob,
-                           &mc->len);
+    return vx_vm_colset_build(mc->recs, (uint32_t)mc->n, b->mem, b->err,
+                              &mc->blob, &mc->len);
 }
 
 static int cmp_idkey(const void *a, const void *b)
@@ -89,17 +89,17 @@ static int serialize_index(const seg_builder *b, vex_index *ix,
     int rc = vex_index_serialize(ix, NULL, 0, size);
     *blob = NULL;
     if (rc != VEX_FULL && rc != VEX_OK)
-        return vex_err_set(b->err, rc, "serialising an index: %s",
-                           vex_index_errmsg(ix));
-    *blob = vex_mem_alloc_aligned(b->mem, *size ? *size : 64, 64);
+        return vx_err_set(b->err, rc, "serialising an index: %s",
+                          vex_index_errmsg(ix));
+    *blob = vx_mem_alloc_aligned(b->mem, *size ? *size : 64, 64);
     if (*blob == NULL)
-        return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(b->err, VEX_NOMEM, "out of memory");
     rc = vex_index_serialize(ix, *blob, *size, size);
     if (rc != VEX_OK) {
-        vex_mem_free_aligned(b->mem, *blob);
+        vx_mem_free_aligned(b->mem, *blob);
         *blob = NULL;
-        return vex_err_set(b->err, rc, "serialising an index: %s",
-                           vex_index_errmsg(ix));
+        return vx_err_set(b->err, rc, "serialising an index: %s",
+                          vex_index_errmsg(ix));
     }
     return VEX_OK;
 }
@@ -114,10 +114,10 @@ static int index_new(const seg_builder *b, int kind, vex_index **out)
         io.hnsw_m = io.hnsw_ef_construction = io.hnsw_ef_search = 0;
         io.hnsw_seed = 0;
     }
-    rc = vexi_index_create(&io, b->pool, out);
+    rc = vx_index_create(&io, b->pool, out);
     if (rc != VEX_OK) {
-        vex_err_set(b->err, rc, "creating an index: %s",
-                    *out ? vex_index_errmsg(*out) : "out of memory");
+        vx_err_set(b->err, rc, "creating an index: %s",
+                   *out ? vex_index_errmsg(*out) : "out of memory");
         vex_index_free(*out);
         *out = NULL;
     }
@@ -158,36 +158,36 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     }
     {
         char name[64];
-        seg_file_name(name, sizeof name, number);
-        path = vex_mem_alloc(b->mem, strlen(b->dir) + strlen(name) + 2);
+        vx_seg_file_name(name, sizeof name, number);
+        path = vx_mem_alloc(b->mem, strlen(b->dir) + strlen(name) + 2);
         if (path == NULL)
-            return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+            return vx_err_set(b->err, VEX_NOMEM, "out of memory");
         sprintf(path, "%s/%s", b->dir, name);
     }
-    rc = seg_write(b->vfs, path, &wi, b->mem, b->err);
+    rc = vx_seg_write(b->vfs, path, &wi, b->mem, b->err);
     if (rc == VEX_OK) {
-        rc = vseg_open(b->vfs, path, number, b->mem, b->pool, b->err, out);
+        rc = vx_vseg_open(b->vfs, path, number, b->mem, b->pool, b->err, out);
         if (rc == VEX_OK) {
             /* open (and so verify) the index here, in the background, so
              * that the first search after the install does not pay for it
              * (O(segment size): ~70 ms for 100k HNSW rows) */
             vex_index *ix;
-            rc = vseg_index(*out, &ix, b->err);
+            rc = vx_vseg_index(*out, &ix, b->err);
             if (rc != VEX_OK) {
-                vseg_unref(*out);
+                vx_vseg_unref(*out);
                 *out = NULL;
             }
         }
         if (rc != VEX_OK)
             (void)b->vfs->methods->remove(b->vfs, path, NULL);
     }
-    vex_mem_free(b->mem, path);
+    vx_mem_free(b->mem, path);
     return rc;
 }
 
 /* Build the segment of frozen memtable `m` with the rows live at `s`. */
-int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
-                        uint64_t number, vseg **out, int *cancelled)
+int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
+                           uint64_t number, vseg **out, int *cancelled)
 {
     uint64_t n_keys = mt_rows(m), n = 0;
     uint64_t *key_ids = NULL, *ids = NULL, *row_keys = NULL;
@@ -198,10 +198,10 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
-    key_ids = vex_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
-    live = vex_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *live);
+    key_ids = vx_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
+    live = vx_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *live);
     if (key_ids == NULL || live == NULL) {
-        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(b->err, VEX_NOMEM, "out of memory");
         goto out;
     }
     for (uint64_t r = 0; r < n_keys; r++) {
@@ -215,10 +215,10 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (n == 0)
         goto out; /* nothing survives: no file */
     qsort(live, n, sizeof *live, cmp_idkey);
-    ids = vex_mem_alloc(b->mem, n * sizeof *ids);
-    row_keys = vex_mem_alloc(b->mem, n * sizeof *row_keys);
+    ids = vx_mem_alloc(b->mem, n * sizeof *ids);
+    row_keys = vx_mem_alloc(b->mem, n * sizeof *row_keys);
     if (ids == NULL || row_keys == NULL) {
-        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(b->err, VEX_NOMEM, "out of memory");
         goto out;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -234,14 +234,14 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (rc != VEX_OK)
         goto out;
     if (ix) {
-        rc = mt_index_to(m, n_keys, b->cancel, b->err);
+        rc = vx_mt_index_to(m, n_keys, b->cancel, b->err);
         if (rc == VEX_OK && mt_indexed(m) != n_keys && b->cancel &&
             atomic_load(b->cancel)) {
             *cancelled = 1; /* closing: the log still holds the rows */
             goto out;
         }
         if (rc == VEX_OK && mt_indexed(m) != n_keys)
-            rc = vex_err_set(
+            rc = vx_err_set(
                 b->err, VEX_INTERNAL, "memtable graph holds %llu of %llu rows",
                 (unsigned long long)mt_indexed(m), (unsigned long long)n_keys);
     } else {
@@ -256,17 +256,17 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
                 keys[j] = r + j;
             rc = vex_index_add(flat, keys, mt_row_vec(m, r), cnt);
             if (rc != VEX_OK)
-                vex_err_set(b->err, rc, "flat segment index: %s",
-                            vex_index_errmsg(flat));
+                vx_err_set(b->err, rc, "flat segment index: %s",
+                           vex_index_errmsg(flat));
         }
         ix = flat;
     }
     /* quantized collections: the segment's own quantizer (a memtable
      * graph is trained in place; searches of the frozen memtable then
      * rank by codes and rerank, as the segment will) */
-    if (rc == VEX_OK && (rc = vexi_index_train_own(ix)) != VEX_OK)
-        vex_err_set(b->err, rc, "training the segment's quantizer: %s",
-                    vex_index_errmsg(ix));
+    if (rc == VEX_OK && (rc = vx_index_train_own(ix)) != VEX_OK)
+        vx_err_set(b->err, rc, "training the segment's quantizer: %s",
+                   vex_index_errmsg(ix));
     if (rc == VEX_OK)
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
@@ -277,11 +277,11 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
 out:
     meta_col_free(b->mem, &mc);
     vex_index_free(flat);
-    vex_mem_free_aligned(b->mem, blob);
-    vex_mem_free(b->mem, key_ids);
-    vex_mem_free(b->mem, live);
-    vex_mem_free(b->mem, ids);
-    vex_mem_free(b->mem, row_keys);
+    vx_mem_free_aligned(b->mem, blob);
+    vx_mem_free(b->mem, key_ids);
+    vx_mem_free(b->mem, live);
+    vx_mem_free(b->mem, ids);
+    vx_mem_free(b->mem, row_keys);
     return rc;
 }
 
@@ -298,8 +298,8 @@ static unsigned size_tier(uint64_t bytes)
 
 /* Choose inputs from `v` into pick[] (indexes, ascending); returns how
  * many. `all`: every segment (vex_compact), when that reclaims anything. */
-uint32_t compact_pick(const version *v, const compact_policy *o, int all,
-                      uint32_t *pick)
+uint32_t vx_compact_pick(const version *v, const compact_policy *o, int all,
+                         uint32_t *pick)
 {
     uint32_t n = 0;
     if (all) {
@@ -348,8 +348,8 @@ static int cmp_crow(const void *a, const void *b)
 /* Merge inputs (the rows visible at s) into a new segment. *out NULL when
  * no row survives. VEX_ABORTED-like: returns VEX_OK with *cancelled when
  * the collection started closing. */
-int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
-                  uint64_t s, uint64_t number, vseg **out, int *cancelled)
+int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
+                     uint64_t s, uint64_t number, vseg **out, int *cancelled)
 {
     vex_index **src = NULL, *ix = NULL;
     crow *rows = NULL;
@@ -360,28 +360,28 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
-    src = vex_mem_calloc(b->mem, n_in, sizeof *src);
+    src = vx_mem_calloc(b->mem, n_in, sizeof *src);
     if (src == NULL)
-        return vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        return vx_err_set(b->err, VEX_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n_in; i++) {
         total += in[i]->info.n_rows;
         if (in[i]->info.min_seq < min_seq)
             min_seq = in[i]->info.min_seq;
         if (in[i]->info.max_seq > max_seq)
             max_seq = in[i]->info.max_seq;
-        if ((rc = vseg_index(in[i], &src[i], b->err)) != VEX_OK)
+        if ((rc = vx_vseg_index(in[i], &src[i], b->err)) != VEX_OK)
             goto out;
     }
-    rows = vex_mem_alloc(b->mem, (total ? total : 1) * sizeof *rows);
+    rows = vx_mem_alloc(b->mem, (total ? total : 1) * sizeof *rows);
     if (rows == NULL) {
-        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(b->err, VEX_NOMEM, "out of memory");
         goto out;
     }
     for (uint32_t i = 0; i < n_in; i++) {
-        const uint64_t *rk = seg_row_keys(in[i]->s);
+        const uint64_t *rk = vx_seg_row_keys(in[i]->s);
         for (uint64_t j = 0; j < in[i]->info.n_rows; j++)
             if (vseg_visible(in[i], rk[j], s)) {
-                rows[n].id = seg_key_id(in[i]->s, rk[j]);
+                rows[n].id = vx_seg_key_id(in[i]->s, rk[j]);
                 rows[n].src = i;
                 rows[n].key = rk[j];
                 n++;
@@ -390,11 +390,11 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     if (n == 0)
         goto out;
     qsort(rows, n, sizeof *rows, cmp_crow);
-    ids = vex_mem_alloc(b->mem, n * sizeof *ids);
-    keys = vex_mem_alloc(b->mem, n * sizeof *keys);
-    vecs = vex_mem_alloc(b->mem, COMPACT_STEP * b->vec_bytes);
+    ids = vx_mem_alloc(b->mem, n * sizeof *ids);
+    keys = vx_mem_alloc(b->mem, n * sizeof *keys);
+    vecs = vx_mem_alloc(b->mem, COMPACT_STEP * b->vec_bytes);
     if (ids == NULL || keys == NULL || vecs == NULL) {
-        rc = vex_err_set(b->err, VEX_NOMEM, "out of memory");
+        rc = vx_err_set(b->err, VEX_NOMEM, "out of memory");
         goto out;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -405,8 +405,8 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
      * (opened strictly: the input files are untrusted) */
     rc = meta_col_init(b, &mc, n, 1);
     for (uint64_t i = 0; i < n && rc == VEX_OK; i++) {
-        rc = vseg_record(in[rows[i].src], rows[i].key, b->mem, &mc.owned[i],
-                         b->err);
+        rc = vx_vseg_record(in[rows[i].src], rows[i].key, b->mem, &mc.owned[i],
+                            b->err);
         mc.recs[i] = mc.owned[i];
     }
     if (rc == VEX_OK)
@@ -424,22 +424,22 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
             const crow *r = &rows[at + j];
             rc = vex_index_get(src[r->src], r->key, vecs + j * b->vec_bytes);
             if (rc != VEX_OK)
-                rc = vex_err_set(b->err, VEX_CORRUPT,
-                                 "%s: key %llu is live but not in the index",
-                                 seg_path(in[r->src]->s),
-                                 (unsigned long long)r->key);
+                rc = vx_err_set(b->err, VEX_CORRUPT,
+                                "%s: key %llu is live but not in the index",
+                                vx_seg_path(in[r->src]->s),
+                                (unsigned long long)r->key);
         }
         if (rc == VEX_OK) {
             rc = vex_index_add(ix, keys + at, vecs, cnt);
             if (rc != VEX_OK)
-                vex_err_set(b->err, rc, "compaction index: %s",
-                            vex_index_errmsg(ix));
+                vx_err_set(b->err, rc, "compaction index: %s",
+                           vex_index_errmsg(ix));
         }
     }
     /* a merged segment trains its own quantizer on its own vectors */
-    if (rc == VEX_OK && (rc = vexi_index_train_own(ix)) != VEX_OK)
-        vex_err_set(b->err, rc, "training the segment's quantizer: %s",
-                    vex_index_errmsg(ix));
+    if (rc == VEX_OK && (rc = vx_index_train_own(ix)) != VEX_OK)
+        vx_err_set(b->err, rc, "training the segment's quantizer: %s",
+                   vex_index_errmsg(ix));
     if (rc == VEX_OK)
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
@@ -448,11 +448,11 @@ int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
 out:
     meta_col_free(b->mem, &mc);
     vex_index_free(ix);
-    vex_mem_free_aligned(b->mem, blob);
-    vex_mem_free(b->mem, vecs);
-    vex_mem_free(b->mem, keys);
-    vex_mem_free(b->mem, ids);
-    vex_mem_free(b->mem, rows);
-    vex_mem_free(b->mem, src);
+    vx_mem_free_aligned(b->mem, blob);
+    vx_mem_free(b->mem, vecs);
+    vx_mem_free(b->mem, keys);
+    vx_mem_free(b->mem, ids);
+    vx_mem_free(b->mem, rows);
+    vx_mem_free(b->mem, src);
     return rc;
 }

@@ -45,8 +45,8 @@ typedef struct compact_policy {
  * index of all its rows). *out NULL when no row is visible (no file).
  * Completing the graph polls b->cancel: when it turns non-zero, returns
  * VEX_OK with *out NULL and *cancelled = 1 (nothing written). */
-int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
-                        uint64_t number, vseg **out, int *cancelled);
+int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
+                           uint64_t number, vseg **out, int *cancelled);
 
 /* The inputs of the next compaction of version `v`: indexes into
  * v->segs, ascending, written to pick[] (room for v->n_segs); returns how
@@ -55,14 +55,14 @@ int compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
  * rows reach deleted_pct% of its keys, alone; the oldest max_merge
  * segments of the smallest size tier holding min_merge of them (tier t:
  * [4^t, 4^(t+1)) MiB, tier 0 below 4 MiB). */
-uint32_t compact_pick(const version *v, const compact_policy *p, int all,
-                      uint32_t *pick);
+uint32_t vx_compact_pick(const version *v, const compact_policy *p, int all,
+                         uint32_t *pick);
 
 /* Segment `number` merging the rows of `in` visible at `s`, ordered by
  * id and re-indexed from scratch (keys 0..n-1). *out NULL when no row
  * survives. When b->cancel turns non-zero, stops between steps with
  * VEX_OK, *out NULL and *cancelled = 1 (nothing left on disk). */
-int compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
-                  uint64_t s, uint64_t number, vseg **out, int *cancelled);
+int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
+                     uint64_t s, uint64_t number, vseg **out, int *cancelled);
 
 #endif

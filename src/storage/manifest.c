@@ -8,7 +8,7 @@
  *
  * Invariants (what is durable when, what load guarantees):
  *  1. A MANIFEST file is written once, under a fresh number (created with
- *     VEX_OPEN_EXCL), and never modified: manifest_publish never rewrites
+ *     VX_FILE_EXCL), and never modified: vx_manifest_publish never rewrites
  *     a file it did not create, and removes (best effort) only the one it
  *     created when it fails before the rename.
  *  2. CURRENT never durably names a manifest whose bytes or name are not
@@ -37,7 +37,7 @@
  * States of one publish: ENCODED -> MANIFEST_WRITTEN (step 1) ->
  * CURRENT_TMP_WRITTEN (step 2) -> NAMES_DURABLE (step 3) -> RENAMED
  * (step 4, from here failures are ambiguous) -> DURABLE (step 5, VEX_OK).
- * All in manifest_publish; a failure in the first four states goes to
+ * All in vx_manifest_publish; a failure in the first four states goes to
  * man_publish_undo.
  */
 #include "storage/manifest.h"
@@ -66,7 +66,7 @@ static const unsigned char man_magic[8] = {'V', 'E', 'X', 'M',
 
 /* ---- names -------------------------------------------------------------- */
 
-int manifest_file_name(char *buf, size_t n, uint64_t number)
+int vx_manifest_file_name(char *buf, size_t n, uint64_t number)
 {
     if (buf == NULL || n < MAN_FILE_NAME_SIZE) {
         if (buf && n)
@@ -79,7 +79,7 @@ int manifest_file_name(char *buf, size_t n, uint64_t number)
 
 /* Parse 16 lowercase hex digits at p. */
 
-int manifest_parse_name(const char *name, uint64_t *number)
+int vx_manifest_parse_name(const char *name, uint64_t *number)
 {
     uint64_t v;
     if (name == NULL || strlen(name) != MAN_FILE_NAME_SIZE - 1 ||
@@ -94,7 +94,7 @@ static int man_join(char *out, const char *dir, const char *name, vex_err *err)
 {
     int n = snprintf(out, MAN_PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= MAN_PATH_MAX)
-        return vex_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
+        return vx_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
     return VEX_OK;
 }
 
@@ -196,7 +196,7 @@ static const char *man_seg_problem(const manifest *m, const man_segment *s,
     return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int manifest_cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -213,18 +213,18 @@ static int man_find_dup(const man_segment *segs, uint32_t n, const vex_mem *mem,
     *dup_idx = n;
     if (n < 2)
         return VEX_OK;
-    v = vex_mem_alloc(mem, (size_t)n * sizeof *v);
+    v = vx_mem_alloc(mem, (size_t)n * sizeof *v);
     if (v == NULL)
         return VEX_NOMEM;
     for (i = 0; i < n; i++)
         v[i] = segs[i].number;
-    qsort(v, n, sizeof *v, cmp_u64);
+    qsort(v, n, sizeof *v, manifest_cmp_u64);
     for (i = 1; i < n && !found; i++)
         if (v[i] == v[i - 1]) {
             dup = v[i];
             found = 1;
         }
-    vex_mem_free(mem, v);
+    vx_mem_free(mem, v);
     if (found)
         for (i = n; i-- > 0;) /* the later of the two */
             if (segs[i].number == dup) {
@@ -236,8 +236,8 @@ static int man_find_dup(const man_segment *segs, uint32_t n, const vex_mem *mem,
 
 /* ---- encoding ------------------------------------------------------------ */
 
-int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
-                    unsigned char **buf, size_t *len)
+int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
+                       unsigned char **buf, size_t *len)
 {
     const char *why;
     unsigned char *b = NULL, *p;
@@ -251,69 +251,74 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     if (len)
         *len = 0;
     if (m == NULL || mem == NULL || buf == NULL || len == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "manifest_encode: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_manifest_encode: NULL argument");
     why = man_config_problem(&m->config, &off);
     if (why)
-        return vex_vfs_fail(err, VEX_INVALID, "manifest_encode: %s", why);
+        return vx_vfs_fail(err, VEX_INVALID, "vx_manifest_encode: %s", why);
     if (m->number >= m->next_file)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "manifest_encode: number %llu not below next_file "
-                            "%llu",
-                            (unsigned long long)m->number,
-                            (unsigned long long)m->next_file);
+        return vx_vfs_fail(
+            err, VEX_INVALID,
+            "vx_manifest_encode: number %llu not below next_file "
+            "%llu",
+            (unsigned long long)m->number, (unsigned long long)m->next_file);
     if (m->n_segments > MAN_MAX_SEGMENTS)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "manifest_encode: %u segments, at most %u",
-                            m->n_segments, MAN_MAX_SEGMENTS);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_manifest_encode: %u segments, at most %u",
+                           m->n_segments, MAN_MAX_SEGMENTS);
     if (m->n_segments && m->segs == NULL)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "manifest_encode: segs is NULL for %u segments",
-                            m->n_segments);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_manifest_encode: segs is NULL for %u segments",
+                           m->n_segments);
     for (i = 0; i < m->n_segments; i++) {
         const man_segment *s = &m->segs[i];
         uint64_t k;
         why = man_seg_problem(m, s, &off);
         if (why)
-            return vex_vfs_fail(err, VEX_INVALID,
-                                "manifest_encode: segment %u (number %llu): %s",
-                                i, (unsigned long long)s->number, why);
+            return vx_vfs_fail(
+                err, VEX_INVALID,
+                "vx_manifest_encode: segment %u (number %llu): %s", i,
+                (unsigned long long)s->number, why);
         if (s->n_deleted && s->deleted == NULL)
-            return vex_vfs_fail(err, VEX_INVALID,
-                                "manifest_encode: segment %u: deleted is NULL "
-                                "for %llu ids",
-                                i, (unsigned long long)s->n_deleted);
+            return vx_vfs_fail(
+                err, VEX_INVALID,
+                "vx_manifest_encode: segment %u: deleted is NULL "
+                "for %llu ids",
+                i, (unsigned long long)s->n_deleted);
         for (k = 1; k < s->n_deleted; k++)
             if (s->deleted[k] <= s->deleted[k - 1])
-                return vex_vfs_fail(err, VEX_INVALID,
-                                    "manifest_encode: segment %u: deleted ids "
-                                    "not strictly ascending at index %llu",
-                                    i, (unsigned long long)k);
+                return vx_vfs_fail(
+                    err, VEX_INVALID,
+                    "vx_manifest_encode: segment %u: deleted ids "
+                    "not strictly ascending at index %llu",
+                    i, (unsigned long long)k);
         if (s->n_deleted > (SIZE_MAX - MAN_MIN_SIZE) / 16 - total_del)
-            return vex_vfs_fail(err, VEX_NOMEM,
-                                "manifest_encode: too many deleted ids");
+            return vx_vfs_fail(err, VEX_NOMEM,
+                               "vx_manifest_encode: too many deleted ids");
         total_del += s->n_deleted; /* the size below cannot overflow */
     }
     rc = man_find_dup(m->segs, m->n_segments, mem, &dup);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "manifest_encode: out of memory");
+        return vx_vfs_fail(err, rc, "vx_manifest_encode: out of memory");
     if (dup < m->n_segments)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "manifest_encode: segment %u: number %llu used "
-                            "twice",
-                            dup, (unsigned long long)m->segs[dup].number);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_manifest_encode: segment %u: number %llu used "
+                           "twice",
+                           dup, (unsigned long long)m->segs[dup].number);
 
     if (m->schema_len > MAN_MAX_SCHEMA || (m->schema_len && !m->schema))
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "manifest_encode: schema of %u bytes (at most %u, "
-                            "non-NULL)",
-                            m->schema_len, MAN_MAX_SCHEMA);
+        return vx_vfs_fail(
+            err, VEX_INVALID,
+            "vx_manifest_encode: schema of %u bytes (at most %u, "
+            "non-NULL)",
+            m->schema_len, MAN_MAX_SCHEMA);
     size = (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m->n_segments +
            8 * total_del + m->schema_len;
-    b = vex_mem_calloc(mem, 1, (size_t)size);
+    b = vx_mem_calloc(mem, 1, (size_t)size);
     if (b == NULL)
-        return vex_vfs_fail(err, VEX_NOMEM,
-                            "manifest_encode: out of memory (%llu bytes)",
-                            (unsigned long long)size);
+        return vx_vfs_fail(err, VEX_NOMEM,
+                           "vx_manifest_encode: out of memory (%llu bytes)",
+                           (unsigned long long)size);
     /* header */
     memcpy(b, man_magic, 8);
     vex_put_u32le(b + 8, m->schema_len ? 2u : 1u);
@@ -337,7 +342,7 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     vex_put_u32le(p + 88, m->config.hnsw_ef_search);
     vex_put_u64le(p + 96, m->config.hnsw_seed);
     vex_put_u64le(p + 104, m->config.created_unix);
-    if (m->config.quant) { /* zero without: the bytes of before issue 6 */
+    if (m->config.quant) { /* zero without: the bytes of a manifest written before quantization existed */
         uint32_t r;
         memcpy(&r, &m->config.quant_refine, 4);
         vex_put_u32le(p + 112, m->config.quant);
@@ -374,16 +379,16 @@ int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
 
 /* ---- decoding ------------------------------------------------------------ */
 
-void manifest_free(manifest *m, const vex_mem *mem)
+void vx_manifest_free(manifest *m, const vex_mem *mem)
 {
     uint32_t i;
     if (m == NULL)
         return;
     if (m->segs)
         for (i = 0; i < m->n_segments; i++)
-            vex_mem_free(mem, m->segs[i].deleted);
-    vex_mem_free(mem, m->segs);
-    vex_mem_free(mem, m->schema);
+            vx_mem_free(mem, m->segs[i].deleted);
+    vx_mem_free(mem, m->segs);
+    vx_mem_free(mem, m->schema);
     memset(m, 0, sizeof *m);
 }
 
@@ -391,13 +396,13 @@ void manifest_free(manifest *m, const vex_mem *mem)
     do {                                                                       \
         char what_[256];                                                       \
         snprintf(what_, sizeof what_, __VA_ARGS__);                            \
-        rc = vex_vfs_fail(err, VEX_CORRUPT, "%s: %s at offset %llu", fname,    \
-                          what_, (unsigned long long)(off));                   \
+        rc = vx_vfs_fail(err, VEX_CORRUPT, "%s: %s at offset %llu", fname,     \
+                         what_, (unsigned long long)(off));                    \
         goto cleanup;                                                          \
     } while (0)
 
-int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
-                    const vex_mem *mem, vex_err *err, manifest *out)
+int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
+                       const vex_mem *mem, vex_err *err, manifest *out)
 {
     manifest m;
     const unsigned char *p;
@@ -413,7 +418,8 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (fname == NULL)
         fname = "manifest";
     if ((buf == NULL && len) || mem == NULL || out == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "manifest_decode: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_manifest_decode: NULL argument");
     /* the frozen part: magic, length field, trailing CRC (FORMAT.md) */
     if (len >= 8 && memcmp(buf, man_magic, 8) != 0)
         BAD(0, "bad magic");
@@ -428,9 +434,9 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         BAD(len - 4, "checksum mismatch");
     version = vex_get_u32le(buf + 8);
     if (version > MAN_VERSION) {
-        rc = vex_vfs_fail(err, VEX_UNSUPPORTED,
-                          "%s: format version %u is newer than %u at offset 8",
-                          fname, version, MAN_VERSION);
+        rc = vx_vfs_fail(err, VEX_UNSUPPORTED,
+                         "%s: format version %u is newer than %u at offset 8",
+                         fname, version, MAN_VERSION);
         goto cleanup;
     }
     if (version != 1 && version != MAN_VERSION)
@@ -505,10 +511,10 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     /* segment table (size checked above: the allocation is bounded by the
      * input length) */
     if (m.n_segments) {
-        m.segs = vex_mem_calloc(mem, m.n_segments, sizeof *m.segs);
+        m.segs = vx_mem_calloc(mem, m.n_segments, sizeof *m.segs);
         if (m.segs == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%u segments)",
-                              fname, m.n_segments);
+            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%u segments)",
+                             fname, m.n_segments);
             goto cleanup;
         }
     }
@@ -535,7 +541,7 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             (unsigned long long)total_del, (unsigned long long)sum_del);
     rc = man_find_dup(m.segs, m.n_segments, mem, &dup);
     if (rc != VEX_OK) {
-        rc = vex_vfs_fail(err, rc, "%s: out of memory", fname);
+        rc = vx_vfs_fail(err, rc, "%s: out of memory", fname);
         goto cleanup;
     }
     if (dup < m.n_segments)
@@ -550,11 +556,11 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         uint64_t k, n = s->n_deleted;
         if (n == 0)
             continue;
-        s->deleted = vex_mem_alloc(mem, (size_t)n * sizeof *s->deleted);
+        s->deleted = vx_mem_alloc(mem, (size_t)n * sizeof *s->deleted);
         if (s->deleted == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM,
-                              "%s: out of memory (%llu deleted ids)", fname,
-                              (unsigned long long)n);
+            rc = vx_vfs_fail(err, VEX_NOMEM,
+                             "%s: out of memory (%llu deleted ids)", fname,
+                             (unsigned long long)n);
             goto cleanup;
         }
         for (k = 0; k < n; k++, ids_off += 8) {
@@ -564,9 +570,9 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         }
     }
     if (m.schema_len) {
-        m.schema = vex_mem_alloc(mem, m.schema_len);
+        m.schema = vx_mem_alloc(mem, m.schema_len);
         if (m.schema == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", fname);
+            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", fname);
             goto cleanup;
         }
         memcpy(m.schema, buf + ids_off, m.schema_len);
@@ -574,7 +580,7 @@ int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     *out = m;
     return VEX_OK;
 cleanup:
-    manifest_free(&m, mem);
+    vx_manifest_free(&m, mem);
     return rc;
 }
 
@@ -585,7 +591,7 @@ cleanup:
 static void cur_encode(char out[CUR_SIZE + 1], uint64_t number)
 {
     char name[MAN_FILE_NAME_SIZE];
-    manifest_file_name(name, sizeof name, number);
+    vx_manifest_file_name(name, sizeof name, number);
     snprintf(out, CUR_SIZE + 1, "%s %08x\n", name,
              (unsigned)vex_crc32c(name, CUR_NAME_LEN));
 }
@@ -597,27 +603,27 @@ static int cur_decode(const char *b, size_t n, const char *path, vex_err *err,
     char name[MAN_FILE_NAME_SIZE];
     uint64_t crc;
     if (n < CUR_SIZE)
-        return vex_vfs_fail(err, VEX_CORRUPT,
-                            "%s: truncated (%zu of %u bytes) at offset %zu",
-                            path, n, CUR_SIZE, n);
+        return vx_vfs_fail(err, VEX_CORRUPT,
+                           "%s: truncated (%zu of %u bytes) at offset %zu",
+                           path, n, CUR_SIZE, n);
     if (n > CUR_SIZE)
-        return vex_vfs_fail(err, VEX_CORRUPT,
-                            "%s: longer than %u bytes at offset %u", path,
-                            CUR_SIZE, CUR_SIZE);
+        return vx_vfs_fail(err, VEX_CORRUPT,
+                           "%s: longer than %u bytes at offset %u", path,
+                           CUR_SIZE, CUR_SIZE);
     memcpy(name, b, CUR_NAME_LEN);
     name[CUR_NAME_LEN] = '\0';
-    if (!manifest_parse_name(name, number))
-        return vex_vfs_fail(err, VEX_CORRUPT,
-                            "%s: no manifest name at offset 0", path);
+    if (!vx_manifest_parse_name(name, number))
+        return vx_vfs_fail(err, VEX_CORRUPT, "%s: no manifest name at offset 0",
+                           path);
     if (b[CUR_NAME_LEN] != ' ' || b[CUR_SIZE - 1] != '\n' ||
         !vex_parse_hex(b + CUR_NAME_LEN + 1, 8, &crc))
-        return vex_vfs_fail(err, VEX_CORRUPT,
-                            "%s: bad checksum field at offset %u", path,
-                            CUR_NAME_LEN);
+        return vx_vfs_fail(err, VEX_CORRUPT,
+                           "%s: bad checksum field at offset %u", path,
+                           CUR_NAME_LEN);
     if ((uint32_t)crc != vex_crc32c(b, CUR_NAME_LEN))
-        return vex_vfs_fail(err, VEX_CORRUPT,
-                            "%s: checksum mismatch at offset %u", path,
-                            CUR_NAME_LEN + 1);
+        return vx_vfs_fail(err, VEX_CORRUPT,
+                           "%s: checksum mismatch at offset %u", path,
+                           CUR_NAME_LEN + 1);
     return VEX_OK;
 }
 
@@ -630,8 +636,8 @@ static int man_write_file(vex_vfs *vfs, const char *path, const void *b,
 {
     vex_file *f = NULL;
     int rc = vex_vfs_open(vfs, path,
-                          VEX_OPEN_READWRITE | VEX_OPEN_CREATE |
-                              (excl ? VEX_OPEN_EXCL : VEX_OPEN_TRUNCATE),
+                          VX_FILE_READWRITE | VX_FILE_CREATE |
+                              (excl ? VX_FILE_EXCL : VX_FILE_TRUNCATE),
                           &f, err);
     if (rc != VEX_OK)
         return rc;
@@ -651,12 +657,12 @@ static int man_step_fail(vex_err *err, int rc, const char *step)
     char msg[VEX_ERRMSG_MAX];
     if (err == NULL)
         return rc;
-    vex_err_copy(err, msg, sizeof msg);
-    return vex_err_set(err, rc, "manifest_publish: %s: %s", step, msg);
+    vx_err_copy(err, msg, sizeof msg);
+    return vx_err_set(err, rc, "vx_manifest_publish: %s: %s", step, msg);
 }
 
-int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
-                     const vex_mem *mem, vex_err *err, int *ambiguous)
+int vx_manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
+                        const vex_mem *mem, vex_err *err, int *ambiguous)
 {
     char name[MAN_FILE_NAME_SIZE], cur[CUR_SIZE + 1];
     char man_path[MAN_PATH_MAX], tmp_path[MAN_PATH_MAX], cur_path[MAN_PATH_MAX];
@@ -668,16 +674,16 @@ int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
     if (ambiguous)
         *ambiguous = 0;
     if (vfs == NULL || dir == NULL || m == NULL || mem == NULL)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "manifest_publish: NULL argument");
-    manifest_file_name(name, sizeof name, m->number);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_manifest_publish: NULL argument");
+    vx_manifest_file_name(name, sizeof name, m->number);
     rc = man_join(man_path, dir, name, err);
     if (rc == VEX_OK)
         rc = man_join(tmp_path, dir, "CURRENT.tmp", err);
     if (rc == VEX_OK)
         rc = man_join(cur_path, dir, "CURRENT", err);
     if (rc == VEX_OK)
-        rc = manifest_encode(m, mem, err, &buf, &len);
+        rc = vx_manifest_encode(m, mem, err, &buf, &len);
     if (rc != VEX_OK)
         return rc;
 
@@ -711,7 +717,7 @@ int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
         step = "step 5, syncing the directory after the rename (ambiguous)";
         rc = vex_vfs_sync_dir(vfs, dir, err);
     }
-    vex_mem_free(mem, buf);
+    vx_mem_free(mem, buf);
     if (rc != VEX_OK)
         return man_step_fail(err, rc, step);
     if (ambiguous)
@@ -724,14 +730,14 @@ undo:
         vex_vfs_remove(vfs, tmp_path, NULL);
     if (man_created)
         vex_vfs_remove(vfs, man_path, NULL);
-    vex_mem_free(mem, buf);
+    vx_mem_free(mem, buf);
     return man_step_fail(err, rc, step);
 }
 
 /* ---- load ---------------------------------------------------------------- */
 
-int manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
-                  vex_err *err, manifest *out)
+int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
+                     vex_err *err, manifest *out)
 {
     char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX], cur[CUR_SIZE + 1];
     vex_file *f = NULL;
@@ -743,15 +749,15 @@ int manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (out)
         memset(out, 0, sizeof *out);
     if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "manifest_load: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_manifest_load: NULL argument");
     /* CURRENT */
     rc = man_join(path, dir, "CURRENT", err);
     if (rc != VEX_OK)
         return rc;
-    rc = vex_vfs_open(vfs, path, VEX_OPEN_READONLY, &f, err);
+    rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND)
-        return vex_vfs_fail(err, VEX_NOTFOUND,
-                            "%s: not found (not a collection directory)", path);
+        return vx_vfs_fail(err, VEX_NOTFOUND,
+                           "%s: not found (not a collection directory)", path);
     if (rc == VEX_OK)
         rc = vex_file_read(f, cur, sizeof cur, 0, &got, err);
     if (rc == VEX_OK)
@@ -765,15 +771,15 @@ int manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         return rc;
 
     /* the manifest it names */
-    manifest_file_name(name, sizeof name, number);
+    vx_manifest_file_name(name, sizeof name, number);
     rc = man_join(path, dir, name, err);
     if (rc != VEX_OK)
         return rc;
-    rc = vex_vfs_open(vfs, path, VEX_OPEN_READONLY, &f, err);
+    rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND) {
-        rc = vex_vfs_fail(err, VEX_CORRUPT,
-                          "%s/CURRENT: names %s, which is missing, at offset 0",
-                          dir, name);
+        rc = vx_vfs_fail(err, VEX_CORRUPT,
+                         "%s/CURRENT: names %s, which is missing, at offset 0",
+                         dir, name);
         goto cleanup;
     }
     if (rc == VEX_OK)
@@ -781,34 +787,34 @@ int manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (rc != VEX_OK)
         goto cleanup;
     if (size > SIZE_MAX - 1) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: %llu bytes", path,
-                          (unsigned long long)size);
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: %llu bytes", path,
+                         (unsigned long long)size);
         goto cleanup;
     }
-    buf = vex_mem_alloc(mem, size ? (size_t)size : 1);
+    buf = vx_mem_alloc(mem, size ? (size_t)size : 1);
     if (buf == NULL) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%llu bytes)",
-                          path, (unsigned long long)size);
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%llu bytes)", path,
+                         (unsigned long long)size);
         goto cleanup;
     }
     if (size)
-        rc = vex_file_read_exact(f, buf, (size_t)size, 0, err);
+        rc = vx_file_read_exact(f, buf, (size_t)size, 0, err);
     if (rc == VEX_OK)
         rc = vex_file_close(f, err);
     else
         vex_file_close(f, NULL);
     f = NULL;
     if (rc == VEX_OK)
-        rc = manifest_decode(buf, (size_t)size, path, mem, err, out);
+        rc = vx_manifest_decode(buf, (size_t)size, path, mem, err, out);
     if (rc == VEX_OK && out->number != number) {
-        rc = vex_vfs_fail(err, VEX_CORRUPT,
-                          "%s: holds number %016llx, not the one in its name, "
-                          "at offset 24",
-                          path, (unsigned long long)out->number);
-        manifest_free(out, mem);
+        rc = vx_vfs_fail(err, VEX_CORRUPT,
+                         "%s: holds number %016llx, not the one in its name, "
+                         "at offset 24",
+                         path, (unsigned long long)out->number);
+        vx_manifest_free(out, mem);
     }
 cleanup:
     vex_file_close(f, NULL);
-    vex_mem_free(mem, buf);
+    vx_mem_free(mem, buf);
     return rc;
 }

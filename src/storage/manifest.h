@@ -13,11 +13,11 @@
  *
  * Ownership: a `manifest` owns its `segs` array and each segment's
  * `deleted` array; both are separate allocations from the vex_mem the
- * manifest was decoded or loaded with, and manifest_free releases them
- * with it (vex_mem_free). A caller that builds a manifest by hand for
- * manifest_encode/manifest_publish may own its arrays however it likes
+ * manifest was decoded or loaded with, and vx_manifest_free releases them
+ * with it (vx_mem_free). A caller that builds a manifest by hand for
+ * vx_manifest_encode/vx_manifest_publish may own its arrays however it likes
  * (those functions only read them), but must use the same convention if
- * it ever hands the struct to manifest_free.
+ * it ever hands the struct to vx_manifest_free.
  *
  * Errors: `err` may be NULL everywhere. Messages name the file and, for
  * damage, the byte offset ("coll/MANIFEST-0000000000000007: deleted ids
@@ -29,22 +29,22 @@
  * caller (the engine) serialises publishes to one directory and must not
  * load a directory while publishing to it from another thread.
  *
- * Why manifest_load never falls back to an older manifest: an older
+ * Why vx_manifest_load never falls back to an older manifest: an older
  * version lists deleted ids that were deleted later as live (it would
  * resurrect deleted rows), and its flushed_seq is older while the WAL
  * records between it and the newer flushed_seq may already have been
- * dropped (wal_drop_before), so rows would be lost silently. A damaged or
+ * dropped (vx_wal_drop_before), so rows would be lost silently. A damaged or
  * missing current manifest therefore stops the open with VEX_CORRUPT, and
  * recovery is a human decision (restore a backup), not a guess. The
- * publish protocol (manifest_publish) makes this safe: CURRENT never
+ * publish protocol (vx_manifest_publish) makes this safe: CURRENT never
  * durably names a manifest whose bytes are not durable.
  *
  * Caveats:
- *  - manifest_publish creates MANIFEST-<number> exclusively: a leftover
+ *  - vx_manifest_publish creates MANIFEST-<number> exclusively: a leftover
  *    file of that number (from a publish that failed ambiguously or was
  *    cut short by a crash) makes it fail with VEX_EXISTS. After
- *    manifest_load, before publishing, sweep the MANIFEST-* files that
- *    CURRENT does not name (manifest_parse_name), or choose numbers above
+ *    vx_manifest_load, before publishing, sweep the MANIFEST-* files that
+ *    CURRENT does not name (vx_manifest_parse_name), or choose numbers above
  *    them.
  *  - Older manifests are not deleted by publish; the engine deletes them
  *    (after the publish returned VEX_OK) when no reader needs them.
@@ -64,7 +64,7 @@
 #define MAN_NAME_MAX 64
 /* Most segments one manifest may list. */
 #define MAN_MAX_SEGMENTS (1u << 20)
-/* Bytes manifest_file_name needs: "MANIFEST-" + 16 hex digits + NUL. */
+/* Bytes vx_manifest_file_name needs: "MANIFEST-" + 16 hex digits + NUL. */
 #define MAN_FILE_NAME_SIZE 26
 
 /* The collection's persistent configuration. Validated by encode
@@ -125,7 +125,7 @@ typedef struct manifest {
 #define MAN_MAX_SCHEMA (1u << 20)
 
 /* Serialise `m` (only read) to a freshly allocated buffer: on VEX_OK *buf
- * (owned by the caller, freed with vex_mem_free(mem, ...)) and *len hold
+ * (owned by the caller, freed with vx_mem_free(mem, ...)) and *len hold
  * the bytes of a MANIFEST file. Validates the struct first: VEX_INVALID,
  * with the reason in `err`, for a bad configuration (see man_config), a
  * segment that breaks the rules of man_segment (unsorted or duplicate
@@ -134,24 +134,24 @@ typedef struct manifest {
  * MAN_MAX_SEGMENTS segments, or NULL arrays with non-zero counts.
  * VEX_NOMEM when the buffer cannot be allocated. On failure *buf is NULL
  * and *len 0. */
-int manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
-                    unsigned char **buf, size_t *len);
+int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
+                       unsigned char **buf, size_t *len);
 
 /* Parse and validate `len` untrusted bytes (only read). `fname` names the
  * file in messages ("<fname>: <what> at offset N"; NULL: "manifest").
  * VEX_CORRUPT for any damage or rule broken (as listed for
- * manifest_encode), VEX_UNSUPPORTED for a newer format version, VEX_NOMEM.
+ * vx_manifest_encode), VEX_UNSUPPORTED for a newer format version, VEX_NOMEM.
  * No allocation is larger than the input justifies (every count is
  * checked against the length first). On VEX_OK *out is filled and owns its
- * arrays (allocated from `mem`; release with manifest_free); on failure
+ * arrays (allocated from `mem`; release with vx_manifest_free); on failure
  * *out is zeroed. */
-int manifest_decode(const unsigned char *buf, size_t len, const char *fname,
-                    const vex_mem *mem, vex_err *err, manifest *out);
+int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
+                       const vex_mem *mem, vex_err *err, manifest *out);
 
-/* Free the arrays of a manifest filled by manifest_decode/manifest_load
+/* Free the arrays of a manifest filled by vx_manifest_decode/vx_manifest_load
  * (with the same `mem`) and zero it. Safe on a zeroed struct; NULL is a
  * no-op. */
-void manifest_free(manifest *m, const vex_mem *mem);
+void vx_manifest_free(manifest *m, const vex_mem *mem);
 
 /* Publish `m` (only read) as the current manifest of directory `dir`
  * (which must exist):
@@ -171,14 +171,14 @@ void manifest_free(manifest *m, const vex_mem *mem);
  *    manifest, now or after a crash; the caller must treat its handle as
  *    broken (refuse writes until it reloads).
  * VEX_INVALID (not ambiguous) when `m` does not validate (see
- * manifest_encode) or the path is too long; VEX_EXISTS when
+ * vx_manifest_encode) or the path is too long; VEX_EXISTS when
  * MANIFEST-<number> exists already (see Caveats); else an I/O status or
  * VEX_NOMEM. Does not delete older manifests. */
-int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
-                     const vex_mem *mem, vex_err *err, int *ambiguous);
+int vx_manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
+                        const vex_mem *mem, vex_err *err, int *ambiguous);
 
 /* Load the manifest that CURRENT names in `dir` into *out (on VEX_OK it
- * owns its arrays; release with manifest_free; on failure *out is
+ * owns its arrays; release with vx_manifest_free; on failure *out is
  * zeroed). VEX_NOTFOUND when `dir` has no CURRENT (not a collection, or a
  * collection whose first publish never completed). VEX_CORRUPT with the
  * file and offset when CURRENT is damaged, when the manifest it names is
@@ -186,16 +186,16 @@ int manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
  * name. Never falls back to an older manifest (see the top of this file
  * for why). VEX_UNSUPPORTED for a newer format; I/O statuses; VEX_NOMEM.
  * Reads only; a CURRENT.tmp left by an interrupted publish is ignored. */
-int manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
-                  vex_err *err, manifest *out);
+int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
+                     vex_err *err, manifest *out);
 
 /* Write "MANIFEST-<16 lowercase hex digits of number>" and a NUL into buf.
  * VEX_OK, or VEX_INVALID when n < MAN_FILE_NAME_SIZE (buf then holds ""
  * if n > 0). For the engine's orphan sweep. */
-int manifest_file_name(char *buf, size_t n, uint64_t number);
+int vx_manifest_file_name(char *buf, size_t n, uint64_t number);
 
 /* 1 and *number when `name` is exactly "MANIFEST-" followed by 16
  * lowercase hex digits; else 0 (*number untouched). */
-int manifest_parse_name(const char *name, uint64_t *number);
+int vx_manifest_parse_name(const char *name, uint64_t *number);
 
 #endif

@@ -5,7 +5,7 @@
  * Layout. Rows live in chunks of MT_CHUNK rows, each chunk a struct of
  * arrays (ids, sequence numbers, links, per-vector aux and a 64-byte
  * aligned vector block), so the exact scan of the unindexed tail runs the
- * flat index's block kernels over contiguous vectors (vex_exact_block: a
+ * flat index's block kernels over contiguous vectors (vx_exact_block: a
  * vector scores the same bits here as in a flat segment). The chunk
  * directory doubles when full; the old directory stays on a retired list
  * until the memtable is freed, because a reader may still be indexing it.
@@ -25,25 +25,25 @@ static void dir_free(const vex_mem *mem, mt_dir *d)
 {
     while (d) {
         mt_dir *next = d->retired;
-        vex_mem_free(mem, d);
+        vx_mem_free(mem, d);
         d = next;
     }
 }
 
-int mt_create(const vex_mem *mem, const vex_index_config *cfg,
-              const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
-              memtable **out)
+int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
+                 const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
+                 memtable **out)
 {
     memtable *m;
     mt_dir *d;
     int rc;
     *out = NULL;
-    m = vex_mem_calloc(mem, 1, sizeof *m);
-    d = vex_mem_calloc(mem, 1, sizeof *d + 8 * sizeof(mt_chunk *));
+    m = vx_mem_calloc(mem, 1, sizeof *m);
+    d = vx_mem_calloc(mem, 1, sizeof *d + 8 * sizeof(mt_chunk *));
     if (m == NULL || d == NULL) {
-        vex_mem_free(mem, m);
-        vex_mem_free(mem, d);
-        return vex_err_set(err, VEX_NOMEM, "out of memory");
+        vx_mem_free(mem, m);
+        vx_mem_free(mem, d);
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     }
     m->mem = mem;
     m->cfg = *cfg;
@@ -55,14 +55,14 @@ int mt_create(const vex_mem *mem, const vex_index_config *cfg,
     atomic_init(&m->n_live, 0);
     atomic_init(&m->meta_bytes, 0);
     atomic_init(&m->frozen, 0);
-    vex_cmap_init(&m->ids, mem);
+    vx_cmap_init(&m->ids, mem);
     pthread_mutex_init(&m->index_mu, NULL);
     if (hnsw) {
-        rc = vexi_index_create(hnsw, pool, &m->ix);
+        rc = vx_index_create(hnsw, pool, &m->ix);
         if (rc != VEX_OK) {
-            vex_err_set(err, rc, "memtable index: %s",
-                        m->ix ? vex_index_errmsg(m->ix) : "out of memory");
-            mt_unref(m);
+            vx_err_set(err, rc, "memtable index: %s",
+                       m->ix ? vex_index_errmsg(m->ix) : "out of memory");
+            vx_mt_unref(m);
             return rc;
         }
     }
@@ -70,12 +70,12 @@ int mt_create(const vex_mem *mem, const vex_index_config *cfg,
     return VEX_OK;
 }
 
-void mt_ref(memtable *m)
+void vx_mt_ref(memtable *m)
 {
     atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 }
 
-void mt_unref(memtable *m)
+void vx_mt_unref(memtable *m)
 {
     mt_dir *d;
     if (m == NULL ||
@@ -84,15 +84,15 @@ void mt_unref(memtable *m)
     d = atomic_load_explicit(&m->dir, memory_order_relaxed);
     for (uint64_t c = 0, n = atomic_load(&m->n_rows); c * MT_CHUNK < n; c++) {
         for (uint64_t r = 0; r < MT_CHUNK && c * MT_CHUNK + r < n; r++)
-            vm_record_free(d->chunks[c]->meta[r], m->mem);
-        vex_mem_free_aligned(m->mem, d->chunks[c]->vecs);
-        vex_mem_free(m->mem, d->chunks[c]);
+            vx_vm_record_free(d->chunks[c]->meta[r], m->mem);
+        vx_mem_free_aligned(m->mem, d->chunks[c]->vecs);
+        vx_mem_free(m->mem, d->chunks[c]);
     }
     dir_free(m->mem, d);
     vex_index_free(m->ix);
-    vex_cmap_destroy(&m->ids);
+    vx_cmap_destroy(&m->ids);
     pthread_mutex_destroy(&m->index_mu);
-    vex_mem_free(m->mem, m);
+    vx_mem_free(m->mem, m);
 }
 
 /* Make sure row `row` has a chunk (writer). */
@@ -104,7 +104,7 @@ static int mt_room(memtable *m, uint64_t row)
     if ((row & (MT_CHUNK - 1)) != 0)
         return VEX_OK;
     if (ci >= d->cap) {
-        mt_dir *nd = vex_mem_calloc(
+        mt_dir *nd = vx_mem_calloc(
             m->mem, 1, sizeof *nd + 2 * d->cap * sizeof(mt_chunk *));
         if (nd == NULL)
             return VEX_NOMEM;
@@ -114,12 +114,12 @@ static int mt_room(memtable *m, uint64_t row)
         atomic_store_explicit(&m->dir, nd, memory_order_release);
         d = nd;
     }
-    ch = vex_mem_calloc(m->mem, 1, sizeof *ch);
+    ch = vx_mem_calloc(m->mem, 1, sizeof *ch);
     if (ch == NULL)
         return VEX_NOMEM;
-    ch->vecs = vex_mem_alloc_aligned(m->mem, MT_CHUNK * m->cfg.vec_bytes, 64);
+    ch->vecs = vx_mem_alloc_aligned(m->mem, MT_CHUNK * m->cfg.vec_bytes, 64);
     if (ch->vecs == NULL) {
-        vex_mem_free(m->mem, ch);
+        vx_mem_free(m->mem, ch);
         return VEX_NOMEM;
     }
     /* published by the release store of n_rows that covers it */
@@ -127,14 +127,14 @@ static int mt_room(memtable *m, uint64_t row)
     return VEX_OK;
 }
 
-int mt_live(const memtable *m, uint64_t id)
+int vx_mt_live(const memtable *m, uint64_t id)
 {
     uint64_t row;
-    return vex_cmap_get(&m->ids, id, &row) && mt_row_end(m, row) == 0;
+    return vx_cmap_get(&m->ids, id, &row) && mt_row_end(m, row) == 0;
 }
 
-int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
-           uint64_t seq, int *ended)
+int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
+              uint64_t seq, int *ended)
 {
     uint64_t row = atomic_load_explicit(&m->n_rows, memory_order_relaxed);
     uint64_t prev = MT_NONE;
@@ -144,12 +144,12 @@ int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
     *ended = 0;
     rc = mt_room(m, row);
     if (rc == VEX_OK)
-        rc = vex_cmap_reserve(&m->ids, m->ids.count + 1);
+        rc = vx_cmap_reserve(&m->ids, m->ids.count + 1);
     if (rc != VEX_OK)
         return rc;
     ch = mt_chunk_of(m, row);
     r = (unsigned)(row & (MT_CHUNK - 1));
-    if (vex_cmap_get(&m->ids, id, &prev) && mt_row_end(m, prev) == 0) {
+    if (vx_cmap_get(&m->ids, id, &prev) && mt_row_end(m, prev) == 0) {
         atomic_store_explicit(
             &mt_chunk_of(m, prev)->end_seq[prev & (MT_CHUNK - 1)], seq,
             memory_order_release);
@@ -162,13 +162,14 @@ int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
     ch->prev[r] = prev;
     ch->meta[r] = meta;
     if (meta)
-        atomic_fetch_add_explicit(&m->meta_bytes, vm_record_encoded_size(meta),
+        atomic_fetch_add_explicit(&m->meta_bytes,
+                                  vx_vm_record_encoded_size(meta),
                                   memory_order_relaxed);
     memcpy(ch->vecs + (size_t)r * m->cfg.vec_bytes, vec, m->cfg.vec_bytes);
     ch->aux[r] = m->cfg.elem == VEX_ELEM_F32
-                     ? vex_exact_vec_aux(&m->cfg, vex_simd(), vec)
+                     ? vx_exact_vec_aux(&m->cfg, vx_simd(), vec)
                      : 0.0f;
-    (void)vex_cmap_put(&m->ids, id, row); /* reserved above */
+    (void)vx_cmap_put(&m->ids, id, row); /* reserved above */
     if (m->min_seq == 0)
         m->min_seq = seq;
     m->max_seq = seq;
@@ -177,10 +178,10 @@ int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
     return VEX_OK;
 }
 
-int mt_delete(memtable *m, uint64_t id, uint64_t seq)
+int vx_mt_delete(memtable *m, uint64_t id, uint64_t seq)
 {
     uint64_t row;
-    if (!vex_cmap_get(&m->ids, id, &row) || mt_row_end(m, row) != 0)
+    if (!vx_cmap_get(&m->ids, id, &row) || mt_row_end(m, row) != 0)
         return 0;
     atomic_store_explicit(&mt_chunk_of(m, row)->end_seq[row & (MT_CHUNK - 1)],
                           seq, memory_order_release);
@@ -191,10 +192,10 @@ int mt_delete(memtable *m, uint64_t id, uint64_t seq)
     return 1;
 }
 
-int mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row)
+int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row)
 {
     uint64_t r;
-    if (!vex_cmap_get(&m->ids, id, &r))
+    if (!vx_cmap_get(&m->ids, id, &r))
         return 0;
     /* the map may name a row appended after this reader's n_rows; walk
      * back until a row visible at seq (rows are complete once in the
@@ -224,7 +225,7 @@ static int mt_accept(uint64_t row, void *arg)
     const mt_accept_ctx *a = arg;
     if (row >= a->indexed || !mt_visible(a->m, row, a->seq))
         return 0;
-    if (a->where && !vmf_eval(a->where, mt_row_meta(a->m, row)))
+    if (a->where && !vx_vmf_eval(a->where, mt_row_meta(a->m, row)))
         return 0;
     return a->filter == NULL ||
            a->filter(mt_row_id(a->m, row), a->filter_ctx) != 0;
@@ -236,7 +237,7 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
                           unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
                           size_t *plan, vex_err *err)
 {
-    const vex_simd_table *s = vex_simd();
+    const vex_simd_table *s = vx_simd();
     uint64_t n = mt_rows(m), lo = 0;
     float dist[MT_EXACT_BLOCK];
     float qaux;
@@ -252,11 +253,10 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
         sp.filter_max_ef = filter_max_ef;
         sp.filter = mt_accept;
         sp.filter_ctx = &a;
-        rc = vexi_index_search_cut(m->ix, query, k, &sp, vex_topk_bound(top),
-                                   tmp, &nh);
+        rc = vx_index_search_cut(m->ix, query, k, &sp, vex_topk_bound(top), tmp,
+                                 &nh);
         if (rc != VEX_OK)
-            return vex_err_set(err, rc, "memtable: %s",
-                               vex_index_errmsg(m->ix));
+            return vx_err_set(err, rc, "memtable: %s", vex_index_errmsg(m->ix));
         if (where && nh < k) {
             /* the graph walk found fewer than k matches: scan every row
              * exactly instead, so that k come back whenever k match */
@@ -270,7 +270,7 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
     }
     if (lo >= n)
         return VEX_OK;
-    qaux = m->cfg.elem == VEX_ELEM_F32 ? vex_exact_query_aux(&m->cfg, s, query)
+    qaux = m->cfg.elem == VEX_ELEM_F32 ? vx_exact_query_aux(&m->cfg, s, query)
                                        : 0.0f;
     for (uint64_t b = lo; b < n;) {
         mt_chunk *ch = mt_chunk_of(m, b);
@@ -281,9 +281,9 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
             cnt = MT_EXACT_BLOCK;
         if (cnt > n - b)
             cnt = (size_t)(n - b);
-        vex_exact_block(&m->cfg, s, query, qaux,
-                        ch->vecs + (size_t)r * m->cfg.vec_bytes, cnt,
-                        ch->aux + r, dist);
+        vx_exact_block(&m->cfg, s, query, qaux,
+                       ch->vecs + (size_t)r * m->cfg.vec_bytes, cnt,
+                       ch->aux + r, dist);
         bound = vex_topk_bound(top);
         for (size_t j = 0; j < cnt; j++) {
             uint64_t end;
@@ -293,7 +293,7 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
                 atomic_load_explicit(&ch->end_seq[r + j], memory_order_acquire);
             if (end != 0 && end <= seq)
                 continue;
-            if (where && !vmf_eval(where, ch->meta[r + j]))
+            if (where && !vx_vmf_eval(where, ch->meta[r + j]))
                 continue;
             if (filter && !filter(ch->id[r + j], filter_ctx))
                 continue;
@@ -305,26 +305,27 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
     return VEX_OK;
 }
 
-int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
-              vex_filter_fn filter, void *filter_ctx, unsigned ef,
-              unsigned filter_max_ef, vex_hit *tmp, vex_topk *top, vex_err *err)
+int vx_mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
+                 vex_filter_fn filter, void *filter_ctx, unsigned ef,
+                 unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
+                 vex_err *err)
 {
     size_t plan;
     return mt_search_impl(m, query, k, seq, filter, filter_ctx, NULL, 0, ef,
                           filter_max_ef, tmp, top, &plan, err);
 }
 
-int mt_search_where(const memtable *m, const void *query, size_t k,
-                    uint64_t seq, const vmf_filter *where, int exact,
-                    unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
-                    vex_topk *top, size_t *plan, vex_err *err)
+int vx_mt_search_where(const memtable *m, const void *query, size_t k,
+                       uint64_t seq, const vmf_filter *where, int exact,
+                       unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
+                       vex_topk *top, size_t *plan, vex_err *err)
 {
     return mt_search_impl(m, query, k, seq, NULL, NULL, where, exact, ef,
                           filter_max_ef, tmp, top, plan, err);
 }
 
-int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
-                vex_err *err)
+int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
+                   vex_err *err)
 {
     uint64_t keys[MT_CHUNK];
     uint64_t at;
@@ -346,8 +347,8 @@ int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
         rc = vex_index_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
                            cnt);
         if (rc != VEX_OK) {
-            vex_err_set(err, rc, "indexing the memtable: %s",
-                        vex_index_errmsg(m->ix));
+            vx_err_set(err, rc, "indexing the memtable: %s",
+                       vex_index_errmsg(m->ix));
             break;
         }
         at += cnt;
@@ -359,12 +360,12 @@ int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
     return rc;
 }
 
-uint64_t mt_memory(const memtable *m)
+uint64_t vx_mt_memory(const memtable *m)
 {
     uint64_t n = mt_rows(m);
     uint64_t chunks = (n + MT_CHUNK - 1) / MT_CHUNK;
     return chunks * (sizeof(mt_chunk) + MT_CHUNK * m->cfg.vec_bytes) +
-           vex_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0) +
+           vx_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0) +
            atomic_load_explicit(&((memtable *)m)->meta_bytes,
                                 memory_order_relaxed);
 }

@@ -11,7 +11,7 @@
  *
  * Rows are numbered from 0 in order of appending; the number is the row's
  * KEY in the memtable's index. An HNSW memtable indexes rows in the
- * background (mt_index_to): rows [0, n_indexed) are in the graph and the
+ * background (vx_mt_index_to): rows [0, n_indexed) are in the graph and the
  * unindexed tail is searched exactly, so a write is searchable at once
  * and never waits for graph insertion. A flat memtable has no index.
  * When a memtable is flushed, its graph is written out unchanged, keyed
@@ -29,12 +29,12 @@
  *     row visible at any S is found by walking back from the newest.
  *  4. Rows [0, n_indexed) are in the index; n_indexed only grows.
  *
- * Threading: one writer at a time calls mt_put, mt_delete and mt_freeze
- * (the collection's write path); mt_index_to from any thread (calls
+ * Threading: one writer at a time calls vx_mt_put, vx_mt_delete and mt_freeze
+ * (the collection's write path); vx_mt_index_to from any thread (calls
  * are serialised inside: a background job and a flush may both ask); readers
- * call mt_search, mt_find, mt_row_* and the counters from any thread at any
- * time. The structure is freed by mt_unref when the last reference (one per
- * version that lists it) goes.
+ * call vx_mt_search, vx_mt_find, mt_row_* and the counters from any thread at
+ * any time. The structure is freed by vx_mt_unref when the last reference (one
+ * per version that lists it) goes.
  */
 #ifndef VEX_STORAGE_MEMTABLE_H
 #define VEX_STORAGE_MEMTABLE_H
@@ -63,7 +63,7 @@ typedef struct mt_chunk {
     uint64_t add_seq[MT_CHUNK];
     _Atomic uint64_t end_seq[MT_CHUNK];
     uint64_t prev[MT_CHUNK];
-    float aux[MT_CHUNK];       /* vex_exact_vec_aux of each vector */
+    float aux[MT_CHUNK];       /* vx_exact_vec_aux of each vector */
     vm_record *meta[MT_CHUNK]; /* the row's metadata (owned), or NULL */
     unsigned char *vecs;       /* MT_CHUNK vectors, 64-byte aligned */
 } mt_chunk;
@@ -89,18 +89,18 @@ typedef struct memtable {
     uint64_t freeze_seq;         /* last write applied before it was frozen: its
                                     flush covers the log up to here */
     _Atomic int frozen;          /* no more rows will be appended */
-    pthread_mutex_t index_mu;    /* one mt_index_to at a time */
+    pthread_mutex_t index_mu;    /* one vx_mt_index_to at a time */
 } memtable;
 
 /* Create an empty memtable. `hnsw` NULL: flat (never indexed); else the
  * index options of its graph (kind HNSW; the memtable sets dim, elem,
  * metric and the allocator). `cfg` gives elem, metric, dim, vec_bytes. */
-int mt_create(const vex_mem *mem, const vex_index_config *cfg,
-              const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
-              memtable **out);
+int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
+                 const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
+                 memtable **out);
 
-void mt_ref(memtable *m);
-void mt_unref(memtable *m);
+void vx_mt_ref(memtable *m);
+void vx_mt_unref(memtable *m);
 
 /* Writer. Append a row for `id` at `seq` with metadata `meta` (NULL:
  * none), ending its current live row in this memtable if there is one
@@ -108,12 +108,12 @@ void mt_unref(memtable *m);
  * freed with the memtable, with m->mem); on VEX_NOMEM the caller keeps
  * it. The record is published with the row (invariant 1), so readers
  * may use it without locks for as long as they hold the memtable. */
-int mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
-           uint64_t seq, int *ended);
+int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
+              uint64_t seq, int *ended);
 /* Writer. End the live row of `id` at `seq`: 1 if there was one. */
-int mt_delete(memtable *m, uint64_t id, uint64_t seq);
+int vx_mt_delete(memtable *m, uint64_t id, uint64_t seq);
 /* Writer. 1 when `id` has a live (not ended) row here. */
-int mt_live(const memtable *m, uint64_t id);
+int vx_mt_live(const memtable *m, uint64_t id);
 
 static inline uint64_t mt_rows(const memtable *m)
 {
@@ -164,21 +164,21 @@ static inline int mt_visible(const memtable *m, uint64_t row, uint64_t seq)
 }
 
 /* Reader. The row of `id` visible at `seq`: 1 and *row, else 0. */
-int mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
+int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
 
 /* Reader. k-NN over the rows visible at `seq` (and accepted by `filter`,
  * which sees user ids), pushed into `top` as (distance, user id).
  * `ef`/`filter_max_ef` as vex_search_params (0: defaults). When `top` is
  * already full (earlier sources), the graph search prunes its beam past
- * top's worst distance (vexi_index_search_cut). `tmp` has room for k
+ * top's worst distance (vx_index_search_cut). `tmp` has room for k
  * hits. Allocates nothing on the exact path. */
-int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
-              vex_filter_fn filter, void *filter_ctx, unsigned ef,
-              unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
-              vex_err *err);
+int vx_mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
+                 vex_filter_fn filter, void *filter_ctx, unsigned ef,
+                 unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
+                 vex_err *err);
 
-/* Reader. As mt_search, and only rows whose metadata `where` matches
- * (vmf_eval on the row's record, no allocation). The graph part is walked
+/* Reader. As vx_mt_search, and only rows whose metadata `where` matches
+ * (vx_vmf_eval on the row's record, no allocation). The graph part is walked
  * with the filter hook; when that finds fewer than k matches, every row is
  * scanned exactly instead, so the memtable yields min(k, its matching
  * rows) hits. With `exact`, the graph is not used at all. *plan tells
@@ -188,19 +188,19 @@ int mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
 #define MT_PLAN_EXACT     0
 #define MT_PLAN_GRAPH     1
 #define MT_PLAN_FELL_BACK 2
-int mt_search_where(const memtable *m, const void *query, size_t k,
-                    uint64_t seq, const vmf_filter *where, int exact,
-                    unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
-                    vex_topk *top, size_t *plan, vex_err *err);
+int vx_mt_search_where(const memtable *m, const void *query, size_t k,
+                       uint64_t seq, const vmf_filter *where, int exact,
+                       unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
+                       vex_topk *top, size_t *plan, vex_err *err);
 
 /* Indexer. Add rows [n_indexed, upto) to the graph (in parallel on the
  * index's pool), then publish n_indexed = upto. `cancel` (may be NULL) is
  * polled between chunks: when it reads non-zero the call stops early
  * with VEX_OK, having published what it added. No-op for a flat one. */
-int mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
-                vex_err *err);
+int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
+                   vex_err *err);
 
 /* Bytes held (rows, map, graph). */
-uint64_t mt_memory(const memtable *m);
+uint64_t vx_mt_memory(const memtable *m);
 
 #endif

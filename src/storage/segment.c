@@ -1,9 +1,9 @@
 /*
  * segment.c - write and open immutable segment files (interface and
  * contract in segment.h, every byte in docs/FORMAT.md "Segment file").
- * seg_write streams the id, row-key and key-id arrays and the index blob
+ * vx_seg_write streams the id, row-key and key-id arrays and the index blob
  * from the caller's memory into a new file and writes the header last;
- * seg_open maps the file, checks everything except the INDEX section's
+ * vx_seg_open maps the file, checks everything except the INDEX section's
  * checksum, builds the live-key bitmap, and serves ids, keys, lookups and
  * the blob from the mapping. Part of the storage layer; every file access
  * goes through the vfs.
@@ -11,11 +11,11 @@
  * Invariants:
  *  1. Every byte of a segment file is either in the header (covered by
  *     the header CRC), in a section (covered by its own CRC) or zero
- *     padding that seg_open checks is zero; so any single damaged byte is
- *     found, by seg_open or, inside the INDEX section, by seg_index.
+ *     padding that vx_seg_open checks is zero; so any single damaged byte is
+ *     found, by vx_seg_open or, inside the INDEX section, by vx_seg_index.
  *  2. Fields a reader of any version needs to tell "newer" or "older"
  *     from "damaged" never move: magic at 0, version at 8, header size at
- *     12, header CRC in the header's last 4 bytes. seg_open checks the
+ *     12, header CRC in the header's last 4 bytes. vx_seg_open checks the
  *     CRC before it looks at the version, so a flipped version byte is
  *     VEX_CORRUPT and only an intact header of another version is
  *     VEX_UNSUPPORTED.
@@ -24,32 +24,32 @@
  *     (vex_index_open_buffer) and the id and key arrays can be read as
  *     uint64_t. A vfs whose mapping is not 64-aligned gets a private
  *     aligned copy (seg_load), keeping the guarantee.
- *  4. seg_write validates its input and allocates what it needs (the
+ *  4. vx_seg_write validates its input and allocates what it needs (the
  *     live-key bitmap, the key-id buffer) before creating the file, writes
  *     the sections, then the header page, then syncs; any failure after
  *     the create closes and removes the file (best effort). It never
  *     removes a file it did not create (VEX_EXISTS leaves it alone). The
  *     directory entry is made durable by the manifest publish, not here:
  *     until then the file is an orphan the engine may delete.
- *  5. After seg_open the seg is read-only except for the INDEX check
+ *  5. After vx_seg_open the seg is read-only except for the INDEX check
  *     state, which moves UNCHECKED -> OK or UNCHECKED -> BAD exactly once
  *     under idx_mu and is published with a release store; readers that
- *     see OK or BAD with an acquire load need no lock (seg_index).
- *  6. After seg_open: n_rows <= n_keys; ids strictly ascending; every row
+ *     see OK or BAD with an acquire load need no lock (vx_seg_index).
+ *  6. After vx_seg_open: n_rows <= n_keys; ids strictly ascending; every row
  *     key < n_keys and distinct; bit k of `live` set exactly when some
  *     row key is k; key_ids[row_keys[i]] == ids[i] and key_ids[k] == 0
- *     for every dead k. So seg_find, seg_key_id and seg_key_live agree
+ *     for every dead k. So vx_seg_find, vx_seg_key_id and vx_seg_key_live agree
  *     with each other, and no index they compute leaves the mapping.
  *     Both the writer and seg_check_keys enforce the same rules, so what
- *     seg_write accepts seg_open accepts.
+ *     vx_seg_write accepts vx_seg_open accepts.
  *
- * Rejected: checking the INDEX CRC in seg_open (O(blob) at every database
+ * Rejected: checking the INDEX CRC in vx_seg_open (O(blob) at every database
  * open, which the design wants O(1)-ish per segment); a header page CRC
  * over all 4096 bytes instead of 512 plus a zero check (same protection,
  * but a longer header would make the "CRC last" rule of invariant 2 cover
  * bytes the fields do not use); leaving KEYIDS out and inverting ROWKEYS
  * at open (8 bytes of heap per key in every open segment instead of one
- * bit, where the file costs 8 bytes per key on disk and seg_key_id reads
+ * bit, where the file costs 8 bytes per key on disk and vx_seg_key_id reads
  * the mapping); a stored live-key bitmap section (redundant with ROWKEYS,
  * one more thing to cross-check; the bitmap is built in the same O(n_keys)
  * pass that checks the keys); leaving the key ids of dead keys
@@ -138,7 +138,7 @@ seg_fail(vex_err *err, int rc, const char *path, uint64_t off, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return vex_vfs_fail(err, rc, "%s: %s at offset %" PRIu64, path, what, off);
+    return vx_vfs_fail(err, rc, "%s: %s at offset %" PRIu64, path, what, off);
 }
 
 static uint64_t align_up(uint64_t x)
@@ -168,14 +168,14 @@ static uint64_t *bits_alloc(const vex_mem *m, uint64_t n, int *nomem)
     if (n == 0)
         return NULL;
     b = words > SIZE_MAX / 8 ? NULL
-                             : vex_mem_calloc(m, (size_t)words, sizeof *b);
+                             : vx_mem_calloc(m, (size_t)words, sizeof *b);
     *nomem = b == NULL;
     return b;
 }
 
 /* ---- names --------------------------------------------------------------- */
 
-int seg_file_name(char *buf, size_t n, uint64_t number)
+int vx_seg_file_name(char *buf, size_t n, uint64_t number)
 {
     if (buf == NULL || n < SEG_NAME_LEN + 1) {
         if (buf && n)
@@ -186,7 +186,7 @@ int seg_file_name(char *buf, size_t n, uint64_t number)
     return VEX_OK;
 }
 
-int seg_parse_name(const char *name, uint64_t *number)
+int vx_seg_parse_name(const char *name, uint64_t *number)
 {
     uint64_t v = 0;
     if (name == NULL || strlen(name) != SEG_NAME_LEN ||
@@ -251,7 +251,7 @@ static void put_section(unsigned char *h, int i, uint32_t kind, uint32_t crc,
     vex_put_u64le(e + 16, len);
 }
 
-/* seg_write's input checks, before anything is created (invariant 4):
+/* vx_seg_write's input checks, before anything is created (invariant 4):
  * VEX_OK with *live the bitmap of the row keys (NULL when n_keys is 0),
  * or VEX_INVALID / VEX_NOMEM with *live NULL. */
 static int check_input(const seg_write_info *wi, const char *path,
@@ -261,41 +261,41 @@ static int check_input(const seg_write_info *wi, const char *path,
     int nomem;
     *live = NULL;
     if (wi->n_keys > SEG_MAX_ROWS)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: %" PRIu64 " keys, at most 2^40", path,
-                            wi->n_keys);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "%s: %" PRIu64 " keys, at most 2^40", path,
+                           wi->n_keys);
     if (n > wi->n_keys)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: %" PRIu64 " rows but only %" PRIu64
-                            " keys (n_rows <= n_keys)",
-                            path, n, wi->n_keys);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "%s: %" PRIu64 " rows but only %" PRIu64
+                           " keys (n_rows <= n_keys)",
+                           path, n, wi->n_keys);
     if (n > 0 && (wi->ids == NULL || wi->row_keys == NULL))
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: NULL ids or row keys for %" PRIu64 " rows",
-                            path, n);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "%s: NULL ids or row keys for %" PRIu64 " rows",
+                           path, n);
     if (wi->n_keys > 0 && wi->key_ids == NULL)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: NULL key ids for %" PRIu64 " keys", path,
-                            wi->n_keys);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "%s: NULL key ids for %" PRIu64 " keys", path,
+                           wi->n_keys);
     if (wi->index_blob == NULL && wi->blob_size != 0)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: NULL index blob of %" PRIu64 " bytes", path,
-                            wi->blob_size);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "%s: NULL index blob of %" PRIu64 " bytes", path,
+                           wi->blob_size);
     if (wi->meta == NULL && wi->meta_len != 0)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "%s: NULL metadata of %" PRIu64 " bytes", path,
-                            wi->meta_len);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "%s: NULL metadata of %" PRIu64 " bytes", path,
+                           wi->meta_len);
     for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
-            return vex_vfs_fail(err, VEX_INVALID,
-                                "%s: ids not strictly ascending at row "
-                                "%" PRIu64,
-                                path, i);
+            return vx_vfs_fail(err, VEX_INVALID,
+                               "%s: ids not strictly ascending at row "
+                               "%" PRIu64,
+                               path, i);
     *live = bits_alloc(m, wi->n_keys, &nomem);
     if (nomem)
-        return vex_vfs_fail(err, VEX_NOMEM,
-                            "%s: out of memory (bitmap of %" PRIu64 " keys)",
-                            path, wi->n_keys);
+        return vx_vfs_fail(err, VEX_NOMEM,
+                           "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                           path, wi->n_keys);
     for (i = 0; i < n; i++) {
         uint64_t k = wi->row_keys[i];
         const char *what = NULL;
@@ -306,20 +306,20 @@ static int check_input(const seg_write_info *wi, const char *path,
         else if (wi->key_ids[k] != wi->ids[i])
             what = "whose key id differs from the row's id";
         if (what != NULL) {
-            vex_mem_free(m, *live);
+            vx_mem_free(m, *live);
             *live = NULL;
-            return vex_vfs_fail(err, VEX_INVALID,
-                                "%s: row %" PRIu64 " (id %" PRIu64
-                                ") has key %" PRIu64 ", %s",
-                                path, i, wi->ids[i], k, what);
+            return vx_vfs_fail(err, VEX_INVALID,
+                               "%s: row %" PRIu64 " (id %" PRIu64
+                               ") has key %" PRIu64 ", %s",
+                               path, i, wi->ids[i], k, what);
         }
         bit_set(*live, k);
     }
     return VEX_OK;
 }
 
-int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
-              const vex_mem *mem, vex_err *err)
+int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
+                 const vex_mem *mem, vex_err *err)
 {
     /* the sections in file order (the writer's layout, docs/FORMAT.md);
      * META and INDEX are written only when given */
@@ -338,16 +338,16 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     int n_sec = 0, i, rc;
 
     if (vfs == NULL || path == NULL || wi == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "seg_write: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_write: NULL argument");
     if (mem)
         m = *mem;
-    else if (vex_mem_init(&m, NULL) != VEX_OK)
-        return vex_vfs_fail(err, VEX_INVALID, "seg_write: bad allocator");
+    else if (vx_mem_init(&m, NULL) != VEX_OK)
+        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_write: bad allocator");
     if (!vex_host_is_le())
-        return vex_vfs_fail(err, VEX_UNSUPPORTED,
-                            "%s: segment arrays are little-endian and this "
-                            "host is big-endian",
-                            path);
+        return vx_vfs_fail(err, VEX_UNSUPPORTED,
+                           "%s: segment arrays are little-endian and this "
+                           "host is big-endian",
+                           path);
     rc = check_input(wi, path, &m, &live, err);
     if (rc != VEX_OK)
         return rc;
@@ -369,9 +369,9 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         n_sec++;
         off[i] = align_up(end);
         if (len[i] > UINT64_MAX - off[i]) {
-            rc = vex_vfs_fail(err, VEX_INVALID,
-                              "%s: section of %" PRIu64 " bytes too large",
-                              path, len[i]);
+            rc = vx_vfs_fail(err, VEX_INVALID,
+                             "%s: section of %" PRIu64 " bytes too large", path,
+                             len[i]);
             goto cleanup;
         }
         end = off[i] + len[i];
@@ -379,17 +379,16 @@ int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     total = end;
     if (wi->n_keys > 0) {
         buf_n = wi->n_keys > SEG_CHUNK / 8 ? SEG_CHUNK / 8 : (size_t)wi->n_keys;
-        buf = vex_mem_alloc(&m, buf_n * 8);
+        buf = vx_mem_alloc(&m, buf_n * 8);
         if (buf == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
-                              path, buf_n * 8);
+            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
+                             path, buf_n * 8);
             goto cleanup;
         }
     }
 
-    rc = vex_vfs_open(vfs, path,
-                      VEX_OPEN_READWRITE | VEX_OPEN_CREATE | VEX_OPEN_EXCL, &f,
-                      err);
+    rc = vex_vfs_open(
+        vfs, path, VX_FILE_READWRITE | VX_FILE_CREATE | VX_FILE_EXCL, &f, err);
     if (rc != VEX_OK) {
         f = NULL; /* not ours to remove (invariant 4) */
         goto cleanup;
@@ -443,20 +442,20 @@ cleanup:
         /* the handle's path is gone once close fails: name the file here */
         vex_err cerr;
         char msg[VEX_ERRMSG_MAX];
-        vex_err_init(&cerr);
+        vx_err_init(&cerr);
         rc = vex_file_close(f, &cerr);
         if (rc != VEX_OK) {
-            vex_err_copy(&cerr, msg, sizeof msg);
+            vx_err_copy(&cerr, msg, sizeof msg);
             seg_fail(err, rc, path, total, "close failed (%s)", msg);
         }
-        vex_err_destroy(&cerr);
+        vx_err_destroy(&cerr);
     } else if (f != NULL) {
         vex_file_close(f, NULL);
     }
     if (f != NULL && rc != VEX_OK)
         vex_vfs_remove(vfs, path, NULL); /* best effort (invariant 4) */
-    vex_mem_free(&m, buf);
-    vex_mem_free(&m, live);
+    vx_mem_free(&m, buf);
+    vx_mem_free(&m, live);
     return rc;
 }
 
@@ -490,13 +489,13 @@ static int seg_load(seg *s, vex_err *err)
     rc = vex_file_munmap(s->file, addr, len, err);
     if (rc != VEX_OK)
         return rc;
-    copy = vex_mem_alloc_aligned(&s->mem, len, 64);
+    copy = vx_mem_alloc_aligned(&s->mem, len, 64);
     if (copy == NULL)
-        return vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
-                            s->path, len);
-    rc = vex_file_read_exact(s->file, copy, len, 0, err);
+        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
+                           s->path, len);
+    rc = vx_file_read_exact(s->file, copy, len, 0, err);
     if (rc != VEX_OK) {
-        vex_mem_free_aligned(&s->mem, copy);
+        vx_mem_free_aligned(&s->mem, copy);
         return rc;
     }
     s->base = copy;
@@ -530,9 +529,9 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
                             s->ids[i], s->ids[i - 1]);
     s->live = bits_alloc(&s->mem, n_keys, &nomem);
     if (nomem)
-        return vex_vfs_fail(err, VEX_NOMEM,
-                            "%s: out of memory (bitmap of %" PRIu64 " keys)",
-                            path, n_keys);
+        return vx_vfs_fail(err, VEX_NOMEM,
+                           "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                           path, n_keys);
     for (i = 0; i < n; i++) {
         uint64_t k = s->row_keys[i];
         if (k >= n_keys)
@@ -561,7 +560,8 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
     return VEX_OK;
 }
 
-int seg_meta(const seg *s, const unsigned char **p, size_t *len, uint64_t *off)
+int vx_seg_meta(const seg *s, const unsigned char **p, size_t *len,
+                uint64_t *off)
 {
     *p = s->meta;
     *len = s->meta ? (size_t)s->meta_len : 0;
@@ -711,7 +711,7 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                                 as->name, scrc, want);
         } else if (kind == SEG_SEC_META) {
             /* kept as it is: its columns are checked strictly when
-             * opened (vm_colset_open) */
+             * opened (vx_vm_colset_open) */
             s->meta = h + off;
             s->meta_len = len;
             s->meta_off = off;
@@ -744,8 +744,8 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                           arr[A_KEYIDS].off, err);
 }
 
-int seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
-             const vex_mem *mem, vex_err *err, seg **out)
+int vx_seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
+                const vex_mem *mem, vex_err *err, seg **out)
 {
     vex_mem m;
     seg *s;
@@ -754,61 +754,61 @@ int seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
     if (out)
         *out = NULL;
     if (vfs == NULL || path == NULL || out == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "seg_open: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_open: NULL argument");
     if (mem)
         m = *mem;
-    else if (vex_mem_init(&m, NULL) != VEX_OK)
-        return vex_vfs_fail(err, VEX_INVALID, "seg_open: bad allocator");
-    s = vex_mem_calloc(&m, 1, sizeof *s);
+    else if (vx_mem_init(&m, NULL) != VEX_OK)
+        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_open: bad allocator");
+    s = vx_mem_calloc(&m, 1, sizeof *s);
     if (s == NULL)
-        return vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
+        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
     s->mem = m;
     atomic_init(&s->idx_state, IDX_UNCHECKED);
-    s->path = vex_vfs_strdup(&s->mem, path);
+    s->path = vx_vfs_strdup(&s->mem, path);
     if (s->path == NULL) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
         goto cleanup;
     }
     if (pthread_mutex_init(&s->idx_mu, NULL) != 0) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "%s: mutex", path);
+        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: mutex", path);
         goto cleanup;
     }
     s->mu_init = 1;
-    rc = vex_vfs_open(vfs, path, VEX_OPEN_READONLY, &s->file, err);
+    rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &s->file, err);
     if (rc == VEX_OK)
         rc = seg_load(s, err);
     if (rc == VEX_OK)
         rc = seg_parse(s, expect_number, err);
 cleanup:
     if (rc != VEX_OK) {
-        seg_close(s);
+        vx_seg_close(s);
         s = NULL;
     }
     *out = s;
     return rc;
 }
 
-void seg_get_info(const seg *s, seg_info *out)
+void vx_seg_get_info(const seg *s, seg_info *out)
 {
     *out = s->info;
 }
 
-const uint64_t *seg_ids(const seg *s)
+const uint64_t *vx_seg_ids(const seg *s)
 {
     return s->ids;
 }
 
-const uint64_t *seg_row_keys(const seg *s)
+const uint64_t *vx_seg_row_keys(const seg *s)
 {
     return s->row_keys;
 }
 
-const uint64_t *seg_key_ids(const seg *s)
+const uint64_t *vx_seg_key_ids(const seg *s)
 {
     return s->key_ids;
 }
 
-int seg_find(const seg *s, uint64_t id, uint64_t *key)
+int vx_seg_find(const seg *s, uint64_t id, uint64_t *key)
 {
     uint64_t lo = 0, hi = s->info.n_rows;
     while (lo < hi) {
@@ -827,23 +827,23 @@ int seg_find(const seg *s, uint64_t id, uint64_t *key)
     return 0;
 }
 
-uint64_t seg_key_id(const seg *s, uint64_t key)
+uint64_t vx_seg_key_id(const seg *s, uint64_t key)
 {
     return key < s->info.n_keys ? s->key_ids[key] : 0;
 }
 
-int seg_key_live(const seg *s, uint64_t key)
+int vx_seg_key_live(const seg *s, uint64_t key)
 {
     return key < s->info.n_keys && bit_get(s->live, key);
 }
 
-int seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
+int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
 {
     int state;
     *blob = NULL;
     *size = 0;
     if (!s->has_index)
-        return vex_vfs_fail(err, VEX_NOTFOUND, "%s: no index section", s->path);
+        return vx_vfs_fail(err, VEX_NOTFOUND, "%s: no index section", s->path);
     state = atomic_load_explicit(&s->idx_state, memory_order_acquire);
     if (state == IDX_UNCHECKED) { /* invariant 5 */
         pthread_mutex_lock(&s->idx_mu);
@@ -865,13 +865,13 @@ int seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
         pthread_mutex_unlock(&s->idx_mu);
     }
     if (state == IDX_BAD)
-        return vex_vfs_fail(err, s->idx_rc, "%s", s->idx_msg);
+        return vx_vfs_fail(err, s->idx_rc, "%s", s->idx_msg);
     *blob = s->base + s->idx_off;
     *size = s->idx_len;
     return VEX_OK;
 }
 
-void seg_advise_cold(seg *s, const void *p, uint64_t len)
+void vx_seg_advise_cold(seg *s, const void *p, uint64_t len)
 {
     const unsigned char *q = p;
     if (!s->mapped || q < s->base || len > s->len ||
@@ -880,12 +880,12 @@ void seg_advise_cold(seg *s, const void *p, uint64_t len)
     vex_file_advise(s->file, p, (size_t)len, VEX_ADVICE_COLD);
 }
 
-const char *seg_path(const seg *s)
+const char *vx_seg_path(const seg *s)
 {
     return s->path;
 }
 
-void seg_close(seg *s)
+void vx_seg_close(seg *s)
 {
     vex_mem mem;
     if (s == NULL)
@@ -894,11 +894,11 @@ void seg_close(seg *s)
     if (s->base && s->mapped)
         vex_file_munmap(s->file, s->base, s->len, NULL);
     else if (s->base)
-        vex_mem_free_aligned(&mem, (void *)(uintptr_t)s->base);
+        vx_mem_free_aligned(&mem, (void *)(uintptr_t)s->base);
     vex_file_close(s->file, NULL);
     if (s->mu_init)
         pthread_mutex_destroy(&s->idx_mu);
-    vex_mem_free(&mem, s->live);
-    vex_mem_free(&mem, s->path);
-    vex_mem_free(&mem, s);
+    vx_mem_free(&mem, s->live);
+    vx_mem_free(&mem, s->path);
+    vx_mem_free(&mem, s);
 }

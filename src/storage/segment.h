@@ -2,8 +2,8 @@
  * segment.h - immutable segment files: the flushed rows of a collection.
  *
  * A segment file seg-<16 lowercase hex digits of its file number>.vseg is
- * written once by seg_write (from a memtable flush or a compaction),
- * published by the manifest, and from then on only read: seg_open maps it
+ * written once by vx_seg_write (from a memtable flush or a compaction),
+ * published by the manifest, and from then on only read: vx_seg_open maps it
  * whole and hands out pointers into the mapping, so a segment of millions
  * of rows opens in O(n_keys * 8) (the id and key arrays are checked) and
  * its index blob is used in place by vex_index_open_buffer. A file holds
@@ -26,22 +26,22 @@
  *    is live (key_ids[row_keys[i]] == ids[i]) and 0 when it is dead;
  *  - SEG_SEC_INDEX: the index blob, holding exactly keys 0..n_keys-1.
  * So n_rows <= n_keys; n_rows == n_keys when nothing died. A search of
- * the blob yields keys; seg_key_live filters the dead ones and
- * seg_key_id maps the rest to user ids; seg_find maps a user id to its
- * key. A user id of 0 is allowed: seg_key_id then returns 0 for a live
- * key too, and only seg_key_live tells the two apart.
+ * the blob yields keys; vx_seg_key_live filters the dead ones and
+ * vx_seg_key_id maps the rest to user ids; vx_seg_find maps a user id to its
+ * key. A user id of 0 is allowed: vx_seg_key_id then returns 0 for a live
+ * key too, and only vx_seg_key_live tells the two apart.
  *
  * Ownership: `vfs` is borrowed and must outlive every seg opened on it;
  * `path` and the seg_write_info arrays are only read during the call;
  * `mem` is copied (NULL: the C library's allocator). Pointers returned by
- * seg_ids, seg_row_keys, seg_key_ids and seg_index point into the
- * segment's mapping and are valid until seg_close.
+ * vx_seg_ids, vx_seg_row_keys, vx_seg_key_ids and vx_seg_index point into the
+ * segment's mapping and are valid until vx_seg_close.
  *
- * Threading: seg_write and seg_open are independent calls (two of them may
- * run at once on different paths). After seg_open returns, every function
- * except seg_close may be called on the same seg by any number of threads
- * at once (all but seg_index take no lock at all); seg_close must not
- * race with any other call on it.
+ * Threading: vx_seg_write and vx_seg_open are independent calls (two of them
+ * may run at once on different paths). After vx_seg_open returns, every
+ * function except vx_seg_close may be called on the same seg by any number of
+ * threads at once (all but vx_seg_index take no lock at all); vx_seg_close must
+ * not race with any other call on it.
  *
  * Errors: `err` may be NULL. Damage is VEX_CORRUPT with a message naming
  * the file and the byte offset ("dir/seg-000000000000002a.vseg: ids
@@ -52,18 +52,18 @@
  * status and message.
  *
  * Caveats:
- *  - seg_open verifies the INDEX section's checksum only on the first
- *    seg_index call (it can be hundreds of MiB): an opened segment is not
+ *  - vx_seg_open verifies the INDEX section's checksum only on the first
+ *    vx_seg_index call (it can be hundreds of MiB): an opened segment is not
  *    yet a verified one.
  *  - The mapping is read-only and shared with the file: a file changed or
- *    truncated behind VexDB's back after seg_open can fault on access
+ *    truncated behind VexDB's back after vx_seg_open can fault on access
  *    (SIGBUS), as with any mmap. Segments are never modified in place.
  *  - When the vfs hands back a mapping that is not 64-byte aligned (the
- *    in-memory test vfs does: it copies into malloc'd memory), seg_open
+ *    in-memory test vfs does: it copies into malloc'd memory), vx_seg_open
  *    reads the file into an aligned buffer of its own instead, so the
  *    alignment promised below holds on every vfs.
  *  - An open seg holds a bitmap of n_keys bits (n_keys / 8 bytes of heap)
- *    besides the mapping: that is what makes seg_key_live O(1).
+ *    besides the mapping: that is what makes vx_seg_key_live O(1).
  */
 #ifndef VEX_STORAGE_SEGMENT_H
 #define VEX_STORAGE_SEGMENT_H
@@ -114,7 +114,7 @@ typedef struct seg_write_info {
     uint64_t blob_size;
     /* Metadata (format 3): NULL = no META section. Otherwise meta_len
      * bytes of metadata columns over the n_keys keys (meta/column.h,
-     * vm_colset_build with n_keys rows; dead keys without metadata),
+     * vx_vm_colset_build with n_keys rows; dead keys without metadata),
      * written as they are. Not decoded here. */
     const unsigned char *meta;
     uint64_t meta_len;
@@ -139,10 +139,10 @@ typedef struct seg_write_info {
  * (NULL: the C library's allocator); both are freed before returning.
  * On any later failure the partial file is removed (best effort: if that
  * remove fails too, the file stays and the engine's orphan sweep, which
- * lists names with seg_parse_name, deletes it) and `err` names the file
+ * lists names with vx_seg_parse_name, deletes it) and `err` names the file
  * and the offset. */
-int seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
-              const vex_mem *mem, vex_err *err);
+int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
+                 const vex_mem *mem, vex_err *err);
 
 typedef struct seg seg;
 
@@ -162,49 +162,50 @@ typedef struct seg_info {
  * sections in full: CRCs, ids strictly ascending, row keys < n_keys and
  * distinct, key_ids[row_keys[i]] == ids[i], the key id of every dead key
  * 0. O(n_keys * 8) time; allocates the live-key bitmap (n_keys bits) from
- * `mem`. The INDEX section's CRC is NOT checked here; seg_index checks it
- * on first use. On VEX_OK *out is a handle the caller owns (seg_close);
+ * `mem`. The INDEX section's CRC is NOT checked here; vx_seg_index checks it
+ * on first use. On VEX_OK *out is a handle the caller owns (vx_seg_close);
  * on failure *out is NULL. Errors: VEX_CORRUPT "<path>: <what> at offset
  * N", VEX_UNSUPPORTED, VEX_NOMEM, I/O statuses. */
-int seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
-             const vex_mem *mem, vex_err *err, seg **out);
+int vx_seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
+                const vex_mem *mem, vex_err *err, seg **out);
 
 /* The header's fields; file_size is the file's size in bytes. */
-void seg_get_info(const seg *s, seg_info *out);
+void vx_seg_get_info(const seg *s, seg_info *out);
 
 /* The n_rows live ids, strictly ascending, in the mapping (8-byte
  * aligned). */
-const uint64_t *seg_ids(const seg *s);
+const uint64_t *vx_seg_ids(const seg *s);
 
-/* The n_rows index keys, row_keys[i] the key of seg_ids(s)[i], in the
+/* The n_rows index keys, row_keys[i] the key of vx_seg_ids(s)[i], in the
  * mapping (8-byte aligned). */
-const uint64_t *seg_row_keys(const seg *s);
+const uint64_t *vx_seg_row_keys(const seg *s);
 
 /* The n_keys key ids, key_ids[k] the user id of key k or 0 when k is
  * dead, in the mapping (8-byte aligned). */
-const uint64_t *seg_key_ids(const seg *s);
+const uint64_t *vx_seg_key_ids(const seg *s);
 
 /* Binary search of the ids for `id`: 1 and *key, the INDEX KEY of the
  * live row with that id (row_keys[i], not the position i; `key` may be
  * NULL), when present, else 0 (*key untouched). O(log n_rows); allocates
  * nothing, takes no lock. */
-int seg_find(const seg *s, uint64_t id, uint64_t *key);
+int vx_seg_find(const seg *s, uint64_t id, uint64_t *key);
 
 /* The user id of index key `key`: key_ids[key], which is 0 for a dead
- * key (and for a live key whose id is 0: see seg_key_live). 0 as well
+ * key (and for a live key whose id is 0: see vx_seg_key_live). 0 as well
  * for key >= n_keys. O(1), no lock. */
-uint64_t seg_key_id(const seg *s, uint64_t key);
+uint64_t vx_seg_key_id(const seg *s, uint64_t key);
 
 /* 1 when `key` is a live key (some row_keys entry names it), 0 when it is
- * dead or >= n_keys. O(1) from the bitmap seg_open built; no lock. */
-int seg_key_live(const seg *s, uint64_t key);
+ * dead or >= n_keys. O(1) from the bitmap vx_seg_open built; no lock. */
+int vx_seg_key_live(const seg *s, uint64_t key);
 
 /* The META section: 1 with *p (in the mapping) and *len, the metadata
- * columns of the segment's keys (open with vm_colset_open, n_keys rows,
+ * columns of the segment's keys (open with vx_vm_colset_open, n_keys rows,
  * which checks them strictly), or 0 (*p NULL, *len 0) when there is none
  * (a format-2 file or one written without metadata). *off is the
  * section's file offset, for messages. O(1), no lock. */
-int seg_meta(const seg *s, const unsigned char **p, size_t *len, uint64_t *off);
+int vx_seg_meta(const seg *s, const unsigned char **p, size_t *len,
+                uint64_t *off);
 /* The INDEX section: *blob points into the mapping (64-byte aligned, as
  * vex_index_open_buffer needs for in-place use) and *size is its length.
  * The first call verifies its CRC32C; concurrent first calls wait for one
@@ -212,27 +213,27 @@ int seg_meta(const seg *s, const unsigned char **p, size_t *len, uint64_t *off);
  * remembered and returned again, with the same message, by every later
  * call. VEX_NOTFOUND when the segment has no INDEX section. On failure
  * *blob is NULL and *size 0. */
-int seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err);
+int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err);
 
 /* [p, p + len) of the mapping holds data read rarely and at random (the
  * full vectors of a quantized index, read by reranks only): hand its pages
  * back to the kernel (VEX_ADVICE_COLD); the next access reads them from
  * the file again. Nothing happens when the file was read into memory
  * instead of mapped. */
-void seg_advise_cold(seg *s, const void *p, uint64_t len);
+void vx_seg_advise_cold(seg *s, const void *p, uint64_t len);
 
 /* The path the segment was opened with (the seg's own copy). */
-const char *seg_path(const seg *s);
+const char *vx_seg_path(const seg *s);
 
 /* Unmap and close. NULL is a no-op. */
-void seg_close(seg *s);
+void vx_seg_close(seg *s);
 
 /* Write "seg-%016llx.vseg" for `number` into buf (n bytes): VEX_OK, or
  * VEX_INVALID when n < SEG_NAME_LEN + 1 (buf then holds "" if n > 0). */
-int seg_file_name(char *buf, size_t n, uint64_t number);
+int vx_seg_file_name(char *buf, size_t n, uint64_t number);
 
 /* 1 and *number when `name` (a bare file name) is exactly "seg-", 16
  * lowercase hex digits and ".vseg"; else 0 (*number untouched). */
-int seg_parse_name(const char *name, uint64_t *number);
+int vx_seg_parse_name(const char *name, uint64_t *number);
 
 #endif

@@ -8,14 +8,14 @@
 
 #include <string.h>
 
-int vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
-              const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out)
+int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
+                 const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out)
 {
-    vseg *v = vex_mem_calloc(mem, 1, sizeof *v);
+    vseg *v = vx_mem_calloc(mem, 1, sizeof *v);
     int rc;
     *out = NULL;
     if (v == NULL)
-        return vex_err_set(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     v->mem = mem;
     v->vfs = vfs;
     v->pool = pool;
@@ -25,23 +25,23 @@ int vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
     atomic_init(&v->obsolete, 0);
     atomic_init(&v->ix, NULL);
     pthread_mutex_init(&v->open_lock, NULL);
-    rc = seg_open(vfs, path, number, mem, err, &v->s);
+    rc = vx_seg_open(vfs, path, number, mem, err, &v->s);
     if (rc != VEX_OK) {
         pthread_mutex_destroy(&v->open_lock);
-        vex_mem_free(mem, v);
+        vx_mem_free(mem, v);
         return rc;
     }
-    seg_get_info(v->s, &v->info);
+    vx_seg_get_info(v->s, &v->info);
     *out = v;
     return VEX_OK;
 }
 
-void vseg_ref(vseg *v)
+void vx_vseg_ref(vseg *v)
 {
     atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
 }
 
-void vseg_unref(vseg *v)
+void vx_vseg_unref(vseg *v)
 {
     _Atomic uint64_t *d;
     if (v == NULL ||
@@ -49,33 +49,33 @@ void vseg_unref(vseg *v)
         return;
     vex_index_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
     for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
-        vex_mem_free(v->mem, v->match[i].bits);
-    vm_colset_close(atomic_load_explicit(&v->cols, memory_order_relaxed));
+        vx_mem_free(v->mem, v->match[i].bits);
+    vx_vm_colset_close(atomic_load_explicit(&v->cols, memory_order_relaxed));
     if (atomic_load(&v->obsolete)) {
         /* V5: replaced by a published manifest and no longer read */
-        size_t n = strlen(seg_path(v->s)) + 1;
-        char *path = vex_mem_alloc(v->mem, n);
+        size_t n = strlen(vx_seg_path(v->s)) + 1;
+        char *path = vx_mem_alloc(v->mem, n);
         if (path)
-            memcpy(path, seg_path(v->s), n);
-        seg_close(v->s);
+            memcpy(path, vx_seg_path(v->s), n);
+        vx_seg_close(v->s);
         if (path)
             (void)v->vfs->methods->remove(v->vfs, path, NULL);
-        vex_mem_free(v->mem, path);
+        vx_mem_free(v->mem, path);
     } else {
-        seg_close(v->s);
+        vx_seg_close(v->s);
     }
     d = atomic_load_explicit(&v->del, memory_order_relaxed);
-    vex_mem_free(v->mem, (void *)d);
+    vx_mem_free(v->mem, (void *)d);
     pthread_mutex_destroy(&v->open_lock);
-    vex_mem_free(v->mem, v);
+    vx_mem_free(v->mem, v);
 }
 
-int vseg_delete(vseg *v, uint64_t key, uint64_t seq)
+int vx_vseg_delete(vseg *v, uint64_t key, uint64_t seq)
 {
     _Atomic uint64_t *d = atomic_load_explicit(&v->del, memory_order_relaxed);
     if (d == NULL) {
-        d = vex_mem_calloc(v->mem, v->info.n_keys ? v->info.n_keys : 1,
-                           sizeof *d);
+        d = vx_mem_calloc(v->mem, v->info.n_keys ? v->info.n_keys : 1,
+                          sizeof *d);
         if (d == NULL)
             return VEX_NOMEM;
         atomic_store_explicit(&v->del, d, memory_order_release);
@@ -85,16 +85,16 @@ int vseg_delete(vseg *v, uint64_t key, uint64_t seq)
     return VEX_OK;
 }
 
-int vseg_live(const vseg *v, uint64_t id, uint64_t *key)
+int vx_vseg_live(const vseg *v, uint64_t id, uint64_t *key)
 {
     uint64_t k;
-    if (!seg_find(v->s, id, &k) || vseg_del_seq(v, k) != 0)
+    if (!vx_seg_find(v->s, id, &k) || vseg_del_seq(v, k) != 0)
         return 0;
     *key = k;
     return 1;
 }
 
-int vseg_colset(vseg *v, const vm_colset **out, vex_err *err)
+int vx_vseg_colset(vseg *v, const vm_colset **out, vex_err *err)
 {
     vm_colset *cs = atomic_load_explicit(&v->cols, memory_order_acquire);
     const unsigned char *p;
@@ -102,7 +102,7 @@ int vseg_colset(vseg *v, const vm_colset **out, vex_err *err)
     uint64_t off;
     int rc = VEX_OK;
     *out = NULL;
-    if (cs || !seg_meta(v->s, &p, &len, &off)) {
+    if (cs || !vx_seg_meta(v->s, &p, &len, &off)) {
         *out = cs;
         return VEX_OK;
     }
@@ -110,58 +110,58 @@ int vseg_colset(vseg *v, const vm_colset **out, vex_err *err)
     cs = atomic_load_explicit(&v->cols, memory_order_relaxed);
     if (cs == NULL) {
         vex_err e;
-        vex_err_init(&e);
+        vx_err_init(&e);
         if (v->info.n_keys > UINT32_MAX)
-            rc = vex_err_set(&e, VEX_CORRUPT,
-                             "%llu keys, metadata columns hold at most "
-                             "4294967295 rows",
-                             (unsigned long long)v->info.n_keys);
+            rc = vx_err_set(&e, VEX_CORRUPT,
+                            "%llu keys, metadata columns hold at most "
+                            "4294967295 rows",
+                            (unsigned long long)v->info.n_keys);
         else
-            rc = vm_colset_open(p, len, (uint32_t)v->info.n_keys, v->mem, &e,
-                                &cs);
+            rc = vx_vm_colset_open(p, len, (uint32_t)v->info.n_keys, v->mem, &e,
+                                   &cs);
         if (rc != VEX_OK) {
             char msg[VEX_ERRMSG_MAX];
-            vex_err_copy(&e, msg, sizeof msg);
-            vex_err_set(err, rc, "%s: meta section at offset %llu: %s",
-                        seg_path(v->s), (unsigned long long)off, msg);
-            vm_colset_close(cs);
+            vx_err_copy(&e, msg, sizeof msg);
+            vx_err_set(err, rc, "%s: meta section at offset %llu: %s",
+                       vx_seg_path(v->s), (unsigned long long)off, msg);
+            vx_vm_colset_close(cs);
             cs = NULL;
         } else {
             atomic_store_explicit(&v->cols, cs, memory_order_release);
         }
-        vex_err_destroy(&e);
+        vx_err_destroy(&e);
     }
     pthread_mutex_unlock(&v->open_lock);
     *out = cs;
     return rc;
 }
 
-int vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
-                vex_err *err)
+int vx_vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
+                   vex_err *err)
 {
     const vm_colset *cs;
-    int rc = vseg_colset(v, &cs, err);
+    int rc = vx_vseg_colset(v, &cs, err);
     *out = NULL;
     if (rc != VEX_OK || cs == NULL)
         return rc;
     {
         vex_err e;
-        vex_err_init(&e);
-        rc = vm_colset_record(cs, (uint32_t)key, mem, &e, out);
+        vx_err_init(&e);
+        rc = vx_vm_colset_record(cs, (uint32_t)key, mem, &e, out);
         if (rc != VEX_OK) {
             char msg[VEX_ERRMSG_MAX];
-            vex_err_copy(&e, msg, sizeof msg);
-            vex_err_set(err, rc, "%s: metadata of key %llu: %s", seg_path(v->s),
-                        (unsigned long long)key, msg);
+            vx_err_copy(&e, msg, sizeof msg);
+            vx_err_set(err, rc, "%s: metadata of key %llu: %s",
+                       vx_seg_path(v->s), (unsigned long long)key, msg);
         }
-        vex_err_destroy(&e);
+        vx_err_destroy(&e);
     }
     return rc;
 }
 
-int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
-               const uint64_t **bits, uint64_t *count, uint64_t **scratch,
-               vex_err *err)
+int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
+                  const uint64_t **bits, uint64_t *count, uint64_t **scratch,
+                  vex_err *err)
 {
     const vm_colset *cs;
     uint64_t *b, n = 0, n_keys = v->info.n_keys, words = (n_keys + 63) / 64;
@@ -176,24 +176,24 @@ int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
             *count = v->match[i].count;
             return VEX_OK;
         }
-    rc = vseg_colset(v, &cs, err);
+    rc = vx_vseg_colset(v, &cs, err);
     if (rc != VEX_OK)
         return rc;
-    b = vex_mem_calloc(v->mem, words + 1, sizeof *b);
+    b = vx_mem_calloc(v->mem, words + 1, sizeof *b);
     if (b == NULL)
-        return vex_err_set(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     if (cs) {
         uint64_t m;
-        rc = vm_colset_eval(cs, f, b, &m, err);
+        rc = vx_vm_colset_eval(cs, f, b, &m, err);
     } else {
         /* no metadata at all: every key is a record without fields */
         vm_record *none = NULL;
-        if (vmf_eval(f, none))
+        if (vx_vmf_eval(f, none))
             for (uint64_t w = 0; w < words; w++)
                 b[w] = ~UINT64_C(0);
     }
     if (rc != VEX_OK) {
-        vex_mem_free(v->mem, b);
+        vx_mem_free(v->mem, b);
         return rc;
     }
     /* only keys live at birth are rows (dead keys have no metadata and
@@ -201,7 +201,7 @@ int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
     for (uint64_t w = 0; w < words; w++) {
         uint64_t live = 0;
         for (unsigned j = 0; j < 64 && w * 64 + j < n_keys; j++)
-            live |= (uint64_t)seg_key_live(v->s, w * 64 + j) << j;
+            live |= (uint64_t)vx_seg_key_live(v->s, w * 64 + j) << j;
         b[w] &= live;
         n += (uint64_t)__builtin_popcountll(b[w]);
     }
@@ -211,7 +211,7 @@ int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
             atomic_load_explicit(&v->match[i].id, memory_order_relaxed);
         if (id == filter_id) { /* another thread was first */
             pthread_mutex_unlock(&v->open_lock);
-            vex_mem_free(v->mem, b);
+            vx_mem_free(v->mem, b);
             *bits = v->match[i].bits;
             *count = v->match[i].count;
             return VEX_OK;
@@ -233,7 +233,7 @@ int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
     return VEX_OK;
 }
 
-int vseg_index(vseg *v, vex_index **out, vex_err *err)
+int vx_vseg_index(vseg *v, vex_index **out, vex_err *err)
 {
     vex_index *ix = atomic_load_explicit(&v->ix, memory_order_acquire);
     int rc;
@@ -249,27 +249,27 @@ int vseg_index(vseg *v, vex_index **out, vex_err *err)
         vex_open_options oo;
         vex_index_options io;
         vex_err tmp;
-        vex_err_init(&tmp);
-        rc = seg_index(v->s, &blob, &size, &tmp);
+        vx_err_init(&tmp);
+        rc = vx_seg_index(v->s, &blob, &size, &tmp);
         if (rc == VEX_OK) {
             vex_open_options_init(&oo);
             oo.n_threads = 1;
             oo.allocator = &v->mem->a;
-            rc = vexi_index_open_buffer(blob, size, &oo, v->pool, &ix);
+            rc = vx_index_open_buffer(blob, size, &oo, v->pool, &ix);
             if (rc != VEX_OK)
-                vex_err_set(&tmp, rc, "%s: index section: %s", seg_path(v->s),
-                            ix ? vex_index_errmsg(ix) : "out of memory");
+                vx_err_set(&tmp, rc, "%s: index section: %s", vx_seg_path(v->s),
+                           ix ? vex_index_errmsg(ix) : "out of memory");
         }
         if (rc == VEX_OK) {
             vex_index_get_options(ix, &io);
             if (io.dim != v->info.dim || (uint32_t)io.elem != v->info.elem ||
                 (uint32_t)io.metric != v->info.metric ||
                 vex_index_count(ix) != v->info.n_keys)
-                rc = vex_err_set(
+                rc = vx_err_set(
                     &tmp, VEX_CORRUPT,
                     "%s: index section holds %llu vectors of dim %u, the "
                     "segment header says %llu keys of dim %u",
-                    seg_path(v->s), (unsigned long long)vex_index_count(ix),
+                    vx_seg_path(v->s), (unsigned long long)vex_index_count(ix),
                     io.dim, (unsigned long long)v->info.n_keys, v->info.dim);
         }
         if (rc == VEX_OK) {
@@ -277,41 +277,42 @@ int vseg_index(vseg *v, vex_index **out, vex_err *err)
              * reads its full vectors again only to rerank: leave them on
              * disk (the codes, ids and graph stay resident) */
             uint64_t off, len;
-            if (vex_blob_cold_range(blob, size, &off, &len))
-                seg_advise_cold(v->s, (const unsigned char *)blob + off, len);
+            if (vx_blob_cold_range(blob, size, &off, &len))
+                vx_seg_advise_cold(v->s, (const unsigned char *)blob + off,
+                                   len);
         }
         if (rc != VEX_OK) {
             vex_index_free(ix);
             ix = NULL;
             v->ix_rc = rc;
-            vex_err_copy(&tmp, v->ix_msg, sizeof v->ix_msg);
+            vx_err_copy(&tmp, v->ix_msg, sizeof v->ix_msg);
         } else {
             atomic_store_explicit(&v->ix, ix, memory_order_release);
         }
-        vex_err_destroy(&tmp);
+        vx_err_destroy(&tmp);
     }
     rc = v->ix_rc;
     pthread_mutex_unlock(&v->open_lock);
     if (rc != VEX_OK)
-        return vex_err_set(err, rc, "%s", v->ix_msg);
+        return vx_err_set(err, rc, "%s", v->ix_msg);
     *out = ix;
     return VEX_OK;
 }
 
-int version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
-                vseg *const *segs, uint32_t n_segs, version **out)
+int vx_version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
+                   vseg *const *segs, uint32_t n_segs, version **out)
 {
-    version *v = vex_mem_calloc(mem, 1, sizeof *v);
+    version *v = vx_mem_calloc(mem, 1, sizeof *v);
     *out = NULL;
     if (v == NULL)
         return VEX_NOMEM;
     v->mem = mem;
-    v->mts = vex_mem_alloc(mem, (n_mts ? n_mts : 1) * sizeof *v->mts);
-    v->segs = vex_mem_alloc(mem, (n_segs ? n_segs : 1) * sizeof *v->segs);
+    v->mts = vx_mem_alloc(mem, (n_mts ? n_mts : 1) * sizeof *v->mts);
+    v->segs = vx_mem_alloc(mem, (n_segs ? n_segs : 1) * sizeof *v->segs);
     if (v->mts == NULL || v->segs == NULL) {
-        vex_mem_free(mem, v->mts);
-        vex_mem_free(mem, v->segs);
-        vex_mem_free(mem, v);
+        vx_mem_free(mem, v->mts);
+        vx_mem_free(mem, v->segs);
+        vx_mem_free(mem, v);
         return VEX_NOMEM;
     }
     atomic_init(&v->refs, 1);
@@ -319,31 +320,31 @@ int version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
     v->n_segs = n_segs;
     for (uint32_t i = 0; i < n_mts; i++) {
         v->mts[i] = mts[i];
-        mt_ref(mts[i]);
+        vx_mt_ref(mts[i]);
     }
     for (uint32_t i = 0; i < n_segs; i++) {
         v->segs[i] = segs[i];
-        vseg_ref(segs[i]);
+        vx_vseg_ref(segs[i]);
     }
     *out = v;
     return VEX_OK;
 }
 
-void version_ref(version *v)
+void vx_version_ref(version *v)
 {
     atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
 }
 
-void version_unref(version *v)
+void vx_version_unref(version *v)
 {
     if (v == NULL ||
         atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
         return;
     for (uint32_t i = 0; i < v->n_mts; i++)
-        mt_unref(v->mts[i]);
+        vx_mt_unref(v->mts[i]);
     for (uint32_t i = 0; i < v->n_segs; i++)
-        vseg_unref(v->segs[i]);
-    vex_mem_free(v->mem, v->mts);
-    vex_mem_free(v->mem, v->segs);
-    vex_mem_free(v->mem, v);
+        vx_vseg_unref(v->segs[i]);
+    vx_mem_free(v->mem, v->mts);
+    vx_mem_free(v->mem, v->segs);
+    vx_mem_free(v->mem, v);
 }

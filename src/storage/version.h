@@ -43,9 +43,9 @@
  *      a dead key) and its delete sequence is 0 or > S. Delete sequences
  *      are written once (0 -> seq) by the apply-lock holder.
  *
- * Threading: vseg_* readers (vseg_visible, vseg_index) from any thread;
- * vseg_delete by the apply-lock holder; versions are immutable after
- * version_new returns, and ref/unref are atomic.
+ * Threading: vseg_* readers (vseg_visible, vx_vseg_index) from any thread;
+ * vx_vseg_delete by the apply-lock holder; versions are immutable after
+ * vx_version_new returns, and ref/unref are atomic.
  */
 #ifndef VEX_STORAGE_VERSION_H
 #define VEX_STORAGE_VERSION_H
@@ -84,7 +84,7 @@ typedef struct vseg {
     /* the META section's columns, opened (checked strictly) on the first
      * metadata read (open_lock) and published with release */
     _Atomic(vm_colset *) cols;
-    /* match sets of filters (vseg_match), filled under open_lock, each
+    /* match sets of filters (vx_vseg_match), filled under open_lock, each
      * slot published by a release store of its id */
     struct {
         _Atomic uint64_t id; /* 0: free */
@@ -97,14 +97,14 @@ typedef struct vseg {
 
 /* Open the segment file `path` (number `number`) as a vseg with one
  * reference. */
-int vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
-              const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out);
-void vseg_ref(vseg *v);
-void vseg_unref(vseg *v);
+int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
+                 const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out);
+void vx_vseg_ref(vseg *v);
+void vx_vseg_unref(vseg *v);
 
 /* Mark key deleted at `seq` (apply-lock holder; a key is deleted once).
  * VEX_NOMEM when the delete array cannot be allocated. */
-int vseg_delete(vseg *v, uint64_t key, uint64_t seq);
+int vx_vseg_delete(vseg *v, uint64_t key, uint64_t seq);
 
 /* The delete sequence of `key` (0: not deleted). */
 static inline uint64_t vseg_del_seq(const vseg *v, uint64_t key)
@@ -118,7 +118,7 @@ static inline uint64_t vseg_del_seq(const vseg *v, uint64_t key)
 static inline int vseg_visible(const vseg *v, uint64_t key, uint64_t seq)
 {
     uint64_t d;
-    if (!seg_key_live(v->s, key))
+    if (!vx_seg_key_live(v->s, key))
         return 0;
     d = vseg_del_seq(v, key);
     return d == 0 || d > seq;
@@ -126,37 +126,37 @@ static inline int vseg_visible(const vseg *v, uint64_t key, uint64_t seq)
 
 /* 1 and *key when `id` has a row here that is live now (apply-lock
  * holder's view: deleted at any sequence counts as gone). */
-int vseg_live(const vseg *v, uint64_t id, uint64_t *key);
+int vx_vseg_live(const vseg *v, uint64_t id, uint64_t *key);
 
 /* The segment's index, opened in place from the mapping on first use
  * (verifying its checksum and every invariant), on the database's pool.
  * A failure is remembered and returned again. */
-int vseg_index(vseg *v, vex_index **out, vex_err *err);
+int vx_vseg_index(vseg *v, vex_index **out, vex_err *err);
 
 /* The segment's metadata columns (meta/column.h), opened on the first
  * call (under open_lock, checked strictly) and kept until the segment is
  * freed; *out NULL when the segment has no META section. Damage is
  * VEX_CORRUPT naming the file and the section's offset (not remembered:
  * the next call tries again). */
-int vseg_colset(vseg *v, const vm_colset **out, vex_err *err);
+int vx_vseg_colset(vseg *v, const vm_colset **out, vex_err *err);
 
 /* The metadata of `key` as a new record owned by the caller (free with
- * vm_record_free on `mem`); *out NULL when the key has none. */
-int vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
-                vex_err *err);
+ * vx_vm_record_free on `mem`); *out NULL when the key has none. */
+int vx_vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
+                   vex_err *err);
 
 /* The keys filter `f` matches, among the keys live at birth (deletes are
  * not applied: check vseg_visible), as a bitmap of n_keys bits with its
  * population *count, computed over the metadata columns
- * (vm_colset_eval). `filter_id` (non-zero) names the filter: the first
+ * (vx_vm_colset_eval). `filter_id` (non-zero) names the filter: the first
  * call for an id evaluates it and caches the set in one of
  * VSEG_MATCH_SLOTS slots, kept until the segment is freed, so later calls
  * cost nothing; when every slot is taken the set is built into *scratch
- * (the caller frees it with vex_mem_free; NULL when the cached set was
+ * (the caller frees it with vx_mem_free; NULL when the cached set was
  * returned). */
-int vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
-               const uint64_t **bits, uint64_t *count, uint64_t **scratch,
-               vex_err *err);
+int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
+                  const uint64_t **bits, uint64_t *count, uint64_t **scratch,
+                  vex_err *err);
 
 /* Live rows now (rows alive at birth minus deleted). */
 static inline uint64_t vseg_live_rows(const vseg *v)
@@ -181,10 +181,10 @@ typedef struct version {
 
 /* A new version with one reference, taking a reference on every member.
  * VEX_NOMEM. */
-int version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
-                vseg *const *segs, uint32_t n_segs, version **out);
-void version_ref(version *v);
-void version_unref(version *v);
+int vx_version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
+                   vseg *const *segs, uint32_t n_segs, version **out);
+void vx_version_ref(version *v);
+void vx_version_unref(version *v);
 
 static inline memtable *version_active(const version *v)
 {

@@ -2,8 +2,8 @@
  * wal.c - the write-ahead log (interface and contract in wal.h, bytes in
  * docs/FORMAT.md): a writer that appends checksummed, sequence-numbered
  * records to the newest of a directory's wal-*.log files and rotates to a
- * new file when one is full, and a reader (wal_replay, also run by
- * wal_open to find the end) that tells a torn tail, which a crash leaves
+ * new file when one is full, and a reader (vx_wal_replay, also run by
+ * vx_wal_open to find the end) that tells a torn tail, which a crash leaves
  * and which is cut away, from damage, which is VEX_CORRUPT. Part of the
  * storage layer; every file operation goes through the vfs.
  *
@@ -13,7 +13,7 @@
  *     is S; the next file starts one past the last record of the previous
  *     one. Replay checks all three; a break is VEX_CORRUPT.
  *  2. A file is used only once its header is durable: wal_rotate (and
- *     wal_open for a new or torn-header file) writes the header, syncs
+ *     vx_wal_open for a new or torn-header file) writes the header, syncs
  *     the file, then syncs the directory, before any record goes in. So a
  *     crash during a rotation leaves at most a last file with a torn
  *     header and nothing after it, which replay treats as a torn tail.
@@ -21,14 +21,14 @@
  *     so only the last file can ever have a torn tail; damage in an
  *     earlier file is real damage.
  *  4. Each record is written with one write at the end of the file. Under
- *     FULL, wal_append syncs it (fdatasync) before returning VEX_OK, and
+ *     FULL, vx_wal_append syncs it (fdatasync) before returning VEX_OK, and
  *     pads it with zeros to a multiple of WAL_SECTOR bytes, so the next
  *     append never rewrites a sector holding an acknowledged record: a
  *     power loss that garbles the sectors of an unfinished write (a torn
  *     sector can come back as garbage, vfs_crash.c rule 6) cannot damage
  *     an acknowledged one. The file header fills a whole sector for the
  *     same reason. Under NONE, records are not padded and are durable
- *     only after wal_sync, a rotation or wal_close's caller syncing.
+ *     only after vx_wal_sync, a rotation or vx_wal_close's caller syncing.
  *  5. Each record carries n_unsynced: how many records just before it
  *     were not yet known durable (covered by a completed sync) when it
  *     was written; its "sync mark" seq - n_unsynced says every record
@@ -42,7 +42,7 @@
  *     later intact record proves was synced (found by scanning every
  *     later byte offset), or any bad record in an earlier file, is
  *     VEX_CORRUPT naming the file and the offset.
- *  6. wal_open cuts a torn tail away (truncate) and syncs the last file
+ *  6. vx_wal_open cuts a torn tail away (truncate) and syncs the last file
  *     before the first append, so new records follow the last intact one,
  *     a later replay never sees the old garbage between them, and every
  *     record found at open is durable (synced_seq starts there).
@@ -64,7 +64,7 @@
  *     the old file covers every record written so far.
  *
  * States of the writer: OPEN (appending to w->file) -> ERROR (sticky,
- * set by wal_fail) -> closed (wal_close). wal_rotate moves OPEN to OPEN
+ * set by wal_fail) -> closed (vx_wal_close). wal_rotate moves OPEN to OPEN
  * with a new current file, or to ERROR.
  */
 #include "storage/wal.h"
@@ -112,7 +112,7 @@ struct wal {
     char sticky_msg[WAL_MSG_MAX];
 };
 
-void wal_options_init(wal_options *o)
+void vx_wal_options_init(wal_options *o)
 {
     o->max_file_bytes = 64u << 20;
     o->durability = WAL_DURABILITY_FULL;
@@ -133,7 +133,7 @@ static int wal_path(char *out, const char *dir, uint64_t first, vex_err *err)
     wal_name(name, first);
     n = snprintf(out, WAL_PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= WAL_PATH_MAX)
-        return vex_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
+        return vx_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
     return VEX_OK;
 }
 
@@ -162,7 +162,7 @@ static int list_cb(void *ctx, const char *name, int kind)
         return VEX_OK;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        uint64_t *p = vex_mem_realloc(l->mem, l->v, cap * sizeof *p);
+        uint64_t *p = vx_mem_realloc(l->mem, l->v, cap * sizeof *p);
         if (p == NULL)
             return VEX_NOMEM;
         l->v = p;
@@ -172,7 +172,7 @@ static int list_cb(void *ctx, const char *name, int kind)
     return VEX_OK;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int wal_cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -252,10 +252,10 @@ static int scan_reserve(scan_state *s, size_t n)
     unsigned char *p;
     if (n <= s->cap)
         return VEX_OK;
-    p = vex_mem_realloc(s->mem, s->buf, n);
+    p = vx_mem_realloc(s->mem, s->buf, n);
     if (p == NULL)
-        return vex_vfs_fail(s->err, VEX_NOMEM, "wal: out of memory (%zu bytes)",
-                            n);
+        return vx_vfs_fail(s->err, VEX_NOMEM, "wal: out of memory (%zu bytes)",
+                           n);
     s->buf = p;
     s->cap = n;
     return VEX_OK;
@@ -269,16 +269,16 @@ static int scan_after_bad(scan_state *s, vex_file *f, const char *name,
     uint64_t n = size - off, i, end;
     int rc;
     if (n > SIZE_MAX)
-        return vex_vfs_fail(s->err, VEX_NOMEM, "wal: %s too large", name);
+        return vx_vfs_fail(s->err, VEX_NOMEM, "wal: %s too large", name);
     rc = scan_reserve(s, (size_t)n);
     if (rc == VEX_OK)
-        rc = vex_file_read_exact(f, s->buf, (size_t)n, off, s->err);
+        rc = vx_file_read_exact(f, s->buf, (size_t)n, off, s->err);
     if (rc != VEX_OK)
         return rc;
     for (i = 1; i + WAL_REC_HDR <= n; i++) {
         if (wal_rec_ok(s->buf + i, n - i, &end) &&
             wal_rec_mark(s->buf + i) > s->st.next_seq)
-            return vex_vfs_fail(
+            return vx_vfs_fail(
                 s->err, VEX_CORRUPT,
                 "%s: bad record at offset %llu (%s) followed by an intact "
                 "record written after it was synced, at offset %llu",
@@ -303,16 +303,16 @@ static int scan_file(scan_state *s, size_t idx)
     wal_name(name, first);
     rc = wal_path(path, s->dir, first, s->err);
     if (rc == VEX_OK)
-        rc = vex_vfs_open(s->vfs, path, VEX_OPEN_READONLY, &f, s->err);
+        rc = vex_vfs_open(s->vfs, path, VX_FILE_READONLY, &f, s->err);
     if (rc == VEX_OK)
         rc = vex_file_size(f, &size, s->err);
     if (rc != VEX_OK)
         goto cleanup;
     s->st.n_files++;
     if (idx > 0 && first != s->st.next_seq) {
-        rc = vex_vfs_fail(s->err, VEX_CORRUPT,
-                          "%s: sequence gap: expected a file starting at %llu",
-                          name, (unsigned long long)s->st.next_seq);
+        rc = vx_vfs_fail(s->err, VEX_CORRUPT,
+                         "%s: sequence gap: expected a file starting at %llu",
+                         name, (unsigned long long)s->st.next_seq);
         goto cleanup;
     }
     if (idx == 0) {
@@ -321,7 +321,7 @@ static int scan_file(scan_state *s, size_t idx)
     }
     /* the header */
     if (size >= WAL_HDR_SIZE) {
-        rc = vex_file_read_exact(f, h, WAL_HDR_SIZE, 0, s->err);
+        rc = vx_file_read_exact(f, h, WAL_HDR_SIZE, 0, s->err);
         if (rc != VEX_OK)
             goto cleanup;
         if (memcmp(h, wal_magic, 8) != 0)
@@ -329,9 +329,9 @@ static int scan_file(scan_state *s, size_t idx)
         else if (vex_get_u32le(h + 28) != vex_crc32c(h, 28))
             why = "header checksum mismatch";
         else if (vex_get_u32le(h + 8) > WAL_VERSION) {
-            rc = vex_vfs_fail(s->err, VEX_UNSUPPORTED,
-                              "%s: format version %u is newer than %u", name,
-                              vex_get_u32le(h + 8), WAL_VERSION);
+            rc = vx_vfs_fail(s->err, VEX_UNSUPPORTED,
+                             "%s: format version %u is newer than %u", name,
+                             vex_get_u32le(h + 8), WAL_VERSION);
             goto cleanup;
         } else if (vex_get_u32le(h + 8) != WAL_VERSION)
             why = "bad format version";
@@ -349,8 +349,8 @@ static int scan_file(scan_state *s, size_t idx)
             s->last_good_end = 0;
             rc = VEX_OK;
         } else {
-            rc = vex_vfs_fail(s->err, VEX_CORRUPT, "%s: offset 0: %s", name,
-                              why);
+            rc =
+                vx_vfs_fail(s->err, VEX_CORRUPT, "%s: offset 0: %s", name, why);
         }
         goto cleanup;
     }
@@ -361,7 +361,7 @@ static int scan_file(scan_state *s, size_t idx)
         size_t want = avail < WAL_REC_HDR ? (size_t)avail : WAL_REC_HDR;
         rc = scan_reserve(s, WAL_REC_HDR);
         if (rc == VEX_OK)
-            rc = vex_file_read_exact(f, s->buf, want, off, s->err);
+            rc = vx_file_read_exact(f, s->buf, want, off, s->err);
         if (rc != VEX_OK)
             goto cleanup;
         why = NULL;
@@ -378,8 +378,8 @@ static int scan_file(scan_state *s, size_t idx)
             end = (uint64_t)WAL_REC_HDR + len + vex_get_u32le(s->buf + 4);
             rc = scan_reserve(s, WAL_REC_HDR + (size_t)len);
             if (rc == VEX_OK && len)
-                rc = vex_file_read_exact(f, s->buf + WAL_REC_HDR, len,
-                                         off + WAL_REC_HDR, s->err);
+                rc = vx_file_read_exact(f, s->buf + WAL_REC_HDR, len,
+                                        off + WAL_REC_HDR, s->err);
             if (rc != VEX_OK)
                 goto cleanup;
             if (vex_crc32c(s->buf + WAL_REC_HDR, len) !=
@@ -390,14 +390,14 @@ static int scan_file(scan_state *s, size_t idx)
             if (last)
                 rc = scan_after_bad(s, f, name, off, size, why);
             else
-                rc = vex_vfs_fail(s->err, VEX_CORRUPT,
-                                  "%s: offset %llu: %s (not the last file)",
-                                  name, (unsigned long long)off, why);
+                rc = vx_vfs_fail(s->err, VEX_CORRUPT,
+                                 "%s: offset %llu: %s (not the last file)",
+                                 name, (unsigned long long)off, why);
             goto cleanup;
         }
         seq = vex_get_u64le(s->buf + 8);
         if (seq != s->st.next_seq) {
-            rc = vex_vfs_fail(
+            rc = vx_vfs_fail(
                 s->err, VEX_CORRUPT,
                 "%s: offset %llu: sequence gap: expected %llu, found %llu",
                 name, (unsigned long long)off,
@@ -428,19 +428,19 @@ static int scan_dir(scan_state *s)
     s->files.mem = s->mem;
     rc = vex_vfs_list(s->vfs, s->dir, list_cb, &s->files, s->err);
     if (rc == VEX_NOMEM)
-        vex_vfs_fail(s->err, rc, "%s: out of memory listing", s->dir);
+        vx_vfs_fail(s->err, rc, "%s: out of memory listing", s->dir);
     if (rc != VEX_OK)
         return rc;
     if (s->files.n)
-        qsort(s->files.v, s->files.n, sizeof *s->files.v, cmp_u64);
+        qsort(s->files.v, s->files.n, sizeof *s->files.v, wal_cmp_u64);
     for (i = 0; i < s->files.n && rc == VEX_OK; i++)
         rc = scan_file(s, i);
     return rc;
 }
 
-int wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
-               wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
-               vex_err *err, wal_replay_stats *stats)
+int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+                  wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
+                  vex_err *err, wal_replay_stats *stats)
 {
     vex_mem mem;
     scan_state s;
@@ -449,10 +449,10 @@ int wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
     if (stats)
         memset(stats, 0, sizeof *stats);
     if (vfs == NULL || dir == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "wal_replay: NULL argument");
-    rc = vex_mem_init(&mem, alloc);
+        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_replay: NULL argument");
+    rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "wal_replay: bad allocator");
+        return vx_vfs_fail(err, rc, "vx_wal_replay: bad allocator");
     s.mem = &mem;
     s.vfs = vfs;
     s.dir = dir;
@@ -463,8 +463,8 @@ int wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
     rc = scan_dir(&s);
     if (stats)
         *stats = s.st;
-    vex_mem_free(&mem, s.buf);
-    vex_mem_free(&mem, s.files.v);
+    vx_mem_free(&mem, s.buf);
+    vx_mem_free(&mem, s.files.v);
     return rc;
 }
 
@@ -475,7 +475,7 @@ static int wal_fail(wal *w, int rc, vex_err *err)
 {
     w->sticky = rc;
     if (err)
-        vex_err_copy(err, w->sticky_msg, sizeof w->sticky_msg);
+        vx_err_copy(err, w->sticky_msg, sizeof w->sticky_msg);
     else
         snprintf(w->sticky_msg, sizeof w->sticky_msg, "%s",
                  vex_status_name(rc));
@@ -484,10 +484,10 @@ static int wal_fail(wal *w, int rc, vex_err *err)
 
 static int wal_refuse(wal *w, vex_err *err)
 {
-    return vex_vfs_fail(err, w->sticky,
-                        "wal: refusing to write after an earlier failure "
-                        "(reopen to recover): %s",
-                        w->sticky_msg);
+    return vx_vfs_fail(err, w->sticky,
+                       "wal: refusing to write after an earlier failure "
+                       "(reopen to recover): %s",
+                       w->sticky_msg);
 }
 
 /* Create file `first` (or rewrite a torn one), header durable (rule 2),
@@ -503,9 +503,9 @@ static int wal_start_file(wal *w, uint64_t first, int rewrite, vex_err *err)
         goto cleanup;
     if (!rewrite && w->n_files == w->cap_files) {
         size_t cap = w->cap_files ? w->cap_files * 2 : 16;
-        p = vex_mem_realloc(&w->mem, w->firsts, cap * sizeof *p);
+        p = vx_mem_realloc(&w->mem, w->firsts, cap * sizeof *p);
         if (p == NULL) {
-            rc = vex_vfs_fail(err, VEX_NOMEM, "wal: out of memory");
+            rc = vx_vfs_fail(err, VEX_NOMEM, "wal: out of memory");
             goto cleanup;
         }
         w->firsts = p;
@@ -513,8 +513,8 @@ static int wal_start_file(wal *w, uint64_t first, int rewrite, vex_err *err)
     }
     wal_encode_header(h, first);
     rc = vex_vfs_open(w->vfs, path,
-                      VEX_OPEN_READWRITE | VEX_OPEN_CREATE |
-                          (rewrite ? VEX_OPEN_TRUNCATE : VEX_OPEN_EXCL),
+                      VX_FILE_READWRITE | VX_FILE_CREATE |
+                          (rewrite ? VX_FILE_TRUNCATE : VX_FILE_EXCL),
                       &f, err);
     if (rc == VEX_OK)
         rc = vex_file_write(f, h, WAL_HDR_SIZE, 0, err);
@@ -584,8 +584,8 @@ static int wal_wait_durable(wal *w, uint64_t seq, vex_err *err)
     return VEX_OK;
 }
 
-int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
-             const vex_allocator *alloc, vex_err *err, wal **out)
+int vx_wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
+                const vex_allocator *alloc, vex_err *err, wal **out)
 {
     wal *w = NULL;
     vex_mem mem;
@@ -598,36 +598,36 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     if (out)
         *out = NULL;
     if (vfs == NULL || dir == NULL || opts == NULL || out == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "wal_open: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_open: NULL argument");
     if (opts->max_file_bytes < 4096 || opts->max_file_bytes > (1ull << 40))
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "wal_open: max_file_bytes %llu not in 4096..2^40",
-                            (unsigned long long)opts->max_file_bytes);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_wal_open: max_file_bytes %llu not in 4096..2^40",
+                           (unsigned long long)opts->max_file_bytes);
     if (opts->durability != WAL_DURABILITY_FULL &&
         opts->durability != WAL_DURABILITY_NONE)
-        return vex_vfs_fail(err, VEX_INVALID, "wal_open: bad durability %d",
-                            opts->durability);
-    rc = vex_mem_init(&mem, alloc);
+        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_open: bad durability %d",
+                           opts->durability);
+    rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
-        return vex_vfs_fail(err, rc, "wal_open: bad allocator");
-    w = vex_mem_calloc(&mem, 1, sizeof *w);
+        return vx_vfs_fail(err, rc, "vx_wal_open: bad allocator");
+    w = vx_mem_calloc(&mem, 1, sizeof *w);
     if (w == NULL)
-        return vex_vfs_fail(err, VEX_NOMEM, "wal_open: out of memory");
+        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: out of memory");
     if (pthread_mutex_init(&w->mu, NULL) != 0) {
-        vex_mem_free(&mem, w);
-        return vex_vfs_fail(err, VEX_NOMEM, "wal_open: mutex");
+        vx_mem_free(&mem, w);
+        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: mutex");
     }
     if (pthread_cond_init(&w->cv, NULL) != 0) {
         pthread_mutex_destroy(&w->mu);
-        vex_mem_free(&mem, w);
-        return vex_vfs_fail(err, VEX_NOMEM, "wal_open: condition variable");
+        vx_mem_free(&mem, w);
+        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: condition variable");
     }
     w->vfs = vfs;
     w->mem = mem;
     w->opts = *opts;
-    w->dir = vex_vfs_strdup(&w->mem, dir);
+    w->dir = vx_vfs_strdup(&w->mem, dir);
     if (w->dir == NULL) {
-        rc = vex_vfs_fail(err, VEX_NOMEM, "wal_open: out of memory");
+        rc = vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: out of memory");
         goto cleanup;
     }
     s.mem = &w->mem;
@@ -654,7 +654,7 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     }
     rc = wal_path(path, w->dir, last, err);
     if (rc == VEX_OK)
-        rc = vex_vfs_open(vfs, path, VEX_OPEN_READWRITE, &w->file, err);
+        rc = vex_vfs_open(vfs, path, VX_FILE_READWRITE, &w->file, err);
     if (rc == VEX_OK && s.st.bytes_ignored) /* rule 6 */
         rc = vex_file_truncate(w->file, s.last_good_end, err);
     if (rc ==
@@ -663,17 +663,17 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     w->file_first = last;
     w->file_size = s.last_good_end;
 cleanup:
-    vex_mem_free(&w->mem, s.buf);
-    vex_mem_free(&w->mem, s.files.v);
+    vx_mem_free(&w->mem, s.buf);
+    vx_mem_free(&w->mem, s.files.v);
     if (rc != VEX_OK) {
-        wal_close(w, NULL);
+        vx_wal_close(w, NULL);
         w = NULL;
     }
     *out = w;
     return rc;
 }
 
-/* The body of wal_append, under w->mu: write the record, return its
+/* The body of vx_wal_append, under w->mu: write the record, return its
  * sequence number in *seq. */
 static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
                          vex_err *err)
@@ -685,8 +685,8 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
     if (w->sticky != VEX_OK)
         return wal_refuse(w, err);
     if (w->next_seq == UINT64_MAX)
-        return vex_vfs_fail(err, VEX_FULL,
-                            "wal_append: sequence numbers exhausted");
+        return vx_vfs_fail(err, VEX_FULL,
+                           "vx_wal_append: sequence numbers exhausted");
     if (w->file_size >= w->opts.max_file_bytes && w->file_size > WAL_HDR_SIZE) {
         rc = wal_rotate(w, err);
         if (rc != VEX_OK)
@@ -698,9 +698,9 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
                        WAL_SECTOR);
     total += pad;
     if (total > w->buf_cap) {
-        p = vex_mem_realloc(&w->mem, w->buf, total);
+        p = vx_mem_realloc(&w->mem, w->buf, total);
         if (p == NULL)
-            return vex_vfs_fail(err, VEX_NOMEM, "wal_append: out of memory");
+            return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_append: out of memory");
         w->buf = p;
         w->buf_cap = total;
     }
@@ -720,17 +720,17 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
     return VEX_OK;
 }
 
-int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
-               vex_err *err)
+int vx_wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
+                  vex_err *err)
 {
     uint64_t s = 0;
     int rc;
     if (w == NULL || (payload == NULL && n))
-        return vex_vfs_fail(err, VEX_INVALID, "wal_append: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_append: NULL argument");
     if (n > WAL_MAX_PAYLOAD)
-        return vex_vfs_fail(err, VEX_INVALID,
-                            "wal_append: %zu bytes is more than %u", n,
-                            WAL_MAX_PAYLOAD);
+        return vx_vfs_fail(err, VEX_INVALID,
+                           "vx_wal_append: %zu bytes is more than %u", n,
+                           WAL_MAX_PAYLOAD);
     pthread_mutex_lock(&w->mu);
     rc = wal_write_rec(w, payload, n, &s, err);
     if (rc == VEX_OK && w->opts.durability == WAL_DURABILITY_FULL)
@@ -741,11 +741,11 @@ int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
     return rc;
 }
 
-int wal_sync(wal *w, vex_err *err)
+int vx_wal_sync(wal *w, vex_err *err)
 {
     int rc;
     if (w == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "wal_sync: NULL argument");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_sync: NULL argument");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK)
         rc = wal_refuse(w, err);
@@ -755,7 +755,7 @@ int wal_sync(wal *w, vex_err *err)
     return rc;
 }
 
-uint64_t wal_next_seq(wal *w)
+uint64_t vx_wal_next_seq(wal *w)
 {
     uint64_t s;
     pthread_mutex_lock(&w->mu);
@@ -764,11 +764,11 @@ uint64_t wal_next_seq(wal *w)
     return s;
 }
 
-int wal_new_file(wal *w, vex_err *err)
+int vx_wal_new_file(wal *w, vex_err *err)
 {
     int rc = VEX_OK;
     if (w == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "wal_new_file: NULL");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_new_file: NULL");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK)
         rc = wal_refuse(w, err);
@@ -781,13 +781,13 @@ int wal_new_file(wal *w, vex_err *err)
     return rc;
 }
 
-int wal_drop_before(wal *w, uint64_t seq, vex_err *err)
+int vx_wal_drop_before(wal *w, uint64_t seq, vex_err *err)
 {
     char path[WAL_PATH_MAX];
     size_t k = 0, i;
     int rc = VEX_OK;
     if (w == NULL)
-        return vex_vfs_fail(err, VEX_INVALID, "wal_drop_before: NULL");
+        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_drop_before: NULL");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK) {
         rc = wal_refuse(w, err);
@@ -816,7 +816,7 @@ cleanup:
     return rc;
 }
 
-int wal_close(wal *w, vex_err *err)
+int vx_wal_close(wal *w, vex_err *err)
 {
     vex_mem mem;
     int rc;
@@ -824,11 +824,11 @@ int wal_close(wal *w, vex_err *err)
         return VEX_OK;
     mem = w->mem;
     rc = vex_file_close(w->file, err);
-    vex_mem_free(&mem, w->buf);
-    vex_mem_free(&mem, w->firsts);
-    vex_mem_free(&mem, w->dir);
+    vx_mem_free(&mem, w->buf);
+    vx_mem_free(&mem, w->firsts);
+    vx_mem_free(&mem, w->dir);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
-    vex_mem_free(&mem, w);
+    vx_mem_free(&mem, w);
     return rc;
 }

@@ -9,20 +9,20 @@
  * in docs/FORMAT.md ("Write-ahead log"); the durability invariants are at
  * the top of wal.c.
  *
- * Threading: wal_append, wal_sync, wal_next_seq, wal_new_file and
- * wal_drop_before may
+ * Threading: vx_wal_append, vx_wal_sync, vx_wal_next_seq, vx_wal_new_file and
+ * vx_wal_drop_before may
  * be called by several threads at once on one handle (a mutex inside);
  * concurrent FULL appends share fsyncs (group commit: each returns once
- * a sync that started after its write has succeeded). wal_open and
- * wal_close must not race with any other call on the handle. wal_replay is a
- * standalone function and may run on a directory no writer has open;
+ * a sync that started after its write has succeeded). vx_wal_open and
+ * vx_wal_close must not race with any other call on the handle. vx_wal_replay
+ * is a standalone function and may run on a directory no writer has open;
  * running it while a writer appends sees some prefix of the log.
  *
  * Caveats:
  *  - Only one writer may have a directory open; nothing enforces it yet
  *    (the engine's LOCK file will).
  *  - Under WAL_DURABILITY_NONE records are not padded to sectors, so the
- *    first write after a wal_sync shares a sector with synced records; a
+ *    first write after a vx_wal_sync shares a sector with synced records; a
  *    disk that garbles a whole sector on power loss can then damage a
  *    synced record, which replay reports as VEX_CORRUPT. FULL pads every
  *    record and has no such window.
@@ -40,13 +40,14 @@
 #include "util/err.h"
 #include "vexdb.h"
 
-/* Largest payload of one record (a larger wal_append is VEX_INVALID, a
+/* Largest payload of one record (a larger vx_wal_append is VEX_INVALID, a
  * larger length on disk is damage). */
 #define WAL_MAX_PAYLOAD (64u << 20)
 
 enum {
     WAL_DURABILITY_FULL = 0, /* each append is synced before it returns */
-    WAL_DURABILITY_NONE = 1, /* appends are synced only by wal_sync/rotation */
+    WAL_DURABILITY_NONE =
+        1, /* appends are synced only by vx_wal_sync/rotation */
 };
 
 typedef struct wal_options {
@@ -57,22 +58,22 @@ typedef struct wal_options {
     int durability; /* WAL_DURABILITY_*; default FULL */
 } wal_options;
 
-void wal_options_init(wal_options *o);
+void vx_wal_options_init(wal_options *o);
 
 typedef struct wal wal;
 
 /* Open the log in directory `dir` (which must exist) for appending. The
- * existing files are checked as wal_replay does (without delivering
+ * existing files are checked as vx_wal_replay does (without delivering
  * records); a torn tail of the last file is cut away and the cut synced,
  * so the next record follows the last intact one; an empty directory gets
  * its first file (sequence numbers start at 1). `vfs` is borrowed and must
  * outlive the handle; `dir` and `opts` are copied; `alloc` is copied
  * (NULL: libc). `err` may be NULL. On VEX_OK *out is a handle the caller
- * owns (wal_close); on failure *out is NULL and `err` says why:
+ * owns (vx_wal_close); on failure *out is NULL and `err` says why:
  * VEX_CORRUPT naming file and offset, VEX_UNSUPPORTED for a newer format,
  * VEX_INVALID for bad options, or an I/O status. */
-int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
-             const vex_allocator *alloc, vex_err *err, wal **out);
+int vx_wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
+                const vex_allocator *alloc, vex_err *err, wal **out);
 
 /* Append one record of `n` bytes (`payload` may be NULL when n is 0; it is
  * only read during the call). On VEX_OK *seq (if not NULL) is its sequence
@@ -81,31 +82,31 @@ int wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
  * sync with the same status ("sticky") until it is closed and reopened;
  * the record may or may not survive. VEX_INVALID for n > WAL_MAX_PAYLOAD
  * and VEX_FULL when sequence numbers are exhausted (neither sticky). */
-int wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
-               vex_err *err);
+int vx_wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
+                  vex_err *err);
 
 /* Make every record appended so far durable (fdatasync of the current
- * file). A failure is sticky as for wal_append. */
-int wal_sync(wal *w, vex_err *err);
+ * file). A failure is sticky as for vx_wal_append. */
+int vx_wal_sync(wal *w, vex_err *err);
 
 /* The sequence number the next append will get. */
-uint64_t wal_next_seq(wal *w);
+uint64_t vx_wal_next_seq(wal *w);
 
 /* Close the current file (synced) and start the next one, unless it holds
- * no record yet, so that wal_drop_before can delete every record appended
- * so far. A failure is sticky as for wal_append. */
-int wal_new_file(wal *w, vex_err *err);
+ * no record yet, so that vx_wal_drop_before can delete every record appended
+ * so far. A failure is sticky as for vx_wal_append. */
+int vx_wal_new_file(wal *w, vex_err *err);
 
 /* Delete the files all of whose records have sequence numbers < seq (the
  * caller has made them redundant, e.g. by flushing a segment), oldest
  * first, then sync the directory. The current file is never deleted. */
-int wal_drop_before(wal *w, uint64_t seq, vex_err *err);
+int vx_wal_drop_before(wal *w, uint64_t seq, vex_err *err);
 
-/* Close the handle (syncing nothing: call wal_sync first under NONE).
+/* Close the handle (syncing nothing: call vx_wal_sync first under NONE).
  * Always frees `w`; NULL is a no-op. Returns the close status. */
-int wal_close(wal *w, vex_err *err);
+int vx_wal_close(wal *w, vex_err *err);
 
-/* Called for each record delivered by wal_replay, in sequence order.
+/* Called for each record delivered by vx_wal_replay, in sequence order.
  * `payload` is valid only during the call. A non-zero return stops the
  * replay and becomes its return value. */
 typedef int (*wal_replay_fn)(void *ctx, uint64_t seq, const void *payload,
@@ -130,9 +131,9 @@ typedef struct wal_replay_stats {
  * with the file name and offset in `err`. A directory without log files
  * replays nothing and returns VEX_OK. `stats` may be NULL; it is filled
  * also on failure (as far as the replay got). Reads only; `alloc` as for
- * wal_open. */
-int wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
-               wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
-               vex_err *err, wal_replay_stats *stats);
+ * vx_wal_open. */
+int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+                  wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
+                  vex_err *err, wal_replay_stats *stats);
 
 #endif

@@ -6,7 +6,7 @@
 #include "util/hash.h"
 #include "vexdb.h"
 
-void vex_cmap_init(vex_cmap *m, const vex_mem *mem)
+void vx_cmap_init(vex_cmap *m, const vex_mem *mem)
 {
     m->mem = mem;
     atomic_init(&m->table, NULL);
@@ -17,14 +17,14 @@ static void table_free(const vex_mem *mem, vex_cmap_table *t)
 {
     while (t) {
         vex_cmap_table *next = t->retired;
-        vex_mem_free(mem, t->keys);
-        vex_mem_free(mem, (void *)t->vals);
-        vex_mem_free(mem, t);
+        vx_mem_free(mem, t->keys);
+        vx_mem_free(mem, (void *)t->vals);
+        vx_mem_free(mem, t);
         t = next;
     }
 }
 
-void vex_cmap_destroy(vex_cmap *m)
+void vx_cmap_destroy(vex_cmap *m)
 {
     table_free(m->mem, atomic_load_explicit(&m->table, memory_order_relaxed));
     atomic_init(&m->table, NULL);
@@ -54,12 +54,12 @@ static void slot_put(vex_cmap_table *t, uint64_t key, uint64_t v1)
 static int cmap_grow(vex_cmap *m, size_t cap)
 {
     vex_cmap_table *old = atomic_load_explicit(&m->table, memory_order_relaxed);
-    vex_cmap_table *t = vex_mem_calloc(m->mem, 1, sizeof *t);
+    vex_cmap_table *t = vx_mem_calloc(m->mem, 1, sizeof *t);
     if (t == NULL)
         return VEX_NOMEM;
     t->cap = cap;
-    t->keys = vex_mem_alloc(m->mem, cap * sizeof *t->keys);
-    t->vals = vex_mem_calloc(m->mem, cap, sizeof *t->vals);
+    t->keys = vx_mem_alloc(m->mem, cap * sizeof *t->keys);
+    t->vals = vx_mem_calloc(m->mem, cap, sizeof *t->vals);
     if (t->keys == NULL || t->vals == NULL) {
         table_free(m->mem, t);
         return VEX_NOMEM;
@@ -77,7 +77,7 @@ static int cmap_grow(vex_cmap *m, size_t cap)
     return VEX_OK;
 }
 
-int vex_cmap_reserve(vex_cmap *m, size_t n)
+int vx_cmap_reserve(vex_cmap *m, size_t n)
 {
     vex_cmap_table *t = atomic_load_explicit(&m->table, memory_order_relaxed);
     size_t cap = 16;
@@ -91,18 +91,18 @@ int vex_cmap_reserve(vex_cmap *m, size_t n)
     return cmap_grow(m, cap);
 }
 
-int vex_cmap_put(vex_cmap *m, uint64_t key, uint64_t val)
+int vx_cmap_put(vex_cmap *m, uint64_t key, uint64_t val)
 {
     vex_cmap_table *t = atomic_load_explicit(&m->table, memory_order_relaxed);
     uint64_t old;
     if (val == UINT64_MAX)
         return VEX_INVALID;
-    if (t && vex_cmap_get(m, key, &old)) {
+    if (t && vx_cmap_get(m, key, &old)) {
         slot_put(t, key, val + 1);
         return VEX_OK;
     }
     if (t == NULL || (m->count + 1) * 2 > t->cap) {
-        int rc = vex_cmap_reserve(m, m->count + 1 > 8 ? (m->count + 1) * 2 : 8);
+        int rc = vx_cmap_reserve(m, m->count + 1 > 8 ? (m->count + 1) * 2 : 8);
         if (rc != VEX_OK)
             return rc;
         t = atomic_load_explicit(&m->table, memory_order_relaxed);
@@ -112,7 +112,7 @@ int vex_cmap_put(vex_cmap *m, uint64_t key, uint64_t val)
     return VEX_OK;
 }
 
-int vex_cmap_get(const vex_cmap *m, uint64_t key, uint64_t *val)
+int vx_cmap_get(const vex_cmap *m, uint64_t key, uint64_t *val)
 {
     vex_cmap_table *t =
         atomic_load_explicit(&((vex_cmap *)m)->table, memory_order_acquire);
@@ -134,7 +134,7 @@ int vex_cmap_get(const vex_cmap *m, uint64_t key, uint64_t *val)
     }
 }
 
-size_t vex_cmap_memory(const vex_cmap *m)
+size_t vx_cmap_memory(const vex_cmap *m)
 {
     size_t b = 0;
     for (vex_cmap_table *t = atomic_load_explicit(&((vex_cmap *)m)->table,

@@ -14,10 +14,10 @@
  * chains never shrink under a reader. Growing builds a new table, copies,
  * and publishes it with one release store; the old table cannot be freed
  * while a reader may still be probing it, so it is kept on a retired list
- * until vex_cmap_destroy (the tables sum to less than twice the final one).
+ * until vx_cmap_destroy (the tables sum to less than twice the final one).
  *
- * Threading: vex_cmap_put/reserve by one thread at a time (the caller's
- * lock); vex_cmap_get from any thread at any time, also during a put;
+ * Threading: vx_cmap_put/reserve by one thread at a time (the caller's
+ * lock); vx_cmap_get from any thread at any time, also during a put;
  * init/destroy with no other call running. Values must be < UINT64_MAX.
  */
 #ifndef VEX_UTIL_CMAP_H
@@ -42,20 +42,20 @@ typedef struct vex_cmap {
     size_t count;                    /* writer's */
 } vex_cmap;
 
-void vex_cmap_init(vex_cmap *m, const vex_mem *mem);
-void vex_cmap_destroy(vex_cmap *m);
+void vx_cmap_init(vex_cmap *m, const vex_mem *mem);
+void vx_cmap_destroy(vex_cmap *m);
 
 /* Room for `n` keys in total without growing. VEX_NOMEM. Writer only. */
-int vex_cmap_reserve(vex_cmap *m, size_t n);
+int vx_cmap_reserve(vex_cmap *m, size_t n);
 
 /* Insert or replace. VEX_NOMEM when growing fails (the map is unchanged).
  * Writer only. */
-int vex_cmap_put(vex_cmap *m, uint64_t key, uint64_t val);
+int vx_cmap_put(vex_cmap *m, uint64_t key, uint64_t val);
 
 /* 1 and *val when present, else 0. Any thread, lock-free. */
-int vex_cmap_get(const vex_cmap *m, uint64_t key, uint64_t *val);
+int vx_cmap_get(const vex_cmap *m, uint64_t key, uint64_t *val);
 
 /* Bytes held, retired tables included. Writer only. */
-size_t vex_cmap_memory(const vex_cmap *m);
+size_t vx_cmap_memory(const vex_cmap *m);
 
 #endif

@@ -17,7 +17,7 @@
 
 static inline uint32_t vex_crc32c_extend(uint32_t crc, const void *p, size_t n)
 {
-    return ~vex_simd()->crc32c_update(~crc, p, n);
+    return ~vx_simd()->crc32c_update(~crc, p, n);
 }
 
 static inline uint32_t vex_crc32c(const void *p, size_t n)

@@ -7,19 +7,19 @@
 #include <stdio.h>
 #include <string.h>
 
-void vex_err_init(vex_err *e)
+void vx_err_init(vex_err *e)
 {
     pthread_mutex_init(&e->lock, NULL);
     e->rc = 0;
     e->msg[0] = '\0';
 }
 
-void vex_err_destroy(vex_err *e)
+void vx_err_destroy(vex_err *e)
 {
     pthread_mutex_destroy(&e->lock);
 }
 
-int vex_err_set(vex_err *e, int rc, const char *fmt, ...)
+int vx_err_set(vex_err *e, int rc, const char *fmt, ...)
 {
     va_list ap;
     pthread_mutex_lock(&e->lock);
@@ -31,7 +31,7 @@ int vex_err_set(vex_err *e, int rc, const char *fmt, ...)
     return rc;
 }
 
-size_t vex_err_copy(vex_err *e, char *buf, size_t size)
+size_t vx_err_copy(vex_err *e, char *buf, size_t size)
 {
     size_t len;
     pthread_mutex_lock(&e->lock);

@@ -2,9 +2,9 @@
  * err.h - per-handle error messages.
  *
  * A handle embeds a vex_err. Failing calls record "what went wrong" with
- * vex_err_set(), which also returns the status code so call sites read
- * `return vex_err_set(&h->err, VEX_INVALID, "k must be 1..%d", VEX_MAX_K);`.
- * Writes are serialised by a mutex; vex_err_copy() reads under it.
+ * vx_err_set(), which also returns the status code so call sites read
+ * `return vx_err_set(&h->err, VEX_INVALID, "k must be 1..%d", VEX_MAX_K);`.
+ * Writes are serialised by a mutex; vx_err_copy() reads under it.
  */
 #ifndef VEX_UTIL_ERR_H
 #define VEX_UTIL_ERR_H
@@ -20,14 +20,14 @@ typedef struct vex_err {
     char msg[VEX_ERRMSG_MAX];
 } vex_err;
 
-void vex_err_init(vex_err *e);
-void vex_err_destroy(vex_err *e);
+void vx_err_init(vex_err *e);
+void vx_err_destroy(vex_err *e);
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-int vex_err_set(vex_err *e, int rc, const char *fmt, ...);
+int vx_err_set(vex_err *e, int rc, const char *fmt, ...);
 
-size_t vex_err_copy(vex_err *e, char *buf, size_t size);
+size_t vx_err_copy(vex_err *e, char *buf, size_t size);
 
 #endif

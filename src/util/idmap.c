@@ -6,7 +6,7 @@
 #include "util/hash.h"
 #include "vexdb.h"
 
-void vex_idmap_init(vex_idmap *m, const vex_mem *mem)
+void vx_idmap_init(vex_idmap *m, const vex_mem *mem)
 {
     m->mem = mem;
     m->keys = NULL;
@@ -15,22 +15,22 @@ void vex_idmap_init(vex_idmap *m, const vex_mem *mem)
     m->count = 0;
 }
 
-void vex_idmap_destroy(vex_idmap *m)
+void vx_idmap_destroy(vex_idmap *m)
 {
-    vex_mem_free(m->mem, m->keys);
-    vex_mem_free(m->mem, m->vals);
+    vx_mem_free(m->mem, m->keys);
+    vx_mem_free(m->mem, m->vals);
     m->keys = m->vals = NULL;
     m->cap = m->count = 0;
 }
 
 static int idmap_rehash(vex_idmap *m, size_t new_cap)
 {
-    uint64_t *keys = vex_mem_alloc(m->mem, new_cap * sizeof *keys);
-    uint64_t *vals = vex_mem_calloc(m->mem, new_cap, sizeof *vals);
+    uint64_t *keys = vx_mem_alloc(m->mem, new_cap * sizeof *keys);
+    uint64_t *vals = vx_mem_calloc(m->mem, new_cap, sizeof *vals);
     size_t i, mask = new_cap - 1;
     if (keys == NULL || vals == NULL) {
-        vex_mem_free(m->mem, keys);
-        vex_mem_free(m->mem, vals);
+        vx_mem_free(m->mem, keys);
+        vx_mem_free(m->mem, vals);
         return VEX_NOMEM;
     }
     for (i = 0; i < m->cap; i++) {
@@ -43,15 +43,15 @@ static int idmap_rehash(vex_idmap *m, size_t new_cap)
         keys[h] = m->keys[i];
         vals[h] = m->vals[i];
     }
-    vex_mem_free(m->mem, m->keys);
-    vex_mem_free(m->mem, m->vals);
+    vx_mem_free(m->mem, m->keys);
+    vx_mem_free(m->mem, m->vals);
     m->keys = keys;
     m->vals = vals;
     m->cap = new_cap;
     return VEX_OK;
 }
 
-int vex_idmap_reserve(vex_idmap *m, size_t n)
+int vx_idmap_reserve(vex_idmap *m, size_t n)
 {
     size_t cap = m->cap ? m->cap : 16;
     /* keep the load factor <= 0.5: probes stay short with linear probing */
@@ -65,7 +65,7 @@ int vex_idmap_reserve(vex_idmap *m, size_t n)
     return idmap_rehash(m, cap);
 }
 
-int vex_idmap_get(const vex_idmap *m, uint64_t key, uint64_t *val)
+int vx_idmap_get(const vex_idmap *m, uint64_t key, uint64_t *val)
 {
     size_t mask, h;
     if (m->cap == 0)
@@ -80,10 +80,10 @@ int vex_idmap_get(const vex_idmap *m, uint64_t key, uint64_t *val)
     return 0;
 }
 
-int vex_idmap_put(vex_idmap *m, uint64_t key, uint64_t val)
+int vx_idmap_put(vex_idmap *m, uint64_t key, uint64_t val)
 {
     size_t mask, h;
-    int rc = vex_idmap_reserve(m, m->count + 1);
+    int rc = vx_idmap_reserve(m, m->count + 1);
     if (rc != VEX_OK)
         return rc;
     mask = m->cap - 1;
@@ -99,7 +99,7 @@ int vex_idmap_put(vex_idmap *m, uint64_t key, uint64_t val)
     return VEX_OK;
 }
 
-int vex_idmap_remove(vex_idmap *m, uint64_t key)
+int vx_idmap_remove(vex_idmap *m, uint64_t key)
 {
     size_t mask, h, j;
     if (m->cap == 0)
@@ -131,7 +131,7 @@ int vex_idmap_remove(vex_idmap *m, uint64_t key)
     return 1;
 }
 
-size_t vex_idmap_memory(const vex_idmap *m)
+size_t vx_idmap_memory(const vex_idmap *m)
 {
     return m->cap * 2 * sizeof(uint64_t);
 }

@@ -23,21 +23,21 @@ typedef struct vex_idmap {
     size_t count;
 } vex_idmap;
 
-void vex_idmap_init(vex_idmap *m, const vex_mem *mem);
-void vex_idmap_destroy(vex_idmap *m);
+void vx_idmap_init(vex_idmap *m, const vex_mem *mem);
+void vx_idmap_destroy(vex_idmap *m);
 
 /* Make room for `n` keys in total without rehashing. VEX_NOMEM. */
-int vex_idmap_reserve(vex_idmap *m, size_t n);
+int vx_idmap_reserve(vex_idmap *m, size_t n);
 
 /* 1 and *val set if present, else 0. */
-int vex_idmap_get(const vex_idmap *m, uint64_t key, uint64_t *val);
+int vx_idmap_get(const vex_idmap *m, uint64_t key, uint64_t *val);
 
 /* Insert or replace. VEX_NOMEM if growing fails (the map is unchanged). */
-int vex_idmap_put(vex_idmap *m, uint64_t key, uint64_t val);
+int vx_idmap_put(vex_idmap *m, uint64_t key, uint64_t val);
 
 /* 1 if the key was present and is now gone, else 0. */
-int vex_idmap_remove(vex_idmap *m, uint64_t key);
+int vx_idmap_remove(vex_idmap *m, uint64_t key);
 
-size_t vex_idmap_memory(const vex_idmap *m);
+size_t vx_idmap_memory(const vex_idmap *m);
 
 #endif

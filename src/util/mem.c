@@ -24,7 +24,7 @@ static void libc_free(void *user, void *ptr)
     free(ptr);
 }
 
-int vex_mem_init(vex_mem *m, const vex_allocator *user)
+int vx_mem_init(vex_mem *m, const vex_allocator *user)
 {
     if (user == NULL ||
         (user->alloc == NULL && user->realloc == NULL && user->free == NULL)) {
@@ -40,44 +40,44 @@ int vex_mem_init(vex_mem *m, const vex_allocator *user)
     return VEX_OK;
 }
 
-void *vex_mem_alloc(const vex_mem *m, size_t size)
+void *vx_mem_alloc(const vex_mem *m, size_t size)
 {
     return m->a.alloc(m->a.user, size ? size : 1);
 }
 
-void *vex_mem_calloc(const vex_mem *m, size_t count, size_t size)
+void *vx_mem_calloc(const vex_mem *m, size_t count, size_t size)
 {
     size_t total;
     void *p;
     if (vex_mul_overflow(count, size, &total))
         return NULL;
-    p = vex_mem_alloc(m, total);
+    p = vx_mem_alloc(m, total);
     if (p)
         memset(p, 0, total);
     return p;
 }
 
-void *vex_mem_realloc(const vex_mem *m, void *ptr, size_t size)
+void *vx_mem_realloc(const vex_mem *m, void *ptr, size_t size)
 {
     if (ptr == NULL)
-        return vex_mem_alloc(m, size);
+        return vx_mem_alloc(m, size);
     return m->a.realloc(m->a.user, ptr, size ? size : 1);
 }
 
-void vex_mem_free(const vex_mem *m, void *ptr)
+void vx_mem_free(const vex_mem *m, void *ptr)
 {
     if (ptr)
         m->a.free(m->a.user, ptr);
 }
 
-void *vex_mem_alloc_aligned(const vex_mem *m, size_t size, size_t align)
+void *vx_mem_alloc_aligned(const vex_mem *m, size_t size, size_t align)
 {
     unsigned char *raw, *p;
     if (align < sizeof(void *))
         align = sizeof(void *);
     if (size > SIZE_MAX - align - sizeof(void *))
         return NULL;
-    raw = vex_mem_alloc(m, size + align + sizeof(void *));
+    raw = vx_mem_alloc(m, size + align + sizeof(void *));
     if (raw == NULL)
         return NULL;
     p = (unsigned char *)(((uintptr_t)(raw + sizeof(void *)) + align - 1) &
@@ -86,11 +86,11 @@ void *vex_mem_alloc_aligned(const vex_mem *m, size_t size, size_t align)
     return p;
 }
 
-void vex_mem_free_aligned(const vex_mem *m, void *ptr)
+void vx_mem_free_aligned(const vex_mem *m, void *ptr)
 {
     void *raw;
     if (ptr == NULL)
         return;
     memcpy(&raw, (unsigned char *)ptr - sizeof(void *), sizeof(void *));
-    vex_mem_free(m, raw);
+    vx_mem_free(m, raw);
 }

@@ -22,16 +22,16 @@ typedef struct vex_mem {
 
 /* Fill `m` from a user allocator, or libc's when `user` is NULL. Returns
  * VEX_INVALID when the allocator is only partly filled in. */
-int vex_mem_init(vex_mem *m, const vex_allocator *user);
+int vx_mem_init(vex_mem *m, const vex_allocator *user);
 
-void *vex_mem_alloc(const vex_mem *m, size_t size);
-void *vex_mem_calloc(const vex_mem *m, size_t count, size_t size);
-void *vex_mem_realloc(const vex_mem *m, void *ptr, size_t size);
-void vex_mem_free(const vex_mem *m, void *ptr);
+void *vx_mem_alloc(const vex_mem *m, size_t size);
+void *vx_mem_calloc(const vex_mem *m, size_t count, size_t size);
+void *vx_mem_realloc(const vex_mem *m, void *ptr, size_t size);
+void vx_mem_free(const vex_mem *m, void *ptr);
 
-/* `align` is a power of two <= 4096. Free with vex_mem_free_aligned. */
-void *vex_mem_alloc_aligned(const vex_mem *m, size_t size, size_t align);
-void vex_mem_free_aligned(const vex_mem *m, void *ptr);
+/* `align` is a power of two <= 4096. Free with vx_mem_free_aligned. */
+void *vx_mem_alloc_aligned(const vex_mem *m, size_t size, size_t align);
+void vx_mem_free_aligned(const vex_mem *m, void *ptr);
 
 /* a * b without overflow: returns 0 and sets *out, or -1 on overflow. */
 static inline int vex_mul_overflow(size_t a, size_t b, size_t *out)

@@ -2,7 +2,7 @@
  * pool.c - fixed worker pool (see pool.h).
  *
  * Design. A loop ("job") lives on the stack of the thread that calls
- * vex_pool_run() and is linked into the pool's job list while it has
+ * vx_pool_run() and is linked into the pool's job list while it has
  * unclaimed tasks. Idle workers sleep on one condition variable; a new job
  * wakes them. A worker joins the first job that still has tasks and room
  * for another thread, claims tasks one at a time with an atomic counter
@@ -54,7 +54,7 @@ struct vex_pool {
     int background; /* workers run at VEX_BACKGROUND_NICE */
 };
 
-unsigned vex_cpu_count(void)
+unsigned vx_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
@@ -97,7 +97,7 @@ static size_t job_work(pool_job *j, unsigned worker)
     return done;
 }
 
-void vex_thread_background(void)
+void vx_thread_background(void)
 {
 #if defined(__linux__)
     /* Linux keeps a nice value per thread (NPTL threads are tasks): only
@@ -112,7 +112,7 @@ static void *pool_main(void *arg)
 {
     vex_pool *p = arg;
     if (p->background)
-        vex_thread_background();
+        vx_thread_background();
     pthread_mutex_lock(&p->lock);
     for (;;) {
         pool_job *j;
@@ -147,20 +147,20 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-int vex_pool_create(const vex_mem *m, unsigned n_threads, vex_pool **out)
+int vx_pool_create(const vex_mem *m, unsigned n_threads, vex_pool **out)
 {
-    return vex_pool_create_ex(m, n_threads, 0, out);
+    return vx_pool_create_ex(m, n_threads, 0, out);
 }
 
-int vex_pool_create_ex(const vex_mem *m, unsigned n_threads, int background,
-                       vex_pool **out)
+int vx_pool_create_ex(const vex_mem *m, unsigned n_threads, int background,
+                      vex_pool **out)
 {
     vex_pool *p;
     unsigned i;
     *out = NULL;
     if (n_threads < 1 || n_threads > VEX_MAX_THREADS)
         return VEX_INVALID;
-    p = vex_mem_calloc(m, 1, sizeof *p);
+    p = vx_mem_calloc(m, 1, sizeof *p);
     if (p == NULL)
         return VEX_NOMEM;
     p->mem = *m;
@@ -170,14 +170,14 @@ int vex_pool_create_ex(const vex_mem *m, unsigned n_threads, int background,
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
     if (n_threads > 1) {
-        p->threads = vex_mem_calloc(m, n_threads - 1, sizeof(pthread_t));
+        p->threads = vx_mem_calloc(m, n_threads - 1, sizeof(pthread_t));
         if (p->threads == NULL) {
-            vex_pool_destroy(p);
+            vx_pool_destroy(p);
             return VEX_NOMEM;
         }
         for (i = 0; i + 1 < n_threads; i++) {
             if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0) {
-                vex_pool_destroy(p);
+                vx_pool_destroy(p);
                 return VEX_NOMEM;
             }
             p->n_started++;
@@ -187,7 +187,7 @@ int vex_pool_create_ex(const vex_mem *m, unsigned n_threads, int background,
     return VEX_OK;
 }
 
-void vex_pool_destroy(vex_pool *p)
+void vx_pool_destroy(vex_pool *p)
 {
     unsigned i;
     if (p == NULL)
@@ -201,28 +201,28 @@ void vex_pool_destroy(vex_pool *p)
     pthread_cond_destroy(&p->done_cv);
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->lock);
-    vex_mem_free(&p->mem, p->threads);
-    vex_mem_free(&p->mem, p);
+    vx_mem_free(&p->mem, p->threads);
+    vx_mem_free(&p->mem, p);
 }
 
-unsigned vex_pool_size(const vex_pool *p)
+unsigned vx_pool_size(const vex_pool *p)
 {
     return p->n_threads;
 }
 
-unsigned vex_pool_width(const vex_pool *p, unsigned max_threads)
+unsigned vx_pool_width(const vex_pool *p, unsigned max_threads)
 {
     if (max_threads == 0 || max_threads > p->n_threads)
         return p->n_threads;
     return max_threads;
 }
 
-void vex_pool_run(vex_pool *p, size_t n_tasks, unsigned max_threads,
-                  vex_pool_fn fn, void *arg)
+void vx_pool_run(vex_pool *p, size_t n_tasks, unsigned max_threads,
+                 vex_pool_fn fn, void *arg)
 {
     pool_job j;
     size_t done;
-    unsigned width = vex_pool_width(p, max_threads);
+    unsigned width = vx_pool_width(p, max_threads);
 
     if (n_tasks == 0)
         return;

@@ -3,7 +3,7 @@
  */
 #include "util/topk.h"
 
-size_t vex_topk_sort(vex_topk *t)
+size_t vx_topk_sort(vex_topk *t)
 {
     /* heapsort: repeatedly move the worst to the end */
     size_t n = t->n;
@@ -17,7 +17,7 @@ size_t vex_topk_sort(vex_topk *t)
     return t->n;
 }
 
-void vex_topk_merge(vex_topk *t, const vex_topk *other)
+void vx_topk_merge(vex_topk *t, const vex_topk *other)
 {
     size_t i;
     for (i = 0; i < other->n; i++)

@@ -82,9 +82,9 @@ static inline void vex_topk_push(vex_topk *t, float d, uint64_t id)
 
 /* Sort the kept hits nearest first, in place; returns their number. The
  * heap is consumed. */
-size_t vex_topk_sort(vex_topk *t);
+size_t vx_topk_sort(vex_topk *t);
 
 /* Merge another heap's hits into t. */
-void vex_topk_merge(vex_topk *t, const vex_topk *other);
+void vx_topk_merge(vex_topk *t, const vex_topk *other);
 
 #endif

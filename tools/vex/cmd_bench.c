@@ -19,7 +19,7 @@
  * 1.0 for l2 distances under 10^5 at dim 128, so integer-valued data such
  * as SIFT still separates neighbours one unit apart.
  *
- * Quantized (--quant, issue 6): the index is built as usual, then trained
+ * Quantized (--quant): the index is built as usual, then trained
  * on its own vectors (vex_index_train, timed apart as train_s), and each
  * --refine value gives rows of its own; code_bytes is the size of one
  * code, what a search scans per vector.
