@@ -1,6 +1,6 @@
 /*
  * fuzz_db_log.c - fuzz target for a collection's log records as the engine
- * replays them (src/engine/collection.c, "Log record payload" in
+ * replays them (src/engine/recovery.c over src/engine/logrec.c, "Log record payload" in
  * docs/FORMAT.md). The write-ahead log's own framing and checksums are
  * fuzzed by fuzz_wal; here the records are intact as far as the log can
  * tell, and the payloads are arbitrary. Input: byte 0 picks the

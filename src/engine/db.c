@@ -298,7 +298,7 @@ static int probe_marker(void *arg, const char *name, int kind)
     marker_probe *p = arg;
     (void)kind;
     p->n++;
-    if (strcmp(name, VEXI_CREATING) == 0 || strcmp(name, VEXI_DROPPING) == 0)
+    if (strcmp(name, VX_CREATING) == 0 || strcmp(name, VX_DROPPING) == 0)
         p->marked = 1;
     return 0;
 }
@@ -322,7 +322,7 @@ typedef struct drop_ctx {
 static int db_drop_entry(void *arg, const char *name, int kind)
 {
     drop_ctx *d = arg;
-    if (strcmp(name, VEXI_DROPPING) == 0) {
+    if (strcmp(name, VX_DROPPING) == 0) {
         d->has_marker = 1;
         return 0;
     }
@@ -334,7 +334,7 @@ static int remove_collection_dir(vex_db *db, const char *dir, vex_err *err)
     drop_ctx d = {{db->vfs, &db->mem, dir, err}, 0};
     int rc = db->vfs->methods->list(db->vfs, dir, db_drop_entry, &d, err);
     if (rc == VEX_OK && d.has_marker) {
-        char *m = vx_path_join(&db->mem, dir, VEXI_DROPPING);
+        char *m = vx_path_join(&db->mem, dir, VX_DROPPING);
         if (m == NULL)
             return vx_err_set(err, VEX_NOMEM, "out of memory");
         rc = db->vfs->methods->remove(db->vfs, m, err);
@@ -774,7 +774,7 @@ static int create_dir(vex_db *db, const man_config *mc, unsigned char *schema,
     manifest m;
     int rc, ambiguous = 0;
 
-    marker = vx_path_join(&db->mem, final, VEXI_CREATING);
+    marker = vx_path_join(&db->mem, final, VX_CREATING);
     wal = vx_path_join(&db->mem, final, "wal");
     if (marker == NULL || wal == NULL) {
         rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
@@ -946,7 +946,7 @@ int vex_collection_drop(vex_db *db, const char *name)
         goto out;
     }
     dir = vx_path_join(&db->mem, db->coll_dir, name);
-    marker = dir ? vx_path_join(&db->mem, dir, VEXI_DROPPING) : NULL;
+    marker = dir ? vx_path_join(&db->mem, dir, VX_DROPPING) : NULL;
     if (dir == NULL || marker == NULL) {
         rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
         goto out;

@@ -36,16 +36,16 @@ struct vex_db {
     vex_err err;
     vex_allocator alloc_copy;
     vex_db_options opts;
-    vex_vfs *vfs;           /* the one in use */
-    vex_vfs *own_vfs;       /* created by us (posix), or NULL when injected */
-    char *path;             /* the database directory */
-    char *coll_dir;         /* <path>/collections */
-    vex_file *lock;         /* LOCK, held while open */
-    vex_pool *pool;         /* parallel loops of searches (fan-out, batch) */
-    vex_pool *bg_pool;      /* parallel loops of background graph builds, at
-                               background priority */
-    struct vexi_jobs *jobs; /* background threads (engine/jobs.h) */
-    pthread_mutex_t mu;     /* guards the open-collections list */
+    vex_vfs *vfs;         /* the one in use */
+    vex_vfs *own_vfs;     /* created by us (posix), or NULL when injected */
+    char *path;           /* the database directory */
+    char *coll_dir;       /* <path>/collections */
+    vex_file *lock;       /* LOCK, held while open */
+    vex_pool *pool;       /* parallel loops of searches (fan-out, batch) */
+    vex_pool *bg_pool;    /* parallel loops of background graph builds, at
+                             background priority */
+    struct vx_jobs *jobs; /* background threads (engine/jobs.h) */
+    pthread_mutex_t mu;   /* guards the open-collections list */
     vex_collection **open;
     size_t n_open, cap_open;
     _Atomic uint64_t next_filter_id; /* ids of vex_filter handles (their
@@ -68,8 +68,8 @@ vex_collection *vx_db_find_open(vex_db *db, const char *name); /* mu held */
 /* Drop one reference; the last one unregisters and destroys (takes mu). */
 int vx_db_release(vex_db *db, vex_collection *c);
 
-#define VEXI_CREATING "CREATING"
-#define VEXI_DROPPING "DROPPING"
+#define VX_CREATING "CREATING"
+#define VX_DROPPING "DROPPING"
 
 /* *leftover = whether collection directory `dir` is the leftover of an
  * unfinished create or drop (marked, or empty). */

@@ -1,7 +1,7 @@
 /*
  * engine.h - internal entry points of the engine layer for tests and
  * tools built with the library's private headers. Not exported from the
- * shared library (the vexi_ prefix marks internal non-static symbols).
+ * shared library (the vx_ prefix marks internal non-static symbols).
  */
 #ifndef VEX_ENGINE_H
 #define VEX_ENGINE_H

@@ -18,7 +18,7 @@ typedef struct job {
     int running; /* taken by a thread */
 } job;
 
-struct vexi_jobs {
+struct vx_jobs {
     const vex_mem *mem;
     pthread_mutex_t mu;
     pthread_cond_t work, idle;
@@ -31,7 +31,7 @@ struct vexi_jobs {
 
 /* Whether a job of this collection and kind is running (one at a time:
  * a second entry waits for the first to finish). */
-static int busy(const vexi_jobs *j, const vex_collection *c, int kind)
+static int busy(const vx_jobs *j, const vex_collection *c, int kind)
 {
     for (size_t i = 0; i < j->n; i++)
         if (j->q[i].c == c && j->q[i].kind == kind && j->q[i].running)
@@ -41,7 +41,7 @@ static int busy(const vexi_jobs *j, const vex_collection *c, int kind)
 
 static void *worker(void *arg)
 {
-    vexi_jobs *j = arg;
+    vx_jobs *j = arg;
     vx_thread_background(); /* builds yield to writers and searches */
     pthread_mutex_lock(&j->mu);
     for (;;) {
@@ -78,9 +78,9 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int vx_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out)
+int vx_jobs_start(const vex_mem *mem, unsigned n, vx_jobs **out)
 {
-    vexi_jobs *j = vx_mem_calloc(mem, 1, sizeof *j + n * sizeof(pthread_t));
+    vx_jobs *j = vx_mem_calloc(mem, 1, sizeof *j + n * sizeof(pthread_t));
     *out = NULL;
     if (j == NULL)
         return VEX_NOMEM;
@@ -99,7 +99,7 @@ int vx_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out)
     return VEX_OK;
 }
 
-void vx_jobs_stop(vexi_jobs *j)
+void vx_jobs_stop(vx_jobs *j)
 {
     if (j == NULL)
         return;
@@ -116,7 +116,7 @@ void vx_jobs_stop(vexi_jobs *j)
     vx_mem_free(j->mem, j);
 }
 
-void vx_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind)
+void vx_jobs_schedule(vx_jobs *j, vex_collection *c, int kind)
 {
     pthread_mutex_lock(&j->mu);
     for (size_t i = 0; i < j->n; i++) {
@@ -146,7 +146,7 @@ void vx_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind)
     pthread_mutex_unlock(&j->mu);
 }
 
-void vx_jobs_forget(vexi_jobs *j, vex_collection *c)
+void vx_jobs_forget(vx_jobs *j, vex_collection *c)
 {
     if (j == NULL)
         return;

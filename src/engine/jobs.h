@@ -23,22 +23,22 @@
 #include "vexdb.h"
 
 enum {
-    VEXI_JOB_FLUSH = 0,
-    VEXI_JOB_INDEX = 1,
-    VEXI_JOB_COMPACT = 2,
-    VEXI_JOB_KINDS = 3
+    VX_JOB_FLUSH = 0,
+    VX_JOB_INDEX = 1,
+    VX_JOB_COMPACT = 2,
+    VX_JOB_KINDS = 3
 };
 
-typedef struct vexi_jobs vexi_jobs;
+typedef struct vx_jobs vx_jobs;
 
 /* Start n threads. VEX_NOMEM, or VEX_IOERR when a thread cannot start. */
-int vx_jobs_start(const vex_mem *mem, unsigned n, vexi_jobs **out);
+int vx_jobs_start(const vex_mem *mem, unsigned n, vx_jobs **out);
 /* Stop the threads after their current job (queued jobs are dropped) and
  * free. NULL is a no-op. */
-void vx_jobs_stop(vexi_jobs *j);
+void vx_jobs_stop(vx_jobs *j);
 
-void vx_jobs_schedule(vexi_jobs *j, vex_collection *c, int kind);
-void vx_jobs_forget(vexi_jobs *j, vex_collection *c);
+void vx_jobs_schedule(vx_jobs *j, vex_collection *c, int kind);
+void vx_jobs_forget(vx_jobs *j, vex_collection *c);
 
 /* Run one job (collection.c). */
 void vx_coll_run_job(vex_collection *c, int kind);

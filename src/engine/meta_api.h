@@ -1,7 +1,7 @@
 /*
  * meta_api.h - the engine's view of the public vex_meta handle
  * (meta_api.c): the record it holds, and a way to replace it. Internal;
- * the vexi_ prefix keeps these out of the exported symbols.
+ * the vx_ prefix keeps these out of the exported symbols.
  */
 #ifndef VEX_ENGINE_META_API_H
 #define VEX_ENGINE_META_API_H

@@ -1,0 +1,146 @@
+/*
+ * apply.c - applying logged operations to a collection's rows: a put
+ * appends a row to the active memtable and ends the id's previous row
+ * wherever it lives (end_seq in a memtable, a delete sequence in a
+ * segment); a delete ends it. The write leader runs this with apply.mu
+ * held on exactly what it logged, and recovery runs it on replayed
+ * records before the handle is shared (state OPENING), so both take the
+ * same path (invariant 2 of collection.c).
+ */
+#include <string.h>
+
+#include "engine/coll_int.h"
+#include "engine/logrec.h"
+#include "meta/value.h"
+#include "storage/segment.h"
+
+/* Whether `id` has a live row now. */
+int vx_coll_has_id(const vex_collection *c, uint64_t id)
+{
+    const version *v = c->ver.cur;
+    uint64_t key;
+    VX_ASSERT_APPLY(c);
+    for (uint32_t i = v->n_mts; i-- > 0;)
+        if (vx_mt_live(v->mts[i], id))
+            return 1;
+    for (uint32_t i = v->n_segs; i-- > 0;)
+        if (vx_vseg_live(v->segs[i], id, &key))
+            return 1;
+    return 0;
+}
+
+/* End the live row of `id` at `seq` wherever it is, the active memtable
+ * excepted when `skip_active`. *ended = 1 when there was one. */
+static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
+                   int skip_active, int *ended)
+{
+    version *v = c->ver.cur;
+    uint64_t key;
+    *ended = 0;
+    for (uint32_t i = v->n_mts - (skip_active ? 1 : 0); i-- > 0;)
+        if (vx_mt_delete(v->mts[i], id, seq)) {
+            *ended = 1;
+            return VEX_OK;
+        }
+    for (uint32_t i = v->n_segs; i-- > 0;)
+        if (vx_vseg_live(v->segs[i], id, &key)) {
+            *ended = 1;
+            if (vx_vseg_delete(v->segs[i], key, seq) != VEX_OK)
+                return vx_coll_nomem(c);
+            return VEX_OK;
+        }
+    return VEX_OK;
+}
+
+/* The vector of the live row of `id` (leader, apply.mu held), for a
+ * metadata-only update: a memtable row's in place, a segment row's copied
+ * into c->lead.vecbuf. VEX_NOTFOUND when there is none. */
+int vx_coll_live_vector(vex_collection *c, uint64_t id, const void **vec)
+{
+    version *v = c->ver.cur;
+    uint64_t key, row;
+    for (uint32_t i = v->n_mts; i-- > 0;)
+        if (vx_mt_find(v->mts[i], id, UINT64_MAX - 1, &row)) {
+            *vec = mt_row_vec(v->mts[i], row);
+            return VEX_OK;
+        }
+    for (uint32_t i = v->n_segs; i-- > 0;)
+        if (vx_vseg_live(v->segs[i], id, &key)) {
+            vex_index *ix;
+            int rc = vx_vseg_index(v->segs[i], &ix, &c->err);
+            if (rc != VEX_OK)
+                return rc;
+            if (vex_index_get(ix, key, c->lead.vecbuf) != VEX_OK)
+                return vx_err_set(&c->err, VEX_CORRUPT,
+                                  "%s: id %llu (key %llu) is listed but not "
+                                  "in the index",
+                                  vx_seg_path(v->segs[i]->s),
+                                  (unsigned long long)id,
+                                  (unsigned long long)key);
+            *vec = c->lead.vecbuf;
+            return VEX_OK;
+        }
+    return vx_err_set(&c->err, VEX_NOTFOUND,
+                      "metadata update of id %llu: no such id",
+                      (unsigned long long)id);
+}
+
+/* `vec` as the float kernels may read it: a vector inside a log record
+ * that follows variable-length metadata can sit at any byte offset, so
+ * such a vector is copied to c->apply.vec_align (NULL: out of memory). */
+const void *vx_coll_vec_aligned(vex_collection *c, const void *vec)
+{
+    if ((uintptr_t)vec % sizeof(float) == 0)
+        return vec;
+    if (c->apply.vec_align == NULL &&
+        (c->apply.vec_align = vx_mem_alloc(c->mem, c->vec_bytes)) == NULL)
+        return NULL;
+    memcpy(c->apply.vec_align, vec, c->vec_bytes);
+    return c->apply.vec_align;
+}
+
+int vx_coll_apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
+                     const unsigned char *meta, size_t meta_len, uint64_t seq)
+{
+    memtable *a = version_active(c->ver.cur);
+    vm_record *rec = NULL;
+    int rc, ended = 0, ended_here = 0;
+    VX_ASSERT_APPLY(c);
+    VX_ASSERT(seq > 0);
+    if (kind == VX_OP_DELETE) {
+        rc = end_row(c, id, seq, 0, &ended);
+        if (ended)
+            atomic_fetch_sub(&c->counts.n_live, 1);
+        return rc;
+    }
+    if (vec == NULL) /* VX_OP_SETMETA is logged as VX_OP_UPSERT_M */
+        return vx_err_set(&c->err, VEX_INTERNAL,
+                          "operation %d on id %llu has no vector", kind,
+                          (unsigned long long)id);
+    if ((vec = vx_coll_vec_aligned(c, vec)) == NULL)
+        return vx_coll_nomem(c);
+    if (meta_len > 0) {
+        rc = vx_vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
+        if (rc != VEX_OK)
+            return rc;
+        if (vx_vm_record_n_fields(rec) == 0) {
+            vx_vm_record_free(rec, c->mem); /* no fields: store none */
+            rec = NULL;
+        }
+    }
+    if (!vx_mt_live(a, id)) {
+        rc = end_row(c, id, seq, 1, &ended);
+        if (rc != VEX_OK) {
+            vx_vm_record_free(rec, c->mem);
+            return rc;
+        }
+    }
+    rc = vx_mt_put(a, id, vec, rec, seq, &ended_here);
+    if (rc != VEX_OK) {
+        vx_vm_record_free(rec, c->mem);
+        return vx_err_set(&c->err, rc, "memtable: out of memory");
+    }
+    if (!ended && !ended_here)
+        atomic_fetch_add(&c->counts.n_live, 1);
+    return VEX_OK;
+}

@@ -1,0 +1,249 @@
+/*
+ * coll_int.h - the collection handle's private structures, shared by the
+ * files that implement it (collection.c is the map; see its header for
+ * the invariants and the state diagram).
+ *
+ *   collection.c   lifecycle: open, close, references, state, snapshots
+ *   recovery.c     loading the manifest, orphans, segments, log replay
+ *   apply.c        applying logged operations to the memtables/segments
+ *   write.c        the writer queue, group commit, single-record writes
+ *   batch.c        vex_batch: operations encoded ahead of a commit
+ *   install.c      freezes and flow control, flush, compaction, manifest
+ *                  publish and version install, background jobs
+ *   read.c         get, get_meta, scan
+ *   search.c       k-NN over a snapshot's sources, batch search
+ *   filter_api.c   vex_filter and the filter builder
+ *   stats.c        vex_stats, per-segment stats
+ *   logrec.[ch]    the log record codec
+ *
+ * Locks, in order (never take an earlier one while holding a later one):
+ * bg.flush_mu / bg.compact_mu (one flush, one compaction at a time), then
+ * apply.mu, then one of the two leaf locks, each held for a few
+ * instructions and never with the other: wq.mu (to queue, to hand a
+ * group over, to set the sticky error) and ver.mu (to copy or swap the
+ * snapshot). Each sub-struct below says
+ * which lock guards it. Fields of the identity part are set while the
+ * collection opens and never change afterwards: they are read without a
+ * lock.
+ */
+#ifndef VEX_ENGINE_COLL_INT_H
+#define VEX_ENGINE_COLL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine/db.h"
+#include "index/index.h"
+#include "meta/filter.h"
+#include "meta/schema.h"
+#include "storage/manifest.h"
+#include "storage/memtable.h"
+#include "storage/version.h"
+#include "storage/wal.h"
+#include "util/check.h"
+#include "util/idmap.h"
+#include "vexdb.h"
+
+/* Limits of one batch and of one group's log record. */
+#define VX_BATCH_MAX_BYTES (16u << 20)
+#define VX_GROUP_MAX_BYTES (32u << 20)
+
+/* The collection's state (transitions in collection.c's header). */
+typedef enum vx_coll_state {
+    VX_COLL_OPENING = 0, /* loading and replaying; not yet registered */
+    VX_COLL_OPEN,        /* takes writes */
+    VX_COLL_ERROR,       /* sticky: refuses writes until reopened */
+    VX_COLL_CLOSING      /* jobs cancelled, writers woken; being freed */
+} vx_coll_state;
+
+/* One request in the writer queue: a batch's encoded operations, or one
+ * operation. Lives on the stack of the thread that waits for it. */
+typedef struct vx_wreq {
+    struct vx_wreq *next;
+    const unsigned char *ops; /* encoded operations (a batch), or NULL */
+    size_t ops_len, n_ops;
+    int one_kind;
+    uint64_t one_id;
+    const void *one_vec;
+    const unsigned char *one_meta; /* encoded record (kinds 4-6) */
+    size_t one_meta_len;
+    size_t n_setmeta; /* metadata-only updates (logged with a vector) */
+    int done, rc;
+    char msg[VEX_ERRMSG_MAX];
+    pthread_cond_t cv;
+} vx_wreq;
+
+struct vex_collection {
+    /* ---- identity: set while opening, read-only afterwards ---- */
+    vex_db *db;
+    vex_mem *mem; /* the database's */
+    char name[VEX_NAME_MAX + 1];
+    char *dir, *wal_dir;
+    man_config cfg;
+    vex_index_config icfg; /* for vector checks and memtables */
+    size_t vec_bytes;
+    /* the metadata schema (NULL: none), its blob for the manifests, and
+     * the public view vex_collection_get_config hands out */
+    vm_schema *schema;
+    unsigned char *schema_blob;
+    uint32_t schema_len;
+    vex_schema_field *schema_pub;
+    char *schema_names;
+    wal *w; /* the log: opened last while opening; has its own lock */
+
+    vex_err err; /* the handle's message; has its own mutex */
+    int refs;    /* db->mu */
+
+    /* ---- life: the state and the sticky error ---- */
+    struct {
+        /* vx_coll_state; stored under wq.mu (with release), loaded
+         * without a lock (acquire) */
+        _Atomic int state;
+        /* set exactly when the state becomes CLOSING: the cancel flag
+         * storage routines (flush and compaction builds, memtable
+         * indexing) poll between steps */
+        _Atomic int cancel;
+        /* why the state is ERROR; written once, under wq.mu, before the
+         * state is */
+        int sticky_rc;
+        char sticky_msg[VEX_ERRMSG_MAX];
+    } life;
+
+    /* ---- the version readers snapshot (ver.mu; changed only by a
+     * holder of apply.mu, so apply.mu holders read it without ver.mu) */
+    struct {
+        vx_mutex mu;
+        version *cur;
+        uint64_t visible_seq;
+    } ver;
+
+    /* ---- the apply side (apply.mu): rows, freezes, installs ---- */
+    struct {
+        vx_mutex mu;
+        pthread_cond_t room_cv; /* a flush finished / the handle closes */
+        uint64_t last_seq;      /* of the last applied log record */
+        /* the manifest's (stored under apply.mu; read without it by
+         * vex_stats_get) */
+        _Atomic uint64_t flushed_seq;
+        uint64_t manifest_no, next_file;
+        /* a flush that failed without making the handle sticky: writers
+         * waiting for room give up with its status and message */
+        uint64_t flush_fails;
+        int flush_rc; /* of the last failed flush, VEX_OK after a success */
+        char flush_msg[VEX_ERRMSG_MAX];
+        /* a float-aligned copy of a logged vector that follows
+         * variable-length metadata in a record (allocated on use) */
+        unsigned char *vec_align;
+    } apply;
+
+    /* ---- the write leader's scratch (apply.mu holder) ---- */
+    struct {
+        vex_idmap overlay; /* id -> 1 live / 0 gone, this group */
+        vex_idmap vecmap;  /* id -> its vector's offset in rec */
+        uint64_t *touched; /* ids put in the overlay */
+        size_t n_touched, cap_touched;
+        unsigned char *rec; /* the group's record */
+        size_t rec_cap;
+        unsigned char *vecbuf; /* the vector a metadata update keeps */
+    } lead;
+
+    /* ---- the writer queue (wq.mu) ---- */
+    struct {
+        vx_mutex mu;
+        vx_wreq *head, *tail;
+    } wq;
+
+    /* ---- background work ---- */
+    struct {
+        vx_mutex flush_mu;   /* one flush at a time, oldest first */
+        vx_mutex compact_mu; /* one compaction at a time */
+        /* automatic compaction paused after a failure, until a flush
+         * succeeds (atomic: set under apply.mu, polled without it) */
+        _Atomic int compact_failed;
+    } bg;
+
+    /* ---- counters (atomic, no lock) ---- */
+    struct {
+        _Atomic uint64_t n_live;
+        _Atomic uint64_t n_flushes, n_compactions, n_compacted_rows, n_stalls;
+    } counts;
+};
+
+/* A compiled filter (filter_api.c). */
+struct vex_filter {
+    vex_mem mem;
+    vmf_filter *f;
+    uint64_t id; /* unique in its database: names its match sets */
+};
+
+/* Counters of one search call (vex_search_stats), shared by its workers. */
+typedef struct vx_qstats {
+    _Atomic uint32_t sources, exact, graph, post, fallbacks;
+    _Atomic uint64_t matched;
+} vx_qstats;
+
+/* A snapshot (V2), and the counters of the search using it (or NULL). */
+typedef struct vx_snap {
+    version *v;
+    uint64_t seq;
+    vx_qstats *qs;
+} vx_snap;
+
+/* ---- collection.c ---- */
+int vx_coll_nomem(vex_collection *c);
+/* Whether the handle can be used at all (not NULL, open). */
+int vx_coll_usable(const vex_collection *c);
+void vx_coll_snap_take(vex_collection *c, vx_snap *s);
+void vx_coll_snap_drop(vx_snap *s);
+/* Publish a new current version (apply.mu held); takes over the caller's
+ * reference to `v`. */
+void vx_coll_install_version(vex_collection *c, version *v);
+/* OPEN -> ERROR with `rc` and "what: <the handle's message>"; wakes
+ * writers waiting for room. No-op unless OPEN. */
+void vx_coll_fail(vex_collection *c, int rc, const char *what);
+/* VEX_OK, or the status that made the collection sticky (then its
+ * message is c->life.sticky_msg, stable from then on). */
+int vx_coll_sticky(const vex_collection *c);
+/* The state now (a hint unless the caller holds wq.mu). */
+vx_coll_state vx_coll_state_now(const vex_collection *c);
+/* The collection's index options for graphs built on the background
+ * pool. */
+void vx_coll_index_opts(const vex_collection *c, vex_index_options *io);
+int vx_coll_memtable_new(vex_collection *c, memtable **out);
+int vx_coll_version_from(vex_collection *c, memtable *const *mts,
+                         uint32_t n_mts, vseg *const *segs, uint32_t n_segs,
+                         version **out);
+
+/* ---- apply.c (apply.mu held, or recovery before the handle is
+ * shared) ---- */
+#define VX_ASSERT_APPLY(c)                                                     \
+    VX_ASSERT(vx_mutex_held(&(c)->apply.mu) ||                                 \
+              vx_coll_state_now(c) == VX_COLL_OPENING)
+int vx_coll_has_id(const vex_collection *c, uint64_t id);
+int vx_coll_live_vector(vex_collection *c, uint64_t id, const void **vec);
+const void *vx_coll_vec_aligned(vex_collection *c, const void *vec);
+int vx_coll_apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
+                     const unsigned char *meta, size_t meta_len, uint64_t seq);
+
+/* ---- install.c ---- */
+int vx_coll_active_full(const vex_collection *c);
+int vx_coll_freeze(vex_collection *c);
+int vx_coll_need_room(vex_collection *c);
+
+/* ---- write.c ---- */
+int vx_coll_submit(vex_collection *c, vx_wreq *w);
+int vx_coll_check_vec(vex_collection *c, const void *vec, const char *what,
+                      size_t pos, uint64_t id, char *msg, size_t msg_size);
+int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
+                       uint64_t id, size_t pos, char *msg, size_t msg_size);
+
+/* ---- read.c ---- */
+int vx_coll_get_snap(vex_collection *c, const vx_snap *s, uint64_t id,
+                     void *out);
+int vx_coll_get_meta_snap(vex_collection *c, const vx_snap *s, uint64_t id,
+                          vex_meta *out);
+
+/* ---- recovery.c ---- */
+int vx_coll_load(vex_collection *c);
+
+#endif

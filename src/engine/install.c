@@ -1,0 +1,588 @@
+/*
+ * install.c - how a collection's versions change outside the write path:
+ * freezing a full memtable and making room for writers (flow control),
+ * flushing the oldest frozen memtable into a segment, compacting
+ * segments, publishing the manifest that describes a new version and
+ * installing that version for readers, and the background jobs that run
+ * flushes, memtable indexing and compactions (engine/jobs.c calls
+ * vx_coll_run_job).
+ *
+ * Flow control. When the active memtable reaches memtable_bytes it is
+ * frozen (a new log file starts, so its records can be dropped after its
+ * flush) and a flush is scheduled. When max_frozen_memtables are waiting,
+ * the next write waits for a flush, or fails with VEX_BUSY
+ * (VEX_STALL_BUSY).
+ *
+ * Installs follow invariants 3-5 of collection.c: a build runs without
+ * apply.mu on a snapshot of its inputs; apply.mu is taken again to carry
+ * over rows ended since the build's sequence number (V3, V4), publish the
+ * manifest and install the version; the replaced inputs become obsolete
+ * and their files go with the last snapshot that uses them (V5).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/coll_int.h"
+#include "engine/jobs.h"
+#include "storage/compact.h"
+#include "storage/segment.h"
+
+int vx_coll_active_full(const vex_collection *c)
+{
+    const memtable *a = version_active(c->ver.cur);
+    return mt_rows(a) * c->vec_bytes +
+               atomic_load_explicit(&((memtable *)a)->meta_bytes,
+                                    memory_order_relaxed) >=
+           c->db->opts.memtable_bytes;
+}
+
+/* The last write a frozen memtable (or the manifest) covers. */
+static uint64_t covered_seq(const vex_collection *c)
+{
+    const version *v = c->ver.cur;
+    return v->n_mts > 1 ? v->mts[v->n_mts - 2]->freeze_seq
+                        : c->apply.flushed_seq;
+}
+
+/* Freeze the active memtable: a new empty one takes the writes, a new log
+ * file starts (so the frozen one's records can go after its flush), and a
+ * flush is scheduled. apply.mu held. */
+int vx_coll_freeze(vex_collection *c)
+{
+    version *v = c->ver.cur, *nv = NULL;
+    memtable *fresh = NULL, *old = version_active(v);
+    memtable **mts;
+    int rc;
+    VX_ASSERT_APPLY(c);
+    rc = vx_coll_memtable_new(c, &fresh);
+    if (rc != VEX_OK)
+        return rc;
+    mts = vx_mem_alloc(c->mem, (v->n_mts + 1) * sizeof *mts);
+    if (mts == NULL) {
+        vx_mt_unref(fresh);
+        return vx_coll_nomem(c);
+    }
+    memcpy(mts, v->mts, v->n_mts * sizeof *mts);
+    mts[v->n_mts] = fresh;
+    rc = vx_coll_version_from(c, mts, v->n_mts + 1, v->segs, v->n_segs, &nv);
+    vx_mem_free(c->mem, mts);
+    vx_mt_unref(fresh);
+    if (rc != VEX_OK)
+        return rc;
+    old->freeze_seq = c->apply.last_seq;
+    atomic_store(&old->frozen, 1);
+    vx_coll_install_version(c, nv);
+    if (c->w) {
+        rc = vx_wal_new_file(c->w, &c->err);
+        if (rc != VEX_OK) {
+            vx_coll_fail(c, rc, "starting a new log file failed");
+            return rc;
+        }
+        vx_jobs_schedule(c->db->jobs, c, VX_JOB_FLUSH);
+    }
+    return VEX_OK;
+}
+
+/* Before a group: make room in the active memtable (apply.mu held; may
+ * wait on room_cv, which releases it). */
+int vx_coll_need_room(vex_collection *c)
+{
+    int counted = 0;
+    uint64_t fails;
+    VX_ASSERT_HELD(&c->apply.mu);
+    for (;;) {
+        int rc;
+        if (!vx_coll_active_full(c))
+            return VEX_OK;
+        if (c->ver.cur->n_mts - 1 < c->db->opts.max_frozen_memtables)
+            return vx_coll_freeze(c);
+        if (!counted) {
+            atomic_fetch_add(&c->counts.n_stalls, 1);
+            counted = 1;
+        }
+        if (c->db->opts.write_stall == VEX_STALL_BUSY)
+            return vx_err_set(&c->err, VEX_BUSY,
+                              "%u frozen memtables are waiting for their "
+                              "flush (max_frozen_memtables); retry later",
+                              c->ver.cur->n_mts - 1);
+        if ((rc = vx_coll_sticky(c)) != VEX_OK)
+            return vx_err_set(&c->err, rc, "%s", c->life.sticky_msg);
+        if (atomic_load(&c->life.cancel))
+            return vx_err_set(&c->err, VEX_MISUSE, "the collection is closing");
+        vx_jobs_schedule(c->db->jobs, c, VX_JOB_FLUSH);
+        fails = c->apply.flush_fails;
+        vx_cond_wait(&c->apply.room_cv, &c->apply.mu);
+        if (c->apply.flush_fails != fails)
+            return vx_err_set(&c->err, c->apply.flush_rc,
+                              "waiting for room in the memtables: a flush "
+                              "failed: %s",
+                              c->apply.flush_msg);
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The manifest describing version `v` with `flushed_seq`. Arrays are
+ * allocated; free with vx_manifest_free. apply.mu held (delete arrays are
+ * stable under it). */
+static int build_manifest(vex_collection *c, const version *v, uint64_t number,
+                          uint64_t flushed_seq, manifest *m)
+{
+    VX_ASSERT_HELD(&c->apply.mu);
+    memset(m, 0, sizeof *m);
+    m->number = number;
+    m->config = c->cfg;
+    m->next_file = c->apply.next_file;
+    m->flushed_seq = flushed_seq;
+    m->segs = vx_mem_calloc(c->mem, v->n_segs ? v->n_segs : 1, sizeof *m->segs);
+    if (m->segs == NULL)
+        return vx_coll_nomem(c);
+    if (c->schema_len) {
+        m->schema = vx_mem_alloc(c->mem, c->schema_len);
+        if (m->schema == NULL) {
+            vx_manifest_free(m, c->mem);
+            return vx_coll_nomem(c);
+        }
+        memcpy(m->schema, c->schema_blob, c->schema_len);
+        m->schema_len = c->schema_len;
+    }
+    m->n_segments = v->n_segs;
+    for (uint32_t i = 0; i < v->n_segs; i++) {
+        const vseg *r = v->segs[i];
+        man_segment *ms = &m->segs[i];
+        uint64_t nd = atomic_load(&((vseg *)r)->n_deleted);
+        ms->number = r->info.number;
+        ms->n_rows = r->info.n_rows;
+        ms->file_size = r->info.file_size;
+        ms->min_seq = r->info.min_seq;
+        ms->max_seq = r->info.max_seq;
+        ms->n_deleted = nd;
+        if (nd) {
+            uint64_t k = 0;
+            ms->deleted = vx_mem_alloc(c->mem, nd * sizeof(uint64_t));
+            if (ms->deleted == NULL) {
+                vx_manifest_free(m, c->mem);
+                return vx_coll_nomem(c);
+            }
+            for (uint64_t key = 0; key < r->info.n_keys && k < nd; key++)
+                if (vseg_del_seq(r, key))
+                    ms->deleted[k++] = vx_seg_key_id(r->s, key);
+            qsort(ms->deleted, k, sizeof(uint64_t), cmp_u64);
+        }
+    }
+    return VEX_OK;
+}
+
+/* Publish `v` as the new manifest (apply.mu held). On VEX_OK the old
+ * manifest file is removed and c->apply.manifest_no moves; an ambiguous failure
+ * makes the handle vx_coll_sticky. */
+static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
+{
+    manifest m;
+    uint64_t old = c->apply.manifest_no, number;
+    int rc, ambiguous = 0;
+    VX_ASSERT_HELD(&c->apply.mu);
+    VX_ASSERT(flushed_seq <= c->apply.last_seq);
+    if (c->w && c->db->opts.durability == VEX_DURABILITY_NONE) {
+        /* invariant 4: nothing in the manifest may outlive its log */
+        rc = vx_wal_sync(c->w, &c->err);
+        if (rc != VEX_OK) {
+            vx_coll_fail(c, rc, "syncing the log failed");
+            return rc;
+        }
+    }
+    number = c->apply.next_file++;
+    rc = build_manifest(c, v, number, flushed_seq, &m);
+    if (rc != VEX_OK)
+        return rc;
+    rc = vx_manifest_publish(c->db->vfs, c->dir, &m, c->mem, &c->err,
+                             &ambiguous);
+    vx_manifest_free(&m, c->mem);
+    if (rc != VEX_OK) {
+        if (ambiguous)
+            vx_coll_fail(c, rc, "publishing the manifest failed");
+        return rc;
+    }
+    c->apply.manifest_no = number;
+    {
+        /* the old manifest; a failure only leaves a file the next open
+         * removes */
+        char name[64];
+        char *p;
+        vx_manifest_file_name(name, sizeof name, old);
+        p = vx_path_join(c->mem, c->dir, name);
+        if (p)
+            (void)c->db->vfs->methods->remove(c->db->vfs, p, NULL);
+        vx_mem_free(c->mem, p);
+    }
+    return VEX_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Flush: the oldest frozen memtable becomes a segment (V3)
+ * ------------------------------------------------------------------- */
+
+/* How this collection builds segments (storage/compact.h). */
+static void builder_of(vex_collection *c, seg_builder *b)
+{
+    memset(b, 0, sizeof *b);
+    b->vfs = c->db->vfs;
+    b->dir = c->dir;
+    b->mem = c->mem;
+    b->pool = c->db->bg_pool;
+    vx_coll_index_opts(c, &b->iopts);
+    b->vec_bytes = c->vec_bytes;
+    b->cancel = &c->life.cancel;
+    b->err = &c->err;
+}
+
+/* Flush the oldest frozen memtable (bg.flush_mu held). *did = 0 when there
+ * was none. */
+static int flush_one(vex_collection *c, int *did)
+{
+    seg_builder b;
+    int cancelled = 0;
+    memtable *m;
+    vseg *out = NULL;
+    version *v, *nv = NULL;
+    uint64_t s, number;
+    int rc;
+
+    *did = 0;
+    VX_ASSERT_HELD(&c->bg.flush_mu);
+    vx_mutex_lock(&c->apply.mu);
+    v = c->ver.cur;
+    if (v->n_mts < 2) {
+        vx_mutex_unlock(&c->apply.mu);
+        return VEX_OK;
+    }
+    if ((rc = vx_coll_sticky(c)) != VEX_OK) {
+        vx_mutex_unlock(&c->apply.mu);
+        return vx_err_set(&c->err, rc, "%s", c->life.sticky_msg);
+    }
+    m = v->mts[0];
+    vx_mt_ref(m);
+    s = c->apply.last_seq;
+    number = c->apply.next_file++;
+    vx_mutex_unlock(&c->apply.mu);
+
+    builder_of(c, &b);
+    rc = vx_compact_flush_build(&b, m, s, number, &out, &cancelled);
+    if (rc == VEX_OK && cancelled) {
+        /* the collection closes: the frozen memtable stays in the log */
+        vx_mt_unref(m);
+        return VEX_OK;
+    }
+
+    vx_mutex_lock(&c->apply.mu);
+    v = c->ver.cur;
+    if (rc == VEX_OK && out) {
+        /* V3: rows ended since s are deleted in the segment with their
+         * sequence numbers */
+        const uint64_t *rk = vx_seg_row_keys(out->s);
+        for (uint64_t i = 0; i < out->info.n_rows && rc == VEX_OK; i++) {
+            uint64_t e = mt_row_end(m, rk[i]);
+            if (e != 0 && vx_vseg_delete(out, rk[i], e) != VEX_OK)
+                rc = vx_coll_nomem(c);
+        }
+    }
+    if (rc == VEX_OK) {
+        vseg **segs = vx_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
+        if (segs == NULL) {
+            rc = vx_coll_nomem(c);
+        } else {
+            memcpy(segs, v->segs, v->n_segs * sizeof *segs);
+            if (out)
+                segs[v->n_segs] = out;
+            rc = vx_coll_version_from(c, v->mts + 1, v->n_mts - 1, segs,
+                                      v->n_segs + (out ? 1 : 0), &nv);
+            vx_mem_free(c->mem, segs);
+        }
+    }
+    if (rc == VEX_OK) {
+        rc = publish(c, nv, m->freeze_seq);
+        if (rc == VEX_OK) {
+            vx_coll_install_version(c, nv);
+            nv = NULL;
+            c->apply.flushed_seq = m->freeze_seq;
+            c->bg.compact_failed = 0;
+            c->apply.flush_rc = VEX_OK;
+        }
+    }
+    if (rc != VEX_OK) {
+        /* an ambiguous publish made the handle vx_coll_sticky already: then the
+         * file may be named by CURRENT and must stay */
+        int keep = vx_coll_sticky(c) != VEX_OK;
+        if (out && !keep)
+            atomic_store(&out->obsolete, 1);
+        if (!keep) {
+            /* not vx_coll_sticky: the frozen memtable stays and the next flush
+             * tries again; writers waiting for room get the error */
+            c->apply.flush_fails++;
+            c->apply.flush_rc = rc;
+            vx_err_copy(&c->err, c->apply.flush_msg, sizeof c->apply.flush_msg);
+        }
+    }
+    vx_mutex_unlock(&c->apply.mu);
+    vx_version_unref(nv);
+    vx_vseg_unref(out); /* the version holds it when published */
+    if (rc == VEX_OK) {
+        if (c->w)
+            (void)vx_wal_drop_before(c->w, m->freeze_seq + 1, NULL);
+        atomic_fetch_add(&c->counts.n_flushes, 1);
+        *did = 1;
+    }
+    vx_mt_unref(m);
+    pthread_cond_broadcast(&c->apply.room_cv);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Compaction (V4; the policy is documented with vex_db_options)
+ * ------------------------------------------------------------------- */
+
+/* One compaction (bg.compact_mu held). *did = 0 when the policy found
+ * nothing to do (or the collection is closing). */
+static int compact_once(vex_collection *c, int all, int *did)
+{
+    seg_builder b;
+    compact_policy policy;
+    version *v, *nv = NULL;
+    vseg **in = NULL, *out = NULL, **segs = NULL;
+    uint32_t *pick = NULL, n_in, k = 0;
+    uint64_t s, number;
+    int rc, cancelled = 0;
+
+    *did = 0;
+    VX_ASSERT_HELD(&c->bg.compact_mu);
+    vx_mutex_lock(&c->apply.mu);
+    v = c->ver.cur;
+    pick = vx_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *pick);
+    in = vx_mem_alloc(c->mem, (v->n_segs ? v->n_segs : 1) * sizeof *in);
+    if (pick == NULL || in == NULL) {
+        vx_mutex_unlock(&c->apply.mu);
+        vx_mem_free(c->mem, pick);
+        vx_mem_free(c->mem, in);
+        return vx_coll_nomem(c);
+    }
+    policy.min_merge = c->db->opts.compact_min_merge;
+    policy.max_merge = c->db->opts.compact_max_merge;
+    policy.deleted_pct = c->db->opts.compact_deleted_pct;
+    n_in = vx_compact_pick(v, &policy, all, pick);
+    if (n_in == 0 || (rc = vx_coll_sticky(c)) != VEX_OK) {
+        vx_mutex_unlock(&c->apply.mu);
+        vx_mem_free(c->mem, pick);
+        vx_mem_free(c->mem, in);
+        return n_in == 0 ? VEX_OK
+                         : vx_err_set(&c->err, rc, "%s", c->life.sticky_msg);
+    }
+    for (uint32_t i = 0; i < n_in; i++) {
+        in[i] = v->segs[pick[i]];
+        vx_vseg_ref(in[i]);
+    }
+    s = c->apply.last_seq;
+    number = c->apply.next_file++;
+    vx_mutex_unlock(&c->apply.mu);
+
+    builder_of(c, &b);
+    rc = vx_compact_build(&b, in, n_in, s, number, &out, &cancelled);
+
+    vx_mutex_lock(&c->apply.mu);
+    v = c->ver.cur;
+    if (rc == VEX_OK && !cancelled && out) {
+        /* V4: deletes since s move to the output */
+        for (uint32_t i = 0; i < n_in && rc == VEX_OK; i++)
+            for (uint64_t key = 0; key < in[i]->info.n_keys && rc == VEX_OK;
+                 key++) {
+                uint64_t d = vseg_del_seq(in[i], key), k2;
+                if (d > s &&
+                    vx_seg_find(out->s, vx_seg_key_id(in[i]->s, key), &k2) &&
+                    vx_vseg_delete(out, k2, d) != VEX_OK)
+                    rc = vx_coll_nomem(c);
+            }
+    }
+    if (rc == VEX_OK && !cancelled) {
+        segs = vx_mem_alloc(c->mem, (v->n_segs + 1) * sizeof *segs);
+        if (segs == NULL)
+            rc = vx_coll_nomem(c);
+    }
+    if (rc == VEX_OK && !cancelled) {
+        int placed = 0;
+        for (uint32_t i = 0; i < v->n_segs; i++) {
+            int is_in = 0;
+            for (uint32_t j = 0; j < n_in; j++)
+                is_in |= v->segs[i] == in[j];
+            if (!is_in)
+                segs[k++] = v->segs[i];
+            else if (!placed && out) {
+                segs[k++] = out;
+                placed = 1;
+            }
+        }
+        rc = vx_coll_version_from(c, v->mts, v->n_mts, segs, k, &nv);
+    }
+    if (rc == VEX_OK && !cancelled) {
+        rc = publish(c, nv, c->apply.flushed_seq);
+        if (rc == VEX_OK) {
+            vx_coll_install_version(c, nv);
+            nv = NULL;
+            for (uint32_t i = 0; i < n_in; i++)
+                atomic_store(&in[i]->obsolete, 1); /* V5 */
+            atomic_fetch_add(&c->counts.n_compactions, 1);
+            atomic_fetch_add(&c->counts.n_compacted_rows,
+                             out ? out->info.n_rows : 0);
+            *did = 1;
+        }
+    }
+    if (out && (rc != VEX_OK || cancelled) && vx_coll_sticky(c) == VEX_OK)
+        atomic_store(&out->obsolete, 1); /* not published: remove */
+    if (rc != VEX_OK && !all)
+        c->bg.compact_failed = 1;
+    vx_mutex_unlock(&c->apply.mu);
+    vx_version_unref(nv);
+    vx_vseg_unref(out);
+    for (uint32_t i = 0; i < n_in; i++)
+        vx_vseg_unref(in[i]);
+    vx_mem_free(c->mem, segs);
+    vx_mem_free(c->mem, pick);
+    vx_mem_free(c->mem, in);
+    return rc;
+}
+
+int vex_compact(vex_collection *c)
+{
+    int rc, did;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    vx_mutex_lock(&c->bg.compact_mu);
+    rc = compact_once(c, 1, &did);
+    vx_mutex_unlock(&c->bg.compact_mu);
+    return rc;
+}
+
+int vex_flush(vex_collection *c)
+{
+    int rc = VEX_OK, did = 1;
+    uint64_t target;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    vx_mutex_lock(&c->apply.mu);
+    rc = vx_coll_sticky(c);
+    if (rc != VEX_OK) {
+        vx_mutex_unlock(&c->apply.mu);
+        return vx_err_set(&c->err, rc, "%s", c->life.sticky_msg);
+    }
+    target = c->apply.last_seq;
+    if (target > covered_seq(c))
+        rc = vx_coll_freeze(c);
+    vx_mutex_unlock(&c->apply.mu);
+    if (rc != VEX_OK)
+        return rc;
+    vx_mutex_lock(&c->bg.flush_mu);
+    while (rc == VEX_OK && did) {
+        vx_mutex_lock(&c->apply.mu);
+        did = c->apply.flushed_seq < target;
+        vx_mutex_unlock(&c->apply.mu);
+        if (did)
+            rc = flush_one(c, &did);
+    }
+    vx_mutex_unlock(&c->bg.flush_mu);
+    if (rc == VEX_OK && c->db->opts.durability == VEX_DURABILITY_NONE)
+        rc = vx_wal_sync(c->w, &c->err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Background jobs (engine/jobs.c calls in)
+ * ------------------------------------------------------------------- */
+
+static void job_flush(vex_collection *c)
+{
+    int did = 1, rc = VEX_OK;
+    vx_mutex_lock(&c->bg.flush_mu);
+    while (rc == VEX_OK && did && !atomic_load(&c->life.cancel))
+        rc = flush_one(c, &did);
+    vx_mutex_unlock(&c->bg.flush_mu);
+    if (rc == VEX_OK && !atomic_load(&c->life.cancel) &&
+        c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
+        vx_jobs_schedule(c->db->jobs, c, VX_JOB_COMPACT);
+}
+
+/* Open (and so verify) the index of every segment of the current version
+ * that is not open yet: after a collection opens, the first searches then
+ * find them ready instead of paying for the checksum and graph checks. A
+ * failure is remembered by the segment and reported by the search that
+ * needs it. */
+static void warm_segments(vex_collection *c)
+{
+    vx_snap s;
+    vex_err tmp;
+    vx_err_init(&tmp);
+    vx_coll_snap_take(c, &s);
+    for (uint32_t i = 0; i < s.v->n_segs && !atomic_load(&c->life.cancel);
+         i++) {
+        vex_index *ix;
+        (void)vx_vseg_index(s.v->segs[i], &ix, &tmp);
+    }
+    vx_coll_snap_drop(&s);
+    vx_err_destroy(&tmp);
+}
+
+static void job_index(vex_collection *c)
+{
+    warm_segments(c);
+    for (;;) {
+        vx_snap s;
+        memtable *a;
+        uint64_t n;
+        int rc;
+        if (atomic_load(&c->life.cancel) || vx_coll_sticky(c) != VEX_OK)
+            return;
+        vx_coll_snap_take(c, &s);
+        a = version_active(s.v);
+        n = mt_rows(a);
+        if (a->ix == NULL || n <= c->db->opts.memtable_exact_rows ||
+            mt_indexed(a) >= n) {
+            vx_coll_snap_drop(&s);
+            return;
+        }
+        rc = vx_mt_index_to(a, n, &c->life.cancel, &c->err);
+        vx_coll_snap_drop(&s);
+        if (rc != VEX_OK) {
+            vx_coll_fail(c, rc, "indexing the memtable failed");
+            return;
+        }
+    }
+}
+
+static void job_compact(vex_collection *c)
+{
+    int did = 1;
+    if (vx_mutex_trylock(&c->bg.compact_mu) != 0)
+        return; /* vex_compact runs; it does the work */
+    while (did && !atomic_load(&c->life.cancel) && !c->bg.compact_failed)
+        if (compact_once(c, 0, &did) != VEX_OK)
+            break;
+    vx_mutex_unlock(&c->bg.compact_mu);
+}
+
+void vx_coll_run_job(vex_collection *c, int kind)
+{
+    if (atomic_load(&c->life.cancel))
+        return;
+    switch (kind) {
+    case VX_JOB_FLUSH:
+        job_flush(c);
+        break;
+    case VX_JOB_INDEX:
+        job_index(c);
+        break;
+    case VX_JOB_COMPACT:
+        job_compact(c);
+        break;
+    }
+}

@@ -1,0 +1,80 @@
+/*
+ * logrec.h - the payload of a collection's log records: the operation
+ * codec (bytes in docs/FORMAT.md, "Log record payload").
+ *
+ * A record is an 8-byte header (magic "VOP1", number of operations) and
+ * that many operations, each a 16-byte header (kind, metadata length, id)
+ * followed by the vector (puts) and the encoded metadata record (kinds 4
+ * to 6). The write path encodes a group's operations into one record,
+ * vex_batch keeps its operations in the same encoding, and recovery checks
+ * a record whole with vx_logrec_check before it applies any of it. The
+ * decoders read untrusted bytes (a log file) and never read past `n`.
+ *
+ * Pure functions: no locks, no allocation, any thread.
+ */
+#ifndef VEX_ENGINE_LOGREC_H
+#define VEX_ENGINE_LOGREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/index.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+#define VX_LOGREC_MAGIC     0x31504f56u /* "VOP1" little-endian */
+#define VX_LOGREC_HEADER    8
+#define VX_LOGREC_OP_HEADER 16
+
+/* Operation kinds. Kinds 4-6 carry a metadata record: insert and upsert
+ * with metadata, and a metadata-only update (which is never logged: the
+ * leader logs it as VX_OP_UPSERT_M with the row's current vector). */
+enum {
+    VX_OP_INSERT = 1,
+    VX_OP_UPSERT = 2,
+    VX_OP_DELETE = 3,
+    VX_OP_INSERT_M = 4,
+    VX_OP_UPSERT_M = 5,
+    VX_OP_SETMETA = 6
+};
+
+int vx_logrec_kind_has_vec(int kind);
+int vx_logrec_kind_has_meta(int kind);
+/* "insert", "upsert", "metadata update" or "delete", for messages. */
+const char *vx_logrec_op_name(int kind);
+
+/* Bytes of one encoded operation. */
+size_t vx_logrec_op_size(size_t vec_bytes, int kind, size_t meta_len);
+
+/* Write the record header for n_ops operations at p. */
+void vx_logrec_header(unsigned char *p, uint32_t n_ops);
+
+/* Encode one operation at p (vx_logrec_op_size bytes). With meta == NULL
+ * the metadata length is written but not the bytes (the caller fills
+ * them in place). */
+void vx_logrec_op_encode(unsigned char *p, int kind, uint64_t id,
+                         const void *vec, size_t vec_bytes,
+                         const unsigned char *meta, size_t meta_len);
+
+/* Decode one operation at p (n bytes left): its size, or 0 when the bytes
+ * are not a well-formed operation (unknown kind, non-zero reserved bytes,
+ * metadata length 0 or above VM_MAX_ENCODED, or too short). `vec` and
+ * `meta` point into p; the vector may be unaligned. The metadata bytes
+ * are only located (decode them with vx_vm_record_decode). */
+size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
+                           int *kind, uint64_t *id, const void **vec,
+                           const unsigned char **meta, size_t *meta_len);
+
+/* Check a whole record before any of it is applied: the header, every
+ * operation well-formed and loggable (no metadata-only update), every
+ * vector valid for `cfg` (vx_vector_check, on a copy in `vec_scratch`, a
+ * float-aligned buffer of cfg->vec_bytes), every metadata record decoding
+ * strictly, and no bytes after the last operation. VEX_OK with *n_ops
+ * set; VEX_CORRUPT (VEX_NOMEM when decoding metadata ran out of memory)
+ * with a message naming the operation and its byte offset, which the
+ * caller prefixes with the file and sequence number. */
+int vx_logrec_check(const unsigned char *p, size_t n,
+                    const vex_index_config *cfg, void *vec_scratch,
+                    const vex_mem *mem, vex_err *err, uint32_t *n_ops);
+
+#endif

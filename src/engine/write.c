@@ -1,0 +1,498 @@
+/*
+ * write.c - the collection's write path: single-record writes and batch
+ * commits enter a writer queue, a leader takes a group, checks it, logs
+ * it as one record and applies it (LevelDB's writer queue).
+ *
+ * Each commit enqueues a request and waits. The request at the head is
+ * the leader: it takes the whole queue (GROUP) or only itself (FULL,
+ * NONE), checks each request's operations in order against the state
+ * plus the effects of the requests before it (an overlay map; a request
+ * that fails is rolled out of the overlay and fails alone), writes all
+ * accepted operations as ONE log record (engine/logrec.h), which
+ * vx_wal_append syncs (GROUP, FULL), applies them to the active memtable
+ * at the record's sequence number (apply.c) and publishes that number
+ * (V1). Appending a row is a copy: graph insertion happens later, on a
+ * background thread (vx_mt_index_to), so an acknowledgement never waits
+ * for the index.
+ *
+ * Vectors and metadata are checked against the collection's
+ * configuration and schema in the caller's thread, before a request is
+ * queued. A metadata-only update is a new row with the old vector: the
+ * leader logs it as an upsert with metadata and the vector it finds
+ * (encode_group), never as a reference to the old row, which a
+ * compaction may drop before the log record is flushed (invariant 2 of
+ * collection.c would then be broken on replay).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/coll_int.h"
+#include "engine/jobs.h"
+#include "engine/logrec.h"
+#include "engine/meta_api.h"
+#include "meta/value.h"
+
+/* Iterate the operations of a request. */
+typedef struct op_iter {
+    const vx_wreq *w;
+    size_t pos, i;
+    const unsigned char *meta; /* of the last operation (kinds 4-6) */
+    size_t meta_len;
+} op_iter;
+
+static int op_next(const vex_collection *c, op_iter *it, int *kind,
+                   uint64_t *id, const void **vec)
+{
+    const vx_wreq *w = it->w;
+    if (it->i >= w->n_ops)
+        return 0;
+    if (w->ops == NULL) {
+        *kind = w->one_kind;
+        *id = w->one_id;
+        *vec = w->one_vec;
+        it->meta = w->one_meta;
+        it->meta_len = w->one_meta_len;
+    } else {
+        it->pos += vx_logrec_op_decode(w->ops + it->pos, w->ops_len - it->pos,
+                                       c->vec_bytes, kind, id, vec, &it->meta,
+                                       &it->meta_len);
+    }
+    it->i++;
+    return 1;
+}
+
+static size_t wreq_bytes(const vex_collection *c, const vx_wreq *w)
+{
+    if (w->ops)
+        return w->ops_len + w->n_setmeta * c->vec_bytes;
+    return vx_logrec_op_size(c->vec_bytes, w->one_kind, w->one_meta_len) +
+           (w->one_kind == VX_OP_SETMETA ? c->vec_bytes : 0);
+}
+
+static int touch(vex_collection *c, uint64_t id, int live)
+{
+    if (c->lead.n_touched == c->lead.cap_touched) {
+        size_t cap = c->lead.cap_touched ? c->lead.cap_touched * 2 : 64;
+        uint64_t *p = vx_mem_realloc(c->mem, c->lead.touched, cap * sizeof *p);
+        if (p == NULL)
+            return VEX_NOMEM;
+        c->lead.touched = p;
+        c->lead.cap_touched = cap;
+    }
+    if (vx_idmap_put(&c->lead.overlay, id, (uint64_t)live) != VEX_OK)
+        return VEX_NOMEM;
+    c->lead.touched[c->lead.n_touched++] = id;
+    return VEX_OK;
+}
+
+static int exists_now(vex_collection *c, uint64_t id)
+{
+    uint64_t v;
+    if (vx_idmap_get(&c->lead.overlay, id, &v))
+        return (int)v;
+    return vx_coll_has_id(c, id);
+}
+
+/* Check a request's operations in order against state + overlay; on
+ * success its effects stay in the overlay. */
+static int validate(vex_collection *c, vx_wreq *w)
+{
+    op_iter it = {w, 0, 0, NULL, 0};
+    int kind, rc = VEX_OK;
+    uint64_t id;
+    const void *vec;
+    VX_ASSERT_HELD(&c->apply.mu);
+    while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec)) {
+        int ex = exists_now(c, id);
+        if (kind == VX_OP_SETMETA && !ex) {
+            rc = VEX_NOTFOUND;
+            snprintf(w->msg, sizeof w->msg,
+                     "metadata update of id %llu (operation %zu): no such id",
+                     (unsigned long long)id, it.i - 1);
+        } else if ((kind == VX_OP_INSERT || kind == VX_OP_INSERT_M) && ex) {
+            rc = VEX_EXISTS;
+            snprintf(w->msg, sizeof w->msg,
+                     "insert of id %llu (operation %zu): the id exists",
+                     (unsigned long long)id, it.i - 1);
+        } else if (kind == VX_OP_DELETE && !ex) {
+            rc = VEX_NOTFOUND;
+            snprintf(w->msg, sizeof w->msg,
+                     "delete of id %llu (operation %zu): no such id",
+                     (unsigned long long)id, it.i - 1);
+        } else if (touch(c, id, kind != VX_OP_DELETE) != VEX_OK) {
+            rc = VEX_NOMEM;
+            snprintf(w->msg, sizeof w->msg, "out of memory");
+        }
+    }
+    if (rc != VEX_OK) {
+        /* clear the overlay; the leader re-validates the requests accepted
+         * before this one to rebuild it (the state has not changed) */
+        for (size_t i = 0; i < c->lead.n_touched; i++)
+            vx_idmap_remove(&c->lead.overlay, c->lead.touched[i]);
+        c->lead.n_touched = 0;
+    }
+    return rc;
+}
+
+/* Schedule background indexing of the active memtable when its unindexed
+ * tail is long enough (apply.mu held). */
+#define INDEX_TRIGGER 256
+static void maybe_index(vex_collection *c)
+{
+    memtable *a = version_active(c->ver.cur);
+    uint64_t n = mt_rows(a);
+    if (a->ix && n > c->db->opts.memtable_exact_rows &&
+        n - mt_indexed(a) >= INDEX_TRIGGER)
+        vx_jobs_schedule(c->db->jobs, c, VX_JOB_INDEX);
+}
+
+/* V1: the group's effects become visible to new snapshots. */
+static void publish_seq(vex_collection *c, uint64_t seq)
+{
+    VX_ASSERT_HELD(&c->apply.mu);
+    VX_ASSERT(seq >= c->ver.visible_seq);
+    vx_mutex_lock(&c->ver.mu);
+    c->ver.visible_seq = seq;
+    vx_mutex_unlock(&c->ver.mu);
+}
+
+/* Leader: the group [head .. last]. */
+/* Encode the accepted requests of [head .. last] after the record header
+ * in c->lead.rec (sized by wreq_bytes). A metadata-only update is logged as an
+ * upsert with metadata carrying the record's current vector, taken from
+ * an earlier put of the same group (vecmap) or from the state: so replay
+ * never needs a row that a compaction may have dropped since (a segment
+ * row ended by the update is gone after the next compaction, while the
+ * log record may be replayed until the next flush). */
+static int encode_group(vex_collection *c, vx_wreq *head, vx_wreq *last,
+                        size_t n_setmeta)
+{
+    size_t pos = VX_LOGREC_HEADER;
+    int rc = VEX_OK;
+    for (vx_wreq *w = head; rc == VEX_OK; w = w->next) {
+        if (w->rc == VEX_OK) {
+            op_iter it = {w, 0, 0, NULL, 0};
+            int kind;
+            uint64_t id, at;
+            const void *vec;
+            while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec)) {
+                if (kind == VX_OP_SETMETA) {
+                    if (vx_idmap_get(&c->lead.vecmap, id, &at))
+                        vec = c->lead.rec + at;
+                    else if ((rc = vx_coll_live_vector(c, id, &vec)) != VEX_OK)
+                        break;
+                    kind = VX_OP_UPSERT_M;
+                }
+                vx_logrec_op_encode(c->lead.rec + pos, kind, id, vec,
+                                    c->vec_bytes, it.meta, it.meta_len);
+                if (n_setmeta && vx_logrec_kind_has_vec(kind)) {
+                    if (vx_idmap_put(&c->lead.vecmap, id,
+                                     pos + VX_LOGREC_OP_HEADER) != VEX_OK)
+                        rc = vx_coll_nomem(c);
+                } else if (n_setmeta) {
+                    vx_idmap_remove(&c->lead.vecmap, id);
+                }
+                pos += vx_logrec_op_size(c->vec_bytes, kind, it.meta_len);
+            }
+        }
+        if (w == last)
+            break;
+    }
+    if (n_setmeta) {
+        /* empty the map again: every id it may hold is in the record */
+        size_t p = VX_LOGREC_HEADER;
+        while (p < pos) {
+            int kind;
+            uint64_t id;
+            const void *vec;
+            const unsigned char *meta;
+            size_t meta_len, used;
+            used = vx_logrec_op_decode(c->lead.rec + p, pos - p, c->vec_bytes,
+                                       &kind, &id, &vec, &meta, &meta_len);
+            if (used == 0)
+                break;
+            vx_idmap_remove(&c->lead.vecmap, id);
+            p += used;
+        }
+    }
+    return rc;
+}
+
+static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
+{
+    size_t rec_len = VX_LOGREC_HEADER, n_ops = 0, n_setmeta = 0;
+    int rc = VEX_OK;
+    uint64_t seq = 0;
+    vx_wreq *w;
+    VX_ASSERT(!vx_mutex_held(&c->apply.mu));
+
+    vx_mutex_lock(&c->apply.mu);
+    rc = vx_coll_sticky(c);
+    if (rc != VEX_OK) {
+        for (w = head;; w = w->next) {
+            w->rc = rc;
+            snprintf(w->msg, sizeof w->msg, "%s", c->life.sticky_msg);
+            if (w == last)
+                break;
+        }
+        vx_mutex_unlock(&c->apply.mu);
+        return;
+    }
+    rc = vx_coll_need_room(c);
+    if (rc != VEX_OK)
+        goto done;
+    /* validate in order; requests that fail drop out of the group */
+    for (w = head;; w = w->next) {
+        size_t before = c->lead.n_touched;
+        w->rc = validate(c, w);
+        if (w->rc != VEX_OK && before > 0) {
+            /* rebuild the overlay of the accepted requests before w */
+            vx_wreq *v;
+            c->lead.n_touched = 0;
+            for (v = head; v != w; v = v->next)
+                if (v->rc == VEX_OK)
+                    (void)validate(c, v);
+        }
+        if (w->rc == VEX_OK) {
+            rec_len += wreq_bytes(c, w);
+            n_ops += w->n_ops;
+            n_setmeta += w->ops ? w->n_setmeta : w->one_kind == VX_OP_SETMETA;
+        }
+        if (w == last)
+            break;
+    }
+    for (size_t i = 0; i < c->lead.n_touched; i++)
+        vx_idmap_remove(&c->lead.overlay, c->lead.touched[i]);
+    c->lead.n_touched = 0;
+    if (n_ops == 0) {
+        vx_mutex_unlock(&c->apply.mu);
+        return;
+    }
+    if (rec_len > c->lead.rec_cap) {
+        unsigned char *p = vx_mem_realloc(c->mem, c->lead.rec, rec_len);
+        if (p == NULL) {
+            rc = vx_coll_nomem(c);
+            goto done;
+        }
+        c->lead.rec = p;
+        c->lead.rec_cap = rec_len;
+    }
+    vx_logrec_header(c->lead.rec, (uint32_t)n_ops);
+    rc = encode_group(c, head, last, n_setmeta);
+    if (rc != VEX_OK)
+        goto done;
+    rc = vx_wal_append(c->w, c->lead.rec, rec_len, &seq, &c->err);
+    if (rc != VEX_OK) {
+        vx_coll_fail(c, rc, "writing the log failed");
+        goto done;
+    }
+    /* apply exactly what was logged, as replay will */
+    {
+        size_t pos = VX_LOGREC_HEADER;
+        for (size_t i = 0; i < n_ops && rc == VEX_OK; i++) {
+            int kind;
+            uint64_t id;
+            const void *vec;
+            const unsigned char *meta;
+            size_t meta_len;
+            pos += vx_logrec_op_decode(c->lead.rec + pos, rec_len - pos,
+                                       c->vec_bytes, &kind, &id, &vec, &meta,
+                                       &meta_len);
+            rc = vx_coll_apply_op(c, kind, id, vec, meta, meta_len, seq);
+        }
+    }
+    VX_ASSERT(seq > c->apply.last_seq);
+    c->apply.last_seq = seq;
+    if (rc != VEX_OK) {
+        vx_coll_fail(c, rc, "applying a logged write failed");
+        goto done;
+    }
+    publish_seq(c, seq); /* V1 */
+    /* the group is durable and visible; freezing a full memtable now lets
+     * its flush start before the next write needs the room */
+    if (vx_coll_active_full(c) &&
+        c->ver.cur->n_mts - 1 < c->db->opts.max_frozen_memtables &&
+        vx_coll_freeze(c) != VEX_OK)
+        vx_coll_fail(c, VEX_NOMEM, "freezing the memtable failed");
+    maybe_index(c);
+    vx_mutex_unlock(&c->apply.mu);
+    return;
+done:
+    vx_mutex_unlock(&c->apply.mu);
+    for (w = head;; w = w->next) {
+        if (w->rc == VEX_OK) {
+            w->rc = rc;
+            vx_err_copy(&c->err, w->msg, sizeof w->msg);
+        }
+        if (w == last)
+            break;
+    }
+}
+
+/* Enqueue a request and wait until a leader (maybe this thread) ran it. */
+int vx_coll_submit(vex_collection *c, vx_wreq *w)
+{
+    vx_wreq *last;
+    size_t bytes;
+    w->next = NULL;
+    w->done = 0;
+    w->rc = VEX_OK;
+    w->msg[0] = '\0';
+    pthread_cond_init(&w->cv, NULL);
+    vx_mutex_lock(&c->wq.mu);
+    if (c->wq.tail)
+        c->wq.tail->next = w;
+    else
+        c->wq.head = w;
+    c->wq.tail = w;
+    while (!w->done && w != c->wq.head)
+        vx_cond_wait(&w->cv, &c->wq.mu);
+    if (w->done) {
+        vx_mutex_unlock(&c->wq.mu);
+        pthread_cond_destroy(&w->cv);
+        if (w->rc != VEX_OK)
+            vx_err_set(&c->err, w->rc, "%s", w->msg);
+        return w->rc;
+    }
+    /* leader: take a group */
+    last = w;
+    bytes = wreq_bytes(c, w);
+    if (c->db->opts.durability == VEX_DURABILITY_GROUP) {
+        while (last->next &&
+               bytes + wreq_bytes(c, last->next) <= VX_GROUP_MAX_BYTES) {
+            last = last->next;
+            bytes += wreq_bytes(c, last);
+        }
+    }
+    vx_mutex_unlock(&c->wq.mu);
+
+    lead(c, w, last);
+
+    vx_mutex_lock(&c->wq.mu);
+    c->wq.head = last->next;
+    if (c->wq.head == NULL)
+        c->wq.tail = NULL;
+    for (vx_wreq *v = w->next; v != NULL && v != last->next; v = v->next) {
+        v->done = 1;
+        pthread_cond_signal(&v->cv);
+    }
+    if (c->wq.head)
+        pthread_cond_signal(&c->wq.head->cv);
+    vx_mutex_unlock(&c->wq.mu);
+    pthread_cond_destroy(&w->cv);
+    if (w->rc != VEX_OK)
+        vx_err_set(&c->err, w->rc, "%s", w->msg);
+    return w->rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Records
+ * ------------------------------------------------------------------- */
+
+int vx_coll_check_vec(vex_collection *c, const void *vec, const char *what,
+                      size_t pos, uint64_t id, char *msg, size_t msg_size)
+{
+    char why[160];
+    if (vx_vector_check(&c->icfg, vec, why, sizeof why) == VEX_OK)
+        return VEX_OK;
+    snprintf(msg, msg_size, "%s of id %llu (operation %zu): %s", what,
+             (unsigned long long)id, pos, why);
+    return VEX_INVALID;
+}
+
+/* Check a put's metadata (NULL: none) against the schema, if any. */
+int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
+                       uint64_t id, size_t pos, char *msg, size_t msg_size)
+{
+    vex_err e;
+    int rc;
+    if (c->schema == NULL)
+        return VEX_OK;
+    vx_err_init(&e);
+    rc = vx_vm_schema_check(c->schema, rec, &e);
+    if (rc != VEX_OK) {
+        char why[VEX_ERRMSG_MAX];
+        vx_err_copy(&e, why, sizeof why);
+        snprintf(msg, msg_size, "%s of id %llu (operation %zu): %.400s",
+                 vx_logrec_op_name(kind), (unsigned long long)id, pos, why);
+    }
+    vx_err_destroy(&e);
+    return rc;
+}
+
+static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
+                     const vex_meta *meta)
+{
+    vx_wreq w;
+    const vm_record *rec = vx_meta_record(meta);
+    unsigned char stack[1024], *enc = NULL;
+    size_t enc_len = 0;
+    char msg[VEX_ERRMSG_MAX];
+    int rc;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (kind != VX_OP_DELETE && kind != VX_OP_SETMETA) {
+        if (vec == NULL)
+            return vx_err_set(&c->err, VEX_MISUSE, "vector is NULL");
+        if (vx_coll_check_vec(c, vec, vx_logrec_op_name(kind), 0, id, msg,
+                              sizeof msg) != VEX_OK)
+            return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
+    }
+    if (kind != VX_OP_DELETE &&
+        vx_coll_check_meta(c, rec, kind, id, 0, msg, sizeof msg) != VEX_OK)
+        return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
+    if (vx_vm_record_n_fields(rec) > 0 || kind == VX_OP_SETMETA) {
+        if (kind == VX_OP_INSERT)
+            kind = VX_OP_INSERT_M;
+        else if (kind == VX_OP_UPSERT)
+            kind = VX_OP_UPSERT_M;
+        enc_len = vx_vm_record_encoded_size(rec);
+        enc = enc_len <= sizeof stack ? stack : vx_mem_alloc(c->mem, enc_len);
+        if (enc == NULL)
+            return vx_coll_nomem(c);
+        vx_vm_record_encode(rec, enc);
+    }
+    memset(&w, 0, sizeof w);
+    w.n_ops = 1;
+    w.one_kind = kind;
+    w.one_id = id;
+    w.one_vec = vec;
+    w.one_meta = enc;
+    w.one_meta_len = enc_len;
+    rc = vx_coll_submit(c, &w);
+    if (enc != stack)
+        vx_mem_free(c->mem, enc);
+    return rc;
+}
+
+int vex_insert(vex_collection *c, uint64_t id, const void *vector)
+{
+    return write_one(c, VX_OP_INSERT, id, vector, NULL);
+}
+
+int vex_upsert(vex_collection *c, uint64_t id, const void *vector)
+{
+    return write_one(c, VX_OP_UPSERT, id, vector, NULL);
+}
+
+int vex_delete(vex_collection *c, uint64_t id)
+{
+    return write_one(c, VX_OP_DELETE, id, NULL, NULL);
+}
+
+int vex_insert_meta(vex_collection *c, uint64_t id, const void *vector,
+                    const vex_meta *meta)
+{
+    return write_one(c, VX_OP_INSERT, id, vector, meta);
+}
+
+int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
+                    const vex_meta *meta)
+{
+    return write_one(c, VX_OP_UPSERT, id, vector, meta);
+}
+
+int vex_update_meta(vex_collection *c, uint64_t id, const vex_meta *meta)
+{
+    return write_one(c, VX_OP_SETMETA, id, NULL, meta);
+}
