@@ -668,6 +668,14 @@ typedef struct vex_db_options {
      * was flushed) reach this percentage of its rows is rewritten on its
      * own to reclaim the space; 0 = never, else 1..100. Default 30. */
     uint32_t compact_deleted_pct;
+    /* Bytes of filter match sets (one bit per segment row, per compiled
+     * filter used on the segment) the database keeps so that repeated
+     * searches with one vex_filter evaluate it once per segment; least
+     * recently used sets are evicted past it, a filter's sets go with
+     * vex_filter_free and a segment's when it is replaced. 0 = keep none
+     * (every filtered search evaluates its filter); at most 2^40. Default
+     * 64 MiB. */
+    uint64_t match_cache_bytes;
     /* Allocator for everything the handle and its collections own; NULL =
      * malloc/free. Copied; `user` must outlive the handle. Default NULL. */
     const vex_allocator *allocator;
@@ -1228,6 +1236,11 @@ struct vex_search_stats {
     uint32_t fallbacks;    /* graph or post plans redone exactly (see
                               above): counted instead of their plan for a
                               memtable, besides it for a segment */
+    uint32_t match_sets_built; /* segments on which this search evaluated
+                                  the filter over every row, because its
+                                  match set was not in the database's
+                                  cache (vex_db_options.match_cache_bytes);
+                                  the others reused a cached set */
 };
 
 VEX_API void vex_search_stats_init(vex_search_stats *st);

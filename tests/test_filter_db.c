@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/db.h"
+#include "storage/mcache.h"
 #include "test.h"
 #include "util/rng.h"
 #include "vexdb.h"
@@ -790,6 +792,165 @@ out:
         vex_db_close(db);
 }
 
+/* ---- the match cache ----------------------------------------------------
+ *
+ * Filters parsed per query (the usual pattern) must not push the sets of
+ * long-lived filters out: before the cache moved out of the segments, 16
+ * slots per segment were filled by the first 16 filters and never freed,
+ * so from the 17th on every search with a new filter, long-lived ones
+ * included, evaluated it over every row of the segment. */
+
+static vex_db *open_db_cache(const char *name, uint64_t budget)
+{
+    char path[512];
+    vex_db_options o;
+    vex_db *db = NULL;
+    snprintf(path, sizeof path, "%s/%s", tmp_root, name);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.n_threads = 1;
+    o.background_threads = 1;
+    o.compact_min_merge = 0;
+    o.compact_deleted_pct = 0;
+    o.match_cache_bytes = budget;
+    CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
+    return db;
+}
+
+/* Flush `n` rows with bucket = id % 1000 as one segment. */
+static void load_segment(vex_collection *c, uint64_t first, uint64_t n)
+{
+    vex_batch *b = NULL;
+    vex_meta *m = NULL;
+    vex_rng r;
+    vex_rng_seed(&r, 77 + first);
+    CHECK_RC(vex_batch_create(DIM * sizeof(float), NULL, &b), VEX_OK);
+    CHECK_RC(vex_meta_create(NULL, &m), VEX_OK);
+    for (uint64_t id = first; id < first + n; id++) {
+        float v[DIM];
+        for (int d = 0; d < DIM; d++)
+            v[d] = (float)vex_rng_double(&r);
+        vex_meta_clear(m);
+        CHECK_RC(vex_meta_set_int(m, "bucket", (int64_t)(id % 1000)), VEX_OK);
+        CHECK_RC(vex_batch_insert_meta(b, id, v, m), VEX_OK);
+    }
+    CHECK_RC(vex_batch_commit(c, b), VEX_OK);
+    CHECK_RC(vex_flush(c), VEX_OK);
+    vex_meta_free(m);
+    vex_batch_free(b);
+}
+
+/* One filtered search; returns how many match sets it built. */
+static uint32_t search_built(vex_collection *c, const vex_filter *f)
+{
+    float q[DIM] = {0.5f};
+    vex_hit hits[K];
+    size_t nh = 0;
+    vex_search_params sp;
+    vex_search_stats st;
+    vex_search_params_init(&sp);
+    vex_search_stats_init(&st);
+    sp.where = f;
+    sp.stats = &st;
+    CHECK_RC(vex_search(c, q, K, &sp, hits, NULL, &nh), VEX_OK);
+    CHECK_EQ_INT(nh, K);
+    return st.match_sets_built;
+}
+
+static void test_match_cache(void)
+{
+    vex_db *db = open_db_cache("mcache", UINT64_C(64) << 20);
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_filter *a, *b, *f;
+    size_t n_sets, bytes;
+    char text[64];
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    load_segment(c, 0, 5000);
+
+    a = compile(c, "bucket < 100");
+    CHECK_EQ_INT(search_built(c, a), 1);
+    CHECK_EQ_INT(search_built(c, a), 0);
+    /* a thousand filters, each parsed, used once and freed */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(text, sizeof text, "bucket < %d", 200 + i);
+        f = compile(c, text);
+        CHECK_EQ_INT(search_built(c, f), 1);
+        vex_filter_free(f);
+    }
+    /* a new long-lived filter is cached as the first one was, and the
+     * first one still is */
+    b = compile(c, "bucket >= 500");
+    CHECK_EQ_INT(search_built(c, b), 1);
+    CHECK_EQ_INT(search_built(c, b), 0);
+    CHECK_EQ_INT(search_built(c, a), 0);
+    /* freed filters left nothing: only a's and b's sets are kept */
+    vx_mcache_usage(db->mcache, &n_sets, &bytes);
+    CHECK_EQ_INT(n_sets, 2);
+    CHECK(bytes >= 2 * (5000 / 8) && bytes <= 2 * (5000 / 8 + 64));
+    vex_filter_free(b);
+    vx_mcache_usage(db->mcache, &n_sets, &bytes);
+    CHECK_EQ_INT(n_sets, 1);
+
+    /* a segment's sets go when a compaction replaces it */
+    load_segment(c, 5000, 5000);
+    CHECK_EQ_INT(search_built(c, a), 1); /* the new segment's */
+    vx_mcache_usage(db->mcache, &n_sets, &bytes);
+    CHECK_EQ_INT(n_sets, 2);
+    CHECK_RC(vex_compact(c), VEX_OK);
+    vx_mcache_usage(db->mcache, &n_sets, &bytes);
+    CHECK_EQ_INT(n_sets, 0);
+    CHECK_EQ_INT(search_built(c, a), 1);
+    CHECK_EQ_INT(search_built(c, a), 0);
+    vex_filter_free(a);
+    CHECK_RC(vex_collection_close(c), VEX_OK);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+
+    /* a budget of one set: the least recently used set is evicted */
+    db = open_db_cache("mcache", 10000 / 8 + 64); /* one segment of 10,000 */
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    a = compile(c, "bucket < 100");
+    b = compile(c, "bucket >= 500");
+    CHECK_EQ_INT(search_built(c, a), 1);
+    CHECK_EQ_INT(search_built(c, a), 0);
+    CHECK_EQ_INT(search_built(c, b), 1);
+    CHECK_EQ_INT(search_built(c, a), 1);
+    vx_mcache_usage(db->mcache, &n_sets, &bytes);
+    CHECK_EQ_INT(n_sets, 1);
+    vex_filter_free(a);
+    vex_filter_free(b);
+    CHECK_RC(vex_collection_close(c), VEX_OK);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+
+    /* budget 0: nothing is kept, every search evaluates */
+    db = open_db_cache("mcache", 0);
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    a = compile(c, "bucket < 100");
+    CHECK_EQ_INT(search_built(c, a), 1);
+    CHECK_EQ_INT(search_built(c, a), 1);
+    vex_filter_free(a);
+    CHECK_RC(vex_collection_close(c), VEX_OK);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+}
+
+static void test_match_cache_option(void)
+{
+    char path[512];
+    vex_db_options o;
+    vex_db *db = NULL;
+    snprintf(path, sizeof path, "%s/mcache-opt", tmp_root);
+    vex_db_options_init(&o);
+    CHECK(o.match_cache_bytes == (UINT64_C(64) << 20));
+    o.create_if_missing = 1;
+    o.match_cache_bytes = (UINT64_C(1) << 40) + 1;
+    CHECK_RC(vex_db_open(path, &o, &db), VEX_INVALID);
+    CHECK(strstr(vex_db_errmsg(db), "match_cache_bytes") != NULL);
+    vex_db_close(db);
+}
+
 int main(void)
 {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/vex_test_filter_db_XXXXXX");
@@ -805,6 +966,8 @@ int main(void)
     TEST_RUN(test_flat_oracle);
     TEST_RUN(test_hnsw_recall);
     TEST_RUN(test_concurrent);
+    TEST_RUN(test_match_cache);
+    TEST_RUN(test_match_cache_option);
     for (int i = 0; i < K; i++)
         vex_meta_free(g_metas[i]);
     if (!test_failures_)

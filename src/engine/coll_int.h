@@ -172,13 +172,14 @@ struct vex_collection {
 /* A compiled filter (filter_api.c). */
 struct vex_filter {
     vex_mem mem;
+    vex_db *db; /* its match sets are in db->mcache */
     vmf_filter *f;
     uint64_t id; /* unique in its database: names its match sets */
 };
 
 /* Counters of one search call (vex_search_stats), shared by its workers. */
 typedef struct vx_qstats {
-    _Atomic uint32_t sources, exact, graph, post, fallbacks;
+    _Atomic uint32_t sources, exact, graph, post, fallbacks, built;
     _Atomic uint64_t matched;
 } vx_qstats;
 

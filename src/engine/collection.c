@@ -127,8 +127,8 @@ void vx_coll_snap_drop(vx_snap *s)
     s->v = NULL;
 }
 
-/* Publish a new current version (apply.mu held, or recovery); takes over the caller's
- * reference to `v`. */
+/* Publish a new current version (apply.mu held, or recovery); takes over the
+ * caller's reference to `v`. */
 void vx_coll_install_version(vex_collection *c, version *v)
 {
     version *old;

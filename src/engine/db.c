@@ -213,6 +213,7 @@ void vex_db_options_init(vex_db_options *opts)
     opts->compact_min_merge = 4;
     opts->compact_max_merge = 16;
     opts->compact_deleted_pct = 30;
+    opts->match_cache_bytes = UINT64_C(64) << 20;
     opts->memtable_exact_rows = 256;
     opts->wal_file_bytes = UINT64_C(64) << 20;
     opts->allocator = NULL;
@@ -269,6 +270,10 @@ static int check_db_options(vex_db *db, const vex_db_options *o)
         return vx_err_set(&db->err, VEX_INVALID,
                           "compact_deleted_pct is %u, must be 0..100",
                           o->compact_deleted_pct);
+    if (o->match_cache_bytes > (UINT64_C(1) << 40))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "match_cache_bytes is %llu, must be 0..2^40",
+                          (unsigned long long)o->match_cache_bytes);
     if (o->memtable_exact_rows > 1000000)
         return vx_err_set(e, VEX_INVALID,
                           "memtable_exact_rows is %u, must be 0..1000000",
@@ -489,6 +494,9 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
             rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
                             n_threads);
     }
+    if (rc == VEX_OK && vx_mcache_create(&db->mem, (size_t)o->match_cache_bytes,
+                                         &db->mcache) != VEX_OK)
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     if (rc == VEX_OK) {
         rc = vx_jobs_start(&db->mem, o->background_threads, &db->jobs);
         if (rc != VEX_OK)
@@ -564,6 +572,7 @@ int vex_db_close(vex_db *db)
     }
     vx_mem_free(&db->mem, db->open);
     vx_jobs_stop(db->jobs);
+    vx_mcache_destroy(db->mcache);
     vx_pool_destroy(db->bg_pool);
     vx_pool_destroy(db->pool);
     if (db->lock)

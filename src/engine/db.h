@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 
 #include "io/vfs.h"
+#include "storage/mcache.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/pool.h"
@@ -48,8 +49,9 @@ struct vex_db {
     pthread_mutex_t mu;   /* guards the open-collections list */
     vex_collection **open;
     size_t n_open, cap_open;
-    _Atomic uint64_t next_filter_id; /* ids of vex_filter handles (their
-                                        match sets cached in segments) */
+    _Atomic uint64_t next_filter_id; /* ids of vex_filter handles (they
+                                        name their match sets) */
+    vx_mcache *mcache;               /* filter match sets (storage/mcache.h) */
 };
 
 /* Collection entry points used by db.c (collection.c). */

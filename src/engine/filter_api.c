@@ -26,6 +26,7 @@ int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
         return vx_coll_nomem(c);
     f->mem = *c->mem;
     f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
+    f->db = c->db;
     rc = vx_vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
     if (rc != VEX_OK) {
         vx_mem_free(c->mem, f);
@@ -41,6 +42,7 @@ void vex_filter_free(vex_filter *f)
     if (f == NULL)
         return;
     mem = f->mem;
+    vx_mcache_drop_filter(f->db->mcache, f->id);
     vx_vmf_free(f->f, &mem);
     vx_mem_free(&mem, f);
 }
@@ -250,6 +252,7 @@ int vex_filter_build(vex_collection *c, vex_filter_builder *b,
         return vx_coll_nomem(c);
     f->mem = *c->mem;
     f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
+    f->db = c->db;
     rc = vx_vmf_build(b->vb, (const vmf_expr *)root, c->schema, &f->mem,
                       &c->err, &f->f);
     if (rc != VEX_OK) {

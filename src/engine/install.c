@@ -272,6 +272,8 @@ static int flush_one(vex_collection *c, int *did)
 
     builder_of(c, &b);
     rc = vx_compact_flush_build(&b, m, s, number, &out, &cancelled);
+    if (out)
+        out->mcache = c->db->mcache;
     if (rc == VEX_OK && cancelled) {
         /* the collection closes: the frozen memtable stays in the log */
         vx_mt_unref(m);
@@ -390,6 +392,8 @@ static int compact_once(vex_collection *c, int all, int *did)
 
     builder_of(c, &b);
     rc = vx_compact_build(&b, in, n_in, s, number, &out, &cancelled);
+    if (out)
+        out->mcache = c->db->mcache;
 
     vx_mutex_lock(&c->apply.mu);
     v = c->ver.cur;

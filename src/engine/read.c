@@ -148,13 +148,14 @@ int vex_scan(vex_collection *c, const vex_filter *where,
     for (uint32_t i = 0; i < s.v->n_segs && rc == VEX_OK; i++) {
         vseg *g = s.v->segs[i];
         const uint64_t *ids = vx_seg_ids(g->s), *rk = vx_seg_row_keys(g->s);
+        const vx_match *match = NULL;
         const uint64_t *bits = NULL;
-        uint64_t *scratch = NULL, cnt = 0;
         if (g->info.n_rows == 0)
             continue;
-        if (where)
-            rc = vx_vseg_match(g, where->id, where->f, &bits, &cnt, &scratch,
-                               &c->err);
+        int built;
+        if (where && (rc = vx_vseg_match(g, where->id, where->f, &match, &built,
+                                         &c->err)) == VEX_OK)
+            bits = match->bits;
         for (uint64_t j = 0; j < g->info.n_rows && rc == VEX_OK; j++) {
             vm_record *copy = NULL;
             if (!vseg_visible(g, rk[j], s.seq))
@@ -169,7 +170,7 @@ int vex_scan(vex_collection *c, const vex_filter *where,
             vx_meta_take(m, copy);
             rc = fn(ctx, ids[j], m);
         }
-        vx_mem_free(c->mem, scratch);
+        vx_vseg_match_release(g, match);
     }
     vx_coll_snap_drop(&s);
     vex_meta_free(m);

@@ -125,6 +125,7 @@ static int open_segments(vex_collection *c, const manifest *m)
         vx_mem_free(c->mem, path);
         if (rc != VEX_OK)
             break;
+        g->mcache = c->db->mcache;
         segs[n++] = g;
         if (g->info.n_rows != ms->n_rows ||
             g->info.file_size != ms->file_size || g->info.dim != c->cfg.dim ||

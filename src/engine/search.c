@@ -172,15 +172,23 @@ static int search_seg_where(vex_collection *c, vseg *g, const vx_snap *sn,
                             vex_topk *top)
 {
     const vex_filter *vf = up->where;
-    const uint64_t *bits;
-    uint64_t *scratch = NULL, m = 0, n = g->info.n_rows;
+    const vx_match *match = NULL;
+    const uint64_t *bits = NULL;
+    int built = 0;
+    uint64_t m = 0, n = g->info.n_rows;
     vex_hit post_stack[POST_STACK], *more = NULL;
     vex_index *ix;
     vex_search_params sp;
     match_ctx mc;
     size_t nh = 0, want;
     int rc, plan;
-    rc = vx_vseg_match(g, vf->id, vf->f, &bits, &m, &scratch, &c->err);
+    rc = vx_vseg_match(g, vf->id, vf->f, &match, &built, &c->err);
+    if (rc == VEX_OK && built && sn->qs)
+        atomic_fetch_add(&sn->qs->built, 1);
+    if (rc == VEX_OK) {
+        bits = match->bits;
+        m = match->count;
+    }
     if (rc == VEX_OK)
         rc = vx_vseg_index(g, &ix, &c->err);
     if (rc != VEX_OK)
@@ -284,7 +292,7 @@ static int search_seg_where(vex_collection *c, vseg *g, const vx_snap *sn,
 out:
     if (more != post_stack)
         vx_mem_free(c->mem, more);
-    vx_mem_free(c->mem, scratch);
+    vx_vseg_match_release(g, match);
     return rc;
 }
 
@@ -507,6 +515,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     atomic_init(&qs.post, 0);
     atomic_init(&qs.fallbacks, 0);
     atomic_init(&qs.matched, 0);
+    atomic_init(&qs.built, 0);
     if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
         tmp = vx_mem_alloc(c->mem, k * sizeof *tmp);
         if (tmp == NULL)
@@ -525,6 +534,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         st->plan_graph = atomic_load(&qs.graph);
         st->plan_post = atomic_load(&qs.post);
         st->fallbacks = atomic_load(&qs.fallbacks);
+        st->match_sets_built = atomic_load(&qs.built);
     }
     if (rc == VEX_OK) {
         *n_hits = vx_topk_sort(&top);

@@ -48,8 +48,8 @@ void vx_vseg_unref(vseg *v)
         atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
         return;
     vex_index_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
-    for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
-        vx_mem_free(v->mem, v->match[i].bits);
+    /* its match sets go before its address can name another segment */
+    vx_mcache_drop_owner(v->mcache, v);
     vx_vm_colset_close(atomic_load_explicit(&v->cols, memory_order_relaxed));
     if (atomic_load(&v->obsolete)) {
         /* V5: replaced by a published manifest and no longer read */
@@ -160,22 +160,16 @@ int vx_vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
 }
 
 int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
-                  const uint64_t **bits, uint64_t *count, uint64_t **scratch,
-                  vex_err *err)
+                  const vx_match **out, int *built, vex_err *err)
 {
     const vm_colset *cs;
     uint64_t *b, n = 0, n_keys = v->info.n_keys, words = (n_keys + 63) / 64;
-    int rc, slot = -1;
-    *bits = NULL;
-    *count = 0;
-    *scratch = NULL;
-    for (int i = 0; i < VSEG_MATCH_SLOTS; i++)
-        if (atomic_load_explicit(&v->match[i].id, memory_order_acquire) ==
-            filter_id) {
-            *bits = v->match[i].bits;
-            *count = v->match[i].count;
-            return VEX_OK;
-        }
+    int rc;
+    *out = NULL;
+    *built = 0;
+    if (v->mcache && (*out = vx_mcache_get(v->mcache, v, filter_id)) != NULL)
+        return VEX_OK;
+    *built = 1;
     rc = vx_vseg_colset(v, &cs, err);
     if (rc != VEX_OK)
         return rc;
@@ -205,32 +199,36 @@ int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
         b[w] &= live;
         n += (uint64_t)__builtin_popcountll(b[w]);
     }
-    pthread_mutex_lock(&v->open_lock);
-    for (int i = 0; i < VSEG_MATCH_SLOTS && slot < 0; i++) {
-        uint64_t id =
-            atomic_load_explicit(&v->match[i].id, memory_order_relaxed);
-        if (id == filter_id) { /* another thread was first */
-            pthread_mutex_unlock(&v->open_lock);
+    if (v->mcache) {
+        *out = vx_mcache_put(v->mcache, v, filter_id, b,
+                             (words + 1) * sizeof *b, n);
+    } else {
+        /* no cache: an uncached set of a budget-0 cache of its own is not
+         * worth one; hand out a set the release frees */
+        vx_match *m = vx_mem_alloc(v->mem, sizeof *m);
+        if (m) {
+            m->bits = b;
+            m->count = n;
+        } else {
             vx_mem_free(v->mem, b);
-            *bits = v->match[i].bits;
-            *count = v->match[i].count;
-            return VEX_OK;
         }
-        if (id == 0)
-            slot = i;
+        *out = m;
     }
-    if (slot >= 0) {
-        v->match[slot].bits = b;
-        v->match[slot].count = n;
-        atomic_store_explicit(&v->match[slot].id, filter_id,
-                              memory_order_release);
-    }
-    pthread_mutex_unlock(&v->open_lock);
-    if (slot < 0)
-        *scratch = b;
-    *bits = b;
-    *count = n;
+    if (*out == NULL)
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     return VEX_OK;
+}
+
+void vx_vseg_match_release(vseg *v, const vx_match *m)
+{
+    if (m == NULL)
+        return;
+    if (v->mcache) {
+        vx_mcache_release(v->mcache, m);
+    } else {
+        vx_mem_free(v->mem, (void *)m->bits);
+        vx_mem_free(v->mem, (void *)m);
+    }
 }
 
 int vx_vseg_index(vseg *v, vex_index **out, vex_err *err)

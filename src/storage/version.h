@@ -59,13 +59,13 @@
 #include "meta/column.h"
 #include "meta/filter.h"
 #include "meta/value.h"
+#include "storage/mcache.h"
 #include "storage/segment.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/pool.h"
 
 /* A segment in use: the mapped file, its delete state and its index. */
-#define VSEG_MATCH_SLOTS 16
 
 typedef struct vseg {
     _Atomic int refs;
@@ -84,13 +84,9 @@ typedef struct vseg {
     /* the META section's columns, opened (checked strictly) on the first
      * metadata read (open_lock) and published with release */
     _Atomic(vm_colset *) cols;
-    /* match sets of filters (vx_vseg_match), filled under open_lock, each
-     * slot published by a release store of its id */
-    struct {
-        _Atomic uint64_t id; /* 0: free */
-        uint64_t *bits;
-        uint64_t count;
-    } match[VSEG_MATCH_SLOTS];
+    /* the database's cache of filter match sets (storage/mcache.h), set
+     * by the owner right after opening; NULL: every set is built per use */
+    vx_mcache *mcache;
     int ix_rc;
     char ix_msg[VEX_ERRMSG_MAX];
 } vseg;
@@ -147,16 +143,16 @@ int vx_vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
 
 /* The keys filter `f` matches, among the keys live at birth (deletes are
  * not applied: check vseg_visible), as a bitmap of n_keys bits with its
- * population *count, computed over the metadata columns
- * (vx_vm_colset_eval). `filter_id` (non-zero) names the filter: the first
- * call for an id evaluates it and caches the set in one of
- * VSEG_MATCH_SLOTS slots, kept until the segment is freed, so later calls
- * cost nothing; when every slot is taken the set is built into *scratch
- * (the caller frees it with vx_mem_free; NULL when the cached set was
- * returned). */
+ * population count, computed over the metadata columns
+ * (vx_vm_colset_eval). `filter_id` (non-zero, unique in the database)
+ * names the filter: the set is looked up in, or built and put into, the
+ * database's match cache (v->mcache), so repeated searches with one
+ * filter build it once (*built says whether this call built it). *out
+ * is referenced: hand it back with
+ * vx_vseg_match_release. */
 int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
-                  const uint64_t **bits, uint64_t *count, uint64_t **scratch,
-                  vex_err *err);
+                  const vx_match **out, int *built, vex_err *err);
+void vx_vseg_match_release(vseg *v, const vx_match *m);
 
 /* Live rows now (rows alive at birth minus deleted). */
 static inline uint64_t vseg_live_rows(const vseg *v)

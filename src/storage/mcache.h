@@ -1,0 +1,76 @@
+/*
+ * mcache.h - the database's cache of filter match sets.
+ *
+ * A match set is the bitmap of a segment's keys whose metadata a compiled
+ * filter matches, and its count (storage/version.h, vx_vseg_match). It
+ * costs a pass over the segment's metadata columns to build, and a
+ * program usually runs the same filter many times, so built sets are
+ * kept here, keyed by (segment, filter id), for the whole database:
+ *
+ *  - bounded in bytes: the least recently used sets are evicted when a
+ *    new one would pass the budget; a set bigger than the budget is
+ *    handed out uncached and freed after use;
+ *  - freed with the filter: vex_filter_free drops its sets
+ *    (vx_mcache_drop_filter), so parsing a filter per query (the usual
+ *    pattern) never leaves sets behind that push out the long-lived
+ *    filters' ones;
+ *  - pruned with the segment: when a segment is freed (it left the
+ *    version and its last snapshot ended) its sets go
+ *    (vx_mcache_drop_owner), before its address can be reused.
+ *
+ * Rejected: slots in the segment keyed by filter id (what this replaced:
+ * 16 slots filled by the first 16 filters and never released, so after 16
+ * short-lived filters every filtered search on a long-lived segment paid
+ * a full evaluation and an allocation, for as long as the segment lived).
+ *
+ * A set handed out is referenced: it stays valid until vx_mcache_release,
+ * even if it is evicted or dropped meanwhile. Threading: every function
+ * may be called from any thread; one mutex guards the table, held for a
+ * hash lookup or an insert (never while a set is built).
+ */
+#ifndef VEX_STORAGE_MCACHE_H
+#define VEX_STORAGE_MCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/mem.h"
+
+typedef struct vx_mcache vx_mcache;
+
+typedef struct vx_match {
+    const uint64_t *bits; /* one bit per key */
+    uint64_t count;       /* bits set */
+} vx_match;
+
+/* A cache with a budget of `budget` bytes of bitmaps (0: nothing is
+ * kept; every set is built per use). VEX_NOMEM. */
+int vx_mcache_create(const vex_mem *mem, size_t budget, vx_mcache **out);
+/* Free the cache and every set (none may be in use). NULL: no-op. */
+void vx_mcache_destroy(vx_mcache *mc);
+
+/* The set of (owner, filter_id), referenced, or NULL when not cached. */
+const vx_match *vx_mcache_get(vx_mcache *mc, const void *owner,
+                              uint64_t filter_id);
+
+/* Hand over a built set: `bits` (allocated with the cache's allocator,
+ * `bytes` long) is taken over whatever happens. Returns the referenced
+ * set now cached for (owner, filter_id) (another thread's, when it was
+ * first), or an uncached one freed at its release; NULL only when out of
+ * memory (bits are freed then). */
+const vx_match *vx_mcache_put(vx_mcache *mc, const void *owner,
+                              uint64_t filter_id, uint64_t *bits, size_t bytes,
+                              uint64_t count);
+
+/* Drop the reference vx_mcache_get/put gave. NULL: no-op. */
+void vx_mcache_release(vx_mcache *mc, const vx_match *m);
+
+/* Remove every set of `owner` / of filter `filter_id` (sets in use are
+ * freed at their last release). */
+void vx_mcache_drop_owner(vx_mcache *mc, const void *owner);
+void vx_mcache_drop_filter(vx_mcache *mc, uint64_t filter_id);
+
+/* Sets and bytes cached now (for tests and statistics). */
+void vx_mcache_usage(vx_mcache *mc, size_t *n_sets, size_t *bytes);
+
+#endif
