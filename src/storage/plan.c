@@ -1,0 +1,36 @@
+/*
+ * plan.c - the filtered-search planner (plan.h). The thresholds were
+ * measured with bench/filter_bench.py (BENCHMARKS.md, "Filtered search"):
+ * below ~1% of the rows an exact scan of the matches beats a filtered
+ * walk, and above ~90% a wider plain walk beats the hook.
+ */
+#include "storage/plan.h"
+
+vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
+                       size_t max_k)
+{
+    vx_plan p;
+    uint64_t scan_max =
+        rows / 100 > VX_PLAN_SCAN_MIN ? rows / 100 : VX_PLAN_SCAN_MIN;
+    int known = matches != VX_PLAN_MATCHES_UNKNOWN;
+    p.candidates = k;
+    p.want = known && matches < k ? (size_t)matches : k;
+    if (!has_graph || (known && matches <= scan_max)) {
+        p.kind = VX_PLAN_SCAN;
+    } else if (known && matches * 10 >= rows * 9) {
+        /* enough candidates that about k of them match: k * (n - m) / m
+         * extra, doubled for the spread, plus a margin for tiny k */
+        double extra = (double)k * (double)(rows - matches) /
+                       (double)(matches ? matches : 1) * 2.0;
+        size_t kk = k + (size_t)extra + 8;
+        p.kind = VX_PLAN_POST;
+        if (kk > max_k)
+            kk = max_k;
+        if (kk > rows)
+            kk = (size_t)rows;
+        p.candidates = kk;
+    } else {
+        p.kind = VX_PLAN_GRAPH;
+    }
+    return p;
+}

@@ -1,0 +1,58 @@
+/*
+ * plan.h - the filtered-search planner: which way one source (a memtable
+ * or a segment) answers a k-NN query restricted to the rows a metadata
+ * filter matches.
+ *
+ * A pure function of what the source knows: its rows n, the rows the
+ * filter matches m (or "unknown" when counting them would cost as much as
+ * the search: a memtable evaluates its filter row by row during the walk
+ * instead), whether it has a graph, and k. Every source kind calls it,
+ * so plans mean the same everywhere and the thresholds live in one place
+ * (documented for users with vex_search_stats in vexdb.h):
+ *
+ *   SCAN   exact distances to the matching rows: no graph, or few
+ *          matches (m <= max(VX_PLAN_SCAN_MIN, n / 100)), where a walk
+ *          would visit mostly non-matching nodes;
+ *   POST   a graph walk without the filter for enough candidates that
+ *          about k of them match, the filter applied afterwards: most
+ *          rows match (m >= 90% of n), so the filter hook would only
+ *          slow the walk;
+ *   GRAPH  the walk with the filter as its hook, between the two (and
+ *          whenever m is unknown).
+ *
+ * A GRAPH or POST plan that yields fewer than min(k, m) matches (k when m
+ * is unknown) is redone as SCAN by the caller; that is reported as a
+ * fallback, besides the plan, for every source kind alike.
+ */
+#ifndef VEX_STORAGE_PLAN_H
+#define VEX_STORAGE_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VX_PLAN_SCAN_MIN        4096
+#define VX_PLAN_MATCHES_UNKNOWN UINT64_MAX
+
+typedef enum vx_plan_kind {
+    VX_PLAN_SCAN = 0,
+    VX_PLAN_GRAPH = 1,
+    VX_PLAN_POST = 2
+} vx_plan_kind;
+
+typedef struct vx_plan {
+    vx_plan_kind kind;
+    /* POST: how many candidates to ask the walk for (at least k; about
+     * k * n / m with a margin, at most max_k and n) */
+    size_t candidates;
+    /* the fewest matches the plan must yield not to fall back:
+     * min(k, m), or k when m is unknown */
+    size_t want;
+} vx_plan;
+
+/* The plan for a source of `rows` rows of which `matches` match
+ * (VX_PLAN_MATCHES_UNKNOWN: not counted), with or without a graph, for
+ * k results; `max_k` bounds POST's candidates (VEX_MAX_K). */
+vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
+                       size_t max_k);
+
+#endif
