@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "index/index.h"
+#include "index/ix.h"
 #include "meta/filter.h"
 #include "simd/simd.h"
 
@@ -58,10 +58,9 @@ int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
     vx_cmap_init(&m->ids, mem);
     pthread_mutex_init(&m->index_mu, NULL);
     if (hnsw) {
-        rc = vx_index_create(hnsw, pool, &m->ix);
+        rc = vx_ix_create(hnsw, pool, &m->ix, err);
         if (rc != VEX_OK) {
-            vx_err_set(err, rc, "memtable index: %s",
-                       m->ix ? vex_index_errmsg(m->ix) : "out of memory");
+            vx_ix_err_in(err, rc, "memtable index");
             vx_mt_unref(m);
             return rc;
         }
@@ -89,7 +88,7 @@ void vx_mt_unref(memtable *m)
         vx_mem_free(m->mem, d->chunks[c]);
     }
     dir_free(m->mem, d);
-    vex_index_free(m->ix);
+    vx_ix_free(m->ix);
     vx_cmap_destroy(&m->ids);
     pthread_mutex_destroy(&m->index_mu);
     vx_mem_free(m->mem, m);
@@ -243,20 +242,20 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
     float qaux;
     *plan = MT_PLAN_EXACT;
     if (m->ix && !exact && (lo = mt_indexed(m)) > 0) {
-        vex_search_params sp;
+        vex_search_opts so;
         mt_accept_ctx a = {m, seq, lo, filter, filter_ctx, where};
         size_t nh = 0;
         int rc;
-        vex_search_params_init(&sp);
-        sp.n_threads = 1;
-        sp.ef_search = ef;
-        sp.filter_max_ef = filter_max_ef;
-        sp.filter = mt_accept;
-        sp.filter_ctx = &a;
-        rc = vx_index_search_cut(m->ix, query, k, &sp, vex_topk_bound(top), tmp,
-                                 &nh);
+        vx_ix_search_opts_init(&so);
+        so.n_threads = 1;
+        so.ef = ef;
+        so.filter_max_ef = filter_max_ef;
+        so.filter = mt_accept;
+        so.filter_ctx = &a;
+        so.cut = vex_topk_bound(top);
+        rc = vx_ix_search(m->ix, query, k, &so, tmp, &nh, err);
         if (rc != VEX_OK)
-            return vx_err_set(err, rc, "memtable: %s", vex_index_errmsg(m->ix));
+            return vx_ix_err_in(err, rc, "memtable");
         if (where && nh < k) {
             /* the graph walk found fewer than k matches: scan every row
              * exactly instead, so that k come back whenever k match */
@@ -344,11 +343,10 @@ int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
             cnt = (size_t)(upto - at);
         for (size_t j = 0; j < cnt; j++)
             keys[j] = at + j;
-        rc = vex_index_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
-                           cnt);
+        rc = vx_ix_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
+                       cnt, err);
         if (rc != VEX_OK) {
-            vx_err_set(err, rc, "indexing the memtable: %s",
-                       vex_index_errmsg(m->ix));
+            vx_ix_err_in(err, rc, "indexing the memtable");
             break;
         }
         at += cnt;
@@ -365,7 +363,7 @@ uint64_t vx_mt_memory(const memtable *m)
     uint64_t n = mt_rows(m);
     uint64_t chunks = (n + MT_CHUNK - 1) / MT_CHUNK;
     return chunks * (sizeof(mt_chunk) + MT_CHUNK * m->cfg.vec_bytes) +
-           vx_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0) +
+           vx_cmap_memory(&m->ids) + (m->ix ? vx_ix_memory(m->ix) : 0) +
            atomic_load_explicit(&((memtable *)m)->meta_bytes,
                                 memory_order_relaxed);
 }

@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "index/index.h"
+#include "index/ix.h"
 #include "meta/filter.h"
 #include "meta/value.h"
 #include "util/cmap.h"
@@ -84,7 +84,7 @@ typedef struct memtable {
     _Atomic uint64_t n_live;     /* rows not ended */
     _Atomic uint64_t meta_bytes; /* encoded size of the rows' metadata */
     vex_cmap ids;                /* id -> newest row */
-    vex_index *ix;               /* HNSW keyed by row, or NULL (flat) */
+    vx_ix *ix;                   /* HNSW keyed by row, or NULL (flat) */
     uint64_t min_seq, max_seq;   /* of the operations applied to it */
     uint64_t freeze_seq;         /* last write applied before it was frozen: its
                                     flush covers the log up to here */
@@ -170,7 +170,7 @@ int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
  * which sees user ids), pushed into `top` as (distance, user id).
  * `ef`/`filter_max_ef` as vex_search_params (0: defaults). When `top` is
  * already full (earlier sources), the graph search prunes its beam past
- * top's worst distance (vx_index_search_cut). `tmp` has room for k
+ * top's worst distance (vex_search_opts.cut). `tmp` has room for k
  * hits. Allocates nothing on the exact path. */
 int vx_mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
                  vex_filter_fn filter, void *filter_ctx, unsigned ef,
