@@ -1122,25 +1122,29 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
  * (three-valued: a condition on a missing or null field, or on a value of
  * another type, is not a match). For each segment, the filter's match set
  * (a bitmap of the rows it matches) is built the first time the filter
- * handle meets the segment, from the segment's metadata decoded once, and
- * kept with the segment (up to 16 filter handles per segment; further ones
- * get a set built per search, which allocates). Deletes are applied as
- * candidates are checked. A plan is chosen per segment from the number of
- * matches m among its rows n (deleted ones included, so m is an estimate):
- *   exact  m <= max(4096, n / 100), or a flat index: the exact
- *          distance to every matching row;
+ * handle meets the segment, from the segment's metadata columns, and kept
+ * in the database's match cache (vex_db_options.match_cache_bytes; a
+ * handle's sets are freed by vex_filter_free, a segment's when a
+ * compaction replaces it). Deletes are applied as candidates are checked.
+ * A plan is chosen per source, the same way for memtables and segments,
+ * from its rows n, the matches m among them (deleted ones included, so m
+ * is an estimate; a memtable does not count them) and whether it has a
+ * graph:
+ *   exact  no graph (a flat index, a memtable not yet indexed), or
+ *          m <= max(4096, n / 100): the exact distance to every
+ *          matching row;
  *   post   m >= 90% of n: a graph search for enough extra
  *          candidates, then the non-matching ones dropped;
- *   graph  otherwise: a graph walk that passes through
- *          non-matching rows and returns only matching ones.
- * A graph or post plan that finds fewer than min(k, m) results is redone
- * exactly (a fallback), and a memtable whose graph walk finds fewer than
- * k scans all of its rows: so k results come back whenever at least k
- * records match. Reuse one vex_filter for repeated searches: a new handle
- * costs one pass over every segment's metadata on first use. Once a
- * handle's match sets exist, a filtered search allocates only what
- * vex_search does, plus a candidate list for post plans wider than 256
- * and one vector for vectors over 16 KiB.
+ *   graph  otherwise (and always for an indexed memtable): a graph walk
+ *          that passes through non-matching rows and returns only
+ *          matching ones.
+ * A graph or post plan that finds fewer than min(k, m) results (k for a
+ * memtable) is redone exactly, a fallback: so k results come back
+ * whenever at least k records match. Reuse one vex_filter for repeated
+ * searches: a new handle costs one pass over every segment's metadata on
+ * first use. Once a handle's match sets are cached, a filtered search
+ * allocates only what vex_search does, plus a candidate list for post
+ * plans wider than 256 and one vector for vectors over 16 KiB.
  * ------------------------------------------------------------------- */
 
 /* Compile filter `text` (NUL-terminated UTF-8) for collection `c`. On
@@ -1234,8 +1238,8 @@ struct vex_search_stats {
                               graph walk, and its unindexed tail exactly) */
     uint32_t plan_post;    /* segments searched with the post plan */
     uint32_t fallbacks;    /* graph or post plans redone exactly (see
-                              above): counted instead of their plan for a
-                              memtable, besides it for a segment */
+                              above), counted besides their plan, for
+                              memtables and segments alike */
     uint32_t match_sets_built; /* segments on which this search evaluated
                                   the filter over every row, because its
                                   match set was not in the database's

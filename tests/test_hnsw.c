@@ -7,7 +7,7 @@
 #include <pthread.h>
 
 #include "engine/engine.h"
-#include "index/index.h"
+#include "index/ix.h"
 #include "test.h"
 #include "test_alloc.h"
 #include "util/rng.h"
@@ -88,7 +88,7 @@ static void check_graph_ex(vex_index *ix, uint64_t nodes, int reach)
 {
     vex_graph_stats st;
     CHECK_RC(vex_index_check(ix), VEX_OK);
-    CHECK_RC(vx_index_graph_stats(ix, &st), VEX_OK);
+    CHECK_RC(vx_ix_graph_stats(ix, &st, NULL), VEX_OK);
     CHECK_EQ_INT(st.nodes, nodes);
     if (reach)
         CHECK_MSG(st.unreachable <= nodes / 1000, "%llu of %llu unreachable",
@@ -601,6 +601,21 @@ static void test_oom_sweep(void)
  * what they find without it (to within a point of recall), an infinite or
  * NaN cut changes nothing, and a cut nothing can beat still returns k
  * hits (the unpruned head of the beam). */
+/* A search with a cut through the internal interface (index/ix.h), as a
+ * collection searches its later sources: params checked once, then the
+ * cut, which may be INFINITY or NaN (no cut). */
+static int cut_search(vex_index *ix, const float *q, size_t k,
+                      const vex_search_params *p, float cut, vex_hit *hits,
+                      size_t *n)
+{
+    vex_search_opts so;
+    int rc = vx_ix_check_params(ix, p, &so, NULL);
+    if (rc != VEX_OK)
+        return rc;
+    so.cut = cut;
+    return vx_ix_search(ix, q, k, &so, hits, n, NULL);
+}
+
 static void test_search_cut(void)
 {
     const size_t dim = 48, nbig = 4000, nsmall = 1000, nq = 200, k = 10;
@@ -635,19 +650,17 @@ static void test_search_cut(void)
         CHECK_RC(vex_index_search(big, qv, k, &p, hb, &nb), VEX_OK);
         CHECK_RC(vex_index_search(small, qv, k, &p, hs, &ns), VEX_OK);
         cut = hb[nb - 1].distance;
-        CHECK_RC(vx_index_search_cut(small, qv, k, &p, cut, hc, &nc), VEX_OK);
+        CHECK_RC(cut_search(small, qv, k, &p, cut, hc, &nc), VEX_OK);
         CHECK_EQ_INT(nc, k); /* the head of the beam is never pruned */
         /* no cut: the same as the public call, bit for bit */
-        CHECK_RC(vx_index_search_cut(small, qv, k, &p, INFINITY, tmp, &nt),
-                 VEX_OK);
+        CHECK_RC(cut_search(small, qv, k, &p, INFINITY, tmp, &nt), VEX_OK);
         CHECK_EQ_INT(nt, ns);
         for (size_t i = 0; i < nt && i < ns; i++)
             CHECK(tmp[i].id == hs[i].id && tmp[i].distance == hs[i].distance);
-        CHECK_RC(vx_index_search_cut(small, qv, k, &p, NAN, tmp, &nt), VEX_OK);
+        CHECK_RC(cut_search(small, qv, k, &p, NAN, tmp, &nt), VEX_OK);
         CHECK_EQ_INT(nt, ns);
         /* a cut nothing beats still yields k hits */
-        CHECK_RC(vx_index_search_cut(small, qv, k, &p, -1.0f, tmp, &nt),
-                 VEX_OK);
+        CHECK_RC(cut_search(small, qv, k, &p, -1.0f, tmp, &nt), VEX_OK);
         CHECK_EQ_INT(nt, k);
         /* recall of the merged results, with and without the cut */
         for (size_t i = 0; i < ne; i++) {

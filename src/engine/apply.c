@@ -53,33 +53,24 @@ static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
 }
 
 /* The vector of the live row of `id` (leader, apply.mu held), for a
- * metadata-only update: a memtable row's in place, a segment row's copied
- * into c->lead.vecbuf. VEX_NOTFOUND when there is none. */
+ * metadata-only update, copied into c->lead.vecbuf: the row the
+ * apply-lock holder sees, i.e. visible at the largest sequence number
+ * (ended or deleted at any sequence counts as gone). VEX_NOTFOUND when
+ * there is none. */
 int vx_coll_live_vector(vex_collection *c, uint64_t id, const void **vec)
 {
-    version *v = c->ver.cur;
-    uint64_t key, row;
-    for (uint32_t i = v->n_mts; i-- > 0;)
-        if (vx_mt_find(v->mts[i], id, UINT64_MAX - 1, &row)) {
-            *vec = mt_row_vec(v->mts[i], row);
-            return VEX_OK;
-        }
-    for (uint32_t i = v->n_segs; i-- > 0;)
-        if (vx_vseg_live(v->segs[i], id, &key)) {
-            vex_index *ix;
-            int rc = vx_vseg_index(v->segs[i], &ix, &c->err);
-            if (rc != VEX_OK)
-                return rc;
-            if (vex_index_get(ix, key, c->lead.vecbuf) != VEX_OK)
-                return vx_err_set(&c->err, VEX_CORRUPT,
-                                  "%s: id %llu (key %llu) is listed but not "
-                                  "in the index",
-                                  vx_seg_path(v->segs[i]->s),
-                                  (unsigned long long)id,
-                                  (unsigned long long)key);
-            *vec = c->lead.vecbuf;
-            return VEX_OK;
-        }
+    const version *v = c->ver.cur;
+    uint64_t ref;
+    VX_ASSERT_HELD(&c->apply.mu);
+    for (uint32_t i = 0; i < v->n_src; i++) {
+        const vx_source *src = &v->src[i];
+        int rc;
+        if (!src->m->find(src->self, id, UINT64_MAX - 1, &ref))
+            continue;
+        rc = src->m->vector(src->self, ref, c->lead.vecbuf, &c->err);
+        *vec = c->lead.vecbuf;
+        return rc;
+    }
     return vx_err_set(&c->err, VEX_NOTFOUND,
                       "metadata update of id %llu: no such id",
                       (unsigned long long)id);

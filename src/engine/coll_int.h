@@ -33,7 +33,7 @@
 #include <stdatomic.h>
 
 #include "engine/db.h"
-#include "index/index.h"
+#include "index/ix.h"
 #include "meta/filter.h"
 #include "meta/schema.h"
 #include "storage/manifest.h"

@@ -191,7 +191,7 @@ int vx_coll_usable(const vex_collection *c)
  * resolved HNSW parameters) for graphs built on the background pool. */
 void vx_coll_index_opts(const vex_collection *c, vex_index_options *io)
 {
-    vex_index_options_init(io);
+    vx_ix_options_init(io);
     io->kind = (vex_index_kind)c->cfg.index_kind;
     io->elem = (vex_elem)c->cfg.elem;
     io->metric = (vex_metric)c->cfg.metric;

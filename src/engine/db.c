@@ -11,6 +11,7 @@
 #include "engine/db.h"
 #include "engine/jobs.h"
 #include "engine/engine.h"
+#include "index/ix.h"
 #include "meta/schema.h"
 #include "storage/manifest.h"
 #include "util/crc32c.h"
@@ -658,7 +659,7 @@ static int resolve_config(vex_db *db, const char *name,
                           "config.struct_size is %u, expected %zu: fill the "
                           "struct with vex_collection_config_init()",
                           cfg->struct_size, sizeof(vex_collection_config));
-    vex_index_options_init(&io);
+    vx_ix_options_init(&io);
     io.kind = cfg->index_kind;
     io.elem = cfg->elem;
     io.metric = cfg->metric;
@@ -671,7 +672,9 @@ static int resolve_config(vex_db *db, const char *name,
     io.quant_m = cfg->quant_m;
     io.quant_bits = cfg->quant_bits;
     io.quant_refine = cfg->quant_refine;
-    rc = vx_check_index_options(&io, &db->err);
+    /* checked, and resolved as an index made from it would be (HNSW
+     * fields zero for flat) */
+    rc = vx_ix_resolve(&io, &ic, &db->err);
     if (rc != VEX_OK)
         return rc;
     memset(mc, 0, sizeof *mc);
@@ -680,16 +683,10 @@ static int resolve_config(vex_db *db, const char *name,
     mc->elem = (uint32_t)cfg->elem;
     mc->metric = (uint32_t)cfg->metric;
     mc->index_kind = (uint32_t)cfg->index_kind;
-    if (cfg->index_kind == VEX_INDEX_HNSW) {
-        memset(&ic, 0, sizeof ic);
-        vx_hnsw_defaults(&ic, &io);
-        mc->hnsw_m = ic.hnsw_m;
-        mc->hnsw_ef_construction = ic.hnsw_ef_construction;
-        mc->hnsw_ef_search = ic.hnsw_ef_search;
-        mc->hnsw_seed = ic.hnsw_seed;
-    }
-    memset(&ic, 0, sizeof ic);
-    vx_quant_defaults(&ic, &io);
+    mc->hnsw_m = ic.hnsw_m;
+    mc->hnsw_ef_construction = ic.hnsw_ef_construction;
+    mc->hnsw_ef_search = ic.hnsw_ef_search;
+    mc->hnsw_seed = ic.hnsw_seed;
     mc->quant = ic.quant;
     mc->quant_m = ic.quant_m;
     mc->quant_bits = ic.quant_bits;

@@ -529,7 +529,7 @@ static void warm_segments(vex_collection *c)
     vx_coll_snap_take(c, &s);
     for (uint32_t i = 0; i < s.v->n_segs && !atomic_load(&c->life.cancel);
          i++) {
-        vex_index *ix;
+        vx_ix *ix;
         (void)vx_vseg_index(s.v->segs[i], &ix, &tmp);
     }
     vx_coll_snap_drop(&s);

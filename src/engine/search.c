@@ -1,72 +1,18 @@
 /*
  * search.c - k-NN search of a collection: vex_search and
- * vex_search_batch over a snapshot's sources (memtables and segments),
- * with the user's filter callback or a compiled metadata filter
- * (vex_search_params.where) planned per segment, and the fan-out of
- * sources over the database's pool.
+ * vex_search_batch over a snapshot's sources (storage/source.h), with the
+ * user's filter callback or a compiled metadata filter
+ * (vex_search_params.where), and the fan-out of sources over the
+ * database's pool. The arguments are checked once per call here; each
+ * source is searched with vx_source_search, which plans filtered
+ * searches (storage/plan.h) the same way for every source kind.
  */
 #include <string.h>
 
 #include "engine/coll_int.h"
-#include "simd/simd.h"
-#include "storage/segment.h"
+#include "storage/plan.h"
+#include "storage/source.h"
 #include "util/topk.h"
-
-/* A segment's search filter: the snapshot sees the key (V6), and the
- * user's filter accepts its id. */
-typedef struct seg_filter {
-    const vseg *g;
-    uint64_t seq;
-    vex_filter_fn user;
-    void *user_ctx;
-} seg_filter;
-
-static int seg_accept(uint64_t key, void *ctx)
-{
-    const seg_filter *f = ctx;
-    if (!vseg_visible(f->g, key, f->seq))
-        return 0;
-    return f->user == NULL || f->user(vx_seg_key_id(f->g->s, key), f->user_ctx);
-}
-
-/* k-NN of one segment at snapshot seq into `top`. When top is already
- * full (an earlier source), its worst distance is the cut of the graph
- * walk (vx_index_search_cut): the beam stops widening past it. */
-static int search_seg(vex_collection *c, vseg *g, uint64_t seq,
-                      const void *query, size_t k, const vex_search_params *up,
-                      vex_hit *tmp, vex_topk *top)
-{
-    vex_search_params sp;
-    seg_filter sf = {g, seq, up->filter, up->filter_ctx};
-    vex_index *ix;
-    size_t n = 0;
-    int rc = vx_vseg_index(g, &ix, &c->err);
-    if (rc != VEX_OK)
-        return rc;
-    vex_search_params_init(&sp);
-    sp.n_threads = 1;
-    if (g->info.index_kind == VEX_INDEX_HNSW) {
-        sp.ef_search = up->ef_search;
-        sp.filter_max_ef = up->filter_max_ef;
-    }
-    sp.refine = up->refine; /* checked against the config */
-    /* deletes published after the snapshot have larger sequence numbers,
-     * so a segment with no delete array now had none then */
-    if (g->info.n_rows != g->info.n_keys || up->filter ||
-        atomic_load_explicit(&g->del, memory_order_acquire) != NULL) {
-        sp.filter = seg_accept;
-        sp.filter_ctx = &sf;
-    } else {
-        sp.filter_max_ef = 0;
-    }
-    rc = vx_index_search_cut(ix, query, k, &sp, vex_topk_bound(top), tmp, &n);
-    if (rc != VEX_OK)
-        return vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
-                          vex_index_errmsg(ix));
-    for (size_t i = 0; i < n; i++)
-        vex_topk_push(top, tmp[i].distance, vx_seg_key_id(g->s, tmp[i].id));
-    return VEX_OK;
-}
 
 void vex_search_stats_init(vex_search_stats *st)
 {
@@ -74,226 +20,6 @@ void vex_search_stats_init(vex_search_stats *st)
         return;
     memset(st, 0, sizeof *st);
     st->struct_size = sizeof *st;
-}
-
-/* Plan thresholds (vexdb.h): exact up to max(PLAN_EXACT_MIN, n / 100)
- * matches, post-filtering from 90% of the rows. */
-#define PLAN_EXACT_MIN 4096
-#define EXACT_BLOCK    64
-#define EXACT_STACK    16384 /* bytes of vectors copied out at a time */
-#define POST_STACK     256   /* post-filter candidates on the stack */
-
-static int bit_is(const uint64_t *b, uint64_t k)
-{
-    return (int)((b[k >> 6] >> (k & 63)) & 1);
-}
-
-/* A segment key is a candidate when its record matched and the snapshot
- * sees it. */
-typedef struct match_ctx {
-    const uint64_t *bits;
-    const vseg *g;
-    uint64_t seq;
-} match_ctx;
-
-static int bits_accept(uint64_t key, void *ctx)
-{
-    const match_ctx *mc = ctx;
-    return bit_is(mc->bits, key) && vseg_visible(mc->g, key, mc->seq);
-}
-
-/* The exact distance from `query` to every key set in `bits` (through
- * the segment's index: vectors copied out in blocks and scored with the
- * flat kernels, so distances are bit-identical to a flat search). */
-static int seg_exact(vex_collection *c, vseg *g, vex_index *ix,
-                     const uint64_t *bits, uint64_t seq, const void *query,
-                     vex_topk *top)
-{
-    const vex_simd_table *st = vx_simd();
-    /* vectors are copied out in blocks through a stack buffer (no
-     * allocation) unless one vector is bigger than it */
-    _Alignas(64) unsigned char stack[EXACT_STACK];
-    size_t block = EXACT_STACK / c->vec_bytes;
-    unsigned char *buf = stack;
-    float aux[EXACT_BLOCK], dist[EXACT_BLOCK], qaux;
-    uint64_t keys[EXACT_BLOCK], n_keys = g->info.n_keys;
-    size_t cnt = 0;
-    int f32 = c->icfg.elem == VEX_ELEM_F32;
-    if (block > EXACT_BLOCK)
-        block = EXACT_BLOCK;
-    if (block == 0) {
-        block = 1;
-        buf = vx_mem_alloc(c->mem, c->vec_bytes);
-        if (buf == NULL)
-            return vx_coll_nomem(c);
-    }
-    qaux = f32 ? vx_exact_query_aux(&c->icfg, st, query) : 0.0f;
-    for (uint64_t w = 0; w < (n_keys + 63) / 64; w++) {
-        uint64_t word = bits[w];
-        while (word) {
-            uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
-            unsigned char *v = buf + cnt * c->vec_bytes;
-            word &= word - 1;
-            if (!vseg_visible(g, key, seq))
-                continue;
-            if (vex_index_get(ix, key, v) != VEX_OK) {
-                if (buf != stack)
-                    vx_mem_free(c->mem, buf);
-                return vx_err_set(&c->err, VEX_CORRUPT,
-                                  "%s: key %llu is live but not in the index",
-                                  vx_seg_path(g->s), (unsigned long long)key);
-            }
-            aux[cnt] = f32 ? vx_exact_vec_aux(&c->icfg, st, v) : 0.0f;
-            keys[cnt++] = key;
-            if (cnt == block) {
-                vx_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
-                for (size_t j = 0; j < cnt; j++)
-                    vex_topk_push(top, dist[j], vx_seg_key_id(g->s, keys[j]));
-                cnt = 0;
-            }
-        }
-    }
-    if (cnt) {
-        vx_exact_block(&c->icfg, st, query, qaux, buf, cnt, aux, dist);
-        for (size_t j = 0; j < cnt; j++)
-            vex_topk_push(top, dist[j], vx_seg_key_id(g->s, keys[j]));
-    }
-    if (buf != stack)
-        vx_mem_free(c->mem, buf);
-    return VEX_OK;
-}
-
-/* k-NN over the rows of segment g visible at the snapshot whose metadata
- * `where` matches: the filter's match set (cached in the segment), then
- * the plan from its size m (deletes not subtracted: an estimate). */
-static int search_seg_where(vex_collection *c, vseg *g, const vx_snap *sn,
-                            const void *query, size_t k,
-                            const vex_search_params *up, vex_hit *tmp,
-                            vex_topk *top)
-{
-    const vex_filter *vf = up->where;
-    const vx_match *match = NULL;
-    const uint64_t *bits = NULL;
-    int built = 0;
-    uint64_t m = 0, n = g->info.n_rows;
-    vex_hit post_stack[POST_STACK], *more = NULL;
-    vex_index *ix;
-    vex_search_params sp;
-    match_ctx mc;
-    size_t nh = 0, want;
-    int rc, plan;
-    rc = vx_vseg_match(g, vf->id, vf->f, &match, &built, &c->err);
-    if (rc == VEX_OK && built && sn->qs)
-        atomic_fetch_add(&sn->qs->built, 1);
-    if (rc == VEX_OK) {
-        bits = match->bits;
-        m = match->count;
-    }
-    if (rc == VEX_OK)
-        rc = vx_vseg_index(g, &ix, &c->err);
-    if (rc != VEX_OK)
-        goto out;
-    if (sn->qs)
-        atomic_fetch_add(&sn->qs->matched, m);
-    if (m == 0)
-        goto out;
-    mc.bits = bits;
-    mc.g = g;
-    mc.seq = sn->seq;
-    want = k < m ? k : (size_t)m;
-    if (g->info.index_kind != VEX_INDEX_HNSW ||
-        m <= (n / 100 > PLAN_EXACT_MIN ? n / 100 : PLAN_EXACT_MIN))
-        plan = 0;
-    else if (m * 10 >= n * 9)
-        plan = 2;
-    else
-        plan = 1;
-    vex_search_params_init(&sp);
-    sp.n_threads = 1;
-    if (plan == 0 && g->info.index_kind != VEX_INDEX_HNSW) {
-        /* a flat index is exact with the match set as its filter */
-        sp.filter = bits_accept;
-        sp.filter_ctx = &mc;
-        rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
-        if (rc != VEX_OK) {
-            rc = vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
-                            vex_index_errmsg(ix));
-            goto out;
-        }
-        for (size_t i = 0; i < nh; i++)
-            vex_topk_push(top, tmp[i].distance, vx_seg_key_id(g->s, tmp[i].id));
-    } else if (plan == 0) {
-        rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
-    } else if (plan == 1) {
-        sp.ef_search = up->ef_search;
-        sp.filter_max_ef = up->filter_max_ef;
-        sp.filter = bits_accept;
-        sp.filter_ctx = &mc;
-        rc = vex_index_search(ix, query, k, &sp, tmp, &nh);
-        if (rc != VEX_OK) {
-            rc = vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
-                            vex_index_errmsg(ix));
-            goto out;
-        }
-        if (nh >= want) {
-            for (size_t i = 0; i < nh; i++)
-                vex_topk_push(top, tmp[i].distance,
-                              vx_seg_key_id(g->s, tmp[i].id));
-        } else {
-            if (sn->qs)
-                atomic_fetch_add(&sn->qs->fallbacks, 1);
-            rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
-        }
-    } else {
-        /* post-filter: enough candidates that about k of them match */
-        seg_filter sf = {g, sn->seq, NULL, NULL};
-        double extra = (double)k * (double)(n - m) / (double)m * 2.0;
-        size_t kk = k + (size_t)extra + 8, got = 0;
-        if (kk > VEX_MAX_K)
-            kk = VEX_MAX_K;
-        if (kk > n)
-            kk = (size_t)n;
-        more = kk <= POST_STACK ? post_stack
-                                : vx_mem_alloc(c->mem, kk * sizeof *more);
-        if (more == NULL) {
-            rc = vx_coll_nomem(c);
-            goto out;
-        }
-        sp.ef_search = up->ef_search > kk ? up->ef_search : (uint32_t)kk;
-        if (g->info.n_rows != g->info.n_keys ||
-            atomic_load_explicit(&g->del, memory_order_acquire) != NULL) {
-            sp.filter = seg_accept;
-            sp.filter_ctx = &sf;
-        }
-        rc = vex_index_search(ix, query, kk, &sp, more, &nh);
-        if (rc != VEX_OK) {
-            rc = vx_err_set(&c->err, rc, "%s: %s", vx_seg_path(g->s),
-                            vex_index_errmsg(ix));
-            goto out;
-        }
-        for (size_t i = 0; i < nh; i++)
-            got += (size_t)bit_is(bits, more[i].id);
-        if (got >= want) {
-            for (size_t i = 0; i < nh; i++)
-                if (bit_is(bits, more[i].id))
-                    vex_topk_push(top, more[i].distance,
-                                  vx_seg_key_id(g->s, more[i].id));
-        } else {
-            if (sn->qs)
-                atomic_fetch_add(&sn->qs->fallbacks, 1);
-            rc = seg_exact(c, g, ix, bits, sn->seq, query, top);
-        }
-    }
-    if (sn->qs)
-        atomic_fetch_add(plan == 0   ? &sn->qs->exact
-                         : plan == 1 ? &sn->qs->graph
-                                     : &sn->qs->post,
-                         1);
-out:
-    if (more != post_stack)
-        vx_mem_free(c->mem, more);
-    vx_vseg_match_release(g, match);
-    return rc;
 }
 
 /* Check the arguments common to vex_search and vex_search_batch. */
@@ -341,49 +67,56 @@ static int check_search(vex_collection *c, size_t k,
     return VEX_OK;
 }
 
-/* Search source i of snapshot s (memtables first, then segments). */
+/* Search source i of snapshot s; its counters into s->qs. */
 static int search_source(vex_collection *c, const vx_snap *s, uint32_t i,
-                         const void *query, size_t k,
-                         const vex_search_params *p, vex_hit *tmp,
-                         vex_topk *top)
+                         const vx_src_query *q, vex_hit *tmp, vex_topk *top)
 {
-    if (i < s->v->n_mts) {
-        const memtable *m = s->v->mts[i];
-        size_t plan = 0;
-        int rc;
-        if (mt_rows(m) == 0)
-            return VEX_OK;
-        if (s->qs)
-            atomic_fetch_add(&s->qs->sources, 1);
-        if (p->where == NULL)
-            return vx_mt_search(m, query, k, s->seq, p->filter, p->filter_ctx,
-                                p->ef_search, p->filter_max_ef, tmp, top,
-                                &c->err);
-        rc = vx_mt_search_where(m, query, k, s->seq, p->where->f, 0,
-                                p->ef_search, p->filter_max_ef, tmp, top, &plan,
-                                &c->err);
-        if (s->qs)
-            atomic_fetch_add(plan == MT_PLAN_EXACT   ? &s->qs->exact
-                             : plan == MT_PLAN_GRAPH ? &s->qs->graph
-                                                     : &s->qs->fallbacks,
+    vx_src_query qs = *q;
+    vx_src_stats st;
+    int rc;
+    qs.seq = s->seq;
+    rc = vx_source_search(&s->v->src[i], &qs, tmp, top, &st, &c->err);
+    if (s->qs && st.searched) {
+        vx_qstats *x = s->qs;
+        atomic_fetch_add(&x->sources, 1);
+        atomic_fetch_add(&x->matched, st.matched);
+        if (st.plan >= 0)
+            atomic_fetch_add(st.plan == VX_PLAN_SCAN    ? &x->exact
+                             : st.plan == VX_PLAN_GRAPH ? &x->graph
+                                                        : &x->post,
                              1);
-        return rc;
+        if (st.fell_back)
+            atomic_fetch_add(&x->fallbacks, 1);
+        if (st.built)
+            atomic_fetch_add(&x->built, 1);
     }
-    i -= s->v->n_mts;
-    if (s->v->segs[i]->info.n_rows == 0)
-        return VEX_OK;
-    if (s->qs)
-        atomic_fetch_add(&s->qs->sources, 1);
-    if (p->where)
-        return search_seg_where(c, s->v->segs[i], s, query, k, p, tmp, top);
-    return search_seg(c, s->v->segs[i], s->seq, query, k, p, tmp, top);
+    return rc;
 }
 
 static uint64_t source_rows(const vx_snap *s, uint32_t i)
 {
-    if (i < s->v->n_mts)
-        return mt_rows(s->v->mts[i]);
-    return s->v->segs[i - s->v->n_mts]->info.n_rows;
+    const vx_source *src = &s->v->src[i];
+    return src->m->refs(src->self);
+}
+
+/* The query of a call, checked: what every source is searched with (the
+ * snapshot's sequence number is set per source). */
+static void query_of(vex_collection *c, const void *vec, size_t k,
+                     const vex_search_params *p, vx_src_query *q)
+{
+    memset(q, 0, sizeof *q);
+    q->vec = vec;
+    q->k = k;
+    q->ef = p->ef_search;
+    q->filter_max_ef = p->filter_max_ef;
+    q->refine = p->refine;
+    q->filter = p->filter;
+    q->filter_ctx = p->filter_ctx;
+    if (p->where) {
+        q->where = p->where->f;
+        q->where_id = p->where->id;
+    }
+    q->mem = c->mem;
 }
 
 /* Fan-out: one task per source, each into its own top-k. A source of
@@ -395,9 +128,8 @@ static uint64_t source_rows(const vx_snap *s, uint32_t i)
 typedef struct fanout {
     vex_collection *c;
     const vx_snap *s;
-    const void *query;
+    const vx_src_query *q;
     size_t k;
-    const vex_search_params *p;
     vex_hit *space; /* per source: k result slots, then k scratch */
     size_t *counts;
     int *rcs;
@@ -410,17 +142,18 @@ static void fanout_task(void *arg, size_t task, unsigned worker)
     vex_topk top;
     (void)worker;
     vex_topk_init(&top, res, f->k);
-    f->rcs[task] = search_source(f->c, f->s, (uint32_t)task, f->query, f->k,
-                                 f->p, res + f->k, &top);
+    f->rcs[task] =
+        search_source(f->c, f->s, (uint32_t)task, f->q, res + f->k, &top);
     f->counts[task] = top.n;
 }
 
 /* k-NN over snapshot s into `top`; `tmp` has room for k hits. */
-static int search_snap(vex_collection *c, const vx_snap *s, const void *query,
-                       size_t k, const vex_search_params *p, unsigned width,
-                       vex_hit *tmp, vex_topk *top)
+static int search_snap(vex_collection *c, const vx_snap *s,
+                       const vx_src_query *q, unsigned width, vex_hit *tmp,
+                       vex_topk *top)
 {
-    uint32_t n_src = s->v->n_mts + s->v->n_segs, big = 0;
+    uint32_t n_src = s->v->n_src, big = 0;
+    size_t k = q->k;
     int rc = VEX_OK;
     for (uint32_t i = 0; i < n_src; i++)
         big += source_rows(s, i) >= FANOUT_MIN_ROWS;
@@ -429,7 +162,7 @@ static int search_snap(vex_collection *c, const vx_snap *s, const void *query,
         size_t stack_counts[64];
         int stack_rcs[64];
         size_t need = (size_t)n_src * 2 * k;
-        fanout f = {c, s, query, k, p, stack_space, stack_counts, stack_rcs};
+        fanout f = {c, s, q, k, stack_space, stack_counts, stack_rcs};
         if (need > FANOUT_STACK || n_src > 64) {
             f.space = vx_mem_alloc(c->mem, need * sizeof *f.space);
             f.counts = vx_mem_alloc(c->mem, n_src * sizeof *f.counts);
@@ -457,7 +190,7 @@ static int search_snap(vex_collection *c, const vx_snap *s, const void *query,
         return rc;
     }
     /* One after another, the largest source first: its k results give
-     * the smaller sources a cut (see search_seg) that stops their graph
+     * the smaller sources a cut (vex_search_opts.cut) that stops their graph
      * walks once nothing nearer can be found, which is most of the cost
      * of many small sources at a large ef. */
     uint32_t first = 0;
@@ -465,10 +198,10 @@ static int search_snap(vex_collection *c, const vx_snap *s, const void *query,
         if (source_rows(s, i) > source_rows(s, first))
             first = i;
     if (n_src)
-        rc = search_source(c, s, first, query, k, p, tmp, top);
+        rc = search_source(c, s, first, q, tmp, top);
     for (uint32_t i = 0; i < n_src && rc == VEX_OK; i++)
         if (i != first)
-            rc = search_source(c, s, i, query, k, p, tmp, top);
+            rc = search_source(c, s, i, q, tmp, top);
     return rc;
 }
 
@@ -487,6 +220,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     char why[160];
     vx_snap s;
     vx_qstats qs;
+    vx_src_query q;
     int rc = VEX_OK;
 
     if (!vx_coll_usable(c))
@@ -524,8 +258,8 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     vex_topk_init(&top, hits, k);
     vx_coll_snap_take(c, &s);
     s.qs = params->stats ? &qs : NULL;
-    rc = search_snap(c, &s, query, k, params, search_width(c, params), tmp,
-                     &top);
+    query_of(c, query, k, params, &q);
+    rc = search_snap(c, &s, &q, search_width(c, params), tmp, &top);
     if (params->stats) {
         vex_search_stats *st = params->stats;
         st->sources = atomic_load(&qs.sources);
@@ -564,7 +298,7 @@ typedef struct batch_job {
     const vx_snap *s;
     const unsigned char *queries;
     size_t k;
-    const vex_search_params *p;
+    const vx_src_query *q;
     vex_hit *hits, *scratch; /* scratch: k per worker */
     size_t *n_hits;
     int *rcs; /* per worker: first failure */
@@ -573,13 +307,15 @@ typedef struct batch_job {
 static void search_batch_task(void *arg, size_t task, unsigned worker)
 {
     batch_job *b = arg;
+    vx_src_query q = *b->q;
     vex_topk top;
     int rc;
     if (b->rcs[worker] != VEX_OK)
         return;
     vex_topk_init(&top, b->hits + task * b->k, b->k);
-    rc = search_snap(b->c, b->s, b->queries + task * b->c->vec_bytes, b->k,
-                     b->p, 1, b->scratch + (size_t)worker * b->k, &top);
+    q.vec = b->queries + task * b->c->vec_bytes;
+    rc = search_snap(b->c, b->s, &q, 1, b->scratch + (size_t)worker * b->k,
+                     &top);
     b->n_hits[task] = rc == VEX_OK ? vx_topk_sort(&top) : 0;
     if (rc != VEX_OK)
         b->rcs[worker] = rc;
@@ -591,6 +327,7 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
 {
     vex_search_params dflt;
     batch_job b;
+    vx_src_query q;
     vx_snap s;
     unsigned width;
     char why[160];
@@ -623,7 +360,8 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     b.s = &s;
     b.queries = queries;
     b.k = k;
-    b.p = params;
+    query_of(c, NULL, k, params, &q);
+    b.q = &q;
     b.hits = hits;
     b.n_hits = n_hits;
     b.scratch = vx_mem_alloc(c->mem, (size_t)width * k * sizeof *b.scratch);

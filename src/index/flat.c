@@ -87,7 +87,6 @@ typedef struct flat_ctx {
 typedef struct flat_index {
     const vex_mem *mem;
     vex_pool *pool;
-    vex_err *err;
     vex_index_config cfg;
     pthread_rwlock_t lock;
     unsigned char *vecs;
@@ -383,7 +382,6 @@ static int flat_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
         return vx_err_set(err, VEX_NOMEM, "out of memory creating index");
     f->mem = mem;
     f->pool = pool;
-    f->err = err;
     f->cfg = *cfg;
     pthread_rwlock_init(&f->lock, NULL);
     pthread_mutex_init(&f->ctx_lock, NULL);
@@ -514,7 +512,8 @@ static void flat_set_aux(flat_index *f, uint64_t slot)
     f->aux[slot] = f->cfg.metric == VEX_METRIC_L2 ? n2 : 1.0f / sqrtf(n2);
 }
 
-static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
+static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n,
+                    vex_err *err)
 {
     flat_index *f = ix;
     const unsigned char *src = vecs;
@@ -524,7 +523,7 @@ static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
 
     pthread_rwlock_wrlock(&f->lock);
     if (n > VEX_INDEX_MAX_VECTORS - f->n) {
-        rc = vx_err_set(f->err, VEX_FULL,
+        rc = vx_err_set(err, VEX_FULL,
                         "adding %zu vectors would exceed the limit of %llu", n,
                         (unsigned long long)VEX_INDEX_MAX_VECTORS);
         goto done;
@@ -533,9 +532,9 @@ static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
     if (rc == VEX_OK)
         rc = vx_idmap_reserve(&f->map, (size_t)(f->n + n));
     if (rc == VEX_OK && f->qc)
-        rc = vx_qc_reserve(f->qc, f->n + n);
+        rc = vx_qc_reserve(f->qc, f->n + n, err);
     if (rc != VEX_OK) {
-        rc = vx_err_set(f->err, VEX_NOMEM,
+        rc = vx_err_set(err, VEX_NOMEM,
                         "out of memory growing the index to %llu vectors",
                         (unsigned long long)(f->n + n));
         goto done;
@@ -546,13 +545,13 @@ static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
         if (vx_idmap_get(&f->map, ids[i], &slot)) {
             size_t j;
             if (slot >= f->n)
-                rc = vx_err_set(f->err, VEX_EXISTS,
+                rc = vx_err_set(err, VEX_EXISTS,
                                 "id %llu at position %zu repeats position "
                                 "%llu of the same call",
                                 (unsigned long long)ids[i], i,
                                 (unsigned long long)(slot - f->n));
             else
-                rc = vx_err_set(f->err, VEX_EXISTS,
+                rc = vx_err_set(err, VEX_EXISTS,
                                 "id %llu at position %zu is already in the "
                                 "index",
                                 (unsigned long long)ids[i], i);
@@ -563,7 +562,7 @@ static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
         vx_idmap_put(&f->map, ids[i], f->n + i);
     }
     if (f->qc) {
-        rc = vx_qc_encode(f->qc, f->n, vecs, n);
+        rc = vx_qc_encode(f->qc, f->n, vecs, n, err);
         if (rc != VEX_OK) {
             for (i = 0; i < n; i++)
                 vx_idmap_remove(&f->map, ids[i]);
@@ -581,7 +580,7 @@ done:
     return rc;
 }
 
-static int flat_reserve_api(void *ix, uint64_t n)
+static int flat_reserve_api(void *ix, uint64_t n, vex_err *err)
 {
     flat_index *f = ix;
     int rc;
@@ -591,27 +590,28 @@ static int flat_reserve_api(void *ix, uint64_t n)
         rc = vx_idmap_reserve(&f->map, (size_t)n);
     pthread_rwlock_unlock(&f->lock);
     if (rc != VEX_OK)
-        rc = vx_err_set(f->err, rc, "out of memory reserving %llu vectors",
+        rc = vx_err_set(err, rc, "out of memory reserving %llu vectors",
                         (unsigned long long)n);
     return rc;
 }
 
-static int flat_remove(void *ix, uint64_t id)
+static int flat_remove(void *ix, uint64_t id, vex_err *err)
 {
     flat_index *f = ix;
     uint64_t slot, last;
     int rc = VEX_OK;
     pthread_rwlock_wrlock(&f->lock);
     if (!vx_idmap_get(&f->map, id, &slot)) {
-        rc = vx_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
+        rc = vx_err_set(err, VEX_NOTFOUND, "id %llu is not in the index",
                         (unsigned long long)id);
         goto done;
     }
     last = f->n - 1;
     /* a borrowed blob is never written: copy vectors, ids and codes */
-    if (slot != last && (flat_thaw(f) != VEX_OK ||
-                         (f->qc && vx_qc_reserve(f->qc, f->cap) != VEX_OK))) {
-        rc = vx_err_set(f->err, VEX_NOMEM,
+    if (slot != last &&
+        (flat_thaw(f) != VEX_OK ||
+         (f->qc && vx_qc_reserve(f->qc, f->cap, err) != VEX_OK))) {
+        rc = vx_err_set(err, VEX_NOMEM,
                         "out of memory copying the index before a remove");
         goto done;
     }
@@ -632,7 +632,7 @@ done:
     return rc;
 }
 
-static int flat_get(void *ix, uint64_t id, void *vec_out)
+static int flat_get(void *ix, uint64_t id, void *vec_out, vex_err *err)
 {
     flat_index *f = ix;
     uint64_t slot;
@@ -641,7 +641,7 @@ static int flat_get(void *ix, uint64_t id, void *vec_out)
     if (vx_idmap_get(&f->map, id, &slot))
         memcpy(vec_out, f->vecs + slot * f->cfg.vec_bytes, f->cfg.vec_bytes);
     else
-        rc = vx_err_set(f->err, VEX_NOTFOUND, "id %llu is not in the index",
+        rc = vx_err_set(err, VEX_NOTFOUND, "id %llu is not in the index",
                         (unsigned long long)id);
     pthread_rwlock_unlock(&f->lock);
     return rc;
@@ -710,7 +710,7 @@ static void scan_task(void *arg, size_t task, unsigned worker)
  * `hits` sorted. Caller holds the read lock. */
 static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
                      int range, float radius, vex_hit *hits, size_t cap,
-                     size_t *n_hits, uint64_t *n_total)
+                     size_t *n_hits, uint64_t *n_total, vex_err *err)
 {
     const vex_simd_table *s = vx_simd();
     float qaux = flat_query_aux(f, s, q);
@@ -739,7 +739,7 @@ static int flat_scan(flat_index *f, const void *q, const vex_search_opts *so,
         /* worker 0 keeps its heap in the caller's array */
         rc = width > 1 ? flat_ctx_acquire(f, width - 1, &need, ctx) : VEX_OK;
         if (rc != VEX_OK)
-            return vx_err_set(f->err, rc, "out of memory for search scratch");
+            return vx_err_set(err, rc, "out of memory for search scratch");
     }
     vex_topk_init(&tk[0], hits, cap);
     for (w = 1; w < width; w++)
@@ -828,7 +828,7 @@ static void qscan_task(void *arg, size_t task, unsigned worker)
 
 static int flat_search_quant(flat_index *f, const void *q, size_t k,
                              const vex_search_opts *so, vex_hit *hits,
-                             size_t *n_hits)
+                             size_t *n_hits, vex_err *err)
 {
     const vex_simd_table *s = vx_simd();
     size_t r = vx_qc_candidates(so->refine, f->cfg.quant_refine, k), i, m;
@@ -850,14 +850,14 @@ static int flat_search_quant(flat_index *f, const void *q, size_t k,
             flat_ctx_release(f, width, ctx);
     }
     if (rc != VEX_OK)
-        return vx_err_set(f->err, rc, "out of memory for search scratch");
+        return vx_err_set(err, rc, "out of memory for search scratch");
     for (w = 0; w < width && rc == VEX_OK; w++) {
         rc = vx_vq_dc_set_query(ctx[w]->dc, q); /* validated by the handle */
         vex_topk_init(&tk[w], ctx[w]->heap, r);
     }
     if (rc != VEX_OK) {
         flat_ctx_release(f, width, ctx);
-        return vx_err_set(f->err, rc, "query: %s", vx_vq_errmsg(f->qc->q));
+        return vx_err_set(err, rc, "query: %s", vx_vq_errmsg(f->qc->q));
     }
     if (width == 1) {
         qscan_range(f, so, ctx[0]->dc, 0, f->n, &tk[0]);
@@ -897,6 +897,7 @@ typedef struct qbatch_job {
     size_t k;
     vex_hit *hits;
     size_t *n_hits;
+    vex_err *err;
     _Atomic int rc;
 } qbatch_job;
 
@@ -908,7 +909,8 @@ static void qbatch_task(void *arg, size_t task, unsigned worker)
     (void)worker;
     one.n_threads = 1;
     rc = flat_search_quant(j->f, j->queries + task * j->f->cfg.vec_bytes, j->k,
-                           &one, j->hits + task * j->k, &j->n_hits[task]);
+                           &one, j->hits + task * j->k, &j->n_hits[task],
+                           j->err);
     if (rc != VEX_OK)
         atomic_store(&j->rc, rc);
 }
@@ -919,28 +921,30 @@ static int flat_quantized(const flat_index *f)
 }
 
 static int flat_search(void *ix, const void *query, size_t k,
-                       const vex_search_opts *so, vex_hit *hits, size_t *n_hits)
+                       const vex_search_opts *so, vex_hit *hits, size_t *n_hits,
+                       vex_err *err)
 {
     flat_index *f = ix;
     int rc;
     pthread_rwlock_rdlock(&f->lock);
     if (flat_quantized(f))
-        rc = flat_search_quant(f, query, k, so, hits, n_hits);
+        rc = flat_search_quant(f, query, k, so, hits, n_hits, err);
     else
-        rc = flat_scan(f, query, so, 0, 0.0f, hits, k, n_hits, NULL);
+        rc = flat_scan(f, query, so, 0, 0.0f, hits, k, n_hits, NULL, err);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
 
 static int flat_range_search(void *ix, const void *query, float radius,
                              const vex_search_opts *so, vex_hit *hits,
-                             size_t capacity, uint64_t *n_total)
+                             size_t capacity, uint64_t *n_total, vex_err *err)
 {
     flat_index *f = ix;
     size_t n_hits;
     int rc;
     pthread_rwlock_rdlock(&f->lock);
-    rc = flat_scan(f, query, so, 1, radius, hits, capacity, &n_hits, n_total);
+    rc = flat_scan(f, query, so, 1, radius, hits, capacity, &n_hits, n_total,
+                   err);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
@@ -1067,7 +1071,7 @@ static void flat_batch_task(void *arg, size_t task, unsigned worker)
 
 static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
                              size_t k, const vex_search_opts *so, vex_hit *hits,
-                             size_t *n_hits)
+                             size_t *n_hits, vex_err *err)
 {
     flat_index *f = ix;
     unsigned width = vx_pool_width(f->pool, so->n_threads);
@@ -1088,6 +1092,7 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
         qj.k = k;
         qj.hits = hits;
         qj.n_hits = n_hits;
+        qj.err = err;
         atomic_init(&qj.rc, VEX_OK);
         vx_pool_run(f->pool, n_queries, width, qbatch_task, &qj);
         rc = atomic_load(&qj.rc);
@@ -1097,7 +1102,7 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
         for (i = 0; i < n_queries && rc == VEX_OK; i++)
             rc = flat_scan(
                 f, (const unsigned char *)queries + i * f->cfg.vec_bytes, so, 0,
-                0.0f, hits + i * k, k, &n_hits[i], NULL);
+                0.0f, hits + i * k, k, &n_hits[i], NULL, err);
         goto done;
     }
 
@@ -1138,7 +1143,7 @@ static int flat_search_batch(void *ix, const void *queries, size_t n_queries,
     need.qaux = job.per_task;
     rc = flat_ctx_acquire(f, width, &need, ctx);
     if (rc != VEX_OK) {
-        rc = vx_err_set(f->err, rc, "out of memory for batch scratch");
+        rc = vx_err_set(err, rc, "out of memory for batch scratch");
         goto done;
     }
     job.ctx = ctx;
@@ -1152,7 +1157,7 @@ done:
 }
 
 /* Every slot's id maps back to it, and the map holds nothing else. */
-static int flat_check(void *ix, vex_graph_stats *stats)
+static int flat_check(void *ix, vex_graph_stats *stats, vex_err *err)
 {
     flat_index *f = ix;
     uint64_t i, slot;
@@ -1161,12 +1166,12 @@ static int flat_check(void *ix, vex_graph_stats *stats)
         memset(stats, 0, sizeof *stats);
     pthread_rwlock_rdlock(&f->lock);
     if (f->map.count != f->n)
-        rc = vx_err_set(f->err, VEX_CORRUPT,
+        rc = vx_err_set(err, VEX_CORRUPT,
                         "flat index: %llu vectors but %zu ids mapped",
                         (unsigned long long)f->n, f->map.count);
     for (i = 0; i < f->n && rc == VEX_OK; i++) {
         if (!vx_idmap_get(&f->map, f->ids[i], &slot) || slot != i)
-            rc = vx_err_set(f->err, VEX_CORRUPT,
+            rc = vx_err_set(err, VEX_CORRUPT,
                             "flat index: id %llu of slot %llu does not map "
                             "back to it",
                             (unsigned long long)f->ids[i],
@@ -1183,7 +1188,7 @@ static int flat_check(void *ix, vex_graph_stats *stats)
  * ------------------------------------------------------------------- */
 
 static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
-                          uint64_t *needed)
+                          uint64_t *needed, vex_err *err)
 {
     flat_index *f = ix;
     vex_blob_info info;
@@ -1212,7 +1217,7 @@ static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
     total = vx_blob_layout(&info);
     *needed = total;
     if (buf == NULL || size < total) {
-        rc = vx_err_set(f->err, VEX_FULL,
+        rc = vx_err_set(err, VEX_FULL,
                         "the serialised index needs %llu bytes, the buffer "
                         "has %llu",
                         (unsigned long long)total, (unsigned long long)size);
@@ -1225,7 +1230,7 @@ static int flat_serialize(void *ix, unsigned char *buf, uint64_t size,
                    (size_t)info.sec[1].length);
         }
         if (f->qc)
-            rc = vx_qc_blob_write(f->qc, &info, buf, f->n);
+            rc = vx_qc_blob_write(f->qc, &info, buf, f->n, err);
         if (rc == VEX_OK)
             vx_blob_finish(&info, buf);
     }
@@ -1299,7 +1304,7 @@ static int flat_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     }
     f->n = n;
     if (f->qc)
-        rc = vx_qc_blob_open(f->qc, info, buf, n, borrow);
+        rc = vx_qc_blob_open(f->qc, info, buf, n, borrow, err);
     else if (vx_blob_find(info, VEX_SEC_QUANTIZER) ||
              vx_blob_find(info, VEX_SEC_CODES))
         rc = vx_err_set(err, VEX_CORRUPT,
@@ -1318,7 +1323,7 @@ fail:
  * Quantizer training
  * ------------------------------------------------------------------- */
 
-static int flat_train(void *ix, const float *sample, size_t n)
+static int flat_train(void *ix, const float *sample, size_t n, vex_err *err)
 {
     flat_index *f = ix;
     int rc;
@@ -1327,9 +1332,9 @@ static int flat_train(void *ix, const float *sample, size_t n)
         sample = (const float *)f->vecs;
         n = (size_t)f->n;
     }
-    rc = vx_qc_train(f->qc, sample, n, f->cap);
+    rc = vx_qc_train(f->qc, sample, n, f->cap, err);
     if (rc == VEX_OK) {
-        rc = vx_qc_encode(f->qc, 0, (const float *)f->vecs, (size_t)f->n);
+        rc = vx_qc_encode(f->qc, 0, (const float *)f->vecs, (size_t)f->n, err);
         if (rc != VEX_OK)
             vx_qc_untrain(f->qc);
     }

@@ -1,18 +1,31 @@
 /*
- * handle.c - the public vex_index handle.
+ * handle.c - the index handle at its two levels: the internal interface
+ * (index/ix.h) that storage and engine use, and the public vex_index_*
+ * functions (include/vexdb.h) wrapped around it.
  *
- * This is the front of the in-memory indexes (index layer, so the storage
- * layer's memtables and segments can use it): it owns the
- * allocator, the error message and the worker pool of a handle, validates
- * every argument once for all index kinds (so that an index implementation
- * can trust its input), and then forwards to the kind's method table
- * (src/index/index.h). Nothing here is on a hot path except the per-query
- * validation, which is one pass over the query vector.
+ * Both levels are one object, struct vex_index (vx_ix in ix.h), in front
+ * of the in-memory indexes (index layer, so the storage layer's memtables
+ * and segments can use it): it owns the allocator, the worker pool (its
+ * own or a borrowed one) and the kind's instance, and forwards to the
+ * kind's method table (src/index/index.h).
+ *
+ * The internal functions (vx_ix_*) trust their arguments and report into
+ * the vex_err of the call, so a search fanned out over many sources is
+ * validated once by its caller and concurrent failures never share a
+ * message. The public functions (vex_index_*) keep the documented
+ * behaviour of vexdb.h: they check the handle and every argument (the
+ * shared checks vx_ix_check_* are the same ones the engine calls once per
+ * user call), then call the internal function with the handle's own
+ * message, which vex_index_errmsg reads. Nothing here is on a hot path
+ * except the per-query validation of the public search, one pass over the
+ * query vector.
  */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
 #include "index/index.h"
+#include "index/ix.h"
 #include "quant/quant.h"
 #include "simd/simd.h"
 #include "util/err.h"
@@ -22,14 +35,17 @@
 
 struct vex_index {
     vex_mem mem;
+    /* the public handle's message: written only by the vex_index_*
+     * wrappers (through the internal calls they make), read by
+     * vex_index_errmsg; internal callers never touch it */
     vex_err err;
     vex_index_options opts;
     vex_allocator alloc_copy;
     vex_index_config cfg;
     vex_pool *pool;
-    int own_pool; /* 0: borrowed from the database (vx_index_create) */
+    int own_pool; /* 0: borrowed from the caller (the database's) */
     const vex_index_methods *m;
-    void *impl;
+    void *impl; /* NULL only on a public handle whose open failed */
 };
 
 /* ---------------------------------------------------------------------
@@ -140,6 +156,11 @@ void vex_index_options_init(vex_index_options *opts)
 {
     if (opts == NULL)
         return;
+    vx_ix_options_init(opts);
+}
+
+void vx_ix_options_init(vex_index_options *opts)
+{
     memset(opts, 0, sizeof *opts);
     opts->struct_size = sizeof *opts;
     opts->kind = VEX_INDEX_FLAT;
@@ -160,10 +181,38 @@ void vex_index_options_init(vex_index_options *opts)
 }
 
 /* ---------------------------------------------------------------------
- * Validation shared by every index kind
+ * Where messages go
  * ------------------------------------------------------------------- */
 
-int vx_check_index_options(const vex_index_options *o, vex_err *e)
+/* The internal functions take err == NULL (the caller wants no message);
+ * the kinds and vx_err_set need somewhere to write, so such a call gets a
+ * scratch message of its own for its duration. */
+typedef struct err_sink {
+    vex_err *e;
+    vex_err local;
+} err_sink;
+
+static vex_err *sink_open(err_sink *s, vex_err *err)
+{
+    if (err != NULL)
+        return s->e = err;
+    vx_err_init(&s->local);
+    return s->e = &s->local;
+}
+
+static int sink_close(err_sink *s, int rc)
+{
+    if (s->e == &s->local)
+        vx_err_destroy(&s->local);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Validation shared by every index kind (and by the engine, once per
+ * user call)
+ * ------------------------------------------------------------------- */
+
+static int check_options(const vex_index_options *o, vex_err *e)
 {
     if (o->struct_size != sizeof(vex_index_options))
         return vx_err_set(e, VEX_MISUSE,
@@ -259,59 +308,74 @@ int vx_check_index_options(const vex_index_options *o, vex_err *e)
     return VEX_OK;
 }
 
-/* Check one vector; `what` and `pos` name it in the message. */
-static int check_vector(vex_index *ix, const void *v, const char *what,
-                        size_t pos)
+int vx_ix_check_options(const vex_index_options *o, vex_err *err)
 {
-    char why[160];
-    if (vx_vector_check(&ix->cfg, v, why, sizeof why) != VEX_OK)
-        return vx_err_set(&ix->err, VEX_INVALID, "%s %zu: %s", what, pos, why);
-    return VEX_OK;
+    err_sink s;
+    return sink_close(&s, check_options(o, sink_open(&s, err)));
 }
 
-static int handle_check_params(vex_index *ix, const vex_search_params *p,
-                               vex_search_opts *so)
+int vx_ix_check_vector(const vex_index_config *cfg, const void *v,
+                       const char *what, size_t pos, vex_err *err)
 {
-    memset(so, 0, sizeof *so);
-    so->cut = INFINITY;
+    char why[160];
+    err_sink s;
+    if (vx_vector_check(cfg, v, why, sizeof why) == VEX_OK)
+        return VEX_OK;
+    return sink_close(&s, vx_err_set(sink_open(&s, err), VEX_INVALID,
+                                     "%s %zu: %s", what, pos, why));
+}
+
+int vx_ix_check_k(size_t k, vex_err *err)
+{
+    err_sink s;
+    if (k >= 1 && k <= VEX_MAX_K)
+        return VEX_OK;
+    return sink_close(&s, vx_err_set(sink_open(&s, err), VEX_INVALID,
+                                     "k is %zu, must be 1..%d", k, VEX_MAX_K));
+}
+
+static int check_params(const vx_ix *ix, const vex_search_params *p,
+                        vex_search_opts *so, vex_err *e)
+{
+    vx_ix_search_opts_init(so);
     if (p == NULL)
         return VEX_OK;
     if (p->struct_size != sizeof(vex_search_params))
-        return vx_err_set(&ix->err, VEX_MISUSE,
+        return vx_err_set(e, VEX_MISUSE,
                           "params.struct_size is %u, expected %zu: fill the "
                           "struct with vex_search_params_init()",
                           p->struct_size, sizeof(vex_search_params));
     if (p->ef_search > VEX_MAX_K)
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.ef_search is %u, must be 0..%d", p->ef_search,
                           VEX_MAX_K);
     if (p->filter_max_ef > VEX_MAX_K)
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.filter_max_ef is %u, must be 0..%d",
                           p->filter_max_ef, VEX_MAX_K);
     if (p->where != NULL || p->stats != NULL || p->meta_out != NULL)
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.where, stats and meta_out apply to "
                           "collection searches only");
     if (p->filter_max_ef && p->filter == NULL)
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.filter_max_ef is set but there is no "
                           "filter");
     if ((p->ef_search || p->filter_max_ef) && ix->opts.kind == VEX_INDEX_FLAT)
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.ef_search and filter_max_ef must be 0 for "
                           "a flat index, which is exact");
     if (p->refine != 0.0f && ix->cfg.quant == VEX_QUANT_NONE)
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.refine applies only to a quantized index "
                           "(options.quant); leave it 0");
     if (p->refine != 0.0f && !(p->refine >= 1.0f && p->refine <= 1000.0f))
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.refine is %g, must be 1..1000 (or 0 for "
                           "the index default)",
                           (double)p->refine);
     if (p->n_threads > vx_pool_size(ix->pool))
-        return vx_err_set(&ix->err, VEX_INVALID,
+        return vx_err_set(e, VEX_INVALID,
                           "params.n_threads is %u but the index has %u "
                           "threads",
                           p->n_threads, vx_pool_size(ix->pool));
@@ -328,7 +392,7 @@ static int handle_check_params(vex_index *ix, const vex_search_params *p,
  * dimension because high-dimensional data has more "directions" a node
  * must keep links in; efConstruction grows with the log of the expected
  * size because the graph's diameter does. */
-void vx_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
+static void hnsw_defaults(vex_index_config *c, const vex_index_options *o)
 {
     double expected = o->capacity ? (double)o->capacity : 1e6;
     double efc = 40.0 * log10(expected > 10 ? expected : 10);
@@ -347,7 +411,7 @@ void vx_hnsw_defaults(vex_index_config *c, const vex_index_options *o)
     c->hnsw_seed = o->hnsw_seed;
 }
 
-void vx_quant_defaults(vex_index_config *c, const vex_index_options *o)
+static void quant_defaults(vex_index_config *c, const vex_index_options *o)
 {
     int pq = o->quant == VEX_QUANT_PQ || o->quant == VEX_QUANT_OPQ;
     c->quant = (uint32_t)o->quant;
@@ -368,22 +432,35 @@ void vx_quant_defaults(vex_index_config *c, const vex_index_options *o)
                                                   : 10.0f;
 }
 
-static int check_k(vex_index *ix, size_t k)
+/* The configuration an index made from `o` (checked) uses. */
+static void config_resolve(vex_index_config *c, const vex_index_options *o)
 {
-    if (k == 0 || k > VEX_MAX_K)
-        return vx_err_set(&ix->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
-                          VEX_MAX_K);
-    return VEX_OK;
+    memset(c, 0, sizeof *c);
+    c->elem = o->elem;
+    c->metric = o->metric;
+    c->dim = o->dim;
+    c->vec_bytes = vex_vector_size(o->elem, o->dim);
+    c->capacity = o->capacity;
+    if (o->kind == VEX_INDEX_HNSW)
+        hnsw_defaults(c, o);
+    quant_defaults(c, o);
+}
+
+int vx_ix_resolve(const vex_index_options *o, vex_index_config *cfg,
+                  vex_err *err)
+{
+    int rc = vx_ix_check_options(o, err);
+    if (rc == VEX_OK)
+        config_resolve(cfg, o);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------
  * Handle
  * ------------------------------------------------------------------- */
 
-static int handle_usable(vex_index *ix);
-
 /* Allocate a handle whose error message can explain any later failure.
- * The handle comes from the user's allocator when that is handle_usable; a
+ * The handle comes from the user's allocator when that is usable; a
  * broken allocator is reported through a libc handle. */
 static int handle_new(const vex_allocator *a, int a_valid, vex_index **out)
 {
@@ -401,9 +478,10 @@ static int handle_new(const vex_allocator *a, int a_valid, vex_index **out)
 }
 
 /* Everything after validation that create and open share: keep the
- * options (HNSW parameters resolved), pick the methods, start the pool. */
+ * options (HNSW and quantizer parameters resolved), pick the methods,
+ * start the pool unless `shared` is given. */
 static int handle_setup(vex_index *ix, const vex_index_options *opts,
-                        vex_pool *shared)
+                        vex_pool *shared, vex_err *err)
 {
     unsigned n_threads;
     int rc;
@@ -412,21 +490,15 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts,
         ix->alloc_copy = *opts->allocator;
         ix->opts.allocator = &ix->alloc_copy;
     }
-    ix->cfg.elem = opts->elem;
-    ix->cfg.metric = opts->metric;
-    ix->cfg.dim = opts->dim;
-    ix->cfg.vec_bytes = vex_vector_size(opts->elem, opts->dim);
-    ix->cfg.capacity = opts->capacity;
+    config_resolve(&ix->cfg, opts);
     ix->m = &vx_flat_methods;
     if (opts->kind == VEX_INDEX_HNSW) {
         ix->m = &vx_hnsw_methods;
-        vx_hnsw_defaults(&ix->cfg, opts);
         ix->opts.hnsw_m = ix->cfg.hnsw_m;
         ix->opts.hnsw_ef_construction = ix->cfg.hnsw_ef_construction;
         ix->opts.hnsw_ef_search = ix->cfg.hnsw_ef_search;
     }
     if (opts->quant != VEX_QUANT_NONE) {
-        vx_quant_defaults(&ix->cfg, opts);
         ix->opts.quant_bits = ix->cfg.quant_bits;
         ix->opts.quant_m = ix->cfg.quant_m;
         ix->opts.quant_refine = ix->cfg.quant_refine;
@@ -439,35 +511,24 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts,
     ix->own_pool = 1;
     n_threads = opts->n_threads ? opts->n_threads : vx_cpu_count();
     rc = vx_pool_create(&ix->mem, n_threads, &ix->pool);
-    if (rc != VEX_OK)
-        return vx_err_set(&ix->err, rc, "cannot start %u worker threads",
-                          n_threads);
+    if (rc != VEX_OK) {
+        ix->pool = NULL;
+        return vx_err_set(err, rc, "cannot start %u worker threads", n_threads);
+    }
     return VEX_OK;
 }
 
-static int index_create(const vex_index_options *opts, vex_pool *shared,
-                        vex_index **out)
+/* Fill a new handle from options: check, set up, create the instance. */
+static int index_init(vex_index *ix, const vex_index_options *opts,
+                      vex_pool *shared, vex_err *err)
 {
-    vex_index *ix = NULL;
-    int rc;
-
-    if (out == NULL)
-        return VEX_MISUSE;
-    *out = NULL;
-    if (opts == NULL)
-        return VEX_MISUSE;
-    rc = handle_new(opts->allocator,
-                    opts->struct_size == sizeof(vex_index_options), &ix);
-    if (rc != VEX_OK)
-        return rc;
-    *out = ix;
-    rc = vx_check_index_options(opts, &ix->err);
+    int rc = check_options(opts, err);
     if (rc == VEX_OK)
-        rc = handle_setup(ix, opts, shared);
+        rc = handle_setup(ix, opts, shared, err);
     if (rc == VEX_OK)
-        rc = ix->m->create(&ix->mem, ix->pool, &ix->err, &ix->cfg, &ix->impl);
+        rc = ix->m->create(&ix->mem, ix->pool, err, &ix->cfg, &ix->impl);
     if (rc == VEX_OK && opts->capacity) {
-        rc = ix->m->reserve(ix->impl, opts->capacity);
+        rc = ix->m->reserve(ix->impl, opts->capacity, err);
         if (rc != VEX_OK) {
             ix->m->destroy(ix->impl);
             ix->impl = NULL;
@@ -478,13 +539,40 @@ static int index_create(const vex_index_options *opts, vex_pool *shared,
 
 int vex_index_create(const vex_index_options *opts, vex_index **out)
 {
-    return index_create(opts, NULL, out);
+    vex_index *ix = NULL;
+    int rc;
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (opts == NULL)
+        return VEX_MISUSE;
+    rc = handle_new(opts->allocator,
+                    opts->struct_size == sizeof(vex_index_options), &ix);
+    if (rc != VEX_OK)
+        return rc;
+    *out = ix; /* kept on failure: it explains why */
+    return index_init(ix, opts, NULL, &ix->err);
 }
 
-int vx_index_create(const vex_index_options *opts, vex_pool *pool,
-                    vex_index **out)
+int vx_ix_create(const vex_index_options *opts, vex_pool *pool, vx_ix **out,
+                 vex_err *err)
 {
-    return index_create(opts, pool, out);
+    vex_index *ix = NULL;
+    err_sink s;
+    vex_err *e = sink_open(&s, err);
+    int rc;
+    *out = NULL;
+    rc = handle_new(opts->allocator,
+                    opts->struct_size == sizeof(vex_index_options), &ix);
+    if (rc != VEX_OK)
+        return sink_close(&s,
+                          vx_err_set(e, rc, "out of memory creating an index"));
+    rc = index_init(ix, opts, pool, e);
+    if (rc != VEX_OK)
+        vx_ix_free(ix);
+    else
+        *out = ix;
+    return sink_close(&s, rc);
 }
 
 void vex_open_options_init(vex_open_options *opts)
@@ -495,47 +583,33 @@ void vex_open_options_init(vex_open_options *opts)
     opts->struct_size = sizeof *opts;
 }
 
-static int index_open_buffer(const void *buf, uint64_t size,
-                             const vex_open_options *opts, vex_pool *shared,
-                             vex_index **out)
+/* Fill a new handle from a blob (untrusted: everything is checked). */
+static int index_open(vex_index *ix, const void *buf, uint64_t size,
+                      const vex_open_options *opts, vex_pool *shared,
+                      vex_err *err)
 {
-    vex_open_options dflt;
     vex_index_options io;
     vex_blob_info info;
-    vex_index *ix = NULL;
     int rc, borrow;
 
-    if (out == NULL)
-        return VEX_MISUSE;
-    *out = NULL;
-    if (opts == NULL) {
-        vex_open_options_init(&dflt);
-        opts = &dflt;
-    }
-    rc = handle_new(opts->allocator,
-                    opts->struct_size == sizeof(vex_open_options), &ix);
-    if (rc != VEX_OK)
-        return rc;
-    *out = ix;
     if (opts->struct_size != sizeof(vex_open_options))
-        return vx_err_set(&ix->err, VEX_MISUSE,
+        return vx_err_set(err, VEX_MISUSE,
                           "options.struct_size is %u, expected %zu: fill the "
                           "struct with vex_open_options_init()",
                           opts->struct_size, sizeof(vex_open_options));
     if (opts->n_threads > VEX_MAX_THREADS)
-        return vx_err_set(&ix->err, VEX_INVALID,
-                          "n_threads is %u, must be 0..%d", opts->n_threads,
-                          VEX_MAX_THREADS);
+        return vx_err_set(err, VEX_INVALID, "n_threads is %u, must be 0..%d",
+                          opts->n_threads, VEX_MAX_THREADS);
     if (opts->flags & ~(uint32_t)VEX_OPEN_COPY)
-        return vx_err_set(&ix->err, VEX_INVALID, "unknown flags 0x%x",
+        return vx_err_set(err, VEX_INVALID, "unknown flags 0x%x",
                           opts->flags & ~(uint32_t)VEX_OPEN_COPY);
     if (buf == NULL)
-        return vx_err_set(&ix->err, VEX_MISUSE, "buf is NULL");
-    rc = vx_blob_parse(buf, size, &info, &ix->err);
+        return vx_err_set(err, VEX_MISUSE, "buf is NULL");
+    rc = vx_blob_parse(buf, size, &info, err);
     if (rc != VEX_OK)
         return rc;
     /* the stored configuration must pass the same checks as options */
-    vex_index_options_init(&io);
+    vx_ix_options_init(&io);
     io.kind = (vex_index_kind)info.kind;
     io.elem = (vex_elem)info.elem;
     io.metric = (vex_metric)info.metric;
@@ -545,7 +619,7 @@ static int index_open_buffer(const void *buf, uint64_t size,
     if (info.kind == VEX_INDEX_HNSW) {
         /* stored values are resolved: 0 (adaptive) never appears */
         if (!info.m || !info.ef_construction || !info.ef_search)
-            return vx_err_set(&ix->err, VEX_CORRUPT,
+            return vx_err_set(err, VEX_CORRUPT,
                               "index blob: M %u, ef_construction %u, "
                               "ef_search %u must all be non-zero",
                               info.m, info.ef_construction, info.ef_search);
@@ -554,7 +628,7 @@ static int index_open_buffer(const void *buf, uint64_t size,
         io.hnsw_ef_search = info.ef_search;
         io.hnsw_seed = info.seed;
     } else if (info.m || info.ef_construction || info.ef_search || info.seed) {
-        return vx_err_set(&ix->err, VEX_CORRUPT,
+        return vx_err_set(err, VEX_CORRUPT,
                           "index blob: a %s index with graph parameters",
                           info.kind == VEX_INDEX_FLAT ? "flat" : "?");
     }
@@ -567,23 +641,23 @@ static int index_open_buffer(const void *buf, uint64_t size,
         if (info.quant_refine == 0.0f ||
             ((info.quant == VEX_QUANT_PQ || info.quant == VEX_QUANT_OPQ) &&
              (info.quant_m == 0 || info.quant_bits == 0)))
-            return vx_err_set(&ix->err, VEX_CORRUPT,
+            return vx_err_set(err, VEX_CORRUPT,
                               "index blob: quantizer parameters at byte 104 "
                               "are not resolved (M %u, bits %u, refine %g)",
                               info.quant_m, info.quant_bits,
                               (double)info.quant_refine);
     }
-    rc = vx_check_index_options(&io, &ix->err);
+    rc = check_options(&io, err);
     if (rc != VEX_OK) {
         char msg[VEX_ERRMSG_MAX];
-        vx_err_copy(&ix->err, msg, sizeof msg);
-        return vx_err_set(&ix->err, VEX_CORRUPT, "index blob header: %s", msg);
+        vx_err_copy(err, msg, sizeof msg);
+        return vx_err_set(err, VEX_CORRUPT, "index blob header: %s", msg);
     }
-    rc = handle_setup(ix, &io, shared);
+    rc = handle_setup(ix, &io, shared, err);
     if (rc != VEX_OK)
         return rc;
     borrow = !(opts->flags & VEX_OPEN_COPY) && (uintptr_t)buf % 64 == 0;
-    rc = ix->m->open(&ix->mem, ix->pool, &ix->err, &ix->cfg, &info, buf, borrow,
+    rc = ix->m->open(&ix->mem, ix->pool, err, &ix->cfg, &info, buf, borrow,
                      &ix->impl);
     if (rc != VEX_OK)
         ix->impl = NULL;
@@ -593,40 +667,216 @@ static int index_open_buffer(const void *buf, uint64_t size,
 int vex_index_open_buffer(const void *buf, uint64_t size,
                           const vex_open_options *opts, vex_index **out)
 {
-    return index_open_buffer(buf, size, opts, NULL, out);
-}
-
-int vx_index_open_buffer(const void *buf, uint64_t size,
-                         const vex_open_options *opts, vex_pool *pool,
-                         vex_index **out)
-{
-    return index_open_buffer(buf, size, opts, pool, out);
-}
-
-int vex_index_serialize(vex_index *ix, void *buf, uint64_t size,
-                        uint64_t *needed)
-{
-    uint64_t dummy;
-    if (!handle_usable(ix))
+    vex_open_options dflt;
+    vex_index *ix = NULL;
+    int rc;
+    if (out == NULL)
         return VEX_MISUSE;
-    if (buf == NULL && size > 0)
-        return vx_err_set(&ix->err, VEX_MISUSE, "buf is NULL but size > 0");
-    return ix->m->serialize(ix->impl, buf, size, needed ? needed : &dummy);
+    *out = NULL;
+    if (opts == NULL) {
+        vex_open_options_init(&dflt);
+        opts = &dflt;
+    }
+    rc = handle_new(opts->allocator,
+                    opts->struct_size == sizeof(vex_open_options), &ix);
+    if (rc != VEX_OK)
+        return rc;
+    *out = ix; /* kept on failure: it explains why */
+    return index_open(ix, buf, size, opts, NULL, &ix->err);
 }
 
-void vex_index_free(vex_index *ix)
+int vx_ix_open_buffer(const void *buf, uint64_t size,
+                      const vex_open_options *opts, vex_pool *pool, vx_ix **out,
+                      vex_err *err)
+{
+    vex_open_options dflt;
+    vex_index *ix = NULL;
+    err_sink s;
+    vex_err *e = sink_open(&s, err);
+    int rc;
+    *out = NULL;
+    if (opts == NULL) {
+        vex_open_options_init(&dflt);
+        opts = &dflt;
+    }
+    rc = handle_new(opts->allocator,
+                    opts->struct_size == sizeof(vex_open_options), &ix);
+    if (rc != VEX_OK)
+        return sink_close(&s,
+                          vx_err_set(e, rc, "out of memory opening an index"));
+    rc = index_open(ix, buf, size, opts, pool, e);
+    if (rc != VEX_OK)
+        vx_ix_free(ix);
+    else
+        *out = ix;
+    return sink_close(&s, rc);
+}
+
+void vx_ix_free(vx_ix *ix)
 {
     vex_mem mem;
     if (ix == NULL)
         return;
     if (ix->impl)
         ix->m->destroy(ix->impl);
-    if (ix->own_pool)
+    if (ix->own_pool && ix->pool)
         vx_pool_destroy(ix->pool);
     vx_err_destroy(&ix->err);
     mem = ix->mem;
     vx_mem_free(&mem, ix);
 }
+
+void vex_index_free(vex_index *ix)
+{
+    vx_ix_free(ix);
+}
+
+/* ---------------------------------------------------------------------
+ * The internal interface (index/ix.h): no argument checks, messages to
+ * the caller's err
+ * ------------------------------------------------------------------- */
+
+vex_index_kind vx_ix_kind(const vx_ix *ix)
+{
+    return ix->opts.kind;
+}
+
+const vex_index_config *vx_ix_config(const vx_ix *ix)
+{
+    return &ix->cfg;
+}
+
+uint64_t vx_ix_count(const vx_ix *ix)
+{
+    return ix->m->count(ix->impl);
+}
+
+uint64_t vx_ix_memory(const vx_ix *ix)
+{
+    return sizeof *ix + ix->m->memory(ix->impl);
+}
+
+int vx_ix_check_params(const vx_ix *ix, const vex_search_params *p,
+                       vex_search_opts *so, vex_err *err)
+{
+    err_sink s;
+    return sink_close(&s, check_params(ix, p, so, sink_open(&s, err)));
+}
+
+int vx_ix_add(vx_ix *ix, const uint64_t *ids, const void *vecs, size_t n,
+              vex_err *err)
+{
+    err_sink s;
+    if (n == 0)
+        return VEX_OK;
+    return sink_close(&s,
+                      ix->m->add(ix->impl, ids, vecs, n, sink_open(&s, err)));
+}
+
+int vx_ix_remove(vx_ix *ix, uint64_t id, vex_err *err)
+{
+    err_sink s;
+    return sink_close(&s, ix->m->remove(ix->impl, id, sink_open(&s, err)));
+}
+
+int vx_ix_get(vx_ix *ix, uint64_t id, void *vec_out, vex_err *err)
+{
+    err_sink s;
+    return sink_close(&s,
+                      ix->m->get(ix->impl, id, vec_out, sink_open(&s, err)));
+}
+
+int vx_ix_train(vx_ix *ix, const float *sample, size_t n, vex_err *err)
+{
+    err_sink s;
+    return sink_close(&s,
+                      ix->m->train(ix->impl, sample, n, sink_open(&s, err)));
+}
+
+int vx_ix_train_own(vx_ix *ix, vex_err *err)
+{
+    vex_err tmp;
+    int rc;
+    if (ix->cfg.quant == VEX_QUANT_NONE)
+        return VEX_OK;
+    /* the kind's message goes to a scratch one first: the two refusals
+     * below are not failures and must not overwrite the caller's */
+    vx_err_init(&tmp);
+    rc = ix->m->train(ix->impl, NULL, 0, &tmp);
+    /* MISUSE: trained already (a flush retried after a failed write);
+     * INVALID: too few vectors for the quantizer, which stays untrained */
+    if (rc == VEX_MISUSE || rc == VEX_INVALID)
+        rc = VEX_OK;
+    if (rc != VEX_OK && err != NULL)
+        vx_err_set(err, rc, "%s", tmp.msg);
+    vx_err_destroy(&tmp);
+    return rc;
+}
+
+int vx_ix_serialize(vx_ix *ix, void *buf, uint64_t size, uint64_t *needed,
+                    vex_err *err)
+{
+    err_sink s;
+    return sink_close(
+        &s, ix->m->serialize(ix->impl, buf, size, needed, sink_open(&s, err)));
+}
+
+int vx_ix_scan(vx_ix *ix, vex_scan_fn fn, void *ctx)
+{
+    return ix->m->scan(ix->impl, fn, ctx);
+}
+
+int vx_ix_graph_stats(vx_ix *ix, vex_graph_stats *stats, vex_err *err)
+{
+    err_sink s;
+    return sink_close(&s, ix->m->check(ix->impl, stats, sink_open(&s, err)));
+}
+
+int vx_ix_search(vx_ix *ix, const void *query, size_t k,
+                 const vex_search_opts *so, vex_hit *hits, size_t *n_hits,
+                 vex_err *err)
+{
+    vex_search_opts nan_cut;
+    err_sink s;
+    assert(ix->impl != NULL && k >= 1 && k <= VEX_MAX_K);
+    if (isnan(so->cut)) { /* a NaN distance bound: no cut */
+        nan_cut = *so;
+        nan_cut.cut = INFINITY;
+        so = &nan_cut;
+    }
+    *n_hits = 0;
+    return sink_close(&s, ix->m->search(ix->impl, query, k, so, hits, n_hits,
+                                        sink_open(&s, err)));
+}
+
+int vx_ix_search_batch(vx_ix *ix, const void *queries, size_t n_queries,
+                       size_t k, const vex_search_opts *so, vex_hit *hits,
+                       size_t *n_hits, vex_err *err)
+{
+    err_sink s;
+    assert(ix->impl != NULL && k >= 1 && k <= VEX_MAX_K && n_queries >= 1);
+    memset(n_hits, 0, n_queries * sizeof *n_hits);
+    return sink_close(&s,
+                      ix->m->search_batch(ix->impl, queries, n_queries, k, so,
+                                          hits, n_hits, sink_open(&s, err)));
+}
+
+int vx_ix_range(vx_ix *ix, const void *query, float radius,
+                const vex_search_opts *so, vex_hit *hits, size_t capacity,
+                uint64_t *n_total, vex_err *err)
+{
+    err_sink s;
+    assert(ix->impl != NULL && !isnan(radius));
+    *n_total = 0;
+    return sink_close(&s, ix->m->range_search(ix->impl, query, radius, so, hits,
+                                              capacity, n_total,
+                                              sink_open(&s, err)));
+}
+
+/* ---------------------------------------------------------------------
+ * The public wrapper (include/vexdb.h): check the handle and the user's
+ * arguments, then the internal call with the handle's message
+ * ------------------------------------------------------------------- */
 
 /* A handle whose creation failed only explains why; calls on it are
  * misuse. */
@@ -643,10 +893,33 @@ static int handle_usable(vex_index *ix)
     return 1;
 }
 
+/* Check n vectors of the handle's configuration. */
+static int check_vectors(vex_index *ix, const void *v, size_t n, size_t stride,
+                         const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = vx_ix_check_vector(
+            &ix->cfg, (const unsigned char *)v + i * stride, what, i, &ix->err);
+        if (rc != VEX_OK)
+            return rc;
+    }
+    return VEX_OK;
+}
+
+int vex_index_serialize(vex_index *ix, void *buf, uint64_t size,
+                        uint64_t *needed)
+{
+    uint64_t dummy;
+    if (!handle_usable(ix))
+        return VEX_MISUSE;
+    if (buf == NULL && size > 0)
+        return vx_err_set(&ix->err, VEX_MISUSE, "buf is NULL but size > 0");
+    return vx_ix_serialize(ix, buf, size, needed ? needed : &dummy, &ix->err);
+}
+
 int vex_index_add(vex_index *ix, const uint64_t *ids, const void *vectors,
                   size_t n)
 {
-    size_t i;
     int rc;
     if (!handle_usable(ix))
         return VEX_MISUSE;
@@ -655,21 +928,17 @@ int vex_index_add(vex_index *ix, const uint64_t *ids, const void *vectors,
     if (ids == NULL || vectors == NULL)
         return vx_err_set(&ix->err, VEX_MISUSE,
                           "ids and vectors must not be NULL");
-    for (i = 0; i < n; i++) {
-        rc = check_vector(
-            ix, (const unsigned char *)vectors + i * ix->cfg.vec_bytes,
-            "vector", i);
-        if (rc != VEX_OK)
-            return rc;
-    }
-    return ix->m->add(ix->impl, ids, vectors, n);
+    rc = check_vectors(ix, vectors, n, ix->cfg.vec_bytes, "vector");
+    if (rc != VEX_OK)
+        return rc;
+    return vx_ix_add(ix, ids, vectors, n, &ix->err);
 }
 
 int vex_index_remove(vex_index *ix, uint64_t id)
 {
     if (!handle_usable(ix))
         return VEX_MISUSE;
-    return ix->m->remove(ix->impl, id);
+    return vx_ix_remove(ix, id, &ix->err);
 }
 
 int vex_index_get(vex_index *ix, uint64_t id, void *vector_out)
@@ -678,22 +947,21 @@ int vex_index_get(vex_index *ix, uint64_t id, void *vector_out)
         return VEX_MISUSE;
     if (vector_out == NULL)
         return vx_err_set(&ix->err, VEX_MISUSE, "vector_out is NULL");
-    return ix->m->get(ix->impl, id, vector_out);
+    return vx_ix_get(ix, id, vector_out, &ix->err);
 }
 
 uint64_t vex_index_count(const vex_index *ix)
 {
-    return ix && ix->impl ? ix->m->count(ix->impl) : 0;
+    return ix && ix->impl ? vx_ix_count(ix) : 0;
 }
 
 uint64_t vex_index_memory(const vex_index *ix)
 {
-    return ix && ix->impl ? sizeof *ix + ix->m->memory(ix->impl) : 0;
+    return ix && ix->impl ? vx_ix_memory(ix) : 0;
 }
 
 int vex_index_train(vex_index *ix, const float *sample, size_t n)
 {
-    size_t i;
     int rc;
     if (!handle_usable(ix))
         return VEX_MISUSE;
@@ -704,27 +972,10 @@ int vex_index_train(vex_index *ix, const float *sample, size_t n)
         return vx_err_set(&ix->err, VEX_MISUSE,
                           "pass a sample with n > 0, or NULL and 0 to train "
                           "on the index's own vectors");
-    for (i = 0; i < n; i++) {
-        rc = check_vector(ix, sample + i * ix->cfg.dim, "sample vector", i);
-        if (rc != VEX_OK)
-            return rc;
-    }
-    return ix->m->train(ix->impl, sample, n);
-}
-
-int vx_index_train_own(vex_index *ix)
-{
-    int rc;
-    if (!handle_usable(ix))
-        return VEX_MISUSE;
-    if (ix->cfg.quant == VEX_QUANT_NONE)
-        return VEX_OK;
-    rc = ix->m->train(ix->impl, NULL, 0);
-    /* MISUSE: trained already (a flush retried after a failed write);
-     * INVALID: too few vectors for the quantizer, which stays untrained */
-    if (rc == VEX_MISUSE || rc == VEX_INVALID)
-        rc = VEX_OK;
-    return rc;
+    rc = check_vectors(ix, sample, n, ix->cfg.vec_bytes, "sample vector");
+    if (rc != VEX_OK)
+        return rc;
+    return vx_ix_train(ix, sample, n, &ix->err);
 }
 
 size_t vex_index_code_size(const vex_index *ix)
@@ -739,6 +990,19 @@ void vex_index_get_options(const vex_index *ix, vex_index_options *out)
     *out = ix->opts;
 }
 
+/* The checks every public k-NN search makes before the internal call. */
+static int check_search(vex_index *ix, const void *query, size_t k,
+                        const vex_search_params *params, vex_search_opts *so)
+{
+    int rc;
+    if ((rc = vx_ix_check_k(k, &ix->err)) != VEX_OK ||
+        (rc = check_params(ix, params, so, &ix->err)) != VEX_OK ||
+        (rc = vx_ix_check_vector(&ix->cfg, query, "query", 0, &ix->err)) !=
+            VEX_OK)
+        return rc;
+    return VEX_OK;
+}
+
 int vex_index_search(vex_index *ix, const void *query, size_t k,
                      const vex_search_params *params, vex_hit *hits,
                      size_t *n_hits)
@@ -751,30 +1015,9 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
         return vx_err_set(&ix->err, VEX_MISUSE,
                           "query, hits and n_hits must not be NULL");
     *n_hits = 0;
-    if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = handle_check_params(ix, params, &so)) != VEX_OK ||
-        (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
+    if ((rc = check_search(ix, query, k, params, &so)) != VEX_OK)
         return rc;
-    return ix->m->search(ix->impl, query, k, &so, hits, n_hits);
-}
-
-int vx_index_search_cut(vex_index *ix, const void *query, size_t k,
-                        const vex_search_params *params, float cut,
-                        vex_hit *hits, size_t *n_hits)
-{
-    vex_search_opts so;
-    int rc;
-    if (!handle_usable(ix))
-        return VEX_MISUSE;
-    *n_hits = 0;
-    if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = handle_check_params(ix, params, &so)) != VEX_OK ||
-        (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
-        return rc;
-    if (!(cut >= 0.0f) && !(cut < 0.0f))
-        cut = INFINITY; /* NaN: no cut */
-    so.cut = cut;
-    return ix->m->search(ix->impl, query, k, &so, hits, n_hits);
+    return vx_ix_search(ix, query, k, &so, hits, n_hits, &ix->err);
 }
 
 int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
@@ -791,8 +1034,8 @@ int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
     if (queries == NULL || hits == NULL || n_hits == NULL)
         return vx_err_set(&ix->err, VEX_MISUSE,
                           "queries, hits and n_hits must not be NULL");
-    if ((rc = check_k(ix, k)) != VEX_OK ||
-        (rc = handle_check_params(ix, params, &so)) != VEX_OK)
+    if ((rc = vx_ix_check_k(k, &ix->err)) != VEX_OK ||
+        (rc = check_params(ix, params, &so, &ix->err)) != VEX_OK)
         return rc;
     if (vex_mul_overflow(n_queries, k, &total) ||
         vex_mul_overflow(total, sizeof(vex_hit), &total) ||
@@ -802,14 +1045,14 @@ int vex_index_search_batch(vex_index *ix, const void *queries, size_t n_queries,
                           n_queries, k);
     for (i = 0; i < n_queries; i++) {
         n_hits[i] = 0;
-        rc = check_vector(
-            ix, (const unsigned char *)queries + i * ix->cfg.vec_bytes, "query",
-            i);
+        rc = vx_ix_check_vector(
+            &ix->cfg, (const unsigned char *)queries + i * ix->cfg.vec_bytes,
+            "query", i, &ix->err);
         if (rc != VEX_OK)
             return rc;
     }
-    return ix->m->search_batch(ix->impl, queries, n_queries, k, &so, hits,
-                               n_hits);
+    return vx_ix_search_batch(ix, queries, n_queries, k, &so, hits, n_hits,
+                              &ix->err);
 }
 
 int vex_index_range_search(vex_index *ix, const void *query, float radius,
@@ -827,37 +1070,24 @@ int vex_index_range_search(vex_index *ix, const void *query, float radius,
     *n_total = 0;
     if (isnan(radius))
         return vx_err_set(&ix->err, VEX_INVALID, "radius is NaN");
-    if ((rc = handle_check_params(ix, params, &so)) != VEX_OK ||
-        (rc = check_vector(ix, query, "query", 0)) != VEX_OK)
+    if ((rc = check_params(ix, params, &so, &ix->err)) != VEX_OK ||
+        (rc = vx_ix_check_vector(&ix->cfg, query, "query", 0, &ix->err)) !=
+            VEX_OK)
         return rc;
     if (capacity > VEX_MAX_K && ix->opts.kind == VEX_INDEX_HNSW)
         return vx_err_set(&ix->err, VEX_INVALID,
                           "capacity %zu: an HNSW range search returns at "
                           "most %d hits",
                           capacity, VEX_MAX_K);
-    return ix->m->range_search(ix->impl, query, radius, &so, hits, capacity,
-                               n_total);
+    return vx_ix_range(ix, query, radius, &so, hits, capacity, n_total,
+                       &ix->err);
 }
 
 int vex_index_check(vex_index *ix)
 {
     if (!handle_usable(ix))
         return VEX_MISUSE;
-    return ix->m->check(ix->impl, NULL);
-}
-
-int vx_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx)
-{
-    if (!handle_usable(ix))
-        return VEX_MISUSE;
-    return ix->m->scan(ix->impl, fn, ctx);
-}
-
-int vx_index_graph_stats(vex_index *ix, vex_graph_stats *stats)
-{
-    if (!handle_usable(ix))
-        return VEX_MISUSE;
-    return ix->m->check(ix->impl, stats);
+    return vx_ix_graph_stats(ix, NULL, &ix->err);
 }
 
 const char *vex_index_errmsg(const vex_index *ix)

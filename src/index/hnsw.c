@@ -151,7 +151,6 @@ typedef struct hnsw_ctx {
 typedef struct hnsw {
     const vex_mem *mem;
     vex_pool *pool;
-    vex_err *err;
     vex_index_config cfg;
     uint32_t M, M0, efc, efs;
     double level_mult;
@@ -825,7 +824,6 @@ static int hnsw_create(const vex_mem *mem, vex_pool *pool, vex_err *err,
         return vx_err_set(err, VEX_NOMEM, "out of memory creating index");
     h->mem = mem;
     h->pool = pool;
-    h->err = err;
     h->cfg = *cfg;
     h->M = cfg->hnsw_m;
     h->M0 = 2 * cfg->hnsw_m;
@@ -1000,7 +998,7 @@ static int hnsw_grow(hnsw *h, uint64_t need)
     return VEX_OK;
 }
 
-static int hnsw_reserve(void *ix, uint64_t n)
+static int hnsw_reserve(void *ix, uint64_t n, vex_err *err)
 {
     hnsw *h = ix;
     int rc;
@@ -1010,7 +1008,7 @@ static int hnsw_reserve(void *ix, uint64_t n)
         rc = vx_idmap_reserve(&h->map, (size_t)n);
     pthread_rwlock_unlock(&h->lock);
     if (rc != VEX_OK)
-        rc = vx_err_set(h->err, rc, "cannot reserve %llu vectors: %s",
+        rc = vx_err_set(err, rc, "cannot reserve %llu vectors: %s",
                         (unsigned long long)n, vex_errstr(rc));
     return rc;
 }
@@ -1057,7 +1055,7 @@ static void set_aux(hnsw *h, uint32_t slot)
  * and empty link lists. All-or-nothing. Exclusive lock held. On success
  * the claimed slots are in out[0..n). */
 static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
-                       uint32_t *out)
+                       uint32_t *out, vex_err *err)
 {
     const unsigned char *src = vecs;
     uint64_t fresh, upper_words = 0, slot;
@@ -1074,9 +1072,9 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
     if (rc == VEX_OK)
         rc = upper_reserve(h, upper_words);
     if (rc == VEX_OK && h->qc)
-        rc = vx_qc_reserve(h->qc, (uint64_t)h->n + fresh);
+        rc = vx_qc_reserve(h->qc, (uint64_t)h->n + fresh, err);
     if (rc != VEX_OK)
-        return vx_err_set(h->err, rc,
+        return vx_err_set(err, rc,
                           "cannot grow the index by %zu "
                           "vectors: %s",
                           n, vex_errstr(rc));
@@ -1085,12 +1083,12 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         if (vx_idmap_get(&h->map, ids[i], &slot)) {
             size_t j;
             rc = slot >= UINT32_MAX
-                     ? vx_err_set(h->err, VEX_EXISTS,
+                     ? vx_err_set(err, VEX_EXISTS,
                                   "id %llu at position %zu repeats position "
                                   "%llu of the same call",
                                   (unsigned long long)ids[i], i,
                                   (unsigned long long)(slot - UINT32_MAX))
-                     : vx_err_set(h->err, VEX_EXISTS,
+                     : vx_err_set(err, VEX_EXISTS,
                                   "id %llu at position %zu is already in "
                                   "the index",
                                   (unsigned long long)ids[i], i);
@@ -1106,12 +1104,12 @@ static int claim_slots(hnsw *h, const uint64_t *ids, const void *vecs, size_t n,
         size_t cb;
         if (vex_mul_overflow(n, h->qc->code_size, &cb) ||
             (codes = vx_mem_alloc(h->mem, cb ? cb : 1)) == NULL)
-            rc = vx_err_set(h->err, VEX_NOMEM, "out of memory encoding");
+            rc = vx_err_set(err, VEX_NOMEM, "out of memory encoding");
         else
             rc = vx_vq_encode(h->qc->q, vecs, n, codes);
         if (rc != VEX_OK) {
             if (codes)
-                vx_err_set(h->err, rc, "encoding: %s", vx_vq_errmsg(h->qc->q));
+                vx_err_set(err, rc, "encoding: %s", vx_vq_errmsg(h->qc->q));
             vx_mem_free(h->mem, codes);
             for (i = 0; i < n; i++)
                 vx_idmap_remove(&h->map, ids[i]);
@@ -1242,7 +1240,8 @@ static int repair_due(const hnsw *h)
 
 static void hnsw_repair(hnsw *h);
 
-static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
+static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n,
+                    vex_err *err)
 {
     hnsw *h = ix;
     unsigned width = vx_pool_width(h->pool, 0);
@@ -1255,7 +1254,7 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
 
     slots = vx_mem_alloc(h->mem, n * sizeof *slots);
     if (slots == NULL)
-        return vx_err_set(h->err, VEX_NOMEM,
+        return vx_err_set(err, VEX_NOMEM,
                           "out of memory adding %zu "
                           "vectors",
                           n);
@@ -1263,7 +1262,7 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
         width = 1;
     pthread_rwlock_wrlock(&h->lock);
     live_before = h->map.count;
-    rc = claim_slots(h, ids, vecs, n, slots);
+    rc = claim_slots(h, ids, vecs, n, slots, err);
     if (rc == VEX_OK)
         h->linking++; /* no repair may free slots until we are linked */
     pthread_rwlock_unlock(&h->lock);
@@ -1289,7 +1288,7 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n)
         h->linking--;
         pthread_rwlock_unlock(&h->lock);
         vx_mem_free(h->mem, slots);
-        return vx_err_set(h->err, rc, "out of memory for build scratch");
+        return vx_err_set(err, rc, "out of memory for build scratch");
     }
     job.h = h;
     job.s = vx_simd();
@@ -1598,7 +1597,8 @@ static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
 }
 
 static int hnsw_search(void *ix, const void *query, size_t k,
-                       const vex_search_opts *so, vex_hit *hits, size_t *n_hits)
+                       const vex_search_opts *so, vex_hit *hits, size_t *n_hits,
+                       vex_err *err)
 {
     hnsw *h = ix;
     hnsw_ctx *c;
@@ -1615,7 +1615,7 @@ static int hnsw_search(void *ix, const void *query, size_t k,
             search_one(h, vx_simd(), c, so, query, k, width, NAN, hits, NULL);
         hnsw_ctx_release(h, 1, &c);
     } else {
-        rc = vx_err_set(h->err, rc, "out of memory for search scratch");
+        rc = vx_err_set(err, rc, "out of memory for search scratch");
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -1643,7 +1643,7 @@ static void search_task(void *arg, size_t task, unsigned worker)
 
 static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
                              size_t k, const vex_search_opts *so, vex_hit *hits,
-                             size_t *n_hits)
+                             size_t *n_hits, vex_err *err)
 {
     hnsw *h = ix;
     unsigned width = vx_pool_width(h->pool, so->n_threads);
@@ -1669,7 +1669,7 @@ static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
         vx_pool_run(h->pool, n_queries, width, search_task, &job);
         hnsw_ctx_release(h, width, ctx);
     } else {
-        rc = vx_err_set(h->err, rc, "out of memory for search scratch");
+        rc = vx_err_set(err, rc, "out of memory for search scratch");
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -1679,7 +1679,7 @@ static int hnsw_search_batch(void *ix, const void *queries, size_t n_queries,
  * width max(ef, capacity) finds. */
 static int hnsw_range_search(void *ix, const void *query, float radius,
                              const vex_search_opts *so, vex_hit *hits,
-                             size_t capacity, uint64_t *n_total)
+                             size_t capacity, uint64_t *n_total, vex_err *err)
 {
     hnsw *h = ix;
     hnsw_ctx *c;
@@ -1694,7 +1694,7 @@ static int hnsw_range_search(void *ix, const void *query, float radius,
                    n_total);
         hnsw_ctx_release(h, 1, &c);
     } else {
-        rc = vx_err_set(h->err, rc, "out of memory for search scratch");
+        rc = vx_err_set(err, rc, "out of memory for search scratch");
     }
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -1863,17 +1863,17 @@ static void hnsw_repair(hnsw *h)
     hnsw_ctx_release(h, width, ctx);
 }
 
-static int hnsw_remove(void *ix, uint64_t id)
+static int hnsw_remove(void *ix, uint64_t id, vex_err *err)
 {
     hnsw *h = ix;
     uint64_t slot;
     int rc = VEX_OK;
     pthread_rwlock_wrlock(&h->lock);
     if (!vx_idmap_get(&h->map, id, &slot)) {
-        rc = vx_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
+        rc = vx_err_set(err, VEX_NOTFOUND, "id %llu is not in the index",
                         (unsigned long long)id);
     } else if (hnsw_thaw(h) != VEX_OK) {
-        rc = vx_err_set(h->err, VEX_NOMEM,
+        rc = vx_err_set(err, VEX_NOMEM,
                         "out of memory copying the opened index before "
                         "its first change");
     } else {
@@ -1887,7 +1887,7 @@ static int hnsw_remove(void *ix, uint64_t id)
     return rc;
 }
 
-static int hnsw_get(void *ix, uint64_t id, void *vec_out)
+static int hnsw_get(void *ix, uint64_t id, void *vec_out, vex_err *err)
 {
     hnsw *h = ix;
     uint64_t slot;
@@ -1896,7 +1896,7 @@ static int hnsw_get(void *ix, uint64_t id, void *vec_out)
     if (vx_idmap_get(&h->map, id, &slot))
         memcpy(vec_out, vec_ptr(h, (uint32_t)slot), h->cfg.vec_bytes);
     else
-        rc = vx_err_set(h->err, VEX_NOTFOUND, "id %llu is not in the index",
+        rc = vx_err_set(err, VEX_NOTFOUND, "id %llu is not in the index",
                         (unsigned long long)id);
     pthread_rwlock_unlock(&h->lock);
     return rc;
@@ -1947,7 +1947,7 @@ static uint64_t hnsw_memory(void *ix)
  * Validation
  * ------------------------------------------------------------------- */
 
-static int hnsw_check(void *ix, vex_graph_stats *st_out)
+static int hnsw_check(void *ix, vex_graph_stats *st_out, vex_err *err)
 {
     hnsw *h = ix;
     vex_graph_stats st;
@@ -1976,7 +1976,7 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
             const uint32_t *lk = links_of(h, sl, l);
             uint32_t cnt = ld(lk), i, j;
             if (cnt > max_links(h, l)) {
-                rc = vx_err_set(h->err, VEX_CORRUPT,
+                rc = vx_err_set(err, VEX_CORRUPT,
                                 "hnsw: node %u level %u has %u links, more "
                                 "than %u",
                                 sl, l, cnt, max_links(h, l));
@@ -1990,7 +1990,7 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
                 uint32_t x = ld(&lk[1 + i]);
                 if (x >= h->n || x == sl || h->deleted[x] == 2 ||
                     h->levels[x] < l) {
-                    rc = vx_err_set(h->err, VEX_CORRUPT,
+                    rc = vx_err_set(err, VEX_CORRUPT,
                                     "hnsw: node %u level %u links to %u, "
                                     "which is %s",
                                     sl, l, x,
@@ -2002,7 +2002,7 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
                 }
                 for (j = 0; j < i; j++)
                     if (ld(&lk[1 + j]) == x)
-                        rc = vx_err_set(h->err, VEX_CORRUPT,
+                        rc = vx_err_set(err, VEX_CORRUPT,
                                         "hnsw: node %u level %u links to %u "
                                         "twice",
                                         sl, l, x);
@@ -2022,18 +2022,17 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
     if (rc == VEX_OK && ep != NO_EP &&
         (h->deleted[(uint32_t)ep] == 2 || (uint32_t)ep >= h->n ||
          h->levels[(uint32_t)ep] != (ep >> 32)))
-        rc = vx_err_set(h->err, VEX_CORRUPT, "hnsw: bad entry point %u",
+        rc = vx_err_set(err, VEX_CORRUPT, "hnsw: bad entry point %u",
                         (uint32_t)ep);
     if (rc == VEX_OK && ep == NO_EP && st.nodes > 0)
-        rc = vx_err_set(h->err, VEX_CORRUPT,
-                        "hnsw: %llu nodes but no entry point",
+        rc = vx_err_set(err, VEX_CORRUPT, "hnsw: %llu nodes but no entry point",
                         (unsigned long long)st.nodes);
     /* reachability on level 0 from the entry, through deleted nodes too */
     if (rc == VEX_OK && ep != NO_EP) {
         queue = vx_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
         seen = vx_mem_calloc(h->mem, h->n, 1);
         if (queue == NULL || seen == NULL) {
-            rc = vx_err_set(h->err, VEX_NOMEM, "out of memory checking");
+            rc = vx_err_set(err, VEX_NOMEM, "out of memory checking");
         } else {
             queue[tail++] = (uint32_t)ep;
             seen[(uint32_t)ep] = 1;
@@ -2054,7 +2053,7 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
         }
     }
     if (rc == VEX_OK && st.nodes != h->map.count)
-        rc = vx_err_set(h->err, VEX_CORRUPT,
+        rc = vx_err_set(err, VEX_CORRUPT,
                         "hnsw: %llu live nodes but %zu ids mapped",
                         (unsigned long long)st.nodes, h->map.count);
     if (st.min_degree == UINT32_MAX)
@@ -2072,7 +2071,7 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out)
  * ------------------------------------------------------------------- */
 
 static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
-                          uint64_t *needed)
+                          uint64_t *needed, vex_err *err)
 {
     hnsw *h = ix;
     vex_blob_info info;
@@ -2131,7 +2130,7 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
     total = vx_blob_layout(&info);
     *needed = total;
     if (buf == NULL || size < total) {
-        rc = vx_err_set(h->err, VEX_FULL,
+        rc = vx_err_set(err, VEX_FULL,
                         "the serialised index needs %llu bytes, the buffer "
                         "has %llu",
                         (unsigned long long)total, (unsigned long long)size);
@@ -2168,7 +2167,7 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
             memcpy(buf + info.sec[5].offset, h->upper,
                    (size_t)info.sec[5].length);
         if (h->qc)
-            rc = vx_qc_blob_write(h->qc, &info, buf, h->n);
+            rc = vx_qc_blob_write(h->qc, &info, buf, h->n, err);
         if (rc == VEX_OK)
             vx_blob_finish(&info, buf);
     }
@@ -2177,15 +2176,15 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
 }
 
 /* The section `id`, which must be exactly `length` bytes. */
-static const unsigned char *section(hnsw *h, const vex_blob_info *info,
+static const unsigned char *section(const vex_blob_info *info,
                                     const unsigned char *buf, uint32_t id,
-                                    uint64_t length, int *rc)
+                                    uint64_t length, int *rc, vex_err *err)
 {
     const vex_blob_section *s = vx_blob_find(info, id);
     if (*rc != VEX_OK)
         return NULL;
     if (s == NULL || s->length != length) {
-        *rc = vx_err_set(h->err, VEX_CORRUPT,
+        *rc = vx_err_set(err, VEX_CORRUPT,
                          "hnsw blob: section %u is %s (expected %llu "
                          "bytes)",
                          id, s ? "the wrong size" : "missing",
@@ -2197,14 +2196,15 @@ static const unsigned char *section(hnsw *h, const vex_blob_info *info,
 
 /* Check every structural invariant that search and repair rely on, so a
  * hostile blob can at worst give poor results, never a wild access. */
-static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
+static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry,
+                              vex_err *err)
 {
     uint32_t sl, l, i;
     uint64_t live = 0;
     for (sl = 0; sl < h->n; sl++) {
         uint8_t lv = h->levels[sl], st_ = h->deleted[sl];
         if (lv > HNSW_MAX_LEVEL || st_ > 2)
-            return vx_err_set(h->err, VEX_CORRUPT,
+            return vx_err_set(err, VEX_CORRUPT,
                               "hnsw blob: slot %u has level %u and state %u "
                               "(at most %d and 2)",
                               sl, lv, st_, HNSW_MAX_LEVEL);
@@ -2212,7 +2212,7 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
             live++;
         if (h->upper_off[sl] > h->upper_len ||
             (uint64_t)lv * (h->M + 1) > h->upper_len - h->upper_off[sl])
-            return vx_err_set(h->err, VEX_CORRUPT,
+            return vx_err_set(err, VEX_CORRUPT,
                               "hnsw blob: slot %u: upper links at word "
                               "%llu run past the %llu words stored",
                               sl, (unsigned long long)h->upper_off[sl],
@@ -2225,7 +2225,7 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
         uint8_t *used = vx_mem_calloc(h->mem, h->upper_len / 8 + 1, 1);
         int rc = VEX_OK;
         if (used == NULL)
-            return vx_err_set(h->err, VEX_NOMEM,
+            return vx_err_set(err, VEX_NOMEM,
                               "out of memory checking the index");
         for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
             uint64_t w = h->upper_off[sl],
@@ -2234,7 +2234,7 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                 continue;
             for (; w < end; w++) {
                 if (used[w / 8] & (1u << (w % 8))) {
-                    rc = vx_err_set(h->err, VEX_CORRUPT,
+                    rc = vx_err_set(err, VEX_CORRUPT,
                                     "hnsw blob: slot %u: upper links at "
                                     "word %llu overlap another node's",
                                     sl, (unsigned long long)w);
@@ -2253,18 +2253,18 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
             continue;
         /* searches compute distances to deleted nodes too */
         if (vx_vector_check(&h->cfg, vec_ptr(h, sl), why, sizeof why) != VEX_OK)
-            return vx_err_set(h->err, VEX_CORRUPT, "hnsw blob: slot %u: %s", sl,
+            return vx_err_set(err, VEX_CORRUPT, "hnsw blob: slot %u: %s", sl,
                               why);
         if (h->cfg.metric == VEX_METRIC_COSINE &&
             !(isfinite(slot_aux(h, sl)) && slot_aux(h, sl) > 0.0f))
-            return vx_err_set(h->err, VEX_CORRUPT,
+            return vx_err_set(err, VEX_CORRUPT,
                               "hnsw blob: slot %u: inverse norm %g is not "
                               "finite and positive",
                               sl, (double)slot_aux(h, sl));
         for (l = 0; l <= h->levels[sl]; l++) {
             const uint32_t *lk = links_of(h, sl, l);
             if (lk[0] > max_links(h, l))
-                return vx_err_set(h->err, VEX_CORRUPT,
+                return vx_err_set(err, VEX_CORRUPT,
                                   "hnsw blob: slot %u level %u has %u "
                                   "links, at most %u",
                                   sl, l, lk[0], max_links(h, l));
@@ -2277,12 +2277,12 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
                     if (lk[1 + t] == x)
                         break;
                 if (x == sl || t < i)
-                    return vx_err_set(h->err, VEX_CORRUPT,
+                    return vx_err_set(err, VEX_CORRUPT,
                                       "hnsw blob: slot %u level %u links "
                                       "to %u %s",
                                       sl, l, x, x == sl ? "(itself)" : "twice");
                 if (x >= h->n || h->deleted[x] == 2 || h->levels[x] < l)
-                    return vx_err_set(h->err, VEX_CORRUPT,
+                    return vx_err_set(err, VEX_CORRUPT,
                                       "hnsw blob: slot %u level %u links "
                                       "to %u, which is %s",
                                       sl, l, x,
@@ -2294,7 +2294,7 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
         }
     }
     if (live != n_live)
-        return vx_err_set(h->err, VEX_CORRUPT,
+        return vx_err_set(err, VEX_CORRUPT,
                           "hnsw blob: header says %llu live vectors, the "
                           "state section has %llu",
                           (unsigned long long)n_live, (unsigned long long)live);
@@ -2303,8 +2303,7 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry)
             ? live > 0
             : ((uint32_t)entry >= h->n || h->deleted[(uint32_t)entry] == 2 ||
                (entry >> 32) != h->levels[(uint32_t)entry]))
-        return vx_err_set(h->err, VEX_CORRUPT,
-                          "hnsw blob: bad entry point 0x%llx",
+        return vx_err_set(err, VEX_CORRUPT, "hnsw blob: bad entry point 0x%llx",
                           (unsigned long long)entry);
     return VEX_OK;
 }
@@ -2330,15 +2329,15 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
                         (unsigned long long)info->slot_bytes, cfg->dim, h->M);
         goto fail;
     }
-    p[0] = section(h, info, buf, VEX_SEC_SLOTS, n * h->slot_bytes, &rc);
-    p[1] = section(h, info, buf, VEX_SEC_IDS, n * 8, &rc);
-    p[2] = section(h, info, buf, VEX_SEC_LEVELS, n, &rc);
-    p[3] = section(h, info, buf, VEX_SEC_STATE, n, &rc);
-    p[4] = section(h, info, buf, VEX_SEC_UPPER_OFF, n * 8, &rc);
-    p[5] = section(h, info, buf, VEX_SEC_UPPER, info->upper_len * 4, &rc);
+    p[0] = section(info, buf, VEX_SEC_SLOTS, n * h->slot_bytes, &rc, err);
+    p[1] = section(info, buf, VEX_SEC_IDS, n * 8, &rc, err);
+    p[2] = section(info, buf, VEX_SEC_LEVELS, n, &rc, err);
+    p[3] = section(info, buf, VEX_SEC_STATE, n, &rc, err);
+    p[4] = section(info, buf, VEX_SEC_UPPER_OFF, n * 8, &rc, err);
+    p[5] = section(info, buf, VEX_SEC_UPPER, info->upper_len * 4, &rc, err);
     p[6] = NULL;
     if (h->qc)
-        p[6] = section(h, info, buf, VEX_SEC_VECTORS, n * h->vec_stride, &rc);
+        p[6] = section(info, buf, VEX_SEC_VECTORS, n * h->vec_stride, &rc, err);
     else if (rc == VEX_OK && vx_blob_find(info, VEX_SEC_VECTORS))
         rc = vx_err_set(err, VEX_CORRUPT,
                         "hnsw blob: a vectors section in an unquantized "
@@ -2373,9 +2372,9 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
         else if (h->deleted[sl] == 1)
             h->n_deleted++;
     }
-    rc = hnsw_verify_loaded(h, info->n_live, info->entry);
+    rc = hnsw_verify_loaded(h, info->n_live, info->entry, err);
     if (rc == VEX_OK && h->qc)
-        rc = vx_qc_blob_open(h->qc, info, buf, n, borrow);
+        rc = vx_qc_blob_open(h->qc, info, buf, n, borrow, err);
     else if (rc == VEX_OK && (vx_blob_find(info, VEX_SEC_QUANTIZER) ||
                               vx_blob_find(info, VEX_SEC_CODES)))
         rc = vx_err_set(err, VEX_CORRUPT,
@@ -2456,7 +2455,7 @@ static void hnsw_go_apart(hnsw *h)
 /* Train on the sample, or on an evenly spaced subsample of at most
  * QC_TRAIN_MAX live vectors gathered from the slots; then encode every
  * slot in use (deleted ones too: searches walk through them). */
-static int hnsw_train(void *ix, const float *sample, size_t n)
+static int hnsw_train(void *ix, const float *sample, size_t n, vex_err *err)
 {
     hnsw *h = ix;
     float *buf = NULL;
@@ -2464,7 +2463,7 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
     int rc = VEX_OK;
     pthread_rwlock_wrlock(&h->lock);
     if (h->qc->trained) {
-        rc = vx_err_set(h->err, VEX_MISUSE, "the quantizer is trained already");
+        rc = vx_err_set(err, VEX_MISUSE, "the quantizer is trained already");
         goto done;
     }
     if (sample == NULL) {
@@ -2473,7 +2472,7 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
         step = take ? (live + take - 1) / take : 1;
         buf = vx_mem_alloc(h->mem, (take ? take : 1) * h->cfg.vec_bytes);
         if (buf == NULL) {
-            rc = vx_err_set(h->err, VEX_NOMEM,
+            rc = vx_err_set(err, VEX_NOMEM,
                             "out of memory for the training sample");
             goto done;
         }
@@ -2487,12 +2486,12 @@ static int hnsw_train(void *ix, const float *sample, size_t n)
         }
         sample = buf;
     }
-    rc = vx_qc_train(h->qc, sample, n, h->cap);
+    rc = vx_qc_train(h->qc, sample, n, h->cap, err);
     if (rc != VEX_OK)
         goto done;
     for (sl = 0; sl < h->n && rc == VEX_OK; sl++)
         if (h->deleted[sl] != 2)
-            rc = vx_qc_encode(h->qc, sl, (const float *)vec_ptr(h, sl), 1);
+            rc = vx_qc_encode(h->qc, sl, (const float *)vec_ptr(h, sl), 1, err);
     if (rc != VEX_OK) /* no search saw the codes: the write lock is held */
         vx_qc_untrain(h->qc);
     else

@@ -1,15 +1,24 @@
 /*
  * index.h - the index method table.
  *
- * Every index kind (flat and HNSW; a disk-resident kind would be one more) plugs in behind this
- * table, the way SQLite's VFS plugs in behind sqlite3_io_methods. The
- * public handle (src/index/handle.c) sits in front: it validates
- * options and inputs once for every kind (dimension, finiteness, zero
- * vectors under cosine, padding bits, k), owns the allocator, the error
- * message and the worker pool, and then calls into the table. An index
- * implementation may therefore assume valid arguments, and does its own
- * locking, because the right granularity differs per kind (one rwlock for
- * flat, per-node locks for HNSW).
+ * The index layer has three levels. At the bottom, every index kind (flat
+ * and HNSW; a disk-resident kind would be one more) plugs in behind this
+ * method table, the way SQLite's VFS plugs in behind sqlite3_io_methods.
+ * In the middle, the internal handle interface (index/ix.h, implemented
+ * in handle.c) owns a kind's instance, its allocator and its worker pool;
+ * it is the only way storage and engine reach an index. It trusts its
+ * arguments (the caller validates each user call once with the
+ * vx_ix_check_* functions) and reports every failure into a vex_err the
+ * caller supplies. On top, the public vex_index_* functions (handle.c,
+ * include/vexdb.h) validate the user's arguments (dimension, finiteness,
+ * zero vectors under cosine, padding bits, k, search parameters) and call
+ * the middle level with the handle's own message.
+ *
+ * An index implementation may therefore assume valid arguments, reports
+ * into the `err` of each call (never into a message it keeps, which
+ * concurrent calls would share), and does its own locking, because the
+ * right granularity differs per kind (one rwlock for flat, per-node locks
+ * for HNSW).
  */
 #ifndef VEX_INDEX_H
 #define VEX_INDEX_H
@@ -41,7 +50,10 @@ typedef struct vex_index_config {
     float quant_refine;
 } vex_index_config;
 
-/* One search call's parameters, validated by the engine. */
+/* One search call's options: the internal form of vex_search_params
+ * plus the cut. Built once per user call (vx_ix_search_opts_init, then
+ * the caller's fields, or vx_ix_check_params from public params) and
+ * handed to every source unchanged; nothing below re-checks it. */
 typedef struct vex_search_opts {
     unsigned n_threads; /* 0 = the whole pool */
     unsigned ef;        /* 0 = the index default; 0 for flat */
@@ -77,35 +89,40 @@ typedef int (*vex_scan_fn)(void *ctx, uint64_t id, const void *vec);
 
 typedef struct vex_index_methods {
     const char *name;
-    /* `mem`, `pool` and `err` outlive the instance. */
+    /* `mem` and `pool` outlive the instance; `err` receives this call's
+     * failure only and is not kept. Every method that can fail takes the
+     * `err` of its call (never NULL): concurrent calls on one instance
+     * report into their callers' messages, never into a shared one. */
     int (*create)(const vex_mem *mem, vex_pool *pool, vex_err *err,
                   const vex_index_config *cfg, void **out);
     void (*destroy)(void *ix);
     /* Make room for `n` vectors in total. */
-    int (*reserve)(void *ix, uint64_t n);
-    int (*add)(void *ix, const uint64_t *ids, const void *vecs, size_t n);
-    int (*remove)(void *ix, uint64_t id);
-    int (*get)(void *ix, uint64_t id, void *vec_out);
+    int (*reserve)(void *ix, uint64_t n, vex_err *err);
+    int (*add)(void *ix, const uint64_t *ids, const void *vecs, size_t n,
+               vex_err *err);
+    int (*remove)(void *ix, uint64_t id, vex_err *err);
+    int (*get)(void *ix, uint64_t id, void *vec_out, vex_err *err);
     uint64_t (*count)(void *ix);
     uint64_t (*memory)(void *ix);
     int (*search)(void *ix, const void *query, size_t k,
-                  const vex_search_opts *so, vex_hit *hits, size_t *n_hits);
+                  const vex_search_opts *so, vex_hit *hits, size_t *n_hits,
+                  vex_err *err);
     int (*search_batch)(void *ix, const void *queries, size_t n_queries,
                         size_t k, const vex_search_opts *so, vex_hit *hits,
-                        size_t *n_hits);
+                        size_t *n_hits, vex_err *err);
     int (*range_search)(void *ix, const void *query, float radius,
                         const vex_search_opts *so, vex_hit *hits,
-                        size_t capacity, uint64_t *n_total);
+                        size_t capacity, uint64_t *n_total, vex_err *err);
     /* Verify internal invariants; VEX_CORRUPT with a message if broken.
      * `stats` may be NULL; kinds without a graph leave it zeroed. */
-    int (*check)(void *ix, vex_graph_stats *stats);
+    int (*check)(void *ix, vex_graph_stats *stats, vex_err *err);
     /* Write the index as a blob (index/blob.h) into buf[0..size). Sets
      * *needed to the blob's size; when buf is NULL or size is smaller,
      * writes nothing and returns VEX_FULL (with a message). The index is
      * quiet while it is copied: no add or remove runs (HNSW lets
      * searches run meanwhile; flat locks them out). */
     int (*serialize)(void *ix, unsigned char *buf, uint64_t size,
-                     uint64_t *needed);
+                     uint64_t *needed, vex_err *err);
     /* Create an instance from a parsed blob. With borrow != 0 the instance
      * may keep pointers into buf, which then outlives it; otherwise it
      * copies. Every structural invariant is checked: VEX_CORRUPT. */
@@ -119,7 +136,7 @@ typedef struct vex_index_methods {
     /* Train the quantizer (cfg->quant != 0, untrained) on n float32 rows,
      * or on the index's own vectors when sample is NULL, and encode every
      * vector; see vex_index_train. */
-    int (*train)(void *ix, const float *sample, size_t n);
+    int (*train)(void *ix, const float *sample, size_t n, vex_err *err);
     /* Bytes per code, 0 when unquantized. */
     size_t (*code_size)(void *ix);
 } vex_index_methods;
@@ -149,49 +166,5 @@ void vx_exact_block(const vex_index_config *cfg, const struct vex_simd_table *s,
 
 extern const vex_index_methods vx_flat_methods;
 extern const vex_index_methods vx_hnsw_methods;
-
-/* ---- the public handle (index/handle.c), internal entry points ---- */
-
-/* Run the index's invariant check and return its graph statistics. */
-int vx_index_graph_stats(vex_index *ix, vex_graph_stats *stats);
-
-/* The option checks of vex_index_create(), reporting into `e`. */
-int vx_check_index_options(const vex_index_options *o, vex_err *e);
-
-/* Resolve adaptive (0) HNSW parameters of `o` into c->hnsw_* (the rule is
- * documented with vex_index_options). */
-void vx_hnsw_defaults(vex_index_config *c, const vex_index_options *o);
-
-/* Resolve the quantization options of `o` (already checked) into
- * c->quant* (the rule is documented with vex_index_options). */
-void vx_quant_defaults(vex_index_config *c, const vex_index_options *o);
-
-/* Train a quantized index on its own vectors unless it is trained
- * already; an index with too few vectors for its quantizer stays
- * untrained (and is searched at full precision): VEX_OK then too. No-op
- * without a quantizer. */
-int vx_index_train_own(vex_index *ix);
-
-/* Call fn for every live vector of the index (see the scan method in
- * index/index.h). */
-int vx_index_scan(vex_index *ix, vex_scan_fn fn, void *ctx);
-
-/* vex_index_create / vex_index_open_buffer on a pool the caller owns and
- * keeps alive until vex_index_free (the database's: memtables and
- * segments then start no threads of their own). opts->n_threads is then
- * only the width of the index's parallel loops. */
-int vx_index_create(const vex_index_options *opts, vex_pool *pool,
-                    vex_index **out);
-int vx_index_open_buffer(const void *buf, uint64_t size,
-                         const vex_open_options *opts, vex_pool *pool,
-                         vex_index **out);
-
-/* vex_index_search with a cut (vex_search_opts.cut): the caller already
- * holds k results, the worst at distance `cut` (INFINITY: none), so an
- * HNSW search may stop widening its beam past it. Hits beyond the cut may
- * still be returned; the caller's merge drops them. */
-int vx_index_search_cut(vex_index *ix, const void *query, size_t k,
-                        const vex_search_params *params, float cut,
-                        vex_hit *hits, size_t *n_hits);
 
 #endif

@@ -27,7 +27,6 @@ int vx_qc_create(const vex_mem *mem, vex_err *err, const vex_index_config *cfg,
     if (qc == NULL)
         return vx_err_set(err, VEX_NOMEM, "out of memory creating index");
     qc->mem = mem;
-    qc->err = err;
     vx_vq_params_init(&qc->params, (vq_kind)cfg->quant, cfg->dim, cfg->metric);
     qc->params.pq_m = cfg->quant_m;
     if (cfg->quant_bits)
@@ -120,7 +119,7 @@ static int codes_alloc(vex_qcodes *qc, uint64_t cap, uint64_t keep)
     return VEX_OK;
 }
 
-int vx_qc_reserve(vex_qcodes *qc, uint64_t cap)
+int vx_qc_reserve(vex_qcodes *qc, uint64_t cap, vex_err *err)
 {
     uint64_t keep = qc->cap;
     if (cap > qc->want)
@@ -135,27 +134,26 @@ int vx_qc_reserve(vex_qcodes *qc, uint64_t cap)
     if ((qc->blocks && cap > qc->blocks_cap &&
          blocks_alloc(qc, qc->q, cap) != VEX_OK) ||
         codes_alloc(qc, cap, keep) != VEX_OK)
-        return vx_err_set(qc->err, VEX_NOMEM,
+        return vx_err_set(err, VEX_NOMEM,
                           "out of memory growing the codes to %llu",
                           (unsigned long long)cap);
     return VEX_OK;
 }
 
-int vx_qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots)
+int vx_qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots,
+                vex_err *err)
 {
     vq_quantizer *q = NULL;
     int rc;
     if (qc->trained)
-        return vx_err_set(qc->err, VEX_MISUSE,
-                          "the quantizer is trained already");
+        return vx_err_set(err, VEX_MISUSE, "the quantizer is trained already");
     /* a fresh quantizer, so that a failed training leaves nothing
      * half-done behind */
-    rc = vx_vq_create(qc->mem, &qc->params, &q, qc->err);
+    rc = vx_vq_create(qc->mem, &qc->params, &q, err);
     if (rc == VEX_OK) {
         rc = vx_vq_train(q, x, n);
         if (rc != VEX_OK)
-            vx_err_set(qc->err, rc, "training the quantizer: %s",
-                       vx_vq_errmsg(q));
+            vx_err_set(err, rc, "training the quantizer: %s", vx_vq_errmsg(q));
     }
     if (rc == VEX_OK) {
         qc->cap = 0;
@@ -165,7 +163,7 @@ int vx_qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots)
         if (rc == VEX_OK && blocks_wanted(qc, q))
             rc = blocks_alloc(qc, q, qc->cap);
         if (rc != VEX_OK)
-            vx_err_set(qc->err, rc, "out of memory for the codes");
+            vx_err_set(err, rc, "out of memory for the codes");
     }
     if (rc != VEX_OK) {
         vx_vq_destroy(q);
@@ -193,7 +191,8 @@ void vx_qc_untrain(vex_qcodes *qc)
         qc->q = NULL;
 }
 
-int vx_qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n)
+int vx_qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n,
+                 vex_err *err)
 {
     size_t i;
     int rc;
@@ -201,8 +200,7 @@ int vx_qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n)
         return VEX_OK;
     rc = vx_vq_encode(qc->q, x, n, qc->codes + slot * qc->code_size);
     if (rc != VEX_OK)
-        return vx_err_set(qc->err, rc, "encoding vectors: %s",
-                          vx_vq_errmsg(qc->q));
+        return vx_err_set(err, rc, "encoding vectors: %s", vx_vq_errmsg(qc->q));
     if (qc->blocks)
         for (i = 0; i < n; i++)
             vx_vq_pq4_set(qc->q, qc->blocks, (size_t)slot + i,
@@ -246,7 +244,7 @@ void vx_qc_blob_sections(const vex_qcodes *qc, vex_blob_info *info,
 }
 
 int vx_qc_blob_write(vex_qcodes *qc, const vex_blob_info *info,
-                     unsigned char *buf, uint64_t n_slots)
+                     unsigned char *buf, uint64_t n_slots, vex_err *err)
 {
     const vex_blob_section *sq = vx_blob_find(info, VEX_SEC_QUANTIZER);
     const vex_blob_section *sc = vx_blob_find(info, VEX_SEC_CODES);
@@ -255,7 +253,7 @@ int vx_qc_blob_write(vex_qcodes *qc, const vex_blob_info *info,
         return VEX_OK;
     rc = vx_vq_serialize(qc->q, buf + sq->offset, (size_t)sq->length);
     if (rc != VEX_OK)
-        return vx_err_set(qc->err, rc, "writing the quantizer: %s",
+        return vx_err_set(err, rc, "writing the quantizer: %s",
                           vx_vq_errmsg(qc->q));
     if (n_slots)
         memcpy(buf + sc->offset, qc->codes, (size_t)sc->length);
@@ -263,7 +261,8 @@ int vx_qc_blob_write(vex_qcodes *qc, const vex_blob_info *info,
 }
 
 int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
-                    const unsigned char *buf, uint64_t n_slots, int borrow)
+                    const unsigned char *buf, uint64_t n_slots, int borrow,
+                    vex_err *err)
 {
     const vex_blob_section *sq = vx_blob_find(info, VEX_SEC_QUANTIZER);
     const vex_blob_section *sc = vx_blob_find(info, VEX_SEC_CODES);
@@ -273,15 +272,14 @@ int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
     if (sq == NULL && sc == NULL)
         return VEX_OK; /* untrained */
     if (sq == NULL || sc == NULL)
-        return vx_err_set(qc->err, VEX_CORRUPT,
-                          "index blob: a %s section without the %s section",
-                          sq ? "quantizer" : "codes",
-                          sq ? "codes" : "quantizer");
+        return vx_err_set(
+            err, VEX_CORRUPT, "index blob: a %s section without the %s section",
+            sq ? "quantizer" : "codes", sq ? "codes" : "quantizer");
     vx_err_init(&e);
     rc = vx_vq_deserialize(qc->mem, buf + sq->offset, (size_t)sq->length, &q,
                            &e);
     if (rc != VEX_OK) {
-        rc = vx_err_set(qc->err, rc == VEX_NOMEM ? VEX_NOMEM : VEX_CORRUPT,
+        rc = vx_err_set(err, rc == VEX_NOMEM ? VEX_NOMEM : VEX_CORRUPT,
                         "index blob: quantizer section at byte %llu: %s",
                         (unsigned long long)sq->offset, e.msg);
         vx_err_destroy(&e);
@@ -294,7 +292,7 @@ int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
         vx_vq_pq_m(q) != info->quant_m ||
         ((info->quant == VEX_QUANT_PQ || info->quant == VEX_QUANT_OPQ) &&
          vx_vq_pq_nbits(q) != info->quant_bits)) {
-        rc = vx_err_set(qc->err, VEX_CORRUPT,
+        rc = vx_err_set(err, VEX_CORRUPT,
                         "index blob: the quantizer section (kind %d, dim "
                         "%u, M %u) does not match the header (quant %u, "
                         "dim %u, M %u)",
@@ -307,7 +305,7 @@ int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
         sc->length % vx_vq_code_size(q) != 0) {
         size_t cs = vx_vq_code_size(q);
         vx_vq_destroy(q);
-        return vx_err_set(qc->err, VEX_CORRUPT,
+        return vx_err_set(err, VEX_CORRUPT,
                           "index blob: codes section of %llu bytes, expected "
                           "%llu codes of %zu bytes",
                           (unsigned long long)sc->length,
@@ -326,7 +324,7 @@ int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
         qc->cap = 0;
         rc = codes_alloc(qc, n_slots, 0);
         if (rc != VEX_OK)
-            return vx_err_set(qc->err, rc, "out of memory copying the codes");
+            return vx_err_set(err, rc, "out of memory copying the codes");
         if (n_slots)
             memcpy(qc->codes, buf + sc->offset, (size_t)sc->length);
     }
@@ -337,7 +335,7 @@ int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
         if (rc == VEX_OK)
             rc = vx_vq_pq4_pack(q, qc->codes, (size_t)n_slots, qc->blocks);
         if (rc != VEX_OK)
-            return vx_err_set(qc->err, VEX_NOMEM,
+            return vx_err_set(err, VEX_NOMEM,
                               "out of memory for the codes' block copy");
     }
     return VEX_OK;

@@ -28,7 +28,8 @@
  * copy is an accelerator, never the only place a code lives.
  *
  * Locking: none here; the kind calls in under its own lock (writes
- * exclusive, searches shared).
+ * exclusive, searches shared). Errors go to the `err` of the call that
+ * failed (the caller's, through the kind), never to a stored one.
  */
 #ifndef VEX_INDEX_QCODES_H
 #define VEX_INDEX_QCODES_H
@@ -45,7 +46,6 @@ struct vex_index_config;
 
 typedef struct vex_qcodes {
     const vex_mem *mem;
-    vex_err *err;
     vq_params params;
     vq_quantizer *q; /* untrained until vx_qc_train succeeds */
     int trained;
@@ -76,19 +76,21 @@ void vx_qc_use_blocks(vex_qcodes *qc);
  * once trained. A borrowed code array is copied here (copy on first
  * write). All or nothing as far as the kind can tell: on failure the
  * capacity it may use (cap) is unchanged. */
-int vx_qc_reserve(vex_qcodes *qc, uint64_t cap);
+int vx_qc_reserve(vex_qcodes *qc, uint64_t cap, vex_err *err);
 
 /* Train on n vectors at x (contiguous float32 rows) and allocate codes for
  * at least n_slots slots. On failure the store stays untrained.
  * Afterwards the kind encodes its slots (vx_qc_encode). */
-int vx_qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots);
+int vx_qc_train(vex_qcodes *qc, const float *x, size_t n, uint64_t n_slots,
+                vex_err *err);
 
 /* Back to untrained (a failed encode right after training). */
 void vx_qc_untrain(vex_qcodes *qc);
 
 /* Encode n vectors (contiguous rows) into slots slot..slot+n-1 (and their
  * lanes of the block copy); a no-op until trained. */
-int vx_qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n);
+int vx_qc_encode(vex_qcodes *qc, uint64_t slot, const float *x, size_t n,
+                 vex_err *err);
 
 static inline const unsigned char *qc_code(const vex_qcodes *qc, uint64_t slot)
 {
@@ -114,13 +116,14 @@ size_t vx_qc_candidates(float refine, float dflt, size_t k);
 void vx_qc_blob_sections(const vex_qcodes *qc, vex_blob_info *info,
                          uint64_t n_slots);
 int vx_qc_blob_write(vex_qcodes *qc, const vex_blob_info *info,
-                     unsigned char *buf, uint64_t n_slots);
+                     unsigned char *buf, uint64_t n_slots, vex_err *err);
 /* Load the sections of a blob: a trained store when present (the
  * quantizer must match the header's quant fields and dimension; the codes
  * section must hold exactly n_slots codes), VEX_CORRUPT otherwise. With
  * borrow the codes stay in buf. */
 int vx_qc_blob_open(vex_qcodes *qc, const vex_blob_info *info,
-                    const unsigned char *buf, uint64_t n_slots, int borrow);
+                    const unsigned char *buf, uint64_t n_slots, int borrow,
+                    vex_err *err);
 
 /* Bytes held (codes, block copy, quantizer tables estimate). */
 uint64_t vx_qc_memory(const vex_qcodes *qc);

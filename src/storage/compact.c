@@ -9,7 +9,7 @@
  *
  * Quantized collections (config.quant): just before a segment's index is
  * serialised, it trains its own quantizer on its own vectors
- * (vx_index_train_own), so the blob carries the codebook and codes; a
+ * (vx_ix_train_own), so the blob carries the codebook and codes; a
  * segment too small for its quantizer is written unquantized.
  */
 #include "storage/compact.h"
@@ -83,29 +83,31 @@ static int cmp_idkey(const void *a, const void *b)
 }
 
 /* Serialise index `ix` into an aligned buffer. */
-static int serialize_index(const seg_builder *b, vex_index *ix,
+static int serialize_index(const seg_builder *b, vx_ix *ix,
                            unsigned char **blob, uint64_t *size)
 {
-    int rc = vex_index_serialize(ix, NULL, 0, size);
+    int rc;
     *blob = NULL;
+    /* the size first: VEX_FULL with no buffer is the expected answer, so
+     * its message (err NULL) must not reach the caller's */
+    rc = vx_ix_serialize(ix, NULL, 0, size, NULL);
     if (rc != VEX_FULL && rc != VEX_OK)
         return vx_err_set(b->err, rc, "serialising an index: %s",
-                          vex_index_errmsg(ix));
+                          vex_errstr(rc));
     *blob = vx_mem_alloc_aligned(b->mem, *size ? *size : 64, 64);
     if (*blob == NULL)
         return vx_err_set(b->err, VEX_NOMEM, "out of memory");
-    rc = vex_index_serialize(ix, *blob, *size, size);
+    rc = vx_ix_serialize(ix, *blob, *size, size, b->err);
     if (rc != VEX_OK) {
         vx_mem_free_aligned(b->mem, *blob);
         *blob = NULL;
-        return vx_err_set(b->err, rc, "serialising an index: %s",
-                          vex_index_errmsg(ix));
+        return vx_ix_err_in(b->err, rc, "serialising an index");
     }
     return VEX_OK;
 }
 
 /* A new empty index of the collection's kind on the database's pool. */
-static int index_new(const seg_builder *b, int kind, vex_index **out)
+static int index_new(const seg_builder *b, int kind, vx_ix **out)
 {
     vex_index_options io = b->iopts;
     int rc;
@@ -114,13 +116,9 @@ static int index_new(const seg_builder *b, int kind, vex_index **out)
         io.hnsw_m = io.hnsw_ef_construction = io.hnsw_ef_search = 0;
         io.hnsw_seed = 0;
     }
-    rc = vx_index_create(&io, b->pool, out);
-    if (rc != VEX_OK) {
-        vx_err_set(b->err, rc, "creating an index: %s",
-                   *out ? vex_index_errmsg(*out) : "out of memory");
-        vex_index_free(*out);
-        *out = NULL;
-    }
+    rc = vx_ix_create(&io, b->pool, out, b->err);
+    if (rc != VEX_OK)
+        vx_ix_err_in(b->err, rc, "creating an index");
     return rc;
 }
 
@@ -171,7 +169,7 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
             /* open (and so verify) the index here, in the background, so
              * that the first search after the install does not pay for it
              * (O(segment size): ~70 ms for 100k HNSW rows) */
-            vex_index *ix;
+            vx_ix *ix;
             rc = vx_vseg_index(*out, &ix, b->err);
             if (rc != VEX_OK) {
                 vx_vseg_unref(*out);
@@ -194,7 +192,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     idkey *live = NULL;
     unsigned char *blob = NULL;
     uint64_t blob_size = 0;
-    vex_index *flat = NULL, *ix = m->ix;
+    vx_ix *flat = NULL, *ix = m->ix;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
@@ -254,19 +252,17 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
                 n_keys - r < MT_CHUNK ? (size_t)(n_keys - r) : MT_CHUNK;
             for (size_t j = 0; j < cnt; j++)
                 keys[j] = r + j;
-            rc = vex_index_add(flat, keys, mt_row_vec(m, r), cnt);
+            rc = vx_ix_add(flat, keys, mt_row_vec(m, r), cnt, b->err);
             if (rc != VEX_OK)
-                vx_err_set(b->err, rc, "flat segment index: %s",
-                           vex_index_errmsg(flat));
+                vx_ix_err_in(b->err, rc, "flat segment index");
         }
         ix = flat;
     }
     /* quantized collections: the segment's own quantizer (a memtable
      * graph is trained in place; searches of the frozen memtable then
      * rank by codes and rerank, as the segment will) */
-    if (rc == VEX_OK && (rc = vx_index_train_own(ix)) != VEX_OK)
-        vx_err_set(b->err, rc, "training the segment's quantizer: %s",
-                   vex_index_errmsg(ix));
+    if (rc == VEX_OK && (rc = vx_ix_train_own(ix, b->err)) != VEX_OK)
+        vx_ix_err_in(b->err, rc, "training the segment's quantizer");
     if (rc == VEX_OK)
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
@@ -276,7 +272,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
                            m->freeze_seq ? m->freeze_seq : 1, out);
 out:
     meta_col_free(b->mem, &mc);
-    vex_index_free(flat);
+    vx_ix_free(flat);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, key_ids);
     vx_mem_free(b->mem, live);
@@ -351,7 +347,7 @@ static int cmp_crow(const void *a, const void *b)
 int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
                      uint64_t s, uint64_t number, vseg **out, int *cancelled)
 {
-    vex_index **src = NULL, *ix = NULL;
+    vx_ix **src = NULL, *ix = NULL;
     crow *rows = NULL;
     uint64_t n = 0, total = 0, *ids = NULL, *keys = NULL;
     unsigned char *vecs = NULL, *blob = NULL;
@@ -422,7 +418,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         }
         for (size_t j = 0; j < cnt && rc == VEX_OK; j++) {
             const crow *r = &rows[at + j];
-            rc = vex_index_get(src[r->src], r->key, vecs + j * b->vec_bytes);
+            rc = vx_ix_get(src[r->src], r->key, vecs + j * b->vec_bytes, NULL);
             if (rc != VEX_OK)
                 rc = vx_err_set(b->err, VEX_CORRUPT,
                                 "%s: key %llu is live but not in the index",
@@ -430,16 +426,14 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
                                 (unsigned long long)r->key);
         }
         if (rc == VEX_OK) {
-            rc = vex_index_add(ix, keys + at, vecs, cnt);
+            rc = vx_ix_add(ix, keys + at, vecs, cnt, b->err);
             if (rc != VEX_OK)
-                vx_err_set(b->err, rc, "compaction index: %s",
-                           vex_index_errmsg(ix));
+                vx_ix_err_in(b->err, rc, "compaction index");
         }
     }
     /* a merged segment trains its own quantizer on its own vectors */
-    if (rc == VEX_OK && (rc = vx_index_train_own(ix)) != VEX_OK)
-        vx_err_set(b->err, rc, "training the segment's quantizer: %s",
-                   vex_index_errmsg(ix));
+    if (rc == VEX_OK && (rc = vx_ix_train_own(ix, b->err)) != VEX_OK)
+        vx_ix_err_in(b->err, rc, "training the segment's quantizer");
     if (rc == VEX_OK)
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
@@ -447,7 +441,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
                            blob, blob_size, &mc, min_seq, max_seq, out);
 out:
     meta_col_free(b->mem, &mc);
-    vex_index_free(ix);
+    vx_ix_free(ix);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, vecs);
     vx_mem_free(b->mem, keys);

@@ -342,7 +342,8 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     vex_put_u32le(p + 88, m->config.hnsw_ef_search);
     vex_put_u64le(p + 96, m->config.hnsw_seed);
     vex_put_u64le(p + 104, m->config.created_unix);
-    if (m->config.quant) { /* zero without: the bytes of a manifest written before quantization existed */
+    if (m->config.quant) { /* zero without: the bytes of a manifest written
+                              before quantization existed */
         uint32_t r;
         memcpy(&r, &m->config.quant_refine, 4);
         vex_put_u32le(p + 112, m->config.quant);

@@ -15,8 +15,9 @@
 
 #include <string.h>
 
-#include "index/index.h"
+#include "index/ix.h"
 #include "meta/filter.h"
+#include "storage/source.h"
 #include "simd/simd.h"
 
 #define MT_EXACT_BLOCK 256
@@ -58,10 +59,9 @@ int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
     vx_cmap_init(&m->ids, mem);
     pthread_mutex_init(&m->index_mu, NULL);
     if (hnsw) {
-        rc = vx_index_create(hnsw, pool, &m->ix);
+        rc = vx_ix_create(hnsw, pool, &m->ix, err);
         if (rc != VEX_OK) {
-            vx_err_set(err, rc, "memtable index: %s",
-                       m->ix ? vex_index_errmsg(m->ix) : "out of memory");
+            vx_ix_err_in(err, rc, "memtable index");
             vx_mt_unref(m);
             return rc;
         }
@@ -89,7 +89,7 @@ void vx_mt_unref(memtable *m)
         vx_mem_free(m->mem, d->chunks[c]);
     }
     dir_free(m->mem, d);
-    vex_index_free(m->ix);
+    vx_ix_free(m->ix);
     vx_cmap_destroy(&m->ids);
     pthread_mutex_destroy(&m->index_mu);
     vx_mem_free(m->mem, m);
@@ -210,67 +210,116 @@ int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row)
     return 0;
 }
 
-/* Graph search filter: only rows the snapshot sees, among the rows the
- * snapshot knows to be indexed, and the user's filter. */
-typedef struct mt_accept_ctx {
-    const memtable *m;
-    uint64_t seq, indexed;
-    vex_filter_fn filter;
-    void *filter_ctx;
-    const vmf_filter *where;
-} mt_accept_ctx;
+/* ---- the memtable as a source (storage/source.h) ----------------------
+ *
+ * Refs are row numbers. The graph covers rows [0, acc->indexed) (the
+ * caller reads the boundary once per search: vx_mt_source's `indexed`),
+ * the exact tail the rows from there on, so the two never both return a
+ * row. A memtable does not count filter matches: it evaluates the filter
+ * on each candidate's record (no allocation), in the graph hook and in
+ * the scans. */
 
-static int mt_accept(uint64_t row, void *arg)
+static uint64_t src_refs(const void *self)
 {
-    const mt_accept_ctx *a = arg;
-    if (row >= a->indexed || !mt_visible(a->m, row, a->seq))
-        return 0;
-    if (a->where && !vx_vmf_eval(a->where, mt_row_meta(a->m, row)))
-        return 0;
-    return a->filter == NULL ||
-           a->filter(mt_row_id(a->m, row), a->filter_ctx) != 0;
+    return mt_rows(self);
 }
 
-static int mt_search_impl(const memtable *m, const void *query, size_t k,
-                          uint64_t seq, vex_filter_fn filter, void *filter_ctx,
-                          const vmf_filter *where, int exact, unsigned ef,
-                          unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
-                          size_t *plan, vex_err *err)
+static uint64_t src_indexed(const void *self)
 {
+    const memtable *m = self;
+    return m->ix ? mt_indexed(m) : 0;
+}
+
+static int src_find(const void *self, uint64_t id, uint64_t seq, uint64_t *ref)
+{
+    return vx_mt_find(self, id, seq, ref);
+}
+
+static uint64_t src_id_of(const void *self, uint64_t ref)
+{
+    return mt_row_id(self, ref);
+}
+
+static int src_vector(void *self, uint64_t ref, void *out, vex_err *err)
+{
+    const memtable *m = self;
+    (void)err;
+    memcpy(out, mt_row_vec(m, ref), m->cfg.vec_bytes);
+    return VEX_OK;
+}
+
+static int src_record(void *self, uint64_t ref, const vex_mem *mem,
+                      vm_record **out, vex_err *err)
+{
+    const vm_record *rec = mt_row_meta(self, ref);
+    *out = NULL;
+    if (rec && vx_vm_record_copy(rec, mem, out) != VEX_OK)
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
+    return VEX_OK;
+}
+
+static int src_has_graph(const void *self)
+{
+    return ((const memtable *)self)->ix != NULL;
+}
+
+/* Whether row r (visible at the snapshot) is accepted. */
+static int row_accepted(const memtable *m, const vx_src_accept *a, uint64_t r)
+{
+    if (a->where && !vx_vmf_eval(a->where, mt_row_meta(m, r)))
+        return 0;
+    return a->filter == NULL || a->filter(mt_row_id(m, r), a->filter_ctx) != 0;
+}
+
+typedef struct mt_hook {
+    const memtable *m;
+    const vx_src_accept *acc;
+} mt_hook;
+
+/* Graph hook: indexed rows the snapshot sees and the filter accepts. */
+static int mt_accept(uint64_t row, void *arg)
+{
+    const mt_hook *h = arg;
+    return row < h->acc->indexed && mt_visible(h->m, row, h->acc->seq) &&
+           row_accepted(h->m, h->acc, row);
+}
+
+static int src_knn(void *self, const vx_src_query *q, const vx_src_accept *acc,
+                   size_t k, float cut, vex_hit *hits, size_t *n, vex_err *err)
+{
+    const memtable *m = self;
+    mt_hook h = {m, acc};
+    vex_search_opts so;
+    int rc;
+    *n = 0;
+    if (m->ix == NULL || acc->indexed == 0)
+        return VEX_OK;
+    vx_ix_search_opts_init(&so);
+    so.n_threads = 1;
+    so.ef = q->ef;
+    so.filter_max_ef = q->filter_max_ef;
+    so.filter = mt_accept;
+    so.filter_ctx = &h;
+    so.cut = cut;
+    rc = vx_ix_search(m->ix, q->vec, k, &so, hits, n, err);
+    if (rc != VEX_OK)
+        return vx_ix_err_in(err, rc, "memtable");
+    return VEX_OK;
+}
+
+static int src_exact(void *self, const vx_src_query *q,
+                     const vx_src_accept *acc, int tail_only, vex_topk *top,
+                     vex_err *err)
+{
+    const memtable *m = self;
     const vex_simd_table *s = vx_simd();
-    uint64_t n = mt_rows(m), lo = 0;
+    uint64_t n = mt_rows(m), lo = tail_only ? acc->indexed : 0;
     float dist[MT_EXACT_BLOCK];
     float qaux;
-    *plan = MT_PLAN_EXACT;
-    if (m->ix && !exact && (lo = mt_indexed(m)) > 0) {
-        vex_search_params sp;
-        mt_accept_ctx a = {m, seq, lo, filter, filter_ctx, where};
-        size_t nh = 0;
-        int rc;
-        vex_search_params_init(&sp);
-        sp.n_threads = 1;
-        sp.ef_search = ef;
-        sp.filter_max_ef = filter_max_ef;
-        sp.filter = mt_accept;
-        sp.filter_ctx = &a;
-        rc = vx_index_search_cut(m->ix, query, k, &sp, vex_topk_bound(top), tmp,
-                                 &nh);
-        if (rc != VEX_OK)
-            return vx_err_set(err, rc, "memtable: %s", vex_index_errmsg(m->ix));
-        if (where && nh < k) {
-            /* the graph walk found fewer than k matches: scan every row
-             * exactly instead, so that k come back whenever k match */
-            lo = 0;
-            *plan = MT_PLAN_FELL_BACK;
-        } else {
-            *plan = MT_PLAN_GRAPH;
-            for (size_t i = 0; i < nh; i++)
-                vex_topk_push(top, tmp[i].distance, mt_row_id(m, tmp[i].id));
-        }
-    }
+    (void)err;
     if (lo >= n)
         return VEX_OK;
-    qaux = m->cfg.elem == VEX_ELEM_F32 ? vx_exact_query_aux(&m->cfg, s, query)
+    qaux = m->cfg.elem == VEX_ELEM_F32 ? vx_exact_query_aux(&m->cfg, s, q->vec)
                                        : 0.0f;
     for (uint64_t b = lo; b < n;) {
         mt_chunk *ch = mt_chunk_of(m, b);
@@ -281,21 +330,21 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
             cnt = MT_EXACT_BLOCK;
         if (cnt > n - b)
             cnt = (size_t)(n - b);
-        vx_exact_block(&m->cfg, s, query, qaux,
+        vx_exact_block(&m->cfg, s, q->vec, qaux,
                        ch->vecs + (size_t)r * m->cfg.vec_bytes, cnt,
                        ch->aux + r, dist);
         bound = vex_topk_bound(top);
         for (size_t j = 0; j < cnt; j++) {
             uint64_t end;
-            if (dist[j] > bound || ch->add_seq[r + j] > seq)
+            if (dist[j] > bound || ch->add_seq[r + j] > acc->seq)
                 continue;
             end =
                 atomic_load_explicit(&ch->end_seq[r + j], memory_order_acquire);
-            if (end != 0 && end <= seq)
+            if (end != 0 && end <= acc->seq)
                 continue;
-            if (where && !vx_vmf_eval(where, ch->meta[r + j]))
+            if (acc->where && !vx_vmf_eval(acc->where, ch->meta[r + j]))
                 continue;
-            if (filter && !filter(ch->id[r + j], filter_ctx))
+            if (acc->filter && !acc->filter(ch->id[r + j], acc->filter_ctx))
                 continue;
             vex_topk_push(top, dist[j], ch->id[r + j]);
             bound = vex_topk_bound(top);
@@ -305,24 +354,35 @@ static int mt_search_impl(const memtable *m, const void *query, size_t k,
     return VEX_OK;
 }
 
-int vx_mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
-                 vex_filter_fn filter, void *filter_ctx, unsigned ef,
-                 unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
-                 vex_err *err)
+static int src_scan(void *self, const vx_src_accept *acc,
+                    int (*fn)(void *ctx, uint64_t id, uint64_t ref), void *ctx,
+                    vex_err *err)
 {
-    size_t plan;
-    return mt_search_impl(m, query, k, seq, filter, filter_ctx, NULL, 0, ef,
-                          filter_max_ef, tmp, top, &plan, err);
+    const memtable *m = self;
+    uint64_t n = mt_rows(m);
+    int rc = 0;
+    (void)err;
+    for (uint64_t r = 0; r < n && rc == 0; r++)
+        if (mt_visible(m, r, acc->seq) && row_accepted(m, acc, r))
+            rc = fn(ctx, mt_row_id(m, r), r);
+    return rc;
 }
 
-int vx_mt_search_where(const memtable *m, const void *query, size_t k,
-                       uint64_t seq, const vmf_filter *where, int exact,
-                       unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
-                       vex_topk *top, size_t *plan, vex_err *err)
-{
-    return mt_search_impl(m, query, k, seq, NULL, NULL, where, exact, ef,
-                          filter_max_ef, tmp, top, plan, err);
-}
+const vx_source_methods vx_memtable_source = {
+    .kind = "memtable",
+    .refs = src_refs,
+    .find = src_find,
+    .vector = src_vector,
+    .record = src_record,
+    .indexed = src_indexed,
+    .id_of = src_id_of,
+    .has_graph = src_has_graph,
+    .knn = src_knn,
+    .exact = src_exact,
+    .match = NULL, /* evaluated per row */
+    .match_release = NULL,
+    .scan = src_scan,
+};
 
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
                    vex_err *err)
@@ -344,11 +404,10 @@ int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
             cnt = (size_t)(upto - at);
         for (size_t j = 0; j < cnt; j++)
             keys[j] = at + j;
-        rc = vex_index_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
-                           cnt);
+        rc = vx_ix_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
+                       cnt, err);
         if (rc != VEX_OK) {
-            vx_err_set(err, rc, "indexing the memtable: %s",
-                       vex_index_errmsg(m->ix));
+            vx_ix_err_in(err, rc, "indexing the memtable");
             break;
         }
         at += cnt;
@@ -365,7 +424,7 @@ uint64_t vx_mt_memory(const memtable *m)
     uint64_t n = mt_rows(m);
     uint64_t chunks = (n + MT_CHUNK - 1) / MT_CHUNK;
     return chunks * (sizeof(mt_chunk) + MT_CHUNK * m->cfg.vec_bytes) +
-           vx_cmap_memory(&m->ids) + (m->ix ? vex_index_memory(m->ix) : 0) +
+           vx_cmap_memory(&m->ids) + (m->ix ? vx_ix_memory(m->ix) : 0) +
            atomic_load_explicit(&((memtable *)m)->meta_bytes,
                                 memory_order_relaxed);
 }

@@ -32,9 +32,9 @@
  * Threading: one writer at a time calls vx_mt_put, vx_mt_delete and mt_freeze
  * (the collection's write path); vx_mt_index_to from any thread (calls
  * are serialised inside: a background job and a flush may both ask); readers
- * call vx_mt_search, vx_mt_find, mt_row_* and the counters from any thread at
- * any time. The structure is freed by vx_mt_unref when the last reference (one
- * per version that lists it) goes.
+ * call vx_memtable_source's methods, vx_mt_find, mt_row_* and the counters from
+ * any thread at any time. The structure is freed by vx_mt_unref when the last
+ * reference (one per version that lists it) goes.
  */
 #ifndef VEX_STORAGE_MEMTABLE_H
 #define VEX_STORAGE_MEMTABLE_H
@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "index/index.h"
+#include "index/ix.h"
 #include "meta/filter.h"
 #include "meta/value.h"
 #include "util/cmap.h"
@@ -84,7 +84,7 @@ typedef struct memtable {
     _Atomic uint64_t n_live;     /* rows not ended */
     _Atomic uint64_t meta_bytes; /* encoded size of the rows' metadata */
     vex_cmap ids;                /* id -> newest row */
-    vex_index *ix;               /* HNSW keyed by row, or NULL (flat) */
+    vx_ix *ix;                   /* HNSW keyed by row, or NULL (flat) */
     uint64_t min_seq, max_seq;   /* of the operations applied to it */
     uint64_t freeze_seq;         /* last write applied before it was frozen: its
                                     flush covers the log up to here */
@@ -166,32 +166,8 @@ static inline int mt_visible(const memtable *m, uint64_t row, uint64_t seq)
 /* Reader. The row of `id` visible at `seq`: 1 and *row, else 0. */
 int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
 
-/* Reader. k-NN over the rows visible at `seq` (and accepted by `filter`,
- * which sees user ids), pushed into `top` as (distance, user id).
- * `ef`/`filter_max_ef` as vex_search_params (0: defaults). When `top` is
- * already full (earlier sources), the graph search prunes its beam past
- * top's worst distance (vx_index_search_cut). `tmp` has room for k
- * hits. Allocates nothing on the exact path. */
-int vx_mt_search(const memtable *m, const void *query, size_t k, uint64_t seq,
-                 vex_filter_fn filter, void *filter_ctx, unsigned ef,
-                 unsigned filter_max_ef, vex_hit *tmp, vex_topk *top,
-                 vex_err *err);
-
-/* Reader. As vx_mt_search, and only rows whose metadata `where` matches
- * (vx_vmf_eval on the row's record, no allocation). The graph part is walked
- * with the filter hook; when that finds fewer than k matches, every row is
- * scanned exactly instead, so the memtable yields min(k, its matching
- * rows) hits. With `exact`, the graph is not used at all. *plan tells
- * what ran: MT_PLAN_EXACT (no graph walk: a flat memtable, an empty
- * graph or `exact`), MT_PLAN_GRAPH (the walk's hits, plus the unindexed
- * tail scanned exactly), MT_PLAN_FELL_BACK (the walk, then every row). */
-#define MT_PLAN_EXACT     0
-#define MT_PLAN_GRAPH     1
-#define MT_PLAN_FELL_BACK 2
-int vx_mt_search_where(const memtable *m, const void *query, size_t k,
-                       uint64_t seq, const vmf_filter *where, int exact,
-                       unsigned ef, unsigned filter_max_ef, vex_hit *tmp,
-                       vex_topk *top, size_t *plan, vex_err *err);
+/* Reader. Searches, record reads and scans go through the memtable's
+ * source methods (vx_memtable_source, storage/source.h). */
 
 /* Indexer. Add rows [n_indexed, upto) to the graph (in parallel on the
  * index's pool), then publish n_indexed = upto. `cancel` (may be NULL) is

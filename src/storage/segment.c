@@ -21,7 +21,7 @@
  *     VEX_UNSUPPORTED.
  *  3. Sections start on 4096-byte boundaries. A real mapping is
  *     page-aligned, so the INDEX pointer is 64-aligned for in-place use
- *     (vex_index_open_buffer) and the id and key arrays can be read as
+ *     (vx_ix_open_buffer) and the id and key arrays can be read as
  *     uint64_t. A vfs whose mapping is not 64-aligned gets a private
  *     aligned copy (seg_load), keeping the guarantee.
  *  4. vx_seg_write validates its input and allocates what it needs (the

@@ -6,7 +6,7 @@
  * published by the manifest, and from then on only read: vx_seg_open maps it
  * whole and hands out pointers into the mapping, so a segment of millions
  * of rows opens in O(n_keys * 8) (the id and key arrays are checked) and
- * its index blob is used in place by vex_index_open_buffer. A file holds
+ * its index blob is used in place by vx_ix_open_buffer. A file holds
  * a header, a table of up to SEG_MAX_SECTIONS sections, and the sections,
  * each on a 4096-byte boundary and with its own CRC32C. Every byte is in
  * docs/FORMAT.md ("Segment file"); the format version changes with it.
@@ -207,7 +207,7 @@ int vx_seg_key_live(const seg *s, uint64_t key);
 int vx_seg_meta(const seg *s, const unsigned char **p, size_t *len,
                 uint64_t *off);
 /* The INDEX section: *blob points into the mapping (64-byte aligned, as
- * vex_index_open_buffer needs for in-place use) and *size is its length.
+ * vx_ix_open_buffer needs for in-place use) and *size is its length.
  * The first call verifies its CRC32C; concurrent first calls wait for one
  * verification. A mismatch (VEX_CORRUPT naming file and offset) is
  * remembered and returned again, with the same message, by every later

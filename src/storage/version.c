@@ -5,6 +5,7 @@
 #include "storage/version.h"
 
 #include "index/blob.h"
+#include "index/ix.h"
 
 #include <string.h>
 
@@ -47,7 +48,7 @@ void vx_vseg_unref(vseg *v)
     if (v == NULL ||
         atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
         return;
-    vex_index_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
+    vx_ix_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
     /* its match sets go before its address can name another segment */
     vx_mcache_drop_owner(v->mcache, v);
     vx_vm_colset_close(atomic_load_explicit(&v->cols, memory_order_relaxed));
@@ -231,9 +232,9 @@ void vx_vseg_match_release(vseg *v, const vx_match *m)
     }
 }
 
-int vx_vseg_index(vseg *v, vex_index **out, vex_err *err)
+int vx_vseg_index(vseg *v, vx_ix **out, vex_err *err)
 {
-    vex_index *ix = atomic_load_explicit(&v->ix, memory_order_acquire);
+    vx_ix *ix = atomic_load_explicit(&v->ix, memory_order_acquire);
     int rc;
     if (ix) {
         *out = ix;
@@ -245,7 +246,7 @@ int vx_vseg_index(vseg *v, vex_index **out, vex_err *err)
         const void *blob = NULL;
         uint64_t size = 0;
         vex_open_options oo;
-        vex_index_options io;
+        const vex_index_config *ic;
         vex_err tmp;
         vx_err_init(&tmp);
         rc = vx_seg_index(v->s, &blob, &size, &tmp);
@@ -253,22 +254,25 @@ int vx_vseg_index(vseg *v, vex_index **out, vex_err *err)
             vex_open_options_init(&oo);
             oo.n_threads = 1;
             oo.allocator = &v->mem->a;
-            rc = vx_index_open_buffer(blob, size, &oo, v->pool, &ix);
-            if (rc != VEX_OK)
+            rc = vx_ix_open_buffer(blob, size, &oo, v->pool, &ix, &tmp);
+            if (rc != VEX_OK) {
+                char msg[VEX_ERRMSG_MAX];
+                vx_err_copy(&tmp, msg, sizeof msg);
                 vx_err_set(&tmp, rc, "%s: index section: %s", vx_seg_path(v->s),
-                           ix ? vex_index_errmsg(ix) : "out of memory");
+                           msg);
+            }
         }
         if (rc == VEX_OK) {
-            vex_index_get_options(ix, &io);
-            if (io.dim != v->info.dim || (uint32_t)io.elem != v->info.elem ||
-                (uint32_t)io.metric != v->info.metric ||
-                vex_index_count(ix) != v->info.n_keys)
+            ic = vx_ix_config(ix);
+            if (ic->dim != v->info.dim || (uint32_t)ic->elem != v->info.elem ||
+                (uint32_t)ic->metric != v->info.metric ||
+                vx_ix_count(ix) != v->info.n_keys)
                 rc = vx_err_set(
                     &tmp, VEX_CORRUPT,
                     "%s: index section holds %llu vectors of dim %u, the "
                     "segment header says %llu keys of dim %u",
-                    vx_seg_path(v->s), (unsigned long long)vex_index_count(ix),
-                    io.dim, (unsigned long long)v->info.n_keys, v->info.dim);
+                    vx_seg_path(v->s), (unsigned long long)vx_ix_count(ix),
+                    ic->dim, (unsigned long long)v->info.n_keys, v->info.dim);
         }
         if (rc == VEX_OK) {
             /* the open read every vector to check it; a quantized index
@@ -280,7 +284,7 @@ int vx_vseg_index(vseg *v, vex_index **out, vex_err *err)
                                    len);
         }
         if (rc != VEX_OK) {
-            vex_index_free(ix);
+            vx_ix_free(ix);
             ix = NULL;
             v->ix_rc = rc;
             vx_err_copy(&tmp, v->ix_msg, sizeof v->ix_msg);
@@ -307,9 +311,11 @@ int vx_version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
     v->mem = mem;
     v->mts = vx_mem_alloc(mem, (n_mts ? n_mts : 1) * sizeof *v->mts);
     v->segs = vx_mem_alloc(mem, (n_segs ? n_segs : 1) * sizeof *v->segs);
-    if (v->mts == NULL || v->segs == NULL) {
+    v->src = vx_mem_alloc(mem, ((size_t)n_mts + n_segs + 1) * sizeof *v->src);
+    if (v->mts == NULL || v->segs == NULL || v->src == NULL) {
         vx_mem_free(mem, v->mts);
         vx_mem_free(mem, v->segs);
+        vx_mem_free(mem, v->src);
         vx_mem_free(mem, v);
         return VEX_NOMEM;
     }
@@ -324,6 +330,10 @@ int vx_version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
         v->segs[i] = segs[i];
         vx_vseg_ref(segs[i]);
     }
+    for (uint32_t i = n_mts; i-- > 0;)
+        v->src[v->n_src++] = (vx_source){&vx_memtable_source, mts[i]};
+    for (uint32_t i = n_segs; i-- > 0;)
+        v->src[v->n_src++] = (vx_source){&vx_segment_source, segs[i]};
     *out = v;
     return VEX_OK;
 }
@@ -344,5 +354,6 @@ void vx_version_unref(version *v)
         vx_vseg_unref(v->segs[i]);
     vx_mem_free(v->mem, v->mts);
     vx_mem_free(v->mem, v->segs);
+    vx_mem_free(v->mem, v->src);
     vx_mem_free(v->mem, v);
 }

@@ -61,6 +61,7 @@
 #include "meta/value.h"
 #include "storage/mcache.h"
 #include "storage/segment.h"
+#include "storage/source.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/pool.h"
@@ -80,7 +81,7 @@ typedef struct vseg {
     _Atomic uint64_t n_deleted;
     _Atomic int obsolete; /* remove the file with the last reference */
     pthread_mutex_t open_lock;
-    _Atomic(vex_index *) ix; /* opened on first use */
+    _Atomic(vx_ix *) ix; /* opened on first use */
     /* the META section's columns, opened (checked strictly) on the first
      * metadata read (open_lock) and published with release */
     _Atomic(vm_colset *) cols;
@@ -127,7 +128,7 @@ int vx_vseg_live(const vseg *v, uint64_t id, uint64_t *key);
 /* The segment's index, opened in place from the mapping on first use
  * (verifying its checksum and every invariant), on the database's pool.
  * A failure is remembered and returned again. */
-int vx_vseg_index(vseg *v, vex_index **out, vex_err *err);
+int vx_vseg_index(vseg *v, vx_ix **out, vex_err *err);
 
 /* The segment's metadata columns (meta/column.h), opened on the first
  * call (under open_lock, checked strictly) and kept until the segment is
@@ -173,6 +174,12 @@ typedef struct version {
     uint32_t n_mts, n_segs;
     memtable **mts; /* oldest first; mts[n_mts - 1] is the active one */
     vseg **segs;    /* oldest first */
+    /* the same members as read sources (storage/source.h), newest first:
+     * the active memtable, the frozen ones, then the segments from the
+     * newest; so a lookup by id stops at the first source that has the
+     * id at the snapshot */
+    vx_source *src;
+    uint32_t n_src;
 } version;
 
 /* A new version with one reference, taking a reference on every member.

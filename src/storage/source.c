@@ -1,0 +1,130 @@
+/*
+ * source.c - the planned k-NN over one source (source.h): the only place
+ * that decides how a filtered search runs, for every source kind.
+ */
+#include "storage/source.h"
+
+#include <math.h>
+
+#include "storage/plan.h"
+
+#define POST_STACK 256 /* POST candidates on the stack */
+
+static void push_hits(const vx_source *s, const vex_hit *h, size_t n,
+                      const uint64_t *bits, vex_topk *top)
+{
+    for (size_t i = 0; i < n; i++)
+        if (bits == NULL || ((bits[h[i].id >> 6] >> (h[i].id & 63)) & 1))
+            vex_topk_push(top, h[i].distance, s->m->id_of(s->self, h[i].id));
+}
+
+/* No metadata filter: the index walk, cut by what earlier sources hold,
+ * and the rows the index does not reach. */
+static int search_plain(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
+                        vex_topk *top, vex_err *err)
+{
+    vx_src_accept acc = {q->seq,    s->m->indexed(s->self), NULL, NULL,
+                         q->filter, q->filter_ctx};
+    size_t n = 0;
+    int rc =
+        s->m->knn(s->self, q, &acc, q->k, vex_topk_bound(top), tmp, &n, err);
+    if (rc != VEX_OK)
+        return rc;
+    push_hits(s, tmp, n, NULL, top);
+    return s->m->exact(s->self, q, &acc, 1, top, err);
+}
+
+int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
+                     vex_topk *top, vx_src_stats *st, vex_err *err)
+{
+    const vx_match *match = NULL;
+    vx_src_accept acc = {q->seq, s->m->indexed(s->self), NULL, q->where, NULL,
+                         NULL};
+    uint64_t rows = s->m->refs(s->self), m = VX_PLAN_MATCHES_UNKNOWN;
+    vex_hit post_stack[POST_STACK], *more = NULL;
+    vx_plan plan;
+    size_t n = 0;
+    int rc = VEX_OK;
+
+    st->searched = 0;
+    st->plan = -1;
+    st->fell_back = 0;
+    st->built = 0;
+    st->matched = 0;
+    if (rows == 0)
+        return VEX_OK;
+    st->searched = 1;
+    if (q->where == NULL)
+        return search_plain(s, q, tmp, top, err);
+
+    if (s->m->match) {
+        rc = s->m->match(s->self, q, &match, &st->built, err);
+        if (rc != VEX_OK)
+            return rc;
+        m = match->count;
+        st->matched = m;
+        acc.bits = match->bits;
+        acc.where = NULL; /* the bits say it */
+        if (m == 0)
+            goto out;
+    }
+    plan = vx_plan_choose(rows, m, acc.indexed > 0 && s->m->has_graph(s->self),
+                          q->k, VEX_MAX_K);
+    st->plan = (int)plan.kind;
+    switch (plan.kind) {
+    case VX_PLAN_SCAN:
+        rc = s->m->exact(s->self, q, &acc, 0, top, err);
+        break;
+    case VX_PLAN_GRAPH:
+        rc = s->m->knn(s->self, q, &acc, q->k, INFINITY, tmp, &n, err);
+        if (rc != VEX_OK)
+            break;
+        if (n >= plan.want) {
+            push_hits(s, tmp, n, NULL, top);
+            rc = s->m->exact(s->self, q, &acc, 1, top, err);
+        } else {
+            /* the walk found too few matches: every row exactly */
+            st->fell_back = 1;
+            rc = s->m->exact(s->self, q, &acc, 0, top, err);
+        }
+        break;
+    case VX_PLAN_POST: {
+        /* only with a counted match set (the planner needs m) */
+        /* visibility only in the walk, the match set afterwards */
+        vx_src_accept vis = {q->seq, acc.indexed, NULL, NULL, NULL, NULL};
+        vx_src_query wide = *q;
+        size_t got = 0;
+        more = plan.candidates <= POST_STACK
+                   ? post_stack
+                   : vx_mem_alloc(q->mem, plan.candidates * sizeof *more);
+        if (more == NULL) {
+            rc = vx_err_set(err, VEX_NOMEM, "out of memory");
+            break;
+        }
+        if (wide.ef < plan.candidates)
+            wide.ef = (unsigned)plan.candidates;
+        wide.filter_max_ef = 0;
+        rc = s->m->knn(s->self, &wide, &vis, plan.candidates, INFINITY, more,
+                       &n, err);
+        if (rc != VEX_OK)
+            break;
+        for (size_t i = 0; i < n; i++)
+            got +=
+                (size_t)((acc.bits[more[i].id >> 6] >> (more[i].id & 63)) & 1);
+        if (got >= plan.want) {
+            push_hits(s, more, n, acc.bits, top);
+            rc = s->m->exact(s->self, q, &acc, 1, top, err);
+        } else {
+            st->fell_back = 1;
+            rc = s->m->exact(s->self, q, &acc, 0, top, err);
+        }
+        break;
+    }
+    }
+out:
+    if (more != post_stack)
+        vx_mem_free(q->mem, more);
+    if (match)
+        s->m->match_release(s->self, match);
+    return rc;
+}

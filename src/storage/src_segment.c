@@ -1,0 +1,287 @@
+/*
+ * src_segment.c - a segment in use (vseg, storage/version.h) as a source
+ * (storage/source.h).
+ *
+ * Refs are the segment's index keys. Every key is in the index (its
+ * `indexed` boundary is n_keys), dead keys and deleted rows are filtered
+ * by visibility (V6). A metadata filter reaches a segment as its match
+ * set (vx_src_accept.bits), never as an expression to evaluate per row. The
+ * index is opened in place on first use (vx_vseg_index); filter match sets come
+ * from the database's cache (vx_vseg_match). Exact distances to a match set are
+ * computed through the index: vectors copied out in blocks and scored with the
+ * flat kernels, so they are bit-identical to a flat search's.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "index/ix.h"
+#include "util/check.h"
+#include "simd/simd.h"
+#include "storage/source.h"
+#include "storage/version.h"
+
+#define EXACT_BLOCK 64
+#define EXACT_STACK 16384 /* bytes of vectors copied out at a time */
+
+static uint64_t src_refs(const void *self)
+{
+    return ((const vseg *)self)->info.n_rows ? ((const vseg *)self)->info.n_keys
+                                             : 0;
+}
+
+static uint64_t src_indexed(const void *self)
+{
+    return ((const vseg *)self)->info.n_keys;
+}
+
+static int src_find(const void *self, uint64_t id, uint64_t seq, uint64_t *ref)
+{
+    const vseg *g = self;
+    return vx_seg_find(g->s, id, ref) && vseg_visible(g, *ref, seq);
+}
+
+static uint64_t src_id_of(const void *self, uint64_t ref)
+{
+    return vx_seg_key_id(((const vseg *)self)->s, ref);
+}
+
+static int not_in_index(const vseg *g, uint64_t key, vex_err *err)
+{
+    return vx_err_set(err, VEX_CORRUPT,
+                      "%s: id %llu (key %llu) is listed but not in the index",
+                      vx_seg_path(g->s),
+                      (unsigned long long)vx_seg_key_id(g->s, key),
+                      (unsigned long long)key);
+}
+
+static int src_vector(void *self, uint64_t ref, void *out, vex_err *err)
+{
+    vseg *g = self;
+    vx_ix *ix;
+    int rc = vx_vseg_index(g, &ix, err);
+    if (rc != VEX_OK)
+        return rc;
+    if (vx_ix_get(ix, ref, out, NULL) != VEX_OK)
+        return not_in_index(g, ref, err);
+    return VEX_OK;
+}
+
+static int src_record(void *self, uint64_t ref, const vex_mem *mem,
+                      vm_record **out, vex_err *err)
+{
+    return vx_vseg_record(self, ref, mem, out, err);
+}
+
+static int src_has_graph(const void *self)
+{
+    return ((const vseg *)self)->info.index_kind == VEX_INDEX_HNSW;
+}
+
+static int bit_is(const uint64_t *b, uint64_t k)
+{
+    return (int)((b[k >> 6] >> (k & 63)) & 1);
+}
+
+typedef struct seg_hook {
+    const vseg *g;
+    const vx_src_accept *acc;
+} seg_hook;
+
+/* Graph hook: the snapshot sees the key (V6), it is in the match set,
+ * and the user's filter accepts its id. */
+static int seg_accept(uint64_t key, void *arg)
+{
+    const seg_hook *h = arg;
+    const vx_src_accept *a = h->acc;
+    if (a->bits && !bit_is(a->bits, key))
+        return 0;
+    if (!vseg_visible(h->g, key, a->seq))
+        return 0;
+    return a->filter == NULL ||
+           a->filter(vx_seg_key_id(h->g->s, key), a->filter_ctx);
+}
+
+static int src_knn(void *self, const vx_src_query *q, const vx_src_accept *acc,
+                   size_t k, float cut, vex_hit *hits, size_t *n, vex_err *err)
+{
+    vseg *g = self;
+    seg_hook h = {g, acc};
+    vex_search_opts so;
+    vx_ix *ix;
+    int rc = vx_vseg_index(g, &ix, err);
+    VX_ASSERT(acc->where == NULL); /* a segment filters by its match set */
+    *n = 0;
+    if (rc != VEX_OK)
+        return rc;
+    vx_ix_search_opts_init(&so);
+    so.n_threads = 1;
+    if (g->info.index_kind == VEX_INDEX_HNSW) {
+        so.ef = q->ef;
+        so.filter_max_ef = q->filter_max_ef;
+    }
+    so.refine = q->refine;
+    so.cut = cut;
+    /* the hook only when something is to be filtered: deletes published
+     * after the snapshot have larger sequence numbers, so a segment with
+     * no delete array now had none then */
+    if (acc->bits || acc->filter || g->info.n_rows != g->info.n_keys ||
+        atomic_load_explicit(&g->del, memory_order_acquire) != NULL) {
+        so.filter = seg_accept;
+        so.filter_ctx = &h;
+    } else {
+        so.filter_max_ef = 0;
+    }
+    rc = vx_ix_search(ix, q->vec, k, &so, hits, n, err);
+    if (rc != VEX_OK)
+        return vx_ix_err_in(err, rc, vx_seg_path(g->s));
+    return VEX_OK;
+}
+
+/* Exact distances to every visible key set in `bits`. */
+static int exact_bits(vseg *g, vx_ix *ix, const vx_src_query *q,
+                      const uint64_t *bits, uint64_t seq, vex_topk *top,
+                      vex_err *err)
+{
+    const vex_simd_table *st = vx_simd();
+    const vex_index_config *cfg = vx_ix_config(ix);
+    size_t vb = cfg->vec_bytes;
+    /* vectors are copied out in blocks through a stack buffer (no
+     * allocation) unless one vector is bigger than it */
+    _Alignas(64) unsigned char stack[EXACT_STACK];
+    size_t block = EXACT_STACK / vb;
+    unsigned char *buf = stack;
+    float aux[EXACT_BLOCK], dist[EXACT_BLOCK], qaux;
+    uint64_t keys[EXACT_BLOCK], n_keys = g->info.n_keys;
+    size_t cnt = 0;
+    int f32 = cfg->elem == VEX_ELEM_F32, rc = VEX_OK;
+    if (block > EXACT_BLOCK)
+        block = EXACT_BLOCK;
+    if (block == 0) {
+        block = 1;
+        buf = vx_mem_alloc(q->mem, vb);
+        if (buf == NULL)
+            return vx_err_set(err, VEX_NOMEM, "out of memory");
+    }
+    qaux = f32 ? vx_exact_query_aux(cfg, st, q->vec) : 0.0f;
+    for (uint64_t w = 0; w < (n_keys + 63) / 64 && rc == VEX_OK; w++) {
+        uint64_t word = bits[w];
+        while (word) {
+            uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
+            unsigned char *v = buf + cnt * vb;
+            word &= word - 1;
+            if (!vseg_visible(g, key, seq))
+                continue;
+            if (vx_ix_get(ix, key, v, NULL) != VEX_OK) {
+                rc = not_in_index(g, key, err);
+                break;
+            }
+            aux[cnt] = f32 ? vx_exact_vec_aux(cfg, st, v) : 0.0f;
+            keys[cnt++] = key;
+            if (cnt == block) {
+                vx_exact_block(cfg, st, q->vec, qaux, buf, cnt, aux, dist);
+                for (size_t j = 0; j < cnt; j++)
+                    vex_topk_push(top, dist[j], vx_seg_key_id(g->s, keys[j]));
+                cnt = 0;
+            }
+        }
+    }
+    if (rc == VEX_OK && cnt) {
+        vx_exact_block(cfg, st, q->vec, qaux, buf, cnt, aux, dist);
+        for (size_t j = 0; j < cnt; j++)
+            vex_topk_push(top, dist[j], vx_seg_key_id(g->s, keys[j]));
+    }
+    if (buf != stack)
+        vx_mem_free(q->mem, buf);
+    return rc;
+}
+
+static int src_exact(void *self, const vx_src_query *q,
+                     const vx_src_accept *acc, int tail_only, vex_topk *top,
+                     vex_err *err)
+{
+    vseg *g = self;
+    vx_ix *ix;
+    int rc;
+    VX_ASSERT(acc->where == NULL);
+    if (tail_only) /* every key is in the index */
+        return VEX_OK;
+    if ((rc = vx_vseg_index(g, &ix, err)) != VEX_OK)
+        return rc;
+    if (acc->bits == NULL || g->info.index_kind != VEX_INDEX_HNSW) {
+        /* a flat index is exact: its scan with the accept hook */
+        seg_hook h = {g, acc};
+        vex_search_opts so;
+        vex_hit tmp[64], *hits = tmp;
+        size_t n = 0, k = q->k;
+        vx_ix_search_opts_init(&so);
+        so.n_threads = 1;
+        so.filter = seg_accept;
+        so.filter_ctx = &h;
+        if (g->info.index_kind == VEX_INDEX_HNSW)
+            return vx_err_set(err, VEX_INTERNAL,
+                              "%s: an exact search needs a match set",
+                              vx_seg_path(g->s));
+        if (k > sizeof tmp / sizeof tmp[0] &&
+            (hits = vx_mem_alloc(q->mem, k * sizeof *hits)) == NULL)
+            return vx_err_set(err, VEX_NOMEM, "out of memory");
+        rc = vx_ix_search(ix, q->vec, k, &so, hits, &n, err);
+        if (rc != VEX_OK)
+            rc = vx_ix_err_in(err, rc, vx_seg_path(g->s));
+        for (size_t i = 0; rc == VEX_OK && i < n; i++)
+            vex_topk_push(top, hits[i].distance,
+                          vx_seg_key_id(g->s, hits[i].id));
+        if (hits != tmp)
+            vx_mem_free(q->mem, hits);
+        return rc;
+    }
+    return exact_bits(g, ix, q, acc->bits, acc->seq, top, err);
+}
+
+static int src_match(void *self, const vx_src_query *q, const vx_match **out,
+                     int *built, vex_err *err)
+{
+    return vx_vseg_match(self, q->where_id, q->where, out, built, err);
+}
+
+static void src_match_release(void *self, const vx_match *m)
+{
+    vx_vseg_match_release(self, m);
+}
+
+static int src_scan(void *self, const vx_src_accept *acc,
+                    int (*fn)(void *ctx, uint64_t id, uint64_t ref), void *ctx,
+                    vex_err *err)
+{
+    vseg *g = self;
+    const uint64_t *ids = vx_seg_ids(g->s), *rk = vx_seg_row_keys(g->s);
+    int rc = 0;
+    (void)err;
+    VX_ASSERT(acc->where == NULL);
+    for (uint64_t j = 0; j < g->info.n_rows && rc == 0; j++) {
+        uint64_t key = rk[j];
+        if (!vseg_visible(g, key, acc->seq))
+            continue;
+        if (acc->bits && !bit_is(acc->bits, key))
+            continue;
+        if (acc->filter && !acc->filter(ids[j], acc->filter_ctx))
+            continue;
+        rc = fn(ctx, ids[j], key);
+    }
+    return rc;
+}
+
+const vx_source_methods vx_segment_source = {
+    .kind = "segment",
+    .refs = src_refs,
+    .find = src_find,
+    .vector = src_vector,
+    .record = src_record,
+    .indexed = src_indexed,
+    .id_of = src_id_of,
+    .has_graph = src_has_graph,
+    .knn = src_knn,
+    .exact = src_exact,
+    .match = src_match,
+    .match_release = src_match_release,
+    .scan = src_scan,
+};
