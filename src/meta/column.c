@@ -547,8 +547,8 @@ int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
         if (w.failed)
             break;
         if (w.n - start > UINT32_MAX || w.n > UINT32_MAX) {
-            rc = vx_vm_err_set(err, VEX_INVALID,
-                               "metadata columns: more than 4 GiB");
+            rc = vx_err_set(err, VEX_INVALID,
+                            "metadata columns: more than 4 GiB");
             goto done;
         }
         unsigned char *d = w.p + dir_at + (size_t)i * DIR_BYTES;
@@ -570,7 +570,7 @@ done:
     if (rc != VEX_OK) {
         vx_mem_free(mem, w.p);
         if (rc == VEX_NOMEM)
-            vx_vm_err_set(err, rc, "metadata columns: out of memory");
+            vx_err_set(err, rc, "metadata columns: out of memory");
         return rc;
     }
     *out = w.p;
@@ -593,11 +593,11 @@ typedef struct rd {
 static int bad(rd *r, const char *what)
 {
     if (r->rc == VEX_OK)
-        r->rc = vx_vm_err_set(r->err, VEX_CORRUPT,
-                              "metadata columns: column \"%.*s\": %s at offset "
-                              "%zu",
-                              r->col ? (int)r->col->len : 0,
-                              r->col ? r->col->p : "", what, r->base + r->at);
+        r->rc = vx_err_set(r->err, VEX_CORRUPT,
+                           "metadata columns: column \"%.*s\": %s at offset "
+                           "%zu",
+                           r->col ? (int)r->col->len : 0,
+                           r->col ? r->col->p : "", what, r->base + r->at);
     return 0;
 }
 
@@ -1022,11 +1022,11 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
         rd vr;
 #ifndef VEX_HAVE_ZSTD
         if (r->rc == VEX_OK)
-            r->rc = vx_vm_err_set(r->err, VEX_UNSUPPORTED,
-                                  "metadata columns: column \"%.*s\" is "
-                                  "compressed with zstd, and this library was "
-                                  "built without zstd",
-                                  (int)c->name.len, c->name.p);
+            r->rc = vx_err_set(r->err, VEX_UNSUPPORTED,
+                               "metadata columns: column \"%.*s\" is "
+                               "compressed with zstd, and this library was "
+                               "built without zstd",
+                               (int)c->name.len, c->name.p);
         return 0;
 #endif
         if (!take_u32(r, &raw_len, "uncompressed length") ||
@@ -1077,40 +1077,40 @@ int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
     uint64_t at;
     *out = NULL;
     if (len < HDR_BYTES)
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %zu bytes, shorter than the "
-                             "header",
-                             len);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "metadata columns: %zu bytes, shorter than the "
+                          "header",
+                          len);
     h = buf;
     if (h[0] > VM_COLSET_VERSION)
-        return vx_vm_err_set(err, VEX_UNSUPPORTED,
-                             "metadata columns: version %u is newer than this "
-                             "library's %u",
-                             h[0], VM_COLSET_VERSION);
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "metadata columns: version %u is newer than this "
+                          "library's %u",
+                          h[0], VM_COLSET_VERSION);
     if (h[0] != VM_COLSET_VERSION || h[1] || h[2] || h[3])
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: bad version or reserved bytes "
-                             "at offset 0");
+        return vx_err_set(err, VEX_CORRUPT,
+                          "metadata columns: bad version or reserved bytes "
+                          "at offset 0");
     if (vex_get_u32le(h + 4) != n_rows)
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %u rows, the segment has %u",
-                             vex_get_u32le(h + 4), n_rows);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "metadata columns: %u rows, the segment has %u",
+                          vex_get_u32le(h + 4), n_rows);
     n_cols = vex_get_u32le(h + 8);
     if (n_cols > (len - HDR_BYTES) / DIR_BYTES)
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %u columns do not fit in %zu "
-                             "bytes",
-                             n_cols, len);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "metadata columns: %u columns do not fit in %zu "
+                          "bytes",
+                          n_cols, len);
     s = vx_mem_calloc(mem, 1, sizeof *s);
     if (s == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     s->mem = *mem;
     s->n_rows = n_rows;
     s->n_cols = n_cols;
     s->cols = calloc_n(s, n_cols, sizeof *s->cols);
     if (s->cols == NULL) {
         vx_vm_colset_close(s);
-        return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     }
     at = HDR_BYTES + (uint64_t)n_cols * DIR_BYTES;
     for (uint32_t i = 0; i < n_cols; i++) {
@@ -1120,10 +1120,10 @@ int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         rd cr;
         if (off != at || clen > len - at) {
             vx_vm_colset_close(s);
-            return vx_vm_err_set(err, VEX_CORRUPT,
-                                 "metadata columns: column %u: offset %u and "
-                                 "length %u do not follow the previous column",
-                                 i, off, clen);
+            return vx_err_set(err, VEX_CORRUPT,
+                              "metadata columns: column %u: offset %u and "
+                              "length %u do not follow the previous column",
+                              i, off, clen);
         }
         c->type = d[8];
         c->enc = d[9] & ~ENC_ZSTD;
@@ -1133,14 +1133,13 @@ int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
         if (c->type > VM_TAGS) {
             int type = c->type;
             vx_vm_colset_close(s);
-            return vx_vm_err_set(err, VEX_CORRUPT,
-                                 "metadata columns: column %u: type %d", i,
-                                 type);
+            return vx_err_set(err, VEX_CORRUPT,
+                              "metadata columns: column %u: type %d", i, type);
         }
         if (!open_column(&cr, s, c, n_rows)) {
             vx_vm_colset_close(s);
             if (cr.rc == VEX_NOMEM)
-                return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
+                return vx_err_set(err, VEX_NOMEM, "out of memory");
             return cr.rc;
         }
         if (i > 0) {
@@ -1148,20 +1147,20 @@ int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
             int cmp = vx_vm_str_cmp(&p->name, &c->name);
             if (cmp > 0 || (cmp == 0 && p->type >= c->type)) {
                 vx_vm_colset_close(s);
-                return vx_vm_err_set(err, VEX_CORRUPT,
-                                     "metadata columns: column %u is out of "
-                                     "(name, type) order",
-                                     i);
+                return vx_err_set(err, VEX_CORRUPT,
+                                  "metadata columns: column %u is out of "
+                                  "(name, type) order",
+                                  i);
             }
         }
         at += clen;
     }
     if (at != len) {
         vx_vm_colset_close(s);
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %llu bytes after the last "
-                             "column",
-                             (unsigned long long)(len - at));
+        return vx_err_set(err, VEX_CORRUPT,
+                          "metadata columns: %llu bytes after the last "
+                          "column",
+                          (unsigned long long)(len - at));
     }
     /* a record names a field once: columns of one name never share a row */
     for (uint32_t i = 1; i < n_cols; i++) {
@@ -1172,11 +1171,11 @@ int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
             for (uint32_t row = 0; row < n_rows; row++)
                 if (bit_at(s->cols[j].present, row) &&
                     bit_at(s->cols[i].present, row)) {
-                    int rc = vx_vm_err_set(err, VEX_CORRUPT,
-                                           "metadata columns: row %u has field "
-                                           "\"%.*s\" twice",
-                                           row, (int)s->cols[i].name.len,
-                                           s->cols[i].name.p);
+                    int rc = vx_err_set(err, VEX_CORRUPT,
+                                        "metadata columns: row %u has field "
+                                        "\"%.*s\" twice",
+                                        row, (int)s->cols[i].name.len,
+                                        s->cols[i].name.p);
                     vx_vm_colset_close(s);
                     return rc;
                 }
@@ -1263,17 +1262,17 @@ int vx_vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
     size_t n = 0;
     *out = NULL;
     if (r >= s->n_rows)
-        return vx_vm_err_set(err, VEX_INVALID, "metadata columns: row %u of %u",
-                             r, s->n_rows);
+        return vx_err_set(err, VEX_INVALID, "metadata columns: row %u of %u", r,
+                          s->n_rows);
     for (uint32_t i = 0; i < s->n_cols; i++) {
         const vcol *c = &s->cols[i];
         if (!bit_at(c->present, r))
             continue;
         if (n == VM_MAX_FIELDS)
-            return vx_vm_err_set(err, VEX_CORRUPT,
-                                 "metadata columns: row %u has more than %u "
-                                 "fields",
-                                 r, VM_MAX_FIELDS);
+            return vx_err_set(err, VEX_CORRUPT,
+                              "metadata columns: row %u has more than %u "
+                              "fields",
+                              r, VM_MAX_FIELDS);
         f[n].name = c->name;
         f[n++].v = col_value(c, value_index(c, r));
     }
@@ -1482,8 +1481,7 @@ int vx_vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
             vx_mem_free(&s->mem, e.scratch[i]);
         vx_mem_free(&s->mem, e.scratch);
         vx_mem_free(&s->mem, F);
-        return vx_vm_err_set(err, VEX_NOMEM,
-                             "out of memory for filter bitmaps");
+        return vx_err_set(err, VEX_NOMEM, "out of memory for filter bitmaps");
     }
     node_eval(&e, 0, 0, bits, F);
     if (s->n_rows & 63)

@@ -52,36 +52,33 @@ int vx_vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
 
     *out = NULL;
     if (n > VM_SCHEMA_MAX_FIELDS)
-        return vx_vm_err_set(err, VEX_INVALID,
-                             "schema: %lu fields (at most %u)",
-                             (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
+        return vx_err_set(err, VEX_INVALID, "schema: %lu fields (at most %u)",
+                          (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_schema_field *f = &fields[i];
         if (f->name.p == NULL || !vx_vm_name_valid(f->name.p, f->name.len))
-            return vx_vm_err_set(
-                err, VEX_INVALID,
-                "schema: field %lu: name must be 1..%u bytes of "
-                "UTF-8 without control characters",
-                (unsigned long)i, VM_MAX_NAME);
+            return vx_err_set(err, VEX_INVALID,
+                              "schema: field %lu: name must be 1..%u bytes of "
+                              "UTF-8 without control characters",
+                              (unsigned long)i, VM_MAX_NAME);
         if (f->type < VM_BOOL || f->type > VM_TAGS)
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "schema: field \"%.*s\": unknown type %d",
-                                 (int)f->name.len, f->name.p, (int)f->type);
+            return vx_err_set(err, VEX_INVALID,
+                              "schema: field \"%.*s\": unknown type %d",
+                              (int)f->name.len, f->name.p, (int)f->type);
         if (f->nullable != 0 && f->nullable != 1)
-            return vx_vm_err_set(
-                err, VEX_INVALID,
-                "schema: field \"%.*s\": nullable must be 0 or 1",
-                (int)f->name.len, f->name.p);
+            return vx_err_set(err, VEX_INVALID,
+                              "schema: field \"%.*s\": nullable must be 0 or 1",
+                              (int)f->name.len, f->name.p);
         for (j = 0; j < i; j++)
             if (vx_vm_str_cmp(&fields[j].name, &f->name) == 0)
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "schema: field \"%.*s\" declared twice",
-                                     (int)f->name.len, f->name.p);
+                return vx_err_set(err, VEX_INVALID,
+                                  "schema: field \"%.*s\" declared twice",
+                                  (int)f->name.len, f->name.p);
         n_bytes += f->name.len;
     }
     s = schema_block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = closed != 0;
     for (i = 0; i < n; i++) {
         vm_schema_field tmp = fields[i];
@@ -150,14 +147,14 @@ int vx_vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
         if (c < 0) { /* declared, absent from the record */
             const vm_schema_field *f = &s->f[i++];
             if (!f->nullable)
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "metadata: field \"%.*s\": required but "
-                                     "missing",
-                                     (int)f->name.len, f->name.p);
+                return vx_err_set(err, VEX_INVALID,
+                                  "metadata: field \"%.*s\": required but "
+                                  "missing",
+                                  (int)f->name.len, f->name.p);
         } else if (c > 0) { /* in the record only */
             const vm_field *v = &rf[j++];
             if (s->closed)
-                return vx_vm_err_set(
+                return vx_err_set(
                     err, VEX_INVALID,
                     "metadata: field \"%.*s\" is not in the schema",
                     (int)v->name.len, v->name.p);
@@ -166,13 +163,12 @@ int vx_vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
             const vm_field *v = &rf[j++];
             if (v->v.type == VM_NULL) {
                 if (!f->nullable)
-                    return vx_vm_err_set(
-                        err, VEX_INVALID,
-                        "metadata: field \"%.*s\": required but "
-                        "null",
-                        (int)f->name.len, f->name.p);
+                    return vx_err_set(err, VEX_INVALID,
+                                      "metadata: field \"%.*s\": required but "
+                                      "null",
+                                      (int)f->name.len, f->name.p);
             } else if (v->v.type != f->type) {
-                return vx_vm_err_set(
+                return vx_err_set(
                     err, VEX_INVALID,
                     "metadata: field \"%.*s\": expected %s, got %s",
                     (int)f->name.len, f->name.p, vx_vm_type_name(f->type),
@@ -227,8 +223,8 @@ size_t vx_vm_schema_encode(const vm_schema *s, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    vx_vm_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,          \
-                  (unsigned long)(off))
+    vx_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,             \
+               (unsigned long)(off))
 
 int vx_vm_schema_decode(const unsigned char *buf, size_t len,
                         const vex_mem *mem, vex_err *err, vm_schema **out)
@@ -246,10 +242,9 @@ int vx_vm_schema_decode(const unsigned char *buf, size_t len,
         return CORRUPT("bad magic", 0);
     version = vex_get_u32le(buf + 4);
     if (version > VM_SCHEMA_VERSION)
-        return vx_vm_err_set(
-            err, VEX_UNSUPPORTED,
-            "schema: version %lu is newer than this library (%u)",
-            (unsigned long)version, VM_SCHEMA_VERSION);
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "schema: version %lu is newer than this library (%u)",
+                          (unsigned long)version, VM_SCHEMA_VERSION);
     if (version != VM_SCHEMA_VERSION)
         return CORRUPT("bad version", 4);
     total = vex_get_u32le(buf + 16);
@@ -290,7 +285,7 @@ int vx_vm_schema_decode(const unsigned char *buf, size_t len,
         return CORRUPT("bytes after the last field", pos);
     s = schema_block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = (flags & SCH_CLOSED) != 0;
     for (i = 0, pos = SCH_HDR; i < n; i++) {
         vm_schema_field *f = &s->f[i];

@@ -17,7 +17,6 @@
 #include "meta/value.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,18 +29,6 @@ struct vm_record {
     size_t enc_size; /* bytes of the encoding */
     vm_field *f;     /* n fields sorted by name, inside this block */
 };
-
-int vx_vm_err_set(vex_err *err, int rc, const char *fmt, ...)
-{
-    char msg[VEX_ERRMSG_MAX];
-    va_list ap;
-    if (err == NULL)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vx_err_set(err, rc, "%s", msg);
-}
 
 /* ---- values ---------------------------------------------------------- */
 
@@ -188,47 +175,46 @@ int vx_vm_value_check(const vm_value *v, const char *what, vex_err *err)
         return VEX_OK;
     case VM_BOOL:
         if (v->u.b != 0 && v->u.b != 1)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1",
-                                 what);
+            return vx_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1",
+                              what);
         return VEX_OK;
     case VM_DOUBLE:
         if (isnan(v->u.d))
-            return vx_vm_err_set(err, VEX_INVALID, "%s: double is NaN", what);
+            return vx_err_set(err, VEX_INVALID, "%s: double is NaN", what);
         return VEX_OK;
     case VM_STRING:
         if (v->u.s.len > VM_MAX_STRING)
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "%s: string of %lu bytes (at most %u)", what,
-                                 (unsigned long)v->u.s.len, VM_MAX_STRING);
+            return vx_err_set(err, VEX_INVALID,
+                              "%s: string of %lu bytes (at most %u)", what,
+                              (unsigned long)v->u.s.len, VM_MAX_STRING);
         if (v->u.s.len > 0 && v->u.s.p == NULL)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: string bytes are NULL",
-                                 what);
+            return vx_err_set(err, VEX_INVALID, "%s: string bytes are NULL",
+                              what);
         if (!vx_vm_utf8_valid(v->u.s.p, v->u.s.len))
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "%s: string is not valid UTF-8", what);
+            return vx_err_set(err, VEX_INVALID, "%s: string is not valid UTF-8",
+                              what);
         return VEX_OK;
     case VM_TAGS:
         if (v->u.tags.n > VM_MAX_TAGS)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)",
-                                 what, (unsigned long)v->u.tags.n, VM_MAX_TAGS);
+            return vx_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)",
+                              what, (unsigned long)v->u.tags.n, VM_MAX_TAGS);
         if (v->u.tags.n > 0 && v->u.tags.v == NULL)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: tag array is NULL",
-                                 what);
+            return vx_err_set(err, VEX_INVALID, "%s: tag array is NULL", what);
         for (k = 0; k < v->u.tags.n; k++) {
             const vm_str *t = &v->u.tags.v[k];
             if (t->len > VM_MAX_TAG)
-                return vx_vm_err_set(
+                return vx_err_set(
                     err, VEX_INVALID, "%s: tag %lu has %lu bytes (at most %u)",
                     what, (unsigned long)k, (unsigned long)t->len, VM_MAX_TAG);
             if ((t->len > 0 && t->p == NULL) || !vx_vm_utf8_valid(t->p, t->len))
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "%s: tag %lu is not valid UTF-8", what,
-                                     (unsigned long)k);
+                return vx_err_set(err, VEX_INVALID,
+                                  "%s: tag %lu is not valid UTF-8", what,
+                                  (unsigned long)k);
         }
         return VEX_OK;
     default:
-        return vx_vm_err_set(err, VEX_INVALID, "%s: unknown value type %d",
-                             what, (int)v->type);
+        return vx_err_set(err, VEX_INVALID, "%s: unknown value type %d", what,
+                          (int)v->type);
     }
 }
 
@@ -366,13 +352,12 @@ int vx_vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
 
     *out = NULL;
     if (n > VM_MAX_FIELDS)
-        return vx_vm_err_set(err, VEX_INVALID,
-                             "metadata: %lu fields (at most %u)",
-                             (unsigned long)n, VM_MAX_FIELDS);
+        return vx_err_set(err, VEX_INVALID, "metadata: %lu fields (at most %u)",
+                          (unsigned long)n, VM_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_field *f = &fields[i];
         if (f->name.p == NULL || !vx_vm_name_valid(f->name.p, f->name.len))
-            return vx_vm_err_set(
+            return vx_err_set(
                 err, VEX_INVALID,
                 "metadata: field %lu: name must be 1..%u bytes of "
                 "UTF-8 without control characters",
@@ -383,8 +368,8 @@ int vx_vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             return rc;
         for (j = 0; j < i; j++)
             if (vx_vm_str_cmp(&fields[j].name, &f->name) == 0)
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "metadata: %s given twice", what);
+                return vx_err_set(err, VEX_INVALID, "metadata: %s given twice",
+                                  what);
         n_bytes += f->name.len;
         if (f->v.type == VM_STRING)
             n_bytes += f->v.u.s.len;
@@ -392,21 +377,21 @@ int vx_vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             uint32_t k;
             n_tags += f->v.u.tags.n;
             if (n_tags > VM_MAX_TAGS)
-                return vx_vm_err_set(
-                    err, VEX_INVALID,
-                    "metadata: more than %u tags in one record", VM_MAX_TAGS);
+                return vx_err_set(err, VEX_INVALID,
+                                  "metadata: more than %u tags in one record",
+                                  VM_MAX_TAGS);
             for (k = 0; k < f->v.u.tags.n; k++)
                 n_bytes += f->v.u.tags.v[k].len;
         }
         enc += field_enc_size(f);
         if (enc > VM_MAX_ENCODED)
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "metadata: encoding longer than %u bytes",
-                                 VM_MAX_ENCODED);
+            return vx_err_set(err, VEX_INVALID,
+                              "metadata: encoding longer than %u bytes",
+                              VM_MAX_ENCODED);
     }
     r = value_block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "metadata: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "metadata: out of memory");
     r->enc_size = enc;
     /* Insertion sort by name (n <= VM_MAX_FIELDS, names distinct). */
     for (i = 0; i < n; i++) {
@@ -551,8 +536,8 @@ size_t vx_vm_record_encode(const vm_record *r, unsigned char *buf)
 }
 
 #define CORRUPT(what, off)                                                     \
-    vx_vm_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what, \
-                  (unsigned long)(off))
+    vx_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what,    \
+               (unsigned long)(off))
 
 /* One pass over an encoding. With r == NULL it checks everything and
  * counts tags and bytes; with r set (a block sized by the first pass) it
@@ -704,10 +689,10 @@ int vx_vm_record_decode(const unsigned char *buf, size_t len,
     if (len < ENC_HDR)
         return CORRUPT("truncated header", len);
     if (buf[0] > VM_RECORD_VERSION)
-        return vx_vm_err_set(err, VEX_UNSUPPORTED,
-                             "record metadata: version %u is newer than this "
-                             "library (%u)",
-                             buf[0], VM_RECORD_VERSION);
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "record metadata: version %u is newer than this "
+                          "library (%u)",
+                          buf[0], VM_RECORD_VERSION);
     if (buf[0] != VM_RECORD_VERSION)
         return CORRUPT("bad version", 0);
     if (buf[1] != 0)
@@ -725,7 +710,7 @@ int vx_vm_record_decode(const unsigned char *buf, size_t len,
         return rc;
     r = value_block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "record metadata: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "record metadata: out of memory");
     r->enc_size = len;
     rc = decode_walk(buf, len, err, r, tags, bytes, &n_tags, &n_bytes);
     if (rc != VEX_OK) {

@@ -11,7 +11,6 @@
 #include "quant/quant.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,18 +19,6 @@
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/rng.h"
-
-int vx_vq_errf(vex_err *e, int rc, const char *fmt, ...)
-{
-    char msg[VEX_ERRMSG_MAX];
-    va_list ap;
-    if (e == NULL)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vx_err_set(e, rc, "%s", msg);
-}
 
 /* ---- parameters and handle --------------------------------------------- */
 
@@ -61,33 +48,33 @@ static int quant_check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
 {
     uint32_t m = 0;
     if (p->kind < VQ_SQ8 || p->kind > VQ_OPQ)
-        return vx_vq_errf(err, VEX_INVALID, "unknown quantizer kind %d",
+        return vx_err_set(err, VEX_INVALID, "unknown quantizer kind %d",
                           (int)p->kind);
     if (p->dim < 1 || p->dim > VEX_MAX_DIM)
-        return vx_vq_errf(err, VEX_INVALID, "dim %u out of range 1..%d", p->dim,
+        return vx_err_set(err, VEX_INVALID, "dim %u out of range 1..%d", p->dim,
                           VEX_MAX_DIM);
     if (p->kind == VQ_OPQ && p->dim > VQ_OPQ_MAX_DIM)
-        return vx_vq_errf(err, VEX_INVALID, "OPQ dim %u > %d", p->dim,
+        return vx_err_set(err, VEX_INVALID, "OPQ dim %u > %d", p->dim,
                           VQ_OPQ_MAX_DIM);
     if (p->metric != VEX_METRIC_L2 && p->metric != VEX_METRIC_IP &&
         p->metric != VEX_METRIC_COSINE)
-        return vx_vq_errf(err, VEX_INVALID,
+        return vx_err_set(err, VEX_INVALID,
                           "metric %d: quantizers support L2, IP and cosine",
                           (int)p->metric);
     if (p->train_iter < 1 || p->train_iter > 1000)
-        return vx_vq_errf(err, VEX_INVALID,
+        return vx_err_set(err, VEX_INVALID,
                           "train_iter %u out of range 1..1000", p->train_iter);
     if (p->opq_iter < 1 || p->opq_iter > 100)
-        return vx_vq_errf(err, VEX_INVALID, "opq_iter %u out of range 1..100",
+        return vx_err_set(err, VEX_INVALID, "opq_iter %u out of range 1..100",
                           p->opq_iter);
     if (p->sq8_uniform != 0 && p->sq8_uniform != 1)
-        return vx_vq_errf(err, VEX_INVALID, "sq8_uniform must be 0 or 1");
+        return vx_err_set(err, VEX_INVALID, "sq8_uniform must be 0 or 1");
     if (p->bq_center != 0 && p->bq_center != 1)
-        return vx_vq_errf(err, VEX_INVALID, "bq_center must be 0 or 1");
+        return vx_err_set(err, VEX_INVALID, "bq_center must be 0 or 1");
     if (is_pq(p->kind)) {
         uint32_t maxm;
         if (p->pq_nbits != 8 && p->pq_nbits != 4)
-            return vx_vq_errf(err, VEX_INVALID, "pq_nbits %u: must be 8 or 4",
+            return vx_err_set(err, VEX_INVALID, "pq_nbits %u: must be 8 or 4",
                               p->pq_nbits);
         maxm = p->pq_nbits == 4 ? VQ_PQ4_MAX_M : VQ_PQ_MAX_M;
         if (maxm > p->dim)
@@ -100,14 +87,14 @@ static int quant_check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
                 m = maxm;
         }
         if (m < 1 || m > maxm)
-            return vx_vq_errf(
+            return vx_err_set(
                 err, VEX_INVALID,
                 "pq_m %u out of range 1..%u for dim %u and %u bits", m, maxm,
                 p->dim, p->pq_nbits);
         *dsub_out = (p->dim + m - 1) / m;
     } else {
         if (p->pq_m != 0)
-            return vx_vq_errf(err, VEX_INVALID, "pq_m is for PQ and OPQ only");
+            return vx_err_set(err, VEX_INVALID, "pq_m is for PQ and OPQ only");
         *dsub_out = 0;
     }
     *m_out = m;
@@ -165,19 +152,19 @@ static int create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
     if (out)
         *out = NULL;
     if (mem == NULL || p == NULL || out == NULL)
-        return vx_vq_errf(err, VEX_INVALID, "vx_vq_create: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_vq_create: NULL argument");
     if ((rc = quant_check_params(p, err, &m, &dsub)) != VEX_OK)
         return rc;
     q = vx_mem_calloc(mem, 1, sizeof *q);
     if (q == NULL)
-        return vx_vq_errf(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     q->mem = *mem;
     vx_err_init(&q->err);
     q->p = *p;
     set_geometry(q, m, dsub);
     if (alloc_arrays(q) != VEX_OK) {
         vx_vq_destroy(q);
-        return vx_vq_errf(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     }
     *out = q;
     return VEX_OK;
@@ -735,7 +722,7 @@ static int get_f32s(const unsigned char *b, size_t *off, float *v, size_t n,
         uint32_t u = vex_get_u32le(b + *off);
         memcpy(&v[i], &u, 4);
         if (!isfinite(v[i]))
-            return vx_vq_errf(
+            return vx_err_set(
                 err, VEX_CORRUPT,
                 "quantizer blob: offset %zu: %s %zu is not finite", *off, what,
                 i);
@@ -748,7 +735,7 @@ static int get_f64(const unsigned char *b, size_t *off, double *v, vex_err *err)
     uint64_t u = vex_get_u64le(b + *off);
     memcpy(v, &u, 8);
     if (!isfinite(*v) || *v < 0)
-        return vx_vq_errf(err, VEX_CORRUPT,
+        return vx_err_set(err, VEX_CORRUPT,
                           "quantizer blob: offset %zu: bad error report", *off);
     *off += 8;
     return VEX_OK;
@@ -758,7 +745,7 @@ static int get_f64(const unsigned char *b, size_t *off, double *v, vex_err *err)
     do {                                                                       \
         char m_[256];                                                          \
         snprintf(m_, sizeof m_, __VA_ARGS__);                                  \
-        rc = vx_vq_errf(err, VEX_CORRUPT, "quantizer blob: offset %zu: %s",    \
+        rc = vx_err_set(err, VEX_CORRUPT, "quantizer blob: offset %zu: %s",    \
                         (size_t)(off), m_);                                    \
         goto cleanup;                                                          \
     } while (0)
@@ -776,7 +763,7 @@ int vx_vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
     if (out)
         *out = NULL;
     if (mem == NULL || out == NULL || (buf == NULL && size > 0))
-        return vx_vq_errf(err, VEX_INVALID, "deserialize: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "deserialize: NULL argument");
     if (size < BLOB_MIN)
         CORRUPT(size, "truncated: %zu bytes, a blob has at least %u", size,
                 BLOB_MIN);
@@ -790,7 +777,7 @@ int vx_vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
         CORRUPT(size - 4, "checksum mismatch");
     version = vex_get_u32le(b + 8);
     if (version != BLOB_VERSION)
-        return vx_vq_errf(err, version == 0 ? VEX_CORRUPT : VEX_UNSUPPORTED,
+        return vx_err_set(err, version == 0 ? VEX_CORRUPT : VEX_UNSUPPORTED,
                           "quantizer blob: offset 8: format version %u, this "
                           "build reads version %u",
                           version, BLOB_VERSION);

@@ -94,7 +94,7 @@ static int man_join(char *out, const char *dir, const char *name, vex_err *err)
 {
     int n = snprintf(out, MAN_PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= MAN_PATH_MAX)
-        return vx_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
+        return vx_err_set(err, VEX_INVALID, "%s: path too long", dir);
     return VEX_OK;
 }
 
@@ -251,74 +251,71 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     if (len)
         *len = 0;
     if (m == NULL || mem == NULL || buf == NULL || len == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: NULL argument");
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: NULL argument");
     why = man_config_problem(&m->config, &off);
     if (why)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_manifest_encode: %s", why);
+        return vx_err_set(err, VEX_INVALID, "vx_manifest_encode: %s", why);
     if (m->number >= m->next_file)
-        return vx_vfs_fail(
-            err, VEX_INVALID,
-            "vx_manifest_encode: number %llu not below next_file "
-            "%llu",
-            (unsigned long long)m->number, (unsigned long long)m->next_file);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: number %llu not below next_file "
+                          "%llu",
+                          (unsigned long long)m->number,
+                          (unsigned long long)m->next_file);
     if (m->n_segments > MAN_MAX_SEGMENTS)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: %u segments, at most %u",
-                           m->n_segments, MAN_MAX_SEGMENTS);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: %u segments, at most %u",
+                          m->n_segments, MAN_MAX_SEGMENTS);
     if (m->n_segments && m->segs == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: segs is NULL for %u segments",
-                           m->n_segments);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: segs is NULL for %u segments",
+                          m->n_segments);
     for (i = 0; i < m->n_segments; i++) {
         const man_segment *s = &m->segs[i];
         uint64_t k;
         why = man_seg_problem(m, s, &off);
         if (why)
-            return vx_vfs_fail(
+            return vx_err_set(
                 err, VEX_INVALID,
                 "vx_manifest_encode: segment %u (number %llu): %s", i,
                 (unsigned long long)s->number, why);
         if (s->n_deleted && s->deleted == NULL)
-            return vx_vfs_fail(
-                err, VEX_INVALID,
-                "vx_manifest_encode: segment %u: deleted is NULL "
-                "for %llu ids",
-                i, (unsigned long long)s->n_deleted);
+            return vx_err_set(err, VEX_INVALID,
+                              "vx_manifest_encode: segment %u: deleted is NULL "
+                              "for %llu ids",
+                              i, (unsigned long long)s->n_deleted);
         for (k = 1; k < s->n_deleted; k++)
             if (s->deleted[k] <= s->deleted[k - 1])
-                return vx_vfs_fail(
-                    err, VEX_INVALID,
-                    "vx_manifest_encode: segment %u: deleted ids "
-                    "not strictly ascending at index %llu",
-                    i, (unsigned long long)k);
+                return vx_err_set(err, VEX_INVALID,
+                                  "vx_manifest_encode: segment %u: deleted ids "
+                                  "not strictly ascending at index %llu",
+                                  i, (unsigned long long)k);
         if (s->n_deleted > (SIZE_MAX - MAN_MIN_SIZE) / 16 - total_del)
-            return vx_vfs_fail(err, VEX_NOMEM,
-                               "vx_manifest_encode: too many deleted ids");
+            return vx_err_set(err, VEX_NOMEM,
+                              "vx_manifest_encode: too many deleted ids");
         total_del += s->n_deleted; /* the size below cannot overflow */
     }
     rc = man_find_dup(m->segs, m->n_segments, mem, &dup);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "vx_manifest_encode: out of memory");
+        return vx_err_set(err, rc, "vx_manifest_encode: out of memory");
     if (dup < m->n_segments)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: segment %u: number %llu used "
-                           "twice",
-                           dup, (unsigned long long)m->segs[dup].number);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: segment %u: number %llu used "
+                          "twice",
+                          dup, (unsigned long long)m->segs[dup].number);
 
     if (m->schema_len > MAN_MAX_SCHEMA || (m->schema_len && !m->schema))
-        return vx_vfs_fail(
-            err, VEX_INVALID,
-            "vx_manifest_encode: schema of %u bytes (at most %u, "
-            "non-NULL)",
-            m->schema_len, MAN_MAX_SCHEMA);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: schema of %u bytes (at most %u, "
+                          "non-NULL)",
+                          m->schema_len, MAN_MAX_SCHEMA);
     size = (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m->n_segments +
            8 * total_del + m->schema_len;
     b = vx_mem_calloc(mem, 1, (size_t)size);
     if (b == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM,
-                           "vx_manifest_encode: out of memory (%llu bytes)",
-                           (unsigned long long)size);
+        return vx_err_set(err, VEX_NOMEM,
+                          "vx_manifest_encode: out of memory (%llu bytes)",
+                          (unsigned long long)size);
     /* header */
     memcpy(b, man_magic, 8);
     vex_put_u32le(b + 8, m->schema_len ? 2u : 1u);
@@ -342,7 +339,8 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     vex_put_u32le(p + 88, m->config.hnsw_ef_search);
     vex_put_u64le(p + 96, m->config.hnsw_seed);
     vex_put_u64le(p + 104, m->config.created_unix);
-    if (m->config.quant) { /* zero without: the bytes of a manifest written before quantization existed */
+    if (m->config.quant) { /* zero without: the bytes of a manifest written
+                              before quantization existed */
         uint32_t r;
         memcpy(&r, &m->config.quant_refine, 4);
         vex_put_u32le(p + 112, m->config.quant);
@@ -396,8 +394,8 @@ void vx_manifest_free(manifest *m, const vex_mem *mem)
     do {                                                                       \
         char what_[256];                                                       \
         snprintf(what_, sizeof what_, __VA_ARGS__);                            \
-        rc = vx_vfs_fail(err, VEX_CORRUPT, "%s: %s at offset %llu", fname,     \
-                         what_, (unsigned long long)(off));                    \
+        rc = vx_err_set(err, VEX_CORRUPT, "%s: %s at offset %llu", fname,      \
+                        what_, (unsigned long long)(off));                     \
         goto cleanup;                                                          \
     } while (0)
 
@@ -418,8 +416,8 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (fname == NULL)
         fname = "manifest";
     if ((buf == NULL && len) || mem == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_decode: NULL argument");
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_decode: NULL argument");
     /* the frozen part: magic, length field, trailing CRC (FORMAT.md) */
     if (len >= 8 && memcmp(buf, man_magic, 8) != 0)
         BAD(0, "bad magic");
@@ -434,9 +432,9 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         BAD(len - 4, "checksum mismatch");
     version = vex_get_u32le(buf + 8);
     if (version > MAN_VERSION) {
-        rc = vx_vfs_fail(err, VEX_UNSUPPORTED,
-                         "%s: format version %u is newer than %u at offset 8",
-                         fname, version, MAN_VERSION);
+        rc = vx_err_set(err, VEX_UNSUPPORTED,
+                        "%s: format version %u is newer than %u at offset 8",
+                        fname, version, MAN_VERSION);
         goto cleanup;
     }
     if (version != 1 && version != MAN_VERSION)
@@ -513,8 +511,8 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (m.n_segments) {
         m.segs = vx_mem_calloc(mem, m.n_segments, sizeof *m.segs);
         if (m.segs == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%u segments)",
-                             fname, m.n_segments);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory (%u segments)",
+                            fname, m.n_segments);
             goto cleanup;
         }
     }
@@ -541,7 +539,7 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             (unsigned long long)total_del, (unsigned long long)sum_del);
     rc = man_find_dup(m.segs, m.n_segments, mem, &dup);
     if (rc != VEX_OK) {
-        rc = vx_vfs_fail(err, rc, "%s: out of memory", fname);
+        rc = vx_err_set(err, rc, "%s: out of memory", fname);
         goto cleanup;
     }
     if (dup < m.n_segments)
@@ -558,9 +556,9 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             continue;
         s->deleted = vx_mem_alloc(mem, (size_t)n * sizeof *s->deleted);
         if (s->deleted == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM,
-                             "%s: out of memory (%llu deleted ids)", fname,
-                             (unsigned long long)n);
+            rc = vx_err_set(err, VEX_NOMEM,
+                            "%s: out of memory (%llu deleted ids)", fname,
+                            (unsigned long long)n);
             goto cleanup;
         }
         for (k = 0; k < n; k++, ids_off += 8) {
@@ -572,7 +570,7 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (m.schema_len) {
         m.schema = vx_mem_alloc(mem, m.schema_len);
         if (m.schema == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", fname);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory", fname);
             goto cleanup;
         }
         memcpy(m.schema, buf + ids_off, m.schema_len);
@@ -603,27 +601,27 @@ static int cur_decode(const char *b, size_t n, const char *path, vex_err *err,
     char name[MAN_FILE_NAME_SIZE];
     uint64_t crc;
     if (n < CUR_SIZE)
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: truncated (%zu of %u bytes) at offset %zu",
-                           path, n, CUR_SIZE, n);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "%s: truncated (%zu of %u bytes) at offset %zu", path,
+                          n, CUR_SIZE, n);
     if (n > CUR_SIZE)
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: longer than %u bytes at offset %u", path,
-                           CUR_SIZE, CUR_SIZE);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "%s: longer than %u bytes at offset %u", path,
+                          CUR_SIZE, CUR_SIZE);
     memcpy(name, b, CUR_NAME_LEN);
     name[CUR_NAME_LEN] = '\0';
     if (!vx_manifest_parse_name(name, number))
-        return vx_vfs_fail(err, VEX_CORRUPT, "%s: no manifest name at offset 0",
-                           path);
+        return vx_err_set(err, VEX_CORRUPT, "%s: no manifest name at offset 0",
+                          path);
     if (b[CUR_NAME_LEN] != ' ' || b[CUR_SIZE - 1] != '\n' ||
         !vex_parse_hex(b + CUR_NAME_LEN + 1, 8, &crc))
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: bad checksum field at offset %u", path,
-                           CUR_NAME_LEN);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "%s: bad checksum field at offset %u", path,
+                          CUR_NAME_LEN);
     if ((uint32_t)crc != vex_crc32c(b, CUR_NAME_LEN))
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: checksum mismatch at offset %u", path,
-                           CUR_NAME_LEN + 1);
+        return vx_err_set(err, VEX_CORRUPT,
+                          "%s: checksum mismatch at offset %u", path,
+                          CUR_NAME_LEN + 1);
     return VEX_OK;
 }
 
@@ -674,8 +672,8 @@ int vx_manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
     if (ambiguous)
         *ambiguous = 0;
     if (vfs == NULL || dir == NULL || m == NULL || mem == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_publish: NULL argument");
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_publish: NULL argument");
     vx_manifest_file_name(name, sizeof name, m->number);
     rc = man_join(man_path, dir, name, err);
     if (rc == VEX_OK)
@@ -749,15 +747,15 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (out)
         memset(out, 0, sizeof *out);
     if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_manifest_load: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_manifest_load: NULL argument");
     /* CURRENT */
     rc = man_join(path, dir, "CURRENT", err);
     if (rc != VEX_OK)
         return rc;
     rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND)
-        return vx_vfs_fail(err, VEX_NOTFOUND,
-                           "%s: not found (not a collection directory)", path);
+        return vx_err_set(err, VEX_NOTFOUND,
+                          "%s: not found (not a collection directory)", path);
     if (rc == VEX_OK)
         rc = vex_file_read(f, cur, sizeof cur, 0, &got, err);
     if (rc == VEX_OK)
@@ -777,9 +775,9 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         return rc;
     rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND) {
-        rc = vx_vfs_fail(err, VEX_CORRUPT,
-                         "%s/CURRENT: names %s, which is missing, at offset 0",
-                         dir, name);
+        rc = vx_err_set(err, VEX_CORRUPT,
+                        "%s/CURRENT: names %s, which is missing, at offset 0",
+                        dir, name);
         goto cleanup;
     }
     if (rc == VEX_OK)
@@ -787,14 +785,14 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (rc != VEX_OK)
         goto cleanup;
     if (size > SIZE_MAX - 1) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: %llu bytes", path,
-                         (unsigned long long)size);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: %llu bytes", path,
+                        (unsigned long long)size);
         goto cleanup;
     }
     buf = vx_mem_alloc(mem, size ? (size_t)size : 1);
     if (buf == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%llu bytes)", path,
-                         (unsigned long long)size);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory (%llu bytes)", path,
+                        (unsigned long long)size);
         goto cleanup;
     }
     if (size)
@@ -807,10 +805,10 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (rc == VEX_OK)
         rc = vx_manifest_decode(buf, (size_t)size, path, mem, err, out);
     if (rc == VEX_OK && out->number != number) {
-        rc = vx_vfs_fail(err, VEX_CORRUPT,
-                         "%s: holds number %016llx, not the one in its name, "
-                         "at offset 24",
-                         path, (unsigned long long)out->number);
+        rc = vx_err_set(err, VEX_CORRUPT,
+                        "%s: holds number %016llx, not the one in its name, "
+                        "at offset 24",
+                        path, (unsigned long long)out->number);
         vx_manifest_free(out, mem);
     }
 cleanup:

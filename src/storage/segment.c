@@ -138,7 +138,7 @@ seg_fail(vex_err *err, int rc, const char *path, uint64_t off, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return vx_vfs_fail(err, rc, "%s: %s at offset %" PRIu64, path, what, off);
+    return vx_err_set(err, rc, "%s: %s at offset %" PRIu64, path, what, off);
 }
 
 static uint64_t align_up(uint64_t x)
@@ -261,41 +261,41 @@ static int check_input(const seg_write_info *wi, const char *path,
     int nomem;
     *live = NULL;
     if (wi->n_keys > SEG_MAX_ROWS)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: %" PRIu64 " keys, at most 2^40", path,
-                           wi->n_keys);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: %" PRIu64 " keys, at most 2^40", path,
+                          wi->n_keys);
     if (n > wi->n_keys)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: %" PRIu64 " rows but only %" PRIu64
-                           " keys (n_rows <= n_keys)",
-                           path, n, wi->n_keys);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: %" PRIu64 " rows but only %" PRIu64
+                          " keys (n_rows <= n_keys)",
+                          path, n, wi->n_keys);
     if (n > 0 && (wi->ids == NULL || wi->row_keys == NULL))
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL ids or row keys for %" PRIu64 " rows",
-                           path, n);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL ids or row keys for %" PRIu64 " rows", path,
+                          n);
     if (wi->n_keys > 0 && wi->key_ids == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL key ids for %" PRIu64 " keys", path,
-                           wi->n_keys);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL key ids for %" PRIu64 " keys", path,
+                          wi->n_keys);
     if (wi->index_blob == NULL && wi->blob_size != 0)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL index blob of %" PRIu64 " bytes", path,
-                           wi->blob_size);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL index blob of %" PRIu64 " bytes", path,
+                          wi->blob_size);
     if (wi->meta == NULL && wi->meta_len != 0)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL metadata of %" PRIu64 " bytes", path,
-                           wi->meta_len);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL metadata of %" PRIu64 " bytes", path,
+                          wi->meta_len);
     for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
-            return vx_vfs_fail(err, VEX_INVALID,
-                               "%s: ids not strictly ascending at row "
-                               "%" PRIu64,
-                               path, i);
+            return vx_err_set(err, VEX_INVALID,
+                              "%s: ids not strictly ascending at row "
+                              "%" PRIu64,
+                              path, i);
     *live = bits_alloc(m, wi->n_keys, &nomem);
     if (nomem)
-        return vx_vfs_fail(err, VEX_NOMEM,
-                           "%s: out of memory (bitmap of %" PRIu64 " keys)",
-                           path, wi->n_keys);
+        return vx_err_set(err, VEX_NOMEM,
+                          "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                          path, wi->n_keys);
     for (i = 0; i < n; i++) {
         uint64_t k = wi->row_keys[i];
         const char *what = NULL;
@@ -308,10 +308,10 @@ static int check_input(const seg_write_info *wi, const char *path,
         if (what != NULL) {
             vx_mem_free(m, *live);
             *live = NULL;
-            return vx_vfs_fail(err, VEX_INVALID,
-                               "%s: row %" PRIu64 " (id %" PRIu64
-                               ") has key %" PRIu64 ", %s",
-                               path, i, wi->ids[i], k, what);
+            return vx_err_set(err, VEX_INVALID,
+                              "%s: row %" PRIu64 " (id %" PRIu64
+                              ") has key %" PRIu64 ", %s",
+                              path, i, wi->ids[i], k, what);
         }
         bit_set(*live, k);
     }
@@ -338,16 +338,16 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     int n_sec = 0, i, rc;
 
     if (vfs == NULL || path == NULL || wi == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_write: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_write: NULL argument");
     if (mem)
         m = *mem;
     else if (vx_mem_init(&m, NULL) != VEX_OK)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_write: bad allocator");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_write: bad allocator");
     if (!vex_host_is_le())
-        return vx_vfs_fail(err, VEX_UNSUPPORTED,
-                           "%s: segment arrays are little-endian and this "
-                           "host is big-endian",
-                           path);
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "%s: segment arrays are little-endian and this "
+                          "host is big-endian",
+                          path);
     rc = check_input(wi, path, &m, &live, err);
     if (rc != VEX_OK)
         return rc;
@@ -369,9 +369,9 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         n_sec++;
         off[i] = align_up(end);
         if (len[i] > UINT64_MAX - off[i]) {
-            rc = vx_vfs_fail(err, VEX_INVALID,
-                             "%s: section of %" PRIu64 " bytes too large", path,
-                             len[i]);
+            rc = vx_err_set(err, VEX_INVALID,
+                            "%s: section of %" PRIu64 " bytes too large", path,
+                            len[i]);
             goto cleanup;
         }
         end = off[i] + len[i];
@@ -381,8 +381,8 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         buf_n = wi->n_keys > SEG_CHUNK / 8 ? SEG_CHUNK / 8 : (size_t)wi->n_keys;
         buf = vx_mem_alloc(&m, buf_n * 8);
         if (buf == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
-                             path, buf_n * 8);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
+                            path, buf_n * 8);
             goto cleanup;
         }
     }
@@ -491,8 +491,8 @@ static int seg_load(seg *s, vex_err *err)
         return rc;
     copy = vx_mem_alloc_aligned(&s->mem, len, 64);
     if (copy == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
-                           s->path, len);
+        return vx_err_set(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
+                          s->path, len);
     rc = vx_file_read_exact(s->file, copy, len, 0, err);
     if (rc != VEX_OK) {
         vx_mem_free_aligned(&s->mem, copy);
@@ -529,9 +529,9 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
                             s->ids[i], s->ids[i - 1]);
     s->live = bits_alloc(&s->mem, n_keys, &nomem);
     if (nomem)
-        return vx_vfs_fail(err, VEX_NOMEM,
-                           "%s: out of memory (bitmap of %" PRIu64 " keys)",
-                           path, n_keys);
+        return vx_err_set(err, VEX_NOMEM,
+                          "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                          path, n_keys);
     for (i = 0; i < n; i++) {
         uint64_t k = s->row_keys[i];
         if (k >= n_keys)
@@ -754,23 +754,23 @@ int vx_seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
     if (out)
         *out = NULL;
     if (vfs == NULL || path == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_open: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_open: NULL argument");
     if (mem)
         m = *mem;
     else if (vx_mem_init(&m, NULL) != VEX_OK)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_open: bad allocator");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_open: bad allocator");
     s = vx_mem_calloc(&m, 1, sizeof *s);
     if (s == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
+        return vx_err_set(err, VEX_NOMEM, "%s: out of memory", path);
     s->mem = m;
     atomic_init(&s->idx_state, IDX_UNCHECKED);
     s->path = vx_vfs_strdup(&s->mem, path);
     if (s->path == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory", path);
         goto cleanup;
     }
     if (pthread_mutex_init(&s->idx_mu, NULL) != 0) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: mutex", path);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: mutex", path);
         goto cleanup;
     }
     s->mu_init = 1;
@@ -843,7 +843,7 @@ int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
     *blob = NULL;
     *size = 0;
     if (!s->has_index)
-        return vx_vfs_fail(err, VEX_NOTFOUND, "%s: no index section", s->path);
+        return vx_err_set(err, VEX_NOTFOUND, "%s: no index section", s->path);
     state = atomic_load_explicit(&s->idx_state, memory_order_acquire);
     if (state == IDX_UNCHECKED) { /* invariant 5 */
         pthread_mutex_lock(&s->idx_mu);
@@ -865,7 +865,7 @@ int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
         pthread_mutex_unlock(&s->idx_mu);
     }
     if (state == IDX_BAD)
-        return vx_vfs_fail(err, s->idx_rc, "%s", s->idx_msg);
+        return vx_err_set(err, s->idx_rc, "%s", s->idx_msg);
     *blob = s->base + s->idx_off;
     *size = s->idx_len;
     return VEX_OK;

@@ -133,7 +133,7 @@ static int wal_path(char *out, const char *dir, uint64_t first, vex_err *err)
     wal_name(name, first);
     n = snprintf(out, WAL_PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= WAL_PATH_MAX)
-        return vx_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
+        return vx_err_set(err, VEX_INVALID, "%s: path too long", dir);
     return VEX_OK;
 }
 
@@ -254,8 +254,8 @@ static int scan_reserve(scan_state *s, size_t n)
         return VEX_OK;
     p = vx_mem_realloc(s->mem, s->buf, n);
     if (p == NULL)
-        return vx_vfs_fail(s->err, VEX_NOMEM, "wal: out of memory (%zu bytes)",
-                           n);
+        return vx_err_set(s->err, VEX_NOMEM, "wal: out of memory (%zu bytes)",
+                          n);
     s->buf = p;
     s->cap = n;
     return VEX_OK;
@@ -269,7 +269,7 @@ static int scan_after_bad(scan_state *s, vex_file *f, const char *name,
     uint64_t n = size - off, i, end;
     int rc;
     if (n > SIZE_MAX)
-        return vx_vfs_fail(s->err, VEX_NOMEM, "wal: %s too large", name);
+        return vx_err_set(s->err, VEX_NOMEM, "wal: %s too large", name);
     rc = scan_reserve(s, (size_t)n);
     if (rc == VEX_OK)
         rc = vx_file_read_exact(f, s->buf, (size_t)n, off, s->err);
@@ -278,7 +278,7 @@ static int scan_after_bad(scan_state *s, vex_file *f, const char *name,
     for (i = 1; i + WAL_REC_HDR <= n; i++) {
         if (wal_rec_ok(s->buf + i, n - i, &end) &&
             wal_rec_mark(s->buf + i) > s->st.next_seq)
-            return vx_vfs_fail(
+            return vx_err_set(
                 s->err, VEX_CORRUPT,
                 "%s: bad record at offset %llu (%s) followed by an intact "
                 "record written after it was synced, at offset %llu",
@@ -310,9 +310,9 @@ static int scan_file(scan_state *s, size_t idx)
         goto cleanup;
     s->st.n_files++;
     if (idx > 0 && first != s->st.next_seq) {
-        rc = vx_vfs_fail(s->err, VEX_CORRUPT,
-                         "%s: sequence gap: expected a file starting at %llu",
-                         name, (unsigned long long)s->st.next_seq);
+        rc = vx_err_set(s->err, VEX_CORRUPT,
+                        "%s: sequence gap: expected a file starting at %llu",
+                        name, (unsigned long long)s->st.next_seq);
         goto cleanup;
     }
     if (idx == 0) {
@@ -329,9 +329,9 @@ static int scan_file(scan_state *s, size_t idx)
         else if (vex_get_u32le(h + 28) != vex_crc32c(h, 28))
             why = "header checksum mismatch";
         else if (vex_get_u32le(h + 8) > WAL_VERSION) {
-            rc = vx_vfs_fail(s->err, VEX_UNSUPPORTED,
-                             "%s: format version %u is newer than %u", name,
-                             vex_get_u32le(h + 8), WAL_VERSION);
+            rc = vx_err_set(s->err, VEX_UNSUPPORTED,
+                            "%s: format version %u is newer than %u", name,
+                            vex_get_u32le(h + 8), WAL_VERSION);
             goto cleanup;
         } else if (vex_get_u32le(h + 8) != WAL_VERSION)
             why = "bad format version";
@@ -349,8 +349,7 @@ static int scan_file(scan_state *s, size_t idx)
             s->last_good_end = 0;
             rc = VEX_OK;
         } else {
-            rc =
-                vx_vfs_fail(s->err, VEX_CORRUPT, "%s: offset 0: %s", name, why);
+            rc = vx_err_set(s->err, VEX_CORRUPT, "%s: offset 0: %s", name, why);
         }
         goto cleanup;
     }
@@ -390,14 +389,14 @@ static int scan_file(scan_state *s, size_t idx)
             if (last)
                 rc = scan_after_bad(s, f, name, off, size, why);
             else
-                rc = vx_vfs_fail(s->err, VEX_CORRUPT,
-                                 "%s: offset %llu: %s (not the last file)",
-                                 name, (unsigned long long)off, why);
+                rc = vx_err_set(s->err, VEX_CORRUPT,
+                                "%s: offset %llu: %s (not the last file)", name,
+                                (unsigned long long)off, why);
             goto cleanup;
         }
         seq = vex_get_u64le(s->buf + 8);
         if (seq != s->st.next_seq) {
-            rc = vx_vfs_fail(
+            rc = vx_err_set(
                 s->err, VEX_CORRUPT,
                 "%s: offset %llu: sequence gap: expected %llu, found %llu",
                 name, (unsigned long long)off,
@@ -428,7 +427,7 @@ static int scan_dir(scan_state *s)
     s->files.mem = s->mem;
     rc = vex_vfs_list(s->vfs, s->dir, list_cb, &s->files, s->err);
     if (rc == VEX_NOMEM)
-        vx_vfs_fail(s->err, rc, "%s: out of memory listing", s->dir);
+        vx_err_set(s->err, rc, "%s: out of memory listing", s->dir);
     if (rc != VEX_OK)
         return rc;
     if (s->files.n)
@@ -449,10 +448,10 @@ int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
     if (stats)
         memset(stats, 0, sizeof *stats);
     if (vfs == NULL || dir == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_replay: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_replay: NULL argument");
     rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "vx_wal_replay: bad allocator");
+        return vx_err_set(err, rc, "vx_wal_replay: bad allocator");
     s.mem = &mem;
     s.vfs = vfs;
     s.dir = dir;
@@ -484,10 +483,10 @@ static int wal_fail(wal *w, int rc, vex_err *err)
 
 static int wal_refuse(wal *w, vex_err *err)
 {
-    return vx_vfs_fail(err, w->sticky,
-                       "wal: refusing to write after an earlier failure "
-                       "(reopen to recover): %s",
-                       w->sticky_msg);
+    return vx_err_set(err, w->sticky,
+                      "wal: refusing to write after an earlier failure "
+                      "(reopen to recover): %s",
+                      w->sticky_msg);
 }
 
 /* Create file `first` (or rewrite a torn one), header durable (rule 2),
@@ -505,7 +504,7 @@ static int wal_start_file(wal *w, uint64_t first, int rewrite, vex_err *err)
         size_t cap = w->cap_files ? w->cap_files * 2 : 16;
         p = vx_mem_realloc(&w->mem, w->firsts, cap * sizeof *p);
         if (p == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "wal: out of memory");
+            rc = vx_err_set(err, VEX_NOMEM, "wal: out of memory");
             goto cleanup;
         }
         w->firsts = p;
@@ -598,36 +597,36 @@ int vx_wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     if (out)
         *out = NULL;
     if (vfs == NULL || dir == NULL || opts == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_open: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_open: NULL argument");
     if (opts->max_file_bytes < 4096 || opts->max_file_bytes > (1ull << 40))
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_wal_open: max_file_bytes %llu not in 4096..2^40",
-                           (unsigned long long)opts->max_file_bytes);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_wal_open: max_file_bytes %llu not in 4096..2^40",
+                          (unsigned long long)opts->max_file_bytes);
     if (opts->durability != WAL_DURABILITY_FULL &&
         opts->durability != WAL_DURABILITY_NONE)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_open: bad durability %d",
-                           opts->durability);
+        return vx_err_set(err, VEX_INVALID, "vx_wal_open: bad durability %d",
+                          opts->durability);
     rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "vx_wal_open: bad allocator");
+        return vx_err_set(err, rc, "vx_wal_open: bad allocator");
     w = vx_mem_calloc(&mem, 1, sizeof *w);
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "vx_wal_open: out of memory");
     if (pthread_mutex_init(&w->mu, NULL) != 0) {
         vx_mem_free(&mem, w);
-        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: mutex");
+        return vx_err_set(err, VEX_NOMEM, "vx_wal_open: mutex");
     }
     if (pthread_cond_init(&w->cv, NULL) != 0) {
         pthread_mutex_destroy(&w->mu);
         vx_mem_free(&mem, w);
-        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: condition variable");
+        return vx_err_set(err, VEX_NOMEM, "vx_wal_open: condition variable");
     }
     w->vfs = vfs;
     w->mem = mem;
     w->opts = *opts;
     w->dir = vx_vfs_strdup(&w->mem, dir);
     if (w->dir == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: out of memory");
+        rc = vx_err_set(err, VEX_NOMEM, "vx_wal_open: out of memory");
         goto cleanup;
     }
     s.mem = &w->mem;
@@ -685,8 +684,8 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
     if (w->sticky != VEX_OK)
         return wal_refuse(w, err);
     if (w->next_seq == UINT64_MAX)
-        return vx_vfs_fail(err, VEX_FULL,
-                           "vx_wal_append: sequence numbers exhausted");
+        return vx_err_set(err, VEX_FULL,
+                          "vx_wal_append: sequence numbers exhausted");
     if (w->file_size >= w->opts.max_file_bytes && w->file_size > WAL_HDR_SIZE) {
         rc = wal_rotate(w, err);
         if (rc != VEX_OK)
@@ -700,7 +699,7 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
     if (total > w->buf_cap) {
         p = vx_mem_realloc(&w->mem, w->buf, total);
         if (p == NULL)
-            return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_append: out of memory");
+            return vx_err_set(err, VEX_NOMEM, "vx_wal_append: out of memory");
         w->buf = p;
         w->buf_cap = total;
     }
@@ -726,11 +725,11 @@ int vx_wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
     uint64_t s = 0;
     int rc;
     if (w == NULL || (payload == NULL && n))
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_append: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_append: NULL argument");
     if (n > WAL_MAX_PAYLOAD)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_wal_append: %zu bytes is more than %u", n,
-                           WAL_MAX_PAYLOAD);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_wal_append: %zu bytes is more than %u", n,
+                          WAL_MAX_PAYLOAD);
     pthread_mutex_lock(&w->mu);
     rc = wal_write_rec(w, payload, n, &s, err);
     if (rc == VEX_OK && w->opts.durability == WAL_DURABILITY_FULL)
@@ -745,7 +744,7 @@ int vx_wal_sync(wal *w, vex_err *err)
 {
     int rc;
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_sync: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_sync: NULL argument");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK)
         rc = wal_refuse(w, err);
@@ -768,7 +767,7 @@ int vx_wal_new_file(wal *w, vex_err *err)
 {
     int rc = VEX_OK;
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_new_file: NULL");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_new_file: NULL");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK)
         rc = wal_refuse(w, err);
@@ -787,7 +786,7 @@ int vx_wal_drop_before(wal *w, uint64_t seq, vex_err *err)
     size_t k = 0, i;
     int rc = VEX_OK;
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_drop_before: NULL");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_drop_before: NULL");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK) {
         rc = wal_refuse(w, err);
