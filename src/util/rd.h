@@ -218,6 +218,20 @@ static inline vx_rd vx_rd_sub(vx_rd *r, uint64_t n, const char *what)
     return s;
 }
 
+/* Take over the first failure of another reader (a sub-reader, or one
+ * over bytes decoded from this one's, with file offsets) unless r has
+ * failed already. Returns 1 when `from` is ok. */
+static inline int vx_rd_adopt(vx_rd *r, const vx_rd *from)
+{
+    if (from->what == NULL)
+        return 1;
+    if (r->what == NULL) {
+        r->what = from->what;
+        r->fail_off = from->fail_off;
+    }
+    return 0;
+}
+
 static inline uint8_t vx_rd_u8(vx_rd *r, const char *what)
 {
     const unsigned char *q = vx_rd_take(r, 1, what);
