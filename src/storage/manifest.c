@@ -49,6 +49,7 @@
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/hex.h"
+#include "util/rd.h"
 
 #define MAN_VERSION  2u   /* 2 adds the schema blob; 1 is still read */
 #define MAN_HDR_SIZE 64u  /* header */
@@ -394,8 +395,8 @@ void vx_manifest_free(manifest *m, const vex_mem *mem)
     do {                                                                       \
         char what_[256];                                                       \
         snprintf(what_, sizeof what_, __VA_ARGS__);                            \
-        rc = vx_err_set(err, VEX_CORRUPT, "%s: %s at offset %llu", fname,      \
-                        what_, (unsigned long long)(off));                     \
+        rc = VX_CORRUPT(err, "%s: %s at offset %llu", fname, what_,            \
+                        (unsigned long long)(off));                            \
         goto cleanup;                                                          \
     } while (0)
 
@@ -403,11 +404,12 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
                        const vex_mem *mem, vex_err *err, manifest *out)
 {
     manifest m;
-    const unsigned char *p;
+    const unsigned char *name;
     uint64_t size, total_del, sum_del = 0, ids_off;
-    uint32_t version, i, dup;
+    uint32_t version, res12, res52, i, dup;
     const char *why;
     unsigned off;
+    vx_rd in, cfg;
     int rc = VEX_OK;
 
     memset(&m, 0, sizeof m);
@@ -424,13 +426,41 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (len < MAN_MIN_SIZE)
         BAD(len, "truncated (%zu bytes, the smallest manifest has %u)", len,
             MAN_MIN_SIZE);
-    size = vex_get_u64le(buf + 16);
+    /* one reader over everything before the CRC; the header and the
+     * configuration fit in MAN_MIN_SIZE, what follows is read only after
+     * the exact length is checked below */
+    in = vx_rd_new(buf, len - 4);
+    vx_rd_skip(&in, 8, NULL);
+    version = vx_rd_u32(&in, NULL);
+    res12 = vx_rd_u32(&in, NULL);
+    size = vx_rd_u64(&in, NULL);
+    m.number = vx_rd_u64(&in, NULL);
+    m.next_file = vx_rd_u64(&in, NULL);
+    m.flushed_seq = vx_rd_u64(&in, NULL);
+    m.n_segments = vx_rd_u32(&in, NULL);
+    res52 = vx_rd_u32(&in, NULL);
+    total_del = vx_rd_u64(&in, NULL);
+    cfg = vx_rd_sub(&in, MAN_CFG_SIZE, NULL); /* offsets stay file offsets */
+    name = vx_rd_take(&cfg, MAN_NAME_MAX, NULL);
+    m.config.dim = vx_rd_u32(&cfg, NULL);
+    m.config.elem = vx_rd_u32(&cfg, NULL);
+    m.config.metric = vx_rd_u32(&cfg, NULL);
+    m.config.index_kind = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_m = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_ef_construction = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_ef_search = vx_rd_u32(&cfg, NULL);
+    m.schema_len = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_seed = vx_rd_u64(&cfg, NULL);
+    m.config.created_unix = vx_rd_u64(&cfg, NULL);
+    m.config.quant = vx_rd_u32(&cfg, NULL);
+    m.config.quant_m = vx_rd_u32(&cfg, NULL);
+    m.config.quant_bits = vx_rd_u32(&cfg, NULL);
+    m.config.quant_refine = vx_rd_f32(&cfg, NULL);
     if (size != len)
         BAD(16, "length field says %llu bytes but there are %zu",
             (unsigned long long)size, len);
     if (vex_get_u32le(buf + len - 4) != vex_crc32c(buf, len - 4))
         BAD(len - 4, "checksum mismatch");
-    version = vex_get_u32le(buf + 8);
     if (version > MAN_VERSION) {
         rc = vx_err_set(err, VEX_UNSUPPORTED,
                         "%s: format version %u is newer than %u at offset 8",
@@ -439,16 +469,10 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     }
     if (version != 1 && version != MAN_VERSION)
         BAD(8, "bad format version %u", version);
-    if (vex_get_u32le(buf + 12) != 0)
+    if (res12 != 0)
         BAD(12, "reserved field not zero");
-    if (vex_get_u32le(buf + 52) != 0)
+    if (res52 != 0)
         BAD(52, "reserved field not zero");
-    m.number = vex_get_u64le(buf + 24);
-    m.next_file = vex_get_u64le(buf + 32);
-    m.flushed_seq = vex_get_u64le(buf + 40);
-    m.n_segments = vex_get_u32le(buf + 48);
-    total_del = vex_get_u64le(buf + 56);
-    m.schema_len = vex_get_u32le(buf + MAN_HDR_SIZE + 92);
     if (version == 1 && m.schema_len != 0)
         BAD(MAN_HDR_SIZE + 92, "reserved field not zero");
     if (version == 2 && (m.schema_len == 0 || m.schema_len > MAN_MAX_SCHEMA))
@@ -471,37 +495,18 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             (unsigned long long)m.number, (unsigned long long)m.next_file);
 
     /* configuration */
-    p = buf + MAN_HDR_SIZE;
     {
         size_t n = 0;
-        while (n < MAN_NAME_MAX && p[n])
+        while (n < MAN_NAME_MAX && name[n])
             n++;
-        memcpy(m.config.name, p, n);
+        memcpy(m.config.name, name, n);
         m.config.name[n] = '\0';
         for (i = (uint32_t)n; i < MAN_NAME_MAX; i++)
-            if (p[i])
+            if (name[i])
                 BAD(MAN_HDR_SIZE + i, "non-zero byte after the name");
     }
-    m.config.dim = vex_get_u32le(p + 64);
-    m.config.elem = vex_get_u32le(p + 68);
-    m.config.metric = vex_get_u32le(p + 72);
-    m.config.index_kind = vex_get_u32le(p + 76);
-    m.config.hnsw_m = vex_get_u32le(p + 80);
-    m.config.hnsw_ef_construction = vex_get_u32le(p + 84);
-    m.config.hnsw_ef_search = vex_get_u32le(p + 88);
-    /* p + 92: schema_len, read and checked with the header */
-    m.config.hnsw_seed = vex_get_u64le(p + 96);
-    m.config.created_unix = vex_get_u64le(p + 104);
-    m.config.quant = vex_get_u32le(p + 112);
-    m.config.quant_m = vex_get_u32le(p + 116);
-    m.config.quant_bits = vex_get_u32le(p + 120);
-    {
-        uint32_t r = vex_get_u32le(p + 124);
-        memcpy(&m.config.quant_refine, &r, 4);
-    }
-    for (i = 128; i < MAN_CFG_SIZE; i++)
-        if (p[i])
-            BAD(MAN_HDR_SIZE + i, "reserved byte not zero");
+    if (!vx_rd_zero(&cfg, vx_rd_left(&cfg), "reserved byte not zero"))
+        BAD(vx_rd_fail_off(&cfg), "%s", vx_rd_what(&cfg));
     why = man_config_problem(&m.config, &off);
     if (why)
         BAD(MAN_HDR_SIZE + off, "%s", why);
@@ -518,14 +523,15 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     }
     for (i = 0; i < m.n_segments; i++) {
         man_segment *s = &m.segs[i];
-        uint64_t at = MAN_FIXED + (uint64_t)MAN_SEG_SIZE * i;
-        p = buf + at;
-        s->number = vex_get_u64le(p);
-        s->n_rows = vex_get_u64le(p + 8);
-        s->file_size = vex_get_u64le(p + 16);
-        s->min_seq = vex_get_u64le(p + 24);
-        s->max_seq = vex_get_u64le(p + 32);
-        s->n_deleted = vex_get_u64le(p + 40);
+        uint64_t at = vx_rd_off(&in);
+        s->number = vx_rd_u64(&in, "truncated segment table");
+        s->n_rows = vx_rd_u64(&in, "truncated segment table");
+        s->file_size = vx_rd_u64(&in, "truncated segment table");
+        s->min_seq = vx_rd_u64(&in, "truncated segment table");
+        s->max_seq = vx_rd_u64(&in, "truncated segment table");
+        s->n_deleted = vx_rd_u64(&in, "truncated segment table");
+        if (!vx_rd_ok(&in))
+            break;
         why = man_seg_problem(&m, s, &off);
         if (why)
             BAD(at + off, "segment %u (number %llu): %s", i,
@@ -534,22 +540,21 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             BAD(at + 40, "segment %u: deleted ids exceed the total", i);
         sum_del += s->n_deleted;
     }
-    if (sum_del != total_del)
+    if (vx_rd_ok(&in) && sum_del != total_del)
         BAD(56, "total deleted ids %llu but the segments list %llu",
             (unsigned long long)total_del, (unsigned long long)sum_del);
-    rc = man_find_dup(m.segs, m.n_segments, mem, &dup);
+    rc = man_find_dup(m.segs, vx_rd_ok(&in) ? m.n_segments : 0, mem, &dup);
     if (rc != VEX_OK) {
         rc = vx_err_set(err, rc, "%s: out of memory", fname);
         goto cleanup;
     }
-    if (dup < m.n_segments)
+    if (vx_rd_ok(&in) && dup < m.n_segments)
         BAD(MAN_FIXED + (uint64_t)MAN_SEG_SIZE * dup,
             "segment %u: number %llu used twice", dup,
             (unsigned long long)m.segs[dup].number);
 
     /* deleted ids: each array's size was bounded by the total above */
-    ids_off = MAN_FIXED + (uint64_t)MAN_SEG_SIZE * m.n_segments;
-    for (i = 0; i < m.n_segments; i++) {
+    for (i = 0; i < m.n_segments && vx_rd_ok(&in); i++) {
         man_segment *s = &m.segs[i];
         uint64_t k, n = s->n_deleted;
         if (n == 0)
@@ -561,20 +566,26 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
                             (unsigned long long)n);
             goto cleanup;
         }
-        for (k = 0; k < n; k++, ids_off += 8) {
-            s->deleted[k] = vex_get_u64le(buf + ids_off);
-            if (k && s->deleted[k] <= s->deleted[k - 1])
+        for (k = 0; k < n; k++) {
+            ids_off = vx_rd_off(&in);
+            s->deleted[k] = vx_rd_u64(&in, "truncated deleted ids");
+            if (vx_rd_ok(&in) && k && s->deleted[k] <= s->deleted[k - 1])
                 BAD(ids_off, "deleted ids of segment %u not ascending", i);
         }
     }
-    if (m.schema_len) {
+    if (m.schema_len && vx_rd_ok(&in)) {
         m.schema = vx_mem_alloc(mem, m.schema_len);
         if (m.schema == NULL) {
             rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory", fname);
             goto cleanup;
         }
-        memcpy(m.schema, buf + ids_off, m.schema_len);
+        vx_rd_copy(&in, m.schema, m.schema_len, "truncated schema");
     }
+    /* the length check above makes these reads exact; kept as the
+     * reader's own check all the same */
+    vx_rd_end(&in, "bytes after the schema");
+    if (!vx_rd_ok(&in))
+        BAD(vx_rd_fail_off(&in), "%s", vx_rd_what(&in));
     *out = m;
     return VEX_OK;
 cleanup:
@@ -601,26 +612,21 @@ static int cur_decode(const char *b, size_t n, const char *path, vex_err *err,
     char name[MAN_FILE_NAME_SIZE];
     uint64_t crc;
     if (n < CUR_SIZE)
-        return vx_err_set(err, VEX_CORRUPT,
-                          "%s: truncated (%zu of %u bytes) at offset %zu", path,
-                          n, CUR_SIZE, n);
+        return VX_CORRUPT(err, "%s: truncated (%zu of %u bytes) at offset %zu",
+                          path, n, CUR_SIZE, n);
     if (n > CUR_SIZE)
-        return vx_err_set(err, VEX_CORRUPT,
-                          "%s: longer than %u bytes at offset %u", path,
+        return VX_CORRUPT(err, "%s: longer than %u bytes at offset %u", path,
                           CUR_SIZE, CUR_SIZE);
     memcpy(name, b, CUR_NAME_LEN);
     name[CUR_NAME_LEN] = '\0';
     if (!vx_manifest_parse_name(name, number))
-        return vx_err_set(err, VEX_CORRUPT, "%s: no manifest name at offset 0",
-                          path);
+        return VX_CORRUPT(err, "%s: no manifest name at offset 0", path);
     if (b[CUR_NAME_LEN] != ' ' || b[CUR_SIZE - 1] != '\n' ||
         !vex_parse_hex(b + CUR_NAME_LEN + 1, 8, &crc))
-        return vx_err_set(err, VEX_CORRUPT,
-                          "%s: bad checksum field at offset %u", path,
+        return VX_CORRUPT(err, "%s: bad checksum field at offset %u", path,
                           CUR_NAME_LEN);
     if ((uint32_t)crc != vex_crc32c(b, CUR_NAME_LEN))
-        return vx_err_set(err, VEX_CORRUPT,
-                          "%s: checksum mismatch at offset %u", path,
+        return VX_CORRUPT(err, "%s: checksum mismatch at offset %u", path,
                           CUR_NAME_LEN + 1);
     return VEX_OK;
 }
@@ -775,7 +781,7 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         return rc;
     rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND) {
-        rc = vx_err_set(err, VEX_CORRUPT,
+        rc = VX_CORRUPT(err,
                         "%s/CURRENT: names %s, which is missing, at offset 0",
                         dir, name);
         goto cleanup;
@@ -805,7 +811,7 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (rc == VEX_OK)
         rc = vx_manifest_decode(buf, (size_t)size, path, mem, err, out);
     if (rc == VEX_OK && out->number != number) {
-        rc = vx_err_set(err, VEX_CORRUPT,
+        rc = VX_CORRUPT(err,
                         "%s: holds number %016llx, not the one in its name, "
                         "at offset 24",
                         path, (unsigned long long)out->number);
