@@ -69,6 +69,7 @@
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/hex.h"
+#include "util/rd.h"
 
 #define SEG_VERSION     3u
 #define SEG_VERSION_MIN 2u    /* version 2: the same without META sections */
@@ -138,6 +139,8 @@ seg_fail(vex_err *err, int rc, const char *path, uint64_t off, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    if (rc == VEX_CORRUPT)
+        return VX_CORRUPT(err, "%s: %s at offset %" PRIu64, path, what, off);
     return vx_err_set(err, rc, "%s: %s at offset %" PRIu64, path, what, off);
 }
 
@@ -461,13 +464,14 @@ cleanup:
 
 /* ---- the reader --------------------------------------------------------- */
 
-/* Offset of the first non-zero byte in p[from, to), or `to`. */
-static uint64_t first_nonzero(const unsigned char *p, uint64_t from,
-                              uint64_t to)
+/* Offset of the first non-zero byte in [from, to) of f's bytes, or `to`
+ * (the range is inside them). */
+static uint64_t first_nonzero(const vx_rd *f, uint64_t from, uint64_t to)
 {
-    while (from < to && p[from] == 0)
-        from++;
-    return from;
+    vx_rd z = *f;
+    if (vx_rd_seek(&z, from, NULL) && vx_rd_zero(&z, to - from, NULL))
+        return to;
+    return vx_rd_ok(&z) ? to : vx_rd_fail_off(&z);
 }
 
 /* Map the file, or read it into an aligned buffer when the mapping is not
@@ -577,10 +581,11 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     arr_sec arr[A_N] = {{SEG_SEC_IDS, "ids", 0, 0},
                         {SEG_SEC_ROWKEYS, "rowkeys", 0, 0},
                         {SEG_SEC_KEYIDS, "keyids", 0, 0}};
-    const unsigned char *h = s->base;
+    const unsigned char *h = s->base, *magic;
     const char *path = s->path;
     uint64_t size = s->len, prev_end = SEG_HDR_SIZE, z, total;
     uint32_t hsize, version, crc, want, n_sec, i;
+    vx_rd f, hr;
     int a;
 
     if (size < SEG_ALIGN)
@@ -588,22 +593,42 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                         "file is %" PRIu64 " bytes, shorter than the %u-byte "
                         "header page: truncated",
                         size, SEG_ALIGN);
-    if (memcmp(h + OFF_MAGIC, seg_magic, 8) != 0)
+    f = vx_rd_new(h, s->len); /* the whole file */
+    /* the header's fields, in file order (all inside the header page) */
+    hr = vx_rd_new(h, SEG_HDR_SIZE);
+    magic = vx_rd_take(&hr, 8, NULL);
+    version = vx_rd_u32(&hr, NULL);
+    hsize = vx_rd_u32(&hr, NULL);
+    s->info.number = vx_rd_u64(&hr, NULL);
+    s->info.dim = vx_rd_u32(&hr, NULL);
+    s->info.elem = vx_rd_u32(&hr, NULL);
+    s->info.metric = vx_rd_u32(&hr, NULL);
+    s->info.index_kind = vx_rd_u32(&hr, NULL);
+    s->info.n_rows = vx_rd_u64(&hr, NULL);
+    s->info.n_keys = vx_rd_u64(&hr, NULL);
+    s->info.min_seq = vx_rd_u64(&hr, NULL);
+    s->info.max_seq = vx_rd_u64(&hr, NULL);
+    total = vx_rd_u64(&hr, NULL);
+    n_sec = vx_rd_u32(&hr, NULL);
+    s->info.file_size = size;
+    if (memcmp(magic, seg_magic, 8) != 0)
         return seg_fail(err, VEX_CORRUPT, path, 0,
                         "bad magic (not a segment file)");
     /* invariant 2: the checksum first, then the version */
-    hsize = vex_get_u32le(h + OFF_HDR_SIZE);
     if (hsize < 64 || hsize > SEG_ALIGN || hsize % 4 != 0)
         return seg_fail(err, VEX_CORRUPT, path, OFF_HDR_SIZE,
                         "bad header size %u", hsize);
-    crc = vex_get_u32le(h + hsize - 4);
+    {
+        vx_rd c = f;
+        vx_rd_seek(&c, hsize - 4, NULL);
+        crc = vx_rd_u32(&c, NULL);
+    }
     want = vex_crc32c(h, hsize - 4);
     if (crc != want)
         return seg_fail(err, VEX_CORRUPT, path, hsize - 4,
                         "header checksum mismatch (stored 0x%08x, computed "
                         "0x%08x)",
                         crc, want);
-    version = vex_get_u32le(h + OFF_VERSION);
     if (version > SEG_VERSION)
         return seg_fail(err, VEX_UNSUPPORTED, path, OFF_VERSION,
                         "format version %u is newer than %u", version,
@@ -623,18 +648,6 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         return seg_fail(err, VEX_UNSUPPORTED, path, 0,
                         "sections are little-endian and this host is "
                         "big-endian");
-    s->info.number = vex_get_u64le(h + OFF_NUMBER);
-    s->info.dim = vex_get_u32le(h + OFF_DIM);
-    s->info.elem = vex_get_u32le(h + OFF_ELEM);
-    s->info.metric = vex_get_u32le(h + OFF_METRIC);
-    s->info.index_kind = vex_get_u32le(h + OFF_INDEX_KIND);
-    s->info.n_rows = vex_get_u64le(h + OFF_N_ROWS);
-    s->info.n_keys = vex_get_u64le(h + OFF_N_KEYS);
-    s->info.min_seq = vex_get_u64le(h + OFF_MIN_SEQ);
-    s->info.max_seq = vex_get_u64le(h + OFF_MAX_SEQ);
-    s->info.file_size = size;
-    total = vex_get_u64le(h + OFF_FILE_SIZE);
-    n_sec = vex_get_u32le(h + OFF_N_SECTIONS);
     if (s->info.number != expect)
         return seg_fail(err, VEX_CORRUPT, path, OFF_NUMBER,
                         "file number %" PRIu64 ", expected %" PRIu64
@@ -656,17 +669,17 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         return seg_fail(err, VEX_CORRUPT, path, OFF_N_SECTIONS,
                         "%u sections, at most %d", n_sec, SEG_MAX_SECTIONS);
     /* reserved bytes and unused table entries are zero */
-    z = first_nonzero(h, OFF_RESERVED1, OFF_RESERVED1 + 4);
+    z = first_nonzero(&f, OFF_RESERVED1, OFF_RESERVED1 + 4);
     if (z == OFF_RESERVED1 + 4)
-        z = first_nonzero(h, OFF_TABLE + (uint64_t)SEC_ENTRY * n_sec, OFF_CRC);
+        z = first_nonzero(&f, OFF_TABLE + (uint64_t)SEC_ENTRY * n_sec, OFF_CRC);
     if (z != OFF_CRC)
         return seg_fail(err, VEX_CORRUPT, path, z,
                         "non-zero reserved header byte");
+    vx_rd_skip(&hr, 4, NULL); /* OFF_RESERVED1: the table follows */
     for (i = 0; i < n_sec; i++) {
-        const unsigned char *e = h + OFF_TABLE + SEC_ENTRY * i;
-        uint64_t eoff = OFF_TABLE + (uint64_t)SEC_ENTRY * i;
-        uint32_t kind = vex_get_u32le(e), scrc = vex_get_u32le(e + 4);
-        uint64_t off = vex_get_u64le(e + 8), len = vex_get_u64le(e + 16);
+        uint64_t eoff = vx_rd_off(&hr);
+        uint32_t kind = vx_rd_u32(&hr, NULL), scrc = vx_rd_u32(&hr, NULL);
+        uint64_t off = vx_rd_u64(&hr, NULL), len = vx_rd_u64(&hr, NULL);
         arr_sec *as = NULL;
         for (a = 0; a < A_N; a++)
             if (arr[a].kind == kind)
@@ -687,7 +700,7 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                             " length %" PRIu64 " is misaligned, overlapping "
                             "or past the end (%" PRIu64 " bytes)",
                             i, kind, off, len, size);
-        z = first_nonzero(h, prev_end, off);
+        z = first_nonzero(&f, prev_end, off);
         if (z != off)
             return seg_fail(err, VEX_CORRUPT, path, z,
                             "non-zero padding byte before section %u", i);
