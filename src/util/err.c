@@ -22,8 +22,12 @@ void vx_err_destroy(vex_err *e)
 
 /* Formats into a local buffer first: fmt's arguments may point into
  * e->msg itself (a message that extends the previous one). */
-static int err_record(vex_err *e, int rc, const char *file, int line,
-                      const char *fmt, va_list ap)
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 0)))
+#endif
+static int
+err_record(vex_err *e, int rc, const char *file, int line, const char *fmt,
+           va_list ap)
 {
     char msg[VEX_ERRMSG_MAX];
     size_t n = 0;
