@@ -1,15 +1,17 @@
 /*
  * test_util.c - util layer: status table, allocator, id map, top-k heap,
- * worker pool.
+ * worker pool, error messages, the bounded reader.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "test.h"
 #include "util/cmap.h"
+#include "util/err.h"
 #include "util/idmap.h"
 #include "util/mem.h"
 #include "util/pool.h"
+#include "util/rd.h"
 #include "util/rng.h"
 #include "util/topk.h"
 #include "vexdb.h"
@@ -258,6 +260,199 @@ static void test_cmap_one_writer(void)
     vx_cmap_destroy(&x.m);
 }
 
+/* ---- error messages ------------------------------------------------------ */
+
+static void test_err_set(void)
+{
+    vex_err e;
+    CHECK_EQ_INT(vx_err_set(NULL, VEX_IOERR, "no handle %d", 1), VEX_IOERR);
+    CHECK_EQ_INT(VX_CORRUPT(NULL, "no handle"), VEX_CORRUPT);
+    vx_err_init(&e);
+    CHECK_EQ_INT(vx_err_set(&e, VEX_INVALID, "k is %d", 7), VEX_INVALID);
+    CHECK(e.rc == VEX_INVALID && strcmp(e.msg, "k is 7") == 0);
+    /* a message built from the current one */
+    vx_err_set(&e, VEX_INVALID, "open: %s", e.msg);
+    CHECK(strcmp(e.msg, "open: k is 7") == 0);
+    CHECK_EQ_INT(VX_CORRUPT(&e, "blob: bad magic at offset %d", 0),
+                 VEX_CORRUPT);
+    CHECK(e.rc == VEX_CORRUPT);
+    CHECK(strstr(e.msg, "blob: bad magic at offset 0") != NULL);
+#ifdef NDEBUG
+    CHECK(strcmp(e.msg, "blob: bad magic at offset 0") == 0);
+#else
+    CHECK_MSG(strncmp(e.msg, "test_util.c:", 12) == 0, "%s", e.msg);
+#endif
+    vx_err_destroy(&e);
+}
+
+/* ---- the bounded reader -------------------------------------------------- */
+
+static void test_rd_in_bounds(void)
+{
+    const unsigned char b[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+                               0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
+                               0x0f, 0x10, 0x11, 0x00, 0x00, 0xc0, 0x3f,
+                               0xe5, 0x8e, 0x26, 'x',  'y'};
+    unsigned char two[2];
+    vx_rd r = vx_rd_new(b, sizeof b);
+    CHECK(vx_rd_ok(&r) && vx_rd_left(&r) == sizeof b);
+    CHECK_EQ_INT(vx_rd_u8(&r, "a"), 0x01);
+    CHECK_EQ_INT(vx_rd_u16(&r, "b"), 0x0302);
+    CHECK_EQ_INT(vx_rd_u32(&r, "c"), 0x07060504);
+    CHECK(vx_rd_u64(&r, "d") == 0x0f0e0d0c0b0a0908ull);
+    CHECK_EQ_INT(vx_rd_pos(&r), 15);
+    CHECK(vx_rd_skip(&r, 2, "e")); /* 0x10 0x11 */
+    CHECK(vx_rd_f32(&r, "f") == 1.5f);
+    CHECK(vx_rd_varint(&r, "g") == 624485); /* e5 8e 26 */
+    CHECK(vx_rd_copy(&r, two, 2, "h") && two[0] == 'x' && two[1] == 'y');
+    CHECK(vx_rd_end(&r, "i") && vx_rd_ok(&r));
+    CHECK(strcmp(vx_rd_what(&r), "") == 0);
+    /* seek back, sub-reader with file offsets */
+    CHECK(vx_rd_seek(&r, 4, "j") && vx_rd_pos(&r) == 4);
+    {
+        vx_rd s = vx_rd_sub(&r, 3, "k");
+        CHECK(vx_rd_ok(&s) && vx_rd_left(&s) == 3 && vx_rd_off(&s) == 4);
+        CHECK_EQ_INT(vx_rd_u16(&s, "l"), 0x0605);
+        CHECK_EQ_INT(vx_rd_u16(&s, "past the sub-range"), 0);
+        CHECK(!vx_rd_ok(&s) && vx_rd_fail_off(&s) == 6);
+        CHECK(vx_rd_ok(&r) && vx_rd_pos(&r) == 7);
+    }
+    {
+        const double d = -2.25;
+        unsigned char e[8];
+        uint64_t u;
+        vx_rd t;
+        memcpy(&u, &d, 8);
+        for (int i = 0; i < 8; i++)
+            e[i] = (unsigned char)(u >> (8 * i));
+        t = vx_rd_at(e, 8, 100);
+        CHECK(vx_rd_f64(&t, "m") == d && vx_rd_off(&t) == 108);
+    }
+}
+
+static void test_rd_past_end_sticks(void)
+{
+    const unsigned char b[6] = {1, 2, 3, 4, 5, 6};
+    unsigned char dst[4] = {9, 9, 9, 9};
+    vx_rd r = vx_rd_new(b, sizeof b);
+    CHECK_EQ_INT(vx_rd_u32(&r, "first"), 0x04030201);
+    /* 2 bytes left: a u32 fails, consumes nothing, returns 0 */
+    CHECK_EQ_INT(vx_rd_u32(&r, "truncated count"), 0);
+    CHECK(!vx_rd_ok(&r));
+    CHECK(strcmp(vx_rd_what(&r), "truncated count") == 0);
+    CHECK_EQ_INT(vx_rd_fail_off(&r), 4);
+    /* later reads are no-ops, even ones that would fit; the first
+     * failure is kept */
+    CHECK_EQ_INT(vx_rd_u8(&r, "second"), 0);
+    CHECK_EQ_INT(vx_rd_u16(&r, "third"), 0);
+    CHECK(vx_rd_take(&r, 0, "fourth") == NULL);
+    CHECK(!vx_rd_copy(&r, dst, 4, "fifth") && dst[0] == 0 && dst[3] == 0);
+    CHECK(!vx_rd_skip(&r, 1, "sixth") && !vx_rd_seek(&r, 0, "seventh"));
+    CHECK(!vx_rd_end(&r, "eighth") && !vx_rd_zero(&r, 0, "ninth"));
+    vx_rd_fail(&r, "a check");
+    vx_rd_fail_at(&r, 0, "another check");
+    CHECK(strcmp(vx_rd_what(&r), "truncated count") == 0);
+    CHECK_EQ_INT(vx_rd_fail_off(&r), 4);
+    CHECK_EQ_INT(vx_rd_pos(&r), 4);
+    /* a sub-reader of a failed reader is failed with the same reason */
+    {
+        vx_rd s = vx_rd_sub(&r, 1, "sub");
+        CHECK(!vx_rd_ok(&s) && vx_rd_left(&s) == 0);
+        CHECK(strcmp(vx_rd_what(&s), "truncated count") == 0);
+        CHECK_EQ_INT(vx_rd_fail_off(&s), 4);
+    }
+    /* NULL what: a default description */
+    r = vx_rd_new(b, 1);
+    vx_rd_u16(&r, NULL);
+    CHECK(!vx_rd_ok(&r) && strcmp(vx_rd_what(&r), "read past the end") == 0);
+    /* a decoder's own check is a failure like any other */
+    r = vx_rd_at(b, sizeof b, 1000);
+    vx_rd_u16(&r, "x");
+    vx_rd_fail(&r, "value out of range");
+    CHECK(strcmp(vx_rd_what(&r), "value out of range") == 0);
+    CHECK_EQ_INT(vx_rd_fail_off(&r), 1002);
+    /* bytes left over */
+    r = vx_rd_new(b, sizeof b);
+    vx_rd_u32(&r, "x");
+    CHECK(!vx_rd_end(&r, "trailing bytes") && vx_rd_fail_off(&r) == 4);
+    /* reserved bytes: the first non-zero one is named */
+    {
+        const unsigned char z[5] = {0, 0, 0, 7, 0};
+        r = vx_rd_at(z, sizeof z, 10);
+        CHECK(!vx_rd_zero(&r, 5, "reserved byte not zero"));
+        CHECK_EQ_INT(vx_rd_fail_off(&r), 13);
+        r = vx_rd_new(z, sizeof z);
+        CHECK(vx_rd_zero(&r, 3, "x") && vx_rd_ok(&r));
+    }
+}
+
+static void test_rd_edges(void)
+{
+    const unsigned char b[3] = {0x80, 0x80, 0x80};
+    const unsigned char big[11] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                   0xff, 0xff, 0xff, 0x01, 0x00};
+    const unsigned char over[10] = {0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0xff, 0xff, 0xff, 0xff, 0x02};
+    vx_rd r;
+    /* empty and NULL inputs: zero-length reads succeed, others fail */
+    r = vx_rd_new(NULL, 0);
+    CHECK(vx_rd_take(&r, 0, "x") != NULL && vx_rd_ok(&r));
+    CHECK(vx_rd_skip(&r, 0, "x") && vx_rd_end(&r, "x") &&
+          vx_rd_zero(&r, 0, "x"));
+    CHECK(vx_rd_seek(&r, 0, "x") && !vx_rd_seek(&r, 1, "seek past"));
+    CHECK(strcmp(vx_rd_what(&r), "seek past") == 0);
+    r = vx_rd_new(b, 0);
+    CHECK(vx_rd_take(&r, 0, "x") == b && vx_rd_ok(&r));
+    CHECK_EQ_INT(vx_rd_u8(&r, "empty"), 0);
+    CHECK(!vx_rd_ok(&r) && vx_rd_fail_off(&r) == 0);
+    /* exactly to the end is fine; one byte more is not */
+    r = vx_rd_new(b, sizeof b);
+    CHECK(vx_rd_take(&r, 3, "x") == b && vx_rd_left(&r) == 0);
+    CHECK(vx_rd_take(&r, 0, "x") == b + 3 && vx_rd_ok(&r));
+    CHECK(vx_rd_take(&r, 1, "one more") == NULL && !vx_rd_ok(&r));
+    /* pos + n would overflow: a failure, not a wrap */
+    r = vx_rd_new(b, sizeof b);
+    vx_rd_u8(&r, "x");
+    CHECK(vx_rd_take(&r, UINT64_MAX, "huge") == NULL);
+    CHECK(strcmp(vx_rd_what(&r), "huge") == 0 && vx_rd_fail_off(&r) == 1);
+    r = vx_rd_new(b, sizeof b);
+    vx_rd_u8(&r, "x");
+    CHECK(vx_rd_take(&r, (uint64_t)SIZE_MAX, "size_max") == NULL);
+    CHECK(!vx_rd_skip(&r, UINT64_MAX - 1, "x") && !vx_rd_ok(&r));
+    r = vx_rd_new(b, sizeof b);
+    CHECK(!vx_rd_seek(&r, UINT64_MAX, "far seek") && vx_rd_pos(&r) == 0);
+    /* count * size overflows */
+    r = vx_rd_new(b, sizeof b);
+    CHECK(vx_rd_array(&r, UINT64_MAX / 4 + 1, 8, "array") == NULL);
+    CHECK(strcmp(vx_rd_what(&r), "array") == 0);
+    r = vx_rd_new(b, sizeof b);
+    CHECK(vx_rd_array(&r, 3, 1, "x") == b && vx_rd_ok(&r));
+    CHECK(vx_rd_array(&r, UINT64_MAX, 0, "x") != NULL && vx_rd_ok(&r));
+    /* sub-reader longer than what is left */
+    r = vx_rd_new(b, sizeof b);
+    {
+        vx_rd s = vx_rd_sub(&r, 4, "short section");
+        CHECK(!vx_rd_ok(&r) && !vx_rd_ok(&s) && vx_rd_left(&s) == 0);
+        CHECK(strcmp(vx_rd_what(&s), "short section") == 0);
+    }
+    /* varints: truncated inside, at most 64 bits, at most 10 bytes */
+    r = vx_rd_at(b, sizeof b, 50);
+    CHECK(vx_rd_varint(&r, "truncated varint") == 0 && !vx_rd_ok(&r));
+    CHECK_EQ_INT(vx_rd_fail_off(&r), 50);
+    r = vx_rd_new(big, sizeof big);
+    CHECK(vx_rd_varint(&r, "x") == UINT64_MAX && vx_rd_pos(&r) == 10);
+    r = vx_rd_new(over, sizeof over);
+    CHECK(vx_rd_varint(&r, "too big") == 0 && !vx_rd_ok(&r));
+    CHECK_EQ_INT(vx_rd_fail_off(&r), 0);
+    {
+        unsigned char eleven[11];
+        memset(eleven, 0x80, sizeof eleven);
+        eleven[10] = 0;
+        r = vx_rd_new(eleven, sizeof eleven);
+        CHECK(vx_rd_varint(&r, "too long") == 0 && !vx_rd_ok(&r));
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_status_table);
@@ -267,5 +462,9 @@ int main(void)
     TEST_RUN(test_cmap_one_writer);
     TEST_RUN(test_topk_against_sort);
     TEST_RUN(test_pool_concurrent_callers);
+    TEST_RUN(test_err_set);
+    TEST_RUN(test_rd_in_bounds);
+    TEST_RUN(test_rd_past_end_sticks);
+    TEST_RUN(test_rd_edges);
     return TEST_EXIT();
 }

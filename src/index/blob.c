@@ -25,19 +25,19 @@
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/rd.h"
 #include "vexdb.h"
 
 #define OFF_TABLE 112
 #define OFF_CRC   380
 
-/* Entry i of the section table of the header at h. */
-static void table_entry(const unsigned char *h, uint32_t i, vex_blob_section *s)
+/* The next entry of a section table. */
+static void table_entry(vx_rd *h, vex_blob_section *s)
 {
-    const unsigned char *e = h + OFF_TABLE + 24 * i;
-    s->id = vex_get_u32le(e);
-    s->crc = vex_get_u32le(e + 4);
-    s->offset = vex_get_u64le(e + 8);
-    s->length = vex_get_u64le(e + 16);
+    s->id = vx_rd_u32(h, NULL);
+    s->crc = vx_rd_u32(h, NULL);
+    s->offset = vx_rd_u64(h, NULL);
+    s->length = vx_rd_u64(h, NULL);
 }
 
 uint64_t vx_blob_layout(vex_blob_info *info)
@@ -107,21 +107,41 @@ void vx_blob_finish(vex_blob_info *info, unsigned char *buf)
 int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
                   vex_err *err)
 {
-    const unsigned char *h = buf;
+    const unsigned char *magic;
     uint32_t version, hsize, crc, want, i;
     uint64_t total, prev_end = VEX_BLOB_HEADER;
+    vx_rd h, q;
 
     memset(info, 0, sizeof *info);
     if (size < VEX_BLOB_HEADER)
-        return vx_err_set(err, VEX_CORRUPT,
+        return VX_CORRUPT(err,
                           "index blob: %" PRIu64 " bytes, shorter than its "
                           "%d-byte header",
                           size, VEX_BLOB_HEADER);
-    if (memcmp(h, VEX_BLOB_MAGIC, 8) != 0)
-        return vx_err_set(err, VEX_CORRUPT,
-                          "index blob: bad magic at byte 0 (not a VexDB "
-                          "index)");
-    version = vex_get_u32le(h + 8);
+    /* the header, field by field (its length is checked above) */
+    h = vx_rd_new(buf, VEX_BLOB_HEADER);
+    magic = vx_rd_take(&h, 8, NULL);
+    version = vx_rd_u32(&h, NULL);
+    hsize = vx_rd_u32(&h, NULL);
+    info->kind = vx_rd_u32(&h, NULL);
+    info->elem = vx_rd_u32(&h, NULL);
+    info->metric = vx_rd_u32(&h, NULL);
+    info->dim = vx_rd_u32(&h, NULL);
+    info->n_slots = vx_rd_u64(&h, NULL);
+    info->n_live = vx_rd_u64(&h, NULL);
+    info->m = vx_rd_u32(&h, NULL);
+    info->ef_construction = vx_rd_u32(&h, NULL);
+    info->ef_search = vx_rd_u32(&h, NULL);
+    info->n_sections = vx_rd_u32(&h, NULL);
+    info->seed = vx_rd_u64(&h, NULL);
+    info->entry = vx_rd_u64(&h, NULL);
+    info->slot_bytes = vx_rd_u64(&h, NULL);
+    info->upper_len = vx_rd_u64(&h, NULL);
+    total = vx_rd_u64(&h, NULL);
+    q = vx_rd_sub(&h, 8, NULL); /* byte 104: the quantizer fields */
+    if (memcmp(magic, VEX_BLOB_MAGIC, 8) != 0)
+        return VX_CORRUPT(err, "index blob: bad magic at byte 0 (not a VexDB "
+                               "index)");
     if (version == 2)
         return vx_err_set(err, VEX_UNSUPPORTED,
                           "index blob: format version 2 at byte 8, a "
@@ -134,16 +154,15 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
             "index blob: format version %u at byte 8; this "
             "library reads version %d",
             version, VEX_BLOB_VERSION);
-    crc = vex_get_u32le(h + OFF_CRC);
-    want = vex_crc32c(h, OFF_CRC);
+    crc = vex_get_u32le(buf + OFF_CRC);
+    want = vex_crc32c(buf, OFF_CRC);
     if (crc != want)
-        return vx_err_set(err, VEX_CORRUPT,
+        return VX_CORRUPT(err,
                           "index blob: header checksum mismatch at byte %d "
                           "(stored 0x%08x, computed 0x%08x)",
                           OFF_CRC, crc, want);
-    hsize = vex_get_u32le(h + 12);
     if (hsize != VEX_BLOB_HEADER)
-        return vx_err_set(err, VEX_CORRUPT,
+        return VX_CORRUPT(err,
                           "index blob: header size %u at byte 12, expected "
                           "%d",
                           hsize, VEX_BLOB_HEADER);
@@ -151,53 +170,37 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
         return vx_err_set(err, VEX_UNSUPPORTED,
                           "index blob: arrays are little-endian and this "
                           "host is big-endian");
-    info->kind = vex_get_u32le(h + 16);
-    info->elem = vex_get_u32le(h + 20);
-    info->metric = vex_get_u32le(h + 24);
-    info->dim = vex_get_u32le(h + 28);
-    info->n_slots = vex_get_u64le(h + 32);
-    info->n_live = vex_get_u64le(h + 40);
-    info->m = vex_get_u32le(h + 48);
-    info->ef_construction = vex_get_u32le(h + 52);
-    info->ef_search = vex_get_u32le(h + 56);
-    info->n_sections = vex_get_u32le(h + 60);
-    info->seed = vex_get_u64le(h + 64);
-    info->entry = vex_get_u64le(h + 72);
-    info->slot_bytes = vex_get_u64le(h + 80);
-    info->upper_len = vex_get_u64le(h + 88);
-    total = vex_get_u64le(h + 96);
-    if (version == 1 && vex_get_u64le(h + 104) != 0)
-        return vx_err_set(err, VEX_CORRUPT,
-                          "index blob: version 1 with non-zero reserved "
-                          "bytes at 104");
+    if (version == 1 && !vx_rd_zero(&q, 8, NULL))
+        return VX_CORRUPT(err, "index blob: version 1 with non-zero reserved "
+                               "bytes at 104");
     if (version >= 3) {
-        uint32_t r = vex_get_u32le(h + 108);
-        info->quant = h[104];
-        info->quant_bits = h[105];
-        info->quant_m = (uint32_t)h[106] | (uint32_t)h[107] << 8;
-        memcpy(&info->quant_refine, &r, 4);
+        info->quant = vx_rd_u8(&q, NULL);
+        info->quant_bits = vx_rd_u8(&q, NULL);
+        info->quant_m = vx_rd_u16(&q, NULL);
+        info->quant_refine = vx_rd_f32(&q, NULL);
         if (info->quant == 0)
-            return vx_err_set(err, VEX_CORRUPT,
+            return VX_CORRUPT(err,
                               "index blob: version %u without a "
                               "quantizer at byte 104",
                               version);
     }
     if (total != size)
-        return vx_err_set(err, VEX_CORRUPT,
+        return VX_CORRUPT(err,
                           "index blob: header says %" PRIu64 " bytes at "
                           "byte 96, the buffer has %" PRIu64
                           " (truncated or padded)",
                           total, size);
     if (info->n_sections > (version == 1 ? 8u : VEX_BLOB_SECTIONS))
-        return vx_err_set(
-            err, VEX_CORRUPT, "index blob: %u sections at byte 60, at most %d",
-            info->n_sections, version == 1 ? 8 : VEX_BLOB_SECTIONS);
+        return VX_CORRUPT(err, "index blob: %u sections at byte 60, at most %d",
+                          info->n_sections,
+                          version == 1 ? 8 : VEX_BLOB_SECTIONS);
+    /* the section table follows at byte 112 */
     for (i = 0; i < info->n_sections; i++) {
         vex_blob_section *s = &info->sec[i];
-        table_entry(h, i, s);
+        table_entry(&h, s);
         if (s->offset % VEX_BLOB_ALIGN != 0 || s->offset < prev_end ||
             s->offset > size || s->length > size - s->offset)
-            return vx_err_set(err, VEX_CORRUPT,
+            return VX_CORRUPT(err,
                               "index blob: section %u (id %u) at byte %d: "
                               "offset %" PRIu64 " length %" PRIu64
                               " is misaligned, overlapping or past the end "
@@ -207,7 +210,7 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
         prev_end = s->offset + s->length;
         want = vex_crc32c(buf + s->offset, (size_t)s->length);
         if (want != s->crc)
-            return vx_err_set(err, VEX_CORRUPT,
+            return VX_CORRUPT(err,
                               "index blob: section %u (id %u) at byte "
                               "%" PRIu64 ": checksum mismatch (stored "
                               "0x%08x, computed 0x%08x)",
@@ -220,14 +223,23 @@ int vx_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
                        uint64_t *len)
 {
     uint32_t i, n;
+    vx_rd h;
     *off = *len = 0;
-    if (size < VEX_BLOB_HEADER || vex_get_u32le(buf + 8) != VEX_BLOB_VERSION ||
-        buf[104] == 0)
+    if (size < VEX_BLOB_HEADER)
         return 0;
-    n = vex_get_u32le(buf + 60);
+    h = vx_rd_new(buf, VEX_BLOB_HEADER);
+    vx_rd_seek(&h, 8, NULL);
+    if (vx_rd_u32(&h, NULL) != VEX_BLOB_VERSION)
+        return 0;
+    vx_rd_seek(&h, 60, NULL);
+    n = vx_rd_u32(&h, NULL);
+    vx_rd_seek(&h, 104, NULL);
+    if (vx_rd_u8(&h, NULL) == 0)
+        return 0;
+    vx_rd_seek(&h, OFF_TABLE, NULL);
     for (i = 0; i < n && i < VEX_BLOB_SECTIONS; i++) {
         vex_blob_section s;
-        table_entry(buf, i, &s);
+        table_entry(&h, &s);
         if (s.id != VEX_SEC_VECTORS || s.offset > size ||
             s.length > size - s.offset)
             continue;

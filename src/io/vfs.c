@@ -1,13 +1,13 @@
 /*
  * vfs.c - helpers shared by the vfs implementations (see vfs.h): the
- * exact-read wrapper, NULL-tolerant error messages, errno mapping and the
- * path normalisation the in-memory and crash vfs use to key their maps.
- * Part of the io layer; uses util only.
+ * exact-read wrapper, errno mapping and the path normalisation the
+ * in-memory and crash vfs use to key their maps. Part of the io layer;
+ * uses util only (messages go through util/err.h's NULL-tolerant
+ * vx_err_set).
  */
 #include "io/vfs.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,22 +17,9 @@ int vx_file_read_exact(vex_file *f, void *buf, size_t n, uint64_t off,
     size_t got = 0;
     int rc = vex_file_read(f, buf, n, off, &got, err);
     if (rc == VEX_OK && got != n)
-        rc = vx_vfs_fail(err, VEX_CORRUPT,
-                         "%s: short read at offset %llu: %zu of %zu bytes",
-                         f->path, (unsigned long long)off, got, n);
+        rc = VX_CORRUPT(err, "%s: short read at offset %llu: %zu of %zu bytes",
+                        f->path, (unsigned long long)off, got, n);
     return rc;
-}
-
-int vx_vfs_fail(vex_err *err, int rc, const char *fmt, ...)
-{
-    char msg[VEX_ERRMSG_MAX];
-    va_list ap;
-    if (err == NULL)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vx_err_set(err, rc, "%s", msg);
 }
 
 int vx_vfs_errno_rc(int e)

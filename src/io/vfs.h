@@ -356,12 +356,6 @@ int vx_vfs_crash_now(vex_vfs *v, int mode, vex_err *err);
 
 /* ---- helpers shared by the implementations (vfs.c) --------------------- */
 
-/* vx_err_set that accepts err == NULL; returns rc. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-int vx_vfs_fail(vex_err *err, int rc, const char *fmt, ...);
-
 /* errno -> status code (ENOSPC/EDQUOT -> FULL, ENOENT/ENOTDIR -> NOTFOUND,
  * EEXIST/ENOTEMPTY -> EXISTS, ENOMEM -> NOMEM, EWOULDBLOCK -> BUSY,
  * others -> IOERR) */

@@ -262,7 +262,7 @@ static int load_file(crash_vfs *c, const char *key, cnode *n, vex_err *err)
 cleanup:
     vex_file_close(f, NULL);
     if (rc == VEX_NOMEM)
-        vx_vfs_fail(err, rc, "%s: out of memory", key);
+        vx_err_set(err, rc, "%s: out of memory", key);
     return rc;
 }
 
@@ -286,14 +286,14 @@ static int get_entry(crash_vfs *c, const char *key, centry **out, vex_err *err)
         size_t cap = c->cap_ents ? c->cap_ents * 2 : 16;
         centry *p = vx_mem_realloc(&c->mem, c->ents, cap * sizeof *p);
         if (p == NULL)
-            return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+            return vx_err_set(err, VEX_NOMEM, "%s: out of memory", key);
         c->ents = p;
         c->cap_ents = cap;
     }
     if (kind != VEX_VFS_NONE) {
         n = node_new(c, kind == VEX_VFS_DIR);
         if (n == NULL)
-            return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+            return vx_err_set(err, VEX_NOMEM, "%s: out of memory", key);
         n->from_disk = 1;
         if (kind == VEX_VFS_FILE && (rc = load_file(c, key, n, err)) != VEX_OK)
             return rc; /* n stays on the node list, freed at reset */
@@ -302,7 +302,7 @@ static int get_entry(crash_vfs *c, const char *key, centry **out, vex_err *err)
     memset(e, 0, sizeof *e);
     e->key = vx_vfs_strdup(&c->mem, key);
     if (e->key == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+        return vx_err_set(err, VEX_NOMEM, "%s: out of memory", key);
     e->cur = e->dur = e->disk_node = n;
     e->disk_kind = kind;
     c->n_ents++;
@@ -332,7 +332,7 @@ static int parent_kind(crash_vfs *c, const char *key, int *kind, vex_err *err)
     char *p = vx_mem_alloc(&c->mem, pl + 1);
     int rc;
     if (p == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", key);
+        return vx_err_set(err, VEX_NOMEM, "%s: out of memory", key);
     memcpy(p, key, pl);
     p[pl] = '\0';
     rc = crash_kind_of(c, p, kind, err);
@@ -355,7 +355,7 @@ static int load_child(void *ctx, const char *name, int kind)
     int rc;
     (void)kind;
     if (key == NULL)
-        return vx_vfs_fail(l->err, VEX_NOMEM, "%s: out of memory", l->dir);
+        return vx_err_set(l->err, VEX_NOMEM, "%s: out of memory", l->dir);
     memcpy(key, l->dir, dl);
     if (dl > 0 && l->dir[dl - 1] != '/')
         key[dl++] = '/';
@@ -384,9 +384,9 @@ static int load_children(crash_vfs *c, const char *key, vex_err *err)
 static int stale(crash_file *f, vex_err *err)
 {
     if (f->epoch != cv(f->base.vfs)->epoch)
-        return vx_vfs_fail(err, VEX_IOERR,
-                           "%s: handle invalidated by a simulated crash",
-                           f->path);
+        return vx_err_set(err, VEX_IOERR,
+                          "%s: handle invalidated by a simulated crash",
+                          f->path);
     return VEX_OK;
 }
 
@@ -405,33 +405,32 @@ static int crash_open(vex_vfs *v, const char *path, int flags, vex_file **out,
         (rw == VX_FILE_READONLY &&
          (flags & (VX_FILE_CREATE | VX_FILE_TRUNCATE))) ||
         ((flags & VX_FILE_EXCL) && !(flags & VX_FILE_CREATE))) {
-        rc = vx_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
-                         (unsigned)flags);
+        rc = vx_err_set(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
+                        (unsigned)flags);
         goto cleanup;
     }
     f = vx_mem_calloc(&c->mem, 1, sizeof *f);
     if (f == NULL || (f->path = vx_vfs_strdup(&c->mem, path)) == NULL ||
         (rc = make_key(c, path, &key)) != VEX_OK) {
-        rc =
-            vx_vfs_fail(err, rc == VEX_INVALID ? rc : VEX_NOMEM, "%s: open: %s",
+        rc = vx_err_set(err, rc == VEX_INVALID ? rc : VEX_NOMEM, "%s: open: %s",
                         path, rc == VEX_INVALID ? "bad path" : "out of memory");
         goto cleanup;
     }
     pthread_mutex_lock(&c->mu);
     locked = 1;
     if (is_root(key)) {
-        rc = vx_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
+        rc = vx_err_set(err, VEX_IOERR, "%s: open: Is a directory", path);
         goto cleanup;
     }
     if ((rc = get_entry(c, key, &e, err)) != VEX_OK)
         goto cleanup;
     if (e->cur && e->cur->is_dir) {
-        rc = vx_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
+        rc = vx_err_set(err, VEX_IOERR, "%s: open: Is a directory", path);
         goto cleanup;
     }
     if (e->cur) {
         if (flags & VX_FILE_EXCL) {
-            rc = vx_vfs_fail(err, VEX_EXISTS, "%s: open: File exists", path);
+            rc = vx_err_set(err, VEX_EXISTS, "%s: open: File exists", path);
             goto cleanup;
         }
         if ((flags & VX_FILE_TRUNCATE) && e->cur->cur_len > 0) {
@@ -443,20 +442,20 @@ static int crash_open(vex_vfs *v, const char *path, int flags, vex_file **out,
         }
     } else {
         if (!(flags & VX_FILE_CREATE)) {
-            rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                             "%s: open: No such file or directory", path);
+            rc = vx_err_set(err, VEX_NOTFOUND,
+                            "%s: open: No such file or directory", path);
             goto cleanup;
         }
         if ((rc = parent_kind(c, key, &pk, err)) != VEX_OK)
             goto cleanup;
         e = &c->ents[crash_find(c, key)]; /* parent_kind may move the array */
         if (pk != VEX_VFS_DIR) {
-            rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                             "%s: open: No such file or directory", path);
+            rc = vx_err_set(err, VEX_NOTFOUND,
+                            "%s: open: No such file or directory", path);
             goto cleanup;
         }
         if ((e->cur = node_new(c, 0)) == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: open: out of memory", path);
             goto cleanup;
         }
     }
@@ -528,17 +527,17 @@ static int crash_write(vex_file *file, const void *buf, size_t n, uint64_t off,
     if (rc != VEX_OK)
         goto cleanup;
     if (!f->writable) {
-        rc = vx_vfs_fail(err, VEX_IOERR,
-                         "%s: pwrite at offset %llu: not open for writing",
-                         f->path, (unsigned long long)off);
+        rc = vx_err_set(err, VEX_IOERR,
+                        "%s: pwrite at offset %llu: not open for writing",
+                        f->path, (unsigned long long)off);
         goto cleanup;
     }
     if (off > UINT64_MAX - n ||
         (rc = crash_node_reserve(c, f->node, off + n)) != VEX_OK) {
-        rc = vx_vfs_fail(err, rc == VEX_NOMEM ? rc : VEX_FULL,
-                         "%s: pwrite at offset %llu: %s", f->path,
-                         (unsigned long long)off,
-                         rc == VEX_NOMEM ? "out of memory" : "File too large");
+        rc = vx_err_set(err, rc == VEX_NOMEM ? rc : VEX_FULL,
+                        "%s: pwrite at offset %llu: %s", f->path,
+                        (unsigned long long)off,
+                        rc == VEX_NOMEM ? "out of memory" : "File too large");
         goto cleanup;
     }
     memcpy(f->node->cur + off, buf, n);
@@ -577,14 +576,14 @@ static int crash_truncate(vex_file *file, uint64_t size, vex_err *err)
     if (rc != VEX_OK)
         goto cleanup;
     if (!f->writable) {
-        rc = vx_vfs_fail(err, VEX_IOERR,
-                         "%s: ftruncate at offset %llu: not open for writing",
-                         f->path, (unsigned long long)size);
+        rc = vx_err_set(err, VEX_IOERR,
+                        "%s: ftruncate at offset %llu: not open for writing",
+                        f->path, (unsigned long long)size);
         goto cleanup;
     }
     if ((rc = crash_node_reserve(c, n, size)) != VEX_OK) {
-        rc = vx_vfs_fail(err, rc, "%s: ftruncate at offset %llu: failed",
-                         f->path, (unsigned long long)size);
+        rc = vx_err_set(err, rc, "%s: ftruncate at offset %llu: failed",
+                        f->path, (unsigned long long)size);
         goto cleanup;
     }
     if (size < n->cur_len) {
@@ -612,8 +611,8 @@ static int crash_sync(vex_file *file, int mode, vex_err *err)
     if (rc == VEX_OK) {
         unsigned char *d = vx_mem_realloc(&c->mem, n->dur, n->cur_len);
         if (d == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: fsync: out of memory",
-                             f->path);
+            rc =
+                vx_err_set(err, VEX_NOMEM, "%s: fsync: out of memory", f->path);
         } else {
             if (n->cur_len)
                 memcpy(d, n->cur, n->cur_len);
@@ -640,8 +639,7 @@ static int crash_mmap(vex_file *file, const void **addr, size_t *len,
     if (rc == VEX_OK && f->node->cur_len > 0) {
         unsigned char *p = vx_mem_alloc(&c->mem, f->node->cur_len);
         if (p == NULL) {
-            rc =
-                vx_vfs_fail(err, VEX_NOMEM, "%s: mmap: out of memory", f->path);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: mmap: out of memory", f->path);
         } else {
             memcpy(p, f->node->cur, f->node->cur_len);
             *addr = p;
@@ -670,8 +668,8 @@ static int crash_lock(vex_file *file, vex_err *err)
     rc = stale(f, err);
     if (rc == VEX_OK) {
         if (f->node->lock_owner && f->node->lock_owner != f)
-            rc = vx_vfs_fail(err, VEX_BUSY, "%s: lock: held by another handle",
-                             f->path);
+            rc = vx_err_set(err, VEX_BUSY, "%s: lock: held by another handle",
+                            f->path);
         else
             f->node->lock_owner = f;
     }
@@ -700,8 +698,8 @@ static int begin(crash_vfs *c, const char *path, const char *what, char **key,
 {
     int rc = make_key(c, path, key);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "%s: %s: %s", path, what,
-                           rc == VEX_NOMEM ? "out of memory" : "bad path");
+        return vx_err_set(err, rc, "%s: %s: %s", path, what,
+                          rc == VEX_NOMEM ? "out of memory" : "bad path");
     pthread_mutex_lock(&c->mu);
     return VEX_OK;
 }
@@ -727,14 +725,14 @@ static int crash_remove(vex_vfs *v, const char *path, vex_err *err)
     if ((rc = begin(c, path, "unlink", &key, err)) != VEX_OK)
         return rc;
     if (is_root(key)) {
-        rc = vx_vfs_fail(err, VEX_IOERR, "%s: unlink: Is the root", path);
+        rc = vx_err_set(err, VEX_IOERR, "%s: unlink: Is the root", path);
         goto cleanup;
     }
     if ((rc = get_entry(c, key, &e, err)) != VEX_OK)
         goto cleanup;
     if (e->cur == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                         "%s: unlink: No such file or directory", path);
+        rc = vx_err_set(err, VEX_NOTFOUND,
+                        "%s: unlink: No such file or directory", path);
         goto cleanup;
     }
     if (e->cur->is_dir) {
@@ -743,8 +741,8 @@ static int crash_remove(vex_vfs *v, const char *path, vex_err *err)
         /* the entries array may have moved: find e again */
         e = &c->ents[crash_find(c, key)];
         if (busy) {
-            rc = vx_vfs_fail(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
-                             path);
+            rc = vx_err_set(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
+                            path);
             goto cleanup;
         }
     }
@@ -763,13 +761,13 @@ static int crash_rename(vex_vfs *v, const char *from, const char *to,
     centry *ef, *et;
     int rc, pk;
     if ((rc = make_key(c, to, &kt)) != VEX_OK)
-        return vx_vfs_fail(err, rc, "rename %s -> %s: bad path", from, to);
+        return vx_err_set(err, rc, "rename %s -> %s: bad path", from, to);
     if ((rc = begin(c, from, "rename", &kf, err)) != VEX_OK) {
         vx_mem_free(&c->mem, kt);
         return rc;
     }
     if (is_root(kf) || is_root(kt)) {
-        rc = vx_vfs_fail(err, VEX_IOERR, "rename %s -> %s: root", from, to);
+        rc = vx_err_set(err, VEX_IOERR, "rename %s -> %s: root", from, to);
         goto cleanup;
     }
     if ((rc = get_entry(c, kf, &ef, err)) != VEX_OK ||
@@ -779,21 +777,20 @@ static int crash_rename(vex_vfs *v, const char *from, const char *to,
     ef = &c->ents[crash_find(c, kf)]; /* get_entry may have moved the array */
     et = &c->ents[crash_find(c, kt)];
     if (ef->cur == NULL || pk != VEX_VFS_DIR) {
-        rc =
-            vx_vfs_fail(err, VEX_NOTFOUND,
+        rc = vx_err_set(err, VEX_NOTFOUND,
                         "rename %s -> %s: No such file or directory", from, to);
         goto cleanup;
     }
     if (ef->cur->is_dir) {
-        rc = vx_vfs_fail(err, VEX_UNSUPPORTED,
-                         "rename %s -> %s: directories cannot be renamed in "
-                         "the crash vfs",
-                         from, to);
+        rc = vx_err_set(err, VEX_UNSUPPORTED,
+                        "rename %s -> %s: directories cannot be renamed in "
+                        "the crash vfs",
+                        from, to);
         goto cleanup;
     }
     if (et->cur && et->cur->is_dir) {
-        rc = vx_vfs_fail(err, VEX_IOERR, "rename %s -> %s: Is a directory",
-                         from, to);
+        rc = vx_err_set(err, VEX_IOERR, "rename %s -> %s: Is a directory", from,
+                        to);
         goto cleanup;
     }
     if (ef != et) {
@@ -818,8 +815,8 @@ static int crash_sync_dir(vex_vfs *v, const char *path, vex_err *err)
     if ((rc = crash_kind_of(c, key, &k, err)) != VEX_OK)
         goto cleanup;
     if (k != VEX_VFS_DIR) {
-        rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                         "%s: open directory: No such file or directory", path);
+        rc = vx_err_set(err, VEX_NOTFOUND,
+                        "%s: open directory: No such file or directory", path);
         goto cleanup;
     }
     for (i = 0; i < c->n_ents; i++) /* rule 4 */
@@ -857,8 +854,8 @@ static int crash_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
     }
     if (k != VEX_VFS_DIR) {
         pthread_mutex_unlock(&c->mu);
-        rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                         "%s: opendir: No such file or directory", dir);
+        rc = vx_err_set(err, VEX_NOTFOUND,
+                        "%s: opendir: No such file or directory", dir);
         goto cleanup;
     }
     rc = load_children(c, key, err);
@@ -880,7 +877,7 @@ static int crash_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
     }
     pthread_mutex_unlock(&c->mu);
     if (rc == VEX_NOMEM)
-        rc = vx_vfs_fail(err, rc, "%s: list: out of memory", dir);
+        rc = vx_err_set(err, rc, "%s: list: out of memory", dir);
     if (rc != VEX_OK)
         goto cleanup;
     qsort(names, n_names, sizeof *names, crash_cmp_name_kind);
@@ -904,19 +901,19 @@ static int crash_mkdir(vex_vfs *v, const char *path, vex_err *err)
     if ((rc = begin(c, path, "mkdir", &key, err)) != VEX_OK)
         return rc;
     if (is_root(key)) {
-        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
+        rc = vx_err_set(err, VEX_EXISTS, "%s: mkdir: File exists", path);
         goto cleanup;
     }
     if ((rc = parent_kind(c, key, &pk, err)) != VEX_OK ||
         (rc = get_entry(c, key, &e, err)) != VEX_OK)
         goto cleanup;
     if (e->cur) {
-        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
+        rc = vx_err_set(err, VEX_EXISTS, "%s: mkdir: File exists", path);
     } else if (pk != VEX_VFS_DIR) {
-        rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                         "%s: mkdir: No such file or directory", path);
+        rc = vx_err_set(err, VEX_NOTFOUND,
+                        "%s: mkdir: No such file or directory", path);
     } else if ((e->cur = node_new(c, 1)) == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
     }
 cleanup:
     pthread_mutex_unlock(&c->mu);
@@ -1033,7 +1030,7 @@ static int rm_child(void *ctx, const char *name, int kind)
     int n = snprintf(buf, sizeof buf, "%s/%s", t->dir, name);
     (void)kind;
     if (n < 0 || (size_t)n >= sizeof buf)
-        return vx_vfs_fail(t->err, VEX_INVALID, "%s: path too long", t->dir);
+        return vx_err_set(t->err, VEX_INVALID, "%s: path too long", t->dir);
     return rm_tree(t->disk, buf, t->err);
 }
 
@@ -1081,7 +1078,7 @@ int vx_vfs_crash_now(vex_vfs *v, int mode, vex_err *err)
     int rc = VEX_OK;
     if (mode != VEX_CRASH_KEEP_ALL && mode != VEX_CRASH_DROP_UNSYNCED &&
         mode != VEX_CRASH_GARBLE_UNSYNCED)
-        return vx_vfs_fail(err, VEX_INVALID, "crash: unknown mode %d", mode);
+        return vx_err_set(err, VEX_INVALID, "crash: unknown mode %d", mode);
     pthread_mutex_lock(&c->mu);
     /* parents sort before their children */
     if (c->n_ents > 1)
@@ -1107,7 +1104,7 @@ int vx_vfs_crash_now(vex_vfs *v, int mode, vex_err *err)
             rc = survivor_bytes(c, e->surv, mode);
     }
     if (rc != VEX_OK) {
-        rc = vx_vfs_fail(err, rc, "crash: out of memory");
+        rc = vx_err_set(err, rc, "crash: out of memory");
         goto cleanup;
     }
     /* children first: remove what the disk has and must not keep */

@@ -69,11 +69,11 @@ static int inject(vex_err *err, int kind, int m, const char *path, uint64_t off,
     const char *why = rc == VEX_FULL ? "No space left on device (injected)"
                                      : "Input/output error (injected)";
     if (off != UINT64_MAX)
-        return vx_vfs_fail(err, rc, "%s: %s at offset %llu: %s, call %llu",
-                           path, method_names[m], (unsigned long long)off, why,
-                           (unsigned long long)call_no);
-    return vx_vfs_fail(err, rc, "%s: %s: %s, call %llu", path, method_names[m],
-                       why, (unsigned long long)call_no);
+        return vx_err_set(err, rc, "%s: %s at offset %llu: %s, call %llu", path,
+                          method_names[m], (unsigned long long)off, why,
+                          (unsigned long long)call_no);
+    return vx_err_set(err, rc, "%s: %s: %s, call %llu", path, method_names[m],
+                      why, (unsigned long long)call_no);
 }
 
 static int fault_open(vex_vfs *v, const char *path, int flags, vex_file **out,
@@ -90,7 +90,7 @@ static int fault_open(vex_vfs *v, const char *path, int flags, vex_file **out,
         return inject(err, kind, VEX_FAULT_M_OPEN, path, UINT64_MAX, no);
     ff = vx_mem_calloc(&f->mem, 1, sizeof *ff);
     if (ff == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+        return vx_err_set(err, VEX_NOMEM, "%s: open: out of memory", path);
     rc = vex_vfs_open(f->inner, path, flags, &inner, err);
     if (rc != VEX_OK) {
         vx_mem_free(&f->mem, ff);

@@ -162,30 +162,30 @@ static int mem_open(vex_vfs *v, const char *path, int flags, vex_file **out,
         (rw == VX_FILE_READONLY &&
          (flags & (VX_FILE_CREATE | VX_FILE_TRUNCATE))) ||
         ((flags & VX_FILE_EXCL) && !(flags & VX_FILE_CREATE))) {
-        rc = vx_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
-                         (unsigned)flags);
+        rc = vx_err_set(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
+                        (unsigned)flags);
         goto cleanup;
     }
     rc = vx_vfs_path_norm(&m->mem, path, &norm);
     if (rc != VEX_OK) {
-        rc = vx_vfs_fail(err, rc, "%s: open: bad path", path);
+        rc = vx_err_set(err, rc, "%s: open: bad path", path);
         goto cleanup;
     }
     f = vx_mem_calloc(&m->mem, 1, sizeof *f);
     if (f == NULL || (f->path = vx_vfs_strdup(&m->mem, path)) == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: open: out of memory", path);
         goto cleanup;
     }
     pthread_mutex_lock(&m->mu);
     locked = 1;
     i = norm[0] ? mem_find(m, norm) : -2;
     if (i == -2 || (i >= 0 && m->ents[i].node->is_dir)) {
-        rc = vx_vfs_fail(err, VEX_IOERR, "%s: open: Is a directory", path);
+        rc = vx_err_set(err, VEX_IOERR, "%s: open: Is a directory", path);
         goto cleanup;
     }
     if (i >= 0) {
         if ((flags & VX_FILE_EXCL)) {
-            rc = vx_vfs_fail(err, VEX_EXISTS, "%s: open: File exists", path);
+            rc = vx_err_set(err, VEX_EXISTS, "%s: open: File exists", path);
             goto cleanup;
         }
         node = m->ents[i].node;
@@ -195,14 +195,14 @@ static int mem_open(vex_vfs *v, const char *path, int flags, vex_file **out,
         }
     } else {
         if (!(flags & VX_FILE_CREATE) || !parent_is_dir(m, norm)) {
-            rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                             "%s: open: No such file or directory", path);
+            rc = vx_err_set(err, VEX_NOTFOUND,
+                            "%s: open: No such file or directory", path);
             goto cleanup;
         }
         node = vx_mem_calloc(&m->mem, 1, sizeof *node);
         if (node == NULL || add_entry(m, norm, node) != VEX_OK) {
             vx_mem_free(&m->mem, node);
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: open: out of memory", path);
             goto cleanup;
         }
         norm = NULL; /* owned by the entry */
@@ -272,15 +272,15 @@ static int mem_write(vex_file *file, const void *buf, size_t n, uint64_t off,
     mem_vfs *m = mv(file->vfs);
     int rc = VEX_OK;
     if (!f->writable)
-        return vx_vfs_fail(err, VEX_IOERR,
-                           "%s: pwrite at offset %llu: not open for writing",
-                           f->path, (unsigned long long)off);
+        return vx_err_set(err, VEX_IOERR,
+                          "%s: pwrite at offset %llu: not open for writing",
+                          f->path, (unsigned long long)off);
     if (n == 0)
         return VEX_OK;
     if (off > UINT64_MAX - n)
-        return vx_vfs_fail(err, VEX_FULL,
-                           "%s: pwrite at offset %llu: File too large", f->path,
-                           (unsigned long long)off);
+        return vx_err_set(err, VEX_FULL,
+                          "%s: pwrite at offset %llu: File too large", f->path,
+                          (unsigned long long)off);
     pthread_mutex_lock(&m->mu);
     rc = mem_node_reserve(m, f->node, off + n);
     if (rc == VEX_OK) {
@@ -290,10 +290,9 @@ static int mem_write(vex_file *file, const void *buf, size_t n, uint64_t off,
     }
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "%s: pwrite at offset %llu: %s", f->path,
-                           (unsigned long long)off,
-                           rc == VEX_NOMEM ? "out of memory"
-                                           : "File too large");
+        return vx_err_set(err, rc, "%s: pwrite at offset %llu: %s", f->path,
+                          (unsigned long long)off,
+                          rc == VEX_NOMEM ? "out of memory" : "File too large");
     return VEX_OK;
 }
 
@@ -314,10 +313,10 @@ static int mem_truncate(vex_file *file, uint64_t size, vex_err *err)
     mnode *n = f->node;
     int rc = VEX_OK;
     if (!f->writable)
-        return vx_vfs_fail(err, VEX_IOERR,
-                           "%s: ftruncate at offset %llu: not open for "
-                           "writing",
-                           f->path, (unsigned long long)size);
+        return vx_err_set(err, VEX_IOERR,
+                          "%s: ftruncate at offset %llu: not open for "
+                          "writing",
+                          f->path, (unsigned long long)size);
     pthread_mutex_lock(&m->mu);
     if (size < n->len) {
         memset(n->data + size, 0, n->len - (size_t)size);
@@ -329,8 +328,8 @@ static int mem_truncate(vex_file *file, uint64_t size, vex_err *err)
     }
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "%s: ftruncate at offset %llu: failed",
-                           f->path, (unsigned long long)size);
+        return vx_err_set(err, rc, "%s: ftruncate at offset %llu: failed",
+                          f->path, (unsigned long long)size);
     return VEX_OK;
 }
 
@@ -365,7 +364,7 @@ static int mem_mmap(vex_file *file, const void **addr, size_t *len,
     }
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "%s: mmap: out of memory", f->path);
+        return vx_err_set(err, rc, "%s: mmap: out of memory", f->path);
     return VEX_OK;
 }
 
@@ -396,8 +395,7 @@ static int mem_lock(vex_file *file, vex_err *err)
         f->node->lock_owner = f;
     pthread_mutex_unlock(&m->mu);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "%s: lock: held by another handle",
-                           f->path);
+        return vx_err_set(err, rc, "%s: lock: held by another handle", f->path);
     return VEX_OK;
 }
 
@@ -419,8 +417,8 @@ static int norm_or_fail(mem_vfs *m, const char *path, const char *what,
 {
     int rc = vx_vfs_path_norm(&m->mem, path, norm);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "%s: %s: %s", path, what,
-                           rc == VEX_NOMEM ? "out of memory" : "bad path");
+        return vx_err_set(err, rc, "%s: %s: %s", path, what,
+                          rc == VEX_NOMEM ? "out of memory" : "bad path");
     return VEX_OK;
 }
 
@@ -447,11 +445,11 @@ static int mem_remove(vex_vfs *v, const char *path, vex_err *err)
     pthread_mutex_lock(&m->mu);
     i = norm[0] ? mem_find(m, norm) : -1;
     if (i < 0)
-        rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                         "%s: unlink: No such file or directory", path);
+        rc = vx_err_set(err, VEX_NOTFOUND,
+                        "%s: unlink: No such file or directory", path);
     else if (m->ents[i].node->is_dir && has_children(m, norm))
-        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: rmdir: Directory not empty",
-                         path);
+        rc =
+            vx_err_set(err, VEX_EXISTS, "%s: rmdir: Directory not empty", path);
     else
         mem_drop_entry(m, (size_t)i);
     pthread_mutex_unlock(&m->mu);
@@ -473,30 +471,28 @@ static int mem_rename(vex_vfs *v, const char *from, const char *to,
     locked = 1;
     i = nf[0] ? mem_find(m, nf) : -1;
     if (i < 0) {
-        rc =
-            vx_vfs_fail(err, VEX_NOTFOUND,
+        rc = vx_err_set(err, VEX_NOTFOUND,
                         "rename %s -> %s: No such file or directory", from, to);
         goto cleanup;
     }
     if (m->ents[i].node->is_dir) {
-        rc = vx_vfs_fail(err, VEX_UNSUPPORTED,
-                         "rename %s -> %s: directories cannot be renamed in "
-                         "the in-memory vfs",
-                         from, to);
+        rc = vx_err_set(err, VEX_UNSUPPORTED,
+                        "rename %s -> %s: directories cannot be renamed in "
+                        "the in-memory vfs",
+                        from, to);
         goto cleanup;
     }
     if (strcmp(nf, nt) == 0)
         goto cleanup;
     if (nt[0] == '\0' || !parent_is_dir(m, nt)) {
-        rc =
-            vx_vfs_fail(err, VEX_NOTFOUND,
+        rc = vx_err_set(err, VEX_NOTFOUND,
                         "rename %s -> %s: No such file or directory", from, to);
         goto cleanup;
     }
     j = mem_find(m, nt);
     if (j >= 0 && m->ents[j].node->is_dir) {
-        rc = vx_vfs_fail(err, VEX_IOERR, "rename %s -> %s: Is a directory",
-                         from, to);
+        rc = vx_err_set(err, VEX_IOERR, "rename %s -> %s: Is a directory", from,
+                        to);
         goto cleanup;
     }
     if (j >= 0) { /* replace: the old file lives on in open handles */
@@ -530,9 +526,9 @@ static int mem_sync_dir(vex_vfs *v, const char *path, vex_err *err)
     pthread_mutex_unlock(&m->mu);
     vx_mem_free(&m->mem, norm);
     if (k != VEX_VFS_DIR)
-        return vx_vfs_fail(err, VEX_NOTFOUND,
-                           "%s: open directory: No such file or directory",
-                           path);
+        return vx_err_set(err, VEX_NOTFOUND,
+                          "%s: open directory: No such file or directory",
+                          path);
     return VEX_OK;
 }
 
@@ -564,8 +560,8 @@ static int mem_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
     pthread_mutex_lock(&m->mu);
     if (mem_kind_of(m, norm) != VEX_VFS_DIR) {
         pthread_mutex_unlock(&m->mu);
-        rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                         "%s: opendir: No such file or directory", dir);
+        rc = vx_err_set(err, VEX_NOTFOUND,
+                        "%s: opendir: No such file or directory", dir);
         goto cleanup;
     }
     names = vx_mem_calloc(&m->mem, m->n_ents ? m->n_ents : 1, sizeof *names);
@@ -586,7 +582,7 @@ static int mem_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
     }
     pthread_mutex_unlock(&m->mu);
     if (names == NULL || rc != VEX_OK) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: list: out of memory", dir);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: list: out of memory", dir);
         goto cleanup;
     }
     qsort(names, n_names, sizeof *names, mem_cmp_name_kind);
@@ -614,15 +610,15 @@ static int mem_mkdir(vex_vfs *v, const char *path, vex_err *err)
         return rc;
     pthread_mutex_lock(&m->mu);
     if (mem_kind_of(m, norm) != VEX_VFS_NONE) {
-        rc = vx_vfs_fail(err, VEX_EXISTS, "%s: mkdir: File exists", path);
+        rc = vx_err_set(err, VEX_EXISTS, "%s: mkdir: File exists", path);
     } else if (!parent_is_dir(m, norm)) {
-        rc = vx_vfs_fail(err, VEX_NOTFOUND,
-                         "%s: mkdir: No such file or directory", path);
+        rc = vx_err_set(err, VEX_NOTFOUND,
+                        "%s: mkdir: No such file or directory", path);
     } else {
         node = vx_mem_calloc(&m->mem, 1, sizeof *node);
         if (node == NULL || add_entry(m, norm, node) != VEX_OK) {
             vx_mem_free(&m->mem, node);
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: mkdir: out of memory", path);
         } else {
             node->is_dir = 1;
             node->refs = 1;

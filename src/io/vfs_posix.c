@@ -45,17 +45,17 @@ static const vex_mem *pmem(vex_vfs *v)
 static int sys_fail(vex_err *err, int e, const char *path, const char *what)
 {
     char buf[128];
-    return vx_vfs_fail(err, vx_vfs_errno_rc(e), "%s: %s: %s", path, what,
-                       vx_vfs_strerror(e, buf, sizeof buf));
+    return vx_err_set(err, vx_vfs_errno_rc(e), "%s: %s: %s", path, what,
+                      vx_vfs_strerror(e, buf, sizeof buf));
 }
 
 static int sys_fail_at(vex_err *err, int e, const char *path, const char *what,
                        uint64_t off)
 {
     char buf[128];
-    return vx_vfs_fail(err, vx_vfs_errno_rc(e), "%s: %s at offset %llu: %s",
-                       path, what, (unsigned long long)off,
-                       vx_vfs_strerror(e, buf, sizeof buf));
+    return vx_err_set(err, vx_vfs_errno_rc(e), "%s: %s at offset %llu: %s",
+                      path, what, (unsigned long long)off,
+                      vx_vfs_strerror(e, buf, sizeof buf));
 }
 
 static int posix_open(vex_vfs *v, const char *path, int flags, vex_file **out,
@@ -70,8 +70,8 @@ static int posix_open(vex_vfs *v, const char *path, int flags, vex_file **out,
         (rw == VX_FILE_READONLY &&
          (flags & (VX_FILE_CREATE | VX_FILE_TRUNCATE))) ||
         ((flags & VX_FILE_EXCL) && !(flags & VX_FILE_CREATE))) {
-        rc = vx_vfs_fail(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
-                         (unsigned)flags);
+        rc = vx_err_set(err, VEX_INVALID, "%s: open: bad flags 0x%x", path,
+                        (unsigned)flags);
         goto cleanup;
     }
     oflags |= rw == VX_FILE_READWRITE ? O_RDWR : O_RDONLY;
@@ -83,7 +83,7 @@ static int posix_open(vex_vfs *v, const char *path, int flags, vex_file **out,
         oflags |= O_TRUNC;
     f = vx_mem_calloc(pmem(v), 1, sizeof *f);
     if (f == NULL || (f->path = vx_vfs_strdup(pmem(v), path)) == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: open: out of memory", path);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: open: out of memory", path);
         goto cleanup;
     }
     do
@@ -215,7 +215,7 @@ static int posix_mmap(vex_file *file, const void **addr, size_t *len,
     if (size == 0)
         return VEX_OK;
     if (size > SIZE_MAX)
-        return vx_vfs_fail(err, VEX_FULL, "%s: mmap: file too large", f->path);
+        return vx_err_set(err, VEX_FULL, "%s: mmap: file too large", f->path);
     p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f->fd, 0);
     if (p == MAP_FAILED)
         return sys_fail(err, errno, f->path, "mmap");
@@ -259,9 +259,9 @@ static int posix_lock(vex_file *file, vex_err *err)
     while (r != 0 && errno == EINTR);
     if (r != 0) {
         if (errno == EWOULDBLOCK)
-            return vx_vfs_fail(err, VEX_BUSY,
-                               "%s: lock: held by another handle or process",
-                               f->path);
+            return vx_err_set(err, VEX_BUSY,
+                              "%s: lock: held by another handle or process",
+                              f->path);
         return sys_fail(err, errno, f->path, "flock");
     }
     return VEX_OK;
@@ -299,8 +299,8 @@ static int posix_rename(vex_vfs *v, const char *from, const char *to,
     (void)v;
     if (rename(from, to) == 0)
         return VEX_OK;
-    return vx_vfs_fail(err, vx_vfs_errno_rc(errno), "rename %s -> %s: %s", from,
-                       to, vx_vfs_strerror(errno, buf, sizeof buf));
+    return vx_err_set(err, vx_vfs_errno_rc(errno), "rename %s -> %s: %s", from,
+                      to, vx_vfs_strerror(errno, buf, sizeof buf));
 }
 
 static int posix_sync_dir(vex_vfs *v, const char *path, vex_err *err)
@@ -363,8 +363,7 @@ static int posix_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
         if (need > full_cap) {
             char *p = vx_mem_realloc(m, full, need);
             if (p == NULL) {
-                rc =
-                    vx_vfs_fail(err, VEX_NOMEM, "%s: list: out of memory", dir);
+                rc = vx_err_set(err, VEX_NOMEM, "%s: list: out of memory", dir);
                 goto cleanup;
             }
             full = p;

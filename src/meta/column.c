@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/rd.h"
 
 #ifdef VEX_HAVE_ZSTD
 #include <zstd.h>
@@ -547,8 +548,8 @@ int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
         if (w.failed)
             break;
         if (w.n - start > UINT32_MAX || w.n > UINT32_MAX) {
-            rc = vx_vm_err_set(err, VEX_INVALID,
-                               "metadata columns: more than 4 GiB");
+            rc = vx_err_set(err, VEX_INVALID,
+                            "metadata columns: more than 4 GiB");
             goto done;
         }
         unsigned char *d = w.p + dir_at + (size_t)i * DIR_BYTES;
@@ -570,7 +571,7 @@ done:
     if (rc != VEX_OK) {
         vx_mem_free(mem, w.p);
         if (rc == VEX_NOMEM)
-            vx_vm_err_set(err, rc, "metadata columns: out of memory");
+            vx_err_set(err, rc, "metadata columns: out of memory");
         return rc;
     }
     *out = w.p;
@@ -582,45 +583,33 @@ done:
  * Opening (untrusted bytes)
  * ------------------------------------------------------------------- */
 
+/* A column's reader: the bounded reader over its bytes (corruption stays
+ * in it, first failure kept, reported by vx_vm_colset_open as
+ * "column \"name\": what at offset N"), the column's name once read, and
+ * a status for what is not corruption (VEX_NOMEM, VEX_UNSUPPORTED). */
 typedef struct rd {
-    const unsigned char *p;
-    size_t n, at, base; /* base: offset of p in the blob, for messages */
-    vex_err *err;
+    vx_rd in;
+    vex_err *err; /* for VEX_UNSUPPORTED, whose message is set at once */
     const vm_str *col;
     int rc;
 } rd;
 
 static int bad(rd *r, const char *what)
 {
-    if (r->rc == VEX_OK)
-        r->rc = vx_vm_err_set(r->err, VEX_CORRUPT,
-                              "metadata columns: column \"%.*s\": %s at offset "
-                              "%zu",
-                              r->col ? (int)r->col->len : 0,
-                              r->col ? r->col->p : "", what, r->base + r->at);
+    return vx_rd_fail(&r->in, what);
+}
+
+/* A u32 into *v; 1 on success (0 with the failure in `in`). */
+static int get_u32(vx_rd *in, uint32_t *v, const char *what)
+{
+    *v = vx_rd_u32(in, what);
+    return vx_rd_ok(in);
+}
+
+static int nomem(rd *r)
+{
+    r->rc = VEX_NOMEM;
     return 0;
-}
-
-static const unsigned char *take(rd *r, uint64_t n, const char *what)
-{
-    const unsigned char *q;
-    if (r->rc != VEX_OK)
-        return NULL;
-    if (n > r->n - r->at) {
-        bad(r, what);
-        return NULL;
-    }
-    q = r->p + r->at;
-    r->at += (size_t)n;
-    return q;
-}
-
-static int take_u32(rd *r, uint32_t *v, const char *what)
-{
-    const unsigned char *q = take(r, 4, what);
-    if (q)
-        *v = vex_get_u32le(q);
-    return q != NULL;
 }
 
 static void *calloc_n(vm_colset *s, uint64_t n, size_t size)
@@ -641,7 +630,7 @@ static void *calloc_n(vm_colset *s, uint64_t n, size_t size)
 static int read_strings(rd *r, vm_colset *s, uint64_t n, uint32_t max,
                         int sorted, vm_str **out)
 {
-    const unsigned char *offs = take(r, 4 * (n + 1), "string offsets");
+    const unsigned char *offs = vx_rd_array(&r->in, n + 1, 4, "string offsets");
     const unsigned char *bytes;
     uint32_t total;
     vm_str *v;
@@ -650,11 +639,10 @@ static int read_strings(rd *r, vm_colset *s, uint64_t n, uint32_t max,
     total = vex_get_u32le(offs + 4 * n);
     if (vex_get_u32le(offs) != 0)
         return bad(r, "first string offset is not 0");
-    if ((bytes = take(r, total, "string bytes")) == NULL)
+    if ((bytes = vx_rd_take(&r->in, total, "string bytes")) == NULL)
         return 0;
     if ((v = calloc_n(s, n, sizeof *v)) == NULL) {
-        r->rc = VEX_NOMEM;
-        return 0;
+        return nomem(r);
     }
     *out = v;
     for (uint64_t i = 0; i < n; i++) {
@@ -679,7 +667,7 @@ static int read_strings(rd *r, vm_colset *s, uint64_t n, uint32_t max,
 static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
                       uint32_t **out)
 {
-    const unsigned char *wp = take(r, 1, "code width"), *q;
+    const unsigned char *wp = vx_rd_take(&r->in, 1, "code width"), *q;
     unsigned wd;
     uint32_t *c;
     unsigned char *used;
@@ -688,7 +676,7 @@ static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
     wd = *wp;
     if (wd != width_of(nd - 1))
         return bad(r, "code width is not the dictionary's");
-    if ((q = take(r, packed_bytes(n, wd), "codes")) == NULL)
+    if ((q = vx_rd_take(&r->in, packed_bytes(n, wd), "codes")) == NULL)
         return 0;
     if (wd && (n * wd) % 8 && (q[packed_bytes(n, wd) - 1] >> ((n * wd) % 8)))
         return bad(r, "padding bits after the codes are not zero");
@@ -696,8 +684,7 @@ static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
     used = vx_mem_calloc(&s->mem, nd, 1);
     if (c == NULL || used == NULL) {
         vx_mem_free(&s->mem, used);
-        r->rc = VEX_NOMEM;
-        return 0;
+        return nomem(r);
     }
     *out = c;
     for (uint64_t i = 0; i < n; i++) {
@@ -723,11 +710,10 @@ static int read_ints(rd *r, vm_colset *s, vcol *c)
     uint32_t n = c->n_present;
     int isbool = c->type == VM_BOOL;
     if ((c->iv = calloc_n(s, n, sizeof *c->iv)) == NULL) {
-        r->rc = VEX_NOMEM;
-        return 0;
+        return nomem(r);
     }
     if (c->enc == VM_ENC_PLAIN && !isbool) {
-        const unsigned char *q = take(r, 8ull * n, "values");
+        const unsigned char *q = vx_rd_take(&r->in, 8ull * n, "values");
         if (q == NULL)
             return 0;
         for (uint32_t i = 0; i < n; i++)
@@ -739,7 +725,8 @@ static int read_ints(rd *r, vm_colset *s, vcol *c)
         unsigned wd = 1;
         const unsigned char *q;
         if (!isbool) {
-            const unsigned char *h = take(r, 9, "bit-packing header");
+            const unsigned char *h =
+                vx_rd_take(&r->in, 9, "bit-packing header");
             if (h == NULL)
                 return 0;
             base = vex_get_u64le(h);
@@ -747,7 +734,8 @@ static int read_ints(rd *r, vm_colset *s, vcol *c)
             if (wd > 64)
                 return bad(r, "bit width above 64");
         }
-        if ((q = take(r, packed_bytes(n, wd), "packed values")) == NULL)
+        if ((q = vx_rd_take(&r->in, packed_bytes(n, wd), "packed values")) ==
+            NULL)
             return 0;
         if ((n * (uint64_t)wd) % 8 &&
             (q[packed_bytes(n, wd) - 1] >> ((n * (uint64_t)wd) % 8)))
@@ -772,10 +760,10 @@ static int read_ints(rd *r, vm_colset *s, vcol *c)
     }
     if (c->enc == VM_ENC_RLE) {
         uint32_t runs, at = 0;
-        if (!take_u32(r, &runs, "run count"))
+        if (!get_u32(&r->in, &runs, "run count"))
             return 0;
         for (uint32_t k = 0; k < runs; k++) {
-            const unsigned char *q = take(r, isbool ? 5 : 12, "run");
+            const unsigned char *q = vx_rd_take(&r->in, isbool ? 5 : 12, "run");
             int64_t v;
             uint32_t len;
             if (q == NULL)
@@ -807,10 +795,9 @@ static int read_doubles(rd *r, vm_colset *s, vcol *c)
     if ((c->enc == VM_ENC_BSS) != (n >= 8))
         return bad(r, "byte-stream-split is used from 8 values on");
     if ((c->dv = calloc_n(s, n, sizeof *c->dv)) == NULL) {
-        r->rc = VEX_NOMEM;
-        return 0;
+        return nomem(r);
     }
-    if ((q = take(r, 8ull * n, "values")) == NULL)
+    if ((q = vx_rd_take(&r->in, 8ull * n, "values")) == NULL)
         return 0;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t u = 0;
@@ -833,13 +820,11 @@ static int read_texts(rd *r, vm_colset *s, vcol *c)
         return bad(r, "encoding not valid for the type");
     if (c->type == VM_TAGS) {
         const unsigned char *q =
-            take(r, 4ull * (c->n_present + 1), "tag list offsets");
+            vx_rd_take(&r->in, 4ull * (c->n_present + 1), "tag list offsets");
         if (q == NULL)
             return 0;
-        if ((c->toff = calloc_n(s, c->n_present + 1ull, 4)) == NULL) {
-            r->rc = VEX_NOMEM;
-            return 0;
-        }
+        if ((c->toff = calloc_n(s, c->n_present + 1ull, 4)) == NULL)
+            return nomem(r);
         for (uint32_t i = 0; i <= c->n_present; i++) {
             c->toff[i] = vex_get_u32le(q + 4ull * i);
             if ((i == 0 && c->toff[0] != 0) ||
@@ -853,7 +838,7 @@ static int read_texts(rd *r, vm_colset *s, vcol *c)
         return read_strings(r, s, ns,
                             c->type == VM_TAGS ? VM_MAX_TAG : VM_MAX_STRING, 0,
                             c->type == VM_TAGS ? &c->tagv : &c->sv);
-    if (!take_u32(r, &c->n_dict, "dictionary size"))
+    if (!get_u32(&r->in, &c->n_dict, "dictionary size"))
         return 0;
     if (c->n_dict == 0 || c->n_dict > ns)
         return bad(r, "dictionary size out of range");
@@ -909,7 +894,7 @@ static int num_less(const vm_value *a, const vm_value *b)
 static int read_zones(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
 {
     uint32_t nb = (n_rows + VM_COL_BLOCK - 1) / VM_COL_BLOCK, i = 0;
-    const unsigned char *q = take(r, 17ull * nb, "zone map");
+    const unsigned char *q = vx_rd_take(&r->in, 17ull * nb, "zone map");
     if (q == NULL)
         return 0;
     c->n_blocks = nb;
@@ -917,8 +902,7 @@ static int read_zones(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
     c->zmin = calloc_n(s, nb, sizeof *c->zmin);
     c->zmax = calloc_n(s, nb, sizeof *c->zmax);
     if (c->zany == NULL || c->zmin == NULL || c->zmax == NULL) {
-        r->rc = VEX_NOMEM;
-        return 0;
+        return nomem(r);
     }
     for (uint32_t b = 0, row = 0; b < nb; b++) {
         const unsigned char *z = q + 17ull * b;
@@ -978,7 +962,7 @@ static int read_values(rd *r, vm_colset *s, vcol *c)
 
 static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
 {
-    const unsigned char *nm = take(r, c->name.len, "name");
+    const unsigned char *nm = vx_rd_take(&r->in, c->name.len, "name");
     uint32_t np;
     if (nm == NULL)
         return 0;
@@ -986,14 +970,14 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
     r->col = &c->name;
     if (!vx_vm_name_valid(nm, c->name.len))
         return bad(r, "the name is not a valid field name");
-    if (!take_u32(r, &np, "value count"))
+    if (!get_u32(&r->in, &np, "value count"))
         return 0;
     if (np == 0 || np > n_rows)
         return bad(r, "value count out of range");
     c->n_present = np;
     if (np < n_rows) {
         const unsigned char *bm =
-            take(r, ((uint64_t)n_rows + 7) / 8, "presence bitmap");
+            vx_rd_take(&r->in, ((uint64_t)n_rows + 7) / 8, "presence bitmap");
         uint64_t cnt = 0;
         if (bm == NULL)
             return 0;
@@ -1022,17 +1006,17 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
         rd vr;
 #ifndef VEX_HAVE_ZSTD
         if (r->rc == VEX_OK)
-            r->rc = vx_vm_err_set(r->err, VEX_UNSUPPORTED,
-                                  "metadata columns: column \"%.*s\" is "
-                                  "compressed with zstd, and this library was "
-                                  "built without zstd",
-                                  (int)c->name.len, c->name.p);
+            r->rc = vx_err_set(r->err, VEX_UNSUPPORTED,
+                               "metadata columns: column \"%.*s\" is "
+                               "compressed with zstd, and this library was "
+                               "built without zstd",
+                               (int)c->name.len, c->name.p);
         return 0;
 #endif
-        if (!take_u32(r, &raw_len, "uncompressed length") ||
-            !take_u32(r, &z_len, "compressed length"))
+        if (!get_u32(&r->in, &raw_len, "uncompressed length") ||
+            !get_u32(&r->in, &z_len, "compressed length"))
             return 0;
-        if ((z = take(r, z_len, "compressed values")) == NULL)
+        if ((z = vx_rd_take(&r->in, z_len, "compressed values")) == NULL)
             return 0;
         if (raw_len == 0 || raw_len > (uint64_t)z_len * ZSTD_MAX_RATIO)
             return bad(r, "uncompressed length out of range");
@@ -1042,126 +1026,141 @@ static int open_column(rd *r, vm_colset *s, vcol *c, uint32_t n_rows)
             size_t got;
             if (fs != raw_len)
                 return bad(r, "compressed frame does not hold the length");
-            if ((c->raw = vx_mem_alloc(&s->mem, raw_len)) == NULL) {
-                r->rc = VEX_NOMEM;
-                return 0;
-            }
+            if ((c->raw = vx_mem_alloc(&s->mem, raw_len)) == NULL)
+                return nomem(r);
             s->memory += raw_len;
             got = ZSTD_decompress(c->raw, raw_len, z, z_len);
             if (ZSTD_isError(got) || got != raw_len)
                 return bad(r, "compressed values do not decompress");
         }
 #endif
-        vr = (rd){c->raw, raw_len, 0,     r->base + r->at - z_len,
-                  r->err, r->col,  VEX_OK};
+        /* offsets inside the decompressed bytes are reported from the
+         * start of the compressed ones */
+        vr.in = vx_rd_at(c->raw, raw_len, vx_rd_off(&r->in) - z_len);
+        vr.err = r->err;
+        vr.col = r->col;
+        vr.rc = VEX_OK;
         if (!read_values(&vr, s, c) ||
-            (vr.at != vr.n && !bad(&vr, "bytes after the compressed values"))) {
+            !vx_rd_end(&vr.in, "bytes after the compressed values")) {
             r->rc = vr.rc;
+            vx_rd_adopt(&r->in, &vr.in);
             return 0;
         }
     }
     if ((c->type == VM_INT || c->type == VM_DOUBLE) &&
         !read_zones(r, s, c, n_rows))
         return 0;
-    if (r->at != r->n)
-        return bad(r, "bytes after the column");
-    return 1;
+    return vx_rd_end(&r->in, "bytes after the column");
 }
 
 int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
                       const vex_mem *mem, vex_err *err, vm_colset **out)
 {
     vm_colset *s;
-    const unsigned char *h;
-    uint32_t n_cols;
+    unsigned version;
+    uint32_t n_cols, rows;
     uint64_t at;
+    vx_rd dir;
     *out = NULL;
     if (len < HDR_BYTES)
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %zu bytes, shorter than the "
-                             "header",
-                             len);
-    h = buf;
-    if (h[0] > VM_COLSET_VERSION)
-        return vx_vm_err_set(err, VEX_UNSUPPORTED,
-                             "metadata columns: version %u is newer than this "
-                             "library's %u",
-                             h[0], VM_COLSET_VERSION);
-    if (h[0] != VM_COLSET_VERSION || h[1] || h[2] || h[3])
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: bad version or reserved bytes "
-                             "at offset 0");
-    if (vex_get_u32le(h + 4) != n_rows)
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %u rows, the segment has %u",
-                             vex_get_u32le(h + 4), n_rows);
-    n_cols = vex_get_u32le(h + 8);
+        return VX_CORRUPT(err,
+                          "metadata columns: %zu bytes, shorter than the "
+                          "header",
+                          len);
+    dir = vx_rd_new(buf, len);
+    version = vx_rd_u8(&dir, NULL);
+    if (version > VM_COLSET_VERSION)
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "metadata columns: version %u is newer than this "
+                          "library's %u",
+                          version, VM_COLSET_VERSION);
+    if (version != VM_COLSET_VERSION || !vx_rd_zero(&dir, 3, NULL))
+        return VX_CORRUPT(err, "metadata columns: bad version or reserved "
+                               "bytes at offset 0");
+    rows = vx_rd_u32(&dir, NULL);
+    if (rows != n_rows)
+        return VX_CORRUPT(err, "metadata columns: %u rows, the segment has %u",
+                          rows, n_rows);
+    n_cols = vx_rd_u32(&dir, NULL);
     if (n_cols > (len - HDR_BYTES) / DIR_BYTES)
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %u columns do not fit in %zu "
-                             "bytes",
-                             n_cols, len);
+        return VX_CORRUPT(err,
+                          "metadata columns: %u columns do not fit in %zu "
+                          "bytes",
+                          n_cols, len);
     s = vx_mem_calloc(mem, 1, sizeof *s);
     if (s == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     s->mem = *mem;
     s->n_rows = n_rows;
     s->n_cols = n_cols;
     s->cols = calloc_n(s, n_cols, sizeof *s->cols);
     if (s->cols == NULL) {
         vx_vm_colset_close(s);
-        return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     }
+    /* the directory (its size checked above), each entry naming the
+     * column that follows the previous one */
     at = HDR_BYTES + (uint64_t)n_cols * DIR_BYTES;
     for (uint32_t i = 0; i < n_cols; i++) {
-        const unsigned char *d = buf + HDR_BYTES + (size_t)i * DIR_BYTES;
         vcol *c = &s->cols[i];
-        uint32_t off = vex_get_u32le(d), clen = vex_get_u32le(d + 4);
+        uint32_t off = vx_rd_u32(&dir, NULL), clen = vx_rd_u32(&dir, NULL);
+        unsigned enc;
         rd cr;
+        c->type = vx_rd_u8(&dir, NULL);
+        enc = vx_rd_u8(&dir, NULL);
+        c->enc = enc & ~ENC_ZSTD;
+        c->compressed = (enc & ENC_ZSTD) != 0;
+        c->name.len = vx_rd_u16(&dir, NULL);
         if (off != at || clen > len - at) {
             vx_vm_colset_close(s);
-            return vx_vm_err_set(err, VEX_CORRUPT,
-                                 "metadata columns: column %u: offset %u and "
-                                 "length %u do not follow the previous column",
-                                 i, off, clen);
+            return VX_CORRUPT(err,
+                              "metadata columns: column %u: offset %u and "
+                              "length %u do not follow the previous column",
+                              i, off, clen);
         }
-        c->type = d[8];
-        c->enc = d[9] & ~ENC_ZSTD;
-        c->compressed = (d[9] & ENC_ZSTD) != 0;
-        c->name.len = (uint32_t)d[10] | (uint32_t)d[11] << 8;
-        cr = (rd){buf + off, clen, 0, off, err, NULL, VEX_OK};
         if (c->type > VM_TAGS) {
             int type = c->type;
             vx_vm_colset_close(s);
-            return vx_vm_err_set(err, VEX_CORRUPT,
-                                 "metadata columns: column %u: type %d", i,
-                                 type);
+            return VX_CORRUPT(err, "metadata columns: column %u: type %d", i,
+                              type);
         }
+        cr.in = vx_rd_at(buf + off, clen, off);
+        cr.err = err;
+        cr.col = NULL;
+        cr.rc = VEX_OK;
         if (!open_column(&cr, s, c, n_rows)) {
+            int rc = cr.rc;
+            if (rc == VEX_NOMEM)
+                vx_err_set(err, VEX_NOMEM, "out of memory");
+            else if (rc == VEX_OK)
+                rc = VX_CORRUPT(err,
+                                "metadata columns: column \"%.*s\": %s at "
+                                "offset %zu",
+                                cr.col ? (int)cr.col->len : 0,
+                                cr.col ? cr.col->p : "", vx_rd_what(&cr.in),
+                                vx_rd_fail_off(&cr.in));
             vx_vm_colset_close(s);
-            if (cr.rc == VEX_NOMEM)
-                return vx_vm_err_set(err, VEX_NOMEM, "out of memory");
-            return cr.rc;
+            return rc;
         }
         if (i > 0) {
             const vcol *p = &s->cols[i - 1];
             int cmp = vx_vm_str_cmp(&p->name, &c->name);
             if (cmp > 0 || (cmp == 0 && p->type >= c->type)) {
                 vx_vm_colset_close(s);
-                return vx_vm_err_set(err, VEX_CORRUPT,
-                                     "metadata columns: column %u is out of "
-                                     "(name, type) order",
-                                     i);
+                return VX_CORRUPT(err,
+                                  "metadata columns: column %u is out of "
+                                  "(name, type) order",
+                                  i);
             }
         }
         at += clen;
     }
     if (at != len) {
         vx_vm_colset_close(s);
-        return vx_vm_err_set(err, VEX_CORRUPT,
-                             "metadata columns: %llu bytes after the last "
-                             "column",
-                             (unsigned long long)(len - at));
+        return VX_CORRUPT(err,
+                          "metadata columns: %llu bytes after the last "
+                          "column",
+                          (unsigned long long)(len - at));
     }
     /* a record names a field once: columns of one name never share a row */
     for (uint32_t i = 1; i < n_cols; i++) {
@@ -1172,11 +1171,11 @@ int vx_vm_colset_open(const unsigned char *buf, size_t len, uint32_t n_rows,
             for (uint32_t row = 0; row < n_rows; row++)
                 if (bit_at(s->cols[j].present, row) &&
                     bit_at(s->cols[i].present, row)) {
-                    int rc = vx_vm_err_set(err, VEX_CORRUPT,
-                                           "metadata columns: row %u has field "
-                                           "\"%.*s\" twice",
-                                           row, (int)s->cols[i].name.len,
-                                           s->cols[i].name.p);
+                    int rc = VX_CORRUPT(err,
+                                        "metadata columns: row %u has field "
+                                        "\"%.*s\" twice",
+                                        row, (int)s->cols[i].name.len,
+                                        s->cols[i].name.p);
                     vx_vm_colset_close(s);
                     return rc;
                 }
@@ -1263,17 +1262,17 @@ int vx_vm_colset_record(const vm_colset *s, uint32_t r, const vex_mem *mem,
     size_t n = 0;
     *out = NULL;
     if (r >= s->n_rows)
-        return vx_vm_err_set(err, VEX_INVALID, "metadata columns: row %u of %u",
-                             r, s->n_rows);
+        return vx_err_set(err, VEX_INVALID, "metadata columns: row %u of %u", r,
+                          s->n_rows);
     for (uint32_t i = 0; i < s->n_cols; i++) {
         const vcol *c = &s->cols[i];
         if (!bit_at(c->present, r))
             continue;
         if (n == VM_MAX_FIELDS)
-            return vx_vm_err_set(err, VEX_CORRUPT,
-                                 "metadata columns: row %u has more than %u "
-                                 "fields",
-                                 r, VM_MAX_FIELDS);
+            return VX_CORRUPT(err,
+                              "metadata columns: row %u has more than %u "
+                              "fields",
+                              r, VM_MAX_FIELDS);
         f[n].name = c->name;
         f[n++].v = col_value(c, value_index(c, r));
     }
@@ -1482,8 +1481,7 @@ int vx_vm_colset_eval(const vm_colset *s, const vmf_filter *f, uint64_t *bits,
             vx_mem_free(&s->mem, e.scratch[i]);
         vx_mem_free(&s->mem, e.scratch);
         vx_mem_free(&s->mem, F);
-        return vx_vm_err_set(err, VEX_NOMEM,
-                             "out of memory for filter bitmaps");
+        return vx_err_set(err, VEX_NOMEM, "out of memory for filter bitmaps");
     }
     node_eval(&e, 0, 0, bits, F);
     if (s->n_rows & 63)

@@ -9,12 +9,12 @@
  */
 #include "meta/schema.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/rd.h"
 
 #define SCH_MAGIC    0x48435356u /* "VSCH" little-endian */
 #define SCH_HDR      20u
@@ -52,36 +52,33 @@ int vx_vm_schema_new(const vm_schema_field *fields, size_t n, int closed,
 
     *out = NULL;
     if (n > VM_SCHEMA_MAX_FIELDS)
-        return vx_vm_err_set(err, VEX_INVALID,
-                             "schema: %lu fields (at most %u)",
-                             (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
+        return vx_err_set(err, VEX_INVALID, "schema: %lu fields (at most %u)",
+                          (unsigned long)n, VM_SCHEMA_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_schema_field *f = &fields[i];
         if (f->name.p == NULL || !vx_vm_name_valid(f->name.p, f->name.len))
-            return vx_vm_err_set(
-                err, VEX_INVALID,
-                "schema: field %lu: name must be 1..%u bytes of "
-                "UTF-8 without control characters",
-                (unsigned long)i, VM_MAX_NAME);
+            return vx_err_set(err, VEX_INVALID,
+                              "schema: field %lu: name must be 1..%u bytes of "
+                              "UTF-8 without control characters",
+                              (unsigned long)i, VM_MAX_NAME);
         if (f->type < VM_BOOL || f->type > VM_TAGS)
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "schema: field \"%.*s\": unknown type %d",
-                                 (int)f->name.len, f->name.p, (int)f->type);
+            return vx_err_set(err, VEX_INVALID,
+                              "schema: field \"%.*s\": unknown type %d",
+                              (int)f->name.len, f->name.p, (int)f->type);
         if (f->nullable != 0 && f->nullable != 1)
-            return vx_vm_err_set(
-                err, VEX_INVALID,
-                "schema: field \"%.*s\": nullable must be 0 or 1",
-                (int)f->name.len, f->name.p);
+            return vx_err_set(err, VEX_INVALID,
+                              "schema: field \"%.*s\": nullable must be 0 or 1",
+                              (int)f->name.len, f->name.p);
         for (j = 0; j < i; j++)
             if (vx_vm_str_cmp(&fields[j].name, &f->name) == 0)
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "schema: field \"%.*s\" declared twice",
-                                     (int)f->name.len, f->name.p);
+                return vx_err_set(err, VEX_INVALID,
+                                  "schema: field \"%.*s\" declared twice",
+                                  (int)f->name.len, f->name.p);
         n_bytes += f->name.len;
     }
     s = schema_block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = closed != 0;
     for (i = 0; i < n; i++) {
         vm_schema_field tmp = fields[i];
@@ -150,14 +147,14 @@ int vx_vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
         if (c < 0) { /* declared, absent from the record */
             const vm_schema_field *f = &s->f[i++];
             if (!f->nullable)
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "metadata: field \"%.*s\": required but "
-                                     "missing",
-                                     (int)f->name.len, f->name.p);
+                return vx_err_set(err, VEX_INVALID,
+                                  "metadata: field \"%.*s\": required but "
+                                  "missing",
+                                  (int)f->name.len, f->name.p);
         } else if (c > 0) { /* in the record only */
             const vm_field *v = &rf[j++];
             if (s->closed)
-                return vx_vm_err_set(
+                return vx_err_set(
                     err, VEX_INVALID,
                     "metadata: field \"%.*s\" is not in the schema",
                     (int)v->name.len, v->name.p);
@@ -166,13 +163,12 @@ int vx_vm_schema_check(const vm_schema *s, const vm_record *r, vex_err *err)
             const vm_field *v = &rf[j++];
             if (v->v.type == VM_NULL) {
                 if (!f->nullable)
-                    return vx_vm_err_set(
-                        err, VEX_INVALID,
-                        "metadata: field \"%.*s\": required but "
-                        "null",
-                        (int)f->name.len, f->name.p);
+                    return vx_err_set(err, VEX_INVALID,
+                                      "metadata: field \"%.*s\": required but "
+                                      "null",
+                                      (int)f->name.len, f->name.p);
             } else if (v->v.type != f->type) {
-                return vx_vm_err_set(
+                return vx_err_set(
                     err, VEX_INVALID,
                     "metadata: field \"%.*s\": expected %s, got %s",
                     (int)f->name.len, f->name.p, vx_vm_type_name(f->type),
@@ -226,82 +222,88 @@ size_t vx_vm_schema_encode(const vm_schema *s, unsigned char *buf)
     return pos + 4;
 }
 
-#define CORRUPT(what, off)                                                     \
-    vx_vm_err_set(err, VEX_CORRUPT, "schema: %s at offset %lu", what,          \
-                  (unsigned long)(off))
-
 int vx_vm_schema_decode(const unsigned char *buf, size_t len,
                         const vex_mem *mem, vex_err *err, vm_schema **out)
 {
     uint32_t version, flags, total;
-    size_t n, i, pos = SCH_HDR, n_bytes = 0;
+    size_t n, i, n_bytes = 0;
     vm_schema *s;
     char *bytes;
     vm_str prev = {NULL, 0};
+    vx_rd in;
 
     *out = NULL;
     if (len < SCH_HDR + 4)
-        return CORRUPT("truncated header", len);
-    if (vex_get_u32le(buf) != SCH_MAGIC)
-        return CORRUPT("bad magic", 0);
-    version = vex_get_u32le(buf + 4);
+        return VX_CORRUPT(err, "schema: truncated header at offset %zu", len);
+    in = vx_rd_new(buf, len - 4); /* the fields end where the CRC starts */
+    if (vx_rd_u32(&in, NULL) != SCH_MAGIC)
+        return VX_CORRUPT(err, "schema: bad magic at offset 0");
+    version = vx_rd_u32(&in, NULL);
     if (version > VM_SCHEMA_VERSION)
-        return vx_vm_err_set(
-            err, VEX_UNSUPPORTED,
-            "schema: version %lu is newer than this library (%u)",
-            (unsigned long)version, VM_SCHEMA_VERSION);
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "schema: version %lu is newer than this library (%u)",
+                          (unsigned long)version, VM_SCHEMA_VERSION);
     if (version != VM_SCHEMA_VERSION)
-        return CORRUPT("bad version", 4);
-    total = vex_get_u32le(buf + 16);
+        return VX_CORRUPT(err, "schema: bad version at offset 4");
+    flags = vx_rd_u32(&in, NULL);
+    n = vx_rd_u32(&in, NULL);
+    total = vx_rd_u32(&in, NULL);
     if (total != len)
-        return CORRUPT("length does not match the buffer", 16);
+        return VX_CORRUPT(err, "schema: length does not match the buffer at "
+                               "offset 16");
     if (vex_get_u32le(buf + len - 4) != vex_crc32c(buf, len - 4))
-        return CORRUPT("checksum mismatch", len - 4);
-    flags = vex_get_u32le(buf + 8);
+        return VX_CORRUPT(err, "schema: checksum mismatch at offset %zu",
+                          len - 4);
     if (flags & ~SCH_CLOSED)
-        return CORRUPT("unknown flags", 8);
-    n = vex_get_u32le(buf + 12);
+        vx_rd_fail_at(&in, 8, "unknown flags");
     if (n > VM_SCHEMA_MAX_FIELDS)
-        return CORRUPT("more fields than the limit", 12);
+        vx_rd_fail_at(&in, 12, "more fields than the limit");
     /* Validate everything before allocating. */
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && vx_rd_ok(&in); i++) {
         vm_str name;
-        size_t start = pos;
-        if (len - 4 - pos < 3)
-            return CORRUPT("truncated field", pos);
-        if (buf[pos] < VM_BOOL || buf[pos] > VM_TAGS)
-            return CORRUPT("unknown field type", pos);
-        if (buf[pos + 1] & ~SCH_NULLABLE)
-            return CORRUPT("unknown field flags", pos + 1);
-        name.len = buf[pos + 2];
-        pos += 3;
-        if (len - 4 - pos < name.len)
-            return CORRUPT("truncated field name", pos);
-        name.p = (const char *)buf + pos;
+        size_t start = vx_rd_pos(&in);
+        unsigned type, fflags;
+        if (vx_rd_left(&in) < 3) { /* name the field's start */
+            vx_rd_fail(&in, "truncated field");
+            break;
+        }
+        type = vx_rd_u8(&in, NULL);
+        fflags = vx_rd_u8(&in, NULL);
+        name.len = vx_rd_u8(&in, NULL);
+        if (type < VM_BOOL || type > VM_TAGS)
+            vx_rd_fail_at(&in, start, "unknown field type");
+        if (fflags & ~SCH_NULLABLE)
+            vx_rd_fail_at(&in, start + 1, "unknown field flags");
+        name.p =
+            (const char *)vx_rd_take(&in, name.len, "truncated field name");
+        if (!vx_rd_ok(&in))
+            break;
         if (!vx_vm_name_valid(name.p, name.len))
-            return CORRUPT("invalid field name", pos);
-        if (i > 0 && vx_vm_str_cmp(&prev, &name) >= 0)
-            return CORRUPT("field names not in ascending order", start);
+            vx_rd_fail_at(&in, start + 3, "invalid field name");
+        else if (i > 0 && vx_vm_str_cmp(&prev, &name) >= 0)
+            vx_rd_fail_at(&in, start, "field names not in ascending order");
         prev = name;
-        pos += name.len;
         n_bytes += name.len;
     }
-    if (pos != len - 4)
-        return CORRUPT("bytes after the last field", pos);
+    vx_rd_end(&in, "bytes after the last field");
+    if (!vx_rd_ok(&in))
+        return VX_CORRUPT(err, "schema: %s at offset %zu", vx_rd_what(&in),
+                          vx_rd_fail_off(&in));
     s = schema_block_alloc(n, n_bytes, mem, &bytes);
     if (s == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "schema: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "schema: out of memory");
     s->closed = (flags & SCH_CLOSED) != 0;
-    for (i = 0, pos = SCH_HDR; i < n; i++) {
+    /* the same walk again, over checked bytes */
+    in = vx_rd_new(buf, len - 4);
+    vx_rd_skip(&in, SCH_HDR, NULL);
+    for (i = 0; i < n; i++) {
         vm_schema_field *f = &s->f[i];
-        f->type = (vm_type)buf[pos];
-        f->nullable = buf[pos + 1] & SCH_NULLABLE;
-        f->name.len = buf[pos + 2];
-        pos += 3;
-        memcpy(bytes, buf + pos, f->name.len);
+        f->type = (vm_type)vx_rd_u8(&in, NULL);
+        f->nullable = vx_rd_u8(&in, NULL) & SCH_NULLABLE;
+        f->name.len = vx_rd_u8(&in, NULL);
+        vx_rd_copy(&in, bytes, f->name.len, NULL);
         f->name.p = bytes;
         bytes += f->name.len;
-        pos += f->name.len;
     }
     *out = s;
     return VEX_OK;

@@ -17,11 +17,11 @@
 #include "meta/value.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util/endian.h"
+#include "util/rd.h"
 
 #define ENC_HDR 8u /* version, reserved, n_fields (u16), total length (u32) */
 
@@ -30,18 +30,6 @@ struct vm_record {
     size_t enc_size; /* bytes of the encoding */
     vm_field *f;     /* n fields sorted by name, inside this block */
 };
-
-int vx_vm_err_set(vex_err *err, int rc, const char *fmt, ...)
-{
-    char msg[VEX_ERRMSG_MAX];
-    va_list ap;
-    if (err == NULL)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vx_err_set(err, rc, "%s", msg);
-}
 
 /* ---- values ---------------------------------------------------------- */
 
@@ -188,47 +176,46 @@ int vx_vm_value_check(const vm_value *v, const char *what, vex_err *err)
         return VEX_OK;
     case VM_BOOL:
         if (v->u.b != 0 && v->u.b != 1)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1",
-                                 what);
+            return vx_err_set(err, VEX_INVALID, "%s: bool must be 0 or 1",
+                              what);
         return VEX_OK;
     case VM_DOUBLE:
         if (isnan(v->u.d))
-            return vx_vm_err_set(err, VEX_INVALID, "%s: double is NaN", what);
+            return vx_err_set(err, VEX_INVALID, "%s: double is NaN", what);
         return VEX_OK;
     case VM_STRING:
         if (v->u.s.len > VM_MAX_STRING)
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "%s: string of %lu bytes (at most %u)", what,
-                                 (unsigned long)v->u.s.len, VM_MAX_STRING);
+            return vx_err_set(err, VEX_INVALID,
+                              "%s: string of %lu bytes (at most %u)", what,
+                              (unsigned long)v->u.s.len, VM_MAX_STRING);
         if (v->u.s.len > 0 && v->u.s.p == NULL)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: string bytes are NULL",
-                                 what);
+            return vx_err_set(err, VEX_INVALID, "%s: string bytes are NULL",
+                              what);
         if (!vx_vm_utf8_valid(v->u.s.p, v->u.s.len))
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "%s: string is not valid UTF-8", what);
+            return vx_err_set(err, VEX_INVALID, "%s: string is not valid UTF-8",
+                              what);
         return VEX_OK;
     case VM_TAGS:
         if (v->u.tags.n > VM_MAX_TAGS)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)",
-                                 what, (unsigned long)v->u.tags.n, VM_MAX_TAGS);
+            return vx_err_set(err, VEX_INVALID, "%s: %lu tags (at most %u)",
+                              what, (unsigned long)v->u.tags.n, VM_MAX_TAGS);
         if (v->u.tags.n > 0 && v->u.tags.v == NULL)
-            return vx_vm_err_set(err, VEX_INVALID, "%s: tag array is NULL",
-                                 what);
+            return vx_err_set(err, VEX_INVALID, "%s: tag array is NULL", what);
         for (k = 0; k < v->u.tags.n; k++) {
             const vm_str *t = &v->u.tags.v[k];
             if (t->len > VM_MAX_TAG)
-                return vx_vm_err_set(
+                return vx_err_set(
                     err, VEX_INVALID, "%s: tag %lu has %lu bytes (at most %u)",
                     what, (unsigned long)k, (unsigned long)t->len, VM_MAX_TAG);
             if ((t->len > 0 && t->p == NULL) || !vx_vm_utf8_valid(t->p, t->len))
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "%s: tag %lu is not valid UTF-8", what,
-                                     (unsigned long)k);
+                return vx_err_set(err, VEX_INVALID,
+                                  "%s: tag %lu is not valid UTF-8", what,
+                                  (unsigned long)k);
         }
         return VEX_OK;
     default:
-        return vx_vm_err_set(err, VEX_INVALID, "%s: unknown value type %d",
-                             what, (int)v->type);
+        return vx_err_set(err, VEX_INVALID, "%s: unknown value type %d", what,
+                          (int)v->type);
     }
 }
 
@@ -366,13 +353,12 @@ int vx_vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
 
     *out = NULL;
     if (n > VM_MAX_FIELDS)
-        return vx_vm_err_set(err, VEX_INVALID,
-                             "metadata: %lu fields (at most %u)",
-                             (unsigned long)n, VM_MAX_FIELDS);
+        return vx_err_set(err, VEX_INVALID, "metadata: %lu fields (at most %u)",
+                          (unsigned long)n, VM_MAX_FIELDS);
     for (i = 0; i < n; i++) {
         const vm_field *f = &fields[i];
         if (f->name.p == NULL || !vx_vm_name_valid(f->name.p, f->name.len))
-            return vx_vm_err_set(
+            return vx_err_set(
                 err, VEX_INVALID,
                 "metadata: field %lu: name must be 1..%u bytes of "
                 "UTF-8 without control characters",
@@ -383,8 +369,8 @@ int vx_vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             return rc;
         for (j = 0; j < i; j++)
             if (vx_vm_str_cmp(&fields[j].name, &f->name) == 0)
-                return vx_vm_err_set(err, VEX_INVALID,
-                                     "metadata: %s given twice", what);
+                return vx_err_set(err, VEX_INVALID, "metadata: %s given twice",
+                                  what);
         n_bytes += f->name.len;
         if (f->v.type == VM_STRING)
             n_bytes += f->v.u.s.len;
@@ -392,21 +378,21 @@ int vx_vm_record_new(const vm_field *fields, size_t n, const vex_mem *mem,
             uint32_t k;
             n_tags += f->v.u.tags.n;
             if (n_tags > VM_MAX_TAGS)
-                return vx_vm_err_set(
-                    err, VEX_INVALID,
-                    "metadata: more than %u tags in one record", VM_MAX_TAGS);
+                return vx_err_set(err, VEX_INVALID,
+                                  "metadata: more than %u tags in one record",
+                                  VM_MAX_TAGS);
             for (k = 0; k < f->v.u.tags.n; k++)
                 n_bytes += f->v.u.tags.v[k].len;
         }
         enc += field_enc_size(f);
         if (enc > VM_MAX_ENCODED)
-            return vx_vm_err_set(err, VEX_INVALID,
-                                 "metadata: encoding longer than %u bytes",
-                                 VM_MAX_ENCODED);
+            return vx_err_set(err, VEX_INVALID,
+                              "metadata: encoding longer than %u bytes",
+                              VM_MAX_ENCODED);
     }
     r = value_block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "metadata: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "metadata: out of memory");
     r->enc_size = enc;
     /* Insertion sort by name (n <= VM_MAX_FIELDS, names distinct). */
     for (i = 0; i < n; i++) {
@@ -490,11 +476,6 @@ static void put_u16(unsigned char *p, unsigned v)
     p[1] = (unsigned char)(v >> 8);
 }
 
-static unsigned get_u16(const unsigned char *p)
-{
-    return (unsigned)p[0] | (unsigned)p[1] << 8;
-}
-
 size_t vx_vm_record_encode(const vm_record *r, unsigned char *buf)
 {
     size_t i, n = vx_vm_record_n_fields(r), pos = ENC_HDR;
@@ -550,114 +531,114 @@ size_t vx_vm_record_encode(const vm_record *r, unsigned char *buf)
     return pos;
 }
 
-#define CORRUPT(what, off)                                                     \
-    vx_vm_err_set(err, VEX_CORRUPT, "record metadata: %s at offset %lu", what, \
-                  (unsigned long)(off))
-
-/* One pass over an encoding. With r == NULL it checks everything and
- * counts tags and bytes; with r set (a block sized by the first pass) it
- * fills the block and checks nothing more. */
-static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
-                       vm_record *r, vm_str *tags, char *bytes,
-                       size_t *n_tags_out, size_t *n_bytes_out)
+/* The first failure of a decoding walk as VEX_CORRUPT. */
+static int rec_corrupt(const vx_rd *in, vex_err *err)
 {
-    size_t pos = ENC_HDR, i, n, n_tags = 0, n_bytes = 0;
+    return VX_CORRUPT(err, "record metadata: %s at offset %zu", vx_rd_what(in),
+                      vx_rd_fail_off(in));
+}
+
+/* One pass over the n fields of an encoding, `in` just after the header.
+ * With r == NULL it checks everything and counts tags and bytes; with r
+ * set (a block sized by the first pass) it fills the block and checks
+ * nothing more. Failures are left in `in` (sticky); the counts are valid
+ * when it is still ok. */
+static void decode_walk(vx_rd *in, size_t n, vm_record *r, vm_str *tags,
+                        char *bytes, size_t *n_tags_out, size_t *n_bytes_out)
+{
+    size_t i, n_tags = 0, n_bytes = 0;
     vm_str prev = {NULL, 0};
-    n = get_u16(buf + 2);
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && vx_rd_ok(in); i++) {
         vm_field f;
-        size_t start = pos, k;
+        size_t start = vx_rd_pos(in), at, k;
         unsigned type;
         memset(&f, 0, sizeof f);
-        if (len - pos < 1)
-            return CORRUPT("truncated field name length", pos);
-        f.name.len = buf[pos++];
-        if (len - pos < f.name.len)
-            return CORRUPT("truncated field name", pos);
-        f.name.p = (const char *)buf + pos;
-        if (!r && !vx_vm_name_valid(f.name.p, f.name.len))
-            return CORRUPT("invalid field name", start);
-        if (!r && i > 0 && vx_vm_str_cmp(&prev, &f.name) >= 0)
-            return CORRUPT("field names not in ascending order", start);
+        f.name.len = vx_rd_u8(in, "truncated field name length");
+        f.name.p =
+            (const char *)vx_rd_take(in, f.name.len, "truncated field name");
+        if (!vx_rd_ok(in))
+            return;
+        if (!r && !vx_vm_name_valid(f.name.p, f.name.len)) {
+            vx_rd_fail_at(in, start, "invalid field name");
+            return;
+        }
+        if (!r && i > 0 && vx_vm_str_cmp(&prev, &f.name) >= 0) {
+            vx_rd_fail_at(in, start, "field names not in ascending order");
+            return;
+        }
         prev = f.name;
-        pos += f.name.len;
-        if (len - pos < 1)
-            return CORRUPT("truncated value type", pos);
-        type = buf[pos++];
+        type = vx_rd_u8(in, "truncated value type");
+        if (!vx_rd_ok(in))
+            return;
         f.v.type = (vm_type)type;
+        at = vx_rd_pos(in);
         switch (type) {
         case VM_NULL:
             break;
         case VM_BOOL:
-            if (len - pos < 1)
-                return CORRUPT("truncated bool", pos);
-            if (buf[pos] > 1)
-                return CORRUPT("bool not 0 or 1", pos);
-            f.v.u.b = buf[pos++];
+            f.v.u.b = vx_rd_u8(in, "truncated bool");
+            if (f.v.u.b > 1)
+                vx_rd_fail_at(in, at, "bool not 0 or 1");
             break;
         case VM_INT:
         case VM_DOUBLE: {
-            uint64_t bits;
-            if (len - pos < 8)
-                return CORRUPT("truncated number", pos);
-            bits = vex_get_u64le(buf + pos);
+            uint64_t bits = vx_rd_u64(in, "truncated number");
             if (type == VM_INT) {
                 memcpy(&f.v.u.i, &bits, 8); /* two's complement */
             } else {
                 memcpy(&f.v.u.d, &bits, 8);
                 if (isnan(f.v.u.d))
-                    return CORRUPT("double is NaN", pos);
+                    vx_rd_fail_at(in, at, "double is NaN");
             }
-            pos += 8;
             break;
         }
         case VM_STRING:
-            if (len - pos < 4)
-                return CORRUPT("truncated string length", pos);
-            f.v.u.s.len = vex_get_u32le(buf + pos);
-            if (f.v.u.s.len > VM_MAX_STRING)
-                return CORRUPT("string longer than the limit", pos);
-            pos += 4;
-            if (len - pos < f.v.u.s.len)
-                return CORRUPT("truncated string", pos);
-            f.v.u.s.p = (const char *)buf + pos;
-            if (!r && !vx_vm_utf8_valid(f.v.u.s.p, f.v.u.s.len))
-                return CORRUPT("string is not valid UTF-8", pos);
-            pos += f.v.u.s.len;
+            f.v.u.s.len = vx_rd_u32(in, "truncated string length");
+            if (f.v.u.s.len > VM_MAX_STRING) {
+                vx_rd_fail_at(in, at, "string longer than the limit");
+                return;
+            }
+            at = vx_rd_pos(in);
+            f.v.u.s.p =
+                (const char *)vx_rd_take(in, f.v.u.s.len, "truncated string");
+            if (vx_rd_ok(in) && !r && !vx_vm_utf8_valid(f.v.u.s.p, f.v.u.s.len))
+                vx_rd_fail_at(in, at, "string is not valid UTF-8");
             n_bytes += f.v.u.s.len;
             break;
         case VM_TAGS: {
-            size_t cnt;
-            if (len - pos < 2)
-                return CORRUPT("truncated tag count", pos);
-            cnt = get_u16(buf + pos);
-            if (n_tags + cnt > VM_MAX_TAGS)
-                return CORRUPT("more tags than the limit", pos);
-            pos += 2;
+            size_t cnt = vx_rd_u16(in, "truncated tag count");
+            if (n_tags + cnt > VM_MAX_TAGS) {
+                vx_rd_fail_at(in, at, "more tags than the limit");
+                return;
+            }
             if (r) {
                 f.v.u.tags.v = tags;
                 f.v.u.tags.n = (uint32_t)cnt;
             }
-            for (k = 0; k < cnt; k++) {
+            for (k = 0; k < cnt && vx_rd_ok(in); k++) {
+                const unsigned char *t;
                 size_t tl;
-                if (len - pos < 2)
-                    return CORRUPT("truncated tag length", pos);
-                tl = get_u16(buf + pos);
-                if (tl > VM_MAX_TAG)
-                    return CORRUPT("tag longer than the limit", pos);
-                pos += 2;
-                if (len - pos < tl)
-                    return CORRUPT("truncated tag", pos);
-                if (!r && !vx_vm_utf8_valid(buf + pos, tl))
-                    return CORRUPT("tag is not valid UTF-8", pos);
+                at = vx_rd_pos(in);
+                tl = vx_rd_u16(in, "truncated tag length");
+                if (tl > VM_MAX_TAG) {
+                    vx_rd_fail_at(in, at, "tag longer than the limit");
+                    return;
+                }
+                at = vx_rd_pos(in);
+                t = vx_rd_take(in, tl, "truncated tag");
+                if (!vx_rd_ok(in))
+                    return;
+                if (!r && !vx_vm_utf8_valid(t, tl)) {
+                    vx_rd_fail_at(in, at, "tag is not valid UTF-8");
+                    return;
+                }
                 if (r) {
                     if (tl)
-                        memcpy(bytes, buf + pos, tl);
+                        memcpy(bytes, t, tl);
                     tags[k].p = bytes;
                     tags[k].len = (uint32_t)tl;
                     bytes += tl;
                 }
-                pos += tl;
                 n_bytes += tl;
             }
             if (r)
@@ -666,8 +647,11 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
             break;
         }
         default:
-            return CORRUPT("unknown value type", pos - 1);
+            vx_rd_fail_at(in, at - 1, "unknown value type");
+            break;
         }
+        if (!vx_rd_ok(in))
+            return;
         n_bytes += f.name.len;
         if (r) {
             vm_field *dst = &r->f[i];
@@ -684,11 +668,9 @@ static int decode_walk(const unsigned char *buf, size_t len, vex_err *err,
             }
         }
     }
-    if (pos != len)
-        return CORRUPT("bytes after the last field", pos);
+    vx_rd_end(in, "bytes after the last field");
     *n_tags_out = n_tags;
     *n_bytes_out = n_bytes;
-    return VEX_OK;
 }
 
 int vx_vm_record_decode(const unsigned char *buf, size_t len,
@@ -698,39 +680,44 @@ int vx_vm_record_decode(const unsigned char *buf, size_t len,
     vm_record *r = NULL;
     vm_str *tags;
     char *bytes;
-    int rc;
+    unsigned version;
+    vx_rd in = vx_rd_new(buf, len);
 
     *out = NULL;
     if (len < ENC_HDR)
-        return CORRUPT("truncated header", len);
-    if (buf[0] > VM_RECORD_VERSION)
-        return vx_vm_err_set(err, VEX_UNSUPPORTED,
-                             "record metadata: version %u is newer than this "
-                             "library (%u)",
-                             buf[0], VM_RECORD_VERSION);
-    if (buf[0] != VM_RECORD_VERSION)
-        return CORRUPT("bad version", 0);
-    if (buf[1] != 0)
-        return CORRUPT("reserved byte not zero", 1);
-    n = get_u16(buf + 2);
+        return VX_CORRUPT(
+            err, "record metadata: truncated header at offset %zu", len);
+    version = vx_rd_u8(&in, NULL);
+    if (version > VM_RECORD_VERSION)
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "record metadata: version %u is newer than this "
+                          "library (%u)",
+                          version, VM_RECORD_VERSION);
+    if (version != VM_RECORD_VERSION)
+        vx_rd_fail_at(&in, 0, "bad version");
+    if (vx_rd_u8(&in, NULL) != 0)
+        vx_rd_fail_at(&in, 1, "reserved byte not zero");
+    n = vx_rd_u16(&in, NULL);
     if (n > VM_MAX_FIELDS)
-        return CORRUPT("more fields than the limit", 2);
-    total = vex_get_u32le(buf + 4);
+        vx_rd_fail_at(&in, 2, "more fields than the limit");
+    total = vx_rd_u32(&in, NULL);
     if (total > VM_MAX_ENCODED)
-        return CORRUPT("length larger than the limit", 4);
+        vx_rd_fail_at(&in, 4, "length larger than the limit");
     if (total != len)
-        return CORRUPT("length does not match the buffer", 4);
-    rc = decode_walk(buf, len, err, NULL, NULL, NULL, &n_tags, &n_bytes);
-    if (rc != VEX_OK)
-        return rc;
+        vx_rd_fail_at(&in, 4, "length does not match the buffer");
+    decode_walk(&in, n, NULL, NULL, NULL, &n_tags, &n_bytes);
+    if (!vx_rd_ok(&in))
+        return rec_corrupt(&in, err);
     r = value_block_alloc(n, n_tags, n_bytes, mem, &tags, &bytes);
     if (r == NULL)
-        return vx_vm_err_set(err, VEX_NOMEM, "record metadata: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "record metadata: out of memory");
     r->enc_size = len;
-    rc = decode_walk(buf, len, err, r, tags, bytes, &n_tags, &n_bytes);
-    if (rc != VEX_OK) {
+    in = vx_rd_new(buf, len);
+    vx_rd_skip(&in, ENC_HDR, NULL);
+    decode_walk(&in, n, r, tags, bytes, &n_tags, &n_bytes);
+    if (!vx_rd_ok(&in)) { /* the first pass checked everything */
         vx_vm_record_free(r, mem);
-        return rc;
+        return rec_corrupt(&in, err);
     }
     *out = r;
     return VEX_OK;

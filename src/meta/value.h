@@ -78,13 +78,6 @@ typedef struct vm_field {
 /* Opaque: one block holding the sorted field array and every byte. */
 typedef struct vm_record vm_record;
 
-/* vx_err_set for an `err` that may be NULL (the meta layer's calls all
- * take an optional error); returns rc. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-int vx_vm_err_set(vex_err *err, int rc, const char *fmt, ...);
-
 /* -1, 0 or 1 comparing a and b bytewise, a proper prefix first: the order
  * of field names in records and schemas and of strings in filters and
  * column dictionaries. */

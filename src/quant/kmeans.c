@@ -283,25 +283,25 @@ int vx_vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
     vex_rng r;
 
     if (mem == NULL || x == NULL || p == NULL || centroids == NULL)
-        return vx_vq_errf(err, VEX_INVALID, "kmeans: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "kmeans: NULL argument");
     k = p->k;
     if (dim == 0 || k == 0)
-        return vx_vq_errf(err, VEX_INVALID, "kmeans: dim and k must be >= 1");
+        return vx_err_set(err, VEX_INVALID, "kmeans: dim and k must be >= 1");
     if (p->max_iter > 1000)
-        return vx_vq_errf(err, VEX_INVALID, "kmeans: max_iter %u > 1000",
+        return vx_err_set(err, VEX_INVALID, "kmeans: max_iter %u > 1000",
                           p->max_iter);
     if (p->max_train != 0 && p->max_train < nt)
         nt = p->max_train;
     if (nt < k)
-        return vx_vq_errf(err, VEX_INVALID,
+        return vx_err_set(err, VEX_INVALID,
                           "kmeans: %zu training points for k = %zu clusters",
                           nt, k);
     if (vex_mul_overflow(n, dim, &sz) || sz > SIZE_MAX / sizeof(float) ||
         vex_mul_overflow(k, dim, &sz) || sz > SIZE_MAX / sizeof(double))
-        return vx_vq_errf(err, VEX_INVALID, "kmeans: size overflow");
+        return vx_err_set(err, VEX_INVALID, "kmeans: size overflow");
     for (i = 0; i < n * dim; i++)
         if (!isfinite(x[i]))
-            return vx_vq_errf(err, VEX_INVALID,
+            return vx_err_set(err, VEX_INVALID,
                               "kmeans: point %zu has a non-finite value",
                               i / dim);
     vex_rng_seed(&r, p->seed);
@@ -381,7 +381,7 @@ int vx_vq_kmeans(const vex_mem *mem, vex_err *err, const float *x, size_t n,
     }
     goto cleanup;
 nomem:
-    rc = vx_vq_errf(err, VEX_NOMEM, "kmeans: out of memory");
+    rc = vx_err_set(err, VEX_NOMEM, "kmeans: out of memory");
 cleanup:
     vx_mem_free(mem, idx);
     vx_mem_free(mem, xs);

@@ -11,7 +11,6 @@
 #include "quant/quant.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,19 +18,8 @@
 #include "simd/simd.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/rd.h"
 #include "util/rng.h"
-
-int vx_vq_errf(vex_err *e, int rc, const char *fmt, ...)
-{
-    char msg[VEX_ERRMSG_MAX];
-    va_list ap;
-    if (e == NULL)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vx_err_set(e, rc, "%s", msg);
-}
 
 /* ---- parameters and handle --------------------------------------------- */
 
@@ -61,33 +49,33 @@ static int quant_check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
 {
     uint32_t m = 0;
     if (p->kind < VQ_SQ8 || p->kind > VQ_OPQ)
-        return vx_vq_errf(err, VEX_INVALID, "unknown quantizer kind %d",
+        return vx_err_set(err, VEX_INVALID, "unknown quantizer kind %d",
                           (int)p->kind);
     if (p->dim < 1 || p->dim > VEX_MAX_DIM)
-        return vx_vq_errf(err, VEX_INVALID, "dim %u out of range 1..%d", p->dim,
+        return vx_err_set(err, VEX_INVALID, "dim %u out of range 1..%d", p->dim,
                           VEX_MAX_DIM);
     if (p->kind == VQ_OPQ && p->dim > VQ_OPQ_MAX_DIM)
-        return vx_vq_errf(err, VEX_INVALID, "OPQ dim %u > %d", p->dim,
+        return vx_err_set(err, VEX_INVALID, "OPQ dim %u > %d", p->dim,
                           VQ_OPQ_MAX_DIM);
     if (p->metric != VEX_METRIC_L2 && p->metric != VEX_METRIC_IP &&
         p->metric != VEX_METRIC_COSINE)
-        return vx_vq_errf(err, VEX_INVALID,
+        return vx_err_set(err, VEX_INVALID,
                           "metric %d: quantizers support L2, IP and cosine",
                           (int)p->metric);
     if (p->train_iter < 1 || p->train_iter > 1000)
-        return vx_vq_errf(err, VEX_INVALID,
+        return vx_err_set(err, VEX_INVALID,
                           "train_iter %u out of range 1..1000", p->train_iter);
     if (p->opq_iter < 1 || p->opq_iter > 100)
-        return vx_vq_errf(err, VEX_INVALID, "opq_iter %u out of range 1..100",
+        return vx_err_set(err, VEX_INVALID, "opq_iter %u out of range 1..100",
                           p->opq_iter);
     if (p->sq8_uniform != 0 && p->sq8_uniform != 1)
-        return vx_vq_errf(err, VEX_INVALID, "sq8_uniform must be 0 or 1");
+        return vx_err_set(err, VEX_INVALID, "sq8_uniform must be 0 or 1");
     if (p->bq_center != 0 && p->bq_center != 1)
-        return vx_vq_errf(err, VEX_INVALID, "bq_center must be 0 or 1");
+        return vx_err_set(err, VEX_INVALID, "bq_center must be 0 or 1");
     if (is_pq(p->kind)) {
         uint32_t maxm;
         if (p->pq_nbits != 8 && p->pq_nbits != 4)
-            return vx_vq_errf(err, VEX_INVALID, "pq_nbits %u: must be 8 or 4",
+            return vx_err_set(err, VEX_INVALID, "pq_nbits %u: must be 8 or 4",
                               p->pq_nbits);
         maxm = p->pq_nbits == 4 ? VQ_PQ4_MAX_M : VQ_PQ_MAX_M;
         if (maxm > p->dim)
@@ -100,14 +88,14 @@ static int quant_check_params(const vq_params *p, vex_err *err, uint32_t *m_out,
                 m = maxm;
         }
         if (m < 1 || m > maxm)
-            return vx_vq_errf(
+            return vx_err_set(
                 err, VEX_INVALID,
                 "pq_m %u out of range 1..%u for dim %u and %u bits", m, maxm,
                 p->dim, p->pq_nbits);
         *dsub_out = (p->dim + m - 1) / m;
     } else {
         if (p->pq_m != 0)
-            return vx_vq_errf(err, VEX_INVALID, "pq_m is for PQ and OPQ only");
+            return vx_err_set(err, VEX_INVALID, "pq_m is for PQ and OPQ only");
         *dsub_out = 0;
     }
     *m_out = m;
@@ -165,19 +153,19 @@ static int create(const vex_mem *mem, const vq_params *p, vq_quantizer **out,
     if (out)
         *out = NULL;
     if (mem == NULL || p == NULL || out == NULL)
-        return vx_vq_errf(err, VEX_INVALID, "vx_vq_create: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_vq_create: NULL argument");
     if ((rc = quant_check_params(p, err, &m, &dsub)) != VEX_OK)
         return rc;
     q = vx_mem_calloc(mem, 1, sizeof *q);
     if (q == NULL)
-        return vx_vq_errf(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     q->mem = *mem;
     vx_err_init(&q->err);
     q->p = *p;
     set_geometry(q, m, dsub);
     if (alloc_arrays(q) != VEX_OK) {
         vx_vq_destroy(q);
-        return vx_vq_errf(err, VEX_NOMEM, "out of memory");
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
     }
     *out = q;
     return VEX_OK;
@@ -725,163 +713,216 @@ int vx_vq_serialize(vq_quantizer *q, void *buf, size_t size)
     return VEX_OK;
 }
 
-/* Reads n floats at offset *off, each finite (else VEX_CORRUPT naming its
- * offset). */
-static int get_f32s(const unsigned char *b, size_t *off, float *v, size_t n,
-                    vex_err *err, const char *what)
+/* Reads n floats into v; returns n, or the index of the first one that is
+ * not finite (which ends at vx_rd_off(in)). Lengths are checked by the
+ * caller; a read past the end leaves zeros and the reader failed. */
+static size_t get_f32s(vx_rd *in, float *v, size_t n)
 {
     size_t i;
-    for (i = 0; i < n; i++, *off += 4) {
-        uint32_t u = vex_get_u32le(b + *off);
-        memcpy(&v[i], &u, 4);
+    for (i = 0; i < n; i++) {
+        v[i] = vx_rd_f32(in, "truncated payload");
         if (!isfinite(v[i]))
-            return vx_vq_errf(
-                err, VEX_CORRUPT,
-                "quantizer blob: offset %zu: %s %zu is not finite", *off, what,
-                i);
+            return i;
     }
-    return VEX_OK;
+    return n;
 }
 
-static int get_f64(const unsigned char *b, size_t *off, double *v, vex_err *err)
+/* As get_f32s for n floats; VEX_CORRUPT naming the first bad one. */
+static int get_finite(vx_rd *in, float *v, size_t n, vex_err *err,
+                      const char *what)
 {
-    uint64_t u = vex_get_u64le(b + *off);
-    memcpy(v, &u, 8);
-    if (!isfinite(*v) || *v < 0)
-        return vx_vq_errf(err, VEX_CORRUPT,
-                          "quantizer blob: offset %zu: bad error report", *off);
-    *off += 8;
-    return VEX_OK;
+    size_t k = get_f32s(in, v, n);
+    if (k == n)
+        return VEX_OK;
+    return VX_CORRUPT(err, "quantizer blob: offset %zu: %s %zu is not finite",
+                      vx_rd_off(in) - 4, what, k);
 }
 
-#define CORRUPT(off, ...)                                                      \
-    do {                                                                       \
-        char m_[256];                                                          \
-        snprintf(m_, sizeof m_, __VA_ARGS__);                                  \
-        rc = vx_vq_errf(err, VEX_CORRUPT, "quantizer blob: offset %zu: %s",    \
-                        (size_t)(off), m_);                                    \
-        goto cleanup;                                                          \
-    } while (0)
+/* An OPQ error report: finite and not negative. */
+static int get_report(vx_rd *in, double *v, vex_err *err)
+{
+    size_t at = vx_rd_off(in);
+    *v = vx_rd_f64(in, "truncated payload");
+    if (!isfinite(*v) || *v < 0)
+        return VX_CORRUPT(err, "quantizer blob: offset %zu: bad error report",
+                          at);
+    return VEX_OK;
+}
 
 int vx_vq_deserialize(const vex_mem *mem, const void *buf, size_t size,
                       vq_quantizer **out, vex_err *err)
 {
-    const unsigned char *b = buf;
+    const unsigned char *b = buf, *magic;
     vq_quantizer *q = NULL;
     vq_params p;
     uint32_t version, hdr, kind, dim, metric, flags, m, nbits, dsub, md, dd;
     uint64_t total;
-    size_t off, i, j, nc;
+    size_t i, j, nc, at;
+    vx_rd in;
     int rc = VEX_OK;
     if (out)
         *out = NULL;
     if (mem == NULL || out == NULL || (buf == NULL && size > 0))
-        return vx_vq_errf(err, VEX_INVALID, "deserialize: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "deserialize: NULL argument");
     if (size < BLOB_MIN)
-        CORRUPT(size, "truncated: %zu bytes, a blob has at least %u", size,
-                BLOB_MIN);
-    if (memcmp(b, BLOB_MAGIC, 8) != 0)
-        CORRUPT(0, "bad magic");
-    total = vex_get_u64le(b + 16);
+        return VX_CORRUPT(err,
+                          "quantizer blob: offset %zu: truncated: %zu bytes, "
+                          "a blob has at least %u",
+                          size, size, BLOB_MIN);
+    /* the header (the length checked above covers it) */
+    in = vx_rd_new(b, size - 4);
+    magic = vx_rd_take(&in, 8, NULL);
+    version = vx_rd_u32(&in, NULL);
+    hdr = vx_rd_u32(&in, NULL);
+    total = vx_rd_u64(&in, NULL);
+    kind = vx_rd_u32(&in, NULL);
+    dim = vx_rd_u32(&in, NULL);
+    metric = vx_rd_u32(&in, NULL);
+    flags = vx_rd_u32(&in, NULL);
+    m = vx_rd_u32(&in, NULL);
+    nbits = vx_rd_u32(&in, NULL);
+    dsub = vx_rd_u32(&in, NULL);
+    if (memcmp(magic, BLOB_MAGIC, 8) != 0)
+        return VX_CORRUPT(err, "quantizer blob: offset 0: bad magic");
     if (total != size)
-        CORRUPT(16, "total size %llu but %zu bytes given",
-                (unsigned long long)total, size);
+        return VX_CORRUPT(err,
+                          "quantizer blob: offset 16: total size %llu but %zu "
+                          "bytes given",
+                          (unsigned long long)total, size);
     if (vex_get_u32le(b + size - 4) != vex_crc32c(b, size - 4))
-        CORRUPT(size - 4, "checksum mismatch");
-    version = vex_get_u32le(b + 8);
+        return VX_CORRUPT(err, "quantizer blob: offset %zu: checksum mismatch",
+                          size - 4);
     if (version != BLOB_VERSION)
-        return vx_vq_errf(err, version == 0 ? VEX_CORRUPT : VEX_UNSUPPORTED,
+        return vx_err_set(err, version == 0 ? VEX_CORRUPT : VEX_UNSUPPORTED,
                           "quantizer blob: offset 8: format version %u, this "
                           "build reads version %u",
                           version, BLOB_VERSION);
-    hdr = vex_get_u32le(b + 12);
     if (hdr != BLOB_HDR)
-        CORRUPT(12, "header size %u, expected %u", hdr, BLOB_HDR);
-    kind = vex_get_u32le(b + 24);
-    dim = vex_get_u32le(b + 28);
-    metric = vex_get_u32le(b + 32);
-    flags = vex_get_u32le(b + 36);
-    m = vex_get_u32le(b + 40);
-    nbits = vex_get_u32le(b + 44);
-    dsub = vex_get_u32le(b + 48);
+        return VX_CORRUPT(err,
+                          "quantizer blob: offset 12: header size %u, "
+                          "expected %u",
+                          hdr, BLOB_HDR);
     if (kind < VQ_SQ8 || kind > VQ_OPQ)
-        CORRUPT(24, "unknown kind %u", kind);
+        return VX_CORRUPT(err, "quantizer blob: offset 24: unknown kind %u",
+                          kind);
     if (dim < 1 || dim > VEX_MAX_DIM ||
         (kind == VQ_OPQ && dim > VQ_OPQ_MAX_DIM))
-        CORRUPT(28, "dimension %u out of range", dim);
+        return VX_CORRUPT(err,
+                          "quantizer blob: offset 28: dimension %u out of "
+                          "range",
+                          dim);
     if (metric != VEX_METRIC_L2 && metric != VEX_METRIC_IP &&
         metric != VEX_METRIC_COSINE)
-        CORRUPT(32, "unknown metric %u", metric);
+        return VX_CORRUPT(err, "quantizer blob: offset 32: unknown metric %u",
+                          metric);
     if (flags & ~(kind == VQ_SQ8  ? FLAG_UNIFORM
                   : kind == VQ_BQ ? FLAG_CENTER
                                   : 0u))
-        CORRUPT(36, "unknown flags %#x", flags);
-    for (i = 52; i < BLOB_HDR; i++)
-        if (b[i] != 0)
-            CORRUPT(i, "reserved byte is not zero");
+        return VX_CORRUPT(err, "quantizer blob: offset 36: unknown flags %#x",
+                          flags);
+    if (!vx_rd_zero(&in, BLOB_HDR - vx_rd_pos(&in),
+                    "reserved byte is not zero"))
+        return VX_CORRUPT(err, "quantizer blob: offset %zu: %s",
+                          vx_rd_fail_off(&in), vx_rd_what(&in));
     vx_vq_params_init(&p, (vq_kind)kind, dim, (vex_metric)metric);
     p.sq8_uniform = (flags & FLAG_UNIFORM) != 0;
     p.bq_center = (flags & FLAG_CENTER) != 0;
     if (is_pq((vq_kind)kind)) {
         if (nbits != 4 && nbits != 8)
-            CORRUPT(44, "%u bits per code", nbits);
+            return VX_CORRUPT(
+                err, "quantizer blob: offset 44: %u bits per code", nbits);
         if (m < 1 || m > dim || m > (nbits == 4 ? VQ_PQ4_MAX_M : VQ_PQ_MAX_M))
-            CORRUPT(40, "M = %u out of range for dimension %u", m, dim);
+            return VX_CORRUPT(err,
+                              "quantizer blob: offset 40: M = %u out of range "
+                              "for dimension %u",
+                              m, dim);
         if (dsub != (dim + m - 1) / m)
-            CORRUPT(48, "sub-dimension %u, expected %u", dsub,
-                    (dim + m - 1) / m);
+            return VX_CORRUPT(err,
+                              "quantizer blob: offset 48: sub-dimension %u, "
+                              "expected %u",
+                              dsub, (dim + m - 1) / m);
         p.pq_m = m;
         p.pq_nbits = nbits;
     } else {
         if (m != 0)
-            CORRUPT(40, "M = %u for a kind without subquantizers", m);
+            return VX_CORRUPT(err,
+                              "quantizer blob: offset 40: M = %u for a kind "
+                              "without subquantizers",
+                              m);
         if (nbits != (kind == VQ_BQ ? 1u : 8u))
-            CORRUPT(44, "%u bits per code", nbits);
+            return VX_CORRUPT(
+                err, "quantizer blob: offset 44: %u bits per code", nbits);
         if (dsub != 0)
-            CORRUPT(48, "sub-dimension %u for a kind without subquantizers",
-                    dsub);
+            return VX_CORRUPT(err,
+                              "quantizer blob: offset 48: sub-dimension %u for "
+                              "a kind without subquantizers",
+                              dsub);
     }
     if ((rc = create(mem, &p, &q, err)) != VEX_OK)
         goto cleanup;
-    if (size != BLOB_MIN + payload_size(q))
-        CORRUPT(16, "total size %zu, the header's fields give %zu", size,
-                BLOB_MIN + payload_size(q));
-    off = BLOB_HDR;
+    if (size != BLOB_MIN + payload_size(q)) {
+        rc = VX_CORRUPT(err,
+                        "quantizer blob: offset 16: total size %zu, the "
+                        "header's fields give %zu",
+                        size, BLOB_MIN + payload_size(q));
+        goto cleanup;
+    }
+    /* the payload: exactly what the header's fields give (checked above) */
     nc = (size_t)q->m * q->ksub * q->dsub;
     switch (q->p.kind) {
     case VQ_SQ8:
     case VQ_BQ:
-        if ((rc = get_f32s(b, &off, q->a, dim, err, "offset/mean")) != 0 ||
-            (rc = get_f32s(b, &off, q->b, dim, err, "step/scale")) != 0)
+        if ((rc = get_finite(&in, q->a, dim, err, "offset/mean")) != 0 ||
+            (rc = get_finite(&in, q->b, dim, err, "step/scale")) != 0)
             goto cleanup;
         for (i = 0; i < dim; i++) {
-            if (q->b[i] < 0)
-                CORRUPT(BLOB_HDR + 4 * (dim + i), "negative step/scale");
-            if (p.sq8_uniform && q->b[i] != q->b[0])
-                CORRUPT(BLOB_HDR + 4 * (dim + i),
-                        "steps differ under the uniform flag");
+            at = BLOB_HDR + 4 * ((size_t)dim + i);
+            if (q->b[i] < 0) {
+                rc = VX_CORRUPT(err,
+                                "quantizer blob: offset %zu: negative "
+                                "step/scale",
+                                at);
+                goto cleanup;
+            }
+            if (p.sq8_uniform && q->b[i] != q->b[0]) {
+                rc = VX_CORRUPT(err,
+                                "quantizer blob: offset %zu: steps differ "
+                                "under the uniform flag",
+                                at);
+                goto cleanup;
+            }
         }
         break;
     case VQ_OPQ:
-        if ((rc = get_f64(b, &off, &q->err_before, err)) != 0 ||
-            (rc = get_f64(b, &off, &q->err_after, err)) != 0 ||
-            (rc = get_f32s(b, &off, q->rot, (size_t)dim * dim, err,
-                           "rotation entry")) != 0)
+        if ((rc = get_report(&in, &q->err_before, err)) != 0 ||
+            (rc = get_report(&in, &q->err_after, err)) != 0 ||
+            (rc = get_finite(&in, q->rot, (size_t)dim * dim, err,
+                             "rotation entry")) != 0)
             goto cleanup;
         /* fall through */
     case VQ_PQ:
-        if ((rc = get_f32s(b, &off, q->cent, nc, err, "centroid value")) != 0)
+        at = vx_rd_off(&in);
+        if ((rc = get_finite(&in, q->cent, nc, err, "centroid value")) != 0)
             goto cleanup;
         /* the padded coordinates are zero (quant.h: padding) */
         for (i = 0; i < nc; i++) {
             md = (uint32_t)((i / ((size_t)q->ksub * dsub)) * dsub);
             dd = (uint32_t)(i % dsub);
             if (md + dd >= dim && q->cent[i] != 0.0f) {
-                j = off - 4 * nc + 4 * i;
-                CORRUPT(j, "padding coordinate is not zero");
+                j = at + 4 * i;
+                rc = VX_CORRUPT(err,
+                                "quantizer blob: offset %zu: padding "
+                                "coordinate is not zero",
+                                j);
+                goto cleanup;
             }
         }
         break;
+    }
+    if (!vx_rd_end(&in, "payload shorter than the blob")) {
+        rc = VX_CORRUPT(err, "quantizer blob: offset %zu: %s",
+                        vx_rd_fail_off(&in), vx_rd_what(&in));
+        goto cleanup;
     }
     q->trained = 1;
     *out = q;

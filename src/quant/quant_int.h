@@ -32,12 +32,6 @@ struct vq_dc {
     float bias, scale, lut_bias, lut_scale;
 };
 
-/* Records a message in e (when not NULL) and returns rc. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-int vx_vq_errf(vex_err *e, int rc, const char *fmt, ...);
-
 /* Floats of scratch vx_vq_transform needs. */
 size_t vx_vq_buf_floats(const vq_quantizer *q);
 /* x in the space codes live in: normalised (cosine), rotated (OPQ) and

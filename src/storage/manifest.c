@@ -49,6 +49,7 @@
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/hex.h"
+#include "util/rd.h"
 
 #define MAN_VERSION  2u   /* 2 adds the schema blob; 1 is still read */
 #define MAN_HDR_SIZE 64u  /* header */
@@ -94,7 +95,7 @@ static int man_join(char *out, const char *dir, const char *name, vex_err *err)
 {
     int n = snprintf(out, MAN_PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= MAN_PATH_MAX)
-        return vx_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
+        return vx_err_set(err, VEX_INVALID, "%s: path too long", dir);
     return VEX_OK;
 }
 
@@ -251,74 +252,71 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     if (len)
         *len = 0;
     if (m == NULL || mem == NULL || buf == NULL || len == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: NULL argument");
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: NULL argument");
     why = man_config_problem(&m->config, &off);
     if (why)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_manifest_encode: %s", why);
+        return vx_err_set(err, VEX_INVALID, "vx_manifest_encode: %s", why);
     if (m->number >= m->next_file)
-        return vx_vfs_fail(
-            err, VEX_INVALID,
-            "vx_manifest_encode: number %llu not below next_file "
-            "%llu",
-            (unsigned long long)m->number, (unsigned long long)m->next_file);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: number %llu not below next_file "
+                          "%llu",
+                          (unsigned long long)m->number,
+                          (unsigned long long)m->next_file);
     if (m->n_segments > MAN_MAX_SEGMENTS)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: %u segments, at most %u",
-                           m->n_segments, MAN_MAX_SEGMENTS);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: %u segments, at most %u",
+                          m->n_segments, MAN_MAX_SEGMENTS);
     if (m->n_segments && m->segs == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: segs is NULL for %u segments",
-                           m->n_segments);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: segs is NULL for %u segments",
+                          m->n_segments);
     for (i = 0; i < m->n_segments; i++) {
         const man_segment *s = &m->segs[i];
         uint64_t k;
         why = man_seg_problem(m, s, &off);
         if (why)
-            return vx_vfs_fail(
+            return vx_err_set(
                 err, VEX_INVALID,
                 "vx_manifest_encode: segment %u (number %llu): %s", i,
                 (unsigned long long)s->number, why);
         if (s->n_deleted && s->deleted == NULL)
-            return vx_vfs_fail(
-                err, VEX_INVALID,
-                "vx_manifest_encode: segment %u: deleted is NULL "
-                "for %llu ids",
-                i, (unsigned long long)s->n_deleted);
+            return vx_err_set(err, VEX_INVALID,
+                              "vx_manifest_encode: segment %u: deleted is NULL "
+                              "for %llu ids",
+                              i, (unsigned long long)s->n_deleted);
         for (k = 1; k < s->n_deleted; k++)
             if (s->deleted[k] <= s->deleted[k - 1])
-                return vx_vfs_fail(
-                    err, VEX_INVALID,
-                    "vx_manifest_encode: segment %u: deleted ids "
-                    "not strictly ascending at index %llu",
-                    i, (unsigned long long)k);
+                return vx_err_set(err, VEX_INVALID,
+                                  "vx_manifest_encode: segment %u: deleted ids "
+                                  "not strictly ascending at index %llu",
+                                  i, (unsigned long long)k);
         if (s->n_deleted > (SIZE_MAX - MAN_MIN_SIZE) / 16 - total_del)
-            return vx_vfs_fail(err, VEX_NOMEM,
-                               "vx_manifest_encode: too many deleted ids");
+            return vx_err_set(err, VEX_NOMEM,
+                              "vx_manifest_encode: too many deleted ids");
         total_del += s->n_deleted; /* the size below cannot overflow */
     }
     rc = man_find_dup(m->segs, m->n_segments, mem, &dup);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "vx_manifest_encode: out of memory");
+        return vx_err_set(err, rc, "vx_manifest_encode: out of memory");
     if (dup < m->n_segments)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_encode: segment %u: number %llu used "
-                           "twice",
-                           dup, (unsigned long long)m->segs[dup].number);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: segment %u: number %llu used "
+                          "twice",
+                          dup, (unsigned long long)m->segs[dup].number);
 
     if (m->schema_len > MAN_MAX_SCHEMA || (m->schema_len && !m->schema))
-        return vx_vfs_fail(
-            err, VEX_INVALID,
-            "vx_manifest_encode: schema of %u bytes (at most %u, "
-            "non-NULL)",
-            m->schema_len, MAN_MAX_SCHEMA);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: schema of %u bytes (at most %u, "
+                          "non-NULL)",
+                          m->schema_len, MAN_MAX_SCHEMA);
     size = (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m->n_segments +
            8 * total_del + m->schema_len;
     b = vx_mem_calloc(mem, 1, (size_t)size);
     if (b == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM,
-                           "vx_manifest_encode: out of memory (%llu bytes)",
-                           (unsigned long long)size);
+        return vx_err_set(err, VEX_NOMEM,
+                          "vx_manifest_encode: out of memory (%llu bytes)",
+                          (unsigned long long)size);
     /* header */
     memcpy(b, man_magic, 8);
     vex_put_u32le(b + 8, m->schema_len ? 2u : 1u);
@@ -397,8 +395,8 @@ void vx_manifest_free(manifest *m, const vex_mem *mem)
     do {                                                                       \
         char what_[256];                                                       \
         snprintf(what_, sizeof what_, __VA_ARGS__);                            \
-        rc = vx_vfs_fail(err, VEX_CORRUPT, "%s: %s at offset %llu", fname,     \
-                         what_, (unsigned long long)(off));                    \
+        rc = VX_CORRUPT(err, "%s: %s at offset %llu", fname, what_,            \
+                        (unsigned long long)(off));                            \
         goto cleanup;                                                          \
     } while (0)
 
@@ -406,11 +404,12 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
                        const vex_mem *mem, vex_err *err, manifest *out)
 {
     manifest m;
-    const unsigned char *p;
+    const unsigned char *name;
     uint64_t size, total_del, sum_del = 0, ids_off;
-    uint32_t version, i, dup;
+    uint32_t version, res12, res52, i, dup;
     const char *why;
     unsigned off;
+    vx_rd in, cfg;
     int rc = VEX_OK;
 
     memset(&m, 0, sizeof m);
@@ -419,39 +418,61 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (fname == NULL)
         fname = "manifest";
     if ((buf == NULL && len) || mem == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_decode: NULL argument");
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_decode: NULL argument");
     /* the frozen part: magic, length field, trailing CRC (FORMAT.md) */
     if (len >= 8 && memcmp(buf, man_magic, 8) != 0)
         BAD(0, "bad magic");
     if (len < MAN_MIN_SIZE)
         BAD(len, "truncated (%zu bytes, the smallest manifest has %u)", len,
             MAN_MIN_SIZE);
-    size = vex_get_u64le(buf + 16);
+    /* one reader over everything before the CRC; the header and the
+     * configuration fit in MAN_MIN_SIZE, what follows is read only after
+     * the exact length is checked below */
+    in = vx_rd_new(buf, len - 4);
+    vx_rd_skip(&in, 8, NULL);
+    version = vx_rd_u32(&in, NULL);
+    res12 = vx_rd_u32(&in, NULL);
+    size = vx_rd_u64(&in, NULL);
+    m.number = vx_rd_u64(&in, NULL);
+    m.next_file = vx_rd_u64(&in, NULL);
+    m.flushed_seq = vx_rd_u64(&in, NULL);
+    m.n_segments = vx_rd_u32(&in, NULL);
+    res52 = vx_rd_u32(&in, NULL);
+    total_del = vx_rd_u64(&in, NULL);
+    cfg = vx_rd_sub(&in, MAN_CFG_SIZE, NULL); /* offsets stay file offsets */
+    name = vx_rd_take(&cfg, MAN_NAME_MAX, NULL);
+    m.config.dim = vx_rd_u32(&cfg, NULL);
+    m.config.elem = vx_rd_u32(&cfg, NULL);
+    m.config.metric = vx_rd_u32(&cfg, NULL);
+    m.config.index_kind = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_m = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_ef_construction = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_ef_search = vx_rd_u32(&cfg, NULL);
+    m.schema_len = vx_rd_u32(&cfg, NULL);
+    m.config.hnsw_seed = vx_rd_u64(&cfg, NULL);
+    m.config.created_unix = vx_rd_u64(&cfg, NULL);
+    m.config.quant = vx_rd_u32(&cfg, NULL);
+    m.config.quant_m = vx_rd_u32(&cfg, NULL);
+    m.config.quant_bits = vx_rd_u32(&cfg, NULL);
+    m.config.quant_refine = vx_rd_f32(&cfg, NULL);
     if (size != len)
         BAD(16, "length field says %llu bytes but there are %zu",
             (unsigned long long)size, len);
     if (vex_get_u32le(buf + len - 4) != vex_crc32c(buf, len - 4))
         BAD(len - 4, "checksum mismatch");
-    version = vex_get_u32le(buf + 8);
     if (version > MAN_VERSION) {
-        rc = vx_vfs_fail(err, VEX_UNSUPPORTED,
-                         "%s: format version %u is newer than %u at offset 8",
-                         fname, version, MAN_VERSION);
+        rc = vx_err_set(err, VEX_UNSUPPORTED,
+                        "%s: format version %u is newer than %u at offset 8",
+                        fname, version, MAN_VERSION);
         goto cleanup;
     }
     if (version != 1 && version != MAN_VERSION)
         BAD(8, "bad format version %u", version);
-    if (vex_get_u32le(buf + 12) != 0)
+    if (res12 != 0)
         BAD(12, "reserved field not zero");
-    if (vex_get_u32le(buf + 52) != 0)
+    if (res52 != 0)
         BAD(52, "reserved field not zero");
-    m.number = vex_get_u64le(buf + 24);
-    m.next_file = vex_get_u64le(buf + 32);
-    m.flushed_seq = vex_get_u64le(buf + 40);
-    m.n_segments = vex_get_u32le(buf + 48);
-    total_del = vex_get_u64le(buf + 56);
-    m.schema_len = vex_get_u32le(buf + MAN_HDR_SIZE + 92);
     if (version == 1 && m.schema_len != 0)
         BAD(MAN_HDR_SIZE + 92, "reserved field not zero");
     if (version == 2 && (m.schema_len == 0 || m.schema_len > MAN_MAX_SCHEMA))
@@ -474,37 +495,18 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             (unsigned long long)m.number, (unsigned long long)m.next_file);
 
     /* configuration */
-    p = buf + MAN_HDR_SIZE;
     {
         size_t n = 0;
-        while (n < MAN_NAME_MAX && p[n])
+        while (n < MAN_NAME_MAX && name[n])
             n++;
-        memcpy(m.config.name, p, n);
+        memcpy(m.config.name, name, n);
         m.config.name[n] = '\0';
         for (i = (uint32_t)n; i < MAN_NAME_MAX; i++)
-            if (p[i])
+            if (name[i])
                 BAD(MAN_HDR_SIZE + i, "non-zero byte after the name");
     }
-    m.config.dim = vex_get_u32le(p + 64);
-    m.config.elem = vex_get_u32le(p + 68);
-    m.config.metric = vex_get_u32le(p + 72);
-    m.config.index_kind = vex_get_u32le(p + 76);
-    m.config.hnsw_m = vex_get_u32le(p + 80);
-    m.config.hnsw_ef_construction = vex_get_u32le(p + 84);
-    m.config.hnsw_ef_search = vex_get_u32le(p + 88);
-    /* p + 92: schema_len, read and checked with the header */
-    m.config.hnsw_seed = vex_get_u64le(p + 96);
-    m.config.created_unix = vex_get_u64le(p + 104);
-    m.config.quant = vex_get_u32le(p + 112);
-    m.config.quant_m = vex_get_u32le(p + 116);
-    m.config.quant_bits = vex_get_u32le(p + 120);
-    {
-        uint32_t r = vex_get_u32le(p + 124);
-        memcpy(&m.config.quant_refine, &r, 4);
-    }
-    for (i = 128; i < MAN_CFG_SIZE; i++)
-        if (p[i])
-            BAD(MAN_HDR_SIZE + i, "reserved byte not zero");
+    if (!vx_rd_zero(&cfg, vx_rd_left(&cfg), "reserved byte not zero"))
+        BAD(vx_rd_fail_off(&cfg), "%s", vx_rd_what(&cfg));
     why = man_config_problem(&m.config, &off);
     if (why)
         BAD(MAN_HDR_SIZE + off, "%s", why);
@@ -514,21 +516,22 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (m.n_segments) {
         m.segs = vx_mem_calloc(mem, m.n_segments, sizeof *m.segs);
         if (m.segs == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%u segments)",
-                             fname, m.n_segments);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory (%u segments)",
+                            fname, m.n_segments);
             goto cleanup;
         }
     }
     for (i = 0; i < m.n_segments; i++) {
         man_segment *s = &m.segs[i];
-        uint64_t at = MAN_FIXED + (uint64_t)MAN_SEG_SIZE * i;
-        p = buf + at;
-        s->number = vex_get_u64le(p);
-        s->n_rows = vex_get_u64le(p + 8);
-        s->file_size = vex_get_u64le(p + 16);
-        s->min_seq = vex_get_u64le(p + 24);
-        s->max_seq = vex_get_u64le(p + 32);
-        s->n_deleted = vex_get_u64le(p + 40);
+        uint64_t at = vx_rd_off(&in);
+        s->number = vx_rd_u64(&in, "truncated segment table");
+        s->n_rows = vx_rd_u64(&in, "truncated segment table");
+        s->file_size = vx_rd_u64(&in, "truncated segment table");
+        s->min_seq = vx_rd_u64(&in, "truncated segment table");
+        s->max_seq = vx_rd_u64(&in, "truncated segment table");
+        s->n_deleted = vx_rd_u64(&in, "truncated segment table");
+        if (!vx_rd_ok(&in))
+            break;
         why = man_seg_problem(&m, s, &off);
         if (why)
             BAD(at + off, "segment %u (number %llu): %s", i,
@@ -537,47 +540,52 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             BAD(at + 40, "segment %u: deleted ids exceed the total", i);
         sum_del += s->n_deleted;
     }
-    if (sum_del != total_del)
+    if (vx_rd_ok(&in) && sum_del != total_del)
         BAD(56, "total deleted ids %llu but the segments list %llu",
             (unsigned long long)total_del, (unsigned long long)sum_del);
-    rc = man_find_dup(m.segs, m.n_segments, mem, &dup);
+    rc = man_find_dup(m.segs, vx_rd_ok(&in) ? m.n_segments : 0, mem, &dup);
     if (rc != VEX_OK) {
-        rc = vx_vfs_fail(err, rc, "%s: out of memory", fname);
+        rc = vx_err_set(err, rc, "%s: out of memory", fname);
         goto cleanup;
     }
-    if (dup < m.n_segments)
+    if (vx_rd_ok(&in) && dup < m.n_segments)
         BAD(MAN_FIXED + (uint64_t)MAN_SEG_SIZE * dup,
             "segment %u: number %llu used twice", dup,
             (unsigned long long)m.segs[dup].number);
 
     /* deleted ids: each array's size was bounded by the total above */
-    ids_off = MAN_FIXED + (uint64_t)MAN_SEG_SIZE * m.n_segments;
-    for (i = 0; i < m.n_segments; i++) {
+    for (i = 0; i < m.n_segments && vx_rd_ok(&in); i++) {
         man_segment *s = &m.segs[i];
         uint64_t k, n = s->n_deleted;
         if (n == 0)
             continue;
         s->deleted = vx_mem_alloc(mem, (size_t)n * sizeof *s->deleted);
         if (s->deleted == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM,
-                             "%s: out of memory (%llu deleted ids)", fname,
-                             (unsigned long long)n);
+            rc = vx_err_set(err, VEX_NOMEM,
+                            "%s: out of memory (%llu deleted ids)", fname,
+                            (unsigned long long)n);
             goto cleanup;
         }
-        for (k = 0; k < n; k++, ids_off += 8) {
-            s->deleted[k] = vex_get_u64le(buf + ids_off);
-            if (k && s->deleted[k] <= s->deleted[k - 1])
+        for (k = 0; k < n; k++) {
+            ids_off = vx_rd_off(&in);
+            s->deleted[k] = vx_rd_u64(&in, "truncated deleted ids");
+            if (vx_rd_ok(&in) && k && s->deleted[k] <= s->deleted[k - 1])
                 BAD(ids_off, "deleted ids of segment %u not ascending", i);
         }
     }
-    if (m.schema_len) {
+    if (m.schema_len && vx_rd_ok(&in)) {
         m.schema = vx_mem_alloc(mem, m.schema_len);
         if (m.schema == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", fname);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory", fname);
             goto cleanup;
         }
-        memcpy(m.schema, buf + ids_off, m.schema_len);
+        vx_rd_copy(&in, m.schema, m.schema_len, "truncated schema");
     }
+    /* the length check above makes these reads exact; kept as the
+     * reader's own check all the same */
+    vx_rd_end(&in, "bytes after the schema");
+    if (!vx_rd_ok(&in))
+        BAD(vx_rd_fail_off(&in), "%s", vx_rd_what(&in));
     *out = m;
     return VEX_OK;
 cleanup:
@@ -604,27 +612,22 @@ static int cur_decode(const char *b, size_t n, const char *path, vex_err *err,
     char name[MAN_FILE_NAME_SIZE];
     uint64_t crc;
     if (n < CUR_SIZE)
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: truncated (%zu of %u bytes) at offset %zu",
-                           path, n, CUR_SIZE, n);
+        return VX_CORRUPT(err, "%s: truncated (%zu of %u bytes) at offset %zu",
+                          path, n, CUR_SIZE, n);
     if (n > CUR_SIZE)
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: longer than %u bytes at offset %u", path,
-                           CUR_SIZE, CUR_SIZE);
+        return VX_CORRUPT(err, "%s: longer than %u bytes at offset %u", path,
+                          CUR_SIZE, CUR_SIZE);
     memcpy(name, b, CUR_NAME_LEN);
     name[CUR_NAME_LEN] = '\0';
     if (!vx_manifest_parse_name(name, number))
-        return vx_vfs_fail(err, VEX_CORRUPT, "%s: no manifest name at offset 0",
-                           path);
+        return VX_CORRUPT(err, "%s: no manifest name at offset 0", path);
     if (b[CUR_NAME_LEN] != ' ' || b[CUR_SIZE - 1] != '\n' ||
         !vex_parse_hex(b + CUR_NAME_LEN + 1, 8, &crc))
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: bad checksum field at offset %u", path,
-                           CUR_NAME_LEN);
+        return VX_CORRUPT(err, "%s: bad checksum field at offset %u", path,
+                          CUR_NAME_LEN);
     if ((uint32_t)crc != vex_crc32c(b, CUR_NAME_LEN))
-        return vx_vfs_fail(err, VEX_CORRUPT,
-                           "%s: checksum mismatch at offset %u", path,
-                           CUR_NAME_LEN + 1);
+        return VX_CORRUPT(err, "%s: checksum mismatch at offset %u", path,
+                          CUR_NAME_LEN + 1);
     return VEX_OK;
 }
 
@@ -675,8 +678,8 @@ int vx_manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
     if (ambiguous)
         *ambiguous = 0;
     if (vfs == NULL || dir == NULL || m == NULL || mem == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_manifest_publish: NULL argument");
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_publish: NULL argument");
     vx_manifest_file_name(name, sizeof name, m->number);
     rc = man_join(man_path, dir, name, err);
     if (rc == VEX_OK)
@@ -750,15 +753,15 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (out)
         memset(out, 0, sizeof *out);
     if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_manifest_load: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_manifest_load: NULL argument");
     /* CURRENT */
     rc = man_join(path, dir, "CURRENT", err);
     if (rc != VEX_OK)
         return rc;
     rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND)
-        return vx_vfs_fail(err, VEX_NOTFOUND,
-                           "%s: not found (not a collection directory)", path);
+        return vx_err_set(err, VEX_NOTFOUND,
+                          "%s: not found (not a collection directory)", path);
     if (rc == VEX_OK)
         rc = vex_file_read(f, cur, sizeof cur, 0, &got, err);
     if (rc == VEX_OK)
@@ -778,9 +781,9 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         return rc;
     rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND) {
-        rc = vx_vfs_fail(err, VEX_CORRUPT,
-                         "%s/CURRENT: names %s, which is missing, at offset 0",
-                         dir, name);
+        rc = VX_CORRUPT(err,
+                        "%s/CURRENT: names %s, which is missing, at offset 0",
+                        dir, name);
         goto cleanup;
     }
     if (rc == VEX_OK)
@@ -788,14 +791,14 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (rc != VEX_OK)
         goto cleanup;
     if (size > SIZE_MAX - 1) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: %llu bytes", path,
-                         (unsigned long long)size);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: %llu bytes", path,
+                        (unsigned long long)size);
         goto cleanup;
     }
     buf = vx_mem_alloc(mem, size ? (size_t)size : 1);
     if (buf == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%llu bytes)", path,
-                         (unsigned long long)size);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory (%llu bytes)", path,
+                        (unsigned long long)size);
         goto cleanup;
     }
     if (size)
@@ -808,10 +811,10 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (rc == VEX_OK)
         rc = vx_manifest_decode(buf, (size_t)size, path, mem, err, out);
     if (rc == VEX_OK && out->number != number) {
-        rc = vx_vfs_fail(err, VEX_CORRUPT,
-                         "%s: holds number %016llx, not the one in its name, "
-                         "at offset 24",
-                         path, (unsigned long long)out->number);
+        rc = VX_CORRUPT(err,
+                        "%s: holds number %016llx, not the one in its name, "
+                        "at offset 24",
+                        path, (unsigned long long)out->number);
         vx_manifest_free(out, mem);
     }
 cleanup:

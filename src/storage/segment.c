@@ -69,6 +69,7 @@
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/hex.h"
+#include "util/rd.h"
 
 #define SEG_VERSION     3u
 #define SEG_VERSION_MIN 2u    /* version 2: the same without META sections */
@@ -138,7 +139,9 @@ seg_fail(vex_err *err, int rc, const char *path, uint64_t off, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return vx_vfs_fail(err, rc, "%s: %s at offset %" PRIu64, path, what, off);
+    if (rc == VEX_CORRUPT)
+        return VX_CORRUPT(err, "%s: %s at offset %" PRIu64, path, what, off);
+    return vx_err_set(err, rc, "%s: %s at offset %" PRIu64, path, what, off);
 }
 
 static uint64_t align_up(uint64_t x)
@@ -261,41 +264,41 @@ static int check_input(const seg_write_info *wi, const char *path,
     int nomem;
     *live = NULL;
     if (wi->n_keys > SEG_MAX_ROWS)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: %" PRIu64 " keys, at most 2^40", path,
-                           wi->n_keys);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: %" PRIu64 " keys, at most 2^40", path,
+                          wi->n_keys);
     if (n > wi->n_keys)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: %" PRIu64 " rows but only %" PRIu64
-                           " keys (n_rows <= n_keys)",
-                           path, n, wi->n_keys);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: %" PRIu64 " rows but only %" PRIu64
+                          " keys (n_rows <= n_keys)",
+                          path, n, wi->n_keys);
     if (n > 0 && (wi->ids == NULL || wi->row_keys == NULL))
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL ids or row keys for %" PRIu64 " rows",
-                           path, n);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL ids or row keys for %" PRIu64 " rows", path,
+                          n);
     if (wi->n_keys > 0 && wi->key_ids == NULL)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL key ids for %" PRIu64 " keys", path,
-                           wi->n_keys);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL key ids for %" PRIu64 " keys", path,
+                          wi->n_keys);
     if (wi->index_blob == NULL && wi->blob_size != 0)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL index blob of %" PRIu64 " bytes", path,
-                           wi->blob_size);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL index blob of %" PRIu64 " bytes", path,
+                          wi->blob_size);
     if (wi->meta == NULL && wi->meta_len != 0)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "%s: NULL metadata of %" PRIu64 " bytes", path,
-                           wi->meta_len);
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: NULL metadata of %" PRIu64 " bytes", path,
+                          wi->meta_len);
     for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
-            return vx_vfs_fail(err, VEX_INVALID,
-                               "%s: ids not strictly ascending at row "
-                               "%" PRIu64,
-                               path, i);
+            return vx_err_set(err, VEX_INVALID,
+                              "%s: ids not strictly ascending at row "
+                              "%" PRIu64,
+                              path, i);
     *live = bits_alloc(m, wi->n_keys, &nomem);
     if (nomem)
-        return vx_vfs_fail(err, VEX_NOMEM,
-                           "%s: out of memory (bitmap of %" PRIu64 " keys)",
-                           path, wi->n_keys);
+        return vx_err_set(err, VEX_NOMEM,
+                          "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                          path, wi->n_keys);
     for (i = 0; i < n; i++) {
         uint64_t k = wi->row_keys[i];
         const char *what = NULL;
@@ -308,10 +311,10 @@ static int check_input(const seg_write_info *wi, const char *path,
         if (what != NULL) {
             vx_mem_free(m, *live);
             *live = NULL;
-            return vx_vfs_fail(err, VEX_INVALID,
-                               "%s: row %" PRIu64 " (id %" PRIu64
-                               ") has key %" PRIu64 ", %s",
-                               path, i, wi->ids[i], k, what);
+            return vx_err_set(err, VEX_INVALID,
+                              "%s: row %" PRIu64 " (id %" PRIu64
+                              ") has key %" PRIu64 ", %s",
+                              path, i, wi->ids[i], k, what);
         }
         bit_set(*live, k);
     }
@@ -338,16 +341,16 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     int n_sec = 0, i, rc;
 
     if (vfs == NULL || path == NULL || wi == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_write: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_write: NULL argument");
     if (mem)
         m = *mem;
     else if (vx_mem_init(&m, NULL) != VEX_OK)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_write: bad allocator");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_write: bad allocator");
     if (!vex_host_is_le())
-        return vx_vfs_fail(err, VEX_UNSUPPORTED,
-                           "%s: segment arrays are little-endian and this "
-                           "host is big-endian",
-                           path);
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "%s: segment arrays are little-endian and this "
+                          "host is big-endian",
+                          path);
     rc = check_input(wi, path, &m, &live, err);
     if (rc != VEX_OK)
         return rc;
@@ -369,9 +372,9 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         n_sec++;
         off[i] = align_up(end);
         if (len[i] > UINT64_MAX - off[i]) {
-            rc = vx_vfs_fail(err, VEX_INVALID,
-                             "%s: section of %" PRIu64 " bytes too large", path,
-                             len[i]);
+            rc = vx_err_set(err, VEX_INVALID,
+                            "%s: section of %" PRIu64 " bytes too large", path,
+                            len[i]);
             goto cleanup;
         }
         end = off[i] + len[i];
@@ -381,8 +384,8 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         buf_n = wi->n_keys > SEG_CHUNK / 8 ? SEG_CHUNK / 8 : (size_t)wi->n_keys;
         buf = vx_mem_alloc(&m, buf_n * 8);
         if (buf == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
-                             path, buf_n * 8);
+            rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
+                            path, buf_n * 8);
             goto cleanup;
         }
     }
@@ -461,13 +464,14 @@ cleanup:
 
 /* ---- the reader --------------------------------------------------------- */
 
-/* Offset of the first non-zero byte in p[from, to), or `to`. */
-static uint64_t first_nonzero(const unsigned char *p, uint64_t from,
-                              uint64_t to)
+/* Offset of the first non-zero byte in [from, to) of f's bytes, or `to`
+ * (the range is inside them). */
+static uint64_t first_nonzero(const vx_rd *f, uint64_t from, uint64_t to)
 {
-    while (from < to && p[from] == 0)
-        from++;
-    return from;
+    vx_rd z = *f;
+    if (vx_rd_seek(&z, from, NULL) && vx_rd_zero(&z, to - from, NULL))
+        return to;
+    return vx_rd_ok(&z) ? to : vx_rd_fail_off(&z);
 }
 
 /* Map the file, or read it into an aligned buffer when the mapping is not
@@ -491,8 +495,8 @@ static int seg_load(seg *s, vex_err *err)
         return rc;
     copy = vx_mem_alloc_aligned(&s->mem, len, 64);
     if (copy == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
-                           s->path, len);
+        return vx_err_set(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
+                          s->path, len);
     rc = vx_file_read_exact(s->file, copy, len, 0, err);
     if (rc != VEX_OK) {
         vx_mem_free_aligned(&s->mem, copy);
@@ -529,9 +533,9 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
                             s->ids[i], s->ids[i - 1]);
     s->live = bits_alloc(&s->mem, n_keys, &nomem);
     if (nomem)
-        return vx_vfs_fail(err, VEX_NOMEM,
-                           "%s: out of memory (bitmap of %" PRIu64 " keys)",
-                           path, n_keys);
+        return vx_err_set(err, VEX_NOMEM,
+                          "%s: out of memory (bitmap of %" PRIu64 " keys)",
+                          path, n_keys);
     for (i = 0; i < n; i++) {
         uint64_t k = s->row_keys[i];
         if (k >= n_keys)
@@ -577,10 +581,11 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     arr_sec arr[A_N] = {{SEG_SEC_IDS, "ids", 0, 0},
                         {SEG_SEC_ROWKEYS, "rowkeys", 0, 0},
                         {SEG_SEC_KEYIDS, "keyids", 0, 0}};
-    const unsigned char *h = s->base;
+    const unsigned char *h = s->base, *magic;
     const char *path = s->path;
     uint64_t size = s->len, prev_end = SEG_HDR_SIZE, z, total;
     uint32_t hsize, version, crc, want, n_sec, i;
+    vx_rd f, hr;
     int a;
 
     if (size < SEG_ALIGN)
@@ -588,22 +593,42 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                         "file is %" PRIu64 " bytes, shorter than the %u-byte "
                         "header page: truncated",
                         size, SEG_ALIGN);
-    if (memcmp(h + OFF_MAGIC, seg_magic, 8) != 0)
+    f = vx_rd_new(h, s->len); /* the whole file */
+    /* the header's fields, in file order (all inside the header page) */
+    hr = vx_rd_new(h, SEG_HDR_SIZE);
+    magic = vx_rd_take(&hr, 8, NULL);
+    version = vx_rd_u32(&hr, NULL);
+    hsize = vx_rd_u32(&hr, NULL);
+    s->info.number = vx_rd_u64(&hr, NULL);
+    s->info.dim = vx_rd_u32(&hr, NULL);
+    s->info.elem = vx_rd_u32(&hr, NULL);
+    s->info.metric = vx_rd_u32(&hr, NULL);
+    s->info.index_kind = vx_rd_u32(&hr, NULL);
+    s->info.n_rows = vx_rd_u64(&hr, NULL);
+    s->info.n_keys = vx_rd_u64(&hr, NULL);
+    s->info.min_seq = vx_rd_u64(&hr, NULL);
+    s->info.max_seq = vx_rd_u64(&hr, NULL);
+    total = vx_rd_u64(&hr, NULL);
+    n_sec = vx_rd_u32(&hr, NULL);
+    s->info.file_size = size;
+    if (memcmp(magic, seg_magic, 8) != 0)
         return seg_fail(err, VEX_CORRUPT, path, 0,
                         "bad magic (not a segment file)");
     /* invariant 2: the checksum first, then the version */
-    hsize = vex_get_u32le(h + OFF_HDR_SIZE);
     if (hsize < 64 || hsize > SEG_ALIGN || hsize % 4 != 0)
         return seg_fail(err, VEX_CORRUPT, path, OFF_HDR_SIZE,
                         "bad header size %u", hsize);
-    crc = vex_get_u32le(h + hsize - 4);
+    {
+        vx_rd c = f;
+        vx_rd_seek(&c, hsize - 4, NULL);
+        crc = vx_rd_u32(&c, NULL);
+    }
     want = vex_crc32c(h, hsize - 4);
     if (crc != want)
         return seg_fail(err, VEX_CORRUPT, path, hsize - 4,
                         "header checksum mismatch (stored 0x%08x, computed "
                         "0x%08x)",
                         crc, want);
-    version = vex_get_u32le(h + OFF_VERSION);
     if (version > SEG_VERSION)
         return seg_fail(err, VEX_UNSUPPORTED, path, OFF_VERSION,
                         "format version %u is newer than %u", version,
@@ -623,18 +648,6 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         return seg_fail(err, VEX_UNSUPPORTED, path, 0,
                         "sections are little-endian and this host is "
                         "big-endian");
-    s->info.number = vex_get_u64le(h + OFF_NUMBER);
-    s->info.dim = vex_get_u32le(h + OFF_DIM);
-    s->info.elem = vex_get_u32le(h + OFF_ELEM);
-    s->info.metric = vex_get_u32le(h + OFF_METRIC);
-    s->info.index_kind = vex_get_u32le(h + OFF_INDEX_KIND);
-    s->info.n_rows = vex_get_u64le(h + OFF_N_ROWS);
-    s->info.n_keys = vex_get_u64le(h + OFF_N_KEYS);
-    s->info.min_seq = vex_get_u64le(h + OFF_MIN_SEQ);
-    s->info.max_seq = vex_get_u64le(h + OFF_MAX_SEQ);
-    s->info.file_size = size;
-    total = vex_get_u64le(h + OFF_FILE_SIZE);
-    n_sec = vex_get_u32le(h + OFF_N_SECTIONS);
     if (s->info.number != expect)
         return seg_fail(err, VEX_CORRUPT, path, OFF_NUMBER,
                         "file number %" PRIu64 ", expected %" PRIu64
@@ -656,17 +669,17 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
         return seg_fail(err, VEX_CORRUPT, path, OFF_N_SECTIONS,
                         "%u sections, at most %d", n_sec, SEG_MAX_SECTIONS);
     /* reserved bytes and unused table entries are zero */
-    z = first_nonzero(h, OFF_RESERVED1, OFF_RESERVED1 + 4);
+    z = first_nonzero(&f, OFF_RESERVED1, OFF_RESERVED1 + 4);
     if (z == OFF_RESERVED1 + 4)
-        z = first_nonzero(h, OFF_TABLE + (uint64_t)SEC_ENTRY * n_sec, OFF_CRC);
+        z = first_nonzero(&f, OFF_TABLE + (uint64_t)SEC_ENTRY * n_sec, OFF_CRC);
     if (z != OFF_CRC)
         return seg_fail(err, VEX_CORRUPT, path, z,
                         "non-zero reserved header byte");
+    vx_rd_skip(&hr, 4, NULL); /* OFF_RESERVED1: the table follows */
     for (i = 0; i < n_sec; i++) {
-        const unsigned char *e = h + OFF_TABLE + SEC_ENTRY * i;
-        uint64_t eoff = OFF_TABLE + (uint64_t)SEC_ENTRY * i;
-        uint32_t kind = vex_get_u32le(e), scrc = vex_get_u32le(e + 4);
-        uint64_t off = vex_get_u64le(e + 8), len = vex_get_u64le(e + 16);
+        uint64_t eoff = vx_rd_off(&hr);
+        uint32_t kind = vx_rd_u32(&hr, NULL), scrc = vx_rd_u32(&hr, NULL);
+        uint64_t off = vx_rd_u64(&hr, NULL), len = vx_rd_u64(&hr, NULL);
         arr_sec *as = NULL;
         for (a = 0; a < A_N; a++)
             if (arr[a].kind == kind)
@@ -687,7 +700,7 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                             " length %" PRIu64 " is misaligned, overlapping "
                             "or past the end (%" PRIu64 " bytes)",
                             i, kind, off, len, size);
-        z = first_nonzero(h, prev_end, off);
+        z = first_nonzero(&f, prev_end, off);
         if (z != off)
             return seg_fail(err, VEX_CORRUPT, path, z,
                             "non-zero padding byte before section %u", i);
@@ -754,23 +767,23 @@ int vx_seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
     if (out)
         *out = NULL;
     if (vfs == NULL || path == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_open: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_open: NULL argument");
     if (mem)
         m = *mem;
     else if (vx_mem_init(&m, NULL) != VEX_OK)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_seg_open: bad allocator");
+        return vx_err_set(err, VEX_INVALID, "vx_seg_open: bad allocator");
     s = vx_mem_calloc(&m, 1, sizeof *s);
     if (s == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
+        return vx_err_set(err, VEX_NOMEM, "%s: out of memory", path);
     s->mem = m;
     atomic_init(&s->idx_state, IDX_UNCHECKED);
     s->path = vx_vfs_strdup(&s->mem, path);
     if (s->path == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: out of memory", path);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory", path);
         goto cleanup;
     }
     if (pthread_mutex_init(&s->idx_mu, NULL) != 0) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "%s: mutex", path);
+        rc = vx_err_set(err, VEX_NOMEM, "%s: mutex", path);
         goto cleanup;
     }
     s->mu_init = 1;
@@ -843,7 +856,7 @@ int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
     *blob = NULL;
     *size = 0;
     if (!s->has_index)
-        return vx_vfs_fail(err, VEX_NOTFOUND, "%s: no index section", s->path);
+        return vx_err_set(err, VEX_NOTFOUND, "%s: no index section", s->path);
     state = atomic_load_explicit(&s->idx_state, memory_order_acquire);
     if (state == IDX_UNCHECKED) { /* invariant 5 */
         pthread_mutex_lock(&s->idx_mu);
@@ -865,7 +878,7 @@ int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
         pthread_mutex_unlock(&s->idx_mu);
     }
     if (state == IDX_BAD)
-        return vx_vfs_fail(err, s->idx_rc, "%s", s->idx_msg);
+        return vx_err_set(err, s->idx_rc, "%s", s->idx_msg);
     *blob = s->base + s->idx_off;
     *size = s->idx_len;
     return VEX_OK;

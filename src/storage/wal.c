@@ -78,6 +78,7 @@
 #include "util/endian.h"
 #include "util/hex.h"
 #include "util/mem.h"
+#include "util/rd.h"
 
 #define WAL_VERSION  1u
 #define WAL_HDR_SIZE 512u /* file header, padded to one sector */
@@ -133,7 +134,7 @@ static int wal_path(char *out, const char *dir, uint64_t first, vex_err *err)
     wal_name(name, first);
     n = snprintf(out, WAL_PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= WAL_PATH_MAX)
-        return vx_vfs_fail(err, VEX_INVALID, "%s: path too long", dir);
+        return vx_err_set(err, VEX_INVALID, "%s: path too long", dir);
     return VEX_OK;
 }
 
@@ -203,30 +204,70 @@ static void wal_encode_rec(unsigned char *h, uint32_t len, uint32_t pad,
     vex_put_u32le(h + 28, vex_crc32c(h, 28));
 }
 
-/* The sync mark of an intact record header: every record before it was
- * durable when it was written (rule 5); 0 when unknown. */
-static uint64_t wal_rec_mark(const unsigned char *h)
+/* The fields of a file header or a record header (docs/FORMAT.md), read
+ * through vx_rd from bytes that may be torn or garbage. */
+typedef struct wal_file_hdr {
+    const unsigned char *magic;
+    uint32_t version, hdr_size, crc;
+    uint64_t first;
+} wal_file_hdr;
+
+typedef struct wal_rec_hdr {
+    uint32_t len, pad, n_unsynced, pcrc, crc;
+    uint64_t seq;
+} wal_rec_hdr;
+
+/* h holds WAL_HDR_SIZE bytes. */
+static void wal_read_header(const unsigned char *h, wal_file_hdr *fh)
 {
-    uint64_t seq = vex_get_u64le(h + 8);
-    uint32_t u = vex_get_u32le(h + 16);
-    return u == UINT32_MAX || u >= seq ? 0 : seq - u;
+    vx_rd in = vx_rd_new(h, WAL_HDR_USED);
+    fh->magic = vx_rd_take(&in, 8, NULL);
+    fh->version = vx_rd_u32(&in, NULL);
+    fh->hdr_size = vx_rd_u32(&in, NULL);
+    fh->first = vx_rd_u64(&in, NULL);
+    vx_rd_skip(&in, 4, NULL); /* reserved */
+    fh->crc = vx_rd_u32(&in, NULL);
 }
 
-/* Is there an intact record at p[0..n)? On 1, *end is its total size. */
-static int wal_rec_ok(const unsigned char *p, uint64_t n, uint64_t *end)
+/* The record header at p, where avail bytes of the file remain (p holds
+ * min(avail, WAL_REC_HDR) of them): NULL when it is intact and the record
+ * fits in avail, else why not. The payload is not looked at. */
+static const char *wal_read_rec(const unsigned char *p, uint64_t avail,
+                                wal_rec_hdr *rh)
 {
-    uint32_t len, pad;
-    if (n < WAL_REC_HDR || vex_get_u32le(p + 28) != vex_crc32c(p, 28))
+    vx_rd in = vx_rd_new(p, avail < WAL_REC_HDR ? (size_t)avail : WAL_REC_HDR);
+    rh->len = vx_rd_u32(&in, "truncated record header");
+    rh->pad = vx_rd_u32(&in, "truncated record header");
+    rh->seq = vx_rd_u64(&in, "truncated record header");
+    rh->n_unsynced = vx_rd_u32(&in, "truncated record header");
+    vx_rd_skip(&in, 4, "truncated record header"); /* reserved */
+    rh->pcrc = vx_rd_u32(&in, "truncated record header");
+    rh->crc = vx_rd_u32(&in, "truncated record header");
+    if (!vx_rd_ok(&in))
+        return vx_rd_what(&in);
+    if (rh->crc != vex_crc32c(p, 28))
+        return "record header checksum mismatch";
+    if (rh->len > WAL_MAX_PAYLOAD || rh->pad >= WAL_SECTOR ||
+        (uint64_t)WAL_REC_HDR + rh->len + rh->pad > avail)
+        return "record extends past the end of the file";
+    return NULL;
+}
+
+/* The sync mark of an intact record header: every record before it was
+ * durable when it was written (rule 5); 0 when unknown. */
+static uint64_t wal_rec_mark(const wal_rec_hdr *rh)
+{
+    return rh->n_unsynced == UINT32_MAX || rh->n_unsynced >= rh->seq
+               ? 0
+               : rh->seq - rh->n_unsynced;
+}
+
+/* Is there an intact record at p[0..n)? On 1, *rh is its header. */
+static int wal_rec_ok(const unsigned char *p, uint64_t n, wal_rec_hdr *rh)
+{
+    if (wal_read_rec(p, n, rh) != NULL)
         return 0;
-    len = vex_get_u32le(p);
-    pad = vex_get_u32le(p + 4);
-    if (len > WAL_MAX_PAYLOAD || pad >= WAL_SECTOR ||
-        (uint64_t)WAL_REC_HDR + len + pad > n)
-        return 0;
-    if (vex_crc32c(p + WAL_REC_HDR, len) != vex_get_u32le(p + 24))
-        return 0;
-    *end = (uint64_t)WAL_REC_HDR + len + pad;
-    return 1;
+    return vex_crc32c(p + WAL_REC_HDR, rh->len) == rh->pcrc;
 }
 
 /* ---- the reader --------------------------------------------------------- */
@@ -254,8 +295,8 @@ static int scan_reserve(scan_state *s, size_t n)
         return VEX_OK;
     p = vx_mem_realloc(s->mem, s->buf, n);
     if (p == NULL)
-        return vx_vfs_fail(s->err, VEX_NOMEM, "wal: out of memory (%zu bytes)",
-                           n);
+        return vx_err_set(s->err, VEX_NOMEM, "wal: out of memory (%zu bytes)",
+                          n);
     s->buf = p;
     s->cap = n;
     return VEX_OK;
@@ -266,20 +307,21 @@ static int scan_reserve(scan_state *s, size_t n)
 static int scan_after_bad(scan_state *s, vex_file *f, const char *name,
                           uint64_t off, uint64_t size, const char *why)
 {
-    uint64_t n = size - off, i, end;
+    uint64_t n = size - off, i;
+    wal_rec_hdr rh;
     int rc;
     if (n > SIZE_MAX)
-        return vx_vfs_fail(s->err, VEX_NOMEM, "wal: %s too large", name);
+        return vx_err_set(s->err, VEX_NOMEM, "wal: %s too large", name);
     rc = scan_reserve(s, (size_t)n);
     if (rc == VEX_OK)
         rc = vx_file_read_exact(f, s->buf, (size_t)n, off, s->err);
     if (rc != VEX_OK)
         return rc;
     for (i = 1; i + WAL_REC_HDR <= n; i++) {
-        if (wal_rec_ok(s->buf + i, n - i, &end) &&
-            wal_rec_mark(s->buf + i) > s->st.next_seq)
-            return vx_vfs_fail(
-                s->err, VEX_CORRUPT,
+        if (wal_rec_ok(s->buf + i, n - i, &rh) &&
+            wal_rec_mark(&rh) > s->st.next_seq)
+            return VX_CORRUPT(
+                s->err,
                 "%s: bad record at offset %llu (%s) followed by an intact "
                 "record written after it was synced, at offset %llu",
                 name, (unsigned long long)off, why,
@@ -294,6 +336,8 @@ static int scan_file(scan_state *s, size_t idx)
 {
     char path[WAL_PATH_MAX], name[WAL_NAME_LEN + 1];
     unsigned char h[WAL_HDR_SIZE];
+    wal_file_hdr fh;
+    wal_rec_hdr rh;
     uint64_t first = s->files.v[idx], size = 0, off, end;
     int last = idx + 1 == s->files.n;
     vex_file *f = NULL;
@@ -310,9 +354,9 @@ static int scan_file(scan_state *s, size_t idx)
         goto cleanup;
     s->st.n_files++;
     if (idx > 0 && first != s->st.next_seq) {
-        rc = vx_vfs_fail(s->err, VEX_CORRUPT,
-                         "%s: sequence gap: expected a file starting at %llu",
-                         name, (unsigned long long)s->st.next_seq);
+        rc = VX_CORRUPT(s->err,
+                        "%s: sequence gap: expected a file starting at %llu",
+                        name, (unsigned long long)s->st.next_seq);
         goto cleanup;
     }
     if (idx == 0) {
@@ -324,20 +368,21 @@ static int scan_file(scan_state *s, size_t idx)
         rc = vx_file_read_exact(f, h, WAL_HDR_SIZE, 0, s->err);
         if (rc != VEX_OK)
             goto cleanup;
-        if (memcmp(h, wal_magic, 8) != 0)
+        wal_read_header(h, &fh);
+        if (memcmp(fh.magic, wal_magic, 8) != 0)
             why = "bad magic";
-        else if (vex_get_u32le(h + 28) != vex_crc32c(h, 28))
+        else if (fh.crc != vex_crc32c(h, 28))
             why = "header checksum mismatch";
-        else if (vex_get_u32le(h + 8) > WAL_VERSION) {
-            rc = vx_vfs_fail(s->err, VEX_UNSUPPORTED,
-                             "%s: format version %u is newer than %u", name,
-                             vex_get_u32le(h + 8), WAL_VERSION);
+        else if (fh.version > WAL_VERSION) {
+            rc = vx_err_set(s->err, VEX_UNSUPPORTED,
+                            "%s: format version %u is newer than %u", name,
+                            fh.version, WAL_VERSION);
             goto cleanup;
-        } else if (vex_get_u32le(h + 8) != WAL_VERSION)
+        } else if (fh.version != WAL_VERSION)
             why = "bad format version";
-        else if (vex_get_u32le(h + 12) != WAL_HDR_SIZE)
+        else if (fh.hdr_size != WAL_HDR_SIZE)
             why = "bad header size";
-        else if (vex_get_u64le(h + 16) != first)
+        else if (fh.first != first)
             why = "first sequence number differs from the file name";
     } else {
         why = "truncated header";
@@ -349,8 +394,7 @@ static int scan_file(scan_state *s, size_t idx)
             s->last_good_end = 0;
             rc = VEX_OK;
         } else {
-            rc =
-                vx_vfs_fail(s->err, VEX_CORRUPT, "%s: offset 0: %s", name, why);
+            rc = VX_CORRUPT(s->err, "%s: offset 0: %s", name, why);
         }
         goto cleanup;
     }
@@ -364,41 +408,32 @@ static int scan_file(scan_state *s, size_t idx)
             rc = vx_file_read_exact(f, s->buf, want, off, s->err);
         if (rc != VEX_OK)
             goto cleanup;
-        why = NULL;
-        if (avail < WAL_REC_HDR)
-            why = "truncated record header";
-        else if (vex_get_u32le(s->buf + 28) != vex_crc32c(s->buf, 28))
-            why = "record header checksum mismatch";
-        len = avail < WAL_REC_HDR ? 0 : vex_get_u32le(s->buf);
-        if (why == NULL &&
-            (len > WAL_MAX_PAYLOAD || vex_get_u32le(s->buf + 4) >= WAL_SECTOR ||
-             (uint64_t)WAL_REC_HDR + len + vex_get_u32le(s->buf + 4) > avail))
-            why = "record extends past the end of the file";
+        why = wal_read_rec(s->buf, avail, &rh);
+        len = rh.len;
         if (why == NULL) {
-            end = (uint64_t)WAL_REC_HDR + len + vex_get_u32le(s->buf + 4);
+            end = (uint64_t)WAL_REC_HDR + len + rh.pad;
             rc = scan_reserve(s, WAL_REC_HDR + (size_t)len);
             if (rc == VEX_OK && len)
                 rc = vx_file_read_exact(f, s->buf + WAL_REC_HDR, len,
                                         off + WAL_REC_HDR, s->err);
             if (rc != VEX_OK)
                 goto cleanup;
-            if (vex_crc32c(s->buf + WAL_REC_HDR, len) !=
-                vex_get_u32le(s->buf + 24))
+            if (vex_crc32c(s->buf + WAL_REC_HDR, len) != rh.pcrc)
                 why = "payload checksum mismatch";
         }
         if (why) {
             if (last)
                 rc = scan_after_bad(s, f, name, off, size, why);
             else
-                rc = vx_vfs_fail(s->err, VEX_CORRUPT,
-                                 "%s: offset %llu: %s (not the last file)",
-                                 name, (unsigned long long)off, why);
+                rc = VX_CORRUPT(s->err,
+                                "%s: offset %llu: %s (not the last file)", name,
+                                (unsigned long long)off, why);
             goto cleanup;
         }
-        seq = vex_get_u64le(s->buf + 8);
+        seq = rh.seq;
         if (seq != s->st.next_seq) {
-            rc = vx_vfs_fail(
-                s->err, VEX_CORRUPT,
+            rc = VX_CORRUPT(
+                s->err,
                 "%s: offset %llu: sequence gap: expected %llu, found %llu",
                 name, (unsigned long long)off,
                 (unsigned long long)s->st.next_seq, (unsigned long long)seq);
@@ -428,7 +463,7 @@ static int scan_dir(scan_state *s)
     s->files.mem = s->mem;
     rc = vex_vfs_list(s->vfs, s->dir, list_cb, &s->files, s->err);
     if (rc == VEX_NOMEM)
-        vx_vfs_fail(s->err, rc, "%s: out of memory listing", s->dir);
+        vx_err_set(s->err, rc, "%s: out of memory listing", s->dir);
     if (rc != VEX_OK)
         return rc;
     if (s->files.n)
@@ -449,10 +484,10 @@ int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
     if (stats)
         memset(stats, 0, sizeof *stats);
     if (vfs == NULL || dir == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_replay: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_replay: NULL argument");
     rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "vx_wal_replay: bad allocator");
+        return vx_err_set(err, rc, "vx_wal_replay: bad allocator");
     s.mem = &mem;
     s.vfs = vfs;
     s.dir = dir;
@@ -484,10 +519,10 @@ static int wal_fail(wal *w, int rc, vex_err *err)
 
 static int wal_refuse(wal *w, vex_err *err)
 {
-    return vx_vfs_fail(err, w->sticky,
-                       "wal: refusing to write after an earlier failure "
-                       "(reopen to recover): %s",
-                       w->sticky_msg);
+    return vx_err_set(err, w->sticky,
+                      "wal: refusing to write after an earlier failure "
+                      "(reopen to recover): %s",
+                      w->sticky_msg);
 }
 
 /* Create file `first` (or rewrite a torn one), header durable (rule 2),
@@ -505,7 +540,7 @@ static int wal_start_file(wal *w, uint64_t first, int rewrite, vex_err *err)
         size_t cap = w->cap_files ? w->cap_files * 2 : 16;
         p = vx_mem_realloc(&w->mem, w->firsts, cap * sizeof *p);
         if (p == NULL) {
-            rc = vx_vfs_fail(err, VEX_NOMEM, "wal: out of memory");
+            rc = vx_err_set(err, VEX_NOMEM, "wal: out of memory");
             goto cleanup;
         }
         w->firsts = p;
@@ -598,36 +633,36 @@ int vx_wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     if (out)
         *out = NULL;
     if (vfs == NULL || dir == NULL || opts == NULL || out == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_open: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_open: NULL argument");
     if (opts->max_file_bytes < 4096 || opts->max_file_bytes > (1ull << 40))
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_wal_open: max_file_bytes %llu not in 4096..2^40",
-                           (unsigned long long)opts->max_file_bytes);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_wal_open: max_file_bytes %llu not in 4096..2^40",
+                          (unsigned long long)opts->max_file_bytes);
     if (opts->durability != WAL_DURABILITY_FULL &&
         opts->durability != WAL_DURABILITY_NONE)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_open: bad durability %d",
-                           opts->durability);
+        return vx_err_set(err, VEX_INVALID, "vx_wal_open: bad durability %d",
+                          opts->durability);
     rc = vx_mem_init(&mem, alloc);
     if (rc != VEX_OK)
-        return vx_vfs_fail(err, rc, "vx_wal_open: bad allocator");
+        return vx_err_set(err, rc, "vx_wal_open: bad allocator");
     w = vx_mem_calloc(&mem, 1, sizeof *w);
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: out of memory");
+        return vx_err_set(err, VEX_NOMEM, "vx_wal_open: out of memory");
     if (pthread_mutex_init(&w->mu, NULL) != 0) {
         vx_mem_free(&mem, w);
-        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: mutex");
+        return vx_err_set(err, VEX_NOMEM, "vx_wal_open: mutex");
     }
     if (pthread_cond_init(&w->cv, NULL) != 0) {
         pthread_mutex_destroy(&w->mu);
         vx_mem_free(&mem, w);
-        return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: condition variable");
+        return vx_err_set(err, VEX_NOMEM, "vx_wal_open: condition variable");
     }
     w->vfs = vfs;
     w->mem = mem;
     w->opts = *opts;
     w->dir = vx_vfs_strdup(&w->mem, dir);
     if (w->dir == NULL) {
-        rc = vx_vfs_fail(err, VEX_NOMEM, "vx_wal_open: out of memory");
+        rc = vx_err_set(err, VEX_NOMEM, "vx_wal_open: out of memory");
         goto cleanup;
     }
     s.mem = &w->mem;
@@ -685,8 +720,8 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
     if (w->sticky != VEX_OK)
         return wal_refuse(w, err);
     if (w->next_seq == UINT64_MAX)
-        return vx_vfs_fail(err, VEX_FULL,
-                           "vx_wal_append: sequence numbers exhausted");
+        return vx_err_set(err, VEX_FULL,
+                          "vx_wal_append: sequence numbers exhausted");
     if (w->file_size >= w->opts.max_file_bytes && w->file_size > WAL_HDR_SIZE) {
         rc = wal_rotate(w, err);
         if (rc != VEX_OK)
@@ -700,7 +735,7 @@ static int wal_write_rec(wal *w, const void *payload, size_t n, uint64_t *seq,
     if (total > w->buf_cap) {
         p = vx_mem_realloc(&w->mem, w->buf, total);
         if (p == NULL)
-            return vx_vfs_fail(err, VEX_NOMEM, "vx_wal_append: out of memory");
+            return vx_err_set(err, VEX_NOMEM, "vx_wal_append: out of memory");
         w->buf = p;
         w->buf_cap = total;
     }
@@ -726,11 +761,11 @@ int vx_wal_append(wal *w, const void *payload, size_t n, uint64_t *seq,
     uint64_t s = 0;
     int rc;
     if (w == NULL || (payload == NULL && n))
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_append: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_append: NULL argument");
     if (n > WAL_MAX_PAYLOAD)
-        return vx_vfs_fail(err, VEX_INVALID,
-                           "vx_wal_append: %zu bytes is more than %u", n,
-                           WAL_MAX_PAYLOAD);
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_wal_append: %zu bytes is more than %u", n,
+                          WAL_MAX_PAYLOAD);
     pthread_mutex_lock(&w->mu);
     rc = wal_write_rec(w, payload, n, &s, err);
     if (rc == VEX_OK && w->opts.durability == WAL_DURABILITY_FULL)
@@ -745,7 +780,7 @@ int vx_wal_sync(wal *w, vex_err *err)
 {
     int rc;
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_sync: NULL argument");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_sync: NULL argument");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK)
         rc = wal_refuse(w, err);
@@ -768,7 +803,7 @@ int vx_wal_new_file(wal *w, vex_err *err)
 {
     int rc = VEX_OK;
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_new_file: NULL");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_new_file: NULL");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK)
         rc = wal_refuse(w, err);
@@ -787,7 +822,7 @@ int vx_wal_drop_before(wal *w, uint64_t seq, vex_err *err)
     size_t k = 0, i;
     int rc = VEX_OK;
     if (w == NULL)
-        return vx_vfs_fail(err, VEX_INVALID, "vx_wal_drop_before: NULL");
+        return vx_err_set(err, VEX_INVALID, "vx_wal_drop_before: NULL");
     pthread_mutex_lock(&w->mu);
     if (w->sticky != VEX_OK) {
         rc = wal_refuse(w, err);
