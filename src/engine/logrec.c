@@ -2,7 +2,7 @@
  * logrec.c - the log record payload codec (logrec.h; bytes in
  * docs/FORMAT.md). Encoders write what the decoders accept and nothing
  * else; the decoders treat their input as hostile (it comes from a log
- * file on replay) and check every length before they use it.
+ * file on replay) and read it through the bounded reader (util/rd.h).
  */
 #include "engine/logrec.h"
 
@@ -11,6 +11,7 @@
 
 #include "meta/value.h"
 #include "util/endian.h"
+#include "util/rd.h"
 
 int vx_logrec_kind_has_vec(int kind)
 {
@@ -56,7 +57,9 @@ size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
                            int *kind, uint64_t *id, const void **vec,
                            const unsigned char **meta, size_t *meta_len)
 {
-    size_t need, ml = 0;
+    vx_rd r = vx_rd_new(p, n);
+    uint32_t ml = 0;
+    int k;
     *kind = 0;
     *id = 0;
     *vec = NULL;
@@ -64,28 +67,30 @@ size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
     *meta_len = 0;
     if (n < VX_LOGREC_OP_HEADER)
         return 0;
-    *kind = p[0];
-    if (*kind < VX_OP_INSERT || *kind > VX_OP_SETMETA)
+    k = vx_rd_u8(&r, NULL);
+    if (k < VX_OP_INSERT || k > VX_OP_SETMETA)
         return 0;
-    for (int i = 1; i < (vx_logrec_kind_has_meta(*kind) ? 4 : 8); i++)
-        if (p[i] != 0)
-            return 0;
-    if (vx_logrec_kind_has_meta(*kind)) {
-        ml = vex_get_u32le(p + 4);
+    if (vx_logrec_kind_has_meta(k)) {
+        vx_rd_zero(&r, 3, NULL);
+        ml = vx_rd_u32(&r, NULL);
         if (ml == 0 || ml > VM_MAX_ENCODED)
             return 0;
+    } else {
+        vx_rd_zero(&r, 7, NULL);
     }
-    *id = vex_get_u64le(p + 8);
-    need = vx_logrec_op_size(vec_bytes, *kind, ml);
-    if (n < need)
+    *id = vx_rd_u64(&r, NULL);
+    if (vx_logrec_kind_has_vec(k))
+        *vec = vx_rd_take(&r, vec_bytes, NULL);
+    if (ml)
+        *meta = vx_rd_take(&r, ml, NULL);
+    if (!vx_rd_ok(&r)) {
+        *vec = NULL;
+        *meta = NULL;
         return 0;
-    if (vx_logrec_kind_has_vec(*kind))
-        *vec = p + VX_LOGREC_OP_HEADER;
-    if (ml) {
-        *meta = p + need - ml;
-        *meta_len = ml;
     }
-    return need;
+    *kind = k;
+    *meta_len = ml;
+    return vx_rd_pos(&r);
 }
 
 void vx_logrec_op_encode(unsigned char *p, int kind, uint64_t id,
