@@ -78,6 +78,10 @@ int vx_db_release(vex_db *db, vex_collection *c);
 int vx_coll_leftover(vex_vfs *vfs, const char *dir, int *leftover,
                      vex_err *err);
 
+/* Remove a collection directory `dir` (its files, then itself) with the
+ * DROPPING marker rules of the header (db.c). */
+int vx_db_remove_collection_dir(vex_db *db, const char *dir, vex_err *err);
+
 /* Whether `name` is a valid collection name; on 0 `why` says why. */
 int vx_name_ok(const char *name, char *why, size_t why_size);
 

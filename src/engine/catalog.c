@@ -1,0 +1,471 @@
+/*
+ * catalog.c - the database's collections: vex_collection_create (the
+ * configuration resolved and checked, the schema encoded, the directory
+ * made durable under a CREATING marker, the first manifest published),
+ * vex_collection_open, vex_collection_drop (DROPPING marker first, files,
+ * marker last), vex_collection_list, and the registry of open collection
+ * handles (db->mu). Crash rules for the markers are in db.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/db.h"
+#include "engine/engine.h"
+#include "index/ix.h"
+#include "meta/schema.h"
+#include "storage/manifest.h"
+
+/* A handle whose open failed only explains why. */
+static int db_usable(vex_db *db)
+{
+    return db != NULL && db->pool != NULL && db->jobs != NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Collections registry
+ * ------------------------------------------------------------------- */
+
+static vex_collection *find_open(vex_db *db, const char *name)
+{
+    for (size_t i = 0; i < db->n_open; i++)
+        if (strcmp(vx_coll_name(db->open[i]), name) == 0)
+            return db->open[i];
+    return NULL;
+}
+
+static int check_name(vex_db *db, const char *name)
+{
+    char why[128];
+    if (name == NULL)
+        return vx_err_set(&db->err, VEX_MISUSE, "name is NULL");
+    if (!vx_name_ok(name, why, sizeof why))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "collection name \"%.80s\": %s", name, why);
+    return VEX_OK;
+}
+
+void vex_collection_config_init(vex_collection_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->dim = 0;
+    cfg->elem = VEX_ELEM_F32;
+    cfg->metric = VEX_METRIC_L2;
+    cfg->index_kind = VEX_INDEX_HNSW;
+}
+
+/* Validate a configuration and resolve it into what the manifest stores. */
+static int resolve_config(vex_db *db, const char *name,
+                          const vex_collection_config *cfg, man_config *mc)
+{
+    vex_index_options io;
+    vex_index_config ic;
+    int rc;
+    if (cfg->struct_size != sizeof(vex_collection_config))
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "config.struct_size is %u, expected %zu: fill the "
+                          "struct with vex_collection_config_init()",
+                          cfg->struct_size, sizeof(vex_collection_config));
+    vx_ix_options_init(&io);
+    io.kind = cfg->index_kind;
+    io.elem = cfg->elem;
+    io.metric = cfg->metric;
+    io.dim = cfg->dim;
+    io.hnsw_m = cfg->hnsw_m;
+    io.hnsw_ef_construction = cfg->hnsw_ef_construction;
+    io.hnsw_ef_search = cfg->hnsw_ef_search;
+    io.hnsw_seed = cfg->hnsw_seed;
+    io.quant = cfg->quant;
+    io.quant_m = cfg->quant_m;
+    io.quant_bits = cfg->quant_bits;
+    io.quant_refine = cfg->quant_refine;
+    /* checked, and resolved as an index made from it would be (HNSW
+     * fields zero for flat) */
+    rc = vx_ix_resolve(&io, &ic, &db->err);
+    if (rc != VEX_OK)
+        return rc;
+    memset(mc, 0, sizeof *mc);
+    snprintf(mc->name, sizeof mc->name, "%s", name);
+    mc->dim = cfg->dim;
+    mc->elem = (uint32_t)cfg->elem;
+    mc->metric = (uint32_t)cfg->metric;
+    mc->index_kind = (uint32_t)cfg->index_kind;
+    mc->hnsw_m = ic.hnsw_m;
+    mc->hnsw_ef_construction = ic.hnsw_ef_construction;
+    mc->hnsw_ef_search = ic.hnsw_ef_search;
+    mc->hnsw_seed = ic.hnsw_seed;
+    mc->quant = ic.quant;
+    mc->quant_m = ic.quant_m;
+    mc->quant_bits = ic.quant_bits;
+    mc->quant_refine = ic.quant_refine;
+    mc->created_unix = (uint64_t)time(NULL);
+    return VEX_OK;
+}
+
+/* The schema of `cfg` as a manifest blob (*blob NULL without a schema;
+ * owned by the caller, db->mem). VEX_INVALID naming the field. */
+static int resolve_schema(vex_db *db, const vex_collection_config *cfg,
+                          unsigned char **blob, uint32_t *len)
+{
+    vm_schema_field stack[16], *f = stack;
+    vm_schema *sc = NULL;
+    size_t n = cfg->n_schema_fields;
+    int rc = VEX_OK;
+    *blob = NULL;
+    *len = 0;
+    if (cfg->schema_closed > 1)
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "config.schema_closed is %u, must be 0 or 1",
+                          cfg->schema_closed);
+    if (n == 0) {
+        if (cfg->schema_closed)
+            return vx_err_set(&db->err, VEX_INVALID,
+                              "config.schema_closed is set but there is no "
+                              "schema (n_schema_fields is 0)");
+        return VEX_OK;
+    }
+    if (cfg->schema_fields == NULL)
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "config.schema_fields is NULL for %zu fields", n);
+    if (n > VM_SCHEMA_MAX_FIELDS)
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "config.n_schema_fields is %zu, at most %u", n,
+                          VM_SCHEMA_MAX_FIELDS);
+    if (n > sizeof stack / sizeof stack[0]) {
+        f = vx_mem_alloc(&db->mem, n * sizeof *f);
+        if (f == NULL)
+            return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n && rc == VEX_OK; i++) {
+        const vex_schema_field *in = &cfg->schema_fields[i];
+        size_t nl;
+        if (in->name == NULL) {
+            rc = vx_err_set(&db->err, VEX_MISUSE,
+                            "config.schema_fields[%zu].name is NULL", i);
+            break;
+        }
+        nl = strlen(in->name);
+        if (in->nullable != 0 && in->nullable != 1)
+            rc = vx_err_set(&db->err, VEX_INVALID,
+                            "schema field \"%.64s\": nullable is %d, must "
+                            "be 0 or 1",
+                            in->name, in->nullable);
+        f[i].name.p = in->name;
+        f[i].name.len = nl > VM_MAX_NAME ? VM_MAX_NAME + 1 : (uint32_t)nl;
+        f[i].type = (vm_type)in->type;
+        f[i].nullable = in->nullable;
+    }
+    if (rc == VEX_OK)
+        rc = vx_vm_schema_new(f, n, (int)cfg->schema_closed, &db->mem, &db->err,
+                              &sc);
+    if (rc == VEX_OK) {
+        size_t sz = vx_vm_schema_encoded_size(sc);
+        *blob = vx_mem_alloc(&db->mem, sz);
+        if (*blob == NULL) {
+            rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+        } else {
+            vx_vm_schema_encode(sc, *blob);
+            *len = (uint32_t)sz;
+        }
+    }
+    vx_vm_schema_free(sc, &db->mem);
+    if (f != stack)
+        vx_mem_free(&db->mem, f);
+    return rc;
+}
+
+/* Create the collection directory `final`. The CREATING marker is durable
+ * before anything else is made inside, and removed (durably) only after
+ * the first manifest is published: a crash at any point leaves either a
+ * marked (or empty) directory, which the next open removes, or a whole
+ * collection. */
+static int create_dir(vex_db *db, const man_config *mc, unsigned char *schema,
+                      uint32_t schema_len, const char *final)
+{
+    char *marker = NULL, *wal = NULL;
+    vex_file *f = NULL;
+    manifest m;
+    int rc, ambiguous = 0;
+
+    marker = vx_path_join(&db->mem, final, VX_CREATING);
+    wal = vx_path_join(&db->mem, final, "wal");
+    if (marker == NULL || wal == NULL) {
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = db->vfs->methods->mkdir(db->vfs, final, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->open(
+            db->vfs, marker, VX_FILE_READWRITE | VX_FILE_CREATE, &f, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->close(f, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, final, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, db->coll_dir, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->mkdir(db->vfs, wal, &db->err);
+    if (rc != VEX_OK)
+        goto undo;
+    memset(&m, 0, sizeof m);
+    m.number = 1;
+    m.config = *mc;
+    m.next_file = 2;
+    m.flushed_seq = 0;
+    m.schema = schema; /* only read by the publish */
+    m.schema_len = schema_len;
+    /* publishing syncs `final`, which makes wal/ durable too */
+    rc =
+        vx_manifest_publish(db->vfs, final, &m, &db->mem, &db->err, &ambiguous);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->remove(db->vfs, marker, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, final, &db->err);
+    if (rc == VEX_OK)
+        goto out;
+undo:
+    /* best effort; whatever stays is marked or empty, removed on open */
+    {
+        vex_err quiet;
+        vx_err_init(&quiet);
+        (void)vx_rmtree(db->vfs, &db->mem, final, &quiet);
+        vx_err_destroy(&quiet);
+    }
+out:
+    vx_mem_free(&db->mem, marker);
+    vx_mem_free(&db->mem, wal);
+    return rc;
+}
+
+int vex_collection_create(vex_db *db, const char *name,
+                          const vex_collection_config *cfg,
+                          vex_collection **out)
+{
+    man_config mc;
+    char *final = NULL;
+    vex_collection *c = NULL;
+    unsigned char *schema = NULL;
+    uint32_t schema_len = 0;
+    int rc, kind;
+
+    if (out)
+        *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    if (cfg == NULL)
+        return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
+    if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
+        return rc;
+    if ((rc = resolve_schema(db, cfg, &schema, &schema_len)) != VEX_OK)
+        return rc;
+    final = vx_path_join(&db->mem, db->coll_dir, name);
+    if (final == NULL) {
+        vx_mem_free(&db->mem, schema);
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&db->mu);
+    rc = db->vfs->methods->exists(db->vfs, final, &kind, &db->err);
+    if (rc == VEX_OK && kind != VEX_VFS_NONE) {
+        /* a leftover of an interrupted create or drop does not count */
+        int leftover = 0;
+        rc = vx_coll_leftover(db->vfs, final, &leftover, &db->err);
+        if (rc == VEX_OK && leftover)
+            rc = vx_db_remove_collection_dir(db, final, &db->err);
+        else if (rc == VEX_OK)
+            rc = vx_err_set(&db->err, VEX_EXISTS,
+                            "collection \"%s\" already exists", name);
+    }
+    if (rc == VEX_OK)
+        rc = create_dir(db, &mc, schema, schema_len, final);
+    if (rc == VEX_OK && out)
+        rc = vx_coll_open(db, name, &c);
+    pthread_mutex_unlock(&db->mu);
+    vx_mem_free(&db->mem, final);
+    vx_mem_free(&db->mem, schema);
+    if (rc == VEX_OK && out)
+        *out = c;
+    return rc;
+}
+
+int vex_collection_open(vex_db *db, const char *name, vex_collection **out)
+{
+    int rc;
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    pthread_mutex_lock(&db->mu);
+    rc = vx_coll_open(db, name, out);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+/* Called with db->mu held: the collection's first open registers it. */
+int vx_db_register(vex_db *db, vex_collection *c)
+{
+    if (db->n_open == db->cap_open) {
+        size_t cap = db->cap_open ? db->cap_open * 2 : 8;
+        vex_collection **p =
+            vx_mem_realloc(&db->mem, db->open, cap * sizeof *p);
+        if (p == NULL)
+            return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+        db->open = p;
+        db->cap_open = cap;
+    }
+    db->open[db->n_open++] = c;
+    return VEX_OK;
+}
+
+vex_collection *vx_db_find_open(vex_db *db, const char *name)
+{
+    return find_open(db, name);
+}
+
+/* Drop one reference; the last one unregisters and destroys. */
+int vx_db_release(vex_db *db, vex_collection *c)
+{
+    int rc = VEX_OK;
+    pthread_mutex_lock(&db->mu);
+    if (vx_coll_unref(c) == 0) {
+        for (size_t i = 0; i < db->n_open; i++)
+            if (db->open[i] == c) {
+                db->open[i] = db->open[--db->n_open];
+                break;
+            }
+        rc = vx_coll_destroy(c);
+    }
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int vex_collection_drop(vex_db *db, const char *name)
+{
+    char *dir = NULL, *marker = NULL;
+    vex_file *f = NULL;
+    int rc, kind, leftover = 0;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    pthread_mutex_lock(&db->mu);
+    if (find_open(db, name)) {
+        rc = vx_err_set(&db->err, VEX_BUSY,
+                        "collection \"%s\" is open; close it first", name);
+        goto out;
+    }
+    dir = vx_path_join(&db->mem, db->coll_dir, name);
+    marker = dir ? vx_path_join(&db->mem, dir, VX_DROPPING) : NULL;
+    if (dir == NULL || marker == NULL) {
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = db->vfs->methods->exists(db->vfs, dir, &kind, &db->err);
+    if (rc == VEX_OK && kind == VEX_VFS_DIR)
+        rc = vx_coll_leftover(db->vfs, dir, &leftover, &db->err);
+    if (rc == VEX_OK && (kind != VEX_VFS_DIR || leftover))
+        rc = vx_err_set(&db->err, VEX_NOTFOUND, "no collection \"%s\"", name);
+    /* the marker, once durable, is the drop */
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->open(
+            db->vfs, marker, VX_FILE_READWRITE | VX_FILE_CREATE, &f, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->close(f, &db->err);
+    if (rc == VEX_OK)
+        rc = db->vfs->methods->sync_dir(db->vfs, dir, &db->err);
+    /* removing the files is cleanup, which the next open repeats if it
+     * fails here */
+    if (rc == VEX_OK) {
+        vex_err quiet;
+        vx_err_init(&quiet);
+        (void)vx_db_remove_collection_dir(db, dir, &quiet);
+        vx_err_destroy(&quiet);
+    }
+out:
+    pthread_mutex_unlock(&db->mu);
+    vx_mem_free(&db->mem, dir);
+    vx_mem_free(&db->mem, marker);
+    return rc;
+}
+
+typedef struct name_list {
+    vex_db *db;
+    const vex_mem *mem;
+    char **names;
+    size_t n, cap;
+    int rc;
+} name_list;
+
+static int collect_name(void *arg, const char *name, int kind)
+{
+    name_list *l = arg;
+    char why[128];
+    size_t len;
+    char *dir;
+    int leftover = 0, rc;
+    if (kind != VEX_VFS_DIR || !vx_name_ok(name, why, sizeof why))
+        return 0;
+    dir = vx_path_join(l->mem, l->db->coll_dir, name);
+    if (dir == NULL)
+        return VEX_NOMEM;
+    rc = vx_coll_leftover(l->db->vfs, dir, &leftover, &l->db->err);
+    vx_mem_free(l->mem, dir);
+    if (rc != VEX_OK)
+        return rc;
+    if (leftover)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **p = vx_mem_realloc(l->mem, l->names, cap * sizeof *p);
+        if (p == NULL)
+            return VEX_NOMEM;
+        l->names = p;
+        l->cap = cap;
+    }
+    len = strlen(name);
+    l->names[l->n] = vx_mem_alloc(l->mem, len + 1);
+    if (l->names[l->n] == NULL)
+        return VEX_NOMEM;
+    memcpy(l->names[l->n++], name, len + 1);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vex_collection_list(vex_db *db, int (*fn)(void *ctx, const char *name),
+                        void *ctx)
+{
+    name_list l = {0};
+    int rc;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if (fn == NULL)
+        return vx_err_set(&db->err, VEX_MISUSE, "fn is NULL");
+    l.db = db;
+    l.mem = &db->mem;
+    pthread_mutex_lock(&db->mu);
+    rc = db->vfs->methods->list(db->vfs, db->coll_dir, collect_name, &l,
+                                &db->err);
+    pthread_mutex_unlock(&db->mu);
+    if (rc == VEX_NOMEM)
+        vx_err_set(&db->err, VEX_NOMEM, "out of memory listing collections");
+    if (rc == VEX_OK && l.n > 1)
+        qsort(l.names, l.n, sizeof *l.names, cmp_str);
+    for (size_t i = 0; i < l.n && rc == VEX_OK; i++)
+        rc = fn(ctx, l.names[i]);
+    for (size_t i = 0; i < l.n; i++)
+        vx_mem_free(&db->mem, l.names[i]);
+    vx_mem_free(&db->mem, l.names);
+    return rc;
+}
