@@ -668,13 +668,13 @@ typedef struct vex_db_options {
      * was flushed) reach this percentage of its rows is rewritten on its
      * own to reclaim the space; 0 = never, else 1..100. Default 30. */
     uint32_t compact_deleted_pct;
-    /* Bytes of filter match sets (one bit per segment row, per compiled
-     * filter used on the segment) the database keeps so that repeated
-     * searches with one vex_filter evaluate it once per segment; least
-     * recently used sets are evicted past it, a filter's sets go with
-     * vex_filter_free and a segment's when it is replaced. 0 = keep none
-     * (every filtered search evaluates its filter); at most 2^40. Default
-     * 64 MiB. */
+    /* Bytes of filter match sets (one bit per segment row, per filter
+     * used on the segment) the database keeps so that repeated searches
+     * with a filter (the same handle, or handles parsed from the same
+     * text) evaluate it once per segment; least recently used sets are
+     * evicted past it (a freed filter's first), and a segment's go when
+     * it is replaced. 0 = keep none (every filtered search evaluates its
+     * filter); at most 2^40. Default 64 MiB. */
     uint64_t match_cache_bytes;
     /* Allocator for everything the handle and its collections own; NULL =
      * malloc/free. Copied; `user` must outlive the handle. Default NULL. */
@@ -1123,9 +1123,11 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
  * another type, is not a match). For each segment, the filter's match set
  * (a bitmap of the rows it matches) is built the first time the filter
  * handle meets the segment, from the segment's metadata columns, and kept
- * in the database's match cache (vex_db_options.match_cache_bytes; a
- * handle's sets are freed by vex_filter_free, a segment's when a
- * compaction replaces it). Deletes are applied as candidates are checked.
+ * in the database's match cache (vex_db_options.match_cache_bytes), keyed
+ * by the filter's canonical text (vex_filter_print): a handle parsed anew
+ * for every query reuses the set an earlier handle of the same filter
+ * built. vex_filter_free makes a handle's sets the first to be evicted;
+ * a segment's sets go when a compaction replaces it. Deletes are applied as candidates are checked.
  * A plan is chosen per source, the same way for memtables and segments,
  * from its rows n, the matches m among them (deleted ones included, so m
  * is an estimate; a memtable does not count them) and whether it has a

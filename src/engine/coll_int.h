@@ -174,7 +174,10 @@ struct vex_filter {
     vex_mem mem;
     vex_db *db; /* its match sets are in db->mcache */
     vmf_filter *f;
-    uint64_t id; /* unique in its database: names its match sets */
+    /* its canonical text (vex_filter_print), which names its match sets
+     * in the database's cache: handles with the same text share them */
+    vx_mkey key;
+    char *text;
 };
 
 /* Counters of one search call (vex_search_stats), shared by its workers. */

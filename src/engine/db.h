@@ -49,9 +49,7 @@ struct vex_db {
     pthread_mutex_t mu;   /* guards the open-collections list */
     vex_collection **open;
     size_t n_open, cap_open;
-    _Atomic uint64_t next_filter_id; /* ids of vex_filter handles (they
-                                        name their match sets) */
-    vx_mcache *mcache;               /* filter match sets (storage/mcache.h) */
+    vx_mcache *mcache; /* filter match sets (storage/mcache.h) */
 };
 
 /* Collection entry points used by db.c (collection.c). */

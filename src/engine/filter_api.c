@@ -2,14 +2,30 @@
  * filter_api.c - the public filter API: vex_filter_parse compiles text,
  * and the vex_filter_builder functions build the same expressions in C,
  * both through the meta layer's filter module (meta/filter.h) against the
- * collection's schema; a vex_filter carries the compiled filter and an
- * id unique in its database, which names its match sets in segments.
+ * collection's schema; a vex_filter carries the compiled filter and its
+ * canonical text, which names its match sets in the database's cache.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/coll_int.h"
 #include "meta/filter.h"
+
+/* The filter's cache key: its canonical text. A collection's schema
+ * decides what a text compiles to, and a segment belongs to one
+ * collection, so (segment, text) names one match set. */
+static int set_key(vex_collection *c, vex_filter *f)
+{
+    size_t n = vx_vmf_print(f->f, NULL, 0);
+    f->text = vx_mem_alloc(&f->mem, n + 1);
+    if (f->text == NULL) {
+        vx_vmf_free(f->f, &f->mem);
+        return vx_coll_nomem(c);
+    }
+    vx_vmf_print(f->f, f->text, n + 1);
+    vx_mkey_init(&f->key, f->text, n);
+    return VEX_OK;
+}
 
 int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
 {
@@ -25,9 +41,10 @@ int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
     if (f == NULL)
         return vx_coll_nomem(c);
     f->mem = *c->mem;
-    f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
     f->db = c->db;
     rc = vx_vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
+    if (rc == VEX_OK)
+        rc = set_key(c, f);
     if (rc != VEX_OK) {
         vx_mem_free(c->mem, f);
         return rc;
@@ -42,8 +59,9 @@ void vex_filter_free(vex_filter *f)
     if (f == NULL)
         return;
     mem = f->mem;
-    vx_mcache_drop_filter(f->db->mcache, f->id);
+    vx_mcache_release_key(f->db->mcache, &f->key);
     vx_vmf_free(f->f, &mem);
+    vx_mem_free(&mem, f->text);
     vx_mem_free(&mem, f);
 }
 
@@ -251,10 +269,11 @@ int vex_filter_build(vex_collection *c, vex_filter_builder *b,
     if (f == NULL)
         return vx_coll_nomem(c);
     f->mem = *c->mem;
-    f->id = atomic_fetch_add(&c->db->next_filter_id, 1) + 1;
     f->db = c->db;
     rc = vx_vmf_build(b->vb, (const vmf_expr *)root, c->schema, &f->mem,
                       &c->err, &f->f);
+    if (rc == VEX_OK)
+        rc = set_key(c, f);
     if (rc != VEX_OK) {
         vx_mem_free(c->mem, f);
         return rc;

@@ -149,7 +149,7 @@ int vex_scan(vex_collection *c, const vex_filter *where,
             int built;
             memset(&q, 0, sizeof q);
             q.where = where->f;
-            q.where_id = where->id;
+            q.where_key = &where->key;
             q.seq = s.seq;
             q.mem = c->mem;
             rc = src->m->match(src->self, &q, &match, &built, &c->err);

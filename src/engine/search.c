@@ -114,7 +114,7 @@ static void query_of(vex_collection *c, const void *vec, size_t k,
     q->filter_ctx = p->filter_ctx;
     if (p->where) {
         q->where = p->where->f;
-        q->where_id = p->where->id;
+        q->where_key = &p->where->key;
     }
     q->mem = c->mem;
 }

@@ -18,7 +18,7 @@
 typedef struct entry {
     vx_match m; /* first: a vx_match * is an entry * */
     const void *owner;
-    uint64_t filter_id;
+    vx_mkey key; /* key.p points into this block, after the entry */
     size_t bytes;
     uint32_t refs;
     int linked; /* in the table and on the LRU list */
@@ -36,8 +36,7 @@ struct vx_mcache {
 
 static size_t hash_in(size_t n_buckets, const void *owner, uint64_t id)
 {
-    uint64_t h = (uint64_t)(uintptr_t)owner * 0x9e3779b97f4a7c15ull ^
-                 id * 0xc2b2ae3d27d4eb4full;
+    uint64_t h = (uint64_t)(uintptr_t)owner * 0x9e3779b97f4a7c15ull ^ id;
     h ^= h >> 29;
     return (size_t)h & (n_buckets - 1);
 }
@@ -75,7 +74,7 @@ static void entry_free(vx_mcache *mc, entry *e)
 /* Take e out of the table and the LRU list (mu held). */
 static void unlink_entry(vx_mcache *mc, entry *e)
 {
-    entry **pp = &mc->buckets[hash(mc, e->owner, e->filter_id)];
+    entry **pp = &mc->buckets[hash(mc, e->owner, e->key.hash)];
     VX_ASSERT_HELD(&mc->mu);
     VX_ASSERT(e->linked);
     while (*pp != e)
@@ -115,10 +114,16 @@ void vx_mcache_destroy(vx_mcache *mc)
     vx_mem_free(&mc->mem, mc);
 }
 
-static entry *find(vx_mcache *mc, const void *owner, uint64_t id)
+static int same_key(const vx_mkey *a, const vx_mkey *b)
 {
-    entry *e = mc->buckets[hash(mc, owner, id)];
-    while (e && (e->owner != owner || e->filter_id != id))
+    return a->hash == b->hash && a->len == b->len &&
+           memcmp(a->p, b->p, a->len) == 0;
+}
+
+static entry *find(vx_mcache *mc, const void *owner, const vx_mkey *key)
+{
+    entry *e = mc->buckets[hash(mc, owner, key->hash)];
+    while (e && (e->owner != owner || !same_key(&e->key, key)))
         e = e->hnext;
     return e;
 }
@@ -139,11 +144,11 @@ static void lru_front(vx_mcache *mc, entry *e)
 }
 
 const vx_match *vx_mcache_get(vx_mcache *mc, const void *owner,
-                              uint64_t filter_id)
+                              const vx_mkey *key)
 {
     entry *e;
     vx_mutex_lock(&mc->mu);
-    e = find(mc, owner, filter_id);
+    e = find(mc, owner, key);
     if (e) {
         e->refs++;
         lru_front(mc, e);
@@ -166,7 +171,7 @@ static void maybe_grow(vx_mcache *mc)
     for (size_t i = 0; i < mc->n_buckets; i++)
         while (mc->buckets[i]) {
             entry *e = mc->buckets[i];
-            size_t h = hash_in(nb, e->owner, e->filter_id);
+            size_t h = hash_in(nb, e->owner, e->key.hash);
             mc->buckets[i] = e->hnext;
             e->hnext = b[h];
             b[h] = e;
@@ -177,10 +182,10 @@ static void maybe_grow(vx_mcache *mc)
 }
 
 const vx_match *vx_mcache_put(vx_mcache *mc, const void *owner,
-                              uint64_t filter_id, uint64_t *bits, size_t bytes,
+                              const vx_mkey *key, uint64_t *bits, size_t bytes,
                               uint64_t count)
 {
-    entry *e = vx_mem_calloc(&mc->mem, 1, sizeof *e), *old;
+    entry *e = vx_mem_calloc(&mc->mem, 1, sizeof *e + key->len + 1), *old;
     size_t h;
     if (e == NULL) {
         vx_mem_free(&mc->mem, bits);
@@ -189,13 +194,16 @@ const vx_match *vx_mcache_put(vx_mcache *mc, const void *owner,
     e->m.bits = bits;
     e->m.count = count;
     e->owner = owner;
-    e->filter_id = filter_id;
-    e->bytes = bytes;
+    memcpy(e + 1, key->p, key->len);
+    e->key.p = (const char *)(e + 1);
+    e->key.len = key->len;
+    e->key.hash = key->hash;
+    e->bytes = bytes + key->len;
     e->refs = 1;
-    if (bytes > mc->budget)
+    if (e->bytes > mc->budget)
         return &e->m; /* uncached: freed at its release */
     vx_mutex_lock(&mc->mu);
-    if ((old = find(mc, owner, filter_id)) != NULL) {
+    if ((old = find(mc, owner, key)) != NULL) {
         /* another thread built it first: use that one */
         old->refs++;
         lru_front(mc, old);
@@ -203,10 +211,10 @@ const vx_match *vx_mcache_put(vx_mcache *mc, const void *owner,
         entry_free(mc, e);
         return &old->m;
     }
-    while (mc->bytes + bytes > mc->budget && mc->tail)
+    while (mc->bytes + e->bytes > mc->budget && mc->tail)
         drop_entry(mc, mc->tail);
     maybe_grow(mc);
-    h = hash(mc, owner, filter_id);
+    h = hash(mc, owner, key->hash);
     e->hnext = mc->buckets[h];
     mc->buckets[h] = e;
     e->next = mc->head;
@@ -216,7 +224,7 @@ const vx_match *vx_mcache_put(vx_mcache *mc, const void *owner,
     if (mc->tail == NULL)
         mc->tail = e;
     e->linked = 1;
-    mc->bytes += bytes;
+    mc->bytes += e->bytes;
     mc->n++;
     vx_mutex_unlock(&mc->mu);
     return &e->m;
@@ -250,16 +258,37 @@ void vx_mcache_drop_owner(vx_mcache *mc, const void *owner)
     vx_mutex_unlock(&mc->mu);
 }
 
-void vx_mcache_drop_filter(vx_mcache *mc, uint64_t filter_id)
+/* Move e to the cold end of the LRU list (mu held). */
+static void lru_back(vx_mcache *mc, entry *e)
 {
-    entry *e, *next;
+    if (mc->tail == e)
+        return;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        mc->head = e->next;
+    e->next->prev = e->prev; /* e is not the tail, so it has a next */
+    e->next = NULL;
+    e->prev = mc->tail;
+    mc->tail->next = e;
+    mc->tail = e;
+}
+
+void vx_mcache_release_key(vx_mcache *mc, const vx_mkey *key)
+{
+    entry *e, *next, *stop;
     if (mc == NULL)
         return;
     vx_mutex_lock(&mc->mu);
-    for (e = mc->head; e; e = next) {
+    /* walk the list once: entries moved to the back are not seen again */
+    stop = NULL;
+    for (e = mc->head; e && e != stop; e = next) {
         next = e->next;
-        if (e->filter_id == filter_id)
-            drop_entry(mc, e);
+        if (same_key(&e->key, key)) {
+            if (stop == NULL)
+                stop = e;
+            lru_back(mc, e);
+        }
     }
     vx_mutex_unlock(&mc->mu);
 }

@@ -58,9 +58,9 @@ typedef struct vx_src_query {
     float refine;               /* quantized sources; 0 = default */
     vex_filter_fn filter;       /* the user's id filter, or NULL */
     void *filter_ctx;
-    const vmf_filter *where; /* a compiled metadata filter, or NULL */
-    uint64_t where_id;       /* its id (names its match sets) */
-    const vex_mem *mem;      /* for the rare buffer too big for the stack */
+    const vmf_filter *where;  /* a compiled metadata filter, or NULL */
+    const vx_mkey *where_key; /* its canonical text (names match sets) */
+    const vex_mem *mem;       /* for the rare buffer too big for the stack */
 } vx_src_query;
 
 /* What one source search did (vx_source_search). */

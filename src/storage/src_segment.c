@@ -240,7 +240,7 @@ static int src_exact(void *self, const vx_src_query *q,
 static int src_match(void *self, const vx_src_query *q, const vx_match **out,
                      int *built, vex_err *err)
 {
-    return vx_vseg_match(self, q->where_id, q->where, out, built, err);
+    return vx_vseg_match(self, q->where_key, q->where, out, built, err);
 }
 
 static void src_match_release(void *self, const vx_match *m)

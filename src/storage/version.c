@@ -160,7 +160,7 @@ int vx_vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
     return rc;
 }
 
-int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
+int vx_vseg_match(vseg *v, const vx_mkey *key, const vmf_filter *f,
                   const vx_match **out, int *built, vex_err *err)
 {
     const vm_colset *cs;
@@ -168,7 +168,7 @@ int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
     int rc;
     *out = NULL;
     *built = 0;
-    if (v->mcache && (*out = vx_mcache_get(v->mcache, v, filter_id)) != NULL)
+    if (v->mcache && (*out = vx_mcache_get(v->mcache, v, key)) != NULL)
         return VEX_OK;
     *built = 1;
     rc = vx_vseg_colset(v, &cs, err);
@@ -201,8 +201,7 @@ int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
         n += (uint64_t)__builtin_popcountll(b[w]);
     }
     if (v->mcache) {
-        *out = vx_mcache_put(v->mcache, v, filter_id, b,
-                             (words + 1) * sizeof *b, n);
+        *out = vx_mcache_put(v->mcache, v, key, b, (words + 1) * sizeof *b, n);
     } else {
         /* no cache: an uncached set of a budget-0 cache of its own is not
          * worth one; hand out a set the release frees */

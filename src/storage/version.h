@@ -145,13 +145,12 @@ int vx_vseg_record(vseg *v, uint64_t key, const vex_mem *mem, vm_record **out,
 /* The keys filter `f` matches, among the keys live at birth (deletes are
  * not applied: check vseg_visible), as a bitmap of n_keys bits with its
  * population count, computed over the metadata columns
- * (vx_vm_colset_eval). `filter_id` (non-zero, unique in the database)
- * names the filter: the set is looked up in, or built and put into, the
- * database's match cache (v->mcache), so repeated searches with one
- * filter build it once (*built says whether this call built it). *out
- * is referenced: hand it back with
- * vx_vseg_match_release. */
-int vx_vseg_match(vseg *v, uint64_t filter_id, const vmf_filter *f,
+ * (vx_vm_colset_eval). `key` (the filter's canonical text) names the
+ * filter: the set is looked up in, or built and put into, the database's
+ * match cache (v->mcache), so repeated searches with one filter build it
+ * once (*built says whether this call built it). *out is referenced: hand
+ * it back with vx_vseg_match_release. */
+int vx_vseg_match(vseg *v, const vx_mkey *key, const vmf_filter *f,
                   const vx_match **out, int *built, vex_err *err);
 void vx_vseg_match_release(vseg *v, const vx_match *m);
 
