@@ -17,8 +17,9 @@
 
 #include "index/ix.h"
 #include "meta/filter.h"
-#include "storage/source.h"
 #include "simd/simd.h"
+#include "storage/source.h"
+#include "util/check.h"
 
 #define MT_EXACT_BLOCK 256
 
@@ -142,6 +143,9 @@ int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
     unsigned r;
     int rc;
     *ended = 0;
+    /* V1: rows are appended in sequence order by the one writer */
+    VX_ASSERT(seq > 0 && seq >= m->max_seq);
+    VX_ASSERT(atomic_load_explicit(&m->frozen, memory_order_relaxed) == 0);
     rc = mt_room(m, row);
     if (rc == VEX_OK)
         rc = vx_cmap_reserve(&m->ids, m->ids.count + 1);

@@ -6,6 +6,7 @@
 
 #include "index/blob.h"
 #include "index/ix.h"
+#include "util/check.h"
 
 #include <string.h>
 
@@ -74,6 +75,10 @@ void vx_vseg_unref(vseg *v)
 int vx_vseg_delete(vseg *v, uint64_t key, uint64_t seq)
 {
     _Atomic uint64_t *d = atomic_load_explicit(&v->del, memory_order_relaxed);
+    /* V6: a key is deleted once, at a real sequence number, and only a
+     * key live at birth holds a row to delete */
+    VX_ASSERT(key < v->info.n_keys && seq > 0);
+    VX_ASSERT(vx_seg_key_live(v->s, key) && vseg_del_seq(v, key) == 0);
     if (d == NULL) {
         d = vx_mem_calloc(v->mem, v->info.n_keys ? v->info.n_keys : 1,
                           sizeof *d);
@@ -319,6 +324,7 @@ int vx_version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
         return VEX_NOMEM;
     }
     atomic_init(&v->refs, 1);
+    VX_ASSERT(n_mts >= 1); /* there is always an active memtable */
     v->n_mts = n_mts;
     v->n_segs = n_segs;
     for (uint32_t i = 0; i < n_mts; i++) {
