@@ -1,8 +1,8 @@
 /*
  * fuzz_db_log.c - fuzz target for a collection's log records as the engine
- * replays them (src/engine/recovery.c over src/engine/logrec.c, "Log record payload" in
- * docs/FORMAT.md). The write-ahead log's own framing and checksums are
- * fuzzed by fuzz_wal; here the records are intact as far as the log can
+ * replays them (src/engine/recovery.c over src/engine/logrec.c, "Log record
+ * payload" in docs/FORMAT.md). The write-ahead log's own framing and checksums
+ * are fuzzed by fuzz_wal; here the records are intact as far as the log can
  * tell, and the payloads are arbitrary. Input: byte 0 picks the
  * collection (bit 0: flat or HNSW; bit 1: float32 dim 4 or bit dim 12),
  * then records, each a 2-byte little-endian length and that many bytes.
