@@ -11,25 +11,31 @@
 #include "engine/coll_int.h"
 #include "meta/filter.h"
 
-/* The filter's cache key: its canonical text. A collection's schema
- * decides what a text compiles to, and a segment belongs to one
+/* Wrap compiled filter `cf` (allocated on c->mem; taken over) into a
+ * handle. Its cache key is its canonical text: a collection's schema
+ * decides what a text compiles to and a segment belongs to one
  * collection, so (segment, text) names one match set. */
-static int set_key(vex_collection *c, vex_filter *f)
+static int filter_wrap(vex_collection *c, vmf_filter *cf, vex_filter **out)
 {
-    size_t n = vx_vmf_print(f->f, NULL, 0);
-    f->text = vx_mem_alloc(&f->mem, n + 1);
-    if (f->text == NULL) {
-        vx_vmf_free(f->f, &f->mem);
+    vex_filter *f = vx_mem_calloc(c->mem, 1, sizeof *f);
+    size_t n = vx_vmf_print(cf, NULL, 0);
+    if (f == NULL || (f->text = vx_mem_alloc(c->mem, n + 1)) == NULL) {
+        vx_mem_free(c->mem, f);
+        vx_vmf_free(cf, c->mem);
         return vx_coll_nomem(c);
     }
-    vx_vmf_print(f->f, f->text, n + 1);
+    f->mem = *c->mem;
+    f->db = c->db;
+    f->f = cf;
+    vx_vmf_print(cf, f->text, n + 1);
     vx_mkey_init(&f->key, f->text, n);
+    *out = f;
     return VEX_OK;
 }
 
 int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
 {
-    vex_filter *f;
+    vmf_filter *cf = NULL;
     int rc;
     if (out)
         *out = NULL;
@@ -37,20 +43,10 @@ int vex_filter_parse(vex_collection *c, const char *text, vex_filter **out)
         return VEX_MISUSE;
     if (text == NULL)
         return vx_err_set(&c->err, VEX_MISUSE, "filter text is NULL");
-    f = vx_mem_calloc(c->mem, 1, sizeof *f);
-    if (f == NULL)
-        return vx_coll_nomem(c);
-    f->mem = *c->mem;
-    f->db = c->db;
-    rc = vx_vmf_parse(text, strlen(text), c->schema, &f->mem, &c->err, &f->f);
-    if (rc == VEX_OK)
-        rc = set_key(c, f);
-    if (rc != VEX_OK) {
-        vx_mem_free(c->mem, f);
+    rc = vx_vmf_parse(text, strlen(text), c->schema, c->mem, &c->err, &cf);
+    if (rc != VEX_OK)
         return rc;
-    }
-    *out = f;
-    return VEX_OK;
+    return filter_wrap(c, cf, out);
 }
 
 void vex_filter_free(vex_filter *f)
@@ -255,7 +251,7 @@ vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x)
 int vex_filter_build(vex_collection *c, vex_filter_builder *b,
                      const vex_expr *root, vex_filter **out)
 {
-    vex_filter *f;
+    vmf_filter *cf = NULL;
     int rc;
     if (out)
         *out = NULL;
@@ -265,19 +261,9 @@ int vex_filter_build(vex_collection *c, vex_filter_builder *b,
         return vx_err_set(&c->err, VEX_MISUSE, "builder is NULL");
     if (b->rc != VEX_OK)
         return vx_err_set(&c->err, b->rc, "%s", b->msg);
-    f = vx_mem_calloc(c->mem, 1, sizeof *f);
-    if (f == NULL)
-        return vx_coll_nomem(c);
-    f->mem = *c->mem;
-    f->db = c->db;
-    rc = vx_vmf_build(b->vb, (const vmf_expr *)root, c->schema, &f->mem,
-                      &c->err, &f->f);
-    if (rc == VEX_OK)
-        rc = set_key(c, f);
-    if (rc != VEX_OK) {
-        vx_mem_free(c->mem, f);
+    rc = vx_vmf_build(b->vb, (const vmf_expr *)root, c->schema, c->mem, &c->err,
+                      &cf);
+    if (rc != VEX_OK)
         return rc;
-    }
-    *out = f;
-    return VEX_OK;
+    return filter_wrap(c, cf, out);
 }
