@@ -160,8 +160,13 @@ int vx_logrec_check(const unsigned char *p, size_t n,
                               "without a vector (never logged)",
                               i, pos);
         if (vec) {
-            memcpy(vec_scratch, vec, cfg->vec_bytes);
-            if (vx_vector_check(cfg, vec_scratch, why, sizeof why) != VEX_OK)
+            /* the float checks read aligned floats: a vector after
+             * variable-length metadata is checked on a copy */
+            if ((uintptr_t)vec % sizeof(float) != 0) {
+                memcpy(vec_scratch, vec, cfg->vec_bytes);
+                vec = vec_scratch;
+            }
+            if (vx_vector_check(cfg, vec, why, sizeof why) != VEX_OK)
                 return vx_err_set(err, VEX_CORRUPT, "operation %u: %s", i, why);
         }
         if (meta_len &&

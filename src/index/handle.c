@@ -187,26 +187,6 @@ void vx_ix_options_init(vex_index_options *opts)
 /* The internal functions take err == NULL (the caller wants no message);
  * the kinds and vx_err_set need somewhere to write, so such a call gets a
  * scratch message of its own for its duration. */
-typedef struct err_sink {
-    vex_err *e;
-    vex_err local;
-} err_sink;
-
-static vex_err *sink_open(err_sink *s, vex_err *err)
-{
-    if (err != NULL)
-        return s->e = err;
-    vx_err_init(&s->local);
-    return s->e = &s->local;
-}
-
-static int sink_close(err_sink *s, int rc)
-{
-    if (s->e == &s->local)
-        vx_err_destroy(&s->local);
-    return rc;
-}
-
 /* ---------------------------------------------------------------------
  * Validation shared by every index kind (and by the engine, once per
  * user call)
@@ -310,28 +290,24 @@ static int check_options(const vex_index_options *o, vex_err *e)
 
 int vx_ix_check_options(const vex_index_options *o, vex_err *err)
 {
-    err_sink s;
-    return sink_close(&s, check_options(o, sink_open(&s, err)));
+    return (check_options(o, err));
 }
 
 int vx_ix_check_vector(const vex_index_config *cfg, const void *v,
                        const char *what, size_t pos, vex_err *err)
 {
     char why[160];
-    err_sink s;
     if (vx_vector_check(cfg, v, why, sizeof why) == VEX_OK)
         return VEX_OK;
-    return sink_close(&s, vx_err_set(sink_open(&s, err), VEX_INVALID,
-                                     "%s %zu: %s", what, pos, why));
+    return (vx_err_set(err, VEX_INVALID, "%s %zu: %s", what, pos, why));
 }
 
 int vx_ix_check_k(size_t k, vex_err *err)
 {
-    err_sink s;
     if (k >= 1 && k <= VEX_MAX_K)
         return VEX_OK;
-    return sink_close(&s, vx_err_set(sink_open(&s, err), VEX_INVALID,
-                                     "k is %zu, must be 1..%d", k, VEX_MAX_K));
+    return (
+        vx_err_set(err, VEX_INVALID, "k is %zu, must be 1..%d", k, VEX_MAX_K));
 }
 
 static int check_params(const vx_ix *ix, const vex_search_params *p,
@@ -558,21 +534,19 @@ int vx_ix_create(const vex_index_options *opts, vex_pool *pool, vx_ix **out,
                  vex_err *err)
 {
     vex_index *ix = NULL;
-    err_sink s;
-    vex_err *e = sink_open(&s, err);
+    vex_err *e = err;
     int rc;
     *out = NULL;
     rc = handle_new(opts->allocator,
                     opts->struct_size == sizeof(vex_index_options), &ix);
     if (rc != VEX_OK)
-        return sink_close(&s,
-                          vx_err_set(e, rc, "out of memory creating an index"));
+        return (vx_err_set(e, rc, "out of memory creating an index"));
     rc = index_init(ix, opts, pool, e);
     if (rc != VEX_OK)
         vx_ix_free(ix);
     else
         *out = ix;
-    return sink_close(&s, rc);
+    return (rc);
 }
 
 void vex_open_options_init(vex_open_options *opts)
@@ -691,8 +665,7 @@ int vx_ix_open_buffer(const void *buf, uint64_t size,
 {
     vex_open_options dflt;
     vex_index *ix = NULL;
-    err_sink s;
-    vex_err *e = sink_open(&s, err);
+    vex_err *e = err;
     int rc;
     *out = NULL;
     if (opts == NULL) {
@@ -702,14 +675,13 @@ int vx_ix_open_buffer(const void *buf, uint64_t size,
     rc = handle_new(opts->allocator,
                     opts->struct_size == sizeof(vex_open_options), &ix);
     if (rc != VEX_OK)
-        return sink_close(&s,
-                          vx_err_set(e, rc, "out of memory opening an index"));
+        return (vx_err_set(e, rc, "out of memory opening an index"));
     rc = index_open(ix, buf, size, opts, pool, e);
     if (rc != VEX_OK)
         vx_ix_free(ix);
     else
         *out = ix;
-    return sink_close(&s, rc);
+    return (rc);
 }
 
 void vx_ix_free(vx_ix *ix)
@@ -759,38 +731,30 @@ uint64_t vx_ix_memory(const vx_ix *ix)
 int vx_ix_check_params(const vx_ix *ix, const vex_search_params *p,
                        vex_search_opts *so, vex_err *err)
 {
-    err_sink s;
-    return sink_close(&s, check_params(ix, p, so, sink_open(&s, err)));
+    return (check_params(ix, p, so, err));
 }
 
 int vx_ix_add(vx_ix *ix, const uint64_t *ids, const void *vecs, size_t n,
               vex_err *err)
 {
-    err_sink s;
     if (n == 0)
         return VEX_OK;
-    return sink_close(&s,
-                      ix->m->add(ix->impl, ids, vecs, n, sink_open(&s, err)));
+    return (ix->m->add(ix->impl, ids, vecs, n, err));
 }
 
 int vx_ix_remove(vx_ix *ix, uint64_t id, vex_err *err)
 {
-    err_sink s;
-    return sink_close(&s, ix->m->remove(ix->impl, id, sink_open(&s, err)));
+    return (ix->m->remove(ix->impl, id, err));
 }
 
 int vx_ix_get(vx_ix *ix, uint64_t id, void *vec_out, vex_err *err)
 {
-    err_sink s;
-    return sink_close(&s,
-                      ix->m->get(ix->impl, id, vec_out, sink_open(&s, err)));
+    return (ix->m->get(ix->impl, id, vec_out, err));
 }
 
 int vx_ix_train(vx_ix *ix, const float *sample, size_t n, vex_err *err)
 {
-    err_sink s;
-    return sink_close(&s,
-                      ix->m->train(ix->impl, sample, n, sink_open(&s, err)));
+    return (ix->m->train(ix->impl, sample, n, err));
 }
 
 int vx_ix_train_own(vx_ix *ix, vex_err *err)
@@ -816,9 +780,7 @@ int vx_ix_train_own(vx_ix *ix, vex_err *err)
 int vx_ix_serialize(vx_ix *ix, void *buf, uint64_t size, uint64_t *needed,
                     vex_err *err)
 {
-    err_sink s;
-    return sink_close(
-        &s, ix->m->serialize(ix->impl, buf, size, needed, sink_open(&s, err)));
+    return ix->m->serialize(ix->impl, buf, size, needed, err);
 }
 
 int vx_ix_scan(vx_ix *ix, vex_scan_fn fn, void *ctx)
@@ -828,8 +790,7 @@ int vx_ix_scan(vx_ix *ix, vex_scan_fn fn, void *ctx)
 
 int vx_ix_graph_stats(vx_ix *ix, vex_graph_stats *stats, vex_err *err)
 {
-    err_sink s;
-    return sink_close(&s, ix->m->check(ix->impl, stats, sink_open(&s, err)));
+    return (ix->m->check(ix->impl, stats, err));
 }
 
 int vx_ix_search(vx_ix *ix, const void *query, size_t k,
@@ -837,7 +798,6 @@ int vx_ix_search(vx_ix *ix, const void *query, size_t k,
                  vex_err *err)
 {
     vex_search_opts nan_cut;
-    err_sink s;
     assert(ix->impl != NULL && k >= 1 && k <= VEX_MAX_K);
     if (isnan(so->cut)) { /* a NaN distance bound: no cut */
         nan_cut = *so;
@@ -845,32 +805,27 @@ int vx_ix_search(vx_ix *ix, const void *query, size_t k,
         so = &nan_cut;
     }
     *n_hits = 0;
-    return sink_close(&s, ix->m->search(ix->impl, query, k, so, hits, n_hits,
-                                        sink_open(&s, err)));
+    return (ix->m->search(ix->impl, query, k, so, hits, n_hits, err));
 }
 
 int vx_ix_search_batch(vx_ix *ix, const void *queries, size_t n_queries,
                        size_t k, const vex_search_opts *so, vex_hit *hits,
                        size_t *n_hits, vex_err *err)
 {
-    err_sink s;
     assert(ix->impl != NULL && k >= 1 && k <= VEX_MAX_K && n_queries >= 1);
     memset(n_hits, 0, n_queries * sizeof *n_hits);
-    return sink_close(&s,
-                      ix->m->search_batch(ix->impl, queries, n_queries, k, so,
-                                          hits, n_hits, sink_open(&s, err)));
+    return (ix->m->search_batch(ix->impl, queries, n_queries, k, so, hits,
+                                n_hits, err));
 }
 
 int vx_ix_range(vx_ix *ix, const void *query, float radius,
                 const vex_search_opts *so, vex_hit *hits, size_t capacity,
                 uint64_t *n_total, vex_err *err)
 {
-    err_sink s;
     assert(ix->impl != NULL && !isnan(radius));
     *n_total = 0;
-    return sink_close(&s, ix->m->range_search(ix->impl, query, radius, so, hits,
-                                              capacity, n_total,
-                                              sink_open(&s, err)));
+    return (ix->m->range_search(ix->impl, query, radius, so, hits, capacity,
+                                n_total, err));
 }
 
 /* ---------------------------------------------------------------------

@@ -71,6 +71,11 @@ int vx_err_set_at(vex_err *e, int rc, const char *file, int line,
 size_t vx_err_copy(vex_err *e, char *buf, size_t size)
 {
     size_t len;
+    if (e == NULL) {
+        if (size > 0)
+            buf[0] = '\0';
+        return 0;
+    }
     pthread_mutex_lock(&e->lock);
     len = strlen(e->msg);
     if (size > 0) {

@@ -68,6 +68,7 @@ int vx_err_set_at(vex_err *e, int rc, const char *file, int line,
     vx_err_set_at((err), VEX_CORRUPT, __FILE__, __LINE__, __VA_ARGS__)
 #endif
 
+/* The message, as snprintf; a NULL `e` gives the empty message. */
 size_t vx_err_copy(vex_err *e, char *buf, size_t size);
 
 #endif
