@@ -1773,6 +1773,29 @@ static void repair_node(repair_job *j, hnsw_ctx *c, cand *buf, uint32_t sl)
                     buf[m++].slot = y;
             }
         }
+        /* Every neighbour deleted, and every neighbour of theirs deleted
+         * or already ours: the node would be left without links (a dead
+         * end no walk can leave). Only then look further, breadth first
+         * through the deleted nodes, until some live node turns up; rare
+         * enough that the chains' cost does not matter. */
+        for (i = 0; k + m == 0 && i < head; i++) {
+            uint32_t x = buf[j->buf_cap - 1 - i].slot, xc;
+            const uint32_t *xl;
+            if (h->levels[x] < l)
+                continue;
+            xl = links_of(h, x, l);
+            xc = ld(xl);
+            for (t = 0; t < xc && m + head + 1 < j->buf_cap; t++) {
+                uint32_t y = ld(&xl[1 + t]);
+                if (c->visited[y] == gen)
+                    continue;
+                c->visited[y] = gen;
+                if (!h->deleted[y])
+                    buf[m++].slot = y;
+                else
+                    buf[j->buf_cap - 1 - head++].slot = y;
+            }
+        }
         for (i = 0; i < m; i++)
             buf[i].d = dist_nodes(h, j->s, sl, buf[i].slot);
         qsort(buf, m, sizeof(cand), cand_cmp);
