@@ -87,7 +87,9 @@
  * deleted share passes HNSW_REPAIR_SHARE, the graph is repaired: every
  * live node that links to a deleted node keeps its live links and fills
  * the freed places from the live nodes one hop behind its deleted ones
- * (nearest first, admitted by the heuristic, see repair_node()), the entry
+ * (nearest first, admitted by the heuristic, see repair_node(); further
+ * through deleted nodes only when that finds none, so no live node is
+ * left without links), the entry
  * point moves to a live node if needed, the deleted slots go to a free
  * list for reuse, and a reachability pass relinks any node the repair
  * stranded. See hnsw_repair().
