@@ -39,7 +39,10 @@ static void rm_rf(const char *p)
         fprintf(stderr, "cannot remove %s\n", p);
 }
 
-static vex_db *open_db(const char *name)
+/* A database in the test's directory with `n_threads` workers and a
+ * match cache of `cache_bytes`; compactions only when the test asks. */
+static vex_db *open_db_with(const char *name, uint32_t n_threads,
+                            uint64_t cache_bytes)
 {
     char path[512];
     vex_db_options o;
@@ -47,12 +50,18 @@ static vex_db *open_db(const char *name)
     snprintf(path, sizeof path, "%s/%s", tmp_root, name);
     vex_db_options_init(&o);
     o.create_if_missing = 1;
-    o.n_threads = 2;
+    o.n_threads = n_threads;
     o.background_threads = 1;
-    o.compact_min_merge = 0; /* compactions only when the test asks */
+    o.compact_min_merge = 0;
     o.compact_deleted_pct = 0;
+    o.match_cache_bytes = cache_bytes;
     CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
     return db;
+}
+
+static vex_db *open_db(const char *name)
+{
+    return open_db_with(name, 2, UINT64_C(64) << 20);
 }
 
 /* ---- the model ------------------------------------------------------ */
@@ -805,19 +814,7 @@ out:
 
 static vex_db *open_db_cache(const char *name, uint64_t budget)
 {
-    char path[512];
-    vex_db_options o;
-    vex_db *db = NULL;
-    snprintf(path, sizeof path, "%s/%s", tmp_root, name);
-    vex_db_options_init(&o);
-    o.create_if_missing = 1;
-    o.n_threads = 1;
-    o.background_threads = 1;
-    o.compact_min_merge = 0;
-    o.compact_deleted_pct = 0;
-    o.match_cache_bytes = budget;
-    CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
-    return db;
+    return open_db_with(name, 1, budget);
 }
 
 /* Flush `n` rows with bucket = id % 1000 as one segment. */
