@@ -1127,11 +1127,11 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
  * by the filter's canonical text (vex_filter_print): a handle parsed anew
  * for every query reuses the set an earlier handle of the same filter
  * built. vex_filter_free makes a handle's sets the first to be evicted;
- * a segment's sets go when a compaction replaces it. Deletes are applied as candidates are checked.
- * A plan is chosen per source, the same way for memtables and segments,
- * from its rows n, the matches m among them (deleted ones included, so m
- * is an estimate; a memtable does not count them) and whether it has a
- * graph:
+ * a segment's sets go when a compaction replaces it. Deletes are
+ * applied as candidates are checked. A plan is chosen per source, the
+ * same way for memtables and segments, from its rows n, the matches m
+ * among them (deleted ones included, so m is an estimate; a memtable does
+ * not count them) and whether it has a graph:
  *   exact  no graph (a flat index, a memtable not yet indexed), or
  *          m <= max(4096, n / 100): the exact distance to every
  *          matching row;
@@ -1232,16 +1232,16 @@ VEX_API int vex_filter_build(vex_collection *c, vex_filter_builder *b,
 /* How a collection search ran (vex_search_params.stats). */
 struct vex_search_stats {
     uint32_t struct_size;
-    uint32_t sources;      /* memtables and segments searched */
-    uint64_t rows_matched; /* segment rows the filter matched */
-    uint32_t plan_exact;   /* sources searched with the exact plan (a
-                              memtable: scanned without its graph) */
-    uint32_t plan_graph;   /* ... with the graph plan (a memtable: its
-                              graph walk, and its unindexed tail exactly) */
-    uint32_t plan_post;    /* segments searched with the post plan */
-    uint32_t fallbacks;    /* graph or post plans redone exactly (see
-                              above), counted besides their plan, for
-                              memtables and segments alike */
+    uint32_t sources;          /* memtables and segments searched */
+    uint64_t rows_matched;     /* segment rows the filter matched */
+    uint32_t plan_exact;       /* sources searched with the exact plan (a
+                                  memtable: scanned without its graph) */
+    uint32_t plan_graph;       /* ... with the graph plan (a memtable: its
+                                  graph walk, and its unindexed tail exactly) */
+    uint32_t plan_post;        /* segments searched with the post plan */
+    uint32_t fallbacks;        /* graph or post plans redone exactly (see
+                                  above), counted besides their plan, for
+                                  memtables and segments alike */
     uint32_t match_sets_built; /* segments on which this search evaluated
                                   the filter over every row, because its
                                   match set was not in the database's
