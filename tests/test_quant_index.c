@@ -1028,7 +1028,8 @@ static void check_cold_vectors(const char *name, vex_index *ex)
     CHECK_RC(vx_mem_init(&mem, NULL), VEX_OK);
     CHECK_RC(vx_vfs_posix_create(NULL, &vfs), VEX_OK);
     CHECK(vx_seg_parse_name(strrchr(path, '/') + 1, &number) == 1);
-    CHECK_RC(vx_vseg_open(vfs, path, number, &mem, NULL, &err, &v), VEX_OK);
+    CHECK_RC(vx_vseg_open(vfs, path, number, &mem, NULL, NULL, &err, &v),
+             VEX_OK);
     if (v == NULL)
         goto done;
     CHECK_RC(vx_vseg_index(v, &ix, &err), VEX_OK);

@@ -234,6 +234,7 @@ static void builder_of(vex_collection *c, seg_builder *b)
     b->dir = c->dir;
     b->mem = c->mem;
     b->pool = c->db->bg_pool;
+    b->mcache = c->db->mcache;
     vx_coll_index_opts(c, &b->iopts);
     b->vec_bytes = c->vec_bytes;
     b->cancel = &c->life.cancel;
@@ -272,8 +273,6 @@ static int flush_one(vex_collection *c, int *did)
 
     builder_of(c, &b);
     rc = vx_compact_flush_build(&b, m, s, number, &out, &cancelled);
-    if (out)
-        out->mcache = c->db->mcache;
     if (rc == VEX_OK && cancelled) {
         /* the collection closes: the frozen memtable stays in the log */
         vx_mt_unref(m);
@@ -392,8 +391,6 @@ static int compact_once(vex_collection *c, int all, int *did)
 
     builder_of(c, &b);
     rc = vx_compact_build(&b, in, n_in, s, number, &out, &cancelled);
-    if (out)
-        out->mcache = c->db->mcache;
 
     vx_mutex_lock(&c->apply.mu);
     v = c->ver.cur;

@@ -121,11 +121,10 @@ static int open_segments(vex_collection *c, const manifest *m)
         if ((rc = seg_path_of(c, ms->number, &path)) != VEX_OK)
             break;
         rc = vx_vseg_open(c->db->vfs, path, ms->number, c->mem, c->db->pool,
-                          &c->err, &g);
+                          c->db->mcache, &c->err, &g);
         vx_mem_free(c->mem, path);
         if (rc != VEX_OK)
             break;
-        g->mcache = c->db->mcache;
         segs[n++] = g;
         if (g->info.n_rows != ms->n_rows ||
             g->info.file_size != ms->file_size || g->info.dim != c->cfg.dim ||

@@ -164,7 +164,8 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     }
     rc = vx_seg_write(b->vfs, path, &wi, b->mem, b->err);
     if (rc == VEX_OK) {
-        rc = vx_vseg_open(b->vfs, path, number, b->mem, b->pool, b->err, out);
+        rc = vx_vseg_open(b->vfs, path, number, b->mem, b->pool, b->mcache,
+                          b->err, out);
         if (rc == VEX_OK) {
             /* open (and so verify) the index here, in the background, so
              * that the first search after the install does not pay for it

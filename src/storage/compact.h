@@ -28,6 +28,7 @@ typedef struct seg_builder {
     const char *dir;
     const vex_mem *mem;
     vex_pool *pool;
+    vx_mcache *mcache; /* where the output's filter match sets go */
     vex_index_options iopts;
     size_t vec_bytes;
     const _Atomic int *cancel; /* polled between steps; may be NULL */

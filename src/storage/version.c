@@ -11,7 +11,8 @@
 #include <string.h>
 
 int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
-                 const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out)
+                 const vex_mem *mem, vex_pool *pool, vx_mcache *mcache,
+                 vex_err *err, vseg **out)
 {
     vseg *v = vx_mem_calloc(mem, 1, sizeof *v);
     int rc;
@@ -21,6 +22,7 @@ int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
     v->mem = mem;
     v->vfs = vfs;
     v->pool = pool;
+    v->mcache = mcache;
     atomic_init(&v->refs, 1);
     atomic_init(&v->del, NULL);
     atomic_init(&v->n_deleted, 0);

@@ -85,17 +85,18 @@ typedef struct vseg {
     /* the META section's columns, opened (checked strictly) on the first
      * metadata read (open_lock) and published with release */
     _Atomic(vm_colset *) cols;
-    /* the database's cache of filter match sets (storage/mcache.h), set
-     * by the owner right after opening; NULL: every set is built per use */
+    /* the database's cache of filter match sets (storage/mcache.h);
+     * NULL: every set is built per use */
     vx_mcache *mcache;
     int ix_rc;
     char ix_msg[VEX_ERRMSG_MAX];
 } vseg;
 
 /* Open the segment file `path` (number `number`) as a vseg with one
- * reference. */
+ * reference; its filter match sets go to `mcache` (NULL: built per use). */
 int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
-                 const vex_mem *mem, vex_pool *pool, vex_err *err, vseg **out);
+                 const vex_mem *mem, vex_pool *pool, vx_mcache *mcache,
+                 vex_err *err, vseg **out);
 void vx_vseg_ref(vseg *v);
 void vx_vseg_unref(vseg *v);
 
