@@ -137,10 +137,10 @@ static int src_knn(void *self, const vx_src_query *q, const vx_src_accept *acc,
     return VEX_OK;
 }
 
-/* Exact distances to every visible key set in `bits`. */
-static int exact_bits(vseg *g, vx_ix *ix, const vx_src_query *q,
-                      const uint64_t *bits, uint64_t seq, vex_topk *top,
-                      vex_err *err)
+/* Exact distances to every visible key the accept takes: those set in
+ * its match set (all keys without one) that its user filter accepts. */
+static int exact_keys(vseg *g, vx_ix *ix, const vx_src_query *q,
+                      const vx_src_accept *acc, vex_topk *top, vex_err *err)
 {
     const vex_simd_table *st = vx_simd();
     const vex_index_config *cfg = vx_ix_config(ix);
@@ -164,12 +164,17 @@ static int exact_bits(vseg *g, vx_ix *ix, const vx_src_query *q,
     }
     qaux = f32 ? vx_exact_query_aux(cfg, st, q->vec) : 0.0f;
     for (uint64_t w = 0; w < (n_keys + 63) / 64 && rc == VEX_OK; w++) {
-        uint64_t word = bits[w];
+        uint64_t word = acc->bits ? acc->bits[w]
+                        : n_keys - w * 64 >= 64
+                            ? ~UINT64_C(0)
+                            : (UINT64_C(1) << (n_keys - w * 64)) - 1;
         while (word) {
             uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
             unsigned char *v = buf + cnt * vb;
             word &= word - 1;
-            if (!vseg_visible(g, key, seq))
+            if (!vseg_visible(g, key, acc->seq) ||
+                (acc->filter &&
+                 !acc->filter(vx_seg_key_id(g->s, key), acc->filter_ctx)))
                 continue;
             if (vx_ix_get(ix, key, v, NULL) != VEX_OK) {
                 rc = not_in_index(g, key, err);
@@ -201,40 +206,27 @@ static int src_exact(void *self, const vx_src_query *q,
 {
     vseg *g = self;
     vx_ix *ix;
+    vex_hit tmp[64], *hits = tmp;
+    size_t n = 0;
     int rc;
     VX_ASSERT(acc->where == NULL);
     if (tail_only) /* every key is in the index */
         return VEX_OK;
-    if ((rc = vx_vseg_index(g, &ix, err)) != VEX_OK)
-        return rc;
-    if (acc->bits == NULL || g->info.index_kind != VEX_INDEX_HNSW) {
-        /* a flat index is exact: its scan with the accept hook */
-        seg_hook h = {g, acc};
-        vex_search_opts so;
-        vex_hit tmp[64], *hits = tmp;
-        size_t n = 0, k = q->k;
-        vx_ix_search_opts_init(&so);
-        so.n_threads = 1;
-        so.filter = seg_accept;
-        so.filter_ctx = &h;
-        if (g->info.index_kind == VEX_INDEX_HNSW)
-            return vx_err_set(err, VEX_INTERNAL,
-                              "%s: an exact search needs a match set",
-                              vx_seg_path(g->s));
-        if (k > sizeof tmp / sizeof tmp[0] &&
-            (hits = vx_mem_alloc(q->mem, k * sizeof *hits)) == NULL)
-            return vx_err_set(err, VEX_NOMEM, "out of memory");
-        rc = vx_ix_search(ix, q->vec, k, &so, hits, &n, err);
-        if (rc != VEX_OK)
-            rc = vx_ix_err_in(err, rc, vx_seg_path(g->s));
-        for (size_t i = 0; rc == VEX_OK && i < n; i++)
-            vex_topk_push(top, hits[i].distance,
-                          vx_seg_key_id(g->s, hits[i].id));
-        if (hits != tmp)
-            vx_mem_free(q->mem, hits);
-        return rc;
+    if (g->info.index_kind == VEX_INDEX_HNSW) {
+        if ((rc = vx_vseg_index(g, &ix, err)) != VEX_OK)
+            return rc;
+        return exact_keys(g, ix, q, acc, top, err);
     }
-    return exact_bits(g, ix, q, acc->bits, acc->seq, top, err);
+    /* a flat index is exact: its own scan, with the accept hook */
+    if (q->k > sizeof tmp / sizeof tmp[0] &&
+        (hits = vx_mem_alloc(q->mem, q->k * sizeof *hits)) == NULL)
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
+    rc = src_knn(self, q, acc, q->k, INFINITY, hits, &n, err);
+    for (size_t i = 0; rc == VEX_OK && i < n; i++)
+        vex_topk_push(top, hits[i].distance, vx_seg_key_id(g->s, hits[i].id));
+    if (hits != tmp)
+        vx_mem_free(q->mem, hits);
+    return rc;
 }
 
 static int src_match(void *self, const vx_src_query *q, const vx_match **out,
