@@ -19,6 +19,20 @@
  *   out of the documented range are rejected with VEX_INVALID and a message;
  *   they are never clamped or ignored.
  *
+ *   Structs grow without breaking programs. New fields are only ever
+ *   appended to a struct. Each *_init() (and vex_collection_get_config())
+ *   is a macro passing sizeof the caller's struct to a *_size() function,
+ *   which writes no more than that and records it in struct_size. The
+ *   library accepts any struct_size from the struct's first release
+ *   (0.1.0) up to its own: a program compiled against an older header
+ *   keeps working with a newer library, the fields its header lacked take
+ *   their defaults, and statistics are filled only as far as the caller's
+ *   struct reaches. A struct_size below the first release's (the struct
+ *   was not initialised) or above the library's (the program was built
+ *   against a newer header than the library it runs with) is VEX_MISUSE.
+ *   The functions named like the macros are exported for programs built
+ *   against 0.1.0 and write that release's layout.
+ *
  *   Ownership. Unless a function says otherwise, pointers passed in are
  *   borrowed for the duration of the call only, and results are written into
  *   caller-provided arrays, so the search path never allocates on the
@@ -284,6 +298,10 @@ typedef struct vex_search_params {
 } vex_search_params;
 
 VEX_API void vex_search_params_init(vex_search_params *params);
+VEX_API void vex_search_params_init_size(vex_search_params *params,
+                                         size_t size);
+#define vex_search_params_init(params)                                         \
+    vex_search_params_init_size((params), sizeof *(params))
 
 /* ---------------------------------------------------------------------
  * vex_index: an in-memory vector index
@@ -392,6 +410,9 @@ typedef struct vex_index_options {
 } vex_index_options;
 
 VEX_API void vex_index_options_init(vex_index_options *opts);
+VEX_API void vex_index_options_init_size(vex_index_options *opts, size_t size);
+#define vex_index_options_init(opts)                                           \
+    vex_index_options_init_size((opts), sizeof *(opts))
 
 /* Create an index. On VEX_OK, *out is a new handle owned by the caller, to
  * be released with vex_index_free(). When creation fails after the handle
@@ -456,9 +477,13 @@ VEX_API size_t vex_index_code_size(const vex_index *idx);
 
 /* The options the index was created (or opened) with, allocator pointer
  * included, with adaptive HNSW parameters (0) replaced by the values
- * chosen. */
+ * chosen, written as far as `size` bytes (the macro passes sizeof *out). */
 VEX_API void vex_index_get_options(const vex_index *idx,
                                    vex_index_options *out);
+VEX_API void vex_index_get_options_size(const vex_index *idx,
+                                        vex_index_options *out, size_t size);
+#define vex_index_get_options(idx, out)                                        \
+    vex_index_get_options_size((idx), (out), sizeof *(out))
 
 /* k nearest neighbours of one query (a vector in the index's element type
  * and dimension). Writes up to k hits to `hits` (room for k), nearest first,
@@ -529,6 +554,9 @@ typedef struct vex_open_options {
 #define VEX_OPEN_COPY 1u
 
 VEX_API void vex_open_options_init(vex_open_options *opts);
+VEX_API void vex_open_options_init_size(vex_open_options *opts, size_t size);
+#define vex_open_options_init(opts)                                            \
+    vex_open_options_init_size((opts), sizeof *(opts))
 
 /* Open an index from a blob written by vex_index_serialize(). The kind,
  * element type, metric, dimension and graph parameters come from the
@@ -682,6 +710,9 @@ typedef struct vex_db_options {
 } vex_db_options;
 
 VEX_API void vex_db_options_init(vex_db_options *opts);
+VEX_API void vex_db_options_init_size(vex_db_options *opts, size_t size);
+#define vex_db_options_init(opts)                                              \
+    vex_db_options_init_size((opts), sizeof *(opts))
 
 /* Open (or create, see create_if_missing) the database in directory
  * `path`. Opening is cheap: collections are loaded when first opened.
@@ -866,6 +897,10 @@ typedef struct vex_collection_config {
 } vex_collection_config;
 
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);
+VEX_API void vex_collection_config_init_size(vex_collection_config *cfg,
+                                             size_t size);
+#define vex_collection_config_init(cfg)                                        \
+    vex_collection_config_init_size((cfg), sizeof *(cfg))
 
 /* Create collection `name` with configuration `cfg` (durably: when this
  * returns VEX_OK the collection survives a crash). On VEX_OK *out (if not
@@ -909,9 +944,16 @@ VEX_API int vex_collection_list(vex_db *db,
                                 int (*fn)(void *ctx, const char *name),
                                 void *ctx);
 
-/* The collection's stored configuration (resolved values). */
+/* The collection's stored configuration (resolved values) into `out`,
+ * written as far as `size` bytes (the macro passes sizeof *out), with
+ * struct_size set to it. */
 VEX_API void vex_collection_get_config(const vex_collection *c,
                                        vex_collection_config *out);
+VEX_API void vex_collection_get_config_size(const vex_collection *c,
+                                            vex_collection_config *out,
+                                            size_t size);
+#define vex_collection_get_config(c, out)                                      \
+    vex_collection_get_config_size((c), (out), sizeof *(out))
 
 /* Rows (live records) in the collection. */
 VEX_API uint64_t vex_collection_count(vex_collection *c);
@@ -1062,6 +1104,8 @@ typedef struct vex_segment_stats {
 } vex_segment_stats;
 
 VEX_API void vex_stats_init(vex_stats *st);
+VEX_API void vex_stats_init_size(vex_stats *st, size_t size);
+#define vex_stats_init(st) vex_stats_init_size((st), sizeof *(st))
 
 /* Fill `st` (initialised with vex_stats_init) for collection `c`.
  * Thread-safe; takes no lock a writer holds for long; disk_bytes comes
@@ -1250,6 +1294,8 @@ struct vex_search_stats {
 };
 
 VEX_API void vex_search_stats_init(vex_search_stats *st);
+VEX_API void vex_search_stats_init_size(vex_search_stats *st, size_t size);
+#define vex_search_stats_init(st) vex_search_stats_init_size((st), sizeof *(st))
 
 /* Call fn(ctx, id, meta) for every record of a snapshot of `c` that
  * `where` matches (NULL: every record), memtables first, then segments

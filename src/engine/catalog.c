@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "index/ix.h"
 #include "meta/schema.h"
+#include "util/abi.h"
 #include "storage/manifest.h"
 
 /* A handle whose open failed only explains why. */
@@ -46,16 +47,28 @@ static int check_name(vex_db *db, const char *name)
     return VEX_OK;
 }
 
-void vex_collection_config_init(vex_collection_config *cfg)
+void vx_collection_config_defaults(vex_collection_config *cfg)
 {
-    if (cfg == NULL)
-        return;
     memset(cfg, 0, sizeof *cfg);
     cfg->struct_size = sizeof *cfg;
     cfg->dim = 0;
     cfg->elem = VEX_ELEM_F32;
     cfg->metric = VEX_METRIC_L2;
     cfg->index_kind = VEX_INDEX_HNSW;
+}
+
+void vex_collection_config_init_size(vex_collection_config *cfg, size_t size)
+{
+    vex_collection_config full;
+    if (cfg == NULL)
+        return;
+    vx_collection_config_defaults(&full);
+    vx_abi_init(&VX_ABI_COLLECTION_CONFIG, cfg, size, &full);
+}
+
+void(vex_collection_config_init)(vex_collection_config *cfg)
+{
+    vex_collection_config_init_size(cfg, VX_ABI_COLLECTION_CONFIG.ends[0]);
 }
 
 /* Validate a configuration and resolve it into what the manifest stores. */
@@ -65,11 +78,6 @@ static int resolve_config(vex_db *db, const char *name,
     vex_index_options io;
     vex_index_config ic;
     int rc;
-    if (cfg->struct_size != sizeof(vex_collection_config))
-        return vx_err_set(&db->err, VEX_MISUSE,
-                          "config.struct_size is %u, expected %zu: fill the "
-                          "struct with vex_collection_config_init()",
-                          cfg->struct_size, sizeof(vex_collection_config));
     vx_ix_options_init(&io);
     io.kind = cfg->index_kind;
     io.elem = cfg->elem;
@@ -245,6 +253,7 @@ int vex_collection_create(vex_db *db, const char *name,
                           const vex_collection_config *cfg,
                           vex_collection **out)
 {
+    vex_collection_config full;
     man_config mc;
     char *final = NULL;
     vex_collection *c = NULL;
@@ -260,6 +269,11 @@ int vex_collection_create(vex_db *db, const char *name,
         return rc;
     if (cfg == NULL)
         return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
+    vx_collection_config_defaults(&full);
+    if ((rc = vx_abi_in(&VX_ABI_COLLECTION_CONFIG, cfg, &full, &db->err)) !=
+        VEX_OK)
+        return rc;
+    cfg = &full;
     if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
         return rc;
     if ((rc = resolve_schema(db, cfg, &schema, &schema_len)) != VEX_OK)

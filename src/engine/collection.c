@@ -71,6 +71,7 @@
 #include "engine/coll_int.h"
 #include "engine/jobs.h"
 #include "storage/segment.h"
+#include "util/abi.h"
 
 /* ---------------------------------------------------------------------
  * References, state, snapshots
@@ -234,14 +235,17 @@ int vx_coll_version_from(vex_collection *c, memtable *const *mts,
  * Configuration and messages
  * ------------------------------------------------------------------- */
 
-void vex_collection_get_config(const vex_collection *c,
-                               vex_collection_config *out)
+void vex_collection_get_config_size(const vex_collection *c,
+                                    vex_collection_config *user, size_t size)
 {
-    if (out == NULL)
+    vex_collection_config full, *out = &full;
+    if (user == NULL)
         return;
-    vex_collection_config_init(out);
-    if (c == NULL)
+    vex_collection_config_init_size(user, size);
+    if (c == NULL || vx_abi_check(&VX_ABI_COLLECTION_CONFIG, user->struct_size,
+                                  NULL) != VEX_OK)
         return;
+    vx_collection_config_defaults(out);
     out->dim = c->cfg.dim;
     out->elem = (vex_elem)c->cfg.elem;
     out->metric = (vex_metric)c->cfg.metric;
@@ -259,6 +263,13 @@ void vex_collection_get_config(const vex_collection *c,
         out->n_schema_fields = (uint32_t)vx_vm_schema_n_fields(c->schema);
         out->schema_closed = (uint32_t)vx_vm_schema_closed(c->schema);
     }
+    vx_abi_out(&VX_ABI_COLLECTION_CONFIG, user, out);
+}
+
+void(vex_collection_get_config)(const vex_collection *c,
+                                vex_collection_config *out)
+{
+    vex_collection_get_config_size(c, out, VX_ABI_COLLECTION_CONFIG.ends[0]);
 }
 
 const char *vex_collection_errmsg(const vex_collection *c)

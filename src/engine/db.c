@@ -16,6 +16,7 @@
 #include "engine/engine.h"
 #include "index/ix.h"
 #include "meta/schema.h"
+#include "util/abi.h"
 #include "storage/manifest.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
@@ -201,10 +202,8 @@ static int marker_create(vex_db *db, const char *path)
  * Open and close
  * ------------------------------------------------------------------- */
 
-void vex_db_options_init(vex_db_options *opts)
+static void db_options_defaults(vex_db_options *opts)
 {
-    if (opts == NULL)
-        return;
     memset(opts, 0, sizeof *opts);
     opts->struct_size = sizeof *opts;
     opts->create_if_missing = 0;
@@ -223,14 +222,23 @@ void vex_db_options_init(vex_db_options *opts)
     opts->allocator = NULL;
 }
 
+void vex_db_options_init_size(vex_db_options *opts, size_t size)
+{
+    vex_db_options full;
+    if (opts == NULL)
+        return;
+    db_options_defaults(&full);
+    vx_abi_init(&VX_ABI_DB_OPTIONS, opts, size, &full);
+}
+
+void(vex_db_options_init)(vex_db_options *opts)
+{
+    vex_db_options_init_size(opts, VX_ABI_DB_OPTIONS.ends[0]);
+}
+
 static int check_db_options(vex_db *db, const vex_db_options *o)
 {
     vex_err *e = &db->err;
-    if (o->struct_size != sizeof(vex_db_options))
-        return vx_err_set(e, VEX_MISUSE,
-                          "options.struct_size is %u, expected %zu: fill the "
-                          "struct with vex_db_options_init()",
-                          o->struct_size, sizeof(vex_db_options));
     if (o->create_if_missing != 0 && o->create_if_missing != 1)
         return vx_err_set(e, VEX_INVALID, "create_if_missing is %d, not 0/1",
                           o->create_if_missing);
@@ -516,20 +524,18 @@ out:
 int vx_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
                    vex_db **out)
 {
-    vex_db_options dflt;
+    vex_db_options full;
     vex_mem mem;
     vex_db *db;
-    int rc;
+    int rc, sized = 1;
 
     if (out == NULL)
         return VEX_MISUSE;
     *out = NULL;
-    if (opts == NULL) {
-        vex_db_options_init(&dflt);
-        opts = &dflt;
-    }
-    if (opts->struct_size != sizeof(vex_db_options) ||
-        vx_mem_init(&mem, opts->allocator) != VEX_OK)
+    db_options_defaults(&full);
+    if (opts != NULL)
+        sized = vx_abi_in(&VX_ABI_DB_OPTIONS, opts, &full, NULL) == VEX_OK;
+    if (!sized || vx_mem_init(&mem, full.allocator) != VEX_OK)
         vx_mem_init(&mem, NULL);
     db = vx_mem_calloc(&mem, 1, sizeof *db);
     if (db == NULL)
@@ -538,6 +544,9 @@ int vx_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
     vx_err_init(&db->err);
     pthread_mutex_init(&db->mu, NULL);
     *out = db;
+    if (!sized)
+        return vx_abi_check(&VX_ABI_DB_OPTIONS, opts->struct_size, &db->err);
+    opts = &full;
     rc = check_db_options(db, opts);
     if (rc != VEX_OK)
         return rc;

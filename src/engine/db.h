@@ -83,6 +83,10 @@ int vx_db_remove_collection_dir(vex_db *db, const char *dir, vex_err *err);
 /* Whether `name` is a valid collection name; on 0 `why` says why. */
 int vx_name_ok(const char *name, char *why, size_t why_size);
 
+/* Fill a whole vex_collection_config with its defaults (the init
+ * functions write only the caller's part of it; util/abi.h). */
+void vx_collection_config_defaults(vex_collection_config *cfg);
+
 /* "<a>/<b>" in freshly allocated memory, or NULL. */
 char *vx_path_join(const vex_mem *m, const char *a, const char *b);
 

@@ -12,14 +12,22 @@
 #include "engine/coll_int.h"
 #include "storage/plan.h"
 #include "storage/source.h"
+#include "util/abi.h"
 #include "util/topk.h"
 
-void vex_search_stats_init(vex_search_stats *st)
+void vex_search_stats_init_size(vex_search_stats *st, size_t size)
 {
+    vex_search_stats full;
     if (st == NULL)
         return;
-    memset(st, 0, sizeof *st);
-    st->struct_size = sizeof *st;
+    memset(&full, 0, sizeof full);
+    full.struct_size = sizeof full;
+    vx_abi_init(&VX_ABI_SEARCH_STATS, st, size, &full);
+}
+
+void(vex_search_stats_init)(vex_search_stats *st)
+{
+    vex_search_stats_init_size(st, VX_ABI_SEARCH_STATS.ends[0]);
 }
 
 /* Check the arguments common to vex_search and vex_search_batch. */
@@ -29,11 +37,6 @@ static int check_search(vex_collection *c, size_t k,
     if (k == 0 || k > VEX_MAX_K)
         return vx_err_set(&c->err, VEX_INVALID, "k is %zu, must be 1..%d", k,
                           VEX_MAX_K);
-    if (params->struct_size != sizeof(vex_search_params))
-        return vx_err_set(&c->err, VEX_MISUSE,
-                          "params.struct_size is %u, expected %zu: fill the "
-                          "struct with vex_search_params_init()",
-                          params->struct_size, sizeof(vex_search_params));
     if (params->n_threads > VEX_MAX_THREADS)
         return vx_err_set(&c->err, VEX_INVALID,
                           "params.n_threads is %u, must be 0..%d",
@@ -214,7 +217,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
                const vex_search_params *params, vex_hit *hits,
                void *vectors_out, size_t *n_hits)
 {
-    vex_search_params dflt;
+    vex_search_params dflt, pbuf;
     vex_hit stack_tmp[256], *tmp = stack_tmp;
     vex_topk top;
     char why[160];
@@ -234,15 +237,15 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         vex_search_params_init(&dflt);
         params = &dflt;
     }
-    if ((rc = check_search(c, k, params)) != VEX_OK)
+    if ((rc = vx_search_params_take(&params, &pbuf, &c->err)) != VEX_OK ||
+        (rc = check_search(c, k, params)) != VEX_OK)
         return rc;
     if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
-    if (params->stats && params->stats->struct_size != sizeof(vex_search_stats))
-        return vx_err_set(&c->err, VEX_MISUSE,
-                          "params.stats.struct_size is %u, expected %zu: "
-                          "fill it with vex_search_stats_init()",
-                          params->stats->struct_size, sizeof(vex_search_stats));
+    if (params->stats &&
+        (rc = vx_abi_check(&VX_ABI_SEARCH_STATS, params->stats->struct_size,
+                           &c->err)) != VEX_OK)
+        return rc;
     atomic_init(&qs.sources, 0);
     atomic_init(&qs.exact, 0);
     atomic_init(&qs.graph, 0);
@@ -261,7 +264,8 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     query_of(c, query, k, params, &q);
     rc = search_snap(c, &s, &q, search_width(c, params), tmp, &top);
     if (params->stats) {
-        vex_search_stats *st = params->stats;
+        vex_search_stats full, *st = &full;
+        vex_search_stats_init(st);
         st->sources = atomic_load(&qs.sources);
         st->rows_matched = atomic_load(&qs.matched);
         st->plan_exact = atomic_load(&qs.exact);
@@ -269,6 +273,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         st->plan_post = atomic_load(&qs.post);
         st->fallbacks = atomic_load(&qs.fallbacks);
         st->match_sets_built = atomic_load(&qs.built);
+        vx_abi_out(&VX_ABI_SEARCH_STATS, params->stats, st);
     }
     if (rc == VEX_OK) {
         *n_hits = vx_topk_sort(&top);
@@ -325,7 +330,7 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
                      size_t k, const vex_search_params *params, vex_hit *hits,
                      size_t *n_hits)
 {
-    vex_search_params dflt;
+    vex_search_params dflt, pbuf;
     batch_job b;
     vx_src_query q;
     vx_snap s;
@@ -341,7 +346,8 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
         vex_search_params_init(&dflt);
         params = &dflt;
     }
-    if ((rc = check_search(c, k, params)) != VEX_OK)
+    if ((rc = vx_search_params_take(&params, &pbuf, &c->err)) != VEX_OK ||
+        (rc = check_search(c, k, params)) != VEX_OK)
         return rc;
     if (params->meta_out || params->stats)
         return vx_err_set(&c->err, VEX_INVALID,

@@ -7,13 +7,21 @@
 
 #include "engine/coll_int.h"
 #include "storage/segment.h"
+#include "util/abi.h"
 
-void vex_stats_init(vex_stats *st)
+void vex_stats_init_size(vex_stats *st, size_t size)
 {
+    vex_stats full;
     if (st == NULL)
         return;
-    memset(st, 0, sizeof *st);
-    st->struct_size = sizeof *st;
+    memset(&full, 0, sizeof full);
+    full.struct_size = sizeof full;
+    vx_abi_init(&VX_ABI_STATS, st, size, &full);
+}
+
+void(vex_stats_init)(vex_stats *st)
+{
+    vex_stats_init_size(st, VX_ABI_STATS.ends[0]);
 }
 
 typedef struct du_ctx {
@@ -43,15 +51,19 @@ static int du_entry(void *arg, const char *name, int kind)
     return 0;
 }
 
-int vex_stats_get(vex_collection *c, vex_stats *st)
+int vex_stats_get(vex_collection *c, vex_stats *user)
 {
+    vex_stats full, *st = &full;
     vx_snap s;
     du_ctx d;
+    int rc;
     if (!vx_coll_usable(c))
         return VEX_MISUSE;
-    if (st == NULL || st->struct_size != sizeof *st)
-        return vx_err_set(&c->err, VEX_MISUSE,
-                          "stats is NULL or not filled by vex_stats_init()");
+    if (user == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE, "stats is NULL");
+    if ((rc = vx_abi_check(&VX_ABI_STATS, user->struct_size, &c->err)) !=
+        VEX_OK)
+        return rc;
     vex_stats_init(st);
     vx_coll_snap_take(c, &s);
     st->live_rows = atomic_load(&c->counts.n_live);
@@ -86,6 +98,7 @@ int vex_stats_get(vex_collection *c, vex_stats *st)
     d.dir = c->wal_dir;
     (void)c->db->vfs->methods->list(c->db->vfs, c->wal_dir, du_entry, &d, NULL);
     st->disk_bytes = d.bytes;
+    vx_abi_out(&VX_ABI_STATS, user, st);
     return VEX_OK;
 }
 

@@ -28,6 +28,7 @@
 #include "index/ix.h"
 #include "quant/quant.h"
 #include "simd/simd.h"
+#include "util/abi.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/pool.h"
@@ -135,10 +136,8 @@ static int metric_fits_elem(vex_metric m, vex_elem e)
     return 0;
 }
 
-void vex_search_params_init(vex_search_params *params)
+static void search_params_defaults(vex_search_params *params)
 {
-    if (params == NULL)
-        return;
     memset(params, 0, sizeof *params);
     params->struct_size = sizeof *params;
     params->n_threads = 0;
@@ -152,11 +151,45 @@ void vex_search_params_init(vex_search_params *params)
     params->meta_out = NULL;
 }
 
-void vex_index_options_init(vex_index_options *opts)
+void vex_search_params_init_size(vex_search_params *params, size_t size)
 {
+    vex_search_params full;
+    if (params == NULL)
+        return;
+    search_params_defaults(&full);
+    vx_abi_init(&VX_ABI_SEARCH_PARAMS, params, size, &full);
+}
+
+void(vex_search_params_init)(vex_search_params *params)
+{
+    vex_search_params_init_size(params, VX_ABI_SEARCH_PARAMS.ends[0]);
+}
+
+int vx_search_params_take(const vex_search_params **params,
+                          vex_search_params *buf, vex_err *err)
+{
+    int rc;
+    if (*params == NULL || (*params)->struct_size == sizeof **params)
+        return VEX_OK;
+    search_params_defaults(buf);
+    if ((rc = vx_abi_in(&VX_ABI_SEARCH_PARAMS, *params, buf, err)) != VEX_OK)
+        return rc;
+    *params = buf;
+    return VEX_OK;
+}
+
+void vex_index_options_init_size(vex_index_options *opts, size_t size)
+{
+    vex_index_options full;
     if (opts == NULL)
         return;
-    vx_ix_options_init(opts);
+    vx_ix_options_init(&full);
+    vx_abi_init(&VX_ABI_INDEX_OPTIONS, opts, size, &full);
+}
+
+void(vex_index_options_init)(vex_index_options *opts)
+{
+    vex_index_options_init_size(opts, VX_ABI_INDEX_OPTIONS.ends[0]);
 }
 
 void vx_ix_options_init(vex_index_options *opts)
@@ -313,14 +346,13 @@ int vx_ix_check_k(size_t k, vex_err *err)
 static int check_params(const vx_ix *ix, const vex_search_params *p,
                         vex_search_opts *so, vex_err *e)
 {
+    vex_search_params buf;
+    int rc;
     vx_ix_search_opts_init(so);
     if (p == NULL)
         return VEX_OK;
-    if (p->struct_size != sizeof(vex_search_params))
-        return vx_err_set(e, VEX_MISUSE,
-                          "params.struct_size is %u, expected %zu: fill the "
-                          "struct with vex_search_params_init()",
-                          p->struct_size, sizeof(vex_search_params));
+    if ((rc = vx_search_params_take(&p, &buf, e)) != VEX_OK)
+        return rc;
     if (p->ef_search > VEX_MAX_K)
         return vx_err_set(e, VEX_INVALID,
                           "params.ef_search is %u, must be 0..%d", p->ef_search,
@@ -515,19 +547,23 @@ static int index_init(vex_index *ix, const vex_index_options *opts,
 
 int vex_index_create(const vex_index_options *opts, vex_index **out)
 {
+    vex_index_options full;
     vex_index *ix = NULL;
-    int rc;
+    int rc, sized;
     if (out == NULL)
         return VEX_MISUSE;
     *out = NULL;
     if (opts == NULL)
         return VEX_MISUSE;
-    rc = handle_new(opts->allocator,
-                    opts->struct_size == sizeof(vex_index_options), &ix);
+    vx_ix_options_init(&full);
+    sized = vx_abi_in(&VX_ABI_INDEX_OPTIONS, opts, &full, NULL) == VEX_OK;
+    rc = handle_new(full.allocator, sized, &ix);
     if (rc != VEX_OK)
         return rc;
     *out = ix; /* kept on failure: it explains why */
-    return index_init(ix, opts, NULL, &ix->err);
+    if (!sized)
+        return vx_abi_check(&VX_ABI_INDEX_OPTIONS, opts->struct_size, &ix->err);
+    return index_init(ix, &full, NULL, &ix->err);
 }
 
 int vx_ix_create(const vex_index_options *opts, vex_pool *pool, vx_ix **out,
@@ -549,12 +585,24 @@ int vx_ix_create(const vex_index_options *opts, vex_pool *pool, vx_ix **out,
     return (rc);
 }
 
-void vex_open_options_init(vex_open_options *opts)
+static void open_options_defaults(vex_open_options *opts)
 {
-    if (opts == NULL)
-        return;
     memset(opts, 0, sizeof *opts);
     opts->struct_size = sizeof *opts;
+}
+
+void vex_open_options_init_size(vex_open_options *opts, size_t size)
+{
+    vex_open_options full;
+    if (opts == NULL)
+        return;
+    open_options_defaults(&full);
+    vx_abi_init(&VX_ABI_OPEN_OPTIONS, opts, size, &full);
+}
+
+void(vex_open_options_init)(vex_open_options *opts)
+{
+    vex_open_options_init_size(opts, VX_ABI_OPEN_OPTIONS.ends[0]);
 }
 
 /* Fill a new handle from a blob (untrusted: everything is checked). */
@@ -641,22 +689,22 @@ static int index_open(vex_index *ix, const void *buf, uint64_t size,
 int vex_index_open_buffer(const void *buf, uint64_t size,
                           const vex_open_options *opts, vex_index **out)
 {
-    vex_open_options dflt;
+    vex_open_options full;
     vex_index *ix = NULL;
-    int rc;
+    int rc, sized = 1;
     if (out == NULL)
         return VEX_MISUSE;
     *out = NULL;
-    if (opts == NULL) {
-        vex_open_options_init(&dflt);
-        opts = &dflt;
-    }
-    rc = handle_new(opts->allocator,
-                    opts->struct_size == sizeof(vex_open_options), &ix);
+    open_options_defaults(&full);
+    if (opts != NULL)
+        sized = vx_abi_in(&VX_ABI_OPEN_OPTIONS, opts, &full, NULL) == VEX_OK;
+    rc = handle_new(full.allocator, sized, &ix);
     if (rc != VEX_OK)
         return rc;
     *out = ix; /* kept on failure: it explains why */
-    return index_open(ix, buf, size, opts, NULL, &ix->err);
+    if (!sized)
+        return vx_abi_check(&VX_ABI_OPEN_OPTIONS, opts->struct_size, &ix->err);
+    return index_open(ix, buf, size, &full, NULL, &ix->err);
 }
 
 int vx_ix_open_buffer(const void *buf, uint64_t size,
@@ -669,7 +717,7 @@ int vx_ix_open_buffer(const void *buf, uint64_t size,
     int rc;
     *out = NULL;
     if (opts == NULL) {
-        vex_open_options_init(&dflt);
+        open_options_defaults(&dflt);
         opts = &dflt;
     }
     rc = handle_new(opts->allocator,
@@ -938,11 +986,21 @@ size_t vex_index_code_size(const vex_index *ix)
     return ix && ix->impl ? ix->m->code_size(ix->impl) : 0;
 }
 
-void vex_index_get_options(const vex_index *ix, vex_index_options *out)
+void vex_index_get_options_size(const vex_index *ix, vex_index_options *out,
+                                size_t size)
 {
-    if (ix == NULL || out == NULL)
+    if (out == NULL)
         return;
-    *out = ix->opts;
+    vex_index_options_init_size(out, size);
+    if (ix == NULL ||
+        vx_abi_check(&VX_ABI_INDEX_OPTIONS, out->struct_size, NULL) != VEX_OK)
+        return;
+    vx_abi_out(&VX_ABI_INDEX_OPTIONS, out, &ix->opts);
+}
+
+void(vex_index_get_options)(const vex_index *ix, vex_index_options *out)
+{
+    vex_index_get_options_size(ix, out, VX_ABI_INDEX_OPTIONS.ends[0]);
 }
 
 /* The checks every public k-NN search makes before the internal call. */

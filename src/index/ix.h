@@ -99,6 +99,13 @@ int vx_ix_check_k(size_t k, vex_err *err);
 int vx_ix_check_vector(const vex_index_config *cfg, const void *v,
                        const char *what, size_t pos, vex_err *err);
 
+/* A caller's search parameters of any accepted struct_size (util/abi.h):
+ * when *params is NULL or of this header's size it is left alone;
+ * otherwise its known fields are copied over defaults into *buf and
+ * *params points there. VEX_MISUSE for a size out of range. */
+int vx_search_params_take(const vex_search_params **params,
+                          vex_search_params *buf, vex_err *err);
+
 /* Public search parameters (NULL: defaults) checked against index `ix`
  * and turned into *so (cut: none). */
 int vx_ix_check_params(const vx_ix *ix, const vex_search_params *p,
