@@ -707,6 +707,18 @@ typedef struct vex_db_options {
     /* Allocator for everything the handle and its collections own; NULL =
      * malloc/free. Copied; `user` must outlive the handle. Default NULL. */
     const vex_allocator *allocator;
+    /* 1: closing a collection (its last vex_collection_close, or
+     * vex_db_close) first flushes its memtables to segments with their
+     * graphs, as vex_flush does, so that the next open maps indexed
+     * segments and searches as fast as before the close, with no log to
+     * replay. The close then takes as long as that flush: writing the
+     * memtables' rows, and inserting into a graph the rows the
+     * background had not indexed yet. 0: a fast close that leaves the
+     * rows written since the last flush in the log only; the next open
+     * replays them into a memtable and searches them exactly until
+     * background threads have indexed them again (as after a crash).
+     * Either way nothing acknowledged is lost. Default 1. */
+    int flush_on_close;
 } vex_db_options;
 
 VEX_API void vex_db_options_init(vex_db_options *opts);
@@ -728,7 +740,8 @@ VEX_API int vex_db_open(const char *path, const vex_db_options *opts,
                         vex_db **out);
 
 /* Close the database: closes every collection handle still open (they
- * must not be used afterwards; see vex_collection_close), stops the
+ * must not be used afterwards; see vex_collection_close: each is flushed
+ * first unless flush_on_close is 0), stops the
  * background threads and pools, and releases the lock.
  * Returns the first error met while syncing or closing (the handle is
  * freed regardless). NULL is a no-op. */
@@ -923,14 +936,18 @@ VEX_API int vex_collection_create(vex_db *db, const char *name,
 VEX_API int vex_collection_open(vex_db *db, const char *name,
                                 vex_collection **out);
 
-/* Release one open of the handle; the last release stops the
- * collection's background work (a flush or compaction in progress is
- * abandoned between two steps of its graph build, before it writes a
- * file: its rows are still in the log or the old segments, and the next
- * open starts it again),
- * waits for it, syncs the log and frees the handle. Returns the
- * sync/close status. NULL is a no-op. Must not race with other calls on
- * the same handle. */
+/* Release one open of the handle. The last release first flushes the
+ * memtables to segments with their graphs (vex_db_options.flush_on_close,
+ * the default), so that the next open searches at full speed at once;
+ * then it stops the collection's background work (a compaction in
+ * progress is abandoned between two steps of its graph build, before it
+ * writes a file: its rows are still in the old segments, and the next
+ * open starts it again), waits for it, syncs the log and frees the
+ * handle. A collection in the sticky error state is not flushed. Returns
+ * the first error of the flush, sync or close (the handle is freed
+ * regardless; a failed flush loses nothing: the rows stay in the log and
+ * are replayed by the next open). NULL is a no-op. Must not race with
+ * other calls on the same handle. */
 VEX_API int vex_collection_close(vex_collection *c);
 
 /* Delete collection `name` and all its data, durably. VEX_BUSY while it is

@@ -658,6 +658,100 @@ static void test_space_and_cycles(void)
     CHECK_EQ_INT(fa.live, 0);
 }
 
+/* A clean close leaves the index on disk: the next open has segments with
+ * graphs and nothing to replay, and answers exactly as before the close;
+ * flush_on_close = 0 leaves the rows in the log (replayed into a memtable,
+ * searched exactly until indexed again). Either way nothing is lost. */
+static void test_close_keeps_index(void)
+{
+    char p[300];
+    const size_t dim = 16, n = 3000, nq = 20, k = 10;
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_search_params sp;
+    vex_search_stats ss;
+    vex_stats st;
+    vex_rng r;
+    float *qs = malloc(nq * dim * sizeof *qs), v[16];
+    vex_hit before[20 * 10], after[20 * 10];
+    size_t nb[20], na[20];
+
+    vex_rng_seed(&r, test_seed(77));
+    db_path(p, sizeof p, "closeidx");
+    for (int fast = 0; fast < 2; fast++) {
+        rm_rf(p);
+        vex_db_options_init(&o);
+        CHECK_EQ_INT(o.flush_on_close, 1); /* the default */
+        o.create_if_missing = 1;
+        o.n_threads = 1;
+        o.flush_on_close = fast ? 0 : 1;
+        o.memtable_exact_rows = 0;
+        CHECK_RC(vex_db_open(p, &o, &db), VEX_OK);
+        vex_collection_config_init(&cfg);
+        cfg.dim = (uint32_t)dim;
+        cfg.hnsw_ef_search = 200;
+        CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+        for (uint64_t id = 0; id < n; id++) {
+            fill(&r, v, dim);
+            CHECK_RC(vex_insert(c, id, v), VEX_OK);
+        }
+        for (uint64_t id = 0; id < n; id += 10)
+            CHECK_RC(vex_delete(c, id), VEX_OK);
+        for (size_t i = 0; i < nq * dim; i++)
+            qs[i] = (float)(vex_rng_next(&r) >> 40) / (float)(1 << 24) - 0.5f;
+        vex_stats_init(&st);
+        CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+        CHECK_EQ_INT(st.segments, 0); /* all rows in the memtable */
+        vex_search_params_init(&sp);
+        sp.n_threads = 1;
+        sp.ef_search = 400; /* wide enough that both runs are exact here */
+        for (size_t q = 0; q < nq; q++)
+            CHECK_RC(vex_search(c, qs + q * dim, k, &sp, before + q * k, NULL,
+                                &nb[q]),
+                     VEX_OK);
+        CHECK_RC(vex_db_close(db), VEX_OK);
+
+        db = NULL;
+        CHECK_RC(vex_db_open(p, &o, &db), VEX_OK);
+        CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+        CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+        CHECK_EQ_INT(st.live_rows, n - n / 10);
+        if (!fast) {
+            /* indexed segments, an empty log to replay */
+            CHECK_EQ_INT(st.segments, 1);
+            CHECK_EQ_INT(st.memtable_rows, 0);
+            CHECK_EQ_INT(st.unindexed_rows, 0);
+            CHECK_EQ_INT(st.flushed_seq, st.last_seq);
+        } else {
+            CHECK_EQ_INT(st.segments, 0);
+            CHECK_EQ_INT(st.memtable_rows, n); /* replayed */
+        }
+        vex_search_stats_init(&ss);
+        sp.stats = &ss;
+        CHECK_RC(vex_search(c, qs, k, &sp, after, NULL, &na[0]), VEX_OK);
+        CHECK_EQ_INT(ss.sources, 1); /* one segment, or one memtable */
+        sp.stats = NULL;
+        for (size_t q = 0; q < nq; q++) {
+            CHECK_RC(vex_search(c, qs + q * dim, k, &sp, after + q * k, NULL,
+                                &na[q]),
+                     VEX_OK);
+            CHECK_EQ_INT(na[q], nb[q]);
+            for (size_t i = 0; i < na[q] && i < nb[q]; i++)
+                CHECK(after[q * k + i].id == before[q * k + i].id);
+        }
+        /* a second close with nothing new writes no new segment */
+        CHECK_RC(vex_collection_close(c), VEX_OK);
+        CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+        CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+        CHECK_EQ_INT(st.segments, fast ? 0 : 1);
+        CHECK_RC(vex_db_close(db), VEX_OK);
+        db = NULL;
+    }
+    free(qs);
+}
+
 /* Fan-out over sources and batch search give what a single-threaded
  * search gives, bit for bit (flat: exact). */
 static void test_fanout_and_batch(void)
@@ -774,6 +868,7 @@ int main(void)
     TEST_RUN(test_model_hnsw);
     TEST_RUN(test_fanout_and_batch);
     TEST_RUN(test_space_and_cycles);
+    TEST_RUN(test_close_keeps_index);
     TEST_RUN(test_concurrent_writers);
     if (!test_failures_)
         rm_rf(tmp_root);

@@ -310,6 +310,15 @@ int vx_coll_destroy(vex_collection *c)
     int rc = VEX_OK, rc2;
     if (c == NULL)
         return VEX_OK;
+    /* a clean close leaves the index on disk (vex_db_options.
+     * flush_on_close): the memtables become segments with their graphs,
+     * so the next open searches as before. Not for a collection in ERROR
+     * (its state is uncertain; recovery from the files is the repair) or
+     * one that never opened. A failed flush loses nothing (the rows stay
+     * in the log) and is reported by the close. */
+    if (c->db->opts.flush_on_close &&
+        atomic_load(&c->life.state) == VX_COLL_OPEN)
+        rc = vex_flush(c);
     /* stop background work first: jobs poll life.cancel, writers waiting
      * for room wake up */
     vx_mutex_lock(&c->wq.mu);
@@ -323,8 +332,12 @@ int vx_coll_destroy(vex_collection *c)
     vx_mutex_unlock(&c->apply.mu);
     vx_jobs_forget(c->db->jobs, c);
     if (c->w) {
-        if (c->db->opts.durability == VEX_DURABILITY_NONE && !c->life.sticky_rc)
-            rc = vx_wal_sync(c->w, &c->err);
+        if (c->db->opts.durability == VEX_DURABILITY_NONE &&
+            !c->life.sticky_rc) {
+            rc2 = vx_wal_sync(c->w, &c->err);
+            if (rc == VEX_OK)
+                rc = rc2;
+        }
         rc2 = vx_wal_close(c->w, &c->err);
         if (rc == VEX_OK)
             rc = rc2;

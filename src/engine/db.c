@@ -220,6 +220,7 @@ static void db_options_defaults(vex_db_options *opts)
     opts->memtable_exact_rows = 256;
     opts->wal_file_bytes = UINT64_C(64) << 20;
     opts->allocator = NULL;
+    opts->flush_on_close = 1;
 }
 
 void vex_db_options_init_size(vex_db_options *opts, size_t size)
@@ -242,6 +243,9 @@ static int check_db_options(vex_db *db, const vex_db_options *o)
     if (o->create_if_missing != 0 && o->create_if_missing != 1)
         return vx_err_set(e, VEX_INVALID, "create_if_missing is %d, not 0/1",
                           o->create_if_missing);
+    if (o->flush_on_close != 0 && o->flush_on_close != 1)
+        return vx_err_set(e, VEX_INVALID, "flush_on_close is %d, not 0/1",
+                          o->flush_on_close);
     if (o->durability != VEX_DURABILITY_GROUP &&
         o->durability != VEX_DURABILITY_FULL &&
         o->durability != VEX_DURABILITY_NONE)
