@@ -684,6 +684,11 @@ static void test_close_keeps_index(void)
         rm_rf(p);
         vex_db_options_init(&o);
         CHECK_EQ_INT(o.flush_on_close, 1); /* the default */
+        o.flush_on_close = 2;
+        CHECK_RC(vex_db_open(p, &o, &db), VEX_INVALID);
+        CHECK(db && strstr(vex_db_errmsg(db), "flush_on_close") != NULL);
+        vex_db_close(db);
+        db = NULL;
         o.create_if_missing = 1;
         o.n_threads = 1;
         o.flush_on_close = fast ? 0 : 1;
