@@ -104,8 +104,8 @@ static int scan_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
 {
     scan_ctx *sc = arg;
     vm_record *rec = NULL;
-    int rc = src->m->record(src->self, ref, vx_meta_mem(sc->m), &rec,
-                            &sc->c->err);
+    int rc =
+        src->m->record(src->self, ref, vx_meta_mem(sc->m), &rec, &sc->c->err);
     if (rc != VEX_OK)
         return rc;
     vx_meta_take(sc->m, rec);
@@ -189,8 +189,7 @@ int vex_scan(vex_collection *c, const vex_filter *where,
     return rc;
 }
 
-static int count_row(void *arg, const vx_source *src, uint64_t id,
-                     uint64_t ref)
+static int count_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
 {
     (void)src;
     (void)id;
@@ -199,8 +198,7 @@ static int count_row(void *arg, const vx_source *src, uint64_t id,
     return 0;
 }
 
-int vex_count_where(vex_collection *c, const vex_filter *where,
-                    uint64_t *count)
+int vex_count_where(vex_collection *c, const vex_filter *where, uint64_t *count)
 {
     vx_snap s;
     uint64_t n = 0;

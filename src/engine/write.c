@@ -248,8 +248,7 @@ typedef struct where_ctx {
     uint64_t n;
 } where_ctx;
 
-static int where_row(void *arg, const vx_source *src, uint64_t id,
-                     uint64_t ref)
+static int where_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
 {
     where_ctx *x = arg;
     (void)src;
