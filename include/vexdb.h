@@ -734,6 +734,9 @@ VEX_API size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size);
  * none changes it.
  * ------------------------------------------------------------------- */
 
+/* Longest metadata field name, in bytes. */
+#define VEX_FIELD_NAME_MAX 64
+
 /* Value types; the numbers are stored on disk and never change. */
 typedef enum vex_type {
     VEX_TYPE_NULL = 0,
@@ -1274,6 +1277,19 @@ struct vex_search_stats {
                                   match set was not in the database's
                                   cache (vex_db_options.match_cache_bytes);
                                   the others reused a cached set */
+    /* Fields the filter (params.where) names that the collection does not
+     * know: the schema, if any, does not declare them, and no record of
+     * the searched snapshot has (or had: deleted and overwritten rows
+     * count) a field of that name, in any memtable row or segment column.
+     * Every condition on such a field sees it missing (so only IS NULL can
+     * be true): a typo or a field never written, which a tool can warn
+     * about. With a closed schema this is always 0 (vex_filter_parse
+     * refuses undeclared fields). The number of distinct such fields, and
+     * the first of them in the filter's canonical order (NUL-terminated,
+     * "" when none). Costs one probe of each memtable's name set and a
+     * look at each segment's column names per field of the filter. */
+    uint32_t unknown_fields;
+    char unknown_field[VEX_FIELD_NAME_MAX + 1];
 };
 
 VEX_API void vex_search_stats_init(vex_search_stats *st);

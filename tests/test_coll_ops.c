@@ -470,6 +470,187 @@ static void test_delete_where_race(void)
     CHECK_RC(vex_db_close(db), VEX_OK);
 }
 
+/* ---- filters that cannot match --------------------------------------- */
+
+static void expect_invalid(vex_collection *c, const char *text,
+                           const char *frag1, const char *frag2)
+{
+    vex_filter *f = (vex_filter *)&f;
+    const char *msg;
+    CHECK_RC(vex_filter_parse(c, text, &f), VEX_INVALID);
+    CHECK(f == NULL);
+    msg = vex_collection_errmsg(c);
+    CHECK_MSG(strstr(msg, frag1) && strstr(msg, frag2), "%s: %s", text, msg);
+    /* and a delete by that text deletes nothing */
+    CHECK_RC(vex_delete_where_text(c, text, NULL), VEX_INVALID);
+}
+
+static void test_filter_schema_errors(void)
+{
+    vex_db *db = open_db("schema");
+    vex_collection_config cfg;
+    vex_collection *c = NULL, *cc = NULL;
+    vex_schema_field fields[4] = {{"year", VEX_TYPE_INT, 0},
+                                  {"lang", VEX_TYPE_STRING, 1},
+                                  {"tags", VEX_TYPE_TAGS, 1},
+                                  {"score", VEX_TYPE_DOUBLE, 1}};
+    vex_meta *m = NULL;
+    vex_filter *f = NULL;
+    vex_filter_builder *b = NULL;
+    float v[DIM];
+    uint64_t n;
+
+    cfg_flat(&cfg);
+    cfg.schema_fields = fields;
+    cfg.n_schema_fields = 4;
+    CHECK_RC(vex_collection_create(db, "open", &cfg, &c), VEX_OK);
+    cfg.schema_closed = 1;
+    CHECK_RC(vex_collection_create(db, "closed", &cfg, &cc), VEX_OK);
+    CHECK_RC(vex_meta_create(NULL, &m), VEX_OK);
+    vex_meta_set_int(m, "year", 2020);
+    vex_meta_set_string(m, "lang", "en", 2);
+    vec_of(1, v);
+    CHECK_RC(vex_insert_meta(c, 1, v, m), VEX_OK);
+    CHECK_RC(vex_insert_meta(cc, 1, v, m), VEX_OK);
+
+    /* wrong literal types, for every condition that takes a literal */
+    expect_invalid(c, "year = 'x'", "field \"year\" is int64", "string");
+    expect_invalid(c, "year IN ('a', 'b')", "field \"year\" is int64",
+                   "string");
+    expect_invalid(c, "year NOT IN ('a')", "field \"year\" is int64", "string");
+    expect_invalid(c, "year BETWEEN 'a' AND 'b'", "field \"year\" is int64",
+                   "string");
+    expect_invalid(c, "year = true", "field \"year\" is int64", "bool");
+    expect_invalid(c, "lang > 3", "field \"lang\" is string", "number");
+    expect_invalid(c, "score IN (true)", "field \"score\" is double", "bool");
+    expect_invalid(c, "lang CONTAINS 'x'", "field \"lang\" is string",
+                   "tags field");
+    expect_invalid(c, "year CONTAINS ANY ('x')", "field \"year\" is int64",
+                   "tags field");
+    expect_invalid(c, "tags = 'x'", "field \"tags\" is tags", "CONTAINS");
+    expect_invalid(c, "NOT (year >= 1 AND lang = 1)", "field \"lang\"",
+                   "number");
+    /* a closed schema refuses undeclared fields */
+    expect_invalid(cc, "yeer = 2020", "field \"yeer\"", "not in the schema");
+    expect_invalid(cc, "yeer IS NULL", "field \"yeer\"", "not in the schema");
+    /* the builder is checked the same way */
+    {
+        vex_value s = {VEX_TYPE_STRING, 0, 0, 0, "x", 1};
+        CHECK_RC(vex_filter_builder_create(NULL, &b), VEX_OK);
+        CHECK_RC(
+            vex_filter_build(c, b, vex_expr_cmp(b, "year", VEX_CMP_EQ, s), &f),
+            VEX_INVALID);
+        CHECK(strstr(vex_collection_errmsg(c), "field \"year\" is int64"));
+        CHECK_RC(vex_filter_build(c, b, vex_expr_in(b, "year", &s, 1, 1), &f),
+                 VEX_INVALID);
+        CHECK_RC(vex_filter_build(cc, b, vex_expr_is_null(b, "nope", 0), &f),
+                 VEX_INVALID);
+        CHECK(strstr(vex_collection_errmsg(cc), "not in the schema"));
+        vex_filter_builder_free(b);
+    }
+    /* legal: IS NULL on a required field (never true), an undeclared
+     * field of an open schema (untyped) */
+    CHECK_RC(vex_filter_parse(c, "year IS NULL", &f), VEX_OK);
+    CHECK_RC(vex_count_where(c, f, &n), VEX_OK);
+    CHECK(n == 0);
+    vex_filter_free(f);
+    CHECK_RC(vex_filter_parse(c, "extra = 'x' OR extra = 1", &f), VEX_OK);
+    vex_filter_free(f);
+    CHECK(vex_collection_count(c) == 1);
+    vex_meta_free(m);
+    vex_collection_close(c);
+    vex_collection_close(cc);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+}
+
+static uint32_t unknown_of(vex_collection *c, const char *text, char *first)
+{
+    vex_search_params p;
+    vex_search_stats st;
+    vex_filter *f = NULL;
+    vex_hit hits[4];
+    size_t n_hits;
+    float q[DIM];
+    vec_of(3, q);
+    vex_search_params_init(&p);
+    vex_search_stats_init(&st);
+    st.unknown_fields = 99;
+    CHECK_RC(vex_filter_parse(c, text, &f), VEX_OK);
+    p.where = f;
+    p.stats = &st;
+    CHECK_RC(vex_search(c, q, 4, &p, hits, NULL, &n_hits), VEX_OK);
+    vex_filter_free(f);
+    snprintf(first, VEX_FIELD_NAME_MAX + 1, "%s", st.unknown_field);
+    return st.unknown_fields;
+}
+
+static void test_filter_unknown_fields(void)
+{
+    vex_db *db = open_db("unknown");
+    vex_collection_config cfg;
+    vex_collection *c = NULL;
+    vex_meta *m = NULL;
+    char first[VEX_FIELD_NAME_MAX + 1];
+    vex_schema_field decl = {"declared", VEX_TYPE_INT, 1};
+    float v[DIM];
+
+    cfg_flat(&cfg);
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    CHECK_RC(vex_meta_create(NULL, &m), VEX_OK);
+    /* empty collection: every field is unknown */
+    CHECK_EQ_INT(unknown_of(c, "g = 1", first), 1);
+    CHECK(strcmp(first, "g") == 0);
+    for (uint64_t id = 0; id < 50; id++)
+        CHECK_RC(put(c, m, id, (int64_t)(id % 10)), VEX_OK);
+    /* memtable rows */
+    CHECK_EQ_INT(unknown_of(c, "g = 1", first), 0);
+    CHECK(first[0] == '\0');
+    CHECK_EQ_INT(unknown_of(c, "g = 1 AND (zz = 2 OR zz = 3)", first), 1);
+    CHECK(strcmp(first, "zz") == 0);
+    CHECK_EQ_INT(unknown_of(c, "s = 'e' OR (zz = 2 AND NOT yy IS NULL)", first),
+                 2);
+    CHECK(strcmp(first, "zz") == 0 || strcmp(first, "yy") == 0);
+    /* a field only some rows have is known; one seen in a later row too */
+    vex_meta_clear(m);
+    vex_meta_set_bool(m, "late", 1);
+    vec_of(60, v);
+    CHECK_RC(vex_insert_meta(c, 60, v, m), VEX_OK);
+    CHECK_EQ_INT(unknown_of(c, "late = true AND zz = 1", first), 1);
+    CHECK(strcmp(first, "zz") == 0);
+    /* segments: their column names */
+    CHECK_RC(vex_flush(c), VEX_OK);
+    CHECK_EQ_INT(unknown_of(c, "late = true OR g = 1", first), 0);
+    CHECK_EQ_INT(unknown_of(c, "late2 = true OR g = 1", first), 1);
+    CHECK(strcmp(first, "late2") == 0);
+    /* a field of a deleted record still counts as seen */
+    CHECK_RC(vex_delete(c, 60), VEX_OK);
+    CHECK_EQ_INT(unknown_of(c, "late = true", first), 0);
+    /* and after a reopen (replay rebuilds the memtable's set) */
+    vex_meta_clear(m);
+    vex_meta_set_int(m, "fresh", 1);
+    vec_of(61, v);
+    CHECK_RC(vex_insert_meta(c, 61, v, m), VEX_OK);
+    vex_collection_close(c);
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    CHECK_EQ_INT(unknown_of(c, "fresh = 1 AND late = true AND g = 1", first),
+                 0);
+    CHECK_EQ_INT(unknown_of(c, "fresh2 = 1", first), 1);
+    vex_collection_close(c);
+
+    /* an open schema: declared fields are known even when no row has
+     * them; undeclared ones are reported */
+    cfg.schema_fields = &decl;
+    cfg.n_schema_fields = 1;
+    CHECK_RC(vex_collection_create(db, "s", &cfg, &c), VEX_OK);
+    vec_of(1, v);
+    CHECK_RC(vex_insert(c, 1, v), VEX_OK);
+    CHECK_EQ_INT(unknown_of(c, "declared = 1 OR other = 1", first), 1);
+    CHECK(strcmp(first, "other") == 0);
+    vex_collection_close(c);
+    vex_meta_free(m);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+}
+
 int main(void)
 {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/vex_test_coll_ops_XXXXXX");
@@ -481,6 +662,8 @@ int main(void)
     TEST_RUN(test_open_or_create_race);
     TEST_RUN(test_delete_where);
     TEST_RUN(test_delete_where_race);
+    TEST_RUN(test_filter_schema_errors);
+    TEST_RUN(test_filter_unknown_fields);
     if (!test_failures_)
         rm_rf(tmp_root);
     return TEST_EXIT();
