@@ -1326,14 +1326,17 @@ VEX_API int vex_count_where(vex_collection *c, const vex_filter *where,
  * collection's write critical section, after every write acknowledged
  * before the call started and before any write that starts after it
  * returns. So the deleted set is exactly the matches at the commit's
- * sequence number: a record inserted or updated concurrently is either
- * applied before the delete (and deleted if it matches then) or after it
- * (and kept), never half; a concurrent update that makes a record stop
- * matching either lands first (record kept) or after (the update then
- * re-inserts it). Writers queued behind the call wait while the filter is
- * evaluated (a pass over the memtables' rows and each segment's match
- * set, built once and cached as for searches); searches and gets never
- * wait.
+ * sequence number. A write racing with the call is ordered wholly before
+ * it or wholly after it, never in between: an insert or upsert applied
+ * before is deleted if its record then matches; one applied after is kept
+ * (an upsert of a deleted id re-creates it); a vex_update_meta or
+ * vex_delete applied after, of a record the call deleted, gets
+ * VEX_NOTFOUND. A record deleted here is never half deleted (its rows in
+ * memtables and segments end at the same sequence number). Writers queued
+ * behind the call wait while the filter is evaluated (a pass over the
+ * memtables' rows and each segment's match set, built once and cached as
+ * for searches); searches and gets never wait, and a snapshot taken
+ * before the commit keeps seeing the deleted records.
  *
  * Limit: one commit holds at most 4,194,303 deletes (a log record is at
  * most 64 MiB, 16 bytes per delete); when more records match, nothing is
