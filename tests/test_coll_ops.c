@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/coll_int.h"
 #include "test.h"
 #include "util/rng.h"
 #include "vexdb.h"
@@ -366,6 +367,19 @@ static void test_delete_where(void)
             }
     }
     CHECK(vex_collection_count(c) == want);
+    /* more matches than one commit may hold: VEX_FULL, nothing deleted
+     * (the limit, 4,194,303 at 64 MiB per log record, lowered to 100) */
+    c->lead.where_max = 100;
+    CHECK_RC(vex_delete_where_text(c, "g = 4", &n), VEX_FULL);
+    CHECK(n == 0);
+    CHECK(strstr(vex_collection_errmsg(c), "more than 100 records match") !=
+          NULL);
+    CHECK(strstr(vex_collection_errmsg(c), "nothing was deleted") != NULL);
+    CHECK(count_of(c, "g = 4") == N / 10);
+    CHECK(vex_collection_count(c) == want);
+    CHECK_RC(vex_delete_where_text(c, "g = 4 AND k = 1", &n), VEX_OK);
+    CHECK(n == 0);
+    c->lead.where_max = 0;
     vex_collection_close(c);
     CHECK_RC(vex_db_close(db), VEX_OK);
 

@@ -149,6 +149,9 @@ struct vex_collection {
         unsigned char *rec; /* the group's record */
         size_t rec_cap;
         unsigned char *vecbuf; /* the vector a metadata update keeps */
+        /* most deletes one delete by filter may log; 0 = what one log
+         * record holds (write.c); lowered only by tests */
+        uint64_t where_max;
     } lead;
 
     /* ---- the writer queue (wq.mu) ---- */

@@ -245,7 +245,7 @@ static int rec_reserve(vex_collection *c, size_t need)
 typedef struct where_ctx {
     vex_collection *c;
     size_t pos;
-    uint64_t n;
+    uint64_t n, max;
 } where_ctx;
 
 static int where_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
@@ -253,7 +253,7 @@ static int where_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
     where_ctx *x = arg;
     (void)src;
     (void)ref;
-    if (x->n >= WHERE_MAX_DELETES)
+    if (x->n >= x->max)
         return VEX_FULL;
     if (rec_reserve(x->c, x->pos + VX_LOGREC_OP_HEADER) != VEX_OK)
         return VEX_NOMEM;
@@ -271,10 +271,12 @@ static int where_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
 static int collect_where(vex_collection *c, vx_wreq *w, size_t *rec_len,
                          size_t *n_ops)
 {
-    where_ctx x = {c, VX_LOGREC_HEADER, 0};
+    where_ctx x = {c, VX_LOGREC_HEADER, 0, WHERE_MAX_DELETES};
     vx_snap s;
     int rc;
     VX_ASSERT_HELD(&c->apply.mu);
+    if (c->lead.where_max && c->lead.where_max < x.max)
+        x.max = c->lead.where_max;
     if (rec_reserve(c, VX_LOGREC_HEADER) != VEX_OK)
         return vx_coll_nomem(c);
     vx_coll_snap_take(c, &s);
@@ -285,10 +287,9 @@ static int collect_where(vex_collection *c, vx_wreq *w, size_t *rec_len,
         snprintf(w->msg, sizeof w->msg,
                  "delete where: more than %llu records match, and one "
                  "atomic commit holds at most that many deletes (a log "
-                 "record is at most %u MiB); narrow the filter and "
-                 "delete in several calls",
-                 (unsigned long long)WHERE_MAX_DELETES,
-                 (unsigned)(WAL_MAX_PAYLOAD >> 20));
+                 "record is at most %u MiB); nothing was deleted: narrow "
+                 "the filter and delete in several calls",
+                 (unsigned long long)x.max, (unsigned)(WAL_MAX_PAYLOAD >> 20));
         return VEX_FULL;
     }
     if (rc == VEX_NOMEM) {
