@@ -305,6 +305,18 @@ static void test_delete_where(void)
     CHECK(count_of(c, "g < 2 AND s = 'e'") == N / 10 - 1); /* not 2500 */
     CHECK(count_of(c, "nothing = 1") == 0);
 
+    /* a filter of another database's collection is refused */
+    {
+        vex_db *db2 = open_db("delwhere-other");
+        vex_collection *c2 = NULL;
+        CHECK_RC(vex_collection_create(db2, "c", &cfg, &c2), VEX_OK);
+        CHECK_RC(vex_filter_parse(c2, "g = 3", &f), VEX_OK);
+        CHECK_RC(vex_delete_where(c, f, &n), VEX_MISUSE);
+        CHECK(strstr(vex_collection_errmsg(c), "another database") != NULL);
+        vex_filter_free(f);
+        vex_collection_close(c2);
+        CHECK_RC(vex_db_close(db2), VEX_OK);
+    }
     /* bad input deletes nothing */
     CHECK_RC(vex_delete_where(c, NULL, &n), VEX_MISUSE);
     CHECK_RC(vex_delete_where_text(c, NULL, &n), VEX_MISUSE);
