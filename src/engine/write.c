@@ -277,8 +277,10 @@ static int collect_where(vex_collection *c, vx_wreq *w, size_t *rec_len,
     VX_ASSERT_HELD(&c->apply.mu);
     if (c->lead.where_max && c->lead.where_max < x.max)
         x.max = c->lead.where_max;
-    if (rec_reserve(c, VX_LOGREC_HEADER) != VEX_OK)
-        return vx_coll_nomem(c);
+    if (rec_reserve(c, VX_LOGREC_HEADER) != VEX_OK) {
+        snprintf(w->msg, sizeof w->msg, "delete where: out of memory");
+        return VEX_NOMEM;
+    }
     vx_coll_snap_take(c, &s);
     VX_ASSERT(s.seq == c->apply.last_seq);
     rc = vx_coll_scan_snap(c, &s, w->where, where_row, &x);
@@ -304,6 +306,17 @@ static int collect_where(vex_collection *c, vx_wreq *w, size_t *rec_len,
     *rec_len = x.pos;
     *n_ops = (size_t)x.n;
     return VEX_OK;
+}
+
+/* After a delete by filter: a record buffer grown past what any group
+ * needs (up to the 64 MiB of a log record) is not kept. */
+static void rec_trim(vex_collection *c)
+{
+    if (c->lead.rec_cap > VX_GROUP_MAX_BYTES + VX_LOGREC_HEADER) {
+        vx_mem_free(c->mem, c->lead.rec);
+        c->lead.rec = NULL;
+        c->lead.rec_cap = 0;
+    }
 }
 
 static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
@@ -337,6 +350,7 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
         if (rc != VEX_OK || n_ops == 0) {
             if (rc != VEX_OK)
                 head->rc = rc;
+            rec_trim(c);
             vx_mutex_unlock(&c->apply.mu);
             return;
         }
@@ -419,9 +433,13 @@ log:
         vx_coll_freeze(c) != VEX_OK)
         vx_coll_fail(c, VEX_NOMEM, "freezing the memtable failed");
     maybe_index(c);
+    if (head->where)
+        rec_trim(c);
     vx_mutex_unlock(&c->apply.mu);
     return;
 done:
+    if (head->where)
+        rec_trim(c);
     vx_mutex_unlock(&c->apply.mu);
     for (w = head;; w = w->next) {
         if (w->rc == VEX_OK) {
