@@ -21,6 +21,7 @@
 
 #include "engine/coll_int.h"
 #include "test.h"
+#include "test_alloc.h"
 #include "util/rng.h"
 #include "vexdb.h"
 
@@ -496,6 +497,102 @@ static void test_delete_where_race(void)
     CHECK_RC(vex_db_close(db), VEX_OK);
 }
 
+/* Out of memory at every allocation of a delete by filter: VEX_NOMEM
+ * (or success), nothing leaked, reads of the handle see all or none of
+ * the deletes, and a reopen shows all or none of them. */
+static void test_delete_where_oom(void)
+{
+    int done = 0;
+    long first = getenv("OOM_ONLY") ? atol(getenv("OOM_ONLY")) : 0;
+    for (long budget = first; !done && budget < 400; budget++) {
+        fail_alloc fa = {PTHREAD_MUTEX_INITIALIZER, -1, 0};
+        vex_allocator al = {fa_alloc, fa_realloc, fa_free, &fa};
+        char path[512], cmd[600];
+        vex_db_options o;
+        vex_db *db = NULL;
+        vex_collection_config cfg;
+        vex_collection *c = NULL;
+        vex_meta *m = NULL;
+        vex_batch *b = NULL;
+        uint64_t n = 0, left;
+        int rc, sticky;
+        snprintf(path, sizeof path, "%s/oom", tmp_root);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+        CHECK(system(cmd) == 0);
+        vex_db_options_init(&o);
+        o.create_if_missing = 1;
+        o.n_threads = 1;
+        o.background_threads = 1;
+        o.compact_min_merge = 0;
+        o.compact_deleted_pct = 0;
+        o.allocator = &al;
+        CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
+        cfg_flat(&cfg);
+        CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+        CHECK_RC(vex_meta_create(NULL, &m), VEX_OK);
+        CHECK_RC(vex_batch_create(DIM * sizeof(float), NULL, &b), VEX_OK);
+        for (uint64_t id = 0; id < 100; id++) {
+            float v[DIM];
+            vec_of(id, v);
+            vex_meta_clear(m);
+            vex_meta_set_int(m, "g", (int64_t)(id % 10));
+            CHECK_RC(vex_batch_insert_meta(b, id, v, m), VEX_OK);
+            if (id == 59 || id == 99) { /* 60 rows in a segment */
+                CHECK_RC(vex_batch_commit(c, b), VEX_OK);
+                vex_batch_clear(b);
+            }
+            if (id == 59)
+                CHECK_RC(vex_flush(c), VEX_OK);
+        }
+        vex_batch_free(b);
+        vex_meta_free(m);
+        pthread_mutex_lock(&fa.lock);
+        fa.budget = budget;
+        pthread_mutex_unlock(&fa.lock);
+        rc = vex_delete_where_text(c, "g < 5", &n);
+        pthread_mutex_lock(&fa.lock);
+        done = fa.budget != 0; /* the call met no failure */
+        fa.budget = -1;
+        pthread_mutex_unlock(&fa.lock);
+        CHECK_MSG(rc == VEX_OK || rc == VEX_NOMEM, "budget %ld: %s", budget,
+                  vex_status_name(rc));
+        if (getenv("OOM_DEBUG"))
+            fprintf(stderr, "budget %ld: %s: %s\n", budget, vex_status_name(rc),
+                    vex_collection_errmsg(c));
+        CHECK(rc != VEX_OK || n == 50);
+        /* the handle's readers: all or none */
+        left = count_of(c, NULL);
+        CHECK_MSG(left == (rc == VEX_OK ? 50u : 100u),
+                  "budget %ld: %s, %llu records visible", budget,
+                  vex_status_name(rc), (unsigned long long)left);
+        sticky = vex_delete(c, 99) == VEX_NOMEM;
+        vex_collection_close(c);
+        CHECK_RC(vex_db_close(db), VEX_OK);
+        CHECK_MSG(fa.live == 0, "budget %ld: %ld blocks leaked", budget,
+                  fa.live);
+        /* reopened: all or none (a failure after the log write made the
+         * handle sticky; replay then applies the whole record) */
+        o.allocator = NULL;
+        CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
+        CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+        left = count_of(c, NULL);
+        if (sticky) /* the delete of 99 was refused */
+            CHECK_MSG(left == 50 || left == 100,
+                      "budget %ld: %llu after reopen", budget,
+                      (unsigned long long)left);
+        else /* ... or applied */
+            CHECK_MSG(left == (rc == VEX_OK ? 49u : 99u),
+                      "budget %ld: %s, %llu after reopen", budget,
+                      vex_status_name(rc), (unsigned long long)left);
+        CHECK(count_of(c, "g < 5") == (left >= 99 ? 50u : 0u));
+        vex_collection_close(c);
+        CHECK_RC(vex_db_close(db), VEX_OK);
+        if (first > 0)
+            break;
+    }
+    CHECK(done || first > 0);
+}
+
 /* ---- filters that cannot match --------------------------------------- */
 
 static void expect_invalid(vex_collection *c, const char *text,
@@ -688,6 +785,7 @@ int main(void)
     TEST_RUN(test_open_or_create_race);
     TEST_RUN(test_delete_where);
     TEST_RUN(test_delete_where_race);
+    TEST_RUN(test_delete_where_oom);
     TEST_RUN(test_filter_schema_errors);
     TEST_RUN(test_filter_unknown_fields);
     if (!test_failures_)

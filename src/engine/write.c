@@ -256,7 +256,9 @@ static int where_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
     if (x->n >= x->max)
         return VEX_FULL;
     if (rec_reserve(x->c, x->pos + VX_LOGREC_OP_HEADER) != VEX_OK)
-        return VEX_NOMEM;
+        return vx_err_set(&x->c->err, VEX_NOMEM,
+                          "delete where: out of memory for %llu deletes",
+                          (unsigned long long)x->n + 1);
     vx_logrec_op_encode(x->c->lead.rec + x->pos, VX_OP_DELETE, id, NULL,
                         x->c->vec_bytes, NULL, 0);
     x->pos += VX_LOGREC_OP_HEADER;
@@ -294,11 +296,7 @@ static int collect_where(vex_collection *c, vx_wreq *w, size_t *rec_len,
                  (unsigned long long)x.max, (unsigned)(WAL_MAX_PAYLOAD >> 20));
         return VEX_FULL;
     }
-    if (rc == VEX_NOMEM) {
-        snprintf(w->msg, sizeof w->msg, "delete where: out of memory");
-        return VEX_NOMEM;
-    }
-    if (rc != VEX_OK) {
+    if (rc != VEX_OK) { /* the scan's message (a segment's metadata) */
         vx_err_copy(&c->err, w->msg, sizeof w->msg);
         return rc;
     }
