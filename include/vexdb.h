@@ -778,6 +778,9 @@ VEX_API size_t vex_db_errmsg_copy(const vex_db *db, char *buf, size_t size);
  * none changes it.
  * ------------------------------------------------------------------- */
 
+/* Longest metadata field name, in bytes. */
+#define VEX_FIELD_NAME_MAX 64
+
 /* Value types; the numbers are stored on disk and never change. */
 typedef enum vex_type {
     VEX_TYPE_NULL = 0,
@@ -935,6 +938,33 @@ VEX_API int vex_collection_create(vex_db *db, const char *name,
  * and offset), VEX_UNSUPPORTED, I/O errors; *out is NULL on failure. */
 VEX_API int vex_collection_open(vex_db *db, const char *name,
                                 vex_collection **out);
+
+/* Get or create: open collection `name` if it exists, else create it
+ * with `cfg` (as vex_collection_create), in one step. `cfg` is checked
+ * either way (VEX_INVALID for a bad one). When the collection exists, its
+ * stored configuration must match what `cfg` asks for, else VEX_INVALID
+ * with a message naming the first difference ("collection \"docs\" exists
+ * with dim 384, asked for 768"); nothing is opened then. Compared:
+ *   always            dim, elem, metric, index_kind, quant (the values
+ *                     vex_collection_config_init gives count as asked:
+ *                     an HNSW request does not open a flat collection);
+ *   when non-zero     hnsw_m, hnsw_ef_construction, hnsw_ef_search,
+ *                     hnsw_seed, quant_m, quant_bits, quant_refine (0 =
+ *                     adaptive or default matches whatever was resolved);
+ *   when declared     the schema (n_schema_fields > 0): the same fields
+ *                     as a set (name, type, nullable, in any order) and
+ *                     the same schema_closed; with n_schema_fields = 0 any
+ *                     schema, or none, is accepted.
+ * On VEX_OK *out is an open handle (close it with vex_collection_close)
+ * and *created (if not NULL) is 1 when this call created the collection,
+ * 0 when it opened an existing one. Threads racing on one name are
+ * serialised by the database handle: exactly one creates, the others open
+ * (and compare). Errors as for vex_collection_create and
+ * vex_collection_open, in the database's message; *out is NULL on
+ * failure. */
+VEX_API int vex_collection_open_or_create(vex_db *db, const char *name,
+                                          const vex_collection_config *cfg,
+                                          vex_collection **out, int *created);
 
 /* Release one open of the handle. The last release first flushes the
  * memtables to segments with their graphs (vex_db_options.flush_on_close,
@@ -1308,6 +1338,19 @@ struct vex_search_stats {
                                   match set was not in the database's
                                   cache (vex_db_options.match_cache_bytes);
                                   the others reused a cached set */
+    /* Fields the filter (params.where) names that the collection does not
+     * know: the schema, if any, does not declare them, and no record of
+     * the searched snapshot has (or had: deleted and overwritten rows
+     * count) a field of that name, in any memtable row or segment column.
+     * Every condition on such a field sees it missing (so only IS NULL can
+     * be true): a typo or a field never written, which a tool can warn
+     * about. With a closed schema this is always 0 (vex_filter_parse
+     * refuses undeclared fields). The number of distinct such fields, and
+     * the first of them in the filter's canonical order (NUL-terminated,
+     * "" when none). Costs one probe of each memtable's name set and a
+     * look at each segment's column names per field of the filter. */
+    uint32_t unknown_fields;
+    char unknown_field[VEX_FIELD_NAME_MAX + 1];
 };
 
 VEX_API void vex_search_stats_init(vex_search_stats *st);
@@ -1323,6 +1366,55 @@ VEX_API void vex_search_stats_init_size(vex_search_stats *st, size_t size);
 VEX_API int vex_scan(vex_collection *c, const vex_filter *where,
                      int (*fn)(void *ctx, uint64_t id, const vex_meta *meta),
                      void *ctx);
+
+/* ---------------------------------------------------------------------
+ * Delete and count by filter
+ * ------------------------------------------------------------------- */
+
+/* Number of records of a snapshot of `c` that `where` matches (NULL:
+ * every record), into *count: the records vex_scan would visit at the
+ * same moment, counted without copying their metadata. Thread-safe; takes
+ * no lock a writer holds. VEX_MISUSE (count NULL), VEX_CORRUPT when a
+ * segment's metadata is damaged. */
+VEX_API int vex_count_where(vex_collection *c, const vex_filter *where,
+                            uint64_t *count);
+
+/* Delete every record `where` matches, as ONE atomic, durable commit (one
+ * log record of ordinary deletes: all or none, also across a crash, and
+ * durable as vex_batch_commit under the database's durability mode);
+ * *n_deleted (if not NULL) receives the number deleted, 0 when nothing
+ * matched (then nothing is logged and VEX_OK is returned).
+ *
+ * Which records: the filter is evaluated by the write leader inside the
+ * collection's write critical section, after every write acknowledged
+ * before the call started and before any write that starts after it
+ * returns. So the deleted set is exactly the matches at the commit's
+ * sequence number. A write racing with the call is ordered wholly before
+ * it or wholly after it, never in between: an insert or upsert applied
+ * before is deleted if its record then matches; one applied after is kept
+ * (an upsert of a deleted id re-creates it); a vex_update_meta or
+ * vex_delete applied after, of a record the call deleted, gets
+ * VEX_NOTFOUND. A record deleted here is never half deleted (its rows in
+ * memtables and segments end at the same sequence number). Writers queued
+ * behind the call wait while the filter is evaluated (a pass over the
+ * memtables' rows and each segment's match set, built once and cached as
+ * for searches); searches and gets never wait, and a snapshot taken
+ * before the commit keeps seeing the deleted records.
+ *
+ * Limit: one commit holds at most 4,194,303 deletes (a log record is at
+ * most 64 MiB, 16 bytes per delete); when more records match, nothing is
+ * deleted and VEX_FULL says so: narrow the filter and call again.
+ * Errors: VEX_MISUSE (where NULL: use vex_collection_drop to delete every
+ * record; a filter of another database), VEX_FULL, VEX_NOMEM, VEX_CORRUPT
+ * (damaged segment metadata), the sticky log errors of vex_insert. The
+ * filter handle stays the caller's. Thread-safe, as vex_insert. */
+VEX_API int vex_delete_where(vex_collection *c, const vex_filter *where,
+                             uint64_t *n_deleted);
+/* As vex_delete_where with filter text compiled by vex_filter_parse:
+ * VEX_MISUSE for NULL text, VEX_INVALID (with the offset) for a syntax
+ * error or empty text; nothing is deleted then. */
+VEX_API int vex_delete_where_text(vex_collection *c, const char *where,
+                                  uint64_t *n_deleted);
 
 #ifdef __cplusplus
 }

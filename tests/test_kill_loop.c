@@ -8,12 +8,18 @@
  * memtable, so a flush comes every ~1000 rows, plus an explicit vex_flush
  * now and then, half of them followed by vex_compact; background
  * compaction merges every two segments of a tier) and runs 1..4 writer threads:
- * inserts of absent ids, upserts, deletes and atomic batches of 2..8
- * operations. Thread t owns the ids with id % n_threads == t, so it knows their
- * state exactly (it starts from the parent's model, inherited by fork) and
- * every call it makes must return VEX_OK. Around each call it writes a
- * fixed-size record to a pipe with one write(2) (atomic, < PIPE_BUF): an INTENT
- * (the operations, ids and versions) before the call, an ACK after VEX_OK.
+ * inserts of absent ids, upserts, deletes, atomic batches of 2..8
+ * operations and deletes by filter (vex_delete_where_text) over 8 ids the
+ * thread owns, selecting on metadata every put carries (k = id,
+ * m = id % 12, p = version % 3): the child knows from its model which ids
+ * match, sends them as the INTENT's deletes, and fails unless the call
+ * reports exactly that many; the parent checks them as a batch (all or
+ * none). Collections are opened with vex_collection_open_or_create. Thread t
+ * owns the ids with id % n_threads == t, so it knows their state exactly (it
+ * starts from the parent's model, inherited by fork) and every call it makes
+ * must return VEX_OK. Around each call it writes a fixed-size record to a pipe
+ * with one write(2) (atomic, < PIPE_BUF): an INTENT (the operations, ids and
+ * versions) before the call, an ACK after VEX_OK.
  *
  * The parent reads the pipe while it sleeps a seeded random time (0, a few
  * ms, up to 80 ms, so kills land in opening, in writes, in group commits
@@ -104,6 +110,7 @@ typedef struct kop {
 typedef struct msg {
     uint32_t type, thread, coll, n_ops;
     uint32_t batch, flush; /* a vex_batch_commit / a vex_flush */
+    uint32_t where;        /* a vex_delete_where_text (ops: its deletes) */
     uint64_t txn;          /* per thread, from 1 */
     kop ops[MAX_BATCH];
     char text[256]; /* M_ERROR */
@@ -138,6 +145,7 @@ static struct stats {
     long cycles, resets, kills_before_ready, child_ready;
     long dur_group, dur_full;
     uint64_t acked_txns, acked_ops, acked_batches, acked_flushes;
+    uint64_t acked_wheres;
     uint64_t inflight_txns, inflight_applied, inflight_not_applied;
     uint64_t inflight_batches_applied, inflight_batches_not_applied;
     uint64_t inflight_flushes;
@@ -268,14 +276,56 @@ static int64_t pick_id(vex_rng *r, int coll, int t, int n_threads, int want)
     return -1;
 }
 
-static int do_op(vex_collection *c, const kop *o)
+/* The metadata of version `ver` of record `id`, which deletes by filter
+ * select on: k = id, m = id % 12 (12 = lcm(1..4): thread t of n owns the
+ * ids whose m % n == t), p = ver % 3. */
+static void make_meta(vex_meta *meta, uint32_t id, uint32_t ver)
+{
+    vex_meta_clear(meta);
+    vex_meta_set_int(meta, "k", id);
+    vex_meta_set_int(meta, "m", id % 12);
+    vex_meta_set_int(meta, "p", ver % 3);
+}
+
+static int do_op(vex_collection *c, vex_meta *meta, const kop *o)
 {
     float v[DIM];
     if (o->kind == K_DELETE)
         return vex_delete(c, o->id);
     make_vec(o->id, o->ver, v);
-    return o->kind == K_INSERT ? vex_insert(c, o->id, v)
-                               : vex_upsert(c, o->id, v);
+    make_meta(meta, o->id, o->ver);
+    return o->kind == K_INSERT ? vex_insert_meta(c, o->id, v, meta)
+                               : vex_upsert_meta(c, o->id, v, meta);
+}
+
+/* A delete by filter of thread t's ids among 8 consecutive ones it owns
+ * whose version is p modulo 3: the text into buf, and into m->ops the
+ * deletes it must make (from the model, exact for the ids t owns). */
+static void where_delete(vex_rng *r, int coll, int t, int nt, msg *m, char *buf,
+                         size_t size)
+{
+    uint32_t j0 = (uint32_t)vex_rng_below(r, (uint64_t)(N_IDS / nt - 7));
+    uint32_t lo = (uint32_t)t + (uint32_t)nt * j0, hi = lo + 7u * (uint32_t)nt;
+    uint32_t x = (uint32_t)vex_rng_below(r, 3);
+    size_t len = (size_t)snprintf(buf, size, "m IN (");
+    for (int res = 0, first = 1; res < 12; res++)
+        if (res % nt == t) {
+            len += (size_t)snprintf(buf + len, size - len, "%s%d",
+                                    first ? "" : ", ", res);
+            first = 0;
+        }
+    snprintf(buf + len, size - len, ") AND k BETWEEN %u AND %u AND p = %u", lo,
+             hi, x);
+    m->where = 1;
+    m->batch = 1;
+    for (uint32_t i = 0; i < 8; i++) {
+        uint32_t id = lo + i * (uint32_t)nt;
+        if (model[coll][id].live && model[coll][id].ver % 3 == x) {
+            m->ops[m->n_ops].id = id;
+            m->ops[m->n_ops].kind = K_DELETE;
+            m->n_ops++;
+        }
+    }
 }
 
 static void *writer_main(void *arg)
@@ -285,10 +335,13 @@ static void *writer_main(void *arg)
     int nt = cc->n_threads, t = w->t;
     vex_rng r;
     vex_batch *b = NULL;
+    vex_meta *meta = NULL;
     float v[DIM];
+    char where[256];
     uint64_t txn = 0;
     vex_rng_seed(&r, cc->seed * 31 + (uint64_t)t);
-    if (vex_batch_create(VEC_BYTES, NULL, &b) != VEX_OK)
+    if (vex_batch_create(VEC_BYTES, NULL, &b) != VEX_OK ||
+        vex_meta_create(NULL, &meta) != VEX_OK)
         child_error(cc->fd, t, "vex_batch_create failed");
     for (;;) {
         msg m;
@@ -321,6 +374,8 @@ static void *writer_main(void *arg)
             }
         } else if (what >= 995) {
             m.flush = 1 + (what & 1); /* 2: flush and compact */
+        } else if (what >= 720 && what < 750) {
+            where_delete(&r, coll, t, nt, &m, where, sizeof where);
         } else {
             int64_t id = -1;
             kop *o = &m.ops[0];
@@ -346,7 +401,15 @@ static void *writer_main(void *arg)
             m.type = M_ACK;
             send_msg(cc->fd, &m);
         }
-        if (m.flush) {
+        if (m.where) {
+            uint64_t n_del = 0;
+            rc = vex_delete_where_text(c, where, &n_del);
+            if (rc == VEX_OK && n_del != m.n_ops)
+                child_error(cc->fd, t,
+                            "delete where %s on %s: %" PRIu64
+                            " deleted, the model says %u",
+                            where, coll_names[coll], n_del, m.n_ops);
+        } else if (m.flush) {
             /* every other one also merges all segments */
             rc = vex_flush(c);
             if (rc == VEX_OK && m.flush == 2)
@@ -356,15 +419,17 @@ static void *writer_main(void *arg)
             for (uint32_t i = 0; i < m.n_ops && rc == VEX_OK; i++) {
                 const kop *o = &m.ops[i];
                 make_vec(o->id, o->ver, v);
-                rc = o->kind == K_DELETE   ? vex_batch_delete(b, o->id)
-                     : o->kind == K_INSERT ? vex_batch_insert(b, o->id, v)
-                                           : vex_batch_upsert(b, o->id, v);
+                make_meta(meta, o->id, o->ver);
+                rc = o->kind == K_DELETE ? vex_batch_delete(b, o->id)
+                     : o->kind == K_INSERT
+                         ? vex_batch_insert_meta(b, o->id, v, meta)
+                         : vex_batch_upsert_meta(b, o->id, v, meta);
             }
             if (rc == VEX_OK)
                 rc = vex_batch_commit(c, b);
         } else {
             for (uint32_t i = 0; i < m.n_ops && rc == VEX_OK; i++)
-                rc = do_op(c, &m.ops[i]);
+                rc = do_op(c, meta, &m.ops[i]);
         }
         if (rc != VEX_OK)
             child_error(cc->fd, t, "%s txn %" PRIu64 " on %s: %s: %s",
@@ -404,24 +469,24 @@ static void child_main(const child_cfg *cc)
         child_error(cc->fd, -1, "vex_db_open: %s: %s", vex_status_name(rc),
                     vex_db_errmsg(db));
     for (int k = 0; k < N_COLL; k++) {
-        rc = vex_collection_open(db, coll_names[k], &c[k]);
-        if (rc == VEX_NOTFOUND) {
-            vex_collection_config cfg;
-            vex_collection_config_init(&cfg);
-            cfg.dim = DIM;
-            cfg.index_kind = k == 0 ? VEX_INDEX_FLAT : VEX_INDEX_HNSW;
-            if (k == 1) {
-                cfg.hnsw_m = 8;
-                cfg.hnsw_ef_construction = 64;
-                cfg.hnsw_seed = 7;
-            }
-            rc = vex_collection_create(db, coll_names[k], &cfg, &c[k]);
-            if (rc == VEX_OK) {
-                memset(&m, 0, sizeof m);
-                m.type = M_CREATED;
-                m.coll = (uint32_t)k;
-                send_msg(cc->fd, &m);
-            }
+        vex_collection_config cfg;
+        int created = 0;
+        vex_collection_config_init(&cfg);
+        cfg.dim = DIM;
+        cfg.index_kind = k == 0 ? VEX_INDEX_FLAT : VEX_INDEX_HNSW;
+        if (k == 1) {
+            cfg.hnsw_m = 8;
+            cfg.hnsw_ef_construction = 64;
+            cfg.hnsw_seed = 7;
+        }
+        /* get-or-create: an existing collection is compared with cfg */
+        rc = vex_collection_open_or_create(db, coll_names[k], &cfg, &c[k],
+                                           &created);
+        if (rc == VEX_OK && created) {
+            memset(&m, 0, sizeof m);
+            m.type = M_CREATED;
+            m.coll = (uint32_t)k;
+            send_msg(cc->fd, &m);
         }
         if (rc != VEX_OK)
             child_error(cc->fd, -1, "collection %s: %s: %s", coll_names[k],
@@ -507,6 +572,7 @@ static void handle_msg(const msg *m)
         st.acked_ops += m->n_ops;
         st.acked_batches += m->batch;
         st.acked_flushes += m->flush;
+        st.acked_wheres += m->where;
         return;
     }
     fail("unknown pipe record type %u", m->type);
@@ -948,7 +1014,7 @@ static void print_stats(FILE *f, double t0)
         "kill_loop: %ld cycles in %.1f s (seed %" PRIu64
         ", %ld resets; %ld GROUP, %ld FULL; %ld killed before ready)\n"
         "  acknowledged: %" PRIu64 " commits, %" PRIu64 " operations, %" PRIu64
-        " batches, %" PRIu64 " flush calls\n"
+        " batches (%" PRIu64 " deletes by filter), %" PRIu64 " flush calls\n"
         "  in flight at the kill: %" PRIu64 " commits: %" PRIu64
         " applied, %" PRIu64 " not applied (batches %" PRIu64 " / %" PRIu64
         "), %" PRIu64 " flushes\n"
@@ -956,10 +1022,11 @@ static void print_stats(FILE *f, double t0)
         "; searches: %" PRIu64 " (hnsw found self %" PRIu64 "/%" PRIu64 ")\n",
         st.cycles, now_s() - t0, opt.seed, st.resets, st.dur_group, st.dur_full,
         st.kills_before_ready, st.acked_txns, st.acked_ops, st.acked_batches,
-        st.acked_flushes, st.inflight_txns, st.inflight_applied,
-        st.inflight_not_applied, st.inflight_batches_applied,
-        st.inflight_batches_not_applied, st.inflight_flushes, st.segments_seen,
-        st.ids_checked, st.searches, st.hnsw_self_found, st.hnsw_self_checked);
+        st.acked_wheres, st.acked_flushes, st.inflight_txns,
+        st.inflight_applied, st.inflight_not_applied,
+        st.inflight_batches_applied, st.inflight_batches_not_applied,
+        st.inflight_flushes, st.segments_seen, st.ids_checked, st.searches,
+        st.hnsw_self_found, st.hnsw_self_checked);
 }
 
 static void reset_db(void)

@@ -323,6 +323,199 @@ int vex_collection_open(vex_db *db, const char *name, vex_collection **out)
     return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * Get or create
+ * ------------------------------------------------------------------- */
+
+static const char *kind_name(vex_index_kind k)
+{
+    return k == VEX_INDEX_FLAT ? "flat" : k == VEX_INDEX_HNSW ? "hnsw" : "?";
+}
+
+static const char *quant_name(vex_quant q)
+{
+    static const char *const names[] = {"none", "sq8", "bq", "pq", "opq"};
+    return (unsigned)q < sizeof names / sizeof names[0] ? names[q] : "?";
+}
+
+/* Write into `msg` the first difference between the existing
+ * collection's configuration `have` and what `want` asks for, or leave it
+ * empty. What is compared (vexdb.h, vex_collection_open_or_create):
+ * dim, elem, metric, index kind and quantizer always; HNSW and quantizer
+ * numbers only when `want` gives them (non-zero); the schema only when
+ * `want` declares fields (then as a set, with schema_closed). */
+static void config_diff(const vex_collection_config *have,
+                        const vex_collection_config *want, char *msg,
+                        size_t size)
+{
+#define DIFF_U(field, what)                                                    \
+    if (want->field != have->field) {                                          \
+        snprintf(msg, size, "%s %llu, asked for %llu", what,                   \
+                 (unsigned long long)have->field,                              \
+                 (unsigned long long)want->field);                             \
+        return;                                                                \
+    }
+#define DIFF_NZ(field, what)                                                   \
+    if (want->field != 0)                                                      \
+    DIFF_U(field, what)
+    msg[0] = '\0';
+    DIFF_U(dim, "dim")
+    if (want->elem != have->elem) {
+        snprintf(msg, size, "element type %s, asked for %s",
+                 vex_elem_name(have->elem), vex_elem_name(want->elem));
+        return;
+    }
+    if (want->metric != have->metric) {
+        snprintf(msg, size, "metric %s, asked for %s",
+                 vex_metric_name(have->metric), vex_metric_name(want->metric));
+        return;
+    }
+    if (want->index_kind != have->index_kind) {
+        snprintf(msg, size, "index kind %s, asked for %s",
+                 kind_name(have->index_kind), kind_name(want->index_kind));
+        return;
+    }
+    DIFF_NZ(hnsw_m, "hnsw_m")
+    DIFF_NZ(hnsw_ef_construction, "hnsw_ef_construction")
+    DIFF_NZ(hnsw_ef_search, "hnsw_ef_search")
+    DIFF_NZ(hnsw_seed, "hnsw_seed")
+    if (want->quant != have->quant) {
+        snprintf(msg, size, "quantizer %s, asked for %s",
+                 quant_name(have->quant), quant_name(want->quant));
+        return;
+    }
+    DIFF_NZ(quant_m, "quant_m")
+    DIFF_NZ(quant_bits, "quant_bits")
+    if (want->quant_refine != 0 && want->quant_refine != have->quant_refine) {
+        snprintf(msg, size, "quant_refine %g, asked for %g",
+                 (double)have->quant_refine, (double)want->quant_refine);
+        return;
+    }
+#undef DIFF_NZ
+#undef DIFF_U
+    if (want->n_schema_fields == 0)
+        return;
+    if (have->n_schema_fields == 0) {
+        snprintf(msg, size, "no schema, asked for one of %u fields",
+                 want->n_schema_fields);
+        return;
+    }
+    for (uint32_t i = 0; i < want->n_schema_fields; i++) {
+        const vex_schema_field *w = &want->schema_fields[i], *h = NULL;
+        for (uint32_t j = 0; j < have->n_schema_fields && h == NULL; j++)
+            if (strcmp(have->schema_fields[j].name, w->name) == 0)
+                h = &have->schema_fields[j];
+        if (h == NULL) {
+            snprintf(msg, size, "no schema field \"%.64s\", asked for one",
+                     w->name);
+            return;
+        }
+        if (h->type != w->type || (h->nullable != 0) != (w->nullable != 0)) {
+            snprintf(msg, size,
+                     "schema field \"%.64s\" of type %s%s, asked for %s%s",
+                     w->name, vex_type_name(h->type),
+                     h->nullable ? " (nullable)" : " (required)",
+                     vex_type_name(w->type),
+                     w->nullable ? " (nullable)" : " (required)");
+            return;
+        }
+    }
+    if (have->n_schema_fields != want->n_schema_fields) {
+        /* every asked-for field exists: the collection declares more */
+        for (uint32_t j = 0; j < have->n_schema_fields; j++) {
+            int found = 0;
+            for (uint32_t i = 0; i < want->n_schema_fields && !found; i++)
+                found = strcmp(have->schema_fields[j].name,
+                               want->schema_fields[i].name) == 0;
+            if (!found) {
+                snprintf(msg, size,
+                         "schema field \"%.64s\", which was not asked for",
+                         have->schema_fields[j].name);
+                return;
+            }
+        }
+    }
+    if ((have->schema_closed != 0) != (want->schema_closed != 0))
+        snprintf(msg, size, "a%s schema, asked for a%s one",
+                 have->schema_closed ? " closed" : "n open",
+                 want->schema_closed ? " closed" : "n open");
+}
+
+int vex_collection_open_or_create(vex_db *db, const char *name,
+                                  const vex_collection_config *cfg,
+                                  vex_collection **out, int *created)
+{
+    man_config mc;
+    char *final = NULL;
+    vex_collection *c = NULL;
+    unsigned char *schema = NULL;
+    uint32_t schema_len = 0;
+    int rc, kind, made = 0;
+
+    if (created)
+        *created = 0;
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    if (cfg == NULL)
+        return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
+    /* the request is checked whether or not the collection exists */
+    if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
+        return rc;
+    if ((rc = resolve_schema(db, cfg, &schema, &schema_len)) != VEX_OK)
+        return rc;
+    final = vx_path_join(&db->mem, db->coll_dir, name);
+    if (final == NULL) {
+        vx_mem_free(&db->mem, schema);
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+    }
+    /* db->mu makes the existence test and the create one step: of two
+     * threads racing on one name exactly one creates, the other opens
+     * (the directory's LOCK keeps other handles and processes out) */
+    pthread_mutex_lock(&db->mu);
+    rc = db->vfs->methods->exists(db->vfs, final, &kind, &db->err);
+    if (rc == VEX_OK && kind != VEX_VFS_NONE) {
+        int leftover = 0;
+        rc = vx_coll_leftover(db->vfs, final, &leftover, &db->err);
+        if (rc == VEX_OK && leftover)
+            rc = vx_db_remove_collection_dir(db, final, &db->err);
+        else if (rc == VEX_OK)
+            kind = -1; /* exists */
+    }
+    if (rc == VEX_OK && kind == -1) {
+        rc = vx_coll_open(db, name, &c);
+    } else if (rc == VEX_OK) {
+        rc = create_dir(db, &mc, schema, schema_len, final);
+        if (rc == VEX_OK)
+            rc = vx_coll_open(db, name, &c);
+        made = rc == VEX_OK;
+    }
+    pthread_mutex_unlock(&db->mu);
+    vx_mem_free(&db->mem, final);
+    vx_mem_free(&db->mem, schema);
+    if (rc != VEX_OK)
+        return rc;
+    if (!made) {
+        vex_collection_config have;
+        char diff[VEX_ERRMSG_MAX / 2];
+        vex_collection_get_config(c, &have);
+        config_diff(&have, cfg, diff, sizeof diff);
+        if (diff[0] != '\0') {
+            (void)vex_collection_close(c);
+            return vx_err_set(&db->err, VEX_INVALID,
+                              "collection \"%s\" exists with %s", name, diff);
+        }
+    }
+    *out = c;
+    if (created)
+        *created = made;
+    return VEX_OK;
+}
+
 /* Called with db->mu held: the collection's first open registers it. */
 int vx_db_register(vex_db *db, vex_collection *c)
 {

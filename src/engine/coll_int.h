@@ -68,6 +68,10 @@ typedef struct vx_wreq {
     const unsigned char *one_meta; /* encoded record (kinds 4-6) */
     size_t one_meta_len;
     size_t n_setmeta; /* metadata-only updates (logged with a vector) */
+    /* a delete by filter (vex_delete_where): the leader evaluates it
+     * alone, at the state it logs after, and sets n_deleted */
+    const vex_filter *where;
+    uint64_t n_deleted;
     int done, rc;
     char msg[VEX_ERRMSG_MAX];
     pthread_cond_t cv;
@@ -145,6 +149,9 @@ struct vex_collection {
         unsigned char *rec; /* the group's record */
         size_t rec_cap;
         unsigned char *vecbuf; /* the vector a metadata update keeps */
+        /* most deletes one delete by filter may log; 0 = what one log
+         * record holds (write.c); lowered only by tests */
+        uint64_t where_max;
     } lead;
 
     /* ---- the writer queue (wq.mu) ---- */
@@ -246,6 +253,12 @@ int vx_coll_get_snap(vex_collection *c, const vx_snap *s, uint64_t id,
                      void *out);
 int vx_coll_get_meta_snap(vex_collection *c, const vx_snap *s, uint64_t id,
                           vex_meta *out);
+/* Called for each scanned row; a non-zero return stops the scan and is
+ * returned. */
+typedef int (*vx_coll_row_fn)(void *ctx, const vx_source *src, uint64_t id,
+                              uint64_t ref);
+int vx_coll_scan_snap(vex_collection *c, const vx_snap *s,
+                      const vex_filter *where, vx_coll_row_fn fn, void *ctx);
 
 /* ---- recovery.c ---- */
 int vx_coll_load(vex_collection *c);

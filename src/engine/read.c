@@ -95,25 +95,74 @@ uint64_t vex_collection_count(vex_collection *c)
 /* One scanned row: its metadata copied into the caller's handle. */
 typedef struct scan_ctx {
     vex_collection *c;
-    const vx_source *src;
     vex_meta *m;
     int (*fn)(void *ctx, uint64_t id, const vex_meta *meta);
     void *ctx;
-    int rc; /* a failure of ours (not fn's return) */
 } scan_ctx;
 
-static int scan_row(void *arg, uint64_t id, uint64_t ref)
+static int scan_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
 {
     scan_ctx *sc = arg;
     vm_record *rec = NULL;
-    int rc = sc->src->m->record(sc->src->self, ref, vx_meta_mem(sc->m), &rec,
-                                &sc->c->err);
-    if (rc != VEX_OK) {
-        sc->rc = rc;
+    int rc =
+        src->m->record(src->self, ref, vx_meta_mem(sc->m), &rec, &sc->c->err);
+    if (rc != VEX_OK)
         return rc;
-    }
     vx_meta_take(sc->m, rec);
     return sc->fn(sc->ctx, id, sc->m);
+}
+
+typedef struct scan_fwd_ctx {
+    const vx_source *src;
+    vx_coll_row_fn fn;
+    void *ctx;
+} scan_fwd_ctx;
+
+static int scan_fwd(void *arg, uint64_t id, uint64_t ref)
+{
+    scan_fwd_ctx *f = arg;
+    return f->fn(f->ctx, f->src, id, ref);
+}
+
+/* The rows of snapshot `s` that `where` (NULL: all) matches, newest
+ * source first; each visible record once (a record has one visible row
+ * at a sequence number). Segments answer with their match set, memtables
+ * evaluate the filter per row. */
+int vx_coll_scan_snap(vex_collection *c, const vx_snap *s,
+                      const vex_filter *where, vx_coll_row_fn fn, void *ctx)
+{
+    int rc = VEX_OK;
+    for (uint32_t i = 0; i < s->v->n_src && rc == VEX_OK; i++) {
+        const vx_source *src = &s->v->src[i];
+        const vx_match *match = NULL;
+        vx_src_accept acc;
+        memset(&acc, 0, sizeof acc);
+        acc.seq = s->seq;
+        if (src->m->refs(src->self) == 0)
+            continue;
+        if (where && src->m->match) {
+            vx_src_query q;
+            int built;
+            memset(&q, 0, sizeof q);
+            q.where = where->f;
+            q.where_key = &where->key;
+            q.seq = s->seq;
+            q.mem = c->mem;
+            rc = src->m->match(src->self, &q, &match, &built, &c->err);
+            if (rc != VEX_OK)
+                break;
+            acc.bits = match->bits;
+        } else if (where) {
+            acc.where = where->f;
+        }
+        {
+            scan_fwd_ctx fwd = {src, fn, ctx};
+            rc = src->m->scan(src->self, &acc, scan_fwd, &fwd, &c->err);
+        }
+        if (match)
+            src->m->match_release(src->self, match);
+    }
+    return rc;
 }
 
 int vex_scan(vex_collection *c, const vex_filter *where,
@@ -134,36 +183,36 @@ int vex_scan(vex_collection *c, const vex_filter *where,
     if (rc != VEX_OK)
         return vx_coll_nomem(c);
     vx_coll_snap_take(c, &s);
-    /* newest source first: memtables, then segments */
-    for (uint32_t i = 0; i < s.v->n_src && rc == VEX_OK; i++) {
-        const vx_source *src = &s.v->src[i];
-        const vx_match *match = NULL;
-        vx_src_accept acc;
-        memset(&acc, 0, sizeof acc);
-        acc.seq = s.seq;
-        sc.src = src;
-        if (src->m->refs(src->self) == 0)
-            continue;
-        if (where && src->m->match) {
-            vx_src_query q;
-            int built;
-            memset(&q, 0, sizeof q);
-            q.where = where->f;
-            q.where_key = &where->key;
-            q.seq = s.seq;
-            q.mem = c->mem;
-            rc = src->m->match(src->self, &q, &match, &built, &c->err);
-            if (rc != VEX_OK)
-                break;
-            acc.bits = match->bits;
-        } else if (where) {
-            acc.where = where->f;
-        }
-        rc = src->m->scan(src->self, &acc, scan_row, &sc, &c->err);
-        if (match)
-            src->m->match_release(src->self, match);
-    }
+    rc = vx_coll_scan_snap(c, &s, where, scan_row, &sc);
     vx_coll_snap_drop(&s);
     vex_meta_free(sc.m);
+    return rc;
+}
+
+static int count_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
+{
+    (void)src;
+    (void)id;
+    (void)ref;
+    (*(uint64_t *)arg)++;
+    return 0;
+}
+
+int vex_count_where(vex_collection *c, const vex_filter *where, uint64_t *count)
+{
+    vx_snap s;
+    uint64_t n = 0;
+    int rc;
+    if (count)
+        *count = 0;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (count == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE, "count is NULL");
+    vx_coll_snap_take(c, &s);
+    rc = vx_coll_scan_snap(c, &s, where, count_row, &n);
+    vx_coll_snap_drop(&s);
+    if (rc == VEX_OK)
+        *count = n;
     return rc;
 }

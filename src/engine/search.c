@@ -30,6 +30,66 @@ void(vex_search_stats_init)(vex_search_stats *st)
     vex_search_stats_init_size(st, VX_ABI_SEARCH_STATS.ends[0]);
 }
 
+_Static_assert(VEX_FIELD_NAME_MAX == VM_MAX_NAME,
+               "the public field name limit is the meta layer's");
+
+/* Whether any record of snapshot `s` has (or had) a field of this name:
+ * a memtable's name set, a segment's metadata columns. A segment whose
+ * columns cannot be opened counts as having it (the search reports that
+ * damage itself). */
+static int snap_has_field(const vx_snap *s, const char *p, size_t len)
+{
+    for (uint32_t i = 0; i < s->v->n_mts; i++)
+        if (vx_mt_has_field(s->v->mts[i], p, len))
+            return 1;
+    for (uint32_t i = 0; i < s->v->n_segs; i++) {
+        const vm_colset *cs = NULL;
+        uint32_t n;
+        if (vx_vseg_colset(s->v->segs[i], &cs, NULL) != VEX_OK)
+            return 1;
+        n = cs ? vx_vm_colset_columns(cs) : 0;
+        for (uint32_t j = 0; j < n; j++) {
+            vm_str name;
+            int type, enc;
+            uint32_t present;
+            vx_vm_colset_column(cs, j, &name, &type, &enc, &present);
+            if (name.len == len && memcmp(name.p, p, len) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* vex_search_stats.unknown_fields/unknown_field: the distinct fields the
+ * filter names that the schema does not declare and no record of the
+ * snapshot has. */
+static void unknown_fields(const vex_collection *c, const vx_snap *s,
+                           const vex_filter *where, vex_search_stats *st)
+{
+    const vmf_node *nd = vx_vmf_nodes(where->f);
+    size_t n = vx_vmf_n_nodes(where->f);
+    for (size_t i = 0; i < n; i++) {
+        const vm_str *f = &nd[i].field;
+        int dup = 0;
+        if (nd[i].kind == VMF_AND || nd[i].kind == VMF_OR ||
+            nd[i].kind == VMF_NOT)
+            continue;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = nd[j].kind != VMF_AND && nd[j].kind != VMF_OR &&
+                  nd[j].kind != VMF_NOT && nd[j].field.len == f->len &&
+                  memcmp(nd[j].field.p, f->p, f->len) == 0;
+        if (dup || (c->schema && vx_vm_schema_find(c->schema, f->p, f->len)) ||
+            snap_has_field(s, f->p, f->len))
+            continue;
+        if (st->unknown_fields++ == 0) {
+            size_t len =
+                f->len < VEX_FIELD_NAME_MAX ? f->len : VEX_FIELD_NAME_MAX;
+            memcpy(st->unknown_field, f->p, len);
+            st->unknown_field[len] = '\0';
+        }
+    }
+}
+
 /* Check the arguments common to vex_search and vex_search_batch. */
 static int check_search(vex_collection *c, size_t k,
                         const vex_search_params *params)
@@ -273,6 +333,10 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         st->plan_post = atomic_load(&qs.post);
         st->fallbacks = atomic_load(&qs.fallbacks);
         st->match_sets_built = atomic_load(&qs.built);
+        st->unknown_fields = 0;
+        st->unknown_field[0] = '\0';
+        if (rc == VEX_OK && params->where)
+            unknown_fields(c, &s, params->where, st);
         vx_abi_out(&VX_ABI_SEARCH_STATS, params->stats, st);
     }
     if (rc == VEX_OK) {

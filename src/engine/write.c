@@ -63,6 +63,8 @@ static int op_next(const vex_collection *c, op_iter *it, int *kind,
 
 static size_t wreq_bytes(const vex_collection *c, const vx_wreq *w)
 {
+    if (w->where) /* sized by the leader when it evaluates the filter */
+        return 0;
     if (w->ops)
         return w->ops_len + w->n_setmeta * c->vec_bytes;
     return vx_logrec_op_size(c->vec_bytes, w->one_kind, w->one_meta_len) +
@@ -218,6 +220,103 @@ static int encode_group(vex_collection *c, vx_wreq *head, vx_wreq *last,
     return rc;
 }
 
+/* Grow the leader's record buffer to hold `need` bytes. */
+static int rec_reserve(vex_collection *c, size_t need)
+{
+    size_t cap;
+    unsigned char *p;
+    if (need <= c->lead.rec_cap)
+        return VEX_OK;
+    cap = c->lead.rec_cap ? c->lead.rec_cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    p = vx_mem_realloc(c->mem, c->lead.rec, cap);
+    if (p == NULL)
+        return VEX_NOMEM;
+    c->lead.rec = p;
+    c->lead.rec_cap = cap;
+    return VEX_OK;
+}
+
+/* The most deletes one log record holds (WAL_MAX_PAYLOAD). */
+#define WHERE_MAX_DELETES                                                      \
+    ((WAL_MAX_PAYLOAD - VX_LOGREC_HEADER) / VX_LOGREC_OP_HEADER)
+
+typedef struct where_ctx {
+    vex_collection *c;
+    size_t pos;
+    uint64_t n, max;
+} where_ctx;
+
+static int where_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
+{
+    where_ctx *x = arg;
+    (void)src;
+    (void)ref;
+    if (x->n >= x->max)
+        return VEX_FULL;
+    if (rec_reserve(x->c, x->pos + VX_LOGREC_OP_HEADER) != VEX_OK)
+        return vx_err_set(&x->c->err, VEX_NOMEM,
+                          "delete where: out of memory for %llu deletes",
+                          (unsigned long long)x->n + 1);
+    vx_logrec_op_encode(x->c->lead.rec + x->pos, VX_OP_DELETE, id, NULL,
+                        x->c->vec_bytes, NULL, 0);
+    x->pos += VX_LOGREC_OP_HEADER;
+    x->n++;
+    return 0;
+}
+
+/* Leader of a delete by filter (apply.mu held): encode a delete of every
+ * record `w->where` matches now (the state at the last applied record,
+ * which no one can change while apply.mu is held) into c->lead.rec.
+ * *rec_len and *n_ops describe the record; n_ops 0 = nothing matched. */
+static int collect_where(vex_collection *c, vx_wreq *w, size_t *rec_len,
+                         size_t *n_ops)
+{
+    where_ctx x = {c, VX_LOGREC_HEADER, 0, WHERE_MAX_DELETES};
+    vx_snap s;
+    int rc;
+    VX_ASSERT_HELD(&c->apply.mu);
+    if (c->lead.where_max && c->lead.where_max < x.max)
+        x.max = c->lead.where_max;
+    if (rec_reserve(c, VX_LOGREC_HEADER) != VEX_OK) {
+        snprintf(w->msg, sizeof w->msg, "delete where: out of memory");
+        return VEX_NOMEM;
+    }
+    vx_coll_snap_take(c, &s);
+    VX_ASSERT(s.seq == c->apply.last_seq);
+    rc = vx_coll_scan_snap(c, &s, w->where, where_row, &x);
+    vx_coll_snap_drop(&s);
+    if (rc == VEX_FULL) {
+        snprintf(w->msg, sizeof w->msg,
+                 "delete where: more than %llu records match, and one "
+                 "atomic commit holds at most that many deletes (a log "
+                 "record is at most %u MiB); nothing was deleted: narrow "
+                 "the filter and delete in several calls",
+                 (unsigned long long)x.max, (unsigned)(WAL_MAX_PAYLOAD >> 20));
+        return VEX_FULL;
+    }
+    if (rc != VEX_OK) { /* the scan's message (a segment's metadata) */
+        vx_err_copy(&c->err, w->msg, sizeof w->msg);
+        return rc;
+    }
+    vx_logrec_header(c->lead.rec, (uint32_t)x.n);
+    *rec_len = x.pos;
+    *n_ops = (size_t)x.n;
+    return VEX_OK;
+}
+
+/* After a delete by filter: a record buffer grown past what any group
+ * needs (up to the 64 MiB of a log record) is not kept. */
+static void rec_trim(vex_collection *c)
+{
+    if (c->lead.rec_cap > VX_GROUP_MAX_BYTES + VX_LOGREC_HEADER) {
+        vx_mem_free(c->mem, c->lead.rec);
+        c->lead.rec = NULL;
+        c->lead.rec_cap = 0;
+    }
+}
+
 static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
 {
     size_t rec_len = VX_LOGREC_HEADER, n_ops = 0, n_setmeta = 0;
@@ -241,6 +340,20 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
     rc = vx_coll_need_room(c);
     if (rc != VEX_OK)
         goto done;
+    if (head->where) {
+        /* a delete by filter leads alone (vx_coll_submit): its deletes
+         * are the matches in the state every earlier record made */
+        VX_ASSERT(head == last);
+        rc = collect_where(c, head, &rec_len, &n_ops);
+        if (rc != VEX_OK || n_ops == 0) {
+            if (rc != VEX_OK)
+                head->rc = rc;
+            rec_trim(c);
+            vx_mutex_unlock(&c->apply.mu);
+            return;
+        }
+        goto log;
+    }
     /* validate in order; requests that fail drop out of the group */
     for (w = head;; w = w->next) {
         size_t before = c->lead.n_touched;
@@ -281,6 +394,7 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
     rc = encode_group(c, head, last, n_setmeta);
     if (rc != VEX_OK)
         goto done;
+log:
     rc = vx_wal_append(c->w, c->lead.rec, rec_len, &seq, &c->err);
     if (rc != VEX_OK) {
         vx_coll_fail(c, rc, "writing the log failed");
@@ -300,6 +414,8 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
                                        &meta_len);
             rc = vx_coll_apply_op(c, kind, id, vec, meta, meta_len, seq);
         }
+        if (head->where)
+            head->n_deleted = n_ops;
     }
     VX_ASSERT(seq > c->apply.last_seq);
     c->apply.last_seq = seq;
@@ -315,9 +431,13 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
         vx_coll_freeze(c) != VEX_OK)
         vx_coll_fail(c, VEX_NOMEM, "freezing the memtable failed");
     maybe_index(c);
+    if (head->where)
+        rec_trim(c);
     vx_mutex_unlock(&c->apply.mu);
     return;
 done:
+    if (head->where)
+        rec_trim(c);
     vx_mutex_unlock(&c->apply.mu);
     for (w = head;; w = w->next) {
         if (w->rc == VEX_OK) {
@@ -357,8 +477,8 @@ int vx_coll_submit(vex_collection *c, vx_wreq *w)
     /* leader: take a group */
     last = w;
     bytes = wreq_bytes(c, w);
-    if (c->db->opts.durability == VEX_DURABILITY_GROUP) {
-        while (last->next &&
+    if (c->db->opts.durability == VEX_DURABILITY_GROUP && w->where == NULL) {
+        while (last->next && last->next->where == NULL &&
                bytes + wreq_bytes(c, last->next) <= VX_GROUP_MAX_BYTES) {
             last = last->next;
             bytes += wreq_bytes(c, last);
@@ -495,4 +615,53 @@ int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
 int vex_update_meta(vex_collection *c, uint64_t id, const vex_meta *meta)
 {
     return write_one(c, VX_OP_SETMETA, id, NULL, meta);
+}
+
+/* ---------------------------------------------------------------------
+ * Delete by filter
+ * ------------------------------------------------------------------- */
+
+int vex_delete_where(vex_collection *c, const vex_filter *where,
+                     uint64_t *n_deleted)
+{
+    vx_wreq w;
+    int rc;
+    if (n_deleted)
+        *n_deleted = 0;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (where == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "delete where: the filter is NULL (to delete "
+                          "every record, drop the collection)");
+    if (where->db != c->db)
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "delete where: the filter was compiled for a "
+                          "collection of another database");
+    memset(&w, 0, sizeof w);
+    w.where = where;
+    rc = vx_coll_submit(c, &w);
+    if (rc == VEX_OK && n_deleted)
+        *n_deleted = w.n_deleted;
+    return rc;
+}
+
+int vex_delete_where_text(vex_collection *c, const char *where,
+                          uint64_t *n_deleted)
+{
+    vex_filter *f = NULL;
+    int rc;
+    if (n_deleted)
+        *n_deleted = 0;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (where == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "delete where: the filter text is NULL");
+    rc = vex_filter_parse(c, where, &f);
+    if (rc != VEX_OK)
+        return rc;
+    rc = vex_delete_where(c, f, n_deleted);
+    vex_filter_free(f);
+    return rc;
 }

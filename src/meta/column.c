@@ -683,6 +683,7 @@ static int read_codes(rd *r, vm_colset *s, uint64_t n, uint32_t nd,
     c = calloc_n(s, n, sizeof *c);
     used = vx_mem_calloc(&s->mem, nd, 1);
     if (c == NULL || used == NULL) {
+        vx_mem_free(&s->mem, c); /* not yet *out: the caller cannot free it */
         vx_mem_free(&s->mem, used);
         return nomem(r);
     }

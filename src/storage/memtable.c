@@ -134,6 +134,58 @@ int vx_mt_live(const memtable *m, uint64_t id)
     return vx_cmap_get(&m->ids, id, &row) && mt_row_end(m, row) == 0;
 }
 
+/* FNV-1a, never 0 (the empty slot). */
+static uint64_t name_hash(const char *p, size_t len)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * UINT64_C(0x100000001b3);
+    return h ? h : 1;
+}
+
+/* Writer: add the names of `meta`'s fields to the set. */
+static void names_add(memtable *m, const vm_record *meta)
+{
+    size_t n = vx_vm_record_n_fields(meta);
+    const vm_field *f = vx_vm_record_fields(meta);
+    if (atomic_load_explicit(&m->names_full, memory_order_relaxed))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = name_hash(f[i].name.p, f[i].name.len), x;
+        uint32_t at = (uint32_t)h & (MT_NAME_SLOTS - 1);
+        while ((x = atomic_load_explicit(&m->names[at],
+                                         memory_order_relaxed)) != 0 &&
+               x != h)
+            at = (at + 1) & (MT_NAME_SLOTS - 1);
+        if (x == h)
+            continue;
+        if (m->n_names >= MT_NAME_SLOTS / 4 * 3) {
+            atomic_store_explicit(&m->names_full, 1, memory_order_release);
+            return;
+        }
+        atomic_store_explicit(&m->names[at], h, memory_order_release);
+        m->n_names++;
+    }
+}
+
+int vx_mt_has_field(const memtable *m, const char *name, size_t len)
+{
+    memtable *w = (memtable *)m;
+    uint64_t h = name_hash(name, len), x;
+    uint32_t at = (uint32_t)h & (MT_NAME_SLOTS - 1);
+    if (atomic_load_explicit(&w->names_full, memory_order_acquire))
+        return 1;
+    for (uint32_t probes = 0; probes < MT_NAME_SLOTS; probes++) {
+        x = atomic_load_explicit(&w->names[at], memory_order_acquire);
+        if (x == h)
+            return 1;
+        if (x == 0)
+            return 0;
+        at = (at + 1) & (MT_NAME_SLOTS - 1);
+    }
+    return 1;
+}
+
 int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
               uint64_t seq, int *ended)
 {
@@ -165,6 +217,8 @@ int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
     atomic_store_explicit(&ch->end_seq[r], 0, memory_order_relaxed);
     ch->prev[r] = prev;
     ch->meta[r] = meta;
+    if (meta)
+        names_add(m, meta);
     if (meta)
         atomic_fetch_add_explicit(&m->meta_bytes,
                                   vx_vm_record_encoded_size(meta),

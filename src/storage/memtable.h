@@ -57,6 +57,9 @@
 #define MT_CHUNK_SHIFT 10
 #define MT_CHUNK       (1u << MT_CHUNK_SHIFT)
 #define MT_NONE        UINT64_MAX
+/* Slots of a memtable's set of metadata field names (hashes); at most
+ * 3/4 of them are filled, after which every name counts as seen. */
+#define MT_NAME_SLOTS 512u
 
 typedef struct mt_chunk {
     uint64_t id[MT_CHUNK];
@@ -89,7 +92,15 @@ typedef struct memtable {
     uint64_t freeze_seq;         /* last write applied before it was frozen: its
                                     flush covers the log up to here */
     _Atomic int frozen;          /* no more rows will be appended */
-    pthread_mutex_t index_mu;    /* one vx_mt_index_to at a time */
+    /* the metadata field names of its rows, as 64-bit hashes (0 = empty
+     * slot) in an open-addressing set: the writer adds a name before the
+     * row holding it is published (invariant 1), readers probe it without
+     * locks (vx_mt_has_field); names_full: more names than the set holds,
+     * so every name counts as seen */
+    _Atomic uint64_t names[MT_NAME_SLOTS];
+    uint32_t n_names; /* writer only */
+    _Atomic int names_full;
+    pthread_mutex_t index_mu; /* one vx_mt_index_to at a time */
 } memtable;
 
 /* Create an empty memtable. `hnsw` NULL: flat (never indexed); else the
@@ -110,6 +121,11 @@ void vx_mt_unref(memtable *m);
  * may use it without locks for as long as they hold the memtable. */
 int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
               uint64_t seq, int *ended);
+/* Reader. 0 when no row of the memtable (ended ones included) has ever
+ * had a metadata field named by these `len` bytes; 1 when one has, or
+ * (rarely: hashes, or more than 3/4 * MT_NAME_SLOTS names) might have.
+ * Lock-free; any thread. */
+int vx_mt_has_field(const memtable *m, const char *name, size_t len);
 /* Writer. End the live row of `id` at `seq`: 1 if there was one. */
 int vx_mt_delete(memtable *m, uint64_t id, uint64_t seq);
 /* Writer. 1 when `id` has a live (not ended) row here. */

@@ -185,17 +185,26 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             goto nomem;
     for (uint64_t q = 0; q < nq; q++) {
         vex_search_params sp;
+        vex_search_stats st;
         size_t n = 0;
         vex_search_params_init(&sp);
+        vex_search_stats_init(&st);
         sp.ef_search = cfg.index_kind == VEX_INDEX_HNSW ? ef : 0;
         sp.where = where;
         sp.meta_out = with_meta ? metas : NULL;
+        sp.stats = where && q == 0 ? &st : NULL;
         rc = vex_search(c, queries + q * cfg.dim, k, &sp, hits, NULL, &n);
         if (rc != VEX_OK) {
             fprintf(stderr, "vex search: query %" PRIu64 ": %s\n", q,
                     vex_collection_errmsg(c));
             goto out;
         }
+        if (sp.stats && st.unknown_fields > 0)
+            fprintf(stderr,
+                    "vex search: warning: no record has the field \"%s\"%s "
+                    "that the filter names\n",
+                    st.unknown_field,
+                    st.unknown_fields > 1 ? " (nor some other fields)" : "");
         if (json)
             printf("{\"query\":%" PRIu64 ",\"hits\":[", q);
         else if (nq > 1)
