@@ -210,17 +210,66 @@ static unsigned search_width(vex_collection *c, const vex_search_params *p)
     return vx_pool_width(c->db->pool, p->n_threads);
 }
 
+int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
+                         const vex_search_params *params)
+{
+    char why[160];
+    int rc = check_search(c, k, params);
+    if (rc != VEX_OK)
+        return rc;
+    if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
+        return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
+    if (params->stats && params->stats->struct_size != sizeof(vex_search_stats))
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "params.stats.struct_size is %u, expected %zu: "
+                          "fill it with vex_search_stats_init()",
+                          params->stats->struct_size, sizeof(vex_search_stats));
+    return VEX_OK;
+}
+
+int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
+                       size_t k, const vex_search_params *params, vex_hit *hits,
+                       vex_hit *tmp, size_t *n_hits)
+{
+    vex_topk top;
+    vx_qstats qs;
+    vx_src_query q;
+    int rc;
+    *n_hits = 0;
+    atomic_init(&qs.sources, 0);
+    atomic_init(&qs.exact, 0);
+    atomic_init(&qs.graph, 0);
+    atomic_init(&qs.post, 0);
+    atomic_init(&qs.fallbacks, 0);
+    atomic_init(&qs.matched, 0);
+    atomic_init(&qs.built, 0);
+    vex_topk_init(&top, hits, k);
+    s->qs = params->stats ? &qs : NULL;
+    query_of(c, query, k, params, &q);
+    rc = search_snap(c, s, &q, search_width(c, params), tmp, &top);
+    s->qs = NULL;
+    if (params->stats) {
+        vex_search_stats *st = params->stats;
+        st->sources = atomic_load(&qs.sources);
+        st->rows_matched = atomic_load(&qs.matched);
+        st->plan_exact = atomic_load(&qs.exact);
+        st->plan_graph = atomic_load(&qs.graph);
+        st->plan_post = atomic_load(&qs.post);
+        st->fallbacks = atomic_load(&qs.fallbacks);
+        st->match_sets_built = atomic_load(&qs.built);
+    }
+    if (rc == VEX_OK)
+        *n_hits = vx_topk_sort(&top);
+    return rc;
+}
+
 int vex_search(vex_collection *c, const void *query, size_t k,
                const vex_search_params *params, vex_hit *hits,
                void *vectors_out, size_t *n_hits)
 {
     vex_search_params dflt;
     vex_hit stack_tmp[256], *tmp = stack_tmp;
-    vex_topk top;
-    char why[160];
     vx_snap s;
-    vx_qstats qs;
-    vx_src_query q;
     int rc = VEX_OK;
 
     if (!vx_coll_usable(c))
@@ -234,44 +283,16 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         vex_search_params_init(&dflt);
         params = &dflt;
     }
-    if ((rc = check_search(c, k, params)) != VEX_OK)
+    if ((rc = vx_coll_search_check(c, query, k, params)) != VEX_OK)
         return rc;
-    if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
-        return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
-    if (params->stats && params->stats->struct_size != sizeof(vex_search_stats))
-        return vx_err_set(&c->err, VEX_MISUSE,
-                          "params.stats.struct_size is %u, expected %zu: "
-                          "fill it with vex_search_stats_init()",
-                          params->stats->struct_size, sizeof(vex_search_stats));
-    atomic_init(&qs.sources, 0);
-    atomic_init(&qs.exact, 0);
-    atomic_init(&qs.graph, 0);
-    atomic_init(&qs.post, 0);
-    atomic_init(&qs.fallbacks, 0);
-    atomic_init(&qs.matched, 0);
-    atomic_init(&qs.built, 0);
     if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
         tmp = vx_mem_alloc(c->mem, k * sizeof *tmp);
         if (tmp == NULL)
             return vx_coll_nomem(c);
     }
-    vex_topk_init(&top, hits, k);
     vx_coll_snap_take(c, &s);
-    s.qs = params->stats ? &qs : NULL;
-    query_of(c, query, k, params, &q);
-    rc = search_snap(c, &s, &q, search_width(c, params), tmp, &top);
-    if (params->stats) {
-        vex_search_stats *st = params->stats;
-        st->sources = atomic_load(&qs.sources);
-        st->rows_matched = atomic_load(&qs.matched);
-        st->plan_exact = atomic_load(&qs.exact);
-        st->plan_graph = atomic_load(&qs.graph);
-        st->plan_post = atomic_load(&qs.post);
-        st->fallbacks = atomic_load(&qs.fallbacks);
-        st->match_sets_built = atomic_load(&qs.built);
-    }
+    rc = vx_coll_search_run(c, &s, query, k, params, hits, tmp, n_hits);
     if (rc == VEX_OK) {
-        *n_hits = vx_topk_sort(&top);
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
             rc = vx_coll_get_snap(c, &s, hits[i].id,
                                   (unsigned char *)vectors_out +
