@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "test_alloc.h"
 #include "util/rng.h"
 #include "vexdb.h"
 
@@ -844,6 +845,69 @@ static void test_range_hnsw_recall(void)
     free(m.vec);
 }
 
+/* ---- out of memory ----------------------------------------------------- */
+
+/* Every allocation of the handle fails in turn: create or search returns
+ * VEX_NOMEM with a message and an empty handle, nothing leaks, and a
+ * later search with memory succeeds. */
+static void test_oom(void)
+{
+    static model m;
+    vex_db *db = open_db("oom", 256);
+    vex_collection *c;
+    vex_rng rng;
+    float q[8];
+    int done = 0;
+    memset(&m, 0, sizeof m);
+    m.dim = 8;
+    m.vec = calloc(MAXN * m.dim, sizeof(float));
+    vex_rng_seed(&rng, test_seed(15));
+    if (db == NULL)
+        return;
+    c = make_coll(db, m.dim, VEX_METRIC_L2, VEX_INDEX_FLAT);
+    if (c == NULL)
+        return;
+    load(c, &m, &rng, 0, 300);
+    CHECK_RC(vex_flush(c), VEX_OK);
+    load(c, &m, &rng, 300, 400);
+    rand_vec(&rng, q, m.dim);
+    for (long budget = 0; !done && budget < 1000; budget++) {
+        fail_alloc fa;
+        vex_allocator al = {fa_alloc, fa_realloc, fa_free, &fa};
+        vex_results *r = NULL;
+        int rc;
+        pthread_mutex_init(&fa.lock, NULL);
+        fa.budget = budget;
+        fa.live = 0;
+        rc = vex_results_create(&al, &r);
+        if (rc == VEX_OK) {
+            rc = vex_search_results(c, q, 40, NULL, VEX_WITH_ALL, r);
+            if (rc == VEX_OK) {
+                rc = vex_range_search(c, q, 1e30f, 60, NULL, VEX_WITH_ALL, r);
+                done = rc == VEX_OK;
+            }
+            if (rc != VEX_OK) {
+                CHECK_EQ_INT(vex_results_count(r), 0);
+                CHECK(msg_has(c, "out of memory"));
+            } else {
+                CHECK_EQ_INT(vex_results_count(r), 60);
+                for (size_t i = 0; i < 60; i++)
+                    check_hit(&m, r, i, VEX_WITH_ALL);
+            }
+        }
+        CHECK_MSG(rc == VEX_OK || rc == VEX_NOMEM, "budget %ld: %d", budget,
+                  rc);
+        vex_results_free(r);
+        CHECK_MSG(fa.live == 0, "budget %ld: %ld blocks leaked", budget,
+                  fa.live);
+        pthread_mutex_destroy(&fa.lock);
+    }
+    CHECK(done);
+    CHECK_RC(vex_collection_close(c), VEX_OK);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    free(m.vec);
+}
+
 int main(void)
 {
     make_root();
@@ -851,6 +915,7 @@ int main(void)
     TEST_RUN(test_projections);
     TEST_RUN(test_same_snapshot);
     TEST_RUN(test_reuse);
+    TEST_RUN(test_oom);
     TEST_RUN(test_range_exact);
     TEST_RUN(test_range_hnsw_recall);
     rm_rf(tmp_root);
