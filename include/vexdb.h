@@ -271,10 +271,10 @@ typedef struct vex_search_params {
      * returned; see "Filtered search" below. Borrowed during the call; not
      * combinable with `filter`. Default NULL. */
     const vex_filter *where;
-    /* vex_search only (must be NULL elsewhere: vex_search_batch and
-     * vex_index searches refuse it with VEX_INVALID): when not NULL,
-     * vex_search fills it (initialise it with vex_search_stats_init) with
-     * how the search ran. Default NULL. */
+    /* vex_search, vex_search_results and vex_range_search only (must be
+     * NULL elsewhere: vex_search_batch and vex_index searches refuse it
+     * with VEX_INVALID): when not NULL, the search fills it (initialise
+     * it with vex_search_stats_init) with how it ran. Default NULL. */
     vex_search_stats *stats;
     /* vex_search only (must be NULL elsewhere): when not NULL, an array
      * of k handles the caller created (vex_meta_create); hit i's metadata,
