@@ -370,7 +370,7 @@ static int results_search(vex_collection *c, const void *query, size_t k,
         r->truncated = n > limit || (n == limit && k == limit);
         r->n = n > limit ? limit : n;
     }
-    if (rc == VEX_OK)
+    if (rc == VEX_OK && with)
         rc = project(c, &s, r);
     vx_coll_snap_drop(&s);
     if (rc != VEX_OK) {
