@@ -1095,7 +1095,10 @@ VEX_API int vex_stats_segments(vex_collection *c, vex_segment_stats *out,
  * nearest first (ties by id) to hits[0..k). When `vectors_out` is not
  * NULL it receives each hit's vector (k * vector-size bytes of room).
  * Thread-safe: any number of threads may search one collection at once.
- * Allocates only when k > 256 or the sources x k exceed a stack buffer. */
+ * Allocates only when k > 256 or the sources x k exceed a stack buffer.
+ * vectors_out and params.meta_out are the older form of projections:
+ * vex_search_results (below) returns the same hits with their vectors,
+ * metadata and payloads in one reusable vex_results handle. */
 VEX_API int vex_search(vex_collection *c, const void *query, size_t k,
                        const vex_search_params *params, vex_hit *hits,
                        void *vectors_out, size_t *n_hits);
