@@ -285,15 +285,17 @@ typedef struct vex_search_params {
      * returned; see "Filtered search" below. Borrowed during the call; not
      * combinable with `filter`. Default NULL. */
     const vex_filter *where;
-    /* vex_search only (must be NULL elsewhere: vex_search_batch and
-     * vex_index searches refuse it with VEX_INVALID): when not NULL,
-     * vex_search fills it (initialise it with vex_search_stats_init) with
-     * how the search ran. Default NULL. */
+    /* vex_search, vex_search_results and vex_range_search only (must be
+     * NULL elsewhere: vex_search_batch and vex_index searches refuse it
+     * with VEX_INVALID): when not NULL, the search fills it (initialise
+     * it with vex_search_stats_init) with how it ran. Default NULL. */
     vex_search_stats *stats;
     /* vex_search only (must be NULL elsewhere): when not NULL, an array
      * of k handles the caller created (vex_meta_create); hit i's metadata,
      * from the same snapshot as the hits, replaces the contents of
-     * meta_out[i] (i < *n_hits; the others are left alone). Default NULL. */
+     * meta_out[i] (i < *n_hits; the others are left alone). Default NULL.
+     * The older form: vex_search_results with VEX_WITH_META gives the
+     * same metadata without a handle per hit. */
     vex_meta *const *meta_out;
 } vex_search_params;
 
@@ -1184,7 +1186,10 @@ VEX_API int vex_stats_segments(vex_collection *c, vex_segment_stats *out,
  * nearest first (ties by id) to hits[0..k). When `vectors_out` is not
  * NULL it receives each hit's vector (k * vector-size bytes of room).
  * Thread-safe: any number of threads may search one collection at once.
- * Allocates only when k > 256 or the sources x k exceed a stack buffer. */
+ * Allocates only when k > 256 or the sources x k exceed a stack buffer.
+ * vectors_out and params.meta_out are the older form of projections:
+ * vex_search_results (below) returns the same hits with their vectors,
+ * metadata and payloads in one reusable vex_results handle. */
 VEX_API int vex_search(vex_collection *c, const void *query, size_t k,
                        const vex_search_params *params, vex_hit *hits,
                        void *vectors_out, size_t *n_hits);
@@ -1200,6 +1205,121 @@ VEX_API int vex_search_batch(vex_collection *c, const void *queries,
                              size_t n_queries, size_t k,
                              const vex_search_params *params, vex_hit *hits,
                              size_t *n_hits);
+
+/* ---------------------------------------------------------------------
+ * Results sets: projected search and range search
+ *
+ * A vex_results handle holds the hits of one search and, as the caller
+ * asks with `with`, each hit's vector, metadata and payload, all read
+ * from the same snapshot as the hits (a record updated, overwritten or
+ * deleted after the search started does not show through). It replaces
+ * vex_search's vectors_out and params.meta_out (the older form, kept
+ * working): no vex_meta handle per hit and no call per field, and one
+ * handle serves any number of searches. It is what the Python binding
+ * and the CLI read.
+ *
+ * Ownership: the handle is the caller's (vex_results_free). Everything
+ * an accessor returns (the hit array, vectors, metadata views, payload
+ * bytes) is owned by the handle and valid until the next search into it,
+ * or vex_results_free. Memory: buffers grow to the largest search seen
+ * and are kept, so searching again into the same handle allocates
+ * nothing once it has held a search as large (same k or limit, metadata
+ * and payloads no bigger); the allocator is the one given at creation.
+ *
+ * Threading: a handle belongs to one thread at a time (a search writes
+ * it; accessors only read it, so several threads may read it at once
+ * while no search writes it). Use one handle per searching thread.
+ * ------------------------------------------------------------------- */
+
+typedef struct vex_results vex_results;
+
+/* Projections (the `with` argument): besides ids and distances, which
+ * every hit has. */
+#define VEX_WITH_VECTOR  1u /* the hit's vector (vex_results_vector) */
+#define VEX_WITH_META    2u /* its metadata (vex_results_meta / _field) */
+#define VEX_WITH_PAYLOAD 4u /* its payload bytes (vex_results_payload) */
+#define VEX_WITH_ALL     (VEX_WITH_VECTOR | VEX_WITH_META | VEX_WITH_PAYLOAD)
+
+/* A new, empty results set, owned by the caller (vex_results_free).
+ * `alloc` may be NULL (malloc); its `user` must outlive the handle.
+ * VEX_NOMEM, VEX_MISUSE (out is NULL), VEX_INVALID (a partial
+ * allocator). */
+VEX_API int vex_results_create(const vex_allocator *alloc, vex_results **out);
+VEX_API void vex_results_free(vex_results *r); /* NULL: no-op */
+
+/* The k nearest records to `query`, as vex_search (the same hits, in the
+ * same order, with the same params: NULL for defaults; params.stats is
+ * filled; params.meta_out must be NULL: ask for VEX_WITH_META instead),
+ * into `r` with the projections in `with` (0: ids and distances only).
+ * On failure `r` holds no hits (count 0). Errors in vex_collection_errmsg:
+ * VEX_MISUSE (NULL c, query or r), VEX_INVALID (unknown bits in `with`,
+ * k, params or query as vex_search), VEX_NOMEM (r could not grow),
+ * VEX_CORRUPT (a segment's row could not be read). Thread-safe on the
+ * collection; `r` as above. Allocates only what vex_search does, plus
+ * the growth of `r`. */
+VEX_API int vex_search_results(vex_collection *c, const void *query, size_t k,
+                               const vex_search_params *params, unsigned with,
+                               vex_results *r);
+
+/* Range (threshold) search: every record within `radius` of `query`
+ * (distance <= radius, in the metric's distance as listed at the top of
+ * this file: squared for L2, negative for IP), nearest first (ties by
+ * id), with deletes and overwrites applied on one snapshot, filtered by
+ * params.where or params.filter as vex_search, at most `limit`
+ * (1..VEX_MAX_K) of them, into `r` with the projections in `with`.
+ *
+ * More than `limit` within the radius: `r` holds the nearest `limit` and
+ * vex_results_truncated(r) is 1 (0 otherwise): search again with a
+ * larger limit or a smaller radius for the rest. (The search looks for
+ * limit + 1 to tell; with limit == VEX_MAX_K it cannot look further and
+ * reports 1 whenever VEX_MAX_K records are found.)
+ *
+ * Exactness: a flat collection, a memtable below memtable_exact_rows and
+ * a source whose filter plan is exact (see "Filtered search" below)
+ * return exactly the records within the radius. A graph (HNSW) source is
+ * approximate, as vex_index_range_search: the records within the radius
+ * among the nearest max(ef_search, limit + 1) that a graph search finds,
+ * so a radius holding more records than ef_search reaches may miss some;
+ * raise params.ef_search (or limit) for recall. Each source is planned
+ * as a k-NN search of k = limit + 1 (the plans and fallbacks of
+ * "Filtered search" below), then cut at the radius.
+ *
+ * Errors as vex_search_results, plus VEX_INVALID for a NaN radius, a
+ * negative radius with a metric whose distances are never negative (all
+ * but IP), and limit 0 or above VEX_MAX_K. Cost: that of a k-NN search
+ * with k = limit + 1, so keep `limit` near what you need. */
+VEX_API int vex_range_search(vex_collection *c, const void *query, float radius,
+                             size_t limit, const vex_search_params *params,
+                             unsigned with, vex_results *r);
+
+/* Hits held (0 for a new handle or after a failed search). */
+VEX_API size_t vex_results_count(const vex_results *r);
+/* The hits, nearest first: vex_results_count(r) of them (NULL when 0). */
+VEX_API const vex_hit *vex_results_hits(const vex_results *r);
+/* 1 when the last range search had more records within its radius than
+ * its limit (see vex_range_search); 0 otherwise and after k-NN. */
+VEX_API int vex_results_truncated(const vex_results *r);
+/* Hit i's vector (vector-size bytes, aligned for its element type), or
+ * NULL when i is out of range or VEX_WITH_VECTOR was not asked for. */
+VEX_API const void *vex_results_vector(const vex_results *r, size_t i);
+/* Hit i's metadata as a read-only view, read with vex_meta_count,
+ * vex_meta_field, vex_meta_find and vex_meta_tag (a record without
+ * metadata gives a view of 0 fields), or NULL when i is out of range or
+ * VEX_WITH_META was not asked for. Owned by r: never pass it to
+ * vex_meta_free or a vex_meta_set_ function. */
+VEX_API const vex_meta *vex_results_meta(const vex_results *r, size_t i);
+/* Field `name` (NUL-terminated) of hit i into *out (pointers valid as for
+ * vex_results_meta): VEX_OK; VEX_NOTFOUND when the record has no such
+ * field or i is out of range; VEX_MISUSE when VEX_WITH_META was not asked
+ * for or an argument is NULL. Tags: read them with vex_meta_tag on
+ * vex_results_meta(r, i) and the field number from vex_meta_find. */
+VEX_API int vex_results_field(const vex_results *r, size_t i, const char *name,
+                              vex_field *out);
+/* Hit i's payload: *p and *len (*p NULL and *len 0 when the record has
+ * none). VEX_OK; VEX_NOTFOUND when i is out of range; VEX_MISUSE when
+ * VEX_WITH_PAYLOAD was not asked for or an argument is NULL. */
+VEX_API int vex_results_payload(const vex_results *r, size_t i, const void **p,
+                                size_t *len);
 
 /* ---------------------------------------------------------------------
  * Filtered search and scan

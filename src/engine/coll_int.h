@@ -248,7 +248,24 @@ int vx_coll_check_vec(vex_collection *c, const void *vec, const char *what,
 int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
                        uint64_t id, size_t pos, char *msg, size_t msg_size);
 
+/* ---- search.c ---- */
+/* Check a k-NN call's k, params (stats included) and query; the message
+ * in c->err. *params (not NULL) of an older struct_size is replaced by
+ * its full copy in *buf (util/abi.h). */
+int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
+                         const vex_search_params **params,
+                         vex_search_params *buf);
+/* The k nearest records to `query` (checked) over snapshot s into
+ * hits[0..*n_hits), nearest first; `tmp` has room for k hits; fills
+ * params->stats when set. */
+int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
+                       size_t k, const vex_search_params *params, vex_hit *hits,
+                       vex_hit *tmp, size_t *n_hits);
+
 /* ---- read.c ---- */
+/* The source holding `id`'s row visible at snapshot s and its ref, or
+ * NULL. */
+const vx_source *vx_coll_find_row(const vx_snap *s, uint64_t id, uint64_t *ref);
 int vx_coll_get_snap(vex_collection *c, const vx_snap *s, uint64_t id,
                      void *out);
 int vx_coll_get_meta_snap(vex_collection *c, const vx_snap *s, uint64_t id,

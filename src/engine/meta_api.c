@@ -59,6 +59,31 @@ void vex_meta_clear(vex_meta *m)
         vx_meta_take(m, NULL);
 }
 
+int vx_meta_view_new(const vex_mem *mem, const vex_mem *rec_mem, vex_meta **out)
+{
+    vex_meta *m = vx_mem_calloc(mem, 1, sizeof *m);
+    *out = NULL;
+    if (m == NULL)
+        return VEX_NOMEM;
+    m->mem = *rec_mem;
+    vx_err_init(&m->err);
+    *out = m;
+    return VEX_OK;
+}
+
+void vx_meta_view_set(vex_meta *m, vm_record *rec)
+{
+    m->rec = rec;
+}
+
+void vx_meta_view_free(vex_meta *m, const vex_mem *mem)
+{
+    if (m == NULL)
+        return;
+    vx_err_destroy(&m->err);
+    vx_mem_free(mem, m);
+}
+
 const vm_record *vx_meta_record(const vex_meta *m)
 {
     return m ? m->rec : NULL;

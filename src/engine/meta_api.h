@@ -7,6 +7,7 @@
 #define VEX_ENGINE_META_API_H
 
 #include "meta/value.h"
+#include "util/mem.h"
 #include "vexdb.h"
 
 /* The record the handle holds (NULL when it has no fields). */
@@ -19,5 +20,16 @@ void vx_meta_take(vex_meta *m, vm_record *rec);
 
 /* The handle's allocator. */
 const vex_mem *vx_meta_mem(const vex_meta *m);
+
+/* Views for a results set (engine/results.c): a handle allocated on
+ * `mem` whose records are allocated on `rec_mem`, an arena that the
+ * results set resets as a whole, so a view never frees a record:
+ * vx_meta_view_set replaces the record without freeing the old one. Free
+ * a view with vx_meta_view_free on the same `mem`, never vex_meta_free.
+ * Callers only read a view (it is handed out as const vex_meta *). */
+int vx_meta_view_new(const vex_mem *mem, const vex_mem *rec_mem,
+                     vex_meta **out);
+void vx_meta_view_set(vex_meta *m, vm_record *rec);
+void vx_meta_view_free(vex_meta *m, const vex_mem *mem);
 
 #endif

@@ -15,7 +15,7 @@
 /* The source holding `id`'s row visible at snapshot `s`, and its ref:
  * the newest source that has one (a row ended in a newer source is not
  * visible there, so the first hit is the live one). */
-static const vx_source *find_row(const vx_snap *s, uint64_t id, uint64_t *ref)
+const vx_source *vx_coll_find_row(const vx_snap *s, uint64_t id, uint64_t *ref)
 {
     for (uint32_t i = 0; i < s->v->n_src; i++) {
         const vx_source *src = &s->v->src[i];
@@ -30,7 +30,7 @@ int vx_coll_get_snap(vex_collection *c, const vx_snap *s, uint64_t id,
                      void *out)
 {
     uint64_t ref;
-    const vx_source *src = find_row(s, id, &ref);
+    const vx_source *src = vx_coll_find_row(s, id, &ref);
     if (src == NULL)
         return vx_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
                           (unsigned long long)id);
@@ -56,7 +56,7 @@ int vx_coll_get_meta_snap(vex_collection *c, const vx_snap *s, uint64_t id,
                           vex_meta *out)
 {
     uint64_t ref;
-    const vx_source *src = find_row(s, id, &ref);
+    const vx_source *src = vx_coll_find_row(s, id, &ref);
     vm_record *rec = NULL;
     int rc;
     if (src == NULL) {

@@ -273,39 +273,33 @@ static unsigned search_width(vex_collection *c, const vex_search_params *p)
     return vx_pool_width(c->db->pool, p->n_threads);
 }
 
-int vex_search(vex_collection *c, const void *query, size_t k,
-               const vex_search_params *params, vex_hit *hits,
-               void *vectors_out, size_t *n_hits)
+int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
+                         const vex_search_params **params,
+                         vex_search_params *buf)
 {
-    vex_search_params dflt, pbuf;
-    vex_hit stack_tmp[256], *tmp = stack_tmp;
-    vex_topk top;
     char why[160];
-    vx_snap s;
-    vx_qstats qs;
-    vx_src_query q;
-    int rc = VEX_OK;
-
-    if (!vx_coll_usable(c))
-        return VEX_MISUSE;
-    if (n_hits)
-        *n_hits = 0;
-    if (query == NULL || hits == NULL || n_hits == NULL)
-        return vx_err_set(&c->err, VEX_MISUSE,
-                          "query, hits and n_hits must not be NULL");
-    if (params == NULL) {
-        vex_search_params_init(&dflt);
-        params = &dflt;
-    }
-    if ((rc = vx_search_params_take(&params, &pbuf, &c->err)) != VEX_OK ||
-        (rc = check_search(c, k, params)) != VEX_OK)
+    int rc;
+    if ((rc = vx_search_params_take(params, buf, &c->err)) != VEX_OK ||
+        (rc = check_search(c, k, *params)) != VEX_OK)
         return rc;
     if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
-    if (params->stats &&
-        (rc = vx_abi_check(&VX_ABI_SEARCH_STATS, params->stats->struct_size,
+    if ((*params)->stats &&
+        (rc = vx_abi_check(&VX_ABI_SEARCH_STATS, (*params)->stats->struct_size,
                            &c->err)) != VEX_OK)
         return rc;
+    return VEX_OK;
+}
+
+int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
+                       size_t k, const vex_search_params *params, vex_hit *hits,
+                       vex_hit *tmp, size_t *n_hits)
+{
+    vex_topk top;
+    vx_qstats qs;
+    vx_src_query q;
+    int rc;
+    *n_hits = 0;
     atomic_init(&qs.sources, 0);
     atomic_init(&qs.exact, 0);
     atomic_init(&qs.graph, 0);
@@ -313,16 +307,11 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     atomic_init(&qs.fallbacks, 0);
     atomic_init(&qs.matched, 0);
     atomic_init(&qs.built, 0);
-    if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
-        tmp = vx_mem_alloc(c->mem, k * sizeof *tmp);
-        if (tmp == NULL)
-            return vx_coll_nomem(c);
-    }
     vex_topk_init(&top, hits, k);
-    vx_coll_snap_take(c, &s);
-    s.qs = params->stats ? &qs : NULL;
+    s->qs = params->stats ? &qs : NULL;
     query_of(c, query, k, params, &q);
-    rc = search_snap(c, &s, &q, search_width(c, params), tmp, &top);
+    rc = search_snap(c, s, &q, search_width(c, params), tmp, &top);
+    s->qs = NULL;
     if (params->stats) {
         vex_search_stats full, *st = &full;
         vex_search_stats_init(st);
@@ -336,11 +325,44 @@ int vex_search(vex_collection *c, const void *query, size_t k,
         st->unknown_fields = 0;
         st->unknown_field[0] = '\0';
         if (rc == VEX_OK && params->where)
-            unknown_fields(c, &s, params->where, st);
+            unknown_fields(c, s, params->where, st);
         vx_abi_out(&VX_ABI_SEARCH_STATS, params->stats, st);
     }
-    if (rc == VEX_OK) {
+    if (rc == VEX_OK)
         *n_hits = vx_topk_sort(&top);
+    return rc;
+}
+
+int vex_search(vex_collection *c, const void *query, size_t k,
+               const vex_search_params *params, vex_hit *hits,
+               void *vectors_out, size_t *n_hits)
+{
+    vex_search_params dflt, pbuf;
+    vex_hit stack_tmp[256], *tmp = stack_tmp;
+    vx_snap s;
+    int rc = VEX_OK;
+
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (n_hits)
+        *n_hits = 0;
+    if (query == NULL || hits == NULL || n_hits == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "query, hits and n_hits must not be NULL");
+    if (params == NULL) {
+        vex_search_params_init(&dflt);
+        params = &dflt;
+    }
+    if ((rc = vx_coll_search_check(c, query, k, &params, &pbuf)) != VEX_OK)
+        return rc;
+    if (k > sizeof stack_tmp / sizeof stack_tmp[0]) {
+        tmp = vx_mem_alloc(c->mem, k * sizeof *tmp);
+        if (tmp == NULL)
+            return vx_coll_nomem(c);
+    }
+    vx_coll_snap_take(c, &s);
+    rc = vx_coll_search_run(c, &s, query, k, params, hits, tmp, n_hits);
+    if (rc == VEX_OK) {
         for (size_t i = 0; vectors_out && i < *n_hits && rc == VEX_OK; i++)
             rc = vx_coll_get_snap(c, &s, hits[i].id,
                                   (unsigned char *)vectors_out +

@@ -426,6 +426,18 @@ static int src_scan(void *self, const vx_src_accept *acc,
     return rc;
 }
 
+/* payloads: filled in by the payload branch */
+static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
+                       vex_err *err)
+{
+    (void)self;
+    (void)ref;
+    (void)err;
+    *p = NULL;
+    *len = 0;
+    return VEX_OK;
+}
+
 const vx_source_methods vx_memtable_source = {
     .kind = "memtable",
     .refs = src_refs,
@@ -440,6 +452,7 @@ const vx_source_methods vx_memtable_source = {
     .match = NULL, /* evaluated per row */
     .match_release = NULL,
     .scan = src_scan,
+    .payload = src_payload,
 };
 
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,

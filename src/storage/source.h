@@ -115,6 +115,10 @@ typedef struct vx_source_methods {
     int (*scan)(void *self, const vx_src_accept *acc,
                 int (*fn)(void *ctx, uint64_t id, uint64_t ref), void *ctx,
                 vex_err *err);
+    /* The row's payload: *p (valid while the caller holds the version
+     * listing the source) and *len; *len 0 and *p NULL when it has none. */
+    int (*payload)(void *self, uint64_t ref, const void **p, size_t *len,
+                   vex_err *err);
 } vx_source_methods;
 
 typedef struct vx_source {

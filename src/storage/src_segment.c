@@ -262,6 +262,18 @@ static int src_scan(void *self, const vx_src_accept *acc,
     return rc;
 }
 
+/* payloads: filled in by the payload branch */
+static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
+                       vex_err *err)
+{
+    (void)self;
+    (void)ref;
+    (void)err;
+    *p = NULL;
+    *len = 0;
+    return VEX_OK;
+}
+
 const vx_source_methods vx_segment_source = {
     .kind = "segment",
     .refs = src_refs,
@@ -276,4 +288,5 @@ const vx_source_methods vx_segment_source = {
     .match = src_match,
     .match_release = src_match_release,
     .scan = src_scan,
+    .payload = src_payload,
 };

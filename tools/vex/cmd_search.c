@@ -1,8 +1,10 @@
 /*
  * cmd_search.c - `vex search DB COLLECTION`: k-NN searches of a
- * collection from the command line, optionally restricted by a metadata
- * filter (`--filter`, the language of docs/FILTERS.md) and printing each
- * hit's metadata (`--meta`). The query is one vector given inline
+ * collection from the command line, or range searches (`--radius R`: the
+ * records within R, at most --k of them), optionally restricted by a
+ * metadata filter (`--filter`, the language of docs/FILTERS.md) and
+ * printing each hit's metadata (`--meta`), read from one reused
+ * vex_results handle. The query is one vector given inline
  * (`--vector 0.1,0.2,...`) or the vectors of a file (`--queries FILE`,
  * texmex or .npy, the first `--limit` of them). Nothing is written: the
  * database is opened with background compaction off, and opening a
@@ -105,14 +107,15 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     uint64_t limit = vals[vex_args_index(cmd, "limit")].u;
     int json = vals[vex_args_index(cmd, "json")].given;
     int with_meta = vals[vex_args_index(cmd, "meta")].given;
+    const vex_optval *rad = &vals[vex_args_index(cmd, "radius")];
+    double radius = 0;
     vex_db_options o;
     vex_db *db = NULL;
     vex_collection *c = NULL;
     vex_collection_config cfg;
     vex_filter *where = NULL;
     vexio_vectors qs = {0, 0, NULL};
-    vex_meta **metas = NULL;
-    vex_hit *hits = NULL;
+    vex_results *res = NULL;
     float *one = NULL;
     const float *queries;
     uint64_t nq;
@@ -122,6 +125,17 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         fprintf(stderr, "vex search: give exactly one of --vector and "
                         "--queries\n");
         return VEX_EXIT_USAGE;
+    }
+    if (rad->given) {
+        char *end;
+        radius = strtod(rad->str, &end);
+        if (*end || end == rad->str || !isfinite(radius)) {
+            fprintf(stderr,
+                    "vex search: --radius must be a finite number, "
+                    "got \"%s\"\n",
+                    rad->str);
+            return VEX_EXIT_USAGE;
+        }
     }
     vex_db_options_init(&o);
     o.compact_min_merge = 0;
@@ -176,27 +190,29 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         status = VEX_EXIT_USAGE;
         goto out;
     }
-    hits = calloc(k, sizeof *hits);
-    metas = calloc(k, sizeof *metas);
-    if (hits == NULL || metas == NULL)
+    if (vex_results_create(NULL, &res) != VEX_OK)
         goto nomem;
-    for (uint32_t i = 0; with_meta && i < k; i++)
-        if (vex_meta_create(NULL, &metas[i]) != VEX_OK)
-            goto nomem;
     for (uint64_t q = 0; q < nq; q++) {
         vex_search_params sp;
         vex_search_stats st;
-        size_t n = 0;
+        unsigned with = with_meta ? VEX_WITH_META : 0;
+        const vex_hit *hits;
+        size_t n;
+        int cut;
         vex_search_params_init(&sp);
         vex_search_stats_init(&st);
         sp.ef_search = cfg.index_kind == VEX_INDEX_HNSW ? ef : 0;
         sp.where = where;
-        sp.meta_out = with_meta ? metas : NULL;
         sp.stats = where && q == 0 ? &st : NULL;
-        rc = vex_search(c, queries + q * cfg.dim, k, &sp, hits, NULL, &n);
+        rc = rad->given ? vex_range_search(c, queries + q * cfg.dim,
+                                           (float)radius, k, &sp, with, res)
+                        : vex_search_results(c, queries + q * cfg.dim, k, &sp,
+                                             with, res);
         if (rc != VEX_OK) {
             fprintf(stderr, "vex search: query %" PRIu64 ": %s\n", q,
                     vex_collection_errmsg(c));
+            if (rc == VEX_INVALID)
+                status = VEX_EXIT_USAGE;
             goto out;
         }
         if (sp.stats && st.unknown_fields > 0)
@@ -205,8 +221,12 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                     "that the filter names\n",
                     st.unknown_field,
                     st.unknown_fields > 1 ? " (nor some other fields)" : "");
+        hits = vex_results_hits(res);
+        n = vex_results_count(res);
+        cut = vex_results_truncated(res);
         if (json)
-            printf("{\"query\":%" PRIu64 ",\"hits\":[", q);
+            printf("{\"query\":%" PRIu64 ",%s\"hits\":[", q,
+                   cut ? "\"truncated\":true," : "");
         else if (nq > 1)
             printf("query %" PRIu64 ":\n", q);
         for (size_t i = 0; i < n; i++) {
@@ -215,7 +235,7 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                        hits[i].id, (double)hits[i].distance);
                 if (with_meta) {
                     printf(",\"meta\":");
-                    print_meta(metas[i]);
+                    print_meta(vex_results_meta(res, i));
                 }
                 putchar('}');
             } else {
@@ -223,23 +243,24 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                        hits[i].id, (double)hits[i].distance);
                 if (with_meta) {
                     printf("  ");
-                    print_meta(metas[i]);
+                    print_meta(vex_results_meta(res, i));
                 }
                 putchar('\n');
             }
         }
         if (json)
             printf("]}\n");
+        else if (cut)
+            printf("(more than %u records within the radius: the nearest "
+                   "%u shown; raise --k)\n",
+                   k, k);
     }
     status = VEX_EXIT_OK;
     goto out;
 nomem:
     fprintf(stderr, "vex search: out of memory\n");
 out:
-    for (uint32_t i = 0; metas && i < k; i++)
-        vex_meta_free(metas[i]);
-    free(metas);
-    free(hits);
+    vex_results_free(res);
     free(one);
     vexio_vectors_free(&qs);
     vex_filter_free(where);
@@ -255,7 +276,11 @@ static const vex_opt search_opts[] = {
      "search for every vector of FILE (.fvecs, .bvecs, .npy)"},
     {"limit", VEX_OPT_UINT, "N", 0, 0, UINT64_MAX,
      "with --queries: only the first N vectors (0 = all; default 0)"},
-    {"k", VEX_OPT_UINT, "K", 0, 1, VEX_MAX_K, "hits per query (default 10)"},
+    {"k", VEX_OPT_UINT, "K", 0, 1, VEX_MAX_K,
+     "hits per query (default 10); with --radius, the most returned"},
+    {"radius", VEX_OPT_STRING, "R", 0, 0, 0,
+     "range search: every record within distance R (the metric's "
+     "distance: squared for l2), nearest first, at most --k"},
     {"ef", VEX_OPT_UINT, "N", 0, 0, VEX_MAX_K,
      "HNSW candidate list size (0 = the collection's default)"},
     {"filter", VEX_OPT_STRING, "EXPR", 0, 0, 0,
@@ -274,7 +299,8 @@ const vex_cmd vex_cmd_search = {
     search_opts,
     sizeof search_opts / sizeof search_opts[0],
     "Opens the database (no compaction runs meanwhile) and searches\n"
-    "COLLECTION for the query vector or vectors. A malformed filter is a\n"
+    "COLLECTION for the query vector or vectors (with --radius, for the\n"
+    "records within that distance). A malformed filter is a\n"
     "usage error whose message gives the byte offset of the problem.\n",
     run_search,
 };
