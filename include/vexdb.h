@@ -102,7 +102,8 @@ VEX_API int vex_version_number(void);
     X(VEX_FULL, 8, "limit reached")                                            \
     X(VEX_BUSY, 9, "resource busy")                                            \
     X(VEX_UNSUPPORTED, 10, "not supported by this build or machine")           \
-    X(VEX_INTERNAL, 11, "internal error")
+    X(VEX_INTERNAL, 11, "internal error")                                      \
+    X(VEX_READONLY, 12, "database is read-only")
 
 enum vex_status {
 #define VEX_STATUS_ENUM_(name, value, text) name = value,
@@ -577,9 +578,11 @@ VEX_API size_t vex_index_errmsg_copy(const vex_index *idx, char *buf,
  * vex_flush(); opening a database maps its segments and replays the log
  * written since the last flush (docs/FORMAT.md describes every file).
  *
- * One process at a time may have a database open: a second vex_db_open()
- * on the same directory, from this process or another, fails with
- * VEX_BUSY (an advisory lock on the file LOCK). Files in the directory
+ * One process at a time may have a database open for writing: a second
+ * vex_db_open() on the same directory, from this process or another, fails
+ * with VEX_BUSY (an advisory lock on the file LOCK). Any number of
+ * read-only opens (vex_db_options.read_only) may exist beside it, in this
+ * process or others; see "Read-only opens" below. Files in the directory
  * are untrusted input: damage is reported as VEX_CORRUPT naming the file
  * and byte offset, never a crash.
  *
@@ -679,6 +682,16 @@ typedef struct vex_db_options {
     /* Allocator for everything the handle and its collections own; NULL =
      * malloc/free. Copied; `user` must outlive the handle. Default NULL. */
     const vex_allocator *allocator;
+    /* 1 = open the database read-only (see "Read-only opens" below): the
+     * handle never writes, creates, removes or locks a file, takes no lock
+     * (a process holding the database open for writing neither blocks it
+     * nor is blocked by it), and every collection it opens is a snapshot
+     * as of that open, changed only by vex_collection_refresh(). Every
+     * write call on it fails with VEX_READONLY. create_if_missing must
+     * then be 0 (else VEX_INVALID). The settings of writes (durability,
+     * memtable_bytes, max_frozen_memtables, write_stall, wal_file_bytes,
+     * compact_*) are checked but have no use. 0 or 1; default 0. */
+    int read_only;
 } vex_db_options;
 
 VEX_API void vex_db_options_init(vex_db_options *opts);
@@ -921,6 +934,58 @@ VEX_API uint64_t vex_collection_count(vex_collection *c);
 VEX_API const char *vex_collection_errmsg(const vex_collection *c);
 VEX_API size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
                                           size_t size);
+
+/* ---------------------------------------------------------------------
+ * Read-only opens
+ *
+ * vex_db_open() with vex_db_options.read_only = 1 opens a database that
+ * another handle or process may hold open for writing (or none does),
+ * without disturbing it: the reader takes no lock and never writes,
+ * creates, renames or removes a byte (no LOCK, no recovery, no log
+ * truncation, no removal of leftovers, no flush or compaction), so the
+ * writer neither waits for it nor notices it. The database must exist
+ * (VEX_NOTFOUND otherwise).
+ *
+ * vex_collection_open() on a read-only database loads a consistent
+ * snapshot: the collection's current manifest, its segments, and its
+ * write-ahead log up to the last complete record (a record the writer is
+ * appending is not included). That is the state after some prefix of the
+ * writer's commits, never a mix: every commit is in it whole or not at
+ * all. Should the writer publish a new manifest (and delete the files of
+ * the old one) while the reader loads, the load starts again from the new
+ * one; after 32 such attempts in a row it fails with VEX_BUSY. A segment,
+ * once loaded, stays readable even after the writer deletes its file
+ * (its mapping and open file keep the data), so searches never fail
+ * because of the writer. Records replayed from the log are held (and
+ * indexed, by the background threads) in the reader's memory, which
+ * grows with the part of the log the writer has not flushed yet.
+ *
+ * The snapshot changes only on vex_collection_refresh(). Every write on a
+ * read-only handle (vex_insert and the other record writes, batch
+ * commits, vex_flush, vex_compact, vex_collection_create, _drop) fails
+ * with VEX_READONLY and a message; nothing is logged.
+ *
+ * Caveats: under VEX_DURABILITY_NONE the writer's unsynced commits are
+ * visible to readers, and a crash of the writer may then lose commits a
+ * reader saw. A collection dropped and created again under the same name
+ * is a different collection: refresh reports VEX_NOTFOUND; open it again.
+ * ------------------------------------------------------------------- */
+
+/* Move a read-only handle to the newest snapshot on disk: the log records
+ * appended since (applied in place, cheap), or, when the writer has
+ * published a new manifest since, a new snapshot loaded as by
+ * vex_collection_open() (segments mapped again; their indexes are
+ * verified again in the background, as after an open). Searches and gets
+ * already running finish on the snapshot they started on; later calls see
+ * the new one. `changed` (may be NULL) is set to 1 when the handle now
+ * reads a newer state (new commits or a new manifest), else 0. On failure
+ * the handle keeps its earlier snapshot, still usable, and the message
+ * says why: VEX_NOTFOUND (the collection was dropped), VEX_BUSY (the
+ * writer kept publishing; retry), VEX_CORRUPT, I/O errors, VEX_NOMEM.
+ * On a writable handle (which always reads its latest writes) it does
+ * nothing and returns VEX_OK with *changed = 0. Thread-safe: refreshes of
+ * one handle run one at a time, alongside its searches and gets. */
+VEX_API int vex_collection_refresh(vex_collection *c, int *changed);
 
 /* ---------------------------------------------------------------------
  * Records

@@ -258,6 +258,11 @@ int vex_collection_create(vex_db *db, const char *name,
         return VEX_MISUSE;
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
+    if (db->opts.read_only)
+        return vx_err_set(&db->err, VEX_READONLY,
+                          "cannot create collection \"%s\": the database is "
+                          "open read-only (vex_db_options.read_only)",
+                          name);
     if (cfg == NULL)
         return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
     if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
@@ -356,6 +361,11 @@ int vex_collection_drop(vex_db *db, const char *name)
         return VEX_MISUSE;
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
+    if (db->opts.read_only)
+        return vx_err_set(&db->err, VEX_READONLY,
+                          "cannot drop collection \"%s\": the database is "
+                          "open read-only (vex_db_options.read_only)",
+                          name);
     pthread_mutex_lock(&db->mu);
     if (find_open(db, name)) {
         rc = vx_err_set(&db->err, VEX_BUSY,

@@ -134,6 +134,9 @@ struct vex_collection {
         /* a float-aligned copy of a logged vector that follows
          * variable-length metadata in a record (allocated on use) */
         unsigned char *vec_align;
+        /* read-only handles: the next refresh must reload everything
+         * (an incremental replay failed part-way through a record) */
+        int ro_stale;
     } apply;
 
     /* ---- the write leader's scratch (apply.mu holder) ---- */
@@ -218,6 +221,13 @@ int vx_coll_version_from(vex_collection *c, memtable *const *mts,
                          uint32_t n_mts, vseg *const *segs, uint32_t n_segs,
                          version **out);
 
+/* VEX_OK when the handle may be written: VEX_MISUSE for a closed or
+ * NULL handle, VEX_READONLY with a message naming `what` on a read-only
+ * database. */
+int vx_coll_writable(vex_collection *c, const char *what);
+/* Whether the collection belongs to a read-only database. */
+#define VX_COLL_RO(c) ((c)->db->opts.read_only)
+
 /* ---- apply.c (apply.mu held, or recovery before the handle is
  * shared) ---- */
 #define VX_ASSERT_APPLY(c)                                                     \
@@ -248,6 +258,9 @@ int vx_coll_get_meta_snap(vex_collection *c, const vx_snap *s, uint64_t id,
                           vex_meta *out);
 
 /* ---- recovery.c ---- */
+/* Load the collection (state OPENING): for a writable database, recovery
+ * (orphans removed, log opened for appending); for a read-only one, a
+ * consistent snapshot of the files, written nothing. */
 int vx_coll_load(vex_collection *c);
 
 #endif

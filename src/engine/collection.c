@@ -281,9 +281,27 @@ size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
  * Open and close (recovery itself is in recovery.c)
  * ------------------------------------------------------------------- */
 
-/* After open (c registered): start the background work recovery left. */
+int vx_coll_writable(vex_collection *c, const char *what)
+{
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (VX_COLL_RO(c))
+        return vx_err_set(&c->err, VEX_READONLY,
+                          "%s on collection \"%s\": the database is open "
+                          "read-only (vex_db_options.read_only)",
+                          what, c->name);
+    return VEX_OK;
+}
+
+/* After open (c registered): start the background work recovery left. A
+ * read-only handle only indexes its replayed memtable and warms its
+ * segments (both in memory): it never flushes or compacts. */
 static void coll_kick(vex_collection *c)
 {
+    if (VX_COLL_RO(c)) {
+        vx_jobs_schedule(c->db->jobs, c, VX_JOB_INDEX);
+        return;
+    }
     vx_mutex_lock(&c->apply.mu);
     if (c->ver.cur->n_mts > 1)
         vx_jobs_schedule(c->db->jobs, c, VX_JOB_FLUSH);

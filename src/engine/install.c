@@ -457,8 +457,8 @@ static int compact_once(vex_collection *c, int all, int *did)
 int vex_compact(vex_collection *c)
 {
     int rc, did;
-    if (!vx_coll_usable(c))
-        return VEX_MISUSE;
+    if ((rc = vx_coll_writable(c, "compact")) != VEX_OK)
+        return rc;
     vx_mutex_lock(&c->bg.compact_mu);
     rc = compact_once(c, 1, &did);
     vx_mutex_unlock(&c->bg.compact_mu);
@@ -469,8 +469,8 @@ int vex_flush(vex_collection *c)
 {
     int rc = VEX_OK, did = 1;
     uint64_t target;
-    if (!vx_coll_usable(c))
-        return VEX_MISUSE;
+    if ((rc = vx_coll_writable(c, "flush")) != VEX_OK)
+        return rc;
     vx_mutex_lock(&c->apply.mu);
     rc = vx_coll_sticky(c);
     if (rc != VEX_OK) {

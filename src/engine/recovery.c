@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/coll_int.h"
+#include "engine/jobs.h"
 #include "engine/logrec.h"
 #include "storage/segment.h"
 
@@ -36,7 +37,16 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     const void *vec;
     const unsigned char *meta;
     size_t meta_len;
-    VX_ASSERT(vx_coll_state_now(c) == VX_COLL_OPENING);
+    VX_ASSERT_APPLY(c);
+    if (VX_COLL_RO(c) && seq != c->apply.last_seq + 1)
+        /* a reader racing a writer that dropped log files after a newer
+         * manifest (the caller then retries from CURRENT), or a log that
+         * lost records */
+        return vx_err_set(&c->err, VEX_CORRUPT,
+                          "%s: the log continues at record %llu, but the "
+                          "snapshot being read ends at record %llu",
+                          c->wal_dir, (unsigned long long)seq,
+                          (unsigned long long)c->apply.last_seq);
     if (c->apply.vec_align == NULL &&
         (c->apply.vec_align = vx_mem_alloc(c->mem, c->vec_bytes)) == NULL)
         return vx_coll_nomem(c);
@@ -59,7 +69,11 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     }
     if (rc == VEX_OK) {
         c->apply.last_seq = seq;
+        vx_mutex_lock(&c->ver.mu); /* V1, as the write path's publish */
         c->ver.visible_seq = seq;
+        vx_mutex_unlock(&c->ver.mu);
+    } else if (vx_coll_state_now(c) != VX_COLL_OPENING) {
+        c->apply.ro_stale = 1; /* part of a record may be applied */
     }
     return rc;
 }
@@ -202,7 +216,42 @@ static int load_schema(vex_collection *c, manifest *m)
     return VEX_OK;
 }
 
+/* The collection's identity from its manifest: the configuration, the
+ * sizes derived from it and the schema (set once, at open). */
+static int load_identity(vex_collection *c, manifest *m)
+{
+    if (strcmp(m->config.name, c->name) != 0)
+        return vx_err_set(&c->err, VEX_CORRUPT,
+                          "%s: the manifest names collection \"%s\"", c->dir,
+                          m->config.name);
+    c->cfg = m->config;
+    c->icfg.elem = (vex_elem)c->cfg.elem;
+    c->icfg.metric = (vex_metric)c->cfg.metric;
+    c->icfg.dim = c->cfg.dim;
+    c->vec_bytes = vex_vector_size(c->icfg.elem, c->icfg.dim);
+    c->icfg.vec_bytes = c->vec_bytes;
+    if (c->vec_bytes == 0 || (c->cfg.index_kind != VEX_INDEX_FLAT &&
+                              c->cfg.index_kind != VEX_INDEX_HNSW))
+        return vx_err_set(&c->err, VEX_CORRUPT,
+                          "%s: manifest configuration is invalid", c->dir);
+    c->lead.vecbuf = vx_mem_alloc(c->mem, c->vec_bytes);
+    if (c->lead.vecbuf == NULL)
+        return vx_coll_nomem(c);
+    if (m->schema_len)
+        return load_schema(c, m);
+    return VEX_OK;
+}
+
+static int load_rw(vex_collection *c);
+static int load_ro(vex_collection *c);
+
 int vx_coll_load(vex_collection *c)
+{
+    return VX_COLL_RO(c) ? load_ro(c) : load_rw(c);
+}
+
+/* Recovery of a writable collection. */
+static int load_rw(vex_collection *c)
 {
     manifest m;
     wal_options wo;
@@ -217,30 +266,7 @@ int vx_coll_load(vex_collection *c)
                         "%s: a collection directory without CURRENT", c->dir);
     if (rc != VEX_OK)
         goto out;
-    if (strcmp(m.config.name, c->name) != 0) {
-        rc = vx_err_set(&c->err, VEX_CORRUPT,
-                        "%s: the manifest names collection \"%s\"", c->dir,
-                        m.config.name);
-        goto out;
-    }
-    c->cfg = m.config;
-    c->icfg.elem = (vex_elem)c->cfg.elem;
-    c->icfg.metric = (vex_metric)c->cfg.metric;
-    c->icfg.dim = c->cfg.dim;
-    c->vec_bytes = vex_vector_size(c->icfg.elem, c->icfg.dim);
-    c->icfg.vec_bytes = c->vec_bytes;
-    if (c->vec_bytes == 0 || (c->cfg.index_kind != VEX_INDEX_FLAT &&
-                              c->cfg.index_kind != VEX_INDEX_HNSW)) {
-        rc = vx_err_set(&c->err, VEX_CORRUPT,
-                        "%s: manifest configuration is invalid", c->dir);
-        goto out;
-    }
-    c->lead.vecbuf = vx_mem_alloc(c->mem, c->vec_bytes);
-    if (c->lead.vecbuf == NULL) {
-        rc = vx_coll_nomem(c);
-        goto out;
-    }
-    if (m.schema_len && (rc = load_schema(c, &m)) != VEX_OK)
+    if ((rc = load_identity(c, &m)) != VEX_OK)
         goto out;
     c->apply.manifest_no = m.number;
     c->apply.next_file = m.next_file;
@@ -290,5 +316,266 @@ int vx_coll_load(vex_collection *c)
     }
 out:
     vx_manifest_free(&m, c->mem);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Read-only loads (vex_db_options.read_only)
+ *
+ * A reader takes no lock and writes nothing, so a writer (another process)
+ * may publish a manifest, delete the segments and log files it replaced,
+ * start a log file or append a record at any moment. A snapshot is read
+ * as: the manifest CURRENT names, its segments (each mapped whole, with
+ * its file kept open, so it stays readable after the writer unlinks it:
+ * nothing of a segment is read by path after vx_vseg_open), then the log
+ * from flushed_seq + 1 to its last complete record (a record the writer
+ * is appending is a torn tail, which ends the replay; nothing is cut).
+ * Every record after flushed_seq must be there, in order (replay_record
+ * checks it); a segment, manifest or log file missing, or records missing
+ * at the start of the log, are what a concurrent publish does: when
+ * CURRENT names another manifest after a failed attempt, the attempt is
+ * repeated from the new CURRENT (at most RO_ATTEMPTS times, then
+ * VEX_BUSY); when it names the same one, the failure is real and
+ * returned.
+ *
+ * The snapshot is built in a shadow handle (the identity of the real one,
+ * its own version, counters and positions), so a refresh never shows a
+ * half-built state: ro_adopt swaps the finished version in under apply.mu
+ * and ver.mu, and searches running on the old version finish on it.
+ * ------------------------------------------------------------------- */
+
+#define RO_ATTEMPTS 32
+
+/* A shadow of `c` for building a snapshot (state OPENING). Borrows c's
+ * identity (paths, configuration, schema); shadow_free releases only what
+ * the shadow owns. */
+static int shadow_new(vex_collection *c, vex_collection **out)
+{
+    vex_collection *t = vx_mem_calloc(c->mem, 1, sizeof *t);
+    *out = NULL;
+    if (t == NULL)
+        return vx_coll_nomem(c);
+    t->db = c->db;
+    t->mem = c->mem;
+    memcpy(t->name, c->name, sizeof t->name);
+    t->dir = c->dir;
+    t->wal_dir = c->wal_dir;
+    t->cfg = c->cfg;
+    t->icfg = c->icfg;
+    t->vec_bytes = c->vec_bytes;
+    t->schema = c->schema;
+    t->refs = 1;
+    vx_err_init(&t->err);
+    vx_mutex_init(&t->ver.mu);
+    vx_mutex_init(&t->apply.mu);
+    atomic_init(&t->counts.n_live, 0);
+    atomic_init(&t->life.cancel, 0);
+    atomic_init(&t->life.state, VX_COLL_OPENING);
+    *out = t;
+    return VEX_OK;
+}
+
+static void shadow_free(vex_collection *t)
+{
+    if (t == NULL)
+        return;
+    vx_version_unref(t->ver.cur);
+    vx_mem_free(t->mem, t->apply.vec_align);
+    vx_mutex_destroy(&t->ver.mu);
+    vx_mutex_destroy(&t->apply.mu);
+    vx_err_destroy(&t->err);
+    vx_mem_free(t->mem, t);
+}
+
+/* Whether manifest `m` describes the collection `c` opened (not one
+ * dropped and created again under the same name since). */
+static int same_collection(const vex_collection *c, const manifest *m)
+{
+    const man_config *a = &c->cfg, *b = &m->config;
+    return strcmp(a->name, b->name) == 0 &&
+           a->created_unix == b->created_unix && a->dim == b->dim &&
+           a->elem == b->elem && a->metric == b->metric &&
+           a->index_kind == b->index_kind;
+}
+
+/* One attempt: manifest `m`'s segments and the log after it, into the
+ * shadow `t`. */
+static int ro_build(vex_collection *t, const manifest *m)
+{
+    wal_replay_stats st;
+    int rc;
+    t->apply.manifest_no = m->number;
+    t->apply.next_file = m->next_file;
+    atomic_store(&t->apply.flushed_seq, m->flushed_seq);
+    t->apply.last_seq = t->ver.visible_seq = m->flushed_seq;
+    rc = open_segments(t, m);
+    if (rc == VEX_OK)
+        rc = vx_wal_replay(t->db->vfs, t->wal_dir, m->flushed_seq + 1,
+                           replay_record, t, t->db->opts.allocator, &t->err,
+                           &st);
+    if (rc == VEX_OK && st.n_files > 0 && st.first_seq > m->flushed_seq + 1)
+        rc = vx_err_set(&t->err, VEX_CORRUPT,
+                        "%s: the log starts at record %llu, but the manifest "
+                        "covers records only up to %llu",
+                        t->wal_dir, (unsigned long long)st.first_seq,
+                        (unsigned long long)m->flushed_seq);
+    return rc;
+}
+
+/* A consistent snapshot of the collection's files, built in a new shadow
+ * (*out on VEX_OK). With `identity`, c's identity is loaded from the first
+ * manifest read (the open); otherwise the manifest must describe the same
+ * collection (a refresh). Errors are in c->err. */
+static int ro_snapshot(vex_collection *c, int identity, vex_collection **out)
+{
+    uint64_t before = 0, after = 0;
+    int rc = VEX_OK;
+    *out = NULL;
+    for (int attempt = 0; attempt < RO_ATTEMPTS; attempt++) {
+        vex_collection *t = NULL;
+        manifest m;
+        char msg[VEX_ERRMSG_MAX];
+        vex_err quiet;
+        int rc2;
+        memset(&m, 0, sizeof m);
+        rc = vx_manifest_current(c->db->vfs, c->dir, &c->err, &before);
+        if (rc == VEX_OK)
+            rc = vx_manifest_load(c->db->vfs, c->dir, c->mem, &c->err, &m);
+        if (rc == VEX_NOTFOUND)
+            return vx_err_set(&c->err, VEX_NOTFOUND,
+                              "%s: no CURRENT (the collection was dropped, or "
+                              "its create has not finished)",
+                              c->dir);
+        if (rc == VEX_OK && identity) {
+            rc = load_identity(c, &m);
+            if (rc != VEX_OK) {
+                vx_manifest_free(&m, c->mem);
+                return rc;
+            }
+            identity = 0;
+        } else if (rc == VEX_OK && !same_collection(c, &m)) {
+            vx_manifest_free(&m, c->mem);
+            return vx_err_set(&c->err, VEX_NOTFOUND,
+                              "collection \"%s\" was dropped and created "
+                              "again since this handle opened it: open it "
+                              "again",
+                              c->name);
+        }
+        if (rc == VEX_OK)
+            rc = shadow_new(c, &t);
+        if (rc == VEX_OK) {
+            rc = ro_build(t, &m);
+            if (rc != VEX_OK) {
+                vx_err_copy(&t->err, msg, sizeof msg);
+                vx_err_set(&c->err, rc, "%s", msg);
+            }
+        }
+        vx_manifest_free(&m, c->mem);
+        if (rc == VEX_OK) {
+            *out = t;
+            return VEX_OK;
+        }
+        shadow_free(t);
+        if (rc == VEX_NOMEM)
+            return rc;
+        /* a concurrent publish explains the failure only if CURRENT
+         * moved; otherwise it is real */
+        vx_err_init(&quiet);
+        rc2 = vx_manifest_current(c->db->vfs, c->dir, &quiet, &after);
+        vx_err_destroy(&quiet);
+        if (rc2 != VEX_OK || after == before)
+            return rc;
+    }
+    return vx_err_set(&c->err, VEX_BUSY,
+                      "%s: the writer published a new manifest during each "
+                      "of %d attempts to read a snapshot; retry later",
+                      c->dir, RO_ATTEMPTS);
+}
+
+/* Make the shadow's snapshot the handle's (apply.mu held, or OPENING). */
+static void ro_adopt(vex_collection *c, vex_collection *t)
+{
+    version *old;
+    VX_ASSERT_APPLY(c);
+    vx_mutex_lock(&c->ver.mu);
+    old = c->ver.cur;
+    c->ver.cur = t->ver.cur;
+    c->ver.visible_seq = t->ver.visible_seq;
+    vx_mutex_unlock(&c->ver.mu);
+    t->ver.cur = NULL;
+    c->apply.last_seq = t->apply.last_seq;
+    c->apply.manifest_no = t->apply.manifest_no;
+    c->apply.next_file = t->apply.next_file;
+    atomic_store(&c->apply.flushed_seq, atomic_load(&t->apply.flushed_seq));
+    atomic_store(&c->counts.n_live, atomic_load(&t->counts.n_live));
+    c->apply.ro_stale = 0;
+    vx_version_unref(old);
+}
+
+static int load_ro(vex_collection *c)
+{
+    vex_collection *t = NULL;
+    int rc = ro_snapshot(c, 1, &t);
+    if (rc == VEX_OK) {
+        ro_adopt(c, t);
+        shadow_free(t);
+    }
+    return rc;
+}
+
+/* The records appended to the log since the handle's snapshot, applied
+ * in place as the write path applies them (apply.mu held): each record
+ * becomes visible whole (V1), so searches running meanwhile see a prefix
+ * of the log. VEX_OK with nothing applied when the log holds nothing new;
+ * a failure (records missing: the writer dropped log files after a newer
+ * manifest) leaves a consistent prefix, and the caller reloads. */
+static int ro_catch_up(vex_collection *c)
+{
+    VX_ASSERT_HELD(&c->apply.mu);
+    return vx_wal_replay(c->db->vfs, c->wal_dir, c->apply.last_seq + 1,
+                         replay_record, c, c->db->opts.allocator, &c->err,
+                         NULL);
+}
+
+int vex_collection_refresh(vex_collection *c, int *changed)
+{
+    vex_collection *t = NULL;
+    uint64_t seq0, man0, cur = 0;
+    int rc, inc = 0;
+    if (changed)
+        *changed = 0;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (!VX_COLL_RO(c))
+        return VEX_OK; /* a writable handle always reads its latest state */
+    /* one refresh at a time (a read-only handle never flushes, so the
+     * flush lock is free for this) */
+    vx_mutex_lock(&c->bg.flush_mu);
+    vx_mutex_lock(&c->apply.mu);
+    seq0 = c->apply.last_seq;
+    man0 = c->apply.manifest_no;
+    rc = vx_manifest_current(c->db->vfs, c->dir, &c->err, &cur);
+    if (rc == VEX_OK && cur == man0 && !c->apply.ro_stale) {
+        /* the same manifest: only new log records */
+        inc = ro_catch_up(c) == VEX_OK;
+    }
+    vx_mutex_unlock(&c->apply.mu);
+    if (rc == VEX_NOTFOUND)
+        rc = vx_err_set(&c->err, VEX_NOTFOUND,
+                        "%s: no CURRENT (the collection was dropped)", c->dir);
+    if (rc == VEX_OK && !inc)
+        rc = ro_snapshot(c, 0, &t);
+    if (rc == VEX_OK && t) {
+        vx_mutex_lock(&c->apply.mu);
+        ro_adopt(c, t);
+        vx_mutex_unlock(&c->apply.mu);
+        shadow_free(t);
+    }
+    if (rc == VEX_OK) {
+        if (changed)
+            *changed = c->apply.last_seq != seq0 || c->apply.manifest_no != man0;
+        vx_jobs_schedule(c->db->jobs, c, VX_JOB_INDEX);
+    }
+    vx_mutex_unlock(&c->bg.flush_mu);
     return rc;
 }

@@ -740,21 +740,14 @@ undo:
 
 /* ---- load ---------------------------------------------------------------- */
 
-int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
-                     vex_err *err, manifest *out)
+int vx_manifest_current(vex_vfs *vfs, const char *dir, vex_err *err,
+                        uint64_t *number)
 {
-    char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX], cur[CUR_SIZE + 1];
+    char path[MAN_PATH_MAX], cur[CUR_SIZE + 1];
     vex_file *f = NULL;
-    unsigned char *buf = NULL;
-    uint64_t number = 0, size = 0;
     size_t got = 0;
     int rc;
-
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
-        return vx_err_set(err, VEX_INVALID, "vx_manifest_load: NULL argument");
-    /* CURRENT */
+    *number = 0;
     rc = man_join(path, dir, "CURRENT", err);
     if (rc != VEX_OK)
         return rc;
@@ -768,9 +761,26 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         rc = vex_file_close(f, err);
     else
         vex_file_close(f, NULL);
-    f = NULL;
     if (rc == VEX_OK)
-        rc = cur_decode(cur, got, path, err, &number);
+        rc = cur_decode(cur, got, path, err, number);
+    return rc;
+}
+
+int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
+                     vex_err *err, manifest *out)
+{
+    char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX];
+    vex_file *f = NULL;
+    unsigned char *buf = NULL;
+    uint64_t number = 0, size = 0;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
+        return vx_err_set(err, VEX_INVALID, "vx_manifest_load: NULL argument");
+    /* CURRENT */
+    rc = vx_manifest_current(vfs, dir, err, &number);
     if (rc != VEX_OK)
         return rc;
 

@@ -177,6 +177,13 @@ void vx_manifest_free(manifest *m, const vex_mem *mem);
 int vx_manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
                         const vex_mem *mem, vex_err *err, int *ambiguous);
 
+/* The number of the manifest CURRENT in `dir` names, without loading it
+ * (a read-only reader compares it before and after reading the files to
+ * tell a concurrent publish from damage). VEX_NOTFOUND without CURRENT,
+ * VEX_CORRUPT when it is damaged; reads only. */
+int vx_manifest_current(vex_vfs *vfs, const char *dir, vex_err *err,
+                        uint64_t *number);
+
 /* Load the manifest that CURRENT names in `dir` into *out (on VEX_OK it
  * owns its arrays; release with vx_manifest_free; on failure *out is
  * zeroed). VEX_NOTFOUND when `dir` has no CURRENT (not a collection, or a
