@@ -392,7 +392,10 @@ static void shadow_free(vex_collection *t)
 static int same_collection(const vex_collection *c, const manifest *m)
 {
     const man_config *a = &c->cfg, *b = &m->config;
-    return strcmp(a->name, b->name) == 0 &&
+    /* manifest numbers and flushed_seq only grow in one collection */
+    return m->number >= c->apply.manifest_no &&
+           m->flushed_seq >= atomic_load(&c->apply.flushed_seq) &&
+           strcmp(a->name, b->name) == 0 &&
            a->created_unix == b->created_unix && a->dim == b->dim &&
            a->elem == b->elem && a->metric == b->metric &&
            a->index_kind == b->index_kind;
@@ -531,10 +534,16 @@ static int load_ro(vex_collection *c)
  * manifest) leaves a consistent prefix, and the caller reloads. */
 static int ro_catch_up(vex_collection *c)
 {
+    wal_replay_stats st;
+    int rc;
     VX_ASSERT_HELD(&c->apply.mu);
-    return vx_wal_replay(c->db->vfs, c->wal_dir, c->apply.last_seq + 1,
-                         replay_record, c, c->db->opts.allocator, &c->err,
-                         NULL);
+    rc = vx_wal_replay(c->db->vfs, c->wal_dir, c->apply.last_seq + 1,
+                       replay_record, c, c->db->opts.allocator, &c->err, &st);
+    if (rc == VEX_OK && st.n_files > 0 && st.next_seq <= c->apply.last_seq)
+        /* the log ends before the records this handle has read: not the
+         * log it read (a collection created again under the name) */
+        rc = VEX_NOTFOUND;
+    return rc;
 }
 
 int vex_collection_refresh(vex_collection *c, int *changed)
@@ -565,6 +574,15 @@ int vex_collection_refresh(vex_collection *c, int *changed)
                         "%s: no CURRENT (the collection was dropped)", c->dir);
     if (rc == VEX_OK && !inc)
         rc = ro_snapshot(c, 0, &t);
+    if (rc == VEX_OK && t && t->apply.last_seq < seq0) {
+        /* commits only accumulate in one collection */
+        rc = vx_err_set(&c->err, VEX_NOTFOUND,
+                        "collection \"%s\" was dropped and created again "
+                        "since this handle opened it: open it again",
+                        c->name);
+        shadow_free(t);
+        t = NULL;
+    }
     if (rc == VEX_OK && t) {
         vx_mutex_lock(&c->apply.mu);
         ro_adopt(c, t);
@@ -573,7 +591,8 @@ int vex_collection_refresh(vex_collection *c, int *changed)
     }
     if (rc == VEX_OK) {
         if (changed)
-            *changed = c->apply.last_seq != seq0 || c->apply.manifest_no != man0;
+            *changed =
+                c->apply.last_seq != seq0 || c->apply.manifest_no != man0;
         vx_jobs_schedule(c->db->jobs, c, VX_JOB_INDEX);
     }
     vx_mutex_unlock(&c->bg.flush_mu);
