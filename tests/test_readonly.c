@@ -470,7 +470,7 @@ static void test_ro_errors(void)
  * changes nothing (no byte, no mtime, no file created or removed). */
 static void test_ro_writes_nothing(void)
 {
-    char path[300], wal[400], f[500];
+    char path[300], wal[400], f[700];
     vex_db *db, *ro = NULL;
     vex_collection *c = NULL, *rd = NULL;
     listing before, after;
@@ -514,7 +514,7 @@ static void test_ro_writes_nothing(void)
     {
         DIR *d = opendir(wal);
         struct dirent *de;
-        char last[300] = "";
+        char last[256] = "";
         while (d && (de = readdir(d)) != NULL)
             if (strncmp(de->d_name, "wal-", 4) == 0 &&
                 strcmp(de->d_name, last) > 0)
