@@ -5,7 +5,8 @@
  * Directory layout (docs/FORMAT.md, "Database directory"):
  *
  *   <db>/VEXDB                       format marker (magic, version, CRC)
- *   <db>/LOCK                        advisory lock of the open handle
+ *   <db>/LOCK                        advisory lock of the open writable
+ *                                    handle (a read-only one takes none)
  *   <db>/collections/<name>/         one directory per collection:
  *       CURRENT, MANIFEST-<16 hex>   the manifest (storage/manifest.c)
  *       seg-<16 hex>.vseg            segments (storage/segment.c)

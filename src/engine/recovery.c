@@ -7,7 +7,10 @@
  * after flushed_seq into memtables through the write path's apply
  * (apply.c), each record checked whole before any of it is applied
  * (vx_logrec_check). The log is opened for appending last. Runs in state
- * OPENING, before the handle is shared, so it takes no locks.
+ * OPENING, before the handle is shared, so it takes no locks. A
+ * read-only database loads instead a snapshot that writes nothing and
+ * copes with a writer in another process (the second half of this file,
+ * with vex_collection_refresh).
  */
 #include <string.h>
 
