@@ -785,12 +785,209 @@ static void test_ro_writer_process(void)
     CHECK(n_changed >= 3);
 }
 
+/* ------------------------------------------------------------------ */
+/* Deterministic races: a vfs for the reader that, when armed, runs the  */
+/* writer's next step (in the same thread) just before the reader lists  */
+/* the log directory or opens a segment file                             */
+
+typedef struct hook_vfs {
+    vex_vfs v;
+    vex_vfs_methods m;
+    vex_vfs *base;
+    int arm_list, arm_seg; /* one-shot */
+    void (*step)(void *ctx, int what);
+    void *ctx;
+} hook_vfs;
+
+static vex_vfs *hbase(vex_vfs *v)
+{
+    return ((hook_vfs *)v)->base;
+}
+
+static int ends_with(const char *s, const char *t)
+{
+    size_t a = strlen(s), b = strlen(t);
+    return a >= b && strcmp(s + a - b, t) == 0;
+}
+
+static int h_open(vex_vfs *v, const char *path, int flags, vex_file **out,
+                  vex_err *err)
+{
+    hook_vfs *h = (hook_vfs *)v;
+    if (h->arm_seg && ends_with(path, ".vseg")) {
+        h->arm_seg = 0;
+        h->step(h->ctx, 2);
+    }
+    return h->base->methods->open(h->base, path, flags, out, err);
+}
+static int h_remove(vex_vfs *v, const char *p, vex_err *e)
+{
+    return hbase(v)->methods->remove(hbase(v), p, e);
+}
+static int h_rename(vex_vfs *v, const char *a, const char *b, vex_err *e)
+{
+    return hbase(v)->methods->rename(hbase(v), a, b, e);
+}
+static int h_sync_dir(vex_vfs *v, const char *p, vex_err *e)
+{
+    return hbase(v)->methods->sync_dir(hbase(v), p, e);
+}
+static int h_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn, void *ctx,
+                  vex_err *e)
+{
+    hook_vfs *h = (hook_vfs *)v;
+    if (h->arm_list && ends_with(dir, "/wal")) {
+        h->arm_list = 0;
+        h->step(h->ctx, 1);
+    }
+    return h->base->methods->list(h->base, dir, fn, ctx, e);
+}
+static int h_mkdir(vex_vfs *v, const char *p, vex_err *e)
+{
+    return hbase(v)->methods->mkdir(hbase(v), p, e);
+}
+static int h_exists(vex_vfs *v, const char *p, int *k, vex_err *e)
+{
+    return hbase(v)->methods->exists(hbase(v), p, k, e);
+}
+static void h_destroy(vex_vfs *v)
+{
+    (void)v;
+}
+
+static void hook_init(hook_vfs *h, vex_vfs *base)
+{
+    memset(h, 0, sizeof *h);
+    h->base = base;
+    h->m = *base->methods;
+    h->m.open = h_open;
+    h->m.remove = h_remove;
+    h->m.rename = h_rename;
+    h->m.sync_dir = h_sync_dir;
+    h->m.list = h_list;
+    h->m.mkdir = h_mkdir;
+    h->m.exists = h_exists;
+    h->m.destroy = h_destroy;
+    h->v.name = "hook";
+    h->v.methods = &h->m;
+    h->v.user = h;
+}
+
+typedef struct race {
+    vex_collection *w; /* the writer's handle */
+    uint32_t next;     /* next operation to apply */
+    uint32_t n_step;   /* operations a step applies */
+    int flush, compact;
+    int seg_gone; /* a step removed the segment about to be opened */
+} race;
+
+static void race_ops(race *r, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++, r->next++)
+        CHECK_RC(apply_op(r->w, r->next), VEX_OK);
+}
+
+static void race_step(void *ctx, int what)
+{
+    race *r = ctx;
+    if (r->flush)
+        CHECK_RC(vex_flush(r->w), VEX_OK);
+    if (r->compact)
+        CHECK_RC(vex_compact(r->w), VEX_OK);
+    race_ops(r, r->n_step);
+    (void)what;
+}
+
+static void test_ro_races(void)
+{
+    char path[300];
+    vex_db *db, *ro = NULL;
+    vex_collection *rd = NULL;
+    vex_vfs *posix = NULL;
+    hook_vfs h;
+    race r;
+    int changed = 0;
+
+    gen_ops(51);
+    db_path(path, sizeof path, "races");
+    db = open_rw(path, 1, 0);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    memset(&r, 0, sizeof r);
+    r.next = 1;
+    CHECK_RC(make_coll(db, "c", &r.w), VEX_OK);
+    race_ops(&r, 100);
+    CHECK_RC(vex_flush(r.w), VEX_OK);
+    race_ops(&r, 50);
+    CHECK_RC(vx_vfs_posix_create(NULL, &posix), VEX_OK);
+    hook_init(&h, posix);
+    h.step = race_step;
+    h.ctx = &r;
+
+    /* 1. open: the writer flushes (dropping the log the reader's manifest
+     * needs) and writes on just before the reader lists the log */
+    r.flush = 1;
+    r.n_step = 10;
+    h.arm_list = 1;
+    CHECK_RC(open_ro_vfs(path, &h.v, &ro), VEX_OK);
+    CHECK_RC(vex_collection_open(ro, "c", &rd), VEX_OK);
+    CHECK(!h.arm_list); /* the step ran */
+    if (rd)
+        CHECK_EQ_INT(check_snapshot(rd, 160), 160);
+
+    /* 2. refresh with the same manifest (catch-up from the log) while the
+     * writer flushes and drops the records it needs */
+    race_ops(&r, 10);
+    h.arm_list = 1;
+    r.n_step = 5;
+    if (rd) {
+        CHECK_RC(vex_collection_refresh(rd, &changed), VEX_OK);
+        CHECK_EQ_INT(changed, 1);
+        CHECK_EQ_INT(check_snapshot(rd, 175), 175);
+    }
+
+    /* 3. refresh to a new manifest while the writer compacts away the
+     * segments the reader is about to open */
+    race_ops(&r, 30);
+    CHECK_RC(vex_flush(r.w), VEX_OK);
+    r.flush = 0;
+    r.compact = 1;
+    r.n_step = 7;
+    h.arm_seg = 1;
+    if (rd) {
+        CHECK_RC(vex_collection_refresh(rd, &changed), VEX_OK);
+        CHECK(!h.arm_seg);
+        CHECK_EQ_INT(changed, 1);
+        CHECK_EQ_INT(check_snapshot(rd, 212), 212);
+    }
+    /* 4. a second handle opened while the compaction races it */
+    {
+        vex_db *ro2 = NULL;
+        vex_collection *rd2 = NULL;
+        h.arm_seg = 1;
+        race_ops(&r, 20);
+        CHECK_RC(vex_flush(r.w), VEX_OK);
+        CHECK_RC(open_ro_vfs(path, &h.v, &ro2), VEX_OK);
+        CHECK_RC(vex_collection_open(ro2, "c", &rd2), VEX_OK);
+        if (rd2)
+            CHECK_EQ_INT(check_snapshot(rd2, 239), 239);
+        vex_collection_close(rd2);
+        vex_db_close(ro2);
+    }
+    CHECK_RC(vex_collection_close(rd), VEX_OK);
+    CHECK_RC(vex_db_close(ro), VEX_OK);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    posix->methods->destroy(posix);
+}
+
 int main(void)
 {
     make_root();
     TEST_RUN(test_ro_errors);
     TEST_RUN(test_ro_writes_nothing);
     TEST_RUN(test_ro_refresh_in_process);
+    TEST_RUN(test_ro_races);
     TEST_RUN(test_ro_writer_process);
     if (test_failures_ == 0)
         rm_rf(tmp_root);
