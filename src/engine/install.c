@@ -21,6 +21,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/coll_int.h"
 #include "engine/jobs.h"
@@ -138,6 +139,10 @@ static int build_manifest(vex_collection *c, const version *v, uint64_t number,
     m->config = c->cfg;
     m->next_file = c->apply.next_file;
     m->flushed_seq = flushed_seq;
+    /* the point in time it describes (format 3): every delete applied up
+     * to last_seq is in its lists (apply.mu held) */
+    m->as_of_seq = c->apply.last_seq;
+    m->publish_unix = (uint64_t)time(NULL);
     m->segs = vx_mem_calloc(c->mem, v->n_segs ? v->n_segs : 1, sizeof *m->segs);
     if (m->segs == NULL)
         return vx_coll_nomem(c);

@@ -416,9 +416,9 @@ static int ro_build(vex_collection *t, const manifest *m)
     t->apply.last_seq = t->ver.visible_seq = m->flushed_seq;
     rc = open_segments(t, m);
     if (rc == VEX_OK)
-        rc = vx_wal_replay(t->db->vfs, t->wal_dir, m->flushed_seq + 1,
-                           replay_record, t, t->db->opts.allocator, &t->err,
-                           &st);
+        rc = vx_wal_replay_tail(t->db->vfs, t->wal_dir, m->flushed_seq + 1,
+                                replay_record, t, t->db->opts.allocator,
+                                &t->err, &st);
     if (rc == VEX_OK && st.n_files > 0 && st.first_seq > m->flushed_seq + 1)
         rc = vx_err_set(&t->err, VEX_CORRUPT,
                         "%s: the log starts at record %llu, but the manifest "
@@ -447,6 +447,8 @@ static int ro_snapshot(vex_collection *c, int identity, vex_collection **out)
         rc = vx_manifest_current(c->db->vfs, c->dir, &c->err, &before);
         if (rc == VEX_OK)
             rc = vx_manifest_load(c->db->vfs, c->dir, c->mem, &c->err, &m);
+        if (rc == VEX_OK)
+            before = m.number; /* CURRENT may have moved since */
         if (rc == VEX_NOTFOUND)
             return vx_err_set(&c->err, VEX_NOTFOUND,
                               "%s: no CURRENT (the collection was dropped, or "
@@ -540,8 +542,9 @@ static int ro_catch_up(vex_collection *c)
     wal_replay_stats st;
     int rc;
     VX_ASSERT_HELD(&c->apply.mu);
-    rc = vx_wal_replay(c->db->vfs, c->wal_dir, c->apply.last_seq + 1,
-                       replay_record, c, c->db->opts.allocator, &c->err, &st);
+    rc = vx_wal_replay_tail(c->db->vfs, c->wal_dir, c->apply.last_seq + 1,
+                            replay_record, c, c->db->opts.allocator, &c->err,
+                            &st);
     if (rc == VEX_OK && st.n_files > 0 && st.next_seq <= c->apply.last_seq)
         /* the log ends before the records this handle has read: not the
          * log it read (a collection created again under the name) */

@@ -119,6 +119,14 @@ typedef struct manifest {
      * as version 1 (so older readers keep reading those). */
     unsigned char *schema;
     uint32_t schema_len;
+    /* Format 3 (both 0 in formats 1 and 2, which are written when both
+     * are 0): the last log record whose effects the manifest's deletes
+     * hold when it was published (>= flushed_seq), so the collection as of
+     * this manifest is its segments with their deletes plus the log
+     * records flushed_seq + 1 .. as_of_seq; and when it was published
+     * (Unix seconds, informational). */
+    uint64_t as_of_seq;
+    uint64_t publish_unix;
 } manifest;
 
 /* Largest schema blob a manifest carries. */
