@@ -692,6 +692,20 @@ typedef struct vex_db_options {
      * memtable_bytes, max_frozen_memtables, write_stall, wal_file_bytes,
      * compact_*) are checked but have no use. 0 or 1; default 0. */
     int read_only;
+    /* Point-in-time reads: how many manifest versions of each collection
+     * a writable handle keeps on disk, the current one included, so that
+     * read-only handles can open an older one (vex_collection_open_at).
+     * 0 or 1 = the current one only (nothing extra kept). N >= 2 also keeps
+     * the N - 1 versions published before it: their manifest files, every
+     * segment file one of them names (segments a compaction replaced stay
+     * until the last version naming them leaves the window), and the log
+     * from the oldest kept version's flush position on. Disk cost: up to
+     * N - 1 extra copies of the rows that compactions rewrote meanwhile,
+     * plus the log written since that oldest version's flush. A version
+     * leaves the window when a publish (flush or compaction) makes it the
+     * N-th oldest; opening with a smaller N removes the versions beyond
+     * it. 0..1000; default 0. */
+    uint32_t manifest_retention;
 } vex_db_options;
 
 VEX_API void vex_db_options_init(vex_db_options *opts);
@@ -986,6 +1000,58 @@ VEX_API size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
  * nothing and returns VEX_OK with *changed = 0. Thread-safe: refreshes of
  * one handle run one at a time, alongside its searches and gets. */
 VEX_API int vex_collection_refresh(vex_collection *c, int *changed);
+
+/* ---------------------------------------------------------------------
+ * Point-in-time reads (time travel)
+ *
+ * Each flush or compaction publishes a new manifest version of a
+ * collection, numbered upwards. With vex_db_options.manifest_retention = N
+ * the writer keeps the last N versions, and a read-only handle can open
+ * any of them: the collection exactly as it was when that version was
+ * published (every commit up to its as_of_seq: records deleted by then are
+ * absent, overwritten ones have the vector and metadata they had then).
+ * ------------------------------------------------------------------- */
+
+/* One kept version of a collection. */
+typedef struct vex_version_info {
+    uint64_t version;      /* the manifest number (MANIFEST-<16 hex>) */
+    uint64_t as_of_seq;    /* the last commit it contains (its log
+                              sequence number); 0 for a version written
+                              before point-in-time reads existed, which
+                              vex_collection_open_at refuses */
+    uint64_t flushed_seq;  /* commits up to here are in its segments */
+    uint64_t publish_unix; /* when it was published, Unix seconds (0:
+                              unknown) */
+    uint32_t segments;     /* segment files it names */
+    uint64_t segment_rows; /* live rows of those segments (the log after
+                              flushed_seq adds or removes some) */
+    int current;           /* 1 for the version CURRENT names */
+} vex_version_info;
+
+/* Call fn(ctx, info) for every version of collection `name` kept on disk,
+ * oldest first (the current one last). A non-zero return from fn stops
+ * the listing and is returned. `info` is valid during the call only.
+ * Works on read-only and writable handles; reads only. A version that the
+ * writer removes while this lists is skipped. Errors in the database's
+ * message: VEX_NOTFOUND (no such collection), VEX_CORRUPT, I/O errors. */
+VEX_API int vex_collection_versions(vex_db *db, const char *name,
+                                    int (*fn)(void *ctx,
+                                              const vex_version_info *info),
+                                    void *ctx);
+
+/* Open collection `name` as it was at `version` (a number from
+ * vex_collection_versions), on a read-only database only (VEX_MISUSE
+ * otherwise). *out is a new handle of its own (each call makes one; close
+ * it with vex_collection_close; vex_collection_open of the same name
+ * returns another handle, at the current state) that reads the version's
+ * segments and replays the log up to its as_of_seq. It never changes:
+ * vex_collection_refresh on it is VEX_MISUSE, writes are VEX_READONLY.
+ * Errors in the database's message: VEX_NOTFOUND (no such collection, or
+ * a version not kept, or one that left the retention window while it was
+ * being opened), VEX_UNSUPPORTED (a version written before point-in-time
+ * reads), VEX_CORRUPT, I/O errors; *out is NULL on failure. */
+VEX_API int vex_collection_open_at(vex_db *db, const char *name,
+                                   uint64_t version, vex_collection **out);
 
 /* ---------------------------------------------------------------------
  * Records

@@ -981,6 +981,207 @@ static void test_ro_races(void)
     posix->methods->destroy(posix);
 }
 
+/* ------------------------------------------------------------------ */
+/* Point-in-time reads                                                   */
+
+typedef struct vlist {
+    vex_version_info v[64];
+    int n;
+} vlist;
+
+static int collect_version(void *ctx, const vex_version_info *info)
+{
+    vlist *l = ctx;
+    if (l->n < 64)
+        l->v[l->n++] = *info;
+    return 0;
+}
+
+static vlist versions_of(vex_db *db)
+{
+    vlist l;
+    memset(&l, 0, sizeof l);
+    CHECK_RC(vex_collection_versions(db, "c", collect_version, &l), VEX_OK);
+    return l;
+}
+
+static int count_files(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    while (d && (de = readdir(d)) != NULL)
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static vex_db *open_rw_keep(const char *path, int create, uint32_t keep)
+{
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_db_options_init(&o);
+    o.create_if_missing = create;
+    o.n_threads = 2;
+    o.background_threads = 1;
+    o.memtable_bytes = 1u << 20;
+    o.compact_min_merge = 0; /* publishes only where the test asks */
+    o.compact_deleted_pct = 0;
+    o.durability = VEX_DURABILITY_NONE;
+    o.manifest_retention = keep;
+    if (vex_db_open(path, &o, &db) != VEX_OK) {
+        fprintf(stderr, "open: %s\n", vex_db_errmsg(db));
+        vex_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* Open every listed version read-only and compare it exactly with the
+ * state after its as_of_seq operations. */
+static void check_versions(const char *path, const vlist *l)
+{
+    vex_db *ro = NULL;
+    CHECK_RC(open_ro_vfs(path, NULL, &ro), VEX_OK);
+    for (int i = 0; i < l->n; i++) {
+        vex_collection *at = NULL;
+        int rc = vex_collection_open_at(ro, "c", l->v[i].version, &at);
+        CHECK_MSG(rc == VEX_OK, "open_at %llu: %s: %s",
+                  (unsigned long long)l->v[i].version, vex_status_name(rc),
+                  vex_db_errmsg(ro));
+        if (at == NULL)
+            continue;
+        CHECK_EQ_INT(check_snapshot(at, (long)l->v[i].as_of_seq),
+                     l->v[i].as_of_seq);
+        vex_collection_close(at);
+    }
+    vex_db_close(ro);
+}
+
+static void test_ro_time_travel(void)
+{
+    static const struct {
+        uint32_t ops;
+        int flush, compact;
+    } steps[] = {{80, 1, 0}, {60, 1, 0}, {40, 0, 1}, {70, 1, 0}, {30, 1, 0},
+                 {50, 0, 1}, {20, 1, 0}, {60, 1, 1}, {25, 1, 0}, {35, 0, 1}};
+    char path[300], cdir[400], wdir[450];
+    uint64_t pub_ver[32], pub_seq[32];
+    int n_pub = 0;
+    vex_db *db, *ro = NULL;
+    vex_collection *c = NULL, *at = NULL;
+    uint32_t next = 1;
+    vlist l;
+    float v[DIM];
+
+    gen_ops(61);
+    db_path(path, sizeof path, "travel");
+    snprintf(cdir, sizeof cdir, "%s/collections/c", path);
+    snprintf(wdir, sizeof wdir, "%s/wal", cdir);
+    db = open_rw_keep(path, 1, 4);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    CHECK_RC(make_coll(db, "c", &c), VEX_OK);
+    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+        for (uint32_t k = 0; k < steps[s].ops; k++, next++)
+            CHECK_RC(apply_op(c, next), VEX_OK);
+        for (int what = 0; what < 2; what++) {
+            if (what == 0 && steps[s].flush)
+                CHECK_RC(vex_flush(c), VEX_OK);
+            else if (what == 1 && steps[s].compact)
+                CHECK_RC(vex_compact(c), VEX_OK);
+            else
+                continue;
+            l = versions_of(db);
+            CHECK(l.n >= 1 && l.n <= 4 && l.v[l.n - 1].current);
+            if (l.n >= 1 && n_pub < 32 &&
+                (n_pub == 0 || l.v[l.n - 1].version != pub_ver[n_pub - 1])) {
+                pub_ver[n_pub] = l.v[l.n - 1].version;
+                pub_seq[n_pub] = l.v[l.n - 1].as_of_seq;
+                CHECK_EQ_INT(pub_seq[n_pub], next - 1);
+                n_pub++;
+            }
+        }
+    }
+    CHECK(n_pub >= 8);
+    l = versions_of(db);
+    CHECK_EQ_INT(l.n, 4);
+    CHECK_EQ_INT(count_files(cdir, "MANIFEST-"), 4);
+    for (int i = 0; i < l.n; i++) /* the newest four, oldest first */
+        CHECK_EQ_INT(l.v[i].version, pub_ver[n_pub - 4 + i]);
+    check_versions(path, &l);
+
+    /* versions beyond the window are gone */
+    CHECK_RC(open_ro_vfs(path, NULL, &ro), VEX_OK);
+    CHECK_RC(vex_collection_open_at(ro, "c", pub_ver[0], &at), VEX_NOTFOUND);
+    CHECK(strstr(vex_db_errmsg(ro), "not kept") != NULL);
+    CHECK(at == NULL);
+    CHECK_RC(vex_collection_open_at(ro, "c", pub_ver[n_pub - 4], &at), VEX_OK);
+    if (at) {
+        int changed;
+        /* a pinned handle: no refresh, no writes; a plain open is another
+         * handle, at the current state */
+        vex_collection *cur = NULL;
+        CHECK_RC(vex_collection_refresh(at, &changed), VEX_MISUSE);
+        vec_of(1, 1, v);
+        CHECK_RC(vex_upsert(at, 1, v), VEX_READONLY);
+        CHECK_RC(vex_collection_open(ro, "c", &cur), VEX_OK);
+        CHECK(cur != at);
+        if (cur)
+            CHECK_EQ_INT(check_snapshot(cur, next - 1), next - 1);
+        vex_collection_close(cur);
+        vex_collection_close(at);
+    }
+    CHECK_RC(vex_collection_open_at(db, "c", pub_ver[n_pub - 1], &at),
+             VEX_MISUSE); /* a writable database */
+    CHECK_RC(vex_db_close(ro), VEX_OK);
+
+    /* reopening the writer (its orphan sweep) keeps the window */
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    db = open_rw_keep(path, 0, 4);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    l = versions_of(db);
+    CHECK_EQ_INT(l.n, 4);
+    check_versions(path, &l);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+
+    /* a smaller window: the versions beyond it go at the next open, and
+     * with it their files */
+    db = open_rw_keep(path, 0, 2);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    l = versions_of(db);
+    CHECK_EQ_INT(l.n, 2);
+    CHECK_EQ_INT(count_files(cdir, "MANIFEST-"), 2);
+    check_versions(path, &l);
+    /* retention 1 (as before point-in-time reads): one manifest, and after
+     * a flush one log file */
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    db = open_rw_keep(path, 0, 1);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    for (uint32_t k = 0; k < 30; k++, next++)
+        CHECK_RC(apply_op(c, next), VEX_OK);
+    CHECK_RC(vex_flush(c), VEX_OK);
+    CHECK_RC(vex_compact(c), VEX_OK);
+    l = versions_of(db);
+    CHECK_EQ_INT(l.n, 1);
+    CHECK_EQ_INT(count_files(cdir, "MANIFEST-"), 1);
+    CHECK_EQ_INT(count_files(cdir, "seg-"), 1);
+    CHECK_EQ_INT(count_files(wdir, "wal-"), 1);
+    check_versions(path, &l);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+}
+
 int main(void)
 {
     make_root();
@@ -988,6 +1189,7 @@ int main(void)
     TEST_RUN(test_ro_writes_nothing);
     TEST_RUN(test_ro_refresh_in_process);
     TEST_RUN(test_ro_races);
+    TEST_RUN(test_ro_time_travel);
     TEST_RUN(test_ro_writer_process);
     if (test_failures_ == 0)
         rm_rf(tmp_root);

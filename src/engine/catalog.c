@@ -30,7 +30,8 @@ static int db_usable(vex_db *db)
 static vex_collection *find_open(vex_db *db, const char *name)
 {
     for (size_t i = 0; i < db->n_open; i++)
-        if (strcmp(vx_coll_name(db->open[i]), name) == 0)
+        if (vx_coll_at_version(db->open[i]) == 0 &&
+            strcmp(vx_coll_name(db->open[i]), name) == 0)
             return db->open[i];
     return NULL;
 }
@@ -310,6 +311,30 @@ int vex_collection_open(vex_db *db, const char *name, vex_collection **out)
         return rc;
     pthread_mutex_lock(&db->mu);
     rc = vx_coll_open(db, name, out);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int vex_collection_open_at(vex_db *db, const char *name, uint64_t version,
+                           vex_collection **out)
+{
+    int rc;
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    if (!db->opts.read_only)
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "vex_collection_open_at needs a read-only database "
+                          "(vex_db_options.read_only)");
+    if (version == 0)
+        return vx_err_set(&db->err, VEX_NOTFOUND,
+                          "collection \"%s\": there is no version 0", name);
+    pthread_mutex_lock(&db->mu);
+    rc = vx_coll_open_at(db, name, version, out);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }

@@ -90,6 +90,9 @@ struct vex_collection {
     vex_schema_field *schema_pub;
     char *schema_names;
     wal *w; /* the log: opened last while opening; has its own lock */
+    /* a read-only handle pinned at a kept version (vex_collection_open_at),
+     * or 0 */
+    uint64_t at_version;
 
     vex_err err; /* the handle's message; has its own mutex */
     int refs;    /* db->mu */
@@ -137,7 +140,18 @@ struct vex_collection {
         /* read-only handles: the next refresh must reload everything
          * (an incremental replay failed part-way through a record) */
         int ro_stale;
+        /* replay stops after this record (a handle at a version: its
+         * as_of_seq), 0 = at the end of the log */
+        uint64_t stop_seq;
     } apply;
+
+    /* ---- versions kept for point-in-time reads (writable handles,
+     * manifest_retention >= 2; apply.mu): the manifests published before
+     * the current one, oldest first, at most retention - 1 ---- */
+    struct {
+        struct vx_kept *v;
+        uint32_t n, cap;
+    } keep;
 
     /* ---- the write leader's scratch (apply.mu holder) ---- */
     struct {
@@ -195,6 +209,13 @@ typedef struct vx_snap {
     uint64_t seq;
     vx_qstats *qs;
 } vx_snap;
+
+/* A kept older manifest version: what its files are. */
+typedef struct vx_kept {
+    uint64_t number, flushed_seq;
+    uint64_t *segs; /* segment numbers */
+    uint32_t n_segs;
+} vx_kept;
 
 /* ---- collection.c ---- */
 int vx_coll_nomem(vex_collection *c);
@@ -262,5 +283,17 @@ int vx_coll_get_meta_snap(vex_collection *c, const vx_snap *s, uint64_t id,
  * (orphans removed, log opened for appending); for a read-only one, a
  * consistent snapshot of the files, written nothing. */
 int vx_coll_load(vex_collection *c);
+/* Free the kept-versions list. */
+void vx_coll_keep_free(vex_collection *c);
+/* After a publish that replaced manifest `old_number` (flushed_seq
+ * `old_flushed`, segments of version `old_v`) by one for version `nv`
+ * (apply.mu held): keep the old one, and remove the files of the versions
+ * that leave the window (install.c calls it). */
+void vx_coll_keep_push(vex_collection *c, uint64_t old_number,
+                       uint64_t old_flushed, const version *old_v,
+                       const version *nv);
+/* The oldest flushed_seq a kept version needs the log after (UINT64_MAX
+ * when none is kept). */
+uint64_t vx_coll_keep_min_flushed(const vex_collection *c);
 
 #endif

@@ -81,6 +81,11 @@ const char *vx_coll_name(const vex_collection *c)
     return c->name;
 }
 
+uint64_t vx_coll_at_version(const vex_collection *c)
+{
+    return c->at_version;
+}
+
 void vx_coll_ref(vex_collection *c)
 {
     c->refs++;
@@ -337,6 +342,7 @@ int vx_coll_destroy(vex_collection *c)
             rc = rc2;
     }
     vx_version_unref(c->ver.cur);
+    vx_coll_keep_free(c);
     vx_idmap_destroy(&c->lead.overlay);
     vx_idmap_destroy(&c->lead.vecmap);
     vx_mem_free(c->mem, c->lead.touched);
@@ -360,23 +366,42 @@ int vx_coll_destroy(vex_collection *c)
     return rc;
 }
 
+static int coll_open(vex_db *db, const char *name, uint64_t at,
+                     vex_collection **out);
+
 /* db->mu held. */
 int vx_coll_open(vex_db *db, const char *name, vex_collection **out)
 {
     vex_collection *c = vx_db_find_open(db, name);
-    int rc, kind;
     *out = NULL;
     if (c) {
         vx_coll_ref(c);
         *out = c;
         return VEX_OK;
     }
+    return coll_open(db, name, 0, out);
+}
+
+int vx_coll_open_at(vex_db *db, const char *name, uint64_t at,
+                    vex_collection **out)
+{
+    *out = NULL;
+    return coll_open(db, name, at, out);
+}
+
+/* A new handle (db->mu held), at a kept version when `at` != 0. */
+static int coll_open(vex_db *db, const char *name, uint64_t at,
+                     vex_collection **out)
+{
+    vex_collection *c;
+    int rc, kind;
     c = vx_mem_calloc(&db->mem, 1, sizeof *c);
     if (c == NULL)
         return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     c->db = db;
     c->mem = &db->mem;
     c->refs = 1;
+    c->at_version = at;
     vx_err_init(&c->err);
     vx_mutex_init(&c->ver.mu);
     vx_mutex_init(&c->apply.mu);

@@ -237,6 +237,10 @@ static int check_db_options(vex_db *db, const vex_db_options *o)
     if (o->read_only != 0 && o->read_only != 1)
         return vx_err_set(e, VEX_INVALID, "read_only is %d, not 0/1",
                           o->read_only);
+    if (o->manifest_retention > 1000)
+        return vx_err_set(e, VEX_INVALID,
+                          "manifest_retention is %u, must be 0..1000",
+                          o->manifest_retention);
     if (o->read_only && o->create_if_missing)
         return vx_err_set(e, VEX_INVALID,
                           "create_if_missing and read_only exclude each "

@@ -12,6 +12,7 @@
  * copes with a writer in another process (the second half of this file,
  * with vex_collection_refresh).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/coll_int.h"
@@ -27,6 +28,10 @@ static int seg_path_of(vex_collection *c, uint64_t number, char **out)
     return *out ? VEX_OK : vx_coll_nomem(c);
 }
 
+/* What replay_record returns to end a replay at apply.stop_seq (not a
+ * status code). */
+#define VX_REPLAY_STOP 1000
+
 /* One log record after flushed_seq: checked whole (engine/logrec.h),
  * then applied at its sequence number as the write path applies it. */
 static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
@@ -41,6 +46,8 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     const unsigned char *meta;
     size_t meta_len;
     VX_ASSERT_APPLY(c);
+    if (c->apply.stop_seq && seq > c->apply.stop_seq)
+        return VX_REPLAY_STOP; /* past the version's point in time */
     if (VX_COLL_RO(c) && seq != c->apply.last_seq + 1)
         /* a reader racing a writer that dropped log files after a newer
          * manifest (the caller then retries from CURRENT), or a log that
@@ -101,8 +108,15 @@ static int orphan_entry(void *arg, const char *name, int kind)
         for (uint32_t i = 0; i < o->m->n_segments; i++)
             if (o->m->segs[i].number == num)
                 keep = 1;
+        /* and the segments of the versions kept for point-in-time reads */
+        for (uint32_t k = 0; k < o->c->keep.n && !keep; k++)
+            for (uint32_t i = 0; i < o->c->keep.v[k].n_segs; i++)
+                if (o->c->keep.v[k].segs[i] == num)
+                    keep = 1;
     } else if (vx_manifest_parse_name(name, &num)) {
         keep = num == o->m->number;
+        for (uint32_t k = 0; k < o->c->keep.n && !keep; k++)
+            keep = o->c->keep.v[k].number == num;
     } else if (strcmp(name, "CURRENT.tmp") == 0) {
         keep = 0;
     }
@@ -245,11 +259,129 @@ static int load_identity(vex_collection *c, manifest *m)
     return VEX_OK;
 }
 
+/* The MANIFEST-* numbers of directory `dir` (any order). */
+typedef struct num_list {
+    const vex_mem *mem;
+    uint64_t *v;
+    size_t n, cap;
+    int nomem;
+} num_list;
+
+static int collect_manifest(void *arg, const char *name, int kind)
+{
+    num_list *l = arg;
+    uint64_t num;
+    if (kind != VEX_VFS_FILE || !vx_manifest_parse_name(name, &num))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        uint64_t *p = vx_mem_realloc(l->mem, l->v, cap * sizeof *p);
+        if (p == NULL) {
+            l->nomem = 1;
+            return VEX_NOMEM;
+        }
+        l->v = p;
+        l->cap = cap;
+    }
+    l->v[l->n++] = num;
+    return 0;
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The manifest numbers in the collection's directory, ascending. */
+static int list_manifests(vex_vfs *vfs, const char *dir, const vex_mem *mem,
+                          vex_err *err, num_list *l)
+{
+    int rc;
+    memset(l, 0, sizeof *l);
+    l->mem = mem;
+    rc = vfs->methods->list(vfs, dir, collect_manifest, l, err);
+    if (l->nomem)
+        rc = vx_err_set(err, VEX_NOMEM, "out of memory");
+    if (rc == VEX_OK && l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, cmp_num);
+    return rc;
+}
+
+/* Writable handles with manifest_retention >= 2: the newest
+ * retention - 1 manifests older than the current one (`current`), loaded
+ * to learn their segments and flush positions. One that does not load is
+ * not kept (and is removed with the orphans): an old version must never
+ * keep the current state from opening. */
+static int load_kept(vex_collection *c, uint64_t current)
+{
+    uint32_t want = c->db->opts.manifest_retention;
+    num_list l;
+    size_t i;
+    int rc;
+    if (want < 2)
+        return VEX_OK;
+    rc = list_manifests(c->db->vfs, c->dir, c->mem, &c->err, &l);
+    if (rc != VEX_OK)
+        return rc;
+    c->keep.v = vx_mem_calloc(c->mem, want, sizeof *c->keep.v);
+    if (c->keep.v == NULL) {
+        vx_mem_free(c->mem, l.v);
+        return vx_coll_nomem(c);
+    }
+    c->keep.cap = want;
+    /* newest first into a scratch order, then reversed: oldest first */
+    for (i = l.n; i-- > 0 && c->keep.n < want - 1 && rc == VEX_OK;) {
+        manifest m;
+        vex_err quiet;
+        vx_kept *k;
+        if (l.v[i] >= current)
+            continue;
+        vx_err_init(&quiet);
+        rc = vx_manifest_load_number(c->db->vfs, c->dir, l.v[i], c->mem, &quiet,
+                                     &m);
+        vx_err_destroy(&quiet);
+        if (rc == VEX_NOMEM)
+            break;
+        if (rc != VEX_OK || m.as_of_seq == 0) {
+            vx_manifest_free(&m, c->mem);
+            rc = VEX_OK;
+            continue; /* not a point-in-time version: not kept */
+        }
+        k = &c->keep.v[c->keep.n];
+        k->number = m.number;
+        k->flushed_seq = m.flushed_seq;
+        k->segs = vx_mem_calloc(c->mem, m.n_segments ? m.n_segments : 1, 8);
+        if (k->segs == NULL) {
+            vx_manifest_free(&m, c->mem);
+            rc = VEX_NOMEM;
+            break;
+        }
+        for (uint32_t j = 0; j < m.n_segments; j++)
+            k->segs[j] = m.segs[j].number;
+        k->n_segs = m.n_segments;
+        c->keep.n++;
+        vx_manifest_free(&m, c->mem);
+    }
+    vx_mem_free(c->mem, l.v);
+    if (rc == VEX_NOMEM)
+        return vx_coll_nomem(c);
+    for (uint32_t a = 0, b = c->keep.n ? c->keep.n - 1 : 0; a < b; a++, b--) {
+        vx_kept t = c->keep.v[a];
+        c->keep.v[a] = c->keep.v[b];
+        c->keep.v[b] = t;
+    }
+    return VEX_OK;
+}
+
 static int load_rw(vex_collection *c);
 static int load_ro(vex_collection *c);
+static int load_at(vex_collection *c);
 
 int vx_coll_load(vex_collection *c)
 {
+    if (c->at_version)
+        return load_at(c);
     return VX_COLL_RO(c) ? load_ro(c) : load_rw(c);
 }
 
@@ -275,6 +407,8 @@ static int load_rw(vex_collection *c)
     c->apply.next_file = m.next_file;
     atomic_store(&c->apply.flushed_seq, m.flushed_seq);
     c->apply.last_seq = c->ver.visible_seq = m.flushed_seq;
+    if ((rc = load_kept(c, m.number)) != VEX_OK)
+        goto out;
     oc.c = c;
     oc.m = &m;
     oc.removed = 0;
@@ -415,10 +549,13 @@ static int ro_build(vex_collection *t, const manifest *m)
     atomic_store(&t->apply.flushed_seq, m->flushed_seq);
     t->apply.last_seq = t->ver.visible_seq = m->flushed_seq;
     rc = open_segments(t, m);
-    if (rc == VEX_OK)
+    if (rc == VEX_OK) {
         rc = vx_wal_replay_tail(t->db->vfs, t->wal_dir, m->flushed_seq + 1,
                                 replay_record, t, t->db->opts.allocator,
                                 &t->err, &st);
+        if (rc == VX_REPLAY_STOP)
+            rc = VEX_OK;
+    }
     if (rc == VEX_OK && st.n_files > 0 && st.first_seq > m->flushed_seq + 1)
         rc = vx_err_set(&t->err, VEX_CORRUPT,
                         "%s: the log starts at record %llu, but the manifest "
@@ -563,6 +700,11 @@ int vex_collection_refresh(vex_collection *c, int *changed)
         return VEX_MISUSE;
     if (!VX_COLL_RO(c))
         return VEX_OK; /* a writable handle always reads its latest state */
+    if (c->at_version)
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "collection \"%s\" is open at version %llu, which "
+                          "never changes: it does not refresh",
+                          c->name, (unsigned long long)c->at_version);
     /* one refresh at a time (a read-only handle never flushes, so the
      * flush lock is free for this) */
     vx_mutex_lock(&c->bg.flush_mu);
@@ -602,5 +744,141 @@ int vex_collection_refresh(vex_collection *c, int *changed)
         vx_jobs_schedule(c->db->jobs, c, VX_JOB_INDEX);
     }
     vx_mutex_unlock(&c->bg.flush_mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Point-in-time reads: a handle at a kept version, and the list of them
+ * ------------------------------------------------------------------- */
+
+/* Manifest `c->at_version`'s segments and deletes, and the log from its
+ * flushed_seq + 1 to its as_of_seq: the collection as that manifest was
+ * published (its deletes hold every delete up to as_of_seq, the records
+ * after flushed_seq bring the rows that were still in memtables). */
+static int load_at(vex_collection *c)
+{
+    vex_collection *t = NULL;
+    manifest m;
+    int rc;
+    rc = vx_manifest_load_number(c->db->vfs, c->dir, c->at_version, c->mem,
+                                 &c->err, &m);
+    if (rc == VEX_NOTFOUND)
+        return vx_err_set(&c->err, VEX_NOTFOUND,
+                          "version %llu is not kept (see "
+                          "vex_collection_versions and "
+                          "vex_db_options.manifest_retention)",
+                          (unsigned long long)c->at_version);
+    if (rc != VEX_OK)
+        return rc;
+    rc = load_identity(c, &m);
+    if (rc == VEX_OK && m.as_of_seq == 0)
+        rc = vx_err_set(&c->err, VEX_UNSUPPORTED,
+                        "version %llu was written before point-in-time "
+                        "reads (manifest format %s): it records no point "
+                        "in time",
+                        (unsigned long long)c->at_version,
+                        m.schema_len ? "2" : "1");
+    if (rc == VEX_OK)
+        rc = shadow_new(c, &t);
+    if (rc == VEX_OK) {
+        t->apply.stop_seq = m.as_of_seq;
+        rc = ro_build(t, &m);
+        if (rc == VEX_OK && t->apply.last_seq != m.as_of_seq)
+            rc = vx_err_set(&t->err, VEX_NOTFOUND,
+                            "%s: the log ends at record %llu, before the "
+                            "version's %llu",
+                            c->wal_dir, (unsigned long long)t->apply.last_seq,
+                            (unsigned long long)m.as_of_seq);
+        if (rc != VEX_OK) {
+            char msg[VEX_ERRMSG_MAX];
+            vx_err_copy(&t->err, msg, sizeof msg);
+            if (rc == VEX_NOTFOUND || rc == VEX_CORRUPT) {
+                /* files the version needs are gone: the writer removed
+                 * it (it left the window) while this read it */
+                manifest again;
+                vex_err quiet;
+                vx_err_init(&quiet);
+                if (vx_manifest_load_number(c->db->vfs, c->dir, c->at_version,
+                                            c->mem, &quiet,
+                                            &again) == VEX_NOTFOUND)
+                    rc = VEX_NOTFOUND;
+                vx_manifest_free(&again, c->mem);
+                vx_err_destroy(&quiet);
+            }
+            vx_err_set(&c->err, rc, "version %llu: %s",
+                       (unsigned long long)c->at_version, msg);
+        }
+    }
+    if (rc == VEX_OK)
+        ro_adopt(c, t);
+    shadow_free(t);
+    vx_manifest_free(&m, c->mem);
+    return rc;
+}
+
+int vex_collection_versions(vex_db *db, const char *name,
+                            int (*fn)(void *ctx, const vex_version_info *info),
+                            void *ctx)
+{
+    char *dir = NULL;
+    num_list l;
+    uint64_t cur = 0;
+    int rc, kind, leftover = 0;
+    char why[128];
+    if (db == NULL || db->pool == NULL || name == NULL || fn == NULL)
+        return db ? vx_err_set(&db->err, VEX_MISUSE,
+                               "vex_collection_versions: NULL argument")
+                  : VEX_MISUSE;
+    if (!vx_name_ok(name, why, sizeof why))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "collection name \"%.80s\": %s", name, why);
+    dir = vx_path_join(&db->mem, db->coll_dir, name);
+    if (dir == NULL)
+        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+    rc = db->vfs->methods->exists(db->vfs, dir, &kind, &db->err);
+    if (rc == VEX_OK && kind == VEX_VFS_DIR)
+        rc = vx_coll_leftover(db->vfs, dir, &leftover, &db->err);
+    if (rc == VEX_OK && (kind != VEX_VFS_DIR || leftover))
+        rc = vx_err_set(&db->err, VEX_NOTFOUND, "no collection \"%s\"", name);
+    if (rc == VEX_OK)
+        rc = vx_manifest_current(db->vfs, dir, &db->err, &cur);
+    if (rc == VEX_OK)
+        rc = list_manifests(db->vfs, dir, &db->mem, &db->err, &l);
+    if (rc != VEX_OK) {
+        vx_mem_free(&db->mem, dir);
+        return rc;
+    }
+    for (size_t i = 0; i < l.n && rc == VEX_OK; i++) {
+        manifest m;
+        vex_version_info info;
+        vex_err quiet;
+        int rc2;
+        if (l.v[i] > cur)
+            continue; /* a publish in progress (or its leftover) */
+        vx_err_init(&quiet);
+        rc2 = vx_manifest_load_number(db->vfs, dir, l.v[i], &db->mem,
+                                      l.v[i] == cur ? &db->err : &quiet, &m);
+        vx_err_destroy(&quiet);
+        if (rc2 != VEX_OK) {
+            /* an older one the writer is removing, or a damaged one no
+             * version needs: skipped; the current one must load */
+            if (l.v[i] == cur || rc2 == VEX_NOMEM)
+                rc = rc2;
+            continue;
+        }
+        memset(&info, 0, sizeof info);
+        info.version = m.number;
+        info.as_of_seq = m.as_of_seq;
+        info.flushed_seq = m.flushed_seq;
+        info.publish_unix = m.publish_unix;
+        info.segments = m.n_segments;
+        for (uint32_t j = 0; j < m.n_segments; j++)
+            info.segment_rows += m.segs[j].n_rows - m.segs[j].n_deleted;
+        info.current = m.number == cur;
+        vx_manifest_free(&m, &db->mem);
+        rc = fn(ctx, &info);
+    }
+    vx_mem_free(&db->mem, l.v);
+    vx_mem_free(&db->mem, dir);
     return rc;
 }

@@ -801,10 +801,8 @@ int vx_manifest_current(vex_vfs *vfs, const char *dir, vex_err *err,
 int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
                      vex_err *err, manifest *out)
 {
-    char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX];
-    vex_file *f = NULL;
-    unsigned char *buf = NULL;
-    uint64_t number = 0, size = 0;
+    char name[MAN_FILE_NAME_SIZE];
+    uint64_t number = 0;
     int rc;
 
     if (out)
@@ -815,6 +813,30 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     rc = vx_manifest_current(vfs, dir, err, &number);
     if (rc != VEX_OK)
         return rc;
+    rc = vx_manifest_load_number(vfs, dir, number, mem, err, out);
+    if (rc == VEX_NOTFOUND) {
+        vx_manifest_file_name(name, sizeof name, number);
+        return VX_CORRUPT(err,
+                          "%s/CURRENT: names %s, which is missing, at offset 0",
+                          dir, name);
+    }
+    return rc;
+}
+
+int vx_manifest_load_number(vex_vfs *vfs, const char *dir, uint64_t number,
+                            const vex_mem *mem, vex_err *err, manifest *out)
+{
+    char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX];
+    vex_file *f = NULL;
+    unsigned char *buf = NULL;
+    uint64_t size = 0;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_load_number: NULL argument");
 
     /* the manifest it names */
     vx_manifest_file_name(name, sizeof name, number);
@@ -823,9 +845,7 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         return rc;
     rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND) {
-        rc = VX_CORRUPT(err,
-                        "%s/CURRENT: names %s, which is missing, at offset 0",
-                        dir, name);
+        rc = vx_err_set(err, VEX_NOTFOUND, "%s: no such manifest", path);
         goto cleanup;
     }
     if (rc == VEX_OK)

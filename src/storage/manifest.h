@@ -201,6 +201,12 @@ int vx_manifest_current(vex_vfs *vfs, const char *dir, vex_err *err,
  * name. Never falls back to an older manifest (see the top of this file
  * for why). VEX_UNSUPPORTED for a newer format; I/O statuses; VEX_NOMEM.
  * Reads only; a CURRENT.tmp left by an interrupted publish is ignored. */
+/* Load MANIFEST-<number> of `dir` (any version, current or kept for
+ * point-in-time reads) as vx_manifest_load loads the current one;
+ * VEX_NOTFOUND when the file does not exist. */
+int vx_manifest_load_number(vex_vfs *vfs, const char *dir, uint64_t number,
+                            const vex_mem *mem, vex_err *err, manifest *out);
+
 int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
                      vex_err *err, manifest *out);
 
