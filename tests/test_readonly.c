@@ -1176,10 +1176,82 @@ static void test_ro_time_travel(void)
     l = versions_of(db);
     CHECK_EQ_INT(l.n, 1);
     CHECK_EQ_INT(count_files(cdir, "MANIFEST-"), 1);
+    /* replaced segments go with the last snapshot reading them (a
+     * background job may hold one for a moment) */
+    for (int t = 0; t < 200 && count_files(cdir, "seg-") > 1; t++)
+        usleep(10000);
     CHECK_EQ_INT(count_files(cdir, "seg-"), 1);
     CHECK_EQ_INT(count_files(wdir, "wal-"), 1);
     check_versions(path, &l);
     CHECK_RC(vex_db_close(db), VEX_OK);
+}
+
+/* The window's removals are best effort: with every remove failing, the
+ * publishes still succeed and every kept version still reads right; the
+ * next open removes what is beyond the window. */
+static void test_ro_keep_remove_faults(void)
+{
+    char path[300], cdir[400];
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_vfs *posix = NULL, *fault = NULL;
+    vex_fault_config fc;
+    vex_fault_stats st;
+    uint32_t next = 1;
+    vlist l;
+
+    gen_ops(71);
+    db_path(path, sizeof path, "keepfault");
+    snprintf(cdir, sizeof cdir, "%s/collections/c", path);
+    CHECK_RC(vx_vfs_posix_create(NULL, &posix), VEX_OK);
+    CHECK_RC(vx_vfs_fault_create(posix, NULL, &fault), VEX_OK);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.n_threads = 2;
+    o.background_threads = 1;
+    o.compact_min_merge = 0;
+    o.compact_deleted_pct = 0;
+    o.manifest_retention = 3;
+    CHECK_RC(vx_db_open_vfs(path, &o, fault, &db), VEX_OK);
+    CHECK_RC(make_coll(db, "c", &c), VEX_OK);
+    memset(&fc, 0, sizeof fc);
+    fc.mask = VEX_FAULT_BIT(VEX_FAULT_M_REMOVE);
+    fc.fail_at = 1;
+    fc.persistent = 1;
+    vx_vfs_fault_set(fault, &fc);
+    for (int s = 0; s < 6 && c; s++) {
+        for (uint32_t k = 0; k < 40; k++, next++)
+            CHECK_RC(apply_op(c, next), VEX_OK);
+        CHECK_RC(vex_flush(c), VEX_OK);
+        if (s % 2)
+            CHECK_RC(vex_compact(c), VEX_OK);
+    }
+    vx_vfs_fault_stats(fault, &st);
+    CHECK(st.n_faults > 0); /* removals were attempted and failed */
+    l = versions_of(db);
+    CHECK(l.n > 3); /* the files beyond the window are still there */
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    db = NULL;
+    /* what is kept reads right even so (the newest three) */
+    if (l.n > 3) {
+        vlist k = l;
+        memmove(k.v, k.v + (k.n - 3), 3 * sizeof k.v[0]);
+        k.n = 3;
+        check_versions(path, &k);
+    }
+    /* the next writable open sweeps the rest */
+    vx_vfs_fault_set(fault, &(vex_fault_config){0, 0, 0, 0});
+    o.create_if_missing = 0;
+    CHECK_RC(vx_db_open_vfs(path, &o, fault, &db), VEX_OK);
+    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
+    l = versions_of(db);
+    CHECK_EQ_INT(l.n, 3);
+    CHECK_EQ_INT(count_files(cdir, "MANIFEST-"), 3);
+    check_versions(path, &l);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    fault->methods->destroy(fault);
+    posix->methods->destroy(posix);
 }
 
 int main(void)
@@ -1190,6 +1262,7 @@ int main(void)
     TEST_RUN(test_ro_refresh_in_process);
     TEST_RUN(test_ro_races);
     TEST_RUN(test_ro_time_travel);
+    TEST_RUN(test_ro_keep_remove_faults);
     TEST_RUN(test_ro_writer_process);
     if (test_failures_ == 0)
         rm_rf(tmp_root);
