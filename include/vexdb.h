@@ -1016,12 +1016,13 @@ VEX_API int vex_collection_refresh(vex_collection *c, int *changed);
 typedef struct vex_version_info {
     uint64_t version;      /* the manifest number (MANIFEST-<16 hex>) */
     uint64_t as_of_seq;    /* the last commit it contains (its log
-                              sequence number); 0 for a version written
-                              before point-in-time reads existed, which
-                              vex_collection_open_at refuses */
+                              sequence number; 0: none, the empty
+                              collection) */
     uint64_t flushed_seq;  /* commits up to here are in its segments */
-    uint64_t publish_unix; /* when it was published, Unix seconds (0:
-                              unknown) */
+    uint64_t publish_unix; /* when it was published, Unix seconds; 0 for
+                              a version written before point-in-time reads
+                              existed, which vex_collection_open_at
+                              refuses */
     uint32_t segments;     /* segment files it names */
     uint64_t segment_rows; /* live rows of those segments (the log after
                               flushed_seq adds or removes some) */

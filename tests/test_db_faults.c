@@ -495,7 +495,7 @@ static int kv_collect(void *ctx, const vex_version_info *info)
 {
     kv_list *l = ctx;
     if (l->n < 64)
-        l->v[l->n++] = info->as_of_seq ? info->version : 0;
+        l->v[l->n++] = info->publish_unix ? info->version : 0;
     return 0;
 }
 

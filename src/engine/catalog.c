@@ -217,6 +217,8 @@ static int create_dir(vex_db *db, const man_config *mc, unsigned char *schema,
     m.config = *mc;
     m.next_file = 2;
     m.flushed_seq = 0;
+    m.as_of_seq = 0; /* the empty collection, a point in time too */
+    m.publish_unix = mc->created_unix ? mc->created_unix : 1;
     m.schema = schema; /* only read by the publish */
     m.schema_len = schema_len;
     /* publishing syncs `final`, which makes wal/ durable too */

@@ -140,8 +140,8 @@ struct vex_collection {
         /* read-only handles: the next refresh must reload everything
          * (an incremental replay failed part-way through a record) */
         int ro_stale;
-        /* replay stops after this record (a handle at a version: its
-         * as_of_seq), 0 = at the end of the log */
+        /* replay stops before this record (a handle at a version: its
+         * as_of_seq + 1), 0 = at the end of the log */
         uint64_t stop_seq;
     } apply;
 

@@ -46,7 +46,7 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     const unsigned char *meta;
     size_t meta_len;
     VX_ASSERT_APPLY(c);
-    if (c->apply.stop_seq && seq > c->apply.stop_seq)
+    if (c->apply.stop_seq && seq >= c->apply.stop_seq)
         return VX_REPLAY_STOP; /* past the version's point in time */
     if (VX_COLL_RO(c) && seq != c->apply.last_seq + 1)
         /* a reader racing a writer that dropped log files after a newer
@@ -343,7 +343,7 @@ static int load_kept(vex_collection *c, uint64_t current)
         vx_err_destroy(&quiet);
         if (rc == VEX_NOMEM)
             break;
-        if (rc != VEX_OK || m.as_of_seq == 0) {
+        if (rc != VEX_OK || (m.as_of_seq == 0 && m.publish_unix == 0)) {
             vx_manifest_free(&m, c->mem);
             rc = VEX_OK;
             continue; /* not a point-in-time version: not kept */
@@ -771,7 +771,7 @@ static int load_at(vex_collection *c)
     if (rc != VEX_OK)
         return rc;
     rc = load_identity(c, &m);
-    if (rc == VEX_OK && m.as_of_seq == 0)
+    if (rc == VEX_OK && m.as_of_seq == 0 && m.publish_unix == 0)
         rc = vx_err_set(&c->err, VEX_UNSUPPORTED,
                         "version %llu was written before point-in-time "
                         "reads (manifest format %s): it records no point "
@@ -781,7 +781,7 @@ static int load_at(vex_collection *c)
     if (rc == VEX_OK)
         rc = shadow_new(c, &t);
     if (rc == VEX_OK) {
-        t->apply.stop_seq = m.as_of_seq;
+        t->apply.stop_seq = m.as_of_seq + 1;
         rc = ro_build(t, &m);
         if (rc == VEX_OK && t->apply.last_seq != m.as_of_seq)
             rc = vx_err_set(&t->err, VEX_NOTFOUND,
