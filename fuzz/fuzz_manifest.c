@@ -36,6 +36,9 @@ static int same(const manifest *a, const manifest *b)
     uint32_t i;
     if (a->number != b->number || a->next_file != b->next_file ||
         a->flushed_seq != b->flushed_seq || a->n_segments != b->n_segments ||
+        a->as_of_seq != b->as_of_seq || a->publish_unix != b->publish_unix ||
+        a->schema_len != b->schema_len ||
+        (a->schema_len && memcmp(a->schema, b->schema, a->schema_len) != 0) ||
         memcmp(&a->config, &b->config, sizeof a->config) != 0)
         return 0;
     for (i = 0; i < a->n_segments; i++) {

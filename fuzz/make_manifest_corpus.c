@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         c[100] ^= 0x10;
         put("bit_flip", 0, c, n);
         memcpy(c, b, n);
-        vex_put_u32le(c + 8, 2);
+        vex_put_u32le(c + 8, 4);
         reseal(c, n);
         put("newer_version", 0, c, n);
         memcpy(c, b, n);
@@ -155,6 +155,34 @@ int main(int argc, char **argv)
         vex_put_u32le(c + 64 + 120, 5); /* quant_bits */
         put("sealed_quant_bits", 1, c, n);
         free(c);
+        vx_mem_free(&mem, b);
+    }
+    /* format 3: the history block (as_of_seq, publish_unix), with and
+     * without a schema, and damaged */
+    {
+        manifest m;
+        unsigned char blob[3] = {7, 8, 9};
+        build(&m, 1, 0);
+        m.as_of_seq = m.flushed_seq + 4;
+        m.publish_unix = 1800000000;
+        if (vx_manifest_encode(&m, &mem, NULL, &b, &n) != VEX_OK)
+            return 1;
+        put("valid_history", 0, b, n);
+        c = malloc(n);
+        memcpy(c, b, n);
+        vex_put_u64le(c + n - 20, m.flushed_seq - 1);
+        put("sealed_as_of_below_flushed", 1, c, n);
+        memcpy(c, b, n);
+        vex_put_u64le(c + n - 20, 0);
+        vex_put_u64le(c + n - 12, 0);
+        put("sealed_history_zero", 1, c, n);
+        free(c);
+        vx_mem_free(&mem, b);
+        m.schema = blob;
+        m.schema_len = 3;
+        if (vx_manifest_encode(&m, &mem, NULL, &b, &n) != VEX_OK)
+            return 1;
+        put("valid_history_schema", 0, b, n);
         vx_mem_free(&mem, b);
     }
     /* CURRENT files (flag 2) */

@@ -116,7 +116,8 @@ VEX_API int vex_version_number(void);
     X(VEX_FULL, 8, "limit reached")                                            \
     X(VEX_BUSY, 9, "resource busy")                                            \
     X(VEX_UNSUPPORTED, 10, "not supported by this build or machine")           \
-    X(VEX_INTERNAL, 11, "internal error")
+    X(VEX_INTERNAL, 11, "internal error")                                      \
+    X(VEX_READONLY, 12, "database is read-only")
 
 enum vex_status {
 #define VEX_STATUS_ENUM_(name, value, text) name = value,
@@ -607,9 +608,11 @@ VEX_API size_t vex_index_errmsg_copy(const vex_index *idx, char *buf,
  * vex_flush(); opening a database maps its segments and replays the log
  * written since the last flush (docs/FORMAT.md describes every file).
  *
- * One process at a time may have a database open: a second vex_db_open()
- * on the same directory, from this process or another, fails with
- * VEX_BUSY (an advisory lock on the file LOCK). Files in the directory
+ * One process at a time may have a database open for writing: a second
+ * vex_db_open() on the same directory, from this process or another, fails
+ * with VEX_BUSY (an advisory lock on the file LOCK). Any number of
+ * read-only opens (vex_db_options.read_only) may exist beside it, in this
+ * process or others; see "Read-only opens" below. Files in the directory
  * are untrusted input: damage is reported as VEX_CORRUPT naming the file
  * and byte offset, never a crash.
  *
@@ -721,6 +724,30 @@ typedef struct vex_db_options {
      * background threads have indexed them again (as after a crash).
      * Either way nothing acknowledged is lost. Default 1. */
     int flush_on_close;
+    /* 1 = open the database read-only (see "Read-only opens" below): the
+     * handle never writes, creates, removes or locks a file, takes no lock
+     * (a process holding the database open for writing neither blocks it
+     * nor is blocked by it), and every collection it opens is a snapshot
+     * as of that open, changed only by vex_collection_refresh(). Every
+     * write call on it fails with VEX_READONLY. create_if_missing must
+     * then be 0 (else VEX_INVALID). The settings of writes (durability,
+     * memtable_bytes, max_frozen_memtables, write_stall, wal_file_bytes,
+     * compact_*) are checked but have no use. 0 or 1; default 0. */
+    int read_only;
+    /* Point-in-time reads: how many manifest versions of each collection
+     * a writable handle keeps on disk, the current one included, so that
+     * read-only handles can open an older one (vex_collection_open_at).
+     * 0 or 1 = the current one only (nothing extra kept). N >= 2 also keeps
+     * the N - 1 versions published before it: their manifest files, every
+     * segment file one of them names (segments a compaction replaced stay
+     * until the last version naming them leaves the window), and the log
+     * from the oldest kept version's flush position on. Disk cost: up to
+     * N - 1 extra copies of the rows that compactions rewrote meanwhile,
+     * plus the log written since that oldest version's flush. A version
+     * leaves the window when a publish (flush or compaction) makes it the
+     * N-th oldest; opening with a smaller N removes the versions beyond
+     * it. 0..1000; default 0. */
+    uint32_t manifest_retention;
 } vex_db_options;
 
 VEX_API void vex_db_options_init(vex_db_options *opts);
@@ -1012,6 +1039,111 @@ VEX_API uint64_t vex_collection_count(vex_collection *c);
 VEX_API const char *vex_collection_errmsg(const vex_collection *c);
 VEX_API size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
                                           size_t size);
+
+/* ---------------------------------------------------------------------
+ * Read-only opens
+ *
+ * vex_db_open() with vex_db_options.read_only = 1 opens a database that
+ * another handle or process may hold open for writing (or none does),
+ * without disturbing it: the reader takes no lock and never writes,
+ * creates, renames or removes a byte (no LOCK, no recovery, no log
+ * truncation, no removal of leftovers, no flush or compaction), so the
+ * writer neither waits for it nor notices it. The database must exist
+ * (VEX_NOTFOUND otherwise).
+ *
+ * vex_collection_open() on a read-only database loads a consistent
+ * snapshot: the collection's current manifest, its segments, and its
+ * write-ahead log up to the last complete record (a record the writer is
+ * appending is not included). That is the state after some prefix of the
+ * writer's commits, never a mix: every commit is in it whole or not at
+ * all. Should the writer publish a new manifest (and delete the files of
+ * the old one) while the reader loads, the load starts again from the new
+ * one; after 32 such attempts in a row it fails with VEX_BUSY. A segment,
+ * once loaded, stays readable even after the writer deletes its file
+ * (its mapping and open file keep the data), so searches never fail
+ * because of the writer. Records replayed from the log are held (and
+ * indexed, by the background threads) in the reader's memory, which
+ * grows with the part of the log the writer has not flushed yet.
+ *
+ * The snapshot changes only on vex_collection_refresh(). Every write on a
+ * read-only handle (vex_insert and the other record writes, batch
+ * commits, vex_flush, vex_compact, vex_collection_create, _drop) fails
+ * with VEX_READONLY and a message; nothing is logged.
+ *
+ * Caveats: under VEX_DURABILITY_NONE the writer's unsynced commits are
+ * visible to readers, and a crash of the writer may then lose commits a
+ * reader saw. A collection dropped and created again under the same name
+ * is a different collection: refresh reports VEX_NOTFOUND; open it again.
+ * ------------------------------------------------------------------- */
+
+/* Move a read-only handle to the newest snapshot on disk: the log records
+ * appended since (applied in place, cheap), or, when the writer has
+ * published a new manifest since, a new snapshot loaded as by
+ * vex_collection_open() (segments mapped again; their indexes are
+ * verified again in the background, as after an open). Searches and gets
+ * already running finish on the snapshot they started on; later calls see
+ * the new one. `changed` (may be NULL) is set to 1 when the handle now
+ * reads a newer state (new commits or a new manifest), else 0. On failure
+ * the handle keeps its earlier snapshot, still usable, and the message
+ * says why: VEX_NOTFOUND (the collection was dropped), VEX_BUSY (the
+ * writer kept publishing; retry), VEX_CORRUPT, I/O errors, VEX_NOMEM.
+ * On a writable handle (which always reads its latest writes) it does
+ * nothing and returns VEX_OK with *changed = 0. Thread-safe: refreshes of
+ * one handle run one at a time, alongside its searches and gets. */
+VEX_API int vex_collection_refresh(vex_collection *c, int *changed);
+
+/* ---------------------------------------------------------------------
+ * Point-in-time reads (time travel)
+ *
+ * Each flush or compaction publishes a new manifest version of a
+ * collection, numbered upwards. With vex_db_options.manifest_retention = N
+ * the writer keeps the last N versions, and a read-only handle can open
+ * any of them: the collection exactly as it was when that version was
+ * published (every commit up to its as_of_seq: records deleted by then are
+ * absent, overwritten ones have the vector and metadata they had then).
+ * ------------------------------------------------------------------- */
+
+/* One kept version of a collection. */
+typedef struct vex_version_info {
+    uint64_t version;      /* the manifest number (MANIFEST-<16 hex>) */
+    uint64_t as_of_seq;    /* the last commit it contains (its log
+                              sequence number; 0: none, the empty
+                              collection) */
+    uint64_t flushed_seq;  /* commits up to here are in its segments */
+    uint64_t publish_unix; /* when it was published, Unix seconds; 0 for
+                              a version written before point-in-time reads
+                              existed, which vex_collection_open_at
+                              refuses */
+    uint32_t segments;     /* segment files it names */
+    uint64_t segment_rows; /* live rows of those segments (the log after
+                              flushed_seq adds or removes some) */
+    int current;           /* 1 for the version CURRENT names */
+} vex_version_info;
+
+/* Call fn(ctx, info) for every version of collection `name` kept on disk,
+ * oldest first (the current one last). A non-zero return from fn stops
+ * the listing and is returned. `info` is valid during the call only.
+ * Works on read-only and writable handles; reads only. A version that the
+ * writer removes while this lists is skipped. Errors in the database's
+ * message: VEX_NOTFOUND (no such collection), VEX_CORRUPT, I/O errors. */
+VEX_API int vex_collection_versions(vex_db *db, const char *name,
+                                    int (*fn)(void *ctx,
+                                              const vex_version_info *info),
+                                    void *ctx);
+
+/* Open collection `name` as it was at `version` (a number from
+ * vex_collection_versions), on a read-only database only (VEX_MISUSE
+ * otherwise). *out is a new handle of its own (each call makes one; close
+ * it with vex_collection_close; vex_collection_open of the same name
+ * returns another handle, at the current state) that reads the version's
+ * segments and replays the log up to its as_of_seq. It never changes:
+ * vex_collection_refresh on it is VEX_MISUSE, writes are VEX_READONLY.
+ * Errors in the database's message: VEX_NOTFOUND (no such collection, or
+ * a version not kept, or one that left the retention window while it was
+ * being opened), VEX_UNSUPPORTED (a version written before point-in-time
+ * reads), VEX_CORRUPT, I/O errors; *out is NULL on failure. */
+VEX_API int vex_collection_open_at(vex_db *db, const char *name,
+                                   uint64_t version, vex_collection **out);
 
 /* ---------------------------------------------------------------------
  * Records

@@ -116,6 +116,25 @@ if(DEMO)
   expect(ERR "nosuch")
   run(1 stats ${WORK}/no-such-db)
   expect(ERR "no such database")
+  # stats and search open read-only: they work while another process
+  # holds the database's LOCK (as an application that has it open does)
+  find_program(FLOCK flock)
+  if(FLOCK)
+    run(0 stats ${WORK}/demo-db demo) # (LOCK exists after the demo)
+    execute_process(COMMAND ${FLOCK} -x ${WORK}/demo-db/LOCK
+                            ${VEX} stats --json ${WORK}/demo-db demo
+                    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0 OR NOT "${out}" MATCHES "\"live_rows\":3000,")
+      message(FATAL_ERROR "vex stats beside a holder of LOCK: exit ${rc}\n${out}\n${err}")
+    endif()
+    execute_process(COMMAND ${FLOCK} -x ${WORK}/demo-db/LOCK
+                            ${VEX} search ${WORK}/demo-db demo --k 2 --vector
+                            1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
+                    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0 OR NOT "${out}" MATCHES "id [0-9]+")
+      message(FATAL_ERROR "vex search beside a holder of LOCK: exit ${rc}\n${out}\n${err}")
+    endif()
+  endif()
   # vex search with a metadata filter over the demo's records (lang is
   # en/de/fr/ja by id; year 2000..2024)
   set(Q "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1")

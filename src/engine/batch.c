@@ -145,8 +145,9 @@ int vex_batch_commit(vex_collection *c, const vex_batch *b)
 {
     vx_wreq w;
     size_t pos = 0, i = 0, n_setmeta = 0;
-    if (!vx_coll_usable(c))
-        return VEX_MISUSE;
+    int wrc;
+    if ((wrc = vx_coll_writable(c, "batch commit")) != VEX_OK)
+        return wrc;
     if (b == NULL)
         return vx_err_set(&c->err, VEX_MISUSE, "batch is NULL");
     if (b->vec_bytes != c->vec_bytes)

@@ -31,7 +31,8 @@ static int db_usable(vex_db *db)
 static vex_collection *find_open(vex_db *db, const char *name)
 {
     for (size_t i = 0; i < db->n_open; i++)
-        if (strcmp(vx_coll_name(db->open[i]), name) == 0)
+        if (vx_coll_at_version(db->open[i]) == 0 &&
+            strcmp(vx_coll_name(db->open[i]), name) == 0)
             return db->open[i];
     return NULL;
 }
@@ -224,6 +225,8 @@ static int create_dir(vex_db *db, const man_config *mc, unsigned char *schema,
     m.config = *mc;
     m.next_file = 2;
     m.flushed_seq = 0;
+    m.as_of_seq = 0; /* the empty collection, a point in time too */
+    m.publish_unix = mc->created_unix ? mc->created_unix : 1;
     m.schema = schema; /* only read by the publish */
     m.schema_len = schema_len;
     /* publishing syncs `final`, which makes wal/ durable too */
@@ -267,6 +270,11 @@ int vex_collection_create(vex_db *db, const char *name,
         return VEX_MISUSE;
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
+    if (db->opts.read_only)
+        return vx_err_set(&db->err, VEX_READONLY,
+                          "cannot create collection \"%s\": the database is "
+                          "open read-only (vex_db_options.read_only)",
+                          name);
     if (cfg == NULL)
         return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
     vx_collection_config_defaults(&full);
@@ -319,6 +327,30 @@ int vex_collection_open(vex_db *db, const char *name, vex_collection **out)
         return rc;
     pthread_mutex_lock(&db->mu);
     rc = vx_coll_open(db, name, out);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
+int vex_collection_open_at(vex_db *db, const char *name, uint64_t version,
+                           vex_collection **out)
+{
+    int rc;
+    if (out == NULL)
+        return VEX_MISUSE;
+    *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    if (!db->opts.read_only)
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "vex_collection_open_at needs a read-only database "
+                          "(vex_db_options.read_only)");
+    if (version == 0)
+        return vx_err_set(&db->err, VEX_NOTFOUND,
+                          "collection \"%s\": there is no version 0", name);
+    pthread_mutex_lock(&db->mu);
+    rc = vx_coll_open_at(db, name, version, out);
     pthread_mutex_unlock(&db->mu);
     return rc;
 }
@@ -481,13 +513,18 @@ int vex_collection_open_or_create(vex_db *db, const char *name,
     if (rc == VEX_OK && kind != VEX_VFS_NONE) {
         int leftover = 0;
         rc = vx_coll_leftover(db->vfs, final, &leftover, &db->err);
-        if (rc == VEX_OK && leftover)
+        if (rc == VEX_OK && leftover && !db->opts.read_only)
             rc = vx_db_remove_collection_dir(db, final, &db->err);
-        else if (rc == VEX_OK)
+        else if (rc == VEX_OK && !leftover)
             kind = -1; /* exists */
     }
     if (rc == VEX_OK && kind == -1) {
         rc = vx_coll_open(db, name, &c);
+    } else if (rc == VEX_OK && db->opts.read_only) {
+        rc = vx_err_set(&db->err, VEX_READONLY,
+                        "collection \"%s\" does not exist, and a read-only "
+                        "database cannot create it",
+                        name);
     } else if (rc == VEX_OK) {
         rc = create_dir(db, &mc, schema, schema_len, final);
         if (rc == VEX_OK)
@@ -563,6 +600,11 @@ int vex_collection_drop(vex_db *db, const char *name)
         return VEX_MISUSE;
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
+    if (db->opts.read_only)
+        return vx_err_set(&db->err, VEX_READONLY,
+                          "cannot drop collection \"%s\": the database is "
+                          "open read-only (vex_db_options.read_only)",
+                          name);
     pthread_mutex_lock(&db->mu);
     if (find_open(db, name)) {
         rc = vx_err_set(&db->err, VEX_BUSY,

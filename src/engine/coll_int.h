@@ -94,6 +94,9 @@ struct vex_collection {
     vex_schema_field *schema_pub;
     char *schema_names;
     wal *w; /* the log: opened last while opening; has its own lock */
+    /* a read-only handle pinned at a kept version (vex_collection_open_at),
+     * or 0 */
+    uint64_t at_version;
 
     vex_err err; /* the handle's message; has its own mutex */
     int refs;    /* db->mu */
@@ -138,7 +141,21 @@ struct vex_collection {
         /* a float-aligned copy of a logged vector that follows
          * variable-length metadata in a record (allocated on use) */
         unsigned char *vec_align;
+        /* read-only handles: the next refresh must reload everything
+         * (an incremental replay failed part-way through a record) */
+        int ro_stale;
+        /* replay stops before this record (a handle at a version: its
+         * as_of_seq + 1), 0 = at the end of the log */
+        uint64_t stop_seq;
     } apply;
+
+    /* ---- versions kept for point-in-time reads (writable handles,
+     * manifest_retention >= 2; apply.mu): the manifests published before
+     * the current one, oldest first, at most retention - 1 ---- */
+    struct {
+        struct vx_kept *v;
+        uint32_t n, cap;
+    } keep;
 
     /* ---- the write leader's scratch (apply.mu holder) ---- */
     struct {
@@ -200,6 +217,13 @@ typedef struct vx_snap {
     vx_qstats *qs;
 } vx_snap;
 
+/* A kept older manifest version: what its files are. */
+typedef struct vx_kept {
+    uint64_t number, flushed_seq;
+    uint64_t *segs; /* segment numbers */
+    uint32_t n_segs;
+} vx_kept;
+
 /* ---- collection.c ---- */
 int vx_coll_nomem(vex_collection *c);
 /* Whether the handle can be used at all (not NULL, open). */
@@ -224,6 +248,13 @@ int vx_coll_memtable_new(vex_collection *c, memtable **out);
 int vx_coll_version_from(vex_collection *c, memtable *const *mts,
                          uint32_t n_mts, vseg *const *segs, uint32_t n_segs,
                          version **out);
+
+/* VEX_OK when the handle may be written: VEX_MISUSE for a closed or
+ * NULL handle, VEX_READONLY with a message naming `what` on a read-only
+ * database. */
+int vx_coll_writable(vex_collection *c, const char *what);
+/* Whether the collection belongs to a read-only database. */
+#define VX_COLL_RO(c) ((c)->db->opts.read_only)
 
 /* ---- apply.c (apply.mu held, or recovery before the handle is
  * shared) ---- */
@@ -278,6 +309,21 @@ int vx_coll_scan_snap(vex_collection *c, const vx_snap *s,
                       const vex_filter *where, vx_coll_row_fn fn, void *ctx);
 
 /* ---- recovery.c ---- */
+/* Load the collection (state OPENING): for a writable database, recovery
+ * (orphans removed, log opened for appending); for a read-only one, a
+ * consistent snapshot of the files, written nothing. */
 int vx_coll_load(vex_collection *c);
+/* Free the kept-versions list. */
+void vx_coll_keep_free(vex_collection *c);
+/* After a publish that replaced manifest `old_number` (flushed_seq
+ * `old_flushed`, segments of version `old_v`) by one for version `nv`
+ * (apply.mu held): keep the old one, and remove the files of the versions
+ * that leave the window (install.c calls it). */
+void vx_coll_keep_push(vex_collection *c, uint64_t old_number,
+                       uint64_t old_flushed, const version *old_v,
+                       const version *nv);
+/* The oldest flushed_seq a kept version needs the log after (UINT64_MAX
+ * when none is kept). */
+uint64_t vx_coll_keep_min_flushed(const vex_collection *c);
 
 #endif

@@ -82,6 +82,11 @@ const char *vx_coll_name(const vex_collection *c)
     return c->name;
 }
 
+uint64_t vx_coll_at_version(const vex_collection *c)
+{
+    return c->at_version;
+}
+
 void vx_coll_ref(vex_collection *c)
 {
     c->refs++;
@@ -292,9 +297,27 @@ size_t vex_collection_errmsg_copy(const vex_collection *c, char *buf,
  * Open and close (recovery itself is in recovery.c)
  * ------------------------------------------------------------------- */
 
-/* After open (c registered): start the background work recovery left. */
+int vx_coll_writable(vex_collection *c, const char *what)
+{
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (VX_COLL_RO(c))
+        return vx_err_set(&c->err, VEX_READONLY,
+                          "%s on collection \"%s\": the database is open "
+                          "read-only (vex_db_options.read_only)",
+                          what, c->name);
+    return VEX_OK;
+}
+
+/* After open (c registered): start the background work recovery left. A
+ * read-only handle only indexes its replayed memtable and warms its
+ * segments (both in memory): it never flushes or compacts. */
 static void coll_kick(vex_collection *c)
 {
+    if (VX_COLL_RO(c)) {
+        vx_jobs_schedule(c->db->jobs, c, VX_JOB_INDEX);
+        return;
+    }
     vx_mutex_lock(&c->apply.mu);
     if (c->ver.cur->n_mts > 1)
         vx_jobs_schedule(c->db->jobs, c, VX_JOB_FLUSH);
@@ -316,7 +339,7 @@ int vx_coll_destroy(vex_collection *c)
      * (its state is uncertain; recovery from the files is the repair) or
      * one that never opened. A failed flush loses nothing (the rows stay
      * in the log) and is reported by the close. */
-    if (c->db->opts.flush_on_close &&
+    if (c->db->opts.flush_on_close && !c->db->opts.read_only &&
         atomic_load(&c->life.state) == VX_COLL_OPEN)
         rc = vex_flush(c);
     /* stop background work first: jobs poll life.cancel, writers waiting
@@ -343,6 +366,7 @@ int vx_coll_destroy(vex_collection *c)
             rc = rc2;
     }
     vx_version_unref(c->ver.cur);
+    vx_coll_keep_free(c);
     vx_idmap_destroy(&c->lead.overlay);
     vx_idmap_destroy(&c->lead.vecmap);
     vx_mem_free(c->mem, c->lead.touched);
@@ -366,23 +390,42 @@ int vx_coll_destroy(vex_collection *c)
     return rc;
 }
 
+static int coll_open(vex_db *db, const char *name, uint64_t at,
+                     vex_collection **out);
+
 /* db->mu held. */
 int vx_coll_open(vex_db *db, const char *name, vex_collection **out)
 {
     vex_collection *c = vx_db_find_open(db, name);
-    int rc, kind;
     *out = NULL;
     if (c) {
         vx_coll_ref(c);
         *out = c;
         return VEX_OK;
     }
+    return coll_open(db, name, 0, out);
+}
+
+int vx_coll_open_at(vex_db *db, const char *name, uint64_t at,
+                    vex_collection **out)
+{
+    *out = NULL;
+    return coll_open(db, name, at, out);
+}
+
+/* A new handle (db->mu held), at a kept version when `at` != 0. */
+static int coll_open(vex_db *db, const char *name, uint64_t at,
+                     vex_collection **out)
+{
+    vex_collection *c;
+    int rc, kind;
     c = vx_mem_calloc(&db->mem, 1, sizeof *c);
     if (c == NULL)
         return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
     c->db = db;
     c->mem = &db->mem;
     c->refs = 1;
+    c->at_version = at;
     vx_err_init(&c->err);
     vx_mutex_init(&c->ver.mu);
     vx_mutex_init(&c->apply.mu);

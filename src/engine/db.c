@@ -246,6 +246,17 @@ static int check_db_options(vex_db *db, const vex_db_options *o)
     if (o->flush_on_close != 0 && o->flush_on_close != 1)
         return vx_err_set(e, VEX_INVALID, "flush_on_close is %d, not 0/1",
                           o->flush_on_close);
+    if (o->read_only != 0 && o->read_only != 1)
+        return vx_err_set(e, VEX_INVALID, "read_only is %d, not 0/1",
+                          o->read_only);
+    if (o->manifest_retention > 1000)
+        return vx_err_set(e, VEX_INVALID,
+                          "manifest_retention is %u, must be 0..1000",
+                          o->manifest_retention);
+    if (o->read_only && o->create_if_missing)
+        return vx_err_set(e, VEX_INVALID,
+                          "create_if_missing and read_only exclude each "
+                          "other: a read-only open creates nothing");
     if (o->durability != VEX_DURABILITY_GROUP &&
         o->durability != VEX_DURABILITY_FULL &&
         o->durability != VEX_DURABILITY_NONE)
@@ -417,11 +428,74 @@ static int sync_parent(vex_db *db, const char *path)
     return rc;
 }
 
+/* The part of opening a database shared by both modes: the pools, the
+ * match cache and the job threads. */
+static int db_start(vex_db *db, const vex_db_options *o)
+{
+    unsigned n_threads = o->n_threads ? o->n_threads : vx_cpu_count();
+    int rc = vx_pool_create(&db->mem, n_threads, &db->pool);
+    if (rc != VEX_OK)
+        rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
+                        n_threads);
+    if (rc == VEX_OK) {
+        rc = vx_pool_create_ex(&db->mem, n_threads, 1, &db->bg_pool);
+        if (rc != VEX_OK)
+            rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
+                            n_threads);
+    }
+    if (rc == VEX_OK && vx_mcache_create(&db->mem, (size_t)o->match_cache_bytes,
+                                         &db->mcache) != VEX_OK)
+        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+    if (rc == VEX_OK) {
+        rc = vx_jobs_start(&db->mem, o->background_threads, &db->jobs);
+        if (rc != VEX_OK)
+            rc = vx_err_set(&db->err, rc, "cannot start %u background threads",
+                            o->background_threads);
+    }
+    return rc;
+}
+
+/* A read-only open: the directory must be a database already (its marker
+ * checked, its collections/ present). Nothing is created, locked or
+ * removed: the LOCK of a writer is not touched, and the leftovers of an
+ * unfinished create or drop are skipped by the catalog (a marked or
+ * empty collection directory is not a collection) instead of swept. */
+static int db_setup_ro(vex_db *db, const char *path, const char *marker)
+{
+    int rc, kind;
+    rc = db->vfs->methods->exists(db->vfs, path, &kind, &db->err);
+    if (rc != VEX_OK)
+        return rc;
+    if (kind == VEX_VFS_NONE)
+        return vx_err_set(&db->err, VEX_NOTFOUND,
+                          "%s: no such database (a read-only open creates "
+                          "nothing)",
+                          path);
+    if (kind == VEX_VFS_FILE)
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "%s is a file, not a database directory", path);
+    rc = db->vfs->methods->exists(db->vfs, marker, &kind, &db->err);
+    if (rc != VEX_OK)
+        return rc;
+    if (kind != VEX_VFS_FILE)
+        return vx_err_set(&db->err, VEX_NOTFOUND,
+                          "%s holds no VexDB database (no %s file; a "
+                          "read-only open creates nothing)",
+                          path, MARKER_NAME);
+    rc = marker_check(db, marker);
+    if (rc != VEX_OK)
+        return rc;
+    rc = db->vfs->methods->exists(db->vfs, db->coll_dir, &kind, &db->err);
+    if (rc == VEX_OK && kind != VEX_VFS_DIR)
+        rc = vx_err_set(&db->err, VEX_CORRUPT,
+                        "%s is missing or not a directory", db->coll_dir);
+    return rc;
+}
+
 static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
 {
     char *lock_path = NULL, *marker = NULL;
     int rc, kind;
-    unsigned n_threads;
     list_probe probe = {0};
 
     db->path = vx_path_join(&db->mem, path, "");
@@ -433,6 +507,12 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
     marker = vx_path_join(&db->mem, path, MARKER_NAME);
     if (db->coll_dir == NULL || lock_path == NULL || marker == NULL) {
         rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
+        goto out;
+    }
+    if (o->read_only) {
+        rc = db_setup_ro(db, path, marker);
+        if (rc == VEX_OK)
+            rc = db_start(db, o);
         goto out;
     }
     rc = db->vfs->methods->exists(db->vfs, path, &kind, &db->err);
@@ -497,28 +577,8 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
         rc = db->vfs->methods->list(db->vfs, db->coll_dir, sweep_entry, &sc,
                                     &db->err);
     }
-    if (rc != VEX_OK)
-        goto out;
-    n_threads = o->n_threads ? o->n_threads : vx_cpu_count();
-    rc = vx_pool_create(&db->mem, n_threads, &db->pool);
-    if (rc != VEX_OK)
-        rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
-                        n_threads);
-    if (rc == VEX_OK) {
-        rc = vx_pool_create_ex(&db->mem, n_threads, 1, &db->bg_pool);
-        if (rc != VEX_OK)
-            rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
-                            n_threads);
-    }
-    if (rc == VEX_OK && vx_mcache_create(&db->mem, (size_t)o->match_cache_bytes,
-                                         &db->mcache) != VEX_OK)
-        rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");
-    if (rc == VEX_OK) {
-        rc = vx_jobs_start(&db->mem, o->background_threads, &db->jobs);
-        if (rc != VEX_OK)
-            rc = vx_err_set(&db->err, rc, "cannot start %u background threads",
-                            o->background_threads);
-    }
+    if (rc == VEX_OK)
+        rc = db_start(db, o);
 out:
     vx_mem_free(&db->mem, lock_path);
     vx_mem_free(&db->mem, marker);

@@ -5,7 +5,8 @@
  * Directory layout (docs/FORMAT.md, "Database directory"):
  *
  *   <db>/VEXDB                       format marker (magic, version, CRC)
- *   <db>/LOCK                        advisory lock of the open handle
+ *   <db>/LOCK                        advisory lock of the open writable
+ *                                    handle (a read-only one takes none)
  *   <db>/collections/<name>/         one directory per collection:
  *       CURRENT, MANIFEST-<16 hex>   the manifest (storage/manifest.c)
  *       seg-<16 hex>.vseg            segments (storage/segment.c)
@@ -58,6 +59,12 @@ int vx_coll_open(vex_db *db, const char *name, vex_collection **out);
  * returns the sync/close status. */
 int vx_coll_destroy(vex_collection *c);
 const char *vx_coll_name(const vex_collection *c);
+/* The kept version a read-only handle is pinned at, or 0 (such handles
+ * are never returned by a plain open of the name). */
+uint64_t vx_coll_at_version(const vex_collection *c);
+/* Open a read-only handle at a kept version (db->mu held). */
+int vx_coll_open_at(vex_db *db, const char *name, uint64_t at,
+                    vex_collection **out);
 void vx_coll_ref(vex_collection *c);
 /* Drop one reference; returns the new count. */
 int vx_coll_unref(vex_collection *c);

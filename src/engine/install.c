@@ -21,6 +21,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/coll_int.h"
 #include "engine/jobs.h"
@@ -138,6 +139,10 @@ static int build_manifest(vex_collection *c, const version *v, uint64_t number,
     m->config = c->cfg;
     m->next_file = c->apply.next_file;
     m->flushed_seq = flushed_seq;
+    /* the point in time it describes (format 3): every delete applied up
+     * to last_seq is in its lists (apply.mu held) */
+    m->as_of_seq = c->apply.last_seq;
+    m->publish_unix = (uint64_t)time(NULL);
     m->segs = vx_mem_calloc(c->mem, v->n_segs ? v->n_segs : 1, sizeof *m->segs);
     if (m->segs == NULL)
         return vx_coll_nomem(c);
@@ -177,6 +182,22 @@ static int build_manifest(vex_collection *c, const version *v, uint64_t number,
     return VEX_OK;
 }
 
+/* Remove manifest (is_seg = 0) or segment file `number`, best effort: a
+ * failure only leaves a file the next open removes. */
+static void remove_file(vex_collection *c, uint64_t number, int is_seg)
+{
+    char name[64];
+    char *p;
+    if (is_seg)
+        vx_seg_file_name(name, sizeof name, number);
+    else
+        vx_manifest_file_name(name, sizeof name, number);
+    p = vx_path_join(c->mem, c->dir, name);
+    if (p)
+        (void)c->db->vfs->methods->remove(c->db->vfs, p, NULL);
+    vx_mem_free(c->mem, p);
+}
+
 /* Publish `v` as the new manifest (apply.mu held). On VEX_OK the old
  * manifest file is removed and c->apply.manifest_no moves; an ambiguous failure
  * makes the handle vx_coll_sticky. */
@@ -208,18 +229,93 @@ static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
         return rc;
     }
     c->apply.manifest_no = number;
-    {
+    if (c->db->opts.manifest_retention >= 2) {
+        /* kept for point-in-time reads; the oldest may leave */
+        vx_coll_keep_push(c, old, c->apply.flushed_seq, c->ver.cur, v);
+    } else {
         /* the old manifest; a failure only leaves a file the next open
          * removes */
-        char name[64];
-        char *p;
-        vx_manifest_file_name(name, sizeof name, old);
-        p = vx_path_join(c->mem, c->dir, name);
-        if (p)
-            (void)c->db->vfs->methods->remove(c->db->vfs, p, NULL);
-        vx_mem_free(c->mem, p);
+        remove_file(c, old, 0);
     }
     return VEX_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Versions kept for point-in-time reads (manifest_retention >= 2)
+ * ------------------------------------------------------------------- */
+
+static int has_seg(const uint64_t *segs, uint32_t n, uint64_t number)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (segs[i] == number)
+            return 1;
+    return 0;
+}
+
+void vx_coll_keep_free(vex_collection *c)
+{
+    for (uint32_t i = 0; i < c->keep.n; i++)
+        vx_mem_free(c->mem, c->keep.v[i].segs);
+    vx_mem_free(c->mem, c->keep.v);
+    c->keep.v = NULL;
+    c->keep.n = c->keep.cap = 0;
+}
+
+uint64_t vx_coll_keep_min_flushed(const vex_collection *c)
+{
+    uint64_t m = UINT64_MAX;
+    for (uint32_t i = 0; i < c->keep.n; i++)
+        if (c->keep.v[i].flushed_seq < m)
+            m = c->keep.v[i].flushed_seq;
+    return m;
+}
+
+void vx_coll_keep_push(vex_collection *c, uint64_t old_number,
+                       uint64_t old_flushed, const version *old_v,
+                       const version *nv)
+{
+    uint32_t max = c->db->opts.manifest_retention - 1;
+    vx_kept k;
+    VX_ASSERT_HELD(&c->apply.mu);
+    memset(&k, 0, sizeof k);
+    k.number = old_number;
+    k.flushed_seq = old_flushed;
+    k.segs = vx_mem_calloc(c->mem, old_v->n_segs ? old_v->n_segs : 1, 8);
+    if (c->keep.v == NULL) {
+        c->keep.v = vx_mem_calloc(c->mem, max + 1, sizeof *c->keep.v);
+        c->keep.cap = c->keep.v ? max + 1 : 0;
+    }
+    if (k.segs == NULL || c->keep.v == NULL) {
+        /* out of memory: the old version is not kept (its manifest file
+         * goes; its segments stay until the next open's orphan sweep) */
+        vx_mem_free(c->mem, k.segs);
+        remove_file(c, old_number, 0);
+        return;
+    }
+    for (uint32_t i = 0; i < old_v->n_segs; i++)
+        k.segs[i] = old_v->segs[i]->info.number;
+    k.n_segs = old_v->n_segs;
+    c->keep.v[c->keep.n++] = k;
+    while (c->keep.n > max) {
+        /* the oldest leaves the window: its manifest, and each of its
+         * segments that no newer kept version and not the new current one
+         * names (a snapshot still reading one keeps its mapping) */
+        vx_kept *o = &c->keep.v[0];
+        remove_file(c, o->number, 0);
+        for (uint32_t i = 0; i < o->n_segs; i++) {
+            int used = 0;
+            for (uint32_t j = 1; j < c->keep.n && !used; j++)
+                used =
+                    has_seg(c->keep.v[j].segs, c->keep.v[j].n_segs, o->segs[i]);
+            for (uint32_t j = 0; j < nv->n_segs && !used; j++)
+                used = nv->segs[j]->info.number == o->segs[i];
+            if (!used)
+                remove_file(c, o->segs[i], 1);
+        }
+        vx_mem_free(c->mem, o->segs);
+        memmove(c->keep.v, c->keep.v + 1, (c->keep.n - 1) * sizeof *c->keep.v);
+        c->keep.n--;
+    }
 }
 
 /* ---------------------------------------------------------------------
@@ -332,8 +428,16 @@ static int flush_one(vex_collection *c, int *did)
     vx_version_unref(nv);
     vx_vseg_unref(out); /* the version holds it when published */
     if (rc == VEX_OK) {
-        if (c->w)
-            (void)vx_wal_drop_before(c->w, m->freeze_seq + 1, NULL);
+        if (c->w) {
+            /* the log after the oldest kept version's flush stays */
+            uint64_t keep_from;
+            vx_mutex_lock(&c->apply.mu);
+            keep_from = vx_coll_keep_min_flushed(c);
+            vx_mutex_unlock(&c->apply.mu);
+            if (keep_from > m->freeze_seq)
+                keep_from = m->freeze_seq;
+            (void)vx_wal_drop_before(c->w, keep_from + 1, NULL);
+        }
         atomic_fetch_add(&c->counts.n_flushes, 1);
         *did = 1;
     }
@@ -431,8 +535,10 @@ static int compact_once(vex_collection *c, int all, int *did)
         if (rc == VEX_OK) {
             vx_coll_install_version(c, nv);
             nv = NULL;
+            /* V5; with kept versions, their window removes the files */
             for (uint32_t i = 0; i < n_in; i++)
-                atomic_store(&in[i]->obsolete, 1); /* V5 */
+                if (c->db->opts.manifest_retention < 2)
+                    atomic_store(&in[i]->obsolete, 1);
             atomic_fetch_add(&c->counts.n_compactions, 1);
             atomic_fetch_add(&c->counts.n_compacted_rows,
                              out ? out->info.n_rows : 0);
@@ -457,8 +563,8 @@ static int compact_once(vex_collection *c, int all, int *did)
 int vex_compact(vex_collection *c)
 {
     int rc, did;
-    if (!vx_coll_usable(c))
-        return VEX_MISUSE;
+    if ((rc = vx_coll_writable(c, "compact")) != VEX_OK)
+        return rc;
     vx_mutex_lock(&c->bg.compact_mu);
     rc = compact_once(c, 1, &did);
     vx_mutex_unlock(&c->bg.compact_mu);
@@ -469,8 +575,8 @@ int vex_flush(vex_collection *c)
 {
     int rc = VEX_OK, did = 1;
     uint64_t target;
-    if (!vx_coll_usable(c))
-        return VEX_MISUSE;
+    if ((rc = vx_coll_writable(c, "flush")) != VEX_OK)
+        return rc;
     vx_mutex_lock(&c->apply.mu);
     rc = vx_coll_sticky(c);
     if (rc != VEX_OK) {

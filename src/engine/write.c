@@ -454,6 +454,10 @@ int vx_coll_submit(vex_collection *c, vx_wreq *w)
 {
     vx_wreq *last;
     size_t bytes;
+    int rc;
+    /* every write goes through here: a read-only handle logs nothing */
+    if ((rc = vx_coll_writable(c, "write")) != VEX_OK)
+        return rc;
     w->next = NULL;
     w->done = 0;
     w->rc = VEX_OK;
@@ -549,8 +553,8 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
     size_t enc_len = 0;
     char msg[VEX_ERRMSG_MAX];
     int rc;
-    if (!vx_coll_usable(c))
-        return VEX_MISUSE;
+    if ((rc = vx_coll_writable(c, vx_logrec_op_name(kind))) != VEX_OK)
+        return rc;
     if (kind != VX_OP_DELETE && kind != VX_OP_SETMETA) {
         if (vec == NULL)
             return vx_err_set(&c->err, VEX_MISUSE, "vector is NULL");

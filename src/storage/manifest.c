@@ -51,16 +51,19 @@
 #include "util/hex.h"
 #include "util/rd.h"
 
-#define MAN_VERSION  2u   /* 2 adds the schema blob; 1 is still read */
-#define MAN_HDR_SIZE 64u  /* header */
-#define MAN_CFG_SIZE 128u /* configuration, after the header */
-#define MAN_SEG_SIZE 48u  /* one segment table entry */
-#define MAN_FIXED    (MAN_HDR_SIZE + MAN_CFG_SIZE) /* segment table start */
-#define MAN_MIN_SIZE (MAN_FIXED + 4u)              /* no segments + CRC */
-#define MAN_PATH_MAX 4096u
-#define CUR_SIZE     35u /* "MANIFEST-<16 hex> <8 hex>\n" */
-#define CUR_NAME_LEN 25u
-#define HNSW_MAX_M   256u
+#define MAN_VERSION                                                            \
+    3u                     /* 2 adds the schema blob, 3 the history block;     \
+                              1 and 2 are still read */
+#define MAN_HIST_SIZE 16u  /* format 3: as_of_seq, publish_unix */
+#define MAN_HDR_SIZE  64u  /* header */
+#define MAN_CFG_SIZE  128u /* configuration, after the header */
+#define MAN_SEG_SIZE  48u  /* one segment table entry */
+#define MAN_FIXED     (MAN_HDR_SIZE + MAN_CFG_SIZE) /* segment table start */
+#define MAN_MIN_SIZE  (MAN_FIXED + 4u)              /* no segments + CRC */
+#define MAN_PATH_MAX  4096u
+#define CUR_SIZE      35u /* "MANIFEST-<16 hex> <8 hex>\n" */
+#define CUR_NAME_LEN  25u
+#define HNSW_MAX_M    256u
 
 static const unsigned char man_magic[8] = {'V', 'E', 'X', 'M',
                                            'A', 'N', 'I', 'F'};
@@ -244,7 +247,7 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     unsigned char *b = NULL, *p;
     uint64_t total_del = 0, size;
     unsigned off;
-    uint32_t i, dup;
+    uint32_t i, dup, hist;
     int rc;
 
     if (buf)
@@ -305,13 +308,20 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
                           "twice",
                           dup, (unsigned long long)m->segs[dup].number);
 
+    if ((m->as_of_seq || m->publish_unix) && m->as_of_seq < m->flushed_seq)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: as_of_seq %llu below "
+                          "flushed_seq %llu",
+                          (unsigned long long)m->as_of_seq,
+                          (unsigned long long)m->flushed_seq);
+    hist = m->as_of_seq || m->publish_unix ? MAN_HIST_SIZE : 0;
     if (m->schema_len > MAN_MAX_SCHEMA || (m->schema_len && !m->schema))
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: schema of %u bytes (at most %u, "
                           "non-NULL)",
                           m->schema_len, MAN_MAX_SCHEMA);
     size = (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m->n_segments +
-           8 * total_del + m->schema_len;
+           8 * total_del + m->schema_len + hist;
     b = vx_mem_calloc(mem, 1, (size_t)size);
     if (b == NULL)
         return vx_err_set(err, VEX_NOMEM,
@@ -319,7 +329,8 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
                           (unsigned long long)size);
     /* header */
     memcpy(b, man_magic, 8);
-    vex_put_u32le(b + 8, m->schema_len ? 2u : 1u);
+    /* the oldest format that holds the content */
+    vex_put_u32le(b + 8, hist ? 3u : m->schema_len ? 2u : 1u);
     vex_put_u32le(b + 12, 0);
     vex_put_u64le(b + 16, size);
     vex_put_u64le(b + 24, m->number);
@@ -370,6 +381,11 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         memcpy(p, m->schema, m->schema_len);
         p += m->schema_len;
     }
+    if (hist) {
+        vex_put_u64le(p, m->as_of_seq);
+        vex_put_u64le(p + 8, m->publish_unix);
+        p += MAN_HIST_SIZE;
+    }
     vex_put_u32le(p, vex_crc32c(b, (size_t)size - 4));
     *buf = b;
     *len = (size_t)size;
@@ -406,7 +422,7 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     manifest m;
     const unsigned char *name;
     uint64_t size, total_del, sum_del = 0, ids_off;
-    uint32_t version, res12, res52, i, dup;
+    uint32_t version, res12, res52, i, dup, hist;
     const char *why;
     unsigned off;
     vx_rd in, cfg;
@@ -467,8 +483,9 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
                         fname, version, MAN_VERSION);
         goto cleanup;
     }
-    if (version != 1 && version != MAN_VERSION)
+    if (version < 1)
         BAD(8, "bad format version %u", version);
+    hist = version >= 3 ? MAN_HIST_SIZE : 0;
     if (res12 != 0)
         BAD(12, "reserved field not zero");
     if (res52 != 0)
@@ -478,13 +495,16 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (version == 2 && (m.schema_len == 0 || m.schema_len > MAN_MAX_SCHEMA))
         BAD(MAN_HDR_SIZE + 92, "schema length %u, must be 1..%u", m.schema_len,
             MAN_MAX_SCHEMA);
+    if (version == 3 && m.schema_len > MAN_MAX_SCHEMA)
+        BAD(MAN_HDR_SIZE + 92, "schema length %u, must be 0..%u", m.schema_len,
+            MAN_MAX_SCHEMA);
     if (m.n_segments > MAN_MAX_SEGMENTS)
         BAD(48, "%u segments, at most %u", m.n_segments, MAN_MAX_SEGMENTS);
     /* the exact length follows from the two counts: check it before any
      * allocation (n_segments is bounded, total_del by the length) */
     if (total_del > len / 8 || (uint64_t)MAN_MIN_SIZE +
                                        (uint64_t)MAN_SEG_SIZE * m.n_segments +
-                                       8 * total_del + m.schema_len !=
+                                       8 * total_del + m.schema_len + hist !=
                                    len)
         BAD(56,
             "%u segments, %llu deleted ids and a schema of %u bytes do not "
@@ -580,6 +600,18 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             goto cleanup;
         }
         vx_rd_copy(&in, m.schema, m.schema_len, "truncated schema");
+    }
+    if (hist && vx_rd_ok(&in)) {
+        uint64_t at = vx_rd_off(&in);
+        m.as_of_seq = vx_rd_u64(&in, "truncated history block");
+        m.publish_unix = vx_rd_u64(&in, "truncated history block");
+        if (vx_rd_ok(&in) && m.as_of_seq < m.flushed_seq)
+            BAD(at, "as_of_seq %llu below flushed_seq %llu",
+                (unsigned long long)m.as_of_seq,
+                (unsigned long long)m.flushed_seq);
+        if (vx_rd_ok(&in) && m.as_of_seq == 0 && m.publish_unix == 0)
+            BAD(at, "empty history block (format 3 is written only with "
+                    "one)");
     }
     /* the length check above makes these reads exact; kept as the
      * reader's own check all the same */
@@ -740,21 +772,14 @@ undo:
 
 /* ---- load ---------------------------------------------------------------- */
 
-int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
-                     vex_err *err, manifest *out)
+int vx_manifest_current(vex_vfs *vfs, const char *dir, vex_err *err,
+                        uint64_t *number)
 {
-    char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX], cur[CUR_SIZE + 1];
+    char path[MAN_PATH_MAX], cur[CUR_SIZE + 1];
     vex_file *f = NULL;
-    unsigned char *buf = NULL;
-    uint64_t number = 0, size = 0;
     size_t got = 0;
     int rc;
-
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
-        return vx_err_set(err, VEX_INVALID, "vx_manifest_load: NULL argument");
-    /* CURRENT */
+    *number = 0;
     rc = man_join(path, dir, "CURRENT", err);
     if (rc != VEX_OK)
         return rc;
@@ -768,11 +793,50 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         rc = vex_file_close(f, err);
     else
         vex_file_close(f, NULL);
-    f = NULL;
     if (rc == VEX_OK)
-        rc = cur_decode(cur, got, path, err, &number);
+        rc = cur_decode(cur, got, path, err, number);
+    return rc;
+}
+
+int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
+                     vex_err *err, manifest *out)
+{
+    char name[MAN_FILE_NAME_SIZE];
+    uint64_t number = 0;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
+        return vx_err_set(err, VEX_INVALID, "vx_manifest_load: NULL argument");
+    /* CURRENT */
+    rc = vx_manifest_current(vfs, dir, err, &number);
     if (rc != VEX_OK)
         return rc;
+    rc = vx_manifest_load_number(vfs, dir, number, mem, err, out);
+    if (rc == VEX_NOTFOUND) {
+        vx_manifest_file_name(name, sizeof name, number);
+        return VX_CORRUPT(err,
+                          "%s/CURRENT: names %s, which is missing, at offset 0",
+                          dir, name);
+    }
+    return rc;
+}
+
+int vx_manifest_load_number(vex_vfs *vfs, const char *dir, uint64_t number,
+                            const vex_mem *mem, vex_err *err, manifest *out)
+{
+    char name[MAN_FILE_NAME_SIZE], path[MAN_PATH_MAX];
+    vex_file *f = NULL;
+    unsigned char *buf = NULL;
+    uint64_t size = 0;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (vfs == NULL || dir == NULL || mem == NULL || out == NULL)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_load_number: NULL argument");
 
     /* the manifest it names */
     vx_manifest_file_name(name, sizeof name, number);
@@ -781,9 +845,7 @@ int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
         return rc;
     rc = vex_vfs_open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc == VEX_NOTFOUND) {
-        rc = VX_CORRUPT(err,
-                        "%s/CURRENT: names %s, which is missing, at offset 0",
-                        dir, name);
+        rc = vx_err_set(err, VEX_NOTFOUND, "%s: no such manifest", path);
         goto cleanup;
     }
     if (rc == VEX_OK)

@@ -119,6 +119,14 @@ typedef struct manifest {
      * as version 1 (so older readers keep reading those). */
     unsigned char *schema;
     uint32_t schema_len;
+    /* Format 3 (both 0 in formats 1 and 2, which are written when both
+     * are 0): the last log record whose effects the manifest's deletes
+     * hold when it was published (>= flushed_seq), so the collection as of
+     * this manifest is its segments with their deletes plus the log
+     * records flushed_seq + 1 .. as_of_seq; and when it was published
+     * (Unix seconds, informational). */
+    uint64_t as_of_seq;
+    uint64_t publish_unix;
 } manifest;
 
 /* Largest schema blob a manifest carries. */
@@ -177,6 +185,13 @@ void vx_manifest_free(manifest *m, const vex_mem *mem);
 int vx_manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
                         const vex_mem *mem, vex_err *err, int *ambiguous);
 
+/* The number of the manifest CURRENT in `dir` names, without loading it
+ * (a read-only reader compares it before and after reading the files to
+ * tell a concurrent publish from damage). VEX_NOTFOUND without CURRENT,
+ * VEX_CORRUPT when it is damaged; reads only. */
+int vx_manifest_current(vex_vfs *vfs, const char *dir, vex_err *err,
+                        uint64_t *number);
+
 /* Load the manifest that CURRENT names in `dir` into *out (on VEX_OK it
  * owns its arrays; release with vx_manifest_free; on failure *out is
  * zeroed). VEX_NOTFOUND when `dir` has no CURRENT (not a collection, or a
@@ -186,6 +201,12 @@ int vx_manifest_publish(vex_vfs *vfs, const char *dir, const manifest *m,
  * name. Never falls back to an older manifest (see the top of this file
  * for why). VEX_UNSUPPORTED for a newer format; I/O statuses; VEX_NOMEM.
  * Reads only; a CURRENT.tmp left by an interrupted publish is ignored. */
+/* Load MANIFEST-<number> of `dir` (any version, current or kept for
+ * point-in-time reads) as vx_manifest_load loads the current one;
+ * VEX_NOTFOUND when the file does not exist. */
+int vx_manifest_load_number(vex_vfs *vfs, const char *dir, uint64_t number,
+                            const vex_mem *mem, vex_err *err, manifest *out);
+
 int vx_manifest_load(vex_vfs *vfs, const char *dir, const vex_mem *mem,
                      vex_err *err, manifest *out);
 

@@ -286,6 +286,10 @@ typedef struct scan_state {
     int last_torn_header;   /* the last file's header is torn (rule 2) */
     unsigned char *buf;
     size_t cap;
+    /* vx_wal_replay_tail: files all of whose records are below from_seq
+     * are not opened */
+    int skip_old;
+    size_t first_idx; /* the first file scanned */
 } scan_state;
 
 static int scan_reserve(scan_state *s, size_t n)
@@ -353,13 +357,13 @@ static int scan_file(scan_state *s, size_t idx)
     if (rc != VEX_OK)
         goto cleanup;
     s->st.n_files++;
-    if (idx > 0 && first != s->st.next_seq) {
+    if (idx > s->first_idx && first != s->st.next_seq) {
         rc = VX_CORRUPT(s->err,
                         "%s: sequence gap: expected a file starting at %llu",
                         name, (unsigned long long)s->st.next_seq);
         goto cleanup;
     }
-    if (idx == 0) {
+    if (idx == s->first_idx) {
         s->st.first_seq = first;
         s->st.next_seq = first;
     }
@@ -468,19 +472,25 @@ static int scan_dir(scan_state *s)
         return rc;
     if (s->files.n)
         qsort(s->files.v, s->files.n, sizeof *s->files.v, wal_cmp_u64);
-    for (i = 0; i < s->files.n && rc == VEX_OK; i++)
+    s->first_idx = 0;
+    if (s->skip_old) /* file i holds records below the next file's first */
+        while (s->first_idx + 1 < s->files.n &&
+               s->files.v[s->first_idx + 1] <= s->from_seq)
+            s->first_idx++;
+    for (i = s->first_idx; i < s->files.n && rc == VEX_OK; i++)
         rc = scan_file(s, i);
     return rc;
 }
 
-int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+static int replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
                   wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
-                  vex_err *err, wal_replay_stats *stats)
+                  vex_err *err, wal_replay_stats *stats, int skip_old)
 {
     vex_mem mem;
     scan_state s;
     int rc;
     memset(&s, 0, sizeof s);
+    s.skip_old = skip_old;
     if (stats)
         memset(stats, 0, sizeof *stats);
     if (vfs == NULL || dir == NULL)
@@ -501,6 +511,20 @@ int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
     vx_mem_free(&mem, s.buf);
     vx_mem_free(&mem, s.files.v);
     return rc;
+}
+
+int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+                  wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
+                  vex_err *err, wal_replay_stats *stats)
+{
+    return replay(vfs, dir, from_seq, fn, ctx, alloc, err, stats, 0);
+}
+
+int vx_wal_replay_tail(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+                       wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
+                       vex_err *err, wal_replay_stats *stats)
+{
+    return replay(vfs, dir, from_seq, fn, ctx, alloc, err, stats, 1);
 }
 
 /* ---- the writer --------------------------------------------------------- */

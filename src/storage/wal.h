@@ -136,4 +136,13 @@ int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
                   wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
                   vex_err *err, wal_replay_stats *stats);
 
+/* As vx_wal_replay, but files all of whose records are below from_seq (a
+ * later file starts at or below it) are neither opened nor checked:
+ * stats->first_seq and n_files then describe the files read. For a reader
+ * beside a writer, which may delete such files at any moment (after a
+ * manifest that covers them): only the files it needs are opened. */
+int vx_wal_replay_tail(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+                       wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
+                       vex_err *err, wal_replay_stats *stats);
+
 #endif

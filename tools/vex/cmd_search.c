@@ -138,8 +138,9 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         }
     }
     vex_db_options_init(&o);
-    o.compact_min_merge = 0;
-    o.compact_deleted_pct = 0;
+    /* read-only: works beside an application that holds the database
+     * open, and writes nothing (no recovery, no flush, no compaction) */
+    o.read_only = 1;
     rc = vex_db_open(pos[0], &o, &db);
     if (rc != VEX_OK) {
         fprintf(stderr, "vex search: %s\n", vex_db_errmsg(db));
@@ -298,8 +299,9 @@ const vex_cmd vex_cmd_search = {
     2,
     search_opts,
     sizeof search_opts / sizeof search_opts[0],
-    "Opens the database (no compaction runs meanwhile) and searches\n"
-    "COLLECTION for the query vector or vectors (with --radius, for the\n"
+    "Opens the database read-only (it works while an application holds\n"
+    "the database open, and writes nothing) and searches COLLECTION, as of\n"
+    "the open, for the query vector or vectors (with --radius, for the\n"
     "records within that distance). A malformed filter is a\n"
     "usage error whose message gives the byte offset of the problem.\n",
     run_search,

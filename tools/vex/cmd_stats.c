@@ -124,8 +124,9 @@ static int run_stats(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     int segments = vals[vex_args_index(cmd, "segments")].given;
     int rc, status = VEX_EXIT_OK;
     vex_db_options_init(&o);
-    o.compact_min_merge = 0;
-    o.compact_deleted_pct = 0;
+    /* read-only: works beside an application that holds the database
+     * open, and writes nothing (no recovery, no flush, no compaction) */
+    o.read_only = 1;
     rc = vex_db_open(pos[0], &o, &db);
     if (rc != VEX_OK) {
         fprintf(stderr, "vex stats: %s\n", vex_db_errmsg(db));
@@ -168,9 +169,11 @@ const vex_cmd vex_cmd_stats = {
     VEX_MAX_POS,
     stats_opts,
     sizeof stats_opts / sizeof stats_opts[0],
-    "Opens the database (replaying each collection's log) and prints, per\n"
-    "collection (all of them when none is named): live rows, rows deleted\n"
-    "or overwritten awaiting compaction, memtables and their unindexed\n"
-    "rows, segments and their sizes, and bytes on disk. Writes nothing.\n",
+    "Opens the database read-only (reading each collection's log; it works\n"
+    "while an application holds the database open, and shows the state as\n"
+    "of its open) and prints, per collection (all of them when none is\n"
+    "named): live rows, rows deleted or overwritten awaiting compaction,\n"
+    "memtables and their unindexed rows, segments and their sizes, and\n"
+    "bytes on disk. Writes nothing.\n",
     run_stats,
 };
