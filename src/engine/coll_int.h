@@ -44,9 +44,11 @@
 #include "util/idmap.h"
 #include "vexdb.h"
 
-/* Limits of one batch and of one group's log record. */
-#define VX_BATCH_MAX_BYTES (16u << 20)
-#define VX_GROUP_MAX_BYTES (32u << 20)
+/* Limits of one batch (and one chunk of vex_insert_many) and of one
+ * group's log record: a request larger than a group (a batch whose
+ * metadata updates carry large payloads) fails with VEX_FULL. */
+#define VX_BATCH_MAX_BYTES ((size_t)VEX_BATCH_MAX_BYTES)
+#define VX_GROUP_MAX_BYTES ((size_t)32 << 20)
 
 /* The collection's state (transitions in collection.c's header). */
 typedef enum vx_coll_state {
@@ -65,9 +67,12 @@ typedef struct vx_wreq {
     int one_kind;
     uint64_t one_id;
     const void *one_vec;
-    const unsigned char *one_meta; /* encoded record (kinds 4-6) */
+    const unsigned char *one_meta; /* encoded record (kinds 4-8) */
     size_t one_meta_len;
+    const unsigned char *one_pay; /* payload (kinds 7, 8) */
+    size_t one_pay_len;
     size_t n_setmeta; /* metadata-only updates (logged with a vector) */
+    size_t bytes;     /* logged size, exact once the leader validated it */
     int done, rc;
     char msg[VEX_ERRMSG_MAX];
     pthread_cond_t cv;
@@ -224,10 +229,11 @@ int vx_coll_version_from(vex_collection *c, memtable *const *mts,
     VX_ASSERT(vx_mutex_held(&(c)->apply.mu) ||                                 \
               vx_coll_state_now(c) == VX_COLL_OPENING)
 int vx_coll_has_id(const vex_collection *c, uint64_t id);
-int vx_coll_live_vector(vex_collection *c, uint64_t id, const void **vec);
+int vx_coll_live_row(vex_collection *c, uint64_t id, const void **vec,
+                     const unsigned char **pay, size_t *pay_len);
 const void *vx_coll_vec_aligned(vex_collection *c, const void *vec);
-int vx_coll_apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
-                     const unsigned char *meta, size_t meta_len, uint64_t seq);
+struct vx_op;
+int vx_coll_apply_op(vex_collection *c, const struct vx_op *op, uint64_t seq);
 
 /* ---- install.c ---- */
 int vx_coll_active_full(const vex_collection *c);
@@ -240,6 +246,9 @@ int vx_coll_check_vec(vex_collection *c, const void *vec, const char *what,
                       size_t pos, uint64_t id, char *msg, size_t msg_size);
 int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
                        uint64_t id, size_t pos, char *msg, size_t msg_size);
+/* A record's payload arguments: VEX_OK, or VEX_INVALID with msg. */
+int vx_coll_check_payload(const void *pay, size_t len, const char *what,
+                          size_t pos, uint64_t id, char *msg, size_t msg_size);
 
 /* ---- read.c ---- */
 int vx_coll_get_snap(vex_collection *c, const vx_snap *s, uint64_t id,

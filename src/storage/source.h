@@ -6,8 +6,8 @@
  * A snapshot (storage/version.h) reads its memtables and segments only
  * through this interface: looking a row up by id, copying its vector and
  * metadata, k-NN through its index, exact distances, a filter's match
- * set, a scan of the visible rows. The engine's get, get_meta, scan,
- * search and stats loop over a version's sources without knowing their
+ * set, a scan of the visible rows, a row's payload. The engine's get, get_meta,
+ * scan, search and stats loop over a version's sources without knowing their
  * kind, and filtered search is planned in one place (vx_source_search,
  * with storage/plan.h), so a plan and a fallback mean the same for every
  * kind. A disk-resident segment or a keyword index is one more
@@ -115,6 +115,10 @@ typedef struct vx_source_methods {
     int (*scan)(void *self, const vx_src_accept *acc,
                 int (*fn)(void *ctx, uint64_t id, uint64_t ref), void *ctx,
                 vex_err *err);
+    /* The row's payload: *p (valid while the caller holds the version
+     * listing the source) and *len; *len 0 and *p NULL when it has none. */
+    int (*payload)(void *self, uint64_t ref, const void **p, size_t *len,
+                   vex_err *err);
 } vx_source_methods;
 
 typedef struct vx_source {

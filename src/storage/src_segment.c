@@ -72,6 +72,16 @@ static int src_record(void *self, uint64_t ref, const vex_mem *mem,
     return vx_vseg_record(self, ref, mem, out, err);
 }
 
+static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
+                       vex_err *err)
+{
+    const unsigned char *b;
+    (void)err; /* checked whole when the segment was opened */
+    vx_seg_payload(((const vseg *)self)->s, ref, &b, len);
+    *p = b;
+    return VEX_OK;
+}
+
 static int src_has_graph(const void *self)
 {
     return ((const vseg *)self)->info.index_kind == VEX_INDEX_HNSW;
@@ -276,4 +286,5 @@ const vx_source_methods vx_segment_source = {
     .match = src_match,
     .match_release = src_match_release,
     .scan = src_scan,
+    .payload = src_payload,
 };
