@@ -641,8 +641,8 @@ typedef struct vex_db_options {
      * segments (at background priority), 1..16. Default 2. */
     uint32_t background_threads;
     /* A collection's memtable is frozen (and flushed to a segment in the
-     * background) once its vectors and encoded metadata take this many
-     * bytes, 1 MiB .. 64 GiB.
+     * background) once its vectors, encoded metadata and payloads take
+     * this many bytes, 1 MiB .. 64 GiB.
      * Default 64 MiB. */
     uint64_t memtable_bytes;
     /* Frozen memtables of a collection that may wait for their flush
