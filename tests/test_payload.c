@@ -420,8 +420,9 @@ static void test_bad_input(void)
         vex_payload pays[2] = {{"ok", 2}, {NULL, 5}};
         const vex_meta *metas[2] = {ok, ok};
         uint64_t dup[2] = {7, 7};
-        CHECK_RC(vex_insert_many(c, 2, ids + 1, vecs, metas, pays, &done),
-                 VEX_INVALID); /* id 2 then 3; record 1 has NULL data */
+        uint64_t fresh[2] = {2, 3};
+        CHECK_RC(vex_insert_many(c, 2, fresh, vecs, metas, pays, &done),
+                 VEX_INVALID); /* record 1 has NULL data */
         CHECK(coll_has(c, "operation 1") && coll_has(c, "payload is NULL"));
         pays[1].data = big;
         pays[1].len = VEX_MAX_PAYLOAD + 1;
