@@ -1167,6 +1167,9 @@ typedef struct vex_stats {
     uint64_t flushes, compactions; /* completed since the handle opened */
     uint64_t compacted_rows;       /* rows written by those compactions */
     uint64_t write_stalls;         /* writes that waited or got VEX_BUSY */
+    /* payload bytes held by memtables and segments, ended and dead rows'
+     * included (what memtable_bytes and segment_bytes spend on them) */
+    uint64_t payload_bytes;
 } vex_stats;
 
 /* One segment, for vex_stats_segments(). */

@@ -549,6 +549,16 @@ static void test_many_chunks(void)
         /* 9000 x 4 KiB in chunks of 16 MiB: 3 log records */
         CHECK_MSG(st.last_seq - before == 3, "%llu log records",
                   (unsigned long long)(st.last_seq - before));
+        /* every payload counted once, in a memtable or a segment */
+        uint64_t want = 0;
+        for (size_t i = 0; i < N; i++)
+            want += i % 11;
+        CHECK_MSG(st.payload_bytes == want, "payload_bytes %llu, want %llu",
+                  (unsigned long long)st.payload_bytes,
+                  (unsigned long long)want);
+        CHECK_RC(vex_flush(c), VEX_OK);
+        CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+        CHECK(st.payload_bytes == want && st.memtable_rows == 0);
     }
     for (size_t i = 0; i < N; i += 997) {
         CHECK_RC(vex_get(c, ids[i], got), VEX_OK);
