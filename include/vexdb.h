@@ -968,8 +968,8 @@ VEX_API int vex_insert_meta(vex_collection *c, uint64_t id, const void *vector,
                             const vex_meta *meta);
 VEX_API int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
                             const vex_meta *meta);
-/* Replace the metadata of an existing record and keep its vector (the
- * caller does not pass it; the log holds only the metadata).
+/* Replace the metadata of an existing record and keep its vector and
+ * payload (the caller passes neither; the log record carries both).
  * VEX_NOTFOUND if the id is absent (nothing is logged). */
 VEX_API int vex_update_meta(vex_collection *c, uint64_t id,
                             const vex_meta *meta);

@@ -88,9 +88,12 @@ static int touch(vex_collection *c, uint64_t id, uint64_t val)
     return VEX_OK;
 }
 
-/* Whether `id` is live now (state + overlay), and the length of the
- * payload a metadata update of it would carry (*pay_len, live only). */
-static int exists_now(vex_collection *c, uint64_t id, size_t *pay_len)
+/* Whether `id` is live now (state + overlay), and with `want_pay` the
+ * length of the payload a metadata update of it would carry (*pay_len,
+ * live only; looked up in the state only when asked, as it costs a
+ * second search of the sources). */
+static int exists_now(vex_collection *c, uint64_t id, int want_pay,
+                      size_t *pay_len)
 {
     uint64_t v;
     const unsigned char *p;
@@ -101,6 +104,8 @@ static int exists_now(vex_collection *c, uint64_t id, size_t *pay_len)
     }
     if (!vx_coll_has_id(c, id))
         return 0;
+    if (!want_pay)
+        return 1;
     /* a row's payload was checked when it was stored (memtable) or
      * opened (segment): this lookup does not fail */
     (void)vx_coll_live_row(c, id, NULL, &p, pay_len);
@@ -120,7 +125,7 @@ static int validate(vex_collection *c, vx_wreq *w)
     VX_ASSERT_HELD(&c->apply.mu);
     while (rc == VEX_OK && op_next(c, &it, &op)) {
         size_t pl;
-        int ex = exists_now(c, op.id, &pl);
+        int ex = exists_now(c, op.id, op.kind == VX_OP_SETMETA, &pl);
         uint64_t id = op.id;
         if (op.kind == VX_OP_SETMETA && !ex) {
             rc = VEX_NOTFOUND;
