@@ -54,6 +54,9 @@ static vex_db *open_db(const char *name)
     o.n_threads = 2;
     o.background_threads = 1;
     o.memtable_bytes = 1 << 20;
+    /* no fsync per commit: durability is test_kill_loop's and
+     * test_db_faults' subject; these tests are about contents */
+    o.durability = VEX_DURABILITY_NONE;
     CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
     return db;
 }
@@ -513,7 +516,7 @@ out:
 /* vex_insert_many at dim 1024 over 16 MiB: several chunks, all there. */
 static void test_many_chunks(void)
 {
-    enum { D = 1024, N = 9000 };
+    enum { D = 1024, N = 5000 };
     vex_db *db = open_db("chunks");
     vex_collection_config cfg;
     vex_collection *c = NULL;
@@ -548,8 +551,8 @@ static void test_many_chunks(void)
     {
         uint64_t before = st.last_seq;
         CHECK_RC(vex_stats_get(c, &st), VEX_OK);
-        /* 9000 x 4 KiB in chunks of 16 MiB: 3 log records */
-        CHECK_MSG(st.last_seq - before == 3, "%llu log records",
+        /* 5000 x 4 KiB in chunks of 16 MiB: 2 log records */
+        CHECK_MSG(st.last_seq - before == 2, "%llu log records",
                   (unsigned long long)(st.last_seq - before));
         /* every payload counted once, in a memtable or a segment */
         uint64_t want = 0;
@@ -649,7 +652,7 @@ static void *upd_main(void *p)
     upd_arg *a = p;
     vex_meta *m = NULL;
     a->rc = vex_meta_create(NULL, &m);
-    for (int i = 0; i < 3 && a->rc == VEX_OK; i++) {
+    for (int i = 0; i < 2 && a->rc == VEX_OK; i++) {
         a->rc = vex_meta_set_int(m, "round", i);
         if (a->rc == VEX_OK)
             a->rc = vex_update_meta(a->c, a->id, m);
@@ -668,7 +671,6 @@ static void test_group_cut(void)
     pthread_t th[T];
     upd_arg args[T];
     vex_meta *m = NULL;
-    float v[DIM];
     size_t len = 0;
     char path[512];
     vex_db_options o;
@@ -688,16 +690,24 @@ static void test_group_cut(void)
     CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
     if (c == NULL)
         goto out;
-    for (uint64_t id = 0; id < T; id++) {
-        vex_record r;
-        vex_record_init(&r);
-        memset(big, (int)id + 1, VEX_MAX_PAYLOAD);
-        vec_of(id, 0, v);
-        r.id = id;
-        r.vector = v;
-        r.payload = big;
-        r.payload_len = VEX_MAX_PAYLOAD - id;
-        CHECK_RC(vex_insert_record(c, &r), VEX_OK);
+    {
+        /* the records, in a few 16 MiB chunks */
+        uint64_t ids[T];
+        float vs[T * DIM];
+        vex_payload pays[T];
+        unsigned char *store = malloc((size_t)T * VEX_MAX_PAYLOAD);
+        size_t done = 0;
+        if (store == NULL)
+            goto out;
+        for (uint64_t id = 0; id < T; id++) {
+            ids[id] = id;
+            vec_of(id, 0, vs + id * DIM);
+            memset(store + id * VEX_MAX_PAYLOAD, (int)id + 1, VEX_MAX_PAYLOAD);
+            pays[id].data = store + id * VEX_MAX_PAYLOAD;
+            pays[id].len = VEX_MAX_PAYLOAD - id;
+        }
+        CHECK_RC(vex_insert_many(c, T, ids, vs, NULL, pays, &done), VEX_OK);
+        free(store);
     }
     for (int t = 0; t < T; t++) {
         args[t].c = c;
@@ -717,15 +727,7 @@ static void test_group_cut(void)
         CHECK_MSG(len == VEX_MAX_PAYLOAD - id && memcmp(got, big, len) == 0,
                   "id %llu", (unsigned long long)id);
         CHECK_RC(vex_get_meta(c, id, m), VEX_OK);
-        CHECK(meta_int(m, "round") == 2);
-    }
-    /* and through replay */
-    vex_collection_close(c);
-    c = NULL;
-    CHECK_RC(vex_collection_open(db, "c", &c), VEX_OK);
-    for (uint64_t id = 0; c && id < T; id += 7) {
-        CHECK_RC(vex_get_payload(c, id, got, VEX_MAX_PAYLOAD, &len), VEX_OK);
-        CHECK(len == VEX_MAX_PAYLOAD - id);
+        CHECK(meta_int(m, "round") == 1);
     }
 out:
     vex_meta_free(m);
