@@ -13,6 +13,11 @@
 #include "util/endian.h"
 #include "util/rd.h"
 
+_Static_assert(VM_MAX_ENCODED == VEX_MAX_META_BYTES,
+               "vexdb.h documents the metadata limit");
+/* a payload length and the sizes of one operation fit the u32 fields */
+_Static_assert(VEX_MAX_PAYLOAD <= UINT32_MAX, "payload length field");
+
 int vx_logrec_kind_has_vec(int kind)
 {
     return kind == VX_OP_INSERT || kind == VX_OP_UPSERT ||
