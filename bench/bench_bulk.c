@@ -115,8 +115,8 @@ static double run_many(vex_collection *c, const data *d, size_t n)
 {
     size_t done = 0;
     double t0 = now_s();
-    int rc = vex_insert_many(c, n, d->ids, d->vecs, NULL,
-                             d->pay ? d->pl : NULL, &done);
+    int rc = vex_insert_many(c, n, d->ids, d->vecs, NULL, d->pay ? d->pl : NULL,
+                             &done);
     if (rc != VEX_OK || done != n)
         die("vex_insert_many", rc, vex_collection_errmsg(c));
     return now_s() - t0;
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
         if ((rc = vex_db_open(path, &o, &db)) != VEX_OK)
             die("vex_db_open", rc, vex_db_errmsg(db));
         c = fresh(db, "c", d.dim);
-        secs = m == 0 ? run_loop(c, &d, n)
+        secs = m == 0   ? run_loop(c, &d, n)
                : m == 1 ? run_batch(c, &d, n)
                         : run_many(c, &d, n);
         printf("{\"bench\":\"bulk\",\"mode\":\"%s\",\"n\":%zu,\"dim\":%zu,"
