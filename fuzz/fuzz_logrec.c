@@ -12,7 +12,8 @@
  * Checked for each record: vx_logrec_check gives VEX_OK or VEX_CORRUPT
  * (never a crash, never reads past the record); after VEX_OK, the
  * operations decode one after another to exactly the record's length,
- * none is a metadata-only update, and encoding them again gives the same
+ * none is a metadata-only update, payloads (kinds 7 and 8) are 1 to
+ * VEX_MAX_PAYLOAD bytes, and encoding them again gives the same
  * bytes (the encoding is canonical: what replay accepts is what the
  * write path writes).
  */
@@ -48,17 +49,15 @@ static void one_record(const unsigned char *p, size_t n,
     check(copy != NULL);
     vx_logrec_header(copy, n_ops);
     for (uint32_t i = 0; i < n_ops; i++) {
-        int kind;
-        uint64_t id;
-        const void *vec;
-        const unsigned char *meta;
-        size_t meta_len, used;
-        used = vx_logrec_op_decode(p + pos, n - pos, cfg->vec_bytes, &kind, &id,
-                                   &vec, &meta, &meta_len);
-        check(used > 0 && kind != VX_OP_SETMETA);
-        check(used == vx_logrec_op_size(cfg->vec_bytes, kind, meta_len));
-        vx_logrec_op_encode(copy + pos, kind, id, vec, cfg->vec_bytes, meta,
-                            meta_len);
+        vx_op op;
+        size_t used;
+        used = vx_logrec_op_decode(p + pos, n - pos, cfg->vec_bytes, &op);
+        check(used > 0 && op.kind != VX_OP_SETMETA);
+        check(used == vx_logrec_op_size(cfg->vec_bytes, op.kind, op.meta_len,
+                                        op.pay_len));
+        check(op.pay_len <= VEX_MAX_PAYLOAD &&
+              (op.pay_len > 0) == vx_logrec_kind_has_payload(op.kind));
+        vx_logrec_op_encode(copy + pos, &op, cfg->vec_bytes);
         pos += used;
     }
     check(pos == n);

@@ -1,15 +1,14 @@
 /*
  * fuzz_segment.c - fuzz target for the segment reader (src/storage/
- * segment.c), format version 3 (and 2). Input: byte 0 is flags, the rest is a
- * segment file. Flags: bit 0 re-seals the header CRC (bytes 508..511)
- * after bit 1 has re-sealed the CRC of every section-table entry (at
- * 88 + 24 * i, n_sections at 80) whose bounds lie inside the file, so
- * damaged fields get past the checksums and the structural and key
- * checks behind them are what is fuzzed; bit 2 opens with a wrong
- * expected file number. The file is written to an in-memory vfs as
- * seg-<number>.vseg, the number taken from bytes 16..23 of its header (1
- * when shorter), and opened with vx_seg_open. Checked: the status is OK,
- * CORRUPT or UNSUPPORTED and nothing leaks; an opened segment has the
+ * segment.c), format version 4 (and 3, 2). Input: byte 0 is flags, the rest is
+ * a segment file. Flags: bit 0 re-seals the header CRC (bytes 508..511) after
+ * bit 1 has re-sealed the CRC of every section-table entry (at 88 + 24 * i,
+ * n_sections at 80) whose bounds lie inside the file, so damaged fields get
+ * past the checksums and the structural and key checks behind them are what is
+ * fuzzed; bit 2 opens with a wrong expected file number. The file is written to
+ * an in-memory vfs as seg-<number>.vseg, the number taken from bytes 16..23 of
+ * its header (1 when shorter), and opened with vx_seg_open. Checked: the status
+ * is OK, CORRUPT or UNSUPPORTED and nothing leaks; an opened segment has the
  * input's size, n_rows <= n_keys, strictly ascending ids that vx_seg_find
  * finds at their row keys (and their successors absent unless the next
  * id), every row key live and mapping back to its id through
@@ -19,11 +18,13 @@
  * inside the file whose bytes are all read; the META section lies inside
  * the file, and its metadata columns either open (vx_vm_colset_open, n_keys
  * rows) and rebuild every live key's record, or are refused as
- * CORRUPT/UNSUPPORTED, without leaks. Then the writer must take
+ * CORRUPT/UNSUPPORTED, without leaks; every key's payload lies inside
+ * the file, at most VEX_MAX_PAYLOAD bytes, none for a dead key or a key
+ * past n_keys, and every byte is read. Then the writer must take
  * back what the reader accepted: vx_seg_write of the opened segment's
- * fields, arrays and metadata (and blob, unless its checksum failed)
- * succeeds, and the result opens with the same fields, arrays, metadata
- * and blob.
+ * fields, arrays, metadata and payloads (and blob, unless its checksum
+ * failed) succeeds, and the result opens with the same fields, arrays,
+ * metadata, payloads and blob.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,27 @@ static const unsigned char *walk_meta(seg *s, size_t size, size_t *mlen)
     return p;
 }
 
+/* The PAYLOAD section: each key's payload inside the file and read. */
+static void walk_payloads(seg *s, size_t size)
+{
+    seg_info info;
+    volatile unsigned sum = 0;
+    uint64_t total = 0;
+    vx_seg_get_info(s, &info);
+    for (uint64_t k = 0; k <= info.n_keys; k++) {
+        const unsigned char *p;
+        size_t len;
+        vx_seg_payload(s, k, &p, &len);
+        check((p == NULL) == (len == 0) && len <= VEX_MAX_PAYLOAD);
+        check(len == 0 || (k < info.n_keys && vx_seg_key_live(s, k)));
+        for (size_t i = 0; i < len; i++)
+            sum += p[i];
+        total += len;
+    }
+    check(total == vx_seg_payload_bytes(s) && total <= size);
+    (void)sum;
+}
+
 /* The INDEX section: *rc of vx_seg_index (stable across calls); *blob and
  * *bsize when VEX_OK, every byte read. */
 static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
@@ -169,9 +191,21 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
     const void *p2 = NULL;
     uint64_t size2 = 0, number;
     char path[SEG_NAME_LEN + 1];
+    const unsigned char **pay = NULL;
+    uint32_t *pay_len = NULL;
     int rc;
     vx_seg_get_info(s, &a);
     number = a.number ^ 0x100; /* another name in the same vfs */
+    if (vx_seg_payload_bytes(s) > 0) {
+        size_t len;
+        pay = malloc(a.n_keys * sizeof *pay);
+        pay_len = malloc(a.n_keys * sizeof *pay_len);
+        check(pay != NULL && pay_len != NULL);
+        for (uint64_t k = 0; k < a.n_keys; k++) {
+            vx_seg_payload(s, k, &pay[k], &len);
+            pay_len[k] = (uint32_t)len;
+        }
+    }
     memset(&wi, 0, sizeof wi);
     wi.number = number;
     wi.dim = a.dim;
@@ -191,6 +225,8 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
         wi.index_blob = &wi;
     wi.meta = meta;
     wi.meta_len = meta ? mlen : 0;
+    wi.pay = pay;
+    wi.pay_len = pay_len;
     check(vx_seg_file_name(path, sizeof path, number) == VEX_OK);
     rc = vx_seg_write(v, path, &wi, NULL, NULL);
     check(rc == VEX_OK);
@@ -212,7 +248,15 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
         int h1 = vx_seg_meta(s, &p, &lp, &o1),
             h2 = vx_seg_meta(s2, &q, &lq, &o2);
         check(h1 == h2 && lp == lq && (lp == 0 || memcmp(p, q, lp) == 0));
+        check(vx_seg_payload_bytes(s) == vx_seg_payload_bytes(s2));
+        for (uint64_t k = 0; k < a.n_keys; k++) {
+            vx_seg_payload(s, k, &p, &lp);
+            vx_seg_payload(s2, k, &q, &lq);
+            check(lp == lq && (lp == 0 || memcmp(p, q, lp) == 0));
+        }
     }
+    free(pay);
+    free(pay_len);
     rc = vx_seg_index(s2, &p2, &size2, NULL);
     check(has_blob ? rc == VEX_OK && size2 == bsize &&
                          (bsize == 0 || memcmp(p2, blob, bsize) == 0)
@@ -264,6 +308,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(!(flags & 4));
         walk(s, n);
         meta = walk_meta(s, n, &mlen);
+        walk_payloads(s, n);
         index_of(s, n, &irc, &blob, &bsize);
         if (irc != VEX_CORRUPT)
             rewrite(v, s, blob, bsize, irc == VEX_OK, meta, mlen);

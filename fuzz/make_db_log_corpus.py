@@ -21,6 +21,14 @@ def op_meta(kind, ident, meta, vec=b""):
             + vec + meta)
 
 
+def op_pay(kind, ident, vec, pay, meta=b""):
+    """kinds 7 and 8: a 24-byte header (metadata length at 4, payload
+    length at 16), then the vector, the metadata and the payload."""
+    return (bytes([kind]) + bytes(3) + struct.pack("<IQI", len(meta), ident,
+                                                    len(pay))
+            + bytes(4) + vec + meta + pay)
+
+
 def record(fields):
     """"Record metadata encoding": (name, int64) fields, names ascending."""
     body = b""
@@ -72,6 +80,27 @@ def main(out):
         + rec([op_meta(6, 1, record([("n", 1)]))]),
         "meta_nonzero_pad": bytes([0]) + rec([bytes([4, 1]) + op_meta(
             4, 1, record([("n", 1)]), v[1])[2:]]),
+        "pay_ops": bytes([1]) + rec([op_pay(7, i, v[i], b"doc %d" % i * (i + 1))
+                                     for i in range(5)])
+        + rec([op_pay(8, 2, v[3], b'{"j":1}', record([("n", 2)])),
+               op_pay(7, 6, v[6], b"\0\1\2", record([("n", 6)])),
+               op(2, 3, v[0]), op(3, 1)])
+        + rec([op_meta(5, 4, record([("n", 4)]), v[4]), op_pay(8, 0, v[0],
+                                                             b"x")]),
+        "pay_bits": bytes([2]) + rec([op_pay(7, 1, b[1], b"p"),
+                                      op_pay(8, 1, b[2], b"q" * 300)]),
+        "pay_len_zero": bytes([0]) + rec([op_pay(7, 1, v[1], b"")]),
+        "pay_len_past_end": bytes([0]) + rec([op_pay(8, 1, v[1], b"abc")])[:-1],
+        "pay_pad_nonzero": bytes([0]) + rec([op_pay(7, 1, v[1], b"ab")[:20]
+                                             + b"\1\0\0\0"
+                                             + op_pay(7, 1, v[1], b"ab")[24:]]),
+        "pay_too_long": bytes([0]) + rec([bytes([7]) + bytes(3)
+                                          + struct.pack("<IQI", 0, 1,
+                                                        (1 << 20) + 1)
+                                          + bytes(4) + v[1] + b"zz"]),
+        "pay_after_meta_unaligned": bytes([0]) + rec([
+            op_pay(8, 1, v[1], b"abcde", record([("nn", 1)])),
+            op_pay(7, 2, v[2], b"fgh", record([("n", 3)]))]),
     }
     # a record with an extra byte after its operations
     body = struct.pack("<II", MAGIC, 1) + op(1, 1, v[1]) + b"\0"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_segment_corpus.py - writes seed inputs for fuzz_segment.c (see its
 header for the input layout: a flags byte, then a segment file). The files
-are built from docs/FORMAT.md ("Segment file", format version 3),
+are built from docs/FORMAT.md ("Segment file", format version 4),
 independently of segment.c, so the valid seeds also check that the
 document and the code agree: valid segments with dead keys and without,
 with all keys dead, with no keys at all, with and without an index
@@ -14,8 +14,10 @@ keys, a missing section, each with re-sealed checksums; a newer version, a
 real version-1 file, an unknown section kind, a repeated kind, a
 misaligned section; META sections (metadata columns): valid, in a
 version-2 file, with a dead key's metadata, with a zone map that
-disagrees, with a column offset past the end, too short; a valid
-version-2 file). Usage:
+disagrees, with a column offset past the end, too short; PAYLOAD
+sections: valid, in a version-3 file, with a dead key's payload, with
+offsets descending, not starting at 0 or not ending at the bytes, too
+short, with a payload over 1 MiB; valid version-2 and version-3 files). Usage:
     python3 fuzz/make_segment_corpus.py fuzz/corpus/segment [fuzz/corpus/index]
 """
 import os
@@ -40,7 +42,7 @@ def crc32c(b):
 
 
 ALIGN = 4096
-IDS, INDEX, ROWKEYS, KEYIDS, META = 1, 2, 3, 4, 5
+IDS, INDEX, ROWKEYS, KEYIDS, META, PAYLOAD = 1, 2, 3, 4, 5, 6
 
 
 def up(x):
@@ -97,9 +99,18 @@ def meta_section(recs, n_keys):
     return head + dirs + b"".join(cols)
 
 
-def segment(number, ids, row_keys, key_ids, blob=None, version=3,
+def payload_section(pays, n_keys):
+    """n_keys + 1 u64 offsets, then the bytes (pays: key -> bytes)."""
+    offs, data = [0], b""
+    for k in range(n_keys):
+        data += pays.get(k, b"")
+        offs.append(len(data))
+    return u64s(offs) + data
+
+
+def segment(number, ids, row_keys, key_ids, blob=None, version=4,
             n_rows=None, n_keys=None, order=None, kinds=None, idx_off=None,
-            drop=None, meta=None):
+            drop=None, meta=None, pay=None):
     """A version-2 segment file as FORMAT.md lays it out. order: the file
     order of the sections by kind (the writer's: ids, rowkeys, keyids,
     index); kinds: replaces the kind written for each; drop: a kind left
@@ -109,7 +120,9 @@ def segment(number, ids, row_keys, key_ids, blob=None, version=3,
         data[INDEX] = blob
     if meta is not None:
         data[META] = meta
-    order = [k for k in (order or (IDS, ROWKEYS, KEYIDS, META, INDEX))
+    if pay is not None:
+        data[PAYLOAD] = pay
+    order = [k for k in (order or (IDS, ROWKEYS, KEYIDS, META, PAYLOAD, INDEX))
              if k in data and k != drop]
     secs = []
     end = ALIGN
@@ -194,7 +207,40 @@ def main():
     meta_down = bytearray(good_meta)
     meta_down[12:16] = struct.pack("<I", 2**31)  # column offset past the end
     meta_down = bytes(meta_down)
+    live_pays = {k: (b"payload of %d " % i) * (i % 4)
+                 for i, k in zip(ids, rk)}
+    good_pay = payload_section(live_pays, 50)
+    dead_pays = dict(live_pays)
+    dead_pays[dead[0]] = b"ghost"
+    pay_down = bytearray(good_pay)
+    pay_down[8 * 20:8 * 21] = struct.pack("<Q", 2**63)
+    pay_start = bytearray(good_pay)
+    pay_start[0:8] = struct.pack("<Q", 1)
+    pay_end = good_pay + b"!"
+    big = {rk[0]: b"B" * ((1 << 20) + 1)}
     seeds = {
+        "valid_payload": (0, segment(14, ids, rk, ki, blob, meta=good_meta,
+                                     pay=good_pay)),
+        "valid_payload_no_index": (0, segment(15, ids, rk, ki, pay=good_pay)),
+        "valid_payload_all_empty": (0, segment(16, ids, rk, ki, blob,
+                                               pay=payload_section({}, 50))),
+        "payload_in_version_3": (0, segment(5, ids, rk, ki, blob, version=3,
+                                            pay=good_pay)),
+        "payload_dead_key_resealed": (3, segment(
+            5, ids, rk, ki, blob, pay=payload_section(dead_pays, 50))),
+        "payload_offsets_down_resealed": (3, segment(5, ids, rk, ki, blob,
+                                                     pay=bytes(pay_down))),
+        "payload_start_resealed": (3, segment(5, ids, rk, ki, blob,
+                                              pay=bytes(pay_start))),
+        "payload_end_resealed": (3, segment(5, ids, rk, ki, blob,
+                                            pay=pay_end)),
+        "payload_short": (3, segment(5, ids, rk, ki, blob, pay=b"\0" * 16)),
+        "payload_over_max": (3, segment(5, ids, rk, ki,
+                                        pay=payload_section(big, 50))),
+        "flipped_payload": (0, flip(segment(17, ids, rk, ki, pay=good_pay),
+                                    ALIGN * 4 + 8 * 51 + 3)),
+        "valid_version_3": (0, segment(5, ids, rk, ki, blob, version=3,
+                                       meta=good_meta)),
         "valid_dead_keys_blob": (0, good),
         "valid_dead_keys_no_index": (0, segment(7, ids, rk, ki)),
         "valid_all_live": (0, segment(8, ai, ark, aki, blob)),
@@ -230,7 +276,7 @@ def main():
         "keys_over_max": (3, segment(5, ids, rk, ki, blob, n_keys=2**40 + 1)),
         "no_rowkeys": (3, segment(5, ids, rk, ki, blob, drop=ROWKEYS)),
         "no_keyids": (3, segment(5, ids, rk, ki, blob, drop=KEYIDS)),
-        "newer_version": (0, segment(5, ids, rk, ki, blob, version=4)),
+        "newer_version": (0, segment(5, ids, rk, ki, blob, version=5)),
         "valid_version_2": (0, segment(5, ids, rk, ki, blob, version=2)),
         "valid_meta": (0, segment(12, ids, rk, ki, blob, meta=good_meta)),
         "valid_meta_no_index": (0, segment(13, ids, rk, ki, meta=good_meta)),

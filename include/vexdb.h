@@ -144,6 +144,14 @@ VEX_API const char *vex_status_name(int rc);
 #define VEX_MAX_K 100000
 /* Largest number of worker threads of one handle. */
 #define VEX_MAX_THREADS 256
+/* Largest payload of one record, in bytes (1 MiB; see vex_record). */
+#define VEX_MAX_PAYLOAD 1048576
+/* Largest encoded metadata of one record, in bytes (1 MiB; a vex_meta
+ * setter refuses a change that would exceed it). */
+#define VEX_MAX_META_BYTES 1048576
+/* Most bytes of operations one vex_batch holds (16 MiB; see
+ * vex_batch_commit for how operations are counted). */
+#define VEX_BATCH_MAX_BYTES 16777216
 
 /* ---------------------------------------------------------------------
  * Allocator hook
@@ -666,8 +674,8 @@ typedef struct vex_db_options {
      * segments (at background priority), 1..16. Default 2. */
     uint32_t background_threads;
     /* A collection's memtable is frozen (and flushed to a segment in the
-     * background) once its vectors and encoded metadata take this many
-     * bytes, 1 MiB .. 64 GiB.
+     * background) once its vectors, encoded metadata and payloads take
+     * this many bytes, 1 MiB .. 64 GiB.
      * Default 64 MiB. */
     uint64_t memtable_bytes;
     /* Frozen memtables of a collection that may wait for their flush
@@ -1183,8 +1191,8 @@ VEX_API int vex_insert_meta(vex_collection *c, uint64_t id, const void *vector,
                             const vex_meta *meta);
 VEX_API int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
                             const vex_meta *meta);
-/* Replace the metadata of an existing record and keep its vector (the
- * caller does not pass it; the log holds only the metadata).
+/* Replace the metadata of an existing record and keep its vector and
+ * payload (the caller passes neither; the log record carries both).
  * VEX_NOTFOUND if the id is absent (nothing is logged). */
 VEX_API int vex_update_meta(vex_collection *c, uint64_t id,
                             const vex_meta *meta);
@@ -1194,6 +1202,93 @@ VEX_API int vex_update_meta(vex_collection *c, uint64_t id,
  * vex_get(). Thread-safe. VEX_CORRUPT (file and offset) when a segment's
  * stored metadata is damaged. */
 VEX_API int vex_get_meta(vex_collection *c, uint64_t id, vex_meta *out);
+
+/* ---------------------------------------------------------------------
+ * Records with payloads, and bulk writes from arrays
+ *
+ * A record may carry a PAYLOAD: an opaque byte string of
+ * 1..VEX_MAX_PAYLOAD bytes (document text, a JSON blob, a file path),
+ * stored in the log and in segments next to the vector (not in the
+ * metadata columns: filters cannot see it) and read back with
+ * vex_get_payload(). Length 0 means "no payload".
+ *
+ * Semantics: an insert or upsert writes the WHOLE record: vector,
+ * metadata and payload; an upsert without a payload leaves the record
+ * without one (vex_upsert, vex_upsert_meta included). vex_update_meta()
+ * and vex_batch_update_meta() replace only the metadata and keep the
+ * vector AND the payload (they are logged with both, so the log record
+ * of a metadata update grows by the payload's size).
+ * ------------------------------------------------------------------- */
+
+/* One record to write. Initialise with vex_record_init() (which sets
+ * struct_size and zeroes the rest), then fill in the fields. Pointers are
+ * only read during the call (everything is copied). */
+typedef struct vex_record {
+    uint32_t struct_size;
+    uint64_t id;
+    const void *vector;   /* vex_vector_size(elem, dim) bytes; required */
+    const vex_meta *meta; /* NULL: no metadata */
+    const void *payload;  /* payload_len bytes; NULL only with length 0 */
+    size_t payload_len;   /* 0..VEX_MAX_PAYLOAD; 0: no payload */
+} vex_record;
+
+VEX_API void vex_record_init(vex_record *r);
+VEX_API void vex_record_init_size(vex_record *r, size_t size);
+#define vex_record_init(r) vex_record_init_size((r), sizeof *(r))
+
+/* Insert (VEX_EXISTS if the id is present) or upsert one record with its
+ * metadata and payload, as one atomic, durable commit (as vex_insert_meta
+ * and vex_upsert_meta). VEX_INVALID, with a message, for a payload longer
+ * than VEX_MAX_PAYLOAD, a NULL payload with a non-zero length, a bad
+ * vector or metadata that the schema refuses; VEX_MISUSE for a NULL
+ * record or vector or a wrong struct_size. Thread-safe, as vex_insert. */
+VEX_API int vex_insert_record(vex_collection *c, const vex_record *r);
+VEX_API int vex_upsert_record(vex_collection *c, const vex_record *r);
+
+/* Copy the payload of record `id` to buf: min(cap, length) bytes, and the
+ * full length to *len (so a caller can call with cap 0 to size a buffer;
+ * buf may be NULL when cap is 0). A record without a payload: VEX_OK and
+ * *len 0. VEX_NOTFOUND if the id is absent (*len 0). Reads a snapshot,
+ * like vex_get(). Thread-safe. VEX_CORRUPT (file and offset) when a
+ * segment's stored payloads are damaged. */
+VEX_API int vex_get_payload(vex_collection *c, uint64_t id, void *buf,
+                            size_t cap, size_t *len);
+
+/* A payload of vex_insert_many()/vex_upsert_many(): len 0 = none. */
+typedef struct vex_payload {
+    const void *data;
+    size_t len;
+} vex_payload;
+
+/* Write n records from arrays: ids[i], the vector at
+ * (const char *)vectors + i * vex_vector_size(elem, dim) (an n x dim
+ * row-major array), metas (NULL, or n handles of which any may be NULL)
+ * and payloads (NULL, or n entries of which any may have len 0).
+ *
+ * Everything is checked first, in the calling thread, before anything is
+ * written: NULL arrays (ids and vectors are required; n 0 is VEX_OK with
+ * nothing written), each vector, each payload (length, NULL data), each
+ * metadata record against the schema, and for vex_insert_many an id
+ * repeated within the call or already present; a failure is VEX_INVALID
+ * (VEX_EXISTS for an existing id, VEX_MISUSE for NULL arrays) with a
+ * message naming the record's index and id ("record 537 (id 1537):
+ * metadata: field \"year\": expected int64, got string"), and nothing
+ * is written.
+ *
+ * Then the records are committed in order in CHUNKS, each one atomic and
+ * durable like a vex_batch_commit() of at most VEX_BATCH_MAX_BYTES of
+ * operations; the whole call is NOT atomic. *n_done (may be NULL) is set
+ * to the number of records committed: on VEX_OK n, on a failure midway
+ * (an I/O error, or a concurrent writer inserting one of the ids between
+ * the check and its chunk) the records [0, *n_done) are written and the
+ * rest are not. Within vex_upsert_many a repeated id is allowed: the
+ * later record wins. Thread-safe, as vex_insert. */
+VEX_API int vex_insert_many(vex_collection *c, size_t n, const uint64_t *ids,
+                            const void *vectors, const vex_meta *const *metas,
+                            const vex_payload *payloads, size_t *n_done);
+VEX_API int vex_upsert_many(vex_collection *c, size_t n, const uint64_t *ids,
+                            const void *vectors, const vex_meta *const *metas,
+                            const vex_payload *payloads, size_t *n_done);
 
 /* A write batch: operations collected in memory and committed atomically
  * (all or none, also across a crash) by vex_batch_commit(). A batch
@@ -1207,7 +1302,18 @@ VEX_API int vex_batch_create(size_t vector_size, const vex_allocator *alloc,
                              vex_batch **out);
 VEX_API void vex_batch_free(vex_batch *b);
 /* Queue an operation; the vector is copied. Returns VEX_NOMEM, or
- * VEX_MISUSE for NULL arguments. Validation happens at commit. */
+ * VEX_MISUSE for NULL arguments. Validation happens at commit.
+ *
+ * Limits: a batch holds at most VEX_BATCH_MAX_BYTES (16 MiB) of
+ * operations, each counted as its log encoding: 16 bytes (24 with a
+ * payload), plus the vector (puts and metadata updates), the encoded
+ * metadata and the payload. That is 1,023 rows at dim 4096 float32
+ * (16 KiB + 16 bytes each), about 16,000 at dim 256. An operation that
+ * does not fit returns VEX_FULL, leaves the batch as it was, and sets
+ * the batch's message ("batch is full: ... commit it and start another,
+ * or use vex_insert_many"); a record is at most VEX_MAX_PAYLOAD of
+ * payload and VEX_MAX_META_BYTES of metadata, so every single operation
+ * fits in an empty batch. */
 VEX_API int vex_batch_insert(vex_batch *b, uint64_t id, const void *vector);
 VEX_API int vex_batch_upsert(vex_batch *b, uint64_t id, const void *vector);
 VEX_API int vex_batch_delete(vex_batch *b, uint64_t id);
@@ -1221,6 +1327,15 @@ VEX_API int vex_batch_upsert_meta(vex_batch *b, uint64_t id, const void *vector,
                                   const vex_meta *meta);
 VEX_API int vex_batch_update_meta(vex_batch *b, uint64_t id,
                                   const vex_meta *meta);
+/* As vex_insert_record/vex_upsert_record, queued (the payload is
+ * copied). VEX_INVALID for a payload longer than VEX_MAX_PAYLOAD or a
+ * NULL payload with a non-zero length, VEX_MISUSE for a NULL record or
+ * vector or a wrong struct_size (with the batch's message). */
+VEX_API int vex_batch_insert_record(vex_batch *b, const vex_record *r);
+VEX_API int vex_batch_upsert_record(vex_batch *b, const vex_record *r);
+/* The message of the batch's most recent failed call, or "" (valid until
+ * the next call on the batch). */
+VEX_API const char *vex_batch_errmsg(const vex_batch *b);
 /* Number of queued operations. */
 VEX_API size_t vex_batch_count(const vex_batch *b);
 /* Drop every queued operation (memory is kept for reuse). */
@@ -1231,7 +1346,11 @@ VEX_API void vex_batch_clear(vex_batch *b);
  * (an insert of an id inserted earlier in the batch is VEX_EXISTS, a
  * delete of an id deleted earlier is VEX_NOTFOUND); if any fails, nothing
  * is applied and the message names the operation's index and id. The
- * batch is left unchanged either way. At most 16 MiB of operations. */
+ * batch is left unchanged either way. At most VEX_BATCH_MAX_BYTES of
+ * operations (vex_batch_insert and friends refuse more). Its metadata
+ * updates are logged with the record's current vector and payload: when
+ * that makes the commit's log record larger than 32 MiB the commit fails
+ * with VEX_FULL (commit fewer metadata updates at a time). */
 VEX_API int vex_batch_commit(vex_collection *c, const vex_batch *b);
 
 /* Freeze the memtable and write every frozen memtable to a segment file,
@@ -1273,6 +1392,9 @@ typedef struct vex_stats {
     uint64_t flushes, compactions; /* completed since the handle opened */
     uint64_t compacted_rows;       /* rows written by those compactions */
     uint64_t write_stalls;         /* writes that waited or got VEX_BUSY */
+    /* payload bytes held by memtables and segments, ended and dead rows'
+     * included (what memtable_bytes and segment_bytes spend on them) */
+    uint64_t payload_bytes;
 } vex_stats;
 
 /* One segment, for vex_stats_segments(). */

@@ -16,10 +16,13 @@
  *
  * Both run twice: on a flat collection of bare vectors, and on a "rich"
  * one (HNSW on SQ8 codes, a schema, every record with metadata whose
- * value repeats the vector's tag), so that metadata in log records and
- * segment columns and the quantizer trained at flush and compaction go
- * through the same failures; a record whose metadata disagrees with its
- * vector counts as damaged.
+ * value repeats the vector's tag and a payload that is a function of the
+ * id and the tag), so that metadata in log records and segment columns,
+ * payloads in log records and segment payload sections (also carried by
+ * metadata-only updates), and the quantizer trained at flush and
+ * compaction go through the same failures; a record whose metadata or
+ * payload disagrees with its vector counts as damaged. Sweeps also cover
+ * a metadata-only update of a segment row and vex_insert_many.
  */
 #include <string.h>
 
@@ -62,16 +65,42 @@ static vex_meta *meta_of(const float *v)
     return m;
 }
 
-/* insert (upsert 0) or upsert (1) of id with v, with metadata when rich */
+/* The payload of a rich record (id, vector tag): 0..39 bytes. */
+#define MAX_PAY 40
+static size_t pay_of(uint64_t id, float tag, unsigned char *p)
+{
+    size_t len = (size_t)(id * 3 + (uint64_t)tag * 5) % MAX_PAY;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)(id * 17 + (uint64_t)tag * 3 + i);
+    return len;
+}
+
+/* The record of a rich put of id with v (meta: its metadata). */
+static void rec_of(uint64_t id, const float *v, vex_meta *meta,
+                   unsigned char *p, vex_record *r)
+{
+    vex_record_init(r);
+    r->id = id;
+    r->vector = v;
+    r->meta = meta;
+    r->payload = p;
+    r->payload_len = pay_of(id, v[0], p);
+}
+
+/* insert (upsert 0) or upsert (1) of id with v, with metadata and a
+ * payload when rich */
 static int put_rec(vex_collection *c, int upsert, uint64_t id, const float *v)
 {
     vex_meta *m;
+    vex_record r;
+    unsigned char p[MAX_PAY];
     int rc;
     if (!g_rich)
         return upsert ? vex_upsert(c, id, v) : vex_insert(c, id, v);
     if ((m = meta_of(v)) == NULL)
         return VEX_NOMEM;
-    rc = upsert ? vex_upsert_meta(c, id, v, m) : vex_insert_meta(c, id, v, m);
+    rec_of(id, v, m, p, &r);
+    rc = upsert ? vex_upsert_record(c, &r) : vex_insert_record(c, &r);
     vex_meta_free(m);
     return rc;
 }
@@ -79,13 +108,16 @@ static int put_rec(vex_collection *c, int upsert, uint64_t id, const float *v)
 static int batch_put(vex_batch *b, int upsert, uint64_t id, const float *v)
 {
     vex_meta *m;
+    vex_record r;
+    unsigned char p[MAX_PAY];
     int rc;
     if (!g_rich)
         return upsert ? vex_batch_upsert(b, id, v) : vex_batch_insert(b, id, v);
     if ((m = meta_of(v)) == NULL)
         return VEX_NOMEM;
-    rc = upsert ? vex_batch_upsert_meta(b, id, v, m)
-                : vex_batch_insert_meta(b, id, v, m);
+    rec_of(id, v, m, p, &r);
+    rc = upsert ? vex_batch_upsert_record(b, &r)
+                : vex_batch_insert_record(b, &r);
     vex_meta_free(m);
     return rc;
 }
@@ -172,6 +204,13 @@ static int read_state(vex_vfs *vfs, state *s)
                     s->v[id] = -1;
                 vex_meta_free(m);
             }
+            if (g_rich) { /* and so must the payload */
+                unsigned char p[MAX_PAY + 1], want[MAX_PAY];
+                size_t len = 0, wlen = pay_of(id, v[0], want);
+                if (vex_get_payload(c, id, p, sizeof p, &len) != VEX_OK ||
+                    len != wlen || memcmp(p, want, len) != 0)
+                    s->v[id] = -1;
+            }
         }
     vex_db_close(db);
     return 1;
@@ -217,11 +256,20 @@ enum {
     OP_COMPACT,
     OP_DELETE_WHERE,
     OP_CLOSE,
+    OP_UPDATE_META,
+    OP_MANY,
     N_OPS
 };
-static const char *op_names[] = {
-    "open",    "insert",       "batch",           "flush", "upsert-segment-row",
-    "compact", "delete-where", "close (flushing)"};
+static const char *op_names[] = {"open",
+                                 "insert",
+                                 "batch",
+                                 "flush",
+                                 "upsert-segment-row",
+                                 "compact",
+                                 "delete-where",
+                                 "close (flushing)",
+                                 "update-meta-segment-row",
+                                 "insert-many"};
 
 /* Run one operation on an open collection (or the open itself). */
 static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
@@ -275,6 +323,40 @@ static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
         *dbp = NULL;
         *cp = NULL;
         return rc;
+    case OP_UPDATE_META: {
+        /* the same tag again: the state stays, the vector and payload
+         * must be carried by the logged update */
+        vex_meta *m;
+        vec_of(8, 1.0f, v);
+        if ((m = meta_of(v)) == NULL)
+            return VEX_NOMEM;
+        rc = vex_update_meta(*cp, 8, m);
+        vex_meta_free(m);
+        return rc;
+    }
+    case OP_MANY: {
+        uint64_t ids[3] = {102, 103, 104};
+        float vs[3 * DIM];
+        unsigned char ps[3][MAX_PAY];
+        vex_payload pays[3];
+        vex_meta *ms[3] = {NULL, NULL, NULL};
+        size_t done = 0;
+        rc = VEX_OK;
+        for (int i = 0; i < 3; i++) {
+            vec_of(ids[i], 5.0f, vs + i * DIM);
+            pays[i].data = ps[i];
+            pays[i].len = pay_of(ids[i], 5.0f, ps[i]);
+            if ((ms[i] = meta_of(vs + i * DIM)) == NULL)
+                rc = VEX_NOMEM;
+        }
+        if (rc == VEX_OK)
+            rc = vex_insert_many(*cp, 3, ids, vs,
+                                 g_rich ? (const vex_meta *const *)ms : NULL,
+                                 g_rich ? pays : NULL, &done);
+        for (int i = 0; i < 3; i++)
+            vex_meta_free(ms[i]);
+        return rc;
+    }
     }
     return VEX_INTERNAL;
 }
@@ -298,6 +380,9 @@ static void after_op(int op, const state *pre, state *post)
     case OP_DELETE_WHERE:
         if (g_rich)
             memset(post, 0, sizeof *post);
+        break;
+    case OP_MANY:
+        post->v[102] = post->v[103] = post->v[104] = 5.0f;
         break;
     }
 }
@@ -492,6 +577,18 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
             rc = put_rec(c, 0, i, v);
             if (rc == VEX_OK)
                 model->v[i] = (float)i;
+        }
+        if (rc == VEX_OK && i % 13 == 0 && model->v[i / 3] != 0) {
+            /* a metadata-only update with the same tag: nothing visible
+             * changes, but the log record carries vector and payload */
+            vex_meta *m;
+            vec_of(i / 3, model->v[i / 3], v);
+            *maybe_id = UINT64_MAX;
+            if ((m = meta_of(v)) == NULL)
+                rc = VEX_NOMEM;
+            else
+                rc = vex_update_meta(c, i / 3, m);
+            vex_meta_free(m);
         }
         if (rc == VEX_OK && i % 25 == 0) {
             *maybe_id = UINT64_MAX;

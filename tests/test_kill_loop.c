@@ -25,8 +25,11 @@
  * ms, up to 80 ms, so kills land in opening, in writes, in group commits
  * and in flushes), then kill(SIGKILL)s the child, reaps it, drains the
  * pipe and opens the database itself. The vector of (id, version) is a
- * pure function of both (v[0] = version, v[1] = id, the rest a hash), so
- * every record read back is checked bit for bit. Rules checked:
+ * pure function of both (v[0] = version, v[1] = id, the rest a hash), and
+ * so is its payload (none for every third version, else 1..700 bytes of
+ * a hash; puts go through vex_insert_record/vex_upsert_record and the
+ * batch's _record calls), so every record read back, payload included,
+ * is checked bit for bit. Rules checked:
  *  - the database and both collections open (never VEX_CORRUPT; a
  *    collection whose creation was acknowledged exists);
  *  - every id with no operation in flight is exactly as last acknowledged
@@ -192,6 +195,28 @@ static void make_vec(uint32_t id, uint32_t ver, float *v)
     }
 }
 
+/* The payload of version `ver` of record `id`: its length (0: none). */
+#define MAX_PAY 700
+static size_t make_pay(uint32_t id, uint32_t ver, unsigned char *p)
+{
+    uint64_t x = ((uint64_t)ver << 32) ^ id ^ 0xfeedbeefULL;
+    size_t len = ver % 3 == 0 ? 0 : (id * 7u + ver * 13u) % MAX_PAY + 1;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)(vex_splitmix64(&x) >> 56);
+    return len;
+}
+
+static void make_rec(uint32_t id, uint32_t ver, float *v, unsigned char *p,
+                     vex_record *r)
+{
+    make_vec(id, ver, v);
+    vex_record_init(r);
+    r->id = id;
+    r->vector = v;
+    r->payload = p;
+    r->payload_len = make_pay(id, ver, p);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -290,12 +315,15 @@ static void make_meta(vex_meta *meta, uint32_t id, uint32_t ver)
 static int do_op(vex_collection *c, vex_meta *meta, const kop *o)
 {
     float v[DIM];
+    unsigned char p[MAX_PAY];
+    vex_record r;
     if (o->kind == K_DELETE)
         return vex_delete(c, o->id);
-    make_vec(o->id, o->ver, v);
+    make_rec(o->id, o->ver, v, p, &r);
     make_meta(meta, o->id, o->ver);
-    return o->kind == K_INSERT ? vex_insert_meta(c, o->id, v, meta)
-                               : vex_upsert_meta(c, o->id, v, meta);
+    r.meta = meta;
+    return o->kind == K_INSERT ? vex_insert_record(c, &r)
+                               : vex_upsert_record(c, &r);
 }
 
 /* A delete by filter of thread t's ids among 8 consecutive ones it owns
@@ -338,6 +366,7 @@ static void *writer_main(void *arg)
     vex_meta *meta = NULL;
     float v[DIM];
     char where[256];
+    unsigned char pay[MAX_PAY];
     uint64_t txn = 0;
     vex_rng_seed(&r, cc->seed * 31 + (uint64_t)t);
     if (vex_batch_create(VEC_BYTES, NULL, &b) != VEX_OK ||
@@ -418,12 +447,13 @@ static void *writer_main(void *arg)
             vex_batch_clear(b);
             for (uint32_t i = 0; i < m.n_ops && rc == VEX_OK; i++) {
                 const kop *o = &m.ops[i];
-                make_vec(o->id, o->ver, v);
+                vex_record rec;
+                make_rec(o->id, o->ver, v, pay, &rec);
                 make_meta(meta, o->id, o->ver);
-                rc = o->kind == K_DELETE ? vex_batch_delete(b, o->id)
-                     : o->kind == K_INSERT
-                         ? vex_batch_insert_meta(b, o->id, v, meta)
-                         : vex_batch_upsert_meta(b, o->id, v, meta);
+                rec.meta = meta;
+                rc = o->kind == K_DELETE   ? vex_batch_delete(b, o->id)
+                     : o->kind == K_INSERT ? vex_batch_insert_record(b, &rec)
+                                           : vex_batch_upsert_record(b, &rec);
             }
             if (rc == VEX_OK)
                 rc = vex_batch_commit(c, b);
@@ -680,6 +710,19 @@ static void read_all(vex_collection *c, int k)
             fail("%s: id %u version %u: the vector is damaged or mixed",
                  coll_names[k], id, (uint32_t)v[0]);
             continue;
+        }
+        {
+            unsigned char pay[MAX_PAY + 1], pwant[MAX_PAY];
+            size_t len = 0, wlen = make_pay(id, (uint32_t)v[0], pwant);
+            rc = vex_get_payload(c, id, pay, sizeof pay, &len);
+            if (rc != VEX_OK || len != wlen || memcmp(pay, pwant, len) != 0) {
+                fail("%s: id %u version %u: payload %s, %zu bytes (wanted "
+                     "%zu)%s",
+                     coll_names[k], id, (uint32_t)v[0], vex_status_name(rc),
+                     len, wlen,
+                     rc == VEX_OK && len == wlen ? ", damaged or mixed" : "");
+                continue;
+            }
         }
         seen[k][id].live = 1;
         seen[k][id].ver = (uint32_t)v[0];

@@ -939,14 +939,14 @@ static void test_resealed(void)
         goto cleanup;
     memcpy(d.bad, d.good, d.size);
     /* versions */
-    vex_put_u32le(d.bad + 8, 4); /* newer */
-    CHECK_RC(resealed(&d, 512, "version 4"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + 8, 5); /* newer */
+    CHECK_RC(resealed(&d, 512, "version 5"), VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
     CHECK(err_has("offset 8"));
     /* a newer version with a longer header (CRC in its last 4 bytes) */
-    vex_put_u32le(d.bad + 8, 4);
+    vex_put_u32le(d.bad + 8, 5);
     vex_put_u32le(d.bad + 12, 1024);
-    CHECK_RC(resealed(&d, 1024, "version 4, 1024"), VEX_UNSUPPORTED);
+    CHECK_RC(resealed(&d, 1024, "version 5, 1024"), VEX_UNSUPPORTED);
     vex_put_u32le(d.bad + 8, 1); /* older: before index keys */
     CHECK_RC(resealed(&d, 512, "version 1"), VEX_UNSUPPORTED);
     CHECK(err_has("format version 1 is older than 2"));
@@ -959,8 +959,12 @@ static void test_resealed(void)
     vex_put_u32le(d.bad + ENTRY(1), 9); /* unknown */
     CHECK_RC(resealed(&d, 512, "kind 9"), VEX_UNSUPPORTED);
     CHECK(err_has("unknown kind 9"));
-    vex_put_u32le(d.bad + ENTRY(3), 6); /* the first unassigned kind */
-    CHECK_RC(resealed(&d, 512, "kind 6"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + ENTRY(3), 7); /* the first unassigned kind */
+    CHECK_RC(resealed(&d, 512, "kind 7"), VEX_UNSUPPORTED);
+    CHECK(err_has("unknown kind 7"));
+    vex_put_u32le(d.bad + 8, 3); /* PAYLOAD is unknown to version 3 */
+    vex_put_u32le(d.bad + ENTRY(3), SEG_SEC_PAYLOAD);
+    CHECK_RC(resealed(&d, 512, "kind 6 in version 3"), VEX_UNSUPPORTED);
     CHECK(err_has("unknown kind 6"));
     vex_put_u32le(d.bad + 8, 2); /* META is unknown to version 2 */
     vex_put_u32le(d.bad + ENTRY(3), SEG_SEC_META);
@@ -1171,6 +1175,128 @@ static void test_meta_section(void)
     CHECK(s == NULL || vx_seg_meta(s, &p, &len, &off) == 0);
     vx_seg_close(s);
     free(file);
+    free_keys(&ks);
+    vex_vfs_destroy(v);
+}
+
+/* The PAYLOAD section (format 4): each live key's payload round trips
+ * (dead keys and keys given none read as none, whatever the caller gave
+ * for a dead key), a payload larger than the buffer the writer stages
+ * through is written straight, damage is caught by the checksum and,
+ * re-sealed, by the offset checks, each with the offset; a caller's
+ * oversized payload is refused; a format-3 file (no PAYLOAD) opens and
+ * has none. */
+static void test_payload_section(void)
+{
+    vex_vfs *v = NULL;
+    keyset ks;
+    seg_write_info wi;
+    seg *s = NULL;
+    char path[512];
+    enum { NK = 40 };
+    const unsigned char *pp[NK];
+    uint32_t pl[NK];
+    unsigned char *big = malloc(VEX_MAX_PAYLOAD), *file = NULL;
+    const unsigned char *p;
+    uint64_t poff = 0, plen = 0;
+    size_t len;
+    long size;
+    static const char *words[] = {"alpha", "", "a much longer payload text",
+                                  "x"};
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
+    make_keys(&ks, 30, NK, test_seed(78));
+    for (size_t i = 0; i < VEX_MAX_PAYLOAD; i++)
+        big[i] = (unsigned char)(i * 13 + 1);
+    for (int k = 0; k < NK; k++) {
+        pp[k] = (const unsigned char *)words[k % 4];
+        pl[k] = (uint32_t)strlen(words[k % 4]);
+    }
+    pp[ks.row_keys[0]] = big; /* one at the maximum */
+    pl[ks.row_keys[0]] = VEX_MAX_PAYLOAD;
+    seg_path_of(path, sizeof path, ".", 60);
+    fill_info(&wi, 60, &ks, NULL, 0);
+    wi.pay = pp;
+    wi.pay_len = pl;
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_open(v, path, 60, NULL, &g_err, &s), VEX_OK);
+    for (int k = 0; s && k < NK; k++) {
+        vx_seg_payload(s, (uint64_t)k, &p, &len);
+        if (!ks.live[k] || pl[k] == 0) {
+            CHECK_MSG(p == NULL && len == 0, "key %d", k);
+        } else {
+            CHECK_MSG(len == pl[k] && memcmp(p, pp[k], len) == 0, "key %d", k);
+        }
+    }
+    if (s) {
+        vx_seg_payload(s, NK, &p, &len); /* past the keys */
+        CHECK(p == NULL && len == 0);
+    }
+    vx_seg_close(s);
+    s = NULL;
+    /* damage: a payload byte (checksum), then offsets re-sealed */
+    file = malloc(4u << 20);
+    size = read_all(v, path, file, 4u << 20);
+    CHECK(size > 0);
+    for (int i = 0; i < 5; i++)
+        if (vex_get_u32le(file + ENTRY(i)) == SEG_SEC_PAYLOAD) {
+            poff = vex_get_u64le(file + ENTRY(i) + 8);
+            plen = vex_get_u64le(file + ENTRY(i) + 16);
+        }
+    CHECK(poff > 0 && plen > 8 * (NK + 1));
+    if (poff > 0) {
+        unsigned char *e = NULL;
+        for (int i = 0; i < 5; i++)
+            if (vex_get_u32le(file + ENTRY(i)) == SEG_SEC_PAYLOAD)
+                e = file + ENTRY(i);
+        file[poff + plen - 1] ^= 1;
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(vx_seg_open(v, path, 60, NULL, &g_err, &s), VEX_CORRUPT);
+        CHECK(err_has("payload section checksum") && err_has("offset"));
+        file[poff + plen - 1] ^= 1;
+        /* a dead key given a byte, re-sealed: the offsets say so */
+        {
+            uint64_t dead = 0;
+            while (dead < NK && ks.live[dead])
+                dead++;
+            CHECK(dead < NK);
+            for (uint64_t k = dead + 1; k <= NK; k++)
+                vex_put_u64le(file + poff + 8 * k,
+                              vex_get_u64le(file + poff + 8 * k) + 1);
+            vex_put_u32le(e + 4, vex_crc32c(file + poff, (size_t)plen));
+            vex_put_u32le(file + 508, vex_crc32c(file, 508));
+            write_all(v, path, file, (size_t)size);
+            CHECK_RC(vx_seg_open(v, path, 60, NULL, &g_err, &s), VEX_CORRUPT);
+            CHECK(err_has("payload") && err_has("offset"));
+        }
+    }
+    /* a caller's payload over the maximum, or NULL with a length */
+    seg_path_of(path, sizeof path, ".", 61);
+    pl[3] = VEX_MAX_PAYLOAD + 1;
+    wi.number = 61;
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    pl[3] = 2;
+    pp[3] = NULL;
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    CHECK(file_kind(v, path) == VEX_VFS_NONE);
+    /* a format-3 file: no PAYLOAD section, version 3 in the header */
+    wi.pay = NULL;
+    wi.pay_len = NULL;
+    wi.number = 62;
+    seg_path_of(path, sizeof path, ".", 62);
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    size = read_all(v, path, file, 4u << 20);
+    CHECK_EQ_INT((int)vex_get_u32le(file + 8), 4);
+    vex_put_u32le(file + 8, 3);
+    vex_put_u32le(file + 508, vex_crc32c(file, 508));
+    write_all(v, path, file, (size_t)size);
+    CHECK_RC(vx_seg_open(v, path, 62, NULL, &g_err, &s), VEX_OK);
+    if (s) {
+        vx_seg_payload(s, ks.row_keys[0], &p, &len);
+        CHECK(p == NULL && len == 0 && vx_seg_payload_bytes(s) == 0);
+    }
+    vx_seg_close(s);
+    free(file);
+    free(big);
     free_keys(&ks);
     vex_vfs_destroy(v);
 }
@@ -1498,6 +1624,7 @@ int main(void)
     TEST_RUN(test_resealed);
     TEST_RUN(test_version1);
     TEST_RUN(test_meta_section);
+    TEST_RUN(test_payload_section);
     TEST_RUN(test_fault_write);
     TEST_RUN(test_fault_open);
     TEST_RUN(test_concurrent);

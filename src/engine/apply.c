@@ -52,23 +52,34 @@ static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
     return VEX_OK;
 }
 
-/* The vector of the live row of `id` (leader, apply.mu held), for a
- * metadata-only update, copied into c->lead.vecbuf: the row the
- * apply-lock holder sees, i.e. visible at the largest sequence number
- * (ended or deleted at any sequence counts as gone). VEX_NOTFOUND when
- * there is none. */
-int vx_coll_live_vector(vex_collection *c, uint64_t id, const void **vec)
+/* The vector and payload of the live row of `id` (leader, apply.mu
+ * held), for a metadata-only update: the vector copied into
+ * c->lead.vecbuf, the payload pointing into the source (valid while the
+ * apply lock keeps the version; *pay NULL and *pay_len 0 when it has
+ * none): the row the apply-lock holder sees, i.e. visible at the largest
+ * sequence number (ended or deleted at any sequence counts as gone).
+ * VEX_NOTFOUND when there is none. `vec` may be NULL (payload only). */
+int vx_coll_live_row(vex_collection *c, uint64_t id, const void **vec,
+                     const unsigned char **pay, size_t *pay_len)
 {
     const version *v = c->ver.cur;
     uint64_t ref;
     VX_ASSERT_HELD(&c->apply.mu);
+    *pay = NULL;
+    *pay_len = 0;
     for (uint32_t i = 0; i < v->n_src; i++) {
         const vx_source *src = &v->src[i];
-        int rc;
+        const void *p = NULL;
+        int rc = VEX_OK;
         if (!src->m->find(src->self, id, UINT64_MAX - 1, &ref))
             continue;
-        rc = src->m->vector(src->self, ref, c->lead.vecbuf, &c->err);
-        *vec = c->lead.vecbuf;
+        if (vec) {
+            rc = src->m->vector(src->self, ref, c->lead.vecbuf, &c->err);
+            *vec = c->lead.vecbuf;
+        }
+        if (rc == VEX_OK)
+            rc = src->m->payload(src->self, ref, &p, pay_len, &c->err);
+        *pay = p;
         return rc;
     }
     return vx_err_set(&c->err, VEX_NOTFOUND,
@@ -90,28 +101,29 @@ const void *vx_coll_vec_aligned(vex_collection *c, const void *vec)
     return c->apply.vec_align;
 }
 
-int vx_coll_apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
-                     const unsigned char *meta, size_t meta_len, uint64_t seq)
+int vx_coll_apply_op(vex_collection *c, const vx_op *op, uint64_t seq)
 {
     memtable *a = version_active(c->ver.cur);
     vm_record *rec = NULL;
+    uint64_t id = op->id;
+    const void *vec = op->vec;
     int rc, ended = 0, ended_here = 0;
     VX_ASSERT_APPLY(c);
     VX_ASSERT(seq > 0);
-    if (kind == VX_OP_DELETE) {
+    if (op->kind == VX_OP_DELETE) {
         rc = end_row(c, id, seq, 0, &ended);
         if (ended)
             atomic_fetch_sub(&c->counts.n_live, 1);
         return rc;
     }
-    if (vec == NULL) /* VX_OP_SETMETA is logged as VX_OP_UPSERT_M */
+    if (vec == NULL) /* VX_OP_SETMETA is logged as a put */
         return vx_err_set(&c->err, VEX_INTERNAL,
-                          "operation %d on id %llu has no vector", kind,
+                          "operation %d on id %llu has no vector", op->kind,
                           (unsigned long long)id);
     if ((vec = vx_coll_vec_aligned(c, vec)) == NULL)
         return vx_coll_nomem(c);
-    if (meta_len > 0) {
-        rc = vx_vm_record_decode(meta, meta_len, c->mem, &c->err, &rec);
+    if (op->meta_len > 0) {
+        rc = vx_vm_record_decode(op->meta, op->meta_len, c->mem, &c->err, &rec);
         if (rc != VEX_OK)
             return rc;
         if (vx_vm_record_n_fields(rec) == 0) {
@@ -126,7 +138,7 @@ int vx_coll_apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
             return rc;
         }
     }
-    rc = vx_mt_put(a, id, vec, rec, seq, &ended_here);
+    rc = vx_mt_put(a, id, vec, rec, op->pay, op->pay_len, seq, &ended_here);
     if (rc != VEX_OK) {
         vx_vm_record_free(rec, c->mem);
         return vx_err_set(&c->err, rc, "memtable: out of memory");

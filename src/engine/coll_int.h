@@ -44,9 +44,11 @@
 #include "util/idmap.h"
 #include "vexdb.h"
 
-/* Limits of one batch and of one group's log record. */
-#define VX_BATCH_MAX_BYTES (16u << 20)
-#define VX_GROUP_MAX_BYTES (32u << 20)
+/* Limits of one batch (and one chunk of vex_insert_many) and of one
+ * group's log record: a request larger than a group (a batch whose
+ * metadata updates carry large payloads) fails with VEX_FULL. */
+#define VX_BATCH_MAX_BYTES ((size_t)VEX_BATCH_MAX_BYTES)
+#define VX_GROUP_MAX_BYTES ((size_t)32 << 20)
 
 /* The collection's state (transitions in collection.c's header). */
 typedef enum vx_coll_state {
@@ -65,13 +67,16 @@ typedef struct vx_wreq {
     int one_kind;
     uint64_t one_id;
     const void *one_vec;
-    const unsigned char *one_meta; /* encoded record (kinds 4-6) */
+    const unsigned char *one_meta; /* encoded record (kinds 4-8) */
     size_t one_meta_len;
+    const unsigned char *one_pay; /* payload (kinds 7, 8) */
+    size_t one_pay_len;
     size_t n_setmeta; /* metadata-only updates (logged with a vector) */
     /* a delete by filter (vex_delete_where): the leader evaluates it
      * alone, at the state it logs after, and sets n_deleted */
     const vex_filter *where;
     uint64_t n_deleted;
+    size_t bytes; /* logged size, exact once the leader validated it */
     int done, rc;
     char msg[VEX_ERRMSG_MAX];
     pthread_cond_t cv;
@@ -262,10 +267,11 @@ int vx_coll_writable(vex_collection *c, const char *what);
     VX_ASSERT(vx_mutex_held(&(c)->apply.mu) ||                                 \
               vx_coll_state_now(c) == VX_COLL_OPENING)
 int vx_coll_has_id(const vex_collection *c, uint64_t id);
-int vx_coll_live_vector(vex_collection *c, uint64_t id, const void **vec);
+int vx_coll_live_row(vex_collection *c, uint64_t id, const void **vec,
+                     const unsigned char **pay, size_t *pay_len);
 const void *vx_coll_vec_aligned(vex_collection *c, const void *vec);
-int vx_coll_apply_op(vex_collection *c, int kind, uint64_t id, const void *vec,
-                     const unsigned char *meta, size_t meta_len, uint64_t seq);
+struct vx_op;
+int vx_coll_apply_op(vex_collection *c, const struct vx_op *op, uint64_t seq);
 
 /* ---- install.c ---- */
 int vx_coll_active_full(const vex_collection *c);
@@ -278,6 +284,13 @@ int vx_coll_check_vec(vex_collection *c, const void *vec, const char *what,
                       size_t pos, uint64_t id, char *msg, size_t msg_size);
 int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
                        uint64_t id, size_t pos, char *msg, size_t msg_size);
+/* A caller's vex_record of any accepted struct_size (util/abi.h): left
+ * alone when of this header's size, else copied over zeros into *buf and
+ * *r pointed there. VEX_MISUSE for a size out of range. */
+int vx_record_take(const vex_record **r, vex_record *buf, vex_err *err);
+/* A record's payload arguments: VEX_OK, or VEX_INVALID with msg. */
+int vx_coll_check_payload(const void *pay, size_t len, const char *what,
+                          size_t pos, uint64_t id, char *msg, size_t msg_size);
 
 /* ---- search.c ---- */
 /* Check a k-NN call's k, params (stats included) and query; the message

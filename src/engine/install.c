@@ -33,6 +33,8 @@ int vx_coll_active_full(const vex_collection *c)
     const memtable *a = version_active(c->ver.cur);
     return mt_rows(a) * c->vec_bytes +
                atomic_load_explicit(&((memtable *)a)->meta_bytes,
+                                    memory_order_relaxed) +
+               atomic_load_explicit(&((memtable *)a)->pay_bytes,
                                     memory_order_relaxed) >=
            c->db->opts.memtable_bytes;
 }

@@ -13,15 +13,41 @@
 #include "util/endian.h"
 #include "util/rd.h"
 
+_Static_assert(VM_MAX_ENCODED == VEX_MAX_META_BYTES,
+               "vexdb.h documents the metadata limit");
+/* a payload length and the sizes of one operation fit the u32 fields */
+_Static_assert(VEX_MAX_PAYLOAD <= UINT32_MAX, "payload length field");
+
 int vx_logrec_kind_has_vec(int kind)
 {
     return kind == VX_OP_INSERT || kind == VX_OP_UPSERT ||
-           kind == VX_OP_INSERT_M || kind == VX_OP_UPSERT_M;
+           kind == VX_OP_INSERT_M || kind == VX_OP_UPSERT_M ||
+           kind == VX_OP_INSERT_P || kind == VX_OP_UPSERT_P;
 }
 
 int vx_logrec_kind_has_meta(int kind)
 {
-    return kind >= VX_OP_INSERT_M && kind <= VX_OP_SETMETA;
+    return kind >= VX_OP_INSERT_M && kind <= VX_OP_UPSERT_P;
+}
+
+int vx_logrec_kind_has_payload(int kind)
+{
+    return kind == VX_OP_INSERT_P || kind == VX_OP_UPSERT_P;
+}
+
+int vx_logrec_kind_is_insert(int kind)
+{
+    return kind == VX_OP_INSERT || kind == VX_OP_INSERT_M ||
+           kind == VX_OP_INSERT_P;
+}
+
+int vx_logrec_put_kind(int insert, size_t meta_len, size_t pay_len)
+{
+    if (pay_len > 0)
+        return insert ? VX_OP_INSERT_P : VX_OP_UPSERT_P;
+    if (meta_len > 0)
+        return insert ? VX_OP_INSERT_M : VX_OP_UPSERT_M;
+    return insert ? VX_OP_INSERT : VX_OP_UPSERT;
 }
 
 const char *vx_logrec_op_name(int kind)
@@ -29,9 +55,11 @@ const char *vx_logrec_op_name(int kind)
     switch (kind) {
     case VX_OP_INSERT:
     case VX_OP_INSERT_M:
+    case VX_OP_INSERT_P:
         return "insert";
     case VX_OP_UPSERT:
     case VX_OP_UPSERT_M:
+    case VX_OP_UPSERT_P:
         return "upsert";
     case VX_OP_SETMETA:
         return "metadata update";
@@ -40,11 +68,18 @@ const char *vx_logrec_op_name(int kind)
     }
 }
 
-size_t vx_logrec_op_size(size_t vec_bytes, int kind, size_t meta_len)
+static size_t op_header(int kind)
 {
-    return VX_LOGREC_OP_HEADER +
-           (vx_logrec_kind_has_vec(kind) ? vec_bytes : 0) +
-           (vx_logrec_kind_has_meta(kind) ? meta_len : 0);
+    return vx_logrec_kind_has_payload(kind) ? VX_LOGREC_OP_HEADER_P
+                                            : VX_LOGREC_OP_HEADER;
+}
+
+size_t vx_logrec_op_size(size_t vec_bytes, int kind, size_t meta_len,
+                         size_t pay_len)
+{
+    return op_header(kind) + (vx_logrec_kind_has_vec(kind) ? vec_bytes : 0) +
+           (vx_logrec_kind_has_meta(kind) ? meta_len : 0) +
+           (vx_logrec_kind_has_payload(kind) ? pay_len : 0);
 }
 
 void vx_logrec_header(unsigned char *p, uint32_t n_ops)
@@ -54,61 +89,71 @@ void vx_logrec_header(unsigned char *p, uint32_t n_ops)
 }
 
 size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
-                           int *kind, uint64_t *id, const void **vec,
-                           const unsigned char **meta, size_t *meta_len)
+                           vx_op *op)
 {
     vx_rd r = vx_rd_new(p, n);
-    uint32_t ml = 0;
+    uint32_t ml = 0, pl = 0;
     int k;
-    *kind = 0;
-    *id = 0;
-    *vec = NULL;
-    *meta = NULL;
-    *meta_len = 0;
+    memset(op, 0, sizeof *op);
     if (n < VX_LOGREC_OP_HEADER)
         return 0;
     k = vx_rd_u8(&r, NULL);
-    if (k < VX_OP_INSERT || k > VX_OP_SETMETA)
+    if (k < VX_OP_INSERT || k > VX_OP_UPSERT_P)
         return 0;
     if (vx_logrec_kind_has_meta(k)) {
         vx_rd_zero(&r, 3, NULL);
         ml = vx_rd_u32(&r, NULL);
-        if (ml == 0 || ml > VM_MAX_ENCODED)
+        /* kinds 4-6 exist for their metadata; 7 and 8 may have none */
+        if ((ml == 0 && !vx_logrec_kind_has_payload(k)) || ml > VM_MAX_ENCODED)
             return 0;
     } else {
         vx_rd_zero(&r, 7, NULL);
     }
-    *id = vx_rd_u64(&r, NULL);
+    op->id = vx_rd_u64(&r, NULL);
+    if (vx_logrec_kind_has_payload(k)) {
+        pl = vx_rd_u32(&r, NULL);
+        vx_rd_zero(&r, 4, NULL);
+        if (pl == 0 || pl > VEX_MAX_PAYLOAD)
+            return 0;
+    }
     if (vx_logrec_kind_has_vec(k))
-        *vec = vx_rd_take(&r, vec_bytes, NULL);
+        op->vec = vx_rd_take(&r, vec_bytes, NULL);
     if (ml)
-        *meta = vx_rd_take(&r, ml, NULL);
+        op->meta = vx_rd_take(&r, ml, NULL);
+    if (pl)
+        op->pay = vx_rd_take(&r, pl, NULL);
     if (!vx_rd_ok(&r)) {
-        *vec = NULL;
-        *meta = NULL;
+        memset(op, 0, sizeof *op);
         return 0;
     }
-    *kind = k;
-    *meta_len = ml;
+    op->kind = k;
+    op->meta_len = ml;
+    op->pay_len = pl;
     return vx_rd_pos(&r);
 }
 
-void vx_logrec_op_encode(unsigned char *p, int kind, uint64_t id,
-                         const void *vec, size_t vec_bytes,
-                         const unsigned char *meta, size_t meta_len)
+void vx_logrec_op_encode(unsigned char *p, const vx_op *op, size_t vec_bytes)
 {
-    size_t pos = VX_LOGREC_OP_HEADER;
-    memset(p, 0, VX_LOGREC_OP_HEADER);
+    int kind = op->kind;
+    size_t pos = op_header(kind);
+    memset(p, 0, pos);
     p[0] = (unsigned char)kind;
     if (vx_logrec_kind_has_meta(kind))
-        vex_put_u32le(p + 4, (uint32_t)meta_len);
-    vex_put_u64le(p + 8, id);
+        vex_put_u32le(p + 4, (uint32_t)op->meta_len);
+    vex_put_u64le(p + 8, op->id);
+    if (vx_logrec_kind_has_payload(kind))
+        vex_put_u32le(p + 16, (uint32_t)op->pay_len);
     if (vx_logrec_kind_has_vec(kind)) {
-        memcpy(p + pos, vec, vec_bytes);
+        memcpy(p + pos, op->vec, vec_bytes);
         pos += vec_bytes;
     }
-    if (vx_logrec_kind_has_meta(kind) && meta != NULL)
-        memcpy(p + pos, meta, meta_len);
+    if (vx_logrec_kind_has_meta(kind)) {
+        if (op->meta != NULL && op->meta_len > 0)
+            memcpy(p + pos, op->meta, op->meta_len);
+        pos += op->meta_len;
+    }
+    if (vx_logrec_kind_has_payload(kind) && op->pay != NULL)
+        memcpy(p + pos, op->pay, op->pay_len);
 }
 
 /* Decode the metadata of operation i strictly (and free it again). */
@@ -143,18 +188,16 @@ int vx_logrec_check(const unsigned char *p, size_t n,
         return vx_err_set(err, VEX_CORRUPT, "bad operation header");
     count = vex_get_u32le(p + 4);
     for (i = 0, pos = VX_LOGREC_HEADER; i < count; i++) {
-        int kind;
-        uint64_t id;
+        vx_op op;
         const void *vec;
-        const unsigned char *meta;
-        size_t meta_len, used;
+        size_t used;
         int rc;
-        used = vx_logrec_op_decode(p + pos, n - pos, cfg->vec_bytes, &kind, &id,
-                                   &vec, &meta, &meta_len);
+        used = vx_logrec_op_decode(p + pos, n - pos, cfg->vec_bytes, &op);
+        vec = op.vec;
         if (used == 0)
             return vx_err_set(err, VEX_CORRUPT,
                               "operation %u at byte %zu is malformed", i, pos);
-        if (kind == VX_OP_SETMETA)
+        if (op.kind == VX_OP_SETMETA)
             return vx_err_set(err, VEX_CORRUPT,
                               "operation %u at byte %zu is a metadata update "
                               "without a vector (never logged)",
@@ -169,8 +212,8 @@ int vx_logrec_check(const unsigned char *p, size_t n,
             if (vx_vector_check(cfg, vec, why, sizeof why) != VEX_OK)
                 return vx_err_set(err, VEX_CORRUPT, "operation %u: %s", i, why);
         }
-        if (meta_len &&
-            (rc = check_meta(meta, meta_len, mem, i, pos, err)) != VEX_OK)
+        if (op.meta_len &&
+            (rc = check_meta(op.meta, op.meta_len, mem, i, pos, err)) != VEX_OK)
             return rc;
         pos += used;
     }

@@ -5,9 +5,11 @@
  * A record is an 8-byte header (magic "VOP1", number of operations) and
  * that many operations, each a 16-byte header (kind, metadata length, id)
  * followed by the vector (puts) and the encoded metadata record (kinds 4
- * to 6). The write path encodes a group's operations into one record,
- * vex_batch keeps its operations in the same encoding, and recovery checks
- * a record whole with vx_logrec_check before it applies any of it. The
+ * to 6); kinds 7 and 8 (puts with a payload) have a 24-byte header (the
+ * payload length added) and carry the vector, the metadata (possibly
+ * none) and the payload bytes. The write path encodes a group's operations into
+ * one record, vex_batch keeps its operations in the same encoding, and recovery
+ * checks a record whole with vx_logrec_check before it applies any of it. The
  * decoders read untrusted bytes (a log file) and never read past `n`.
  *
  * Pure functions: no locks, no allocation, any thread.
@@ -22,48 +24,70 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#define VX_LOGREC_MAGIC     0x31504f56u /* "VOP1" little-endian */
-#define VX_LOGREC_HEADER    8
-#define VX_LOGREC_OP_HEADER 16
+#define VX_LOGREC_MAGIC       0x31504f56u /* "VOP1" little-endian */
+#define VX_LOGREC_HEADER      8
+#define VX_LOGREC_OP_HEADER   16
+#define VX_LOGREC_OP_HEADER_P 24 /* kinds 7 and 8 */
 
 /* Operation kinds. Kinds 4-6 carry a metadata record: insert and upsert
  * with metadata, and a metadata-only update (which is never logged: the
- * leader logs it as VX_OP_UPSERT_M with the row's current vector). */
+ * leader logs it as VX_OP_UPSERT_M, or VX_OP_UPSERT_P when the row has a
+ * payload, with the row's current vector and payload). Kinds 7 and 8 are
+ * insert and upsert with a payload (1..VEX_MAX_PAYLOAD bytes) and
+ * optional metadata (length 0: none). */
 enum {
     VX_OP_INSERT = 1,
     VX_OP_UPSERT = 2,
     VX_OP_DELETE = 3,
     VX_OP_INSERT_M = 4,
     VX_OP_UPSERT_M = 5,
-    VX_OP_SETMETA = 6
+    VX_OP_SETMETA = 6,
+    VX_OP_INSERT_P = 7,
+    VX_OP_UPSERT_P = 8
 };
+
+/* One operation, as encoded or decoded; pointers borrow the caller's or
+ * the record's bytes. */
+typedef struct vx_op {
+    int kind;
+    uint64_t id;
+    const void *vec;           /* puts: vec_bytes (may be unaligned) */
+    const unsigned char *meta; /* encoded metadata record, or NULL */
+    size_t meta_len;
+    const unsigned char *pay; /* payload bytes (kinds 7, 8), or NULL */
+    size_t pay_len;
+} vx_op;
 
 int vx_logrec_kind_has_vec(int kind);
 int vx_logrec_kind_has_meta(int kind);
+int vx_logrec_kind_has_payload(int kind);
+int vx_logrec_kind_is_insert(int kind);
+/* The put kind for a record: with a payload 7/8, else with metadata 4/5,
+ * else 1/2 (`insert` chooses the insert kinds). */
+int vx_logrec_put_kind(int insert, size_t meta_len, size_t pay_len);
 /* "insert", "upsert", "metadata update" or "delete", for messages. */
 const char *vx_logrec_op_name(int kind);
 
 /* Bytes of one encoded operation. */
-size_t vx_logrec_op_size(size_t vec_bytes, int kind, size_t meta_len);
+size_t vx_logrec_op_size(size_t vec_bytes, int kind, size_t meta_len,
+                         size_t pay_len);
 
 /* Write the record header for n_ops operations at p. */
 void vx_logrec_header(unsigned char *p, uint32_t n_ops);
 
-/* Encode one operation at p (vx_logrec_op_size bytes). With meta == NULL
- * the metadata length is written but not the bytes (the caller fills
- * them in place). */
-void vx_logrec_op_encode(unsigned char *p, int kind, uint64_t id,
-                         const void *vec, size_t vec_bytes,
-                         const unsigned char *meta, size_t meta_len);
+/* Encode one operation at p (vx_logrec_op_size bytes). With op->meta or
+ * op->pay NULL the lengths are written but not those bytes (the caller
+ * fills them in place). */
+void vx_logrec_op_encode(unsigned char *p, const vx_op *op, size_t vec_bytes);
 
-/* Decode one operation at p (n bytes left): its size, or 0 when the bytes
- * are not a well-formed operation (unknown kind, non-zero reserved bytes,
- * metadata length 0 or above VM_MAX_ENCODED, or too short). `vec` and
- * `meta` point into p; the vector may be unaligned. The metadata bytes
+/* Decode one operation at p (n bytes left) into *op: its size, or 0 when
+ * the bytes are not a well-formed operation (unknown kind, non-zero
+ * reserved bytes, metadata length 0 (kinds 4-6) or above VM_MAX_ENCODED,
+ * payload length 0 or above VEX_MAX_PAYLOAD (kinds 7, 8), or too short).
+ * Pointers point into p; the vector may be unaligned. The metadata bytes
  * are only located (decode them with vx_vm_record_decode). */
 size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
-                           int *kind, uint64_t *id, const void **vec,
-                           const unsigned char **meta, size_t *meta_len);
+                           vx_op *op);
 
 /* Check a whole record before any of it is applied: the header, every
  * operation well-formed and loggable (no metadata-only update), every

@@ -1,6 +1,7 @@
 /*
  * read.c - reads of one record or of all of them, each on a snapshot
- * (V2): vex_get (the vector), vex_get_meta (the metadata), vex_scan
+ * (V2): vex_get (the vector), vex_get_meta (the metadata),
+ * vex_get_payload (the payload), vex_scan
  * (every visible record, optionally filtered), vex_collection_count. A
  * record is looked up newest source first: memtables from the active one
  * back, then segments from the newest.
@@ -47,6 +48,40 @@ int vex_get(vex_collection *c, uint64_t id, void *vector_out)
         return vx_err_set(&c->err, VEX_MISUSE, "vector_out is NULL");
     vx_coll_snap_take(c, &s);
     rc = vx_coll_get_snap(c, &s, id, vector_out);
+    vx_coll_snap_drop(&s);
+    return rc;
+}
+
+int vex_get_payload(vex_collection *c, uint64_t id, void *buf, size_t cap,
+                    size_t *len)
+{
+    vx_snap s;
+    uint64_t ref;
+    const vx_source *src;
+    const void *p = NULL;
+    size_t n = 0;
+    int rc;
+    if (len)
+        *len = 0;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (len == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE, "len is NULL");
+    if (buf == NULL && cap > 0)
+        return vx_err_set(&c->err, VEX_MISUSE, "buf is NULL with cap %zu", cap);
+    vx_coll_snap_take(c, &s);
+    src = vx_coll_find_row(&s, id, &ref);
+    if (src == NULL) {
+        rc = vx_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
+                        (unsigned long long)id);
+    } else {
+        rc = src->m->payload(src->self, ref, &p, &n, &c->err);
+        if (rc == VEX_OK) {
+            if (n > 0 && cap > 0)
+                memcpy(buf, p, n < cap ? n : cap);
+            *len = n;
+        }
+    }
     vx_coll_snap_drop(&s);
     return rc;
 }

@@ -40,11 +40,8 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     const unsigned char *p = payload;
     size_t pos;
     uint32_t n_ops, i;
-    int kind, rc;
-    uint64_t id;
-    const void *vec;
-    const unsigned char *meta;
-    size_t meta_len;
+    int rc;
+    vx_op op;
     VX_ASSERT_APPLY(c);
     if (c->apply.stop_seq && seq >= c->apply.stop_seq)
         return VX_REPLAY_STOP; /* past the version's point in time */
@@ -73,9 +70,8 @@ static int replay_record(void *ctx, uint64_t seq, const void *payload, size_t n)
     if (vx_coll_active_full(c) && (rc = vx_coll_freeze(c)) != VEX_OK)
         return rc;
     for (i = 0, pos = VX_LOGREC_HEADER; i < n_ops && rc == VEX_OK; i++) {
-        pos += vx_logrec_op_decode(p + pos, n - pos, c->vec_bytes, &kind, &id,
-                                   &vec, &meta, &meta_len);
-        rc = vx_coll_apply_op(c, kind, id, vec, meta, meta_len, seq);
+        pos += vx_logrec_op_decode(p + pos, n - pos, c->vec_bytes, &op);
+        rc = vx_coll_apply_op(c, &op, seq);
     }
     if (rc == VEX_OK) {
         c->apply.last_seq = seq;

@@ -74,6 +74,8 @@ int vex_stats_get(vex_collection *c, vex_stats *user)
         uint64_t n = mt_rows(m);
         st->memtable_rows += n;
         st->memtable_bytes += vx_mt_memory(m);
+        st->payload_bytes +=
+            atomic_load_explicit(&m->pay_bytes, memory_order_relaxed);
         if (m->ix)
             st->unindexed_rows += n - mt_indexed(m);
     }
@@ -83,6 +85,7 @@ int vex_stats_get(vex_collection *c, vex_stats *user)
         st->segment_rows += g->info.n_keys;
         st->deleted_rows += vseg_dead(g);
         st->segment_bytes += g->info.file_size;
+        st->payload_bytes += vx_seg_payload_bytes(g->s);
     }
     st->last_seq = s.seq;
     vx_coll_snap_drop(&s);

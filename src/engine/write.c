@@ -17,10 +17,10 @@
  *
  * Vectors and metadata are checked against the collection's
  * configuration and schema in the caller's thread, before a request is
- * queued. A metadata-only update is a new row with the old vector: the
- * leader logs it as an upsert with metadata and the vector it finds
- * (encode_group), never as a reference to the old row, which a
- * compaction may drop before the log record is flushed (invariant 2 of
+ * queued. A metadata-only update is a new row with the old vector and
+ * payload: the leader logs it as an upsert with metadata and the vector
+ * and payload it finds (encode_group), never as a reference to the old row,
+ * which a compaction may drop before the log record is flushed (invariant 2 of
  * collection.c would then be broken on replay).
  */
 #include <stdio.h>
@@ -31,47 +31,51 @@
 #include "engine/logrec.h"
 #include "engine/meta_api.h"
 #include "meta/value.h"
+#include "util/abi.h"
 
 /* Iterate the operations of a request. */
 typedef struct op_iter {
     const vx_wreq *w;
     size_t pos, i;
-    const unsigned char *meta; /* of the last operation (kinds 4-6) */
-    size_t meta_len;
 } op_iter;
 
-static int op_next(const vex_collection *c, op_iter *it, int *kind,
-                   uint64_t *id, const void **vec)
+static int op_next(const vex_collection *c, op_iter *it, vx_op *op)
 {
     const vx_wreq *w = it->w;
     if (it->i >= w->n_ops)
         return 0;
     if (w->ops == NULL) {
-        *kind = w->one_kind;
-        *id = w->one_id;
-        *vec = w->one_vec;
-        it->meta = w->one_meta;
-        it->meta_len = w->one_meta_len;
+        op->kind = w->one_kind;
+        op->id = w->one_id;
+        op->vec = w->one_vec;
+        op->meta = w->one_meta;
+        op->meta_len = w->one_meta_len;
+        op->pay = w->one_pay;
+        op->pay_len = w->one_pay_len;
     } else {
         it->pos += vx_logrec_op_decode(w->ops + it->pos, w->ops_len - it->pos,
-                                       c->vec_bytes, kind, id, vec, &it->meta,
-                                       &it->meta_len);
+                                       c->vec_bytes, op);
     }
     it->i++;
     return 1;
 }
 
+/* The logged size of a request as it was queued (its metadata updates
+ * counted with a vector but without the payload they will carry). */
 static size_t wreq_bytes(const vex_collection *c, const vx_wreq *w)
 {
     if (w->where) /* sized by the leader when it evaluates the filter */
         return 0;
+    if (w->bytes)
+        return w->bytes;
     if (w->ops)
         return w->ops_len + w->n_setmeta * c->vec_bytes;
-    return vx_logrec_op_size(c->vec_bytes, w->one_kind, w->one_meta_len) +
+    return vx_logrec_op_size(c->vec_bytes, w->one_kind, w->one_meta_len,
+                             w->one_pay_len) +
            (w->one_kind == VX_OP_SETMETA ? c->vec_bytes : 0);
 }
 
-static int touch(vex_collection *c, uint64_t id, int live)
+static int touch(vex_collection *c, uint64_t id, uint64_t val)
 {
     if (c->lead.n_touched == c->lead.cap_touched) {
         size_t cap = c->lead.cap_touched ? c->lead.cap_touched * 2 : 64;
@@ -81,50 +85,92 @@ static int touch(vex_collection *c, uint64_t id, int live)
         c->lead.touched = p;
         c->lead.cap_touched = cap;
     }
-    if (vx_idmap_put(&c->lead.overlay, id, (uint64_t)live) != VEX_OK)
+    if (vx_idmap_put(&c->lead.overlay, id, val) != VEX_OK)
         return VEX_NOMEM;
     c->lead.touched[c->lead.n_touched++] = id;
     return VEX_OK;
 }
 
-static int exists_now(vex_collection *c, uint64_t id)
+/* Whether `id` is live now (state + overlay), and with `want_pay` the
+ * length of the payload a metadata update of it would carry (*pay_len,
+ * live only; looked up in the state only when asked, as it costs a
+ * second search of the sources). */
+static int exists_now(vex_collection *c, uint64_t id, int want_pay,
+                      size_t *pay_len)
 {
     uint64_t v;
-    if (vx_idmap_get(&c->lead.overlay, id, &v))
-        return (int)v;
-    return vx_coll_has_id(c, id);
+    const unsigned char *p;
+    *pay_len = 0;
+    if (vx_idmap_get(&c->lead.overlay, id, &v)) {
+        *pay_len = (size_t)(v >> 1);
+        return (int)(v & 1);
+    }
+    if (!vx_coll_has_id(c, id))
+        return 0;
+    if (!want_pay)
+        return 1;
+    /* a row's payload was checked when it was stored (memtable) or
+     * opened (segment): this lookup does not fail */
+    (void)vx_coll_live_row(c, id, NULL, &p, pay_len);
+    return 1;
 }
 
 /* Check a request's operations in order against state + overlay; on
- * success its effects stay in the overlay. */
+ * success its effects stay in the overlay and w->bytes is its exact
+ * logged size (metadata updates with the vector and payload they carry).
+ * A request larger than a group's record is VEX_FULL. */
 static int validate(vex_collection *c, vx_wreq *w)
 {
-    op_iter it = {w, 0, 0, NULL, 0};
-    int kind, rc = VEX_OK;
-    uint64_t id;
-    const void *vec;
+    op_iter it = {w, 0, 0};
+    vx_op op;
+    int rc = VEX_OK;
+    size_t bytes = 0;
     VX_ASSERT_HELD(&c->apply.mu);
-    while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec)) {
-        int ex = exists_now(c, id);
-        if (kind == VX_OP_SETMETA && !ex) {
+    while (rc == VEX_OK && op_next(c, &it, &op)) {
+        size_t pl;
+        int ex = exists_now(c, op.id, op.kind == VX_OP_SETMETA, &pl);
+        uint64_t id = op.id;
+        if (op.kind == VX_OP_SETMETA && !ex) {
             rc = VEX_NOTFOUND;
             snprintf(w->msg, sizeof w->msg,
                      "metadata update of id %llu (operation %zu): no such id",
                      (unsigned long long)id, it.i - 1);
-        } else if ((kind == VX_OP_INSERT || kind == VX_OP_INSERT_M) && ex) {
+        } else if (vx_logrec_kind_is_insert(op.kind) && ex) {
             rc = VEX_EXISTS;
             snprintf(w->msg, sizeof w->msg,
                      "insert of id %llu (operation %zu): the id exists",
                      (unsigned long long)id, it.i - 1);
-        } else if (kind == VX_OP_DELETE && !ex) {
+        } else if (op.kind == VX_OP_DELETE && !ex) {
             rc = VEX_NOTFOUND;
             snprintf(w->msg, sizeof w->msg,
                      "delete of id %llu (operation %zu): no such id",
                      (unsigned long long)id, it.i - 1);
-        } else if (touch(c, id, kind != VX_OP_DELETE) != VEX_OK) {
-            rc = VEX_NOMEM;
-            snprintf(w->msg, sizeof w->msg, "out of memory");
+        } else {
+            if (op.kind == VX_OP_SETMETA)
+                bytes += vx_logrec_op_size(
+                    c->vec_bytes, vx_logrec_put_kind(0, op.meta_len, pl),
+                    op.meta_len, pl);
+            else
+                bytes += vx_logrec_op_size(c->vec_bytes, op.kind, op.meta_len,
+                                           op.pay_len);
+            if (op.kind != VX_OP_SETMETA)
+                pl = op.pay_len;
+            if (touch(c, id,
+                      op.kind == VX_OP_DELETE ? 0 : ((uint64_t)pl << 1) | 1) !=
+                VEX_OK) {
+                rc = VEX_NOMEM;
+                snprintf(w->msg, sizeof w->msg, "out of memory");
+            }
         }
+    }
+    if (rc == VEX_OK && bytes > VX_GROUP_MAX_BYTES - VX_LOGREC_HEADER) {
+        rc = VEX_FULL;
+        snprintf(w->msg, sizeof w->msg,
+                 "the commit's log record would take %zu bytes, more than "
+                 "the %zu a record may hold (metadata updates are logged "
+                 "with the record's vector and payload): commit fewer "
+                 "metadata updates at a time",
+                 bytes, (size_t)VX_GROUP_MAX_BYTES - VX_LOGREC_HEADER);
     }
     if (rc != VEX_OK) {
         /* clear the overlay; the leader re-validates the requests accepted
@@ -132,6 +178,8 @@ static int validate(vex_collection *c, vx_wreq *w)
         for (size_t i = 0; i < c->lead.n_touched; i++)
             vx_idmap_remove(&c->lead.overlay, c->lead.touched[i]);
         c->lead.n_touched = 0;
+    } else {
+        w->bytes = bytes;
     }
     return rc;
 }
@@ -158,62 +206,71 @@ static void publish_seq(vex_collection *c, uint64_t seq)
     vx_mutex_unlock(&c->ver.mu);
 }
 
-/* Leader: the group [head .. last]. */
 /* Encode the accepted requests of [head .. last] after the record header
- * in c->lead.rec (sized by wreq_bytes). A metadata-only update is logged as an
- * upsert with metadata carrying the record's current vector, taken from
- * an earlier put of the same group (vecmap) or from the state: so replay
- * never needs a row that a compaction may have dropped since (a segment
- * row ended by the update is gone after the next compaction, while the
- * log record may be replayed until the next flush). */
+ * in c->lead.rec (sized by their exact bytes). A metadata-only update is
+ * logged as an upsert with metadata carrying the record's current vector
+ * and payload, taken from an earlier put of the same group (vecmap: the
+ * offset of that put in the record) or from the state: so replay never
+ * needs a row that a compaction may have dropped since (a segment row
+ * ended by the update is gone after the next compaction, while the log
+ * record may be replayed until the next flush). */
 static int encode_group(vex_collection *c, vx_wreq *head, vx_wreq *last,
-                        size_t n_setmeta)
+                        size_t n_setmeta, size_t rec_len)
 {
     size_t pos = VX_LOGREC_HEADER;
     int rc = VEX_OK;
+    (void)rec_len; /* for the assertions */
     for (vx_wreq *w = head; rc == VEX_OK; w = w->next) {
         if (w->rc == VEX_OK) {
-            op_iter it = {w, 0, 0, NULL, 0};
-            int kind;
-            uint64_t id, at;
-            const void *vec;
-            while (rc == VEX_OK && op_next(c, &it, &kind, &id, &vec)) {
-                if (kind == VX_OP_SETMETA) {
-                    if (vx_idmap_get(&c->lead.vecmap, id, &at))
-                        vec = c->lead.rec + at;
-                    else if ((rc = vx_coll_live_vector(c, id, &vec)) != VEX_OK)
+            op_iter it = {w, 0, 0};
+            vx_op op;
+            uint64_t at;
+            while (rc == VEX_OK && op_next(c, &it, &op)) {
+                if (op.kind == VX_OP_SETMETA) {
+                    if (vx_idmap_get(&c->lead.vecmap, op.id, &at)) {
+                        vx_op prev;
+                        (void)vx_logrec_op_decode(c->lead.rec + at, pos - at,
+                                                  c->vec_bytes, &prev);
+                        op.vec = prev.vec;
+                        op.pay = prev.pay;
+                        op.pay_len = prev.pay_len;
+                    } else if ((rc = vx_coll_live_row(c, op.id, &op.vec,
+                                                      &op.pay, &op.pay_len)) !=
+                               VEX_OK) {
                         break;
-                    kind = VX_OP_UPSERT_M;
+                    }
+                    op.kind = vx_logrec_put_kind(0, op.meta_len, op.pay_len);
+                    if (op.kind == VX_OP_UPSERT)
+                        op.kind = VX_OP_UPSERT_M; /* as logged before */
                 }
-                vx_logrec_op_encode(c->lead.rec + pos, kind, id, vec,
-                                    c->vec_bytes, it.meta, it.meta_len);
-                if (n_setmeta && vx_logrec_kind_has_vec(kind)) {
-                    if (vx_idmap_put(&c->lead.vecmap, id,
-                                     pos + VX_LOGREC_OP_HEADER) != VEX_OK)
+                VX_ASSERT(pos + vx_logrec_op_size(c->vec_bytes, op.kind,
+                                                  op.meta_len, op.pay_len) <=
+                          rec_len);
+                vx_logrec_op_encode(c->lead.rec + pos, &op, c->vec_bytes);
+                if (n_setmeta && vx_logrec_kind_has_vec(op.kind)) {
+                    if (vx_idmap_put(&c->lead.vecmap, op.id, pos) != VEX_OK)
                         rc = vx_coll_nomem(c);
                 } else if (n_setmeta) {
-                    vx_idmap_remove(&c->lead.vecmap, id);
+                    vx_idmap_remove(&c->lead.vecmap, op.id);
                 }
-                pos += vx_logrec_op_size(c->vec_bytes, kind, it.meta_len);
+                pos += vx_logrec_op_size(c->vec_bytes, op.kind, op.meta_len,
+                                         op.pay_len);
             }
         }
         if (w == last)
             break;
     }
+    VX_ASSERT(rc != VEX_OK || pos == rec_len);
     if (n_setmeta) {
         /* empty the map again: every id it may hold is in the record */
         size_t p = VX_LOGREC_HEADER;
         while (p < pos) {
-            int kind;
-            uint64_t id;
-            const void *vec;
-            const unsigned char *meta;
-            size_t meta_len, used;
-            used = vx_logrec_op_decode(c->lead.rec + p, pos - p, c->vec_bytes,
-                                       &kind, &id, &vec, &meta, &meta_len);
+            vx_op op;
+            size_t used = vx_logrec_op_decode(c->lead.rec + p, pos - p,
+                                              c->vec_bytes, &op);
             if (used == 0)
                 break;
-            vx_idmap_remove(&c->lead.vecmap, id);
+            vx_idmap_remove(&c->lead.vecmap, op.id);
             p += used;
         }
     }
@@ -259,8 +316,8 @@ static int where_row(void *arg, const vx_source *src, uint64_t id, uint64_t ref)
         return vx_err_set(&x->c->err, VEX_NOMEM,
                           "delete where: out of memory for %llu deletes",
                           (unsigned long long)x->n + 1);
-    vx_logrec_op_encode(x->c->lead.rec + x->pos, VX_OP_DELETE, id, NULL,
-                        x->c->vec_bytes, NULL, 0);
+    vx_op op = {.kind = VX_OP_DELETE, .id = id};
+    vx_logrec_op_encode(x->c->lead.rec + x->pos, &op, x->c->vec_bytes);
     x->pos += VX_LOGREC_OP_HEADER;
     x->n++;
     return 0;
@@ -317,12 +374,16 @@ static void rec_trim(vex_collection *c)
     }
 }
 
-static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
+/* Leader: the group [head .. *last]. A request whose exact size would
+ * take the record past VX_GROUP_MAX_BYTES (metadata updates carry
+ * payloads the queue did not count) ends the group before it: *last
+ * moves back and the rest goes to the next leader. */
+static void lead(vex_collection *c, vx_wreq *head, vx_wreq **lastp)
 {
     size_t rec_len = VX_LOGREC_HEADER, n_ops = 0, n_setmeta = 0;
     int rc = VEX_OK;
     uint64_t seq = 0;
-    vx_wreq *w;
+    vx_wreq *w, *last = *lastp, *prev = NULL;
     VX_ASSERT(!vx_mutex_held(&c->apply.mu));
 
     vx_mutex_lock(&c->apply.mu);
@@ -355,9 +416,16 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
         goto log;
     }
     /* validate in order; requests that fail drop out of the group */
-    for (w = head;; w = w->next) {
+    for (w = head;; prev = w, w = w->next) {
         size_t before = c->lead.n_touched;
         w->rc = validate(c, w);
+        if (w->rc == VEX_OK && w != head &&
+            rec_len + w->bytes > VX_GROUP_MAX_BYTES) {
+            /* too big for this group: w and the rest wait for the next */
+            last = prev;
+            *lastp = prev;
+            break;
+        }
         if (w->rc != VEX_OK && before > 0) {
             /* rebuild the overlay of the accepted requests before w */
             vx_wreq *v;
@@ -367,7 +435,7 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
                     (void)validate(c, v);
         }
         if (w->rc == VEX_OK) {
-            rec_len += wreq_bytes(c, w);
+            rec_len += w->bytes;
             n_ops += w->n_ops;
             n_setmeta += w->ops ? w->n_setmeta : w->one_kind == VX_OP_SETMETA;
         }
@@ -391,7 +459,7 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq *last)
         c->lead.rec_cap = rec_len;
     }
     vx_logrec_header(c->lead.rec, (uint32_t)n_ops);
-    rc = encode_group(c, head, last, n_setmeta);
+    rc = encode_group(c, head, last, n_setmeta, rec_len);
     if (rc != VEX_OK)
         goto done;
 log:
@@ -404,15 +472,10 @@ log:
     {
         size_t pos = VX_LOGREC_HEADER;
         for (size_t i = 0; i < n_ops && rc == VEX_OK; i++) {
-            int kind;
-            uint64_t id;
-            const void *vec;
-            const unsigned char *meta;
-            size_t meta_len;
+            vx_op op;
             pos += vx_logrec_op_decode(c->lead.rec + pos, rec_len - pos,
-                                       c->vec_bytes, &kind, &id, &vec, &meta,
-                                       &meta_len);
-            rc = vx_coll_apply_op(c, kind, id, vec, meta, meta_len, seq);
+                                       c->vec_bytes, &op);
+            rc = vx_coll_apply_op(c, &op, seq);
         }
         if (head->where)
             head->n_deleted = n_ops;
@@ -490,7 +553,7 @@ int vx_coll_submit(vex_collection *c, vx_wreq *w)
     }
     vx_mutex_unlock(&c->wq.mu);
 
-    lead(c, w, last);
+    lead(c, w, &last);
 
     vx_mutex_lock(&c->wq.mu);
     c->wq.head = last->next;
@@ -544,8 +607,27 @@ int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
     return rc;
 }
 
+int vx_coll_check_payload(const void *pay, size_t len, const char *what,
+                          size_t pos, uint64_t id, char *msg, size_t msg_size)
+{
+    if (len > VEX_MAX_PAYLOAD)
+        snprintf(msg, msg_size,
+                 "%s of id %llu (operation %zu): payload of %zu bytes, more "
+                 "than VEX_MAX_PAYLOAD (%u)",
+                 what, (unsigned long long)id, pos, len,
+                 (unsigned)VEX_MAX_PAYLOAD);
+    else if (len > 0 && pay == NULL)
+        snprintf(msg, msg_size,
+                 "%s of id %llu (operation %zu): payload is NULL with length "
+                 "%zu",
+                 what, (unsigned long long)id, pos, len);
+    else
+        return VEX_OK;
+    return VEX_INVALID;
+}
+
 static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
-                     const vex_meta *meta)
+                     const vex_meta *meta, const void *pay, size_t pay_len)
 {
     vx_wreq w;
     const vm_record *rec = vx_meta_record(meta);
@@ -561,21 +643,22 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
         if (vx_coll_check_vec(c, vec, vx_logrec_op_name(kind), 0, id, msg,
                               sizeof msg) != VEX_OK)
             return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
+        if (vx_coll_check_payload(pay, pay_len, vx_logrec_op_name(kind), 0, id,
+                                  msg, sizeof msg) != VEX_OK)
+            return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
     }
     if (kind != VX_OP_DELETE &&
         vx_coll_check_meta(c, rec, kind, id, 0, msg, sizeof msg) != VEX_OK)
         return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
     if (vx_vm_record_n_fields(rec) > 0 || kind == VX_OP_SETMETA) {
-        if (kind == VX_OP_INSERT)
-            kind = VX_OP_INSERT_M;
-        else if (kind == VX_OP_UPSERT)
-            kind = VX_OP_UPSERT_M;
         enc_len = vx_vm_record_encoded_size(rec);
         enc = enc_len <= sizeof stack ? stack : vx_mem_alloc(c->mem, enc_len);
         if (enc == NULL)
             return vx_coll_nomem(c);
         vx_vm_record_encode(rec, enc);
     }
+    if (kind == VX_OP_INSERT || kind == VX_OP_UPSERT)
+        kind = vx_logrec_put_kind(kind == VX_OP_INSERT, enc_len, pay_len);
     memset(&w, 0, sizeof w);
     w.n_ops = 1;
     w.one_kind = kind;
@@ -583,6 +666,8 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
     w.one_vec = vec;
     w.one_meta = enc;
     w.one_meta_len = enc_len;
+    w.one_pay = pay_len ? pay : NULL;
+    w.one_pay_len = pay_len;
     rc = vx_coll_submit(c, &w);
     if (enc != stack)
         vx_mem_free(c->mem, enc);
@@ -591,34 +676,85 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
 
 int vex_insert(vex_collection *c, uint64_t id, const void *vector)
 {
-    return write_one(c, VX_OP_INSERT, id, vector, NULL);
+    return write_one(c, VX_OP_INSERT, id, vector, NULL, NULL, 0);
 }
 
 int vex_upsert(vex_collection *c, uint64_t id, const void *vector)
 {
-    return write_one(c, VX_OP_UPSERT, id, vector, NULL);
+    return write_one(c, VX_OP_UPSERT, id, vector, NULL, NULL, 0);
 }
 
 int vex_delete(vex_collection *c, uint64_t id)
 {
-    return write_one(c, VX_OP_DELETE, id, NULL, NULL);
+    return write_one(c, VX_OP_DELETE, id, NULL, NULL, NULL, 0);
 }
 
 int vex_insert_meta(vex_collection *c, uint64_t id, const void *vector,
                     const vex_meta *meta)
 {
-    return write_one(c, VX_OP_INSERT, id, vector, meta);
+    return write_one(c, VX_OP_INSERT, id, vector, meta, NULL, 0);
 }
 
 int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
                     const vex_meta *meta)
 {
-    return write_one(c, VX_OP_UPSERT, id, vector, meta);
+    return write_one(c, VX_OP_UPSERT, id, vector, meta, NULL, 0);
 }
 
 int vex_update_meta(vex_collection *c, uint64_t id, const vex_meta *meta)
 {
-    return write_one(c, VX_OP_SETMETA, id, NULL, meta);
+    return write_one(c, VX_OP_SETMETA, id, NULL, meta, NULL, 0);
+}
+
+void vex_record_init_size(vex_record *r, size_t size)
+{
+    vex_record full;
+    if (r == NULL)
+        return;
+    memset(&full, 0, sizeof full);
+    full.struct_size = (uint32_t)sizeof full;
+    vx_abi_init(&VX_ABI_RECORD, r, size, &full);
+}
+
+void(vex_record_init)(vex_record *r)
+{
+    vex_record_init_size(r, VX_ABI_RECORD.ends[0]);
+}
+
+int vx_record_take(const vex_record **r, vex_record *buf, vex_err *err)
+{
+    int rc;
+    if ((*r)->struct_size == sizeof **r)
+        return VEX_OK;
+    memset(buf, 0, sizeof *buf);
+    if ((rc = vx_abi_in(&VX_ABI_RECORD, *r, buf, err)) != VEX_OK)
+        return rc;
+    *r = buf;
+    return VEX_OK;
+}
+
+static int write_record(vex_collection *c, int kind, const vex_record *r)
+{
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    vex_record buf;
+    int rc;
+    if (r == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE, "record is NULL");
+    if ((rc = vx_record_take(&r, &buf, &c->err)) != VEX_OK)
+        return rc;
+    return write_one(c, kind, r->id, r->vector, r->meta, r->payload,
+                     r->payload_len);
+}
+
+int vex_insert_record(vex_collection *c, const vex_record *r)
+{
+    return write_record(c, VX_OP_INSERT, r);
+}
+
+int vex_upsert_record(vex_collection *c, const vex_record *r)
+{
+    return write_record(c, VX_OP_UPSERT, r);
 }
 
 /* ---------------------------------------------------------------------

@@ -76,6 +76,37 @@ static int meta_col_encode(const seg_builder *b, meta_col *mc)
                               &mc->blob, &mc->len);
 }
 
+/* The keys' payloads for the PAYLOAD section: pointers into the
+ * memtable or the input segments' mappings (both held by the caller). */
+typedef struct pay_col {
+    const unsigned char **p;
+    uint32_t *len;
+    int any; /* some key has a payload (else no section is written) */
+} pay_col;
+
+static void pay_col_free(const vex_mem *mem, pay_col *pc)
+{
+    vx_mem_free(mem, pc->p);
+    vx_mem_free(mem, pc->len);
+}
+
+static int pay_col_init(const seg_builder *b, pay_col *pc, uint64_t n)
+{
+    pc->p = vx_mem_calloc(b->mem, n ? n : 1, sizeof *pc->p);
+    pc->len = vx_mem_calloc(b->mem, n ? n : 1, sizeof *pc->len);
+    if (pc->p == NULL || pc->len == NULL)
+        return vx_err_set(b->err, VEX_NOMEM, "out of memory");
+    return VEX_OK;
+}
+
+static void pay_col_set(pay_col *pc, uint64_t k, const unsigned char *p,
+                        size_t len)
+{
+    pc->p[k] = p;
+    pc->len[k] = (uint32_t)len;
+    pc->any |= len > 0;
+}
+
 static int cmp_idkey(const void *a, const void *b)
 {
     const idkey *x = a, *y = b;
@@ -128,8 +159,8 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
                          uint64_t n_rows, uint64_t n_keys, const uint64_t *ids,
                          const uint64_t *row_keys, const uint64_t *key_ids,
                          const void *blob, uint64_t blob_size,
-                         const meta_col *mc, uint64_t min_seq, uint64_t max_seq,
-                         vseg **out)
+                         const meta_col *mc, const pay_col *pc,
+                         uint64_t min_seq, uint64_t max_seq, vseg **out)
 {
     seg_write_info wi;
     char *path = NULL;
@@ -153,6 +184,10 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     if (mc->any) {
         wi.meta = mc->blob;
         wi.meta_len = mc->len;
+    }
+    if (pc->any) {
+        wi.pay = pc->p;
+        wi.pay_len = pc->len;
     }
     {
         char name[64];
@@ -195,6 +230,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     uint64_t blob_size = 0;
     vx_ix *flat = NULL, *ix = m->ix;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
+    pay_col pc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     key_ids = vx_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
@@ -230,6 +266,14 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
         mc.recs[r] = mt_visible(m, r, s) ? mt_row_meta(m, r) : NULL;
     if (rc == VEX_OK)
         rc = meta_col_encode(b, &mc);
+    /* the payload of every live key (dead keys: none) */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &pc, n_keys)) == VEX_OK)
+        for (uint64_t r = 0; r < n_keys; r++) {
+            size_t len;
+            const unsigned char *p = mt_row_pay(m, r, &len);
+            if (mt_visible(m, r, s))
+                pay_col_set(&pc, r, p, len);
+        }
     if (rc != VEX_OK)
         goto out;
     if (ix) {
@@ -269,10 +313,11 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (rc == VEX_OK)
         rc = write_segment(b, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
                            n, n_keys, ids, row_keys, key_ids, blob, blob_size,
-                           &mc, m->min_seq ? m->min_seq : 1,
+                           &mc, &pc, m->min_seq ? m->min_seq : 1,
                            m->freeze_seq ? m->freeze_seq : 1, out);
 out:
     meta_col_free(b->mem, &mc);
+    pay_col_free(b->mem, &pc);
     vx_ix_free(flat);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, key_ids);
@@ -354,6 +399,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     unsigned char *vecs = NULL, *blob = NULL;
     uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
+    pay_col pc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
@@ -408,6 +454,14 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     }
     if (rc == VEX_OK)
         rc = meta_col_encode(b, &mc);
+    /* payloads: each live row's, from its input (checked at its open) */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &pc, n)) == VEX_OK)
+        for (uint64_t i = 0; i < n; i++) {
+            const unsigned char *p;
+            size_t len;
+            vx_seg_payload(in[rows[i].src]->s, rows[i].key, &p, &len);
+            pay_col_set(&pc, i, p, len);
+        }
     if (rc != VEX_OK)
         goto out;
     rc = index_new(b, (int)b->iopts.kind, &ix);
@@ -439,9 +493,10 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
         rc = write_segment(b, number, (int)b->iopts.kind, n, n, ids, keys, ids,
-                           blob, blob_size, &mc, min_seq, max_seq, out);
+                           blob, blob_size, &mc, &pc, min_seq, max_seq, out);
 out:
     meta_col_free(b->mem, &mc);
+    pay_col_free(b->mem, &pc);
     vx_ix_free(ix);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, vecs);

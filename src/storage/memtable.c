@@ -56,6 +56,7 @@ int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
     atomic_init(&m->n_indexed, 0);
     atomic_init(&m->n_live, 0);
     atomic_init(&m->meta_bytes, 0);
+    atomic_init(&m->pay_bytes, 0);
     atomic_init(&m->frozen, 0);
     vx_cmap_init(&m->ids, mem);
     pthread_mutex_init(&m->index_mu, NULL);
@@ -84,8 +85,10 @@ void vx_mt_unref(memtable *m)
         return;
     d = atomic_load_explicit(&m->dir, memory_order_relaxed);
     for (uint64_t c = 0, n = atomic_load(&m->n_rows); c * MT_CHUNK < n; c++) {
-        for (uint64_t r = 0; r < MT_CHUNK && c * MT_CHUNK + r < n; r++)
+        for (uint64_t r = 0; r < MT_CHUNK && c * MT_CHUNK + r < n; r++) {
             vx_vm_record_free(d->chunks[c]->meta[r], m->mem);
+            vx_mem_free(m->mem, d->chunks[c]->pay[r]);
+        }
         vx_mem_free_aligned(m->mem, d->chunks[c]->vecs);
         vx_mem_free(m->mem, d->chunks[c]);
     }
@@ -187,20 +190,28 @@ int vx_mt_has_field(const memtable *m, const char *name, size_t len)
 }
 
 int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
-              uint64_t seq, int *ended)
+              const void *pay, size_t pay_len, uint64_t seq, int *ended)
 {
     uint64_t row = atomic_load_explicit(&m->n_rows, memory_order_relaxed);
     uint64_t prev = MT_NONE;
+    unsigned char *pcopy = NULL;
     mt_chunk *ch;
     unsigned r;
     int rc;
     *ended = 0;
+    VX_ASSERT(pay_len <= VEX_MAX_PAYLOAD && (pay_len == 0 || pay != NULL));
     /* V1: rows are appended in sequence order by the one writer */
     VX_ASSERT(seq > 0 && seq >= m->max_seq);
     VX_ASSERT(atomic_load_explicit(&m->frozen, memory_order_relaxed) == 0);
     rc = mt_room(m, row);
     if (rc == VEX_OK)
         rc = vx_cmap_reserve(&m->ids, m->ids.count + 1);
+    if (rc == VEX_OK && pay_len > 0) {
+        if ((pcopy = vx_mem_alloc(m->mem, pay_len)) == NULL)
+            rc = VEX_NOMEM;
+        else
+            memcpy(pcopy, pay, pay_len);
+    }
     if (rc != VEX_OK)
         return rc;
     ch = mt_chunk_of(m, row);
@@ -217,6 +228,10 @@ int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
     atomic_store_explicit(&ch->end_seq[r], 0, memory_order_relaxed);
     ch->prev[r] = prev;
     ch->meta[r] = meta;
+    ch->pay[r] = pcopy;
+    ch->pay_len[r] = (uint32_t)pay_len;
+    if (pay_len)
+        atomic_fetch_add_explicit(&m->pay_bytes, pay_len, memory_order_relaxed);
     if (meta)
         names_add(m, meta);
     if (meta)
@@ -313,6 +328,14 @@ static int src_record(void *self, uint64_t ref, const vex_mem *mem,
     *out = NULL;
     if (rec && vx_vm_record_copy(rec, mem, out) != VEX_OK)
         return vx_err_set(err, VEX_NOMEM, "out of memory");
+    return VEX_OK;
+}
+
+static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
+                       vex_err *err)
+{
+    (void)err;
+    *p = mt_row_pay(self, ref, len);
     return VEX_OK;
 }
 
@@ -426,18 +449,6 @@ static int src_scan(void *self, const vx_src_accept *acc,
     return rc;
 }
 
-/* payloads: filled in by the payload branch */
-static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
-                       vex_err *err)
-{
-    (void)self;
-    (void)ref;
-    (void)err;
-    *p = NULL;
-    *len = 0;
-    return VEX_OK;
-}
-
 const vx_source_methods vx_memtable_source = {
     .kind = "memtable",
     .refs = src_refs,
@@ -497,5 +508,7 @@ uint64_t vx_mt_memory(const memtable *m)
     return chunks * (sizeof(mt_chunk) + MT_CHUNK * m->cfg.vec_bytes) +
            vx_cmap_memory(&m->ids) + (m->ix ? vx_ix_memory(m->ix) : 0) +
            atomic_load_explicit(&((memtable *)m)->meta_bytes,
+                                memory_order_relaxed) +
+           atomic_load_explicit(&((memtable *)m)->pay_bytes,
                                 memory_order_relaxed);
 }

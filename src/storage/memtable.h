@@ -66,9 +66,11 @@ typedef struct mt_chunk {
     uint64_t add_seq[MT_CHUNK];
     _Atomic uint64_t end_seq[MT_CHUNK];
     uint64_t prev[MT_CHUNK];
-    float aux[MT_CHUNK];       /* vx_exact_vec_aux of each vector */
-    vm_record *meta[MT_CHUNK]; /* the row's metadata (owned), or NULL */
-    unsigned char *vecs;       /* MT_CHUNK vectors, 64-byte aligned */
+    float aux[MT_CHUNK];          /* vx_exact_vec_aux of each vector */
+    vm_record *meta[MT_CHUNK];    /* the row's metadata (owned), or NULL */
+    unsigned char *pay[MT_CHUNK]; /* the row's payload (owned), or NULL */
+    uint32_t pay_len[MT_CHUNK];   /* its length (0: none) */
+    unsigned char *vecs;          /* MT_CHUNK vectors, 64-byte aligned */
 } mt_chunk;
 
 typedef struct mt_dir {
@@ -86,6 +88,7 @@ typedef struct memtable {
     _Atomic uint64_t n_indexed;
     _Atomic uint64_t n_live;     /* rows not ended */
     _Atomic uint64_t meta_bytes; /* encoded size of the rows' metadata */
+    _Atomic uint64_t pay_bytes;  /* bytes of the rows' payloads */
     vex_cmap ids;                /* id -> newest row */
     vx_ix *ix;                   /* HNSW keyed by row, or NULL (flat) */
     uint64_t min_seq, max_seq;   /* of the operations applied to it */
@@ -114,13 +117,15 @@ void vx_mt_ref(memtable *m);
 void vx_mt_unref(memtable *m);
 
 /* Writer. Append a row for `id` at `seq` with metadata `meta` (NULL:
- * none), ending its current live row in this memtable if there is one
- * (*ended set to 1 then). On VEX_OK the memtable owns `meta` (it is
- * freed with the memtable, with m->mem); on VEX_NOMEM the caller keeps
- * it. The record is published with the row (invariant 1), so readers
- * may use it without locks for as long as they hold the memtable. */
+ * none) and a copy of the payload [pay, pay + pay_len) (0: none; at most
+ * VEX_MAX_PAYLOAD), ending its current live row in this memtable if
+ * there is one (*ended set to 1 then). On VEX_OK the memtable owns `meta`
+ * (it is freed with the memtable, with m->mem); on VEX_NOMEM the caller
+ * keeps it. The record and the payload are published with the row
+ * (invariant 1), so readers may use them without locks for as long as
+ * they hold the memtable. */
 int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
-              uint64_t seq, int *ended);
+              const void *pay, size_t pay_len, uint64_t seq, int *ended);
 /* Reader. 0 when no row of the memtable (ended ones included) has ever
  * had a metadata field named by these `len` bytes; 1 when one has, or
  * (rarely: hashes, or more than 3/4 * MT_NAME_SLOTS names) might have.
@@ -167,6 +172,14 @@ static inline const vm_record *mt_row_meta(const memtable *m, uint64_t row)
 {
     return mt_chunk_of(m, row)->meta[row & (MT_CHUNK - 1)];
 }
+/* The row's payload and its length (NULL, 0: none; row < mt_rows()). */
+static inline const unsigned char *mt_row_pay(const memtable *m, uint64_t row,
+                                              size_t *len)
+{
+    mt_chunk *c = mt_chunk_of(m, row);
+    *len = c->pay_len[row & (MT_CHUNK - 1)];
+    return c->pay[row & (MT_CHUNK - 1)];
+}
 /* Visible at snapshot `seq` (row < mt_rows()). */
 static inline int mt_visible(const memtable *m, uint64_t row, uint64_t seq)
 {
@@ -192,7 +205,7 @@ int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
                    vex_err *err);
 
-/* Bytes held (rows, map, graph). */
+/* Bytes held (rows, map, graph, metadata, payloads). */
 uint64_t vx_mt_memory(const memtable *m);
 
 #endif

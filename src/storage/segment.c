@@ -71,11 +71,13 @@
 #include "util/hex.h"
 #include "util/rd.h"
 
-#define SEG_VERSION     3u
-#define SEG_VERSION_MIN 2u    /* version 2: the same without META sections */
-#define SEG_HDR_SIZE    512u  /* header bytes (CRC in the last 4) */
-#define SEG_ALIGN       4096u /* section alignment = the header page */
-#define SEG_CHUNK       (4u << 20)
+#define SEG_VERSION 4u
+#define SEG_VERSION_MIN                                                        \
+    2u                     /* version 2: the same without META sections,       \
+                              version 3 without PAYLOAD sections */
+#define SEG_HDR_SIZE 512u  /* header bytes (CRC in the last 4) */
+#define SEG_ALIGN    4096u /* section alignment = the header page */
+#define SEG_CHUNK    (4u << 20)
 
 /* header field offsets (docs/FORMAT.md) */
 #define OFF_MAGIC      0
@@ -114,6 +116,9 @@ struct seg {
     const uint64_t *ids, *row_keys, *key_ids; /* in the mapping */
     const unsigned char *meta; /* META section in the mapping, or NULL */
     uint64_t meta_len, meta_off;
+    /* PAYLOAD section in the mapping: n_keys + 1 offsets, then bytes */
+    const uint64_t *pay_off;
+    const unsigned char *pay_bytes;
     uint64_t *live; /* n_keys bits, bit k set: key k live (invariant 6) */
     int has_index;
     uint64_t idx_off, idx_len;
@@ -244,6 +249,53 @@ static int write_key_ids(vex_file *f, const uint64_t *key_ids,
     return VEX_OK;
 }
 
+/* Write the PAYLOAD section at off: n_keys + 1 offsets (dead keys
+ * empty), then the live keys' payloads in key order, both through buf
+ * (buf_n entries; payloads larger than it are written straight). */
+static int write_payloads(vex_file *f, const seg_write_info *wi,
+                          const uint64_t *live, uint64_t off, uint64_t *buf,
+                          size_t buf_n, uint32_t *crc, vex_err *err)
+{
+    unsigned char *bb = (unsigned char *)buf;
+    size_t cap = buf_n * 8, used = 0;
+    uint64_t k = 0, at = 0, pos = off;
+    int rc = VEX_OK;
+    /* the offsets: entry j is the sum of the lengths of keys below j */
+    while (k <= wi->n_keys && rc == VEX_OK) {
+        size_t j, n = wi->n_keys + 1 - k > buf_n ? buf_n
+                                                 : (size_t)(wi->n_keys + 1 - k);
+        for (j = 0; j < n; j++, k++) {
+            buf[j] = at;
+            if (k < wi->n_keys && bit_get(live, k))
+                at += wi->pay_len[k];
+        }
+        rc = write_chunks(f, bb, (uint64_t)n * 8, pos, crc, err);
+        pos += (uint64_t)n * 8;
+    }
+    for (k = 0; k < wi->n_keys && rc == VEX_OK; k++) {
+        size_t n = bit_get(live, k) ? wi->pay_len[k] : 0;
+        if (n == 0)
+            continue;
+        if (used + n > cap && used > 0) {
+            rc = write_chunks(f, bb, used, pos, crc, err);
+            pos += used;
+            used = 0;
+        }
+        if (rc != VEX_OK)
+            break;
+        if (n > cap) {
+            rc = write_chunks(f, wi->pay[k], n, pos, crc, err);
+            pos += n;
+        } else {
+            memcpy(bb + used, wi->pay[k], n);
+            used += n;
+        }
+    }
+    if (rc == VEX_OK && used > 0)
+        rc = write_chunks(f, bb, used, pos, crc, err);
+    return rc;
+}
+
 static void put_section(unsigned char *h, int i, uint32_t kind, uint32_t crc,
                         uint64_t off, uint64_t len)
 {
@@ -288,6 +340,17 @@ static int check_input(const seg_write_info *wi, const char *path,
         return vx_err_set(err, VEX_INVALID,
                           "%s: NULL metadata of %" PRIu64 " bytes", path,
                           wi->meta_len);
+    if ((wi->pay == NULL) != (wi->pay_len == NULL))
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: payload pointers and lengths not both given",
+                          path);
+    for (i = 0; wi->pay && i < wi->n_keys; i++)
+        if (wi->pay_len[i] > VEX_MAX_PAYLOAD ||
+            (wi->pay_len[i] > 0 && wi->pay[i] == NULL))
+            return vx_err_set(err, VEX_INVALID,
+                              "%s: key %" PRIu64 ": payload of %u bytes at %p",
+                              path, i, wi->pay_len[i],
+                              (const void *)wi->pay[i]);
     for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
             return vx_err_set(err, VEX_INVALID,
@@ -326,16 +389,16 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
 {
     /* the sections in file order (the writer's layout, docs/FORMAT.md);
      * META and INDEX are written only when given */
-    enum { S_IDS, S_ROWKEYS, S_KEYIDS, S_META, S_INDEX, S_N };
-    static const uint32_t kinds[S_N] = {SEG_SEC_IDS, SEG_SEC_ROWKEYS,
-                                        SEG_SEC_KEYIDS, SEG_SEC_META,
-                                        SEG_SEC_INDEX};
+    enum { S_IDS, S_ROWKEYS, S_KEYIDS, S_META, S_PAYLOAD, S_INDEX, S_N };
+    static const uint32_t kinds[S_N] = {SEG_SEC_IDS,     SEG_SEC_ROWKEYS,
+                                        SEG_SEC_KEYIDS,  SEG_SEC_META,
+                                        SEG_SEC_PAYLOAD, SEG_SEC_INDEX};
     unsigned char page[SEG_ALIGN];
     vex_mem m;
     vex_file *f = NULL;
     uint64_t *live = NULL, *buf = NULL;
     uint64_t off[S_N], len[S_N], end, total = 0;
-    uint32_t crc[S_N] = {0, 0, 0, 0, 0};
+    uint32_t crc[S_N] = {0, 0, 0, 0, 0, 0};
     int present[S_N];
     size_t buf_n = 0;
     int n_sec = 0, i, rc;
@@ -358,11 +421,19 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
      * boundary after the previous one */
     present[S_IDS] = present[S_ROWKEYS] = present[S_KEYIDS] = 1;
     present[S_META] = wi->meta != NULL;
+    present[S_PAYLOAD] = wi->pay != NULL;
     present[S_INDEX] = wi->index_blob != NULL;
     len[S_IDS] = wi->n_rows * 8;
     len[S_ROWKEYS] = wi->n_rows * 8;
     len[S_KEYIDS] = wi->n_keys * 8;
     len[S_META] = present[S_META] ? wi->meta_len : 0;
+    len[S_PAYLOAD] = 0;
+    if (present[S_PAYLOAD]) {
+        len[S_PAYLOAD] = 8 * (wi->n_keys + 1);
+        for (uint64_t k = 0; k < wi->n_keys; k++)
+            if (bit_get(live, k))
+                len[S_PAYLOAD] += wi->pay_len[k];
+    }
     len[S_INDEX] = wi->blob_size;
     end = SEG_ALIGN;
     for (i = 0; i < S_N; i++) {
@@ -380,8 +451,9 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         end = off[i] + len[i];
     }
     total = end;
-    if (wi->n_keys > 0) {
-        buf_n = wi->n_keys > SEG_CHUNK / 8 ? SEG_CHUNK / 8 : (size_t)wi->n_keys;
+    if (wi->n_keys > 0 || wi->pay) {
+        buf_n = wi->n_keys + 1 > SEG_CHUNK / 8 ? SEG_CHUNK / 8
+                                               : (size_t)wi->n_keys + 1;
         buf = vx_mem_alloc(&m, buf_n * 8);
         if (buf == NULL) {
             rc = vx_err_set(err, VEX_NOMEM, "%s: out of memory (%zu bytes)",
@@ -405,6 +477,8 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         if (rc == VEX_OK && i == S_KEYIDS) {
             rc = write_key_ids(f, wi->key_ids, live, wi->n_keys, off[i], buf,
                                buf_n, &crc[i], err);
+        } else if (rc == VEX_OK && i == S_PAYLOAD) {
+            rc = write_payloads(f, wi, live, off[i], buf, buf_n, &crc[i], err);
         } else if (rc == VEX_OK) {
             rc = write_chunks(f,
                               i == S_IDS       ? (const void *)wi->ids
@@ -564,6 +638,60 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
     return VEX_OK;
 }
 
+/* The PAYLOAD section at off (len bytes, its CRC checked): n_keys + 1
+ * offsets from 0, non-decreasing, steps of at most VEX_MAX_PAYLOAD and 0
+ * for dead keys, the last equal to the bytes after the offsets. */
+static int seg_check_payloads(seg *s, uint64_t off, uint64_t len, vex_err *err)
+{
+    uint64_t n = s->info.n_keys, head = 8 * (n + 1);
+    const uint64_t *o;
+    if (len < head)
+        return seg_fail(err, VEX_CORRUPT, s->path, off,
+                        "payload section of %" PRIu64 " bytes, shorter than "
+                        "its %" PRIu64 " offsets",
+                        len, n + 1);
+    o = (const uint64_t *)(const void *)(s->base + off);
+    if (o[0] != 0)
+        return seg_fail(err, VEX_CORRUPT, s->path, off,
+                        "payload offsets do not start at 0");
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t step = o[k + 1] - o[k];
+        if (o[k + 1] < o[k] || step > VEX_MAX_PAYLOAD ||
+            (step > 0 && !bit_get(s->live, k)))
+            return seg_fail(err, VEX_CORRUPT, s->path, off + 8 * (k + 1),
+                            "payload of key %" PRIu64 ": offset %" PRIu64
+                            " after %" PRIu64
+                            " (descending, longer than %u bytes, or a dead "
+                            "key's)",
+                            k, o[k + 1], o[k], (unsigned)VEX_MAX_PAYLOAD);
+    }
+    if (o[n] != len - head)
+        return seg_fail(err, VEX_CORRUPT, s->path, off + 8 * n,
+                        "payload offsets end at %" PRIu64 ", the section "
+                        "holds %" PRIu64 " bytes of payload",
+                        o[n], len - head);
+    s->pay_off = o;
+    s->pay_bytes = s->base + off + head;
+    return VEX_OK;
+}
+
+void vx_seg_payload(const seg *s, uint64_t key, const unsigned char **p,
+                    size_t *len)
+{
+    *p = NULL;
+    *len = 0;
+    if (s->pay_off == NULL || key >= s->info.n_keys ||
+        s->pay_off[key + 1] == s->pay_off[key])
+        return;
+    *p = s->pay_bytes + s->pay_off[key];
+    *len = (size_t)(s->pay_off[key + 1] - s->pay_off[key]);
+}
+
+uint64_t vx_seg_payload_bytes(const seg *s)
+{
+    return s->pay_off ? s->pay_off[s->info.n_keys] : 0;
+}
+
 int vx_seg_meta(const seg *s, const unsigned char **p, size_t *len,
                 uint64_t *off)
 {
@@ -585,6 +713,7 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     const char *path = s->path;
     uint64_t size = s->len, prev_end = SEG_HDR_SIZE, z, total;
     uint32_t hsize, version, crc, want, n_sec, i;
+    uint64_t pay_at = 0, pay_len = UINT64_MAX; /* UINT64_MAX: no section */
     vx_rd f, hr;
     int a;
 
@@ -685,12 +814,14 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
             if (arr[a].kind == kind)
                 as = &arr[a];
         if (as == NULL && kind != SEG_SEC_INDEX &&
-            (kind != SEG_SEC_META || version < 3))
+            (kind != SEG_SEC_META || version < 3) &&
+            (kind != SEG_SEC_PAYLOAD || version < 4))
             return seg_fail(err, VEX_UNSUPPORTED, path, eoff,
                             "section %u has unknown kind %u", i, kind);
-        if (as                     ? as->seen
-            : kind == SEG_SEC_META ? s->meta != NULL
-                                   : s->has_index)
+        if (as                        ? as->seen
+            : kind == SEG_SEC_META    ? s->meta != NULL
+            : kind == SEG_SEC_PAYLOAD ? pay_len != UINT64_MAX
+                                      : s->has_index)
             return seg_fail(err, VEX_CORRUPT, path, eoff,
                             "section %u repeats kind %u", i, kind);
         if (off % SEG_ALIGN != 0 || off < prev_end || off > size ||
@@ -722,6 +853,16 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                                 "%s section checksum mismatch (stored "
                                 "0x%08x, computed 0x%08x)",
                                 as->name, scrc, want);
+        } else if (kind == SEG_SEC_PAYLOAD) {
+            /* checked after the keys (dead keys must be empty) */
+            pay_at = off;
+            pay_len = len;
+            want = vex_crc32c(h + off, (size_t)len);
+            if (want != scrc)
+                return seg_fail(err, VEX_CORRUPT, path, off,
+                                "payload section checksum mismatch (stored "
+                                "0x%08x, computed 0x%08x)",
+                                scrc, want);
         } else if (kind == SEG_SEC_META) {
             /* kept as it is: its columns are checked strictly when
              * opened (vx_vm_colset_open) */
@@ -753,8 +894,11 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     s->ids = (const uint64_t *)(const void *)(h + arr[A_IDS].off);
     s->row_keys = (const uint64_t *)(const void *)(h + arr[A_ROWKEYS].off);
     s->key_ids = (const uint64_t *)(const void *)(h + arr[A_KEYIDS].off);
-    return seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off,
-                          arr[A_KEYIDS].off, err);
+    a = seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off, arr[A_KEYIDS].off,
+                       err);
+    if (a == VEX_OK && pay_len != UINT64_MAX)
+        a = seg_check_payloads(s, pay_at, pay_len, err);
+    return a;
 }
 
 int vx_seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,

@@ -13,11 +13,12 @@
  * Part of the storage layer, on the io layer (every file access goes
  * through a vex_vfs); internal, nothing here is public API.
  *
- * Keys and rows (format version 3; version 2, still read, lacks the
- * optional META section: the keys' metadata by column). The index blob is keyed
- * by INDEX KEYS 0..n_keys-1, not by user ids, so that a memtable whose index is
- * keyed by row number can be flushed with its graph unchanged. Some keys
- * may be dead: rows overwritten or deleted before the flush still sit in
+ * Keys and rows (format version 4; versions 2 and 3, still read, lack
+ * the optional PAYLOAD section (the keys' payloads), and version 2 also
+ * the optional META section: the keys' metadata by column). The index blob is
+ * keyed by INDEX KEYS 0..n_keys-1, not by user ids, so that a memtable whose
+ * index is keyed by row number can be flushed with its graph unchanged. Some
+ * keys may be dead: rows overwritten or deleted before the flush still sit in
  * the graph. A segment therefore stores:
  *  - SEG_SEC_IDS: the n_rows LIVE user ids, strictly ascending;
  *  - SEG_SEC_ROWKEYS: n_rows keys, row_keys[i] the index key of ids[i]
@@ -89,7 +90,8 @@ enum {
     SEG_SEC_INDEX = 2,   /* the index blob, keyed by 0..n_keys-1 */
     SEG_SEC_ROWKEYS = 3, /* n_rows index keys, one per id */
     SEG_SEC_KEYIDS = 4,  /* n_keys user ids, one per key (0: dead) */
-    SEG_SEC_META = 5     /* metadata columns of the keys (format 3) */
+    SEG_SEC_META = 5,    /* metadata columns of the keys (format 3) */
+    SEG_SEC_PAYLOAD = 6  /* payloads of the keys (format 4) */
 };
 
 typedef struct seg_write_info {
@@ -118,6 +120,12 @@ typedef struct seg_write_info {
      * written as they are. Not decoded here. */
     const unsigned char *meta;
     uint64_t meta_len;
+    /* Payloads (format 4): NULL = no PAYLOAD section. Otherwise n_keys
+     * entries: key k's payload is pay_len[k] bytes at pay[k] (0: none, at
+     * most VEX_MAX_PAYLOAD; pay[k] may be NULL only for length 0). Dead
+     * keys are written without one, whatever is given for them. */
+    const unsigned char *const *pay;
+    const uint32_t *pay_len;
 } seg_write_info;
 
 /* Write the segment described by `wi` to `path`, created exclusively
@@ -161,7 +169,8 @@ typedef struct seg_info {
  * outside the header and the sections, and the IDS, ROWKEYS and KEYIDS
  * sections in full: CRCs, ids strictly ascending, row keys < n_keys and
  * distinct, key_ids[row_keys[i]] == ids[i], the key id of every dead key
- * 0. O(n_keys * 8) time; allocates the live-key bitmap (n_keys bits) from
+ * 0, and a PAYLOAD section in full (CRC, offsets). O(n_keys * 8) time
+ * plus the payload bytes; allocates the live-key bitmap (n_keys bits) from
  * `mem`. The INDEX section's CRC is NOT checked here; vx_seg_index checks it
  * on first use. On VEX_OK *out is a handle the caller owns (vx_seg_close);
  * on failure *out is NULL. Errors: VEX_CORRUPT "<path>: <what> at offset
@@ -206,6 +215,16 @@ int vx_seg_key_live(const seg *s, uint64_t key);
  * section's file offset, for messages. O(1), no lock. */
 int vx_seg_meta(const seg *s, const unsigned char **p, size_t *len,
                 uint64_t *off);
+/* Key `key`'s payload: *p (in the mapping) and *len; *p NULL and *len 0
+ * when it has none (no PAYLOAD section: format 2 or 3, or written without
+ * payloads; a dead key; key >= n_keys). The section was checked whole by
+ * vx_seg_open (checksum, offsets ascending and inside it, each payload at
+ * most VEX_MAX_PAYLOAD, dead keys empty). O(1), no lock. */
+void vx_seg_payload(const seg *s, uint64_t key, const unsigned char **p,
+                    size_t *len);
+/* Bytes of payload the segment stores (0 without a PAYLOAD section). */
+uint64_t vx_seg_payload_bytes(const seg *s);
+
 /* The INDEX section: *blob points into the mapping (64-byte aligned, as
  * vx_ix_open_buffer needs for in-place use) and *size is its length.
  * The first call verifies its CRC32C; concurrent first calls wait for one

@@ -6,8 +6,8 @@
  * A snapshot (storage/version.h) reads its memtables and segments only
  * through this interface: looking a row up by id, copying its vector and
  * metadata, k-NN through its index, exact distances, a filter's match
- * set, a scan of the visible rows. The engine's get, get_meta, scan,
- * search and stats loop over a version's sources without knowing their
+ * set, a scan of the visible rows, a row's payload. The engine's get, get_meta,
+ * scan, search and stats loop over a version's sources without knowing their
  * kind, and filtered search is planned in one place (vx_source_search,
  * with storage/plan.h), so a plan and a fallback mean the same for every
  * kind. A disk-resident segment or a keyword index is one more

@@ -77,6 +77,9 @@ typedef struct vx_abi_layout {
                   "vex_collection_config_init")
 #define VX_ABI_STATS                                                           \
     VX_ABI_LAYOUT(vex_stats, write_stalls, "stats", "vex_stats_init")
+/* vex_record is new in 0.2.0: its first layout is its current one. */
+#define VX_ABI_RECORD                                                          \
+    VX_ABI_LAYOUT(vex_record, payload_len, "record", "vex_record_init")
 #define VX_ABI_SEARCH_STATS                                                    \
     VX_ABI_LAYOUT(vex_search_stats, match_sets_built, "params.stats",          \
                   "vex_search_stats_init")
