@@ -87,12 +87,23 @@ static int msg_has(vex_collection *c, const char *s)
 
 typedef struct model {
     uint32_t dim;
-    float *vec;           /* MAXN x dim */
-    int live[MAXN];       /* 1: present */
-    int64_t gen[MAXN];    /* the "gen" field of its metadata */
-    int has_meta[MAXN];   /* 0: written without metadata */
-    size_t pay_len[MAXN]; /* payloads: all 0 until the payload branch */
+    float *vec;            /* MAXN x dim */
+    int live[MAXN];        /* 1: present */
+    int64_t gen[MAXN];     /* the "gen" field of its metadata */
+    int has_meta[MAXN];    /* 0: written without metadata */
+    size_t pay_len[MAXN];  /* 0: no payload */
+    int64_t pay_gen[MAXN]; /* the payload is pay_of(id, pay_gen) */
 } model;
+
+/* The payload of record id written at generation gen: a length from 0
+ * (none) to 300 bytes, each a function of (id, gen, position). */
+static size_t pay_of(uint64_t id, int64_t gen, unsigned char *buf)
+{
+    size_t n = (size_t)((id * 37 + (uint64_t)gen * 11) % 301);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(id * 31 + (uint64_t)gen * 7 + i);
+    return n;
+}
 
 static void rand_vec(vex_rng *r, float *v, uint32_t dim)
 {
@@ -114,7 +125,19 @@ static void put(vex_collection *c, model *m, vex_meta *meta, vex_rng *r,
     CHECK_RC(vex_meta_set_int(meta, "grp", (int64_t)(id % 3)), VEX_OK);
     CHECK_RC(vex_meta_set_string(meta, "name", name, strlen(name)), VEX_OK);
     CHECK_RC(vex_meta_set_tags(meta, "tags", &tags[id & 1], 1), VEX_OK);
-    CHECK_RC(vex_upsert_meta(c, id, v, with_meta ? meta : NULL), VEX_OK);
+    {
+        unsigned char pay[301];
+        vex_record rec;
+        vex_record_init(&rec);
+        rec.id = id;
+        rec.vector = v;
+        rec.meta = with_meta ? meta : NULL;
+        rec.payload = pay;
+        rec.payload_len = pay_of(id, gen, pay);
+        CHECK_RC(vex_upsert_record(c, &rec), VEX_OK);
+        m->pay_len[id] = rec.payload_len;
+        m->pay_gen[id] = gen;
+    }
     m->live[id] = 1;
     m->gen[id] = gen;
     m->has_meta[id] = with_meta;
@@ -177,10 +200,15 @@ static void check_hit(const model *m, const vex_results *r, size_t i,
         CHECK_RC(vex_results_field(r, i, "gen", &f), VEX_MISUSE);
     }
     if (with & VEX_WITH_PAYLOAD) {
+        unsigned char want[301];
+        size_t wn = pay_of(id, m->pay_gen[id], want);
         CHECK_RC(vex_results_payload(r, i, &p, &len), VEX_OK);
         CHECK_EQ_INT(len, m->pay_len[id]);
+        CHECK_EQ_INT(wn, m->pay_len[id]);
         if (m->pay_len[id] == 0)
             CHECK(p == NULL);
+        else
+            CHECK(p != NULL && memcmp(p, want, wn) == 0);
     } else {
         CHECK_RC(vex_results_payload(r, i, &p, &len), VEX_MISUSE);
     }
