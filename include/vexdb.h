@@ -1333,8 +1333,11 @@ VEX_API int vex_batch_update_meta(vex_batch *b, uint64_t id,
  * vector or a wrong struct_size (with the batch's message). */
 VEX_API int vex_batch_insert_record(vex_batch *b, const vex_record *r);
 VEX_API int vex_batch_upsert_record(vex_batch *b, const vex_record *r);
-/* The message of the batch's most recent failed call, or "" (valid until
- * the next call on the batch). */
+/* The message of the batch's most recent failed call (the queueing
+ * calls above: a full batch, a bad payload, out of memory), or "" (valid
+ * until the next call on the batch). A failed vex_batch_commit() is a
+ * call on the collection: its message, naming the operation's index and
+ * id, is in vex_collection_errmsg(), and the batch is left unchanged. */
 VEX_API const char *vex_batch_errmsg(const vex_batch *b);
 /* Number of queued operations. */
 VEX_API size_t vex_batch_count(const vex_batch *b);
