@@ -41,6 +41,10 @@
  *  - vex_collection_count equals the live ids; an exact (FLAT) search for
  *    a live vector finds its id at distance 0; every search hit, in both
  *    collections, is a live id with its current vector.
+ *  - with point-in-time retention (every other run of 10 cycles keeps 3
+ *    manifest versions), every version a collection lists opens
+ *    read-only at that version: a kill never leaves a kept version
+ *    whose segment or log files are gone.
  * Then the model takes what the database shows for the in-flight
  * operations (so it is exact again) and the next cycle continues on the
  * same database, so recovery of recovered databases is tested too.
@@ -155,6 +159,7 @@ static struct stats {
     uint64_t segments_seen, colls_created;
     uint64_t searches, hnsw_self_found, hnsw_self_checked;
     uint64_t ids_checked;
+    uint64_t versions_opened, old_versions_opened;
 } st;
 
 static char root[512], db_dir[600];
@@ -242,6 +247,10 @@ static void db_options(vex_db_options *o, vex_durability d)
     o->memtable_exact_rows = 200;
     o->wal_file_bytes = 256 << 10; /* rotations every ~250 records */
     o->compact_min_merge = 2;      /* background compactions often */
+    /* every other run of 10 cycles keeps 3 versions for point-in-time
+     * reads (the child and the parent of a cycle agree), so kept
+     * manifests, segments and logs go through the kills too */
+    o->manifest_retention = (cur_cycle / 10) % 2 ? 3 : 0;
 }
 
 /* ------------------------------------------------------------------
@@ -897,6 +906,70 @@ static void verify_collection(vex_collection *c, int k, vex_rng *r)
     check_search(c, k, r);
 }
 
+/* Every version a collection lists opens read-only at that version and
+ * holds no more than N_IDS records (a kept version whose files a kill
+ * lost would fail to open). */
+typedef struct ver_list {
+    uint64_t v[16];
+    int current[16];
+    int n;
+} ver_list;
+
+static int ver_collect(void *ctx, const vex_version_info *info)
+{
+    ver_list *l = ctx;
+    if (l->n < 16 && info->publish_unix) {
+        l->current[l->n] = info->current;
+        l->v[l->n++] = info->version;
+    }
+    return 0;
+}
+
+static void verify_versions(void)
+{
+    vex_db_options o;
+    vex_db *db = NULL;
+    int rc;
+    db_options(&o, VEX_DURABILITY_GROUP);
+    o.create_if_missing = 0;
+    o.read_only = 1;
+    rc = vex_db_open(db_dir, &o, &db);
+    if (rc != VEX_OK) {
+        fail("read-only vex_db_open: %s: %s", vex_status_name(rc),
+             vex_db_errmsg(db));
+        vex_db_close(db);
+        return;
+    }
+    for (int k = 0; k < N_COLL; k++) {
+        ver_list l = {{0}, {0}, 0};
+        if (!coll_created[k])
+            continue;
+        rc = vex_collection_versions(db, coll_names[k], ver_collect, &l);
+        if (rc != VEX_OK)
+            fail("%s: vex_collection_versions: %s: %s", coll_names[k],
+                 vex_status_name(rc), vex_db_errmsg(db));
+        if (o.manifest_retention > 1 && l.n > (int)o.manifest_retention)
+            fail("%s: %d versions kept, retention %u", coll_names[k], l.n,
+                 o.manifest_retention);
+        for (int i = 0; i < l.n; i++) {
+            vex_collection *c = NULL;
+            rc = vex_collection_open_at(db, coll_names[k], l.v[i], &c);
+            if (rc != VEX_OK)
+                fail("%s: version %" PRIu64 " is listed but does not open: "
+                     "%s: %s",
+                     coll_names[k], l.v[i], vex_status_name(rc),
+                     vex_db_errmsg(db));
+            else
+                st.versions_opened++, st.old_versions_opened += !l.current[i];
+            if (rc == VEX_OK && vex_collection_count(c) > N_IDS)
+                fail("%s: version %" PRIu64 " holds %" PRIu64 " records",
+                     coll_names[k], l.v[i], vex_collection_count(c));
+            vex_collection_close(c);
+        }
+    }
+    vex_db_close(db);
+}
+
 static void verify(vex_rng *r)
 {
     vex_db_options o;
@@ -939,6 +1012,7 @@ static void verify(vex_rng *r)
     rc = vex_db_close(db);
     if (rc != VEX_OK)
         fail("vex_db_close: %s", vex_status_name(rc));
+    verify_versions();
 }
 
 /* ------------------------------------------------------------------
@@ -1062,14 +1136,17 @@ static void print_stats(FILE *f, double t0)
         " applied, %" PRIu64 " not applied (batches %" PRIu64 " / %" PRIu64
         "), %" PRIu64 " flushes\n"
         "  segments observed: %" PRIu64 "; ids checked: %" PRIu64
-        "; searches: %" PRIu64 " (hnsw found self %" PRIu64 "/%" PRIu64 ")\n",
+        "; searches: %" PRIu64 " (hnsw found self %" PRIu64 "/%" PRIu64 ")\n"
+        "  kept versions opened read-only: %" PRIu64 " (older than current: "
+        "%" PRIu64 ")\n",
         st.cycles, now_s() - t0, opt.seed, st.resets, st.dur_group, st.dur_full,
         st.kills_before_ready, st.acked_txns, st.acked_ops, st.acked_batches,
         st.acked_wheres, st.acked_flushes, st.inflight_txns,
         st.inflight_applied, st.inflight_not_applied,
         st.inflight_batches_applied, st.inflight_batches_not_applied,
         st.inflight_flushes, st.segments_seen, st.ids_checked, st.searches,
-        st.hnsw_self_found, st.hnsw_self_checked);
+        st.hnsw_self_found, st.hnsw_self_checked, st.versions_opened,
+        st.old_versions_opened);
 }
 
 static void reset_db(void)
