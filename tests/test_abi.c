@@ -310,6 +310,16 @@ static void test_old_program_session(void)
     for (uint32_t j = 0; j < dim; j++)
         q[j] = (float)(70 + j);
 
+    /* get-or-create with the older config: the same collection */
+    {
+        vex_collection *c2 = NULL;
+        int created = -1;
+        CHECK_RC(vex_collection_open_or_create(
+                     db, "c", (const vex_collection_config *)cc, &c2, &created),
+                 VEX_OK);
+        CHECK(c2 == c && created == 0);
+        vex_collection_close(c2);
+    }
     /* the older config read back: nothing written past it */
     v1_collection_config *back = old_struct(sizeof *back);
     memset(back, 0, sizeof *back);

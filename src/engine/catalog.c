@@ -252,36 +252,31 @@ out:
     return rc;
 }
 
-int vex_collection_create(vex_db *db, const char *name,
-                          const vex_collection_config *cfg,
-                          vex_collection **out)
+/* The one create path: check `user` (any accepted struct_size) into
+ * *cfg, then, under db->mu (so that the existence test and the create are
+ * one step: of two threads racing on one name exactly one creates), create
+ * the collection, or with `or_open` open it when it exists (*made 0). A
+ * leftover of an interrupted create or drop does not count as existing.
+ * *c (when c is not NULL) is an open handle on VEX_OK. */
+static int create_or_open(vex_db *db, const char *name,
+                          const vex_collection_config *user, int or_open,
+                          vex_collection_config *cfg, vex_collection **c,
+                          int *made)
 {
-    vex_collection_config full;
     man_config mc;
     char *final = NULL;
-    vex_collection *c = NULL;
     unsigned char *schema = NULL;
     uint32_t schema_len = 0;
-    int rc, kind;
+    int rc, kind, leftover = 0, exists = 0;
 
-    if (out)
-        *out = NULL;
-    if (!db_usable(db))
-        return VEX_MISUSE;
-    if ((rc = check_name(db, name)) != VEX_OK)
-        return rc;
-    if (db->opts.read_only)
-        return vx_err_set(&db->err, VEX_READONLY,
-                          "cannot create collection \"%s\": the database is "
-                          "open read-only (vex_db_options.read_only)",
-                          name);
-    if (cfg == NULL)
+    *made = 0;
+    if (user == NULL)
         return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
-    vx_collection_config_defaults(&full);
-    if ((rc = vx_abi_in(&VX_ABI_COLLECTION_CONFIG, cfg, &full, &db->err)) !=
+    vx_collection_config_defaults(cfg);
+    if ((rc = vx_abi_in(&VX_ABI_COLLECTION_CONFIG, user, cfg, &db->err)) !=
         VEX_OK)
         return rc;
-    cfg = &full;
+    /* the request is checked whether or not the collection exists */
     if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
         return rc;
     if ((rc = resolve_schema(db, cfg, &schema, &schema_len)) != VEX_OK)
@@ -294,22 +289,56 @@ int vex_collection_create(vex_db *db, const char *name,
     pthread_mutex_lock(&db->mu);
     rc = db->vfs->methods->exists(db->vfs, final, &kind, &db->err);
     if (rc == VEX_OK && kind != VEX_VFS_NONE) {
-        /* a leftover of an interrupted create or drop does not count */
-        int leftover = 0;
         rc = vx_coll_leftover(db->vfs, final, &leftover, &db->err);
-        if (rc == VEX_OK && leftover)
-            rc = vx_db_remove_collection_dir(db, final, &db->err);
-        else if (rc == VEX_OK)
-            rc = vx_err_set(&db->err, VEX_EXISTS,
-                            "collection \"%s\" already exists", name);
+        exists = rc == VEX_OK && !leftover;
     }
-    if (rc == VEX_OK)
-        rc = create_dir(db, &mc, schema, schema_len, final);
-    if (rc == VEX_OK && out)
-        rc = vx_coll_open(db, name, &c);
+    if (rc != VEX_OK) {
+        /* the error is set */
+    } else if (exists && or_open) {
+        rc = vx_coll_open(db, name, c);
+    } else if (exists) {
+        rc = vx_err_set(&db->err, VEX_EXISTS,
+                        "collection \"%s\" already exists", name);
+    } else if (db->opts.read_only) {
+        rc = vx_err_set(&db->err, VEX_READONLY,
+                        "cannot create collection \"%s\": the database is "
+                        "open read-only (vex_db_options.read_only)",
+                        name);
+    } else {
+        if (leftover)
+            rc = vx_db_remove_collection_dir(db, final, &db->err);
+        if (rc == VEX_OK)
+            rc = create_dir(db, &mc, schema, schema_len, final);
+        if (rc == VEX_OK && c)
+            rc = vx_coll_open(db, name, c);
+        *made = rc == VEX_OK;
+    }
     pthread_mutex_unlock(&db->mu);
     vx_mem_free(&db->mem, final);
     vx_mem_free(&db->mem, schema);
+    return rc;
+}
+
+int vex_collection_create(vex_db *db, const char *name,
+                          const vex_collection_config *cfg,
+                          vex_collection **out)
+{
+    vex_collection_config full;
+    vex_collection *c = NULL;
+    int rc, made;
+
+    if (out)
+        *out = NULL;
+    if (!db_usable(db))
+        return VEX_MISUSE;
+    if ((rc = check_name(db, name)) != VEX_OK)
+        return rc;
+    if (db->opts.read_only)
+        return vx_err_set(&db->err, VEX_READONLY,
+                          "cannot create collection \"%s\": the database is "
+                          "open read-only (vex_db_options.read_only)",
+                          name);
+    rc = create_or_open(db, name, cfg, 0, &full, out ? &c : NULL, &made);
     if (rc == VEX_OK && out)
         *out = c;
     return rc;
@@ -477,12 +506,9 @@ int vex_collection_open_or_create(vex_db *db, const char *name,
                                   const vex_collection_config *cfg,
                                   vex_collection **out, int *created)
 {
-    man_config mc;
-    char *final = NULL;
+    vex_collection_config full;
     vex_collection *c = NULL;
-    unsigned char *schema = NULL;
-    uint32_t schema_len = 0;
-    int rc, kind, made = 0;
+    int rc, made = 0;
 
     if (created)
         *created = 0;
@@ -493,54 +519,13 @@ int vex_collection_open_or_create(vex_db *db, const char *name,
         return VEX_MISUSE;
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
-    if (cfg == NULL)
-        return vx_err_set(&db->err, VEX_MISUSE, "config is NULL");
-    /* the request is checked whether or not the collection exists */
-    if ((rc = resolve_config(db, name, cfg, &mc)) != VEX_OK)
-        return rc;
-    if ((rc = resolve_schema(db, cfg, &schema, &schema_len)) != VEX_OK)
-        return rc;
-    final = vx_path_join(&db->mem, db->coll_dir, name);
-    if (final == NULL) {
-        vx_mem_free(&db->mem, schema);
-        return vx_err_set(&db->err, VEX_NOMEM, "out of memory");
-    }
-    /* db->mu makes the existence test and the create one step: of two
-     * threads racing on one name exactly one creates, the other opens
-     * (the directory's LOCK keeps other handles and processes out) */
-    pthread_mutex_lock(&db->mu);
-    rc = db->vfs->methods->exists(db->vfs, final, &kind, &db->err);
-    if (rc == VEX_OK && kind != VEX_VFS_NONE) {
-        int leftover = 0;
-        rc = vx_coll_leftover(db->vfs, final, &leftover, &db->err);
-        if (rc == VEX_OK && leftover && !db->opts.read_only)
-            rc = vx_db_remove_collection_dir(db, final, &db->err);
-        else if (rc == VEX_OK && !leftover)
-            kind = -1; /* exists */
-    }
-    if (rc == VEX_OK && kind == -1) {
-        rc = vx_coll_open(db, name, &c);
-    } else if (rc == VEX_OK && db->opts.read_only) {
-        rc = vx_err_set(&db->err, VEX_READONLY,
-                        "collection \"%s\" does not exist, and a read-only "
-                        "database cannot create it",
-                        name);
-    } else if (rc == VEX_OK) {
-        rc = create_dir(db, &mc, schema, schema_len, final);
-        if (rc == VEX_OK)
-            rc = vx_coll_open(db, name, &c);
-        made = rc == VEX_OK;
-    }
-    pthread_mutex_unlock(&db->mu);
-    vx_mem_free(&db->mem, final);
-    vx_mem_free(&db->mem, schema);
-    if (rc != VEX_OK)
+    if ((rc = create_or_open(db, name, cfg, 1, &full, &c, &made)) != VEX_OK)
         return rc;
     if (!made) {
         vex_collection_config have;
         char diff[VEX_ERRMSG_MAX / 2];
         vex_collection_get_config(c, &have);
-        config_diff(&have, cfg, diff, sizeof diff);
+        config_diff(&have, &full, diff, sizeof diff);
         if (diff[0] != '\0') {
             (void)vex_collection_close(c);
             return vx_err_set(&db->err, VEX_INVALID,
