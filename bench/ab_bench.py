@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """ab_bench.py - the same VexDB benchmarks on two builds, interleaved.
 
 For a change that must not move performance (a refactor), the fair

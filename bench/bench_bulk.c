@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_bulk.c - ingest rate of the three ways to load records into a
  * collection: a loop of vex_insert_record (one commit per record), vex_batch

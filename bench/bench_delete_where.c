@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_delete_where.c - deleting by filter against deleting the same
  * rows one call at a time (and in one vex_batch), and counting by filter.

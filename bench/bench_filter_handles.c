@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_filter_handles.c - what a filtered search costs with long-lived
  * and with per-query filter handles, before and after many handles were

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_hnsw_deletes.c - how HNSW recall holds up under deletes.
  *

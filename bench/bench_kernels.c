@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_kernels.c - throughput of the distance kernels, per ISA table.
  *

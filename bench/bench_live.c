@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_live.c - the storage engine under load (issue 5): searches while a
  * writer streams, ingest with background indexing, compaction. Public API

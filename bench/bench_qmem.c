@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_qmem.c - resident memory of a quantized collection (issue 6):
  * what a process that opens a database and searches it keeps in RAM per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_quant.c - quantizer micro benchmark (src/quant), one JSON object
  * per line:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_reopen.c - search latency right after a database is reopened,
  * against before it was closed (issue 15, "close keeps the index").

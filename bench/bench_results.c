@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_results.c - what reading search hits with their metadata costs
  * through a reused vex_results handle (vex_search_results with

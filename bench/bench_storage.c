@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_storage.c - storage benchmarks of a VexDB database directory
  * (issue 4): durable insert throughput and acknowledgement latency per

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """filter_bench.py - filtered search: VexDB vs FAISS (filter during the
 graph walk) vs hnswlib (post-filter), one run.
 

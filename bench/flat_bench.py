@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """flat_bench.py - exact search: VexDB vs FAISS vs the memory-bandwidth probe.
 
 Runs, in one process run on one machine:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """hnsw_bench.py - VexDB HNSW vs hnswlib vs FAISS IndexHNSWFlat, one run.
 
 For each dataset (glove-100-angular-100k, cosine; sift128-photos-10k, L2)

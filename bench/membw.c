@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * membw.c - memory-bandwidth probe: how fast can this machine stream a
  * large buffer from DRAM, with 1 thread and with all threads?

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """quant_bench.py - VexDB quantized search vs FAISS at matching code sizes.
 
 For each dataset (glove-100-angular-100k, cosine; sift128-photos-10k, L2)

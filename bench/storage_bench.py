@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """storage_bench.py - run build/bench/bench_storage (issue 4) and print tables.
 
 Runs, in one go: the fsync probe; --repeat rounds of the single-insert

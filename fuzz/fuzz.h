@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz.h - the libFuzzer entry point every fuzz target defines; the
  * regression driver (regression_driver.c) calls the same function on each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_db_log.c - fuzz target for a collection's log records as the engine
  * replays them (src/engine/recovery.c over src/engine/logrec.c, "Log record

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_filter.c - fuzz target for the filter language (src/meta/filter.h,
  * filter_parse.c). Byte 0 of the input is flags, the rest is filter text:

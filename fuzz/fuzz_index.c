@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_index.c - fuzz target for vex_index_open_buffer(): the input is
  * taken as an index blob as is (the corpus holds valid and damaged blobs

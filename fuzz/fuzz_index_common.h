@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_index_common.h - what the two index fuzz targets (fuzz_index.c,
  * fuzz_index_mutate.c) do with a blob once they have one: open it from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_index_mutate.c - corruption fuzzer for index blobs. Small valid
  * blobs (fz_build_base: HNSW with tombstones and free slots, cosine,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_logrec.c - fuzz target for the log record codec itself
  * (src/engine/logrec.h), called directly, without a database: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_manifest.c - fuzz target for the collection manifest decoder and
  * CURRENT reader (src/storage/manifest.c). Byte 0 of the input is flags,

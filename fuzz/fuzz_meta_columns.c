@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_meta_columns.c - fuzz target for the metadata column decoder
  * (src/meta/column.c vx_vm_colset_open). Input: 4 bytes little-endian, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_meta_decode.c - fuzz target for the metadata decoders
  * (src/meta/value.c vx_vm_record_decode, src/meta/schema.c

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_quant.c - fuzz target for the quantizer blob decoder,
  * vx_vq_deserialize (src/quant/quant.c, bytes in docs/FORMAT.md). Byte 0 of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_readers.c - fuzz target for the vex tool's dataset readers
  * (tools/vex/readers.h). Each input is decoded from memory as every format

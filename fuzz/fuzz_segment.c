@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_segment.c - fuzz target for the segment reader (src/storage/
  * segment.c), format version 4 (and 3, 2). Input: byte 0 is flags, the rest is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_wal.c - fuzz target for the write-ahead log reader (src/storage/
  * wal.c). An input is up to four log files on an in-memory vfs: byte 0

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * make_columns_corpus.c - writes the seed corpus of fuzz_meta_columns to
  * fuzz/corpus/meta_columns/: column blobs (each prefixed with its row

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Seed corpus for fuzz_db_log (see fuzz_db_log.c for the input layout and
 docs/FORMAT.md, "Log record payload", for the records). Usage:
     python3 fuzz/make_db_log_corpus.py fuzz/corpus/db_log

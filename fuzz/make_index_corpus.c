@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * make_index_corpus.c - writes the seed corpora of the index fuzzers:
  * fuzz/corpus/index/ (blobs: each base index of fz_build_base valid, plus

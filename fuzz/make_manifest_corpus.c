@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * make_manifest_corpus.c - writes the seed inputs of fuzz_manifest.c (see
  * its header for the input layout) into a directory: valid manifests with

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Seed corpora for fuzz_filter and fuzz_meta_decode (docs/FORMAT.md
 "Record metadata encoding" and "Schema blob", docs/FILTERS.md).
 

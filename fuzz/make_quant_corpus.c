@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * make_quant_corpus.c - writes the seed corpus of fuzz_quant to
  * fuzz/corpus/quant/: a blob of every kind (SQ8 per-dimension and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make_readers_corpus.sh - writes the seed corpus of the readers fuzzer
 # (fuzz/corpus/readers/): tiny valid and broken .fvecs/.bvecs/.ivecs/.npy
 # files made with printf, so the seeds are reviewable and reproducible.

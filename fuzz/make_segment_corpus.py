@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make_segment_corpus.py - writes seed inputs for fuzz_segment.c (see its
 header for the input layout: a flags byte, then a segment file). The files
 are built from docs/FORMAT.md ("Segment file", format version 4),

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make_wal_corpus.py - writes seed inputs for fuzz_wal.c (see its header
 for the input layout): valid logs of one to three files under both
 durabilities, a torn tail, a torn header, a flipped byte in the middle and

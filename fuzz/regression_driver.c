@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * regression_driver.c - replays fuzz corpora without libFuzzer: each
  * argument is a file or a directory of files, and each file is passed once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vexdb.h - the whole public API of VexDB, an embeddable vector database.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The shared library must export exactly the public API: every exported
 # function starts with vex_ and is declared in include/vexdb.h, and every
 # function the header declares is exported.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Every global symbol the static library defines is either public (vex_,
 # declared in include/vexdb.h) or internal (vx_). A program that defines
 # its own wal_open or seg_write then links against libvexdb.a without a

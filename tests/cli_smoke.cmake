@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # cli_smoke.cmake - end-to-end test of the vex tool, run by ctest as
 #   cmake -DVEX=<path of vex> -DWORK=<scratch dir> -DDATA=<corpus dir> -P cli_smoke.cmake
 # `vex gen` writes a small seeded dataset, `vex bench --json` must report

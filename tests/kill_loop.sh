@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # kill_loop.sh - the long kill -9 loop: acknowledged writes survive a real kill of the process.
 #
 # Runs tests/test_kill_loop (see the header of tests/test_kill_loop.c): a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_abi.c - a program built against the first release's vexdb.h keeps
  * working with this library, and one built against a newer header is

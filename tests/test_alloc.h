@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_alloc.h - a vex_allocator for out-of-memory sweeps: it lets `budget`
  * allocations (alloc or realloc) succeed and fails every one after, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_coll_ops.c - get-or-create, delete and count by filter, and
  * filters that cannot match, through the public API.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_db.c - databases and collections through the public API: create,
  * reopen, records, batches, flush, search over memtable + segments, and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_db_faults.c - the database under failing I/O and power loss.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_flat.c - the flat index through the public API: exactness against a
  * double-precision brute force, agreement of the single, parallel and batch

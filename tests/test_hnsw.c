@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_hnsw.c - the HNSW index through the public API: recall against the
  * flat index on seeded clustered data for every metric, graph invariants

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ix.c - the internal index interface (src/index/ix.h) that storage
  * and engine use: a failing call reports into the vex_err its caller

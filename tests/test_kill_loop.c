@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kill_loop.c - real kill -9 of a writing process, over and over, on
  * one database: every acknowledged write must survive.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_manifest.c - the collection manifest (src/storage/manifest.h):
  * encode/decode round trips (0, 1 and many segments, seeded deleted-id

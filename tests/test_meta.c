@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_meta.c - the metadata module (src/meta): values and records
  * (validation, deep copy, encode/decode round trips, every truncation and

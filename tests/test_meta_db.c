@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_meta_db.c - record metadata through the public API: the vex_meta
  * handle (set, replace, remove, read back, bad input with messages);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_payload.c - record payloads and bulk writes through the public
  * API: payloads round trip through insert/upsert records, batches and

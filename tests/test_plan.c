@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_plan.c - the filtered-search planner (storage/plan.h) on its own:
  * the plan at and around each threshold, sources without a graph or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_public_api.c - a program that sees only include/vexdb.h and links the
  * shared library, the way users do: every status code has a name and text,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_quant.c - the quantizers of src/quant through quant.h and kmeans.h:
  * k-means (determinism across thread counts, inertia against random

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_quant_index.c - quantized indexes through the public API:
  * option and parameter checks, training semantics, recall of flat and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_readers.c - the vex tool's dataset readers and writers
  * (tools/vex/readers.h): round trips through files and memory, the limit,

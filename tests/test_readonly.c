@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_readonly.c - read-only opens (vex_db_options.read_only) and
  * vex_collection_refresh: errors and refused writes, a reader that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_results.c - the vex_results handle and range search on
  * collections, through the public API: projections (vector, metadata,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_segment.c - immutable segment files (src/storage/segment.h), format
  * version 3 (index keys, optional META section): round trips on the in-memory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_serialize.c - index serialisation through the public API
  * (vex_index_serialize, vex_index_open_buffer): round trips of flat and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_simd.c - every kernel of every table this machine can run, checked
  * against the scalar reference (simd_scalar.c), plus the dispatcher.

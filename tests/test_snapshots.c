@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_snapshots.c - concurrency of the storage engine: searcher threads,
  * writer threads (inserts, upserts, deletes) and a maintenance thread

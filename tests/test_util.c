@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_util.c - util layer: status table, allocator, id map, top-k heap,
  * worker pool, error messages, the bounded reader.

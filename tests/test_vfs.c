@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_vfs.c - the io layer: one conformance suite run against the posix
  * vfs (in a mkdtemp directory), the in-memory vfs and the two wrappers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_wal.c - the write-ahead log (src/storage/wal.h): round trips of
  * records from 0 bytes to 100 KB across rotations on the in-memory and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hnswlib_bench.cpp - the hnswlib side of bench/hnsw_bench.py.
 //
 // Builds hnswlib (Debian libhnswlib-dev, header-only) on a texmex dataset

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // hnswlib_filter_bench.cpp - the hnswlib side of bench/filter_bench.py:
 // filtered search the way hnswlib 0.6.2 users do it (it has no filter
 // hook): search for k' = ef candidates and keep the first k that match.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * apply.c - applying logged operations to a collection's rows: a put
  * appends a row to the active memtable and ends the id's previous row

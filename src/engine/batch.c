@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * batch.c - vex_batch: operations encoded ahead of a commit, in the log
  * record encoding (engine/logrec.h), so that a commit checks them in the

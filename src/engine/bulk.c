@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bulk.c - vex_insert_many / vex_upsert_many: n records from arrays
  * (ids, an n x dim vector array, optional metadata handles and payloads)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * catalog.c - the database's collections: vex_collection_create (the
  * configuration resolved and checked, the schema encoded, the directory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * coll_int.h - the collection handle's private structures, shared by the
  * files that implement it (collection.c is the map; see its header for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * collection.c - the collection handle: its life (open, references,
  * state, close), snapshots, and the helpers the other collection files

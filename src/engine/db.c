@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * db.c - the database handle: the directory, its lock and format marker,
  * options, the worker pools, job threads and match cache it owns, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * db.h - internals shared by the database handle (db.c) and collections
  * (collection.c). Not part of the public API.

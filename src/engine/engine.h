@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * engine.h - internal entry points of the engine layer for tests and
  * tools built with the library's private headers. Not exported from the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * filter_api.c - the public filter API: vex_filter_parse compiles text,
  * and the vex_filter_builder functions build the same expressions in C,

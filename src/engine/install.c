@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * install.c - how a collection's versions change outside the write path:
  * freezing a full memtable and making room for writers (flow control),

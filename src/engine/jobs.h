@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jobs.h - the database's background threads: memtable indexing, flushes
  * and compactions of its collections.

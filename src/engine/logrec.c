@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logrec.c - the log record payload codec (logrec.h; bytes in
  * docs/FORMAT.md). Encoders write what the decoders accept and nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * logrec.h - the payload of a collection's log records: the operation
  * codec (bytes in docs/FORMAT.md, "Log record payload").

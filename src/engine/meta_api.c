@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * meta_api.c - the public vex_meta handle: a builder and reader of one
  * record's metadata over the meta layer's immutable vm_record. Each

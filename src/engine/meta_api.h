@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * meta_api.h - the engine's view of the public vex_meta handle
  * (meta_api.c): the record it holds, and a way to replace it. Internal;

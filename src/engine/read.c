@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * read.c - reads of one record or of all of them, each on a snapshot
  * (V2): vex_get (the vector), vex_get_meta (the metadata),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * recovery.c - loading a collection from its directory (vx_coll_load):
  * the manifest CURRENT names (strictly: no fallback to an older one), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * results.c - the vex_results handle: a caller-owned, reusable set of
  * search hits with their projections (vector, metadata, payload), filled

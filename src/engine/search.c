@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * search.c - k-NN search of a collection: vex_search and
  * vex_search_batch over a snapshot's sources (storage/source.h), with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stats.c - vex_stats_get (rows, memtables, segments, flushes,
  * compactions, stalls, bytes on disk) and vex_stats_segments, read from a

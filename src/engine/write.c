@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * write.c - the collection's write path: single-record writes and batch
  * commits enter a writer queue, a leader takes a group, checks it, logs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * blob.c - encode and check the index blob container (see blob.h and
  * docs/FORMAT.md for the byte layout).

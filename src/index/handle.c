@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * handle.c - the index handle at its two levels: the internal interface
  * (index/ix.h) that storage and engine use, and the public vex_index_*

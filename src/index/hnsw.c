@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hnsw.c - hierarchical navigable small world graph index.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ix.h - the internal index interface: what storage and engine call.
  *

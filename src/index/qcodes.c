@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * qcodes.c - quantized codes of an index: storage, training, blob
  * sections (see qcodes.h; bytes in docs/FORMAT.md, "Index blob").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * qcodes.h - quantized codes of an index, shared by flat and
  * HNSW.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vfs.c - helpers shared by the vfs implementations (see vfs.h): the
  * exact-read wrapper, errno mapping and the path normalisation the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vfs.h - the I/O method table every byte of VexDB goes through.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vfs_crash.c - a power-loss simulator that wraps any vfs (the idea of
  * SQLite's test6.c, redone for files and directories). The wrapped vfs is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vfs_fault.c - a fault-injecting vfs that wraps any other (see the
  * contract in vfs.h): it forwards each call, counts it per method, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vfs_mem.c - an in-memory file system behind the vfs method table, for
  * tests and as the "disk" under the fault and crash wrappers. It is a flat

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vfs_posix.c - the real vfs: POSIX files (open/pread/pwrite/fsync/
  * fdatasync/ftruncate/mmap/flock/rename/unlink/opendir). Every descriptor

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * column.c - metadata columns: encoding, strict decoding, filter
  * evaluation to bitmaps, row reconstruction. See column.h for the model

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * column.h - metadata stored by column (meta layer; uses src/util and
  * meta/value.h, meta/filter.h). A segment's records are immutable, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * filter.c - compiled metadata filters (interface in filter.h, language
  * in docs/FILTERS.md): the builder and its arena, the normalizer and type

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * filter.h - the metadata filter language (meta layer; uses src/util and
  * meta/value.h, meta/schema.h). The language, its semantics, limits and

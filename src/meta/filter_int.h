@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * filter_int.h - what filter.c (builder, normalizer, layout, printer,
  * evaluator) and filter_parse.c (lexer and parser) share: the expression

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * filter_parse.c - lexer and recursive-descent parser of the filter
  * language (grammar in docs/FILTERS.md). It builds the expression tree

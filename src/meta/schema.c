@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * schema.c - the optional metadata schema (interface in schema.h, bytes
  * in docs/FORMAT.md "Schema blob"): construction, record validation and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * schema.h - the optional metadata schema of a collection (meta layer;
  * uses src/util and meta/value.h only). A schema maps field names to a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * value.c - typed metadata values, records and their canonical binary
  * encoding (interface in value.h, bytes in docs/FORMAT.md "Record metadata

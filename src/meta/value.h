@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * value.h - typed metadata values and a record's metadata (the meta
  * layer; uses only src/util). A record's metadata is a small set of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bq.c - binary quantization: one sign bit per dimension, bit d of the
  * code (byte d / 8, bit d % 8, least significant first; unused bits of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kmeans.c - k-means++ seeding and Lloyd iterations (see kmeans.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kmeans.h - k-means clustering for the quantizers (src/quant).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * opq.c - optimized product quantization (Ge, He, Ke, Sun 2013, the
  * non-parametric variant): a rotation R (dim x dim, orthogonal) learned

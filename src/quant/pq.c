@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pq.c - product quantization (Jegou, Douze, Schmid 2011): the padded
  * vector is cut into M sub-vectors of dsub dimensions and each is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * quant.c - the vq_quantizer handle: parameters, training sample,
  * dispatch to the kinds (sq8.c, bq.c, pq.c, opq.c), distance computers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * quant.h - vector quantizers: SQ8, binary (BQ), PQ (8- and 4-bit) and OPQ
  * behind one handle, vq_quantizer. Internal module (prefix vq_), not part

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * quant_int.h - what the files of src/quant share and nobody else sees:
  * the handle layouts and the per-kind entry points that quant.c

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sq8.c - 8-bit scalar quantization: each dimension maps its trained
  * [min, max] range onto 256 levels, code = round((x - min) / step),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * simd.h - distance kernels and their run-time dispatch table.
  *

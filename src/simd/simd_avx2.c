@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * simd_avx2.c - AVX2 kernels (with FMA, F16C and POPCNT).
  *

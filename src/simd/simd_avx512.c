@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * simd_avx512.c - AVX-512 kernels (F, BW, DQ, VL, VNNI, VPOPCNTDQ; F16C and
  * FMA for conversions and fused multiply-add).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * simd_dispatch.c - choose the kernel table once per process.
  *

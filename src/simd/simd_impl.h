@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * simd_impl.h - helpers shared by the kernel files (not part of the simd
  * interface). Finishing steps are shared so that every ISA returns exactly

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * simd_neon.c - NEON kernels for aarch64 (Advanced SIMD is part of the
  * base ISA there, so no run-time check is needed).

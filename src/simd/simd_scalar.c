@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * simd_scalar.c - portable reference versions of every distance kernel.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * compact.c - building segment files: from a frozen memtable (a flush)
  * and from a merge of segments (a compaction), plus the size-tiered

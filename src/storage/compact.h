@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * compact.h - building segments: flushes and compactions (see compact.c).
  *

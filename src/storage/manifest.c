@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * manifest.c - the collection manifest (interface and contract in
  * manifest.h, bytes in docs/FORMAT.md "Collection manifest"): an encoder

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * manifest.h - the versioned manifest of one collection: its persistent
  * configuration, the list of its segment files with each segment's delete

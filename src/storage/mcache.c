@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mcache.c - the database's cache of filter match sets (mcache.h).
  *

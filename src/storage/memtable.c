@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * memtable.c - the multi-version in-memory rows of a collection (see
  * memtable.h for the model and its invariants).

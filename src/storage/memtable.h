@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * memtable.h - the in-memory, multi-version part of a collection.
  *

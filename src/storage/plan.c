@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plan.c - the filtered-search planner (plan.h). The thresholds were
  * measured with bench/filter_bench.py (BENCHMARKS.md, "Filtered search"):

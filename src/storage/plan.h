@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plan.h - the filtered-search planner: which way one source (a memtable
  * or a segment) answers a k-NN query restricted to the rows a metadata

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * segment.c - write and open immutable segment files (interface and
  * contract in segment.h, every byte in docs/FORMAT.md "Segment file").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * source.c - the planned k-NN over one source (source.h): the only place
  * that decides how a filtered search runs, for every source kind.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * source.h - the read side of a collection's data: one method table that
  * every kind of row container implements, and the one planned k-NN over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * src_segment.c - a segment in use (vseg, storage/version.h) as a source
  * (storage/source.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * version.c - reference-counted versions and segments in use (the
  * protocol, V1-V6, is in version.h).

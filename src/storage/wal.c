@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wal.c - the write-ahead log (interface and contract in wal.h, bytes in
  * docs/FORMAT.md): a writer that appends checksummed, sequence-numbered

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wal.h - the write-ahead log: an append-only sequence of opaque records,
  * each numbered by a 64-bit sequence number (1, 2, 3, ... with no gaps),

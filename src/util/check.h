@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * check.h - assertions of the code's own invariants, and mutexes that know
  * their owner so that "caller holds the lock" can be asserted.

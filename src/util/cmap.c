@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmap.c - single-writer, lock-free-reader hash map (see cmap.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmap.h - a hash map from 64-bit keys to 64-bit values for ONE writer and
  * any number of lock-free readers.

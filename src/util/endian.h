@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * endian.h - explicit little-endian stores and loads for on-disk bytes.
  *

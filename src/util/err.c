@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * err.c - per-handle error messages (see err.h): the NULL-tolerant setter
  * and the file:line form VX_CORRUPT uses in debug builds.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * err.h - per-handle error messages and the one way to say "corrupt".
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hash.h - the 64-bit mixing function of the id hash maps (idmap, cmap).
  */

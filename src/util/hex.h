@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hex.h - the fixed-width lowercase hex numbers in VexDB's file names
  * (wal-<16 hex>.log, seg-<16 hex>.vseg, MANIFEST-<16 hex>).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * idmap.h - hash map from 64-bit user ids to 64-bit values (slots).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rd.h - the bounded reader every decoder of untrusted bytes uses.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rng.h - small, fast, seedable random numbers (xoshiro256** seeded with
  * splitmix64). Every random choice in the library takes its seed from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * topk.c - out-of-line parts of top-k selection (see topk.h).
  */

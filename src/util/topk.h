@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * topk.h - bounded top-k selection of (distance, id) pairs.
  *

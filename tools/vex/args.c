@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * args.c - the option parser and help printer of the vex tool (args.h).
  * Table driven and strict: numbers are plain decimal with overflow and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * args.h - the vex tool's command table and option parser. Each command
  * declares its options as a table (name, kind, range, help); the parser

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.h - what the vex tool's command files share: the command table
  * entries each file defines, and small helpers for timing and messages.

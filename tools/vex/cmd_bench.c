@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_bench.c - `vex bench`: recall and speed of an index on a dataset.
  * Reads base, queries and (optionally) ground truth with readers.c, builds

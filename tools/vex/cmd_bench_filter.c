@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_bench_filter.c - `vex bench --filter EXPR --meta FILE.tsv`: recall
  * and speed of filtered search through a collection (the public API

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_gen.c - `vex gen`: writes a seeded synthetic dataset, PREFIX_base.fvecs,
  * PREFIX_query.fvecs and the exact PREFIX_groundtruth.ivecs (computed with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_info.c - `vex info FILE`: the format, element type, number of records
  * and dimension of a vector or ground-truth file. Every record is read and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_search.c - `vex search DB COLLECTION`: k-NN searches of a
  * collection from the command line, or range searches (`--radius R`: the

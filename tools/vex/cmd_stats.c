@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_stats.c - `vex stats DB [COLLECTION...]`: the state of a database's
  * collections (vex_stats_get, vex_stats_segments): rows live and awaiting

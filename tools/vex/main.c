@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - entry point of the vex command-line tool: finds the command,
  * parses its options (args.c) and runs it; `vex --help`, `vex help CMD`,

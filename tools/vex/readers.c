@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * readers.c - the texmex (.fvecs/.bvecs/.ivecs) and numpy (.npy) readers
  * and the .fvecs/.ivecs writers declared in readers.h.

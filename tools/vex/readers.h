@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * readers.h - dataset readers and writers for the vex tool: texmex .fvecs,
  * .bvecs and .ivecs files and numpy .npy arrays, read into float32 vectors
