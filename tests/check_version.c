@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * check_version.c - one version number everywhere. include/vexdb.h is the
+ * source (VEX_VERSION_MAJOR/MINOR/PATCH); CMakeLists.txt reads those three
+ * numbers into project(VERSION), and this program, compiled with
+ * VEX_CMAKE_VERSION="${PROJECT_VERSION}" and linked against the shared
+ * library, checks that the header's string and number, the linked
+ * library's vex_version()/vex_version_number(), CMake's project version and
+ * the shared library's file name all say the same.
+ *   check_version <file name of the shared library>
+ */
+#include "test.h"
+#include "vexdb.h"
+
+#ifndef VEX_CMAKE_VERSION
+#error "compile with -DVEX_CMAKE_VERSION=\"<CMake PROJECT_VERSION>\""
+#endif
+
+static const char *lib_file_name_;
+
+static void test_header_agrees_with_itself(void)
+{
+    char s[64];
+    /* the number encoding MAJOR*10000 + MINOR*100 + PATCH is exact only
+     * while MINOR and PATCH stay below 100 */
+    CHECK(VEX_VERSION_MINOR < 100);
+    CHECK(VEX_VERSION_PATCH < 100);
+    snprintf(s, sizeof s, "%d.%d.%d", VEX_VERSION_MAJOR, VEX_VERSION_MINOR,
+             VEX_VERSION_PATCH);
+    CHECK_MSG(strcmp(s, VEX_VERSION_STRING) == 0,
+              "VEX_VERSION_STRING \"%s\" but MAJOR.MINOR.PATCH %s",
+              VEX_VERSION_STRING, s);
+    CHECK_EQ_INT(VEX_VERSION_NUMBER, VEX_VERSION_MAJOR * 10000 +
+                                         VEX_VERSION_MINOR * 100 +
+                                         VEX_VERSION_PATCH);
+}
+
+static void test_library_agrees_with_header(void)
+{
+    CHECK_MSG(strcmp(vex_version(), VEX_VERSION_STRING) == 0,
+              "linked library is %s, header %s", vex_version(),
+              VEX_VERSION_STRING);
+    CHECK_EQ_INT(vex_version_number(), VEX_VERSION_NUMBER);
+}
+
+static void test_cmake_agrees_with_header(void)
+{
+    CHECK_MSG(strcmp(VEX_CMAKE_VERSION, VEX_VERSION_STRING) == 0,
+              "CMake project version %s, vexdb.h %s", VEX_CMAKE_VERSION,
+              VEX_VERSION_STRING);
+}
+
+/* The shared library is named for the version (libvexdb.so.MAJOR.MINOR.PATCH
+ * on ELF, libvexdb.MAJOR.MINOR.PATCH.dylib on macOS). */
+static void test_library_file_name(void)
+{
+    CHECK_MSG(lib_file_name_ != NULL, "usage: check_version <library file>");
+    if (lib_file_name_ == NULL)
+        return;
+    CHECK_MSG(strstr(lib_file_name_, VEX_VERSION_STRING) != NULL,
+              "shared library file %s does not carry version %s",
+              lib_file_name_, VEX_VERSION_STRING);
+}
+
+int main(int argc, char **argv)
+{
+    lib_file_name_ = argc > 1 ? argv[1] : NULL;
+    TEST_RUN(test_header_agrees_with_itself);
+    TEST_RUN(test_library_agrees_with_header);
+    TEST_RUN(test_cmake_agrees_with_header);
+    TEST_RUN(test_library_file_name);
+    return TEST_EXIT();
+}
