@@ -84,9 +84,9 @@ extern "C" {
  * ------------------------------------------------------------------- */
 
 #define VEX_VERSION_MAJOR  0
-#define VEX_VERSION_MINOR  1
+#define VEX_VERSION_MINOR  2
 #define VEX_VERSION_PATCH  0
-#define VEX_VERSION_STRING "0.1.0"
+#define VEX_VERSION_STRING "0.2.0"
 #define VEX_VERSION_NUMBER                                                     \
     (VEX_VERSION_MAJOR * 10000 + VEX_VERSION_MINOR * 100 + VEX_VERSION_PATCH)
 
