@@ -6,8 +6,10 @@
  * VEX_CMAKE_VERSION="${PROJECT_VERSION}" and linked against the shared
  * library, checks that the header's string and number, the linked
  * library's vex_version()/vex_version_number(), CMake's project version and
- * the shared library's file name all say the same.
- *   check_version <file name of the shared library>
+ * the shared library's file name all say the same, and that the newest
+ * release in CHANGELOG.md (its first "## [x.y.z]" heading, an
+ * "## [Unreleased]" one skipped) is this version.
+ *   check_version <file name of the shared library> <path of CHANGELOG.md>
  */
 #include "test.h"
 #include "vexdb.h"
@@ -17,6 +19,7 @@
 #endif
 
 static const char *lib_file_name_;
+static const char *changelog_path_;
 
 static void test_header_agrees_with_itself(void)
 {
@@ -62,12 +65,45 @@ static void test_library_file_name(void)
               lib_file_name_, VEX_VERSION_STRING);
 }
 
+/* A release is written down when it is made: the first release heading of
+ * the changelog names the header's version. */
+static void test_changelog_names_version(void)
+{
+    char line[256], want[64];
+    FILE *f;
+    int found = 0;
+    CHECK_MSG(changelog_path_ != NULL,
+              "usage: check_version <library file> <CHANGELOG.md>");
+    if (changelog_path_ == NULL)
+        return;
+    f = fopen(changelog_path_, "r");
+    CHECK_MSG(f != NULL, "cannot open %s", changelog_path_);
+    if (f == NULL)
+        return;
+    snprintf(want, sizeof want, "## [%s]", VEX_VERSION_STRING);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "## [", 4) != 0 ||
+            strncmp(line, "## [Unreleased]", 15) == 0)
+            continue;
+        found = 1;
+        line[strcspn(line, "\r\n")] = '\0';
+        CHECK_MSG(strncmp(line, want, strlen(want)) == 0,
+                  "%s: newest release is \"%s\", vexdb.h says %s",
+                  changelog_path_, line, VEX_VERSION_STRING);
+        break;
+    }
+    fclose(f);
+    CHECK_MSG(found, "%s: no release heading \"## [x.y.z]\"", changelog_path_);
+}
+
 int main(int argc, char **argv)
 {
     lib_file_name_ = argc > 1 ? argv[1] : NULL;
+    changelog_path_ = argc > 2 ? argv[2] : NULL;
     TEST_RUN(test_header_agrees_with_itself);
     TEST_RUN(test_library_agrees_with_header);
     TEST_RUN(test_cmake_agrees_with_header);
     TEST_RUN(test_library_file_name);
+    TEST_RUN(test_changelog_names_version);
     return TEST_EXIT();
 }
