@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * filtered.c - metadata and filtered search: a collection with a schema,
  * records with typed metadata, and a nearest-neighbour search restricted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * quickstart.c - the smallest useful VexDB program: create a database,
  * insert vectors, search, close. Uses only <vexdb.h>.

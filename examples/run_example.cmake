@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Runs an example program (PROG) twice with a fresh database directory
 # under WORK: once creating the database, once reopening it, since every
 # example must work either way. WORK is removed afterwards, also when the

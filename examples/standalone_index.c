@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * standalone_index.c - vex_index, the in-memory index, for programs that
  * want nearest-neighbour search without a database directory: build an

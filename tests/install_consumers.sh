@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # ctest install_consumers: install this build to a temporary prefix and
 # build examples/quickstart.c against it the three ways a program can use
 # VexDB, running each program:
