@@ -253,6 +253,15 @@ out:
     return rc;
 }
 
+/* The error of a catalog change on a read-only database. */
+static int refuse_readonly(vex_db *db, const char *verb, const char *name)
+{
+    return vx_err_set(&db->err, VEX_READONLY,
+                      "cannot %s collection \"%s\": the database is open "
+                      "read-only (vex_db_options.read_only)",
+                      verb, name);
+}
+
 /* The one create path: check `user` (any accepted struct_size) into
  * *cfg, then, under db->mu (so that the existence test and the create are
  * one step: of two threads racing on one name exactly one creates), create
@@ -301,10 +310,7 @@ static int create_or_open(vex_db *db, const char *name,
         rc = vx_err_set(&db->err, VEX_EXISTS,
                         "collection \"%s\" already exists", name);
     } else if (db->opts.read_only) {
-        rc = vx_err_set(&db->err, VEX_READONLY,
-                        "cannot create collection \"%s\": the database is "
-                        "open read-only (vex_db_options.read_only)",
-                        name);
+        rc = refuse_readonly(db, "create", name);
     } else {
         if (leftover)
             rc = vx_db_remove_collection_dir(db, final, &db->err);
@@ -335,10 +341,7 @@ int vex_collection_create(vex_db *db, const char *name,
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
     if (db->opts.read_only)
-        return vx_err_set(&db->err, VEX_READONLY,
-                          "cannot create collection \"%s\": the database is "
-                          "open read-only (vex_db_options.read_only)",
-                          name);
+        return refuse_readonly(db, "create", name);
     rc = create_or_open(db, name, cfg, 0, &full, out ? &c : NULL, &made);
     if (rc == VEX_OK && out)
         *out = c;
@@ -587,10 +590,7 @@ int vex_collection_drop(vex_db *db, const char *name)
     if ((rc = check_name(db, name)) != VEX_OK)
         return rc;
     if (db->opts.read_only)
-        return vx_err_set(&db->err, VEX_READONLY,
-                          "cannot drop collection \"%s\": the database is "
-                          "open read-only (vex_db_options.read_only)",
-                          name);
+        return refuse_readonly(db, "drop", name);
     pthread_mutex_lock(&db->mu);
     if (find_open(db, name)) {
         rc = vx_err_set(&db->err, VEX_BUSY,
