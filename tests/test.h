@@ -112,4 +112,14 @@ static inline uint64_t test_seed(uint64_t dflt)
     return s ? strtoull(s, NULL, 0) : dflt;
 }
 
+/* Remove a test's directory tree (best effort: a failure is reported and
+ * the test goes on). */
+static inline void rm_rf(const char *p)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", p);
+}
+
 #endif

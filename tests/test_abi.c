@@ -201,14 +201,6 @@ static void old_init_db(v1_db_options *o)
 
 static char root[256];
 
-static void rm_rf(const char *p)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
-}
-
 static void test_old_init_writes_old_layout(void)
 {
     /* each 0.1.0 init writes no byte past the 0.1.0 struct and records a

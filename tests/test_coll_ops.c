@@ -30,14 +30,6 @@
 
 static char tmp_root[256];
 
-static void rm_rf(const char *p)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
-}
-
 static vex_db *open_db(const char *name)
 {
     char path[512];

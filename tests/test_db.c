@@ -28,14 +28,6 @@ static void make_root(void)
     }
 }
 
-static void rm_rf(const char *p)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
-}
-
 static void db_path(char *buf, size_t n, const char *name)
 {
     snprintf(buf, n, "%s/%s", tmp_root, name);

@@ -32,14 +32,6 @@
 
 static char tmp_root[256];
 
-static void rm_rf(const char *p)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
-}
-
 /* A database in the test's directory with `n_threads` workers and a
  * match cache of `cache_bytes`; compactions only when the test asks. */
 static vex_db *open_db_with(const char *name, uint32_t n_threads,

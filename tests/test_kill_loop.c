@@ -230,14 +230,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void rm_rf(const char *p)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "kill_loop: cannot remove %s\n", p);
-}
-
 static void db_options(vex_db_options *o, vex_durability d)
 {
     vex_db_options_init(o);

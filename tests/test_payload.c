@@ -36,14 +36,6 @@ static void make_root(void)
     }
 }
 
-static void rm_rf(const char *p)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
-}
-
 static vex_db *open_db(const char *name)
 {
     char path[512];
