@@ -731,7 +731,8 @@ typedef struct vex_db_options {
      * rows written since the last flush in the log only; the next open
      * replays them into a memtable and searches them exactly until
      * background threads have indexed them again (as after a crash).
-     * Either way nothing acknowledged is lost. Default 1. */
+     * Either way nothing acknowledged is lost. A read-only handle
+     * (read_only) never flushes: it writes nothing. Default 1. */
     int flush_on_close;
     /* 1 = open the database read-only (see "Read-only opens" below): the
      * handle never writes, creates, removes or locks a file, takes no lock
