@@ -69,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t len = 0;
             vm_colset *again = NULL;
             check(vx_vm_colset_build((const vm_record *const *)recs, n_rows,
+                                     vx_vm_colset_zstd() ? VM_BUILD_ZSTD : 0,
                                      &mem, NULL, &blob, &len) == VEX_OK);
             check(vx_vm_colset_open(blob, len, n_rows, &mem, NULL, &again) ==
                   VEX_OK);

@@ -91,8 +91,9 @@ int main(int argc, char **argv)
                     return 1;
                 }
             }
-            if (vx_vm_colset_build((const vm_record *const *)recs, n, &mem,
-                                   NULL, &blob, &len) != VEX_OK) {
+            if (vx_vm_colset_build((const vm_record *const *)recs, n,
+                                   vx_vm_colset_zstd() ? VM_BUILD_ZSTD : 0,
+                                   &mem, NULL, &blob, &len) != VEX_OK) {
                 fprintf(stderr, "build failed\n");
                 return 1;
             }

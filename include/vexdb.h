@@ -84,9 +84,9 @@ extern "C" {
  * ------------------------------------------------------------------- */
 
 #define VEX_VERSION_MAJOR  0
-#define VEX_VERSION_MINOR  2
+#define VEX_VERSION_MINOR  3
 #define VEX_VERSION_PATCH  0
-#define VEX_VERSION_STRING "0.2.0"
+#define VEX_VERSION_STRING "0.3.0"
 #define VEX_VERSION_NUMBER                                                     \
     (VEX_VERSION_MAJOR * 10000 + VEX_VERSION_MINOR * 100 + VEX_VERSION_PATCH)
 
@@ -96,6 +96,20 @@ VEX_API const char *vex_version(void);
 
 /* The same as a number, MAJOR*10000 + MINOR*100 + PATCH. Thread-safe. */
 VEX_API int vex_version_number(void);
+
+/* Optional features compiled into the library actually linked, a bit set
+ * of VEX_FEATURE_* (vex_features()). A database written with a feature
+ * that this library lacks is refused by name where it needs it (see
+ * vex_collection_config.compression); nothing is silently ignored. The
+ * SIMD kernel sets are chosen at run time: see vex_simd_supported(). */
+#define VEX_FEATURE_ZSTD 0x1u /* zstd: VEX_COMPRESS_ZSTD collections */
+
+/* The VEX_FEATURE_* bits of this library. Thread-safe. */
+VEX_API uint32_t vex_features(void);
+
+/* The name of one VEX_FEATURE_* bit ("zstd"), or NULL for a value that is
+ * not exactly one known bit. The string is static. Thread-safe. */
+VEX_API const char *vex_feature_name(uint32_t feature);
 
 /* ---------------------------------------------------------------------
  * Status codes
@@ -904,6 +918,21 @@ typedef struct vex_schema_field {
  * and must not start with '.'; they are used as directory names. */
 #define VEX_NAME_MAX 64
 
+/* Compression of a collection's stored metadata columns
+ * (vex_collection_config.compression). */
+typedef enum vex_compression {
+    /* Columns are stored uncompressed (their encodings, dictionaries and
+     * bit-packing still make them compact): every build of the library
+     * reads the collection. The default. */
+    VEX_COMPRESS_NONE = 0,
+    /* Each column's value stream is compressed with zstd when that saves
+     * at least a tenth. Needs a library built with zstd
+     * (vex_features() & VEX_FEATURE_ZSTD): creating such a collection in a
+     * build without it is VEX_UNSUPPORTED, and so is opening one, with a
+     * message naming zstd. */
+    VEX_COMPRESS_ZSTD = 1
+} vex_compression;
+
 /* The stored configuration of a collection. Fill with
  * vex_collection_config_init(). Every value is stored in the collection
  * when it is created; adaptive (0) HNSW values are resolved and stored. */
@@ -949,6 +978,15 @@ typedef struct vex_collection_config {
     const vex_schema_field *schema_fields;
     uint32_t n_schema_fields;
     uint32_t schema_closed; /* 0 or 1 */
+    /* --- since 0.3.0 --- */
+    /* Compression of the metadata columns segments store
+     * (vex_compression; default VEX_COMPRESS_NONE). Stored with the
+     * collection and fixed at creation; flushes and compactions write
+     * what it says. (Collections written by 0.1 and 0.2 builds with zstd
+     * may hold compressed columns under VEX_COMPRESS_NONE: a build with
+     * zstd reads them and vex_compact rewrites them uncompressed; a build
+     * without zstd refuses those columns when it reads them.) */
+    vex_compression compression;
 } vex_collection_config;
 
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);
@@ -988,8 +1026,9 @@ VEX_API int vex_collection_open(vex_db *db, const char *name,
  *                     vex_collection_config_init gives count as asked:
  *                     an HNSW request does not open a flat collection);
  *   when non-zero     hnsw_m, hnsw_ef_construction, hnsw_ef_search,
- *                     hnsw_seed, quant_m, quant_bits, quant_refine (0 =
- *                     adaptive or default matches whatever was resolved);
+ *                     hnsw_seed, quant_m, quant_bits, quant_refine,
+ *                     compression (0 = adaptive or default matches
+ *                     whatever was resolved or stored);
  *   when declared     the schema (n_schema_fields > 0): the same fields
  *                     as a set (name, type, nullable, in any order) and
  *                     the same schema_closed; with n_schema_fields = 0 any

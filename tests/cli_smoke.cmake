@@ -94,6 +94,8 @@ run(0 gen --help)
 expect(OUT "usage: vex gen")
 run(0 --version)
 expect(OUT "vex [0-9]+\\.[0-9]+\\.[0-9]+")
+expect(OUT "simd: [a-z0-9]+ \\(this CPU runs: scalar")
+expect(OUT "features: (zstd|none)")
 
 # bad data: exit 1 with the file and offset
 run(1 info ${DATA}/dim_mismatch.fvecs)

@@ -443,7 +443,7 @@ static void test_decode_damage(void)
     expect_corrupt(c, n, "ids not ascending");
     CHECK(err_has("not ascending"));
     memcpy(c, b, n);
-    vex_put_u32le(c + 8, 4);
+    vex_put_u32le(c + 8, 5);
     reseal(c, n);
     CHECK_RC(vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d),
              VEX_UNSUPPORTED);
@@ -635,6 +635,64 @@ static void test_history_block(void)
     m.as_of_seq = m.flushed_seq - 1;
     CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
     CHECK(err_has("as_of_seq"));
+    vx_manifest_free(&m, &g_mem);
+    CHECK_EQ_INT(g_count.live, 0);
+}
+
+/* Format 4: the compression field at header offset 52, written only for a
+ * compressed collection (so every other manifest keeps its format 1..3
+ * bytes and older readers keep reading it). */
+static void test_compression_field(void)
+{
+    manifest m, d;
+    unsigned char *b = NULL, *c;
+    size_t n = 0;
+    int rc;
+    mem_init();
+    gen(&m, 4, 9, 2);
+    m.config.compression = 1;
+    /* format 4 always carries the history block */
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("history block"));
+    m.as_of_seq = m.flushed_seq + 1;
+    m.publish_unix = 99;
+    roundtrip(&m);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    if (b == NULL)
+        return;
+    CHECK_EQ_INT(vex_get_u32le(b + 8), 4);
+    CHECK_EQ_INT(vex_get_u32le(b + 52), 1);
+    c = malloc(n);
+    /* an unknown compression is unsupported, not damage */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 52, 2);
+    reseal(c, n);
+    rc = vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d);
+    CHECK_RC(rc, VEX_UNSUPPORTED);
+    CHECK(err_has("compression 2 at offset 52"));
+    if (rc == VEX_OK)
+        vx_manifest_free(&d, &g_mem);
+    /* format 4 with no compression is never written */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 52, 0);
+    reseal(c, n);
+    expect_corrupt(c, n, "format 4 without compression");
+    /* format 3 keeps offset 52 reserved */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 3);
+    reseal(c, n);
+    expect_corrupt(c, n, "format 3 with a compression field");
+    CHECK(err_has("offset 52"));
+    free(c);
+    vx_mem_free(&g_mem, b);
+    /* an uncompressed collection's manifest stays format 3 */
+    m.config.compression = 0;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    CHECK(b && vex_get_u32le(b + 8) == 3 && vex_get_u32le(b + 52) == 0);
+    vx_mem_free(&g_mem, b);
+    m.config.compression = 2;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("unknown compression 2"));
     vx_manifest_free(&m, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
@@ -1011,6 +1069,7 @@ int main(void)
     TEST_RUN(test_encode_invalid);
     TEST_RUN(test_decode_damage);
     TEST_RUN(test_history_block);
+    TEST_RUN(test_compression_field);
     TEST_RUN(test_publish_mem);
     TEST_RUN(test_publish_posix);
     TEST_RUN(test_current_damage);

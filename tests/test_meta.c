@@ -1546,8 +1546,9 @@ static void test_columns_oracle(void)
                 recs[i] = NULL;
             }
         }
-        CHECK_RC(vx_vm_colset_build((const vm_record *const *)recs, N, &g_mem,
-                                    &g_err, &blob, &len),
+        CHECK_RC(vx_vm_colset_build((const vm_record *const *)recs, N,
+                                    vx_vm_colset_zstd() ? VM_BUILD_ZSTD : 0,
+                                    &g_mem, &g_err, &blob, &len),
                  VEX_OK);
         CHECK_RC(vx_vm_colset_open(blob, len, N, &g_mem, &g_err, &cs), VEX_OK);
         if (cs == NULL) {
@@ -1625,6 +1626,48 @@ static void test_columns_oracle(void)
  * single-byte change is refused or opens to a set that still evaluates
  * and rebuilds without reading out of bounds (ASan checks that part);
  * named damage gives its message. */
+/* Compression is asked for, never implied: without VM_BUILD_ZSTD no value
+ * stream is compressed (so every build reads the blob), and asking for it
+ * in a library without zstd is refused by name. */
+static void test_columns_zstd_opt_in(void)
+{
+    enum { N = 3000 };
+    vm_record *recs[N];
+    for (uint32_t i = 0; i < N; i++) {
+        vm_field f = fld("z", vx_vm_double((double)i * 0.5));
+        CHECK_RC(vx_vm_record_new(&f, 1, &g_mem, &g_err, &recs[i]), VEX_OK);
+    }
+    for (int ask = 0; ask < 2; ask++) {
+        unsigned char *blob = NULL;
+        size_t len = 0;
+        vm_colset *cs = NULL;
+        int rc = vx_vm_colset_build((const vm_record *const *)recs, N,
+                                    ask ? VM_BUILD_ZSTD : 0, &g_mem, &g_err,
+                                    &blob, &len);
+        if (ask && !vx_vm_colset_zstd()) {
+            CHECK_RC(rc, VEX_UNSUPPORTED);
+            CHECK(msg_has("built without zstd"));
+            CHECK(blob == NULL);
+            continue;
+        }
+        CHECK_RC(rc, VEX_OK);
+        CHECK_RC(vx_vm_colset_open(blob, len, N, &g_mem, &g_err, &cs), VEX_OK);
+        for (uint32_t i = 0; cs && i < vx_vm_colset_columns(cs); i++) {
+            vm_str name;
+            int type, enc;
+            uint32_t np;
+            vx_vm_colset_column(cs, i, &name, &type, &enc, &np);
+            /* the ordered doubles compress well: with the flag they are
+             * compressed, without it they are not */
+            CHECK_EQ_INT((enc & VM_ENC_ZSTD) != 0, ask);
+        }
+        vx_vm_colset_close(cs);
+        vx_mem_free(&g_mem, blob);
+    }
+    for (uint32_t i = 0; i < N; i++)
+        vx_vm_record_free(recs[i], &g_mem);
+}
+
 static void test_columns_damage(void)
 {
     enum { N = 70 };
@@ -1648,7 +1691,8 @@ static void test_columns_damage(void)
         CHECK_RC(vx_vm_record_new(fs, nf, &g_mem, &g_err, &recs[i]), VEX_OK);
         vx_vm_record_free(r, &g_mem);
     }
-    CHECK_RC(vx_vm_colset_build((const vm_record *const *)recs, N, &g_mem,
+    CHECK_RC(vx_vm_colset_build((const vm_record *const *)recs, N,
+                                vx_vm_colset_zstd() ? VM_BUILD_ZSTD : 0, &g_mem,
                                 &g_err, &blob, &len),
              VEX_OK);
     if (vx_vm_colset_zstd()) {
@@ -1841,6 +1885,7 @@ int main(void)
     TEST_RUN(test_eval_cases);
     TEST_RUN(test_eval_oracle);
     TEST_RUN(test_columns_oracle);
+    TEST_RUN(test_columns_zstd_opt_in);
     TEST_RUN(test_columns_damage);
     TEST_RUN(test_oom);
     vx_err_destroy(&g_err);

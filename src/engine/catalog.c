@@ -15,6 +15,7 @@
 #include "engine/db.h"
 #include "engine/engine.h"
 #include "index/ix.h"
+#include "meta/column.h"
 #include "meta/schema.h"
 #include "util/abi.h"
 #include "storage/manifest.h"
@@ -112,6 +113,17 @@ static int resolve_config(vex_db *db, const char *name,
     mc->quant_m = ic.quant_m;
     mc->quant_bits = ic.quant_bits;
     mc->quant_refine = ic.quant_refine;
+    if (cfg->compression != VEX_COMPRESS_NONE &&
+        cfg->compression != VEX_COMPRESS_ZSTD)
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "compression %d is not a vex_compression",
+                          (int)cfg->compression);
+    if (cfg->compression == VEX_COMPRESS_ZSTD && !vx_vm_colset_zstd())
+        return vx_err_set(&db->err, VEX_UNSUPPORTED,
+                          "compression VEX_COMPRESS_ZSTD: this library was "
+                          "built without zstd (vex_features() has no "
+                          "VEX_FEATURE_ZSTD)");
+    mc->compression = (uint32_t)cfg->compression;
     mc->created_unix = (uint64_t)time(NULL);
     return VEX_OK;
 }
@@ -407,7 +419,8 @@ static const char *quant_name(vex_quant q)
  * collection's configuration `have` and what `want` asks for, or leave it
  * empty. What is compared (vexdb.h, vex_collection_open_or_create):
  * dim, elem, metric, index kind and quantizer always; HNSW and quantizer
- * numbers only when `want` gives them (non-zero); the schema only when
+ * numbers and compression only when `want` gives them (non-zero); the
+ * schema only when
  * `want` declares fields (then as a set, with schema_closed). */
 static void config_diff(const vex_collection_config *have,
                         const vex_collection_config *want, char *msg,
@@ -454,6 +467,13 @@ static void config_diff(const vex_collection_config *have,
     if (want->quant_refine != 0 && want->quant_refine != have->quant_refine) {
         snprintf(msg, size, "quant_refine %g, asked for %g",
                  (double)have->quant_refine, (double)want->quant_refine);
+        return;
+    }
+    if (want->compression != VEX_COMPRESS_NONE &&
+        want->compression != have->compression) {
+        snprintf(msg, size, "compression %s, asked for %s",
+                 have->compression ? "zstd" : "none",
+                 want->compression ? "zstd" : "none");
         return;
     }
 #undef DIFF_NZ

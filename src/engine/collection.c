@@ -264,6 +264,7 @@ void vex_collection_get_config_size(const vex_collection *c,
     out->quant_m = c->cfg.quant_m;
     out->quant_bits = c->cfg.quant_bits;
     out->quant_refine = c->cfg.quant_refine;
+    out->compression = (vex_compression)c->cfg.compression;
     if (c->schema) {
         out->schema_fields = c->schema_pub;
         out->n_schema_fields = (uint32_t)vx_vm_schema_n_fields(c->schema);

@@ -26,6 +26,7 @@
 
 #include "engine/coll_int.h"
 #include "engine/jobs.h"
+#include "meta/column.h"
 #include "storage/compact.h"
 #include "storage/segment.h"
 
@@ -336,6 +337,9 @@ static void builder_of(vex_collection *c, seg_builder *b)
     b->mcache = c->db->mcache;
     vx_coll_index_opts(c, &b->iopts);
     b->vec_bytes = c->vec_bytes;
+    /* compressed metadata only when the collection asked for it (opening
+     * refuses such a collection in a build without zstd) */
+    b->meta_flags = c->cfg.compression == VEX_COMPRESS_ZSTD ? VM_BUILD_ZSTD : 0;
     b->cancel = &c->life.cancel;
     b->err = &c->err;
 }

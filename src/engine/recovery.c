@@ -19,6 +19,7 @@
 #include "engine/coll_int.h"
 #include "engine/jobs.h"
 #include "engine/logrec.h"
+#include "meta/column.h"
 #include "storage/segment.h"
 
 static int seg_path_of(vex_collection *c, uint64_t number, char **out)
@@ -248,6 +249,14 @@ static int load_identity(vex_collection *c, manifest *m)
                               c->cfg.index_kind != VEX_INDEX_HNSW))
         return vx_err_set(&c->err, VEX_CORRUPT,
                           "%s: manifest configuration is invalid", c->dir);
+    /* refused here, by name, rather than at the first metadata read */
+    if (c->cfg.compression == VEX_COMPRESS_ZSTD && !vx_vm_colset_zstd())
+        return vx_err_set(&c->err, VEX_UNSUPPORTED,
+                          "collection \"%s\" compresses its metadata with "
+                          "zstd (VEX_COMPRESS_ZSTD), and this library was "
+                          "built without zstd: rebuild it with zstd "
+                          "(libzstd-dev) to open this collection",
+                          c->name);
     c->lead.vecbuf = vx_mem_alloc(c->mem, c->vec_bytes);
     if (c->lead.vecbuf == NULL)
         return vx_coll_nomem(c);

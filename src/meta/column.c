@@ -402,16 +402,17 @@ static int encode_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
     return w->failed ? VEX_NOMEM : VEX_OK;
 }
 
-/* The value stream of column c into w: encoded, then (with zstd, when it
- * saves at least a tenth) compressed, flagged by ENC_ZSTD in *enc. */
-static int put_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
+/* The value stream of column c into w: encoded, then (when `zstd` asks and
+ * it saves at least a tenth) compressed, flagged by ENC_ZSTD in *enc. */
+static int put_values(const bcol *c, int zstd, const vex_mem *mem, wbuf *w,
+                      int *enc)
 {
     wbuf v = {NULL, 0, 0, mem, 0};
     int rc = encode_values(c, mem, &v, enc);
     if (rc == VEX_OK && v.failed)
         rc = VEX_NOMEM;
 #ifdef VEX_HAVE_ZSTD
-    if (rc == VEX_OK && v.n >= 64 && v.n <= UINT32_MAX) {
+    if (rc == VEX_OK && zstd && v.n >= 64 && v.n <= UINT32_MAX) {
         size_t bound = ZSTD_compressBound(v.n);
         unsigned char *z = vx_mem_alloc(mem, bound);
         size_t zn = z ? ZSTD_compress(z, bound, v.p, v.n, 3) : 0;
@@ -429,6 +430,8 @@ static int put_values(const bcol *c, const vex_mem *mem, wbuf *w, int *enc)
         }
         vx_mem_free(mem, z);
     }
+#else
+    (void)zstd;
 #endif
     if (rc == VEX_OK)
         wb_bytes(w, v.p, v.n);
@@ -467,7 +470,7 @@ static void encode_zones(const bcol *c, uint32_t n_rows, wbuf *w)
     }
 }
 
-int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
+int vx_vm_colset_build(const vm_record *const *recs, uint32_t n, unsigned flags,
                        const vex_mem *mem, vex_err *err, unsigned char **out,
                        size_t *out_len)
 {
@@ -475,9 +478,13 @@ int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
     uint32_t n_cols = 0, cap = 0;
     wbuf w = {NULL, 0, 0, mem, 0};
     size_t dir_at;
-    int rc = VEX_OK;
+    int rc = VEX_OK, zstd = (flags & VM_BUILD_ZSTD) != 0;
     *out = NULL;
     *out_len = 0;
+    if (zstd && !vx_vm_colset_zstd())
+        return vx_err_set(err, VEX_UNSUPPORTED,
+                          "metadata columns: zstd compression asked for, and "
+                          "this library was built without zstd");
     /* collect (name, type) columns; rows arrive in order */
     for (uint32_t r = 0; r < n; r++) {
         size_t nf = vx_vm_record_n_fields(recs[r]);
@@ -542,7 +549,7 @@ int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
                         (unsigned char)(1u << (c->rows[j] & 7));
             }
         }
-        if ((rc = put_values(c, mem, &w, &enc)) != VEX_OK)
+        if ((rc = put_values(c, zstd, mem, &w, &enc)) != VEX_OK)
             goto done;
         if (c->type == VM_INT || c->type == VM_DOUBLE)
             encode_zones(c, n, &w);

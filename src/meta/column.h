@@ -18,8 +18,11 @@
  *            plain
  *
  * and with per-block minima and maxima (zone maps) for int64 and double.
- * A library built with zstd (optional, detected by CMake) also compresses
- * each column's value stream when that saves at least a tenth.
+ * When asked (VM_BUILD_ZSTD: a collection created with
+ * VEX_COMPRESS_ZSTD) a library built with zstd (optional, detected by
+ * CMake) also compresses each column's value stream when that saves at
+ * least a tenth; otherwise columns are written uncompressed, so every
+ * build reads them.
  * Every byte is in docs/FORMAT.md ("Metadata columns").
  *
  * A column set (vm_colset) is all the columns of one segment in one blob.
@@ -71,11 +74,16 @@ int vx_vm_colset_zstd(void);
 
 typedef struct vm_colset vm_colset;
 
+/* vx_vm_colset_build flags. */
+#define VM_BUILD_ZSTD 1u /* compress value streams (needs vx_vm_colset_zstd)   \
+                          */
+
 /* Encode the metadata of n rows (recs[i] NULL = no metadata) into a new
- * blob *out of *out_len bytes (free with vx_mem_free; `mem` not NULL).
- * VEX_NOMEM; VEX_INVALID when a column would pass the format's limits (more
- * than 2^32 - 1 bytes). */
-int vx_vm_colset_build(const vm_record *const *recs, uint32_t n,
+ * blob *out of *out_len bytes (free with vx_mem_free; `mem` not NULL),
+ * with VM_BUILD_* `flags`. VEX_NOMEM; VEX_INVALID when a column would pass
+ * the format's limits (more than 2^32 - 1 bytes); VEX_UNSUPPORTED for
+ * VM_BUILD_ZSTD in a library built without zstd. */
+int vx_vm_colset_build(const vm_record *const *recs, uint32_t n, unsigned flags,
                        const vex_mem *mem, vex_err *err, unsigned char **out,
                        size_t *out_len);
 

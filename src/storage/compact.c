@@ -73,8 +73,8 @@ static int meta_col_encode(const seg_builder *b, meta_col *mc)
         mc->any = vx_vm_record_n_fields(mc->recs[i]) > 0;
     if (!mc->any)
         return VEX_OK;
-    return vx_vm_colset_build(mc->recs, (uint32_t)mc->n, b->mem, b->err,
-                              &mc->blob, &mc->len);
+    return vx_vm_colset_build(mc->recs, (uint32_t)mc->n, b->meta_flags, b->mem,
+                              b->err, &mc->blob, &mc->len);
 }
 
 /* The keys' payloads for the PAYLOAD section: pointers into the

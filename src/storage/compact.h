@@ -32,6 +32,7 @@ typedef struct seg_builder {
     vx_mcache *mcache; /* where the output's filter match sets go */
     vex_index_options iopts;
     size_t vec_bytes;
+    unsigned meta_flags;       /* VM_BUILD_* for the metadata columns */
     const _Atomic int *cancel; /* polled between steps; may be NULL */
     vex_err *err;
 } seg_builder;

@@ -53,8 +53,8 @@
 #include "util/rd.h"
 
 #define MAN_VERSION                                                            \
-    3u                     /* 2 adds the schema blob, 3 the history block;     \
-                              1 and 2 are still read */
+    4u                     /* 2 adds the schema blob, 3 the history block,     \
+                              4 the compression field; 1..3 are still read */
 #define MAN_HIST_SIZE 16u  /* format 3: as_of_seq, publish_unix */
 #define MAN_HDR_SIZE  64u  /* header */
 #define MAN_CFG_SIZE  128u /* configuration, after the header */
@@ -309,6 +309,14 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
                           "twice",
                           dup, (unsigned long long)m->segs[dup].number);
 
+    if (m->config.compression > MAN_COMPRESS_MAX)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: unknown compression %u",
+                          m->config.compression);
+    if (m->config.compression && !m->as_of_seq && !m->publish_unix)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: a compressed collection's "
+                          "manifest (format 4) needs the history block");
     if ((m->as_of_seq || m->publish_unix) && m->as_of_seq < m->flushed_seq)
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: as_of_seq %llu below "
@@ -331,14 +339,17 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     /* header */
     memcpy(b, man_magic, 8);
     /* the oldest format that holds the content */
-    vex_put_u32le(b + 8, hist ? 3u : m->schema_len ? 2u : 1u);
+    vex_put_u32le(b + 8, m->config.compression ? 4u
+                         : hist                ? 3u
+                         : m->schema_len       ? 2u
+                                               : 1u);
     vex_put_u32le(b + 12, 0);
     vex_put_u64le(b + 16, size);
     vex_put_u64le(b + 24, m->number);
     vex_put_u64le(b + 32, m->next_file);
     vex_put_u64le(b + 40, m->flushed_seq);
     vex_put_u32le(b + 48, m->n_segments);
-    vex_put_u32le(b + 52, 0);
+    vex_put_u32le(b + 52, m->config.compression); /* format 4; else 0 */
     vex_put_u64le(b + 56, total_del);
     /* configuration (reserved bytes stay zero from calloc) */
     p = b + MAN_HDR_SIZE;
@@ -489,14 +500,24 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     hist = version >= 3 ? MAN_HIST_SIZE : 0;
     if (res12 != 0)
         BAD(12, "reserved field not zero");
-    if (res52 != 0)
+    if (version < 4 && res52 != 0)
         BAD(52, "reserved field not zero");
+    if (version == 4 && res52 == 0)
+        BAD(52, "format 4 without compression (written as format 3)");
+    if (version == 4 && res52 > MAN_COMPRESS_MAX) {
+        rc = vx_err_set(err, VEX_UNSUPPORTED,
+                        "%s: compression %u at offset 52 is unknown to this "
+                        "library",
+                        fname, res52);
+        goto cleanup;
+    }
+    m.config.compression = res52;
     if (version == 1 && m.schema_len != 0)
         BAD(MAN_HDR_SIZE + 92, "reserved field not zero");
     if (version == 2 && (m.schema_len == 0 || m.schema_len > MAN_MAX_SCHEMA))
         BAD(MAN_HDR_SIZE + 92, "schema length %u, must be 1..%u", m.schema_len,
             MAN_MAX_SCHEMA);
-    if (version == 3 && m.schema_len > MAN_MAX_SCHEMA)
+    if (version >= 3 && m.schema_len > MAN_MAX_SCHEMA)
         BAD(MAN_HDR_SIZE + 92, "schema length %u, must be 0..%u", m.schema_len,
             MAN_MAX_SCHEMA);
     if (m.n_segments > MAN_MAX_SEGMENTS)

@@ -90,7 +90,14 @@ typedef struct man_config {
     uint64_t created_unix;               /* seconds; informational */
     uint32_t quant, quant_m, quant_bits; /* resolved, as in vex_index_config */
     float quant_refine;
+    /* vex_compression of the metadata columns, 0..MAN_COMPRESS_MAX; stored
+     * in the header (offset 52) of a format-4 manifest, which is written
+     * only when it is not 0 */
+    uint32_t compression;
 } man_config;
+
+/* Highest compression value a manifest may hold (VEX_COMPRESS_ZSTD). */
+#define MAN_COMPRESS_MAX 1u
 
 /* One segment file seg-<number>.vseg. Validated: number < the manifest's
  * next_file and unique among the segment and manifest numbers;

@@ -42,3 +42,24 @@ int vex_version_number(void)
 {
     return VEX_VERSION_NUMBER;
 }
+
+/* The optional parts this library was built with (CMake defines
+ * VEX_HAVE_* for the library's own sources when it finds them). */
+uint32_t vex_features(void)
+{
+    uint32_t f = 0;
+#ifdef VEX_HAVE_ZSTD
+    f |= VEX_FEATURE_ZSTD;
+#endif
+    return f;
+}
+
+const char *vex_feature_name(uint32_t feature)
+{
+    switch (feature) {
+    case VEX_FEATURE_ZSTD:
+        return "zstd";
+    default:
+        return NULL;
+    }
+}

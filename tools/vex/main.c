@@ -202,6 +202,37 @@ static const vex_cmd *find_command(const char *name)
     return NULL;
 }
 
+/* vex --version: the tool's and the library's versions, the SIMD kernels
+ * in use and runnable here, and the optional features compiled in (and
+ * those left out, so a user can tell why a zstd collection is refused). */
+static void print_version(void)
+{
+    static const char *const simd[] = {"scalar", "avx2", "avx512", "neon"};
+    uint32_t have = vex_features();
+    printf("vex %s (libvexdb %s)\n", VEX_VERSION_STRING, vex_version());
+    printf("simd: %s (this CPU runs:", vex_simd_name());
+    for (size_t i = 0; i < sizeof simd / sizeof *simd; i++)
+        if (vex_simd_supported(simd[i]))
+            printf(" %s", simd[i]);
+    printf(")\nfeatures:");
+    for (uint32_t bit = 1; bit != 0; bit <<= 1)
+        if ((have & bit) && vex_feature_name(bit))
+            printf(" %s", vex_feature_name(bit));
+    if (have == 0)
+        printf(" none");
+    printf("\n");
+    int missing = 0;
+    for (uint32_t bit = 1; bit != 0; bit <<= 1)
+        if (!(have & bit) && vex_feature_name(bit))
+            printf("%s %s",
+                   missing++ ? "," : "built without:", vex_feature_name(bit));
+    if (missing)
+        printf("\n");
+    if (!(have & VEX_FEATURE_ZSTD))
+        printf("(VEX_COMPRESS_ZSTD collections cannot be created or opened "
+               "by this build)\n");
+}
+
 int main(int argc, char **argv)
 {
     const vex_cmd *cmd;
@@ -218,8 +249,7 @@ int main(int argc, char **argv)
         return VEX_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("vex %s (libvexdb %s, simd %s)\n", VEX_VERSION_STRING,
-               vex_version(), vex_simd_name());
+        print_version();
         return VEX_EXIT_OK;
     }
     if (strcmp(argv[1], "help") == 0) {
