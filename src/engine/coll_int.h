@@ -139,6 +139,10 @@ struct vex_collection {
          * vex_stats_get) */
         _Atomic uint64_t flushed_seq;
         uint64_t manifest_no, next_file;
+        /* as_of_seq of the current manifest: a clean close publishes one
+         * more manifest when last_seq has moved past it, so the next open
+         * can tell a lost log tail from a short one */
+        uint64_t published_as_of;
         /* a flush that failed without making the handle sticky: writers
          * waiting for room give up with its status and message */
         uint64_t flush_fails;
@@ -278,6 +282,7 @@ int vx_coll_apply_op(vex_collection *c, const struct vx_op *op, uint64_t seq);
 int vx_coll_active_full(const vex_collection *c);
 int vx_coll_freeze(vex_collection *c);
 int vx_coll_need_room(vex_collection *c);
+int vx_coll_close_mark(vex_collection *c);
 
 /* ---- write.c ---- */
 int vx_coll_submit(vex_collection *c, vx_wreq *w);

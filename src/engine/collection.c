@@ -356,6 +356,13 @@ int vx_coll_destroy(vex_collection *c)
     pthread_cond_broadcast(&c->apply.room_cv);
     vx_mutex_unlock(&c->apply.mu);
     vx_jobs_forget(c->db->jobs, c);
+    /* a clean close records how far the log reaches (install.c) */
+    if (c->w && !c->db->opts.read_only && rc == VEX_OK &&
+        atomic_load(&c->life.state) == VX_COLL_CLOSING) {
+        rc2 = vx_coll_close_mark(c);
+        if (rc == VEX_OK)
+            rc = rc2;
+    }
     if (c->w) {
         if (c->db->opts.durability == VEX_DURABILITY_NONE &&
             !c->life.sticky_rc) {

@@ -233,6 +233,7 @@ static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
         return rc;
     }
     c->apply.manifest_no = number;
+    c->apply.published_as_of = c->apply.last_seq;
     if (c->db->opts.manifest_retention >= 2) {
         /* kept for point-in-time reads; the oldest may leave */
         vx_coll_keep_push(c, old, c->apply.flushed_seq, c->ver.cur, v);
@@ -242,6 +243,28 @@ static int publish(vex_collection *c, const version *v, uint64_t flushed_seq)
         remove_file(c, old, 0);
     }
     return VEX_OK;
+}
+
+/* A clean close's mark: when records were logged since the current
+ * manifest was published, sync the log and publish the same version again
+ * with as_of_seq = last_seq. The next open then knows how far the log must
+ * reach, so a newest log file that is missing or cut short (or a damaged
+ * record that a torn tail would otherwise explain) is VEX_CORRUPT instead
+ * of silently lost commits. Called by the close when nothing else runs. */
+int vx_coll_close_mark(vex_collection *c)
+{
+    int rc = VEX_OK;
+    vx_mutex_lock(&c->apply.mu);
+    if (c->w && !c->life.sticky_rc &&
+        c->apply.last_seq > c->apply.published_as_of) {
+        rc = vx_wal_sync(c->w, &c->err);
+        if (rc != VEX_OK)
+            vx_coll_fail(c, rc, "syncing the log failed");
+        else
+            rc = publish(c, c->ver.cur, atomic_load(&c->apply.flushed_seq));
+    }
+    vx_mutex_unlock(&c->apply.mu);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------

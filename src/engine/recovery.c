@@ -380,6 +380,54 @@ static int load_kept(vex_collection *c, uint64_t current)
     return VEX_OK;
 }
 
+/* A file or directory the collection needs is missing: the status the
+ * open got (VEX_NOTFOUND, which would read as "no such collection")
+ * becomes VEX_CORRUPT, keeping its message (which names the path). */
+static int missing_is_damage(vex_collection *c, const char *what)
+{
+    char msg[VEX_ERRMSG_MAX];
+    vx_err_copy(&c->err, msg, sizeof msg);
+    return vx_err_set(&c->err, VEX_CORRUPT, "%s: %s is missing: %s", c->dir,
+                      what, msg);
+}
+
+/* The log must hold every record the manifest does not: from
+ * flushed_seq + 1 (a later first record means the oldest log files are
+ * missing) up to at least as_of_seq, the last record applied when the
+ * manifest was published (a clean close publishes one, so a newest log
+ * file that is missing, cut short or damaged where a torn tail would
+ * otherwise explain it, is found). Replay stats `st`. */
+static int check_log_span(vex_collection *c, const manifest *m,
+                          const wal_replay_stats *st)
+{
+    uint64_t last = st->n_files ? st->next_seq - 1 : 0;
+    if (st->n_files > 0 && st->first_seq > m->flushed_seq + 1)
+        return vx_err_set(&c->err, VEX_CORRUPT,
+                          "%s: the log starts at record %llu but records "
+                          "after %llu are not in segments: log files holding "
+                          "records %llu..%llu are missing",
+                          c->wal_dir, (unsigned long long)st->first_seq,
+                          (unsigned long long)m->flushed_seq,
+                          (unsigned long long)m->flushed_seq + 1,
+                          (unsigned long long)st->first_seq - 1);
+    if (m->as_of_seq > m->flushed_seq && last < m->as_of_seq)
+        return vx_err_set(
+            &c->err, VEX_CORRUPT,
+            "%s: the log ends at record %llu but MANIFEST-%016llx "
+            "was published after record %llu: records %llu..%llu "
+            "are missing (a log file deleted, truncated or "
+            "damaged%s)",
+            c->wal_dir, (unsigned long long)last, (unsigned long long)m->number,
+            (unsigned long long)m->as_of_seq,
+            (unsigned long long)(last > m->flushed_seq ? last + 1
+                                                       : m->flushed_seq + 1),
+            (unsigned long long)m->as_of_seq,
+            st->bytes_ignored ? "; its last file ends in bytes "
+                                "that do not form a record"
+                              : "");
+    return VEX_OK;
+}
+
 static int load_rw(vex_collection *c);
 static int load_ro(vex_collection *c);
 static int load_at(vex_collection *c);
@@ -424,11 +472,18 @@ static int load_rw(vex_collection *c)
         rc = c->db->vfs->methods->sync_dir(c->db->vfs, c->dir, &c->err);
     if (rc == VEX_OK)
         rc = open_segments(c, &m);
+    if (rc == VEX_NOTFOUND) /* a file the manifest lists: data is missing */
+        rc = missing_is_damage(c, "a segment file the manifest lists");
     if (rc != VEX_OK)
         goto out;
+    c->apply.published_as_of = m.as_of_seq;
     rc = vx_wal_replay(c->db->vfs, c->wal_dir, c->apply.flushed_seq + 1,
                        replay_record, c, c->db->opts.allocator, &c->err, &st);
+    if (rc == VEX_NOTFOUND)
+        rc = missing_is_damage(c, "the log directory");
     if (rc != VEX_OK)
+        goto out;
+    if ((rc = check_log_span(c, &m, &st)) != VEX_OK)
         goto out;
     if (st.n_records > 0 && st.next_seq <= c->apply.flushed_seq) {
         rc = vx_err_set(&c->err, VEX_CORRUPT,

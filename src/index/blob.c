@@ -143,6 +143,16 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
     if (memcmp(magic, VEX_BLOB_MAGIC, 8) != 0)
         return VX_CORRUPT(err, "index blob: bad magic at byte 0 (not a VexDB "
                                "index)");
+    /* the header's checksum before its version: every version keeps the
+     * header's size and the checksum's place (FORMAT.md), so a damaged
+     * version field is damage, not a newer format */
+    crc = vex_get_u32le(buf + OFF_CRC);
+    want = vex_crc32c(buf, OFF_CRC);
+    if (crc != want)
+        return VX_CORRUPT(err,
+                          "index blob: header checksum mismatch at byte %d "
+                          "(stored 0x%08x, computed 0x%08x)",
+                          OFF_CRC, crc, want);
     if (version == 2)
         return vx_err_set(err, VEX_UNSUPPORTED,
                           "index blob: format version 2 at byte 8, a "
@@ -155,13 +165,6 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
             "index blob: format version %u at byte 8; this "
             "library reads version %d",
             version, VEX_BLOB_VERSION);
-    crc = vex_get_u32le(buf + OFF_CRC);
-    want = vex_crc32c(buf, OFF_CRC);
-    if (crc != want)
-        return VX_CORRUPT(err,
-                          "index blob: header checksum mismatch at byte %d "
-                          "(stored 0x%08x, computed 0x%08x)",
-                          OFF_CRC, crc, want);
     if (hsize != VEX_BLOB_HEADER)
         return VX_CORRUPT(err,
                           "index blob: header size %u at byte 12, expected "
