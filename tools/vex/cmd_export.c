@@ -75,7 +75,13 @@ static int out_open(outfile *o, const char *path, const char *suffix)
 static int out_close(outfile *o, int ok)
 {
     int rc = 0;
-    if (o->f) {
+    if (!o->f) { /* never opened (or failed to open): nothing to undo */
+        free(o->path);
+        free(o->tmp);
+        o->path = o->tmp = NULL;
+        return 0;
+    }
+    {
         if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0) {
             if (ok)
                 fprintf(stderr, "vex export: writing %s: %s\n", o->tmp,

@@ -1063,7 +1063,7 @@ static int parse_vectors(imp *m, const char *ids_path, recset *rs)
 {
     vexio_vectors v;
     vexio_error err;
-    uint64_t *ids = NULL;
+    uint64_t *ids = NULL, total;
     char where[600];
     if (vexio_read_vectors(m->file, VEXIO_AUTO, 0, &v, &err) != VEX_OK) {
         fprintf(stderr, "vex import: %s\n", err.msg);
@@ -1099,9 +1099,10 @@ static int parse_vectors(imp *m, const char *ids_path, recset *rs)
         }
         rs->lines[rs->n++] = i;
     }
+    total = v.n;
     free(ids);
     vexio_vectors_free(&v);
-    return rs->n + m->skipped == v.n ? 0 : -1;
+    return rs->n + m->skipped == total ? 0 : -1;
 }
 
 /* ---- checks across records, then the write ---- */
