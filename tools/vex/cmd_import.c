@@ -1033,6 +1033,15 @@ static int read_id_file(const char *path, uint64_t n, uint64_t **out)
         while (fgets(line, sizeof line, f)) {
             size_t l = strcspn(line, "\r\n");
             ln++;
+            if (line[l] == '\0' && !feof(f)) {
+                fprintf(stderr,
+                        "vex import: %s:%" PRIu64 ": line too long for an "
+                        "id\n",
+                        path, ln);
+                fclose(f);
+                free(ids);
+                return -1;
+            }
             line[l] = '\0';
             if (l == 0)
                 continue;
@@ -1414,6 +1423,23 @@ static int run_import(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         }
     }
     (void)total_skipped;
+    if (total > 0) {
+        /* the flush the close would do anyway, done here so that a
+         * terminal says why it takes a while: every segment's index is
+         * built once, from all the records imported */
+        int tty = vex_cli_progress_enabled();
+        if (tty)
+            fprintf(stderr, "building the index of %s...", pos[1]);
+        if (vex_flush(m.c) != VEX_OK) {
+            if (tty)
+                fputc('\n', stderr);
+            fprintf(stderr, "vex import: flushing %s: %s\n", pos[1],
+                    vex_collection_errmsg(m.c));
+            status = VEX_EXIT_FAIL;
+        } else if (tty) {
+            fprintf(stderr, "\r\033[K");
+        }
+    }
 out:
     vexio_jdoc_free(m.jdoc);
     if (db && vex_db_close(db) != VEX_OK) {

@@ -308,7 +308,8 @@ const vex_cmd vex_cmd_count = {
 };
 
 /* flush (compact = 0) or flush then compact each named collection */
-static int maintain(const char *cmd, char **pos, int n_pos, int compact)
+static int maintain(const char *cmd, char **pos, int n_pos, int compact,
+                    int json)
 {
     vex_db *db = NULL;
     int status = VEX_EXIT_OK;
@@ -329,7 +330,13 @@ static int maintain(const char *cmd, char **pos, int n_pos, int compact)
             status = VEX_EXIT_FAIL;
         } else {
             vex_stats_init(&st);
-            if (vex_stats_get(c, &st) == VEX_OK)
+            if (vex_stats_get(c, &st) == VEX_OK && json)
+                printf("{\"collection\":\"%s\",\"rows\":%" PRIu64
+                       ",\"segments\":%u,\"disk_bytes\":%" PRIu64
+                       ",\"seconds\":%.3f}\n",
+                       pos[i], st.live_rows, st.segments, st.disk_bytes,
+                       vex_cli_now() - t0);
+            else if (vex_stats_get(c, &st) == VEX_OK)
                 printf("%s: %" PRIu64 " rows in %u segment%s, %s on disk "
                        "(%.2f s)\n",
                        pos[i], st.live_rows, st.segments,
@@ -348,18 +355,21 @@ static int maintain(const char *cmd, char **pos, int n_pos, int compact)
 static int run_flush(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                      int n_pos)
 {
-    (void)cmd;
-    (void)vals;
-    return maintain("flush", pos, n_pos, 0);
+    return maintain("flush", pos, n_pos, 0,
+                    vals[vex_args_index(cmd, "json")].given);
 }
 
 static int run_compact(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                        int n_pos)
 {
-    (void)cmd;
-    (void)vals;
-    return maintain("compact", pos, n_pos, 1);
+    return maintain("compact", pos, n_pos, 1,
+                    vals[vex_args_index(cmd, "json")].given);
 }
+
+static const vex_opt maint_opts[] = {
+    {"json", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "one JSON object per collection: rows, segments, bytes, seconds"},
+};
 
 const vex_cmd vex_cmd_flush = {
     "flush",
@@ -367,8 +377,8 @@ const vex_cmd vex_cmd_flush = {
     "DB COLLECTION...",
     2,
     VEX_MAX_POS,
-    NULL,
-    0,
+    maint_opts,
+    sizeof maint_opts / sizeof maint_opts[0],
     "Writes each collection's memtable to a segment file with its index\n"
     "and discards the log it covers, so the next open replays nothing.\n",
     run_flush,
@@ -380,8 +390,8 @@ const vex_cmd vex_cmd_compact = {
     "DB COLLECTION...",
     2,
     VEX_MAX_POS,
-    NULL,
-    0,
+    maint_opts,
+    sizeof maint_opts / sizeof maint_opts[0],
     "Flushes each collection, then merges all its segments into one,\n"
     "dropping deleted and overwritten rows and building a fresh index.\n",
     run_compact,
