@@ -62,6 +62,12 @@ typedef struct imp {
     vexio_jdoc *jdoc;
 } imp;
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+why(imp *m, const char *fmt, ...);
+
 static void why(imp *m, const char *fmt, ...)
 {
     va_list ap;

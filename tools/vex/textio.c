@@ -18,6 +18,12 @@
 
 #include "vexdb.h"
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+set_err(vexio_error *err, const char *fmt, ...);
+
 static void set_err(vexio_error *err, const char *fmt, ...)
 {
     va_list ap;
@@ -90,6 +96,8 @@ struct vexio_csv {
 
 static int scratch_put(vexio_csv *r, const char *s, size_t n)
 {
+    if (n == 0)
+        return VEX_OK;
     if (r->scratch_cap - r->scratch_len < n) {
         size_t cap = r->scratch_cap ? r->scratch_cap : 256;
         char *p;
