@@ -270,6 +270,21 @@ part_roundtrip() {
     has out '{"id":1,"draft":false'
     hasnt out '"vector"'
     hasnt out '"id":2,'
+    # bit vectors: arrays of 0 and 1, packed by import, unpacked by export
+    run 0 create "$DB" bits --dim 10 --metric hamming
+    printf '{"id":1,"vector":[1,0,0,0,0,0,0,0,1,1],"k":"a"}\n{"id":2,"vector":[0,0,0,0,0,0,0,0,0,0]}\n' > bits.jsonl
+    printf 'id,vector\n3,"0,1,1,1,1,1,1,1,1,0"\n' > bits.csv
+    run 0 import "$DB" bits bits.jsonl bits.csv
+    run 0 export "$DB" bits --out b1.jsonl
+    has b1.jsonl '{"id":1,"vector":[1,0,0,0,0,0,0,0,1,1],"k":"a"}'
+    has b1.jsonl '{"id":3,"vector":[0,1,1,1,1,1,1,1,1,0]}'
+    run 0 create "$DB" bits2 --dim 10 --metric hamming
+    run 0 import "$DB" bits2 b1.jsonl
+    "$VEX" export "$DB" bits2 > b2.jsonl || fail "export bits2"
+    cmp b1.jsonl b2.jsonl || fail "bit vectors differ after the round trip"
+    printf '{"id":9,"vector":[1,0,0,0,0,0,0,0,2,1]}\n' > badbit.jsonl
+    run 1 import "$DB" bits badbit.jsonl
+    has err 'badbit.jsonl:1: field "vector": element 9 is not 0 or 1'
     # npy: vectors and ids round trip through import
     run 0 create "$DB" vecs --dim 8 --metric l2
     run 0 gen --n 300 --dim 8 --queries 5 --seed 4 --out g

@@ -14,7 +14,8 @@
  * records are reported, counted and left out, and the rest is written.
  * Files before a failing one stay imported (the summary says which).
  *
- * Metadata types come from the schema when the collection has one (a
+ * Vectors are float32, or for bit collections elements 0 and 1 (packed
+ * here). Metadata types come from the schema when the collection has one (a
  * value that does not fit the declared type is a bad record); other
  * fields are typed per value, never per column: in CSV, an empty field is
  * null, true/false is a bool, an integer an int, another number a double,
@@ -43,9 +44,9 @@
 
 typedef struct recset {
     size_t n, cap;
-    uint32_t dim;
+    size_t vsize; /* bytes of one vector */
     uint64_t *ids;
-    float *vecs;
+    unsigned char *vecs;
     vex_meta **metas;
     vex_payload *pays;
     uint64_t *lines;
@@ -59,6 +60,7 @@ typedef struct imp {
     uint64_t next_id; /* --start-id, counting on across files */
     uint64_t skipped, reported;
     char why[600]; /* the current record's problem */
+    float *tmp;    /* one vector as parsed, cfg.dim floats */
     vexio_jdoc *jdoc;
 } imp;
 
@@ -99,7 +101,7 @@ static int recset_grow(recset *r)
         if (!(p = realloc(r->ids, cap * sizeof *r->ids)))
             return -1;
         r->ids = p;
-        if (!(p = realloc(r->vecs, cap * r->dim * sizeof *r->vecs)))
+        if (!(p = realloc(r->vecs, cap * r->vsize)))
             return -1;
         r->vecs = p;
         if (!(p = realloc(r->metas, cap * sizeof *r->metas)))
@@ -499,9 +501,28 @@ static int check_required(imp *m, const vex_meta *meta)
     return 0;
 }
 
-static int check_vector(imp *m, const float *v)
+/* Check the parsed vector m->tmp and store it at dst in the collection's
+ * element type: float32 as is, bit vectors packed (each element 0 or 1,
+ * element i in bit i % 8 of byte i / 8). */
+static int store_vector(imp *m, unsigned char *dst)
 {
+    const float *v = m->tmp;
     int nonzero = 0;
+    if (m->cfg.elem == VEX_ELEM_BIT) {
+        memset(dst, 0, vex_vector_size(m->cfg.elem, m->cfg.dim));
+        for (uint32_t i = 0; i < m->cfg.dim; i++) {
+            if (v[i] != 0 && v[i] != 1) {
+                why(m,
+                    "field \"vector\": element %u is not 0 or 1 (the "
+                    "collection holds bit vectors)",
+                    i + 1);
+                return -1;
+            }
+            if (v[i] == 1)
+                dst[i / 8] |= (unsigned char)(1u << (i % 8));
+        }
+        return 0;
+    }
     for (uint32_t i = 0; i < m->cfg.dim; i++) {
         if (!isfinite(v[i])) {
             why(m, "field \"vector\": element %u is not finite", i + 1);
@@ -513,6 +534,7 @@ static int check_vector(imp *m, const float *v)
         why(m, "field \"vector\": the zero vector has no direction (cosine)");
         return -1;
     }
+    memcpy(dst, v, m->cfg.dim * sizeof *v);
     return 0;
 }
 
@@ -805,9 +827,9 @@ static int parse_csv(imp *m, const char *buf, size_t len, recset *rs)
         if (ok)
             ok = take_id(m, id_col >= 0, id, &rs->ids[rs->n]) == 0;
         if (ok)
-            ok = text_vector(m, cells[vec_col].s, cells[vec_col].len,
-                             rs->vecs + rs->n * rs->dim) == 0 &&
-                 check_vector(m, rs->vecs + rs->n * rs->dim) == 0;
+            ok = text_vector(m, cells[vec_col].s, cells[vec_col].len, m->tmp) ==
+                     0 &&
+                 store_vector(m, rs->vecs + rs->n * rs->vsize) == 0;
         for (i = 0; ok && i < nc; i++) {
             if ((long)i == id_col || (long)i == vec_col || (long)i == pay_col)
                 continue;
@@ -885,8 +907,8 @@ static int json_record(imp *m, const vexio_json *o, recset *rs)
         why(m, "no \"vector\" member");
         return -1;
     }
-    if (json_vector(m, vec, rs->vecs + rs->n * rs->dim) != 0 ||
-        check_vector(m, rs->vecs + rs->n * rs->dim) != 0)
+    if (json_vector(m, vec, m->tmp) != 0 ||
+        store_vector(m, rs->vecs + rs->n * rs->vsize) != 0)
         return -1;
     if (json_fields(m, o, meta, 0) != 0)
         return -1;
@@ -1101,12 +1123,11 @@ static int parse_vectors(imp *m, const char *ids_path, recset *rs)
             fprintf(stderr, "vex import: out of memory\n");
             break;
         }
-        memcpy(rs->vecs + rs->n * rs->dim, v.data + i * v.dim,
-               v.dim * sizeof(float));
+        memcpy(m->tmp, v.data + i * v.dim, v.dim * sizeof(float));
         if (ids)
             rs->ids[rs->n] = ids[i];
         if ((!ids && take_id(m, 0, 0, &rs->ids[rs->n]) != 0) ||
-            check_vector(m, rs->vecs + rs->n * rs->dim) != 0) {
+            store_vector(m, rs->vecs + rs->n * rs->vsize) != 0) {
             snprintf(where, sizeof where, "%s: record %" PRIu64, m->file, i);
             if (bad_record(m, where) != 0)
                 break;
@@ -1156,8 +1177,8 @@ static void recset_keep(recset *rs, const unsigned char *keep)
         }
         if (o != i) {
             rs->ids[o] = rs->ids[i];
-            memmove(rs->vecs + o * rs->dim, rs->vecs + i * rs->dim,
-                    rs->dim * sizeof(float));
+            memmove(rs->vecs + o * rs->vsize, rs->vecs + i * rs->vsize,
+                    rs->vsize);
             rs->metas[o] = rs->metas[i];
             rs->pays[o] = rs->pays[i];
             rs->lines[o] = rs->lines[i];
@@ -1257,10 +1278,10 @@ static int write_records(imp *m, recset *rs, uint64_t *written)
             any_meta ? (const vex_meta *const *)rs->metas + done : NULL;
         const vex_payload *pays = any_pay ? rs->pays + done : NULL;
         int rc = m->upsert ? vex_upsert_many(m->c, n, rs->ids + done,
-                                             rs->vecs + done * rs->dim, metas,
+                                             rs->vecs + done * rs->vsize, metas,
                                              pays, &n_done)
                            : vex_insert_many(m->c, n, rs->ids + done,
-                                             rs->vecs + done * rs->dim, metas,
+                                             rs->vecs + done * rs->vsize, metas,
                                              pays, &n_done);
         done += n_done;
         *written = done;
@@ -1307,7 +1328,7 @@ static int import_file(imp *m, fkind kind, const char *ids_path,
     size_t len = 0;
     int status = -1;
     memset(&rs, 0, sizeof rs);
-    rs.dim = m->cfg.dim;
+    rs.vsize = vex_vector_size(m->cfg.elem, m->cfg.dim);
     *written = 0;
     if (kind == F_VECS) {
         if (parse_vectors(m, ids_path, &rs) != 0)
@@ -1387,11 +1408,9 @@ static int run_import(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         vex_cli_coll_open("import", db, pos[0], pos[1], &m.c) != VEX_OK)
         goto out;
     vex_collection_get_config(m.c, &m.cfg);
-    if (m.cfg.elem != VEX_ELEM_F32) {
-        fprintf(stderr,
-                "vex import: %s holds %s vectors; the command line imports "
-                "float32 vectors only\n",
-                pos[1], vex_elem_name(m.cfg.elem));
+    m.tmp = malloc(m.cfg.dim * sizeof *m.tmp);
+    if (!m.tmp) {
+        fprintf(stderr, "vex import: out of memory\n");
         goto out;
     }
     status = VEX_EXIT_OK;
@@ -1448,6 +1467,7 @@ static int run_import(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     }
 out:
     vexio_jdoc_free(m.jdoc);
+    free(m.tmp);
     if (db && vex_db_close(db) != VEX_OK) {
         fprintf(stderr, "vex import: closing the database failed\n");
         status = VEX_EXIT_FAIL;
