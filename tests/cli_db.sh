@@ -456,6 +456,9 @@ part_errors() {
     printf '{"id": 93, "vector": [1,2,3,4], "tags": ["a", 1]}\n' > tags.jsonl
     run 1 import "$DB" docs tags.jsonl
     has err 'tags.jsonl:1: field "tags": element 2 of the array is not a string'
+    printf '[\n  {"id": 1, "vector": [1,2,3,4]}\n]\n' > array.json
+    run 1 import "$DB" docs array.json
+    has err "array.json: starts with '[': JSON Lines holds one object per line"
     run 1 import "$DB" docs "$WORK/missing.csv"
     has err "missing.csv"
     count_is docs 5

@@ -948,6 +948,20 @@ static int parse_jsonl(imp *m, const char *buf, size_t len, recset *rs)
     uint64_t line = 0;
     vex_cli_meter meter;
     char where[600];
+    {
+        size_t k = 0;
+        while (k < len && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\r' ||
+                           buf[k] == '\n'))
+            k++;
+        if (k < len && buf[k] == '[') {
+            fprintf(stderr,
+                    "vex import: %s: starts with '[': JSON Lines holds one "
+                    "object per line, not an array (jq -c '.[]' converts "
+                    "one)\n",
+                    m->file);
+            return -1;
+        }
+    }
     vex_cli_meter_start(&meter, m->file, "bytes");
     while (pos < len) {
         size_t end = pos, e2;
