@@ -14,6 +14,14 @@
  * records are reported, counted and left out, and the rest is written.
  * Files before a failing one stay imported (the summary says which).
  *
+ * The write goes in chunks of WRITE_CHUNK records (for the progress
+ * meter); the library checks each chunk before writing any of it, and
+ * every check it makes was made here first, so only an I/O error (or a
+ * crash) can stop a file midway: then the message says how many of its
+ * records were written, and a crash keeps whole chunks. Rejected: one
+ * vex_batch per file, atomic even across a crash, because a batch holds
+ * at most 16 MiB (about 16,000 records at dim 256), far less than a file.
+ *
  * Vectors are float32, or for bit collections elements 0 and 1 (packed
  * here). Metadata types come from the schema when the collection has one (a
  * value that does not fit the declared type is a bad record); other
