@@ -18,7 +18,7 @@
  * meter); the library checks each chunk before writing any of it, and
  * every check it makes was made here first, so only an I/O error (or a
  * crash) can stop a file midway: then the message says how many of its
- * records were written, and a crash keeps whole chunks. Rejected: one
+ * records were written; after a crash, a prefix of its records. Rejected: one
  * vex_batch per file, atomic even across a crash, because a batch holds
  * at most 16 MiB (about 16,000 records at dim 256), far less than a file.
  *
