@@ -443,6 +443,20 @@ void vex_cli_schema_print(FILE *out, const vex_collection_config *cfg)
         fputs(" (closed)", out);
 }
 
+void vex_cli_schema_json(FILE *out, const vex_collection_config *cfg)
+{
+    fputs("\"schema\":[", out);
+    for (uint32_t i = 0; i < cfg->n_schema_fields; i++) {
+        fprintf(out, "%s{\"name\":", i ? "," : "");
+        vex_cli_json_string(out, cfg->schema_fields[i].name);
+        fprintf(out, ",\"type\":\"%s\",\"nullable\":%s}",
+                vex_type_name(cfg->schema_fields[i].type),
+                cfg->schema_fields[i].nullable ? "true" : "false");
+    }
+    fprintf(out, "],\"schema_closed\":%s",
+            cfg->schema_closed ? "true" : "false");
+}
+
 const char *vex_cli_index_name(vex_index_kind k)
 {
     return k == VEX_INDEX_HNSW ? "hnsw" : k == VEX_INDEX_FLAT ? "flat" : "?";

@@ -89,6 +89,8 @@ int vex_cli_schema_parse(const char *cmd, const char *text,
                          vex_schema_field **fields, uint32_t *n,
                          char **storage);
 void vex_cli_schema_print(FILE *out, const vex_collection_config *cfg);
+/* "schema":[{"name":..,"type":..,"nullable":..},...],"schema_closed":.. */
+void vex_cli_schema_json(FILE *out, const vex_collection_config *cfg);
 const char *vex_cli_index_name(vex_index_kind k);
 const char *vex_cli_quant_name(vex_quant q);
 int vex_cli_quant_parse(const char *s, vex_quant *q);

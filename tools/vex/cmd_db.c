@@ -214,19 +214,12 @@ static void print_coll(const char *name, vex_collection *c, int json)
         printf("{\"collection\":");
         vex_cli_json_string(stdout, name);
         printf(",\"dim\":%u,\"elem\":\"%s\",\"metric\":\"%s\",\"index\":\"%s\","
-               "\"quant\":\"%s\",\"rows\":%" PRIu64 ",\"schema\":[",
+               "\"quant\":\"%s\",\"rows\":%" PRIu64 ",",
                cfg.dim, vex_elem_name(cfg.elem), vex_metric_name(cfg.metric),
                vex_cli_index_name(cfg.index_kind),
                vex_cli_quant_name(cfg.quant), rows);
-        for (uint32_t i = 0; i < cfg.n_schema_fields; i++) {
-            printf("%s{\"name\":", i ? "," : "");
-            vex_cli_json_string(stdout, cfg.schema_fields[i].name);
-            printf(",\"type\":\"%s\",\"nullable\":%s}",
-                   vex_type_name(cfg.schema_fields[i].type),
-                   cfg.schema_fields[i].nullable ? "true" : "false");
-        }
-        printf("],\"schema_closed\":%s}\n",
-               cfg.schema_closed ? "true" : "false");
+        vex_cli_schema_json(stdout, &cfg);
+        printf("}\n");
         return;
     }
     printf("%-20s %6u %-4s %-8s %-5s %-5s %12" PRIu64 "  ", name, cfg.dim,

@@ -94,16 +94,12 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
             printf("]");
         }
         printf(",\"dim\":%u,\"elem\":\"%s\",\"metric\":\"%s\",\"index\":"
-               "\"%s\",\"quant\":\"%s\",\"schema\":\"",
+               "\"%s\",\"quant\":\"%s\",",
                cfg.dim, vex_elem_name(cfg.elem), vex_metric_name(cfg.metric),
                vex_cli_index_name(cfg.index_kind),
                vex_cli_quant_name(cfg.quant));
-        for (uint32_t i = 0; i < cfg.n_schema_fields; i++)
-            printf("%s%s:%s%s", i ? "," : "", cfg.schema_fields[i].name,
-                   vex_type_name(cfg.schema_fields[i].type),
-                   cfg.schema_fields[i].nullable ? "" : "!");
-        printf("\",\"schema_closed\":%s}\n",
-               cfg.schema_closed ? "true" : "false");
+        vex_cli_schema_json(stdout, &cfg);
+        printf("}\n");
     } else {
         printf("%s:\n", name);
         printf("  vectors          %u x %s, metric %s\n", cfg.dim,
