@@ -318,6 +318,12 @@ int vexio_csv_open(const char *buf, size_t len, const char *name,
     rc = read_record(r, &n, err);
     if (rc != VEX_OK)
         goto fail;
+    if (n > VEXIO_CSV_MAX_COLUMNS) {
+        set_err(err, "%s:1: %zu columns, at most %d", name, n,
+                VEXIO_CSV_MAX_COLUMNS);
+        rc = VEX_CORRUPT;
+        goto fail;
+    }
     fill_cells(r, n);
     r->cols = calloc(n, sizeof *r->cols);
     if (!r->cols) {

@@ -12,7 +12,8 @@
  * CSV (RFC 4180): records separated by CRLF or LF; fields separated by
  * commas; a field may be quoted with '"', and then holds commas, line
  * breaks and '""' for one quote. The first record is the header (column
- * names, which must be non-empty and distinct). Every record must have
+ * names, which must be non-empty and distinct; at most
+ * VEXIO_CSV_MAX_COLUMNS). Every record must have
  * as many fields as the header. A quote inside an unquoted field, text
  * after a closing quote and an unterminated quote are errors. A blank
  * line (an empty record) is skipped. A UTF-8 byte order mark at the start
@@ -32,6 +33,11 @@
 #include "readers.h"
 
 /* ---- CSV ---- */
+
+/* Most columns of a header (a record holds at most 256 metadata fields;
+ * the limit also bounds the header's duplicate check, which is
+ * quadratic). */
+#define VEXIO_CSV_MAX_COLUMNS 4096
 
 typedef struct vexio_csv_cell {
     const char *s; /* the field's text, unquoted and unescaped (not
