@@ -134,7 +134,7 @@ static void probe_unknown(const char *cmd, vex_collection *c,
 }
 
 int vex_cli_filter(const char *cmd, vex_collection *c, const char *text,
-                   vex_filter **out)
+                   int probe, vex_filter **out)
 {
     int rc = vex_filter_parse(c, text, out);
     if (rc != VEX_OK) {
@@ -144,7 +144,8 @@ int vex_cli_filter(const char *cmd, vex_collection *c, const char *text,
         filter_hints(text);
         return rc;
     }
-    probe_unknown(cmd, c, *out);
+    if (probe)
+        probe_unknown(cmd, c, *out);
     return VEX_OK;
 }
 

@@ -32,10 +32,12 @@ int vex_cli_coll_open(const char *cmd, vex_db *db, const char *db_path,
 
 /* Compile a filter for c. On a syntax or type error print the message, the
  * expression with a caret under the offset, and hints (AND for &&, OR for
- * ||, = for ==, single quotes for strings) and return VEX_INVALID. When
- * the collection has records, warn about fields no record has. */
+ * ||, = for ==, single quotes for strings) and return VEX_INVALID. With
+ * `probe`, when the collection has records, warn about fields no record
+ * has (from the statistics of a one-row search with the filter; a search
+ * command passes 0 and warns from its own searches' statistics). */
 int vex_cli_filter(const char *cmd, vex_collection *c, const char *text,
-                   vex_filter **out);
+                   int probe, vex_filter **out);
 
 /* Warn (stderr) when search statistics name fields no record has. */
 void vex_cli_warn_unknown(const char *cmd, const vex_search_stats *st);

@@ -201,7 +201,8 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                 pos[1]);
         goto out;
     }
-    if (where->given && vex_cli_filter("export", c, where->str, &f) != VEX_OK) {
+    if (where->given &&
+        vex_cli_filter("export", c, where->str, 1, &f) != VEX_OK) {
         status = VEX_EXIT_USAGE;
         goto out;
     }

@@ -206,7 +206,7 @@ static int run_delete(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         goto out;
     vex_collection_get_config(c, &cfg);
     if (where->given) {
-        if (vex_cli_filter("delete", c, where->str, &f) != VEX_OK) {
+        if (vex_cli_filter("delete", c, where->str, 1, &f) != VEX_OK) {
             status = VEX_EXIT_USAGE;
             goto out;
         }
@@ -268,7 +268,8 @@ static int run_count(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     if (vex_cli_db_open("count", pos[0], VEX_CLI_READ, &db) != VEX_OK ||
         vex_cli_coll_open("count", db, pos[0], pos[1], &c) != VEX_OK)
         goto out;
-    if (where->given && vex_cli_filter("count", c, where->str, &f) != VEX_OK) {
+    if (where->given &&
+        vex_cli_filter("count", c, where->str, 1, &f) != VEX_OK) {
         status = VEX_EXIT_USAGE;
         goto out;
     }

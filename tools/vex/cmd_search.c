@@ -108,7 +108,8 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         queries = qs.data;
         nq = qs.n;
     }
-    if (flt->given && vex_cli_filter("search", c, flt->str, &where) != VEX_OK) {
+    if (flt->given &&
+        vex_cli_filter("search", c, flt->str, 0, &where) != VEX_OK) {
         status = VEX_EXIT_USAGE;
         goto out;
     }
@@ -140,6 +141,8 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             goto out;
         }
         ms = (vex_cli_now() - t0) * 1e3;
+        if (q == 0)
+            vex_cli_warn_unknown("search", &st);
         hits = vex_results_hits(res);
         n = vex_results_count(res);
         cut = vex_results_truncated(res);
