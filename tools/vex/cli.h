@@ -17,6 +17,16 @@ extern const vex_cmd vex_cmd_gen;
 extern const vex_cmd vex_cmd_info;
 extern const vex_cmd vex_cmd_search;
 extern const vex_cmd vex_cmd_stats;
+extern const vex_cmd vex_cmd_collections;
+extern const vex_cmd vex_cmd_compact;
+extern const vex_cmd vex_cmd_count;
+extern const vex_cmd vex_cmd_create;
+extern const vex_cmd vex_cmd_delete;
+extern const vex_cmd vex_cmd_drop;
+extern const vex_cmd vex_cmd_export;
+extern const vex_cmd vex_cmd_flush;
+extern const vex_cmd vex_cmd_get;
+extern const vex_cmd vex_cmd_import;
 
 /* seconds on CLOCK_MONOTONIC */
 double vex_cli_now(void);

@@ -3,13 +3,13 @@
  * cmd_search.c - `vex search DB COLLECTION`: k-NN searches of a
  * collection from the command line, or range searches (`--radius R`: the
  * records within R, at most --k of them), optionally restricted by a
- * metadata filter (`--filter`, the language of docs/FILTERS.md) and
- * printing each hit's metadata (`--meta`), read from one reused
- * vex_results handle. The query is one vector given inline
- * (`--vector 0.1,0.2,...`) or the vectors of a file (`--queries FILE`,
- * texmex or .npy, the first `--limit` of them). Nothing is written: the
- * database is opened with background compaction off, and opening a
- * collection replays its log as any open does.
+ * metadata filter (`--where`, formerly `--filter`, the language of
+ * docs/FILTERS.md) and printing each hit's metadata (`--meta`), read from
+ * one reused vex_results handle; `--stats` adds each query's time and the
+ * plans its sources were searched with (vex_search_stats). The query is
+ * one vector given inline (`--vector 0.1,0.2,...`) or the vectors of a
+ * file (`--queries FILE`, texmex or .npy, the first `--limit` of them).
+ * Nothing is written: the database is opened read-only.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -17,91 +17,18 @@
 #include <string.h>
 
 #include "cli.h"
+#include "clidb.h"
 #include "readers.h"
 #include "vexdb.h"
-
-/* "1.5,-2,3e-1" into v[dim]: 0 when the count or a number is wrong. */
-static int parse_vector(const char *s, float *v, uint32_t dim)
-{
-    uint32_t n = 0;
-    while (*s) {
-        char *end;
-        double x = strtod(s, &end);
-        if (end == s || n == dim || !isfinite(x))
-            return 0;
-        v[n++] = (float)x;
-        s = end;
-        while (*s == ' ')
-            s++;
-        if (*s == ',')
-            s++;
-        else if (*s)
-            return 0;
-    }
-    return n == dim;
-}
-
-static void print_meta(const vex_meta *m)
-{
-    size_t n = vex_meta_count(m);
-    putchar('{');
-    for (size_t i = 0; i < n; i++) {
-        vex_field f;
-        char name[80];
-        if (vex_meta_field(m, i, &f) != VEX_OK)
-            break;
-        snprintf(name, sizeof name, "%.*s", (int)f.name_len, f.name);
-        printf(i ? "," : "");
-        vex_cli_json_string(stdout, name);
-        putchar(':');
-        switch (f.type) {
-        case VEX_TYPE_BOOL:
-            printf(f.b ? "true" : "false");
-            break;
-        case VEX_TYPE_INT:
-            printf("%" PRId64, f.i);
-            break;
-        case VEX_TYPE_DOUBLE:
-            printf("%.17g", f.d);
-            break;
-        case VEX_TYPE_STRING: {
-            char *s = malloc(f.len + 1);
-            if (s) {
-                memcpy(s, f.s, f.len);
-                s[f.len] = '\0'; /* a NUL inside ends the printed text */
-                vex_cli_json_string(stdout, s);
-                free(s);
-            }
-            break;
-        }
-        case VEX_TYPE_TAGS:
-            putchar('[');
-            for (size_t j = 0; j < f.n_tags; j++) {
-                const char *p;
-                size_t len;
-                char tag[300];
-                if (vex_meta_tag(m, i, j, &p, &len) != VEX_OK)
-                    break;
-                snprintf(tag, sizeof tag, "%.*s", (int)len, p);
-                printf(j ? "," : "");
-                vex_cli_json_string(stdout, tag);
-            }
-            putchar(']');
-            break;
-        default:
-            printf("null");
-            break;
-        }
-    }
-    putchar('}');
-}
 
 static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                       int n_pos)
 {
     const vex_optval *vec = &vals[vex_args_index(cmd, "vector")];
     const vex_optval *qf = &vals[vex_args_index(cmd, "queries")];
-    const vex_optval *flt = &vals[vex_args_index(cmd, "filter")];
+    const vex_optval *flt = &vals[vex_args_index(cmd, "where")];
+    const vex_optval *flt_old = &vals[vex_args_index(cmd, "filter")];
+    int show_stats = vals[vex_args_index(cmd, "stats")].given;
     const vex_optval *kv = &vals[vex_args_index(cmd, "k")];
     uint32_t k = kv->given ? (uint32_t)kv->u : 10;
     uint32_t ef = (uint32_t)vals[vex_args_index(cmd, "ef")].u;
@@ -110,7 +37,6 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     int with_meta = vals[vex_args_index(cmd, "meta")].given;
     const vex_optval *rad = &vals[vex_args_index(cmd, "radius")];
     double radius = 0;
-    vex_db_options o;
     vex_db *db = NULL;
     vex_collection *c = NULL;
     vex_collection_config cfg;
@@ -122,6 +48,13 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     uint64_t nq;
     int rc, status = VEX_EXIT_FAIL;
     (void)n_pos;
+    if (flt->given && flt_old->given) {
+        fprintf(stderr, "vex search: --filter is the older name of --where; "
+                        "give one of them\n");
+        return VEX_EXIT_USAGE;
+    }
+    if (flt_old->given)
+        flt = flt_old;
     if (vec->given == qf->given) {
         fprintf(stderr, "vex search: give exactly one of --vector and "
                         "--queries\n");
@@ -138,20 +71,9 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             return VEX_EXIT_USAGE;
         }
     }
-    vex_db_options_init(&o);
-    /* read-only: works beside an application that holds the database
-     * open, and writes nothing (no recovery, no flush, no compaction) */
-    o.read_only = 1;
-    rc = vex_db_open(pos[0], &o, &db);
-    if (rc != VEX_OK) {
-        fprintf(stderr, "vex search: %s\n", vex_db_errmsg(db));
+    if (vex_cli_db_open("search", pos[0], VEX_CLI_READ, &db) != VEX_OK ||
+        vex_cli_coll_open("search", db, pos[0], pos[1], &c) != VEX_OK)
         goto out;
-    }
-    rc = vex_collection_open(db, pos[1], &c);
-    if (rc != VEX_OK) {
-        fprintf(stderr, "vex search: %s\n", vex_db_errmsg(db));
-        goto out;
-    }
     vex_collection_get_config(c, &cfg);
     if (cfg.elem != VEX_ELEM_F32) {
         fprintf(stderr,
@@ -162,11 +84,10 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     }
     if (vec->given) {
         one = malloc(cfg.dim * sizeof *one);
-        if (one == NULL || !parse_vector(vec->str, one, cfg.dim)) {
-            fprintf(stderr,
-                    "vex search: --vector must be %u finite numbers "
-                    "separated by commas\n",
-                    cfg.dim);
+        if (one == NULL)
+            goto nomem;
+        if (vex_cli_parse_vector("search", "--vector", vec->str, one,
+                                 cfg.dim) != 0) {
             status = VEX_EXIT_USAGE;
             goto out;
         }
@@ -187,8 +108,8 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         queries = qs.data;
         nq = qs.n;
     }
-    if (flt->given && vex_filter_parse(c, flt->str, &where) != VEX_OK) {
-        fprintf(stderr, "vex search: %s\n", vex_collection_errmsg(c));
+    if (flt->given &&
+        vex_cli_filter("search", c, flt->str, 0, &where) != VEX_OK) {
         status = VEX_EXIT_USAGE;
         goto out;
     }
@@ -201,11 +122,13 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         const vex_hit *hits;
         size_t n;
         int cut;
+        double t0, ms;
         vex_search_params_init(&sp);
         vex_search_stats_init(&st);
         sp.ef_search = cfg.index_kind == VEX_INDEX_HNSW ? ef : 0;
         sp.where = where;
-        sp.stats = where && q == 0 ? &st : NULL;
+        sp.stats = &st;
+        t0 = vex_cli_now();
         rc = rad->given ? vex_range_search(c, queries + q * cfg.dim,
                                            (float)radius, k, &sp, with, res)
                         : vex_search_results(c, queries + q * cfg.dim, k, &sp,
@@ -217,12 +140,9 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                 status = VEX_EXIT_USAGE;
             goto out;
         }
-        if (sp.stats && st.unknown_fields > 0)
-            fprintf(stderr,
-                    "vex search: warning: no record has the field \"%s\"%s "
-                    "that the filter names\n",
-                    st.unknown_field,
-                    st.unknown_fields > 1 ? " (nor some other fields)" : "");
+        ms = (vex_cli_now() - t0) * 1e3;
+        if (q == 0)
+            vex_cli_warn_unknown("search", &st);
         hits = vex_results_hits(res);
         n = vex_results_count(res);
         cut = vex_results_truncated(res);
@@ -237,7 +157,7 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                        hits[i].id, (double)hits[i].distance);
                 if (with_meta) {
                     printf(",\"meta\":");
-                    print_meta(vex_results_meta(res, i));
+                    vex_cli_json_meta(stdout, vex_results_meta(res, i));
                 }
                 putchar('}');
             } else {
@@ -245,14 +165,25 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                        hits[i].id, (double)hits[i].distance);
                 if (with_meta) {
                     printf("  ");
-                    print_meta(vex_results_meta(res, i));
+                    vex_cli_json_meta(stdout, vex_results_meta(res, i));
                 }
                 putchar('\n');
             }
         }
-        if (json)
+        if (json && show_stats)
+            printf("],\"ms\":%.3f,\"plan\":{\"sources\":%u,\"exact\":%u,"
+                   "\"graph\":%u,\"post\":%u,\"fallbacks\":%u,"
+                   "\"match_sets_built\":%u,\"rows_matched\":%" PRIu64 "}}\n",
+                   ms, st.sources, st.plan_exact, st.plan_graph, st.plan_post,
+                   st.fallbacks, st.match_sets_built, st.rows_matched);
+        else if (json)
             printf("]}\n");
-        else if (cut)
+        if (!json && show_stats)
+            printf("(%zu hits in %.3f ms; %u sources searched: %u exact, %u "
+                   "graph, %u post-filtered, %u fallbacks to exact%s)\n",
+                   n, ms, st.sources, st.plan_exact, st.plan_graph,
+                   st.plan_post, st.fallbacks, where ? "" : "; no filter");
+        if (!json && cut)
             printf("(more than %u records within the radius: the nearest "
                    "%u shown; raise --k)\n",
                    k, k);
@@ -285,9 +216,13 @@ static const vex_opt search_opts[] = {
      "distance: squared for l2), nearest first, at most --k"},
     {"ef", VEX_OPT_UINT, "N", 0, 0, VEX_MAX_K,
      "HNSW candidate list size (0 = the collection's default)"},
-    {"filter", VEX_OPT_STRING, "EXPR", 0, 0, 0,
+    {"where", VEX_OPT_STRING, "EXPR", 0, 0, 0,
      "only records whose metadata matches EXPR (docs/FILTERS.md), e.g. "
      "\"year >= 2020 AND lang IN ('de', 'en')\""},
+    {"filter", VEX_OPT_STRING, "EXPR", 0, 0, 0, "the older name of --where"},
+    {"stats", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "print each query's time and plan: sources searched exactly, by "
+     "graph, post-filtered, and fallbacks"},
     {"meta", VEX_OPT_FLAG, NULL, 0, 0, 0, "print each hit's metadata"},
     {"json", VEX_OPT_FLAG, NULL, 0, 0, 0, "one JSON object per query"},
 };
@@ -303,7 +238,10 @@ const vex_cmd vex_cmd_search = {
     "Opens the database read-only (it works while an application holds\n"
     "the database open, and writes nothing) and searches COLLECTION, as of\n"
     "the open, for the query vector or vectors (with --radius, for the\n"
-    "records within that distance). A malformed filter is a\n"
-    "usage error whose message gives the byte offset of the problem.\n",
+    "records within that distance). A malformed filter is a usage error\n"
+    "whose message points at the problem; a filter naming a field no\n"
+    "record has is searched, with a warning. --stats shows how each\n"
+    "query ran: time, and the plan chosen per source (memtable or\n"
+    "segment; docs/FILTERS.md).\n",
     run_search,
 };

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cmd_stats.c - `vex stats DB [COLLECTION...]`: the state of a database's
- * collections (vex_stats_get, vex_stats_segments): rows live and awaiting
- * compaction, memtables, unindexed rows, segments and bytes on disk.
+ * cmd_stats.c - `vex stats DB [COLLECTION...]`: the configuration and
+ * state of a database's collections (vex_collection_get_config,
+ * vex_stats_get, vex_stats_segments): dimension, metric, index, quantizer
+ * and schema; rows live and awaiting compaction, memtables, unindexed
+ * rows, segments and sizes on disk (for people: KiB, MiB, ...).
  * Opening a collection replays its log, so this also checks that it
  * opens; nothing is written (no flush, no compaction: background
  * compaction is turned off for this handle).
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "clidb.h"
 #include "vexdb.h"
 
 typedef struct names {
@@ -42,12 +45,15 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
     vex_collection *c = NULL;
     vex_stats st;
     vex_segment_stats *segs = NULL;
+    vex_collection_config cfg;
     size_t n_segs = 0;
+    char h1[32], h2[32], h3[32];
     int rc = vex_collection_open(db, name, &c);
     if (rc != VEX_OK) {
         fprintf(stderr, "vex stats: %s: %s\n", name, vex_db_errmsg(db));
         return VEX_EXIT_FAIL;
     }
+    vex_collection_get_config(c, &cfg);
     vex_stats_init(&st);
     rc = vex_stats_get(c, &st);
     if (rc == VEX_OK && segments) {
@@ -87,28 +93,48 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
                        segs[i].index_kind == VEX_INDEX_HNSW ? "hnsw" : "flat");
             printf("]");
         }
+        printf(",\"dim\":%u,\"elem\":\"%s\",\"metric\":\"%s\",\"index\":"
+               "\"%s\",\"quant\":\"%s\",",
+               cfg.dim, vex_elem_name(cfg.elem), vex_metric_name(cfg.metric),
+               vex_cli_index_name(cfg.index_kind),
+               vex_cli_quant_name(cfg.quant));
+        vex_cli_schema_json(stdout, &cfg);
         printf("}\n");
     } else {
         printf("%s:\n", name);
-        printf("  live rows        %" PRIu64 "\n", st.live_rows);
+        printf("  vectors          %u x %s, metric %s\n", cfg.dim,
+               vex_elem_name(cfg.elem), vex_metric_name(cfg.metric));
+        printf("  index            %s", vex_cli_index_name(cfg.index_kind));
+        if (cfg.index_kind == VEX_INDEX_HNSW)
+            printf(" (M %u, ef_construction %u, ef_search %u)", cfg.hnsw_m,
+                   cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
+        printf(", quantizer %s\n", vex_cli_quant_name(cfg.quant));
+        printf("  schema           ");
+        vex_cli_schema_print(stdout, &cfg);
+        printf("\n  live rows        %" PRIu64 "\n", st.live_rows);
         printf("  deleted rows     %" PRIu64 " (awaiting compaction)\n",
                st.deleted_rows);
-        printf("  memtables        %u (%u frozen), %" PRIu64 " rows, %" PRIu64
-               " bytes, %" PRIu64 " unindexed\n",
+        printf("  memtables        %u (%u frozen), %" PRIu64
+               " rows, %s, %" PRIu64 " unindexed\n",
                st.memtables, st.frozen_memtables, st.memtable_rows,
-               st.memtable_bytes, st.unindexed_rows);
-        printf("  segments         %u, %" PRIu64 " rows, %" PRIu64 " bytes\n",
-               st.segments, st.segment_rows, st.segment_bytes);
-        printf("  on disk          %" PRIu64 " bytes\n", st.disk_bytes);
+               vex_cli_human_bytes(st.memtable_bytes, h1, sizeof h1),
+               st.unindexed_rows);
+        printf("  segments         %u, %" PRIu64 " rows, %s\n", st.segments,
+               st.segment_rows,
+               vex_cli_human_bytes(st.segment_bytes, h2, sizeof h2));
+        printf("  on disk          %s (%" PRIu64 " bytes)\n",
+               vex_cli_human_bytes(st.disk_bytes, h3, sizeof h3),
+               st.disk_bytes);
         printf("  log              last write %" PRIu64
                ", in segments up to %" PRIu64 "\n",
                st.last_seq, st.flushed_seq);
         for (size_t i = 0; segments && i < n_segs; i++)
             printf("    seg-%016" PRIx64 ".vseg  %s  %" PRIu64 " rows, %" PRIu64
-                   " live, %" PRIu64 " bytes\n",
+                   " live, %s\n",
                    segs[i].number,
                    segs[i].index_kind == VEX_INDEX_HNSW ? "hnsw" : "flat",
-                   segs[i].rows, segs[i].live_rows, segs[i].file_bytes);
+                   segs[i].rows, segs[i].live_rows,
+                   vex_cli_human_bytes(segs[i].file_bytes, h1, sizeof h1));
     }
     free(segs);
     vex_collection_close(c);
@@ -118,22 +144,15 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
 static int run_stats(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                      int n_pos)
 {
-    vex_db_options o;
     vex_db *db = NULL;
     names ns = {NULL, 0, 0};
     int json = vals[vex_args_index(cmd, "json")].given;
     int segments = vals[vex_args_index(cmd, "segments")].given;
     int rc, status = VEX_EXIT_OK;
-    vex_db_options_init(&o);
     /* read-only: works beside an application that holds the database
      * open, and writes nothing (no recovery, no flush, no compaction) */
-    o.read_only = 1;
-    rc = vex_db_open(pos[0], &o, &db);
-    if (rc != VEX_OK) {
-        fprintf(stderr, "vex stats: %s\n", vex_db_errmsg(db));
-        vex_db_close(db);
+    if (vex_cli_db_open("stats", pos[0], VEX_CLI_READ, &db) != VEX_OK)
         return VEX_EXIT_FAIL;
-    }
     if (n_pos == 1) {
         rc = vex_collection_list(db, add_name, &ns);
         if (rc != VEX_OK) {
@@ -173,7 +192,8 @@ const vex_cmd vex_cmd_stats = {
     "Opens the database read-only (reading each collection's log; it works\n"
     "while an application holds the database open, and shows the state as\n"
     "of its open) and prints, per collection (all of them when none is\n"
-    "named): live rows, rows deleted or overwritten awaiting compaction,\n"
+    "named): dimension, metric, index, quantizer, schema, live rows, rows "
+    "deleted or overwritten awaiting compaction,\n"
     "memtables and their unindexed rows, segments and their sizes, and\n"
     "bytes on disk. Writes nothing.\n",
     run_stats,

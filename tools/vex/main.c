@@ -15,9 +15,26 @@
 #include "cli.h"
 #include "vexdb.h"
 
-static const vex_cmd *const commands[] = {&vex_cmd_bench, &vex_cmd_gen,
-                                          &vex_cmd_info, &vex_cmd_search,
-                                          &vex_cmd_stats};
+/* One command per line, so that adding one is a one-line change. */
+/* clang-format off */
+static const vex_cmd *const commands[] = {
+    &vex_cmd_bench,
+    &vex_cmd_collections,
+    &vex_cmd_compact,
+    &vex_cmd_count,
+    &vex_cmd_create,
+    &vex_cmd_delete,
+    &vex_cmd_drop,
+    &vex_cmd_export,
+    &vex_cmd_flush,
+    &vex_cmd_gen,
+    &vex_cmd_get,
+    &vex_cmd_import,
+    &vex_cmd_info,
+    &vex_cmd_search,
+    &vex_cmd_stats,
+};
+/* clang-format on */
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 double vex_cli_now(void)
@@ -186,7 +203,7 @@ static void main_help(FILE *out)
     fprintf(out, "usage: vex COMMAND [options]\n\n"
                  "The VexDB command-line tool.\n\ncommands:\n");
     for (i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+        fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\n  vex help COMMAND    or   vex COMMAND --help   for its "
                  "options\n"
                  "  vex --version       versions of the tool and library\n"

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_db.c - the catalog commands of the vex tool: `vex create DB
+ * COLLECTION` (creating the database too when it does not exist), `vex
+ * drop DB COLLECTION` and `vex collections DB` (each collection's
+ * configuration and rows, read-only).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "clidb.h"
+#include "vexdb.h"
+
+static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
+                      int n_pos)
+{
+    const vex_optval *metric = &vals[vex_args_index(cmd, "metric")];
+    const vex_optval *index = &vals[vex_args_index(cmd, "index")];
+    const vex_optval *quant = &vals[vex_args_index(cmd, "quant")];
+    const vex_optval *schema = &vals[vex_args_index(cmd, "schema")];
+    const vex_optval *elem = &vals[vex_args_index(cmd, "elem")];
+    const vex_optval *m = &vals[vex_args_index(cmd, "M")];
+    const vex_optval *efc = &vals[vex_args_index(cmd, "ef-construction")];
+    const vex_optval *efs = &vals[vex_args_index(cmd, "ef-search")];
+    int closed = vals[vex_args_index(cmd, "closed")].given;
+    vex_collection_config cfg;
+    vex_schema_field *fields = NULL;
+    char *storage = NULL;
+    vex_db *db = NULL;
+    int rc, status = VEX_EXIT_USAGE;
+    (void)n_pos;
+    vex_collection_config_init(&cfg);
+    cfg.dim = (uint32_t)vals[vex_args_index(cmd, "dim")].u;
+    if (vex_metric_parse(metric->str, &cfg.metric) != VEX_OK) {
+        fprintf(stderr,
+                "vex create: unknown --metric \"%s\" (l2, ip, cosine, "
+                "hamming, jaccard)\n",
+                metric->str);
+        goto out;
+    }
+    if (elem->given) {
+        if (vex_elem_parse(elem->str, &cfg.elem) != VEX_OK) {
+            fprintf(stderr, "vex create: unknown --elem \"%s\" (f32, bit)\n",
+                    elem->str);
+            goto out;
+        }
+    } else if (cfg.metric == VEX_METRIC_HAMMING ||
+               cfg.metric == VEX_METRIC_JACCARD) {
+        cfg.elem = VEX_ELEM_BIT;
+    }
+    if (index->given) {
+        if (strcmp(index->str, "flat") == 0) {
+            cfg.index_kind = VEX_INDEX_FLAT;
+        } else if (strcmp(index->str, "hnsw") == 0) {
+            cfg.index_kind = VEX_INDEX_HNSW;
+        } else {
+            fprintf(stderr, "vex create: unknown --index \"%s\" (flat, hnsw)\n",
+                    index->str);
+            goto out;
+        }
+    }
+    if ((m->given || efc->given || efs->given) &&
+        cfg.index_kind != VEX_INDEX_HNSW) {
+        fprintf(stderr, "vex create: --M, --ef-construction and --ef-search "
+                        "apply to --index hnsw only\n");
+        goto out;
+    }
+    cfg.hnsw_m = (uint32_t)m->u;
+    cfg.hnsw_ef_construction = (uint32_t)efc->u;
+    cfg.hnsw_ef_search = (uint32_t)efs->u;
+    if (quant->given && vex_cli_quant_parse(quant->str, &cfg.quant) != 0) {
+        fprintf(stderr,
+                "vex create: unknown --quant \"%s\" (none, sq8, bq, pq, "
+                "opq)\n",
+                quant->str);
+        goto out;
+    }
+    if (schema->given &&
+        vex_cli_schema_parse("create", schema->str, &fields,
+                             &cfg.n_schema_fields, &storage) != 0)
+        goto out;
+    if (closed && !schema->given) {
+        fprintf(stderr, "vex create: --closed needs --schema\n");
+        goto out;
+    }
+    cfg.schema_fields = fields;
+    cfg.schema_closed = closed ? 1u : 0u;
+    status = VEX_EXIT_FAIL;
+    if (vex_cli_db_open("create", pos[0], VEX_CLI_CREATE, &db) != VEX_OK)
+        goto out;
+    rc = vex_collection_create(db, pos[1], &cfg, NULL);
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex create: %s\n", vex_db_errmsg(db));
+        if (rc == VEX_INVALID)
+            status = VEX_EXIT_USAGE;
+        goto out;
+    }
+    status = VEX_EXIT_OK;
+out:
+    if (db && vex_db_close(db) != VEX_OK && status == VEX_EXIT_OK) {
+        fprintf(stderr, "vex create: closing %s failed\n", pos[0]);
+        status = VEX_EXIT_FAIL;
+    }
+    free(fields);
+    free(storage);
+    return status;
+}
+
+static const vex_opt create_opts[] = {
+    {"dim", VEX_OPT_UINT, "D", 1, 1, VEX_MAX_DIM,
+     "vector dimension (bits for --elem bit)"},
+    {"metric", VEX_OPT_STRING, "M", 1, 0, 0,
+     "l2, ip, cosine (float32), hamming, jaccard (bit vectors)"},
+    {"index", VEX_OPT_STRING, "KIND", 0, 0, 0,
+     "index of flushed segments: hnsw (default) or flat (exact)"},
+    {"quant", VEX_OPT_STRING, "Q", 0, 0, 0,
+     "quantizer of segments: none (default), sq8, bq, pq, opq"},
+    {"schema", VEX_OPT_STRING, "FIELDS", 0, 0, 0,
+     "metadata schema 'name:type,...' (bool, int, double, string, tags; "
+     "name:type! is required)"},
+    {"closed", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "with --schema: refuse fields the schema does not declare"},
+    {"elem", VEX_OPT_STRING, "E", 0, 0, 0,
+     "f32 or bit (default: bit for hamming and jaccard, else f32)"},
+    {"M", VEX_OPT_UINT, "N", 0, 2, 256,
+     "HNSW links per node (default: by dim)"},
+    {"ef-construction", VEX_OPT_UINT, "N", 0, 1, VEX_MAX_K,
+     "HNSW build candidate list (default: adaptive)"},
+    {"ef-search", VEX_OPT_UINT, "N", 0, 1, VEX_MAX_K,
+     "HNSW default search candidate list (default 64)"},
+};
+
+const vex_cmd vex_cmd_create = {
+    "create",
+    "create a collection (and the database, when it does not exist)",
+    "DB COLLECTION",
+    2,
+    2,
+    create_opts,
+    sizeof create_opts / sizeof create_opts[0],
+    "Creates directory DB as a new database when it does not exist, then\n"
+    "the collection. The configuration is stored with the collection; see\n"
+    "vex collections DB. Example:\n"
+    "  vex create my.db docs --dim 384 --metric cosine \\\n"
+    "      --schema 'year:int,lang:string,tags:tags'\n",
+    run_create,
+};
+
+static int run_drop(const vex_cmd *cmd, const vex_optval *vals, char **pos,
+                    int n_pos)
+{
+    vex_db *db = NULL;
+    int rc, status = VEX_EXIT_FAIL;
+    (void)cmd;
+    (void)vals;
+    (void)n_pos;
+    if (vex_cli_db_open("drop", pos[0], VEX_CLI_WRITE, &db) != VEX_OK)
+        return VEX_EXIT_FAIL;
+    rc = vex_collection_drop(db, pos[1]);
+    if (rc == VEX_NOTFOUND)
+        fprintf(stderr, "vex drop: %s has no collection \"%s\"\n", pos[0],
+                pos[1]);
+    else if (rc != VEX_OK)
+        fprintf(stderr, "vex drop: %s\n", vex_db_errmsg(db));
+    else
+        status = VEX_EXIT_OK;
+    if (vex_db_close(db) != VEX_OK)
+        status = VEX_EXIT_FAIL;
+    return status;
+}
+
+const vex_cmd vex_cmd_drop = {
+    "drop",
+    "delete a collection and all its records",
+    "DB COLLECTION",
+    2,
+    2,
+    NULL,
+    0,
+    "Deletes the collection's directory, durably. There is no undo.\n",
+    run_drop,
+};
+
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+} name_list;
+
+static int add_name(void *ctx, const char *name)
+{
+    name_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return VEX_NOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(name)))
+        return VEX_NOMEM;
+    l->n++;
+    return 0;
+}
+
+static void print_coll(const char *name, vex_collection *c, int json)
+{
+    vex_collection_config cfg;
+    uint64_t rows = vex_collection_count(c);
+    vex_collection_get_config(c, &cfg);
+    if (json) {
+        printf("{\"collection\":");
+        vex_cli_json_string(stdout, name);
+        printf(",\"dim\":%u,\"elem\":\"%s\",\"metric\":\"%s\",\"index\":\"%s\","
+               "\"quant\":\"%s\",\"rows\":%" PRIu64 ",",
+               cfg.dim, vex_elem_name(cfg.elem), vex_metric_name(cfg.metric),
+               vex_cli_index_name(cfg.index_kind),
+               vex_cli_quant_name(cfg.quant), rows);
+        vex_cli_schema_json(stdout, &cfg);
+        printf("}\n");
+        return;
+    }
+    printf("%-20s %6u %-4s %-8s %-5s %-5s %12" PRIu64 "  ", name, cfg.dim,
+           vex_elem_name(cfg.elem), vex_metric_name(cfg.metric),
+           vex_cli_index_name(cfg.index_kind), vex_cli_quant_name(cfg.quant),
+           rows);
+    vex_cli_schema_print(stdout, &cfg);
+    putchar('\n');
+}
+
+static int run_collections(const vex_cmd *cmd, const vex_optval *vals,
+                           char **pos, int n_pos)
+{
+    int json = vals[vex_args_index(cmd, "json")].given;
+    vex_db *db = NULL;
+    name_list l = {NULL, 0, 0};
+    int rc, status = VEX_EXIT_OK;
+    (void)n_pos;
+    if (vex_cli_db_open("collections", pos[0], VEX_CLI_READ, &db) != VEX_OK)
+        return VEX_EXIT_FAIL;
+    rc = vex_collection_list(db, add_name, &l);
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex collections: %s\n",
+                rc == VEX_NOMEM ? "out of memory" : vex_db_errmsg(db));
+        status = VEX_EXIT_FAIL;
+    }
+    if (!json && l.n)
+        printf("%-20s %6s %-4s %-8s %-5s %-5s %12s  %s\n", "collection", "dim",
+               "elem", "metric", "index", "quant", "rows", "schema");
+    for (size_t i = 0; i < l.n; i++) {
+        vex_collection *c = NULL;
+        if (vex_collection_open(db, l.v[i], &c) != VEX_OK) {
+            fprintf(stderr, "vex collections: %s\n", vex_db_errmsg(db));
+            status = VEX_EXIT_FAIL;
+        } else {
+            print_coll(l.v[i], c, json);
+            vex_collection_close(c);
+        }
+        free(l.v[i]);
+    }
+    free(l.v);
+    if (vex_db_close(db) != VEX_OK)
+        status = VEX_EXIT_FAIL;
+    return status;
+}
+
+static const vex_opt collections_opts[] = {
+    {"json", VEX_OPT_FLAG, NULL, 0, 0, 0, "one JSON object per collection"},
+};
+
+const vex_cmd vex_cmd_collections = {
+    "collections",
+    "list a database's collections with their configuration and rows",
+    "DB",
+    1,
+    1,
+    collections_opts,
+    sizeof collections_opts / sizeof collections_opts[0],
+    "Opens the database read-only (it works while an application holds\n"
+    "it open) and prints, per collection: dimension, element type, metric,\n"
+    "index, quantizer, rows and schema.\n",
+    run_collections,
+};
