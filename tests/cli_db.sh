@@ -90,7 +90,7 @@ part_catalog() {
     has out "hamming"
     has out "n:int! (closed)"
     run 0 collections --json "$DB"
-    has out '{"collection":"docs","dim":4,"elem":"f32","metric":"l2","index":"flat","quant":"none","rows":0,"schema":['
+    has out '{"collection":"docs","dim":4,"elem":"f32","metric":"l2","index":"flat","quant":"none","compression":"none","rows":0,"schema":['
     has out '"collection":"bits","dim":64,"elem":"bit","metric":"hamming"'
     has out '{"name":"n","type":"int64","nullable":false}],"schema_closed":true}'
     run 1 create "$DB" docs --dim 4 --metric l2
@@ -109,6 +109,18 @@ part_catalog() {
     has err "--dim"
     run 2 create "$DB" x --dim 4 --metric l2 --quant zip
     has err 'unknown --quant "zip"'
+    run 2 create "$DB" x --dim 4 --metric l2 --compression lz4
+    has err 'unknown --compression "lz4" (none, zstd)'
+    # zstd: created by a build with it, refused by name without it
+    if "$VEX" --version | grep -q '^features:.*zstd'; then
+        run 0 create "$DB" z --dim 4 --metric l2 --compression zstd
+        run 0 collections --json "$DB"
+        has out '"collection":"z","dim":4,"elem":"f32","metric":"l2","index":"hnsw","quant":"none","compression":"zstd"'
+        run 0 drop "$DB" z
+    else
+        run 1 create "$DB" z --dim 4 --metric l2 --compression zstd
+        has err "built without zstd"
+    fi
     run 2 create "$DB" "bad/name" --dim 4 --metric l2
     has err 'collection name "bad/name"'
     run 0 stats "$DB" docs

@@ -24,6 +24,7 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *m = &vals[vex_args_index(cmd, "M")];
     const vex_optval *efc = &vals[vex_args_index(cmd, "ef-construction")];
     const vex_optval *efs = &vals[vex_args_index(cmd, "ef-search")];
+    const vex_optval *comp = &vals[vex_args_index(cmd, "compression")];
     int closed = vals[vex_args_index(cmd, "closed")].given;
     vex_collection_config cfg;
     vex_schema_field *fields = NULL;
@@ -76,6 +77,16 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                 "opq)\n",
                 quant->str);
         goto out;
+    }
+    if (comp->given) {
+        if (strcmp(comp->str, "zstd") == 0) {
+            cfg.compression = VEX_COMPRESS_ZSTD;
+        } else if (strcmp(comp->str, "none") != 0) {
+            fprintf(stderr,
+                    "vex create: unknown --compression \"%s\" (none, zstd)\n",
+                    comp->str);
+            goto out;
+        }
     }
     if (schema->given &&
         vex_cli_schema_parse("create", schema->str, &fields,
@@ -130,6 +141,9 @@ static const vex_opt create_opts[] = {
      "HNSW build candidate list (default: adaptive)"},
     {"ef-search", VEX_OPT_UINT, "N", 0, 1, VEX_MAX_K,
      "HNSW default search candidate list (default 64)"},
+    {"compression", VEX_OPT_STRING, "C", 0, 0, 0,
+     "metadata columns: none (default; every build reads them) or zstd "
+     "(needs a build with zstd, see vex --version)"},
 };
 
 const vex_cmd vex_cmd_create = {
@@ -214,10 +228,11 @@ static void print_coll(const char *name, vex_collection *c, int json)
         printf("{\"collection\":");
         vex_cli_json_string(stdout, name);
         printf(",\"dim\":%u,\"elem\":\"%s\",\"metric\":\"%s\",\"index\":\"%s\","
-               "\"quant\":\"%s\",\"rows\":%" PRIu64 ",",
+               "\"quant\":\"%s\",\"compression\":\"%s\",\"rows\":%" PRIu64 ",",
                cfg.dim, vex_elem_name(cfg.elem), vex_metric_name(cfg.metric),
                vex_cli_index_name(cfg.index_kind),
-               vex_cli_quant_name(cfg.quant), rows);
+               vex_cli_quant_name(cfg.quant),
+               cfg.compression == VEX_COMPRESS_ZSTD ? "zstd" : "none", rows);
         vex_cli_schema_json(stdout, &cfg);
         printf("}\n");
         return;
