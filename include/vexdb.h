@@ -54,7 +54,10 @@
  *     a distance, and small-norm vectors are hard to reach); normalise the
  *     vectors and use cosine when the norms carry no meaning.
  *   - Vectors with NaN or infinite components are rejected on insert and as
- *     queries, because they make every distance meaningless.
+ *     queries, because they make every distance meaningless; so are float32
+ *     vectors whose squared norm overflows float32 (components of about
+ *     1.8e19 and beyond: their distances would be infinite), all with
+ *     VEX_INVALID and a message naming the problem.
  *   - vex_index_errmsg() describes the most recent failed call on the handle.
  *     When several threads use one handle and more than one call fails at
  *     the same time, use vex_index_errmsg_copy(), which is safe, and know
@@ -1342,8 +1345,9 @@ typedef struct vex_batch vex_batch;
 VEX_API int vex_batch_create(size_t vector_size, const vex_allocator *alloc,
                              vex_batch **out);
 VEX_API void vex_batch_free(vex_batch *b);
-/* Queue an operation; the vector is copied. Returns VEX_NOMEM, or
- * VEX_MISUSE for NULL arguments. Validation happens at commit.
+/* Queue an operation; the vector is copied. Returns VEX_NOMEM, VEX_FULL
+ * when the batch has no room for it (see "Limits" below), or VEX_MISUSE
+ * for NULL arguments. Validation happens at commit.
  *
  * Limits: a batch holds at most VEX_BATCH_MAX_BYTES (16 MiB) of
  * operations, each counted as its log encoding: 16 bytes (24 with a
