@@ -55,8 +55,9 @@
  *     vectors and use cosine when the norms carry no meaning.
  *   - Vectors with NaN or infinite components are rejected on insert and as
  *     queries, because they make every distance meaningless; so are float32
- *     vectors whose squared norm overflows float32 (components of about
- *     1.8e19 and beyond: their distances would be infinite), all with
+ *     vectors whose squared norm overflows float32 (a sum of squares above
+ *     3.4e38, e.g. any component beyond 1.8e19: distances would be
+ *     infinite), all with
  *     VEX_INVALID and a message naming the problem.
  *   - vex_index_errmsg() describes the most recent failed call on the handle.
  *     When several threads use one handle and more than one call fails at
