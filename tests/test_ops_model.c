@@ -3,13 +3,16 @@
  * test_ops_model.c - seeded random programs through the operation-sequence
  * fuzzer's entry point (fuzz/fuzz_ops.c): every collection kind, every
  * operation, checked against the model after each step. Usage:
- *   test_ops_model [programs [first-seed]]   (default 300 programs, seed 1)
+ *   test_ops_model [programs [first-seed [dense]]]
+ * (default 300 programs from seed 1; "dense" keeps HNSW graphs at hnsw_m
+ * 16, clearing the sparse-graph bit of every program)
  * A failure aborts with the seed printed first, so a run can be repeated
  * with that seed alone; long runs by hand: test_ops_model 100000 1000.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -37,6 +40,7 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 300;
     uint64_t first = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
+    int dense = argc > 3 && strcmp(argv[3], "dense") == 0;
     static uint8_t buf[1024];
     signal(SIGABRT, on_abort);
     for (long i = 0; i < n; i++) {
@@ -47,6 +51,8 @@ int main(int argc, char **argv)
         len = 16 + vex_rng_below(&r, 500);
         for (size_t j = 0; j < len; j++)
             buf[j] = (uint8_t)vex_rng_next(&r);
+        if (dense)
+            buf[0] &= (uint8_t)~0x10u;
         /* close/reopen, flush and compact are rarer than writes */
         for (size_t j = 1; j < len; j++)
             if (buf[j] % 16 >= 10 && buf[j] % 16 <= 12 &&
