@@ -16,6 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int test_failures_;
 static int test_case_failed_;
@@ -93,13 +98,71 @@ static inline int test_selected_(const char *name)
     return only == NULL || *only == '\0' || test_listed_(name, only);
 }
 
+/* Isolation (as libuv's test runner does): a suite that defines
+ * TEST_ISOLATE before including test.h runs each case in a child process
+ * of its own with a time limit, so a crash, an abort or a hang in one case
+ * is reported as that case's failure and the later cases still run.
+ * VEX_TEST_ISOLATE=1 isolates the cases of every suite, =0 none;
+ * VEX_TEST_CASE_TIMEOUT is the limit in seconds (default 300). Cases of an
+ * isolated suite must not depend on state an earlier case left in memory
+ * (on disk is fine). */
+#ifdef TEST_ISOLATE
+#define TEST_ISOLATE_DEFAULT_ 1
+#else
+#define TEST_ISOLATE_DEFAULT_ 0
+#endif
+
+static inline int test_isolated_(void)
+{
+    const char *e = getenv("VEX_TEST_ISOLATE");
+    if (e != NULL && *e != '\0')
+        return strcmp(e, "0") != 0;
+    return TEST_ISOLATE_DEFAULT_;
+}
+
+/* Run fn in a child; 1 when it failed (its checks, a signal, a timeout). */
+static inline int test_run_isolated_(void (*fn)(void), const char *name)
+{
+    const char *t = getenv("VEX_TEST_CASE_TIMEOUT");
+    unsigned limit = t ? (unsigned)strtoul(t, NULL, 10) : 300;
+    int status = 0;
+    pid_t pid;
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        alarm(limit ? limit : 300);
+        fn();
+        fflush(NULL);
+        exit(test_case_failed_ ? 1 : 0); /* exit: leak checkers run */
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            perror("waitpid");
+            return 1;
+        }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status) != 0;
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "%s: %s (signal %d)\n", name,
+                WTERMSIG(status) == SIGALRM ? "timed out" : "crashed",
+                WTERMSIG(status));
+    return 1;
+}
+
 #define TEST_RUN(fn)                                                           \
     do {                                                                       \
         if (!test_selected_(#fn))                                              \
             break;                                                             \
         test_case_name_ = #fn;                                                 \
         test_case_failed_ = 0;                                                 \
-        fn();                                                                  \
+        if (test_isolated_())                                                  \
+            test_case_failed_ = test_run_isolated_(fn, #fn);                   \
+        else                                                                   \
+            fn();                                                              \
         fprintf(stderr, "%s %s\n", test_case_failed_ ? "FAIL" : "ok  ", #fn);  \
         test_failures_ += test_case_failed_;                                   \
     } while (0)

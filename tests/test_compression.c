@@ -23,6 +23,8 @@
 
 #include "io/vfs.h"
 #include "storage/manifest.h"
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "vexdb.h"
 

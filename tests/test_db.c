@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "engine/db.h"
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "test_alloc.h"
 #include "util/rng.h"

@@ -29,6 +29,8 @@
 
 #include "engine/db.h"
 #include "io/vfs.h"
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "vexdb.h"
 

@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "golden.h"
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "vexdb.h"
 

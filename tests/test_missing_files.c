@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "vexdb.h"
 

@@ -33,6 +33,8 @@
 
 #include "io/vfs.h"
 #include "storage/segment.h"
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "test_alloc.h"
 #include "util/crc32c.h"

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "util/rng.h"
 #include "vexdb.h"

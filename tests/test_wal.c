@@ -17,6 +17,8 @@
 
 #include "io/vfs.h"
 #include "storage/wal.h"
+/* storage suite: each case in its own process, with a time limit */
+#define TEST_ISOLATE
 #include "test.h"
 #include "util/crc32c.h"
 #include "vexdb.h"
