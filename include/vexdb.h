@@ -1583,8 +1583,11 @@ VEX_API int vex_results_payload(const vex_results *r, size_t i, const void **p,
 /* ---------------------------------------------------------------------
  * Filtered search and scan
  *
- * A filter is text in the language of docs/FILTERS.md, e.g.
- *   year >= 2020 AND lang IN ("en", "de") AND NOT tags CONTAINS "draft"
+ * A filter is text in the language of docs/FILTERS.md (string literals
+ * take single quotes; double quotes name a field), e.g.
+ * ```filter
+ * year >= 2020 AND lang IN ('en', 'de') AND NOT tags CONTAINS 'draft'
+ * ```
  * compiled once per collection (type-checked against its schema, if it
  * has one) and used by any number of searches and scans at once.
  *
