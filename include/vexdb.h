@@ -309,6 +309,7 @@ typedef struct vex_search_params {
     vex_meta *const *meta_out;
 } vex_search_params;
 
+/* Fill *params with the defaults (see "Structs grow" above). */
 VEX_API void vex_search_params_init(vex_search_params *params);
 VEX_API void vex_search_params_init_size(vex_search_params *params,
                                          size_t size);
@@ -421,6 +422,7 @@ typedef struct vex_index_options {
     float quant_refine;
 } vex_index_options;
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_index_options_init(vex_index_options *opts);
 VEX_API void vex_index_options_init_size(vex_index_options *opts, size_t size);
 #define vex_index_options_init(opts)                                           \
@@ -565,6 +567,7 @@ typedef struct vex_open_options {
 
 #define VEX_OPEN_COPY 1u
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_open_options_init(vex_open_options *opts);
 VEX_API void vex_open_options_init_size(vex_open_options *opts, size_t size);
 #define vex_open_options_init(opts)                                            \
@@ -760,6 +763,7 @@ typedef struct vex_db_options {
     uint32_t manifest_retention;
 } vex_db_options;
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_db_options_init(vex_db_options *opts);
 VEX_API void vex_db_options_init_size(vex_db_options *opts, size_t size);
 #define vex_db_options_init(opts)                                              \
@@ -951,6 +955,7 @@ typedef struct vex_collection_config {
     uint32_t schema_closed; /* 0 or 1 */
 } vex_collection_config;
 
+/* Fill *cfg with the defaults (see "Structs grow" above). */
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);
 VEX_API void vex_collection_config_init_size(vex_collection_config *cfg,
                                              size_t size);
@@ -1234,6 +1239,7 @@ typedef struct vex_record {
     size_t payload_len;   /* 0..VEX_MAX_PAYLOAD; 0: no payload */
 } vex_record;
 
+/* Fill *r with the defaults (see "Structs grow" above). */
 VEX_API void vex_record_init(vex_record *r);
 VEX_API void vex_record_init_size(vex_record *r, size_t size);
 #define vex_record_init(r) vex_record_init_size((r), sizeof *(r))
@@ -1411,6 +1417,7 @@ typedef struct vex_segment_stats {
     vex_index_kind index_kind;
 } vex_segment_stats;
 
+/* Fill *st with the defaults (see "Structs grow" above). */
 VEX_API void vex_stats_init(vex_stats *st);
 VEX_API void vex_stats_init_size(vex_stats *st, size_t size);
 #define vex_stats_init(st) vex_stats_init_size((st), sizeof *(st))
@@ -1690,6 +1697,7 @@ VEX_API vex_expr *vex_expr_contains(vex_filter_builder *b, const char *field,
 /* field IS NULL (absent or null) or, with `negate`, IS NOT NULL. */
 VEX_API vex_expr *vex_expr_is_null(vex_filter_builder *b, const char *field,
                                    int negate);
+/* x AND y, x OR y, NOT x. */
 VEX_API vex_expr *vex_expr_and(vex_filter_builder *b, vex_expr *x, vex_expr *y);
 VEX_API vex_expr *vex_expr_or(vex_filter_builder *b, vex_expr *x, vex_expr *y);
 VEX_API vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x);
@@ -1735,6 +1743,7 @@ struct vex_search_stats {
     char unknown_field[VEX_FIELD_NAME_MAX + 1];
 };
 
+/* Fill *st with the defaults (see "Structs grow" above). */
 VEX_API void vex_search_stats_init(vex_search_stats *st);
 VEX_API void vex_search_stats_init_size(vex_search_stats *st, size_t size);
 #define vex_search_stats_init(st) vex_search_stats_init_size((st), sizeof *(st))
