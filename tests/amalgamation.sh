@@ -14,9 +14,13 @@
 #      kernel table against the scalar one: the target regions that
 #      replace the CMake build's per-file -m flags), and the programs of
 #      examples/, each run twice on a fresh database (create, reopen).
-# Usage: amalgamation.sh SRC WORK PYTHON3 CC ZSTD(0|1)
+#   4. A program printing vex_simd_name() and which kernel sets are
+#      supported prints the same linked with the amalgamation as with
+#      LIBVEXDB (the CMake build's static library): the target regions
+#      lose no kernel set the per-file flags give.
+# Usage: amalgamation.sh SRC WORK PYTHON3 CC ZSTD(0|1) LIBVEXDB
 set -eu
-src=$1 work=$2 py=$3 cc=$4 zstd=$5
+src=$1 work=$2 py=$3 cc=$4 zstd=$5 libvexdb=$6
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -76,4 +80,33 @@ for ex in quickstart filtered standalone_index; do
     done
     rm -rf "$work/db_$ex"
 done
+cat >"$work/simd_choice.c" <<'EOF'
+#include <stdio.h>
+
+#include "vexdb.h"
+
+int main(void)
+{
+    printf("in use %s; scalar %d avx2 %d avx512 %d neon %d\n",
+           vex_simd_name(), vex_simd_supported("scalar"),
+           vex_simd_supported("avx2"), vex_simd_supported("avx512"),
+           vex_simd_supported("neon"));
+    return 0;
+}
+EOF
+for v in amalg lib; do
+    obj=$work/vexdb.o
+    [ "$v" = lib ] && obj=$libvexdb
+    # shellcheck disable=SC2086
+    "$cc" -I"$out" "$work/simd_choice.c" "$obj" -o "$work/simd_$v" \
+        $zlib -lpthread -lm
+done
+a=$(env -u VEX_SIMD "$work/simd_amalg")
+l=$(env -u VEX_SIMD "$work/simd_lib")
+echo "-- kernels, amalgamation: $a"
+echo "-- kernels, libvexdb.a:   $l"
+if [ "$a" != "$l" ]; then
+    echo "amalgamation: its SIMD kernels differ from the CMake build's"
+    exit 1
+fi
 echo "amalgamation: ok"
