@@ -327,6 +327,7 @@ typedef struct vex_search_params {
     vex_meta *const *meta_out;
 } vex_search_params;
 
+/* Fill *params with the defaults (see "Structs grow" above). */
 VEX_API void vex_search_params_init(vex_search_params *params);
 VEX_API void vex_search_params_init_size(vex_search_params *params,
                                          size_t size);
@@ -439,6 +440,7 @@ typedef struct vex_index_options {
     float quant_refine;
 } vex_index_options;
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_index_options_init(vex_index_options *opts);
 VEX_API void vex_index_options_init_size(vex_index_options *opts, size_t size);
 #define vex_index_options_init(opts)                                           \
@@ -583,6 +585,7 @@ typedef struct vex_open_options {
 
 #define VEX_OPEN_COPY 1u
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_open_options_init(vex_open_options *opts);
 VEX_API void vex_open_options_init_size(vex_open_options *opts, size_t size);
 #define vex_open_options_init(opts)                                            \
@@ -778,6 +781,7 @@ typedef struct vex_db_options {
     uint32_t manifest_retention;
 } vex_db_options;
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_db_options_init(vex_db_options *opts);
 VEX_API void vex_db_options_init_size(vex_db_options *opts, size_t size);
 #define vex_db_options_init(opts)                                              \
@@ -993,6 +997,7 @@ typedef struct vex_collection_config {
     vex_compression compression;
 } vex_collection_config;
 
+/* Fill *cfg with the defaults (see "Structs grow" above). */
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);
 VEX_API void vex_collection_config_init_size(vex_collection_config *cfg,
                                              size_t size);
@@ -1277,6 +1282,7 @@ typedef struct vex_record {
     size_t payload_len;   /* 0..VEX_MAX_PAYLOAD; 0: no payload */
 } vex_record;
 
+/* Fill *r with the defaults (see "Structs grow" above). */
 VEX_API void vex_record_init(vex_record *r);
 VEX_API void vex_record_init_size(vex_record *r, size_t size);
 #define vex_record_init(r) vex_record_init_size((r), sizeof *(r))
@@ -1455,6 +1461,7 @@ typedef struct vex_segment_stats {
     vex_index_kind index_kind;
 } vex_segment_stats;
 
+/* Fill *st with the defaults (see "Structs grow" above). */
 VEX_API void vex_stats_init(vex_stats *st);
 VEX_API void vex_stats_init_size(vex_stats *st, size_t size);
 #define vex_stats_init(st) vex_stats_init_size((st), sizeof *(st))
@@ -1627,8 +1634,11 @@ VEX_API int vex_results_payload(const vex_results *r, size_t i, const void **p,
 /* ---------------------------------------------------------------------
  * Filtered search and scan
  *
- * A filter is text in the language of docs/FILTERS.md, e.g.
- *   year >= 2020 AND lang IN ("en", "de") AND NOT tags CONTAINS "draft"
+ * A filter is text in the language of docs/FILTERS.md (string literals
+ * take single quotes; double quotes name a field), e.g.
+ * ```filter
+ * year >= 2020 AND lang IN ('en', 'de') AND NOT tags CONTAINS 'draft'
+ * ```
  * compiled once per collection (type-checked against its schema, if it
  * has one) and used by any number of searches and scans at once.
  *
@@ -1731,6 +1741,7 @@ VEX_API vex_expr *vex_expr_contains(vex_filter_builder *b, const char *field,
 /* field IS NULL (absent or null) or, with `negate`, IS NOT NULL. */
 VEX_API vex_expr *vex_expr_is_null(vex_filter_builder *b, const char *field,
                                    int negate);
+/* x AND y, x OR y, NOT x. */
 VEX_API vex_expr *vex_expr_and(vex_filter_builder *b, vex_expr *x, vex_expr *y);
 VEX_API vex_expr *vex_expr_or(vex_filter_builder *b, vex_expr *x, vex_expr *y);
 VEX_API vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x);
@@ -1776,6 +1787,7 @@ struct vex_search_stats {
     char unknown_field[VEX_FIELD_NAME_MAX + 1];
 };
 
+/* Fill *st with the defaults (see "Structs grow" above). */
 VEX_API void vex_search_stats_init(vex_search_stats *st);
 VEX_API void vex_search_stats_init_size(vex_search_stats *st, size_t size);
 #define vex_search_stats_init(st) vex_search_stats_init_size((st), sizeof *(st))

@@ -651,17 +651,17 @@ out:
     return rc;
 }
 
-typedef struct name_list {
+typedef struct cat_name_list {
     vex_db *db;
     const vex_mem *mem;
     char **names;
     size_t n, cap;
     int rc;
-} name_list;
+} cat_name_list;
 
 static int collect_name(void *arg, const char *name, int kind)
 {
-    name_list *l = arg;
+    cat_name_list *l = arg;
     char why[128];
     size_t len;
     char *dir;
@@ -701,7 +701,7 @@ static int cmp_str(const void *a, const void *b)
 int vex_collection_list(vex_db *db, int (*fn)(void *ctx, const char *name),
                         void *ctx)
 {
-    name_list l = {0};
+    cat_name_list l = {0};
     int rc;
     if (!db_usable(db))
         return VEX_MISUSE;

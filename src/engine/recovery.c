@@ -293,7 +293,7 @@ static int collect_manifest(void *arg, const char *name, int kind)
     return 0;
 }
 
-static int cmp_num(const void *a, const void *b)
+static int rec_cmp_num(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -310,7 +310,7 @@ static int list_manifests(vex_vfs *vfs, const char *dir, const vex_mem *mem,
     if (l->nomem)
         rc = vx_err_set(err, VEX_NOMEM, "out of memory");
     if (rc == VEX_OK && l->n > 1)
-        qsort(l->v, l->n, sizeof *l->v, cmp_num);
+        qsort(l->v, l->n, sizeof *l->v, rec_cmp_num);
     return rc;
 }
 

@@ -203,7 +203,7 @@ void vex_results_free(vex_results *r)
 
 /* Grow `*p` (elements of `size` bytes) to hold `want`; VEX_NOMEM leaves
  * it as it was. */
-static int grow(const vex_mem *mem, void **p, size_t want, size_t size)
+static int res_grow(const vex_mem *mem, void **p, size_t want, size_t size)
 {
     void *np = vx_mem_realloc(mem, *p, want * size);
     if (np == NULL)
@@ -218,10 +218,11 @@ static int reserve(vex_results *r, size_t k, unsigned with, size_t vec_bytes)
 {
     const vex_mem *m = &r->mem;
     if (k > r->cap) {
-        if (grow(m, (void **)&r->hits, k, sizeof *r->hits) != VEX_OK ||
-            grow(m, (void **)&r->tmp, k, sizeof *r->tmp) != VEX_OK ||
-            grow(m, (void **)&r->pay_off, k, sizeof *r->pay_off) != VEX_OK ||
-            grow(m, (void **)&r->pay_len, k, sizeof *r->pay_len) != VEX_OK)
+        if (res_grow(m, (void **)&r->hits, k, sizeof *r->hits) != VEX_OK ||
+            res_grow(m, (void **)&r->tmp, k, sizeof *r->tmp) != VEX_OK ||
+            res_grow(m, (void **)&r->pay_off, k, sizeof *r->pay_off) !=
+                VEX_OK ||
+            res_grow(m, (void **)&r->pay_len, k, sizeof *r->pay_len) != VEX_OK)
             return VEX_NOMEM;
         r->cap = k;
     }
@@ -234,7 +235,7 @@ static int reserve(vex_results *r, size_t k, unsigned with, size_t vec_bytes)
         r->vecs_cap = k * vec_bytes;
     }
     if ((with & VEX_WITH_META) && k > r->n_views) {
-        if (grow(m, (void **)&r->views, k, sizeof *r->views) != VEX_OK)
+        if (res_grow(m, (void **)&r->views, k, sizeof *r->views) != VEX_OK)
             return VEX_NOMEM;
         while (r->n_views < k) {
             if (vx_meta_view_new(m, &r->ar_mem, &r->views[r->n_views]) !=
@@ -260,7 +261,7 @@ static int put_payload(vex_results *r, size_t i, const void *p, size_t len)
                 return VEX_NOMEM;
             want *= 2;
         }
-        if (grow(&r->mem, (void **)&r->pay, want, 1) != VEX_OK)
+        if (res_grow(&r->mem, (void **)&r->pay, want, 1) != VEX_OK)
             return VEX_NOMEM;
         r->pay_cap = want;
     }

@@ -92,7 +92,7 @@ static void unknown_fields(const vex_collection *c, const vx_snap *s,
 }
 
 /* Check the arguments common to vex_search and vex_search_batch. */
-static int check_search(vex_collection *c, size_t k,
+static int search_check(vex_collection *c, size_t k,
                         const vex_search_params *params)
 {
     if (k == 0 || k > VEX_MAX_K)
@@ -281,7 +281,7 @@ int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
     char why[160];
     int rc;
     if ((rc = vx_search_params_take(params, buf, &c->err)) != VEX_OK ||
-        (rc = check_search(c, k, *params)) != VEX_OK)
+        (rc = search_check(c, k, *params)) != VEX_OK)
         return rc;
     if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
@@ -385,7 +385,7 @@ int vex_search(vex_collection *c, const void *query, size_t k,
 
 /* Batch: queries spread over the pool, each searched on the calling
  * worker over every source of one shared snapshot. */
-typedef struct batch_job {
+typedef struct search_batch_job {
     vex_collection *c;
     const vx_snap *s;
     const unsigned char *queries;
@@ -394,11 +394,11 @@ typedef struct batch_job {
     vex_hit *hits, *scratch; /* scratch: k per worker */
     size_t *n_hits;
     int *rcs; /* per worker: first failure */
-} batch_job;
+} search_batch_job;
 
 static void search_batch_task(void *arg, size_t task, unsigned worker)
 {
-    batch_job *b = arg;
+    search_batch_job *b = arg;
     vx_src_query q = *b->q;
     vex_topk top;
     int rc;
@@ -418,7 +418,7 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
                      size_t *n_hits)
 {
     vex_search_params dflt, pbuf;
-    batch_job b;
+    search_batch_job b;
     vx_src_query q;
     vx_snap s;
     unsigned width;
@@ -434,7 +434,7 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
         params = &dflt;
     }
     if ((rc = vx_search_params_take(&params, &pbuf, &c->err)) != VEX_OK ||
-        (rc = check_search(c, k, params)) != VEX_OK)
+        (rc = search_check(c, k, params)) != VEX_OK)
         return rc;
     if (params->meta_out || params->stats)
         return vx_err_set(&c->err, VEX_INVALID,

@@ -29,8 +29,8 @@
 #include "util/rd.h"
 #include "vexdb.h"
 
-#define OFF_TABLE 112
-#define OFF_CRC   380
+#define BLOB_OFF_TABLE 112
+#define BLOB_OFF_CRC   380
 
 /* The next entry of a section table. */
 static void table_entry(vx_rd *h, vex_blob_section *s)
@@ -96,13 +96,13 @@ void vx_blob_finish(vex_blob_info *info, unsigned char *buf)
         vex_put_u32le(h + 108, r);
     }
     for (i = 0; i < info->n_sections; i++) {
-        unsigned char *e = h + OFF_TABLE + 24 * i;
+        unsigned char *e = h + BLOB_OFF_TABLE + 24 * i;
         vex_put_u32le(e, info->sec[i].id);
         vex_put_u32le(e + 4, info->sec[i].crc);
         vex_put_u64le(e + 8, info->sec[i].offset);
         vex_put_u64le(e + 16, info->sec[i].length);
     }
-    vex_put_u32le(h + OFF_CRC, vex_crc32c(h, OFF_CRC));
+    vex_put_u32le(h + BLOB_OFF_CRC, vex_crc32c(h, BLOB_OFF_CRC));
 }
 
 int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
@@ -146,13 +146,13 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
     /* the header's checksum before its version: every version keeps the
      * header's size and the checksum's place (FORMAT.md), so a damaged
      * version field is damage, not a newer format */
-    crc = vex_get_u32le(buf + OFF_CRC);
-    want = vex_crc32c(buf, OFF_CRC);
+    crc = vex_get_u32le(buf + BLOB_OFF_CRC);
+    want = vex_crc32c(buf, BLOB_OFF_CRC);
     if (crc != want)
         return VX_CORRUPT(err,
                           "index blob: header checksum mismatch at byte %d "
                           "(stored 0x%08x, computed 0x%08x)",
-                          OFF_CRC, crc, want);
+                          BLOB_OFF_CRC, crc, want);
     if (version == 2)
         return vx_err_set(err, VEX_UNSUPPORTED,
                           "index blob: format version 2 at byte 8, a "
@@ -209,7 +209,7 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
                               "offset %" PRIu64 " length %" PRIu64
                               " is misaligned, overlapping or past the end "
                               "(%" PRIu64 " bytes)",
-                              i, s->id, OFF_TABLE + 24 * (int)i, s->offset,
+                              i, s->id, BLOB_OFF_TABLE + 24 * (int)i, s->offset,
                               s->length, size);
         prev_end = s->offset + s->length;
         want = vex_crc32c(buf + s->offset, (size_t)s->length);
@@ -240,7 +240,7 @@ int vx_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
     vx_rd_seek(&h, 104, NULL);
     if (vx_rd_u8(&h, NULL) == 0)
         return 0;
-    vx_rd_seek(&h, OFF_TABLE, NULL);
+    vx_rd_seek(&h, BLOB_OFF_TABLE, NULL);
     for (i = 0; i < n && i < VEX_BLOB_SECTIONS; i++) {
         vex_blob_section s;
         table_entry(&h, &s);

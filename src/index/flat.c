@@ -264,8 +264,8 @@ static void flat_ctx_free(const vex_mem *m, flat_ctx *c)
 }
 
 /* Grow a plain array to hold at least `need` elements. */
-static int grow(const vex_mem *m, void **p, size_t *cap, size_t need,
-                size_t elem, size_t *bytes)
+static int flat_grow(const vex_mem *m, void **p, size_t *cap, size_t need,
+                     size_t elem, size_t *bytes)
 {
     void *np;
     size_t sz;
@@ -288,17 +288,17 @@ typedef struct ctx_need {
 
 static int ctx_reserve(const vex_mem *m, flat_ctx *c, const ctx_need *n)
 {
-    int rc = grow(m, (void **)&c->heap, &c->heap_cap, n->heap, sizeof(vex_hit),
-                  &c->bytes);
+    int rc = flat_grow(m, (void **)&c->heap, &c->heap_cap, n->heap,
+                       sizeof(vex_hit), &c->bytes);
     if (rc == VEX_OK)
-        rc = grow(m, (void **)&c->tks, &c->tks_cap, n->tks, sizeof(vex_topk),
-                  &c->bytes);
+        rc = flat_grow(m, (void **)&c->tks, &c->tks_cap, n->tks,
+                       sizeof(vex_topk), &c->bytes);
     if (rc == VEX_OK)
-        rc = grow(m, (void **)&c->qaux, &c->qaux_cap, n->qaux, sizeof(float),
-                  &c->bytes);
+        rc = flat_grow(m, (void **)&c->qaux, &c->qaux_cap, n->qaux,
+                       sizeof(float), &c->bytes);
     if (rc == VEX_OK)
-        rc = grow(m, (void **)&c->tile, &c->tile_cap, n->tile, sizeof(float),
-                  &c->bytes);
+        rc = flat_grow(m, (void **)&c->tile, &c->tile_cap, n->tile,
+                       sizeof(float), &c->bytes);
     if (rc == VEX_OK && c->packed_cap < n->packed) {
         float *p = vx_mem_alloc_aligned(m, n->packed * sizeof(float), 64);
         if (p == NULL) {

@@ -1005,8 +1005,8 @@ void(vex_index_get_options)(const vex_index *ix, vex_index_options *out)
 }
 
 /* The checks every public k-NN search makes before the internal call. */
-static int check_search(vex_index *ix, const void *query, size_t k,
-                        const vex_search_params *params, vex_search_opts *so)
+static int ix_check_search(vex_index *ix, const void *query, size_t k,
+                           const vex_search_params *params, vex_search_opts *so)
 {
     int rc;
     if ((rc = vx_ix_check_k(k, &ix->err)) != VEX_OK ||
@@ -1029,7 +1029,7 @@ int vex_index_search(vex_index *ix, const void *query, size_t k,
         return vx_err_set(&ix->err, VEX_MISUSE,
                           "query, hits and n_hits must not be NULL");
     *n_hits = 0;
-    if ((rc = check_search(ix, query, k, params, &so)) != VEX_OK)
+    if ((rc = ix_check_search(ix, query, k, params, &so)) != VEX_OK)
         return rc;
     return vx_ix_search(ix, query, k, &so, hits, n_hits, &ix->err);
 }

@@ -829,21 +829,22 @@ cleanup:
     return rc;
 }
 
-typedef struct name_kind {
+typedef struct crash_name_kind {
     char *name;
     int kind;
-} name_kind;
+} crash_name_kind;
 
 static int crash_cmp_name_kind(const void *a, const void *b)
 {
-    return strcmp(((const name_kind *)a)->name, ((const name_kind *)b)->name);
+    return strcmp(((const crash_name_kind *)a)->name,
+                  ((const crash_name_kind *)b)->name);
 }
 
 static int crash_list(vex_vfs *v, const char *dir, vex_vfs_list_fn fn,
                       void *ctx, vex_err *err)
 {
     crash_vfs *c = cv(v);
-    name_kind *names = NULL;
+    crash_name_kind *names = NULL;
     size_t n_names = 0, i;
     char *key = NULL;
     int rc, k;

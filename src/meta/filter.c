@@ -546,7 +546,7 @@ static int cmp_int_double(int64_t i, double d)
     return frac > 0 ? -1 : frac < 0 ? 1 : 0;
 }
 
-static int cmp_num(const vm_value *a, const vm_value *b)
+static int vmf_cmp_num(const vm_value *a, const vm_value *b)
 {
     if (a->type == VM_INT && b->type == VM_INT)
         return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
@@ -565,7 +565,7 @@ static int cmp_value(const vm_value *v, const vm_value *lit, int *c)
     if (vx_vmfi_class(v->type) != cls)
         return 0;
     if (cls == VMF_CLS_NUM)
-        *c = cmp_num(v, lit);
+        *c = vmf_cmp_num(v, lit);
     else if (cls == VMF_CLS_STR)
         *c = vx_vm_str_cmp(&v->u.s, &lit->u.s);
     else

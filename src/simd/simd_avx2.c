@@ -17,21 +17,21 @@
 #include "simd/simd.h"
 #include "simd/simd_impl.h"
 
-#define PANEL 8   /* vectors per packed panel = floats per ymm */
-#define KC    256 /* dims per slice of dots_f32_packed (L1 blocking) */
+#define AVX2_PANEL 8   /* vectors per packed panel = floats per ymm */
+#define AVX2_KC    256 /* dims per slice of dots_f32_packed (L1 blocking) */
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define AVX2_INLINE static inline __attribute__((always_inline))
 
 /* tail_tab + 8 - rem holds rem all-ones words then zeros (rem in 0..8) */
 static const int32_t tail_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
                                      0,  0,  0,  0,  0,  0,  0,  0};
 
-ALWAYS_INLINE __m256i tail_mask(size_t rem)
+AVX2_INLINE __m256i tail_mask(size_t rem)
 {
     return _mm256_loadu_si256((const __m256i *)(tail_tab + 8 - rem));
 }
 
-ALWAYS_INLINE float hsum(__m256 v)
+AVX2_INLINE float hsum(__m256 v)
 {
     __m128 x =
         _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -41,13 +41,13 @@ ALWAYS_INLINE float hsum(__m256 v)
 }
 
 /* Four horizontal sums at once: three hadds and one fold. */
-ALWAYS_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
+AVX2_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d)
 {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
-ALWAYS_INLINE uint32_t hsum_epi32(__m256i v)
+AVX2_INLINE uint32_t hsum_epi32(__m256i v)
 {
     __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v),
                               _mm256_extracti128_si256(v, 1));
@@ -56,7 +56,7 @@ ALWAYS_INLINE uint32_t hsum_epi32(__m256i v)
     return (uint32_t)_mm_cvtsi128_si32(x);
 }
 
-ALWAYS_INLINE uint64_t hsum_epi64(__m256i v)
+AVX2_INLINE uint64_t hsum_epi64(__m256i v)
 {
     __m128i x = _mm_add_epi64(_mm256_castsi256_si128(v),
                               _mm256_extracti128_si256(v, 1));
@@ -174,9 +174,9 @@ static size_t avx2_prefetch_ahead(size_t stride)
  * query block loaded once per four data blocks (from L1), one shared
  * hsum4 for the four results; 13 of the 16 ymm registers. Prefetch runs
  * ~4 KiB ahead, one line per data line, clamped to the last vector. */
-ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
-                          const float *x2, const float *x3, size_t stride,
-                          const float *pf, size_t n, int l2, float *out)
+AVX2_INLINE void batch4(const float *q, const float *x0, const float *x1,
+                        const float *x2, const float *x3, size_t stride,
+                        const float *pf, size_t n, int l2, float *out)
 {
     const int pf_on = pf != NULL; /* constant per call site once inlined */
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -233,8 +233,8 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
                              _mm256_add_ps(a2, b2), _mm256_add_ps(a3, b3)));
 }
 
-ALWAYS_INLINE void batch_f32(const float *q, const float *base, size_t stride,
-                             size_t count, size_t n, int l2, float *out)
+AVX2_INLINE void batch_f32(const float *q, const float *base, size_t stride,
+                           size_t count, size_t n, int l2, float *out)
 {
     size_t j = 0, ahead = avx2_prefetch_ahead(stride);
     for (; j + 4 <= count; j += 4) {
@@ -279,26 +279,26 @@ static void avx2_dot_f32_batch(const float *q, const float *base, size_t stride,
 static void avx2_pack_f32(const float *x, size_t stride, size_t count, size_t n,
                           float *packed)
 {
-    size_t p, d, n_panels = (count + PANEL - 1) / PANEL;
+    size_t p, d, n_panels = (count + AVX2_PANEL - 1) / AVX2_PANEL;
     __m256i idx;
-    if (stride > (size_t)INT32_MAX / PANEL) {
-        vx_pack_f32_generic(PANEL, x, stride, count, n, packed);
+    if (stride > (size_t)INT32_MAX / AVX2_PANEL) {
+        vx_pack_f32_generic(AVX2_PANEL, x, stride, count, n, packed);
         return;
     }
     idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                              _mm256_set1_epi32((int)stride));
     for (p = 0; p < n_panels; p++) {
-        const float *src = x + p * PANEL * stride;
-        float *dst = packed + p * n * PANEL;
-        size_t lanes = count - p * PANEL;
-        if (lanes >= PANEL) {
+        const float *src = x + p * AVX2_PANEL * stride;
+        float *dst = packed + p * n * AVX2_PANEL;
+        size_t lanes = count - p * AVX2_PANEL;
+        if (lanes >= AVX2_PANEL) {
             for (d = 0; d < n; d++)
-                _mm256_store_ps(dst + d * PANEL,
+                _mm256_store_ps(dst + d * AVX2_PANEL,
                                 _mm256_i32gather_ps(src + d, idx, 4));
         } else {
             __m256 m = _mm256_castsi256_ps(tail_mask(lanes));
             for (d = 0; d < n; d++)
-                _mm256_store_ps(dst + d * PANEL,
+                _mm256_store_ps(dst + d * AVX2_PANEL,
                                 _mm256_mask_i32gather_ps(_mm256_setzero_ps(),
                                                          src + d, idx, m, 4));
         }
@@ -310,10 +310,10 @@ static void avx2_pack_f32(const float *x, size_t stride, size_t count, size_t n,
  * registers: 12 accumulators, two panel rows, one broadcast. 12 FMAs per
  * 8 loads keeps both FMA ports busy. Lanes past `count` are masked off
  * the stores. */
-ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
-                         const float *pk, size_t n, size_t kc, int add,
-                         float *out, size_t out_stride, size_t lanes0,
-                         size_t lanes1)
+AVX2_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
+                       const float *pk, size_t n, size_t kc, int add,
+                       float *out, size_t out_stride, size_t lanes0,
+                       size_t lanes1)
 {
     __m256 acc[6][2];
     const float *qr[6];
@@ -326,12 +326,12 @@ ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
         acc[i][0] = add ? _mm256_maskload_ps(o, tail_mask(lanes0))
                         : _mm256_setzero_ps();
         acc[i][1] = add && nr > 1
-                        ? _mm256_maskload_ps(o + PANEL, tail_mask(lanes1))
+                        ? _mm256_maskload_ps(o + AVX2_PANEL, tail_mask(lanes1))
                         : _mm256_setzero_ps();
     }
     for (d = 0; d < kc; d++) {
-        __m256 x0 = _mm256_load_ps(pk + d * PANEL);
-        __m256 x1 = nr > 1 ? _mm256_load_ps(pk + (n + d) * PANEL) : x0;
+        __m256 x0 = _mm256_load_ps(pk + d * AVX2_PANEL);
+        __m256 x1 = nr > 1 ? _mm256_load_ps(pk + (n + d) * AVX2_PANEL) : x0;
 #pragma GCC unroll 6
         for (i = 0; i < mr; i++) {
             __m256 qv = _mm256_broadcast_ss(qr[i] + d);
@@ -343,36 +343,37 @@ ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
 #pragma GCC unroll 6
     for (i = 0; i < mr; i++) {
         float *o = out + (size_t)i * out_stride;
-        if (lanes0 == PANEL)
+        if (lanes0 == AVX2_PANEL)
             _mm256_storeu_ps(o, acc[i][0]);
         else
             _mm256_maskstore_ps(o, tail_mask(lanes0), acc[i][0]);
         if (nr > 1) {
-            if (lanes1 == PANEL)
-                _mm256_storeu_ps(o + PANEL, acc[i][1]);
+            if (lanes1 == AVX2_PANEL)
+                _mm256_storeu_ps(o + AVX2_PANEL, acc[i][1]);
             else
-                _mm256_maskstore_ps(o + PANEL, tail_mask(lanes1), acc[i][1]);
+                _mm256_maskstore_ps(o + AVX2_PANEL, tail_mask(lanes1),
+                                    acc[i][1]);
         }
     }
 }
 
-ALWAYS_INLINE size_t panel_lanes(size_t count, size_t p)
+AVX2_INLINE size_t panel_lanes(size_t count, size_t p)
 {
-    size_t lanes = count - p * PANEL;
-    return lanes >= PANEL ? PANEL : lanes;
+    size_t lanes = count - p * AVX2_PANEL;
+    return lanes >= AVX2_PANEL ? AVX2_PANEL : lanes;
 }
 
-/* One slice of KC dims: panel pairs outside (a pair's slice, KC * 64
+/* One slice of AVX2_KC dims: panel pairs outside (a pair's slice, AVX2_KC * 64
  * bytes = 16 KiB, stays in L1), query blocks of 6 inside; `add`
  * accumulates onto the previous slices' sums. */
-ALWAYS_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
-                              const float *packed, size_t count, size_t n,
-                              size_t kc, int add, float *out, size_t out_stride)
+AVX2_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
+                            const float *packed, size_t count, size_t n,
+                            size_t kc, int add, float *out, size_t out_stride)
 {
-    size_t p, i, n_panels = (count + PANEL - 1) / PANEL;
+    size_t p, i, n_panels = (count + AVX2_PANEL - 1) / AVX2_PANEL;
     for (p = 0; p < n_panels; p += 2) {
-        const float *pk = packed + p * n * PANEL;
-        float *o = out + p * PANEL;
+        const float *pk = packed + p * n * AVX2_PANEL;
+        float *o = out + p * AVX2_PANEL;
         size_t l0 = panel_lanes(count, p);
         if (p + 1 < n_panels) {
             size_t l1 = panel_lanes(count, p + 1);
@@ -417,7 +418,7 @@ ALWAYS_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
     }
 }
 
-/* K-blocked over slices of KC dims so the panel slice stays in L1 for
+/* K-blocked over slices of AVX2_KC dims so the panel slice stays in L1 for
  * large n; partial sums round-trip through `out` once per slice. */
 static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
                                  const float *packed, size_t count, size_t n,
@@ -425,8 +426,8 @@ static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
 {
     size_t k0 = 0;
     do {
-        size_t kc = n - k0 < KC ? n - k0 : KC;
-        dots_chunk(q + k0, q_stride, nq, packed + k0 * PANEL, count, n, kc,
+        size_t kc = n - k0 < AVX2_KC ? n - k0 : AVX2_KC;
+        dots_chunk(q + k0, q_stride, nq, packed + k0 * AVX2_PANEL, count, n, kc,
                    k0 > 0, out, out_stride);
         k0 += kc;
     } while (k0 < n);
@@ -439,8 +440,8 @@ static void avx2_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
  * pair-summed by vpmaddwd. Exact: 16 lanes gain at most 2 * 255^2 per
  * step, so for n <= 65536 no lane exceeds 2^31; the total (< 2^32) is
  * summed modulo 2^32. maddubs is avoided: it saturates. */
-ALWAYS_INLINE uint32_t l2sq_bytes(const uint8_t *a, const uint8_t *b, size_t n,
-                                  uint8_t flip)
+AVX2_INLINE uint32_t l2sq_bytes(const uint8_t *a, const uint8_t *b, size_t n,
+                                uint8_t flip)
 {
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, z = s0;
     __m256i f = _mm256_set1_epi8((char)flip);
@@ -528,7 +529,7 @@ static int32_t avx2_dot_i8(const int8_t *a, const int8_t *b, size_t n)
 
 /* Nibble-LUT popcount: two pshufb lookups count 32 bytes, vpsadbw folds the
  * byte counts into four 64-bit lanes; tail by 64-bit popcnt, then bytes. */
-ALWAYS_INLINE __m256i popcnt_bytes(__m256i x)
+AVX2_INLINE __m256i popcnt_bytes(__m256i x)
 {
     const __m256i lut =
         _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
@@ -541,7 +542,7 @@ ALWAYS_INLINE __m256i popcnt_bytes(__m256i x)
     return _mm256_sad_epu8(c, _mm256_setzero_si256());
 }
 
-ALWAYS_INLINE uint64_t load64(const uint8_t *p)
+AVX2_INLINE uint64_t load64(const uint8_t *p)
 {
     uint64_t v;
     memcpy(&v, p, sizeof v);
@@ -685,7 +686,7 @@ uint32_t vx_crc32c_update_sse42(uint32_t crc, const void *p, size_t n)
  * u8 sum would wrap after two terms); the two lanes are folded at the
  * end. An odd last subquantizer gets a zero upper lane: its table is all
  * zero there, so it adds nothing. */
-ALWAYS_INLINE void pq4_step(__m256i cv, __m256i lv, __m256i *a)
+AVX2_INLINE void pq4_step(__m256i cv, __m256i lv, __m256i *a)
 {
     const __m256i low4 = _mm256_set1_epi8(0x0f), z = _mm256_setzero_si256();
     __m256i lo = _mm256_shuffle_epi8(lv, _mm256_and_si256(cv, low4));
@@ -794,7 +795,7 @@ const vex_simd_table vx_simd_avx2_table = {
     avx2_norm2_f32,
     avx2_l2sq_f32_batch,
     avx2_dot_f32_batch,
-    PANEL,
+    AVX2_PANEL,
     avx2_pack_f32,
     avx2_dots_f32_packed,
     avx2_l2sq_u8,

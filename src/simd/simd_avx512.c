@@ -18,17 +18,17 @@
 #include "simd/simd.h"
 #include "simd/simd_impl.h"
 
-#define PANEL 16  /* vectors per packed panel = floats per zmm */
-#define KC    192 /* dims per slice of dots_f32_packed (L1 blocking) */
+#define AVX512_PANEL 16  /* vectors per packed panel = floats per zmm */
+#define AVX512_KC    192 /* dims per slice of dots_f32_packed (L1 blocking) */
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define AVX512_INLINE static inline __attribute__((always_inline))
 
-ALWAYS_INLINE __mmask16 mask16(size_t rem)
+AVX512_INLINE __mmask16 mask16(size_t rem)
 {
     return (__mmask16)((1u << rem) - 1u); /* rem < 16 */
 }
 
-ALWAYS_INLINE __mmask64 mask64(size_t rem)
+AVX512_INLINE __mmask64 mask64(size_t rem)
 {
     return rem >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << rem) - 1u);
 }
@@ -36,7 +36,7 @@ ALWAYS_INLINE __mmask64 mask64(size_t rem)
 /* Sum of each of four vectors, as the four lanes of an xmm: two 256-bit
  * and two 128-bit folds shared across the four, then one in-lane fold;
  * about half the shuffles of four separate reductions. */
-ALWAYS_INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d)
+AVX512_INLINE __m128 hsum4_512(__m512 a, __m512 b, __m512 c, __m512 d)
 {
     __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44),
                               _mm512_shuffle_f32x4(a, b, 0xee));
@@ -54,7 +54,7 @@ ALWAYS_INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d)
 /* Horizontal sum modulo 2^32. _mm512_reduce_add_epi32 is not used: GCC
  * implements it with signed vector adds, and the u8 sums legitimately
  * pass 2^31 (UBSan flags that). */
-ALWAYS_INLINE uint32_t hsum_u32(__m512i v)
+AVX512_INLINE uint32_t hsum_u32(__m512i v)
 {
     __m256i x = _mm256_add_epi32(_mm512_castsi512_si256(v),
                                  _mm512_extracti64x4_epi64(v, 1));
@@ -180,15 +180,15 @@ static size_t avx512_prefetch_ahead(size_t stride)
 
 /* Four vectors per iteration, two accumulators each (eight FMA chains):
  * each query block is loaded once for four data blocks, the chains hide
- * FMA latency, and one shared hsum4 replaces four horizontal reductions.
+ * FMA latency, and one shared hsum4_512 replaces four horizontal reductions.
  * The query stays in L1 (one load per four data loads), which for any
  * dimension is as good as pinning it in registers and leaves the
  * registers to the accumulators. Software prefetch runs ~4 KiB ahead,
  * one line per data line, clamped to the last vector so no pointer leaves
  * the array. */
-ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
-                          const float *x2, const float *x3, size_t stride,
-                          const float *pf, size_t n, int l2, float *out)
+AVX512_INLINE void batch4_512(const float *q, const float *x0, const float *x1,
+                              const float *x2, const float *x3, size_t stride,
+                              const float *pf, size_t n, int l2, float *out)
 {
     const int pf_on = pf != NULL; /* constant per call site once inlined */
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -247,23 +247,24 @@ ALWAYS_INLINE void batch4(const float *q, const float *x0, const float *x1,
 #undef LOADA
 #undef LOADB
 #undef LOADM
-    _mm_storeu_ps(out, hsum4(_mm512_add_ps(a0, b0), _mm512_add_ps(a1, b1),
-                             _mm512_add_ps(a2, b2), _mm512_add_ps(a3, b3)));
+    _mm_storeu_ps(out, hsum4_512(_mm512_add_ps(a0, b0), _mm512_add_ps(a1, b1),
+                                 _mm512_add_ps(a2, b2), _mm512_add_ps(a3, b3)));
 }
 
-ALWAYS_INLINE void batch_f32(const float *q, const float *base, size_t stride,
-                             size_t count, size_t n, int l2, float *out)
+AVX512_INLINE void batch_f32_512(const float *q, const float *base,
+                                 size_t stride, size_t count, size_t n, int l2,
+                                 float *out)
 {
     size_t j = 0, ahead = avx512_prefetch_ahead(stride);
     for (; j + 4 <= count; j += 4) {
         size_t jp = j + ahead < count - 4 ? j + ahead : count - 4;
         const float *x0 = base + j * stride;
-        batch4(q, x0, x0 + stride, x0 + 2 * stride, x0 + 3 * stride, stride,
-               base + jp * stride, n, l2, out + j);
+        batch4_512(q, x0, x0 + stride, x0 + 2 * stride, x0 + 3 * stride, stride,
+                   base + jp * stride, n, l2, out + j);
     }
     if (j < count) {
-        /* The last 1-3 vectors go through batch4 too, padded with copies
-         * of the last one: each lane of batch4 sums in the same order
+        /* The last 1-3 vectors go through batch4_512 too, padded with copies
+         * of the last one: each lane of batch4_512 sums in the same order
          * whatever its slot, so a vector's distance never depends on its
          * position or on the count (the flat index relies on that). */
         const float *x[4];
@@ -271,7 +272,7 @@ ALWAYS_INLINE void batch_f32(const float *q, const float *base, size_t stride,
         size_t r;
         for (r = 0; r < 4; r++)
             x[r] = base + (j + r < count ? j + r : count - 1) * stride;
-        batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, l2, tmp);
+        batch4_512(q, x[0], x[1], x[2], x[3], 0, NULL, n, l2, tmp);
         for (r = 0; j + r < count; r++)
             out[j + r] = tmp[r];
     }
@@ -281,14 +282,14 @@ static void avx512_l2sq_f32_batch(const float *q, const float *base,
                                   size_t stride, size_t count, size_t n,
                                   float *out)
 {
-    batch_f32(q, base, stride, count, n, 1, out);
+    batch_f32_512(q, base, stride, count, n, 1, out);
 }
 
 static void avx512_dot_f32_batch(const float *q, const float *base,
                                  size_t stride, size_t count, size_t n,
                                  float *out)
 {
-    batch_f32(q, base, stride, count, n, 0, out);
+    batch_f32_512(q, base, stride, count, n, 0, out);
 }
 
 /* ---- float32, many queries against a packed block --------------------- */
@@ -301,27 +302,27 @@ static void avx512_dot_f32_batch(const float *q, const float *base,
 static void avx512_pack_f32(const float *x, size_t stride, size_t count,
                             size_t n, float *packed)
 {
-    size_t p, d, n_panels = (count + PANEL - 1) / PANEL;
+    size_t p, d, n_panels = (count + AVX512_PANEL - 1) / AVX512_PANEL;
     __m512i idx;
-    if (stride > (size_t)INT32_MAX / PANEL) {
-        vx_pack_f32_generic(PANEL, x, stride, count, n, packed);
+    if (stride > (size_t)INT32_MAX / AVX512_PANEL) {
+        vx_pack_f32_generic(AVX512_PANEL, x, stride, count, n, packed);
         return;
     }
     idx = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32((int)stride));
     for (p = 0; p < n_panels; p++) {
-        const float *src = x + p * PANEL * stride;
-        float *dst = packed + p * n * PANEL;
-        size_t lanes = count - p * PANEL;
-        if (lanes >= PANEL) {
+        const float *src = x + p * AVX512_PANEL * stride;
+        float *dst = packed + p * n * AVX512_PANEL;
+        size_t lanes = count - p * AVX512_PANEL;
+        if (lanes >= AVX512_PANEL) {
             for (d = 0; d < n; d++)
-                _mm512_store_ps(dst + d * PANEL,
+                _mm512_store_ps(dst + d * AVX512_PANEL,
                                 _mm512_i32gather_ps(idx, src + d, 4));
         } else {
             __mmask16 m = mask16(lanes);
             for (d = 0; d < n; d++)
-                _mm512_store_ps(dst + d * PANEL,
+                _mm512_store_ps(dst + d * AVX512_PANEL,
                                 _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m,
                                                          idx, src + d, 4));
         }
@@ -335,10 +336,10 @@ static void avx512_pack_f32(const float *x, size_t stride, size_t count,
  * FMAs per 8 loads keeps both FMA ports busy without saturating the load
  * ports, so it runs near FMA peak while the panels sit in L1/L2. Lanes
  * past `count` are masked off the stores. */
-ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
-                         const float *pk, size_t n, size_t kc, int add,
-                         float *out, size_t out_stride, __mmask16 m0,
-                         __mmask16 m1)
+AVX512_INLINE void micro_512(const float *q, size_t q_stride, int mr, int nr,
+                             const float *pk, size_t n, size_t kc, int add,
+                             float *out, size_t out_stride, __mmask16 m0,
+                             __mmask16 m1)
 {
     __m512 acc[6][2];
     const float *qr[6];
@@ -349,12 +350,12 @@ ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
         float *o = out + (size_t)i * out_stride;
         qr[i] = q + (size_t)i * q_stride;
         acc[i][0] = add ? _mm512_maskz_loadu_ps(m0, o) : _mm512_setzero_ps();
-        acc[i][1] = add && nr > 1 ? _mm512_maskz_loadu_ps(m1, o + PANEL)
+        acc[i][1] = add && nr > 1 ? _mm512_maskz_loadu_ps(m1, o + AVX512_PANEL)
                                   : _mm512_setzero_ps();
     }
     for (d = 0; d < kc; d++) {
-        __m512 x0 = _mm512_load_ps(pk + d * PANEL);
-        __m512 x1 = nr > 1 ? _mm512_load_ps(pk + (n + d) * PANEL) : x0;
+        __m512 x0 = _mm512_load_ps(pk + d * AVX512_PANEL);
+        __m512 x1 = nr > 1 ? _mm512_load_ps(pk + (n + d) * AVX512_PANEL) : x0;
 #pragma GCC unroll 6
         for (i = 0; i < mr; i++) {
             __m512 qv = _mm512_set1_ps(qr[i][d]);
@@ -372,41 +373,42 @@ ALWAYS_INLINE void micro(const float *q, size_t q_stride, int mr, int nr,
             _mm512_mask_storeu_ps(o, m0, acc[i][0]);
         if (nr > 1) {
             if (m1 == 0xffff)
-                _mm512_storeu_ps(o + PANEL, acc[i][1]);
+                _mm512_storeu_ps(o + AVX512_PANEL, acc[i][1]);
             else
-                _mm512_mask_storeu_ps(o + PANEL, m1, acc[i][1]);
+                _mm512_mask_storeu_ps(o + AVX512_PANEL, m1, acc[i][1]);
         }
     }
 }
 
-ALWAYS_INLINE __mmask16 lanes_mask(size_t count, size_t p)
+AVX512_INLINE __mmask16 lanes_mask(size_t count, size_t p)
 {
-    size_t lanes = count - p * PANEL;
-    return lanes >= PANEL ? (__mmask16)0xffff : mask16(lanes);
+    size_t lanes = count - p * AVX512_PANEL;
+    return lanes >= AVX512_PANEL ? (__mmask16)0xffff : mask16(lanes);
 }
 
-/* One slice of KC dimensions: panel pairs on the outside so the pair's
- * slice (KC * 128 bytes = 24 KiB) stays in L1 while every query block of
+/* One slice of AVX512_KC dimensions: panel pairs on the outside so the pair's
+ * slice (AVX512_KC * 128 bytes = 24 KiB) stays in L1 while every query block of
  * 6 streams over it. `add` accumulates onto the previous slices' sums. */
-ALWAYS_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
-                              const float *packed, size_t count, size_t n,
-                              size_t kc, int add, float *out, size_t out_stride)
+AVX512_INLINE void dots_chunk_512(const float *q, size_t q_stride, size_t nq,
+                                  const float *packed, size_t count, size_t n,
+                                  size_t kc, int add, float *out,
+                                  size_t out_stride)
 {
-    size_t p, i, n_panels = (count + PANEL - 1) / PANEL;
+    size_t p, i, n_panels = (count + AVX512_PANEL - 1) / AVX512_PANEL;
     for (p = 0; p < n_panels; p += 2) {
-        const float *pk = packed + p * n * PANEL;
-        float *o = out + p * PANEL;
+        const float *pk = packed + p * n * AVX512_PANEL;
+        float *o = out + p * AVX512_PANEL;
         __mmask16 m0 = lanes_mask(count, p);
         if (p + 1 < n_panels) {
             __mmask16 m1 = lanes_mask(count, p + 1);
             for (i = 0; i + 6 <= nq; i += 6)
-                micro(q + i * q_stride, q_stride, 6, 2, pk, n, kc, add,
-                      o + i * out_stride, out_stride, m0, m1);
+                micro_512(q + i * q_stride, q_stride, 6, 2, pk, n, kc, add,
+                          o + i * out_stride, out_stride, m0, m1);
             switch (nq - i) {
 #define CASE(r)                                                                \
     case r:                                                                    \
-        micro(q + i * q_stride, q_stride, r, 2, pk, n, kc, add,                \
-              o + i * out_stride, out_stride, m0, m1);                         \
+        micro_512(q + i * q_stride, q_stride, r, 2, pk, n, kc, add,            \
+                  o + i * out_stride, out_stride, m0, m1);                     \
         break;
                 CASE(1)
                 CASE(2)
@@ -419,13 +421,13 @@ ALWAYS_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
             }
         } else {
             for (i = 0; i + 6 <= nq; i += 6)
-                micro(q + i * q_stride, q_stride, 6, 1, pk, n, kc, add,
-                      o + i * out_stride, out_stride, m0, 0);
+                micro_512(q + i * q_stride, q_stride, 6, 1, pk, n, kc, add,
+                          o + i * out_stride, out_stride, m0, 0);
             switch (nq - i) {
 #define CASE(r)                                                                \
     case r:                                                                    \
-        micro(q + i * q_stride, q_stride, r, 1, pk, n, kc, add,                \
-              o + i * out_stride, out_stride, m0, 0);                          \
+        micro_512(q + i * q_stride, q_stride, r, 1, pk, n, kc, add,            \
+                  o + i * out_stride, out_stride, m0, 0);                      \
         break;
                 CASE(1)
                 CASE(2)
@@ -440,19 +442,19 @@ ALWAYS_INLINE void dots_chunk(const float *q, size_t q_stride, size_t nq,
     }
 }
 
-/* K-blocked over slices of KC dims: without it a panel pair for
+/* K-blocked over slices of AVX512_KC dims: without it a panel pair for
  * n >= 384 overflows L1 and the kernel drops to L2 speed; the partial
  * sums round-trip through `out` once per slice (12 loads and stores per
- * 12 * KC FMAs). */
+ * 12 * AVX512_KC FMAs). */
 static void avx512_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
                                    const float *packed, size_t count, size_t n,
                                    float *out, size_t out_stride)
 {
     size_t k0 = 0;
     do {
-        size_t kc = n - k0 < KC ? n - k0 : KC;
-        dots_chunk(q + k0, q_stride, nq, packed + k0 * PANEL, count, n, kc,
-                   k0 > 0, out, out_stride);
+        size_t kc = n - k0 < AVX512_KC ? n - k0 : AVX512_KC;
+        dots_chunk_512(q + k0, q_stride, nq, packed + k0 * AVX512_PANEL, count,
+                       n, kc, k0 > 0, out, out_stride);
         k0 += kc;
     } while (k0 < n);
 }
@@ -463,8 +465,8 @@ static void avx512_dots_f32_packed(const float *q, size_t q_stride, size_t nq,
  * is squared and pair-summed by one VNNI dpwssd per 32 bytes. Exact: each
  * 32-bit lane gains at most 2 * 255^2 per step, so for n <= 65536 no lane
  * exceeds 2^31 and the final sum (< 2^32) is taken modulo 2^32. */
-ALWAYS_INLINE uint32_t l2sq_bytes(const uint8_t *a, const uint8_t *b, size_t n,
-                                  __m512i flip)
+AVX512_INLINE uint32_t l2sq_bytes_512(const uint8_t *a, const uint8_t *b,
+                                      size_t n, __m512i flip)
 {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, z = s0;
     size_t i;
@@ -484,14 +486,14 @@ ALWAYS_INLINE uint32_t l2sq_bytes(const uint8_t *a, const uint8_t *b, size_t n,
 
 static uint32_t avx512_l2sq_u8(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    return l2sq_bytes(a, b, n, _mm512_setzero_si512());
+    return l2sq_bytes_512(a, b, n, _mm512_setzero_si512());
 }
 
 /* x ^ 0x80 maps int8 to uint8 preserving order and differences. */
 static uint32_t avx512_l2sq_i8(const int8_t *a, const int8_t *b, size_t n)
 {
-    return l2sq_bytes((const uint8_t *)a, (const uint8_t *)b, n,
-                      _mm512_set1_epi8((char)0x80));
+    return l2sq_bytes_512((const uint8_t *)a, (const uint8_t *)b, n,
+                          _mm512_set1_epi8((char)0x80));
 }
 
 /* dpbusd multiplies u8 by s8, 64 products per instruction. For u8 x u8,
@@ -642,13 +644,13 @@ static void avx512_f32_to_f16(const float *src, uint16_t *dst, size_t n)
 static void avx512_l2sq_f32_x4(const float *q, const float *const *x, size_t n,
                                float *out)
 {
-    batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, 1, out);
+    batch4_512(q, x[0], x[1], x[2], x[3], 0, NULL, n, 1, out);
 }
 
 static void avx512_dot_f32_x4(const float *q, const float *const *x, size_t n,
                               float *out)
 {
-    batch4(q, x[0], x[1], x[2], x[3], 0, NULL, n, 0, out);
+    batch4_512(q, x[0], x[1], x[2], x[3], 0, NULL, n, 0, out);
 }
 
 /* ---- 4-bit PQ fast scan ------------------------------------------------ */
@@ -660,7 +662,7 @@ static void avx512_dot_f32_x4(const float *q, const float *const *x, size_t n,
  * the tables have 16 entries, which is what one lane's vpshufb covers,
  * and the dispatcher does not check for VBMI. Folding the four lanes at
  * the end gives the same sums as the reference. */
-ALWAYS_INLINE void pq4_step512(__m512i cv, __m512i lv, __m512i *a)
+AVX512_INLINE void pq4_step512(__m512i cv, __m512i lv, __m512i *a)
 {
     const __m512i low4 = _mm512_set1_epi8(0x0f), z = _mm512_setzero_si512();
     __m512i lo = _mm512_shuffle_epi8(lv, _mm512_and_si512(cv, low4));
@@ -761,7 +763,7 @@ const vex_simd_table vx_simd_avx512_table = {
     avx512_norm2_f32,
     avx512_l2sq_f32_batch,
     avx512_dot_f32_batch,
-    PANEL,
+    AVX512_PANEL,
     avx512_pack_f32,
     avx512_dots_f32_packed,
     avx512_l2sq_u8,

@@ -38,11 +38,13 @@
 
 /* ---- CPU features --------------------------------------------------- */
 
+/* Only x86 needs them: without x86 kernels there is nothing to detect
+ * (and nothing left unused in a build for another architecture). */
+#if defined(VEX_HAVE_X86_KERNELS)
 static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
 static int g_cpu_avx2; /* written once under g_cpu_once, then read-only */
 static int g_cpu_avx512;
 
-#if defined(VEX_HAVE_X86_KERNELS)
 static uint64_t read_xcr0(void)
 {
     uint32_t lo, hi;
@@ -50,11 +52,9 @@ static uint64_t read_xcr0(void)
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((uint64_t)hi << 32) | lo;
 }
-#endif
 
 static void cpu_detect(void)
 {
-#if defined(VEX_HAVE_X86_KERNELS)
     unsigned a, b, c, d, max_leaf;
     unsigned c1, b7 = 0, c7 = 0;
     uint64_t xcr0 = 0;
@@ -84,13 +84,13 @@ static void cpu_detect(void)
                    && (b7 & (1u << 31))                      /* VL */
                    && (c7 & (1u << 11))                      /* VNNI */
                    && (c7 & (1u << 14));                     /* VPOPCNTDQ */
-#endif
 }
 
 static void cpu_once(void)
 {
     pthread_once(&g_cpu_once, cpu_detect);
 }
+#endif
 
 /* ---- tables ------------------------------------------------------------ */
 

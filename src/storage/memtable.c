@@ -293,28 +293,29 @@ int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row)
  * on each candidate's record (no allocation), in the graph hook and in
  * the scans. */
 
-static uint64_t src_refs(const void *self)
+static uint64_t mt_src_refs(const void *self)
 {
     return mt_rows(self);
 }
 
-static uint64_t src_indexed(const void *self)
+static uint64_t mt_src_indexed(const void *self)
 {
     const memtable *m = self;
     return m->ix ? mt_indexed(m) : 0;
 }
 
-static int src_find(const void *self, uint64_t id, uint64_t seq, uint64_t *ref)
+static int mt_src_find(const void *self, uint64_t id, uint64_t seq,
+                       uint64_t *ref)
 {
     return vx_mt_find(self, id, seq, ref);
 }
 
-static uint64_t src_id_of(const void *self, uint64_t ref)
+static uint64_t mt_src_id_of(const void *self, uint64_t ref)
 {
     return mt_row_id(self, ref);
 }
 
-static int src_vector(void *self, uint64_t ref, void *out, vex_err *err)
+static int mt_src_vector(void *self, uint64_t ref, void *out, vex_err *err)
 {
     const memtable *m = self;
     (void)err;
@@ -322,8 +323,8 @@ static int src_vector(void *self, uint64_t ref, void *out, vex_err *err)
     return VEX_OK;
 }
 
-static int src_record(void *self, uint64_t ref, const vex_mem *mem,
-                      vm_record **out, vex_err *err)
+static int mt_src_record(void *self, uint64_t ref, const vex_mem *mem,
+                         vm_record **out, vex_err *err)
 {
     const vm_record *rec = mt_row_meta(self, ref);
     *out = NULL;
@@ -332,15 +333,15 @@ static int src_record(void *self, uint64_t ref, const vex_mem *mem,
     return VEX_OK;
 }
 
-static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
-                       vex_err *err)
+static int mt_src_payload(void *self, uint64_t ref, const void **p, size_t *len,
+                          vex_err *err)
 {
     (void)err;
     *p = mt_row_pay(self, ref, len);
     return VEX_OK;
 }
 
-static int src_has_graph(const void *self)
+static int mt_src_has_graph(const void *self)
 {
     return ((const memtable *)self)->ix != NULL;
 }
@@ -366,8 +367,9 @@ static int mt_accept(uint64_t row, void *arg)
            row_accepted(h->m, h->acc, row);
 }
 
-static int src_knn(void *self, const vx_src_query *q, const vx_src_accept *acc,
-                   size_t k, float cut, vex_hit *hits, size_t *n, vex_err *err)
+static int mt_src_knn(void *self, const vx_src_query *q,
+                      const vx_src_accept *acc, size_t k, float cut,
+                      vex_hit *hits, size_t *n, vex_err *err)
 {
     const memtable *m = self;
     mt_hook h = {m, acc};
@@ -389,9 +391,9 @@ static int src_knn(void *self, const vx_src_query *q, const vx_src_accept *acc,
     return VEX_OK;
 }
 
-static int src_exact(void *self, const vx_src_query *q,
-                     const vx_src_accept *acc, int tail_only, vex_topk *top,
-                     vex_err *err)
+static int mt_src_exact(void *self, const vx_src_query *q,
+                        const vx_src_accept *acc, int tail_only, vex_topk *top,
+                        vex_err *err)
 {
     const memtable *m = self;
     const vex_simd_table *s = vx_simd();
@@ -436,9 +438,9 @@ static int src_exact(void *self, const vx_src_query *q,
     return VEX_OK;
 }
 
-static int src_scan(void *self, const vx_src_accept *acc,
-                    int (*fn)(void *ctx, uint64_t id, uint64_t ref), void *ctx,
-                    vex_err *err)
+static int mt_src_scan(void *self, const vx_src_accept *acc,
+                       int (*fn)(void *ctx, uint64_t id, uint64_t ref),
+                       void *ctx, vex_err *err)
 {
     const memtable *m = self;
     uint64_t n = mt_rows(m);
@@ -452,19 +454,19 @@ static int src_scan(void *self, const vx_src_accept *acc,
 
 const vx_source_methods vx_memtable_source = {
     .kind = "memtable",
-    .refs = src_refs,
-    .find = src_find,
-    .vector = src_vector,
-    .record = src_record,
-    .indexed = src_indexed,
-    .id_of = src_id_of,
-    .has_graph = src_has_graph,
-    .knn = src_knn,
-    .exact = src_exact,
+    .refs = mt_src_refs,
+    .find = mt_src_find,
+    .vector = mt_src_vector,
+    .record = mt_src_record,
+    .indexed = mt_src_indexed,
+    .id_of = mt_src_id_of,
+    .has_graph = mt_src_has_graph,
+    .knn = mt_src_knn,
+    .exact = mt_src_exact,
     .match = NULL, /* evaluated per row */
     .match_release = NULL,
-    .scan = src_scan,
-    .payload = src_payload,
+    .scan = mt_src_scan,
+    .payload = mt_src_payload,
 };
 
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,

@@ -24,24 +24,25 @@
 #define EXACT_BLOCK 64
 #define EXACT_STACK 16384 /* bytes of vectors copied out at a time */
 
-static uint64_t src_refs(const void *self)
+static uint64_t seg_src_refs(const void *self)
 {
     return ((const vseg *)self)->info.n_rows ? ((const vseg *)self)->info.n_keys
                                              : 0;
 }
 
-static uint64_t src_indexed(const void *self)
+static uint64_t seg_src_indexed(const void *self)
 {
     return ((const vseg *)self)->info.n_keys;
 }
 
-static int src_find(const void *self, uint64_t id, uint64_t seq, uint64_t *ref)
+static int seg_src_find(const void *self, uint64_t id, uint64_t seq,
+                        uint64_t *ref)
 {
     const vseg *g = self;
     return vx_seg_find(g->s, id, ref) && vseg_visible(g, *ref, seq);
 }
 
-static uint64_t src_id_of(const void *self, uint64_t ref)
+static uint64_t seg_src_id_of(const void *self, uint64_t ref)
 {
     return vx_seg_key_id(((const vseg *)self)->s, ref);
 }
@@ -55,7 +56,7 @@ static int not_in_index(const vseg *g, uint64_t key, vex_err *err)
                       (unsigned long long)key);
 }
 
-static int src_vector(void *self, uint64_t ref, void *out, vex_err *err)
+static int seg_src_vector(void *self, uint64_t ref, void *out, vex_err *err)
 {
     vseg *g = self;
     vx_ix *ix;
@@ -67,14 +68,14 @@ static int src_vector(void *self, uint64_t ref, void *out, vex_err *err)
     return VEX_OK;
 }
 
-static int src_record(void *self, uint64_t ref, const vex_mem *mem,
-                      vm_record **out, vex_err *err)
+static int seg_src_record(void *self, uint64_t ref, const vex_mem *mem,
+                          vm_record **out, vex_err *err)
 {
     return vx_vseg_record(self, ref, mem, out, err);
 }
 
-static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
-                       vex_err *err)
+static int seg_src_payload(void *self, uint64_t ref, const void **p,
+                           size_t *len, vex_err *err)
 {
     const unsigned char *b;
     (void)err; /* checked whole when the segment was opened */
@@ -83,7 +84,7 @@ static int src_payload(void *self, uint64_t ref, const void **p, size_t *len,
     return VEX_OK;
 }
 
-static int src_has_graph(const void *self)
+static int seg_src_has_graph(const void *self)
 {
     return ((const vseg *)self)->info.index_kind == VEX_INDEX_HNSW;
 }
@@ -112,8 +113,9 @@ static int seg_accept(uint64_t key, void *arg)
            a->filter(vx_seg_key_id(h->g->s, key), a->filter_ctx);
 }
 
-static int src_knn(void *self, const vx_src_query *q, const vx_src_accept *acc,
-                   size_t k, float cut, vex_hit *hits, size_t *n, vex_err *err)
+static int seg_src_knn(void *self, const vx_src_query *q,
+                       const vx_src_accept *acc, size_t k, float cut,
+                       vex_hit *hits, size_t *n, vex_err *err)
 {
     vseg *g = self;
     seg_hook h = {g, acc};
@@ -211,9 +213,9 @@ static int exact_keys(vseg *g, vx_ix *ix, const vx_src_query *q,
     return rc;
 }
 
-static int src_exact(void *self, const vx_src_query *q,
-                     const vx_src_accept *acc, int tail_only, vex_topk *top,
-                     vex_err *err)
+static int seg_src_exact(void *self, const vx_src_query *q,
+                         const vx_src_accept *acc, int tail_only, vex_topk *top,
+                         vex_err *err)
 {
     vseg *g = self;
     vx_ix *ix;
@@ -232,7 +234,7 @@ static int src_exact(void *self, const vx_src_query *q,
     if (q->k > sizeof tmp / sizeof tmp[0] &&
         (hits = vx_mem_alloc(q->mem, q->k * sizeof *hits)) == NULL)
         return vx_err_set(err, VEX_NOMEM, "out of memory");
-    rc = src_knn(self, q, acc, q->k, INFINITY, hits, &n, err);
+    rc = seg_src_knn(self, q, acc, q->k, INFINITY, hits, &n, err);
     for (size_t i = 0; rc == VEX_OK && i < n; i++)
         vex_topk_push(top, hits[i].distance, vx_seg_key_id(g->s, hits[i].id));
     if (hits != tmp)
@@ -251,9 +253,9 @@ static void src_match_release(void *self, const vx_match *m)
     vx_vseg_match_release(self, m);
 }
 
-static int src_scan(void *self, const vx_src_accept *acc,
-                    int (*fn)(void *ctx, uint64_t id, uint64_t ref), void *ctx,
-                    vex_err *err)
+static int seg_src_scan(void *self, const vx_src_accept *acc,
+                        int (*fn)(void *ctx, uint64_t id, uint64_t ref),
+                        void *ctx, vex_err *err)
 {
     vseg *g = self;
     const uint64_t *ids = vx_seg_ids(g->s), *rk = vx_seg_row_keys(g->s);
@@ -275,17 +277,17 @@ static int src_scan(void *self, const vx_src_accept *acc,
 
 const vx_source_methods vx_segment_source = {
     .kind = "segment",
-    .refs = src_refs,
-    .find = src_find,
-    .vector = src_vector,
-    .record = src_record,
-    .indexed = src_indexed,
-    .id_of = src_id_of,
-    .has_graph = src_has_graph,
-    .knn = src_knn,
-    .exact = src_exact,
+    .refs = seg_src_refs,
+    .find = seg_src_find,
+    .vector = seg_src_vector,
+    .record = seg_src_record,
+    .indexed = seg_src_indexed,
+    .id_of = seg_src_id_of,
+    .has_graph = seg_src_has_graph,
+    .knn = seg_src_knn,
+    .exact = seg_src_exact,
     .match = src_match,
     .match_release = src_match_release,
-    .scan = src_scan,
-    .payload = src_payload,
+    .scan = seg_src_scan,
+    .payload = seg_src_payload,
 };
