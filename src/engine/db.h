@@ -76,6 +76,11 @@ vex_collection *vx_db_find_open(vex_db *db, const char *name); /* mu held */
 /* Drop one reference; the last one unregisters and destroys (takes mu). */
 int vx_db_release(vex_db *db, vex_collection *c);
 
+/* Check the format marker file `path` (<db>/VEXDB): size, magic, CRC and
+ * version. VEX_CORRUPT / VEX_UNSUPPORTED naming the offset, I/O statuses
+ * (VEX_NOTFOUND when it is missing). Reads only. */
+int vx_db_marker_check(vex_vfs *vfs, const char *path, vex_err *err);
+
 #define VX_CREATING "CREATING"
 #define VX_DROPPING "DROPPING"
 
