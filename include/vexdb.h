@@ -1990,10 +1990,10 @@ typedef struct vex_backup_options {
 typedef struct vex_backup_report {
     uint32_t struct_size;
     uint64_t collections;
-    uint64_t segments;     /* segment files copied or linked */
-    uint64_t linked;       /* of which hard-linked */
-    uint64_t bytes;        /* bytes written (links count 0) */
-    uint64_t log_records;  /* log records copied */
+    uint64_t segments;    /* segment files copied or linked */
+    uint64_t linked;      /* of which hard-linked */
+    uint64_t bytes;       /* bytes written (links count 0) */
+    uint64_t log_records; /* log records copied */
 } vex_backup_report;
 
 VEX_API void vex_backup_options_init(vex_backup_options *opts);
