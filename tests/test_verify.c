@@ -607,6 +607,192 @@ static void test_damage_many(void)
     }
 }
 
+/* ---- backup ----------------------------------------------------------- */
+
+typedef struct writer {
+    vex_collection *c;
+    _Atomic uint64_t acked; /* ids 0 .. acked-1 are acknowledged */
+    _Atomic int stop;
+    int rc;
+} writer;
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    float v[DIM];
+    for (uint64_t id = 0; !atomic_load(&w->stop); id++) {
+        vec_of(id, v);
+        w->rc = vex_insert(w->c, id, v);
+        if (w->rc != VEX_OK)
+            break;
+        atomic_store(&w->acked, id + 1);
+        if (id % 400 == 399 && (w->rc = vex_flush(w->c)) != VEX_OK)
+            break;
+    }
+    return NULL;
+}
+
+/* The backup at `dest` verifies clean, opens, and holds exactly ids
+ * 0 .. n-1 of collection "w", lo <= n <= hi. */
+static void check_backup(const char *dest, uint64_t lo, uint64_t hi)
+{
+    found fd;
+    vex_db *db;
+    vex_collection *c = NULL;
+    float v[DIM], want[DIM];
+    uint64_t n;
+    CHECK_RC(verify(dest, &fd, NULL), VEX_OK);
+    CHECK_EQ_INT(fd.errors, 0);
+    if (fd.n)
+        dump_found(&fd);
+    db = open_db(dest, 0, 0); /* writable: recovery runs on the copy */
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    CHECK_RC(vex_collection_open(db, "w", &c), VEX_OK);
+    if (c) {
+        n = vex_collection_count(c);
+        CHECK_MSG(n >= lo && n <= hi, "backup holds %llu rows, not %llu..%llu",
+                  (unsigned long long)n, (unsigned long long)lo,
+                  (unsigned long long)hi);
+        for (uint64_t id = 0; id < n; id++) {
+            int rc = vex_get(c, id, v);
+            vec_of(id, want);
+            if (rc != VEX_OK || memcmp(v, want, sizeof v) != 0) {
+                CHECK_MSG(0, "id %llu of a prefix of %llu: %s",
+                          (unsigned long long)id, (unsigned long long)n,
+                          vex_status_name(rc));
+                break;
+            }
+        }
+        CHECK_RC(vex_get(c, n, v), VEX_NOTFOUND);
+        /* the copy takes writes */
+        vec_of(n, v);
+        CHECK_RC(vex_insert(c, n, v), VEX_OK);
+    }
+    vex_collection_close(c);
+    vex_db_close(db);
+    CHECK_RC(verify(dest, &fd, NULL), VEX_OK);
+}
+
+static void test_backup_beside_writer(void)
+{
+    char src[300], dest[320], p[400];
+    vex_collection_config cfg;
+    vex_backup_options bo;
+    vex_backup_report rep;
+    vex_db *db, *ro;
+    pthread_t th;
+    writer w;
+    found fd;
+    int rc;
+
+    path_of(src, sizeof src, "live");
+    rm_rf(src);
+    db = open_db(src, 1, 0);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    memset(&w, 0, sizeof w);
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_HNSW;
+    CHECK_RC(vex_collection_create(db, "w", &cfg, &w.c), VEX_OK);
+    if (w.c == NULL) {
+        vex_db_close(db);
+        return;
+    }
+    pthread_create(&th, NULL, writer_main, &w);
+    while (atomic_load(&w.acked) < 600 && w.rc == VEX_OK)
+        usleep(1000);
+    for (int i = 0; i < 4; i++) {
+        uint64_t lo = atomic_load(&w.acked), hi;
+        snprintf(dest, sizeof dest, "%s/backup%d", tmp_root, i);
+        rm_rf(dest);
+        vex_backup_options_init(&bo);
+        bo.hard_link = i % 2;
+        vex_backup_report_init(&rep);
+        if (i == 3) { /* from a read-only handle of another "process" */
+            ro = open_db(src, 0, 1);
+            CHECK(ro != NULL);
+            rc = ro ? vex_backup(ro, dest, &bo, &rep) : VEX_IOERR;
+            if (rc != VEX_OK)
+                fprintf(stderr, "backup: %s\n", vex_db_errmsg(ro));
+            vex_db_close(ro);
+        } else {
+            rc = vex_backup(db, dest, &bo, &rep);
+            if (rc != VEX_OK)
+                fprintf(stderr, "backup: %s\n", vex_db_errmsg(db));
+        }
+        hi = atomic_load(&w.acked) + 1; /* one insert may be in flight */
+        if (getenv("VEX_TEST_VERBOSE"))
+            fprintf(stderr,
+                    "  backup %d: acked %llu..%llu, %llu segments (%llu "
+                    "linked), %llu log records, %llu bytes\n",
+                    i, (unsigned long long)lo, (unsigned long long)hi,
+                    (unsigned long long)rep.segments,
+                    (unsigned long long)rep.linked,
+                    (unsigned long long)rep.log_records,
+                    (unsigned long long)rep.bytes);
+        CHECK_RC(rc, VEX_OK);
+        CHECK_EQ_INT((int)rep.collections, 1);
+        if (bo.hard_link)
+            CHECK(rep.linked == rep.segments);
+        else
+            CHECK_EQ_INT((int)rep.linked, 0);
+        /* verify beside the writer: nothing it does is damage */
+        CHECK_RC(verify(src, &fd, NULL), VEX_OK);
+        CHECK_EQ_INT(fd.errors, 0);
+        if (fd.errors)
+            dump_found(&fd);
+        check_backup(dest, lo, hi);
+        while (atomic_load(&w.acked) < lo + 500 && w.rc == VEX_OK)
+            usleep(1000);
+    }
+    /* refusals: dest exists, its parent does not, a partial one is left */
+    CHECK_RC(vex_backup(db, dest, NULL, NULL), VEX_EXISTS);
+    CHECK(strstr(vex_db_errmsg(db), "exists") != NULL);
+    snprintf(p, sizeof p, "%s/no/such/dir", tmp_root);
+    CHECK_RC(vex_backup(db, p, NULL, NULL), VEX_NOTFOUND);
+    snprintf(p, sizeof p, "%s/b5.partial", tmp_root);
+    CHECK(mkdir(p, 0755) == 0);
+    snprintf(p, sizeof p, "%s/b5", tmp_root);
+    CHECK_RC(vex_backup(db, p, NULL, NULL), VEX_EXISTS);
+    CHECK(strstr(vex_db_errmsg(db), "remove it") != NULL);
+    CHECK_RC(vex_backup(db, NULL, NULL, NULL), VEX_MISUSE);
+    atomic_store(&w.stop, 1);
+    pthread_join(th, NULL);
+    CHECK_RC(w.rc, VEX_OK);
+    vex_collection_close(w.c);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    CHECK_RC(verify(src, &fd, NULL), VEX_OK);
+}
+
+/* A damaged source: the copy does not verify, nothing is left at dest. */
+static void test_backup_damaged(void)
+{
+    char p[600], dest[400];
+    vex_db *db;
+    int kind;
+    struct stat st;
+    fresh();
+    coll_file("h", "seg-", p, sizeof p);
+    flip(p, 4096 + 3);
+    db = open_db(work, 0, 1);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    snprintf(dest, sizeof dest, "%s/bad_backup", tmp_root);
+    CHECK_RC(vex_backup(db, dest, NULL, NULL), VEX_CORRUPT);
+    CHECK(strstr(vex_db_errmsg(db), "does not verify") != NULL &&
+          strstr(vex_db_errmsg(db), "seg-") != NULL);
+    kind = stat(dest, &st);
+    CHECK(kind != 0);
+    snprintf(p, sizeof p, "%s.partial", dest);
+    CHECK(stat(p, &st) != 0);
+    vex_db_close(db);
+}
+
 int main(void)
 {
     make_root();
@@ -616,6 +802,8 @@ int main(void)
     TEST_RUN(test_damage_graph_edge);
     TEST_RUN(test_damage_log);
     TEST_RUN(test_damage_many);
+    TEST_RUN(test_backup_beside_writer);
+    TEST_RUN(test_backup_damaged);
     if (!test_failures_)
         rm_rf(tmp_root);
     return TEST_EXIT();

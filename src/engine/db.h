@@ -81,6 +81,11 @@ int vx_db_release(vex_db *db, vex_collection *c);
  * (VEX_NOTFOUND when it is missing). Reads only. */
 int vx_db_marker_check(vex_vfs *vfs, const char *path, vex_err *err);
 
+/* vex_db_verify through `vfs` (verify.c; vex_backup checks its copy
+ * with the database's vfs). */
+int vx_db_verify_vfs(vex_vfs *vfs, const char *path,
+                     const vex_verify_options *opts, vex_verify_report *report);
+
 #define VX_CREATING "CREATING"
 #define VX_DROPPING "DROPPING"
 

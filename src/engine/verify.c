@@ -967,13 +967,12 @@ void(vex_verify_report_init)(vex_verify_report *r)
     vex_verify_report_init_size(r, VX_ABI_VERIFY_REPORT.ends[0]);
 }
 
-int vex_db_verify(const char *path, const vex_verify_options *opts,
-                  vex_verify_report *report)
+int vx_db_verify_vfs(vex_vfs *vfs, const char *path,
+                     const vex_verify_options *opts, vex_verify_report *report)
 {
     vctx v;
-    int rc;
     memset(&v, 0, sizeof v);
-    if (path == NULL)
+    if (path == NULL || vfs == NULL)
         return VEX_MISUSE;
     vex_verify_options_init(&v.o);
     if (opts && vx_abi_in(&VX_ABI_VERIFY_OPTIONS, opts, &v.o, NULL) != VEX_OK)
@@ -986,13 +985,10 @@ int vex_db_verify(const char *path, const vex_verify_options *opts,
     v.r.struct_size = sizeof v.r;
     v.coll = "";
     v.root = path;
-    rc = vx_vfs_posix_create(v.o.allocator, &v.vfs);
-    if (rc != VEX_OK)
-        return rc;
+    v.vfs = vfs;
     check_db(&v);
     held_clear(&v);
     vx_mem_free(&v.mem, v.held);
-    vex_vfs_destroy(v.vfs);
     if (report)
         vx_abi_out(&VX_ABI_VERIFY_REPORT, report, &v.r);
     if (v.stop)
@@ -1000,4 +996,23 @@ int vex_db_verify(const char *path, const vex_verify_options *opts,
     if (v.nomem)
         return VEX_NOMEM;
     return v.first_status;
+}
+
+int vex_db_verify(const char *path, const vex_verify_options *opts,
+                  vex_verify_report *report)
+{
+    vex_vfs *vfs = NULL;
+    vex_verify_options o;
+    int rc;
+    if (path == NULL)
+        return VEX_MISUSE;
+    vex_verify_options_init(&o);
+    if (opts && vx_abi_in(&VX_ABI_VERIFY_OPTIONS, opts, &o, NULL) != VEX_OK)
+        return VEX_MISUSE;
+    rc = vx_vfs_posix_create(o.allocator, &vfs);
+    if (rc != VEX_OK)
+        return rc;
+    rc = vx_db_verify_vfs(vfs, path, opts, report);
+    vex_vfs_destroy(vfs);
+    return rc;
 }
