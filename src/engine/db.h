@@ -86,6 +86,11 @@ int vx_db_marker_check(vex_vfs *vfs, const char *path, vex_err *err);
 int vx_db_verify_vfs(vex_vfs *vfs, const char *path,
                      const vex_verify_options *opts, vex_verify_report *report);
 
+/* vex_dump_file through `vfs` (dump.c; the fuzz target uses the
+ * in-memory vfs). */
+int vx_dump_vfs(vex_vfs *vfs, const char *path, const vex_dump_options *opts,
+                int (*fn)(void *ctx, const char *line), void *ctx);
+
 #define VX_CREATING "CREATING"
 #define VX_DROPPING "DROPPING"
 
