@@ -192,11 +192,18 @@ static void emit_err(vctx *v, int sev, int rc, const char *file, uint64_t base,
 {
     char msg[VEX_ERRMSG_MAX];
     uint64_t off;
+    const char *m = msg;
+    size_t lr = strlen(v->root), lf = strlen(file);
     vx_err_copy(e, msg, sizeof msg);
     if (rc == VEX_NOMEM)
         v->nomem = 1;
     off = msg_offset(msg, &off) ? base + off : dflt;
-    emit(v, sev, rc, file, off, "%s", msg);
+    /* the finding names the file: drop the checker's "<root>/<file>: " */
+    if (strncmp(m, v->root, lr) == 0 && m[lr] == '/' &&
+        strncmp(m + lr + 1, file, lf) == 0 && m[lr + 1 + lf] == ':' &&
+        m[lr + 2 + lf] == ' ')
+        m += lr + lf + 3;
+    emit(v, sev, rc, file, off, "%s", m);
 }
 
 static void count_file(vctx *v, uint64_t bytes)
@@ -623,13 +630,19 @@ static void check_log(vctx *v, const char *dir, const char *rdir,
              " was published after record %" PRIu64 ": records are missing",
              st.n_files ? st.next_seq - 1 : 0, m->number, m->as_of_seq);
     }
-    emit(v, VEX_SEVERITY_INFO, VEX_OK, wrel, VEX_NO_OFFSET,
-         "log: %" PRIu64 " files, records %" PRIu64 "..%" PRIu64 " (%" PRIu64
-         " after the segments' %" PRIu64 ")",
-         st.n_files, st.first_seq, st.next_seq ? st.next_seq - 1 : 0,
-         st.next_seq > m->flushed_seq + 1 ? st.next_seq - m->flushed_seq - 1
-                                          : 0,
-         m->flushed_seq);
+    if (st.n_records == 0)
+        emit(v, VEX_SEVERITY_INFO, VEX_OK, wrel, VEX_NO_OFFSET,
+             "log: %" PRIu64 " files, no records (the segments hold every "
+             "record up to %" PRIu64 ")",
+             st.n_files, m->flushed_seq);
+    else
+        emit(v, VEX_SEVERITY_INFO, VEX_OK, wrel, VEX_NO_OFFSET,
+             "log: %" PRIu64 " files, records %" PRIu64 "..%" PRIu64
+             " (%" PRIu64 " after the segments' %" PRIu64 ")",
+             st.n_files, st.next_seq - st.n_records, st.next_seq - 1,
+             st.next_seq > m->flushed_seq + 1 ? st.next_seq - m->flushed_seq - 1
+                                              : 0,
+             m->flushed_seq);
 done:
     names_free(&l);
     vx_mem_free(&v->mem, lc.vec);

@@ -17,6 +17,9 @@ extern const vex_cmd vex_cmd_gen;
 extern const vex_cmd vex_cmd_info;
 extern const vex_cmd vex_cmd_search;
 extern const vex_cmd vex_cmd_stats;
+extern const vex_cmd vex_cmd_verify;
+extern const vex_cmd vex_cmd_dump;
+extern const vex_cmd vex_cmd_backup;
 
 /* seconds on CLOCK_MONOTONIC */
 double vex_cli_now(void);

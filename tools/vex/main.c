@@ -15,9 +15,11 @@
 #include "cli.h"
 #include "vexdb.h"
 
-static const vex_cmd *const commands[] = {&vex_cmd_bench, &vex_cmd_gen,
-                                          &vex_cmd_info, &vex_cmd_search,
-                                          &vex_cmd_stats};
+static const vex_cmd *const commands[] = {
+    &vex_cmd_bench,  &vex_cmd_gen,    &vex_cmd_info,
+    &vex_cmd_search, &vex_cmd_stats,  &vex_cmd_verify,
+    &vex_cmd_dump,   &vex_cmd_backup, /* issue 17 */
+};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 double vex_cli_now(void)
