@@ -1963,11 +1963,13 @@ VEX_API void vex_dump_options_init_size(vex_dump_options *opts, size_t size);
  * where its structure can still be found.
  *
  * Returns VEX_OK when the file is intact, VEX_CORRUPT when damage was
- * found, VEX_UNSUPPORTED when the file is not one of the kinds above (or
- * a newer format), VEX_NOTFOUND, I/O errors, VEX_NOMEM, VEX_MISUSE (NULL
- * path or fn). Every status but VEX_OK and the callback's own is also
- * described by a line starting "error: ". Reads only; the file may belong
- * to a database another process has open. Thread-safe. */
+ * found (each described by a "damage:" line), VEX_UNSUPPORTED when the
+ * file is not one of the kinds above or has a part this build cannot read
+ * (a newer format version, an unknown section kind), VEX_NOTFOUND, I/O
+ * errors, VEX_NOMEM (each of these described by a line starting
+ * "error: "), VEX_MISUSE (NULL path or fn, a bad struct_size: no line).
+ * Reads only; the file may belong to a database another process has
+ * open. Thread-safe. */
 VEX_API int vex_dump_file(const char *path, const vex_dump_options *opts,
                           int (*fn)(void *ctx, const char *line), void *ctx);
 

@@ -42,8 +42,9 @@ typedef struct dctx {
     vex_dump_options o;
     int (*fn)(void *ctx, const char *line);
     void *ctx;
-    int stop;    /* the callback's non-zero return */
-    int damaged; /* a "damage:" line was written */
+    int stop;        /* the callback's non-zero return */
+    int damaged;     /* a "damage:" line was written */
+    int unsupported; /* an "error:" line for a newer format or kind */
     const unsigned char *p;
     uint64_t len;
 } dctx;
@@ -70,10 +71,17 @@ static void damage(dctx *d, const char *msg)
     out(d, "damage: %s", msg);
 }
 
+/* A loader's failure: damage, or (a newer format, a kind this build does
+ * not know) an "error:" line. */
 static void damage_err(dctx *d, vex_err *e)
 {
     char msg[VEX_ERRMSG_MAX];
     vx_err_copy(e, msg, sizeof msg);
+    if (e->rc == VEX_UNSUPPORTED) {
+        d->unsupported = 1;
+        out(d, "error: %s", msg);
+        return;
+    }
     damage(d, msg);
 }
 
@@ -674,7 +682,7 @@ int vx_dump_vfs(vex_vfs *vfs, const char *path, const vex_dump_options *opts,
     vx_err_destroy(&e);
     if (d.stop)
         return d.stop;
-    return d.damaged ? VEX_CORRUPT : VEX_OK;
+    return d.damaged ? VEX_CORRUPT : d.unsupported ? VEX_UNSUPPORTED : VEX_OK;
 fail:
     if (map)
         vex_file_munmap(f, map, map_len, NULL);
