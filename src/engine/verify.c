@@ -225,10 +225,14 @@ static char *join(vctx *v, const char *a, const char *b)
  * Directory listing
  * ------------------------------------------------------------------- */
 
+typedef struct name_ent {
+    char *s;
+    int kind;
+} name_ent;
+
 typedef struct names {
     vctx *v;
-    char **s;
-    int *kind;
+    name_ent *e;
     size_t n, cap;
 } names;
 
@@ -237,34 +241,32 @@ static int names_add(void *arg, const char *name, int kind)
     names *l = arg;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 32;
-        char **s = vx_mem_realloc(&l->v->mem, l->s, cap * sizeof *s);
-        int *k;
-        if (s == NULL)
+        name_ent *e = vx_mem_realloc(&l->v->mem, l->e, cap * sizeof *e);
+        if (e == NULL)
             return VEX_NOMEM;
-        l->s = s;
-        k = vx_mem_realloc(&l->v->mem, l->kind, cap * sizeof *k);
-        if (k == NULL)
-            return VEX_NOMEM;
-        l->kind = k;
+        l->e = e;
         l->cap = cap;
     }
-    if ((l->s[l->n] = vx_vfs_strdup(&l->v->mem, name)) == NULL)
+    if ((l->e[l->n].s = vx_vfs_strdup(&l->v->mem, name)) == NULL)
         return VEX_NOMEM;
-    l->kind[l->n++] = kind;
+    l->e[l->n++].kind = kind;
     return 0;
 }
 
 static void names_free(names *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        vx_mem_free(&l->v->mem, l->s[i]);
-    vx_mem_free(&l->v->mem, l->s);
-    vx_mem_free(&l->v->mem, l->kind);
+        vx_mem_free(&l->v->mem, l->e[i].s);
+    vx_mem_free(&l->v->mem, l->e);
     memset(l, 0, sizeof *l);
 }
 
-/* List `dir` sorted by name (kinds sorted along: names are unique, so
- * the kind is looked up again after the sort). */
+static int cmp_ent(const void *a, const void *b)
+{
+    return strcmp(((const name_ent *)a)->s, ((const name_ent *)b)->s);
+}
+
+/* List `dir`, sorted by name (so findings come in a stable order). */
 static int names_list(vctx *v, const char *dir, names *l, vex_err *e)
 {
     int rc;
@@ -273,20 +275,9 @@ static int names_list(vctx *v, const char *dir, names *l, vex_err *e)
     rc = vex_vfs_list(v->vfs, dir, names_add, l, e);
     if (rc == VEX_NOMEM)
         v->nomem = 1;
-    if (rc != VEX_OK)
-        return rc;
-    for (size_t i = 0; i < l->n; i++) { /* sort pairs by name */
-        for (size_t j = i + 1; j < l->n; j++)
-            if (strcmp(l->s[j], l->s[i]) < 0) {
-                char *t = l->s[i];
-                int k = l->kind[i];
-                l->s[i] = l->s[j];
-                l->kind[i] = l->kind[j];
-                l->s[j] = t;
-                l->kind[j] = k;
-            }
-    }
-    return VEX_OK;
+    if (rc == VEX_OK && l->n > 1)
+        qsort(l->e, l->n, sizeof *l->e, cmp_ent);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------
@@ -577,8 +568,8 @@ static void check_log(vctx *v, const char *dir, const char *rdir,
             char *p;
             vex_file *f = NULL;
             uint64_t size = 0;
-            if (strncmp(l.s[i], "wal-", 4) != 0 ||
-                (p = join(v, wdir, l.s[i])) == NULL)
+            if (strncmp(l.e[i].s, "wal-", 4) != 0 ||
+                (p = join(v, wdir, l.e[i].s)) == NULL)
                 continue;
             if (vex_vfs_open(v->vfs, p, VX_FILE_READONLY, &f, NULL) == VEX_OK &&
                 vex_file_size(f, &size, NULL) == VEX_OK) {
@@ -736,9 +727,9 @@ static void check_files(vctx *v, const char *dir, const char *rdir,
     }
     for (size_t i = 0; i < l.n; i++) {
         char *krel;
-        if (!vx_manifest_parse_name(l.s[i], &num) || num == cur)
+        if (!vx_manifest_parse_name(l.e[i].s, &num) || num == cur)
             continue;
-        if ((krel = join(v, rdir, l.s[i])) == NULL)
+        if ((krel = join(v, rdir, l.e[i].s)) == NULL)
             goto done;
         v->r.manifests++;
         rc = vx_manifest_load_number(v->vfs, dir, num, &v->mem, &e,
@@ -764,7 +755,7 @@ static void check_files(vctx *v, const char *dir, const char *rdir,
     for (size_t i = 0; i < l.n; i++) {
         uint32_t at = 0;
         size_t k;
-        if (!vx_seg_parse_name(l.s[i], &num) || names_seg(&m, num, NULL))
+        if (!vx_seg_parse_name(l.e[i].s, &num) || names_seg(&m, num, NULL))
             continue;
         for (k = 0; k < n_kept; k++)
             if (names_seg(&kept[k], num, &at))
@@ -778,7 +769,7 @@ static void check_files(vctx *v, const char *dir, const char *rdir,
                           krel, deleted_off(&kept[k], at), VEX_SEVERITY_ERROR);
             vx_mem_free(&v->mem, krel);
         } else {
-            char *srel = join(v, rdir, l.s[i]);
+            char *srel = join(v, rdir, l.e[i].s);
             if (srel == NULL)
                 goto done;
             emit(v, VEX_SEVERITY_WARNING, VEX_OK, srel, VEX_NO_OFFSET, "%s",
@@ -791,8 +782,8 @@ static void check_files(vctx *v, const char *dir, const char *rdir,
         }
     }
     for (size_t i = 0; i < l.n; i++)
-        if (strcmp(l.s[i], "CURRENT.tmp") == 0) {
-            char *t = join(v, rdir, l.s[i]);
+        if (strcmp(l.e[i].s, "CURRENT.tmp") == 0) {
+            char *t = join(v, rdir, l.e[i].s);
             if (t)
                 emit(v, VEX_SEVERITY_WARNING, VEX_OK, t, VEX_NO_OFFSET, "%s",
                      "the leftover of an interrupted publish (ignored; the "
@@ -914,20 +905,20 @@ static void check_db(vctx *v)
     for (size_t i = 0; i < l.n && !v->stop && !v->nomem; i++) {
         char why[128], rel[160], *dir;
         int leftover = 0;
-        if (l.kind[i] != VEX_VFS_DIR)
+        if (l.e[i].kind != VEX_VFS_DIR)
             continue;
-        if (v->o.collection && strcmp(l.s[i], v->o.collection) != 0)
+        if (v->o.collection && strcmp(l.e[i].s, v->o.collection) != 0)
             continue;
-        snprintf(rel, sizeof rel, "collections/%.140s", l.s[i]);
-        if (!vx_name_ok(l.s[i], why, sizeof why)) {
-            if (strncmp(l.s[i], ".new-", 5) == 0 ||
-                strncmp(l.s[i], ".drop-", 6) == 0)
+        snprintf(rel, sizeof rel, "collections/%.140s", l.e[i].s);
+        if (!vx_name_ok(l.e[i].s, why, sizeof why)) {
+            if (strncmp(l.e[i].s, ".new-", 5) == 0 ||
+                strncmp(l.e[i].s, ".drop-", 6) == 0)
                 emit(v, VEX_SEVERITY_WARNING, VEX_OK, rel, VEX_NO_OFFSET, "%s",
                      "the leftover of an interrupted create or drop (the "
                      "next writable open removes it)");
             continue;
         }
-        if ((dir = join(v, cdir, l.s[i])) == NULL)
+        if ((dir = join(v, cdir, l.e[i].s)) == NULL)
             break;
         rc = vx_coll_leftover(v->vfs, dir, &leftover, &e);
         vx_mem_free(&v->mem, dir);
@@ -938,7 +929,7 @@ static void check_db(vctx *v)
             continue;
         }
         found = 1;
-        check_collection(v, cdir, l.s[i]);
+        check_collection(v, cdir, l.e[i].s);
     }
     if (v->o.collection && !found && !v->nomem && !v->stop)
         emit(v, VEX_SEVERITY_ERROR, VEX_NOTFOUND, "", VEX_NO_OFFSET,
