@@ -110,7 +110,7 @@ fi
 cp -a db d1
 flip d1/$C/$SEG 4100
 run 1 verify d1
-expect out "^error: $C/$SEG at offset 4096: ids section checksum mismatch"
+expect out "^error: $C/$SEG at offset 4096: (.*: )?ids section checksum mismatch"
 expect out "^DAMAGED: .* 1 errors"
 run 1 dump d1 $C/$SEG
 expect out "^damage: "

@@ -192,18 +192,18 @@ static void emit_err(vctx *v, int sev, int rc, const char *file, uint64_t base,
 {
     char msg[VEX_ERRMSG_MAX];
     uint64_t off;
-    const char *m = msg;
-    size_t lr = strlen(v->root), lf = strlen(file);
+    char path[VEX_ERRMSG_MAX];
+    const char *at;
     vx_err_copy(e, msg, sizeof msg);
     if (rc == VEX_NOMEM)
         v->nomem = 1;
     off = msg_offset(msg, &off) ? base + off : dflt;
-    /* the finding names the file: drop the checker's "<root>/<file>: " */
-    if (strncmp(m, v->root, lr) == 0 && m[lr] == '/' &&
-        strncmp(m + lr + 1, file, lf) == 0 && m[lr + 1 + lf] == ':' &&
-        m[lr + 2 + lf] == ' ')
-        m += lr + lf + 3;
-    emit(v, sev, rc, file, off, "%s", m);
+    /* the finding names the file: drop the checker's "<root>/<file>: "
+     * (after the "file.c:line: " of debug builds, if any) */
+    snprintf(path, sizeof path, "%s/%s: ", v->root, file);
+    if (file[0] && (at = strstr(msg, path)) != NULL && at - msg < 40)
+        memmove((char *)at, at + strlen(path), strlen(at + strlen(path)) + 1);
+    emit(v, sev, rc, file, off, "%s", msg);
 }
 
 static void count_file(vctx *v, uint64_t bytes)
@@ -255,6 +255,8 @@ static int names_add(void *arg, const char *name, int kind)
 
 static void names_free(names *l)
 {
+    if (l->v == NULL) /* never listed */
+        return;
     for (size_t i = 0; i < l->n; i++)
         vx_mem_free(&l->v->mem, l->e[i].s);
     vx_mem_free(&l->v->mem, l->e);
