@@ -14,7 +14,9 @@
  * line, never a crash. Backup: while a writer thread keeps inserting ids
  * 0, 1, 2, ... (each its own commit) and flushing, a backup must open,
  * verify clean and hold exactly ids 0 .. m-1 for some m; verify runs
- * beside that writer without errors too.
+ * beside that writer without errors too. The same with a writer PROCESS
+ * (fork) and read-only handles here, then the writer killed with SIGKILL:
+ * the database still verifies and opens.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,7 +24,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -958,6 +963,94 @@ static void test_dump_mutated(void)
     free(l);
 }
 
+/* A writer PROCESS (fork) inserting ids 0, 1, 2, ... and flushing, while
+ * this process verifies the database and backs it up from a read-only
+ * handle; then the writer is killed with SIGKILL and the database must
+ * still verify (a torn log tail is a warning) and open. */
+static void test_beside_writer_process(void)
+{
+    char src[300], dest[320];
+    vex_collection_config cfg;
+    _Atomic uint64_t *acked;
+    vex_db *db;
+    found fd;
+    pid_t pid;
+    int status;
+
+    path_of(src, sizeof src, "proc");
+    rm_rf(src);
+    db = open_db(src, 1, 0);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_HNSW;
+    CHECK_RC(vex_collection_create(db, "w", &cfg, NULL), VEX_OK);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    acked = mmap(NULL, sizeof *acked, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(acked != MAP_FAILED);
+    if (acked == MAP_FAILED)
+        return;
+    atomic_store(acked, 0);
+    pid = fork();
+    if (pid == 0) { /* the writer */
+        vex_collection *c = NULL;
+        float v[DIM];
+        db = open_db(src, 0, 0);
+        if (db == NULL || vex_collection_open(db, "w", &c) != VEX_OK)
+            _exit(3);
+        for (uint64_t id = 0;; id++) {
+            vec_of(id, v);
+            if (vex_insert(c, id, v) != VEX_OK)
+                _exit(4);
+            atomic_store(acked, id + 1);
+            if (id % 300 == 299 && vex_flush(c) != VEX_OK)
+                _exit(5);
+        }
+    }
+    CHECK(pid > 0);
+    if (pid < 0)
+        return;
+    while (atomic_load(acked) < 700)
+        usleep(1000);
+    for (int i = 0; i < 3; i++) {
+        vex_db *ro = open_db(src, 0, 1);
+        uint64_t lo = atomic_load(acked), hi;
+        int rc;
+        CHECK(ro != NULL);
+        if (ro == NULL)
+            break;
+        snprintf(dest, sizeof dest, "%s/proc_backup%d", tmp_root, i);
+        rm_rf(dest);
+        rc = vex_backup(ro, dest, NULL, NULL);
+        if (rc != VEX_OK)
+            fprintf(stderr, "backup: %s\n", vex_db_errmsg(ro));
+        CHECK_RC(rc, VEX_OK);
+        vex_db_close(ro);
+        hi = atomic_load(acked) + 1;
+        CHECK_RC(verify(src, &fd, NULL), VEX_OK);
+        CHECK_EQ_INT(fd.errors, 0);
+        if (fd.errors)
+            dump_found(&fd);
+        if (rc == VEX_OK)
+            check_backup(dest, lo, hi);
+        while (atomic_load(acked) < lo + 400)
+            usleep(1000);
+    }
+    kill(pid, SIGKILL);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK_RC(verify(src, &fd, NULL), VEX_OK); /* a torn tail at most */
+    CHECK_EQ_INT(fd.errors, 0);
+    db = open_db(src, 0, 0);
+    CHECK(db != NULL);
+    vex_db_close(db);
+    CHECK_RC(verify(src, &fd, NULL), VEX_OK);
+    munmap((void *)acked, sizeof *acked);
+}
+
 int main(void)
 {
     make_root();
@@ -971,6 +1064,7 @@ int main(void)
     TEST_RUN(test_dump_mutated);
     TEST_RUN(test_backup_beside_writer);
     TEST_RUN(test_backup_damaged);
+    TEST_RUN(test_beside_writer_process);
     if (!test_failures_)
         rm_rf(tmp_root);
     return TEST_EXIT();
