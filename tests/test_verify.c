@@ -772,6 +772,11 @@ static void test_backup_beside_writer(void)
     CHECK_RC(vex_backup(db, p, NULL, NULL), VEX_EXISTS);
     CHECK(strstr(vex_db_errmsg(db), "remove it") != NULL);
     CHECK_RC(vex_backup(db, NULL, NULL, NULL), VEX_MISUSE);
+    /* a trailing slash names the same new directory */
+    snprintf(p, sizeof p, "%s/b6//", tmp_root);
+    CHECK_RC(vex_backup(db, p, NULL, NULL), VEX_OK);
+    snprintf(p, sizeof p, "%s/b6", tmp_root);
+    CHECK_RC(verify(p, &fd, NULL), VEX_OK);
     atomic_store(&w.stop, 1);
     pthread_join(th, NULL);
     CHECK_RC(w.rc, VEX_OK);

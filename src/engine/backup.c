@@ -469,7 +469,8 @@ int vex_backup(vex_db *db, const char *dest, const vex_backup_options *opts,
                vex_backup_report *report)
 {
     bctx b;
-    char *part = NULL, *parent = NULL;
+    char *part = NULL, *parent = NULL, *dst = NULL;
+    size_t dlen;
     int rc, kind = VEX_VFS_NONE;
     if (db == NULL || db->vfs == NULL || db->coll_dir == NULL)
         return VEX_MISUSE;
@@ -492,13 +493,22 @@ int vex_backup(vex_db *db, const char *dest, const vex_backup_options *opts,
         (b.o.verify != 0 && b.o.verify != 1))
         return vx_err_set(&db->err, VEX_INVALID,
                           "backup: hard_link and verify are 0 or 1");
-    part = vx_mem_alloc(b.mem, strlen(dest) + sizeof ".partial");
-    parent = parent_of(b.mem, dest);
+    /* "dir/copy/" is "dir/copy" ("/" stays "/") */
+    for (dlen = strlen(dest); dlen > 1 && dest[dlen - 1] == '/'; dlen--)
+        ;
+    dst = vx_mem_alloc(b.mem, dlen + 1);
+    part = vx_mem_alloc(b.mem, dlen + sizeof ".partial");
     b.buf = vx_mem_alloc(b.mem, COPY_CHUNK);
-    if (part == NULL || parent == NULL || b.buf == NULL) {
+    if (dst != NULL) {
+        memcpy(dst, dest, dlen);
+        dst[dlen] = '\0';
+        parent = parent_of(b.mem, dst);
+    }
+    if (dst == NULL || part == NULL || parent == NULL || b.buf == NULL) {
         rc = nomem(&b);
         goto done;
     }
+    dest = dst;
     strcpy(part, dest);
     strcat(part, ".partial");
     rc = vex_vfs_exists(b.vfs, dest, &kind, b.err);
@@ -539,6 +549,7 @@ done:
         vx_abi_out(&VX_ABI_BACKUP_REPORT, report, &b.r);
     vx_mem_free(b.mem, part);
     vx_mem_free(b.mem, parent);
+    vx_mem_free(b.mem, dst);
     vx_mem_free(b.mem, b.buf);
     return rc;
 }

@@ -668,6 +668,17 @@ static int names_seg(const manifest *m, uint64_t number, uint32_t *at)
     return 0;
 }
 
+/* Bytes of the manifest file `m` was read from (FORMAT.md: the file
+ * length rule). */
+static uint64_t manifest_len(const manifest *m)
+{
+    uint64_t len = 196 + 48ull * m->n_segments + m->schema_len +
+                   (m->as_of_seq || m->publish_unix ? 16 : 0);
+    for (uint32_t i = 0; i < m->n_segments; i++)
+        len += 8 * m->segs[i].n_deleted;
+    return len;
+}
+
 /* One attempt at collection `name` whose CURRENT named `cur`. */
 static void check_files(vctx *v, const char *dir, const char *rdir,
                         uint64_t cur)
@@ -693,13 +704,7 @@ static void check_files(vctx *v, const char *dir, const char *rdir,
                  mrel, 0, VEX_NO_OFFSET, &e);
         goto done;
     }
-    {
-        uint64_t len = 196 + 48ull * m.n_segments + m.schema_len +
-                       (m.as_of_seq || m.publish_unix ? 16 : 0);
-        for (uint32_t i = 0; i < m.n_segments; i++)
-            len += 8 * m.segs[i].n_deleted;
-        count_file(v, len);
-    }
+    count_file(v, manifest_len(&m));
     emit(v, VEX_SEVERITY_INFO, VEX_OK, mrel, VEX_NO_OFFSET,
          "current manifest: %u segments, flushed_seq %" PRIu64
          ", as_of_seq %" PRIu64,
@@ -737,6 +742,7 @@ static void check_files(vctx *v, const char *dir, const char *rdir,
         rc = vx_manifest_load_number(v->vfs, dir, num, &v->mem, &e,
                                      &kept[n_kept]);
         if (rc == VEX_OK) {
+            count_file(v, manifest_len(&kept[n_kept]));
             n_kept++;
             emit(v, VEX_SEVERITY_INFO, VEX_OK, krel, VEX_NO_OFFSET, "%s",
                  num < cur ? "an older manifest (kept for point-in-time reads, "
