@@ -1986,6 +1986,15 @@ typedef struct vex_backup_options {
      * place, and fail (VEX_CORRUPT, leaving nothing at dest) when it finds
      * damage; 0 = do not. Default 1. */
     int verify;
+    /* Called on the calling thread as the copy grows (about every MiB,
+     * and once at the end) with the bytes copied or linked so far and an
+     * estimate of the total (the segment and log files of every
+     * collection when the backup started; at least `done`; the last
+     * call has done = total), for a progress display. A non-zero return stops
+     * the backup, removes the partial copy and is returned. NULL = none.
+     * Default NULL. */
+    int (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx; /* passed to progress, owned by the caller */
 } vex_backup_options;
 
 /* What vex_backup copied. */

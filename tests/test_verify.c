@@ -785,6 +785,59 @@ static void test_backup_beside_writer(void)
     CHECK_RC(verify(src, &fd, NULL), VEX_OK);
 }
 
+typedef struct progress_log {
+    int calls, stop_at;
+    uint64_t last_done, last_total;
+    int monotonic;
+} progress_log;
+
+static int on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    progress_log *p = ctx;
+    if (done < p->last_done || total < done)
+        p->monotonic = 0;
+    p->last_done = done;
+    p->last_total = total;
+    return ++p->calls == p->stop_at ? 77 : 0;
+}
+
+/* The progress callback: called with growing counts, the last call with
+ * done = total; a non-zero return stops the backup, is returned, and
+ * leaves nothing behind. */
+static void test_backup_progress(void)
+{
+    char dest[400];
+    progress_log pl;
+    vex_backup_options bo;
+    vex_db *db;
+    struct stat st;
+    fresh();
+    db = open_db(work, 0, 1);
+    CHECK(db != NULL);
+    if (db == NULL)
+        return;
+    vex_backup_options_init(&bo);
+    bo.progress = on_progress;
+    bo.progress_ctx = &pl;
+    memset(&pl, 0, sizeof pl);
+    pl.monotonic = 1;
+    snprintf(dest, sizeof dest, "%s/progress_backup", tmp_root);
+    rm_rf(dest);
+    CHECK_RC(vex_backup(db, dest, &bo, NULL), VEX_OK);
+    CHECK(pl.calls >= 1 && pl.monotonic);
+    CHECK(pl.last_done == pl.last_total && pl.last_done > 100000);
+    rm_rf(dest);
+    memset(&pl, 0, sizeof pl);
+    pl.monotonic = 1;
+    pl.stop_at = 1;
+    CHECK_RC(vex_backup(db, dest, &bo, NULL), 77);
+    CHECK(strstr(vex_db_errmsg(db), "progress callback") != NULL);
+    CHECK(stat(dest, &st) != 0);
+    snprintf(dest + strlen(dest), sizeof dest - strlen(dest), ".partial");
+    CHECK(stat(dest, &st) != 0);
+    vex_db_close(db);
+}
+
 /* A damaged source: the copy does not verify, nothing is left at dest. */
 static void test_backup_damaged(void)
 {
@@ -1069,6 +1122,7 @@ int main(void)
     TEST_RUN(test_dump_mutated);
     TEST_RUN(test_backup_beside_writer);
     TEST_RUN(test_backup_damaged);
+    TEST_RUN(test_backup_progress);
     TEST_RUN(test_beside_writer_process);
     if (!test_failures_)
         rm_rf(tmp_root);

@@ -47,7 +47,7 @@
 #define COPY_CHUNK      (1u << 20)
 
 #define VX_ABI_BACKUP_OPTIONS                                                  \
-    VX_ABI_LAYOUT(vex_backup_options, verify, "options",                       \
+    VX_ABI_LAYOUT(vex_backup_options, progress_ctx, "options",                 \
                   "vex_backup_options_init")
 #define VX_ABI_BACKUP_REPORT                                                   \
     VX_ABI_LAYOUT(vex_backup_report, log_records, "report",                    \
@@ -60,8 +60,32 @@ typedef struct bctx {
     vex_err *err;
     vex_backup_options o;
     vex_backup_report r;
-    unsigned char *buf; /* COPY_CHUNK bytes */
+    unsigned char *buf;             /* COPY_CHUNK bytes */
+    uint64_t done, total, reported; /* for o.progress */
+    int stopped;                    /* o.progress returned non-zero */
 } bctx;
+
+/* `n` more bytes copied (or linked); o.progress about every MiB, and
+ * always with `force`. Its non-zero return stops the backup. */
+static int tick(bctx *b, uint64_t n, int force)
+{
+    int r;
+    b->done += n;
+    if (b->o.progress == NULL || (!force && b->done - b->reported < COPY_CHUNK))
+        return VEX_OK;
+    b->reported = b->done;
+    /* the last call (force) says done: the estimate counted whole log
+     * files, the copy only the records it took */
+    r = b->o.progress(b->o.progress_ctx, b->done,
+                      b->total > b->done && !force ? b->total : b->done);
+    if (r == 0)
+        return VEX_OK;
+    b->stopped = 1;
+    return vx_err_set(b->err, r,
+                      "backup: stopped by the progress callback (it "
+                      "returned %d)",
+                      r);
+}
 
 void vex_backup_options_init_size(vex_backup_options *opts, size_t size)
 {
@@ -122,6 +146,8 @@ static int copy_file(bctx *b, const char *from, const char *to, uint64_t size)
         rc = vx_file_read_exact(in, b->buf, n, off, b->err);
         if (rc == VEX_OK)
             rc = vex_file_write(out, b->buf, n, off, b->err);
+        if (rc == VEX_OK)
+            rc = tick(b, n, 0);
     }
     if (rc == VEX_OK)
         rc = vex_file_sync(out, VEX_SYNC_FULL, b->err);
@@ -174,6 +200,8 @@ static int copy_segment(bctx *b, const char *src, const char *dst,
                                 from, size, ms->file_size);
             if (rc == VEX_OK)
                 b->r.linked++;
+            if (rc == VEX_OK)
+                rc = tick(b, size, 0);
         }
     }
     if (rc == VEX_UNSUPPORTED) /* no links here: copy */
@@ -214,6 +242,7 @@ static int copy_record(void *ctx, uint64_t seq, const void *payload, size_t n)
         l->expect++;
         l->b->r.log_records++;
         l->b->r.bytes += n;
+        rc = tick(l->b, n, 0);
     }
     return rc;
 }
@@ -330,8 +359,8 @@ static int backup_collection(bctx *b, const char *src_root,
             vx_rmtree(b->vfs, b->mem, dst, &quiet);
         rc2 = vx_manifest_current(b->vfs, src, &quiet, &after);
         vx_err_destroy(&quiet);
-        if (rc == VEX_NOMEM || (rc2 == VEX_OK && after == before))
-            break;                 /* real: nothing moved */
+        if (rc == VEX_NOMEM || b->stopped || (rc2 == VEX_OK && after == before))
+            break; /* real: nothing moved (or the caller said stop) */
         if (rc2 == VEX_NOTFOUND) { /* dropped meanwhile */
             rc = VEX_OK;
             break;
@@ -384,6 +413,47 @@ static int copy_marker(bctx *b, const char *dst_root)
     return rc;
 }
 
+/* o.progress's total: the sizes of collection `name`'s current segments
+ * and log files now (best effort: an estimate, errors ignored). */
+typedef struct est {
+    bctx *b;
+    const char *dir;
+} est;
+
+static int est_file(void *ctx, const char *name, int kind)
+{
+    est *e = ctx;
+    char *p;
+    vex_file *f = NULL;
+    uint64_t size = 0;
+    if (kind != VEX_VFS_FILE ||
+        (p = vx_path_join(e->b->mem, e->dir, name)) == NULL)
+        return 0;
+    if (vex_vfs_open(e->b->vfs, p, VX_FILE_READONLY, &f, NULL) == VEX_OK &&
+        vex_file_size(f, &size, NULL) == VEX_OK)
+        e->b->total += size;
+    vex_file_close(f, NULL);
+    vx_mem_free(e->b->mem, p);
+    return 0;
+}
+
+static void estimate(bctx *b, const char *root, const char *name)
+{
+    char *dir = vx_path_join(b->mem, root, name), *wdir = NULL;
+    manifest m;
+    memset(&m, 0, sizeof m);
+    if (dir && vx_manifest_load(b->vfs, dir, b->mem, NULL, &m) == VEX_OK)
+        for (uint32_t i = 0; i < m.n_segments; i++)
+            b->total += m.segs[i].file_size;
+    vx_manifest_free(&m, b->mem);
+    if (dir && (wdir = vx_path_join(b->mem, dir, "wal")) != NULL) {
+        est e = {b, wdir};
+        vex_vfs_list(b->vfs, wdir, est_file, &e, NULL);
+    }
+    vx_mem_free(b->mem, wdir);
+    vx_mem_free(b->mem, dir);
+}
+
 /* opts->verify: the first error of the copy's verification. */
 typedef struct first_err {
     char msg[VEX_ERRMSG_MAX];
@@ -421,8 +491,12 @@ static int build(bctx *b, const char *part)
         if (rc == VEX_NOMEM)
             nomem(b);
     }
+    for (size_t i = 0; i < l.n && rc == VEX_OK && b->o.progress; i++)
+        estimate(b, b->db->coll_dir, l.v[i]);
     for (size_t i = 0; i < l.n && rc == VEX_OK; i++)
         rc = backup_collection(b, b->db->coll_dir, cdir, l.v[i]);
+    if (rc == VEX_OK)
+        rc = tick(b, 0, 1);
     if (rc == VEX_OK)
         rc = vex_vfs_sync_dir(b->vfs, cdir, b->err);
     if (rc == VEX_OK)

@@ -12,9 +12,34 @@
 #include "cli.h"
 #include "vexdb.h"
 
+typedef struct prog {
+    double t0, last;
+} prog;
+
+/* "backing up  45%  120.3 of 267.0 MiB  85.1 MiB/s  ETA 2 s" on a
+ * terminal, at most five times a second */
+static int on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    prog *p = ctx;
+    double now = vex_cli_now(), mib = 1024.0 * 1024.0, rate;
+    if (now - p->last < 0.2 && done < total)
+        return 0;
+    p->last = now;
+    rate = now > p->t0 ? (double)done / (now - p->t0) : 0;
+    fprintf(
+        stderr,
+        "\r\033[Kbacking up %3u%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %.0f s",
+        (unsigned)(total ? done * 100 / total : 100), (double)done / mib,
+        (double)total / mib, rate / mib,
+        rate > 0 ? (double)(total - done) / rate : 0.0);
+    fflush(stderr);
+    return 0;
+}
+
 static int run_backup(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                       int n_pos)
 {
+    prog pr;
     vex_db_options o;
     vex_backup_options bo;
     vex_backup_report r;
@@ -35,8 +60,11 @@ static int run_backup(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     bo.hard_link = vals[vex_args_index(cmd, "hard-link")].given;
     bo.verify = !vals[vex_args_index(cmd, "no-verify")].given;
     vex_backup_report_init(&r);
-    if (vex_cli_progress_enabled() && !json)
-        fprintf(stderr, "backing up %s to %s ...", pos[0], pos[1]);
+    pr.t0 = pr.last = t0;
+    if (vex_cli_progress_enabled() && !json) {
+        bo.progress = on_progress;
+        bo.progress_ctx = &pr;
+    }
     rc = vex_backup(db, pos[1], &bo, &r);
     if (vex_cli_progress_enabled() && !json)
         fprintf(stderr, "\r\033[K");
