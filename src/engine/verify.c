@@ -444,6 +444,14 @@ static void check_segment(vctx *v, const char *dir, const char *rdir,
         goto done;
     v->r.segments++;
     rc = vx_seg_open(v->vfs, path, number, &v->mem, &e, &s);
+    if (ms == NULL && rc == VEX_NOTFOUND)
+        goto done;  /* a leftover a writer removed since the listing */
+    if (ms == NULL) /* a leftover, or a flush's file not published yet */
+        emit(v, VEX_SEVERITY_WARNING, VEX_OK, rel, VEX_NO_OFFSET, "%s",
+             "a segment file no manifest names: the leftover of an "
+             "interrupted flush or compaction, one a compaction replaced, "
+             "or one a writer has not published yet (an open removes "
+             "leftovers)");
     if (rc != VEX_OK) {
         emit_err(v, rc == VEX_NOTFOUND ? VEX_SEVERITY_ERROR : sev, rc, rel, 0,
                  VEX_NO_OFFSET, &e);
@@ -777,14 +785,6 @@ static void check_files(vctx *v, const char *dir, const char *rdir,
                           krel, deleted_off(&kept[k], at), VEX_SEVERITY_ERROR);
             vx_mem_free(&v->mem, krel);
         } else {
-            char *srel = join(v, rdir, l.e[i].s);
-            if (srel == NULL)
-                goto done;
-            emit(v, VEX_SEVERITY_WARNING, VEX_OK, srel, VEX_NO_OFFSET, "%s",
-                 "a segment file no manifest names: the leftover of an "
-                 "interrupted flush or compaction, or one a compaction "
-                 "replaced (the next writable open removes it)");
-            vx_mem_free(&v->mem, srel);
             check_segment(v, dir, rdir, num, NULL, &m.config, mrel, 0,
                           VEX_SEVERITY_WARNING);
         }
