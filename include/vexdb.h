@@ -1851,6 +1851,258 @@ VEX_API int vex_delete_where(vex_collection *c, const vex_filter *where,
 VEX_API int vex_delete_where_text(vex_collection *c, const char *where,
                                   uint64_t *n_deleted);
 
+/* ---------------------------------------------------------------------
+ * Verify, dump and backup
+ *
+ * Tools for operators, behind `vex verify`, `vex dump` and `vex backup`.
+ * vex_db_verify reads every file of a database and checks everything
+ * that can be checked about it; vex_dump_file lists one file for a human
+ * (a bug report, a debugging session); vex_backup writes a consistent
+ * copy of a database that another handle may be writing to. All three
+ * read the database as a read-only open does ("Read-only opens" above):
+ * they take no lock and never write, create, rename or remove anything
+ * in it, so they work beside a process that holds it open for writing,
+ * which neither waits for them nor notices them. Files are untrusted
+ * input: damage is reported, never a crash.
+ * ------------------------------------------------------------------- */
+
+/* How serious a finding is. */
+typedef enum vex_severity {
+    /* A fact: a file that was checked and what it holds (reported only
+     * with vex_verify_options.report_info). */
+    VEX_SEVERITY_INFO = 0,
+    /* Not damage, worth knowing: a torn tail of the last log file (a
+     * crash cut an append short, or a writer is appending), a leftover
+     * file that the next writable open removes, live graph nodes that no
+     * search can reach. */
+    VEX_SEVERITY_WARNING = 1,
+    /* Damage: a file or record that fails a checksum or a rule, so that
+     * an open, a search or a read of it would fail (VEX_CORRUPT), or a
+     * file this library cannot read (VEX_UNSUPPORTED), or one it could
+     * not read at all (I/O errors). */
+    VEX_SEVERITY_ERROR = 2
+} vex_severity;
+
+/* vex_finding.offset when the finding is not about a byte of a file. */
+#define VEX_NO_OFFSET UINT64_MAX
+
+/* One finding of vex_db_verify. Every pointer is valid during the
+ * callback only (copy what you keep). */
+typedef struct vex_finding {
+    vex_severity severity;
+    int status; /* VEX_CORRUPT, VEX_UNSUPPORTED, VEX_IOERR, ...; VEX_OK for
+                   warnings and facts */
+    const char *collection; /* its name, or "" for the database's own files */
+    /* The file, relative to the database directory, '/'-separated
+     * ("collections/docs/seg-000000000000002a.vseg", "VEXDB"), or "" */
+    const char *file;
+    /* The byte offset in `file` where the damage was found (a record's,
+     * section's or field's first byte), or VEX_NO_OFFSET */
+    uint64_t offset;
+    const char *message; /* what is wrong, in English, one line */
+} vex_finding;
+
+/* Called once per finding, in the order found. A non-zero return stops
+ * the verification and is returned by vex_db_verify. */
+typedef int (*vex_finding_fn)(void *ctx, const vex_finding *f);
+
+/* Options of vex_db_verify. Fill with vex_verify_options_init(). */
+typedef struct vex_verify_options {
+    uint32_t struct_size;
+    /* Check only this collection (NUL-terminated name); NULL = the
+     * database's marker and every collection. Default NULL. */
+    const char *collection;
+    /* Where findings go; NULL = nowhere (the report still counts them).
+     * Called on the calling thread. Default NULL. */
+    vex_finding_fn on_finding;
+    void *ctx; /* passed to on_finding, owned by the caller */
+    /* 1 = also report INFO findings (one per file checked, with what it
+     * holds); 0 = warnings and errors only. Default 0. */
+    int report_info;
+    /* Allocator for the verification's own memory; NULL = malloc/free.
+     * Default NULL. */
+    const vex_allocator *allocator;
+} vex_verify_options;
+
+/* What vex_db_verify saw. Fill with vex_verify_report_init(). */
+typedef struct vex_verify_report {
+    uint32_t struct_size;
+    uint64_t errors;      /* ERROR findings */
+    uint64_t warnings;    /* WARNING findings */
+    uint64_t collections; /* collections checked */
+    uint64_t files;       /* files read */
+    uint64_t bytes;       /* bytes read */
+    uint64_t manifests;   /* manifest files checked (current and kept) */
+    uint64_t segments;    /* segment files checked */
+    uint64_t log_files;   /* write-ahead log files checked */
+    uint64_t log_records; /* log records checked */
+    uint64_t rows;        /* segment keys checked (ids, key maps, vectors) */
+    uint64_t graph_nodes; /* HNSW nodes whose links were checked */
+    uint64_t graph_links; /* HNSW level-0 links checked */
+} vex_verify_report;
+
+VEX_API void vex_verify_options_init(vex_verify_options *opts);
+VEX_API void vex_verify_options_init_size(vex_verify_options *opts,
+                                          size_t size);
+#define vex_verify_options_init(opts)                                          \
+    vex_verify_options_init_size((opts), sizeof *(opts))
+VEX_API void vex_verify_report_init(vex_verify_report *r);
+VEX_API void vex_verify_report_init_size(vex_verify_report *r, size_t size);
+#define vex_verify_report_init(r) vex_verify_report_init_size((r), sizeof *(r))
+
+/* Check the database in directory `path` without opening it: the format
+ * marker (VEXDB); for each collection (or only opts->collection) its
+ * CURRENT, every manifest file (the current one and those kept for
+ * point-in-time reads: checksum and every field rule), every segment
+ * file (header, section table, every section's checksum, the id, row-key
+ * and key-id maps, payload offsets, the metadata columns decoded
+ * strictly, the index blob with every vector and, for HNSW, every graph
+ * invariant: link targets in range, not free, not the node itself, not
+ * repeated, of a high enough level, link counts within the level's
+ * bound, levels, entry point, unique live ids; that the index holds
+ * exactly the segment's keys; that the segment matches its manifest
+ * entry and holds every id the manifest lists as deleted), and every
+ * write-ahead log file (header, every record's checksums and sequence
+ * number, every operation decoded and checked as replay checks it, and
+ * that the log continues where the manifest's segments end). Segment
+ * files no manifest names are leftovers (a WARNING; the next writable
+ * open removes them), checked all the same.
+ *
+ * Every problem is one finding passed to opts->on_finding, naming the
+ * collection, the file and the byte offset; verification goes on after
+ * damage, so one run reports every damaged file (within a file, what the
+ * first failed check hides cannot be checked). A database that a writer
+ * changes meanwhile is read like a read-only open reads it: when a
+ * collection's CURRENT moves while it is checked (a flush or compaction
+ * removed files), its findings are dropped and it is checked again, up
+ * to 32 times (then VEX_BUSY). Reads only.
+ *
+ * `opts` may be NULL (defaults); `report` may be NULL, else it is filled
+ * (initialise it with vex_verify_report_init). Returns VEX_OK when there
+ * is no ERROR finding, else the status of the first one (VEX_CORRUPT for
+ * damage); also VEX_NOTFOUND (no such directory, or no such collection,
+ * reported as a finding too), VEX_MISUSE (path NULL, a bad struct_size),
+ * VEX_NOMEM, VEX_BUSY, or the callback's non-zero return. Thread-safe:
+ * calls share nothing. Cost: one read of every byte of the database. */
+VEX_API int vex_db_verify(const char *path, const vex_verify_options *opts,
+                          vex_verify_report *report);
+
+/* Options of vex_dump_file. Fill with vex_dump_options_init(). */
+typedef struct vex_dump_options {
+    uint32_t struct_size;
+    /* Entries listed per list (ids, log records, deleted ids, columns,
+     * segments); the rest are counted ("... 9990 more"). 0 = all.
+     * Default 16. */
+    uint64_t max_items;
+    /* Allocator; NULL = malloc/free. Default NULL. */
+    const vex_allocator *allocator;
+} vex_dump_options;
+
+VEX_API void vex_dump_options_init(vex_dump_options *opts);
+VEX_API void vex_dump_options_init_size(vex_dump_options *opts, size_t size);
+#define vex_dump_options_init(opts)                                            \
+    vex_dump_options_init_size((opts), sizeof *(opts))
+
+/* List the file `path` for a human: a database marker (VEXDB), a CURRENT,
+ * a manifest (header, configuration, every segment with its deleted ids,
+ * the schema's size, the history block), a segment file (header, section
+ * table with each checksum checked, ids and their keys, metadata columns,
+ * payload sizes, the index blob's header and sections) or a write-ahead
+ * log file (header, then every record: offset, sequence number, sizes,
+ * checksums, and its operations: kind, id, metadata and payload sizes,
+ * when the collection's manifest two directories up gives the vector
+ * size). The kind comes from the file's first bytes (its magic), not its
+ * name. Each line (NUL-terminated, without a newline, valid during the
+ * call only) goes to fn(ctx, line); a non-zero return stops the listing
+ * and is returned. Damage ends the listing of the part it is in with a
+ * line "damage: <what> at offset N"; the rest of the file is still listed
+ * where its structure can still be found.
+ *
+ * Returns VEX_OK when the file is intact, VEX_CORRUPT when damage was
+ * found (each described by a "damage:" line), VEX_UNSUPPORTED when the
+ * file is not one of the kinds above or has a part this build cannot read
+ * (a newer format version, an unknown section kind), VEX_NOTFOUND, I/O
+ * errors, VEX_NOMEM (each of these described by a line starting
+ * "error: "), VEX_MISUSE (NULL path or fn, a bad struct_size: no line).
+ * Reads only; the file may belong to a database another process has
+ * open. Thread-safe. */
+VEX_API int vex_dump_file(const char *path, const vex_dump_options *opts,
+                          int (*fn)(void *ctx, const char *line), void *ctx);
+
+/* Options of vex_backup. Fill with vex_backup_options_init(). */
+typedef struct vex_backup_options {
+    uint32_t struct_size;
+    /* 1 = hard-link segment files into the copy where the file system
+     * allows it (segments are never modified, so a link is as good as a
+     * copy against everything but damage to the disk itself), copying
+     * the others; 0 = copy every byte. Manifests and logs are always
+     * written anew. Default 0. */
+    int hard_link;
+    /* 1 = check the finished copy with vex_db_verify before it is put in
+     * place, and fail (VEX_CORRUPT, leaving nothing at dest) when it finds
+     * damage; 0 = do not. Default 1. */
+    int verify;
+    /* Called on the calling thread as the copy grows (about every MiB,
+     * and once at the end) with the bytes copied or linked so far and an
+     * estimate of the total (the segment and log files of every
+     * collection when the backup started; at least `done`; the last
+     * call has done = total), for a progress display. A non-zero return stops
+     * the backup, removes the partial copy and is returned. NULL = none.
+     * Default NULL. */
+    int (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx; /* passed to progress, owned by the caller */
+} vex_backup_options;
+
+/* What vex_backup copied. */
+typedef struct vex_backup_report {
+    uint32_t struct_size;
+    uint64_t collections;
+    uint64_t segments;    /* segment files copied or linked */
+    uint64_t linked;      /* of which hard-linked */
+    uint64_t bytes;       /* bytes written (links count 0) */
+    uint64_t log_records; /* log records copied */
+} vex_backup_report;
+
+VEX_API void vex_backup_options_init(vex_backup_options *opts);
+VEX_API void vex_backup_options_init_size(vex_backup_options *opts,
+                                          size_t size);
+#define vex_backup_options_init(opts)                                          \
+    vex_backup_options_init_size((opts), sizeof *(opts))
+VEX_API void vex_backup_report_init(vex_backup_report *r);
+VEX_API void vex_backup_report_init_size(vex_backup_report *r, size_t size);
+#define vex_backup_report_init(r) vex_backup_report_init_size((r), sizeof *(r))
+
+/* Write a consistent copy of database `db` (open read-only or for
+ * writing, by this process or beside another) to the new directory
+ * `dest`, which must not exist (VEX_EXISTS) and whose parent must. Each
+ * collection is copied as of one moment while writers keep writing:
+ * the manifest CURRENT names, exactly the segment files it names (copied,
+ * or hard-linked, see hard_link), and the log records after its
+ * flushed_seq up to the last complete record at the time of the copy,
+ * cut at a record boundary, into a new manifest and log naming exactly
+ * that; so the copy holds, per collection, every commit up to some
+ * sequence number and none after it. When a writer publishes meanwhile
+ * (removing files the copy needs) the collection is copied again, up to
+ * 32 times (then VEX_BUSY). Collections are copied one after another, so
+ * two collections may be copied as of different moments. Kept manifest
+ * versions (manifest_retention) are not copied: the copy holds the
+ * current one. Under VEX_DURABILITY_NONE the copy may hold commits the
+ * writer had not synced yet.
+ *
+ * The copy is built in `dest` + ".partial", synced, verified (see
+ * opts->verify) and renamed to `dest` at the end: on any failure nothing
+ * is left at dest and the partial directory is removed (a ".partial"
+ * left by a crash is refused with VEX_EXISTS: remove it). Nothing in the
+ * source is written. Errors in vex_db_errmsg(db): VEX_EXISTS, VEX_NOTFOUND
+ * (dest's parent), VEX_CORRUPT (damage in a file being copied, or found
+ * by the verification, naming file and offset), VEX_BUSY, I/O errors
+ * (VEX_FULL for a full disk), VEX_NOMEM, VEX_MISUSE (NULL db or dest, a
+ * bad struct_size). `opts` may be NULL (defaults); `report` may be NULL.
+ * Thread-safe with every other call on db (it reads files only). */
+VEX_API int vex_backup(vex_db *db, const char *dest,
+                       const vex_backup_options *opts,
+                       vex_backup_report *report);
+
 #ifdef __cplusplus
 }
 #endif

@@ -105,40 +105,39 @@ int vx_rmtree(vex_vfs *vfs, const vex_mem *m, const char *path, vex_err *err)
  * The marker file
  * ------------------------------------------------------------------- */
 
-static int marker_check(vex_db *db, const char *path)
+int vx_db_marker_check(vex_vfs *vfs, const char *path, vex_err *err)
 {
     unsigned char b[MARKER_SIZE];
     vex_file *f = NULL;
     uint64_t size;
-    int rc =
-        db->vfs->methods->open(db->vfs, path, VX_FILE_READONLY, &f, &db->err);
+    int rc = vfs->methods->open(vfs, path, VX_FILE_READONLY, &f, err);
     if (rc != VEX_OK)
         return rc;
-    rc = db->vfs->methods->size(f, &size, &db->err);
+    rc = vfs->methods->size(f, &size, err);
     if (rc == VEX_OK && size != MARKER_SIZE)
-        rc = vx_err_set(&db->err, VEX_CORRUPT,
+        rc = vx_err_set(err, VEX_CORRUPT,
                         "%s: size %llu at offset 0, expected %d", path,
                         (unsigned long long)size, MARKER_SIZE);
     if (rc == VEX_OK)
-        rc = vx_file_read_exact(f, b, sizeof b, 0, &db->err);
-    db->vfs->methods->close(f, NULL);
+        rc = vx_file_read_exact(f, b, sizeof b, 0, err);
+    vfs->methods->close(f, NULL);
     if (rc != VEX_OK)
         return rc;
     if (memcmp(b, MARKER_MAGIC, 8) != 0)
-        return vx_err_set(&db->err, VEX_CORRUPT,
+        return vx_err_set(err, VEX_CORRUPT,
                           "%s: bad magic at offset 0: not a VexDB database",
                           path);
     if (vex_get_u32le(b + 28) != vex_crc32c(b, 28))
-        return vx_err_set(&db->err, VEX_CORRUPT,
+        return vx_err_set(err, VEX_CORRUPT,
                           "%s: checksum mismatch at offset 28", path);
     if (vex_get_u32le(b + 8) > MARKER_VERSION)
-        return vx_err_set(&db->err, VEX_UNSUPPORTED,
+        return vx_err_set(err, VEX_UNSUPPORTED,
                           "%s: format version %u at offset 8 is newer than "
                           "this library's %d",
                           path, vex_get_u32le(b + 8), MARKER_VERSION);
     if (vex_get_u32le(b + 8) == 0)
-        return vx_err_set(&db->err, VEX_CORRUPT,
-                          "%s: format version 0 at offset 8", path);
+        return vx_err_set(err, VEX_CORRUPT, "%s: format version 0 at offset 8",
+                          path);
     return VEX_OK;
 }
 
@@ -483,7 +482,7 @@ static int db_setup_ro(vex_db *db, const char *path, const char *marker)
                           "%s holds no VexDB database (no %s file; a "
                           "read-only open creates nothing)",
                           path, MARKER_NAME);
-    rc = marker_check(db, marker);
+    rc = vx_db_marker_check(db->vfs, marker, &db->err);
     if (rc != VEX_OK)
         return rc;
     rc = db->vfs->methods->exists(db->vfs, db->coll_dir, &kind, &db->err);
@@ -555,7 +554,7 @@ static int db_setup(vex_db *db, const char *path, const vex_db_options *o)
     if (rc != VEX_OK)
         goto out;
     if (kind == VEX_VFS_FILE) {
-        rc = marker_check(db, marker);
+        rc = vx_db_marker_check(db->vfs, marker, &db->err);
     } else {
         rc = db->vfs->methods->list(db->vfs, path, probe_entry, &probe,
                                     &db->err);

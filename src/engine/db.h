@@ -76,6 +76,21 @@ vex_collection *vx_db_find_open(vex_db *db, const char *name); /* mu held */
 /* Drop one reference; the last one unregisters and destroys (takes mu). */
 int vx_db_release(vex_db *db, vex_collection *c);
 
+/* Check the format marker file `path` (<db>/VEXDB): size, magic, CRC and
+ * version. VEX_CORRUPT / VEX_UNSUPPORTED naming the offset, I/O statuses
+ * (VEX_NOTFOUND when it is missing). Reads only. */
+int vx_db_marker_check(vex_vfs *vfs, const char *path, vex_err *err);
+
+/* vex_db_verify through `vfs` (verify.c; vex_backup checks its copy
+ * with the database's vfs). */
+int vx_db_verify_vfs(vex_vfs *vfs, const char *path,
+                     const vex_verify_options *opts, vex_verify_report *report);
+
+/* vex_dump_file through `vfs` (dump.c; the fuzz target uses the
+ * in-memory vfs). */
+int vx_dump_vfs(vex_vfs *vfs, const char *path, const vex_dump_options *opts,
+                int (*fn)(void *ctx, const char *line), void *ctx);
+
 #define VX_CREATING "CREATING"
 #define VX_DROPPING "DROPPING"
 

@@ -98,6 +98,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +202,10 @@ typedef struct hnsw {
     int borrowed;   /* arrays point into a caller's blob (vex_index_open_buffer)
                      */
     vex_qcodes *qc; /* NULL unless quantized */
+    /* the blob it was opened from in place (else NULL) and the end of its
+     * last section: only for the offsets in hnsw_verify_loaded's messages */
+    const unsigned char *blob_base;
+    uint64_t blob_size;
 } hnsw;
 
 /* ---------------------------------------------------------------------
@@ -2222,27 +2227,47 @@ static const unsigned char *section(const vex_blob_info *info,
 
 /* Check every structural invariant that search and repair rely on, so a
  * hostile blob can at worst give poor results, never a wild access. */
+/* " at offset N" (in the blob) for a byte of a blob opened in place, so
+ * that a caller that knows where the blob sits (a segment file: the
+ * index section's offset) can name the damaged byte; "" otherwise. */
+static const char *blob_at(const hnsw *h, const void *p, char *buf, size_t n)
+{
+    const unsigned char *q = p;
+    buf[0] = '\0';
+    if (h->blob_base != NULL && q >= h->blob_base &&
+        q < h->blob_base + h->blob_size)
+        snprintf(buf, n, " at offset %llu",
+                 (unsigned long long)(q - h->blob_base));
+    return buf;
+}
+
 static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry,
                               vex_err *err)
 {
     uint32_t sl, l, i;
     uint64_t live = 0;
+    char at[48];
     for (sl = 0; sl < h->n; sl++) {
         uint8_t lv = h->levels[sl], st_ = h->deleted[sl];
         if (lv > HNSW_MAX_LEVEL || st_ > 2)
-            return vx_err_set(err, VEX_CORRUPT,
-                              "hnsw blob: slot %u has level %u and state %u "
-                              "(at most %d and 2)",
-                              sl, lv, st_, HNSW_MAX_LEVEL);
+            return vx_err_set(
+                err, VEX_CORRUPT,
+                "hnsw blob: slot %u has level %u and state %u "
+                "(at most %d and 2)%s",
+                sl, lv, st_, HNSW_MAX_LEVEL,
+                blob_at(h,
+                        lv > HNSW_MAX_LEVEL ? &h->levels[sl] : &h->deleted[sl],
+                        at, sizeof at));
         if (st_ == 0)
             live++;
         if (h->upper_off[sl] > h->upper_len ||
             (uint64_t)lv * (h->M + 1) > h->upper_len - h->upper_off[sl])
             return vx_err_set(err, VEX_CORRUPT,
                               "hnsw blob: slot %u: upper links at word "
-                              "%llu run past the %llu words stored",
+                              "%llu run past the %llu words stored%s",
                               sl, (unsigned long long)h->upper_off[sl],
-                              (unsigned long long)h->upper_len);
+                              (unsigned long long)h->upper_len,
+                              blob_at(h, &h->upper_off[sl], at, sizeof at));
     }
     /* Upper link blocks of nodes in use must not share words: a write to
      * one node's list would otherwise change another's count, which later
@@ -2260,10 +2285,12 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry,
                 continue;
             for (; w < end; w++) {
                 if (used[w / 8] & (1u << (w % 8))) {
-                    rc = vx_err_set(err, VEX_CORRUPT,
-                                    "hnsw blob: slot %u: upper links at "
-                                    "word %llu overlap another node's",
-                                    sl, (unsigned long long)w);
+                    rc = vx_err_set(
+                        err, VEX_CORRUPT,
+                        "hnsw blob: slot %u: upper links at "
+                        "word %llu overlap another node's%s",
+                        sl, (unsigned long long)w,
+                        blob_at(h, &h->upper_off[sl], at, sizeof at));
                     break;
                 }
                 used[w / 8] |= (uint8_t)(1u << (w % 8));
@@ -2279,21 +2306,23 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry,
             continue;
         /* searches compute distances to deleted nodes too */
         if (vx_vector_check(&h->cfg, vec_ptr(h, sl), why, sizeof why) != VEX_OK)
-            return vx_err_set(err, VEX_CORRUPT, "hnsw blob: slot %u: %s", sl,
-                              why);
+            return vx_err_set(err, VEX_CORRUPT, "hnsw blob: slot %u: %s%s", sl,
+                              why, blob_at(h, vec_ptr(h, sl), at, sizeof at));
         if (h->cfg.metric == VEX_METRIC_COSINE &&
             !(isfinite(slot_aux(h, sl)) && slot_aux(h, sl) > 0.0f))
             return vx_err_set(err, VEX_CORRUPT,
                               "hnsw blob: slot %u: inverse norm %g is not "
-                              "finite and positive",
-                              sl, (double)slot_aux(h, sl));
+                              "finite and positive%s",
+                              sl, (double)slot_aux(h, sl),
+                              blob_at(h, vec_ptr(h, sl), at, sizeof at));
         for (l = 0; l <= h->levels[sl]; l++) {
             const uint32_t *lk = links_of(h, sl, l);
             if (lk[0] > max_links(h, l))
                 return vx_err_set(err, VEX_CORRUPT,
                                   "hnsw blob: slot %u level %u has %u "
-                                  "links, at most %u",
-                                  sl, l, lk[0], max_links(h, l));
+                                  "links, at most %u%s",
+                                  sl, l, lk[0], max_links(h, l),
+                                  blob_at(h, lk, at, sizeof at));
             for (i = 0; i < lk[0]; i++) {
                 uint32_t x = lk[1 + i], t;
                 /* the same rules vex_index_check applies: no self-links,
@@ -2305,31 +2334,34 @@ static int hnsw_verify_loaded(hnsw *h, uint64_t n_live, uint64_t entry,
                 if (x == sl || t < i)
                     return vx_err_set(err, VEX_CORRUPT,
                                       "hnsw blob: slot %u level %u links "
-                                      "to %u %s",
-                                      sl, l, x, x == sl ? "(itself)" : "twice");
+                                      "to %u %s%s",
+                                      sl, l, x, x == sl ? "(itself)" : "twice",
+                                      blob_at(h, &lk[1 + i], at, sizeof at));
                 if (x >= h->n || h->deleted[x] == 2 || h->levels[x] < l)
                     return vx_err_set(err, VEX_CORRUPT,
                                       "hnsw blob: slot %u level %u links "
-                                      "to %u, which is %s",
+                                      "to %u, which is %s%s",
                                       sl, l, x,
                                       x >= h->n ? "out of range"
                                       : h->deleted[x] == 2
                                           ? "a free slot"
-                                          : "not on that level");
+                                          : "not on that level",
+                                      blob_at(h, &lk[1 + i], at, sizeof at));
             }
         }
     }
     if (live != n_live)
         return vx_err_set(err, VEX_CORRUPT,
                           "hnsw blob: header says %llu live vectors, the "
-                          "state section has %llu",
+                          "state section has %llu at offset 40",
                           (unsigned long long)n_live, (unsigned long long)live);
     /* no entry point exactly when nothing is live */
     if (entry == NO_EP
             ? live > 0
             : ((uint32_t)entry >= h->n || h->deleted[(uint32_t)entry] == 2 ||
                (entry >> 32) != h->levels[(uint32_t)entry]))
-        return vx_err_set(err, VEX_CORRUPT, "hnsw blob: bad entry point 0x%llx",
+        return vx_err_set(err, VEX_CORRUPT,
+                          "hnsw blob: bad entry point 0x%llx at offset 72",
                           (unsigned long long)entry);
     return VEX_OK;
 }
@@ -2379,6 +2411,12 @@ static int hnsw_open(const vex_mem *mem, vex_pool *pool, vex_err *err,
     }
     /* borrowing: point at the blob (it outlives us); else copy it */
     h->borrowed = 1;
+    if (borrow) { /* for the offsets of hnsw_verify_loaded's messages */
+        h->blob_base = buf;
+        for (uint32_t k = 0; k < info->n_sections; k++)
+            if (info->sec[k].offset + info->sec[k].length > h->blob_size)
+                h->blob_size = info->sec[k].offset + info->sec[k].length;
+    }
     h->slots = (unsigned char *)p[0];
     h->vecs = (unsigned char *)(uintptr_t)p[6];
     h->ids = (uint64_t *)(uintptr_t)p[1];

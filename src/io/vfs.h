@@ -147,6 +147,11 @@ typedef struct vex_vfs_methods {
      * changes what the mapping reads. NULL in a vfs whose mappings are
      * private copies (dropping their pages would lose them). */
     void (*advise)(vex_file *f, const void *addr, size_t len, int advice);
+    /* Make `to` (which must not exist: VEX_EXISTS) a hard link of the file
+     * `from`: VEX_UNSUPPORTED when the two are on different file systems
+     * or the file system has no hard links. The directory is not synced.
+     * NULL in a vfs without hard links (callers copy instead). */
+    int (*link)(vex_vfs *vfs, const char *from, const char *to, vex_err *err);
 } vex_vfs_methods;
 
 #define VEX_ADVICE_COLD 1

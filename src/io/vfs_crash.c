@@ -1156,6 +1156,7 @@ static const vex_vfs_methods crash_methods = {
     crash_unlock,   crash_remove, crash_rename,  crash_sync_dir, crash_list,
     crash_mkdir,    crash_exists, crash_destroy, NULL, /* advise: a mapping is a
                                                           private copy */
+    NULL, /* link: none, callers copy */
 };
 
 int vx_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,

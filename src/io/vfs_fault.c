@@ -294,10 +294,14 @@ static void fault_destroy(vex_vfs *v)
 }
 
 static const vex_vfs_methods fault_methods = {
-    fault_open,     fault_close,  fault_read,    fault_write,    fault_size,
-    fault_truncate, fault_sync,   fault_mmap,    fault_munmap,   fault_lock,
-    fault_unlock,   fault_remove, fault_rename,  fault_sync_dir, fault_list,
-    fault_mkdir,    fault_exists, fault_destroy, fault_advise,
+    fault_open,   fault_close,    fault_read,
+    fault_write,  fault_size,     fault_truncate,
+    fault_sync,   fault_mmap,     fault_munmap,
+    fault_lock,   fault_unlock,   fault_remove,
+    fault_rename, fault_sync_dir, fault_list,
+    fault_mkdir,  fault_exists,   fault_destroy,
+    fault_advise, NULL, /* link: none, so callers copy through the injected
+                           calls */
 };
 
 int vx_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,

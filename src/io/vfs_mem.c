@@ -664,6 +664,7 @@ static const vex_vfs_methods mem_methods = {
     mem_unlock,   mem_remove, mem_rename,  mem_sync_dir, mem_list,
     mem_mkdir,    mem_exists, mem_destroy, NULL, /* advise: a mapping is a
                                                     private copy */
+    NULL,                                        /* link: none, callers copy */
 };
 
 int vx_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out)

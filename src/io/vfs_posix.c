@@ -304,6 +304,21 @@ static int posix_rename(vex_vfs *v, const char *from, const char *to,
                       to, vx_vfs_strerror(errno, buf, sizeof buf));
 }
 
+static int posix_link(vex_vfs *v, const char *from, const char *to,
+                      vex_err *err)
+{
+    char buf[128];
+    int rc;
+    (void)v;
+    if (link(from, to) == 0)
+        return VEX_OK;
+    rc = errno == EXDEV || errno == EPERM || errno == EMLINK
+             ? VEX_UNSUPPORTED
+             : vx_vfs_errno_rc(errno);
+    return vx_err_set(err, rc, "link %s -> %s: %s", from, to,
+                      vx_vfs_strerror(errno, buf, sizeof buf));
+}
+
 static int posix_sync_dir(vex_vfs *v, const char *path, vex_err *err)
 {
     int fd, r, rc = VEX_OK;
@@ -420,7 +435,7 @@ static const vex_vfs_methods posix_methods = {
     posix_open,     posix_close,  posix_read,    posix_write,    posix_size,
     posix_truncate, posix_sync,   posix_mmap,    posix_munmap,   posix_lock,
     posix_unlock,   posix_remove, posix_rename,  posix_sync_dir, posix_list,
-    posix_mkdir,    posix_exists, posix_destroy, posix_advise,
+    posix_mkdir,    posix_exists, posix_destroy, posix_advise,   posix_link,
 };
 
 int vx_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out)

@@ -693,6 +693,12 @@ uint64_t vx_seg_payload_bytes(const seg *s)
     return s->pay_off ? s->pay_off[s->info.n_keys] : 0;
 }
 
+void vx_seg_index_range(const seg *s, uint64_t *off, uint64_t *len)
+{
+    *off = s->has_index ? s->idx_off : 0;
+    *len = s->has_index ? s->idx_len : 0;
+}
+
 int vx_seg_meta(const seg *s, const unsigned char **p, size_t *len,
                 uint64_t *off)
 {

@@ -235,6 +235,11 @@ uint64_t vx_seg_payload_bytes(const seg *s);
  * *blob is NULL and *size 0. */
 int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err);
 
+/* The INDEX section's file offset and length (both 0 without one): an
+ * offset inside the blob plus this is the file offset (vex_db_verify
+ * reports damage found by the blob's checks that way). */
+void vx_seg_index_range(const seg *s, uint64_t *off, uint64_t *len);
+
 /* [p, p + len) of the mapping holds data read rarely and at random (the
  * full vectors of a quantized index, read by reranks only): hand its pages
  * back to the kernel (VEX_ADVICE_COLD); the next access reads them from

@@ -118,6 +118,7 @@ void vx_wal_options_init(wal_options *o)
 {
     o->max_file_bytes = 64u << 20;
     o->durability = WAL_DURABILITY_FULL;
+    o->first_seq = 1;
 }
 
 /* ---- names ---------------------------------------------------------- */
@@ -291,6 +292,7 @@ typedef struct scan_state {
      * are not opened */
     int skip_old;
     size_t first_idx; /* the first file scanned */
+    wal_pos *pos;     /* vx_wal_replay_at: where the reader is, or NULL */
 } scan_state;
 
 static int scan_reserve(scan_state *s, size_t n)
@@ -350,6 +352,11 @@ static int scan_file(scan_state *s, size_t idx)
     int rc;
 
     wal_name(name, first);
+    if (s->pos) {
+        s->pos->file_first = first;
+        s->pos->offset = 0;
+        s->pos->file_size = 0;
+    }
     rc = wal_path(path, s->dir, first, s->err);
     if (rc == VEX_OK)
         rc = vex_vfs_open(s->vfs, path, VX_FILE_READONLY, &f, s->err);
@@ -357,6 +364,8 @@ static int scan_file(scan_state *s, size_t idx)
         rc = vex_file_size(f, &size, s->err);
     if (rc != VEX_OK)
         goto cleanup;
+    if (s->pos)
+        s->pos->file_size = size;
     s->st.n_files++;
     if (idx > s->first_idx && first != s->st.next_seq) {
         rc = VX_CORRUPT(s->err,
@@ -446,6 +455,8 @@ static int scan_file(scan_state *s, size_t idx)
         }
         s->st.n_records++;
         s->st.next_seq++;
+        if (s->pos)
+            s->pos->offset = off;
         if (s->fn && seq >= s->from_seq) {
             s->st.n_delivered++;
             rc = s->fn(s->ctx, seq, s->buf + WAL_REC_HDR, len);
@@ -485,13 +496,17 @@ static int scan_dir(scan_state *s)
 
 static int replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
                   wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
-                  vex_err *err, wal_replay_stats *stats, int skip_old)
+                  vex_err *err, wal_replay_stats *stats, int skip_old,
+                  wal_pos *pos)
 {
     vex_mem mem;
     scan_state s;
     int rc;
     memset(&s, 0, sizeof s);
     s.skip_old = skip_old;
+    s.pos = pos;
+    if (pos)
+        memset(pos, 0, sizeof *pos);
     if (stats)
         memset(stats, 0, sizeof *stats);
     if (vfs == NULL || dir == NULL)
@@ -518,14 +533,21 @@ int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
                   wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
                   vex_err *err, wal_replay_stats *stats)
 {
-    return replay(vfs, dir, from_seq, fn, ctx, alloc, err, stats, 0);
+    return replay(vfs, dir, from_seq, fn, ctx, alloc, err, stats, 0, NULL);
+}
+
+int vx_wal_replay_at(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+                     wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
+                     vex_err *err, wal_replay_stats *stats, wal_pos *pos)
+{
+    return replay(vfs, dir, from_seq, fn, ctx, alloc, err, stats, 0, pos);
 }
 
 int vx_wal_replay_tail(vex_vfs *vfs, const char *dir, uint64_t from_seq,
                        wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
                        vex_err *err, wal_replay_stats *stats)
 {
-    return replay(vfs, dir, from_seq, fn, ctx, alloc, err, stats, 1);
+    return replay(vfs, dir, from_seq, fn, ctx, alloc, err, stats, 1, NULL);
 }
 
 /* ---- the writer --------------------------------------------------------- */
@@ -663,6 +685,9 @@ int vx_wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
         return vx_err_set(err, VEX_INVALID,
                           "vx_wal_open: max_file_bytes %llu not in 4096..2^40",
                           (unsigned long long)opts->max_file_bytes);
+    if (opts->first_seq == 0 || opts->first_seq == UINT64_MAX)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_wal_open: first_seq must be 1 .. 2^64 - 2");
     if (opts->durability != WAL_DURABILITY_FULL &&
         opts->durability != WAL_DURABILITY_NONE)
         return vx_err_set(err, VEX_INVALID, "vx_wal_open: bad durability %d",
@@ -701,10 +726,10 @@ int vx_wal_open(vex_vfs *vfs, const char *dir, const wal_options *opts,
     w->n_files = w->cap_files = s.files.n;
     w->cap_files = s.files.cap;
     s.files.v = NULL;
-    w->next_seq = s.st.n_files ? s.st.next_seq : 1;
+    w->next_seq = s.st.n_files ? s.st.next_seq : opts->first_seq;
     w->synced_seq = w->next_seq - 1;
     if (w->n_files == 0) {
-        rc = wal_start_file(w, 1, 0, err);
+        rc = wal_start_file(w, opts->first_seq, 0, err);
         goto cleanup;
     }
     last = w->firsts[w->n_files - 1];

@@ -57,6 +57,11 @@ typedef struct wal_options {
      * A single record larger than it still goes in (alone in its file). */
     uint64_t max_file_bytes;
     int durability; /* WAL_DURABILITY_*; default FULL */
+    /* The sequence number of the first record when the directory holds no
+     * log file yet (ignored otherwise), 1 .. 2^64 - 2; default 1. A backup
+     * (vex_backup) starts its copy of a log past its manifest's
+     * flushed_seq. */
+    uint64_t first_seq;
 } wal_options;
 
 void vx_wal_options_init(wal_options *o);
@@ -145,5 +150,23 @@ int vx_wal_replay(vex_vfs *vfs, const char *dir, uint64_t from_seq,
 int vx_wal_replay_tail(vex_vfs *vfs, const char *dir, uint64_t from_seq,
                        wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
                        vex_err *err, wal_replay_stats *stats);
+
+/* Where vx_wal_replay_at is: the file being read (its first sequence
+ * number, which names it, and its size) and the byte offset of the record
+ * being delivered. */
+typedef struct wal_pos {
+    uint64_t file_first;
+    uint64_t file_size;
+    uint64_t offset;
+} wal_pos;
+
+/* As vx_wal_replay, and *pos says where each record comes from: while fn
+ * runs it names the record's file and offset; after a failure, the file
+ * the failure was met in (its message has the offset); after VEX_OK, the
+ * last file read (with stats->bytes_ignored, the torn tail starts at
+ * file_size - bytes_ignored). For vex_db_verify and vex_dump_file. */
+int vx_wal_replay_at(vex_vfs *vfs, const char *dir, uint64_t from_seq,
+                     wal_replay_fn fn, void *ctx, const vex_allocator *alloc,
+                     vex_err *err, wal_replay_stats *stats, wal_pos *pos);
 
 #endif

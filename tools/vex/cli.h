@@ -27,6 +27,9 @@ extern const vex_cmd vex_cmd_export;
 extern const vex_cmd vex_cmd_flush;
 extern const vex_cmd vex_cmd_get;
 extern const vex_cmd vex_cmd_import;
+extern const vex_cmd vex_cmd_verify;
+extern const vex_cmd vex_cmd_dump;
+extern const vex_cmd vex_cmd_backup;
 
 /* seconds on CLOCK_MONOTONIC */
 double vex_cli_now(void);

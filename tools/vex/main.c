@@ -18,6 +18,7 @@
 /* One command per line, so that adding one is a one-line change. */
 /* clang-format off */
 static const vex_cmd *const commands[] = {
+    &vex_cmd_backup,
     &vex_cmd_bench,
     &vex_cmd_collections,
     &vex_cmd_compact,
@@ -25,6 +26,7 @@ static const vex_cmd *const commands[] = {
     &vex_cmd_create,
     &vex_cmd_delete,
     &vex_cmd_drop,
+    &vex_cmd_dump,
     &vex_cmd_export,
     &vex_cmd_flush,
     &vex_cmd_gen,
@@ -33,6 +35,7 @@ static const vex_cmd *const commands[] = {
     &vex_cmd_info,
     &vex_cmd_search,
     &vex_cmd_stats,
+    &vex_cmd_verify,
 };
 /* clang-format on */
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
