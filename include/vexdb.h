@@ -1941,11 +1941,13 @@ typedef struct vex_verify_report {
     uint64_t graph_links; /* HNSW level-0 links checked */
 } vex_verify_report;
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_verify_options_init(vex_verify_options *opts);
 VEX_API void vex_verify_options_init_size(vex_verify_options *opts,
                                           size_t size);
 #define vex_verify_options_init(opts)                                          \
     vex_verify_options_init_size((opts), sizeof *(opts))
+/* Fill *r with the defaults (see "Structs grow" above). */
 VEX_API void vex_verify_report_init(vex_verify_report *r);
 VEX_API void vex_verify_report_init_size(vex_verify_report *r, size_t size);
 #define vex_verify_report_init(r) vex_verify_report_init_size((r), sizeof *(r))
@@ -1998,6 +2000,7 @@ typedef struct vex_dump_options {
     const vex_allocator *allocator;
 } vex_dump_options;
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_dump_options_init(vex_dump_options *opts);
 VEX_API void vex_dump_options_init_size(vex_dump_options *opts, size_t size);
 #define vex_dump_options_init(opts)                                            \
@@ -2063,11 +2066,13 @@ typedef struct vex_backup_report {
     uint64_t log_records; /* log records copied */
 } vex_backup_report;
 
+/* Fill *opts with the defaults (see "Structs grow" above). */
 VEX_API void vex_backup_options_init(vex_backup_options *opts);
 VEX_API void vex_backup_options_init_size(vex_backup_options *opts,
                                           size_t size);
 #define vex_backup_options_init(opts)                                          \
     vex_backup_options_init_size((opts), sizeof *(opts))
+/* Fill *r with the defaults (see "Structs grow" above). */
 VEX_API void vex_backup_report_init(vex_backup_report *r);
 VEX_API void vex_backup_report_init_size(vex_backup_report *r, size_t size);
 #define vex_backup_report_init(r) vex_backup_report_init_size((r), sizeof *(r))

@@ -418,7 +418,14 @@ static void test_damage_marker_current_manifest(void)
     fresh();
     coll_file("h", "MANIFEST-", p, sizeof p);
     flip(p, 150); /* inside the configuration */
-    expect_damage("", "checksum mismatch", 256, 256); /* the CRC field */
+    {
+        /* the CRC field: the last 4 bytes (the clean close published a
+         * manifest that lists the 10 deletes of segment rows) */
+        struct stat st;
+        CHECK(stat(p, &st) == 0);
+        expect_damage("", "checksum mismatch", (uint64_t)st.st_size - 4,
+                      (uint64_t)st.st_size - 4);
+    }
     {
         /* the finding is about the manifest file */
         found fd;
@@ -534,7 +541,7 @@ static void test_damage_log(void)
     unsigned char *w;
     uint32_t plen;
     found fd;
-    int rc, i;
+    int rc;
 
     fresh();
     snprintf(dir, sizeof dir, "%s/collections/h/wal", work);
@@ -571,7 +578,12 @@ static void test_damage_log(void)
     expect_damage(name, "log record", 512 + 32 + 8, 512 + 32 + 8);
     free(w);
 
-    fresh(); /* torn tail: a warning, not damage */
+    /* A torn tail: the clean close published a manifest saying how far
+     * the log reaches (as_of_seq), so records cut from the end of the
+     * last log file are missing, which an open refuses (VEX_CORRUPT):
+     * damage. (Without such a manifest, as after a crash, a torn tail is
+     * the interrupted last write and only a warning.) */
+    fresh();
     snprintf(p + strlen(p) - strlen(name), sizeof p - strlen(p) + strlen(name),
              "%s", name);
     {
@@ -581,14 +593,9 @@ static void test_damage_log(void)
         CHECK(stat(q, &st) == 0);
         CHECK(truncate(q, st.st_size - 5) == 0);
         rc = verify(work, &fd, NULL);
-        CHECK_EQ_INT(rc, VEX_OK);
-        CHECK_EQ_INT(fd.errors, 0);
-        CHECK_EQ_INT(fd.warnings, 1);
-        for (i = 0; i < fd.n; i++)
-            if (fd.sev[i] == VEX_SEVERITY_WARNING)
-                CHECK(strstr(fd.msg[i], "torn tail") != NULL &&
-                      fd.off[i] < (uint64_t)st.st_size - 5 &&
-                      strstr(fd.file[i], name) != NULL);
+        CHECK(rc != VEX_OK);
+        CHECK(fd.errors >= 1);
+        CHECK(has_error(&fd, "wal", "records are missing") >= 0);
     }
 }
 
@@ -914,7 +921,7 @@ static void test_dump_kinds(void)
     coll_file("h", "MANIFEST-", p, sizeof p);
     CHECK_RC(dump(p, &l, 16), VEX_OK);
     CHECK(strstr(l.all, "collection \"h\": dim 8") && strstr(l.all, "seg-") &&
-          strstr(l.all, "1..400, 0 deleted") &&
+          strstr(l.all, "1..400, 10 deleted") &&
           strstr(l.all, "flushed_seq 400"));
     coll_file("h", "seg-", p, sizeof p);
     CHECK_RC(dump(p, &l, 5), VEX_OK);
