@@ -142,8 +142,7 @@ typedef struct vex_index_methods {
     size_t (*code_size)(void *ix);
     /* After a run of adds: finish the maintenance adds amortise over many
      * calls (HNSW: the reachability pass, so that every live node can be
-     * reached from the entry point), under the same rules as add. NULL:
-     * nothing to finish. */
+     * reached from the entry point), under the same rules as add. */
     int (*settle)(void *ix, vex_err *err);
 } vex_index_methods;
 
