@@ -680,12 +680,9 @@ static void write_links(uint32_t *lk, const cand *sel, uint32_t n)
 }
 
 /* Add `from` to the level-l links of `to`, pruning with the heuristic when
- * the list is full. */
-/* Add `from` to the level-l links of `to`, pruning with the heuristic when
- * the list is full; with `force`, a full list gives up its farthest link
- * for `from` instead. Returns whether `from` is in the list afterwards. */
+ * the list is full. Returns whether `from` is in the list afterwards. */
 static int link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c, uint32_t to,
-                     uint32_t from, float d, unsigned l, int force)
+                     uint32_t from, float d, unsigned l)
 {
     uint32_t *lk, cnt, i, max = max_links(h, l), k;
     int kept = 1;
@@ -707,20 +704,9 @@ static int link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c, uint32_t to,
     c->pool2[cnt].slot = from;
     c->pool2[cnt].d = d;
     qsort(c->pool2, cnt + 1, sizeof(cand), cand_cmp);
-    if (force) {
-        /* the nearest cnt of the cnt + 1, `from` among them unless it is
-         * the farthest of all, in which case it replaces that one */
-        k = cnt;
-        memcpy(c->sel, c->pool2, k * sizeof(cand));
-        for (i = 0; i < k && c->sel[i].slot != from; i++)
-            ;
-        if (i == k)
-            c->sel[k - 1].slot = from;
-    } else {
-        k = select_heuristic(h, s, c->pool2, cnt + 1, max, c->sel);
-        for (i = 0, kept = 0; i < k && !kept; i++)
-            kept = c->sel[i].slot == from;
-    }
+    k = select_heuristic(h, s, c->pool2, cnt + 1, max, c->sel);
+    for (i = 0, kept = 0; i < k && !kept; i++)
+        kept = c->sel[i].slot == from;
     write_links(lk, c->sel, k);
 out:
     pthread_mutex_unlock(stripe(h, to));
@@ -772,7 +758,7 @@ static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                 dists[i] = c->sel[i].d;
             }
             for (i = 0; i < k; i++)
-                link_back(h, s, c, c->nb[i], slot, dists[i], l, 0);
+                link_back(h, s, c, c->nb[i], slot, dists[i], l);
         }
         /* next level down starts from the nearest found here */
         cur = b.a[0].slot;
@@ -1204,7 +1190,7 @@ static void reach_grow(const hnsw *h, uint8_t *seen, uint32_t *queue,
  * searches walk through); the entry point at worst. */
 static uint32_t reach_anchor(const hnsw *h, const vex_simd_table *s,
                              hnsw_ctx *c, const uint8_t *seen, uint32_t u,
-                             uint32_t ep, float *d_out)
+                             uint32_t ep)
 {
     const uint32_t *lk = links_of(h, u, 0);
     uint32_t cnt = ld(lk), i, best = UINT32_MAX, pass;
@@ -1234,18 +1220,11 @@ static uint32_t reach_anchor(const hnsw *h, const vex_simd_table *s,
         for (pass = 0; pass < 2 && best == UINT32_MAX; pass++)
             for (i = 0; i < b.n && best == UINT32_MAX; i++) {
                 uint32_t x = b.a[i].slot & ~EXPANDED;
-                if (seen[x] && h->deleted[x] <= pass) {
+                if (seen[x] && h->deleted[x] <= pass)
                     best = x;
-                    bd = b.a[i].d;
-                }
             }
     }
-    if (best == UINT32_MAX) {
-        best = ep;
-        bd = dist_nodes(h, s, u, ep);
-    }
-    *d_out = bd;
-    return best;
+    return best == UINT32_MAX ? ep : best;
 }
 
 /* Make stranded node u a level-0 link of reachable node b without
@@ -1337,10 +1316,9 @@ static int connect_unreachable(hnsw *h, const vex_simd_table *s, hnsw_ctx *c)
     reach_grow(h, seen, queue, 0, &tail);
     for (sl = 0; sl < h->n; sl++) {
         uint32_t b, head;
-        float d;
         if (seen[sl] || h->deleted[sl] != 0)
             continue;
-        b = reach_anchor(h, s, c, seen, sl, (uint32_t)ep, &d);
+        b = reach_anchor(h, s, c, seen, sl, (uint32_t)ep);
         reach_link(h, s, b, sl);
         head = tail;
         seen[sl] = 1;
