@@ -23,6 +23,7 @@ B/A, and a table on stderr. Not a test.
 
 Usage: /usr/bin/python3 bench/ab_bench.py A_BUILD B_BUILD [--passes 3]
        [--workloads hnsw,filter,ingest,replay] [--glove-queries N]
+       [--hnsw-m 16] [--hnsw-efc 200] [--datasets sift,glove]
 """
 import argparse
 import json
@@ -50,10 +51,13 @@ def hnsw(build, args):
     rows = []
     for name, p, metric, nq in (("sift", SIFT, "l2", 0),
                                 ("glove", GLOVE, "cosine", args.glove_queries)):
+        if name not in args.datasets.split(","):
+            continue
         cmd = [os.path.join(build, "vex"), "bench", "--index", "hnsw",
                "--base", p + "_base.fvecs", "--queries", p + "_query.fvecs",
                "--gt", p + "_groundtruth.ivecs", "--metric", metric,
-               "--k", "10", "--M", "16", "--ef-construction", "200",
+               "--k", "10", "--M", str(args.hnsw_m), "--ef-construction",
+               str(args.hnsw_efc),
                "--threads", "2", "--ef", "16,32,64,128,256", "--repeat", "3",
                "--json"]
         if nq:
@@ -122,6 +126,9 @@ def main():
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--workloads", default="hnsw,filter,ingest,replay")
     ap.add_argument("--glove-queries", type=int, default=200)
+    ap.add_argument("--hnsw-m", type=int, default=16)   # hnsw workload only
+    ap.add_argument("--hnsw-efc", type=int, default=200)
+    ap.add_argument("--datasets", default="sift,glove")  # hnsw workload
     args = ap.parse_args()
     work = {"hnsw": lambda b: hnsw(b, args), "filter": lambda b: filt(b, args),
             "ingest": lambda b: storage(b, "ingest"),

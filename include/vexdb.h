@@ -567,7 +567,12 @@ VEX_API int vex_index_range_search(vex_index *idx, const void *query,
  * (may be NULL). With buf NULL and size 0, or a buffer that is too small,
  * nothing is written and the result is VEX_FULL: call again with a
  * buffer of *needed bytes. The index waits for running writes and blocks
- * new ones while it is copied; searches continue. */
+ * new ones while it is copied; searches continue. HNSW: when vectors were
+ * added since the graph last checked that every live vector can be
+ * reached from its entry point (adds do that only now and then, as it
+ * walks the whole graph), the call first links any that cannot (O(n)),
+ * so a blob always has every live vector reachable; VEX_NOMEM if that
+ * needs memory it cannot have. */
 VEX_API int vex_index_serialize(vex_index *idx, void *buf, uint64_t size,
                                 uint64_t *needed);
 
@@ -611,10 +616,15 @@ VEX_API int vex_index_open_buffer(const void *buf, uint64_t size,
                                   vex_index **out);
 
 /* Verify the index's internal invariants: for flat, that ids and slots
- * agree; for HNSW, link counts and targets, levels, the entry point and
- * the id map. VEX_OK, or VEX_CORRUPT with a message naming the first
- * broken invariant. Takes the index's write lock: use it in tests and
- * debugging, not on a hot path. */
+ * agree; for HNSW, link counts and targets, levels, the entry point, the
+ * id map, and that every live vector can be reached from the entry point
+ * on level 0 (a live vector that cannot is one no search returns; the
+ * message says how many and names the first by id). Like
+ * vex_index_serialize, it first links the vectors added since the last
+ * such pass, so it reports what a blob would hold. VEX_OK, or
+ * VEX_CORRUPT with a message naming the first broken invariant (VEX_NOMEM
+ * when that pass cannot have its memory). Takes the index's write lock:
+ * use it in tests and debugging, not on a hot path. */
 VEX_API int vex_index_check(vex_index *idx);
 
 /* The message of the most recent failed call on this handle, or "" if none

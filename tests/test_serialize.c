@@ -638,6 +638,68 @@ static void test_crafted_hnsw_cosine(void)
     vex_index_free(ix);
 }
 
+/* A live node no search can reach: every level-0 link to it removed (a
+ * valid blob, so the open accepts it), which vex_index_check must report,
+ * as a graph written by the code of issue 26 could have had; the search
+ * for its own vector shows why it matters. */
+static void test_crafted_unreachable(void)
+{
+    const spec *s = &SPECS[5];
+    size_t vb = vex_vector_size(s->elem, s->dim), nh = 0, i;
+    vex_index *ix = build(s, 300, 0, 4), *o;
+    crafted c;
+    uint32_t sl, victim, removed = 0, ep;
+    uint64_t vid;
+    int rc;
+    float q[12];
+    vex_hit hits[310];
+    char msg[512];
+    if (ix == NULL)
+        return;
+    CHECK_RC(vex_index_check(ix), VEX_OK);
+    craft_begin(&c, ix);
+    ep = (uint32_t)c.info.entry;
+    /* a node of level 0 only (no descent lands on it), not the entry */
+    for (victim = 17; victim == ep || sec_ptr(&c, VEX_SEC_LEVELS)[victim];)
+        victim++;
+    vid = ((const uint64_t *)(const void *)sec_ptr(&c, VEX_SEC_IDS))[victim];
+    for (sl = 0; sl < c.info.n_slots; sl++) {
+        uint32_t *lk = links0(&c, sl, vb), j, k = 0;
+        for (j = 0; j < lk[0]; j++)
+            if (lk[1 + j] != victim)
+                lk[1 + k++] = lk[1 + j];
+        removed += lk[0] - k;
+        for (j = k; j < lk[0]; j++)
+            lk[1 + j] = 0;
+        lk[0] = k;
+    }
+    CHECK(removed >= 1);
+    vx_blob_finish(&c.info, c.b);
+    o = open_blob(c.b, c.size, 0, &rc);
+    CHECK_RC(rc, VEX_OK);
+    if (o != NULL) {
+        CHECK_RC(vex_index_check(o), VEX_CORRUPT);
+        vex_index_errmsg_copy(o, msg, sizeof msg);
+        CHECK_MSG(strstr(msg, "unreachable from the entry point") != NULL, "%s",
+                  msg);
+        /* the node's own vector, with a beam as wide as the index */
+        memcpy(q, sec_ptr(&c, VEX_SEC_SLOTS) + victim * c.info.slot_bytes,
+               sizeof q);
+        {
+            vex_search_params p;
+            vex_search_params_init(&p);
+            p.ef_search = 310;
+            CHECK_RC(vex_index_search(o, q, 310, &p, hits, &nh), VEX_OK);
+        }
+        CHECK(nh < 300);
+        for (i = 0; i < nh; i++)
+            CHECK(hits[i].id != vid);
+        vex_index_free(o);
+    }
+    free(c.b);
+    vex_index_free(ix);
+}
+
 static void test_crafted_flat(void)
 {
     const spec *s = &SPECS[2];
@@ -740,6 +802,7 @@ int main(void)
     TEST_RUN(test_truncation);
     TEST_RUN(test_crafted_hnsw);
     TEST_RUN(test_crafted_hnsw_cosine);
+    TEST_RUN(test_crafted_unreachable);
     TEST_RUN(test_crafted_flat);
     TEST_RUN(test_open_options);
     return TEST_EXIT();

@@ -669,10 +669,17 @@ static void warm_segments(vex_collection *c)
     vx_err_destroy(&tmp);
 }
 
+/* Rows a later round of job_index needs before it indexes them: fewer
+ * stay in the exact tail until the write path schedules the job again
+ * (at 256 rows too, write.c). Each round ends with the graph's
+ * reachability pass (vx_mt_index_to), O(rows): rounds of a few rows under
+ * a steady trickle of writes would spend most of their time in it. */
+#define INDEX_ROUND_MIN 256
+
 static void job_index(vex_collection *c)
 {
     warm_segments(c);
-    for (;;) {
+    for (int round = 0;; round++) {
         vx_snap s;
         memtable *a;
         uint64_t n;
@@ -683,7 +690,8 @@ static void job_index(vex_collection *c)
         a = version_active(s.v);
         n = mt_rows(a);
         if (a->ix == NULL || n <= c->db->opts.memtable_exact_rows ||
-            mt_indexed(a) >= n) {
+            mt_indexed(a) >= n ||
+            (round > 0 && n - mt_indexed(a) < INDEX_ROUND_MIN)) {
             vx_coll_snap_drop(&s);
             return;
         }

@@ -1349,10 +1349,18 @@ static size_t flat_code_size(void *ix)
     return f->qc ? f->qc->code_size : 0;
 }
 
+/* The settle method: a flat index has no maintenance to finish. */
+static int flat_settle(void *ix, vex_err *err)
+{
+    (void)ix;
+    (void)err;
+    return VEX_OK;
+}
+
 const vex_index_methods vx_flat_methods = {
     "flat",      flat_create,    flat_destroy,      flat_reserve_api,
     flat_add,    flat_remove,    flat_get,          flat_count,
     flat_memory, flat_search,    flat_search_batch, flat_range_search,
     flat_check,  flat_serialize, flat_open,         flat_each,
-    flat_train,  flat_code_size,
+    flat_train,  flat_code_size, flat_settle,
 };

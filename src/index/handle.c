@@ -837,6 +837,11 @@ int vx_ix_scan(vx_ix *ix, vex_scan_fn fn, void *ctx)
     return ix->m->scan(ix->impl, fn, ctx);
 }
 
+int vx_ix_settle(vx_ix *ix, vex_err *err)
+{
+    return ix->m->settle(ix->impl, err);
+}
+
 int vx_ix_graph_stats(vx_ix *ix, vex_graph_stats *stats, vex_err *err)
 {
     return (ix->m->check(ix->impl, stats, err));

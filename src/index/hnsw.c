@@ -54,10 +54,16 @@
  *
  * 6. No stranded nodes. Pruning can leave a node with no in-links, which
  *    no search can then reach (hnswlib loses ~0.1-0.3% of nodes so, and
- *    with them the last points of recall). After every n/64 (at least 256)
- *    nodes added and after each repair, connect_unreachable() walks the
- *    graph from the entry point and links every stranded node from its
- *    nearest reachable neighbour.
+ *    with them the last points of recall). connect_unreachable() walks
+ *    level 0 from the entry point and links every live node it did not
+ *    reach from a reachable one without cutting any other path, so that
+ *    afterwards every live node is reachable. An add runs it only after
+ *    every n/64 (at least 256) nodes added, since the walk is O(n M);
+ *    so whatever must hold it runs it when nodes were added since
+ *    (hnsw_settle): a repair, a serialisation (every graph written has
+ *    every live node reachable), vex_index_check (which reports a live
+ *    node that is not as VEX_CORRUPT) and the settle method, which a
+ *    memtable calls after each run of adds.
  *
  * Concurrency. One rwlock guards the arrays' shape: adding vectors takes
  * it exclusively only to grow arrays and claim slots, then shared while
@@ -679,12 +685,9 @@ static void write_links(uint32_t *lk, const cand *sel, uint32_t n)
 }
 
 /* Add `from` to the level-l links of `to`, pruning with the heuristic when
- * the list is full. */
-/* Add `from` to the level-l links of `to`, pruning with the heuristic when
- * the list is full; with `force`, a full list gives up its farthest link
- * for `from` instead. Returns whether `from` is in the list afterwards. */
+ * the list is full. Returns whether `from` is in the list afterwards. */
 static int link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c, uint32_t to,
-                     uint32_t from, float d, unsigned l, int force)
+                     uint32_t from, float d, unsigned l)
 {
     uint32_t *lk, cnt, i, max = max_links(h, l), k;
     int kept = 1;
@@ -706,20 +709,9 @@ static int link_back(hnsw *h, const vex_simd_table *s, hnsw_ctx *c, uint32_t to,
     c->pool2[cnt].slot = from;
     c->pool2[cnt].d = d;
     qsort(c->pool2, cnt + 1, sizeof(cand), cand_cmp);
-    if (force) {
-        /* the nearest cnt of the cnt + 1, `from` among them unless it is
-         * the farthest of all, in which case it replaces that one */
-        k = cnt;
-        memcpy(c->sel, c->pool2, k * sizeof(cand));
-        for (i = 0; i < k && c->sel[i].slot != from; i++)
-            ;
-        if (i == k)
-            c->sel[k - 1].slot = from;
-    } else {
-        k = select_heuristic(h, s, c->pool2, cnt + 1, max, c->sel);
-        for (i = 0, kept = 0; i < k && !kept; i++)
-            kept = c->sel[i].slot == from;
-    }
+    k = select_heuristic(h, s, c->pool2, cnt + 1, max, c->sel);
+    for (i = 0, kept = 0; i < k && !kept; i++)
+        kept = c->sel[i].slot == from;
     write_links(lk, c->sel, k);
 out:
     pthread_mutex_unlock(stripe(h, to));
@@ -771,7 +763,7 @@ static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                 dists[i] = c->sel[i].d;
             }
             for (i = 0; i < k; i++)
-                link_back(h, s, c, c->nb[i], slot, dists[i], l, 0);
+                link_back(h, s, c, c->nb[i], slot, dists[i], l);
         }
         /* next level down starts from the nearest found here */
         cur = b.a[0].slot;
@@ -1177,66 +1169,209 @@ static void link_task(void *arg, size_t task, unsigned worker)
         insert_slot(j->h, j->s, j->ctx[worker], j->slots[i]);
 }
 
-/* Pruning can leave a node with no in-links on level 0 (later inserts
- * prune it out of every list that had it), and then no search can reach
- * it: hnswlib's graphs lose ~0.1-0.3% of their nodes this way, which caps
- * recall. After a large add, a breadth-first walk from the entry point
- * (through deleted nodes too, as searches go) finds such nodes, and each
- * is made a link of its nearest reachable out-neighbour, at the cost of
- * that one's farthest link. One pass: a link given up can rarely strand
- * another node, which the next pass catches. Shared lock held. Skipped
- * (it only improves recall) if its scratch cannot be allocated. */
-static void connect_unreachable(hnsw *h, const vex_simd_table *s, hnsw_ctx *c)
+/* Grow the level-0 reachable set: mark and queue every node reachable
+ * from queue[head..*tail) (already marked), through deleted nodes too, as
+ * searches go. Each node is queued once, so the queue needs n entries. */
+static void reach_grow(const hnsw *h, uint8_t *seen, uint32_t *queue,
+                       uint32_t head, uint32_t *tail)
 {
-    uint64_t ep = atomic_load(&h->ep);
-    uint8_t *seen;
-    uint32_t *queue, head = 0, tail = 0, sl, i;
-    if (ep == NO_EP)
-        return;
-    seen = vx_mem_calloc(h->mem, h->n, 1);
-    queue = vx_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
-    if (seen == NULL || queue == NULL)
-        goto out;
-    queue[tail++] = (uint32_t)ep;
-    seen[(uint32_t)ep] = 1;
-    while (head < tail) {
+    while (head < *tail) {
         const uint32_t *lk = links_of(h, queue[head++], 0);
-        uint32_t cnt = ld(lk);
+        uint32_t cnt = ld(lk), i;
         for (i = 0; i < cnt; i++) {
             uint32_t x = ld(&lk[1 + i]);
             if (!seen[x]) {
                 seen[x] = 1;
-                queue[tail++] = x;
+                queue[(*tail)++] = x;
             }
         }
     }
+}
+
+/* The reachable node to link stranded node u from: its nearest reachable
+ * out-neighbour (the link then becomes reciprocal), else the nearest node
+ * a level-0 beam search for u's vector finds from the entry point (every
+ * node it finds is reachable). Live nodes first, then tombstones (which
+ * searches walk through); the entry point at worst. */
+static uint32_t reach_anchor(const hnsw *h, const vex_simd_table *s,
+                             hnsw_ctx *c, const uint8_t *seen, uint32_t u,
+                             uint32_t ep)
+{
+    const uint32_t *lk = links_of(h, u, 0);
+    uint32_t cnt = ld(lk), i, best = UINT32_MAX, pass;
+    float bd = INFINITY;
+    for (i = 0; i < cnt; i++) {
+        uint32_t x = ld(&lk[1 + i]);
+        float d;
+        if (!seen[x] || h->deleted[x] != 0)
+            continue;
+        d = dist_nodes(h, s, u, x);
+        if (d < bd) {
+            bd = d;
+            best = x;
+        }
+    }
+    if (best == UINT32_MAX) {
+        const void *q = vec_ptr(h, u);
+        float qaux = slot_aux(h, u);
+        uint16_t gen = ctx_new_visit(c);
+        beam b;
+        beam_init(&b, c->beam, h->efc);
+        c->visited[ep] = gen;
+        c->visited[u] = gen;
+        beam_insert(&b, dist_q(h, s, q, qaux, ep), ep);
+        search_level(h, s, c, gen, q, qaux, 0, &b);
+        /* sorted nearest first: a live node, else any non-free one */
+        for (pass = 0; pass < 2 && best == UINT32_MAX; pass++)
+            for (i = 0; i < b.n && best == UINT32_MAX; i++) {
+                uint32_t x = b.a[i].slot & ~EXPANDED;
+                if (seen[x] && h->deleted[x] <= pass)
+                    best = x;
+            }
+    }
+    return best == UINT32_MAX ? ep : best;
+}
+
+/* Make stranded node u a level-0 link of reachable node b without
+ * stranding anything else: when b's list is full, u takes the place of
+ * b's farthest link t, and t becomes a link of u (u's list gives up its
+ * own farthest link if full). Every path that went b -> t now goes
+ * b -> u -> t, and no path from the entry point went through u (it was
+ * unreachable), so the reachable set only grows. */
+static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
+{
+    uint32_t *lk, cnt, i, far = 0, t;
+    float fd = -INFINITY;
+    pthread_mutex_lock(stripe(h, b));
+    lk = links_of(h, b, 0);
+    cnt = ld(lk);
+    if (cnt < h->M0) {
+        st(&lk[1 + cnt], u);
+        st(&lk[0], cnt + 1);
+        pthread_mutex_unlock(stripe(h, b));
+        return;
+    }
+    for (i = 0; i < cnt; i++) {
+        float d = dist_nodes(h, s, b, ld(&lk[1 + i]));
+        if (d > fd) {
+            fd = d;
+            far = i;
+        }
+    }
+    t = ld(&lk[1 + far]);
+    st(&lk[1 + far], u);
+    pthread_mutex_unlock(stripe(h, b));
+
+    pthread_mutex_lock(stripe(h, u));
+    lk = links_of(h, u, 0);
+    cnt = ld(lk);
+    for (i = 0; i < cnt && ld(&lk[1 + i]) != t; i++)
+        ;
+    if (i == cnt && cnt < h->M0) {
+        st(&lk[1 + cnt], t);
+        st(&lk[0], cnt + 1);
+    } else if (i == cnt) {
+        fd = -INFINITY;
+        for (i = 0; i < cnt; i++) {
+            float d = dist_nodes(h, s, u, ld(&lk[1 + i]));
+            if (d > fd) {
+                fd = d;
+                far = i;
+            }
+        }
+        st(&lk[1 + far], t);
+    }
+    pthread_mutex_unlock(stripe(h, u));
+}
+
+/* Pruning can leave a node with no in-links on level 0 (later inserts
+ * prune it out of every list that had it), or in a small island whose
+ * in-links all come from unreachable nodes, and then no search can reach
+ * it: hnswlib's graphs lose ~0.1-0.3% of their nodes this way, which caps
+ * recall. This pass walks level 0 breadth first from the entry point
+ * (through deleted nodes too, as searches go) and links every live node
+ * it did not reach from a reachable one (reach_anchor, reach_link), then
+ * extends the walk from that node, so that when it returns every live
+ * node is reachable from the entry point. Measured on a collection with
+ * deletes, upserts and small memtables: an earlier form (one walk, each
+ * stranded node linked from a reachable out-neighbour, or skipped when it
+ * had none, at the cost of the anchor's farthest link) left nodes
+ * stranded by the link it gave up and islands with no reachable
+ * out-neighbour. Caller holds the rwlock, and no add links meanwhile (an
+ * add runs it after its own linking, where a concurrent add may still be
+ * linking: nodes that add strands count towards the next pass). On
+ * success the pending count (since_connect) is not touched: callers
+ * decide. VEX_NOMEM if its scratch cannot be had (nothing changed). */
+static int connect_unreachable(hnsw *h, const vex_simd_table *s, hnsw_ctx *c)
+{
+    uint64_t ep = atomic_load(&h->ep);
+    uint8_t *seen;
+    uint32_t *queue, tail = 0, sl;
+    if (ep == NO_EP || h->n == 0)
+        return VEX_OK;
+    seen = vx_mem_calloc(h->mem, h->n, 1);
+    queue = vx_mem_alloc(h->mem, (size_t)h->n * sizeof *queue);
+    if (seen == NULL || queue == NULL) {
+        vx_mem_free(h->mem, seen);
+        vx_mem_free(h->mem, queue);
+        return VEX_NOMEM;
+    }
+    queue[tail++] = (uint32_t)ep;
+    seen[(uint32_t)ep] = 1;
+    reach_grow(h, seen, queue, 0, &tail);
     for (sl = 0; sl < h->n; sl++) {
-        const uint32_t *lk;
-        uint32_t cnt, best = UINT32_MAX;
-        float bd = INFINITY;
+        uint32_t b, head;
         if (seen[sl] || h->deleted[sl] != 0)
             continue;
-        lk = links_of(h, sl, 0);
-        cnt = ld(lk);
-        for (i = 0; i < cnt; i++) {
-            uint32_t x = ld(&lk[1 + i]);
-            float d;
-            if (!seen[x] || h->deleted[x] == 2)
-                continue;
-            d = dist_nodes(h, s, sl, x);
-            if (d < bd) {
-                bd = d;
-                best = x;
-            }
-        }
-        if (best != UINT32_MAX) {
-            link_back(h, s, c, best, sl, bd, 0, 1);
-            seen[sl] = 1;
-        }
+        b = reach_anchor(h, s, c, seen, sl, (uint32_t)ep);
+        reach_link(h, s, b, sl);
+        head = tail;
+        seen[sl] = 1;
+        queue[tail++] = sl;
+        reach_grow(h, seen, queue, head, &tail);
     }
-out:
     vx_mem_free(h->mem, seen);
     vx_mem_free(h->mem, queue);
+    return VEX_OK;
+}
+
+/* Run the reachability pass if nodes were linked since the last one, so
+ * that what is serialised, checked or searched next has every live node
+ * reachable. Caller holds the rwlock (shared suffices: it then keeps any
+ * add from claiming) and no add is linking. VEX_NOMEM if scratch cannot
+ * be had (the pass stays pending). */
+static int hnsw_settle(hnsw *h)
+{
+    hnsw_ctx *c;
+    uint64_t since;
+    int rc;
+    if (atomic_load(&h->ep) == NO_EP ||
+        (since = atomic_exchange(&h->since_connect, 0)) == 0)
+        return VEX_OK;
+    rc = hnsw_ctx_acquire(h, 1, h->efc, &c);
+    if (rc == VEX_OK) {
+        rc = connect_unreachable(h, vx_simd(), c);
+        hnsw_ctx_release(h, 1, &c);
+    }
+    if (rc != VEX_OK)
+        atomic_fetch_add(&h->since_connect, since);
+    return rc;
+}
+
+/* The settle method (index/index.h): after a run of adds. */
+static int hnsw_settle_m(void *ix, vex_err *err)
+{
+    hnsw *h = ix;
+    int rc = VEX_OK;
+    if (atomic_load(&h->since_connect) == 0)
+        return VEX_OK;
+    pthread_rwlock_rdlock(&h->lock);
+    if (h->linking == 0)
+        rc = hnsw_settle(h);
+    pthread_rwlock_unlock(&h->lock);
+    if (rc != VEX_OK)
+        rc = vx_err_set(err, rc, "out of memory for the reachability pass");
+    return rc;
 }
 
 static int repair_due(const hnsw *h)
@@ -1321,8 +1456,12 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n,
         uint64_t since = atomic_fetch_add(&h->since_connect, n) + n;
         uint64_t due =
             h->n / 64 > HNSW_CONNECT_MIN ? h->n / 64 : HNSW_CONNECT_MIN;
-        if (since >= due && atomic_exchange(&h->since_connect, 0) >= due)
-            connect_unreachable(h, job.s, ctx[0]);
+        if (since >= due) {
+            since = atomic_exchange(&h->since_connect, 0);
+            /* out of memory: the pass only moves; serialising retries */
+            if (since && connect_unreachable(h, job.s, ctx[0]) != VEX_OK)
+                atomic_fetch_add(&h->since_connect, since);
+        }
     }
     hnsw_ctx_release(h, width, ctx);
     pthread_rwlock_unlock(&h->lock);
@@ -1852,7 +1991,8 @@ static void hnsw_repair(hnsw *h)
     int rc;
 
     job.buf_cap = (size_t)h->M0 * (h->M0 + 1) + 2; /* one hop */
-    if (hnsw_ctx_acquire(h, width, 1, ctx) != VEX_OK)
+    /* beams of efc: the reachability pass at the end may search */
+    if (hnsw_ctx_acquire(h, width, h->efc, ctx) != VEX_OK)
         return;
     rc = VEX_OK;
     for (w = 0; w < width; w++) {
@@ -1887,7 +2027,12 @@ static void hnsw_repair(hnsw *h)
             }
         }
         h->n_deleted = 0;
-        connect_unreachable(h, job.s, ctx[0]); /* relinking may strand some */
+        /* relinking may strand some; without scratch for the pass, it
+         * stays pending for the next add or the serialisation */
+        if (connect_unreachable(h, job.s, ctx[0]) == VEX_OK)
+            atomic_store(&h->since_connect, 0);
+        else
+            atomic_fetch_add(&h->since_connect, 1);
     }
     for (w = 0; w < width; w++)
         vx_mem_free(h->mem, buf[w]);
@@ -1982,7 +2127,7 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out, vex_err *err)
 {
     hnsw *h = ix;
     vex_graph_stats st;
-    uint32_t sl, *queue = NULL;
+    uint32_t sl, first = 0, *queue = NULL;
     uint8_t *seen = NULL;
     uint64_t ep, head = 0, tail = 0;
     int rc = VEX_OK;
@@ -1990,6 +2135,11 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out, vex_err *err)
     memset(&st, 0, sizeof st);
     st.min_degree = UINT32_MAX;
     pthread_rwlock_wrlock(&h->lock); /* a quiet graph */
+    /* what a serialisation would write: nodes linked since the last
+     * reachability pass get it first (an add between its claim and its
+     * linking is not quiet: its nodes have no links yet) */
+    if (h->linking == 0 && (rc = hnsw_settle(h)) != VEX_OK)
+        rc = vx_err_set(err, rc, "out of memory for the reachability pass");
     ep = atomic_load(&h->ep);
     for (sl = 0; sl < h->n && rc == VEX_OK; sl++) {
         unsigned l;
@@ -2079,10 +2229,19 @@ static int hnsw_check(void *ix, vex_graph_stats *st_out, vex_err *err)
                 }
             }
             for (sl = 0; sl < h->n; sl++)
-                if (h->deleted[sl] == 0 && !seen[sl])
-                    st.unreachable++;
+                if (h->deleted[sl] == 0 && !seen[sl] && st.unreachable++ == 0)
+                    first = sl;
         }
     }
+    /* searches start at the entry point: a live node it cannot reach on
+     * level 0 is a record no search returns */
+    if (rc == VEX_OK && st.unreachable > 0 && h->linking == 0)
+        rc = vx_err_set(err, VEX_CORRUPT,
+                        "hnsw: %llu live node%s unreachable from the entry "
+                        "point on level 0 (the first: slot %u, id %llu)",
+                        (unsigned long long)st.unreachable,
+                        st.unreachable == 1 ? " is" : "s are", first,
+                        (unsigned long long)h->ids[first]);
     if (rc == VEX_OK && st.nodes != h->map.count)
         rc = vx_err_set(err, VEX_CORRUPT,
                         "hnsw: %llu live nodes but %zu ids mapped",
@@ -2119,6 +2278,14 @@ static int hnsw_serialize(void *ix, unsigned char *buf, uint64_t size,
     if (h->linking) {
         pthread_rwlock_unlock(&h->lock);
         pthread_rwlock_wrlock(&h->lock);
+    }
+    /* nodes linked since the last reachability pass: run it, so that
+     * every graph written has every live node reachable */
+    if (h->linking == 0 && (rc = hnsw_settle(h)) != VEX_OK) {
+        pthread_rwlock_unlock(&h->lock);
+        return vx_err_set(err, rc,
+                          "out of memory linking unreachable nodes before "
+                          "serialising");
     }
     info.kind = VEX_INDEX_HNSW;
     info.elem = h->cfg.elem;
@@ -2577,5 +2744,5 @@ const vex_index_methods vx_hnsw_methods = {
     hnsw_add,    hnsw_remove,    hnsw_get,          hnsw_count,
     hnsw_memory, hnsw_search,    hnsw_search_batch, hnsw_range_search,
     hnsw_check,  hnsw_serialize, hnsw_open,         hnsw_scan,
-    hnsw_train,  hnsw_code_size,
+    hnsw_train,  hnsw_code_size, hnsw_settle_m,
 };

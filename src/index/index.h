@@ -140,6 +140,10 @@ typedef struct vex_index_methods {
     int (*train)(void *ix, const float *sample, size_t n, vex_err *err);
     /* Bytes per code, 0 when unquantized. */
     size_t (*code_size)(void *ix);
+    /* After a run of adds: finish the maintenance adds amortise over many
+     * calls (HNSW: the reachability pass, so that every live node can be
+     * reached from the entry point), under the same rules as add. */
+    int (*settle)(void *ix, vex_err *err);
 } vex_index_methods;
 
 /* Whether a vector is acceptable for an index of this configuration:

@@ -121,6 +121,12 @@ int vx_ix_add(vx_ix *ix, const uint64_t *ids, const void *vecs, size_t n,
               vex_err *err);
 int vx_ix_remove(vx_ix *ix, uint64_t id, vex_err *err);
 
+/* After a run of adds (a memtable brought up to date): finish what adds
+ * amortise (HNSW: link every live node no search could reach from the
+ * entry point; serialising and checking do it too). Same threading as
+ * add. VEX_NOMEM (the work stays pending). */
+int vx_ix_settle(vx_ix *ix, vex_err *err);
+
 /* vex_index_train without its argument checks (a quantized index;
  * sample NULL with n 0 = its own vectors; sample rows valid). */
 int vx_ix_train(vx_ix *ix, const float *sample, size_t n, vex_err *err);

@@ -500,6 +500,12 @@ int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
         if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
             break;
     }
+    /* the graph's reachability pass, which adds run only now and then:
+     * every row the graph holds can then be found by a search. Out of
+     * memory it stays pending (the flush's serialisation runs it or
+     * fails), which is no reason to fail the indexing. */
+    if (rc == VEX_OK)
+        (void)vx_ix_settle(m->ix, NULL);
     pthread_mutex_unlock(&m->index_mu);
     return rc;
 }
