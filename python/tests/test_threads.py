@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One collection and one index used from many Python threads at once,
+and proof that the GIL is released while the library works."""
+import threading
+import time
+
+import numpy as np
+
+import vexdb
+from conftest import DIM
+
+
+def run_threads(fns):
+    errors = []
+
+    def wrap(fn):
+        try:
+            fn()
+        except BaseException as e:  # report in the main thread
+            errors.append(e)
+
+    ts = [threading.Thread(target=wrap, args=(f,)) for f in fns]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+
+
+def test_many_threads_one_collection(coll, data):
+    def writer(base):
+        def fn():
+            for i in range(50):
+                coll.upsert(base + i, data[i], metadata={"w": base})
+        return fn
+
+    def reader():
+        for i in range(200):
+            h = coll.search(data[i % 100], k=5, where="year >= 1990")
+            assert len(h.ids) == 5
+            assert coll.get(i % 100).id == i % 100
+
+    def deleter():
+        for i in range(400, 450):
+            coll.delete([i])
+
+    run_threads([writer(10_000), writer(20_000), reader, reader, reader, deleter])
+    assert len(coll) == 500 + 100 - 50
+    assert coll.count(where="w = 10000") == 50
+
+
+def test_many_threads_one_index(data):
+    ix = vexdb.Index(dim=DIM, index="hnsw", threads=2)
+    ix.add(np.arange(250), data[:250])
+
+    def adder():
+        for i in range(250, 500):
+            ix.add([i], data[i:i + 1])
+
+    def searcher():
+        for i in range(300):
+            I, _ = ix.search(data[i % 250], k=1, ef=32)
+            assert I[0] == i % 250
+
+    run_threads([adder, searcher, searcher, searcher])
+    assert len(ix) == 500
+
+
+def test_close_waits_for_running_calls(tmp_path, data):
+    db = vexdb.open(str(tmp_path / "cw"))
+    c = db.create_collection("c", dim=DIM, index="flat")
+    c.upsert(np.arange(500), data)
+    stop = threading.Event()
+    outcomes = []
+
+    def searcher():
+        while not stop.is_set():
+            try:
+                c.search(data[:50], k=10)
+            except vexdb.Misuse:  # closed under us: a clean error
+                outcomes.append("closed")
+                return
+        outcomes.append("stopped")
+
+    ts = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in ts:
+        t.start()
+    time.sleep(0.05)
+    db.close()
+    stop.set()
+    for t in ts:
+        t.join()
+    assert outcomes.count("closed") == 3
+
+
+def test_gil_released_during_search(rng):
+    """A pure-Python thread keeps running while one long batch search is
+    in C: with the GIL held it could not run at all during the call."""
+    X = rng.standard_normal((20000, 64)).astype(np.float32)
+    ix = vexdb.Index(dim=64, index="flat", threads=1)
+    ix.add(np.arange(len(X)), X)
+    Q = X[:400]
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    time.sleep(0.01)
+    t0 = time.perf_counter()
+    ix.search(Q, k=10, threads=1)
+    t1 = time.perf_counter()
+    stop.set()
+    t.join()
+    assert t1 - t0 > 0.05, "search too short to tell"
+    margin = 0.2 * (t1 - t0)
+    inside = [x for x in ticks if t0 + margin < x < t1 - margin]
+    assert len(inside) > 100, (len(inside), t1 - t0)
