@@ -120,6 +120,8 @@ static PyObject *raise_status(int rc, const char *msg)
 /* vexdb.Invalid with a formatted message: bad input the binding itself
  * refuses before calling the library. */
 static PyObject *raise_invalid(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static PyObject *raise_invalid(const char *fmt, ...)
 {
     char buf[MSG_MAX];
     va_list ap;
@@ -2183,11 +2185,13 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
             if (PyUnicode_CompareWithASCIIString(kn, names[j]) == 0)
                 break;
         if (j == 6 || v[j]) {
-            PyErr_Format(PyExc_TypeError,
-                         j == 6 ? "search() got an unexpected keyword "
-                                  "argument %R"
-                                : "search() got multiple values for %R",
-                         kn);
+            if (j == 6)
+                PyErr_Format(PyExc_TypeError,
+                             "search() got an unexpected keyword argument %R",
+                             kn);
+            else
+                PyErr_Format(PyExc_TypeError,
+                             "search() got multiple values for %R", kn);
             return NULL;
         }
         v[j] = args[nargs + i];
@@ -2995,11 +2999,13 @@ static PyObject *index_search(IndexObject *self, PyObject *const *args,
             if (PyUnicode_CompareWithASCIIString(kn, names[j]) == 0)
                 break;
         if (j == 4 || v[j]) {
-            PyErr_Format(PyExc_TypeError,
-                         j == 4 ? "search() got an unexpected keyword "
-                                  "argument %R"
-                                : "search() got multiple values for %R",
-                         kn);
+            if (j == 4)
+                PyErr_Format(PyExc_TypeError,
+                             "search() got an unexpected keyword argument %R",
+                             kn);
+            else
+                PyErr_Format(PyExc_TypeError,
+                             "search() got multiple values for %R", kn);
             return NULL;
         }
         v[j] = args[nargs + i];
