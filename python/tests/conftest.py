@@ -7,12 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-# Run from a source checkout without the CMake build: python/ on the path
-# (the module must then have been built in place: setup.py build_ext -i).
-if "vexdb" not in sys.modules and not os.environ.get("PYTHONPATH"):
+# The package under test: an installed one (pip), the CMake build's
+# (PYTHONPATH=build/python, as ctest sets), or else python/ itself after
+# `setup.py build_ext --inplace`.
+try:
+    import vexdb
+except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import vexdb  # noqa: E402
+    import vexdb  # noqa: E402
 
 DIM = 16
 
