@@ -835,6 +835,12 @@ static int db_close_impl(DbObject *self)
 {
     if (!self->db)
         return VEX_OK;
+    /* New calls on the database now refuse (P3); calls in flight finish,
+     * and an open or create that finishes after this point closes the
+     * handle it got (db_adopt), so the list below is complete. */
+    vex_db *db = self->db;
+    self->db = NULL;
+    wait_idle(&self->active);
     int first = VEX_OK;
     /* Each collection object unlinks itself as it closes. */
     while (self->colls) {
@@ -842,9 +848,6 @@ static int db_close_impl(DbObject *self)
         if (first == VEX_OK)
             first = rc;
     }
-    vex_db *db = self->db;
-    self->db = NULL;
-    wait_idle(&self->active);
     int rc;
     PyThreadState *ts_ = PyEval_SaveThread();
     rc = vex_db_close(db);
@@ -852,6 +855,28 @@ static int db_close_impl(DbObject *self)
     if (first == VEX_OK)
         first = rc;
     return first;
+}
+
+/* After a collection open or create that ran with the GIL released and
+ * returned `rc` and handle `c`: end the call (active--) and wrap the
+ * handle, or, when the database was closed meanwhile, close the handle
+ * first (still counted as in flight, so the closer waits for it). */
+static PyObject *coll_wrap(DbObject *db, vex_collection *c, PyObject *name);
+
+static PyObject *db_adopt(DbObject *self, int rc, const char *msg,
+                          vex_collection *c, PyObject *name)
+{
+    if (rc == VEX_OK && !self->db) {
+        PyThreadState *ts_ = PyEval_SaveThread();
+        vex_collection_close(c);
+        PyEval_RestoreThread(ts_);
+        self->active--;
+        return db_closed_error();
+    }
+    self->active--;
+    if (rc != VEX_OK)
+        return raise_status(rc, msg);
+    return coll_wrap(self, c, name);
 }
 
 static void db_dealloc(DbObject *self)
@@ -941,8 +966,6 @@ static PyObject *db_raise(DbObject *self, int rc)
         vex_db_errmsg_copy(self->db, msg, sizeof msg);
     return raise_status(rc, msg);
 }
-
-static PyObject *coll_wrap(DbObject *db, vex_collection *c, PyObject *name);
 
 /* Schema dict -> vex_schema_field array (names borrowed from the dict's
  * keys, which the caller keeps alive). */
@@ -1077,11 +1100,8 @@ static PyObject *db_create_common(DbObject *self, PyObject *args, PyObject *kw,
     if (rc != VEX_OK)
         vex_db_errmsg_copy(db, msg, sizeof msg);
     PyEval_RestoreThread(ts_);
-    self->active--;
     PyMem_Free(schema);
-    if (rc != VEX_OK)
-        return raise_status(rc, msg);
-    return coll_wrap(self, c, name);
+    return db_adopt(self, rc, msg, c, name);
 }
 
 static PyObject *db_create_collection(DbObject *self, PyObject *args,
@@ -1117,10 +1137,7 @@ static PyObject *db_collection(DbObject *self, PyObject *arg)
     if (rc != VEX_OK)
         vex_db_errmsg_copy(db, msg, sizeof msg);
     PyEval_RestoreThread(ts_);
-    self->active--;
-    if (rc != VEX_OK)
-        return raise_status(rc, msg);
-    return coll_wrap(self, c, arg);
+    return db_adopt(self, rc, msg, c, arg);
 }
 
 static int list_cb(void *ctx, const char *name)
@@ -1407,13 +1424,10 @@ static int coll_close_impl(CollObject *self)
 {
     if (!self->c)
         return VEX_OK;
+    /* Refuse new calls and leave the database's list before waiting, so
+     * that a Database.close() meanwhile does not meet this handle. */
     vex_collection *c = self->c;
     self->c = NULL;
-    wait_idle(&self->active);
-    while (self->filters)
-        filter_release(self->filters);
-    if (self->filter_cache)
-        PyDict_Clear(self->filter_cache);
     if (self->prev)
         self->prev->next = self->next;
     else if (self->db)
@@ -1421,6 +1435,11 @@ static int coll_close_impl(CollObject *self)
     if (self->next)
         self->next->prev = self->prev;
     self->prev = self->next = NULL;
+    wait_idle(&self->active);
+    while (self->filters)
+        filter_release(self->filters);
+    if (self->filter_cache)
+        PyDict_Clear(self->filter_cache);
     int rc;
     PyThreadState *ts_ = PyEval_SaveThread();
     rc = vex_collection_close(c);
