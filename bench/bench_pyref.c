@@ -13,7 +13,10 @@
  * (one vex_index_search_batch over all queries on THREADS threads of the
  * index, default 0 = all) and a checksum of the single-query hit ids (so
  * the caller can check that the Python run returned the same hits).
- * One pass per run: the caller repeats and interleaves runs.
+ * With EF "-" it serves instead: for each line "EF" read from stdin it
+ * runs that pass and prints its JSON line, so that the caller can
+ * interleave C passes with its own, pass by pass, against one warm
+ * process (python_bench.py does).
  */
 #include <vexdb.h>
 
@@ -72,6 +75,41 @@ static float *read_fvecs(const char *path, uint32_t dim, size_t *n)
     return v;
 }
 
+/* One pass at `ef`: every query alone, then all as one batch; prints the
+ * JSON line. 0, or 1 after printing the error. */
+static int run_pass(vex_index *ix, uint32_t dim, const float *q, size_t nq,
+                    size_t k, uint32_t ef, vex_hit *hits, size_t *nh)
+{
+    vex_search_params sp;
+    vex_search_params_init(&sp);
+    sp.ef_search = ef;
+    uint64_t sum = 0;
+    double t0 = now();
+    for (size_t i = 0; i < nq; i++) {
+        size_t n = 0;
+        int rc = vex_index_search(ix, q + i * dim, k, &sp, hits, &n);
+        if (rc != VEX_OK) {
+            fprintf(stderr, "search: %s\n", vex_index_errmsg(ix));
+            return 1;
+        }
+        for (size_t j = 0; j < n; j++)
+            sum += hits[j].id * (j + 1);
+    }
+    double t1 = now();
+    int rc = vex_index_search_batch(ix, q, nq, k, &sp, hits, nh);
+    double t2 = now();
+    if (rc != VEX_OK) {
+        fprintf(stderr, "batch: %s\n", vex_index_errmsg(ix));
+        return 1;
+    }
+    printf("{\"ef\": %u, \"qps_1t\": %.1f, \"qps_batch\": %.1f, "
+           "\"checksum\": %llu, \"queries\": %zu}\n",
+           ef, (double)nq / (t1 - t0), (double)nq / (t2 - t1),
+           (unsigned long long)sum, nq);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -113,36 +151,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot read %s (or out of memory)\n", argv[2]);
         return 1;
     }
-    char *efs = argv[4];
-    for (char *tok = strtok(efs, ","); tok; tok = strtok(NULL, ",")) {
-        vex_search_params sp;
-        vex_search_params_init(&sp);
-        sp.ef_search = (uint32_t)strtoul(tok, NULL, 10);
-        uint64_t sum = 0;
-        double t0 = now();
-        for (size_t i = 0; i < nq; i++) {
-            size_t n = 0;
-            rc = vex_index_search(ix, q + i * io.dim, k, &sp, hits, &n);
-            if (rc != VEX_OK) {
-                fprintf(stderr, "search: %s\n", vex_index_errmsg(ix));
-                return 1;
-            }
-            for (size_t j = 0; j < n; j++)
-                sum += hits[j].id * (j + 1);
-        }
-        double t1 = now();
-        rc = vex_index_search_batch(ix, q, nq, k, &sp, hits, nh);
-        double t2 = now();
-        if (rc != VEX_OK) {
-            fprintf(stderr, "batch: %s\n", vex_index_errmsg(ix));
-            return 1;
-        }
-        printf("{\"ef\": %u, \"qps_1t\": %.1f, \"qps_batch\": %.1f, "
-               "\"checksum\": %llu, \"queries\": %zu}\n",
-               sp.ef_search, (double)nq / (t1 - t0), (double)nq / (t2 - t1),
-               (unsigned long long)sum, nq);
-        fflush(stdout);
+    int bad = 0;
+    if (strcmp(argv[4], "-") == 0) {
+        char line[64];
+        while (!bad && fgets(line, sizeof line, stdin))
+            bad = run_pass(ix, io.dim, q, nq, k,
+                           (uint32_t)strtoul(line, NULL, 10), hits, nh);
+    } else {
+        for (char *tok = strtok(argv[4], ","); !bad && tok;
+             tok = strtok(NULL, ","))
+            bad = run_pass(ix, io.dim, q, nq, k,
+                           (uint32_t)strtoul(tok, NULL, 10), hits, nh);
     }
+    if (bad)
+        return 1;
     vex_index_free(ix);
     munmap(map, (size_t)st.st_size);
     free(q);

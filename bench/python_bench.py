@@ -15,10 +15,14 @@ For each dataset (glove-100-angular-100k, cosine; sift128-photos-10k, L2):
      python3-faiss) are built with the same M and efConstruction on the
      same number of threads.
   3. For each pass (--repeat, default 5) and each ef of the sweep, every
-     library runs all queries one at a time from a Python loop on one
-     thread (single-query QPS), then all queries as one batch call on
-     --threads threads (batch QPS); the libraries take turns within each
-     pass (interleaved), and medians over passes are reported.
+     library runs all queries one at a time on one thread (single-query
+     QPS; the Python libraries from a Python loop), then all queries as
+     one batch call on --threads threads (batch QPS). The libraries take
+     turns at each (pass, ef), in an order rotated per pass; bench_pyref
+     stays running and serves one pass per request. Medians over passes
+     are reported; the binding/C ratio is the median of the ratios of
+     the adjacent Python and C passes, which cancels most of the noise
+     of a shared machine.
 
 Recall@10 is counted for every library the same way: a hit is correct when
 its exact distance (numpy, float64) is within the exact 10th-neighbour
@@ -31,7 +35,7 @@ summary line per dataset; a table on stderr. Not a test.
 
 Usage: /usr/bin/python3 bench/python_bench.py [--build build] [--M 16]
        [--efc 200] [--threads 2] [--repeat 5] [--datasets glove,sift]
-       [--ef 10,16,24,32,48,64,96,128,192,256]
+       [--ef 10,16,24,32,48,64,96,128,192,256] [--min-queries 2000]
 """
 import argparse
 import json
@@ -198,11 +202,57 @@ class Faiss:
         return self.ix.search(self.prep(Q), K)[1]
 
 
-def c_pass(args, path, ds, efs):
-    cmd = [os.path.join(args.build, "bench", "bench_pyref"), path,
-           ds["query_path"], str(K), ",".join(map(str, efs)), str(args.threads)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return {r["ef"]: r for r in (json.loads(l) for l in out.splitlines() if l.startswith("{"))}
+class VexC:
+    """bench_pyref serving passes on the saved index: one warm process."""
+    name = "vexdb-c"
+
+    def __init__(self, args, path, ds):
+        cmd = [os.path.join(args.build, "bench", "bench_pyref"), path,
+               ds["query_path"], str(K), "-", str(args.threads)]
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def run(self, ef):
+        self.p.stdin.write("%d\n" % ef)
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line.startswith("{"):
+            sys.exit("bench_pyref failed at ef %d" % ef)
+        return json.loads(line)
+
+    def close(self):
+        self.p.stdin.close()
+        if self.p.wait() != 0:
+            sys.exit("bench_pyref exited with %d" % self.p.returncode)
+
+
+def overhead(ds, args, Q, tmp):
+    """The binding's own cost per single-query call: a flat index of 16
+    vectors (a search costs next to nothing), searched by the C loop and
+    through Python in adjacent passes; the median of the per-pass
+    differences of time per query, in microseconds."""
+    import vexdb
+    path = os.path.join(tmp, "tiny.vex")
+    ix = vexdb.Index(dim=ds["X"].shape[1], metric=ds["metric"], index="flat",
+                     threads=1)
+    ix.add(np.arange(16), ds["X"][:16])
+    ix.save(path)
+    ix.close()
+
+    class Tiny(Vex):
+        def __init__(self):
+            self.ix = vexdb.Index.load(path, mmap=True, threads=1)
+
+    py, c = Tiny(), VexC(args, path, ds)
+    diffs = []
+    for _ in range(max(5, args.repeat)):
+        t = time.perf_counter()
+        py.single(Q, 0)
+        t_py = (time.perf_counter() - t) / len(Q)
+        t_c = 1.0 / c.run(0)["qps_1t"]
+        diffs.append((t_py - t_c) * 1e6)
+    c.close()
+    return {"binding_overhead_us_per_query": round(statistics.median(diffs), 3)}
 
 
 def checksum(I):
@@ -224,10 +274,22 @@ def qps_at(points, target=0.95):
 def run(key, args):
     ds = load(key)
     efs = [int(e) for e in args.ef.split(",")]
-    Q = ds["Q"]
-    log("== %s: base %s, %d queries, %s" % (ds["name"], ds["X"].shape, len(Q), ds["metric"]))
     tmp = tempfile.mkdtemp(prefix="pybench-")
     path = os.path.join(tmp, "ix.vex")
+    # A pass searches at least --min-queries queries (the query set
+    # repeated), so that it lasts long enough to time on a busy machine;
+    # recall is counted on the first copy.
+    nq = len(ds["Q"])
+    Q = np.tile(ds["Q"], (max(1, -(-args.min_queries // nq)), 1))
+    if len(Q) > nq:
+        qpath = os.path.join(tmp, "queries.fvecs")
+        rows = np.empty((len(Q), Q.shape[1] + 1), np.float32)
+        rows[:, 0] = np.array([Q.shape[1]], np.int32).view(np.float32)[0]
+        rows[:, 1:] = Q
+        rows.tofile(qpath)
+        ds["query_path"] = qpath
+    log("== %s: base %s, %d queries (%d per pass), %s" % (
+        ds["name"], ds["X"].shape, nq, len(Q), ds["metric"]))
     libs = []
     for cls in (Vex, Hnswlib, Faiss):
         try:
@@ -237,28 +299,42 @@ def run(key, args):
             continue
         log("  %s built in %.1f s" % (lib.name, lib.build_s))
         libs.append(lib)
-    names = ["vexdb-c"] + [l.name for l in libs]
+    cproc = VexC(args, path, ds)
+    order = [cproc] + libs
+    names = [l.name for l in order]
     single = {(n, ef): [] for n in names for ef in efs}
     batch = {(n, ef): [] for n in names for ef in efs}
+    paired_1t = {ef: [] for ef in efs}     # python / C of adjacent passes
+    paired_batch = {ef: [] for ef in efs}
     rec, sums = {}, {}
     for p in range(args.repeat):
-        c = c_pass(args, path, ds, efs)
         for ef in efs:
-            single[("vexdb-c", ef)].append(c[ef]["qps_1t"])
-            batch[("vexdb-c", ef)].append(c[ef]["qps_batch"])
-            sums[("vexdb-c", ef)] = c[ef]["checksum"]
-        for lib in libs:
-            for ef in efs:
-                t = time.perf_counter()
-                I = lib.single(Q, ef)
-                single[(lib.name, ef)].append(len(Q) / (time.perf_counter() - t))
-                t = time.perf_counter()
-                lib.batch(Q, ef)
-                batch[(lib.name, ef)].append(len(Q) / (time.perf_counter() - t))
-                if p == 0:
-                    rec[(lib.name, ef)] = recall(ds, I)
-                    sums[(lib.name, ef)] = checksum(I)
+            # Every library once per (pass, ef), the order rotated per pass
+            # so that none always runs first after a change of ef.
+            r = p % len(order)
+            now = {}
+            for lib in order[r:] + order[:r]:
+                if lib is cproc:
+                    c = cproc.run(ef)
+                    s1, sb = c["qps_1t"], c["qps_batch"]
+                    sums[(lib.name, ef)] = c["checksum"]
+                else:
+                    t = time.perf_counter()
+                    I = lib.single(Q, ef)
+                    s1 = len(Q) / (time.perf_counter() - t)
+                    t = time.perf_counter()
+                    lib.batch(Q, ef)
+                    sb = len(Q) / (time.perf_counter() - t)
+                    if p == 0:
+                        rec[(lib.name, ef)] = recall(ds, I[:nq])
+                        sums[(lib.name, ef)] = checksum(I)
+                single[(lib.name, ef)].append(s1)
+                batch[(lib.name, ef)].append(sb)
+                now[lib.name] = (s1, sb)
+            paired_1t[ef].append(now["vexdb-python"][0] / now["vexdb-c"][0])
+            paired_batch[ef].append(now["vexdb-python"][1] / now["vexdb-c"][1])
         log("  pass %d/%d done" % (p + 1, args.repeat))
+    cproc.close()
     for ef in efs:
         rec[("vexdb-c", ef)] = rec[("vexdb-python", ef)]
         if sums[("vexdb-c", ef)] != sums[("vexdb-python", ef)]:
@@ -275,8 +351,9 @@ def run(key, args):
                        recall=round(rec[(n, ef)], 4), qps_1t=round(s1, 1),
                        qps_batch=round(sb, 1))
             if n == "vexdb-python":
-                row["python_over_c_1t"] = round(s1 / statistics.median(single[("vexdb-c", ef)]), 4)
-                row["python_over_c_batch"] = round(sb / statistics.median(batch[("vexdb-c", ef)]), 4)
+                # medians of the per-pass ratios of adjacent passes
+                row["python_over_c_1t"] = round(statistics.median(paired_1t[ef]), 4)
+                row["python_over_c_batch"] = round(statistics.median(paired_batch[ef]), 4)
             emit(row)
             log("  %-13s %5d %7.4f %10.1f %10.1f" % (n, ef, rec[(n, ef)], s1, sb))
         q95 = qps_at(pts)
@@ -288,16 +365,19 @@ def run(key, args):
             round(statistics.median(batch[(n, ef95)]), 1) if ef95 else None)
     ef95 = summary["ef_at_0.95_vexdb-python"]
     if ef95:
-        summary["python_over_c_1t_at_0.95"] = round(
-            statistics.median(single[("vexdb-python", ef95)])
-            / statistics.median(single[("vexdb-c", ef95)]), 4)
+        summary["python_over_c_1t_at_0.95"] = round(statistics.median(paired_1t[ef95]), 4)
+        summary["python_over_c_batch_at_0.95"] = round(statistics.median(paired_batch[ef95]), 4)
+    all_pairs = [x for ef in efs for x in paired_1t[ef]]
+    summary["python_over_c_1t_all_ef"] = round(statistics.median(all_pairs), 4)
     for peer in ("hnswlib", "faiss-hnsw"):
         a, b = summary.get("qps_1t_at_0.95_vexdb-python"), summary.get("qps_1t_at_0.95_" + peer)
         if a and b:
             summary["python_over_%s_1t_at_0.95" % peer] = round(a / b, 3)
+    summary.update(overhead(ds, args, Q, tmp))
     emit(summary)
     log("  summary: %s" % json.dumps(summary, sort_keys=True))
-    os.remove(path)
+    for f in os.listdir(tmp):
+        os.remove(os.path.join(tmp, f))
     os.rmdir(tmp)
 
 
@@ -310,6 +390,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256")
     ap.add_argument("--datasets", default="glove,sift")
+    ap.add_argument("--min-queries", type=int, default=2000,
+                    help="queries per pass (the query set repeated)")
     args = ap.parse_args()
     sys.path.insert(0, os.path.join(args.build, "python"))
     for key in args.datasets.split(","):
