@@ -20,13 +20,15 @@
  *       the call reads (arrays, payload bytes) is held by a strong
  *       reference taken before the release, so another thread cannot free
  *       it meanwhile.
- *   P3. A handle's library pointer is only used between op_enter() and
- *       op_leave(), which count calls in flight (the counter is only
- *       touched with the GIL held). close() clears the pointer first (new
- *       calls then raise vexdb.Error "... is closed"), waits for the count
- *       to reach zero with the GIL released, then frees the handle: the
- *       library's "close must not race with other calls" rule holds from
- *       any number of Python threads.
+ *   P3. A handle's library pointer is only used between coll_enter() /
+ *       index_enter() (or active++ on a database) and the matching leave,
+ *       which count calls in flight (the counters are only touched with
+ *       the GIL held). close() clears the pointer first (new calls then
+ *       raise vexdb.Misuse "... is closed"), waits for the count to reach
+ *       zero with the GIL released, then frees the handle: the library's
+ *       "close must not race with other calls" rule holds from any number
+ *       of Python threads. A collection's close counts as a call on its
+ *       database, so vex_db_close never runs beside it.
  *   P4. A Collection holds a strong reference to its Database, so the
  *       database outlives every collection object; Database.close()
  *       closes the collections still open (P3 for each) before
@@ -848,6 +850,9 @@ static int db_close_impl(DbObject *self)
         if (first == VEX_OK)
             first = rc;
     }
+    /* Collections other threads began to close meanwhile (no longer in
+     * the list) finish before the database goes. */
+    wait_idle(&self->active);
     int rc;
     PyThreadState *ts_ = PyEval_SaveThread();
     rc = vex_db_close(db);
@@ -1428,6 +1433,10 @@ static int coll_close_impl(CollObject *self)
      * that a Database.close() meanwhile does not meet this handle. */
     vex_collection *c = self->c;
     self->c = NULL;
+    /* Counted as a call on the database until the handle is freed, so
+     * that a Database.close() in another thread waits for this close
+     * before vex_db_close (which must not race with it). */
+    self->db->active++;
     if (self->prev)
         self->prev->next = self->next;
     else if (self->db)
@@ -1444,6 +1453,7 @@ static int coll_close_impl(CollObject *self)
     PyThreadState *ts_ = PyEval_SaveThread();
     rc = vex_collection_close(c);
     PyEval_RestoreThread(ts_);
+    self->db->active--;
     return rc;
 }
 
