@@ -147,6 +147,13 @@ def test_gil_released_during_search(rng):
         while not stop.is_set():
             ticks.append(time.perf_counter())
 
+    # a batch long enough to tell on this machine (a fast one needs more)
+    while True:
+        t0 = time.perf_counter()
+        ix.search(Q, k=10, threads=1)
+        if time.perf_counter() - t0 > 0.1 or len(Q) >= len(X):
+            break
+        Q = X[: min(len(X), 4 * len(Q))]
     t = threading.Thread(target=ticker)
     t.start()
     time.sleep(0.01)

@@ -67,7 +67,7 @@ typedef struct bctx {
 
 /* `n` more bytes copied (or linked); o.progress about every MiB, and
  * always with `force`. Its non-zero return stops the backup. */
-static int tick(bctx *b, uint64_t n, int force)
+static int backup_tick(bctx *b, uint64_t n, int force)
 {
     int r;
     b->done += n;
@@ -118,7 +118,7 @@ void(vex_backup_report_init)(vex_backup_report *r)
     vex_backup_report_init_size(r, VX_ABI_BACKUP_REPORT.ends[0]);
 }
 
-static int nomem(bctx *b)
+static int backup_nomem(bctx *b)
 {
     return vx_err_set(b->err, VEX_NOMEM, "backup: out of memory");
 }
@@ -147,7 +147,7 @@ static int copy_file(bctx *b, const char *from, const char *to, uint64_t size)
         if (rc == VEX_OK)
             rc = vex_file_write(out, b->buf, n, off, b->err);
         if (rc == VEX_OK)
-            rc = tick(b, n, 0);
+            rc = backup_tick(b, n, 0);
     }
     if (rc == VEX_OK)
         rc = vex_file_sync(out, VEX_SYNC_FULL, b->err);
@@ -173,7 +173,7 @@ static int copy_segment(bctx *b, const char *src, const char *dst,
     from = vx_path_join(b->mem, src, name);
     to = vx_path_join(b->mem, dst, name);
     if (from == NULL || to == NULL) {
-        rc = nomem(b);
+        rc = backup_nomem(b);
         goto done;
     }
     if (b->o.hard_link && b->vfs->methods->link) {
@@ -201,7 +201,7 @@ static int copy_segment(bctx *b, const char *src, const char *dst,
             if (rc == VEX_OK)
                 b->r.linked++;
             if (rc == VEX_OK)
-                rc = tick(b, size, 0);
+                rc = backup_tick(b, size, 0);
         }
     }
     if (rc == VEX_UNSUPPORTED) /* no links here: copy */
@@ -242,7 +242,7 @@ static int copy_record(void *ctx, uint64_t seq, const void *payload, size_t n)
         l->expect++;
         l->b->r.log_records++;
         l->b->r.bytes += n;
-        rc = tick(l->b, n, 0);
+        rc = backup_tick(l->b, n, 0);
     }
     return rc;
 }
@@ -297,7 +297,7 @@ static int copy_collection(bctx *b, const char *src, const char *dst,
     char *dwal = vx_path_join(b->mem, dst, "wal");
     int rc = VEX_OK, amb = 0;
     if (swal == NULL || dwal == NULL)
-        rc = nomem(b);
+        rc = backup_nomem(b);
     if (rc == VEX_OK)
         rc = vex_vfs_mkdir(b->vfs, dst, b->err);
     if (rc == VEX_OK)
@@ -320,7 +320,7 @@ static int backup_collection(bctx *b, const char *src_root,
     char *dst = vx_path_join(b->mem, dst_root, name);
     int rc = VEX_OK;
     if (src == NULL || dst == NULL) {
-        rc = nomem(b);
+        rc = backup_nomem(b);
         goto done;
     }
     for (int attempt = 0;; attempt++) {
@@ -403,7 +403,7 @@ static int copy_marker(bctx *b, const char *dst_root)
     char *to = vx_path_join(b->mem, dst_root, "VEXDB");
     int rc = VEX_OK;
     if (from == NULL || to == NULL)
-        rc = nomem(b);
+        rc = backup_nomem(b);
     if (rc == VEX_OK)
         rc = vx_db_marker_check(b->vfs, from, b->err);
     if (rc == VEX_OK)
@@ -480,7 +480,7 @@ static int build(bctx *b, const char *part)
     clist l = {b->mem, NULL, 0, 0};
     int rc = VEX_OK;
     if (cdir == NULL)
-        return nomem(b);
+        return backup_nomem(b);
     rc = vex_vfs_mkdir(b->vfs, part, b->err);
     if (rc == VEX_OK)
         rc = vex_vfs_mkdir(b->vfs, cdir, b->err);
@@ -489,14 +489,14 @@ static int build(bctx *b, const char *part)
     if (rc == VEX_OK) {
         rc = vex_collection_list(b->db, clist_add, &l);
         if (rc == VEX_NOMEM)
-            nomem(b);
+            backup_nomem(b);
     }
     for (size_t i = 0; i < l.n && rc == VEX_OK && b->o.progress; i++)
         estimate(b, b->db->coll_dir, l.v[i]);
     for (size_t i = 0; i < l.n && rc == VEX_OK; i++)
         rc = backup_collection(b, b->db->coll_dir, cdir, l.v[i]);
     if (rc == VEX_OK)
-        rc = tick(b, 0, 1);
+        rc = backup_tick(b, 0, 1);
     if (rc == VEX_OK)
         rc = vex_vfs_sync_dir(b->vfs, cdir, b->err);
     if (rc == VEX_OK)
@@ -511,7 +511,7 @@ static int build(bctx *b, const char *part)
         vo.allocator = &b->mem->a;
         rc = vx_db_verify_vfs(b->vfs, part, &vo, NULL);
         if (rc == VEX_NOMEM)
-            nomem(b);
+            backup_nomem(b);
         else if (rc != VEX_OK)
             rc = vx_err_set(b->err, rc, "backup: the copy does not verify: %s",
                             fe.have ? fe.msg : vex_errstr(rc));
@@ -579,7 +579,7 @@ int vex_backup(vex_db *db, const char *dest, const vex_backup_options *opts,
         parent = parent_of(b.mem, dst);
     }
     if (dst == NULL || part == NULL || parent == NULL || b.buf == NULL) {
-        rc = nomem(&b);
+        rc = backup_nomem(&b);
         goto done;
     }
     dest = dst;

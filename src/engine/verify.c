@@ -236,7 +236,7 @@ typedef struct names {
     size_t n, cap;
 } names;
 
-static int names_add(void *arg, const char *name, int kind)
+static int verify_names_add(void *arg, const char *name, int kind)
 {
     names *l = arg;
     if (l->n == l->cap) {
@@ -274,7 +274,7 @@ static int names_list(vctx *v, const char *dir, names *l, vex_err *e)
     int rc;
     memset(l, 0, sizeof *l);
     l->v = v;
-    rc = vex_vfs_list(v->vfs, dir, names_add, l, e);
+    rc = vex_vfs_list(v->vfs, dir, verify_names_add, l, e);
     if (rc == VEX_NOMEM)
         v->nomem = 1;
     if (rc == VEX_OK && l->n > 1)
