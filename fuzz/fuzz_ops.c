@@ -298,8 +298,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     open_all(&r);
     while (at < size) {
         unsigned char op = data[at++];
-        unsigned char a[8] = {0};
-        for (int i = 0; i < 8 && at + (size_t)i < size; i++)
+        unsigned char a[9] = {0};
+        for (int i = 0; i < 9 && at + (size_t)i < size; i++)
             a[i] = data[at + (size_t)i];
         switch (op % 16) {
         case 0:

@@ -103,7 +103,8 @@ static inline int test_selected_(const char *name)
  * of its own with a time limit, so a crash, an abort or a hang in one case
  * is reported as that case's failure and the later cases still run.
  * VEX_TEST_ISOLATE=1 isolates the cases of every suite, =0 none;
- * VEX_TEST_CASE_TIMEOUT is the limit in seconds (default 300). Cases of an
+ * VEX_TEST_CASE_TIMEOUT is the limit in seconds (default 600, the ctest
+ * limit of a whole suite, so sanitizer builds are not cut short). Cases of an
  * isolated suite must not depend on state an earlier case left in memory
  * (on disk is fine). */
 #ifdef TEST_ISOLATE
@@ -124,7 +125,7 @@ static inline int test_isolated_(void)
 static inline int test_run_isolated_(void (*fn)(void), const char *name)
 {
     const char *t = getenv("VEX_TEST_CASE_TIMEOUT");
-    unsigned limit = t ? (unsigned)strtoul(t, NULL, 10) : 300;
+    unsigned limit = t ? (unsigned)strtoul(t, NULL, 10) : 600;
     int status = 0;
     pid_t pid;
     fflush(NULL);
@@ -134,7 +135,7 @@ static inline int test_run_isolated_(void (*fn)(void), const char *name)
         return 1;
     }
     if (pid == 0) {
-        alarm(limit ? limit : 300);
+        alarm(limit ? limit : 600);
         fn();
         fflush(NULL);
         exit(test_case_failed_ ? 1 : 0); /* exit: leak checkers run */
