@@ -718,7 +718,19 @@ out:
     return kept;
 }
 
-/* Link one claimed slot into the graph. Caller holds the rwlock shared. */
+/* Link one claimed slot into the graph. Caller holds the rwlock shared.
+ *
+ * Two passes, so that a search running beside the insert never walks
+ * into the new node before it has its links: first, top down, each level's
+ * neighbours are chosen and written into the node's own lists (nothing
+ * points to the node yet, so no search can reach it); then the neighbours
+ * link back to it, level 0 first. A search that reaches the node through
+ * any link-back finds its lists on every level complete. (Writing each
+ * level's link-backs right after its own list, as before, let a search
+ * descend onto the node at an upper level while its level-0 list was still
+ * empty: that search returned the new node alone.) Single-threaded, the
+ * graph is the same either way: a level's search reads only that level's
+ * lists, which the link-backs of the levels above do not touch. */
 static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                         uint32_t slot)
 {
@@ -755,21 +767,26 @@ static void insert_slot(hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
         pthread_mutex_lock(stripe(h, slot));
         write_links(links_of(h, slot, l), c->sel, k);
         pthread_mutex_unlock(stripe(h, slot));
-        /* link_back reuses c->sel: keep the choice in nb and dists */
-        {
-            float dists[2 * 256 + 2];
-            for (i = 0; i < k; i++) {
-                c->nb[i] = c->sel[i].slot;
-                dists[i] = c->sel[i].d;
-            }
-            for (i = 0; i < k; i++)
-                link_back(h, s, c, c->nb[i], slot, dists[i], l);
-        }
         /* next level down starts from the nearest found here */
         cur = b.a[0].slot;
         d = b.a[0].d;
         if (l == 0)
             break;
+    }
+    /* second pass: the neighbours link back, level 0 first. The node's
+     * lists are read back under its stripe (link_back reuses c->sel); only
+     * this insert has written them, as nothing could reach the node. */
+    for (l = 0; l <= (level < top ? level : top); l++) {
+        uint32_t *lk, k, i;
+        pthread_mutex_lock(stripe(h, slot));
+        lk = links_of(h, slot, l);
+        k = ld(lk);
+        for (i = 0; i < k; i++)
+            c->nb[i] = ld(&lk[1 + i]);
+        pthread_mutex_unlock(stripe(h, slot));
+        for (i = 0; i < k; i++)
+            link_back(h, s, c, c->nb[i], slot, dist_nodes(h, s, slot, c->nb[i]),
+                      l);
     }
     if (level > top) {
         pthread_mutex_lock(&h->ep_lock);
