@@ -266,6 +266,26 @@ static void check_search(run *r, unsigned char qb)
         p.ef_search = 200;
     rc = vex_search(r->c, q, IDS + 8, &p, hits, NULL, &n);
     CHECK(rc == VEX_OK, "search", rc, 0);
+    if (n != live && getenv("FUZZ_OPS_TRACE")) {
+        vex_stats st;
+        vex_stats_init(&st);
+        vex_stats_get(r->c, &st);
+        fprintf(stderr,
+                "search: %zu of %llu; segments %u, memtable rows %llu, "
+                "unindexed %llu, deleted %llu; missing:",
+                n, (unsigned long long)live, st.segments,
+                (unsigned long long)st.memtable_rows,
+                (unsigned long long)st.unindexed_rows,
+                (unsigned long long)st.deleted_rows);
+        for (unsigned id = 0; id < IDS; id++) {
+            int got = 0;
+            for (size_t i = 0; i < n; i++)
+                got |= hits[i].id == id;
+            if (r->m.live[id] && !got)
+                fprintf(stderr, " %u", id);
+        }
+        fprintf(stderr, "\n");
+    }
     CHECK(n == live, "search count", n, live);
     for (size_t i = 0; i < n; i++) {
         unsigned id = (unsigned)hits[i].id;
@@ -283,6 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     run r;
     size_t at = 1;
+    int trace;
     if (size < 1 || size > 4096)
         return 0;
     memset(&r, 0, sizeof r);
@@ -296,8 +317,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               vex_meta_create(NULL, &r.got) == VEX_OK,
           "meta create", 0, 0);
     open_all(&r);
+    trace = getenv("FUZZ_OPS_TRACE") != NULL;
     while (at < size) {
         unsigned char op = data[at++];
+        if (trace) /* FUZZ_OPS_TRACE=1: each operation, to follow a failure */
+            fprintf(stderr, "op %u args %u %u (live %llu)\n", op % 16u,
+                    at < size ? data[at] : 0u,
+                    at + 1 < size ? data[at + 1] : 0u,
+                    (unsigned long long)model_count(&r, 0, 0));
         unsigned char a[9] = {0};
         for (int i = 0; i < 9 && at + (size_t)i < size; i++)
             a[i] = data[at + (size_t)i];

@@ -1254,7 +1254,10 @@ static uint32_t reach_anchor(const hnsw *h, const vex_simd_table *s,
  * b's farthest link t, and t becomes a link of u (u's list gives up its
  * own farthest link if full). Every path that went b -> t now goes
  * b -> u -> t, and no path from the entry point went through u (it was
- * unreachable), so the reachable set only grows. */
+ * unreachable), so the reachable set only grows. Searches run beside
+ * this (no add does: connect_unreachable's caller), so the order matters:
+ * t is linked from u BEFORE b's link to t is replaced by u, else a search
+ * between the two steps could not reach t (nor what only t leads to). */
 static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
 {
     uint32_t *lk, cnt, i, far = 0, t;
@@ -1276,7 +1279,6 @@ static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
         }
     }
     t = ld(&lk[1 + far]);
-    st(&lk[1 + far], u);
     pthread_mutex_unlock(stripe(h, b));
 
     pthread_mutex_lock(stripe(h, u));
@@ -1299,6 +1301,12 @@ static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
         st(&lk[1 + far], t);
     }
     pthread_mutex_unlock(stripe(h, u));
+
+    /* only now may b stop pointing at t (no add changes b meanwhile) */
+    pthread_mutex_lock(stripe(h, b));
+    lk = links_of(h, b, 0);
+    st(&lk[1 + far], u);
+    pthread_mutex_unlock(stripe(h, b));
 }
 
 /* Pruning can leave a node with no in-links on level 0 (later inserts
