@@ -20,17 +20,34 @@ static int fail(const char *what, const char *msg)
     return 1;
 }
 
+/* Insert (or upsert) record `id` at `version` as the script says. */
+static int put(vex_collection *c, const golden_coll *g, vex_meta *m,
+               uint64_t id, int version, int upsert)
+{
+    unsigned char vec[64];
+    char pay[64];
+    vex_record r;
+    vex_record_init(&r);
+    golden_vector(g, id, version, vec);
+    golden_meta(id, version, 0, m);
+    r.id = id;
+    r.vector = vec;
+    r.meta = m;
+    r.payload = pay;
+    r.payload_len = golden_payload(id, version, pay, sizeof pay);
+    if ((upsert ? vex_upsert_record(c, &r) : vex_insert_record(c, &r)) !=
+        VEX_OK)
+        return fail(g->name, vex_collection_errmsg(c));
+    return 0;
+}
+
 static int write_coll(vex_db *db, const golden_coll *g, vex_meta *m)
 {
     vex_collection_config cfg;
     vex_collection *c = NULL;
     vex_schema_field fields[2] = {{"g", VEX_TYPE_INT, 1},
                                   {"s", VEX_TYPE_STRING, 1}};
-    unsigned char vec[64];
-    char pay[64];
-    vex_record r;
     vex_batch *b = NULL;
-    int rc;
     vex_collection_config_init(&cfg);
     cfg.dim = g->dim;
     cfg.elem = g->elem;
@@ -50,33 +67,15 @@ static int write_coll(vex_db *db, const golden_coll *g, vex_meta *m)
     if (vex_collection_create(db, g->name, &cfg, &c) != VEX_OK)
         return fail(g->name, vex_db_errmsg(db));
     /* phase 1 */
-    for (uint64_t id = 0; id < 200; id++) {
-        vex_record_init(&r);
-        golden_vector(g, id, 1, vec);
-        golden_meta(id, 1, 0, m);
-        r.id = id;
-        r.vector = vec;
-        r.meta = m;
-        r.payload = pay;
-        r.payload_len = golden_payload(id, 1, pay, sizeof pay);
-        if ((rc = vex_insert_record(c, &r)) != VEX_OK)
-            return fail(g->name, vex_collection_errmsg(c));
-    }
+    for (uint64_t id = 0; id < 200; id++)
+        if (put(c, g, m, id, 1, 0))
+            return 1;
     if (vex_flush(c) != VEX_OK)
         return fail(g->name, vex_collection_errmsg(c));
     /* phase 2 */
-    for (uint64_t id = 150; id < 250; id++) {
-        vex_record_init(&r);
-        golden_vector(g, id, 2, vec);
-        golden_meta(id, 2, 0, m);
-        r.id = id;
-        r.vector = vec;
-        r.meta = m;
-        r.payload = pay;
-        r.payload_len = golden_payload(id, 2, pay, sizeof pay);
-        if (vex_upsert_record(c, &r) != VEX_OK)
-            return fail(g->name, vex_collection_errmsg(c));
-    }
+    for (uint64_t id = 150; id < 250; id++)
+        if (put(c, g, m, id, 2, 1))
+            return 1;
     for (uint64_t id = 0; id < 20; id++)
         if (vex_delete(c, id) != VEX_OK)
             return fail(g->name, vex_collection_errmsg(c));
@@ -93,18 +92,9 @@ static int write_coll(vex_db *db, const golden_coll *g, vex_meta *m)
     if (vex_batch_commit(c, b) != VEX_OK)
         return fail(g->name, vex_collection_errmsg(c));
     vex_batch_free(b);
-    for (uint64_t id = 250; id < 300; id++) {
-        vex_record_init(&r);
-        golden_vector(g, id, 1, vec);
-        golden_meta(id, 1, 0, m);
-        r.id = id;
-        r.vector = vec;
-        r.meta = m;
-        r.payload = pay;
-        r.payload_len = golden_payload(id, 1, pay, sizeof pay);
-        if (vex_insert_record(c, &r) != VEX_OK)
-            return fail(g->name, vex_collection_errmsg(c));
-    }
+    for (uint64_t id = 250; id < 300; id++)
+        if (put(c, g, m, id, 1, 0))
+            return 1;
     for (uint64_t id = 240; id < 245; id++)
         if (vex_delete(c, id) != VEX_OK)
             return fail(g->name, vex_collection_errmsg(c));

@@ -2140,6 +2140,48 @@ fail:
     return -1;
 }
 
+/* The arguments of a search method called by vectorcall (the hot path,
+ * so parsed by hand): query and k may come by position, names[2..] only by
+ * keyword; v[i] gets the argument of names[i] (NULL when absent). -1 with
+ * a TypeError as Python would word it. */
+static int search_args(const char *const *names, int n_names,
+                       PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames, PyObject **v)
+{
+    if (nargs > 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "search() takes query and k positionally; the rest "
+                        "are keyword-only");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        v[i] = args[i];
+    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        PyObject *kn = PyTuple_GET_ITEM(kwnames, i);
+        int j = 0;
+        for (; j < n_names; j++)
+            if (PyUnicode_CompareWithASCIIString(kn, names[j]) == 0)
+                break;
+        if (j == n_names) {
+            PyErr_Format(PyExc_TypeError,
+                         "search() got an unexpected keyword argument %R", kn);
+            return -1;
+        }
+        if (v[j]) {
+            PyErr_Format(PyExc_TypeError, "search() got multiple values for %R",
+                         kn);
+            return -1;
+        }
+        v[j] = args[nargs + i];
+    }
+    if (!v[0]) {
+        PyErr_SetString(PyExc_TypeError, "search() missing query");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *hits_new(PyObject *ids, PyObject *dist, PyObject *counts,
                           PyObject *meta, PyObject *pay, PyObject *vec)
 {
@@ -2198,37 +2240,8 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
     static const char *const names[] = {"query", "k",       "where",
                                         "ef",    "include", "threads"};
     PyObject *v[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError,
-                        "search() takes query and k positionally; the rest "
-                        "are keyword-only");
+    if (search_args(names, 6, args, nargs, kwnames, v) < 0)
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < nargs; i++)
-        v[i] = args[i];
-    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; i < nk; i++) {
-        PyObject *kn = PyTuple_GET_ITEM(kwnames, i);
-        int j = 0;
-        for (; j < 6; j++)
-            if (PyUnicode_CompareWithASCIIString(kn, names[j]) == 0)
-                break;
-        if (j == 6 || v[j]) {
-            if (j == 6)
-                PyErr_Format(PyExc_TypeError,
-                             "search() got an unexpected keyword argument %R",
-                             kn);
-            else
-                PyErr_Format(PyExc_TypeError,
-                             "search() got multiple values for %R", kn);
-            return NULL;
-        }
-        v[j] = args[nargs + i];
-    }
-    if (!v[0]) {
-        PyErr_SetString(PyExc_TypeError, "search() missing query");
-        return NULL;
-    }
     size_t k = 10;
     vex_search_params sp;
     vex_search_params_init(&sp);
@@ -3012,37 +3025,8 @@ static PyObject *index_search(IndexObject *self, PyObject *const *args,
 {
     static const char *const names[] = {"query", "k", "ef", "threads"};
     PyObject *v[4] = {NULL, NULL, NULL, NULL};
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError,
-                        "search() takes query and k positionally; ef and "
-                        "threads are keyword-only");
+    if (search_args(names, 4, args, nargs, kwnames, v) < 0)
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < nargs; i++)
-        v[i] = args[i];
-    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t i = 0; i < nk; i++) {
-        PyObject *kn = PyTuple_GET_ITEM(kwnames, i);
-        int j = 0;
-        for (; j < 4; j++)
-            if (PyUnicode_CompareWithASCIIString(kn, names[j]) == 0)
-                break;
-        if (j == 4 || v[j]) {
-            if (j == 4)
-                PyErr_Format(PyExc_TypeError,
-                             "search() got an unexpected keyword argument %R",
-                             kn);
-            else
-                PyErr_Format(PyExc_TypeError,
-                             "search() got multiple values for %R", kn);
-            return NULL;
-        }
-        v[j] = args[nargs + i];
-    }
-    if (!v[0]) {
-        PyErr_SetString(PyExc_TypeError, "search() missing query");
-        return NULL;
-    }
     size_t k = 10;
     vex_search_params sp;
     vex_search_params_init(&sp);
