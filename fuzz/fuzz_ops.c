@@ -84,7 +84,11 @@ static void open_all(run *r)
     o.memtable_exact_rows = (uint32_t)r->exact_rows;
     o.flush_on_close = r->flush_close;
     o.compact_min_merge = 2;
-    CHECK(vx_db_open_vfs("db", &o, r->vfs, &r->db) == VEX_OK, "open db", 0, 0);
+    /* FUZZ_OPS_DIR=DIR: a real database in DIR, kept when a check fails,
+     * to look at with the vex tool and tests/hnsw_reach */
+    const char *dir = getenv("FUZZ_OPS_DIR");
+    CHECK(vx_db_open_vfs(dir ? dir : "db", &o, r->vfs, &r->db) == VEX_OK,
+          "open db", 0, 0);
     vex_collection_config_init(&cfg);
     cfg.dim = DIM;
     cfg.index_kind = r->hnsw ? VEX_INDEX_HNSW : VEX_INDEX_FLAT;
@@ -312,7 +316,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.exact_rows = data[0] & 4 ? 0 : 8;
     r.flush_close = (data[0] >> 3) & 1;
     r.sparse = (data[0] >> 4) & 1;
-    CHECK(vx_vfs_mem_create(NULL, &r.vfs) == VEX_OK, "vfs", 0, 0);
+    CHECK((getenv("FUZZ_OPS_DIR") ? vx_vfs_posix_create(NULL, &r.vfs)
+                                  : vx_vfs_mem_create(NULL, &r.vfs)) == VEX_OK,
+          "vfs", 0, 0);
     CHECK(vex_meta_create(NULL, &r.meta) == VEX_OK &&
               vex_meta_create(NULL, &r.got) == VEX_OK,
           "meta create", 0, 0);

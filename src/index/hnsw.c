@@ -1539,8 +1539,9 @@ static uint32_t beam_max(const vex_search_opts *so, uint32_t width)
  * NaN (then *n_total counts them). Returns the number of hits. */
 static size_t search_once(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                           const vex_search_opts *so, const void *q, float qaux,
-                          uint32_t cur, float d, size_t k, uint32_t width,
-                          float radius, vex_hit *hits, uint64_t *n_total)
+                          uint32_t cur, float d, uint32_t also, size_t k,
+                          uint32_t width, float radius, vex_hit *hits,
+                          uint64_t *n_total)
 {
     uint32_t i;
     size_t m = 0;
@@ -1558,6 +1559,10 @@ static size_t search_once(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     }
     c->visited[cur] = gen;
     beam_insert(&b, d, cur);
+    if (also != UINT32_MAX && also != cur) {
+        c->visited[also] = gen;
+        beam_insert(&b, dist_q(h, s, q, qaux, also), also);
+    }
     search_level(h, s, c, gen, q, qaux, 0, &b);
     for (i = 0; i < b.n; i++) {
         uint32_t sl = b.a[i].slot & ~EXPANDED;
@@ -1649,8 +1654,8 @@ static void search_level_q(const hnsw *h, hnsw_ctx *c, uint16_t gen,
  * beam's first `r` live, accepted nodes on full vectors. */
 static size_t search_once_q(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                             const vex_search_opts *so, const void *q,
-                            uint32_t cur, float d, size_t k, size_t r,
-                            uint32_t width, vex_hit *hits)
+                            uint32_t cur, float d, uint32_t also, size_t k,
+                            size_t r, uint32_t width, vex_hit *hits)
 {
     uint32_t i;
     size_t m = 0, seen = 0;
@@ -1660,6 +1665,10 @@ static size_t search_once_q(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     beam_init(&b, c->beam, width);
     c->visited[cur] = gen;
     beam_insert(&b, d, cur);
+    if (also != UINT32_MAX && also != cur) {
+        c->visited[also] = gen;
+        beam_insert(&b, qdist(h, c->dc, also), also);
+    }
     search_level_q(h, c, gen, c->dc, &b);
     for (i = 0; i < b.n && seen < r; i++) {
         uint32_t sl = b.a[i].slot & ~EXPANDED;
@@ -1699,12 +1708,19 @@ static size_t search_one_q(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     d = qdist(h, c->dc, cur);
     for (l = (unsigned)(ep >> 32); l > 0; l--)
         greedy_q(h, c->dc, l, &cur, &d);
-    for (;;) {
-        m = search_once_q(h, s, c, so, q, cur, d, k, r, width, hits);
-        if (m >= k || width >= max || so->filter == NULL)
-            return m;
-        width = width > max / 4 ? max : width * 4;
+    m = search_once_q(h, s, c, so, q, cur, d, UINT32_MAX, k, r, width, hits);
+    /* fewer than k: again from the entry point too (see search_one), and
+     * with a filter wider each time */
+    while (m < k) {
+        int widen = so->filter != NULL && width < max;
+        if (widen)
+            width = width > max / 4 ? max : width * 4;
+        m = search_once_q(h, s, c, so, q, cur, d, (uint32_t)ep, k, r, width,
+                          hits);
+        if (!widen)
+            break;
     }
+    return m;
 }
 
 static int hnsw_quantized(const hnsw *h)
@@ -1759,13 +1775,28 @@ static size_t search_one(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
         return 0;
     qaux = query_aux(h, s, q);
     cur = descend(h, s, q, qaux, ep, 0, &d);
-    for (;;) {
-        m = search_once(h, s, c, so, q, qaux, cur, d, k, width, radius, hits,
-                        n_total);
-        if (m >= k || width >= max || so->filter == NULL)
-            return m;
-        width = width > max / 4 ? max : width * 4;
+    m = search_once(h, s, c, so, q, qaux, cur, d, UINT32_MAX, k, width, radius,
+                    hits, n_total);
+    /* Fewer than k: search again, seeded with the level-0 entry point as
+     * well. Links are directed, and the reachability pass makes every live
+     * node reachable from the entry point only: the node the descent lands
+     * on may lead to a part of level 0 alone (seen with sparse graphs and
+     * many rows filtered out: 10 of 49 nodes). With a filter, the beam
+     * also widens four times each round up to beam_max. A search that
+     * finds k the first time (nearly all) pays nothing; nor does one with
+     * a cut (fewer than k is then the point: a later source of a
+     * collection search) or a range search, unless filtered. */
+    while (m < k &&
+           (so->filter != NULL || (!(so->cut < INFINITY) && n_total == NULL))) {
+        int widen = so->filter != NULL && width < max;
+        if (widen)
+            width = width > max / 4 ? max : width * 4;
+        m = search_once(h, s, c, so, q, qaux, cur, d, (uint32_t)ep, k, width,
+                        radius, hits, n_total);
+        if (!widen)
+            break;
     }
+    return m;
 }
 
 static int hnsw_search(void *ix, const void *query, size_t k,
