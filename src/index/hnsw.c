@@ -1302,10 +1302,31 @@ static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
     }
     pthread_mutex_unlock(stripe(h, u));
 
-    /* only now may b stop pointing at t (no add changes b meanwhile) */
+    /* only now may b stop pointing at t. An add linking beside an add's
+     * pass may have rewritten b's list since it was read: replace t where
+     * it is now; if it is gone (that add pruned it), take a free place or
+     * the farthest link, as above. */
     pthread_mutex_lock(stripe(h, b));
     lk = links_of(h, b, 0);
-    st(&lk[1 + far], u);
+    cnt = ld(lk);
+    for (i = 0; i < cnt && ld(&lk[1 + i]) != t; i++)
+        ;
+    if (i < cnt) {
+        st(&lk[1 + i], u);
+    } else if (cnt < h->M0) {
+        st(&lk[1 + cnt], u);
+        st(&lk[0], cnt + 1);
+    } else {
+        fd = -INFINITY;
+        for (i = 0; i < cnt; i++) {
+            float d = dist_nodes(h, s, b, ld(&lk[1 + i]));
+            if (d > fd) {
+                fd = d;
+                far = i;
+            }
+        }
+        st(&lk[1 + far], u);
+    }
     pthread_mutex_unlock(stripe(h, b));
 }
 
