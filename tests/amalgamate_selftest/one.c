@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* amalgamate_selftest: with two.c, each kind of name collision that
  * tools/amalgamate must refuse; never compiled. */
-#define PANEL 8
+#define PANEL      8
 #define LOCAL_ONLY 1
 #undef LOCAL_ONLY
 
