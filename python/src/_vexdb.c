@@ -228,27 +228,7 @@ static int parse_elem(PyObject *o, vex_elem *out)
     return 0;
 }
 
-/* A uint32 option from a Python int (None = 0). */
-static int get_u32(PyObject *o, const char *what, uint32_t *out)
-{
-    if (o == NULL || o == Py_None) {
-        *out = 0;
-        return 0;
-    }
-    if (!PyLong_Check(o) || PyBool_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s must be an int", what);
-        return -1;
-    }
-    unsigned long long v = PyLong_AsUnsignedLongLong(o);
-    if (PyErr_Occurred() || v > UINT32_MAX) {
-        PyErr_Clear();
-        raise_invalid("%s must be an int in 0..4294967295", what);
-        return -1;
-    }
-    *out = (uint32_t)v;
-    return 0;
-}
-
+/* A uint64 option from a Python int (None = 0). */
 static int get_u64(PyObject *o, const char *what, uint64_t *out)
 {
     if (o == NULL || o == Py_None) {
@@ -266,6 +246,21 @@ static int get_u64(PyObject *o, const char *what, uint64_t *out)
         return -1;
     }
     *out = (uint64_t)v;
+    return 0;
+}
+
+/* A uint32 option from a Python int (None = 0). */
+static int get_u32(PyObject *o, const char *what, uint32_t *out)
+{
+    uint64_t v;
+    if (get_u64(o, what, &v) < 0 || v > UINT32_MAX) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_TypeError) == 0) {
+            PyErr_Clear();
+            raise_invalid("%s must be an int in 0..4294967295", what);
+        }
+        return -1;
+    }
+    *out = (uint32_t)v;
     return 0;
 }
 
