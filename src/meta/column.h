@@ -74,10 +74,9 @@ int vx_vm_colset_zstd(void);
 
 typedef struct vm_colset vm_colset;
 
-/* vx_vm_colset_build flags. */
-#define VM_BUILD_ZSTD                                                          \
-    1u /* compress value streams (needs vx_vm_colset_zstd)                     \
-        */
+/* vx_vm_colset_build flags. VM_BUILD_ZSTD: compress value streams
+ * (needs vx_vm_colset_zstd). */
+#define VM_BUILD_ZSTD 1u
 
 /* Encode the metadata of n rows (recs[i] NULL = no metadata) into a new
  * blob *out of *out_len bytes (free with vx_mem_free; `mem` not NULL),
