@@ -90,7 +90,8 @@ static double recall(vex_index *ix, vex_index *flat, const void *qs, size_t vb,
 static void check_graph(vex_index *ix, uint64_t nodes)
 {
     vex_graph_stats st;
-    CHECK_RC(vex_index_check(ix), VEX_OK);
+    int rc = vex_index_check(ix);
+    CHECK_MSG(rc == VEX_OK, "vex_index_check: %s", vex_index_errmsg(ix));
     CHECK_RC(vx_ix_graph_stats(ix, &st, NULL), VEX_OK);
     CHECK_EQ_INT(st.nodes, nodes);
     CHECK_MSG(st.unreachable == 0, "%llu of %llu unreachable",

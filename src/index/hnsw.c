@@ -1265,6 +1265,12 @@ static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
     pthread_mutex_lock(stripe(h, b));
     lk = links_of(h, b, 0);
     cnt = ld(lk);
+    for (i = 0; i < cnt && ld(&lk[1 + i]) != u; i++)
+        ;
+    if (i < cnt) { /* already linked (nothing to do) */
+        pthread_mutex_unlock(stripe(h, b));
+        return;
+    }
     if (cnt < h->M0) {
         st(&lk[1 + cnt], u);
         st(&lk[0], cnt + 1);
@@ -1302,10 +1308,10 @@ static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
     }
     pthread_mutex_unlock(stripe(h, u));
 
-    /* only now may b stop pointing at t. An add linking beside an add's
-     * pass may have rewritten b's list since it was read: replace t where
-     * it is now; if it is gone (that add pruned it), take a free place or
-     * the farthest link, as above. */
+    /* only now may b stop pointing at t. No add links beside the pass,
+     * but the list is read again rather than trusted (cheap, and safe if
+     * that ever changes): replace t where it is now; if it is gone, take
+     * a free place or the farthest link, as above. */
     pthread_mutex_lock(stripe(h, b));
     lk = links_of(h, b, 0);
     cnt = ld(lk);
@@ -1344,8 +1350,9 @@ static void reach_link(hnsw *h, const vex_simd_table *s, uint32_t b, uint32_t u)
  * had none, at the cost of the anchor's farthest link) left nodes
  * stranded by the link it gave up and islands with no reachable
  * out-neighbour. Caller holds the rwlock, and no add links meanwhile (an
- * add runs it after its own linking, where a concurrent add may still be
- * linking: nodes that add strands count towards the next pass). On
+ * add runs it after its own linking only when it is the one add linking;
+ * a node another add has claimed but not yet linked would look stranded,
+ * and linking it here would race that add's own writes). On
  * success the pending count (since_connect) is not touched: callers
  * decide. VEX_NOMEM if its scratch cannot be had (nothing changed). */
 static int connect_unreachable(hnsw *h, const vex_simd_table *s, hnsw_ctx *c)
@@ -1502,7 +1509,15 @@ static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n,
         uint64_t since = atomic_fetch_add(&h->since_connect, n) + n;
         uint64_t due =
             h->n / 64 > HNSW_CONNECT_MIN ? h->n / 64 : HNSW_CONNECT_MIN;
-        if (since >= due) {
+        /* only when no other add is linking (h->linking changes under the
+         * exclusive lock, so it holds still here): another add's claimed
+         * nodes have no in-links yet and look stranded, and the pass would
+         * link them early and have their own insert overwrite what it
+         * wrote into their lists, stranding whatever it moved there, and
+         * race that insert's link-backs into duplicates. Deferred, the
+         * pass runs with the next add that links alone, or at the settle
+         * that precedes every serialisation and check. */
+        if (since >= due && h->linking == 1) {
             since = atomic_exchange(&h->since_connect, 0);
             /* out of memory: the pass only moves; serialising retries */
             if (since && connect_unreachable(h, job.s, ctx[0]) != VEX_OK)
