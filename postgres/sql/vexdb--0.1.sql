@@ -77,3 +77,31 @@ CREATE OPERATOR <=> (
   COMMUTATOR = '<=>'
 );
 
+-- ---- the vexhnsw index access method ----
+
+CREATE FUNCTION vexhnsw_handler(internal) RETURNS index_am_handler
+  AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE ACCESS METHOD vexhnsw TYPE INDEX HANDLER vexhnsw_handler;
+COMMENT ON ACCESS METHOD vexhnsw IS 'VexDB HNSW graph index for vexvector';
+
+CREATE FUNCTION vexhnsw_metric_l2(internal) RETURNS integer
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vexhnsw_metric_ip(internal) RETURNS integer
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vexhnsw_metric_cosine(internal) RETURNS integer
+  AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR CLASS vexvector_l2_ops DEFAULT FOR TYPE vexvector USING vexhnsw AS
+  OPERATOR 1 <-> (vexvector, vexvector) FOR ORDER BY float_ops,
+  FUNCTION 1 vexhnsw_metric_l2(internal);
+CREATE OPERATOR CLASS vexvector_ip_ops FOR TYPE vexvector USING vexhnsw AS
+  OPERATOR 1 <#> (vexvector, vexvector) FOR ORDER BY float_ops,
+  FUNCTION 1 vexhnsw_metric_ip(internal);
+CREATE OPERATOR CLASS vexvector_cosine_ops FOR TYPE vexvector USING vexhnsw AS
+  OPERATOR 1 <=> (vexvector, vexvector) FOR ORDER BY float_ops,
+  FUNCTION 1 vexhnsw_metric_cosine(internal);
+
+-- Structural check of a vexhnsw index (docs/postgres.md).
+CREATE FUNCTION vexhnsw_check(index regclass, OUT live bigint, OUT deleted bigint,
+                              OUT unreachable bigint, OUT max_level integer)
+  AS 'MODULE_PATHNAME' LANGUAGE C STRICT;

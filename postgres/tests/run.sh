@@ -1,7 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # The PostgreSQL extension's tests on a private cluster:
-#   run.sh MODE PG_CONFIG MODULE SRCDIR      MODE: regress | crash | concurrent
+#   run.sh MODE PG_CONFIG MODULE SRCDIR
+# MODE: regress | crash | concurrent | a path to a script (*.sh) sourced
+# with the cluster running (functions sql, start, stop; $tmp, $data)
 #
 # Nothing is installed into the system's PostgreSQL. PostgreSQL finds its
 # share and lib directories relative to the running executable (the
@@ -81,6 +83,10 @@ regress)
   ;;
 crash|concurrent)
   . "$src/tests/$mode.sh"
+  ;;
+*.sh)
+  # any other script with the same cluster (the benchmark uses this)
+  . "$mode"
   ;;
 *)
   echo "unknown mode $mode" >&2; exit 2 ;;

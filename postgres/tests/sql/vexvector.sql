@@ -45,3 +45,4 @@ SELECT vexvector_send('[1,-2.5]');
 CREATE TABLE t3 (id int, v vexvector(2));
 COPY t3 FROM :'binfile' WITH (FORMAT binary);
 DROP TABLE t, t2, t3;
+DROP EXTENSION vexdb;
