@@ -360,5 +360,6 @@ Datum vexvector_norm(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(vexdb_simd);
 Datum vexdb_simd(PG_FUNCTION_ARGS)
 {
+    (void)fcinfo;
     PG_RETURN_TEXT_P(cstring_to_text(vx_simd()->name));
 }
