@@ -192,9 +192,10 @@ static void vexhnsw_corrupt(Relation index, BlockNumber blk, OffsetNumber off,
                            RelationGetRelationName(index), blk, off, what)));
 }
 
-/* The element at `off` of element page `page` (block blk), checked: its
- * size matches its level, every list count is within its capacity, every
- * link names a block past the metapage. The caller holds a lock. */
+/* The element at `off` of element page `page` (block blk), checked: the
+ * page is an element page, the line pointer is in use, the size matches
+ * the element's level. Its link lists are checked when read
+ * (vexhnsw_get_list). The caller holds a lock. */
 VexHnswElement *vexhnsw_get_element(Relation index, const VexHnswShape *s,
                                     Page page, BlockNumber blk,
                                     OffsetNumber off)
@@ -218,18 +219,24 @@ VexHnswElement *vexhnsw_get_element(Relation index, const VexHnswShape *s,
         e->level > VEXHNSW_MAX_LEVEL ||
         ItemIdGetLength(iid) != vexhnsw_element_size(s, e->level))
         vexhnsw_corrupt(index, blk, off, "size does not match its level");
-    for (int l = 0; l <= e->level; l++) {
-        uint32 *list = vexhnsw_list(s, e, l);
-        VexHnswLink *lk = vexhnsw_links(list);
-        if (*list > (uint32)vexhnsw_cap(s, l))
-            vexhnsw_corrupt(index, blk, off, "link count over capacity");
-        for (uint32 i = 0; i < *list; i++)
-            if (lk[i].blk == VEXHNSW_METAPAGE ||
-                lk[i].blk == InvalidBlockNumber ||
-                lk[i].off < FirstOffsetNumber)
-                vexhnsw_corrupt(index, blk, off, "link to no element");
-    }
     return e;
+}
+
+/* The level-l list of element e (l <= e->level), checked: its count is
+ * within its capacity and every link names a block past the metapage. */
+uint32 *vexhnsw_get_list(Relation index, const VexHnswShape *s,
+                         VexHnswElement *e, BlockNumber blk, OffsetNumber off,
+                         int l)
+{
+    uint32 *list = vexhnsw_list(s, e, l);
+    VexHnswLink *lk = vexhnsw_links(list);
+    if (*list > (uint32)vexhnsw_cap(s, l))
+        vexhnsw_corrupt(index, blk, off, "link count over capacity");
+    for (uint32 i = 0; i < *list; i++)
+        if (lk[i].blk == VEXHNSW_METAPAGE || lk[i].blk == InvalidBlockNumber ||
+            lk[i].off < FirstOffsetNumber)
+            vexhnsw_corrupt(index, blk, off, "link to no element");
+    return list;
 }
 
 /* ---- insert ---- */
@@ -347,7 +354,7 @@ static bool vexhnsw_link_back(Relation index, const VexHnswShape *s,
         UnlockReleaseBuffer(buf);
         return false;
     }
-    list = vexhnsw_list(s, e, l);
+    list = vexhnsw_get_list(index, s, e, blk, off, l);
     lk = vexhnsw_links(list);
     for (uint32 i = 0; i < *list; i++) {
         if (lk[i].blk == to_blk && lk[i].off == to_off) {

@@ -124,7 +124,7 @@ int vexhnsw_read_links(Relation index, const VexHnswShape *s, BlockNumber blk,
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     el = vexhnsw_get_element(index, s, BufferGetPage(buf), blk, off);
     if (l <= el->level) {
-        uint32 *list = vexhnsw_list(s, el, l);
+        uint32 *list = vexhnsw_get_list(index, s, el, blk, off, l);
         n = (int)*list;
         memcpy(out, vexhnsw_links(list), sizeof(VexHnswLink) * n);
     }

@@ -171,7 +171,7 @@ static void vexvac_write_list(Relation index, const VexHnswShape *s,
         UnlockReleaseBuffer(buf);
         return;
     }
-    list = vexhnsw_list(s, e, l);
+    list = vexhnsw_get_list(index, s, e, blk, off, l);
     lk = vexhnsw_links(list);
     for (uint32 i = 0; i < *list; i++)
         if (!vexvac_has(deleted, lk[i].blk, lk[i].off))
@@ -231,7 +231,7 @@ static void vexvac_repair_page(IndexVacuumInfo *info, const VexHnswShape *s,
             *top_off = off;
         }
         for (int l = 0; l <= e->level && !needs; l++) {
-            uint32 *list = vexhnsw_list(s, e, l);
+            uint32 *list = vexhnsw_get_list(index, s, e, blk, off, l);
             for (uint32 i = 0; i < *list && !needs; i++)
                 needs = vexvac_has(deleted, vexhnsw_links(list)[i].blk,
                                    vexhnsw_links(list)[i].off);
@@ -244,7 +244,7 @@ static void vexvac_repair_page(IndexVacuumInfo *info, const VexHnswShape *s,
         f->vec = palloc(sizeof(float) * s->dim);
         memcpy(f->vec, e->vec, sizeof(float) * s->dim);
         for (int l = 0; l <= e->level; l++) {
-            uint32 *list = vexhnsw_list(s, e, l);
+            uint32 *list = vexhnsw_get_list(index, s, e, blk, off, l);
             f->n[l] = *list;
             f->lk[l] = palloc(sizeof(VexHnswLink) * (*list + 1));
             memcpy(f->lk[l], vexhnsw_links(list), sizeof(VexHnswLink) * *list);

@@ -161,6 +161,9 @@ void vexhnsw_init_page(Page page);
 VexHnswElement *vexhnsw_get_element(Relation index, const VexHnswShape *s,
                                     Page page, BlockNumber blk,
                                     OffsetNumber off);
+uint32 *vexhnsw_get_list(Relation index, const VexHnswShape *s,
+                         VexHnswElement *e, BlockNumber blk, OffsetNumber off,
+                         int l);
 int vexhnsw_metric_of(Relation index);
 int vexhnsw_max_level(const VexHnswShape *s);
 bool vexhnsw_insert(Relation index, Datum *values, bool *isnull,
