@@ -13,12 +13,14 @@
  *      nearer to q than to every link already kept);
  *   3. write q's element on a page with room (or a new page);
  *   4. add q to each chosen neighbour's list at that level: appended while
- *      the list has room, else it replaces the farthest link when nearer
- *      (the lists store each link's distance, so this needs no vector
- *      reads; the heap build uses VexDB's full heuristic); when no list
- *      took q, the nearest neighbour takes it in place of its farthest
- *      link, so every element has an in-link (a far outlier otherwise
- *      would have none and no search could reach it);
+ *      the list has room; a full list is chosen again by the heuristic
+ *      among its links and q (vexhnsw_link_prune: the vectors are read
+ *      without holding the list's page lock, and the result is written
+ *      only if the list is unchanged, else q replaces the farthest link
+ *      when nearer, which needs no vectors since every link stores its
+ *      distance); when no list took q, the nearest neighbour takes it in
+ *      place of its farthest link, so every element has an in-link (a far
+ *      outlier otherwise would have none and no search could reach it);
  *   5. make q the entry point when its level is above the current top.
  * Each page change is one GenericXLog record taken under that page's
  * exclusive lock; no backend holds two element-page locks at once, so
@@ -381,6 +383,98 @@ static bool vexhnsw_link_back(Relation index, const VexHnswShape *s,
     return true;
 }
 
+static int vexhnsw_link_cmp(const void *a, const void *b)
+{
+    float x = ((const VexHnswLink *)a)->dist,
+          y = ((const VexHnswLink *)b)->dist;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Step 4 for one neighbour (blk, off) at level l: q (to, at distance d,
+ * vector to_vec) joins its list. With room it is appended; a full list is
+ * re-chosen by the HNSW heuristic over its links and q (vectors read one
+ * element at a time, no lock held), and written only if the list did not
+ * change meanwhile (else the nearest-replaces-farthest rule applies).
+ * Returns whether the list links q afterwards. */
+static bool vexhnsw_link_prune(Relation index, const VexHnswShape *s,
+                               BlockNumber blk, OffsetNumber off, int l,
+                               BlockNumber to_blk, OffsetNumber to_off, float d,
+                               const float *to_vec)
+{
+    int cap = vexhnsw_cap(s, l), n, k = 0;
+    VexHnswLink *cur = palloc(sizeof(VexHnswLink) * (cap + 1));
+    VexHnswLink *cand = palloc(sizeof(VexHnswLink) * (cap + 1));
+    VexHnswLink *keep = palloc(sizeof(VexHnswLink) * (cap + 1));
+    float *vecs = palloc(sizeof(float) * s->dim * (cap + 1));
+    float **kv = palloc(sizeof(float *) * (cap + 1));
+    bool has_q = false, same;
+    Buffer buf;
+    GenericXLogState *st;
+    VexHnswElement *e;
+    uint32 *list;
+
+    n = vexhnsw_read_links(index, s, blk, off, l, cur);
+    if (n < cap)
+        return vexhnsw_link_back(index, s, blk, off, l, to_blk, to_off, d,
+                                 false);
+    for (int i = 0; i < n; i++)
+        if (cur[i].blk == to_blk && cur[i].off == to_off)
+            return true;
+    memcpy(cand, cur, sizeof(VexHnswLink) * n);
+    cand[n].blk = to_blk;
+    cand[n].off = to_off;
+    cand[n].unused = 0;
+    cand[n].dist = d;
+    /* while choosing, a candidate's `unused` field holds its row in vecs */
+    for (int i = 0; i <= n; i++) {
+        cand[i].unused = (uint16)i;
+        if (i < n)
+            vexhnsw_read_vector(index, s, cand[i].blk, cand[i].off,
+                                vecs + (Size)i * s->dim);
+        else
+            memcpy(vecs + (Size)i * s->dim, to_vec, sizeof(float) * s->dim);
+    }
+    qsort(cand, n + 1, sizeof(VexHnswLink), vexhnsw_link_cmp);
+    for (int i = 0; i <= n && k < cap; i++) {
+        const float *cv = vecs + (Size)cand[i].unused * s->dim;
+        bool ok = true;
+        for (int j = 0; j < k && ok; j++)
+            ok = !(vexhnsw_dist(s->metric, cv, kv[j], s->dim) < cand[i].dist);
+        if (!ok)
+            continue;
+        kv[k] = (float *)cv;
+        keep[k++] = cand[i];
+        has_q |= cand[i].blk == to_blk && cand[i].off == to_off;
+    }
+    if (!has_q)
+        return false;
+
+    buf = ReadBuffer(index, blk);
+    LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+    st = GenericXLogStart(index);
+    e = vexhnsw_get_element(index, s, GenericXLogRegisterBuffer(st, buf, 0),
+                            blk, off);
+    list = vexhnsw_get_list(index, s, e, blk, off, l);
+    same = *list == (uint32)n;
+    for (int i = 0; same && i < n; i++)
+        same = vexhnsw_links(list)[i].blk == cur[i].blk &&
+               vexhnsw_links(list)[i].off == cur[i].off;
+    if (!same) {
+        GenericXLogAbort(st);
+        UnlockReleaseBuffer(buf);
+        return vexhnsw_link_back(index, s, blk, off, l, to_blk, to_off, d,
+                                 false);
+    }
+    for (int i = 0; i < k; i++) {
+        keep[i].unused = 0;
+        vexhnsw_links(list)[i] = keep[i];
+    }
+    *list = (uint32)k;
+    GenericXLogFinish(st);
+    UnlockReleaseBuffer(buf);
+    return true;
+}
+
 /* Make (blk, off) of `level` the entry point if the index is empty or its
  * top is lower. Returns whether it did. */
 static bool vexhnsw_set_entry(Relation index, BlockNumber blk, OffsetNumber off,
@@ -527,8 +621,8 @@ void vexhnsw_insert_vector(Relation index, const VexVector *v, ItemPointer tid)
         bool linked = false;
         for (int i = 0; i < n_sel[l]; i++) {
             const VexWalkNode *nd = &walks[l].nodes[sel[l][i]];
-            linked |= vexhnsw_link_back(index, &s, nd->blk, nd->off, l, blk,
-                                        off, nd->d, false);
+            linked |= vexhnsw_link_prune(index, &s, nd->blk, nd->off, l, blk,
+                                         off, nd->d, v->x);
         }
         /* No list took q (every chosen neighbour's links are nearer): the
          * nearest takes it in place of its farthest link, so q has an

@@ -132,6 +132,17 @@ int vexhnsw_read_links(Relation index, const VexHnswShape *s, BlockNumber blk,
     return n;
 }
 
+void vexhnsw_read_vector(Relation index, const VexHnswShape *s, BlockNumber blk,
+                         OffsetNumber off, float *out)
+{
+    Buffer buf = ReadBuffer(index, blk);
+    VexHnswElement *el;
+    LockBuffer(buf, BUFFER_LOCK_SHARE);
+    el = vexhnsw_get_element(index, s, BufferGetPage(buf), blk, off);
+    memcpy(out, el->vec, sizeof(float) * s->dim);
+    UnlockReleaseBuffer(buf);
+}
+
 float vexhnsw_element_dist(Relation index, const VexHnswShape *s,
                            const float *q, BlockNumber blk, OffsetNumber off)
 {

@@ -212,6 +212,8 @@ void vexhnsw_greedy(Relation index, const VexHnswShape *s, const float *q,
                     int level, BlockNumber *blk, OffsetNumber *off, float *d);
 int vexhnsw_read_links(Relation index, const VexHnswShape *s, BlockNumber blk,
                        OffsetNumber off, int l, VexHnswLink *out);
+void vexhnsw_read_vector(Relation index, const VexHnswShape *s, BlockNumber blk,
+                         OffsetNumber off, float *out);
 float vexhnsw_element_dist(Relation index, const VexHnswShape *s,
                            const float *q, BlockNumber blk, OffsetNumber off);
 IndexScanDesc vexhnsw_beginscan(Relation index, int nkeys, int norderbys);
