@@ -18,7 +18,8 @@
  *      entry point was deleted, the live element of the highest level
  *      becomes the entry point.
  * Deleted elements stay on their pages as tombstones: the space is not
- * reused (REINDEX reclaims it); docs/postgres.md lists this.
+ * reused (REINDEX reclaims it); docs/postgres.md lists this. The cleanup
+ * after every VACUUM then links elements no search can reach (below).
  */
 #include "postgres.h"
 
@@ -333,24 +334,142 @@ IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
     return stats;
 }
 
-/* Live elements, counted when bulk delete did not run. */
-IndexBulkDeleteResult *vexhnsw_vacuumcleanup(IndexVacuumInfo *info,
-                                             IndexBulkDeleteResult *stats)
+/* ---- the reachability pass (vacuum cleanup) ----
+ *
+ * Pruning (a full list re-chosen by the heuristic, a repair) can leave an
+ * element with no in-link from any element a search reaches; no scan can
+ * return it then. After every VACUUM the cleanup walks level 0 from the
+ * entry point over a copy of every element's level-0 links and, for each
+ * live element it did not reach, searches the graph for that element's
+ * vector (greedy descent, then a beam of ef_construction: whatever that
+ * finds is reachable) and links the nearest result to it: appended when
+ * its list has room, else in place of its farthest link whose target has
+ * another in-link (so no other element loses its last one). What the new
+ * link makes reachable is marked before the next element is considered.
+ * The copy costs about 12 bytes per link; when it would exceed
+ * maintenance_work_mem the pass is skipped (counted, not relinked). */
+
+typedef struct VexReach {
+    BlockNumber blk;
+    OffsetNumber off;
+    bool live, reached;
+    int deg_in;
+    int64 first; /* into links */
+    int n;
+} VexReach;
+
+typedef struct VexReachSet {
+    VexReach *node;
+    int64 n, cap;
+    int64 *links; /* node indexes, -1 unknown */
+    uint64 *keys; /* while reading */
+    int64 n_links, cap_links;
+    HTAB *idx;
+} VexReachSet;
+
+typedef struct VexReachKey {
+    uint64 key;
+    int64 idx;
+} VexReachKey;
+
+static int64 vexreach_find(VexReachSet *r, BlockNumber blk, OffsetNumber off)
+{
+    uint64 k = vexvac_key(blk, off);
+    VexReachKey *e = hash_search(r->idx, &k, HASH_FIND, NULL);
+    return e == NULL ? -1 : e->idx;
+}
+
+static void vexreach_mark(VexReachSet *r, int64 from)
+{
+    int64 *stack = palloc(sizeof(int64) * Max(r->n, 1)), top = 0;
+    if (r->node[from].reached)
+        return;
+    r->node[from].reached = true;
+    stack[top++] = from;
+    while (top > 0) {
+        VexReach *u = &r->node[stack[--top]];
+        for (int i = 0; i < u->n; i++) {
+            int64 t = r->links[u->first + i];
+            if (t >= 0 && !r->node[t].reached) {
+                r->node[t].reached = true;
+                stack[top++] = t;
+            }
+        }
+    }
+    pfree(stack);
+}
+
+/* Link element r (index ri) to u (index ui, distance d) by the rule in the
+ * comment above. Returns whether r links u afterwards. */
+static bool vexreach_link(Relation index, const VexHnswShape *s, VexReachSet *r,
+                          int64 ri, int64 ui, float d)
+{
+    VexReach *rn = &r->node[ri], *un = &r->node[ui];
+    Buffer buf = ReadBuffer(index, rn->blk);
+    GenericXLogState *st;
+    VexHnswElement *e;
+    uint32 *list;
+    VexHnswLink *lk;
+    int pick = -1;
+    LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+    st = GenericXLogStart(index);
+    e = vexhnsw_get_element(index, s, GenericXLogRegisterBuffer(st, buf, 0),
+                            rn->blk, rn->off);
+    list = vexhnsw_get_list(index, s, e, rn->blk, rn->off, 0);
+    lk = vexhnsw_links(list);
+    for (uint32 i = 0; i < *list; i++)
+        if (lk[i].blk == un->blk && lk[i].off == un->off) {
+            GenericXLogAbort(st); /* linked meanwhile */
+            UnlockReleaseBuffer(buf);
+            return true;
+        }
+    if (*list < (uint32)vexhnsw_cap(s, 0))
+        pick = (int)(*list)++;
+    else {
+        int64 t;
+        for (uint32 i = 0; i < *list; i++) {
+            t = vexreach_find(r, lk[i].blk, lk[i].off);
+            if (t >= 0 && r->node[t].deg_in >= 2 &&
+                (pick < 0 || lk[i].dist > lk[pick].dist))
+                pick = (int)i;
+        }
+        if (pick < 0) {
+            GenericXLogAbort(st);
+            UnlockReleaseBuffer(buf);
+            return false;
+        }
+        t = vexreach_find(r, lk[pick].blk, lk[pick].off);
+        r->node[t].deg_in--;
+    }
+    lk[pick].blk = un->blk;
+    lk[pick].off = un->off;
+    lk[pick].unused = 0;
+    lk[pick].dist = d;
+    un->deg_in++;
+    GenericXLogFinish(st);
+    UnlockReleaseBuffer(buf);
+    return true;
+}
+
+/* Read every element's level-0 links (false: over the memory limit). */
+static bool vexreach_read(IndexVacuumInfo *info, const VexHnswShape *s,
+                          VexReachSet *r, int64 *live)
 {
     Relation index = info->index;
-    VexHnswMeta meta;
-    VexHnswShape s;
-    BlockNumber nblocks;
-    if (info->analyze_only)
-        return stats;
-    nblocks = RelationGetNumberOfBlocks(index);
-    if (stats != NULL) {
-        stats->num_pages = nblocks;
-        return stats;
-    }
-    stats = palloc0(sizeof(IndexBulkDeleteResult));
-    vexhnsw_read_meta(index, &meta);
-    vexhnsw_shape(index, &meta, &s);
+    BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+    Size limit = (Size)maintenance_work_mem * 1024;
+    HASHCTL ctl;
+    memset(&ctl, 0, sizeof ctl);
+    ctl.keysize = sizeof(uint64);
+    ctl.entrysize = sizeof(VexReachKey);
+    ctl.hcxt = CurrentMemoryContext;
+    r->idx = hash_create("vexhnsw reach", 1024, &ctl,
+                         HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    r->cap = 1024;
+    r->node = palloc(sizeof(VexReach) * r->cap);
+    r->cap_links = 1024;
+    r->keys = palloc(sizeof(uint64) * r->cap_links);
+    *live = 0;
     for (BlockNumber blk = 1; blk < nblocks; blk++) {
         Buffer buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL,
                                         info->strategy);
@@ -359,13 +478,135 @@ IndexBulkDeleteResult *vexhnsw_vacuumcleanup(IndexVacuumInfo *info,
         LockBuffer(buf, BUFFER_LOCK_SHARE);
         page = BufferGetPage(buf);
         max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
-        for (OffsetNumber off = FirstOffsetNumber; off <= max; off++)
-            if (!(vexhnsw_get_element(index, &s, page, blk, off)->flags &
-                  VEXHNSW_DELETED))
-                stats->num_index_tuples += 1;
+        for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
+            VexHnswElement *e = vexhnsw_get_element(index, s, page, blk, off);
+            uint32 *list = vexhnsw_get_list(index, s, e, blk, off, 0);
+            uint64 key = vexvac_key(blk, off);
+            VexReachKey *k = hash_search(r->idx, &key, HASH_ENTER, NULL);
+            VexReach *n;
+            if (!(e->flags & VEXHNSW_DELETED))
+                (*live)++;
+            if (r->n == r->cap) {
+                r->cap *= 2;
+                r->node = repalloc_huge(r->node, sizeof(VexReach) * r->cap);
+            }
+            while (r->n_links + (int64)*list > r->cap_links) {
+                r->cap_links *= 2;
+                r->keys = repalloc_huge(r->keys, sizeof(uint64) * r->cap_links);
+            }
+            if ((Size)r->cap * sizeof(VexReach) +
+                    (Size)r->cap_links * 2 * sizeof(uint64) >
+                limit) {
+                UnlockReleaseBuffer(buf);
+                return false;
+            }
+            k->idx = r->n;
+            n = &r->node[r->n++];
+            n->blk = blk;
+            n->off = off;
+            n->live = !(e->flags & VEXHNSW_DELETED);
+            n->reached = false;
+            n->deg_in = 0;
+            n->first = r->n_links;
+            n->n = (int)*list;
+            for (uint32 i = 0; i < *list; i++)
+                r->keys[r->n_links++] = vexvac_key(vexhnsw_links(list)[i].blk,
+                                                   vexhnsw_links(list)[i].off);
+        }
         UnlockReleaseBuffer(buf);
+        vacuum_delay_point();
     }
-    stats->num_pages = nblocks;
+    r->links =
+        palloc_extended(sizeof(int64) * Max(r->n_links, 1), MCXT_ALLOC_HUGE);
+    for (int64 i = 0; i < r->n_links; i++) {
+        VexReachKey *k = hash_search(r->idx, &r->keys[i], HASH_FIND, NULL);
+        r->links[i] = k == NULL ? -1 : k->idx;
+        if (k != NULL)
+            r->node[k->idx].deg_in++;
+    }
+    return true;
+}
+
+/* The pass (comment above); returns the live elements. */
+static int64 vexvac_reach(IndexVacuumInfo *info, const VexHnswMeta *meta,
+                          const VexHnswShape *s)
+{
+    Relation index = info->index;
+    VexReachSet r;
+    int64 live, entry, relinked = 0, left = 0;
+    float *vec = palloc(sizeof(float) * s->dim);
+    int *res = palloc(sizeof(int) * Max(meta->ef_construction, 1));
+    memset(&r, 0, sizeof r);
+    if (!vexreach_read(info, s, &r, &live) ||
+        meta->entry_blk == InvalidBlockNumber)
+        return live;
+    entry = vexreach_find(&r, meta->entry_blk, meta->entry_off);
+    if (entry < 0)
+        return live;
+    vexreach_mark(&r, entry);
+    for (int64 u = 0; u < r.n; u++) {
+        BlockNumber blk = meta->entry_blk;
+        OffsetNumber off = meta->entry_off;
+        VexWalk w;
+        float d;
+        int n;
+        bool done = false;
+        if (!r.node[u].live || r.node[u].reached)
+            continue;
+        vexhnsw_read_vector(index, s, r.node[u].blk, r.node[u].off, vec);
+        d = vexhnsw_element_dist(index, s, vec, blk, off);
+        for (int l = meta->entry_level; l > 0; l--)
+            vexhnsw_greedy(index, s, vec, l, &blk, &off, &d);
+        vexwalk_init(&w, index, s, vec, 0, false);
+        vexwalk_visit(&w, blk, off);
+        n = vexwalk_batch(&w, meta->ef_construction, res);
+        for (int i = 0; i < n && !done; i++) {
+            int64 t =
+                vexreach_find(&r, w.nodes[res[i]].blk, w.nodes[res[i]].off);
+            if (t < 0 || t == u || !r.node[t].reached)
+                continue;
+            done = vexreach_link(index, s, &r, t, u, w.nodes[res[i]].d);
+        }
+        vexwalk_free(&w);
+        if (done) {
+            relinked++;
+            vexreach_mark(&r, u);
+        } else
+            left++;
+        vacuum_delay_point();
+    }
+    if (relinked > 0 || left > 0)
+        ereport(DEBUG1, (errmsg("index \"%s\": %lld unreachable elements "
+                                "linked, %lld left",
+                                RelationGetRelationName(index),
+                                (long long)relinked, (long long)left)));
+    return live;
+}
+
+/* After every VACUUM: the reachability pass, and the count of live
+ * elements. */
+IndexBulkDeleteResult *vexhnsw_vacuumcleanup(IndexVacuumInfo *info,
+                                             IndexBulkDeleteResult *stats)
+{
+    Relation index = info->index;
+    VexHnswMeta meta;
+    VexHnswShape s;
+    MemoryContext ctx, old;
+    int64 live;
+    if (info->analyze_only)
+        return stats;
+    if (stats == NULL)
+        stats = palloc0(sizeof(IndexBulkDeleteResult));
+    ctx = AllocSetContextCreate(CurrentMemoryContext, "vexhnsw cleanup",
+                                ALLOCSET_DEFAULT_SIZES);
+    old = MemoryContextSwitchTo(ctx);
+    vexhnsw_read_meta(index, &meta);
+    vexhnsw_shape(index, &meta, &s);
+    live = vexvac_reach(info, &meta, &s);
+    MemoryContextSwitchTo(old);
+    MemoryContextDelete(ctx);
+    stats->num_index_tuples = (double)live;
+    stats->num_pages = RelationGetNumberOfBlocks(index);
     return stats;
 }
 

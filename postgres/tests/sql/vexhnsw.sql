@@ -80,6 +80,9 @@ SELECT live, deleted, unreachable, max_level FROM vexhnsw_check('grown_v');
 INSERT INTO grown SELECT id, v FROM items WHERE v IS NOT NULL;
 SELECT live, deleted FROM vexhnsw_check('grown_v');
 SELECT unreachable <= 30 AS reachable FROM vexhnsw_check('grown_v');
+-- every VACUUM links what no search could reach
+VACUUM grown;
+SELECT live, unreachable FROM vexhnsw_check('grown_v');
 CREATE FUNCTION grown_recall() RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE hits int := 0; r record;
 BEGIN
