@@ -111,6 +111,9 @@ def main():
     p.add_argument("--passes", type=int, default=3)
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--filtered-queries", type=int, default=100)
+    p.add_argument("--sessions", type=int, default=4,
+                   help="concurrent sessions of the concurrent pass")
+    p.add_argument("--concurrent-ef", type=int, default=80)
     a = p.parse_args()
 
     name = os.path.basename(a.data.rstrip("/"))
@@ -175,6 +178,33 @@ def main():
                   "passes=%s" % (am, ef, rec[am][0], qps,
                                  ",".join("%.3f" % t for t in times[am])))
         sys.stdout.flush()
+
+    # several sessions at once: the queries split over --sessions psql
+    # processes started together; QPS = all queries / wall time
+    ef = a.concurrent_ef
+    times = {am: [] for am in AMS}
+    for _ in range(a.passes):
+        for am in AMS:
+            parts = [queries[i::a.sessions] for i in range(a.sessions)]
+            files = []
+            for i, part in enumerate(parts):
+                path = query_file(a, a.tmp, am, ef, part, None, False)
+                os.rename(path, path + ".%d" % i)
+                files.append(path + ".%d" % i)
+            t0 = time.time()
+            procs = [subprocess.Popen(pg.base + ["-f", f],
+                                      stdout=subprocess.DEVNULL)
+                     for f in files]
+            for pr in procs:
+                if pr.wait() != 0:
+                    sys.exit("a concurrent session failed")
+            times[am].append(time.time() - t0)
+    for am in AMS:
+        print("pg_bench concurrent am=%s sessions=%d ef=%d qps=%.1f "
+              "passes=%s" % (am, a.sessions, ef,
+                             len(queries) / statistics.median(times[am]),
+                             ",".join("%.3f" % t for t in times[am])))
+    sys.stdout.flush()
 
     # filtered: exact truth by a sequential scan, then both indexes
     fq = queries[:a.filtered_queries]
