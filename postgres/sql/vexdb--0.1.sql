@@ -105,3 +105,5 @@ CREATE OPERATOR CLASS vexvector_cosine_ops FOR TYPE vexvector USING vexhnsw AS
 CREATE FUNCTION vexhnsw_check(index regclass, OUT live bigint, OUT deleted bigint,
                               OUT unreachable bigint, OUT max_level integer)
   AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+-- like amcheck's functions: for superusers unless granted
+REVOKE ALL ON FUNCTION vexhnsw_check(regclass) FROM PUBLIC;

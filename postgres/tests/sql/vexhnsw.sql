@@ -23,6 +23,11 @@ DROP TABLE nodim;
 CREATE INDEX items_l2 ON items USING vexhnsw (v) WITH (m = 12, ef_construction = 64);
 SELECT live, deleted, unreachable FROM vexhnsw_check('items_l2');
 SELECT vexhnsw_check('items_pkey');
+CREATE ROLE vexdb_plain;
+SET ROLE vexdb_plain;
+SELECT vexhnsw_check('items_l2');
+RESET ROLE;
+DROP ROLE vexdb_plain;
 -- the plan: ordered index scan under a LIMIT, none without ORDER BY
 EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM items WHERE v IS NOT NULL;
@@ -113,6 +118,11 @@ UPDATE grown SET v = '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,9]' WHERE id = 1;
 SET enable_seqscan = off;
 SELECT id FROM grown ORDER BY v <-> '[9,9,9,9,9,9,9,9,9,9,9,9,9,9,9,8]' LIMIT 1;
 RESET enable_seqscan;
+-- CREATE INDEX CONCURRENTLY (its validation pass goes through bulk delete)
+CREATE INDEX CONCURRENTLY grown_cc ON grown USING vexhnsw (v);
+SELECT live FROM vexhnsw_check('grown_cc');
+SELECT count(*) FROM grown;
+DROP INDEX grown_cc;
 -- the other operator classes
 CREATE INDEX items_ip ON items USING vexhnsw (v vexvector_ip_ops);
 CREATE INDEX items_cos ON items USING vexhnsw (v vexvector_cosine_ops);
