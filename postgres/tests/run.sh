@@ -20,6 +20,7 @@
 # regress:    pg_regress on tests/sql/*.sql against tests/expected/*.out
 # crash:      inserts killed by pg_ctl stop -m immediate, restart, check
 # concurrent: inserting sessions while others search, then check
+# corrupt:    random bytes over the index file, no backend may crash
 set -eu
 mode=$1 pg_config=$2 module=$3 src=$4
 bindir=$($pg_config --bindir)
@@ -81,7 +82,7 @@ regress)
     exit 1
   fi
   ;;
-crash|concurrent)
+crash|concurrent|corrupt)
   . "$src/tests/$mode.sh"
   ;;
 *.sh)
