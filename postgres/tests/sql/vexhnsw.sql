@@ -67,6 +67,13 @@ SET vexdb.ef_search = 0;
 SET vexdb.ef_search = 10;
 SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 500) s;
+-- the planner: the graph for a mild filter, the exact plan for a very
+-- selective one (costs, no enable_* switches)
+RESET enable_seqscan;
+ANALYZE items;
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE cat = 3 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE cat = 3 AND id < 40 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 10;
+SET enable_seqscan = off;
 -- filtered: WHERE + ORDER BY + LIMIT keeps returning k rows
 EXPLAIN (COSTS OFF) SELECT id FROM items WHERE cat = 3 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 10;
 SELECT count(*) FROM (SELECT id FROM items WHERE cat = 3 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 10) s;
