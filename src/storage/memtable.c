@@ -93,6 +93,15 @@ void vx_mt_unref(memtable *m)
         vx_mem_free_aligned(m->mem, d->chunks[c]->vecs);
         vx_mem_free(m->mem, d->chunks[c]);
     }
+    /* the chunk a put made room in before it failed (mt_room): no rows */
+    {
+        uint64_t n = atomic_load(&m->n_rows);
+        size_t next = (size_t)((n + MT_CHUNK - 1) >> MT_CHUNK_SHIFT);
+        if (next < d->cap && d->chunks[next] != NULL) {
+            vx_mem_free_aligned(m->mem, d->chunks[next]->vecs);
+            vx_mem_free(m->mem, d->chunks[next]);
+        }
+    }
     dir_free(m->mem, d);
     vx_ix_free(m->ix);
     vx_cmap_destroy(&m->ids);
@@ -107,6 +116,10 @@ static int mt_room(memtable *m, uint64_t row)
     size_t ci = (size_t)(row >> MT_CHUNK_SHIFT);
     mt_chunk *ch;
     if ((row & (MT_CHUNK - 1)) != 0)
+        return VEX_OK;
+    /* a put that failed after making room (out of memory later on) left
+     * the chunk in place, without rows: it is this row's */
+    if (ci < d->cap && d->chunks[ci] != NULL)
         return VEX_OK;
     if (ci >= d->cap) {
         mt_dir *nd = vx_mem_calloc(
