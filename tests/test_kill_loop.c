@@ -182,8 +182,8 @@ typedef struct coll_opts {
 } coll_opts;
 
 static cycle_opts cyc;
-static coll_opts run_coll = {VEX_INDEX_HNSW, VEX_METRIC_L2, VEX_QUANT_NONE,
-                             8, 0, 0, VEX_COMPRESS_NONE};
+static coll_opts run_coll = {
+    VEX_INDEX_HNSW, VEX_METRIC_L2, VEX_QUANT_NONE, 8, 0, 0, VEX_COMPRESS_NONE};
 
 static struct stats {
     long cycles, resets, kills_before_ready, child_ready;
@@ -559,9 +559,9 @@ static void child_main(const child_cfg *cc)
             cfg.hnsw_seed = 7;
         }
         if (k == 1) {
-            static const vex_schema_field fields[] = {
-                {"k", VEX_TYPE_INT, 0}, {"m", VEX_TYPE_INT, 0},
-                {"p", VEX_TYPE_INT, 0}};
+            static const vex_schema_field fields[] = {{"k", VEX_TYPE_INT, 0},
+                                                      {"m", VEX_TYPE_INT, 0},
+                                                      {"p", VEX_TYPE_INT, 0}};
             cfg.metric = run_coll.metric;
             cfg.quant = run_coll.quant;
             cfg.quant_m = run_coll.quant_m;
@@ -1120,8 +1120,7 @@ static void pick_coll_opts(vex_rng *r)
                      : 0;
     c->hnsw_m = c->kind == VEX_INDEX_HNSW ? ms[vex_rng_below(r, 3)] : 0;
     c->schema = (uint32_t)vex_rng_below(r, 3);
-    c->compression = (vex_features() & VEX_FEATURE_ZSTD) &&
-                             vex_rng_below(r, 2)
+    c->compression = (vex_features() & VEX_FEATURE_ZSTD) && vex_rng_below(r, 2)
                          ? VEX_COMPRESS_ZSTD
                          : VEX_COMPRESS_NONE;
     st.runs_quant[c->quant]++;

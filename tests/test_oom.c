@@ -165,7 +165,7 @@ typedef struct env {
     char path[600];
     vex_db *db;
     vex_collection *c;
-    vex_meta *m; /* the caller's metadata handle (its own allocator) */
+    vex_meta *m;   /* the caller's metadata handle (its own allocator) */
     char msg[512]; /* the message of the failed call, if it had a handle */
     int has_msg;
 } env;
@@ -427,8 +427,8 @@ static int c_results(env *e)
     if (rc == VEX_OK)
         rc = on_c(e, vex_search_results(e->c, q, 20, NULL, VEX_WITH_ALL, r));
     if (rc == VEX_OK)
-        rc = on_c(e, vex_range_search(e->c, q, 1e30f, 50, NULL, VEX_WITH_ALL,
-                                      r));
+        rc = on_c(e,
+                  vex_range_search(e->c, q, 1e30f, 50, NULL, VEX_WITH_ALL, r));
     if (rc == VEX_OK)
         CHECK_EQ_INT(vex_results_count(r), 50);
     vex_results_free(r);
@@ -718,9 +718,8 @@ static void check_reopen(const oom_case *k, long budget, int rc)
         vex_db_close(db);
         return;
     }
-    is_before = state_is(c, k->call == c_db_create ? (uint32_t[N_IDS]){0}
-                                                   : before,
-                         &bad_before);
+    is_before = state_is(
+        c, k->call == c_db_create ? (uint32_t[N_IDS]){0} : before, &bad_before);
     is_after = state_is(c, after, &bad_after);
     if (rc == VEX_OK)
         CHECK_MSG(is_after, "%s budget %ld: VEX_OK but id %llu differs",
@@ -764,15 +763,14 @@ static void run_case(const oom_case *k)
         done = e.fa.budget != 0; /* the call met no failure */
         e.fa.budget = -1;
         pthread_mutex_unlock(&e.fa.lock);
-        CHECK_MSG(rc == VEX_OK || rc == VEX_NOMEM,
-                  "%s budget %ld: %s (%s)", k->name, budget,
-                  vex_status_name(rc), e.msg);
+        CHECK_MSG(rc == VEX_OK || rc == VEX_NOMEM, "%s budget %ld: %s (%s)",
+                  k->name, budget, vex_status_name(rc), e.msg);
         /* a failure with a handle to say why says it was memory (a
          * close has no handle left to carry a message) */
         if (rc == VEX_NOMEM && e.has_msg && k->call != c_close_flush)
             CHECK_MSG(strstr(e.msg, "memory") != NULL,
-                      "%s budget %ld: VEX_NOMEM with message \"%s\"",
-                      k->name, budget, e.msg);
+                      "%s budget %ld: VEX_NOMEM with message \"%s\"", k->name,
+                      budget, e.msg);
         if (e.c)
             vex_collection_close(e.c);
         if (e.db)
@@ -785,8 +783,7 @@ static void run_case(const oom_case *k)
         if (only || test_failures_)
             break;
     }
-    CHECK_MSG(done || only, "%s: still failing at budget %ld", k->name,
-              budget);
+    CHECK_MSG(done || only, "%s: still failing at budget %ld", k->name, budget);
     fprintf(stderr, "  %-16s %ld allocations\n", k->name, budget - 1);
 }
 

@@ -619,8 +619,9 @@ int vex_backup(vex_db *db, const char *dest, const vex_backup_options *opts,
         if (vex_vfs_exists(b.vfs, part, &kind, &quiet) == VEX_OK &&
             kind == VEX_VFS_DIR &&
             vx_rmtree(b.vfs, b.mem, part, &quiet) != VEX_OK)
-            vx_err_set(b.err, rc, "%s; %s, the unfinished copy, is left: "
-                                  "remove it",
+            vx_err_set(b.err, rc,
+                       "%s; %s, the unfinished copy, is left: "
+                       "remove it",
                        b.err->msg, part);
         vx_err_destroy(&quiet);
     }

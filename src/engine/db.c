@@ -440,9 +440,9 @@ static int db_start(vex_db *db, const vex_db_options *o)
     if (rc == VEX_OK) {
         rc = vx_pool_create_ex(&db->mem, n_threads, 1, &db->bg_pool);
         if (rc != VEX_OK)
-            rc = vx_err_set(&db->err, rc, "cannot start %u worker threads%s",
-                            n_threads,
-                            rc == VEX_NOMEM ? ": out of memory" : "");
+            rc =
+                vx_err_set(&db->err, rc, "cannot start %u worker threads%s",
+                           n_threads, rc == VEX_NOMEM ? ": out of memory" : "");
     }
     if (rc == VEX_OK && vx_mcache_create(&db->mem, (size_t)o->match_cache_bytes,
                                          &db->mcache) != VEX_OK)
@@ -450,10 +450,10 @@ static int db_start(vex_db *db, const vex_db_options *o)
     if (rc == VEX_OK) {
         rc = vx_jobs_start(&db->mem, o->background_threads, &db->jobs);
         if (rc != VEX_OK)
-            rc = vx_err_set(&db->err, rc,
-                            "cannot start %u background threads%s",
-                            o->background_threads,
-                            rc == VEX_NOMEM ? ": out of memory" : "");
+            rc =
+                vx_err_set(&db->err, rc, "cannot start %u background threads%s",
+                           o->background_threads,
+                           rc == VEX_NOMEM ? ": out of memory" : "");
     }
     return rc;
 }
