@@ -144,6 +144,8 @@ static int search_source(vex_collection *c, const vx_snap *s, uint32_t i,
         vx_qstats *x = s->qs;
         atomic_fetch_add(&x->sources, 1);
         atomic_fetch_add(&x->matched, st.matched);
+        if (st.plan < 0)
+            atomic_fetch_add(&x->plain, 1);
         if (st.plan >= 0)
             atomic_fetch_add(st.plan == VX_PLAN_SCAN    ? &x->exact
                              : st.plan == VX_PLAN_GRAPH ? &x->graph
@@ -292,6 +294,42 @@ int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
     return VEX_OK;
 }
 
+static void srch_qstats_init(vx_qstats *qs)
+{
+    atomic_init(&qs->sources, 0);
+    atomic_init(&qs->plain, 0);
+    atomic_init(&qs->exact, 0);
+    atomic_init(&qs->graph, 0);
+    atomic_init(&qs->post, 0);
+    atomic_init(&qs->fallbacks, 0);
+    atomic_init(&qs->matched, 0);
+    atomic_init(&qs->built, 0);
+}
+
+/* The plans of a search's sources into the collection's metrics. */
+static void srch_count_plans(vex_collection *c, vx_qstats *qs)
+{
+    vx_metrics *m = &c->met;
+    vx_count(m, VX_C_PLAN_UNFILTERED, atomic_load(&qs->plain));
+    vx_count(m, VX_C_PLAN_EXACT, atomic_load(&qs->exact));
+    vx_count(m, VX_C_PLAN_GRAPH, atomic_load(&qs->graph));
+    vx_count(m, VX_C_PLAN_POST, atomic_load(&qs->post));
+    vx_count(m, VX_C_FALLBACKS, atomic_load(&qs->fallbacks));
+}
+
+void vx_coll_search_done(vex_collection *c, int kind, size_t n_queries,
+                         uint64_t t0, int rc)
+{
+    vx_metrics *m;
+    if (!vx_coll_usable(c))
+        return;
+    m = &c->met;
+    vx_count(m, VX_C_SEARCH_KNN + kind, n_queries);
+    if (rc != VEX_OK)
+        vx_count(m, VX_C_SEARCH_ERRORS, 1);
+    vx_hist_time(m, VX_H_SEARCH_KNN + kind, t0);
+}
+
 int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
                        size_t k, const vex_search_params *params, vex_hit *hits,
                        vex_hit *tmp, size_t *n_hits)
@@ -301,18 +339,14 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
     vx_src_query q;
     int rc;
     *n_hits = 0;
-    atomic_init(&qs.sources, 0);
-    atomic_init(&qs.exact, 0);
-    atomic_init(&qs.graph, 0);
-    atomic_init(&qs.post, 0);
-    atomic_init(&qs.fallbacks, 0);
-    atomic_init(&qs.matched, 0);
-    atomic_init(&qs.built, 0);
+    srch_qstats_init(&qs);
     vex_topk_init(&top, hits, k);
-    s->qs = params->stats ? &qs : NULL;
+    /* counted always: the metrics count the plans (count_plans) */
+    s->qs = &qs;
     query_of(c, query, k, params, &q);
     rc = search_snap(c, s, &q, search_width(c, params), tmp, &top);
     s->qs = NULL;
+    srch_count_plans(c, &qs);
     if (params->stats) {
         vex_search_stats full, *st = &full;
         vex_search_stats_init(st);
@@ -334,9 +368,9 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
     return rc;
 }
 
-int vex_search(vex_collection *c, const void *query, size_t k,
-               const vex_search_params *params, vex_hit *hits,
-               void *vectors_out, size_t *n_hits)
+static int srch_one(vex_collection *c, const void *query, size_t k,
+                    const vex_search_params *params, vex_hit *hits,
+                    void *vectors_out, size_t *n_hits)
 {
     vex_search_params dflt, pbuf;
     vex_hit stack_tmp[256], *tmp = stack_tmp;
@@ -383,6 +417,16 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     return rc;
 }
 
+int vex_search(vex_collection *c, const void *query, size_t k,
+               const vex_search_params *params, vex_hit *hits,
+               void *vectors_out, size_t *n_hits)
+{
+    uint64_t t0 = vx_now_ns();
+    int rc = srch_one(c, query, k, params, hits, vectors_out, n_hits);
+    vx_coll_search_done(c, 0, 1, t0, rc);
+    return rc;
+}
+
 /* Batch: queries spread over the pool, each searched on the calling
  * worker over every source of one shared snapshot. */
 typedef struct search_batch_job {
@@ -413,13 +457,14 @@ static void search_batch_task(void *arg, size_t task, unsigned worker)
         b->rcs[worker] = rc;
 }
 
-int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
-                     size_t k, const vex_search_params *params, vex_hit *hits,
-                     size_t *n_hits)
+static int srch_batch(vex_collection *c, const void *queries, size_t n_queries,
+                      size_t k, const vex_search_params *params, vex_hit *hits,
+                      size_t *n_hits)
 {
     vex_search_params dflt, pbuf;
     search_batch_job b;
     vx_src_query q;
+    vx_qstats qs;
     vx_snap s;
     unsigned width;
     char why[160];
@@ -465,7 +510,11 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
         return vx_coll_nomem(c);
     }
     vx_coll_snap_take(c, &s);
+    srch_qstats_init(&qs);
+    s.qs = &qs;
     vx_pool_run(c->db->pool, n_queries, width, search_batch_task, &b);
+    s.qs = NULL;
+    srch_count_plans(c, &qs);
     vx_coll_snap_drop(&s);
     for (unsigned w = 0; w < width && rc == VEX_OK; w++)
         rc = b.rcs[w];
@@ -473,5 +522,15 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     vx_mem_free(c->mem, b.rcs);
     if (rc != VEX_OK)
         memset(n_hits, 0, n_queries * sizeof *n_hits);
+    return rc;
+}
+
+int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
+                     size_t k, const vex_search_params *params, vex_hit *hits,
+                     size_t *n_hits)
+{
+    uint64_t t0 = vx_now_ns();
+    int rc = srch_batch(c, queries, n_queries, k, params, hits, n_hits);
+    vx_coll_search_done(c, 2, n_queries, t0, rc);
     return rc;
 }

@@ -85,6 +85,10 @@ typedef struct vx_abi_layout {
     VX_ABI_LAYOUT(vex_search_stats, match_sets_built, "params.stats",          \
                   "vex_search_stats_init")
 
+/* vex_health is new in 0.4.0: its first layout is its current one. */
+#define VX_ABI_HEALTH                                                          \
+    VX_ABI_LAYOUT(vex_health, sticky_message, "health", "vex_health_init")
+
 /* Bytes of a caller's struct of `size` bytes that belong to a layout the
  * library knows: the end of the newest layout not longer than `size`, or
  * 0 when `size` is below the first. */
