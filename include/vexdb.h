@@ -2150,15 +2150,17 @@ VEX_API void vex_metrics_free(vex_db *db, char *text);
 
 /* Levels of log messages, most severe first. */
 typedef enum vex_log_level {
-    VEX_LOG_ERROR = 0,   /* a background job failed (the failure, once) */
+    VEX_LOG_ERROR = 0,   /* a background job failed (once per failure);
+                            vex_flush or vex_compact failed; a collection
+                            did not open because a file is damaged */
     VEX_LOG_WARNING = 1, /* degraded: a collection became read-only until
-                            reopened, writes stalled, a best-effort cleanup
-                            failed, damage found while recovering */
+                            reopened, a write stalled, a best-effort
+                            cleanup failed, a damaged segment or a torn
+                            log tail was found */
     VEX_LOG_INFO = 2,    /* background work: flushes and compactions
                             starting and finishing (rows, bytes, times),
                             collections recovered, retries succeeding */
-    VEX_LOG_DEBUG = 3    /* details: memtable indexing rounds, files
-                            removed */
+    VEX_LOG_DEBUG = 3    /* details: memtable indexing rounds */
 } vex_log_level;
 
 /* The name of a level ("error", "warning", "info", "debug"), or "?". */

@@ -314,8 +314,33 @@ static void test_levels(void)
     rig_close(&r);
 }
 
+/* Opening a collection logs what recovery did. */
+static void test_recovery_logged(void)
+{
+    rig r;
+    float v[DIM] = {0};
+    int found = 0;
+    if (rig_open(&r, VEX_LOG_INFO) != 0) {
+        CHECK(!"open");
+        return;
+    }
+    for (uint64_t id = 0; id < 10; id++)
+        CHECK_RC(vex_insert(r.c, id, v), VEX_OK);
+    CHECK_RC(vex_collection_close(r.c), VEX_OK); /* no flush: in the log */
+    r.log.n = 0;
+    CHECK_RC(vex_collection_open(r.db, "c", &r.c), VEX_OK);
+    for (int i = 0; i < r.log.n; i++)
+        if (strncmp(r.log.v[i].msg, "recovered in ", 13) == 0) {
+            found++;
+            CHECK(strstr(r.log.v[i].msg, " 10 log records replayed") != NULL);
+        }
+    CHECK(found == 1);
+    rig_close(&r);
+}
+
 int main(void)
 {
+    TEST_RUN(test_recovery_logged);
     TEST_RUN(test_health);
     TEST_RUN(test_health_sticky);
     TEST_RUN(test_levels);
