@@ -1764,6 +1764,44 @@ VEX_API vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x);
 VEX_API int vex_filter_build(vex_collection *c, vex_filter_builder *b,
                              const vex_expr *root, vex_filter **out);
 
+/* The plan a source ran (vex_source_explain.plan). */
+typedef enum vex_plan {
+    VEX_PLAN_UNFILTERED = 0, /* no filter: the index walk, and the rows it
+                                does not reach (a memtable's unindexed
+                                tail) exactly */
+    VEX_PLAN_EXACT = 1,      /* exact distances to the matching rows */
+    VEX_PLAN_GRAPH = 2,      /* a graph walk through non-matching rows */
+    VEX_PLAN_POST = 3        /* a graph walk for extra candidates, the
+                                non-matching ones dropped */
+} vex_plan;
+
+/* How one source (a memtable or a segment) of a search ran: an entry of
+ * vex_search_stats.explain. */
+typedef struct vex_source_explain {
+    const char *kind; /* "memtable" or "segment" (a static string) */
+    uint64_t segment; /* a segment's file number; 0 for a memtable */
+    uint64_t rows;    /* rows the source holds, deleted ones included */
+    int searched;     /* 0: it held no rows (then nothing below is set) */
+    int plan;         /* vex_plan */
+    int fell_back;    /* a graph or post plan redone exactly */
+    int has_graph;    /* an index graph reaches (some of) its rows */
+    /* why this plan, in words, e.g. "filter matches 35 of 20000 rows
+     * (<= max(4096, rows/100)): exact" */
+    char reason[160];
+    /* the planner's estimate of matching rows (the match set's count,
+     * deleted rows included), or UINT64_MAX when not counted (no filter,
+     * or a memtable, which tests rows as it meets them) */
+    uint64_t est_matches;
+    /* matching rows the plan found: an exact pass's visible matches, a
+     * graph walk's matching hits, a post plan's matching candidates;
+     * UINT64_MAX when not counted (no filter; a memtable's exact pass) */
+    uint64_t matches;
+    uint64_t distances;     /* distances computed (vectors or codes) */
+    uint64_t nodes_visited; /* graph nodes a walk expanded */
+    uint64_t rows_scanned;  /* rows exact passes examined */
+    uint64_t time_ns;       /* time spent on this source */
+} vex_source_explain;
+
 /* How a collection search ran (vex_search_params.stats). */
 struct vex_search_stats {
     uint32_t struct_size;
@@ -1795,6 +1833,18 @@ struct vex_search_stats {
      * look at each segment's column names per field of the filter. */
     uint32_t unknown_fields;
     char unknown_field[VEX_FIELD_NAME_MAX + 1];
+    /* Explain (0.4.0): set these two after vex_search_stats_init to get
+     * one vex_source_explain per source of the search's snapshot
+     * (memtables newest first, then segments), written to
+     * explain[0 .. min(n_explain, explain_cap)); the array is the
+     * caller's and only borrowed during the call. Counting the work
+     * costs a few additions per node or row; NULL (the default) costs
+     * nothing. vex_search, vex_search_results and vex_range_search. */
+    vex_source_explain *explain;
+    uint32_t explain_cap;
+    /* out: the snapshot's sources (entries beyond explain_cap are not
+     * written) */
+    uint32_t n_explain;
 };
 
 /* Fill *st with the defaults (see "Structs grow" above). */

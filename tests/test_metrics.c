@@ -237,6 +237,95 @@ static void test_escape(void)
     CHECK_RC(vex_db_close(db), VEX_OK);
 }
 
+/* Explain: one entry per source with its plan, the reason, the
+ * estimate and what it found, and the work it did. */
+static void test_explain(void)
+{
+    char path[300];
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_collection_config cfg;
+    vex_search_stats st;
+    vex_source_explain ex[4];
+    vex_search_params p;
+    vex_filter *f = NULL;
+    vex_hit hits[10];
+    size_t n = 0;
+    float q[DIM];
+    snprintf(path, sizeof path, "%s/explain", tmp_root);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.compact_min_merge = 0;
+    o.durability = VEX_DURABILITY_NONE;
+    CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
+    vex_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_HNSW;
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    insert_rows(c, 0, 10000); /* g = id % 10 */
+    CHECK_RC(vex_flush(c), VEX_OK);
+    insert_rows(c, 10000, 100); /* a memtable below memtable_exact_rows */
+    vec_of(5, q);
+
+    /* unfiltered: the memtable scanned, the segment's graph walked */
+    vex_search_params_init(&p);
+    vex_search_stats_init(&st);
+    st.explain = ex;
+    st.explain_cap = 4;
+    p.stats = &st;
+    CHECK_RC(vex_search(c, q, 10, &p, hits, NULL, &n), VEX_OK);
+    CHECK(st.n_explain == 2);
+    CHECK(strcmp(ex[0].kind, "memtable") == 0 && ex[0].segment == 0);
+    CHECK(ex[0].searched && ex[0].plan == VEX_PLAN_UNFILTERED);
+    CHECK(ex[0].rows == 100 && ex[0].rows_scanned == 100 &&
+          ex[0].distances == 100 && ex[0].nodes_visited == 0);
+    CHECK(strcmp(ex[1].kind, "segment") == 0 && ex[1].segment > 0);
+    CHECK(ex[1].plan == VEX_PLAN_UNFILTERED && ex[1].has_graph);
+    CHECK(ex[1].rows == 10000 && ex[1].nodes_visited > 0);
+    CHECK(ex[1].distances >= ex[1].nodes_visited);
+    CHECK(ex[1].distances < 10000); /* a walk, not a scan */
+    CHECK(ex[1].est_matches == UINT64_MAX && ex[1].matches == UINT64_MAX);
+    CHECK(strstr(ex[1].reason, "no filter") != NULL);
+    CHECK(ex[1].time_ns > 0);
+
+    /* exact: 1,000 of 10,000 rows match (<= 4096) */
+    CHECK_RC(vex_filter_parse(c, "g = 3", &f), VEX_OK);
+    p.where = f;
+    CHECK_RC(vex_search(c, q, 10, &p, hits, NULL, &n), VEX_OK);
+    CHECK(ex[1].plan == VEX_PLAN_EXACT);
+    CHECK(ex[1].est_matches == 1000 && ex[1].matches == 1000);
+    CHECK(ex[1].rows_scanned == 1000 && ex[1].distances == 1000);
+    CHECK(strstr(ex[1].reason, "1000 of 10000") != NULL);
+    /* the memtable's matches are not counted; it has no graph yet */
+    CHECK(ex[0].plan == VEX_PLAN_EXACT && ex[0].est_matches == UINT64_MAX);
+    vex_filter_free(f);
+
+    /* graph: 5,000 of 10,000 */
+    CHECK_RC(vex_filter_parse(c, "g < 5", &f), VEX_OK);
+    p.where = f;
+    CHECK_RC(vex_search(c, q, 10, &p, hits, NULL, &n), VEX_OK);
+    CHECK(ex[1].plan == VEX_PLAN_GRAPH && !ex[1].fell_back);
+    CHECK(ex[1].est_matches == 5000 && ex[1].matches >= 10);
+    CHECK(ex[1].nodes_visited > 0 && ex[1].rows_scanned == 0);
+    vex_filter_free(f);
+
+    /* post: every row matches */
+    CHECK_RC(vex_filter_parse(c, "g >= 0", &f), VEX_OK);
+    p.where = f;
+    CHECK_RC(vex_search(c, q, 10, &p, hits, NULL, &n), VEX_OK);
+    CHECK(ex[1].plan == VEX_PLAN_POST && ex[1].est_matches == 10000);
+    CHECK(strstr(ex[1].reason, ">= 90%") != NULL);
+
+    /* a short array: only the first entry is written */
+    memset(ex, 0, sizeof ex);
+    st.explain_cap = 1;
+    CHECK_RC(vex_search(c, q, 10, &p, hits, NULL, &n), VEX_OK);
+    CHECK(st.n_explain == 2 && ex[0].kind != NULL && ex[1].kind == NULL);
+    vex_filter_free(f);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+}
+
 /* The parser refuses each way a text can break the format. */
 static void test_parser_refuses(void)
 {
@@ -291,6 +380,7 @@ int main(void)
     TEST_RUN(test_parser_refuses);
     TEST_RUN(test_meaning);
     TEST_RUN(test_escape);
+    TEST_RUN(test_explain);
     rm_rf(tmp_root);
     return TEST_EXIT();
 }

@@ -221,6 +221,9 @@ struct vex_filter {
 typedef struct vx_qstats {
     _Atomic uint32_t sources, plain, exact, graph, post, fallbacks, built;
     _Atomic uint64_t matched;
+    /* explain: the caller's entries (source i writes entry i), or NULL */
+    vex_source_explain *ex;
+    uint32_t ex_cap;
 } vx_qstats;
 
 /* A snapshot (V2), and the counters of the search using it (or NULL). */
