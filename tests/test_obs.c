@@ -26,6 +26,7 @@
 
 #include "engine/coll_int.h"
 #include "io/vfs.h"
+#include "obs_parse.h"
 #include "test.h"
 #include "vexdb.h"
 
@@ -64,7 +65,23 @@ typedef struct rig {
     logbook log;
 } rig;
 
-static int rig_open(rig *r, int level)
+/* The value of series `name` of collection "c" ("" extra labels). */
+static double rig_metric(rig *r, const char *name)
+{
+    char *text = NULL;
+    prom_doc d;
+    double v = -1;
+    if (vex_metrics_text(r->db, &text, NULL) != VEX_OK)
+        return -1;
+    if (prom_parse(text, &d) == 0) {
+        v = prom_get(&d, name, "collection=\"c\"");
+        prom_free(&d);
+    }
+    vex_metrics_free(r->db, text);
+    return v;
+}
+
+static int rig_open_stall(rig *r, int level, int busy)
 {
     vex_db_options o;
     vex_collection_config cfg;
@@ -81,6 +98,10 @@ static int rig_open(rig *r, int level)
     o.compact_deleted_pct = 0;
     o.flush_on_close = 0;
     o.background_threads = 1;
+    if (busy) {
+        o.max_frozen_memtables = 1;
+        o.write_stall = VEX_STALL_BUSY;
+    }
     if (vx_db_open_vfs("db", &o, r->fault, &r->db) != VEX_OK)
         return -1;
     CHECK_RC(vex_db_set_log(r->db, hook, &r->log, level), VEX_OK);
@@ -88,6 +109,11 @@ static int rig_open(rig *r, int level)
     cfg.dim = DIM;
     cfg.index_kind = VEX_INDEX_FLAT;
     return vex_collection_create(r->db, "c", &cfg, &r->c) == VEX_OK ? 0 : -1;
+}
+
+static int rig_open(rig *r, int level)
+{
+    return rig_open_stall(r, level, 0);
 }
 
 static void rig_close(rig *r)
@@ -167,6 +193,11 @@ static void test_health(void)
     CHECK(h.last_error_unix_ms > 0);
     CHECK(r.log.n == 1 && r.log.v[0].level == VEX_LOG_ERROR &&
           strcmp(r.log.v[0].msg, h.last_error_message) == 0);
+    /* the metrics count it too */
+    CHECK(rig_metric(&r, "vex_flush_errors_total") == 1);
+    CHECK(rig_metric(&r, "vex_background_errors_total") == 1);
+    CHECK(rig_metric(&r, "vex_flush_seconds_count") == 0);
+    CHECK(rig_metric(&r, "vex_frozen_memtables") == 1);
     /* space again: the retry succeeds and the degradation is over */
     {
         vex_fault_config off = {0, 0, 0, 0};
@@ -338,8 +369,39 @@ static void test_recovery_logged(void)
     rig_close(&r);
 }
 
+/* A write that finds the flush behind stalls: VEX_BUSY, counted in the
+ * stall histogram and the write errors, logged as a warning. */
+static void test_stall(void)
+{
+    rig r;
+    float v[DIM] = {0};
+    uint64_t id = ROWS;
+    int rc = VEX_OK, warned = 0;
+    vex_fault_config off = {0, 0, 0, 0};
+    if (rig_open_stall(&r, VEX_LOG_WARNING, 1) != 0) {
+        CHECK(!"open");
+        return;
+    }
+    CHECK(rig_metric(&r, "vex_write_stall_seconds_count") == 0);
+    freeze_held(&r); /* one frozen memtable waits: the most allowed */
+    while (rc == VEX_OK && id < 3 * ROWS)
+        rc = vex_insert(r.c, id++, v);
+    CHECK_RC(rc, VEX_BUSY);
+    CHECK(rig_metric(&r, "vex_write_stall_seconds_count") == 1);
+    CHECK(rig_metric(&r, "vex_write_errors_total") == 1);
+    CHECK(rig_metric(&r, "vex_memtable_fill_ratio") >= 1.0);
+    for (int i = 0; i < r.log.n; i++)
+        warned += r.log.v[i].level == VEX_LOG_WARNING &&
+                  strncmp(r.log.v[i].msg, "a write stalled", 15) == 0;
+    CHECK(warned == 1);
+    CHECK(release_and_wait(&r, &off) == 0);
+    CHECK(rig_metric(&r, "vex_flush_seconds_count") == 1);
+    rig_close(&r);
+}
+
 int main(void)
 {
+    TEST_RUN(test_stall);
     TEST_RUN(test_recovery_logged);
     TEST_RUN(test_health);
     TEST_RUN(test_health_sticky);
