@@ -366,6 +366,7 @@ static void test_old_program_session(void)
         CHECK(s3->unknown_field[0] == '\0');
         CHECK(canary_ok(s3, sizeof *s3));
         sp->stats = (vex_search_stats *)ss;
+        free(s3);
     }
 
     /* statistics into a 0.1.0 struct */
