@@ -19,6 +19,14 @@
  * over rows ended since the build's sequence number (V3, V4), publish the
  * manifest and install the version; the replaced inputs become obsolete
  * and their files go with the last snapshot that uses them (V5).
+ *
+ * Observability (engine/obs.h): a flush or compaction logs its start and
+ * finish (rows, bytes, time) at info level and records its histogram and
+ * counters; a failure is counted and logged once (job_failed: at error
+ * level, and for a background job into vex_db_health), after apply.mu is
+ * released; a best-effort step that fails (removing a replaced manifest,
+ * flushed log files) is a warning (best_effort_failed). Stalls are timed
+ * around need_room.
  */
 #include <inttypes.h>
 #include <stdlib.h>
