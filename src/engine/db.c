@@ -610,6 +610,7 @@ int vx_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
     db->mem = mem;
     vx_err_init(&db->err);
     pthread_mutex_init(&db->mu, NULL);
+    vx_obs_init(&db->obs);
     *out = db;
     if (!sized)
         return vx_abi_check(&VX_ABI_DB_OPTIONS, opts->struct_size, &db->err);
@@ -663,6 +664,7 @@ int vex_db_close(vex_db *db)
     vx_mem_free(&db->mem, db->path);
     vx_mem_free(&db->mem, db->coll_dir);
     pthread_mutex_destroy(&db->mu);
+    vx_obs_destroy(&db->obs);
     vx_err_destroy(&db->err);
     mem = db->mem;
     vx_mem_free(&mem, db);

@@ -398,6 +398,7 @@ static int mt_src_knn(void *self, const vx_src_query *q,
     so.filter = mt_accept;
     so.filter_ctx = &h;
     so.cut = cut;
+    so.work = q->work;
     rc = vx_ix_search(m->ix, q->vec, k, &so, hits, n, err);
     if (rc != VEX_OK)
         return vx_ix_err_in(err, rc, "memtable");
@@ -418,6 +419,10 @@ static int mt_src_exact(void *self, const vx_src_query *q,
         return VEX_OK;
     qaux = m->cfg.elem == VEX_ELEM_F32 ? vx_exact_query_aux(&m->cfg, s, q->vec)
                                        : 0.0f;
+    if (q->work) { /* every row of the range gets its distance */
+        q->work->scanned += n - lo;
+        q->work->distances += n - lo;
+    }
     for (uint64_t b = lo; b < n;) {
         mt_chunk *ch = mt_chunk_of(m, b);
         unsigned r = (unsigned)(b & (MT_CHUNK - 1));
