@@ -221,8 +221,10 @@ static float *vsq_vector_from_value(sqlite3_value *v, uint32_t dim, size_t *n,
         if (!out)
             return NULL;
         if (len == 0 || (dim && len != dim)) {
-            *err = sqlite3_mprintf("JSON vector of %d elements, expected %u",
-                                   (int)len, dim);
+            *err = dim ? sqlite3_mprintf("JSON vector of %d elements, "
+                                         "expected %u",
+                                         (int)len, dim)
+                       : sqlite3_mprintf("JSON vector of 0 elements");
             sqlite3_free(out);
             return NULL;
         }
@@ -2352,6 +2354,118 @@ static sqlite3_module vsq_module = {
 };
 
 /* ---------------------------------------------------------------------
+ * SQL functions: vex_distance_l2/cosine/ip(a, b), vex_vector(json),
+ * vex_vector_to_json(blob). Arguments are float32 blobs or JSON arrays;
+ * NULL in gives NULL out; bad input is an error naming the function.
+ * ------------------------------------------------------------------- */
+
+typedef struct vsq_fn {
+    const char *name;
+    int n_args;
+    vex_metric metric; /* distances; 0 for the others */
+    void (*fn)(sqlite3_context *, int, sqlite3_value **);
+} vsq_fn;
+
+static void vsq_fn_error(sqlite3_context *ctx, char *err)
+{
+    const vsq_fn *f = sqlite3_user_data(ctx);
+    char *msg = sqlite3_mprintf("vexdb: %s: %s", f->name, err ? err : "");
+    sqlite3_free(err);
+    if (msg)
+        sqlite3_result_error(ctx, msg, -1);
+    else
+        sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+}
+
+static void vsq_fn_distance(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv)
+{
+    const vsq_fn *f = sqlite3_user_data(ctx);
+    float *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    char *err = NULL;
+    double d;
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL ||
+        sqlite3_value_type(argv[1]) == SQLITE_NULL)
+        return;
+    a = vsq_vector_from_value(argv[0], 0, &na, &err);
+    if (a)
+        b = vsq_vector_from_value(argv[1], 0, &nb, &err);
+    if (a && b && na != nb)
+        err =
+            sqlite3_mprintf("vectors of %d and %d elements", (int)na, (int)nb);
+    if (!a || !b || na != nb)
+        vsq_fn_error(ctx, err);
+    else if (!vsq_distance(f->metric, a, b, na, &d, &err))
+        vsq_fn_error(ctx, err);
+    else
+        sqlite3_result_double(ctx, d);
+    sqlite3_free(a);
+    sqlite3_free(b);
+}
+
+static void vsq_fn_vector(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    size_t n;
+    char *err = NULL;
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+        return;
+    float *v = vsq_vector_from_value(argv[0], 0, &n, &err);
+    if (!v) {
+        vsq_fn_error(ctx, err);
+        return;
+    }
+    sqlite3_result_blob64(ctx, v, n * sizeof *v, sqlite3_free);
+}
+
+/* Each component as the shortest %g text that reads back as the same
+ * float32 (at most 9 significant digits always do). */
+static void vsq_fn_to_json(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    size_t n;
+    char *err = NULL;
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+        return;
+    float *v = vsq_vector_from_value(argv[0], 0, &n, &err);
+    if (!v) {
+        vsq_fn_error(ctx, err);
+        return;
+    }
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    sqlite3_str_appendchar(s, 1, '[');
+    for (size_t i = 0; i < n; i++) {
+        char buf[32];
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, (double)v[i]);
+            if (strtof(buf, NULL) == v[i])
+                break;
+        }
+        sqlite3_str_appendf(s, "%s%s", i ? "," : "", buf);
+    }
+    sqlite3_str_appendchar(s, 1, ']');
+    sqlite3_free(v);
+    if (sqlite3_str_errcode(s)) {
+        sqlite3_free(sqlite3_str_finish(s));
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    int len = sqlite3_str_length(s);
+    sqlite3_result_text(ctx, sqlite3_str_finish(s), len, sqlite3_free);
+}
+
+static const vsq_fn vsq_fns[] = {
+    {"vex_distance_l2", 2, VEX_METRIC_L2, vsq_fn_distance},
+    {"vex_distance_cosine", 2, VEX_METRIC_COSINE, vsq_fn_distance},
+    {"vex_distance_ip", 2, VEX_METRIC_IP, vsq_fn_distance},
+    {"vex_vector", 1, (vex_metric)0, vsq_fn_vector},
+    {"vex_vector_to_json", 1, (vex_metric)0, vsq_fn_to_json},
+};
+
+/* ---------------------------------------------------------------------
  * Entry point
  * ------------------------------------------------------------------- */
 
@@ -2370,6 +2484,14 @@ sqlite3_vexdbsqlite_init(sqlite3 *db, char **err,
                                "%s)",
                                sqlite3_libversion());
         return SQLITE_ERROR;
+    }
+    for (size_t i = 0; i < sizeof vsq_fns / sizeof *vsq_fns; i++) {
+        int rc = sqlite3_create_function_v2(
+            db, vsq_fns[i].name, vsq_fns[i].n_args,
+            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+            (void *)&vsq_fns[i], vsq_fns[i].fn, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return rc;
     }
     return sqlite3_create_module_v2(db, "vexdb", &vsq_module, NULL, NULL);
 }

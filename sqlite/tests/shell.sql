@@ -110,3 +110,19 @@ CREATE VIRTUAL TABLE bad7 USING vexdb(dir='mydb');
 CREATE VIRTUAL TABLE bad8 USING vexdb(dir='mydb', dim=0);
 ALTER TABLE docs RENAME TO docs2;
 SELECT 'still', count(*) FROM docs;
+
+-- SQL functions
+SELECT 'fn', vex_distance_l2('[1, 2]', '[4, 6]'), vex_distance_cosine('[1, 0]', '[0, 1]'),
+       vex_distance_ip('[1, 2]', vex_vector('[3, 4]')), vex_distance_l2(NULL, '[1]');
+SELECT 'fn', vex_vector_to_json(vex_vector('[0.1, 1e-8, 3, -2.5e10, 0]')), hex(vex_vector('[1]'));
+SELECT 'fn', vex_vector_to_json(X'0000803f0000c0bf');
+-- the functions agree with the distance column
+SELECT 'fnknn', rowid, printf('%.4f', distance),
+       printf('%.4f', vex_distance_cosine(embedding, '[1, 0.05, 0, 0]'))
+  FROM docs WHERE embedding MATCH '[1, 0.05, 0, 0]' AND k = 2 ORDER BY distance;
+SELECT vex_distance_l2('[1, 2]', '[1]');
+SELECT vex_distance_cosine('[0, 0]', '[1, 1]');
+SELECT vex_vector_to_json(X'00');
+SELECT vex_vector(X'0000c07f');
+SELECT vex_vector('[1, 2');
+SELECT vex_vector(3);

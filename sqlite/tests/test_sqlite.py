@@ -294,6 +294,40 @@ class TestTable(Base):
         self.assertEqual(con.execute("SELECT count(*) FROM docs").fetchone()[0], 0)
 
 
+class TestFunctions(Base):
+    def test_json_round_trip_is_exact(self):
+        con = self.connect()
+        rnd = random.Random(3)
+        for _ in range(200):
+            v = [f32(rnd.choice([rnd.gauss(0, 1), rnd.uniform(-1e30, 1e30),
+                                 rnd.uniform(-1e-30, 1e-30), 0.0]))
+                 for _ in range(rnd.randint(1, 40))]
+            text = con.execute("SELECT vex_vector_to_json(?)", (blob(v),)).fetchone()[0]
+            self.assertEqual([f32(x) for x in __import__("json").loads(text)], v)
+            back = con.execute("SELECT vex_vector(?)", (text,)).fetchone()[0]
+            self.assertEqual(back, blob(v))
+
+    def test_distances(self):
+        con = self.connect()
+        rnd = random.Random(5)
+        for _ in range(100):
+            n = rnd.randint(1, 64)
+            a = [f32(rnd.gauss(0, 1)) for _ in range(n)]
+            b = [f32(rnd.gauss(0, 1)) for _ in range(n)]
+            got = con.execute("SELECT vex_distance_l2(?, ?), vex_distance_cosine(?, ?), "
+                              "vex_distance_ip(?, ?)",
+                              (blob(a), blob(b), blob(a), str(b), str(a), blob(b))).fetchone()
+            self.assertAlmostEqual(got[0], l2(a, b), places=9)
+            self.assertAlmostEqual(got[1], cosine(a, b), places=9)
+            self.assertAlmostEqual(got[2], -sum(x * y for x, y in zip(a, b)), places=9)
+        for sql, msg in (("SELECT vex_distance_ip('[1]', '[1, 2]')", "1 and 2 elements"),
+                         ("SELECT vex_vector('[]')", "0 elements"),
+                         ("SELECT vex_vector_to_json('nope')", "starting with '['")):
+            with self.assertRaises(sqlite3.OperationalError) as cm:
+                con.execute(sql).fetchone()
+            self.assertIn(msg, str(cm.exception))
+
+
 class TestRecall(Base):
     """KNN through SQL against an exact search done here."""
 
