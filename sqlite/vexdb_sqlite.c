@@ -920,15 +920,17 @@ static int vsq_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
     t->conn = db;
     for (int i = 3; i < argc && rc == SQLITE_OK; i++) {
         const char *arg = argv[i];
-        const char *eq = strchr(arg, '=');
-        const char *sp = strpbrk(arg, " \t\n");
-        const char *k0 = arg;
+        /* an option is an identifier followed by '=' */
+        const char *k0 = arg, *k1, *eq;
         while (*k0 == ' ' || *k0 == '\t' || *k0 == '\n')
             k0++;
-        if (eq && (!sp || sp < k0 || eq < strpbrk(k0, " \t\n=") + 1)) {
-            const char *k1 = eq;
-            while (k1 > k0 && (k1[-1] == ' ' || k1[-1] == '\t'))
-                k1--;
+        for (k1 = k0; *k1 == '_' || (*k1 >= 'a' && *k1 <= 'z') ||
+                      (*k1 >= 'A' && *k1 <= 'Z') || (*k1 >= '0' && *k1 <= '9');
+             k1++)
+            ;
+        for (eq = k1; *eq == ' ' || *eq == '\t' || *eq == '\n'; eq++)
+            ;
+        if (k1 > k0 && *eq == '=') {
             char *key = sqlite3_mprintf("%.*s", (int)(k1 - k0), k0);
             char *val = vsq_unquote(eq + 1, strlen(eq + 1));
             if (!key || !val)
@@ -2055,13 +2057,83 @@ static int vsq_exists(vsq_vtab *t, uint64_t id, int *exists)
     return SQLITE_OK;
 }
 
-/* The metadata of argv's columns into a new handle (NULL when every
- * column is NULL). */
-static int vsq_meta_from_args(vsq_vtab *t, sqlite3_value **cols, vex_meta **out)
+/* Copy every field of `src` into `dst` (vex_meta has no clone). */
+static int vsq_meta_copy(vex_meta *dst, const vex_meta *src)
+{
+    int vrc = VEX_OK;
+    size_t n = src ? vex_meta_count(src) : 0;
+    for (size_t i = 0; i < n && vrc == VEX_OK; i++) {
+        vex_field f;
+        char name[VEX_FIELD_NAME_MAX + 1];
+        if ((vrc = vex_meta_field(src, i, &f)) != VEX_OK)
+            break;
+        snprintf(name, sizeof name, "%.*s", (int)f.name_len, f.name);
+        switch (f.type) {
+        case VEX_TYPE_BOOL:
+            vrc = vex_meta_set_bool(dst, name, f.b);
+            break;
+        case VEX_TYPE_INT:
+            vrc = vex_meta_set_int(dst, name, f.i);
+            break;
+        case VEX_TYPE_DOUBLE:
+            vrc = vex_meta_set_double(dst, name, f.d);
+            break;
+        case VEX_TYPE_STRING:
+            vrc = vex_meta_set_string(dst, name, f.s, f.len);
+            break;
+        case VEX_TYPE_TAGS: {
+            const char **tags = sqlite3_malloc64((f.n_tags + 1) * sizeof *tags);
+            char **own = sqlite3_malloc64((f.n_tags + 1) * sizeof *own);
+            size_t j = 0;
+            vrc = tags && own ? VEX_OK : VEX_NOMEM;
+            for (; j < f.n_tags && vrc == VEX_OK; j++) {
+                const char *p;
+                size_t len;
+                vrc = vex_meta_tag(src, i, j, &p, &len);
+                own[j] =
+                    vrc == VEX_OK ? sqlite3_mprintf("%.*s", (int)len, p) : NULL;
+                if (vrc == VEX_OK && !own[j])
+                    vrc = VEX_NOMEM;
+                tags[j] = own[j];
+            }
+            if (vrc == VEX_OK)
+                vrc = vex_meta_set_tags(dst, name, tags, f.n_tags);
+            for (size_t x = 0; own && x < j; x++)
+                sqlite3_free(own[x]);
+            sqlite3_free(own);
+            sqlite3_free(tags);
+            break;
+        }
+        default:
+            vrc = vex_meta_set_null(dst, name);
+            break;
+        }
+    }
+    return vrc;
+}
+
+/* The metadata of a write: argv's columns into a new handle (NULL for an
+ * insert whose columns are all NULL). An UPDATE (`base` = the old id, else
+ * -1) starts from the record's current metadata, so that fields which are
+ * not columns of this table survive it. */
+static int vsq_meta_from_args(vsq_vtab *t, sqlite3_value **cols, int64_t base,
+                              vex_meta **out)
 {
     vex_meta *m = NULL;
     int rc = SQLITE_OK;
     *out = NULL;
+    if (base >= 0) {
+        const vsq_op *p = vsq_pending(t, (uint64_t)base);
+        int vrc = vex_meta_create(NULL, &m);
+        if (vrc == VEX_OK)
+            vrc = p ? vsq_meta_copy(m, p->meta)
+                    : vex_get_meta(t->coll, (uint64_t)base, m);
+        if (vrc != VEX_OK && vrc != VEX_NOTFOUND) {
+            rc = !m || p ? vsq_code(vrc) : vsq_coll_err(t, vrc);
+            vex_meta_free(m);
+            return rc;
+        }
+    }
     for (int i = 0; i < t->n_cols && rc == SQLITE_OK; i++) {
         vex_value v;
         int is_null, vrc;
@@ -2073,13 +2145,16 @@ static int vsq_meta_from_args(vsq_vtab *t, sqlite3_value **cols, vex_meta **out)
             sqlite3_free(err);
             break;
         }
-        if (is_null)
+        const char *name = t->cols[i].name;
+        if (is_null) {
+            if (m)
+                vex_meta_remove(m, name); /* VEX_NOTFOUND: was absent */
             continue;
+        }
         if (!m && vex_meta_create(NULL, &m) != VEX_OK) {
             rc = SQLITE_NOMEM;
             break;
         }
-        const char *name = t->cols[i].name;
         vrc = v.type == VEX_TYPE_INT ? vex_meta_set_int(m, name, v.i)
               : v.type == VEX_TYPE_DOUBLE
                   ? vex_meta_set_double(m, name, v.d)
@@ -2181,7 +2256,8 @@ static int vsq_update(sqlite3_vtab *vt, int argc, sqlite3_value **argv,
     if (!keep_vec &&
         (rc = vsq_embedding_arg(t, cols[VSQ_COL_EMB], &op.vec)) != SQLITE_OK)
         return rc;
-    if ((rc = vsq_meta_from_args(t, cols + 1, &op.meta)) != SQLITE_OK) {
+    if ((rc = vsq_meta_from_args(t, cols + 1, is_insert ? -1 : (int64_t)old_id,
+                                 &op.meta)) != SQLITE_OK) {
         vsq_op_free(&op);
         return rc;
     }

@@ -256,6 +256,29 @@ class TestTable(Base):
                          .fetchone()[0], 0)
         self.assertEqual(con.execute("SELECT count(*) FROM docs").fetchone()[0], 20)
 
+    def test_update_keeps_fields_that_are_not_columns(self):
+        con = self.connect()
+        con.execute("CREATE VIRTUAL TABLE full USING vexdb(dir = '%s', collection = "
+                    "'c', dim = 2, year INTEGER, note TEXT)" % self.dir)
+        con.execute("CREATE VIRTUAL TABLE part USING vexdb(dir='%s', "
+                    "collection='c', year INTEGER)" % self.dir)
+        con.execute("INSERT INTO full(rowid, embedding, year, note) "
+                    "VALUES (1, '[1,2]', 2000, 'keep me')")
+        con.execute("UPDATE part SET year = 2001 WHERE rowid = 1")
+        self.assertEqual(con.execute("SELECT year, note FROM full").fetchall(),
+                         [(2001, "keep me")])
+        con.execute("UPDATE part SET embedding = '[2,1]', year = NULL WHERE rowid = 1")
+        self.assertEqual(con.execute("SELECT year, note, vex_vector_to_json(embedding) "
+                                     "FROM full").fetchall(), [(None, "keep me", "[2,1]")])
+        con.execute("UPDATE part SET rowid = 5 WHERE rowid = 1")
+        self.assertEqual(con.execute("SELECT rowid, note FROM full").fetchall(),
+                         [(5, "keep me")])
+        # REPLACE is a new record: the fields it does not give are gone
+        con.execute("INSERT OR REPLACE INTO part(rowid, embedding, year) "
+                    "VALUES (5, '[1,1]', 7)")
+        self.assertEqual(con.execute("SELECT rowid, year, note FROM full").fetchall(),
+                         [(5, 7, None)])
+
     def test_bad_inputs(self):
         con = self.connect()
         self.make(con)
