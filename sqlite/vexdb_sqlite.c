@@ -1333,7 +1333,7 @@ static int vsq_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
 {
     vsq_vtab *t = (vsq_vtab *)vt;
     int i_match = -1, i_k = -1, i_ef = -1, i_limit = -1, i_offset = -1,
-        i_rowid = -1, unusable_match = 0;
+        i_rowid = -1, unusable_match = 0, unusable_input = 0;
     int argv_n = 0, n_meta = 0;
     sqlite3_str *s;
 
@@ -1357,7 +1357,14 @@ static int vsq_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
                 unusable_match = 1;
             continue;
         }
-        if (!c->usable || c->op != SQLITE_INDEX_CONSTRAINT_EQ)
+        if (!c->usable) {
+            /* a KNN input or condition that depends on another table */
+            if ((c->iColumn >= 1 && c->iColumn <= t->n_cols) ||
+                c->iColumn == VSQ_COL_K(t) || c->iColumn == VSQ_COL_EF(t))
+                unusable_input = 1;
+            continue;
+        }
+        if (c->op != SQLITE_INDEX_CONSTRAINT_EQ)
             continue;
         if (c->iColumn == VSQ_COL_K(t))
             i_k = i;
@@ -1431,7 +1438,11 @@ static int vsq_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
 
     double n = (double)vex_collection_count(t->coll) + 1;
     if (plan == VSQ_PLAN_KNN) {
-        info->estimatedCost = 10.0 + log(n);
+        /* A KNN plan without a condition, k or ef_search that another
+         * table supplies (a join) answers another question: the k nearest
+         * overall, filtered afterwards. Priced so that the planner takes
+         * the order that hands them to the search whenever it can. */
+        info->estimatedCost = unusable_input ? 1e12 : 10.0 + log(n);
         info->estimatedRows = 10;
         if (info->nOrderBy == 1 &&
             info->aOrderBy[0].iColumn == VSQ_COL_DIST(t) &&
@@ -1913,8 +1924,15 @@ static int vsq_filter(sqlite3_vtab_cursor *cur, int idx_num,
          * overlay drops, then add the buffered rows that qualify */
         size_t kk = (size_t)k + t->map_n;
         vex_search_params sp;
-        if (kk > VEX_MAX_K)
-            kk = VEX_MAX_K;
+        if (kk > VEX_MAX_K) {
+            vsq_seterr(&t->base,
+                       "vexdb: k = %lld plus the %llu ids this transaction "
+                       "wrote to %s is above %d: commit first",
+                       (long long)k, (unsigned long long)t->map_n, t->coll_name,
+                       VEX_MAX_K);
+            rc = SQLITE_ERROR;
+            goto done;
+        }
         vex_search_params_init(&sp);
         sp.where = f;
         sp.ef_search = (uint32_t)(ef > VEX_MAX_K ? VEX_MAX_K + 1 : ef);

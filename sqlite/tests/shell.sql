@@ -80,6 +80,14 @@ SELECT 'l2', rowid, distance, tag FROM exact WHERE embedding MATCH '[0, 0]' AND 
 -- a table over an existing collection takes its configuration
 CREATE VIRTUAL TABLE again USING vexdb(dir='mydb', collection='exact_l2', tag TEXT);
 SELECT 'again', rowid, tag FROM again ORDER BY rowid;
+-- joins: a condition or k from another table goes into each search
+CREATE TABLE q(v, kk);
+INSERT INTO q VALUES ('a', 1), ('b', 2);
+SELECT 'join', q.v, exact.rowid FROM q, exact
+ WHERE exact.embedding MATCH '[0, 0]' AND exact.k = q.kk AND exact.tag = q.v
+ ORDER BY q.v, exact.distance;
+SELECT 'subquery', rowid FROM exact
+ WHERE embedding MATCH (SELECT embedding FROM exact WHERE rowid = 2) AND k = 1;
 -- the plan: KNN with the filter pushed into the search
 EXPLAIN QUERY PLAN SELECT rowid FROM docs
  WHERE embedding MATCH '[1, 0, 0, 0]' AND k = 5 AND lang = 'en' AND year < 2022;
