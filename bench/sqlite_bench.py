@@ -18,7 +18,12 @@ and answer the same statement
     SELECT rowid, distance FROM t WHERE embedding MATCH ? AND k = 10
        [AND <filter>] ORDER BY distance
 
-one query at a time on one thread. Workloads: no filter; `freq_rank <
+one query at a time on one thread. A second phase measures what SQL
+costs: the same collection searched through the Python binding
+(`Collection.search(q, k, where=..., ef=..., threads=1)`, when `vexdb`
+imports from --pydir) at the same ef_search, each pass opening the
+directory afresh for one of the two (VexDB's lock admits one writer).
+Workloads: no filter; `freq_rank <
 10000` (a range, 10% of rows, the frequent words); `bucket = 3` (equality,
 10%, uniform). recall@10 counts a hit when its exact cosine distance is
 within the 10th exact distance of the (filtered) truth, computed here with
@@ -96,6 +101,52 @@ def recall(res, dist, kth, k):
     return hit / (k * len(res))
 
 
+def sql_overhead(a, workloads, summary, qblobs, queries, base_n, q_n):
+    """QPS of the same searches through SQL and through the binding."""
+    sys.path.insert(0, a.pydir)
+    try:
+        import vexdb
+    except ImportError as e:
+        print(json.dumps({"kind": "overhead", "skipped": str(e)}), flush=True)
+        return []
+    out = []
+    path = os.path.join(a.work, "vexdb")
+    for (name, cond, mask), rec in zip(workloads, summary):
+        ef = rec["vexdb_ef_search"]
+        where = cond[4:] if cond else None
+        dist, kth = truth(base_n, q_n, mask, a.k)
+        sql = ("SELECT rowid, distance FROM t WHERE embedding MATCH ? AND k = %d "
+               "AND ef_search = ? %s ORDER BY distance" % (a.k, cond))
+        ts, tb = [], []
+        for p in range(a.passes):
+            db = vexdb.open(path)
+            col = db.collection("t")
+            for q in queries[:20]:
+                col.search(q, a.k, where=where, ef=ef, threads=1)
+            t0 = time.perf_counter()
+            res_b = [col.search(q, a.k, where=where, ef=ef, threads=1) for q in queries]
+            tb.append(time.perf_counter() - t0)
+            col.close()
+            db.close()
+            con = connect(os.path.join(a.work, "vexdb.sqlite"), a.ext)
+            run(con, sql, qblobs[:20], (ef,))
+            t, res_s = run(con, sql, qblobs, (ef,))
+            ts.append(t)
+            con.close()
+        rb = recall([list(zip(h.ids.tolist(), h.distances.tolist())) for h in res_b],
+                    dist, kth, a.k)
+        rs = recall(res_s, dist, kth, a.k)
+        qs = len(qblobs) / statistics.median(ts)
+        qb = len(qblobs) / statistics.median(tb)
+        r = {"kind": "overhead", "filter": name, "ef_search": ef,
+             "sql_recall": round(rs, 4), "sql_qps": round(qs, 1),
+             "binding_recall": round(rb, 4), "binding_qps": round(qb, 1),
+             "ratio": round(qs / qb, 3)}
+        print(json.dumps(r), flush=True)
+        out.append(r)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vec0", required=True, help="sqlite-vec's vec0.so")
@@ -108,6 +159,8 @@ def main():
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--work", default="/tmp/vexdb-sqlite-bench")
+    ap.add_argument("--pydir", default=os.path.join(HERE, "..", "build", "python"),
+                    help="where the vexdb Python package is (the overhead phase)")
     a = ap.parse_args()
 
     base = read_fvecs(os.path.join(a.data, "glove100_base.fvecs"))
@@ -195,6 +248,7 @@ def main():
         summary.append(rec)
     vx.close()
     sv.close()
+    overhead = sql_overhead(a, workloads, summary, qblobs, queries, base_n, q_n)
     print("\n| filter | vexdb ef_search | vexdb recall@%d | vexdb QPS | vec0 recall@%d "
           "| vec0 QPS | vexdb / vec0 |" % (a.k, a.k), file=sys.stderr)
     print("|---|---:|---:|---:|---:|---:|---:|", file=sys.stderr)
@@ -202,6 +256,14 @@ def main():
         print("| %s | %d | %.3f | %.0f | %.3f | %.0f | %.1fx |" % (
             r["filter"], r["vexdb_ef_search"], r["vexdb_recall"], r["vexdb_qps"],
             r["vec0_recall"], r["vec0_qps"], r["ratio"]), file=sys.stderr)
+    if overhead:
+        print("\n| filter | ef_search | SQL QPS | binding QPS | SQL / binding |",
+              file=sys.stderr)
+        print("|---|---:|---:|---:|---:|", file=sys.stderr)
+        for r in overhead:
+            print("| %s | %d | %.0f | %.0f | %.2f |" % (
+                r["filter"], r["ef_search"], r["sql_qps"], r["binding_qps"],
+                r["ratio"]), file=sys.stderr)
     print("load: vexdb %.1f s (insert %.1f s + close/flush %.1f s), vec0 %.1f s"
           % (vx_load + vx_close, vx_load, vx_close, sv_load), file=sys.stderr)
     shutil.rmtree(a.work, ignore_errors=True)

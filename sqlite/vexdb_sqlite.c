@@ -2039,13 +2039,13 @@ static int vsq_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
         sqlite3_result_blob(ctx, v, (int)t->vsize, SQLITE_TRANSIENT);
     } else if (col <= t->n_cols) {
         vsq_result_field(ctx, c->cur_meta, t->cols[col - 1].name);
-    } else if (col == VSQ_COL_DIST(t)) {
-        if (c->knn)
-            sqlite3_result_double(ctx, r->dist);
-    } else if (sqlite3_vtab_nochange(ctx)) {
-        return SQLITE_OK;
+    } else if (col == VSQ_COL_DIST(t) && c->knn &&
+               !sqlite3_vtab_nochange(ctx)) {
+        /* in an UPDATE driven by a KNN query, "unchanged" tells xUpdate
+         * that the statement does not try to write it */
+        sqlite3_result_double(ctx, r->dist);
     }
-    return SQLITE_OK;
+    return SQLITE_OK; /* k, ef_search: NULL, or unchanged in an UPDATE */
 }
 
 /* ---------------------------------------------------------------------

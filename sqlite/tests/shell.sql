@@ -40,6 +40,9 @@ UPDATE docs SET year = 1999 WHERE rowid = 2;
 UPDATE docs SET embedding = '[0, 0, 1, 0]' WHERE rowid = 3;
 UPDATE docs SET rowid = 30 WHERE rowid = 3;
 SELECT 'updated', rowid, year, lang FROM docs WHERE rowid IN (2, 3, 30) ORDER BY rowid;
+-- an UPDATE or DELETE driven by a KNN query
+UPDATE docs SET score = 9 WHERE embedding MATCH '[0, 1, 0, 0]' AND k = 1;
+SELECT 'knnupdate', rowid, score FROM docs WHERE score = 9;
 SELECT 'moved', rowid, printf('%.4f', distance) FROM docs WHERE embedding MATCH '[0, 0, 1, 0]' AND k = 1;
 
 -- transactions: ROLLBACK undoes, reads see the transaction's own writes
