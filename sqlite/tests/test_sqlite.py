@@ -279,6 +279,43 @@ class TestTable(Base):
         self.assertEqual(con.execute("SELECT rowid, year, note FROM full").fetchall(),
                          [(5, 7, None)])
 
+    def test_index_and_quant_options(self):
+        con = self.connect()
+        con.execute("CREATE VIRTUAL TABLE q USING vexdb(dir='%s', dim=8, metric='l2', "
+                    "m=8, ef_construction=40, ef_search=20, seed=9, quant='sq8', "
+                    "quant_refine=4)" % self.dir)
+        rnd = random.Random(1)
+        vecs = [[rnd.uniform(-1, 1) for _ in range(8)] for _ in range(300)]
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO q(rowid, embedding) VALUES (?, ?)",
+                        [(i, blob(v)) for i, v in enumerate(vecs)])
+        con.execute("COMMIT")
+        self.close(con)  # flush: a quantized segment
+        con = self.connect()
+        got = con.execute("SELECT rowid, distance FROM q WHERE embedding MATCH ? "
+                          "AND k = 1", (blob(vecs[17]),)).fetchall()
+        self.assertEqual(got, [(17, 0.0)])
+        # the stored settings are compared with what a new table asks for
+        for opts, msg in (("quant='pq'", "quantization"), ("m=16", "HNSW"),
+                          ("metric='cosine'", "metric l2"), ("index='flat'", "index"),
+                          ("dim=9", "dim 8")):
+            with self.assertRaises(sqlite3.OperationalError) as cm:
+                con.execute("CREATE VIRTUAL TABLE q2 USING vexdb(dir='%s', "
+                            "collection='q', %s)" % (self.dir, opts))
+            self.assertIn(msg, str(cm.exception), opts)
+        con.execute("CREATE VIRTUAL TABLE q3 USING vexdb(dir='%s', collection='q', "
+                    "m=8, quant='sq8', metric='l2')" % self.dir)
+        self.assertEqual(con.execute("SELECT count(*) FROM q3").fetchone()[0], 300)
+        # a flat collection refuses ef_search, with VexDB's message
+        con.execute("CREATE VIRTUAL TABLE f USING vexdb(dir='%s', dim=2, index='flat')"
+                    % self.dir)
+        con.execute("INSERT INTO f(rowid, embedding) VALUES (1, '[1,2]')")
+        with self.assertRaises(sqlite3.OperationalError) as cm:
+            con.execute("SELECT rowid FROM f WHERE embedding MATCH '[1,2]' AND k = 1 "
+                        "AND ef_search = 10").fetchall()
+        self.assertIn("vexdb: ", str(cm.exception))
+        self.assertIn("ef", str(cm.exception))
+
     def test_bad_inputs(self):
         con = self.connect()
         self.make(con)
