@@ -316,6 +316,51 @@ class TestTable(Base):
         self.assertIn("vexdb: ", str(cm.exception))
         self.assertIn("ef", str(cm.exception))
 
+    def test_threads_share_the_directory(self):
+        # each thread its own connection (and SQLite file); one VexDB
+        # directory and collection under them all; writers commit in
+        # transactions while readers search
+        import threading
+        con = self.connect()
+        self.make(con)
+        errors = []
+
+        def writer(w):
+            try:
+                c = sqlite3.connect(os.path.join(self.tmp, "w%d.sqlite" % w),
+                                    isolation_level=None, check_same_thread=False)
+                c.enable_load_extension(True)
+                c.load_extension(os.path.splitext(EXT)[0])
+                c.execute("CREATE VIRTUAL TABLE docs USING vexdb(dir='%s', "
+                          "year INTEGER, lang TEXT)" % self.dir)
+                for b in range(10):
+                    c.execute("BEGIN")
+                    for i in range(20):
+                        rid = w * 1000 + b * 20 + i
+                        c.execute("INSERT INTO docs(rowid, embedding, year) VALUES (?,?,?)",
+                                  (rid, blob([1, rid % 97, w, 1]), w))
+                    c.execute("COMMIT")
+                    got = c.execute("SELECT count(*) FROM docs WHERE year = ?",
+                                    (w,)).fetchone()[0]
+                    if got != (b + 1) * 20:
+                        errors.append("writer %d saw %d rows" % (w, got))
+                    c.execute("SELECT rowid FROM docs WHERE embedding MATCH ? AND k = 5 "
+                              "AND year = ?", (blob([1, 3, w, 1]), w)).fetchall()
+                c.close()
+            except Exception as e:  # reported below
+                errors.append("writer %d: %r" % (w, e))
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(con.execute("SELECT count(*) FROM docs").fetchone()[0], 800)
+        got = con.execute("SELECT rowid FROM docs WHERE rowid IN (5, 1005, 3199, 9999) "
+                          "ORDER BY rowid").fetchall()
+        self.assertEqual([r[0] for r in got], [5, 1005, 3199])
+
     def test_bad_inputs(self):
         con = self.connect()
         self.make(con)
