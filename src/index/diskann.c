@@ -15,10 +15,10 @@
  *  - The quantizer is trained on the stored vectors (unit vectors under
  *    cosine) with the L2 metric, the same space the exact distances are
  *    computed in.
- *  - Reads of one hop are issued one after another through the vfs
- *    (pread). Issuing them together (io_uring, or a pool of preads) is
- *    what a cold SSD needs; the hop structure (read a hop's pages, then
- *    use them) is the one that allows it.
+ *  - The reads of one hop are submitted together (io/batch.h: io_uring
+ *    when the build and the kernel have it, else one pread after
+ *    another), so a cold disk serves a hop's pages in parallel: what a
+ *    beam width W buys on an SSD.
  */
 #include "index/diskann.h"
 
@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "index/vamana.h"
+#include "io/batch.h"
 #include "quant/quant.h"
 #include "simd/simd.h"
 #include "util/crc32c.h"
@@ -70,6 +71,8 @@ struct vx_dann_scratch {
     unsigned char *pages; /* W * ppn pages */
     uint64_t *page_no;    /* W * ppn: which page each buffer holds */
     uint32_t *hop;        /* W: the nodes of a hop */
+    vx_read_req *reqs;    /* W: a hop's page reads */
+    vx_batch_reader *br;  /* submits them together */
 };
 
 void vx_dann_params_init(vx_dann_params *p)
@@ -625,6 +628,8 @@ void vx_dann_scratch_free(const vx_dann *d, vx_dann_scratch *s)
     vx_mem_free_aligned(&d->mem, s->pages);
     vx_mem_free(&d->mem, s->page_no);
     vx_mem_free(&d->mem, s->hop);
+    vx_mem_free(&d->mem, s->reqs);
+    vx_batch_reader_free(s->br);
     vx_mem_free(&d->mem, s);
 }
 
@@ -648,8 +653,11 @@ int vx_dann_scratch_create(const vx_dann *d, uint32_t L, uint32_t W,
         vx_mem_alloc_aligned(&d->mem, (size_t)W * d->ppn * VX_DANN_PAGE, 64);
     s->page_no = vx_mem_alloc(&d->mem, (size_t)W * d->ppn * sizeof *s->page_no);
     s->hop = vx_mem_alloc(&d->mem, (size_t)W * sizeof *s->hop);
+    s->reqs = vx_mem_alloc(&d->mem, (size_t)W * sizeof *s->reqs);
     if (!s->list || !s->best || !s->seen || !s->q || !s->pages || !s->page_no ||
-        !s->hop || vx_vq_dc_create(d->pq, 0, &s->dc) != VEX_OK) {
+        !s->hop || !s->reqs ||
+        vx_batch_reader_create(&d->mem, d->f, W, &s->br) != VEX_OK ||
+        vx_vq_dc_create(d->pq, 0, &s->dc) != VEX_OK) {
         vx_dann_scratch_free(d, s);
         return VEX_NOMEM;
     }
@@ -710,16 +718,16 @@ static const unsigned char *dann_record(const vx_dann *d,
     return NULL; /* not reached: load_hop read every page */
 }
 
-/* Read the pages of the hop's nodes (each once), checked. */
+/* Read the pages of the hop's nodes (each once, all submitted together),
+ * then check them. */
 static int dann_load_hop(const vx_dann *d, vx_dann_scratch *s, uint32_t n_hop,
                          uint32_t *n_buf, vx_dann_stats *st, vex_err *err)
 {
+    uint32_t b;
+    int rc;
     *n_buf = 0;
     for (uint32_t i = 0; i < n_hop; i++) {
         uint64_t pg = s->hop[i] / d->npp * d->ppn;
-        uint32_t b;
-        unsigned char *buf;
-        int rc;
         if (pg < d->cache_pages) {
             st->cache_hits += d->ppn;
             continue;
@@ -728,18 +736,22 @@ static int dann_load_hop(const vx_dann *d, vx_dann_scratch *s, uint32_t n_hop,
             ;
         if (b < *n_buf)
             continue;
-        buf = s->pages + (size_t)*n_buf * d->ppn * VX_DANN_PAGE;
-        rc = dann_read(d, d->nodes_off + pg * VX_DANN_PAGE, buf,
-                       (size_t)d->ppn * VX_DANN_PAGE, err);
-        for (uint32_t t = 0; rc == VEX_OK && t < d->ppn; t++)
-            rc =
-                dann_check_page(d, pg + t, buf + (size_t)t * VX_DANN_PAGE, err);
-        if (rc != VEX_OK)
-            return rc;
-        st->pages_read += d->ppn;
-        st->bytes_read += (uint64_t)d->ppn * VX_DANN_PAGE;
+        s->reqs[*n_buf].buf = s->pages + (size_t)*n_buf * d->ppn * VX_DANN_PAGE;
+        s->reqs[*n_buf].n = (size_t)d->ppn * VX_DANN_PAGE;
+        s->reqs[*n_buf].off = d->off + d->nodes_off + pg * VX_DANN_PAGE;
         s->page_no[(*n_buf)++] = pg;
     }
+    rc = vx_batch_read(s->br, s->reqs, *n_buf, err);
+    for (b = 0; b < *n_buf && rc == VEX_OK; b++)
+        for (uint32_t t = 0; rc == VEX_OK && t < d->ppn; t++)
+            rc = dann_check_page(
+                d, s->page_no[b] + t,
+                s->pages + ((size_t)b * d->ppn + t) * VX_DANN_PAGE, err);
+    if (rc != VEX_OK)
+        return rc;
+    st->pages_read += (uint64_t)*n_buf * d->ppn;
+    st->bytes_read += (uint64_t)*n_buf * d->ppn * VX_DANN_PAGE;
+    st->reads += *n_buf;
     return VEX_OK;
 }
 
@@ -869,6 +881,7 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
         st_out->hops += st.hops;
         st_out->nodes_expanded += st.nodes_expanded;
         st_out->pages_read += st.pages_read;
+        st_out->reads += st.reads;
         st_out->bytes_read += st.bytes_read;
         st_out->cache_hits += st.cache_hits;
         st_out->pq_distances += st.pq_distances;

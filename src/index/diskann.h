@@ -96,7 +96,8 @@ uint64_t vx_dann_pages(const vx_dann *d, uint64_t *cached);
 typedef struct vx_dann_stats {
     uint64_t hops;           /* beam steps */
     uint64_t nodes_expanded; /* node records used */
-    uint64_t pages_read;     /* pages read from the file (one call each) */
+    uint64_t pages_read;     /* pages read from the file */
+    uint64_t reads;          /* reads submitted (a record's pages are one) */
     uint64_t bytes_read;
     uint64_t cache_hits; /* pages served by the cache */
     uint64_t pq_distances;
