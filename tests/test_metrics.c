@@ -241,6 +241,22 @@ static void test_escape(void)
         prom_free(&d);
     }
     CHECK_RC(vex_metrics_text(NULL, NULL, NULL), VEX_MISUSE);
+    {
+        /* the handle of a failed open explains itself, has no metrics */
+        vex_db *bad = NULL;
+        vex_db_options b;
+        vex_health h;
+        char *t = NULL;
+        vex_db_options_init(&b);
+        b.background_threads = 99;
+        CHECK(vex_db_open(path, &b, &bad) == VEX_INVALID);
+        CHECK_RC(vex_metrics_text(bad, &t, NULL), VEX_MISUSE);
+        CHECK(t == NULL);
+        vex_health_init(&h);
+        CHECK_RC(vex_db_health(bad, &h), VEX_OK);
+        CHECK(!h.degraded);
+        vex_db_close(bad);
+    }
     CHECK_RC(vex_metrics_text(db, NULL, NULL), VEX_MISUSE);
     vex_metrics_free(db, NULL);
     CHECK_RC(vex_db_close(db), VEX_OK);

@@ -426,6 +426,9 @@ int vex_metrics_text(vex_db *db, char **text, size_t *len)
     if (text == NULL)
         return vx_err_set(&db->err, VEX_MISUSE, "text is NULL");
     *text = NULL;
+    if (db->path == NULL || db->mcache == NULL || db->jobs == NULL)
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "the database is not open (vex_db_open failed)");
     if (len)
         *len = 0;
     memset(&b, 0, sizeof b);
