@@ -83,6 +83,7 @@ static void test_meaning(void)
     CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
     vex_collection_config_init(&cfg);
     cfg.dim = DIM;
+    cfg.index_kind = VEX_INDEX_FLAT;
     CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
 
     /* nothing yet: every series is there at 0 */
@@ -164,6 +165,14 @@ static void test_meaning(void)
         /* unfiltered: 3 of the memtable, then range and batch over the
          * segment (the empty memtable is not searched) */
         CHECK(val(&d, "vex_search_sources_total", "plan=\"unfiltered\"") == 5);
+        /* the segment's index is open: its sections by part (flat: no
+         * graph, no codes) */
+        CHECK(val(&d, "vex_memory_bytes", "part=\"segment_vectors\"") >=
+              100.0 * DIM * 4);
+        CHECK(val(&d, "vex_memory_bytes", "part=\"segment_graph\"") == 0);
+        CHECK(val(&d, "vex_memory_bytes", "part=\"segment_codes\"") == 0);
+        CHECK(val(&d, "vex_memory_bytes", "part=\"segment_index\"") >=
+              100.0 * 8); /* the ids */
         prom_free(&d);
     }
 
@@ -232,6 +241,22 @@ static void test_escape(void)
         prom_free(&d);
     }
     CHECK_RC(vex_metrics_text(NULL, NULL, NULL), VEX_MISUSE);
+    {
+        /* the handle of a failed open explains itself, has no metrics */
+        vex_db *bad = NULL;
+        vex_db_options b;
+        vex_health h;
+        char *t = NULL;
+        vex_db_options_init(&b);
+        b.background_threads = 99;
+        CHECK(vex_db_open(path, &b, &bad) == VEX_INVALID);
+        CHECK_RC(vex_metrics_text(bad, &t, NULL), VEX_MISUSE);
+        CHECK(t == NULL);
+        vex_health_init(&h);
+        CHECK_RC(vex_db_health(bad, &h), VEX_OK);
+        CHECK(!h.degraded);
+        vex_db_close(bad);
+    }
     CHECK_RC(vex_metrics_text(db, NULL, NULL), VEX_MISUSE);
     vex_metrics_free(db, NULL);
     CHECK_RC(vex_db_close(db), VEX_OK);
@@ -288,6 +313,18 @@ static void test_explain(void)
     CHECK(ex[1].est_matches == UINT64_MAX && ex[1].matches == UINT64_MAX);
     CHECK(strstr(ex[1].reason, "no filter") != NULL);
     CHECK(ex[1].time_ns > 0);
+    {
+        char *text = NULL;
+        prom_doc d;
+        CHECK_RC(vex_metrics_text(db, &text, NULL), VEX_OK);
+        if (text && prom_parse(text, &d) == 0) {
+            CHECK(val(&d, "vex_memory_bytes", "part=\"segment_graph\"") > 0);
+            CHECK(val(&d, "vex_memory_bytes", "part=\"segment_vectors\"") >=
+                  10000.0 * DIM * 4);
+            prom_free(&d);
+        }
+        vex_metrics_free(db, text);
+    }
 
     /* exact: 1,000 of 10,000 rows match (<= 4096) */
     CHECK_RC(vex_filter_parse(c, "g = 3", &f), VEX_OK);

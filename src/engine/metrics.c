@@ -19,6 +19,7 @@
 
 #include "engine/coll_int.h"
 #include "engine/obs.h"
+#include "index/blob.h"
 #include "index/ix.h"
 #include "storage/segment.h"
 
@@ -98,19 +99,48 @@ enum {
     G_DISK_BYTES,
     G_STICKY,
     G_MEM_PARTS, /* the parts below, in order */
-    G_N = G_MEM_PARTS + 9
+    G_N = G_MEM_PARTS + 12
 };
 
 static const char *const mem_parts[] = {
     "memtable_vectors",  "memtable_graph",   "memtable_metadata",
-    "memtable_payloads", "memtable_other",   "segment_index",
+    "memtable_payloads", "memtable_other",   "segment_vectors",
+    "segment_codes",     "segment_graph",    "segment_index",
     "segment_metadata",  "segment_payloads", "segment_other"};
+
+/* The index section of segment v by part (vectors, codes, graph) into
+ * part[5..7], the rest of it (ids, header; all of an index not opened
+ * yet, whose bytes are not verified) into part[8]. */
+static void segment_index_parts(const vseg *v, uint64_t ilen, uint64_t *part)
+{
+    const void *blob = NULL;
+    uint64_t size = 0, bp[VX_BLOB_PARTS], sum;
+    vex_err e;
+    if (atomic_load_explicit(&((vseg *)v)->ix, memory_order_acquire) == NULL) {
+        part[8] += ilen;
+        return;
+    }
+    vx_err_init(&e);
+    if (vx_seg_index(v->s, &blob, &size, &e) != VEX_OK) {
+        vx_err_destroy(&e);
+        part[8] += ilen;
+        return;
+    }
+    vx_err_destroy(&e);
+    vx_blob_parts(blob, size, bp);
+    part[5] += bp[VX_BLOB_PART_VECTORS];
+    part[6] += bp[VX_BLOB_PART_CODES];
+    part[7] += bp[VX_BLOB_PART_GRAPH];
+    sum = bp[VX_BLOB_PART_VECTORS] + bp[VX_BLOB_PART_CODES] +
+          bp[VX_BLOB_PART_GRAPH];
+    part[8] += ilen > sum ? ilen - sum : 0;
+}
 
 static void gauges_of(vex_collection *c, double *g)
 {
     vex_stats st;
     vx_snap s;
-    uint64_t part[9] = {0};
+    uint64_t part[12] = {0};
     memset(g, 0, G_N * sizeof *g);
     vex_stats_init(&st);
     if (vex_stats_get(c, &st) == VEX_OK) {
@@ -154,14 +184,14 @@ static void gauges_of(vex_collection *c, double *g)
         vx_seg_index_range(v->s, &off, &ilen);
         (void)vx_seg_meta(v->s, &mp, &mlen, &off);
         pay = vx_seg_payload_bytes(v->s);
-        part[5] += ilen;
-        part[6] += mlen;
-        part[7] += pay;
+        segment_index_parts(v, ilen, part);
+        part[9] += mlen;
+        part[10] += pay;
         rest = ilen + mlen + pay;
-        part[8] += v->info.file_size > rest ? v->info.file_size - rest : 0;
+        part[11] += v->info.file_size > rest ? v->info.file_size - rest : 0;
     }
     vx_coll_snap_drop(&s);
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 12; i++)
         g[G_MEM_PARTS + i] = (double)part[i];
 }
 
@@ -263,7 +293,7 @@ static const fam fams[] = {
     {"vex_memory_bytes",
      "Memory by part: memtable parts are heap; segment parts are mapped "
      "file sections, resident as the kernel pages them in.",
-     F_GAUGE, G_MEM_PARTS, "part", mem_parts, 9, 0},
+     F_GAUGE, G_MEM_PARTS, "part", mem_parts, 12, 0},
     {"vex_collection_sticky",
      "1 when the collection refuses writes until reopened (sticky error).",
      F_GAUGE, G_STICKY, NULL, NULL, 1, 0},
@@ -396,6 +426,9 @@ int vex_metrics_text(vex_db *db, char **text, size_t *len)
     if (text == NULL)
         return vx_err_set(&db->err, VEX_MISUSE, "text is NULL");
     *text = NULL;
+    if (db->path == NULL || db->mcache == NULL || db->jobs == NULL)
+        return vx_err_set(&db->err, VEX_MISUSE,
+                          "the database is not open (vex_db_open failed)");
     if (len)
         *len = 0;
     memset(&b, 0, sizeof b);
