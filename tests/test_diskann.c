@@ -17,6 +17,7 @@
 #include "index/diskann.h"
 #include "io/vfs.h"
 #include "test.h"
+#include "vecgen.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/rng.h"
@@ -25,33 +26,7 @@ static vex_mem g_mem;
 static vex_vfs *g_vfs;
 static char g_dir[256];
 
-static float *gen_clustered(vex_rng *r, size_t n, size_t dim, uint64_t salt)
-{
-    float *v = malloc(n * dim * sizeof *v), *c = malloc(40 * dim * sizeof *c);
-    vex_rng cr;
-    vex_rng_seed(&cr, 11 + salt);
-    for (size_t i = 0; i < 40 * dim; i++)
-        c[i] = (float)vex_rng_normal(&cr) * 3.0f;
-    for (size_t i = 0; i < n; i++) {
-        const float *ci = c + vex_rng_below(r, 40) * dim;
-        for (size_t d = 0; d < dim; d++)
-            v[i * dim + d] = ci[d] + (float)vex_rng_normal(r);
-    }
-    free(c);
-    return v;
-}
 
-static float exact_d(vex_metric m, const float *a, const float *b, size_t dim)
-{
-    double s = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < dim; i++) {
-        s += m == VEX_METRIC_L2 ? (double)(a[i] - b[i]) * (a[i] - b[i])
-                                : (double)a[i] * b[i];
-        na += (double)a[i] * a[i];
-        nb += (double)b[i] * b[i];
-    }
-    return m == VEX_METRIC_L2 ? (float)s : (float)(1.0 - s / sqrt(na * nb));
-}
 
 static int accept_even(void *ctx, uint32_t key)
 {
@@ -85,7 +60,7 @@ static int build(built *b, const char *name, size_t n, size_t dim, vex_metric m,
     b->dim = dim;
     b->metric = m;
     b->off = 8192;
-    b->base = gen_clustered(&r, n, dim, seed);
+    b->base = vecgen_clustered(&r, n, dim, seed);
     b->keys = malloc(n * sizeof *b->keys);
     for (size_t i = 0; i < n; i++)
         b->keys[i] = (uint32_t)(1000 + i);
@@ -141,7 +116,7 @@ static double recall(const built *b, vx_dann *d, const float *qs, size_t nq,
         vx_err_destroy(&err);
         for (size_t i = 0; i < b->n; i++)
             if (!filtered || b->keys[i] % 2 == 0)
-                dist[m++] = exact_d(b->metric, q, b->base + i * b->dim, b->dim);
+                dist[m++] = vecgen_dist(b->metric, q, b->base + i * b->dim, b->dim);
         for (size_t a = 0; a < K; a++)
             for (size_t c = a + 1; c < m; c++)
                 if (dist[c] < dist[a]) {
@@ -153,7 +128,7 @@ static double recall(const built *b, vx_dann *d, const float *qs, size_t nq,
         CHECK_EQ_INT(nh, K);
         for (size_t i = 0; i < nh; i++) {
             size_t row = hits[i].id - 1000;
-            float e = exact_d(b->metric, q, b->base + row * b->dim, b->dim);
+            float e = vecgen_dist(b->metric, q, b->base + row * b->dim, b->dim);
             CHECK(hits[i].id >= 1000 && row < b->n);
             CHECK(!filtered || hits[i].id % 2 == 0);
             CHECK_MSG(fabsf(e - hits[i].distance) <= 1e-3f * (1 + fabsf(e)),
@@ -183,7 +158,7 @@ static void recall_case(vex_metric m, size_t n, size_t dim)
     if (build(&b, "r.dann", n, dim, m, 3 + dim) != VEX_OK)
         return;
     vex_rng_seed(&r, 77);
-    qs = gen_clustered(&r, 100, dim, 3 + dim);
+    qs = vecgen_clustered(&r, 100, dim, 3 + dim);
     CHECK_RC(vx_dann_open(&g_mem, b.f, b.off, b.len, 0, &d, NULL), VEX_OK);
     CHECK_RC(
         vx_dann_open(&g_mem, b.f, b.off, b.len, 64 * VX_DANN_PAGE, &dc, NULL),

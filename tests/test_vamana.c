@@ -13,41 +13,13 @@
 #include "index/vamana.h"
 #include "simd/simd.h"
 #include "test.h"
+#include "vecgen.h"
 #include "test_alloc.h"
 #include "util/rng.h"
 
 static vex_mem g_mem;
 
-static float *gen_clustered(vex_rng *r, size_t n, size_t dim, uint64_t salt)
-{
-    float *v = malloc(n * dim * sizeof *v), *c = malloc(40 * dim * sizeof *c);
-    vex_rng cr;
-    vex_rng_seed(&cr, 91 + salt);
-    for (size_t i = 0; i < 40 * dim; i++)
-        c[i] = (float)vex_rng_normal(&cr) * 3.0f;
-    for (size_t i = 0; i < n; i++) {
-        const float *ci = c + vex_rng_below(r, 40) * dim;
-        for (size_t d = 0; d < dim; d++)
-            v[i * dim + d] = ci[d] + (float)vex_rng_normal(r);
-    }
-    free(c);
-    return v;
-}
 
-/* Exact distance of the metric (as the graph reports it). */
-static float exact_d(vex_metric m, const float *a, const float *b, size_t dim)
-{
-    double s = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < dim; i++) {
-        s += m == VEX_METRIC_L2 ? (double)(a[i] - b[i]) * (a[i] - b[i])
-                                : (double)a[i] * b[i];
-        na += (double)a[i] * a[i];
-        nb += (double)b[i] * b[i];
-    }
-    if (m == VEX_METRIC_L2)
-        return (float)s;
-    return (float)(1.0 - s / sqrt(na * nb));
-}
 
 /* recall@k: a hit counts when within the k-th exact distance. */
 static double recall(const vx_vamana *g, const float *base, size_t n,
@@ -66,7 +38,7 @@ static double recall(const vx_vamana *g, const float *base, size_t n,
         float kth;
         size_t nh = vx_vamana_search(g, s, q, K, L, hits, &nd);
         for (size_t i = 0; i < n; i++)
-            d[i] = exact_d(m, q, base + i * dim, dim);
+            d[i] = vecgen_dist(m, q, base + i * dim, dim);
         /* the K-th smallest by partial selection */
         for (size_t a = 0; a < K; a++)
             for (size_t b = a + 1; b < n; b++)
@@ -78,7 +50,7 @@ static double recall(const vx_vamana *g, const float *base, size_t n,
         kth = d[K - 1];
         CHECK_EQ_INT(nh, K);
         for (size_t i = 0; i < nh; i++) {
-            float e = exact_d(m, q, base + hits[i].id * dim, dim);
+            float e = vecgen_dist(m, q, base + hits[i].id * dim, dim);
             ok += e <= kth * (1 + 1e-4f) + 1e-5f;
             CHECK_MSG(fabsf(e - hits[i].distance) <= 1e-3f * (1 + fabsf(e)),
                       "hit %llu: reported %g, exact %g",
@@ -120,8 +92,8 @@ static void recall_case(vex_metric m, size_t n, size_t dim, unsigned threads)
     float *base, *qs;
     double rec, dq;
     vex_rng_seed(&r, test_seed(5) + dim);
-    base = gen_clustered(&r, n, dim, dim);
-    qs = gen_clustered(&r, 100, dim, dim);
+    base = vecgen_clustered(&r, n, dim, dim);
+    qs = vecgen_clustered(&r, 100, dim, dim);
     if (threads > 1)
         CHECK_RC(vx_pool_create(&g_mem, threads, &pool), VEX_OK);
     vx_vamana_params_init(&p);
@@ -163,7 +135,7 @@ static void test_deterministic(void)
     float *base;
     uint32_t ca, cb;
     vex_rng_seed(&r, 3);
-    base = gen_clustered(&r, 2000, 12, 1);
+    base = vecgen_clustered(&r, 2000, 12, 1);
     vx_vamana_params_init(&p);
     p.R = 16;
     p.L = 32;
@@ -229,7 +201,7 @@ static void test_oom(void)
     float *base;
     int done = 0;
     vex_rng_seed(&r, 8);
-    base = gen_clustered(&r, 300, 8, 2);
+    base = vecgen_clustered(&r, 300, 8, 2);
     vx_vamana_params_init(&p);
     p.R = 8;
     p.L = 16;

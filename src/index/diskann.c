@@ -55,16 +55,11 @@ struct vx_dann {
     unsigned char *cache; /* cache_pages * PAGE */
 };
 
-typedef struct dann_cand {
-    float d;
-    uint32_t node; /* DANN_EXPANDED once expanded */
-} dann_cand;
-
 struct vx_dann_scratch {
     uint32_t L, W;
-    dann_cand *list; /* L + 1 */
-    vex_hit *best;   /* L + 1: accepted expanded nodes by exact distance */
-    uint16_t *seen;  /* n */
+    vx_cand *list;  /* L + 1 */
+    vex_hit *best;  /* L + 1: accepted expanded nodes by exact distance */
+    uint16_t *seen; /* n */
     uint16_t gen;
     vq_dc *dc;
     float *q;             /* dim: the (unit) query */
@@ -665,28 +660,6 @@ int vx_dann_scratch_create(const vx_dann *d, uint32_t L, uint32_t W,
     return VEX_OK;
 }
 
-/* Sorted insert into a list of *n (capacity cap); the position, or cap. */
-static uint32_t dann_insert(dann_cand *list, uint32_t *n, uint32_t cap, float d,
-                            uint32_t node)
-{
-    uint32_t lo = 0, hi = *n;
-    if (*n == cap && d >= list[cap - 1].d)
-        return cap;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (list[mid].d <= d)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (*n < cap)
-        (*n)++;
-    memmove(&list[lo + 1], &list[lo], (size_t)(*n - 1 - lo) * sizeof *list);
-    list[lo].d = d;
-    list[lo].node = node;
-    return lo;
-}
-
 static void dann_best(vex_hit *best, size_t *n, size_t cap, float d,
                       uint64_t id)
 {
@@ -799,7 +772,7 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
     }
     gen = s->gen;
     s->seen[d->medoid] = gen;
-    dann_insert(
+    vx_cand_insert(
         s->list, &n, L,
         vx_vq_dc_distance(s->dc, d->codes + (size_t)d->medoid * d->code_size),
         d->medoid);
@@ -808,9 +781,9 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
         uint32_t n_hop = 0, n_buf = 0;
         /* the W nearest unexpanded candidates */
         for (i = 0; i < n && n_hop < W; i++)
-            if (!(s->list[i].node & DANN_EXPANDED)) {
-                s->hop[n_hop++] = s->list[i].node;
-                s->list[i].node |= DANN_EXPANDED;
+            if (!(s->list[i].id & DANN_EXPANDED)) {
+                s->hop[n_hop++] = s->list[i].id;
+                s->list[i].id |= DANN_EXPANDED;
             }
         if (n_hop == 0)
             break;
@@ -860,10 +833,10 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
                     continue;
                 s->seen[x] = gen;
                 st.pq_distances++;
-                dann_insert(s->list, &n, L,
-                            vx_vq_dc_distance(
-                                s->dc, d->codes + (size_t)x * d->code_size),
-                            x);
+                vx_cand_insert(s->list, &n, L,
+                               vx_vq_dc_distance(
+                                   s->dc, d->codes + (size_t)x * d->code_size),
+                               x);
             }
         }
         if (rc != VEX_OK)

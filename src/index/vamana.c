@@ -45,20 +45,15 @@ struct vx_vamana {
     pthread_mutex_t stripes[VAM_STRIPES];
 };
 
-typedef struct vam_cand {
-    float d;
-    uint32_t id; /* VAM_EXPANDED set once expanded */
-} vam_cand;
-
 struct vx_vamana_scratch {
     uint32_t cap;   /* list entries */
-    vam_cand *list; /* cap */
+    vx_cand *list;  /* cap */
     uint16_t *seen; /* n, generation stamps */
     uint16_t gen;
     float *qbuf; /* dim: the unit query of a cosine search */
     /* build only: expanded nodes, candidates of a prune, chosen links */
     uint32_t *expanded, n_expanded;
-    vam_cand *pool;
+    vx_cand *pool;
     uint32_t *chosen;
 };
 
@@ -182,10 +177,8 @@ static uint16_t vam_new_gen(const vx_vamana *g, vx_vamana_scratch *s)
 
 /* ---- greedy search --------------------------------------------------- */
 
-/* Insert (d, id) into the sorted list of *n entries (capacity cap); the
- * position, or cap when it did not fit. */
-static uint32_t vam_insert(vam_cand *list, uint32_t *n, uint32_t cap, float d,
-                           uint32_t id)
+uint32_t vx_cand_insert(vx_cand *list, uint32_t *n, uint32_t cap, float d,
+                        uint32_t id)
 {
     uint32_t lo = 0, hi = *n;
     if (*n == cap && d >= list[cap - 1].d)
@@ -222,8 +215,8 @@ static uint32_t vam_greedy(const vx_vamana *g, vx_vamana_scratch *s,
     if (skip < g->n)
         s->seen[skip] = gen;
     if (g->medoid != skip)
-        vam_insert(s->list, &n, L, vam_dist(g, q, vam_vec(g, g->medoid)),
-                   g->medoid);
+        vx_cand_insert(s->list, &n, L, vam_dist(g, q, vam_vec(g, g->medoid)),
+                       g->medoid);
     else
         nd = 0;
     while (i < n) {
@@ -247,7 +240,8 @@ static uint32_t vam_greedy(const vx_vamana *g, vx_vamana_scratch *s,
                 continue;
             s->seen[x] = gen;
             nd++;
-            at = vam_insert(s->list, &n, L, vam_dist(g, q, vam_vec(g, x)), x);
+            at = vx_cand_insert(s->list, &n, L, vam_dist(g, q, vam_vec(g, x)),
+                                x);
             if (at < best)
                 best = at;
         }
@@ -295,9 +289,9 @@ size_t vx_vamana_search(const vx_vamana *g, vx_vamana_scratch *s,
 
 /* ---- build ----------------------------------------------------------- */
 
-static int vam_cand_cmp(const void *a, const void *b)
+static int vx_cand_cmp(const void *a, const void *b)
 {
-    const vam_cand *x = a, *y = b;
+    const vx_cand *x = a, *y = b;
     if (x->d != y->d)
         return x->d < y->d ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
@@ -307,7 +301,7 @@ static int vam_cand_cmp(const void *a, const void *b)
  * duplicates absent), choose at most R links: the nearest remaining one,
  * then drop every candidate v it covers (alpha * d(chosen, v) <= d(p, v)).
  * Writes the choice to out; returns its count. */
-static uint32_t vam_prune(const vx_vamana *g, vam_cand *cands, uint32_t nc,
+static uint32_t vam_prune(const vx_vamana *g, vx_cand *cands, uint32_t nc,
                           float alpha, uint32_t *out)
 {
     uint32_t k = 0, i, j;
@@ -326,10 +320,10 @@ static uint32_t vam_prune(const vx_vamana *g, vam_cand *cands, uint32_t nc,
 }
 
 /* Sort and deduplicate nc candidates of node p (p itself dropped). */
-static uint32_t vam_sort_unique(vam_cand *c, uint32_t nc, uint32_t p)
+static uint32_t vam_sort_unique(vx_cand *c, uint32_t nc, uint32_t p)
 {
     uint32_t i, k = 0;
-    qsort(c, nc, sizeof *c, vam_cand_cmp);
+    qsort(c, nc, sizeof *c, vx_cand_cmp);
     for (i = 0; i < nc; i++)
         if (c[i].id != p && (k == 0 || c[k - 1].id != c[i].id))
             c[k++] = c[i];

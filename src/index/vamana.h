@@ -52,6 +52,18 @@ void vx_vamana_params_init(vx_vamana_params *p);
 
 typedef struct vx_vamana vx_vamana;
 
+/* A search's candidate: distance and node (a flag bit may ride on id). */
+typedef struct vx_cand {
+    float d;
+    uint32_t id;
+} vx_cand;
+
+/* Insert (d, id) into list, sorted by d, holding *n entries of at most
+ * cap (list has room for cap): returns its position, or cap when it is
+ * not nearer than the last of a full list. Ties keep insertion order. */
+uint32_t vx_cand_insert(vx_cand *list, uint32_t *n, uint32_t cap, float d,
+                        uint32_t id);
+
 /* Build the graph of the n vectors (n >= 1, dim >= 1, stored back to
  * back, read only during the build; the graph keeps its own copy for
  * searching). VEX_INVALID for bad parameters, VEX_NOMEM. */
