@@ -12,9 +12,12 @@
  *  - Candidates for pruning are the nodes the search expanded (the
  *    paper's visited set V) plus the node's current links, as in the
  *    paper; the search list L bounds V.
- *  - A back link that overflows R prunes the target's list with the
- *    pass's alpha, under the target's stripe, with distances computed
- *    from the vectors (nothing cached per link).
+ *  - Lists may grow past R by back links up to about 1.3 R (the build's
+ *    slack, as DiskANN's reference build does) before a back link prunes
+ *    the target's list to R with the pass's alpha: most back links then
+ *    cost an append, not a prune. A last pass prunes every list still
+ *    over R, so the finished graph keeps the bound.
+ *  - Prune candidates carry the distances the search computed.
  *
  * Link lists live in one array of n * (R + 1) words: word 0 is the count.
  * Writers hold the node's stripe and store the links before the count;
@@ -40,6 +43,7 @@ struct vx_vamana {
     const vex_simd_table *s;
     vex_metric metric;
     uint32_t n, dim, R, medoid;
+    uint32_t cap;  /* list slots: R, or R with build slack (vam_slack) */
     float *vecs;   /* n * dim, normalised for cosine */
     uint32_t *adj; /* n * (R + 1) */
     pthread_mutex_t stripes[VAM_STRIPES];
@@ -52,9 +56,10 @@ struct vx_vamana_scratch {
     uint16_t gen;
     float *qbuf; /* dim: the unit query of a cosine search */
     /* build only: expanded nodes, candidates of a prune, chosen links */
-    uint32_t *expanded, n_expanded;
+    vx_cand *expanded; /* with their distances to the query */
+    uint32_t n_expanded;
     vx_cand *pool;
-    uint32_t *chosen;
+    uint32_t *chosen, *linked;
 };
 
 void vx_vamana_params_init(vx_vamana_params *p)
@@ -79,7 +84,7 @@ static inline void vam_st(uint32_t *p, uint32_t v)
 
 static inline uint32_t *vam_list(const vx_vamana *g, uint32_t i)
 {
-    return g->adj + (size_t)i * (g->R + 1);
+    return g->adj + (size_t)i * (g->cap + 1);
 }
 
 static inline const float *vam_vec(const vx_vamana *g, uint32_t i)
@@ -129,13 +134,14 @@ static int vam_scratch_make(const vx_vamana *g, uint32_t L, int build,
         s->expanded = vx_mem_alloc(&g->mem, cap * sizeof *s->expanded);
         /* a prune's candidates: the expanded nodes, the R nearest of the
          * list and the node's own R links */
-        s->pool = vx_mem_alloc(&g->mem,
-                               (cap + 2 * (size_t)g->R + 1) * sizeof *s->pool);
+        s->pool = vx_mem_alloc(&g->mem, (cap + (size_t)g->R + g->cap + 1) *
+                                            sizeof *s->pool);
         s->chosen = vx_mem_alloc(&g->mem, (g->R + 1) * sizeof *s->chosen);
+        s->linked = vx_mem_alloc(&g->mem, (g->R + 1) * sizeof *s->linked);
     }
     if (s->list == NULL || s->seen == NULL || s->qbuf == NULL ||
-        (build &&
-         (s->expanded == NULL || s->pool == NULL || s->chosen == NULL))) {
+        (build && (s->expanded == NULL || s->pool == NULL ||
+                   s->chosen == NULL || s->linked == NULL))) {
         vx_vamana_scratch_free(g, s);
         return VEX_NOMEM;
     }
@@ -163,6 +169,7 @@ void vx_vamana_scratch_free(const vx_vamana *g, vx_vamana_scratch *s)
     vx_mem_free(&g->mem, s->expanded);
     vx_mem_free(&g->mem, s->pool);
     vx_mem_free(&g->mem, s->chosen);
+    vx_mem_free(&g->mem, s->linked);
     vx_mem_free(&g->mem, s);
 }
 
@@ -227,13 +234,13 @@ static uint32_t vam_greedy(const vx_vamana *g, vx_vamana_scratch *s,
             continue;
         }
         node = s->list[i].id;
-        s->list[i].id |= VAM_EXPANDED;
         if (s->n_expanded < exp_cap)
-            s->expanded[s->n_expanded++] = node;
+            s->expanded[s->n_expanded++] = s->list[i];
+        s->list[i].id |= VAM_EXPANDED;
         lk = vam_list(g, node);
         cnt = vam_ld(lk);
-        if (cnt > g->R)
-            cnt = g->R;
+        if (cnt > g->cap)
+            cnt = g->cap;
         for (j = 0; j < cnt; j++) {
             uint32_t x = vam_ld(&lk[1 + j]), at;
             if (x >= g->n || s->seen[x] == gen)
@@ -355,7 +362,7 @@ static void vam_link_back(const vx_vamana *g, vx_vamana_scratch *s, uint32_t to,
         pthread_mutex_unlock(mu);
         return;
     }
-    if (cnt < g->R) {
+    if (cnt < g->cap) { /* room, slack included: no prune yet */
         vam_st(&lk[1 + cnt], from);
         vam_st(&lk[0], cnt + 1);
         pthread_mutex_unlock(mu);
@@ -369,6 +376,8 @@ static void vam_link_back(const vx_vamana *g, vx_vamana_scratch *s, uint32_t to,
     s->pool[cnt].id = from;
     s->pool[cnt].d = vam_dist(g, tv, vam_vec(g, from));
     nc = vam_sort_unique(s->pool, cnt + 1, to);
+    /* pruned to R, not to the slack: the list has room again for a
+     * while */
     nc = vam_prune(g, s->pool, nc, alpha, s->chosen);
     vam_write(lk, s->chosen, nc);
     pthread_mutex_unlock(mu);
@@ -386,8 +395,7 @@ static void vam_link(const vx_vamana *g, vx_vamana_scratch *s, uint32_t L,
     /* V: every expanded node (the list's entries too, which a short
      * search may not have expanded) */
     for (i = 0; i < s->n_expanded; i++) {
-        s->pool[nc].id = s->expanded[i];
-        s->pool[nc++].d = vam_dist(g, pv, vam_vec(g, s->expanded[i]));
+        s->pool[nc++] = s->expanded[i]; /* the search's own distance */
     }
     for (i = 0; i < nl && i < g->R; i++)
         s->pool[nc++] = s->list[i];
@@ -402,10 +410,27 @@ static void vam_link(const vx_vamana *g, vx_vamana_scratch *s, uint32_t L,
     k = vam_prune(g, s->pool, nc, alpha, s->chosen);
     vam_write(lk, s->chosen, k);
     /* the choice is copied before the back links reuse the scratch */
-    memcpy(s->expanded, s->chosen, (size_t)k * sizeof *s->chosen);
+    memcpy(s->linked, s->chosen, (size_t)k * sizeof *s->chosen);
     pthread_mutex_unlock(mu);
     for (i = 0; i < k; i++)
-        vam_link_back(g, s, s->expanded[i], p, alpha);
+        vam_link_back(g, s, s->linked[i], p, alpha);
+}
+
+/* Prune node p's list to R if back links grew it into the slack. */
+static void vam_trim(const vx_vamana *g, vx_vamana_scratch *s, uint32_t p,
+                     float alpha)
+{
+    uint32_t *lk = vam_list(g, p), cnt = vam_ld(lk), nc;
+    const float *pv = vam_vec(g, p);
+    if (cnt <= g->R)
+        return;
+    for (uint32_t i = 0; i < cnt; i++) {
+        s->pool[i].id = vam_ld(&lk[1 + i]);
+        s->pool[i].d = vam_dist(g, pv, vam_vec(g, s->pool[i].id));
+    }
+    nc = vam_sort_unique(s->pool, cnt, p);
+    nc = vam_prune(g, s->pool, nc, alpha, s->chosen);
+    vam_write(lk, s->chosen, nc);
 }
 
 typedef struct vam_job {
@@ -517,6 +542,14 @@ static int vam_connect(vx_vamana *g, vx_vamana_scratch *s)
     return VEX_OK;
 }
 
+static void vam_trim_task(void *arg, size_t task, unsigned worker)
+{
+    const vam_job *j = arg;
+    size_t i = task * VAM_TASK, end = i + VAM_TASK < j->n ? i + VAM_TASK : j->n;
+    for (; i < end; i++)
+        vam_trim(j->g, j->scratch[worker], (uint32_t)i, j->alpha);
+}
+
 void vx_vamana_free(vx_vamana *g)
 {
     vex_mem mem;
@@ -587,10 +620,11 @@ int vx_vamana_build(const vex_mem *mem, vex_pool *pool, const float *vecs,
     g->n = (uint32_t)n;
     g->dim = dim;
     g->R = p->R;
+    g->cap = p->R + (3 * p->R + 9) / 10; /* build slack: about 1.3 R */
     for (int i = 0; i < VAM_STRIPES; i++)
         pthread_mutex_init(&g->stripes[i], NULL);
     g->vecs = vx_mem_alloc_aligned(mem, n * dim * sizeof(float), 64);
-    g->adj = vx_mem_calloc(mem, n * (p->R + 1), sizeof *g->adj);
+    g->adj = vx_mem_calloc(mem, n * (g->cap + 1), sizeof *g->adj);
     order = vx_mem_alloc(mem, n * sizeof *order);
     acc = vx_mem_alloc(mem, dim * sizeof *acc);
     cen = vx_mem_alloc(mem, dim * sizeof *cen);
@@ -640,6 +674,16 @@ int vx_vamana_build(const vex_mem *mem, vex_pool *pool, const float *vecs,
             else
                 vx_pool_run(pool, (n + VAM_TASK - 1) / VAM_TASK, width,
                             vam_task, &job);
+        }
+        /* lists that grew into the slack are pruned to R */
+        {
+            vam_job job = {g, scratch, NULL, n, p->L, p->alpha};
+            if (width == 1)
+                for (size_t i = 0; i < n; i++)
+                    vam_trim(g, scratch[0], (uint32_t)i, p->alpha);
+            else
+                vx_pool_run(pool, (n + VAM_TASK - 1) / VAM_TASK, width,
+                            vam_trim_task, &job);
         }
         if (vam_connect(g, scratch[0]) != VEX_OK)
             rc = vx_err_set(err, VEX_NOMEM,
