@@ -3,8 +3,15 @@
  * porter.c - the Porter stemmer, written from M.F. Porter, "An algorithm
  * for suffix stripping", Program 14(3), 1980, pp. 130-137: steps 1a, 1b,
  * 1c, 2, 3, 4, 5a and 5b with the rules and conditions as the paper lists
- * them. Where the paper and Porter's later reference programs differ, the
- * paper wins: step 2 has ABLI -> ABLE (not BLI -> BLE) and no LOGI -> LOG.
+ * them, plus the two changes Porter published with his own reference
+ * implementation (and which SQLite FTS5's `porter` tokenizer makes too, so
+ * test_text_fts5 can hold the two to the same output): step 2 has
+ * BLI -> BLE instead of ABLI -> ABLE, and LOGI -> LOG.
+ *
+ * Which tokens: as FTS5, any term of 3 to VT_PORTER_MAX bytes; a byte that
+ * is not a..z counts as a consonant (so "x86s" becomes "x86", and a
+ * non-ASCII word is only touched by rules on its ASCII end). Longer and
+ * shorter terms are left alone.
  *
  * Notation of the paper, used in the comments: a word is [C](VC)^m[V]
  * with C a run of consonants and V a run of vowels; m is the measure of a
@@ -15,7 +22,6 @@
  * Each step with a rule table applies the rule of the LONGEST matching
  * suffix and only that one: when its condition fails, shorter suffixes
  * are not tried ("feed" matches EED with m = 0 and so keeps its ED).
- * Only ASCII lower-case words longer than two letters are stemmed.
  */
 #include <string.h>
 
@@ -177,12 +183,12 @@ static void porter_1c(porter_word *w)
 
 static const porter_rule porter_step2[] = {
     {"ational", "ate"}, {"tional", "tion"}, {"enci", "ence"},
-    {"anci", "ance"},   {"izer", "ize"},    {"abli", "able"},
+    {"anci", "ance"},   {"izer", "ize"},    {"bli", "ble"},
     {"alli", "al"},     {"entli", "ent"},   {"eli", "e"},
     {"ousli", "ous"},   {"ization", "ize"}, {"ation", "ate"},
     {"ator", "ate"},    {"alism", "al"},    {"iveness", "ive"},
     {"fulness", "ful"}, {"ousness", "ous"}, {"aliti", "al"},
-    {"iviti", "ive"},   {"biliti", "ble"},
+    {"iviti", "ive"},   {"biliti", "ble"},  {"logi", "log"},
 };
 
 static const porter_rule porter_step3[] = {
@@ -228,12 +234,8 @@ static void porter_5(porter_word *w)
 size_t vx_text_porter(char *word, size_t len)
 {
     porter_word w;
-    size_t i;
-    if (len <= 2)
+    if (len < 3 || len > VT_PORTER_MAX)
         return len;
-    for (i = 0; i < len; i++)
-        if (word[i] < 'a' || word[i] > 'z')
-            return len;
     w.b = word;
     w.k = len;
     porter_1a(&w);

@@ -19,9 +19,10 @@
  *    and Latin letters with diacritics become their ASCII letter
  *    ("Crème Brûlée" -> "creme", "brulee"); diacritic marks are dropped.
  * Then, optionally, stop words are removed (a fixed English list; a
- * removed word does not count in the document's length) and terms made
- * only of ASCII letters, longer than two, are reduced by the Porter
- * stemmer (porter.c, the 1980 algorithm as published).
+ * removed word does not count in the document's length) and terms of 3
+ * to 64 bytes are reduced by the Porter stemmer (porter.c: the 1980
+ * algorithm with the two changes of Porter's reference implementation,
+ * as FTS5's `porter` tokenizer does it).
  *
  * A term is at most VT_MAX_TERM bytes: a longer token is cut at the last
  * whole character that fits (FTS5 keeps it whole; tokens that long are
@@ -36,7 +37,8 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#define VT_MAX_TERM 255u /* bytes in one term */
+#define VT_MAX_TERM   255u /* bytes in one term */
+#define VT_PORTER_MAX 64u  /* longest term the stemmer touches, as FTS5 */
 
 enum { VT_STEM_NONE = 0, VT_STEM_PORTER = 1 };
 enum { VT_STOP_NONE = 0, VT_STOP_ENGLISH = 1 };
@@ -63,9 +65,9 @@ int vx_text_check_utf8(const char *text, size_t len, const char *what,
 int vx_text_tokenize(const vt_analyzer *a, const char *text, size_t len,
                      vt_term_fn fn, void *ctx, vex_err *err);
 
-/* Porter-stems word[0..len) (ASCII lower-case letters) in place; returns
- * the new length (never longer). Words of other bytes or of at most two
- * letters come back unchanged. */
+/* Porter-stems word[0..len) in place; returns the new length (never
+ * longer). Words of fewer than 3 or more than VT_PORTER_MAX bytes come
+ * back unchanged; bytes other than a..z count as consonants. */
 size_t vx_text_porter(char *word, size_t len);
 
 /* 1 when term[0..len) is in the English stop-word list. */

@@ -4,14 +4,15 @@
  * folding from the generated tables (unitab.c), stop words, and the hand
  * off to the Porter stemmer (porter.c). The rules are in text.h.
  *
- * Compared with FTS5's unicode61 (SQLite 3.40, remove_diacritics 2), by
- * feeding it every code point between two letters: the two agree on every
- * code point assigned in Unicode 6.1, the version of FTS5's tables, except
- * none we know of; they differ on characters added since (FTS5 treats them
- * as unassigned, hence letters; we use their Unicode 14 category and case
- * folding), on invalid UTF-8 (FTS5 decodes it leniently, we refuse it),
- * and on tokens over VT_MAX_TERM bytes (cut here). The ctest
- * test_text_fts5 checks Latin, Greek and Cyrillic code point by code point.
+ * Compared with FTS5's unicode61 (SQLite 3.40, remove_diacritics 2) by
+ * test_text_fts5, code point by code point over the Latin, Greek,
+ * Cyrillic and punctuation blocks and text by text over real corpora: the
+ * two agree on every code point Unicode had assigned by 6.1, the version
+ * FTS5's tables are made from. They differ on characters added since
+ * (FTS5 takes them for unassigned, hence letters, emoji included; here
+ * they have their Unicode 14 category and case folding), on invalid UTF-8
+ * (FTS5 decodes it leniently, this refuses it), and on tokens over
+ * VT_MAX_TERM bytes (cut here).
  *
  * Speed: ASCII bytes are classified by two comparisons without decoding; only
  * non-ASCII code points search the tables (binary search over ~540
@@ -180,14 +181,13 @@ int vx_text_is_stopword(const char *term, size_t len)
     return 0;
 }
 
-/* Hands one finished token to fn after the stop-word and stemming steps.
- * `ascii_alpha` says the token is made only of a..z. */
-static int tok_emit(const vt_analyzer *a, char *buf, size_t len,
-                    int ascii_alpha, vt_term_fn fn, void *ctx)
+/* Hands one finished token to fn after the stop-word and stemming steps. */
+static int tok_emit(const vt_analyzer *a, char *buf, size_t len, vt_term_fn fn,
+                    void *ctx)
 {
     if (a->stopwords == VT_STOP_ENGLISH && vx_text_is_stopword(buf, len))
         return 0;
-    if (a->stemmer == VT_STEM_PORTER && ascii_alpha)
+    if (a->stemmer == VT_STEM_PORTER)
         len = vx_text_porter(buf, len);
     return fn(ctx, buf, len);
 }
@@ -198,7 +198,7 @@ int vx_text_tokenize(const vt_analyzer *a, const char *text, size_t len,
     const unsigned char *s = (const unsigned char *)text;
     char buf[VT_MAX_TERM + 4];
     size_t i = 0, n = 0; /* n: bytes of the token so far */
-    int in_token = 0, alpha = 1, full = 0, rc;
+    int in_token = 0, full = 0, rc;
     while (i < len) {
         uint32_t cp;
         int32_t f;
@@ -216,21 +216,18 @@ int vx_text_tokenize(const vt_analyzer *a, const char *text, size_t len,
         i += step;
         if (f < 0) {
             if (in_token && n > 0) {
-                rc = tok_emit(a, buf, n, alpha, fn, ctx);
+                rc = tok_emit(a, buf, n, fn, ctx);
                 if (rc != 0)
                     return rc;
             }
             in_token = 0;
             n = 0;
-            alpha = 1;
             full = 0;
             continue;
         }
         in_token = 1;
         if (f == 0 || full)
             continue; /* a dropped mark, or past VT_MAX_TERM */
-        if (f < 'a' || f > 'z')
-            alpha = 0;
         {
             char enc[4];
             size_t el = tok_encode((uint32_t)f, enc);
@@ -243,6 +240,6 @@ int vx_text_tokenize(const vt_analyzer *a, const char *text, size_t len,
         }
     }
     if (in_token && n > 0)
-        return tok_emit(a, buf, n, alpha, fn, ctx);
+        return tok_emit(a, buf, n, fn, ctx);
     return VEX_OK;
 }
