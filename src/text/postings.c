@@ -30,6 +30,8 @@
  */
 #include "text/postings.h"
 
+#include "text/bm25.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1178,5 +1180,41 @@ int vx_post_search(const vt_postings *p, const vt_bm25 *prm, const vt_qterm *q,
         st->blocks_skipped += s.st.blocks_skipped;
         st->docs_scored += s.st.docs_scored;
     }
+    return VEX_OK;
+}
+
+int vx_post_count_keys(const vt_postings *p, uint32_t term,
+                       const uint32_t *keys, size_t n, uint64_t *count)
+{
+    pt_search s;
+    pt_cursor c;
+    uint32_t *buf;
+    uint64_t found = 0;
+    size_t i;
+    *count = 0;
+    if (n == 0)
+        return VEX_OK;
+    buf = vx_mem_alloc(p->mem, (size_t)p->block * 2 * sizeof *buf);
+    if (buf == NULL)
+        return VEX_NOMEM;
+    memset(&s, 0, sizeof s);
+    memset(&c, 0, sizeof c);
+    s.p = p;
+    c.l = pt_list_of(p, term);
+    c.decoded = PT_END;
+    c.blk_ub_of = PT_END;
+    c.doc = PT_END;
+    c.keys = buf;
+    c.tfs = buf + p->block;
+    for (i = 0; i < n; i++) {
+        pt_next_geq(&s, &c, keys[i]);
+        if (c.doc == PT_END)
+            break;
+        found += c.doc == keys[i];
+    }
+    vx_mem_free(p->mem, buf);
+    if (s.corrupt)
+        return VEX_CORRUPT;
+    *count = found;
     return VEX_OK;
 }
