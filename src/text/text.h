@@ -37,8 +37,9 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#define VT_MAX_TERM   255u /* bytes in one term */
-#define VT_PORTER_MAX 64u  /* longest term the stemmer touches, as FTS5 */
+#define VT_MAX_TEXT   (1u << 20) /* bytes of one record's text (1 MiB) */
+#define VT_MAX_TERM   255u       /* bytes in one term */
+#define VT_PORTER_MAX 64u        /* longest term the stemmer touches, as FTS5 */
 
 enum { VT_STEM_NONE = 0, VT_STEM_PORTER = 1 };
 enum { VT_STOP_NONE = 0, VT_STOP_ENGLISH = 1 };
