@@ -219,12 +219,15 @@ int vx_bm25_multi(const vex_mem *mem, const vt_analyzer *a, const vt_src *srcs,
         goto done; /* no live document holds a query term */
     p2 = *prm;
     p2.avgdl = (double)inf.total_len / (double)inf.n_docs;
+    if (k > SIZE_MAX / sizeof *all / (n_src ? n_src : 1)) {
+        rc = vx_err_set(err, VEX_NOMEM, "bm25: out of memory");
+        goto done;
+    }
     w = vx_mem_alloc(mem, q.n * sizeof *w);
     qt = vx_mem_alloc(mem, q.n * sizeof *qt);
     tmp = vx_mem_alloc(mem, k * sizeof *tmp);
     all = vx_mem_alloc(mem, (n_src ? n_src : 1) * k * sizeof *all);
-    if (w == NULL || qt == NULL || tmp == NULL || all == NULL ||
-        k > SIZE_MAX / sizeof *all / (n_src ? n_src : 1)) {
+    if (w == NULL || qt == NULL || tmp == NULL || all == NULL) {
         rc = vx_err_set(err, VEX_NOMEM, "bm25: out of memory");
         goto done;
     }

@@ -429,8 +429,15 @@ int vx_post_builder_finish(vt_builder *b, uint32_t n_keys, unsigned char **out,
         s[i].p = b->arena + b->terms[i].off;
         s[i].len = b->terms[i].len;
         s[i].idx = (uint32_t)i;
+        size_t tb = pb_term_bytes(b, &b->terms[i]);
         text_bytes += s[i].len;
-        post_bytes += pb_term_bytes(b, &b->terms[i]);
+        /* block ends are u32 offsets into a term's postings */
+        if (tb > UINT32_MAX) {
+            vx_mem_free(b->mem, s);
+            return vx_err_set(err, VEX_INVALID,
+                              "postings: a term's postings exceed 4 GiB");
+        }
+        post_bytes += tb;
     }
     qsort(s, b->n_terms, sizeof *s, pb_sorted_cmp);
     total = PT_HEADER + (size_t)n_keys * 4 + (size_t)b->n_terms * PT_TERM +
