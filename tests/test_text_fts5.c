@@ -23,11 +23,16 @@
  *     bm25() is negated; relative tolerance 1e-9, ties in either order).
  *     FTS5's IDF is ln((N - n + 0.5) / (n + 0.5)), 1e-6 when not
  *     positive, and vx_bm25_idf is that formula.
+ *  4. Deletes: a tenth of the rows left out of FTS5's table, kept in
+ *     VexDB's 4 sets of postings but passed as deleted to vx_bm25_multi
+ *     (text/bm25.h): the same top 10 and scores, so the collection-wide
+ *     statistics of the live rows are FTS5's.
  */
 #include "test.h"
 
 #include <sqlite3.h>
 
+#include "text/bm25.h"
 #include "text/postings.h"
 #include "text_corpus.h"
 #include "util/rng.h"
@@ -478,12 +483,176 @@ done:
     free(doc.buf);
 }
 
+/* As ft_bm25, after deleting about a tenth of the rows: FTS5's table
+ * loses them (DELETE after the inserts), while VexDB keeps them in 4 sets of
+ * postings (contiguous ranges of the corpus, as segments) and passes their keys
+ * as deleted to vx_bm25_multi, which must take them off every statistic: the
+ * same top 10 and scores as FTS5's. */
+static void ft_bm25_deletes(const ft_corpus *c, const char *name, uint64_t seed,
+                            unsigned n_queries)
+{
+    enum { NS = 4 };
+    sqlite3 *db = NULL;
+    sqlite3_stmt *ins = NULL, *q = NULL;
+    vex_mem m;
+    vt_analyzer an = {VT_STEM_NONE, VT_STOP_NONE};
+    unsigned char *blob[NS] = {NULL};
+    vt_postings *p[NS] = {NULL};
+    uint32_t *del[NS] = {NULL};
+    vt_src src[NS];
+    size_t cut[NS + 1], i, exact = 0, tied = 0, n_del = 0;
+    unsigned char *gone = calloc(c->n + 1, 1);
+    vt_bm25 prm = {1.2, 0.75, 0.0};
+    ft_terms doc = {0};
+    vex_rng r;
+    unsigned qi;
+    int s;
+    vx_mem_init(&m, NULL);
+    vex_rng_seed(&r, seed);
+    CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "CREATE VIRTUAL TABLE t USING fts5(x, tokenize = "
+                       "'unicode61 remove_diacritics 2');BEGIN",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "INSERT INTO t(rowid, x) VALUES(?1, ?2)", -1,
+                             &ins, NULL) == SQLITE_OK);
+    for (i = 0; i < c->n; i++) {
+        gone[i] = vex_rng_below(&r, 10) == 0;
+        n_del += gone[i];
+        sqlite3_bind_int64(ins, 1, (sqlite3_int64)i + 1);
+        sqlite3_bind_text(ins, 2, c->text[i], (int)c->len[i], SQLITE_STATIC);
+        CHECK(sqlite3_step(ins) == SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    CHECK(sqlite3_exec(db, "COMMIT;BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "DELETE FROM t WHERE rowid = ?1", -1, &ins,
+                             NULL) == SQLITE_OK);
+    for (i = 0; i < c->n; i++)
+        if (gone[i]) {
+            sqlite3_bind_int64(ins, 1, (sqlite3_int64)i + 1);
+            CHECK(sqlite3_step(ins) == SQLITE_DONE);
+            sqlite3_reset(ins);
+        }
+    sqlite3_finalize(ins);
+    CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    for (s = 0; s <= NS; s++)
+        cut[s] = c->n * (size_t)s / NS;
+    for (s = 0; s < NS; s++) {
+        vt_builder *b = NULL;
+        size_t len = 0, nd = 0;
+        del[s] = calloc(cut[s + 1] - cut[s] + 1, sizeof *del[s]);
+        CHECK_RC(vx_post_builder_new(&m, &an, VT_POST_BLOCK, &b, NULL), VEX_OK);
+        for (i = cut[s]; i < cut[s + 1]; i++) {
+            CHECK_RC(vx_post_builder_add(b, (uint32_t)(i - cut[s]), c->text[i],
+                                         c->len[i], NULL),
+                     VEX_OK);
+            if (gone[i])
+                del[s][nd++] = (uint32_t)(i - cut[s]);
+        }
+        CHECK_RC(vx_post_builder_finish(b, (uint32_t)(cut[s + 1] - cut[s]),
+                                        &blob[s], &len, NULL),
+                 VEX_OK);
+        vx_post_builder_free(b);
+        CHECK_RC(vx_post_open(&m, blob[s], len, name, 0, &p[s], NULL), VEX_OK);
+        src[s].p = p[s];
+        src[s].deleted = del[s];
+        src[s].n_deleted = nd;
+        src[s].accept = NULL;
+        src[s].actx = NULL;
+    }
+    CHECK(sqlite3_prepare_v2(db,
+                             "SELECT rowid, bm25(t) FROM t WHERE t MATCH ?1 "
+                             "ORDER BY bm25(t) LIMIT 10",
+                             -1, &q, NULL) == SQLITE_OK);
+    for (qi = 0; qi < n_queries && q != NULL; qi++) {
+        char match[2048], text[1024];
+        size_t mpos = 0, tpos = 0, nt = 1 + (size_t)vex_rng_below(&r, 4), t,
+               nh = 0, nf = 0;
+        vt_mhit hits[10];
+        struct {
+            uint32_t key;
+            double score;
+        } fts[10];
+        for (t = 0; t < nt; t++) {
+            size_t d = (size_t)vex_rng_below(&r, c->n), pick, j;
+            const char *w;
+            ft_tok_vex(0, c->text[d], c->len[d], &doc);
+            if (doc.count == 0)
+                continue;
+            pick = (size_t)vex_rng_below(&r, doc.count);
+            for (w = doc.buf, j = 0; j < pick; j++)
+                w += strcspn(w, "\n") + 1;
+            j = strcspn(w, "\n");
+            if (mpos + j + 8 > sizeof match || tpos + j + 2 > sizeof text)
+                continue;
+            mpos +=
+                (size_t)snprintf(match + mpos, sizeof match - mpos,
+                                 "%s\"%.*s\"", mpos ? " OR " : "", (int)j, w);
+            tpos += (size_t)snprintf(text + tpos, sizeof text - tpos, "%s%.*s",
+                                     tpos ? " " : "", (int)j, w);
+        }
+        if (tpos == 0)
+            continue;
+        CHECK_RC(vx_bm25_multi(&m, &an, src, NS, text, tpos, &prm, 10, hits,
+                               &nh, NULL, NULL, NULL),
+                 VEX_OK);
+        sqlite3_bind_text(q, 1, match, (int)mpos, SQLITE_STATIC);
+        while (sqlite3_step(q) == SQLITE_ROW && nf < 10) {
+            fts[nf].key = (uint32_t)(sqlite3_column_int64(q, 0) - 1);
+            fts[nf++].score = -sqlite3_column_double(q, 1);
+        }
+        sqlite3_reset(q);
+        CHECK_MSG(nh == nf, "%s deletes query %u (%s): %zu hits, FTS5 %zu",
+                  name, qi, match, nh, nf);
+        for (i = 0; i < nh && i < nf; i++) {
+            double tol =
+                1e-9 * (fabs(fts[i].score) > 1 ? fabs(fts[i].score) : 1);
+            uint32_t key = (uint32_t)(cut[hits[i].src] + hits[i].key);
+            size_t j;
+            int found = 0;
+            CHECK(!gone[key]);
+            CHECK_MSG(fabs(hits[i].score - fts[i].score) <= tol,
+                      "%s deletes query %u (%s) rank %zu: score %.12g, FTS5 "
+                      "%.12g",
+                      name, qi, match, i, hits[i].score, fts[i].score);
+            if (key == fts[i].key) {
+                exact++;
+                continue;
+            }
+            for (j = 0; j < nh; j++)
+                if (cut[hits[j].src] + hits[j].key == fts[i].key &&
+                    fabs(hits[j].score - fts[i].score) <= tol)
+                    found = 1;
+            if (!found && fabs(fts[i].score - hits[nh - 1].score) <= tol)
+                found = 1;
+            CHECK_MSG(found, "%s deletes query %u (%s) rank %zu: FTS5 key %u",
+                      name, qi, match, i, fts[i].key);
+            tied++;
+        }
+    }
+    fprintf(stderr,
+            "  %s with %zu of %zu deleted, %d sets: %zu hits in the same "
+            "place, %zu within ties\n",
+            name, n_del, c->n, NS, exact, tied);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    for (s = 0; s < NS; s++) {
+        vx_post_close(p[s]);
+        vx_mem_free(&m, blob[s]);
+        free(del[s]);
+    }
+    free(gone);
+    free(doc.buf);
+}
+
 static void test_seeded(void)
 {
     ft_corpus c = {0};
     ft_seeded(&c, test_seed(42), 3000);
     ft_compare_tokens(&c, "seeded");
     ft_bm25(&c, "seeded", test_seed(43), 300);
+    ft_bm25_deletes(&c, "seeded", test_seed(45), 200);
     ft_free(&c);
 }
 
@@ -498,6 +667,7 @@ static void test_debian(void)
     }
     ft_compare_tokens(&c, "debian");
     ft_bm25(&c, "debian", test_seed(44), 400);
+    ft_bm25_deletes(&c, "debian", test_seed(46), 300);
     ft_free(&c);
 }
 
