@@ -7,9 +7,14 @@
  * queries, with and without a filter; and that one set must agree with
  * scoring every live document by hand. Plus the refusals.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "test.h"
+#include "test_alloc.h"
 
 #include "text/bm25.h"
+#include "text/memindex.h"
 #include "util/rng.h"
 
 #define TB_VOCAB 300
@@ -89,10 +94,33 @@ typedef struct tb_filter {
     unsigned base, mod;
 } tb_filter;
 
-static int tb_accept(void *ctx, uint32_t key)
+static int tb_accept(void *ctx, uint64_t key)
 {
     const tb_filter *f = ctx;
     return (f->base + key) % f->mod != 2;
+}
+
+/* A memindex stands for the last range as a memtable would: row numbers
+ * 7 + 3 * key (ascending, not dense), deleted rows hidden by `live`. */
+#define TB_ROW(key) (7 + 3 * (uint64_t)(key))
+#define TB_KEY(row) (((row)-7) / 3)
+
+typedef struct tb_live {
+    const tb_corpus *c;
+    unsigned base;
+    tb_filter f;
+} tb_live;
+
+static int tb_mi_live(void *ctx, uint64_t row)
+{
+    const tb_live *l = ctx;
+    return !l->c->deleted[l->base + TB_KEY(row)];
+}
+
+static int tb_mi_accept(void *ctx, uint64_t row)
+{
+    const tb_live *l = ctx;
+    return (l->base + TB_KEY(row)) % l->f.mod != 2;
 }
 
 /* Scores every live document by hand with the live statistics. */
@@ -224,6 +252,9 @@ static void test_split_invariance(void)
         uint32_t *dels[8];
         vt_src src[8];
         tb_filter flt[8];
+        vt_memindex *mi = NULL;
+        tb_live lv;
+        int use_mi = trial % 2 == 1;
         cut[0] = 0;
         cut[n_src] = TB_DOCS;
         for (s = 1; s < n_src; s++) /* ascending random cut points */
@@ -232,16 +263,35 @@ static void test_split_invariance(void)
         for (s = 0; s < n_src; s++) {
             unsigned d;
             size_t nd = 0;
+            if (use_mi && s == n_src - 1) {
+                CHECK_RC(vx_mi_create(&m, &a, &mi, NULL), VEX_OK);
+                for (d = cut[s]; d < cut[s + 1]; d++)
+                    if (c.text[d] != NULL)
+                        CHECK_RC(vx_mi_add(mi, TB_ROW(d - cut[s]), c.text[d],
+                                           strlen(c.text[d]), NULL),
+                                 VEX_OK);
+                lv.c = &c;
+                lv.base = cut[s];
+                lv.f.base = cut[s];
+                lv.f.mod = 5;
+                memset(&src[s], 0, sizeof src[s]);
+                src[s].mi = mi;
+                src[s].live = tb_mi_live;
+                src[s].live_ctx = &lv;
+                ps[s] = NULL;
+                blobs[s] = NULL;
+                dels[s] = NULL;
+                continue;
+            }
             ps[s] = tb_build(&m, &a, &c, cut[s], cut[s + 1], 0, &blobs[s]);
             dels[s] = calloc(cut[s + 1] - cut[s] + 1, sizeof *dels[s]);
             for (d = cut[s]; d < cut[s + 1]; d++)
                 if (c.deleted[d])
                     dels[s][nd++] = d - cut[s];
+            memset(&src[s], 0, sizeof src[s]);
             src[s].p = ps[s];
             src[s].deleted = dels[s];
             src[s].n_deleted = nd;
-            src[s].accept = NULL;
-            src[s].actx = NULL;
             flt[s].base = cut[s];
             flt[s].mod = 5;
         }
@@ -250,11 +300,13 @@ static void test_split_invariance(void)
             size_t pos = 0, nw = 1 + (size_t)vex_rng_below(&r, 4), i, k;
             vt_mhit got[40], want[40], hand[40];
             size_t ng = 0, nw2 = 0, nh;
-            vt_src whole = {one, NULL, 0, NULL, NULL};
+            vt_src whole;
             tb_filter wf = {0, 5};
             vt_qinfo gi, wi;
             vt_bm25 prm = {1.2, 0.75, 0.0};
             int filtered = qi % 3 == 0;
+            memset(&whole, 0, sizeof whole);
+            whole.p = one;
             for (i = 0; i < nw; i++) {
                 char w[16];
                 double u = vex_rng_double(&r);
@@ -265,6 +317,10 @@ static void test_split_invariance(void)
             for (s = 0; s < n_src; s++) {
                 src[s].accept = filtered ? tb_accept : NULL;
                 src[s].actx = &flt[s];
+                if (src[s].mi != NULL) {
+                    src[s].accept = filtered ? tb_mi_accept : NULL;
+                    src[s].actx = &lv;
+                }
             }
             whole.accept = filtered ? tb_accept : NULL;
             whole.actx = &wf;
@@ -278,13 +334,16 @@ static void test_split_invariance(void)
             CHECK_EQ_INT(gi.total_len, wi.total_len);
             CHECK_EQ_INT(gi.n_terms, wi.n_terms);
             CHECK_EQ_INT(ng, nw2);
-            for (i = 0; i < ng && i < nw2; i++)
-                CHECK_MSG(cut[got[i].src] + got[i].key == want[i].key &&
-                              got[i].score == want[i].score,
+            for (i = 0; i < ng && i < nw2; i++) {
+                uint64_t key =
+                    src[got[i].src].mi ? TB_KEY(got[i].key) : got[i].key;
+                unsigned doc = (unsigned)(cut[got[i].src] + key);
+                CHECK_MSG(doc == want[i].key && got[i].score == want[i].score,
                           "trial %u query '%s' rank %zu: doc %u %.17g, one "
                           "set: doc %u %.17g",
-                          trial, query, i, cut[got[i].src] + got[i].key,
-                          got[i].score, want[i].key, want[i].score);
+                          trial, query, i, doc, got[i].score,
+                          (unsigned)want[i].key, want[i].score);
+            }
             nh = tb_brute(&c, query, k, filtered ? 5 : 0, hand);
             CHECK_EQ_INT(nh, nw2);
             for (i = 0; i < nh && i < nw2; i++)
@@ -293,14 +352,15 @@ static void test_split_invariance(void)
                                   1e-12 * hand[i].score,
                           "query '%s' rank %zu: by hand doc %u %.17g, "
                           "postings doc %u %.17g",
-                          query, i, hand[i].key, hand[i].score, want[i].key,
-                          want[i].score);
+                          query, i, (unsigned)hand[i].key, hand[i].score,
+                          (unsigned)want[i].key, want[i].score);
         }
         for (s = 0; s < n_src; s++) {
             vx_post_close(ps[s]);
             vx_mem_free(&m, blobs[s]);
             free(dels[s]);
         }
+        vx_mi_free(mi);
     }
     vx_post_close(one);
     vx_mem_free(&m, one_blob);
@@ -315,7 +375,7 @@ static void test_refusals_and_analysis(void)
     unsigned char *blob = NULL;
     size_t len = 0, n = 7;
     vt_postings *p = NULL;
-    vt_src src = {NULL, NULL, 0, NULL, NULL};
+    vt_src src;
     vt_mhit h[4];
     vt_bm25 prm = {1.2, 0.75, 0.0};
     vt_qinfo info;
@@ -323,6 +383,7 @@ static void test_refusals_and_analysis(void)
     vex_err e;
     vx_mem_init(&m, NULL);
     vx_err_init(&e);
+    memset(&src, 0, sizeof src);
     CHECK_RC(vx_post_builder_new(&m, &eng, 128, &b, NULL), VEX_OK);
     CHECK_RC(vx_post_builder_add(b, 0, "The runner was running", 22, NULL),
              VEX_OK);
@@ -407,9 +468,129 @@ static void test_refusals_and_analysis(void)
     vx_err_destroy(&e);
 }
 
+/* A failed add leaves the index as it was: every allocation of an add
+ * failed in turn, then the index holds exactly the rows added before and
+ * nothing leaks. */
+static void test_memindex_oom(void)
+{
+    fail_alloc fa;
+    vex_allocator al;
+    vex_mem m;
+    vt_analyzer a = {0, 0};
+    vt_memindex *mi = NULL;
+    long budget;
+    int done = 0;
+    pthread_mutex_init(&fa.lock, NULL);
+    fa.budget = -1;
+    fa.live = 0;
+    al.alloc = fa_alloc;
+    al.realloc = fa_realloc;
+    al.free = fa_free;
+    al.user = &fa;
+    CHECK_RC(vx_mem_init(&m, &al), VEX_OK);
+    for (budget = 0; !done && budget < 400; budget++) {
+        uint64_t docs = 0, total = 0, df[2] = {0, 0};
+        const char *terms[2] = {"kb", "zz"};
+        size_t lens[2] = {2, 2};
+        int rc;
+        fa.budget = -1;
+        CHECK_RC(vx_mi_create(&m, &a, &mi, NULL), VEX_OK);
+        CHECK_RC(vx_mi_add(mi, 1, "kb kc kd", 8, NULL), VEX_OK);
+        fa.budget = budget;
+        rc = vx_mi_add(mi, 5,
+                       "kb zz ze zf zg zh zi zj zk zl zm zn zo zp zq "
+                       "zr zs zt zu zv zw zx zy",
+                       68, NULL);
+        fa.budget = -1;
+        CHECK(rc == VEX_OK || rc == VEX_NOMEM);
+        CHECK_RC(vx_mi_stats(mi, terms, lens, 2, NULL, NULL, &docs, &total, df),
+                 VEX_OK);
+        if (rc == VEX_OK) {
+            done = 1;
+            CHECK(docs == 2 && total == 26 && df[0] == 2 && df[1] == 1);
+        } else {
+            CHECK(docs == 1 && total == 3 && df[0] == 1 && df[1] == 0);
+            /* and it takes the same row again */
+            CHECK_RC(vx_mi_add(mi, 5, "zz", 2, NULL), VEX_OK);
+        }
+        vx_mi_free(mi);
+        CHECK_EQ_INT(fa.live, 0);
+    }
+    CHECK(done);
+    pthread_mutex_destroy(&fa.lock);
+}
+
+/* One writer adds rows while readers query: every result a row already
+ * added, scores positive, counts never going down. */
+typedef struct tb_conc {
+    vt_memindex *mi;
+    _Atomic int stop;
+    int bad;
+} tb_conc;
+
+static void *tb_reader(void *arg)
+{
+    tb_conc *t = arg;
+    vex_mem m;
+    vt_analyzer a = {0, 0};
+    vt_src src;
+    uint64_t last = 0;
+    vx_mem_init(&m, NULL);
+    memset(&src, 0, sizeof src);
+    src.mi = t->mi;
+    while (!atomic_load(&t->stop)) {
+        vt_mhit h[5];
+        size_t n = 0, i;
+        vt_qinfo info;
+        vt_bm25 prm = {1.2, 0.75, 0.0};
+        if (vx_bm25_multi(&m, &a, &src, 1, "kb kc", 5, &prm, 5, h, &n, NULL,
+                          &info, NULL) != VEX_OK)
+            t->bad = 1;
+        if (info.n_docs < last)
+            t->bad = 1;
+        last = info.n_docs;
+        for (i = 0; i < n; i++)
+            if (!(h[i].score > 0.0) || h[i].key % 2 != 0)
+                t->bad = 1;
+    }
+    return NULL;
+}
+
+static void test_memindex_concurrent(void)
+{
+    vex_mem m;
+    vt_analyzer a = {0, 0};
+    tb_conc t;
+    pthread_t r[2];
+    uint64_t row;
+    int i;
+    vx_mem_init(&m, NULL);
+    memset(&t, 0, sizeof t);
+    CHECK_RC(vx_mi_create(&m, &a, &t.mi, NULL), VEX_OK);
+    for (i = 0; i < 2; i++)
+        pthread_create(&r[i], NULL, tb_reader, &t);
+    for (row = 0; row < 20000; row += 2) {
+        char text[64];
+        int n =
+            snprintf(text, sizeof text, "k%c kc w%u w%u", 'b' + (int)(row % 7),
+                     (unsigned)(row % 101), (unsigned)(row % 13));
+        if (vx_mi_add(t.mi, row, text, (size_t)n, NULL) != VEX_OK)
+            t.bad = 1;
+    }
+    atomic_store(&t.stop, 1);
+    for (i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    CHECK(!t.bad);
+    CHECK_EQ_INT(vx_mi_rows(t.mi), 10000);
+    CHECK(vx_mi_memory(t.mi) > 10000);
+    vx_mi_free(t.mi);
+}
+
 int main(void)
 {
     TEST_RUN(test_split_invariance);
+    TEST_RUN(test_memindex_oom);
+    TEST_RUN(test_memindex_concurrent);
     TEST_RUN(test_refusals_and_analysis);
     return TEST_EXIT();
 }

@@ -555,11 +555,10 @@ static void ft_bm25_deletes(const ft_corpus *c, const char *name, uint64_t seed,
                  VEX_OK);
         vx_post_builder_free(b);
         CHECK_RC(vx_post_open(&m, blob[s], len, name, 0, &p[s], NULL), VEX_OK);
+        memset(&src[s], 0, sizeof src[s]);
         src[s].p = p[s];
         src[s].deleted = del[s];
         src[s].n_deleted = nd;
-        src[s].accept = NULL;
-        src[s].actx = NULL;
     }
     CHECK(sqlite3_prepare_v2(db,
                              "SELECT rowid, bm25(t) FROM t WHERE t MATCH ?1 "

@@ -71,7 +71,7 @@ static int bm_accept(void *ctx, uint32_t key)
     }
     if (lo < s->n_deleted && s->deleted[lo] == key)
         return 0;
-    return s->accept == NULL || s->accept(s->actx, key);
+    return s->accept == NULL || s->accept(s->actx, (uint64_t)key);
 }
 
 static int bm_mhit_order(const void *x, const void *y)
@@ -85,19 +85,61 @@ static int bm_mhit_order(const void *x, const void *y)
 }
 
 /* Checks the sources; sums the live statistics into q and *info. */
+/* A memindex source's share of the statistics. */
+static int bm_mi_stats(const vt_src *src, bm_query *q, vt_qinfo *info,
+                       vex_err *err)
+{
+    const char **terms = vx_mem_alloc(q->mem, (q->n + 1) * sizeof *terms);
+    size_t *lens = vx_mem_alloc(q->mem, (q->n + 1) * sizeof *lens);
+    uint64_t *df = vx_mem_calloc(q->mem, q->n + 1, sizeof *df);
+    size_t t;
+    int rc = VEX_OK;
+    if (terms == NULL || lens == NULL || df == NULL) {
+        rc = vx_err_set(err, VEX_NOMEM, "bm25: out of memory");
+    } else {
+        for (t = 0; t < q->n; t++) {
+            terms[t] = q->arena + q->terms[t].off;
+            lens[t] = q->terms[t].len;
+        }
+        rc = vx_mi_stats(src->mi, terms, lens, q->n, src->live, src->live_ctx,
+                         &info->n_docs, &info->total_len, df);
+        for (t = 0; t < q->n; t++)
+            q->terms[t].df += df[t];
+    }
+    vx_mem_free(q->mem, terms);
+    vx_mem_free(q->mem, lens);
+    vx_mem_free(q->mem, df);
+    return rc;
+}
+
 static int bm_stats(const vt_analyzer *a, const vt_src *srcs, size_t n_src,
                     bm_query *q, vt_qinfo *info, vex_err *err)
 {
     size_t s, t, i;
+    int rc;
     for (s = 0; s < n_src; s++) {
         const vt_postings *p = srcs[s].p;
-        vt_analyzer pa = vx_post_analyzer(p);
-        uint64_t docs = vx_post_n_docs(p), total = vx_post_total_len(p);
+        vt_analyzer pa;
+        uint64_t docs, total;
+        if ((p == NULL) == (srcs[s].mi == NULL))
+            return vx_err_set(err, VEX_INVALID,
+                              "bm25: source %zu needs postings or an "
+                              "in-memory index, not both",
+                              s);
+        pa = p ? vx_post_analyzer(p) : vx_mi_analyzer(srcs[s].mi);
         if (pa.stemmer != a->stemmer || pa.stopwords != a->stopwords)
             return VX_CORRUPT(err,
                               "bm25: source %zu was built with another "
                               "analyzer",
                               s);
+        if (p == NULL) {
+            rc = bm_mi_stats(&srcs[s], q, info, err);
+            if (rc != VEX_OK)
+                return rc;
+            continue;
+        }
+        docs = vx_post_n_docs(p);
+        total = vx_post_total_len(p);
         for (i = 0; i < srcs[s].n_deleted; i++) {
             uint32_t key = srcs[s].deleted[i], len;
             if (key >= vx_post_n_keys(p) ||
@@ -118,7 +160,6 @@ static int bm_stats(const vt_analyzer *a, const vt_src *srcs, size_t n_src,
             int64_t ti =
                 vx_post_find(p, q->arena + q->terms[t].off, q->terms[t].len);
             uint64_t gone = 0;
-            int rc;
             if (ti < 0)
                 continue;
             rc = vx_post_count_keys(p, (uint32_t)ti, srcs[s].deleted,
@@ -136,6 +177,39 @@ static int bm_stats(const vt_analyzer *a, const vt_src *srcs, size_t n_src,
 }
 
 /* Runs source s with the global weights; appends its hits to all. */
+/* A memindex source's top k with the global weights. */
+static int bm_mi_run(const vt_src *src, uint32_t s, const bm_query *q,
+                     const double *w, const vt_bm25 *prm, size_t k,
+                     vt_mhit *all, size_t *n_all, vt_stats *st, vex_err *err)
+{
+    const char **terms = vx_mem_alloc(q->mem, (q->n + 1) * sizeof *terms);
+    size_t *lens = vx_mem_alloc(q->mem, (q->n + 1) * sizeof *lens);
+    uint64_t *rows = vx_mem_alloc(q->mem, k * sizeof *rows);
+    double *scores = vx_mem_alloc(q->mem, k * sizeof *scores);
+    size_t t, n = 0;
+    int rc = VEX_NOMEM;
+    if (terms && lens && rows && scores) {
+        for (t = 0; t < q->n; t++) {
+            terms[t] = q->arena + q->terms[t].off;
+            lens[t] = q->terms[t].len;
+        }
+        rc = vx_mi_search(src->mi, prm, terms, lens, w, q->n, k, src->live,
+                          src->live_ctx, src->accept, src->actx, rows, scores,
+                          &n, st);
+        for (t = 0; t < n; t++) {
+            all[*n_all].score = scores[t];
+            all[*n_all].src = s;
+            all[(*n_all)++].key = rows[t];
+        }
+    }
+    vx_mem_free(q->mem, terms);
+    vx_mem_free(q->mem, lens);
+    vx_mem_free(q->mem, rows);
+    vx_mem_free(q->mem, scores);
+    return rc == VEX_OK ? VEX_OK
+                        : vx_err_set(err, VEX_NOMEM, "bm25: out of memory");
+}
+
 static int bm_run(const vt_src *src, uint32_t s, const bm_query *q,
                   const double *w, const vt_bm25 *prm, size_t k, vt_qterm *qt,
                   vt_hit *tmp, vt_mhit *all, size_t *n_all, vt_stats *st,
@@ -144,6 +218,8 @@ static int bm_run(const vt_src *src, uint32_t s, const bm_query *q,
     size_t t, nq = 0, nh = 0, i;
     bm_acc acc;
     int rc;
+    if (src->mi != NULL)
+        return bm_mi_run(src, s, q, w, prm, k, all, n_all, st, err);
     for (t = 0; t < q->n; t++) {
         int64_t ti;
         if (w[t] <= 0.0)

@@ -22,20 +22,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "text/memindex.h"
 #include "text/postings.h"
 
-/* One set of postings taking part in a query. */
+/* One source taking part in a query: a set of postings (p) or a
+ * memtable's in-memory index (mi), the other NULL. */
 typedef struct vt_src {
     const vt_postings *p;
-    /* Keys of p no longer live (deleted, or replaced by a newer row
-     * elsewhere), strictly ascending, below p's n_keys; may be NULL with
-     * n_deleted 0. They count in no statistic and are never returned. */
+    /* With p: keys of p no longer live (deleted, or replaced by a newer
+     * row elsewhere), strictly ascending, below p's n_keys; may be NULL
+     * with n_deleted 0. They count in no statistic and are never
+     * returned. */
     const uint32_t *deleted;
     size_t n_deleted;
-    /* Further selection (a metadata filter, a snapshot): rows it refuses
-     * still count in the statistics, as in a filtered SQL query; NULL:
-     * all live keys. */
-    vt_accept_fn accept;
+    const vt_memindex *mi;
+    /* With mi: the rows the query's snapshot sees (NULL: all); rows it
+     * refuses count in no statistic and are never returned. */
+    vt_row_fn live;
+    void *live_ctx;
+    /* Further selection on keys or rows (a metadata filter): rows it
+     * refuses still count in the statistics, as in a filtered SQL query;
+     * NULL: every live key. */
+    vt_row_fn accept;
     void *actx;
 } vt_src;
 
@@ -43,7 +51,7 @@ typedef struct vt_src {
 typedef struct vt_mhit {
     double score;
     uint32_t src;
-    uint32_t key;
+    uint64_t key; /* a key of p, or a row of mi */
 } vt_mhit;
 
 /* What the statistics of a query came to (for callers and tests). */
