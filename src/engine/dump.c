@@ -277,6 +277,10 @@ static const char *sec_name(uint32_t kind)
         return "meta";
     case SEG_SEC_PAYLOAD:
         return "payload";
+    case SEG_SEC_TEXT:
+        return "text";
+    case SEG_SEC_POSTINGS:
+        return "postings";
     default:
         return "unknown";
     }
