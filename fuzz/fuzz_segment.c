@@ -157,6 +157,46 @@ static void walk_payloads(seg *s, size_t size)
     (void)sum;
 }
 
+/* The TEXT and POSTINGS sections: each key's text inside the file, the
+ * postings agreeing on which keys have one, a BM25 query of every term. */
+static void walk_texts(seg *s, size_t size)
+{
+    seg_info info;
+    const vt_postings *post = vx_seg_postings(s);
+    uint64_t total = 0;
+    vx_seg_get_info(s, &info);
+    for (uint64_t k = 0; k <= info.n_keys; k++) {
+        const char *p;
+        size_t len;
+        vx_seg_text(s, k, &p, &len);
+        check((p == NULL) == (len == 0) && len <= VT_MAX_TEXT);
+        check(len == 0 || (k < info.n_keys && vx_seg_key_live(s, k)));
+        check(vx_text_check_utf8(p, len, "text", NULL) == VEX_OK);
+        if (post != NULL && k < info.n_keys)
+            check((len > 0) ==
+                  (vx_post_doc_len(post, (uint32_t)k) != VT_NO_TEXT));
+        total += len;
+    }
+    check(total == vx_seg_text_bytes(s) && total <= size);
+    if (post != NULL && vx_post_n_docs(post) > 0) {
+        vt_bm25 prm = {1.2, 0.75, 1.0};
+        uint32_t t;
+        prm.avgdl =
+            vx_post_total_len(post) > 0
+                ? (double)vx_post_total_len(post) / (double)vx_post_n_docs(post)
+                : 1.0;
+        for (t = 0; t < vx_post_n_terms(post) && t < 64; t++) {
+            vt_qterm q = {t, 1.0};
+            vt_hit h[4];
+            size_t nh;
+            check(vx_post_search(post, &prm, &q, 1, 4, NULL, NULL, h, &nh, NULL,
+                                 NULL) == VEX_OK);
+            for (size_t i = 0; i < nh; i++)
+                check(vx_seg_key_live(s, h[i].key));
+        }
+    }
+}
+
 /* The INDEX section: *rc of vx_seg_index (stable across calls); *blob and
  * *bsize when VEX_OK, every byte read. */
 static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
@@ -192,10 +232,24 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
     const void *p2 = NULL;
     uint64_t size2 = 0, number;
     char path[SEG_NAME_LEN + 1];
-    const unsigned char **pay = NULL;
-    uint32_t *pay_len = NULL;
+    const unsigned char **pay = NULL, **text = NULL;
+    uint32_t *pay_len = NULL, *text_len = NULL;
+    vt_analyzer an;
     int rc;
     vx_seg_get_info(s, &a);
+    if (vx_seg_postings(s) != NULL) {
+        size_t len;
+        const char *t;
+        an = vx_post_analyzer(vx_seg_postings(s));
+        text = malloc((a.n_keys ? a.n_keys : 1) * sizeof *text);
+        text_len = malloc((a.n_keys ? a.n_keys : 1) * sizeof *text_len);
+        check(text != NULL && text_len != NULL);
+        for (uint64_t k = 0; k < a.n_keys; k++) {
+            vx_seg_text(s, k, &t, &len);
+            text[k] = (const unsigned char *)t;
+            text_len[k] = (uint32_t)len;
+        }
+    }
     number = a.number ^ 0x100; /* another name in the same vfs */
     if (vx_seg_payload_bytes(s) > 0) {
         size_t len;
@@ -228,6 +282,9 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
     wi.meta_len = meta ? mlen : 0;
     wi.pay = pay;
     wi.pay_len = pay_len;
+    wi.text = text;
+    wi.text_len = text_len;
+    wi.analyzer = text ? &an : NULL;
     check(vx_seg_file_name(path, sizeof path, number) == VEX_OK);
     rc = vx_seg_write(v, path, &wi, NULL, NULL);
     check(rc == VEX_OK);
@@ -255,9 +312,22 @@ static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
             vx_seg_payload(s2, k, &q, &lq);
             check(lp == lq && (lp == 0 || memcmp(p, q, lp) == 0));
         }
+        check(vx_seg_text_bytes(s) == vx_seg_text_bytes(s2));
+        check((vx_seg_postings(s) == NULL) == (vx_seg_postings(s2) == NULL));
+        for (uint64_t k = 0; k < a.n_keys; k++) {
+            const char *x, *y;
+            vx_seg_text(s, k, &x, &lp);
+            vx_seg_text(s2, k, &y, &lq);
+            check(lp == lq && (lp == 0 || memcmp(x, y, lp) == 0));
+        }
+        if (vx_seg_postings(s) != NULL)
+            check(vx_post_n_docs(vx_seg_postings(s)) ==
+                  vx_post_n_docs(vx_seg_postings(s2)));
     }
     free(pay);
     free(pay_len);
+    free(text);
+    free(text_len);
     rc = vx_seg_index(s2, &p2, &size2, NULL);
     check(has_blob ? rc == VEX_OK && size2 == bsize &&
                          (bsize == 0 || memcmp(p2, blob, bsize) == 0)
@@ -310,6 +380,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         walk(s, n);
         meta = walk_meta(s, n, &mlen);
         walk_payloads(s, n);
+        walk_texts(s, n);
         index_of(s, n, &irc, &blob, &bsize);
         if (irc != VEX_CORRUPT)
             rewrite(v, s, blob, bsize, irc == VEX_OK, meta, mlen);

@@ -1764,6 +1764,44 @@ VEX_API vex_expr *vex_expr_not(vex_filter_builder *b, vex_expr *x);
 VEX_API int vex_filter_build(vex_collection *c, vex_filter_builder *b,
                              const vex_expr *root, vex_filter **out);
 
+/* The plan a source ran (vex_source_explain.plan). */
+typedef enum vex_plan {
+    VEX_PLAN_UNFILTERED = 0, /* no filter: the index walk, and the rows it
+                                does not reach (a memtable's unindexed
+                                tail) exactly */
+    VEX_PLAN_EXACT = 1,      /* exact distances to the matching rows */
+    VEX_PLAN_GRAPH = 2,      /* a graph walk through non-matching rows */
+    VEX_PLAN_POST = 3        /* a graph walk for extra candidates, the
+                                non-matching ones dropped */
+} vex_plan;
+
+/* How one source (a memtable or a segment) of a search ran: an entry of
+ * vex_search_stats.explain. */
+typedef struct vex_source_explain {
+    const char *kind; /* "memtable" or "segment" (a static string) */
+    uint64_t segment; /* a segment's file number; 0 for a memtable */
+    uint64_t rows;    /* rows the source holds, deleted ones included */
+    int searched;     /* 0: it held no rows (then nothing below is set) */
+    int plan;         /* vex_plan */
+    int fell_back;    /* a graph or post plan redone exactly */
+    int has_graph;    /* an index graph reaches (some of) its rows */
+    /* why this plan, in words, e.g. "filter matches 35 of 20000 rows
+     * (<= max(4096, rows/100)): exact" */
+    char reason[160];
+    /* the planner's estimate of matching rows (the match set's count,
+     * deleted rows included), or UINT64_MAX when not counted (no filter,
+     * or a memtable, which tests rows as it meets them) */
+    uint64_t est_matches;
+    /* matching rows the plan found: an exact pass's visible matches, a
+     * graph walk's matching hits, a post plan's matching candidates;
+     * UINT64_MAX when not counted (no filter; a memtable's exact pass) */
+    uint64_t matches;
+    uint64_t distances;     /* distances computed (vectors or codes) */
+    uint64_t nodes_visited; /* graph nodes a walk expanded */
+    uint64_t rows_scanned;  /* rows exact passes examined */
+    uint64_t time_ns;       /* time spent on this source */
+} vex_source_explain;
+
 /* How a collection search ran (vex_search_params.stats). */
 struct vex_search_stats {
     uint32_t struct_size;
@@ -1795,6 +1833,18 @@ struct vex_search_stats {
      * look at each segment's column names per field of the filter. */
     uint32_t unknown_fields;
     char unknown_field[VEX_FIELD_NAME_MAX + 1];
+    /* Explain (0.4.0): set these two after vex_search_stats_init to get
+     * one vex_source_explain per source of the search's snapshot
+     * (memtables newest first, then segments), written to
+     * explain[0 .. min(n_explain, explain_cap)); the array is the
+     * caller's and only borrowed during the call. Counting the work
+     * costs a few additions per node or row; NULL (the default) costs
+     * nothing. vex_search, vex_search_results and vex_range_search. */
+    vex_source_explain *explain;
+    uint32_t explain_cap;
+    /* out: the snapshot's sources (entries beyond explain_cap are not
+     * written) */
+    uint32_t n_explain;
 };
 
 /* Fill *st with the defaults (see "Structs grow" above). */
@@ -2117,6 +2167,120 @@ VEX_API void vex_backup_report_init_size(vex_backup_report *r, size_t size);
 VEX_API int vex_backup(vex_db *db, const char *dest,
                        const vex_backup_options *opts,
                        vex_backup_report *report);
+
+/* ---------------------------------------------------------------------
+ * Observability: metrics, the log hook, health
+ *
+ * docs/observability.md lists every metric and log event. Metrics are
+ * counted by the threads that do the work (relaxed atomics in each open
+ * collection, no lock on the search path) and read on demand; they start
+ * at zero when a collection handle opens and go with its last close.
+ * ------------------------------------------------------------------- */
+
+/* The database's metrics in the Prometheus text exposition format
+ * (version 0.0.4): a # HELP and a # TYPE line per metric family, then
+ * one line per series, labelled db="<the path given to vex_db_open>"
+ * and, for per-collection series, collection="<name>" (plus plan, kind
+ * or part where the family says); histograms as cumulative _bucket
+ * series with le="..." (log-spaced: 1 microsecond times powers of two
+ * for times in seconds, powers of two for counts, then "+Inf"), _sum and
+ * _count. Covers every collection open at the moment of the call.
+ *
+ * On VEX_OK *text is a NUL-terminated string of *len bytes (len may be
+ * NULL) allocated with the database's allocator, owned by the caller,
+ * who frees it with vex_metrics_free(db, text) before closing db.
+ * Errors: VEX_MISUSE (NULL db or text), VEX_NOMEM. Thread-safe: reads
+ * counters without stopping searches or writes, so series may be a few
+ * events apart from each other. Costs one snapshot and one listing of
+ * the directory per collection (for bytes on disk). */
+VEX_API int vex_metrics_text(vex_db *db, char **text, size_t *len);
+
+/* Free a string vex_metrics_text returned (NULL: no-op). */
+VEX_API void vex_metrics_free(vex_db *db, char *text);
+
+/* Levels of log messages, most severe first. */
+typedef enum vex_log_level {
+    VEX_LOG_ERROR = 0,   /* a background job failed (once per failure);
+                            vex_flush or vex_compact failed; a collection
+                            did not open because a file is damaged */
+    VEX_LOG_WARNING = 1, /* degraded: a collection became read-only until
+                            reopened, a write stalled, a best-effort
+                            cleanup failed, a damaged segment or a torn
+                            log tail was found */
+    VEX_LOG_INFO = 2,    /* background work: flushes and compactions
+                            starting and finishing (rows, bytes, times),
+                            collections recovered, retries succeeding */
+    VEX_LOG_DEBUG = 3    /* details: memtable indexing rounds */
+} vex_log_level;
+
+/* The name of a level ("error", "warning", "info", "debug"), or "?". */
+VEX_API const char *vex_log_level_name(int level);
+
+/* A log hook: `collection` is the collection's name, or NULL for the
+ * database; `message` is one line of text without a newline. Both are
+ * valid during the call only. */
+typedef void (*vex_log_fn)(void *ctx, int level, const char *collection,
+                           const char *message);
+
+/* Set the database's log hook: fn(ctx, ...) is called for every event of
+ * `level` or a more severe one (fn NULL: no hook, the default). Events
+ * come from background threads, and from the calling thread of the call
+ * that caused them (vex_flush, vex_compact, opening a collection, a
+ * stalled write); the hook is called with a lock of its own held, so
+ * calls never overlap and, once vex_db_set_log returns, the previous
+ * hook is never called again. The hook must be quick and must not call
+ * any function of this database (a deadlock) or block for long (a
+ * background job waits for it). Nothing is logged per search or per
+ * write at INFO or above. Errors: VEX_MISUSE (NULL db), VEX_INVALID (a
+ * level out of range). Thread-safe. */
+VEX_API int vex_db_set_log(vex_db *db, vex_log_fn fn, void *ctx, int level);
+
+/* Longest message in vex_health, with its NUL. */
+#define VEX_HEALTH_MSG_MAX 512
+
+/* The database's health (vex_db_health). */
+typedef struct vex_health {
+    uint32_t struct_size;
+    /* 1 when any of sticky_collections, disk_full, flush_failing or
+     * compaction_failing is non-zero: the database is up but needs
+     * attention (free space, then reopen the sticky collections). */
+    int degraded;
+    /* Open collections in the sticky error state: they refuse writes
+     * until reopened (see vex_collection_open); sticky_message is the
+     * first one's reason, sticky_collection its name. */
+    uint32_t sticky_collections;
+    /* 1 when the latest background failure was VEX_FULL (disk full) and
+     * no background job has succeeded since. */
+    int disk_full;
+    /* Open collections whose latest flush failed (their frozen memtables
+     * wait; writes stall when too many wait). */
+    uint32_t flush_failing;
+    /* Open collections whose automatic compaction is paused after a
+     * failure (until their next successful flush). */
+    uint32_t compaction_failing;
+    /* Background failures since the database opened (flushes,
+     * compactions, memtable indexing), with the latest one's status
+     * (VEX_OK when none), collection, message and time (Unix ms). Each
+     * failure is also logged once at VEX_LOG_ERROR as it happens. */
+    uint64_t background_errors;
+    int last_error;
+    char last_error_collection[VEX_NAME_MAX + 1];
+    char last_error_message[VEX_HEALTH_MSG_MAX];
+    uint64_t last_error_unix_ms;
+    char sticky_collection[VEX_NAME_MAX + 1];
+    char sticky_message[VEX_HEALTH_MSG_MAX];
+} vex_health;
+
+/* Fill *h with the defaults (see "Structs grow" above). */
+VEX_API void vex_health_init(vex_health *h);
+VEX_API void vex_health_init_size(vex_health *h, size_t size);
+#define vex_health_init(h) vex_health_init_size((h), sizeof *(h))
+
+/* Fill *h (initialised with vex_health_init) with the database's health
+ * now. A program can poll it (it is cheap: no I/O) or watch the log hook
+ * for the same failures as they happen. Errors: VEX_MISUSE (NULL db or
+ * h, a bad struct_size). Thread-safe. */
+VEX_API int vex_db_health(vex_db *db, vex_health *h);
 
 #ifdef __cplusplus
 }

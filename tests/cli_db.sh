@@ -392,6 +392,23 @@ part_records() {
     has out "hnsw  3950 rows, 3950 live"
     run 0 search "$DB" vecs --queries g_query.fvecs --k 1 --json
     has out '{"query":4,"hits":[{"id":'
+    # explain: one source per line with its plan and work; metrics
+    run 0 search "$DB" vecs --vector 1,1,1,1,1,1,1,1 --k 3 --explain
+    has out "(explain: 3 hits in"
+    has out "unfiltered rows 3950"
+    has out "graph nodes"
+    has out "why: no filter: graph walk"
+    run 0 search "$DB" docs --vector 1,1,1,1 --k 1 --explain --json
+    has out '"explain":[{"source":"memtable"'
+    run 0 metrics "$DB"
+    has out '# TYPE vex_searches_total counter'
+    has out 'vex_rows{db="'"$DB"'",collection="vecs"} 3950'
+    has out 'vex_segments{db="'"$DB"'",collection="vecs"} 1'
+    has out 'vex_rows{db="'"$DB"'",collection="docs"} 1'
+    run 0 metrics "$DB" docs
+    hasnt out 'collection="vecs"'
+    run 1 metrics "$DB" nosuch
+    has err "nosuch"
     run 1 flush "$DB" nosuch
     has err 'has no collection "nosuch"'
 }

@@ -11,7 +11,7 @@
 # runs 120 cycles; this script runs as many as you like (default 10,000),
 # printing a progress report every 100 cycles.
 #
-# Usage: tests/kill_loop.sh [-n CYCLES] [-s SEED] [-r RESET_EVERY]
+# Usage: tests/kill_loop.sh [-n CYCLES] [-s SEED] [-r RESET_EVERY] [-R]
 #                           [-b BINARY] [DIR]
 #   -n CYCLES       kill cycles (default 10000)
 #   -s SEED         seed of every random choice (default: the time; the
@@ -20,6 +20,13 @@
 #                   1000; segments are never compacted, so one database
 #                   killed 10,000 times only grows and each reopen slows
 #                   down); 0 = never
+#   -R              the crash campaign: random options (durability GROUP,
+#                   FULL or NONE, memtable and log file sizes, exact rows,
+#                   compaction on or off, background threads) every cycle,
+#                   and with every new database a random configuration of
+#                   the second collection (HNSW or FLAT, L2 or inner
+#                   product, no quantizer, SQ8, BQ, PQ or OPQ, hnsw_m,
+#                   a schema, zstd columns); the report counts the draws
 #   -b BINARY       the test binary (default build/tests/test_kill_loop
 #                   next to this script's repository)
 #   DIR             where the database lives (created if missing; default
@@ -36,12 +43,14 @@ cycles=10000
 seed=$(date +%s)
 reset=1000
 bin="$here/../build/tests/test_kill_loop"
+random=""
 
-while getopts n:s:r:b:h opt; do
+while getopts n:s:r:Rb:h opt; do
     case $opt in
     n) cycles=$OPTARG ;;
     s) seed=$OPTARG ;;
     r) reset=$OPTARG ;;
+    R) random=--random-options ;;
     b) bin=$OPTARG ;;
     *)
         sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
@@ -65,10 +74,11 @@ else
     dir=$(mktemp -d "${TMPDIR:-/tmp}/vex_kill_loop.XXXXXX")
 fi
 
-echo "kill_loop.sh: $cycles cycles, seed $seed, reset every $reset, in $dir"
+echo "kill_loop.sh: $cycles cycles, seed $seed, reset every $reset${random:+, random options}, in $dir"
 status=0
+# shellcheck disable=SC2086 # $random is one flag or nothing
 "$bin" --cycles "$cycles" --seed "$seed" --reset-every "$reset" \
-    --progress 100 --dir "$dir" || status=$?
+    --progress 100 --dir "$dir" $random || status=$?
 if [ $status -eq 0 ]; then
     echo "kill_loop.sh: PASS ($cycles cycles, seed $seed)"
     [ $# -eq 1 ] || rmdir "$dir" 2>/dev/null || true

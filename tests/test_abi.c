@@ -135,6 +135,20 @@ typedef struct v1_search_stats {
     uint32_t match_sets_built;
 } v1_search_stats;
 
+/* vex_search_stats as 0.3.0 had it (before explain) */
+typedef struct v3_search_stats {
+    uint32_t struct_size;
+    uint32_t sources;
+    uint64_t rows_matched;
+    uint32_t plan_exact;
+    uint32_t plan_graph;
+    uint32_t plan_post;
+    uint32_t fallbacks;
+    uint32_t match_sets_built;
+    uint32_t unknown_fields;
+    char unknown_field[VEX_FIELD_NAME_MAX + 1];
+} v3_search_stats;
+
 /* Every 0.1.0 field is where it was: a reordered or retyped field breaks
  * every older program, so it fails the build here. */
 #define SAME(v1, cur, f)                                                       \
@@ -166,6 +180,8 @@ SAME(v1_stats, vex_stats, disk_bytes);
 SAME(v1_stats, vex_stats, write_stalls);
 SAME(v1_search_stats, vex_search_stats, rows_matched);
 SAME(v1_search_stats, vex_search_stats, match_sets_built);
+SAME(v3_search_stats, vex_search_stats, unknown_fields);
+SAME(v3_search_stats, vex_search_stats, unknown_field);
 
 /* ---- an older struct with a canary after it ---- */
 
@@ -335,6 +351,23 @@ static void test_old_program_session(void)
     CHECK_EQ_INT(ss->sources, 1);
     CHECK(canary_ok(ss, sizeof *ss));
     CHECK(canary_ok(sp, sizeof *sp));
+
+    /* 0.3.0 search stats (the init macro passed its sizeof): filled up to
+     * unknown_field, nothing written past it */
+    {
+        v3_search_stats *s3 = old_struct(sizeof *s3);
+        vex_search_stats_init_size((vex_search_stats *)s3, sizeof *s3);
+        CHECK_EQ_INT(s3->struct_size, sizeof *s3);
+        sp->stats = (vex_search_stats *)s3;
+        CHECK_RC(
+            vex_search(c, q, 3, (const vex_search_params *)sp, hits, NULL, &n),
+            VEX_OK);
+        CHECK_EQ_INT(s3->sources, 1);
+        CHECK(s3->unknown_field[0] == '\0');
+        CHECK(canary_ok(s3, sizeof *s3));
+        sp->stats = (vex_search_stats *)ss;
+        free(s3);
+    }
 
     /* statistics into a 0.1.0 struct */
     v1_stats *st = old_struct(sizeof *st);

@@ -22,7 +22,10 @@
  * payloads in log records and segment payload sections (also carried by
  * metadata-only updates), and the quantizer trained at flush and
  * compaction go through the same failures; a record whose metadata or
- * payload disagrees with its vector counts as damaged. Sweeps also cover
+ * payload disagrees with its vector counts as damaged. The crash
+ * simulation runs the rich collection once per index kind and quantizer
+ * (rich_kinds: HNSW bare, on SQ8, BQ and OPQ; FLAT on PQ and SQ8), every
+ * crash point of each. Sweeps also cover
  * a metadata-only update of a segment row and vex_insert_many.
  */
 #include <string.h>
@@ -39,6 +42,29 @@
 
 /* 1: the rich collection (see the top) */
 static int g_rich;
+
+/* The index and quantizer of the rich collection. The sweeps use the
+ * first; the crash simulation runs every one (with the bare flat
+ * collection before them): each index kind, and each quantizer, trained
+ * at flush and compaction (PQ and OPQ with 4-bit codes, which train on
+ * 16 vectors: the workload's segments are smaller than the 256 that
+ * 8-bit codes need). */
+typedef struct rich_kind {
+    const char *name;
+    vex_index_kind kind;
+    vex_quant quant;
+    uint32_t quant_m, quant_bits;
+} rich_kind;
+
+static const rich_kind rich_kinds[] = {
+    {"HNSW on SQ8", VEX_INDEX_HNSW, VEX_QUANT_SQ8, 0, 0},
+    {"HNSW", VEX_INDEX_HNSW, VEX_QUANT_NONE, 0, 0},
+    {"HNSW on BQ", VEX_INDEX_HNSW, VEX_QUANT_BQ, 0, 0},
+    {"HNSW on OPQ", VEX_INDEX_HNSW, VEX_QUANT_OPQ, 2, 4},
+    {"FLAT on PQ", VEX_INDEX_FLAT, VEX_QUANT_PQ, 2, 4},
+    {"FLAT on SQ8", VEX_INDEX_FLAT, VEX_QUANT_SQ8, 0, 0},
+};
+static const rich_kind *g_kind = &rich_kinds[0];
 /* vex_db_options.flush_on_close of open_on: 0 except for the close sweep,
  * so that the sweeps' pre-state keeps rows in the log only */
 static int g_flush_on_close;
@@ -134,8 +160,10 @@ static int create_coll(vex_db *db, vex_collection **c)
     cfg.dim = DIM;
     cfg.index_kind = VEX_INDEX_FLAT;
     if (g_rich) {
-        cfg.index_kind = VEX_INDEX_HNSW;
-        cfg.quant = VEX_QUANT_SQ8;
+        cfg.index_kind = g_kind->kind;
+        cfg.quant = g_kind->quant;
+        cfg.quant_m = g_kind->quant_m;
+        cfg.quant_bits = g_kind->quant_bits;
         cfg.schema_fields = fields;
         cfg.n_schema_fields = 1;
     }
@@ -620,10 +648,14 @@ static void test_power_loss(void)
     static const vex_durability durs[] = {VEX_DURABILITY_GROUP,
                                           VEX_DURABILITY_FULL};
     int cases = 0, where_cases = 0;
-    for (g_rich = 0; g_rich < 2; g_rich++)
+    const int n_kinds = (int)(sizeof rich_kinds / sizeof rich_kinds[0]);
+    for (int variant = 0; variant <= n_kinds; variant++)
         for (int d = 0; d < 2; d++)
             for (int m = 0; m < 3; m++) {
                 int done = 0;
+                /* variant 0: the bare flat collection; then each kind */
+                g_rich = variant > 0;
+                g_kind = &rich_kinds[variant > 0 ? variant - 1 : 0];
                 for (uint64_t k = 1; !done && k < 2000; k++) {
                     vex_vfs *mem = NULL, *crash = NULL, *fault = NULL;
                     vex_fault_config fc = {
@@ -661,8 +693,9 @@ static void test_power_loss(void)
                                 continue;
                             CHECK_MSG(
                                 got.v[id] == model.v[id],
-                                "durability %d, crash mode %d after sync "
-                                "%llu: id %llu is %g, acknowledged %g",
+                                "%s, durability %d, crash mode %d after "
+                                "sync %llu: id %llu is %g, acknowledged %g",
+                                g_rich ? g_kind->name : "bare FLAT",
                                 (int)durs[d], modes[m], (unsigned long long)k,
                                 (unsigned long long)id, got.v[id], model.v[id]);
                         }
@@ -687,6 +720,7 @@ static void test_power_loss(void)
                 CHECK(done);
             }
     g_rich = 0;
+    g_kind = &rich_kinds[0];
     fprintf(stderr,
             "power loss: %d crash points, %d with a delete by filter in "
             "flight\n",

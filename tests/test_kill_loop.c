@@ -51,13 +51,17 @@
  * same database, so recovery of recovered databases is tested too.
  *
  * Usage: test_kill_loop [--cycles N] [--seed S] [--dir D] [--reset-every N]
- *                       [--progress N] [--selftest-early-ack]
+ *                       [--progress N] [--random-options]
+ *                       [--selftest-early-ack]
  *                       [--selftest-split-batch] [--selftest-none]
  * Defaults: 120 cycles (the ctest run), seed VEX_TEST_SEED or 4, a mkdtemp
  * directory under $TMPDIR or /tmp (removed when the run passes), no reset.
  * --reset-every N starts a fresh database every N cycles (segments are
  * never compacted, so long runs would otherwise grow without bound).
- * tests/kill_loop.sh runs long loops.
+ * tests/kill_loop.sh runs long loops. --random-options draws the database
+ * options every cycle and the second collection's configuration with
+ * every new database (see pick_cycle_opts and pick_coll_opts; the crash
+ * campaign, tests/kill_loop.sh -R, and the ctest test_kill_loop_random).
  *
  * Self-tests: these break a guarantee on purpose and must make the test
  * FAIL, proving that the checks can see the failure they exist for.
@@ -145,13 +149,47 @@ typedef struct run_opts {
     uint64_t seed;
     const char *dir;
     int early_ack, split_batch, none;
+    int random; /* --random-options: the crash campaign */
 } run_opts;
 
-static run_opts opt = {120, 0, 0, 4, NULL, 0, 0, 0};
+static run_opts opt = {120, 0, 0, 4, NULL, 0, 0, 0, 0};
+
+/* --random-options. The database options of a cycle are drawn by the
+ * parent before it forks (the child inherits them; the parent reopens
+ * with them too): durability GROUP, FULL or NONE (a kill -9 keeps the
+ * page cache, so NONE must keep every acknowledged write as well; only
+ * power loss may not, which test_db_faults' crash vfs covers), memtable
+ * size, exact-row threshold, log file size, compaction (automatic off,
+ * or merging 2..4 segments), background threads and frozen memtables.
+ * The second collection's configuration is drawn when its database is
+ * (re)created and holds until the next reset: HNSW or FLAT, L2 or inner
+ * product, no quantizer or SQ8, BQ, PQ, OPQ, hnsw_m 4..16, a schema over
+ * the metadata every put carries (open or closed), and zstd-compressed
+ * columns when the build has zstd. Without the flag every choice is the
+ * fixed one the ctest run has always used. */
+typedef struct cycle_opts {
+    vex_durability dur;
+    uint64_t memtable_bytes, wal_file_bytes;
+    uint32_t exact_rows, min_merge, max_merge, bg_threads, frozen;
+} cycle_opts;
+
+typedef struct coll_opts {
+    vex_index_kind kind;
+    vex_metric metric;
+    vex_quant quant;
+    uint32_t hnsw_m, quant_m, schema; /* schema: 0 none, 1 open, 2 closed */
+    vex_compression compression;
+} coll_opts;
+
+static cycle_opts cyc;
+static coll_opts run_coll = {
+    VEX_INDEX_HNSW, VEX_METRIC_L2, VEX_QUANT_NONE, 8, 0, 0, VEX_COMPRESS_NONE};
 
 static struct stats {
     long cycles, resets, kills_before_ready, child_ready;
-    long dur_group, dur_full;
+    long dur_group, dur_full, dur_none;
+    long runs_quant[5], runs_flat, runs_ip, runs_schema, runs_zstd;
+    long cycles_no_compact;
     uint64_t acked_txns, acked_ops, acked_batches, acked_flushes;
     uint64_t acked_wheres;
     uint64_t inflight_txns, inflight_applied, inflight_not_applied;
@@ -240,6 +278,15 @@ static void db_options(vex_db_options *o, vex_durability d)
     o->memtable_exact_rows = 200;
     o->wal_file_bytes = 256 << 10; /* rotations every ~250 records */
     o->compact_min_merge = 2;      /* background compactions often */
+    if (opt.random) {
+        o->memtable_bytes = cyc.memtable_bytes;
+        o->memtable_exact_rows = cyc.exact_rows;
+        o->wal_file_bytes = cyc.wal_file_bytes;
+        o->compact_min_merge = cyc.min_merge;
+        o->compact_max_merge = cyc.max_merge;
+        o->background_threads = cyc.bg_threads;
+        o->max_frozen_memtables = cyc.frozen;
+    }
     /* every other run of 10 cycles keeps 3 versions for point-in-time
      * reads (the child and the parent of a cycle agree), so kept
      * manifests, segments and logs go through the kills too */
@@ -505,11 +552,25 @@ static void child_main(const child_cfg *cc)
         int created = 0;
         vex_collection_config_init(&cfg);
         cfg.dim = DIM;
-        cfg.index_kind = k == 0 ? VEX_INDEX_FLAT : VEX_INDEX_HNSW;
-        if (k == 1) {
-            cfg.hnsw_m = 8;
+        cfg.index_kind = k == 0 ? VEX_INDEX_FLAT : run_coll.kind;
+        if (k == 1 && run_coll.kind == VEX_INDEX_HNSW) {
+            cfg.hnsw_m = run_coll.hnsw_m;
             cfg.hnsw_ef_construction = 64;
             cfg.hnsw_seed = 7;
+        }
+        if (k == 1) {
+            static const vex_schema_field fields[] = {{"k", VEX_TYPE_INT, 0},
+                                                      {"m", VEX_TYPE_INT, 0},
+                                                      {"p", VEX_TYPE_INT, 0}};
+            cfg.metric = run_coll.metric;
+            cfg.quant = run_coll.quant;
+            cfg.quant_m = run_coll.quant_m;
+            cfg.compression = run_coll.compression;
+            if (run_coll.schema) {
+                cfg.schema_fields = fields;
+                cfg.n_schema_fields = 3;
+                cfg.schema_closed = run_coll.schema == 2;
+            }
         }
         /* get-or-create: an existing collection is compared with cfg */
         rc = vex_collection_open_or_create(db, coll_names[k], &cfg, &c[k],
@@ -1026,6 +1087,49 @@ static uint64_t pick_delay_us(vex_rng *r)
     return 30000 + vex_rng_below(r, 50000);
 }
 
+static void pick_cycle_opts(vex_rng *r, child_cfg *cc)
+{
+    static const uint64_t mt[] = {1u << 20, 2u << 20, 4u << 20};
+    static const uint64_t wal[] = {64u << 10, 256u << 10, 4u << 20};
+    static const uint32_t exact[] = {0, 64, 200, 2000};
+    static const vex_durability dur[] = {
+        VEX_DURABILITY_GROUP, VEX_DURABILITY_FULL, VEX_DURABILITY_NONE};
+    cc->dur = dur[vex_rng_below(r, 3)];
+    cyc.memtable_bytes = mt[vex_rng_below(r, 3)];
+    cyc.wal_file_bytes = wal[vex_rng_below(r, 3)];
+    cyc.exact_rows = exact[vex_rng_below(r, 4)];
+    /* automatic compaction off one cycle in four (segments pile up, and
+     * explicit vex_compact calls still merge them) */
+    cyc.min_merge = vex_rng_below(r, 4) == 0 ? 0 : 2 + vex_rng_below(r, 3);
+    cyc.max_merge = cyc.min_merge ? cyc.min_merge + vex_rng_below(r, 4) : 16;
+    cyc.bg_threads = 1 + vex_rng_below(r, 2);
+    cyc.frozen = 1 + vex_rng_below(r, 3);
+    st.cycles_no_compact += cyc.min_merge == 0;
+}
+
+/* A new database: draw the second collection's configuration. */
+static void pick_coll_opts(vex_rng *r)
+{
+    static const uint32_t ms[] = {4, 8, 16};
+    coll_opts *c = &run_coll;
+    c->kind = vex_rng_below(r, 4) == 0 ? VEX_INDEX_FLAT : VEX_INDEX_HNSW;
+    c->metric = vex_rng_below(r, 3) == 0 ? VEX_METRIC_IP : VEX_METRIC_L2;
+    c->quant = (vex_quant)vex_rng_below(r, 5); /* NONE, SQ8, BQ, PQ, OPQ */
+    c->quant_m = c->quant == VEX_QUANT_PQ || c->quant == VEX_QUANT_OPQ
+                     ? (vex_rng_below(r, 2) ? 16 : 32)
+                     : 0;
+    c->hnsw_m = c->kind == VEX_INDEX_HNSW ? ms[vex_rng_below(r, 3)] : 0;
+    c->schema = (uint32_t)vex_rng_below(r, 3);
+    c->compression = (vex_features() & VEX_FEATURE_ZSTD) && vex_rng_below(r, 2)
+                         ? VEX_COMPRESS_ZSTD
+                         : VEX_COMPRESS_NONE;
+    st.runs_quant[c->quant]++;
+    st.runs_flat += c->kind == VEX_INDEX_FLAT;
+    st.runs_ip += c->metric == VEX_METRIC_IP;
+    st.runs_schema += c->schema != 0;
+    st.runs_zstd += c->compression == VEX_COMPRESS_ZSTD;
+}
+
 static void one_cycle(vex_rng *r)
 {
     child_cfg cc;
@@ -1040,8 +1144,12 @@ static void one_cycle(vex_rng *r)
     cc.dur = (vex_rng_next(r) & 1) ? VEX_DURABILITY_FULL : VEX_DURABILITY_GROUP;
     cc.seed = vex_rng_next(r);
     delay = pick_delay_us(r);
+    if (opt.random)
+        pick_cycle_opts(r, &cc);
     if (cc.dur == VEX_DURABILITY_FULL)
         st.dur_full++;
+    else if (cc.dur == VEX_DURABILITY_NONE)
+        st.dur_none++;
     else
         st.dur_group++;
     if (pipe(fds) != 0) {
@@ -1140,10 +1248,22 @@ static void print_stats(FILE *f, double t0)
         st.inflight_flushes, st.segments_seen, st.ids_checked, st.searches,
         st.hnsw_self_found, st.hnsw_self_checked, st.versions_opened,
         st.old_versions_opened);
+    if (opt.random)
+        fprintf(f,
+                "  random options: %ld NONE cycles, %ld without automatic "
+                "compaction; databases: quantizer none/SQ8/BQ/PQ/OPQ "
+                "%ld/%ld/%ld/%ld/%ld, %ld FLAT, %ld inner product, %ld with "
+                "a schema, %ld zstd\n",
+                st.dur_none, st.cycles_no_compact, st.runs_quant[0],
+                st.runs_quant[1], st.runs_quant[2], st.runs_quant[3],
+                st.runs_quant[4], st.runs_flat, st.runs_ip, st.runs_schema,
+                st.runs_zstd);
 }
 
-static void reset_db(void)
+static void reset_db(vex_rng *r)
 {
+    if (opt.random)
+        pick_coll_opts(r);
     rm_rf(db_dir);
     memset(model, 0, sizeof model);
     memset(coll_created, 0, sizeof coll_created);
@@ -1156,7 +1276,7 @@ static void test_kill_loop(void)
     double t0 = now_s();
     vex_rng_seed(&r, opt.seed);
     snprintf(db_dir, sizeof db_dir, "%s/db", root);
-    reset_db();
+    reset_db(&r);
     fprintf(stderr, "kill_loop: %ld cycles, seed %" PRIu64 ", db %s%s%s%s\n",
             opt.cycles, opt.seed, db_dir,
             opt.early_ack ? " [selftest: early ack]" : "",
@@ -1165,7 +1285,7 @@ static void test_kill_loop(void)
     for (cur_cycle = 0; cur_cycle < opt.cycles && !failed; cur_cycle++) {
         if (opt.reset_every > 0 && cur_cycle > 0 &&
             cur_cycle % opt.reset_every == 0) {
-            reset_db();
+            reset_db(&r);
             st.resets++;
         }
         one_cycle(&r);
@@ -1188,7 +1308,8 @@ static void test_kill_loop(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: test_kill_loop [--cycles N] [--seed S] [--dir D] "
-                    "[--reset-every N] [--progress N] [--selftest-early-ack] "
+                    "[--reset-every N] [--progress N] [--random-options] "
+                    "[--selftest-early-ack] "
                     "[--selftest-split-batch] [--selftest-none]\n");
     exit(2);
 }
@@ -1205,6 +1326,8 @@ int main(int argc, char **argv)
             opt.split_batch = 1;
         else if (!strcmp(a, "--selftest-none"))
             opt.none = 1;
+        else if (!strcmp(a, "--random-options"))
+            opt.random = 1;
         else if (i + 1 >= argc)
             usage();
         else if (!strcmp(a, "--cycles"))

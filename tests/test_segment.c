@@ -25,7 +25,8 @@
  * sweep of vx_seg_open; and threads calling vx_seg_find, vx_seg_key_id,
  * vx_seg_key_live and vx_seg_index on one segment at once (the first
  * vx_seg_index calls race to verify the checksum); the META section: round
- * trip, damage, writer checks and a version-2 file without it.
+ * trip, damage, writer checks and a version-2 file without it; the
+ * PAYLOAD section likewise; the TEXT and POSTINGS sections (format 5).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -942,14 +943,14 @@ static void test_resealed(void)
         goto cleanup;
     memcpy(d.bad, d.good, d.size);
     /* versions */
-    vex_put_u32le(d.bad + 8, 5); /* newer */
-    CHECK_RC(resealed(&d, 512, "version 5"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + 8, 6); /* newer */
+    CHECK_RC(resealed(&d, 512, "version 6"), VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
     CHECK(err_has("offset 8"));
     /* a newer version with a longer header (CRC in its last 4 bytes) */
-    vex_put_u32le(d.bad + 8, 5);
+    vex_put_u32le(d.bad + 8, 6);
     vex_put_u32le(d.bad + 12, 1024);
-    CHECK_RC(resealed(&d, 1024, "version 5, 1024"), VEX_UNSUPPORTED);
+    CHECK_RC(resealed(&d, 1024, "version 6, 1024"), VEX_UNSUPPORTED);
     vex_put_u32le(d.bad + 8, 1); /* older: before index keys */
     CHECK_RC(resealed(&d, 512, "version 1"), VEX_UNSUPPORTED);
     CHECK(err_has("format version 1 is older than 2"));
@@ -962,8 +963,11 @@ static void test_resealed(void)
     vex_put_u32le(d.bad + ENTRY(1), 9); /* unknown */
     CHECK_RC(resealed(&d, 512, "kind 9"), VEX_UNSUPPORTED);
     CHECK(err_has("unknown kind 9"));
-    vex_put_u32le(d.bad + ENTRY(3), 7); /* the first unassigned kind */
-    CHECK_RC(resealed(&d, 512, "kind 7"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + ENTRY(3), 9); /* the first unassigned kind */
+    CHECK_RC(resealed(&d, 512, "kind 9 again"), VEX_UNSUPPORTED);
+    CHECK(err_has("unknown kind 9"));
+    vex_put_u32le(d.bad + ENTRY(3), SEG_SEC_TEXT); /* TEXT in version 4 */
+    CHECK_RC(resealed(&d, 512, "kind 7 in version 4"), VEX_UNSUPPORTED);
     CHECK(err_has("unknown kind 7"));
     vex_put_u32le(d.bad + 8, 3); /* PAYLOAD is unknown to version 3 */
     vex_put_u32le(d.bad + ENTRY(3), SEG_SEC_PAYLOAD);
@@ -1304,6 +1308,158 @@ static void test_payload_section(void)
     vex_vfs_destroy(v);
 }
 
+/* The TEXT and POSTINGS sections (format 5): each live key's text round
+ * trips (dead keys and keys given none read as none), the postings are
+ * built from exactly those texts (a document per key with a text), the
+ * file is version 5 (4 without texts, checked above); damage to either
+ * section is caught by its checksum, and re-sealed, by the text's UTF-8
+ * check and the postings' own strict checks; the writer refuses an
+ * oversized or invalid text and texts without an analyzer; a version-4
+ * file may not hold these sections. */
+static void test_text_section(void)
+{
+    vex_vfs *v = NULL;
+    keyset ks;
+    seg_write_info wi;
+    seg *s = NULL;
+    char path[512];
+    enum { NK = 40 };
+    const unsigned char *tp[NK];
+    uint32_t tl[NK];
+    vt_analyzer an = {VT_STEM_NONE, VT_STOP_NONE};
+    unsigned char *file = NULL;
+    const char *p;
+    uint64_t toff = 0, tlen = 0, poff = 0, plen = 0;
+    unsigned char *te = NULL, *pe = NULL;
+    size_t len;
+    long size;
+    static const char *words[] = {"alpha beta", "", "Crème brûlée ALPHA",
+                                  "\xce\xb1\xce\xb8\xce\xae\xce\xbd\xce\xb1 x"};
+    uint32_t want_docs = 0, want_alpha = 0;
+    CHECK_RC(vx_vfs_mem_create(NULL, &v), VEX_OK);
+    make_keys(&ks, 30, NK, test_seed(79));
+    for (int k = 0; k < NK; k++) {
+        tp[k] = (const unsigned char *)words[k % 4];
+        tl[k] = (uint32_t)strlen(words[k % 4]);
+        if (ks.live[k] && tl[k] > 0) {
+            want_docs++;
+            want_alpha += k % 4 == 0 || k % 4 == 2;
+        }
+    }
+    seg_path_of(path, sizeof path, ".", 70);
+    fill_info(&wi, 70, &ks, NULL, 0);
+    wi.text = tp;
+    wi.text_len = tl;
+    wi.analyzer = &an;
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    CHECK_RC(vx_seg_open(v, path, 70, NULL, &g_err, &s), VEX_OK);
+    for (int k = 0; s && k < NK; k++) {
+        vx_seg_text(s, (uint64_t)k, &p, &len);
+        if (!ks.live[k] || tl[k] == 0) {
+            CHECK_MSG(p == NULL && len == 0, "key %d", k);
+        } else {
+            CHECK_MSG(len == tl[k] && memcmp(p, tp[k], len) == 0, "key %d", k);
+        }
+    }
+    if (s) {
+        const vt_postings *post = vx_seg_postings(s);
+        int64_t t;
+        CHECK(post != NULL);
+        if (post) {
+            CHECK_EQ_INT(vx_post_n_keys(post), NK);
+            CHECK_EQ_INT(vx_post_n_docs(post), want_docs);
+            t = vx_post_find(post, "alpha", 5);
+            CHECK(t >= 0 && vx_post_df(post, (uint32_t)t) == want_alpha);
+            CHECK(vx_post_find(post, "creme", 5) >= 0);
+        }
+        vx_seg_text(s, NK, &p, &len);
+        CHECK(p == NULL && len == 0);
+    }
+    vx_seg_close(s);
+    s = NULL;
+    file = malloc(4u << 20);
+    size = read_all(v, path, file, 4u << 20);
+    CHECK(size > 0 && vex_get_u32le(file + 8) == 5);
+    for (int i = 0; i < 8; i++) {
+        if (vex_get_u32le(file + ENTRY(i)) == SEG_SEC_TEXT) {
+            te = file + ENTRY(i);
+            toff = vex_get_u64le(te + 8);
+            tlen = vex_get_u64le(te + 16);
+        }
+        if (vex_get_u32le(file + ENTRY(i)) == SEG_SEC_POSTINGS) {
+            pe = file + ENTRY(i);
+            poff = vex_get_u64le(pe + 8);
+            plen = vex_get_u64le(pe + 16);
+        }
+    }
+    CHECK(toff > 0 && poff > toff && plen > 48);
+    if (te != NULL && pe != NULL) {
+        /* a text byte: the checksum; re-sealed as an invalid byte: UTF-8 */
+        size_t at = (size_t)(toff + tlen - 1);
+        unsigned char keep = file[at];
+        file[at] = 0xff;
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(vx_seg_open(v, path, 70, NULL, &g_err, &s), VEX_CORRUPT);
+        CHECK(err_has("text section checksum") && err_has("offset"));
+        vex_put_u32le(te + 4, vex_crc32c(file + toff, (size_t)tlen));
+        vex_put_u32le(file + 508, vex_crc32c(file, 508));
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(vx_seg_open(v, path, 70, NULL, &g_err, &s), VEX_CORRUPT);
+        CHECK(err_has("not valid UTF-8") && err_has("offset"));
+        file[at] = keep;
+        vex_put_u32le(te + 4, vex_crc32c(file + toff, (size_t)tlen));
+        /* a postings byte: the checksum; re-sealed (the blob's own CRC
+         * too): the postings' structural checks */
+        at = (size_t)(poff + 13); /* n_keys of the blob's header */
+        file[at] ^= 1;
+        vex_put_u32le(file + 508, vex_crc32c(file, 508));
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(vx_seg_open(v, path, 70, NULL, &g_err, &s), VEX_CORRUPT);
+        CHECK(err_has("postings section checksum"));
+        vex_put_u32le(file + poff + plen - 4,
+                      vex_crc32c(file + poff, (size_t)plen - 4));
+        vex_put_u32le(pe + 4, vex_crc32c(file + poff, (size_t)plen));
+        vex_put_u32le(file + 508, vex_crc32c(file, 508));
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(vx_seg_open(v, path, 70, NULL, &g_err, &s), VEX_CORRUPT);
+        CHECK(err_has("postings"));
+        file[at] ^= 1;
+        vex_put_u32le(file + poff + plen - 4,
+                      vex_crc32c(file + poff, (size_t)plen - 4));
+        vex_put_u32le(pe + 4, vex_crc32c(file + poff, (size_t)plen));
+        /* the same sections in a file that says version 4 */
+        vex_put_u32le(file + 8, 4);
+        vex_put_u32le(file + 508, vex_crc32c(file, 508));
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(vx_seg_open(v, path, 70, NULL, &g_err, &s), VEX_UNSUPPORTED);
+        CHECK(err_has("unknown kind"));
+        vex_put_u32le(file + 8, 5);
+        vex_put_u32le(file + 508, vex_crc32c(file, 508));
+        write_all(v, path, file, (size_t)size);
+        CHECK_RC(vx_seg_open(v, path, 70, NULL, &g_err, &s), VEX_OK);
+        vx_seg_close(s);
+        s = NULL;
+    }
+    /* the writer's refusals; nothing is created */
+    seg_path_of(path, sizeof path, ".", 71);
+    wi.number = 71;
+    tl[ks.row_keys[0]] = VT_MAX_TEXT + 1;
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    tl[ks.row_keys[0]] = 2;
+    tp[ks.row_keys[0]] = (const unsigned char *)"\xc3(";
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    CHECK(err_has("invalid UTF-8"));
+    tp[ks.row_keys[0]] = (const unsigned char *)"ok";
+    wi.analyzer = NULL;
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_INVALID);
+    CHECK(file_kind(v, path) == VEX_VFS_NONE);
+    wi.analyzer = &an;
+    CHECK_RC(vx_seg_write(v, path, &wi, NULL, &g_err), VEX_OK);
+    free(file);
+    free_keys(&ks);
+    vex_vfs_destroy(v);
+}
+
 static void test_version1(void)
 {
     static unsigned char f[3 * 4096];
@@ -1628,6 +1784,7 @@ int main(void)
     TEST_RUN(test_version1);
     TEST_RUN(test_meta_section);
     TEST_RUN(test_payload_section);
+    TEST_RUN(test_text_section);
     TEST_RUN(test_fault_write);
     TEST_RUN(test_fault_open);
     TEST_RUN(test_concurrent);

@@ -1204,6 +1204,31 @@ static PyObject *db_close(DbObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* Database.metrics(): vex_metrics_text as a str (GIL released, P2). */
+static PyObject *db_metrics(DbObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (!self->db)
+        return db_closed_error();
+    vex_db *db = self->db;
+    char msg[MSG_MAX] = "";
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+    self->active++;
+    PyThreadState *ts_ = PyEval_SaveThread();
+    rc = vex_metrics_text(db, &text, &len);
+    if (rc != VEX_OK)
+        vex_db_errmsg_copy(db, msg, sizeof msg);
+    PyEval_RestoreThread(ts_);
+    self->active--;
+    if (rc != VEX_OK)
+        return raise_status(rc, msg);
+    PyObject *out = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, "replace");
+    vex_metrics_free(db, text);
+    return out;
+}
+
 static PyObject *db_enter(PyObject *self, PyObject *unused)
 {
     (void)unused;
@@ -1265,6 +1290,10 @@ static PyMethodDef db_methods[] = {
     {"drop_collection", (PyCFunction)db_drop_collection, METH_O,
      "drop_collection(name)\n\nDelete a collection and its data, durably "
      "(vexdb.Busy while it is open)."},
+    {"metrics", (PyCFunction)db_metrics, METH_NOARGS,
+     "metrics() -> str: the database's metrics in the Prometheus text\n"
+     "format (counters and histograms per open collection, gauges); see\n"
+     "docs/observability.md."},
     {"close", (PyCFunction)db_close, METH_NOARGS,
      "close()\n\nClose every collection opened through this database (each "
      "is flushed first unless flush_on_close=False), then the database. "

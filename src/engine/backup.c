@@ -613,9 +613,16 @@ int vex_backup(vex_db *db, const char *dest, const vex_backup_options *opts,
     if (rc != VEX_OK) {
         vex_err quiet;
         vx_err_init(&quiet);
+        /* the copy so far goes; if it cannot (the failure was memory, say,
+         * and removing a tree needs some), the message says what is left,
+         * as the next backup to the same place refuses it */
         if (vex_vfs_exists(b.vfs, part, &kind, &quiet) == VEX_OK &&
-            kind == VEX_VFS_DIR)
-            vx_rmtree(b.vfs, b.mem, part, &quiet);
+            kind == VEX_VFS_DIR &&
+            vx_rmtree(b.vfs, b.mem, part, &quiet) != VEX_OK)
+            vx_err_set(b.err, rc,
+                       "%s; %s, the unfinished copy, is left: "
+                       "remove it",
+                       b.err->msg, part);
         vx_err_destroy(&quiet);
     }
 done:

@@ -201,6 +201,9 @@ struct vex_collection {
         _Atomic uint64_t n_live;
         _Atomic uint64_t n_flushes, n_compactions, n_compacted_rows, n_stalls;
     } counts;
+
+    /* ---- metrics (relaxed atomics, no lock; engine/obs.h) ---- */
+    vx_metrics met;
 };
 
 /* A compiled filter (filter_api.c). */
@@ -216,8 +219,11 @@ struct vex_filter {
 
 /* Counters of one search call (vex_search_stats), shared by its workers. */
 typedef struct vx_qstats {
-    _Atomic uint32_t sources, exact, graph, post, fallbacks, built;
+    _Atomic uint32_t sources, plain, exact, graph, post, fallbacks, built;
     _Atomic uint64_t matched;
+    /* explain: the caller's entries (source i writes entry i), or NULL */
+    vex_source_explain *ex;
+    uint32_t ex_cap;
 } vx_qstats;
 
 /* A snapshot (V2), and the counters of the search using it (or NULL). */
@@ -311,6 +317,13 @@ int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
 int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
                        size_t k, const vex_search_params *params, vex_hit *hits,
                        vex_hit *tmp, size_t *n_hits);
+
+/* Metrics of a search call that started at t0 (vx_now_ns) and ended with
+ * rc: n_queries of `kind` (0, 1, 2: knn, range, batch) and its time (the
+ * plans its sources ran are counted by vx_coll_search_run). A no-op for
+ * an unusable handle. */
+void vx_coll_search_done(vex_collection *c, int kind, size_t n_queries,
+                         uint64_t t0, int rc);
 
 /* ---- read.c ---- */
 /* The source holding `id`'s row visible at snapshot s and its ref, or

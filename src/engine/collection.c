@@ -151,11 +151,13 @@ void vx_coll_install_version(vex_collection *c, version *v)
 void vx_coll_fail(vex_collection *c, int rc, const char *what)
 {
     char msg[VEX_ERRMSG_MAX];
+    int became = 0;
     VX_ASSERT(rc != VEX_OK);
     vx_err_copy(&c->err, msg, sizeof msg);
     vx_mutex_lock(&c->wq.mu);
     if (atomic_load_explicit(&c->life.state, memory_order_relaxed) ==
         VX_COLL_OPEN) {
+        became = 1;
         VX_ASSERT(c->life.sticky_rc == VEX_OK);
         c->life.sticky_rc = rc;
         snprintf(c->life.sticky_msg, sizeof c->life.sticky_msg,
@@ -165,6 +167,9 @@ void vx_coll_fail(vex_collection *c, int rc, const char *what)
         set_state(c, VX_COLL_ERROR);
     }
     vx_mutex_unlock(&c->wq.mu);
+    if (became)
+        vx_log(&c->db->obs, VEX_LOG_WARNING, c->name, "sticky error (%s): %s",
+               vex_status_name(rc), c->life.sticky_msg);
     /* writers waiting for room must not wait for a flush that will not
      * come */
     pthread_cond_broadcast(&c->apply.room_cv);

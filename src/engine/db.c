@@ -435,13 +435,14 @@ static int db_start(vex_db *db, const vex_db_options *o)
     unsigned n_threads = o->n_threads ? o->n_threads : vx_cpu_count();
     int rc = vx_pool_create(&db->mem, n_threads, &db->pool);
     if (rc != VEX_OK)
-        rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
-                        n_threads);
+        rc = vx_err_set(&db->err, rc, "cannot start %u worker threads%s",
+                        n_threads, rc == VEX_NOMEM ? ": out of memory" : "");
     if (rc == VEX_OK) {
         rc = vx_pool_create_ex(&db->mem, n_threads, 1, &db->bg_pool);
         if (rc != VEX_OK)
-            rc = vx_err_set(&db->err, rc, "cannot start %u worker threads",
-                            n_threads);
+            rc =
+                vx_err_set(&db->err, rc, "cannot start %u worker threads%s",
+                           n_threads, rc == VEX_NOMEM ? ": out of memory" : "");
     }
     if (rc == VEX_OK && vx_mcache_create(&db->mem, (size_t)o->match_cache_bytes,
                                          &db->mcache) != VEX_OK)
@@ -449,8 +450,10 @@ static int db_start(vex_db *db, const vex_db_options *o)
     if (rc == VEX_OK) {
         rc = vx_jobs_start(&db->mem, o->background_threads, &db->jobs);
         if (rc != VEX_OK)
-            rc = vx_err_set(&db->err, rc, "cannot start %u background threads",
-                            o->background_threads);
+            rc =
+                vx_err_set(&db->err, rc, "cannot start %u background threads%s",
+                           o->background_threads,
+                           rc == VEX_NOMEM ? ": out of memory" : "");
     }
     return rc;
 }
@@ -607,6 +610,7 @@ int vx_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
     db->mem = mem;
     vx_err_init(&db->err);
     pthread_mutex_init(&db->mu, NULL);
+    vx_obs_init(&db->obs);
     *out = db;
     if (!sized)
         return vx_abi_check(&VX_ABI_DB_OPTIONS, opts->struct_size, &db->err);
@@ -624,7 +628,8 @@ int vx_db_open_vfs(const char *path, const vex_db_options *opts, vex_vfs *vfs,
     if (vfs == NULL) {
         rc = vx_vfs_posix_create(db->opts.allocator, &db->own_vfs);
         if (rc != VEX_OK)
-            return vx_err_set(&db->err, rc, "cannot create the posix vfs");
+            return vx_err_set(&db->err, rc, "cannot create the posix vfs%s",
+                              rc == VEX_NOMEM ? ": out of memory" : "");
         vfs = db->own_vfs;
     }
     db->vfs = vfs;
@@ -659,6 +664,7 @@ int vex_db_close(vex_db *db)
     vx_mem_free(&db->mem, db->path);
     vx_mem_free(&db->mem, db->coll_dir);
     pthread_mutex_destroy(&db->mu);
+    vx_obs_destroy(&db->obs);
     vx_err_destroy(&db->err);
     mem = db->mem;
     vx_mem_free(&mem, db);

@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 
 #include "io/vfs.h"
+#include "engine/obs.h"
 #include "storage/mcache.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -52,6 +53,7 @@ struct vex_db {
     vex_collection **open;
     size_t n_open, cap_open;
     vx_mcache *mcache; /* filter match sets (storage/mcache.h) */
+    vx_obs obs;        /* log hook and health record (engine/obs.h) */
 };
 
 /* Collection entry points used by db.c (collection.c). */

@@ -45,6 +45,9 @@ typedef struct dctx {
     int stop;        /* the callback's non-zero return */
     int damaged;     /* a "damage:" line was written */
     int unsupported; /* an "error:" line for a newer format or kind */
+    int failed;      /* the first failure that is not about the file (out of
+                        memory, an I/O error): its status, after an "error:"
+                        line */
     const unsigned char *p;
     uint64_t len;
 } dctx;
@@ -71,18 +74,28 @@ static void damage(dctx *d, const char *msg)
     out(d, "damage: %s", msg);
 }
 
-/* A loader's failure: damage, or (a newer format, a kind this build does
- * not know) an "error:" line. */
+/* A loader's failure: damage (VEX_CORRUPT), or an "error:" line: a newer
+ * format or a kind this build does not know (VEX_UNSUPPORTED), or a
+ * failure that says nothing about the file (out of memory, I/O), which
+ * the dump returns instead of calling the file damaged. */
+static void damage_rc(dctx *d, int rc, const char *msg)
+{
+    if (rc == VEX_CORRUPT) {
+        damage(d, msg);
+        return;
+    }
+    if (rc == VEX_UNSUPPORTED)
+        d->unsupported = 1;
+    else if (d->failed == VEX_OK)
+        d->failed = rc;
+    out(d, "error: %s", msg);
+}
+
 static void damage_err(dctx *d, vex_err *e)
 {
     char msg[VEX_ERRMSG_MAX];
     vx_err_copy(e, msg, sizeof msg);
-    if (e->rc == VEX_UNSUPPORTED) {
-        d->unsupported = 1;
-        out(d, "error: %s", msg);
-        return;
-    }
-    damage(d, msg);
+    damage_rc(d, e->rc, msg);
 }
 
 /* Whether list item i is shown; at the first one past max_items, a line
@@ -264,6 +277,10 @@ static const char *sec_name(uint32_t kind)
         return "meta";
     case SEG_SEC_PAYLOAD:
         return "payload";
+    case SEG_SEC_TEXT:
+        return "text";
+    case SEG_SEC_POSTINGS:
+        return "postings";
     default:
         return "unknown";
     }
@@ -326,7 +343,7 @@ static void dump_index(dctx *d, seg *s, uint64_t n_keys)
         vx_err_copy(&e, msg, sizeof msg);
         snprintf(line, sizeof line, "index blob at offset %" PRIu64 ": %s",
                  ioff, msg);
-        damage(d, line);
+        damage_rc(d, rc, line);
         goto done;
     }
     if (vx_ix_count(ix) != n_keys) {
@@ -424,7 +441,7 @@ static void dump_segment(dctx *d)
             vx_err_copy(&e, msg, sizeof msg);
             snprintf(line, sizeof line,
                      "meta section at offset %" PRIu64 ": %s", moff, msg);
-            damage(d, line);
+            damage_rc(d, n_keys > UINT32_MAX ? VEX_CORRUPT : e.rc, line);
         } else {
             uint32_t nc = vx_vm_colset_columns(cs);
             out(d, "metadata at offset %" PRIu64 ": %u columns", moff, nc);
@@ -682,7 +699,10 @@ int vx_dump_vfs(vex_vfs *vfs, const char *path, const vex_dump_options *opts,
     vx_err_destroy(&e);
     if (d.stop)
         return d.stop;
-    return d.damaged ? VEX_CORRUPT : d.unsupported ? VEX_UNSUPPORTED : VEX_OK;
+    return d.failed        ? d.failed
+           : d.damaged     ? VEX_CORRUPT
+           : d.unsupported ? VEX_UNSUPPORTED
+                           : VEX_OK;
 fail:
     if (map)
         vex_file_munmap(f, map, map_len, NULL);

@@ -19,7 +19,16 @@
  * over rows ended since the build's sequence number (V3, V4), publish the
  * manifest and install the version; the replaced inputs become obsolete
  * and their files go with the last snapshot that uses them (V5).
+ *
+ * Observability (engine/obs.h): a flush or compaction logs its start and
+ * finish (rows, bytes, time) at info level and records its histogram and
+ * counters; a failure is counted and logged once (job_failed: at error
+ * level, and for a background job into vex_db_health), after apply.mu is
+ * released; a best-effort step that fails (removing a replaced manifest,
+ * flushed log files) is a warning (best_effort_failed). Stalls are timed
+ * around need_room.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -90,7 +99,7 @@ int vx_coll_freeze(vex_collection *c)
 
 /* Before a group: make room in the active memtable (apply.mu held; may
  * wait on room_cv, which releases it). */
-int vx_coll_need_room(vex_collection *c)
+static int need_room(vex_collection *c)
 {
     int counted = 0;
     uint64_t fails;
@@ -123,6 +132,49 @@ int vx_coll_need_room(vex_collection *c)
                               "failed: %s",
                               c->apply.flush_msg);
     }
+}
+
+int vx_coll_need_room(vex_collection *c)
+{
+    uint64_t stalls = atomic_load(&c->counts.n_stalls), t0 = vx_now_ns();
+    int rc = need_room(c);
+    if (atomic_load(&c->counts.n_stalls) != stalls) {
+        /* a stall (counted once per write by need_room) */
+        uint64_t ns = vx_now_ns() - t0;
+        vx_hist_add(&c->met.h[VX_H_STALL], ns, VX_UNIT_TIME);
+        vx_log(&c->db->obs, VEX_LOG_WARNING, c->name,
+               "a write stalled %.3f ms (%s): frozen memtables wait for "
+               "their flush",
+               (double)ns / 1e6, rc == VEX_OK ? "resumed" : vex_errstr(rc));
+    }
+    return rc;
+}
+
+/* A flush or compaction failed with rc (the message in c->err): counted,
+ * and logged once, at error level; a background job's failure also goes
+ * into the health record. Called without apply.mu. */
+static void job_failed(vex_collection *c, int bg, const char *what, int rc,
+                       const char *msg, int counter)
+{
+    vx_count(&c->met, counter, 1);
+    if (bg) {
+        vx_count(&c->met, VX_C_BG_ERRORS, 1);
+        vx_obs_bg_error(&c->db->obs, c->name, rc, what, msg);
+    } else {
+        vx_log(&c->db->obs, VEX_LOG_ERROR, c->name, "%s failed (%s): %s", what,
+               vex_status_name(rc), msg);
+    }
+}
+
+/* A best-effort step failed (the next open repairs what it leaves):
+ * logged once as a warning. */
+static void best_effort_failed(vex_collection *c, const char *what,
+                               const vex_err *e)
+{
+    char msg[VEX_ERRMSG_MAX];
+    vx_err_copy((vex_err *)e, msg, sizeof msg);
+    vx_log(&c->db->obs, VEX_LOG_WARNING, c->name,
+           "%s failed (left for the next open to remove): %s", what, msg);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -192,13 +244,16 @@ static void remove_file(vex_collection *c, uint64_t number, int is_seg)
 {
     char name[64];
     char *p;
+    vex_err e;
     if (is_seg)
         vx_seg_file_name(name, sizeof name, number);
     else
         vx_manifest_file_name(name, sizeof name, number);
     p = vx_path_join(c->mem, c->dir, name);
-    if (p)
-        (void)c->db->vfs->methods->remove(c->db->vfs, p, NULL);
+    vx_err_init(&e);
+    if (p && c->db->vfs->methods->remove(c->db->vfs, p, &e) != VEX_OK)
+        best_effort_failed(c, "removing a replaced file", &e);
+    vx_err_destroy(&e);
     vx_mem_free(c->mem, p);
 }
 
@@ -367,16 +422,17 @@ static void builder_of(vex_collection *c, seg_builder *b)
     b->err = &c->err;
 }
 
-/* Flush the oldest frozen memtable (bg.flush_mu held). *did = 0 when there
- * was none. */
-static int flush_one(vex_collection *c, int *did)
+/* Flush the oldest frozen memtable (bg.flush_mu held); `bg`: for a
+ * background job (else vex_flush). *did = 0 when there was none. */
+static int flush_one(vex_collection *c, int bg, int *did)
 {
     seg_builder b;
-    int cancelled = 0;
+    int cancelled = 0, failed = 0;
     memtable *m;
     vseg *out = NULL;
     version *v, *nv = NULL;
-    uint64_t s, number;
+    uint64_t s, number, t0, rows = 0, bytes = 0, seg_no = 0;
+    char msg[VEX_ERRMSG_MAX];
     int rc;
 
     *did = 0;
@@ -397,6 +453,10 @@ static int flush_one(vex_collection *c, int *did)
     number = c->apply.next_file++;
     vx_mutex_unlock(&c->apply.mu);
 
+    t0 = vx_now_ns();
+    vx_log(&c->db->obs, VEX_LOG_INFO, c->name,
+           "flush started%s: memtable of %" PRIu64 " rows, %" PRIu64 " bytes",
+           bg ? "" : " (vex_flush)", mt_rows(m), vx_mt_memory(m));
     builder_of(c, &b);
     rc = vx_compact_flush_build(&b, m, s, number, &out, &cancelled);
     if (rc == VEX_OK && cancelled) {
@@ -453,8 +513,18 @@ static int flush_one(vex_collection *c, int *did)
             c->apply.flush_rc = rc;
             vx_err_copy(&c->err, c->apply.flush_msg, sizeof c->apply.flush_msg);
         }
+        failed = 1;
+        vx_err_copy(&c->err, msg, sizeof msg);
+    } else if (out) {
+        rows = out->info.n_rows;
+        bytes = out->info.file_size;
+        seg_no = out->info.number;
     }
     vx_mutex_unlock(&c->apply.mu);
+    if (failed) {
+        atomic_store(&c->met.flush_failing, 1);
+        job_failed(c, bg, "flush", rc, msg, VX_C_FLUSH_ERRORS);
+    }
     vx_version_unref(nv);
     vx_vseg_unref(out); /* the version holds it when published */
     if (rc == VEX_OK) {
@@ -466,9 +536,23 @@ static int flush_one(vex_collection *c, int *did)
             vx_mutex_unlock(&c->apply.mu);
             if (keep_from > m->freeze_seq)
                 keep_from = m->freeze_seq;
-            (void)vx_wal_drop_before(c->w, keep_from + 1, NULL);
+            vex_err e;
+            vx_err_init(&e);
+            if (vx_wal_drop_before(c->w, keep_from + 1, &e) != VEX_OK)
+                best_effort_failed(c, "removing flushed log files", &e);
+            vx_err_destroy(&e);
         }
         atomic_fetch_add(&c->counts.n_flushes, 1);
+        vx_hist_time(&c->met, VX_H_FLUSH, t0);
+        vx_count(&c->met, VX_C_FLUSH_ROWS, rows);
+        vx_count(&c->met, VX_C_FLUSH_BYTES, bytes);
+        if (atomic_exchange(&c->met.flush_failing, 0))
+            vx_log(&c->db->obs, VEX_LOG_INFO, c->name, "flush retry succeeded");
+        vx_obs_bg_ok(&c->db->obs);
+        vx_log(&c->db->obs, VEX_LOG_INFO, c->name,
+               "flush finished: segment %" PRIu64 ", %" PRIu64 " rows, %" PRIu64
+               " bytes, %.3f ms",
+               seg_no, rows, bytes, (double)(vx_now_ns() - t0) / 1e6);
         *did = 1;
     }
     vx_mt_unref(m);
@@ -489,8 +573,9 @@ static int compact_once(vex_collection *c, int all, int *did)
     version *v, *nv = NULL;
     vseg **in = NULL, *out = NULL, **segs = NULL;
     uint32_t *pick = NULL, n_in, k = 0;
-    uint64_t s, number;
-    int rc, cancelled = 0;
+    uint64_t s, number, t0, bytes_in = 0, bytes_out = 0, rows_out = 0;
+    int rc, cancelled = 0, bg = !all;
+    char msg[VEX_ERRMSG_MAX];
 
     *did = 0;
     VX_ASSERT_HELD(&c->bg.compact_mu);
@@ -502,7 +587,10 @@ static int compact_once(vex_collection *c, int all, int *did)
         vx_mutex_unlock(&c->apply.mu);
         vx_mem_free(c->mem, pick);
         vx_mem_free(c->mem, in);
-        return vx_coll_nomem(c);
+        rc = vx_coll_nomem(c);
+        vx_err_copy(&c->err, msg, sizeof msg);
+        job_failed(c, bg, "compaction", rc, msg, VX_C_COMPACT_ERRORS);
+        return rc;
     }
     policy.min_merge = c->db->opts.compact_min_merge;
     policy.max_merge = c->db->opts.compact_max_merge;
@@ -518,10 +606,16 @@ static int compact_once(vex_collection *c, int all, int *did)
     for (uint32_t i = 0; i < n_in; i++) {
         in[i] = v->segs[pick[i]];
         vx_vseg_ref(in[i]);
+        bytes_in += in[i]->info.file_size;
     }
     s = c->apply.last_seq;
     number = c->apply.next_file++;
     vx_mutex_unlock(&c->apply.mu);
+
+    t0 = vx_now_ns();
+    vx_log(&c->db->obs, VEX_LOG_INFO, c->name,
+           "compaction started%s: %u segments, %" PRIu64 " bytes",
+           bg ? "" : " (vex_compact)", n_in, bytes_in);
 
     builder_of(c, &b);
     rc = vx_compact_build(&b, in, n_in, s, number, &out, &cancelled);
@@ -572,6 +666,8 @@ static int compact_once(vex_collection *c, int all, int *did)
             atomic_fetch_add(&c->counts.n_compactions, 1);
             atomic_fetch_add(&c->counts.n_compacted_rows,
                              out ? out->info.n_rows : 0);
+            rows_out = out ? out->info.n_rows : 0;
+            bytes_out = out ? out->info.file_size : 0;
             *did = 1;
         }
     }
@@ -579,7 +675,23 @@ static int compact_once(vex_collection *c, int all, int *did)
         atomic_store(&out->obsolete, 1); /* not published: remove */
     if (rc != VEX_OK && !all)
         c->bg.compact_failed = 1;
+    if (rc != VEX_OK)
+        vx_err_copy(&c->err, msg, sizeof msg);
     vx_mutex_unlock(&c->apply.mu);
+    if (rc != VEX_OK) {
+        job_failed(c, bg, "compaction", rc, msg, VX_C_COMPACT_ERRORS);
+    } else if (*did) {
+        vx_hist_time(&c->met, VX_H_COMPACT, t0);
+        vx_count(&c->met, VX_C_COMPACT_ROWS, rows_out);
+        vx_count(&c->met, VX_C_COMPACT_BYTES_IN, bytes_in);
+        vx_count(&c->met, VX_C_COMPACT_BYTES_OUT, bytes_out);
+        vx_obs_bg_ok(&c->db->obs);
+        vx_log(&c->db->obs, VEX_LOG_INFO, c->name,
+               "compaction finished: %u segments of %" PRIu64
+               " bytes into %" PRIu64 " rows, %" PRIu64 " bytes, %.3f ms",
+               n_in, bytes_in, rows_out, bytes_out,
+               (double)(vx_now_ns() - t0) / 1e6);
+    }
     vx_version_unref(nv);
     vx_vseg_unref(out);
     for (uint32_t i = 0; i < n_in; i++)
@@ -625,7 +737,7 @@ int vex_flush(vex_collection *c)
         did = c->apply.flushed_seq < target;
         vx_mutex_unlock(&c->apply.mu);
         if (did)
-            rc = flush_one(c, &did);
+            rc = flush_one(c, 0, &did);
     }
     vx_mutex_unlock(&c->bg.flush_mu);
     if (rc == VEX_OK && c->db->opts.durability == VEX_DURABILITY_NONE)
@@ -642,7 +754,7 @@ static void job_flush(vex_collection *c)
     int did = 1, rc = VEX_OK;
     vx_mutex_lock(&c->bg.flush_mu);
     while (rc == VEX_OK && did && !atomic_load(&c->life.cancel))
-        rc = flush_one(c, &did);
+        rc = flush_one(c, 1, &did);
     vx_mutex_unlock(&c->bg.flush_mu);
     if (rc == VEX_OK && !atomic_load(&c->life.cancel) &&
         c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
@@ -663,7 +775,14 @@ static void warm_segments(vex_collection *c)
     for (uint32_t i = 0; i < s.v->n_segs && !atomic_load(&c->life.cancel);
          i++) {
         vx_ix *ix;
-        (void)vx_vseg_index(s.v->segs[i], &ix, &tmp);
+        if (vx_vseg_index(s.v->segs[i], &ix, &tmp) != VEX_OK) {
+            char msg[VEX_ERRMSG_MAX];
+            vx_err_copy(&tmp, msg, sizeof msg);
+            vx_log(&c->db->obs, VEX_LOG_WARNING, c->name,
+                   "damaged segment %" PRIu64
+                   " (searches that need it fail): %s",
+                   s.v->segs[i]->info.number, msg);
+        }
     }
     vx_coll_snap_drop(&s);
     vx_err_destroy(&tmp);
@@ -698,9 +817,15 @@ static void job_index(vex_collection *c)
         rc = vx_mt_index_to(a, n, &c->life.cancel, &c->err);
         vx_coll_snap_drop(&s);
         if (rc != VEX_OK) {
+            char msg[VEX_ERRMSG_MAX];
+            vx_err_copy(&c->err, msg, sizeof msg);
             vx_coll_fail(c, rc, "indexing the memtable failed");
+            vx_count(&c->met, VX_C_BG_ERRORS, 1);
+            vx_obs_bg_error(&c->db->obs, c->name, rc, "memtable indexing", msg);
             return;
         }
+        vx_log(&c->db->obs, VEX_LOG_DEBUG, c->name,
+               "memtable indexed up to row %" PRIu64, n);
     }
 }
 

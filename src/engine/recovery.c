@@ -14,6 +14,7 @@
  * with vex_collection_refresh).
  */
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "engine/coll_int.h"
@@ -446,9 +447,12 @@ static int load_rw(vex_collection *c)
     wal_options wo;
     wal_replay_stats st;
     orphan_ctx oc;
+    uint64_t t0 = vx_now_ns();
     int rc;
 
     memset(&m, 0, sizeof m);
+    memset(&st, 0, sizeof st);
+    oc.removed = 0;
     rc = vx_manifest_load(c->db->vfs, c->dir, c->mem, &c->err, &m);
     if (rc == VEX_NOTFOUND)
         rc = vx_err_set(&c->err, VEX_CORRUPT,
@@ -513,6 +517,28 @@ static int load_rw(vex_collection *c)
         goto out;
     }
 out:
+    if (rc == VEX_OK) {
+        vx_log(&c->db->obs, VEX_LOG_INFO, c->name,
+               "recovered in %.3f ms: manifest %" PRIu64 ", %u segments, "
+               "%" PRIu64 " leftover files removed, %" PRIu64
+               " log records replayed from %" PRIu64 " files (records "
+               "%" PRIu64 "..%" PRIu64 ")",
+               (double)(vx_now_ns() - t0) / 1e6, m.number, m.n_segments,
+               (uint64_t)oc.removed, st.n_delivered, st.n_files,
+               c->apply.flushed_seq + 1, st.next_seq ? st.next_seq - 1 : 0);
+        if (st.bytes_ignored)
+            vx_log(&c->db->obs, VEX_LOG_WARNING, c->name,
+                   "the log ended in a torn record (%" PRIu64
+                   " bytes cut: a write a crash interrupted, never "
+                   "acknowledged)",
+                   st.bytes_ignored);
+    } else {
+        char msg[VEX_ERRMSG_MAX];
+        vx_err_copy(&c->err, msg, sizeof msg);
+        vx_log(&c->db->obs, rc == VEX_CORRUPT ? VEX_LOG_ERROR : VEX_LOG_WARNING,
+               c->name, "recovery failed (%s)%s: %s", vex_status_name(rc),
+               rc == VEX_CORRUPT ? ", a damaged file" : "", msg);
+    }
     vx_manifest_free(&m, c->mem);
     return rc;
 }

@@ -386,14 +386,20 @@ int vex_search_results(vex_collection *c, const void *query, size_t k,
                        const vex_search_params *params, unsigned with,
                        vex_results *r)
 {
-    return results_search(c, query, k, 0, 0.0f, 0, params, with, r);
+    uint64_t t0 = vx_now_ns();
+    int rc = results_search(c, query, k, 0, 0.0f, 0, params, with, r);
+    vx_coll_search_done(c, 0, 1, t0, rc);
+    return rc;
 }
 
 int vex_range_search(vex_collection *c, const void *query, float radius,
                      size_t limit, const vex_search_params *params,
                      unsigned with, vex_results *r)
 {
-    return results_search(c, query, 0, 1, radius, limit, params, with, r);
+    uint64_t t0 = vx_now_ns();
+    int rc = results_search(c, query, 0, 1, radius, limit, params, with, r);
+    vx_coll_search_done(c, 1, 1, t0, rc);
+    return rc;
 }
 
 /* ---- accessors ---- */

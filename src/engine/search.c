@@ -10,6 +10,9 @@
  */
 #include <string.h>
 
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "engine/coll_int.h"
 #include "storage/plan.h"
 #include "storage/source.h"
@@ -131,19 +134,98 @@ static int search_check(vex_collection *c, size_t k,
     return VEX_OK;
 }
 
+/* Explain: why the planner chose what source i ran (plan.h's rules). */
+static void explain_reason(const vx_src_stats *st, int filtered, char *out,
+                           size_t size)
+{
+    uint64_t n = st->rows, m = st->matched;
+    uint64_t lim = n / 100 > VX_PLAN_SCAN_MIN ? n / 100 : VX_PLAN_SCAN_MIN;
+    if (!filtered)
+        snprintf(out, size, "no filter: %s",
+                 st->graph ? "graph walk, and exact over rows it does not reach"
+                           : "exact scan (no graph)");
+    else if (st->plan < 0)
+        snprintf(out, size, "filter matches none of %" PRIu64 " rows: skipped",
+                 n);
+    else if (st->plan == VX_PLAN_SCAN && !st->graph)
+        snprintf(out, size, "no graph: exact over the matching rows");
+    else if (st->plan == VX_PLAN_SCAN)
+        snprintf(out, size,
+                 "filter matches %" PRIu64 " of %" PRIu64 " rows (<= max(%d, "
+                 "rows/100) = %" PRIu64 "): exact",
+                 m, n, VX_PLAN_SCAN_MIN, lim);
+    else if (st->plan == VX_PLAN_POST)
+        snprintf(out, size,
+                 "filter matches %" PRIu64 " of %" PRIu64
+                 " rows (>= 90%%): graph walk, then the filter",
+                 m, n);
+    else
+        snprintf(out, size, "%s: graph walk through non-matching rows",
+                 st->counted ? "filter matches between the exact and post "
+                               "thresholds"
+                             : "matches not counted (a memtable tests rows "
+                               "as the walk meets them)");
+    if (st->fell_back) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "; found too few, redone exactly");
+    }
+}
+
+static void explain_fill(const vx_snap *s, uint32_t i, const vx_src_stats *st,
+                         const vx_work *w, int filtered, uint64_t ns,
+                         vex_source_explain *e)
+{
+    const vx_source *src = &s->v->src[i];
+    memset(e, 0, sizeof *e);
+    e->kind = src->m->kind;
+    if (src->m == &vx_segment_source)
+        e->segment = ((const vseg *)src->self)->info.number;
+    e->rows = st->rows;
+    e->searched = st->searched;
+    e->est_matches = UINT64_MAX;
+    e->matches = UINT64_MAX;
+    if (!st->searched)
+        return;
+    e->plan = st->plan < 0 ? (filtered ? VEX_PLAN_EXACT : VEX_PLAN_UNFILTERED)
+              : st->plan == VX_PLAN_SCAN  ? VEX_PLAN_EXACT
+              : st->plan == VX_PLAN_GRAPH ? VEX_PLAN_GRAPH
+                                          : VEX_PLAN_POST;
+    e->fell_back = st->fell_back;
+    e->has_graph = st->graph;
+    if (filtered && st->counted)
+        e->est_matches = st->matched;
+    if (filtered && st->found != VX_PLAN_MATCHES_UNKNOWN)
+        e->matches = st->found;
+    e->distances = w->distances;
+    e->nodes_visited = w->visited;
+    e->rows_scanned = w->scanned;
+    e->time_ns = ns;
+    explain_reason(st, filtered, e->reason, sizeof e->reason);
+}
+
 /* Search source i of snapshot s; its counters into s->qs. */
 static int search_source(vex_collection *c, const vx_snap *s, uint32_t i,
                          const vx_src_query *q, vex_hit *tmp, vex_topk *top)
 {
     vx_src_query qs = *q;
     vx_src_stats st;
+    vx_work w = {0, 0, 0};
+    int explain = s->qs && s->qs->ex && i < s->qs->ex_cap;
+    uint64_t t0 = explain ? vx_now_ns() : 0;
     int rc;
     qs.seq = s->seq;
+    if (explain)
+        qs.work = &w;
     rc = vx_source_search(&s->v->src[i], &qs, tmp, top, &st, &c->err);
+    if (explain)
+        explain_fill(s, i, &st, &w, q->where != NULL, vx_now_ns() - t0,
+                     &s->qs->ex[i]);
     if (s->qs && st.searched) {
         vx_qstats *x = s->qs;
         atomic_fetch_add(&x->sources, 1);
         atomic_fetch_add(&x->matched, st.matched);
+        if (st.plan < 0)
+            atomic_fetch_add(&x->plain, 1);
         if (st.plan >= 0)
             atomic_fetch_add(st.plan == VX_PLAN_SCAN    ? &x->exact
                              : st.plan == VX_PLAN_GRAPH ? &x->graph
@@ -292,6 +374,44 @@ int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
     return VEX_OK;
 }
 
+static void srch_qstats_init(vx_qstats *qs)
+{
+    qs->ex = NULL;
+    qs->ex_cap = 0;
+    atomic_init(&qs->sources, 0);
+    atomic_init(&qs->plain, 0);
+    atomic_init(&qs->exact, 0);
+    atomic_init(&qs->graph, 0);
+    atomic_init(&qs->post, 0);
+    atomic_init(&qs->fallbacks, 0);
+    atomic_init(&qs->matched, 0);
+    atomic_init(&qs->built, 0);
+}
+
+/* The plans of a search's sources into the collection's metrics. */
+static void srch_count_plans(vex_collection *c, vx_qstats *qs)
+{
+    vx_metrics *m = &c->met;
+    vx_count(m, VX_C_PLAN_UNFILTERED, atomic_load(&qs->plain));
+    vx_count(m, VX_C_PLAN_EXACT, atomic_load(&qs->exact));
+    vx_count(m, VX_C_PLAN_GRAPH, atomic_load(&qs->graph));
+    vx_count(m, VX_C_PLAN_POST, atomic_load(&qs->post));
+    vx_count(m, VX_C_FALLBACKS, atomic_load(&qs->fallbacks));
+}
+
+void vx_coll_search_done(vex_collection *c, int kind, size_t n_queries,
+                         uint64_t t0, int rc)
+{
+    vx_metrics *m;
+    if (!vx_coll_usable(c))
+        return;
+    m = &c->met;
+    vx_count(m, VX_C_SEARCH_KNN + kind, n_queries);
+    if (rc != VEX_OK)
+        vx_count(m, VX_C_SEARCH_ERRORS, 1);
+    vx_hist_time(m, VX_H_SEARCH_KNN + kind, t0);
+}
+
 int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
                        size_t k, const vex_search_params *params, vex_hit *hits,
                        vex_hit *tmp, size_t *n_hits)
@@ -301,18 +421,19 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
     vx_src_query q;
     int rc;
     *n_hits = 0;
-    atomic_init(&qs.sources, 0);
-    atomic_init(&qs.exact, 0);
-    atomic_init(&qs.graph, 0);
-    atomic_init(&qs.post, 0);
-    atomic_init(&qs.fallbacks, 0);
-    atomic_init(&qs.matched, 0);
-    atomic_init(&qs.built, 0);
+    srch_qstats_init(&qs);
+    if (params->stats && params->stats->struct_size >=
+                             VX_SIZE_UPTO(vex_search_stats, n_explain)) {
+        qs.ex = params->stats->explain;
+        qs.ex_cap = params->stats->explain_cap;
+    }
     vex_topk_init(&top, hits, k);
-    s->qs = params->stats ? &qs : NULL;
+    /* counted always: the metrics count the plans (count_plans) */
+    s->qs = &qs;
     query_of(c, query, k, params, &q);
     rc = search_snap(c, s, &q, search_width(c, params), tmp, &top);
     s->qs = NULL;
+    srch_count_plans(c, &qs);
     if (params->stats) {
         vex_search_stats full, *st = &full;
         vex_search_stats_init(st);
@@ -325,6 +446,10 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
         st->match_sets_built = atomic_load(&qs.built);
         st->unknown_fields = 0;
         st->unknown_field[0] = '\0';
+        /* the caller's inputs go back unchanged; the count of sources */
+        st->explain = qs.ex;
+        st->explain_cap = qs.ex_cap;
+        st->n_explain = s->v->n_src;
         if (rc == VEX_OK && params->where)
             unknown_fields(c, s, params->where, st);
         vx_abi_out(&VX_ABI_SEARCH_STATS, params->stats, st);
@@ -334,9 +459,9 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
     return rc;
 }
 
-int vex_search(vex_collection *c, const void *query, size_t k,
-               const vex_search_params *params, vex_hit *hits,
-               void *vectors_out, size_t *n_hits)
+static int srch_one(vex_collection *c, const void *query, size_t k,
+                    const vex_search_params *params, vex_hit *hits,
+                    void *vectors_out, size_t *n_hits)
 {
     vex_search_params dflt, pbuf;
     vex_hit stack_tmp[256], *tmp = stack_tmp;
@@ -383,6 +508,16 @@ int vex_search(vex_collection *c, const void *query, size_t k,
     return rc;
 }
 
+int vex_search(vex_collection *c, const void *query, size_t k,
+               const vex_search_params *params, vex_hit *hits,
+               void *vectors_out, size_t *n_hits)
+{
+    uint64_t t0 = vx_now_ns();
+    int rc = srch_one(c, query, k, params, hits, vectors_out, n_hits);
+    vx_coll_search_done(c, 0, 1, t0, rc);
+    return rc;
+}
+
 /* Batch: queries spread over the pool, each searched on the calling
  * worker over every source of one shared snapshot. */
 typedef struct search_batch_job {
@@ -413,13 +548,14 @@ static void search_batch_task(void *arg, size_t task, unsigned worker)
         b->rcs[worker] = rc;
 }
 
-int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
-                     size_t k, const vex_search_params *params, vex_hit *hits,
-                     size_t *n_hits)
+static int srch_batch(vex_collection *c, const void *queries, size_t n_queries,
+                      size_t k, const vex_search_params *params, vex_hit *hits,
+                      size_t *n_hits)
 {
     vex_search_params dflt, pbuf;
     search_batch_job b;
     vx_src_query q;
+    vx_qstats qs;
     vx_snap s;
     unsigned width;
     char why[160];
@@ -465,7 +601,11 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
         return vx_coll_nomem(c);
     }
     vx_coll_snap_take(c, &s);
+    srch_qstats_init(&qs);
+    s.qs = &qs;
     vx_pool_run(c->db->pool, n_queries, width, search_batch_task, &b);
+    s.qs = NULL;
+    srch_count_plans(c, &qs);
     vx_coll_snap_drop(&s);
     for (unsigned w = 0; w < width && rc == VEX_OK; w++)
         rc = b.rcs[w];
@@ -473,5 +613,15 @@ int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
     vx_mem_free(c->mem, b.rcs);
     if (rc != VEX_OK)
         memset(n_hits, 0, n_queries * sizeof *n_hits);
+    return rc;
+}
+
+int vex_search_batch(vex_collection *c, const void *queries, size_t n_queries,
+                     size_t k, const vex_search_params *params, vex_hit *hits,
+                     size_t *n_hits)
+{
+    uint64_t t0 = vx_now_ns();
+    int rc = srch_batch(c, queries, n_queries, k, params, hits, n_hits);
+    vx_coll_search_done(c, 2, n_queries, t0, rc);
     return rc;
 }

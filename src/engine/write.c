@@ -463,12 +463,21 @@ static void lead(vex_collection *c, vx_wreq *head, vx_wreq **lastp)
     rc = encode_group(c, head, last, n_setmeta, rec_len);
     if (rc != VEX_OK)
         goto done;
-log:
+log : {
+    /* under GROUP and FULL the append returns once synced: a log sync */
+    int syncs = c->db->opts.durability != VEX_DURABILITY_NONE;
+    uint64_t t0 = syncs ? vx_now_ns() : 0;
     rc = vx_wal_append(c->w, c->lead.rec, rec_len, &seq, &c->err);
     if (rc != VEX_OK) {
         vx_coll_fail(c, rc, "writing the log failed");
         goto done;
     }
+    if (syncs) {
+        vx_hist_time(&c->met, VX_H_SYNC, t0);
+        vx_hist_add(&c->met.h[VX_H_SYNC_ROWS], n_ops, VX_UNIT_COUNT);
+    }
+    vx_count(&c->met, VX_C_WRITE_ROWS, n_ops);
+}
     /* apply exactly what was logged, as replay will */
     {
         size_t pos = VX_LOGREC_HEADER;
@@ -514,7 +523,7 @@ done:
 }
 
 /* Enqueue a request and wait until a leader (maybe this thread) ran it. */
-int vx_coll_submit(vex_collection *c, vx_wreq *w)
+static int wq_submit(vex_collection *c, vx_wreq *w)
 {
     vx_wreq *last;
     size_t bytes;
@@ -571,6 +580,19 @@ int vx_coll_submit(vex_collection *c, vx_wreq *w)
     if (w->rc != VEX_OK)
         vx_err_set(&c->err, w->rc, "%s", w->msg);
     return w->rc;
+}
+
+int vx_coll_submit(vex_collection *c, vx_wreq *w)
+{
+    uint64_t t0 = vx_now_ns();
+    int rc = wq_submit(c, w);
+    if (vx_coll_usable(c) && !VX_COLL_RO(c)) {
+        vx_count(&c->met, VX_C_WRITES, 1);
+        if (rc != VEX_OK)
+            vx_count(&c->met, VX_C_WRITE_ERRORS, 1);
+        vx_hist_time(&c->met, VX_H_WRITE, t0);
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------------

@@ -254,6 +254,76 @@ int vx_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
     return 0;
 }
 
+void vx_blob_parts(const unsigned char *buf, uint64_t size,
+                   uint64_t parts[VX_BLOB_PARTS])
+{
+    uint32_t i, n, version, elem, dim;
+    uint64_t n_slots, vec_bytes, slots = 0;
+    int has_vectors = 0;
+    vx_rd h;
+    memset(parts, 0, VX_BLOB_PARTS * sizeof *parts);
+    if (size < VEX_BLOB_HEADER)
+        return;
+    h = vx_rd_new(buf, VEX_BLOB_HEADER);
+    vx_rd_seek(&h, 8, NULL);
+    version = vx_rd_u32(&h, NULL);
+    if (version != 1 && version != VEX_BLOB_VERSION)
+        return;
+    vx_rd_seek(&h, 20, NULL);
+    elem = vx_rd_u32(&h, NULL);
+    vx_rd_seek(&h, 28, NULL);
+    dim = vx_rd_u32(&h, NULL);
+    n_slots = vx_rd_u64(&h, NULL);
+    vec_bytes = elem == VEX_ELEM_BIT ? (dim + 7u) / 8u : (uint64_t)dim * 4u;
+    vx_rd_seek(&h, 60, NULL);
+    n = vx_rd_u32(&h, NULL);
+    vx_rd_seek(&h, BLOB_OFF_TABLE, NULL);
+    for (i = 0; i < n && i < VEX_BLOB_SECTIONS; i++) {
+        vex_blob_section s;
+        int part;
+        table_entry(&h, &s);
+        if (s.offset > size || s.length > size - s.offset)
+            continue;
+        switch (s.id) {
+        case VEX_SEC_VECTORS:
+            has_vectors = 1;
+            part = VX_BLOB_PART_VECTORS;
+            break;
+        case VEX_SEC_AUX:
+            part = VX_BLOB_PART_VECTORS;
+            break;
+        case VEX_SEC_CODES:
+        case VEX_SEC_QUANTIZER:
+            part = VX_BLOB_PART_CODES;
+            break;
+        case VEX_SEC_IDS:
+            part = VX_BLOB_PART_IDS;
+            break;
+        case VEX_SEC_SLOTS:
+            slots = s.length;
+            part = VX_BLOB_PART_GRAPH;
+            break;
+        case VEX_SEC_LEVELS:
+        case VEX_SEC_STATE:
+        case VEX_SEC_UPPER_OFF:
+        case VEX_SEC_UPPER:
+            part = VX_BLOB_PART_GRAPH;
+            break;
+        default:
+            continue;
+        }
+        parts[part] += s.length;
+    }
+    /* an unquantized HNSW keeps each vector in its level-0 slot */
+    if (slots && !has_vectors) {
+        uint64_t v = n_slots <= slots / (vec_bytes ? vec_bytes : 1)
+                         ? n_slots * vec_bytes
+                         : slots;
+        parts[VX_BLOB_PART_VECTORS] += v;
+        parts[VX_BLOB_PART_GRAPH] -= v;
+    }
+}
+
 const vex_blob_section *vx_blob_find(const vex_blob_info *info, uint32_t id)
 {
     uint32_t i;

@@ -84,6 +84,21 @@ int vx_blob_parse(const unsigned char *buf, uint64_t size, vex_blob_info *info,
 int vx_blob_cold_range(const unsigned char *buf, uint64_t size, uint64_t *off,
                        uint64_t *len);
 
+/* Bytes of an opened blob by part, for memory statistics: the vectors
+ * (VECTORS, AUX), quantized codes (CODES, QUANTIZER), the graph (SLOTS,
+ * LEVELS, STATE, UPPER_OFF, UPPER) and the ids, from the header's section
+ * table alone (bounds-checked against `size`; sections outside it are
+ * skipped, and a header of another version gives zeros). */
+enum {
+    VX_BLOB_PART_VECTORS,
+    VX_BLOB_PART_CODES,
+    VX_BLOB_PART_GRAPH,
+    VX_BLOB_PART_IDS,
+    VX_BLOB_PARTS
+};
+void vx_blob_parts(const unsigned char *buf, uint64_t size,
+                   uint64_t parts[VX_BLOB_PARTS]);
+
 /* The section with this id, or NULL. */
 const vex_blob_section *vx_blob_find(const vex_blob_info *info, uint32_t id);
 

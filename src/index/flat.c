@@ -928,6 +928,10 @@ static int flat_search(void *ix, const void *query, size_t k,
     flat_index *f = ix;
     int rc;
     pthread_rwlock_rdlock(&f->lock);
+    if (so->work) { /* a scan of every vector (quantized: of every code) */
+        so->work->scanned += f->n;
+        so->work->distances += f->n;
+    }
     if (flat_quantized(f))
         rc = flat_search_quant(f, query, k, so, hits, n_hits, err);
     else

@@ -522,7 +522,8 @@ static int handle_setup(vex_index *ix, const vex_index_options *opts,
     rc = vx_pool_create(&ix->mem, n_threads, &ix->pool);
     if (rc != VEX_OK) {
         ix->pool = NULL;
-        return vx_err_set(err, rc, "cannot start %u worker threads", n_threads);
+        return vx_err_set(err, rc, "cannot start %u worker threads%s",
+                          n_threads, rc == VEX_NOMEM ? ": out of memory" : "");
     }
     return VEX_OK;
 }

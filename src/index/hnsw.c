@@ -156,6 +156,8 @@ typedef struct hnsw_ctx {
     vq_dc *dc;    /* quantized: distance computer on codes */
     size_t beam_cap, sel_cap;
     size_t bytes;
+    /* the walk's work since the search began (vex_search_opts.work) */
+    uint64_t n_visit, n_dist;
 } hnsw_ctx;
 
 typedef struct hnsw {
@@ -564,6 +566,7 @@ static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
     while ((cur = beam_next(b)) >= 0) {
         const uint32_t *lk = links_of(h, (uint32_t)cur, l);
         uint32_t cnt = ld(lk), i, m = 0;
+        c->n_visit++;
         /* pass 1: unvisited neighbours; the first group's vectors are
          * fetched whole, the others' first lines */
         for (i = 0; i < cnt; i++) {
@@ -577,6 +580,7 @@ static void search_level(const hnsw *h, const vex_simd_table *s, hnsw_ctx *c,
                 __builtin_prefetch(vec_ptr(h, x), 0, 3);
             nb[m++] = x;
         }
+        c->n_dist += m;
         /* pass 2: distances four at a time, fetching the next group */
         for (i = 0; i < m; i += 4) {
             uint32_t g = m - i < 4 ? m - i : 4, j;
@@ -1710,6 +1714,7 @@ static void search_level_q(const hnsw *h, hnsw_ctx *c, uint16_t gen,
     while ((cur = beam_next(b)) >= 0) {
         const uint32_t *lk = links_of(h, (uint32_t)cur, 0);
         uint32_t cnt = ld(lk), i, m = 0;
+        c->n_visit++;
         for (i = 0; i < cnt; i++) {
             uint32_t x = ld(&lk[1 + i]);
             const char *cp;
@@ -1722,6 +1727,7 @@ static void search_level_q(const hnsw *h, hnsw_ctx *c, uint16_t gen,
                 __builtin_prefetch(cp + 64, 0, 3);
             nb[m++] = x;
         }
+        c->n_dist += m;
         for (i = 0; i < m; i++) {
             float d = qdist(h, dc, nb[i]);
             if (d < beam_bound(b)) {
@@ -1896,8 +1902,13 @@ static int hnsw_search(void *ix, const void *query, size_t k,
     if (rc == VEX_OK && (rc = ctx_dcs(h, 1, &c)) != VEX_OK)
         hnsw_ctx_release(h, 1, &c);
     if (rc == VEX_OK) {
+        c->n_visit = c->n_dist = 0;
         *n_hits =
             search_one(h, vx_simd(), c, so, query, k, width, NAN, hits, NULL);
+        if (so->work) {
+            so->work->visited += c->n_visit;
+            so->work->distances += c->n_dist;
+        }
         hnsw_ctx_release(h, 1, &c);
     } else {
         rc = vx_err_set(err, rc, "out of memory for search scratch");

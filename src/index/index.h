@@ -55,6 +55,14 @@ typedef struct vex_index_config {
  * plus the cut. Built once per user call (vx_ix_search_opts_init, then
  * the caller's fields, or vx_ix_check_params from public params) and
  * handed to every source unchanged; nothing below re-checks it. */
+/* The work one search did, for explain (vex_search_stats.explain):
+ * added to by the index and the sources when a caller asks for it. */
+typedef struct vx_work {
+    uint64_t distances; /* distances computed (to vectors or codes) */
+    uint64_t visited;   /* graph nodes expanded by a walk */
+    uint64_t scanned;   /* rows an exact pass examined */
+} vx_work;
+
 typedef struct vex_search_opts {
     unsigned n_threads; /* 0 = the whole pool */
     unsigned ef;        /* 0 = the index default; 0 for flat */
@@ -67,6 +75,9 @@ typedef struct vex_search_opts {
      * the beam in hnsw.c). INFINITY (the default) = no cut. Flat ignores
      * it: an exact scan has nothing to prune. */
     float cut;
+    /* k-NN only: when not NULL, the search adds its work here (NULL, the
+     * default, costs nothing) */
+    vx_work *work;
 } vex_search_opts;
 
 static inline int vex_accept(const vex_search_opts *so, uint64_t id)

@@ -152,6 +152,12 @@ typedef struct vex_vfs_methods {
      * or the file system has no hard links. The directory is not synced.
      * NULL in a vfs without hard links (callers copy instead). */
     int (*link)(vex_vfs *vfs, const char *from, const char *to, vex_err *err);
+    /* The operating system's descriptor of f, for I/O the table does not
+     * model (several reads submitted at once through io_uring, io/batch.h),
+     * or -1. NULL in a vfs whose files are not OS files (in memory) or
+     * whose reads must go through its own methods (the fault and crash
+     * wrappers): their batches are read one call at a time. */
+    int (*os_fd)(vex_file *f);
 } vex_vfs_methods;
 
 #define VEX_ADVICE_COLD 1

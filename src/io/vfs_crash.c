@@ -1157,6 +1157,7 @@ static const vex_vfs_methods crash_methods = {
     crash_mkdir,    crash_exists, crash_destroy, NULL, /* advise: a mapping is a
                                                           private copy */
     NULL, /* link: none, callers copy */
+    NULL, /* os_fd: reads go through the crash model */
 };
 
 int vx_vfs_crash_create(vex_vfs *base, const vex_allocator *alloc,

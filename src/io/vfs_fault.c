@@ -302,6 +302,7 @@ static const vex_vfs_methods fault_methods = {
     fault_mkdir,  fault_exists,   fault_destroy,
     fault_advise, NULL, /* link: none, so callers copy through the injected
                            calls */
+    NULL,               /* os_fd: reads go through the injected calls */
 };
 
 int vx_vfs_fault_create(vex_vfs *base, const vex_allocator *alloc,

@@ -431,11 +431,17 @@ static void posix_destroy(vex_vfs *v)
     vx_mem_free(&m, p);
 }
 
+static int posix_os_fd(vex_file *f)
+{
+    return ((posix_file *)f)->fd;
+}
+
 static const vex_vfs_methods posix_methods = {
     posix_open,     posix_close,  posix_read,    posix_write,    posix_size,
     posix_truncate, posix_sync,   posix_mmap,    posix_munmap,   posix_lock,
     posix_unlock,   posix_remove, posix_rename,  posix_sync_dir, posix_list,
     posix_mkdir,    posix_exists, posix_destroy, posix_advise,   posix_link,
+    posix_os_fd,
 };
 
 int vx_vfs_posix_create(const vex_allocator *alloc, vex_vfs **out)

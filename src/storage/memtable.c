@@ -93,6 +93,15 @@ void vx_mt_unref(memtable *m)
         vx_mem_free_aligned(m->mem, d->chunks[c]->vecs);
         vx_mem_free(m->mem, d->chunks[c]);
     }
+    /* the chunk a put made room in before it failed (mt_room): no rows */
+    {
+        uint64_t n = atomic_load(&m->n_rows);
+        size_t next = (size_t)((n + MT_CHUNK - 1) >> MT_CHUNK_SHIFT);
+        if (next < d->cap && d->chunks[next] != NULL) {
+            vx_mem_free_aligned(m->mem, d->chunks[next]->vecs);
+            vx_mem_free(m->mem, d->chunks[next]);
+        }
+    }
     dir_free(m->mem, d);
     vx_ix_free(m->ix);
     vx_cmap_destroy(&m->ids);
@@ -107,6 +116,10 @@ static int mt_room(memtable *m, uint64_t row)
     size_t ci = (size_t)(row >> MT_CHUNK_SHIFT);
     mt_chunk *ch;
     if ((row & (MT_CHUNK - 1)) != 0)
+        return VEX_OK;
+    /* a put that failed after making room (out of memory later on) left
+     * the chunk in place, without rows: it is this row's */
+    if (ci < d->cap && d->chunks[ci] != NULL)
         return VEX_OK;
     if (ci >= d->cap) {
         mt_dir *nd = vx_mem_calloc(
@@ -385,6 +398,7 @@ static int mt_src_knn(void *self, const vx_src_query *q,
     so.filter = mt_accept;
     so.filter_ctx = &h;
     so.cut = cut;
+    so.work = q->work;
     rc = vx_ix_search(m->ix, q->vec, k, &so, hits, n, err);
     if (rc != VEX_OK)
         return vx_ix_err_in(err, rc, "memtable");
@@ -405,6 +419,10 @@ static int mt_src_exact(void *self, const vx_src_query *q,
         return VEX_OK;
     qaux = m->cfg.elem == VEX_ELEM_F32 ? vx_exact_query_aux(&m->cfg, s, q->vec)
                                        : 0.0f;
+    if (q->work) { /* every row of the range gets its distance */
+        q->work->scanned += n - lo;
+        q->work->distances += n - lo;
+    }
     for (uint64_t b = lo; b < n;) {
         mt_chunk *ch = mt_chunk_of(m, b);
         unsigned r = (unsigned)(b & (MT_CHUNK - 1));

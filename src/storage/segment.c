@@ -67,15 +67,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text/postings.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
 #include "util/hex.h"
 #include "util/rd.h"
 
-#define SEG_VERSION 4u
+#define SEG_VERSION         5u
+#define SEG_VERSION_NO_TEXT 4u /* written when no key has a text */
 #define SEG_VERSION_MIN                                                        \
     2u                     /* version 2: the same without META sections,       \
-                              version 3 without PAYLOAD sections */
+                              version 3 without PAYLOAD sections, version 4    \
+                              without TEXT and POSTINGS sections */
 #define SEG_HDR_SIZE 512u  /* header bytes (CRC in the last 4) */
 #define SEG_ALIGN    4096u /* section alignment = the header page */
 #define SEG_CHUNK    (4u << 20)
@@ -120,6 +123,10 @@ struct seg {
     /* PAYLOAD section in the mapping: n_keys + 1 offsets, then bytes */
     const uint64_t *pay_off;
     const unsigned char *pay_bytes;
+    /* TEXT section (same layout as PAYLOAD) and the POSTINGS over it */
+    const uint64_t *text_off;
+    const unsigned char *text_bytes;
+    vt_postings *post;
     uint64_t *live; /* n_keys bits, bit k set: key k live (invariant 6) */
     int has_index;
     uint64_t idx_off, idx_len;
@@ -250,31 +257,32 @@ static int write_key_ids(vex_file *f, const uint64_t *key_ids,
     return VEX_OK;
 }
 
-/* Write the PAYLOAD section at off: n_keys + 1 offsets (dead keys
- * empty), then the live keys' payloads in key order, both through buf
- * (buf_n entries; payloads larger than it are written straight). */
-static int write_payloads(vex_file *f, const seg_write_info *wi,
-                          const uint64_t *live, uint64_t off, uint64_t *buf,
-                          size_t buf_n, uint32_t *crc, vex_err *err)
+/* Write the PAYLOAD (or TEXT) section at off: n_keys + 1 offsets (dead
+ * keys empty), then the live keys' bytes in key order, both through buf
+ * (buf_n entries; entries larger than it are written straight). */
+static int write_payloads(vex_file *f, uint64_t n_keys,
+                          const unsigned char *const *pay,
+                          const uint32_t *pay_len, const uint64_t *live,
+                          uint64_t off, uint64_t *buf, size_t buf_n,
+                          uint32_t *crc, vex_err *err)
 {
     unsigned char *bb = (unsigned char *)buf;
     size_t cap = buf_n * 8, used = 0;
     uint64_t k = 0, at = 0, pos = off;
     int rc = VEX_OK;
     /* the offsets: entry j is the sum of the lengths of keys below j */
-    while (k <= wi->n_keys && rc == VEX_OK) {
-        size_t j, n = wi->n_keys + 1 - k > buf_n ? buf_n
-                                                 : (size_t)(wi->n_keys + 1 - k);
+    while (k <= n_keys && rc == VEX_OK) {
+        size_t j, n = n_keys + 1 - k > buf_n ? buf_n : (size_t)(n_keys + 1 - k);
         for (j = 0; j < n; j++, k++) {
             buf[j] = at;
-            if (k < wi->n_keys && bit_get(live, k))
-                at += wi->pay_len[k];
+            if (k < n_keys && bit_get(live, k))
+                at += pay_len[k];
         }
         rc = write_chunks(f, bb, (uint64_t)n * 8, pos, crc, err);
         pos += (uint64_t)n * 8;
     }
-    for (k = 0; k < wi->n_keys && rc == VEX_OK; k++) {
-        size_t n = bit_get(live, k) ? wi->pay_len[k] : 0;
+    for (k = 0; k < n_keys && rc == VEX_OK; k++) {
+        size_t n = bit_get(live, k) ? pay_len[k] : 0;
         if (n == 0)
             continue;
         if (used + n > cap && used > 0) {
@@ -285,10 +293,10 @@ static int write_payloads(vex_file *f, const seg_write_info *wi,
         if (rc != VEX_OK)
             break;
         if (n > cap) {
-            rc = write_chunks(f, wi->pay[k], n, pos, crc, err);
+            rc = write_chunks(f, pay[k], n, pos, crc, err);
             pos += n;
         } else {
-            memcpy(bb + used, wi->pay[k], n);
+            memcpy(bb + used, pay[k], n);
             used += n;
         }
     }
@@ -352,6 +360,22 @@ static int check_input(const seg_write_info *wi, const char *path,
                               "%s: key %" PRIu64 ": payload of %u bytes at %p",
                               path, i, wi->pay_len[i],
                               (const void *)wi->pay[i]);
+    if ((wi->text == NULL) != (wi->text_len == NULL) ||
+        (wi->text != NULL && wi->analyzer == NULL))
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: text pointers, lengths and analyzer not all "
+                          "given",
+                          path);
+    for (i = 0; wi->text && i < wi->n_keys; i++) {
+        if (wi->text_len[i] > VT_MAX_TEXT ||
+            (wi->text_len[i] > 0 && wi->text[i] == NULL))
+            return vx_err_set(
+                err, VEX_INVALID, "%s: key %" PRIu64 ": text of %u bytes at %p",
+                path, i, wi->text_len[i], (const void *)wi->text[i]);
+        if (vx_text_check_utf8((const char *)wi->text[i], wi->text_len[i], path,
+                               err) != VEX_OK)
+            return VEX_INVALID;
+    }
     for (i = 1; i < n; i++)
         if (wi->ids[i] <= wi->ids[i - 1])
             return vx_err_set(err, VEX_INVALID,
@@ -385,21 +409,60 @@ static int check_input(const seg_write_info *wi, const char *path,
     return VEX_OK;
 }
 
+/* The POSTINGS section's blob: the live keys' texts analysed with
+ * wi->analyzer (keys without one, or dead, have no document), on m. */
+static int seg_build_postings(const seg_write_info *wi, const uint64_t *live,
+                              const vex_mem *m, unsigned char **out,
+                              size_t *out_len, const char *path, vex_err *err)
+{
+    vt_builder *b = NULL;
+    uint64_t k;
+    int rc;
+    if (wi->n_keys >= VT_NO_TEXT)
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: %" PRIu64 " keys, too many for text postings",
+                          path, wi->n_keys);
+    rc = vx_post_builder_new(m, wi->analyzer, VT_POST_BLOCK, &b, err);
+    for (k = 0; k < wi->n_keys && rc == VEX_OK; k++)
+        if (bit_get(live, k) && wi->text_len[k] > 0)
+            rc = vx_post_builder_add(b, (uint32_t)k, (const char *)wi->text[k],
+                                     wi->text_len[k], err);
+    if (rc == VEX_OK)
+        rc = vx_post_builder_finish(b, (uint32_t)wi->n_keys, out, out_len, err);
+    vx_post_builder_free(b);
+    if (rc != VEX_OK)
+        return vx_err_set(err, rc, "%s: text postings: %s", path,
+                          rc == VEX_NOMEM ? "out of memory" : "refused");
+    return VEX_OK;
+}
+
 int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
                  const vex_mem *mem, vex_err *err)
 {
     /* the sections in file order (the writer's layout, docs/FORMAT.md);
      * META and INDEX are written only when given */
-    enum { S_IDS, S_ROWKEYS, S_KEYIDS, S_META, S_PAYLOAD, S_INDEX, S_N };
-    static const uint32_t kinds[S_N] = {SEG_SEC_IDS,     SEG_SEC_ROWKEYS,
-                                        SEG_SEC_KEYIDS,  SEG_SEC_META,
-                                        SEG_SEC_PAYLOAD, SEG_SEC_INDEX};
+    enum {
+        S_IDS,
+        S_ROWKEYS,
+        S_KEYIDS,
+        S_META,
+        S_PAYLOAD,
+        S_TEXT,
+        S_POSTINGS,
+        S_INDEX,
+        S_N
+    };
+    static const uint32_t kinds[S_N] = {
+        SEG_SEC_IDS,     SEG_SEC_ROWKEYS, SEG_SEC_KEYIDS,   SEG_SEC_META,
+        SEG_SEC_PAYLOAD, SEG_SEC_TEXT,    SEG_SEC_POSTINGS, SEG_SEC_INDEX};
     unsigned char page[SEG_ALIGN];
     vex_mem m;
     vex_file *f = NULL;
     uint64_t *live = NULL, *buf = NULL;
     uint64_t off[S_N], len[S_N], end, total = 0;
-    uint32_t crc[S_N] = {0, 0, 0, 0, 0, 0};
+    uint32_t crc[S_N] = {0, 0, 0, 0, 0, 0, 0, 0};
+    unsigned char *post = NULL;
+    size_t post_len = 0;
     int present[S_N];
     size_t buf_n = 0;
     int n_sec = 0, i, rc;
@@ -423,7 +486,13 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     present[S_IDS] = present[S_ROWKEYS] = present[S_KEYIDS] = 1;
     present[S_META] = wi->meta != NULL;
     present[S_PAYLOAD] = wi->pay != NULL;
+    present[S_TEXT] = present[S_POSTINGS] = wi->text != NULL;
     present[S_INDEX] = wi->index_blob != NULL;
+    if (wi->text != NULL) {
+        rc = seg_build_postings(wi, live, &m, &post, &post_len, path, err);
+        if (rc != VEX_OK)
+            goto cleanup;
+    }
     len[S_IDS] = wi->n_rows * 8;
     len[S_ROWKEYS] = wi->n_rows * 8;
     len[S_KEYIDS] = wi->n_keys * 8;
@@ -435,6 +504,14 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
             if (bit_get(live, k))
                 len[S_PAYLOAD] += wi->pay_len[k];
     }
+    len[S_TEXT] = 0;
+    if (present[S_TEXT]) {
+        len[S_TEXT] = 8 * (wi->n_keys + 1);
+        for (uint64_t k = 0; k < wi->n_keys; k++)
+            if (bit_get(live, k))
+                len[S_TEXT] += wi->text_len[k];
+    }
+    len[S_POSTINGS] = post_len;
     len[S_INDEX] = wi->blob_size;
     end = SEG_ALIGN;
     for (i = 0; i < S_N; i++) {
@@ -452,7 +529,7 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         end = off[i] + len[i];
     }
     total = end;
-    if (wi->n_keys > 0 || wi->pay) {
+    if (wi->n_keys > 0 || wi->pay || wi->text) {
         buf_n = wi->n_keys + 1 > SEG_CHUNK / 8 ? SEG_CHUNK / 8
                                                : (size_t)wi->n_keys + 1;
         buf = vx_mem_alloc(&m, buf_n * 8);
@@ -478,14 +555,18 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
         if (rc == VEX_OK && i == S_KEYIDS) {
             rc = write_key_ids(f, wi->key_ids, live, wi->n_keys, off[i], buf,
                                buf_n, &crc[i], err);
-        } else if (rc == VEX_OK && i == S_PAYLOAD) {
-            rc = write_payloads(f, wi, live, off[i], buf, buf_n, &crc[i], err);
+        } else if (rc == VEX_OK && (i == S_PAYLOAD || i == S_TEXT)) {
+            rc = write_payloads(f, wi->n_keys,
+                                i == S_PAYLOAD ? wi->pay : wi->text,
+                                i == S_PAYLOAD ? wi->pay_len : wi->text_len,
+                                live, off[i], buf, buf_n, &crc[i], err);
         } else if (rc == VEX_OK) {
             rc = write_chunks(f,
-                              i == S_IDS       ? (const void *)wi->ids
-                              : i == S_ROWKEYS ? (const void *)wi->row_keys
-                              : i == S_META    ? (const void *)wi->meta
-                                               : wi->index_blob,
+                              i == S_IDS        ? (const void *)wi->ids
+                              : i == S_ROWKEYS  ? (const void *)wi->row_keys
+                              : i == S_META     ? (const void *)wi->meta
+                              : i == S_POSTINGS ? (const void *)post
+                                                : wi->index_blob,
                               len[i], off[i], &crc[i], err);
         }
         if (rc != VEX_OK)
@@ -495,7 +576,8 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
 
     memset(page, 0, sizeof page);
     memcpy(page + OFF_MAGIC, seg_magic, 8);
-    vex_put_u32le(page + OFF_VERSION, SEG_VERSION);
+    vex_put_u32le(page + OFF_VERSION,
+                  wi->text ? SEG_VERSION : SEG_VERSION_NO_TEXT);
     vex_put_u32le(page + OFF_HDR_SIZE, SEG_HDR_SIZE);
     vex_put_u64le(page + OFF_NUMBER, wi->number);
     vex_put_u32le(page + OFF_DIM, wi->dim);
@@ -534,6 +616,7 @@ cleanup:
         vex_vfs_remove(vfs, path, NULL); /* best effort (invariant 4) */
     vx_mem_free(&m, buf);
     vx_mem_free(&m, live);
+    vx_mem_free(&m, post);
     return rc;
 }
 
@@ -642,37 +725,79 @@ static int seg_check_keys(seg *s, uint64_t ids_off, uint64_t rk_off,
 /* The PAYLOAD section at off (len bytes, its CRC checked): n_keys + 1
  * offsets from 0, non-decreasing, steps of at most VEX_MAX_PAYLOAD and 0
  * for dead keys, the last equal to the bytes after the offsets. */
-static int seg_check_payloads(seg *s, uint64_t off, uint64_t len, vex_err *err)
+static int seg_check_payloads(seg *s, uint64_t off, uint64_t len,
+                              const char *what, uint64_t max,
+                              const uint64_t **offs,
+                              const unsigned char **bytes, vex_err *err)
 {
     uint64_t n = s->info.n_keys, head = 8 * (n + 1);
     const uint64_t *o;
     if (len < head)
         return seg_fail(err, VEX_CORRUPT, s->path, off,
-                        "payload section of %" PRIu64 " bytes, shorter than "
+                        "%s section of %" PRIu64 " bytes, shorter than "
                         "its %" PRIu64 " offsets",
-                        len, n + 1);
+                        what, len, n + 1);
     o = (const uint64_t *)(const void *)(s->base + off);
     if (o[0] != 0)
         return seg_fail(err, VEX_CORRUPT, s->path, off,
-                        "payload offsets do not start at 0");
+                        "%s offsets do not start at 0", what);
     for (uint64_t k = 0; k < n; k++) {
         uint64_t step = o[k + 1] - o[k];
-        if (o[k + 1] < o[k] || step > VEX_MAX_PAYLOAD ||
-            (step > 0 && !bit_get(s->live, k)))
-            return seg_fail(err, VEX_CORRUPT, s->path, off + 8 * (k + 1),
-                            "payload of key %" PRIu64 ": offset %" PRIu64
-                            " after %" PRIu64
-                            " (descending, longer than %u bytes, or a dead "
-                            "key's)",
-                            k, o[k + 1], o[k], (unsigned)VEX_MAX_PAYLOAD);
+        if (o[k + 1] < o[k] || step > max || (step > 0 && !bit_get(s->live, k)))
+            return seg_fail(
+                err, VEX_CORRUPT, s->path, off + 8 * (k + 1),
+                "%s of key %" PRIu64 ": offset %" PRIu64 " after %" PRIu64
+                " (descending, longer than %" PRIu64 " bytes, or a dead key's)",
+                what, k, o[k + 1], o[k], max);
     }
     if (o[n] != len - head)
         return seg_fail(err, VEX_CORRUPT, s->path, off + 8 * n,
-                        "payload offsets end at %" PRIu64 ", the section "
-                        "holds %" PRIu64 " bytes of payload",
-                        o[n], len - head);
-    s->pay_off = o;
-    s->pay_bytes = s->base + off + head;
+                        "%s offsets end at %" PRIu64 ", the section "
+                        "holds %" PRIu64 " bytes of %s",
+                        what, o[n], len - head, what);
+    *offs = o;
+    *bytes = s->base + off + head;
+    return VEX_OK;
+}
+
+/* The TEXT section (as a PAYLOAD section, each text valid UTF-8) and the
+ * POSTINGS blob over it, opened strictly: built with the keys' texts, so
+ * a key has a document exactly when it has a text. */
+static int seg_check_text(seg *s, uint64_t toff, uint64_t tlen, uint64_t poff,
+                          uint64_t plen, vex_err *err)
+{
+    uint64_t k, n = s->info.n_keys;
+    int rc = seg_check_payloads(s, toff, tlen, "text", VT_MAX_TEXT,
+                                &s->text_off, &s->text_bytes, err);
+    if (rc != VEX_OK)
+        return rc;
+    for (k = 0; k < n; k++) {
+        uint64_t a = s->text_off[k], b = s->text_off[k + 1];
+        if (vx_text_check_utf8((const char *)s->text_bytes + a, (size_t)(b - a),
+                               "text", NULL) != VEX_OK)
+            return seg_fail(err, VEX_CORRUPT, s->path, toff + 8 * (n + 1) + a,
+                            "text of key %" PRIu64 " is not valid UTF-8", k);
+    }
+    {
+        char name[VEX_ERRMSG_MAX / 2];
+        snprintf(name, sizeof name, "%s: postings section", s->path);
+        rc = vx_post_open(&s->mem, s->base + poff, (size_t)plen, name,
+                          (size_t)poff, &s->post, err);
+    }
+    if (rc != VEX_OK)
+        return rc;
+    if (vx_post_n_keys(s->post) != n)
+        return seg_fail(err, VEX_CORRUPT, s->path, poff,
+                        "postings cover %u keys, the segment has %" PRIu64,
+                        vx_post_n_keys(s->post), n);
+    for (k = 0; k < n; k++)
+        if ((s->text_off[k + 1] > s->text_off[k]) !=
+            (vx_post_doc_len(s->post, (uint32_t)k) != VT_NO_TEXT))
+            return seg_fail(err, VEX_CORRUPT, s->path, poff,
+                            "key %" PRIu64 " has %s text but %s document in "
+                            "the postings",
+                            k, s->text_off[k + 1] > s->text_off[k] ? "a" : "no",
+                            s->text_off[k + 1] > s->text_off[k] ? "no" : "a");
     return VEX_OK;
 }
 
@@ -691,6 +816,27 @@ void vx_seg_payload(const seg *s, uint64_t key, const unsigned char **p,
 uint64_t vx_seg_payload_bytes(const seg *s)
 {
     return s->pay_off ? s->pay_off[s->info.n_keys] : 0;
+}
+
+void vx_seg_text(const seg *s, uint64_t key, const char **p, size_t *len)
+{
+    *p = NULL;
+    *len = 0;
+    if (s->text_off == NULL || key >= s->info.n_keys ||
+        s->text_off[key + 1] == s->text_off[key])
+        return;
+    *p = (const char *)s->text_bytes + s->text_off[key];
+    *len = (size_t)(s->text_off[key + 1] - s->text_off[key]);
+}
+
+uint64_t vx_seg_text_bytes(const seg *s)
+{
+    return s->text_off ? s->text_off[s->info.n_keys] : 0;
+}
+
+const vt_postings *vx_seg_postings(const seg *s)
+{
+    return s->post;
 }
 
 void vx_seg_index_range(const seg *s, uint64_t *off, uint64_t *len)
@@ -721,6 +867,8 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     uint64_t size = s->len, prev_end = SEG_HDR_SIZE, z, total;
     uint32_t hsize, version, crc, want, n_sec, i;
     uint64_t pay_at = 0, pay_len = UINT64_MAX; /* UINT64_MAX: no section */
+    uint64_t text_at = 0, text_len = UINT64_MAX;
+    uint64_t post_at = 0, post_len = UINT64_MAX;
     vx_rd f, hr;
     int a;
 
@@ -822,13 +970,16 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                 as = &arr[a];
         if (as == NULL && kind != SEG_SEC_INDEX &&
             (kind != SEG_SEC_META || version < 3) &&
-            (kind != SEG_SEC_PAYLOAD || version < 4))
+            (kind != SEG_SEC_PAYLOAD || version < 4) &&
+            ((kind != SEG_SEC_TEXT && kind != SEG_SEC_POSTINGS) || version < 5))
             return seg_fail(err, VEX_UNSUPPORTED, path, eoff,
                             "section %u has unknown kind %u", i, kind);
-        if (as                        ? as->seen
-            : kind == SEG_SEC_META    ? s->meta != NULL
-            : kind == SEG_SEC_PAYLOAD ? pay_len != UINT64_MAX
-                                      : s->has_index)
+        if (as                         ? as->seen
+            : kind == SEG_SEC_META     ? s->meta != NULL
+            : kind == SEG_SEC_PAYLOAD  ? pay_len != UINT64_MAX
+            : kind == SEG_SEC_TEXT     ? text_len != UINT64_MAX
+            : kind == SEG_SEC_POSTINGS ? post_len != UINT64_MAX
+                                       : s->has_index)
             return seg_fail(err, VEX_CORRUPT, path, eoff,
                             "section %u repeats kind %u", i, kind);
         if (off % SEG_ALIGN != 0 || off < prev_end || off > size ||
@@ -860,16 +1011,28 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
                                 "%s section checksum mismatch (stored "
                                 "0x%08x, computed 0x%08x)",
                                 as->name, scrc, want);
-        } else if (kind == SEG_SEC_PAYLOAD) {
+        } else if (kind == SEG_SEC_PAYLOAD || kind == SEG_SEC_TEXT ||
+                   kind == SEG_SEC_POSTINGS) {
             /* checked after the keys (dead keys must be empty) */
-            pay_at = off;
-            pay_len = len;
+            const char *what = kind == SEG_SEC_PAYLOAD ? "payload"
+                               : kind == SEG_SEC_TEXT  ? "text"
+                                                       : "postings";
+            if (kind == SEG_SEC_PAYLOAD) {
+                pay_at = off;
+                pay_len = len;
+            } else if (kind == SEG_SEC_TEXT) {
+                text_at = off;
+                text_len = len;
+            } else {
+                post_at = off;
+                post_len = len;
+            }
             want = vex_crc32c(h + off, (size_t)len);
             if (want != scrc)
                 return seg_fail(err, VEX_CORRUPT, path, off,
-                                "payload section checksum mismatch (stored "
+                                "%s section checksum mismatch (stored "
                                 "0x%08x, computed 0x%08x)",
-                                scrc, want);
+                                what, scrc, want);
         } else if (kind == SEG_SEC_META) {
             /* kept as it is: its columns are checked strictly when
              * opened (vx_vm_colset_open) */
@@ -904,7 +1067,13 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     a = seg_check_keys(s, arr[A_IDS].off, arr[A_ROWKEYS].off, arr[A_KEYIDS].off,
                        err);
     if (a == VEX_OK && pay_len != UINT64_MAX)
-        a = seg_check_payloads(s, pay_at, pay_len, err);
+        a = seg_check_payloads(s, pay_at, pay_len, "payload", VEX_MAX_PAYLOAD,
+                               &s->pay_off, &s->pay_bytes, err);
+    if (a == VEX_OK && (text_len == UINT64_MAX) != (post_len == UINT64_MAX))
+        return seg_fail(err, VEX_CORRUPT, path, OFF_N_SECTIONS,
+                        "a text section without postings or the reverse");
+    if (a == VEX_OK && text_len != UINT64_MAX)
+        a = seg_check_text(s, text_at, text_len, post_at, post_len, err);
     return a;
 }
 
@@ -1055,6 +1224,7 @@ void vx_seg_close(seg *s)
     if (s == NULL)
         return;
     mem = s->mem;
+    vx_post_close(s->post); /* points into the mapping */
     if (s->base && s->mapped)
         vex_file_munmap(s->file, s->base, s->len, NULL);
     else if (s->base)

@@ -14,9 +14,12 @@
  * Part of the storage layer, on the io layer (every file access goes
  * through a vex_vfs); internal, nothing here is public API.
  *
- * Keys and rows (format version 4; versions 2 and 3, still read, lack
- * the optional PAYLOAD section (the keys' payloads), and version 2 also
- * the optional META section: the keys' metadata by column). The index blob is
+ * Keys and rows (format version 5, written only for a segment with texts,
+ * else version 4; versions 2 to 4, still read, lack the optional TEXT and
+ * POSTINGS sections (the keys' texts and their BM25 postings), versions 2
+ * and 3 also the optional PAYLOAD section (the keys' payloads), and
+ * version 2 also the optional META section: the keys' metadata by
+ * column). The index blob is
  * keyed by INDEX KEYS 0..n_keys-1, not by user ids, so that a memtable whose
  * index is keyed by row number can be flushed with its graph unchanged. Some
  * keys may be dead: rows overwritten or deleted before the flush still sit in
@@ -74,6 +77,7 @@
 #include <stdint.h>
 
 #include "io/vfs.h"
+#include "text/postings.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "vexdb.h"
@@ -92,7 +96,9 @@ enum {
     SEG_SEC_ROWKEYS = 3, /* n_rows index keys, one per id */
     SEG_SEC_KEYIDS = 4,  /* n_keys user ids, one per key (0: dead) */
     SEG_SEC_META = 5,    /* metadata columns of the keys (format 3) */
-    SEG_SEC_PAYLOAD = 6  /* payloads of the keys (format 4) */
+    SEG_SEC_PAYLOAD = 6, /* payloads of the keys (format 4) */
+    SEG_SEC_TEXT = 7,    /* texts of the keys (format 5) */
+    SEG_SEC_POSTINGS = 8 /* BM25 postings of those texts (format 5) */
 };
 
 typedef struct seg_write_info {
@@ -127,6 +133,15 @@ typedef struct seg_write_info {
      * keys are written without one, whatever is given for them. */
     const unsigned char *const *pay;
     const uint32_t *pay_len;
+    /* Texts (format 5): NULL = no TEXT and POSTINGS sections (the file is
+     * then written as format 4). Otherwise n_keys entries as for the
+     * payloads: key k's text is text_len[k] bytes of valid UTF-8 at
+     * text[k] (0: none, at most VT_MAX_TEXT); dead keys are written
+     * without one. The POSTINGS section is built here from the live keys'
+     * texts, analysed with *analyzer (required with text). */
+    const unsigned char *const *text;
+    const uint32_t *text_len;
+    const vt_analyzer *analyzer;
 } seg_write_info;
 
 /* Write the segment described by `wi` to `path`, created exclusively
@@ -225,6 +240,19 @@ void vx_seg_payload(const seg *s, uint64_t key, const unsigned char **p,
                     size_t *len);
 /* Bytes of payload the segment stores (0 without a PAYLOAD section). */
 uint64_t vx_seg_payload_bytes(const seg *s);
+/* Key `key`'s text: *p (in the mapping, not NUL-terminated) and *len; *p
+ * NULL and *len 0 when it has none (no TEXT section: format 2 to 4, or
+ * written without texts; a dead key; key >= n_keys). Checked whole by
+ * vx_seg_open (checksum, offsets, each text valid UTF-8, dead keys
+ * empty). O(1), no lock. */
+void vx_seg_text(const seg *s, uint64_t key, const char **p, size_t *len);
+/* Bytes of text the segment stores (0 without a TEXT section). */
+uint64_t vx_seg_text_bytes(const seg *s);
+/* The BM25 postings of the keys' texts (text/postings.h; keys are the
+ * segment's index keys, a key has a document exactly when it has a
+ * text), opened and checked whole by vx_seg_open; NULL without a
+ * POSTINGS section. Valid until vx_seg_close; any thread. */
+const vt_postings *vx_seg_postings(const seg *s);
 
 /* The INDEX section: *blob points into the mapping (64-byte aligned, as
  * vx_ix_open_buffer needs for in-place use) and *size is its length.

@@ -7,9 +7,26 @@
 
 #include <math.h>
 
+#include "index/index.h"
 #include "storage/plan.h"
 
 #define POST_STACK 256 /* POST candidates on the stack */
+
+/* An exact pass over the matching rows; with q->work, *found gets the
+ * visible matches it computed distances to. */
+static int exact_found(const vx_source *s, const vx_src_query *q,
+                       const vx_src_accept *acc, vex_topk *top, uint64_t *found,
+                       vex_err *err)
+{
+    uint64_t d0 = q->work ? q->work->distances : 0;
+    int rc = s->m->exact(s->self, q, acc, 0, top, err);
+    /* a source without a match set (a memtable) computes distances to
+     * rows before testing the filter: its matches are not counted */
+    if (q->work)
+        *found =
+            s->m->match ? q->work->distances - d0 : VX_PLAN_MATCHES_UNKNOWN;
+    return rc;
+}
 
 static void push_hits(const vx_source *s, const vex_hit *h, size_t n,
                       const uint64_t *bits, vex_topk *top)
@@ -52,6 +69,10 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
     st->fell_back = 0;
     st->built = 0;
     st->matched = 0;
+    st->rows = rows;
+    st->graph = acc.indexed > 0 && s->m->has_graph(s->self);
+    st->found = 0;
+    st->counted = 0;
     if (rows == 0)
         return VEX_OK;
     st->searched = 1;
@@ -64,6 +85,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             return rc;
         m = match->count;
         st->matched = m;
+        st->counted = 1;
         acc.bits = match->bits;
         acc.where = NULL; /* the bits say it */
         if (m == 0)
@@ -74,7 +96,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
     st->plan = (int)plan.kind;
     switch (plan.kind) {
     case VX_PLAN_SCAN:
-        rc = s->m->exact(s->self, q, &acc, 0, top, err);
+        rc = exact_found(s, q, &acc, top, &st->found, err);
         break;
     case VX_PLAN_GRAPH:
         rc = s->m->knn(s->self, q, &acc, q->k, INFINITY, tmp, &n, err);
@@ -82,11 +104,12 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             break;
         if (n >= plan.want) {
             push_hits(s, tmp, n, NULL, top);
+            st->found = n;
             rc = s->m->exact(s->self, q, &acc, 1, top, err);
         } else {
             /* the walk found too few matches: every row exactly */
             st->fell_back = 1;
-            rc = s->m->exact(s->self, q, &acc, 0, top, err);
+            rc = exact_found(s, q, &acc, top, &st->found, err);
         }
         break;
     case VX_PLAN_POST: {
@@ -114,10 +137,11 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
                 (size_t)((acc.bits[more[i].id >> 6] >> (more[i].id & 63)) & 1);
         if (got >= plan.want) {
             push_hits(s, more, n, acc.bits, top);
+            st->found = got;
             rc = s->m->exact(s->self, q, &acc, 1, top, err);
         } else {
             st->fell_back = 1;
-            rc = s->m->exact(s->self, q, &acc, 0, top, err);
+            rc = exact_found(s, q, &acc, top, &st->found, err);
         }
         break;
     }

@@ -62,6 +62,9 @@ typedef struct vx_src_query {
     const vmf_filter *where;  /* a compiled metadata filter, or NULL */
     const vx_mkey *where_key; /* its canonical text (names match sets) */
     const vex_mem *mem;       /* for the rare buffer too big for the stack */
+    /* explain: when not NULL, the index walks and exact passes add their
+     * work here (index/index.h) */
+    struct vx_work *work;
 } vx_src_query;
 
 /* What one source search did (vx_source_search). */
@@ -71,6 +74,13 @@ typedef struct vx_src_stats {
     int fell_back;    /* a GRAPH or POST plan redone exactly */
     int built;        /* the match set was built, not found cached */
     uint64_t matched; /* rows the filter matched (sources that count) */
+    /* for explain: the planner's inputs and what the plan found */
+    uint64_t rows;  /* refs of the source */
+    int graph;      /* an index graph reaches some of its rows */
+    int counted;    /* `matched` was counted (a match set: segments) */
+    uint64_t found; /* filtered: matching rows the plan found (the walk's
+                       matching hits, or the exact pass's visible matches
+                       when q->work counts them); 0 without a filter */
 } vx_src_stats;
 
 typedef struct vx_source_methods {

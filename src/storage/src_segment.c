@@ -134,6 +134,7 @@ static int seg_src_knn(void *self, const vx_src_query *q,
     }
     so.refine = q->refine;
     so.cut = cut;
+    so.work = q->work;
     /* the hook only when something is to be filtered: deletes published
      * after the snapshot have larger sequence numbers, so a segment with
      * no delete array now had none then */
@@ -185,6 +186,8 @@ static int exact_keys(vseg *g, vx_ix *ix, const vx_src_query *q,
             uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
             unsigned char *v = buf + cnt * vb;
             word &= word - 1;
+            if (q->work)
+                q->work->scanned++;
             if (!vseg_visible(g, key, acc->seq) ||
                 (acc->filter &&
                  !acc->filter(vx_seg_key_id(g->s, key), acc->filter_ctx)))
@@ -195,6 +198,8 @@ static int exact_keys(vseg *g, vx_ix *ix, const vx_src_query *q,
             }
             aux[cnt] = f32 ? vx_exact_vec_aux(cfg, st, v) : 0.0f;
             keys[cnt++] = key;
+            if (q->work)
+                q->work->distances++;
             if (cnt == block) {
                 vx_exact_block(cfg, st, q->vec, qaux, buf, cnt, aux, dist);
                 for (size_t j = 0; j < cnt; j++)

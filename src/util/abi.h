@@ -81,9 +81,18 @@ typedef struct vx_abi_layout {
 /* vex_record is new in 0.2.0: its first layout is its current one. */
 #define VX_ABI_RECORD                                                          \
     VX_ABI_LAYOUT(vex_record, payload_len, "record", "vex_record_init")
+/* vex_search_stats: 0.1.0, then 0.3.0 (unknown_field), then explain */
 #define VX_ABI_SEARCH_STATS                                                    \
-    VX_ABI_LAYOUT(vex_search_stats, match_sets_built, "params.stats",          \
-                  "vex_search_stats_init")
+    ((vx_abi_layout){"params.stats",                                           \
+                     "vex_search_stats_init",                                  \
+                     3,                                                        \
+                     {VX_SIZE_UPTO(vex_search_stats, match_sets_built),        \
+                      VX_SIZE_UPTO(vex_search_stats, unknown_field),           \
+                      sizeof(vex_search_stats)}})
+
+/* vex_health is new in 0.4.0: its first layout is its current one. */
+#define VX_ABI_HEALTH                                                          \
+    VX_ABI_LAYOUT(vex_health, sticky_message, "health", "vex_health_init")
 
 /* Bytes of a caller's struct of `size` bytes that belong to a layout the
  * library knows: the end of the newest layout not longer than `size`, or

@@ -30,6 +30,7 @@ extern const vex_cmd vex_cmd_import;
 extern const vex_cmd vex_cmd_verify;
 extern const vex_cmd vex_cmd_dump;
 extern const vex_cmd vex_cmd_backup;
+extern const vex_cmd vex_cmd_metrics;
 
 /* seconds on CLOCK_MONOTONIC */
 double vex_cli_now(void);

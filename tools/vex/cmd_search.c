@@ -6,7 +6,9 @@
  * metadata filter (`--where`, formerly `--filter`, the language of
  * docs/FILTERS.md) and printing each hit's metadata (`--meta`), read from
  * one reused vex_results handle; `--stats` adds each query's time and the
- * plans its sources were searched with (vex_search_stats). The query is
+ * plans its sources were searched with (vex_search_stats), `--explain`
+ * one line per source: the plan and why, estimated and found matches,
+ * distances, graph nodes, rows scanned, time. The query is
  * one vector given inline (`--vector 0.1,0.2,...`) or the vectors of a
  * file (`--queries FILE`, texmex or .npy, the first `--limit` of them).
  * Nothing is written: the database is opened read-only.
@@ -21,6 +23,80 @@
 #include "readers.h"
 #include "vexdb.h"
 
+#define EXPLAIN_MAX 256 /* sources explained per query */
+
+static const char *search_plan_name(int plan)
+{
+    static const char *const names[] = {"unfiltered", "exact", "graph", "post"};
+    return plan >= 0 && plan < 4 ? names[plan] : "?";
+}
+
+/* A count of explain, or "-" when not counted (UINT64_MAX). */
+static const char *search_count(uint64_t v, char *buf, size_t size)
+{
+    if (v == UINT64_MAX)
+        return "-";
+    snprintf(buf, size, "%" PRIu64, v);
+    return buf;
+}
+
+static void search_explain_text(const vex_source_explain *ex, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const vex_source_explain *e = &ex[i];
+        char est[24], found[24];
+        if (e->kind == NULL)
+            continue;
+        if (e->segment)
+            printf("  segment %-6" PRIu64, e->segment);
+        else
+            printf("  %-14s", e->kind);
+        if (!e->searched) {
+            printf(" empty\n");
+            continue;
+        }
+        printf(" %-10s rows %-9" PRIu64 " matches est %s found %s\n"
+               "      distances %" PRIu64 ", graph nodes %" PRIu64
+               ", rows scanned %" PRIu64 ", %.3f ms\n"
+               "      why: %s\n",
+               search_plan_name(e->plan), e->rows,
+               search_count(e->est_matches, est, sizeof est),
+               search_count(e->matches, found, sizeof found), e->distances,
+               e->nodes_visited, e->rows_scanned, (double)e->time_ns / 1e6,
+               e->reason);
+    }
+}
+
+static void search_explain_json(const vex_source_explain *ex, uint32_t n)
+{
+    printf(",\"explain\":[");
+    for (uint32_t i = 0, first = 1; i < n; i++) {
+        const vex_source_explain *e = &ex[i];
+        if (e->kind == NULL)
+            continue;
+        printf("%s{\"source\":\"%s\",\"segment\":%" PRIu64 ",\"rows\":%" PRIu64
+               ",\"searched\":%s",
+               first ? "" : ",", e->kind, e->segment, e->rows,
+               e->searched ? "true" : "false");
+        first = 0;
+        if (e->searched) {
+            printf(",\"plan\":\"%s\",\"fell_back\":%s,\"reason\":",
+                   search_plan_name(e->plan), e->fell_back ? "true" : "false");
+            vex_cli_json_string(stdout, e->reason);
+            if (e->est_matches != UINT64_MAX)
+                printf(",\"est_matches\":%" PRIu64, e->est_matches);
+            if (e->matches != UINT64_MAX)
+                printf(",\"matches\":%" PRIu64, e->matches);
+            printf(",\"distances\":%" PRIu64 ",\"graph_nodes\":%" PRIu64
+                   ",\"rows_scanned\":%" PRIu64 ",\"ms\":%.3f",
+                   e->distances, e->nodes_visited, e->rows_scanned,
+                   (double)e->time_ns / 1e6);
+        }
+        putchar('}');
+    }
+    putchar(']');
+}
+
 static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                       int n_pos)
 {
@@ -29,6 +105,8 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *flt = &vals[vex_args_index(cmd, "where")];
     const vex_optval *flt_old = &vals[vex_args_index(cmd, "filter")];
     int show_stats = vals[vex_args_index(cmd, "stats")].given;
+    int explain = vals[vex_args_index(cmd, "explain")].given;
+    vex_source_explain *ex = NULL;
     const vex_optval *kv = &vals[vex_args_index(cmd, "k")];
     uint32_t k = kv->given ? (uint32_t)kv->u : 10;
     uint32_t ef = (uint32_t)vals[vex_args_index(cmd, "ef")].u;
@@ -115,6 +193,8 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     }
     if (vex_results_create(NULL, &res) != VEX_OK)
         goto nomem;
+    if (explain && (ex = calloc(EXPLAIN_MAX, sizeof *ex)) == NULL)
+        goto nomem;
     for (uint64_t q = 0; q < nq; q++) {
         vex_search_params sp;
         vex_search_stats st;
@@ -128,6 +208,11 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         sp.ef_search = cfg.index_kind == VEX_INDEX_HNSW ? ef : 0;
         sp.where = where;
         sp.stats = &st;
+        if (ex) {
+            memset(ex, 0, EXPLAIN_MAX * sizeof *ex);
+            st.explain = ex;
+            st.explain_cap = EXPLAIN_MAX;
+        }
         t0 = vex_cli_now();
         rc = rad->given ? vex_range_search(c, queries + q * cfg.dim,
                                            (float)radius, k, &sp, with, res)
@@ -173,16 +258,27 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         if (json && show_stats)
             printf("],\"ms\":%.3f,\"plan\":{\"sources\":%u,\"exact\":%u,"
                    "\"graph\":%u,\"post\":%u,\"fallbacks\":%u,"
-                   "\"match_sets_built\":%u,\"rows_matched\":%" PRIu64 "}}\n",
+                   "\"match_sets_built\":%u,\"rows_matched\":%" PRIu64 "}",
                    ms, st.sources, st.plan_exact, st.plan_graph, st.plan_post,
                    st.fallbacks, st.match_sets_built, st.rows_matched);
         else if (json)
-            printf("]}\n");
+            printf("]");
+        if (json && ex)
+            search_explain_json(ex, st.n_explain < EXPLAIN_MAX ? st.n_explain
+                                                               : EXPLAIN_MAX);
+        if (json)
+            printf("}\n");
         if (!json && show_stats)
             printf("(%zu hits in %.3f ms; %u sources searched: %u exact, %u "
                    "graph, %u post-filtered, %u fallbacks to exact%s)\n",
                    n, ms, st.sources, st.plan_exact, st.plan_graph,
                    st.plan_post, st.fallbacks, where ? "" : "; no filter");
+        if (!json && ex) {
+            printf("(explain: %zu hits in %.3f ms, %u sources%s)\n", n, ms,
+                   st.n_explain, where ? "" : ", no filter");
+            search_explain_text(ex, st.n_explain < EXPLAIN_MAX ? st.n_explain
+                                                               : EXPLAIN_MAX);
+        }
         if (!json && cut)
             printf("(more than %u records within the radius: the nearest "
                    "%u shown; raise --k)\n",
@@ -194,6 +290,7 @@ nomem:
     fprintf(stderr, "vex search: out of memory\n");
 out:
     vex_results_free(res);
+    free(ex);
     free(one);
     vexio_vectors_free(&qs);
     vex_filter_free(where);
@@ -223,6 +320,9 @@ static const vex_opt search_opts[] = {
     {"stats", VEX_OPT_FLAG, NULL, 0, 0, 0,
      "print each query's time and plan: sources searched exactly, by "
      "graph, post-filtered, and fallbacks"},
+    {"explain", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "print per source (memtable, segment) the plan and why, estimated and "
+     "found matches, distances, graph nodes, rows scanned and time"},
     {"meta", VEX_OPT_FLAG, NULL, 0, 0, 0, "print each hit's metadata"},
     {"json", VEX_OPT_FLAG, NULL, 0, 0, 0, "one JSON object per query"},
 };
@@ -242,6 +342,7 @@ const vex_cmd vex_cmd_search = {
     "whose message points at the problem; a filter naming a field no\n"
     "record has is searched, with a warning. --stats shows how each\n"
     "query ran: time, and the plan chosen per source (memtable or\n"
-    "segment; docs/FILTERS.md).\n",
+    "segment; docs/FILTERS.md); --explain shows each source's plan, why\n"
+    "it was chosen and the work it did (docs/observability.md).\n",
     run_search,
 };

@@ -32,6 +32,7 @@ static const vex_cmd *const commands[] = {
     &vex_cmd_gen,
     &vex_cmd_get,
     &vex_cmd_import,
+    &vex_cmd_metrics,
     &vex_cmd_info,
     &vex_cmd_search,
     &vex_cmd_stats,
