@@ -5,7 +5,9 @@
  * passes, never into the handle's message (which the public wrapper
  * owns), so concurrent failures on one index each read their own message;
  * a failed create or open leaves nothing behind; the refusals that
- * vx_ix_train_own treats as success write nothing.
+ * vx_ix_train_own treats as success write nothing; vx_ix_links copies
+ * out a graph whose level-0 links reach every live node from the entry
+ * point and never name a removed one.
  *
  * A search is made to fail without touching the index: the allocator
  * refuses everything, and the search asks for a beam wider than any
@@ -269,11 +271,102 @@ static void test_train_own_quiet(void)
     vx_err_destroy(&e);
 }
 
+typedef struct links_walk {
+    uint8_t seen[N];      /* level 0 reported */
+    uint32_t deg[N];      /* level-0 link count */
+    uint64_t adj[N][128]; /* level-0 links */
+    unsigned top[N];
+    unsigned max_top;
+    int bad;
+} links_walk;
+
+static int links_collect(void *ctx, uint64_t id, unsigned top, unsigned level,
+                         const uint64_t *links, size_t n)
+{
+    links_walk *w = ctx;
+    if (id >= N || level > top || n > 128)
+        return w->bad = 1;
+    for (size_t i = 0; i < n; i++)
+        if (links[i] >= N || links[i] == id)
+            return w->bad = 1;
+    w->top[id] = top;
+    if (top > w->max_top)
+        w->max_top = top;
+    if (level == 0) {
+        w->seen[id]++;
+        w->deg[id] = (uint32_t)n;
+        memcpy(w->adj[id], links, n * sizeof *links);
+    }
+    return 0;
+}
+
+static int links_stop(void *ctx, uint64_t id, unsigned top, unsigned level,
+                      const uint64_t *links, size_t n)
+{
+    (void)ctx, (void)id, (void)top, (void)level, (void)links, (void)n;
+    return 1;
+}
+
+static void test_links(void)
+{
+    fixture f;
+    links_walk *w = calloc(1, sizeof *w);
+    uint64_t entry = UINT64_MAX, queue[N];
+    uint8_t reached[N] = {0};
+    size_t head = 0, tail = 0, live = 0;
+    vex_index_options o;
+    vx_ix *flat = NULL;
+    vex_err e;
+    vx_err_init(&e);
+    fixture_open(&f);
+    for (uint64_t id = 0; id < N; id += 7) /* removed: never reported */
+        CHECK_RC(vx_ix_remove(f.ix, id, &e), VEX_OK);
+    CHECK_RC(vx_ix_settle(f.ix, &e), VEX_OK);
+    CHECK_RC(vx_ix_links(f.ix, links_collect, w, &entry, &e), VEX_OK);
+    CHECK(!w->bad);
+    CHECK(entry < N && entry % 7 != 0);
+    CHECK_EQ_INT(w->top[entry], w->max_top);
+    for (uint64_t id = 0; id < N; id++) {
+        CHECK_EQ_INT(w->seen[id], id % 7 == 0 ? 0 : 1);
+        for (uint32_t i = 0; i < w->deg[id]; i++)
+            CHECK(w->adj[id][i] % 7 != 0);
+        live += id % 7 != 0;
+    }
+    queue[tail++] = entry; /* every live node reachable on level 0 */
+    reached[entry] = 1;
+    while (head < tail) {
+        uint64_t u = queue[head++];
+        for (uint32_t i = 0; i < w->deg[u]; i++)
+            if (!reached[w->adj[u][i]]) {
+                reached[w->adj[u][i]] = 1;
+                queue[tail++] = w->adj[u][i];
+            }
+    }
+    CHECK_EQ_INT(tail, live);
+    CHECK_RC(vx_ix_links(f.ix, links_stop, w, &entry, &e), VEX_INVALID);
+    fixture_close(&f);
+
+    vx_ix_options_init(&o); /* flat: no graph; empty HNSW: no entry */
+    o.dim = DIM;
+    o.n_threads = 1;
+    CHECK_RC(vx_ix_create(&o, NULL, &flat, &e), VEX_OK);
+    CHECK_RC(vx_ix_links(flat, links_collect, w, &entry, &e), VEX_MISUSE);
+    CHECK_MSG(strstr(e.msg, "no graph") != NULL, "'%s'", e.msg);
+    vx_ix_free(flat);
+    o.kind = VEX_INDEX_HNSW;
+    CHECK_RC(vx_ix_create(&o, NULL, &flat, &e), VEX_OK);
+    CHECK_RC(vx_ix_links(flat, links_collect, w, &entry, &e), VEX_NOTFOUND);
+    vx_ix_free(flat);
+    vx_err_destroy(&e);
+    free(w);
+}
+
 int main(void)
 {
     TEST_RUN(test_search_error_to_caller);
     TEST_RUN(test_concurrent_failures);
     TEST_RUN(test_create_open_failures);
     TEST_RUN(test_train_own_quiet);
+    TEST_RUN(test_links);
     return TEST_EXIT();
 }

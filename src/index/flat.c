@@ -1366,5 +1366,5 @@ const vex_index_methods vx_flat_methods = {
     flat_add,    flat_remove,    flat_get,          flat_count,
     flat_memory, flat_search,    flat_search_batch, flat_range_search,
     flat_check,  flat_serialize, flat_open,         flat_each,
-    flat_train,  flat_code_size, flat_settle,
+    flat_train,  flat_code_size, flat_settle,       NULL,
 };

@@ -843,6 +843,15 @@ int vx_ix_settle(vx_ix *ix, vex_err *err)
     return ix->m->settle(ix->impl, err);
 }
 
+int vx_ix_links(vx_ix *ix, vex_links_fn fn, void *ctx, uint64_t *entry,
+                vex_err *err)
+{
+    if (ix->m->links == NULL)
+        return vx_err_set(err, VEX_MISUSE, "a %s index has no graph",
+                          ix->m->name);
+    return ix->m->links(ix->impl, fn, ctx, entry, err);
+}
+
 int vx_ix_graph_stats(vx_ix *ix, vex_graph_stats *stats, vex_err *err)
 {
     return (ix->m->check(ix->impl, stats, err));

@@ -1415,6 +1415,52 @@ static int hnsw_settle(hnsw *h)
     return rc;
 }
 
+/* One level of slot s through fn: its links to live nodes, as ids.
+ * `buf` holds M0 ids. */
+static int links_level(const hnsw *h, uint32_t s, unsigned l, uint64_t *buf,
+                       vex_links_fn fn, void *ctx)
+{
+    const uint32_t *lk = links_of(h, s, l);
+    uint32_t cnt = ld(lk), n = 0;
+    for (uint32_t i = 0; i < cnt && i < max_links(h, l); i++) {
+        uint32_t t = ld(&lk[1 + i]);
+        if (t < h->n && h->deleted[t] == 0)
+            buf[n++] = h->ids[t];
+    }
+    return fn(ctx, h->ids[s], h->levels[s], l, buf, n);
+}
+
+/* The links method (index/index.h): every level of every live node. */
+static int hnsw_links(void *ix, vex_links_fn fn, void *ctx, uint64_t *entry,
+                      vex_err *err)
+{
+    hnsw *h = ix;
+    int rc = VEX_OK;
+    uint64_t ep, *buf = vx_mem_alloc(h->mem, (size_t)h->M0 * sizeof *buf);
+    if (buf == NULL)
+        return vx_err_set(err, VEX_NOMEM, "out of memory for a link list");
+    pthread_rwlock_rdlock(&h->lock);
+    ep = atomic_load(&h->ep);
+    if (ep == NO_EP || h->map.count == 0) {
+        rc = vx_err_set(err, VEX_NOTFOUND, "the index is empty");
+        goto done;
+    }
+    *entry = h->ids[(uint32_t)ep];
+    for (uint32_t s = 0; s < h->n; s++) {
+        if (h->deleted[s] != 0)
+            continue;
+        for (unsigned l = 0; l <= h->levels[s]; l++)
+            if (links_level(h, s, l, buf, fn, ctx) != 0) {
+                rc = vx_err_set(err, VEX_INVALID, "the link walk was stopped");
+                goto done;
+            }
+    }
+done:
+    pthread_rwlock_unlock(&h->lock);
+    vx_mem_free(h->mem, buf);
+    return rc;
+}
+
 /* The settle method (index/index.h): after a run of adds. */
 static int hnsw_settle_m(void *ix, vex_err *err)
 {
@@ -2847,5 +2893,5 @@ const vex_index_methods vx_hnsw_methods = {
     hnsw_add,    hnsw_remove,    hnsw_get,          hnsw_count,
     hnsw_memory, hnsw_search,    hnsw_search_batch, hnsw_range_search,
     hnsw_check,  hnsw_serialize, hnsw_open,         hnsw_scan,
-    hnsw_train,  hnsw_code_size, hnsw_settle_m,
+    hnsw_train,  hnsw_code_size, hnsw_settle_m,     hnsw_links,
 };

@@ -99,6 +99,12 @@ typedef struct vex_graph_stats {
  * call only. */
 typedef int (*vex_scan_fn)(void *ctx, uint64_t id, const void *vec);
 
+/* Callback of the links method: the links of live node `id` (whose top
+ * level is `top`) at level `level`, as the ids of live nodes; `links` is
+ * valid during the call only. A non-zero return stops the walk. */
+typedef int (*vex_links_fn)(void *ctx, uint64_t id, unsigned top,
+                            unsigned level, const uint64_t *links, size_t n);
+
 typedef struct vex_index_methods {
     const char *name;
     /* `mem` and `pool` outlive the instance; `err` receives this call's
@@ -155,6 +161,14 @@ typedef struct vex_index_methods {
      * calls (HNSW: the reachability pass, so that every live node can be
      * reached from the entry point), under the same rules as add. */
     int (*settle)(void *ix, vex_err *err);
+    /* Graph kinds: call fn for every level of every live node, in slot
+     * order, under the index's read lock (fn must not call into the
+     * index), and set *entry to the entry point's id (VEX_NOTFOUND when
+     * the index is empty). The caller settles first if it needs every
+     * node reachable. NULL for kinds without a graph. Used to copy a graph
+     * built here into another store (the PostgreSQL extension's pages). */
+    int (*links)(void *ix, vex_links_fn fn, void *ctx, uint64_t *entry,
+                 vex_err *err);
 } vex_index_methods;
 
 /* Whether a vector is acceptable for an index of this configuration:

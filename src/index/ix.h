@@ -150,6 +150,14 @@ int vx_ix_serialize(vx_ix *ix, void *buf, uint64_t size, uint64_t *needed,
 /* Call fn for every live vector (the scan method in index/index.h). */
 int vx_ix_scan(vx_ix *ix, vex_scan_fn fn, void *ctx);
 
+/* Copy out an HNSW graph: fn for every level of every live node, the
+ * entry point's id in *entry (the links method in index/index.h; settle
+ * first for a graph with every node reachable). VEX_MISUSE for a kind
+ * without a graph, VEX_NOTFOUND when empty, VEX_NOMEM; same threading as
+ * scan. */
+int vx_ix_links(vx_ix *ix, vex_links_fn fn, void *ctx, uint64_t *entry,
+                vex_err *err);
+
 /* Run the index's invariant check (VEX_CORRUPT) and return its graph
  * statistics (`stats` may be NULL; zeroed for flat). */
 int vx_ix_graph_stats(vx_ix *ix, vex_graph_stats *stats, vex_err *err);
