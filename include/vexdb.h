@@ -88,9 +88,9 @@ extern "C" {
  * ------------------------------------------------------------------- */
 
 #define VEX_VERSION_MAJOR  0
-#define VEX_VERSION_MINOR  3
+#define VEX_VERSION_MINOR  4
 #define VEX_VERSION_PATCH  0
-#define VEX_VERSION_STRING "0.3.0"
+#define VEX_VERSION_STRING "0.4.0"
 #define VEX_VERSION_NUMBER                                                     \
     (VEX_VERSION_MAJOR * 10000 + VEX_VERSION_MINOR * 100 + VEX_VERSION_PATCH)
 
