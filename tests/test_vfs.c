@@ -892,9 +892,9 @@ static void batch_case(vex_vfs *v, const char *path, const char *want_kind)
     vx_err_init(&err);
     for (size_t i = 0; i < SIZE; i++)
         data[i] = (unsigned char)(i * 7 + (i >> 12));
-    CHECK_RC(vex_vfs_open(v, path, VX_FILE_READWRITE | VX_FILE_CREATE, &f,
-                          NULL),
-             VEX_OK);
+    CHECK_RC(
+        vex_vfs_open(v, path, VX_FILE_READWRITE | VX_FILE_CREATE, &f, NULL),
+        VEX_OK);
     CHECK_RC(vex_file_write(f, data, SIZE, 0, NULL), VEX_OK);
     CHECK_RC(vx_batch_reader_create(&mem, f, 8, &br), VEX_OK);
     fprintf(stderr, "  %s: batches through %s\n", v->name,
@@ -923,8 +923,9 @@ static void batch_case(vex_vfs *v, const char *path, const char *want_kind)
     CHECK(strstr(err.msg, "short read") != NULL);
     CHECK_RC(vx_batch_read(br, reqs + 1, 1, &err), VEX_OK);
     CHECK(memcmp(bufs + 4096, data, 10) == 0);
-    CHECK_RC(vx_batch_reader_create(&mem, f, 0, &br), VEX_INVALID);
     vx_batch_reader_free(br);
+    CHECK_RC(vx_batch_reader_create(&mem, f, 0, &br), VEX_INVALID);
+    CHECK(br == NULL);
     vex_file_close(f, NULL);
     vx_err_destroy(&err);
     free(data);
