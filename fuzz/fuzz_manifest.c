@@ -26,10 +26,15 @@
 #include "util/endian.h"
 #include "vexdb.h"
 
-static void check(int ok)
+#include <stdio.h>
+
+#define check(ok) check_at((ok), __LINE__)
+static void check_at(int ok, int line)
 {
-    if (!ok)
+    if (!ok) {
+        fprintf(stderr, "fuzz_manifest.c:%d: check failed\n", line);
         abort();
+    }
 }
 
 static int same(const manifest *a, const manifest *b)

@@ -172,9 +172,16 @@ static const char *man_config_problem(const man_config *c, unsigned *off)
         return "quant_m or quant_bits set without PQ/OPQ";
     }
     *off = 124;
-    if (c->quant ? !(c->quant_refine >= 1.0f && c->quant_refine <= 1000.0f)
-                 : c->quant_refine != 0.0f)
-        return "quant_refine not 1..1000 with a quantizer, 0 without";
+    {
+        /* without a quantizer the field is +0.0, bit for bit: -0.0 equals
+         * 0 as a float but would not be written back the same (the format
+         * is canonical; fuzz_manifest found it) */
+        uint32_t bits;
+        memcpy(&bits, &c->quant_refine, sizeof bits);
+        if (c->quant ? !(c->quant_refine >= 1.0f && c->quant_refine <= 1000.0f)
+                     : bits != 0)
+            return "quant_refine not 1..1000 with a quantizer, 0 without";
+    }
     return NULL;
 }
 
