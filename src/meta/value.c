@@ -23,6 +23,7 @@
 
 #include "util/endian.h"
 #include "util/rd.h"
+#include "util/utf8.h"
 
 #define ENC_HDR 8u /* version, reserved, n_fields (u16), total length (u32) */
 
@@ -118,40 +119,12 @@ int vx_vm_utf8_valid(const void *p, size_t len)
 size_t vx_vm_utf8_prefix(const void *p, size_t len)
 {
     const unsigned char *s = p;
-    size_t i = 0;
+    size_t i = 0, n;
+    uint32_t cp;
     while (i < len) {
-        unsigned c = s[i];
-        size_t n, k;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-            min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-            min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-            min = 0x10000;
-        } else {
+        if ((n = vx_utf8_decode(s + i, len - i, &cp)) == 0)
             return i;
-        }
-        if (len - i - 1 < n)
-            return i;
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return i;
-        i += n + 1;
+        i += n;
     }
     return len;
 }

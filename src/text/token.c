@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "text/unitab.h"
+#include "util/utf8.h"
 
 /* ASCII: -1 separator, else the folded byte. */
 static inline int32_t tok_ascii(unsigned c)
@@ -32,41 +33,6 @@ static inline int32_t tok_ascii(unsigned c)
     if (c - 'A' < 26u)
         return (int32_t)(c + ('a' - 'A'));
     return -1;
-}
-
-/* Decodes one code point at s[0..n) (n >= 1, s[0] >= 0x80); returns its
- * byte length, or 0 when the bytes are not valid UTF-8. */
-static size_t tok_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned c = s[0];
-    size_t len, i;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0; /* continuation byte, C0/C1 overlong lead, F5..FF */
-    }
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3Fu);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
 }
 
 static size_t tok_encode(uint32_t cp, char *out)
@@ -137,7 +103,7 @@ int vx_text_check_utf8(const char *text, size_t len, const char *what,
             i++;
             continue;
         }
-        n = tok_decode(s + i, len - i, &cp);
+        n = vx_utf8_decode(s + i, len - i, &cp);
         if (n == 0)
             return vx_err_set(err, VEX_INVALID, "%s: invalid UTF-8 at byte %zu",
                               what, i);
@@ -207,7 +173,7 @@ int vx_text_tokenize(const vt_analyzer *a, const char *text, size_t len,
             cp = s[i];
             f = tok_ascii(cp);
         } else {
-            step = tok_decode(s + i, len - i, &cp);
+            step = vx_utf8_decode(s + i, len - i, &cp);
             if (step == 0)
                 return vx_err_set(err, VEX_INVALID,
                                   "text: invalid UTF-8 at byte %zu", i);
