@@ -92,8 +92,7 @@ static void drop_cache(const char *path)
 }
 
 static pass_res run_pass(vx_dann *d, const vexio_vectors *q,
-                         const vexio_ids *gt, uint32_t L, uint32_t W,
-                         size_t nq)
+                         const vexio_ids *gt, uint32_t L, uint32_t W, size_t nq)
 {
     vx_dann_scratch *s = NULL;
     vx_dann_stats st;
@@ -225,8 +224,7 @@ int main(int argc, char **argv)
            dir, (unsigned long long)base.n, base.dim, vex_metric_name(p.metric),
            R, Lb, t_build, (unsigned long long)len,
            (unsigned long long)vx_dann_resident_bytes(d),
-           (double)vx_dann_resident_bytes(d) /
-               ((double)base.n * base.dim * 4),
+           (double)vx_dann_resident_bytes(d) / ((double)base.n * base.dim * 4),
            (unsigned long long)cache_mb);
     fflush(stdout);
     for (const char *c = Ls; *c;) {

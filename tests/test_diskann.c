@@ -26,8 +26,6 @@ static vex_mem g_mem;
 static vex_vfs *g_vfs;
 static char g_dir[256];
 
-
-
 static int accept_even(void *ctx, uint32_t key)
 {
     (void)ctx;
@@ -116,7 +114,8 @@ static double recall(const built *b, vx_dann *d, const float *qs, size_t nq,
         vx_err_destroy(&err);
         for (size_t i = 0; i < b->n; i++)
             if (!filtered || b->keys[i] % 2 == 0)
-                dist[m++] = vecgen_dist(b->metric, q, b->base + i * b->dim, b->dim);
+                dist[m++] =
+                    vecgen_dist(b->metric, q, b->base + i * b->dim, b->dim);
         for (size_t a = 0; a < K; a++)
             for (size_t c = a + 1; c < m; c++)
                 if (dist[c] < dist[a]) {

@@ -19,8 +19,6 @@
 
 static vex_mem g_mem;
 
-
-
 /* recall@k: a hit counts when within the k-th exact distance. */
 static double recall(const vx_vamana *g, const float *base, size_t n,
                      const float *qs, size_t nq, size_t dim, vex_metric m,

@@ -665,7 +665,7 @@ static const vex_vfs_methods mem_methods = {
     mem_mkdir,    mem_exists, mem_destroy, NULL, /* advise: a mapping is a
                                                     private copy */
     NULL,                                        /* link: none, callers copy */
-    NULL, /* os_fd: not OS files */
+    NULL,                                        /* os_fd: not OS files */
 };
 
 int vx_vfs_mem_create(const vex_allocator *alloc, vex_vfs **out)
