@@ -153,7 +153,7 @@ int vx_dann_write(const vex_mem *mem, vex_pool *pool, const float *vecs,
     vx_vamana_params vp;
     vq_params qp;
     uint32_t node_bytes, npp, ppn, m;
-    uint64_t n_pages, pq_off, codes_off, keys_off, crcs_off, nodes_off, pos;
+    uint64_t n_pages, pq_off, codes_off, keys_off, crcs_off, nodes_off;
     size_t code_size = 0, pq_len = 0;
     int rc = VEX_OK;
 
@@ -332,8 +332,7 @@ int vx_dann_write(const vex_mem *mem, vex_pool *pool, const float *vecs,
     vex_put_u32le(hdr + 116, vex_crc32c(okeys, n * 4));
     vex_put_u32le(hdr + 120, vex_crc32c(crcs, n_pages * 4));
     vex_put_u32le(hdr + VX_DANN_PAGE - 4, vex_crc32c(hdr, VX_DANN_PAGE - 4));
-    pos = off;
-    rc = dann_put(f, pos, hdr, VX_DANN_PAGE, err);
+    rc = dann_put(f, off, hdr, VX_DANN_PAGE, err);
     if (rc == VEX_OK)
         rc = dann_put(f, off + pq_off, pqblob, pq_len, err);
     if (rc == VEX_OK)
@@ -735,6 +734,7 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
 {
     vx_dann_stats st;
     uint32_t n = 0, i;
+    float nrm;
     size_t nb = 0;
     uint16_t gen;
     int rc = VEX_OK;
@@ -753,11 +753,11 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
         if (!isfinite(q[i]))
             return vx_err_set(err, VEX_INVALID,
                               "diskann: query component %u is not finite", i);
-    if (!isfinite(d->s->norm2_f32(q, d->dim)))
+    nrm = d->s->norm2_f32(q, d->dim);
+    if (!isfinite(nrm))
         return vx_err_set(err, VEX_INVALID,
                           "diskann: the query's squared length overflows");
     if (d->metric == VEX_METRIC_COSINE) {
-        float nrm = d->s->norm2_f32(q, d->dim);
         if (!(nrm > 0))
             return vx_err_set(err, VEX_INVALID,
                               "diskann: a zero query has no cosine distance");

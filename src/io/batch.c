@@ -6,8 +6,10 @@
  * costs a system call and locked memory; a search's scratch keeps its
  * reader). A batch is submitted with one io_uring_submit and reaped with
  * io_uring_wait_cqe; a read that comes back short (a signal, the end of
- * the file) is finished with the vfs's own exact read, which says
- * precisely what a short file is. Nothing here retries an error.
+ * the file) or failed is finished, or read again once, with the vfs's own
+ * exact read, which says precisely what a short file or an I/O error is.
+ * A ring that loses entries (not all submitted or reaped) is given up
+ * for plain reads.
  */
 #include "io/batch.h"
 
