@@ -325,6 +325,14 @@ typedef struct vex_search_params {
      * The older form: vex_search_results with VEX_WITH_META gives the
      * same metadata without a handle per hit. */
     vex_meta *const *meta_out;
+    /* --- since 0.5.0 --- */
+    /* DiskANN segments (collections with diskann_min_rows set): node
+     * pages read at once per step of the walk (beam width W), 1..64;
+     * wider issues more reads per step and takes fewer steps. The walk's
+     * candidate list is ef_search, or max(100, k) when ef_search is 0.
+     * 0 = 4. Must be 0 for collections without DiskANN segments and for
+     * vex_index searches (VEX_INVALID). */
+    uint32_t beam_width;
 } vex_search_params;
 
 /* Fill *params with the defaults (see "Structs grow" above). */
@@ -367,7 +375,12 @@ typedef struct vex_index vex_index;
 
 typedef enum vex_index_kind {
     VEX_INDEX_FLAT = 1,
-    VEX_INDEX_HNSW = 2
+    VEX_INDEX_HNSW = 2,
+    /* Since 0.5.0: a disk-resident Vamana graph (DiskANN). Only a kind of
+     * collection segments (vex_collection_config.diskann_min_rows), never
+     * of a vex_index: vex_index_create refuses it (VEX_INVALID). It is
+     * what vex_segment_stats.index_kind reports for such a segment. */
+    VEX_INDEX_DISKANN = 3
 } vex_index_kind;
 
 /* Quantizers of vex_index_options.quant: compact codes kept next to the
@@ -789,6 +802,18 @@ typedef struct vex_db_options {
      * N-th oldest; opening with a smaller N removes the versions beyond
      * it. 0..1000; default 0. */
     uint32_t manifest_retention;
+    /* --- since 0.5.0 --- */
+    /* RAM budget, over all DiskANN segments the handle has open, for
+     * their node caches: each segment, as it opens, caches the node pages
+     * nearest its graph's entry point (the first breadth-first levels,
+     * which every search reads) up to half of what is left of the budget,
+     * so the first segments do not take it all; a segment's share returns
+     * to the budget when it closes. The rest of a DiskANN segment's
+     * memory (its navigation codes, key table and page checksums) is not
+     * counted here: vex_stats.diskann_resident_bytes reports all of it.
+     * 0 = no cache (every node is read from the file); at most 2^40.
+     * Default 0. */
+    uint64_t diskann_cache_bytes;
 } vex_db_options;
 
 /* Fill *opts with the defaults (see "Structs grow" above). */
@@ -1005,6 +1030,27 @@ typedef struct vex_collection_config {
      * zstd reads them and vex_compact rewrites them uncompressed; a build
      * without zstd refuses those columns when it reads them.) */
     vex_compression compression;
+    /* --- since 0.5.0 --- */
+    /* DiskANN segments (docs/diskann.md): a flush or compaction whose
+     * output holds at least this many live rows writes a disk-resident
+     * segment instead of an in-memory one: a Vamana graph with the full
+     * vectors in 4 KiB node pages searched from the file, and only
+     * product-quantized navigation codes (diskann_pq_m bytes per vector)
+     * in memory. Building one needs its vectors in memory; searching
+     * needs a few page reads per hop. Float32 L2 and cosine collections
+     * only. 1 = every segment; 0 (the default) = never. Memtables keep
+     * index_kind, and so do smaller segments. Stored with the collection
+     * and fixed at creation, as are the other diskann_ fields. */
+    uint64_t diskann_min_rows;
+    /* Degree bound of the graph, 4..256; 0 = 64. */
+    uint32_t diskann_r;
+    /* Candidate list size while building, diskann_r..4096; 0 = 100. */
+    uint32_t diskann_l;
+    /* Pruning factor of the second build pass, 1..2; 0 = 1.2. */
+    float diskann_alpha;
+    /* Bytes of navigation code per vector (PQ subquantizers of 8 bits),
+     * 1..dim; 0 = ceil(dim / 4). */
+    uint32_t diskann_pq_m;
 } vex_collection_config;
 
 /* Fill *cfg with the defaults (see "Structs grow" above). */
@@ -1460,6 +1506,15 @@ typedef struct vex_stats {
     /* payload bytes held by memtables and segments, ended and dead rows'
      * included (what memtable_bytes and segment_bytes spend on them) */
     uint64_t payload_bytes;
+    /* --- since 0.5.0 --- */
+    uint32_t diskann_segments; /* segments of kind VEX_INDEX_DISKANN */
+    /* Memory those segments hold: navigation codes, key tables, page
+     * checksums, node caches (vex_db_options.diskann_cache_bytes). A
+     * segment opens its index on first use, when the background warms it
+     * after an open, or here (reading its in-memory parts); a damaged one
+     * counts 0 (the searches that need it report the damage). */
+    uint64_t diskann_resident_bytes;
+    uint64_t diskann_cache_bytes; /* the node caches' part of it */
 } vex_stats;
 
 /* One segment, for vex_stats_segments(). */
@@ -1845,6 +1900,14 @@ struct vex_search_stats {
     /* out: the snapshot's sources (entries beyond explain_cap are not
      * written) */
     uint32_t n_explain;
+    /* --- since 0.5.0 --- */
+    /* DiskANN segments: reads submitted (a node spanning several pages is
+     * one read), 4 KiB pages and bytes they read, and pages served from
+     * the node cache instead. 0 when no DiskANN segment was searched. */
+    uint64_t io_reads;
+    uint64_t io_pages;
+    uint64_t io_bytes;
+    uint64_t io_cache_hits;
 };
 
 /* Fill *st with the defaults (see "Structs grow" above). */

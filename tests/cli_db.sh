@@ -92,7 +92,7 @@ part_catalog() {
     run 0 collections --json "$DB"
     has out '{"collection":"docs","dim":4,"elem":"f32","metric":"l2","index":"flat","quant":"none","compression":"none","rows":0,"schema":['
     has out '"collection":"bits","dim":64,"elem":"bit","metric":"hamming"'
-    has out '{"name":"n","type":"int64","nullable":false}],"schema_closed":true}'
+    has out '{"name":"n","type":"int64","nullable":false}],"schema_closed":true,"diskann_min_rows":0}'
     run 1 create "$DB" docs --dim 4 --metric l2
     has err "exists"
     run 2 create "$DB" x --dim 4 --metric manhattan
@@ -121,6 +121,19 @@ part_catalog() {
         run 1 create "$DB" z --dim 4 --metric l2 --compression zstd
         has err "built without zstd"
     fi
+    # DiskANN segments: stored, shown, and refused where they cannot apply
+    run 0 create "$DB" big --dim 4 --metric l2 --diskann-min-rows 1000 --diskann-r 16
+    run 0 collections --json "$DB"
+    has out '"schema_closed":false,"diskann_min_rows":1000}'
+    run 0 stats "$DB" big
+    has out "diskann          segments of 1000+ rows (R 16, L 100, alpha 1.2"
+    run 0 drop "$DB" big
+    run 2 create "$DB" x --dim 4 --metric l2 --diskann-r 16
+    has err "need --diskann-min-rows"
+    run 2 create "$DB" x --dim 4 --metric ip --diskann-min-rows 10
+    has err "DiskANN segments hold float32 vectors under l2 or cosine"
+    run 2 create "$DB" x --dim 4 --metric l2 --diskann-min-rows 10 --diskann-alpha 3
+    has err '--diskann-alpha "3" is not a number in 1..2'
     run 2 create "$DB" "bad/name" --dim 4 --metric l2
     has err 'collection name "bad/name"'
     run 0 stats "$DB" docs

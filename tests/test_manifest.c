@@ -445,7 +445,7 @@ static void test_decode_damage(void)
     expect_corrupt(c, n, "ids not ascending");
     CHECK(err_has("not ascending"));
     memcpy(c, b, n);
-    vex_put_u32le(c + 8, 5);
+    vex_put_u32le(c + 8, 6);
     reseal(c, n);
     CHECK_RC(vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d),
              VEX_UNSUPPORTED);
@@ -695,6 +695,91 @@ static void test_compression_field(void)
     m.config.compression = 2;
     CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
     CHECK(err_has("unknown compression 2"));
+    vx_manifest_free(&m, &g_mem);
+    CHECK_EQ_INT(g_count.live, 0);
+}
+
+/* Format 5: the extension block (its length at header offset 12), with
+ * the DiskANN entry, written only for a collection with DiskANN
+ * segments. */
+static void test_extension_block(void)
+{
+    manifest m, d;
+    unsigned char *b = NULL, *c;
+    size_t n = 0;
+    int rc;
+    uint32_t at;
+    mem_init();
+    gen(&m, 3, 9, 2);
+    m.config.elem = VEX_ELEM_F32;
+    m.config.metric = VEX_METRIC_L2;
+    m.config.dann_min_rows = 1000;
+    m.config.dann_r = 64;
+    m.config.dann_l = 100;
+    m.config.dann_alpha = 1.2f;
+    m.config.dann_pq_m = m.config.dim < 8 ? 1 : m.config.dim / 4;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("history block"));
+    m.as_of_seq = m.flushed_seq + 1;
+    m.publish_unix = 99;
+    roundtrip(&m);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    if (b == NULL)
+        return;
+    CHECK_EQ_INT(vex_get_u32le(b + 8), 5);
+    CHECK_EQ_INT(vex_get_u32le(b + 12), 32);
+    CHECK_EQ_INT(vex_get_u32le(b + 52), 0);
+    rc = vx_manifest_decode(b, n, "M", &g_mem, &g_err, &d);
+    CHECK_RC(rc, VEX_OK);
+    if (rc == VEX_OK) {
+        CHECK_EQ_INT(d.config.dann_min_rows, 1000);
+        CHECK_EQ_INT(d.config.dann_r, 64);
+        CHECK_EQ_INT(d.config.dann_l, 100);
+        CHECK(d.config.dann_alpha == 1.2f);
+        vx_manifest_free(&d, &g_mem);
+    }
+    at = (uint32_t)n - 4 - 32; /* the block: before the CRC */
+    c = malloc(n);
+    /* an unknown entry kind is unsupported, not damage */
+    memcpy(c, b, n);
+    vex_put_u32le(c + at, 2);
+    reseal(c, n);
+    CHECK_RC(vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d),
+             VEX_UNSUPPORTED);
+    CHECK(err_has("extension entry kind 2"));
+    /* out-of-range settings, a wrong entry length, a block length that
+     * does not add up */
+    memcpy(c, b, n);
+    vex_put_u32le(c + at + 16, 2); /* R */
+    reseal(c, n);
+    expect_corrupt(c, n, "DiskANN R 2");
+    CHECK(err_has("diskann_r not 4..256"));
+    memcpy(c, b, n);
+    vex_put_u64le(c + at + 8, 0); /* min_rows */
+    reseal(c, n);
+    expect_corrupt(c, n, "DiskANN min_rows 0");
+    memcpy(c, b, n);
+    vex_put_u32le(c + at + 4, 20);
+    reseal(c, n);
+    expect_corrupt(c, n, "DiskANN entry of 20 bytes");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 12, 24);
+    reseal(c, n);
+    expect_corrupt(c, n, "block length 24");
+    /* format 4 keeps offset 12 reserved */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 4);
+    reseal(c, n);
+    expect_corrupt(c, n, "format 4 with an extension length");
+    free(c);
+    vx_mem_free(&g_mem, b);
+    /* inconsistent settings are refused by the encoder */
+    m.config.metric = VEX_METRIC_IP;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    m.config.metric = VEX_METRIC_L2;
+    m.config.dann_min_rows = 0;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("without diskann_min_rows"));
     vx_manifest_free(&m, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
@@ -1072,6 +1157,7 @@ int main(void)
     TEST_RUN(test_decode_damage);
     TEST_RUN(test_history_block);
     TEST_RUN(test_compression_field);
+    TEST_RUN(test_extension_block);
     TEST_RUN(test_publish_mem);
     TEST_RUN(test_publish_posix);
     TEST_RUN(test_current_damage);

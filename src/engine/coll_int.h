@@ -221,6 +221,8 @@ struct vex_filter {
 typedef struct vx_qstats {
     _Atomic uint32_t sources, plain, exact, graph, post, fallbacks, built;
     _Atomic uint64_t matched;
+    /* DiskANN segments' reads (vex_search_stats.io_*) */
+    _Atomic uint64_t io_reads, io_pages, io_bytes, io_cache_hits;
     /* explain: the caller's entries (source i writes entry i), or NULL */
     vex_source_explain *ex;
     uint32_t ex_cap;
@@ -242,6 +244,10 @@ typedef struct vx_kept {
 
 /* ---- collection.c ---- */
 int vx_coll_nomem(vex_collection *c);
+/* Whether background compactions have anything to do for `c`: the
+ * size-tiered or deleted-rows policy is on, or the collection has
+ * DiskANN segments to convert (install.c schedules them). */
+int vx_coll_compacts(const vex_collection *c);
 /* Whether the handle can be used at all (not NULL, open). */
 int vx_coll_usable(const vex_collection *c);
 void vx_coll_snap_take(vex_collection *c, vx_snap *s);

@@ -150,8 +150,9 @@ static int open_segments(vex_collection *c, const manifest *m)
         uint64_t key;
         if ((rc = seg_path_of(c, ms->number, &path)) != VEX_OK)
             break;
+        vseg_env env = {c->db->mcache, &c->db->dann_budget};
         rc = vx_vseg_open(c->db->vfs, path, ms->number, c->mem, c->db->pool,
-                          c->db->mcache, &c->err, &g);
+                          &env, &c->err, &g);
         vx_mem_free(c->mem, path);
         if (rc != VEX_OK)
             break;

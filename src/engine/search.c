@@ -127,10 +127,16 @@ static int search_check(vex_collection *c, size_t k,
                           "params.filter and params.where cannot be "
                           "combined");
     if ((params->ef_search || params->filter_max_ef) &&
-        c->cfg.index_kind == VEX_INDEX_FLAT)
+        c->cfg.index_kind == VEX_INDEX_FLAT && c->cfg.dann_min_rows == 0)
         return vx_err_set(&c->err, VEX_INVALID,
                           "params.ef_search and filter_max_ef must be 0 for "
                           "a flat collection, which is exact");
+    if (params->beam_width > 64 ||
+        (params->beam_width && c->cfg.dann_min_rows == 0))
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.beam_width is %u: it must be 0, or 1..64 "
+                          "for a collection with DiskANN segments",
+                          params->beam_width);
     return VEX_OK;
 }
 
@@ -178,7 +184,7 @@ static void explain_fill(const vx_snap *s, uint32_t i, const vx_src_stats *st,
     const vx_source *src = &s->v->src[i];
     memset(e, 0, sizeof *e);
     e->kind = src->m->kind;
-    if (src->m == &vx_segment_source)
+    if (src->m == &vx_segment_source || src->m == &vx_dann_segment_source)
         e->segment = ((const vseg *)src->self)->info.number;
     e->rows = st->rows;
     e->searched = st->searched;
@@ -210,12 +216,15 @@ static int search_source(vex_collection *c, const vx_snap *s, uint32_t i,
     vx_src_query qs = *q;
     vx_src_stats st;
     vx_work w = {0, 0, 0};
+    vx_dann_stats io;
     int explain = s->qs && s->qs->ex && i < s->qs->ex_cap;
     uint64_t t0 = explain ? vx_now_ns() : 0;
     int rc;
     qs.seq = s->seq;
     if (explain)
         qs.work = &w;
+    memset(&io, 0, sizeof io);
+    qs.io = &io;
     rc = vx_source_search(&s->v->src[i], &qs, tmp, top, &st, &c->err);
     if (explain)
         explain_fill(s, i, &st, &w, q->where != NULL, vx_now_ns() - t0,
@@ -235,6 +244,12 @@ static int search_source(vex_collection *c, const vx_snap *s, uint32_t i,
             atomic_fetch_add(&x->fallbacks, 1);
         if (st.built)
             atomic_fetch_add(&x->built, 1);
+        if (io.reads | io.cache_hits) {
+            atomic_fetch_add(&x->io_reads, io.reads);
+            atomic_fetch_add(&x->io_pages, io.pages_read);
+            atomic_fetch_add(&x->io_bytes, io.bytes_read);
+            atomic_fetch_add(&x->io_cache_hits, io.cache_hits);
+        }
     }
     return rc;
 }
@@ -256,6 +271,7 @@ static void query_of(vex_collection *c, const void *vec, size_t k,
     q->ef = p->ef_search;
     q->filter_max_ef = p->filter_max_ef;
     q->refine = p->refine;
+    q->beam_width = p->beam_width;
     q->filter = p->filter;
     q->filter_ctx = p->filter_ctx;
     if (p->where) {
@@ -386,6 +402,10 @@ static void srch_qstats_init(vx_qstats *qs)
     atomic_init(&qs->fallbacks, 0);
     atomic_init(&qs->matched, 0);
     atomic_init(&qs->built, 0);
+    atomic_init(&qs->io_reads, 0);
+    atomic_init(&qs->io_pages, 0);
+    atomic_init(&qs->io_bytes, 0);
+    atomic_init(&qs->io_cache_hits, 0);
 }
 
 /* The plans of a search's sources into the collection's metrics. */
@@ -444,6 +464,10 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
         st->plan_post = atomic_load(&qs.post);
         st->fallbacks = atomic_load(&qs.fallbacks);
         st->match_sets_built = atomic_load(&qs.built);
+        st->io_reads = atomic_load(&qs.io_reads);
+        st->io_pages = atomic_load(&qs.io_pages);
+        st->io_bytes = atomic_load(&qs.io_bytes);
+        st->io_cache_hits = atomic_load(&qs.io_cache_hits);
         st->unknown_fields = 0;
         st->unknown_field[0] = '\0';
         /* the caller's inputs go back unchanged; the count of sources */

@@ -460,7 +460,10 @@ void vex_cli_schema_json(FILE *out, const vex_collection_config *cfg)
 
 const char *vex_cli_index_name(vex_index_kind k)
 {
-    return k == VEX_INDEX_HNSW ? "hnsw" : k == VEX_INDEX_FLAT ? "flat" : "?";
+    return k == VEX_INDEX_HNSW      ? "hnsw"
+           : k == VEX_INDEX_FLAT    ? "flat"
+           : k == VEX_INDEX_DISKANN ? "diskann"
+                                    : "?";
 }
 
 static const char *const quant_names[] = {"none", "sq8", "bq", "pq", "opq"};

@@ -110,6 +110,7 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *kv = &vals[vex_args_index(cmd, "k")];
     uint32_t k = kv->given ? (uint32_t)kv->u : 10;
     uint32_t ef = (uint32_t)vals[vex_args_index(cmd, "ef")].u;
+    uint32_t beam = (uint32_t)vals[vex_args_index(cmd, "beam")].u;
     uint64_t limit = vals[vex_args_index(cmd, "limit")].u;
     int json = vals[vex_args_index(cmd, "json")].given;
     int with_meta = vals[vex_args_index(cmd, "meta")].given;
@@ -205,7 +206,9 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         double t0, ms;
         vex_search_params_init(&sp);
         vex_search_stats_init(&st);
-        sp.ef_search = cfg.index_kind == VEX_INDEX_HNSW ? ef : 0;
+        sp.ef_search =
+            cfg.index_kind == VEX_INDEX_HNSW || cfg.diskann_min_rows ? ef : 0;
+        sp.beam_width = beam;
         sp.where = where;
         sp.stats = &st;
         if (ex) {
@@ -258,9 +261,12 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         if (json && show_stats)
             printf("],\"ms\":%.3f,\"plan\":{\"sources\":%u,\"exact\":%u,"
                    "\"graph\":%u,\"post\":%u,\"fallbacks\":%u,"
-                   "\"match_sets_built\":%u,\"rows_matched\":%" PRIu64 "}",
+                   "\"match_sets_built\":%u,\"rows_matched\":%" PRIu64 "},"
+                   "\"io\":{\"reads\":%" PRIu64 ",\"pages\":%" PRIu64
+                   ",\"bytes\":%" PRIu64 ",\"cache_hits\":%" PRIu64 "}",
                    ms, st.sources, st.plan_exact, st.plan_graph, st.plan_post,
-                   st.fallbacks, st.match_sets_built, st.rows_matched);
+                   st.fallbacks, st.match_sets_built, st.rows_matched,
+                   st.io_reads, st.io_pages, st.io_bytes, st.io_cache_hits);
         else if (json)
             printf("]");
         if (json && ex)
@@ -273,6 +279,10 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                    "graph, %u post-filtered, %u fallbacks to exact%s)\n",
                    n, ms, st.sources, st.plan_exact, st.plan_graph,
                    st.plan_post, st.fallbacks, where ? "" : "; no filter");
+        if (!json && show_stats && (st.io_reads || st.io_cache_hits))
+            printf("(DiskANN: %" PRIu64 " reads, %" PRIu64 " pages, %" PRIu64
+                   " bytes, %" PRIu64 " pages from the node cache)\n",
+                   st.io_reads, st.io_pages, st.io_bytes, st.io_cache_hits);
         if (!json && ex) {
             printf("(explain: %zu hits in %.3f ms, %u sources%s)\n", n, ms,
                    st.n_explain, where ? "" : ", no filter");
@@ -312,7 +322,9 @@ static const vex_opt search_opts[] = {
      "range search: every record within distance R (the metric's "
      "distance: squared for l2), nearest first, at most --k"},
     {"ef", VEX_OPT_UINT, "N", 0, 0, VEX_MAX_K,
-     "HNSW candidate list size (0 = the collection's default)"},
+     "HNSW and DiskANN candidate list size (0 = the collection's default)"},
+    {"beam", VEX_OPT_UINT, "W", 0, 0, 64,
+     "DiskANN segments: node pages read at once per step (0 = 4)"},
     {"where", VEX_OPT_STRING, "EXPR", 0, 0, 0,
      "only records whose metadata matches EXPR (docs/FILTERS.md), e.g. "
      "\"year >= 2020 AND lang IN ('de', 'en')\""},
