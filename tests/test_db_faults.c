@@ -54,17 +54,23 @@ typedef struct rich_kind {
     vex_index_kind kind;
     vex_quant quant;
     uint32_t quant_m, quant_bits;
+    uint64_t diskann_min_rows; /* 0: no DiskANN segments */
 } rich_kind;
 
 static const rich_kind rich_kinds[] = {
-    {"HNSW on SQ8", VEX_INDEX_HNSW, VEX_QUANT_SQ8, 0, 0},
-    {"HNSW", VEX_INDEX_HNSW, VEX_QUANT_NONE, 0, 0},
-    {"HNSW on BQ", VEX_INDEX_HNSW, VEX_QUANT_BQ, 0, 0},
-    {"HNSW on OPQ", VEX_INDEX_HNSW, VEX_QUANT_OPQ, 2, 4},
-    {"FLAT on PQ", VEX_INDEX_FLAT, VEX_QUANT_PQ, 2, 4},
-    {"FLAT on SQ8", VEX_INDEX_FLAT, VEX_QUANT_SQ8, 0, 0},
+    {"HNSW on SQ8", VEX_INDEX_HNSW, VEX_QUANT_SQ8, 0, 0, 0},
+    {"HNSW", VEX_INDEX_HNSW, VEX_QUANT_NONE, 0, 0, 0},
+    {"HNSW on BQ", VEX_INDEX_HNSW, VEX_QUANT_BQ, 0, 0, 0},
+    {"HNSW on OPQ", VEX_INDEX_HNSW, VEX_QUANT_OPQ, 2, 4, 0},
+    {"FLAT on PQ", VEX_INDEX_FLAT, VEX_QUANT_PQ, 2, 4, 0},
+    {"FLAT on SQ8", VEX_INDEX_FLAT, VEX_QUANT_SQ8, 0, 0, 0},
+    /* compactions of 16 rows or more write DiskANN segments (and the
+     * policy converts flushed ones in the background) */
+    {"HNSW, DiskANN from 16 rows", VEX_INDEX_HNSW, VEX_QUANT_NONE, 0, 0, 16},
 };
 static const rich_kind *g_kind = &rich_kinds[0];
+/* compactions of the DiskANN variant that left a DiskANN segment */
+static int g_dann_seen;
 /* vex_db_options.flush_on_close of open_on: 0 except for the close sweep,
  * so that the sweeps' pre-state keeps rows in the log only */
 static int g_flush_on_close;
@@ -164,6 +170,7 @@ static int create_coll(vex_db *db, vex_collection **c)
         cfg.quant = g_kind->quant;
         cfg.quant_m = g_kind->quant_m;
         cfg.quant_bits = g_kind->quant_bits;
+        cfg.diskann_min_rows = g_kind->diskann_min_rows;
         cfg.schema_fields = fields;
         cfg.n_schema_fields = 1;
     }
@@ -629,6 +636,13 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
             /* merge the segments so far (and drop their deleted rows) */
             *maybe_id = UINT64_MAX;
             rc = vex_compact(c);
+            if (rc == VEX_OK && g_rich && g_kind->diskann_min_rows) {
+                /* the variant really has a DiskANN segment now */
+                vex_stats st;
+                vex_stats_init(&st);
+                if (vex_stats_get(c, &st) == VEX_OK)
+                    g_dann_seen += st.diskann_segments > 0;
+            }
         }
     }
     if (rc == VEX_OK)
@@ -723,9 +737,10 @@ static void test_power_loss(void)
     g_kind = &rich_kinds[0];
     fprintf(stderr,
             "power loss: %d crash points, %d with a delete by filter in "
-            "flight\n",
-            cases, where_cases);
+            "flight, %d compactions leaving a DiskANN segment\n",
+            cases, where_cases, g_dann_seen);
     CHECK(where_cases > 0);
+    CHECK(g_dann_seen > 0);
 }
 
 /* Versions kept for point-in-time reads across power loss: after every

@@ -358,6 +358,36 @@ static void test_damage(void)
     free(qs);
 }
 
+/* The policy converts a flushed segment past diskann_min_rows in the
+ * background, with every other compaction rule off. */
+static void test_background(void)
+{
+    vex_rng r;
+    float *v;
+    vex_collection_config cfg;
+    vex_collection *c = NULL;
+    vex_db *db = open_db("bg", 0);
+    vex_stats st;
+    int waited = 0;
+    vex_rng_seed(&r, test_seed(5));
+    v = vecgen_clustered(&r, 800, DIM, 5);
+    cfg_of(&cfg, VEX_METRIC_L2);
+    CHECK_RC(vex_collection_create(db, "c", &cfg, &c), VEX_OK);
+    fill(c, v, 800);
+    CHECK_RC(vex_flush(c), VEX_OK);
+    vex_stats_init(&st);
+    do {
+        usleep(20000);
+        CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    } while (st.diskann_segments == 0 && ++waited < 1500);
+    CHECK_EQ_INT(st.diskann_segments, 1);
+    CHECK_EQ_INT(st.segments, 1);
+    CHECK_EQ_INT(st.live_rows, 800);
+    vex_collection_close(c);
+    vex_db_close(db);
+    free(v);
+}
+
 static void test_bad_settings(void)
 {
     vex_db *db = open_db("bad", 0);
@@ -431,6 +461,7 @@ int main(void)
     TEST_RUN(test_l2);
     TEST_RUN(test_cosine);
     TEST_RUN(test_damage);
+    TEST_RUN(test_background);
     TEST_RUN(test_bad_settings);
     rm_rf(tmp_root);
     return TEST_EXIT();

@@ -164,8 +164,9 @@ static run_opts opt = {120, 0, 0, 4, NULL, 0, 0, 0, 0};
  * The second collection's configuration is drawn when its database is
  * (re)created and holds until the next reset: HNSW or FLAT, L2 or inner
  * product, no quantizer or SQ8, BQ, PQ, OPQ, hnsw_m 4..16, a schema over
- * the metadata every put carries (open or closed), and zstd-compressed
- * columns when the build has zstd. Without the flag every choice is the
+ * the metadata every put carries (open or closed), zstd-compressed
+ * columns when the build has zstd, and (L2, one time in three) DiskANN
+ * segments from 100..499 rows. Without the flag every choice is the
  * fixed one the ctest run has always used. */
 typedef struct cycle_opts {
     vex_durability dur;
@@ -179,16 +180,24 @@ typedef struct coll_opts {
     vex_quant quant;
     uint32_t hnsw_m, quant_m, schema; /* schema: 0 none, 1 open, 2 closed */
     vex_compression compression;
+    uint64_t diskann_min_rows; /* 0: no DiskANN segments */
 } coll_opts;
 
 static cycle_opts cyc;
-static coll_opts run_coll = {
-    VEX_INDEX_HNSW, VEX_METRIC_L2, VEX_QUANT_NONE, 8, 0, 0, VEX_COMPRESS_NONE};
+static coll_opts run_coll = {VEX_INDEX_HNSW,
+                             VEX_METRIC_L2,
+                             VEX_QUANT_NONE,
+                             8,
+                             0,
+                             0,
+                             VEX_COMPRESS_NONE,
+                             0};
 
 static struct stats {
     long cycles, resets, kills_before_ready, child_ready;
     long dur_group, dur_full, dur_none;
     long runs_quant[5], runs_flat, runs_ip, runs_schema, runs_zstd;
+    long runs_diskann;
     long cycles_no_compact;
     uint64_t acked_txns, acked_ops, acked_batches, acked_flushes;
     uint64_t acked_wheres;
@@ -196,6 +205,7 @@ static struct stats {
     uint64_t inflight_batches_applied, inflight_batches_not_applied;
     uint64_t inflight_flushes;
     uint64_t segments_seen, colls_created;
+    uint64_t dann_checks; /* verifications that met a DiskANN segment */
     uint64_t searches, hnsw_self_found, hnsw_self_checked;
     uint64_t ids_checked;
     uint64_t versions_opened, old_versions_opened;
@@ -566,6 +576,7 @@ static void child_main(const child_cfg *cc)
             cfg.quant = run_coll.quant;
             cfg.quant_m = run_coll.quant_m;
             cfg.compression = run_coll.compression;
+            cfg.diskann_min_rows = run_coll.diskann_min_rows;
             if (run_coll.schema) {
                 cfg.schema_fields = fields;
                 cfg.n_schema_fields = 3;
@@ -808,6 +819,12 @@ static void check_search(vex_collection *c, int k, vex_rng *r)
     float q[DIM], vecs[8 * DIM], want[DIM];
     vex_hit hits[8];
     size_t nh;
+    if (k == 1 && run_coll.diskann_min_rows) {
+        vex_stats vs;
+        vex_stats_init(&vs);
+        if (vex_stats_get(c, &vs) == VEX_OK && vs.diskann_segments)
+            st.dann_checks++;
+    }
     for (int s = 0; s < 6; s++) {
         int64_t self = -1;
         int rc;
@@ -1123,7 +1140,13 @@ static void pick_coll_opts(vex_rng *r)
     c->compression = (vex_features() & VEX_FEATURE_ZSTD) && vex_rng_below(r, 2)
                          ? VEX_COMPRESS_ZSTD
                          : VEX_COMPRESS_NONE;
+    /* L2 collections: DiskANN segments from a few hundred rows one time
+     * in three (compactions write them; flushes are converted) */
+    c->diskann_min_rows = c->metric == VEX_METRIC_L2 && vex_rng_below(r, 3) == 0
+                              ? 100 + vex_rng_below(r, 400)
+                              : 0;
     st.runs_quant[c->quant]++;
+    st.runs_diskann += c->diskann_min_rows != 0;
     st.runs_flat += c->kind == VEX_INDEX_FLAT;
     st.runs_ip += c->metric == VEX_METRIC_IP;
     st.runs_schema += c->schema != 0;
@@ -1253,11 +1276,12 @@ static void print_stats(FILE *f, double t0)
                 "  random options: %ld NONE cycles, %ld without automatic "
                 "compaction; databases: quantizer none/SQ8/BQ/PQ/OPQ "
                 "%ld/%ld/%ld/%ld/%ld, %ld FLAT, %ld inner product, %ld with "
-                "a schema, %ld zstd\n",
+                "a schema, %ld zstd, %ld with DiskANN segments (searched "
+                "while holding one after %" PRIu64 " restarts)\n",
                 st.dur_none, st.cycles_no_compact, st.runs_quant[0],
                 st.runs_quant[1], st.runs_quant[2], st.runs_quant[3],
                 st.runs_quant[4], st.runs_flat, st.runs_ip, st.runs_schema,
-                st.runs_zstd);
+                st.runs_zstd, st.runs_diskann, st.dann_checks);
 }
 
 static void reset_db(vex_rng *r)
