@@ -154,8 +154,8 @@ int main(int argc, char **argv)
     uint64_t cache = strtoull(opt(argc, argv, "--cache-mb", "0"), NULL, 10)
                      << 20;
     uint32_t efs[16], n_efs = 0;
-    int dann = strcmp(kind, "diskann") == 0, rebuild = flag(argc, argv,
-                                                          "--rebuild");
+    int dann = strcmp(kind, "diskann") == 0,
+        rebuild = flag(argc, argv, "--rebuild");
     vexio_vectors base = {0, 0, NULL}, query = {0, 0, NULL};
     vexio_ids gt = {0, 0, NULL};
     vex_db_options o;
@@ -216,6 +216,10 @@ int main(int argc, char **argv)
         cfg.hnsw_m = 16;
         cfg.hnsw_ef_construction = 200;
         if (dann) {
+            /* the memtable needs no graph: its rows go to the DiskANN
+             * segment at the compaction */
+            cfg.index_kind = VEX_INDEX_FLAT;
+            cfg.hnsw_m = cfg.hnsw_ef_construction = 0;
             cfg.diskann_min_rows = 1;
             cfg.diskann_r = (uint32_t)atoi(opt(argc, argv, "--R", "64"));
             cfg.diskann_l = (uint32_t)atoi(opt(argc, argv, "--L", "100"));
