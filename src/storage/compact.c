@@ -161,7 +161,8 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
                          const uint64_t *row_keys, const uint64_t *key_ids,
                          const void *blob, uint64_t blob_size,
                          const meta_col *mc, const pay_col *pc,
-                         uint64_t min_seq, uint64_t max_seq, vseg **out)
+                         const pay_col *tc, uint64_t min_seq, uint64_t max_seq,
+                         vseg **out)
 {
     seg_write_info wi;
     char *path = NULL;
@@ -189,6 +190,11 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     if (pc->any) {
         wi.pay = pc->p;
         wi.pay_len = pc->len;
+    }
+    if (b->text && tc->any) { /* texts and their postings (format 5) */
+        wi.text = tc->p;
+        wi.text_len = tc->len;
+        wi.analyzer = b->text;
     }
     {
         char name[64];
@@ -231,7 +237,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     uint64_t blob_size = 0;
     vx_ix *flat = NULL, *ix = m->ix;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
-    pay_col pc = {NULL, NULL, 0};
+    pay_col pc = {NULL, NULL, 0}, tc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     key_ids = vx_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
@@ -275,6 +281,14 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
             if (mt_visible(m, r, s))
                 pay_col_set(&pc, r, p, len);
         }
+    /* the text of every live key (dead keys: none) */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &tc, n_keys)) == VEX_OK)
+        for (uint64_t r = 0; r < n_keys; r++) {
+            size_t len;
+            const char *p = mt_row_txt(m, r, &len);
+            if (mt_visible(m, r, s))
+                pay_col_set(&tc, r, (const unsigned char *)p, len);
+        }
     if (rc != VEX_OK)
         goto out;
     if (ix) {
@@ -314,11 +328,12 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (rc == VEX_OK)
         rc = write_segment(b, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
                            n, n_keys, ids, row_keys, key_ids, blob, blob_size,
-                           &mc, &pc, m->min_seq ? m->min_seq : 1,
+                           &mc, &pc, &tc, m->min_seq ? m->min_seq : 1,
                            m->freeze_seq ? m->freeze_seq : 1, out);
 out:
     meta_col_free(b->mem, &mc);
     pay_col_free(b->mem, &pc);
+    pay_col_free(b->mem, &tc);
     vx_ix_free(flat);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, key_ids);
@@ -400,7 +415,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     unsigned char *vecs = NULL, *blob = NULL;
     uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
-    pay_col pc = {NULL, NULL, 0};
+    pay_col pc = {NULL, NULL, 0}, tc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
@@ -463,6 +478,15 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
             vx_seg_payload(in[rows[i].src]->s, rows[i].key, &p, &len);
             pay_col_set(&pc, i, p, len);
         }
+    /* texts: each live row's (checked at its input's open); the output's
+     * postings are built anew from them, over the live rows only */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &tc, n)) == VEX_OK)
+        for (uint64_t i = 0; i < n; i++) {
+            const char *p;
+            size_t len;
+            vx_seg_text(in[rows[i].src]->s, rows[i].key, &p, &len);
+            pay_col_set(&tc, i, (const unsigned char *)p, len);
+        }
     if (rc != VEX_OK)
         goto out;
     rc = index_new(b, (int)b->iopts.kind, &ix);
@@ -494,10 +518,12 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
         rc = write_segment(b, number, (int)b->iopts.kind, n, n, ids, keys, ids,
-                           blob, blob_size, &mc, &pc, min_seq, max_seq, out);
+                           blob, blob_size, &mc, &pc, &tc, min_seq, max_seq,
+                           out);
 out:
     meta_col_free(b->mem, &mc);
     pay_col_free(b->mem, &pc);
+    pay_col_free(b->mem, &tc);
     vx_ix_free(ix);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, vecs);

@@ -53,8 +53,9 @@
 #include "util/rd.h"
 
 #define MAN_VERSION                                                            \
-    4u                     /* 2 adds the schema blob, 3 the history block,     \
-                              4 the compression field; 1..3 are still read */
+    5u                     /* 2 adds the schema blob, 3 the history block,     \
+                              4 the compression field, 5 the text field;       \
+                              1..4 are still read */
 #define MAN_HIST_SIZE 16u  /* format 3: as_of_seq, publish_unix */
 #define MAN_HDR_SIZE  64u  /* header */
 #define MAN_CFG_SIZE  128u /* configuration, after the header */
@@ -320,6 +321,19 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: unknown compression %u",
                           m->config.compression);
+    if (m->config.text > 1 || m->config.text_stemmer > 1 ||
+        m->config.text_stopwords > 1 ||
+        (!m->config.text &&
+         (m->config.text_stemmer || m->config.text_stopwords)))
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: text field %u, stemmer %u, "
+                          "stop words %u",
+                          m->config.text, m->config.text_stemmer,
+                          m->config.text_stopwords);
+    if (m->config.text && !m->as_of_seq && !m->publish_unix)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: a text collection's manifest "
+                          "(format 5) needs the history block");
     if (m->config.compression && !m->as_of_seq && !m->publish_unix)
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: a compressed collection's "
@@ -346,11 +360,15 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     /* header */
     memcpy(b, man_magic, 8);
     /* the oldest format that holds the content */
-    vex_put_u32le(b + 8, m->config.compression ? 4u
-                         : hist                ? 3u
-                         : m->schema_len       ? 2u
-                                               : 1u);
-    vex_put_u32le(b + 12, 0);
+    vex_put_u32le(b + 8, m->config.text          ? 5u
+                         : m->config.compression ? 4u
+                         : hist                  ? 3u
+                         : m->schema_len         ? 2u
+                                                 : 1u);
+    /* format 5: the text field (else reserved, 0) */
+    if (m->config.text)
+        vex_put_u32le(b + 12, 1u | m->config.text_stemmer << 8 |
+                                  m->config.text_stopwords << 16);
     vex_put_u64le(b + 16, size);
     vex_put_u64le(b + 24, m->number);
     vex_put_u64le(b + 32, m->next_file);
@@ -505,13 +523,23 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (version < 1)
         BAD(8, "bad format version %u", version);
     hist = version >= 3 ? MAN_HIST_SIZE : 0;
-    if (res12 != 0)
+    if (version < 5 && res12 != 0)
         BAD(12, "reserved field not zero");
+    if (version == 5 && ((res12 & 0xFFu) != 1 || (res12 >> 8 & 0xFFu) > 1 ||
+                         (res12 >> 16 & 0xFFu) > 1 || res12 >> 24 != 0))
+        BAD(12, "text field 0x%08x is not a text configuration (byte 0 "
+                "must be 1, bytes 1 and 2 0 or 1, byte 3 0)",
+            res12);
+    if (version == 5) {
+        m.config.text = 1;
+        m.config.text_stemmer = res12 >> 8 & 0xFFu;
+        m.config.text_stopwords = res12 >> 16 & 0xFFu;
+    }
     if (version < 4 && res52 != 0)
         BAD(52, "reserved field not zero");
     if (version == 4 && res52 == 0)
-        BAD(52, "format 4 without compression (written as format 3)");
-    if (version == 4 && res52 > MAN_COMPRESS_MAX) {
+        BAD(52, "format 4 without compression (written as format 3 or 5)");
+    if (version >= 4 && res52 > MAN_COMPRESS_MAX) {
         rc = vx_err_set(err, VEX_UNSUPPORTED,
                         "%s: compression %u at offset 52 is unknown to this "
                         "library",

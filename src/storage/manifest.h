@@ -94,6 +94,10 @@ typedef struct man_config {
      * in the header (offset 52) of a format-4 manifest, which is written
      * only when it is not 0 */
     uint32_t compression;
+    /* The records' text field (format 5, header offset 12; written only
+     * when text is 1): text 0 or 1, text_stemmer 0 (none) or 1 (Porter),
+     * text_stopwords 0 or 1; the last two 0 without text. */
+    uint32_t text, text_stemmer, text_stopwords;
 } man_config;
 
 /* Highest compression value a manifest may hold (VEX_COMPRESS_ZSTD). */
