@@ -56,9 +56,10 @@ static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
 /* The vector, payload and text of the live row of `id` (leader,
  * apply.mu held), for a metadata-only update: the vector copied into
  * c->lead.vecbuf, the payload and text pointing into the source (valid
- * while the apply lock keeps the version; NULL and 0 when it has none): the row the apply-lock holder sees, i.e. visible at the largest
- * sequence number (ended or deleted at any sequence counts as gone).
- * VEX_NOTFOUND when there is none. `vec` may be NULL (payload only). */
+ * while the apply lock keeps the version; NULL and 0 when it has none): the row
+ * the apply-lock holder sees, i.e. visible at the largest sequence number
+ * (ended or deleted at any sequence counts as gone). VEX_NOTFOUND when there is
+ * none. `vec` may be NULL (payload only). */
 int vx_coll_live_row(vex_collection *c, uint64_t id, const void **vec,
                      const unsigned char **pay, size_t *pay_len,
                      const char **txt, size_t *txt_len)
@@ -148,8 +149,8 @@ int vx_coll_apply_op(vex_collection *c, const vx_op *op, uint64_t seq)
             return rc;
         }
     }
-    rc = vx_mt_put(a, id, vec, rec, op->pay, op->pay_len, op->txt,
-                   op->txt_len, seq, &ended_here);
+    rc = vx_mt_put(a, id, vec, rec, op->pay, op->pay_len, op->txt, op->txt_len,
+                   seq, &ended_here);
     if (rc != VEX_OK) {
         vx_vm_record_free(rec, c->mem);
         return vx_err_set(&c->err, rc, "memtable: out of memory");

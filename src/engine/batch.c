@@ -125,9 +125,9 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
         if (rc != VEX_OK) {
             vx_err_copy(&e, msg, sizeof msg);
             vx_err_destroy(&e);
-            return batch_fail(b, VEX_INVALID, "%s of id %llu (operation %zu): %s",
-                              vx_logrec_op_name(kind), (unsigned long long)id,
-                              b->n, msg);
+            return batch_fail(
+                b, VEX_INVALID, "%s of id %llu (operation %zu): %s",
+                vx_logrec_op_name(kind), (unsigned long long)id, b->n, msg);
         }
         vx_err_destroy(&e);
     }

@@ -226,10 +226,9 @@ int vx_coll_memtable_new(vex_collection *c, memtable **out)
 {
     vex_index_options io;
     vx_coll_index_opts(c, &io);
-    return vx_mt_create(c->mem, &c->icfg,
-                        c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
-                        c->cfg.text ? &c->analyzer : NULL, c->db->bg_pool,
-                        &c->err, out);
+    return vx_mt_create(
+        c->mem, &c->icfg, c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
+        c->cfg.text ? &c->analyzer : NULL, c->db->bg_pool, &c->err, out);
 }
 
 /* A version like `v` with memtables/segments replaced (arrays built by

@@ -149,9 +149,9 @@ static int text_leg(vex_collection *c, const vx_snap *s,
         prm.k1 = p->bm25_k1;
         prm.b = p->bm25_b;
         prm.avgdl = 1.0;
-        rc = vx_bm25_multi(c->mem, &c->analyzer, vs, used, p->text,
-                           strlen(p->text), &prm, k, mh, &nh, st, info,
-                           &c->err);
+        rc =
+            vx_bm25_multi(c->mem, &c->analyzer, vs, used, p->text,
+                          strlen(p->text), &prm, k, mh, &nh, st, info, &c->err);
         if (rc != VEX_OK) {
             char msg[VEX_ERRMSG_MAX];
             vx_err_copy(&c->err, msg, sizeof msg);
@@ -246,9 +246,7 @@ int vx_coll_hybrid_run(vex_collection *c, vx_snap *s, const void *query,
     memset(&info, 0, sizeof info);
     vex_search_stats_init(&vst);
     if (query) {
-        cand = p->text_candidates ? p->text_candidates
-               : k > 100          ? k
-                                  : 100;
+        cand = p->text_candidates ? p->text_candidates : k > 100 ? k : 100;
         if (cand > VEX_MAX_K)
             cand = VEX_MAX_K;
     }

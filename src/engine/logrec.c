@@ -254,9 +254,9 @@ int vx_logrec_check(const unsigned char *p, size_t n,
             if (rc != VEX_OK) {
                 char msg[VEX_ERRMSG_MAX];
                 vx_err_copy(&e, msg, sizeof msg);
-                rc = vx_err_set(err, VEX_CORRUPT,
-                                "operation %u at byte %zu: %.400s", i, pos,
-                                msg);
+                rc =
+                    vx_err_set(err, VEX_CORRUPT,
+                               "operation %u at byte %zu: %.400s", i, pos, msg);
             }
             vx_err_destroy(&e);
             if (rc != VEX_OK)

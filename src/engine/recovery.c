@@ -248,8 +248,8 @@ static int load_identity(vex_collection *c, manifest *m)
     c->icfg.vec_bytes = c->vec_bytes;
     c->analyzer.stemmer =
         c->cfg.text_stemmer ? (uint8_t)VT_STEM_PORTER : (uint8_t)VT_STEM_NONE;
-    c->analyzer.stopwords =
-        c->cfg.text_stopwords ? (uint8_t)VT_STOP_ENGLISH : (uint8_t)VT_STOP_NONE;
+    c->analyzer.stopwords = c->cfg.text_stopwords ? (uint8_t)VT_STOP_ENGLISH
+                                                  : (uint8_t)VT_STOP_NONE;
     if (c->vec_bytes == 0 || (c->cfg.index_kind != VEX_INDEX_FLAT &&
                               c->cfg.index_kind != VEX_INDEX_HNSW))
         return vx_err_set(&c->err, VEX_CORRUPT,

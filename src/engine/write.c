@@ -263,7 +263,8 @@ static int encode_group(vex_collection *c, vx_wreq *head, vx_wreq *last,
                 }
                 VX_ASSERT(pos + vx_logrec_op_size(c->vec_bytes, op.kind,
                                                   op.meta_len, op.pay_len,
-                                                  op.txt_len) <= rec_len);
+                                                  op.txt_len) <=
+                          rec_len);
                 vx_logrec_op_encode(c->lead.rec + pos, &op, c->vec_bytes);
                 if (n_setmeta && vx_logrec_kind_has_vec(op.kind)) {
                     if (vx_idmap_put(&c->lead.vecmap, op.id, pos) != VEX_OK)
@@ -740,8 +741,8 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
         vx_vm_record_encode(rec, enc);
     }
     if (kind == VX_OP_INSERT || kind == VX_OP_UPSERT)
-        kind = vx_logrec_put_kind(kind == VX_OP_INSERT, enc_len, pay_len,
-                                  txt_len);
+        kind =
+            vx_logrec_put_kind(kind == VX_OP_INSERT, enc_len, pay_len, txt_len);
     memset(&w, 0, sizeof w);
     w.n_ops = 1;
     w.one_kind = kind;

@@ -32,7 +32,7 @@ typedef struct seg_builder {
     vx_mcache *mcache; /* where the output's filter match sets go */
     vex_index_options iopts;
     size_t vec_bytes;
-    unsigned meta_flags;       /* VM_BUILD_* for the metadata columns */
+    unsigned meta_flags; /* VM_BUILD_* for the metadata columns */
     /* the text field's analyzer: the rows' texts and their postings are
      * written (segment format 5) when some row has a text; NULL: the
      * collection has no text field */

@@ -527,8 +527,9 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         BAD(12, "reserved field not zero");
     if (version == 5 && ((res12 & 0xFFu) != 1 || (res12 >> 8 & 0xFFu) > 1 ||
                          (res12 >> 16 & 0xFFu) > 1 || res12 >> 24 != 0))
-        BAD(12, "text field 0x%08x is not a text configuration (byte 0 "
-                "must be 1, bytes 1 and 2 0 or 1, byte 3 0)",
+        BAD(12,
+            "text field 0x%08x is not a text configuration (byte 0 "
+            "must be 1, bytes 1 and 2 0 or 1, byte 3 0)",
             res12);
     if (version == 5) {
         m.config.text = 1;

@@ -244,8 +244,7 @@ int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
         /* last: a failure leaves the index as it was, and nothing after
          * it fails (the text was checked before it was logged; a
          * failure here is out of memory) */
-        if (rc == VEX_OK &&
-            vx_mi_add(m->mi, row, txt, txt_len, NULL) != VEX_OK)
+        if (rc == VEX_OK && vx_mi_add(m->mi, row, txt, txt_len, NULL) != VEX_OK)
             rc = VEX_NOMEM;
     }
     if (rc != VEX_OK) {

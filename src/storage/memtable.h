@@ -99,12 +99,12 @@ typedef struct memtable {
      * added before the row is published (invariant 1): readers see only
      * rows below n_rows through their `live` predicate. */
     vt_memindex *mi;
-    vex_cmap ids;                /* id -> newest row */
-    vx_ix *ix;                   /* HNSW keyed by row, or NULL (flat) */
-    uint64_t min_seq, max_seq;   /* of the operations applied to it */
-    uint64_t freeze_seq;         /* last write applied before it was frozen: its
-                                    flush covers the log up to here */
-    _Atomic int frozen;          /* no more rows will be appended */
+    vex_cmap ids;              /* id -> newest row */
+    vx_ix *ix;                 /* HNSW keyed by row, or NULL (flat) */
+    uint64_t min_seq, max_seq; /* of the operations applied to it */
+    uint64_t freeze_seq;       /* last write applied before it was frozen: its
+                                  flush covers the log up to here */
+    _Atomic int frozen;        /* no more rows will be appended */
     /* the metadata field names of its rows, as 64-bit hashes (0 = empty
      * slot) in an open-addressing set: the writer adds a name before the
      * row holding it is published (invariant 1), readers probe it without
@@ -131,12 +131,12 @@ void vx_mt_unref(memtable *m);
 /* Writer. Append a row for `id` at `seq` with metadata `meta` (NULL:
  * none), a copy of the payload [pay, pay + pay_len) (0: none; at most
  * VEX_MAX_PAYLOAD) and a copy of the text [txt, txt + txt_len) (0: none;
- * valid UTF-8 of at most VT_MAX_TEXT, only with a keyword index), ending its current live row in this memtable if
- * there is one (*ended set to 1 then). On VEX_OK the memtable owns `meta`
- * (it is freed with the memtable, with m->mem); on VEX_NOMEM the caller
- * keeps it. The record and the payload are published with the row
- * (invariant 1), so readers may use them without locks for as long as
- * they hold the memtable. */
+ * valid UTF-8 of at most VT_MAX_TEXT, only with a keyword index), ending its
+ * current live row in this memtable if there is one (*ended set to 1 then). On
+ * VEX_OK the memtable owns `meta` (it is freed with the memtable, with m->mem);
+ * on VEX_NOMEM the caller keeps it. The record and the payload are published
+ * with the row (invariant 1), so readers may use them without locks for as long
+ * as they hold the memtable. */
 int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
               const void *pay, size_t pay_len, const char *txt, size_t txt_len,
               uint64_t seq, int *ended);

@@ -90,11 +90,11 @@ typedef struct vx_abi_layout {
 /* vex_record is new in 0.2.0: its first layout is its current one. */
 /* vex_record: 0.2.0, then 0.5.0 (text) */
 #define VX_ABI_RECORD                                                          \
-    ((vx_abi_layout){"record",                                                 \
-                     "vex_record_init",                                        \
-                     2,                                                        \
-                     {VX_SIZE_UPTO(vex_record, payload_len),                   \
-                      sizeof(vex_record)}})
+    ((vx_abi_layout){                                                          \
+        "record",                                                              \
+        "vex_record_init",                                                     \
+        2,                                                                     \
+        {VX_SIZE_UPTO(vex_record, payload_len), sizeof(vex_record)}})
 /* vex_search_stats: 0.1.0, then 0.3.0 (unknown_field), then explain
  * (0.4.0), then the legs and postings (0.5.0) */
 #define VX_ABI_SEARCH_STATS                                                    \
