@@ -445,11 +445,25 @@ static void test_decode_damage(void)
     expect_corrupt(c, n, "ids not ascending");
     CHECK(err_has("not ascending"));
     memcpy(c, b, n);
-    vex_put_u32le(c + 8, 5);
+    vex_put_u32le(c + 8, 6);
     reseal(c, n);
     CHECK_RC(vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d),
              VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
+    /* version 5 needs a text field at offset 12: 1, stemmer, stop words */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 5);
+    reseal(c, n);
+    expect_corrupt(c, n, "text configuration");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 5);
+    vex_put_u32le(c + 12, 0x00020101u);
+    reseal(c, n);
+    expect_corrupt(c, n, "text configuration");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 12, 0x00000101u); /* a text field in version 4 */
+    reseal(c, n);
+    expect_corrupt(c, n, "reserved");
     /* version 2 needs a schema; version 1 has none */
     memcpy(c, b, n);
     vex_put_u32le(c + 8, 2);
@@ -695,6 +709,60 @@ static void test_compression_field(void)
     m.config.compression = 2;
     CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
     CHECK(err_has("unknown compression 2"));
+    vx_manifest_free(&m, &g_mem);
+    CHECK_EQ_INT(g_count.live, 0);
+}
+
+/* Format 5: the text field at header offset 12, written only for a
+ * collection with a text field (with or without compression). */
+static void test_text_field(void)
+{
+    manifest m, d;
+    unsigned char *b = NULL, *c;
+    size_t n = 0;
+    mem_init();
+    gen(&m, 3, 9, 2);
+    m.config.text = 1;
+    m.config.text_stemmer = 1;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("history block"));
+    m.as_of_seq = m.flushed_seq + 1;
+    m.publish_unix = 7;
+    roundtrip(&m);
+    m.config.text_stopwords = 1;
+    m.config.compression = 1;
+    roundtrip(&m);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    if (b == NULL)
+        return;
+    CHECK_EQ_INT(vex_get_u32le(b + 8), 5);
+    CHECK_EQ_INT(vex_get_u32le(b + 12), 0x00010101u);
+    CHECK_EQ_INT(vex_get_u32le(b + 52), 1);
+    CHECK_RC(vx_manifest_decode(b, n, "M", &g_mem, &g_err, &d), VEX_OK);
+    CHECK(d.config.text == 1 && d.config.text_stemmer == 1 &&
+          d.config.text_stopwords == 1 && d.config.compression == 1);
+    vx_manifest_free(&d, &g_mem);
+    c = malloc(n);
+    memcpy(c, b, n);
+    vex_put_u32le(c + 12, 0x00010100u); /* byte 0 must be 1 */
+    reseal(c, n);
+    expect_corrupt(c, n, "text byte 0");
+    CHECK(err_has("offset 12"));
+    memcpy(c, b, n);
+    vex_put_u32le(c + 12, 0x01000001u); /* byte 3 must be 0 */
+    reseal(c, n);
+    expect_corrupt(c, n, "text byte 3");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 4); /* format 4 keeps offset 12 reserved */
+    reseal(c, n);
+    expect_corrupt(c, n, "format 4 with a text field");
+    free(c);
+    vx_mem_free(&g_mem, b);
+    m.config.text = 0; /* a stemmer without a text field */
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("text field 0"));
+    m.config.text = 2;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
     vx_manifest_free(&m, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
@@ -1072,6 +1140,7 @@ int main(void)
     TEST_RUN(test_decode_damage);
     TEST_RUN(test_history_block);
     TEST_RUN(test_compression_field);
+    TEST_RUN(test_text_field);
     TEST_RUN(test_publish_mem);
     TEST_RUN(test_publish_posix);
     TEST_RUN(test_current_damage);
