@@ -169,6 +169,20 @@ static int open_segments(vex_collection *c, const manifest *m)
                             (unsigned long long)ms->file_size);
             break;
         }
+        if (vx_seg_postings(g->s) &&
+            (!c->cfg.text ||
+             vx_post_analyzer(vx_seg_postings(g->s)).stemmer !=
+                 c->analyzer.stemmer ||
+             vx_post_analyzer(vx_seg_postings(g->s)).stopwords !=
+                 c->analyzer.stopwords)) {
+            rc = vx_err_set(&c->err, VEX_CORRUPT,
+                            "%s: its text postings were not analysed as "
+                            "the collection analyses texts (%s)",
+                            vx_seg_path(g->s),
+                            c->cfg.text ? "another stemmer or stop-word list"
+                                        : "it has no text field");
+            break;
+        }
         for (uint64_t j = 0; j < ms->n_deleted && rc == VEX_OK; j++) {
             if (!vx_seg_find(g->s, ms->deleted[j], &key))
                 rc = vx_err_set(&c->err, VEX_CORRUPT,
@@ -590,6 +604,7 @@ static int shadow_new(vex_collection *c, vex_collection **out)
     t->wal_dir = c->wal_dir;
     t->cfg = c->cfg;
     t->icfg = c->icfg;
+    t->analyzer = c->analyzer;
     t->vec_bytes = c->vec_bytes;
     t->schema = c->schema;
     t->refs = 1;
@@ -626,7 +641,9 @@ static int same_collection(const vex_collection *c, const manifest *m)
            strcmp(a->name, b->name) == 0 &&
            a->created_unix == b->created_unix && a->dim == b->dim &&
            a->elem == b->elem && a->metric == b->metric &&
-           a->index_kind == b->index_kind;
+           a->index_kind == b->index_kind && a->text == b->text &&
+           a->text_stemmer == b->text_stemmer &&
+           a->text_stopwords == b->text_stopwords;
 }
 
 /* One attempt: manifest `m`'s segments and the log after it, into the
