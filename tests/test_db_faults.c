@@ -115,8 +115,7 @@ static size_t txt_of(uint64_t id, float tag, char *t)
     if ((id + (uint64_t)tag) % 4 == 0)
         return 0;
     return (size_t)snprintf(t, MAX_TXT, "record id%llu tag%llu rich text",
-                            (unsigned long long)id,
-                            (unsigned long long)tag);
+                            (unsigned long long)id, (unsigned long long)tag);
 }
 
 /* The record of a rich put of id with v (meta: its metadata). */
