@@ -16,6 +16,8 @@
  *    keeps the text, an upsert without one drops it; batches and
  *    vex_upsert_many_text;
  *  - statistics: legs, postings read;
+ *  - keyword searches beside a writer that upserts, deletes, flushes and
+ *    compacts: every hit's text holds the query word;
  *  - bad input: invalid UTF-8, a text on a collection without a text
  *    field, params.text there, bad BM25 and fusion parameters, a NULL
  *    query without text, batch and range searches with text.
@@ -23,6 +25,8 @@
  * which the analyzer (no stemmer, no stop words) keeps as they are, so
  * the model tokenizes them by splitting on spaces.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -612,6 +616,95 @@ static void test_bad_input(void)
     vex_db_close(db);
 }
 
+/* Keyword searches while a writer upserts, deletes and flushes: every
+ * hit's text (read from the search's snapshot) holds the query word, and
+ * every search succeeds (TSan runs this case: the memtable's keyword
+ * index is read while rows are appended). */
+typedef struct conc {
+    vex_collection *c;
+    _Atomic int stop;
+    _Atomic int bad;
+} conc;
+
+static void *conc_reader(void *arg)
+{
+    conc *x = arg;
+    vex_results *res = NULL;
+    vex_search_params p;
+    unsigned i = 0;
+    if (vex_results_create(NULL, &res) != VEX_OK) {
+        atomic_store(&x->bad, 1);
+        return NULL;
+    }
+    vex_search_params_init(&p);
+    while (!atomic_load(&x->stop)) {
+        const char *w = voc[i++ % 6];
+        p.text = w;
+        if (vex_search_results(x->c, NULL, 20, &p, VEX_WITH_TEXT, res) !=
+            VEX_OK) {
+            atomic_store(&x->bad, 1);
+            break;
+        }
+        for (size_t h = 0; h < vex_results_count(res); h++) {
+            const char *t;
+            size_t len;
+            char buf[200];
+            if (vex_results_text(res, h, &t, &len) != VEX_OK || len == 0 ||
+                len >= sizeof buf) {
+                atomic_store(&x->bad, 2);
+                continue;
+            }
+            memcpy(buf, t, len);
+            buf[len] = '\0';
+            if (strstr(buf, w) == NULL)
+                atomic_store(&x->bad, 3);
+        }
+    }
+    vex_results_free(res);
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    vex_db *db = open_db("conc");
+    vex_collection *c = create_text(db, "docs", VEX_INDEX_HNSW);
+    static model m;
+    vex_meta *meta = NULL;
+    pthread_t th[2];
+    conc x;
+    vex_rng r;
+    memset(&m, 0, sizeof m);
+    vex_rng_seed(&r, test_seed(22));
+    CHECK_RC(vex_meta_create(NULL, &meta), VEX_OK);
+    x.c = c;
+    atomic_init(&x.stop, 0);
+    atomic_init(&x.bad, 0);
+    for (int t = 0; t < 2; t++)
+        CHECK(pthread_create(&th[t], NULL, conc_reader, &x) == 0);
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 200; i++) {
+            uint64_t id = vex_rng_below(&r, N_IDS);
+            if (vex_rng_below(&r, 5) == 0 && m.live[id]) {
+                CHECK_RC(vex_delete(c, id), VEX_OK);
+                m.live[id] = 0;
+            } else {
+                put(c, &m, &r, id, meta, 1);
+            }
+        }
+        CHECK_RC(vex_flush(c), VEX_OK);
+        if (round == 3)
+            CHECK_RC(vex_compact(c), VEX_OK);
+    }
+    atomic_store(&x.stop, 1);
+    for (int t = 0; t < 2; t++)
+        pthread_join(th[t], NULL);
+    CHECK_EQ_INT(atomic_load(&x.bad), 0);
+    check_all_queries(c, &m, "after concurrency");
+    vex_meta_free(meta);
+    vex_collection_close(c);
+    vex_db_close(db);
+}
+
 int main(void)
 {
     make_root();
@@ -619,6 +712,7 @@ int main(void)
     TEST_RUN(test_hybrid_fusion);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_bad_input);
+    TEST_RUN(test_concurrent);
     rm_rf(tmp_root);
     return TEST_EXIT();
 }
