@@ -578,8 +578,52 @@ part_concurrent() {
     count_is docs 1 "lang = 'xx'"
 }
 
+part_text() {
+    # A collection with a text field: import of the text column (CSV) and
+    # member (JSON Lines), keyword and hybrid search, get and export.
+    run 0 create "$DB" docs --dim 3 --metric cosine --text porter,stopwords
+    run 0 collections "$DB" --json
+    has out '"text":"porter,stopwords"'
+    printf '{"id":1,"vector":[1,0,0],"text":"The running foxes jumped","lang":"en"}\n' > t.jsonl
+    printf '{"id":2,"vector":[0,1,0],"text":"A fox runs fast"}\n' >> t.jsonl
+    printf '{"id":3,"vector":[0,0,1],"payload":"no text"}\n' >> t.jsonl
+    run 0 import "$DB" docs t.jsonl
+    printf 'id,vector,text,lang\n4,"1,1,0",Crème brûlée,fr\n' > t.csv
+    run 0 import "$DB" docs t.csv
+    run 0 search "$DB" docs --text "runs" --show-text --json --stats
+    has out '"text":"The running foxes jumped"'
+    has out '"text":"A fox runs fast"'
+    has out '"legs":{"vector":false,"text":true}'
+    hasnt out '"id":3'
+    run 0 search "$DB" docs --text "CREME" --k 1
+    has out "id 4 "
+    run 0 search "$DB" docs --vector 0,0,1 --text "fox" --fusion sum --json --stats
+    has out '"legs":{"vector":true,"text":true}'
+    has out '"id":3'
+    run 2 search "$DB" docs --vector 0,0,1 --text "fox" --fusion max
+    has err "--fusion is rrf or sum"
+    run 2 search "$DB" docs --text "fox" --radius 0.5
+    run 0 get "$DB" docs 4 --json
+    has out '"text":"Crème brûlée"'
+    run 0 export "$DB" docs
+    has out '{"id":2,"vector":[0,1,0],"text":"A fox runs fast"}'
+    # a bad text is a bad record with the field named
+    printf '{"id":9,"vector":[1,0,0],"text":7}\n' > bad.jsonl
+    run 1 import "$DB" docs bad.jsonl
+    has err 'field "text": expected a string'
+    # in a collection without a text field, "text" stays metadata
+    run 0 create "$DB" plain --dim 3 --metric cosine
+    run 0 import "$DB" plain t.jsonl
+    run 0 get "$DB" plain 1 --json
+    has out '"text":"The running foxes jumped"'
+    run 2 search "$DB" plain --text "fox"
+    has err "no text field"
+    run 2 create "$DB" bad --dim 3 --metric l2 --text snowball
+    has err 'unknown --text "snowball"'
+}
+
 case "$PART" in
-catalog | import | roundtrip | records | errors | concurrent) part_$PART ;;
+catalog | import | roundtrip | records | errors | concurrent | text) part_$PART ;;
 *) fail "unknown part $PART" ;;
 esac
 cd / && rm -rf "$WORK"

@@ -27,10 +27,13 @@
  * and in flushes), then kill(SIGKILL)s the child, reaps it, drains the
  * pipe and opens the database itself. The vector of (id, version) is a
  * pure function of both (v[0] = version, v[1] = id, the rest a hash), and
- * so is its payload (none for every third version, else 1..700 bytes of
- * a hash; puts go through vex_insert_record/vex_upsert_record and the
- * batch's _record calls), so every record read back, payload included,
- * is checked bit for bit. Rules checked:
+ * so are its payload (none for every third version, else 1..700 bytes of
+ * a hash) and its text (none for every fourth version, else words naming
+ * id and version; puts go through vex_insert_record/vex_upsert_record and
+ * the batch's _record calls), so every record read back, payload and text
+ * included, is checked bit for bit, and a keyword search for the word
+ * only its text holds must find it alone (or, without a text, nothing). Rules
+ * checked:
  *  - the database and both collections open (never VEX_CORRUPT; a
  *    collection whose creation was acknowledged exists);
  *  - every id with no operation in flight is exactly as last acknowledged
@@ -260,8 +263,18 @@ static size_t make_pay(uint32_t id, uint32_t ver, unsigned char *p)
     return len;
 }
 
+/* The text of version `ver` of record `id`: none for every fourth
+ * version, else words naming both ("i<id>" is the record's alone). */
+#define MAX_TXT 64
+static size_t make_txt(uint32_t id, uint32_t ver, char *t)
+{
+    if (ver % 4 == 1)
+        return 0;
+    return (size_t)snprintf(t, MAX_TXT, "i%u v%u kill loop text", id, ver);
+}
+
 static void make_rec(uint32_t id, uint32_t ver, float *v, unsigned char *p,
-                     vex_record *r)
+                     char *t, vex_record *r)
 {
     make_vec(id, ver, v);
     vex_record_init(r);
@@ -269,6 +282,8 @@ static void make_rec(uint32_t id, uint32_t ver, float *v, unsigned char *p,
     r->vector = v;
     r->payload = p;
     r->payload_len = make_pay(id, ver, p);
+    r->text = t;
+    r->text_len = make_txt(id, ver, t);
 }
 
 static double now_s(void)
@@ -375,10 +390,11 @@ static int do_op(vex_collection *c, vex_meta *meta, const kop *o)
 {
     float v[DIM];
     unsigned char p[MAX_PAY];
+    char t[MAX_TXT];
     vex_record r;
     if (o->kind == K_DELETE)
         return vex_delete(c, o->id);
-    make_rec(o->id, o->ver, v, p, &r);
+    make_rec(o->id, o->ver, v, p, t, &r);
     make_meta(meta, o->id, o->ver);
     r.meta = meta;
     return o->kind == K_INSERT ? vex_insert_record(c, &r)
@@ -426,6 +442,7 @@ static void *writer_main(void *arg)
     float v[DIM];
     char where[256];
     unsigned char pay[MAX_PAY];
+    char txt[MAX_TXT];
     uint64_t txn = 0;
     vex_rng_seed(&r, cc->seed * 31 + (uint64_t)t);
     if (vex_batch_create(VEC_BYTES, NULL, &b) != VEX_OK ||
@@ -507,7 +524,7 @@ static void *writer_main(void *arg)
             for (uint32_t i = 0; i < m.n_ops && rc == VEX_OK; i++) {
                 const kop *o = &m.ops[i];
                 vex_record rec;
-                make_rec(o->id, o->ver, v, pay, &rec);
+                make_rec(o->id, o->ver, v, pay, txt, &rec);
                 make_meta(meta, o->id, o->ver);
                 rec.meta = meta;
                 rc = o->kind == K_DELETE   ? vex_batch_delete(b, o->id)
@@ -563,6 +580,7 @@ static void child_main(const child_cfg *cc)
         vex_collection_config_init(&cfg);
         cfg.dim = DIM;
         cfg.index_kind = k == 0 ? VEX_INDEX_FLAT : run_coll.kind;
+        cfg.text = 1; /* every record's text is checked, and found */
         if (k == 1 && run_coll.kind == VEX_INDEX_HNSW) {
             cfg.hnsw_m = run_coll.hnsw_m;
             cfg.hnsw_ef_construction = 64;
@@ -795,6 +813,32 @@ static void read_all(vex_collection *c, int k)
                      coll_names[k], id, (uint32_t)v[0], vex_status_name(rc),
                      len, wlen,
                      rc == VEX_OK && len == wlen ? ", damaged or mixed" : "");
+                continue;
+            }
+        }
+        {
+            /* the text, and the keyword index: "i<id>" finds it alone */
+            char txt[MAX_TXT + 1], twant[MAX_TXT], q[16];
+            size_t len = 0, wlen = make_txt(id, (uint32_t)v[0], twant), nh = 0;
+            vex_search_params sp;
+            vex_hit h[2];
+            rc = vex_get_text(c, id, txt, sizeof txt, &len);
+            if (rc != VEX_OK || len != wlen || memcmp(txt, twant, len) != 0) {
+                fail("%s: id %u version %u: text %s, %zu bytes (wanted %zu)",
+                     coll_names[k], id, (uint32_t)v[0], vex_status_name(rc),
+                     len, wlen);
+                continue;
+            }
+            vex_search_params_init(&sp);
+            snprintf(q, sizeof q, "i%u", id);
+            sp.text = q;
+            rc = vex_search(c, NULL, 2, &sp, h, NULL, &nh);
+            if (rc != VEX_OK || nh != (wlen ? 1u : 0u) ||
+                (nh && h[0].id != id)) {
+                fail("%s: id %u version %u: keyword search \"%s\": %s, %zu "
+                     "hits (first %llu)",
+                     coll_names[k], id, (uint32_t)v[0], q, vex_status_name(rc),
+                     nh, nh ? (unsigned long long)h[0].id : 0ULL);
                 continue;
             }
         }

@@ -168,6 +168,18 @@ static int resolve_config(vex_db *db, const char *name,
                           "built without zstd (vex_features() has no "
                           "VEX_FEATURE_ZSTD)");
     mc->compression = (uint32_t)cfg->compression;
+    if (cfg->text > 1 || cfg->text_stemmer > VEX_STEMMER_PORTER ||
+        cfg->text_stopwords > 1 ||
+        (!cfg->text && (cfg->text_stemmer || cfg->text_stopwords)))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "text %u, text_stemmer %u, text_stopwords %u: text "
+                          "must be 0 or 1, text_stemmer VEX_STEMMER_NONE or "
+                          "VEX_STEMMER_PORTER and text_stopwords 0 or 1, "
+                          "both 0 without a text field",
+                          cfg->text, cfg->text_stemmer, cfg->text_stopwords);
+    mc->text = cfg->text;
+    mc->text_stemmer = cfg->text_stemmer;
+    mc->text_stopwords = cfg->text_stopwords;
     mc->created_unix = (uint64_t)time(NULL);
     return resolve_dann(db, cfg, mc);
 }
@@ -532,6 +544,11 @@ static void config_diff(const vex_collection_config *have,
         snprintf(msg, size, "diskann_alpha %g, asked for %g",
                  (double)have->diskann_alpha, (double)want->diskann_alpha);
         return;
+    }
+    DIFF_NZ(text, "text")
+    if (want->text) {
+        DIFF_U(text_stemmer, "text_stemmer")
+        DIFF_U(text_stopwords, "text_stopwords")
     }
 #undef DIFF_NZ
 #undef DIFF_U

@@ -232,9 +232,9 @@ int vx_coll_memtable_new(vex_collection *c, memtable **out)
 {
     vex_index_options io;
     vx_coll_index_opts(c, &io);
-    return vx_mt_create(c->mem, &c->icfg,
-                        c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
-                        c->db->bg_pool, &c->err, out);
+    return vx_mt_create(
+        c->mem, &c->icfg, c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
+        c->cfg.text ? &c->analyzer : NULL, c->db->bg_pool, &c->err, out);
 }
 
 /* A version like `v` with memtables/segments replaced (arrays built by
@@ -281,6 +281,9 @@ void vex_collection_get_config_size(const vex_collection *c,
     out->diskann_l = c->cfg.dann_l;
     out->diskann_alpha = c->cfg.dann_alpha;
     out->diskann_pq_m = c->cfg.dann_pq_m;
+    out->text = c->cfg.text ? 1u : 0u;
+    out->text_stemmer = c->cfg.text_stemmer;
+    out->text_stopwords = c->cfg.text_stopwords;
     if (c->schema) {
         out->schema_fields = c->schema_pub;
         out->n_schema_fields = (uint32_t)vx_vm_schema_n_fields(c->schema);

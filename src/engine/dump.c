@@ -573,10 +573,12 @@ static void dump_ops(dctx *d, const unsigned char *p, size_t n, size_t vb)
             return;
         }
         if (show(d, i, n_ops, "operations"))
-            out(d, "    %s id %" PRIu64 "%s (metadata %zu bytes, payload %zu)",
+            out(d,
+                "    %s id %" PRIu64
+                "%s (metadata %zu bytes, payload %zu, text %zu)",
                 vx_logrec_op_name(op.kind), op.id,
                 vx_logrec_kind_has_vec(op.kind) ? " with a vector" : "",
-                op.meta_len, op.pay_len);
+                op.meta_len, op.pay_len, op.txt_len);
         pos += used;
     }
     if (pos != n)

@@ -46,6 +46,8 @@ int vx_coll_active_full(const vex_collection *c)
                atomic_load_explicit(&((memtable *)a)->meta_bytes,
                                     memory_order_relaxed) +
                atomic_load_explicit(&((memtable *)a)->pay_bytes,
+                                    memory_order_relaxed) +
+               atomic_load_explicit(&((memtable *)a)->txt_bytes,
                                     memory_order_relaxed) >=
            c->db->opts.memtable_bytes;
 }
@@ -427,6 +429,7 @@ static void builder_of(vex_collection *c, seg_builder *b)
     /* compressed metadata only when the collection asked for it (opening
      * refuses such a collection in a build without zstd) */
     b->meta_flags = c->cfg.compression == VEX_COMPRESS_ZSTD ? VM_BUILD_ZSTD : 0;
+    b->text = c->cfg.text ? &c->analyzer : NULL;
     b->cancel = &c->life.cancel;
     b->err = &c->err;
 }

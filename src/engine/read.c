@@ -87,6 +87,40 @@ int vex_get_payload(vex_collection *c, uint64_t id, void *buf, size_t cap,
     return rc;
 }
 
+int vex_get_text(vex_collection *c, uint64_t id, char *buf, size_t cap,
+                 size_t *len)
+{
+    vx_snap s;
+    uint64_t ref;
+    const vx_source *src;
+    const char *p = NULL;
+    size_t n = 0;
+    int rc;
+    if (len)
+        *len = 0;
+    if (!vx_coll_usable(c))
+        return VEX_MISUSE;
+    if (len == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE, "len is NULL");
+    if (buf == NULL && cap > 0)
+        return vx_err_set(&c->err, VEX_MISUSE, "buf is NULL with cap %zu", cap);
+    vx_coll_snap_take(c, &s);
+    src = vx_coll_find_row(&s, id, &ref);
+    if (src == NULL) {
+        rc = vx_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
+                        (unsigned long long)id);
+    } else {
+        rc = src->m->text(src->self, ref, &p, &n, &c->err);
+        if (rc == VEX_OK) {
+            if (n > 0 && cap > 0)
+                memcpy(buf, p, n < cap ? n : cap);
+            *len = n;
+        }
+    }
+    vx_coll_snap_drop(&s);
+    return rc;
+}
+
 /* Copy the metadata of `id` as of snapshot `s` into `out`. */
 int vx_coll_get_meta_snap(vex_collection *c, const vx_snap *s, uint64_t id,
                           vex_meta *out)

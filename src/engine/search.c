@@ -381,7 +381,14 @@ int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
     if ((rc = vx_search_params_take(params, buf, &c->err)) != VEX_OK ||
         (rc = search_check(c, k, *params)) != VEX_OK)
         return rc;
-    if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
+    if ((*params)->text &&
+        (rc = vx_coll_text_check(c, query, k, *params)) != VEX_OK)
+        return rc;
+    if (query == NULL && (*params)->text == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "query is NULL (a NULL query vector needs "
+                          "params.text: a keyword search)");
+    if (query && vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
     if ((*params)->stats &&
         (rc = vx_abi_check(&VX_ABI_SEARCH_STATS, (*params)->stats->struct_size,
@@ -441,6 +448,8 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
     vx_src_query q;
     int rc;
     *n_hits = 0;
+    if (params->text)
+        return vx_coll_hybrid_run(c, s, query, k, params, hits, n_hits);
     srch_qstats_init(&qs);
     if (params->stats && params->stats->struct_size >=
                              VX_SIZE_UPTO(vex_search_stats, n_explain)) {
@@ -476,6 +485,9 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
         st->n_explain = s->v->n_src;
         if (rc == VEX_OK && params->where)
             unknown_fields(c, s, params->where, st);
+        st->legs = VEX_LEG_VECTOR;
+        if (rc == VEX_OK)
+            st->vector_hits = (uint32_t)top.n;
         vx_abi_out(&VX_ABI_SEARCH_STATS, params->stats, st);
     }
     if (rc == VEX_OK)
@@ -496,9 +508,9 @@ static int srch_one(vex_collection *c, const void *query, size_t k,
         return VEX_MISUSE;
     if (n_hits)
         *n_hits = 0;
-    if (query == NULL || hits == NULL || n_hits == NULL)
+    if (hits == NULL || n_hits == NULL)
         return vx_err_set(&c->err, VEX_MISUSE,
-                          "query, hits and n_hits must not be NULL");
+                          "hits and n_hits must not be NULL");
     if (params == NULL) {
         vex_search_params_init(&dflt);
         params = &dflt;
@@ -596,10 +608,12 @@ static int srch_batch(vex_collection *c, const void *queries, size_t n_queries,
     if ((rc = vx_search_params_take(&params, &pbuf, &c->err)) != VEX_OK ||
         (rc = search_check(c, k, params)) != VEX_OK)
         return rc;
-    if (params->meta_out || params->stats)
+    if (params->meta_out || params->stats || params->text)
         return vx_err_set(&c->err, VEX_INVALID,
                           "params.%s applies to vex_search only",
-                          params->meta_out ? "meta_out" : "stats");
+                          params->meta_out ? "meta_out"
+                          : params->stats  ? "stats"
+                                           : "text");
     for (size_t i = 0; i < n_queries; i++)
         if (vx_vector_check(&c->icfg,
                             (const unsigned char *)queries + i * c->vec_bytes,

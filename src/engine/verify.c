@@ -545,6 +545,34 @@ static void check_segment(vctx *v, const char *dir, const char *rdir,
             break;
         }
     check_index(v, s, &si, rel, sev);
+    {
+        /* texts: the postings were checked whole by vx_seg_open (every
+         * block decoded, every length the sum of its frequencies, one
+         * document per key with a text); here, that they were built the
+         * way the collection analyses texts */
+        const vt_postings *post = vx_seg_postings(s);
+        if (post && cfg && !cfg->text)
+            emit(v, sev, VEX_CORRUPT, rel, VEX_NO_OFFSET,
+                 "holds texts and their postings, but the collection has "
+                 "no text field");
+        else if (post && cfg &&
+                 (vx_post_analyzer(post).stemmer !=
+                      (cfg->text_stemmer ? VT_STEM_PORTER : VT_STEM_NONE) ||
+                  vx_post_analyzer(post).stopwords !=
+                      (cfg->text_stopwords ? VT_STOP_ENGLISH : VT_STOP_NONE)))
+            emit(v, sev, VEX_CORRUPT, rel, VEX_NO_OFFSET,
+                 "postings analysed with stemmer %u and stop words %u; the "
+                 "collection has stemmer %u and stop words %u",
+                 vx_post_analyzer(post).stemmer,
+                 vx_post_analyzer(post).stopwords, cfg->text_stemmer,
+                 cfg->text_stopwords);
+        else if (post)
+            emit(v, VEX_SEVERITY_INFO, VEX_OK, rel, VEX_NO_OFFSET,
+                 "text: %u documents of %" PRIu64 " terms in all, %u "
+                 "distinct terms, postings checked",
+                 vx_post_n_docs(post), vx_post_total_len(post),
+                 vx_post_n_terms(post));
+    }
     if (vx_seg_meta(s, &mp, &mlen, &moff)) {
         if (si.n_keys > UINT32_MAX)
             emit(v, sev, VEX_CORRUPT, rel, moff,

@@ -179,8 +179,8 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
                          const uint64_t *row_keys, const uint64_t *key_ids,
                          const void *blob, uint64_t blob_size,
                          const meta_col *mc, const pay_col *pc,
-                         uint64_t min_seq, uint64_t max_seq, dann_job *dj,
-                         vseg **out)
+                         const pay_col *tc, uint64_t min_seq, uint64_t max_seq,
+                         dann_job *dj, vseg **out)
 {
     seg_write_info wi;
     char *path = NULL;
@@ -212,6 +212,11 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     if (pc->any) {
         wi.pay = pc->p;
         wi.pay_len = pc->len;
+    }
+    if (b->text && tc->any) { /* texts and their postings (format 5) */
+        wi.text = tc->p;
+        wi.text_len = tc->len;
+        wi.analyzer = b->text;
     }
     {
         char name[64];
@@ -254,7 +259,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     uint64_t blob_size = 0;
     vx_ix *flat = NULL, *ix = m->ix;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
-    pay_col pc = {NULL, NULL, 0};
+    pay_col pc = {NULL, NULL, 0}, tc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     key_ids = vx_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
@@ -298,6 +303,14 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
             if (mt_visible(m, r, s))
                 pay_col_set(&pc, r, p, len);
         }
+    /* the text of every live key (dead keys: none) */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &tc, n_keys)) == VEX_OK)
+        for (uint64_t r = 0; r < n_keys; r++) {
+            size_t len;
+            const char *p = mt_row_txt(m, r, &len);
+            if (mt_visible(m, r, s))
+                pay_col_set(&tc, r, (const unsigned char *)p, len);
+        }
     if (rc != VEX_OK)
         goto out;
     if (ix) {
@@ -337,11 +350,12 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (rc == VEX_OK)
         rc = write_segment(b, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
                            n, n_keys, ids, row_keys, key_ids, blob, blob_size,
-                           &mc, &pc, m->min_seq ? m->min_seq : 1,
+                           &mc, &pc, &tc, m->min_seq ? m->min_seq : 1,
                            m->freeze_seq ? m->freeze_seq : 1, NULL, out);
 out:
     meta_col_free(b->mem, &mc);
     pay_col_free(b->mem, &pc);
+    pay_col_free(b->mem, &tc);
     vx_ix_free(flat);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, key_ids);
@@ -430,7 +444,8 @@ static int cmp_crow(const void *a, const void *b)
  * graph build needs them all), keys 0..n-1 in id order. */
 static int compact_dann(const seg_builder *b, vseg *const *in, const crow *rows,
                         uint64_t n, const uint64_t *ids, const meta_col *mc,
-                        const pay_col *pc, uint64_t min_seq, uint64_t max_seq,
+                        const pay_col *pc, const pay_col *tc, uint64_t min_seq,
+                        uint64_t max_seq,
                         uint64_t number, vseg **out, int *cancelled)
 {
     size_t dim = b->iopts.dim;
@@ -458,7 +473,7 @@ static int compact_dann(const seg_builder *b, vseg *const *in, const crow *rows,
     if (rc == VEX_OK) {
         dann_job dj = {b, vecs, keys32, (size_t)n};
         rc = write_segment(b, number, VEX_INDEX_DISKANN, n, n, ids, keys, ids,
-                           NULL, 0, mc, pc, min_seq, max_seq, &dj, out);
+                           NULL, 0, mc, pc, tc, min_seq, max_seq, &dj, out);
         if (rc == VEX_BUSY && b->cancel && atomic_load(b->cancel)) {
             *cancelled = 1; /* the graph build stopped: nothing written */
             rc = VEX_OK;
@@ -485,7 +500,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     unsigned char *vecs = NULL, *blob = NULL;
     uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
-    pay_col pc = {NULL, NULL, 0};
+    pay_col pc = {NULL, NULL, 0}, tc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
@@ -548,10 +563,19 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
             vx_seg_payload(in[rows[i].src]->s, rows[i].key, &p, &len);
             pay_col_set(&pc, i, p, len);
         }
+    /* texts: each live row's (checked at its input's open); the output's
+     * postings are built anew from them, over the live rows only */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &tc, n)) == VEX_OK)
+        for (uint64_t i = 0; i < n; i++) {
+            const char *p;
+            size_t len;
+            vx_seg_text(in[rows[i].src]->s, rows[i].key, &p, &len);
+            pay_col_set(&tc, i, (const unsigned char *)p, len);
+        }
     if (rc != VEX_OK)
         goto out;
     if (b->dann_min_rows && n >= b->dann_min_rows && n >= VX_DANN_MIN_ROWS) {
-        rc = compact_dann(b, in, rows, n, ids, &mc, &pc, min_seq, max_seq,
+        rc = compact_dann(b, in, rows, n, ids, &mc, &pc, &tc, min_seq, max_seq,
                           number, out, cancelled);
         goto out;
     }
@@ -580,11 +604,12 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
         rc = write_segment(b, number, (int)b->iopts.kind, n, n, ids, keys, ids,
-                           blob, blob_size, &mc, &pc, min_seq, max_seq, NULL,
-                           out);
+                           blob, blob_size, &mc, &pc, &tc, min_seq, max_seq,
+                           NULL, out);
 out:
     meta_col_free(b->mem, &mc);
     pay_col_free(b->mem, &pc);
+    pay_col_free(b->mem, &tc);
     vx_ix_free(ix);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, vecs);

@@ -39,7 +39,11 @@ typedef struct seg_builder {
     vx_dann_params dann;
     vex_index_options iopts;
     size_t vec_bytes;
-    unsigned meta_flags;       /* VM_BUILD_* for the metadata columns */
+    unsigned meta_flags; /* VM_BUILD_* for the metadata columns */
+    /* the text field's analyzer: the rows' texts and their postings are
+     * written (segment format 5) when some row has a text; NULL: the
+     * collection has no text field */
+    const vt_analyzer *text;
     const _Atomic int *cancel; /* polled between steps; may be NULL */
     vex_err *err;
 } seg_builder;

@@ -57,6 +57,8 @@
           field, 5 the extension block; 1..4 are still read */
 #define MAN_EXT_DANN      1u   /* extension entry: DiskANN settings */
 #define MAN_EXT_DANN_SIZE 24u  /* its payload */
+#define MAN_EXT_TEXT      2u   /* extension entry: the records' text field */
+#define MAN_EXT_TEXT_SIZE 8u   /* its payload */
 #define MAN_HIST_SIZE     16u  /* format 3: as_of_seq, publish_unix */
 #define MAN_HDR_SIZE      64u  /* header */
 #define MAN_CFG_SIZE      128u /* configuration, after the header */
@@ -353,11 +355,21 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: unknown compression %u",
                           m->config.compression);
+    if (m->config.text > 1 || m->config.text_stemmer > 1 ||
+        m->config.text_stopwords > 1 ||
+        (!m->config.text &&
+         (m->config.text_stemmer || m->config.text_stopwords)))
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: text field %u, stemmer %u, "
+                          "stop words %u",
+                          m->config.text, m->config.text_stemmer,
+                          m->config.text_stopwords);
     if (m->config.compression && !m->as_of_seq && !m->publish_unix)
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: a compressed collection's "
                           "manifest (format 4) needs the history block");
-    ext = m->config.dann_min_rows ? 8 + MAN_EXT_DANN_SIZE : 0;
+    ext = (m->config.dann_min_rows ? 8 + MAN_EXT_DANN_SIZE : 0) +
+          (m->config.text ? 8 + MAN_EXT_TEXT_SIZE : 0);
     if (ext && !m->as_of_seq && !m->publish_unix)
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: a manifest with an extension "
@@ -444,7 +456,8 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         vex_put_u64le(p + 8, m->publish_unix);
         p += MAN_HIST_SIZE;
     }
-    if (ext) {
+    /* the extension block: its entries in ascending kind */
+    if (m->config.dann_min_rows) {
         uint32_t a;
         memcpy(&a, &m->config.dann_alpha, 4);
         vex_put_u32le(p, MAN_EXT_DANN);
@@ -454,7 +467,14 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         vex_put_u32le(p + 20, m->config.dann_l);
         vex_put_u32le(p + 24, a);
         vex_put_u32le(p + 28, m->config.dann_pq_m);
-        p += ext;
+        p += 8 + MAN_EXT_DANN_SIZE;
+    }
+    if (m->config.text) {
+        vex_put_u32le(p, MAN_EXT_TEXT);
+        vex_put_u32le(p + 4, MAN_EXT_TEXT_SIZE);
+        vex_put_u32le(p + 8, m->config.text_stemmer);
+        vex_put_u32le(p + 12, m->config.text_stopwords);
+        p += 8 + MAN_EXT_TEXT_SIZE;
     }
     vex_put_u32le(p, vex_crc32c(b, (size_t)size - 4));
     *buf = b;
@@ -492,7 +512,7 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     manifest m;
     const unsigned char *name;
     uint64_t size, total_del, sum_del = 0, ids_off;
-    uint32_t version, res12, res52, i, dup, hist, ext;
+    uint32_t version, res12, res52, i, dup, hist, ext, last_kind;
     const char *why;
     unsigned off;
     vx_rd in, cfg;
@@ -565,7 +585,7 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (version < 4 && res52 != 0)
         BAD(52, "reserved field not zero");
     if (version == 4 && res52 == 0)
-        BAD(52, "format 4 without compression (written as format 3)");
+        BAD(52, "format 4 without compression (written as format 3 or 5)");
     if (version >= 4 && res52 > MAN_COMPRESS_MAX) {
         rc = vx_err_set(err, VEX_UNSUPPORTED,
                         "%s: compression %u at offset 52 is unknown to this "
@@ -698,6 +718,7 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
                     "one)");
     }
     /* the extension block (format 5): entries of kind, length, payload */
+    last_kind = 0;
     for (uint64_t end = vx_rd_off(&in) + ext;
          ext && vx_rd_ok(&in) && vx_rd_off(&in) < end;) {
         uint64_t at = vx_rd_off(&in);
@@ -707,15 +728,28 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             break;
         if (elen > end - vx_rd_off(&in))
             BAD(at + 4, "extension entry of %u bytes past the block", elen);
-        if (kind != MAN_EXT_DANN) {
+        if (kind != MAN_EXT_DANN && kind != MAN_EXT_TEXT) {
             rc = vx_err_set(err, VEX_UNSUPPORTED,
                             "%s: extension entry kind %u at offset %llu is "
                             "unknown to this library (a newer feature)",
                             fname, kind, (unsigned long long)at);
             goto cleanup;
         }
-        if (m.config.dann_min_rows)
-            BAD(at, "extension entry kind %u repeated", kind);
+        if (kind <= last_kind)
+            BAD(at, "extension entry kind %u repeated or out of order", kind);
+        last_kind = kind;
+        if (kind == MAN_EXT_TEXT) {
+            if (elen != MAN_EXT_TEXT_SIZE)
+                BAD(at + 4, "text entry of %u bytes, expected %u", elen,
+                    MAN_EXT_TEXT_SIZE);
+            m.config.text = 1;
+            m.config.text_stemmer = vx_rd_u32(&in, NULL);
+            m.config.text_stopwords = vx_rd_u32(&in, NULL);
+            if (m.config.text_stemmer > 1 || m.config.text_stopwords > 1)
+                BAD(at + 8, "text entry: stemmer %u, stop words %u (each 0 "
+                    "or 1)", m.config.text_stemmer, m.config.text_stopwords);
+            continue;
+        }
         if (elen != MAN_EXT_DANN_SIZE)
             BAD(at + 4, "DiskANN entry of %u bytes, expected %u", elen,
                 MAN_EXT_DANN_SIZE);

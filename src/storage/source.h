@@ -134,6 +134,9 @@ typedef struct vx_source_methods {
      * listing the source) and *len; *len 0 and *p NULL when it has none. */
     int (*payload)(void *self, uint64_t ref, const void **p, size_t *len,
                    vex_err *err);
+    /* The row's text, as payload (*len 0 and *p NULL: none). */
+    int (*text)(void *self, uint64_t ref, const char **p, size_t *len,
+                vex_err *err);
 } vx_source_methods;
 
 typedef struct vx_source {

@@ -77,6 +77,14 @@ static int seg_src_payload(void *self, uint64_t ref, const void **p,
     return VEX_OK;
 }
 
+static int seg_src_text(void *self, uint64_t ref, const char **p, size_t *len,
+                        vex_err *err)
+{
+    (void)err; /* checked whole when the segment was opened */
+    vx_seg_text(((const vseg *)self)->s, ref, p, len);
+    return VEX_OK;
+}
+
 static int seg_src_has_graph(const void *self)
 {
     return ((const vseg *)self)->info.index_kind == VEX_INDEX_HNSW;
@@ -311,6 +319,7 @@ const vx_source_methods vx_segment_source = {
     .match_release = src_match_release,
     .scan = seg_src_scan,
     .payload = seg_src_payload,
+    .text = seg_src_text,
 };
 
 /* ---- DiskANN segments ---------------------------------------------------
@@ -465,4 +474,5 @@ const vx_source_methods vx_dann_segment_source = {
     .match_release = src_match_release,
     .scan = seg_src_scan,
     .payload = seg_src_payload,
+    .text = seg_src_text,
 };

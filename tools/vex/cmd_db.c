@@ -30,6 +30,7 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *dl = &vals[vex_args_index(cmd, "diskann-l")];
     const vex_optval *da = &vals[vex_args_index(cmd, "diskann-alpha")];
     const vex_optval *dpq = &vals[vex_args_index(cmd, "diskann-pq-m")];
+    const vex_optval *text = &vals[vex_args_index(cmd, "text")];
     int closed = vals[vex_args_index(cmd, "closed")].given;
     vex_collection_config cfg;
     vex_schema_field *fields = NULL;
@@ -115,6 +116,26 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             goto out;
         }
     }
+    if (text->given) {
+        /* "plain", or "porter" and/or "stopwords", comma-separated */
+        const char *p = text->str;
+        cfg.text = 1;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            if (n == 6 && strncmp(p, "porter", 6) == 0)
+                cfg.text_stemmer = VEX_STEMMER_PORTER;
+            else if (n == 9 && strncmp(p, "stopwords", 9) == 0)
+                cfg.text_stopwords = 1;
+            else if (!(n == 5 && strncmp(p, "plain", 5) == 0)) {
+                fprintf(stderr,
+                        "vex create: unknown --text \"%.*s\" (plain, or "
+                        "porter and/or stopwords, comma-separated)\n",
+                        (int)n, p);
+                goto out;
+            }
+            p += n + (p[n] == ',');
+        }
+    }
     if (schema->given &&
         vex_cli_schema_parse("create", schema->str, &fields,
                              &cfg.n_schema_fields, &storage) != 0)
@@ -182,6 +203,10 @@ static const vex_opt create_opts[] = {
      "DiskANN second-pass pruning, 1..2 (default 1.2)"},
     {"diskann-pq-m", VEX_OPT_UINT, "N", 0, 1, VEX_MAX_DIM,
      "DiskANN navigation code bytes per vector (default dim/4)"},
+    {"text", VEX_OPT_STRING, "ANALYSIS", 0, 0, 0,
+     "give records a text field for keyword and hybrid search: plain, or "
+     "porter (English stemming) and/or stopwords, comma-separated "
+     "(docs/hybrid.md)"},
 };
 
 const vex_cmd vex_cmd_create = {
@@ -271,6 +296,12 @@ static void print_coll(const char *name, vex_collection *c, int json)
                vex_cli_index_name(cfg.index_kind),
                vex_cli_quant_name(cfg.quant),
                cfg.compression == VEX_COMPRESS_ZSTD ? "zstd" : "none", rows);
+        if (cfg.text)
+            printf("\"text\":\"%s\",", cfg.text_stemmer && cfg.text_stopwords
+                                           ? "porter,stopwords"
+                                       : cfg.text_stemmer   ? "porter"
+                                       : cfg.text_stopwords ? "stopwords"
+                                                            : "plain");
         vex_cli_schema_json(stdout, &cfg);
         printf(",\"diskann_min_rows\":%" PRIu64 "}\n", cfg.diskann_min_rows);
         return;

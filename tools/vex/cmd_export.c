@@ -170,8 +170,8 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     outfile vo = {0}, io = {0}, mo = {0};
     FILE *js;
     void *vec = NULL;
-    char *payload = NULL;
-    size_t cap = 0;
+    char *payload = NULL, *text = NULL;
+    size_t cap = 0, tcap = 0;
     vex_cli_meter meter;
     (void)n_pos;
     if (fmt->given) {
@@ -242,7 +242,7 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     }
     vex_cli_meter_start(&meter, "exporting", "records");
     for (size_t i = 0; i < ids.n; i++) {
-        size_t plen = 0;
+        size_t plen = 0, tlen = 0;
         rc = vex_get(c, ids.v[i], vec);
         if (rc == VEX_OK)
             rc = vex_get_meta(c, ids.v[i], meta);
@@ -258,6 +258,8 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             cap = plen;
             rc = vex_get_payload(c, ids.v[i], payload, cap, &plen);
         }
+        if (rc == VEX_OK && cfg.text)
+            rc = vex_cli_get_text(c, ids.v[i], &text, &tcap, &tlen);
         if (rc != VEX_OK) {
             vex_cli_meter_done(&meter);
             fprintf(stderr, "vex export: id %" PRIu64 ": %s\n", ids.v[i],
@@ -270,7 +272,7 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             put_le64(io.f, ids.v[i]);
         }
         vex_cli_json_record(js, ids.v[i], &cfg, npy || no_vec ? NULL : vec,
-                            meta, payload, plen);
+                            meta, payload, plen, text, tlen);
         if ((i & 1023) == 0)
             vex_cli_meter_update(&meter, i, ids.n);
     }
@@ -291,6 +293,7 @@ out:
     vex_filter_free(f);
     free(vec);
     free(payload);
+    free(text);
     free(ids.v);
     if (db && vex_db_close(db) != VEX_OK)
         status = VEX_EXIT_FAIL;
