@@ -15,7 +15,8 @@
  *  - texts round trip: vex_get_text, VEX_WITH_TEXT, a metadata update
  *    keeps the text, an upsert without one drops it; batches and
  *    vex_upsert_many_text;
- *  - statistics: legs, postings read;
+ *  - statistics: legs, postings read; vex_db_verify checks every
+ *    segment's postings (an INFO finding each) and finds no damage;
  *  - keyword searches beside a writer that upserts, deletes, flushes and
  *    compacts: every hit's text holds the query word;
  *  - bad input: invalid UTF-8, a text on a collection without a text
@@ -295,6 +296,15 @@ static vex_collection *create_text(vex_db *db, const char *name, int kind)
     return c;
 }
 
+/* vex_db_verify's INFO findings about segment texts. */
+static int count_text_info(void *ctx, const vex_finding *f)
+{
+    if (f->severity == VEX_SEVERITY_INFO && strstr(f->message, "text: ") &&
+        strstr(f->message, "postings checked"))
+        (*(int *)ctx)++;
+    return 0;
+}
+
 /* The record split over segments and memtables, with deletes, upserts,
  * rows without text: BM25 equals the model's at every phase. */
 static void test_bm25_split(void)
@@ -341,6 +351,22 @@ static void test_bm25_split(void)
     db = open_db("split");
     CHECK_RC(vex_collection_open(db, "docs", &c), VEX_OK);
     check_all_queries(c, &m, "reopened");
+    {
+        /* vex verify: every segment's postings checked, no damage */
+        char path[512];
+        vex_verify_options vo;
+        vex_verify_report rep;
+        int n_text = 0;
+        snprintf(path, sizeof path, "%s/split", tmp_root);
+        vex_verify_options_init(&vo);
+        vex_verify_report_init(&rep);
+        vo.report_info = 1;
+        vo.on_finding = count_text_info;
+        vo.ctx = &n_text;
+        CHECK_RC(vex_db_verify(path, &vo, &rep), VEX_OK);
+        CHECK_EQ_INT(rep.errors, 0);
+        CHECK(n_text >= 1 && (uint64_t)n_text == rep.segments);
+    }
     /* texts read back */
     for (uint64_t id = 0; id < N_IDS; id++) {
         char buf[200];
