@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: Apache-2.0
+# Sourced by run.sh with the cluster running: that cluster is the
+# coordinator (and the single-node reference); this script starts three
+# more servers in the same temporary directory (Unix sockets, ports next to
+# the coordinator's) as shards, and checks the scale-out functions of
+# extension version 0.2 (docs/scale-out.md):
+#  - a fresh 0.2 and a 0.1 upgraded to 0.2 have the same objects
+#  - a table sharded over two servers with vex_create_sharded_table, a
+#    seeded dataset loaded through the coordinator, recall@10 of
+#    vex_search_shards and of plain SQL against the exact order equal to
+#    the single-node index with the same settings (within 0.02)
+#  - EXPLAIN VERBOSE: the distance ORDER BY and the LIMIT in the remote SQL
+#  - vex_search_shards' latency below the sum of the shards' own
+#  - a third server added, partitions moved (vex_rebalance): every row
+#    still there once, same answers
+#  - a shard down: an error naming it, from vex_search_shards and SQL
+#  - errors of the functions' bad arguments
+# VEXPG_SCALE_ROWS (default 12000) and VEXPG_SCALE_DIM (16) size the data.
+rows=${VEXPG_SCALE_ROWS:-12000}
+dim=${VEXPG_SCALE_DIM:-16}
+nodes="1 2 3"
+node_port() { echo $((port + $1)); }
+node_start() {
+  as_owner "$root$bindir/pg_ctl" -D "$tmp/node$1" -l "$tmp/node$1.log" -w \
+    -o "-k $tmp -p $(node_port "$1") -c listen_addresses= -c fsync=off -c shared_buffers=32MB" \
+    start >/dev/null || { cat "$tmp/node$1.log"; exit 1; }
+}
+node_stop() {
+  as_owner "$root$bindir/pg_ctl" -D "$tmp/node$1" -m fast -w stop >/dev/null
+}
+scale_cleanup() {
+  for n in $nodes; do
+    if [ -f "$tmp/node$n/postmaster.pid" ]; then
+      as_owner "$root$bindir/pg_ctl" -D "$tmp/node$n" -m immediate stop >/dev/null 2>&1 || true
+    fi
+  done
+  cleanup
+}
+trap scale_cleanup EXIT INT TERM
+for n in $nodes; do
+  as_owner "$root$bindir/initdb" -D "$tmp/node$n" -A trust -U vextest --no-sync \
+    >"$tmp/initdb$n.log" 2>&1 || { cat "$tmp/initdb$n.log"; exit 1; }
+  node_start "$n"
+  sql -p "$(node_port "$n")" -d postgres -c "CREATE DATABASE shard"
+done
+fail() { echo "FAIL: $*"; exit 1; }
+co() { sql -d scale "$@"; }
+# an error expected: the message must contain $1
+co_err() {
+  want=$1
+  shift
+  if out=$(co "$@" 2>&1); then fail "no error for: $* (wanted $want)"; fi
+  echo "$out" | grep -q -- "$want" || fail "wrong error for: $*: $out (wanted $want)"
+  echo "  error as expected: $(echo "$out" | grep ERROR | head -1)"
+}
+
+echo "== upgrade 0.1 -> 0.2 gives the objects of a fresh 0.2"
+objects="SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend
+          WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+            AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'vexdb')
+          ORDER BY 1"
+sql -d postgres -c "CREATE DATABASE up" -c "CREATE DATABASE fresh"
+sql -d up -c "CREATE EXTENSION vexdb VERSION '0.1'" \
+  -c "CREATE TABLE t (v vexvector(3))" -c "INSERT INTO t VALUES ('[1,2,3]')" \
+  -c "CREATE INDEX ON t USING vexhnsw (v)" -c "ALTER EXTENSION vexdb UPDATE"
+sql -d fresh -c "CREATE EXTENSION vexdb"
+[ "$(sql -d up -c "SELECT extversion FROM pg_extension WHERE extname = 'vexdb'")" = 0.2 ] ||
+  fail "upgrade did not reach 0.2"
+sql -d up -c "$objects" > "$tmp/up.txt"
+sql -d fresh -c "$objects" > "$tmp/fresh.txt"
+diff "$tmp/up.txt" "$tmp/fresh.txt" || fail "upgraded 0.1 and fresh 0.2 differ"
+[ "$(sql -d up -c "SET enable_seqscan = off" -c "SELECT v FROM t ORDER BY v <-> '[1,2,3]' LIMIT 1")" = "[1,2,3]" ] ||
+  fail "the 0.1 index does not work after the upgrade"
+echo "  $(wc -l < "$tmp/up.txt") objects, same in both"
+
+echo "== layout: $rows rows of dimension $dim sharded over node1 and node2"
+for n in $nodes; do sql -p "$(node_port "$n")" -d shard -c "CREATE EXTENSION vexdb"; done
+sql -d postgres -c "CREATE DATABASE scale"
+co -c "CREATE EXTENSION vexdb" -c "CREATE EXTENSION postgres_fdw" -c "CREATE EXTENSION dblink"
+co_err "no shard server \"node1\"" -c "SELECT vex_create_sharded_table('x', 'id bigint, v vexvector(2)', 'id', 'v', '{node1}')"
+for n in 1 2; do
+  co -c "SELECT vex_add_shard('node$n', '$tmp', $(node_port "$n"), 'shard')" >/dev/null
+done
+cols="id bigint NOT NULL, cat integer, v vexvector($dim)"
+opts="m = 12, ef_construction = 64"
+co_err "unknown operator class" -c "SELECT vex_create_sharded_table('x', '$cols', 'id', 'v', '{node1}', opclass => 'foo')"
+co -c "SELECT vex_create_sharded_table('items', '$cols', 'id', 'v', '{node1,node2}', partitions => 6, index_options => '$opts')" >/dev/null
+co -c "SELECT part, remainder, server, remote_table FROM vex_shards('items')"
+[ "$(co -c "SELECT count(DISTINCT server) || '/' || count(*) FROM vex_shards('items')")" = 2/6 ] ||
+  fail "layout is not 6 partitions over 2 servers"
+# the same seeded rows into the sharded table and the single-node one
+gen="SELECT g AS id, g % 10 AS cat,
+            ARRAY(SELECT random() FROM generate_series(1, $dim) WHERE g > 0)::real[]::vexvector AS v
+       FROM generate_series(1, $rows) g"
+t0=$(date +%s)
+co -c "CREATE TABLE single ($cols)" -c "SELECT setseed(0.25)" -c "INSERT INTO single $gen" \
+   -c "CREATE INDEX ON single USING vexhnsw (v) WITH ($opts)" \
+   -c "INSERT INTO items SELECT * FROM single" >/dev/null
+echo "  loaded in $(( $(date +%s) - t0 )) s"
+[ "$(co -c "SELECT count(*), sum(id) FROM items")" = "$(co -c "SELECT count(*), sum(id) FROM single")" ] ||
+  fail "the sharded table does not hold the rows"
+for n in 1 2; do
+  echo "  node$n: $(sql -p "$(node_port "$n")" -d shard -c "SELECT string_agg(relname || '=' || n_live_tup, ' ' ORDER BY relname) FROM pg_stat_user_tables")"
+done
+
+echo "== recall@10 of 40 seeded queries against the exact order"
+co -c "SELECT setseed(0.5)" -c "CREATE TABLE q AS SELECT i AS qid, ARRAY(SELECT random() FROM generate_series(1, $dim) WHERE i > 0)::real[]::vexvector AS v FROM generate_series(1, 40) i" >/dev/null
+co -c "SET enable_indexscan = off" -c "CREATE TABLE exact AS SELECT q.qid, x.id FROM q, LATERAL (SELECT id FROM single ORDER BY single.v <-> q.v LIMIT 10) x"
+# recall SRC: SRC is a lateral subquery on q.v giving id
+recall() {
+  co -c "SET vexdb.ef_search = 40" -c "SET enable_seqscan = off" -c "
+    SELECT round(count(e.id) / 400.0, 3) FROM q CROSS JOIN LATERAL ($1) x
+      LEFT JOIN exact e ON e.qid = q.qid AND e.id = x.id"
+}
+r_single=$(recall "SELECT id FROM single ORDER BY single.v <-> q.v LIMIT 10")
+r_dblink=$(recall "SELECT id FROM vex_search_shards('items', q.v, 10, ef_search => 40)")
+r_append=$(recall "SELECT id FROM vex_search_shards('items', q.v, 10, method => 'append')")
+r_sql=$(recall "SELECT id FROM items ORDER BY items.v <-> q.v LIMIT 10")
+r_over=$(recall "SELECT id FROM vex_search_shards('items', q.v, 10, oversample => 2, ef_search => 40)")
+echo "  single node $r_single; sharded: dblink $r_dblink, append $r_append, SQL $r_sql; oversample 2 of 6 partitions: $r_over"
+for r in $r_dblink $r_append $r_sql; do
+  awk -v a="$r" -v b="$r_single" 'BEGIN { exit !(a >= b - 0.02 && a <= b + 0.05) }' ||
+    fail "sharded recall $r is not the single node's $r_single"
+done
+# 2 of 6 partitions' share: 4 rows each, some queries lose neighbours
+awk -v a="$r_over" -v b="$r_dblink" 'BEGIN { exit !(a <= b) }' || fail "oversample 2 recall $r_over above the full $r_dblink"
+# the merge keeps the k nearest of what the shards return, in order
+[ "$(co -c "SELECT count(*) FROM q, LATERAL (SELECT array_agg(distance ORDER BY distance) = array_agg(distance) AS o, count(*) AS n FROM vex_search_shards('items', q.v, 10)) s WHERE o AND n = 10")" = 40 ] ||
+  fail "vex_search_shards results are not 10 rows in order"
+
+echo "== plans: the distance ORDER BY and LIMIT are pushed down"
+qv=$(co -c "SELECT v FROM single WHERE id = 1")
+co -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items_p0 ORDER BY v <-> '$qv' LIMIT 10" > "$tmp/plan1.txt"
+grep -q "Remote SQL: SELECT id, v FROM public.items_p0 ORDER BY (v OPERATOR(public.<->) '.*') ASC NULLS LAST LIMIT 10" "$tmp/plan1.txt" ||
+  { cat "$tmp/plan1.txt"; fail "ORDER BY/LIMIT not pushed down to one partition"; }
+co -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items ORDER BY v <-> '$qv' LIMIT 10" > "$tmp/plan2.txt"
+grep -q "Merge Append" "$tmp/plan2.txt" && [ "$(grep -c "Remote SQL: .* ORDER BY (v OPERATOR(public.<->) '.*') ASC NULLS LAST$" "$tmp/plan2.txt")" = 6 ] ||
+  { cat "$tmp/plan2.txt"; fail "the partitioned table's ORDER BY is not pushed to the 6 partitions"; }
+echo "  partitioned table: Merge Append, ORDER BY pushed to each partition, LIMIT not (PostgreSQL 15)"
+stmt=$(co -c "
+  SELECT string_agg(format('(SELECT id, v <-> %L AS d FROM %s ORDER BY v <-> %L LIMIT 10)', '$qv', part, '$qv'), ' UNION ALL ')
+    FROM vex_shards('items')")
+co -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM ($stmt) u ORDER BY d + 0 LIMIT 10" > "$tmp/plan3.txt"
+[ "$(grep -c "Async Foreign Scan" "$tmp/plan3.txt")" = 6 ] &&
+  [ "$(grep -c "Remote SQL: .* ORDER BY (v OPERATOR(public.<->) '.*') ASC NULLS LAST LIMIT 10" "$tmp/plan3.txt")" = 6 ] ||
+  { cat "$tmp/plan3.txt"; fail "the UNION ALL shape is not 6 async scans with ORDER BY/LIMIT pushed"; }
+echo "  UNION ALL of the partitions: 6 Async Foreign Scans with ORDER BY ... LIMIT 10 pushed"
+
+echo "== fan-out latency"
+# the shards' own latency: the same per-server query, one server at a time
+# (dblink_exec from the coordinator), against vex_search_shards at once
+lat=$(co -c "SET client_min_messages = warning" -c "
+  DO \$\$
+  DECLARE t0 timestamptz; seq double precision := 0; par double precision := 0;
+          srv name; qq vexvector; n integer;
+  BEGIN
+    PERFORM * FROM vex_search_shards('items', (SELECT v FROM q WHERE qid = 1), 10, ef_search => 400);
+    FOR i IN 1 .. 3 LOOP
+      FOR qq IN SELECT v FROM q ORDER BY qid LOOP
+        FOR srv IN SELECT DISTINCT server FROM vex_shards('items') LOOP
+          t0 := clock_timestamp();
+          SELECT count(*) INTO n FROM dblink('vexdb_shard_' || srv, (
+            SELECT string_agg(format('SELECT id FROM vex_shard_topk(%L, %L, %L, %L, %L, 10, 400)',
+                                     remote_table, 'id', 'v', '<->', qq::text), ' UNION ALL ')
+              FROM vex_shards('items') WHERE server = srv)) AS r(id bigint);
+          seq := seq + extract(epoch FROM clock_timestamp() - t0);
+        END LOOP;
+        t0 := clock_timestamp();
+        PERFORM * FROM vex_search_shards('items', qq, 10, ef_search => 400);
+        par := par + extract(epoch FROM clock_timestamp() - t0);
+      END LOOP;
+    END LOOP;
+    RAISE WARNING '% %', round((seq * 1000 / 120)::numeric, 3), round((par * 1000 / 120)::numeric, 3);
+  END \$\$" 2>&1 | sed -n 's/.*WARNING: *//p')
+set -- $lat
+echo "  per query: sum of the shards' latencies $1 ms, vex_search_shards $2 ms"
+awk -v s="$1" -v p="$2" 'BEGIN { exit !(p < s) }' || fail "fan-out $2 ms is not below the sum $1 ms"
