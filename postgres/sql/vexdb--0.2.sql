@@ -382,7 +382,7 @@ BEGIN
   END;
   COMMIT;
   PERFORM vex_shard_remote_exec(sh.server, format('DROP TABLE IF EXISTS %s', sh.remote_table));
-  RAISE NOTICE 'vexdb: moved % (% rows) from "%" to "%"', part, moved, sh.server, to_server;
+  RAISE NOTICE 'vexdb: moved %.% (% rows) from "%" to "%"', nsp, rel, moved, sh.server, to_server;
 END $$;
 
 -- Spread the partitions of a sharded table evenly over `servers` (which
@@ -414,8 +414,7 @@ BEGIN
   -- keep partitions where they are while their server is under its cap
   FOR r IN SELECT * FROM vex_shards(tbl) LOOP
     i := array_position(servers, r.server);
-    IF i IS NOT NULL AND (load ->> r.server::text)::integer
-                         < quota + CASE WHEN i <= extra THEN 1 ELSE 0 END THEN
+    IF i IS NOT NULL AND (load ->> r.server::text)::integer < quota + (i <= extra)::integer THEN
       load := jsonb_set(load, ARRAY[r.server::text], to_jsonb((load ->> r.server::text)::integer + 1));
     ELSE
       plan := plan || r.part::text;
@@ -424,7 +423,7 @@ BEGIN
   FOR j IN 1 .. cardinality(plan) LOOP
     target := NULL;
     FOR i IN 1 .. ns LOOP
-      IF (load ->> servers[i]::text)::integer < quota + CASE WHEN i <= extra THEN 1 ELSE 0 END THEN
+      IF (load ->> servers[i]::text)::integer < quota + (i <= extra)::integer THEN
         target := servers[i];
         EXIT;
       END IF;

@@ -175,3 +175,59 @@ lat=$(co -c "SET client_min_messages = warning" -c "
 set -- $lat
 echo "  per query: sum of the shards' latencies $1 ms, vex_search_shards $2 ms"
 awk -v s="$1" -v p="$2" 'BEGIN { exit !(p < s) }' || fail "fan-out $2 ms is not below the sum $1 ms"
+
+echo "== a third server, partitions moved"
+before=$(co -c "SELECT q.qid, array_agg(s.id ORDER BY s.distance, s.id) FROM q, LATERAL vex_search_shards('items', q.v, 10, ef_search => 400) s GROUP BY q.qid ORDER BY q.qid")
+co -c "SELECT vex_add_shard('node3', '$tmp', $(node_port 3), 'shard')" >/dev/null
+co -c "CALL vex_rebalance('items', '{node1,node2,node3}')" 2>&1 | sed 's/^/  /'
+co -c "SELECT part, server FROM vex_shards('items')" | sed 's/^/  /'
+[ "$(co -c "SELECT string_agg(n::text, ',' ORDER BY server) FROM (SELECT server, count(*) n FROM vex_shards('items') GROUP BY server) s")" = 2,2,2 ] ||
+  fail "not 2 partitions per server after the rebalance"
+[ "$(co -c "SELECT count(*), count(DISTINCT id), sum(id) FROM items")" = "$rows|$rows|$(co -c "SELECT sum(id) FROM single")" ] ||
+  fail "rows lost or doubled by the move"
+# each shard holds exactly the tables of its partitions
+for n in 1 2 3; do
+  want=$(co -c "SELECT string_agg(part::text, ',' ORDER BY part::text) FROM vex_shards('items') WHERE server = 'node$n'")
+  got=$(sql -p "$(node_port "$n")" -d shard -c "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'items%'")
+  [ "$want" = "$got" ] || fail "node$n holds $got, the layout says $want"
+done
+after=$(co -c "SELECT q.qid, array_agg(s.id ORDER BY s.distance, s.id) FROM q, LATERAL vex_search_shards('items', q.v, 10, ef_search => 400) s GROUP BY q.qid ORDER BY q.qid")
+[ "$before" = "$after" ] || fail "answers differ after the move"
+[ "$(co -c "SELECT count(*) FROM (SELECT id FROM items WHERE id % 97 = 0) a")" = $((rows / 97)) ] || fail "lookups after the move"
+co -c "INSERT INTO items SELECT id + $rows, cat, v FROM single WHERE id <= 30" >/dev/null
+[ "$(co -c "SELECT id FROM vex_search_shards('items', (SELECT v FROM single WHERE id = 7), 2) ORDER BY id")" = "$(printf '7\n%s' $((rows + 7)))" ] ||
+  fail "a row inserted after the move is not found"
+echo "  2 partitions per server, every row once, the same answers, inserts routed"
+
+echo "== bad arguments"
+co_err "k must be positive" -c "SELECT * FROM vex_search_shards('items', '$qv', 0)"
+co_err "oversample must be positive" -c "SELECT * FROM vex_search_shards('items', '$qv', 10, oversample => 0)"
+co_err "unknown method \"foo\"" -c "SELECT * FROM vex_search_shards('items', '$qv', 10, method => 'foo')"
+co_err "cannot set ef_search" -c "SELECT * FROM vex_search_shards('items', '$qv', 10, ef_search => 10, method => 'append')"
+co_err "single is not a sharded table" -c "SELECT * FROM vex_search_shards('single', '$qv', 10)"
+co_err "different vector dimensions\|dimension" -c "SELECT * FROM vex_search_shards('items', '[1,2]', 10)"
+co_err "no shard server \"nope\"" -c "CALL vex_move_partition('items_p0', 'nope')"
+co_err "not a partition of a sharded table" -c "CALL vex_move_partition('single', 'node1')"
+co_err "already exists" -c "SELECT vex_create_sharded_table('items', '$cols', 'id', 'v', '{node1}')"
+
+echo "== a shard down"
+# one session: its kept connection to node2 breaks, the next search says
+# so, and once node2 is back the session reconnects
+if [ "$(id -u)" = 0 ]; then own="runuser -u postgres --"; else own=""; fi
+cat > "$tmp/down.sql" <<SQL
+\set ON_ERROR_STOP 0
+SELECT 'up', count(*) FROM vex_search_shards('items', '$qv', 10);
+\! $own $root$bindir/pg_ctl -D $tmp/node2 -m fast -w stop >/dev/null
+SELECT 'down', count(*) FROM vex_search_shards('items', '$qv', 10);
+SELECT 'down', count(*) FROM vex_search_shards('items', '$qv', 10, method => 'append');
+SELECT 'down', count(*) FROM (SELECT id FROM items ORDER BY v <-> '$qv' LIMIT 10) s;
+\! $own $root$bindir/pg_ctl -D $tmp/node2 -l $tmp/node2.log -o "-k $tmp -p $(node_port 2) -c listen_addresses= -c fsync=off -c shared_buffers=32MB" -w start >/dev/null
+SELECT 'back', count(*) FROM vex_search_shards('items', '$qv', 10);
+SQL
+"$bindir/psql" -X -q -h "$tmp" -p "$port" -U vextest -At -d scale -f "$tmp/down.sql" > "$tmp/down.out" 2>&1 || true
+sed 's/^/  /' "$tmp/down.out"
+[ "$(grep -c 'ERROR: .*node2' "$tmp/down.out")" = 3 ] || fail "a shard down did not give 3 errors naming node2"
+grep -q '^up|10$' "$tmp/down.out" && grep -q '^back|10$' "$tmp/down.out" && ! grep -q '^down|' "$tmp/down.out" ||
+  fail "answers while node2 was down, or none once it was back"
+echo "  errors name the server; answers again once it is back"
+echo "scale: ok"
