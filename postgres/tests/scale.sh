@@ -230,4 +230,51 @@ sed 's/^/  /' "$tmp/down.out"
 grep -q '^up|10$' "$tmp/down.out" && grep -q '^back|10$' "$tmp/down.out" && ! grep -q '^down|' "$tmp/down.out" ||
   fail "answers while node2 was down, or none once it was back"
 echo "  errors name the server; answers again once it is back"
+
+echo "== vex export --format csv: embedded -> COPY into the sharded cluster"
+if [ -z "${VEX_BIN:-}" ] || ! command -v python3 >/dev/null 2>&1; then
+  echo "  skipped: needs the vex tool (VEX_BIN, set by ctest when tools are built) and python3"
+else
+  python3 - "$tmp/emb.jsonl" "$dim" <<'PY'
+import json, random, sys
+rnd = random.Random(7)
+langs = ['en', 'de', 'fr "quoted"', 'a,b', 'back\\slash', 'line\nbreak', 'tab\there', 'caf\u00e9']
+with open(sys.argv[1], 'w') as f:
+    for i in range(1, 401):
+        r = {'id': i * 3, 'vector': [rnd.uniform(-1, 1) for _ in range(int(sys.argv[2]))],
+             'year': 1990 + i % 30, 'lang': langs[i % len(langs)], 'score': rnd.random(),
+             'tags': ['t%d' % (i % 5), 'x,y'] if i % 3 else []}
+        if i % 4:
+            r['payload'] = 'payload "%d", with, commas\n' % i
+        f.write(json.dumps(r) + '\n')
+PY
+  emb="$tmp/emb.db"
+  "$VEX_BIN" create "$emb" docs --dim "$dim" --metric l2 >/dev/null
+  "$VEX_BIN" import "$emb" docs "$tmp/emb.jsonl" >/dev/null
+  "$VEX_BIN" export "$emb" docs --format csv --out "$tmp/emb.csv"
+  "$VEX_BIN" export "$emb" docs --out "$tmp/ref.jsonl" 2>/dev/null
+  co -c "SELECT vex_create_sharded_table('docs', 'id bigint NOT NULL, embedding vexvector($dim), meta jsonb, payload bytea', 'id', 'embedding', '{node1,node2,node3}')" >/dev/null
+  co -c "COPY docs (id, embedding, meta, payload) FROM STDIN WITH (FORMAT csv, HEADER)" < "$tmp/emb.csv"
+  co -c "SELECT json_build_object('id', id, 'vector', embedding::real[], 'meta', meta, 'payload', encode(payload, 'hex')) FROM docs ORDER BY id" > "$tmp/back.jsonl"
+  python3 - "$tmp/ref.jsonl" "$tmp/back.jsonl" <<'PY' || fail "the cluster's rows differ from the embedded collection"
+import json, struct, sys
+f32 = lambda v: [struct.unpack('f', struct.pack('f', x))[0] for x in v]
+ref = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    p = r.pop('payload', None)
+    ref[r.pop('id')] = (f32(r.pop('vector')), r, p.encode().hex() if p is not None else None)
+got = {}
+for line in open(sys.argv[2]):
+    r = json.loads(line)
+    got[r['id']] = (f32(r['vector']), r['meta'], r['payload'])
+bad = [i for i in ref if got.get(i) != ref[i]]
+print('  %d records exported, %d in the cluster, %d differ' % (len(ref), len(got), len(bad)))
+if bad:
+    print('  first:', ref[bad[0]], got.get(bad[0]))
+sys.exit(1 if bad or len(got) != len(ref) or len(ref) != 400 else 0)
+PY
+  co -c "SELECT count(*) FILTER (WHERE meta ? 'lang'), count(payload) FROM docs" | grep -qx "400|300" ||
+    fail "metadata or payloads missing in the cluster"
+fi
 echo "scale: ok"
