@@ -19,30 +19,7 @@
 rows=${VEXPG_SCALE_ROWS:-12000}
 dim=${VEXPG_SCALE_DIM:-16}
 nodes="1 2 3"
-node_port() { echo $((port + $1)); }
-node_start() {
-  as_owner "$root$bindir/pg_ctl" -D "$tmp/node$1" -l "$tmp/node$1.log" -w \
-    -o "-k $tmp -p $(node_port "$1") -c listen_addresses= -c fsync=off -c shared_buffers=32MB" \
-    start >/dev/null || { cat "$tmp/node$1.log"; exit 1; }
-}
-node_stop() {
-  as_owner "$root$bindir/pg_ctl" -D "$tmp/node$1" -m fast -w stop >/dev/null
-}
-scale_cleanup() {
-  for n in $nodes; do
-    if [ -f "$tmp/node$n/postmaster.pid" ]; then
-      as_owner "$root$bindir/pg_ctl" -D "$tmp/node$n" -m immediate stop >/dev/null 2>&1 || true
-    fi
-  done
-  cleanup
-}
-trap scale_cleanup EXIT INT TERM
-for n in $nodes; do
-  as_owner "$root$bindir/initdb" -D "$tmp/node$n" -A trust -U vextest --no-sync \
-    >"$tmp/initdb$n.log" 2>&1 || { cat "$tmp/initdb$n.log"; exit 1; }
-  node_start "$n"
-  sql -p "$(node_port "$n")" -d postgres -c "CREATE DATABASE shard"
-done
+. "$src/tests/nodes.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 co() { sql -d scale "$@"; }
 # an error expected: the message must contain $1
@@ -221,7 +198,7 @@ SELECT 'up', count(*) FROM vex_search_shards('items', '$qv', 10);
 SELECT 'down', count(*) FROM vex_search_shards('items', '$qv', 10);
 SELECT 'down', count(*) FROM vex_search_shards('items', '$qv', 10, method => 'append');
 SELECT 'down', count(*) FROM (SELECT id FROM items ORDER BY v <-> '$qv' LIMIT 10) s;
-\! $own $root$bindir/pg_ctl -D $tmp/node2 -l $tmp/node2.log -o "-k $tmp -p $(node_port 2) -c listen_addresses= -c fsync=off -c shared_buffers=32MB" -w start >/dev/null
+\! $own $root$bindir/pg_ctl -D $tmp/node2 -l $tmp/node2.log -o "-k $tmp -p $(node_port 2) -c listen_addresses= -c fsync=off -c shared_buffers=${node_shared_buffers:-32MB}" -w start >/dev/null
 SELECT 'back', count(*) FROM vex_search_shards('items', '$qv', 10);
 SQL
 "$bindir/psql" -X -q -h "$tmp" -p "$port" -U vextest -At -d scale -f "$tmp/down.sql" > "$tmp/down.out" 2>&1 || true
