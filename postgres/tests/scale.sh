@@ -155,9 +155,10 @@ awk -v s="$1" -v p="$2" 'BEGIN { exit !(p < s) }' || fail "fan-out $2 ms is not 
 
 echo "== a third server, partitions moved"
 before=$(co -c "SELECT q.qid, array_agg(s.id ORDER BY s.distance, s.id) FROM q, LATERAL vex_search_shards('items', q.v, 10, ef_search => 400) s GROUP BY q.qid ORDER BY q.qid")
-co -c "SELECT vex_add_shard('node3', '$tmp', $(node_port 3), 'shard')" >/dev/null
-co -c "CALL vex_rebalance('items', '{node1,node2,node3}')" 2>&1 | sed 's/^/  /'
-co -c "SELECT part, server FROM vex_shards('items')" | sed 's/^/  /'
+# through the shell wrapper tools/pg/vex-shard
+vshard() { PATH="$bindir:$PATH" PGHOST=$tmp PGPORT=$port PGUSER=vextest PGDATABASE=scale sh "$src/../tools/pg/vex-shard" "$@"; }
+vshard add-server node3 "$tmp" "$(node_port 3)" shard | sed 's/^/  /'
+vshard rebalance items node1,node2,node3 2>&1 | sed 's/^/  /'
 [ "$(co -c "SELECT string_agg(n::text, ',' ORDER BY server) FROM (SELECT server, count(*) n FROM vex_shards('items') GROUP BY server) s")" = 2,2,2 ] ||
   fail "not 2 partitions per server after the rebalance"
 [ "$(co -c "SELECT count(*), count(DISTINCT id), sum(id) FROM items")" = "$rows|$rows|$(co -c "SELECT sum(id) FROM single")" ] ||
@@ -175,6 +176,9 @@ co -c "INSERT INTO items SELECT id + $rows, cat, v FROM single WHERE id <= 30" >
 [ "$(co -c "SELECT id FROM vex_search_shards('items', (SELECT v FROM single WHERE id = 7), 2) ORDER BY id")" = "$(printf '7\n%s' $((rows + 7)))" ] ||
   fail "a row inserted after the move is not found"
 echo "  2 partitions per server, every row once, the same answers, inserts routed"
+[ "$(vshard search items "$(co -c "SELECT v FROM single WHERE id = 5")" 1 | grep -c '^ *5 |')" = 1 ] ||
+  fail "vex-shard search does not find row 5 by its own vector"
+if vshard move items_p0 2>/dev/null; then fail "vex-shard move with one argument succeeded"; fi
 
 echo "== bad arguments"
 co_err "k must be positive" -c "SELECT * FROM vex_search_shards('items', '$qv', 0)"
