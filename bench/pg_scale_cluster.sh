@@ -41,7 +41,7 @@ configs="local one_dblink three_dblink three_append three_mergeappend"
 # the shards' own ef_search for the SQL shapes: the servers' options
 for n in $nodes; do co -c "SELECT vex_shard_server_option('node$n', 'options', '-c vexdb.ef_search=$ef')" >/dev/null; done
 for c in $configs; do
-  r=$(co -c "SET vexdb.ef_search = $ef" -c "SET enable_seqscan = off" -c "SELECT round(count(e.id) / ($nq * 10.0), 4) FROM q CROSS JOIN LATERAL ($(cfg_sql $c)) x LEFT JOIN exact e ON e.qid = q.qid AND e.id = x.id")
+  r=$(co -c "SET vexdb.ef_search = $ef" -c "SET jit = off" -c "SELECT round(count(e.id) / ($nq * 10.0), 4) FROM q CROSS JOIN LATERAL ($(cfg_sql $c)) x LEFT JOIN exact e ON e.qid = q.qid AND e.id = x.id")
   echo "recall $c $r"
 done
 cat > "$tmp/pgb.sql" <<'PGB'
@@ -51,7 +51,7 @@ PGB
 for p in $(seq 1 "$passes"); do
   for c in $configs; do
     # single session: per-query latencies in ms, server-side clock
-    lat=$(co -c "SET vexdb.ef_search = $ef" -c "SET enable_seqscan = off" -c "SET client_min_messages = warning" -c "
+    lat=$(co -c "SET vexdb.ef_search = $ef" -c "SET jit = off" -c "SET client_min_messages = warning" -c "
       DO \$\$ DECLARE t0 timestamptz; l double precision[] := '{}'; n bigint; qq record;
       BEGIN
         PERFORM count(*) FROM q CROSS JOIN LATERAL ($(cfg_sql $c)) x WHERE q.qid = 1;
@@ -64,7 +64,7 @@ for p in $(seq 1 "$passes"); do
                              (SELECT round(percentile_cont(0.99) WITHIN GROUP (ORDER BY x)::numeric, 3) FROM unnest(l) x);
       END \$\$" 2>&1 | sed -n 's/.*WARNING: *//p')
     # throughput: 4 sessions for $secs seconds (pgbench, new plan per query)
-    tps=$(PGOPTIONS="-c vexdb.ef_search=$ef -c enable_seqscan=off" "$bindir/pgbench" -n -h "$tmp" -p "$port" -U vextest \
+    tps=$(PGOPTIONS="-c vexdb.ef_search=$ef -c jit=off" "$bindir/pgbench" -n -h "$tmp" -p "$port" -U vextest \
             -c 4 -j 2 -T "$secs" -D nq="$nq" -D cfg="$(cfg_sql $c)" -f "$tmp/pgb.sql" bench 2>/dev/null |
           sed -n 's/^tps = \([0-9.]*\).*/\1/p')
     set -- $lat

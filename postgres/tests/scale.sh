@@ -21,6 +21,8 @@ dim=${VEXPG_SCALE_DIM:-16}
 nodes="1 2 3"
 . "$src/tests/nodes.sh"
 fail() { echo "FAIL: $*"; exit 1; }
+# enable_seqscan = off below would make every query worth JIT compiling
+export PGOPTIONS="-c jit=off"
 co() { sql -d scale "$@"; }
 # an error expected: the message must contain $1
 co_err() {
