@@ -365,7 +365,9 @@ END $$;
 -- queries. method 'append': one statement over the foreign partitions
 -- whose Append node scans them asynchronously (postgres_fdw's
 -- async_capable), the shards' ef_search being their own setting. A server
--- that cannot be reached or fails is an error naming it.
+-- that cannot be reached or fails is an error naming it; a kept connection
+-- found broken (the server restarted since the last call) is replaced
+-- once, and that server's query run again on the new one.
 CREATE FUNCTION vex_search_shards(tbl regclass, query vexvector, k integer,
                                   oversample double precision DEFAULT NULL,
                                   ef_search integer DEFAULT NULL,
@@ -388,6 +390,12 @@ DECLARE
   shards name[] := '{}';
   ok integer;
   have boolean;
+  got boolean;
+  kept boolean[] := '{}';
+  sent boolean[] := '{}';
+  queries text[] := '{}';
+  part_ids bigint[];
+  part_dists double precision[];
 BEGIN
   IF k IS NULL OR k < 1 THEN
     RAISE EXCEPTION 'vexdb: k must be positive' USING ERRCODE = 'invalid_parameter_value';
@@ -440,42 +448,70 @@ BEGIN
                  per, coalesce(ef_search::text, 'NULL')), ' UNION ALL ') AS q
                FROM vex_shards(tbl) s GROUP BY s.server ORDER BY s.server LOOP
     cname := 'vexdb_shard_' || srv.server;
+    conns := conns || cname;
+    servers := servers || srv.server;
+    queries := queries || srv.q;
+    EXECUTE format('SELECT %L = ANY (coalesce(%s.dblink_get_connections(), %L))', cname, d, '{}')
+      INTO have;
+    kept := kept || have;
     BEGIN
-      EXECUTE format('SELECT %L = ANY (coalesce(%s.dblink_get_connections(), %L))', cname, d, '{}')
-        INTO have;
       IF NOT have THEN
         EXECUTE format('SELECT %s.dblink_connect(%L, %L)', d, cname, srv.server);
       END IF;
       EXECUTE format('SELECT %s.dblink_send_query(%L, %L)', d, cname, srv.q) INTO ok;
       IF ok <> 1 THEN
-        RAISE EXCEPTION 'could not send the query (connection lost?)';
+        RAISE EXCEPTION 'could not send the query (connection lost)';
       END IF;
-      conns := conns || cname;
-      servers := servers || srv.server;
+      sent := sent || true;
     EXCEPTION WHEN OTHERS THEN
-      -- drop this server's connection and abandon the others' queries
-      PERFORM vex_shard_disconnect(d, conns || cname);
-      RAISE EXCEPTION 'vexdb: shard server "%" (table %): %', srv.server, tbl, SQLERRM
-        USING ERRCODE = 'connection_failure';
+      IF NOT have THEN
+        -- drop the connections and abandon the others' queries
+        PERFORM vex_shard_disconnect(d, conns);
+        RAISE EXCEPTION 'vexdb: shard server "%" (table %): %', srv.server, tbl, SQLERRM
+          USING ERRCODE = SQLSTATE;
+      END IF;
+      -- a kept connection broken since the last call: retried below
+      sent := sent || false;
     END;
   END LOOP;
   -- receive: every server works meanwhile; collect in order
   FOR i IN 1 .. cardinality(conns) LOOP
-    BEGIN
-      FOR r IN EXECUTE format('SELECT * FROM %s.dblink_get_result(%L) AS r(id bigint, distance double precision)',
-                              d, conns[i]) LOOP
-        ids := ids || r.id;
-        dists := dists || r.distance;
-        shards := shards || servers[i];
-      END LOOP;
-      -- the end of the results (dblink needs the empty one read)
-      EXECUTE format('SELECT count(*) FROM %s.dblink_get_result(%L) AS r(id bigint, distance double precision)',
-                     d, conns[i]) INTO ok;
-    EXCEPTION WHEN OTHERS THEN
-      PERFORM vex_shard_disconnect(d, conns);
-      RAISE EXCEPTION 'vexdb: shard server "%" (table %): %', servers[i], tbl, SQLERRM
-        USING ERRCODE = 'connection_failure';
-    END;
+    got := false;
+    IF sent[i] THEN
+      BEGIN
+        EXECUTE format('SELECT array_agg(id), array_agg(distance) FROM %s.dblink_get_result(%L) AS r(id bigint, distance double precision)',
+                       d, conns[i]) INTO part_ids, part_dists;
+        -- the end of the results (dblink needs the empty one read)
+        EXECUTE format('SELECT count(*) FROM %s.dblink_get_result(%L) AS r(id bigint, distance double precision)',
+                       d, conns[i]) INTO ok;
+        got := true;
+      EXCEPTION WHEN OTHERS THEN
+        IF NOT kept[i] THEN
+          PERFORM vex_shard_disconnect(d, conns);
+          RAISE EXCEPTION 'vexdb: shard server "%" (table %): %', servers[i], tbl, SQLERRM
+            USING ERRCODE = SQLSTATE;
+        END IF;
+      END;
+    END IF;
+    IF NOT got THEN
+      -- only a connection kept from an earlier call gets here: it may
+      -- have broken since (the server restarted); once more on a new one
+      BEGIN
+        PERFORM vex_shard_disconnect(d, ARRAY[conns[i]]);
+        EXECUTE format('SELECT %s.dblink_connect(%L, %L)', d, conns[i], servers[i]);
+        EXECUTE format('SELECT array_agg(id), array_agg(distance) FROM %s.dblink(%L, %L) AS r(id bigint, distance double precision)',
+                       d, conns[i], queries[i]) INTO part_ids, part_dists;
+      EXCEPTION WHEN OTHERS THEN
+        PERFORM vex_shard_disconnect(d, conns);
+        RAISE EXCEPTION 'vexdb: shard server "%" (table %): %', servers[i], tbl, SQLERRM
+          USING ERRCODE = SQLSTATE;
+      END;
+    END IF;
+    IF part_ids IS NOT NULL THEN
+      ids := ids || part_ids;
+      dists := dists || part_dists;
+      shards := shards || array_fill(servers[i], ARRAY[cardinality(part_ids)]);
+    END IF;
   END LOOP;
   RETURN QUERY SELECT u.i, u.dd, u.s FROM unnest(ids, dists, shards) AS u(i, dd, s)
                 ORDER BY u.dd, u.i LIMIT k;

@@ -10,9 +10,9 @@
 #    vex_search_shards and of plain SQL against the exact order equal to
 #    the single-node index with the same settings (within 0.02)
 #  - EXPLAIN VERBOSE: the distance ORDER BY and the LIMIT in the remote SQL
-#  - vex_search_shards' latency below the sum of the shards' own
 #  - a third server added, partitions moved (vex_rebalance): every row
 #    still there once, same answers
+#  - vex_search_shards' latency below the sum of the servers' own
 #  - a shard down: an error naming it, from vex_search_shards and SQL
 #  - errors of the functions' bad arguments
 # VEXPG_SCALE_ROWS (default 12000) and VEXPG_SCALE_DIM (16) size the data.
@@ -125,36 +125,6 @@ co -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM ($stmt) u ORDER BY d + 0 LIMI
   { cat "$tmp/plan3.txt"; fail "the UNION ALL shape is not 6 async scans with ORDER BY/LIMIT pushed"; }
 echo "  UNION ALL of the partitions: 6 Async Foreign Scans with ORDER BY ... LIMIT 10 pushed"
 
-echo "== fan-out latency"
-# the shards' own latency: the same per-server query, one server at a time
-# (dblink_exec from the coordinator), against vex_search_shards at once
-lat=$(co -c "SET client_min_messages = warning" -c "
-  DO \$\$
-  DECLARE t0 timestamptz; seq double precision := 0; par double precision := 0;
-          srv name; qq vexvector; n integer;
-  BEGIN
-    PERFORM * FROM vex_search_shards('items', (SELECT v FROM q WHERE qid = 1), 10, ef_search => 400);
-    FOR i IN 1 .. 3 LOOP
-      FOR qq IN SELECT v FROM q ORDER BY qid LOOP
-        FOR srv IN SELECT DISTINCT server FROM vex_shards('items') LOOP
-          t0 := clock_timestamp();
-          SELECT count(*) INTO n FROM dblink('vexdb_shard_' || srv, (
-            SELECT string_agg(format('SELECT id FROM vex_shard_topk(%L, %L, %L, %L, %L, 10, 400)',
-                                     remote_table, 'id', 'v', '<->', qq::text), ' UNION ALL ')
-              FROM vex_shards('items') WHERE server = srv)) AS r(id bigint);
-          seq := seq + extract(epoch FROM clock_timestamp() - t0);
-        END LOOP;
-        t0 := clock_timestamp();
-        PERFORM * FROM vex_search_shards('items', qq, 10, ef_search => 400);
-        par := par + extract(epoch FROM clock_timestamp() - t0);
-      END LOOP;
-    END LOOP;
-    RAISE WARNING '% %', round((seq * 1000 / 120)::numeric, 3), round((par * 1000 / 120)::numeric, 3);
-  END \$\$" 2>&1 | sed -n 's/.*WARNING: *//p')
-set -- $lat
-echo "  per query: sum of the shards' latencies $1 ms, vex_search_shards $2 ms"
-awk -v s="$1" -v p="$2" 'BEGIN { exit !(p < s) }' || fail "fan-out $2 ms is not below the sum $1 ms"
-
 echo "== a third server, partitions moved"
 before=$(co -c "SELECT q.qid, array_agg(s.id ORDER BY s.distance, s.id) FROM q, LATERAL vex_search_shards('items', q.v, 10, ef_search => 400) s GROUP BY q.qid ORDER BY q.qid")
 # through the shell wrapper tools/pg/vex-shard
@@ -182,6 +152,60 @@ echo "  2 partitions per server, every row once, the same answers, inserts route
   fail "vex-shard search does not find row 5 by its own vector"
 if vshard move items_p0 2>/dev/null; then fail "vex-shard move with one argument succeeded"; fi
 
+echo "== fan-out latency (3 servers)"
+# fanout_latency NQUERIES: "SUM PAR" in ms per query, where SUM is the sum
+# of the servers' own latencies (the same per-server query as the
+# fan-out's, one server at a time, on the same kept dblink connections)
+# and PAR is vex_search_shards searching them at once
+fanout_latency() {
+  co -c "SET client_min_messages = warning" -c "
+  DO \$\$
+  DECLARE t0 timestamptz; seq double precision := 0; par double precision := 0;
+          srv name; qq vexvector; n integer; nq integer := 0;
+  BEGIN
+    PERFORM * FROM vex_search_shards('items', (SELECT v FROM q WHERE qid = 1), 10, ef_search => 400);
+    FOR qq IN SELECT v FROM q ORDER BY qid LIMIT $1 LOOP
+      FOR srv IN SELECT DISTINCT server FROM vex_shards('items') LOOP
+        t0 := clock_timestamp();
+        SELECT count(*) INTO n FROM dblink('vexdb_shard_' || srv, (
+          SELECT string_agg(format('SELECT id FROM vex_shard_topk(%L, %L, %L, %L, %L, 10, 400)',
+                                   remote_table, 'id', 'v', '<->', qq::text), ' UNION ALL ')
+            FROM vex_shards('items') WHERE server = srv)) AS r(id bigint);
+        seq := seq + extract(epoch FROM clock_timestamp() - t0);
+      END LOOP;
+      t0 := clock_timestamp();
+      PERFORM * FROM vex_search_shards('items', qq, 10, ef_search => 400);
+      par := par + extract(epoch FROM clock_timestamp() - t0);
+      nq := nq + 1;
+    END LOOP;
+    RAISE WARNING '% %', round((seq * 1000 / nq)::numeric, 3), round((par * 1000 / nq)::numeric, 3);
+  END \$\$" 2>&1 | sed -n 's/.*WARNING: *//p'
+}
+# CPU-bound: the three servers and the coordinator share this machine's
+# cores (and whatever else runs), so the overlap is reported, not asserted
+set -- $(fanout_latency 40)
+echo "  search work only: sum of the servers' latencies $1 ms, vex_search_shards $2 ms per query"
+# What the fan-out must hide is each server's own latency (on real
+# servers: the network round trip and the search on its own cores). A
+# shard-side stand-in for it that does not need this machine's cores: a
+# vex_shard_topk that first sleeps 20 ms, in a schema first on the
+# search_path of the coordinator's connections (the servers' libpq
+# options). Searched one after another the servers take 2 x 20 ms each
+# (two partitions per server); at once, about 40 ms in all.
+for n in 1 2 3; do
+  sql -p "$(node_port "$n")" -d shard -c "CREATE SCHEMA slow" -c "
+    CREATE FUNCTION slow.vex_shard_topk(tbl regclass, key_column name, vector_column name,
+                                        op text, q vexvector, k integer, ef integer DEFAULT NULL)
+    RETURNS TABLE (id bigint, distance double precision) LANGUAGE sql AS
+    \$\$ SELECT pg_sleep(0.02); SELECT * FROM public.vex_shard_topk(tbl, key_column, vector_column, op, q, k, ef) \$\$"
+  co -c "SELECT vex_shard_server_option('node$n', 'options', '-c search_path=slow,public')" >/dev/null
+done
+set -- $(fanout_latency 10)
+echo "  with 20 ms per partition search: sum of the servers' latencies $1 ms, vex_search_shards $2 ms per query"
+awk -v s="$1" -v p="$2" 'BEGIN { exit !(s >= 115 && p < s * 0.6) }' ||
+  fail "fan-out $2 ms is not well below the sum $1 ms of the servers' latencies"
+for n in 1 2 3; do co -c "ALTER SERVER node$n OPTIONS (DROP options)"; done
+
 echo "== bad arguments"
 co_err "k must be positive" -c "SELECT * FROM vex_search_shards('items', '$qv', 0)"
 co_err "oversample must be positive" -c "SELECT * FROM vex_search_shards('items', '$qv', 10, oversample => 0)"
@@ -195,7 +219,8 @@ co_err "already exists" -c "SELECT vex_create_sharded_table('items', '$cols', 'i
 
 echo "== a shard down"
 # one session: its kept connection to node2 breaks, the next search says
-# so, and once node2 is back the session reconnects
+# so, and once node2 is back the session reconnects; a restart between two
+# searches costs the next one a new connection, not an error
 if [ "$(id -u)" = 0 ]; then own="runuser -u postgres --"; else own=""; fi
 cat > "$tmp/down.sql" <<SQL
 \set ON_ERROR_STOP 0
@@ -206,13 +231,16 @@ SELECT 'down', count(*) FROM vex_search_shards('items', '$qv', 10, method => 'ap
 SELECT 'down', count(*) FROM (SELECT id FROM items ORDER BY v <-> '$qv' LIMIT 10) s;
 \! $own $root$bindir/pg_ctl -D $tmp/node2 -l $tmp/node2.log -o "-k $tmp -p $(node_port 2) -c listen_addresses= -c fsync=off -c shared_buffers=${node_shared_buffers:-32MB}" -w start >/dev/null
 SELECT 'back', count(*) FROM vex_search_shards('items', '$qv', 10);
+\! $own $root$bindir/pg_ctl -D $tmp/node2 -l $tmp/node2.log -o "-k $tmp -p $(node_port 2) -c listen_addresses= -c fsync=off -c shared_buffers=${node_shared_buffers:-32MB}" -m fast -w restart >/dev/null
+SELECT 'restarted', count(*) FROM vex_search_shards('items', '$qv', 10);
 SQL
 "$bindir/psql" -X -q -h "$tmp" -p "$port" -U vextest -At -d scale -f "$tmp/down.sql" > "$tmp/down.out" 2>&1 || true
 sed 's/^/  /' "$tmp/down.out"
 [ "$(grep -c 'ERROR: .*node2' "$tmp/down.out")" = 3 ] || fail "a shard down did not give 3 errors naming node2"
 grep -q '^up|10$' "$tmp/down.out" && grep -q '^back|10$' "$tmp/down.out" && ! grep -q '^down|' "$tmp/down.out" ||
   fail "answers while node2 was down, or none once it was back"
-echo "  errors name the server; answers again once it is back"
+grep -q '^restarted|10$' "$tmp/down.out" || fail "the session's kept connection to a restarted node2 was not replaced"
+echo "  errors name the server; answers again once it is back, also across a restart between two calls"
 
 echo "== vex export --format csv: embedded -> COPY into the sharded cluster"
 if [ -z "${VEX_BIN:-}" ] || ! command -v python3 >/dev/null 2>&1; then
