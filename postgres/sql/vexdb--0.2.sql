@@ -224,10 +224,12 @@ END $$;
 -- that Append nodes scan shards at once), a user mapping for the current
 -- user, and vexdb installed on the server (same version as here).
 -- fetch_size (rows per round trip of a foreign scan) is left at
--- postgres_fdw's default (100) unless given.
+-- postgres_fdw's default (100) unless given; batch_size (rows per remote
+-- INSERT) is 100 rather than postgres_fdw's 1.
 CREATE FUNCTION vex_add_shard(server name, host text, port integer, dbname text,
                               remote_user text DEFAULT current_user,
-                              fetch_size integer DEFAULT NULL)
+                              fetch_size integer DEFAULT NULL,
+                              batch_size integer DEFAULT 100)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v text;
@@ -237,6 +239,10 @@ BEGIN
   PERFORM vex_shard_ext_schema('dblink');
   IF fetch_size IS NOT NULL AND fetch_size < 1 THEN
     RAISE EXCEPTION 'vexdb: fetch_size must be positive, not %', fetch_size
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF batch_size IS NULL OR batch_size < 1 THEN
+    RAISE EXCEPTION 'vexdb: batch_size must be positive, not %', coalesce(batch_size::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = server) THEN
@@ -249,6 +255,7 @@ BEGIN
   END IF;
   PERFORM vex_shard_server_option(server, 'extensions', 'vexdb');
   PERFORM vex_shard_server_option(server, 'async_capable', 'true');
+  PERFORM vex_shard_server_option(server, 'batch_size', batch_size::text);
   IF fetch_size IS NOT NULL THEN
     PERFORM vex_shard_server_option(server, 'fetch_size', fetch_size::text);
   END IF;

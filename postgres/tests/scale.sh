@@ -60,6 +60,9 @@ co_err "no shard server \"node1\"" -c "SELECT vex_create_sharded_table('x', 'id 
 for n in 1 2; do
   co -c "SELECT vex_add_shard('node$n', '$tmp', $(node_port "$n"), 'shard')" >/dev/null
 done
+[ "$(co -c "SELECT array_to_string(array(SELECT o FROM unnest(srvoptions) o WHERE o ~ '^(extensions|async_capable|batch_size)=' ORDER BY o), ' ') FROM pg_foreign_server WHERE srvname = 'node1'")" = "async_capable=true batch_size=100 extensions=vexdb" ] ||
+  fail "node1's server options"
+co_err "batch_size must be positive" -c "SELECT vex_add_shard('nodex', '$tmp', 1, 'x', batch_size => 0)"
 cols="id bigint NOT NULL, cat integer, v vexvector($dim)"
 opts="m = 12, ef_construction = 64"
 co_err "unknown operator class" -c "SELECT vex_create_sharded_table('x', '$cols', 'id', 'v', '{node1}', opclass => 'foo')"
