@@ -50,6 +50,11 @@ sql -d fresh -c "$objects" > "$tmp/fresh.txt"
 diff "$tmp/up.txt" "$tmp/fresh.txt" || fail "upgraded 0.1 and fresh 0.2 differ"
 [ "$(sql -d up -c "SET enable_seqscan = off" -c "SELECT v FROM t ORDER BY v <-> '[1,2,3]' LIMIT 1")" = "[1,2,3]" ] ||
   fail "the 0.1 index does not work after the upgrade"
+# and the same definitions: 0.2's scale-out part is the upgrade script's text
+sed -n '/^-- ---- layout catalog ----$/,$p' "$src/sql/vexdb--0.2.sql" > "$tmp/a.sql"
+sed -n '/^-- ---- layout catalog ----$/,$p' "$src/sql/vexdb--0.1--0.2.sql" > "$tmp/b.sql"
+[ -s "$tmp/a.sql" ] && cmp -s "$tmp/a.sql" "$tmp/b.sql" ||
+  fail "vexdb--0.2.sql and vexdb--0.1--0.2.sql define the scale-out functions differently"
 echo "  $(wc -l < "$tmp/up.txt") objects, same in both"
 
 echo "== layout: $rows rows of dimension $dim sharded over node1 and node2"
