@@ -8,6 +8,8 @@ node_shared_buffers=256MB
 . "$src/tests/nodes.sh"
 rows=${BENCH_ROWS:-30000} dim=${BENCH_DIM:-64} nq=${BENCH_QUERIES:-100}
 passes=${BENCH_PASSES:-3} ef=${BENCH_EF:-64} secs=${BENCH_SECONDS:-5}
+# the local index again with a wider beam, for the recall three shards get
+ef_hi=${BENCH_EF_HI:-256}
 opts="m = 16, ef_construction = 64"
 cols="id bigint NOT NULL, v vexvector($dim)"
 co() { sql -d bench "$@"; }
@@ -31,17 +33,20 @@ echo "# rows $rows dim $dim queries $nq ef_search $ef passes $passes; loaded bot
 cfg_sql() {
   case $1 in
   local) echo "SELECT id FROM single ORDER BY single.v <-> q.v LIMIT 10" ;;
+  local_hi) echo "SELECT id FROM single ORDER BY single.v <-> q.v LIMIT 10" ;;
   one_dblink) echo "SELECT id FROM vex_search_shards('one', q.v, 10, ef_search => $ef)" ;;
   three_dblink) echo "SELECT id FROM vex_search_shards('three', q.v, 10, ef_search => $ef)" ;;
   three_append) echo "SELECT id FROM vex_search_shards('three', q.v, 10, method => 'append')" ;;
   three_mergeappend) echo "SELECT id FROM three ORDER BY three.v <-> q.v LIMIT 10" ;;
   esac
 }
-configs="local one_dblink three_dblink three_append three_mergeappend"
+# the session's vexdb.ef_search for a config
+cfg_ef() { if [ "$1" = local_hi ]; then echo "$ef_hi"; else echo "$ef"; fi; }
+configs="local local_hi one_dblink three_dblink three_append three_mergeappend"
 # the shards' own ef_search for the SQL shapes: the servers' options
 for n in $nodes; do co -c "SELECT vex_shard_server_option('node$n', 'options', '-c vexdb.ef_search=$ef')" >/dev/null; done
 for c in $configs; do
-  r=$(co -c "SET vexdb.ef_search = $ef" -c "SET jit = off" -c "SELECT round(count(e.id) / ($nq * 10.0), 4) FROM q CROSS JOIN LATERAL ($(cfg_sql $c)) x LEFT JOIN exact e ON e.qid = q.qid AND e.id = x.id")
+  r=$(co -c "SET vexdb.ef_search = $(cfg_ef $c)" -c "SET jit = off" -c "SELECT round(count(e.id) / ($nq * 10.0), 4) FROM q CROSS JOIN LATERAL ($(cfg_sql $c)) x LEFT JOIN exact e ON e.qid = q.qid AND e.id = x.id")
   echo "recall $c $r"
 done
 cat > "$tmp/pgb.sql" <<'PGB'
@@ -51,7 +56,7 @@ PGB
 for p in $(seq 1 "$passes"); do
   for c in $configs; do
     # single session: per-query latencies in ms, server-side clock
-    lat=$(co -c "SET vexdb.ef_search = $ef" -c "SET jit = off" -c "SET client_min_messages = warning" -c "
+    lat=$(co -c "SET vexdb.ef_search = $(cfg_ef $c)" -c "SET jit = off" -c "SET client_min_messages = warning" -c "
       DO \$\$ DECLARE t0 timestamptz; l double precision[] := '{}'; n bigint; qq record;
       BEGIN
         PERFORM count(*) FROM q CROSS JOIN LATERAL ($(cfg_sql $c)) x WHERE q.qid = 1;
@@ -64,7 +69,7 @@ for p in $(seq 1 "$passes"); do
                              (SELECT round(percentile_cont(0.99) WITHIN GROUP (ORDER BY x)::numeric, 3) FROM unnest(l) x);
       END \$\$" 2>&1 | sed -n 's/.*WARNING: *//p')
     # throughput: 4 sessions for $secs seconds (pgbench, new plan per query)
-    tps=$(PGOPTIONS="-c vexdb.ef_search=$ef -c jit=off" "$bindir/pgbench" -n -h "$tmp" -p "$port" -U vextest \
+    tps=$(PGOPTIONS="-c vexdb.ef_search=$(cfg_ef $c) -c jit=off" "$bindir/pgbench" -n -h "$tmp" -p "$port" -U vextest \
             -c 4 -j 2 -T "$secs" -D nq="$nq" -D cfg="$(cfg_sql $c)" -f "$tmp/pgb.sql" bench 2>/dev/null |
           sed -n 's/^tps = \([0-9.]*\).*/\1/p')
     set -- $lat
