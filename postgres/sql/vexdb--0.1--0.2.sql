@@ -197,6 +197,8 @@ DECLARE
   op text;
   srv name;
   part text;
+  made_srv name[] := '{}';
+  made_tbl text[] := '{}';
 BEGIN
   IF servers IS NULL OR cardinality(servers) = 0 THEN
     RAISE EXCEPTION 'vexdb: vex_create_sharded_table needs at least one server'
@@ -224,15 +226,54 @@ BEGIN
   l := ROW(t, key_column, vector_column, columns, opclass, op, coalesce(index_options, ''));
   -- the layout row first: the remote DDL below uses it
   INSERT INTO vex_shard_layout SELECT (l).*;
-  FOR i IN 0 .. nparts - 1 LOOP
-    srv := servers[1 + i % cardinality(servers)];
-    part := (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = t) || '_p' || i;
-    PERFORM vex_shard_create_remote(l, srv, part);
-    EXECUTE format('CREATE FOREIGN TABLE %I.%I PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
-                   (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = t),
-                   part, t, nparts, i, srv, 'public', part);
-  END LOOP;
+  BEGIN
+    FOR i IN 0 .. nparts - 1 LOOP
+      srv := servers[1 + i % cardinality(servers)];
+      part := (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = t) || '_p' || i;
+      PERFORM vex_shard_create_remote(l, srv, part);
+      made_srv := made_srv || srv;
+      made_tbl := made_tbl || part;
+      EXECUTE format('CREATE FOREIGN TABLE %I.%I PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s) SERVER %I OPTIONS (schema_name %L, table_name %L)',
+                     (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = t),
+                     part, t, nparts, i, srv, 'public', part);
+    END LOOP;
+  EXCEPTION WHEN OTHERS THEN
+    -- the remote tables were committed there at once: drop them again
+    -- (this transaction's local part rolls back with the error)
+    FOR i IN 1 .. coalesce(cardinality(made_srv), 0) LOOP
+      BEGIN
+        PERFORM vex_shard_remote_exec(made_srv[i], format('DROP TABLE IF EXISTS public.%I', made_tbl[i]));
+      EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'vexdb: could not drop public.% on "%" again: %', made_tbl[i], made_srv[i], SQLERRM;
+      END;
+    END LOOP;
+    RAISE;
+  END;
   RETURN t;
+END $$;
+
+-- Drop a sharded table: the coordinator's table and layout row (committed
+-- first), then each partition's remote table. A server that cannot be
+-- reached leaves its tables behind, each named in a WARNING.
+CREATE PROCEDURE vex_drop_sharded_table(tbl regclass)
+LANGUAGE plpgsql AS $$
+DECLARE
+  srvs name[];
+  remotes text[];
+BEGIN
+  PERFORM vex_shard_layout_of(tbl);
+  SELECT array_agg(server ORDER BY remainder), array_agg(remote_table ORDER BY remainder)
+    INTO srvs, remotes FROM vex_shards(tbl);
+  DELETE FROM vex_shard_layout WHERE vex_shard_layout.tbl = vex_drop_sharded_table.tbl;
+  EXECUTE format('DROP TABLE %s', tbl);
+  COMMIT;
+  FOR i IN 1 .. coalesce(cardinality(srvs), 0) LOOP
+    BEGIN
+      PERFORM vex_shard_remote_exec(srvs[i], format('DROP TABLE IF EXISTS %s', remotes[i]));
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'vexdb: % left on "%": %', remotes[i], srvs[i], SQLERRM;
+    END;
+  END LOOP;
 END $$;
 
 -- Move one partition of a sharded table to another server: create the

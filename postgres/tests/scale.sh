@@ -225,6 +225,16 @@ co_err "no shard server \"nope\"" -c "CALL vex_move_partition('items_p0', 'nope'
 co_err "not a partition of a sharded table" -c "CALL vex_move_partition('single', 'node1')"
 co_err "already exists" -c "SELECT vex_create_sharded_table('items', '$cols', 'id', 'v', '{node1}')"
 
+# a server that cannot be reached half way through: the remote table
+# already made on node1 is dropped again, nothing is left on the coordinator
+co -c "CREATE SERVER ghost FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$tmp', port '1', dbname 'x')" \
+   -c "CREATE USER MAPPING FOR CURRENT_USER SERVER ghost"
+co_err "shard server \"ghost\"" -c "SELECT vex_create_sharded_table('half', '$cols', 'id', 'v', '{node1,ghost}')"
+[ "$(sql -p "$(node_port 1)" -d shard -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'half%'")" = 0 ] ||
+  fail "vex_create_sharded_table left a remote table behind"
+[ "$(co -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'half%'") $(co -c "SELECT count(*) FROM vex_shard_layout")" = "0 1" ] ||
+  fail "vex_create_sharded_table left a table or layout row behind"
+
 echo "== a shard down"
 # one session: its kept connection to node2 breaks, the next search says
 # so, and once node2 is back the session reconnects; a restart between two
@@ -296,4 +306,15 @@ PY
   co -c "SELECT count(*) FILTER (WHERE meta ? 'lang'), count(payload) FROM docs" | grep -qx "400|300" ||
     fail "metadata or payloads missing in the cluster"
 fi
+
+echo "== drop"
+vshard drop items
+for n in 1 2 3; do
+  [ "$(sql -p "$(node_port "$n")" -d shard -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'items%'")" = 0 ] ||
+    fail "node$n still holds items tables"
+done
+[ "$(co -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'items%'") $(co -c "SELECT count(*) FROM vex_shard_layout WHERE tbl::text = 'items'")" = "0 0" ] ||
+  fail "items left on the coordinator"
+co_err "not a sharded table" -c "CALL vex_drop_sharded_table('single')"
+echo "  items gone from the coordinator and the three servers"
 echo "scale: ok"
