@@ -205,14 +205,14 @@ BEGIN
   RETURN l;
 END $$;
 
--- Create the shard table and its vexhnsw index on a server.
+-- Create the shard table and its vexhnsw index on a server, both or
+-- neither (one query string: one implicit transaction there).
 CREATE FUNCTION vex_shard_create_remote(l vex_shard_layout, server name, remote name)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM vex_shard_remote_exec(server, format('CREATE TABLE public.%I (%s)', remote, l.columns));
   PERFORM vex_shard_remote_exec(server, format(
-    'CREATE INDEX %I ON public.%I USING vexhnsw (%I %I)%s',
-    remote || '_' || l.vector_column, remote, l.vector_column, l.opclass,
+    'CREATE TABLE public.%I (%s); CREATE INDEX %I ON public.%I USING vexhnsw (%I %I)%s',
+    remote, l.columns, remote || '_' || l.vector_column, remote, l.vector_column, l.opclass,
     CASE WHEN l.index_options = '' THEN '' ELSE ' WITH (' || l.index_options || ')' END));
 END $$;
 

@@ -225,6 +225,10 @@ co_err "no shard server \"nope\"" -c "CALL vex_move_partition('items_p0', 'nope'
 co_err "not a partition of a sharded table" -c "CALL vex_move_partition('single', 'node1')"
 co_err "already exists" -c "SELECT vex_create_sharded_table('items', '$cols', 'id', 'v', '{node1}')"
 
+# bad index options: refused by the first server, nothing left there
+co_err "shard server \"node1\": .*m" -c "SELECT vex_create_sharded_table('half', '$cols', 'id', 'v', '{node1}', index_options => 'm = 1')"
+[ "$(sql -p "$(node_port 1)" -d shard -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'half%'")" = 0 ] ||
+  fail "a remote table without its index was left behind"
 # a server that cannot be reached half way through: the remote table
 # already made on node1 is dropped again, nothing is left on the coordinator
 co -c "CREATE SERVER ghost FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$tmp', port '1', dbname 'x')" \
