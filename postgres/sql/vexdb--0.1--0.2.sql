@@ -299,6 +299,10 @@ BEGIN
   END IF;
   l := vex_shard_layout_of(parent);
   SELECT * INTO sh FROM vex_shards(parent) s WHERE s.part = vex_move_partition.part;
+  IF sh IS NULL THEN
+    RAISE EXCEPTION 'vexdb: % is not a foreign partition of %', part, parent
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = to_server) THEN
     RAISE EXCEPTION 'vexdb: no shard server "%" (vex_add_shard)', to_server
       USING ERRCODE = 'undefined_object';
@@ -330,8 +334,13 @@ BEGIN
     RAISE;
   END;
   COMMIT;
-  PERFORM vex_shard_remote_exec(sh.server, format('DROP TABLE IF EXISTS %s', sh.remote_table));
   RAISE NOTICE 'vexdb: moved %.% (% rows) from "%" to "%"', nsp, rel, moved, sh.server, to_server;
+  BEGIN
+    PERFORM vex_shard_remote_exec(sh.server, format('DROP TABLE IF EXISTS %s', sh.remote_table));
+  EXCEPTION WHEN OTHERS THEN
+    -- the move is done; only the old copy is left behind
+    RAISE WARNING 'vexdb: % left on "%" (drop it there): %', sh.remote_table, sh.server, SQLERRM;
+  END;
 END $$;
 
 -- Spread the partitions of a sharded table evenly over `servers` (which
