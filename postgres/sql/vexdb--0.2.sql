@@ -463,6 +463,16 @@ BEGIN
     RAISE EXCEPTION 'vexdb: vex_rebalance needs at least one server'
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  IF (SELECT count(DISTINCT x) FROM unnest(servers) x) <> ns THEN
+    RAISE EXCEPTION 'vexdb: vex_rebalance: a server is named twice in %', servers
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOREACH s IN ARRAY servers LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = s) THEN
+      RAISE EXCEPTION 'vexdb: no shard server "%" (vex_add_shard)', s
+        USING ERRCODE = 'undefined_object';
+    END IF;
+  END LOOP;
   SELECT count(*) INTO nparts FROM vex_shards(tbl);
   -- servers[1..extra] may hold quota + 1 partitions, the others quota
   quota := nparts / ns;

@@ -223,6 +223,8 @@ co_err "single is not a sharded table" -c "SELECT * FROM vex_search_shards('sing
 co_err "different vector dimensions\|dimension" -c "SELECT * FROM vex_search_shards('items', '[1,2]', 10)"
 co_err "no shard server \"nope\"" -c "CALL vex_move_partition('items_p0', 'nope')"
 co_err "not a partition of a sharded table" -c "CALL vex_move_partition('single', 'node1')"
+co_err "no shard server \"nope\"" -c "CALL vex_rebalance('items', '{node1,nope}')"
+co_err "named twice" -c "CALL vex_rebalance('items', '{node1,node1}')"
 co_err "already exists" -c "SELECT vex_create_sharded_table('items', '$cols', 'id', 'v', '{node1}')"
 
 # bad index options: refused by the first server, nothing left there
