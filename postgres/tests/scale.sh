@@ -56,6 +56,13 @@ sed -n '/^-- ---- layout catalog ----$/,$p' "$src/sql/vexdb--0.1--0.2.sql" > "$t
 [ -s "$tmp/a.sql" ] && cmp -s "$tmp/a.sql" "$tmp/b.sql" ||
   fail "vexdb--0.2.sql and vexdb--0.1--0.2.sql define the scale-out functions differently"
 echo "  $(wc -l < "$tmp/up.txt") objects, same in both"
+# without the contrib extensions the functions say which one is missing
+out=$(sql -d fresh -c "SELECT vex_add_shard('n', '/tmp', 5432, 'x')" 2>&1) &&
+  fail "vex_add_shard without postgres_fdw succeeded"
+echo "$out" | grep -q "the postgres_fdw extension is not installed" || fail "wrong error: $out"
+out=$(sql -d fresh -c "CREATE EXTENSION postgres_fdw" -c "SELECT vex_add_shard('n', '/tmp', 5432, 'x')" 2>&1) &&
+  fail "vex_add_shard without dblink succeeded"
+echo "$out" | grep -q "the dblink extension is not installed" || fail "wrong error: $out"
 
 echo "== layout: $rows rows of dimension $dim sharded over node1 and node2"
 for n in $nodes; do sql -p "$(node_port "$n")" -d shard -c "CREATE EXTENSION vexdb"; done
