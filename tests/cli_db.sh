@@ -325,8 +325,21 @@ part_roundtrip() {
     cmp v1.jsonl v2.jsonl || fail "jsonl of the npy round trip differs"
     run 2 export "$DB" vecs --format npy
     has err "--format npy needs --out PREFIX"
-    run 2 export "$DB" vecs --format csv
-    has err 'unknown --format "csv"'
+    run 2 export "$DB" vecs --format parquet
+    has err 'unknown --format "parquet"'
+    # csv for PostgreSQL's COPY: header, vector in brackets, metadata as a
+    # JSON object with CSV-doubled quotes, payload as bytea hex
+    run 0 export "$DB" docs --format csv --out c1.csv
+    [ "$(head -1 c1.csv)" = "id,vector,meta,payload" ] || fail "csv header: $(head -1 c1.csv)"
+    has c1.csv '11,"[0,1,0,0]","{""big"":1.0000000000000001e+300,""id"":""inner"",""n"":-3,""t"":[]}",\xff00'
+    [ "$(wc -l < c1.csv)" = "$(($(wc -l < e1.jsonl) + 1))" ] || fail "csv: one line per record"
+    run 0 export "$DB" docs --format csv --where "lang = 'en'"
+    has out '1,"['
+    hasnt out '2,"['
+    run 2 export "$DB" docs --format csv --no-vector
+    has err "--format csv writes the vectors"
+    run 1 export "$DB" bits --format csv
+    has err "holds bit vectors (use jsonl)"
     # a failed export leaves no file behind
     run 1 export "$DB" vecs --out "$WORK/no/such/dir/x.jsonl"
     [ ! -e "$WORK/no" ] || fail "export made a directory"
@@ -607,6 +620,11 @@ part_text() {
     has out '"text":"Crème brûlée"'
     run 0 export "$DB" docs
     has out '{"id":2,"vector":[0,1,0],"text":"A fox runs fast"}'
+    # CSV for PostgreSQL's COPY: a fifth column, empty without a text
+    run 0 export "$DB" docs --format csv
+    has out 'id,vector,meta,payload,text'
+    has out '2,"[0,1,0]","{}",,"A fox runs fast"'
+    has out '3,"[0,0,1]","{}",\x6e6f2074657874,'
     # a bad text is a bad record with the field named
     printf '{"id":9,"vector":[1,0,0],"text":7}\n' > bad.jsonl
     run 1 import "$DB" docs bad.jsonl

@@ -82,7 +82,7 @@ regress)
     exit 1
   fi
   ;;
-crash|concurrent|corrupt)
+crash|concurrent|corrupt|scale)
   . "$src/tests/$mode.sh"
   ;;
 *.sh)

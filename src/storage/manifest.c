@@ -746,8 +746,10 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
             m.config.text_stemmer = vx_rd_u32(&in, NULL);
             m.config.text_stopwords = vx_rd_u32(&in, NULL);
             if (m.config.text_stemmer > 1 || m.config.text_stopwords > 1)
-                BAD(at + 8, "text entry: stemmer %u, stop words %u (each 0 "
-                    "or 1)", m.config.text_stemmer, m.config.text_stopwords);
+                BAD(at + 8,
+                    "text entry: stemmer %u, stop words %u (each 0 "
+                    "or 1)",
+                    m.config.text_stemmer, m.config.text_stopwords);
             continue;
         }
         if (elen != MAN_EXT_DANN_SIZE)
