@@ -914,16 +914,23 @@ static int parse_durability(PyObject *o, vex_durability *out)
 
 static int db_init(DbObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {
-        "path",           "create",         "read_only",
-        "durability",     "threads",        "background_threads",
-        "memtable_bytes", "flush_on_close", NULL};
+    static char *kwlist[] = {"path",
+                             "create",
+                             "read_only",
+                             "durability",
+                             "threads",
+                             "background_threads",
+                             "memtable_bytes",
+                             "flush_on_close",
+                             "diskann_cache_bytes",
+                             NULL};
     PyObject *path = NULL, *dur = NULL, *threads = NULL, *bg = NULL,
-             *mem = NULL;
+             *mem = NULL, *dcache = NULL;
     int create = 1, read_only = 0, flush_on_close = 1;
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "O&|$ppOOOOp", kwlist, PyUnicode_FSConverter, &path,
-            &create, &read_only, &dur, &threads, &bg, &mem, &flush_on_close))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$ppOOOOpO", kwlist,
+                                     PyUnicode_FSConverter, &path, &create,
+                                     &read_only, &dur, &threads, &bg, &mem,
+                                     &flush_on_close, &dcache))
         return -1;
     if (self->db) {
         Py_DECREF(path);
@@ -940,7 +947,8 @@ static int db_init(DbObject *self, PyObject *args, PyObject *kw)
         (bg && bg != Py_None &&
          get_u32(bg, "background_threads", &o.background_threads) < 0) ||
         (mem && mem != Py_None &&
-         get_u64(mem, "memtable_bytes", &o.memtable_bytes) < 0)) {
+         get_u64(mem, "memtable_bytes", &o.memtable_bytes) < 0) ||
+        get_u64(dcache, "diskann_cache_bytes", &o.diskann_cache_bytes) < 0) {
         Py_DECREF(path);
         return -1;
     }
@@ -1080,18 +1088,35 @@ static int parse_text(PyObject *o, vex_collection_config *cfg)
 static int config_from(PyObject *args, PyObject *kw, PyObject **name,
                        vex_collection_config *cfg, vex_schema_field **schema)
 {
-    static char *kwlist[] = {"name",      "dim",    "metric", "index",
-                             "quant",     "schema", "M",      "ef_construction",
-                             "ef_search", "seed",   "elem",   "schema_closed",
-                             "text",      NULL};
+    static char *kwlist[] = {"name",
+                             "dim",
+                             "metric",
+                             "index",
+                             "quant",
+                             "schema",
+                             "M",
+                             "ef_construction",
+                             "ef_search",
+                             "seed",
+                             "elem",
+                             "schema_closed",
+                             "text",
+                             "diskann_min_rows",
+                             "diskann_r",
+                             "diskann_l",
+                             "diskann_alpha",
+                             "diskann_pq_m",
+                             NULL};
     PyObject *dim = NULL, *metric = NULL, *index = NULL, *quant = NULL,
              *sch = NULL, *m = NULL, *efc = NULL, *efs = NULL, *seed = NULL,
-             *elem = NULL, *text = NULL;
+             *elem = NULL, *text = NULL, *dmin = NULL, *dr = NULL, *dl = NULL,
+             *da = NULL, *dpq = NULL;
     int closed = 0;
     *schema = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UO|OOOO$OOOOOpO", kwlist, name,
-                                     &dim, &metric, &index, &quant, &sch, &m,
-                                     &efc, &efs, &seed, &elem, &closed, &text))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UO|OOOO$OOOOOpOOOOOO", kwlist,
+                                     name, &dim, &metric, &index, &quant, &sch,
+                                     &m, &efc, &efs, &seed, &elem, &closed,
+                                     &text, &dmin, &dr, &dl, &da, &dpq))
         return -1;
     vex_collection_config_init(cfg);
     if (get_u32(dim, "dim", &cfg->dim) < 0 ||
@@ -1103,8 +1128,18 @@ static int config_from(PyObject *args, PyObject *kw, PyObject **name,
         parse_elem(elem, &cfg->elem) < 0 || get_u32(m, "M", &cfg->hnsw_m) < 0 ||
         get_u32(efc, "ef_construction", &cfg->hnsw_ef_construction) < 0 ||
         get_u32(efs, "ef_search", &cfg->hnsw_ef_search) < 0 ||
-        get_u64(seed, "seed", &cfg->hnsw_seed) < 0)
+        get_u64(seed, "seed", &cfg->hnsw_seed) < 0 ||
+        get_u64(dmin, "diskann_min_rows", &cfg->diskann_min_rows) < 0 ||
+        get_u32(dr, "diskann_r", &cfg->diskann_r) < 0 ||
+        get_u32(dl, "diskann_l", &cfg->diskann_l) < 0 ||
+        get_u32(dpq, "diskann_pq_m", &cfg->diskann_pq_m) < 0)
         return -1;
+    if (da && da != Py_None) {
+        double a = PyFloat_AsDouble(da);
+        if (a == -1.0 && PyErr_Occurred())
+            return -1;
+        cfg->diskann_alpha = (float)a;
+    }
     if (cfg->elem == VEX_ELEM_BIT && (!metric || metric == Py_None))
         cfg->metric = VEX_METRIC_HAMMING;
     if (schema_from(sch, schema, &cfg->n_schema_fields) < 0)
@@ -2348,10 +2383,11 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
 {
     /* Parsed by hand (vectorcall): this is the hot path. */
     static const char *const names[] = {
-        "query",   "k",    "where",  "ef",          "include",
-        "threads", "text", "fusion", "text_weight", "vector_weight"};
-    PyObject *v[10] = {NULL};
-    if (search_args(names, 10, args, nargs, kwnames, v) < 0)
+        "query",     "k",    "where",  "ef",          "include",
+        "threads",   "text", "fusion", "text_weight", "vector_weight",
+        "beam_width"};
+    PyObject *v[11] = {NULL};
+    if (search_args(names, 11, args, nargs, kwnames, v) < 0)
         return NULL;
     size_t k = 10;
     vex_search_params sp;
@@ -2359,7 +2395,8 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
     unsigned with = 0;
     if ((v[1] && get_k(v[1], &k) < 0) ||
         get_u32(v[3], "ef", &sp.ef_search) < 0 ||
-        get_u32(v[5], "threads", &sp.n_threads) < 0)
+        get_u32(v[5], "threads", &sp.n_threads) < 0 ||
+        get_u32(v[10], "beam_width", &sp.beam_width) < 0)
         return NULL;
     if (v[4] && (with = parse_include(v[4])) == (unsigned)-1)
         return NULL;
@@ -2835,7 +2872,10 @@ static PyObject *coll_stats(CollObject *self, PyObject *unused)
              {"compactions", st.compactions},
              {"compacted_rows", st.compacted_rows},
              {"write_stalls", st.write_stalls},
-             {"payload_bytes", st.payload_bytes}};
+             {"payload_bytes", st.payload_bytes},
+             {"diskann_segments", st.diskann_segments},
+             {"diskann_resident_bytes", st.diskann_resident_bytes},
+             {"diskann_cache_bytes", st.diskann_cache_bytes}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         if (dict_set_u64(d, f[i].k, f[i].v) < 0) {
             Py_DECREF(d);
@@ -2881,6 +2921,16 @@ static PyObject *coll_config(CollObject *self, void *unused)
           PyDict_SetItemString(d, "schema", schema) < 0 ||
           PyDict_SetItemString(d, "schema_closed",
                                cfg.schema_closed ? Py_True : Py_False) < 0;
+    bad = bad ||
+          dict_set_u64(d, "diskann_min_rows", cfg.diskann_min_rows) < 0 ||
+          dict_set_u64(d, "diskann_r", cfg.diskann_r) < 0 ||
+          dict_set_u64(d, "diskann_l", cfg.diskann_l) < 0 ||
+          dict_set_u64(d, "diskann_pq_m", cfg.diskann_pq_m) < 0;
+    if (!bad) {
+        PyObject *a = PyFloat_FromDouble((double)cfg.diskann_alpha);
+        bad = !a || PyDict_SetItemString(d, "diskann_alpha", a) < 0;
+        Py_XDECREF(a);
+    }
     if (!bad && !cfg.text)
         bad = PyDict_SetItemString(d, "text", Py_None) < 0;
     else if (!bad)
