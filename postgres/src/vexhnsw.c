@@ -43,6 +43,7 @@
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "storage/lmgr.h"
 #include "utils/float.h"
 #include "utils/guc.h"
@@ -150,15 +151,13 @@ static void vexhnsw_check_meta(Relation index, const VexHnswMeta *m)
         m->metric < VEXPG_L2 || m->metric > VEXPG_COSINE ||
         m->entry_level > VEXHNSW_MAX_LEVEL || m->quant > VEXHNSW_QUANT_SQ8 ||
         m->quant_len > VEXHNSW_BLOB_MAX ||
-        (m->quant == VEXHNSW_QUANT_NONE && m->quant_len != 0) ||
-        m->n_free > VEXHNSW_FREE_PAGES)
+        (m->quant == VEXHNSW_QUANT_NONE && m->quant_len != 0))
         ereport(ERROR,
                 (errcode(ERRCODE_INDEX_CORRUPTED),
                  errmsg("index \"%s\": metapage out of range (dim %u, m %u, "
-                        "metric %u, entry level %u, quant %u, blob %u bytes, "
-                        "%u free pages)",
+                        "metric %u, entry level %u, quant %u, blob %u bytes)",
                         RelationGetRelationName(index), m->dim, m->m, m->metric,
-                        m->entry_level, m->quant, m->quant_len, m->n_free)));
+                        m->entry_level, m->quant, m->quant_len)));
 }
 
 /* After a change of a metapage (the registered copy): version 2 and
@@ -549,13 +548,31 @@ static int vexhnsw_select(const VexWalk *w, const int *res, int n, int cap,
     return k;
 }
 
+/* The most bytes an element placed on element page `page` can take: the
+ * free space plus a free slot's header when the page has a free slot
+ * (reused with its line pointer), else the free space less a new line
+ * pointer. The caller holds a lock. */
+Size vexhnsw_page_room(Relation index, const VexHnswShape *s, Page page,
+                       BlockNumber blk)
+{
+    OffsetNumber max;
+    if (PageIsNew(page))
+        return 0;
+    max = PageGetMaxOffsetNumber(page);
+    for (OffsetNumber o = FirstOffsetNumber; o <= max; o++)
+        if (vexhnsw_get_element(index, s, page, blk, o)->flags & VEXHNSW_FREE)
+            return PageGetExactFreeSpace(page) + MAXALIGN(VEXHNSW_STUB_SIZE);
+    return PageGetFreeSpace(page);
+}
+
 /* Put element e (size bytes) on page blk if it has room: in place of a
  * free slot (PageIndexTupleOverwrite keeps every other line pointer, so
  * no link changes meaning) when the page has one and room for the
- * difference, else as a new item. Returns whether it did; sets *off. */
+ * difference, else as a new item. Returns whether it did; sets *off and
+ * *room (the page's room afterwards, vexhnsw_page_room). */
 static bool vexhnsw_place_on(Relation index, const VexHnswShape *s,
                              BlockNumber blk, VexHnswElement *e, Size size,
-                             OffsetNumber *off)
+                             OffsetNumber *off, Size *room)
 {
     Buffer buf = ReadBuffer(index, blk);
     Page page;
@@ -564,6 +581,7 @@ static bool vexhnsw_place_on(Relation index, const VexHnswShape *s,
     bool done = false;
     LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
     page = BufferGetPage(buf);
+    *room = 0;
     if (PageIsNew(page)) {
         UnlockReleaseBuffer(buf);
         return false;
@@ -581,6 +599,7 @@ static bool vexhnsw_place_on(Relation index, const VexHnswShape *s,
         page = GenericXLogRegisterBuffer(st, buf, 0);
         if (!PageIndexTupleOverwrite(page, stub, (Item)e, size))
             elog(ERROR, "vexhnsw: could not reuse slot (%u,%u)", blk, stub);
+        *room = vexhnsw_page_room(index, s, page, blk);
         GenericXLogFinish(st);
         *off = stub;
         done = true;
@@ -591,69 +610,45 @@ static bool vexhnsw_place_on(Relation index, const VexHnswShape *s,
             PageAddItem(page, (Item)e, size, InvalidOffsetNumber, false, false);
         if (*off == InvalidOffsetNumber)
             elog(ERROR, "vexhnsw: could not add an element to block %u", blk);
+        *room = vexhnsw_page_room(index, s, page, blk);
         GenericXLogFinish(st);
         done = true;
-    }
+    } else
+        *room = vexhnsw_page_room(index, s, page, blk);
     UnlockReleaseBuffer(buf);
     return done;
 }
 
-/* Take the blocks of drop[0..n) off the metapage's list of pages with
- * room (they had none left for an element). */
-static void vexhnsw_drop_free(Relation index, const BlockNumber *drop, int n)
-{
-    Buffer buf = ReadBuffer(index, VEXHNSW_METAPAGE);
-    GenericXLogState *st;
-    VexHnswMeta *m;
-    int k = 0;
-    LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-    st = GenericXLogStart(index);
-    m = (VexHnswMeta *)PageGetContents(GenericXLogRegisterBuffer(st, buf, 0));
-    for (int i = 0; i < m->n_free && i < VEXHNSW_FREE_PAGES; i++) {
-        bool gone = false;
-        for (int j = 0; j < n && !gone; j++)
-            gone = m->free_blk[i] == drop[j];
-        if (!gone)
-            m->free_blk[k++] = m->free_blk[i];
-    }
-    if (k != m->n_free) {
-        m->n_free = (uint16)k;
-        GenericXLogFinish(st);
-    } else
-        GenericXLogAbort(st);
-    UnlockReleaseBuffer(buf);
-}
-
-/* Put element e (size bytes) on a page with room: one the metapage lists
- * as having free slots or space (VACUUM put it there; pages that turn
- * out full leave the list), else the hinted one, else a new page. Sets
- * *blk, *off. */
+/* Put element e (size bytes) on a page with room: one PostgreSQL's free
+ * space map names (VACUUM records there the room free slots left, a hint
+ * checked under the page's lock and corrected on every use), else the
+ * hinted page, else a new page. Sets *blk, *off. */
 static void vexhnsw_place(Relation index, const VexHnswShape *s,
                           const VexHnswMeta *meta, VexHnswElement *e, Size size,
                           BlockNumber *blk, OffsetNumber *off)
 {
-    BlockNumber hint = meta->insert_blk, nblocks;
-    BlockNumber drop[VEXHNSW_FREE_PAGES];
-    int n_drop = 0;
+    BlockNumber hint = meta->insert_blk, nblocks, b;
     Buffer buf;
     GenericXLogState *st;
     Page page;
+    Size room;
     nblocks = RelationGetNumberOfBlocks(index);
-    for (int i = 0; i < meta->n_free; i++) {
-        BlockNumber b = meta->free_blk[i];
-        if (b != VEXHNSW_METAPAGE && b < nblocks &&
-            vexhnsw_place_on(index, s, b, e, size, off)) {
+    b = GetPageWithFreeSpace(index, MAXALIGN(size));
+    for (int tries = 0; b != InvalidBlockNumber && tries < 8; tries++) {
+        bool ok = b != VEXHNSW_METAPAGE && b < nblocks &&
+                  vexhnsw_place_on(index, s, b, e, size, off, &room);
+        if (b == VEXHNSW_METAPAGE || b >= nblocks)
+            room = 0;
+        if (ok) {
+            RecordPageWithFreeSpace(index, b, room);
             *blk = b;
-            if (n_drop > 0)
-                vexhnsw_drop_free(index, drop, n_drop);
             return;
         }
-        drop[n_drop++] = b;
+        b = RecordAndGetPageWithFreeSpace(index, b, room, MAXALIGN(size));
     }
-    if (n_drop > 0)
-        vexhnsw_drop_free(index, drop, n_drop);
     if (hint != InvalidBlockNumber && hint != VEXHNSW_METAPAGE &&
-        hint < nblocks && vexhnsw_place_on(index, s, hint, e, size, off)) {
+        hint < nblocks &&
+        vexhnsw_place_on(index, s, hint, e, size, off, &room)) {
         *blk = hint;
         return;
     }

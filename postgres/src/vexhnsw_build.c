@@ -220,7 +220,6 @@ static void vexbuild_write_meta(Relation index, ForkNumber fork,
     m->insert_blk = insert_blk;
     m->quant = (uint16)b->shape.quant;
     m->quant_len = 0;
-    m->n_free = 0;
     if (vq != NULL)
         vexhnsw_sq8_store(index, vq, m);
     vexhnsw_meta_extent(page);

@@ -33,6 +33,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -104,6 +105,7 @@ static void vexvac_mark_page(IndexVacuumInfo *info, const VexHnswShape *s,
                 ->flags |= VEXHNSW_DELETED;
         GenericXLogFinish(st);
     }
+    RecordPageWithFreeSpace(index, blk, vexhnsw_page_room(index, s, page, blk));
     UnlockReleaseBuffer(buf);
 }
 
@@ -314,8 +316,12 @@ static void vexvac_fix_entry(Relation index, HTAB *deleted, int level,
  *      with flags DELETED | FREE (PageIndexTupleOverwrite: the rest of its
  *      bytes become the page's free space, every line pointer stays), one
  *      generic WAL record per page;
- *   4. the pages that gained room go on the metapage's list (at most
- *      VEXHNSW_FREE_PAGES), where inserts look first (vexhnsw_place).
+ *   4. each such page's room goes into PostgreSQL's free space map, where
+ *      inserts look first (vexhnsw_place). The map is a hint, as for the
+ *      heap: an insert checks the page under its lock and records what it
+ *      found; every VACUUM records every page's room again (pass 1), so a
+ *      map lost in a crash is rebuilt. The free slots themselves are on
+ *      the pages, WAL-logged like every other change.
  * Walks that still hold a free slot's address (a scan that reached it
  * before) read it as deleted, with no vector and no links; a slot reused
  * by a new element is simply that element. Tombstones' own lists may name
@@ -325,12 +331,9 @@ static void vexvac_free(IndexVacuumInfo *info, const VexHnswShape *s,
                         BlockNumber nblocks, HTAB *cand)
 {
     Relation index = info->index;
-    BlockNumber pages[VEXHNSW_FREE_PAGES];
-    int n_pages = 0;
     VexHnswElement stub;
     Buffer buf;
     GenericXLogState *st;
-    VexHnswMeta *m;
     Page page;
 
     /* 1 */
@@ -388,32 +391,14 @@ static void vexvac_free(IndexVacuumInfo *info, const VexHnswShape *s,
             any = true;
         }
         if (any) {
+            Size room = vexhnsw_page_room(index, s, page, blk);
             GenericXLogFinish(st);
-            if (n_pages < VEXHNSW_FREE_PAGES)
-                pages[n_pages++] = blk;
+            RecordPageWithFreeSpace(index, blk, room);
         } else
             GenericXLogAbort(st);
         UnlockReleaseBuffer(buf);
         vacuum_delay_point();
     }
-    if (n_pages == 0)
-        return;
-    /* 4 */
-    buf = ReadBuffer(index, VEXHNSW_METAPAGE);
-    LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-    st = GenericXLogStart(index);
-    page = GenericXLogRegisterBuffer(st, buf, 0);
-    m = (VexHnswMeta *)PageGetContents(page);
-    for (int i = 0; i < n_pages && m->n_free < VEXHNSW_FREE_PAGES; i++) {
-        bool dup = false;
-        for (int j = 0; j < m->n_free && !dup; j++)
-            dup = m->free_blk[j] == pages[i];
-        if (!dup)
-            m->free_blk[m->n_free++] = pages[i];
-    }
-    vexhnsw_meta_extent(page);
-    GenericXLogFinish(st);
-    UnlockReleaseBuffer(buf);
 }
 
 IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
@@ -454,6 +439,7 @@ IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
     }
     if (hash_get_num_entries(old_set) > 0)
         vexvac_free(info, &s, nblocks, old_set);
+    FreeSpaceMapVacuum(index);
     stats->num_pages = nblocks;
     MemoryContextSwitchTo(old);
     MemoryContextDelete(ctx);

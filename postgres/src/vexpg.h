@@ -67,9 +67,6 @@ double vexpg_distance(int metric, const float *a, const float *b, int dim);
 #define VEXHNSW_QUANT_NONE 0 /* float32 components */
 #define VEXHNSW_QUANT_SQ8  1 /* VexDB's SQ8 codes, one byte per component */
 
-/* Pages with free slots or space the metapage remembers for inserts. */
-#define VEXHNSW_FREE_PAGES 64
-
 typedef struct VexHnswMeta {
     uint32 magic;
     uint32 version;
@@ -85,10 +82,7 @@ typedef struct VexHnswMeta {
     /* version 2 (zero in a version 1 metapage, which PageInit zeroed) */
     uint16 quant;     /* VEXHNSW_QUANT_* */
     uint16 quant_len; /* bytes of quant_blob; 0: not trained yet */
-    uint16 n_free;    /* entries of free_blk */
-    uint16 unused2;
-    BlockNumber free_blk[VEXHNSW_FREE_PAGES]; /* pages vacuum freed room on */
-    uint8 quant_blob[FLEXIBLE_ARRAY_MEMBER];  /* vx_vq_serialize's blob */
+    uint8 quant_blob[FLEXIBLE_ARRAY_MEMBER]; /* vx_vq_serialize's blob */
 } VexHnswMeta;
 
 /* The most bytes quant_blob can hold on the metapage. */
@@ -208,6 +202,8 @@ extern int vexhnsw_max_scan_tuples;
 /* vexhnsw.c */
 void vexhnsw_read_meta(Relation index, VexHnswMeta *meta); /* a MetaBuf's m */
 void vexhnsw_meta_extent(Page page);
+Size vexhnsw_page_room(Relation index, const VexHnswShape *s, Page page,
+                       BlockNumber blk);
 void vexhnsw_shape(Relation index, const VexHnswMeta *meta, VexHnswShape *s);
 void vexhnsw_shape_init(VexHnswShape *s, int dim, int m, int metric, int quant);
 const float *vexhnsw_elem_vec(const VexHnswShape *s, const VexHnswElement *e);
