@@ -470,10 +470,11 @@ VexHnswElement *vexhnsw_get_element(Relation index, const VexHnswShape *s,
     e = (VexHnswElement *)PageGetItem(page, iid);
     if (ItemIdGetLength(iid) < VEXHNSW_STUB_SIZE)
         vexhnsw_corrupt(index, blk, off, "size does not match its level");
-    if (e->flags & ~(VEXHNSW_DELETED | VEXHNSW_FREE))
+    if ((e->flags & ~(VEXHNSW_DELETED | VEXHNSW_FREE | VEXHNSW_REPAIRED)) ||
+        ((e->flags & VEXHNSW_REPAIRED) && !(e->flags & VEXHNSW_DELETED)))
         vexhnsw_corrupt(index, blk, off, "unknown flags");
     if (e->flags & VEXHNSW_FREE) {
-        if (!(e->flags & VEXHNSW_DELETED) || e->level != 0 ||
+        if (e->flags != (VEXHNSW_DELETED | VEXHNSW_FREE) || e->level != 0 ||
             ItemIdGetLength(iid) != VEXHNSW_STUB_SIZE)
             vexhnsw_corrupt(index, blk, off, "malformed free slot");
         return e;

@@ -18,7 +18,8 @@
  *      entry point was deleted, the live element of the highest level
  *      becomes the entry point.
  * Deleted elements stay on their pages as tombstones until the next
- * VACUUM, which frees their space for inserts (free slots, below). The
+ * VACUUM's cleanup, which frees their space for inserts (free slots,
+ * below). The
  * cleanup after every VACUUM then links elements no search can reach
  * (further below).
  */
@@ -72,7 +73,7 @@ static void vexvac_add(HTAB *set, BlockNumber blk, OffsetNumber off)
 /* Pass 1 on one page: mark the dead; record every deleted element. */
 static void vexvac_mark_page(IndexVacuumInfo *info, const VexHnswShape *s,
                              BlockNumber blk, IndexBulkDeleteCallback cb,
-                             void *cb_state, HTAB *deleted, HTAB *old,
+                             void *cb_state, HTAB *deleted,
                              IndexBulkDeleteResult *stats)
 {
     Relation index = info->index;
@@ -85,12 +86,9 @@ static void vexvac_mark_page(IndexVacuumInfo *info, const VexHnswShape *s,
     max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
     for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
         VexHnswElement *e = vexhnsw_get_element(index, s, page, blk, off);
-        if (e->flags & VEXHNSW_FREE)
+        if (e->flags & VEXHNSW_DELETED) /* also free slots */
             vexvac_add(deleted, blk, off);
-        else if (e->flags & VEXHNSW_DELETED) {
-            vexvac_add(deleted, blk, off);
-            vexvac_add(old, blk, off); /* deleted by an earlier VACUUM */
-        } else if (cb(&e->heaptid, cb_state)) {
+        else if (cb(&e->heaptid, cb_state)) {
             dead[n_dead++] = off;
             vexvac_add(deleted, blk, off);
             stats->tuples_removed += 1;
@@ -303,9 +301,14 @@ static void vexvac_fix_entry(Relation index, HTAB *deleted, int level,
 
 /* ---- free slots ----
  *
- * A tombstone that an earlier VACUUM deleted and repaired around (so one
- * full cycle ago: scans that started before its entry point moved are
- * long done) becomes a free slot when no live element links to it:
+ * Run by the cleanup at the end of every VACUUM (PostgreSQL calls it also
+ * when there was nothing to delete, when bulk delete is skipped):
+ *   0. every tombstone is marked REPAIRED (the bulk delete that marked it
+ *      has repaired the lists around it by now); one that carried the mark
+ *      already, from an earlier VACUUM, is a candidate. So a tombstone
+ *      waits one full VACUUM cycle, and a scan that read the old entry
+ *      point or a list naming it before the repair is long done;
+ * a candidate becomes a free slot when no live element links to it:
  *   1. wait for every insert in progress (the update lock, exclusively,
  *      then released): an insert that began before the tombstone was
  *      marked could still add a link to it; later inserts never choose a
@@ -327,15 +330,51 @@ static void vexvac_fix_entry(Relation index, HTAB *deleted, int level,
  * by a new element is simply that element. Tombstones' own lists may name
  * free or reused slots; nothing follows them but such stale walks, and
  * vexhnsw_check does not hold them to the rules of live lists. */
-static void vexvac_free(IndexVacuumInfo *info, const VexHnswShape *s,
-                        BlockNumber nblocks, HTAB *cand)
+static void vexvac_free(IndexVacuumInfo *info, const VexHnswShape *s)
 {
     Relation index = info->index;
+    BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+    HTAB *cand = vexvac_set("vexhnsw free candidates");
     VexHnswElement stub;
     Buffer buf;
     GenericXLogState *st;
     Page page;
 
+    /* 0 */
+    for (BlockNumber blk = 1; blk < nblocks; blk++) {
+        OffsetNumber max, mark[MaxOffsetNumber];
+        int n_mark = 0;
+        buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL,
+                                 info->strategy);
+        LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+        page = BufferGetPage(buf);
+        max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+        for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
+            VexHnswElement *e = vexhnsw_get_element(index, s, page, blk, off);
+            if ((e->flags & (VEXHNSW_DELETED | VEXHNSW_FREE)) !=
+                VEXHNSW_DELETED)
+                continue;
+            if (e->flags & VEXHNSW_REPAIRED)
+                vexvac_add(cand, blk, off);
+            else
+                mark[n_mark++] = off;
+        }
+        if (n_mark > 0) {
+            GenericXLogState *mst = GenericXLogStart(index);
+            Page copy = GenericXLogRegisterBuffer(mst, buf, 0);
+            for (int i = 0; i < n_mark; i++)
+                ((VexHnswElement *)PageGetItem(copy,
+                                               PageGetItemId(copy, mark[i])))
+                    ->flags |= VEXHNSW_REPAIRED;
+            GenericXLogFinish(mst);
+        }
+        RecordPageWithFreeSpace(index, blk,
+                                vexhnsw_page_room(index, s, page, blk));
+        UnlockReleaseBuffer(buf);
+        vacuum_delay_point();
+    }
+    if (hash_get_num_entries(cand) == 0)
+        return;
     /* 1 */
     LockPage(index, VEXHNSW_METAPAGE, ExclusiveLock);
     UnlockPage(index, VEXHNSW_METAPAGE, ExclusiveLock);
@@ -413,7 +452,7 @@ IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
     BlockNumber nblocks, top_blk = InvalidBlockNumber;
     OffsetNumber top_off = InvalidOffsetNumber;
     int top_level = 0;
-    HTAB *deleted, *old_set;
+    HTAB *deleted;
     MemoryContext ctx, old;
     if (stats == NULL)
         stats = palloc0(sizeof(IndexBulkDeleteResult));
@@ -423,12 +462,11 @@ IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
     vexhnsw_read_meta(index, meta);
     vexhnsw_shape(index, meta, &s);
     deleted = vexvac_set("vexhnsw deleted");
-    old_set = vexvac_set("vexhnsw old tombstones");
     nblocks = RelationGetNumberOfBlocks(index);
     stats->num_index_tuples = 0;
     for (BlockNumber blk = 1; blk < nblocks; blk++) {
         vexvac_mark_page(info, &s, blk, callback, callback_state, deleted,
-                         old_set, stats);
+                         stats);
         vacuum_delay_point();
     }
     if (hash_get_num_entries(deleted) > 0) {
@@ -437,9 +475,7 @@ IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
                                &top_off);
         vexvac_fix_entry(index, deleted, top_level, top_blk, top_off);
     }
-    if (hash_get_num_entries(old_set) > 0)
-        vexvac_free(info, &s, nblocks, old_set);
-    FreeSpaceMapVacuum(index);
+
     stats->num_pages = nblocks;
     MemoryContextSwitchTo(old);
     MemoryContextDelete(ctx);
@@ -719,6 +755,8 @@ IndexBulkDeleteResult *vexhnsw_vacuumcleanup(IndexVacuumInfo *info,
     old = MemoryContextSwitchTo(ctx);
     vexhnsw_read_meta(index, meta);
     vexhnsw_shape(index, meta, &s);
+    vexvac_free(info, &s);
+    FreeSpaceMapVacuum(index);
     live = vexvac_reach(info, meta, &s);
     MemoryContextSwitchTo(old);
     MemoryContextDelete(ctx);

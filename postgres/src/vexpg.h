@@ -62,6 +62,7 @@ double vexpg_distance(int metric, const float *a, const float *b, int dim);
 #define VEXHNSW_PAGE_ID   0xFE58
 #define VEXHNSW_DELETED   0x01 /* element flag: its heap tuple is dead */
 #define VEXHNSW_FREE      0x02 /* element flag: a free slot (with DELETED) */
+#define VEXHNSW_REPAIRED  0x04 /* tombstone flag: a VACUUM cleanup saw it */
 
 /* The `quant` option: what an element stores of its vector. */
 #define VEXHNSW_QUANT_NONE 0 /* float32 components */
@@ -111,7 +112,7 @@ typedef struct VexHnswLink {
 typedef struct VexHnswElement {
     ItemPointerData heaptid;
     uint8 level;
-    uint8 flags; /* VEXHNSW_DELETED, VEXHNSW_FREE */
+    uint8 flags; /* VEXHNSW_DELETED, VEXHNSW_FREE, VEXHNSW_REPAIRED */
     float vec[FLEXIBLE_ARRAY_MEMBER];
     /* vec is the payload: quant none, dim float32; sq8, VexHnswSq8;
      * then for l in 0..level: uint32 count; VexHnswLink links[cap(l)].
