@@ -11,7 +11,9 @@
  *      ef_construction (vexwalk_batch) and choose q's links among the
  *      results by the HNSW heuristic (a candidate is kept only if it is
  *      nearer to q than to every link already kept);
- *   3. write q's element on a page with room (or a new page);
+ *   3. write q's element on a page with room: over a free slot or in the
+ *      free space of a page the free space map names (VACUUM freed it),
+ *      else the last page used, else a new page (vexhnsw_place);
  *   4. add q to each chosen neighbour's list at that level: appended while
  *      the list has room; a full list is chosen again by the heuristic
  *      among its links and q (vexhnsw_link_prune: the vectors are read
@@ -22,6 +24,11 @@
  *      place of its farthest link, so every element has an in-link (a far
  *      outlier otherwise would have none and no search could reach it);
  *   5. make q the entry point when its level is above the current top.
+ * Under quant = sq8 the element holds SQ8 codes (vexhnsw_encode) and
+ * every distance is to the decoded codes (vexhnsw_elem_vec); scans turn
+ * them into lower bounds (vexhnsw_lower_bound) for the executor's
+ * recheck. Inserts hold the update lock in share mode throughout (see
+ * vexhnsw_insert_vector).
  * Each page change is one GenericXLog record taken under that page's
  * exclusive lock; no backend holds two element-page locks at once, so
  * inserts, scans and vacuum cannot deadlock on buffers. A reader may see
