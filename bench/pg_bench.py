@@ -120,6 +120,8 @@ def main():
     p.add_argument("--sessions", type=int, default=4,
                    help="concurrent sessions of the concurrent pass")
     p.add_argument("--concurrent-ef", type=int, default=80)
+    p.add_argument("--mwm", default="1GB",
+                   help="maintenance_work_mem of the builds")
     a = p.parse_args()
 
     name = os.path.basename(a.data.rstrip("/"))
@@ -150,7 +152,7 @@ def main():
         pg.run("VACUUM ANALYZE t_%s" % am)
     for am, cfg in AMS.items():  # builds one after the other, same settings
         t0 = time.time()
-        pg.run("SET maintenance_work_mem = '1GB'; "
+        pg.run("SET maintenance_work_mem = '%s'; " % a.mwm +
                "SET max_parallel_maintenance_workers = 1; "
                "CREATE INDEX i_%s ON t_%s USING %s (emb %s) "
                "WITH (m = %d, ef_construction = %d%s)"
