@@ -291,7 +291,9 @@ const float *vexhnsw_elem_vec(const VexHnswShape *s, const VexHnswElement *e)
         return e->vec;
     if (s->vq == NULL || vx_vq_decode(s->vq, ((const VexHnswSq8 *)e->vec)->code,
                                       1, s->scratch) != VEX_OK)
-        elog(ERROR, "vexhnsw: an sq8 element without a trained quantizer");
+        ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
+                        errmsg("vexhnsw: an sq8 element in an index whose "
+                               "metapage has no quantizer")));
     return s->scratch;
 }
 
