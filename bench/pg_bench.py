@@ -122,7 +122,12 @@ def main():
     p.add_argument("--concurrent-ef", type=int, default=80)
     p.add_argument("--mwm", default="1GB",
                    help="maintenance_work_mem of the builds")
+    p.add_argument("--ams", default=",".join(AMS),
+                   help="indexes to measure (default all: %s)" % ",".join(AMS))
     a = p.parse_args()
+    for am in list(AMS):
+        if am not in a.ams.split(","):
+            del AMS[am]
 
     name = os.path.basename(a.data.rstrip("/"))
     prefix = [f[:-len("_base.fvecs")] for f in os.listdir(a.data)
