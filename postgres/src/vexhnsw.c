@@ -158,7 +158,6 @@ static void vexhnsw_check_meta(Relation index, const VexHnswMeta *m)
         m->metric < VEXPG_L2 || m->metric > VEXPG_COSINE ||
         m->entry_level > VEXHNSW_MAX_LEVEL || m->quant > VEXHNSW_QUANT_SQ8 ||
         m->quant_len > VEXHNSW_BLOB_MAX ||
-        !(m->quant_err >= 0 && m->quant_err < INFINITY) ||
         (m->quant == VEXHNSW_QUANT_NONE && m->quant_len != 0))
         ereport(ERROR,
                 (errcode(ERRCODE_INDEX_CORRUPTED),
@@ -400,25 +399,25 @@ Size vexhnsw_sq8_store(Relation index, struct vq_quantizer *q, VexHnswMeta *m)
 
 /* Under sq8, a lower bound of the operator's value for element e whose
  * decoded vector is y and whose internal distance to the query q (norm
- * qnorm) is d. Triangle inequality with the element's error e' =
- * max(err, min_err), min_err being the metapage's quant_err as the scan
- * read it (at least every element's err then): L2, |q - x| >= |q - y| -
- * e'; inner product, -q.x >= -q.y - |q| e'; cosine, against y without
- * renormalising it, 1 - q.x/|q||x| >= 1 - q.y/|q| - e'. Using one e' for
- * every element keeps the bounds in the order of the distances, so a
- * batch's rows come out in the walk's order and few are dropped as late
- * finds (vexhnsw_scan.c); an element inserted after the scan began with a
- * larger err uses its own. Each bound also gives up a float32 rounding
- * allowance (r per component, of the kernel that computed d and of the
- * operator the executor recomputes), so it holds for the values
- * PostgreSQL compares: the executor refuses a row whose value is below
- * the one the index returned. */
+ * qnorm) is d. Triangle inequality with the element's stored error err:
+ * L2, |q - x| >= |q - y| - err; inner product, -q.x >= -q.y - |q| err;
+ * cosine, against y as decoded (not renormalised, which would move it by
+ * up to err again), 1 - q.x/|q||x| >= 1 - q.y/|q| - err. Each bound also
+ * gives up a float32 rounding allowance (r per component, of the kernel
+ * that computed d and of the operator the executor recomputes), so it
+ * holds for the values PostgreSQL compares: the executor refuses a row
+ * whose value is below the one the index returned. Rejected: one error
+ * for every element (the index's largest, so that the bounds keep the
+ * order of the distances): on a 1M set the largest error is several
+ * times the typical one, and the executor, which reads rows until the
+ * next bound passes the LIMIT's last distance, read so many more that
+ * QPS fell 2-4x (BENCHMARKS.md). */
 double vexhnsw_lower_bound(const VexHnswShape *s, const VexHnswElement *e,
                            const float *y, const float *q, double qnorm,
-                           float d, float min_err)
+                           float d)
 {
     const VexHnswSq8 *p = (const VexHnswSq8 *)e->vec;
-    double r = (double)(s->dim + 8) * 1.2e-7, err = Max(p->err, min_err), lb;
+    double r = (double)(s->dim + 8) * 1.2e-7, err = p->err, lb;
     switch (s->metric) {
     case VEXPG_L2:
         lb = (sqrt(Max((double)d, 0.0)) * (1 - r) - err) * (1 - r);
@@ -433,24 +432,6 @@ double vexhnsw_lower_bound(const VexHnswShape *s, const VexHnswElement *e,
              err - 4 * r * (1 + err) - 1e-6;
         return Max(lb, 0.0);
     }
-}
-
-/* Raise the metapage's quant_err to err (an element about to be placed
- * has a larger error than any before it). */
-void vexhnsw_raise_err(Relation index, float err)
-{
-    Buffer buf = ReadBuffer(index, VEXHNSW_METAPAGE);
-    GenericXLogState *st;
-    VexHnswMeta *m;
-    LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-    st = GenericXLogStart(index);
-    m = (VexHnswMeta *)PageGetContents(GenericXLogRegisterBuffer(st, buf, 0));
-    if (m->quant_err < err) {
-        m->quant_err = err;
-        GenericXLogFinish(st);
-    } else
-        GenericXLogAbort(st);
-    UnlockReleaseBuffer(buf);
 }
 
 /* The metric of the index's operator class (support function 1). */
@@ -959,9 +940,6 @@ static void vexhnsw_insert_graph(Relation index, const VexVector *v,
     e->heaptid = *tid;
     e->level = (uint8)level;
     vexhnsw_encode(&s, v->x, e);
-    if (s.quant == VEXHNSW_QUANT_SQ8 &&
-        ((VexHnswSq8 *)e->vec)->err > meta->quant_err)
-        vexhnsw_raise_err(index, ((VexHnswSq8 *)e->vec)->err);
 
     if (meta->entry_blk == InvalidBlockNumber) {
         /* the first element: no links to choose */

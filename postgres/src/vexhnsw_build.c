@@ -51,8 +51,7 @@ typedef struct VexBuild {
     ItemPointerData *tids;
     int64 n, cap;
     Size limit;
-    bool flushed;  /* the in-memory part is written; insert the rest */
-    float max_err; /* sq8: the largest element error written */
+    bool flushed; /* the in-memory part is written; insert the rest */
     MemoryContext tmp;
 } VexBuild;
 
@@ -221,7 +220,6 @@ static void vexbuild_write_meta(Relation index, ForkNumber fork,
     m->insert_blk = insert_blk;
     m->quant = (uint16)b->shape.quant;
     m->quant_len = 0;
-    m->quant_err = b->max_err;
     if (vq != NULL)
         vexhnsw_sq8_store(index, vq, m);
     vexhnsw_meta_extent(page);
@@ -275,8 +273,6 @@ static void vexbuild_write(VexBuild *b, const VexGraph *g, uint64 entry)
             e->heaptid = b->tids[i];
             e->level = (uint8)lv;
             vexhnsw_encode(s, v, e);
-            if (s->quant == VEXHNSW_QUANT_SQ8)
-                b->max_err = Max(b->max_err, ((VexHnswSq8 *)e->vec)->err);
             for (int l = 0; l <= lv; l++) {
                 uint32 *list = vexhnsw_list(s, e, l);
                 VexHnswLink *lk = vexhnsw_links(list);

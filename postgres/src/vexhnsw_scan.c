@@ -28,8 +28,8 @@
  * Quantized indexes (quant = sq8): the walk ranks elements by the
  * distance to their decoded codes, and the scan returns each row with a
  * lower bound of its true distance (vexhnsw_lower_bound: the distance to
- * the decoded vector less the largest reconstruction error of the index,
- * from the metapage, and a rounding allowance), the rows of a batch in
+ * the decoded vector less the element's stored reconstruction error and a
+ * rounding allowance), the rows of a batch in
  * ascending bound, and xs_recheckorderby set. PostgreSQL's executor then
  * computes the operator on the heap row (the full vector) and holds rows in its
  * reorder queue until no later row can come before them: the rerank on full
@@ -128,8 +128,7 @@ int vexwalk_visit(VexWalk *w, BlockNumber blk, OffsetNumber off)
     }
     nd->d = vexhnsw_dist(w->shape.metric, w->q, vec, w->shape.dim);
     if (w->want_lb)
-        nd->lb = vexhnsw_lower_bound(&w->shape, el, vec, w->q, w->qnorm, nd->d,
-                                     w->min_err);
+        nd->lb = vexhnsw_lower_bound(&w->shape, el, vec, w->q, w->qnorm, nd->d);
     if (w->keep_vec) {
         nd->vec = palloc(sizeof(float) * w->shape.dim);
         memcpy(nd->vec, vec, sizeof(float) * w->shape.dim);
@@ -431,7 +430,6 @@ static void vexhnsw_scan_start(IndexScanDesc scan)
         vexhnsw_greedy(scan->indexRelation, &so->shape, so->q, l, &blk, &off,
                        &d);
     vexwalk_init(&so->walk, scan->indexRelation, &so->shape, so->q, 0, false);
-    so->walk.min_err = meta->quant_err;
     so->walk.want_lb = so->shape.quant == VEXHNSW_QUANT_SQ8;
     vexwalk_visit(&so->walk, blk, off);
     so->ef = vexhnsw_ef_search;

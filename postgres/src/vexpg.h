@@ -83,7 +83,6 @@ typedef struct VexHnswMeta {
     /* version 2 (zero in a version 1 metapage, which PageInit zeroed) */
     uint16 quant;     /* VEXHNSW_QUANT_* */
     uint16 quant_len; /* bytes of quant_blob; 0: not trained yet */
-    float quant_err;  /* sq8: at least every element's err (grows only) */
     uint8 quant_blob[FLEXIBLE_ARRAY_MEMBER]; /* vx_vq_serialize's blob */
 } VexHnswMeta;
 
@@ -215,8 +214,7 @@ struct vq_quantizer *vexhnsw_sq8_train(const VexHnswShape *s, const float *x,
 Size vexhnsw_sq8_store(Relation index, struct vq_quantizer *vq, VexHnswMeta *m);
 double vexhnsw_lower_bound(const VexHnswShape *s, const VexHnswElement *e,
                            const float *y, const float *q, double qnorm,
-                           float d, float min_err);
-void vexhnsw_raise_err(Relation index, float err);
+                           float d);
 void vexhnsw_init_page(Page page);
 VexHnswElement *vexhnsw_get_element(Relation index, const VexHnswShape *s,
                                     Page page, BlockNumber blk,
@@ -257,9 +255,8 @@ typedef struct VexWalk {
     Relation index;
     VexHnswShape shape;
     const float *q;
-    double qnorm;  /* |q| */
-    float min_err; /* sq8: the metapage's quant_err (lower bounds) */
-    bool want_lb;  /* sq8: compute lower bounds (scans) */
+    double qnorm; /* |q| */
+    bool want_lb; /* sq8: compute lower bounds (scans) */
     int level;
     bool keep_vec;
     VexWalkNode *nodes;
