@@ -29,14 +29,7 @@
 
 #include "index/diskann.h"
 #include "io/vfs.h"
-#include "readers.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench_data.h"
 
 static void die(const char *what, const char *msg)
 {
@@ -44,52 +37,9 @@ static void die(const char *what, const char *msg)
     exit(1);
 }
 
-static void data_path(const char *dir, const char *what, const char *ext,
-                      char *out, size_t size)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char prefix[256] = "";
-    if (d == NULL)
-        die(dir, "cannot open the data directory");
-    while ((e = readdir(d)) != NULL) {
-        const char *s = strstr(e->d_name, "_base.fvecs");
-        if (s && s[11] == '\0' && (size_t)(s - e->d_name) < sizeof prefix) {
-            memcpy(prefix, e->d_name, (size_t)(s - e->d_name));
-            prefix[s - e->d_name] = '\0';
-        }
-    }
-    closedir(d);
-    if (prefix[0] == '\0')
-        die(dir, "no <name>_base.fvecs");
-    snprintf(out, size, "%s/%s_%s.%s", dir, prefix, what, ext);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 typedef struct pass_res {
     double qps, recall, pages, bytes, cache_hits, p50_us, p99_us, hops;
 } pass_res;
-
-static void drop_cache(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        fdatasync(fd);
-        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        close(fd);
-    }
-}
 
 static pass_res run_pass(vx_dann *d, const vexio_vectors *q,
                          const vexio_ids *gt, uint32_t L, uint32_t W, size_t nq)
@@ -102,15 +52,15 @@ static pass_res run_pass(vx_dann *d, const vexio_vectors *q,
     memset(&st, 0, sizeof st);
     if (vx_dann_scratch_create(d, L, W, &s) != VEX_OK)
         die("scratch", "out of memory");
-    t0 = now_s();
+    t0 = bench_now();
     for (size_t i = 0; i < nq; i++) {
         vex_hit hits[10];
         size_t nh = 0;
-        double a = now_s();
+        double a = bench_now();
         if (vx_dann_search(d, s, q->data + i * q->dim, 10, L, W, NULL, NULL,
                            hits, &nh, &st, NULL) != VEX_OK)
             die("search", "failed");
-        lat[i] = now_s() - a;
+        lat[i] = bench_now() - a;
         for (size_t j = 0; j < nh; j++)
             for (uint32_t t = 0; t < 10 && t < gt->k; t++)
                 if ((uint64_t)gt->ids[i * gt->k + t] == hits[j].id) {
@@ -118,13 +68,13 @@ static pass_res run_pass(vx_dann *d, const vexio_vectors *q,
                     break;
                 }
     }
-    r.qps = (double)nq / (now_s() - t0);
+    r.qps = (double)nq / (bench_now() - t0);
     r.recall = (double)hits_ok / (double)(nq * 10);
     r.pages = (double)st.pages_read / (double)nq;
     r.bytes = (double)st.bytes_read / (double)nq;
     r.cache_hits = (double)st.cache_hits / (double)nq;
     r.hops = (double)st.hops / (double)nq;
-    qsort(lat, nq, sizeof *lat, cmp_double);
+    qsort(lat, nq, sizeof *lat, bench_cmp_double);
     r.p50_us = lat[nq / 2] * 1e6;
     r.p99_us = lat[(size_t)((double)nq * 0.99)] * 1e6;
     vx_dann_scratch_free(d, s);
@@ -142,10 +92,9 @@ int main(int argc, char **argv)
     int passes = 3;
     uint64_t cache_mb = 0;
     size_t nq_max = 0;
-    char path[1024];
+    char path[1200];
     vexio_vectors base, q;
     vexio_ids gt;
-    vexio_error e;
     vex_mem mem;
     vex_vfs *vfs = NULL;
     vex_file *f = NULL;
@@ -182,15 +131,8 @@ int main(int argc, char **argv)
     }
     if (passes < 1 || passes > 99)
         die("--passes", "1..99");
-    data_path(dir, "base", "fvecs", path, sizeof path);
-    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &base, &e) != VEX_OK)
-        die(path, e.msg);
-    data_path(dir, "query", "fvecs", path, sizeof path);
-    if (vexio_read_vectors(path, VEXIO_AUTO, 0, &q, &e) != VEX_OK)
-        die(path, e.msg);
-    data_path(dir, "groundtruth", "ivecs", path, sizeof path);
-    if (vexio_read_ids(path, VEXIO_AUTO, 0, &gt, &e) != VEX_OK)
-        die(path, e.msg);
+    if (!bench_load(dir, &base, &q, &gt, path, sizeof path))
+        die("data", path);
     if (nq_max == 0 || nq_max > q.n)
         nq_max = q.n;
     vx_mem_init(&mem, NULL);
@@ -209,12 +151,12 @@ int main(int argc, char **argv)
     p.metric = strstr(dir, "angular") ? VEX_METRIC_COSINE : VEX_METRIC_L2;
     p.R = R;
     p.L = Lb;
-    t_build = now_s();
+    t_build = bench_now();
     if (vx_dann_write(&mem, pool, base.data, keys, base.n, base.dim, &p, f, 0,
                       &len, &err) != VEX_OK ||
         vex_file_sync(f, 0, &err) != VEX_OK)
         die("build", err.msg);
-    t_build = now_s() - t_build;
+    t_build = bench_now() - t_build;
     if (vx_dann_open(&mem, f, 0, len, cache_mb << 20, &d, &err) != VEX_OK)
         die("open", err.msg);
     printf("{\"bench\":\"diskann\",\"data\":\"%s\",\"n\":%llu,\"dim\":%u,"
@@ -234,7 +176,7 @@ int main(int argc, char **argv)
         if (*c == ',')
             c++;
         for (int ps = 0; ps < passes; ps++) {
-            drop_cache(file);
+            bench_drop_cache(file);
             cold = run_pass(d, &q, &gt, L, W, nq_max);
             cq[ps] = cold.qps;
             warm = run_pass(d, &q, &gt, L, W, nq_max);
@@ -248,8 +190,8 @@ int main(int argc, char **argv)
                    "\"bytes_per_query\":%.0f,\"cache_hits_per_query\":%.1f,"
                    "\"hops_per_query\":%.1f,\"passes\":%d}\n",
                    m ? "warm" : "cold", L, W, r->recall,
-                   median(m ? wq : cq, passes), r->p50_us, r->p99_us, r->pages,
-                   r->bytes, r->cache_hits, r->hops, passes);
+                   bench_median(m ? wq : cq, passes), r->p50_us, r->p99_us,
+                   r->pages, r->bytes, r->cache_hits, r->hops, passes);
         }
         fflush(stdout);
     }

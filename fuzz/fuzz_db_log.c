@@ -75,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         cfg.dim = 4;
     }
+    cfg.text = (data[0] & 4) ? 1 : 0; /* a text field: kinds 9 and 10 */
     vec_bytes = vex_vector_size(cfg.elem, cfg.dim);
     check(open_coll(v, &db, &c) == VEX_NOTFOUND);
     check(vex_collection_create(db, "c", &cfg, NULL) == VEX_OK);
@@ -118,6 +119,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             vex_search_params_init(&sp);
             sp.where = f;
             check(vex_search(c, q, 4, &sp, hits, NULL, &nh) == VEX_OK);
+            if (cfg.text) { /* keyword and hybrid legs over the replay */
+                sp.text = "doc hello";
+                check(vex_search(c, NULL, 4, &sp, hits, NULL, &nh) == VEX_OK);
+                for (size_t i = 0; i < nh; i++) {
+                    char t[8];
+                    size_t tl;
+                    check(vex_get_text(c, hits[i].id, t, sizeof t, &tl) ==
+                          VEX_OK);
+                    check(tl > 0);
+                }
+                check(vex_search(c, q, 4, &sp, hits, NULL, &nh) == VEX_OK);
+            }
             check(vex_scan(c, f, count_cb, &nh) == VEX_OK);
             vex_filter_free(f);
             vex_meta_free(m);

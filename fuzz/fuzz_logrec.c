@@ -14,7 +14,8 @@
  * (never a crash, never reads past the record); after VEX_OK, the
  * operations decode one after another to exactly the record's length,
  * none is a metadata-only update, payloads (kinds 7 and 8) are 1 to
- * VEX_MAX_PAYLOAD bytes, and encoding them again gives the same
+ * VEX_MAX_PAYLOAD bytes (0 to that with kinds 9 and 10, which always
+ * carry a text), and encoding them again gives the same
  * bytes (the encoding is canonical: what replay accepts is what the
  * write path writes).
  */
@@ -55,9 +56,14 @@ static void one_record(const unsigned char *p, size_t n,
         used = vx_logrec_op_decode(p + pos, n - pos, cfg->vec_bytes, &op);
         check(used > 0 && op.kind != VX_OP_SETMETA);
         check(used == vx_logrec_op_size(cfg->vec_bytes, op.kind, op.meta_len,
-                                        op.pay_len));
+                                        op.pay_len, op.txt_len));
+        /* kinds 7 and 8 always carry a payload; 9 and 10 may, and always
+         * carry a text */
         check(op.pay_len <= VEX_MAX_PAYLOAD &&
-              (op.pay_len > 0) == vx_logrec_kind_has_payload(op.kind));
+              (op.pay_len == 0 || vx_logrec_kind_has_payload(op.kind)) &&
+              (op.pay_len > 0 || !vx_logrec_kind_has_payload(op.kind) ||
+               vx_logrec_kind_has_text(op.kind)));
+        check((op.txt_len > 0) == vx_logrec_kind_has_text(op.kind));
         vx_logrec_op_encode(copy + pos, &op, cfg->vec_bytes);
         pos += used;
     }

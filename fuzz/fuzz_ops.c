@@ -4,7 +4,9 @@
  * checked against a model (issue 26): the input is a program of
  * operations on one collection in an in-memory file system, and after
  * each one the collection must agree with a tiny in-memory model (64 ids,
- * each absent or holding a vector and an optional int field "g").
+ * each absent or holding a vector, an optional int field "g" and an
+ * optional text of two words "w<a> w<b>", a function of the put's value
+ * byte; the collection has a text field).
  *
  * Input: byte 0 picks the collection: bit 0 flat or HNSW, bit 1 SQ8
  * segments (HNSW only), bit 2 memtable_exact_rows 0 or 8, bit 3
@@ -14,12 +16,16 @@
  *   insert / upsert / delete / upsert with g / update g   (id, value)
  *   a batch of up to 4 of those, committed atomically
  *   delete where g = v, count where g = v, get, flush, compact,
- *   close and reopen, search (k = all, exact for flat, large ef for HNSW).
+ *   close and reopen, search (k = all, exact for flat, large ef for HNSW),
+ *   keyword search for one word (opcode 14).
  * Checked: each call's status is what the model predicts (VEX_EXISTS,
  * VEX_NOTFOUND, VEX_OK), get returns the model's vector and field,
  * counts and deletes by filter match the model, a search for more than
  * every record returns exactly the live ids with their true distances in
- * ascending order. Any disagreement aborts.
+ * ascending order, get_text returns the model's text (kept by metadata
+ * updates, replaced by puts), and a keyword search returns exactly the
+ * live records whose text holds the word with the model's BM25 scores
+ * (every text is 2 terms long), best first. Any disagreement aborts.
  *
  * The corpus is replayed by ctest (fuzz_replay_ops); test_ops_model runs
  * thousands of seeded random programs through the same entry point.
@@ -42,6 +48,7 @@ typedef struct model {
     float v[IDS][DIM];
     int has_g[IDS];
     int64_t g[IDS];
+    char txt[IDS][16]; /* "" = no text */
 } model;
 
 typedef struct run {
@@ -72,6 +79,15 @@ static void vec_of(unsigned char b, float *v)
                (float)d * 0.25f;
 }
 
+/* The text a put with value byte b carries: none for a third of them. */
+static void txt_of(unsigned char b, char *t)
+{
+    if (b % 3 == 0)
+        t[0] = '\0';
+    else
+        snprintf(t, 16, "w%u w%u", b % 7u, (b / 7u) % 5u);
+}
+
 static void open_all(run *r)
 {
     vex_db_options o;
@@ -92,6 +108,7 @@ static void open_all(run *r)
     vex_collection_config_init(&cfg);
     cfg.dim = DIM;
     cfg.index_kind = r->hnsw ? VEX_INDEX_HNSW : VEX_INDEX_FLAT;
+    cfg.text = 1;
     if (r->hnsw) {
         cfg.hnsw_m = r->sparse ? 4 : 16;
         cfg.hnsw_ef_construction = r->sparse ? 16 : 64;
@@ -122,16 +139,24 @@ static void set_meta(run *r, int with_g, int64_t g)
 static void write_one(run *r, int kind, unsigned id, unsigned char val)
 {
     float v[DIM];
+    char t[16];
+    vex_record rec;
     int rc, want;
     vec_of(val, v);
+    txt_of(val, t);
+    vex_record_init(&rec);
+    rec.id = id;
+    rec.vector = v;
+    rec.text = t;
+    rec.text_len = strlen(t);
     switch (kind) {
     case 0:
         want = r->m.live[id] ? VEX_EXISTS : VEX_OK;
-        rc = vex_insert(r->c, id, v);
+        rc = vex_insert_record(r->c, &rec);
         break;
     case 1:
         want = VEX_OK;
-        rc = vex_upsert(r->c, id, v);
+        rc = vex_upsert_record(r->c, &rec);
         break;
     case 2:
         want = r->m.live[id] ? VEX_OK : VEX_NOTFOUND;
@@ -140,7 +165,8 @@ static void write_one(run *r, int kind, unsigned id, unsigned char val)
     case 3:
         want = VEX_OK;
         set_meta(r, 1, val % 5);
-        rc = vex_upsert_meta(r->c, id, v, r->meta);
+        rec.meta = r->meta;
+        rc = vex_upsert_record(r->c, &rec);
         break;
     default:
         want = r->m.live[id] ? VEX_OK : VEX_NOTFOUND;
@@ -161,6 +187,7 @@ static void write_one(run *r, int kind, unsigned id, unsigned char val)
         memcpy(r->m.v[id], v, sizeof v);
         r->m.has_g[id] = kind == 3;
         r->m.g[id] = val % 5;
+        memcpy(r->m.txt[id], t, sizeof t);
     }
 }
 
@@ -182,9 +209,17 @@ static void write_batch(run *r, const unsigned char *a, int n)
             CHECK(vex_batch_delete(b, id) == VEX_OK, "batch delete", id, 0);
             next.live[id] = 0;
         } else {
+            vex_record rec;
             set_meta(r, val & 2, val % 5);
-            CHECK(vex_batch_upsert_meta(b, id, v, r->meta) == VEX_OK,
-                  "batch upsert", id, 0);
+            vex_record_init(&rec);
+            rec.id = id;
+            rec.vector = v;
+            rec.meta = r->meta;
+            txt_of(val, next.txt[id]);
+            rec.text = next.txt[id];
+            rec.text_len = strlen(next.txt[id]);
+            CHECK(vex_batch_upsert_record(b, &rec) == VEX_OK, "batch upsert",
+                  id, 0);
             next.live[id] = 1;
             memcpy(next.v[id], v, sizeof v);
             next.has_g[id] = (val & 2) != 0;
@@ -213,6 +248,14 @@ static void check_get(run *r, unsigned id)
     if (rc != VEX_OK)
         return;
     CHECK(memcmp(v, r->m.v[id], sizeof v) == 0, "get vector", id, 0);
+    {
+        char t[32];
+        size_t len = 0;
+        CHECK(vex_get_text(r->c, id, t, sizeof t, &len) == VEX_OK, "get text",
+              id, 0);
+        CHECK(len == strlen(r->m.txt[id]) && memcmp(t, r->m.txt[id], len) == 0,
+              "get text value", id, len);
+    }
     CHECK(vex_get_meta(r->c, id, r->got) == VEX_OK, "get meta", id, 0);
     size_t at;
     int has = vex_meta_find(r->got, "g", &at) == VEX_OK;
@@ -303,6 +346,57 @@ static void check_search(run *r, unsigned char qb)
     }
 }
 
+/* Occurrences of word w in a model text of two words. */
+static unsigned tf_in(const char *t, const char *w)
+{
+    char a[8], b[8];
+    if (t[0] == '\0' || sscanf(t, "%7s %7s", a, b) != 2)
+        return 0;
+    return (unsigned)(strcmp(a, w) == 0) + (unsigned)(strcmp(b, w) == 0);
+}
+
+/* A keyword search for "w<qb % 7>": exactly the live records whose text
+ * holds it, with BM25 (k1 1.2, b 0.75; every text is 2 terms, so the
+ * length factor is 1) as FTS5 computes it, best first. */
+static void check_text(run *r, unsigned char qb)
+{
+    vex_search_params p;
+    vex_hit hits[IDS + 8];
+    char w[8];
+    size_t n = 0;
+    double docs = 0, df = 0, idf;
+    int seen[IDS] = {0}, rc;
+    snprintf(w, sizeof w, "w%u", qb % 7u);
+    for (int i = 0; i < IDS; i++) {
+        if (!r->m.live[i] || r->m.txt[i][0] == '\0')
+            continue;
+        docs++;
+        df += tf_in(r->m.txt[i], w) > 0;
+    }
+    idf = log((docs - df + 0.5) / (df + 0.5));
+    if (idf <= 0)
+        idf = 1e-6;
+    vex_search_params_init(&p);
+    p.text = w;
+    rc = vex_search(r->c, NULL, IDS + 8, &p, hits, NULL, &n);
+    CHECK(rc == VEX_OK, "text search", rc, 0);
+    CHECK(n == (size_t)df, "text search count", n, df);
+    for (size_t i = 0; i < n; i++) {
+        unsigned id = (unsigned)hits[i].id;
+        unsigned tf;
+        double want;
+        CHECK(id < IDS && r->m.live[id] && !seen[id], "text search id", id, i);
+        seen[id] = 1;
+        tf = tf_in(r->m.txt[id], w);
+        CHECK(tf > 0, "text search hit without the word", id, i);
+        want = idf * tf * 2.2 / (tf + 1.2);
+        CHECK(fabs(-(double)hits[i].distance - want) <= 1e-4 * (1 + want),
+              "text search score", id, i);
+        CHECK(i == 0 || hits[i].distance >= hits[i - 1].distance,
+              "text search order", i, 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     run r;
@@ -370,6 +464,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             close_all(&r);
             open_all(&r);
             break;
+        case 14:
+            check_text(&r, a[0]);
+            at += 1;
+            break;
         default:
             check_search(&r, a[0]);
             at += 1;
@@ -384,6 +482,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned id = 0; id < IDS; id++)
         check_get(&r, id);
     check_search(&r, 3);
+    for (unsigned char w = 0; w < 7; w++)
+        check_text(&r, w);
     close_all(&r);
     vex_meta_free(r.meta);
     vex_meta_free(r.got);

@@ -25,13 +25,16 @@
  * back what the reader accepted: vx_seg_write of the opened segment's
  * fields, arrays, metadata and payloads (and blob, unless its checksum
  * failed) succeeds, and the result opens with the same fields, arrays,
- * metadata, payloads and blob.
+ * metadata, payloads and blob. A DiskANN segment (format 6) is not
+ * rewritten (its writer builds a graph); its index is opened through the
+ * file, checked, searched and every vector read instead (walk_dann).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
+#include "index/diskann.h"
 #include "io/vfs.h"
 #include "meta/column.h"
 #include "meta/value.h"
@@ -221,6 +224,60 @@ static void index_of(seg *s, size_t size, int *rc, const unsigned char **blob,
     (void)sum;
 }
 
+/* A DiskANN segment (format 6): its index opens from the section through
+ * the file (with a cache of two pages) or is refused as CORRUPT or
+ * UNSUPPORTED; an opened one holds n_keys vectors of the segment's
+ * dimension, passes or fails vx_dann_check, and answers a search and a
+ * read of every key's vector (each OK or CORRUPT), without leaks. */
+static void walk_dann(seg *s)
+{
+    seg_info info;
+    uint64_t off, len;
+    vex_mem mem;
+    vx_dann *d = NULL;
+    vx_dann_check_stats cs;
+    int rc;
+    vx_seg_get_info(s, &info);
+    vx_seg_index_range(s, &off, &len);
+    check(vx_mem_init(&mem, NULL) == VEX_OK);
+    rc = vx_dann_open(&mem, vx_seg_file(s), off, len, 2 * VX_DANN_PAGE, &d,
+                      NULL);
+    check(rc == VEX_OK || rc == VEX_CORRUPT || rc == VEX_UNSUPPORTED);
+    if (rc != VEX_OK)
+        return;
+    check(vx_dann_count(d) >= VX_DANN_MIN_ROWS);
+    rc = vx_dann_check(d, &cs, NULL);
+    check(rc == VEX_OK || rc == VEX_CORRUPT);
+    if (rc == VEX_OK)
+        check(cs.nodes == vx_dann_count(d) && cs.unreachable <= cs.nodes);
+    if (vx_dann_dim(d) <= 4096 && vx_dann_count(d) <= 100000) {
+        vx_dann_scratch *sc = NULL;
+        float *q = calloc(vx_dann_dim(d), sizeof *q);
+        if (q && vx_dann_acquire(d, 32, 4, &sc) == VEX_OK) {
+            vex_hit hits[8];
+            size_t nh = 0;
+            q[0] = 1.0f;
+            rc = vx_dann_search(d, sc, q, 8, 32, 4, NULL, NULL, hits, &nh, NULL,
+                                NULL);
+            check(rc == VEX_OK || rc == VEX_CORRUPT);
+            check(nh <= 8);
+            for (size_t i = 0; rc == VEX_OK && i < nh; i++)
+                check(hits[i].id < vx_dann_count(d) || !vx_dann_dense_keys(d));
+            if (vx_dann_dense_keys(d)) {
+                float *vec = malloc(vx_dann_dim(d) * sizeof *vec);
+                for (uint64_t k = 0; vec && k < vx_dann_count(d); k++) {
+                    rc = vx_dann_vector(d, sc, (uint32_t)k, vec, NULL, NULL);
+                    check(rc == VEX_OK || rc == VEX_CORRUPT);
+                }
+                free(vec);
+            }
+            vx_dann_release(d, sc);
+        }
+        free(q);
+    }
+    vx_dann_close(d);
+}
+
 /* vx_seg_write of what `s` holds, reopened: the same segment. */
 static void rewrite(vex_vfs *v, seg *s, const unsigned char *blob,
                     uint64_t bsize, int has_blob, const unsigned char *meta,
@@ -382,7 +439,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         walk_payloads(s, n);
         walk_texts(s, n);
         index_of(s, n, &irc, &blob, &bsize);
-        if (irc != VEX_CORRUPT)
+        if (vx_seg_kind(s) == VEX_INDEX_DISKANN)
+            walk_dann(s); /* its writer builds a graph: no rewrite */
+        else if (irc != VEX_CORRUPT)
             rewrite(v, s, blob, bsize, irc == VEX_OK, meta, mlen);
         vx_seg_close(s);
     }

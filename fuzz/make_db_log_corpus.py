@@ -30,6 +30,15 @@ def op_pay(kind, ident, vec, pay, meta=b""):
             + bytes(4) + vec + meta + pay)
 
 
+def op_txt(kind, ident, vec, txt, pay=b"", meta=b""):
+    """kinds 9 and 10: the 24-byte header of kinds 7 and 8 with the text
+    length at 20, then the vector, the metadata, the payload and the
+    text."""
+    return (bytes([kind]) + bytes(3)
+            + struct.pack("<IQII", len(meta), ident, len(pay), len(txt))
+            + vec + meta + pay + txt)
+
+
 def record(fields):
     """"Record metadata encoding": (name, int64) fields, names ascending."""
     body = b""
@@ -102,6 +111,21 @@ def main(out):
         "pay_after_meta_unaligned": bytes([0]) + rec([
             op_pay(8, 1, v[1], b"abcde", record([("nn", 1)])),
             op_pay(7, 2, v[2], b"fgh", record([("n", 3)]))]),
+        # byte 0 bit 2: a collection with a text field
+        "txt_ops": bytes([4]) + rec([op_txt(9, i, v[i], ("doc %d hello " % i).encode()
+                                            * (i + 1))
+                                     for i in range(5)])
+        + rec([op_txt(10, 2, v[3], "Crème brûlée doc".encode(), b"p",
+                      record([("n", 2)])), op(3, 1),
+               op_pay(8, 3, v[0], b"no text now")])
+        + rec([op_txt(10, 0, v[0], b"hello", b"", record([("n", 0)]))]),
+        "txt_hnsw": bytes([5]) + rec([op_txt(9, i, v[i % 8], b"hello doc")
+                                      for i in range(12)]),
+        "txt_no_text_field": bytes([0]) + rec([op_txt(9, 1, v[1], b"doc")]),
+        "txt_bad_utf8": bytes([4]) + rec([op_txt(9, 1, v[1], b"doc \xc3\x28")]),
+        "txt_len_zero": bytes([4]) + rec([op_txt(9, 1, v[1], b"")]),
+        "txt_len_past_end": bytes([4]) + rec([op_txt(10, 1, v[1],
+                                                     b"hello")])[:-2],
     }
     # a record with an extra byte after its operations
     body = struct.pack("<II", MAGIC, 1) + op(1, 1, v[1]) + b"\0"

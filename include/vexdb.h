@@ -325,7 +325,45 @@ typedef struct vex_search_params {
      * The older form: vex_search_results with VEX_WITH_META gives the
      * same metadata without a handle per hit. */
     vex_meta *const *meta_out;
+    /* --- since 0.5.0 --- */
+    /* DiskANN segments (collections with diskann_min_rows set): node
+     * pages read at once per step of the walk (beam width W), 1..64;
+     * wider issues more reads per step and takes fewer steps. The walk's
+     * candidate list is ef_search, or max(100, k) when ef_search is 0.
+     * 0 = 4. Must be 0 for collections without DiskANN segments and for
+     * vex_index searches (VEX_INVALID). */
+    uint32_t beam_width;
+    /* Hybrid and keyword search (collections with a text field only, see
+     * "Text and hybrid search" below; vex_search and vex_search_results
+     * only): a query text (NUL-terminated UTF-8) searched with BM25 over
+     * the records' texts. With a query vector too, the two result lists
+     * (each leg's best `text_candidates`) are fused into one ranking by
+     * `fusion`; with a NULL query vector the search is keyword only.
+     * Default NULL: a vector search. */
+    const char *text;
+    /* BM25's k1 (0..100, default 1.2) and b (0..1, default 0.75). */
+    float bm25_k1;
+    float bm25_b;
+    /* How a hybrid search fuses its legs: VEX_FUSION_RRF (default) or
+     * VEX_FUSION_SUM. */
+    uint32_t fusion;
+    /* VEX_FUSION_RRF's k: 0..1e6, default 60. */
+    float rrf_k;
+    /* Weights of the vector and keyword legs in the fusion (finite, >= 0,
+     * not both 0; default 1 and 1). */
+    float vector_weight;
+    float text_weight;
+    /* Results each leg of a hybrid search contributes to the fusion:
+     * 0 = max(k, 100) (at most VEX_MAX_K), else k..VEX_MAX_K. */
+    uint32_t text_candidates;
 } vex_search_params;
+
+/* vex_search_params.fusion: reciprocal rank fusion (a hit's score is the
+ * sum over the legs holding it of weight / (rrf_k + rank), ranks from 1),
+ * or a weighted sum of min-max normalised scores (each leg's best 1, its
+ * worst 0; BM25 scores and distances alike). */
+#define VEX_FUSION_RRF 1u
+#define VEX_FUSION_SUM 2u
 
 /* Fill *params with the defaults (see "Structs grow" above). */
 VEX_API void vex_search_params_init(vex_search_params *params);
@@ -367,7 +405,12 @@ typedef struct vex_index vex_index;
 
 typedef enum vex_index_kind {
     VEX_INDEX_FLAT = 1,
-    VEX_INDEX_HNSW = 2
+    VEX_INDEX_HNSW = 2,
+    /* Since 0.5.0: a disk-resident Vamana graph (DiskANN). Only a kind of
+     * collection segments (vex_collection_config.diskann_min_rows), never
+     * of a vex_index: vex_index_create refuses it (VEX_INVALID). It is
+     * what vex_segment_stats.index_kind reports for such a segment. */
+    VEX_INDEX_DISKANN = 3
 } vex_index_kind;
 
 /* Quantizers of vex_index_options.quant: compact codes kept next to the
@@ -789,6 +832,18 @@ typedef struct vex_db_options {
      * N-th oldest; opening with a smaller N removes the versions beyond
      * it. 0..1000; default 0. */
     uint32_t manifest_retention;
+    /* --- since 0.5.0 --- */
+    /* RAM budget, over all DiskANN segments the handle has open, for
+     * their node caches: each segment, as it opens, caches the node pages
+     * nearest its graph's entry point (the first breadth-first levels,
+     * which every search reads) up to half of what is left of the budget,
+     * so the first segments do not take it all; a segment's share returns
+     * to the budget when it closes. The rest of a DiskANN segment's
+     * memory (its navigation codes, key table and page checksums) is not
+     * counted here: vex_stats.diskann_resident_bytes reports all of it.
+     * 0 = no cache (every node is read from the file); at most 2^40.
+     * Default 0. */
+    uint64_t diskann_cache_bytes;
 } vex_db_options;
 
 /* Fill *opts with the defaults (see "Structs grow" above). */
@@ -1005,7 +1060,43 @@ typedef struct vex_collection_config {
      * zstd reads them and vex_compact rewrites them uncompressed; a build
      * without zstd refuses those columns when it reads them.) */
     vex_compression compression;
+    /* --- since 0.5.0 --- */
+    /* DiskANN segments (docs/diskann.md): a flush or compaction whose
+     * output holds at least this many live rows writes a disk-resident
+     * segment instead of an in-memory one: a Vamana graph with the full
+     * vectors in 4 KiB node pages searched from the file, and only
+     * product-quantized navigation codes (diskann_pq_m bytes per vector)
+     * in memory. Building one needs its vectors in memory; searching
+     * needs a few page reads per hop. Float32 L2 and cosine collections
+     * only. 1 = every segment; 0 (the default) = never. Memtables keep
+     * index_kind, and so do smaller segments. Stored with the collection
+     * and fixed at creation, as are the other diskann_ fields. */
+    uint64_t diskann_min_rows;
+    /* Degree bound of the graph, 4..256; 0 = 64. */
+    uint32_t diskann_r;
+    /* Candidate list size while building, diskann_r..4096; 0 = 100. */
+    uint32_t diskann_l;
+    /* Pruning factor of the second build pass, 1..2; 0 = 1.2. */
+    float diskann_alpha;
+    /* Bytes of navigation code per vector (PQ subquantizers of 8 bits),
+     * 1..dim; 0 = ceil(dim / 4). */
+    uint32_t diskann_pq_m;
+    /* The records' text field and its keyword index (see "Text and hybrid
+     * search"): 0 (the default) = none, records carrying a text are
+     * refused; 1 = records may carry a text, indexed for BM25. With
+     * text = 1: text_stemmer VEX_STEMMER_NONE (default) or
+     * VEX_STEMMER_PORTER (English), and text_stopwords 1 to leave English
+     * stop words out of the index (default 0); both must be 0 without a
+     * text field. All three are stored with the collection and fixed at
+     * creation. */
+    uint32_t text;
+    uint32_t text_stemmer;
+    uint32_t text_stopwords;
 } vex_collection_config;
+
+/* vex_collection_config.text_stemmer values. */
+#define VEX_STEMMER_NONE   0u
+#define VEX_STEMMER_PORTER 1u
 
 /* Fill *cfg with the defaults (see "Structs grow" above). */
 VEX_API void vex_collection_config_init(vex_collection_config *cfg);
@@ -1046,8 +1137,10 @@ VEX_API int vex_collection_open(vex_db *db, const char *name,
  *                     an HNSW request does not open a flat collection);
  *   when non-zero     hnsw_m, hnsw_ef_construction, hnsw_ef_search,
  *                     hnsw_seed, quant_m, quant_bits, quant_refine,
- *                     compression (0 = adaptive or default matches
- *                     whatever was resolved or stored);
+ *                     compression, text (0 = adaptive or default
+ *                     matches whatever was resolved or stored; a
+ *                     non-zero text compares text_stemmer and
+ *                     text_stopwords too);
  *   when declared     the schema (n_schema_fields > 0): the same fields
  *                     as a set (name, type, nullable, in any order) and
  *                     the same schema_closed; with n_schema_fields = 0 any
@@ -1290,7 +1383,16 @@ typedef struct vex_record {
     const vex_meta *meta; /* NULL: no metadata */
     const void *payload;  /* payload_len bytes; NULL only with length 0 */
     size_t payload_len;   /* 0..VEX_MAX_PAYLOAD; 0: no payload */
+    /* --- since 0.5.0 --- */
+    /* The record's text (valid UTF-8, text_len bytes, at most
+     * VEX_MAX_TEXT; NULL only with length 0; 0: no text): collections
+     * with a text field only (vex_collection_config.text). */
+    const char *text;
+    size_t text_len;
 } vex_record;
+
+/* Longest text of one record (bytes). */
+#define VEX_MAX_TEXT (1u << 20)
 
 /* Fill *r with the defaults (see "Structs grow" above). */
 VEX_API void vex_record_init(vex_record *r);
@@ -1314,6 +1416,14 @@ VEX_API int vex_upsert_record(vex_collection *c, const vex_record *r);
  * segment's stored payloads are damaged. */
 VEX_API int vex_get_payload(vex_collection *c, uint64_t id, void *buf,
                             size_t cap, size_t *len);
+
+/* Copy the text of record `id` to buf, as vex_get_payload copies a
+ * payload: min(cap, length) bytes (no NUL is added) and the full length
+ * to *len; a record without a text: VEX_OK and *len 0. VEX_NOTFOUND if
+ * the id is absent (*len 0). Reads a snapshot, like vex_get().
+ * Thread-safe. VEX_CORRUPT when a segment's stored texts are damaged. */
+VEX_API int vex_get_text(vex_collection *c, uint64_t id, char *buf, size_t cap,
+                         size_t *len);
 
 /* A payload of vex_insert_many()/vex_upsert_many(): len 0 = none. */
 typedef struct vex_payload {
@@ -1350,6 +1460,20 @@ VEX_API int vex_insert_many(vex_collection *c, size_t n, const uint64_t *ids,
 VEX_API int vex_upsert_many(vex_collection *c, size_t n, const uint64_t *ids,
                             const void *vectors, const vex_meta *const *metas,
                             const vex_payload *payloads, size_t *n_done);
+/* As vex_insert_many and vex_upsert_many, with texts (NULL, or n entries
+ * of which any may have len 0: no text; each valid UTF-8 of at most
+ * VEX_MAX_TEXT bytes, checked in the first pass like the payloads) on a
+ * collection with a text field. */
+VEX_API int vex_insert_many_text(vex_collection *c, size_t n,
+                                 const uint64_t *ids, const void *vectors,
+                                 const vex_meta *const *metas,
+                                 const vex_payload *payloads,
+                                 const vex_payload *texts, size_t *n_done);
+VEX_API int vex_upsert_many_text(vex_collection *c, size_t n,
+                                 const uint64_t *ids, const void *vectors,
+                                 const vex_meta *const *metas,
+                                 const vex_payload *payloads,
+                                 const vex_payload *texts, size_t *n_done);
 
 /* A write batch: operations collected in memory and committed atomically
  * (all or none, also across a crash) by vex_batch_commit(). A batch
@@ -1460,6 +1584,15 @@ typedef struct vex_stats {
     /* payload bytes held by memtables and segments, ended and dead rows'
      * included (what memtable_bytes and segment_bytes spend on them) */
     uint64_t payload_bytes;
+    /* --- since 0.5.0 --- */
+    uint32_t diskann_segments; /* segments of kind VEX_INDEX_DISKANN */
+    /* Memory those segments hold: navigation codes, key tables, page
+     * checksums, node caches (vex_db_options.diskann_cache_bytes). A
+     * segment opens its index on first use, when the background warms it
+     * after an open, or here (reading its in-memory parts); a damaged one
+     * counts 0 (the searches that need it report the damage). */
+    uint64_t diskann_resident_bytes;
+    uint64_t diskann_cache_bytes; /* the node caches' part of it */
 } vex_stats;
 
 /* One segment, for vex_stats_segments(). */
@@ -1485,6 +1618,44 @@ VEX_API int vex_stats_get(vex_collection *c, vex_stats *st);
  * to out[] and the count to *n. Thread-safe. */
 VEX_API int vex_stats_segments(vex_collection *c, vex_segment_stats *out,
                                size_t cap, size_t *n);
+
+/* ---------------------------------------------------------------------
+ * Text and hybrid search (since 0.5.0)
+ *
+ * A collection created with vex_collection_config.text = 1 (and
+ * optionally text_stemmer, text_stopwords) gives each record an optional
+ * text (vex_record.text, vex_batch_*_record, vex_*_many_text), stored in
+ * the log, the memtables and the segments like a payload and indexed for
+ * BM25 keyword search. An upsert writes the whole record: without a text
+ * the record has none afterwards; vex_update_meta keeps it. Read it back
+ * with vex_get_text, or with a hit (VEX_WITH_TEXT).
+ *
+ * Analysis is SQLite FTS5's `unicode61` tokenizer with `remove_diacritics
+ * 2`: tokens are runs of letters, numbers and private-use code points,
+ * case-folded, Latin diacritics removed ("Crème" -> "creme"); then,
+ * as configured, English stop words dropped and the Porter stemmer
+ * applied. A text that is not valid UTF-8 is VEX_INVALID naming the byte.
+ *
+ * Scores are BM25 as FTS5's bm25() computes them (the negated value),
+ * with k1 and b from vex_search_params, over the live records of the
+ * search's snapshot: the document count, mean length and each term's
+ * document frequency are those of every memtable and segment together,
+ * deleted and overwritten rows excluded, so a record's score does not
+ * depend on how the rows happen to be split into segments, nor on
+ * deletes not yet compacted away. Each segment keeps compressed postings
+ * with per-block maxima, searched by block-max WAND: exact top-k.
+ *
+ * Searching: set vex_search_params.text. With a NULL query vector,
+ * vex_search returns the k best records by BM25, `distance` = -score
+ * (smaller is better, as everywhere); records that hold no query term
+ * are never returned. With a vector too, both legs run on the same
+ * snapshot (each for text_candidates results) and are fused
+ * (params.fusion): `distance` = -fused score. params.where and
+ * params.filter apply to both legs (a filter never changes the BM25
+ * statistics, as in a filtered SQL query). vex_search_stats says which
+ * legs ran and how many postings the keyword leg read and skipped.
+ * Not available: vex_search_batch, vex_range_search (VEX_INVALID).
+ * ------------------------------------------------------------------- */
 
 /* ---------------------------------------------------------------------
  * Search
@@ -1558,7 +1729,9 @@ typedef struct vex_results vex_results;
 #define VEX_WITH_VECTOR  1u /* the hit's vector (vex_results_vector) */
 #define VEX_WITH_META    2u /* its metadata (vex_results_meta / _field) */
 #define VEX_WITH_PAYLOAD 4u /* its payload bytes (vex_results_payload) */
-#define VEX_WITH_ALL     (VEX_WITH_VECTOR | VEX_WITH_META | VEX_WITH_PAYLOAD)
+#define VEX_WITH_TEXT    8u /* its text (vex_results_text); since 0.5.0 */
+#define VEX_WITH_ALL                                                           \
+    (VEX_WITH_VECTOR | VEX_WITH_META | VEX_WITH_PAYLOAD | VEX_WITH_TEXT)
 
 /* A new, empty results set, owned by the caller (vex_results_free).
  * `alloc` may be NULL (malloc); its `user` must outlive the handle.
@@ -1640,6 +1813,12 @@ VEX_API int vex_results_field(const vex_results *r, size_t i, const char *name,
  * VEX_WITH_PAYLOAD was not asked for or an argument is NULL. */
 VEX_API int vex_results_payload(const vex_results *r, size_t i, const void **p,
                                 size_t *len);
+/* Hit i's text: *p (not NUL-terminated) and *len (*p NULL and *len 0 when
+ * the record has none). VEX_OK; VEX_NOTFOUND when i is out of range;
+ * VEX_MISUSE when VEX_WITH_TEXT was not asked for or an argument is
+ * NULL. */
+VEX_API int vex_results_text(const vex_results *r, size_t i, const char **p,
+                             size_t *len);
 
 /* ---------------------------------------------------------------------
  * Filtered search and scan
@@ -1845,7 +2024,31 @@ struct vex_search_stats {
     /* out: the snapshot's sources (entries beyond explain_cap are not
      * written) */
     uint32_t n_explain;
+    /* --- since 0.5.0 --- */
+    /* DiskANN segments: reads submitted (a node spanning several pages is
+     * one read), 4 KiB pages and bytes they read, and pages served from
+     * the node cache instead. 0 when no DiskANN segment was searched. */
+    uint64_t io_reads;
+    uint64_t io_pages;
+    uint64_t io_bytes;
+    uint64_t io_cache_hits;
+    /* The legs that ran: VEX_LEG_VECTOR and/or VEX_LEG_TEXT (params.text
+     * set). And the keyword leg's work (0 without it): postings decoded,
+     * postings of the query terms skipped without decoding (block-max
+     * WAND), documents fully scored, the live documents of the snapshot
+     * (BM25's N) and each leg's results before fusion. */
+    uint32_t legs;
+    uint64_t postings_read;
+    uint64_t postings_skipped;
+    uint64_t text_docs_scored;
+    uint64_t text_docs;
+    uint32_t vector_hits;
+    uint32_t text_hits;
 };
+
+/* vex_search_stats.legs bits. */
+#define VEX_LEG_VECTOR 1u
+#define VEX_LEG_TEXT   2u
 
 /* Fill *st with the defaults (see "Structs grow" above). */
 VEX_API void vex_search_stats_init(vex_search_stats *st);

@@ -92,7 +92,7 @@ part_catalog() {
     run 0 collections --json "$DB"
     has out '{"collection":"docs","dim":4,"elem":"f32","metric":"l2","index":"flat","quant":"none","compression":"none","rows":0,"schema":['
     has out '"collection":"bits","dim":64,"elem":"bit","metric":"hamming"'
-    has out '{"name":"n","type":"int64","nullable":false}],"schema_closed":true}'
+    has out '{"name":"n","type":"int64","nullable":false}],"schema_closed":true,"diskann_min_rows":0}'
     run 1 create "$DB" docs --dim 4 --metric l2
     has err "exists"
     run 2 create "$DB" x --dim 4 --metric manhattan
@@ -121,6 +121,19 @@ part_catalog() {
         run 1 create "$DB" z --dim 4 --metric l2 --compression zstd
         has err "built without zstd"
     fi
+    # DiskANN segments: stored, shown, and refused where they cannot apply
+    run 0 create "$DB" big --dim 4 --metric l2 --diskann-min-rows 1000 --diskann-r 16
+    run 0 collections --json "$DB"
+    has out '"schema_closed":false,"diskann_min_rows":1000}'
+    run 0 stats "$DB" big
+    has out "diskann          segments of 1000+ rows (R 16, L 100, alpha 1.2"
+    run 0 drop "$DB" big
+    run 2 create "$DB" x --dim 4 --metric l2 --diskann-r 16
+    has err "need --diskann-min-rows"
+    run 2 create "$DB" x --dim 4 --metric ip --diskann-min-rows 10
+    has err "DiskANN segments hold float32 vectors under l2 or cosine"
+    run 2 create "$DB" x --dim 4 --metric l2 --diskann-min-rows 10 --diskann-alpha 3
+    has err '--diskann-alpha "3" is not a number in 1..2'
     run 2 create "$DB" "bad/name" --dim 4 --metric l2
     has err 'collection name "bad/name"'
     run 0 stats "$DB" docs
@@ -312,8 +325,21 @@ part_roundtrip() {
     cmp v1.jsonl v2.jsonl || fail "jsonl of the npy round trip differs"
     run 2 export "$DB" vecs --format npy
     has err "--format npy needs --out PREFIX"
-    run 2 export "$DB" vecs --format csv
-    has err 'unknown --format "csv"'
+    run 2 export "$DB" vecs --format parquet
+    has err 'unknown --format "parquet"'
+    # csv for PostgreSQL's COPY: header, vector in brackets, metadata as a
+    # JSON object with CSV-doubled quotes, payload as bytea hex
+    run 0 export "$DB" docs --format csv --out c1.csv
+    [ "$(head -1 c1.csv)" = "id,vector,meta,payload" ] || fail "csv header: $(head -1 c1.csv)"
+    has c1.csv '11,"[0,1,0,0]","{""big"":1.0000000000000001e+300,""id"":""inner"",""n"":-3,""t"":[]}",\xff00'
+    [ "$(wc -l < c1.csv)" = "$(($(wc -l < e1.jsonl) + 1))" ] || fail "csv: one line per record"
+    run 0 export "$DB" docs --format csv --where "lang = 'en'"
+    has out '1,"['
+    hasnt out '2,"['
+    run 2 export "$DB" docs --format csv --no-vector
+    has err "--format csv writes the vectors"
+    run 1 export "$DB" bits --format csv
+    has err "holds bit vectors (use jsonl)"
     # a failed export leaves no file behind
     run 1 export "$DB" vecs --out "$WORK/no/such/dir/x.jsonl"
     [ ! -e "$WORK/no" ] || fail "export made a directory"
@@ -565,8 +591,57 @@ part_concurrent() {
     count_is docs 1 "lang = 'xx'"
 }
 
+part_text() {
+    # A collection with a text field: import of the text column (CSV) and
+    # member (JSON Lines), keyword and hybrid search, get and export.
+    run 0 create "$DB" docs --dim 3 --metric cosine --text porter,stopwords
+    run 0 collections "$DB" --json
+    has out '"text":"porter,stopwords"'
+    printf '{"id":1,"vector":[1,0,0],"text":"The running foxes jumped","lang":"en"}\n' > t.jsonl
+    printf '{"id":2,"vector":[0,1,0],"text":"A fox runs fast"}\n' >> t.jsonl
+    printf '{"id":3,"vector":[0,0,1],"payload":"no text"}\n' >> t.jsonl
+    run 0 import "$DB" docs t.jsonl
+    printf 'id,vector,text,lang\n4,"1,1,0",Crème brûlée,fr\n' > t.csv
+    run 0 import "$DB" docs t.csv
+    run 0 search "$DB" docs --text "runs" --show-text --json --stats
+    has out '"text":"The running foxes jumped"'
+    has out '"text":"A fox runs fast"'
+    has out '"legs":{"vector":false,"text":true}'
+    hasnt out '"id":3'
+    run 0 search "$DB" docs --text "CREME" --k 1
+    has out "id 4 "
+    run 0 search "$DB" docs --vector 0,0,1 --text "fox" --fusion sum --json --stats
+    has out '"legs":{"vector":true,"text":true}'
+    has out '"id":3'
+    run 2 search "$DB" docs --vector 0,0,1 --text "fox" --fusion max
+    has err "--fusion is rrf or sum"
+    run 2 search "$DB" docs --text "fox" --radius 0.5
+    run 0 get "$DB" docs 4 --json
+    has out '"text":"Crème brûlée"'
+    run 0 export "$DB" docs
+    has out '{"id":2,"vector":[0,1,0],"text":"A fox runs fast"}'
+    # CSV for PostgreSQL's COPY: a fifth column, empty without a text
+    run 0 export "$DB" docs --format csv
+    has out 'id,vector,meta,payload,text'
+    has out '2,"[0,1,0]","{}",,"A fox runs fast"'
+    has out '3,"[0,0,1]","{}",\x6e6f2074657874,'
+    # a bad text is a bad record with the field named
+    printf '{"id":9,"vector":[1,0,0],"text":7}\n' > bad.jsonl
+    run 1 import "$DB" docs bad.jsonl
+    has err 'field "text": expected a string'
+    # in a collection without a text field, "text" stays metadata
+    run 0 create "$DB" plain --dim 3 --metric cosine
+    run 0 import "$DB" plain t.jsonl
+    run 0 get "$DB" plain 1 --json
+    has out '"text":"The running foxes jumped"'
+    run 2 search "$DB" plain --text "fox"
+    has err "no text field"
+    run 2 create "$DB" bad --dim 3 --metric l2 --text snowball
+    has err 'unknown --text "snowball"'
+}
+
 case "$PART" in
-catalog | import | roundtrip | records | errors | concurrent) part_$PART ;;
+catalog | import | roundtrip | records | errors | concurrent | text) part_$PART ;;
 *) fail "unknown part $PART" ;;
 esac
 cd / && rm -rf "$WORK"

@@ -149,6 +149,40 @@ typedef struct v3_search_stats {
     char unknown_field[VEX_FIELD_NAME_MAX + 1];
 } v3_search_stats;
 
+/* The 0.4.0 layouts of the structs 0.5.0 grew (text search). */
+typedef struct v4_collection_config {
+    v1_collection_config v1;
+    vex_compression compression;
+} v4_collection_config;
+
+typedef struct v4_record {
+    uint32_t struct_size;
+    uint64_t id;
+    const void *vector;
+    const vex_meta *meta;
+    const void *payload;
+    size_t payload_len;
+} v4_record;
+
+typedef struct v4_search_stats {
+    v3_search_stats v3;
+    vex_source_explain *explain;
+    uint32_t explain_cap;
+    uint32_t n_explain;
+} v4_search_stats;
+
+_Static_assert(sizeof(v4_collection_config) < sizeof(vex_collection_config),
+               "0.5.0's config fields must make the struct larger");
+_Static_assert(offsetof(vex_collection_config, compression) ==
+                   offsetof(v4_collection_config, compression),
+               "compression moved");
+_Static_assert(offsetof(vex_record, payload_len) ==
+                   offsetof(v4_record, payload_len),
+               "payload_len moved");
+_Static_assert(offsetof(vex_search_stats, n_explain) ==
+                   offsetof(v4_search_stats, n_explain),
+               "n_explain moved");
+
 /* Every 0.1.0 field is where it was: a reordered or retyped field breaks
  * every older program, so it fails the build here. */
 #define SAME(v1, cur, f)                                                       \
@@ -473,6 +507,65 @@ static void test_old_program_index(void)
     free(oo);
 }
 
+/* A 0.4.0 program: its config, record and search stats (whose trailing
+ * padding is garbage) work, the text fields take their defaults, and
+ * nothing is written past them. */
+static void test_v4_program(void)
+{
+    char path[300];
+    vex_db_options o;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    vex_hit hits[2];
+    size_t n = 0;
+    v4_collection_config *cc = old_struct(sizeof *cc);
+    v4_record *r = old_struct(sizeof *r);
+    v4_search_stats *ss = old_struct(sizeof *ss);
+    vex_search_params p;
+    vex_collection_config back;
+    snprintf(path, sizeof path, "%s/db4", root);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.background_threads = 1;
+    CHECK_RC(vex_db_open(path, &o, &db), VEX_OK);
+    vex_collection_config_init_size((vex_collection_config *)cc, sizeof *cc);
+    CHECK_EQ_INT(cc->v1.struct_size, sizeof *cc);
+    CHECK(canary_ok(cc, sizeof *cc));
+    /* the padding after compression holds garbage again, as in a struct
+     * an older program filled field by field */
+    memset((char *)cc + offsetof(v4_collection_config, compression) +
+               sizeof cc->compression,
+           0x5A,
+           sizeof *cc - offsetof(v4_collection_config, compression) -
+               sizeof cc->compression);
+    cc->v1.dim = 8;
+    CHECK_RC(vex_collection_create(db, "c4", (vex_collection_config *)cc, &c),
+             VEX_OK);
+    vex_collection_get_config(c, &back);
+    CHECK_EQ_INT(back.text, 0);
+    vex_collection_get_config_size(c, (vex_collection_config *)cc, sizeof *cc);
+    CHECK(canary_ok(cc, sizeof *cc));
+    vex_record_init_size((vex_record *)r, sizeof *r);
+    CHECK(canary_ok(r, sizeof *r));
+    r->id = 3;
+    r->vector = v;
+    CHECK_RC(vex_insert_record(c, (const vex_record *)r), VEX_OK);
+    vex_search_stats_init_size((vex_search_stats *)ss, sizeof *ss);
+    vex_search_params_init(&p);
+    p.stats = (vex_search_stats *)ss;
+    CHECK_RC(vex_search(c, v, 2, &p, hits, NULL, &n), VEX_OK);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(ss->v3.sources, 1);
+    CHECK_EQ_INT(ss->n_explain, 1);
+    CHECK(canary_ok(ss, sizeof *ss));
+    vex_collection_close(c);
+    CHECK_RC(vex_db_close(db), VEX_OK);
+    free(cc);
+    free(r);
+    free(ss);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/vex_test_abi_XXXXXX");
@@ -484,6 +577,7 @@ int main(void)
     TEST_RUN(test_new_init_matches_header);
     TEST_RUN(test_old_program_session);
     TEST_RUN(test_old_program_index);
+    TEST_RUN(test_v4_program);
     if (test_failures_ == 0)
         rm_rf(root);
     return TEST_EXIT();

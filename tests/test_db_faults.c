@@ -18,11 +18,13 @@
  * Both run twice: on a flat collection of bare vectors, and on a "rich"
  * one (HNSW on SQ8 codes, a schema, every record with metadata whose
  * value repeats the vector's tag and a payload that is a function of the
- * id and the tag), so that metadata in log records and segment columns,
- * payloads in log records and segment payload sections (also carried by
+ * id and the tag, and most with a text naming both), so that metadata
+ * in log records and segment columns, payloads and texts in log records
+ * and segment payload, text and postings sections (also carried by
  * metadata-only updates), and the quantizer trained at flush and
- * compaction go through the same failures; a record whose metadata or
- * payload disagrees with its vector counts as damaged. The crash
+ * compaction go through the same failures; a record whose metadata,
+ * payload or text disagrees with its vector, or that a keyword search
+ * for its text does not find alone, counts as damaged. The crash
  * simulation runs the rich collection once per index kind and quantizer
  * (rich_kinds: HNSW bare, on SQ8, BQ and OPQ; FLAT on PQ and SQ8), every
  * crash point of each. Sweeps also cover
@@ -54,17 +56,23 @@ typedef struct rich_kind {
     vex_index_kind kind;
     vex_quant quant;
     uint32_t quant_m, quant_bits;
+    uint64_t diskann_min_rows; /* 0: no DiskANN segments */
 } rich_kind;
 
 static const rich_kind rich_kinds[] = {
-    {"HNSW on SQ8", VEX_INDEX_HNSW, VEX_QUANT_SQ8, 0, 0},
-    {"HNSW", VEX_INDEX_HNSW, VEX_QUANT_NONE, 0, 0},
-    {"HNSW on BQ", VEX_INDEX_HNSW, VEX_QUANT_BQ, 0, 0},
-    {"HNSW on OPQ", VEX_INDEX_HNSW, VEX_QUANT_OPQ, 2, 4},
-    {"FLAT on PQ", VEX_INDEX_FLAT, VEX_QUANT_PQ, 2, 4},
-    {"FLAT on SQ8", VEX_INDEX_FLAT, VEX_QUANT_SQ8, 0, 0},
+    {"HNSW on SQ8", VEX_INDEX_HNSW, VEX_QUANT_SQ8, 0, 0, 0},
+    {"HNSW", VEX_INDEX_HNSW, VEX_QUANT_NONE, 0, 0, 0},
+    {"HNSW on BQ", VEX_INDEX_HNSW, VEX_QUANT_BQ, 0, 0, 0},
+    {"HNSW on OPQ", VEX_INDEX_HNSW, VEX_QUANT_OPQ, 2, 4, 0},
+    {"FLAT on PQ", VEX_INDEX_FLAT, VEX_QUANT_PQ, 2, 4, 0},
+    {"FLAT on SQ8", VEX_INDEX_FLAT, VEX_QUANT_SQ8, 0, 0, 0},
+    /* compactions of 16 rows or more write DiskANN segments (and the
+     * policy converts flushed ones in the background) */
+    {"HNSW, DiskANN from 16 rows", VEX_INDEX_HNSW, VEX_QUANT_NONE, 0, 0, 16},
 };
 static const rich_kind *g_kind = &rich_kinds[0];
+/* compactions of the DiskANN variant that left a DiskANN segment */
+static int g_dann_seen;
 /* vex_db_options.flush_on_close of open_on: 0 except for the close sweep,
  * so that the sweeps' pre-state keeps rows in the log only */
 static int g_flush_on_close;
@@ -104,9 +112,21 @@ static size_t pay_of(uint64_t id, float tag, unsigned char *p)
     return len;
 }
 
+/* The text of a rich record (id, vector tag): none for a quarter of
+ * them, else words naming both, so a keyword search for "id<id>" finds
+ * the record alone. */
+#define MAX_TXT 64
+static size_t txt_of(uint64_t id, float tag, char *t)
+{
+    if ((id + (uint64_t)tag) % 4 == 0)
+        return 0;
+    return (size_t)snprintf(t, MAX_TXT, "record id%llu tag%llu rich text",
+                            (unsigned long long)id, (unsigned long long)tag);
+}
+
 /* The record of a rich put of id with v (meta: its metadata). */
 static void rec_of(uint64_t id, const float *v, vex_meta *meta,
-                   unsigned char *p, vex_record *r)
+                   unsigned char *p, char *t, vex_record *r)
 {
     vex_record_init(r);
     r->id = id;
@@ -114,6 +134,8 @@ static void rec_of(uint64_t id, const float *v, vex_meta *meta,
     r->meta = meta;
     r->payload = p;
     r->payload_len = pay_of(id, v[0], p);
+    r->text = t;
+    r->text_len = txt_of(id, v[0], t);
 }
 
 /* insert (upsert 0) or upsert (1) of id with v, with metadata and a
@@ -123,12 +145,13 @@ static int put_rec(vex_collection *c, int upsert, uint64_t id, const float *v)
     vex_meta *m;
     vex_record r;
     unsigned char p[MAX_PAY];
+    char t[MAX_TXT];
     int rc;
     if (!g_rich)
         return upsert ? vex_upsert(c, id, v) : vex_insert(c, id, v);
     if ((m = meta_of(v)) == NULL)
         return VEX_NOMEM;
-    rec_of(id, v, m, p, &r);
+    rec_of(id, v, m, p, t, &r);
     rc = upsert ? vex_upsert_record(c, &r) : vex_insert_record(c, &r);
     vex_meta_free(m);
     return rc;
@@ -139,12 +162,13 @@ static int batch_put(vex_batch *b, int upsert, uint64_t id, const float *v)
     vex_meta *m;
     vex_record r;
     unsigned char p[MAX_PAY];
+    char t[MAX_TXT];
     int rc;
     if (!g_rich)
         return upsert ? vex_batch_upsert(b, id, v) : vex_batch_insert(b, id, v);
     if ((m = meta_of(v)) == NULL)
         return VEX_NOMEM;
-    rec_of(id, v, m, p, &r);
+    rec_of(id, v, m, p, t, &r);
     rc = upsert ? vex_batch_upsert_record(b, &r)
                 : vex_batch_insert_record(b, &r);
     vex_meta_free(m);
@@ -164,8 +188,10 @@ static int create_coll(vex_db *db, vex_collection **c)
         cfg.quant = g_kind->quant;
         cfg.quant_m = g_kind->quant_m;
         cfg.quant_bits = g_kind->quant_bits;
+        cfg.diskann_min_rows = g_kind->diskann_min_rows;
         cfg.schema_fields = fields;
         cfg.n_schema_fields = 1;
+        cfg.text = 1;
     }
     return vex_collection_create(db, "c", &cfg, c);
 }
@@ -240,6 +266,21 @@ static int read_state(vex_vfs *vfs, state *s)
                 size_t len = 0, wlen = pay_of(id, v[0], want);
                 if (vex_get_payload(c, id, p, sizeof p, &len) != VEX_OK ||
                     len != wlen || memcmp(p, want, len) != 0)
+                    s->v[id] = -1;
+            }
+            if (g_rich) { /* and so must the text, and the keyword index */
+                char t[MAX_TXT + 1], want[MAX_TXT], q[32];
+                size_t len = 0, wlen = txt_of(id, v[0], want), nh = 0;
+                vex_search_params sp;
+                vex_hit h[2];
+                if (vex_get_text(c, id, t, sizeof t, &len) != VEX_OK ||
+                    len != wlen || memcmp(t, want, len) != 0)
+                    s->v[id] = -1;
+                vex_search_params_init(&sp);
+                snprintf(q, sizeof q, "id%u", (unsigned)id);
+                sp.text = q;
+                if (vex_search(c, NULL, 2, &sp, h, NULL, &nh) != VEX_OK ||
+                    nh != (wlen ? 1u : 0u) || (nh && h[0].id != id))
                     s->v[id] = -1;
             }
         }
@@ -369,7 +410,8 @@ static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
         uint64_t ids[3] = {102, 103, 104};
         float vs[3 * DIM];
         unsigned char ps[3][MAX_PAY];
-        vex_payload pays[3];
+        char ts[3][MAX_TXT];
+        vex_payload pays[3], txts[3];
         vex_meta *ms[3] = {NULL, NULL, NULL};
         size_t done = 0;
         rc = VEX_OK;
@@ -377,13 +419,15 @@ static int run_op(int op, vex_vfs *vfs, vex_db **dbp, vex_collection **cp)
             vec_of(ids[i], 5.0f, vs + i * DIM);
             pays[i].data = ps[i];
             pays[i].len = pay_of(ids[i], 5.0f, ps[i]);
+            txts[i].data = ts[i];
+            txts[i].len = txt_of(ids[i], 5.0f, ts[i]);
             if ((ms[i] = meta_of(vs + i * DIM)) == NULL)
                 rc = VEX_NOMEM;
         }
         if (rc == VEX_OK)
-            rc = vex_insert_many(*cp, 3, ids, vs,
-                                 g_rich ? (const vex_meta *const *)ms : NULL,
-                                 g_rich ? pays : NULL, &done);
+            rc = vex_insert_many_text(
+                *cp, 3, ids, vs, g_rich ? (const vex_meta *const *)ms : NULL,
+                g_rich ? pays : NULL, g_rich ? txts : NULL, &done);
         for (int i = 0; i < 3; i++)
             vex_meta_free(ms[i]);
         return rc;
@@ -629,6 +673,13 @@ static void workload(vex_vfs *vfs, vex_durability dur, state *model,
             /* merge the segments so far (and drop their deleted rows) */
             *maybe_id = UINT64_MAX;
             rc = vex_compact(c);
+            if (rc == VEX_OK && g_rich && g_kind->diskann_min_rows) {
+                /* the variant really has a DiskANN segment now */
+                vex_stats st;
+                vex_stats_init(&st);
+                if (vex_stats_get(c, &st) == VEX_OK)
+                    g_dann_seen += st.diskann_segments > 0;
+            }
         }
     }
     if (rc == VEX_OK)
@@ -723,9 +774,10 @@ static void test_power_loss(void)
     g_kind = &rich_kinds[0];
     fprintf(stderr,
             "power loss: %d crash points, %d with a delete by filter in "
-            "flight\n",
-            cases, where_cases);
+            "flight, %d compactions leaving a DiskANN segment\n",
+            cases, where_cases, g_dann_seen);
     CHECK(where_cases > 0);
+    CHECK(g_dann_seen > 0);
 }
 
 /* Versions kept for point-in-time reads across power loss: after every

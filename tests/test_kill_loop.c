@@ -27,10 +27,13 @@
  * and in flushes), then kill(SIGKILL)s the child, reaps it, drains the
  * pipe and opens the database itself. The vector of (id, version) is a
  * pure function of both (v[0] = version, v[1] = id, the rest a hash), and
- * so is its payload (none for every third version, else 1..700 bytes of
- * a hash; puts go through vex_insert_record/vex_upsert_record and the
- * batch's _record calls), so every record read back, payload included,
- * is checked bit for bit. Rules checked:
+ * so are its payload (none for every third version, else 1..700 bytes of
+ * a hash) and its text (none for every fourth version, else words naming
+ * id and version; puts go through vex_insert_record/vex_upsert_record and
+ * the batch's _record calls), so every record read back, payload and text
+ * included, is checked bit for bit, and a keyword search for the word
+ * only its text holds must find it alone (or, without a text, nothing). Rules
+ * checked:
  *  - the database and both collections open (never VEX_CORRUPT; a
  *    collection whose creation was acknowledged exists);
  *  - every id with no operation in flight is exactly as last acknowledged
@@ -164,8 +167,9 @@ static run_opts opt = {120, 0, 0, 4, NULL, 0, 0, 0, 0};
  * The second collection's configuration is drawn when its database is
  * (re)created and holds until the next reset: HNSW or FLAT, L2 or inner
  * product, no quantizer or SQ8, BQ, PQ, OPQ, hnsw_m 4..16, a schema over
- * the metadata every put carries (open or closed), and zstd-compressed
- * columns when the build has zstd. Without the flag every choice is the
+ * the metadata every put carries (open or closed), zstd-compressed
+ * columns when the build has zstd, and (L2, one time in three) DiskANN
+ * segments from 100..499 rows. Without the flag every choice is the
  * fixed one the ctest run has always used. */
 typedef struct cycle_opts {
     vex_durability dur;
@@ -179,16 +183,24 @@ typedef struct coll_opts {
     vex_quant quant;
     uint32_t hnsw_m, quant_m, schema; /* schema: 0 none, 1 open, 2 closed */
     vex_compression compression;
+    uint64_t diskann_min_rows; /* 0: no DiskANN segments */
 } coll_opts;
 
 static cycle_opts cyc;
-static coll_opts run_coll = {
-    VEX_INDEX_HNSW, VEX_METRIC_L2, VEX_QUANT_NONE, 8, 0, 0, VEX_COMPRESS_NONE};
+static coll_opts run_coll = {VEX_INDEX_HNSW,
+                             VEX_METRIC_L2,
+                             VEX_QUANT_NONE,
+                             8,
+                             0,
+                             0,
+                             VEX_COMPRESS_NONE,
+                             0};
 
 static struct stats {
     long cycles, resets, kills_before_ready, child_ready;
     long dur_group, dur_full, dur_none;
     long runs_quant[5], runs_flat, runs_ip, runs_schema, runs_zstd;
+    long runs_diskann;
     long cycles_no_compact;
     uint64_t acked_txns, acked_ops, acked_batches, acked_flushes;
     uint64_t acked_wheres;
@@ -196,6 +208,7 @@ static struct stats {
     uint64_t inflight_batches_applied, inflight_batches_not_applied;
     uint64_t inflight_flushes;
     uint64_t segments_seen, colls_created;
+    uint64_t dann_checks; /* verifications that met a DiskANN segment */
     uint64_t searches, hnsw_self_found, hnsw_self_checked;
     uint64_t ids_checked;
     uint64_t versions_opened, old_versions_opened;
@@ -250,8 +263,18 @@ static size_t make_pay(uint32_t id, uint32_t ver, unsigned char *p)
     return len;
 }
 
+/* The text of version `ver` of record `id`: none for every fourth
+ * version, else words naming both ("i<id>" is the record's alone). */
+#define MAX_TXT 64
+static size_t make_txt(uint32_t id, uint32_t ver, char *t)
+{
+    if (ver % 4 == 1)
+        return 0;
+    return (size_t)snprintf(t, MAX_TXT, "i%u v%u kill loop text", id, ver);
+}
+
 static void make_rec(uint32_t id, uint32_t ver, float *v, unsigned char *p,
-                     vex_record *r)
+                     char *t, vex_record *r)
 {
     make_vec(id, ver, v);
     vex_record_init(r);
@@ -259,6 +282,8 @@ static void make_rec(uint32_t id, uint32_t ver, float *v, unsigned char *p,
     r->vector = v;
     r->payload = p;
     r->payload_len = make_pay(id, ver, p);
+    r->text = t;
+    r->text_len = make_txt(id, ver, t);
 }
 
 static double now_s(void)
@@ -365,10 +390,11 @@ static int do_op(vex_collection *c, vex_meta *meta, const kop *o)
 {
     float v[DIM];
     unsigned char p[MAX_PAY];
+    char t[MAX_TXT];
     vex_record r;
     if (o->kind == K_DELETE)
         return vex_delete(c, o->id);
-    make_rec(o->id, o->ver, v, p, &r);
+    make_rec(o->id, o->ver, v, p, t, &r);
     make_meta(meta, o->id, o->ver);
     r.meta = meta;
     return o->kind == K_INSERT ? vex_insert_record(c, &r)
@@ -416,6 +442,7 @@ static void *writer_main(void *arg)
     float v[DIM];
     char where[256];
     unsigned char pay[MAX_PAY];
+    char txt[MAX_TXT];
     uint64_t txn = 0;
     vex_rng_seed(&r, cc->seed * 31 + (uint64_t)t);
     if (vex_batch_create(VEC_BYTES, NULL, &b) != VEX_OK ||
@@ -497,7 +524,7 @@ static void *writer_main(void *arg)
             for (uint32_t i = 0; i < m.n_ops && rc == VEX_OK; i++) {
                 const kop *o = &m.ops[i];
                 vex_record rec;
-                make_rec(o->id, o->ver, v, pay, &rec);
+                make_rec(o->id, o->ver, v, pay, txt, &rec);
                 make_meta(meta, o->id, o->ver);
                 rec.meta = meta;
                 rc = o->kind == K_DELETE   ? vex_batch_delete(b, o->id)
@@ -553,6 +580,7 @@ static void child_main(const child_cfg *cc)
         vex_collection_config_init(&cfg);
         cfg.dim = DIM;
         cfg.index_kind = k == 0 ? VEX_INDEX_FLAT : run_coll.kind;
+        cfg.text = 1; /* every record's text is checked, and found */
         if (k == 1 && run_coll.kind == VEX_INDEX_HNSW) {
             cfg.hnsw_m = run_coll.hnsw_m;
             cfg.hnsw_ef_construction = 64;
@@ -566,6 +594,7 @@ static void child_main(const child_cfg *cc)
             cfg.quant = run_coll.quant;
             cfg.quant_m = run_coll.quant_m;
             cfg.compression = run_coll.compression;
+            cfg.diskann_min_rows = run_coll.diskann_min_rows;
             if (run_coll.schema) {
                 cfg.schema_fields = fields;
                 cfg.n_schema_fields = 3;
@@ -787,6 +816,32 @@ static void read_all(vex_collection *c, int k)
                 continue;
             }
         }
+        {
+            /* the text, and the keyword index: "i<id>" finds it alone */
+            char txt[MAX_TXT + 1], twant[MAX_TXT], q[16];
+            size_t len = 0, wlen = make_txt(id, (uint32_t)v[0], twant), nh = 0;
+            vex_search_params sp;
+            vex_hit h[2];
+            rc = vex_get_text(c, id, txt, sizeof txt, &len);
+            if (rc != VEX_OK || len != wlen || memcmp(txt, twant, len) != 0) {
+                fail("%s: id %u version %u: text %s, %zu bytes (wanted %zu)",
+                     coll_names[k], id, (uint32_t)v[0], vex_status_name(rc),
+                     len, wlen);
+                continue;
+            }
+            vex_search_params_init(&sp);
+            snprintf(q, sizeof q, "i%u", id);
+            sp.text = q;
+            rc = vex_search(c, NULL, 2, &sp, h, NULL, &nh);
+            if (rc != VEX_OK || nh != (wlen ? 1u : 0u) ||
+                (nh && h[0].id != id)) {
+                fail("%s: id %u version %u: keyword search \"%s\": %s, %zu "
+                     "hits (first %llu)",
+                     coll_names[k], id, (uint32_t)v[0], q, vex_status_name(rc),
+                     nh, nh ? (unsigned long long)h[0].id : 0ULL);
+                continue;
+            }
+        }
         seen[k][id].live = 1;
         seen[k][id].ver = (uint32_t)v[0];
     }
@@ -808,6 +863,12 @@ static void check_search(vex_collection *c, int k, vex_rng *r)
     float q[DIM], vecs[8 * DIM], want[DIM];
     vex_hit hits[8];
     size_t nh;
+    if (k == 1 && run_coll.diskann_min_rows) {
+        vex_stats vs;
+        vex_stats_init(&vs);
+        if (vex_stats_get(c, &vs) == VEX_OK && vs.diskann_segments)
+            st.dann_checks++;
+    }
     for (int s = 0; s < 6; s++) {
         int64_t self = -1;
         int rc;
@@ -1123,7 +1184,13 @@ static void pick_coll_opts(vex_rng *r)
     c->compression = (vex_features() & VEX_FEATURE_ZSTD) && vex_rng_below(r, 2)
                          ? VEX_COMPRESS_ZSTD
                          : VEX_COMPRESS_NONE;
+    /* L2 collections: DiskANN segments from a few hundred rows one time
+     * in three (compactions write them; flushes are converted) */
+    c->diskann_min_rows = c->metric == VEX_METRIC_L2 && vex_rng_below(r, 3) == 0
+                              ? 100 + vex_rng_below(r, 400)
+                              : 0;
     st.runs_quant[c->quant]++;
+    st.runs_diskann += c->diskann_min_rows != 0;
     st.runs_flat += c->kind == VEX_INDEX_FLAT;
     st.runs_ip += c->metric == VEX_METRIC_IP;
     st.runs_schema += c->schema != 0;
@@ -1253,11 +1320,12 @@ static void print_stats(FILE *f, double t0)
                 "  random options: %ld NONE cycles, %ld without automatic "
                 "compaction; databases: quantizer none/SQ8/BQ/PQ/OPQ "
                 "%ld/%ld/%ld/%ld/%ld, %ld FLAT, %ld inner product, %ld with "
-                "a schema, %ld zstd\n",
+                "a schema, %ld zstd, %ld with DiskANN segments (searched "
+                "while holding one after %" PRIu64 " restarts)\n",
                 st.dur_none, st.cycles_no_compact, st.runs_quant[0],
                 st.runs_quant[1], st.runs_quant[2], st.runs_quant[3],
                 st.runs_quant[4], st.runs_flat, st.runs_ip, st.runs_schema,
-                st.runs_zstd);
+                st.runs_zstd, st.runs_diskann, st.dann_checks);
 }
 
 static void reset_db(vex_rng *r)

@@ -445,11 +445,25 @@ static void test_decode_damage(void)
     expect_corrupt(c, n, "ids not ascending");
     CHECK(err_has("not ascending"));
     memcpy(c, b, n);
-    vex_put_u32le(c + 8, 5);
+    vex_put_u32le(c + 8, 6);
     reseal(c, n);
     CHECK_RC(vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d),
              VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
+    /* version 5 needs a text field at offset 12: 1, stemmer, stop words */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 5);
+    reseal(c, n);
+    expect_corrupt(c, n, "text configuration");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 5);
+    vex_put_u32le(c + 12, 0x00020101u);
+    reseal(c, n);
+    expect_corrupt(c, n, "text configuration");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 12, 0x00000101u); /* a text field in version 4 */
+    reseal(c, n);
+    expect_corrupt(c, n, "reserved");
     /* version 2 needs a schema; version 1 has none */
     memcpy(c, b, n);
     vex_put_u32le(c + 8, 2);
@@ -695,6 +709,178 @@ static void test_compression_field(void)
     m.config.compression = 2;
     CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
     CHECK(err_has("unknown compression 2"));
+    vx_manifest_free(&m, &g_mem);
+    CHECK_EQ_INT(g_count.live, 0);
+}
+
+/* Format 5: the extension block (its length at header offset 12), with
+ * the DiskANN entry, written only for a collection with DiskANN
+ * segments. */
+static void test_extension_block(void)
+{
+    manifest m, d;
+    unsigned char *b = NULL, *c;
+    size_t n = 0;
+    int rc;
+    uint32_t at;
+    mem_init();
+    gen(&m, 3, 9, 2);
+    m.config.elem = VEX_ELEM_F32;
+    m.config.metric = VEX_METRIC_L2;
+    m.config.dann_min_rows = 1000;
+    m.config.dann_r = 64;
+    m.config.dann_l = 100;
+    m.config.dann_alpha = 1.2f;
+    m.config.dann_pq_m = m.config.dim < 8 ? 1 : m.config.dim / 4;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("history block"));
+    m.as_of_seq = m.flushed_seq + 1;
+    m.publish_unix = 99;
+    roundtrip(&m);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    if (b == NULL)
+        return;
+    CHECK_EQ_INT(vex_get_u32le(b + 8), 5);
+    CHECK_EQ_INT(vex_get_u32le(b + 12), 32);
+    CHECK_EQ_INT(vex_get_u32le(b + 52), 0);
+    rc = vx_manifest_decode(b, n, "M", &g_mem, &g_err, &d);
+    CHECK_RC(rc, VEX_OK);
+    if (rc == VEX_OK) {
+        CHECK_EQ_INT(d.config.dann_min_rows, 1000);
+        CHECK_EQ_INT(d.config.dann_r, 64);
+        CHECK_EQ_INT(d.config.dann_l, 100);
+        CHECK(d.config.dann_alpha == 1.2f);
+        vx_manifest_free(&d, &g_mem);
+    }
+    at = (uint32_t)n - 4 - 32; /* the block: before the CRC */
+    c = malloc(n);
+    /* an unknown entry kind is unsupported, not damage */
+    memcpy(c, b, n);
+    vex_put_u32le(c + at, 9);
+    reseal(c, n);
+    CHECK_RC(vx_manifest_decode(c, n, "M", &g_mem, &g_err, &d),
+             VEX_UNSUPPORTED);
+    CHECK(err_has("extension entry kind 9"));
+    /* out-of-range settings, a wrong entry length, a block length that
+     * does not add up */
+    memcpy(c, b, n);
+    vex_put_u32le(c + at + 16, 2); /* R */
+    reseal(c, n);
+    expect_corrupt(c, n, "DiskANN R 2");
+    CHECK(err_has("diskann_r not 4..256"));
+    memcpy(c, b, n);
+    vex_put_u64le(c + at + 8, 0); /* min_rows */
+    reseal(c, n);
+    expect_corrupt(c, n, "DiskANN min_rows 0");
+    memcpy(c, b, n);
+    vex_put_u32le(c + at + 4, 20);
+    reseal(c, n);
+    expect_corrupt(c, n, "DiskANN entry of 20 bytes");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 12, 24);
+    reseal(c, n);
+    expect_corrupt(c, n, "block length 24");
+    /* format 4 keeps offset 12 reserved */
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 4);
+    reseal(c, n);
+    expect_corrupt(c, n, "format 4 with an extension length");
+    free(c);
+    vx_mem_free(&g_mem, b);
+    /* inconsistent settings are refused by the encoder */
+    m.config.metric = VEX_METRIC_IP;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    m.config.metric = VEX_METRIC_L2;
+    m.config.dann_min_rows = 0;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("without diskann_min_rows"));
+    vx_manifest_free(&m, &g_mem);
+    CHECK_EQ_INT(g_count.live, 0);
+}
+
+/* Format 5's text entry (kind 2 of the extension block), written only
+ * for a collection with a text field (with or without compression), and
+ * after a DiskANN entry when both are set. */
+static void test_text_field(void)
+{
+    manifest m, d;
+    unsigned char *b = NULL, *c;
+    size_t n = 0;
+    uint32_t at;
+    mem_init();
+    gen(&m, 3, 9, 2);
+    m.config.text = 1;
+    m.config.text_stemmer = 1;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("history block"));
+    m.as_of_seq = m.flushed_seq + 1;
+    m.publish_unix = 7;
+    roundtrip(&m);
+    m.config.text_stopwords = 1;
+    m.config.compression = 1;
+    roundtrip(&m);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    if (b == NULL)
+        return;
+    CHECK_EQ_INT(vex_get_u32le(b + 8), 5);
+    CHECK_EQ_INT(vex_get_u32le(b + 12), 16);
+    CHECK_EQ_INT(vex_get_u32le(b + 52), 1);
+    CHECK_RC(vx_manifest_decode(b, n, "M", &g_mem, &g_err, &d), VEX_OK);
+    CHECK(d.config.text == 1 && d.config.text_stemmer == 1 &&
+          d.config.text_stopwords == 1 && d.config.compression == 1);
+    vx_manifest_free(&d, &g_mem);
+    at = (uint32_t)n - 4 - 16;
+    c = malloc(n);
+    memcpy(c, b, n);
+    vex_put_u32le(c + at + 8, 2); /* a stemmer 0 or 1 */
+    reseal(c, n);
+    expect_corrupt(c, n, "text stemmer 2");
+    CHECK(err_has("text entry"));
+    memcpy(c, b, n);
+    vex_put_u32le(c + at + 4, 4); /* its length */
+    reseal(c, n);
+    expect_corrupt(c, n, "text entry of 4 bytes");
+    memcpy(c, b, n);
+    vex_put_u32le(c + 8, 4); /* format 4 keeps offset 12 reserved */
+    reseal(c, n);
+    expect_corrupt(c, n, "format 4 with an extension block");
+    free(c);
+    vx_mem_free(&g_mem, b);
+    /* with DiskANN settings too: both entries, DiskANN's first */
+    m.config.elem = VEX_ELEM_F32;
+    m.config.metric = VEX_METRIC_L2;
+    m.config.quant = m.config.quant_m = m.config.quant_bits = 0;
+    m.config.quant_refine = 0;
+    m.config.dann_min_rows = 5;
+    m.config.dann_r = 16;
+    m.config.dann_l = 32;
+    m.config.dann_alpha = 1.5f;
+    m.config.dann_pq_m = 1;
+    roundtrip(&m);
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_OK);
+    if (b) {
+        CHECK_EQ_INT(vex_get_u32le(b + 12), 48);
+        at = (uint32_t)n - 4 - 48;
+        CHECK_EQ_INT(vex_get_u32le(b + at), 1);
+        CHECK_EQ_INT(vex_get_u32le(b + at + 32), 2);
+        c = malloc(n);
+        memcpy(c, b, n); /* the two entries swapped: out of order */
+        memcpy(c + at, b + at + 32, 16);
+        memcpy(c + at + 16, b + at, 32);
+        reseal(c, n);
+        expect_corrupt(c, n, "entries out of order");
+        CHECK(err_has("out of order"));
+        free(c);
+        vx_mem_free(&g_mem, b);
+    }
+    m.config.dann_min_rows = 0;
+    m.config.dann_r = m.config.dann_l = m.config.dann_pq_m = 0;
+    m.config.dann_alpha = 0;
+    m.config.text = 0; /* a stemmer without a text field */
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
+    CHECK(err_has("text field 0"));
+    m.config.text = 2;
+    CHECK_RC(vx_manifest_encode(&m, &g_mem, &g_err, &b, &n), VEX_INVALID);
     vx_manifest_free(&m, &g_mem);
     CHECK_EQ_INT(g_count.live, 0);
 }
@@ -1072,6 +1258,8 @@ int main(void)
     TEST_RUN(test_decode_damage);
     TEST_RUN(test_history_block);
     TEST_RUN(test_compression_field);
+    TEST_RUN(test_extension_block);
+    TEST_RUN(test_text_field);
     TEST_RUN(test_publish_mem);
     TEST_RUN(test_publish_posix);
     TEST_RUN(test_current_damage);

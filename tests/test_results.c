@@ -528,8 +528,8 @@ static void test_bad_input(void)
     /* a failed call leaves the handle empty */
     CHECK_RC(vex_search_results(c, q, 5, NULL, VEX_WITH_ALL, r), VEX_OK);
     CHECK_EQ_INT(vex_results_count(r), 5);
-    CHECK_RC(vex_search_results(c, q, 5, NULL, 8u, r), VEX_INVALID);
-    CHECK(msg_has(c, "unknown bits 0x8"));
+    CHECK_RC(vex_search_results(c, q, 5, NULL, 16u, r), VEX_INVALID);
+    CHECK(msg_has(c, "unknown bits 0x10"));
     CHECK_EQ_INT(vex_results_count(r), 0);
     CHECK(vex_results_hits(r) == NULL);
     CHECK(vex_results_vector(r, 0) == NULL && vex_results_meta(r, 0) == NULL);

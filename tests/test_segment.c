@@ -943,14 +943,23 @@ static void test_resealed(void)
         goto cleanup;
     memcpy(d.bad, d.good, d.size);
     /* versions */
-    vex_put_u32le(d.bad + 8, 6); /* newer */
-    CHECK_RC(resealed(&d, 512, "version 6"), VEX_UNSUPPORTED);
+    vex_put_u32le(d.bad + 8, 7); /* newer */
+    CHECK_RC(resealed(&d, 512, "version 7"), VEX_UNSUPPORTED);
     CHECK(err_has("newer"));
     CHECK(err_has("offset 8"));
-    /* a newer version with a longer header (CRC in its last 4 bytes) */
+    /* version 6 is exactly the DiskANN kind, both ways */
     vex_put_u32le(d.bad + 8, 6);
+    CHECK_RC(resealed(&d, 512, "version 6, kind hnsw"), VEX_CORRUPT);
+    CHECK(err_has("index kind 2 in a format 6 segment"));
+    memcpy(d.bad, d.good, d.size);
+    vex_put_u32le(d.bad + 36, VEX_INDEX_DISKANN);
+    CHECK_RC(resealed(&d, 512, "version 4, kind diskann"), VEX_CORRUPT);
+    CHECK(err_has("index kind 3 in a format"));
+    memcpy(d.bad, d.good, d.size);
+    /* a newer version with a longer header (CRC in its last 4 bytes) */
+    vex_put_u32le(d.bad + 8, 7);
     vex_put_u32le(d.bad + 12, 1024);
-    CHECK_RC(resealed(&d, 1024, "version 6, 1024"), VEX_UNSUPPORTED);
+    CHECK_RC(resealed(&d, 1024, "version 7, 1024"), VEX_UNSUPPORTED);
     vex_put_u32le(d.bad + 8, 1); /* older: before index keys */
     CHECK_RC(resealed(&d, 512, "version 1"), VEX_UNSUPPORTED);
     CHECK(err_has("format version 1 is older than 2"));

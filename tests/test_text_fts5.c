@@ -27,6 +27,14 @@
  *     VexDB's 4 sets of postings but passed as deleted to vx_bm25_multi
  *     (text/bm25.h): the same top 10 and scores, so the collection-wide
  *     statistics of the live rows are FTS5's.
+ *  5. A collection (the public API): the corpus written into a text
+ *     collection in four parts, three flushed to segments and the last
+ *     left in the memtable, then a tenth of the records deleted and a
+ *     twentieth replaced by another text (upserts), all in the memtable,
+ *     with the same deletes and updates made in FTS5's table: hundreds of
+ *     keyword searches through vex_search rank the same top 10 as FTS5's
+ *     bm25() with the same scores (float tolerance); again after a
+ *     compaction, and after reopening the collection.
  */
 #include "test.h"
 
@@ -36,6 +44,7 @@
 #include "text/postings.h"
 #include "text_corpus.h"
 #include "util/rng.h"
+#include "vexdb.h"
 
 /* ---- FTS5's tokenizer through its C API -------------------------------- */
 
@@ -645,6 +654,233 @@ static void ft_bm25_deletes(const ft_corpus *c, const char *name, uint64_t seed,
     free(doc.buf);
 }
 
+/* Keyword searches of a collection against FTS5 (part 5 above). */
+static int ft_coll_query(vex_collection *coll, sqlite3_stmt *q,
+                         const char *text, const char *match, size_t mlen,
+                         const char *name, unsigned qi, size_t *exact,
+                         size_t *tied)
+{
+    vex_search_params p;
+    vex_hit hits[10];
+    size_t nh = 0, nf = 0, i;
+    struct {
+        uint64_t id;
+        double score;
+    } fts[10];
+    vex_search_params_init(&p);
+    p.text = text;
+    CHECK_RC(vex_search(coll, NULL, 10, &p, hits, NULL, &nh), VEX_OK);
+    sqlite3_bind_text(q, 1, match, (int)mlen, SQLITE_STATIC);
+    while (sqlite3_step(q) == SQLITE_ROW && nf < 10) {
+        fts[nf].id = (uint64_t)sqlite3_column_int64(q, 0);
+        fts[nf++].score = -sqlite3_column_double(q, 1);
+    }
+    sqlite3_reset(q);
+    CHECK_MSG(nh == nf, "%s query %u (%s): %zu hits, FTS5 %zu", name, qi, match,
+              nh, nf);
+    for (i = 0; i < nh && i < nf; i++) {
+        /* the collection returns float distances */
+        double got = -(double)hits[i].distance;
+        double tol = 1e-6 * (fabs(fts[i].score) > 1 ? fabs(fts[i].score) : 1);
+        int found = 0;
+        CHECK_MSG(fabs(got - fts[i].score) <= tol,
+                  "%s query %u (%s) rank %zu: score %.9g, FTS5 %.9g", name, qi,
+                  match, i, got, fts[i].score);
+        if (hits[i].id == fts[i].id) {
+            (*exact)++;
+            continue;
+        }
+        for (size_t j = 0; j < nh; j++)
+            if (hits[j].id == fts[i].id &&
+                fabs(-(double)hits[j].distance - fts[i].score) <= tol)
+                found = 1;
+        if (!found && fabs(fts[i].score + (double)hits[nh - 1].distance) <= tol)
+            found = 1;
+        CHECK_MSG(found,
+                  "%s query %u (%s) rank %zu: FTS5 has id %llu (%.9g), "
+                  "VexDB id %llu",
+                  name, qi, match, i, (unsigned long long)fts[i].id,
+                  fts[i].score, (unsigned long long)hits[i].id);
+        (*tied)++;
+    }
+    return 0;
+}
+
+static void ft_collection(const ft_corpus *c, const char *name, uint64_t seed,
+                          unsigned n_queries, size_t max_docs)
+{
+    char root[256], path[300];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *ins = NULL, *del = NULL, *upd = NULL, *q = NULL;
+    vex_db_options o;
+    vex_collection_config cfg;
+    vex_db *vdb = NULL;
+    vex_collection *coll = NULL;
+    size_t n = c->n < max_docs ? c->n : max_docs, i, exact = 0, tied = 0;
+    unsigned char *live = calloc(n ? n : 1, 1);
+    size_t *txt = calloc(n ? n : 1, sizeof *txt); /* the row's text */
+    vex_rng r;
+    ft_terms doc = {0};
+    snprintf(root, sizeof root, "/tmp/vex_fts5_coll_XXXXXX");
+    if (live == NULL || txt == NULL || mkdtemp(root) == NULL) {
+        CHECK_MSG(0, "setup");
+        free(live);
+        free(txt);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/db", root);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.durability = VEX_DURABILITY_NONE;
+    o.compact_min_merge = 0;
+    o.memtable_bytes = (uint64_t)1 << 30; /* flushes only where asked */
+    CHECK_RC(vex_db_open(path, &o, &vdb), VEX_OK);
+    vex_collection_config_init(&cfg);
+    cfg.dim = 4;
+    cfg.index_kind = VEX_INDEX_FLAT;
+    cfg.text = 1;
+    CHECK_RC(vex_collection_create(vdb, "docs", &cfg, &coll), VEX_OK);
+    CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "CREATE VIRTUAL TABLE t USING fts5(x, tokenize = "
+                       "'unicode61 remove_diacritics 2')",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "INSERT INTO t(rowid, x) VALUES(?1, ?2)", -1,
+                             &ins, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "DELETE FROM t WHERE rowid = ?1", -1, &del,
+                             NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "UPDATE t SET x = ?2 WHERE rowid = ?1", -1,
+                             &upd, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db,
+                             "SELECT rowid, bm25(t) FROM t WHERE t MATCH ?1 "
+                             "ORDER BY bm25(t) LIMIT 10",
+                             -1, &q, NULL) == SQLITE_OK);
+    if (coll == NULL || ins == NULL || del == NULL || upd == NULL || q == NULL)
+        goto done;
+    /* four parts: three segments and the memtable (ids are rowids; a text
+     * the tokenizers split differently is left out of both) */
+    for (int part = 0; part < 4; part++) {
+        size_t lo = n * (size_t)part / 4, hi = n * (size_t)(part + 1) / 4;
+        for (i = lo; i < hi; i++) {
+            float v[4] = {(float)i, 1, 0, 0};
+            vex_record rec;
+            if (c->len[i] == (size_t)-1 || c->len[i] == 0 ||
+                c->len[i] > VEX_MAX_TEXT)
+                continue;
+            vex_record_init(&rec);
+            rec.id = i + 1;
+            rec.vector = v;
+            rec.text = c->text[i];
+            rec.text_len = c->len[i];
+            CHECK_RC(vex_insert_record(coll, &rec), VEX_OK);
+            sqlite3_bind_int64(ins, 1, (sqlite3_int64)i + 1);
+            sqlite3_bind_text(ins, 2, c->text[i], (int)c->len[i],
+                              SQLITE_STATIC);
+            CHECK(sqlite3_step(ins) == SQLITE_DONE);
+            sqlite3_reset(ins);
+            live[i] = 1;
+            txt[i] = i;
+        }
+        if (part < 3)
+            CHECK_RC(vex_flush(coll), VEX_OK);
+    }
+    /* deletes and upserts of rows of every part, kept in the memtable */
+    vex_rng_seed(&r, seed);
+    for (i = 0; i < n; i++) {
+        uint64_t u = vex_rng_below(&r, 20);
+        if (!live[i])
+            continue;
+        if (u < 2) {
+            CHECK_RC(vex_delete(coll, i + 1), VEX_OK);
+            sqlite3_bind_int64(del, 1, (sqlite3_int64)i + 1);
+            CHECK(sqlite3_step(del) == SQLITE_DONE);
+            sqlite3_reset(del);
+            live[i] = 0;
+        } else if (u == 2) {
+            size_t o2 = (size_t)vex_rng_below(&r, n);
+            float v[4] = {(float)i, 2, 0, 0};
+            vex_record rec;
+            if (c->len[o2] == (size_t)-1 || c->len[o2] == 0 ||
+                c->len[o2] > VEX_MAX_TEXT)
+                continue;
+            vex_record_init(&rec);
+            rec.id = i + 1;
+            rec.vector = v;
+            rec.text = c->text[o2];
+            rec.text_len = c->len[o2];
+            CHECK_RC(vex_upsert_record(coll, &rec), VEX_OK);
+            sqlite3_bind_int64(upd, 1, (sqlite3_int64)i + 1);
+            sqlite3_bind_text(upd, 2, c->text[o2], (int)c->len[o2],
+                              SQLITE_STATIC);
+            CHECK(sqlite3_step(upd) == SQLITE_DONE);
+            sqlite3_reset(upd);
+            txt[i] = o2;
+        }
+    }
+    for (int phase = 0; phase < 3; phase++) {
+        const char *pname = phase == 0   ? "split"
+                            : phase == 1 ? "compacted"
+                                         : "reopened";
+        char label[64];
+        snprintf(label, sizeof label, "%s collection (%s)", name, pname);
+        if (phase == 1) {
+            CHECK_RC(vex_flush(coll), VEX_OK);
+            CHECK_RC(vex_compact(coll), VEX_OK);
+        } else if (phase == 2) {
+            CHECK_RC(vex_collection_close(coll), VEX_OK);
+            coll = NULL;
+            CHECK_RC(vex_collection_open(vdb, "docs", &coll), VEX_OK);
+            if (coll == NULL)
+                break;
+        }
+        vex_rng_seed(&r, seed + 1); /* the same queries in every phase */
+        for (unsigned qi = 0; qi < n_queries; qi++) {
+            char match[2048], text[2048];
+            size_t mpos = 0, tpos = 0, nt = 1 + (size_t)vex_rng_below(&r, 4);
+            for (size_t t = 0; t < nt; t++) {
+                size_t d = (size_t)vex_rng_below(&r, n), pick, j;
+                const char *s;
+                if (!live[d])
+                    continue;
+                ft_tok_vex(0, c->text[txt[d]], c->len[txt[d]], &doc);
+                if (doc.count == 0)
+                    continue;
+                pick = (size_t)vex_rng_below(&r, doc.count);
+                for (s = doc.buf, j = 0; j < pick; j++)
+                    s += strcspn(s, "\n") + 1;
+                j = strcspn(s, "\n");
+                if (mpos + j + 8 > sizeof match || tpos + j + 2 > sizeof text)
+                    continue;
+                mpos += (size_t)snprintf(match + mpos, sizeof match - mpos,
+                                         "%s\"%.*s\"", mpos ? " OR " : "",
+                                         (int)j, s);
+                tpos += (size_t)snprintf(text + tpos, sizeof text - tpos,
+                                         "%s%.*s", tpos ? " " : "", (int)j, s);
+            }
+            if (mpos == 0)
+                continue;
+            ft_coll_query(coll, q, text, match, mpos, label, qi, &exact, &tied);
+        }
+    }
+    fprintf(stderr,
+            "  %s: collection of %zu texts (3 segments + memtable, deletes, "
+            "upserts; compacted; reopened): %u queries x 3, %zu hits in the "
+            "same place, %zu within ties\n",
+            name, n, n_queries, exact, tied);
+done:
+    sqlite3_finalize(ins);
+    sqlite3_finalize(del);
+    sqlite3_finalize(upd);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    vex_collection_close(coll);
+    vex_db_close(vdb);
+    rm_rf(root);
+    free(live);
+    free(txt);
+    free(doc.buf);
+}
+
 static void test_seeded(void)
 {
     ft_corpus c = {0};
@@ -652,6 +888,7 @@ static void test_seeded(void)
     ft_compare_tokens(&c, "seeded");
     ft_bm25(&c, "seeded", test_seed(43), 300);
     ft_bm25_deletes(&c, "seeded", test_seed(45), 200);
+    ft_collection(&c, "seeded", test_seed(47), 300, 3000);
     ft_free(&c);
 }
 
@@ -667,6 +904,7 @@ static void test_debian(void)
     ft_compare_tokens(&c, "debian");
     ft_bm25(&c, "debian", test_seed(44), 400);
     ft_bm25_deletes(&c, "debian", test_seed(46), 300);
+    ft_collection(&c, "debian", test_seed(48), 300, 20000);
     ft_free(&c);
 }
 

@@ -83,7 +83,7 @@ regress)
     exit 1
   fi
   ;;
-crash|concurrent|corrupt|churn)
+crash|concurrent|corrupt|scale|churn)
   . "$src/tests/$mode.sh"
   ;;
 *.sh)

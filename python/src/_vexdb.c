@@ -649,6 +649,7 @@ typedef struct {
     PyObject *metadata;
     PyObject *payloads;
     PyObject *vectors;
+    PyObject *texts;
 } HitsObject;
 
 typedef struct {
@@ -656,6 +657,7 @@ typedef struct {
     PyObject *vector;
     PyObject *metadata;
     PyObject *payload;
+    PyObject *text;
 } RecordObject;
 
 static PyTypeObject DbType, CollType, FilterType, IndexType, HitsType,
@@ -673,6 +675,7 @@ static void hits_dealloc(HitsObject *h)
     Py_XDECREF(h->metadata);
     Py_XDECREF(h->payloads);
     Py_XDECREF(h->vectors);
+    Py_XDECREF(h->texts);
     Py_TYPE(h)->tp_free((PyObject *)h);
 }
 
@@ -706,6 +709,9 @@ static PyMemberDef hits_members[] = {
     {"vectors", T_OBJECT, offsetof(HitsObject, vectors), READONLY,
      "With include=('vector',): the hits' vectors as an array of shape "
      "(n, dim) (a list of those for a batch); else None."},
+    {"texts", T_OBJECT, offsetof(HitsObject, texts), READONLY,
+     "With include=('text',): a list of str or None, one per hit (a list "
+     "of lists for a batch); else None."},
     {NULL, 0, 0, 0, NULL}};
 
 static PySequenceMethods hits_seq = {.sq_length = (lenfunc)hits_len};
@@ -728,6 +734,7 @@ static void record_dealloc(RecordObject *r)
     Py_XDECREF(r->vector);
     Py_XDECREF(r->metadata);
     Py_XDECREF(r->payload);
+    Py_XDECREF(r->text);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 
@@ -745,6 +752,8 @@ static PyMemberDef record_members[] = {
      "The metadata as a dict ({} when none), or None when not included."},
     {"payload", T_OBJECT, offsetof(RecordObject, payload), READONLY,
      "The payload as bytes, or None (no payload, or not included)."},
+    {"text", T_OBJECT, offsetof(RecordObject, text), READONLY,
+     "The text as str, or None (no text, or not included)."},
     {NULL, 0, 0, 0, NULL}};
 
 static PyTypeObject RecordType = {
@@ -905,16 +914,23 @@ static int parse_durability(PyObject *o, vex_durability *out)
 
 static int db_init(DbObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {
-        "path",           "create",         "read_only",
-        "durability",     "threads",        "background_threads",
-        "memtable_bytes", "flush_on_close", NULL};
+    static char *kwlist[] = {"path",
+                             "create",
+                             "read_only",
+                             "durability",
+                             "threads",
+                             "background_threads",
+                             "memtable_bytes",
+                             "flush_on_close",
+                             "diskann_cache_bytes",
+                             NULL};
     PyObject *path = NULL, *dur = NULL, *threads = NULL, *bg = NULL,
-             *mem = NULL;
+             *mem = NULL, *dcache = NULL;
     int create = 1, read_only = 0, flush_on_close = 1;
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "O&|$ppOOOOp", kwlist, PyUnicode_FSConverter, &path,
-            &create, &read_only, &dur, &threads, &bg, &mem, &flush_on_close))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$ppOOOOpO", kwlist,
+                                     PyUnicode_FSConverter, &path, &create,
+                                     &read_only, &dur, &threads, &bg, &mem,
+                                     &flush_on_close, &dcache))
         return -1;
     if (self->db) {
         Py_DECREF(path);
@@ -931,7 +947,8 @@ static int db_init(DbObject *self, PyObject *args, PyObject *kw)
         (bg && bg != Py_None &&
          get_u32(bg, "background_threads", &o.background_threads) < 0) ||
         (mem && mem != Py_None &&
-         get_u64(mem, "memtable_bytes", &o.memtable_bytes) < 0)) {
+         get_u64(mem, "memtable_bytes", &o.memtable_bytes) < 0) ||
+        get_u64(dcache, "diskann_cache_bytes", &o.diskann_cache_bytes) < 0) {
         Py_DECREF(path);
         return -1;
     }
@@ -1034,22 +1051,72 @@ static int schema_from(PyObject *schema, vex_schema_field **out, uint32_t *n)
     return 0;
 }
 
+/* text=: False/None (no text field), True or "plain", "porter",
+ * "stopwords", "porter,stopwords". */
+static int parse_text(PyObject *o, vex_collection_config *cfg)
+{
+    if (PyBool_Check(o)) {
+        cfg->text = o == Py_True;
+        return 0;
+    }
+    const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+    if (!s) {
+        PyErr_Clear();
+        raise_invalid("text must be a bool or \"plain\", \"porter\", "
+                      "\"stopwords\" or \"porter,stopwords\"");
+        return -1;
+    }
+    cfg->text = 1;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        if (n == 6 && !strncmp(s, "porter", 6))
+            cfg->text_stemmer = VEX_STEMMER_PORTER;
+        else if (n == 9 && !strncmp(s, "stopwords", 9))
+            cfg->text_stopwords = 1;
+        else if (!(n == 5 && !strncmp(s, "plain", 5))) {
+            raise_invalid("text: unknown analysis \"%.*s\" (plain, porter, "
+                          "stopwords)",
+                          (int)n, s);
+            return -1;
+        }
+        s += n + (s[n] == ',');
+    }
+    return 0;
+}
+
 /* Parse create_collection / get_or_create_collection arguments. */
 static int config_from(PyObject *args, PyObject *kw, PyObject **name,
                        vex_collection_config *cfg, vex_schema_field **schema)
 {
-    static char *kwlist[] = {"name",      "dim",    "metric", "index",
-                             "quant",     "schema", "M",      "ef_construction",
-                             "ef_search", "seed",   "elem",   "schema_closed",
+    static char *kwlist[] = {"name",
+                             "dim",
+                             "metric",
+                             "index",
+                             "quant",
+                             "schema",
+                             "M",
+                             "ef_construction",
+                             "ef_search",
+                             "seed",
+                             "elem",
+                             "schema_closed",
+                             "text",
+                             "diskann_min_rows",
+                             "diskann_r",
+                             "diskann_l",
+                             "diskann_alpha",
+                             "diskann_pq_m",
                              NULL};
     PyObject *dim = NULL, *metric = NULL, *index = NULL, *quant = NULL,
              *sch = NULL, *m = NULL, *efc = NULL, *efs = NULL, *seed = NULL,
-             *elem = NULL;
+             *elem = NULL, *text = NULL, *dmin = NULL, *dr = NULL, *dl = NULL,
+             *da = NULL, *dpq = NULL;
     int closed = 0;
     *schema = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UO|OOOO$OOOOOp", kwlist, name,
-                                     &dim, &metric, &index, &quant, &sch, &m,
-                                     &efc, &efs, &seed, &elem, &closed))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UO|OOOO$OOOOOpOOOOOO", kwlist,
+                                     name, &dim, &metric, &index, &quant, &sch,
+                                     &m, &efc, &efs, &seed, &elem, &closed,
+                                     &text, &dmin, &dr, &dl, &da, &dpq))
         return -1;
     vex_collection_config_init(cfg);
     if (get_u32(dim, "dim", &cfg->dim) < 0 ||
@@ -1061,14 +1128,29 @@ static int config_from(PyObject *args, PyObject *kw, PyObject **name,
         parse_elem(elem, &cfg->elem) < 0 || get_u32(m, "M", &cfg->hnsw_m) < 0 ||
         get_u32(efc, "ef_construction", &cfg->hnsw_ef_construction) < 0 ||
         get_u32(efs, "ef_search", &cfg->hnsw_ef_search) < 0 ||
-        get_u64(seed, "seed", &cfg->hnsw_seed) < 0)
+        get_u64(seed, "seed", &cfg->hnsw_seed) < 0 ||
+        get_u64(dmin, "diskann_min_rows", &cfg->diskann_min_rows) < 0 ||
+        get_u32(dr, "diskann_r", &cfg->diskann_r) < 0 ||
+        get_u32(dl, "diskann_l", &cfg->diskann_l) < 0 ||
+        get_u32(dpq, "diskann_pq_m", &cfg->diskann_pq_m) < 0)
         return -1;
+    if (da && da != Py_None) {
+        double a = PyFloat_AsDouble(da);
+        if (a == -1.0 && PyErr_Occurred())
+            return -1;
+        cfg->diskann_alpha = (float)a;
+    }
     if (cfg->elem == VEX_ELEM_BIT && (!metric || metric == Py_None))
         cfg->metric = VEX_METRIC_HAMMING;
     if (schema_from(sch, schema, &cfg->n_schema_fields) < 0)
         return -1;
     cfg->schema_fields = *schema;
     cfg->schema_closed = (uint32_t)closed;
+    if (text && text != Py_None && parse_text(text, cfg) < 0) {
+        PyMem_Free(*schema);
+        *schema = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -1745,17 +1827,18 @@ static PyObject *coll_filter(CollObject *self, PyObject *where)
 /* Payload list -> vex_payload array; refs gets strong references to the
  * objects whose bytes are used (P2). */
 static int payloads_from(PyObject *obj, npy_intp n, vex_payload **out,
-                         PyObject **refs)
+                         PyObject **refs, const char *what)
 {
     *out = NULL;
     *refs = NULL;
     if (!obj || obj == Py_None)
         return 0;
-    PyObject *seq = PySequence_Fast(obj, "payloads must be a sequence");
+    PyObject *seq = PySequence_Fast(obj, "payloads and texts must be "
+                                         "sequences");
     if (!seq)
         return -1;
     if (PySequence_Fast_GET_SIZE(seq) != n) {
-        raise_invalid("payloads has %zd entries for %zd records",
+        raise_invalid("%s has %zd entries for %zd records", what,
                       PySequence_Fast_GET_SIZE(seq), (Py_ssize_t)n);
         Py_DECREF(seq);
         return -1;
@@ -1781,8 +1864,7 @@ static int payloads_from(PyObject *obj, npy_intp n, vex_payload **out,
             p[i].len = (size_t)len;
         } else {
             PyErr_Format(PyExc_TypeError,
-                         "payloads[%zd] must be bytes, str or None, not "
-                         "%.80s",
+                         "%s[%zd] must be bytes, str or None, not %.80s", what,
                          (Py_ssize_t)i, Py_TYPE(it)->tp_name);
             goto fail;
         }
@@ -1876,18 +1958,19 @@ fail:
 static PyObject *coll_write(CollObject *self, PyObject *args, PyObject *kw,
                             int upsert)
 {
-    static char *kwlist[] = {"ids", "vectors", "metadata", "payloads", NULL};
-    PyObject *ids_o, *vec_o, *meta_o = NULL, *pay_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OO", kwlist, &ids_o, &vec_o,
-                                     &meta_o, &pay_o))
+    static char *kwlist[] = {"ids",      "vectors", "metadata",
+                             "payloads", "texts",   NULL};
+    PyObject *ids_o, *vec_o, *meta_o = NULL, *pay_o = NULL, *txt_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOO", kwlist, &ids_o, &vec_o,
+                                     &meta_o, &pay_o, &txt_o))
         return NULL;
     vex_collection *c = coll_enter(self);
     if (!c)
         return NULL;
-    PyObject *result = NULL, *pay_refs = NULL;
+    PyObject *result = NULL, *pay_refs = NULL, *txt_refs = NULL;
     PyArrayObject *ids = NULL, *vecs = NULL;
     vex_meta **metas = NULL;
-    vex_payload *pays = NULL;
+    vex_payload *pays = NULL, *txts = NULL;
     npy_intp n = 0, nv = 0;
     int scalar, batch;
     ids = ids_from(ids_o, &n, &scalar);
@@ -1906,11 +1989,23 @@ static PyObject *coll_write(CollObject *self, PyObject *args, PyObject *kw,
         PyObject *one = PyTuple_Pack(1, pay_o);
         if (!one)
             goto done;
-        int r = payloads_from(one, n, &pays, &pay_refs);
+        int r = payloads_from(one, n, &pays, &pay_refs, "payloads");
         Py_DECREF(one);
         if (r < 0)
             goto done;
-    } else if (payloads_from(pay_o, n, &pays, &pay_refs) < 0) {
+    } else if (payloads_from(pay_o, n, &pays, &pay_refs, "payloads") < 0) {
+        goto done;
+    }
+    if (scalar && txt_o && PyUnicode_Check(txt_o)) {
+        /* upsert(7, v, texts="..."): one record's text. */
+        PyObject *one = PyTuple_Pack(1, txt_o);
+        if (!one)
+            goto done;
+        int r = payloads_from(one, n, &txts, &txt_refs, "texts");
+        Py_DECREF(one);
+        if (r < 0)
+            goto done;
+    } else if (payloads_from(txt_o, n, &txts, &txt_refs, "texts") < 0) {
         goto done;
     }
     if (metas_from(meta_o, n, &metas) < 0)
@@ -1923,11 +2018,13 @@ static PyObject *coll_write(CollObject *self, PyObject *args, PyObject *kw,
         int rc;
         PyThreadState *ts_ = PyEval_SaveThread();
         if (upsert)
-            rc = vex_upsert_many(c, (size_t)n, pid, pv,
-                                 (const vex_meta *const *)metas, pays, &done_n);
+            rc = vex_upsert_many_text(c, (size_t)n, pid, pv,
+                                      (const vex_meta *const *)metas, pays,
+                                      txts, &done_n);
         else
-            rc = vex_insert_many(c, (size_t)n, pid, pv,
-                                 (const vex_meta *const *)metas, pays, &done_n);
+            rc = vex_insert_many_text(c, (size_t)n, pid, pv,
+                                      (const vex_meta *const *)metas, pays,
+                                      txts, &done_n);
         if (rc != VEX_OK)
             vex_collection_errmsg_copy(c, msg, sizeof msg);
         PyEval_RestoreThread(ts_);
@@ -1940,7 +2037,9 @@ static PyObject *coll_write(CollObject *self, PyObject *args, PyObject *kw,
 done:
     metas_free(metas, n);
     PyMem_Free(pays);
+    PyMem_Free(txts);
     Py_XDECREF(pay_refs);
+    Py_XDECREF(txt_refs);
     Py_XDECREF(ids);
     Py_XDECREF(vecs);
     coll_leave(self);
@@ -2098,10 +2197,12 @@ static unsigned parse_include(PyObject *inc)
             with |= VEX_WITH_PAYLOAD;
         else if (s && !strcmp(s, "vector"))
             with |= VEX_WITH_VECTOR;
+        else if (s && !strcmp(s, "text"))
+            with |= VEX_WITH_TEXT;
         else {
             PyErr_Clear();
-            raise_invalid("include takes \"metadata\", \"payload\" and "
-                          "\"vector\"");
+            raise_invalid("include takes \"metadata\", \"payload\", "
+                          "\"vector\" and \"text\"");
             Py_DECREF(seq);
             return (unsigned)-1;
         }
@@ -2114,10 +2215,26 @@ static unsigned parse_include(PyObject *inc)
  * vectors array. Steals nothing; fills NULL for what was not asked. */
 static int results_project(CollObject *self, const vex_results *r,
                            unsigned with, PyObject **meta, PyObject **pay,
-                           PyObject **vec)
+                           PyObject **vec, PyObject **txt)
 {
     size_t n = vex_results_count(r);
-    *meta = *pay = *vec = NULL;
+    *meta = *pay = *vec = *txt = NULL;
+    if (with & VEX_WITH_TEXT) {
+        *txt = PyList_New((Py_ssize_t)n);
+        for (size_t i = 0; *txt && i < n; i++) {
+            const char *p = NULL;
+            size_t len = 0;
+            vex_results_text(r, i, &p, &len);
+            PyObject *t =
+                len ? PyUnicode_DecodeUTF8(p, (Py_ssize_t)len, "strict")
+                    : (Py_INCREF(Py_None), Py_None);
+            if (!t)
+                goto fail;
+            PyList_SET_ITEM(*txt, (Py_ssize_t)i, t);
+        }
+        if (!*txt)
+            goto fail;
+    }
     if (with & VEX_WITH_META) {
         *meta = PyList_New((Py_ssize_t)n);
         for (size_t i = 0; *meta && i < n; i++) {
@@ -2161,6 +2278,7 @@ fail:
     Py_CLEAR(*meta);
     Py_CLEAR(*pay);
     Py_CLEAR(*vec);
+    Py_CLEAR(*txt);
     return -1;
 }
 
@@ -2207,7 +2325,8 @@ static int search_args(const char *const *names, int n_names,
 }
 
 static PyObject *hits_new(PyObject *ids, PyObject *dist, PyObject *counts,
-                          PyObject *meta, PyObject *pay, PyObject *vec)
+                          PyObject *meta, PyObject *pay, PyObject *vec,
+                          PyObject *txt)
 {
     HitsObject *h = PyObject_New(HitsObject, &HitsType);
     if (!h) {
@@ -2217,6 +2336,7 @@ static PyObject *hits_new(PyObject *ids, PyObject *dist, PyObject *counts,
         Py_XDECREF(meta);
         Py_XDECREF(pay);
         Py_XDECREF(vec);
+        Py_XDECREF(txt);
         return NULL;
     }
     h->ids = ids;
@@ -2226,6 +2346,7 @@ static PyObject *hits_new(PyObject *ids, PyObject *dist, PyObject *counts,
     h->metadata = OR_NONE(meta);
     h->payloads = OR_NONE(pay);
     h->vectors = OR_NONE(vec);
+    h->texts = OR_NONE(txt);
 #undef OR_NONE
     return (PyObject *)h;
 }
@@ -2245,26 +2366,28 @@ static PyObject *search_projected(CollObject *self, vex_collection *c,
     PyEval_RestoreThread(ts_);
     if (rc != VEX_OK)
         return coll_raise(rc, msg);
-    PyObject *ids, *dist, *meta, *pay, *vec;
+    PyObject *ids, *dist, *meta, *pay, *vec, *txt;
     if (hits_arrays_1(vex_results_hits(r), vex_results_count(r), &ids, &dist) <
         0)
         return NULL;
-    if (results_project(self, r, with, &meta, &pay, &vec) < 0) {
+    if (results_project(self, r, with, &meta, &pay, &vec, &txt) < 0) {
         Py_DECREF(ids);
         Py_DECREF(dist);
         return NULL;
     }
-    return hits_new(ids, dist, NULL, meta, pay, vec);
+    return hits_new(ids, dist, NULL, meta, pay, vec, txt);
 }
 
 static PyObject *coll_search(CollObject *self, PyObject *const *args,
                              Py_ssize_t nargs, PyObject *kwnames)
 {
     /* Parsed by hand (vectorcall): this is the hot path. */
-    static const char *const names[] = {"query", "k",       "where",
-                                        "ef",    "include", "threads"};
-    PyObject *v[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
-    if (search_args(names, 6, args, nargs, kwnames, v) < 0)
+    static const char *const names[] = {
+        "query",     "k",    "where",  "ef",          "include",
+        "threads",   "text", "fusion", "text_weight", "vector_weight",
+        "beam_width"};
+    PyObject *v[11] = {NULL};
+    if (search_args(names, 11, args, nargs, kwnames, v) < 0)
         return NULL;
     size_t k = 10;
     vex_search_params sp;
@@ -2272,10 +2395,60 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
     unsigned with = 0;
     if ((v[1] && get_k(v[1], &k) < 0) ||
         get_u32(v[3], "ef", &sp.ef_search) < 0 ||
-        get_u32(v[5], "threads", &sp.n_threads) < 0)
+        get_u32(v[5], "threads", &sp.n_threads) < 0 ||
+        get_u32(v[10], "beam_width", &sp.beam_width) < 0)
         return NULL;
     if (v[4] && (with = parse_include(v[4])) == (unsigned)-1)
         return NULL;
+    if (v[6] && v[6] != Py_None) {
+        /* keyword or hybrid search: the query text (held by v[6], a str
+         * the caller owns for the call) */
+        if (!PyUnicode_Check(v[6])) {
+            PyErr_SetString(PyExc_TypeError, "text must be a str");
+            return NULL;
+        }
+        if (!(sp.text = PyUnicode_AsUTF8(v[6])))
+            return NULL;
+    }
+    if (v[7] && v[7] != Py_None) {
+        const char *f = PyUnicode_Check(v[7]) ? PyUnicode_AsUTF8(v[7]) : NULL;
+        if (f && !strcmp(f, "rrf"))
+            sp.fusion = VEX_FUSION_RRF;
+        else if (f && !strcmp(f, "sum"))
+            sp.fusion = VEX_FUSION_SUM;
+        else {
+            PyErr_Clear();
+            raise_invalid("fusion is \"rrf\" or \"sum\"");
+            return NULL;
+        }
+        if (!sp.text) {
+            raise_invalid("fusion applies to a hybrid search (give text=)");
+            return NULL;
+        }
+    }
+    if ((v[8] && v[8] != Py_None) || (v[9] && v[9] != Py_None)) {
+        double tw = v[8] && v[8] != Py_None ? PyFloat_AsDouble(v[8]) : 1.0;
+        double vw = v[9] && v[9] != Py_None ? PyFloat_AsDouble(v[9]) : 1.0;
+        if (PyErr_Occurred())
+            return NULL;
+        sp.text_weight = (float)tw;
+        sp.vector_weight = (float)vw;
+    }
+    if (sp.text && v[0] == Py_None) {
+        /* keyword only: one query, no vector */
+        vex_collection *c = coll_enter(self);
+        if (!c)
+            return NULL;
+        PyObject *result = NULL;
+        vex_results *r = NULL;
+        if (vex_results_create(NULL, &r) != VEX_OK)
+            PyErr_NoMemory();
+        else
+            result = search_projected(self, c, NULL, k, &sp, with, r);
+        vex_results_free(r);
+        coll_leave(self);
+        return result;
+    }
     vex_collection *c = coll_enter(self);
     if (!c)
         return NULL;
@@ -2299,7 +2472,7 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
     const char *qp = PyArray_DATA(q);
     char msg[MSG_MAX] = "";
     int rc;
-    if (with) {
+    if (with || (batch && sp.text)) { /* hybrid batches: one by one */
         if (vex_results_create(NULL, &r) != VEX_OK) {
             PyErr_NoMemory();
             goto done;
@@ -2309,9 +2482,10 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
             goto done;
         }
         /* A batch with projections: one projected search per query. */
-        PyObject *lists[5] = {PyList_New(nq), PyList_New(nq), PyList_New(nq),
-                              PyList_New(nq), PyList_New(nq)};
-        int ok = lists[0] && lists[1] && lists[2] && lists[3] && lists[4];
+        PyObject *lists[6] = {PyList_New(nq), PyList_New(nq), PyList_New(nq),
+                              PyList_New(nq), PyList_New(nq), PyList_New(nq)};
+        int ok = lists[0] && lists[1] && lists[2] && lists[3] && lists[4] &&
+                 lists[5];
         for (npy_intp i = 0; ok && i < nq; i++) {
             HitsObject *h = (HitsObject *)search_projected(
                 self, c, qp + (size_t)i * self->vsize, k, &sp, with, r);
@@ -2319,9 +2493,9 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
                 ok = 0;
                 break;
             }
-            PyObject *parts[5] = {h->ids, h->distances, h->metadata,
-                                  h->payloads, h->vectors};
-            for (int j = 0; j < 5; j++) {
+            PyObject *parts[6] = {h->ids,      h->distances, h->metadata,
+                                  h->payloads, h->vectors,   h->texts};
+            for (int j = 0; j < 6; j++) {
                 Py_INCREF(parts[j]);
                 PyList_SET_ITEM(lists[j], i, parts[j]);
             }
@@ -2357,12 +2531,14 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
                     Py_XINCREF(m);
                     Py_XINCREF(p);
                     Py_XINCREF(vv);
-                    result = hits_new(ids, dist, counts, m, p, vv);
+                    PyObject *tt = (with & VEX_WITH_TEXT) ? lists[5] : NULL;
+                    Py_XINCREF(tt);
+                    result = hits_new(ids, dist, counts, m, p, vv, tt);
                 }
                 PyMem_Free(all);
             }
         }
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < 6; j++)
             Py_XDECREF(lists[j]);
         goto done;
     }
@@ -2388,7 +2564,7 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
         }
         PyObject *ids, *dist;
         if (hits_arrays_1(hits, n, &ids, &dist) == 0)
-            result = hits_new(ids, dist, NULL, NULL, NULL, NULL);
+            result = hits_new(ids, dist, NULL, NULL, NULL, NULL, NULL);
         goto done;
     }
     heap = PyMem_Malloc(((size_t)nq * k + 1) * sizeof *heap);
@@ -2411,7 +2587,7 @@ static PyObject *coll_search(CollObject *self, PyObject *const *args,
     {
         PyObject *ids, *dist, *counts;
         if (hits_arrays_2(heap, nh, (size_t)nq, k, &ids, &dist, &counts) == 0)
-            result = hits_new(ids, dist, counts, NULL, NULL, NULL);
+            result = hits_new(ids, dist, counts, NULL, NULL, NULL, NULL);
     }
 done:
     vex_results_free(r);
@@ -2438,9 +2614,9 @@ static PyObject *coll_get(CollObject *self, PyObject *args, PyObject *kw)
     vex_collection *c = coll_enter(self);
     if (!c)
         return NULL;
-    PyObject *result = NULL, *vec = NULL, *md = NULL, *pay = NULL;
+    PyObject *result = NULL, *vec = NULL, *md = NULL, *pay = NULL, *txt = NULL;
     vex_meta *m = NULL;
-    char *pbuf = NULL;
+    char *pbuf = NULL, *tbuf = NULL;
     char msg[MSG_MAX] = "";
     int rc = VEX_OK;
     npy_intp dims[1] = {(npy_intp)self->row};
@@ -2454,7 +2630,7 @@ static PyObject *coll_get(CollObject *self, PyObject *args, PyObject *kw)
     /* The vector (always: it tells whether the record exists), then the
      * metadata and the payload, each a read of the latest snapshot. */
     void *vp = PyArray_DATA((PyArrayObject *)vec);
-    size_t plen = 0;
+    size_t plen = 0, tlen = 0;
     PyThreadState *ts_ = PyEval_SaveThread();
     rc = vex_get(c, id, vp);
     if (rc == VEX_OK && (with & VEX_WITH_META))
@@ -2467,6 +2643,16 @@ static PyObject *coll_get(CollObject *self, PyObject *args, PyObject *kw)
                 rc = VEX_NOMEM;
             else
                 rc = vex_get_payload(c, id, pbuf, plen, &plen);
+        }
+    }
+    if (rc == VEX_OK && (with & VEX_WITH_TEXT)) {
+        rc = vex_get_text(c, id, NULL, 0, &tlen);
+        if (rc == VEX_OK && tlen) {
+            tbuf = malloc(tlen);
+            if (!tbuf)
+                rc = VEX_NOMEM;
+            else
+                rc = vex_get_text(c, id, tbuf, tlen, &tlen);
         }
     }
     if (rc != VEX_OK)
@@ -2486,6 +2672,11 @@ static PyObject *coll_get(CollObject *self, PyObject *args, PyObject *kw)
         if (!pay)
             goto done;
     }
+    if ((with & VEX_WITH_TEXT) && tlen) {
+        txt = PyUnicode_DecodeUTF8(tbuf, (Py_ssize_t)tlen, "strict");
+        if (!txt)
+            goto done;
+    }
     {
         RecordObject *rec = PyObject_New(RecordObject, &RecordType);
         if (!rec)
@@ -2500,17 +2691,20 @@ static PyObject *coll_get(CollObject *self, PyObject *args, PyObject *kw)
         }
         rec->metadata = md ? md : (Py_INCREF(Py_None), Py_None);
         rec->payload = pay ? pay : (Py_INCREF(Py_None), Py_None);
-        md = pay = NULL;
+        rec->text = txt ? txt : (Py_INCREF(Py_None), Py_None);
+        md = pay = txt = NULL;
         result = (PyObject *)rec;
         if (!rec->id)
             Py_CLEAR(result);
     }
 done:
     free(pbuf);
+    free(tbuf);
     vex_meta_free(m);
     Py_XDECREF(vec);
     Py_XDECREF(md);
     Py_XDECREF(pay);
+    Py_XDECREF(txt);
     coll_leave(self);
     return result;
 }
@@ -2678,7 +2872,10 @@ static PyObject *coll_stats(CollObject *self, PyObject *unused)
              {"compactions", st.compactions},
              {"compacted_rows", st.compacted_rows},
              {"write_stalls", st.write_stalls},
-             {"payload_bytes", st.payload_bytes}};
+             {"payload_bytes", st.payload_bytes},
+             {"diskann_segments", st.diskann_segments},
+             {"diskann_resident_bytes", st.diskann_resident_bytes},
+             {"diskann_cache_bytes", st.diskann_cache_bytes}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         if (dict_set_u64(d, f[i].k, f[i].v) < 0) {
             Py_DECREF(d);
@@ -2724,6 +2921,25 @@ static PyObject *coll_config(CollObject *self, void *unused)
           PyDict_SetItemString(d, "schema", schema) < 0 ||
           PyDict_SetItemString(d, "schema_closed",
                                cfg.schema_closed ? Py_True : Py_False) < 0;
+    bad = bad ||
+          dict_set_u64(d, "diskann_min_rows", cfg.diskann_min_rows) < 0 ||
+          dict_set_u64(d, "diskann_r", cfg.diskann_r) < 0 ||
+          dict_set_u64(d, "diskann_l", cfg.diskann_l) < 0 ||
+          dict_set_u64(d, "diskann_pq_m", cfg.diskann_pq_m) < 0;
+    if (!bad) {
+        PyObject *a = PyFloat_FromDouble((double)cfg.diskann_alpha);
+        bad = !a || PyDict_SetItemString(d, "diskann_alpha", a) < 0;
+        Py_XDECREF(a);
+    }
+    if (!bad && !cfg.text)
+        bad = PyDict_SetItemString(d, "text", Py_None) < 0;
+    else if (!bad)
+        bad = dict_set_str(d, "text",
+                           cfg.text_stemmer && cfg.text_stopwords
+                               ? "porter,stopwords"
+                           : cfg.text_stemmer   ? "porter"
+                           : cfg.text_stopwords ? "stopwords"
+                                                : "plain") < 0;
     Py_XDECREF(schema);
     if (bad) {
         Py_XDECREF(d);

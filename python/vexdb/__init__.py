@@ -57,7 +57,7 @@ __all__ = [
 
 def open(path, *, create=True, read_only=False, durability="group",
          threads=0, background_threads=None, memtable_bytes=None,
-         flush_on_close=True):
+         flush_on_close=True, diskann_cache_bytes=0):
     """Open (by default creating) the database in directory `path`.
 
     create: make the directory and an empty database when missing.
@@ -68,6 +68,8 @@ def open(path, *, create=True, read_only=False, durability="group",
       and compaction threads (None = the library default, 2).
     memtable_bytes: memtable size before a flush (None = 64 MiB).
     flush_on_close: flush memtables to indexed segments on close.
+    diskann_cache_bytes: RAM budget for the node caches of DiskANN
+      segments (0 = none; docs/diskann.md).
 
     Returns a Database; use it in a with-block to close it.
     """
@@ -75,7 +77,8 @@ def open(path, *, create=True, read_only=False, durability="group",
                     durability=durability, threads=threads,
                     background_threads=background_threads,
                     memtable_bytes=memtable_bytes,
-                    flush_on_close=flush_on_close)
+                    flush_on_close=flush_on_close,
+                    diskann_cache_bytes=diskann_cache_bytes)
 
 
 def Field(type, required=False):

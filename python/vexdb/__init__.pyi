@@ -18,7 +18,7 @@ _Path = Union[str, bytes, os.PathLike]
 _Ids = Union[int, Sequence[int], npt.ArrayLike]
 _Vectors = npt.ArrayLike
 _Where = Union[str, "Filter", Expr, None]
-_Include = Iterable[Literal["metadata", "payload", "vector"]]
+_Include = Iterable[Literal["metadata", "payload", "vector", "text"]]
 _MetaValue = Union[None, bool, int, float, str, List[str]]
 _Meta = Dict[str, _MetaValue]
 _SchemaType = Union[type, str, Tuple[Union[type, str], bool]]
@@ -43,7 +43,7 @@ def simd() -> str: ...
 def open(path: _Path, *, create: bool = ..., read_only: bool = ...,
          durability: Literal["group", "full", "none"] = ..., threads: int = ...,
          background_threads: Optional[int] = ..., memtable_bytes: Optional[int] = ...,
-         flush_on_close: bool = ...) -> Database: ...
+         flush_on_close: bool = ..., diskann_cache_bytes: int = ...) -> Database: ...
 def Field(type: Union[type, str], required: bool = ...) -> Tuple[Union[type, str], bool]: ...
 
 class Hits:
@@ -52,6 +52,7 @@ class Hits:
     counts: Optional[np.ndarray]
     metadata: Optional[List[Any]]
     payloads: Optional[List[Any]]
+    texts: Optional[List[Any]]
     vectors: Optional[Any]
     def __len__(self) -> int: ...
 
@@ -60,6 +61,7 @@ class Record:
     vector: Optional[np.ndarray]
     metadata: Optional[_Meta]
     payload: Optional[bytes]
+    text: Optional[str]
 
 class Filter: ...
 
@@ -70,17 +72,25 @@ class Database:
     def __init__(self, path: _Path, *, create: bool = ..., read_only: bool = ...,
                  durability: str = ..., threads: int = ...,
                  background_threads: Optional[int] = ...,
-                 memtable_bytes: Optional[int] = ..., flush_on_close: bool = ...) -> None: ...
+                 memtable_bytes: Optional[int] = ..., flush_on_close: bool = ...,
+                 diskann_cache_bytes: int = ...) -> None: ...
     def create_collection(self, name: str, dim: int, metric: str = ..., index: str = ...,
                           quant: Optional[str] = ..., schema: Optional[Dict[str, _SchemaType]] = ...,
                           *, M: int = ..., ef_construction: int = ..., ef_search: int = ...,
-                          seed: int = ..., elem: str = ..., schema_closed: bool = ...) -> Collection: ...
+                          seed: int = ..., elem: str = ..., schema_closed: bool = ...,
+                          text: Union[bool, str] = ..., diskann_min_rows: int = ...,
+                          diskann_r: int = ..., diskann_l: int = ...,
+                          diskann_alpha: float = ..., diskann_pq_m: int = ...) -> Collection: ...
     def get_or_create_collection(self, name: str, dim: int, metric: str = ..., index: str = ...,
                                  quant: Optional[str] = ...,
                                  schema: Optional[Dict[str, _SchemaType]] = ...,
                                  *, M: int = ..., ef_construction: int = ..., ef_search: int = ...,
                                  seed: int = ..., elem: str = ...,
-                                 schema_closed: bool = ...) -> Collection: ...
+                                 schema_closed: bool = ...,
+                                 text: Union[bool, str] = ..., diskann_min_rows: int = ...,
+                                 diskann_r: int = ..., diskann_l: int = ...,
+                                 diskann_alpha: float = ...,
+                                 diskann_pq_m: int = ...) -> Collection: ...
     def collection(self, name: str) -> Collection: ...
     def collections(self) -> List[str]: ...
     def drop_collection(self, name: str) -> None: ...
@@ -98,14 +108,19 @@ class Collection:
     config: Dict[str, Any]
     def upsert(self, ids: _Ids, vectors: _Vectors,
                metadata: Union[None, _Meta, Sequence[Optional[_Meta]]] = ...,
-               payloads: Union[None, bytes, str, Sequence[Union[None, bytes, str]]] = ...) -> int: ...
+               payloads: Union[None, bytes, str, Sequence[Union[None, bytes, str]]] = ...,
+               texts: Union[None, str, Sequence[Optional[str]]] = ...) -> int: ...
     def insert(self, ids: _Ids, vectors: _Vectors,
                metadata: Union[None, _Meta, Sequence[Optional[_Meta]]] = ...,
-               payloads: Union[None, bytes, str, Sequence[Union[None, bytes, str]]] = ...) -> int: ...
+               payloads: Union[None, bytes, str, Sequence[Union[None, bytes, str]]] = ...,
+               texts: Union[None, str, Sequence[Optional[str]]] = ...) -> int: ...
     def delete(self, ids: Optional[_Ids] = ..., *, where: _Where = ...) -> int: ...
     def update_metadata(self, id: int, metadata: Optional[_Meta]) -> None: ...
-    def search(self, query: _Vectors, k: int = ..., *, where: _Where = ..., ef: int = ...,
-               include: _Include = ..., threads: int = ...) -> Hits: ...
+    def search(self, query: Optional[_Vectors], k: int = ..., *, where: _Where = ...,
+               ef: int = ..., include: _Include = ..., threads: int = ...,
+               text: Optional[str] = ..., fusion: Literal["rrf", "sum"] = ...,
+               text_weight: float = ..., vector_weight: float = ...,
+               beam_width: int = ...) -> Hits: ...
     def get(self, id: int, include: _Include = ...) -> Record: ...
     def count(self, where: _Where = ...) -> int: ...
     def filter(self, where: Union[str, Expr]) -> Filter: ...

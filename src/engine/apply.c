@@ -53,21 +53,24 @@ static int end_row(vex_collection *c, uint64_t id, uint64_t seq,
     return VEX_OK;
 }
 
-/* The vector and payload of the live row of `id` (leader, apply.mu
- * held), for a metadata-only update: the vector copied into
- * c->lead.vecbuf, the payload pointing into the source (valid while the
- * apply lock keeps the version; *pay NULL and *pay_len 0 when it has
- * none): the row the apply-lock holder sees, i.e. visible at the largest
- * sequence number (ended or deleted at any sequence counts as gone).
- * VEX_NOTFOUND when there is none. `vec` may be NULL (payload only). */
+/* The vector, payload and text of the live row of `id` (leader,
+ * apply.mu held), for a metadata-only update: the vector copied into
+ * c->lead.vecbuf, the payload and text pointing into the source (valid
+ * while the apply lock keeps the version; NULL and 0 when it has none): the row
+ * the apply-lock holder sees, i.e. visible at the largest sequence number
+ * (ended or deleted at any sequence counts as gone). VEX_NOTFOUND when there is
+ * none. `vec` may be NULL (payload only). */
 int vx_coll_live_row(vex_collection *c, uint64_t id, const void **vec,
-                     const unsigned char **pay, size_t *pay_len)
+                     const unsigned char **pay, size_t *pay_len,
+                     const char **txt, size_t *txt_len)
 {
     const version *v = c->ver.cur;
     uint64_t ref;
     VX_ASSERT_HELD(&c->apply.mu);
     *pay = NULL;
     *pay_len = 0;
+    *txt = NULL;
+    *txt_len = 0;
     for (uint32_t i = 0; i < v->n_src; i++) {
         const vx_source *src = &v->src[i];
         const void *p = NULL;
@@ -81,6 +84,8 @@ int vx_coll_live_row(vex_collection *c, uint64_t id, const void **vec,
         if (rc == VEX_OK)
             rc = src->m->payload(src->self, ref, &p, pay_len, &c->err);
         *pay = p;
+        if (rc == VEX_OK)
+            rc = src->m->text(src->self, ref, txt, txt_len, &c->err);
         return rc;
     }
     return vx_err_set(&c->err, VEX_NOTFOUND,
@@ -121,6 +126,11 @@ int vx_coll_apply_op(vex_collection *c, const vx_op *op, uint64_t seq)
         return vx_err_set(&c->err, VEX_INTERNAL,
                           "operation %d on id %llu has no vector", op->kind,
                           (unsigned long long)id);
+    if (op->txt_len > 0 && !c->cfg.text)
+        return vx_err_set(&c->err, VEX_CORRUPT,
+                          "%s of id %llu carries a text but the collection "
+                          "has no text field",
+                          vx_logrec_op_name(op->kind), (unsigned long long)id);
     if ((vec = vx_coll_vec_aligned(c, vec)) == NULL)
         return vx_coll_nomem(c);
     if (op->meta_len > 0) {
@@ -139,7 +149,8 @@ int vx_coll_apply_op(vex_collection *c, const vx_op *op, uint64_t seq)
             return rc;
         }
     }
-    rc = vx_mt_put(a, id, vec, rec, op->pay, op->pay_len, seq, &ended_here);
+    rc = vx_mt_put(a, id, vec, rec, op->pay, op->pay_len, op->txt, op->txt_len,
+                   seq, &ended_here);
     if (rc != VEX_OK) {
         vx_vm_record_free(rec, c->mem);
         return vx_err_set(&c->err, rc, "memtable: out of memory");

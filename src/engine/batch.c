@@ -15,6 +15,7 @@
 
 #include "engine/coll_int.h"
 #include "engine/logrec.h"
+#include "text/text.h"
 #include "engine/meta_api.h"
 #include "meta/value.h"
 #include "util/endian.h"
@@ -94,7 +95,8 @@ void vex_batch_clear(vex_batch *b)
 }
 
 static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
-                     const vex_meta *meta, const void *pay, size_t pay_len)
+                     const vex_meta *meta, const void *pay, size_t pay_len,
+                     const char *txt, size_t txt_len)
 {
     const vm_record *rec = vx_meta_record(meta);
     size_t need, meta_len = 0, extra;
@@ -109,11 +111,32 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
     if (vx_coll_check_payload(pay, pay_len, vx_logrec_op_name(kind), b->n, id,
                               msg, sizeof msg) != VEX_OK)
         return batch_fail(b, VEX_INVALID, "%s", msg);
+    if (txt_len > VEX_MAX_TEXT || (txt_len && txt == NULL))
+        return batch_fail(b, VEX_INVALID,
+                          "%s of id %llu (operation %zu): text of %zu bytes "
+                          "at %p (at most VEX_MAX_TEXT, %u, not NULL)",
+                          vx_logrec_op_name(kind), (unsigned long long)id, b->n,
+                          txt_len, (const void *)txt, (unsigned)VEX_MAX_TEXT);
+    if (txt_len) {
+        vex_err e;
+        int rc;
+        vx_err_init(&e);
+        rc = vx_text_check_utf8(txt, txt_len, "text", &e);
+        if (rc != VEX_OK) {
+            vx_err_copy(&e, msg, sizeof msg);
+            vx_err_destroy(&e);
+            return batch_fail(
+                b, VEX_INVALID, "%s of id %llu (operation %zu): %s",
+                vx_logrec_op_name(kind), (unsigned long long)id, b->n, msg);
+        }
+        vx_err_destroy(&e);
+    }
     if (vx_vm_record_n_fields(rec) > 0 || kind == VX_OP_SETMETA)
         meta_len = vx_vm_record_encoded_size(rec);
     if (kind == VX_OP_INSERT || kind == VX_OP_UPSERT)
-        kind = vx_logrec_put_kind(kind == VX_OP_INSERT, meta_len, pay_len);
-    need = vx_logrec_op_size(b->vec_bytes, kind, meta_len, pay_len);
+        kind = vx_logrec_put_kind(kind == VX_OP_INSERT, meta_len, pay_len,
+                                  txt_len);
+    need = vx_logrec_op_size(b->vec_bytes, kind, meta_len, pay_len, txt_len);
     extra = kind == VX_OP_SETMETA ? b->vec_bytes : 0;
     if (b->logged + need + extra > VX_BATCH_MAX_BYTES)
         return batch_fail(
@@ -141,10 +164,13 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
     op.meta_len = meta_len;
     op.pay = pay;
     op.pay_len = pay_len;
+    op.txt = txt;
+    op.txt_len = txt_len;
     vx_logrec_op_encode(b->buf + b->len, &op, b->vec_bytes);
     if (meta_len) {
-        size_t at =
-            need - meta_len - (vx_logrec_kind_has_payload(kind) ? pay_len : 0);
+        size_t at = need - meta_len -
+                    (vx_logrec_kind_has_payload(kind) ? pay_len : 0) -
+                    (vx_logrec_kind_has_text(kind) ? txt_len : 0);
         vx_vm_record_encode(rec, b->buf + b->len + at);
     }
     b->len += need;
@@ -155,34 +181,34 @@ static int batch_add(vex_batch *b, int kind, uint64_t id, const void *vec,
 
 int vex_batch_insert(vex_batch *b, uint64_t id, const void *vector)
 {
-    return batch_add(b, VX_OP_INSERT, id, vector, NULL, NULL, 0);
+    return batch_add(b, VX_OP_INSERT, id, vector, NULL, NULL, 0, NULL, 0);
 }
 
 int vex_batch_upsert(vex_batch *b, uint64_t id, const void *vector)
 {
-    return batch_add(b, VX_OP_UPSERT, id, vector, NULL, NULL, 0);
+    return batch_add(b, VX_OP_UPSERT, id, vector, NULL, NULL, 0, NULL, 0);
 }
 
 int vex_batch_delete(vex_batch *b, uint64_t id)
 {
-    return batch_add(b, VX_OP_DELETE, id, NULL, NULL, NULL, 0);
+    return batch_add(b, VX_OP_DELETE, id, NULL, NULL, NULL, 0, NULL, 0);
 }
 
 int vex_batch_insert_meta(vex_batch *b, uint64_t id, const void *vector,
                           const vex_meta *meta)
 {
-    return batch_add(b, VX_OP_INSERT, id, vector, meta, NULL, 0);
+    return batch_add(b, VX_OP_INSERT, id, vector, meta, NULL, 0, NULL, 0);
 }
 
 int vex_batch_upsert_meta(vex_batch *b, uint64_t id, const void *vector,
                           const vex_meta *meta)
 {
-    return batch_add(b, VX_OP_UPSERT, id, vector, meta, NULL, 0);
+    return batch_add(b, VX_OP_UPSERT, id, vector, meta, NULL, 0, NULL, 0);
 }
 
 int vex_batch_update_meta(vex_batch *b, uint64_t id, const vex_meta *meta)
 {
-    return batch_add(b, VX_OP_SETMETA, id, NULL, meta, NULL, 0);
+    return batch_add(b, VX_OP_SETMETA, id, NULL, meta, NULL, 0, NULL, 0);
 }
 
 static int batch_record(vex_batch *b, int kind, const vex_record *r)
@@ -199,7 +225,7 @@ static int batch_record(vex_batch *b, int kind, const vex_record *r)
                           "vex_record_init)",
                           r->struct_size);
     return batch_add(b, kind, r->id, r->vector, r->meta, r->payload,
-                     r->payload_len);
+                     r->payload_len, r->text, r->text_len);
 }
 
 int vex_batch_insert_record(vex_batch *b, const vex_record *r)
@@ -244,9 +270,11 @@ int vex_batch_commit(vex_collection *c, const vex_batch *b)
         vec = op.vec;
         meta = op.meta;
         meta_len = op.meta_len;
-        if (vx_logrec_kind_has_vec(kind) &&
-            vx_coll_check_vec(c, vec, vx_logrec_op_name(kind), i, id, msg,
-                              sizeof msg) != VEX_OK)
+        if ((vx_logrec_kind_has_vec(kind) &&
+             vx_coll_check_vec(c, vec, vx_logrec_op_name(kind), i, id, msg,
+                               sizeof msg) != VEX_OK) ||
+            vx_coll_check_text(c, op.txt, op.txt_len, vx_logrec_op_name(kind),
+                               i, id, msg, sizeof msg) != VEX_OK)
             return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
         if (kind != VX_OP_DELETE && c->schema) {
             vm_record *rec = NULL;

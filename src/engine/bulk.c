@@ -87,14 +87,14 @@ static int check_ids(vex_collection *c, size_t n, const uint64_t *ids)
 /* Record i's operation: its kind and encoded size (metadata size in
  * *meta_len). */
 static size_t op_bytes(const vex_collection *c, int insert,
-                       const vex_meta *meta, size_t pay_len, int *kind,
-                       size_t *meta_len)
+                       const vex_meta *meta, size_t pay_len, size_t txt_len,
+                       int *kind, size_t *meta_len)
 {
     const vm_record *rec = vx_meta_record(meta);
     *meta_len =
         vx_vm_record_n_fields(rec) > 0 ? vx_vm_record_encoded_size(rec) : 0;
-    *kind = vx_logrec_put_kind(insert, *meta_len, pay_len);
-    return vx_logrec_op_size(c->vec_bytes, *kind, *meta_len, pay_len);
+    *kind = vx_logrec_put_kind(insert, *meta_len, pay_len, txt_len);
+    return vx_logrec_op_size(c->vec_bytes, *kind, *meta_len, pay_len, txt_len);
 }
 
 /* The first pass: every record valid; *max_chunk the largest chunk's
@@ -102,7 +102,7 @@ static size_t op_bytes(const vex_collection *c, int insert,
 static int check_all(vex_collection *c, int insert, size_t n,
                      const uint64_t *ids, const unsigned char *vecs,
                      const vex_meta *const *metas, const vex_payload *pays,
-                     size_t *max_chunk)
+                     const vex_payload *txts, size_t *max_chunk)
 {
     const char *what = insert ? "insert" : "upsert";
     char msg[VEX_ERRMSG_MAX];
@@ -111,17 +111,20 @@ static int check_all(vex_collection *c, int insert, size_t n,
     for (size_t i = 0; i < n; i++) {
         const vex_meta *meta = metas ? metas[i] : NULL;
         size_t pl = pays ? pays[i].len : 0, ml, need;
+        size_t tl = txts ? txts[i].len : 0;
         int kind;
         if (vx_coll_check_vec(c, vecs + i * c->vec_bytes, what, i, ids[i], msg,
                               sizeof msg) != VEX_OK ||
             (pays && vx_coll_check_payload(pays[i].data, pl, what, i, ids[i],
-                                           msg, sizeof msg) != VEX_OK))
+                                           msg, sizeof msg) != VEX_OK) ||
+            (txts && vx_coll_check_text(c, txts[i].data, tl, what, i, ids[i],
+                                        msg, sizeof msg) != VEX_OK))
             return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
         if (vx_coll_check_meta(c, vx_meta_record(meta),
                                insert ? VX_OP_INSERT : VX_OP_UPSERT, ids[i], i,
                                msg, sizeof msg) != VEX_OK)
             return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
-        need = op_bytes(c, insert, meta, pl, &kind, &ml);
+        need = op_bytes(c, insert, meta, pl, tl, &kind, &ml);
         if (chunk + need > VX_BATCH_MAX_BYTES)
             chunk = 0;
         chunk += need;
@@ -133,7 +136,8 @@ static int check_all(vex_collection *c, int insert, size_t n,
 
 static int many(vex_collection *c, int insert, size_t n, const uint64_t *ids,
                 const void *vectors, const vex_meta *const *metas,
-                const vex_payload *pays, size_t *n_done)
+                const vex_payload *pays, const vex_payload *txts,
+                size_t *n_done)
 {
     const unsigned char *vecs = vectors;
     unsigned char *buf = NULL;
@@ -148,7 +152,7 @@ static int many(vex_collection *c, int insert, size_t n, const uint64_t *ids,
     if (ids == NULL || vectors == NULL)
         return vx_err_set(&c->err, VEX_MISUSE, "%s is NULL for %zu records",
                           ids == NULL ? "ids" : "vectors", n);
-    rc = check_all(c, insert, n, ids, vecs, metas, pays, &cap);
+    rc = check_all(c, insert, n, ids, vecs, metas, pays, txts, &cap);
     if (rc != VEX_OK)
         return rc;
     buf = vx_mem_alloc(c->mem, cap);
@@ -160,8 +164,9 @@ static int many(vex_collection *c, int insert, size_t n, const uint64_t *ids,
         for (; i < n; i++) {
             const vex_meta *meta = metas ? metas[i] : NULL;
             size_t pl = pays ? pays[i].len : 0, ml, need;
+            size_t tl = txts ? txts[i].len : 0;
             vx_op op;
-            need = op_bytes(c, insert, meta, pl, &op.kind, &ml);
+            need = op_bytes(c, insert, meta, pl, tl, &op.kind, &ml);
             if (len + need > cap)
                 break;
             op.id = ids[i];
@@ -170,10 +175,12 @@ static int many(vex_collection *c, int insert, size_t n, const uint64_t *ids,
             op.meta_len = ml;
             op.pay = pl ? pays[i].data : NULL;
             op.pay_len = pl;
+            op.txt = tl ? txts[i].data : NULL;
+            op.txt_len = tl;
             vx_logrec_op_encode(buf + len, &op, c->vec_bytes);
             if (ml)
                 vx_vm_record_encode(vx_meta_record(meta),
-                                    buf + len + need - ml - pl);
+                                    buf + len + need - ml - pl - tl);
             len += need;
         }
         memset(&w, 0, sizeof w);
@@ -192,12 +199,28 @@ int vex_insert_many(vex_collection *c, size_t n, const uint64_t *ids,
                     const void *vectors, const vex_meta *const *metas,
                     const vex_payload *payloads, size_t *n_done)
 {
-    return many(c, 1, n, ids, vectors, metas, payloads, n_done);
+    return many(c, 1, n, ids, vectors, metas, payloads, NULL, n_done);
 }
 
 int vex_upsert_many(vex_collection *c, size_t n, const uint64_t *ids,
                     const void *vectors, const vex_meta *const *metas,
                     const vex_payload *payloads, size_t *n_done)
 {
-    return many(c, 0, n, ids, vectors, metas, payloads, n_done);
+    return many(c, 0, n, ids, vectors, metas, payloads, NULL, n_done);
+}
+
+int vex_insert_many_text(vex_collection *c, size_t n, const uint64_t *ids,
+                         const void *vectors, const vex_meta *const *metas,
+                         const vex_payload *payloads, const vex_payload *texts,
+                         size_t *n_done)
+{
+    return many(c, 1, n, ids, vectors, metas, payloads, texts, n_done);
+}
+
+int vex_upsert_many_text(vex_collection *c, size_t n, const uint64_t *ids,
+                         const void *vectors, const vex_meta *const *metas,
+                         const vex_payload *payloads, const vex_payload *texts,
+                         size_t *n_done)
+{
+    return many(c, 0, n, ids, vectors, metas, payloads, texts, n_done);
 }

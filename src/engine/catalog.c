@@ -74,6 +74,50 @@ void(vex_collection_config_init)(vex_collection_config *cfg)
     vex_collection_config_init_size(cfg, VX_ABI_COLLECTION_CONFIG.ends[0]);
 }
 
+/* The DiskANN settings: checked, defaults resolved (0 = default). */
+static int resolve_dann(vex_db *db, const vex_collection_config *cfg,
+                        man_config *mc)
+{
+    uint32_t bits;
+    memcpy(&bits, &cfg->diskann_alpha, sizeof bits);
+    if (cfg->diskann_min_rows == 0) {
+        if (cfg->diskann_r || cfg->diskann_l || cfg->diskann_pq_m || bits)
+            return vx_err_set(&db->err, VEX_INVALID,
+                              "diskann_r, diskann_l, diskann_alpha and "
+                              "diskann_pq_m must be 0 without "
+                              "diskann_min_rows");
+        return VEX_OK;
+    }
+    if (cfg->elem != VEX_ELEM_F32 ||
+        (cfg->metric != VEX_METRIC_L2 && cfg->metric != VEX_METRIC_COSINE))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "diskann_min_rows: DiskANN segments hold float32 "
+                          "vectors under l2 or cosine, not %s",
+                          vex_metric_name(cfg->metric));
+    mc->dann_min_rows = cfg->diskann_min_rows;
+    mc->dann_r = cfg->diskann_r ? cfg->diskann_r : 64;
+    mc->dann_l = cfg->diskann_l ? cfg->diskann_l : 100;
+    mc->dann_alpha = bits ? cfg->diskann_alpha : 1.2f;
+    mc->dann_pq_m = cfg->diskann_pq_m ? cfg->diskann_pq_m : (cfg->dim + 3) / 4;
+    if (mc->dann_r < 4 || mc->dann_r > 256)
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "diskann_r is %u, must be 0 or 4..256",
+                          cfg->diskann_r);
+    if (mc->dann_l < mc->dann_r || mc->dann_l > 4096)
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "diskann_l is %u, must be 0 or diskann_r (%u)..4096",
+                          cfg->diskann_l, mc->dann_r);
+    if (!(mc->dann_alpha >= 1.0f && mc->dann_alpha <= 2.0f))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "diskann_alpha is %g, must be 0 or 1..2",
+                          (double)cfg->diskann_alpha);
+    if (mc->dann_pq_m > cfg->dim)
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "diskann_pq_m is %u, must be 0 or 1..dim (%u)",
+                          cfg->diskann_pq_m, cfg->dim);
+    return VEX_OK;
+}
+
 /* Validate a configuration and resolve it into what the manifest stores. */
 static int resolve_config(vex_db *db, const char *name,
                           const vex_collection_config *cfg, man_config *mc)
@@ -124,8 +168,20 @@ static int resolve_config(vex_db *db, const char *name,
                           "built without zstd (vex_features() has no "
                           "VEX_FEATURE_ZSTD)");
     mc->compression = (uint32_t)cfg->compression;
+    if (cfg->text > 1 || cfg->text_stemmer > VEX_STEMMER_PORTER ||
+        cfg->text_stopwords > 1 ||
+        (!cfg->text && (cfg->text_stemmer || cfg->text_stopwords)))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "text %u, text_stemmer %u, text_stopwords %u: text "
+                          "must be 0 or 1, text_stemmer VEX_STEMMER_NONE or "
+                          "VEX_STEMMER_PORTER and text_stopwords 0 or 1, "
+                          "both 0 without a text field",
+                          cfg->text, cfg->text_stemmer, cfg->text_stopwords);
+    mc->text = cfg->text;
+    mc->text_stemmer = cfg->text_stemmer;
+    mc->text_stopwords = cfg->text_stopwords;
     mc->created_unix = (uint64_t)time(NULL);
-    return VEX_OK;
+    return resolve_dann(db, cfg, mc);
 }
 
 /* The schema of `cfg` as a manifest blob (*blob NULL without a schema;
@@ -406,7 +462,10 @@ int vex_collection_open_at(vex_db *db, const char *name, uint64_t version,
 
 static const char *kind_name(vex_index_kind k)
 {
-    return k == VEX_INDEX_FLAT ? "flat" : k == VEX_INDEX_HNSW ? "hnsw" : "?";
+    return k == VEX_INDEX_FLAT      ? "flat"
+           : k == VEX_INDEX_HNSW    ? "hnsw"
+           : k == VEX_INDEX_DISKANN ? "diskann"
+                                    : "?";
 }
 
 static const char *quant_name(vex_quant q)
@@ -475,6 +534,21 @@ static void config_diff(const vex_collection_config *have,
                  have->compression ? "zstd" : "none",
                  want->compression ? "zstd" : "none");
         return;
+    }
+    DIFF_NZ(diskann_min_rows, "diskann_min_rows")
+    DIFF_NZ(diskann_r, "diskann_r")
+    DIFF_NZ(diskann_l, "diskann_l")
+    DIFF_NZ(diskann_pq_m, "diskann_pq_m")
+    if (want->diskann_alpha != 0 &&
+        want->diskann_alpha != have->diskann_alpha) {
+        snprintf(msg, size, "diskann_alpha %g, asked for %g",
+                 (double)have->diskann_alpha, (double)want->diskann_alpha);
+        return;
+    }
+    DIFF_NZ(text, "text")
+    if (want->text) {
+        DIFF_U(text_stemmer, "text_stemmer")
+        DIFF_U(text_stopwords, "text_stopwords")
     }
 #undef DIFF_NZ
 #undef DIFF_U

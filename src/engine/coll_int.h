@@ -41,6 +41,7 @@
 #include "storage/memtable.h"
 #include "storage/version.h"
 #include "storage/wal.h"
+#include "text/text.h"
 #include "util/check.h"
 #include "util/idmap.h"
 #include "vexdb.h"
@@ -70,8 +71,10 @@ typedef struct vx_wreq {
     const void *one_vec;
     const unsigned char *one_meta; /* encoded record (kinds 4-8) */
     size_t one_meta_len;
-    const unsigned char *one_pay; /* payload (kinds 7, 8) */
+    const unsigned char *one_pay; /* payload (kinds 7-10) */
     size_t one_pay_len;
+    const char *one_txt; /* text (kinds 9, 10) */
+    size_t one_txt_len;
     size_t n_setmeta; /* metadata-only updates (logged with a vector) */
     /* a delete by filter (vex_delete_where): the leader evaluates it
      * alone, at the state it logs after, and sets n_deleted */
@@ -91,6 +94,8 @@ struct vex_collection {
     char *dir, *wal_dir;
     man_config cfg;
     vex_index_config icfg; /* for vector checks and memtables */
+    /* the text field's analysis (cfg.text, text_stemmer, text_stopwords) */
+    vt_analyzer analyzer;
     size_t vec_bytes;
     /* the metadata schema (NULL: none), its blob for the manifests, and
      * the public view vex_collection_get_config hands out */
@@ -221,6 +226,8 @@ struct vex_filter {
 typedef struct vx_qstats {
     _Atomic uint32_t sources, plain, exact, graph, post, fallbacks, built;
     _Atomic uint64_t matched;
+    /* DiskANN segments' reads (vex_search_stats.io_*) */
+    _Atomic uint64_t io_reads, io_pages, io_bytes, io_cache_hits;
     /* explain: the caller's entries (source i writes entry i), or NULL */
     vex_source_explain *ex;
     uint32_t ex_cap;
@@ -242,6 +249,10 @@ typedef struct vx_kept {
 
 /* ---- collection.c ---- */
 int vx_coll_nomem(vex_collection *c);
+/* Whether background compactions have anything to do for `c`: the
+ * size-tiered or deleted-rows policy is on, or the collection has
+ * DiskANN segments to convert (install.c schedules them). */
+int vx_coll_compacts(const vex_collection *c);
 /* Whether the handle can be used at all (not NULL, open). */
 int vx_coll_usable(const vex_collection *c);
 void vx_coll_snap_take(vex_collection *c, vx_snap *s);
@@ -279,7 +290,8 @@ int vx_coll_writable(vex_collection *c, const char *what);
               vx_coll_state_now(c) == VX_COLL_OPENING)
 int vx_coll_has_id(const vex_collection *c, uint64_t id);
 int vx_coll_live_row(vex_collection *c, uint64_t id, const void **vec,
-                     const unsigned char **pay, size_t *pay_len);
+                     const unsigned char **pay, size_t *pay_len,
+                     const char **txt, size_t *txt_len);
 const void *vx_coll_vec_aligned(vex_collection *c, const void *vec);
 struct vx_op;
 int vx_coll_apply_op(vex_collection *c, const struct vx_op *op, uint64_t seq);
@@ -300,6 +312,12 @@ int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
  * alone when of this header's size, else copied over zeros into *buf and
  * *r pointed there. VEX_MISUSE for a size out of range. */
 int vx_record_take(const vex_record **r, vex_record *buf, vex_err *err);
+/* A record's text arguments: VEX_OK, or VEX_INVALID with msg (a text
+ * on a collection without a text field, too long, NULL with a length,
+ * not valid UTF-8). */
+int vx_coll_check_text(const vex_collection *c, const char *txt, size_t len,
+                       const char *what, size_t pos, uint64_t id, char *msg,
+                       size_t msg_size);
 /* A record's payload arguments: VEX_OK, or VEX_INVALID with msg. */
 int vx_coll_check_payload(const void *pay, size_t len, const char *what,
                           size_t pos, uint64_t id, char *msg, size_t msg_size);
@@ -317,6 +335,15 @@ int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
 int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
                        size_t k, const vex_search_params *params, vex_hit *hits,
                        vex_hit *tmp, size_t *n_hits);
+
+/* hybrid.c: params.text checked (VEX_INVALID naming the problem), and
+ * the keyword or hybrid search of it over snapshot s (called by
+ * vx_coll_search_run), which fills params->stats. */
+int vx_coll_text_check(vex_collection *c, const void *query, size_t k,
+                       const vex_search_params *p);
+int vx_coll_hybrid_run(vex_collection *c, vx_snap *s, const void *query,
+                       size_t k, const vex_search_params *p, vex_hit *hits,
+                       size_t *n_hits);
 
 /* Metrics of a search call that started at t0 (vx_now_ns) and ended with
  * rc: n_queries of `kind` (0, 1, 2: knn, range, batch) and its time (the

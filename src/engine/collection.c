@@ -113,6 +113,12 @@ static void set_state(vex_collection *c, vx_coll_state to)
     atomic_store_explicit(&c->life.state, (int)to, memory_order_release);
 }
 
+int vx_coll_compacts(const vex_collection *c)
+{
+    return c->db->opts.compact_min_merge || c->db->opts.compact_deleted_pct ||
+           c->cfg.dann_min_rows;
+}
+
 int vx_coll_nomem(vex_collection *c)
 {
     return vx_err_set(&c->err, VEX_NOMEM, "out of memory");
@@ -226,9 +232,9 @@ int vx_coll_memtable_new(vex_collection *c, memtable **out)
 {
     vex_index_options io;
     vx_coll_index_opts(c, &io);
-    return vx_mt_create(c->mem, &c->icfg,
-                        c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
-                        c->db->bg_pool, &c->err, out);
+    return vx_mt_create(
+        c->mem, &c->icfg, c->cfg.index_kind == VEX_INDEX_HNSW ? &io : NULL,
+        c->cfg.text ? &c->analyzer : NULL, c->db->bg_pool, &c->err, out);
 }
 
 /* A version like `v` with memtables/segments replaced (arrays built by
@@ -270,6 +276,14 @@ void vex_collection_get_config_size(const vex_collection *c,
     out->quant_bits = c->cfg.quant_bits;
     out->quant_refine = c->cfg.quant_refine;
     out->compression = (vex_compression)c->cfg.compression;
+    out->diskann_min_rows = c->cfg.dann_min_rows;
+    out->diskann_r = c->cfg.dann_r;
+    out->diskann_l = c->cfg.dann_l;
+    out->diskann_alpha = c->cfg.dann_alpha;
+    out->diskann_pq_m = c->cfg.dann_pq_m;
+    out->text = c->cfg.text ? 1u : 0u;
+    out->text_stemmer = c->cfg.text_stemmer;
+    out->text_stopwords = c->cfg.text_stopwords;
     if (c->schema) {
         out->schema_fields = c->schema_pub;
         out->n_schema_fields = (uint32_t)vx_vm_schema_n_fields(c->schema);
@@ -330,7 +344,7 @@ static void coll_kick(vex_collection *c)
         vx_jobs_schedule(c->db->jobs, c, VX_JOB_FLUSH);
     /* indexing of the replayed memtable, and warming of the segments */
     vx_jobs_schedule(c->db->jobs, c, VX_JOB_INDEX);
-    if (c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
+    if (vx_coll_compacts(c))
         vx_jobs_schedule(c->db->jobs, c, VX_JOB_COMPACT);
     vx_mutex_unlock(&c->apply.mu);
 }

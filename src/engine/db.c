@@ -301,6 +301,10 @@ static int check_db_options(vex_db *db, const vex_db_options *o)
         return vx_err_set(&db->err, VEX_INVALID,
                           "match_cache_bytes is %llu, must be 0..2^40",
                           (unsigned long long)o->match_cache_bytes);
+    if (o->diskann_cache_bytes > (UINT64_C(1) << 40))
+        return vx_err_set(&db->err, VEX_INVALID,
+                          "diskann_cache_bytes is %llu, must be 0..2^40",
+                          (unsigned long long)o->diskann_cache_bytes);
     if (o->memtable_exact_rows > 1000000)
         return vx_err_set(e, VEX_INVALID,
                           "memtable_exact_rows is %u, must be 0..1000000",
@@ -444,6 +448,7 @@ static int db_start(vex_db *db, const vex_db_options *o)
                 vx_err_set(&db->err, rc, "cannot start %u worker threads%s",
                            n_threads, rc == VEX_NOMEM ? ": out of memory" : "");
     }
+    atomic_init(&db->dann_budget, o->diskann_cache_bytes);
     if (rc == VEX_OK && vx_mcache_create(&db->mem, (size_t)o->match_cache_bytes,
                                          &db->mcache) != VEX_OK)
         rc = vx_err_set(&db->err, VEX_NOMEM, "out of memory");

@@ -53,6 +53,9 @@ struct vex_db {
     vex_collection **open;
     size_t n_open, cap_open;
     vx_mcache *mcache; /* filter match sets (storage/mcache.h) */
+    /* what is left of opts.diskann_cache_bytes for DiskANN node caches
+     * (storage/version.h, vx_vseg_dann) */
+    _Atomic uint64_t dann_budget;
     vx_obs obs;        /* log hook and health record (engine/obs.h) */
 };
 

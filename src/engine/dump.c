@@ -22,6 +22,7 @@
 #include "engine/db.h"
 #include "engine/logrec.h"
 #include "index/blob.h"
+#include "index/diskann.h"
 #include "index/ix.h"
 #include "meta/column.h"
 #include "meta/schema.h"
@@ -300,6 +301,33 @@ static void dump_index(dctx *d, seg *s, uint64_t n_keys)
     int rc;
     vx_err_init(&e);
     vx_seg_index_range(s, &ioff, &ilen);
+    if (vx_seg_kind(s) == VEX_INDEX_DISKANN) {
+        vx_dann *dn = NULL;
+        rc = vx_dann_open(&d->mem, vx_seg_file(s), ioff, ilen, 0, &dn, &e);
+        if (rc != VEX_OK) {
+            damage_err(d, &e);
+            goto done;
+        }
+        {
+            uint64_t cached;
+            out(d,
+                "DiskANN index at offset %" PRIu64 ": %" PRIu64
+                " vectors of %u dims, %" PRIu64 " node pages, %" PRIu64
+                " bytes resident when open",
+                ioff, vx_dann_count(dn), vx_dann_dim(dn),
+                vx_dann_pages(dn, &cached), vx_dann_resident_bytes(dn));
+        }
+        if (vx_dann_count(dn) != n_keys) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "the index at offset %" PRIu64 " holds %" PRIu64
+                     " vectors, the segment %" PRIu64 " keys",
+                     ioff, vx_dann_count(dn), n_keys);
+            damage(d, msg);
+        }
+        vx_dann_close(dn);
+        goto done;
+    }
     rc = vx_seg_index(s, &bp, &size, &e);
     if (rc == VEX_NOTFOUND) {
         out(d, "index: none");
@@ -545,10 +573,12 @@ static void dump_ops(dctx *d, const unsigned char *p, size_t n, size_t vb)
             return;
         }
         if (show(d, i, n_ops, "operations"))
-            out(d, "    %s id %" PRIu64 "%s (metadata %zu bytes, payload %zu)",
+            out(d,
+                "    %s id %" PRIu64
+                "%s (metadata %zu bytes, payload %zu, text %zu)",
                 vx_logrec_op_name(op.kind), op.id,
                 vx_logrec_kind_has_vec(op.kind) ? " with a vector" : "",
-                op.meta_len, op.pay_len);
+                op.meta_len, op.pay_len, op.txt_len);
         pos += used;
     }
     if (pos != n)

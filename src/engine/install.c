@@ -46,6 +46,8 @@ int vx_coll_active_full(const vex_collection *c)
                atomic_load_explicit(&((memtable *)a)->meta_bytes,
                                     memory_order_relaxed) +
                atomic_load_explicit(&((memtable *)a)->pay_bytes,
+                                    memory_order_relaxed) +
+               atomic_load_explicit(&((memtable *)a)->txt_bytes,
                                     memory_order_relaxed) >=
            c->db->opts.memtable_bytes;
 }
@@ -413,11 +415,21 @@ static void builder_of(vex_collection *c, seg_builder *b)
     b->mem = c->mem;
     b->pool = c->db->bg_pool;
     b->mcache = c->db->mcache;
+    b->dann_budget = &c->db->dann_budget;
     vx_coll_index_opts(c, &b->iopts);
+    b->dann_min_rows = c->cfg.dann_min_rows;
+    vx_dann_params_init(&b->dann);
+    b->dann.metric = (vex_metric)c->cfg.metric;
+    b->dann.R = c->cfg.dann_r;
+    b->dann.L = c->cfg.dann_l;
+    b->dann.alpha = c->cfg.dann_alpha;
+    b->dann.pq_m = c->cfg.dann_pq_m;
+    b->dann.seed = c->cfg.hnsw_seed ? c->cfg.hnsw_seed : 1;
     b->vec_bytes = c->vec_bytes;
     /* compressed metadata only when the collection asked for it (opening
      * refuses such a collection in a build without zstd) */
     b->meta_flags = c->cfg.compression == VEX_COMPRESS_ZSTD ? VM_BUILD_ZSTD : 0;
+    b->text = c->cfg.text ? &c->analyzer : NULL;
     b->cancel = &c->life.cancel;
     b->err = &c->err;
 }
@@ -595,6 +607,7 @@ static int compact_once(vex_collection *c, int all, int *did)
     policy.min_merge = c->db->opts.compact_min_merge;
     policy.max_merge = c->db->opts.compact_max_merge;
     policy.deleted_pct = c->db->opts.compact_deleted_pct;
+    policy.dann_min_rows = c->cfg.dann_min_rows;
     n_in = vx_compact_pick(v, &policy, all, pick);
     if (n_in == 0 || (rc = vx_coll_sticky(c)) != VEX_OK) {
         vx_mutex_unlock(&c->apply.mu);
@@ -756,8 +769,7 @@ static void job_flush(vex_collection *c)
     while (rc == VEX_OK && did && !atomic_load(&c->life.cancel))
         rc = flush_one(c, 1, &did);
     vx_mutex_unlock(&c->bg.flush_mu);
-    if (rc == VEX_OK && !atomic_load(&c->life.cancel) &&
-        c->db->opts.compact_min_merge | c->db->opts.compact_deleted_pct)
+    if (rc == VEX_OK && !atomic_load(&c->life.cancel) && vx_coll_compacts(c))
         vx_jobs_schedule(c->db->jobs, c, VX_JOB_COMPACT);
 }
 
@@ -774,8 +786,7 @@ static void warm_segments(vex_collection *c)
     vx_coll_snap_take(c, &s);
     for (uint32_t i = 0; i < s.v->n_segs && !atomic_load(&c->life.cancel);
          i++) {
-        vx_ix *ix;
-        if (vx_vseg_index(s.v->segs[i], &ix, &tmp) != VEX_OK) {
+        if (vx_vseg_warm(s.v->segs[i], &tmp) != VEX_OK) {
             char msg[VEX_ERRMSG_MAX];
             vx_err_copy(&tmp, msg, sizeof msg);
             vx_log(&c->db->obs, VEX_LOG_WARNING, c->name,

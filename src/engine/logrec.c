@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "meta/value.h"
+#include "text/text.h"
 #include "util/endian.h"
 #include "util/rd.h"
 
@@ -18,32 +19,43 @@ _Static_assert(VM_MAX_ENCODED == VEX_MAX_META_BYTES,
                "vexdb.h documents the metadata limit");
 /* a payload length and the sizes of one operation fit the u32 fields */
 _Static_assert(VEX_MAX_PAYLOAD <= UINT32_MAX, "payload length field");
+_Static_assert(VT_MAX_TEXT == VEX_MAX_TEXT, "vexdb.h documents the text limit");
 
 int vx_logrec_kind_has_vec(int kind)
 {
     return kind == VX_OP_INSERT || kind == VX_OP_UPSERT ||
            kind == VX_OP_INSERT_M || kind == VX_OP_UPSERT_M ||
-           kind == VX_OP_INSERT_P || kind == VX_OP_UPSERT_P;
+           kind == VX_OP_INSERT_P || kind == VX_OP_UPSERT_P ||
+           kind == VX_OP_INSERT_T || kind == VX_OP_UPSERT_T;
 }
 
 int vx_logrec_kind_has_meta(int kind)
 {
-    return kind >= VX_OP_INSERT_M && kind <= VX_OP_UPSERT_P;
+    return kind >= VX_OP_INSERT_M && kind <= VX_OP_UPSERT_T;
 }
 
+/* kinds with the 24-byte header: a payload length (possibly 0 for 9, 10) */
 int vx_logrec_kind_has_payload(int kind)
 {
-    return kind == VX_OP_INSERT_P || kind == VX_OP_UPSERT_P;
+    return kind >= VX_OP_INSERT_P && kind <= VX_OP_UPSERT_T;
+}
+
+int vx_logrec_kind_has_text(int kind)
+{
+    return kind == VX_OP_INSERT_T || kind == VX_OP_UPSERT_T;
 }
 
 int vx_logrec_kind_is_insert(int kind)
 {
     return kind == VX_OP_INSERT || kind == VX_OP_INSERT_M ||
-           kind == VX_OP_INSERT_P;
+           kind == VX_OP_INSERT_P || kind == VX_OP_INSERT_T;
 }
 
-int vx_logrec_put_kind(int insert, size_t meta_len, size_t pay_len)
+int vx_logrec_put_kind(int insert, size_t meta_len, size_t pay_len,
+                       size_t txt_len)
 {
+    if (txt_len > 0)
+        return insert ? VX_OP_INSERT_T : VX_OP_UPSERT_T;
     if (pay_len > 0)
         return insert ? VX_OP_INSERT_P : VX_OP_UPSERT_P;
     if (meta_len > 0)
@@ -57,10 +69,12 @@ const char *vx_logrec_op_name(int kind)
     case VX_OP_INSERT:
     case VX_OP_INSERT_M:
     case VX_OP_INSERT_P:
+    case VX_OP_INSERT_T:
         return "insert";
     case VX_OP_UPSERT:
     case VX_OP_UPSERT_M:
     case VX_OP_UPSERT_P:
+    case VX_OP_UPSERT_T:
         return "upsert";
     case VX_OP_SETMETA:
         return "metadata update";
@@ -76,11 +90,12 @@ static size_t op_header(int kind)
 }
 
 size_t vx_logrec_op_size(size_t vec_bytes, int kind, size_t meta_len,
-                         size_t pay_len)
+                         size_t pay_len, size_t txt_len)
 {
     return op_header(kind) + (vx_logrec_kind_has_vec(kind) ? vec_bytes : 0) +
            (vx_logrec_kind_has_meta(kind) ? meta_len : 0) +
-           (vx_logrec_kind_has_payload(kind) ? pay_len : 0);
+           (vx_logrec_kind_has_payload(kind) ? pay_len : 0) +
+           (vx_logrec_kind_has_text(kind) ? txt_len : 0);
 }
 
 void vx_logrec_header(unsigned char *p, uint32_t n_ops)
@@ -93,25 +108,31 @@ size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
                            vx_op *op)
 {
     vx_rd r = vx_rd_new(p, n);
-    uint32_t ml = 0, pl = 0;
+    uint32_t ml = 0, pl = 0, tl = 0;
     int k;
     memset(op, 0, sizeof *op);
     if (n < VX_LOGREC_OP_HEADER)
         return 0;
     k = vx_rd_u8(&r, NULL);
-    if (k < VX_OP_INSERT || k > VX_OP_UPSERT_P)
+    if (k < VX_OP_INSERT || k > VX_OP_UPSERT_T)
         return 0;
     if (vx_logrec_kind_has_meta(k)) {
         vx_rd_zero(&r, 3, NULL);
         ml = vx_rd_u32(&r, NULL);
-        /* kinds 4-6 exist for their metadata; 7 and 8 may have none */
+        /* kinds 4-6 exist for their metadata; 7 to 10 may have none */
         if ((ml == 0 && !vx_logrec_kind_has_payload(k)) || ml > VM_MAX_ENCODED)
             return 0;
     } else {
         vx_rd_zero(&r, 7, NULL);
     }
     op->id = vx_rd_u64(&r, NULL);
-    if (vx_logrec_kind_has_payload(k)) {
+    if (vx_logrec_kind_has_text(k)) {
+        /* 9, 10: a text, and maybe a payload */
+        pl = vx_rd_u32(&r, NULL);
+        tl = vx_rd_u32(&r, NULL);
+        if (pl > VEX_MAX_PAYLOAD || tl == 0 || tl > VT_MAX_TEXT)
+            return 0;
+    } else if (vx_logrec_kind_has_payload(k)) {
         pl = vx_rd_u32(&r, NULL);
         vx_rd_zero(&r, 4, NULL);
         if (pl == 0 || pl > VEX_MAX_PAYLOAD)
@@ -123,6 +144,8 @@ size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
         op->meta = vx_rd_take(&r, ml, NULL);
     if (pl)
         op->pay = vx_rd_take(&r, pl, NULL);
+    if (tl)
+        op->txt = (const char *)vx_rd_take(&r, tl, NULL);
     if (!vx_rd_ok(&r)) {
         memset(op, 0, sizeof *op);
         return 0;
@@ -130,6 +153,7 @@ size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
     op->kind = k;
     op->meta_len = ml;
     op->pay_len = pl;
+    op->txt_len = tl;
     return vx_rd_pos(&r);
 }
 
@@ -144,6 +168,8 @@ void vx_logrec_op_encode(unsigned char *p, const vx_op *op, size_t vec_bytes)
     vex_put_u64le(p + 8, op->id);
     if (vx_logrec_kind_has_payload(kind))
         vex_put_u32le(p + 16, (uint32_t)op->pay_len);
+    if (vx_logrec_kind_has_text(kind))
+        vex_put_u32le(p + 20, (uint32_t)op->txt_len);
     if (vx_logrec_kind_has_vec(kind)) {
         memcpy(p + pos, op->vec, vec_bytes);
         pos += vec_bytes;
@@ -153,8 +179,13 @@ void vx_logrec_op_encode(unsigned char *p, const vx_op *op, size_t vec_bytes)
             memcpy(p + pos, op->meta, op->meta_len);
         pos += op->meta_len;
     }
-    if (vx_logrec_kind_has_payload(kind) && op->pay != NULL)
-        memcpy(p + pos, op->pay, op->pay_len);
+    if (vx_logrec_kind_has_payload(kind)) {
+        if (op->pay != NULL && op->pay_len > 0)
+            memcpy(p + pos, op->pay, op->pay_len);
+        pos += op->pay_len;
+    }
+    if (vx_logrec_kind_has_text(kind) && op->txt != NULL)
+        memcpy(p + pos, op->txt, op->txt_len);
 }
 
 /* Decode the metadata of operation i strictly (and free it again). */
@@ -216,6 +247,21 @@ int vx_logrec_check(const unsigned char *p, size_t n,
         if (op.meta_len &&
             (rc = check_meta(op.meta, op.meta_len, mem, i, pos, err)) != VEX_OK)
             return rc;
+        if (op.txt_len) {
+            vex_err e;
+            vx_err_init(&e);
+            rc = vx_text_check_utf8(op.txt, op.txt_len, "text", &e);
+            if (rc != VEX_OK) {
+                char msg[VEX_ERRMSG_MAX];
+                vx_err_copy(&e, msg, sizeof msg);
+                rc =
+                    vx_err_set(err, VEX_CORRUPT,
+                               "operation %u at byte %zu: %.400s", i, pos, msg);
+            }
+            vx_err_destroy(&e);
+            if (rc != VEX_OK)
+                return rc;
+        }
         pos += used;
     }
     if (pos != n)

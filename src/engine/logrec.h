@@ -8,7 +8,9 @@
  * followed by the vector (puts) and the encoded metadata record (kinds 4
  * to 6); kinds 7 and 8 (puts with a payload) have a 24-byte header (the
  * payload length added) and carry the vector, the metadata (possibly
- * none) and the payload bytes. The write path encodes a group's operations into
+ * none) and the payload bytes; kinds 9 and 10 (puts with a text) the
+ * same header with the text length and the text after the payload. The
+ * write path encodes a group's operations into
  * one record, vex_batch keeps its operations in the same encoding, and recovery
  * checks a record whole with vx_logrec_check before it applies any of it. The
  * decoders read untrusted bytes (a log file) and never read past `n`.
@@ -44,7 +46,15 @@ enum {
     VX_OP_UPSERT_M = 5,
     VX_OP_SETMETA = 6,
     VX_OP_INSERT_P = 7,
-    VX_OP_UPSERT_P = 8
+    VX_OP_UPSERT_P = 8,
+    /* since 0.5.0: insert and upsert with a text (1..VT_MAX_TEXT bytes of
+     * valid UTF-8), optional metadata and an optional payload (lengths
+     * 0: none); 24-byte header as kinds 7 and 8, the text length in its
+     * last 4 bytes; the text follows the payload. Older builds refuse
+     * these kinds as malformed (a record holding one is never replayed
+     * wrong, only refused). */
+    VX_OP_INSERT_T = 9,
+    VX_OP_UPSERT_T = 10
 };
 
 /* One operation, as encoded or decoded; pointers borrow the caller's or
@@ -55,36 +65,42 @@ typedef struct vx_op {
     const void *vec;           /* puts: vec_bytes (may be unaligned) */
     const unsigned char *meta; /* encoded metadata record, or NULL */
     size_t meta_len;
-    const unsigned char *pay; /* payload bytes (kinds 7, 8), or NULL */
+    const unsigned char *pay; /* payload bytes (kinds 7-10), or NULL */
     size_t pay_len;
+    const char *txt; /* text bytes (kinds 9, 10), or NULL */
+    size_t txt_len;
 } vx_op;
 
 int vx_logrec_kind_has_vec(int kind);
 int vx_logrec_kind_has_meta(int kind);
 int vx_logrec_kind_has_payload(int kind);
+int vx_logrec_kind_has_text(int kind);
 int vx_logrec_kind_is_insert(int kind);
-/* The put kind for a record: with a payload 7/8, else with metadata 4/5,
- * else 1/2 (`insert` chooses the insert kinds). */
-int vx_logrec_put_kind(int insert, size_t meta_len, size_t pay_len);
+/* The put kind for a record: with a text 9/10, else with a payload 7/8,
+ * else with metadata 4/5, else 1/2 (`insert` chooses the insert kinds). */
+int vx_logrec_put_kind(int insert, size_t meta_len, size_t pay_len,
+                       size_t txt_len);
 /* "insert", "upsert", "metadata update" or "delete", for messages. */
 const char *vx_logrec_op_name(int kind);
 
 /* Bytes of one encoded operation. */
 size_t vx_logrec_op_size(size_t vec_bytes, int kind, size_t meta_len,
-                         size_t pay_len);
+                         size_t pay_len, size_t txt_len);
 
 /* Write the record header for n_ops operations at p. */
 void vx_logrec_header(unsigned char *p, uint32_t n_ops);
 
-/* Encode one operation at p (vx_logrec_op_size bytes). With op->meta or
- * op->pay NULL the lengths are written but not those bytes (the caller
- * fills them in place). */
+/* Encode one operation at p (vx_logrec_op_size bytes). With op->meta,
+ * op->pay or op->txt NULL the lengths are written but not those bytes
+ * (the caller fills them in place). */
 void vx_logrec_op_encode(unsigned char *p, const vx_op *op, size_t vec_bytes);
 
 /* Decode one operation at p (n bytes left) into *op: its size, or 0 when
  * the bytes are not a well-formed operation (unknown kind, non-zero
  * reserved bytes, metadata length 0 (kinds 4-6) or above VM_MAX_ENCODED,
- * payload length 0 or above VEX_MAX_PAYLOAD (kinds 7, 8), or too short).
+ * payload length 0 (kinds 7, 8) or above VEX_MAX_PAYLOAD, text length 0
+ * or above VT_MAX_TEXT (kinds 9, 10), or too short). The text's UTF-8 is
+ * checked by vx_logrec_check, not here.
  * Pointers point into p; the vector may be unaligned. The metadata bytes
  * are only located (decode them with vx_vm_record_decode). */
 size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
@@ -94,7 +110,8 @@ size_t vx_logrec_op_decode(const unsigned char *p, size_t n, size_t vec_bytes,
  * operation well-formed and loggable (no metadata-only update), every
  * vector valid for `cfg` (vx_vector_check, on a copy in `vec_scratch`, a
  * float-aligned buffer of cfg->vec_bytes), every metadata record decoding
- * strictly, and no bytes after the last operation. VEX_OK with *n_ops
+ * strictly, every text valid UTF-8, and no bytes after the last
+ * operation. VEX_OK with *n_ops
  * set; VEX_CORRUPT (VEX_NOMEM when decoding metadata ran out of memory)
  * with a message naming the operation and its byte offset, which the
  * caller prefixes with the file and sequence number. */

@@ -116,6 +116,13 @@ static void segment_index_parts(const vseg *v, uint64_t ilen, uint64_t *part)
     const void *blob = NULL;
     uint64_t size = 0, bp[VX_BLOB_PARTS], sum;
     vex_err e;
+    if (v->info.index_kind == VEX_INDEX_DISKANN) {
+        /* on disk but for what its index keeps in memory (codes, key
+         * table, page checksums, node cache) */
+        uint64_t cache;
+        part[6] += vx_vseg_dann_resident(v, &cache);
+        return;
+    }
     if (atomic_load_explicit(&((vseg *)v)->ix, memory_order_acquire) == NULL) {
         part[8] += ilen;
         return;
@@ -187,6 +194,8 @@ static void gauges_of(vex_collection *c, double *g)
         segment_index_parts(v, ilen, part);
         part[9] += mlen;
         part[10] += pay;
+        /* (a DiskANN index section is counted by its resident part only,
+         * in segment_index_parts) */
         rest = ilen + mlen + pay;
         part[11] += v->info.file_size > rest ? v->info.file_size - rest : 0;
     }

@@ -53,13 +53,15 @@ int vex_get(vex_collection *c, uint64_t id, void *vector_out)
     return rc;
 }
 
-int vex_get_payload(vex_collection *c, uint64_t id, void *buf, size_t cap,
-                    size_t *len)
+/* vex_get_payload and vex_get_text: the row's bytes of either kind. */
+static int get_bytes(vex_collection *c, uint64_t id, void *buf, size_t cap,
+                     size_t *len, int text)
 {
     vx_snap s;
     uint64_t ref;
     const vx_source *src;
     const void *p = NULL;
+    const char *t = NULL;
     size_t n = 0;
     int rc;
     if (len)
@@ -76,7 +78,10 @@ int vex_get_payload(vex_collection *c, uint64_t id, void *buf, size_t cap,
         rc = vx_err_set(&c->err, VEX_NOTFOUND, "no record with id %llu",
                         (unsigned long long)id);
     } else {
-        rc = src->m->payload(src->self, ref, &p, &n, &c->err);
+        rc = text ? src->m->text(src->self, ref, &t, &n, &c->err)
+                  : src->m->payload(src->self, ref, &p, &n, &c->err);
+        if (text)
+            p = t;
         if (rc == VEX_OK) {
             if (n > 0 && cap > 0)
                 memcpy(buf, p, n < cap ? n : cap);
@@ -85,6 +90,18 @@ int vex_get_payload(vex_collection *c, uint64_t id, void *buf, size_t cap,
     }
     vx_coll_snap_drop(&s);
     return rc;
+}
+
+int vex_get_payload(vex_collection *c, uint64_t id, void *buf, size_t cap,
+                    size_t *len)
+{
+    return get_bytes(c, id, buf, cap, len, 0);
+}
+
+int vex_get_text(vex_collection *c, uint64_t id, char *buf, size_t cap,
+                 size_t *len)
+{
+    return get_bytes(c, id, buf, cap, len, 1);
 }
 
 /* Copy the metadata of `id` as of snapshot `s` into `out`. */

@@ -150,8 +150,9 @@ static int open_segments(vex_collection *c, const manifest *m)
         uint64_t key;
         if ((rc = seg_path_of(c, ms->number, &path)) != VEX_OK)
             break;
+        vseg_env env = {c->db->mcache, &c->db->dann_budget};
         rc = vx_vseg_open(c->db->vfs, path, ms->number, c->mem, c->db->pool,
-                          c->db->mcache, &c->err, &g);
+                          &env, &c->err, &g);
         vx_mem_free(c->mem, path);
         if (rc != VEX_OK)
             break;
@@ -167,6 +168,20 @@ static int open_segments(vex_collection *c, const manifest *m)
                             (unsigned long long)g->info.file_size,
                             (unsigned long long)ms->n_rows, c->cfg.dim,
                             (unsigned long long)ms->file_size);
+            break;
+        }
+        if (vx_seg_postings(g->s) &&
+            (!c->cfg.text ||
+             vx_post_analyzer(vx_seg_postings(g->s)).stemmer !=
+                 c->analyzer.stemmer ||
+             vx_post_analyzer(vx_seg_postings(g->s)).stopwords !=
+                 c->analyzer.stopwords)) {
+            rc = vx_err_set(&c->err, VEX_CORRUPT,
+                            "%s: its text postings were not analysed as "
+                            "the collection analyses texts (%s)",
+                            vx_seg_path(g->s),
+                            c->cfg.text ? "another stemmer or stop-word list"
+                                        : "it has no text field");
             break;
         }
         for (uint64_t j = 0; j < ms->n_deleted && rc == VEX_OK; j++) {
@@ -246,6 +261,10 @@ static int load_identity(vex_collection *c, manifest *m)
     c->icfg.dim = c->cfg.dim;
     c->vec_bytes = vex_vector_size(c->icfg.elem, c->icfg.dim);
     c->icfg.vec_bytes = c->vec_bytes;
+    c->analyzer.stemmer =
+        c->cfg.text_stemmer ? (uint8_t)VT_STEM_PORTER : (uint8_t)VT_STEM_NONE;
+    c->analyzer.stopwords = c->cfg.text_stopwords ? (uint8_t)VT_STOP_ENGLISH
+                                                  : (uint8_t)VT_STOP_NONE;
     if (c->vec_bytes == 0 || (c->cfg.index_kind != VEX_INDEX_FLAT &&
                               c->cfg.index_kind != VEX_INDEX_HNSW))
         return vx_err_set(&c->err, VEX_CORRUPT,
@@ -586,6 +605,7 @@ static int shadow_new(vex_collection *c, vex_collection **out)
     t->wal_dir = c->wal_dir;
     t->cfg = c->cfg;
     t->icfg = c->icfg;
+    t->analyzer = c->analyzer;
     t->vec_bytes = c->vec_bytes;
     t->schema = c->schema;
     t->refs = 1;
@@ -622,7 +642,9 @@ static int same_collection(const vex_collection *c, const manifest *m)
            strcmp(a->name, b->name) == 0 &&
            a->created_unix == b->created_unix && a->dim == b->dim &&
            a->elem == b->elem && a->metric == b->metric &&
-           a->index_kind == b->index_kind;
+           a->index_kind == b->index_kind && a->text == b->text &&
+           a->text_stemmer == b->text_stemmer &&
+           a->text_stopwords == b->text_stopwords;
 }
 
 /* One attempt: manifest `m`'s segments and the log after it, into the

@@ -153,6 +153,7 @@ struct vex_results {
     unsigned char *pay;
     size_t pay_cap, pay_used;
     size_t *pay_off, *pay_len;
+    size_t *txt_off, *txt_len; /* texts, in `pay` too */
 };
 
 int vex_results_create(const vex_allocator *alloc, vex_results **out)
@@ -198,6 +199,8 @@ void vex_results_free(vex_results *r)
     vx_mem_free(&mem, r->pay);
     vx_mem_free(&mem, r->pay_off);
     vx_mem_free(&mem, r->pay_len);
+    vx_mem_free(&mem, r->txt_off);
+    vx_mem_free(&mem, r->txt_len);
     vx_mem_free(&mem, r);
 }
 
@@ -222,7 +225,11 @@ static int reserve(vex_results *r, size_t k, unsigned with, size_t vec_bytes)
             res_grow(m, (void **)&r->tmp, k, sizeof *r->tmp) != VEX_OK ||
             res_grow(m, (void **)&r->pay_off, k, sizeof *r->pay_off) !=
                 VEX_OK ||
-            res_grow(m, (void **)&r->pay_len, k, sizeof *r->pay_len) != VEX_OK)
+            res_grow(m, (void **)&r->pay_len, k, sizeof *r->pay_len) !=
+                VEX_OK ||
+            res_grow(m, (void **)&r->txt_off, k, sizeof *r->txt_off) !=
+                VEX_OK ||
+            res_grow(m, (void **)&r->txt_len, k, sizeof *r->txt_len) != VEX_OK)
             return VEX_NOMEM;
         r->cap = k;
     }
@@ -247,11 +254,13 @@ static int reserve(vex_results *r, size_t k, unsigned with, size_t vec_bytes)
     return VEX_OK;
 }
 
-/* Append hit i's payload bytes. */
-static int put_payload(vex_results *r, size_t i, const void *p, size_t len)
+/* Append bytes of hit i (its payload or text) to r->pay: their offset
+ * into *off and length into *lenp. */
+static int put_bytes(vex_results *r, size_t *off, size_t *lenp, const void *p,
+                     size_t len)
 {
-    r->pay_off[i] = r->pay_used;
-    r->pay_len[i] = len;
+    *off = r->pay_used;
+    *lenp = len;
     if (len == 0)
         return VEX_OK;
     if (len > r->pay_cap - r->pay_used) {
@@ -293,7 +302,16 @@ static int project(vex_collection *c, const vx_snap *s, vex_results *r)
             const void *p = NULL;
             size_t len = 0;
             rc = src->m->payload(src->self, ref, &p, &len, &c->err);
-            if (rc == VEX_OK && put_payload(r, i, p, len) != VEX_OK)
+            if (rc == VEX_OK &&
+                put_bytes(r, &r->pay_off[i], &r->pay_len[i], p, len) != VEX_OK)
+                rc = vx_coll_nomem(c);
+        }
+        if (rc == VEX_OK && (r->with & VEX_WITH_TEXT)) {
+            const char *p = NULL;
+            size_t len = 0;
+            rc = src->m->text(src->self, ref, &p, &len, &c->err);
+            if (rc == VEX_OK &&
+                put_bytes(r, &r->txt_off[i], &r->txt_len[i], p, len) != VEX_OK)
                 rc = vx_coll_nomem(c);
         }
         if (rc != VEX_OK)
@@ -331,22 +349,25 @@ static int results_search(vex_collection *c, const void *query, size_t k,
     int rc;
     if (!vx_coll_usable(c))
         return VEX_MISUSE;
-    if (r == NULL || query == NULL)
-        return vx_err_set(&c->err, VEX_MISUSE,
-                          "query and results must not be NULL");
+    if (r == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE, "results must not be NULL");
     r->n = 0;
     r->truncated = 0;
     r->with = 0;
     if (with & ~VEX_WITH_ALL)
         return vx_err_set(&c->err, VEX_INVALID,
                           "with is 0x%x: unknown bits 0x%x (VEX_WITH_VECTOR, "
-                          "VEX_WITH_META, VEX_WITH_PAYLOAD)",
+                          "VEX_WITH_META, VEX_WITH_PAYLOAD, VEX_WITH_TEXT)",
                           with, with & ~VEX_WITH_ALL);
     if (params == NULL) {
         vex_search_params_init(&dflt);
         params = &dflt;
     }
     if (range) {
+        if (params->text)
+            return vx_err_set(&c->err, VEX_INVALID,
+                              "params.text: a range search has no keyword "
+                              "leg (use vex_search_results)");
         if ((rc = check_range(c, radius, limit)) != VEX_OK)
             return rc;
         k = limit < VEX_MAX_K ? limit + 1 : limit;
@@ -453,5 +474,17 @@ int vex_results_payload(const vex_results *r, size_t i, const void **p,
         return VEX_NOTFOUND;
     *len = r->pay_len[i];
     *p = *len ? r->pay + r->pay_off[i] : NULL;
+    return VEX_OK;
+}
+
+int vex_results_text(const vex_results *r, size_t i, const char **p,
+                     size_t *len)
+{
+    if (r == NULL || p == NULL || len == NULL || !(r->with & VEX_WITH_TEXT))
+        return VEX_MISUSE;
+    if (i >= r->n)
+        return VEX_NOTFOUND;
+    *len = r->txt_len[i];
+    *p = *len ? (const char *)r->pay + r->txt_off[i] : NULL;
     return VEX_OK;
 }

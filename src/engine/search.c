@@ -127,10 +127,16 @@ static int search_check(vex_collection *c, size_t k,
                           "params.filter and params.where cannot be "
                           "combined");
     if ((params->ef_search || params->filter_max_ef) &&
-        c->cfg.index_kind == VEX_INDEX_FLAT)
+        c->cfg.index_kind == VEX_INDEX_FLAT && c->cfg.dann_min_rows == 0)
         return vx_err_set(&c->err, VEX_INVALID,
                           "params.ef_search and filter_max_ef must be 0 for "
                           "a flat collection, which is exact");
+    if (params->beam_width > 64 ||
+        (params->beam_width && c->cfg.dann_min_rows == 0))
+        return vx_err_set(&c->err, VEX_INVALID,
+                          "params.beam_width is %u: it must be 0, or 1..64 "
+                          "for a collection with DiskANN segments",
+                          params->beam_width);
     return VEX_OK;
 }
 
@@ -178,7 +184,7 @@ static void explain_fill(const vx_snap *s, uint32_t i, const vx_src_stats *st,
     const vx_source *src = &s->v->src[i];
     memset(e, 0, sizeof *e);
     e->kind = src->m->kind;
-    if (src->m == &vx_segment_source)
+    if (src->m == &vx_segment_source || src->m == &vx_dann_segment_source)
         e->segment = ((const vseg *)src->self)->info.number;
     e->rows = st->rows;
     e->searched = st->searched;
@@ -210,12 +216,15 @@ static int search_source(vex_collection *c, const vx_snap *s, uint32_t i,
     vx_src_query qs = *q;
     vx_src_stats st;
     vx_work w = {0, 0, 0};
+    vx_dann_stats io;
     int explain = s->qs && s->qs->ex && i < s->qs->ex_cap;
     uint64_t t0 = explain ? vx_now_ns() : 0;
     int rc;
     qs.seq = s->seq;
     if (explain)
         qs.work = &w;
+    memset(&io, 0, sizeof io);
+    qs.io = &io;
     rc = vx_source_search(&s->v->src[i], &qs, tmp, top, &st, &c->err);
     if (explain)
         explain_fill(s, i, &st, &w, q->where != NULL, vx_now_ns() - t0,
@@ -235,6 +244,12 @@ static int search_source(vex_collection *c, const vx_snap *s, uint32_t i,
             atomic_fetch_add(&x->fallbacks, 1);
         if (st.built)
             atomic_fetch_add(&x->built, 1);
+        if (io.reads | io.cache_hits) {
+            atomic_fetch_add(&x->io_reads, io.reads);
+            atomic_fetch_add(&x->io_pages, io.pages_read);
+            atomic_fetch_add(&x->io_bytes, io.bytes_read);
+            atomic_fetch_add(&x->io_cache_hits, io.cache_hits);
+        }
     }
     return rc;
 }
@@ -256,6 +271,7 @@ static void query_of(vex_collection *c, const void *vec, size_t k,
     q->ef = p->ef_search;
     q->filter_max_ef = p->filter_max_ef;
     q->refine = p->refine;
+    q->beam_width = p->beam_width;
     q->filter = p->filter;
     q->filter_ctx = p->filter_ctx;
     if (p->where) {
@@ -365,7 +381,14 @@ int vx_coll_search_check(vex_collection *c, const void *query, size_t k,
     if ((rc = vx_search_params_take(params, buf, &c->err)) != VEX_OK ||
         (rc = search_check(c, k, *params)) != VEX_OK)
         return rc;
-    if (vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
+    if ((*params)->text &&
+        (rc = vx_coll_text_check(c, query, k, *params)) != VEX_OK)
+        return rc;
+    if (query == NULL && (*params)->text == NULL)
+        return vx_err_set(&c->err, VEX_MISUSE,
+                          "query is NULL (a NULL query vector needs "
+                          "params.text: a keyword search)");
+    if (query && vx_vector_check(&c->icfg, query, why, sizeof why) != VEX_OK)
         return vx_err_set(&c->err, VEX_INVALID, "query: %s", why);
     if ((*params)->stats &&
         (rc = vx_abi_check(&VX_ABI_SEARCH_STATS, (*params)->stats->struct_size,
@@ -386,6 +409,10 @@ static void srch_qstats_init(vx_qstats *qs)
     atomic_init(&qs->fallbacks, 0);
     atomic_init(&qs->matched, 0);
     atomic_init(&qs->built, 0);
+    atomic_init(&qs->io_reads, 0);
+    atomic_init(&qs->io_pages, 0);
+    atomic_init(&qs->io_bytes, 0);
+    atomic_init(&qs->io_cache_hits, 0);
 }
 
 /* The plans of a search's sources into the collection's metrics. */
@@ -421,6 +448,8 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
     vx_src_query q;
     int rc;
     *n_hits = 0;
+    if (params->text)
+        return vx_coll_hybrid_run(c, s, query, k, params, hits, n_hits);
     srch_qstats_init(&qs);
     if (params->stats && params->stats->struct_size >=
                              VX_SIZE_UPTO(vex_search_stats, n_explain)) {
@@ -444,6 +473,10 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
         st->plan_post = atomic_load(&qs.post);
         st->fallbacks = atomic_load(&qs.fallbacks);
         st->match_sets_built = atomic_load(&qs.built);
+        st->io_reads = atomic_load(&qs.io_reads);
+        st->io_pages = atomic_load(&qs.io_pages);
+        st->io_bytes = atomic_load(&qs.io_bytes);
+        st->io_cache_hits = atomic_load(&qs.io_cache_hits);
         st->unknown_fields = 0;
         st->unknown_field[0] = '\0';
         /* the caller's inputs go back unchanged; the count of sources */
@@ -452,6 +485,9 @@ int vx_coll_search_run(vex_collection *c, vx_snap *s, const void *query,
         st->n_explain = s->v->n_src;
         if (rc == VEX_OK && params->where)
             unknown_fields(c, s, params->where, st);
+        st->legs = VEX_LEG_VECTOR;
+        if (rc == VEX_OK)
+            st->vector_hits = (uint32_t)top.n;
         vx_abi_out(&VX_ABI_SEARCH_STATS, params->stats, st);
     }
     if (rc == VEX_OK)
@@ -472,9 +508,9 @@ static int srch_one(vex_collection *c, const void *query, size_t k,
         return VEX_MISUSE;
     if (n_hits)
         *n_hits = 0;
-    if (query == NULL || hits == NULL || n_hits == NULL)
+    if (hits == NULL || n_hits == NULL)
         return vx_err_set(&c->err, VEX_MISUSE,
-                          "query, hits and n_hits must not be NULL");
+                          "hits and n_hits must not be NULL");
     if (params == NULL) {
         vex_search_params_init(&dflt);
         params = &dflt;
@@ -572,10 +608,12 @@ static int srch_batch(vex_collection *c, const void *queries, size_t n_queries,
     if ((rc = vx_search_params_take(&params, &pbuf, &c->err)) != VEX_OK ||
         (rc = search_check(c, k, params)) != VEX_OK)
         return rc;
-    if (params->meta_out || params->stats)
+    if (params->meta_out || params->stats || params->text)
         return vx_err_set(&c->err, VEX_INVALID,
                           "params.%s applies to vex_search only",
-                          params->meta_out ? "meta_out" : "stats");
+                          params->meta_out ? "meta_out"
+                          : params->stats  ? "stats"
+                                           : "text");
     for (size_t i = 0; i < n_queries; i++)
         if (vx_vector_check(&c->icfg,
                             (const unsigned char *)queries + i * c->vec_bytes,

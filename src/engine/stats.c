@@ -87,6 +87,18 @@ int vex_stats_get(vex_collection *c, vex_stats *user)
         st->deleted_rows += vseg_dead(g);
         st->segment_bytes += g->info.file_size;
         st->payload_bytes += vx_seg_payload_bytes(g->s);
+        if (g->info.index_kind == VEX_INDEX_DISKANN) {
+            uint64_t cache;
+            vex_err tmp;
+            /* opened here if no search has yet (a damaged one is
+             * reported by the searches that need it) */
+            vx_err_init(&tmp);
+            (void)vx_vseg_warm((vseg *)g, &tmp);
+            vx_err_destroy(&tmp);
+            st->diskann_segments++;
+            st->diskann_resident_bytes += vx_vseg_dann_resident(g, &cache);
+            st->diskann_cache_bytes += cache;
+        }
     }
     st->last_seq = s.seq;
     vx_coll_snap_drop(&s);

@@ -34,6 +34,7 @@
 
 #include "engine/db.h"
 #include "engine/logrec.h"
+#include "index/diskann.h"
 #include "index/ix.h"
 #include "meta/column.h"
 #include "meta/schema.h"
@@ -311,6 +312,60 @@ static int keyscan_fn(void *ctx, uint64_t id, const void *vec)
     return 0;
 }
 
+/* A DiskANN index section: its whole CRC, then the index opened and
+ * every node page checked (vx_dann_check). */
+static void check_dann(vctx *v, seg *s, const seg_info *si, const char *rel,
+                       int sev)
+{
+    uint64_t ioff, ilen;
+    vx_dann *d = NULL;
+    vx_dann_check_stats cs;
+    vex_err e;
+    int rc;
+    vx_err_init(&e);
+    vx_seg_index_range(s, &ioff, &ilen);
+    if ((rc = vx_seg_check_index_crc(s, &e)) != VEX_OK ||
+        (rc = vx_dann_open(&v->mem, vx_seg_file(s), ioff, ilen, 0, &d, &e)) !=
+            VEX_OK) {
+        if (rc == VEX_NOMEM)
+            v->nomem = 1;
+        emit_err(v, sev, rc, rel, 0, ioff, &e);
+        goto done;
+    }
+    if (vx_dann_count(d) != si->n_keys || vx_dann_dim(d) != si->dim ||
+        si->n_rows != si->n_keys || !vx_dann_dense_keys(d)) {
+        emit(v, sev, VEX_CORRUPT, rel, ioff,
+             "DiskANN index at offset %" PRIu64 " holds %" PRIu64
+             " vectors of dim %u (keys %s), the segment header says %" PRIu64
+             " keys and %" PRIu64 " rows of dim %u",
+             ioff, vx_dann_count(d), vx_dann_dim(d),
+             vx_dann_dense_keys(d) ? "0..n-1" : "not 0..n-1", si->n_keys,
+             si->n_rows, si->dim);
+        goto done;
+    }
+    if ((rc = vx_dann_check(d, &cs, &e)) != VEX_OK) {
+        if (rc == VEX_NOMEM)
+            v->nomem = 1;
+        emit_err(v, sev, rc, rel, 0, ioff, &e);
+        goto done;
+    }
+    v->r.graph_nodes += cs.nodes;
+    v->r.graph_links += cs.links;
+    if (cs.unreachable)
+        emit(v, VEX_SEVERITY_WARNING, VEX_OK, rel, ioff,
+             "index: %" PRIu64 " of %" PRIu64
+             " DiskANN nodes cannot be reached from the entry point "
+             "(searches never return them; a compaction rebuilds the graph)",
+             cs.unreachable, cs.nodes);
+    emit(v, VEX_SEVERITY_INFO, VEX_OK, rel, ioff,
+         "index: diskann, %" PRIu64 " vectors, %" PRIu64
+         " links, degree %u..%u",
+         cs.nodes, cs.links, cs.min_degree, cs.max_degree);
+done:
+    vx_dann_close(d);
+    vx_err_destroy(&e);
+}
+
 /* The index section of open segment `s` (rel: its file, for findings). */
 static void check_index(vctx *v, seg *s, const seg_info *si, const char *rel,
                         int sev)
@@ -325,6 +380,10 @@ static void check_index(vctx *v, seg *s, const seg_info *si, const char *rel,
     vex_err e;
     int rc;
 
+    if (si->index_kind == VEX_INDEX_DISKANN) {
+        check_dann(v, s, si, rel, sev);
+        return;
+    }
     vx_err_init(&e);
     vx_seg_index_range(s, &ioff, &ilen);
     rc = vx_seg_index(s, &blob, &size, &e);
@@ -470,7 +529,9 @@ static void check_segment(vctx *v, const char *dir, const char *rdir,
              "%" PRIu64 " rows in %" PRIu64 " bytes",
              si.n_rows, si.file_size, mrel, ms->n_rows, ms->file_size);
     if (cfg && (si.dim != cfg->dim || si.elem != cfg->elem ||
-                si.metric != cfg->metric || si.index_kind != cfg->index_kind))
+                si.metric != cfg->metric ||
+                (si.index_kind != cfg->index_kind &&
+                 !(si.index_kind == VEX_INDEX_DISKANN && cfg->dann_min_rows))))
         emit(v, sev, VEX_CORRUPT, rel, 24,
              "dim %u, elem %u, metric %u, index %u; the collection has dim "
              "%u, elem %u, metric %u, index %u",
@@ -484,6 +545,34 @@ static void check_segment(vctx *v, const char *dir, const char *rdir,
             break;
         }
     check_index(v, s, &si, rel, sev);
+    {
+        /* texts: the postings were checked whole by vx_seg_open (every
+         * block decoded, every length the sum of its frequencies, one
+         * document per key with a text); here, that they were built the
+         * way the collection analyses texts */
+        const vt_postings *post = vx_seg_postings(s);
+        if (post && cfg && !cfg->text)
+            emit(v, sev, VEX_CORRUPT, rel, VEX_NO_OFFSET,
+                 "holds texts and their postings, but the collection has "
+                 "no text field");
+        else if (post && cfg &&
+                 (vx_post_analyzer(post).stemmer !=
+                      (cfg->text_stemmer ? VT_STEM_PORTER : VT_STEM_NONE) ||
+                  vx_post_analyzer(post).stopwords !=
+                      (cfg->text_stopwords ? VT_STOP_ENGLISH : VT_STOP_NONE)))
+            emit(v, sev, VEX_CORRUPT, rel, VEX_NO_OFFSET,
+                 "postings analysed with stemmer %u and stop words %u; the "
+                 "collection has stemmer %u and stop words %u",
+                 vx_post_analyzer(post).stemmer,
+                 vx_post_analyzer(post).stopwords, cfg->text_stemmer,
+                 cfg->text_stopwords);
+        else if (post)
+            emit(v, VEX_SEVERITY_INFO, VEX_OK, rel, VEX_NO_OFFSET,
+                 "text: %u documents of %" PRIu64 " terms in all, %u "
+                 "distinct terms, postings checked",
+                 vx_post_n_docs(post), vx_post_total_len(post),
+                 vx_post_n_terms(post));
+    }
     if (vx_seg_meta(s, &mp, &mlen, &moff)) {
         if (si.n_keys > UINT32_MAX)
             emit(v, sev, VEX_CORRUPT, rel, moff,

@@ -53,6 +53,8 @@ static int op_next(const vex_collection *c, op_iter *it, vx_op *op)
         op->meta_len = w->one_meta_len;
         op->pay = w->one_pay;
         op->pay_len = w->one_pay_len;
+        op->txt = w->one_txt;
+        op->txt_len = w->one_txt_len;
     } else {
         it->pos += vx_logrec_op_decode(w->ops + it->pos, w->ops_len - it->pos,
                                        c->vec_bytes, op);
@@ -72,7 +74,7 @@ static size_t wreq_bytes(const vex_collection *c, const vx_wreq *w)
     if (w->ops)
         return w->ops_len + w->n_setmeta * c->vec_bytes;
     return vx_logrec_op_size(c->vec_bytes, w->one_kind, w->one_meta_len,
-                             w->one_pay_len) +
+                             w->one_pay_len, w->one_txt_len) +
            (w->one_kind == VX_OP_SETMETA ? c->vec_bytes : 0);
 }
 
@@ -92,27 +94,37 @@ static int touch(vex_collection *c, uint64_t id, uint64_t val)
     return VEX_OK;
 }
 
+/* The overlay's value of a live id: 1 | payload length << 1 | text
+ * length << 32 (a payload and a text are at most 1 MiB each). */
+static uint64_t overlay_val(size_t pay_len, size_t txt_len)
+{
+    return 1u | (uint64_t)pay_len << 1 | (uint64_t)txt_len << 32;
+}
+
 /* Whether `id` is live now (state + overlay), and with `want_pay` the
- * length of the payload a metadata update of it would carry (*pay_len,
- * live only; looked up in the state only when asked, as it costs a
- * second search of the sources). */
+ * lengths of the payload and text a metadata update of it would carry
+ * (*pay_len, *txt_len, live only; looked up in the state only when
+ * asked, as it costs a second search of the sources). */
 static int exists_now(vex_collection *c, uint64_t id, int want_pay,
-                      size_t *pay_len)
+                      size_t *pay_len, size_t *txt_len)
 {
     uint64_t v;
     const unsigned char *p;
+    const char *t;
     *pay_len = 0;
+    *txt_len = 0;
     if (vx_idmap_get(&c->lead.overlay, id, &v)) {
-        *pay_len = (size_t)(v >> 1);
+        *pay_len = (size_t)(v >> 1 & 0x7FFFFFFFu);
+        *txt_len = (size_t)(v >> 32);
         return (int)(v & 1);
     }
     if (!vx_coll_has_id(c, id))
         return 0;
     if (!want_pay)
         return 1;
-    /* a row's payload was checked when it was stored (memtable) or
-     * opened (segment): this lookup does not fail */
-    (void)vx_coll_live_row(c, id, NULL, &p, pay_len);
+    /* a row's payload and text were checked when it was stored
+     * (memtable) or opened (segment): this lookup does not fail */
+    (void)vx_coll_live_row(c, id, NULL, &p, pay_len, &t, txt_len);
     return 1;
 }
 
@@ -128,8 +140,8 @@ static int validate(vex_collection *c, vx_wreq *w)
     size_t bytes = 0;
     VX_ASSERT_HELD(&c->apply.mu);
     while (rc == VEX_OK && op_next(c, &it, &op)) {
-        size_t pl;
-        int ex = exists_now(c, op.id, op.kind == VX_OP_SETMETA, &pl);
+        size_t pl, tl;
+        int ex = exists_now(c, op.id, op.kind == VX_OP_SETMETA, &pl, &tl);
         uint64_t id = op.id;
         if (op.kind == VX_OP_SETMETA && !ex) {
             rc = VEX_NOTFOUND;
@@ -149,15 +161,17 @@ static int validate(vex_collection *c, vx_wreq *w)
         } else {
             if (op.kind == VX_OP_SETMETA)
                 bytes += vx_logrec_op_size(
-                    c->vec_bytes, vx_logrec_put_kind(0, op.meta_len, pl),
-                    op.meta_len, pl);
+                    c->vec_bytes, vx_logrec_put_kind(0, op.meta_len, pl, tl),
+                    op.meta_len, pl, tl);
             else
                 bytes += vx_logrec_op_size(c->vec_bytes, op.kind, op.meta_len,
-                                           op.pay_len);
-            if (op.kind != VX_OP_SETMETA)
+                                           op.pay_len, op.txt_len);
+            if (op.kind != VX_OP_SETMETA) {
                 pl = op.pay_len;
+                tl = op.txt_len;
+            }
             if (touch(c, id,
-                      op.kind == VX_OP_DELETE ? 0 : ((uint64_t)pl << 1) | 1) !=
+                      op.kind == VX_OP_DELETE ? 0 : overlay_val(pl, tl)) !=
                 VEX_OK) {
                 rc = VEX_NOMEM;
                 snprintf(w->msg, sizeof w->msg, "out of memory");
@@ -235,17 +249,21 @@ static int encode_group(vex_collection *c, vx_wreq *head, vx_wreq *last,
                         op.vec = prev.vec;
                         op.pay = prev.pay;
                         op.pay_len = prev.pay_len;
-                    } else if ((rc = vx_coll_live_row(c, op.id, &op.vec,
-                                                      &op.pay, &op.pay_len)) !=
-                               VEX_OK) {
+                        op.txt = prev.txt;
+                        op.txt_len = prev.txt_len;
+                    } else if ((rc = vx_coll_live_row(
+                                    c, op.id, &op.vec, &op.pay, &op.pay_len,
+                                    &op.txt, &op.txt_len)) != VEX_OK) {
                         break;
                     }
-                    op.kind = vx_logrec_put_kind(0, op.meta_len, op.pay_len);
+                    op.kind = vx_logrec_put_kind(0, op.meta_len, op.pay_len,
+                                                 op.txt_len);
                     if (op.kind == VX_OP_UPSERT)
                         op.kind = VX_OP_UPSERT_M; /* as logged before */
                 }
                 VX_ASSERT(pos + vx_logrec_op_size(c->vec_bytes, op.kind,
-                                                  op.meta_len, op.pay_len) <=
+                                                  op.meta_len, op.pay_len,
+                                                  op.txt_len) <=
                           rec_len);
                 vx_logrec_op_encode(c->lead.rec + pos, &op, c->vec_bytes);
                 if (n_setmeta && vx_logrec_kind_has_vec(op.kind)) {
@@ -255,7 +273,7 @@ static int encode_group(vex_collection *c, vx_wreq *head, vx_wreq *last,
                     vx_idmap_remove(&c->lead.vecmap, op.id);
                 }
                 pos += vx_logrec_op_size(c->vec_bytes, op.kind, op.meta_len,
-                                         op.pay_len);
+                                         op.pay_len, op.txt_len);
             }
         }
         if (w == last)
@@ -630,6 +648,45 @@ int vx_coll_check_meta(vex_collection *c, const vm_record *rec, int kind,
     return rc;
 }
 
+int vx_coll_check_text(const vex_collection *c, const char *txt, size_t len,
+                       const char *what, size_t pos, uint64_t id, char *msg,
+                       size_t msg_size)
+{
+    vex_err e;
+    int rc = VEX_OK;
+    if (len == 0)
+        return VEX_OK;
+    if (!c->cfg.text)
+        snprintf(msg, msg_size,
+                 "%s of id %llu (operation %zu): a text of %zu bytes, but "
+                 "collection \"%s\" has no text field (create it with "
+                 "vex_collection_config.text = 1)",
+                 what, (unsigned long long)id, pos, len, c->name);
+    else if (len > VEX_MAX_TEXT)
+        snprintf(msg, msg_size,
+                 "%s of id %llu (operation %zu): text of %zu bytes, more than "
+                 "VEX_MAX_TEXT (%u)",
+                 what, (unsigned long long)id, pos, len,
+                 (unsigned)VEX_MAX_TEXT);
+    else if (txt == NULL)
+        snprintf(msg, msg_size,
+                 "%s of id %llu (operation %zu): text is NULL with length %zu",
+                 what, (unsigned long long)id, pos, len);
+    else {
+        vx_err_init(&e);
+        rc = vx_text_check_utf8(txt, len, "text", &e);
+        if (rc != VEX_OK) {
+            char why[VEX_ERRMSG_MAX];
+            vx_err_copy(&e, why, sizeof why);
+            snprintf(msg, msg_size, "%s of id %llu (operation %zu): %.400s",
+                     what, (unsigned long long)id, pos, why);
+        }
+        vx_err_destroy(&e);
+        return rc == VEX_OK ? VEX_OK : VEX_INVALID;
+    }
+    return VEX_INVALID;
+}
+
 int vx_coll_check_payload(const void *pay, size_t len, const char *what,
                           size_t pos, uint64_t id, char *msg, size_t msg_size)
 {
@@ -650,7 +707,8 @@ int vx_coll_check_payload(const void *pay, size_t len, const char *what,
 }
 
 static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
-                     const vex_meta *meta, const void *pay, size_t pay_len)
+                     const vex_meta *meta, const void *pay, size_t pay_len,
+                     const char *txt, size_t txt_len)
 {
     vx_wreq w;
     const vm_record *rec = vx_meta_record(meta);
@@ -667,7 +725,9 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
                               sizeof msg) != VEX_OK)
             return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
         if (vx_coll_check_payload(pay, pay_len, vx_logrec_op_name(kind), 0, id,
-                                  msg, sizeof msg) != VEX_OK)
+                                  msg, sizeof msg) != VEX_OK ||
+            vx_coll_check_text(c, txt, txt_len, vx_logrec_op_name(kind), 0, id,
+                               msg, sizeof msg) != VEX_OK)
             return vx_err_set(&c->err, VEX_INVALID, "%s", msg);
     }
     if (kind != VX_OP_DELETE &&
@@ -681,7 +741,8 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
         vx_vm_record_encode(rec, enc);
     }
     if (kind == VX_OP_INSERT || kind == VX_OP_UPSERT)
-        kind = vx_logrec_put_kind(kind == VX_OP_INSERT, enc_len, pay_len);
+        kind =
+            vx_logrec_put_kind(kind == VX_OP_INSERT, enc_len, pay_len, txt_len);
     memset(&w, 0, sizeof w);
     w.n_ops = 1;
     w.one_kind = kind;
@@ -691,6 +752,8 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
     w.one_meta_len = enc_len;
     w.one_pay = pay_len ? pay : NULL;
     w.one_pay_len = pay_len;
+    w.one_txt = txt_len ? txt : NULL;
+    w.one_txt_len = txt_len;
     rc = vx_coll_submit(c, &w);
     if (enc != stack)
         vx_mem_free(c->mem, enc);
@@ -699,34 +762,34 @@ static int write_one(vex_collection *c, int kind, uint64_t id, const void *vec,
 
 int vex_insert(vex_collection *c, uint64_t id, const void *vector)
 {
-    return write_one(c, VX_OP_INSERT, id, vector, NULL, NULL, 0);
+    return write_one(c, VX_OP_INSERT, id, vector, NULL, NULL, 0, NULL, 0);
 }
 
 int vex_upsert(vex_collection *c, uint64_t id, const void *vector)
 {
-    return write_one(c, VX_OP_UPSERT, id, vector, NULL, NULL, 0);
+    return write_one(c, VX_OP_UPSERT, id, vector, NULL, NULL, 0, NULL, 0);
 }
 
 int vex_delete(vex_collection *c, uint64_t id)
 {
-    return write_one(c, VX_OP_DELETE, id, NULL, NULL, NULL, 0);
+    return write_one(c, VX_OP_DELETE, id, NULL, NULL, NULL, 0, NULL, 0);
 }
 
 int vex_insert_meta(vex_collection *c, uint64_t id, const void *vector,
                     const vex_meta *meta)
 {
-    return write_one(c, VX_OP_INSERT, id, vector, meta, NULL, 0);
+    return write_one(c, VX_OP_INSERT, id, vector, meta, NULL, 0, NULL, 0);
 }
 
 int vex_upsert_meta(vex_collection *c, uint64_t id, const void *vector,
                     const vex_meta *meta)
 {
-    return write_one(c, VX_OP_UPSERT, id, vector, meta, NULL, 0);
+    return write_one(c, VX_OP_UPSERT, id, vector, meta, NULL, 0, NULL, 0);
 }
 
 int vex_update_meta(vex_collection *c, uint64_t id, const vex_meta *meta)
 {
-    return write_one(c, VX_OP_SETMETA, id, NULL, meta, NULL, 0);
+    return write_one(c, VX_OP_SETMETA, id, NULL, meta, NULL, 0, NULL, 0);
 }
 
 void vex_record_init_size(vex_record *r, size_t size)
@@ -767,7 +830,7 @@ static int write_record(vex_collection *c, int kind, const vex_record *r)
     if ((rc = vx_record_take(&r, &buf, &c->err)) != VEX_OK)
         return rc;
     return write_one(c, kind, r->id, r->vector, r->meta, r->payload,
-                     r->payload_len);
+                     r->payload_len, r->text, r->text_len);
 }
 
 int vex_insert_record(vex_collection *c, const vex_record *r)

@@ -23,6 +23,7 @@
 #include "index/diskann.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,8 +52,12 @@ struct vx_dann {
     size_t code_size;
     uint8_t *codes;       /* n * code_size */
     uint32_t *keys;       /* n */
+    uint32_t *node_of;    /* n: key -> node, when the keys are 0..n-1 */
     uint32_t *crcs;       /* n_pages */
     unsigned char *cache; /* cache_pages * PAGE */
+    /* scratches handed back by vx_dann_release, for vx_dann_acquire */
+    pthread_mutex_t pool_mu;
+    vx_dann_scratch *free_list;
 };
 
 struct vx_dann_scratch {
@@ -62,12 +67,13 @@ struct vx_dann_scratch {
     uint16_t *seen; /* n */
     uint16_t gen;
     vq_dc *dc;
-    float *q;             /* dim: the (unit) query */
-    unsigned char *pages; /* W * ppn pages */
-    uint64_t *page_no;    /* W * ppn: which page each buffer holds */
-    uint32_t *hop;        /* W: the nodes of a hop */
-    vx_read_req *reqs;    /* W: a hop's page reads */
-    vx_batch_reader *br;  /* submits them together */
+    float *q;              /* dim: the (unit) query */
+    unsigned char *pages;  /* W * ppn pages */
+    uint64_t *page_no;     /* W * ppn: which page each buffer holds */
+    uint32_t *hop;         /* W: the nodes of a hop */
+    vx_read_req *reqs;     /* W: a hop's page reads */
+    vx_batch_reader *br;   /* submits them together */
+    vx_dann_scratch *next; /* in the index's free list */
 };
 
 void vx_dann_params_init(vx_dann_params *p)
@@ -180,7 +186,8 @@ int vx_dann_write(const vex_mem *mem, vex_pool *pool, const float *vecs,
     dann_geometry(node_bytes, &npp, &ppn);
     n_pages = (n + npp - 1) / npp * ppn;
 
-    /* the stored vectors: unit vectors under cosine */
+    /* the vectors the graph and the quantizer are built on: unit vectors
+     * under cosine (the node records keep the caller's) */
     work = vx_mem_alloc(mem, n * dim * sizeof *work);
     if (work == NULL)
         goto nomem;
@@ -217,6 +224,7 @@ int vx_dann_write(const vex_mem *mem, vex_pool *pool, const float *vecs,
     vp.alpha = p->alpha;
     vp.seed = p->seed;
     vp.n_threads = p->n_threads;
+    vp.cancel = p->cancel;
     rc = vx_vamana_build(mem, pool, work, n, dim, &vp, &g, err);
     if (rc != VEX_OK)
         goto done;
@@ -284,9 +292,11 @@ int vx_dann_write(const vex_mem *mem, vex_pool *pool, const float *vecs,
             vex_put_u32le(rec, cnt);
             for (uint32_t t = 0; t < cnt; t++)
                 vex_put_u32le(rec + 4 + 4 * t, inv[lk[t]]);
+            /* the caller's vector as it was given (cosine normalises
+             * at search time), so that a read returns what was stored */
             for (uint32_t d = 0; d < dim; d++) {
                 uint32_t bits;
-                memcpy(&bits, &ordered[node * dim + d], 4);
+                memcpy(&bits, &vecs[(size_t)order[node] * dim + d], 4);
                 vex_put_u32le(rec + 4 + 4 * p->R + 4 * d, bits);
             }
         }
@@ -380,8 +390,15 @@ void vx_dann_close(vx_dann *d)
     if (d == NULL)
         return;
     mem = d->mem;
+    while (d->free_list) {
+        vx_dann_scratch *s = d->free_list;
+        d->free_list = s->next;
+        vx_dann_scratch_free(d, s);
+    }
+    pthread_mutex_destroy(&d->pool_mu);
     vx_vq_destroy(d->pq);
     vx_mem_free(&mem, d->codes);
+    vx_mem_free(&mem, d->node_of);
     vx_mem_free(&mem, d->keys);
     vx_mem_free(&mem, d->crcs);
     vx_mem_free_aligned(&mem, d->cache);
@@ -447,6 +464,7 @@ int vx_dann_open(const vex_mem *mem, vex_file *f, uint64_t off, uint64_t len,
     if (d == NULL)
         return vx_err_set(err, VEX_NOMEM, "diskann: out of memory");
     d->mem = *mem;
+    pthread_mutex_init(&d->pool_mu, NULL);
     d->s = vx_simd();
     d->f = f;
     d->off = off;
@@ -546,6 +564,22 @@ int vx_dann_open(const vex_mem *mem, vex_file *f, uint64_t off, uint64_t len,
     if (rc != VEX_OK)
         goto fail;
     d->code_size = vx_vq_code_size(d->pq);
+    /* keys 0..n-1 (a segment's): the inverse table, for reads by key */
+    d->node_of = vx_mem_alloc(mem, (size_t)d->n * sizeof *d->node_of);
+    if (d->node_of == NULL) {
+        rc = vx_err_set(err, VEX_NOMEM, "diskann: out of memory");
+        goto fail;
+    }
+    memset(d->node_of, 0xff, (size_t)d->n * sizeof *d->node_of);
+    for (uint64_t i = 0; i < d->n; i++) {
+        uint32_t k = d->keys[i];
+        if (k >= d->n || d->node_of[k] != UINT32_MAX) {
+            vx_mem_free(mem, d->node_of); /* keys of the caller's own */
+            d->node_of = NULL;
+            break;
+        }
+        d->node_of[k] = (uint32_t)i;
+    }
     if (vx_vq_get_kind(d->pq) != VQ_PQ || vx_vq_dim(d->pq) != d->dim ||
         codes_len != d->n * d->code_size) {
         rc = VX_CORRUPT(err,
@@ -597,8 +631,14 @@ uint32_t vx_dann_dim(const vx_dann *d)
 
 uint64_t vx_dann_resident_bytes(const vx_dann *d)
 {
-    return sizeof *d + d->n * d->code_size + d->n * 4 + d->n_pages * 4 +
+    return sizeof *d + d->n * d->code_size + d->n * 4 +
+           (d->node_of ? d->n * 4 : 0) + d->n_pages * 4 +
            vx_vq_blob_size(d->pq) + d->cache_pages * VX_DANN_PAGE;
+}
+
+int vx_dann_dense_keys(const vx_dann *d)
+{
+    return d->node_of != NULL;
 }
 
 uint64_t vx_dann_pages(const vx_dann *d, uint64_t *cached)
@@ -657,6 +697,17 @@ int vx_dann_scratch_create(const vx_dann *d, uint32_t L, uint32_t W,
     }
     *out = s;
     return VEX_OK;
+}
+
+/* The exact distance of a stored vector to the (unit, under cosine)
+ * query: squared L2, or 1 - cosine from the record's own vector. */
+static float dann_exact(const vx_dann *d, const float *q, const float *v)
+{
+    float nv;
+    if (d->metric != VEX_METRIC_COSINE)
+        return d->s->l2sq_f32(q, v, d->dim);
+    nv = d->s->norm2_f32(v, d->dim);
+    return 1.0f - d->s->dot_f32(q, v, d->dim) / sqrtf(nv);
 }
 
 static void dann_best(vex_hit *best, size_t *n, size_t cap, float d,
@@ -805,7 +856,7 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
                 break;
             }
             st.nodes_expanded++;
-            ex = d->s->l2sq_f32(s->q, v, d->dim);
+            ex = dann_exact(d, s->q, v);
             st.exact_distances++;
             /* the writer stores finite vectors whose distances to finite
              * queries are finite (ingest refuses components whose square
@@ -843,11 +894,8 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
             break;
     }
     if (rc == VEX_OK) {
-        for (i = 0; i < nb; i++) {
+        for (i = 0; i < nb; i++)
             hits[i] = s->best[i];
-            if (d->metric == VEX_METRIC_COSINE) /* |a - b|^2 = 2 - 2 cos */
-                hits[i].distance *= 0.5f;
-        }
         *n_hits = nb;
     }
     if (st_out) {
@@ -860,5 +908,173 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
         st_out->pq_distances += st.pq_distances;
         st_out->exact_distances += st.exact_distances;
     }
+    return rc;
+}
+
+/* ---- scratch reuse and reads by key ----------------------------------- */
+
+int vx_dann_acquire(vx_dann *d, uint32_t L, uint32_t W, vx_dann_scratch **out)
+{
+    vx_dann_scratch *s, **pp;
+    if (L > 4096)
+        L = 4096;
+    pthread_mutex_lock(&d->pool_mu);
+    for (pp = &d->free_list; *pp && ((*pp)->L < L || (*pp)->W < W);
+         pp = &(*pp)->next)
+        ;
+    s = *pp;
+    if (s)
+        *pp = s->next;
+    pthread_mutex_unlock(&d->pool_mu);
+    if (s) {
+        s->next = NULL;
+        *out = s;
+        return VEX_OK;
+    }
+    return vx_dann_scratch_create(d, L, W, out);
+}
+
+void vx_dann_release(vx_dann *d, vx_dann_scratch *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&d->pool_mu);
+    s->next = d->free_list;
+    d->free_list = s;
+    pthread_mutex_unlock(&d->pool_mu);
+}
+
+int vx_dann_vector(const vx_dann *d, vx_dann_scratch *s, uint32_t key,
+                   float *out, vx_dann_stats *st, vex_err *err)
+{
+    uint32_t node, n_buf = 0;
+    vx_dann_stats local;
+    const unsigned char *rec;
+    int rc;
+    if (d->node_of == NULL || key >= d->n)
+        return vx_err_set(err, VEX_NOTFOUND, "diskann: no key %u", key);
+    node = d->node_of[key];
+    memset(&local, 0, sizeof local);
+    s->hop[0] = node;
+    rc = dann_load_hop(d, s, 1, &n_buf, st ? st : &local, err);
+    if (rc != VEX_OK)
+        return rc;
+    rec = dann_record(d, s, n_buf, node);
+    for (uint32_t i = 0; i < d->dim; i++) {
+        uint32_t bits = vex_get_u32le(rec + 4 + 4 * (size_t)d->R + 4 * i);
+        memcpy(&out[i], &bits, 4);
+        if (!isfinite(out[i]))
+            return VX_CORRUPT(err,
+                              "diskann: node %u holds a non-finite "
+                              "component (page %llu)",
+                              node,
+                              (unsigned long long)(node / d->npp * d->ppn));
+    }
+    return VEX_OK;
+}
+
+/* ---- checking ---------------------------------------------------------- */
+
+int vx_dann_check(const vx_dann *d, vx_dann_check_stats *st, vex_err *err)
+{
+    size_t chunk = (size_t)d->ppn * VX_DANN_PAGE * (64 / d->ppn + 1);
+    unsigned char *buf = vx_mem_alloc(&d->mem, chunk);
+    uint8_t *seen = vx_mem_calloc(&d->mem, (size_t)d->n + 1, 1);
+    uint32_t *queue = vx_mem_alloc(&d->mem, ((size_t)d->n + 1) * 4);
+    uint32_t *links = vx_mem_alloc(&d->mem, ((size_t)d->n * d->R + 1) * 4);
+    uint32_t *cnts = vx_mem_alloc(&d->mem, ((size_t)d->n + 1) * 4);
+    uint64_t head = 0, tail = 0;
+    int rc = VEX_OK;
+    memset(st, 0, sizeof *st);
+    if (!buf || !seen || !queue || !links || !cnts) {
+        rc = vx_err_set(err, VEX_NOMEM, "diskann: out of memory checking");
+        goto out;
+    }
+    st->nodes = d->n;
+    st->min_degree = UINT32_MAX;
+    /* every node page: its checksum, its records' counts, links, vectors */
+    for (uint64_t pg = 0; pg < d->n_pages && rc == VEX_OK;) {
+        uint64_t np = chunk / VX_DANN_PAGE;
+        if (np > d->n_pages - pg)
+            np = d->n_pages - pg;
+        rc = dann_read(d, d->nodes_off + pg * VX_DANN_PAGE, buf,
+                       (size_t)np * VX_DANN_PAGE, err);
+        for (uint64_t t = 0; t < np && rc == VEX_OK; t++)
+            rc = dann_check_page(d, pg + t, buf + t * VX_DANN_PAGE, err);
+        for (uint64_t t = 0; t < np && rc == VEX_OK; t += d->ppn) {
+            uint64_t first = (pg + t) / d->ppn * d->npp;
+            for (uint32_t j = 0; j < d->npp && first + j < d->n; j++) {
+                uint64_t node = first + j;
+                const unsigned char *rec =
+                    buf + t * VX_DANN_PAGE + (size_t)j * d->node_bytes;
+                uint32_t cnt = vex_get_u32le(rec);
+                const unsigned char *v = rec + 4 + 4 * (size_t)d->R;
+                if (cnt > d->R) {
+                    rc = VX_CORRUPT(err,
+                                    "diskann: node %llu has %u links, more "
+                                    "than %u",
+                                    (unsigned long long)node, cnt, d->R);
+                    break;
+                }
+                cnts[node] = cnt;
+                for (uint32_t x = 0; x < cnt; x++) {
+                    uint32_t to = vex_get_u32le(rec + 4 + 4 * (size_t)x);
+                    if (to >= d->n || to == node) {
+                        rc = VX_CORRUPT(err,
+                                        "diskann: node %llu links to %u (of "
+                                        "%llu nodes)",
+                                        (unsigned long long)node, to,
+                                        (unsigned long long)d->n);
+                        break;
+                    }
+                    links[node * d->R + x] = to;
+                }
+                for (uint32_t x = 0; x < d->dim && rc == VEX_OK; x++) {
+                    uint32_t bits = vex_get_u32le(v + 4 * (size_t)x);
+                    float f;
+                    memcpy(&f, &bits, 4);
+                    if (!isfinite(f))
+                        rc = VX_CORRUPT(err,
+                                        "diskann: node %llu holds a "
+                                        "non-finite component",
+                                        (unsigned long long)node);
+                }
+                if (rc != VEX_OK)
+                    break;
+                st->links += cnt;
+                if (cnt < st->min_degree)
+                    st->min_degree = cnt;
+                if (cnt > st->max_degree)
+                    st->max_degree = cnt;
+            }
+        }
+        pg += np;
+    }
+    if (rc != VEX_OK)
+        goto out;
+    if (d->n == 0)
+        st->min_degree = 0;
+    /* reachability from the entry point */
+    if (d->n) {
+        seen[d->medoid] = 1;
+        queue[tail++] = d->medoid;
+    }
+    while (head < tail) {
+        uint32_t u = queue[head++];
+        for (uint32_t x = 0; x < cnts[u]; x++) {
+            uint32_t to = links[(uint64_t)u * d->R + x];
+            if (!seen[to]) {
+                seen[to] = 1;
+                queue[tail++] = to;
+            }
+        }
+    }
+    st->unreachable = d->n - tail;
+out:
+    vx_mem_free(&d->mem, buf);
+    vx_mem_free(&d->mem, seen);
+    vx_mem_free(&d->mem, queue);
+    vx_mem_free(&d->mem, links);
+    vx_mem_free(&d->mem, cnts);
     return rc;
 }

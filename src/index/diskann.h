@@ -24,10 +24,11 @@
  * distance. A filter decides which keys may be results; every node still
  * guides the walk.
  *
- * Metrics: L2 (squared) and cosine (unit vectors stored, distances
- * reported as 1 - cosine). The file offsets of the index are relative to
- * where it starts in its file (`off`), so it can be a section of another
- * file.
+ * Metrics: L2 (squared) and cosine (the graph and the codes are built
+ * on unit vectors; node records keep the vectors as given, and exact
+ * distances are 1 - cosine computed from them). The file offsets of the index
+ * are relative to where it starts in its file (`off`), so it can be a section
+ * of another file.
  *
  * Threading: vx_dann_write is single-caller (it uses the pool). An open
  * index may be searched from any number of threads at once, each with
@@ -37,6 +38,7 @@
 #ifndef VEX_INDEX_DISKANN_H
 #define VEX_INDEX_DISKANN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +49,8 @@
 #include "vexdb.h"
 
 #define VX_DANN_PAGE 4096u
+/* Fewest vectors an index is built from (its quantizer trains on them). */
+#define VX_DANN_MIN_ROWS 16u
 
 typedef struct vx_dann_params {
     vex_metric metric; /* VEX_METRIC_L2 or VEX_METRIC_COSINE */
@@ -58,6 +62,9 @@ typedef struct vx_dann_params {
     /* PQ subquantizers for navigation; 0 = ceil(dim / 4) (8-bit codes of
      * dim / 4 bytes, 1/16 of the float32 vector), at most dim */
     uint32_t pq_m;
+    /* the graph build stops with VEX_BUSY when it turns non-zero (NULL:
+     * never); nothing is written then */
+    const _Atomic int *cancel;
 } vx_dann_params;
 
 void vx_dann_params_init(vx_dann_params *p);
@@ -124,5 +131,38 @@ int vx_dann_search(const vx_dann *d, vx_dann_scratch *s, const float *q,
                    size_t k, uint32_t L, uint32_t W, vx_dann_accept_fn accept,
                    void *ctx, vex_hit *hits, size_t *n_hits, vx_dann_stats *st,
                    vex_err *err);
+
+/* Whether the keys are exactly 0..n-1 (a segment's): then vx_dann_vector
+ * can find a node by key. */
+int vx_dann_dense_keys(const vx_dann *d);
+
+/* A scratch for list size up to L (at most 4096) and beam width up to W,
+ * reused from those vx_dann_release handed back when one is big enough,
+ * else new (the only allocation of a search path, until the free list
+ * holds one scratch per concurrent searcher). Thread-safe. VEX_INVALID,
+ * VEX_NOMEM. */
+int vx_dann_acquire(vx_dann *d, uint32_t L, uint32_t W, vx_dann_scratch **out);
+/* Hand a scratch back for reuse (NULL-safe). Thread-safe. */
+void vx_dann_release(vx_dann *d, vx_dann_scratch *s);
+
+/* Copy the stored vector of `key` (dense keys only: VEX_NOTFOUND
+ * otherwise) into out[0..dim): one read of its node's pages (or the
+ * cache), checked against their CRCs; adds the read to *st when not NULL.
+ * VEX_CORRUPT, I/O errors. */
+int vx_dann_vector(const vx_dann *d, vx_dann_scratch *s, uint32_t key,
+                   float *out, vx_dann_stats *st, vex_err *err);
+
+/* What vx_dann_check found. */
+typedef struct vx_dann_check_stats {
+    uint64_t nodes, links, unreachable;
+    uint32_t min_degree, max_degree;
+} vx_dann_check_stats;
+
+/* Read every node page and check it: its CRC, each record's link count
+ * (<= R), links (to other nodes of the index) and vector (finite); then
+ * count the nodes the entry point does not reach. Memory: n * (R + 2)
+ * 4-byte words for the walk. VEX_CORRUPT with the node, VEX_NOMEM, I/O
+ * errors. For `vex verify`. */
+int vx_dann_check(const vx_dann *d, vx_dann_check_stats *st, vex_err *err);
 
 #endif

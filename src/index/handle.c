@@ -150,6 +150,14 @@ static void search_params_defaults(vex_search_params *params)
     params->where = NULL;
     params->stats = NULL;
     params->meta_out = NULL;
+    params->text = NULL;
+    params->bm25_k1 = 1.2f;
+    params->bm25_b = 0.75f;
+    params->fusion = VEX_FUSION_RRF;
+    params->rrf_k = 60.0f;
+    params->vector_weight = 1.0f;
+    params->text_weight = 1.0f;
+    params->text_candidates = 0;
 }
 
 void vex_search_params_init_size(vex_search_params *params, size_t size)
@@ -233,6 +241,11 @@ static int check_options(const vex_index_options *o, vex_err *e)
                           "options.struct_size is %u, expected %zu: fill the "
                           "struct with vex_index_options_init()",
                           o->struct_size, sizeof(vex_index_options));
+    if (o->kind == VEX_INDEX_DISKANN)
+        return vx_err_set(e, VEX_INVALID,
+                          "VEX_INDEX_DISKANN is a kind of collection segment "
+                          "(vex_collection_config.diskann_min_rows), not of "
+                          "a vex_index");
     if (o->kind != VEX_INDEX_FLAT && o->kind != VEX_INDEX_HNSW)
         return vx_err_set(e, VEX_INVALID, "unknown index kind %d",
                           (int)o->kind);
@@ -362,10 +375,11 @@ static int check_params(const vx_ix *ix, const vex_search_params *p,
         return vx_err_set(e, VEX_INVALID,
                           "params.filter_max_ef is %u, must be 0..%d",
                           p->filter_max_ef, VEX_MAX_K);
-    if (p->where != NULL || p->stats != NULL || p->meta_out != NULL)
+    if (p->where != NULL || p->stats != NULL || p->meta_out != NULL ||
+        p->beam_width != 0 || p->text != NULL)
         return vx_err_set(e, VEX_INVALID,
-                          "params.where, stats and meta_out apply to "
-                          "collection searches only");
+                          "params.where, stats, meta_out, beam_width and text "
+                          "apply to collection searches only");
     if (p->filter_max_ef && p->filter == NULL)
         return vx_err_set(e, VEX_INVALID,
                           "params.filter_max_ef is set but there is no "

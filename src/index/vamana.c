@@ -440,13 +440,14 @@ typedef struct vam_job {
     size_t n;
     uint32_t L;
     float alpha;
+    const _Atomic int *cancel;
 } vam_job;
 
 static void vam_task(void *arg, size_t task, unsigned worker)
 {
     const vam_job *j = arg;
     size_t i = task * VAM_TASK, end = i + VAM_TASK < j->n ? i + VAM_TASK : j->n;
-    for (; i < end; i++)
+    for (; i < end && !(j->cancel && atomic_load(j->cancel)); i++)
         vam_link(j->g, j->scratch[worker], j->L, j->order[i], j->alpha);
 }
 
@@ -660,8 +661,9 @@ int vx_vamana_build(const vex_mem *mem, vex_pool *pool, const float *vecs,
         for (size_t i = 0; i < n; i++)
             order[i] = (uint32_t)i;
         for (int pass = 0; pass < 2; pass++) {
-            vam_job job = {g, scratch, order,
-                           n, p->L,    pass == 0 ? 1.0f : p->alpha};
+            vam_job job = {g,        scratch, order,
+                           n,        p->L,    pass == 0 ? 1.0f : p->alpha,
+                           p->cancel};
             for (size_t i = n - 1; i > 0; i--) { /* a new order per pass */
                 size_t j = (size_t)vex_rng_below(&rng, i + 1);
                 uint32_t t = order[i];
@@ -669,15 +671,18 @@ int vx_vamana_build(const vex_mem *mem, vex_pool *pool, const float *vecs,
                 order[j] = t;
             }
             if (width == 1)
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0;
+                     i < n && !(p->cancel && atomic_load(p->cancel)); i++)
                     vam_link(g, scratch[0], p->L, order[i], job.alpha);
             else
                 vx_pool_run(pool, (n + VAM_TASK - 1) / VAM_TASK, width,
                             vam_task, &job);
         }
+        if (p->cancel && atomic_load(p->cancel))
+            rc = vx_err_set(err, VEX_BUSY, "vamana: cancelled");
         /* lists that grew into the slack are pruned to R */
-        {
-            vam_job job = {g, scratch, NULL, n, p->L, p->alpha};
+        if (rc == VEX_OK) {
+            vam_job job = {g, scratch, NULL, n, p->L, p->alpha, p->cancel};
             if (width == 1)
                 for (size_t i = 0; i < n; i++)
                     vam_trim(g, scratch[0], (uint32_t)i, p->alpha);
@@ -685,7 +690,7 @@ int vx_vamana_build(const vex_mem *mem, vex_pool *pool, const float *vecs,
                 vx_pool_run(pool, (n + VAM_TASK - 1) / VAM_TASK, width,
                             vam_trim_task, &job);
         }
-        if (vam_connect(g, scratch[0]) != VEX_OK)
+        if (rc == VEX_OK && vam_connect(g, scratch[0]) != VEX_OK)
             rc = vx_err_set(err, VEX_NOMEM,
                             "vamana: out of memory for the reachability pass");
     }

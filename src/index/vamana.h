@@ -30,6 +30,7 @@
 #define VEX_INDEX_VAMANA_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -44,6 +45,9 @@ typedef struct vx_vamana_params {
     float alpha;        /* second pass pruning, 1.0..2.0 */
     uint64_t seed;      /* the order of the passes */
     unsigned n_threads; /* 0 = the whole pool */
+    /* polled between nodes: when it turns non-zero the build stops and
+     * returns VEX_BUSY ("cancelled"); NULL = never */
+    const _Atomic int *cancel;
 } vx_vamana_params;
 
 /* Defaults of the DiskANN paper for in-memory builds: R 64, L 100,

@@ -154,6 +154,24 @@ static int index_new(const seg_builder *b, int kind, vx_ix **out)
     return rc;
 }
 
+/* A DiskANN index being written into a segment (the writer's hook). */
+typedef struct dann_job {
+    const seg_builder *b;
+    const float *vecs; /* n vectors, keys 0..n-1 */
+    const uint32_t *keys;
+    size_t n;
+} dann_job;
+
+static int dann_write_index(void *ctx, vex_file *f, uint64_t off, uint64_t *len,
+                            vex_err *err)
+{
+    const dann_job *j = ctx;
+    vx_dann_params p = j->b->dann;
+    p.cancel = j->b->cancel;
+    return vx_dann_write(j->b->mem, j->b->pool, j->vecs, j->keys, j->n,
+                         j->b->iopts.dim, &p, f, off, len, err);
+}
+
 /* Write a segment file from (ids ascending, row_keys, key_ids) and the
  * index blob, and open it. */
 static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
@@ -161,7 +179,8 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
                          const uint64_t *row_keys, const uint64_t *key_ids,
                          const void *blob, uint64_t blob_size,
                          const meta_col *mc, const pay_col *pc,
-                         uint64_t min_seq, uint64_t max_seq, vseg **out)
+                         const pay_col *tc, uint64_t min_seq, uint64_t max_seq,
+                         dann_job *dj, vseg **out)
 {
     seg_write_info wi;
     char *path = NULL;
@@ -182,6 +201,10 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     wi.key_ids = key_ids;
     wi.index_blob = blob;
     wi.blob_size = blob_size;
+    if (dj) {
+        wi.index_write = dann_write_index;
+        wi.index_ctx = dj;
+    }
     if (mc->any) {
         wi.meta = mc->blob;
         wi.meta_len = mc->len;
@@ -189,6 +212,11 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     if (pc->any) {
         wi.pay = pc->p;
         wi.pay_len = pc->len;
+    }
+    if (b->text && tc->any) { /* texts and their postings (format 5) */
+        wi.text = tc->p;
+        wi.text_len = tc->len;
+        wi.analyzer = b->text;
     }
     {
         char name[64];
@@ -200,14 +228,14 @@ static int write_segment(const seg_builder *b, uint64_t number, int index_kind,
     }
     rc = vx_seg_write(b->vfs, path, &wi, b->mem, b->err);
     if (rc == VEX_OK) {
-        rc = vx_vseg_open(b->vfs, path, number, b->mem, b->pool, b->mcache,
-                          b->err, out);
+        vseg_env env = {b->mcache, b->dann_budget};
+        rc = vx_vseg_open(b->vfs, path, number, b->mem, b->pool, &env, b->err,
+                          out);
         if (rc == VEX_OK) {
             /* open (and so verify) the index here, in the background, so
              * that the first search after the install does not pay for it
              * (O(segment size): ~70 ms for 100k HNSW rows) */
-            vx_ix *ix;
-            rc = vx_vseg_index(*out, &ix, b->err);
+            rc = vx_vseg_warm(*out, b->err);
             if (rc != VEX_OK) {
                 vx_vseg_unref(*out);
                 *out = NULL;
@@ -231,7 +259,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     uint64_t blob_size = 0;
     vx_ix *flat = NULL, *ix = m->ix;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
-    pay_col pc = {NULL, NULL, 0};
+    pay_col pc = {NULL, NULL, 0}, tc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     key_ids = vx_mem_alloc(b->mem, (n_keys ? n_keys : 1) * sizeof *key_ids);
@@ -275,6 +303,14 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
             if (mt_visible(m, r, s))
                 pay_col_set(&pc, r, p, len);
         }
+    /* the text of every live key (dead keys: none) */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &tc, n_keys)) == VEX_OK)
+        for (uint64_t r = 0; r < n_keys; r++) {
+            size_t len;
+            const char *p = mt_row_txt(m, r, &len);
+            if (mt_visible(m, r, s))
+                pay_col_set(&tc, r, (const unsigned char *)p, len);
+        }
     if (rc != VEX_OK)
         goto out;
     if (ix) {
@@ -314,11 +350,12 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (rc == VEX_OK)
         rc = write_segment(b, number, m->ix ? VEX_INDEX_HNSW : VEX_INDEX_FLAT,
                            n, n_keys, ids, row_keys, key_ids, blob, blob_size,
-                           &mc, &pc, m->min_seq ? m->min_seq : 1,
-                           m->freeze_seq ? m->freeze_seq : 1, out);
+                           &mc, &pc, &tc, m->min_seq ? m->min_seq : 1,
+                           m->freeze_seq ? m->freeze_seq : 1, NULL, out);
 out:
     meta_col_free(b->mem, &mc);
     pay_col_free(b->mem, &pc);
+    pay_col_free(b->mem, &tc);
     vx_ix_free(flat);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, key_ids);
@@ -341,6 +378,15 @@ static unsigned size_tier(uint64_t bytes)
 
 /* Choose inputs from `v` into pick[] (indexes, ascending); returns how
  * many. `all`: every segment (vex_compact), when that reclaims anything. */
+/* Whether the next rewrite of `s` alone would make it a DiskANN segment
+ * (so it should be rewritten: a flush writes the memtable's graph). */
+static int dann_due(const vseg *s, uint64_t min_rows)
+{
+    uint64_t live = vseg_live_rows(s);
+    return min_rows && s->info.index_kind != VEX_INDEX_DISKANN &&
+           live >= min_rows && live >= VX_DANN_MIN_ROWS;
+}
+
 uint32_t vx_compact_pick(const version *v, const compact_policy *o, int all,
                          uint32_t *pick)
 {
@@ -348,7 +394,8 @@ uint32_t vx_compact_pick(const version *v, const compact_policy *o, int all,
     if (all) {
         for (uint32_t i = 0; i < v->n_segs; i++)
             pick[n++] = i;
-        if (n == 1 && vseg_dead(v->segs[0]) == 0)
+        if (n == 1 && vseg_dead(v->segs[0]) == 0 &&
+            !dann_due(v->segs[0], o->dann_min_rows))
             n = 0;
         return n;
     }
@@ -363,6 +410,11 @@ uint32_t vx_compact_pick(const version *v, const compact_policy *o, int all,
             }
         }
     }
+    for (uint32_t i = 0; i < v->n_segs; i++)
+        if (dann_due(v->segs[i], o->dann_min_rows)) {
+            pick[0] = i;
+            return 1;
+        }
     if (o->min_merge) {
         for (unsigned tier = 0; tier < 40; tier++) {
             n = 0;
@@ -388,6 +440,54 @@ static int cmp_crow(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The DiskANN output of a compaction: every row's vector in memory (the
+ * graph build needs them all), keys 0..n-1 in id order. */
+static int compact_dann(const seg_builder *b, vseg *const *in, const crow *rows,
+                        uint64_t n, const uint64_t *ids, const meta_col *mc,
+                        const pay_col *pc, const pay_col *tc, uint64_t min_seq,
+                        uint64_t max_seq,
+                        uint64_t number, vseg **out, int *cancelled)
+{
+    size_t dim = b->iopts.dim;
+    float *vecs = vx_mem_alloc(b->mem, (size_t)n * dim * sizeof *vecs);
+    uint32_t *keys32 = vx_mem_alloc(b->mem, (size_t)n * sizeof *keys32);
+    uint64_t *keys = vx_mem_alloc(b->mem, (size_t)n * sizeof *keys);
+    int rc = VEX_OK;
+    if (vecs == NULL || keys32 == NULL || keys == NULL || n >= UINT32_MAX) {
+        rc = vx_err_set(
+            b->err, n >= UINT32_MAX ? VEX_INVALID : VEX_NOMEM,
+            "a DiskANN segment of %llu rows: %s", (unsigned long long)n,
+            n >= UINT32_MAX ? "too many (at most 2^32 - 1)" : "out of memory");
+        goto out;
+    }
+    for (uint64_t i = 0; i < n && rc == VEX_OK; i++) {
+        if (i % COMPACT_STEP == 0 && b->cancel && atomic_load(b->cancel)) {
+            *cancelled = 1;
+            goto out;
+        }
+        keys32[i] = (uint32_t)i;
+        keys[i] = i;
+        rc = vx_vseg_vector(in[rows[i].src], rows[i].key, vecs + i * dim,
+                            b->err);
+    }
+    if (rc == VEX_OK) {
+        dann_job dj = {b, vecs, keys32, (size_t)n};
+        rc = write_segment(b, number, VEX_INDEX_DISKANN, n, n, ids, keys, ids,
+                           NULL, 0, mc, pc, tc, min_seq, max_seq, &dj, out);
+        if (rc == VEX_BUSY && b->cancel && atomic_load(b->cancel)) {
+            *cancelled = 1; /* the graph build stopped: nothing written */
+            rc = VEX_OK;
+        } else if (rc != VEX_OK) {
+            vx_ix_err_in(b->err, rc, "DiskANN segment");
+        }
+    }
+out:
+    vx_mem_free(b->mem, vecs);
+    vx_mem_free(b->mem, keys32);
+    vx_mem_free(b->mem, keys);
+    return rc;
+}
+
 /* Merge inputs (the rows visible at s) into a new segment. *out NULL when
  * no row survives. VEX_ABORTED-like: returns VEX_OK with *cancelled when
  * the collection started closing. */
@@ -400,7 +500,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     unsigned char *vecs = NULL, *blob = NULL;
     uint64_t blob_size = 0, min_seq = UINT64_MAX, max_seq = 0;
     meta_col mc = {NULL, NULL, 0, 0, NULL, 0};
-    pay_col pc = {NULL, NULL, 0};
+    pay_col pc = {NULL, NULL, 0}, tc = {NULL, NULL, 0};
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
@@ -413,7 +513,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
             min_seq = in[i]->info.min_seq;
         if (in[i]->info.max_seq > max_seq)
             max_seq = in[i]->info.max_seq;
-        if ((rc = vx_vseg_index(in[i], &src[i], b->err)) != VEX_OK)
+        if ((rc = vx_vseg_warm(in[i], b->err)) != VEX_OK)
             goto out;
     }
     rows = vx_mem_alloc(b->mem, (total ? total : 1) * sizeof *rows);
@@ -463,8 +563,22 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
             vx_seg_payload(in[rows[i].src]->s, rows[i].key, &p, &len);
             pay_col_set(&pc, i, p, len);
         }
+    /* texts: each live row's (checked at its input's open); the output's
+     * postings are built anew from them, over the live rows only */
+    if (rc == VEX_OK && (rc = pay_col_init(b, &tc, n)) == VEX_OK)
+        for (uint64_t i = 0; i < n; i++) {
+            const char *p;
+            size_t len;
+            vx_seg_text(in[rows[i].src]->s, rows[i].key, &p, &len);
+            pay_col_set(&tc, i, (const unsigned char *)p, len);
+        }
     if (rc != VEX_OK)
         goto out;
+    if (b->dann_min_rows && n >= b->dann_min_rows && n >= VX_DANN_MIN_ROWS) {
+        rc = compact_dann(b, in, rows, n, ids, &mc, &pc, &tc, min_seq, max_seq,
+                          number, out, cancelled);
+        goto out;
+    }
     rc = index_new(b, (int)b->iopts.kind, &ix);
     for (uint64_t at = 0; rc == VEX_OK && at < n; at += COMPACT_STEP) {
         size_t cnt = n - at < COMPACT_STEP ? (size_t)(n - at) : COMPACT_STEP;
@@ -474,12 +588,8 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         }
         for (size_t j = 0; j < cnt && rc == VEX_OK; j++) {
             const crow *r = &rows[at + j];
-            rc = vx_ix_get(src[r->src], r->key, vecs + j * b->vec_bytes, NULL);
-            if (rc != VEX_OK)
-                rc = vx_err_set(b->err, VEX_CORRUPT,
-                                "%s: key %llu is live but not in the index",
-                                vx_seg_path(in[r->src]->s),
-                                (unsigned long long)r->key);
+            rc = vx_vseg_vector(in[r->src], r->key, vecs + j * b->vec_bytes,
+                                b->err);
         }
         if (rc == VEX_OK) {
             rc = vx_ix_add(ix, keys + at, vecs, cnt, b->err);
@@ -494,10 +604,12 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         rc = serialize_index(b, ix, &blob, &blob_size);
     if (rc == VEX_OK)
         rc = write_segment(b, number, (int)b->iopts.kind, n, n, ids, keys, ids,
-                           blob, blob_size, &mc, &pc, min_seq, max_seq, out);
+                           blob, blob_size, &mc, &pc, &tc, min_seq, max_seq,
+                           NULL, out);
 out:
     meta_col_free(b->mem, &mc);
     pay_col_free(b->mem, &pc);
+    pay_col_free(b->mem, &tc);
     vx_ix_free(ix);
     vx_mem_free_aligned(b->mem, blob);
     vx_mem_free(b->mem, vecs);

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "index/diskann.h"
 #include "io/vfs.h"
 #include "storage/memtable.h"
 #include "storage/version.h"
@@ -29,10 +30,20 @@ typedef struct seg_builder {
     const char *dir;
     const vex_mem *mem;
     vex_pool *pool;
-    vx_mcache *mcache; /* where the output's filter match sets go */
+    vx_mcache *mcache;             /* where the output's filter match sets go */
+    _Atomic uint64_t *dann_budget; /* the DiskANN node-cache budget left */
+    /* DiskANN: a compaction whose output holds at least dann_min_rows
+     * rows (and VX_DANN_MIN_ROWS) writes a DiskANN segment built with
+     * `dann` (metric, R, L, alpha, pq_m, seed set); 0 = never */
+    uint64_t dann_min_rows;
+    vx_dann_params dann;
     vex_index_options iopts;
     size_t vec_bytes;
-    unsigned meta_flags;       /* VM_BUILD_* for the metadata columns */
+    unsigned meta_flags; /* VM_BUILD_* for the metadata columns */
+    /* the text field's analyzer: the rows' texts and their postings are
+     * written (segment format 5) when some row has a text; NULL: the
+     * collection has no text field */
+    const vt_analyzer *text;
     const _Atomic int *cancel; /* polled between steps; may be NULL */
     vex_err *err;
 } seg_builder;
@@ -40,6 +51,7 @@ typedef struct seg_builder {
 /* The size-tiered policy (vex_db_options.compact_*). */
 typedef struct compact_policy {
     uint32_t min_merge, max_merge, deleted_pct;
+    uint64_t dann_min_rows; /* the collection's; 0 = no DiskANN */
 } compact_policy;
 
 /* Segment `number` from frozen memtable `m` with the rows visible at `s`
@@ -54,8 +66,11 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
 /* The inputs of the next compaction of version `v`: indexes into
  * v->segs, ascending, written to pick[] (room for v->n_segs); returns how
  * many (0: nothing to do). Rules, first match wins: with `all`, every
- * segment (if more than one, or one with dead rows); a segment whose dead
- * rows reach deleted_pct% of its keys, alone; the oldest max_merge
+ * segment (if more than one, or one with dead rows, or one that should
+ * be a DiskANN segment and is not); a segment whose dead rows reach
+ * deleted_pct% of its keys, alone; a segment of another kind holding at
+ * least dann_min_rows live rows (a flush writes the memtable's graph as
+ * it is), alone, to become a DiskANN segment; the oldest max_merge
  * segments of the smallest size tier holding min_merge of them (tier t:
  * [4^t, 4^(t+1)) MiB, tier 0 below 4 MiB). */
 uint32_t vx_compact_pick(const version *v, const compact_policy *p, int all,

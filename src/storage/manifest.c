@@ -53,18 +53,22 @@
 #include "util/rd.h"
 
 #define MAN_VERSION                                                            \
-    4u                     /* 2 adds the schema blob, 3 the history block,     \
-                              4 the compression field; 1..3 are still read */
-#define MAN_HIST_SIZE 16u  /* format 3: as_of_seq, publish_unix */
-#define MAN_HDR_SIZE  64u  /* header */
-#define MAN_CFG_SIZE  128u /* configuration, after the header */
-#define MAN_SEG_SIZE  48u  /* one segment table entry */
-#define MAN_FIXED     (MAN_HDR_SIZE + MAN_CFG_SIZE) /* segment table start */
-#define MAN_MIN_SIZE  (MAN_FIXED + 4u)              /* no segments + CRC */
-#define MAN_PATH_MAX  4096u
-#define CUR_SIZE      35u /* "MANIFEST-<16 hex> <8 hex>\n" */
-#define CUR_NAME_LEN  25u
-#define HNSW_MAX_M    256u
+    5u /* 2 adds the schema blob, 3 the history block, 4 the compression       \
+          field, 5 the extension block; 1..4 are still read */
+#define MAN_EXT_DANN      1u   /* extension entry: DiskANN settings */
+#define MAN_EXT_DANN_SIZE 24u  /* its payload */
+#define MAN_EXT_TEXT      2u   /* extension entry: the records' text field */
+#define MAN_EXT_TEXT_SIZE 8u   /* its payload */
+#define MAN_HIST_SIZE     16u  /* format 3: as_of_seq, publish_unix */
+#define MAN_HDR_SIZE      64u  /* header */
+#define MAN_CFG_SIZE      128u /* configuration, after the header */
+#define MAN_SEG_SIZE      48u  /* one segment table entry */
+#define MAN_FIXED         (MAN_HDR_SIZE + MAN_CFG_SIZE) /* segment table start */
+#define MAN_MIN_SIZE      (MAN_FIXED + 4u)              /* no segments + CRC */
+#define MAN_PATH_MAX      4096u
+#define CUR_SIZE          35u /* "MANIFEST-<16 hex> <8 hex>\n" */
+#define CUR_NAME_LEN      25u
+#define HNSW_MAX_M        256u
 
 static const unsigned char man_magic[8] = {'V', 'E', 'X', 'M',
                                            'A', 'N', 'I', 'F'};
@@ -104,6 +108,35 @@ static int man_join(char *out, const char *dir, const char *name, vex_err *err)
 }
 
 /* ---- validation shared by encode and decode ---------------------------- */
+
+/* The DiskANN settings (the extension entry's fields; *off is the offset
+ * inside the entry's payload). */
+static const char *man_dann_problem(const man_config *c, unsigned *off)
+{
+    uint32_t bits;
+    memcpy(&bits, &c->dann_alpha, sizeof bits);
+    *off = 0;
+    if (c->dann_min_rows == 0)
+        return c->dann_r || c->dann_l || c->dann_pq_m || bits
+                   ? "DiskANN settings without diskann_min_rows"
+                   : NULL;
+    if (c->elem != VEX_ELEM_F32 ||
+        (c->metric != VEX_METRIC_L2 && c->metric != VEX_METRIC_COSINE))
+        return "DiskANN segments for a metric other than l2 and cosine";
+    *off = 8;
+    if (c->dann_r < 4 || c->dann_r > 256)
+        return "diskann_r not 4..256";
+    *off = 12;
+    if (c->dann_l < c->dann_r || c->dann_l > 4096)
+        return "diskann_l not diskann_r..4096";
+    *off = 16;
+    if (!(c->dann_alpha >= 1.0f && c->dann_alpha <= 2.0f))
+        return "diskann_alpha not 1..2";
+    *off = 20;
+    if (c->dann_pq_m < 1 || c->dann_pq_m > c->dim)
+        return "diskann_pq_m not 1..dim";
+    return NULL;
+}
 
 /* NULL when the configuration is valid, else the reason. `*off` gets the
  * offset of the field inside the configuration section. */
@@ -255,7 +288,7 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     unsigned char *b = NULL, *p;
     uint64_t total_del = 0, size;
     unsigned off;
-    uint32_t i, dup, hist;
+    uint32_t i, dup, hist, ext;
     int rc;
 
     if (buf)
@@ -266,6 +299,8 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: NULL argument");
     why = man_config_problem(&m->config, &off);
+    if (why == NULL)
+        why = man_dann_problem(&m->config, &off);
     if (why)
         return vx_err_set(err, VEX_INVALID, "vx_manifest_encode: %s", why);
     if (m->number >= m->next_file)
@@ -320,10 +355,25 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: unknown compression %u",
                           m->config.compression);
+    if (m->config.text > 1 || m->config.text_stemmer > 1 ||
+        m->config.text_stopwords > 1 ||
+        (!m->config.text &&
+         (m->config.text_stemmer || m->config.text_stopwords)))
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: text field %u, stemmer %u, "
+                          "stop words %u",
+                          m->config.text, m->config.text_stemmer,
+                          m->config.text_stopwords);
     if (m->config.compression && !m->as_of_seq && !m->publish_unix)
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: a compressed collection's "
                           "manifest (format 4) needs the history block");
+    ext = (m->config.dann_min_rows ? 8 + MAN_EXT_DANN_SIZE : 0) +
+          (m->config.text ? 8 + MAN_EXT_TEXT_SIZE : 0);
+    if (ext && !m->as_of_seq && !m->publish_unix)
+        return vx_err_set(err, VEX_INVALID,
+                          "vx_manifest_encode: a manifest with an extension "
+                          "block (format 5) needs the history block");
     if ((m->as_of_seq || m->publish_unix) && m->as_of_seq < m->flushed_seq)
         return vx_err_set(err, VEX_INVALID,
                           "vx_manifest_encode: as_of_seq %llu below "
@@ -337,7 +387,7 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
                           "non-NULL)",
                           m->schema_len, MAN_MAX_SCHEMA);
     size = (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m->n_segments +
-           8 * total_del + m->schema_len + hist;
+           8 * total_del + m->schema_len + hist + ext;
     b = vx_mem_calloc(mem, 1, (size_t)size);
     if (b == NULL)
         return vx_err_set(err, VEX_NOMEM,
@@ -346,17 +396,18 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
     /* header */
     memcpy(b, man_magic, 8);
     /* the oldest format that holds the content */
-    vex_put_u32le(b + 8, m->config.compression ? 4u
-                         : hist                ? 3u
-                         : m->schema_len       ? 2u
-                                               : 1u);
-    vex_put_u32le(b + 12, 0);
+    vex_put_u32le(b + 8, ext                     ? 5u
+                         : m->config.compression ? 4u
+                         : hist                  ? 3u
+                         : m->schema_len         ? 2u
+                                                 : 1u);
+    vex_put_u32le(b + 12, ext); /* format 5; else 0 */
     vex_put_u64le(b + 16, size);
     vex_put_u64le(b + 24, m->number);
     vex_put_u64le(b + 32, m->next_file);
     vex_put_u64le(b + 40, m->flushed_seq);
     vex_put_u32le(b + 48, m->n_segments);
-    vex_put_u32le(b + 52, m->config.compression); /* format 4; else 0 */
+    vex_put_u32le(b + 52, m->config.compression); /* format 4, 5; else 0 */
     vex_put_u64le(b + 56, total_del);
     /* configuration (reserved bytes stay zero from calloc) */
     p = b + MAN_HDR_SIZE;
@@ -405,6 +456,26 @@ int vx_manifest_encode(const manifest *m, const vex_mem *mem, vex_err *err,
         vex_put_u64le(p + 8, m->publish_unix);
         p += MAN_HIST_SIZE;
     }
+    /* the extension block: its entries in ascending kind */
+    if (m->config.dann_min_rows) {
+        uint32_t a;
+        memcpy(&a, &m->config.dann_alpha, 4);
+        vex_put_u32le(p, MAN_EXT_DANN);
+        vex_put_u32le(p + 4, MAN_EXT_DANN_SIZE);
+        vex_put_u64le(p + 8, m->config.dann_min_rows);
+        vex_put_u32le(p + 16, m->config.dann_r);
+        vex_put_u32le(p + 20, m->config.dann_l);
+        vex_put_u32le(p + 24, a);
+        vex_put_u32le(p + 28, m->config.dann_pq_m);
+        p += 8 + MAN_EXT_DANN_SIZE;
+    }
+    if (m->config.text) {
+        vex_put_u32le(p, MAN_EXT_TEXT);
+        vex_put_u32le(p + 4, MAN_EXT_TEXT_SIZE);
+        vex_put_u32le(p + 8, m->config.text_stemmer);
+        vex_put_u32le(p + 12, m->config.text_stopwords);
+        p += 8 + MAN_EXT_TEXT_SIZE;
+    }
     vex_put_u32le(p, vex_crc32c(b, (size_t)size - 4));
     *buf = b;
     *len = (size_t)size;
@@ -441,7 +512,7 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     manifest m;
     const unsigned char *name;
     uint64_t size, total_del, sum_del = 0, ids_off;
-    uint32_t version, res12, res52, i, dup, hist;
+    uint32_t version, res12, res52, i, dup, hist, ext, last_kind;
     const char *why;
     unsigned off;
     vx_rd in, cfg;
@@ -505,13 +576,17 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
     if (version < 1)
         BAD(8, "bad format version %u", version);
     hist = version >= 3 ? MAN_HIST_SIZE : 0;
-    if (res12 != 0)
+    ext = version >= 5 ? res12 : 0;
+    if (version < 5 && res12 != 0)
         BAD(12, "reserved field not zero");
+    if (version >= 5 && (ext < 8 || ext > len))
+        BAD(12, "extension block of %u bytes (format 5 has one of at least 8)",
+            ext);
     if (version < 4 && res52 != 0)
         BAD(52, "reserved field not zero");
     if (version == 4 && res52 == 0)
-        BAD(52, "format 4 without compression (written as format 3)");
-    if (version == 4 && res52 > MAN_COMPRESS_MAX) {
+        BAD(52, "format 4 without compression (written as format 3 or 5)");
+    if (version >= 4 && res52 > MAN_COMPRESS_MAX) {
         rc = vx_err_set(err, VEX_UNSUPPORTED,
                         "%s: compression %u at offset 52 is unknown to this "
                         "library",
@@ -531,10 +606,10 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         BAD(48, "%u segments, at most %u", m.n_segments, MAN_MAX_SEGMENTS);
     /* the exact length follows from the two counts: check it before any
      * allocation (n_segments is bounded, total_del by the length) */
-    if (total_del > len / 8 || (uint64_t)MAN_MIN_SIZE +
-                                       (uint64_t)MAN_SEG_SIZE * m.n_segments +
-                                       8 * total_del + m.schema_len + hist !=
-                                   len)
+    if (total_del > len / 8 ||
+        (uint64_t)MAN_MIN_SIZE + (uint64_t)MAN_SEG_SIZE * m.n_segments +
+                8 * total_del + m.schema_len + hist + ext !=
+            len)
         BAD(56,
             "%u segments, %llu deleted ids and a schema of %u bytes do not "
             "fill the %zu bytes exactly",
@@ -641,6 +716,55 @@ int vx_manifest_decode(const unsigned char *buf, size_t len, const char *fname,
         if (vx_rd_ok(&in) && m.as_of_seq == 0 && m.publish_unix == 0)
             BAD(at, "empty history block (format 3 is written only with "
                     "one)");
+    }
+    /* the extension block (format 5): entries of kind, length, payload */
+    last_kind = 0;
+    for (uint64_t end = vx_rd_off(&in) + ext;
+         ext && vx_rd_ok(&in) && vx_rd_off(&in) < end;) {
+        uint64_t at = vx_rd_off(&in);
+        uint32_t kind = vx_rd_u32(&in, "truncated extension entry");
+        uint32_t elen = vx_rd_u32(&in, "truncated extension entry");
+        if (!vx_rd_ok(&in))
+            break;
+        if (elen > end - vx_rd_off(&in))
+            BAD(at + 4, "extension entry of %u bytes past the block", elen);
+        if (kind != MAN_EXT_DANN && kind != MAN_EXT_TEXT) {
+            rc = vx_err_set(err, VEX_UNSUPPORTED,
+                            "%s: extension entry kind %u at offset %llu is "
+                            "unknown to this library (a newer feature)",
+                            fname, kind, (unsigned long long)at);
+            goto cleanup;
+        }
+        if (kind <= last_kind)
+            BAD(at, "extension entry kind %u repeated or out of order", kind);
+        last_kind = kind;
+        if (kind == MAN_EXT_TEXT) {
+            if (elen != MAN_EXT_TEXT_SIZE)
+                BAD(at + 4, "text entry of %u bytes, expected %u", elen,
+                    MAN_EXT_TEXT_SIZE);
+            m.config.text = 1;
+            m.config.text_stemmer = vx_rd_u32(&in, NULL);
+            m.config.text_stopwords = vx_rd_u32(&in, NULL);
+            if (m.config.text_stemmer > 1 || m.config.text_stopwords > 1)
+                BAD(at + 8,
+                    "text entry: stemmer %u, stop words %u (each 0 "
+                    "or 1)",
+                    m.config.text_stemmer, m.config.text_stopwords);
+            continue;
+        }
+        if (elen != MAN_EXT_DANN_SIZE)
+            BAD(at + 4, "DiskANN entry of %u bytes, expected %u", elen,
+                MAN_EXT_DANN_SIZE);
+        m.config.dann_min_rows = vx_rd_u64(&in, NULL);
+        m.config.dann_r = vx_rd_u32(&in, NULL);
+        m.config.dann_l = vx_rd_u32(&in, NULL);
+        m.config.dann_alpha = vx_rd_f32(&in, NULL);
+        m.config.dann_pq_m = vx_rd_u32(&in, NULL);
+        if (m.config.dann_min_rows == 0)
+            BAD(at + 8, "DiskANN entry with diskann_min_rows 0");
+        why = man_dann_problem(&m.config, &off);
+        if (why)
+            BAD(at + 8 + off, "%s", why);
     }
     /* the length check above makes these reads exact; kept as the
      * reader's own check all the same */

@@ -94,6 +94,16 @@ typedef struct man_config {
      * in the header (offset 52) of a format-4 manifest, which is written
      * only when it is not 0 */
     uint32_t compression;
+    /* DiskANN segments (vex_collection_config.diskann_*), resolved: all
+     * zero when dann_min_rows is 0; stored in the extension block of a
+     * format-5 manifest (entry kind 1), written only when set */
+    uint64_t dann_min_rows;
+    uint32_t dann_r, dann_l, dann_pq_m;
+    float dann_alpha;
+    /* The records' text field (the extension block of a format-5 manifest,
+     * entry kind 2, written only when text is 1): text 0 or 1, text_stemmer 0 (none) or 1 (Porter),
+     * text_stopwords 0 or 1; the last two 0 without text. */
+    uint32_t text, text_stemmer, text_stopwords;
 } man_config;
 
 /* Highest compression value a manifest may hold (VEX_COMPRESS_ZSTD). */

@@ -34,8 +34,8 @@ static void dir_free(const vex_mem *mem, mt_dir *d)
 }
 
 int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
-                 const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
-                 memtable **out)
+                 const vex_index_options *hnsw, const vt_analyzer *text,
+                 vex_pool *pool, vex_err *err, memtable **out)
 {
     memtable *m;
     mt_dir *d;
@@ -58,9 +58,14 @@ int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
     atomic_init(&m->n_live, 0);
     atomic_init(&m->meta_bytes, 0);
     atomic_init(&m->pay_bytes, 0);
+    atomic_init(&m->txt_bytes, 0);
     atomic_init(&m->frozen, 0);
     vx_cmap_init(&m->ids, mem);
     pthread_mutex_init(&m->index_mu, NULL);
+    if (text && (rc = vx_mi_create(mem, text, &m->mi, err)) != VEX_OK) {
+        vx_mt_unref(m);
+        return rc;
+    }
     if (hnsw) {
         rc = vx_ix_create(hnsw, pool, &m->ix, err);
         if (rc != VEX_OK) {
@@ -89,6 +94,7 @@ void vx_mt_unref(memtable *m)
         for (uint64_t r = 0; r < MT_CHUNK && c * MT_CHUNK + r < n; r++) {
             vx_vm_record_free(d->chunks[c]->meta[r], m->mem);
             vx_mem_free(m->mem, d->chunks[c]->pay[r]);
+            vx_mem_free(m->mem, d->chunks[c]->txt[r]);
         }
         vx_mem_free_aligned(m->mem, d->chunks[c]->vecs);
         vx_mem_free(m->mem, d->chunks[c]);
@@ -104,6 +110,7 @@ void vx_mt_unref(memtable *m)
     }
     dir_free(m->mem, d);
     vx_ix_free(m->ix);
+    vx_mi_free(m->mi);
     vx_cmap_destroy(&m->ids);
     pthread_mutex_destroy(&m->index_mu);
     vx_mem_free(m->mem, m);
@@ -204,11 +211,13 @@ int vx_mt_has_field(const memtable *m, const char *name, size_t len)
 }
 
 int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
-              const void *pay, size_t pay_len, uint64_t seq, int *ended)
+              const void *pay, size_t pay_len, const char *txt, size_t txt_len,
+              uint64_t seq, int *ended)
 {
     uint64_t row = atomic_load_explicit(&m->n_rows, memory_order_relaxed);
     uint64_t prev = MT_NONE;
     unsigned char *pcopy = NULL;
+    char *tcopy = NULL;
     mt_chunk *ch;
     unsigned r;
     int rc;
@@ -226,8 +235,23 @@ int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
         else
             memcpy(pcopy, pay, pay_len);
     }
-    if (rc != VEX_OK)
+    if (rc == VEX_OK && txt_len > 0) {
+        VX_ASSERT(m->mi != NULL && txt != NULL && txt_len <= VT_MAX_TEXT);
+        if ((tcopy = vx_mem_alloc(m->mem, txt_len)) == NULL)
+            rc = VEX_NOMEM;
+        else
+            memcpy(tcopy, txt, txt_len);
+        /* last: a failure leaves the index as it was, and nothing after
+         * it fails (the text was checked before it was logged; a
+         * failure here is out of memory) */
+        if (rc == VEX_OK && vx_mi_add(m->mi, row, txt, txt_len, NULL) != VEX_OK)
+            rc = VEX_NOMEM;
+    }
+    if (rc != VEX_OK) {
+        vx_mem_free(m->mem, pcopy);
+        vx_mem_free(m->mem, tcopy);
         return rc;
+    }
     ch = mt_chunk_of(m, row);
     r = (unsigned)(row & (MT_CHUNK - 1));
     if (vx_cmap_get(&m->ids, id, &prev) && mt_row_end(m, prev) == 0) {
@@ -244,6 +268,10 @@ int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
     ch->meta[r] = meta;
     ch->pay[r] = pcopy;
     ch->pay_len[r] = (uint32_t)pay_len;
+    ch->txt[r] = tcopy;
+    ch->txt_len[r] = (uint32_t)txt_len;
+    if (txt_len)
+        atomic_fetch_add_explicit(&m->txt_bytes, txt_len, memory_order_relaxed);
     if (pay_len)
         atomic_fetch_add_explicit(&m->pay_bytes, pay_len, memory_order_relaxed);
     if (meta)
@@ -352,6 +380,21 @@ static int mt_src_payload(void *self, uint64_t ref, const void **p, size_t *len,
     (void)err;
     *p = mt_row_pay(self, ref, len);
     return VEX_OK;
+}
+
+static int mt_src_text(void *self, uint64_t ref, const char **p, size_t *len,
+                       vex_err *err)
+{
+    (void)err;
+    *p = mt_row_txt(self, ref, len);
+    return VEX_OK;
+}
+
+int vx_mt_text_live(void *ctx, uint64_t row)
+{
+    void *const *x = ctx;
+    const memtable *m = x[0];
+    return row < mt_rows(m) && mt_visible(m, row, *(const uint64_t *)x[1]);
 }
 
 static int mt_src_has_graph(const void *self)
@@ -485,6 +528,7 @@ const vx_source_methods vx_memtable_source = {
     .match_release = NULL,
     .scan = mt_src_scan,
     .payload = mt_src_payload,
+    .text = mt_src_text,
 };
 
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
@@ -537,5 +581,8 @@ uint64_t vx_mt_memory(const memtable *m)
            atomic_load_explicit(&((memtable *)m)->meta_bytes,
                                 memory_order_relaxed) +
            atomic_load_explicit(&((memtable *)m)->pay_bytes,
-                                memory_order_relaxed);
+                                memory_order_relaxed) +
+           atomic_load_explicit(&((memtable *)m)->txt_bytes,
+                                memory_order_relaxed) +
+           (m->mi ? vx_mi_memory(m->mi) : 0);
 }

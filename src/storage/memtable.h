@@ -48,6 +48,7 @@
 #include "index/ix.h"
 #include "meta/filter.h"
 #include "meta/value.h"
+#include "text/memindex.h"
 #include "util/cmap.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -71,6 +72,8 @@ typedef struct mt_chunk {
     vm_record *meta[MT_CHUNK];    /* the row's metadata (owned), or NULL */
     unsigned char *pay[MT_CHUNK]; /* the row's payload (owned), or NULL */
     uint32_t pay_len[MT_CHUNK];   /* its length (0: none) */
+    char *txt[MT_CHUNK];          /* the row's text (owned), or NULL */
+    uint32_t txt_len[MT_CHUNK];   /* its length (0: none) */
     unsigned char *vecs;          /* MT_CHUNK vectors, 64-byte aligned */
 } mt_chunk;
 
@@ -90,12 +93,18 @@ typedef struct memtable {
     _Atomic uint64_t n_live;     /* rows not ended */
     _Atomic uint64_t meta_bytes; /* encoded size of the rows' metadata */
     _Atomic uint64_t pay_bytes;  /* bytes of the rows' payloads */
-    vex_cmap ids;                /* id -> newest row */
-    vx_ix *ix;                   /* HNSW keyed by row, or NULL (flat) */
-    uint64_t min_seq, max_seq;   /* of the operations applied to it */
-    uint64_t freeze_seq;         /* last write applied before it was frozen: its
-                                    flush covers the log up to here */
-    _Atomic int frozen;          /* no more rows will be appended */
+    _Atomic uint64_t txt_bytes;  /* bytes of the rows' texts */
+    /* the keyword index of the rows' texts (text/memindex.h), keyed by
+     * row; NULL for a collection without a text field. A row's text is
+     * added before the row is published (invariant 1): readers see only
+     * rows below n_rows through their `live` predicate. */
+    vt_memindex *mi;
+    vex_cmap ids;              /* id -> newest row */
+    vx_ix *ix;                 /* HNSW keyed by row, or NULL (flat) */
+    uint64_t min_seq, max_seq; /* of the operations applied to it */
+    uint64_t freeze_seq;       /* last write applied before it was frozen: its
+                                  flush covers the log up to here */
+    _Atomic int frozen;        /* no more rows will be appended */
     /* the metadata field names of its rows, as 64-bit hashes (0 = empty
      * slot) in an open-addressing set: the writer adds a name before the
      * row holding it is published (invariant 1), readers probe it without
@@ -109,24 +118,28 @@ typedef struct memtable {
 
 /* Create an empty memtable. `hnsw` NULL: flat (never indexed); else the
  * index options of its graph (kind HNSW; the memtable sets dim, elem,
- * metric and the allocator). `cfg` gives elem, metric, dim, vec_bytes. */
+ * metric and the allocator). `cfg` gives elem, metric, dim, vec_bytes.
+ * `text` NULL: rows have no text; else the analyzer of its keyword
+ * index. */
 int vx_mt_create(const vex_mem *mem, const vex_index_config *cfg,
-                 const vex_index_options *hnsw, vex_pool *pool, vex_err *err,
-                 memtable **out);
+                 const vex_index_options *hnsw, const vt_analyzer *text,
+                 vex_pool *pool, vex_err *err, memtable **out);
 
 void vx_mt_ref(memtable *m);
 void vx_mt_unref(memtable *m);
 
 /* Writer. Append a row for `id` at `seq` with metadata `meta` (NULL:
- * none) and a copy of the payload [pay, pay + pay_len) (0: none; at most
- * VEX_MAX_PAYLOAD), ending its current live row in this memtable if
- * there is one (*ended set to 1 then). On VEX_OK the memtable owns `meta`
- * (it is freed with the memtable, with m->mem); on VEX_NOMEM the caller
- * keeps it. The record and the payload are published with the row
- * (invariant 1), so readers may use them without locks for as long as
- * they hold the memtable. */
+ * none), a copy of the payload [pay, pay + pay_len) (0: none; at most
+ * VEX_MAX_PAYLOAD) and a copy of the text [txt, txt + txt_len) (0: none;
+ * valid UTF-8 of at most VT_MAX_TEXT, only with a keyword index), ending its
+ * current live row in this memtable if there is one (*ended set to 1 then). On
+ * VEX_OK the memtable owns `meta` (it is freed with the memtable, with m->mem);
+ * on VEX_NOMEM the caller keeps it. The record and the payload are published
+ * with the row (invariant 1), so readers may use them without locks for as long
+ * as they hold the memtable. */
 int vx_mt_put(memtable *m, uint64_t id, const void *vec, vm_record *meta,
-              const void *pay, size_t pay_len, uint64_t seq, int *ended);
+              const void *pay, size_t pay_len, const char *txt, size_t txt_len,
+              uint64_t seq, int *ended);
 /* Reader. 0 when no row of the memtable (ended ones included) has ever
  * had a metadata field named by these `len` bytes; 1 when one has, or
  * (rarely: hashes, or more than 3/4 * MT_NAME_SLOTS names) might have.
@@ -181,6 +194,14 @@ static inline const unsigned char *mt_row_pay(const memtable *m, uint64_t row,
     *len = c->pay_len[row & (MT_CHUNK - 1)];
     return c->pay[row & (MT_CHUNK - 1)];
 }
+/* The row's text and its length (NULL, 0: none; row < mt_rows()). */
+static inline const char *mt_row_txt(const memtable *m, uint64_t row,
+                                     size_t *len)
+{
+    mt_chunk *c = mt_chunk_of(m, row);
+    *len = c->txt_len[row & (MT_CHUNK - 1)];
+    return c->txt[row & (MT_CHUNK - 1)];
+}
 /* Visible at snapshot `seq` (row < mt_rows()). */
 static inline int mt_visible(const memtable *m, uint64_t row, uint64_t seq)
 {
@@ -206,7 +227,13 @@ int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
                    vex_err *err);
 
-/* Bytes held (rows, map, graph, metadata, payloads). */
+/* The keyword index's predicate of rows visible at the snapshot
+ * sequence number *(const uint64_t *)ctx[1] of memtable ctx[0]: a
+ * vt_row_fn for vx_bm25_multi (text/bm25.h); rows not yet published
+ * (a put in progress) are never visible. */
+int vx_mt_text_live(void *ctx, uint64_t row);
+
+/* Bytes held (rows, map, graph, metadata, payloads, texts). */
 uint64_t vx_mt_memory(const memtable *m);
 
 #endif

@@ -73,7 +73,8 @@
 #include "util/hex.h"
 #include "util/rd.h"
 
-#define SEG_VERSION         5u
+#define SEG_VERSION         6u /* written for a DiskANN index section */
+#define SEG_VERSION_TEXT    5u /* written when some key has a text */
 #define SEG_VERSION_NO_TEXT 4u /* written when no key has a text */
 #define SEG_VERSION_MIN                                                        \
     2u                     /* version 2: the same without META sections,       \
@@ -341,6 +342,16 @@ static int check_input(const seg_write_info *wi, const char *path,
         return vx_err_set(err, VEX_INVALID,
                           "%s: NULL key ids for %" PRIu64 " keys", path,
                           wi->n_keys);
+    if (wi->index_write != NULL &&
+        (wi->index_blob != NULL || wi->index_kind != VEX_INDEX_DISKANN))
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: an index writer with an index blob, or for "
+                          "index kind %u",
+                          path, wi->index_kind);
+    if (wi->index_write == NULL && wi->index_kind == VEX_INDEX_DISKANN)
+        return vx_err_set(err, VEX_INVALID,
+                          "%s: a DiskANN segment without its index writer",
+                          path);
     if (wi->index_blob == NULL && wi->blob_size != 0)
         return vx_err_set(err, VEX_INVALID,
                           "%s: NULL index blob of %" PRIu64 " bytes", path,
@@ -436,6 +447,31 @@ static int seg_build_postings(const seg_write_info *wi, const uint64_t *live,
     return VEX_OK;
 }
 
+/* The CRC32C of [off, off + len) of f, read back through buf. */
+static int seg_crc_back(vex_file *f, uint64_t off, uint64_t len,
+                        const vex_mem *m, uint32_t *crc, const char *path,
+                        vex_err *err)
+{
+    size_t buf_len = SEG_CHUNK;
+    unsigned char *buf = vx_mem_alloc(m, buf_len);
+    uint32_t c = 0;
+    if (buf == NULL)
+        return vx_err_set(err, VEX_NOMEM, "%s: out of memory", path);
+    for (uint64_t at = 0; at < len;) {
+        size_t n = len - at < buf_len ? (size_t)(len - at) : buf_len;
+        int rc = vx_file_read_exact(f, buf, n, off + at, err);
+        if (rc != VEX_OK) {
+            vx_mem_free(m, buf);
+            return rc;
+        }
+        c = vex_crc32c_extend(c, buf, n);
+        at += n;
+    }
+    vx_mem_free(m, buf);
+    *crc = c;
+    return VEX_OK;
+}
+
 int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
                  const vex_mem *mem, vex_err *err)
 {
@@ -487,7 +523,7 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
     present[S_META] = wi->meta != NULL;
     present[S_PAYLOAD] = wi->pay != NULL;
     present[S_TEXT] = present[S_POSTINGS] = wi->text != NULL;
-    present[S_INDEX] = wi->index_blob != NULL;
+    present[S_INDEX] = wi->index_blob != NULL || wi->index_write != NULL;
     if (wi->text != NULL) {
         rc = seg_build_postings(wi, live, &m, &post, &post_len, path, err);
         if (rc != VEX_OK)
@@ -552,7 +588,13 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
             continue;
         if (off[i] > end) /* < 4096 zero bytes up to the boundary */
             rc = write_chunks(f, seg_zeros, off[i] - end, end, NULL, err);
-        if (rc == VEX_OK && i == S_KEYIDS) {
+        if (rc == VEX_OK && i == S_INDEX && wi->index_write) {
+            rc = wi->index_write(wi->index_ctx, f, off[i], &len[i], err);
+            if (rc == VEX_OK)
+                rc = seg_crc_back(f, off[i], len[i], &m, &crc[i], path, err);
+            if (rc == VEX_OK)
+                total = off[i] + len[i];
+        } else if (rc == VEX_OK && i == S_KEYIDS) {
             rc = write_key_ids(f, wi->key_ids, live, wi->n_keys, off[i], buf,
                                buf_n, &crc[i], err);
         } else if (rc == VEX_OK && (i == S_PAYLOAD || i == S_TEXT)) {
@@ -576,8 +618,9 @@ int vx_seg_write(vex_vfs *vfs, const char *path, const seg_write_info *wi,
 
     memset(page, 0, sizeof page);
     memcpy(page + OFF_MAGIC, seg_magic, 8);
-    vex_put_u32le(page + OFF_VERSION,
-                  wi->text ? SEG_VERSION : SEG_VERSION_NO_TEXT);
+    vex_put_u32le(page + OFF_VERSION, wi->index_write ? SEG_VERSION
+                                      : wi->text      ? SEG_VERSION_TEXT
+                                                      : SEG_VERSION_NO_TEXT);
     vex_put_u32le(page + OFF_HDR_SIZE, SEG_HDR_SIZE);
     vex_put_u64le(page + OFF_NUMBER, wi->number);
     vex_put_u32le(page + OFF_DIM, wi->dim);
@@ -928,6 +971,11 @@ static int seg_parse(seg *s, uint64_t expect, vex_err *err)
     if (hsize != SEG_HDR_SIZE)
         return seg_fail(err, VEX_CORRUPT, path, OFF_HDR_SIZE,
                         "header size %u, expected %u", hsize, SEG_HDR_SIZE);
+    /* format 6 is exactly the segments with a DiskANN index */
+    if ((version == SEG_VERSION) != (s->info.index_kind == VEX_INDEX_DISKANN))
+        return seg_fail(err, VEX_CORRUPT, path, OFF_INDEX_KIND,
+                        "index kind %u in a format %u segment",
+                        s->info.index_kind, version);
     if (!vex_host_is_le())
         return seg_fail(err, VEX_UNSUPPORTED, path, 0,
                         "sections are little-endian and this host is "
@@ -1201,6 +1249,34 @@ int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
         return vx_err_set(err, s->idx_rc, "%s", s->idx_msg);
     *blob = s->base + s->idx_off;
     *size = s->idx_len;
+    return VEX_OK;
+}
+
+vex_file *vx_seg_file(const seg *s)
+{
+    return s->file;
+}
+
+uint32_t vx_seg_kind(const seg *s)
+{
+    return s->info.index_kind;
+}
+
+int vx_seg_check_index_crc(seg *s, vex_err *err)
+{
+    uint32_t want;
+    int rc;
+    if (!s->has_index)
+        return VEX_OK;
+    rc = seg_crc_back(s->file, s->idx_off, s->idx_len, &s->mem, &want, s->path,
+                      err);
+    if (rc != VEX_OK)
+        return rc;
+    if (want != s->idx_crc)
+        return VX_CORRUPT(err,
+                          "%s: index section checksum mismatch (stored "
+                          "0x%08x, computed 0x%08x) at offset %" PRIu64,
+                          s->path, s->idx_crc, want, s->idx_off);
     return VEX_OK;
 }
 

@@ -14,8 +14,10 @@
  * Part of the storage layer, on the io layer (every file access goes
  * through a vex_vfs); internal, nothing here is public API.
  *
- * Keys and rows (format version 5, written only for a segment with texts,
- * else version 4; versions 2 to 4, still read, lack the optional TEXT and
+ * Keys and rows (format version 6, written only for a segment whose index
+ * is a DiskANN graph written by the writer's index_write hook; else 5,
+ * written only for a segment with texts, else version 4; versions 2 to 4,
+ * still read, lack the optional TEXT and
  * POSTINGS sections (the keys' texts and their BM25 postings), versions 2
  * and 3 also the optional PAYLOAD section (the keys' payloads), and
  * version 2 also the optional META section: the keys' metadata by
@@ -142,6 +144,14 @@ typedef struct seg_write_info {
     const unsigned char *const *text;
     const uint32_t *text_len;
     const vt_analyzer *analyzer;
+    /* An index written straight to the file (format 6, a DiskANN index:
+     * index_kind VEX_INDEX_DISKANN) instead of index_blob, which must then
+     * be NULL: index_write(index_ctx, f, off, &len, err) writes the INDEX
+     * section at `off` (4096-aligned) and sets its length; the writer then
+     * reads the section back once for its CRC. */
+    int (*index_write)(void *ctx, vex_file *f, uint64_t off, uint64_t *len,
+                       vex_err *err);
+    void *index_ctx;
 } seg_write_info;
 
 /* Write the segment described by `wi` to `path`, created exclusively
@@ -193,6 +203,21 @@ typedef struct seg_info {
  * N", VEX_UNSUPPORTED, VEX_NOMEM, I/O statuses. */
 int vx_seg_open(vex_vfs *vfs, const char *path, uint64_t expect_number,
                 const vex_mem *mem, vex_err *err, seg **out);
+
+/* The segment's open file (read-only), to read a DiskANN INDEX section
+ * through (vx_seg_index_range says where; its CRC is not checked there:
+ * the index checks itself page by page as it reads). Reads are
+ * thread-safe; the handle lives until vx_seg_close. */
+vex_file *vx_seg_file(const seg *s);
+
+/* The header's index kind (seg_info.index_kind). */
+uint32_t vx_seg_kind(const seg *s);
+
+/* Check the INDEX section's whole CRC (vx_seg_index does it on first use;
+ * this is for a DiskANN segment, whose section is never read whole
+ * otherwise: `vex verify`). Reads the section through the file in
+ * chunks. VEX_CORRUPT with the offset, I/O errors. */
+int vx_seg_check_index_crc(seg *s, vex_err *err);
 
 /* The header's fields; file_size is the file's size in bytes. */
 void vx_seg_get_info(const seg *s, seg_info *out);

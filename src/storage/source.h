@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "index/diskann.h"
 #include "meta/filter.h"
 #include "meta/value.h"
 #include "storage/mcache.h"
@@ -65,6 +66,9 @@ typedef struct vx_src_query {
     /* explain: when not NULL, the index walks and exact passes add their
      * work here (index/index.h) */
     struct vx_work *work;
+    unsigned beam_width; /* DiskANN segments: reads per step; 0 = 4 */
+    /* DiskANN segments add their reads here when not NULL */
+    vx_dann_stats *io;
 } vx_src_query;
 
 /* What one source search did (vx_source_search). */
@@ -130,6 +134,9 @@ typedef struct vx_source_methods {
      * listing the source) and *len; *len 0 and *p NULL when it has none. */
     int (*payload)(void *self, uint64_t ref, const void **p, size_t *len,
                    vex_err *err);
+    /* The row's text, as payload (*len 0 and *p NULL: none). */
+    int (*text)(void *self, uint64_t ref, const char **p, size_t *len,
+                vex_err *err);
 } vx_source_methods;
 
 typedef struct vx_source {
@@ -137,9 +144,11 @@ typedef struct vx_source {
     void *self;
 } vx_source;
 
-/* The implementations (storage/src_memtable.c, storage/src_segment.c). */
+/* The implementations (storage/memtable.c, storage/src_segment.c, and
+ * storage/src_dann.c for DiskANN segments). */
 extern const vx_source_methods vx_memtable_source;
 extern const vx_source_methods vx_segment_source;
+extern const vx_source_methods vx_dann_segment_source;
 
 /* k-NN of `q` over source `s` into `top` (as user ids; `tmp` has room
  * for k hits): without a where filter, the index walk (cut by top's

@@ -58,14 +58,7 @@ static int not_in_index(const vseg *g, uint64_t key, vex_err *err)
 
 static int seg_src_vector(void *self, uint64_t ref, void *out, vex_err *err)
 {
-    vseg *g = self;
-    vx_ix *ix;
-    int rc = vx_vseg_index(g, &ix, err);
-    if (rc != VEX_OK)
-        return rc;
-    if (vx_ix_get(ix, ref, out, NULL) != VEX_OK)
-        return not_in_index(g, ref, err);
-    return VEX_OK;
+    return vx_vseg_vector(self, ref, out, err);
 }
 
 static int seg_src_record(void *self, uint64_t ref, const vex_mem *mem,
@@ -81,6 +74,14 @@ static int seg_src_payload(void *self, uint64_t ref, const void **p,
     (void)err; /* checked whole when the segment was opened */
     vx_seg_payload(((const vseg *)self)->s, ref, &b, len);
     *p = b;
+    return VEX_OK;
+}
+
+static int seg_src_text(void *self, uint64_t ref, const char **p, size_t *len,
+                        vex_err *err)
+{
+    (void)err; /* checked whole when the segment was opened */
+    vx_seg_text(((const vseg *)self)->s, ref, p, len);
     return VEX_OK;
 }
 
@@ -151,13 +152,36 @@ static int seg_src_knn(void *self, const vx_src_query *q,
     return VEX_OK;
 }
 
+/* Where exact_keys gets a key's vector: an in-memory index, or a DiskANN
+ * index read through a scratch. */
+typedef struct seg_fetch {
+    vx_ix *ix;
+    vx_dann *dann;
+    vx_dann_scratch *sc;
+    vx_dann_stats *io;
+} seg_fetch;
+
+static int seg_fetch_vector(vseg *g, const seg_fetch *f, uint64_t key,
+                            void *out, vex_err *err)
+{
+    if (f->dann) {
+        int rc = vx_dann_vector(f->dann, f->sc, (uint32_t)key, out, f->io, err);
+        return rc == VEX_NOTFOUND ? not_in_index(g, key, err)
+               : rc != VEX_OK     ? vx_ix_err_in(err, rc, vx_seg_path(g->s))
+                                  : VEX_OK;
+    }
+    if (vx_ix_get(f->ix, key, out, NULL) != VEX_OK)
+        return not_in_index(g, key, err);
+    return VEX_OK;
+}
+
 /* Exact distances to every visible key the accept takes: those set in
  * its match set (all keys without one) that its user filter accepts. */
-static int exact_keys(vseg *g, vx_ix *ix, const vx_src_query *q,
-                      const vx_src_accept *acc, vex_topk *top, vex_err *err)
+static int exact_keys(vseg *g, const vex_index_config *cfg, const seg_fetch *f,
+                      const vx_src_query *q, const vx_src_accept *acc,
+                      vex_topk *top, vex_err *err)
 {
     const vex_simd_table *st = vx_simd();
-    const vex_index_config *cfg = vx_ix_config(ix);
     size_t vb = cfg->vec_bytes;
     /* vectors are copied out in blocks through a stack buffer (no
      * allocation) unless one vector is bigger than it */
@@ -192,10 +216,8 @@ static int exact_keys(vseg *g, vx_ix *ix, const vx_src_query *q,
                 (acc->filter &&
                  !acc->filter(vx_seg_key_id(g->s, key), acc->filter_ctx)))
                 continue;
-            if (vx_ix_get(ix, key, v, NULL) != VEX_OK) {
-                rc = not_in_index(g, key, err);
+            if ((rc = seg_fetch_vector(g, f, key, v, err)) != VEX_OK)
                 break;
-            }
             aux[cnt] = f32 ? vx_exact_vec_aux(cfg, st, v) : 0.0f;
             keys[cnt++] = key;
             if (q->work)
@@ -231,9 +253,11 @@ static int seg_src_exact(void *self, const vx_src_query *q,
     if (tail_only) /* every key is in the index */
         return VEX_OK;
     if (g->info.index_kind == VEX_INDEX_HNSW) {
+        seg_fetch f = {NULL, NULL, NULL, NULL};
         if ((rc = vx_vseg_index(g, &ix, err)) != VEX_OK)
             return rc;
-        return exact_keys(g, ix, q, acc, top, err);
+        f.ix = ix;
+        return exact_keys(g, vx_ix_config(ix), &f, q, acc, top, err);
     }
     /* a flat index is exact: its own scan, with the accept hook */
     if (q->k > sizeof tmp / sizeof tmp[0] &&
@@ -295,4 +319,160 @@ const vx_source_methods vx_segment_source = {
     .match_release = src_match_release,
     .scan = seg_src_scan,
     .payload = seg_src_payload,
+    .text = seg_src_text,
+};
+
+/* ---- DiskANN segments ---------------------------------------------------
+ *
+ * The same rows, ids, metadata, payloads, match sets and visibility as
+ * any segment; only the index differs: k-NN is vx_dann_search over the
+ * file (the accept hook on keys as above), exact distances read each
+ * vector from its node page. A filtered walk that finds fewer than k
+ * matches is retried with a list four times longer, up to the longest a
+ * DiskANN walk takes (4096), before the planner's exact fallback reads
+ * every matching row.
+ */
+
+#define DANN_DEFAULT_L 100u
+#define DANN_MAX_L     4096u
+#define DANN_DEFAULT_W 4u
+
+static int dann_accept(void *ctx, uint32_t key)
+{
+    return seg_accept(key, ctx);
+}
+
+static int dann_exact_all(vseg *g, vx_dann *d, const vx_src_query *q,
+                          const vx_src_accept *acc, vex_topk *top,
+                          vex_err *err);
+
+static int dann_src_knn(void *self, const vx_src_query *q,
+                        const vx_src_accept *acc, size_t k, float cut,
+                        vex_hit *hits, size_t *n, vex_err *err)
+{
+    vseg *g = self;
+    seg_hook h = {g, acc};
+    vx_dann *d;
+    vx_dann_scratch *sc;
+    vx_dann_stats io;
+    unsigned L = q->ef ? q->ef : DANN_DEFAULT_L;
+    unsigned W = q->beam_width ? q->beam_width : DANN_DEFAULT_W;
+    int hook, rc = vx_vseg_dann(g, &d, err);
+    (void)cut; /* the walk is bounded by L, not by the merge's worst */
+    VX_ASSERT(acc->where == NULL);
+    *n = 0;
+    if (rc != VEX_OK)
+        return rc;
+    if (k > DANN_MAX_L) {
+        /* more results than a walk holds: every row exactly */
+        vex_topk top;
+        vex_topk_init(&top, hits, k);
+        rc = dann_exact_all(g, d, q, acc, &top, err);
+        if (rc == VEX_OK) {
+            /* the top holds ids; knn returns keys */
+            size_t m = vx_topk_sort(&top);
+            for (size_t i = 0; i < m; i++) {
+                uint64_t key = 0;
+                vx_seg_find(g->s, hits[i].id, &key);
+                hits[i].id = key;
+            }
+            *n = m;
+        }
+        return rc;
+    }
+    if (L < k)
+        L = (unsigned)k;
+    if (L > DANN_MAX_L)
+        L = DANN_MAX_L;
+    hook = acc->bits || acc->filter || g->info.n_rows != g->info.n_keys ||
+           atomic_load_explicit(&g->del, memory_order_acquire) != NULL;
+    if (vx_dann_acquire(d, hook ? DANN_MAX_L : L, W, &sc) != VEX_OK)
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
+    memset(&io, 0, sizeof io);
+    for (;;) {
+        rc = vx_dann_search(d, sc, q->vec, k, L, W, hook ? dann_accept : NULL,
+                            &h, hits, n, &io, err);
+        if (rc != VEX_OK || *n >= k || !hook || L >= DANN_MAX_L)
+            break;
+        L = L * 4 > DANN_MAX_L ? DANN_MAX_L : L * 4;
+    }
+    vx_dann_release(d, sc);
+    if (q->work) {
+        q->work->distances += io.pq_distances + io.exact_distances;
+        q->work->visited += io.nodes_expanded;
+    }
+    if (q->io) {
+        q->io->reads += io.reads;
+        q->io->pages_read += io.pages_read;
+        q->io->bytes_read += io.bytes_read;
+        q->io->cache_hits += io.cache_hits;
+    }
+    if (rc != VEX_OK)
+        return vx_ix_err_in(err, rc, vx_seg_path(g->s));
+    return VEX_OK;
+}
+
+static int dann_exact_all(vseg *g, vx_dann *d, const vx_src_query *q,
+                          const vx_src_accept *acc, vex_topk *top, vex_err *err)
+{
+    vex_index_config cfg;
+    vx_dann_stats io;
+    seg_fetch f = {NULL, d, NULL, &io};
+    int rc;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.elem = VEX_ELEM_F32;
+    cfg.metric = (vex_metric)g->info.metric;
+    cfg.dim = g->info.dim;
+    cfg.vec_bytes = (size_t)g->info.dim * sizeof(float);
+    memset(&io, 0, sizeof io);
+    if (vx_dann_acquire(d, 1, 1, &f.sc) != VEX_OK)
+        return vx_err_set(err, VEX_NOMEM, "out of memory");
+    rc = exact_keys(g, &cfg, &f, q, acc, top, err);
+    vx_dann_release(d, f.sc);
+    if (q->io) {
+        q->io->reads += io.reads;
+        q->io->pages_read += io.pages_read;
+        q->io->bytes_read += io.bytes_read;
+        q->io->cache_hits += io.cache_hits;
+    }
+    return rc;
+}
+
+static int dann_src_exact(void *self, const vx_src_query *q,
+                          const vx_src_accept *acc, int tail_only,
+                          vex_topk *top, vex_err *err)
+{
+    vseg *g = self;
+    vx_dann *d;
+    int rc;
+    VX_ASSERT(acc->where == NULL);
+    if (tail_only) /* every key is in the index */
+        return VEX_OK;
+    if ((rc = vx_vseg_dann(g, &d, err)) != VEX_OK)
+        return rc;
+    return dann_exact_all(g, d, q, acc, top, err);
+}
+
+static int dann_src_has_graph(const void *self)
+{
+    (void)self;
+    return 1;
+}
+
+const vx_source_methods vx_dann_segment_source = {
+    .kind = "diskann",
+    .refs = seg_src_refs,
+    .find = seg_src_find,
+    .vector = seg_src_vector,
+    .record = seg_src_record,
+    .indexed = seg_src_indexed,
+    .id_of = seg_src_id_of,
+    .has_graph = dann_src_has_graph,
+    .knn = dann_src_knn,
+    .exact = dann_src_exact,
+    .match = src_match,
+    .match_release = src_match_release,
+    .scan = seg_src_scan,
+    .payload = seg_src_payload,
+    .text = seg_src_text,
 };

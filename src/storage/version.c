@@ -9,10 +9,11 @@
 #include "index/ix.h"
 #include "util/check.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
-                 const vex_mem *mem, vex_pool *pool, vx_mcache *mcache,
+                 const vex_mem *mem, vex_pool *pool, const vseg_env *env,
                  vex_err *err, vseg **out)
 {
     vseg *v = vx_mem_calloc(mem, 1, sizeof *v);
@@ -23,7 +24,9 @@ int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
     v->mem = mem;
     v->vfs = vfs;
     v->pool = pool;
-    v->mcache = mcache;
+    v->mcache = env ? env->mcache : NULL;
+    v->budget = env ? env->dann_budget : NULL;
+    atomic_init(&v->dann, NULL);
     atomic_init(&v->refs, 1);
     atomic_init(&v->del, NULL);
     atomic_init(&v->n_deleted, 0);
@@ -53,6 +56,9 @@ void vx_vseg_unref(vseg *v)
         atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
         return;
     vx_ix_free(atomic_load_explicit(&v->ix, memory_order_relaxed));
+    vx_dann_close(atomic_load_explicit(&v->dann, memory_order_relaxed));
+    if (v->budget && v->dann_cache)
+        atomic_fetch_add(v->budget, v->dann_cache);
     /* its match sets go before its address can name another segment */
     vx_mcache_drop_owner(v->mcache, v);
     vx_vm_colset_close(atomic_load_explicit(&v->cols, memory_order_relaxed));
@@ -247,6 +253,10 @@ int vx_vseg_index(vseg *v, vx_ix **out, vex_err *err)
         *out = ix;
         return VEX_OK;
     }
+    if (v->info.index_kind == VEX_INDEX_DISKANN)
+        return vx_err_set(err, VEX_MISUSE,
+                          "%s: a DiskANN segment has no in-memory index",
+                          vx_seg_path(v->s));
     pthread_mutex_lock(&v->open_lock);
     ix = atomic_load_explicit(&v->ix, memory_order_relaxed);
     if (ix == NULL && v->ix_rc == VEX_OK) {
@@ -308,6 +318,126 @@ int vx_vseg_index(vseg *v, vx_ix **out, vex_err *err)
     return VEX_OK;
 }
 
+/* Take up to half of what is left of the budget (at most `want`). */
+static uint64_t dann_budget_take(_Atomic uint64_t *b, uint64_t want)
+{
+    uint64_t left, take;
+    if (b == NULL)
+        return 0;
+    left = atomic_load(b);
+    do {
+        take = left / 2 < want ? left / 2 : want;
+    } while (take && !atomic_compare_exchange_weak(b, &left, left - take));
+    return take;
+}
+
+int vx_vseg_dann(vseg *v, vx_dann **out, vex_err *err)
+{
+    vx_dann *d = atomic_load_explicit(&v->dann, memory_order_acquire);
+    int rc;
+    if (d) {
+        *out = d;
+        return VEX_OK;
+    }
+    *out = NULL;
+    if (v->info.index_kind != VEX_INDEX_DISKANN)
+        return vx_err_set(err, VEX_MISUSE, "%s: not a DiskANN segment",
+                          vx_seg_path(v->s));
+    pthread_mutex_lock(&v->open_lock);
+    d = atomic_load_explicit(&v->dann, memory_order_relaxed);
+    if (d == NULL && v->ix_rc == VEX_OK) {
+        uint64_t off, len, take, cached = 0;
+        vex_err tmp;
+        vx_err_init(&tmp);
+        vx_seg_index_range(v->s, &off, &len);
+        take = dann_budget_take(v->budget, len);
+        rc = vx_dann_open(v->mem, vx_seg_file(v->s), off, len, take, &d, &tmp);
+        if (rc == VEX_OK &&
+            (vx_dann_count(d) != v->info.n_keys ||
+             v->info.n_rows != v->info.n_keys ||
+             vx_dann_dim(d) != v->info.dim || !vx_dann_dense_keys(d)))
+            rc =
+                vx_err_set(&tmp, VEX_CORRUPT,
+                           "holds %llu vectors of dim %u (keys %s), the "
+                           "segment header says %llu keys and %llu rows "
+                           "of dim %u",
+                           (unsigned long long)vx_dann_count(d), vx_dann_dim(d),
+                           vx_dann_dense_keys(d) ? "0..n-1" : "not 0..n-1",
+                           (unsigned long long)v->info.n_keys,
+                           (unsigned long long)v->info.n_rows, v->info.dim);
+        if (rc == VEX_OK) {
+            vx_dann_pages(d, &cached);
+            v->dann_cache = cached * VX_DANN_PAGE;
+            atomic_store_explicit(&v->dann, d, memory_order_release);
+        } else {
+            char msg[VEX_ERRMSG_MAX / 2];
+            vx_dann_close(d);
+            d = NULL;
+            vx_err_copy(&tmp, msg, sizeof msg);
+            v->ix_rc = rc;
+            snprintf(v->ix_msg, sizeof v->ix_msg, "%s: index section: %s",
+                     vx_seg_path(v->s), msg);
+        }
+        /* what the cache did not use goes back */
+        if (v->budget && take > v->dann_cache)
+            atomic_fetch_add(v->budget, take - v->dann_cache);
+        vx_err_destroy(&tmp);
+    }
+    rc = v->ix_rc;
+    pthread_mutex_unlock(&v->open_lock);
+    if (rc != VEX_OK)
+        return vx_err_set(err, rc, "%s", v->ix_msg);
+    *out = d;
+    return VEX_OK;
+}
+
+int vx_vseg_warm(vseg *v, vex_err *err)
+{
+    if (v->info.index_kind == VEX_INDEX_DISKANN) {
+        vx_dann *d;
+        return vx_vseg_dann(v, &d, err);
+    }
+    vx_ix *ix;
+    return vx_vseg_index(v, &ix, err);
+}
+
+int vx_vseg_vector(vseg *v, uint64_t key, void *out, vex_err *err)
+{
+    int rc;
+    if (v->info.index_kind == VEX_INDEX_DISKANN) {
+        vx_dann *d;
+        vx_dann_scratch *sc;
+        if ((rc = vx_vseg_dann(v, &d, err)) != VEX_OK)
+            return rc;
+        if (vx_dann_acquire(d, 1, 1, &sc) != VEX_OK)
+            return vx_err_set(err, VEX_NOMEM, "out of memory");
+        rc = vx_dann_vector(d, sc, (uint32_t)key, out, NULL, err);
+        vx_dann_release(d, sc);
+        if (rc == VEX_NOTFOUND)
+            rc = vx_err_set(err, VEX_CORRUPT,
+                            "%s: key %llu is live but not in the index",
+                            vx_seg_path(v->s), (unsigned long long)key);
+        else if (rc != VEX_OK)
+            rc = vx_ix_err_in(err, rc, vx_seg_path(v->s));
+        return rc;
+    }
+    vx_ix *ix;
+    if ((rc = vx_vseg_index(v, &ix, err)) != VEX_OK)
+        return rc;
+    if (vx_ix_get(ix, key, out, NULL) != VEX_OK)
+        return vx_err_set(err, VEX_CORRUPT,
+                          "%s: key %llu is live but not in the index",
+                          vx_seg_path(v->s), (unsigned long long)key);
+    return VEX_OK;
+}
+
+uint64_t vx_vseg_dann_resident(const vseg *v, uint64_t *cache)
+{
+    vx_dann *d = atomic_load_explicit(&((vseg *)v)->dann, memory_order_acquire);
+    *cache = d ? v->dann_cache : 0;
+    return d ? vx_dann_resident_bytes(d) : 0;
+}
+
 int vx_version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
                    vseg *const *segs, uint32_t n_segs, version **out)
 {
@@ -341,7 +471,11 @@ int vx_version_new(const vex_mem *mem, memtable *const *mts, uint32_t n_mts,
     for (uint32_t i = n_mts; i-- > 0;)
         v->src[v->n_src++] = (vx_source){&vx_memtable_source, mts[i]};
     for (uint32_t i = n_segs; i-- > 0;)
-        v->src[v->n_src++] = (vx_source){&vx_segment_source, segs[i]};
+        v->src[v->n_src++] =
+            (vx_source){segs[i]->info.index_kind == VEX_INDEX_DISKANN
+                            ? &vx_dann_segment_source
+                            : &vx_segment_source,
+                        segs[i]};
     *out = v;
     return VEX_OK;
 }

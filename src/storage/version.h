@@ -55,6 +55,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "index/diskann.h"
 #include "io/vfs.h"
 #include "storage/memtable.h"
 #include "meta/column.h"
@@ -91,12 +92,27 @@ typedef struct vseg {
     vx_mcache *mcache;
     int ix_rc;
     char ix_msg[VEX_ERRMSG_MAX];
+    /* A DiskANN segment (info.index_kind VEX_INDEX_DISKANN) has this
+     * instead of `ix`: opened on first use (open_lock), its node cache
+     * taken from the database's budget (`budget`, NULL: none) and given
+     * back (dann_cache bytes) with the last reference. */
+    _Atomic(vx_dann *) dann;
+    _Atomic uint64_t *budget;
+    uint64_t dann_cache;
 } vseg;
 
+/* The database-wide things a segment in use shares: where its filter
+ * match sets go (NULL: built per use) and what is left of the DiskANN
+ * node-cache budget (vex_db_options.diskann_cache_bytes; NULL: none). */
+typedef struct vseg_env {
+    vx_mcache *mcache;
+    _Atomic uint64_t *dann_budget;
+} vseg_env;
+
 /* Open the segment file `path` (number `number`) as a vseg with one
- * reference; its filter match sets go to `mcache` (NULL: built per use). */
+ * reference, sharing what `env` holds (NULL: nothing shared). */
 int vx_vseg_open(vex_vfs *vfs, const char *path, uint64_t number,
-                 const vex_mem *mem, vex_pool *pool, vx_mcache *mcache,
+                 const vex_mem *mem, vex_pool *pool, const vseg_env *env,
                  vex_err *err, vseg **out);
 void vx_vseg_ref(vseg *v);
 void vx_vseg_unref(vseg *v);
@@ -131,6 +147,23 @@ int vx_vseg_live(const vseg *v, uint64_t id, uint64_t *key);
  * (verifying its checksum and every invariant), on the database's pool.
  * A failure is remembered and returned again. */
 int vx_vseg_index(vseg *v, vx_ix **out, vex_err *err);
+
+/* A DiskANN segment's index, opened (header, codes, key table and page
+ * checksums read and checked; the node cache filled from the budget) on
+ * the first call; a failure is remembered as vx_vseg_index's is. */
+int vx_vseg_dann(vseg *v, vx_dann **out, vex_err *err);
+
+/* Open whichever index the segment has (vx_vseg_index or vx_vseg_dann):
+ * what warming a segment after an open or a flush does. */
+int vx_vseg_warm(vseg *v, vex_err *err);
+
+/* Copy key's vector (vec_bytes) into `out`, from either kind of index.
+ * VEX_CORRUPT when a live key is missing from the index. */
+int vx_vseg_vector(vseg *v, uint64_t key, void *out, vex_err *err);
+
+/* Bytes a DiskANN segment holds in memory (0 for the other kinds, and
+ * before its index is opened); *cache gets the node cache's part. */
+uint64_t vx_vseg_dann_resident(const vseg *v, uint64_t *cache);
 
 /* The segment's metadata columns (meta/column.h), opened on the first
  * call (under open_lock, checked strictly) and kept until the segment is

@@ -451,7 +451,8 @@ int vx_mi_search(const vt_memindex *mi, const vt_bm25 *prm,
         st->postings_read += total;
         st->docs_scored += nc;
     }
-    qsort(c, nc, sizeof *c, mi_cand_order);
+    if (nc > 0) /* c may be NULL then */
+        qsort(c, nc, sizeof *c, mi_cand_order);
     for (i = 0; i < nc && i < k; i++) {
         out_row[i] = c[i].row;
         out_score[i] = c[i].score;

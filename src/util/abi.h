@@ -63,31 +63,53 @@ typedef struct vx_abi_layout {
     ((vx_abi_layout){                                                          \
         what, init, 2, {VX_SIZE_UPTO(type, v1_last), sizeof(type)}})
 
+/* Structs that grew in 0.5.0: the 0.1.0 end, the 0.4.0 end, sizeof. */
+#define VX_ABI_LAYOUT3(type, v1_last, v4_last, what, init)                     \
+    ((vx_abi_layout){what,                                                     \
+                     init,                                                     \
+                     3,                                                        \
+                     {VX_SIZE_UPTO(type, v1_last),                             \
+                      VX_SIZE_UPTO(type, v4_last), sizeof(type)}})
+
 #define VX_ABI_SEARCH_PARAMS                                                   \
-    VX_ABI_LAYOUT(vex_search_params, meta_out, "params",                       \
-                  "vex_search_params_init")
+    ((vx_abi_layout){"params",                                                 \
+                     "vex_search_params_init",                                 \
+                     2,                                                        \
+                     {VX_SIZE_UPTO(vex_search_params, meta_out),               \
+                      sizeof(vex_search_params)}})
 #define VX_ABI_INDEX_OPTIONS                                                   \
     VX_ABI_LAYOUT(vex_index_options, quant_refine, "options",                  \
                   "vex_index_options_init")
 #define VX_ABI_OPEN_OPTIONS                                                    \
     VX_ABI_LAYOUT(vex_open_options, flags, "options", "vex_open_options_init")
 #define VX_ABI_DB_OPTIONS                                                      \
-    VX_ABI_LAYOUT(vex_db_options, allocator, "options", "vex_db_options_init")
+    VX_ABI_LAYOUT3(vex_db_options, allocator, manifest_retention, "options",   \
+                   "vex_db_options_init")
+/* vex_collection_config: 0.1.0, 0.3.0 (compression), 0.5.0 (text, DiskANN) */
 #define VX_ABI_COLLECTION_CONFIG                                               \
-    VX_ABI_LAYOUT(vex_collection_config, schema_closed, "config",              \
-                  "vex_collection_config_init")
+    VX_ABI_LAYOUT3(vex_collection_config, schema_closed, compression,          \
+                   "config", "vex_collection_config_init")
 #define VX_ABI_STATS                                                           \
-    VX_ABI_LAYOUT(vex_stats, write_stalls, "stats", "vex_stats_init")
+    VX_ABI_LAYOUT3(vex_stats, write_stalls, payload_bytes, "stats",            \
+                   "vex_stats_init")
 /* vex_record is new in 0.2.0: its first layout is its current one. */
+/* vex_record: 0.2.0, then 0.5.0 (text) */
 #define VX_ABI_RECORD                                                          \
-    VX_ABI_LAYOUT(vex_record, payload_len, "record", "vex_record_init")
-/* vex_search_stats: 0.1.0, then 0.3.0 (unknown_field), then explain */
+    ((vx_abi_layout){                                                          \
+        "record",                                                              \
+        "vex_record_init",                                                     \
+        2,                                                                     \
+        {VX_SIZE_UPTO(vex_record, payload_len), sizeof(vex_record)}})
+/* vex_search_stats: 0.1.0, then 0.3.0 (unknown_field), then explain
+ * (0.4.0), then the legs and postings and the DiskANN reads
+ * (0.5.0) */
 #define VX_ABI_SEARCH_STATS                                                    \
     ((vx_abi_layout){"params.stats",                                           \
                      "vex_search_stats_init",                                  \
-                     3,                                                        \
+                     4,                                                        \
                      {VX_SIZE_UPTO(vex_search_stats, match_sets_built),        \
                       VX_SIZE_UPTO(vex_search_stats, unknown_field),           \
+                      VX_SIZE_UPTO(vex_search_stats, n_explain),               \
                       sizeof(vex_search_stats)}})
 
 /* vex_health is new in 0.4.0: its first layout is its current one. */

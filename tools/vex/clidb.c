@@ -460,7 +460,10 @@ void vex_cli_schema_json(FILE *out, const vex_collection_config *cfg)
 
 const char *vex_cli_index_name(vex_index_kind k)
 {
-    return k == VEX_INDEX_HNSW ? "hnsw" : k == VEX_INDEX_FLAT ? "flat" : "?";
+    return k == VEX_INDEX_HNSW      ? "hnsw"
+           : k == VEX_INDEX_FLAT    ? "flat"
+           : k == VEX_INDEX_DISKANN ? "diskann"
+                                    : "?";
 }
 
 static const char *const quant_names[] = {"none", "sq8", "bq", "pq", "opq"};
@@ -538,11 +541,31 @@ static void json_base64(FILE *out, const unsigned char *p, size_t n)
     fputc('"', out);
 }
 
+static const char *const vex_cli_reserved_text[] = {
+    "id", "vector", "payload", "payload_base64", "meta", "text", NULL};
+
+int vex_cli_get_text(vex_collection *c, uint64_t id, char **buf, size_t *cap,
+                     size_t *len)
+{
+    int rc = vex_get_text(c, id, *buf, *cap, len);
+    if (rc == VEX_OK && *len > *cap) {
+        char *p = realloc(*buf, *len);
+        if (p == NULL)
+            return VEX_NOMEM;
+        *buf = p;
+        *cap = *len;
+        rc = vex_get_text(c, id, *buf, *cap, len);
+    }
+    return rc;
+}
+
 void vex_cli_json_record(FILE *out, uint64_t id,
                          const vex_collection_config *cfg, const void *vec,
                          const vex_meta *meta, const void *payload,
-                         size_t payload_len)
+                         size_t payload_len, const char *text, size_t text_len)
 {
+    const char *const *reserved =
+        cfg->text ? vex_cli_reserved_text : vex_cli_reserved;
     int first = 0, nested = 0;
     fprintf(out, "{\"id\":%" PRIu64, id);
     if (vec) {
@@ -563,17 +586,17 @@ void vex_cli_json_record(FILE *out, uint64_t id,
     }
     if (meta) {
         size_t n = vex_meta_count(meta);
-        vex_cli_json_meta_members(out, meta, &first, vex_cli_reserved, 1);
+        vex_cli_json_meta_members(out, meta, &first, reserved, 1);
         for (size_t i = 0; i < n; i++) {
             vex_field f;
             if (vex_meta_field(meta, i, &f) == VEX_OK &&
-                in_list(f.name, f.name_len, vex_cli_reserved))
+                in_list(f.name, f.name_len, reserved))
                 nested = 1;
         }
         if (nested) {
             int f2 = 1;
             fputs(",\"meta\":{", out);
-            vex_cli_json_meta_members(out, meta, &f2, vex_cli_reserved, 2);
+            vex_cli_json_meta_members(out, meta, &f2, reserved, 2);
             fputc('}', out);
         }
     }
@@ -585,6 +608,10 @@ void vex_cli_json_record(FILE *out, uint64_t id,
             fputs(",\"payload_base64\":", out);
             json_base64(out, payload, payload_len);
         }
+    }
+    if (text_len) { /* valid UTF-8: checked when it was written */
+        fputs(",\"text\":", out);
+        vex_cli_json_bytes(out, text, text_len);
     }
     fputs("}\n", out);
 }

@@ -64,15 +64,21 @@ void vex_cli_json_meta_members(FILE *out, const vex_meta *m, int *first,
 void vex_cli_json_meta(FILE *out, const vex_meta *m);
 
 /* One record as a JSON object on one line: {"id":..,"vector":[..],
- * metadata fields..., "payload":".."}. Metadata fields named id, vector,
- * payload, payload_base64 or meta go into a nested "meta" object so
+ * metadata fields..., "payload":"..", "text":".."}. Metadata fields named
+ * id, vector, payload, payload_base64 or meta (and text, in a collection
+ * with a text field) go into a nested "meta" object so
  * they cannot be mistaken for the record's own members; a payload that is
  * not valid UTF-8 is written as "payload_base64". vec may be NULL (no
  * vector member); bit vectors are written as arrays of 0 and 1. */
 void vex_cli_json_record(FILE *out, uint64_t id,
                          const vex_collection_config *cfg, const void *vec,
                          const vex_meta *meta, const void *payload,
-                         size_t payload_len);
+                         size_t payload_len, const char *text, size_t text_len);
+/* The text of record `id` into *buf (grown with realloc; *cap its size)
+ * and its length into *len (0: none). VEX_OK or the library's status;
+ * VEX_NOMEM when *buf cannot grow. */
+int vex_cli_get_text(vex_collection *c, uint64_t id, char **buf, size_t *cap,
+                     size_t *len);
 /* the top-level members a record object reserves (NULL-terminated) */
 extern const char *const vex_cli_reserved[];
 

@@ -25,6 +25,12 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *efc = &vals[vex_args_index(cmd, "ef-construction")];
     const vex_optval *efs = &vals[vex_args_index(cmd, "ef-search")];
     const vex_optval *comp = &vals[vex_args_index(cmd, "compression")];
+    const vex_optval *dmin = &vals[vex_args_index(cmd, "diskann-min-rows")];
+    const vex_optval *dr = &vals[vex_args_index(cmd, "diskann-r")];
+    const vex_optval *dl = &vals[vex_args_index(cmd, "diskann-l")];
+    const vex_optval *da = &vals[vex_args_index(cmd, "diskann-alpha")];
+    const vex_optval *dpq = &vals[vex_args_index(cmd, "diskann-pq-m")];
+    const vex_optval *text = &vals[vex_args_index(cmd, "text")];
     int closed = vals[vex_args_index(cmd, "closed")].given;
     vex_collection_config cfg;
     vex_schema_field *fields = NULL;
@@ -88,6 +94,48 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             goto out;
         }
     }
+    if ((dr->given || dl->given || da->given || dpq->given) && !dmin->given) {
+        fprintf(stderr, "vex create: --diskann-r, --diskann-l, "
+                        "--diskann-alpha and --diskann-pq-m need "
+                        "--diskann-min-rows\n");
+        goto out;
+    }
+    cfg.diskann_min_rows = dmin->u;
+    cfg.diskann_r = (uint32_t)dr->u;
+    cfg.diskann_l = (uint32_t)dl->u;
+    cfg.diskann_pq_m = (uint32_t)dpq->u;
+    if (da->given) {
+        char *end;
+        cfg.diskann_alpha = strtof(da->str, &end);
+        if (*end != '\0' || !(cfg.diskann_alpha >= 1.0f) ||
+            !(cfg.diskann_alpha <= 2.0f)) {
+            fprintf(stderr,
+                    "vex create: --diskann-alpha \"%s\" is not a number in "
+                    "1..2\n",
+                    da->str);
+            goto out;
+        }
+    }
+    if (text->given) {
+        /* "plain", or "porter" and/or "stopwords", comma-separated */
+        const char *p = text->str;
+        cfg.text = 1;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            if (n == 6 && strncmp(p, "porter", 6) == 0)
+                cfg.text_stemmer = VEX_STEMMER_PORTER;
+            else if (n == 9 && strncmp(p, "stopwords", 9) == 0)
+                cfg.text_stopwords = 1;
+            else if (!(n == 5 && strncmp(p, "plain", 5) == 0)) {
+                fprintf(stderr,
+                        "vex create: unknown --text \"%.*s\" (plain, or "
+                        "porter and/or stopwords, comma-separated)\n",
+                        (int)n, p);
+                goto out;
+            }
+            p += n + (p[n] == ',');
+        }
+    }
     if (schema->given &&
         vex_cli_schema_parse("create", schema->str, &fields,
                              &cfg.n_schema_fields, &storage) != 0)
@@ -144,6 +192,21 @@ static const vex_opt create_opts[] = {
     {"compression", VEX_OPT_STRING, "C", 0, 0, 0,
      "metadata columns: none (default; every build reads them) or zstd "
      "(needs a build with zstd, see vex --version)"},
+    {"diskann-min-rows", VEX_OPT_UINT, "N", 0, 1, UINT64_C(1) << 40,
+     "compacted segments of at least N rows become DiskANN segments, "
+     "searched from disk (l2 and cosine; default: never)"},
+    {"diskann-r", VEX_OPT_UINT, "N", 0, 4, 256,
+     "DiskANN links per node (default 64)"},
+    {"diskann-l", VEX_OPT_UINT, "N", 0, 4, 4096,
+     "DiskANN build candidate list (default 100)"},
+    {"diskann-alpha", VEX_OPT_STRING, "A", 0, 0, 0,
+     "DiskANN second-pass pruning, 1..2 (default 1.2)"},
+    {"diskann-pq-m", VEX_OPT_UINT, "N", 0, 1, VEX_MAX_DIM,
+     "DiskANN navigation code bytes per vector (default dim/4)"},
+    {"text", VEX_OPT_STRING, "ANALYSIS", 0, 0, 0,
+     "give records a text field for keyword and hybrid search: plain, or "
+     "porter (English stemming) and/or stopwords, comma-separated "
+     "(docs/hybrid.md)"},
 };
 
 const vex_cmd vex_cmd_create = {
@@ -233,8 +296,14 @@ static void print_coll(const char *name, vex_collection *c, int json)
                vex_cli_index_name(cfg.index_kind),
                vex_cli_quant_name(cfg.quant),
                cfg.compression == VEX_COMPRESS_ZSTD ? "zstd" : "none", rows);
+        if (cfg.text)
+            printf("\"text\":\"%s\",", cfg.text_stemmer && cfg.text_stopwords
+                                           ? "porter,stopwords"
+                                       : cfg.text_stemmer   ? "porter"
+                                       : cfg.text_stopwords ? "stopwords"
+                                                            : "plain");
         vex_cli_schema_json(stdout, &cfg);
-        printf("}\n");
+        printf(",\"diskann_min_rows\":%" PRIu64 "}\n", cfg.diskann_min_rows);
         return;
     }
     printf("%-20s %6u %-4s %-8s %-5s %-5s %12" PRIu64 "  ", name, cfg.dim,

@@ -4,7 +4,10 @@
  * filter matches), in id order, as JSON Lines (the format `vex import`
  * reads back: export then import gives the same collection) or as numpy
  * files (PREFIX.npy float32 vectors, PREFIX.ids.npy int64 ids and
- * PREFIX.jsonl with each row's id, metadata and payload). The database is
+ * PREFIX.jsonl with each row's id, metadata and payload) or as CSV that
+ * PostgreSQL's COPY ... FROM (FORMAT csv, HEADER) loads into a table with
+ * a vexvector column (id, vector, meta as a JSON object, payload as bytea
+ * hex; docs/scale-out.md). The database is
  * opened read-only, so the export is one consistent snapshot and works
  * beside a writer. Output files are written under a temporary name and
  * renamed when complete, so a failed export leaves no partial file.
@@ -153,6 +156,62 @@ static void put_f32(FILE *f, float x)
     fwrite(b, 1, 4, f);
 }
 
+/* one CSV field, quoted: the bytes with every '"' doubled */
+static void csv_quoted(FILE *f, const char *s, size_t len)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"')
+            fputc('"', f);
+        fputc(s[i], f);
+    }
+    fputc('"', f);
+}
+
+/* One CSV row for COPY: id,"[v0,v1,...]","{meta}",\x<payload hex> (the
+ * payload field empty, which COPY reads as NULL, when there is none).
+ * -1 when the metadata's JSON cannot be buffered. */
+static int csv_record(FILE *f, uint64_t id, uint32_t dim, const float *vec,
+                      const vex_meta *meta, const unsigned char *payload,
+                      size_t plen, const char *text, size_t tlen)
+{
+    char *json = NULL;
+    size_t jlen = 0;
+    FILE *ms = open_memstream(&json, &jlen);
+    if (!ms)
+        return -1;
+    vex_cli_json_meta(ms, meta);
+    if (fclose(ms) != 0 || !json) {
+        free(json);
+        return -1;
+    }
+    fprintf(f, "%" PRIu64 ",\"[", id);
+    for (uint32_t j = 0; j < dim; j++) {
+        if (j)
+            fputc(',', f);
+        vex_cli_json_float(f, vec[j]);
+    }
+    fputs("]\",", f);
+    csv_quoted(f, json, jlen);
+    free(json);
+    fputc(',', f);
+    if (plen) {
+        static const char hex[] = "0123456789abcdef";
+        fputs("\\x", f);
+        for (size_t i = 0; i < plen; i++) {
+            fputc(hex[payload[i] >> 4], f);
+            fputc(hex[payload[i] & 15], f);
+        }
+    }
+    if (text) { /* a text collection's fifth column (empty: no text) */
+        fputc(',', f);
+        if (tlen)
+            csv_quoted(f, text, tlen);
+    }
+    fputc('\n', f);
+    return 0;
+}
+
 static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                       int n_pos)
 {
@@ -160,7 +219,7 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *fmt = &vals[vex_args_index(cmd, "format")];
     const vex_optval *where = &vals[vex_args_index(cmd, "where")];
     int no_vec = vals[vex_args_index(cmd, "no-vector")].given;
-    int npy = 0, status = VEX_EXIT_FAIL, rc;
+    int npy = 0, csv = 0, status = VEX_EXIT_FAIL, rc;
     vex_db *db = NULL;
     vex_collection *c = NULL;
     vex_collection_config cfg;
@@ -170,17 +229,19 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     outfile vo = {0}, io = {0}, mo = {0};
     FILE *js;
     void *vec = NULL;
-    char *payload = NULL;
-    size_t cap = 0;
+    char *payload = NULL, *text = NULL;
+    size_t cap = 0, tcap = 0;
     vex_cli_meter meter;
     (void)n_pos;
     if (fmt->given) {
         if (strcmp(fmt->str, "npy") == 0) {
             npy = 1;
+        } else if (strcmp(fmt->str, "csv") == 0) {
+            csv = 1;
         } else if (strcmp(fmt->str, "jsonl") != 0) {
             fprintf(stderr,
                     "vex export: unknown --format \"%s\" (jsonl, "
-                    "npy)\n",
+                    "npy, csv)\n",
                     fmt->str);
             return VEX_EXIT_USAGE;
         }
@@ -190,15 +251,20 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                         "writes the vectors)\n");
         return VEX_EXIT_USAGE;
     }
+    if (csv && no_vec) {
+        fprintf(stderr, "vex export: --format csv writes the vectors "
+                        "(--no-vector is for jsonl)\n");
+        return VEX_EXIT_USAGE;
+    }
     if (vex_cli_db_open("export", pos[0], VEX_CLI_READ, &db) != VEX_OK ||
         vex_cli_coll_open("export", db, pos[0], pos[1], &c) != VEX_OK)
         goto out;
     vex_collection_get_config(c, &cfg);
-    if (npy && cfg.elem != VEX_ELEM_F32) {
+    if ((npy || csv) && cfg.elem != VEX_ELEM_F32) {
         fprintf(stderr,
-                "vex export: --format npy writes float32 vectors; %s "
+                "vex export: --format %s writes float32 vectors; %s "
                 "holds bit vectors (use jsonl)\n",
-                pos[1]);
+                npy ? "npy" : "csv", pos[1]);
         goto out;
     }
     if (where->given &&
@@ -218,14 +284,14 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         fprintf(stderr, "vex export: out of memory\n");
         goto out;
     }
+    if ((npy || csv) && ids.n && ids.v[ids.n - 1] > (uint64_t)INT64_MAX) {
+        fprintf(stderr,
+                "vex export: id %" PRIu64 " does not fit the int64 ids "
+                "of %s (use jsonl)\n",
+                ids.v[ids.n - 1], npy ? ".npy" : "a bigint column");
+        goto out;
+    }
     if (npy) {
-        if (ids.n && ids.v[ids.n - 1] > (uint64_t)INT64_MAX) {
-            fprintf(stderr,
-                    "vex export: id %" PRIu64 " does not fit the int64 ids "
-                    "of .npy (use jsonl)\n",
-                    ids.v[ids.n - 1]);
-            goto out;
-        }
         if (out_open(&vo, out->str, ".npy") != 0 ||
             out_open(&io, out->str, ".ids.npy") != 0 ||
             out_open(&mo, out->str, ".jsonl") != 0)
@@ -240,9 +306,13 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     } else {
         js = stdout;
     }
+    if (csv)
+        fputs(cfg.text ? "id,vector,meta,payload,text\n"
+                       : "id,vector,meta,payload\n",
+              js);
     vex_cli_meter_start(&meter, "exporting", "records");
     for (size_t i = 0; i < ids.n; i++) {
-        size_t plen = 0;
+        size_t plen = 0, tlen = 0;
         rc = vex_get(c, ids.v[i], vec);
         if (rc == VEX_OK)
             rc = vex_get_meta(c, ids.v[i], meta);
@@ -258,6 +328,8 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             cap = plen;
             rc = vex_get_payload(c, ids.v[i], payload, cap, &plen);
         }
+        if (rc == VEX_OK && cfg.text)
+            rc = vex_cli_get_text(c, ids.v[i], &text, &tcap, &tlen);
         if (rc != VEX_OK) {
             vex_cli_meter_done(&meter);
             fprintf(stderr, "vex export: id %" PRIu64 ": %s\n", ids.v[i],
@@ -269,8 +341,18 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                 put_f32(vo.f, ((const float *)vec)[j]);
             put_le64(io.f, ids.v[i]);
         }
-        vex_cli_json_record(js, ids.v[i], &cfg, npy || no_vec ? NULL : vec,
-                            meta, payload, plen);
+        if (csv) {
+            if (csv_record(js, ids.v[i], cfg.dim, vec, meta,
+                           (const unsigned char *)payload, plen,
+                           cfg.text ? text : NULL, tlen) != 0) {
+                vex_cli_meter_done(&meter);
+                fprintf(stderr, "vex export: out of memory\n");
+                goto out;
+            }
+        } else {
+            vex_cli_json_record(js, ids.v[i], &cfg, npy || no_vec ? NULL : vec,
+                                meta, payload, plen, text, tlen);
+        }
         if ((i & 1023) == 0)
             vex_cli_meter_update(&meter, i, ids.n);
     }
@@ -291,6 +373,7 @@ out:
     vex_filter_free(f);
     free(vec);
     free(payload);
+    free(text);
     free(ids.v);
     if (db && vex_db_close(db) != VEX_OK)
         status = VEX_EXIT_FAIL;
@@ -299,9 +382,10 @@ out:
 
 static const vex_opt export_opts[] = {
     {"out", VEX_OPT_STRING, "FILE", 0, 0, 0,
-     "write to FILE (jsonl; default stdout) or PREFIX.npy, PREFIX.ids.npy "
-     "and PREFIX.jsonl (npy)"},
-    {"format", VEX_OPT_STRING, "F", 0, 0, 0, "jsonl (default) or npy"},
+     "write to FILE (jsonl, csv; default stdout) or PREFIX.npy, "
+     "PREFIX.ids.npy and PREFIX.jsonl (npy)"},
+    {"format", VEX_OPT_STRING, "F", 0, 0, 0,
+     "jsonl (default), npy, or csv (for PostgreSQL's COPY)"},
     {"where", VEX_OPT_STRING, "EXPR", 0, 0, 0,
      "only the records this filter matches"},
     {"no-vector", VEX_OPT_FLAG, NULL, 0, 0, 0,
@@ -310,7 +394,7 @@ static const vex_opt export_opts[] = {
 
 const vex_cmd vex_cmd_export = {
     "export",
-    "write a collection's records as JSON Lines or .npy files",
+    "write a collection's records as JSON Lines, .npy or CSV files",
     "DB COLLECTION",
     2,
     2,
@@ -321,6 +405,12 @@ const vex_cmd vex_cmd_export = {
     "<metadata fields>,\"payload\":\"...\"} (fields named id, vector,\n"
     "payload, payload_base64 or meta go in a \"meta\" object; a payload\n"
     "that is not UTF-8 is written as payload_base64). Files are written\n"
-    "under a temporary name and renamed when complete.\n",
+    "under a temporary name and renamed when complete. csv is for\n"
+    "PostgreSQL: a header line, then "
+    "id,\"[v0,...]\",\"{metadata}\",\\xPAYLOAD\n"
+    "per record, which COPY t (id, embedding, meta, payload) FROM ... WITH\n"
+    "(FORMAT csv, HEADER) loads into bigint, vexvector, jsonb and bytea;\n"
+    "a collection with a text field adds a fifth column, text (empty when\n"
+    "a record has none).\n",
     run_export,
 };

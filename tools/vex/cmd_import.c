@@ -31,7 +31,9 @@
  * int, a number with a fraction or exponent a double, an array of strings
  * tags). Reserved names: id, vector and payload (CSV columns and JSON
  * members), payload_base64 and meta (JSON: an object of further fields,
- * for field names that are reserved).
+ * for field names that are reserved), and, for a collection with a text
+ * field, text (the record's text: a CSV column or a JSON string member;
+ * in a collection without one, "text" is an ordinary metadata field).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +59,7 @@ typedef struct recset {
     unsigned char *vecs;
     vex_meta **metas;
     vex_payload *pays;
+    vex_payload *txts; /* texts (collections with a text field) */
     uint64_t *lines;
 } recset;
 
@@ -91,11 +94,13 @@ static void recset_free(recset *r)
     for (size_t i = 0; i < r->n; i++) {
         vex_meta_free(r->metas[i]);
         free((void *)r->pays[i].data);
+        free((void *)r->txts[i].data);
     }
     free(r->ids);
     free(r->vecs);
     free(r->metas);
     free(r->pays);
+    free(r->txts);
     free(r->lines);
     memset(r, 0, sizeof *r);
 }
@@ -118,6 +123,9 @@ static int recset_grow(recset *r)
         if (!(p = realloc(r->pays, cap * sizeof *r->pays)))
             return -1;
         r->pays = p;
+        if (!(p = realloc(r->txts, cap * sizeof *r->txts)))
+            return -1;
+        r->txts = p;
         if (!(p = realloc(r->lines, cap * sizeof *r->lines)))
             return -1;
         r->lines = p;
@@ -126,6 +134,8 @@ static int recset_grow(recset *r)
     r->metas[r->n] = NULL;
     r->pays[r->n].data = NULL;
     r->pays[r->n].len = 0;
+    r->txts[r->n].data = NULL;
+    r->txts[r->n].len = 0;
     return 0;
 }
 
@@ -134,9 +144,12 @@ static void recset_unfill(recset *r)
 {
     vex_meta_free(r->metas[r->n]);
     free((void *)r->pays[r->n].data);
+    free((void *)r->txts[r->n].data);
     r->metas[r->n] = NULL;
     r->pays[r->n].data = NULL;
     r->pays[r->n].len = 0;
+    r->txts[r->n].data = NULL;
+    r->txts[r->n].len = 0;
 }
 
 static int read_all(const char *path, char **buf, size_t *len)
@@ -671,6 +684,32 @@ static int set_payload(imp *m, vex_payload *p, const char *s, size_t len)
     return 0;
 }
 
+/* The record's text (a collection with a text field): valid UTF-8 of at
+ * most VEX_MAX_TEXT bytes, copied; empty = none. */
+static int set_text(imp *m, vex_payload *p, const char *s, size_t len)
+{
+    char *d;
+    if (len == 0)
+        return 0;
+    if (len > VEX_MAX_TEXT) {
+        why(m, "field \"text\": %zu bytes, at most %u", len,
+            (unsigned)VEX_MAX_TEXT);
+        return -1;
+    }
+    if (!vexio_utf8_valid(s, len)) {
+        why(m, "field \"text\": not valid UTF-8");
+        return -1;
+    }
+    if (!(d = malloc(len))) {
+        why(m, "out of memory");
+        return -1;
+    }
+    memcpy(d, s, len);
+    p->data = d;
+    p->len = len;
+    return 0;
+}
+
 static int b64v(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -754,7 +793,7 @@ static int parse_csv(imp *m, const char *buf, size_t len, recset *rs)
     const vexio_csv_cell *cells;
     uint64_t line;
     size_t nc, i;
-    long id_col = -1, vec_col = -1, pay_col = -1;
+    long id_col = -1, vec_col = -1, pay_col = -1, txt_col = -1;
     vex_cli_meter meter;
     int rc, status = -1;
     char where[600];
@@ -771,6 +810,8 @@ static int parse_csv(imp *m, const char *buf, size_t len, recset *rs)
             vec_col = (long)i;
         else if (strcmp(name, "payload") == 0)
             pay_col = (long)i;
+        else if (m->cfg.text && strcmp(name, "text") == 0)
+            txt_col = (long)i;
         else if (!schema_field(m, name) && m->cfg.schema_closed) {
             fprintf(stderr,
                     "vex import: %s:1: column \"%s\" is not in the "
@@ -839,7 +880,8 @@ static int parse_csv(imp *m, const char *buf, size_t len, recset *rs)
                      0 &&
                  store_vector(m, rs->vecs + rs->n * rs->vsize) == 0;
         for (i = 0; ok && i < nc; i++) {
-            if ((long)i == id_col || (long)i == vec_col || (long)i == pay_col)
+            if ((long)i == id_col || (long)i == vec_col || (long)i == pay_col ||
+                (long)i == txt_col)
                 continue;
             ok = ensure_meta(m, meta) == 0 &&
                  set_csv(m, *meta, vexio_csv_column(r, i), &cells[i]) == 0;
@@ -847,6 +889,9 @@ static int parse_csv(imp *m, const char *buf, size_t len, recset *rs)
         if (ok && pay_col >= 0)
             ok = set_payload(m, &rs->pays[rs->n], cells[pay_col].s,
                              cells[pay_col].len) == 0;
+        if (ok && txt_col >= 0)
+            ok = set_text(m, &rs->txts[rs->n], cells[txt_col].s,
+                          cells[txt_col].len) == 0;
         if (ok)
             ok = check_required(m, *meta) == 0;
         if (!ok) {
@@ -876,6 +921,7 @@ static int json_fields(imp *m, const vexio_json *o, vex_meta **meta, int nested)
         int reserved = 0;
         for (const char *const *r = vex_cli_reserved; *r; r++)
             reserved |= strcmp(*r, k) == 0;
+        reserved |= m->cfg.text && strcmp(k, "text") == 0;
         if (!nested && reserved)
             continue;
         if (strlen(k) != o->key_lens[i]) {
@@ -947,6 +993,16 @@ static int json_record(imp *m, const vexio_json *o, recset *rs)
         return -1;
     if (pay64 && set_payload_b64(m, &rs->pays[rs->n], pay64->s, pay64->len))
         return -1;
+    if (m->cfg.text) {
+        const vexio_json *t = vexio_json_get(o, "text");
+        if (t && t->type != VEXIO_JSTRING && t->type != VEXIO_JNULL) {
+            why(m, "field \"text\": expected a string");
+            return -1;
+        }
+        if (t && t->type == VEXIO_JSTRING &&
+            set_text(m, &rs->txts[rs->n], t->s, t->len) != 0)
+            return -1;
+    }
     return check_required(m, *meta);
 }
 
@@ -1195,6 +1251,7 @@ static void recset_keep(recset *rs, const unsigned char *keep)
         if (!keep[i]) {
             vex_meta_free(rs->metas[i]);
             free((void *)rs->pays[i].data);
+            free((void *)rs->txts[i].data);
             continue;
         }
         if (o != i) {
@@ -1203,6 +1260,7 @@ static void recset_keep(recset *rs, const unsigned char *keep)
                     rs->vsize);
             rs->metas[o] = rs->metas[i];
             rs->pays[o] = rs->pays[i];
+            rs->txts[o] = rs->txts[i];
             rs->lines[o] = rs->lines[i];
         }
         o++;
@@ -1286,11 +1344,12 @@ static int write_records(imp *m, recset *rs, uint64_t *written)
 {
     vex_cli_meter meter;
     size_t done = 0;
-    int any_meta = 0, any_pay = 0;
+    int any_meta = 0, any_pay = 0, any_txt = 0;
     *written = 0;
     for (size_t i = 0; i < rs->n; i++) {
         any_meta |= rs->metas[i] != NULL;
         any_pay |= rs->pays[i].len != 0;
+        any_txt |= rs->txts[i].len != 0;
     }
     vex_cli_meter_start(&meter, "writing", "records");
     while (done < rs->n) {
@@ -1299,12 +1358,13 @@ static int write_records(imp *m, recset *rs, uint64_t *written)
         const vex_meta *const *metas =
             any_meta ? (const vex_meta *const *)rs->metas + done : NULL;
         const vex_payload *pays = any_pay ? rs->pays + done : NULL;
-        int rc = m->upsert ? vex_upsert_many(m->c, n, rs->ids + done,
-                                             rs->vecs + done * rs->vsize, metas,
-                                             pays, &n_done)
-                           : vex_insert_many(m->c, n, rs->ids + done,
-                                             rs->vecs + done * rs->vsize, metas,
-                                             pays, &n_done);
+        const vex_payload *txts = any_txt ? rs->txts + done : NULL;
+        int rc = m->upsert ? vex_upsert_many_text(m->c, n, rs->ids + done,
+                                                  rs->vecs + done * rs->vsize,
+                                                  metas, pays, txts, &n_done)
+                           : vex_insert_many_text(m->c, n, rs->ids + done,
+                                                  rs->vecs + done * rs->vsize,
+                                                  metas, pays, txts, &n_done);
         done += n_done;
         *written = done;
         if (rc != VEX_OK) {

@@ -30,7 +30,8 @@ static int parse_ids(const char *cmd, char **pos, int n, uint64_t *ids)
 
 static void print_text_record(uint64_t id, const vex_collection_config *cfg,
                               const void *vec, const vex_meta *meta,
-                              const char *payload, size_t plen)
+                              const char *payload, size_t plen,
+                              const char *text, size_t tlen)
 {
     printf("id %" PRIu64 "\n", id);
     if (vec) {
@@ -52,6 +53,11 @@ static void print_text_record(uint64_t id, const vex_collection_config *cfg,
         vex_cli_json_bytes(stdout, payload, plen < 200 ? plen : 200);
         printf("%s\n", plen > 200 ? "..." : "");
     }
+    if (tlen) {
+        printf("  text     %zu bytes: ", tlen);
+        vex_cli_json_bytes(stdout, text, tlen < 200 ? tlen : 200);
+        printf("%s\n", tlen > 200 ? "..." : "");
+    }
 }
 
 static int run_get(const vex_cmd *cmd, const vex_optval *vals, char **pos,
@@ -66,8 +72,8 @@ static int run_get(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     vex_collection_config cfg;
     vex_meta *meta = NULL;
     void *vec = NULL;
-    char *payload = NULL;
-    size_t cap = 0;
+    char *payload = NULL, *text = NULL;
+    size_t cap = 0, tcap = 0;
     if (!ids) {
         fprintf(stderr, "vex get: out of memory\n");
         return VEX_EXIT_FAIL;
@@ -87,7 +93,7 @@ static int run_get(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     }
     status = VEX_EXIT_OK;
     for (int i = 0; i < n_ids; i++) {
-        size_t plen = 0;
+        size_t plen = 0, tlen = 0;
         int rc = vex_get(c, ids[i], vec);
         if (rc == VEX_OK)
             rc = vex_get_meta(c, ids[i], meta);
@@ -104,6 +110,8 @@ static int run_get(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             cap = plen;
             rc = vex_get_payload(c, ids[i], payload, cap, &plen);
         }
+        if (rc == VEX_OK && cfg.text)
+            rc = vex_cli_get_text(c, ids[i], &text, &tcap, &tlen);
         if (rc == VEX_NOTFOUND) {
             fprintf(stderr, "vex get: id %" PRIu64 ": not found\n", ids[i]);
             status = VEX_EXIT_FAIL;
@@ -117,15 +125,16 @@ static int run_get(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         }
         if (json)
             vex_cli_json_record(stdout, ids[i], &cfg, no_vec ? NULL : vec, meta,
-                                payload, plen);
+                                payload, plen, text, tlen);
         else
             print_text_record(ids[i], &cfg, no_vec ? NULL : vec, meta, payload,
-                              plen);
+                              plen, text, tlen);
     }
 out:
     vex_meta_free(meta);
     free(vec);
     free(payload);
+    free(text);
     free(ids);
     if (db && vex_db_close(db) != VEX_OK)
         status = VEX_EXIT_FAIL;

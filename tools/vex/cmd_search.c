@@ -110,10 +110,15 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *kv = &vals[vex_args_index(cmd, "k")];
     uint32_t k = kv->given ? (uint32_t)kv->u : 10;
     uint32_t ef = (uint32_t)vals[vex_args_index(cmd, "ef")].u;
+    uint32_t beam = (uint32_t)vals[vex_args_index(cmd, "beam")].u;
     uint64_t limit = vals[vex_args_index(cmd, "limit")].u;
     int json = vals[vex_args_index(cmd, "json")].given;
     int with_meta = vals[vex_args_index(cmd, "meta")].given;
     const vex_optval *rad = &vals[vex_args_index(cmd, "radius")];
+    const vex_optval *txt = &vals[vex_args_index(cmd, "text")];
+    const vex_optval *fus = &vals[vex_args_index(cmd, "fusion")];
+    int show_text = vals[vex_args_index(cmd, "show-text")].given;
+    uint32_t fusion = VEX_FUSION_RRF;
     double radius = 0;
     vex_db *db = NULL;
     vex_collection *c = NULL;
@@ -133,9 +138,31 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     }
     if (flt_old->given)
         flt = flt_old;
-    if (vec->given == qf->given) {
-        fprintf(stderr, "vex search: give exactly one of --vector and "
-                        "--queries\n");
+    if ((vec->given && qf->given) ||
+        (!vec->given && !qf->given && !txt->given)) {
+        fprintf(stderr, "vex search: give one of --vector and --queries, "
+                        "or --text alone (a keyword search)\n");
+        return VEX_EXIT_USAGE;
+    }
+    if (fus->given) {
+        if (strcmp(fus->str, "rrf") == 0)
+            fusion = VEX_FUSION_RRF;
+        else if (strcmp(fus->str, "sum") == 0)
+            fusion = VEX_FUSION_SUM;
+        else {
+            fprintf(stderr, "vex search: --fusion is rrf or sum, got \"%s\"\n",
+                    fus->str);
+            return VEX_EXIT_USAGE;
+        }
+        if (!txt->given || (!vec->given && !qf->given)) {
+            fprintf(stderr, "vex search: --fusion needs --text and a query "
+                            "vector (a hybrid search)\n");
+            return VEX_EXIT_USAGE;
+        }
+    }
+    if (txt->given && rad->given) {
+        fprintf(stderr, "vex search: --radius has no keyword leg: give "
+                        "--text or --radius\n");
         return VEX_EXIT_USAGE;
     }
     if (rad->given) {
@@ -160,7 +187,10 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                 pos[1], vex_elem_name(cfg.elem));
         goto out;
     }
-    if (vec->given) {
+    if (!vec->given && !qf->given) { /* keyword only: one query */
+        queries = NULL;
+        nq = 1;
+    } else if (vec->given) {
         one = malloc(cfg.dim * sizeof *one);
         if (one == NULL)
             goto nomem;
@@ -198,26 +228,33 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     for (uint64_t q = 0; q < nq; q++) {
         vex_search_params sp;
         vex_search_stats st;
-        unsigned with = with_meta ? VEX_WITH_META : 0;
+        unsigned with =
+            (with_meta ? VEX_WITH_META : 0) | (show_text ? VEX_WITH_TEXT : 0);
+        const float *qv = queries ? queries + q * cfg.dim : NULL;
         const vex_hit *hits;
         size_t n;
         int cut;
         double t0, ms;
         vex_search_params_init(&sp);
         vex_search_stats_init(&st);
-        sp.ef_search = cfg.index_kind == VEX_INDEX_HNSW ? ef : 0;
+        sp.ef_search =
+            cfg.index_kind == VEX_INDEX_HNSW || cfg.diskann_min_rows ? ef : 0;
+        sp.beam_width = beam;
         sp.where = where;
         sp.stats = &st;
+        if (txt->given) {
+            sp.text = txt->str;
+            sp.fusion = fusion;
+        }
         if (ex) {
             memset(ex, 0, EXPLAIN_MAX * sizeof *ex);
             st.explain = ex;
             st.explain_cap = EXPLAIN_MAX;
         }
         t0 = vex_cli_now();
-        rc = rad->given ? vex_range_search(c, queries + q * cfg.dim,
-                                           (float)radius, k, &sp, with, res)
-                        : vex_search_results(c, queries + q * cfg.dim, k, &sp,
-                                             with, res);
+        rc = rad->given
+                 ? vex_range_search(c, qv, (float)radius, k, &sp, with, res)
+                 : vex_search_results(c, qv, k, &sp, with, res);
         if (rc != VEX_OK) {
             fprintf(stderr, "vex search: query %" PRIu64 ": %s\n", q,
                     vex_collection_errmsg(c));
@@ -244,6 +281,16 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                     printf(",\"meta\":");
                     vex_cli_json_meta(stdout, vex_results_meta(res, i));
                 }
+                if (show_text) {
+                    const char *t = NULL;
+                    size_t tl = 0;
+                    (void)vex_results_text(res, i, &t, &tl);
+                    printf(",\"text\":");
+                    if (tl)
+                        vex_cli_json_bytes(stdout, t, tl);
+                    else
+                        printf("null");
+                }
                 putchar('}');
             } else {
                 printf("%3zu  id %-12" PRIu64 " distance %.6g", i + 1,
@@ -252,15 +299,31 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                     printf("  ");
                     vex_cli_json_meta(stdout, vex_results_meta(res, i));
                 }
+                if (show_text) {
+                    const char *t = NULL;
+                    size_t tl = 0;
+                    (void)vex_results_text(res, i, &t, &tl);
+                    printf("  ");
+                    vex_cli_json_bytes(stdout, t, tl);
+                }
                 putchar('\n');
             }
         }
         if (json && show_stats)
             printf("],\"ms\":%.3f,\"plan\":{\"sources\":%u,\"exact\":%u,"
                    "\"graph\":%u,\"post\":%u,\"fallbacks\":%u,"
-                   "\"match_sets_built\":%u,\"rows_matched\":%" PRIu64 "}",
+                   "\"match_sets_built\":%u,\"rows_matched\":%" PRIu64
+                   "},\"legs\":{\"vector\":%s,\"text\":%s},"
+                   "\"vector_hits\":%u,\"text_hits\":%u,\"postings_read\":"
+                   "%" PRIu64 ",\"postings_skipped\":%" PRIu64
+                   ",\"io\":{\"reads\":%" PRIu64 ",\"pages\":%" PRIu64
+                   ",\"bytes\":%" PRIu64 ",\"cache_hits\":%" PRIu64 "}",
                    ms, st.sources, st.plan_exact, st.plan_graph, st.plan_post,
-                   st.fallbacks, st.match_sets_built, st.rows_matched);
+                   st.fallbacks, st.match_sets_built, st.rows_matched,
+                   st.legs & VEX_LEG_VECTOR ? "true" : "false",
+                   st.legs & VEX_LEG_TEXT ? "true" : "false", st.vector_hits,
+                   st.text_hits, st.postings_read, st.postings_skipped,
+                   st.io_reads, st.io_pages, st.io_bytes, st.io_cache_hits);
         else if (json)
             printf("]");
         if (json && ex)
@@ -268,11 +331,24 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                                                                : EXPLAIN_MAX);
         if (json)
             printf("}\n");
-        if (!json && show_stats)
+        if (!json && show_stats && (st.legs & VEX_LEG_VECTOR))
             printf("(%zu hits in %.3f ms; %u sources searched: %u exact, %u "
                    "graph, %u post-filtered, %u fallbacks to exact%s)\n",
                    n, ms, st.sources, st.plan_exact, st.plan_graph,
                    st.plan_post, st.fallbacks, where ? "" : "; no filter");
+        if (!json && show_stats && (st.io_reads || st.io_cache_hits))
+            printf("(DiskANN: %" PRIu64 " reads, %" PRIu64 " pages, %" PRIu64
+                   " bytes, %" PRIu64 " pages from the node cache)\n",
+                   st.io_reads, st.io_pages, st.io_bytes, st.io_cache_hits);
+        if (!json && show_stats && (st.legs & VEX_LEG_TEXT))
+            printf("(%zu hits in %.3f ms; legs: %s; vector %u hits, keyword "
+                   "%u hits; BM25 over %" PRIu64
+                   " texts, postings read %" PRIu64 ", skipped %" PRIu64 ")\n",
+                   n, ms,
+                   st.legs & VEX_LEG_VECTOR ? "vector + keyword, fused"
+                                            : "keyword only",
+                   st.vector_hits, st.text_hits, st.text_docs, st.postings_read,
+                   st.postings_skipped);
         if (!json && ex) {
             printf("(explain: %zu hits in %.3f ms, %u sources%s)\n", n, ms,
                    st.n_explain, where ? "" : ", no filter");
@@ -312,7 +388,9 @@ static const vex_opt search_opts[] = {
      "range search: every record within distance R (the metric's "
      "distance: squared for l2), nearest first, at most --k"},
     {"ef", VEX_OPT_UINT, "N", 0, 0, VEX_MAX_K,
-     "HNSW candidate list size (0 = the collection's default)"},
+     "HNSW and DiskANN candidate list size (0 = the collection's default)"},
+    {"beam", VEX_OPT_UINT, "W", 0, 0, 64,
+     "DiskANN segments: node pages read at once per step (0 = 4)"},
     {"where", VEX_OPT_STRING, "EXPR", 0, 0, 0,
      "only records whose metadata matches EXPR (docs/FILTERS.md), e.g. "
      "\"year >= 2020 AND lang IN ('de', 'en')\""},
@@ -323,13 +401,20 @@ static const vex_opt search_opts[] = {
     {"explain", VEX_OPT_FLAG, NULL, 0, 0, 0,
      "print per source (memtable, segment) the plan and why, estimated and "
      "found matches, distances, graph nodes, rows scanned and time"},
+    {"text", VEX_OPT_STRING, "WORDS", 0, 0, 0,
+     "keyword (BM25) search of the records' texts: alone, a keyword "
+     "search; with --vector or --queries, a hybrid search"},
+    {"fusion", VEX_OPT_STRING, "rrf|sum", 0, 0, 0,
+     "how a hybrid search fuses its legs: reciprocal rank fusion (rrf, "
+     "the default) or a weighted sum of normalised scores (sum)"},
+    {"show-text", VEX_OPT_FLAG, NULL, 0, 0, 0, "print each hit's text"},
     {"meta", VEX_OPT_FLAG, NULL, 0, 0, 0, "print each hit's metadata"},
     {"json", VEX_OPT_FLAG, NULL, 0, 0, 0, "one JSON object per query"},
 };
 
 const vex_cmd vex_cmd_search = {
     "search",
-    "k-NN search of a collection, optionally filtered by metadata",
+    "k-NN, keyword or hybrid search of a collection, optionally filtered",
     "DB COLLECTION",
     2,
     2,
@@ -343,6 +428,9 @@ const vex_cmd vex_cmd_search = {
     "record has is searched, with a warning. --stats shows how each\n"
     "query ran: time, and the plan chosen per source (memtable or\n"
     "segment; docs/FILTERS.md); --explain shows each source's plan, why\n"
-    "it was chosen and the work it did (docs/observability.md).\n",
+    "it was chosen and the work it did (docs/observability.md). --text\n"
+    "searches the records' texts with BM25 (a collection with a text\n"
+    "field; docs/hybrid.md): alone, the best records by score\n"
+    "(distance = -score); with a query vector, both legs fused.\n",
     run_search,
 };

@@ -82,6 +82,10 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
                st.memtable_rows, st.memtable_bytes, st.unindexed_rows,
                st.segments, st.segment_rows, st.segment_bytes, st.disk_bytes,
                st.last_seq, st.flushed_seq);
+        printf(",\"diskann_segments\":%u,\"diskann_resident_bytes\":%" PRIu64
+               ",\"diskann_cache_bytes\":%" PRIu64,
+               st.diskann_segments, st.diskann_resident_bytes,
+               st.diskann_cache_bytes);
         if (segments) {
             printf(",\"segment_list\":[");
             for (size_t i = 0; i < n_segs; i++)
@@ -90,7 +94,7 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
                        ",\"index\":\"%s\"}",
                        i ? "," : "", segs[i].number, segs[i].rows,
                        segs[i].live_rows, segs[i].file_bytes,
-                       segs[i].index_kind == VEX_INDEX_HNSW ? "hnsw" : "flat");
+                       vex_cli_index_name(segs[i].index_kind));
             printf("]");
         }
         printf(",\"dim\":%u,\"elem\":\"%s\",\"metric\":\"%s\",\"index\":"
@@ -109,6 +113,11 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
             printf(" (M %u, ef_construction %u, ef_search %u)", cfg.hnsw_m,
                    cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
         printf(", quantizer %s\n", vex_cli_quant_name(cfg.quant));
+        if (cfg.diskann_min_rows)
+            printf("  diskann          segments of %" PRIu64
+                   "+ rows (R %u, L %u, alpha %g, %u code bytes)\n",
+                   cfg.diskann_min_rows, cfg.diskann_r, cfg.diskann_l,
+                   (double)cfg.diskann_alpha, cfg.diskann_pq_m);
         printf("  schema           ");
         vex_cli_schema_print(stdout, &cfg);
         printf("\n  live rows        %" PRIu64 "\n", st.live_rows);
@@ -122,6 +131,13 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
         printf("  segments         %u, %" PRIu64 " rows, %s\n", st.segments,
                st.segment_rows,
                vex_cli_human_bytes(st.segment_bytes, h2, sizeof h2));
+        if (st.diskann_segments)
+            printf(
+                "  diskann memory   %u segments, %s resident (%s node "
+                "cache)\n",
+                st.diskann_segments,
+                vex_cli_human_bytes(st.diskann_resident_bytes, h1, sizeof h1),
+                vex_cli_human_bytes(st.diskann_cache_bytes, h3, sizeof h3));
         printf("  on disk          %s (%" PRIu64 " bytes)\n",
                vex_cli_human_bytes(st.disk_bytes, h3, sizeof h3),
                st.disk_bytes);
@@ -131,8 +147,7 @@ static int print_one(vex_db *db, const char *name, int json, int segments)
         for (size_t i = 0; segments && i < n_segs; i++)
             printf("    seg-%016" PRIx64 ".vseg  %s  %" PRIu64 " rows, %" PRIu64
                    " live, %s\n",
-                   segs[i].number,
-                   segs[i].index_kind == VEX_INDEX_HNSW ? "hnsw" : "flat",
+                   segs[i].number, vex_cli_index_name(segs[i].index_kind),
                    segs[i].rows, segs[i].live_rows,
                    vex_cli_human_bytes(segs[i].file_bytes, h1, sizeof h1));
     }
