@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""vexhnsw (the vexdb PostgreSQL extension) against pgvector's HNSW in the
-same PostgreSQL cluster, through SQL: build time, index size, and recall@10
+"""vexhnsw (the vexdb PostgreSQL extension; with float32 elements and with
+quant = 'sq8') against pgvector's HNSW in the same PostgreSQL cluster, through SQL: build time, index size, and recall@10
 and QPS of `ORDER BY emb <=> q LIMIT 10` over an ef_search sweep, with
 passes interleaved (vexdb, pgvector, vexdb, ...) and the median QPS of the
 passes reported, plus filtered queries (WHERE bucket < B) at 1/10/50 %.
@@ -62,10 +62,16 @@ class Pg:
 AMS = {
     "vexhnsw": dict(ext="vexdb", typ="vexvector", using="vexhnsw",
                     opclass="vexvector_cosine_ops", ef="vexdb.ef_search",
-                    extra=["SET vexdb.max_scan_tuples = 20000"]),
+                    extra=["SET vexdb.max_scan_tuples = 20000"], opts=""),
+    # the same with SQ8 codes on the pages (rerank by the executor's
+    # recheck on the heap's vectors), on its own copy of the table
+    "vexhnsw_sq8": dict(ext="vexdb", typ="vexvector", using="vexhnsw",
+                        opclass="vexvector_cosine_ops", ef="vexdb.ef_search",
+                        extra=["SET vexdb.max_scan_tuples = 20000"],
+                        opts=", quant = 'sq8'"),
     "pgvector": dict(ext="vector", typ="vector", using="hnsw",
                      opclass="vector_cosine_ops", ef="hnsw.ef_search",
-                     extra=[]),
+                     extra=[], opts=""),
 }
 
 
@@ -114,7 +120,14 @@ def main():
     p.add_argument("--sessions", type=int, default=4,
                    help="concurrent sessions of the concurrent pass")
     p.add_argument("--concurrent-ef", type=int, default=80)
+    p.add_argument("--mwm", default="1GB",
+                   help="maintenance_work_mem of the builds")
+    p.add_argument("--ams", default=",".join(AMS),
+                   help="indexes to measure (default all: %s)" % ",".join(AMS))
     a = p.parse_args()
+    for am in list(AMS):
+        if am not in a.ams.split(","):
+            del AMS[am]
 
     name = os.path.basename(a.data.rstrip("/"))
     prefix = [f[:-len("_base.fvecs")] for f in os.listdir(a.data)
@@ -137,26 +150,27 @@ def main():
             f.write("%d\t%d\t%s\n" % (i, i % 100, vtext(v)))
     built = {}
     for am, cfg in AMS.items():
-        pg.run("CREATE EXTENSION %s" % cfg["ext"])
+        pg.run("CREATE EXTENSION IF NOT EXISTS %s" % cfg["ext"])
         pg.run("CREATE TABLE t_%s (id int PRIMARY KEY, bucket int, emb %s(%d))"
                % (am, cfg["typ"], dim))
         pg.run("\\copy t_%s FROM '%s'" % (am, copy))
         pg.run("VACUUM ANALYZE t_%s" % am)
     for am, cfg in AMS.items():  # builds one after the other, same settings
         t0 = time.time()
-        pg.run("SET maintenance_work_mem = '1GB'; "
+        pg.run("SET maintenance_work_mem = '%s'; " % a.mwm +
                "SET max_parallel_maintenance_workers = 1; "
                "CREATE INDEX i_%s ON t_%s USING %s (emb %s) "
-               "WITH (m = %d, ef_construction = %d)"
-               % (am, am, cfg["using"], cfg["opclass"], a.m, a.efc))
+               "WITH (m = %d, ef_construction = %d%s)"
+               % (am, am, cfg["using"], cfg["opclass"], a.m, a.efc,
+                  cfg["opts"]))
         secs = time.time() - t0
         size = int(pg.run("SELECT pg_relation_size('i_%s')" % am))
         built[am] = (secs, size)
         print("pg_bench build am=%s seconds=%.2f index_bytes=%d" %
               (am, secs, size))
     pg.run("CREATE EXTENSION pg_prewarm")
-    pg.run("SELECT pg_prewarm('i_vexhnsw'), pg_prewarm('i_pgvector'), "
-           "pg_prewarm('t_vexhnsw'), pg_prewarm('t_pgvector')")
+    pg.run("SELECT " + ", ".join("pg_prewarm('i_%s'), pg_prewarm('t_%s')"
+                                 % (am, am) for am in AMS))
 
     efs = [int(x) for x in a.ef.split(",")]
     res = {}
@@ -236,7 +250,7 @@ def main():
     print("\nsummary (m=%d, ef_construction=%d, %d queries, median of %d "
           "interleaved passes)" % (a.m, a.efc, len(queries), a.passes))
     for am in AMS:
-        print("  %-9s build %.1f s, index %.1f MB" %
+        print("  %-11s build %.1f s, index %.1f MB" %
               (am, built[am][0], built[am][1] / 1048576.0))
     for target in (0.95, 0.99):
         line = "  recall@10 >= %.2f:" % target

@@ -10,6 +10,7 @@
 # cluster comes from postgres/tests/run.sh (a relocated server copy in a
 # temporary directory, nothing installed into the system); pgvector's
 # module and scripts are copied next to vexdb's there.
+# PG_BENCH_SHARED_BUFFERS (default 1GB) sets the server's shared_buffers.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd) pgv_src=$(cd "$2" && pwd) data=$(cd "$3" && pwd)
@@ -28,7 +29,7 @@ bdir=\$(mktemp -d "\$tmp/bench.XXXXXX")
 [ "\$(id -u)" = 0 ] && chown postgres "\$bdir"
 stop fast
 as_owner "\$root\$bindir/pg_ctl" -D "\$data" -l "\$tmp/server.log" -w \
-  -o "-k \$tmp -p \$port -c listen_addresses= -c shared_buffers=1GB -c max_parallel_maintenance_workers=1" \
+  -o "-k \$tmp -p \$port -c listen_addresses= -c shared_buffers=${PG_BENCH_SHARED_BUFFERS:-1GB} -c max_parallel_maintenance_workers=1" \
   start >/dev/null
 nice /usr/bin/python3 "$here/pg_bench.py" --psql "\$bindir/psql" --host "\$tmp" \
   --port "\$port" --data "$data" --tmp "\$bdir" $*

@@ -191,9 +191,9 @@ static void vexbuild_graph(VexBuild *b, VexGraph *g, uint64 *entry)
 }
 
 static void vexbuild_write_meta(Relation index, ForkNumber fork,
-                                const VexBuild *b, BlockNumber entry_blk,
-                                OffsetNumber entry_off, int entry_level,
-                                BlockNumber insert_blk)
+                                const VexBuild *b, struct vq_quantizer *vq,
+                                BlockNumber entry_blk, OffsetNumber entry_off,
+                                int entry_level, BlockNumber insert_blk)
 {
     Buffer buf;
     GenericXLogState *st;
@@ -218,7 +218,11 @@ static void vexbuild_write_meta(Relation index, ForkNumber fork,
     m->entry_off = entry_off;
     m->unused = 0;
     m->insert_blk = insert_blk;
-    ((PageHeader)page)->pd_lower = (char *)(m + 1) - (char *)page;
+    m->quant = (uint16)b->shape.quant;
+    m->quant_len = 0;
+    if (vq != NULL)
+        vexhnsw_sq8_store(index, vq, m);
+    vexhnsw_meta_extent(page);
     GenericXLogFinish(st);
     UnlockReleaseBuffer(buf);
 }
@@ -268,7 +272,7 @@ static void vexbuild_write(VexBuild *b, const VexGraph *g, uint64 entry)
             const float *v = b->vecs + i * s->dim;
             e->heaptid = b->tids[i];
             e->level = (uint8)lv;
-            memcpy(e->vec, v, sizeof(float) * s->dim);
+            vexhnsw_encode(s, v, e);
             for (int l = 0; l <= lv; l++) {
                 uint32 *list = vexhnsw_list(s, e, l);
                 VexHnswLink *lk = vexhnsw_links(list);
@@ -299,8 +303,8 @@ static void vexbuild_write(VexBuild *b, const VexGraph *g, uint64 entry)
         UnlockReleaseBuffer(buf);
         CHECK_FOR_INTERRUPTS();
     }
-    vexbuild_write_meta(b->index, MAIN_FORKNUM, b, blk[entry], off[entry],
-                        g->level[entry], cur);
+    vexbuild_write_meta(b->index, MAIN_FORKNUM, b, s->vq, blk[entry],
+                        off[entry], g->level[entry], cur);
 }
 
 /* Build the collected rows' graph in memory and write it (file comment). */
@@ -330,8 +334,13 @@ static void vexbuild_flush(VexBuild *b)
                         errmsg("vexhnsw build: out of memory")));
     PG_TRY();
     {
+        /* sq8: ranges trained on the rows collected (rows added after a
+         * flush are encoded with them, clamped if outside) */
+        if (s->quant == VEXHNSW_QUANT_SQ8)
+            b->shape.vq = vexhnsw_sq8_train(s, b->vecs, b->n);
         vexbuild_graph(b, &g, &entry);
         vexbuild_write(b, &g, entry);
+        b->shape.vq = NULL; /* freed with b->tmp below */
     }
     PG_FINALLY();
     {
@@ -409,10 +418,18 @@ static void vexbuild_init(VexBuild *b, Relation index)
             (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
              errmsg("column does not have dimensions"),
              errhint("Declare it as vexvector(n) to index it with vexhnsw.")));
-    b->shape.dim = typmod;
-    b->shape.m = opt != NULL ? opt->m : 16;
-    b->shape.metric = vexhnsw_metric_of(index);
+    vexhnsw_shape_init(&b->shape, typmod, opt != NULL ? opt->m : 16,
+                       vexhnsw_metric_of(index),
+                       opt != NULL ? opt->quant : VEXHNSW_QUANT_NONE);
     b->efc = opt != NULL ? opt->ef_construction : 64;
+    /* the quantizer's blob (8 bytes per dimension and a header) lives on
+     * the metapage */
+    if (b->shape.quant == VEXHNSW_QUANT_SQ8 &&
+        (Size)8 * typmod + 64 > VEXHNSW_BLOB_MAX)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("vexhnsw with quant = sq8 indexes at most %d "
+                               "dimensions, not %d",
+                               (int)((VEXHNSW_BLOB_MAX - 64) / 8), typmod)));
     if (b->efc < 2 * b->shape.m)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("ef_construction must be at least 2 * m (%d)",
@@ -438,7 +455,7 @@ IndexBuildResult *vexhnsw_build(Relation heap, Relation index,
         elog(ERROR, "index \"%s\" already contains data",
              RelationGetRelationName(index));
     vexbuild_init(&b, index);
-    vexbuild_write_meta(index, MAIN_FORKNUM, &b, InvalidBlockNumber,
+    vexbuild_write_meta(index, MAIN_FORKNUM, &b, NULL, InvalidBlockNumber,
                         InvalidOffsetNumber, 0, InvalidBlockNumber);
     table_index_build_scan(heap, index, indexInfo, true, true,
                            vexbuild_callback, &b, NULL);
@@ -473,7 +490,8 @@ void vexhnsw_buildempty(Relation index)
     m->metric = (uint16)b.shape.metric;
     m->entry_blk = InvalidBlockNumber;
     m->insert_blk = InvalidBlockNumber;
-    ((PageHeader)page)->pd_lower = (char *)(m + 1) - (char *)page;
+    m->quant = (uint16)b.shape.quant;
+    vexhnsw_meta_extent(page);
     MarkBufferDirty(buf);
     log_newpage_buffer(buf, true);
     END_CRIT_SECTION();

@@ -25,6 +25,16 @@
  * the index's value to be a lower bound of the true one, which a late
  * find's true distance violates.
  *
+ * Quantized indexes (quant = sq8): the walk ranks elements by the
+ * distance to their decoded codes, and the scan returns each row with a
+ * lower bound of its true distance (vexhnsw_lower_bound: the distance to
+ * the decoded vector less the element's stored reconstruction error and a
+ * rounding allowance), the rows of a batch in
+ * ascending bound, and xs_recheckorderby set. PostgreSQL's executor then
+ * computes the operator on the heap row (the full vector) and holds rows in its
+ * reorder queue until no later row can come before them: the rerank on full
+ * vectors, with no copy of them in the index.
+ *
  * Locks: one buffer share lock at a time, held while an element is read
  * and its distance computed, released before the next read.
  */
@@ -40,6 +50,8 @@
 #include "utils/rel.h"
 
 #include "vexpg.h"
+
+#include "simd/simd.h"
 
 typedef struct VexSeen {
     uint64 key;
@@ -59,6 +71,7 @@ void vexwalk_init(VexWalk *w, Relation index, const VexHnswShape *s,
     w->index = index;
     w->shape = *s;
     w->q = q;
+    w->qnorm = sqrt((double)vx_simd()->norm2_f32(q, (size_t)s->dim));
     w->level = level;
     w->keep_vec = keep_vec;
     w->cap = 256;
@@ -88,6 +101,7 @@ int vexwalk_visit(VexWalk *w, BlockNumber blk, OffsetNumber off)
     VexWalkNode *nd;
     Buffer buf;
     VexHnswElement *el;
+    const float *vec;
     if (found)
         return -1;
     if (w->n == w->cap) {
@@ -99,16 +113,25 @@ int vexwalk_visit(VexWalk *w, BlockNumber blk, OffsetNumber off)
     buf = ReadBuffer(w->index, blk);
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     el = vexhnsw_get_element(w->index, &w->shape, BufferGetPage(buf), blk, off);
+    vec = vexhnsw_elem_vec(&w->shape, el);
     nd->blk = blk;
     nd->off = off;
     nd->flags = el->flags & VEXHNSW_DELETED;
     nd->level = el->level;
     nd->heaptid = el->heaptid;
-    nd->d = vexhnsw_dist(w->shape.metric, w->q, el->vec, w->shape.dim);
     nd->vec = NULL;
+    nd->lb = 0;
+    if (vec == NULL) { /* a free slot: no vector, no links */
+        nd->d = INFINITY;
+        UnlockReleaseBuffer(buf);
+        return e->idx;
+    }
+    nd->d = vexhnsw_dist(w->shape.metric, w->q, vec, w->shape.dim);
+    if (w->want_lb)
+        nd->lb = vexhnsw_lower_bound(&w->shape, el, vec, w->q, w->qnorm, nd->d);
     if (w->keep_vec) {
         nd->vec = palloc(sizeof(float) * w->shape.dim);
-        memcpy(nd->vec, el->vec, sizeof(float) * w->shape.dim);
+        memcpy(nd->vec, vec, sizeof(float) * w->shape.dim);
     }
     UnlockReleaseBuffer(buf);
     return e->idx;
@@ -123,7 +146,7 @@ int vexhnsw_read_links(Relation index, const VexHnswShape *s, BlockNumber blk,
     int n = 0;
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     el = vexhnsw_get_element(index, s, BufferGetPage(buf), blk, off);
-    if (l <= el->level) {
+    if (!(el->flags & VEXHNSW_FREE) && l <= el->level) {
         uint32 *list = vexhnsw_get_list(index, s, el, blk, off, l);
         n = (int)*list;
         memcpy(out, vexhnsw_links(list), sizeof(VexHnswLink) * n);
@@ -137,9 +160,14 @@ void vexhnsw_read_vector(Relation index, const VexHnswShape *s, BlockNumber blk,
 {
     Buffer buf = ReadBuffer(index, blk);
     VexHnswElement *el;
+    const float *vec;
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     el = vexhnsw_get_element(index, s, BufferGetPage(buf), blk, off);
-    memcpy(out, el->vec, sizeof(float) * s->dim);
+    vec = vexhnsw_elem_vec(s, el);
+    if (vec != NULL)
+        memcpy(out, vec, sizeof(float) * s->dim);
+    else /* a free slot */
+        memset(out, 0, sizeof(float) * s->dim);
     UnlockReleaseBuffer(buf);
 }
 
@@ -149,9 +177,11 @@ float vexhnsw_element_dist(Relation index, const VexHnswShape *s,
     Buffer buf = ReadBuffer(index, blk);
     VexHnswElement *el;
     float d;
+    const float *vec;
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     el = vexhnsw_get_element(index, s, BufferGetPage(buf), blk, off);
-    d = vexhnsw_dist(s->metric, q, el->vec, s->dim);
+    vec = vexhnsw_elem_vec(s, el);
+    d = vec != NULL ? vexhnsw_dist(s->metric, q, vec, s->dim) : INFINITY;
     UnlockReleaseBuffer(buf);
     return d;
 }
@@ -316,6 +346,13 @@ int vexwalk_batch(VexWalk *w, int ef, int *out)
 
 /* ---- the ordered scan ---- */
 
+static int vexscan_lb_cmp(const void *a, const void *b, void *arg)
+{
+    const VexWalkNode *n = arg;
+    double x = n[*(const int *)a].lb, y = n[*(const int *)b].lb;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
 typedef struct VexScan {
     MemoryContext ctx;
     bool started, done;
@@ -324,7 +361,7 @@ typedef struct VexScan {
     VexWalk walk;
     int ef;
     int *res, n_res, pos;
-    float last;
+    double last; /* the last value returned */
     int64 returned;
 } VexScan;
 
@@ -361,16 +398,17 @@ void vexhnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 static void vexhnsw_scan_start(IndexScanDesc scan)
 {
     VexScan *so = scan->opaque;
-    VexHnswMeta meta;
+    VexHnswMetaBuf mbuf;
+    VexHnswMeta *meta = &mbuf.m;
     BlockNumber blk;
     OffsetNumber off;
     float d;
     so->started = true;
     if (scan->numberOfOrderBys == 0)
         elog(ERROR, "vexhnsw: an index scan needs ORDER BY a distance");
-    vexhnsw_read_meta(scan->indexRelation, &meta);
-    vexhnsw_shape(scan->indexRelation, &meta, &so->shape);
-    if (meta.entry_blk == InvalidBlockNumber) {
+    vexhnsw_read_meta(scan->indexRelation, meta);
+    vexhnsw_shape(scan->indexRelation, meta, &so->shape);
+    if (meta->entry_blk == InvalidBlockNumber) {
         so->done = true;
         return;
     }
@@ -385,13 +423,14 @@ static void vexhnsw_scan_start(IndexScanDesc scan)
                                    so->shape.dim, v->dim)));
         memcpy(so->q, v->x, sizeof(float) * so->shape.dim);
     }
-    blk = meta.entry_blk;
-    off = meta.entry_off;
+    blk = meta->entry_blk;
+    off = meta->entry_off;
     d = vexhnsw_element_dist(scan->indexRelation, &so->shape, so->q, blk, off);
-    for (int l = meta.entry_level; l > 0; l--)
+    for (int l = meta->entry_level; l > 0; l--)
         vexhnsw_greedy(scan->indexRelation, &so->shape, so->q, l, &blk, &off,
                        &d);
     vexwalk_init(&so->walk, scan->indexRelation, &so->shape, so->q, 0, false);
+    so->walk.want_lb = so->shape.quant == VEXHNSW_QUANT_SQ8;
     vexwalk_visit(&so->walk, blk, off);
     so->ef = vexhnsw_ef_search;
     so->last = -INFINITY;
@@ -402,24 +441,28 @@ bool vexhnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 {
     VexScan *so = scan->opaque;
     MemoryContext old = MemoryContextSwitchTo(so->ctx);
-    bool null_query;
+    bool null_query, lossy;
     (void)dir;
     if (!so->started)
         vexhnsw_scan_start(scan);
     null_query = (scan->orderByData[0].sk_flags & SK_ISNULL) != 0;
+    lossy = so->shape.quant == VEXHNSW_QUANT_SQ8 && !null_query;
     for (;;) {
         while (so->pos < so->n_res) {
             VexWalkNode *nd = &so->walk.nodes[so->res[so->pos++]];
+            double key = lossy ? nd->lb : (double)nd->d;
             nd->flags |= WALK_RETURNED;
-            if (nd->d < so->last)
+            if (key < so->last)
                 continue; /* a late find: dropped to keep the order */
-            so->last = nd->d;
+            so->last = key;
             so->returned++;
             scan->xs_heaptid = nd->heaptid;
             scan->xs_recheck = false;
-            scan->xs_recheckorderby = false;
-            scan->xs_orderbyvals[0] =
-                Float8GetDatum(vexhnsw_dist_out(so->shape.metric, nd->d));
+            /* sq8: the value is a lower bound; the executor recomputes the
+             * operator on the heap row and reorders (file comment) */
+            scan->xs_recheckorderby = lossy;
+            scan->xs_orderbyvals[0] = Float8GetDatum(
+                lossy ? nd->lb : vexhnsw_dist_out(so->shape.metric, nd->d));
             scan->xs_orderbynulls[0] = null_query;
             MemoryContextSwitchTo(old);
             return true;
@@ -429,6 +472,9 @@ bool vexhnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
         so->res = palloc(sizeof(int) * so->ef);
         so->n_res = vexwalk_batch(&so->walk, so->ef, so->res);
         so->pos = 0;
+        if (lossy)
+            qsort_arg(so->res, so->n_res, sizeof(int), vexscan_lb_cmp,
+                      so->walk.nodes);
         if (so->n_res == 0)
             so->done = true;
         so->ef = (int)Min((int64)so->ef * 2, (int64)INT_MAX / 2);

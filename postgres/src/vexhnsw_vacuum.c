@@ -17,9 +17,11 @@
  *      links dropped, replacements added while there is room. When the
  *      entry point was deleted, the live element of the highest level
  *      becomes the entry point.
- * Deleted elements stay on their pages as tombstones: the space is not
- * reused (REINDEX reclaims it); docs/postgres.md lists this. The cleanup
- * after every VACUUM then links elements no search can reach (below).
+ * Deleted elements stay on their pages as tombstones until the next
+ * VACUUM's cleanup, which frees their space for inserts (free slots,
+ * below). The
+ * cleanup after every VACUUM then links elements no search can reach
+ * (further below).
  */
 #include "postgres.h"
 
@@ -32,6 +34,8 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -82,7 +86,7 @@ static void vexvac_mark_page(IndexVacuumInfo *info, const VexHnswShape *s,
     max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
     for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
         VexHnswElement *e = vexhnsw_get_element(index, s, page, blk, off);
-        if (e->flags & VEXHNSW_DELETED)
+        if (e->flags & VEXHNSW_DELETED) /* also free slots */
             vexvac_add(deleted, blk, off);
         else if (cb(&e->heaptid, cb_state)) {
             dead[n_dead++] = off;
@@ -99,6 +103,7 @@ static void vexvac_mark_page(IndexVacuumInfo *info, const VexHnswShape *s,
                 ->flags |= VEXHNSW_DELETED;
         GenericXLogFinish(st);
     }
+    RecordPageWithFreeSpace(index, blk, vexhnsw_page_room(index, s, page, blk));
     UnlockReleaseBuffer(buf);
 }
 
@@ -243,7 +248,7 @@ static void vexvac_repair_page(IndexVacuumInfo *info, const VexHnswShape *s,
         f->tid = e->heaptid;
         f->level = e->level;
         f->vec = palloc(sizeof(float) * s->dim);
-        memcpy(f->vec, e->vec, sizeof(float) * s->dim);
+        memcpy(f->vec, vexhnsw_elem_vec(s, e), sizeof(float) * s->dim);
         for (int l = 0; l <= e->level; l++) {
             uint32 *list = vexhnsw_get_list(index, s, e, blk, off, l);
             f->n[l] = *list;
@@ -294,13 +299,155 @@ static void vexvac_fix_entry(Relation index, HTAB *deleted, int level,
     UnlockReleaseBuffer(buf);
 }
 
+/* ---- free slots ----
+ *
+ * Run by the cleanup at the end of every VACUUM (PostgreSQL calls it also
+ * when there was nothing to delete, when bulk delete is skipped):
+ *   0. every tombstone is marked REPAIRED (the bulk delete that marked it
+ *      has repaired the lists around it by now); one that carried the mark
+ *      already, from an earlier VACUUM, is a candidate. So a tombstone
+ *      waits one full VACUUM cycle, and a scan that read the old entry
+ *      point or a list naming it before the repair is long done;
+ * a candidate becomes a free slot when no live element links to it:
+ *   1. wait for every insert in progress (the update lock, exclusively,
+ *      then released): an insert that began before the tombstone was
+ *      marked could still add a link to it; later inserts never choose a
+ *      deleted element;
+ *   2. read every live element's lists; a tombstone some list names is
+ *      kept for a later VACUUM;
+ *   3. each remaining one is overwritten by a free slot, its 8-byte header
+ *      with flags DELETED | FREE (PageIndexTupleOverwrite: the rest of its
+ *      bytes become the page's free space, every line pointer stays), one
+ *      generic WAL record per page;
+ *   4. each such page's room goes into PostgreSQL's free space map, where
+ *      inserts look first (vexhnsw_place). The map is a hint, as for the
+ *      heap: an insert checks the page under its lock and records what it
+ *      found; every VACUUM records every page's room again (pass 1), so a
+ *      map lost in a crash is rebuilt. The free slots themselves are on
+ *      the pages, WAL-logged like every other change.
+ * Walks that still hold a free slot's address (a scan that reached it
+ * before) read it as deleted, with no vector and no links; a slot reused
+ * by a new element is simply that element. Tombstones' own lists may name
+ * free or reused slots; nothing follows them but such stale walks, and
+ * vexhnsw_check does not hold them to the rules of live lists. */
+static void vexvac_free(IndexVacuumInfo *info, const VexHnswShape *s)
+{
+    Relation index = info->index;
+    BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+    HTAB *cand = vexvac_set("vexhnsw free candidates");
+    VexHnswElement stub;
+    Buffer buf;
+    GenericXLogState *st;
+    Page page;
+
+    /* 0 */
+    for (BlockNumber blk = 1; blk < nblocks; blk++) {
+        OffsetNumber max, mark[MaxOffsetNumber];
+        int n_mark = 0;
+        buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL,
+                                 info->strategy);
+        LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+        page = BufferGetPage(buf);
+        max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+        for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
+            VexHnswElement *e = vexhnsw_get_element(index, s, page, blk, off);
+            if ((e->flags & (VEXHNSW_DELETED | VEXHNSW_FREE)) !=
+                VEXHNSW_DELETED)
+                continue;
+            if (e->flags & VEXHNSW_REPAIRED)
+                vexvac_add(cand, blk, off);
+            else
+                mark[n_mark++] = off;
+        }
+        if (n_mark > 0) {
+            GenericXLogState *mst = GenericXLogStart(index);
+            Page copy = GenericXLogRegisterBuffer(mst, buf, 0);
+            for (int i = 0; i < n_mark; i++)
+                ((VexHnswElement *)PageGetItem(copy,
+                                               PageGetItemId(copy, mark[i])))
+                    ->flags |= VEXHNSW_REPAIRED;
+            GenericXLogFinish(mst);
+        }
+        RecordPageWithFreeSpace(index, blk,
+                                vexhnsw_page_room(index, s, page, blk));
+        UnlockReleaseBuffer(buf);
+        vacuum_delay_point();
+    }
+    if (hash_get_num_entries(cand) == 0)
+        return;
+    /* 1 */
+    LockPage(index, VEXHNSW_METAPAGE, ExclusiveLock);
+    UnlockPage(index, VEXHNSW_METAPAGE, ExclusiveLock);
+    /* 2 */
+    for (BlockNumber blk = 1; blk < nblocks; blk++) {
+        OffsetNumber max;
+        buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL,
+                                 info->strategy);
+        LockBuffer(buf, BUFFER_LOCK_SHARE);
+        page = BufferGetPage(buf);
+        max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+        for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
+            VexHnswElement *e = vexhnsw_get_element(index, s, page, blk, off);
+            if (e->flags & VEXHNSW_DELETED)
+                continue;
+            for (int l = 0; l <= e->level; l++) {
+                uint32 *list = vexhnsw_get_list(index, s, e, blk, off, l);
+                for (uint32 i = 0; i < *list; i++) {
+                    uint64 k = vexvac_key(vexhnsw_links(list)[i].blk,
+                                          vexhnsw_links(list)[i].off);
+                    hash_search(cand, &k, HASH_REMOVE, NULL);
+                }
+            }
+        }
+        UnlockReleaseBuffer(buf);
+        vacuum_delay_point();
+    }
+    /* 3 */
+    memset(&stub, 0, sizeof stub);
+    ItemPointerSetInvalid(&stub.heaptid);
+    stub.flags = VEXHNSW_DELETED | VEXHNSW_FREE;
+    for (BlockNumber blk = 1; blk < nblocks && hash_get_num_entries(cand) > 0;
+         blk++) {
+        OffsetNumber max;
+        bool any = false;
+        buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL,
+                                 info->strategy);
+        LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+        st = GenericXLogStart(index);
+        page = GenericXLogRegisterBuffer(st, buf, 0);
+        max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+        for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
+            VexHnswElement *e;
+            if (!vexvac_has(cand, blk, off))
+                continue;
+            e = vexhnsw_get_element(index, s, page, blk, off);
+            if ((e->flags & (VEXHNSW_DELETED | VEXHNSW_FREE)) !=
+                VEXHNSW_DELETED)
+                continue;
+            if (!PageIndexTupleOverwrite(page, off, (Item)&stub,
+                                         VEXHNSW_STUB_SIZE))
+                elog(ERROR, "vexhnsw: could not free slot (%u,%u)", blk, off);
+            any = true;
+        }
+        if (any) {
+            Size room = vexhnsw_page_room(index, s, page, blk);
+            GenericXLogFinish(st);
+            RecordPageWithFreeSpace(index, blk, room);
+        } else
+            GenericXLogAbort(st);
+        UnlockReleaseBuffer(buf);
+        vacuum_delay_point();
+    }
+}
+
 IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
                                           IndexBulkDeleteResult *stats,
                                           IndexBulkDeleteCallback callback,
                                           void *callback_state)
 {
     Relation index = info->index;
-    VexHnswMeta meta;
+    VexHnswMetaBuf mbuf;
+    VexHnswMeta *meta = &mbuf.m;
     VexHnswShape s;
     BlockNumber nblocks, top_blk = InvalidBlockNumber;
     OffsetNumber top_off = InvalidOffsetNumber;
@@ -312,8 +459,8 @@ IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
     ctx = AllocSetContextCreate(CurrentMemoryContext, "vexhnsw vacuum",
                                 ALLOCSET_DEFAULT_SIZES);
     old = MemoryContextSwitchTo(ctx);
-    vexhnsw_read_meta(index, &meta);
-    vexhnsw_shape(index, &meta, &s);
+    vexhnsw_read_meta(index, meta);
+    vexhnsw_shape(index, meta, &s);
     deleted = vexvac_set("vexhnsw deleted");
     nblocks = RelationGetNumberOfBlocks(index);
     stats->num_index_tuples = 0;
@@ -328,6 +475,7 @@ IndexBulkDeleteResult *vexhnsw_bulkdelete(IndexVacuumInfo *info,
                                &top_off);
         vexvac_fix_entry(index, deleted, top_level, top_blk, top_off);
     }
+
     stats->num_pages = nblocks;
     MemoryContextSwitchTo(old);
     MemoryContextDelete(ctx);
@@ -451,6 +599,8 @@ static bool vexreach_link(Relation index, const VexHnswShape *s, VexReachSet *r,
     return true;
 }
 
+static uint32 vexreach_no_links = 0; /* a free slot's list */
+
 /* Read every element's level-0 links (false: over the memory limit). */
 static bool vexreach_read(IndexVacuumInfo *info, const VexHnswShape *s,
                           VexReachSet *r, int64 *live)
@@ -480,7 +630,9 @@ static bool vexreach_read(IndexVacuumInfo *info, const VexHnswShape *s,
         max = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
         for (OffsetNumber off = FirstOffsetNumber; off <= max; off++) {
             VexHnswElement *e = vexhnsw_get_element(index, s, page, blk, off);
-            uint32 *list = vexhnsw_get_list(index, s, e, blk, off, 0);
+            uint32 *list = (e->flags & VEXHNSW_FREE)
+                               ? &vexreach_no_links
+                               : vexhnsw_get_list(index, s, e, blk, off, 0);
             uint64 key = vexvac_key(blk, off);
             VexReachKey *k = hash_search(r->idx, &key, HASH_ENTER, NULL);
             VexReach *n;
@@ -589,7 +741,8 @@ IndexBulkDeleteResult *vexhnsw_vacuumcleanup(IndexVacuumInfo *info,
                                              IndexBulkDeleteResult *stats)
 {
     Relation index = info->index;
-    VexHnswMeta meta;
+    VexHnswMetaBuf mbuf;
+    VexHnswMeta *meta = &mbuf.m;
     VexHnswShape s;
     MemoryContext ctx, old;
     int64 live;
@@ -600,9 +753,11 @@ IndexBulkDeleteResult *vexhnsw_vacuumcleanup(IndexVacuumInfo *info,
     ctx = AllocSetContextCreate(CurrentMemoryContext, "vexhnsw cleanup",
                                 ALLOCSET_DEFAULT_SIZES);
     old = MemoryContextSwitchTo(ctx);
-    vexhnsw_read_meta(index, &meta);
-    vexhnsw_shape(index, &meta, &s);
-    live = vexvac_reach(info, &meta, &s);
+    vexhnsw_read_meta(index, meta);
+    vexhnsw_shape(index, meta, &s);
+    vexvac_free(info, &s);
+    FreeSpaceMapVacuum(index);
+    live = vexvac_reach(info, meta, &s);
     MemoryContextSwitchTo(old);
     MemoryContextDelete(ctx);
     stats->num_index_tuples = (double)live;
@@ -628,7 +783,8 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
 {
     Oid oid = PG_GETARG_OID(0);
     Relation index = index_open(oid, AccessShareLock);
-    VexHnswMeta meta;
+    VexHnswMetaBuf mbuf;
+    VexHnswMeta *meta = &mbuf.m;
     VexHnswShape s;
     BlockNumber nblocks;
     HASHCTL ctl;
@@ -637,7 +793,7 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
     int max_level = 0;
     BlockNumber *blks = palloc(sizeof(BlockNumber) * cap);
     OffsetNumber *offs = palloc(sizeof(OffsetNumber) * cap);
-    bool *reached, *is_live;
+    bool *reached, *is_live, *is_free;
     int64 *queue, head = 0, tail = 0;
     VexHnswLink *lk;
     TupleDesc td;
@@ -651,8 +807,8 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
                                RelationGetRelationName(index))));
     if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
         elog(ERROR, "vexhnsw_check: return type must be a row type");
-    vexhnsw_read_meta(index, &meta);
-    vexhnsw_shape(index, &meta, &s);
+    vexhnsw_read_meta(index, meta);
+    vexhnsw_shape(index, meta, &s);
     memset(&ctl, 0, sizeof ctl);
     ctl.keysize = sizeof(uint64);
     ctl.entrysize = sizeof(VexChkNode);
@@ -661,6 +817,7 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
                       HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
     nblocks = RelationGetNumberOfBlocks(index);
     is_live = palloc(sizeof(bool) * cap);
+    is_free = palloc(sizeof(bool) * cap);
     for (BlockNumber blk = 1; blk < nblocks; blk++) {
         Buffer buf = ReadBuffer(index, blk);
         Page page;
@@ -677,7 +834,9 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
                 blks = repalloc(blks, sizeof(BlockNumber) * cap);
                 offs = repalloc(offs, sizeof(OffsetNumber) * cap);
                 is_live = repalloc(is_live, sizeof(bool) * cap);
+                is_free = repalloc(is_free, sizeof(bool) * cap);
             }
+            is_free[n] = (e->flags & VEXHNSW_FREE) != 0;
             c->idx = (int)n;
             blks[n] = blk;
             offs[n] = off;
@@ -692,7 +851,7 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
         }
         UnlockReleaseBuffer(buf);
     }
-    if (meta.entry_blk == InvalidBlockNumber) {
+    if (meta->entry_blk == InvalidBlockNumber) {
         if (live > 0)
             ereport(ERROR,
                     (errcode(ERRCODE_INDEX_CORRUPTED),
@@ -700,26 +859,34 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
                             "entry point",
                             RelationGetRelationName(index), (long long)live)));
     } else {
-        uint64 key = vexvac_key(meta.entry_blk, meta.entry_off);
+        uint64 key = vexvac_key(meta->entry_blk, meta->entry_off);
         if (hash_search(all, &key, HASH_FIND, NULL) == NULL)
             ereport(ERROR,
                     (errcode(ERRCODE_INDEX_CORRUPTED),
                      errmsg("index \"%s\": entry point (%u,%u) is no element",
-                            RelationGetRelationName(index), meta.entry_blk,
-                            meta.entry_off)));
-        if (meta.entry_level < max_level)
+                            RelationGetRelationName(index), meta->entry_blk,
+                            meta->entry_off)));
+        if (is_free[((VexChkNode *)hash_search(all, &key, HASH_FIND, NULL))
+                        ->idx])
+            ereport(ERROR,
+                    (errcode(ERRCODE_INDEX_CORRUPTED),
+                     errmsg("index \"%s\": entry point (%u,%u) is a free "
+                            "slot",
+                            RelationGetRelationName(index), meta->entry_blk,
+                            meta->entry_off)));
+        if (meta->entry_level < max_level)
             ereport(ERROR, (errcode(ERRCODE_INDEX_CORRUPTED),
                             errmsg("index \"%s\": entry level %d below the top "
                                    "live level %d",
                                    RelationGetRelationName(index),
-                                   meta.entry_level, max_level)));
+                                   meta->entry_level, max_level)));
     }
     /* every link names an element of at least its level; the level-0 walk */
     reached = palloc0(sizeof(bool) * Max(n, 1));
     queue = palloc(sizeof(int64) * Max(n, 1));
     lk = palloc(sizeof(VexHnswLink) * 2 * s.m);
-    if (meta.entry_blk != InvalidBlockNumber) {
-        uint64 key = vexvac_key(meta.entry_blk, meta.entry_off);
+    if (meta->entry_blk != InvalidBlockNumber) {
+        uint64 key = vexvac_key(meta->entry_blk, meta->entry_off);
         VexChkNode *c = hash_search(all, &key, HASH_FIND, NULL);
         reached[c->idx] = true;
         queue[tail++] = c->idx;
@@ -731,7 +898,7 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
         LockBuffer(buf, BUFFER_LOCK_SHARE);
         e = vexhnsw_get_element(index, &s, BufferGetPage(buf), blks[i],
                                 offs[i]);
-        lv = e->level;
+        lv = (e->flags & VEXHNSW_FREE) ? -1 : e->level;
         UnlockReleaseBuffer(buf);
         for (int l = 0; l <= lv; l++) {
             int cnt = vexhnsw_read_links(index, &s, blks[i], offs[i], l, lk);
@@ -739,7 +906,9 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
                 uint64 key = vexvac_key(lk[j].blk, lk[j].off);
                 VexChkNode *c = hash_search(all, &key, HASH_FIND, NULL);
                 Buffer tb;
+                VexHnswElement *te;
                 int tl;
+                bool tfree;
                 if (c == NULL)
                     ereport(ERROR,
                             (errcode(ERRCODE_INDEX_CORRUPTED),
@@ -747,12 +916,24 @@ Datum vexhnsw_check(PG_FUNCTION_ARGS)
                                     "(%u,%u), which is no element",
                                     RelationGetRelationName(index), blks[i],
                                     offs[i], lk[j].blk, lk[j].off)));
+                /* a tombstone's list may name slots freed since (see
+                 * vexvac_free); a live list may not */
+                if (!is_live[i])
+                    continue;
                 tb = ReadBuffer(index, lk[j].blk);
                 LockBuffer(tb, BUFFER_LOCK_SHARE);
-                tl = vexhnsw_get_element(index, &s, BufferGetPage(tb),
-                                         lk[j].blk, lk[j].off)
-                         ->level;
+                te = vexhnsw_get_element(index, &s, BufferGetPage(tb),
+                                         lk[j].blk, lk[j].off);
+                tl = te->level;
+                tfree = (te->flags & VEXHNSW_FREE) != 0;
                 UnlockReleaseBuffer(tb);
+                if (tfree)
+                    ereport(ERROR,
+                            (errcode(ERRCODE_INDEX_CORRUPTED),
+                             errmsg("index \"%s\": element (%u,%u) links to "
+                                    "the free slot (%u,%u)",
+                                    RelationGetRelationName(index), blks[i],
+                                    offs[i], lk[j].blk, lk[j].off)));
                 if (tl < l)
                     ereport(ERROR,
                             (errcode(ERRCODE_INDEX_CORRUPTED),

@@ -56,11 +56,17 @@ double vexpg_distance(int metric, const float *a, const float *b, int dim);
  * WAL (GenericXLog), so crash recovery and replicas see whole changes. */
 
 #define VEXHNSW_MAGIC     0x48584556u /* "VEXH" little-endian */
-#define VEXHNSW_VERSION   1
+#define VEXHNSW_VERSION   2 /* 1 (no quantization, no free slots) is read too */
 #define VEXHNSW_METAPAGE  0
 #define VEXHNSW_MAX_LEVEL 15
 #define VEXHNSW_PAGE_ID   0xFE58
 #define VEXHNSW_DELETED   0x01 /* element flag: its heap tuple is dead */
+#define VEXHNSW_FREE      0x02 /* element flag: a free slot (with DELETED) */
+#define VEXHNSW_REPAIRED  0x04 /* tombstone flag: a VACUUM cleanup saw it */
+
+/* The `quant` option: what an element stores of its vector. */
+#define VEXHNSW_QUANT_NONE 0 /* float32 components */
+#define VEXHNSW_QUANT_SQ8  1 /* VexDB's SQ8 codes, one byte per component */
 
 typedef struct VexHnswMeta {
     uint32 magic;
@@ -74,7 +80,22 @@ typedef struct VexHnswMeta {
     OffsetNumber entry_off;
     uint16 unused;
     BlockNumber insert_blk; /* hint: last page that took an element */
+    /* version 2 (zero in a version 1 metapage, which PageInit zeroed) */
+    uint16 quant;     /* VEXHNSW_QUANT_* */
+    uint16 quant_len; /* bytes of quant_blob; 0: not trained yet */
+    uint8 quant_blob[FLEXIBLE_ARRAY_MEMBER]; /* vx_vq_serialize's blob */
 } VexHnswMeta;
+
+/* The most bytes quant_blob can hold on the metapage. */
+#define VEXHNSW_BLOB_MAX                                                       \
+    (BLCKSZ - MAXALIGN(SizeOfPageHeaderData) -                                 \
+     MAXALIGN(sizeof(VexHnswPageOpaque)) - offsetof(VexHnswMeta, quant_blob))
+
+/* A copy of the metapage with room for the blob. */
+typedef union VexHnswMetaBuf {
+    VexHnswMeta m;
+    char bytes[BLCKSZ];
+} VexHnswMetaBuf;
 
 typedef struct VexHnswPageOpaque {
     uint16 flags;   /* zero */
@@ -91,21 +112,46 @@ typedef struct VexHnswLink {
 typedef struct VexHnswElement {
     ItemPointerData heaptid;
     uint8 level;
-    uint8 flags; /* VEXHNSW_DELETED */
+    uint8 flags; /* VEXHNSW_DELETED, VEXHNSW_FREE, VEXHNSW_REPAIRED */
     float vec[FLEXIBLE_ARRAY_MEMBER];
-    /* then for l in 0..level: uint32 count; VexHnswLink links[cap(l)] */
+    /* vec is the payload: quant none, dim float32; sq8, VexHnswSq8;
+     * then for l in 0..level: uint32 count; VexHnswLink links[cap(l)].
+     * A free slot (VEXHNSW_FREE) is the header alone. */
 } VexHnswElement;
+
+/* The payload of an element under quant = sq8. */
+typedef struct VexHnswSq8 {
+    float err;  /* |x - decoded| (cosine: of x / |x|), rounded up */
+    float norm; /* |x| */
+    uint8 code[FLEXIBLE_ARRAY_MEMBER]; /* dim bytes, padded to 4 */
+} VexHnswSq8;
+
+#define VEXHNSW_STUB_SIZE offsetof(VexHnswElement, vec)
 
 typedef struct VexHnswOptions {
     int32 vl_len_;
     int m;
     int ef_construction;
+    int quant; /* VEXHNSW_QUANT_* */
 } VexHnswOptions;
+
+struct vq_quantizer;
 
 /* The facts of one index a search or write needs. */
 typedef struct VexHnswShape {
     int dim, m, metric;
+    int quant;               /* VEXHNSW_QUANT_* */
+    Size payload;            /* bytes of an element's payload */
+    struct vq_quantizer *vq; /* sq8 once trained, else NULL */
+    float *scratch;          /* dim floats: a decoded payload */
 } VexHnswShape;
+
+static inline Size vexhnsw_payload_size(int quant, int dim)
+{
+    return quant == VEXHNSW_QUANT_SQ8
+               ? offsetof(VexHnswSq8, code) + TYPEALIGN(4, (Size)dim)
+               : sizeof(float) * (Size)dim;
+}
 
 static inline int vexhnsw_cap(const VexHnswShape *s, int level)
 {
@@ -119,7 +165,7 @@ static inline Size vexhnsw_list_bytes(const VexHnswShape *s, int level)
 
 static inline Size vexhnsw_element_size(const VexHnswShape *s, int level)
 {
-    Size n = offsetof(VexHnswElement, vec) + sizeof(float) * (Size)s->dim;
+    Size n = offsetof(VexHnswElement, vec) + s->payload;
     for (int l = 0; l <= level; l++)
         n += vexhnsw_list_bytes(s, l);
     return n;
@@ -129,7 +175,7 @@ static inline Size vexhnsw_element_size(const VexHnswShape *s, int level)
 static inline uint32 *vexhnsw_list(const VexHnswShape *s, VexHnswElement *e,
                                    int level)
 {
-    char *p = (char *)e->vec + sizeof(float) * (Size)s->dim;
+    char *p = (char *)e->vec + s->payload;
     for (int l = 0; l < level; l++)
         p += vexhnsw_list_bytes(s, l);
     return (uint32 *)p;
@@ -155,8 +201,20 @@ extern int vexhnsw_ef_search;
 extern int vexhnsw_max_scan_tuples;
 
 /* vexhnsw.c */
-void vexhnsw_read_meta(Relation index, VexHnswMeta *meta);
+void vexhnsw_read_meta(Relation index, VexHnswMeta *meta); /* a MetaBuf's m */
+void vexhnsw_meta_extent(Page page);
+Size vexhnsw_page_room(Relation index, const VexHnswShape *s, Page page,
+                       BlockNumber blk);
 void vexhnsw_shape(Relation index, const VexHnswMeta *meta, VexHnswShape *s);
+void vexhnsw_shape_init(VexHnswShape *s, int dim, int m, int metric, int quant);
+const float *vexhnsw_elem_vec(const VexHnswShape *s, const VexHnswElement *e);
+void vexhnsw_encode(const VexHnswShape *s, const float *x, VexHnswElement *e);
+struct vq_quantizer *vexhnsw_sq8_train(const VexHnswShape *s, const float *x,
+                                       int64 n);
+Size vexhnsw_sq8_store(Relation index, struct vq_quantizer *vq, VexHnswMeta *m);
+double vexhnsw_lower_bound(const VexHnswShape *s, const VexHnswElement *e,
+                           const float *y, const float *q, double qnorm,
+                           float d);
 void vexhnsw_init_page(Page page);
 VexHnswElement *vexhnsw_get_element(Relation index, const VexHnswShape *s,
                                     Page page, BlockNumber blk,
@@ -186,6 +244,7 @@ typedef struct VexWalkNode {
     uint8 level;
     ItemPointerData heaptid;
     float d;
+    double lb;  /* sq8: vexhnsw_lower_bound of d */
     float *vec; /* keep_vec only */
 } VexWalkNode;
 
@@ -196,6 +255,8 @@ typedef struct VexWalk {
     Relation index;
     VexHnswShape shape;
     const float *q;
+    double qnorm; /* |q| */
+    bool want_lb; /* sq8: compute lower bounds (scans) */
     int level;
     bool keep_vec;
     VexWalkNode *nodes;

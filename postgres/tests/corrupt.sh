@@ -6,7 +6,9 @@
 # restarts the server, runs vexhnsw_check, ordered scans and an insert,
 # and requires that every statement either works or fails with an error:
 # no server process may die (the log must not say "terminated by
-# signal"). The original file is put back before each round.
+# signal"). The original file is put back before each round. VEXPG_QUANT
+# (none, sq8) is the index's quant option (sq8: the quantizer on the
+# metapage is untrusted bytes too).
 db() { sql -d corrupt "$@"; }
 rounds=${VEXPG_CORRUPT_ROUNDS:-25}
 vec="ARRAY(SELECT random() FROM generate_series(1, 8) WHERE g > 0)::real[]"
@@ -14,7 +16,7 @@ sql -d postgres -c "CREATE DATABASE corrupt"
 db -c "CREATE EXTENSION vexdb" \
    -c "CREATE TABLE t (id serial PRIMARY KEY, v vexvector(8))" \
    -c "INSERT INTO t (v) SELECT $vec FROM generate_series(1, 3000) g" \
-   -c "CREATE INDEX t_v ON t USING vexhnsw (v) WITH (m = 4, ef_construction = 16)" \
+   -c "CREATE INDEX t_v ON t USING vexhnsw (v) WITH (m = 4, ef_construction = 16, quant = ${VEXPG_QUANT:-none})" \
    -c "CHECKPOINT"
 rel=$(db -c "SELECT pg_relation_filepath('t_v')")
 size=$(db -c "SELECT pg_relation_size('t_v')")

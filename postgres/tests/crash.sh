@@ -9,14 +9,20 @@
 # dead rows, the live elements are exactly the table's rows), each row
 # found by a
 # search for its own vector, and the index still takes inserts.
+# VEXPG_QUANT (none, sq8) is the index's quant option. Half the rows are
+# deleted and two VACUUMs run before the writers start, so the index has
+# free slots and the writers' inserts reuse them while the server dies.
 db() { sql -d crash "$@"; }
+quant=${VEXPG_QUANT:-none}
 vec="ARRAY(SELECT random() FROM generate_series(1, 8) WHERE g > 0)::real[]"
 sql -d postgres -c "CREATE DATABASE crash"
 db -c "CREATE EXTENSION vexdb" \
    -c "CREATE TABLE t (id serial PRIMARY KEY, v vexvector(8))" \
-   -c "INSERT INTO t (v) SELECT $vec FROM generate_series(1, 2000) g" \
-   -c "CREATE INDEX t_v ON t USING vexhnsw (v) WITH (m = 8, ef_construction = 32)" \
+   -c "INSERT INTO t (v) SELECT $vec FROM generate_series(1, 4000) g" \
+   -c "CREATE INDEX t_v ON t USING vexhnsw (v) WITH (m = 8, ef_construction = 32, quant = $quant)" \
+   -c "DELETE FROM t WHERE id % 2 = 0" -c "VACUUM t" -c "VACUUM t" \
    -c "CHECKPOINT"
+echo "quant $quant; before the writers: $(db -F' ' -c "SELECT pg_relation_size('t_v'), live, deleted FROM vexhnsw_check('t_v')") (bytes, live, deleted or free)"
 writers=""
 for w in 1 2 3; do
   i=0
@@ -37,6 +43,7 @@ after=$(db -c "SELECT count(*) FROM t")
 echo "rows: 2000 at the checkpoint, $before seen before the crash, $after after"
 [ "$after" -ge "$before" ] || { echo "FAIL: committed rows lost"; exit 1; }
 [ "$after" -gt 2000 ] || { echo "FAIL: the writers wrote nothing before the crash"; exit 1; }
+echo "index after replay: $(db -c "SELECT pg_relation_size('t_v')") bytes"
 db -c "SELECT 'check before vacuum', * FROM vexhnsw_check('t_v')"
 db -c "VACUUM (INDEX_CLEANUP ON) t"
 got=$(db -F' ' -c "SELECT live, deleted, unreachable FROM vexhnsw_check('t_v')")

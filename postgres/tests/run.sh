@@ -21,6 +21,7 @@
 # crash:      inserts killed by pg_ctl stop -m immediate, restart, check
 # concurrent: inserting sessions while others search, then check
 # corrupt:    random bytes over the index file, no backend may crash
+# churn:      delete/vacuum/insert cycles: the index size settles
 set -eu
 mode=$1 pg_config=$2 module=$3 src=$4
 bindir=$($pg_config --bindir)
@@ -82,7 +83,7 @@ regress)
     exit 1
   fi
   ;;
-crash|concurrent|corrupt|scale)
+crash|concurrent|corrupt|scale|churn)
   . "$src/tests/$mode.sh"
   ;;
 *.sh)
