@@ -14,8 +14,9 @@
  * drawn from random descriptions (as bench_bm25), each with a random query
  * vector. Modes, interleaved pass by pass: vector only, keyword only,
  * hybrid (RRF, 100 candidates per leg, the default), hybrid with 10
- * candidates per leg, FTS5 (MATCH ... ORDER BY bm25 LIMIT 10). Reported: median over passes of each mode's mean latency
- * and its p99, and the keyword mode's postings read/skipped.
+ * candidates per leg, FTS5 (MATCH ... ORDER BY bm25 LIMIT 10). Reported: median
+ * over passes of each mode's mean latency and its p99, and the keyword mode's
+ * postings read/skipped.
  *
  * Part 2, quality (the SAP Fiori documentation chunks of
  * ../shared/data/fiori-docs-minilm-384 with their texts from the npm

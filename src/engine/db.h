@@ -56,7 +56,7 @@ struct vex_db {
     /* what is left of opts.diskann_cache_bytes for DiskANN node caches
      * (storage/version.h, vx_vseg_dann) */
     _Atomic uint64_t dann_budget;
-    vx_obs obs;        /* log hook and health record (engine/obs.h) */
+    vx_obs obs; /* log hook and health record (engine/obs.h) */
 };
 
 /* Collection entry points used by db.c (collection.c). */

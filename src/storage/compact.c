@@ -445,8 +445,8 @@ static int cmp_crow(const void *a, const void *b)
 static int compact_dann(const seg_builder *b, vseg *const *in, const crow *rows,
                         uint64_t n, const uint64_t *ids, const meta_col *mc,
                         const pay_col *pc, const pay_col *tc, uint64_t min_seq,
-                        uint64_t max_seq,
-                        uint64_t number, vseg **out, int *cancelled)
+                        uint64_t max_seq, uint64_t number, vseg **out,
+                        int *cancelled)
 {
     size_t dim = b->iopts.dim;
     float *vecs = vx_mem_alloc(b->mem, (size_t)n * dim * sizeof *vecs);

@@ -101,8 +101,9 @@ typedef struct man_config {
     uint32_t dann_r, dann_l, dann_pq_m;
     float dann_alpha;
     /* The records' text field (the extension block of a format-5 manifest,
-     * entry kind 2, written only when text is 1): text 0 or 1, text_stemmer 0 (none) or 1 (Porter),
-     * text_stopwords 0 or 1; the last two 0 without text. */
+     * entry kind 2, written only when text is 1): text 0 or 1, text_stemmer 0
+     * (none) or 1 (Porter), text_stopwords 0 or 1; the last two 0 without text.
+     */
     uint32_t text, text_stemmer, text_stopwords;
 } man_config;
 
