@@ -95,7 +95,10 @@ SELECT id FROM qe ORDER BY v <=> '[0.5403023,0.84147096,0.5]' LIMIT 1;
 RESET enable_seqscan;
 -- free slots: after a delete, two VACUUMs (the first repairs around the
 -- dead elements, the next frees their space) and as many inserts, the
--- index has not grown, and the graph is whole
+-- index has grown by less than 5% (without the reuse it grows by half;
+-- not "at all": an element's size follows its random level, so the new
+-- elements need not fit the freed slots exactly), and the graph is whole;
+-- churn.sh checks that the size settles over many cycles
 CREATE TABLE churn (id int PRIMARY KEY, v vexvector(32));
 INSERT INTO churn SELECT id, v FROM qi;
 CREATE INDEX churn_v ON churn USING vexhnsw (v) WITH (m = 8, ef_construction = 32);
@@ -108,7 +111,7 @@ VACUUM churn;
 INSERT INTO churn SELECT id + 100000, v FROM qi WHERE id % 2 = 0;
 SELECT live, unreachable <= 15 AS reachable FROM vexhnsw_check('churn_v');
 INSERT INTO churn_size VALUES (1, pg_relation_size('churn_v'));
-SELECT (SELECT bytes FROM churn_size WHERE cycle = 1) <= (SELECT bytes FROM churn_size WHERE cycle = 0) AS no_growth;
+SELECT (SELECT bytes FROM churn_size WHERE cycle = 1) <= 1.05 * (SELECT bytes FROM churn_size WHERE cycle = 0) AS little_growth;
 SET enable_seqscan = off;
 SELECT count(*) FILTER (WHERE id < 100000 AND id % 2 = 0) AS dead_returned, count(*)
 FROM (SELECT id FROM churn ORDER BY v <-> (SELECT v FROM qq WHERE qid = 3) LIMIT 100) s;
