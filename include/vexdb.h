@@ -1061,15 +1061,17 @@ typedef struct vex_collection_config {
      * without zstd refuses those columns when it reads them.) */
     vex_compression compression;
     /* --- since 0.5.0 --- */
-    /* DiskANN segments (docs/diskann.md): a flush or compaction whose
-     * output holds at least this many live rows writes a disk-resident
-     * segment instead of an in-memory one: a Vamana graph with the full
+    /* DiskANN segments (docs/diskann.md): a compaction whose output
+     * holds at least this many live rows (and at least 16) writes a
+     * disk-resident segment instead of an in-memory one (a flush writes
+     * the memtable's graph as it is, and the compaction policy then
+     * rewrites a segment of that size on its own): a Vamana graph with the full
      * vectors in 4 KiB node pages searched from the file, and only
      * product-quantized navigation codes (diskann_pq_m bytes per vector)
      * in memory. Building one needs its vectors in memory; searching
      * needs a few page reads per hop. Float32 L2 and cosine collections
-     * only. 1 = every segment; 0 (the default) = never. Memtables keep
-     * index_kind, and so do smaller segments. Stored with the collection
+     * only. 1 = every compacted segment; 0 (the default) = never. Memtables
+     * keep index_kind, and so do smaller segments. Stored with the collection
      * and fixed at creation, as are the other diskann_ fields. */
     uint64_t diskann_min_rows;
     /* Degree bound of the graph, 4..256; 0 = 64. */

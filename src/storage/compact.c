@@ -494,7 +494,7 @@ out:
 int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
                      uint64_t s, uint64_t number, vseg **out, int *cancelled)
 {
-    vx_ix **src = NULL, *ix = NULL;
+    vx_ix *ix = NULL;
     crow *rows = NULL;
     uint64_t n = 0, total = 0, *ids = NULL, *keys = NULL;
     unsigned char *vecs = NULL, *blob = NULL;
@@ -504,9 +504,6 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
     int rc = VEX_OK;
     *out = NULL;
     *cancelled = 0;
-    src = vx_mem_calloc(b->mem, n_in, sizeof *src);
-    if (src == NULL)
-        return vx_err_set(b->err, VEX_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n_in; i++) {
         total += in[i]->info.n_rows;
         if (in[i]->info.min_seq < min_seq)
@@ -616,6 +613,5 @@ out:
     vx_mem_free(b->mem, keys);
     vx_mem_free(b->mem, ids);
     vx_mem_free(b->mem, rows);
-    vx_mem_free(b->mem, src);
     return rc;
 }
