@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "index/ix.h"
+#include "simd/simd.h"
 #include "test.h"
 #include "test_alloc.h"
 #include "util/rng.h"
@@ -697,6 +698,102 @@ static void test_search_cut(void)
     free(ids);
 }
 
+/* One case of test_score: every id of `h` scored against what the flat
+ * index `f` (same vectors) returns for it, bit for bit. */
+static void score_case(vex_index *h, vex_index *f, const void *q, size_t n,
+                       const char *what)
+{
+    const vex_index_config *cfg = vx_ix_config(h);
+    vex_hit *all = malloc(n * sizeof *all);
+    uint64_t ids[VX_IX_SCORE_MAX];
+    float dist[VX_IX_SCORE_MAX];
+    float qaux = cfg->elem == VEX_ELEM_F32
+                     ? vx_exact_query_aux(cfg, vx_simd(), q)
+                     : 0.0f;
+    size_t got, i, bad = 0;
+    CHECK_RC(vex_index_search(f, q, n, NULL, all, &got), VEX_OK);
+    CHECK_EQ_INT(got, n);
+    /* in blocks of every size from 1 up, so groups of four start
+     * anywhere and end short */
+    for (i = 0; i < n;) {
+        size_t cnt = (i % VX_IX_SCORE_MAX) + 1, j;
+        if (cnt > n - i)
+            cnt = n - i;
+        for (j = 0; j < cnt; j++)
+            ids[j] = all[i + j].id;
+        CHECK_RC(vx_ix_score(h, q, qaux, ids, cnt, dist, NULL), VEX_OK);
+        for (j = 0; j < cnt; j++)
+            bad += memcmp(&dist[j], &all[i + j].distance, sizeof(float)) != 0;
+        i += cnt;
+    }
+    CHECK_MSG(bad == 0, "%s: %zu of %zu distances differ from flat's", what,
+              bad, n);
+    free(all);
+}
+
+/* The score method (an exact plan over a segment's matches) gives each
+ * vector exactly the distance the flat index gives it, for every metric,
+ * odd dimensions and a query that is not 64-byte aligned; an id not in
+ * the index is VEX_NOTFOUND. */
+static void test_score(void)
+{
+    static const size_t dims[] = {1, 7, 33, 100};
+    enum { N = 700 };
+    vex_rng r;
+    uint64_t ids[N];
+    size_t i, d;
+    int m;
+    vex_rng_seed(&r, test_seed(91));
+    for (i = 0; i < N; i++)
+        ids[i] = i * 3 + 1;
+    for (d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (m = VEX_METRIC_L2; m <= VEX_METRIC_COSINE; m++) {
+            size_t dim = dims[d];
+            float *base = gen_clustered(&r, N, dim, (uint64_t)m);
+            float *qbuf = malloc((dim + 1) * sizeof *qbuf);
+            vex_index *h = make(VEX_INDEX_HNSW, VEX_ELEM_F32, (vex_metric)m,
+                                (uint32_t)dim, 2, 8);
+            vex_index *f = make(VEX_INDEX_FLAT, VEX_ELEM_F32, (vex_metric)m,
+                                (uint32_t)dim, 1, 0);
+            char what[64];
+            uint64_t missing[3] = {1, 2, 4};
+            float dist[3];
+            for (size_t j = 0; j < dim; j++)
+                qbuf[1 + j] = (float)vex_rng_normal(&r);
+            CHECK_RC(vex_index_add(h, ids, base, N), VEX_OK);
+            CHECK_RC(vex_index_add(f, ids, base, N), VEX_OK);
+            snprintf(what, sizeof what, "%s dim %zu",
+                     vex_metric_name((vex_metric)m), dim);
+            score_case(h, f, qbuf + 1, N, what);
+            /* ids 1 and 4 exist, 2 does not */
+            CHECK_RC(vx_ix_score(h, qbuf + 1, 0.0f, missing, 3, dist, NULL),
+                     VEX_NOTFOUND);
+            vex_index_free(h);
+            vex_index_free(f);
+            free(base);
+            free(qbuf);
+        }
+    /* bit vectors: Hamming and Jaccard */
+    for (m = VEX_METRIC_HAMMING; m <= VEX_METRIC_JACCARD; m++) {
+        enum { DIM = 72 };
+        unsigned char *base = malloc(N * DIM / 8), q[DIM / 8 + 1];
+        vex_index *h =
+            make(VEX_INDEX_HNSW, VEX_ELEM_BIT, (vex_metric)m, DIM, 1, 8);
+        vex_index *f =
+            make(VEX_INDEX_FLAT, VEX_ELEM_BIT, (vex_metric)m, DIM, 1, 0);
+        for (i = 0; i < N * DIM / 8; i++)
+            base[i] = (unsigned char)vex_rng_next(&r);
+        for (i = 0; i < sizeof q; i++)
+            q[i] = (unsigned char)vex_rng_next(&r);
+        CHECK_RC(vex_index_add(h, ids, base, N), VEX_OK);
+        CHECK_RC(vex_index_add(f, ids, base, N), VEX_OK);
+        score_case(h, f, q + 1, N, vex_metric_name((vex_metric)m));
+        vex_index_free(h);
+        vex_index_free(f);
+        free(base);
+    }
+}
+
 int main(void)
 {
     TEST_RUN(test_single_adds);
@@ -707,6 +804,7 @@ int main(void)
     TEST_RUN(test_concurrent_insert_and_search);
     TEST_RUN(test_filter);
     TEST_RUN(test_search_cut);
+    TEST_RUN(test_score);
     TEST_RUN(test_options);
     TEST_RUN(test_deterministic_single_thread);
     TEST_RUN(test_oom_sweep);

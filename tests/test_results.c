@@ -806,12 +806,13 @@ static void test_range_hnsw_recall(void)
         return;
     CHECK_RC(vex_filter_parse(c, "grp != 2", &grp1), VEX_OK);
     CHECK_RC(vex_filter_parse(c, "grp = 1 AND gen < 90", &rare), VEX_OK);
-    /* one segment large enough that "grp != 2" (two thirds: above
-     * 4,096 and below 90% of the rows) is planned as a filtered graph
-     * walk, and "rare" exactly */
-    load(c, &m, &rng, 0, 8000);
+    /* one segment large enough that "grp != 2" (two thirds of 14,400
+     * live rows: below 90%, and m * m = 9.2e7 above the scan's cost
+     * limit 32 * ef * n = 6.0e7 at the capacity 130) is planned as a
+     * filtered graph walk, and "rare" exactly */
+    load(c, &m, &rng, 0, MAXN);
     CHECK_RC(vex_flush(c), VEX_OK);
-    churn(c, &m, &rng, 8000);
+    churn(c, &m, &rng, MAXN);
     CHECK_RC(vex_flush(c), VEX_OK);
     CHECK_RC(vex_compact(c), VEX_OK);
     for (int ci = 0; ci < 3; ci++) {
@@ -836,7 +837,7 @@ static void test_range_hnsw_recall(void)
             vex_search_stats_init(&st);
             p.where = where;
             p.stats = &st;
-            CHECK_RC(vex_range_search(c, q, rad, 200, &p, 0, r), VEX_OK);
+            CHECK_RC(vex_range_search(c, q, rad, 130, &p, 0, r), VEX_OK);
             graph += st.plan_graph;
             exact += st.plan_exact;
             CHECK_EQ_INT(vex_results_truncated(r), 0);

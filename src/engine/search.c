@@ -269,6 +269,7 @@ static void query_of(vex_collection *c, const void *vec, size_t k,
     q->vec = vec;
     q->k = k;
     q->ef = p->ef_search;
+    q->ef_default = c->cfg.hnsw_ef_search;
     q->filter_max_ef = p->filter_max_ef;
     q->refine = p->refine;
     q->beam_width = p->beam_width;

@@ -192,6 +192,41 @@ void vx_exact_block(const vex_index_config *cfg, const vex_simd_table *s,
     }
 }
 
+void vx_exact_ptrs(const vex_index_config *cfg, const vex_simd_table *s,
+                   const void *q, float qaux, const unsigned char *const *x,
+                   size_t cnt, const float *aux, float *dist)
+{
+    const size_t dim = cfg->dim, vb = cfg->vec_bytes;
+    size_t i, j;
+    if (cfg->metric == VEX_METRIC_HAMMING) {
+        for (j = 0; j < cnt; j++)
+            dist[j] = (float)s->hamming(q, x[j], vb);
+        return;
+    }
+    if (cfg->metric == VEX_METRIC_JACCARD) {
+        for (j = 0; j < cnt; j++)
+            dist[j] = s->jaccard(q, x[j], vb);
+        return;
+    }
+    for (i = 0; i < cnt; i += 4) {
+        /* a short last group repeats its last vector (x4 allows it) */
+        const float *p[4];
+        float d4[4];
+        size_t g = cnt - i < 4 ? cnt - i : 4;
+        for (j = 0; j < 4; j++)
+            p[j] = (const float *)x[i + (j < g ? j : g - 1)];
+        if (cfg->metric == VEX_METRIC_L2)
+            s->l2sq_f32_x4(q, p, dim, d4);
+        else
+            s->dot_f32_x4(q, p, dim, d4);
+        for (j = 0; j < g; j++)
+            dist[i + j] = cfg->metric == VEX_METRIC_L2 ? d4[j]
+                          : cfg->metric == VEX_METRIC_IP
+                              ? -d4[j]
+                              : cos_dist(d4[j], qaux, aux[i + j]);
+    }
+}
+
 /* Exact distances of the query to slots [b, b + cnt) into dist[]. Every
  * path of the index (single, batch re-scoring, range) goes through here, so
  * a vector always gets the same distance. */
@@ -1367,4 +1402,5 @@ const vex_index_methods vx_flat_methods = {
     flat_memory, flat_search,    flat_search_batch, flat_range_search,
     flat_check,  flat_serialize, flat_open,         flat_each,
     flat_train,  flat_code_size, flat_settle,       NULL,
+    NULL,
 };

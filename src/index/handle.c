@@ -816,6 +816,17 @@ int vx_ix_get(vx_ix *ix, uint64_t id, void *vec_out, vex_err *err)
     return (ix->m->get(ix->impl, id, vec_out, err));
 }
 
+int vx_ix_score(vx_ix *ix, const void *query, float qaux, const uint64_t *ids,
+                size_t n, float *dist, vex_err *err)
+{
+    return ix->m->score(ix->impl, query, qaux, ids, n, dist, err);
+}
+
+int vx_ix_can_score(const vx_ix *ix)
+{
+    return ix->m->score != NULL;
+}
+
 int vx_ix_train(vx_ix *ix, const float *sample, size_t n, vex_err *err)
 {
     return (ix->m->train(ix->impl, sample, n, err));

@@ -111,6 +111,7 @@
 #include "index/index.h"
 #include "index/qcodes.h"
 #include "simd/simd.h"
+#include "util/check.h"
 #include "util/idmap.h"
 #include "util/rng.h"
 
@@ -2227,6 +2228,44 @@ static int hnsw_get(void *ix, uint64_t id, void *vec_out, vex_err *err)
     return rc;
 }
 
+/* The score method (index.h): slots first (the id map), then the
+ * distances, with the vectors of the next group fetched ahead. */
+static int hnsw_score(void *ix, const void *query, float qaux,
+                      const uint64_t *ids, size_t n, float *dist, vex_err *err)
+{
+    hnsw *h = ix;
+    const unsigned char *x[VX_IX_SCORE_MAX];
+    float aux[VX_IX_SCORE_MAX];
+    const size_t lines = (h->aux_off + sizeof(float) + 63) / 64;
+    size_t i, j;
+    int rc = VEX_OK;
+    VX_ASSERT(n <= VX_IX_SCORE_MAX);
+    pthread_rwlock_rdlock(&h->lock);
+    for (i = 0; i < n; i++) {
+        uint64_t slot;
+        if (!vx_idmap_get(&h->map, ids[i], &slot)) {
+            rc = vx_err_set(err, VEX_NOTFOUND, "id %llu is not in the index",
+                            (unsigned long long)ids[i]);
+            break;
+        }
+        x[i] = vec_ptr(h, (uint32_t)slot);
+        if (i < PREFETCH_AHEAD)
+            prefetch_vec(h, (uint32_t)slot, lines);
+    }
+    for (i = 0; rc == VEX_OK && i < n; i += 4) {
+        size_t g = n - i < 4 ? n - i : 4;
+        for (j = i + PREFETCH_AHEAD; j < i + 4 + PREFETCH_AHEAD && j < n; j++)
+            for (size_t l = 0; l < lines; l++)
+                __builtin_prefetch(x[j] + 64 * l, 0, 3);
+        for (j = i; j < i + g; j++)
+            memcpy(&aux[j], x[j] + h->aux_off, sizeof aux[j]);
+        vx_exact_ptrs(&h->cfg, vx_simd(), query, qaux, x + i, g, aux + i,
+                      dist + i);
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
 static int hnsw_scan(void *ix, vex_scan_fn fn, void *ctx)
 {
     hnsw *h = ix;
@@ -2894,4 +2933,5 @@ const vex_index_methods vx_hnsw_methods = {
     hnsw_memory, hnsw_search,    hnsw_search_batch, hnsw_range_search,
     hnsw_check,  hnsw_serialize, hnsw_open,         hnsw_scan,
     hnsw_train,  hnsw_code_size, hnsw_settle_m,     hnsw_links,
+    hnsw_score,
 };

@@ -169,7 +169,17 @@ typedef struct vex_index_methods {
      * built here into another store (the PostgreSQL extension's pages). */
     int (*links)(void *ix, vex_links_fn fn, void *ctx, uint64_t *entry,
                  vex_err *err);
+    /* Exact distances from `query` (with its vx_exact_query_aux `qaux`)
+     * to the stored vectors of ids[0..n), read where they lie: the bits
+     * vx_exact_block gives, without copying the vectors out (an exact
+     * plan over a segment's matching rows). At most VX_IX_SCORE_MAX ids
+     * a call. VEX_NOTFOUND naming the first id not in the index. NULL for
+     * kinds that do not keep full vectors addressable (then get). */
+    int (*score)(void *ix, const void *query, float qaux, const uint64_t *ids,
+                 size_t n, float *dist, vex_err *err);
 } vex_index_methods;
+
+#define VX_IX_SCORE_MAX 256
 
 /* Whether a vector is acceptable for an index of this configuration:
  * float32 components finite with a finite squared norm (non-zero under
@@ -193,6 +203,12 @@ float vx_exact_vec_aux(const vex_index_config *cfg,
 void vx_exact_block(const vex_index_config *cfg, const struct vex_simd_table *s,
                     const void *q, float qaux, const unsigned char *base,
                     size_t cnt, const float *aux, float *dist);
+/* The same distances for `cnt` vectors anywhere (x[j] each, aux[j] its
+ * vx_exact_vec_aux): bit for bit what vx_exact_block gives the same
+ * vectors (the four-vector kernels sum in the batch kernels' order). */
+void vx_exact_ptrs(const vex_index_config *cfg, const struct vex_simd_table *s,
+                   const void *q, float qaux, const unsigned char *const *x,
+                   size_t cnt, const float *aux, float *dist);
 
 extern const vex_index_methods vx_flat_methods;
 extern const vex_index_methods vx_hnsw_methods;

@@ -142,6 +142,13 @@ int vx_ix_train_own(vx_ix *ix, vex_err *err);
 /* Copy the vector of `id` into vec_out (vec_bytes). VEX_NOTFOUND. */
 int vx_ix_get(vx_ix *ix, uint64_t id, void *vec_out, vex_err *err);
 
+/* Exact distances to the stored vectors of ids[0..n), n at most
+ * VX_IX_SCORE_MAX (the score method in index/index.h); only when
+ * vx_ix_can_score. `qaux` is vx_exact_query_aux of the query. */
+int vx_ix_score(vx_ix *ix, const void *query, float qaux, const uint64_t *ids,
+                size_t n, float *dist, vex_err *err);
+int vx_ix_can_score(const vx_ix *ix);
+
 /* The blob of the index into buf[0..size), as vex_index_serialize:
  * *needed (not NULL) is its size; VEX_FULL when buf is NULL or short. */
 int vx_ix_serialize(vx_ix *ix, void *buf, uint64_t size, uint64_t *needed,

@@ -1,22 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * plan.c - the filtered-search planner (plan.h). The thresholds were
- * measured with bench/filter_bench.py (BENCHMARKS.md, "Filtered search"):
- * below ~1% of the rows an exact scan of the matches beats a filtered
- * walk, and above ~90% a wider plain walk beats the hook.
+ * plan.c - the filtered-search planner (plan.h). The cost rule between an
+ * exact scan of the matches and a filtered walk was measured with
+ * bench/filter_bench.py (BENCHMARKS.md, "Filtered search"); above ~90%
+ * matches a wider plain walk beats the hook.
  */
 #include "storage/plan.h"
 
 vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
-                       size_t max_k)
+                       size_t ef, size_t max_k)
 {
     vx_plan p;
-    uint64_t scan_max =
-        rows / 100 > VX_PLAN_SCAN_MIN ? rows / 100 : VX_PLAN_SCAN_MIN;
     int known = matches != VX_PLAN_MATCHES_UNKNOWN;
+    if (ef < k)
+        ef = k;
     p.candidates = k;
+    p.width = ef;
     p.want = known && matches < k ? (size_t)matches : k;
-    if (!has_graph || (known && matches <= scan_max)) {
+    if (!has_graph || (known && (matches <= VX_PLAN_SCAN_MIN ||
+                                 (double)matches * (double)matches <=
+                                     (double)VX_PLAN_WALK_COST * (double)ef *
+                                         (double)rows))) {
         p.kind = VX_PLAN_SCAN;
     } else if (known && matches * 10 >= rows * 9) {
         /* enough candidates that about k of them match: k * (n - m) / m
@@ -32,6 +36,11 @@ vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
         p.candidates = kk;
     } else {
         p.kind = VX_PLAN_GRAPH;
+        if (known) {
+            /* matches > VX_PLAN_SCAN_MIN here, so no division by zero */
+            double w = (double)ef * (double)rows / (double)matches;
+            p.width = w >= (double)max_k ? max_k : (size_t)w;
+        }
     }
     return p;
 }

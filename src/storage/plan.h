@@ -12,14 +12,28 @@
  * (documented for users with vex_search_stats in vexdb.h):
  *
  *   SCAN   exact distances to the matching rows: no graph, or few
- *          matches (m <= max(VX_PLAN_SCAN_MIN, n / 100)), where a walk
- *          would visit mostly non-matching nodes;
+ *          enough matches that scoring them all costs less than the walk
+ *          (below);
  *   POST   a graph walk without the filter for enough candidates that
  *          about k of them match, the filter applied afterwards: most
  *          rows match (m >= 90% of n), so the filter hook would only
  *          slow the walk;
  *   GRAPH  the walk with the filter as its hook, between the two (and
- *          whenever m is unknown).
+ *          whenever m is unknown), with a beam of ef * n / m entries so
+ *          that about ef of them match (a walk passes through rejected
+ *          nodes and keeps them in its beam).
+ *
+ * The choice between SCAN and GRAPH compares costs in distances. A scan
+ * computes m. A walk whose beam is ef * n / m wide computes about
+ * ef * n / m times the distances per beam entry (the new neighbours of
+ * each expanded node, M0 in a dense graph, ~32), each a random access
+ * where the scan's run in row order: measured on glove-100k the two meet
+ * near m = 13k (BENCHMARKS.md, "Filtered search"), which is
+ *     m * m <= VX_PLAN_WALK_COST * ef * n
+ * with VX_PLAN_WALK_COST 32. So the scan's share shrinks as n grows (4.5%
+ * of 1M rows at ef 64, 14% of 100k), as its cost grows with m and the
+ * walk's with n / m only; below VX_PLAN_SCAN_MIN matches it always
+ * scans.
  *
  * A GRAPH or POST plan that yields fewer than min(k, m) matches (k when m
  * is unknown) is redone as SCAN by the caller; that is reported as a
@@ -32,6 +46,7 @@
 #include <stdint.h>
 
 #define VX_PLAN_SCAN_MIN        4096
+#define VX_PLAN_WALK_COST       32
 #define VX_PLAN_MATCHES_UNKNOWN UINT64_MAX
 
 typedef enum vx_plan_kind {
@@ -45,6 +60,9 @@ typedef struct vx_plan {
     /* POST: how many candidates to ask the walk for (at least k; about
      * k * n / m with a margin, at most max_k and n) */
     size_t candidates;
+    /* GRAPH: the beam width to ask the walk for (ef * n / m, at least
+     * ef, at most max_k; ef when m is unknown) */
+    size_t width;
     /* the fewest matches the plan must yield not to fall back:
      * min(k, m), or k when m is unknown */
     size_t want;
@@ -52,8 +70,9 @@ typedef struct vx_plan {
 
 /* The plan for a source of `rows` rows of which `matches` match
  * (VX_PLAN_MATCHES_UNKNOWN: not counted), with or without a graph, for
- * k results; `max_k` bounds POST's candidates (VEX_MAX_K). */
+ * k results with a beam of `ef` (the effective efSearch, at least k);
+ * `max_k` bounds POST's candidates and GRAPH's width (VEX_MAX_K). */
 vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
-                       size_t max_k);
+                       size_t ef, size_t max_k);
 
 #endif

@@ -61,7 +61,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
     uint64_t rows = s->m->refs(s->self), m = VX_PLAN_MATCHES_UNKNOWN;
     vex_hit post_stack[POST_STACK], *more = NULL;
     vx_plan plan;
-    size_t n = 0;
+    size_t n = 0, ef;
     int rc = VEX_OK;
 
     st->searched = 0;
@@ -91,15 +91,30 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
         if (m == 0)
             goto out;
     }
+    ef = q->ef ? q->ef : q->ef_default;
     plan = vx_plan_choose(rows, m, acc.indexed > 0 && s->m->has_graph(s->self),
-                          q->k, VEX_MAX_K);
+                          q->k, ef, VEX_MAX_K);
     st->plan = (int)plan.kind;
     switch (plan.kind) {
     case VX_PLAN_SCAN:
         rc = exact_found(s, q, &acc, top, &st->found, err);
         break;
-    case VX_PLAN_GRAPH:
-        rc = s->m->knn(s->self, q, &acc, q->k, INFINITY, tmp, &n, err);
+    case VX_PLAN_GRAPH: {
+        /* a beam wide enough that about ef of it matches; the walk's
+         * widening on too few matches keeps its bound (16 x ef or the
+         * caller's filter_max_ef) */
+        vx_src_query wide = *q;
+        size_t bound = q->filter_max_ef ? q->filter_max_ef
+                                        : 16 * (size_t)(ef > q->k ? ef : q->k);
+        if (bound > VEX_MAX_K)
+            bound = VEX_MAX_K;
+        if (plan.width > bound)
+            plan.width = bound;
+        if (plan.width > (ef > q->k ? ef : q->k)) {
+            wide.ef = (unsigned)plan.width;
+            wide.filter_max_ef = (unsigned)bound;
+        }
+        rc = s->m->knn(s->self, &wide, &acc, q->k, INFINITY, tmp, &n, err);
         if (rc != VEX_OK)
             break;
         if (n >= plan.want) {
@@ -112,6 +127,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             rc = exact_found(s, q, &acc, top, &st->found, err);
         }
         break;
+    }
     case VX_PLAN_POST: {
         /* only with a counted match set (the planner needs m) */
         /* visibility only in the walk, the match set afterwards */

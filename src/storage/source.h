@@ -57,6 +57,7 @@ typedef struct vx_src_query {
     size_t k;
     uint64_t seq;
     unsigned ef, filter_max_ef; /* graph sources; 0 = defaults */
+    unsigned ef_default;        /* what ef 0 stands for (the planner's) */
     float refine;               /* quantized sources; 0 = default */
     vex_filter_fn filter;       /* the user's id filter, or NULL */
     void *filter_ctx;

@@ -175,6 +175,65 @@ static int seg_fetch_vector(vseg *g, const seg_fetch *f, uint64_t key,
     return VEX_OK;
 }
 
+/* Score keys[0..cnt) and push them into top. */
+static int score_push(vseg *g, vx_ix *ix, const vx_src_query *q, float qaux,
+                      const uint64_t *keys, size_t cnt, vex_topk *top,
+                      vex_err *err)
+{
+    float dist[VX_IX_SCORE_MAX];
+    if (vx_ix_score(ix, q->vec, qaux, keys, cnt, dist, NULL) != VEX_OK) {
+        /* damage: name the first key the index lacks */
+        size_t j = 0;
+        while (j + 1 < cnt &&
+               vx_ix_score(ix, q->vec, qaux, &keys[j], 1, dist, NULL) == VEX_OK)
+            j++;
+        return not_in_index(g, keys[j], err);
+    }
+    if (q->work)
+        q->work->distances += cnt;
+    for (size_t j = 0; j < cnt; j++)
+        vex_topk_push(top, dist[j], vx_seg_key_id(g->s, keys[j]));
+    return VEX_OK;
+}
+
+/* exact_keys through the index's score method: keys in blocks, the
+ * distances computed where the vectors lie (no copies). */
+static int exact_scored(vseg *g, vx_ix *ix, const vx_src_query *q,
+                        const vx_src_accept *acc, vex_topk *top, vex_err *err)
+{
+    const vex_index_config *cfg = vx_ix_config(ix);
+    uint64_t keys[VX_IX_SCORE_MAX], n_keys = g->info.n_keys;
+    float qaux = cfg->elem == VEX_ELEM_F32
+                     ? vx_exact_query_aux(cfg, vx_simd(), q->vec)
+                     : 0.0f;
+    size_t cnt = 0;
+    int rc = VEX_OK;
+    for (uint64_t w = 0; w < (n_keys + 63) / 64 && rc == VEX_OK; w++) {
+        uint64_t word = acc->bits ? acc->bits[w]
+                        : n_keys - w * 64 >= 64
+                            ? ~UINT64_C(0)
+                            : (UINT64_C(1) << (n_keys - w * 64)) - 1;
+        while (word && rc == VEX_OK) {
+            uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
+            word &= word - 1;
+            if (q->work)
+                q->work->scanned++;
+            if (!vseg_visible(g, key, acc->seq) ||
+                (acc->filter &&
+                 !acc->filter(vx_seg_key_id(g->s, key), acc->filter_ctx)))
+                continue;
+            keys[cnt++] = key;
+            if (cnt == VX_IX_SCORE_MAX) {
+                rc = score_push(g, ix, q, qaux, keys, cnt, top, err);
+                cnt = 0;
+            }
+        }
+    }
+    if (rc == VEX_OK && cnt)
+        rc = score_push(g, ix, q, qaux, keys, cnt, top, err);
+    return rc;
+}
+
 /* Exact distances to every visible key the accept takes: those set in
  * its match set (all keys without one) that its user filter accepts. */
 static int exact_keys(vseg *g, const vex_index_config *cfg, const seg_fetch *f,
@@ -256,6 +315,8 @@ static int seg_src_exact(void *self, const vx_src_query *q,
         seg_fetch f = {NULL, NULL, NULL, NULL};
         if ((rc = vx_vseg_index(g, &ix, err)) != VEX_OK)
             return rc;
+        if (vx_ix_can_score(ix))
+            return exact_scored(g, ix, q, acc, top, err);
         f.ix = ix;
         return exact_keys(g, vx_ix_config(ix), &f, q, acc, top, err);
     }
