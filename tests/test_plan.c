@@ -15,82 +15,121 @@ static void test_thresholds(void)
 {
     /* n = 1,000,000 at ef 64: the scan limit is sqrt(32 * 64 * n),
      * 45,254.8 */
-    CHECK_EQ_INT(vx_plan_choose(1000000, 0, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_SCAN);
-    CHECK_EQ_INT(vx_plan_choose(1000000, 45254, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_SCAN);
-    CHECK_EQ_INT(vx_plan_choose(1000000, 45255, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_GRAPH);
-    CHECK_EQ_INT(vx_plan_choose(1000000, 899999, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_GRAPH);
-    CHECK_EQ_INT(vx_plan_choose(1000000, 900000, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_POST);
-    CHECK_EQ_INT(vx_plan_choose(1000000, 1000000, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_POST);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 0, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K).kind,
+        VX_PLAN_SCAN);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 45254, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
+        VX_PLAN_SCAN);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 45255, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
+        VX_PLAN_GRAPH);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 899999, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
+        VX_PLAN_GRAPH);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 900000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
+        VX_PLAN_POST);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 1000000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
+        VX_PLAN_POST);
     /* a wider beam costs the walk more: the limit grows with sqrt(ef)
      * (ef 256: 90,509.6) */
-    CHECK_EQ_INT(vx_plan_choose(1000000, 90509, 1, 10, 256, MAX_K).kind,
-                 VX_PLAN_SCAN);
-    CHECK_EQ_INT(vx_plan_choose(1000000, 90510, 1, 10, 256, MAX_K).kind,
-                 VX_PLAN_GRAPH);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 90509, 1, 10, 256, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
+        VX_PLAN_SCAN);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 90510, 1, 10, 256, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
+        VX_PLAN_GRAPH);
     /* ef below k counts as k: ef 0 and ef 64 plan alike for k 64 */
-    CHECK_EQ_INT(vx_plan_choose(1000000, 45254, 1, 64, 0, MAX_K).kind,
-                 VX_PLAN_SCAN);
-    CHECK_EQ_INT(vx_plan_choose(1000000, 45255, 1, 64, 0, MAX_K).kind,
-                 VX_PLAN_GRAPH);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 45254, 1, 64, 0, VX_PLAN_WALK_COST, MAX_K).kind,
+        VX_PLAN_SCAN);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 45255, 1, 64, 0, VX_PLAN_WALK_COST, MAX_K).kind,
+        VX_PLAN_GRAPH);
     /* the scan's share shrinks as n grows: 14% of 100k rows at ef 64
      * (limit 14,310.8), 4.5% of 1M */
-    CHECK_EQ_INT(vx_plan_choose(100000, 14310, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_SCAN);
-    CHECK_EQ_INT(vx_plan_choose(100000, 14311, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_GRAPH);
+    CHECK_EQ_INT(
+        vx_plan_choose(100000, 14310, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K).kind,
+        VX_PLAN_SCAN);
+    CHECK_EQ_INT(
+        vx_plan_choose(100000, 14311, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K).kind,
+        VX_PLAN_GRAPH);
     /* never a walk for VX_PLAN_SCAN_MIN matches or fewer, even where the
      * cost rule would walk (n = 100k at k = ef = 1: limit 1,788.9) */
-    CHECK_EQ_INT(vx_plan_choose(100000, 2000, 1, 1, 1, MAX_K).kind,
-                 VX_PLAN_SCAN);
-    CHECK_EQ_INT(vx_plan_choose(100000, VX_PLAN_SCAN_MIN, 1, 1, 1, MAX_K).kind,
-                 VX_PLAN_SCAN);
     CHECK_EQ_INT(
-        vx_plan_choose(100000, VX_PLAN_SCAN_MIN + 1, 1, 1, 1, MAX_K).kind,
+        vx_plan_choose(100000, 2000, 1, 1, 1, VX_PLAN_WALK_COST, MAX_K).kind,
+        VX_PLAN_SCAN);
+    CHECK_EQ_INT(vx_plan_choose(100000, VX_PLAN_SCAN_MIN, 1, 1, 1,
+                                VX_PLAN_WALK_COST, MAX_K)
+                     .kind,
+                 VX_PLAN_SCAN);
+    CHECK_EQ_INT(vx_plan_choose(100000, VX_PLAN_SCAN_MIN + 1, 1, 1, 1,
+                                VX_PLAN_WALK_COST, MAX_K)
+                     .kind,
+                 VX_PLAN_GRAPH);
+    /* a disk-resident graph: a scanned row is a page read, the limit is
+     * sqrt(2 * ef * n), 11,313.7 for 1M rows at ef 64 */
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 11313, 1, 10, 64, VX_PLAN_WALK_COST_DISK, MAX_K)
+            .kind,
+        VX_PLAN_SCAN);
+    CHECK_EQ_INT(
+        vx_plan_choose(1000000, 11314, 1, 10, 64, VX_PLAN_WALK_COST_DISK, MAX_K)
+            .kind,
         VX_PLAN_GRAPH);
     /* a source smaller than the scan limit is always scanned */
-    CHECK_EQ_INT(vx_plan_choose(3000, 3000, 1, 10, 64, MAX_K).kind,
-                 VX_PLAN_SCAN);
+    CHECK_EQ_INT(
+        vx_plan_choose(3000, 3000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K).kind,
+        VX_PLAN_SCAN);
 }
 
 static void test_graph_width(void)
 {
     vx_plan p;
     /* 10% of 1M at ef 64: a beam of 640, of which about 64 match */
-    p = vx_plan_choose(1000000, 100000, 1, 10, 64, MAX_K);
+    p = vx_plan_choose(1000000, 100000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.kind, VX_PLAN_GRAPH);
     CHECK_EQ_INT(p.width, 640);
     /* 50%: twice ef */
-    p = vx_plan_choose(1000000, 500000, 1, 10, 64, MAX_K);
+    p = vx_plan_choose(1000000, 500000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.width, 128);
     /* bounded by max_k */
-    p = vx_plan_choose(1000000, 50000, 1, 10, 64, 1000);
+    p = vx_plan_choose(1000000, 50000, 1, 10, 64, VX_PLAN_WALK_COST, 1000);
     CHECK_EQ_INT(p.kind, VX_PLAN_GRAPH);
     CHECK_EQ_INT(p.width, 1000);
     /* matches unknown: ef itself (k when ef is smaller) */
-    p = vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 1, 10, 64, MAX_K);
+    p = vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 1, 10, 64,
+                       VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.width, 64);
-    p = vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 1, 100, 64, MAX_K);
+    p = vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 1, 100, 64,
+                       VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.width, 100);
 }
 
 static void test_no_graph_or_count(void)
 {
     /* no graph: always exact, whatever the matches */
-    CHECK_EQ_INT(vx_plan_choose(1000000, 500000, 0, 10, 64, MAX_K).kind,
-                 VX_PLAN_SCAN);
     CHECK_EQ_INT(
-        vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 0, 10, 64, MAX_K).kind,
+        vx_plan_choose(1000000, 500000, 0, 10, 64, VX_PLAN_WALK_COST, MAX_K)
+            .kind,
         VX_PLAN_SCAN);
+    CHECK_EQ_INT(vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 0, 10, 64,
+                                VX_PLAN_WALK_COST, MAX_K)
+                     .kind,
+                 VX_PLAN_SCAN);
     /* matches unknown with a graph: the filtered walk, wanting k */
     {
-        vx_plan p =
-            vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 1, 10, 64, MAX_K);
+        vx_plan p = vx_plan_choose(1000000, VX_PLAN_MATCHES_UNKNOWN, 1, 10, 64,
+                                   VX_PLAN_WALK_COST, MAX_K);
         CHECK_EQ_INT(p.kind, VX_PLAN_GRAPH);
         CHECK_EQ_INT(p.want, 10);
     }
@@ -100,20 +139,21 @@ static void test_candidates_and_want(void)
 {
     vx_plan p;
     /* all rows match: k + 8 candidates */
-    p = vx_plan_choose(1000000, 1000000, 1, 10, 64, MAX_K);
+    p = vx_plan_choose(1000000, 1000000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.candidates, 18);
     CHECK_EQ_INT(p.want, 10);
     /* 90%: 10 + 10 * 100000 / 900000 * 2 + 8 = 20 (truncated) */
-    p = vx_plan_choose(1000000, 900000, 1, 10, 64, MAX_K);
+    p = vx_plan_choose(1000000, 900000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.candidates, 20);
     /* bounded by max_k */
-    p = vx_plan_choose(100000000, 95000000, 1, 5000, 5000, 5100);
+    p = vx_plan_choose(100000000, 95000000, 1, 5000, 5000, VX_PLAN_WALK_COST,
+                       5100);
     CHECK_EQ_INT(p.kind, VX_PLAN_POST);
     CHECK_EQ_INT(p.candidates, 5100);
     /* want is min(k, m) */
-    p = vx_plan_choose(1000000, 3, 1, 10, 64, MAX_K);
+    p = vx_plan_choose(1000000, 3, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.want, 3);
-    p = vx_plan_choose(1000000, 50000, 1, 10, 64, MAX_K);
+    p = vx_plan_choose(1000000, 50000, 1, 10, 64, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.want, 10);
     CHECK_EQ_INT(p.candidates, 10);
 }
@@ -123,10 +163,11 @@ static void test_large_k_scans(void)
     /* a k (and so a beam) near the source's size: scoring every match
      * costs less than any walk, so even when all rows match it scans
      * (POST's candidates can then never exceed the rows) */
-    vx_plan p = vx_plan_choose(5000, 5000, 1, 4999, 0, MAX_K);
+    vx_plan p =
+        vx_plan_choose(5000, 5000, 1, 4999, 0, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.kind, VX_PLAN_SCAN);
     CHECK_EQ_INT(p.want, 4999);
-    p = vx_plan_choose(20000, 19000, 1, 19000, 0, MAX_K);
+    p = vx_plan_choose(20000, 19000, 1, 19000, 0, VX_PLAN_WALK_COST, MAX_K);
     CHECK_EQ_INT(p.kind, VX_PLAN_SCAN);
 }
 

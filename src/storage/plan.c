@@ -8,7 +8,7 @@
 #include "storage/plan.h"
 
 vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
-                       size_t ef, size_t max_k)
+                       size_t ef, unsigned walk_cost, size_t max_k)
 {
     vx_plan p;
     int known = matches != VX_PLAN_MATCHES_UNKNOWN;
@@ -17,10 +17,10 @@ vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
     p.candidates = k;
     p.width = ef;
     p.want = known && matches < k ? (size_t)matches : k;
-    if (!has_graph || (known && (matches <= VX_PLAN_SCAN_MIN ||
-                                 (double)matches * (double)matches <=
-                                     (double)VX_PLAN_WALK_COST * (double)ef *
-                                         (double)rows))) {
+    if (!has_graph ||
+        (known && (matches <= VX_PLAN_SCAN_MIN ||
+                   (double)matches * (double)matches <=
+                       (double)walk_cost * (double)ef * (double)rows))) {
         p.kind = VX_PLAN_SCAN;
     } else if (known && matches * 10 >= rows * 9) {
         /* enough candidates that about k of them match: k * (n - m) / m

@@ -33,7 +33,8 @@
  * with VX_PLAN_WALK_COST 32. So the scan's share shrinks as n grows (4.5%
  * of 1M rows at ef 64, 14% of 100k), as its cost grows with m and the
  * walk's with n / m only; below VX_PLAN_SCAN_MIN matches it always
- * scans.
+ * scans. A disk-resident source (DiskANN) weighs its walk with
+ * VX_PLAN_WALK_COST_DISK instead.
  *
  * A GRAPH or POST plan that yields fewer than min(k, m) matches (k when m
  * is unknown) is redone as SCAN by the caller; that is reported as a
@@ -45,8 +46,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VX_PLAN_SCAN_MIN        4096
-#define VX_PLAN_WALK_COST       32
+#define VX_PLAN_SCAN_MIN  4096
+#define VX_PLAN_WALK_COST 32
+/* DiskANN segments: a scanned row costs a node-page read, as a walk's
+ * step does, so the walk's distances per beam entry (its neighbours'
+ * PQ codes, in memory) cost next to nothing and its reads, about two per
+ * beam entry, are what counts: the scan's limit is much lower */
+#define VX_PLAN_WALK_COST_DISK  2
 #define VX_PLAN_MATCHES_UNKNOWN UINT64_MAX
 
 typedef enum vx_plan_kind {
@@ -71,8 +77,10 @@ typedef struct vx_plan {
 /* The plan for a source of `rows` rows of which `matches` match
  * (VX_PLAN_MATCHES_UNKNOWN: not counted), with or without a graph, for
  * k results with a beam of `ef` (the effective efSearch, at least k);
- * `max_k` bounds POST's candidates and GRAPH's width (VEX_MAX_K). */
+ * `walk_cost` is VX_PLAN_WALK_COST, or VX_PLAN_WALK_COST_DISK for a
+ * disk-resident graph; `max_k` bounds POST's candidates and GRAPH's
+ * width (VEX_MAX_K). */
 vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
-                       size_t ef, size_t max_k);
+                       size_t ef, unsigned walk_cost, size_t max_k);
 
 #endif

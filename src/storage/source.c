@@ -92,8 +92,11 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             goto out;
     }
     ef = q->ef ? q->ef : q->ef_default;
-    plan = vx_plan_choose(rows, m, acc.indexed > 0 && s->m->has_graph(s->self),
-                          q->k, ef, VEX_MAX_K);
+    plan = vx_plan_choose(
+        rows, m, acc.indexed > 0 && s->m->has_graph(s->self), q->k, ef,
+        s->m == &vx_dann_segment_source ? VX_PLAN_WALK_COST_DISK
+                                        : VX_PLAN_WALK_COST,
+        VEX_MAX_K);
     st->plan = (int)plan.kind;
     switch (plan.kind) {
     case VX_PLAN_SCAN:
