@@ -1859,6 +1859,11 @@ VEX_API int vex_results_text(const vex_results *r, size_t i, const char **p,
  *          matching ones, with a beam of ef * n / m entries (within
  *          filter_max_ef, default 16 x ef), so that about ef of them
  *          match: ef_search means the same at every selectivity.
+ * The rule sees only m, n and ef. Each segment's match set also records
+ * what its filtered walks cost (distances, and how many fell back, as
+ * below); after 16 walks a filter whose walks cost more than scanning
+ * its matches (one whose matches lie apart from where the queries land,
+ * for instance) is answered exactly on that segment from then on.
  * A graph or post plan that finds fewer than min(k, m) results (k for a
  * memtable) is redone exactly, a fallback: so k results come back
  * whenever at least k records match. Reuse one vex_filter for repeated

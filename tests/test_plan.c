@@ -6,6 +6,8 @@
  * candidate count and its bounds, and the number of matches below which
  * a plan falls back.
  */
+#include <string.h>
+
 #include "storage/plan.h"
 #include "test.h"
 
@@ -171,6 +173,30 @@ static void test_large_k_scans(void)
     CHECK_EQ_INT(p.kind, VX_PLAN_SCAN);
 }
 
+static void test_feedback(void)
+{
+    vx_plan_fb fb;
+    memset(&fb, 0, sizeof fb);
+    /* nothing recorded: no opinion */
+    CHECK_EQ_INT(vx_plan_walk_costs_more(&fb, 10, 1000), 0);
+    /* walks of 20 distances per entry at width 100: 100 * 20 * 3 = 6,000
+     * scanned rows' worth; not before VX_PLAN_FEEDBACK_MIN walks */
+    for (int i = 0; i < VX_PLAN_FEEDBACK_MIN - 1; i++)
+        vx_plan_fb_add(&fb, 2000, 100, 0);
+    CHECK_EQ_INT(vx_plan_walk_costs_more(&fb, 5000, 100), 0);
+    vx_plan_fb_add(&fb, 2000, 100, 0);
+    CHECK_EQ_INT(vx_plan_walk_costs_more(&fb, 6000, 100), 1);
+    CHECK_EQ_INT(vx_plan_walk_costs_more(&fb, 6001, 100), 0);
+    /* the cost scales with the width asked for */
+    CHECK_EQ_INT(vx_plan_walk_costs_more(&fb, 6001, 200), 1);
+    /* fallbacks: with half of 32 walks redone exactly, a walk costs
+     * 6,000 + m / 2, so up to m = 12,000 the scan is cheaper */
+    for (int i = 0; i < VX_PLAN_FEEDBACK_MIN; i++)
+        vx_plan_fb_add(&fb, 2000, 100, 1);
+    CHECK_EQ_INT(vx_plan_walk_costs_more(&fb, 12000, 100), 1);
+    CHECK_EQ_INT(vx_plan_walk_costs_more(&fb, 12001, 100), 0);
+}
+
 int main(void)
 {
     TEST_RUN(test_thresholds);
@@ -178,5 +204,6 @@ int main(void)
     TEST_RUN(test_candidates_and_want);
     TEST_RUN(test_graph_width);
     TEST_RUN(test_large_k_scans);
+    TEST_RUN(test_feedback);
     return TEST_EXIT();
 }

@@ -820,7 +820,7 @@ static void test_range_hnsw_recall(void)
                         : ci == 1 ? accept_not2
                                   : accept_rare;
         const vex_filter *where = ci == 0 ? NULL : ci == 1 ? grp1 : rare;
-        size_t found = 0, total = 0, extra = 0, graph = 0, exact = 0;
+        size_t found = 0, total = 0, extra = 0, graph = 0, exact = 0, ran = 0;
         for (int t = 0; t < 40; t++) {
             float q[16];
             vex_search_params p;
@@ -832,6 +832,7 @@ static void test_range_hnsw_recall(void)
             want = n < 120 ? n : 120;
             if (want == 0)
                 continue;
+            ran++;
             rad = radius_for(bf, n, want);
             vex_search_params_init(&p);
             vex_search_stats_init(&st);
@@ -857,8 +858,13 @@ static void test_range_hnsw_recall(void)
                 (double)found / (double)total);
         CHECK_EQ_INT(extra, 0);
         CHECK_MSG(found >= total * 95 / 100, "recall %zu / %zu", found, total);
-        if (ci == 1)
-            CHECK(graph > 0 && exact == 0);
+        if (ci == 1) {
+            /* walks first; after VX_PLAN_FEEDBACK_MIN of them the
+             * planner weighs what they cost against the scan (storage/
+             * plan.h), which may then take over */
+            CHECK_MSG(graph >= 16, "%zu graph plans", graph);
+            CHECK_EQ_INT(graph + exact, ran);
+        }
         if (ci == 2) { /* the exact plan */
             CHECK(graph == 0 && exact > 0);
             CHECK_EQ_INT(found, total);

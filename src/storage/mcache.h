@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage/plan.h"
 #include "util/mem.h"
 
 typedef struct vx_mcache vx_mcache;
@@ -47,6 +48,10 @@ typedef struct vx_mcache vx_mcache;
 typedef struct vx_match {
     const uint64_t *bits; /* one bit per key */
     uint64_t count;       /* bits set */
+    /* the planner's feedback on this set (storage/plan.h), written by
+     * the searches that hold it: points at fb_store */
+    vx_plan_fb *fb;
+    vx_plan_fb fb_store;
 } vx_match;
 
 /* A filter's identity in the cache: its canonical text (borrowed) and a

@@ -44,3 +44,30 @@ vx_plan vx_plan_choose(uint64_t rows, uint64_t matches, int has_graph, size_t k,
     }
     return p;
 }
+
+int vx_plan_walk_costs_more(const vx_plan_fb *fb, uint64_t matches,
+                            size_t width)
+{
+    uint64_t w = atomic_load_explicit(&fb->walks, memory_order_relaxed);
+    uint64_t f = atomic_load_explicit(&fb->fallbacks, memory_order_relaxed);
+    uint64_t d = atomic_load_explicit(&fb->distances, memory_order_relaxed);
+    uint64_t ws = atomic_load_explicit(&fb->width, memory_order_relaxed);
+    double cost;
+    if (w < VX_PLAN_FEEDBACK_MIN || ws == 0)
+        return 0;
+    cost = (double)width * ((double)d / (double)ws) * VX_PLAN_DIST_RATIO +
+           (double)matches * ((double)f / (double)w);
+    return cost >= (double)matches;
+}
+
+void vx_plan_fb_add(vx_plan_fb *fb, uint64_t distances, size_t width,
+                    int fell_back)
+{
+    atomic_fetch_add_explicit(&fb->distances, distances, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fb->width, width, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fb->fallbacks, (uint64_t)(fell_back != 0),
+                              memory_order_relaxed);
+    /* walks last: a reader that sees the count sees about as much of the
+     * rest (relaxed: an estimate either way) */
+    atomic_fetch_add_explicit(&fb->walks, 1, memory_order_relaxed);
+}

@@ -97,6 +97,9 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
         s->m == &vx_dann_segment_source ? VX_PLAN_WALK_COST_DISK
                                         : VX_PLAN_WALK_COST,
         VEX_MAX_K);
+    if (plan.kind == VX_PLAN_GRAPH && match &&
+        vx_plan_walk_costs_more(match->fb, m, plan.width))
+        plan.kind = VX_PLAN_SCAN; /* this filter's walks cost more here */
     st->plan = (int)plan.kind;
     switch (plan.kind) {
     case VX_PLAN_SCAN:
@@ -107,6 +110,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
          * widening on too few matches keeps its bound (16 x ef or the
          * caller's filter_max_ef) */
         vx_src_query wide = *q;
+        vx_work wk = {0, 0, 0};
         size_t bound = q->filter_max_ef ? q->filter_max_ef
                                         : 16 * (size_t)(ef > q->k ? ef : q->k);
         if (bound > VEX_MAX_K)
@@ -117,9 +121,17 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             wide.ef = (unsigned)plan.width;
             wide.filter_max_ef = (unsigned)bound;
         }
+        wide.work = &wk;
         rc = s->m->knn(s->self, &wide, &acc, q->k, INFINITY, tmp, &n, err);
+        if (q->work) {
+            q->work->distances += wk.distances;
+            q->work->visited += wk.visited;
+            q->work->scanned += wk.scanned;
+        }
         if (rc != VEX_OK)
             break;
+        if (match)
+            vx_plan_fb_add(match->fb, wk.distances, plan.width, n < plan.want);
         if (n >= plan.want) {
             push_hits(s, tmp, n, NULL, top);
             st->found = n;

@@ -219,10 +219,11 @@ int vx_vseg_match(vseg *v, const vx_mkey *key, const vmf_filter *f,
     } else {
         /* no cache: an uncached set of a budget-0 cache of its own is not
          * worth one; hand out a set the release frees */
-        vx_match *m = vx_mem_alloc(v->mem, sizeof *m);
+        vx_match *m = vx_mem_calloc(v->mem, 1, sizeof *m);
         if (m) {
             m->bits = b;
             m->count = n;
+            m->fb = &m->fb_store;
         } else {
             vx_mem_free(v->mem, b);
         }
