@@ -29,9 +29,12 @@
  *     then (unless --compact 0) vex_compact of the resulting segments:
  *     rows/s merged and re-indexed.
  *   bench_live scale [--data DIR] [--threads LIST] [--ef E] [--seconds S]
+ *                    [--batch-passes P]
  *     glove loaded and compacted as for search; then T threads call
  *     vex_search (one thread each) for S seconds: total QPS and its ratio
- *     to one thread.
+ *     to one thread; then vex_search_batch over every query with 1 and 2
+ *     pool threads, interleaved for P passes each (default 5): medians
+ *     and their ratio.
  */
 #include <math.h>
 #include <pthread.h>
@@ -415,6 +418,50 @@ static void *scale_main(void *arg)
     return NULL;
 }
 
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* vex_search_batch over every query with 1 and with 2 threads of the
+ * pool, interleaved (1, 2, 1, 2, ...) for `passes` passes each; prints
+ * the median QPS of each and their ratio. */
+static void batch_scale(vex_collection *c, const vexio_vectors *q, unsigned ef,
+                        unsigned passes)
+{
+    vex_hit *hits = malloc(q->n * 10 * sizeof *hits);
+    size_t *nh = malloc(q->n * sizeof *nh);
+    double qps[2][64];
+    if (hits == NULL || nh == NULL)
+        die("batch", VEX_NOMEM, "out of memory");
+    if (passes > 64)
+        passes = 64;
+    for (unsigned p = 0; p < passes; p++)
+        for (unsigned t = 0; t < 2; t++) {
+            vex_search_params sp;
+            double t0;
+            int rc;
+            vex_search_params_init(&sp);
+            sp.ef_search = ef;
+            sp.n_threads = t + 1;
+            t0 = now();
+            rc = vex_search_batch(c, q->data, q->n, 10, &sp, hits, nh);
+            if (rc != VEX_OK)
+                die("search_batch", rc, vex_collection_errmsg(c));
+            qps[t][p] = (double)q->n / (now() - t0);
+        }
+    qsort(qps[0], passes, sizeof(double), dbl_cmp);
+    qsort(qps[1], passes, sizeof(double), dbl_cmp);
+    printf("{\"bench\":\"live_batch\",\"ef\":%u,\"passes\":%u,"
+           "\"qps_1\":%.0f,\"qps_2\":%.0f,\"ratio\":%.2f}\n",
+           ef, passes, qps[0][passes / 2], qps[1][passes / 2],
+           qps[1][passes / 2] / qps[0][passes / 2]);
+    fflush(stdout);
+    free(hits);
+    free(nh);
+}
+
 static int cmd_scale(int argc, char **argv)
 {
     const char *data =
@@ -422,6 +469,7 @@ static int cmd_scale(int argc, char **argv)
     const char *dir = opt(argc, argv, "--dir", "/tmp/vexdb-livebench");
     unsigned ef = (unsigned)atoi(opt(argc, argv, "--ef", "64"));
     double seconds = atof(opt(argc, argv, "--seconds", "5"));
+    unsigned passes = (unsigned)atoi(opt(argc, argv, "--batch-passes", "5"));
     char threads[128];
     vexio_vectors base, q;
     vex_db_options o;
@@ -470,6 +518,7 @@ static int cmd_scale(int argc, char **argv)
             qps1 > 0 ? qps / qps1 : 0.0);
         fflush(stdout);
     }
+    batch_scale(c, &q, ef, passes);
     vex_db_close(db);
     rm_rf(dir);
     vexio_vectors_free(&base);

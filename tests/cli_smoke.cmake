@@ -57,6 +57,26 @@ expect(ERR "--ef")
 run(0 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs --metric l2 --index hnsw --M 8 --ef 4,64 --json)
 expect(OUT "\"ef\":4,")
 expect(OUT "\"ef\":64,\"recall\":(1\\.0|0\\.9[5-9])")
+# --serve: a ready line after the build, one pass per request read from
+# stdin, and a bad request is a usage error naming it
+file(WRITE ${WORK}/serve.in "ef 4\nef 64\nquit\n")
+execute_process(COMMAND ${VEX} bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+                --metric l2 --index hnsw --M 8 --serve
+                INPUT_FILE ${WORK}/serve.in RESULT_VARIABLE rc OUTPUT_VARIABLE OUT ERROR_VARIABLE ERR)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "vex bench --serve: exit ${rc}\n${ERR}")
+endif()
+expect(OUT "\"ready\":true")
+expect(OUT "\"ef\":4,\"recall\":")
+expect(OUT "\"ef\":64,\"recall\":(1\\.0|0\\.9[5-9])")
+file(WRITE ${WORK}/serve.in "ef 4\nef zero\n")
+execute_process(COMMAND ${VEX} bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+                --metric l2 --index hnsw --M 8 --serve
+                INPUT_FILE ${WORK}/serve.in RESULT_VARIABLE rc OUTPUT_VARIABLE OUT ERROR_VARIABLE ERR)
+if(NOT rc EQUAL 2)
+  message(FATAL_ERROR "vex bench --serve with a bad request: exit ${rc}, wanted 2")
+endif()
+expect(ERR "expected \"ef N\".*ef zero")
 # filtered search through a collection: metadata from a TSV (3000 rows),
 # flat is exact (recall 1), the match count and share are reported, and
 # a malformed filter is a usage error naming the offset

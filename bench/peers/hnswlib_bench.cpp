@@ -10,6 +10,9 @@
 //
 // usage: hnswlib_bench BASE QUERY GT l2|cosine M EFC THREADS K EF[,EF...]
 //        [REPEAT]  (single-thread QPS: the best of REPEAT passes)
+//        REPEAT "serve": after the build, one pass per "ef N" line read
+//        from stdin, one JSON line each, until "quit" or end of input
+//        (bench/hnsw_interleaved.py)
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
@@ -88,7 +91,8 @@ int main(int argc, char **argv)
                      argv[0]);
         return 2;
     }
-    size_t repeat = argc == 11 ? std::strtoul(argv[10], 0, 10) : 1;
+    bool serve = argc == 11 && std::strcmp(argv[10], "serve") == 0;
+    size_t repeat = argc == 11 && !serve ? std::strtoul(argv[10], 0, 10) : 1;
     if (repeat < 1)
         repeat = 1;
     size_t dim = 0, n = 0, dq = 0, nq = 0, gk = 0, ng = 0;
@@ -161,6 +165,48 @@ int main(int argc, char **argv)
         th.join();
     double build = now() - t0;
     long rss1 = rss_bytes();
+
+    if (serve) {
+        // one single-thread pass per request from stdin ("ef N" or
+        // "quit"), for drivers that interleave libraries pass by pass
+        std::printf("{\"lib\":\"hnswlib\",\"ready\":true,\"n\":%zu,"
+                    "\"build_s\":%.6f,\"rss_delta_bytes\":%ld}\n",
+                    n, build, rss1 - rss0);
+        std::fflush(stdout);
+        char line[128];
+        std::vector<double> lat(nq);
+        while (std::fgets(line, sizeof line, stdin)) {
+            size_t ef = 0, ok = 0;
+            if (std::strncmp(line, "quit", 4) == 0)
+                break;
+            if (std::sscanf(line, "ef %zu", &ef) != 1 || ef == 0) {
+                std::fprintf(stderr, "hnswlib_bench: bad request: %s", line);
+                return 2;
+            }
+            alg->setEf(ef);
+            double t = now();
+            for (size_t i = 0; i < nq; i++) {
+                double q0 = now();
+                auto res = alg->searchKnn(&query[i * dim], k);
+                lat[i] = (now() - q0) * 1e6;
+                while (!res.empty()) {
+                    if ((double)res.top().first <= thr[i])
+                        ok++;
+                    res.pop();
+                }
+            }
+            t = now() - t;
+            std::vector<double> sl = lat;
+            std::sort(sl.begin(), sl.end());
+            std::printf("{\"lib\":\"hnswlib\",\"ef\":%zu,\"recall\":%.6f,"
+                        "\"qps_1t\":%.3f,\"p50_us\":%.3f,\"p99_us\":%.3f}\n",
+                        ef, (double)ok / (double)(nq * k), (double)nq / t,
+                        sl[nq / 2], sl[(size_t)std::ceil(0.99 * nq) - 1]);
+            std::fflush(stdout);
+        }
+        delete alg;
+        return 0;
+    }
 
     for (size_t ef : efs) {
         alg->setEf(ef);

@@ -320,9 +320,9 @@ static int parse_floats(const char *s, float *out, size_t *n)
  * threads, with candidate list size ef (0 for flat). */
 static int measure_row(vex_index *idx, const vexio_vectors *queries,
                        const double *thr, uint64_t n_base, uint32_t k,
-                       uint32_t ef, float refine, unsigned repeat, double *lat,
-                       vex_hit *hits1, size_t *nh1, vex_hit *hitsb, size_t *nhb,
-                       bench_row *row)
+                       uint32_t ef, float refine, unsigned repeat, int batch,
+                       double *lat, vex_hit *hits1, size_t *nh1, vex_hit *hitsb,
+                       size_t *nhb, bench_row *row)
 {
     const uint64_t nq = queries->n;
     const uint32_t dim = queries->dim;
@@ -368,6 +368,8 @@ static int measure_row(vex_index *idx, const vexio_vectors *queries,
         }
     }
     row->recall = recall_of(hits1, nh1, thr, nq, k, n_base);
+    if (!batch)
+        return VEX_OK;
 
     sp.n_threads = 0;
     for (r = 0; r < repeat; r++) {
@@ -384,6 +386,44 @@ static int measure_row(vex_index *idx, const vexio_vectors *queries,
     }
     row->recall_batch = recall_of(hitsb, nhb, thr, nq, k, n_base);
     return VEX_OK;
+}
+
+/* --serve: after the build, one single-thread pass per request read from
+ * stdin ("ef N", or "quit"), each answered with one JSON line, so that a
+ * driver can interleave libraries pass by pass (bench/hnsw_interleaved.py)
+ * instead of timing each library's passes back to back. */
+static int serve(vex_index *idx, const bench_run *r,
+                 const vexio_vectors *queries, const double *thr,
+                 uint64_t n_base, double *lat, vex_hit *hits1, size_t *nh1)
+{
+    char line[128];
+    printf("{\"lib\":\"vexdb\",\"ready\":true,\"n\":%" PRIu64
+           ",\"build_s\":%.6f,\"index_bytes\":%" PRIu64
+           ",\"rss_delta_bytes\":%" PRId64 "}\n",
+           r->n, r->build_s, r->index_bytes, r->rss_delta);
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin)) {
+        unsigned ef;
+        bench_row row;
+        if (strncmp(line, "quit", 4) == 0)
+            break;
+        if (sscanf(line, "ef %u", &ef) != 1 || ef < 1 || ef > VEX_MAX_K) {
+            fprintf(stderr,
+                    "vex bench --serve: expected \"ef N\" (1..%d) or "
+                    "\"quit\", got: %s",
+                    VEX_MAX_K, line);
+            return VEX_EXIT_USAGE;
+        }
+        memset(&row, 0, sizeof row);
+        if (measure_row(idx, queries, thr, n_base, r->k, ef, 0.0f, 1, 0, lat,
+                        hits1, nh1, NULL, NULL, &row) != VEX_OK)
+            return VEX_EXIT_FAIL;
+        printf("{\"lib\":\"vexdb\",\"ef\":%u,\"recall\":%.6f,"
+               "\"qps_1t\":%.3f,\"p50_us\":%.3f,\"p99_us\":%.3f}\n",
+               ef, row.recall, row.qps_1t, row.p50_us, row.p99_us);
+        fflush(stdout);
+    }
+    return VEX_EXIT_OK;
 }
 
 static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
@@ -641,11 +681,15 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     if (compute_thresholds(&base, &queries, &gt, r.metric, r.k, thr) != 0)
         goto cleanup;
 
+    if (vals[vex_args_index(cmd, "serve")].given) {
+        status = serve(idx, &r, &queries, thr, base.n, lat, hits1, nh1);
+        goto cleanup;
+    }
     for (ri = 0; ri < r.n_rows; ri++)
         if (measure_row(idx, &queries, thr, base.n, r.k, r.rows[ri].ef,
                         r.rows[ri].refine,
-                        repeat_v->given ? (unsigned)repeat_v->u : 1, lat, hits1,
-                        nh1, hitsb, nhb, &r.rows[ri]) != VEX_OK)
+                        repeat_v->given ? (unsigned)repeat_v->u : 1, 1, lat,
+                        hits1, nh1, hitsb, nhb, &r.rows[ri]) != VEX_OK)
             goto cleanup;
 
     if (getrusage(RUSAGE_SELF, &ru) == 0)
@@ -706,6 +750,10 @@ static const vex_opt bench_opts[] = {
      "(default: the index default, 2 for sq8, 10 otherwise)"},
     {"json", VEX_OPT_FLAG, NULL, 0, 0, 0,
      "print one JSON object per result row instead of the table"},
+    {"serve", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "after the build, answer requests from stdin, one per line: \"ef N\" "
+     "runs one single-thread pass over every query and prints its row as "
+     "JSON, \"quit\" ends (for drivers that interleave libraries)"},
     {"filter", VEX_OPT_STRING, "EXPR", 0, 0, 0,
      "filtered search through a collection (docs/FILTERS.md language); "
      "needs --meta"},

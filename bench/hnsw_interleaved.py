@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""hnsw_interleaved.py - VexDB HNSW against hnswlib, pass by pass.
+
+hnsw_bench.py times each library's passes back to back, so a burst of
+load on this shared machine lands on one library and decides a ratio.
+Here every library builds its index once (same M, efConstruction and
+build threads) and stays up serving passes (`vex bench --serve`,
+`bench/peers/hnswlib_bench.cpp ... serve`); the driver then asks for one
+single-thread pass over all queries at a time, alternating libraries
+(VexDB, hnswlib, VexDB, hnswlib, ... with the order reversed every other
+round), for every ef of the sweep and --passes rounds. Each (library, ef)
+reports the median QPS of its passes and its recall; QPS at recall@10
+0.95 and 0.99 is interpolated on those medians (log QPS, linear recall),
+and the VexDB / hnswlib ratio of each.
+
+Recall is counted alike everywhere (a hit counts when its distance is
+within the exact k-th distance, `vex help bench`). Output: JSON lines on
+stdout (one per pass, then one summary per dataset), a table on stderr.
+Not a test. Pin it to one core with taskset for steadier figures.
+
+Usage: /usr/bin/python3 bench/hnsw_interleaved.py [--build build]
+       [--datasets glove,sift] [--M 16] [--efc 200] [--threads 2]
+       [--ef 16,24,32,48,64,96,128,192,256] [--passes 5]
+       [--base F --query F --gt F --metric l2|cosine --name N]
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+DATASETS = {
+    "glove": ("glove-100-angular-100k", "glove100", "cosine"),
+    "sift": ("sift128-photos-10k", "sift128photos10k", "l2"),
+}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def emit(o):
+    print(json.dumps(o, sort_keys=True), flush=True)
+
+
+class Server:
+    """One library's index, built once, answering "ef N" with a pass."""
+
+    def __init__(self, name, cmd):
+        self.name = name
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True,
+                                  bufsize=1)
+        self.ready = self._read()
+        if not self.ready.get("ready"):
+            raise RuntimeError("%s did not start: %r" % (name, self.ready))
+
+    def _read(self):
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError("%s exited (status %s)" % (self.name,
+                                                          self.p.wait()))
+        return json.loads(line)
+
+    def run(self, ef):
+        self.p.stdin.write("ef %d\n" % ef)
+        self.p.stdin.flush()
+        return self._read()
+
+    def close(self):
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        self.p.wait()
+
+
+def qps_at(pts, target):
+    """QPS at a recall, interpolated on (recall, qps) points (log QPS,
+    linear recall); None when never reached."""
+    pts = sorted(pts)
+    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
+        if r0 <= target <= r1:
+            if r1 == r0:
+                return max(q0, q1)
+            t = (target - r0) / (r1 - r0)
+            return math.exp(math.log(q0) + t * (math.log(q1) - math.log(q0)))
+    if pts and pts[0][0] >= target:
+        return pts[0][1]
+    return None
+
+
+def dataset(args, key):
+    folder, prefix, metric = DATASETS[key]
+    d = os.path.join(DATA, folder)
+    return dict(name=folder, metric=metric,
+                base=os.path.join(d, prefix + "_base.fvecs"),
+                query=os.path.join(d, prefix + "_query.fvecs"),
+                gt=os.path.join(d, prefix + "_groundtruth.ivecs"))
+
+
+def run_dataset(args, ds, hnswlib_exe):
+    efs = [int(x) for x in args.ef.split(",")]
+    vex = [os.path.join(args.build, "vex"), "bench", "--base", ds["base"],
+           "--queries", ds["query"], "--gt", ds["gt"], "--metric",
+           ds["metric"], "--index", "hnsw", "--M", str(args.M),
+           "--ef-construction", str(args.efc), "--threads",
+           str(args.threads), "--serve"]
+    hl = [hnswlib_exe, ds["base"], ds["query"], ds["gt"], ds["metric"],
+          str(args.M), str(args.efc), str(args.threads), "10", "10", "serve"]
+    log("%s: building (VexDB, then hnswlib)" % ds["name"])
+    servers = [Server("vexdb", vex), Server("hnswlib", hl)]
+    runs = {s.name: {ef: [] for ef in efs} for s in servers}
+    recall = {s.name: {} for s in servers}
+    try:
+        for p in range(args.passes):
+            order = servers if p % 2 == 0 else servers[::-1]
+            for ef in efs:
+                for s in order:
+                    r = s.run(ef)
+                    runs[s.name][ef].append(r["qps_1t"])
+                    recall[s.name][ef] = r["recall"]
+                    r.update(dataset=ds["name"], ef=ef, round=p)
+                    emit(r)
+            log("  round %d of %d done" % (p + 1, args.passes))
+    finally:
+        for s in servers:
+            s.close()
+    summary = dict(dataset=ds["name"], passes=args.passes, M=args.M,
+                   efc=args.efc, build_threads=args.threads, libs={})
+    for s in servers:
+        med = {ef: statistics.median(runs[s.name][ef]) for ef in efs}
+        pts = [(recall[s.name][ef], med[ef]) for ef in efs]
+        summary["libs"][s.name] = dict(
+            build_s=s.ready.get("build_s"),
+            rss_delta_bytes=s.ready.get("rss_delta_bytes"),
+            median_qps={str(ef): med[ef] for ef in efs},
+            recall={str(ef): recall[s.name][ef] for ef in efs},
+            qps_at_095=qps_at(pts, 0.95), qps_at_099=qps_at(pts, 0.99))
+    emit(summary)
+    return summary
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--datasets", default="glove,sift")
+    ap.add_argument("--M", type=int, default=16)
+    ap.add_argument("--efc", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ef", default="16,24,32,48,64,96,128,192,256")
+    ap.add_argument("--passes", type=int, default=5)
+    ap.add_argument("--base")
+    ap.add_argument("--query")
+    ap.add_argument("--gt")
+    ap.add_argument("--metric")
+    ap.add_argument("--name", default="custom")
+    args = ap.parse_args()
+    if args.passes < 1:
+        ap.error("--passes must be at least 1")
+
+    tmp = tempfile.mkdtemp(prefix="vex-interleaved-")
+    exe = os.path.join(tmp, "hnswlib_bench")
+    subprocess.run(["g++", "-O3", "-march=native", "-std=c++17", "-pthread",
+                    "-o", exe,
+                    os.path.join(HERE, "peers", "hnswlib_bench.cpp")],
+                   check=True)
+    if args.base:
+        sets = [dict(name=args.name, metric=args.metric, base=args.base,
+                     query=args.query, gt=args.gt)]
+    else:
+        sets = [dataset(args, k) for k in args.datasets.split(",")]
+    rows = [run_dataset(args, ds, exe) for ds in sets]
+    log("")
+    log("median of %d interleaved single-thread passes; QPS at recall@10"
+        % args.passes)
+    log("%-26s %-8s %8s %10s %10s" % ("dataset", "lib", "build s",
+                                      "@0.95", "@0.99"))
+    for s in rows:
+        for lib, v in s["libs"].items():
+            log("%-26s %-8s %8.2f %10s %10s" % (
+                s["dataset"], lib, v["build_s"] or 0,
+                "%.0f" % v["qps_at_095"] if v["qps_at_095"] else "-",
+                "%.0f" % v["qps_at_099"] if v["qps_at_099"] else "-"))
+        a, b = s["libs"]["vexdb"], s["libs"]["hnswlib"]
+        for t, label in (("qps_at_095", "0.95"), ("qps_at_099", "0.99")):
+            if a[t] and b[t]:
+                log("%-26s VexDB / hnswlib at %s: %.2f" % (
+                    s["dataset"], label, a[t] / b[t]))
+
+
+if __name__ == "__main__":
+    main()
