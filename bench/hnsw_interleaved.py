@@ -23,6 +23,7 @@ Usage: /usr/bin/python3 bench/hnsw_interleaved.py [--build build]
        [--datasets glove,sift] [--M 16] [--efc 200] [--threads 2]
        [--ef 16,24,32,48,64,96,128,192,256] [--passes 5]
        [--base F --query F --gt F --metric l2|cosine --name N]
+       [--vex-quant sq8]
 """
 import argparse
 import json
@@ -115,6 +116,8 @@ def run_dataset(args, ds, hnswlib_exe):
            ds["metric"], "--index", "hnsw", "--M", str(args.M),
            "--ef-construction", str(args.efc), "--threads",
            str(args.threads), "--serve"]
+    if args.vex_quant:
+        vex += ["--quant", args.vex_quant]
     hl = [hnswlib_exe, ds["base"], ds["query"], ds["gt"], ds["metric"],
           str(args.M), str(args.efc), str(args.threads), "10", "10", "serve"]
     log("%s: building (VexDB, then hnswlib)" % ds["name"])
@@ -136,7 +139,8 @@ def run_dataset(args, ds, hnswlib_exe):
         for s in servers:
             s.close()
     summary = dict(dataset=ds["name"], passes=args.passes, M=args.M,
-                   efc=args.efc, build_threads=args.threads, libs={})
+                   efc=args.efc, build_threads=args.threads,
+                   vex_quant=args.vex_quant, libs={})
     for s in servers:
         med = {ef: statistics.median(runs[s.name][ef]) for ef in efs}
         pts = [(recall[s.name][ef], med[ef]) for ef in efs]
@@ -164,6 +168,10 @@ def main():
     ap.add_argument("--gt")
     ap.add_argument("--metric")
     ap.add_argument("--name", default="custom")
+    ap.add_argument("--vex-quant",
+                    help="VexDB walks on codes of this quantizer (vex bench "
+                         "--quant, e.g. sq8), reranked on full vectors; "
+                         "hnswlib stays float32")
     args = ap.parse_args()
     if args.passes < 1:
         ap.error("--passes must be at least 1")
