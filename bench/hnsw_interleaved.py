@@ -36,20 +36,10 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
-
-DATASETS = {
-    "glove": ("glove-100-angular-100k", "glove100", "cosine"),
-    "sift": ("sift128-photos-10k", "sift128photos10k", "l2"),
-}
+sys.path.insert(0, HERE)
+from hnsw_bench import emit, log, paths  # noqa: E402  (same datasets)
 
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def emit(o):
-    print(json.dumps(o, sort_keys=True), flush=True)
 
 
 class Server:
@@ -98,15 +88,6 @@ def qps_at(pts, target):
     if pts and pts[0][0] >= target:
         return pts[0][1]
     return None
-
-
-def dataset(args, key):
-    folder, prefix, metric = DATASETS[key]
-    d = os.path.join(DATA, folder)
-    return dict(name=folder, metric=metric,
-                base=os.path.join(d, prefix + "_base.fvecs"),
-                query=os.path.join(d, prefix + "_query.fvecs"),
-                gt=os.path.join(d, prefix + "_groundtruth.ivecs"))
 
 
 def run_dataset(args, ds, hnswlib_exe):
@@ -186,7 +167,7 @@ def main():
         sets = [dict(name=args.name, metric=args.metric, base=args.base,
                      query=args.query, gt=args.gt)]
     else:
-        sets = [dataset(args, k) for k in args.datasets.split(",")]
+        sets = [paths(k) for k in args.datasets.split(",")]
     rows = [run_dataset(args, ds, exe) for ds in sets]
     log("")
     log("median of %d interleaved single-thread passes; QPS at recall@10"

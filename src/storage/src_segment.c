@@ -175,6 +175,29 @@ static int seg_fetch_vector(vseg *g, const seg_fetch *f, uint64_t key,
     return VEX_OK;
 }
 
+/* Word w of the keys an exact pass visits: the match set's, or every
+ * key below n_keys without one. */
+static uint64_t exact_word(const vx_src_accept *acc, uint64_t w,
+                           uint64_t n_keys)
+{
+    if (acc->bits)
+        return acc->bits[w];
+    return n_keys - w * 64 >= 64 ? ~UINT64_C(0)
+                                 : (UINT64_C(1) << (n_keys - w * 64)) - 1;
+}
+
+/* Whether an exact pass scores `key` (counted as scanned): visible to the
+ * snapshot and accepted by the user's filter. */
+static int exact_takes(vseg *g, const vx_src_query *q, const vx_src_accept *acc,
+                       uint64_t key)
+{
+    if (q->work)
+        q->work->scanned++;
+    return vseg_visible(g, key, acc->seq) &&
+           (acc->filter == NULL ||
+            acc->filter(vx_seg_key_id(g->s, key), acc->filter_ctx));
+}
+
 /* Score keys[0..cnt) and push them into top. */
 static int score_push(vseg *g, vx_ix *ix, const vx_src_query *q, float qaux,
                       const uint64_t *keys, size_t cnt, vex_topk *top,
@@ -209,18 +232,11 @@ static int exact_scored(vseg *g, vx_ix *ix, const vx_src_query *q,
     size_t cnt = 0;
     int rc = VEX_OK;
     for (uint64_t w = 0; w < (n_keys + 63) / 64 && rc == VEX_OK; w++) {
-        uint64_t word = acc->bits ? acc->bits[w]
-                        : n_keys - w * 64 >= 64
-                            ? ~UINT64_C(0)
-                            : (UINT64_C(1) << (n_keys - w * 64)) - 1;
+        uint64_t word = exact_word(acc, w, n_keys);
         while (word && rc == VEX_OK) {
             uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
             word &= word - 1;
-            if (q->work)
-                q->work->scanned++;
-            if (!vseg_visible(g, key, acc->seq) ||
-                (acc->filter &&
-                 !acc->filter(vx_seg_key_id(g->s, key), acc->filter_ctx)))
+            if (!exact_takes(g, q, acc, key))
                 continue;
             keys[cnt++] = key;
             if (cnt == VX_IX_SCORE_MAX) {
@@ -261,19 +277,12 @@ static int exact_keys(vseg *g, const vex_index_config *cfg, const seg_fetch *f,
     }
     qaux = f32 ? vx_exact_query_aux(cfg, st, q->vec) : 0.0f;
     for (uint64_t w = 0; w < (n_keys + 63) / 64 && rc == VEX_OK; w++) {
-        uint64_t word = acc->bits ? acc->bits[w]
-                        : n_keys - w * 64 >= 64
-                            ? ~UINT64_C(0)
-                            : (UINT64_C(1) << (n_keys - w * 64)) - 1;
+        uint64_t word = exact_word(acc, w, n_keys);
         while (word) {
             uint64_t key = w * 64 + (uint64_t)__builtin_ctzll(word);
             unsigned char *v = buf + cnt * vb;
             word &= word - 1;
-            if (q->work)
-                q->work->scanned++;
-            if (!vseg_visible(g, key, acc->seq) ||
-                (acc->filter &&
-                 !acc->filter(vx_seg_key_id(g->s, key), acc->filter_ctx)))
+            if (!exact_takes(g, q, acc, key))
                 continue;
             if ((rc = seg_fetch_vector(g, f, key, v, err)) != VEX_OK)
                 break;
