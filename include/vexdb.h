@@ -741,12 +741,9 @@ typedef struct vex_db_options {
     /* Threads of each of the database's two worker pools: one runs the
      * parallel part of searches (fan-out over sources, batch search), the
      * other the graph builds of background work (memtable indexing,
-     * flushes, compactions) at background priority (Linux: SCHED_IDLE,
-     * or nice 10 where that is refused, so a writer or search that wakes
-     * takes the core from a build at once; under a load that keeps every
-     * core busy the builds wait, and writers then stall on
-     * max_frozen_memtables). 0 = the number of online CPUs, at most
-     * VEX_MAX_THREADS. Default 0. */
+     * flushes, compactions) at background priority (nice 10 on Linux, so
+     * builds yield the CPU to writers and searches). 0 = the number of
+     * online CPUs, at most VEX_MAX_THREADS. Default 0. */
     uint32_t n_threads;
     /* Background threads that index memtables, flush them and compact
      * segments (at background priority), 1..16. Default 2. */

@@ -18,8 +18,6 @@
 #include "util/pool.h"
 
 #if defined(__linux__)
-#include <sched.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -103,21 +101,11 @@ static size_t job_work(pool_job *j, unsigned worker)
 void vx_thread_background(void)
 {
 #if defined(__linux__)
-    /* SCHED_IDLE: a writer or a search that wakes up takes the core from
-     * a graph build at once (a nice value only lowers the build's share,
-     * and a woken writer still waited up to a scheduler slice behind it:
-     * the 8-writer commit p99 stayed at 3-4 ms at nice 10 and 19,
-     * BENCHMARKS.md "Reading"). The build still runs whenever a core is
-     * idle, and writers that outrun it stall on max_frozen_memtables,
-     * which bounds what waits. Linux keeps the policy per thread (NPTL
-     * threads are tasks): only this thread changes. Where SCHED_IDLE is
-     * refused, the nice value; failure of both (a sandbox) leaves the
-     * thread as it was, which is only slower for the foreground. */
-    struct sched_param sp;
-    memset(&sp, 0, sizeof sp);
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
-        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-                          VEX_BACKGROUND_NICE);
+    /* Linux keeps a nice value per thread (NPTL threads are tasks): only
+     * this thread is lowered. Failure (a sandbox may forbid it) leaves the
+     * thread at its priority, which is only slower for the foreground. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+                      VEX_BACKGROUND_NICE);
 #endif
 }
 

@@ -26,16 +26,15 @@ typedef void (*vex_pool_fn)(void *arg, size_t task, unsigned worker);
 /* n_threads counts the caller: n_threads - 1 threads are started. */
 int vx_pool_create(const vex_mem *m, unsigned n_threads, vex_pool **out);
 /* The same, for background work: the pool's threads lower their own
- * scheduling priority (vx_thread_background) so graph builds of flushes
- * and compactions yield the CPU to writers and searches. The calling
- * thread of vx_pool_run keeps its priority. */
+ * scheduling priority (nice VEX_BACKGROUND_NICE, Linux only) so graph
+ * builds of flushes and compactions yield the CPU to writers and
+ * searches. The calling thread of vx_pool_run keeps its priority. */
 int vx_pool_create_ex(const vex_mem *m, unsigned n_threads, int background,
                       vex_pool **out);
 void vx_pool_destroy(vex_pool *p);
 
-/* Lower the calling thread's priority: SCHED_IDLE on Linux, else (where
- * refused) nice VEX_BACKGROUND_NICE; a no-op elsewhere or when neither is
- * permitted. */
+/* Lower the calling thread's priority to VEX_BACKGROUND_NICE (Linux; a
+ * no-op elsewhere or when not permitted). */
 #define VEX_BACKGROUND_NICE 10
 void vx_thread_background(void);
 unsigned vx_pool_size(const vex_pool *p);
