@@ -1976,7 +1976,7 @@ typedef struct vex_source_explain {
     int fell_back;    /* a graph or post plan redone exactly */
     int has_graph;    /* an index graph reaches (some of) its rows */
     /* why this plan, in words, e.g. "filter matches 35 of 20000 rows
-     * (<= max(4096, rows/100)): exact" */
+     * (<= 4096): exact" */
     char reason[160];
     /* the planner's estimate of matching rows (the match set's count,
      * deleted rows included), or UINT64_MAX when not counted (no filter,

@@ -333,7 +333,7 @@ static void test_explain(void)
     CHECK(ex[1].plan == VEX_PLAN_EXACT);
     CHECK(ex[1].est_matches == 1000 && ex[1].matches == 1000);
     CHECK(ex[1].rows_scanned == 1000 && ex[1].distances == 1000);
-    CHECK(strstr(ex[1].reason, "1000 of 10000") != NULL);
+    CHECK(strstr(ex[1].reason, "1000 of 10000 rows (<= 4096)") != NULL);
     /* the memtable's matches are not counted; it has no graph yet */
     CHECK(ex[0].plan == VEX_PLAN_EXACT && ex[0].est_matches == UINT64_MAX);
     vex_filter_free(f);
@@ -345,6 +345,10 @@ static void test_explain(void)
     CHECK(ex[1].plan == VEX_PLAN_GRAPH && !ex[1].fell_back);
     CHECK(ex[1].est_matches == 5000 && ex[1].matches >= 10);
     CHECK(ex[1].nodes_visited > 0 && ex[1].rows_scanned == 0);
+    /* the rule's terms and the beam (ef 64 at 50%: 128) */
+    CHECK_MSG(strstr(ex[1].reason, "5000 of 10000 rows (m*m > ") != NULL &&
+                  strstr(ex[1].reason, "beam ") != NULL,
+              "%s", ex[1].reason);
     vex_filter_free(f);
 
     /* post: every row matches */

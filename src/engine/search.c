@@ -145,7 +145,6 @@ static void explain_reason(const vx_src_stats *st, int filtered, char *out,
                            size_t size)
 {
     uint64_t n = st->rows, m = st->matched;
-    uint64_t lim = n / 100 > VX_PLAN_SCAN_MIN ? n / 100 : VX_PLAN_SCAN_MIN;
     if (!filtered)
         snprintf(out, size, "no filter: %s",
                  st->graph ? "graph walk, and exact over rows it does not reach"
@@ -155,22 +154,36 @@ static void explain_reason(const vx_src_stats *st, int filtered, char *out,
                  n);
     else if (st->plan == VX_PLAN_SCAN && !st->graph)
         snprintf(out, size, "no graph: exact over the matching rows");
+    else if (st->plan == VX_PLAN_SCAN && m <= VX_PLAN_SCAN_MIN)
+        snprintf(out, size,
+                 "filter matches %" PRIu64 " of %" PRIu64 " rows (<= %d): "
+                 "exact",
+                 m, n, VX_PLAN_SCAN_MIN);
+    else if (st->plan == VX_PLAN_SCAN && st->by_feedback)
+        snprintf(out, size,
+                 "filter matches %" PRIu64 " of %" PRIu64
+                 " rows; its walks here cost more than scoring them: exact",
+                 m, n);
     else if (st->plan == VX_PLAN_SCAN)
         snprintf(out, size,
-                 "filter matches %" PRIu64 " of %" PRIu64 " rows (<= max(%d, "
-                 "rows/100) = %" PRIu64 "): exact",
-                 m, n, VX_PLAN_SCAN_MIN, lim);
+                 "filter matches %" PRIu64 " of %" PRIu64 " rows (m*m <= "
+                 "%u*ef*rows, ef %zu): exact",
+                 m, n, st->walk_cost, st->ef);
     else if (st->plan == VX_PLAN_POST)
         snprintf(out, size,
                  "filter matches %" PRIu64 " of %" PRIu64
                  " rows (>= 90%%): graph walk, then the filter",
                  m, n);
+    else if (st->counted)
+        snprintf(out, size,
+                 "filter matches %" PRIu64 " of %" PRIu64 " rows (m*m > "
+                 "%u*ef*rows, ef %zu; < 90%%): graph walk through "
+                 "non-matching rows, beam %zu",
+                 m, n, st->walk_cost, st->ef, st->width);
     else
-        snprintf(out, size, "%s: graph walk through non-matching rows",
-                 st->counted ? "filter matches between the exact and post "
-                               "thresholds"
-                             : "matches not counted (a memtable tests rows "
-                               "as the walk meets them)");
+        snprintf(out, size,
+                 "matches not counted (a memtable tests rows as the walk "
+                 "meets them): graph walk through non-matching rows");
     if (st->fell_back) {
         size_t len = strlen(out);
         snprintf(out + len, size - len, "; found too few, redone exactly");

@@ -62,6 +62,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
     vex_hit post_stack[POST_STACK], *more = NULL;
     vx_plan plan;
     size_t n = 0, ef;
+    unsigned walk_cost;
     int rc = VEX_OK;
 
     st->searched = 0;
@@ -73,6 +74,10 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
     st->graph = acc.indexed > 0 && s->m->has_graph(s->self);
     st->found = 0;
     st->counted = 0;
+    st->ef = 0;
+    st->walk_cost = 0;
+    st->width = 0;
+    st->by_feedback = 0;
     if (rows == 0)
         return VEX_OK;
     st->searched = 1;
@@ -92,14 +97,17 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             goto out;
     }
     ef = q->ef ? q->ef : q->ef_default;
-    plan = vx_plan_choose(
-        rows, m, acc.indexed > 0 && s->m->has_graph(s->self), q->k, ef,
-        s->m == &vx_dann_segment_source ? VX_PLAN_WALK_COST_DISK
-                                        : VX_PLAN_WALK_COST,
-        VEX_MAX_K);
+    walk_cost = s->m == &vx_dann_segment_source ? VX_PLAN_WALK_COST_DISK
+                                                : VX_PLAN_WALK_COST;
+    plan = vx_plan_choose(rows, m, acc.indexed > 0 && s->m->has_graph(s->self),
+                          q->k, ef, walk_cost, VEX_MAX_K);
+    st->ef = ef > q->k ? ef : q->k;
+    st->walk_cost = walk_cost;
     if (plan.kind == VX_PLAN_GRAPH && match &&
-        vx_plan_walk_costs_more(match->fb, m, plan.width))
+        vx_plan_walk_costs_more(match->fb, m, plan.width)) {
         plan.kind = VX_PLAN_SCAN; /* this filter's walks cost more here */
+        st->by_feedback = 1;
+    }
     st->plan = (int)plan.kind;
     switch (plan.kind) {
     case VX_PLAN_SCAN:
@@ -117,6 +125,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             bound = VEX_MAX_K;
         if (plan.width > bound)
             plan.width = bound;
+        st->width = plan.width;
         if (plan.width > (ef > q->k ? ef : q->k)) {
             wide.ef = (unsigned)plan.width;
             wide.filter_max_ef = (unsigned)bound;

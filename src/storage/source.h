@@ -80,12 +80,16 @@ typedef struct vx_src_stats {
     int built;        /* the match set was built, not found cached */
     uint64_t matched; /* rows the filter matched (sources that count) */
     /* for explain: the planner's inputs and what the plan found */
-    uint64_t rows;  /* refs of the source */
-    int graph;      /* an index graph reaches some of its rows */
-    int counted;    /* `matched` was counted (a match set: segments) */
-    uint64_t found; /* filtered: matching rows the plan found (the walk's
-                       matching hits, or the exact pass's visible matches
-                       when q->work counts them); 0 without a filter */
+    uint64_t rows;      /* refs of the source */
+    int graph;          /* an index graph reaches some of its rows */
+    int counted;        /* `matched` was counted (a match set: segments) */
+    uint64_t found;     /* filtered: matching rows the plan found (the walk's
+                           matching hits, or the exact pass's visible matches
+                           when q->work counts them); 0 without a filter */
+    size_t ef;          /* the effective ef the planner weighed */
+    unsigned walk_cost; /* its VX_PLAN_WALK_COST constant */
+    size_t width;       /* GRAPH: the walk's beam width */
+    int by_feedback;    /* SCAN chosen from the match set's walk feedback */
 } vx_src_stats;
 
 typedef struct vx_source_methods {
