@@ -27,7 +27,6 @@ Usage: /usr/bin/python3 bench/hnsw_interleaved.py [--build build]
 """
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -37,7 +36,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from hnsw_bench import emit, log, paths  # noqa: E402  (same datasets)
+from hnsw_bench import emit, log, paths, qps_at  # noqa: E402
 
 
 
@@ -75,21 +74,6 @@ class Server:
         self.p.wait()
 
 
-def qps_at(pts, target):
-    """QPS at a recall, interpolated on (recall, qps) points (log QPS,
-    linear recall); None when never reached."""
-    pts = sorted(pts)
-    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
-        if r0 <= target <= r1:
-            if r1 == r0:
-                return max(q0, q1)
-            t = (target - r0) / (r1 - r0)
-            return math.exp(math.log(q0) + t * (math.log(q1) - math.log(q0)))
-    if pts and pts[0][0] >= target:
-        return pts[0][1]
-    return None
-
-
 def run_dataset(args, ds, hnswlib_exe):
     efs = [int(x) for x in args.ef.split(",")]
     vex = [os.path.join(args.build, "vex"), "bench", "--base", ds["base"],
@@ -124,7 +108,7 @@ def run_dataset(args, ds, hnswlib_exe):
                    vex_quant=args.vex_quant, libs={})
     for s in servers:
         med = {ef: statistics.median(runs[s.name][ef]) for ef in efs}
-        pts = [(recall[s.name][ef], med[ef]) for ef in efs]
+        pts = [dict(recall=recall[s.name][ef], qps_1t=med[ef]) for ef in efs]
         summary["libs"][s.name] = dict(
             build_s=s.ready.get("build_s"),
             rss_delta_bytes=s.ready.get("rss_delta_bytes"),
