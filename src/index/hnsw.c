@@ -1615,7 +1615,8 @@ static uint32_t beam_max(const vex_search_opts *so, uint32_t width)
 {
     uint64_t w = width;
     if (so->filter)
-        w = so->filter_max_ef ? so->filter_max_ef : 16 * (uint64_t)width;
+        w = so->filter_max_ef ? so->filter_max_ef
+                              : VX_FILTER_EF_GROWTH * (uint64_t)width;
     if (w < width)
         w = width;
     return w > VEX_MAX_K ? VEX_MAX_K : (uint32_t)w;

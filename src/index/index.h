@@ -63,12 +63,16 @@ typedef struct vx_work {
     uint64_t scanned;   /* rows an exact pass examined */
 } vx_work;
 
+/* How far a filtered walk may widen its beam by default: filter_max_ef 0
+ * means this many times its ef (the planner sizes its walks within it). */
+#define VX_FILTER_EF_GROWTH 16
+
 typedef struct vex_search_opts {
     unsigned n_threads; /* 0 = the whole pool */
     unsigned ef;        /* 0 = the index default; 0 for flat */
     vex_filter_fn filter;
     void *filter_ctx;
-    unsigned filter_max_ef; /* 0 = 16 x ef */
+    unsigned filter_max_ef; /* 0 = VX_FILTER_EF_GROWTH x ef */
     float refine;           /* 0 = the index default (quantized only) */
     /* HNSW k-NN: the caller already holds k results, the worst at this
      * distance; the beam beyond its k nearest stops growing past it (see

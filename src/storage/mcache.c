@@ -194,7 +194,6 @@ const vx_match *vx_mcache_put(vx_mcache *mc, const void *owner,
     }
     e->m.bits = bits;
     e->m.count = count;
-    e->m.fb = &e->m.fb_store; /* zeroed by the calloc */
     e->owner = owner;
     memcpy(e + 1, key->p, key->len);
     e->key.p = (const char *)(e + 1);

@@ -48,10 +48,9 @@ typedef struct vx_mcache vx_mcache;
 typedef struct vx_match {
     const uint64_t *bits; /* one bit per key */
     uint64_t count;       /* bits set */
-    /* the planner's feedback on this set (storage/plan.h), written by
-     * the searches that hold it: points at fb_store */
-    vx_plan_fb *fb;
-    vx_plan_fb fb_store;
+    /* the planner's feedback on this set (storage/plan.h): the one part
+     * the searches holding a set write (atomics; zeroed at birth) */
+    vx_plan_fb fb;
 } vx_match;
 
 /* A filter's identity in the cache: its canonical text (borrowed) and a

@@ -52,6 +52,14 @@ static int search_plain(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
     return s->m->exact(s->self, q, &acc, 1, top, err);
 }
 
+/* The planner's feedback of a match set: a set is shared and read-only
+ * for the searches holding it except this part, whose atomics they add to
+ * (the set lives on the heap, so writing through it is sound). */
+static vx_plan_fb *match_fb(const vx_match *m)
+{
+    return (vx_plan_fb *)&m->fb;
+}
+
 int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
                      vex_topk *top, vx_src_stats *st, vex_err *err)
 {
@@ -61,7 +69,7 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
     uint64_t rows = s->m->refs(s->self), m = VX_PLAN_MATCHES_UNKNOWN;
     vex_hit post_stack[POST_STACK], *more = NULL;
     vx_plan plan;
-    size_t n = 0, ef;
+    size_t n = 0, ef, bound;
     unsigned walk_cost;
     int rc = VEX_OK;
 
@@ -97,14 +105,22 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
             goto out;
     }
     ef = q->ef ? q->ef : q->ef_default;
+    if (ef < q->k)
+        ef = q->k;
+    /* the widest beam a filtered walk may take (its widening's bound) */
+    bound = q->filter_max_ef ? q->filter_max_ef : VX_FILTER_EF_GROWTH * ef;
+    if (bound > VEX_MAX_K)
+        bound = VEX_MAX_K;
     walk_cost = s->m == &vx_dann_segment_source ? VX_PLAN_WALK_COST_DISK
                                                 : VX_PLAN_WALK_COST;
     plan = vx_plan_choose(rows, m, acc.indexed > 0 && s->m->has_graph(s->self),
                           q->k, ef, walk_cost, VEX_MAX_K);
-    st->ef = ef > q->k ? ef : q->k;
+    if (plan.width > bound)
+        plan.width = bound;
+    st->ef = ef;
     st->walk_cost = walk_cost;
     if (plan.kind == VX_PLAN_GRAPH && match &&
-        vx_plan_walk_costs_more(match->fb, m, plan.width)) {
+        vx_plan_walk_costs_more(match_fb(match), m, plan.width)) {
         plan.kind = VX_PLAN_SCAN; /* this filter's walks cost more here */
         st->by_feedback = 1;
     }
@@ -114,19 +130,12 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
         rc = exact_found(s, q, &acc, top, &st->found, err);
         break;
     case VX_PLAN_GRAPH: {
-        /* a beam wide enough that about ef of it matches; the walk's
-         * widening on too few matches keeps its bound (16 x ef or the
-         * caller's filter_max_ef) */
+        /* a beam wide enough that about ef of it matches (within the
+         * bound, which the walk's widening on too few matches keeps) */
         vx_src_query wide = *q;
         vx_work wk = {0, 0, 0};
-        size_t bound = q->filter_max_ef ? q->filter_max_ef
-                                        : 16 * (size_t)(ef > q->k ? ef : q->k);
-        if (bound > VEX_MAX_K)
-            bound = VEX_MAX_K;
-        if (plan.width > bound)
-            plan.width = bound;
         st->width = plan.width;
-        if (plan.width > (ef > q->k ? ef : q->k)) {
+        if (plan.width > ef) {
             wide.ef = (unsigned)plan.width;
             wide.filter_max_ef = (unsigned)bound;
         }
@@ -140,7 +149,8 @@ int vx_source_search(const vx_source *s, const vx_src_query *q, vex_hit *tmp,
         if (rc != VEX_OK)
             break;
         if (match)
-            vx_plan_fb_add(match->fb, wk.distances, plan.width, n < plan.want);
+            vx_plan_fb_add(match_fb(match), wk.distances, plan.width,
+                           n < plan.want);
         if (n >= plan.want) {
             push_hits(s, tmp, n, NULL, top);
             st->found = n;

@@ -223,7 +223,6 @@ int vx_vseg_match(vseg *v, const vx_mkey *key, const vmf_filter *f,
         if (m) {
             m->bits = b;
             m->count = n;
-            m->fb = &m->fb_store;
         } else {
             vx_mem_free(v->mem, b);
         }
