@@ -136,6 +136,21 @@ part_catalog() {
     has err '--diskann-alpha "3" is not a number in 1..2'
     run 2 create "$DB" "bad/name" --dim 4 --metric l2
     has err 'collection name "bad/name"'
+    # a create the library refuses makes no database: a new one is built
+    # under a temporary name and renamed when its collection exists
+    run 2 create "$WORK/new.db" x --dim 4 --metric ip --diskann-min-rows 10
+    has err "DiskANN segments hold float32 vectors"
+    run 2 create "$WORK/new.db" "bad/name" --dim 4 --metric l2
+    has err 'collection name "bad/name"'
+    left=$(ls -d "$WORK"/new.db* 2> /dev/null)
+    [ -z "$left" ] || fail "a refused create left $left behind"
+    run 1 create "$WORK/no/such/dir/db" x --dim 4 --metric l2
+    has err "cannot create $WORK/no/such/dir/db"
+    run 0 create "$WORK/new.db" x --dim 4 --metric l2
+    left=$(ls -d "$WORK"/new.db* 2> /dev/null)
+    [ "$left" = "$WORK/new.db" ] || fail "create left $left"
+    run 0 collections "$WORK/new.db"
+    has out "x                         4 f32  l2"
     run 0 stats "$DB" docs
     has out "vectors          4 x f32, metric l2"
     has out "index            flat, quantizer none"

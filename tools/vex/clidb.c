@@ -8,6 +8,7 @@
 #include "clidb.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -28,16 +29,14 @@ int vex_cli_db_open(const char *cmd, const char *path, int mode, vex_db **db)
     if (rc == VEX_OK)
         return VEX_OK;
     if (rc == VEX_NOTFOUND)
-        fprintf(stderr,
-                "vex %s: %s: no such database (vex create DB COLLECTION "
-                "--dim D --metric M creates one)\n",
-                cmd, path);
+        vex_cli_no_db(cmd, path);
     else if (rc == VEX_BUSY)
         fprintf(stderr,
                 "vex %s: %s\n  another process holds the database open for "
                 "writing (its LOCK file); commands that only read (search, "
-                "get, count, stats, export, collections) work beside it, "
-                "writes must wait until it closes\n",
+                "get, count, export, collections, stats, metrics, verify, "
+                "dump, backup) work beside it, writes must wait until it "
+                "closes\n",
                 cmd, *db ? vex_db_errmsg(*db) : vex_errstr(rc));
     else
         fprintf(stderr, "vex %s: %s\n", cmd,
@@ -45,6 +44,27 @@ int vex_cli_db_open(const char *cmd, const char *path, int mode, vex_db **db)
     vex_db_close(*db);
     *db = NULL;
     return rc;
+}
+
+void vex_cli_no_db(const char *cmd, const char *path)
+{
+    fprintf(stderr,
+            "vex %s: %s: no such database (vex create DB COLLECTION "
+            "--dim D --metric M creates one)\n",
+            cmd, path);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int vex_cli_rm_tree(const char *path)
+{
+    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int vex_cli_coll_open(const char *cmd, vex_db *db, const char *db_path,

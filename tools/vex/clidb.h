@@ -24,6 +24,14 @@
  * NULL then). */
 enum { VEX_CLI_READ, VEX_CLI_WRITE, VEX_CLI_CREATE };
 int vex_cli_db_open(const char *cmd, const char *path, int mode, vex_db **db);
+/* The message of a missing database, as vex_cli_db_open prints it, for
+ * commands that do not open it through the library (verify, dump). */
+void vex_cli_no_db(const char *cmd, const char *path);
+
+/* Remove directory `path` and everything in it, without following
+ * symbolic links. Only for a directory this process made itself (a
+ * database a failed command created); 0 or -1 with errno. */
+int vex_cli_rm_tree(const char *path);
 
 /* Open a collection; a missing one names `vex collections` and
  * `vex create`. */

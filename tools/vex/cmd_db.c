@@ -4,14 +4,60 @@
  * COLLECTION` (creating the database too when it does not exist), `vex
  * drop DB COLLECTION` and `vex collections DB` (each collection's
  * configuration and rows, read-only).
+ *
+ * A new database is made in a fresh directory beside DB (DB.creating-XXXXXX)
+ * and renamed to DB only once its collection exists, so a create the
+ * library refuses (a configuration it rejects, a name it does not allow)
+ * or a crash leaves no empty database at DB. Rejected: removing DB's
+ * files after a failure, which would need to know the library's layout
+ * and could race with another process that opened the new database.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "clidb.h"
 #include "vexdb.h"
+
+/* Rename the new database tmp to path, which must not exist by then (a
+ * directory someone made meanwhile is not replaced), and make the rename
+ * durable. 0; -1 (with a message) when tmp was not renamed; 1 (with a
+ * message) when it was but the rename may not survive a crash. */
+static int put_in_place(const char *tmp, const char *path)
+{
+    char parent[4096];
+    struct stat st;
+    int fd;
+    if (stat(path, &st) == 0 || errno != ENOENT) {
+        fprintf(stderr,
+                "vex create: %s appeared while the database was created; "
+                "nothing was changed there\n",
+                path);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "vex create: renaming %s to %s: %s\n", tmp, path,
+                strerror(errno));
+        return -1;
+    }
+    snprintf(parent, sizeof parent, "%s", path);
+    fd = open(dirname(parent), O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || fsync(fd) != 0) {
+        fprintf(stderr, "vex create: syncing the directory of %s: %s\n", path,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    close(fd);
+    return 0;
+}
 
 static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                       int n_pos)
@@ -36,7 +82,10 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     vex_schema_field *fields = NULL;
     char *storage = NULL;
     vex_db *db = NULL;
-    int rc, status = VEX_EXIT_USAGE;
+    struct stat st;
+    char tmp[4096];
+    mode_t mask;
+    int rc, status = VEX_EXIT_USAGE, made_tmp = 0;
     (void)n_pos;
     vex_collection_config_init(&cfg);
     cfg.dim = (uint32_t)vals[vex_args_index(cmd, "dim")].u;
@@ -147,7 +196,31 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     cfg.schema_fields = fields;
     cfg.schema_closed = closed ? 1u : 0u;
     status = VEX_EXIT_FAIL;
-    if (vex_cli_db_open("create", pos[0], VEX_CLI_CREATE, &db) != VEX_OK)
+    if (stat(pos[0], &st) != 0 && errno == ENOENT) {
+        /* a new database: made under a temporary name (file header) */
+        if (snprintf(tmp, sizeof tmp, "%s.creating-XXXXXX", pos[0]) >=
+            (int)sizeof tmp) {
+            fprintf(stderr, "vex create: %s: path too long\n", pos[0]);
+            goto out;
+        }
+        if (mkdtemp(tmp) == NULL) {
+            fprintf(stderr, "vex create: cannot create %s: %s\n", pos[0],
+                    strerror(errno));
+            goto out;
+        }
+        made_tmp = 1;
+        /* mkdtemp makes it 0700; a database directory gets the mode
+         * mkdir(2) would give it (no library thread runs yet, so reading
+         * the umask by setting it is safe) */
+        mask = umask(0);
+        umask(mask);
+        if (chmod(tmp, 0777 & ~mask) != 0) {
+            fprintf(stderr, "vex create: %s: %s\n", tmp, strerror(errno));
+            goto out;
+        }
+    }
+    if (vex_cli_db_open("create", made_tmp ? tmp : pos[0], VEX_CLI_CREATE,
+                        &db) != VEX_OK)
         goto out;
     rc = vex_collection_create(db, pos[1], &cfg, NULL);
     if (rc != VEX_OK) {
@@ -156,12 +229,28 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
             status = VEX_EXIT_USAGE;
         goto out;
     }
+    rc = vex_db_close(db);
+    db = NULL;
+    if (rc != VEX_OK) {
+        fprintf(stderr, "vex create: closing %s failed: %s\n", pos[0],
+                vex_errstr(rc));
+        goto out;
+    }
+    if (made_tmp) {
+        rc = put_in_place(tmp, pos[0]);
+        if (rc < 0)
+            goto out;
+        made_tmp = 0;
+        if (rc > 0)
+            goto out;
+    }
     status = VEX_EXIT_OK;
 out:
-    if (db && vex_db_close(db) != VEX_OK && status == VEX_EXIT_OK) {
-        fprintf(stderr, "vex create: closing %s failed\n", pos[0]);
-        status = VEX_EXIT_FAIL;
-    }
+    if (db)
+        vex_db_close(db);
+    if (made_tmp && vex_cli_rm_tree(tmp) != 0)
+        fprintf(stderr, "vex create: cannot remove %s: %s\n", tmp,
+                strerror(errno));
     free(fields);
     free(storage);
     return status;
