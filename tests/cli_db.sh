@@ -484,17 +484,20 @@ part_errors() {
     run 2 search "$DB" docs --vector 1,2,3,nan
     has err "element 4"
     # missing database and collection
-    for cmd in count stats collections export; do
-        if [ $cmd = stats ] || [ $cmd = collections ]; then
-            run 1 $cmd "$WORK/nodb"
-        else
-            run 1 $cmd "$WORK/nodb" docs
-        fi
-        has err "no such database (vex create DB COLLECTION"
+    # every command that takes a database says which command makes one
+    for args in "count docs" "stats" "collections" "export docs" \
+        "import docs docs.csv" "get docs 1" "delete docs 1" \
+        "search docs --vector 1,1,1,1" "flush docs" "compact docs" \
+        "drop docs" "metrics" "verify" "dump" "backup $WORK/nodb.copy"; do
+        # shellcheck disable=SC2086 # ARGS split on purpose
+        set -- $args
+        cmd=$1
+        shift
+        run 1 "$cmd" "$WORK/nodb" "$@"
+        has err "vex $cmd: $WORK/nodb: no such database (vex create DB COLLECTION --dim D --metric M creates one)"
     done
-    run 1 import "$WORK/nodb" docs docs.csv
-    has err "no such database (vex create"
     [ ! -e "$WORK/nodb" ] || fail "a command other than create made a database"
+    [ ! -e "$WORK/nodb.copy" ] || fail "a failed backup made its destination"
     run 1 search "$DB" nosuch --vector 1,1,1,1
     has err 'has no collection "nosuch" (vex collections'
     run 1 get "$DB" nosuch 1

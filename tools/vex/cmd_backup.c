@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "clidb.h"
 #include "vexdb.h"
 
 typedef struct prog {
@@ -40,22 +41,14 @@ static int run_backup(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                       int n_pos)
 {
     prog pr;
-    vex_db_options o;
     vex_backup_options bo;
     vex_backup_report r;
     vex_db *db = NULL;
     double t0 = vex_cli_now();
     int json = vals[vex_args_index(cmd, "json")].given, rc;
     (void)n_pos;
-    vex_db_options_init(&o);
-    o.read_only = 1;
-    rc = vex_db_open(pos[0], &o, &db);
-    if (rc != VEX_OK) {
-        fprintf(stderr, "vex backup: %s\n",
-                db ? vex_db_errmsg(db) : vex_errstr(rc));
-        vex_db_close(db);
+    if (vex_cli_db_open("backup", pos[0], VEX_CLI_READ, &db) != VEX_OK)
         return VEX_EXIT_FAIL;
-    }
     vex_backup_options_init(&bo);
     bo.hard_link = vals[vex_args_index(cmd, "hard-link")].given;
     bo.verify = !vals[vex_args_index(cmd, "no-verify")].given;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "clidb.h"
 #include "vexdb.h"
 
 static int print_line(void *ctx, const char *line)
@@ -107,7 +108,7 @@ static int run_dump(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     if (stat(pos[0], &st) != 0 || !S_ISDIR(st.st_mode)) {
         if (n_pos == 1 && stat(pos[0], &st) == 0) /* a file alone */
             return dump_one(pos[0], pos[0], &o);
-        fprintf(stderr, "vex dump: %s: no such database directory\n", pos[0]);
+        vex_cli_no_db("dump", pos[0]);
         return VEX_EXIT_FAIL;
     }
     if (n_pos == 1)

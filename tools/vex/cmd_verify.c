@@ -7,11 +7,14 @@
  * open. Exit 0 when nothing is damaged (warnings allowed), 1 on damage or
  * when the database cannot be read, 2 for a bad command line.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "clidb.h"
 #include "vexdb.h"
 
 typedef struct vctx {
@@ -68,7 +71,12 @@ static int run_verify(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     vex_verify_options o;
     vex_verify_report r;
     vctx v;
+    struct stat st;
     int rc;
+    if (stat(pos[0], &st) != 0 && errno == ENOENT) {
+        vex_cli_no_db("verify", pos[0]);
+        return VEX_EXIT_FAIL;
+    }
     memset(&v, 0, sizeof v);
     v.json = vals[vex_args_index(cmd, "json")].given;
     v.quiet = vals[vex_args_index(cmd, "quiet")].given;
