@@ -44,6 +44,12 @@ run 0 gen --n 1500 --dim 16 --queries 5 --seed 11 --out s
 awk 'BEGIN { print "row\tcat"; for (i = 0; i < 1500; i++) print i "\t" i % 7 }' >m.tsv
 run 0 bench --base s_base.fvecs --queries s_query.fvecs --metric l2 --index hnsw \
   --meta m.tsv --filter "cat = 3" --db db
+# a typo in the filter is found before anything is loaded, and the --db
+# directory the run made is removed again
+run 2 bench --base s_base.fvecs --queries s_query.fvecs --metric l2 --index hnsw \
+  --meta m.tsv --filter "cat == 3" --db typo
+expect err "hint: write = instead of =="
+[ ! -e typo ] || fail "a bench with a bad filter left its database behind"
 C=collections/bench
 SEG=$(cd db/$C && ls seg-*.vseg | head -n 1)
 MAN=$(cd db/$C && ls MANIFEST-* | head -n 1)

@@ -7,6 +7,9 @@
  * temporary one that is removed afterwards), flushed into one segment
  * (the index is built there, timed), and searched one query at a time on
  * one thread with the filter in vex_search_params.where, for each --ef.
+ * The filter is compiled before anything is inserted, so a typo costs no
+ * load; a --db directory this run created is removed when the run fails,
+ * so a failure leaves no half-built database.
  *
  * Metadata: the TSV's first line names the columns; row i (after the
  * header) belongs to base vector i. A column is int64 when every value
@@ -26,9 +29,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "clidb.h"
 #include "readers.h"
 #include "vexdb.h"
 
@@ -235,10 +240,9 @@ static int accept_id(uint64_t id, void *ctx)
 
 static void rm_rf(const char *p)
 {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "vex bench: cannot remove %s\n", p);
+    if (vex_cli_rm_tree(p) != 0)
+        fprintf(stderr, "vex bench: cannot remove %s: %s\n", p,
+                strerror(errno));
 }
 
 int vex_bench_filter(const vex_bench_filter_args *a)
@@ -289,7 +293,10 @@ int vex_bench_filter(const vex_bench_filter_args *a)
 
     /* ---- the collection ---- */
     if (a->db_path) {
+        struct stat st;
         snprintf(tmpdir, sizeof tmpdir, "%s", a->db_path);
+        /* removed again when this run fails (it made the directory) */
+        made_tmp = stat(tmpdir, &st) != 0 && errno == ENOENT;
     } else {
         snprintf(tmpdir, sizeof tmpdir, "/tmp/vex_bench_XXXXXX");
         if (mkdtemp(tmpdir) == NULL) {
@@ -319,6 +326,10 @@ int vex_bench_filter(const vex_bench_filter_args *a)
     cfg.hnsw_seed = a->seed;
     if (vex_collection_create(db, "bench", &cfg, &c) != VEX_OK) {
         fprintf(stderr, "vex bench: %s\n", vex_db_errmsg(db));
+        goto out;
+    }
+    if (vex_cli_filter("bench --filter", c, a->filter, 0, &f) != VEX_OK) {
+        status = VEX_EXIT_USAGE;
         goto out;
     }
     if (vex_meta_create(NULL, &m) != VEX_OK ||
@@ -360,12 +371,7 @@ int vex_bench_filter(const vex_bench_filter_args *a)
     }
     build_s = vex_cli_now() - t0;
 
-    /* ---- the filter and the exact truth ---- */
-    if (vex_filter_parse(c, a->filter, &f) != VEX_OK) {
-        fprintf(stderr, "vex bench: --filter: %s\n", vex_collection_errmsg(c));
-        status = VEX_EXIT_USAGE;
-        goto out;
-    }
+    /* ---- the exact truth ---- */
     ms.n = base.n;
     ms.bit = calloc((size_t)base.n, 1);
     truth = malloc((size_t)nq * a->k * sizeof *truth);
@@ -462,6 +468,8 @@ int vex_bench_filter(const vex_bench_filter_args *a)
         }
     }
     status = VEX_EXIT_OK;
+    if (a->db_path)
+        made_tmp = 0; /* kept: the database the user asked for */
 out:
     vex_filter_free(f);
     vex_batch_free(b);
