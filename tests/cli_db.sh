@@ -3,7 +3,9 @@
 # cli_db.sh - the vex tool's database commands end to end, run by ctest
 # one part at a time:
 #   sh cli_db.sh VEX WORKDIR PART
-# PART is catalog, import, roundtrip, records, errors or concurrent. Every
+# PART is catalog, import, roundtrip, records, errors, concurrent, text,
+# terminal (progress on a terminal, none elsewhere) or backup (backups
+# while a writer writes). Every
 # run checks the exit status; every failing run must also print a message
 # on stderr (errors are never silent) and, for usage errors, nothing on
 # stdout. Data is made here (printf, vex gen with fixed seeds).
@@ -280,6 +282,23 @@ part_import() {
     count_is vecs 505
     run 2 import "$DB" vecs data.parquet
     has err "unknown file type"
+    # .bvecs: each byte a component; --json summaries; with stderr not a
+    # terminal, a successful import prints nothing there (no progress)
+    printf '\004\000\000\000\000\001\002\377\004\000\000\000\003\004\005\006' > b.bvecs
+    run 0 create "$DB" bytes --dim 4 --metric l2
+    run 0 import --start-id 7 --json "$DB" bytes b.bvecs
+    has out '{"file":"b.bvecs","imported":2,"skipped":0}'
+    [ ! -s err ] || fail "import wrote to stderr, which is not a terminal: $(cat err)"
+    run 0 get --json "$DB" bytes 7 8
+    has out '{"id":7,"vector":[0,1,2,255]}'
+    has out '{"id":8,"vector":[3,4,5,6]}'
+    printf '\004\000\000\000\001\002' > cut.bvecs
+    run 1 import --start-id 9 "$DB" bytes cut.bvecs
+    has err "cut.bvecs: truncated"
+    count_is bytes 2
+    # (20 and 21 are in the collection by now: bad records too)
+    run 0 import --skip-bad --json "$DB" docs bad.csv
+    has out '{"file":"bad.csv","imported":0,"skipped":3}'
 }
 
 part_roundtrip() {
@@ -658,8 +677,99 @@ part_text() {
     has err 'unknown --text "snowball"'
 }
 
+part_terminal() {
+    # Progress is drawn only when stderr is a terminal: script(1) gives the
+    # command one. The write meter's first report comes after the first
+    # chunk of 65,536 records, so with more records than that it shows a
+    # count, a rate and an ETA.
+    if ! script -qec true /dev/null > /dev/null 2>&1; then
+        echo "cli_db terminal: skipped (no util-linux script)"
+        exit 0
+    fi
+    run 0 create "$DB" vecs --dim 2 --metric l2 --index flat
+    run 0 gen --n 140000 --dim 2 --queries 1 --seed 7 --out g
+    script -qec "'$VEX' import --start-id 0 '$DB' vecs g_base.fvecs" /dev/null \
+        > tty.out 2>&1 || fail "import on a terminal: $(cat tty.out)"
+    has tty.out "writing 65536/140000 records  46%"
+    has tty.out "/s  ETA "
+    has tty.out "building the index of vecs..."
+    has tty.out "g_base.fvecs: 140000 records inserted"
+    script -qec "'$VEX' export '$DB' vecs --out e.jsonl" /dev/null \
+        > tty.out 2>&1 || fail "export on a terminal: $(cat tty.out)"
+    has tty.out "exporting "
+    has tty.out " records "
+    script -qec "'$VEX' backup '$DB' copy" /dev/null > tty.out 2>&1 ||
+        fail "backup on a terminal: $(cat tty.out)"
+    has tty.out "backup of $DB in copy"
+    # the same commands with stderr a file: nothing there
+    run 0 export "$DB" vecs --out e2.jsonl
+    hasnt err "exporting"
+    run 0 create "$DB" v2 --dim 2 --metric l2 --index flat
+    run 0 import --start-id 0 "$DB" v2 g_base.fvecs
+    [ ! -s err ] || fail "import drew on a stderr that is not a terminal: $(cat err)"
+}
+
+part_backup() {
+    # vex backup while another process keeps writing: a writer imports one
+    # 20-record file after another (each file one atomic commit, flushed
+    # to a segment when the import closes), and backups are taken all the
+    # while. Every copy must verify, open, and hold whole files only, ids
+    # 0..n-1, never fewer than the copy before.
+    run 0 create "$DB" docs --dim 4 --metric l2 --index flat
+    awk 'BEGIN { for (f = 0; f < 80; f++) {
+        fn = sprintf("w%02d.jsonl", f)
+        for (i = 0; i < 20; i++) {
+            id = f * 20 + i
+            printf "{\"id\":%d,\"vector\":[%d,1,2,3],\"f\":%d}\n", id, id, f > fn
+        }
+        close(fn) } }'
+    : > writer.err
+    (
+        for f in w*.jsonl; do
+            "$VEX" import "$DB" docs "$f" > /dev/null 2>> writer.err ||
+                echo "import of $f failed" >> writer.err
+        done
+        : > writer.done
+    ) &
+    writer=$!
+    n=0
+    last=0
+    during=0
+    while :; do
+        done_before=0
+        [ -e writer.done ] && done_before=1
+        n=$((n + 1))
+        run 0 backup "$DB" "b$n"
+        run 0 verify "b$n"
+        has out "ok: 1 collections"
+        run 0 count "b$n" docs
+        c=$(cat out)
+        [ $((c % 20)) -eq 0 ] || fail "backup $n holds $c rows: part of a file"
+        [ "$c" -ge "$last" ] || fail "backup $n holds $c rows, the one before $last"
+        if [ "$c" -gt 0 ]; then
+            run 0 get "b$n" docs 0 $((c - 1))
+            count_in=$(grep -c '^id ' out)
+            [ "$count_in" -eq 2 ] || fail "backup $n lacks id 0 or $((c - 1))"
+            run 0 count "b$n" docs --where "f >= $((c / 20))"
+            [ "$(cat out)" = 0 ] || fail "backup $n holds records of later files"
+        fi
+        if [ "$c" -gt 0 ] && [ "$c" -lt 1600 ]; then during=$((during + 1)); fi
+        last=$c
+        rm -rf "b$n"
+        [ $done_before -eq 0 ] || break
+        [ $n -lt 200 ] || fail "the writer did not finish"
+    done
+    wait "$writer"
+    writer=""
+    [ ! -s writer.err ] || fail "the writer failed: $(cat writer.err)"
+    [ "$during" -gt 0 ] || fail "no backup was taken while the writer wrote"
+    [ "$last" -eq 1600 ] || fail "the last backup, after the writer, holds $last rows"
+    count_is docs 1600
+    echo "cli_db backup: $n backups, $during while the writer wrote"
+}
+
 case "$PART" in
-catalog | import | roundtrip | records | errors | concurrent | text) part_$PART ;;
+catalog | import | roundtrip | records | errors | concurrent | text | terminal | backup) part_$PART ;;
 *) fail "unknown part $PART" ;;
 esac
 cd / && rm -rf "$WORK"
