@@ -449,6 +449,11 @@ part_records() {
     has out '{"collection":"vecs","rows":3950,"segments":1,"disk_bytes":'
     run 0 stats --segments "$DB" vecs
     has out "deleted rows     0"
+    # sizes for people, with the exact byte count beside the total
+    grep -Eq '^  segments +1, 3950 rows, [0-9]+\.[0-9] (KiB|MiB)$' out ||
+        fail "stats: segment size not in KiB or MiB: $(cat out)"
+    grep -Eq '^  on disk +[0-9]+\.[0-9] (KiB|MiB) \([0-9]+ bytes\)$' out ||
+        fail "stats: on-disk size not in KiB or MiB: $(cat out)"
     has out "hnsw  3950 rows, 3950 live"
     run 0 search "$DB" vecs --queries g_query.fvecs --k 1 --json
     has out '{"query":4,"hits":[{"id":'
@@ -495,6 +500,10 @@ part_errors() {
     run 0 count "$DB" docs --where "lnag = 'en'"
     has err 'warning: no record has the field "lnag"'
     [ "$(cat out)" = 0 ] || fail "count of an unknown field"
+    run 0 export "$DB" docs --where "lnag = 'en'" --out none.jsonl
+    has err 'vex export: warning: no record has the field "lnag"'
+    run 0 search "$DB" docs --vector 1,1,1,1 --where "lnag = 'en'"
+    has err 'vex search: warning: no record has the field "lnag"'
     # vectors
     run 2 search "$DB" docs --vector 1,2,x,4
     has err 'element 3 is "x", not a finite number'
