@@ -341,6 +341,20 @@ part_roundtrip() {
     run 0 import "$DB" bits2 b1.jsonl
     "$VEX" export "$DB" bits2 > b2.jsonl || fail "export bits2"
     cmp b1.jsonl b2.jsonl || fail "bit vectors differ after the round trip"
+    # searched with queries of 0 and 1 (inline, or a vector file)
+    run 0 search "$DB" bits --vector 1,0,0,0,0,0,0,0,1,0 --k 3
+    has out "  1  id 1            distance 1"
+    has out "  3  id 3            distance 8"
+    run 2 search "$DB" bits --vector 1,0,0,0,0,0,0,0,2,0
+    has err "--vector: element 9 is 2, not 0 or 1 (bits holds bit vectors)"
+    z='\000\000\000\000'
+    o='\000\000\200\077'
+    printf "\012\000\000\000$z$o$o$o$o$o$o$o$o$o" > bq.fvecs
+    run 0 search "$DB" bits --queries bq.fvecs --k 1 --json
+    has out '{"query":0,"hits":[{"id":3,"distance":1}]}'
+    printf "\012\000\000\000$z$o$o$o$o$o$o$o$o$o\012\000\000\000$z$z$z\000\000\000\077$z$z$z$z$z$z" > bq2.fvecs
+    run 1 search "$DB" bits --queries bq2.fvecs
+    has err "bq2.fvecs: vector 1 element 4 is 0.5, not 0 or 1"
     printf '{"id":9,"vector":[1,0,0,0,0,0,0,0,2,1]}\n' > badbit.jsonl
     run 1 import "$DB" bits badbit.jsonl
     has err 'badbit.jsonl:1: field "vector": element 9 is not 0 or 1'

@@ -11,6 +11,8 @@
  * distances, graph nodes, rows scanned, time. The query is
  * one vector given inline (`--vector 0.1,0.2,...`) or the vectors of a
  * file (`--queries FILE`, texmex or .npy, the first `--limit` of them).
+ * A collection of bit vectors takes queries as their elements, each 0 or
+ * 1 (as vex import and vex export write them), packed here.
  * Nothing is written: the database is opened read-only.
  */
 #include <inttypes.h>
@@ -24,6 +26,30 @@
 #include "vexdb.h"
 
 #define EXPLAIN_MAX 256 /* sources explained per query */
+
+/* Pack n query vectors of dim elements, each 0 or 1, into bit vectors
+ * (element i in bit i % 8 of byte i / 8) at out, size bytes each. The
+ * index of the first element that is not 0 or 1 goes to *bad_q, *bad_i
+ * and -1 is returned. */
+static int search_pack_bits(const float *v, uint64_t n, uint32_t dim,
+                            size_t size, unsigned char *out, uint64_t *bad_q,
+                            uint32_t *bad_i)
+{
+    memset(out, 0, (size_t)n * size);
+    for (uint64_t q = 0; q < n; q++) {
+        for (uint32_t i = 0; i < dim; i++) {
+            float x = v[q * dim + i];
+            if (x != 0 && x != 1) {
+                *bad_q = q;
+                *bad_i = i;
+                return -1;
+            }
+            if (x == 1)
+                out[q * size + i / 8] |= (unsigned char)(1u << (i % 8));
+        }
+    }
+    return 0;
+}
 
 static const char *search_plan_name(int plan)
 {
@@ -128,6 +154,9 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     vex_results *res = NULL;
     float *one = NULL;
     const float *queries;
+    unsigned char *packed = NULL;
+    const unsigned char *qdata; /* the queries as the collection takes them */
+    size_t qsize;               /* bytes of one */
     uint64_t nq;
     int rc, status = VEX_EXIT_FAIL;
     (void)n_pos;
@@ -180,13 +209,6 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         vex_cli_coll_open("search", db, pos[0], pos[1], &c) != VEX_OK)
         goto out;
     vex_collection_get_config(c, &cfg);
-    if (cfg.elem != VEX_ELEM_F32) {
-        fprintf(stderr,
-                "vex search: %s holds %s vectors; only float32 "
-                "collections are searched from the command line\n",
-                pos[1], vex_elem_name(cfg.elem));
-        goto out;
-    }
     if (!vec->given && !qf->given) { /* keyword only: one query */
         queries = NULL;
         nq = 1;
@@ -216,6 +238,34 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         queries = qs.data;
         nq = qs.n;
     }
+    qdata = (const unsigned char *)queries;
+    qsize = cfg.dim * sizeof(float);
+    if (queries && cfg.elem == VEX_ELEM_BIT) {
+        uint64_t bq;
+        uint32_t bi;
+        qsize = vex_vector_size(cfg.elem, cfg.dim);
+        packed = malloc((size_t)nq * qsize);
+        if (packed == NULL)
+            goto nomem;
+        if (search_pack_bits(queries, nq, cfg.dim, qsize, packed, &bq, &bi) !=
+            0) {
+            if (vec->given) {
+                fprintf(stderr,
+                        "vex search: --vector: element %u is %g, not 0 or 1 "
+                        "(%s holds bit vectors)\n",
+                        bi + 1, (double)queries[bi], pos[1]);
+                status = VEX_EXIT_USAGE;
+            } else {
+                fprintf(stderr,
+                        "vex search: %s: vector %" PRIu64 " element %u is "
+                        "%g, not 0 or 1 (%s holds bit vectors)\n",
+                        qf->str, bq, bi + 1, (double)queries[bq * cfg.dim + bi],
+                        pos[1]);
+            }
+            goto out;
+        }
+        qdata = packed;
+    }
     if (flt->given &&
         vex_cli_filter("search", c, flt->str, 0, &where) != VEX_OK) {
         status = VEX_EXIT_USAGE;
@@ -230,7 +280,7 @@ static int run_search(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         vex_search_stats st;
         unsigned with =
             (with_meta ? VEX_WITH_META : 0) | (show_text ? VEX_WITH_TEXT : 0);
-        const float *qv = queries ? queries + q * cfg.dim : NULL;
+        const void *qv = qdata ? qdata + q * qsize : NULL;
         const vex_hit *hits;
         size_t n;
         int cut;
@@ -368,6 +418,7 @@ out:
     vex_results_free(res);
     free(ex);
     free(one);
+    free(packed);
     vexio_vectors_free(&qs);
     vex_filter_free(where);
     if (db && vex_db_close(db) != VEX_OK)
@@ -377,7 +428,8 @@ out:
 
 static const vex_opt search_opts[] = {
     {"vector", VEX_OPT_STRING, "X,Y,...", 0, 0, 0,
-     "the query: the collection's dimension of comma-separated numbers"},
+     "the query: the collection's dimension of comma-separated numbers "
+     "(0 or 1 each for bit vectors)"},
     {"queries", VEX_OPT_STRING, "FILE", 0, 0, 0,
      "search for every vector of FILE (.fvecs, .bvecs, .npy)"},
     {"limit", VEX_OPT_UINT, "N", 0, 0, UINT64_MAX,
