@@ -638,6 +638,15 @@ part_concurrent() {
     run 0 get "$DB" docs 1
     run 0 collections "$DB"
     run 0 export "$DB" docs --out beside.jsonl
+    run 0 metrics "$DB" docs
+    has out 'collection="docs"} 5'
+    run 0 verify "$DB"
+    has out "ok: 1 collections"
+    run 0 dump "$DB"
+    has out "== VEXDB"
+    run 0 backup "$DB" "$WORK/copy"
+    run 0 count "$WORK/copy" docs
+    [ "$(cat out)" = 5 ] || fail "the backup beside the writer holds $(cat out) rows"
     run 1 create "$DB" other --dim 4 --metric l2
     has err "another process holds the database open for writing"
     run 1 delete "$DB" docs 1
