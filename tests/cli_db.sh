@@ -730,6 +730,14 @@ part_terminal() {
         > tty.out 2>&1 || fail "export on a terminal: $(cat tty.out)"
     has tty.out "exporting "
     has tty.out " records "
+    # flush and compact report no progress (the library has no hook for
+    # it): a terminal is told what runs
+    script -qec "'$VEX' compact '$DB' vecs" /dev/null > tty.out 2>&1 ||
+        fail "compact on a terminal: $(cat tty.out)"
+    has tty.out "compacting vecs: 0 rows in memory, 140000 in 1 segment..."
+    has tty.out "vecs: 140000 rows in 1 segment"
+    run 0 compact "$DB" vecs
+    [ ! -s err ] || fail "compact wrote to a stderr that is not a terminal: $(cat err)"
     script -qec "'$VEX' backup '$DB' copy" /dev/null > tty.out 2>&1 ||
         fail "backup on a terminal: $(cat tty.out)"
     has tty.out "backup of $DB in copy"

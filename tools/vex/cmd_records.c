@@ -322,7 +322,7 @@ static int maintain(const char *cmd, char **pos, int n_pos, int compact,
                     int json)
 {
     vex_db *db = NULL;
-    int status = VEX_EXIT_OK;
+    int status = VEX_EXIT_OK, rc, tty = vex_cli_progress_enabled();
     if (vex_cli_db_open(cmd, pos[0], VEX_CLI_WRITE, &db) != VEX_OK)
         return VEX_EXIT_FAIL;
     for (int i = 1; i < n_pos; i++) {
@@ -334,7 +334,25 @@ static int maintain(const char *cmd, char **pos, int n_pos, int compact,
             status = VEX_EXIT_FAIL;
             continue;
         }
-        if (vex_flush(c) != VEX_OK || (compact && vex_compact(c) != VEX_OK)) {
+        /* the library reports no progress of a flush or compaction (no
+         * callback in vexdb.h), so a terminal is told what runs, with the
+         * rows and segments it works on, and the line is cleared after */
+        vex_stats_init(&st);
+        if (tty && vex_stats_get(c, &st) == VEX_OK) {
+            fprintf(stderr,
+                    "%s %s: %" PRIu64 " rows in memory, %" PRIu64
+                    " in %u segment%s...",
+                    compact ? "compacting" : "flushing", pos[i],
+                    st.memtable_rows, st.segment_rows, st.segments,
+                    st.segments == 1 ? "" : "s");
+            fflush(stderr);
+        }
+        rc = vex_flush(c);
+        if (rc == VEX_OK && compact)
+            rc = vex_compact(c);
+        if (tty)
+            fprintf(stderr, "\r\033[K");
+        if (rc != VEX_OK) {
             fprintf(stderr, "vex %s: %s: %s\n", cmd, pos[i],
                     vex_collection_errmsg(c));
             status = VEX_EXIT_FAIL;
