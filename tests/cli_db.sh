@@ -153,6 +153,9 @@ part_catalog() {
     [ "$left" = "$WORK/new.db" ] || fail "create left $left"
     run 0 collections "$WORK/new.db"
     has out "x                         4 f32  l2"
+    run 0 create "$WORK/slash.db/" x --dim 4 --metric l2
+    run 0 collections "$WORK/slash.db"
+    has out "x                         4 f32  l2"
     run 0 stats "$DB" docs
     has out "vectors          4 x f32, metric l2"
     has out "index            flat, quantizer none"

@@ -83,7 +83,7 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     char *storage = NULL;
     vex_db *db = NULL;
     struct stat st;
-    char tmp[4096];
+    char tmp[4096], path[4096];
     mode_t mask;
     int rc, status = VEX_EXIT_USAGE, made_tmp = 0;
     (void)n_pos;
@@ -197,12 +197,19 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     cfg.schema_closed = closed ? 1u : 0u;
     status = VEX_EXIT_FAIL;
     if (stat(pos[0], &st) != 0 && errno == ENOENT) {
-        /* a new database: made under a temporary name (file header) */
-        if (snprintf(tmp, sizeof tmp, "%s.creating-XXXXXX", pos[0]) >=
-            (int)sizeof tmp) {
+        /* a new database: made under a temporary name (file header),
+         * beside DB with its trailing slashes dropped ("new.db/") */
+        size_t len = strlen(pos[0]);
+        while (len > 1 && pos[0][len - 1] == '/')
+            len--;
+        if (len >= sizeof path ||
+            snprintf(tmp, sizeof tmp, "%.*s.creating-XXXXXX", (int)len,
+                     pos[0]) >= (int)sizeof tmp) {
             fprintf(stderr, "vex create: %s: path too long\n", pos[0]);
             goto out;
         }
+        memcpy(path, pos[0], len);
+        path[len] = '\0';
         if (mkdtemp(tmp) == NULL) {
             fprintf(stderr, "vex create: cannot create %s: %s\n", pos[0],
                     strerror(errno));
@@ -237,7 +244,7 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         goto out;
     }
     if (made_tmp) {
-        rc = put_in_place(tmp, pos[0]);
+        rc = put_in_place(tmp, path);
         if (rc < 0)
             goto out;
         made_tmp = 0;
