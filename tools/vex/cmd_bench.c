@@ -762,7 +762,9 @@ static const vex_opt bench_opts[] = {
      "int64 columns X also get X_mod100 and X_mod1000"},
     {"db", VEX_OPT_STRING, "DIR", 0, 0, 0,
      "with --filter: build the collection in this new database directory "
-     "(default: a temporary one, removed afterwards)"},
+     "(default: a temporary one, removed afterwards); a benchmark's "
+     "collection (named bench, ids = row numbers, derived columns): load "
+     "your own records with vex create and vex import"},
 };
 
 const vex_cmd vex_cmd_bench = {
