@@ -2,15 +2,14 @@
 /*
  * main.c - entry point of the vex command-line tool: finds the command,
  * parses its options (args.c) and runs it; `vex --help`, `vex help CMD`,
- * `vex CMD --help` and `vex --version`; shared helpers of cli.h. Results go
+ * `vex CMD --help` and `vex --version`; the index-building helpers of
+ * cli.h (the others are in cliutil.c). Results go
  * to stdout, messages to stderr; exit 0 on success, 1 when the work failed,
  * 2 for a bad command line. The tool uses only the public API (vexdb.h).
  */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "vexdb.h"
@@ -40,55 +39,6 @@ static const vex_cmd *const commands[] = {
 };
 /* clang-format on */
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
-
-double vex_cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-int vex_cli_progress_enabled(void)
-{
-    return isatty(STDERR_FILENO);
-}
-
-void vex_cli_progress(int enabled, const char *what, uint64_t i, uint64_t n,
-                      int done)
-{
-    if (!enabled)
-        return;
-    if (done)
-        fprintf(stderr, "\r\033[K");
-    else
-        fprintf(stderr, "\r%s %3u%%", what, (unsigned)(n ? i * 100 / n : 100));
-    fflush(stderr);
-}
-
-unsigned vex_cli_online_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        n = 1;
-    if (n > VEX_MAX_THREADS)
-        n = VEX_MAX_THREADS;
-    return (unsigned)n;
-}
-
-void vex_cli_json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
 
 int vex_cli_build_flat(const char *cmd, const float *data, uint64_t n,
                        uint32_t dim, vex_metric metric, uint32_t n_threads,
