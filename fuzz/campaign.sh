@@ -26,7 +26,7 @@ while getopts t:b:w: o; do
   esac
 done
 shift $((OPTIND - 1))
-targets=${*:-"readers csv json dump index index_mutate quant diskann segment manifest wal db_log logrec meta_decode meta_columns filter postings ops"}
+targets=${*:-"readers csv json import dump index index_mutate quant diskann segment manifest wal db_log logrec meta_decode meta_columns filter postings ops"}
 [ -n "$work" ] || work=$(mktemp -d /tmp/vex-fuzz-XXXXXX)
 mkdir -p "$work"
 command -v clang >/dev/null || { echo "campaign.sh: clang is needed (libFuzzer)" >&2; exit 2; }

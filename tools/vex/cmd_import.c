@@ -13,6 +13,8 @@
  * with a message naming the file, line and field; with --skip-bad the bad
  * records are reported, counted and left out, and the rest is written.
  * Files before a failing one stay imported (the summary says which).
+ * vex_import_check (import.h) runs the parsing and checking alone,
+ * writing nothing, for the fuzz target fuzz/fuzz_import.c.
  *
  * The write goes in chunks of WRITE_CHUNK records (for the progress
  * meter); the library checks each chunk before writing any of it, and
@@ -45,6 +47,7 @@
 
 #include "cli.h"
 #include "clidb.h"
+#include "import.h"
 #include "readers.h"
 #include "textio.h"
 #include "vexdb.h"
@@ -1431,6 +1434,42 @@ static int import_file(imp *m, fkind kind, const char *ids_path,
     status = 0;
 out:
     free(buf);
+    recset_free(&rs);
+    return status;
+}
+
+int vex_import_check(vex_collection *c, const char *name, const char *data,
+                     size_t len, const vex_import_check_options *o,
+                     uint64_t *n_good, uint64_t *n_bad)
+{
+    imp m;
+    recset rs;
+    int status = -1;
+    memset(&m, 0, sizeof m);
+    memset(&rs, 0, sizeof rs);
+    m.file = name;
+    m.c = c;
+    m.upsert = o->upsert;
+    m.skip_bad = o->skip_bad;
+    m.have_start = o->have_start;
+    m.next_id = o->start_id;
+    vex_collection_get_config(c, &m.cfg);
+    rs.vsize = vex_vector_size(m.cfg.elem, m.cfg.dim);
+    m.tmp = malloc(m.cfg.dim * sizeof *m.tmp);
+    if (m.tmp == NULL || vexio_jdoc_create(&m.jdoc) != VEX_OK) {
+        fprintf(stderr, "vex import: out of memory\n");
+        goto out;
+    }
+    if ((o->jsonl ? parse_jsonl(&m, data, len, &rs)
+                  : parse_csv(&m, data, len, &rs)) != 0 ||
+        check_ids(&m, &rs, 0) != 0)
+        goto out;
+    *n_good = rs.n;
+    *n_bad = m.skipped;
+    status = 0;
+out:
+    vexio_jdoc_free(m.jdoc);
+    free(m.tmp);
     recset_free(&rs);
     return status;
 }
