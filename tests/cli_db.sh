@@ -153,6 +153,13 @@ part_catalog() {
     [ "$left" = "$WORK/new.db" ] || fail "create left $left"
     run 0 collections "$WORK/new.db"
     has out "x                         4 f32  l2"
+    # an empty directory is a new database too: left empty on failure
+    mkdir "$WORK/empty.db"
+    run 2 create "$WORK/empty.db" x --dim 4 --metric ip --diskann-min-rows 10
+    [ -z "$(ls -A "$WORK/empty.db")" ] || fail "a refused create wrote into an empty directory"
+    run 0 create "$WORK/empty.db" x --dim 4 --metric l2
+    run 0 collections "$WORK/empty.db"
+    has out "x                         4 f32  l2"
     run 0 create "$WORK/slash.db/" x --dim 4 --metric l2
     run 0 collections "$WORK/slash.db"
     has out "x                         4 f32  l2"

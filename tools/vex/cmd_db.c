@@ -12,6 +12,7 @@
  * files after a failure, which would need to know the library's layout
  * and could race with another process that opened the new database.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,16 +26,32 @@
 #include "clidb.h"
 #include "vexdb.h"
 
-/* Rename the new database tmp to path, which must not exist by then (a
- * directory someone made meanwhile is not replaced), and make the rename
- * durable. 0; -1 (with a message) when tmp was not renamed; 1 (with a
- * message) when it was but the rename may not survive a crash. */
+/* 1 when path is a directory with nothing in it (which the library
+ * accepts as a new database), else 0. */
+static int empty_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int empty = d != NULL;
+    while (d && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = 0;
+    if (d)
+        closedir(d);
+    return empty;
+}
+
+/* Rename the new database tmp to path, which must not exist by then or be
+ * an empty directory (a directory someone filled meanwhile is not
+ * replaced), and make the rename durable. 0; -1 (with a message) when tmp was
+ * not renamed; 1 (with a message) when it was but the rename may not survive a
+ * crash. */
 static int put_in_place(const char *tmp, const char *path)
 {
     char parent[4096];
     struct stat st;
     int fd;
-    if (stat(path, &st) == 0 || errno != ENOENT) {
+    if ((stat(path, &st) == 0 || errno != ENOENT) && !empty_dir(path)) {
         fprintf(stderr,
                 "vex create: %s appeared while the database was created; "
                 "nothing was changed there\n",
@@ -196,9 +213,11 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     cfg.schema_fields = fields;
     cfg.schema_closed = closed ? 1u : 0u;
     status = VEX_EXIT_FAIL;
-    if (stat(pos[0], &st) != 0 && errno == ENOENT) {
+    if ((stat(pos[0], &st) != 0 && errno == ENOENT) || empty_dir(pos[0])) {
         /* a new database: made under a temporary name (file header),
-         * beside DB with its trailing slashes dropped ("new.db/") */
+         * beside DB with its trailing slashes dropped ("new.db/"); an
+         * empty directory DB is replaced by it, with its mode kept */
+        int existed = empty_dir(pos[0]);
         size_t len = strlen(pos[0]);
         while (len > 1 && pos[0][len - 1] == '/')
             len--;
@@ -221,7 +240,7 @@ static int run_create(const vex_cmd *cmd, const vex_optval *vals, char **pos,
          * the umask by setting it is safe) */
         mask = umask(0);
         umask(mask);
-        if (chmod(tmp, 0777 & ~mask) != 0) {
+        if (chmod(tmp, existed ? st.st_mode & 07777 : 0777 & ~mask) != 0) {
             fprintf(stderr, "vex create: %s: %s\n", tmp, strerror(errno));
             goto out;
         }
