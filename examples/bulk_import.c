@@ -27,10 +27,12 @@
 #define GEN_DIM 32
 #define CHUNK   5000 /* records per vex_upsert_many call */
 
+/* Wall-clock seconds; timespec_get is ISO C11, so the example builds with
+ * -std=c11 and no POSIX feature macro. */
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    timespec_get(&ts, TIME_UTC);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 

@@ -28,7 +28,7 @@ static void one_format(const uint8_t *data, size_t size, vexio_format fmt,
     vexio_info info;
     vexio_error err;
     volatile float fsum = 0;
-    volatile int64_t isum = 0;
+    volatile uint64_t isum = 0; /* unsigned: ids may be any int64 */
     uint64_t i;
     int rc;
 
@@ -49,7 +49,7 @@ static void one_format(const uint8_t *data, size_t size, vexio_format fmt,
         check(ids.n >= 1 && ids.k >= 1 && ids.k <= VEX_MAX_DIM && ids.ids);
         check(ids.n * ids.k * 4 <= (uint64_t)size);
         for (i = 0; i < ids.n * ids.k; i++)
-            isum += ids.ids[i];
+            isum += (uint64_t)ids.ids[i];
     } else {
         check(err.msg[0] != '\0' && ids.ids == NULL && ids.n == 0);
     }

@@ -107,11 +107,15 @@ VEX_API int vex_version_number(void);
  * vex_collection_config.compression); nothing is silently ignored. The
  * SIMD kernel sets are chosen at run time: see vex_simd_supported(). */
 #define VEX_FEATURE_ZSTD 0x1u /* zstd: VEX_COMPRESS_ZSTD collections */
+/* io_uring (liburing): a DiskANN segment's search step submits its page
+ * reads together. Without it they are read one after another, with the
+ * same results; a kernel that refuses a ring falls back the same way. */
+#define VEX_FEATURE_IO_URING 0x2u
 
 /* The VEX_FEATURE_* bits of this library. Thread-safe. */
 VEX_API uint32_t vex_features(void);
 
-/* The name of one VEX_FEATURE_* bit ("zstd"), or NULL for a value that is
+/* The name of one VEX_FEATURE_* bit ("zstd", "io_uring"), or NULL for a value that is
  * not exactly one known bit. The string is static. Thread-safe. */
 VEX_API const char *vex_feature_name(uint32_t feature);
 

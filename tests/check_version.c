@@ -8,8 +8,11 @@
  * library's vex_version()/vex_version_number(), CMake's project version and
  * the shared library's file name all say the same, and that the newest
  * release in CHANGELOG.md (its first "## [x.y.z]" heading, an
- * "## [Unreleased]" one skipped) is this version.
- *   check_version <file name of the shared library> <path of CHANGELOG.md>
+ * "## [Unreleased]" one skipped) is this version, and that every
+ * "find_package(VexDB X.Y" and "find_package(VexDB X.Y)" the README shows
+ * asks for this MAJOR.MINOR (the package accepts its own minor version
+ * only, so a stale number there is a snippet that fails for every reader).
+ *   check_version <shared library file name> <CHANGELOG.md> [README.md]
  */
 #include "test.h"
 #include "vexdb.h"
@@ -20,6 +23,7 @@
 
 static const char *lib_file_name_;
 static const char *changelog_path_;
+static const char *readme_path_;
 
 static void test_header_agrees_with_itself(void)
 {
@@ -96,14 +100,52 @@ static void test_changelog_names_version(void)
     CHECK_MSG(found, "%s: no release heading \"## [x.y.z]\"", changelog_path_);
 }
 
+/* Every version the README passes to find_package(VexDB ...) or names as
+ * what find_package(VexDB X.Y) accepts is MAJOR.MINOR of this release. */
+static void test_readme_find_package(void)
+{
+    static const char key[] = "find_package(VexDB ";
+    char line[512], want[32];
+    FILE *f;
+    int n = 0, lineno = 0;
+    if (readme_path_ == NULL)
+        return; /* not asked to check one */
+    f = fopen(readme_path_, "r");
+    CHECK_MSG(f != NULL, "cannot open %s", readme_path_);
+    if (f == NULL)
+        return;
+    snprintf(want, sizeof want, "%d.%d", VEX_VERSION_MAJOR, VEX_VERSION_MINOR);
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *p = line;
+        lineno++;
+        while ((p = strstr(p, key)) != NULL) {
+            const char *v = p + sizeof key - 1;
+            size_t len = strspn(v, "0123456789.");
+            p = v;
+            if (len == 0)
+                continue; /* find_package(VexDB REQUIRED): no version */
+            n++;
+            CHECK_MSG(len == strlen(want) && strncmp(v, want, len) == 0,
+                      "%s:%d: find_package(VexDB %.*s ...), but this is %s "
+                      "(the package accepts %s.x only)",
+                      readme_path_, lineno, (int)len, v, VEX_VERSION_STRING,
+                      want);
+        }
+    }
+    fclose(f);
+    CHECK_MSG(n > 0, "%s: no find_package(VexDB X.Y) to check", readme_path_);
+}
+
 int main(int argc, char **argv)
 {
     lib_file_name_ = argc > 1 ? argv[1] : NULL;
     changelog_path_ = argc > 2 ? argv[2] : NULL;
+    readme_path_ = argc > 3 ? argv[3] : NULL;
     TEST_RUN(test_header_agrees_with_itself);
     TEST_RUN(test_library_agrees_with_header);
     TEST_RUN(test_cmake_agrees_with_header);
     TEST_RUN(test_library_file_name);
     TEST_RUN(test_changelog_names_version);
+    TEST_RUN(test_readme_find_package);
     return TEST_EXIT();
 }

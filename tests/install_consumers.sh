@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # ctest install_consumers: install this build to a temporary prefix and
-# build examples/quickstart.c against it the three ways a program can use
-# VexDB, running each program:
+# build every program of examples/ (not the demo) against it the three
+# ways a program can use VexDB, running each program:
 #   1. pkg-config: cc $(pkg-config --cflags --libs vexdb) (shared, run with
 #      LD_LIBRARY_PATH) and --static (against a copy of the prefix without
 #      the shared library, so the link must get -lzstd & co. from
@@ -16,7 +16,16 @@
 # Exits 77 (skipped) after parts 2 and 3 when pkg-config is missing.
 set -eu
 src=$1 build=$2 work=$3 cc=$4 cmake=$5 libdir=$6 version=$7
-example=$src/examples/quickstart.c
+# every examples/*.c but the demo (the README's first command, which has
+# a ctest of its own and takes longer)
+examples="" sources=""
+for f in "$src"/examples/*.c; do
+    ex=$(basename "$f" .c)
+    [ "$ex" = demo ] && continue
+    examples="$examples $ex"
+    sources="${sources:+$sources;}$f"
+done
+[ -n "$examples" ] || { echo "install_consumers: no examples in $src/examples" >&2; exit 1; }
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -50,12 +59,14 @@ if command -v pkg-config >/dev/null 2>&1; then
     export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"
     v=$(pkg-config --modversion vexdb)
     [ "$v" = "$version" ] || fail "pkg-config --modversion vexdb: $v, expected $version"
-    # shellcheck disable=SC2046
-    "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/pc_shared" "$example" \
-        $(pkg-config --cflags --libs vexdb)
-    [ "$(needed "$work/pc_shared" libvexdb.so)" != 0 ] ||
-        fail "pkg-config shared build does not link libvexdb.so"
-    LD_LIBRARY_PATH="$prefix/$libdir" run pc_shared "$work/pc_shared"
+    for ex in $examples; do
+        # shellcheck disable=SC2046
+        "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/pc_shared_$ex" \
+            "$src/examples/$ex.c" $(pkg-config --cflags --libs vexdb) -pthread
+        [ "$(needed "$work/pc_shared_$ex" libvexdb.so)" != 0 ] ||
+            fail "pkg-config shared build of $ex does not link libvexdb.so"
+        LD_LIBRARY_PATH="$prefix/$libdir" run "pc_shared_$ex" "$work/pc_shared_$ex"
+    done
 
     # static: a prefix with libvexdb.a only, so -lvexdb must be the archive
     cp -R "$prefix" "$work/prefix-static"
@@ -63,12 +74,14 @@ if command -v pkg-config >/dev/null 2>&1; then
     sed "s|^prefix=.*|prefix=$work/prefix-static|" "$prefix/$libdir/pkgconfig/vexdb.pc" \
         >"$work/prefix-static/$libdir/pkgconfig/vexdb.pc"
     export PKG_CONFIG_PATH="$work/prefix-static/$libdir/pkgconfig"
-    # shellcheck disable=SC2046
-    "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/pc_static" "$example" \
-        $(pkg-config --cflags --libs --static vexdb)
-    [ "$(needed "$work/pc_static" libvexdb)" != 1 ] ||
-        fail "pkg-config --static build needs libvexdb.so"
-    run pc_static "$work/pc_static"
+    for ex in $examples; do
+        # shellcheck disable=SC2046
+        "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/pc_static_$ex" \
+            "$src/examples/$ex.c" $(pkg-config --cflags --libs --static vexdb)
+        [ "$(needed "$work/pc_static_$ex" libvexdb)" != 1 ] ||
+            fail "pkg-config --static build of $ex needs libvexdb.so"
+        run "pc_static_$ex" "$work/pc_static_$ex"
+    done
     unset PKG_CONFIG_PATH
 else
     skipped="pkg-config not found: the pkg-config builds were skipped (apt-get install pkg-config)"
@@ -78,25 +91,29 @@ fi
 # 2. find_package(VexDB)
 "$cmake" -S "$src/tests/consumer" -B "$work/pkg" -DCMAKE_C_COMPILER="$cc" \
     -DCMAKE_PREFIX_PATH="$prefix" -DVEXDB_CONSUMER_MODE=package \
-    -DVEXDB_EXAMPLE="$example" -DVEXDB_EXPECT_VERSION="$version" >"$work/pkg.log" ||
+    -DVEXDB_EXAMPLES="$sources" -DVEXDB_EXPECT_VERSION="$version" >"$work/pkg.log" ||
     { cat "$work/pkg.log"; fail "find_package consumer: configure failed"; }
 "$cmake" --build "$work/pkg" -j2 >>"$work/pkg.log" 2>&1 ||
     { cat "$work/pkg.log"; fail "find_package consumer: build failed"; }
-[ "$(needed "$work/pkg/consumer_shared" libvexdb.so)" != 0 ] ||
-    fail "VexDB::vexdb does not link libvexdb.so"
-[ "$(needed "$work/pkg/consumer_static" libvexdb)" != 1 ] ||
-    fail "VexDB::vexdb_static needs libvexdb.so"
-run pkg_shared "$work/pkg/consumer_shared"
-run pkg_static "$work/pkg/consumer_static"
+for ex in $examples; do
+    [ "$(needed "$work/pkg/${ex}_shared" libvexdb.so)" != 0 ] ||
+        fail "VexDB::vexdb does not link libvexdb.so ($ex)"
+    [ "$(needed "$work/pkg/${ex}_static" libvexdb)" != 1 ] ||
+        fail "VexDB::vexdb_static needs libvexdb.so ($ex)"
+    run "pkg_shared_$ex" "$work/pkg/${ex}_shared"
+    run "pkg_static_$ex" "$work/pkg/${ex}_static"
+done
 
 # 3. add_subdirectory(VexDB): no build type given, as a parent might
 "$cmake" -S "$src/tests/consumer" -B "$work/sub" -DCMAKE_C_COMPILER="$cc" \
     -DVEXDB_CONSUMER_MODE=subdir -DVEXDB_SOURCE_DIR="$src" \
-    -DVEXDB_EXAMPLE="$example" >"$work/sub.log" ||
+    -DVEXDB_EXAMPLES="$sources" >"$work/sub.log" ||
     { cat "$work/sub.log"; fail "add_subdirectory consumer: configure failed"; }
-"$cmake" --build "$work/sub" -j2 --target consumer_static >>"$work/sub.log" 2>&1 ||
+"$cmake" --build "$work/sub" -j2 >>"$work/sub.log" 2>&1 ||
     { cat "$work/sub.log"; fail "add_subdirectory consumer: build failed"; }
-run sub_static "$work/sub/consumer_static"
+for ex in $examples; do
+    run "sub_static_$ex" "$work/sub/${ex}_static"
+done
 
 rm -rf "$work"
 if [ -n "$skipped" ]; then

@@ -37,6 +37,11 @@ static const int have_zstd = 1;
 #else
 static const int have_zstd = 0;
 #endif
+#ifdef VEX_HAVE_URING_TEST /* CMake: the library was built with liburing */
+static const int have_uring = 1;
+#else
+static const int have_uring = 0;
+#endif
 
 static vex_db *open_db(const char *name)
 {
@@ -119,10 +124,14 @@ static void test_features(void)
 {
     uint32_t f = vex_features();
     CHECK_EQ_INT((f & VEX_FEATURE_ZSTD) != 0, have_zstd);
+    CHECK_EQ_INT((f & VEX_FEATURE_IO_URING) != 0, have_uring);
     CHECK(strcmp(vex_feature_name(VEX_FEATURE_ZSTD), "zstd") == 0);
+    CHECK(strcmp(vex_feature_name(VEX_FEATURE_IO_URING), "io_uring") == 0);
     CHECK(vex_feature_name(0) == NULL);
     CHECK(vex_feature_name(0x80000000u) == NULL);
-    CHECK(vex_feature_name(VEX_FEATURE_ZSTD | 0x2u) == NULL);
+    CHECK(vex_feature_name(VEX_FEATURE_ZSTD | VEX_FEATURE_IO_URING) == NULL);
+    /* no bit set that has no name */
+    CHECK((f & ~(VEX_FEATURE_ZSTD | VEX_FEATURE_IO_URING)) == 0);
 }
 
 static void test_default_and_zstd(void)

@@ -51,6 +51,9 @@ uint32_t vex_features(void)
 #ifdef VEX_HAVE_ZSTD
     f |= VEX_FEATURE_ZSTD;
 #endif
+#ifdef VEX_HAVE_URING
+    f |= VEX_FEATURE_IO_URING;
+#endif
     return f;
 }
 
@@ -59,6 +62,8 @@ const char *vex_feature_name(uint32_t feature)
     switch (feature) {
     case VEX_FEATURE_ZSTD:
         return "zstd";
+    case VEX_FEATURE_IO_URING:
+        return "io_uring";
     default:
         return NULL;
     }
