@@ -249,6 +249,11 @@ part_import() {
     has err 'short.jsonl:1: field "vector": 3 numbers, the collection'"'"'s dimension is 4'
     has err "the files before short.jsonl were imported"
     count_is docs 11
+    # a UTF-8 byte order mark before the first line is skipped (CSV too)
+    printf '\357\273\277{"id":60,"vector":[6,6,6,6],"lang":"bom"}\n' > bom.jsonl
+    printf '\357\273\277id,vector,lang\n61,"6,6,6,6",bom\n' > bom.csv
+    run 0 import "$DB" docs bom.jsonl bom.csv
+    count_is docs 2 "lang = 'bom'"
     # stdin
     printf '{"id":50,"vector":[3,3,3,3],"lang":"it"}\n' | "$VEX" import --format jsonl "$DB" docs - > out 2> err || fail "import from stdin: $(cat err)"
     count_is docs 1 "lang = 'it'"

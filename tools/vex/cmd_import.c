@@ -1015,8 +1015,12 @@ static int parse_jsonl(imp *m, const char *buf, size_t len, recset *rs)
     uint64_t line = 0;
     vex_cli_meter meter;
     char where[600];
+    /* a UTF-8 byte order mark, as some Windows tools write (the CSV
+     * reader skips it too) */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        pos = 3;
     {
-        size_t k = 0;
+        size_t k = pos;
         while (k < len && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\r' ||
                            buf[k] == '\n'))
             k++;
