@@ -521,6 +521,9 @@ part_errors() {
     has err "hint: string values take single quotes"
     run 2 search "$DB" docs --vector 1,1,1,1 --where "year > 'x' || lang = 'en'"
     has err "hint: write OR instead of ||"
+    run 2 count "$DB" docs --where "lang = en"
+    has err "        ^"
+    has err "hint: a string value takes single quotes: 'en'"
     run 2 delete "$DB" docs --where "year >"
     has err "      ^"
     count_is docs 5

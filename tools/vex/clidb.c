@@ -91,8 +91,18 @@ void vex_cli_warn_unknown(const char *cmd, const vex_search_stats *st)
                 st->unknown_fields > 1 ? " (nor some other fields)" : "");
 }
 
-static void filter_hints(const char *text)
+static void filter_hints(const char *msg, const char *text)
 {
+    /* a bare word where a value belongs ("lang = en"): a string missing
+     * its quotes */
+    const char *found = strstr(msg, "found '");
+    if (strstr(msg, "expected a value") && found &&
+        ((found[7] >= 'a' && found[7] <= 'z') ||
+         (found[7] >= 'A' && found[7] <= 'Z') || found[7] == '_')) {
+        size_t n = strcspn(found + 7, "'");
+        fprintf(stderr, "  hint: a string value takes single quotes: '%.*s'\n",
+                (int)n, found + 7);
+    }
     if (strstr(text, "&&"))
         fprintf(stderr, "  hint: write AND instead of &&\n");
     if (strstr(text, "||"))
@@ -161,7 +171,7 @@ int vex_cli_filter(const char *cmd, vex_collection *c, const char *text,
         const char *msg = vex_collection_errmsg(c);
         fprintf(stderr, "vex %s: %s\n", cmd, msg);
         filter_caret(msg, text);
-        filter_hints(text);
+        filter_hints(msg, text);
         return rc;
     }
     if (probe)
