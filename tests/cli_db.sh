@@ -503,6 +503,15 @@ part_records() {
     hasnt out 'collection="vecs"'
     run 1 metrics "$DB" nosuch
     has err "nosuch"
+    # many ids on one command line: 100 gets, 2000 deletes in one batch,
+    # and past the limit a message that says it
+    run 0 get "$DB" vecs $(seq 100 199)
+    [ "$(grep -c '^id ' out)" = 100 ] || fail "get of 100 ids: $(grep -c '^id ' out) records"
+    run 0 delete "$DB" vecs $(seq 5000 6999)
+    has out "deleted 2000 records"
+    count_is vecs 1950
+    run 2 delete "$DB" vecs $(seq 1 4095)
+    has err "more than 4096 arguments; give at most 4096"
     run 1 flush "$DB" nosuch
     has err 'has no collection "nosuch"'
 }

@@ -66,6 +66,14 @@ int vex_args_parse(const vex_cmd *cmd, int argc, char **argv,
         const vex_opt *o;
         size_t idx;
         if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (*n_pos >= VEX_MAX_POS && cmd->max_pos >= VEX_MAX_POS) {
+                fprintf(stderr,
+                        "vex %s: more than %d arguments; give at most %d "
+                        "(for more records, a --where filter or several "
+                        "runs)\n",
+                        cmd->name, VEX_MAX_POS, VEX_MAX_POS);
+                return VEX_EXIT_USAGE;
+            }
             if ((unsigned)*n_pos >= cmd->max_pos || *n_pos >= VEX_MAX_POS) {
                 fprintf(stderr,
                         "vex %s: unexpected argument '%s' (see 'vex help "

@@ -24,7 +24,10 @@
 #define VEX_EXIT_USAGE 2 /* bad command line */
 
 #define VEX_MAX_OPTS 32
-#define VEX_MAX_POS  64
+/* positional arguments: ids of vex get and vex delete, files of vex
+ * import; 4096 fit a command line (ARG_MAX is at least 128 KiB on Linux)
+ * and one vex_batch of deletes */
+#define VEX_MAX_POS  4096
 #define VEX_MAX_LIST 64
 
 typedef enum vex_opt_kind {
