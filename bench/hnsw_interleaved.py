@@ -9,7 +9,11 @@ build threads) and stays up serving passes (`vex bench --serve`,
 `bench/peers/hnswlib_bench.cpp ... serve`); the driver then asks for one
 single-thread pass over all queries at a time, alternating libraries
 (VexDB, hnswlib, VexDB, hnswlib, ... with the order reversed every other
-round), for every ef of the sweep and --passes rounds. Each (library, ef)
+round), for every ef of the sweep and --passes rounds. With --usearch
+PACKAGE (USearch's npm package unpacked: `npm pack usearch && tar xzf
+usearch-*.tgz`, giving ./package) USearch's dense index in float32
+(`bench/peers/usearch_bench.cpp`, with the package's NumKong kernels
+built for this CPU) joins the rotation as a third library. Each (library, ef)
 reports the median QPS of its passes and its recall; QPS at recall@10
 0.95 and 0.99 is interpolated on those medians (log QPS, linear recall),
 and the VexDB / hnswlib ratio of each.
@@ -23,7 +27,7 @@ Usage: /usr/bin/python3 bench/hnsw_interleaved.py [--build build]
        [--datasets glove,sift] [--M 16] [--efc 200] [--threads 2]
        [--ef 16,24,32,48,64,96,128,192,256] [--passes 5]
        [--base F --query F --gt F --metric l2|cosine --name N]
-       [--vex-quant sq8]
+       [--vex-quant sq8] [--usearch PACKAGE]
 """
 import argparse
 import json
@@ -74,7 +78,50 @@ class Server:
         self.p.wait()
 
 
-def run_dataset(args, ds, hnswlib_exe):
+def build_usearch(pkg, tmp):
+    """Compile usearch_bench.cpp against the npm package in pkg: NumKong's
+    C kernels (its probe writes nk_probes.h for this CPU), then the driver
+    with -DUSEARCH_USE_NUMKONG=1. Returns the executable's path."""
+    nk = os.path.join(pkg, "numkong")
+    inc = os.path.join(pkg, "include")
+    if not os.path.isdir(os.path.join(inc, "usearch")):
+        sys.exit("--usearch %s: no include/usearch there (unpack the "
+                 "npm package: npm pack usearch; tar xzf usearch-*.tgz)" % pkg)
+    exe = os.path.join(tmp, "usearch_bench")
+    flags = ["-O3", "-march=native", "-DNK_NATIVE_F16=0",
+             "-DNK_NATIVE_BF16=0"]
+    objs = []
+    if os.path.isdir(os.path.join(nk, "c")):
+        probes = os.path.join(nk, "nk_probes.h")
+        if not os.path.exists(probes):
+            subprocess.run(["node", os.path.join(nk, "probes", "probe.js")],
+                           check=True, cwd=nk)
+        srcs = sorted(f for f in os.listdir(os.path.join(nk, "c"))
+                      if f.endswith(".c"))
+        log("usearch: compiling %d NumKong sources" % len(srcs))
+        procs = []
+        for f in srcs:
+            o = os.path.join(tmp, "nk_" + f[:-2] + ".o")
+            objs.append(o)
+            procs.append(subprocess.Popen(
+                ["gcc", "-std=c11", "-Wno-unknown-pragmas", "-Wno-psabi",
+                 "-DNK_DYNAMIC_DISPATCH=1", "-include", probes,
+                 "-I", os.path.join(nk, "include"), "-c",
+                 os.path.join(nk, "c", f), "-o", o] + flags))
+            if len(procs) >= (os.cpu_count() or 2):
+                if procs.pop(0).wait() != 0:
+                    sys.exit("usearch: compiling NumKong failed")
+        if any(p.wait() != 0 for p in procs):
+            sys.exit("usearch: compiling NumKong failed")
+        flags += ["-DUSEARCH_USE_NUMKONG=1", "-DNK_DYNAMIC_DISPATCH=1",
+                  "-include", probes, "-I", os.path.join(nk, "include")]
+    subprocess.run(["g++", "-std=c++17", "-pthread", "-I", inc, "-o", exe,
+                    os.path.join(HERE, "peers", "usearch_bench.cpp")] +
+                   flags + objs, check=True)
+    return exe
+
+
+def run_dataset(args, ds, hnswlib_exe, usearch_exe=None):
     efs = [int(x) for x in args.ef.split(",")]
     vex = [os.path.join(args.build, "vex"), "bench", "--base", ds["base"],
            "--queries", ds["query"], "--gt", ds["gt"], "--metric",
@@ -85,13 +132,22 @@ def run_dataset(args, ds, hnswlib_exe):
         vex += ["--quant", args.vex_quant]
     hl = [hnswlib_exe, ds["base"], ds["query"], ds["gt"], ds["metric"],
           str(args.M), str(args.efc), str(args.threads), "10", "10", "serve"]
-    log("%s: building (VexDB, then hnswlib)" % ds["name"])
+    log("%s: building (VexDB, then hnswlib%s)"
+        % (ds["name"], ", then USearch" if usearch_exe else ""))
     servers = [Server("vexdb", vex), Server("hnswlib", hl)]
+    if usearch_exe:
+        servers.append(Server("usearch", [usearch_exe] + hl[1:9] +
+                              ["serve"]))
     runs = {s.name: {ef: [] for ef in efs} for s in servers}
     recall = {s.name: {} for s in servers}
     try:
         for p in range(args.passes):
-            order = servers if p % 2 == 0 else servers[::-1]
+            # each library first in turn, the order reversed every other
+            # round
+            k = p % len(servers)
+            order = servers[k:] + servers[:k]
+            if p % 2:
+                order = order[::-1]
             for ef in efs:
                 for s in order:
                     r = s.run(ef)
@@ -137,6 +193,9 @@ def main():
                     help="VexDB walks on codes of this quantizer (vex bench "
                          "--quant, e.g. sq8), reranked on full vectors; "
                          "hnswlib stays float32")
+    ap.add_argument("--usearch", metavar="PACKAGE",
+                    help="USearch's unpacked npm package: add USearch "
+                         "(float32) to the rotation")
     args = ap.parse_args()
     if args.passes < 1:
         ap.error("--passes must be at least 1")
@@ -152,7 +211,8 @@ def main():
                      query=args.query, gt=args.gt)]
     else:
         sets = [paths(k) for k in args.datasets.split(",")]
-    rows = [run_dataset(args, ds, exe) for ds in sets]
+    us = build_usearch(args.usearch, tmp) if args.usearch else None
+    rows = [run_dataset(args, ds, exe, us) for ds in sets]
     log("")
     log("median of %d interleaved single-thread passes; QPS at recall@10"
         % args.passes)
@@ -164,11 +224,13 @@ def main():
                 s["dataset"], lib, v["build_s"] or 0,
                 "%.0f" % v["qps_at_095"] if v["qps_at_095"] else "-",
                 "%.0f" % v["qps_at_099"] if v["qps_at_099"] else "-"))
-        a, b = s["libs"]["vexdb"], s["libs"]["hnswlib"]
-        for t, label in (("qps_at_095", "0.95"), ("qps_at_099", "0.99")):
-            if a[t] and b[t]:
-                log("%-26s VexDB / hnswlib at %s: %.2f" % (
-                    s["dataset"], label, a[t] / b[t]))
+        a = s["libs"]["vexdb"]
+        for peer in ("hnswlib", "usearch"):
+            b = s["libs"].get(peer)
+            for t, label in (("qps_at_095", "0.95"), ("qps_at_099", "0.99")):
+                if b and a[t] and b[t]:
+                    log("%-26s VexDB / %s at %s: %.2f" % (
+                        s["dataset"], peer, label, a[t] / b[t]))
 
 
 if __name__ == "__main__":

@@ -11,10 +11,16 @@ For each dataset (glove-100-angular-100k, cosine; sift128-photos-10k, L2):
      loop over the public API) searches the same file the same way, so
      both walk the same graph and return the same hits (checked by a
      checksum of the ids): the ratio is the binding's cost alone.
-  2. hnswlib (Debian python3-hnswlib) and FAISS IndexHNSWFlat (Debian
+  2. `vex bench --serve` (the command-line tool's benchmark: its own
+     build of the same base vectors with the same M, ef_construction and
+     threads, searched one query at a time from C) runs in the same
+     rotation, so the binding's QPS at recall 0.95 is also compared with
+     the C library's figure as `vex bench` reports it (a different graph
+     than the binding's, hence compared at equal recall, interpolated).
+  3. hnswlib (Debian python3-hnswlib) and FAISS IndexHNSWFlat (Debian
      python3-faiss) are built with the same M and efConstruction on the
      same number of threads.
-  3. For each pass (--repeat, default 5) and each ef of the sweep, every
+  4. For each pass (--repeat, default 5) and each ef of the sweep, every
      library runs all queries one at a time on one thread (single-query
      QPS; the Python libraries from a Python loop), then all queries as
      one batch call on --threads threads (batch QPS). The libraries take
@@ -37,7 +43,7 @@ summary line per dataset; a table on stderr. Not a test.
 Usage: /usr/bin/python3 bench/python_bench.py [--build build] [--M 16]
        [--efc 200] [--threads 2] [--repeat 5] [--datasets glove,sift]
        [--ef 10,16,24,32,48,64,96,128,192,256] [--min-queries 2000]
-       [--peers hnswlib,faiss|none]
+       [--peers hnswlib,faiss|none] [--no-vex-bench]
 """
 import argparse
 import json
@@ -83,7 +89,9 @@ def load(key):
     Q = read_vecs(os.path.join(d, prefix + "_query.fvecs"), np.float32)
     gt = read_vecs(os.path.join(d, prefix + "_groundtruth.ivecs"), np.int32)
     return dict(name=folder, metric=metric, X=X, Q=Q, gt=gt,
-                query_path=os.path.join(d, prefix + "_query.fvecs"))
+                base_path=os.path.join(d, prefix + "_base.fvecs"),
+                query_path=os.path.join(d, prefix + "_query.fvecs"),
+                gt_path=os.path.join(d, prefix + "_groundtruth.ivecs"))
 
 
 def exact_dist(ds, qi, ids):
@@ -228,6 +236,44 @@ class VexC:
             sys.exit("bench_pyref exited with %d" % self.p.returncode)
 
 
+class VexCli:
+    """`vex bench --serve`: the C library's own benchmark, building its
+    index from the base file with the same M, ef_construction and
+    threads, then serving single-query passes ("ef N") over the same
+    (repeated) queries; its recall is its own (a graph of its own)."""
+    name = "vex-bench"
+
+    def __init__(self, args, ds):
+        cmd = [os.path.join(args.build, "vex"), "bench", "--base", ds["base_path"],
+               "--queries", ds["query_path"], "--gt", ds["gt_path"],
+               "--metric", ds["metric"], "--k", str(K), "--index", "hnsw",
+               "--M", str(args.M), "--ef-construction", str(args.efc),
+               "--threads", str(args.threads), "--serve"]
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+        ready = self._read("start")
+        if not ready.get("ready"):
+            sys.exit("vex bench --serve did not start: %r" % (ready,))
+        self.build_s = ready["build_s"]
+
+    def _read(self, what):
+        line = self.p.stdout.readline()
+        if not line.startswith("{"):
+            sys.exit("vex bench --serve failed at %s (status %s)" % (what, self.p.poll()))
+        return json.loads(line)
+
+    def run(self, ef):
+        self.p.stdin.write("ef %d\n" % ef)
+        self.p.stdin.flush()
+        return self._read("ef %d" % ef)
+
+    def close(self):
+        self.p.stdin.write("quit\n")
+        self.p.stdin.close()
+        if self.p.wait() != 0:
+            sys.exit("vex bench exited with %d" % self.p.returncode)
+
+
 def overhead(ds, args, Q, tmp):
     """The binding's own cost per single-query call: a flat index of 16
     vectors (a search costs next to nothing), searched by the C loop and
@@ -290,6 +336,15 @@ def run(key, args):
         rows[:, 1:] = Q
         rows.tofile(qpath)
         ds["query_path"] = qpath
+        # the ground truth repeated the same way, for `vex bench`
+        gpath = os.path.join(tmp, "truth.ivecs")
+        reps = len(Q) // nq
+        g = np.tile(ds["gt"], (reps, 1))
+        grow = np.empty((len(g), g.shape[1] + 1), np.int32)
+        grow[:, 0] = g.shape[1]
+        grow[:, 1:] = g
+        grow.tofile(gpath)
+        ds["gt_path"] = gpath
     log("== %s: base %s, %d queries (%d per pass), %s" % (
         ds["name"], ds["X"].shape, nq, len(Q), ds["metric"]))
     libs = []
@@ -305,6 +360,11 @@ def run(key, args):
         libs.append(lib)
     cproc = VexC(args, path, ds)
     order = [cproc] + libs
+    cli = None
+    if args.vex_bench:
+        cli = VexCli(args, ds)
+        log("  %s built in %.1f s" % (cli.name, cli.build_s))
+        order.append(cli)
     names = [l.name for l in order]
     single = {(n, ef): [] for n in names for ef in efs}
     batch = {(n, ef): [] for n in names for ef in efs}
@@ -322,6 +382,10 @@ def run(key, args):
                     c = cproc.run(ef)
                     s1, sb = c["qps_1t"], c["qps_batch"]
                     sums[(lib.name, ef)] = c["checksum"]
+                elif lib is cli:
+                    c = cli.run(ef)
+                    s1, sb = c["qps_1t"], None  # it serves single queries only
+                    rec[(lib.name, ef)] = c["recall"]
                 else:
                     t = time.perf_counter()
                     I = lib.single(Q, ef)
@@ -333,12 +397,15 @@ def run(key, args):
                         rec[(lib.name, ef)] = recall(ds, I[:nq])
                         sums[(lib.name, ef)] = checksum(I)
                 single[(lib.name, ef)].append(s1)
-                batch[(lib.name, ef)].append(sb)
+                if sb is not None:
+                    batch[(lib.name, ef)].append(sb)
                 now[lib.name] = (s1, sb)
             paired_1t[ef].append(now["vexdb-python"][0] / now["vexdb-c"][0])
             paired_batch[ef].append(now["vexdb-python"][1] / now["vexdb-c"][1])
         log("  pass %d/%d done" % (p + 1, args.repeat))
     cproc.close()
+    if cli:
+        cli.close()
     for ef in efs:
         rec[("vexdb-c", ef)] = rec[("vexdb-python", ef)]
         if sums[("vexdb-c", ef)] != sums[("vexdb-python", ef)]:
@@ -349,11 +416,12 @@ def run(key, args):
     for n in names:
         pts = []
         for ef in efs:
-            s1, sb = statistics.median(single[(n, ef)]), statistics.median(batch[(n, ef)])
+            s1 = statistics.median(single[(n, ef)])
+            sb = statistics.median(batch[(n, ef)]) if batch[(n, ef)] else None
             pts.append((rec[(n, ef)], s1))
             row = dict(kind="row", dataset=ds["name"], lib=n, ef=ef,
                        recall=round(rec[(n, ef)], 4), qps_1t=round(s1, 1),
-                       qps_batch=round(sb, 1))
+                       qps_batch=round(sb, 1) if sb is not None else None)
             row["qps_1t_best"] = round(max(single[(n, ef)]), 1)
             if n == "vexdb-python":
                 # medians of the per-pass ratios of adjacent passes, and
@@ -363,14 +431,16 @@ def run(key, args):
                 row["python_over_c_1t_best"] = round(
                     max(single[(n, ef)]) / max(single[("vexdb-c", ef)]), 4)
             emit(row)
-            log("  %-13s %5d %7.4f %10.1f %10.1f" % (n, ef, rec[(n, ef)], s1, sb))
+            log("  %-13s %5d %7.4f %10.1f %10s" % (n, ef, rec[(n, ef)], s1,
+                                                     "%.1f" % sb if sb is not None else "-"))
         q95 = qps_at(pts)
         summary["qps_1t_at_0.95_" + n] = round(q95, 1) if q95 else None
         # batch QPS at the first ef reaching 0.95
         ef95 = next((ef for ef in efs if rec[(n, ef)] >= 0.95), None)
         summary["ef_at_0.95_" + n] = ef95
-        summary["qps_batch_at_0.95_" + n] = (
-            round(statistics.median(batch[(n, ef95)]), 1) if ef95 else None)
+        if n != "vex-bench":
+            summary["qps_batch_at_0.95_" + n] = (
+                round(statistics.median(batch[(n, ef95)]), 1) if ef95 else None)
     ef95 = summary["ef_at_0.95_vexdb-python"]
     if ef95:
         summary["python_over_c_1t_best_at_0.95"] = round(
@@ -379,7 +449,7 @@ def run(key, args):
         summary["python_over_c_batch_at_0.95"] = round(statistics.median(paired_batch[ef95]), 4)
     all_pairs = [x for ef in efs for x in paired_1t[ef]]
     summary["python_over_c_1t_all_ef"] = round(statistics.median(all_pairs), 4)
-    for peer in ("hnswlib", "faiss-hnsw"):
+    for peer in ("vex-bench", "hnswlib", "faiss-hnsw"):
         a, b = summary.get("qps_1t_at_0.95_vexdb-python"), summary.get("qps_1t_at_0.95_" + peer)
         if a and b:
             summary["python_over_%s_1t_at_0.95" % peer] = round(a / b, 3)
@@ -403,6 +473,9 @@ def main():
     ap.add_argument("--peers", default="hnswlib,faiss",
                     help="peers to run besides VexDB's C loop and binding "
                          "(hnswlib, faiss, or none)")
+    ap.add_argument("--no-vex-bench", dest="vex_bench", action="store_false",
+                    help="leave out `vex bench --serve` (the C library's own "
+                         "benchmark, built from the base file)")
     ap.add_argument("--min-queries", type=int, default=2000,
                     help="queries per pass (the query set repeated)")
     args = ap.parse_args()

@@ -731,8 +731,9 @@ static void score_case(vex_index *h, vex_index *f, const void *q, size_t n,
     free(all);
 }
 
-/* The score method (an exact plan over a segment's matches) gives each
- * vector exactly the distance the flat index gives it, for every metric,
+/* The score method (an exact plan over a segment's matches) of HNSW and
+ * of flat gives each vector exactly the distance the flat index's search
+ * gives it, for every metric,
  * odd dimensions and a query that is not 64-byte aligned; an id not in
  * the index is VEX_NOTFOUND. */
 static void test_score(void)
@@ -768,6 +769,14 @@ static void test_score(void)
             /* ids 1 and 4 exist, 2 does not */
             CHECK_RC(vx_ix_score(h, qbuf + 1, 0.0f, missing, 3, dist, NULL),
                      VEX_NOTFOUND);
+            /* the flat index's own score (a flat segment's exact plan),
+             * also after removals have moved vectors between slots */
+            score_case(f, f, qbuf + 1, N, what);
+            for (i = 0; i < N; i += 7)
+                CHECK_RC(vex_index_remove(f, ids[i]), VEX_OK);
+            score_case(f, f, qbuf + 1, N - (N + 6) / 7, what);
+            CHECK_RC(vx_ix_score(f, qbuf + 1, 0.0f, missing, 3, dist, NULL),
+                     VEX_NOTFOUND);
             vex_index_free(h);
             vex_index_free(f);
             free(base);
@@ -788,6 +797,7 @@ static void test_score(void)
         CHECK_RC(vex_index_add(h, ids, base, N), VEX_OK);
         CHECK_RC(vex_index_add(f, ids, base, N), VEX_OK);
         score_case(h, f, q + 1, N, vex_metric_name((vex_metric)m));
+        score_case(f, f, q + 1, N, vex_metric_name((vex_metric)m));
         vex_index_free(h);
         vex_index_free(f);
         free(base);

@@ -1349,18 +1349,31 @@ static PyMethodDef db_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "create_collection(name, dim, metric='l2', index='hnsw', quant=None, "
      "schema=None, *, M=0, ef_construction=0, ef_search=0, seed=0, "
-     "elem='f32', schema_closed=False) -> Collection\n\n"
+     "elem='f32', schema_closed=False, text=False, diskann_min_rows=0, "
+     "diskann_r=0, diskann_l=0, diskann_alpha=0.0, diskann_pq_m=0) -> "
+     "Collection\n\n"
      "Create collection `name` (durably) and return it open.\n"
      "metric: 'l2' (squared), 'ip', 'cosine' (or 'hamming'/'jaccard' with "
      "elem='bit'). index: 'hnsw' or 'flat'. quant: None, 'sq8', 'bq', 'pq', "
      "'opq' (segments' codes). schema: {field: int|float|str|bool|list} or "
      "vexdb.Field(type, required=True) values; schema_closed=True refuses "
      "undeclared fields. M, ef_construction, ef_search: HNSW parameters, 0 "
-     "= chosen by the library. Raises vexdb.Exists if the name is taken."},
+     "= chosen by the library. text: True (or 'porter', 'stopwords', "
+     "'porter,stopwords') gives each record an optional text searched with "
+     "BM25 (docs/hybrid.md). diskann_min_rows: compactions writing at "
+     "least that many rows write a disk-resident DiskANN segment (0 = "
+     "never); diskann_r, diskann_l, diskann_alpha, diskann_pq_m: its graph "
+     "degree, build list, pruning factor and PQ subvectors, 0 = chosen by "
+     "the library (docs/diskann.md). Raises vexdb.Exists if the name is "
+     "taken."},
     {"get_or_create_collection",
      (PyCFunction)(void (*)(void))db_get_or_create_collection,
      METH_VARARGS | METH_KEYWORDS,
-     "get_or_create_collection(name, dim, ...) -> Collection\n\n"
+     "get_or_create_collection(name, dim, metric='l2', index='hnsw', "
+     "quant=None, schema=None, *, M=0, ef_construction=0, ef_search=0, "
+     "seed=0, elem='f32', schema_closed=False, text=False, "
+     "diskann_min_rows=0, diskann_r=0, diskann_l=0, diskann_alpha=0.0, "
+     "diskann_pq_m=0) -> Collection\n\n"
      "Open collection `name`, or create it with the arguments of "
      "create_collection. An existing collection must match them "
      "(vexdb.Invalid names the first difference)."},
@@ -1403,12 +1416,16 @@ static PyTypeObject DbType = {
     .tp_doc =
         "Database(path, *, create=True, read_only=False, durability='group', "
         "threads=0, background_threads=None, memtable_bytes=None, "
-        "flush_on_close=True)\n\n"
+        "flush_on_close=True, diskann_cache_bytes=0)\n\n"
         "A database directory holding named collections (use vexdb.open). "
         "create=True makes the directory when it is missing. durability: "
         "'group' (fsync shared by concurrent writers), 'full' (fsync per "
         "write) or 'none' (synced by flush/close). threads: worker threads "
-        "of the search pool (0 = all CPUs). Usable from many threads; close "
+        "of the search pool (0 = all CPUs). background_threads: flush and "
+        "compaction threads (None = 2). memtable_bytes: memtable size "
+        "before a flush (None = 64 MiB). flush_on_close: flush memtables on "
+        "close. diskann_cache_bytes: RAM for DiskANN node caches (0 = "
+        "none). Usable from many threads; close "
         "it with close() or a with-block (garbage collection closes it "
         "too).",
     .tp_methods = db_methods,
@@ -3002,18 +3019,23 @@ static PyObject *coll_repr(CollObject *self)
 static PyMethodDef coll_methods[] = {
     {"upsert", (PyCFunction)(void (*)(void))coll_upsert,
      METH_VARARGS | METH_KEYWORDS,
-     "upsert(ids, vectors, metadata=None, payloads=None) -> int\n\n"
-     "Insert records or replace them whole (vector, metadata, payload). "
+     "upsert(ids, vectors, metadata=None, payloads=None, texts=None) -> "
+     "int\n\n"
+     "Insert records or replace them whole (vector, metadata, payload, "
+     "text). "
      "ids: an int or a sequence/array of ints; vectors: one vector or an "
      "(n, dim) array (float32 C-contiguous arrays are used without a "
      "copy); metadata: a list of dicts or None per record (a dict for a "
-     "single record); payloads: a list of bytes/str/None. Everything is "
+     "single record); payloads: a list of bytes/str/None; texts: a list "
+     "of str/None (a str for a single record), for a collection created "
+     "with text=. Everything is "
      "checked before anything is written (vexdb.Invalid names the "
      "record); then records are committed in atomic, durable chunks. "
      "Returns the number written. The GIL is released while writing."},
     {"insert", (PyCFunction)(void (*)(void))coll_insert,
      METH_VARARGS | METH_KEYWORDS,
-     "insert(ids, vectors, metadata=None, payloads=None) -> int\n\n"
+     "insert(ids, vectors, metadata=None, payloads=None, texts=None) -> "
+     "int\n\n"
      "As upsert, but vexdb.Exists if an id is present (nothing is "
      "written then)."},
     {"delete", (PyCFunction)(void (*)(void))coll_delete,
@@ -3027,16 +3049,23 @@ static PyMethodDef coll_methods[] = {
      "existing record, keeping its vector and payload (vexdb.NotFound)."},
     {"search", (PyCFunction)(void (*)(void))coll_search,
      METH_FASTCALL | METH_KEYWORDS,
-     "search(query, k=10, *, where=None, ef=0, include=(), threads=0) -> "
-     "Hits\n\n"
+     "search(query, k=10, *, where=None, ef=0, include=(), threads=0, "
+     "text=None, fusion='rrf', text_weight=1.0, vector_weight=1.0, "
+     "beam_width=0) -> Hits\n\n"
      "k nearest records. A 1-D query gives hits.ids / hits.distances of "
      "shape (n,), n <= k; a 2-D array of queries is a batch: arrays of "
      "shape (nq, k) (missing hits: id 2**64-1, distance inf) and "
      "hits.counts. where: filter text (docs/FILTERS.md), a vexdb.Filter or "
      "a builder expression (vexdb.field). ef: HNSW candidate list (0 = "
      "the collection's default). include: any of 'metadata', 'payload', "
-     "'vector'. threads: 1 = the calling thread only, 0 = the database's "
-     "pool. The GIL is released while searching."},
+     "'vector', 'text'. threads: 1 = the calling thread only, 0 = the "
+     "database's pool. text: BM25 keywords (collections created with "
+     "text=): with query=None a keyword search, with a query a hybrid "
+     "one, whose lists are fused by fusion='rrf' (reciprocal rank) or "
+     "'sum' (weighted scores, text_weight and vector_weight); distances "
+     "are then minus the score. beam_width: DiskANN segments' reads per "
+     "step (0 = default; vexdb.Invalid without DiskANN segments). The GIL "
+     "is released while searching."},
     {"get", (PyCFunction)(void (*)(void))coll_get, METH_VARARGS | METH_KEYWORDS,
      "get(id, include=('vector', 'metadata', 'payload')) -> Record\n\n"
      "Read one record (vexdb.NotFound if absent)."},

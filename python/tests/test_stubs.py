@@ -42,3 +42,34 @@ def test_stub_classes_match_runtime():
         assert name in classes or name in funcs or name in (
             "MAX_K", "MAX_DIM", "library_version", "field", "Expr"), name
     assert {"open", "Field", "simd"} <= funcs
+
+
+def test_docstrings_name_every_parameter():
+    """help() on a method (and on Database / Index for their constructors)
+    shows every parameter the stubs declare, so the docstrings cannot fall
+    behind the API (they had, for texts=, fusion= and the DiskANN
+    settings)."""
+    import re
+    tree = ast.parse(open(STUB, encoding="utf-8").read())
+    missing = []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or not hasattr(vexdb, node.name):
+            continue
+        cls = getattr(vexdb, node.name)
+        for item in node.body:
+            if not isinstance(item, ast.FunctionDef) or item.name in (
+                    "__len__", "__contains__", "__enter__", "__exit__"):
+                continue
+            a = item.args
+            names = [x.arg for x in a.args + a.kwonlyargs
+                     if x.arg not in ("self", "cls")]
+            doc = (cls.__doc__ if item.name == "__init__"
+                   else getattr(cls, item.name).__doc__) or ""
+            missing += ["%s.%s(%s)" % (node.name, item.name, n) for n in names
+                        if not re.search(r"\b%s\b" % re.escape(n), doc)]
+    for fn in (vexdb.open, vexdb.Field):
+        import inspect
+        for n in inspect.signature(fn).parameters:
+            if not re.search(r"\b%s\b" % n, fn.__doc__):
+                missing.append("%s(%s)" % (fn.__name__, n))
+    assert not missing, missing

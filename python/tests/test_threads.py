@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """One collection and one index used from many Python threads at once,
 and proof that the GIL is released while the library works."""
+import os
+import sys
 import threading
 import time
 
@@ -126,39 +128,113 @@ def test_close_waits_for_running_calls(tmp_path, data):
     assert outcomes.count("closed") == 3
 
 
-def test_gil_released_during_search(rng):
-    """A pure-Python thread keeps running while one long batch search is
-    in C: with the GIL held it could not run at all during the call."""
-    X = rng.standard_normal((20000, 64)).astype(np.float32)
-    ix = vexdb.Index(dim=64, index="flat", threads=1)
-    ix.add(np.arange(len(X)), X)
-    Q = X[:400]
+def ticks_during(call):
+    """Run call() while a pure-Python thread counts loop turns; return the
+    call's duration and the turns counted during it.
+
+    The switch interval is made huge meanwhile, so the interpreter never
+    takes the GIL from the thread holding it: the ticker gives it up
+    itself at every turn (os.sched_yield releases it), and the calling
+    thread only when a C call releases it. A tick between the call's
+    start and end therefore happened while the call was in C without
+    the GIL; a call that kept the GIL sees none, however long it runs
+    (with the default interval, the ticker would also run for a switch
+    interval just after the call returned, inside the timed span)."""
     ticks = []
     stop = threading.Event()
 
     def ticker():
         while not stop.is_set():
             ticks.append(time.perf_counter())
+            os.sched_yield()
 
-    # a batch long enough to tell on this machine (a fast one needs more)
-    while True:
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
+    try:
+        t = threading.Thread(target=ticker)
+        t.start()
+        time.sleep(0.01)
         t0 = time.perf_counter()
-        ix.search(Q, k=10, threads=1)
-        if time.perf_counter() - t0 > 0.1 or len(Q) >= len(X):
+        call()
+        t1 = time.perf_counter()
+        stop.set()
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    return t1 - t0, sum(1 for x in ticks if t0 < x < t1)
+
+
+def assert_gil_released(make_call, what):
+    """make_call(scale) returns a call whose work grows with scale; the
+    scale doubles until one call lasts long enough to tell (0.1 s)."""
+    scale = 1
+    while True:
+        took, inside = ticks_during(make_call(scale))
+        if took > 0.1 or scale >= 64:
             break
-        Q = X[: min(len(X), 4 * len(Q))]
-    t = threading.Thread(target=ticker)
-    t.start()
-    time.sleep(0.01)
-    t0 = time.perf_counter()
-    ix.search(Q, k=10, threads=1)
-    t1 = time.perf_counter()
-    stop.set()
-    t.join()
-    assert t1 - t0 > 0.05, "search too short to tell"
-    margin = 0.2 * (t1 - t0)
-    inside = [x for x in ticks if t0 + margin < x < t1 - margin]
-    assert len(inside) > 100, (len(inside), t1 - t0)
+        scale *= 2
+    assert took > 0.01, "%s: too short to tell (%.3f s)" % (what, took)
+    assert inside > 20, (what, inside, took)
+
+
+def test_gil_released_during_index_search_and_add(rng):
+    """A pure-Python thread keeps running while Index.search and
+    Index.add work in C."""
+    X = rng.standard_normal((20000, 64)).astype(np.float32)
+    ix = vexdb.Index(dim=64, index="flat", threads=1)
+    ix.add(np.arange(len(X)), X)
+    assert_gil_released(lambda s: lambda: ix.search(X[:50 * s], k=10, threads=1),
+                        "Index.search batch")
+    assert_gil_released(lambda s: lambda: [ix.search(q, k=10) for q in X[:8 * s]],
+                        "Index.search single")
+
+    def add(s):
+        h = vexdb.Index(dim=64, index="hnsw", threads=1, ef_construction=100)
+        rows = min(len(X), 1000 * s)
+        return lambda: h.add(np.arange(rows), X[:rows])
+
+    assert_gil_released(add, "Index.add")
+
+
+def test_gil_released_during_collection_calls(tmp_path, rng):
+    """The same for a collection's upsert, delete by filter, search (plain
+    and filtered), flush and compaction: each lets another Python thread
+    run while it works. (One tick is proof, see ticks_during; the calls
+    that scale are made long enough for many.)"""
+    X = rng.standard_normal((5000, 64)).astype(np.float32)
+    big = np.tile(X, (16, 1))  # 80,000 rows for the writes
+    meta = [{"g": i % 10} for i in range(len(big))]
+    with vexdb.open(str(tmp_path / "gil"), background_threads=1,
+                    flush_on_close=False) as db:
+        u = db.create_collection("u", dim=64, index="flat")
+
+        def upsert(s):
+            rows = min(len(big), 2500 * s)
+            return lambda: u.upsert(np.arange(rows), big[:rows], metadata=meta[:rows])
+
+        assert_gil_released(upsert, "Collection.upsert")
+        u.upsert(np.arange(len(big)), big, metadata=meta)
+        took, inside = ticks_during(lambda: u.delete(where="g < 5"))
+        assert u.count(where="g < 5") == 0 and len(u) == len(big) // 2
+        assert inside > 0, ("delete where", took, inside)
+
+        c = db.create_collection("c", dim=64, index="hnsw", M=16, ef_construction=64)
+        c.upsert(np.arange(len(X)), X, metadata=meta[:len(X)])
+        assert_gil_released(
+            lambda s: lambda: c.search(X[:25 * s], k=10, ef=64, threads=1),
+            "Collection.search batch")
+        assert_gil_released(lambda s: lambda: [c.search(q, k=10) for q in X[:32 * s]],
+                            "Collection.search single")
+        assert_gil_released(
+            lambda s: lambda: c.search(X[:25 * s], k=10, where="g < 5", threads=1),
+            "Collection.search filtered")
+        took, inside = ticks_during(c.flush)
+        assert inside > 0, ("flush", took, inside)
+        c.upsert(np.arange(len(X), 2 * len(X)), X + 0.5)
+        c.flush()
+        took, inside = ticks_during(c.compact)
+        assert c.stats()["segments"] == 1
+        assert inside > 0, ("compact", took, inside)
 
 
 def test_db_close_races_with_opens_and_closes(tmp_path):

@@ -60,6 +60,7 @@
 #include "index/index.h"
 #include "index/qcodes.h"
 #include "simd/simd.h"
+#include "util/check.h"
 #include "util/idmap.h"
 #include "util/topk.h"
 
@@ -679,6 +680,38 @@ static int flat_get(void *ix, uint64_t id, void *vec_out, vex_err *err)
     else
         rc = vx_err_set(err, VEX_NOTFOUND, "id %llu is not in the index",
                         (unsigned long long)id);
+    pthread_rwlock_unlock(&f->lock);
+    return rc;
+}
+
+/* The score method: exact distances to the stored vectors of ids[0..n),
+ * read in their slots (vx_exact_ptrs: the bits flat_block_dist gives the
+ * same vectors). */
+static int flat_score(void *ix, const void *query, float qaux,
+                      const uint64_t *ids, size_t n, float *dist, vex_err *err)
+{
+    flat_index *f = ix;
+    const unsigned char *x[VX_IX_SCORE_MAX];
+    float aux[VX_IX_SCORE_MAX];
+    int rc = VEX_OK, has_aux;
+    VX_ASSERT(n <= VX_IX_SCORE_MAX);
+    pthread_rwlock_rdlock(&f->lock);
+    has_aux = f->aux != NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t slot;
+        if (!vx_idmap_get(&f->map, ids[i], &slot)) {
+            rc = vx_err_set(err, VEX_NOTFOUND, "id %llu is not in the index",
+                            (unsigned long long)ids[i]);
+            break;
+        }
+        x[i] = f->vecs + slot * f->cfg.vec_bytes;
+        for (size_t l = 0; l < f->cfg.vec_bytes && l < 256; l += 64)
+            __builtin_prefetch(x[i] + l, 0, 3);
+        aux[i] = has_aux ? f->aux[slot] : 0.0f;
+    }
+    if (rc == VEX_OK)
+        vx_exact_ptrs(&f->cfg, vx_simd(), query, qaux, x, n,
+                      has_aux ? aux : NULL, dist);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
@@ -1402,5 +1435,5 @@ const vex_index_methods vx_flat_methods = {
     flat_memory, flat_search,    flat_search_batch, flat_range_search,
     flat_check,  flat_serialize, flat_open,         flat_each,
     flat_train,  flat_code_size, flat_settle,       NULL,
-    NULL,
+    flat_score,
 };

@@ -1307,6 +1307,179 @@ typedef struct ev {
     unsigned n_scratch;
 } ev;
 
+/* A numeric leaf decided without a vm_value per row: a comparison or
+ * BETWEEN of an int64, double or bool column against literals of the
+ * column's own type, or an IN / NOT IN of an int64 column against integer
+ * literals. The classes agree, so every present row is TRUE or FALSE,
+ * never UNKNOWN. With lt = x < lo and gt = x > hi (a comparison: lo = hi =
+ * the literal), the verdict is bit lt | gt << 1 of `table`: index 0 is the
+ * record evaluator's c == 0, 1 is c < 0, 2 is c > 0 (a NaN compares
+ * "equal" in both), and BETWEEN is table 1 with its two bounds. Mixed
+ * int/double comparisons and lists holding doubles take the generic path.
+ * The result is the same bits as vx_vmf_eval_leaf row by row (test_meta
+ * compares the two evaluators on random filters). */
+typedef struct numleaf {
+    int type; /* the column's: VM_INT, VM_DOUBLE or VM_BOOL */
+    int in;   /* 0: compare; 1: IN; -1: NOT IN (VM_INT only) */
+    unsigned table;
+    int64_t ilo, ihi;
+    double dlo, dhi;
+    const vm_value *list; /* IN: sorted, distinct VM_INT literals */
+    uint32_t n_list;
+} numleaf;
+
+static int numleaf_of(const vcol *c, const vmf_node *nd, const vm_value *lit,
+                      numleaf *q)
+{
+    /* verdict tables of the operators, indexed by lt | gt << 1 */
+    static const unsigned char cmp_table[] = {
+        [VMF_EQ] = 1, [VMF_NE] = 6, [VMF_LT] = 2,
+        [VMF_LE] = 3, [VMF_GT] = 4, [VMF_GE] = 5};
+    uint32_t n_lit = nd->kind == VMF_BETWEEN ? 2 : nd->n;
+    if (c->type != VM_INT && c->type != VM_DOUBLE && c->type != VM_BOOL)
+        return 0;
+    if (nd->kind != VMF_CMP && nd->kind != VMF_BETWEEN &&
+        !(c->type == VM_INT && (nd->kind == VMF_IN || nd->kind == VMF_NOT_IN)))
+        return 0;
+    if (nd->kind == VMF_CMP && (n_lit != 1 || nd->op > VMF_GE))
+        return 0;
+    for (uint32_t i = 0; i < n_lit; i++)
+        if ((int)lit[i].type != c->type)
+            return 0;
+    memset(q, 0, sizeof *q);
+    q->type = c->type;
+    if (nd->kind == VMF_IN || nd->kind == VMF_NOT_IN) {
+        q->in = nd->kind == VMF_IN ? 1 : -1;
+        q->list = lit;
+        q->n_list = n_lit;
+        return 1;
+    }
+    q->table = nd->kind == VMF_BETWEEN ? 1u : cmp_table[nd->op];
+    if (c->type == VM_DOUBLE) {
+        q->dlo = lit[0].u.d;
+        q->dhi = lit[n_lit - 1].u.d;
+    } else if (c->type == VM_INT) {
+        q->ilo = lit[0].u.i;
+        q->ihi = lit[n_lit - 1].u.i;
+    } else {
+        q->ilo = lit[0].u.b;
+        q->ihi = lit[n_lit - 1].u.b;
+    }
+    return 1;
+}
+
+static int int_listed(const vm_value *list, uint32_t n, int64_t x)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (list[mid].u.i == x)
+            return 1;
+        if (list[mid].u.i < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* The verdict (1 TRUE, 0 FALSE) of the column's value number i. */
+static inline uint64_t numleaf_test(const vcol *c, const numleaf *q, uint32_t i)
+{
+    unsigned lt, gt;
+    if (q->in)
+        return (uint64_t)(int_listed(q->list, q->n_list, c->iv[i]) ==
+                          (q->in > 0));
+    if (q->type == VM_DOUBLE) {
+        lt = c->dv[i] < q->dlo;
+        gt = c->dv[i] > q->dhi;
+    } else {
+        lt = c->iv[i] < q->ilo;
+        gt = c->iv[i] > q->ihi;
+    }
+    return (q->table >> (lt | gt << 1)) & 1u;
+}
+
+/* Eight 0/1 bytes as the low 8 bits, bit j = byte j: with byte j at bits
+ * 8j (assembled in that order, so on any byte order; one load where
+ * bytes are little-endian), the multiply moves its bit to bit 56 + j with
+ * no carries between them. */
+static uint64_t pack8(const unsigned char *v)
+{
+    uint64_t x = 0;
+    for (unsigned j = 0; j < 8; j++)
+        x |= (uint64_t)v[j] << (8 * j);
+    return (x * UINT64_C(0x0102040810204080)) >> 56;
+}
+
+/* The verdicts of values k .. k + 63 as the bits of a word: first one
+ * byte per value, in loops by kind that are plain compares the compiler
+ * vectorizes, then packed eight at a time. */
+static uint64_t numleaf_word(const vcol *c, const numleaf *q, uint32_t k)
+{
+    unsigned char v[64];
+    unsigned j;
+    uint64_t w = 0;
+    /* table bits: [0] neither below lo nor above hi, [1] below, [2] above */
+    const unsigned char te = q->table & 1u, tl = (q->table >> 1) & 1u,
+                        tg = (q->table >> 2) & 1u;
+    if (q->in) {
+        for (j = 0; j < 64; j++)
+            v[j] = (unsigned char)(int_listed(q->list, q->n_list,
+                                              c->iv[k + j]) == (q->in > 0));
+    } else if (q->type == VM_DOUBLE) {
+        const double *x = c->dv + k, lo = q->dlo, hi = q->dhi;
+        for (j = 0; j < 64; j++) {
+            unsigned char lt = x[j]<lo, gt = x[j]> hi;
+            v[j] = (unsigned char)((lt & tl) | (gt & tg) |
+                                   ((lt ^ 1) & (gt ^ 1) & te));
+        }
+    } else {
+        const int64_t *x = c->iv + k, lo = q->ilo, hi = q->ihi;
+        for (j = 0; j < 64; j++) {
+            unsigned char lt = x[j]<lo, gt = x[j]> hi;
+            v[j] = (unsigned char)((lt & tl) | (gt & tg) |
+                                   ((lt ^ 1) & (gt ^ 1) & te));
+        }
+    }
+    for (j = 0; j < 64; j += 8)
+        w |= pack8(v + j) << j;
+    return w;
+}
+
+/* Rows [row, end) of column c, values from number *i on: each present
+ * row's verdict into T or F; `whole` >= 0 is a verdict for all of them. */
+static void numleaf_rows(const vcol *c, const numleaf *q, int whole,
+                         uint32_t row, uint32_t end, uint32_t *i, uint64_t *T,
+                         uint64_t *F)
+{
+    uint32_t k = *i;
+    /* a column with a value in every row, word by word (the value of row
+     * r is value r; blocks start at multiples of 64) */
+    if (c->present == NULL && whole < 0)
+        for (; (row & 63) == 0 && row + 64 <= end; row += 64, k += 64) {
+            uint64_t w = numleaf_word(c, q, k);
+            T[row >> 6] |= w;
+            F[row >> 6] |= ~w;
+        }
+    for (; row < end; row++) {
+        uint64_t bit = 1ull << (row & 63), t;
+        if (!bit_at(c->present, row))
+            continue;
+        if (whole >= 0) {
+            k++;
+            if (whole == VMF_UNKNOWN)
+                continue;
+            t = (uint64_t)whole;
+        } else {
+            t = numleaf_test(c, q, k++);
+        }
+        T[row >> 6] |= bit & (0 - t);
+        F[row >> 6] |= bit & (t - 1);
+    }
+    *i = k;
+}
+
 /* Leaf results for column c into T (true) and F (false). */
 static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
                         uint64_t *F)
@@ -1339,6 +1512,8 @@ static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
             return;
         }
     }
+    numleaf q;
+    int fast = numleaf_of(c, nd, &vx_vmf_literals(e->f)[nd->first], &q);
     for (uint32_t b = 0, row = 0, i = 0; row < n_rows; b++) {
         uint32_t end =
             row + VM_COL_BLOCK < n_rows ? row + VM_COL_BLOCK : n_rows;
@@ -1361,6 +1536,11 @@ static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
                      num_less(&c->zmax[b], &c->zmin[b]) == 0)
                 whole = lo; /* one distinct value */
         }
+        if (fast) {
+            numleaf_rows(c, &q, whole, row, end, &i, T, F);
+            row = end;
+            continue;
+        }
         for (; row < end; row++) {
             int k;
             vm_value v;
@@ -1379,6 +1559,18 @@ static void leaf_column(const ev *e, uint32_t node, const vcol *c, uint64_t *T,
                 set64(F, row);
         }
     }
+}
+
+/* has |= the rows where column c has a value, a byte of the bitmap at a
+ * time (bits past n_rows may be set: colset_eval masks its result). */
+static void present_rows(const vcol *c, uint32_t n_rows, uint64_t *has)
+{
+    if (c->present == NULL) {
+        memset(has, 0xff, ((size_t)n_rows + 63) / 64 * 8);
+        return;
+    }
+    for (uint32_t r = 0; r < n_rows; r += 8)
+        has[r >> 6] |= (uint64_t)c->present[r >> 3] << (r & 63);
 }
 
 static void leaf(const ev *e, uint32_t node, uint64_t *T, uint64_t *F)
@@ -1404,9 +1596,7 @@ static void leaf(const ev *e, uint32_t node, uint64_t *T, uint64_t *F)
          i++) {
         const vcol *c = &s->cols[i];
         leaf_column(e, node, c, T, F);
-        for (uint32_t row = 0; row < s->n_rows; row++)
-            if (bit_at(c->present, row))
-                set64(has, row);
+        present_rows(c, s->n_rows, has);
     }
     if (miss == VMF_UNKNOWN)
         return;

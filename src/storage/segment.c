@@ -1218,6 +1218,11 @@ int vx_seg_key_live(const seg *s, uint64_t key)
     return key < s->info.n_keys && bit_get(s->live, key);
 }
 
+const uint64_t *vx_seg_live_words(const seg *s)
+{
+    return s->live;
+}
+
 int vx_seg_index(seg *s, const void **blob, uint64_t *size, vex_err *err)
 {
     int state;

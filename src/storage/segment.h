@@ -249,6 +249,11 @@ uint64_t vx_seg_key_id(const seg *s, uint64_t key);
  * dead or >= n_keys. O(1) from the bitmap vx_seg_open built; no lock. */
 int vx_seg_key_live(const seg *s, uint64_t key);
 
+/* The same bitmap whole: (n_keys + 63) / 64 words, bit k % 64 of word
+ * k / 64 set when key k is live, bits past n_keys clear. For passes over
+ * every key (a filter's match set) a word at a time. No lock. */
+const uint64_t *vx_seg_live_words(const seg *s);
+
 /* The META section: 1 with *p (in the mapping) and *len, the metadata
  * columns of the segment's keys (open with vx_vm_colset_open, n_keys rows,
  * which checks them strictly), or 0 (*p NULL, *len 0) when there is none

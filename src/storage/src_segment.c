@@ -308,6 +308,24 @@ static int exact_keys(vseg *g, const vex_index_config *cfg, const seg_fetch *f,
     return rc;
 }
 
+/* Whether an exact pass over a flat segment scores its m matches where
+ * they lie rather than scanning all n rows in order: scoring reads m rows
+ * at a cost of FLAT_READ_BYTES more each (a read out of order, prefetched)
+ * than the scan's n rows, so it wins while m * (row + FLAT_READ_BYTES) <=
+ * n * row. Measured on 128- and 512-byte rows (BENCHMARKS.md, "Flat
+ * segments score their matches"): the two cost the same near 20% of the
+ * rows for the first and past 30% for the second. */
+#define FLAT_READ_BYTES 512u
+static int flat_scores(const vseg *g, const vex_index_config *cfg,
+                       const vx_src_accept *acc)
+{
+    uint64_t m = 0, n = g->info.n_keys, words = (n + 63) / 64;
+    for (uint64_t w = 0; w < words; w++)
+        m += (uint64_t)__builtin_popcountll(acc->bits[w]);
+    return (double)m * (double)(cfg->vec_bytes + FLAT_READ_BYTES) <=
+           (double)n * (double)cfg->vec_bytes;
+}
+
 static int seg_src_exact(void *self, const vx_src_query *q,
                          const vx_src_accept *acc, int tail_only, vex_topk *top,
                          vex_err *err)
@@ -329,7 +347,15 @@ static int seg_src_exact(void *self, const vx_src_query *q,
         f.ix = ix;
         return exact_keys(g, vx_ix_config(ix), &f, q, acc, top, err);
     }
-    /* a flat index is exact: its own scan, with the accept hook */
+    /* a flat index is exact: few matches are scored where they lie, many
+     * go through its own scan of every row (in order, in blocks) with the
+     * accept hook */
+    if (acc->bits) {
+        if ((rc = vx_vseg_index(g, &ix, err)) != VEX_OK)
+            return rc;
+        if (vx_ix_can_score(ix) && flat_scores(g, vx_ix_config(ix), acc))
+            return exact_scored(g, ix, q, acc, top, err);
+    }
     if (q->k > sizeof tmp / sizeof tmp[0] &&
         (hits = vx_mem_alloc(q->mem, q->k * sizeof *hits)) == NULL)
         return vx_err_set(err, VEX_NOMEM, "out of memory");

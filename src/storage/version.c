@@ -206,13 +206,14 @@ int vx_vseg_match(vseg *v, const vx_mkey *key, const vmf_filter *f,
         return rc;
     }
     /* only keys live at birth are rows (dead keys have no metadata and
-     * could match a filter such as "x IS NULL") */
-    for (uint64_t w = 0; w < words; w++) {
-        uint64_t live = 0;
-        for (unsigned j = 0; j < 64 && w * 64 + j < n_keys; j++)
-            live |= (uint64_t)vx_seg_key_live(v->s, w * 64 + j) << j;
-        b[w] &= live;
-        n += (uint64_t)__builtin_popcountll(b[w]);
+     * could match a filter such as "x IS NULL"); the live bitmap's bits
+     * past n_keys are clear, so this also cuts the last word */
+    {
+        const uint64_t *live = vx_seg_live_words(v->s);
+        for (uint64_t w = 0; w < words; w++) {
+            b[w] &= live[w];
+            n += (uint64_t)__builtin_popcountll(b[w]);
+        }
     }
     if (v->mcache) {
         *out = vx_mcache_put(v->mcache, v, key, b, (words + 1) * sizeof *b, n);
