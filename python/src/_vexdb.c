@@ -3585,7 +3585,10 @@ static PyObject *index_load(PyObject *cls, PyObject *args, PyObject *kw)
             char inner[MSG_MAX] = "";
             if (ix)
                 vex_index_errmsg_copy(ix, inner, sizeof inner);
-            snprintf(msg, sizeof msg, "%s: %s", p, inner);
+            /* a long path or message is cut; using the return value
+             * tells gcc the cut is meant (-Wformat-truncation) */
+            if (snprintf(msg, sizeof msg, "%s: %s", p, inner) < 0)
+                msg[0] = '\0';
             vex_index_free(ix);
             ix = NULL;
         }
