@@ -115,8 +115,8 @@ VEX_API int vex_version_number(void);
 /* The VEX_FEATURE_* bits of this library. Thread-safe. */
 VEX_API uint32_t vex_features(void);
 
-/* The name of one VEX_FEATURE_* bit ("zstd", "io_uring"), or NULL for a value that is
- * not exactly one known bit. The string is static. Thread-safe. */
+/* The name of one VEX_FEATURE_* bit ("zstd", "io_uring"), or NULL for a value
+ * that is not exactly one known bit. The string is static. Thread-safe. */
 VEX_API const char *vex_feature_name(uint32_t feature);
 
 /* ---------------------------------------------------------------------
@@ -1599,6 +1599,15 @@ typedef struct vex_stats {
      * counts 0 (the searches that need it report the damage). */
     uint64_t diskann_resident_bytes;
     uint64_t diskann_cache_bytes; /* the node caches' part of it */
+    /* The flush and the compaction running now, background or called:
+     * rows of the segment being built that are in its index so far, of
+     * all its rows (a DiskANN compaction reports 0 until its graph is
+     * written); 0 and 0 when none runs. Read from another thread while
+     * vex_flush or vex_compact runs, they show its progress (`vex flush`
+     * and `vex compact` draw it on a terminal). The rest of the work
+     * (writing the file, reading the input segments) is not counted. */
+    uint64_t flush_rows_done, flush_rows_total;
+    uint64_t compact_rows_done, compact_rows_total;
 } vex_stats;
 
 /* One segment, for vex_stats_segments(). */

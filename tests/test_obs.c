@@ -21,13 +21,17 @@
  *    a background compaction;
  *  - levels: INFO brings flush start and finish with rows, bytes and
  *    times; ERROR alone brings only failures; nothing is logged per
- *    write or search at INFO.
+ *    write or search at INFO;
+ *  - progress: vex_stats read by another thread while vex_flush and
+ *    vex_compact run shows their builds part way (0 < done < total, done
+ *    never above total, total the rows being built), and 0 of 0 after.
  */
 #include <pthread.h>
 
 #include "engine/coll_int.h"
 #include "engine/jobs.h"
 #include "io/vfs.h"
+#include "util/rng.h"
 #include "obs_parse.h"
 #include "test.h"
 #include "vexdb.h"
@@ -448,6 +452,105 @@ static void test_recovery_logged(void)
 
 /* A write that finds the flush behind stalls: VEX_BUSY, counted in the
  * stall histogram and the write errors, logged as a warning. */
+typedef struct prog_run {
+    vex_collection *c;
+    int compact, rc;
+    _Atomic int over;
+} prog_run;
+
+static void *prog_main(void *arg)
+{
+    prog_run *p = arg;
+    p->rc = p->compact ? vex_compact(p->c) : vex_flush(p->c);
+    atomic_store(&p->over, 1);
+    return NULL;
+}
+
+/* Runs vex_flush (compact 0) or vex_compact on c in a thread while this
+ * one polls vex_stats; checks what the polls saw against `rows`, the
+ * rows the build indexes. */
+static void progress_of(vex_collection *c, int compact, uint64_t rows)
+{
+    prog_run p = {c, compact, -1, 0};
+    pthread_t t;
+    uint64_t polls = 0, midway = 0, bad = 0, wrong_total = 0;
+    vex_stats st;
+    CHECK(pthread_create(&t, NULL, prog_main, &p) == 0);
+    while (!atomic_load(&p.over)) {
+        uint64_t done, total;
+        vex_stats_init(&st);
+        if (vex_stats_get(c, &st) != VEX_OK)
+            break;
+        done = compact ? st.compact_rows_done : st.flush_rows_done;
+        total = compact ? st.compact_rows_total : st.flush_rows_total;
+        polls++;
+        bad += done > total;
+        wrong_total += total != 0 && total != rows;
+        midway += done > 0 && done < total;
+    }
+    pthread_join(t, NULL);
+    CHECK_RC(p.rc, VEX_OK);
+    CHECK_MSG(bad == 0 && wrong_total == 0,
+              "%s: %llu polls saw done above total, %llu a total other than "
+              "%llu",
+              compact ? "compaction" : "flush", (unsigned long long)bad,
+              (unsigned long long)wrong_total, (unsigned long long)rows);
+    CHECK_MSG(midway > 0, "%s: none of %llu polls saw the build part way",
+              compact ? "compaction" : "flush", (unsigned long long)polls);
+    vex_stats_init(&st);
+    CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    CHECK(st.flush_rows_done == 0 && st.flush_rows_total == 0 &&
+          st.compact_rows_done == 0 && st.compact_rows_total == 0);
+}
+
+static void test_progress(void)
+{
+    enum { N = 6000, PDIM = 32 };
+    vex_vfs *mem = NULL;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_db_options o;
+    vex_collection_config cfg;
+    vex_rng r;
+    float *v = malloc((size_t)N * PDIM * sizeof *v);
+    uint64_t *ids = malloc((size_t)N * sizeof *ids);
+    CHECK(v != NULL && ids != NULL);
+    CHECK_RC(vx_vfs_mem_create(NULL, &mem), VEX_OK);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.durability = VEX_DURABILITY_NONE;
+    o.memtable_bytes = 64u << 20;
+    /* no background indexing: the flush builds the whole graph */
+    o.memtable_exact_rows = 1000000;
+    o.compact_min_merge = 0;
+    o.compact_deleted_pct = 0;
+    o.flush_on_close = 0;
+    CHECK_RC(vx_db_open_vfs("db", &o, mem, &db), VEX_OK);
+    vex_collection_config_init(&cfg);
+    cfg.dim = PDIM;
+    cfg.index_kind = VEX_INDEX_HNSW;
+    CHECK_RC(vex_collection_create(db, "p", &cfg, &c), VEX_OK);
+    vex_rng_seed(&r, test_seed(5));
+    for (size_t i = 0; i < (size_t)N * PDIM; i++)
+        v[i] = (float)vex_rng_normal(&r);
+    for (size_t i = 0; i < N; i++)
+        ids[i] = i;
+    /* two segments of N / 2 rows each, then one compaction of N */
+    for (int half = 0; half < 2 && c; half++) {
+        size_t at = (size_t)half * (N / 2);
+        CHECK_RC(vex_insert_many(c, N / 2, ids + at, v + at * PDIM, NULL, NULL,
+                                 NULL),
+                 VEX_OK);
+        progress_of(c, 0, N / 2);
+    }
+    if (c)
+        progress_of(c, 1, N);
+    vex_db_close(db);
+    vex_vfs_destroy(mem);
+    free(v);
+    free(ids);
+}
+
 static void test_stall(void)
 {
     rig r;
@@ -479,6 +582,7 @@ static void test_stall(void)
 int main(void)
 {
     TEST_RUN(test_stall);
+    TEST_RUN(test_progress);
     TEST_RUN(test_recovery_logged);
     TEST_RUN(test_health);
     TEST_RUN(test_health_sticky);

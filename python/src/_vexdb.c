@@ -2892,7 +2892,11 @@ static PyObject *coll_stats(CollObject *self, PyObject *unused)
              {"payload_bytes", st.payload_bytes},
              {"diskann_segments", st.diskann_segments},
              {"diskann_resident_bytes", st.diskann_resident_bytes},
-             {"diskann_cache_bytes", st.diskann_cache_bytes}};
+             {"diskann_cache_bytes", st.diskann_cache_bytes},
+             {"flush_rows_done", st.flush_rows_done},
+             {"flush_rows_total", st.flush_rows_total},
+             {"compact_rows_done", st.compact_rows_done},
+             {"compact_rows_total", st.compact_rows_total}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         if (dict_set_u64(d, f[i].k, f[i].v) < 0) {
             Py_DECREF(d);

@@ -243,6 +243,9 @@ def test_flush_compact_stats(coll):
     assert s["live_rows"] == 400 and s["deleted_rows"] == 0 and s["compactions"] >= 1
     assert s["disk_bytes"] > 0 and s["payload_bytes"] > 0
     assert set(s) >= {"memtable_rows", "unindexed_rows", "last_seq", "flushed_seq"}
+    # no flush or compaction runs now: their progress reads 0 of 0
+    assert (s["flush_rows_done"], s["flush_rows_total"],
+            s["compact_rows_done"], s["compact_rows_total"]) == (0, 0, 0, 0)
     assert coll.get(150).metadata == meta_of(150)
 
 

@@ -199,6 +199,11 @@ struct vex_collection {
         /* automatic compaction paused after a failure, until a flush
          * succeeds (atomic: set under apply.mu, polled without it) */
         _Atomic int compact_failed;
+        /* the running flush's and compaction's progress (vex_stats):
+         * output rows in the index so far, of all; 0 and 0 when none
+         * runs (written by the build, read without a lock) */
+        _Atomic uint64_t flush_done, flush_total;
+        _Atomic uint64_t compact_done, compact_total;
     } bg;
 
     /* ---- counters (atomic, no lock) ---- */

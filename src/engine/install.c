@@ -434,6 +434,13 @@ static void builder_of(vex_collection *c, seg_builder *b)
     b->err = &c->err;
 }
 
+/* A build is over: vex_stats reports no flush or compaction running. */
+static void progress_end(_Atomic uint64_t *done, _Atomic uint64_t *total)
+{
+    atomic_store_explicit(total, 0, memory_order_relaxed);
+    atomic_store_explicit(done, 0, memory_order_relaxed);
+}
+
 /* Flush the oldest frozen memtable (bg.flush_mu held); `bg`: for a
  * background job (else vex_flush). *did = 0 when there was none. */
 static int flush_one(vex_collection *c, int bg, int *did)
@@ -470,7 +477,10 @@ static int flush_one(vex_collection *c, int bg, int *did)
            "flush started%s: memtable of %" PRIu64 " rows, %" PRIu64 " bytes",
            bg ? "" : " (vex_flush)", mt_rows(m), vx_mt_memory(m));
     builder_of(c, &b);
+    b.done = &c->bg.flush_done;
+    b.total = &c->bg.flush_total;
     rc = vx_compact_flush_build(&b, m, s, number, &out, &cancelled);
+    progress_end(&c->bg.flush_done, &c->bg.flush_total);
     if (rc == VEX_OK && cancelled) {
         /* the collection closes: the frozen memtable stays in the log */
         vx_mt_unref(m);
@@ -631,7 +641,10 @@ static int compact_once(vex_collection *c, int all, int *did)
            bg ? "" : " (vex_compact)", n_in, bytes_in);
 
     builder_of(c, &b);
+    b.done = &c->bg.compact_done;
+    b.total = &c->bg.compact_total;
     rc = vx_compact_build(&b, in, n_in, s, number, &out, &cancelled);
+    progress_end(&c->bg.compact_done, &c->bg.compact_total);
 
     vx_mutex_lock(&c->apply.mu);
     v = c->ver.cur;
@@ -825,7 +838,7 @@ static void job_index(vex_collection *c)
             vx_coll_snap_drop(&s);
             return;
         }
-        rc = vx_mt_index_to(a, n, &c->life.cancel, &c->err);
+        rc = vx_mt_index_to(a, n, &c->life.cancel, NULL, &c->err);
         vx_coll_snap_drop(&s);
         if (rc != VEX_OK) {
             char msg[VEX_ERRMSG_MAX];

@@ -107,6 +107,16 @@ int vex_stats_get(vex_collection *c, vex_stats *user)
     st->compactions = atomic_load(&c->counts.n_compactions);
     st->compacted_rows = atomic_load(&c->counts.n_compacted_rows);
     st->write_stalls = atomic_load(&c->counts.n_stalls);
+    /* total first: a build that ends between the loads reads 0 of 0 or
+     * its last figures, never done above total */
+    st->flush_rows_total = atomic_load(&c->bg.flush_total);
+    st->flush_rows_done = atomic_load(&c->bg.flush_done);
+    st->compact_rows_total = atomic_load(&c->bg.compact_total);
+    st->compact_rows_done = atomic_load(&c->bg.compact_done);
+    if (st->flush_rows_done > st->flush_rows_total)
+        st->flush_rows_done = st->flush_rows_total;
+    if (st->compact_rows_done > st->compact_rows_total)
+        st->compact_rows_done = st->compact_rows_total;
     d.c = c;
     d.bytes = 0;
     d.dir = c->dir;

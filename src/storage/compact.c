@@ -138,6 +138,16 @@ static int serialize_index(const seg_builder *b, vx_ix *ix,
     return VEX_OK;
 }
 
+/* The build's progress for vex_stats: `done` of `total` output rows are
+ * in its index (a DiskANN build reports 0 until its graph is written). */
+static void progress_set(const seg_builder *b, uint64_t done, uint64_t total)
+{
+    if (b->total)
+        atomic_store_explicit(b->total, total, memory_order_relaxed);
+    if (b->done)
+        atomic_store_explicit(b->done, done, memory_order_relaxed);
+}
+
 /* A new empty index of the collection's kind on the database's pool. */
 static int index_new(const seg_builder *b, int kind, vx_ix **out)
 {
@@ -314,7 +324,8 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
     if (rc != VEX_OK)
         goto out;
     if (ix) {
-        rc = vx_mt_index_to(m, n_keys, b->cancel, b->err);
+        progress_set(b, mt_indexed(m), n_keys);
+        rc = vx_mt_index_to(m, n_keys, b->cancel, b->done, b->err);
         if (rc == VEX_OK && mt_indexed(m) != n_keys && b->cancel &&
             atomic_load(b->cancel)) {
             *cancelled = 1; /* closing: the log still holds the rows */
@@ -453,6 +464,7 @@ static int compact_dann(const seg_builder *b, vseg *const *in, const crow *rows,
     uint32_t *keys32 = vx_mem_alloc(b->mem, (size_t)n * sizeof *keys32);
     uint64_t *keys = vx_mem_alloc(b->mem, (size_t)n * sizeof *keys);
     int rc = VEX_OK;
+    progress_set(b, 0, n);
     if (vecs == NULL || keys32 == NULL || keys == NULL || n >= UINT32_MAX) {
         rc = vx_err_set(
             b->err, n >= UINT32_MAX ? VEX_INVALID : VEX_NOMEM,
@@ -577,6 +589,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
         goto out;
     }
     rc = index_new(b, (int)b->iopts.kind, &ix);
+    progress_set(b, 0, n);
     for (uint64_t at = 0; rc == VEX_OK && at < n; at += COMPACT_STEP) {
         size_t cnt = n - at < COMPACT_STEP ? (size_t)(n - at) : COMPACT_STEP;
         if ((b->cancel && atomic_load(b->cancel))) {
@@ -592,6 +605,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
             rc = vx_ix_add(ix, keys + at, vecs, cnt, b->err);
             if (rc != VEX_OK)
                 vx_ix_err_in(b->err, rc, "compaction index");
+            progress_set(b, at + cnt, n);
         }
     }
     /* a merged segment trains its own quantizer on its own vectors */

@@ -45,6 +45,9 @@ typedef struct seg_builder {
      * collection has no text field */
     const vt_analyzer *text;
     const _Atomic int *cancel; /* polled between steps; may be NULL */
+    /* the build's progress, for vex_stats (may be NULL): rows of the
+     * output in its index so far, and of all its rows */
+    _Atomic uint64_t *done, *total;
     vex_err *err;
 } seg_builder;
 

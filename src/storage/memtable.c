@@ -532,7 +532,7 @@ const vx_source_methods vx_memtable_source = {
 };
 
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
-                   vex_err *err)
+                   _Atomic uint64_t *done, vex_err *err)
 {
     uint64_t keys[MT_CHUNK];
     uint64_t at;
@@ -559,6 +559,8 @@ int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
         }
         at += cnt;
         atomic_store_explicit(&m->n_indexed, at, memory_order_release);
+        if (done)
+            atomic_store_explicit(done, at, memory_order_relaxed);
         if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
             break;
     }

@@ -223,9 +223,11 @@ int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
 /* Indexer. Add rows [n_indexed, upto) to the graph (in parallel on the
  * index's pool), then publish n_indexed = upto. `cancel` (may be NULL) is
  * polled between chunks: when it reads non-zero the call stops early
- * with VEX_OK, having published what it added. No-op for a flat one. */
+ * with VEX_OK, having published what it added. `done` (may be NULL) gets
+ * the rows in the graph after each chunk (a flush's progress). No-op for
+ * a flat one. */
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
-                   vex_err *err);
+                   _Atomic uint64_t *done, vex_err *err);
 
 /* The keyword index's predicate of rows visible at the snapshot
  * sequence number *(const uint64_t *)ctx[1] of memtable ctx[0]: a

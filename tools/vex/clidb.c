@@ -521,6 +521,13 @@ void vex_cli_meter_start(vex_cli_meter *m, const char *what, const char *unit)
     m->unit = unit;
     m->start = vex_cli_now();
     m->last = 0;
+    m->base = 0;
+}
+
+void vex_cli_meter_rebase(vex_cli_meter *m, uint64_t i)
+{
+    m->start = vex_cli_now();
+    m->base = i;
 }
 
 void vex_cli_meter_update(vex_cli_meter *m, uint64_t i, uint64_t n)
@@ -533,7 +540,7 @@ void vex_cli_meter_update(vex_cli_meter *m, uint64_t i, uint64_t n)
         return;
     m->last = now;
     el = now - m->start;
-    rate = el > 0 ? (double)i / el : 0;
+    rate = el > 0 && i >= m->base ? (double)(i - m->base) / el : 0;
     fprintf(stderr, "\r\033[K%s %" PRIu64 "/%" PRIu64 " %s %3u%%  %.0f/s",
             m->what, i, n, m->unit, (unsigned)(n ? i * 100 / n : 100), rate);
     if (rate > 0 && i < n)

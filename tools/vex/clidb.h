@@ -117,8 +117,12 @@ typedef struct vex_cli_meter {
     int enabled;
     const char *what, *unit;
     double start, last;
+    uint64_t base; /* the count the rate is measured from */
 } vex_cli_meter;
 void vex_cli_meter_start(vex_cli_meter *m, const char *what, const char *unit);
+/* Measure the rate from count i, now (work that was done before the
+ * meter first saw it, such as rows indexed before a flush began). */
+void vex_cli_meter_rebase(vex_cli_meter *m, uint64_t i);
 void vex_cli_meter_update(vex_cli_meter *m, uint64_t i, uint64_t n);
 void vex_cli_meter_done(vex_cli_meter *m);
 
