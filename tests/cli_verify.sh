@@ -85,6 +85,13 @@ run 0 dump db/VEXDB
 expect out "database marker"
 run 1 dump db $C/nosuch
 expect out "^error: "
+# --json: one object per file, every file of the database, each "ok"
+run 0 dump db --json
+expect out '^\{"file":"VEXDB","lines":\["database marker'
+expect out "^\\{\"file\":\"$C/$SEG\",\"lines\":\\[\"segment, "
+files=$(find db -type f ! -name LOCK | wc -l)
+[ "$(wc -l <out)" -eq "$files" ] || fail "dump --json: $(wc -l <out) objects for $files files"
+[ "$(grep -c '"status":"ok"}$' out)" -eq "$files" ] || fail "dump --json: not every file ok: $(cat out)"
 
 # backup, and the copy verifies
 run 0 backup db b1
@@ -121,6 +128,10 @@ expect out "^DAMAGED: .* 1 errors"
 run 1 dump d1 $C/$SEG
 expect out "^damage: "
 expect err "damaged"
+run 1 dump d1 $C/$SEG --json
+expect out '"status":"damaged"\}$'
+expect out '"damage: '
+
 run 1 backup d1 b4
 expect err "does not verify"
 [ ! -e b4 ] && [ ! -e b4.partial ] || fail "a failed backup left b4 or b4.partial"

@@ -4,6 +4,8 @@
  * database's files (vex_dump_file): the marker, each collection's CURRENT,
  * manifests, segments and log files, or only the FILEs named (relative to
  * DB, or paths as given). For debugging and bug reports. Reads only.
+ * With --json, one object per file: {"file", "lines": [...], "status":
+ * "ok" | "damaged" | the error's name}.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -15,20 +17,44 @@
 #include "clidb.h"
 #include "vexdb.h"
 
+/* How files are listed: the library's options, and text or JSON. */
+typedef struct dump_how {
+    vex_dump_options o;
+    int json;
+    int lines; /* JSON: lines of the current file printed so far */
+} dump_how;
+
 static int print_line(void *ctx, const char *line)
 {
-    (void)ctx;
-    puts(line);
+    dump_how *h = ctx;
+    if (!h->json) {
+        puts(line);
+        return 0;
+    }
+    if (h->lines++)
+        putchar(',');
+    vex_cli_json_string(stdout, line);
     return 0;
 }
 
 /* Dump one file; returns the exit status for it. */
-static int dump_one(const char *path, const char *shown,
-                    const vex_dump_options *o)
+static int dump_one(const char *path, const char *shown, dump_how *h)
 {
     int rc;
-    printf("== %s\n", shown);
-    rc = vex_dump_file(path, o, print_line, NULL);
+    if (h->json) {
+        printf("{\"file\":");
+        vex_cli_json_string(stdout, shown);
+        printf(",\"lines\":[");
+        h->lines = 0;
+    } else {
+        printf("== %s\n", shown);
+    }
+    rc = vex_dump_file(path, &h->o, print_line, h);
+    if (h->json)
+        printf("],\"status\":\"%s\"}\n", rc == VEX_OK ? "ok"
+                                         : rc == VEX_CORRUPT
+                                             ? "damaged"
+                                             : vex_status_name(rc));
     fflush(stdout);
     if (rc != VEX_OK) {
         fprintf(stderr, "vex dump: %s: %s\n", shown,
@@ -45,8 +71,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Every file under dir (relative names under rel), sorted, recursively. */
-static int dump_tree(const char *dir, const char *rel,
-                     const vex_dump_options *o)
+static int dump_tree(const char *dir, const char *rel, dump_how *o)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -96,15 +121,17 @@ static int dump_tree(const char *dir, const char *rel,
 static int run_dump(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                     int n_pos)
 {
-    vex_dump_options o;
+    dump_how o;
     const vex_optval *items = &vals[vex_args_index(cmd, "max-items")];
     struct stat st;
     int status = VEX_EXIT_OK;
-    vex_dump_options_init(&o);
+    vex_dump_options_init(&o.o);
+    o.json = vals[vex_args_index(cmd, "json")].given;
+    o.lines = 0;
     if (items->given)
-        o.max_items = items->u;
+        o.o.max_items = items->u;
     if (vals[vex_args_index(cmd, "all")].given)
-        o.max_items = 0;
+        o.o.max_items = 0;
     if (stat(pos[0], &st) != 0 || !S_ISDIR(st.st_mode)) {
         if (n_pos == 1 && stat(pos[0], &st) == 0) /* a file alone */
             return dump_one(pos[0], pos[0], &o);
@@ -132,6 +159,9 @@ static const vex_opt dump_opts[] = {
     {"max-items", VEX_OPT_UINT, "N", 0, 0, UINT64_MAX,
      "entries listed per list (ids, records, ...), 0 = all; default 16"},
     {"all", VEX_OPT_FLAG, NULL, 0, 0, 0, "list every entry (--max-items 0)"},
+    {"json", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "one JSON object per file: {\"file\", \"lines\": [...], \"status\": "
+     "\"ok\" | \"damaged\" | an error}"},
 };
 
 const vex_cmd vex_cmd_dump = {
