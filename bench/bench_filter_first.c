@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_rng.h"
 #include "vexdb.h"
 
 static double cpu_now(void)
@@ -42,14 +43,6 @@ static void die(const char *what, const char *msg)
 {
     fprintf(stderr, "bench_filter_first: %s: %s\n", what, msg);
     exit(1);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 static int cmp_double(const void *a, const void *b)

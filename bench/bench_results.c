@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_rng.h"
 #include "vexdb.h"
 
 static atomic_long n_allocs;
@@ -77,14 +78,6 @@ static void die(const char *what, int rc)
 {
     fprintf(stderr, "bench_results: %s: %s\n", what, vex_errstr(rc));
     exit(1);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 static void rand_vec(uint64_t *s, float *v, unsigned dim)
