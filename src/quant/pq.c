@@ -133,7 +133,11 @@ void vx_vq_pq_set_query(vq_dc *dc, const float *qv)
             bias += lo;
             for (c = 0; c < 16; c++) {
                 float v = (tab[c] - lo) / step + 0.5f;
-                dc->lut4[m * 16 + c] = (uint8_t)(v > 255.0f ? 255.0f : v);
+                /* a NaN (distances that overflow float32: inf - inf, or
+                 * inf / inf) is 0, never converted: a float out of the
+                 * range of uint8_t has no defined conversion */
+                dc->lut4[m * 16 + c] =
+                    (uint8_t)(v >= 0.0f ? (v < 255.0f ? v : 255.0f) : 0.0f);
             }
         }
         dc->lut_bias = bias;
