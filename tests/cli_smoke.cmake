@@ -115,7 +115,8 @@ expect(OUT "usage: vex gen")
 run(0 --version)
 expect(OUT "vex [0-9]+\\.[0-9]+\\.[0-9]+")
 expect(OUT "simd: [a-z0-9]+ \\(this CPU runs: scalar")
-expect(OUT "features: (zstd|none)")
+# the optional parts compiled in (vex_features), or none
+expect(OUT "features: (none|(zstd|io_uring)( (zstd|io_uring))*)\n")
 
 # bad data: exit 1 with the file and offset
 run(1 info ${DATA}/dim_mismatch.fvecs)

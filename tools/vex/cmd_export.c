@@ -278,7 +278,8 @@ static int run_export(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                 rc == VEX_NOMEM ? "out of memory" : vex_collection_errmsg(c));
         goto out;
     }
-    qsort(ids.v, ids.n, sizeof *ids.v, cmp_u64);
+    if (ids.n > 1) /* no records: ids.v is NULL, which qsort may not get */
+        qsort(ids.v, ids.n, sizeof *ids.v, cmp_u64);
     vec = malloc(vex_vector_size(cfg.elem, cfg.dim));
     if (!vec || vex_meta_create(NULL, &meta) != VEX_OK) {
         fprintf(stderr, "vex export: out of memory\n");
