@@ -174,7 +174,11 @@ def assert_gil_released(make_call, what):
             break
         scale *= 2
     assert took > 0.01, "%s: too short to tell (%.3f s)" % (what, took)
-    assert inside > 20, (what, inside, took)
+    # a call that keeps the GIL sees no tick at all (see ticks_during);
+    # how many a releasing call sees depends on the machine's load (17
+    # in a 0.13 s call on a CI run beside two fuzzers, hundreds alone),
+    # so a few are the proof
+    assert inside >= 5, (what, inside, took)
 
 
 def test_gil_released_during_index_search_and_add(rng):
