@@ -5,11 +5,6 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#if defined(__linux__)
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #include "test.h"
 #include "util/cmap.h"
@@ -21,80 +16,6 @@
 #include "util/rng.h"
 #include "util/topk.h"
 #include "vexdb.h"
-
-/* vx_thread_background in a thread of its own: nice VEX_BACKGROUND_NICE,
- * and where the kernel keeps a slice per thread (sched_getattr reports
- * one: Linux 6.12 on), VEX_BACKGROUND_SLICE_NS. What the kernel says is
- * read back, not what was asked. */
-typedef struct bg_seen {
-    int nice, have_slice, kernel_slices;
-    uint64_t slice;
-} bg_seen;
-
-static void *bg_probe(void *arg)
-{
-    bg_seen *s = arg;
-    vx_thread_background();
-#if defined(__linux__)
-    s->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-#if defined(SYS_sched_getattr)
-    {
-        /* struct sched_attr up to sched_period (48 bytes) */
-        struct {
-            uint32_t size, policy;
-            uint64_t flags;
-            int32_t nice;
-            uint32_t priority;
-            uint64_t runtime, deadline, period;
-        } a;
-        memset(&a, 0, sizeof a);
-        if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) == 0 &&
-            a.runtime != 0) {
-            s->have_slice = 1;
-            s->slice = a.runtime;
-        }
-        /* whether this kernel keeps a slice at all: set one here and
-         * read it back (so a kernel without them does not hide a
-         * vx_thread_background that set none) */
-        a.size = sizeof a;
-        a.policy = 0;
-        a.nice = s->nice;
-        a.runtime = 200000;
-        if (syscall(SYS_sched_setattr, 0, &a, 0) == 0) {
-            memset(&a, 0, sizeof a);
-            s->kernel_slices =
-                syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) == 0 &&
-                a.runtime == 200000;
-        }
-    }
-#endif
-#endif
-    return NULL;
-}
-
-static void test_thread_background(void)
-{
-#if defined(__linux__)
-    bg_seen s = {0, 0, 0, 0};
-    pthread_t t;
-    int mine = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-    CHECK(pthread_create(&t, NULL, bg_probe, &s) == 0);
-    pthread_join(t, NULL);
-    /* a nice value can only be raised without privilege */
-    CHECK_EQ_INT(s.nice,
-                 mine > VEX_BACKGROUND_NICE ? mine : VEX_BACKGROUND_NICE);
-    CHECK_MSG(s.have_slice || !s.kernel_slices,
-              "the kernel keeps a slice per thread, but the background "
-              "thread got none");
-    if (s.have_slice)
-        CHECK_EQ_INT(s.slice, VEX_BACKGROUND_SLICE_NS);
-    else
-        fprintf(stderr, "  (no per-thread slice on this kernel: only the "
-                        "nice value is checked)\n");
-    /* the calling thread keeps its own */
-    CHECK_EQ_INT(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), mine);
-#endif
-}
 
 static void test_status_table(void)
 {
@@ -546,6 +467,5 @@ int main(void)
     TEST_RUN(test_rd_in_bounds);
     TEST_RUN(test_rd_past_end_sticks);
     TEST_RUN(test_rd_edges);
-    TEST_RUN(test_thread_background);
     return TEST_EXIT();
 }

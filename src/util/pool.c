@@ -25,8 +25,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "vexdb.h"
@@ -100,18 +98,6 @@ static size_t job_work(pool_job *j, unsigned worker)
     return done;
 }
 
-#if defined(__linux__) && defined(SYS_sched_setattr)
-/* The first fields of the kernel's struct sched_attr (SCHED_ATTR_SIZE_VER0,
- * 48 bytes); glibc 2.36 has no wrapper. */
-typedef struct vx_sched_attr {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-} vx_sched_attr;
-#endif
-
 void vx_thread_background(void)
 {
 #if defined(__linux__)
@@ -120,25 +106,6 @@ void vx_thread_background(void)
      * thread at its priority, which is only slower for the foreground. */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
                       VEX_BACKGROUND_NICE);
-#if defined(SYS_sched_setattr)
-    {
-        /* A nice value lowers a thread's share, not how long it runs once
-         * it runs: under EEVDF (Linux 6.6 on) a woken writer waits for the
-         * running build's slice (3 ms by default) to end. A slice of
-         * VEX_BACKGROUND_SLICE_NS (Linux 6.12 on; older kernels ignore the
-         * field) lets a woken writer in within it, while the build keeps
-         * its share of the CPU, so foreground calls that wait for a build
-         * are not starved as under SCHED_IDLE. Same policy and nice, so
-         * no privilege is needed. */
-        vx_sched_attr a;
-        memset(&a, 0, sizeof a);
-        a.size = sizeof a;
-        a.policy = 0; /* SCHED_OTHER */
-        a.nice = VEX_BACKGROUND_NICE;
-        a.runtime = VEX_BACKGROUND_SLICE_NS;
-        (void)syscall(SYS_sched_setattr, 0, &a, 0);
-    }
-#endif
 #endif
 }
 

@@ -33,12 +33,9 @@ int vx_pool_create_ex(const vex_mem *m, unsigned n_threads, int background,
                       vex_pool **out);
 void vx_pool_destroy(vex_pool *p);
 
-/* Lower the calling thread's priority to VEX_BACKGROUND_NICE and, where
- * the kernel takes one (Linux 6.12 on), its time slice to
- * VEX_BACKGROUND_SLICE_NS, so that a woken writer or search preempts a
- * build within that (a no-op elsewhere or when not permitted). */
-#define VEX_BACKGROUND_NICE     10
-#define VEX_BACKGROUND_SLICE_NS 100000u
+/* Lower the calling thread's priority to VEX_BACKGROUND_NICE (Linux; a
+ * no-op elsewhere or when not permitted). */
+#define VEX_BACKGROUND_NICE 10
 void vx_thread_background(void);
 unsigned vx_pool_size(const vex_pool *p);
 
