@@ -312,8 +312,8 @@ static int exact_keys(vseg *g, const vex_index_config *cfg, const seg_fetch *f,
  * they lie rather than scanning all n rows in order: scoring reads m rows
  * at a cost of FLAT_READ_BYTES more each (a read out of order, prefetched)
  * than the scan's n rows, so it wins while m * (row + FLAT_READ_BYTES) <=
- * n * row. Measured on 128- and 512-byte rows (BENCHMARKS.md, "Flat
- * segments score their matches"): the two cost the same near 20% of the
+ * n * row. Measured on 128- and 512-byte rows (BENCHMARKS.md, "First
+ * query of a filter, and flat segments"): the two cost the same near 20% of the
  * rows for the first and past 30% for the second. */
 #define FLAT_READ_BYTES 512u
 static int flat_scores(const vseg *g, const vex_index_config *cfg,
