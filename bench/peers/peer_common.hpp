@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // peer_common.hpp - what the peer drivers of bench/ (hnswlib_bench.cpp,
-// usearch_bench.cpp) share: texmex readers, the recall thresholds of
-// `vex bench`, resident memory, and the "serve" loop that
-// bench/hnsw_interleaved.py drives. Header-only; benchmark code, not part
-// of VexDB.
+// usearch_bench.cpp, hnswlib_filter_bench.cpp) share: texmex readers, the
+// recall thresholds of `vex bench`, resident memory, and the "serve" loop
+// that bench/hnsw_interleaved.py drives (the filtered peer has its own,
+// with masks). Header-only; benchmark code, not part of VexDB.
 #ifndef VEX_BENCH_PEER_COMMON_HPP
 #define VEX_BENCH_PEER_COMMON_HPP
 
@@ -72,6 +72,8 @@ inline void normalize(std::vector<float> &v, size_t dim)
         double s = 0;
         for (size_t j = 0; j < dim; j++)
             s += (double)v[i + j] * v[i + j];
+        if (s == 0)
+            continue; // a zero vector stays zero, not NaN
         float inv = (float)(1.0 / std::sqrt(s));
         for (size_t j = 0; j < dim; j++)
             v[i + j] *= inv;
