@@ -13,7 +13,11 @@ round), for every ef of the sweep and --passes rounds. With --usearch
 PACKAGE (USearch's npm package unpacked: `npm pack usearch && tar xzf
 usearch-*.tgz`, giving ./package) USearch's dense index in float32
 (`bench/peers/usearch_bench.cpp`, with the package's NumKong kernels
-built for this CPU) joins the rotation as a third library. Each (library, ef)
+built for this CPU) joins the rotation as a third library. With --collection the same VexDB
+index built through a collection (`vex bench --collection --serve`: the
+base loaded as records, flushed as several segments, compacted into one,
+searched with vex_search) joins it too, and the collection / standalone
+QPS ratio is printed per ef. Each (library, ef)
 reports the median QPS of its passes and its recall; QPS at recall@10
 0.95 and 0.99 is interpolated on those medians (log QPS, linear recall),
 and the VexDB / hnswlib ratio of each.
@@ -27,7 +31,7 @@ Usage: /usr/bin/python3 bench/hnsw_interleaved.py [--build build]
        [--datasets glove,sift] [--M 16] [--efc 200] [--threads 2]
        [--ef 16,24,32,48,64,96,128,192,256] [--passes 5]
        [--base F --query F --gt F --metric l2|cosine --name N]
-       [--vex-quant sq8] [--usearch PACKAGE]
+       [--vex-quant sq8] [--usearch PACKAGE] [--collection]
 """
 import argparse
 import json
@@ -132,9 +136,15 @@ def run_dataset(args, ds, hnswlib_exe, usearch_exe=None):
         vex += ["--quant", args.vex_quant]
     hl = [hnswlib_exe, ds["base"], ds["query"], ds["gt"], ds["metric"],
           str(args.M), str(args.efc), str(args.threads), "10", "10", "serve"]
-    log("%s: building (VexDB, then hnswlib%s)"
-        % (ds["name"], ", then USearch" if usearch_exe else ""))
-    servers = [Server("vexdb", vex), Server("hnswlib", hl)]
+    log("%s: building (VexDB, %shnswlib%s)"
+        % (ds["name"], "a VexDB collection, " if args.collection else "",
+           ", then USearch" if usearch_exe else ""))
+    servers = [Server("vexdb", vex)]
+    if args.collection:
+        # the same build options through a collection: several segments
+        # as the memtable fills, compacted into one (vex bench --collection)
+        servers.append(Server("vexdb-coll", vex + ["--collection"]))
+    servers.append(Server("hnswlib", hl))
     if usearch_exe:
         servers.append(Server("usearch", [usearch_exe] + hl[1:9] +
                               ["serve"]))
@@ -167,6 +177,8 @@ def run_dataset(args, ds, hnswlib_exe, usearch_exe=None):
         pts = [dict(recall=recall[s.name][ef], qps_1t=med[ef]) for ef in efs]
         summary["libs"][s.name] = dict(
             build_s=s.ready.get("build_s"),
+            compact_s=s.ready.get("compact_s"),
+            segments_flushed=s.ready.get("segments_flushed"),
             rss_delta_bytes=s.ready.get("rss_delta_bytes"),
             median_qps={str(ef): med[ef] for ef in efs},
             recall={str(ef): recall[s.name][ef] for ef in efs},
@@ -193,12 +205,18 @@ def main():
                     help="VexDB walks on codes of this quantizer (vex bench "
                          "--quant, e.g. sq8), reranked on full vectors; "
                          "hnswlib stays float32")
+    ap.add_argument("--collection", action="store_true",
+                    help="add VexDB through a collection (vex bench "
+                         "--collection: several flushed segments compacted "
+                         "into one, vex_search) to the rotation")
     ap.add_argument("--usearch", metavar="PACKAGE",
                     help="USearch's unpacked npm package: add USearch "
                          "(float32) to the rotation")
     args = ap.parse_args()
     if args.passes < 1:
         ap.error("--passes must be at least 1")
+    if args.collection and args.vex_quant:
+        ap.error("--collection searches float32 collections: no --vex-quant")
 
     tmp = tempfile.mkdtemp(prefix="vex-interleaved-")
     exe = os.path.join(tmp, "hnswlib_bench")
@@ -216,20 +234,28 @@ def main():
     log("")
     log("median of %d interleaved single-thread passes; QPS at recall@10"
         % args.passes)
-    log("%-26s %-8s %8s %10s %10s" % ("dataset", "lib", "build s",
+    log("%-26s %-10s %8s %10s %10s" % ("dataset", "lib", "build s",
                                       "@0.95", "@0.99"))
     for s in rows:
         for lib, v in s["libs"].items():
-            log("%-26s %-8s %8.2f %10s %10s" % (
+            log("%-26s %-10s %8.2f %10s %10s" % (
                 s["dataset"], lib, v["build_s"] or 0,
                 "%.0f" % v["qps_at_095"] if v["qps_at_095"] else "-",
                 "%.0f" % v["qps_at_099"] if v["qps_at_099"] else "-"))
         a = s["libs"]["vexdb"]
-        for peer in ("hnswlib", "usearch"):
+        c = s["libs"].get("vexdb-coll")
+        if c:
+            for ef in c["median_qps"]:
+                log("%-26s collection / standalone at ef %s: QPS %.3f, "
+                    "recall %.4f / %.4f" % (
+                        s["dataset"], ef, c["median_qps"][ef] /
+                        a["median_qps"][ef], c["recall"][ef],
+                        a["recall"][ef]))
+        for peer in ("hnswlib", "usearch", "vexdb-coll"):
             b = s["libs"].get(peer)
             for t, label in (("qps_at_095", "0.95"), ("qps_at_099", "0.99")):
                 if b and a[t] and b[t]:
-                    log("%-26s VexDB / %s at %s: %.2f" % (
+                    log("%-26s VexDB / %s at %s: %.3f" % (
                         s["dataset"], peer, label, a[t] / b[t]))
 
 

@@ -101,6 +101,36 @@ expect(ERR "offset 5")
 run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
     --metric l2 --filter "cat = 1")
 expect(ERR "--filter needs --meta")
+# --collection: loaded as an application would (a 1 MiB memtable gives
+# several segments), compacted into one, searched with vex_search; flat is
+# exact, so recall is 1 against the generated ground truth
+run(0 gen --n 30000 --dim 24 --queries 20 --seed 5 --out ${WORK}/c)
+run(0 bench --base ${WORK}/c_base.fvecs --queries ${WORK}/c_query.fvecs
+    --gt ${WORK}/c_groundtruth.ivecs --metric l2 --collection --memtable-mb 1 --json)
+expect(OUT "\"recall\":1\\.0000,")
+expect(OUT "\"segments_flushed\":[2-9],\"segments\":1}")
+run(2 bench --base ${WORK}/c_base.fvecs --queries ${WORK}/c_query.fvecs
+    --metric l2 --memtable-mb 1)
+expect(ERR "--memtable-mb applies with --collection")
+run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+    --metric l2 --collection --quant sq8)
+expect(ERR "--quant and --refine apply to a standalone index")
+# --collection --serve: "where EXPR" sets a filter (its matches reported),
+# a refused one keeps it, a bare "where" clears it
+file(WRITE ${WORK}/serve.in "ef 64\nwhere cat = 3\nef 64\nwhere cat >\nwhere\nef 64\nquit\n")
+execute_process(COMMAND ${VEX} bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs
+                --metric l2 --index hnsw --M 8 --collection --meta ${WORK}/s_meta.tsv --serve
+                INPUT_FILE ${WORK}/serve.in RESULT_VARIABLE rc OUTPUT_VARIABLE OUT ERROR_VARIABLE ERR)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "vex bench --collection --serve: exit ${rc}\n${ERR}")
+endif()
+expect(OUT "\"ready\":true,\"collection\":true,\"n\":3000,")
+expect(OUT "^[^\n]*\n\\{\"lib\":\"vexdb\",\"where\":null,[^\n]*\"matches\":3000,[^\n]*\"recall\":(1\\.0|0\\.9[5-9])")
+expect(OUT "\n\\{\"where\":\"cat = 3\",\"matches\":429,")
+expect(OUT "\"where\":\"cat = 3\",[^\n]*\"matches\":429,[^\n]*\"recall\":(1\\.0|0\\.9[5-9])")
+expect(OUT "\\{\"where\":\"cat = 3\",\"error\":")
+expect(OUT "\\{\"where\":\"\",\"matches\":3000,")
+expect(ERR "offset 5")
 run(2 bench --base ${WORK}/s_base.fvecs --queries ${WORK}/s_query.fvecs --metric l2 --k 0)
 expect(ERR "--k must be an integer in 1..")
 run(2 gen --n 10 --dim 4)

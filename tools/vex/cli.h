@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "args.h"
+#include "readers.h"
 #include "vexdb.h"
 
 extern const vex_cmd vex_cmd_bench;
@@ -67,12 +68,15 @@ int vex_cli_build(const char *cmd, const vex_index_options *opts,
 int vex_cli_exact_knn(const char *cmd, vex_index *idx, const float *queries,
                       uint64_t nq, uint32_t dim, uint32_t k, int64_t *ids);
 
-/* `vex bench --filter` (cmd_bench_filter.c): filtered search through a
- * collection built from base vectors and a metadata TSV. */
+/* `vex bench --filter` / `--collection` (cmd_bench_filter.c): search
+ * through a collection built from base vectors (and a metadata TSV), with
+ * or without a filter; --serve answers passes on request. */
 typedef struct vex_bench_filter_args {
-    const char *base_path, *query_path, *meta_path, *filter, *db_path;
+    const char *base_path, *query_path, *gt_path, *meta_path, *filter, *db_path;
     vex_metric metric;
-    int hnsw, json;
+    int hnsw, json, serve;
+    int collection;       /* several segments as they fill, compacted */
+    uint32_t memtable_mb; /* with collection: the memtable size, 0 default */
     uint32_t k, M, ef_construction;
     uint64_t seed, max_queries;
     unsigned threads, repeat;
@@ -81,5 +85,17 @@ typedef struct vex_bench_filter_args {
 } vex_bench_filter_args;
 
 int vex_bench_filter(const vex_bench_filter_args *a);
+
+/* What cmd_bench.c lends cmd_bench_filter.c: per query, the largest
+ * distance a correct hit may have (from the ground truth's first k ids,
+ * see `vex help bench`); recall@k counted against those thresholds; the
+ * resident set size now (0 where unknown). */
+int vex_bench_thresholds(const vexio_vectors *base, const vexio_vectors *q,
+                         const vexio_ids *gt, vex_metric m, uint32_t k,
+                         double *thr);
+double vex_bench_recall(const vex_hit *hits, const size_t *n_hits,
+                        const double *thr, uint64_t nq, uint32_t k,
+                        uint64_t n_base);
+int64_t vex_bench_rss_now(void);
 
 #endif

@@ -98,9 +98,9 @@ static double exact_dist(vex_metric m, const float *a, const float *b,
 }
 
 /* per query: the largest distance a correct hit may have */
-static int compute_thresholds(const vexio_vectors *base, const vexio_vectors *q,
-                              const vexio_ids *gt, vex_metric m, uint32_t k,
-                              double *thr)
+int vex_bench_thresholds(const vexio_vectors *base, const vexio_vectors *q,
+                         const vexio_ids *gt, vex_metric m, uint32_t k,
+                         double *thr)
 {
     uint64_t i;
     uint32_t j, dim = base->dim;
@@ -130,7 +130,7 @@ static int compute_thresholds(const vexio_vectors *base, const vexio_vectors *q,
     return 0;
 }
 
-static double recall_of(const vex_hit *hits, const size_t *n_hits,
+double vex_bench_recall(const vex_hit *hits, const size_t *n_hits,
                         const double *thr, uint64_t nq, uint32_t k,
                         uint64_t n_base)
 {
@@ -146,7 +146,7 @@ static double recall_of(const vex_hit *hits, const size_t *n_hits,
 }
 
 /* resident set size now, from /proc/self/statm (0 where unavailable) */
-static int64_t rss_now(void)
+int64_t vex_bench_rss_now(void)
 {
     long pages = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -367,7 +367,7 @@ static int measure_row(vex_index *idx, const vexio_vectors *queries,
             row->p99_us = percentile(lat, nq, 99);
         }
     }
-    row->recall = recall_of(hits1, nh1, thr, nq, k, n_base);
+    row->recall = vex_bench_recall(hits1, nh1, thr, nq, k, n_base);
     if (!batch)
         return VEX_OK;
 
@@ -384,7 +384,7 @@ static int measure_row(vex_index *idx, const vexio_vectors *queries,
         if ((double)nq / total > row->qps_all)
             row->qps_all = (double)nq / total;
     }
-    row->recall_batch = recall_of(hitsb, nhb, thr, nq, k, n_base);
+    row->recall_batch = vex_bench_recall(hitsb, nhb, thr, nq, k, n_base);
     return VEX_OK;
 }
 
@@ -447,6 +447,8 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     const vex_optval *filter_v = &vals[vex_args_index(cmd, "filter")];
     const vex_optval *meta_v = &vals[vex_args_index(cmd, "meta")];
     const vex_optval *db_v = &vals[vex_args_index(cmd, "db")];
+    const vex_optval *coll_v = &vals[vex_args_index(cmd, "collection")];
+    const vex_optval *memt_v = &vals[vex_args_index(cmd, "memtable-mb")];
     vexio_vectors base = {0}, queries = {0};
     vexio_ids gt = {0};
     vexio_error err;
@@ -499,20 +501,38 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                         "apply to --index hnsw only\n");
         return VEX_EXIT_USAGE;
     }
-    if (filter_v->given || meta_v->given || db_v->given) {
+    if (coll_v->given || filter_v->given || meta_v->given || db_v->given ||
+        memt_v->given) {
         vex_bench_filter_args fa;
         uint32_t efs[VEX_MAX_LIST];
-        if (!filter_v->given || !meta_v->given || r.gt_path) {
-            fprintf(stderr, "vex bench: --filter needs --meta (and computes "
-                            "its own ground truth: no --gt); --meta and --db "
-                            "apply only with --filter\n");
+        int serve_v = vals[vex_args_index(cmd, "serve")].given;
+        const char *bad = NULL;
+        if (filter_v->given && !meta_v->given)
+            bad = "--filter needs --meta";
+        else if (meta_v->given && !filter_v->given && !serve_v)
+            bad = "--meta applies with --filter, or with --serve (whose "
+                  "\"where EXPR\" requests filter on it)";
+        else if (r.gt_path && filter_v->given && !serve_v)
+            bad = "--filter computes its own ground truth (exact filtered "
+                  "k-NN): no --gt";
+        else if (memt_v->given && !coll_v->given)
+            bad = "--memtable-mb applies with --collection";
+        else if (quant_v->given || refine_v->given)
+            bad = "--quant and --refine apply to a standalone index, not to "
+                  "--collection, --filter or --meta";
+        if (bad) {
+            fprintf(stderr, "vex bench: %s\n", bad);
             return VEX_EXIT_USAGE;
         }
         memset(&fa, 0, sizeof fa);
         fa.base_path = r.base_path;
         fa.query_path = r.query_path;
-        fa.meta_path = meta_v->str;
-        fa.filter = filter_v->str;
+        fa.gt_path = r.gt_path;
+        fa.meta_path = meta_v->given ? meta_v->str : NULL;
+        fa.collection = coll_v->given;
+        fa.memtable_mb = memt_v->given ? (uint32_t)memt_v->u : 0;
+        fa.serve = serve_v;
+        fa.filter = filter_v->given ? filter_v->str : NULL;
         fa.db_path = db_v->given ? db_v->str : NULL;
         fa.metric = r.metric;
         fa.hnsw = hnsw;
@@ -622,7 +642,7 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
     }
 
     /* ---- build ---- */
-    r.rss_delta = rss_now();
+    r.rss_delta = vex_bench_rss_now();
     t0 = vex_cli_now();
     if (vex_cli_build("bench", &io, base.data, base.n, &idx) != VEX_OK)
         goto cleanup;
@@ -637,7 +657,7 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
         r.train_s = vex_cli_now() - t0;
         r.code_bytes = vex_index_code_size(idx);
     }
-    r.rss_delta = rss_now() - r.rss_delta;
+    r.rss_delta = vex_bench_rss_now() - r.rss_delta;
     r.index_bytes = vex_index_memory(idx);
     if (hnsw) {
         vex_index_get_options(idx, &io);
@@ -678,7 +698,7 @@ static int run_bench(const vex_cmd *cmd, const vex_optval *vals, char **pos,
                 nq);
         goto cleanup;
     }
-    if (compute_thresholds(&base, &queries, &gt, r.metric, r.k, thr) != 0)
+    if (vex_bench_thresholds(&base, &queries, &gt, r.metric, r.k, thr) != 0)
         goto cleanup;
 
     if (vals[vex_args_index(cmd, "serve")].given) {
@@ -753,18 +773,28 @@ static const vex_opt bench_opts[] = {
     {"serve", VEX_OPT_FLAG, NULL, 0, 0, 0,
      "after the build, answer requests from stdin, one per line: \"ef N\" "
      "runs one single-thread pass over every query and prints its row as "
-     "JSON, \"quit\" ends (for drivers that interleave libraries)"},
+     "JSON, \"where [EXPR]\" (--collection, --filter or --meta) sets or "
+     "clears the filter of the passes, \"quit\" ends (for drivers that "
+     "interleave libraries)"},
+    {"collection", VEX_OPT_FLAG, NULL, 0, 0, 0,
+     "build and search through a collection as an application would: "
+     "inserted under the default memtable size (flushed as several "
+     "segments), compacted into one (timed with the build), searched with "
+     "vex_search"},
+    {"memtable-mb", VEX_OPT_UINT, "MB", 0, 1, 65536,
+     "with --collection: the memtable size that decides how many segments "
+     "the load flushes (default the database's, 64)"},
     {"filter", VEX_OPT_STRING, "EXPR", 0, 0, 0,
      "filtered search through a collection (docs/FILTERS.md language); "
      "needs --meta"},
     {"meta", VEX_OPT_STRING, "FILE.tsv", 0, 0, 0,
-     "with --filter: metadata, a header line and one row per base vector; "
-     "int64 columns X also get X_mod100 and X_mod1000"},
+     "metadata of a collection's records, a header line and one row per "
+     "base vector; int64 columns X also get X_mod100 and X_mod1000"},
     {"db", VEX_OPT_STRING, "DIR", 0, 0, 0,
-     "with --filter: build the collection in this new database directory "
-     "(default: a temporary one, removed afterwards); a benchmark's "
-     "collection (named bench, ids = row numbers, derived columns): load "
-     "your own records with vex create and vex import"},
+     "with --collection or --filter: build the collection in this new "
+     "database directory (default: a temporary one, removed afterwards); a "
+     "benchmark's collection (named bench, ids = row numbers, derived "
+     "columns): load your own records with vex create and vex import"},
 };
 
 const vex_cmd vex_cmd_bench = {
@@ -794,7 +824,10 @@ const vex_cmd vex_cmd_bench = {
     "go into a collection (flushed to one segment), queries run one at a\n"
     "time on one thread with the filter, and recall@k is measured against\n"
     "exact filtered k-NN (ids); rows also show the matching share and the\n"
-    "per-segment plans the searches chose.\n"
+    "per-segment plans the searches chose. --collection builds the\n"
+    "collection the way an application fills one (several segments,\n"
+    "then one compaction) and, without a filter, counts recall as above:\n"
+    "set it beside a standalone run to see what the collection costs.\n"
     "\n"
     "Progress goes to stderr only when it is a terminal.\n"
     "\nexample: vex bench --base sift_base.fvecs --queries sift_query.fvecs "
