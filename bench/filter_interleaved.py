@@ -10,11 +10,16 @@ the VexDB index again for every filter (unusable at a million vectors).
 Here every library builds its index once (same M, efConstruction and
 build threads) and stays up serving passes:
 
-  VexDB    `vex bench --meta TSV --collection --serve`: a collection
-           searched through vex_search; "where EXPR" sets the filter
-           (answer: its matches), "ef N" runs one single-thread pass over
-           all queries and answers recall (vex's own, ids against exact
-           filtered k-NN), QPS and the plans the segments chose
+  VexDB    `vex bench --meta TSV --collection --serve`: the base loaded
+           as records with their TSV rows, flushed as the memtable fills
+           and compacted into one segment (timed as the build), searched
+           through vex_search; "where EXPR" sets the filter (answer: its
+           matches, checked against this script's predicate), "ef N"
+           runs one single-thread pass over all queries and answers
+           recall (vex's own, ids against exact filtered k-NN), QPS and
+           the plans the segments chose. The set's unfiltered truth
+           (--gt) is handed over when there is one, else vex computes
+           one it never uses here
   hnswlib  bench/peers/hnswlib_filter_bench.cpp in its serve mode
            (post-filter: k' = ef candidates, the first k matching kept);
            "mask PATH" loads a one-byte-per-id mask, "ef N OUT" runs a
@@ -52,9 +57,10 @@ cores) keeping the 4k best candidates per query, which are then ranked
 again in float64; a query whose best dropped float32 candidate is within
 rounding of its k-th distance is computed again in float64 over all
 matching rows. Memory stays bounded by the block size; the time is that
-of one exhaustive float32 pass per filter over its matching rows (tens
-of seconds for a million rows by a thousand queries on two cores: this
-numpy has only the reference BLAS). VexDB's recall is its own (`vex
+of one exhaustive float32 pass per filter over its matching rows (1,000
+queries by 50,000 rows of 128 took 4.5 s on two busy cores, so a
+million rows about 90 s; numpy here has only the reference BLAS, which
+is slower). VexDB's recall is its own (`vex
 bench` against its exact flat search); the two truths agree except for
 exact ties.
 
@@ -67,7 +73,8 @@ Usage: /usr/bin/python3 bench/filter_interleaved.py [--build build]
        vexdb,hnswlib,faiss] [--ef 16,32,64,128,256,512] [--passes 5]
        [--queries 1000] [--k 10] [--threads 2] [--M 16] [--efc 200]
        [--target 0.95]
-       [--base F --query F --metric l2|cosine --name N [--meta TSV]]
+       [--base F --query F --metric l2|cosine --name N [--meta TSV]
+       [--gt F]]
 """
 import argparse
 import os
@@ -209,45 +216,49 @@ def truth(base, queries, mask, metric, k, rows=65536):
 
 # ---- the libraries ----------------------------------------------------------
 
-class Vex(Server):
-    """`vex bench --collection --serve`: "where EXPR", then "ef N"."""
+class Served(Server):
+    """A library in its own process: one request line, one JSON answer."""
 
     def request(self, line):
         self.p.stdin.write(line + "\n")
         self.p.stdin.flush()
         return self._read()
+
+
+class Vex(Served):
+    """`vex bench --collection --serve`: "where EXPR", then "ef N"."""
 
     def set_filter(self, f):
         r = self.request("where " + f["text"])
         if r.get("where") != f["text"] or "matches" not in r:
             raise RuntimeError("vexdb: unexpected answer to where %s: %r"
                                % (f["text"], r))
+        self.where = f["text"]
         return r["matches"]
 
     def run(self, ef):
         r = self.request("ef %d" % ef)
-        if "recall" not in r or "qps_1t" not in r:
+        if "recall" not in r or "qps_1t" not in r or \
+                r.get("where") != self.where:
             raise RuntimeError("vexdb: unexpected answer to ef %d: %r"
                                % (ef, r))
         return r
 
 
-class Hnswlib(Server):
+class Hnswlib(Served):
     """hnswlib_filter_bench serve: "mask PATH", then "ef N OUT"."""
 
     def __init__(self, cmd, tmp, nq, k):
         self.out, self.nq, self.k, self.gt = (os.path.join(tmp, "hnswlib.ids"),
                                               nq, k, None)
-        Server.__init__(self, "hnswlib", cmd)
-
-    def request(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        return self._read()
+        Served.__init__(self, "hnswlib", cmd)
 
     def set_filter(self, f):
         self.gt = f["gt"]
-        return self.request("mask " + f["mask_path"])["matches"]
+        r = self.request("mask " + f["mask_path"])
+        if "matches" not in r:
+            raise RuntimeError("hnswlib: unexpected answer to mask: %r" % r)
+        return r["matches"]
 
     def run(self, ef):
         r = self.request("ef %d %s" % (ef, self.out))
@@ -355,7 +366,7 @@ def dataset(args, key, tmp):
     text, predicate)."""
     if key is None:  # the custom set
         ds = dict(name=args.name, metric=args.metric, base=args.base,
-                  query=args.query, meta=args.meta)
+                  query=args.query, meta=args.meta, gt=args.gt)
         base = fvecs(ds["base"])
         if not ds["meta"]:
             ds["meta"] = os.path.join(tmp, "%s.tsv" % args.name)
@@ -372,8 +383,8 @@ def dataset(args, key, tmp):
         folder, prefix, metric, tsv = DATASETS[key]
         p = os.path.join(DATA, folder, prefix)
         ds = dict(name=folder, metric=metric, base=p + "_base.fvecs",
-                  query=p + "_query.fvecs", meta=os.path.join(DATA, folder,
-                                                              tsv))
+                  query=p + "_query.fvecs", gt=p + "_groundtruth.ivecs",
+                  meta=os.path.join(DATA, folder, tsv))
         base = fvecs(ds["base"])
         cols = tsv_columns(ds["meta"])
         filters = FILTERS[key]
@@ -411,6 +422,8 @@ def start(args, ds, base, queries, tmp, peer):
                    "--ef-construction", str(args.efc), "--threads",
                    str(args.threads), "--meta", ds["meta"], "--collection",
                    "--serve", "--max-queries", str(nq), "--k", str(args.k)]
+            if ds["gt"]:  # else vex computes the unfiltered truth first
+                cmd += ["--gt", ds["gt"]]
             libs.append(Vex("vexdb", cmd))
         elif lib == "hnswlib":
             cmd = [peer, ds["base"], qpath, ds["metric"], str(args.M),
@@ -574,6 +587,9 @@ def main():
     ap.add_argument("--query", help="custom set: query vectors (.fvecs)")
     ap.add_argument("--metric", choices=("l2", "cosine"))
     ap.add_argument("--name", default="custom")
+    ap.add_argument("--gt", help="custom set: unfiltered ground truth "
+                                 "(.ivecs), handed to vex bench so that it "
+                                 "need not compute one it does not use")
     ap.add_argument("--meta", help="custom set: metadata TSV, one row per "
                                    "base vector (default: row and proj, "
                                    "written here)")
