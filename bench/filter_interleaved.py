@@ -249,8 +249,8 @@ class Hnswlib(Served):
     """hnswlib_filter_bench serve: "mask PATH", then "ef N OUT"."""
 
     def __init__(self, cmd, tmp, nq, k):
-        self.out, self.nq, self.k, self.gt = (os.path.join(tmp, "hnswlib.ids"),
-                                              nq, k, None)
+        self.out = os.path.join(tmp, "hnswlib.ids")
+        self.nq, self.k, self.gt = nq, k, None
         Served.__init__(self, "hnswlib", cmd)
 
     def set_filter(self, f):
