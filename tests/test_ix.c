@@ -65,7 +65,7 @@ static void fixture_open(fixture *f)
     o.allocator = &f->a;
     vx_err_init(&e);
     CHECK_RC(vx_ix_create(&o, NULL, &f->ix, &e), VEX_OK);
-    CHECK_RC(vx_ix_add(f->ix, ids, f->base, N, &e), VEX_OK);
+    CHECK_RC(vx_ix_add(f->ix, ids, f->base, N, 0, &e), VEX_OK);
     vx_err_destroy(&e);
 }
 
@@ -264,7 +264,7 @@ static void test_train_own_quiet(void)
     o.n_threads = 1;
     o.quant = VEX_QUANT_PQ;
     CHECK_RC(vx_ix_create(&o, NULL, &ix, &e), VEX_OK);
-    CHECK_RC(vx_ix_add(ix, ids, v, 10, &e), VEX_OK);
+    CHECK_RC(vx_ix_add(ix, ids, v, 10, 0, &e), VEX_OK);
     CHECK_RC(vx_ix_train_own(ix, &e), VEX_OK);
     CHECK_MSG(e.msg[0] == '\0', "'%s'", e.msg);
     vx_ix_free(ix);

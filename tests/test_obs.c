@@ -27,10 +27,12 @@
  *    never above total, total the rows being built), and 0 of 0 after.
  */
 #include <pthread.h>
+#include <time.h>
 
 #include "engine/coll_int.h"
 #include "engine/jobs.h"
 #include "io/vfs.h"
+#include "util/pool.h"
 #include "util/rng.h"
 #include "obs_parse.h"
 #include "test.h"
@@ -551,6 +553,94 @@ static void test_progress(void)
     free(ids);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Background memtable indexing leaves a CPU to writers while writes
+ * arrive (issue 19 item 5) and goes back to the pool's full width once
+ * they stop, so the tail is caught up at full speed. */
+static void test_index_width(void)
+{
+    enum { WDIM = 32, BURST = 30000 };
+    const uint64_t ms = 1000 * 1000, recent = VX_INDEX_WRITES_RECENT_NS;
+    unsigned cpus = vx_cpu_count();
+    vex_vfs *mem = NULL;
+    vex_db *db = NULL;
+    vex_collection *c = NULL;
+    vex_db_options o;
+    vex_collection_config cfg;
+    vex_stats st;
+    vex_rng r;
+    float *v = malloc((size_t)BURST * WDIM * sizeof *v);
+    uint64_t *ids = malloc((size_t)BURST * sizeof *ids), next = 0;
+    double t0;
+
+    /* the policy */
+    CHECK(vx_jobs_index_width(2, 2, 5 * ms, 0) == 0); /* no write yet */
+    CHECK(vx_jobs_index_width(2, 2, 5 * ms, 4 * ms) == 1);
+    CHECK(vx_jobs_index_width(8, 8, 5 * ms, 5 * ms) == 7);
+    CHECK(vx_jobs_index_width(16, 8, 5 * ms, 5 * ms) == 7);
+    CHECK(vx_jobs_index_width(2, 16, 5 * ms, 4 * ms) == 0); /* CPUs left */
+    CHECK(vx_jobs_index_width(1, 1, 5 * ms, 4 * ms) == 0);  /* one CPU */
+    CHECK(vx_jobs_index_width(2, 2, 4 * ms + recent, 4 * ms) == 1);
+    CHECK(vx_jobs_index_width(2, 2, 4 * ms + recent + 1, 4 * ms) == 0);
+    CHECK(vx_jobs_index_width(2, 2, 3 * ms, 4 * ms) == 0); /* clock skew */
+
+    if (cpus < 2 || v == NULL || ids == NULL) {
+        if (cpus < 2)
+            printf("  (one CPU: the background indexer has none to leave; "
+                   "policy checked only)\n");
+        free(v);
+        free(ids);
+        return;
+    }
+    CHECK_RC(vx_vfs_mem_create(NULL, &mem), VEX_OK);
+    vex_db_options_init(&o);
+    o.create_if_missing = 1;
+    o.durability = VEX_DURABILITY_NONE;
+    o.n_threads = cpus; /* the pool takes every CPU */
+    o.memtable_exact_rows = 256;
+    o.compact_min_merge = 0;
+    o.flush_on_close = 0;
+    CHECK_RC(vx_db_open_vfs("db", &o, mem, &db), VEX_OK);
+    vex_collection_config_init(&cfg);
+    cfg.dim = WDIM;
+    cfg.index_kind = VEX_INDEX_HNSW;
+    CHECK_RC(vex_collection_create(db, "w", &cfg, &c), VEX_OK);
+    vex_rng_seed(&r, test_seed(9));
+    for (size_t i = 0; i < (size_t)BURST * WDIM; i++)
+        v[i] = (float)vex_rng_normal(&r);
+    /* a steady stream of small writes: the indexer links narrowed */
+    t0 = now_s();
+    while (c && atomic_load(&c->bg.index_narrow) == 0 && now_s() - t0 < 30) {
+        for (size_t i = 0; i < 64; i++)
+            ids[i] = next++;
+        CHECK_RC(vex_insert_many(c, 64, ids, v, NULL, NULL, NULL), VEX_OK);
+        usleep(200);
+    }
+    CHECK(atomic_load(&c->bg.index_narrow) > 0);
+    /* then a burst and quiet: the tail is caught up at full width */
+    for (size_t i = 0; i < BURST; i++)
+        ids[i] = next++;
+    CHECK_RC(vex_insert_many(c, BURST, ids, v, NULL, NULL, NULL), VEX_OK);
+    t0 = now_s();
+    do {
+        usleep(2000);
+        vex_stats_init(&st);
+        CHECK_RC(vex_stats_get(c, &st), VEX_OK);
+    } while (st.unindexed_rows > 0 && now_s() - t0 < 120);
+    CHECK(st.unindexed_rows == 0);
+    CHECK(atomic_load(&c->bg.index_wide) > 0);
+    vex_db_close(db);
+    vex_vfs_destroy(mem);
+    free(v);
+    free(ids);
+}
+
 static void test_stall(void)
 {
     rig r;
@@ -583,6 +673,7 @@ int main(void)
 {
     TEST_RUN(test_stall);
     TEST_RUN(test_progress);
+    TEST_RUN(test_index_width);
     TEST_RUN(test_recovery_logged);
     TEST_RUN(test_health);
     TEST_RUN(test_health_sticky);

@@ -166,7 +166,7 @@ static void vexbuild_graph(VexBuild *b, VexGraph *g, uint64 *entry)
                 ids[i] = (uint64_t)(at + (int64)i);
             CHECK_FOR_INTERRUPTS();
             old = vexbuild_block();
-            rc = vx_ix_add(ix, ids, b->vecs + at * b->shape.dim, cnt, &e);
+            rc = vx_ix_add(ix, ids, b->vecs + at * b->shape.dim, cnt, 0, &e);
             vexbuild_unblock(old);
             if (rc != VEX_OK)
                 vexbuild_fail(rc, &e, "adding vectors");

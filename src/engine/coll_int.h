@@ -204,6 +204,12 @@ struct vex_collection {
          * runs (written by the build, read without a lock) */
         _Atomic uint64_t flush_done, flush_total;
         _Atomic uint64_t compact_done, compact_total;
+        /* when the write path last published a group (vx_now_ns; 0:
+         * never): background indexing narrows while writes arrive */
+        _Atomic uint64_t last_write_ns;
+        /* memtable index chunks the background linked narrowed, and at
+         * the pool's full width (for tests) */
+        _Atomic uint64_t index_narrow, index_wide;
     } bg;
 
     /* ---- counters (atomic, no lock) ---- */

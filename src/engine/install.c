@@ -819,6 +819,20 @@ static void warm_segments(vex_collection *c)
  * a steady trickle of writes would spend most of their time in it. */
 #define INDEX_ROUND_MIN 256
 
+/* vx_mt_width_fn of the background indexer (engine/jobs.h) */
+static unsigned index_width(void *ctx)
+{
+    vex_collection *c = ctx;
+    unsigned pool = vx_pool_width(c->db->bg_pool, 0);
+    unsigned w = vx_jobs_index_width(
+        pool, vx_cpu_count(), vx_now_ns(),
+        atomic_load_explicit(&c->bg.last_write_ns, memory_order_relaxed));
+    atomic_fetch_add_explicit(w && w < pool ? &c->bg.index_narrow
+                                            : &c->bg.index_wide,
+                              1, memory_order_relaxed);
+    return w;
+}
+
 static void job_index(vex_collection *c)
 {
     warm_segments(c);
@@ -838,7 +852,8 @@ static void job_index(vex_collection *c)
             vx_coll_snap_drop(&s);
             return;
         }
-        rc = vx_mt_index_to(a, n, &c->life.cancel, NULL, &c->err);
+        rc = vx_mt_index_to(a, n, &c->life.cancel, NULL, index_width, c,
+                            &c->err);
         vx_coll_snap_drop(&s);
         if (rc != VEX_OK) {
             char msg[VEX_ERRMSG_MAX];

@@ -9,6 +9,7 @@
 #include "engine/jobs.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util/pool.h"
@@ -169,4 +170,15 @@ void vx_jobs_forget(vx_jobs *j, vex_collection *c)
         pthread_cond_wait(&j->idle, &j->mu);
     }
     pthread_mutex_unlock(&j->mu);
+}
+
+unsigned vx_jobs_index_width(unsigned pool_width, unsigned cpus,
+                             uint64_t now_ns, uint64_t last_write_ns)
+{
+    if (last_write_ns == 0 || now_ns < last_write_ns ||
+        now_ns - last_write_ns > VX_INDEX_WRITES_RECENT_NS)
+        return 0;
+    if (cpus < 2 || pool_width < cpus)
+        return 0; /* one CPU: nothing to leave; a narrower pool leaves some */
+    return cpus - 1;
 }

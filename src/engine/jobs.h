@@ -41,6 +41,21 @@ void vx_jobs_stop(vx_jobs *j);
 void vx_jobs_schedule(vx_jobs *j, vex_collection *c, int kind);
 void vx_jobs_forget(vx_jobs *j, vex_collection *c);
 
+/* Threads of a pool of pool_width the background memtable indexer may
+ * use (0: all) when the collection's last write was published at
+ * last_write_ns (0: none yet) and it is now_ns, on a machine of `cpus`
+ * online CPUs. While writes arrive (one within VX_INDEX_WRITES_RECENT_NS)
+ * and the pool would take every CPU, it leaves one to the writers: a
+ * woken writer or group-commit leader then finds a CPU free instead of
+ * queueing behind the graph build, whose nice value only lowers its
+ * share (issue 19 item 5: the 8-writer p99 halved). When writes stop, the
+ * next chunk goes back to full width, so the unindexed tail is caught up
+ * at full speed; it never grows past the memtable either way (its flush
+ * indexes what is left). */
+#define VX_INDEX_WRITES_RECENT_NS (UINT64_C(100) * 1000 * 1000)
+unsigned vx_jobs_index_width(unsigned pool_width, unsigned cpus,
+                             uint64_t now_ns, uint64_t last_write_ns);
+
 /* Run one job (collection.c). */
 void vx_coll_run_job(vex_collection *c, int kind);
 

@@ -515,6 +515,8 @@ log : {
         goto done;
     }
     publish_seq(c, seq); /* V1 */
+    atomic_store_explicit(&c->bg.last_write_ns, vx_now_ns(),
+                          memory_order_relaxed);
     /* the group is durable and visible; freezing a full memtable now lets
      * its flush start before the next write needs the room */
     if (vx_coll_active_full(c) &&

@@ -550,8 +550,9 @@ static void flat_set_aux(flat_index *f, uint64_t slot)
 }
 
 static int flat_add(void *ix, const uint64_t *ids, const void *vecs, size_t n,
-                    vex_err *err)
+                    unsigned max_threads, vex_err *err)
 {
+    (void)max_threads; /* a copy per vector: no threads to share */
     flat_index *f = ix;
     const unsigned char *src = vecs;
     size_t i;

@@ -799,11 +799,11 @@ int vx_ix_check_params(const vx_ix *ix, const vex_search_params *p,
 }
 
 int vx_ix_add(vx_ix *ix, const uint64_t *ids, const void *vecs, size_t n,
-              vex_err *err)
+              unsigned max_threads, vex_err *err)
 {
     if (n == 0)
         return VEX_OK;
-    return (ix->m->add(ix->impl, ids, vecs, n, err));
+    return (ix->m->add(ix->impl, ids, vecs, n, max_threads, err));
 }
 
 int vx_ix_remove(vx_ix *ix, uint64_t id, vex_err *err)
@@ -975,7 +975,7 @@ int vex_index_add(vex_index *ix, const uint64_t *ids, const void *vectors,
     rc = check_vectors(ix, vectors, n, ix->cfg.vec_bytes, "vector");
     if (rc != VEX_OK)
         return rc;
-    return vx_ix_add(ix, ids, vectors, n, &ix->err);
+    return vx_ix_add(ix, ids, vectors, n, 0, &ix->err);
 }
 
 int vex_index_remove(vex_index *ix, uint64_t id)

@@ -1488,10 +1488,10 @@ static int repair_due(const hnsw *h)
 static void hnsw_repair(hnsw *h);
 
 static int hnsw_add(void *ix, const uint64_t *ids, const void *vecs, size_t n,
-                    vex_err *err)
+                    unsigned max_threads, vex_err *err)
 {
     hnsw *h = ix;
-    unsigned width = vx_pool_width(h->pool, 0);
+    unsigned width = vx_pool_width(h->pool, max_threads);
     hnsw_ctx *ctx[VEX_MAX_THREADS];
     uint32_t *slots;
     uint64_t live_before;

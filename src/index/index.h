@@ -120,8 +120,10 @@ typedef struct vex_index_methods {
     void (*destroy)(void *ix);
     /* Make room for `n` vectors in total. */
     int (*reserve)(void *ix, uint64_t n, vex_err *err);
+    /* Add n vectors, on at most max_threads threads of the pool (0: all
+     * it has). */
     int (*add)(void *ix, const uint64_t *ids, const void *vecs, size_t n,
-               vex_err *err);
+               unsigned max_threads, vex_err *err);
     int (*remove)(void *ix, uint64_t id, vex_err *err);
     int (*get)(void *ix, uint64_t id, void *vec_out, vex_err *err);
     uint64_t (*count)(void *ix);

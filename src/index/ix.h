@@ -115,10 +115,11 @@ int vx_ix_check_params(const vx_ix *ix, const vex_search_params *p,
 /* ---- writes ---- */
 
 /* Add n vectors (valid for the index's configuration: the caller checked
- * them, or they come from an index that did). VEX_EXISTS for an id
+ * them, or they come from an index that did) on at most max_threads
+ * threads of the index's pool (0: all of them). VEX_EXISTS for an id
  * already present, VEX_FULL past VEX_INDEX_MAX_VECTORS, VEX_NOMEM. */
 int vx_ix_add(vx_ix *ix, const uint64_t *ids, const void *vecs, size_t n,
-              vex_err *err);
+              unsigned max_threads, vex_err *err);
 int vx_ix_remove(vx_ix *ix, uint64_t id, vex_err *err);
 
 /* After a run of adds (a memtable brought up to date): finish what adds

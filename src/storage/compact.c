@@ -325,7 +325,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
         goto out;
     if (ix) {
         progress_set(b, mt_indexed(m), n_keys);
-        rc = vx_mt_index_to(m, n_keys, b->cancel, b->done, b->err);
+        rc = vx_mt_index_to(m, n_keys, b->cancel, b->done, NULL, NULL, b->err);
         if (rc == VEX_OK && mt_indexed(m) != n_keys && b->cancel &&
             atomic_load(b->cancel)) {
             *cancelled = 1; /* closing: the log still holds the rows */
@@ -345,7 +345,7 @@ int vx_compact_flush_build(const seg_builder *b, memtable *m, uint64_t s,
                 n_keys - r < MT_CHUNK ? (size_t)(n_keys - r) : MT_CHUNK;
             for (size_t j = 0; j < cnt; j++)
                 keys[j] = r + j;
-            rc = vx_ix_add(flat, keys, mt_row_vec(m, r), cnt, b->err);
+            rc = vx_ix_add(flat, keys, mt_row_vec(m, r), cnt, 0, b->err);
             if (rc != VEX_OK)
                 vx_ix_err_in(b->err, rc, "flat segment index");
         }
@@ -602,7 +602,7 @@ int vx_compact_build(const seg_builder *b, vseg *const *in, uint32_t n_in,
                                 b->err);
         }
         if (rc == VEX_OK) {
-            rc = vx_ix_add(ix, keys + at, vecs, cnt, b->err);
+            rc = vx_ix_add(ix, keys + at, vecs, cnt, 0, b->err);
             if (rc != VEX_OK)
                 vx_ix_err_in(b->err, rc, "compaction index");
             progress_set(b, at + cnt, n);

@@ -532,7 +532,8 @@ const vx_source_methods vx_memtable_source = {
 };
 
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
-                   _Atomic uint64_t *done, vex_err *err)
+                   _Atomic uint64_t *done, vx_mt_width_fn width,
+                   void *width_ctx, vex_err *err)
 {
     uint64_t keys[MT_CHUNK];
     uint64_t at;
@@ -552,7 +553,7 @@ int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
         for (size_t j = 0; j < cnt; j++)
             keys[j] = at + j;
         rc = vx_ix_add(m->ix, keys, ch->vecs + (size_t)r * m->cfg.vec_bytes,
-                       cnt, err);
+                       cnt, width ? width(width_ctx) : 0, err);
         if (rc != VEX_OK) {
             vx_ix_err_in(err, rc, "indexing the memtable");
             break;

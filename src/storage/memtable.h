@@ -220,14 +220,19 @@ int vx_mt_find(const memtable *m, uint64_t id, uint64_t seq, uint64_t *row);
 /* Reader. Searches, record reads and scans go through the memtable's
  * source methods (vx_memtable_source, storage/source.h). */
 
+/* Threads of the index's pool the indexer may use for its next chunk (0:
+ * all), asked before each chunk. */
+typedef unsigned (*vx_mt_width_fn)(void *ctx);
+
 /* Indexer. Add rows [n_indexed, upto) to the graph (in parallel on the
- * index's pool), then publish n_indexed = upto. `cancel` (may be NULL) is
- * polled between chunks: when it reads non-zero the call stops early
- * with VEX_OK, having published what it added. `done` (may be NULL) gets
- * the rows in the graph after each chunk (a flush's progress). No-op for
- * a flat one. */
+ * index's pool, on as many of its threads as `width` allows; NULL: all),
+ * then publish n_indexed = upto. `cancel` (may be NULL) is polled between
+ * chunks: when it reads non-zero the call stops early with VEX_OK, having
+ * published what it added. `done` (may be NULL) gets the rows in the
+ * graph after each chunk (a flush's progress). No-op for a flat one. */
 int vx_mt_index_to(memtable *m, uint64_t upto, const _Atomic int *cancel,
-                   _Atomic uint64_t *done, vex_err *err);
+                   _Atomic uint64_t *done, vx_mt_width_fn width,
+                   void *width_ctx, vex_err *err);
 
 /* The keyword index's predicate of rows visible at the snapshot
  * sequence number *(const uint64_t *)ctx[1] of memtable ctx[0]: a
