@@ -89,7 +89,7 @@ int vex_bench_filter(const vex_bench_filter_args *a);
 /* What cmd_bench.c lends cmd_bench_filter.c: per query, the largest
  * distance a correct hit may have (from the ground truth's first k ids,
  * see `vex help bench`); recall@k counted against those thresholds; the
- * resident set size now (0 where unknown). */
+ * resident set size now (0 where unknown); latency percentiles. */
 int vex_bench_thresholds(const vexio_vectors *base, const vexio_vectors *q,
                          const vexio_ids *gt, vex_metric m, uint32_t k,
                          double *thr);
@@ -97,5 +97,7 @@ double vex_bench_recall(const vex_hit *hits, const size_t *n_hits,
                         const double *thr, uint64_t nq, uint32_t k,
                         uint64_t n_base);
 int64_t vex_bench_rss_now(void);
+/* Sort n latencies and take their nearest-rank p50 and p99. */
+void vex_bench_latency(double *lat, uint64_t n, double *p50, double *p99);
 
 #endif

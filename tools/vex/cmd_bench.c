@@ -171,6 +171,13 @@ static double percentile(const double *v, uint64_t n, double p)
     return v[r ? r - 1 : 0];
 }
 
+void vex_bench_latency(double *lat, uint64_t n, double *p50, double *p99)
+{
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    *p50 = percentile(lat, n, 50);
+    *p99 = percentile(lat, n, 99);
+}
+
 static void print_text(const bench_run *r, int gt_computed)
 {
     char kcol[32];
@@ -362,9 +369,7 @@ static int measure_row(vex_index *idx, const vexio_vectors *queries,
         vex_cli_progress(progress, "", 0, 0, 1);
         if ((double)nq / total > row->qps_1t) {
             row->qps_1t = (double)nq / total;
-            qsort(lat, (size_t)nq, sizeof *lat, cmp_double);
-            row->p50_us = percentile(lat, nq, 50);
-            row->p99_us = percentile(lat, nq, 99);
+            vex_bench_latency(lat, nq, &row->p50_us, &row->p99_us);
         }
     }
     row->recall = vex_bench_recall(hits1, nh1, thr, nq, k, n_base);

@@ -445,12 +445,6 @@ static int cb_where(cbench *b, const char *text)
     return 0;
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double p = *(const double *)x, q = *(const double *)y;
-    return (p > q) - (p < q);
-}
-
 typedef struct cb_row {
     double recall, qps_1t, p50_us, p99_us;
     vex_search_stats plans; /* summed over the queries of the first pass */
@@ -495,9 +489,7 @@ static int cb_pass(cbench *b, uint32_t ef, unsigned repeat, cb_row *row)
         qps = (double)b->nq / tq;
         if (qps > row->qps_1t) {
             row->qps_1t = qps;
-            qsort(b->lat, (size_t)b->nq, sizeof *b->lat, cmp_double);
-            row->p50_us = b->lat[(b->nq - 1) / 2];
-            row->p99_us = b->lat[(size_t)((double)(b->nq - 1) * 0.99)];
+            vex_bench_latency(b->lat, b->nq, &row->p50_us, &row->p99_us);
         }
     }
     if (!b->f) {
