@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_stats.h"
 #include "text/bm25.h"
 #include "text/postings.h"
 #include "text_corpus.h"
@@ -250,18 +251,6 @@ static void bb_coll_query(const bb_coll *co, const vex_mem *m,
     r->n = n;
 }
 
-static int bb_cmp(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
-static double bb_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, bb_cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 typedef struct bb_terms {
     char buf[8192];
     size_t n, count;
@@ -416,7 +405,7 @@ int main(int argc, char **argv)
     for (i = 0; i < (size_t)nq; i++)
         same += bb_same(&rv[i], &rf[i]);
     {
-        double mv = bb_median(tv, passes), mf = bb_median(tf, passes);
+        double mv = bench_median(tv, passes), mf = bench_median(tf, passes);
         printf("{\"bench\":\"bm25\",\"engine\":\"vexdb\",\"docs\":%zu,"
                "\"queries\":%d,\"qps\":%.1f,\"build_s\":%.3f,"
                "\"postings_read\":%llu,\"postings_skipped\":%llu,"
@@ -459,7 +448,7 @@ int main(int argc, char **argv)
         for (i = 0; i < (size_t)nq; i++)
             same += bb_same(&rv[i], &rf[i]);
         {
-            double mv = bb_median(tv, passes), mf = bb_median(tf, passes);
+            double mv = bench_median(tv, passes), mf = bench_median(tf, passes);
             printf("{\"bench\":\"bm25_collection\",\"engine\":\"vexdb\","
                    "\"sets\":%d,\"memtable_rows\":%zu,\"queries\":%d,"
                    "\"qps\":%.1f,\"same_top10\":%d}\n",

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "bench_rng.h"
+#include "bench_stats.h"
 #include "vexdb.h"
 
 static double cpu_now(void)
@@ -43,18 +44,6 @@ static void die(const char *what, const char *msg)
 {
     fprintf(stderr, "bench_filter_first: %s: %s\n", what, msg);
     exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The CPU seconds of one search of c with filter f. */
@@ -169,8 +158,8 @@ int main(int argc, char **argv)
             vex_filter_free(flt);
         }
         {
-            double f1 = median(first, reps) * 1e3,
-                   f2 = median(again, reps) * 1e3;
+            double f1 = bench_median(first, (int)reps) * 1e3,
+                   f2 = bench_median(again, (int)reps) * 1e3;
             printf("{\"family\": \"%s\", \"rows\": %zu, \"first_ms\": %.4f, "
                    "\"repeat_ms\": %.4f, \"build_ms\": %.4f, "
                    "\"ns_per_row\": %.2f}\n",

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "readers.h"
+#include "bench_stats.h"
 #include "vexdb.h"
 
 static double now_ms(void)
@@ -45,18 +46,6 @@ static void die(const char *what, int rc, const char *msg)
     fprintf(stderr, "bench_reopen: %s: %s: %s\n", what, vex_status_name(rc),
             msg ? msg : "");
     exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
 }
 
 #define K 10
@@ -81,7 +70,7 @@ static double query_all(vex_collection *c, const vexio_vectors *q,
         if (rc != VEX_OK)
             die("search", rc, vex_collection_errmsg(c));
     }
-    return median(lat, q->n);
+    return bench_median(lat, (int)q->n);
 }
 
 static vex_db *open_db(const char *dir, int create, int flush_on_close)
@@ -248,10 +237,10 @@ int main(int argc, char **argv)
                "\"passes\":%d,\"before_ms\":%.4f,\"close_ms\":%.1f,"
                "\"open_ms\":%.2f,\"first_query_ms\":%.3f,\"after_ms\":%.4f,"
                "\"after_over_before\":%.2f}\n",
-               m == 0, passes, median(v[0], (size_t)passes),
-               median(v[1], (size_t)passes), median(v[2], (size_t)passes),
-               median(v[3], (size_t)passes), median(v[4], (size_t)passes),
-               median(v[5], (size_t)passes));
+               m == 0, passes, bench_median(v[0], passes),
+               bench_median(v[1], passes), bench_median(v[2], passes),
+               bench_median(v[3], passes), bench_median(v[4], passes),
+               bench_median(v[5], passes));
     }
     free(rs[0]);
     free(rs[1]);
