@@ -72,7 +72,7 @@ Usage: /usr/bin/python3 bench/filter_interleaved.py [--build build]
        [--datasets glove,sift] [--families rows,rank,...] [--libs
        vexdb,hnswlib,faiss] [--ef 16,32,64,128,256,512] [--passes 5]
        [--queries 1000] [--k 10] [--threads 2] [--M 16] [--efc 200]
-       [--target 0.95]
+       [--target 0.95] [--vex-db DIR]
        [--base F --query F --metric l2|cosine --name N [--meta TSV]
        [--gt F]]
 """
@@ -424,6 +424,8 @@ def start(args, ds, base, queries, tmp, peer):
                    "--serve", "--max-queries", str(nq), "--k", str(args.k)]
             if ds["gt"]:  # else vex computes the unfiltered truth first
                 cmd += ["--gt", ds["gt"]]
+            if args.vex_db:  # kept afterwards (e.g. to time its open)
+                cmd += ["--db", os.path.join(args.vex_db, ds["name"])]
             libs.append(Vex("vexdb", cmd))
         elif lib == "hnswlib":
             cmd = [peer, ds["base"], qpath, ds["metric"], str(args.M),
@@ -568,6 +570,10 @@ def table(args, ds, libs, rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--vex-db", metavar="DIR",
+                    help="build VexDB's collection in DIR/<dataset> (a new "
+                         "directory, kept afterwards) instead of a "
+                         "temporary one")
     ap.add_argument("--datasets", default="glove,sift")
     ap.add_argument("--families", default="all",
                     help="comma list: rows, rank (glove), keypoint (sift), "
