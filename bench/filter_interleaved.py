@@ -93,7 +93,7 @@ sys.path.insert(0, HERE)
 from filter_bench import (DATA, DATASETS, FILTERS, ROWS, fvecs,  # noqa: E402
                           recall, tsv_columns)
 from hnsw_bench import emit, log, qps_at  # noqa: E402
-from hnsw_interleaved import Server  # noqa: E402
+from hnsw_interleaved import Server, rotation  # noqa: E402
 
 # The custom set's correlated family: per-mille buckets of a projection
 # on a random direction (the TSV this script writes).
@@ -470,13 +470,8 @@ def run_filter(args, ds, f, libs, efs):
     tag = dict(dataset=ds["name"], family=f["family"],
                selectivity=f["label"], filter=f["text"])
     for p in range(args.passes):
-        # each library first in turn, the order reversed every other round
-        k = p % len(libs)
-        order = libs[k:] + libs[:k]
-        if p % 2:
-            order = order[::-1]
         for ef in efs:
-            for s in order:
+            for s in rotation(libs, p):
                 r = s.run(ef)
                 runs[s.name][ef].append(r)
                 last[s.name][ef] = r

@@ -82,6 +82,15 @@ class Server:
         self.p.wait()
 
 
+def rotation(libs, p):
+    """The order of round p: each library first in turn, the order
+    reversed every other round, so that no library always follows the
+    same one."""
+    k = p % len(libs)
+    order = libs[k:] + libs[:k]
+    return order[::-1] if p % 2 else order
+
+
 def build_usearch(pkg, tmp):
     """Compile usearch_bench.cpp against the npm package in pkg: NumKong's
     C kernels (its probe writes nk_probes.h for this CPU), then the driver
@@ -152,14 +161,8 @@ def run_dataset(args, ds, hnswlib_exe, usearch_exe=None):
     recall = {s.name: {} for s in servers}
     try:
         for p in range(args.passes):
-            # each library first in turn, the order reversed every other
-            # round
-            k = p % len(servers)
-            order = servers[k:] + servers[:k]
-            if p % 2:
-                order = order[::-1]
             for ef in efs:
-                for s in order:
+                for s in rotation(servers, p):
                     r = s.run(ef)
                     runs[s.name][ef].append(r["qps_1t"])
                     recall[s.name][ef] = r["recall"]
